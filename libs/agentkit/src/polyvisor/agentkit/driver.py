@@ -1,0 +1,260 @@
+"""The Driver protocol: the whole boundary between the agent runtime and a hypervisor.
+
+A handful of typed, idempotent verbs over plain dataclasses. Hypervisor ids (libvirt
+UUIDs, vSphere morefs) never leave a driver: everything is keyed by our server id, which
+the driver records on the VM itself (libvirt metadata, vSphere extraConfig) so that it can
+find its VMs again after a restart.
+
+Drivers are synchronous: libvirt and pyvmomi block. The runtime calls every verb in a
+bounded executor, never on the event loop. A driver raises only the errors below; it maps
+libvirtError and vmodl faults into them at its own boundary.
+
+Idempotency, verb by verb:
+- ``spawn`` ensures: if a VM tagged with the server id already exists it is returned (and
+  started if it should be running), never created twice.
+- ``destroy`` of a VM that is already gone succeeds.
+- ``power_on`` of a running VM and ``power_off`` of a stopped one succeed.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+
+class PowerState(enum.StrEnum):
+    RUNNING = "RUNNING"
+    SHUTDOWN = "SHUTDOWN"
+    PAUSED = "PAUSED"
+    CRASHED = "CRASHED"
+    NOSTATE = "NOSTATE"
+    # The hypervisor cannot be reached: never guess SHUTDOWN.
+    UNKNOWN = "UNKNOWN"
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    """One resource class of a host, as Placement models it."""
+
+    total: int
+    reserved: int = 0
+    allocation_ratio: float = 1.0
+    min_unit: int = 1
+    max_unit: int = 0  # 0: same as total
+    step_size: int = 1
+
+    @property
+    def effective_max_unit(self) -> int:
+        return self.max_unit or self.total
+
+
+@dataclass(frozen=True, slots=True)
+class SupportedInstance:
+    """One (architecture, hypervisor_type, vm_mode) triple the host can run."""
+
+    architecture: str
+    hypervisor_type: str
+    vm_mode: str
+
+
+@dataclass(frozen=True, slots=True)
+class EsxiHost:
+    """One ESXi host of a vCenter cluster (VMware only)."""
+
+    name: str
+    connection_state: str  # connected, disconnected, notResponding
+    in_maintenance: bool
+    cpu_cores: int
+    cpu_threads: int
+    memory_mb: int
+    memory_used_mb: int = 0
+    cpu_used_mhz: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """What this hypervisor type can do, for the hypervisor API's feature matrix."""
+
+    console_types: tuple[str, ...] = ("vnc",)
+    key_injection: bool = True
+    user_data: bool = True
+    power_on_off: bool = True
+    reboot_soft: bool = True
+    reboot_hard: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class HostInfo:
+    """What the host reporter sends to the scheduler (and the api shows admins)."""
+
+    hypervisor_type: str  # kvm, qemu, vmware
+    hypervisor_version: str
+    hostname: str
+    connected: bool
+    vcpus: Inventory
+    memory_mb: Inventory
+    disk_gb: Inventory
+    supported_instances: tuple[SupportedInstance, ...]
+    native_disk_formats: tuple[str, ...]  # e.g. ("qcow2", "raw") or ("vmdk",)
+    features: Features = field(default_factory=Features)
+    vnc_port_range: tuple[int, int] = (5900, 6000)
+    used_vcpus: int = 0
+    used_memory_mb: int = 0
+    used_disk_gb: int = 0
+    esxi_hosts: tuple[EsxiHost, ...] = ()
+    drs_enabled: bool | None = None
+    cluster_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RenditionWanted:
+    """Which rendition of an image this driver boots."""
+
+    disk_format: str  # raw, qcow2, vmdk
+    vmware_disktype: str = ""  # streamOptimized, sparse, preallocated (vmdk only)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    """An image as the spawn command names it, before any bytes are fetched."""
+
+    image_id: str
+    disk_format: str  # the format the image is stored in
+    vmware_disktype: str = ""
+    vmware_adaptertype: str = ""
+    hw_disk_bus: str = ""
+    architecture: str = ""
+    os_type: str = ""
+    min_disk_gb: int = 0
+    virtual_size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LocalImage:
+    """A rendition the runtime's image cache holds on local disk, checksum verified."""
+
+    ref: ImageRef
+    rendition: RenditionWanted
+    path: Path
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceSpec:
+    """Everything a driver needs to create one VM."""
+
+    server_id: str
+    name: str
+    hostname: str
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
+    image: LocalImage
+    ssh_public_keys: tuple[str, ...] = ()
+    user_data: bytes = b""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Console:
+    type: str  # "vnc"
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """A VM as the driver observes it, keyed by our server id."""
+
+    server_id: str
+    power_state: PowerState
+    name: str = ""
+    esxi_host: str = ""  # the ESXi host DRS chose (VMware only)
+    console: Console | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceChange:
+    """A change the hypervisor tells us about (a VM stopped outside us, moved, vanished)."""
+
+    server_id: str
+    power_state: PowerState
+    esxi_host: str = ""
+    vanished: bool = False
+
+
+class DriverError(Exception):
+    """A driver verb failed. ``retryable`` says whether trying again may help."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, retryable: bool | None = None) -> None:
+        super().__init__(message)
+        if retryable is not None:
+            self.retryable = retryable
+
+
+class InstanceNotFound(DriverError):
+    """No VM tagged with this server id exists on the host."""
+
+
+class HypervisorUnavailable(DriverError):
+    """The hypervisor (libvirtd, vCenter) cannot be reached right now."""
+
+    retryable = True
+
+
+class SpawnFailed(DriverError):
+    """The VM could not be created; whatever was made has been removed."""
+
+
+class Unsubscribe(Protocol):
+    def __call__(self) -> None: ...
+
+
+@runtime_checkable
+class Driver(Protocol):
+    """The verbs every hypervisor driver implements. All of them block."""
+
+    def host_info(self) -> HostInfo:
+        """Capabilities and resources of this host (for VMware: the whole cluster)."""
+        ...
+
+    def rendition_for(self, image: ImageRef) -> RenditionWanted:
+        """The rendition of ``image`` this host boots."""
+        ...
+
+    def list_instances(self) -> list[Instance]:
+        """Every VM tagged as ours, observed now."""
+        ...
+
+    def spawn(self, spec: InstanceSpec) -> Instance:
+        """Ensure the VM exists and runs. On failure remove what was made, then raise."""
+        ...
+
+    def destroy(self, server_id: str) -> None:
+        """Remove the VM and all its files. Already gone is success."""
+        ...
+
+    def power_on(self, server_id: str) -> Instance: ...
+
+    def power_off(self, server_id: str) -> Instance: ...
+
+    def reboot(self, server_id: str, *, hard: bool) -> Instance: ...
+
+    def console(self, server_id: str) -> Console: ...
+
+    def watch(self, emit: Callable[[InstanceChange], None]) -> Unsubscribe:
+        """Call ``emit`` (from any thread) on each change the hypervisor reports.
+
+        Returns a callable that stops watching. The runtime hops ``emit`` onto its loop.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release connections and threads. Idempotent."""
+        ...
