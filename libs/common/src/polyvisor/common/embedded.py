@@ -175,13 +175,14 @@ class _Embedded:
     @property
     def url(self) -> str | None:
         """The URL of the running server (also from another process), else None."""
-        if self._url is not None:
-            return self._url
-        data = self._read_pid_file()
-        if data and self.running():
+        if not self.running():
+            self._url = None
+            return None
+        if self._url is None:
+            data = self._read_pid_file() or {}
             url = data.get("url")
-            return url if isinstance(url, str) else None
-        return None
+            self._url = url if isinstance(url, str) else None
+        return self._url
 
     @property
     def port(self) -> int | None:
@@ -195,10 +196,8 @@ class _Embedded:
         return self.pid is not None
 
     def start(self) -> str:
-        if self.running():
-            url = self.url
-            assert url is not None
-            self._url = url
+        url = self.url
+        if url is not None:
             return url
         self.root.mkdir(parents=True, exist_ok=True)
         self.pid_file.unlink(missing_ok=True)

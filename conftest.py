@@ -1,0 +1,92 @@
+"""Fixtures shared by every test in the repository (tests/, libs/*/tests, services/*/tests).
+
+One real PostgreSQL and one real NATS (JetStream) per test session, on ephemeral ports, started
+lazily by the first test that asks for them and stopped at session end:
+
+- `pg_server`: the `EmbeddedPostgres` (its `url` is the `polyvisor` database);
+- `make_database`: `make_database(prefix="t") -> url` creates a new empty database;
+- `fresh_db`: the URL of a new empty database for this test;
+- `pg_url`: the URL of a new empty database shared by the tests of one module;
+- `nats_server` / `nats_url`: the `EmbeddedNats` and its URL. Tests isolate themselves on
+  NATS by using unique stream/subject names (see `unique_name`).
+
+The servers live in a private directory under the system temp dir (not pytest's tmp_path, whose
+permissions pytest tightens, while PostgreSQL runs as an unprivileged user when we are root),
+and they die with the test process even if it is killed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from polyvisor.common.embedded import EmbeddedNats, EmbeddedPostgres
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def unique_name() -> Callable[[str], str]:
+    """`unique_name("S") -> "S_1a2b3c4d5e6f"`: names that never collide between tests."""
+    return _unique
+
+
+@pytest.fixture(scope="session")
+def embedded_root() -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="polyvisor-test-"))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server(embedded_root: Path) -> Iterator[EmbeddedPostgres]:
+    pg = EmbeddedPostgres(embedded_root / "pg", durable=False, die_with_parent=True)
+    pg.start()
+    try:
+        yield pg
+    finally:
+        pg.stop()
+
+
+@pytest.fixture(scope="session")
+def make_database(pg_server: EmbeddedPostgres) -> Callable[..., str]:
+    def make(prefix: str = "t") -> str:
+        return pg_server.create_database(_unique(prefix))
+
+    return make
+
+
+@pytest.fixture
+def fresh_db(make_database: Callable[..., str]) -> str:
+    """The URL of a new, empty database: full isolation for one test."""
+    return make_database("t")
+
+
+@pytest.fixture(scope="module")
+def pg_url(make_database: Callable[..., str]) -> str:
+    """The URL of a new, empty database shared by the tests of one module."""
+    return make_database("m")
+
+
+@pytest.fixture(scope="session")
+def nats_server(embedded_root: Path) -> Iterator[EmbeddedNats]:
+    nats = EmbeddedNats(embedded_root / "nats", die_with_parent=True)
+    nats.start()
+    try:
+        yield nats
+    finally:
+        nats.stop()
+
+
+@pytest.fixture(scope="session")
+def nats_url(nats_server: EmbeddedNats) -> str:
+    url = nats_server.url
+    assert url is not None
+    return url

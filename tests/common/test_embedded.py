@@ -1,0 +1,90 @@
+"""The embedded servers: real processes, reachable, stoppable from another process."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+import asyncpg
+import nats
+import pytest
+
+from polyvisor.common.embedded import EmbeddedNats, EmbeddedPostgres
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+async def test_pg_server_has_polyvisor_database(pg_server: EmbeddedPostgres) -> None:
+    assert pg_server.url is not None and pg_server.url.endswith("/polyvisor")
+    conn = await asyncpg.connect(pg_server.url)
+    try:
+        assert await conn.fetchval("SELECT current_database()") == "polyvisor"
+        assert await conn.fetchval("SHOW listen_addresses") == "127.0.0.1"
+    finally:
+        await conn.close()
+
+
+async def test_fresh_databases_are_empty_and_isolated(fresh_db: str, make_database) -> None:
+    conn = await asyncpg.connect(fresh_db)
+    try:
+        await conn.execute("CREATE TABLE only_here (id int)")
+    finally:
+        await conn.close()
+    other = make_database("other")
+    assert other != fresh_db
+    conn = await asyncpg.connect(other)
+    try:
+        tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        assert tables == []
+    finally:
+        await conn.close()
+
+
+async def test_nats_url_has_jetstream(nats_url: str) -> None:
+    nc = await nats.connect(nats_url)
+    try:
+        info = await nc.jetstream().account_info()
+        assert info.limits is not None
+    finally:
+        await nc.close()
+
+
+@pytest.mark.parametrize("kind", [EmbeddedNats, EmbeddedPostgres])
+async def test_started_server_is_stopped_by_another_process(kind: type) -> None:
+    root = Path(tempfile.mkdtemp(prefix="polyvisor-emb-"))
+    server = kind(root / "srv")
+    url = server.start()
+    try:
+        port = server.port
+        assert port is not None and f":{port}" in url
+        assert _accepts(port)
+        # start() again on a running instance (here: from a new object) gives the same URL
+        assert kind(root / "srv").start() == url
+        code = (
+            "import sys; from polyvisor.common.embedded import EmbeddedNats, EmbeddedPostgres;"
+            f"s = {kind.__name__}(sys.argv[1]); assert s.running(); s.stop(); s.stop();"
+            "assert not s.running()"
+        )
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, str(root / "srv"))
+        assert await proc.wait() == 0
+        assert not server.running()
+        assert server.url is None
+        assert not _accepts(port)
+        assert not (root / "srv" / f"{server.name}.pid").exists()
+        # and it starts again on the same data (port 0: a new ephemeral port)
+        assert server.start().startswith(url.split(":")[0])
+        assert server.running()
+    finally:
+        server.stop()
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
