@@ -1,0 +1,146 @@
+import datetime
+
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from polyvisor.types.v1 import disk_pb2 as _disk_pb2
+from polyvisor.types.v1 import hypervisor_pb2 as _hypervisor_pb2
+from polyvisor.types.v1 import resources_pb2 as _resources_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class AgentCommand(_message.Message):
+    __slots__ = ("command_id", "server_id", "generation", "request_id", "host", "issued_at", "deadline", "spawn", "destroy", "power_on", "power_off", "reboot", "refresh_console")
+    COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_AT_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    SPAWN_FIELD_NUMBER: _ClassVar[int]
+    DESTROY_FIELD_NUMBER: _ClassVar[int]
+    POWER_ON_FIELD_NUMBER: _ClassVar[int]
+    POWER_OFF_FIELD_NUMBER: _ClassVar[int]
+    REBOOT_FIELD_NUMBER: _ClassVar[int]
+    REFRESH_CONSOLE_FIELD_NUMBER: _ClassVar[int]
+    command_id: str
+    server_id: str
+    generation: int
+    request_id: str
+    host: str
+    issued_at: _timestamp_pb2.Timestamp
+    deadline: _timestamp_pb2.Timestamp
+    spawn: SpawnServer
+    destroy: DestroyServer
+    power_on: PowerOnServer
+    power_off: PowerOffServer
+    reboot: RebootServer
+    refresh_console: RefreshConsole
+    def __init__(self, command_id: _Optional[str] = ..., server_id: _Optional[str] = ..., generation: _Optional[int] = ..., request_id: _Optional[str] = ..., host: _Optional[str] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., spawn: _Optional[_Union[SpawnServer, _Mapping]] = ..., destroy: _Optional[_Union[DestroyServer, _Mapping]] = ..., power_on: _Optional[_Union[PowerOnServer, _Mapping]] = ..., power_off: _Optional[_Union[PowerOffServer, _Mapping]] = ..., reboot: _Optional[_Union[RebootServer, _Mapping]] = ..., refresh_console: _Optional[_Union[RefreshConsole, _Mapping]] = ...) -> None: ...
+
+class SpawnImage(_message.Message):
+    __slots__ = ("image_id", "disk_format", "vmware_disktype", "vmware_adaptertype", "hw_disk_bus", "architecture", "vm_mode", "os_type", "vmware_ostype", "sha256", "size", "virtual_size")
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    DISK_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    VMWARE_DISKTYPE_FIELD_NUMBER: _ClassVar[int]
+    VMWARE_ADAPTERTYPE_FIELD_NUMBER: _ClassVar[int]
+    HW_DISK_BUS_FIELD_NUMBER: _ClassVar[int]
+    ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
+    VM_MODE_FIELD_NUMBER: _ClassVar[int]
+    OS_TYPE_FIELD_NUMBER: _ClassVar[int]
+    VMWARE_OSTYPE_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    VIRTUAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    image_id: str
+    disk_format: _disk_pb2.DiskFormat
+    vmware_disktype: _disk_pb2.VmwareDiskType
+    vmware_adaptertype: _disk_pb2.VmwareAdapterType
+    hw_disk_bus: _disk_pb2.DiskBus
+    architecture: str
+    vm_mode: str
+    os_type: str
+    vmware_ostype: str
+    sha256: str
+    size: int
+    virtual_size: int
+    def __init__(self, image_id: _Optional[str] = ..., disk_format: _Optional[_Union[_disk_pb2.DiskFormat, str]] = ..., vmware_disktype: _Optional[_Union[_disk_pb2.VmwareDiskType, str]] = ..., vmware_adaptertype: _Optional[_Union[_disk_pb2.VmwareAdapterType, str]] = ..., hw_disk_bus: _Optional[_Union[_disk_pb2.DiskBus, str]] = ..., architecture: _Optional[str] = ..., vm_mode: _Optional[str] = ..., os_type: _Optional[str] = ..., vmware_ostype: _Optional[str] = ..., sha256: _Optional[str] = ..., size: _Optional[int] = ..., virtual_size: _Optional[int] = ...) -> None: ...
+
+class SpawnServer(_message.Message):
+    __slots__ = ("name", "hostname", "resources", "flavor_id", "extra_specs", "image", "public_keys", "user_data", "metadata", "project_id", "user_id", "availability_zone", "console_type", "attempt")
+    class ExtraSpecsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    RESOURCES_FIELD_NUMBER: _ClassVar[int]
+    FLAVOR_ID_FIELD_NUMBER: _ClassVar[int]
+    EXTRA_SPECS_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEYS_FIELD_NUMBER: _ClassVar[int]
+    USER_DATA_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    AVAILABILITY_ZONE_FIELD_NUMBER: _ClassVar[int]
+    CONSOLE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    hostname: str
+    resources: _resources_pb2.Resources
+    flavor_id: str
+    extra_specs: _containers.ScalarMap[str, str]
+    image: SpawnImage
+    public_keys: _containers.RepeatedScalarFieldContainer[str]
+    user_data: bytes
+    metadata: _containers.ScalarMap[str, str]
+    project_id: str
+    user_id: str
+    availability_zone: str
+    console_type: _hypervisor_pb2.ConsoleType
+    attempt: int
+    def __init__(self, name: _Optional[str] = ..., hostname: _Optional[str] = ..., resources: _Optional[_Union[_resources_pb2.Resources, _Mapping]] = ..., flavor_id: _Optional[str] = ..., extra_specs: _Optional[_Mapping[str, str]] = ..., image: _Optional[_Union[SpawnImage, _Mapping]] = ..., public_keys: _Optional[_Iterable[str]] = ..., user_data: _Optional[bytes] = ..., metadata: _Optional[_Mapping[str, str]] = ..., project_id: _Optional[str] = ..., user_id: _Optional[str] = ..., availability_zone: _Optional[str] = ..., console_type: _Optional[_Union[_hypervisor_pb2.ConsoleType, str]] = ..., attempt: _Optional[int] = ...) -> None: ...
+
+class DestroyServer(_message.Message):
+    __slots__ = ("reason",)
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    def __init__(self, reason: _Optional[str] = ...) -> None: ...
+
+class PowerOnServer(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PowerOffServer(_message.Message):
+    __slots__ = ("clean_shutdown_timeout",)
+    CLEAN_SHUTDOWN_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    clean_shutdown_timeout: _duration_pb2.Duration
+    def __init__(self, clean_shutdown_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class RebootServer(_message.Message):
+    __slots__ = ("hard",)
+    HARD_FIELD_NUMBER: _ClassVar[int]
+    hard: bool
+    def __init__(self, hard: _Optional[bool] = ...) -> None: ...
+
+class RefreshConsole(_message.Message):
+    __slots__ = ("type",)
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    type: _hypervisor_pb2.ConsoleType
+    def __init__(self, type: _Optional[_Union[_hypervisor_pb2.ConsoleType, str]] = ...) -> None: ...

@@ -1,0 +1,47 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from typing import ClassVar as _ClassVar
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ServerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SERVER_STATE_UNSPECIFIED: _ClassVar[ServerState]
+    SERVER_STATE_BUILDING: _ClassVar[ServerState]
+    SERVER_STATE_ACTIVE: _ClassVar[ServerState]
+    SERVER_STATE_SHUTOFF: _ClassVar[ServerState]
+    SERVER_STATE_REBOOTING: _ClassVar[ServerState]
+    SERVER_STATE_DELETING: _ClassVar[ServerState]
+    SERVER_STATE_ERROR: _ClassVar[ServerState]
+    SERVER_STATE_DELETED: _ClassVar[ServerState]
+
+class ServerTask(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SERVER_TASK_UNSPECIFIED: _ClassVar[ServerTask]
+    SERVER_TASK_NONE: _ClassVar[ServerTask]
+    SERVER_TASK_SCHEDULING: _ClassVar[ServerTask]
+    SERVER_TASK_FETCHING_IMAGE: _ClassVar[ServerTask]
+    SERVER_TASK_SPAWNING: _ClassVar[ServerTask]
+    SERVER_TASK_POWERING_ON: _ClassVar[ServerTask]
+    SERVER_TASK_POWERING_OFF: _ClassVar[ServerTask]
+    SERVER_TASK_REBOOTING: _ClassVar[ServerTask]
+    SERVER_TASK_REBOOTING_HARD: _ClassVar[ServerTask]
+    SERVER_TASK_DELETING: _ClassVar[ServerTask]
+SERVER_STATE_UNSPECIFIED: ServerState
+SERVER_STATE_BUILDING: ServerState
+SERVER_STATE_ACTIVE: ServerState
+SERVER_STATE_SHUTOFF: ServerState
+SERVER_STATE_REBOOTING: ServerState
+SERVER_STATE_DELETING: ServerState
+SERVER_STATE_ERROR: ServerState
+SERVER_STATE_DELETED: ServerState
+SERVER_TASK_UNSPECIFIED: ServerTask
+SERVER_TASK_NONE: ServerTask
+SERVER_TASK_SCHEDULING: ServerTask
+SERVER_TASK_FETCHING_IMAGE: ServerTask
+SERVER_TASK_SPAWNING: ServerTask
+SERVER_TASK_POWERING_ON: ServerTask
+SERVER_TASK_POWERING_OFF: ServerTask
+SERVER_TASK_REBOOTING: ServerTask
+SERVER_TASK_REBOOTING_HARD: ServerTask
+SERVER_TASK_DELETING: ServerTask
