@@ -7,6 +7,7 @@ from polyvisor.compute.v1 import flavors_pb2 as polyvisor_dot_compute_dot_v1_dot
 from polyvisor.compute.v1 import hypervisors_pb2 as polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2
 from polyvisor.compute.v1 import keypairs_pb2 as polyvisor_dot_compute_dot_v1_dot_keypairs__pb2
 from polyvisor.compute.v1 import quotas_pb2 as polyvisor_dot_compute_dot_v1_dot_quotas__pb2
+from polyvisor.compute.v1 import server_groups_pb2 as polyvisor_dot_compute_dot_v1_dot_server__groups__pb2
 from polyvisor.compute.v1 import servers_pb2 as polyvisor_dot_compute_dot_v1_dot_servers__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -53,6 +54,11 @@ class ComputeServiceStub:
                 '/polyvisor.compute.v1.ComputeService/ListServers',
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ListServersRequest.SerializeToString,
                 response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ListServersResponse.FromString,
+                _registered_method=True)
+        self.UpdateServer = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/UpdateServer',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.UpdateServerRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.UpdateServerResponse.FromString,
                 _registered_method=True)
         self.DeleteServer = channel.unary_unary(
                 '/polyvisor.compute.v1.ComputeService/DeleteServer',
@@ -129,6 +135,26 @@ class ComputeServiceStub:
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_keypairs__pb2.DeleteKeypairRequest.SerializeToString,
                 response_deserializer=polyvisor_dot_compute_dot_v1_dot_keypairs__pb2.DeleteKeypairResponse.FromString,
                 _registered_method=True)
+        self.CreateServerGroup = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/CreateServerGroup',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.CreateServerGroupRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.CreateServerGroupResponse.FromString,
+                _registered_method=True)
+        self.GetServerGroup = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/GetServerGroup',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.GetServerGroupRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.GetServerGroupResponse.FromString,
+                _registered_method=True)
+        self.ListServerGroups = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/ListServerGroups',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.ListServerGroupsRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.ListServerGroupsResponse.FromString,
+                _registered_method=True)
+        self.DeleteServerGroup = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/DeleteServerGroup',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.DeleteServerGroupRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.DeleteServerGroupResponse.FromString,
+                _registered_method=True)
         self.ListHypervisors = channel.unary_unary(
                 '/polyvisor.compute.v1.ComputeService/ListHypervisors',
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.ListHypervisorsRequest.SerializeToString,
@@ -181,6 +207,13 @@ class ComputeServiceServicer:
 
     def ListServers(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateServer(self, request, context):
+        """Renames a server or replaces its metadata.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -278,6 +311,31 @@ class ComputeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateServerGroup(self, request, context):
+        """Server groups of the caller's project.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetServerGroup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListServerGroups(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteServerGroup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListHypervisors(self, request, context):
         """Hypervisors (admin only).
         """
@@ -333,6 +391,11 @@ def add_ComputeServiceServicer_to_server(servicer, server):
                     servicer.ListServers,
                     request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ListServersRequest.FromString,
                     response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ListServersResponse.SerializeToString,
+            ),
+            'UpdateServer': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateServer,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.UpdateServerRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.UpdateServerResponse.SerializeToString,
             ),
             'DeleteServer': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteServer,
@@ -408,6 +471,26 @@ def add_ComputeServiceServicer_to_server(servicer, server):
                     servicer.DeleteKeypair,
                     request_deserializer=polyvisor_dot_compute_dot_v1_dot_keypairs__pb2.DeleteKeypairRequest.FromString,
                     response_serializer=polyvisor_dot_compute_dot_v1_dot_keypairs__pb2.DeleteKeypairResponse.SerializeToString,
+            ),
+            'CreateServerGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateServerGroup,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.CreateServerGroupRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.CreateServerGroupResponse.SerializeToString,
+            ),
+            'GetServerGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetServerGroup,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.GetServerGroupRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.GetServerGroupResponse.SerializeToString,
+            ),
+            'ListServerGroups': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListServerGroups,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.ListServerGroupsRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.ListServerGroupsResponse.SerializeToString,
+            ),
+            'DeleteServerGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteServerGroup,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.DeleteServerGroupRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.DeleteServerGroupResponse.SerializeToString,
             ),
             'ListHypervisors': grpc.unary_unary_rpc_method_handler(
                     servicer.ListHypervisors,
@@ -522,6 +605,33 @@ class ComputeService:
             '/polyvisor.compute.v1.ComputeService/ListServers',
             polyvisor_dot_compute_dot_v1_dot_servers__pb2.ListServersRequest.SerializeToString,
             polyvisor_dot_compute_dot_v1_dot_servers__pb2.ListServersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateServer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/UpdateServer',
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.UpdateServerRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.UpdateServerResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -927,6 +1037,114 @@ class ComputeService:
             '/polyvisor.compute.v1.ComputeService/DeleteKeypair',
             polyvisor_dot_compute_dot_v1_dot_keypairs__pb2.DeleteKeypairRequest.SerializeToString,
             polyvisor_dot_compute_dot_v1_dot_keypairs__pb2.DeleteKeypairResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateServerGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/CreateServerGroup',
+            polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.CreateServerGroupRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.CreateServerGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetServerGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/GetServerGroup',
+            polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.GetServerGroupRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.GetServerGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListServerGroups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/ListServerGroups',
+            polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.ListServerGroupsRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.ListServerGroupsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteServerGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/DeleteServerGroup',
+            polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.DeleteServerGroupRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.DeleteServerGroupResponse.FromString,
             options,
             channel_credentials,
             insecure,

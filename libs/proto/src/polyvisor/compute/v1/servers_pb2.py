@@ -22,14 +22,16 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from polyvisor.types.v1 import fault_pb2 as polyvisor_dot_types_dot_v1_dot_fault__pb2
 from polyvisor.types.v1 import hypervisor_pb2 as polyvisor_dot_types_dot_v1_dot_hypervisor__pb2
+from polyvisor.types.v1 import network_pb2 as polyvisor_dot_types_dot_v1_dot_network__pb2
 from polyvisor.types.v1 import resources_pb2 as polyvisor_dot_types_dot_v1_dot_resources__pb2
 from polyvisor.types.v1 import server_status_pb2 as polyvisor_dot_types_dot_v1_dot_server__status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"polyvisor/compute/v1/servers.proto\x12\x14polyvisor.compute.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1epolyvisor/types/v1/fault.proto\x1a#polyvisor/types/v1/hypervisor.proto\x1a\"polyvisor/types/v1/resources.proto\x1a&polyvisor/types/v1/server_status.proto\"\x9f\x08\n\x06Server\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\nproject_id\x18\x03 \x01(\t\x12\x0f\n\x07user_id\x18\x04 \x01(\t\x12\x32\n\x06\x66lavor\x18\x05 \x01(\x0b\x32\".polyvisor.compute.v1.ServerFlavor\x12\x10\n\x08image_id\x18\x06 \x01(\t\x12.\n\x05state\x18\x07 \x01(\x0e\x32\x1f.polyvisor.types.v1.ServerState\x12,\n\x04task\x18\x08 \x01(\x0e\x32\x1e.polyvisor.types.v1.ServerTask\x12\x31\n\rtask_deadline\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0bpower_state\x18\n \x01(\x0e\x32\x1e.polyvisor.types.v1.PowerState\x12(\n\x05\x66\x61ult\x18\x0b \x01(\x0b\x32\x19.polyvisor.types.v1.Fault\x12\x0c\n\x04host\x18\x0c \x01(\t\x12;\n\x0fhypervisor_type\x18\r \x01(\x0e\x32\".polyvisor.types.v1.HypervisorType\x12\x11\n\tesxi_host\x18\x0e \x01(\t\x12\x19\n\x11\x61vailability_zone\x18\x0f \x01(\t\x12\x36\n\taddresses\x18\x10 \x03(\x0b\x32#.polyvisor.compute.v1.ServerAddress\x12\x10\n\x08key_name\x18\x11 \x01(\t\x12\x15\n\rhas_user_data\x18\x12 \x01(\x08\x12<\n\x08metadata\x18\x13 \x03(\x0b\x32*.polyvisor.compute.v1.Server.MetadataEntry\x12\x30\n\x07\x63onsole\x18\x14 \x01(\x0b\x32\x1f.polyvisor.types.v1.ConsoleInfo\x12/\n\x0b\x63reate_time\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x16 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0blaunch_time\x18\x17 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x64\x65lete_time\x18\x18 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ngeneration\x18\x19 \x01(\x03\x12\x12\n\nrequest_id\x18\x1a \x01(\t\x12\x10\n\x08revision\x18\x1b \x01(\x03\x12\x10\n\x08\x61ttempts\x18\x1c \x01(\x05\x12\x15\n\rinstance_name\x18\x1d \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd6\x01\n\x0cServerFlavor\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x30\n\tresources\x18\x03 \x01(\x0b\x32\x1d.polyvisor.types.v1.Resources\x12G\n\x0b\x65xtra_specs\x18\x04 \x03(\x0b\x32\x32.polyvisor.compute.v1.ServerFlavor.ExtraSpecsEntry\x1a\x31\n\x0f\x45xtraSpecsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x88\x01\n\rServerAddress\x12\x0f\n\x07network\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x05\x12\x13\n\x0bmac_address\x18\x04 \x01(\t\x12/\n\x04type\x18\x05 \x01(\x0e\x32!.polyvisor.compute.v1.AddressType\"\xf8\x02\n\nServerSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08image_id\x18\x02 \x01(\t\x12\x11\n\tflavor_id\x18\x03 \x01(\t\x12\x10\n\x08key_name\x18\x04 \x01(\t\x12\x11\n\tuser_data\x18\x05 \x01(\x0c\x12\x19\n\x11\x61vailability_zone\x18\x06 \x01(\t\x12M\n\x0fscheduler_hints\x18\x07 \x03(\x0b\x32\x34.polyvisor.compute.v1.ServerSpec.SchedulerHintsEntry\x12@\n\x08metadata\x18\x08 \x03(\x0b\x32..polyvisor.compute.v1.ServerSpec.MetadataEntry\x1a\x35\n\x13SchedulerHintsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x81\x01\n\x13\x43reateServerRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x30\n\x06server\x18\x02 \x01(\x0b\x32 .polyvisor.compute.v1.ServerSpec\x12\x11\n\tmin_count\x18\x03 \x01(\x05\x12\x11\n\tmax_count\x18\x04 \x01(\x05\"E\n\x14\x43reateServerResponse\x12-\n\x07servers\x18\x01 \x03(\x0b\x32\x1c.polyvisor.compute.v1.Server\"%\n\x10GetServerRequest\x12\x11\n\tserver_id\x18\x01 \x01(\t\"A\n\x11GetServerResponse\x12,\n\x06server\x18\x01 \x01(\x0b\x32\x1c.polyvisor.compute.v1.Server\"\x84\x02\n\x12ListServersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12.\n\x05state\x18\x03 \x01(\x0e\x32\x1f.polyvisor.types.v1.ServerState\x12\x0c\n\x04host\x18\x04 \x01(\t\x12;\n\x0fhypervisor_type\x18\x05 \x01(\x0e\x32\".polyvisor.types.v1.HypervisorType\x12\x0c\n\x04name\x18\x06 \x01(\t\x12\x12\n\nproject_id\x18\x07 \x01(\t\x12\x14\n\x0c\x61ll_projects\x18\x08 \x01(\x08\x12\x14\n\x0cshow_deleted\x18\t \x01(\x08\"]\n\x13ListServersResponse\x12-\n\x07servers\x18\x01 \x03(\x0b\x32\x1c.polyvisor.compute.v1.Server\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"<\n\x13\x44\x65leteServerRequest\x12\x11\n\tserver_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"D\n\x14\x44\x65leteServerResponse\x12,\n\x06server\x18\x01 \x01(\x0b\x32\x1c.polyvisor.compute.v1.Server\";\n\x12StartServerRequest\x12\x11\n\tserver_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"C\n\x13StartServerResponse\x12,\n\x06server\x18\x01 \x01(\x0b\x32\x1c.polyvisor.compute.v1.Server\":\n\x11StopServerRequest\x12\x11\n\tserver_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"B\n\x12StopServerResponse\x12,\n\x06server\x18\x01 \x01(\x0b\x32\x1c.polyvisor.compute.v1.Server\"l\n\x13RebootServerRequest\x12\x11\n\tserver_id\x18\x01 \x01(\t\x12.\n\x04type\x18\x02 \x01(\x0e\x32 .polyvisor.compute.v1.RebootType\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"D\n\x14RebootServerResponse\x12,\n\x06server\x18\x01 \x01(\x0b\x32\x1c.polyvisor.compute.v1.Server\"[\n\x17GetServerConsoleRequest\x12\x11\n\tserver_id\x18\x01 \x01(\t\x12-\n\x04type\x18\x02 \x01(\x0e\x32\x1f.polyvisor.types.v1.ConsoleType\"\xa5\x01\n\x18GetServerConsoleResponse\x12-\n\x04type\x18\x01 \x01(\x0e\x32\x1f.polyvisor.types.v1.ConsoleType\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\x05\x12\r\n\x05token\x18\x04 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"i\n\x13WatchServersRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x15\n\rfrom_revision\x18\x02 \x01(\x03\x12\x11\n\tserver_id\x18\x03 \x01(\t\x12\x14\n\x0c\x61ll_projects\x18\x04 \x01(\x08\"\x8c\x01\n\x14WatchServersResponse\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12\x34\n\x04type\x18\x02 \x01(\x0e\x32&.polyvisor.compute.v1.ServerChangeType\x12,\n\x06server\x18\x03 \x01(\x0b\x32\x1c.polyvisor.compute.v1.Server*^\n\x0b\x41\x64\x64ressType\x12\x1c\n\x18\x41\x44\x44RESS_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41\x44\x44RESS_TYPE_FIXED\x10\x01\x12\x19\n\x15\x41\x44\x44RESS_TYPE_FLOATING\x10\x02*U\n\nRebootType\x12\x1b\n\x17REBOOT_TYPE_UNSPECIFIED\x10\x00\x12\x14\n\x10REBOOT_TYPE_SOFT\x10\x01\x12\x14\n\x10REBOOT_TYPE_HARD\x10\x02*\xb5\x01\n\x10ServerChangeType\x12\"\n\x1eSERVER_CHANGE_TYPE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aSERVER_CHANGE_TYPE_CREATED\x10\x01\x12\x1e\n\x1aSERVER_CHANGE_TYPE_UPDATED\x10\x02\x12\x1e\n\x1aSERVER_CHANGE_TYPE_DELETED\x10\x03\x12\x1d\n\x19SERVER_CHANGE_TYPE_SYNCED\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"polyvisor/compute/v1/servers.proto\x12\x14polyvisor.compute.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1epolyvisor/types/v1/fault.proto\x1a#polyvisor/types/v1/hypervisor.proto\x1a polyvisor/types/v1/network.proto\x1a\"polyvisor/types/v1/resources.proto\x1a&polyvisor/types/v1/server_status.proto\"\x9d\x08\n\x06Server\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\nproject_id\x18\x03 \x01(\t\x12\x0f\n\x07user_id\x18\x04 \x01(\t\x12\x32\n\x06\x66lavor\x18\x05 \x01(\x0b\x32\".polyvisor.compute.v1.ServerFlavor\x12\x10\n\x08image_id\x18\x06 \x01(\t\x12.\n\x05state\x18\x07 \x01(\x0e\x32\x1f.polyvisor.types.v1.ServerState\x12,\n\x04task\x18\x08 \x01(\x0e\x32\x1e.polyvisor.types.v1.ServerTask\x12\x31\n\rtask_deadline\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0bpower_state\x18\n \x01(\x0e\x32\x1e.polyvisor.types.v1.PowerState\x12(\n\x05\x66\x61ult\x18\x0b \x01(\x0b\x32\x19.polyvisor.types.v1.Fault\x12\x0c\n\x04host\x18\x0c \x01(\t\x12;\n\x0fhypervisor_type\x18\r \x01(\x0e\x32\".polyvisor.types.v1.HypervisorType\x12\x11\n\tesxi_host\x18\x0e \x01(\t\x12\x19\n\x11\x61vailability_zone\x18\x0f \x01(\t\x12\x34\n\taddresses\x18\x10 \x03(\x0b\x32!.polyvisor.types.v1.ServerAddress\x12\x10\n\x08key_name\x18\x11 \x01(\t\x12\x15\n\rhas_user_data\x18\x12 \x01(\x08\x12<\n\x08metadata\x18\x13 \x03(\x0b\x32*.polyvisor.compute.v1.Server.MetadataEntry\x12\x30\n\x07\x63onsole\x18\x14 \x01(\x0b\x32\x1f.polyvisor.types.v1.ConsoleInfo\x12/\n\x0b\x63reate_time\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x16 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0blaunch_time\x18\x17 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x64\x65lete_time\x18\x18 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ngeneration\x18\x19 \x01(\x03\x12\x12\n\nrequest_id\x18\x1a \x01(\t\x12\x10\n\x08revision\x18\x1b \x01(\x03\x12\x10\n\x08\x61ttempts\x18\x1c \x01(\x05\x12\x15\n\rinstance_name\x18\x1d \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd6\x01\n\x0cServerFlavor\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x30\n\tresources\x18\x03 \x01(\x0b\x32\x1d.polyvisor.types.v1.Resources\x12G\n\x0b\x65xtra_specs\x18\x04 \x03(\x0b\x32\x32.polyvisor.compute.v1.ServerFlavor.ExtraSpecsEntry\x1a\x31\n\x0f\x45xtraSpecsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xf8\x02\n\nServerSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08image_id\x18\x02 \x01(\t\x12\x11\n\tflavor_id\x18\x03 \x01(\t\x12\x10\n\x08key_name\x18\x04 \x01(\t\x12\x11\n\tuser_data\x18\x05 \x01(\x0c\x12\x19\n\x11\x61vailability_zone\x18\x06 \x01(\t\x12M\n\x0fscheduler_hints\x18\x07 \x03(\x0b\x32\x34.polyvisor.compute.v1.ServerSpec.SchedulerHintsEntry\x12@\n\x08metadata\x18\x08 \x03(\x0b\x32..polyvisor.compute.v1.ServerSpec.MetadataEntry\x1a\x35\n\x13SchedulerHintsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x81\x01\n\x13\x43reateServerRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x30\n\x06server\x18\x02 \x01(\x0b\x32 .polyvisor.compute.v1.ServerSpec\x12\x11\n\tmin_count\x18\x03 \x01(\x05\x12\x11\n\tmax_count\x18\x04 \x01(\x05\"E\n\x14\x43reateServerResponse\x12-\n\x07servers\x18\x01 \x03(\x0b\x32\x1c.polyvisor.compute.v1.Server\"%\n\x10GetServerRequest\x12\x11\n\tserver_id\x18\x01 \x01(\t\"A\n\x11GetServerResponse\x12,\n\x06server\x18\x01 \x01(\x0b\x32\x1c.polyvisor.compute.v1.Server\"\x84\x02\n\x12ListServersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12.\n\x05state\x18\x03 \x01(\x0e\x32\x1f.polyvisor.types.v1.ServerState\x12\x0c\n\x04host\x18\x04 \x01(\t\x12;\n\x0fhypervisor_type\x18\x05 \x01(\x0e\x32\".polyvisor.types.v1.HypervisorType\x12\x0c\n\x04name\x18\x06 \x01(\t\x12\x12\n\nproject_id\x18\x07 \x01(\t\x12\x14\n\x0c\x61ll_projects\x18\x08 \x01(\x08\x12\x14\n\x0cshow_deleted\x18\t \x01(\x08\"]\n\x13ListServersResponse\x12-\n\x07servers\x18\x01 \x03(\x0b\x32\x1c.polyvisor.compute.v1.Server\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"t\n\x13UpdateServerRequest\x12,\n\x06server\x18\x01 \x01(\x0b\x32\x1c.polyvisor.compute.v1.Server\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"D\n\x14UpdateServerResponse\x12,\n\x06server\x18\x01 \x01(\x0b\x32\x1c.polyvisor.compute.v1.Server\"<\n\x13\x44\x65leteServerRequest\x12\x11\n\tserver_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"D\n\x14\x44\x65leteServerResponse\x12,\n\x06server\x18\x01 \x01(\x0b\x32\x1c.polyvisor.compute.v1.Server\";\n\x12StartServerRequest\x12\x11\n\tserver_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"C\n\x13StartServerResponse\x12,\n\x06server\x18\x01 \x01(\x0b\x32\x1c.polyvisor.compute.v1.Server\":\n\x11StopServerRequest\x12\x11\n\tserver_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"B\n\x12StopServerResponse\x12,\n\x06server\x18\x01 \x01(\x0b\x32\x1c.polyvisor.compute.v1.Server\"l\n\x13RebootServerRequest\x12\x11\n\tserver_id\x18\x01 \x01(\t\x12.\n\x04type\x18\x02 \x01(\x0e\x32 .polyvisor.compute.v1.RebootType\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"D\n\x14RebootServerResponse\x12,\n\x06server\x18\x01 \x01(\x0b\x32\x1c.polyvisor.compute.v1.Server\"[\n\x17GetServerConsoleRequest\x12\x11\n\tserver_id\x18\x01 \x01(\t\x12-\n\x04type\x18\x02 \x01(\x0e\x32\x1f.polyvisor.types.v1.ConsoleType\"\xa5\x01\n\x18GetServerConsoleResponse\x12-\n\x04type\x18\x01 \x01(\x0e\x32\x1f.polyvisor.types.v1.ConsoleType\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\x05\x12\r\n\x05token\x18\x04 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"i\n\x13WatchServersRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x15\n\rfrom_revision\x18\x02 \x01(\x03\x12\x11\n\tserver_id\x18\x03 \x01(\t\x12\x14\n\x0c\x61ll_projects\x18\x04 \x01(\x08\"\x8c\x01\n\x14WatchServersResponse\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12\x34\n\x04type\x18\x02 \x01(\x0e\x32&.polyvisor.compute.v1.ServerChangeType\x12,\n\x06server\x18\x03 \x01(\x0b\x32\x1c.polyvisor.compute.v1.Server*U\n\nRebootType\x12\x1b\n\x17REBOOT_TYPE_UNSPECIFIED\x10\x00\x12\x14\n\x10REBOOT_TYPE_SOFT\x10\x01\x12\x14\n\x10REBOOT_TYPE_HARD\x10\x02*\xb5\x01\n\x10ServerChangeType\x12\"\n\x1eSERVER_CHANGE_TYPE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aSERVER_CHANGE_TYPE_CREATED\x10\x01\x12\x1e\n\x1aSERVER_CHANGE_TYPE_UPDATED\x10\x02\x12\x1e\n\x1aSERVER_CHANGE_TYPE_DELETED\x10\x03\x12\x1d\n\x19SERVER_CHANGE_TYPE_SYNCED\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,62 +46,62 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SERVERSPEC_SCHEDULERHINTSENTRY']._serialized_options = b'8\001'
   _globals['_SERVERSPEC_METADATAENTRY']._loaded_options = None
   _globals['_SERVERSPEC_METADATAENTRY']._serialized_options = b'8\001'
-  _globals['_ADDRESSTYPE']._serialized_start=3779
-  _globals['_ADDRESSTYPE']._serialized_end=3873
-  _globals['_REBOOTTYPE']._serialized_start=3875
-  _globals['_REBOOTTYPE']._serialized_end=3960
-  _globals['_SERVERCHANGETYPE']._serialized_start=3963
-  _globals['_SERVERCHANGETYPE']._serialized_end=4144
-  _globals['_SERVER']._serialized_start=239
-  _globals['_SERVER']._serialized_end=1294
-  _globals['_SERVER_METADATAENTRY']._serialized_start=1247
-  _globals['_SERVER_METADATAENTRY']._serialized_end=1294
-  _globals['_SERVERFLAVOR']._serialized_start=1297
-  _globals['_SERVERFLAVOR']._serialized_end=1511
-  _globals['_SERVERFLAVOR_EXTRASPECSENTRY']._serialized_start=1462
-  _globals['_SERVERFLAVOR_EXTRASPECSENTRY']._serialized_end=1511
-  _globals['_SERVERADDRESS']._serialized_start=1514
-  _globals['_SERVERADDRESS']._serialized_end=1650
-  _globals['_SERVERSPEC']._serialized_start=1653
-  _globals['_SERVERSPEC']._serialized_end=2029
-  _globals['_SERVERSPEC_SCHEDULERHINTSENTRY']._serialized_start=1927
-  _globals['_SERVERSPEC_SCHEDULERHINTSENTRY']._serialized_end=1980
-  _globals['_SERVERSPEC_METADATAENTRY']._serialized_start=1247
-  _globals['_SERVERSPEC_METADATAENTRY']._serialized_end=1294
-  _globals['_CREATESERVERREQUEST']._serialized_start=2032
-  _globals['_CREATESERVERREQUEST']._serialized_end=2161
-  _globals['_CREATESERVERRESPONSE']._serialized_start=2163
-  _globals['_CREATESERVERRESPONSE']._serialized_end=2232
-  _globals['_GETSERVERREQUEST']._serialized_start=2234
-  _globals['_GETSERVERREQUEST']._serialized_end=2271
-  _globals['_GETSERVERRESPONSE']._serialized_start=2273
-  _globals['_GETSERVERRESPONSE']._serialized_end=2338
-  _globals['_LISTSERVERSREQUEST']._serialized_start=2341
-  _globals['_LISTSERVERSREQUEST']._serialized_end=2601
-  _globals['_LISTSERVERSRESPONSE']._serialized_start=2603
-  _globals['_LISTSERVERSRESPONSE']._serialized_end=2696
-  _globals['_DELETESERVERREQUEST']._serialized_start=2698
-  _globals['_DELETESERVERREQUEST']._serialized_end=2758
-  _globals['_DELETESERVERRESPONSE']._serialized_start=2760
-  _globals['_DELETESERVERRESPONSE']._serialized_end=2828
-  _globals['_STARTSERVERREQUEST']._serialized_start=2830
-  _globals['_STARTSERVERREQUEST']._serialized_end=2889
-  _globals['_STARTSERVERRESPONSE']._serialized_start=2891
-  _globals['_STARTSERVERRESPONSE']._serialized_end=2958
-  _globals['_STOPSERVERREQUEST']._serialized_start=2960
-  _globals['_STOPSERVERREQUEST']._serialized_end=3018
-  _globals['_STOPSERVERRESPONSE']._serialized_start=3020
-  _globals['_STOPSERVERRESPONSE']._serialized_end=3086
-  _globals['_REBOOTSERVERREQUEST']._serialized_start=3088
-  _globals['_REBOOTSERVERREQUEST']._serialized_end=3196
-  _globals['_REBOOTSERVERRESPONSE']._serialized_start=3198
-  _globals['_REBOOTSERVERRESPONSE']._serialized_end=3266
-  _globals['_GETSERVERCONSOLEREQUEST']._serialized_start=3268
-  _globals['_GETSERVERCONSOLEREQUEST']._serialized_end=3359
-  _globals['_GETSERVERCONSOLERESPONSE']._serialized_start=3362
-  _globals['_GETSERVERCONSOLERESPONSE']._serialized_end=3527
-  _globals['_WATCHSERVERSREQUEST']._serialized_start=3529
-  _globals['_WATCHSERVERSREQUEST']._serialized_end=3634
-  _globals['_WATCHSERVERSRESPONSE']._serialized_start=3637
-  _globals['_WATCHSERVERSRESPONSE']._serialized_end=3777
+  _globals['_REBOOTTYPE']._serialized_start=3894
+  _globals['_REBOOTTYPE']._serialized_end=3979
+  _globals['_SERVERCHANGETYPE']._serialized_start=3982
+  _globals['_SERVERCHANGETYPE']._serialized_end=4163
+  _globals['_SERVER']._serialized_start=307
+  _globals['_SERVER']._serialized_end=1360
+  _globals['_SERVER_METADATAENTRY']._serialized_start=1313
+  _globals['_SERVER_METADATAENTRY']._serialized_end=1360
+  _globals['_SERVERFLAVOR']._serialized_start=1363
+  _globals['_SERVERFLAVOR']._serialized_end=1577
+  _globals['_SERVERFLAVOR_EXTRASPECSENTRY']._serialized_start=1528
+  _globals['_SERVERFLAVOR_EXTRASPECSENTRY']._serialized_end=1577
+  _globals['_SERVERSPEC']._serialized_start=1580
+  _globals['_SERVERSPEC']._serialized_end=1956
+  _globals['_SERVERSPEC_SCHEDULERHINTSENTRY']._serialized_start=1854
+  _globals['_SERVERSPEC_SCHEDULERHINTSENTRY']._serialized_end=1907
+  _globals['_SERVERSPEC_METADATAENTRY']._serialized_start=1313
+  _globals['_SERVERSPEC_METADATAENTRY']._serialized_end=1360
+  _globals['_CREATESERVERREQUEST']._serialized_start=1959
+  _globals['_CREATESERVERREQUEST']._serialized_end=2088
+  _globals['_CREATESERVERRESPONSE']._serialized_start=2090
+  _globals['_CREATESERVERRESPONSE']._serialized_end=2159
+  _globals['_GETSERVERREQUEST']._serialized_start=2161
+  _globals['_GETSERVERREQUEST']._serialized_end=2198
+  _globals['_GETSERVERRESPONSE']._serialized_start=2200
+  _globals['_GETSERVERRESPONSE']._serialized_end=2265
+  _globals['_LISTSERVERSREQUEST']._serialized_start=2268
+  _globals['_LISTSERVERSREQUEST']._serialized_end=2528
+  _globals['_LISTSERVERSRESPONSE']._serialized_start=2530
+  _globals['_LISTSERVERSRESPONSE']._serialized_end=2623
+  _globals['_UPDATESERVERREQUEST']._serialized_start=2625
+  _globals['_UPDATESERVERREQUEST']._serialized_end=2741
+  _globals['_UPDATESERVERRESPONSE']._serialized_start=2743
+  _globals['_UPDATESERVERRESPONSE']._serialized_end=2811
+  _globals['_DELETESERVERREQUEST']._serialized_start=2813
+  _globals['_DELETESERVERREQUEST']._serialized_end=2873
+  _globals['_DELETESERVERRESPONSE']._serialized_start=2875
+  _globals['_DELETESERVERRESPONSE']._serialized_end=2943
+  _globals['_STARTSERVERREQUEST']._serialized_start=2945
+  _globals['_STARTSERVERREQUEST']._serialized_end=3004
+  _globals['_STARTSERVERRESPONSE']._serialized_start=3006
+  _globals['_STARTSERVERRESPONSE']._serialized_end=3073
+  _globals['_STOPSERVERREQUEST']._serialized_start=3075
+  _globals['_STOPSERVERREQUEST']._serialized_end=3133
+  _globals['_STOPSERVERRESPONSE']._serialized_start=3135
+  _globals['_STOPSERVERRESPONSE']._serialized_end=3201
+  _globals['_REBOOTSERVERREQUEST']._serialized_start=3203
+  _globals['_REBOOTSERVERREQUEST']._serialized_end=3311
+  _globals['_REBOOTSERVERRESPONSE']._serialized_start=3313
+  _globals['_REBOOTSERVERRESPONSE']._serialized_end=3381
+  _globals['_GETSERVERCONSOLEREQUEST']._serialized_start=3383
+  _globals['_GETSERVERCONSOLEREQUEST']._serialized_end=3474
+  _globals['_GETSERVERCONSOLERESPONSE']._serialized_start=3477
+  _globals['_GETSERVERCONSOLERESPONSE']._serialized_end=3642
+  _globals['_WATCHSERVERSREQUEST']._serialized_start=3644
+  _globals['_WATCHSERVERSREQUEST']._serialized_end=3749
+  _globals['_WATCHSERVERSRESPONSE']._serialized_start=3752
+  _globals['_WATCHSERVERSRESPONSE']._serialized_end=3892
 # @@protoc_insertion_point(module_scope)

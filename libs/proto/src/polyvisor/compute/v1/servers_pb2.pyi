@@ -1,8 +1,10 @@
 import datetime
 
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from polyvisor.types.v1 import fault_pb2 as _fault_pb2
 from polyvisor.types.v1 import hypervisor_pb2 as _hypervisor_pb2
+from polyvisor.types.v1 import network_pb2 as _network_pb2
 from polyvisor.types.v1 import resources_pb2 as _resources_pb2
 from polyvisor.types.v1 import server_status_pb2 as _server_status_pb2
 from google.protobuf.internal import containers as _containers
@@ -13,12 +15,6 @@ from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
-
-class AddressType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
-    __slots__ = ()
-    ADDRESS_TYPE_UNSPECIFIED: _ClassVar[AddressType]
-    ADDRESS_TYPE_FIXED: _ClassVar[AddressType]
-    ADDRESS_TYPE_FLOATING: _ClassVar[AddressType]
 
 class RebootType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -33,9 +29,6 @@ class ServerChangeType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SERVER_CHANGE_TYPE_UPDATED: _ClassVar[ServerChangeType]
     SERVER_CHANGE_TYPE_DELETED: _ClassVar[ServerChangeType]
     SERVER_CHANGE_TYPE_SYNCED: _ClassVar[ServerChangeType]
-ADDRESS_TYPE_UNSPECIFIED: AddressType
-ADDRESS_TYPE_FIXED: AddressType
-ADDRESS_TYPE_FLOATING: AddressType
 REBOOT_TYPE_UNSPECIFIED: RebootType
 REBOOT_TYPE_SOFT: RebootType
 REBOOT_TYPE_HARD: RebootType
@@ -98,7 +91,7 @@ class Server(_message.Message):
     hypervisor_type: _hypervisor_pb2.HypervisorType
     esxi_host: str
     availability_zone: str
-    addresses: _containers.RepeatedCompositeFieldContainer[ServerAddress]
+    addresses: _containers.RepeatedCompositeFieldContainer[_network_pb2.ServerAddress]
     key_name: str
     has_user_data: bool
     metadata: _containers.ScalarMap[str, str]
@@ -112,7 +105,7 @@ class Server(_message.Message):
     revision: int
     attempts: int
     instance_name: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., project_id: _Optional[str] = ..., user_id: _Optional[str] = ..., flavor: _Optional[_Union[ServerFlavor, _Mapping]] = ..., image_id: _Optional[str] = ..., state: _Optional[_Union[_server_status_pb2.ServerState, str]] = ..., task: _Optional[_Union[_server_status_pb2.ServerTask, str]] = ..., task_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., power_state: _Optional[_Union[_hypervisor_pb2.PowerState, str]] = ..., fault: _Optional[_Union[_fault_pb2.Fault, _Mapping]] = ..., host: _Optional[str] = ..., hypervisor_type: _Optional[_Union[_hypervisor_pb2.HypervisorType, str]] = ..., esxi_host: _Optional[str] = ..., availability_zone: _Optional[str] = ..., addresses: _Optional[_Iterable[_Union[ServerAddress, _Mapping]]] = ..., key_name: _Optional[str] = ..., has_user_data: _Optional[bool] = ..., metadata: _Optional[_Mapping[str, str]] = ..., console: _Optional[_Union[_hypervisor_pb2.ConsoleInfo, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., launch_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., generation: _Optional[int] = ..., request_id: _Optional[str] = ..., revision: _Optional[int] = ..., attempts: _Optional[int] = ..., instance_name: _Optional[str] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., project_id: _Optional[str] = ..., user_id: _Optional[str] = ..., flavor: _Optional[_Union[ServerFlavor, _Mapping]] = ..., image_id: _Optional[str] = ..., state: _Optional[_Union[_server_status_pb2.ServerState, str]] = ..., task: _Optional[_Union[_server_status_pb2.ServerTask, str]] = ..., task_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., power_state: _Optional[_Union[_hypervisor_pb2.PowerState, str]] = ..., fault: _Optional[_Union[_fault_pb2.Fault, _Mapping]] = ..., host: _Optional[str] = ..., hypervisor_type: _Optional[_Union[_hypervisor_pb2.HypervisorType, str]] = ..., esxi_host: _Optional[str] = ..., availability_zone: _Optional[str] = ..., addresses: _Optional[_Iterable[_Union[_network_pb2.ServerAddress, _Mapping]]] = ..., key_name: _Optional[str] = ..., has_user_data: _Optional[bool] = ..., metadata: _Optional[_Mapping[str, str]] = ..., console: _Optional[_Union[_hypervisor_pb2.ConsoleInfo, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., launch_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., generation: _Optional[int] = ..., request_id: _Optional[str] = ..., revision: _Optional[int] = ..., attempts: _Optional[int] = ..., instance_name: _Optional[str] = ...) -> None: ...
 
 class ServerFlavor(_message.Message):
     __slots__ = ("id", "name", "resources", "extra_specs")
@@ -132,20 +125,6 @@ class ServerFlavor(_message.Message):
     resources: _resources_pb2.Resources
     extra_specs: _containers.ScalarMap[str, str]
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., resources: _Optional[_Union[_resources_pb2.Resources, _Mapping]] = ..., extra_specs: _Optional[_Mapping[str, str]] = ...) -> None: ...
-
-class ServerAddress(_message.Message):
-    __slots__ = ("network", "address", "version", "mac_address", "type")
-    NETWORK_FIELD_NUMBER: _ClassVar[int]
-    ADDRESS_FIELD_NUMBER: _ClassVar[int]
-    VERSION_FIELD_NUMBER: _ClassVar[int]
-    MAC_ADDRESS_FIELD_NUMBER: _ClassVar[int]
-    TYPE_FIELD_NUMBER: _ClassVar[int]
-    network: str
-    address: str
-    version: int
-    mac_address: str
-    type: AddressType
-    def __init__(self, network: _Optional[str] = ..., address: _Optional[str] = ..., version: _Optional[int] = ..., mac_address: _Optional[str] = ..., type: _Optional[_Union[AddressType, str]] = ...) -> None: ...
 
 class ServerSpec(_message.Message):
     __slots__ = ("name", "image_id", "flavor_id", "key_name", "user_data", "availability_zone", "scheduler_hints", "metadata")
@@ -240,6 +219,20 @@ class ListServersResponse(_message.Message):
     servers: _containers.RepeatedCompositeFieldContainer[Server]
     next_page_token: str
     def __init__(self, servers: _Optional[_Iterable[_Union[Server, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class UpdateServerRequest(_message.Message):
+    __slots__ = ("server", "update_mask")
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    server: Server
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateServerResponse(_message.Message):
+    __slots__ = ("server",)
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    server: Server
+    def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
 
 class DeleteServerRequest(_message.Message):
     __slots__ = ("server_id", "request_id")

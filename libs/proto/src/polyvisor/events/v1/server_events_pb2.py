@@ -25,18 +25,19 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from polyvisor.types.v1 import fault_pb2 as polyvisor_dot_types_dot_v1_dot_fault__pb2
 from polyvisor.types.v1 import hypervisor_pb2 as polyvisor_dot_types_dot_v1_dot_hypervisor__pb2
+from polyvisor.types.v1 import network_pb2 as polyvisor_dot_types_dot_v1_dot_network__pb2
 from polyvisor.types.v1 import server_status_pb2 as polyvisor_dot_types_dot_v1_dot_server__status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'polyvisor/events/v1/server_events.proto\x12\x13polyvisor.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1epolyvisor/types/v1/fault.proto\x1a#polyvisor/types/v1/hypervisor.proto\x1a&polyvisor/types/v1/server_status.proto\"\xdc\x03\n\x0bServerEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x11\n\tserver_id\x18\x02 \x01(\t\x12\x12\n\ngeneration\x18\x03 \x01(\x03\x12\x0c\n\x04host\x18\x04 \x01(\t\x12\x32\n\x04kind\x18\x05 \x01(\x0e\x32$.polyvisor.events.v1.ServerEventKind\x12\x33\n\x0bpower_state\x18\x06 \x01(\x0e\x32\x1e.polyvisor.types.v1.PowerState\x12(\n\x05\x66\x61ult\x18\x07 \x01(\x0b\x32\x19.polyvisor.types.v1.Fault\x12\x11\n\tesxi_host\x18\x08 \x01(\t\x12\x30\n\x07\x63onsole\x18\t \x01(\x0b\x32\x1f.polyvisor.types.v1.ConsoleInfo\x12/\n\x0boccurred_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncommand_id\x18\x0b \x01(\t\x12\x12\n\nrequest_id\x18\x0c \x01(\t\x12,\n\x04task\x18\r \x01(\x0e\x32\x1e.polyvisor.types.v1.ServerTask\x12\x15\n\rinstance_name\x18\x0e \x01(\t\x12\x10\n\x08\x61gent_id\x18\x0f \x01(\t*\xd5\x03\n\x0fServerEventKind\x12!\n\x1dSERVER_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1e\n\x1aSERVER_EVENT_KIND_PROGRESS\x10\x01\x12\x1d\n\x19SERVER_EVENT_KIND_SPAWNED\x10\x02\x12\"\n\x1eSERVER_EVENT_KIND_SPAWN_FAILED\x10\x03\x12 \n\x1cSERVER_EVENT_KIND_POWERED_ON\x10\x04\x12!\n\x1dSERVER_EVENT_KIND_POWERED_OFF\x10\x05\x12\x1e\n\x1aSERVER_EVENT_KIND_REBOOTED\x10\x06\x12\x1f\n\x1bSERVER_EVENT_KIND_DESTROYED\x10\x07\x12)\n%SERVER_EVENT_KIND_POWER_STATE_CHANGED\x10\x08\x12\x1e\n\x1aSERVER_EVENT_KIND_VANISHED\x10\t\x12%\n!SERVER_EVENT_KIND_CONSOLE_UPDATED\x10\n\x12$\n SERVER_EVENT_KIND_COMMAND_FAILED\x10\x0b\x12\x1e\n\x1aSERVER_EVENT_KIND_MIGRATED\x10\x0c\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'polyvisor/events/v1/server_events.proto\x12\x13polyvisor.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1epolyvisor/types/v1/fault.proto\x1a#polyvisor/types/v1/hypervisor.proto\x1a polyvisor/types/v1/network.proto\x1a&polyvisor/types/v1/server_status.proto\"\x92\x04\n\x0bServerEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x11\n\tserver_id\x18\x02 \x01(\t\x12\x12\n\ngeneration\x18\x03 \x01(\x03\x12\x0c\n\x04host\x18\x04 \x01(\t\x12\x32\n\x04kind\x18\x05 \x01(\x0e\x32$.polyvisor.events.v1.ServerEventKind\x12\x33\n\x0bpower_state\x18\x06 \x01(\x0e\x32\x1e.polyvisor.types.v1.PowerState\x12(\n\x05\x66\x61ult\x18\x07 \x01(\x0b\x32\x19.polyvisor.types.v1.Fault\x12\x11\n\tesxi_host\x18\x08 \x01(\t\x12\x30\n\x07\x63onsole\x18\t \x01(\x0b\x32\x1f.polyvisor.types.v1.ConsoleInfo\x12/\n\x0boccurred_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncommand_id\x18\x0b \x01(\t\x12\x12\n\nrequest_id\x18\x0c \x01(\t\x12,\n\x04task\x18\r \x01(\x0e\x32\x1e.polyvisor.types.v1.ServerTask\x12\x15\n\rinstance_name\x18\x0e \x01(\t\x12\x10\n\x08\x61gent_id\x18\x0f \x01(\t\x12\x34\n\taddresses\x18\x10 \x03(\x0b\x32!.polyvisor.types.v1.ServerAddress*\xfe\x03\n\x0fServerEventKind\x12!\n\x1dSERVER_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1e\n\x1aSERVER_EVENT_KIND_PROGRESS\x10\x01\x12\x1d\n\x19SERVER_EVENT_KIND_SPAWNED\x10\x02\x12\"\n\x1eSERVER_EVENT_KIND_SPAWN_FAILED\x10\x03\x12 \n\x1cSERVER_EVENT_KIND_POWERED_ON\x10\x04\x12!\n\x1dSERVER_EVENT_KIND_POWERED_OFF\x10\x05\x12\x1e\n\x1aSERVER_EVENT_KIND_REBOOTED\x10\x06\x12\x1f\n\x1bSERVER_EVENT_KIND_DESTROYED\x10\x07\x12)\n%SERVER_EVENT_KIND_POWER_STATE_CHANGED\x10\x08\x12\x1e\n\x1aSERVER_EVENT_KIND_VANISHED\x10\t\x12%\n!SERVER_EVENT_KIND_CONSOLE_UPDATED\x10\n\x12$\n SERVER_EVENT_KIND_COMMAND_FAILED\x10\x0b\x12\x1e\n\x1aSERVER_EVENT_KIND_MIGRATED\x10\x0c\x12\'\n#SERVER_EVENT_KIND_ADDRESSES_CHANGED\x10\rb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'polyvisor.events.v1.server_events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SERVEREVENTKIND']._serialized_start=686
-  _globals['_SERVEREVENTKIND']._serialized_end=1155
-  _globals['_SERVEREVENT']._serialized_start=207
-  _globals['_SERVEREVENT']._serialized_end=683
+  _globals['_SERVEREVENTKIND']._serialized_start=774
+  _globals['_SERVEREVENTKIND']._serialized_end=1284
+  _globals['_SERVEREVENT']._serialized_start=241
+  _globals['_SERVEREVENT']._serialized_end=771
 # @@protoc_insertion_point(module_scope)

@@ -3,11 +3,13 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from polyvisor.types.v1 import fault_pb2 as _fault_pb2
 from polyvisor.types.v1 import hypervisor_pb2 as _hypervisor_pb2
+from polyvisor.types.v1 import network_pb2 as _network_pb2
 from polyvisor.types.v1 import server_status_pb2 as _server_status_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -27,6 +29,7 @@ class ServerEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SERVER_EVENT_KIND_CONSOLE_UPDATED: _ClassVar[ServerEventKind]
     SERVER_EVENT_KIND_COMMAND_FAILED: _ClassVar[ServerEventKind]
     SERVER_EVENT_KIND_MIGRATED: _ClassVar[ServerEventKind]
+    SERVER_EVENT_KIND_ADDRESSES_CHANGED: _ClassVar[ServerEventKind]
 SERVER_EVENT_KIND_UNSPECIFIED: ServerEventKind
 SERVER_EVENT_KIND_PROGRESS: ServerEventKind
 SERVER_EVENT_KIND_SPAWNED: ServerEventKind
@@ -40,9 +43,10 @@ SERVER_EVENT_KIND_VANISHED: ServerEventKind
 SERVER_EVENT_KIND_CONSOLE_UPDATED: ServerEventKind
 SERVER_EVENT_KIND_COMMAND_FAILED: ServerEventKind
 SERVER_EVENT_KIND_MIGRATED: ServerEventKind
+SERVER_EVENT_KIND_ADDRESSES_CHANGED: ServerEventKind
 
 class ServerEvent(_message.Message):
-    __slots__ = ("event_id", "server_id", "generation", "host", "kind", "power_state", "fault", "esxi_host", "console", "occurred_at", "command_id", "request_id", "task", "instance_name", "agent_id")
+    __slots__ = ("event_id", "server_id", "generation", "host", "kind", "power_state", "fault", "esxi_host", "console", "occurred_at", "command_id", "request_id", "task", "instance_name", "agent_id", "addresses")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +62,7 @@ class ServerEvent(_message.Message):
     TASK_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_NAME_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESSES_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     server_id: str
     generation: int
@@ -73,4 +78,5 @@ class ServerEvent(_message.Message):
     task: _server_status_pb2.ServerTask
     instance_name: str
     agent_id: str
-    def __init__(self, event_id: _Optional[str] = ..., server_id: _Optional[str] = ..., generation: _Optional[int] = ..., host: _Optional[str] = ..., kind: _Optional[_Union[ServerEventKind, str]] = ..., power_state: _Optional[_Union[_hypervisor_pb2.PowerState, str]] = ..., fault: _Optional[_Union[_fault_pb2.Fault, _Mapping]] = ..., esxi_host: _Optional[str] = ..., console: _Optional[_Union[_hypervisor_pb2.ConsoleInfo, _Mapping]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., command_id: _Optional[str] = ..., request_id: _Optional[str] = ..., task: _Optional[_Union[_server_status_pb2.ServerTask, str]] = ..., instance_name: _Optional[str] = ..., agent_id: _Optional[str] = ...) -> None: ...
+    addresses: _containers.RepeatedCompositeFieldContainer[_network_pb2.ServerAddress]
+    def __init__(self, event_id: _Optional[str] = ..., server_id: _Optional[str] = ..., generation: _Optional[int] = ..., host: _Optional[str] = ..., kind: _Optional[_Union[ServerEventKind, str]] = ..., power_state: _Optional[_Union[_hypervisor_pb2.PowerState, str]] = ..., fault: _Optional[_Union[_fault_pb2.Fault, _Mapping]] = ..., esxi_host: _Optional[str] = ..., console: _Optional[_Union[_hypervisor_pb2.ConsoleInfo, _Mapping]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., command_id: _Optional[str] = ..., request_id: _Optional[str] = ..., task: _Optional[_Union[_server_status_pb2.ServerTask, str]] = ..., instance_name: _Optional[str] = ..., agent_id: _Optional[str] = ..., addresses: _Optional[_Iterable[_Union[_network_pb2.ServerAddress, _Mapping]]] = ...) -> None: ...

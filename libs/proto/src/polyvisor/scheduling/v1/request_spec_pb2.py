@@ -25,9 +25,10 @@ _sym_db = _symbol_database.Default()
 from polyvisor.types.v1 import disk_pb2 as polyvisor_dot_types_dot_v1_dot_disk__pb2
 from polyvisor.types.v1 import hypervisor_pb2 as polyvisor_dot_types_dot_v1_dot_hypervisor__pb2
 from polyvisor.types.v1 import resources_pb2 as polyvisor_dot_types_dot_v1_dot_resources__pb2
+from polyvisor.types.v1 import server_group_pb2 as polyvisor_dot_types_dot_v1_dot_server__group__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*polyvisor/scheduling/v1/request_spec.proto\x12\x17polyvisor.scheduling.v1\x1a\x1dpolyvisor/types/v1/disk.proto\x1a#polyvisor/types/v1/hypervisor.proto\x1a\"polyvisor/types/v1/resources.proto\"`\n\x0bServerGroup\x12\n\n\x02id\x18\x01 \x01(\t\x12\x34\n\x06policy\x18\x02 \x01(\x0e\x32$.polyvisor.scheduling.v1.GroupPolicy\x12\x0f\n\x07members\x18\x03 \x03(\t\"\xe2\x02\n\x11ImageRequirements\x12\x10\n\x08image_id\x18\x01 \x01(\t\x12;\n\x0fhypervisor_type\x18\x02 \x01(\x0e\x32\".polyvisor.types.v1.HypervisorType\x12\x14\n\x0c\x61rchitecture\x18\x03 \x01(\t\x12\x0f\n\x07vm_mode\x18\x04 \x01(\t\x12\x33\n\x0b\x64isk_format\x18\x05 \x01(\x0e\x32\x1e.polyvisor.types.v1.DiskFormat\x12>\n\x16\x61vailable_disk_formats\x18\x06 \x03(\x0e\x32\x1e.polyvisor.types.v1.DiskFormat\x12?\n\x17producible_disk_formats\x18\x07 \x03(\x0e\x32\x1e.polyvisor.types.v1.DiskFormat\x12\x0f\n\x07min_ram\x18\x08 \x01(\x03\x12\x10\n\x08min_disk\x18\t \x01(\x03\"\xde\x01\n\x0eSchedulerHints\x12\x12\n\nforce_host\x18\x01 \x01(\t\x12\x11\n\tsame_host\x18\x02 \x03(\t\x12\x16\n\x0e\x64ifferent_host\x18\x03 \x03(\t\x12:\n\x0cserver_group\x18\x04 \x01(\x0b\x32$.polyvisor.scheduling.v1.ServerGroup\x12;\n\x0fhypervisor_type\x18\x05 \x01(\x0e\x32\".polyvisor.types.v1.HypervisorType\x12\x14\n\x0cignore_hosts\x18\x06 \x03(\t\"\xb1\x03\n\x0bRequestSpec\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0c\x63onsumer_ids\x18\x02 \x03(\t\x12\x15\n\rnum_instances\x18\x03 \x01(\x05\x12\x12\n\nproject_id\x18\x04 \x01(\t\x12\x0f\n\x07user_id\x18\x05 \x01(\t\x12\x30\n\tresources\x18\x06 \x01(\x0b\x32\x1d.polyvisor.types.v1.Resources\x12\x39\n\x05image\x18\x07 \x01(\x0b\x32*.polyvisor.scheduling.v1.ImageRequirements\x12\x19\n\x11\x61vailability_zone\x18\x08 \x01(\t\x12\x36\n\x05hints\x18\t \x01(\x0b\x32\'.polyvisor.scheduling.v1.SchedulerHints\x12I\n\x0b\x65xtra_specs\x18\n \x03(\x0b\x32\x34.polyvisor.scheduling.v1.RequestSpec.ExtraSpecsEntry\x1a\x31\n\x0f\x45xtraSpecsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*f\n\x0bGroupPolicy\x12\x1c\n\x18GROUP_POLICY_UNSPECIFIED\x10\x00\x12\x19\n\x15GROUP_POLICY_AFFINITY\x10\x01\x12\x1e\n\x1aGROUP_POLICY_ANTI_AFFINITY\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*polyvisor/scheduling/v1/request_spec.proto\x12\x17polyvisor.scheduling.v1\x1a\x1dpolyvisor/types/v1/disk.proto\x1a#polyvisor/types/v1/hypervisor.proto\x1a\"polyvisor/types/v1/resources.proto\x1a%polyvisor/types/v1/server_group.proto\"a\n\x0bServerGroup\x12\n\n\x02id\x18\x01 \x01(\t\x12\x35\n\x06policy\x18\x02 \x01(\x0e\x32%.polyvisor.types.v1.ServerGroupPolicy\x12\x0f\n\x07members\x18\x03 \x03(\t\"\xe2\x02\n\x11ImageRequirements\x12\x10\n\x08image_id\x18\x01 \x01(\t\x12;\n\x0fhypervisor_type\x18\x02 \x01(\x0e\x32\".polyvisor.types.v1.HypervisorType\x12\x14\n\x0c\x61rchitecture\x18\x03 \x01(\t\x12\x0f\n\x07vm_mode\x18\x04 \x01(\t\x12\x33\n\x0b\x64isk_format\x18\x05 \x01(\x0e\x32\x1e.polyvisor.types.v1.DiskFormat\x12>\n\x16\x61vailable_disk_formats\x18\x06 \x03(\x0e\x32\x1e.polyvisor.types.v1.DiskFormat\x12?\n\x17producible_disk_formats\x18\x07 \x03(\x0e\x32\x1e.polyvisor.types.v1.DiskFormat\x12\x0f\n\x07min_ram\x18\x08 \x01(\x03\x12\x10\n\x08min_disk\x18\t \x01(\x03\"\xde\x01\n\x0eSchedulerHints\x12\x12\n\nforce_host\x18\x01 \x01(\t\x12\x11\n\tsame_host\x18\x02 \x03(\t\x12\x16\n\x0e\x64ifferent_host\x18\x03 \x03(\t\x12:\n\x0cserver_group\x18\x04 \x01(\x0b\x32$.polyvisor.scheduling.v1.ServerGroup\x12;\n\x0fhypervisor_type\x18\x05 \x01(\x0e\x32\".polyvisor.types.v1.HypervisorType\x12\x14\n\x0cignore_hosts\x18\x06 \x03(\t\"\xb1\x03\n\x0bRequestSpec\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0c\x63onsumer_ids\x18\x02 \x03(\t\x12\x15\n\rnum_instances\x18\x03 \x01(\x05\x12\x12\n\nproject_id\x18\x04 \x01(\t\x12\x0f\n\x07user_id\x18\x05 \x01(\t\x12\x30\n\tresources\x18\x06 \x01(\x0b\x32\x1d.polyvisor.types.v1.Resources\x12\x39\n\x05image\x18\x07 \x01(\x0b\x32*.polyvisor.scheduling.v1.ImageRequirements\x12\x19\n\x11\x61vailability_zone\x18\x08 \x01(\t\x12\x36\n\x05hints\x18\t \x01(\x0b\x32\'.polyvisor.scheduling.v1.SchedulerHints\x12I\n\x0b\x65xtra_specs\x18\n \x03(\x0b\x32\x34.polyvisor.scheduling.v1.RequestSpec.ExtraSpecsEntry\x1a\x31\n\x0f\x45xtraSpecsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,16 +37,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_REQUESTSPEC_EXTRASPECSENTRY']._loaded_options = None
   _globals['_REQUESTSPEC_EXTRASPECSENTRY']._serialized_options = b'8\001'
-  _globals['_GROUPPOLICY']._serialized_start=1291
-  _globals['_GROUPPOLICY']._serialized_end=1393
-  _globals['_SERVERGROUP']._serialized_start=175
-  _globals['_SERVERGROUP']._serialized_end=271
-  _globals['_IMAGEREQUIREMENTS']._serialized_start=274
-  _globals['_IMAGEREQUIREMENTS']._serialized_end=628
-  _globals['_SCHEDULERHINTS']._serialized_start=631
-  _globals['_SCHEDULERHINTS']._serialized_end=853
-  _globals['_REQUESTSPEC']._serialized_start=856
-  _globals['_REQUESTSPEC']._serialized_end=1289
-  _globals['_REQUESTSPEC_EXTRASPECSENTRY']._serialized_start=1240
-  _globals['_REQUESTSPEC_EXTRASPECSENTRY']._serialized_end=1289
+  _globals['_SERVERGROUP']._serialized_start=214
+  _globals['_SERVERGROUP']._serialized_end=311
+  _globals['_IMAGEREQUIREMENTS']._serialized_start=314
+  _globals['_IMAGEREQUIREMENTS']._serialized_end=668
+  _globals['_SCHEDULERHINTS']._serialized_start=671
+  _globals['_SCHEDULERHINTS']._serialized_end=893
+  _globals['_REQUESTSPEC']._serialized_start=896
+  _globals['_REQUESTSPEC']._serialized_end=1329
+  _globals['_REQUESTSPEC_EXTRASPECSENTRY']._serialized_start=1280
+  _globals['_REQUESTSPEC_EXTRASPECSENTRY']._serialized_end=1329
 # @@protoc_insertion_point(module_scope)

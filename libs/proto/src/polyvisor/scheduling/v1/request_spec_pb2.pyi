@@ -1,8 +1,8 @@
 from polyvisor.types.v1 import disk_pb2 as _disk_pb2
 from polyvisor.types.v1 import hypervisor_pb2 as _hypervisor_pb2
 from polyvisor.types.v1 import resources_pb2 as _resources_pb2
+from polyvisor.types.v1 import server_group_pb2 as _server_group_pb2
 from google.protobuf.internal import containers as _containers
-from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -10,24 +10,15 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
-class GroupPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
-    __slots__ = ()
-    GROUP_POLICY_UNSPECIFIED: _ClassVar[GroupPolicy]
-    GROUP_POLICY_AFFINITY: _ClassVar[GroupPolicy]
-    GROUP_POLICY_ANTI_AFFINITY: _ClassVar[GroupPolicy]
-GROUP_POLICY_UNSPECIFIED: GroupPolicy
-GROUP_POLICY_AFFINITY: GroupPolicy
-GROUP_POLICY_ANTI_AFFINITY: GroupPolicy
-
 class ServerGroup(_message.Message):
     __slots__ = ("id", "policy", "members")
     ID_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
     id: str
-    policy: GroupPolicy
+    policy: _server_group_pb2.ServerGroupPolicy
     members: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., policy: _Optional[_Union[GroupPolicy, str]] = ..., members: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., policy: _Optional[_Union[_server_group_pb2.ServerGroupPolicy, str]] = ..., members: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ImageRequirements(_message.Message):
     __slots__ = ("image_id", "hypervisor_type", "architecture", "vm_mode", "disk_format", "available_disk_formats", "producible_disk_formats", "min_ram", "min_disk")
