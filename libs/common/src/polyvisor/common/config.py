@@ -1,0 +1,59 @@
+"""Service settings from the environment (prefix `POLYVISOR_`), frozen once read.
+
+Each service subclasses `ServiceSettings`, overriding defaults and adding its own fields:
+
+    class SchedulerSettings(ServiceSettings):
+        service_name: str = "scheduler"
+        grpc_port: int = 50053
+        metrics_port: int = 9153
+        max_attempts: int = 3          # POLYVISOR_MAX_ATTEMPTS
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ServiceSettings", "default_server_id"]
+
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def default_server_id() -> str:
+    """`<hostname>-<pid>`: unique per process, readable in logs and metrics."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="POLYVISOR_", frozen=True, extra="ignore")
+
+    service_name: str = "polyvisor"
+    server_id: str = Field(default_factory=default_server_id)
+    log_level: str = "INFO"
+    grpc_host: str = "0.0.0.0"
+    grpc_port: int = Field(default=0, ge=0, le=65535)
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    nats_url: str = "nats://127.0.0.1:4222"
+    database_url: str = "postgresql://polyvisor@127.0.0.1:5432/polyvisor"
+    shutdown_grace_s: float = Field(default=4.0, ge=0.0, le=60.0)
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, v: str) -> str:
+        level = v.strip().upper()
+        if level not in _LEVELS:
+            raise ValueError(f"log_level must be one of {', '.join(_LEVELS)}")
+        return level
+
+    @property
+    def nats_urls(self) -> list[str]:
+        """`nats_url` split on commas (a cluster is given as several URLs)."""
+        return [u.strip() for u in self.nats_url.split(",") if u.strip()]
+
+    @property
+    def grpc_address(self) -> str:
+        return f"{self.grpc_host}:{self.grpc_port}"

@@ -1,0 +1,161 @@
+"""The gRPC server every service runs (grpc.aio).
+
+    server = GrpcServer(
+        settings,
+        services=[(compute_pb2_grpc.add_ComputeServiceServicer_to_server, ComputeHandlers(...),
+                   "polyvisor.compute.v1.ComputeService")],
+        auth=JwtAuthenticator(verifier),                  # None: every call allowed
+        auth_exempt=["/polyvisor.identity.v1.IdentityService/Authenticate"],
+    )
+    port = await server.start()     # listens on grpc_host:grpc_port (0 -> ephemeral)
+    await server.set_serving()      # once the lifespan is up
+    ...
+    await server.stop(grace)        # health NOT_SERVING, in-flight RPCs get `grace` seconds
+
+Health (`grpc.health.v1.Health`) reports every listed service, and the overall status under
+"", NOT_SERVING until `set_serving()`, and NOT_SERVING again from the start of the drain.
+Server reflection lists the services, health and reflection itself. Interceptors, outermost
+first: metrics, errors and request ids, authentication (see `polyvisor.common.interceptors`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from polyvisor.common.config import ServiceSettings
+from polyvisor.common.interceptors import (
+    Authenticator,
+    AuthInterceptor,
+    ErrorInterceptor,
+    MetricsInterceptor,
+)
+from polyvisor.common.logging import get_logger
+
+__all__ = ["HEALTH_SERVICE", "REFLECTION_SERVICE", "GrpcServer", "ServiceSpec"]
+
+log = get_logger(__name__)
+
+HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+REFLECTION_SERVICE = reflection.SERVICE_NAME
+
+#: (add_XServicer_to_server function, servicer instance, full service name)
+ServiceSpec = tuple[Callable[[Any, grpc.aio.Server], None], Any, str]
+
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+DEFAULT_OPTIONS: tuple[tuple[str, Any], ...] = (
+    # Never share a port with another process (a second service on the same port must fail,
+    # not silently receive half the traffic).
+    ("grpc.so_reuseport", 0),
+    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    ("grpc.max_send_message_length", 16 * 1024 * 1024),
+)
+
+
+class GrpcServer:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        services: Sequence[ServiceSpec] = (),
+        *,
+        auth: Authenticator | None = None,
+        auth_exempt: Iterable[str] = (),
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        options: Sequence[tuple[str, Any]] = (),
+        host: str | None = None,
+        port: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.services = list(services)
+        self.host = settings.grpc_host if host is None else host
+        self.requested_port = settings.grpc_port if port is None else port
+        chain: list[grpc.aio.ServerInterceptor] = [MetricsInterceptor(), ErrorInterceptor()]
+        if auth is not None:
+            chain.append(AuthInterceptor(auth, auth_exempt))
+        chain.extend(interceptors)
+        self._interceptors = chain
+        self._options = {**dict(DEFAULT_OPTIONS), **dict(options)}
+        self._server: grpc.aio.Server | None = None
+        self.health = HealthServicer()
+        self.port: int | None = None
+        self._serving = False
+        self._stopped = False
+
+    @property
+    def service_names(self) -> list[str]:
+        return [name for _, _, name in self.services]
+
+    @property
+    def address(self) -> str:
+        """host:port to dial (the wildcard host becomes loopback)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "", "[::]", "::") else self.host
+        return f"{host}:{self.port}"
+
+    @property
+    def started(self) -> bool:
+        return self._server is not None
+
+    async def start(self) -> int:
+        """Bind and start serving RPCs (health says NOT_SERVING). Returns the bound port."""
+        if self._server is not None:
+            assert self.port is not None
+            return self.port
+        server = grpc.aio.server(
+            interceptors=self._interceptors, options=list(self._options.items())
+        )
+        for add, servicer, _ in self.services:
+            add(servicer, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        for name in ["", *self.service_names]:
+            await self.health.set(name, _NOT_SERVING)
+        reflection.enable_server_reflection(
+            [*self.service_names, HEALTH_SERVICE, REFLECTION_SERVICE], server
+        )
+        try:
+            port = server.add_insecure_port(f"{self.host}:{self.requested_port}")
+        except RuntimeError as e:  # grpc raises when the port cannot be bound
+            raise OSError(f"cannot listen on {self.host}:{self.requested_port}: {e}") from e
+        if port == 0:
+            raise OSError(f"cannot listen on {self.host}:{self.requested_port}")
+        await server.start()
+        self._server, self.port = server, port
+        log.info("grpc server listening", host=self.host, port=port, services=self.service_names)
+        return port
+
+    async def set_serving(self) -> None:
+        if self._stopped:
+            return
+        for name in ["", *self.service_names]:
+            await self.health.set(name, _SERVING)
+        self._serving = True
+        log.info("serving", services=self.service_names)
+
+    async def set_not_serving(self) -> None:
+        """Start of the drain: every service NOT_SERVING, for good."""
+        await self.health.enter_graceful_shutdown()
+        self._serving = False
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Drain: NOT_SERVING, refuse new RPCs, give in-flight ones `grace` s. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        await self.set_not_serving()
+        server, self._server = self._server, None
+        if server is None:
+            return
+        grace = self.settings.shutdown_grace_s if grace is None else grace
+        log.info("grpc server draining", grace_s=grace)
+        await server.stop(grace)
+        log.info("grpc server stopped")
+
+    async def wait_for_termination(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()
