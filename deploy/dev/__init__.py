@@ -1,0 +1,1 @@
+"""The local dev stack behind `./dev`: embedded infrastructure, services, tests, benchmarks."""

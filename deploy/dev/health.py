@@ -1,0 +1,64 @@
+"""gRPC health probes (grpc.health.v1) and plain TCP probes for the dev stack."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+SERVING = "SERVING"
+UNREACHABLE = "unreachable"
+
+
+def grpc_health(address: str, timeout: float = 2.0, service: str = "") -> str:
+    """The health status name at `address` (SERVING, NOT_SERVING, ...) or `unreachable`."""
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            resp = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+        except grpc.RpcError as e:
+            code = e.code() if isinstance(e, grpc.Call) else None
+            if code == grpc.StatusCode.UNIMPLEMENTED:
+                return "no health service"
+            return UNREACHABLE
+    return str(health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status))
+
+
+def wait_serving(
+    address: str,
+    *,
+    timeout: float,
+    alive: Callable[[], bool],
+) -> str:
+    """Poll until SERVING; stop early when `alive()` turns False. Returns the last status."""
+    deadline = time.monotonic() + timeout
+    status = UNREACHABLE
+    while time.monotonic() < deadline:
+        status = grpc_health(address, timeout=1.0)
+        if status == SERVING:
+            return status
+        if not alive():
+            return "exited"
+        time.sleep(0.2)
+    return status
+
+
+def tcp_open(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True

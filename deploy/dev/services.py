@@ -1,0 +1,181 @@
+"""The services of the dev stack, in start order, each with its environment.
+
+Every service is started the way a user starts it, `python -m polyvisor.<module>`, and is
+configured only through its environment (docs/conventions.md): the table below is the
+single place where the dev stack decides those variables.
+
+Ports: api 50051, imagesvc 50052, scheduler 50053, metrics 9151-9153 (the conventions'
+defaults); `POLYVISOR_DEV_PORTS=ephemeral` picks free ports instead (a second stack
+beside a running one). Agents get ephemeral ports.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deploy.dev.layout import Layout
+
+BIND_HOST = "127.0.0.1"
+CONTROL_PLANE = ("scheduler", "imagesvc", "api")
+DEFAULT_PORTS = {
+    "api": (50051, 9151),
+    "imagesvc": (50052, 9152),
+    "scheduler": (50053, 9153),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Infra:
+    """What the services connect to."""
+
+    database_url: str
+    nats_url: str
+    vcenter_url: str
+    vcenter_user: str
+    vcenter_password: str
+    clusters: tuple[str, ...]
+    libvirt_uri: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    name: str  # process name: log file, record, status row
+    module: str  # python -m polyvisor.<module>
+    grpc_port: int
+    metrics_port: int
+    env: dict[str, str] = field(default_factory=dict)
+    info: dict[str, str] = field(default_factory=dict)  # shown in endpoints.json
+
+    @property
+    def address(self) -> str:
+        return f"{BIND_HOST}:{self.grpc_port}"
+
+    @property
+    def argv(self) -> list[str]:
+        import sys
+
+        return [sys.executable, "-m", f"polyvisor.{self.module}"]
+
+
+def implemented(module: str) -> bool:
+    """True when `python -m polyvisor.<module>` can run (its __main__ exists)."""
+    try:
+        return importlib.util.find_spec(f"polyvisor.{module}.__main__") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((BIND_HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def ephemeral_ports() -> bool:
+    return os.environ.get("POLYVISOR_DEV_PORTS", "") == "ephemeral"
+
+
+def _ports(name: str, recorded: dict[str, dict[str, int]]) -> tuple[int, int]:
+    """Keep a running process's ports; else the default pair, or fresh ephemeral ones."""
+    if name in recorded:
+        return recorded[name]["grpc_port"], recorded[name]["metrics_port"]
+    if name in DEFAULT_PORTS and not ephemeral_ports():
+        return DEFAULT_PORTS[name]
+    return _free_port(), _free_port()
+
+
+def _virt_type(libvirt_uri: str) -> str:
+    return "kvm" if libvirt_uri.startswith("qemu") and Path("/dev/kvm").exists() else "qemu"
+
+
+def plan(layout: Layout, infra: Infra, recorded: dict[str, dict[str, int]]) -> list[ServiceSpec]:
+    """All service processes in start order. `recorded`: ports of those already running."""
+    specs: dict[str, ServiceSpec] = {}
+    ports = {name: _ports(name, recorded) for name in CONTROL_PLANE}
+    address = {name: f"{BIND_HOST}:{ports[name][0]}" for name in CONTROL_PLANE}
+
+    def common(name: str) -> dict[str, str]:
+        grpc_port, metrics_port = ports[name]
+        return {
+            "POLYVISOR_NATS_URL": infra.nats_url,
+            "POLYVISOR_GRPC_HOST": BIND_HOST,
+            "POLYVISOR_GRPC_PORT": str(grpc_port),
+            "POLYVISOR_METRICS_PORT": str(metrics_port),
+            "POLYVISOR_SERVER_ID": f"dev-{name}",
+            "POLYVISOR_LOG_LEVEL": os.environ.get("POLYVISOR_LOG_LEVEL", "INFO"),
+        }
+
+    specs["scheduler"] = ServiceSpec(
+        "scheduler", "scheduler", *ports["scheduler"],
+        env={**common("scheduler"), "POLYVISOR_DATABASE_URL": infra.database_url},
+    )  # fmt: skip
+    specs["imagesvc"] = ServiceSpec(
+        "imagesvc", "imagesvc", *ports["imagesvc"],
+        env={
+            **common("imagesvc"),
+            "POLYVISOR_DATABASE_URL": infra.database_url,
+            "POLYVISOR_STORE_DIR": str(layout.data("imagesvc") / "store"),
+            "POLYVISOR_WORK_DIR": str(layout.data("imagesvc") / "work"),
+        },
+    )  # fmt: skip
+    specs["api"] = ServiceSpec(
+        "api", "api", *ports["api"],
+        env={
+            **common("api"),
+            "POLYVISOR_DATABASE_URL": infra.database_url,
+            "POLYVISOR_SCHEDULER_ADDRESS": address["scheduler"],
+            "POLYVISOR_IMAGESVC_ADDRESS": address["imagesvc"],
+        },
+    )  # fmt: skip
+
+    # Agents hold no database credentials (DESIGN §2): they get NATS and gRPC addresses.
+    def agent_env(name: str) -> dict[str, str]:
+        return {
+            **common(name),
+            "POLYVISOR_API_ADDRESS": address["api"],
+            "POLYVISOR_IMAGESVC_ADDRESS": address["imagesvc"],
+        }
+
+    ports["agent_kvm"] = _ports("agent_kvm", recorded)
+    kvm_data = layout.data("agent_kvm")
+    specs["agent_kvm"] = ServiceSpec(
+        "agent_kvm", "agent_kvm", *ports["agent_kvm"],
+        env={
+            **agent_env("agent_kvm"),
+            "POLYVISOR_LIBVIRT_URI": infra.libvirt_uri,
+            "POLYVISOR_VIRT_TYPE": _virt_type(infra.libvirt_uri),
+            "POLYVISOR_INSTANCES_DIR": str(kvm_data / "instances"),
+            "POLYVISOR_CACHE_DIR": str(kvm_data / "cache"),
+            "POLYVISOR_VNC_LISTEN": BIND_HOST,
+        },
+        info={"libvirt_uri": infra.libvirt_uri},
+    )  # fmt: skip
+    for cluster in infra.clusters:
+        name = f"agent_vmware-{cluster}"
+        ports[name] = _ports(name, recorded)
+        specs[name] = ServiceSpec(
+            name, "agent_vmware", *ports[name],
+            env={
+                **agent_env(name),
+                "POLYVISOR_VCENTER_URL": infra.vcenter_url,
+                "POLYVISOR_VCENTER_USER": infra.vcenter_user,
+                "POLYVISOR_VCENTER_PASSWORD": infra.vcenter_password,
+                "POLYVISOR_CLUSTER_NAME": cluster,
+                "POLYVISOR_CACHE_DIR": str(layout.data(name) / "cache"),
+            },
+            info={"cluster_name": cluster, "vcenter_url": infra.vcenter_url},
+        )  # fmt: skip
+    return list(specs.values())
+
+
+def process_env(spec: ServiceSpec) -> dict[str, str]:
+    """The full environment of a service process: ours over the caller's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLYVISOR_DEV_")}
+    if "POLYVISOR_DATABASE_URL" not in spec.env:
+        env.pop("POLYVISOR_DATABASE_URL", None)  # never hand agents database credentials
+    env.update(spec.env)
+    return env

@@ -1,0 +1,373 @@
+"""`./dev up` and `./dev down`: the whole stack on one machine, state under .polyvisor/.
+
+Up, in order: PostgreSQL and NATS (embedded unless POLYVISOR_DATABASE_URL /
+POLYVISOR_NATS_URL are set), vcsim, libvirtd (or libvirt's test driver when it cannot
+run), then scheduler, imagesvc, api, one KVM agent and one VMware agent per vcsim
+cluster. Each gRPC service must answer SERVING before the stack is declared up. Running
+`up` again starts only what is not running. Down stops what up started, in reverse.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+
+from deploy.dev import health
+from deploy.dev.layout import Layout
+from deploy.dev.procs import ManagedProcess, recorded_names
+from deploy.dev.services import (
+    BIND_HOST,
+    CONTROL_PLANE,
+    Infra,
+    ServiceSpec,
+    implemented,
+    plan,
+    process_env,
+)
+from polyvisor.common.embedded import EmbeddedError, EmbeddedNats, EmbeddedPostgres
+from tests.fixtures import libvirt as libvirt_fixture
+from tests.fixtures.vcsim import Vcsim, VcsimEndpoint, VcsimError
+
+SERVING_TIMEOUT_S = 60.0
+console = Console(highlight=False, soft_wrap=True)
+
+
+class StackError(RuntimeError):
+    pass
+
+
+@dataclass
+class UpResult:
+    ok: bool = True
+    started: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def state(self, name: str) -> str:
+        if name in self.missing:
+            return "not implemented"
+        return "failed" if name in self.failed else "running"
+
+
+# --------------------------------------------------------------------------- infrastructure
+
+
+def _postgres(layout: Layout) -> tuple[str, bool]:
+    """(database URL, embedded?)."""
+    external = os.environ.get("POLYVISOR_DATABASE_URL")
+    if external:
+        console.print(f"postgres   external  {external}")
+        return external, False
+    pg = EmbeddedPostgres(layout.postgres)
+    was = pg.running()
+    url = pg.start()
+    console.print(f"postgres   {'running ' if was else 'started '}  {url}")
+    return url, True
+
+
+def _nats(layout: Layout) -> tuple[str, bool]:
+    external = os.environ.get("POLYVISOR_NATS_URL")
+    if external:
+        console.print(f"nats       external  {external}")
+        return external, False
+    nats = EmbeddedNats(layout.nats)
+    was = nats.running()
+    url = nats.start()
+    console.print(f"nats       {'running ' if was else 'started '}  {url}")
+    return url, True
+
+
+def _vcsim(layout: Layout) -> VcsimEndpoint:
+    sim = Vcsim(layout.vcsim)
+    was = sim.running()
+    if not was:
+        console.print("vcsim      building (cached after the first time) ...")
+    endpoint = sim.start()
+    console.print(f"vcsim      {'running ' if was else 'started '}  {endpoint.url}")
+    return endpoint
+
+
+def vcenter_clusters(endpoint: VcsimEndpoint) -> list[str]:
+    """The cluster names a vCenter (vcsim) serves, read through pyvmomi."""
+    from pyVim.connect import Disconnect, SmartConnect
+    from pyVmomi import vim
+
+    si = SmartConnect(
+        host=endpoint.host, port=endpoint.port, protocol="http",
+        user=endpoint.username, pwd=endpoint.password, disableSslCertValidation=True,
+    )  # fmt: skip
+    try:
+        content = si.RetrieveContent()
+        view = content.viewManager.CreateContainerView(
+            content.rootFolder, [vim.ClusterComputeResource], True
+        )
+        try:
+            return sorted(c.name for c in view.view)
+        finally:
+            view.Destroy()
+    finally:
+        Disconnect(si)
+
+
+def _libvirt(layout: Layout) -> tuple[str, str | None]:
+    """(libvirt URI, fallback reason or None). Records whether we started libvirtd.
+
+    POLYVISOR_DEV_LIBVIRT_URI forces a URI (e.g. test:///default) and starts nothing.
+    """
+    forced = os.environ.get("POLYVISOR_DEV_LIBVIRT_URI")
+    if forced:
+        console.print(f"libvirt    given     {forced}")
+        return forced, None
+    before = libvirt_fixture.libvirtd_running()
+    uri, reason = libvirt_fixture.libvirt_uri()
+    if reason is not None:
+        console.print(
+            f"[yellow]libvirt    libvirtd unavailable ({reason}): "
+            f"the KVM agent uses libvirt's test driver {uri}[/yellow]"
+        )
+        return uri, reason
+    if not before:
+        layout.libvirt_record.write_text(json.dumps({"started_by": "dev up"}) + "\n")
+        console.print(f"libvirt    started   {uri}")
+    else:
+        console.print(f"libvirt    running   {uri}")
+    return uri, None
+
+
+# --------------------------------------------------------------------------- services
+
+
+def _recorded_ports(layout: Layout) -> dict[str, dict[str, int]]:
+    ports: dict[str, dict[str, int]] = {}
+    for name in recorded_names(layout):
+        proc = ManagedProcess(layout, name)
+        rec = proc.record()
+        if rec and proc.running():
+            ports[name] = {"grpc_port": rec["grpc_port"], "metrics_port": rec["metrics_port"]}
+    return ports
+
+
+def _start(layout: Layout, spec: ServiceSpec, result: UpResult) -> ManagedProcess | None:
+    proc = ManagedProcess(layout, spec.name)
+    if not implemented(spec.module):
+        console.print(f"[yellow]{spec.name:<20} not yet implemented: {spec.module}[/yellow]")
+        result.missing.append(spec.name)
+        return None
+    if proc.running():
+        result.already.append(spec.name)
+        return proc
+    for port in (spec.grpc_port, spec.metrics_port):
+        if not health.port_free(BIND_HOST, port):
+            raise StackError(
+                f"{spec.name}: port {port} is in use by another process "
+                "(POLYVISOR_DEV_PORTS=ephemeral picks free ports)"
+            )
+    proc.start(
+        spec.argv,
+        process_env(spec),
+        info={"module": spec.module, "grpc_port": spec.grpc_port,
+              "metrics_port": spec.metrics_port, **spec.info},
+    )  # fmt: skip
+    result.started.append(spec.name)
+    return proc
+
+
+def _wait(
+    layout: Layout, batch: list[tuple[ServiceSpec, ManagedProcess]], result: UpResult
+) -> None:
+    for spec, proc in batch:
+        status = health.wait_serving(
+            spec.address, timeout=SERVING_TIMEOUT_S, alive=lambda p=proc: not p.exited()
+        )
+        pid = proc.pid
+        if status == health.SERVING:
+            console.print(f"{spec.name:<20} SERVING   {spec.address}  (pid {pid})")
+            continue
+        result.ok = False
+        result.failed.append(spec.name)
+        console.print(
+            f"[red]{spec.name:<20} {status} at {spec.address} "
+            f"({'pid ' + str(pid) if pid else 'not running'}); log {proc.log_file}:[/red]"
+        )
+        console.print(proc.log_tail(), markup=False)
+
+
+def up(layout: Layout | None = None) -> int:
+    layout = layout or Layout.default()
+    layout.create()
+    result = UpResult()
+    try:
+        database_url, pg_embedded = _postgres(layout)
+        nats_url, nats_embedded = _nats(layout)
+        vcsim = _vcsim(layout)
+        clusters = vcenter_clusters(vcsim)
+        libvirt_uri, libvirt_reason = _libvirt(layout)
+    except (EmbeddedError, VcsimError, StackError, OSError) as e:
+        console.print(f"[red]dev up failed: {e}[/red]")
+        return 1
+    infra = Infra(
+        database_url=database_url,
+        nats_url=nats_url,
+        vcenter_url=vcsim.url,
+        vcenter_user=vcsim.username,
+        vcenter_password=vcsim.password,
+        clusters=tuple(clusters),
+        libvirt_uri=libvirt_uri,
+    )
+    specs = plan(layout, infra, _recorded_ports(layout))
+    try:
+        # Scheduler and imagesvc first (api calls both), then api, then the agents.
+        for group in (("scheduler", "imagesvc"), ("api",), None):
+            batch = []
+            for spec in specs:
+                in_group = spec.name in group if group else spec.name not in CONTROL_PLANE
+                if in_group:
+                    proc = _start(layout, spec, result)
+                    if proc is not None:
+                        batch.append((spec, proc))
+            _wait(layout, batch, result)
+    except StackError as e:
+        console.print(f"[red]dev up failed: {e}[/red]")
+        result.ok = False
+    endpoints = _endpoints(
+        layout, infra, specs, result,
+        vcsim=vcsim, pg_embedded=pg_embedded, nats_embedded=nats_embedded,
+        libvirt_reason=libvirt_reason,
+    )  # fmt: skip
+    tmp = layout.endpoints.with_suffix(".tmp")
+    tmp.write_text(json.dumps(endpoints, indent=2) + "\n")
+    tmp.replace(layout.endpoints)
+    _print_summary(layout, endpoints, result)
+    return 0 if result.ok else 1
+
+
+def _endpoints(
+    layout: Layout,
+    infra: Infra,
+    specs: list[ServiceSpec],
+    result: UpResult,
+    *,
+    vcsim: VcsimEndpoint,
+    pg_embedded: bool,
+    nats_embedded: bool,
+    libvirt_reason: str | None,
+) -> dict[str, Any]:
+    services: dict[str, Any] = {}
+    agents: list[dict[str, Any]] = []
+    for spec in specs:
+        entry: dict[str, Any] = {
+            "module": f"polyvisor.{spec.module}",
+            "grpc": spec.address,
+            "metrics": f"http://{BIND_HOST}:{spec.metrics_port}/metrics",
+            "grpc_port": spec.grpc_port,
+            "metrics_port": spec.metrics_port,
+            "state": result.state(spec.name),
+            "log": str(layout.log(spec.name)),
+            **spec.info,
+        }
+        if spec.name in CONTROL_PLANE:
+            services[spec.name] = entry
+        else:
+            agents.append({"name": spec.name, **entry})
+    return {
+        **services,
+        "agents": agents,
+        "nats_url": infra.nats_url,
+        "database_url": infra.database_url,
+        "embedded": {"postgres": pg_embedded, "nats": nats_embedded},
+        "vcsim": {
+            "url": vcsim.url,
+            "host": vcsim.host,
+            "port": vcsim.port,
+            "username": vcsim.username,
+            "password": vcsim.password,
+            "clusters": list(infra.clusters),
+        },
+        "libvirt_uri": infra.libvirt_uri,
+        "libvirt_fallback_reason": libvirt_reason,
+        "state_dir": str(layout.root),
+        "logs_dir": str(layout.logs),
+        "updated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _print_summary(layout: Layout, endpoints: dict[str, Any], result: UpResult) -> None:
+    console.print()
+    for name in ("api", "imagesvc", "scheduler"):
+        e = endpoints[name]
+        console.print(
+            f"  {name:<20} grpc {e['grpc']:<18} metrics {e['metrics']}  [{e['state']}]",
+            markup=False,
+        )
+    for a in endpoints["agents"]:
+        console.print(
+            f"  {a['name']:<20} grpc {a['grpc']:<18} metrics {a['metrics']}  [{a['state']}]",
+            markup=False,
+        )
+    console.print(f"  nats                 {endpoints['nats_url']}")
+    console.print(f"  postgres             {endpoints['database_url']}")
+    v = endpoints["vcsim"]
+    console.print(
+        f"  vcsim                {v['url']}  user {v['username']} password {v['password']}"
+    )
+    console.print(f"  libvirt              {endpoints['libvirt_uri']}")
+    console.print(f"  endpoints            {layout.endpoints}")
+    console.print(f"  logs                 {layout.logs}/")
+    if result.missing:
+        console.print(f"[yellow]not yet implemented: {', '.join(result.missing)}[/yellow]")
+    if result.ok:
+        console.print("[green]dev stack is up[/green]")
+    else:
+        console.print(f"[red]dev stack is NOT fully up: {', '.join(result.failed)} failed[/red]")
+
+
+# --------------------------------------------------------------------------- down
+
+
+def _stop_order(layout: Layout) -> list[str]:
+    names = recorded_names(layout)
+    agents = [n for n in names if n not in CONTROL_PLANE]
+    rest = [n for n in ("api", "imagesvc", "scheduler") if n in names]
+    return agents + rest
+
+
+def down(layout: Layout | None = None) -> int:
+    layout = layout or Layout.default()
+    ok = True
+    for name in _stop_order(layout):
+        proc = ManagedProcess(layout, name)
+        if proc.stop():
+            console.print(f"stopped    {name}")
+    try:
+        sim = Vcsim(layout.vcsim)
+        if sim.running():
+            sim.stop()
+            console.print("stopped    vcsim")
+    except VcsimError as e:
+        ok = False
+        console.print(f"[red]vcsim: {e}[/red]")
+    for server in (EmbeddedNats(layout.nats), EmbeddedPostgres(layout.postgres)):
+        try:
+            if server.running():
+                server.stop()
+                console.print(f"stopped    {server.name}")
+        except EmbeddedError as e:
+            ok = False
+            console.print(f"[red]{server.name}: {e}[/red]")
+    if layout.libvirt_record.exists():
+        libvirt_fixture.stop_libvirtd()
+        layout.libvirt_record.unlink(missing_ok=True)
+        console.print("stopped    libvirtd (started by dev up)")
+    layout.endpoints.unlink(missing_ok=True)
+    console.print(
+        "[green]dev stack is down[/green]"
+        if ok
+        else "[red]dev stack: some parts did not stop[/red]"
+    )
+    return 0 if ok else 1
