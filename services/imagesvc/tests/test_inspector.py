@@ -1,0 +1,154 @@
+"""The pure-Python inspector against real qemu-img output and hand-made malicious files."""
+
+from __future__ import annotations
+
+import pytest
+
+from polyvisor.imagesvc import inspector as ins
+from polyvisor.imagesvc.inspector import Refusal, inspect_bytes, inspect_file
+
+GiB = 1 << 30
+MAX = 1 * GiB
+
+
+def refused(path, declared: str, max_virtual_size: int = MAX) -> Refusal:
+    with pytest.raises(Refusal) as info:
+        inspect_file(path, declared, max_virtual_size)
+    return info.value
+
+
+def test_good_images_are_described(forge) -> None:
+    raw = inspect_file(forge.raw(2 << 20), "raw", MAX)
+    assert (raw.disk_format, raw.virtual_size) == ("raw", 2 << 20)
+    q = inspect_file(forge.qcow2(3 << 20), "qcow2", MAX)
+    assert (q.disk_format, q.virtual_size) == ("qcow2", 3 << 20)
+    so = inspect_file(forge.vmdk("streamOptimized", 4 << 20), "vmdk", MAX)
+    assert (so.disk_format, so.vmdk_subformat, so.virtual_size) == (
+        "vmdk",
+        "streamOptimized",
+        4 << 20,
+    )
+    ms = inspect_file(forge.vmdk("monolithicSparse"), "vmdk", MAX)
+    assert ms.vmdk_subformat == "monolithicSparse"
+    iso = inspect_file(forge.iso(), "iso", MAX)
+    assert (iso.disk_format, iso.virtual_size) == ("iso", 64 * 1024)
+
+
+def test_qcow2_backing_file_refused(forge) -> None:
+    assert refused(forge.qcow2_backing_file(), "qcow2").rule == ins.RULE_QCOW2_BACKING_FILE
+    assert refused(forge.qcow2_backing_passwd(), "qcow2").rule == ins.RULE_QCOW2_BACKING_FILE
+
+
+def test_qcow2_data_file_refused(forge) -> None:
+    r = refused(forge.qcow2_data_file(), "qcow2")
+    assert r.rule == ins.RULE_QCOW2_DATA_FILE
+    # The header extension alone (bit cleared) is refused too.
+    assert refused(forge.qcow2_data_extension_only(), "qcow2").rule == ins.RULE_QCOW2_DATA_FILE
+
+
+def test_qcow2_unknown_incompatible_bit_refused(forge) -> None:
+    r = refused(forge.qcow2_unknown_feature(20), "qcow2")
+    assert r.rule == ins.RULE_QCOW2_UNKNOWN_FEATURES
+    assert "0x100000" in r.message
+
+
+def test_vmdk_multi_file_subformats_refused(forge) -> None:
+    flat = refused(forge.vmdk_descriptor("monolithicFlat"), "vmdk")
+    assert flat.rule == ins.RULE_VMDK_CREATE_TYPE
+    assert "monolithicFlat" in flat.message
+    two = refused(forge.vmdk_descriptor("twoGbMaxExtentSparse"), "vmdk")
+    assert two.rule == ins.RULE_VMDK_CREATE_TYPE
+
+
+def test_vmdk_descriptor_naming_host_file_refused(forge) -> None:
+    r = refused(forge.vmdk_descriptor_naming("/etc/passwd"), "vmdk")
+    assert r.rule == ins.RULE_VMDK_EXTENT
+    assert "/etc/passwd" in r.message
+    # Even a bare name: a descriptor-only file has no data of its own.
+    bare = refused(forge.vmdk_descriptor_naming("other.vmdk"), "vmdk")
+    assert bare.rule == ins.RULE_VMDK_EXTENT
+
+
+def test_vmdk_zero_capacity_with_embedded_descriptor_refused(forge) -> None:
+    r = refused(forge.vmdk_zero_capacity_naming("/etc/passwd"), "vmdk")
+    assert r.rule == ins.RULE_VMDK_HEADER
+    assert "capacity" in r.message
+
+
+def test_format_lie_refused(forge) -> None:
+    r = refused(forge.raw_that_is_qcow2(), "raw")
+    assert r.rule == ins.RULE_FORMAT_MISMATCH
+    assert "qcow2" in r.message
+    assert refused(forge.raw(), "qcow2").rule == ins.RULE_FORMAT_MISMATCH
+    assert refused(forge.vmdk(), "qcow2").rule == ins.RULE_FORMAT_MISMATCH
+
+
+def test_two_formats_refused(forge) -> None:
+    r = refused(forge.qcow2_and_iso(), "qcow2")
+    assert r.rule == ins.RULE_AMBIGUOUS
+    assert "qcow2" in r.message and "iso" in r.message
+
+
+def test_virtual_size_bomb_refused(forge) -> None:
+    path = forge.qcow2_bomb("10T")
+    assert path.stat().st_size < 1 << 20
+    r = refused(path, "qcow2")
+    assert r.rule == ins.RULE_VIRTUAL_SIZE
+    assert str(10 << 40) in r.message
+
+
+def test_foreign_formats_do_not_pass_as_raw() -> None:
+    for head, name in [
+        (b"vhdxfile", "vhdx"),
+        (b"conectix", "vpc"),
+        (b"QFI\x00", "qed"),
+        (b"LUKS\xba\xbe\x00\x01", "luks"),
+    ]:
+        with pytest.raises(Refusal) as info:
+            inspect_bytes(head + bytes(4096), "raw", MAX)
+        assert info.value.rule == ins.RULE_FORMAT_MISMATCH
+        assert name in info.value.message
+
+
+def test_truncated_and_garbage_headers_refused() -> None:
+    with pytest.raises(Refusal) as info:
+        inspect_bytes(b"QFI\xfb\x00\x00\x00\x03", "qcow2", MAX)
+    assert info.value.rule == ins.RULE_QCOW2_HEADER
+    with pytest.raises(Refusal) as info:
+        inspect_bytes(b"KDMV" + bytes(20), "vmdk", MAX)
+    assert info.value.rule == ins.RULE_VMDK_HEADER
+    assert inspect_bytes(b"", "raw", MAX).virtual_size == 0
+
+
+@pytest.mark.parametrize(
+    ("descriptor", "rule"),
+    [
+        ('version=1\ncreateType="streamOptimized"\nRW 8 SPARSE "a.vmdk"\nRW 8 SPARSE "a.vmdk"\n',
+         ins.RULE_VMDK_EXTENT),
+        ('version=1\ncreateType="streamOptimized"\nRW 8 SPARSE "../a.vmdk"\n', ins.RULE_VMDK_EXTENT),
+        ('version=1\ncreateType="streamOptimized"\nRW 8 FLAT "a.vmdk" 0\n', ins.RULE_VMDK_EXTENT),
+        ('version=1\ncreateType="streamOptimized"\nRW 8 VMFS "a.vmdk"\n', ins.RULE_VMDK_EXTENT),
+        ('version=1\ncreateType="vmfs"\nRW 8 VMFS "a.vmdk"\n', ins.RULE_VMDK_CREATE_TYPE),
+        ('version=1\ncreateType="streamOptimized"\nparentFileNameHint="/x.vmdk"\n'
+         'RW 8 SPARSE "a.vmdk"\n', ins.RULE_VMDK_DESCRIPTOR),
+        ('version=1\ncreateType="streamOptimized"\nchangeTrackPath="/x"\nRW 8 SPARSE "a.vmdk"\n',
+         ins.RULE_VMDK_DESCRIPTOR),
+        ('version=1\ncreateType="streamOptimized"\nwhat is this\nRW 8 SPARSE "a.vmdk"\n',
+         ins.RULE_VMDK_DESCRIPTOR),
+        ("version=1\nRW 8 SPARSE \"a.vmdk\"\n", ins.RULE_VMDK_DESCRIPTOR),
+    ],
+)
+def test_vmdk_descriptor_parsed_strictly(descriptor: str, rule: str) -> None:
+    with pytest.raises(Refusal) as info:
+        ins.parse_vmdk_descriptor(descriptor.encode())
+    assert info.value.rule == rule
+
+
+def test_vmdk_descriptor_accepts_what_qemu_img_writes() -> None:
+    d = ins.parse_vmdk_descriptor(
+        b'# Disk DescriptorFile\nversion=1\nCID=983c0f34\nparentCID=ffffffff\n'
+        b'createType="streamOptimized"\n\n# Extent description\nRW 20480 SPARSE "so.vmdk"\n\n'
+        b'#DDB\nddb.virtualHWVersion = "4"\nddb.adapterType = "ide"\n'
+    )
+    assert d.create_type == "streamOptimized"
+    assert d.extents == (("RW", 20480, "SPARSE", "so.vmdk"),)
