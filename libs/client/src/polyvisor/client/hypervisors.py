@@ -1,0 +1,74 @@
+"""Hypervisors (admin only): KVM hosts and VMware clusters with their ESXi hosts."""
+
+from __future__ import annotations
+
+from polyvisor.client import enums
+from polyvisor.client.errors import ApiError, NotFound
+from polyvisor.client.session import Session
+from polyvisor.compute.v1 import hypervisors_pb2
+
+__all__ = ["HypervisorsApi"]
+
+
+class HypervisorsApi:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    async def list(
+        self,
+        *,
+        hypervisor_type: str | int | None = None,
+        state: str | int | None = None,
+        status: str | int | None = None,
+        availability_zone: str = "",
+        page_size: int = 0,
+    ) -> list[hypervisors_pb2.Hypervisor]:
+        req = hypervisors_pb2.ListHypervisorsRequest(
+            page_size=page_size,
+            hypervisor_type=enums.coerce(enums.HYPERVISOR_TYPE, hypervisor_type),
+            state=enums.coerce(enums.HOST_STATE, state),
+            status=enums.coerce(enums.HOST_STATUS, status),
+            availability_zone=availability_zone,
+        )
+        out: list[hypervisors_pb2.Hypervisor] = []
+        while True:
+            resp = await self._s.call(self._s.compute.ListHypervisors, req)
+            out.extend(resp.hypervisors)
+            if not resp.next_page_token:
+                return out
+            req.page_token = resp.next_page_token
+
+    async def get(self, hypervisor_id: str) -> hypervisors_pb2.Hypervisor:
+        resp = await self._s.call(
+            self._s.compute.GetHypervisor,
+            hypervisors_pb2.GetHypervisorRequest(hypervisor_id=hypervisor_id),
+        )
+        return resp.hypervisor
+
+    async def find(self, id_or_name: str) -> hypervisors_pb2.Hypervisor:
+        """By id, else by hostname or VMware cluster name."""
+        try:
+            return await self.get(id_or_name)
+        except ApiError as e:
+            if e.code.name not in ("NOT_FOUND", "INVALID_ARGUMENT"):
+                raise
+        matches = [h for h in await self.list() if id_or_name in (h.hostname, h.cluster_name)]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise NotFound(f"no hypervisor with id or name {id_or_name!r}")
+        raise ApiError(f"{len(matches)} hypervisors are named {id_or_name!r}: use an id")
+
+    async def enable(self, hypervisor_id: str) -> hypervisors_pb2.Hypervisor:
+        resp = await self._s.call(
+            self._s.compute.EnableHypervisor,
+            hypervisors_pb2.EnableHypervisorRequest(hypervisor_id=hypervisor_id),
+        )
+        return resp.hypervisor
+
+    async def disable(self, hypervisor_id: str, reason: str = "") -> hypervisors_pb2.Hypervisor:
+        resp = await self._s.call(
+            self._s.compute.DisableHypervisor,
+            hypervisors_pb2.DisableHypervisorRequest(hypervisor_id=hypervisor_id, reason=reason),
+        )
+        return resp.hypervisor

@@ -1,0 +1,384 @@
+"""Servers: create (optionally waiting until ACTIVE), get, list, operate, delete, watch.
+
+Waiting uses ComputeService.WatchServers (a stream of changes) and falls back to polling
+GetServer when the stream is not available (UNIMPLEMENTED, UNAVAILABLE, a dropped stream).
+A server that ends in ERROR while waited for raises `ServerFault` with its fault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Collection, Mapping
+from dataclasses import dataclass
+
+from polyvisor.client import enums
+from polyvisor.client.errors import ApiError, NotFound, ServerFault, WaitTimeout
+from polyvisor.client.session import Session
+from polyvisor.compute.v1 import servers_pb2
+from polyvisor.types.v1 import server_status_pb2
+
+__all__ = ["ServerChange", "ServersApi", "is_uuid"]
+
+ServerState = server_status_pb2.ServerState
+ACTIVE = ServerState.SERVER_STATE_ACTIVE
+SHUTOFF = ServerState.SERVER_STATE_SHUTOFF
+ERROR = ServerState.SERVER_STATE_ERROR
+DELETED = ServerState.SERVER_STATE_DELETED
+
+#: Codes after which a watch cannot help and waiting continues by polling.
+_WATCH_FALLBACK = {"UNIMPLEMENTED", "UNAVAILABLE", "OUT_OF_RANGE", "INTERNAL", "UNKNOWN",
+                   "CANCELLED", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"}  # fmt: skip
+
+
+def is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class ServerChange:
+    """One message of the watch stream. `server` is None for SYNCED."""
+
+    revision: int
+    type: str  # CREATED, UPDATED, DELETED, SYNCED (enums.display upper-cased)
+    server: servers_pb2.Server | None
+
+
+class _WatchUnusable(Exception):
+    pass
+
+
+class ServersApi:
+    def __init__(self, session: Session, *, poll_interval: float = 1.0) -> None:
+        self._s = session
+        self.poll_interval = poll_interval
+
+    # ------------------------------------------------------------------ standard methods
+
+    async def create(
+        self,
+        name: str,
+        *,
+        image_id: str,
+        flavor_id: str,
+        key_name: str = "",
+        user_data: bytes | None = None,
+        availability_zone: str = "",
+        hints: Mapping[str, str] | None = None,
+        metadata: Mapping[str, str] | None = None,
+        request_id: str | None = None,
+        wait: bool = False,
+        wait_timeout: float = 600.0,
+    ) -> servers_pb2.Server:
+        """Create one server (BUILDING); with `wait`, return it once ACTIVE."""
+        servers = await self.create_many(
+            name, image_id=image_id, flavor_id=flavor_id, key_name=key_name,
+            user_data=user_data, availability_zone=availability_zone, hints=hints,
+            metadata=metadata, request_id=request_id, min_count=1, max_count=1,
+        )  # fmt: skip
+        server = servers[0]
+        if wait:
+            server = await self.wait_until_active(server.id, wait_timeout=wait_timeout)
+        return server
+
+    async def create_many(
+        self,
+        name: str,
+        *,
+        image_id: str,
+        flavor_id: str,
+        key_name: str = "",
+        user_data: bytes | None = None,
+        availability_zone: str = "",
+        hints: Mapping[str, str] | None = None,
+        metadata: Mapping[str, str] | None = None,
+        request_id: str | None = None,
+        min_count: int = 1,
+        max_count: int = 0,
+    ) -> list[servers_pb2.Server]:
+        spec = servers_pb2.ServerSpec(
+            name=name,
+            image_id=image_id,
+            flavor_id=flavor_id,
+            key_name=key_name,
+            user_data=user_data or b"",
+            availability_zone=availability_zone,
+            scheduler_hints=dict(hints or {}),
+            metadata=dict(metadata or {}),
+        )
+        req = servers_pb2.CreateServerRequest(
+            request_id=request_id or str(uuid.uuid4()),
+            server=spec,
+            min_count=min_count,
+            max_count=max_count,
+        )
+        resp = await self._s.call(self._s.compute.CreateServer, req)
+        return list(resp.servers)
+
+    async def get(self, server_id: str) -> servers_pb2.Server:
+        resp = await self._s.call(
+            self._s.compute.GetServer, servers_pb2.GetServerRequest(server_id=server_id)
+        )
+        return resp.server
+
+    async def list(
+        self,
+        *,
+        state: str | int | None = None,
+        host: str = "",
+        hypervisor_type: str | int | None = None,
+        name: str = "",
+        project_id: str = "",
+        all_projects: bool = False,
+        show_deleted: bool = False,
+        page_size: int = 0,
+        limit: int | None = None,
+    ) -> list[servers_pb2.Server]:
+        """Every matching server (follows next_page_token), at most `limit`."""
+        req = servers_pb2.ListServersRequest(
+            page_size=page_size,
+            state=enums.coerce(enums.SERVER_STATE, state),
+            host=host,
+            hypervisor_type=enums.coerce(enums.HYPERVISOR_TYPE, hypervisor_type),
+            name=name,
+            project_id=project_id,
+            all_projects=all_projects,
+            show_deleted=show_deleted,
+        )
+        out: list[servers_pb2.Server] = []
+        while True:
+            resp = await self._s.call(self._s.compute.ListServers, req)
+            out.extend(resp.servers)
+            if not resp.next_page_token or (limit is not None and len(out) >= limit):
+                break
+            req.page_token = resp.next_page_token
+        return out[:limit] if limit is not None else out
+
+    async def find(self, name_or_id: str) -> servers_pb2.Server:
+        """The server with this id, else the one server with exactly this name."""
+        if is_uuid(name_or_id):
+            try:
+                return await self.get(name_or_id)
+            except NotFound:
+                pass
+        matches = [s for s in await self.list(name=name_or_id) if s.name == name_or_id]
+        if not matches:
+            raise NotFound(f"no server with name or id {name_or_id!r}")
+        if len(matches) > 1:
+            ids = ", ".join(s.id for s in matches)
+            raise ApiError(f"{len(matches)} servers are named {name_or_id!r} ({ids}): use an id")
+        return matches[0]
+
+    async def update(
+        self,
+        server_id: str,
+        *,
+        name: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> servers_pb2.Server:
+        server = servers_pb2.Server(id=server_id)
+        paths = []
+        if name is not None:
+            server.name = name
+            paths.append("name")
+        if metadata is not None:
+            server.metadata.update(metadata)
+            paths.append("metadata")
+        req = servers_pb2.UpdateServerRequest(server=server)
+        req.update_mask.paths.extend(paths)
+        resp = await self._s.call(self._s.compute.UpdateServer, req)
+        return resp.server
+
+    async def delete(
+        self, server_id: str, *, wait: bool = False, wait_timeout: float = 300.0
+    ) -> servers_pb2.Server | None:
+        """Ask for deletion (the server goes DELETING). With `wait`, return once it is gone."""
+        resp = await self._s.call(
+            self._s.compute.DeleteServer,
+            servers_pb2.DeleteServerRequest(server_id=server_id, request_id=str(uuid.uuid4())),
+        )
+        if wait:
+            await self.wait_until_deleted(server_id, wait_timeout=wait_timeout)
+            return None
+        return resp.server
+
+    # ------------------------------------------------------------------ actions
+
+    async def start(
+        self, server_id: str, *, wait: bool = False, wait_timeout: float = 300.0
+    ) -> servers_pb2.Server:
+        resp = await self._s.call(
+            self._s.compute.StartServer,
+            servers_pb2.StartServerRequest(server_id=server_id, request_id=str(uuid.uuid4())),
+        )
+        if wait:
+            return await self.wait_for(server_id, {ACTIVE}, wait_timeout=wait_timeout, settled=True)
+        return resp.server
+
+    async def stop(
+        self, server_id: str, *, wait: bool = False, wait_timeout: float = 300.0
+    ) -> servers_pb2.Server:
+        resp = await self._s.call(
+            self._s.compute.StopServer,
+            servers_pb2.StopServerRequest(server_id=server_id, request_id=str(uuid.uuid4())),
+        )
+        if wait:
+            return await self.wait_for(
+                server_id, {SHUTOFF}, wait_timeout=wait_timeout, settled=True
+            )
+        return resp.server
+
+    async def reboot(
+        self, server_id: str, *, hard: bool = False, wait: bool = False, wait_timeout: float = 300.0
+    ) -> servers_pb2.Server:
+        kind = servers_pb2.REBOOT_TYPE_HARD if hard else servers_pb2.REBOOT_TYPE_SOFT
+        resp = await self._s.call(
+            self._s.compute.RebootServer,
+            servers_pb2.RebootServerRequest(
+                server_id=server_id, type=kind, request_id=str(uuid.uuid4())
+            ),
+        )
+        if wait:
+            # A reboot passes through REBOOTING; wait for it to settle back to ACTIVE.
+            return await self.wait_for(server_id, {ACTIVE}, wait_timeout=wait_timeout, settled=True)
+        return resp.server
+
+    async def console(
+        self, server_id: str, console_type: str | int | None = None
+    ) -> servers_pb2.GetServerConsoleResponse:
+        req = servers_pb2.GetServerConsoleRequest(
+            server_id=server_id, type=enums.coerce(enums.CONSOLE_TYPE, console_type)
+        )
+        resp: servers_pb2.GetServerConsoleResponse = await self._s.call(
+            self._s.compute.GetServerConsole, req
+        )
+        return resp
+
+    # ------------------------------------------------------------------ watching and waiting
+
+    async def watch(
+        self,
+        *,
+        server_id: str = "",
+        from_revision: int = 0,
+        project_id: str = "",
+        all_projects: bool = False,
+    ) -> AsyncIterator[ServerChange]:
+        """The change stream: replay (CREATED ...), SYNCED, then live changes. Runs until the
+        caller stops iterating or the service ends the stream."""
+        req = servers_pb2.WatchServersRequest(
+            server_id=server_id,
+            from_revision=from_revision,
+            project_id=project_id,
+            all_projects=all_projects,
+        )
+        async for item in self._s.stream(self._s.compute.WatchServers, req):
+            kind = servers_pb2.ServerChangeType.Name(item.type).removeprefix("SERVER_CHANGE_TYPE_")
+            yield ServerChange(
+                revision=item.revision,
+                type=kind,
+                server=item.server if item.HasField("server") else None,
+            )
+
+    async def wait_until_active(
+        self, server_id: str, *, wait_timeout: float = 600.0
+    ) -> servers_pb2.Server:
+        return await self.wait_for(server_id, {ACTIVE}, wait_timeout=wait_timeout)
+
+    async def wait_until_deleted(self, server_id: str, *, wait_timeout: float = 300.0) -> None:
+        await self.wait_for(server_id, {DELETED}, wait_timeout=wait_timeout)
+
+    async def wait_for(
+        self,
+        server_id: str,
+        states: Collection[int],
+        *,
+        wait_timeout: float = 600.0,
+        settled: bool = False,
+    ) -> servers_pb2.Server:
+        """The server once its state is in `states` (and, with `settled`, no task is in flight).
+        DELETED in `states` also accepts the server vanishing. ERROR (unless wanted) raises
+        ServerFault; running out of time raises WaitTimeout with the last server seen."""
+        tracker = _Tracker(server_id, frozenset(states), settled)
+        try:
+            async with asyncio.timeout(wait_timeout):
+                try:
+                    return await self._wait_by_watch(tracker)
+                except _WatchUnusable:
+                    pass
+                return await self._wait_by_polling(tracker)
+        except TimeoutError:
+            last = tracker.last
+            state = enums.display(enums.SERVER_STATE, last.state) if last is not None else "unknown"
+            wanted = "/".join(enums.display(enums.SERVER_STATE, s) for s in sorted(states))
+            raise WaitTimeout(
+                f"server {server_id} not {wanted} after {wait_timeout:g}s (last state {state})",
+                last=last,
+            ) from None
+
+    async def _wait_by_watch(self, tracker: _Tracker) -> servers_pb2.Server:
+        try:
+            async for change in self.watch(server_id=tracker.server_id):
+                if change.type == "SYNCED":
+                    if tracker.last is None:
+                        # Not in the replay: it may be gone, or the filter is not honoured.
+                        done = await self._check_once(tracker)
+                        if done is not None:
+                            return done
+                    continue
+                server = change.server
+                if server is None or server.id != tracker.server_id:
+                    continue
+                if change.type == "DELETED" and DELETED in tracker.states:
+                    return server
+                result = tracker.see(server)
+                if result is not None:
+                    return result
+        except ApiError as e:
+            if e.code.name in _WATCH_FALLBACK:
+                raise _WatchUnusable() from e
+            raise
+        raise _WatchUnusable()  # the stream ended: continue by polling
+
+    async def _check_once(self, tracker: _Tracker) -> servers_pb2.Server | None:
+        try:
+            server = await self.get(tracker.server_id)
+        except NotFound:
+            if DELETED in tracker.states:
+                return servers_pb2.Server(id=tracker.server_id, state=DELETED)
+            raise
+        return tracker.see(server)
+
+    async def _wait_by_polling(self, tracker: _Tracker) -> servers_pb2.Server:
+        delay = self.poll_interval
+        while True:
+            done = await self._check_once(tracker)
+            if done is not None:
+                return done
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, max(self.poll_interval, 5.0))
+
+
+class _Tracker:
+    def __init__(self, server_id: str, states: frozenset[int], settled: bool) -> None:
+        self.server_id = server_id
+        self.states = states
+        self.settled = settled
+        self.last: servers_pb2.Server | None = None
+
+    def see(self, server: servers_pb2.Server) -> servers_pb2.Server | None:
+        """The server when waiting is over; raises ServerFault on an unwanted ERROR."""
+        self.last = server
+        in_flight = server.task not in (
+            server_status_pb2.SERVER_TASK_UNSPECIFIED,
+            server_status_pb2.SERVER_TASK_NONE,
+        )
+        if server.state in self.states and not (self.settled and in_flight):
+            return server
+        if server.state == ERROR and ERROR not in self.states:
+            raise ServerFault(server)
+        return None
