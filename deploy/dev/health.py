@@ -11,6 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 SERVING = "SERVING"
 UNREACHABLE = "unreachable"
+NOT_LISTENING = "not listening"
 
 
 def grpc_health(address: str, timeout: float = 2.0, service: str = "") -> str:
@@ -32,16 +33,28 @@ def wait_serving(
     *,
     timeout: float,
     alive: Callable[[], bool],
+    listen_within: float | None = None,
 ) -> str:
-    """Poll until SERVING; stop early when `alive()` turns False. Returns the last status."""
-    deadline = time.monotonic() + timeout
+    """Poll until SERVING; stop early when `alive()` turns False. Returns the last status.
+
+    With `listen_within`, a process that has not opened the port after that many seconds
+    (and is alive) yields NOT_LISTENING instead of waiting out `timeout`.
+    """
+    start = time.monotonic()
+    deadline = start + timeout
+    host, _, port = address.rpartition(":")
     status = UNREACHABLE
+    seen_listening = False
     while time.monotonic() < deadline:
         status = grpc_health(address, timeout=1.0)
         if status == SERVING:
             return status
         if not alive():
             return "exited"
+        seen_listening = seen_listening or tcp_open(host, int(port))
+        if listen_within is not None and not seen_listening:
+            if time.monotonic() - start > listen_within:
+                return NOT_LISTENING
         time.sleep(0.2)
     return status
 

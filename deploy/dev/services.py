@@ -104,6 +104,7 @@ def plan(layout: Layout, infra: Infra, recorded: dict[str, dict[str, int]]) -> l
             "POLYVISOR_NATS_URL": infra.nats_url,
             "POLYVISOR_GRPC_HOST": BIND_HOST,
             "POLYVISOR_GRPC_PORT": str(grpc_port),
+            "POLYVISOR_METRICS_HOST": BIND_HOST,
             "POLYVISOR_METRICS_PORT": str(metrics_port),
             "POLYVISOR_SERVER_ID": f"dev-{name}",
             "POLYVISOR_LOG_LEVEL": os.environ.get("POLYVISOR_LOG_LEVEL", "INFO"),

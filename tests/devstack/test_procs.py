@@ -101,3 +101,21 @@ def test_exited_process_is_seen_as_exited(tmp_path: Path) -> None:
         time.sleep(0.05)
     assert proc.exited()
     assert "bye" in proc.log_tail()
+
+
+def test_wait_serving_reports_exit_and_a_process_without_grpc(tmp_path: Path) -> None:
+    layout = Layout(tmp_path / "state")
+    address = f"127.0.0.1:{_free_port()}"
+    crashing = ManagedProcess(layout, "crashing")
+    crashing.start([sys.executable, "-c", "raise SystemExit(3)"], {})
+    assert health.wait_serving(address, timeout=30, alive=lambda: not crashing.exited()) == "exited"
+    quiet = ManagedProcess(layout, "quiet")
+    quiet.start([sys.executable, "-c", "import time; time.sleep(60)"], {})
+    try:
+        status = health.wait_serving(
+            address, timeout=30, alive=lambda: not quiet.exited(), listen_within=0.5
+        )
+        assert status == health.NOT_LISTENING
+        assert quiet.running()
+    finally:
+        assert quiet.stop() is True
