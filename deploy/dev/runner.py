@@ -38,7 +38,6 @@ def prepare_test_env() -> dict[str, str]:
     try:
         binary = build_vcsim()
         console.print(f"vcsim: {binary}")
-        env["POLYVISOR_VCSIM_BINARY"] = str(binary)
     except VcsimError as e:
         console.print(f"[red]vcsim could not be built: {e}[/red]")
     return env
