@@ -1,0 +1,88 @@
+"""The api's settings (environment, prefix POLYVISOR_).
+
+| variable | meaning | default |
+| --- | --- | --- |
+| `POLYVISOR_SCHEDULER_ADDRESS` | the scheduler's gRPC address | `127.0.0.1:50053` |
+| `POLYVISOR_IMAGESVC_ADDRESS` | the image service's gRPC address | `127.0.0.1:50052` |
+| `POLYVISOR_TOKEN_PRIVATE_KEY` | Ed25519 PEM that signs tokens (created if missing) | `.polyvisor/keys/token.key` |
+| `POLYVISOR_TOKEN_PUBLIC_KEY` | its public half, read by every verifier | `.polyvisor/keys/token.pub` |
+| `POLYVISOR_TOKEN_TTL_S` | token lifetime | 3600 |
+| `POLYVISOR_BOOTSTRAP_ADMIN_USER` / `_PASSWORD` / `_PROJECT` | first admin, created once | unset |
+| `POLYVISOR_BOOTSTRAP_AGENT_API_KEY` | an API key secret agents may use (service token) | unset |
+| `POLYVISOR_QUOTA_INSTANCES` / `_VCPUS` / `_RAM_MB` | default project quota (-1 unlimited) | 10 / 20 / 51200 |
+| `POLYVISOR_SCHEDULING_TIMEOUT_S`, `_BUILD_TIMEOUT_S`, `_POWER_TIMEOUT_S`, `_REBOOT_TIMEOUT_S`, `_DELETE_TIMEOUT_S` | deadlines of transitional states | 120, 900, 180, 300, 180 |
+| `POLYVISOR_MAX_COMMAND_ATTEMPTS` | tries of a power/reboot/destroy command | 3 |
+| `POLYVISOR_MAX_BUILD_ATTEMPTS` | hosts tried for one build | 3 |
+| `POLYVISOR_REAPER_INTERVAL_S` | how often overdue tasks are looked for | 2 |
+| `POLYVISOR_OUTBOX_POLL_S` | outbox poll period when nothing wakes it | 1 |
+| `POLYVISOR_CONSOLE_TOKEN_TTL_S` | console token lifetime | 600 |
+| `POLYVISOR_CHANGE_RETENTION_S` | how long the server change log is kept (Watch resumes within it) | 604800 |
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from polyvisor.api.lifecycle import Deadlines
+from polyvisor.api.models import QuotaLimits
+from polyvisor.common.config import ServiceSettings
+
+
+class ApiSettings(ServiceSettings):
+    service_name: str = "api"
+    grpc_port: int = Field(default=50051, ge=0, le=65535)
+    metrics_port: int = Field(default=9151, ge=0, le=65535)
+
+    scheduler_address: str = "127.0.0.1:50053"
+    imagesvc_address: str = "127.0.0.1:50052"
+    downstream_timeout_s: float = Field(default=10.0, gt=0)
+
+    token_private_key: Path = Path(".polyvisor/keys/token.key")
+    token_public_key: Path = Path(".polyvisor/keys/token.pub")
+    token_ttl_s: float = Field(default=3600.0, gt=0)
+
+    bootstrap_admin_user: str = ""
+    bootstrap_admin_password: str = ""
+    bootstrap_admin_project: str = ""
+    bootstrap_agent_api_key: str = ""
+
+    quota_instances: int = Field(default=10, ge=-1)
+    quota_vcpus: int = Field(default=20, ge=-1)
+    quota_ram_mb: int = Field(default=51200, ge=-1)
+
+    scheduling_timeout_s: float = Field(default=120.0, gt=0)
+    build_timeout_s: float = Field(default=900.0, gt=0)
+    power_timeout_s: float = Field(default=180.0, gt=0)
+    reboot_timeout_s: float = Field(default=300.0, gt=0)
+    delete_timeout_s: float = Field(default=180.0, gt=0)
+    max_command_attempts: int = Field(default=3, ge=1)
+    max_build_attempts: int = Field(default=3, ge=1)
+
+    reaper_interval_s: float = Field(default=2.0, gt=0)
+    outbox_poll_s: float = Field(default=1.0, gt=0)
+    outbox_workers: int = Field(default=4, ge=1, le=64)
+    outbox_lease_s: float = Field(default=30.0, gt=0)
+    event_concurrency: int = Field(default=8, ge=1, le=256)
+    events_durable: str = "api-server-events"
+
+    console_token_ttl_s: float = Field(default=600.0, gt=0)
+    change_retention_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    db_pool_size: int = Field(default=10, ge=2, le=200)
+
+    @property
+    def deadlines(self) -> Deadlines:
+        return Deadlines(
+            scheduling_s=self.scheduling_timeout_s,
+            build_s=self.build_timeout_s,
+            power_s=self.power_timeout_s,
+            reboot_s=self.reboot_timeout_s,
+            delete_s=self.delete_timeout_s,
+            max_command_attempts=self.max_command_attempts,
+            max_build_attempts=self.max_build_attempts,
+        )
+
+    @property
+    def default_quota(self) -> QuotaLimits:
+        return QuotaLimits(self.quota_instances, self.quota_vcpus, self.quota_ram_mb)

@@ -1,0 +1,290 @@
+"""The api's domain objects: plain dataclasses, no protobuf.
+
+States, tasks, power states, fault codes and hypervisor types are the names of the contract
+enums without their prefix ("BUILDING", "SPAWNING", "RUNNING", "TIMEOUT", "KVM"): that is how
+they are stored in PostgreSQL and how `convert` maps them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+# Server states (polyvisor.types.v1.ServerState).
+BUILDING = "BUILDING"
+ACTIVE = "ACTIVE"
+SHUTOFF = "SHUTOFF"
+REBOOTING = "REBOOTING"
+DELETING = "DELETING"
+ERROR = "ERROR"
+DELETED = "DELETED"
+SERVER_STATES = (BUILDING, ACTIVE, SHUTOFF, REBOOTING, DELETING, ERROR, DELETED)
+
+# Tasks (polyvisor.types.v1.ServerTask).
+TASK_NONE = "NONE"
+SCHEDULING = "SCHEDULING"
+FETCHING_IMAGE = "FETCHING_IMAGE"
+SPAWNING = "SPAWNING"
+POWERING_ON = "POWERING_ON"
+POWERING_OFF = "POWERING_OFF"
+TASK_REBOOTING = "REBOOTING"
+REBOOTING_HARD = "REBOOTING_HARD"
+TASK_DELETING = "DELETING"
+
+# Power states (polyvisor.types.v1.PowerState).
+NOSTATE = "NOSTATE"
+RUNNING = "RUNNING"
+PAUSED = "PAUSED"
+SHUTDOWN = "SHUTDOWN"
+CRASHED = "CRASHED"
+SUSPENDED = "SUSPENDED"
+UNKNOWN = "UNKNOWN"
+
+# Roles (polyvisor.identity.v1.Role), as they appear in tokens.
+ROLE_ADMIN = "admin"
+ROLE_MEMBER = "member"
+ROLE_READER = "reader"
+ROLES = (ROLE_ADMIN, ROLE_MEMBER, ROLE_READER)
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """Why a server is in ERROR, or why its last operation failed."""
+
+    code: str  # FaultCode name without prefix: "NO_VALID_HOST", "TIMEOUT", ...
+    message: str
+    host: str = ""
+    details: str = ""
+    time: datetime | None = None
+    # The scheduler's explanation (NoValidHost as a JSON-able dict) for NO_VALID_HOST.
+    no_valid_host: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "message": self.message,
+            "host": self.host,
+            "details": self.details,
+            "time": self.time.isoformat() if self.time else None,
+            "no_valid_host": self.no_valid_host,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> Fault | None:
+        if not data:
+            return None
+        raw_time = data.get("time")
+        return cls(
+            code=str(data.get("code") or "INTERNAL"),
+            message=str(data.get("message") or ""),
+            host=str(data.get("host") or ""),
+            details=str(data.get("details") or ""),
+            time=datetime.fromisoformat(raw_time) if raw_time else None,
+            no_valid_host=data.get("no_valid_host"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Console:
+    type: str  # "VNC", "SPICE", ...
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    network: str
+    address: str
+    version: int = 4
+    mac_address: str = ""
+    type: str = "FIXED"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerFlavor:
+    """The flavor a server was built from, copied at create time."""
+
+    id: str
+    name: str
+    vcpus: int
+    ram_mb: int
+    disk_gb: int
+    extra_specs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Alternate:
+    """A host the scheduler found suitable but did not claim (for reschedules)."""
+
+    host: str
+    hostname: str = ""
+    hypervisor_type: str = ""
+    availability_zone: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    id: str
+    project_id: str
+    user_id: str
+    name: str
+    image_id: str
+    flavor: ServerFlavor
+    state: str
+    task: str
+    power_state: str
+    desired_power_state: str
+    generation: int
+    revision: int
+    create_time: datetime
+    update_time: datetime
+    task_deadline: datetime | None = None
+    fault: Fault | None = None
+    host: str = ""
+    hypervisor_type: str = ""
+    esxi_host: str = ""
+    availability_zone: str = ""
+    addresses: tuple[Address, ...] = ()
+    key_name: str = ""
+    has_user_data: bool = False
+    metadata: dict[str, str] = field(default_factory=dict)
+    console: Console | None = None
+    launch_time: datetime | None = None
+    delete_time: datetime | None = None
+    request_id: str = ""
+    attempts: int = 0
+    instance_name: str = ""
+    command_attempts: int = 0
+    tried_hosts: tuple[str, ...] = ()
+    alternates: tuple[Alternate, ...] = ()
+    last_request_id: str = ""
+
+    @property
+    def transitional(self) -> bool:
+        return self.task != TASK_NONE
+
+
+@dataclass(frozen=True, slots=True)
+class ServerChange:
+    """One entry of a project's change log (what WatchServers streams)."""
+
+    revision: int
+    change_type: str  # CREATED, UPDATED, DELETED
+    server: Server
+
+
+@dataclass(frozen=True, slots=True)
+class Flavor:
+    id: str
+    name: str
+    vcpus: int
+    ram_mb: int
+    disk_gb: int
+    extra_specs: dict[str, str] = field(default_factory=dict)
+    is_public: bool = True
+    project_ids: tuple[str, ...] = ()
+    description: str = ""
+    create_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Keypair:
+    name: str
+    fingerprint: str
+    public_key: str
+    type: str  # "SSH" or "X509"
+    user_id: str
+    project_id: str
+    create_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaLimits:
+    instances: int
+    vcpus: int
+    ram_mb: int
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    project_id: str
+    limits: QuotaLimits
+    usage: QuotaLimits
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    id: str
+    name: str
+    description: str = ""
+    enabled: bool = True
+    create_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    name: str
+    email: str = ""
+    default_project_id: str = ""
+    enabled: bool = True
+    create_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoleAssignment:
+    user_id: str
+    project_id: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: str
+    name: str
+    user_id: str
+    project_id: str
+    prefix: str
+    kind: str = "user"  # "user" or "service"
+    create_time: datetime | None = None
+    expire_time: datetime | None = None
+    last_used_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    """What the api needs to know about an image (from the image service)."""
+
+    id: str
+    name: str
+    status: str  # ACTIVE, QUEUED, ...
+    owner: str
+    disk_format: str  # RAW, QCOW2, VMDK, ISO
+    min_ram: int = 0
+    min_disk: int = 0
+    size: int = 0
+    virtual_size: int = 0
+    hypervisor_type: str = ""  # "" = not pinned
+    architecture: str = ""
+    vm_mode: str = ""
+    vmware_disktype: str = ""
+    vmware_adaptertype: str = ""
+    hw_disk_bus: str = ""
+    os_type: str = ""
+    vmware_ostype: str = ""
+    # Renditions that exist now (ACTIVE), as (disk_format, vmware_disktype, sha256, size).
+    renditions: tuple[tuple[str, str, str, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HostFeatures:
+    """What a hypervisor type can do (the feature matrix)."""
+
+    console_types: tuple[str, ...]
+    key_injection: bool
+    user_data: bool
+    power_on: bool = True
+    power_off: bool = True
+    reboot_soft: bool = True
+    reboot_hard: bool = True

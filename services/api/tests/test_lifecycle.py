@@ -1,0 +1,247 @@
+"""The server state machine: every transition, and what late or repeated events do."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from polyvisor.api import lifecycle as lc
+from polyvisor.api import models as m
+from polyvisor.common.errors import FailedPrecondition
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+D = lc.Deadlines(scheduling_s=10, build_s=60, power_s=20, reboot_s=30, delete_s=40)
+
+
+def server(**kw: object) -> m.Server:
+    base = m.Server(
+        id="s1",
+        project_id="p1",
+        user_id="u1",
+        name="vm",
+        image_id="i1",
+        flavor=m.ServerFlavor("f1", "small", 1, 512, 1),
+        state=m.ACTIVE,
+        task=m.TASK_NONE,
+        power_state=m.RUNNING,
+        desired_power_state=m.RUNNING,
+        generation=3,
+        revision=10,
+        create_time=NOW,
+        update_time=NOW,
+        host="h1",
+        attempts=1,
+    )
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def event(kind: str, generation: int = 3, **kw: object) -> lc.AgentEvent:
+    return lc.AgentEvent(event_id="e", server_id="s1", generation=generation, host="h1", kind=kind, **kw)  # type: ignore[arg-type]
+
+
+def apply(s: m.Server, out: lc.Outcome) -> m.Server:
+    return replace(s, **out.changes)
+
+
+def building() -> m.Server:
+    return server(state=m.BUILDING, task=m.SPAWNING, power_state=m.NOSTATE, generation=1)
+
+
+# ---------------------------------------------------------------- build
+
+
+def test_spawned_makes_the_build_active() -> None:
+    s = building()
+    out = lc.apply_event(s, event("SPAWNED", 1, power_state=m.RUNNING, instance_name="pv-s1"), NOW, D)
+    after = apply(s, out)
+    assert (after.state, after.task, after.power_state) == (m.ACTIVE, m.TASK_NONE, m.RUNNING)
+    assert after.launch_time == NOW and after.instance_name == "pv-s1"
+    assert after.task_deadline is None
+
+
+def test_progress_moves_the_build_task_but_never_back_to_a_finished_build() -> None:
+    s = building()
+    out = lc.apply_event(s, event("PROGRESS", 1, task=m.FETCHING_IMAGE), NOW, D)
+    assert out.changes == {"task": m.FETCHING_IMAGE}
+    active = apply(s, lc.apply_event(s, event("SPAWNED", 1), NOW, D))
+    late = lc.apply_event(active, event("PROGRESS", 1, task=m.SPAWNING), NOW, D)
+    assert late.noop
+
+
+def test_repeated_spawned_changes_nothing() -> None:
+    s = building()
+    active = apply(s, lc.apply_event(s, event("SPAWNED", 1), NOW, D))
+    again = lc.apply_event(active, event("SPAWNED", 1), NOW, D)
+    assert again.noop
+
+
+def test_spawn_failure_reschedules_while_attempts_remain() -> None:
+    s = building()
+    fault = m.Fault("SPAWN_FAILED", "disk full")
+    out = lc.apply_event(s, event("SPAWN_FAILED", 1, fault=fault), NOW, D)
+    assert out.reschedule and not out.release_claim
+    after = apply(s, out)
+    assert after.state == m.BUILDING and after.task == m.SCHEDULING
+    assert after.generation == 2 and after.host == "" and after.tried_hosts == ("h1",)
+    assert after.fault is not None and after.fault.message == "disk full"
+    # The same failure delivered again is now stale.
+    assert lc.apply_event(after, event("SPAWN_FAILED", 1, fault=fault), NOW, D).noop
+
+
+def test_spawn_failure_past_the_limit_is_error_and_releases_the_claim() -> None:
+    s = replace(building(), attempts=3, tried_hosts=("h0", "h2"))
+    out = lc.apply_event(s, event("SPAWN_FAILED", 1, fault=m.Fault("SPAWN_FAILED", "boom")), NOW, D)
+    after = apply(s, out)
+    assert after.state == m.ERROR and out.release_claim and not out.reschedule
+    assert after.fault is not None and after.fault.code == "RESCHEDULE_LIMIT"
+    assert "boom" in after.fault.message
+
+
+def test_build_deadline_fails_the_build_and_tells_the_host_to_clean_up() -> None:
+    s = replace(building(), task_deadline=NOW - timedelta(seconds=1))
+    out = lc.plan_timeout(s, NOW, D)
+    after = apply(s, out)
+    assert after.state == m.ERROR and after.fault is not None and after.fault.code == "TIMEOUT"
+    assert after.host == "" and out.release_claim
+    assert [(c.verb, c.host, c.generation) for c in out.commands] == [("destroy", "h1", 2)]
+    # A SPAWNED that arrives after the deadline is stale.
+    assert lc.apply_event(after, event("SPAWNED", 1), NOW, D).noop
+
+
+def test_scheduling_deadline_fails_without_a_host() -> None:
+    s = replace(building(), task=m.SCHEDULING, host="", task_deadline=NOW)
+    out = lc.plan_timeout(s, NOW + timedelta(seconds=1), D)
+    assert apply(s, out).state == m.ERROR and out.release_claim and not out.commands
+
+
+def test_not_overdue_is_left_alone() -> None:
+    s = replace(building(), task_deadline=NOW + timedelta(seconds=5))
+    assert lc.plan_timeout(s, NOW, D).noop
+
+
+# ---------------------------------------------------------------- power
+
+
+def test_stop_then_powered_off() -> None:
+    s = server()
+    out = lc.plan_stop(s, NOW, D)
+    assert [(c.verb, c.generation) for c in out.commands] == [("power_off", 4)]
+    stopping = apply(s, out)
+    assert stopping.task == m.POWERING_OFF and stopping.task_deadline == NOW + timedelta(seconds=20)
+    off = apply(stopping, lc.apply_event(stopping, event("POWERED_OFF", 4), NOW, D))
+    assert (off.state, off.task, off.power_state) == (m.SHUTOFF, m.TASK_NONE, m.SHUTDOWN)
+
+
+def test_start_then_powered_on() -> None:
+    s = server(state=m.SHUTOFF, power_state=m.SHUTDOWN)
+    starting = apply(s, lc.plan_start(s, NOW, D))
+    on = apply(starting, lc.apply_event(starting, event("POWERED_ON", 4), NOW, D))
+    assert (on.state, on.power_state) == (m.ACTIVE, m.RUNNING)
+
+
+def test_late_event_of_an_older_command_never_rolls_back() -> None:
+    s = server()
+    stopping = apply(s, lc.plan_stop(s, NOW, D))
+    off = apply(stopping, lc.apply_event(stopping, event("POWERED_OFF", 4), NOW, D))
+    starting = apply(off, lc.plan_start(off, NOW, D))
+    on = apply(starting, lc.apply_event(starting, event("POWERED_ON", 5), NOW, D))
+    assert on.state == m.ACTIVE
+    assert lc.apply_event(on, event("POWERED_OFF", 4), NOW, D).noop
+
+
+def test_soft_and_hard_reboot() -> None:
+    s = server()
+    soft = apply(s, lc.plan_reboot(s, NOW, D, hard=False))
+    assert (soft.state, soft.task) == (m.REBOOTING, m.TASK_REBOOTING)
+    hard_out = lc.plan_reboot(soft, NOW, D, hard=True)
+    assert hard_out.commands[0].hard
+    hard = apply(soft, hard_out)
+    done = apply(hard, lc.apply_event(hard, event("REBOOTED", hard.generation), NOW, D))
+    assert (done.state, done.task) == (m.ACTIVE, m.TASK_NONE)
+
+
+@pytest.mark.parametrize(
+    ("plan", "state", "task"),
+    [
+        (lambda s: lc.plan_start(s, NOW, D), m.ACTIVE, m.TASK_NONE),
+        (lambda s: lc.plan_stop(s, NOW, D), m.SHUTOFF, m.TASK_NONE),
+        (lambda s: lc.plan_stop(s, NOW, D), m.ACTIVE, m.POWERING_OFF),
+        (lambda s: lc.plan_reboot(s, NOW, D, hard=False), m.SHUTOFF, m.TASK_NONE),
+        (lambda s: lc.plan_reboot(s, NOW, D, hard=True), m.BUILDING, m.SPAWNING),
+        (lambda s: lc.plan_stop(s, NOW, D), m.ERROR, m.TASK_NONE),
+    ],
+)
+def test_actions_refused_in_the_wrong_state(plan, state: str, task: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(FailedPrecondition):
+        plan(server(state=state, task=task))
+
+
+def test_power_command_retried_then_failed_visibly() -> None:
+    s = apply(server(), lc.plan_stop(server(), NOW, D))
+    late = NOW + timedelta(seconds=21)
+    for attempt in (2, 3):
+        out = lc.plan_timeout(s, late, D)
+        assert out.commands and out.commands[0].verb == "power_off"
+        s = apply(s, out)
+        assert s.command_attempts == attempt
+        late = s.task_deadline + timedelta(seconds=1)  # type: ignore[operator]
+    final = apply(s, lc.plan_timeout(s, late, D))
+    assert final.task == m.TASK_NONE and final.state == m.ACTIVE
+    assert final.fault is not None and final.fault.code == "TIMEOUT"
+    assert final.power_state == m.UNKNOWN
+
+
+def test_command_failed_reports_a_power_fault() -> None:
+    s = apply(server(), lc.plan_stop(server(), NOW, D))
+    out = lc.apply_event(s, event("COMMAND_FAILED", s.generation, fault=m.Fault("POWER_FAILED", "no")), NOW, D)
+    after = apply(s, out)
+    assert after.state == m.ACTIVE and after.task == m.TASK_NONE
+    assert after.fault is not None and after.fault.code == "POWER_FAILED"
+
+
+def test_unsolicited_power_changes_follow_the_hypervisor() -> None:
+    s = server()
+    off = apply(s, lc.apply_event(s, event("POWER_STATE_CHANGED", power_state=m.SHUTDOWN), NOW, D))
+    assert (off.state, off.power_state) == (m.SHUTOFF, m.SHUTDOWN)
+    unknown = apply(off, lc.apply_event(off, event("POWER_STATE_CHANGED", power_state=m.UNKNOWN), NOW, D))
+    assert (unknown.state, unknown.power_state) == (m.SHUTOFF, m.UNKNOWN)
+
+
+# ---------------------------------------------------------------- delete
+
+
+def test_delete_of_a_placed_server_destroys_it_on_its_host() -> None:
+    s = server()
+    out = lc.plan_delete(s, NOW, D)
+    deleting = apply(s, out)
+    assert deleting.state == m.DELETING and out.commands[0].verb == "destroy"
+    gone_out = lc.apply_event(deleting, event("DESTROYED", deleting.generation), NOW, D)
+    gone = apply(deleting, gone_out)
+    assert gone.state == m.DELETED and gone_out.release_claim and gone_out.release_quota
+    assert gone_out.change_type == "DELETED"
+    assert lc.apply_event(gone, event("SPAWNED", 99), NOW, D).noop
+
+
+def test_delete_while_building_is_ordered_after_the_spawn() -> None:
+    s = building()
+    deleting = apply(s, lc.plan_delete(s, NOW, D))
+    assert deleting.generation == 2
+    # The spawn (generation 1) answers late: ignored; the destroy finishes the delete.
+    assert lc.apply_event(deleting, event("SPAWNED", 1), NOW, D).noop
+    gone = apply(deleting, lc.apply_event(deleting, event("DESTROYED", 2), NOW, D))
+    assert gone.state == m.DELETED
+
+
+def test_delete_without_a_host_is_immediate() -> None:
+    s = replace(building(), task=m.SCHEDULING, host="")
+    out = lc.plan_delete(s, NOW, D)
+    assert out.changes["state"] == m.DELETED and out.release_claim and out.release_quota
+    assert not out.commands
+
+
+def test_vanished_server_goes_to_error() -> None:
+    s = server()
+    after = apply(s, lc.apply_event(s, event("VANISHED"), NOW, D))
+    assert after.state == m.ERROR and after.fault is not None and after.fault.code == "VANISHED"
