@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
 import shutil
+import subprocess
 
 import pytest
 
@@ -31,7 +31,9 @@ def test_generated_keypair_is_a_usable_openssh_pair(algorithm: str) -> None:
     kp = sshkeys.generate(algorithm, "demo")
     assert kp.private_key.startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
     assert sshkeys.normalize_public_key(kp.public_key) == kp.public_key
-    assert kp.fingerprint.startswith("SHA256:") and kp.fingerprint == sshkeys.fingerprint(kp.public_key)
+    assert kp.fingerprint.startswith("SHA256:") and kp.fingerprint == sshkeys.fingerprint(
+        kp.public_key
+    )
 
 
 @pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="no ssh-keygen")
@@ -39,7 +41,9 @@ def test_fingerprint_matches_ssh_keygen(tmp_path) -> None:  # type: ignore[no-un
     kp = sshkeys.generate("ED25519", "demo")
     path = tmp_path / "k.pub"
     path.write_text(kp.public_key + "\n")
-    out = subprocess.run(["ssh-keygen", "-lf", str(path)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["ssh-keygen", "-lf", str(path)], capture_output=True, text=True, check=True
+    )
     assert out.stdout.split()[1] == kp.fingerprint
 
 

@@ -38,7 +38,9 @@ def server(**kw: object) -> m.Server:
 
 
 def event(kind: str, generation: int = 3, **kw: object) -> lc.AgentEvent:
-    return lc.AgentEvent(event_id="e", server_id="s1", generation=generation, host="h1", kind=kind, **kw)  # type: ignore[arg-type]
+    return lc.AgentEvent(
+        event_id="e", server_id="s1", generation=generation, host="h1", kind=kind, **kw
+    )  # type: ignore[arg-type]
 
 
 def apply(s: m.Server, out: lc.Outcome) -> m.Server:
@@ -54,7 +56,9 @@ def building() -> m.Server:
 
 def test_spawned_makes_the_build_active() -> None:
     s = building()
-    out = lc.apply_event(s, event("SPAWNED", 1, power_state=m.RUNNING, instance_name="pv-s1"), NOW, D)
+    out = lc.apply_event(
+        s, event("SPAWNED", 1, power_state=m.RUNNING, instance_name="pv-s1"), NOW, D
+    )
     after = apply(s, out)
     assert (after.state, after.task, after.power_state) == (m.ACTIVE, m.TASK_NONE, m.RUNNING)
     assert after.launch_time == NOW and after.instance_name == "pv-s1"
@@ -195,7 +199,9 @@ def test_power_command_retried_then_failed_visibly() -> None:
 
 def test_command_failed_reports_a_power_fault() -> None:
     s = apply(server(), lc.plan_stop(server(), NOW, D))
-    out = lc.apply_event(s, event("COMMAND_FAILED", s.generation, fault=m.Fault("POWER_FAILED", "no")), NOW, D)
+    out = lc.apply_event(
+        s, event("COMMAND_FAILED", s.generation, fault=m.Fault("POWER_FAILED", "no")), NOW, D
+    )
     after = apply(s, out)
     assert after.state == m.ACTIVE and after.task == m.TASK_NONE
     assert after.fault is not None and after.fault.code == "POWER_FAILED"
@@ -205,7 +211,9 @@ def test_unsolicited_power_changes_follow_the_hypervisor() -> None:
     s = server()
     off = apply(s, lc.apply_event(s, event("POWER_STATE_CHANGED", power_state=m.SHUTDOWN), NOW, D))
     assert (off.state, off.power_state) == (m.SHUTOFF, m.SHUTDOWN)
-    unknown = apply(off, lc.apply_event(off, event("POWER_STATE_CHANGED", power_state=m.UNKNOWN), NOW, D))
+    unknown = apply(
+        off, lc.apply_event(off, event("POWER_STATE_CHANGED", power_state=m.UNKNOWN), NOW, D)
+    )
     assert (unknown.state, unknown.power_state) == (m.SHUTOFF, m.UNKNOWN)
 
 

@@ -129,7 +129,9 @@ def plan_start(server: m.Server, now: datetime, d: Deadlines, request_id: str = 
             f"server {server.id} is {server.state}; start needs SHUTOFF",
             {"server_id": server.id, "state": server.state},
         )
-    return _power_command(server, now, d, "power_on", m.POWERING_ON, m.RUNNING, d.power_s, request_id)
+    return _power_command(
+        server, now, d, "power_on", m.POWERING_ON, m.RUNNING, d.power_s, request_id
+    )
 
 
 def plan_stop(server: m.Server, now: datetime, d: Deadlines, request_id: str = "") -> Outcome:
@@ -182,7 +184,14 @@ def plan_reboot(
             "fault": None,
         },
         commands=[
-            Command("reboot", server.host, gen, d.after(now, d.reboot_s), hard=hard, request_id=request_id)
+            Command(
+                "reboot",
+                server.host,
+                gen,
+                d.after(now, d.reboot_s),
+                hard=hard,
+                request_id=request_id,
+            )
         ],
     )
 
@@ -485,9 +494,7 @@ def _on_command_failed(server: m.Server, ev: AgentEvent, now: datetime, d: Deadl
                 "state": m.ERROR,
                 "task": m.TASK_NONE,
                 "task_deadline": None,
-                "fault": m.Fault(
-                    "DESTROY_FAILED", fault.message, server.host, fault.details, now
-                ),
+                "fault": m.Fault("DESTROY_FAILED", fault.message, server.host, fault.details, now),
             }
         )
     return _ignore(f"command failure while {server.state}/{server.task}")
@@ -499,9 +506,7 @@ def _on_migrated(server: m.Server, ev: AgentEvent, now: datetime, d: Deadlines) 
     return Outcome(changes={"esxi_host": ev.esxi_host})
 
 
-def _on_addresses_changed(
-    server: m.Server, ev: AgentEvent, now: datetime, d: Deadlines
-) -> Outcome:
+def _on_addresses_changed(server: m.Server, ev: AgentEvent, now: datetime, d: Deadlines) -> Outcome:
     if ev.addresses is None or tuple(ev.addresses) == server.addresses:
         return _ignore("addresses unchanged")
     return Outcome(changes={"addresses": tuple(ev.addresses)})

@@ -53,9 +53,11 @@ def generate(algorithm: str, comment: str) -> GeneratedKeypair:
         serialization.PrivateFormat.OpenSSH,
         serialization.NoEncryption(),
     ).decode()
-    public = key.public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
     line = f"{public} {comment}".strip()
     return GeneratedKeypair(public_key=line, private_key=private, fingerprint=fingerprint(line))
 
@@ -67,13 +69,19 @@ def normalize_public_key(text: str) -> str:
     if not line:
         raise InvalidArgument("public_key is required", {"field": "public_key"})
     if len(line) > MAX_PUBLIC_KEY_LENGTH or "\n" in line:
-        raise InvalidArgument("public_key must be one OpenSSH public key line", {"field": "public_key"})
+        raise InvalidArgument(
+            "public_key must be one OpenSSH public key line", {"field": "public_key"}
+        )
     try:
         key = serialization.load_ssh_public_key(line.encode())
     except (ValueError, binascii.Error, UnicodeError) as exc:
-        raise InvalidArgument(f"public_key is not a valid OpenSSH public key: {exc}", {"field": "public_key"}) from exc
+        raise InvalidArgument(
+            f"public_key is not a valid OpenSSH public key: {exc}", {"field": "public_key"}
+        ) from exc
     except Exception as exc:  # unsupported key types raise UnsupportedAlgorithm
-        raise InvalidArgument(f"public_key type is not supported: {exc}", {"field": "public_key"}) from exc
+        raise InvalidArgument(
+            f"public_key type is not supported: {exc}", {"field": "public_key"}
+        ) from exc
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
         raise InvalidArgument(
             f"RSA keys must have at least {MIN_RSA_BITS} bits (got {key.key_size})",
@@ -98,6 +106,8 @@ def normalize_x509(text: str) -> tuple[str, str]:
     try:
         cert = x509.load_pem_x509_certificate(pem.encode())
     except ValueError as exc:
-        raise InvalidArgument(f"public_key is not a PEM X.509 certificate: {exc}", {"field": "public_key"}) from exc
+        raise InvalidArgument(
+            f"public_key is not a PEM X.509 certificate: {exc}", {"field": "public_key"}
+        ) from exc
     digest = cert.fingerprint(hashes.SHA256())
     return pem, ":".join(f"{b:02x}" for b in digest)
