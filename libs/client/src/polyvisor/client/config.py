@@ -149,7 +149,7 @@ def config_path() -> Path:
     return Path(base) / "polyvisor" / "config.yaml"
 
 
-def _iso(ts: float) -> str:
+def iso_time(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -234,7 +234,7 @@ class ClientConfig:
         if self.token is not None:
             data["token"] = {
                 "value": self.token.token,
-                "expires_at": _iso(self.token.expires_at),
+                "expires_at": iso_time(self.token.expires_at),
                 "user": self.token.user,
                 "project": self.token.project,
                 "project_id": self.token.project_id,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from google.protobuf.descriptor import EnumDescriptor
 
-from polyvisor.client.errors import PolyvisorClientError
+from polyvisor.client.errors import InvalidValue
 from polyvisor.compute.v1 import keypairs_pb2, servers_pb2
 from polyvisor.image.v1 import images_pb2
 from polyvisor.types.v1 import (
@@ -39,7 +39,7 @@ _CAMEL_SPECIAL = {"LSI_LOGIC_SAS": "lsiLogicsas"}
 _PREFIXES: dict[str, str] = {}
 
 
-class EnumValueError(PolyvisorClientError, ValueError):
+class EnumValueError(InvalidValue):
     """A string that names no value of the enum."""
 
 

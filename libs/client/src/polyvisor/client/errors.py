@@ -28,12 +28,14 @@ REQUEST_ID_KEY = "x-request-id"
 __all__ = [
     "Aborted",
     "AlreadyExists",
+    "AmbiguousName",
     "ApiError",
     "ConfigError",
     "DeadlineExceeded",
     "FailedPrecondition",
     "Internal",
     "InvalidArgument",
+    "InvalidValue",
     "NotFound",
     "PermissionDenied",
     "PolyvisorClientError",
@@ -57,6 +59,14 @@ class PolyvisorClientError(Exception):
 
 class ConfigError(PolyvisorClientError):
     """No endpoint, no credentials, or an unreadable config file: fix the setup, not the call."""
+
+
+class InvalidValue(PolyvisorClientError, ValueError):
+    """A value the SDK refuses before calling anything (an unknown enum name, a non-integer)."""
+
+
+class AmbiguousName(PolyvisorClientError):
+    """A name that several resources share: use an id."""
 
 
 class WaitTimeout(PolyvisorClientError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 
-from polyvisor.client.errors import ApiError, NotFound
+from polyvisor.client.errors import AmbiguousName, ApiError, NotFound
 from polyvisor.client.session import Session
 from polyvisor.compute.v1 import flavors_pb2
 
@@ -81,7 +81,7 @@ class FlavorsApi:
         """The flavor with this id, else the one flavor with exactly this name."""
         try:
             return await self.get(name_or_id)
-        except (NotFound, ApiError) as e:
+        except ApiError as e:
             if e.code.name not in ("NOT_FOUND", "INVALID_ARGUMENT"):
                 raise
         matches = [f for f in await self.list(include_private=False) if f.name == name_or_id]
@@ -89,7 +89,9 @@ class FlavorsApi:
             raise NotFound(f"no flavor with name or id {name_or_id!r}")
         if len(matches) > 1:
             ids = ", ".join(f.id for f in matches)
-            raise ApiError(f"{len(matches)} flavors are named {name_or_id!r} ({ids}): use an id")
+            raise AmbiguousName(
+                f"{len(matches)} flavors are named {name_or_id!r} ({ids}): use an id"
+            )
         return matches[0]
 
     async def delete(self, flavor_id: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from polyvisor.client import enums
-from polyvisor.client.errors import ApiError, NotFound
+from polyvisor.client.errors import AmbiguousName, ApiError, NotFound
 from polyvisor.client.session import Session
 from polyvisor.compute.v1 import hypervisors_pb2
 
@@ -57,7 +57,7 @@ class HypervisorsApi:
             return matches[0]
         if not matches:
             raise NotFound(f"no hypervisor with id or name {id_or_name!r}")
-        raise ApiError(f"{len(matches)} hypervisors are named {id_or_name!r}: use an id")
+        raise AmbiguousName(f"{len(matches)} hypervisors are named {id_or_name!r}: use an id")
 
     async def enable(self, hypervisor_id: str) -> hypervisors_pb2.Hypervisor:
         resp = await self._s.call(

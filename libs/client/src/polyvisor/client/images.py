@@ -19,7 +19,13 @@ from typing import BinaryIO
 from google.protobuf.descriptor import EnumDescriptor
 
 from polyvisor.client import enums
-from polyvisor.client.errors import ApiError, InvalidArgument, NotFound, PolyvisorClientError
+from polyvisor.client.errors import (
+    AmbiguousName,
+    ApiError,
+    InvalidValue,
+    NotFound,
+    PolyvisorClientError,
+)
 from polyvisor.client.servers import is_uuid
 from polyvisor.client.session import Session
 from polyvisor.image.v1 import images_pb2
@@ -62,7 +68,7 @@ def apply_properties(image: images_pb2.Image, properties: Mapping[str, str]) -> 
             try:
                 setattr(image, key, enums.parse(_ENUM_PROPS[key], value))
             except enums.EnumValueError as e:
-                raise InvalidArgument(f"property {key}: {e.message}") from None
+                raise InvalidValue(f"property {key}: {e.message}") from None
             paths.append(key)
         elif key in _STR_PROPS:
             setattr(image, key, value)
@@ -71,7 +77,7 @@ def apply_properties(image: images_pb2.Image, properties: Mapping[str, str]) -> 
             try:
                 setattr(image, key, int(value))
             except ValueError:
-                raise InvalidArgument(f"property {key} must be an integer, not {value!r}") from None
+                raise InvalidValue(f"property {key} must be an integer, not {value!r}") from None
             paths.append(key)
         else:
             image.properties[key] = value
@@ -249,7 +255,9 @@ class ImagesApi:
             raise NotFound(f"no image with name or id {name_or_id!r}")
         if len(matches) > 1:
             ids = ", ".join(i.id for i in matches)
-            raise ApiError(f"{len(matches)} images are named {name_or_id!r} ({ids}): use an id")
+            raise AmbiguousName(
+                f"{len(matches)} images are named {name_or_id!r} ({ids}): use an id"
+            )
         return matches[0]
 
     async def update(

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
 
 from polyvisor.client import enums
-from polyvisor.client.errors import ApiError, NotFound, ServerFault, WaitTimeout
+from polyvisor.client.errors import AmbiguousName, ApiError, NotFound, ServerFault, WaitTimeout
 from polyvisor.client.session import Session
 from polyvisor.compute.v1 import servers_pb2
 from polyvisor.types.v1 import server_status_pb2
@@ -170,7 +170,9 @@ class ServersApi:
             raise NotFound(f"no server with name or id {name_or_id!r}")
         if len(matches) > 1:
             ids = ", ".join(s.id for s in matches)
-            raise ApiError(f"{len(matches)} servers are named {name_or_id!r} ({ids}): use an id")
+            raise AmbiguousName(
+                f"{len(matches)} servers are named {name_or_id!r} ({ids}): use an id"
+            )
         return matches[0]
 
     async def update(

@@ -1,0 +1,213 @@
+"""`polyvisor server ...`: create, list, show, delete, start, stop, reboot, console."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from polyvisor.client import enums
+from polyvisor.client.cli import exitcodes, views
+from polyvisor.client.cli.context import Ctx, UsageError, parse_kv
+from polyvisor.client.errors import PolyvisorClientError, ServerFault
+from polyvisor.client.serialize import to_dict
+from polyvisor.compute.v1 import servers_pb2
+from polyvisor.types.v1 import server_status_pb2
+
+MAX_USER_DATA = 64 * 1024
+
+
+def register(groups: Any, out: argparse.ArgumentParser) -> None:
+    g = groups.add_parser("server", help="servers (virtual machines)")
+    sub = g.add_subparsers(dest="action", metavar="ACTION")
+    sub.required = True
+
+    p = sub.add_parser("create", parents=[out], help="create a server")
+    p.add_argument("name")
+    p.add_argument("--image", required=True, help="image name or id")
+    p.add_argument("--flavor", required=True, help="flavor name or id")
+    p.add_argument("--key-name", default="", help="keypair to inject")
+    p.add_argument("--user-data", type=Path, metavar="FILE", help="user data file (≤ 64 KiB)")
+    p.add_argument("--availability-zone", default="")
+    p.add_argument("--hint", action="append", metavar="KEY=VALUE",
+                   help="scheduler hint, e.g. hypervisor_type=vmware (repeatable)")  # fmt: skip
+    p.add_argument("--property", action="append", metavar="KEY=VALUE",
+                   help="server metadata (repeatable)")  # fmt: skip
+    _wait_args(p, 600, "wait until the server is ACTIVE (exit 1 if it ends in ERROR)")
+    p.set_defaults(handler=create)
+
+    p = sub.add_parser("list", parents=[out], help="list servers")
+    p.add_argument("--name", default="", help="name contains")
+    p.add_argument("--state", help=f"one of {', '.join(enums.choices(enums.SERVER_STATE))}")
+    p.add_argument("--host", default="")
+    p.add_argument("--hypervisor-type", help="kvm, qemu, vmware, ...")
+    p.add_argument("--project", default="", help="another project (admin)")
+    p.add_argument("--all-projects", action="store_true", help="every project (admin)")
+    p.add_argument("--deleted", action="store_true", help="include deleted servers")
+    p.add_argument("--limit", type=int)
+    p.set_defaults(handler=list_)
+
+    p = sub.add_parser("show", parents=[out], help="show a server")
+    p.add_argument("server", help="name or id")
+    p.set_defaults(handler=show)
+
+    p = sub.add_parser("delete", parents=[out], help="delete servers")
+    p.add_argument("servers", nargs="+", metavar="server", help="name or id")
+    _wait_args(p, 300, "wait until they are gone")
+    p.set_defaults(handler=delete)
+
+    for action, text in (("start", "power on"), ("stop", "power off")):
+        p = sub.add_parser(action, parents=[out], help=f"{text} servers")
+        p.add_argument("servers", nargs="+", metavar="server", help="name or id")
+        _wait_args(p, 300, "wait until the operation is done")
+        p.set_defaults(handler=power, power=action)
+
+    p = sub.add_parser("reboot", parents=[out], help="reboot servers")
+    p.add_argument("servers", nargs="+", metavar="server", help="name or id")
+    kind = p.add_mutually_exclusive_group()
+    kind.add_argument("--hard", action="store_true", help="reset the virtual machine")
+    kind.add_argument("--soft", action="store_true", help="ask the guest OS (default)")
+    _wait_args(p, 300, "wait until the server is ACTIVE again")
+    p.set_defaults(handler=power, power="reboot")
+
+    p = sub.add_parser("console", parents=[out], help="where the server's console listens")
+    p.add_argument("server", help="name or id")
+    p.add_argument("--type", default="vnc", help="vnc (default), spice, serial, webmks")
+    p.set_defaults(handler=console)
+
+
+def _wait_args(p: argparse.ArgumentParser, default: int, text: str) -> None:
+    p.add_argument("--wait", action="store_true", help=text)
+    p.add_argument("--wait-timeout", type=float, default=float(default), metavar="S",
+                   help=f"give up waiting after S seconds (exit 4; default {default})")  # fmt: skip
+
+
+def show_server(ctx: Ctx, server: servers_pb2.Server) -> None:
+    ctx.out.show(to_dict(server), views.server_view(server))
+
+
+def _read_user_data(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise UsageError(f"cannot read user data {path}: {e.strerror}") from None
+    if len(data) > MAX_USER_DATA:
+        raise UsageError(f"user data {path} is {len(data)} bytes; at most {MAX_USER_DATA}")
+    return data
+
+
+async def create(ctx: Ctx, args: argparse.Namespace) -> int:
+    hints = parse_kv(args.hint, "--hint")
+    metadata = parse_kv(args.property, "--property")
+    user_data = _read_user_data(args.user_data)
+    client = ctx.client()
+    image = await client.images.find(args.image)
+    flavor = await client.flavors.find(args.flavor)
+    server = await client.servers.create(
+        args.name,
+        image_id=image.id,
+        flavor_id=flavor.id,
+        key_name=args.key_name,
+        user_data=user_data,
+        availability_zone=args.availability_zone,
+        hints=hints,
+        metadata=metadata,
+    )
+    if server.state == server_status_pb2.SERVER_STATE_ERROR:
+        raise ServerFault(server)
+    if args.wait:
+        server = await client.servers.wait_until_active(server.id, wait_timeout=args.wait_timeout)
+    show_server(ctx, server)
+    return 0
+
+
+async def list_(ctx: Ctx, args: argparse.Namespace) -> int:
+    servers = await ctx.client().servers.list(
+        name=args.name,
+        state=args.state,
+        host=args.host,
+        hypervisor_type=args.hypervisor_type,
+        project_id=args.project,
+        all_projects=args.all_projects,
+        show_deleted=args.deleted,
+        limit=args.limit,
+    )
+    ctx.out.rows(
+        [to_dict(s) for s in servers], [views.server_view(s) for s in servers], views.SERVER_COLUMNS
+    )
+    return 0
+
+
+async def show(ctx: Ctx, args: argparse.Namespace) -> int:
+    server = await ctx.client().servers.find(args.server)
+    show_server(ctx, server)
+    if server.state == server_status_pb2.SERVER_STATE_ERROR and ctx.out.fmt == "table":
+        fault = to_dict(server.fault) if server.HasField("fault") else {}
+        if fault:
+            exitcodes.print_fault(ctx.out.console, fault)
+    return 0
+
+
+async def _each(ctx: Ctx, names: list[str], action: Any) -> int:
+    """Run `action(server)` for each name; report failures; exit code of the first failure."""
+    worst = 0
+    for name in names:
+        try:
+            server = await ctx.client().servers.find(name)
+            await action(server)
+        except (PolyvisorClientError, ValueError) as e:
+            code = exitcodes.print_error(ctx.err, e)
+            worst = worst or code
+    if worst and len(names) > 1:
+        ctx.err.print(f"failed for some of {len(names)} servers", markup=False)
+    return worst
+
+
+async def delete(ctx: Ctx, args: argparse.Namespace) -> int:
+    async def do(server: servers_pb2.Server) -> None:
+        await ctx.client().servers.delete(server.id, wait=args.wait, wait_timeout=args.wait_timeout)
+        ctx.out.message(
+            f"deleted {server.name} ({server.id})"
+            if args.wait
+            else f"deleting {server.name} ({server.id})"
+        )
+
+    return await _each(ctx, args.servers, do)
+
+
+async def power(ctx: Ctx, args: argparse.Namespace) -> int:
+    api = ctx.client().servers
+    shown: list[servers_pb2.Server] = []
+
+    async def do(server: servers_pb2.Server) -> None:
+        if args.power == "start":
+            result = await api.start(server.id, wait=args.wait, wait_timeout=args.wait_timeout)
+        elif args.power == "stop":
+            result = await api.stop(server.id, wait=args.wait, wait_timeout=args.wait_timeout)
+        else:
+            result = await api.reboot(
+                server.id, hard=args.hard, wait=args.wait, wait_timeout=args.wait_timeout
+            )
+        shown.append(result)
+
+    code = await _each(ctx, args.servers, do)
+    if shown:
+        ctx.out.rows(
+            [to_dict(s) for s in shown], [views.server_view(s) for s in shown], views.SERVER_COLUMNS
+        )
+    return code
+
+
+async def console(ctx: Ctx, args: argparse.Namespace) -> int:
+    client = ctx.client()
+    server = await client.servers.find(args.server)
+    try:
+        kind = enums.parse(enums.CONSOLE_TYPE, args.type)
+    except enums.EnumValueError as e:
+        raise UsageError(f"--type: {e.message}") from None
+    info = await client.servers.console(server.id, kind)
+    view = views.console_view(server, info)
+    ctx.out.show(view, view)
+    return 0
