@@ -1,0 +1,557 @@
+"""Host filters, each a vectorised test over the whole HostIndex.
+
+A filter answers three questions:
+
+- `passes(index, ctx)`: a boolean array, True for the hosts it keeps (numpy, no Python loop
+  over hosts);
+- `breakdown(index, ctx, removed)`: how many of the removed hosts fall under each short label
+  ("wrong hypervisor_type": 7), also vectorised, for the one-line summary;
+- `reason(index, ctx, row)`: the sentence for one removed host, used for a few examples only.
+
+Order matters for the explanation (each filter is charged with the hosts it removes from what
+the previous ones kept): `default_filters()` gives the order the scheduler applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from polyvisor.scheduler.index import HostIndex
+from polyvisor.scheduler.model import (
+    DiskFormat,
+    GroupPolicy,
+    HostCapabilities,
+    HvType,
+    RequestSpec,
+)
+from polyvisor.scheduler.traits import VersionPredicate
+
+__all__ = [
+    "AvailabilityZoneFilter",
+    "ComputeFilter",
+    "DifferentHostFilter",
+    "DiskFormatFilter",
+    "FilterContext",
+    "ForceHostFilter",
+    "HostFilter",
+    "HypervisorTypeFilter",
+    "IgnoreHostsFilter",
+    "ImagePropertiesFilter",
+    "ResourcesFilter",
+    "SameHostFilter",
+    "ServerGroupAffinityFilter",
+    "ServerGroupAntiAffinityFilter",
+    "default_filters",
+    "fmt_mib",
+]
+
+
+def fmt_mib(mib: int | np.integer) -> str:
+    """4096 -> "4 GiB", 1536 -> "1.5 GiB", 700 -> "700 MiB"."""
+    m = int(mib)
+    if abs(m) < 1024:
+        return f"{m} MiB"
+    gib = m / 1024
+    return f"{gib:.0f} GiB" if m % 1024 == 0 else f"{gib:.1f} GiB"
+
+
+def _hv(t: int) -> str:
+    try:
+        return HvType(t).label
+    except ValueError:
+        return f"type {t}"
+
+
+@dataclass(slots=True)
+class FilterContext:
+    """One request as the filters see it, with the server ids of the hints resolved to rows."""
+
+    spec: RequestSpec
+    #: Per-instance resources, VCPU, MEMORY_MB, DISK_GB.
+    req: np.ndarray
+    now: float
+    version_predicate: VersionPredicate | None = None
+    #: Rows hosting the servers named in same_host / different_host / the server group.
+    same_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    different_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    group_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    #: row -> the servers (of the hints or the group) it hosts, for the reasons.
+    servers_on_row: dict[int, list[str]] = field(default_factory=dict)
+    force_row: int | None = None
+    ignore_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    #: Rows this request already claimed (multi-instance requests with a server group).
+    placed_rows: list[int] = field(default_factory=list)
+
+    @classmethod
+    def build(
+        cls,
+        index: HostIndex,
+        spec: RequestSpec,
+        *,
+        now: float | None = None,
+        hosts_of: dict[str, str] | None = None,
+    ) -> FilterContext:
+        """`hosts_of` maps the hint and group server ids to their provider ids."""
+        hosts_of = hosts_of or {}
+        req = np.array(spec.resources.as_tuple(), np.int64)
+        pred = None
+        if spec.image.hypervisor_version_requires:
+            pred = VersionPredicate.parse(spec.image.hypervisor_version_requires)
+        ctx = cls(spec=spec, req=req, now=index.clock() if now is None else now)
+        ctx.version_predicate = pred
+
+        def rows_of(servers: Sequence[str]) -> np.ndarray:
+            rows: list[int] = []
+            for sid in servers:
+                host = hosts_of.get(sid)
+                row = index.row(host) if host else None
+                if row is not None:
+                    rows.append(row)
+                    ctx.servers_on_row.setdefault(row, []).append(sid)
+            return np.unique(np.array(rows, np.int64))
+
+        ctx.same_rows = rows_of(spec.same_host)
+        ctx.different_rows = rows_of(spec.different_host)
+        ctx.group_rows = rows_of(spec.group_members)
+        if spec.force_host:
+            ctx.force_row = index.row(spec.force_host)
+        ignore = [index.row(h) for h in spec.ignore_hosts]
+        ctx.ignore_rows = np.array([r for r in ignore if r is not None], np.int64)
+        return ctx
+
+
+class HostFilter:
+    name = "HostFilter"
+    #: Short label for the summary when the filter has no finer breakdown.
+    label = "rejected"
+
+    def applies(self, ctx: FilterContext) -> bool:
+        return True
+
+    def passes(self, index: HostIndex, ctx: FilterContext) -> np.ndarray:
+        raise NotImplementedError
+
+    def breakdown(
+        self, index: HostIndex, ctx: FilterContext, removed: np.ndarray
+    ) -> list[tuple[str, int]]:
+        return [(self.label, int(np.count_nonzero(removed)))]
+
+    def reason(self, index: HostIndex, ctx: FilterContext, row: int) -> str:
+        return self.label
+
+
+def _in_rows(n: int, rows: np.ndarray | Sequence[int]) -> np.ndarray:
+    m = np.zeros(n, bool)
+    if len(rows):
+        m[np.asarray(rows, np.int64)] = True
+    return m
+
+
+class ComputeFilter(HostFilter):
+    """Alive (reports arrive in time, the agent reaches its hypervisor) and enabled."""
+
+    name = "ComputeFilter"
+
+    def passes(self, index: HostIndex, ctx: FilterContext) -> np.ndarray:
+        return index.alive(ctx.now) & index.enabled
+
+    def breakdown(
+        self, index: HostIndex, ctx: FilterContext, removed: np.ndarray
+    ) -> list[tuple[str, int]]:
+        disabled = removed & ~index.enabled
+        down = removed & ~disabled
+        return [
+            ("disabled", int(np.count_nonzero(disabled))),
+            ("down", int(np.count_nonzero(down))),
+        ]
+
+    def reason(self, index: HostIndex, ctx: FilterContext, row: int) -> str:
+        if not index.enabled[row]:
+            return f"disabled: {index.disabled_reason[row] or 'no reason given'}"
+        if index.last_report[row] <= 0:
+            return "down: no report received yet"
+        if not index.connected[row]:
+            return "down: its agent cannot reach the hypervisor"
+        age = ctx.now - float(index.last_report[row])
+        return f"down: last report {age:.0f} s ago (timeout {float(index.timeout[row]):.0f} s)"
+
+
+class ForceHostFilter(HostFilter):
+    name = "ForceHostFilter"
+    label = "not the forced host"
+
+    def applies(self, ctx: FilterContext) -> bool:
+        return bool(ctx.spec.force_host)
+
+    def passes(self, index: HostIndex, ctx: FilterContext) -> np.ndarray:
+        return _in_rows(index.n, [] if ctx.force_row is None else [ctx.force_row])
+
+    def reason(self, index: HostIndex, ctx: FilterContext, row: int) -> str:
+        return f"not the forced host {ctx.spec.force_host}"
+
+
+class IgnoreHostsFilter(HostFilter):
+    name = "IgnoreHostsFilter"
+    label = "already tried for this request"
+
+    def applies(self, ctx: FilterContext) -> bool:
+        return bool(ctx.spec.ignore_hosts)
+
+    def passes(self, index: HostIndex, ctx: FilterContext) -> np.ndarray:
+        return ~_in_rows(index.n, ctx.ignore_rows)
+
+    def reason(self, index: HostIndex, ctx: FilterContext, row: int) -> str:
+        return "already failed this request (ignore_hosts)"
+
+
+class AvailabilityZoneFilter(HostFilter):
+    name = "AvailabilityZoneFilter"
+    label = "other availability zone"
+
+    def applies(self, ctx: FilterContext) -> bool:
+        return bool(ctx.spec.availability_zone)
+
+    def passes(self, index: HostIndex, ctx: FilterContext) -> np.ndarray:
+        return index.mask(("az", ctx.spec.availability_zone))
+
+    def reason(self, index: HostIndex, ctx: FilterContext, row: int) -> str:
+        az = index.caps[row].availability_zone or "(none)"
+        return f"in availability zone {az}, request asks for {ctx.spec.availability_zone}"
+
+
+def _hv_mask(index: HostIndex, hv: HvType) -> np.ndarray:
+    m = index.mask(("hv", hv))
+    if hv == HvType.QEMU:
+        m |= index.mask(("hv", HvType.KVM))
+    return m
+
+
+class HypervisorTypeFilter(HostFilter):
+    """The request's hypervisor_type hint (a kvm host also serves qemu)."""
+
+    name = "HypervisorTypeFilter"
+    label = "wrong hypervisor_type"
+
+    def applies(self, ctx: FilterContext) -> bool:
+        return ctx.spec.hypervisor_type != HvType.UNSPECIFIED
+
+    def passes(self, index: HostIndex, ctx: FilterContext) -> np.ndarray:
+        return _hv_mask(index, ctx.spec.hypervisor_type)
+
+    def reason(self, index: HostIndex, ctx: FilterContext, row: int) -> str:
+        return (
+            f"hypervisor_type {_hv(index.hv_type[row])} does not match the requested "
+            f"{ctx.spec.hypervisor_type.label}"
+        )
+
+
+class ImagePropertiesFilter(HostFilter):
+    """Nova's ImagePropertiesFilter: some supported (architecture, hypervisor_type, vm_mode)
+    triple of the host matches every property the image sets; a kvm host also runs images
+    asking for qemu. Plus the image's hypervisor version requirement, if any."""
+
+    name = "ImagePropertiesFilter"
+
+    def _props(self, ctx: FilterContext) -> tuple[str | None, HvType | None, str | None]:
+        img = ctx.spec.image
+        return (
+            img.architecture or None,
+            img.hypervisor_type if img.hypervisor_type != HvType.UNSPECIFIED else None,
+            img.vm_mode or None,
+        )
+
+    def applies(self, ctx: FilterContext) -> bool:
+        return any(p is not None for p in self._props(ctx)) or ctx.version_predicate is not None
+
+    def passes(self, index: HostIndex, ctx: FilterContext) -> np.ndarray:
+        a, h, m = self._props(ctx)
+        if a is None and h is None and m is None:
+            ok = np.ones(index.n, bool)
+        else:
+            ok = index.mask(("img", a, h, m))
+        if ctx.version_predicate is not None:
+            ok &= ctx.version_predicate.mask(index.hv_version)
+        return ok
+
+    def breakdown(
+        self, index: HostIndex, ctx: FilterContext, removed: np.ndarray
+    ) -> list[tuple[str, int]]:
+        a, h, m = self._props(ctx)
+        rest = removed.copy()
+        out: list[tuple[str, int]] = []
+        for label, key in (
+            ("wrong hypervisor_type", ("img", None, h, None) if h is not None else None),
+            ("wrong architecture", ("img", a, None, None) if a is not None else None),
+            ("wrong vm_mode", ("img", None, None, m) if m is not None else None),
+        ):
+            if key is None:
+                continue
+            bad = rest & ~index.mask(key)
+            out.append((label, int(np.count_nonzero(bad))))
+            rest &= ~bad
+        if a is not None or h is not None or m is not None:
+            bad = rest & ~index.mask(("img", a, h, m))
+            out.append(("no matching supported instance", int(np.count_nonzero(bad))))
+            rest &= ~bad
+        out.append(("hypervisor version", int(np.count_nonzero(rest))))
+        return out
+
+    def reason(self, index: HostIndex, ctx: FilterContext, row: int) -> str:
+        a, h, m = self._props(ctx)
+        caps = index.caps[row]
+        triples = caps.supported_instances
+        if (a or h or m) and not triples:
+            return "reports no supported instances"
+        if h is not None and not self._has(index, ("img", None, h, None), row):
+            return f"hypervisor_type {_hv(index.hv_type[row])} does not match image's {h.label}"
+        if a is not None and not self._has(index, ("img", a, None, None), row):
+            archs = sorted({t[0] for t in triples})
+            return f"architecture {', '.join(archs)} does not match image's {a}"
+        if m is not None and not self._has(index, ("img", None, None, m), row):
+            modes = sorted({t[2] for t in triples})
+            return f"vm_mode {', '.join(modes)} does not match image's {m}"
+        if (a or h or m) and not self._has(index, ("img", a, h, m), row):
+            supported = "; ".join(f"({t[0]}, {t[1].label}, {t[2]})" for t in triples)
+            wanted = f"({a or '*'}, {h.label if h else '*'}, {m or '*'})"
+            return f"no supported instance matches {wanted}; host supports {supported}"
+        version = caps.hypervisor_version or "unknown"
+        pred = ctx.version_predicate.text if ctx.version_predicate else ""
+        return f"hypervisor version {version} does not satisfy image's {pred}"
+
+    @staticmethod
+    def _has(index: HostIndex, key: tuple[object, ...], row: int) -> bool:
+        m = index.mask_view(key)
+        return bool(m is not None and m[row])
+
+
+class DiskFormatFilter(HostFilter):
+    """The host boots one of the formats the image exists in or the image service can make."""
+
+    name = "DiskFormatFilter"
+    label = "no usable disk format"
+
+    def applies(self, ctx: FilterContext) -> bool:
+        return bool(ctx.spec.image.bootable_formats)
+
+    def passes(self, index: HostIndex, ctx: FilterContext) -> np.ndarray:
+        ok = np.zeros(index.n, bool)
+        for fmt in ctx.spec.image.bootable_formats:
+            m = index.mask_view(("fmt", fmt))
+            if m is not None:
+                ok |= m
+        return ok
+
+    def reason(self, index: HostIndex, ctx: FilterContext, row: int) -> str:
+        native = [f.label for f in index.caps[row].native_disk_formats]
+        img = ctx.spec.image
+        made = sorted(f.label for f in img.bootable_formats)
+        original = img.disk_format.label if img.disk_format != DiskFormat.UNSPECIFIED else None
+        head = f"boots {', '.join(native)} natively" if native else "reports no native disk format"
+        if original:
+            return f"{head}; the image is {original} and can only be had as {', '.join(made)}"
+        return f"{head}; the image can only be had as {', '.join(made)}"
+
+
+_RC_NAMES = ("vCPU", "RAM", "disk")
+
+
+def _amount(col: int, value: int | np.integer) -> str:
+    v = int(value)
+    if col == 1:
+        return fmt_mib(v)
+    if col == 2:
+        return f"{v} GiB"
+    return f"{v} vCPU" if v == 1 else f"{v} vCPUs"
+
+
+class ResourcesFilter(HostFilter):
+    """Free capacity (summed allocations against (total - reserved) * ratio), max_unit (for a
+    VMware cluster: the largest single ESXi host), min_unit and step_size, per resource class."""
+
+    name = "ResourcesFilter"
+
+    def applies(self, ctx: FilterContext) -> bool:
+        return bool(np.any(ctx.req > 0))
+
+    def passes(self, index: HostIndex, ctx: FilterContext) -> np.ndarray:
+        r = ctx.req
+        skip = r <= 0  # classes the request does not ask for are not checked
+        ok = ((index.free >= r) | skip).all(axis=1)
+        ok &= ((index.max_unit >= r) | skip).all(axis=1)
+        ok &= ((index.min_unit <= r) | skip).all(axis=1)
+        step = index.step
+        if (step > 1).any():
+            ok &= (((r % step) == 0) | skip).all(axis=1)
+        return ok
+
+    def _categories(self, index: HostIndex, ctx: FilterContext) -> list[tuple[str, np.ndarray]]:
+        r = ctx.req
+        free = index.free
+        cats: list[tuple[str, np.ndarray]] = []
+        for col in (1, 0, 2):  # RAM first: it is what runs out first in most clouds
+            if r[col] <= 0:
+                continue
+            name = _RC_NAMES[col]
+            cats.append((f"not enough {name}", free[:, col] < r[col]))
+            over = index.max_unit[:, col] < r[col]
+            if col in (0, 1):
+                cats.append((f"{name} above a single ESXi host", over & index.has_esxi))
+                cats.append((f"{name} above max_unit", over & ~index.has_esxi))
+            else:
+                cats.append((f"{name} above max_unit", over))
+            limits = index.min_unit[:, col] > r[col]
+            limits |= (r[col] % index.step[:, col]) != 0
+            cats.append((f"{name} outside min_unit/step_size", limits))
+        return cats
+
+    def breakdown(
+        self, index: HostIndex, ctx: FilterContext, removed: np.ndarray
+    ) -> list[tuple[str, int]]:
+        rest = removed.copy()
+        out: list[tuple[str, int]] = []
+        for label, bad in self._categories(index, ctx):
+            hit = rest & bad
+            out.append((label, int(np.count_nonzero(hit))))
+            rest &= ~hit
+        return out
+
+    def reason(self, index: HostIndex, ctx: FilterContext, row: int) -> str:
+        r = ctx.req
+        free = index.free[row]
+        caps = index.caps[row]
+        for col in (1, 0, 2):
+            if r[col] <= 0:
+                continue
+            need = _need(col, r[col])
+            if free[col] < r[col]:
+                return f"needs {need}, {_amount(col, max(0, free[col]))} free"
+            mu = index.max_unit[row, col]
+            if mu < r[col]:
+                if index.has_esxi[row] and col in (0, 1):
+                    return _esxi_reason(caps, col, int(r[col]), int(free[col]))
+                return f"needs {need}, more than one server may take here (max_unit {_amount(col, mu)})"
+            if index.min_unit[row, col] > r[col]:
+                return (
+                    f"needs {need}, below the smallest amount this host hands out "
+                    f"({_amount(col, index.min_unit[row, col])})"
+                )
+            if r[col] % index.step[row, col]:
+                return f"needs {need}, not a multiple of {_amount(col, index.step[row, col])}"
+        return "not enough resources"
+
+
+def _need(col: int, value: int | np.integer) -> str:
+    return _amount(col, value) if col == 0 else f"{_amount(col, value)} {_RC_NAMES[col]}"
+
+
+def _esxi_reason(caps: HostCapabilities, col: int, need: int, free: int) -> str:
+    cluster = caps.cluster_name or "(unnamed)"
+    usable = [h for h in caps.esxi_hosts if h.usable]
+    if not usable:
+        return (
+            f"cluster {cluster}: no usable ESXi host "
+            f"(all {len(caps.esxi_hosts)} disconnected or in maintenance)"
+        )
+    if col == 1:
+        best = max(usable, key=lambda h: h.free_memory_mb)
+        return (
+            f"cluster {cluster}: {fmt_mib(free)} free in total but no single ESXi host has "
+            f"{fmt_mib(need)} (largest free: {fmt_mib(best.free_memory_mb)} on {best.name})"
+        )
+    best = max(usable, key=lambda h: h.cpu_threads)
+    return (
+        f"cluster {cluster}: {free} vCPUs free in total but no single ESXi host has "
+        f"{need} threads (largest: {best.cpu_threads} on {best.name})"
+    )
+
+
+class SameHostFilter(HostFilter):
+    name = "SameHostFilter"
+    label = "not the host of a same_host server"
+
+    def applies(self, ctx: FilterContext) -> bool:
+        return bool(ctx.spec.same_host)
+
+    def passes(self, index: HostIndex, ctx: FilterContext) -> np.ndarray:
+        return _in_rows(index.n, ctx.same_rows)
+
+    def reason(self, index: HostIndex, ctx: FilterContext, row: int) -> str:
+        if not len(ctx.same_rows):
+            return f"none of the same_host servers ({', '.join(ctx.spec.same_host)}) has a host"
+        return f"hosts none of the same_host servers ({', '.join(ctx.spec.same_host)})"
+
+
+class DifferentHostFilter(HostFilter):
+    name = "DifferentHostFilter"
+    label = "hosts a different_host server"
+
+    def applies(self, ctx: FilterContext) -> bool:
+        return bool(ctx.spec.different_host)
+
+    def passes(self, index: HostIndex, ctx: FilterContext) -> np.ndarray:
+        return ~_in_rows(index.n, ctx.different_rows)
+
+    def reason(self, index: HostIndex, ctx: FilterContext, row: int) -> str:
+        servers = [s for s in ctx.servers_on_row.get(row, []) if s in ctx.spec.different_host]
+        return f"hosts server {', '.join(servers)} (different_host)"
+
+
+class ServerGroupAffinityFilter(HostFilter):
+    """Affinity: once a member has a host (already, or earlier in this request), only it."""
+
+    name = "ServerGroupAffinityFilter"
+    label = "not the server group's host"
+
+    def applies(self, ctx: FilterContext) -> bool:
+        return ctx.spec.group_policy == GroupPolicy.AFFINITY
+
+    def _rows(self, ctx: FilterContext) -> np.ndarray:
+        return np.union1d(ctx.group_rows, np.array(ctx.placed_rows, np.int64))
+
+    def passes(self, index: HostIndex, ctx: FilterContext) -> np.ndarray:
+        rows = self._rows(ctx)
+        if not len(rows):
+            return np.ones(index.n, bool)
+        return _in_rows(index.n, rows)
+
+    def reason(self, index: HostIndex, ctx: FilterContext, row: int) -> str:
+        hosts = ", ".join(index.ids[int(r)] for r in self._rows(ctx))
+        return f"server group {ctx.spec.group_id} (affinity): its members run on {hosts}"
+
+
+class ServerGroupAntiAffinityFilter(HostFilter):
+    name = "ServerGroupAntiAffinityFilter"
+    label = "hosts a member of the server group"
+
+    def applies(self, ctx: FilterContext) -> bool:
+        return ctx.spec.group_policy == GroupPolicy.ANTI_AFFINITY
+
+    def passes(self, index: HostIndex, ctx: FilterContext) -> np.ndarray:
+        rows = np.union1d(ctx.group_rows, np.array(ctx.placed_rows, np.int64))
+        return ~_in_rows(index.n, rows)
+
+    def reason(self, index: HostIndex, ctx: FilterContext, row: int) -> str:
+        members = [s for s in ctx.servers_on_row.get(row, []) if s in ctx.spec.group_members]
+        who = f"member {', '.join(members)}" if members else "a member placed by this request"
+        return f"runs {who} of server group {ctx.spec.group_id} (anti-affinity)"
+
+
+def default_filters() -> list[HostFilter]:
+    """The filters in the order they apply."""
+    return [
+        ComputeFilter(),
+        ForceHostFilter(),
+        IgnoreHostsFilter(),
+        AvailabilityZoneFilter(),
+        HypervisorTypeFilter(),
+        ImagePropertiesFilter(),
+        DiskFormatFilter(),
+        ResourcesFilter(),
+        SameHostFilter(),
+        DifferentHostFilter(),
+        ServerGroupAffinityFilter(),
+        ServerGroupAntiAffinityFilter(),
+    ]

@@ -1,0 +1,383 @@
+"""HostIndex: every known host as one row of numpy arrays, plus boolean masks per trait.
+
+Filtering never walks hosts one by one. Discrete traits (hypervisor type, availability zone,
+supported (architecture, hypervisor_type, vm_mode) triples and every partial pattern of them,
+native disk formats) are kept as boolean masks keyed by value, so "hosts that run aarch64 kvm
+images" is one dictionary lookup. Resources are (rows, 3) integer arrays in the column order
+VCPU, MEMORY_MB, DISK_GB:
+
+    free = capacity - used,     capacity = floor((total - reserved) * allocation_ratio)
+
+`used` is what the database's allocations sum to (`db_used`, refreshed after every claim,
+release, compare-and-swap conflict and periodic refresh) plus this replica's claims in flight
+(`pending`), so two requests in the same process do not both pick the last slot.
+
+For a VMware cluster, max_unit comes from the per-ESXi-host detail: MEMORY_MB's is the free
+memory of the roomiest usable ESXi host, VCPU's the thread count of the largest one. A request
+that fits the cluster total but exceeds this is rejected with its own explanation.
+
+Row arrays have spare capacity (doubling); views `[:n]` are what filters see.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from itertools import product
+
+import numpy as np
+
+from polyvisor.scheduler.model import (
+    RESOURCE_CLASSES,
+    HostCapabilities,
+    HostReport,
+    HvType,
+    Inventory,
+    ProviderRecord,
+    Resources,
+)
+from polyvisor.scheduler.traits import version_key
+
+__all__ = ["NO_LIMIT", "HostIndex", "TraitKey", "effective_inventories", "image_keys"]
+
+#: max_unit meaning "no limit beyond capacity".
+NO_LIMIT = np.int64(2**62)
+
+TraitKey = tuple[object, ...]
+
+
+def image_keys(arch: str, hv: HvType, mode: str) -> Iterator[TraitKey]:
+    """Every partial pattern one supported triple satisfies: ("img", arch|None, hv|None,
+    mode|None). A kvm triple also satisfies the same patterns with qemu (a KVM host runs
+    images that ask for qemu, as Nova's libvirt driver reports)."""
+    hvs = [hv, HvType.QEMU] if hv == HvType.KVM else [hv]
+    for h in hvs:
+        for a, t, m in product((arch, None), (h, None), (mode, None)):
+            if a == "" or m == "":
+                continue
+            yield ("img", a, t, m)
+
+
+def host_trait_keys(caps: HostCapabilities) -> set[TraitKey]:
+    keys: set[TraitKey] = {("az", caps.availability_zone), ("hv", caps.hypervisor_type)}
+    for arch, hv, mode in caps.supported_instances:
+        keys.update(image_keys(arch, hv, mode))
+    for fmt in caps.native_disk_formats:
+        keys.add(("fmt", fmt))
+    return keys
+
+
+def effective_inventories(
+    caps: HostCapabilities, inventories: dict[str, Inventory]
+) -> dict[str, Inventory]:
+    """The inventories the scheduler enforces: for a cluster with ESXi detail, max_unit comes
+    from the largest single usable ESXi host (0 when none is usable: nothing fits)."""
+    if caps.hypervisor_type != HvType.VMWARE or not caps.esxi_hosts:
+        return dict(inventories)
+    usable = [h for h in caps.esxi_hosts if h.usable]
+    out = dict(inventories)
+    limits = {
+        "MEMORY_MB": max((h.free_memory_mb for h in usable), default=0),
+        "VCPU": max((h.cpu_threads for h in usable), default=0),
+    }
+    for rc, limit in limits.items():
+        inv = out.get(rc)
+        if inv is None:
+            continue
+        if rc == "VCPU" and usable and limit == 0:
+            continue  # the agent did not report threads: keep what it said
+        max_unit = limit if inv.max_unit is None else min(inv.max_unit, limit)
+        out[rc] = replace(inv, max_unit=max_unit)
+    return out
+
+
+class HostIndex:
+    def __init__(
+        self,
+        host_timeout_s: float = 60.0,
+        *,
+        clock: Callable[[], float] = time.time,
+        initial_capacity: int = 64,
+    ) -> None:
+        self.host_timeout_s = host_timeout_s
+        self.clock = clock
+        self.n = 0
+        self._cap = max(1, initial_capacity)
+        self.ids: list[str] = []
+        self.row_of: dict[str, int] = {}
+        self.hostnames: list[str] = []
+        self.caps: list[HostCapabilities] = []
+        self.inventories: list[dict[str, Inventory]] = []
+        self.disabled_reason: list[str] = []
+        self._row_keys: list[set[TraitKey]] = []
+        self._masks: dict[TraitKey, np.ndarray] = {}
+        self._report_seq: dict[str, tuple[str, int]] = {}
+        c = self._cap
+        self._hv_type = np.zeros(c, np.int8)
+        self._hv_version = np.full(c, math.nan)
+        self._enabled = np.zeros(c, bool)
+        self._connected = np.zeros(c, bool)
+        self._last_report = np.zeros(c)
+        self._deadline = np.full(c, -math.inf)
+        self._timeout = np.zeros(c)
+        self._capacity = np.zeros((c, 3), np.int64)
+        self._db_used = np.zeros((c, 3), np.int64)
+        self._pending = np.zeros((c, 3), np.int64)
+        self._min_unit = np.ones((c, 3), np.int64)
+        self._max_unit = np.full((c, 3), NO_LIMIT, np.int64)
+        self._step = np.ones((c, 3), np.int64)
+        self._generation = np.zeros(c, np.int64)
+        self._failures = np.zeros(c)
+        self._has_esxi = np.zeros(c, bool)
+
+    # ----- views (what filters and weighers read) -----
+
+    @property
+    def hv_type(self) -> np.ndarray:
+        return self._hv_type[: self.n]
+
+    @property
+    def hv_version(self) -> np.ndarray:
+        return self._hv_version[: self.n]
+
+    @property
+    def enabled(self) -> np.ndarray:
+        return self._enabled[: self.n]
+
+    @property
+    def connected(self) -> np.ndarray:
+        return self._connected[: self.n]
+
+    @property
+    def last_report(self) -> np.ndarray:
+        return self._last_report[: self.n]
+
+    @property
+    def deadline(self) -> np.ndarray:
+        return self._deadline[: self.n]
+
+    @property
+    def timeout(self) -> np.ndarray:
+        return self._timeout[: self.n]
+
+    @property
+    def capacity(self) -> np.ndarray:
+        return self._capacity[: self.n]
+
+    @property
+    def used(self) -> np.ndarray:
+        return self._db_used[: self.n] + self._pending[: self.n]
+
+    @property
+    def free(self) -> np.ndarray:
+        n = self.n
+        return self._capacity[:n] - self._db_used[:n] - self._pending[:n]
+
+    @property
+    def min_unit(self) -> np.ndarray:
+        return self._min_unit[: self.n]
+
+    @property
+    def max_unit(self) -> np.ndarray:
+        return self._max_unit[: self.n]
+
+    @property
+    def step(self) -> np.ndarray:
+        return self._step[: self.n]
+
+    @property
+    def generation(self) -> np.ndarray:
+        return self._generation[: self.n]
+
+    @property
+    def failures(self) -> np.ndarray:
+        return self._failures[: self.n]
+
+    @property
+    def has_esxi(self) -> np.ndarray:
+        return self._has_esxi[: self.n]
+
+    def mask(self, key: TraitKey) -> np.ndarray:
+        """Rows having the trait (a fresh array the caller may modify)."""
+        m = self._masks.get(key)
+        if m is None:
+            return np.zeros(self.n, bool)
+        return m[: self.n].copy()
+
+    def mask_view(self, key: TraitKey) -> np.ndarray | None:
+        """Rows having the trait, as a read-only view (None if no host has it)."""
+        m = self._masks.get(key)
+        return None if m is None else m[: self.n]
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __contains__(self, host_id: object) -> bool:
+        return host_id in self.row_of
+
+    def row(self, host_id: str) -> int | None:
+        return self.row_of.get(host_id)
+
+    # ----- writes -----
+
+    def _grow(self) -> None:
+        old = self._cap
+        new = old * 2
+
+        def grow(a: np.ndarray, fill: object) -> np.ndarray:
+            shape = (new, *a.shape[1:])
+            b = np.full(shape, fill, dtype=a.dtype)
+            b[:old] = a
+            return b
+
+        self._hv_type = grow(self._hv_type, 0)
+        self._hv_version = grow(self._hv_version, math.nan)
+        self._enabled = grow(self._enabled, False)
+        self._connected = grow(self._connected, False)
+        self._last_report = grow(self._last_report, 0.0)
+        self._deadline = grow(self._deadline, -math.inf)
+        self._timeout = grow(self._timeout, 0.0)
+        self._capacity = grow(self._capacity, 0)
+        self._db_used = grow(self._db_used, 0)
+        self._pending = grow(self._pending, 0)
+        self._min_unit = grow(self._min_unit, 1)
+        self._max_unit = grow(self._max_unit, NO_LIMIT)
+        self._step = grow(self._step, 1)
+        self._generation = grow(self._generation, 0)
+        self._failures = grow(self._failures, 0.0)
+        self._has_esxi = grow(self._has_esxi, False)
+        for key, m in self._masks.items():
+            self._masks[key] = grow(m, False)
+        self._cap = new
+
+    def _new_row(self, host_id: str) -> int:
+        if self.n == self._cap:
+            self._grow()
+        row = self.n
+        self.n += 1
+        self.ids.append(host_id)
+        self.row_of[host_id] = row
+        self.hostnames.append(host_id)
+        self.caps.append(HostCapabilities(hypervisor_type=HvType.UNSPECIFIED))
+        self.inventories.append({})
+        self.disabled_reason.append("")
+        self._row_keys.append(set())
+        self._enabled[row] = True
+        return row
+
+    def _set_traits(self, row: int, caps: HostCapabilities) -> None:
+        new = host_trait_keys(caps)
+        old = self._row_keys[row]
+        for key in old - new:
+            self._masks[key][row] = False
+        for key in new - old:
+            m = self._masks.get(key)
+            if m is None:
+                m = self._masks[key] = np.zeros(self._cap, bool)
+            m[row] = True
+        self._row_keys[row] = new
+        self.caps[row] = caps
+        self._hv_type[row] = int(caps.hypervisor_type)
+        self._hv_version[row] = version_key(caps.hypervisor_version)
+        self._has_esxi[row] = caps.hypervisor_type == HvType.VMWARE and bool(caps.esxi_hosts)
+
+    def _set_inventories(self, row: int, inventories: dict[str, Inventory]) -> None:
+        self.inventories[row] = inventories
+        for col, rc in enumerate(RESOURCE_CLASSES):
+            inv = inventories.get(rc)
+            if inv is None:
+                self._capacity[row, col] = 0
+                self._min_unit[row, col] = 1
+                self._max_unit[row, col] = NO_LIMIT
+                self._step[row, col] = 1
+                continue
+            self._capacity[row, col] = inv.capacity
+            self._min_unit[row, col] = max(1, inv.min_unit)
+            self._max_unit[row, col] = NO_LIMIT if inv.max_unit is None else inv.max_unit
+            self._step[row, col] = max(1, inv.step_size)
+
+    def apply_report(self, report: HostReport) -> bool:
+        """Apply an agent's report. Returns False when it is older than one applied (same
+        agent process, lower or equal sequence) and was dropped."""
+        prev = self._report_seq.get(report.host_id)
+        if (
+            prev is not None
+            and report.agent_id
+            and prev[0] == report.agent_id
+            and report.sequence <= prev[1]
+        ):
+            return False
+        self._report_seq[report.host_id] = (report.agent_id, report.sequence)
+        row = self.row_of.get(report.host_id)
+        if row is None:
+            row = self._new_row(report.host_id)
+        self.hostnames[row] = report.hostname or report.host_id
+        self._set_traits(row, report.capabilities)
+        self._set_inventories(row, effective_inventories(report.capabilities, report.inventories))
+        self._connected[row] = report.connected
+        received = report.received_at or self.clock()
+        timeout = max(self.host_timeout_s, 3.0 * report.report_interval_s)
+        self._last_report[row] = received
+        self._timeout[row] = timeout
+        self._deadline[row] = received + timeout
+        return True
+
+    def load(self, record: ProviderRecord) -> int:
+        """A provider as the database has it (start-up): alive only if its last report is
+        recent; reports replayed from the bus bring the rest up."""
+        row = self.row_of.get(record.id)
+        if row is None:
+            row = self._new_row(record.id)
+        self.hostnames[row] = record.hostname or record.id
+        self._set_traits(row, record.capabilities)
+        self._set_inventories(row, record.inventories)
+        self._enabled[row] = record.enabled
+        self.disabled_reason[row] = record.disabled_reason
+        self._connected[row] = record.connected
+        if record.last_report_at > self._last_report[row]:
+            self._last_report[row] = record.last_report_at
+            self._timeout[row] = self.host_timeout_s
+            self._deadline[row] = record.last_report_at + self.host_timeout_s
+        self._generation[row] = record.generation
+        self._db_used[row] = record.used.as_tuple()
+        return row
+
+    def set_usage(self, row: int, generation: int, used: Resources) -> bool:
+        """The database's generation and allocation sums for a provider. Ignored when older
+        than what the index holds (a slow refresh must not undo a newer claim)."""
+        if generation < self._generation[row]:
+            return False
+        self._generation[row] = generation
+        self._db_used[row] = used.as_tuple()
+        return True
+
+    def add_pending(self, row: int, req: np.ndarray) -> None:
+        self._pending[row] += req
+
+    def remove_pending(self, row: int, req: np.ndarray) -> None:
+        self._pending[row] -= req
+
+    def set_enabled(self, row: int, enabled: bool, reason: str = "") -> None:
+        self._enabled[row] = enabled
+        self.disabled_reason[row] = "" if enabled else reason
+
+    def set_failures(self, counts: dict[str, float]) -> None:
+        """Recent build failures per provider id (missing ids have none)."""
+        self._failures[: self.n] = 0.0
+        for host_id, count in counts.items():
+            row = self.row_of.get(host_id)
+            if row is not None:
+                self._failures[row] = count
+
+    def add_failure(self, row: int, weight: float = 1.0) -> None:
+        self._failures[row] += weight
+
+    def alive(self, now: float | None = None) -> np.ndarray:
+        now = self.clock() if now is None else now
+        return (self._deadline[: self.n] >= now) & self._connected[: self.n]
+
+    def is_alive(self, row: int, now: float | None = None) -> bool:
+        now = self.clock() if now is None else now
+        return bool(self._deadline[row] >= now and self._connected[row])

@@ -1,0 +1,106 @@
+"""Weighers: score the hosts that passed the filters, over arrays.
+
+As in Nova, every weigher's raw values are normalised to [0, 1] over the candidates
+(min -> 0, max -> 1; all equal -> 0) and multiplied by the weigher's multiplier; the weights
+add up. Higher is better.
+
+- free RAM: spread (prefer the emptiest host) or pack (prefer the fullest that fits);
+- free vCPU: spread;
+- recent build failures: a host that just failed builds sinks (large multiplier, as Nova's
+  BuildFailureWeigher);
+- a random tie-break far below any real difference, so equal hosts are chosen evenly and
+  replicas do not all race for the same one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from polyvisor.scheduler.index import HostIndex
+
+__all__ = [
+    "TIE_BREAK",
+    "WeigherConfig",
+    "build_failure_weigher",
+    "normalize",
+    "ram_weigher",
+    "rank",
+    "vcpu_weigher",
+    "weigh",
+]
+
+#: Amplitude of the random tie-break (normalised weights differ by much more than this
+#: whenever hosts really differ).
+TIE_BREAK = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class WeigherConfig:
+    ram_strategy: Literal["spread", "pack"] = "spread"
+    ram_multiplier: float = 1.0
+    cpu_multiplier: float = 1.0
+    build_failure_multiplier: float = 1_000_000.0
+
+
+def normalize(values: np.ndarray) -> np.ndarray:
+    """Min-max to [0, 1]; all-equal gives zeros (Nova's normalisation)."""
+    v = values.astype(np.float64, copy=False)
+    if v.size == 0:
+        return v
+    lo = v.min()
+    hi = v.max()
+    if hi == lo:
+        return np.zeros_like(v)
+    return (v - lo) / (hi - lo)
+
+
+def ram_weigher(free_ram_mb: np.ndarray, strategy: str = "spread") -> np.ndarray:
+    """Spread: more free RAM scores higher. Pack: less free RAM scores higher."""
+    w = normalize(free_ram_mb)
+    if strategy == "pack" and w.size and w.max() > 0:
+        return 1.0 - w
+    return w
+
+
+def vcpu_weigher(free_vcpus: np.ndarray) -> np.ndarray:
+    return normalize(free_vcpus)
+
+
+def build_failure_weigher(failures: np.ndarray) -> np.ndarray:
+    """More recent failures score lower (0 for the host with the most, 1 for none)."""
+    return normalize(-failures)
+
+
+def weigh(
+    index: HostIndex,
+    rows: np.ndarray,
+    config: WeigherConfig,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """The weight of each candidate row (same order as `rows`)."""
+    if rows.size == 0:
+        return np.zeros(0)
+    free = index.free[rows]
+    weights = config.ram_multiplier * ram_weigher(free[:, 1], config.ram_strategy)
+    weights += config.cpu_multiplier * vcpu_weigher(free[:, 0])
+    failures = index.failures[rows]
+    if failures.any():
+        weights += config.build_failure_multiplier * build_failure_weigher(failures)
+    if rng is not None:
+        weights += rng.random(rows.size) * TIE_BREAK
+    return weights
+
+
+def rank(rows: np.ndarray, weights: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The best `k` rows, best first, and their weights (partial sort: O(n), not O(n log n))."""
+    if rows.size == 0 or k <= 0:
+        return rows[:0], weights[:0]
+    if k < rows.size:
+        top = np.argpartition(-weights, k - 1)[:k]
+    else:
+        top = np.arange(rows.size)
+    order = top[np.argsort(-weights[top], kind="stable")]
+    return rows[order], weights[order]
