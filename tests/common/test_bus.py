@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 from grpc_health.v1 import health_pb2
 
 from polyvisor.common import errors
 from polyvisor.common.bus import Bus, BusMessage, subject_token, subject_token_decode
+from polyvisor.common.embedded import EmbeddedNats, free_port
 from polyvisor.common.lifespan import BackgroundTasks
 
 
@@ -210,8 +212,6 @@ async def test_close_is_idempotent_and_final(nats_url: str) -> None:
 
 
 async def test_connect_to_nothing_is_unavailable() -> None:
-    from polyvisor.common.embedded import free_port
-
     with pytest.raises(errors.Unavailable):
         await Bus.connect(f"nats://127.0.0.1:{free_port()}", "nobody", connect_timeout=1.5)
 
@@ -231,3 +231,37 @@ def test_subject_tokens_do_not_collide() -> None:
     assert len({subject_token(i) for i in ids}) == len(ids)
     with pytest.raises(errors.InvalidArgument):
         subject_token("")
+
+
+async def test_bus_reconnects_after_nats_restarts(tmp_path: Path) -> None:
+    server = EmbeddedNats(tmp_path / "nats", port=free_port(), die_with_parent=True)
+    url = server.start()
+    bus = await Bus.connect(url, "survivor", connect_timeout=10)
+    try:
+        await bus.ensure_stream("RESTART", ["restart.>"])
+        await bus.publish("restart.a", b"before", msg_id="m-1")
+        await asyncio.to_thread(server.stop)
+        for _ in range(200):
+            if not bus.connected:
+                break
+            await asyncio.sleep(0.05)
+        assert not bus.connected
+        with pytest.raises(errors.Unavailable):
+            # the client buffers it and may still deliver it after the reconnect
+            await bus.publish("restart.a", b"during", msg_id="m-2", timeout=0.5)
+        assert await asyncio.to_thread(server.start) == url  # same port, same JetStream store
+        for _ in range(200):
+            if bus.connected:
+                break
+            await asyncio.sleep(0.05)
+        assert bus.connected
+        again = await bus.publish("restart.a", b"before", msg_id="m-1")
+        assert again.duplicate  # the stream and its de-duplication state survived
+        # the publisher retries what timed out, with the same id: stored once either way
+        await bus.publish("restart.a", b"during", msg_id="m-2")
+        consumer = await bus.pull_consumer("RESTART", "r", "restart.a")
+        got = await consumer.fetch(10, timeout=1)
+        assert [m.data for m in got] == [b"before", b"during"]
+    finally:
+        await bus.close()
+        await asyncio.to_thread(server.stop)

@@ -546,7 +546,8 @@ class Bus:
                 blog.warning("nats disconnected")
 
         async def on_reconnect() -> None:
-            blog.info("nats reconnected", server=str(nc.connected_url.netloc if nc else ""))
+            url = nc.connected_url if nc is not None else None
+            blog.info("nats reconnected", server=url.netloc if url is not None else "")
 
         async def on_closed() -> None:
             blog.info("nats connection closed")
