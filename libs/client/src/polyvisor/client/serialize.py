@@ -59,7 +59,7 @@ def to_dict(msg: Message) -> dict[str, Any]:
         if _is_map(field):
             value_field = field.message_type.fields_by_name["value"]
             out[field.name] = {k: _scalar(value_field, v) for k, v in sorted(value.items())}
-        elif field.label == FieldDescriptor.LABEL_REPEATED:
+        elif field.is_repeated:
             out[field.name] = [_scalar(field, v) for v in value]
         elif field.type == FieldDescriptor.TYPE_MESSAGE:
             out[field.name] = _message(value) if msg.HasField(field.name) else None

@@ -59,12 +59,14 @@ def _explanation_rows(nvh: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
-def print_explanation(console: Console, nvh: dict[str, Any]) -> None:
+def print_explanation(
+    console: Console, nvh: dict[str, Any], *, summary_shown: bool = False
+) -> None:
     """The scheduler's per-filter explanation as a short table."""
     summary = nvh.get("summary") or ""
     total = nvh.get("total_hosts")
     title = f"No valid host ({total} hosts considered)" if total is not None else "No valid host"
-    if summary:
+    if summary and not summary_shown:
         console.print(f"  {summary}", markup=False)
     rows = _explanation_rows(nvh)
     if rows:
@@ -82,7 +84,7 @@ def print_explanation(console: Console, nvh: dict[str, Any]) -> None:
         console.print(table)
 
 
-def print_fault(console: Console, fault: dict[str, Any]) -> None:
+def print_fault(console: Console, fault: dict[str, Any], *, summary_shown: bool = False) -> None:
     table = Table("Fault", "Value", box=box.ASCII2)
     for key in ("code", "message", "host", "details", "time"):
         value = fault.get(key)
@@ -91,7 +93,7 @@ def print_fault(console: Console, fault: dict[str, Any]) -> None:
     console.print(table)
     nvh = fault.get("no_valid_host")
     if nvh:
-        print_explanation(console, nvh)
+        print_explanation(console, nvh, summary_shown=summary_shown)
 
 
 def _find_explanation(details: dict[str, Any]) -> dict[str, Any] | None:
@@ -112,8 +114,7 @@ def print_error(console: Console, exc: BaseException) -> int:
     code = code_for(exc)
     if isinstance(exc, ServerFault):
         console.print(f"Error: {exc.message}", markup=False)
-        fault = to_dict(exc.fault)
-        print_fault(console, fault)
+        print_fault(console, to_dict(exc.fault), summary_shown=True)
         return code
     if isinstance(exc, ApiError):
         console.print(f"Error ({exc.code.name}): {exc.message}", markup=False)
