@@ -322,7 +322,7 @@ async def test_upload_with_smaller_chunks_and_from_a_file_object(
     path.write_bytes(b"x" * 10_000)
     async with client_for(fake) as c:
         image = await c.images.create("d", disk_format="raw")
-        f = path.open("rb")  # noqa: ASYNC230 - a tiny local file, the point is the file object
+        f = path.open("rb")
         try:
             image = await c.images.upload(image.id, f, chunk_size=4096)
         finally:
