@@ -21,7 +21,7 @@ class ServerGroup(_message.Message):
     def __init__(self, id: _Optional[str] = ..., policy: _Optional[_Union[_server_group_pb2.ServerGroupPolicy, str]] = ..., members: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ImageRequirements(_message.Message):
-    __slots__ = ("image_id", "hypervisor_type", "architecture", "vm_mode", "disk_format", "available_disk_formats", "producible_disk_formats", "min_ram", "min_disk")
+    __slots__ = ("image_id", "hypervisor_type", "architecture", "vm_mode", "disk_format", "available_disk_formats", "producible_disk_formats", "min_ram", "min_disk", "hypervisor_version_requires")
     IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
     HYPERVISOR_TYPE_FIELD_NUMBER: _ClassVar[int]
     ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
@@ -31,6 +31,7 @@ class ImageRequirements(_message.Message):
     PRODUCIBLE_DISK_FORMATS_FIELD_NUMBER: _ClassVar[int]
     MIN_RAM_FIELD_NUMBER: _ClassVar[int]
     MIN_DISK_FIELD_NUMBER: _ClassVar[int]
+    HYPERVISOR_VERSION_REQUIRES_FIELD_NUMBER: _ClassVar[int]
     image_id: str
     hypervisor_type: _hypervisor_pb2.HypervisorType
     architecture: str
@@ -40,7 +41,8 @@ class ImageRequirements(_message.Message):
     producible_disk_formats: _containers.RepeatedScalarFieldContainer[_disk_pb2.DiskFormat]
     min_ram: int
     min_disk: int
-    def __init__(self, image_id: _Optional[str] = ..., hypervisor_type: _Optional[_Union[_hypervisor_pb2.HypervisorType, str]] = ..., architecture: _Optional[str] = ..., vm_mode: _Optional[str] = ..., disk_format: _Optional[_Union[_disk_pb2.DiskFormat, str]] = ..., available_disk_formats: _Optional[_Iterable[_Union[_disk_pb2.DiskFormat, str]]] = ..., producible_disk_formats: _Optional[_Iterable[_Union[_disk_pb2.DiskFormat, str]]] = ..., min_ram: _Optional[int] = ..., min_disk: _Optional[int] = ...) -> None: ...
+    hypervisor_version_requires: str
+    def __init__(self, image_id: _Optional[str] = ..., hypervisor_type: _Optional[_Union[_hypervisor_pb2.HypervisorType, str]] = ..., architecture: _Optional[str] = ..., vm_mode: _Optional[str] = ..., disk_format: _Optional[_Union[_disk_pb2.DiskFormat, str]] = ..., available_disk_formats: _Optional[_Iterable[_Union[_disk_pb2.DiskFormat, str]]] = ..., producible_disk_formats: _Optional[_Iterable[_Union[_disk_pb2.DiskFormat, str]]] = ..., min_ram: _Optional[int] = ..., min_disk: _Optional[int] = ..., hypervisor_version_requires: _Optional[str] = ...) -> None: ...
 
 class SchedulerHints(_message.Message):
     __slots__ = ("force_host", "same_host", "different_host", "server_group", "hypervisor_type", "ignore_hosts")

@@ -4,12 +4,22 @@ from polyvisor.types.v1 import fault_pb2 as _fault_pb2
 from polyvisor.types.v1 import hypervisor_pb2 as _hypervisor_pb2
 from polyvisor.types.v1 import resources_pb2 as _resources_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class ReleaseReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RELEASE_REASON_UNSPECIFIED: _ClassVar[ReleaseReason]
+    RELEASE_REASON_DELETED: _ClassVar[ReleaseReason]
+    RELEASE_REASON_BUILD_FAILED: _ClassVar[ReleaseReason]
+RELEASE_REASON_UNSPECIFIED: ReleaseReason
+RELEASE_REASON_DELETED: ReleaseReason
+RELEASE_REASON_BUILD_FAILED: ReleaseReason
 
 class Selection(_message.Message):
     __slots__ = ("host", "hostname", "hypervisor_type", "availability_zone", "allocation", "provider_generation", "weight")
@@ -56,10 +66,14 @@ class SelectDestinationsResponse(_message.Message):
     def __init__(self, selections: _Optional[_Iterable[_Union[InstanceSelection, _Mapping]]] = ..., no_valid_host: _Optional[_Union[_fault_pb2.NoValidHost, _Mapping]] = ...) -> None: ...
 
 class ReleaseClaimRequest(_message.Message):
-    __slots__ = ("consumer_id",)
+    __slots__ = ("consumer_id", "reason", "detail")
     CONSUMER_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
     consumer_id: str
-    def __init__(self, consumer_id: _Optional[str] = ...) -> None: ...
+    reason: ReleaseReason
+    detail: str
+    def __init__(self, consumer_id: _Optional[str] = ..., reason: _Optional[_Union[ReleaseReason, str]] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class ReleaseClaimResponse(_message.Message):
     __slots__ = ("released",)
@@ -68,14 +82,18 @@ class ReleaseClaimResponse(_message.Message):
     def __init__(self, released: _Optional[bool] = ...) -> None: ...
 
 class MoveClaimRequest(_message.Message):
-    __slots__ = ("consumer_id", "to_host", "from_host")
+    __slots__ = ("consumer_id", "to_host", "from_host", "reason", "detail")
     CONSUMER_ID_FIELD_NUMBER: _ClassVar[int]
     TO_HOST_FIELD_NUMBER: _ClassVar[int]
     FROM_HOST_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
     consumer_id: str
     to_host: str
     from_host: str
-    def __init__(self, consumer_id: _Optional[str] = ..., to_host: _Optional[str] = ..., from_host: _Optional[str] = ...) -> None: ...
+    reason: ReleaseReason
+    detail: str
+    def __init__(self, consumer_id: _Optional[str] = ..., to_host: _Optional[str] = ..., from_host: _Optional[str] = ..., reason: _Optional[_Union[ReleaseReason, str]] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class MoveClaimResponse(_message.Message):
     __slots__ = ("selection",)
