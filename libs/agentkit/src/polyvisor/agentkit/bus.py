@@ -1,0 +1,85 @@
+"""All of the agent's NATS: its command consumer, server events, host reports.
+
+Subjects and streams are the conventions' (docs/conventions.md):
+``agent.<host>.cmd`` in AGENT_CMD (a work queue), ``events.server.<id>`` in EVENTS,
+``hosts.report.<host>`` in HOSTS; ids go through ``subject_token``.
+"""
+
+from __future__ import annotations
+
+from polyvisor.agent.v1 import host_report_pb2
+from polyvisor.agentkit.commands import ServerEventOut
+from polyvisor.agentkit.convert import event_to_proto
+from polyvisor.agentkit.metrics import EVENTS_PUBLISHED
+from polyvisor.common.bus import Bus, PublishAck, PullConsumer, subject_token
+
+__all__ = [
+    "AGENT_CMD_STREAM",
+    "EVENTS_STREAM",
+    "HOSTS_STREAM",
+    "AgentBus",
+    "command_subject",
+    "consumer_name",
+    "event_subject",
+    "report_subject",
+]
+
+AGENT_CMD_STREAM = "AGENT_CMD"
+EVENTS_STREAM = "EVENTS"
+HOSTS_STREAM = "HOSTS"
+AGENT_CMD_SUBJECTS = ("agent.*.cmd",)
+EVENTS_SUBJECTS = ("events.server.*", "events.image.*", "events.host.*")
+HOSTS_SUBJECTS = ("hosts.report.*",)
+
+
+def command_subject(host: str) -> str:
+    return f"agent.{subject_token(host)}.cmd"
+
+
+def consumer_name(host: str) -> str:
+    return f"agent-{subject_token(host)}"
+
+
+def event_subject(server_id: str) -> str:
+    return f"events.server.{subject_token(server_id)}"
+
+
+def report_subject(host: str) -> str:
+    return f"hosts.report.{subject_token(host)}"
+
+
+class AgentBus:
+    def __init__(self, bus: Bus, host: str) -> None:
+        self.bus = bus
+        self.host = host
+
+    async def ensure_streams(self) -> None:
+        await self.bus.ensure_stream(AGENT_CMD_STREAM, AGENT_CMD_SUBJECTS, retention="workqueue")
+        await self.bus.ensure_stream(EVENTS_STREAM, EVENTS_SUBJECTS)
+        await self.bus.ensure_stream(HOSTS_STREAM, HOSTS_SUBJECTS)
+
+    async def command_consumer(
+        self, *, ack_wait: float, max_deliver: int, max_ack_pending: int
+    ) -> PullConsumer:
+        return await self.bus.pull_consumer(
+            AGENT_CMD_STREAM,
+            consumer_name(self.host),
+            filter_subject=command_subject(self.host),
+            ack_wait=ack_wait,
+            max_deliver=max_deliver,
+            max_ack_pending=max_ack_pending,
+        )
+
+    async def publish_event(self, event: ServerEventOut) -> PublishAck:
+        ack = await self.bus.publish(
+            event_subject(event.server_id), event_to_proto(event), msg_id=event.event_id
+        )
+        EVENTS_PUBLISHED.labels(event.kind.value).inc()
+        return ack
+
+    async def publish_report(self, report: host_report_pb2.HostReport) -> PublishAck:
+        return await self.bus.publish(
+            report_subject(self.host),
+            report,
+            msg_id=f"{report.agent_id}:{report.sequence}",
+        )

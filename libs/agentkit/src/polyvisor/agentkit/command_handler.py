@@ -1,0 +1,314 @@
+"""One command, applied: the driver verb, the image it needs, and the events that answer it.
+
+    handler = CommandHandler(host=..., driver=..., calls=..., cache=..., book=..., publish=...)
+    outcome = await handler.handle(command)
+
+- Stale (an older generation than the server's newest applied one), duplicate (a command id
+  already applied) and expired (past its deadline) commands are skipped.
+- Transient failures (hypervisor unreachable, image service unreachable, bus down) are
+  retried here, in the server's queue, so that the commands of one server keep their order.
+- A final failure is answered with SPAWN_FAILED or COMMAND_FAILED and its fault; the driver
+  has already removed whatever a failed spawn made.
+- Events are published before the command is acknowledged, with ids derived from the command
+  id: a redelivered command re-publishes the same ids and JetStream drops the repeats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from polyvisor.agentkit.commands import (
+    Command,
+    EventKind,
+    Fault,
+    FaultCode,
+    ServerEventOut,
+    Task,
+    Verb,
+)
+from polyvisor.agentkit.driver import (
+    Driver,
+    DriverError,
+    HypervisorUnavailable,
+    Instance,
+    InstanceNotFound,
+    InstanceSpec,
+    PowerState,
+    SpawnFailed,
+)
+from polyvisor.agentkit.errors import ImageUnavailable
+from polyvisor.agentkit.executor import DriverCalls
+from polyvisor.agentkit.generations import GenerationBook, Verdict
+from polyvisor.agentkit.image_cache import ImageCache
+from polyvisor.agentkit.metrics import COMMAND_SECONDS, COMMANDS
+from polyvisor.common.errors import PolyvisorError
+from polyvisor.common.logging import bound_context, get_logger
+
+__all__ = ["CommandHandler", "Outcome"]
+
+log = get_logger(__name__)
+
+Publish = Callable[[ServerEventOut], Awaitable[object]]
+
+_TOMBSTONE_S = 600.0
+
+
+class Outcome(enum.StrEnum):
+    DONE = "ok"
+    FAILED = "failed"
+    STALE = "stale"
+    DUPLICATE = "duplicate"
+    EXPIRED = "expired"
+
+
+class _Transient(Exception):
+    pass
+
+
+class CommandHandler:
+    def __init__(
+        self,
+        *,
+        host: str,
+        agent_id: str,
+        driver: Driver,
+        calls: DriverCalls,
+        cache: ImageCache,
+        book: GenerationBook,
+        publish: Publish,
+        retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0),
+    ) -> None:
+        self.host = host
+        self.agent_id = agent_id
+        self.driver = driver
+        self.calls = calls
+        self.cache = cache
+        self.book = book
+        self.publish = publish
+        self.retry_delays = retry_delays
+        #: What we last told the api about each server's power (the watcher's dedup).
+        self.last_power: dict[str, PowerState] = {}
+        self._destroyed: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def recently_destroyed(self, server_id: str) -> bool:
+        when = self._destroyed.get(server_id)
+        if when is None:
+            return False
+        if time.monotonic() - when > _TOMBSTONE_S:
+            del self._destroyed[server_id]
+            return False
+        return True
+
+    # ------------------------------------------------------------------ entry point
+
+    async def handle(self, cmd: Command) -> Outcome:
+        start = time.perf_counter()
+        with bound_context(server_id=cmd.server_id, command_id=cmd.command_id, verb=cmd.verb.value):
+            outcome = await self._handle(cmd)
+        COMMANDS.labels(cmd.verb.value, outcome.value).inc()
+        COMMAND_SECONDS.labels(cmd.verb.value).observe(time.perf_counter() - start)
+        return outcome
+
+    async def _handle(self, cmd: Command) -> Outcome:
+        verdict = self.book.check(cmd)
+        if verdict == Verdict.DUPLICATE:
+            log.info("command already applied, skipped")
+            return Outcome.DUPLICATE
+        if verdict == Verdict.STALE:
+            log.info(
+                "stale command skipped",
+                generation=cmd.generation,
+                applied=self.book.applied(cmd.server_id),
+            )
+            self.book.record(cmd, applied=False)
+            return Outcome.STALE
+        if cmd.expired():
+            log.warning("command past its deadline, dropped")
+            self.book.record(cmd, applied=False)
+            return Outcome.EXPIRED
+        attempt = 0
+        while True:
+            try:
+                await self._apply(cmd)
+            except _Transient as exc:
+                if attempt >= len(self.retry_delays):
+                    cause = exc.__cause__ or exc
+                    log.error("command failed after retries", error=str(cause))
+                    await self._fail(cmd, cause)
+                    self.book.record(cmd, applied=False)
+                    return Outcome.FAILED
+                delay = self.retry_delays[attempt]
+                attempt += 1
+                log.warning("transient failure, retrying", error=str(exc.__cause__), delay_s=delay)
+                await asyncio.sleep(delay)
+                continue
+            except (DriverError, ImageUnavailable) as exc:
+                log.warning("command failed", error=str(exc))
+                await self._fail(cmd, exc)
+                self.book.record(cmd, applied=False)
+                return Outcome.FAILED
+            except Exception as exc:  # a bug: retrying will not help, answering will
+                log.exception("command failed unexpectedly")
+                await self._fail(cmd, exc)
+                self.book.record(cmd, applied=False)
+                return Outcome.FAILED
+            self.book.record(cmd, applied=True)
+            return Outcome.DONE
+
+    async def _apply(self, cmd: Command) -> None:
+        try:
+            if cmd.verb == Verb.SPAWN:
+                await self._spawn(cmd)
+            elif cmd.verb == Verb.DESTROY:
+                await self._destroy(cmd)
+            elif cmd.verb == Verb.POWER_ON:
+                inst = await self.calls.run("power_on", self.driver.power_on, cmd.server_id)
+                await self._answer(cmd, EventKind.POWERED_ON, inst)
+            elif cmd.verb == Verb.POWER_OFF:
+                inst = await self.calls.run("power_off", self.driver.power_off, cmd.server_id)
+                await self._answer(cmd, EventKind.POWERED_OFF, inst)
+            elif cmd.verb == Verb.REBOOT:
+                inst = await self.calls.run(
+                    "reboot", lambda: self.driver.reboot(cmd.server_id, hard=cmd.hard)
+                )
+                await self._answer(cmd, EventKind.REBOOTED, inst)
+            elif cmd.verb == Verb.REFRESH_CONSOLE:
+                console = await self.calls.run("console", self.driver.console, cmd.server_id)
+                await self._emit(cmd, EventKind.CONSOLE_UPDATED, console=console)
+        except HypervisorUnavailable as exc:
+            raise _Transient(str(exc)) from exc
+        except ImageUnavailable as exc:
+            if exc.retryable:
+                raise _Transient(str(exc)) from exc
+            raise
+        except PolyvisorError as exc:  # the bus or the image service's credentials
+            if exc.retryable:
+                raise _Transient(str(exc)) from exc
+            raise ImageUnavailable(str(exc)) from exc
+
+    # ------------------------------------------------------------------ verbs
+
+    async def _spawn(self, cmd: Command) -> None:
+        req = cmd.spawn
+        assert req is not None
+        await self._emit(cmd, EventKind.PROGRESS, task=Task.FETCHING_IMAGE)
+        rendition = await self.calls.run("rendition_for", self.driver.rendition_for, req.image)
+        try:
+            local = await self.cache.fetch(
+                req.image, rendition, user=cmd.server_id, expected_sha256=req.expected_sha256
+            )
+            await self._emit(cmd, EventKind.PROGRESS, task=Task.SPAWNING)
+            spec = InstanceSpec(
+                server_id=cmd.server_id,
+                name=req.name,
+                hostname=req.hostname,
+                vcpus=req.vcpus,
+                memory_mb=req.memory_mb,
+                disk_gb=req.disk_gb,
+                image=local,
+                ssh_public_keys=req.public_keys,
+                user_data=req.user_data,
+                metadata=dict(req.metadata),
+            )
+            inst = await self.calls.run("spawn", self.driver.spawn, spec)
+        except BaseException as exc:
+            if not isinstance(exc, HypervisorUnavailable | asyncio.CancelledError):
+                # Nothing of this server is left on the host: its image may be evicted.
+                await self.cache.release(cmd.server_id)
+            raise
+        self._destroyed.pop(cmd.server_id, None)
+        await self._answer(cmd, EventKind.SPAWNED, inst)
+
+    async def _destroy(self, cmd: Command) -> None:
+        self._destroyed[cmd.server_id] = time.monotonic()
+        await self.calls.run("destroy", self.driver.destroy, cmd.server_id)
+        await self.cache.release(cmd.server_id)
+        self.last_power.pop(cmd.server_id, None)
+        await self._emit(cmd, EventKind.DESTROYED, power_state=PowerState.NOSTATE)
+
+    # ------------------------------------------------------------------ events
+
+    async def _answer(self, cmd: Command, kind: EventKind, inst: Instance) -> None:
+        self.last_power[cmd.server_id] = inst.power_state
+        await self._emit(
+            cmd,
+            kind,
+            power_state=inst.power_state,
+            console=inst.console,
+            instance_name=inst.name,
+            esxi_host=inst.esxi_host,
+        )
+
+    async def _fail(self, cmd: Command, exc: BaseException) -> None:
+        fault = self.fault_for(cmd.verb, exc)
+        kind = EventKind.SPAWN_FAILED if cmd.verb == Verb.SPAWN else EventKind.COMMAND_FAILED
+        power: PowerState | None = None
+        if isinstance(exc, InstanceNotFound):
+            power = PowerState.NOSTATE
+        elif isinstance(exc, HypervisorUnavailable):
+            power = PowerState.UNKNOWN
+        await self._emit(cmd, kind, fault=fault, power_state=power)
+
+    def fault_for(self, verb: Verb, exc: BaseException) -> Fault:
+        if isinstance(exc, ImageUnavailable):
+            code = FaultCode.IMAGE_UNAVAILABLE
+        elif isinstance(exc, HypervisorUnavailable):
+            code = FaultCode.HOST_UNREACHABLE
+        elif isinstance(exc, InstanceNotFound) and verb != Verb.SPAWN:
+            code = FaultCode.VANISHED
+        elif verb == Verb.SPAWN or isinstance(exc, SpawnFailed):
+            code = FaultCode.SPAWN_FAILED
+        elif verb == Verb.DESTROY:
+            code = FaultCode.DESTROY_FAILED
+        elif verb in (Verb.POWER_ON, Verb.POWER_OFF, Verb.REBOOT):
+            code = FaultCode.POWER_FAILED
+        else:
+            code = FaultCode.INTERNAL
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return Fault(code=code, message=message[:500], host=self.host, details=str(exc)[:4000])
+
+    async def _emit(self, cmd: Command, kind: EventKind, **fields: object) -> None:
+        task = fields.get("task")
+        suffix = f"{kind.value}:{task.value}" if isinstance(task, Task) else kind.value
+        base = cmd.command_id or uuid.uuid4().hex
+        event = ServerEventOut(
+            event_id=f"{base}:{suffix}",
+            server_id=cmd.server_id,
+            generation=cmd.generation,
+            kind=kind,
+            host=self.host,
+            command_id=cmd.command_id,
+            request_id=cmd.request_id,
+            agent_id=self.agent_id,
+            **fields,  # type: ignore[arg-type]
+        )
+        await self.publish(event)
+
+    async def emit_unsolicited(
+        self,
+        server_id: str,
+        kind: EventKind,
+        *,
+        key: str = "",
+        **fields: object,
+    ) -> None:
+        """An event nobody asked for (watcher, reconciler), at the newest generation seen.
+
+        ``key`` makes the event id stable (so repeats within the duplicate window are
+        dropped by JetStream); without it every call is a new event."""
+        event = ServerEventOut(
+            event_id=f"{key}" if key else uuid.uuid4().hex,
+            server_id=server_id,
+            generation=int(fields.pop("generation", 0) or self.book.applied(server_id)),  # type: ignore[call-overload]
+            kind=kind,
+            host=self.host,
+            agent_id=self.agent_id,
+            **fields,  # type: ignore[arg-type]
+        )
+        await self.publish(event)

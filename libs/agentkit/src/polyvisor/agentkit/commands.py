@@ -1,0 +1,135 @@
+"""Commands and events as the runtime sees them: plain dataclasses, no protobuf.
+
+``convert`` turns the wire messages (polyvisor.agent.v1.AgentCommand,
+polyvisor.events.v1.ServerEvent) into these and back.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from polyvisor.agentkit.driver import Console, ImageRef, PowerState
+
+__all__ = [
+    "Command",
+    "EventKind",
+    "Fault",
+    "FaultCode",
+    "ServerEventOut",
+    "SpawnRequest",
+    "Task",
+    "Verb",
+]
+
+
+class Verb(enum.StrEnum):
+    SPAWN = "spawn"
+    DESTROY = "destroy"
+    POWER_ON = "power_on"
+    POWER_OFF = "power_off"
+    REBOOT = "reboot"
+    REFRESH_CONSOLE = "refresh_console"
+
+
+class EventKind(enum.StrEnum):
+    PROGRESS = "PROGRESS"
+    SPAWNED = "SPAWNED"
+    SPAWN_FAILED = "SPAWN_FAILED"
+    POWERED_ON = "POWERED_ON"
+    POWERED_OFF = "POWERED_OFF"
+    REBOOTED = "REBOOTED"
+    DESTROYED = "DESTROYED"
+    POWER_STATE_CHANGED = "POWER_STATE_CHANGED"
+    VANISHED = "VANISHED"
+    CONSOLE_UPDATED = "CONSOLE_UPDATED"
+    COMMAND_FAILED = "COMMAND_FAILED"
+    MIGRATED = "MIGRATED"
+    ADDRESSES_CHANGED = "ADDRESSES_CHANGED"
+    UNWANTED = "UNWANTED"
+
+
+class Task(enum.StrEnum):
+    """The step in flight (polyvisor.types.v1.ServerTask without its prefix)."""
+
+    NONE = "NONE"
+    FETCHING_IMAGE = "FETCHING_IMAGE"
+    SPAWNING = "SPAWNING"
+    POWERING_ON = "POWERING_ON"
+    POWERING_OFF = "POWERING_OFF"
+    REBOOTING = "REBOOTING"
+    REBOOTING_HARD = "REBOOTING_HARD"
+    DELETING = "DELETING"
+
+
+class FaultCode(enum.StrEnum):
+    SPAWN_FAILED = "SPAWN_FAILED"
+    IMAGE_UNAVAILABLE = "IMAGE_UNAVAILABLE"
+    HOST_UNREACHABLE = "HOST_UNREACHABLE"
+    POWER_FAILED = "POWER_FAILED"
+    DESTROY_FAILED = "DESTROY_FAILED"
+    VANISHED = "VANISHED"
+    INTERNAL = "INTERNAL"
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    code: FaultCode
+    message: str
+    host: str = ""
+    details: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SpawnRequest:
+    name: str
+    hostname: str
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
+    image: ImageRef
+    expected_sha256: str = ""
+    public_keys: tuple[str, ...] = ()
+    user_data: bytes = b""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    command_id: str
+    server_id: str
+    generation: int
+    verb: Verb
+    request_id: str = ""
+    host: str = ""
+    deadline: float | None = None  # epoch seconds
+    spawn: SpawnRequest | None = None
+    hard: bool = False  # reboot
+    clean_shutdown_timeout_s: float = 0.0  # power off
+
+    def expired(self, now: float | None = None) -> bool:
+        return self.deadline is not None and (now or time.time()) > self.deadline
+
+
+@dataclass(frozen=True, slots=True)
+class ServerEventOut:
+    """One event for events.server.<id>; ``event_id`` doubles as the Nats-Msg-Id."""
+
+    event_id: str
+    server_id: str
+    generation: int
+    kind: EventKind
+    host: str
+    power_state: PowerState | None = None
+    fault: Fault | None = None
+    console: Console | None = None
+    command_id: str = ""
+    request_id: str = ""
+    task: Task | None = None
+    instance_name: str = ""
+    esxi_host: str = ""
+    agent_id: str = ""
+    occurred_at: float = field(default_factory=time.time)

@@ -1,0 +1,358 @@
+"""Wire messages (polyvisor.agent.v1, polyvisor.events.v1) to the runtime's dataclasses and back.
+
+Protobuf types stop here: the runtime and the drivers see only dataclasses.
+"""
+
+from __future__ import annotations
+
+import time
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from polyvisor.agent.v1 import callback_pb2, commands_pb2, host_report_pb2
+from polyvisor.agentkit.commands import (
+    Command,
+    EventKind,
+    Fault,
+    ServerEventOut,
+    SpawnRequest,
+    Verb,
+)
+from polyvisor.agentkit.driver import EsxiHost, HostInfo, ImageRef, Inventory, PowerState
+from polyvisor.agentkit.reconcile_plan import Assigned
+from polyvisor.events.v1 import server_events_pb2
+from polyvisor.types.v1 import (
+    disk_pb2,
+    fault_pb2,
+    hypervisor_pb2,
+    resources_pb2,
+    server_status_pb2,
+)
+
+__all__ = [
+    "assigned_from_proto",
+    "command_from_proto",
+    "disk_format_name",
+    "disk_format_to_proto",
+    "event_to_proto",
+    "host_report_to_proto",
+    "power_state_from_proto",
+    "power_state_to_proto",
+    "vmware_disktype_to_proto",
+]
+
+_DISK_FORMATS = {
+    disk_pb2.DISK_FORMAT_RAW: "raw",
+    disk_pb2.DISK_FORMAT_QCOW2: "qcow2",
+    disk_pb2.DISK_FORMAT_VMDK: "vmdk",
+    disk_pb2.DISK_FORMAT_ISO: "iso",
+}
+_DISK_FORMATS_BACK = {v: k for k, v in _DISK_FORMATS.items()}
+_VMWARE_DISKTYPES = {
+    disk_pb2.VMWARE_DISK_TYPE_SPARSE: "sparse",
+    disk_pb2.VMWARE_DISK_TYPE_STREAM_OPTIMIZED: "streamOptimized",
+    disk_pb2.VMWARE_DISK_TYPE_PREALLOCATED: "preallocated",
+}
+_VMWARE_DISKTYPES_BACK = {v: k for k, v in _VMWARE_DISKTYPES.items()}
+_VMWARE_ADAPTERS = {
+    disk_pb2.VMWARE_ADAPTER_TYPE_LSI_LOGIC: "lsiLogic",
+    disk_pb2.VMWARE_ADAPTER_TYPE_BUS_LOGIC: "busLogic",
+    disk_pb2.VMWARE_ADAPTER_TYPE_IDE: "ide",
+    disk_pb2.VMWARE_ADAPTER_TYPE_PARA_VIRTUAL: "paraVirtual",
+    disk_pb2.VMWARE_ADAPTER_TYPE_LSI_LOGIC_SAS: "lsiLogicsas",
+}
+_DISK_BUSES = {
+    disk_pb2.DISK_BUS_VIRTIO: "virtio",
+    disk_pb2.DISK_BUS_SCSI: "scsi",
+    disk_pb2.DISK_BUS_IDE: "ide",
+    disk_pb2.DISK_BUS_SATA: "sata",
+    disk_pb2.DISK_BUS_USB: "usb",
+}
+_HYPERVISOR_TYPES = {
+    "kvm": hypervisor_pb2.HYPERVISOR_TYPE_KVM,
+    "qemu": hypervisor_pb2.HYPERVISOR_TYPE_QEMU,
+    "vmware": hypervisor_pb2.HYPERVISOR_TYPE_VMWARE,
+    "xen": hypervisor_pb2.HYPERVISOR_TYPE_XEN,
+    "lxc": hypervisor_pb2.HYPERVISOR_TYPE_LXC,
+    "hyperv": hypervisor_pb2.HYPERVISOR_TYPE_HYPERV,
+}
+_POWER = {
+    PowerState.RUNNING: hypervisor_pb2.POWER_STATE_RUNNING,
+    PowerState.SHUTDOWN: hypervisor_pb2.POWER_STATE_SHUTDOWN,
+    PowerState.PAUSED: hypervisor_pb2.POWER_STATE_PAUSED,
+    PowerState.CRASHED: hypervisor_pb2.POWER_STATE_CRASHED,
+    PowerState.NOSTATE: hypervisor_pb2.POWER_STATE_NOSTATE,
+    PowerState.UNKNOWN: hypervisor_pb2.POWER_STATE_UNKNOWN,
+}
+_POWER_BACK = {v: k for k, v in _POWER.items()}
+_CONSOLES = {
+    "vnc": hypervisor_pb2.CONSOLE_TYPE_VNC,
+    "spice": hypervisor_pb2.CONSOLE_TYPE_SPICE,
+    "serial": hypervisor_pb2.CONSOLE_TYPE_SERIAL,
+    "webmks": hypervisor_pb2.CONSOLE_TYPE_WEBMKS,
+}
+_ESXI_STATES = {
+    "connected": hypervisor_pb2.ESXI_CONNECTION_STATE_CONNECTED,
+    "disconnected": hypervisor_pb2.ESXI_CONNECTION_STATE_DISCONNECTED,
+    "notResponding": hypervisor_pb2.ESXI_CONNECTION_STATE_NOT_RESPONDING,
+}
+
+
+class InvalidCommand(ValueError):
+    """The command message cannot be acted on (no verb, no server id, bad values)."""
+
+
+def disk_format_name(value: int) -> str:
+    return _DISK_FORMATS.get(value, "")
+
+
+def disk_format_to_proto(name: str) -> int:
+    return _DISK_FORMATS_BACK.get(name, disk_pb2.DISK_FORMAT_UNSPECIFIED)
+
+
+def vmware_disktype_to_proto(name: str) -> int:
+    return _VMWARE_DISKTYPES_BACK.get(name, disk_pb2.VMWARE_DISK_TYPE_UNSPECIFIED)
+
+
+def power_state_to_proto(state: PowerState | None) -> int:
+    return hypervisor_pb2.POWER_STATE_UNSPECIFIED if state is None else _POWER[state]
+
+
+def power_state_from_proto(value: int) -> PowerState | None:
+    return _POWER_BACK.get(value)
+
+
+def _ts(t: float) -> Timestamp:
+    ts = Timestamp()
+    ts.FromNanoseconds(int(t * 1e9))
+    return ts
+
+
+# ---------------------------------------------------------------------- commands
+
+
+def command_from_proto(msg: commands_pb2.AgentCommand) -> Command:
+    if not msg.server_id:
+        raise InvalidCommand("command without server_id")
+    which = msg.WhichOneof("command")
+    if which is None:
+        raise InvalidCommand("command without a verb")
+    deadline = msg.deadline.ToNanoseconds() / 1e9 if msg.HasField("deadline") else None
+    base = {
+        "command_id": msg.command_id,
+        "server_id": msg.server_id,
+        "generation": msg.generation,
+        "request_id": msg.request_id,
+        "host": msg.host,
+        "deadline": deadline,
+    }
+    if which == "spawn":
+        return Command(verb=Verb.SPAWN, spawn=_spawn_from_proto(msg.spawn), **base)
+    if which == "destroy":
+        return Command(verb=Verb.DESTROY, **base)
+    if which == "power_on":
+        return Command(verb=Verb.POWER_ON, **base)
+    if which == "power_off":
+        timeout = msg.power_off.clean_shutdown_timeout.ToNanoseconds() / 1e9
+        return Command(verb=Verb.POWER_OFF, clean_shutdown_timeout_s=max(0.0, timeout), **base)
+    if which == "reboot":
+        return Command(verb=Verb.REBOOT, hard=msg.reboot.hard, **base)
+    if which == "refresh_console":
+        return Command(verb=Verb.REFRESH_CONSOLE, **base)
+    raise InvalidCommand(f"unknown verb {which}")
+
+
+def _spawn_from_proto(s: commands_pb2.SpawnServer) -> SpawnRequest:
+    img = s.image
+    if not img.image_id:
+        raise InvalidCommand("spawn without an image")
+    if s.resources.vcpus <= 0 or s.resources.memory_mb <= 0:
+        raise InvalidCommand("spawn needs vcpus and memory_mb above zero")
+    if s.resources.disk_gb < 0:
+        raise InvalidCommand("spawn with a negative disk_gb")
+    ref = ImageRef(
+        image_id=img.image_id,
+        disk_format=_DISK_FORMATS.get(img.disk_format, ""),
+        vmware_disktype=_VMWARE_DISKTYPES.get(img.vmware_disktype, ""),
+        vmware_adaptertype=_VMWARE_ADAPTERS.get(img.vmware_adaptertype, ""),
+        hw_disk_bus=_DISK_BUSES.get(img.hw_disk_bus, ""),
+        architecture=img.architecture,
+        os_type=img.os_type,
+        min_disk_gb=0,
+        virtual_size=img.virtual_size,
+    )
+    return SpawnRequest(
+        name=s.name,
+        hostname=s.hostname or s.name,
+        vcpus=s.resources.vcpus,
+        memory_mb=s.resources.memory_mb,
+        disk_gb=s.resources.disk_gb,
+        image=ref,
+        expected_sha256=img.sha256.lower(),
+        public_keys=tuple(s.public_keys),
+        user_data=bytes(s.user_data),
+        metadata=dict(s.metadata),
+        attempt=s.attempt or 1,
+    )
+
+
+# ---------------------------------------------------------------------- events
+
+
+def event_to_proto(ev: ServerEventOut) -> server_events_pb2.ServerEvent:
+    msg = server_events_pb2.ServerEvent(
+        event_id=ev.event_id,
+        server_id=ev.server_id,
+        generation=ev.generation,
+        host=ev.host,
+        kind=server_events_pb2.ServerEventKind.Value(f"SERVER_EVENT_KIND_{ev.kind.value}"),
+        power_state=power_state_to_proto(ev.power_state),
+        esxi_host=ev.esxi_host,
+        command_id=ev.command_id,
+        request_id=ev.request_id,
+        instance_name=ev.instance_name,
+        agent_id=ev.agent_id,
+    )
+    msg.occurred_at.CopyFrom(_ts(ev.occurred_at))
+    if ev.task is not None:
+        msg.task = server_status_pb2.ServerTask.Value(f"SERVER_TASK_{ev.task.value}")
+    if ev.fault is not None:
+        msg.fault.CopyFrom(_fault_to_proto(ev.fault, ev.occurred_at))
+    if ev.console is not None:
+        msg.console.CopyFrom(
+            hypervisor_pb2.ConsoleInfo(
+                type=_CONSOLES.get(ev.console.type, hypervisor_pb2.CONSOLE_TYPE_UNSPECIFIED),
+                host=ev.console.host,
+                port=ev.console.port,
+            )
+        )
+    return msg
+
+
+def _fault_to_proto(f: Fault, when: float) -> fault_pb2.Fault:
+    out = fault_pb2.Fault(
+        code=fault_pb2.FaultCode.Value(f"FAULT_CODE_{f.code.value}"),
+        message=f.message,
+        host=f.host,
+        details=f.details,
+    )
+    out.time.CopyFrom(_ts(when))
+    return out
+
+
+def event_kind_from_proto(value: int) -> EventKind:
+    """The dataclass kind of a wire event kind (tests and tools read events back)."""
+    name = server_events_pb2.ServerEventKind.Name(value).removeprefix("SERVER_EVENT_KIND_")
+    return EventKind(name)
+
+
+# ---------------------------------------------------------------------- host report
+
+
+def host_report_to_proto(
+    info: HostInfo,
+    *,
+    host_id: str,
+    agent_id: str,
+    sequence: int,
+    interval_s: float,
+    server_count: int,
+    host_ip: str = "",
+    availability_zone: str = "",
+) -> host_report_pb2.HostReport:
+    report = host_report_pb2.HostReport(
+        host_id=host_id,
+        hostname=info.hostname,
+        hypervisor_type=_HYPERVISOR_TYPES.get(
+            info.hypervisor_type, hypervisor_pb2.HYPERVISOR_TYPE_UNSPECIFIED
+        ),
+        hypervisor_version=info.hypervisor_version,
+        state=(
+            host_report_pb2.CONNECTION_STATE_CONNECTED
+            if info.connected
+            else host_report_pb2.CONNECTION_STATE_DISCONNECTED
+        ),
+        inventories=[
+            _inventory(resources_pb2.RESOURCE_CLASS_VCPU, info.vcpus, info.used_vcpus),
+            _inventory(resources_pb2.RESOURCE_CLASS_MEMORY_MB, info.memory_mb, info.used_memory_mb),
+            _inventory(resources_pb2.RESOURCE_CLASS_DISK_GB, info.disk_gb, info.used_disk_gb),
+        ],
+        supported_instances=[
+            hypervisor_pb2.SupportedInstance(
+                architecture=s.architecture,
+                hypervisor_type=_HYPERVISOR_TYPES.get(
+                    s.hypervisor_type, hypervisor_pb2.HYPERVISOR_TYPE_UNSPECIFIED
+                ),
+                vm_mode=s.vm_mode,
+            )
+            for s in info.supported_instances
+        ],
+        native_disk_formats=[
+            _DISK_FORMATS_BACK[f] for f in info.native_disk_formats if f in _DISK_FORMATS_BACK
+        ],
+        features=hypervisor_pb2.HypervisorFeatures(
+            console_types=[_CONSOLES[c] for c in info.features.console_types if c in _CONSOLES],
+            key_injection=info.features.key_injection,
+            user_data=info.features.user_data,
+            power_on=info.features.power_on_off,
+            power_off=info.features.power_on_off,
+            reboot_soft=info.features.reboot_soft,
+            reboot_hard=info.features.reboot_hard,
+            vnc_port_range=hypervisor_pb2.PortRange(
+                min=info.vnc_port_range[0], max=info.vnc_port_range[1]
+            ),
+        ),
+        availability_zone=availability_zone,
+        esxi_hosts=[_esxi(h) for h in info.esxi_hosts],
+        drs_enabled=bool(info.drs_enabled),
+        cluster_name=info.cluster_name,
+        host_ip=host_ip,
+        sequence=sequence,
+        agent_id=agent_id,
+        server_count=server_count,
+    )
+    report.reported_at.CopyFrom(_ts(time.time()))
+    report.report_interval.FromNanoseconds(int(interval_s * 1e9))
+    return report
+
+
+def _inventory(rc: int, inv: Inventory, used: int) -> resources_pb2.Inventory:
+    return resources_pb2.Inventory(
+        resource_class=rc,
+        total=inv.total,
+        reserved=inv.reserved,
+        allocation_ratio=inv.allocation_ratio,
+        min_unit=inv.min_unit,
+        max_unit=inv.max_unit,
+        step_size=inv.step_size,
+        used=used,
+    )
+
+
+def _esxi(h: EsxiHost) -> hypervisor_pb2.EsxiHost:
+    return hypervisor_pb2.EsxiHost(
+        name=h.name,
+        connection_state=_ESXI_STATES.get(
+            h.connection_state, hypervisor_pb2.ESXI_CONNECTION_STATE_UNSPECIFIED
+        ),
+        in_maintenance=h.in_maintenance,
+        cpu_cores=h.cpu_cores,
+        cpu_threads=h.cpu_threads,
+        cpu_used_mhz=h.cpu_used_mhz,
+        memory_mb=h.memory_mb,
+        memory_used_mb=h.memory_used_mb,
+    )
+
+
+# ---------------------------------------------------------------------- callback
+
+
+def assigned_from_proto(s: callback_pb2.AssignedServer) -> Assigned:
+    return Assigned(
+        server_id=s.server_id,
+        generation=s.generation,
+        desired_power_state=_POWER_BACK.get(s.desired_power_state),
+        state=server_status_pb2.ServerState.Name(s.state).removeprefix("SERVER_STATE_"),
+        task=server_status_pb2.ServerTask.Name(s.task).removeprefix("SERVER_TASK_"),
+        instance_name=s.instance_name,
+    )

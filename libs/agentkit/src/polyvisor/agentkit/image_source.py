@@ -1,0 +1,79 @@
+"""Renditions from the image service (ImageService.DownloadImage, server streaming).
+
+The image cache's ``ImageSource``: yields the download's metadata, then its chunks, from the
+offset asked for (a resume). gRPC errors are mapped to ``ImageUnavailable`` here: NOT_FOUND,
+INVALID_ARGUMENT and FAILED_PRECONDITION are final, the rest may pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from polyvisor.agentkit.convert import disk_format_to_proto, vmware_disktype_to_proto
+from polyvisor.agentkit.credentials import AgentCredentials
+from polyvisor.agentkit.driver import RenditionWanted
+from polyvisor.agentkit.errors import ImageUnavailable
+from polyvisor.agentkit.image_cache import DownloadMeta
+from polyvisor.image.v1 import image_service_pb2_grpc, images_pb2
+
+__all__ = ["GrpcImageSource"]
+
+_FINAL = {
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.PERMISSION_DENIED,
+}
+_OPTIONS = (
+    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    ("grpc.keepalive_time_ms", 30_000),
+)
+
+
+class GrpcImageSource:
+    def __init__(self, address: str, credentials: AgentCredentials) -> None:
+        self.address = address
+        self.credentials = credentials
+        self._channel: grpc.aio.Channel | None = None
+
+    def _stub(self) -> image_service_pb2_grpc.ImageServiceStub:
+        if self._channel is None:
+            self._channel = grpc.aio.insecure_channel(self.address, options=_OPTIONS)
+        return image_service_pb2_grpc.ImageServiceStub(self._channel)
+
+    async def download(
+        self, image_id: str, rendition: RenditionWanted, offset: int
+    ) -> AsyncIterator[DownloadMeta | bytes]:
+        request = images_pb2.DownloadImageRequest(
+            image_id=image_id,
+            disk_format=disk_format_to_proto(rendition.disk_format),
+            vmware_disktype=vmware_disktype_to_proto(rendition.vmware_disktype),
+            offset=offset,
+        )
+        metadata = await self.credentials.metadata()
+        call = self._stub().DownloadImage(request, metadata=metadata)
+        try:
+            async for resp in call:
+                which = resp.WhichOneof("payload")
+                if which == "metadata":
+                    m = resp.metadata
+                    yield DownloadMeta(size=m.size, sha256=m.sha256.lower(), offset=m.offset)
+                elif which == "chunk":
+                    yield resp.chunk
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code()
+            if code == grpc.StatusCode.UNAUTHENTICATED:
+                self.credentials.invalidate()
+            raise ImageUnavailable(
+                f"image {image_id} ({rendition.disk_format}): {code.name}: {exc.details()}",
+                retryable=code not in _FINAL,
+            ) from exc
+        finally:
+            call.cancel()
+
+    async def close(self) -> None:
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            await channel.close()

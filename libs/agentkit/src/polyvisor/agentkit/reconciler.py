@@ -1,0 +1,179 @@
+"""The reconciler: now and then, the api's view of this host against the hypervisor's.
+
+    reconciler = Reconciler(...)
+    tasks.start("reconcile", reconciler.run())
+    await reconciler.reconcile_once()    # one pass (tests)
+
+One pass: observe the VMs first, then ask the api for the servers assigned to this host (so a
+VM spawned between the two calls is assigned by then), and act on ``plan_reconcile``:
+
+- power drift: the api's desired state wins; the fix runs through the server's command
+  queue (after whatever is queued for it) and is reported as POWER_STATE_CHANGED;
+- vanished: a VANISHED event with a fault, once per server and generation;
+- unwanted (tagged as ours, assigned to nobody): logged, counted, reported once; destroyed
+  only with ``delete_unwanted`` and only when still unwanted on the next pass.
+
+It also unpins cached images of servers that are no longer on the host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from polyvisor.agentkit.command_handler import CommandHandler
+from polyvisor.agentkit.commands import EventKind, Fault, FaultCode
+from polyvisor.agentkit.dispatcher import ServerDispatcher
+from polyvisor.agentkit.driver import Driver, DriverError, Instance
+from polyvisor.agentkit.executor import DriverCalls
+from polyvisor.agentkit.image_cache import ImageCache
+from polyvisor.agentkit.metrics import RECONCILE_ACTIONS, RECONCILE_RUNS, UNWANTED_INSTANCES
+from polyvisor.agentkit.reconcile_plan import Action, ActionKind, Assigned, plan_reconcile
+from polyvisor.common.errors import PolyvisorError
+from polyvisor.common.logging import get_logger
+
+__all__ = ["Reconciler"]
+
+log = get_logger(__name__)
+
+ListAssigned = Callable[[str], Awaitable[list[Assigned]]]
+
+
+class Reconciler:
+    def __init__(
+        self,
+        *,
+        host: str,
+        driver: Driver,
+        calls: DriverCalls,
+        list_assigned: ListAssigned,
+        dispatcher: ServerDispatcher,
+        handler: CommandHandler,
+        cache: ImageCache,
+        interval_s: float,
+        delete_unwanted: bool = False,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self.host = host
+        self.driver = driver
+        self.calls = calls
+        self.list_assigned = list_assigned
+        self.dispatcher = dispatcher
+        self.handler = handler
+        self.cache = cache
+        self.interval_s = interval_s
+        self.delete_unwanted = delete_unwanted
+        self.on_change = on_change or (lambda: None)
+        self._unwanted: set[str] = set()
+        self._vanished: set[tuple[str, int]] = set()
+        self.passes = 0
+
+    async def run(self, first_after_s: float = 5.0) -> None:
+        await asyncio.sleep(min(first_after_s, self.interval_s))
+        while True:
+            await self.reconcile_once()
+            await asyncio.sleep(self.interval_s)
+
+    async def reconcile_once(self) -> list[Action]:
+        try:
+            observed = await self.calls.run("list_instances", self.driver.list_instances)
+            assigned = await self.list_assigned(self.host)
+        except (DriverError, PolyvisorError) as exc:
+            RECONCILE_RUNS.labels("skipped").inc()
+            log.warning("reconcile pass skipped", error=str(exc))
+            return []
+        busy = self.dispatcher.busy_servers()
+        actions = plan_reconcile(assigned, observed, busy)
+        unwanted_now = {a.server_id for a in actions if a.kind == ActionKind.UNWANTED}
+        for action in actions:
+            try:
+                await self._act(action)
+            except PolyvisorError as exc:
+                log.warning("reconcile action failed", action=action.kind.value, error=str(exc))
+        self._unwanted = unwanted_now
+        UNWANTED_INSTANCES.set(len(unwanted_now))
+        present = {i.server_id for i in observed} | busy
+        await self.cache.retain_users(present)
+        self.passes += 1
+        RECONCILE_RUNS.labels("ok").inc()
+        if actions:
+            log.info("reconcile pass", actions=[f"{a.kind.value}:{a.server_id}" for a in actions])
+        return actions
+
+    async def _act(self, action: Action) -> None:
+        sid = action.server_id
+        if action.kind in (ActionKind.POWER_ON, ActionKind.POWER_OFF):
+            RECONCILE_ACTIONS.labels(action.kind.value).inc()
+            log.info(
+                "fixing power drift",
+                server_id=sid,
+                observed=action.observed.value if action.observed else None,
+                action=action.kind.value,
+            )
+            self.dispatcher.submit(sid, lambda: self._fix_power(action))
+        elif action.kind == ActionKind.VANISHED:
+            key = (sid, action.generation)
+            if key in self._vanished:
+                return
+            RECONCILE_ACTIONS.labels("vanished").inc()
+            log.warning("assigned server vanished from the hypervisor", server_id=sid)
+            await self.handler.emit_unsolicited(
+                sid,
+                EventKind.VANISHED,
+                key=f"vanished:{sid}:{action.generation}",
+                generation=action.generation,
+                instance_name=action.instance_name,
+                fault=Fault(
+                    FaultCode.VANISHED,
+                    "the server disappeared from its hypervisor without being deleted",
+                    host=self.host,
+                ),
+            )
+            self._vanished.add(key)
+        elif action.kind == ActionKind.UNWANTED:
+            if sid not in self._unwanted:
+                RECONCILE_ACTIONS.labels("unwanted").inc()
+                log.warning(
+                    "VM tagged as ours is assigned to no server here",
+                    server_id=sid,
+                    instance_name=action.instance_name,
+                    will_delete=self.delete_unwanted,
+                )
+                await self.handler.emit_unsolicited(
+                    sid,
+                    EventKind.UNWANTED,
+                    key=f"unwanted:{sid}",
+                    power_state=action.observed,
+                    instance_name=action.instance_name,
+                )
+            elif self.delete_unwanted:
+                RECONCILE_ACTIONS.labels("deleted_unwanted").inc()
+                log.warning("destroying unwanted VM", server_id=sid)
+                self.dispatcher.submit(sid, lambda: self._destroy_unwanted(sid))
+
+    async def _fix_power(self, action: Action) -> None:
+        sid = action.server_id
+        verb = self.driver.power_on if action.kind == ActionKind.POWER_ON else self.driver.power_off
+        try:
+            inst: Instance = await self.calls.run(action.kind.value, verb, sid)
+        except DriverError as exc:
+            log.warning("power drift not fixed", server_id=sid, error=str(exc))
+            return
+        self.handler.last_power[sid] = inst.power_state
+        await self.handler.emit_unsolicited(
+            sid,
+            EventKind.POWER_STATE_CHANGED,
+            generation=action.generation,
+            power_state=inst.power_state,
+            instance_name=inst.name,
+        )
+        self.on_change()
+
+    async def _destroy_unwanted(self, sid: str) -> None:
+        try:
+            await self.calls.run("destroy", self.driver.destroy, sid)
+        except DriverError as exc:
+            log.warning("unwanted VM not destroyed", server_id=sid, error=str(exc))
+            return
+        await self.cache.release(sid)
+        self.on_change()

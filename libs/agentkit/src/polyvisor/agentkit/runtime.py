@@ -1,0 +1,277 @@
+"""The runtime every agent shares, wired around one Driver.
+
+    runtime = AgentRuntime(settings, driver)
+    await runtime.start()      # NATS, streams, consumer, reporter, reconciler, watcher
+    ...
+    await runtime.close()      # stops it all in reverse, idempotent
+
+What runs (each loop owned by one ``BackgroundTasks``):
+- ``commands``: the durable consumer of ``agent.<host>.cmd`` feeding the per-server queues
+  (``CommandLoop`` -> ``ServerDispatcher`` -> ``CommandHandler``);
+- ``host-report``: the host reporter (start, change, period);
+- ``reconcile``: the reconciler (unless its interval is 0);
+- ``watch``: the driver's changes, hopped from the driver's thread onto the loop and
+  published as POWER_STATE_CHANGED / VANISHED (changes of servers with a command in flight,
+  or destroyed by us, are the command's business and are not published).
+
+Blocking driver calls all go through one bounded ``DriverCalls`` executor. The bus, the image
+source and the api client can be injected (tests, benchmarks); by default they are built from
+the settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from polyvisor.agentkit.assignments import AssignmentsClient
+from polyvisor.agentkit.bus import AgentBus
+from polyvisor.agentkit.command_handler import CommandHandler
+from polyvisor.agentkit.commands import EventKind, Fault, FaultCode
+from polyvisor.agentkit.consumer import CommandLoop
+from polyvisor.agentkit.credentials import AgentCredentials
+from polyvisor.agentkit.dispatcher import ServerDispatcher
+from polyvisor.agentkit.driver import (
+    Driver,
+    DriverError,
+    InstanceChange,
+    PowerState,
+    Unsubscribe,
+)
+from polyvisor.agentkit.executor import DriverCalls
+from polyvisor.agentkit.generations import GenerationBook
+from polyvisor.agentkit.image_cache import ImageCache, ImageSource
+from polyvisor.agentkit.image_source import GrpcImageSource
+from polyvisor.agentkit.reconcile_plan import Assigned
+from polyvisor.agentkit.reconciler import Reconciler
+from polyvisor.agentkit.reporter import HostReporter
+from polyvisor.agentkit.settings import AgentSettings
+from polyvisor.common.bus import Bus
+from polyvisor.common.errors import PolyvisorError
+from polyvisor.common.lifespan import BackgroundTasks
+from polyvisor.common.logging import get_logger
+
+__all__ = ["AgentRuntime"]
+
+log = get_logger(__name__)
+
+ListAssigned = Callable[[str], Awaitable[list[Assigned]]]
+
+
+class AgentRuntime:
+    def __init__(
+        self,
+        settings: AgentSettings,
+        driver: Driver,
+        *,
+        bus: Bus | None = None,
+        image_source: ImageSource | None = None,
+        list_assigned: ListAssigned | None = None,
+        credentials: AgentCredentials | None = None,
+    ) -> None:
+        self.settings = settings
+        self.driver = driver
+        self.host = settings.host_id
+        self.agent_id = settings.server_id
+        self._bus = bus
+        self._owns_bus = bus is None
+        self.credentials = credentials or AgentCredentials(
+            static_token=settings.agent_token,
+            api_key=settings.agent_api_key,
+            identity_address=settings.api_address,
+        )
+        self._image_source = image_source
+        self._list_assigned = list_assigned
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+        self.tasks = BackgroundTasks(f"agent:{self.host}")
+        self.calls = DriverCalls(settings.driver_workers)
+        self.dispatcher = ServerDispatcher(settings.command_concurrency)
+        self.book = GenerationBook(settings.effective_state_dir / "generations.journal")
+        self.cache: ImageCache | None = None
+        self.handler: CommandHandler | None = None
+        self.reporter: HostReporter | None = None
+        self.reconciler: Reconciler | None = None
+        self.command_loop: CommandLoop | None = None
+        self.agent_bus: AgentBus | None = None
+        self._unwatch: Unsubscribe | None = None
+        self._started = False
+        self._closed = False
+
+    # ------------------------------------------------------------------ start
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        s = self.settings
+        await asyncio.to_thread(self.book.load)
+        if self._bus is None:
+            self._bus = await Bus.connect(s.nats_urls, name=f"agent-{self.agent_id}")
+        self.agent_bus = AgentBus(self._bus, self.host)
+        await self.agent_bus.ensure_streams()
+
+        source = self._image_source
+        if source is None:
+            grpc_source = GrpcImageSource(s.imagesvc_address, self.credentials)
+            self._closers.append(grpc_source.close)
+            source = grpc_source
+        self.cache = ImageCache(s.cache_dir, source, max_bytes=s.cache_max_bytes)
+        await self.cache.open()
+
+        list_assigned = self._list_assigned
+        if list_assigned is None:
+            client = AssignmentsClient(s.api_address, self.credentials)
+            self._closers.append(client.close)
+            list_assigned = client.list
+
+        self.handler = CommandHandler(
+            host=self.host,
+            agent_id=self.agent_id,
+            driver=self.driver,
+            calls=self.calls,
+            cache=self.cache,
+            book=self.book,
+            publish=self._publish,
+        )
+        self.reporter = HostReporter(
+            self.driver,
+            self.calls,
+            self.agent_bus,
+            host_id=self.host,
+            agent_id=self.agent_id,
+            interval_s=s.report_interval_s,
+            host_ip=s.console_host,
+            availability_zone=s.availability_zone,
+        )
+        self.reconciler = Reconciler(
+            host=self.host,
+            driver=self.driver,
+            calls=self.calls,
+            list_assigned=list_assigned,
+            dispatcher=self.dispatcher,
+            handler=self.handler,
+            cache=self.cache,
+            interval_s=s.reconcile_interval_s or 60.0,
+            delete_unwanted=s.delete_unwanted,
+            on_change=self.reporter.poke,
+        )
+        max_pending = s.command_concurrency * 4
+        consumer = await self.agent_bus.command_consumer(
+            ack_wait=s.ack_wait_s, max_deliver=s.max_deliver, max_ack_pending=max_pending
+        )
+        self._closers.append(consumer.close)
+        self.command_loop = CommandLoop(
+            consumer, self.dispatcher, self.handler, max_pending=max_pending, host=self.host
+        )
+
+        loop = asyncio.get_running_loop()
+        changes: asyncio.Queue[InstanceChange] = asyncio.Queue()
+
+        def emit(change: InstanceChange) -> None:  # any thread
+            with contextlib.suppress(RuntimeError):  # the loop is closed: we are stopping
+                loop.call_soon_threadsafe(changes.put_nowait, change)
+
+        self.tasks.start("watch", self._watch_loop(changes, emit))
+        self.tasks.start("host-report", self.reporter.run())
+        if s.reconcile_interval_s > 0:
+            self.tasks.start("reconcile", self.reconciler.run())
+        self.tasks.start("commands", self.command_loop.run())
+        log.info(
+            "agent runtime started",
+            host=self.host,
+            credentials=self.credentials.mode,
+            concurrency=s.command_concurrency,
+        )
+
+    async def _publish(self, event: object) -> None:
+        assert self.agent_bus is not None
+        await self.agent_bus.publish_event(event)  # type: ignore[arg-type]
+        if self.reporter is not None and getattr(event, "kind", None) in (
+            EventKind.SPAWNED,
+            EventKind.DESTROYED,
+        ):
+            self.reporter.poke()
+
+    # ------------------------------------------------------------------ watch
+
+    async def _watch_loop(
+        self, changes: asyncio.Queue[InstanceChange], emit: Callable[[InstanceChange], None]
+    ) -> None:
+        while self._unwatch is None:
+            try:
+                self._unwatch = await self.calls.run("watch", self.driver.watch, emit)
+            except DriverError as exc:  # the hypervisor is down: try again
+                log.warning("cannot watch the hypervisor yet", error=str(exc))
+                await asyncio.sleep(5.0)
+        while True:
+            change = await changes.get()
+            try:
+                await self._on_change(change)
+            except PolyvisorError as exc:
+                log.warning("hypervisor change not published", error=str(exc))
+
+    async def _on_change(self, change: InstanceChange) -> None:
+        handler = self.handler
+        assert handler is not None
+        sid = change.server_id
+        if self.dispatcher.busy(sid):
+            return  # a command is working on it; its answer says the state
+        if change.vanished:
+            if handler.recently_destroyed(sid):
+                return
+            handler.last_power.pop(sid, None)
+            await handler.emit_unsolicited(
+                sid,
+                EventKind.VANISHED,
+                power_state=PowerState.NOSTATE,
+                fault=Fault(
+                    FaultCode.VANISHED,
+                    "the server was removed from its hypervisor outside Polyvisor",
+                    host=self.host,
+                ),
+            )
+        else:
+            if handler.last_power.get(sid) == change.power_state:
+                return
+            handler.last_power[sid] = change.power_state
+            await handler.emit_unsolicited(
+                sid,
+                EventKind.POWER_STATE_CHANGED,
+                power_state=change.power_state,
+                esxi_host=change.esxi_host,
+            )
+        if self.reporter is not None:
+            self.reporter.poke()
+
+    # ------------------------------------------------------------------ close
+
+    async def drain(self, timeout: float) -> None:  # noqa: ASYNC109
+        """Stop taking commands and give the running ones ``timeout`` seconds."""
+        if self.command_loop is not None:
+            self.command_loop.pause()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.dispatcher.wait_idle(), timeout)
+        await self.tasks.cancel("commands")  # gives back what is still held
+
+    async def close(self, grace_s: float = 1.5) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._started:
+            await self.drain(grace_s)
+        if self._unwatch is not None:
+            with contextlib.suppress(Exception):
+                self._unwatch()
+        await self.tasks.close()
+        await self.dispatcher.close()
+        if self.cache is not None:
+            await self.cache.close()
+        for closer in reversed(self._closers):
+            with contextlib.suppress(Exception):
+                await closer()
+        await self.credentials.close()
+        if self._owns_bus and self._bus is not None:
+            await self._bus.close()
+        await self.calls.close()
+        log.info("agent runtime stopped", host=self.host)

@@ -1,0 +1,55 @@
+"""KVM agent settings (prefix ``POLYVISOR_``), on top of the settings every agent shares.
+
+| variable | meaning | default |
+| --- | --- | --- |
+| ``POLYVISOR_LIBVIRT_URI`` | libvirt connection | ``qemu:///system`` |
+| ``POLYVISOR_VIRT_TYPE`` | ``kvm``, or ``qemu`` for TCG | ``kvm`` |
+| ``POLYVISOR_INSTANCES_DIR`` | one directory per server: disk, config drive, serial log | ``/var/lib/polyvisor/instances`` |
+| ``POLYVISOR_CACHE_DIR`` | cached image renditions (overlay bases) | ``/var/lib/polyvisor/cache`` |
+| ``POLYVISOR_VNC_LISTEN`` | address VNC consoles listen on | ``127.0.0.1`` |
+| ``POLYVISOR_VNC_PORT_MIN`` / ``POLYVISOR_VNC_PORT_MAX`` | VNC port range | 5900 / 6000 |
+| ``POLYVISOR_DISK_MODE`` | ``overlay`` (qcow2 on the cached base) or ``copy`` (raw copy) | ``overlay`` |
+| ``POLYVISOR_RESERVED_HOST_MEMORY_MB`` | memory kept for the host | 512 |
+| ``POLYVISOR_RESERVED_HOST_DISK_GB`` | disk kept for the host | 0 |
+| ``POLYVISOR_CPU_ALLOCATION_RATIO`` / ``..._RAM_...`` / ``..._DISK_...`` | overcommit | 16 / 1.5 / 1 |
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from polyvisor.agentkit.settings import AgentSettings
+
+__all__ = ["KvmSettings"]
+
+
+class KvmSettings(AgentSettings):
+    service_name: str = "agent_kvm"
+    host_id: str = Field(default_factory=socket.gethostname, min_length=1)
+    libvirt_uri: str = "qemu:///system"
+    virt_type: Literal["kvm", "qemu"] = "kvm"
+    instances_dir: Path = Path("/var/lib/polyvisor/instances")
+    cache_dir: Path = Path("/var/lib/polyvisor/cache")
+    vnc_listen: str = "127.0.0.1"
+    vnc_port_min: int = Field(default=5900, ge=1, le=65535)
+    vnc_port_max: int = Field(default=6000, ge=1, le=65535)
+    disk_mode: Literal["overlay", "copy"] = "overlay"
+    reserved_host_memory_mb: int = Field(default=512, ge=0)
+    reserved_host_disk_gb: int = Field(default=0, ge=0)
+    cpu_allocation_ratio: float = Field(default=16.0, gt=0)
+    ram_allocation_ratio: float = Field(default=1.5, gt=0)
+    disk_allocation_ratio: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _port_range(self) -> KvmSettings:
+        if self.vnc_port_min > self.vnc_port_max:
+            raise ValueError("vnc_port_min must not exceed vnc_port_max")
+        return self
+
+    @property
+    def vnc_port_range(self) -> tuple[int, int]:
+        return (self.vnc_port_min, self.vnc_port_max)

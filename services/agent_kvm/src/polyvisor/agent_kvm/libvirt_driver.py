@@ -1,0 +1,593 @@
+"""The KVM driver: polyvisor.agentkit.driver.Driver over libvirt. Every verb blocks.
+
+    driver = LibvirtDriver(LibvirtConfig(uri="qemu:///system", virt_type="kvm", ...))
+    driver.open()
+    instance = driver.spawn(spec)
+    driver.close()
+
+One directory per server under ``instances_dir`` holds everything a server leaves on the
+host: its root disk (a qcow2 overlay on the cached base, or a raw copy), its config drive and
+its serial log. The domain is named ``polyvisor-<server id>`` and carries the server id in
+its <metadata>. Spawn writes the files first, then defines and starts the domain; any failure
+undefines the domain and deletes the directory, so nothing is left behind. Because the files
+are complete before the domain exists, a spawn interrupted by a crash and run again either
+finds the domain (and only makes sure it runs) or finds no domain and starts over.
+
+``test:///default`` (libvirt's in-process test driver) runs the same code: it only differs in
+its capabilities (domain type "test") and in that nothing really listens on VNC ports.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import libvirt
+
+from polyvisor.agent_kvm.capabilities import HostCapabilities, parse_capabilities
+from polyvisor.agent_kvm.config_drive import ConfigDrive, write_config_drive
+from polyvisor.agent_kvm.disks import DiskError, create_overlay, create_raw_copy
+from polyvisor.agent_kvm.domain_xml import (
+    METADATA_NS,
+    NAME_PREFIX,
+    DomainSpec,
+    build_domain_xml,
+    domain_name,
+    parse_domain_xml,
+    parse_metadata,
+)
+from polyvisor.agent_kvm.libvirt_errors import is_no_domain, mapped_errors, to_driver_error
+from polyvisor.agent_kvm.libvirt_events import EventLoop
+from polyvisor.agent_kvm.lifecycle import LifecycleWatcher, power_state_of
+from polyvisor.agent_kvm.vnc_ports import VncPorts
+from polyvisor.agentkit.driver import (
+    Console,
+    DriverError,
+    Features,
+    HostInfo,
+    HypervisorUnavailable,
+    ImageRef,
+    Instance,
+    InstanceChange,
+    InstanceNotFound,
+    InstanceSpec,
+    Inventory,
+    RenditionWanted,
+    SpawnFailed,
+    Unsubscribe,
+)
+from polyvisor.common.logging import get_logger
+
+__all__ = ["LibvirtConfig", "LibvirtDriver"]
+
+log = get_logger(__name__)
+
+GiB = 1024**3
+_DISK_BUSES = ("virtio", "scsi", "ide", "sata", "usb")
+
+
+@dataclass(frozen=True, slots=True)
+class LibvirtConfig:
+    uri: str
+    virt_type: str  # kvm or qemu
+    instances_dir: Path
+    hostname: str
+    vnc_listen: str = "127.0.0.1"
+    vnc_port_range: tuple[int, int] = (5900, 6000)
+    disk_mode: str = "overlay"  # or "copy"
+    reserved_host_memory_mb: int = 512
+    reserved_host_disk_gb: int = 0
+    cpu_allocation_ratio: float = 16.0
+    ram_allocation_ratio: float = 1.5
+    disk_allocation_ratio: float = 1.0
+    clean_shutdown_timeout_s: float = 0.0
+
+
+class LibvirtDriver:
+    """Implements ``polyvisor.agentkit.driver.Driver`` with libvirt-python."""
+
+    def __init__(self, config: LibvirtConfig) -> None:
+        self.config = config
+        self.instances_dir = Path(config.instances_dir)
+        self._conn: libvirt.virConnect | None = None
+        self._conn_lock = threading.RLock()
+        self._caps: HostCapabilities | None = None
+        self._loop: EventLoop | None = None
+        self._watcher = LifecycleWatcher(self._server_id_of_name)
+        self._server_locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+        self._ports = VncPorts(
+            config.vnc_port_range,
+            listen=config.vnc_listen,
+            probe=not config.uri.startswith("test:"),
+        )
+        self._closed = False
+
+    # ------------------------------------------------------------------ connection
+
+    def open(self) -> None:
+        """Connect (also done lazily by every verb); raises HypervisorUnavailable."""
+        self._connection()
+
+    def _connection(self) -> libvirt.virConnect:
+        if self._closed:
+            raise DriverError("driver closed")
+        with self._conn_lock:
+            conn = self._conn
+            if conn is not None:
+                try:
+                    if conn.isAlive():
+                        return conn
+                except libvirt.libvirtError:
+                    pass
+                self._drop_connection()
+            if self._loop is None:
+                self._loop = EventLoop.acquire()
+            try:
+                conn = libvirt.open(self.config.uri)
+            except libvirt.libvirtError as exc:
+                raise HypervisorUnavailable(
+                    f"cannot connect to {self.config.uri}: {exc.get_error_message() or exc}"
+                ) from exc
+            if not self.config.uri.startswith("test:"):
+                try:
+                    conn.setKeepAlive(5, 3)
+                except libvirt.libvirtError:
+                    pass
+            self._conn = conn
+            self._caps = None
+            self.instances_dir.mkdir(parents=True, exist_ok=True)
+            _make_traversable(self.instances_dir)
+            self._watcher.attach(conn)
+            self._ports.reset(self._scan_ports(conn))
+            log.info("libvirt connected", uri=self.config.uri)
+            return conn
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        self._watcher.detach(conn)
+        try:
+            conn.close()
+        except libvirt.libvirtError:
+            pass
+
+    def _scan_ports(self, conn: libvirt.virConnect) -> dict[int, str]:
+        used: dict[int, str] = {}
+        with mapped_errors("list domains"):
+            for dom in conn.listAllDomains(0):
+                try:
+                    info = parse_domain_xml(dom.XMLDesc(0))
+                except libvirt.libvirtError:
+                    continue
+                if info.vnc_port is not None:
+                    used[info.vnc_port] = info.name
+                if info.server_id:
+                    self._watcher.remember(info.name, info.server_id)
+        return used
+
+    def _capabilities(self) -> HostCapabilities:
+        if self._caps is None:
+            conn = self._connection()
+            with mapped_errors("read capabilities"):
+                self._caps = parse_capabilities(conn.getCapabilities())
+        return self._caps
+
+    # ------------------------------------------------------------------ lookup helpers
+
+    def _lock_for(self, server_id: str) -> threading.Lock:
+        with self._locks_lock:
+            lock = self._server_locks.get(server_id)
+            if lock is None:
+                lock = self._server_locks[server_id] = threading.Lock()
+            return lock
+
+    def _find(self, server_id: str) -> libvirt.virDomain | None:
+        """Our domain for ``server_id``, or None. A same-named domain not tagged with this
+        server id is not ours: it is never touched."""
+        conn = self._connection()
+        try:
+            dom = conn.lookupByName(domain_name(server_id))
+        except libvirt.libvirtError as exc:
+            if is_no_domain(exc):
+                return None
+            raise to_driver_error(exc, f"look up server {server_id}") from exc
+        if self._tag_of(dom) != server_id:
+            raise DriverError(
+                f"a domain named {domain_name(server_id)} exists but is not tagged as server "
+                f"{server_id}; refusing to touch it"
+            )
+        return dom
+
+    def _get(self, server_id: str) -> libvirt.virDomain:
+        dom = self._find(server_id)
+        if dom is None:
+            raise InstanceNotFound(f"no domain for server {server_id}")
+        return dom
+
+    @staticmethod
+    def _tag_of(dom: libvirt.virDomain) -> str:
+        try:
+            return parse_metadata(dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, METADATA_NS))
+        except libvirt.libvirtError:
+            return ""
+
+    def _server_id_of_name(self, name: str, dom: libvirt.virDomain) -> str:
+        if not name.startswith(NAME_PREFIX):
+            return ""
+        return self._tag_of(dom)
+
+    def _instance(self, server_id: str, dom: libvirt.virDomain, *, console: bool) -> Instance:
+        with mapped_errors(f"read state of server {server_id}"):
+            state, _reason = dom.state(0)
+            con = None
+            if console:
+                con = self._console_from(dom)
+            return Instance(
+                server_id=server_id,
+                power_state=power_state_of(state),
+                name=dom.name(),
+                console=con,
+            )
+
+    def _console_from(self, dom: libvirt.virDomain) -> Console | None:
+        info = parse_domain_xml(dom.XMLDesc(0))
+        if info.vnc_port is None:
+            return None
+        host = info.vnc_listen or self.config.vnc_listen
+        return Console("vnc", host, info.vnc_port)
+
+    def instance_dir(self, server_id: str) -> Path:
+        safe = server_id.replace("/", "_")
+        return self.instances_dir / safe
+
+    # ------------------------------------------------------------------ Driver: observe
+
+    def host_info(self) -> HostInfo:
+        conn = self._connection()
+        caps = self._capabilities()
+        with mapped_errors("read node info"):
+            _model, memory_mb, cpus, *_ = conn.getInfo()
+            version = conn.getVersion()
+            used_vcpus = 0
+            used_mem_mb = 0
+            for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
+                try:
+                    _state, max_mem_kib, _mem, nr_vcpu, _cpu_time = dom.info()
+                except libvirt.libvirtError:
+                    continue  # gone meanwhile
+                used_vcpus += nr_vcpu
+                used_mem_mb += max_mem_kib // 1024
+        st = os.statvfs(self.instances_dir)
+        disk_total_gb = st.f_blocks * st.f_frsize // GiB
+        disk_used_gb = (st.f_blocks - st.f_bavail) * st.f_frsize // GiB
+        virt = self.config.virt_type
+        return HostInfo(
+            hypervisor_type=virt,
+            hypervisor_version=_version_string(version),
+            hostname=self.config.hostname,
+            connected=True,
+            vcpus=Inventory(total=int(cpus), allocation_ratio=self.config.cpu_allocation_ratio),
+            memory_mb=Inventory(
+                total=int(memory_mb),
+                reserved=min(self.config.reserved_host_memory_mb, int(memory_mb)),
+                allocation_ratio=self.config.ram_allocation_ratio,
+            ),
+            disk_gb=Inventory(
+                total=int(disk_total_gb),
+                reserved=min(self.config.reserved_host_disk_gb, int(disk_total_gb)),
+                allocation_ratio=self.config.disk_allocation_ratio,
+            ),
+            supported_instances=caps.supported_instances(virt),
+            native_disk_formats=("qcow2", "raw"),
+            features=Features(console_types=("vnc",)),
+            vnc_port_range=self.config.vnc_port_range,
+            used_vcpus=used_vcpus,
+            used_memory_mb=used_mem_mb,
+            used_disk_gb=int(disk_used_gb),
+        )
+
+    def rendition_for(self, image: ImageRef) -> RenditionWanted:
+        if self.config.disk_mode == "copy":
+            return RenditionWanted("raw")
+        return RenditionWanted("raw" if image.disk_format == "raw" else "qcow2")
+
+    def list_instances(self) -> list[Instance]:
+        conn = self._connection()
+        out: list[Instance] = []
+        with mapped_errors("list domains"):
+            domains = conn.listAllDomains(0)
+        for dom in domains:
+            try:
+                name = dom.name()
+                if not name.startswith(NAME_PREFIX):
+                    continue
+                server_id = self._tag_of(dom)
+                if not server_id:
+                    continue
+                state, _ = dom.state(0)
+            except libvirt.libvirtError as exc:
+                if is_no_domain(exc):
+                    continue  # undefined while we listed
+                raise to_driver_error(exc, "list domains") from exc
+            out.append(Instance(server_id=server_id, power_state=power_state_of(state), name=name))
+        return out
+
+    def console(self, server_id: str) -> Console:
+        dom = self._get(server_id)
+        with mapped_errors(f"read console of server {server_id}"):
+            con = self._console_from(dom)
+        if con is None:
+            raise DriverError(f"server {server_id} has no VNC console")
+        return con
+
+    # ------------------------------------------------------------------ Driver: spawn
+
+    def spawn(self, spec: InstanceSpec) -> Instance:
+        with self._lock_for(spec.server_id):
+            existing = self._find(spec.server_id)
+            if existing is not None:
+                return self._ensure_running(spec.server_id, existing)
+            return self._create(spec)
+
+    def _ensure_running(self, server_id: str, dom: libvirt.virDomain) -> Instance:
+        with mapped_errors(f"start server {server_id}"):
+            if not dom.isActive():
+                dom.create()
+        return self._instance(server_id, dom, console=True)
+
+    def _create(self, spec: InstanceSpec) -> Instance:
+        conn = self._connection()
+        caps = self._capabilities()
+        sid = spec.server_id
+        workdir = self.instance_dir(sid)
+        dom: libvirt.virDomain | None = None
+        try:
+            if workdir.exists():
+                log.info("removing leftovers of an earlier spawn", server_id=sid)
+                shutil.rmtree(workdir)
+            workdir.mkdir(parents=True)
+            _make_traversable(workdir)
+
+            base = spec.image.path
+            rendition = spec.image.rendition.disk_format
+            size = max(0, spec.disk_gb) * GiB
+            if self.config.disk_mode == "copy":
+                if rendition != "raw":
+                    raise SpawnFailed(f"disk mode copy needs a raw rendition, got {rendition}")
+                disk_path, disk_format = workdir / "disk.raw", "raw"
+                create_raw_copy(base, disk_path, size)
+            else:
+                disk_path, disk_format = workdir / "disk.qcow2", "qcow2"
+                create_overlay(base, rendition, disk_path, size)
+
+            config_drive = workdir / "config-drive.iso"
+            write_config_drive(
+                config_drive,
+                ConfigDrive(
+                    instance_id=sid,
+                    hostname=spec.hostname or spec.name,
+                    user_data=spec.user_data,
+                    public_keys=tuple(spec.ssh_public_keys),
+                ),
+            )
+            os.chmod(config_drive, 0o644)
+            serial_log = workdir / "console.log"
+
+            arch = spec.image.ref.architecture or caps.host_arch or "x86_64"
+            guest = caps.guest(arch, self.config.virt_type)
+            if guest is None:
+                raise SpawnFailed(
+                    f"this host cannot run {arch} guests with virt type {self.config.virt_type}"
+                )
+            bus = spec.image.ref.hw_disk_bus or "virtio"
+            if bus not in _DISK_BUSES:
+                raise SpawnFailed(f"unsupported hw_disk_bus {bus!r}")
+            port = self._ports.take(domain_name(sid))
+            xml = build_domain_xml(
+                DomainSpec(
+                    server_id=sid,
+                    display_name=spec.name,
+                    vcpus=spec.vcpus,
+                    memory_mb=spec.memory_mb,
+                    domain_type=caps.domain_type(self.config.virt_type),
+                    arch=guest.raw_arch,
+                    disk_path=str(disk_path),
+                    disk_format=disk_format,
+                    disk_bus=bus,
+                    config_drive_path=str(config_drive),
+                    serial_log=str(serial_log),
+                    vnc_port=port,
+                    vnc_listen=self.config.vnc_listen,
+                    image_id=spec.image.ref.image_id,
+                )
+            )
+            with mapped_errors(f"define server {sid}"):
+                dom = conn.defineXML(xml)
+            self._watcher.remember(dom.name(), sid)
+            with mapped_errors(f"start server {sid}"):
+                dom.create()
+            log.info("server spawned", server_id=sid, domain=dom.name(), vnc_port=port)
+            return self._instance(sid, dom, console=True)
+        except BaseException as exc:
+            self._cleanup_failed_spawn(sid, dom, workdir)
+            if isinstance(exc, HypervisorUnavailable) or not self._alive():
+                raise HypervisorUnavailable(f"spawn of server {sid}: {exc}") from exc
+            if isinstance(exc, SpawnFailed):
+                raise
+            if isinstance(exc, DriverError | DiskError | OSError | ValueError):
+                raise SpawnFailed(f"spawn of server {sid}: {exc}") from exc
+            raise
+
+    def _cleanup_failed_spawn(
+        self, server_id: str, dom: libvirt.virDomain | None, workdir: Path
+    ) -> None:
+        try:
+            if dom is None:
+                dom = self._find(server_id)
+            if dom is not None:
+                self._undefine(dom)
+        except (DriverError, libvirt.libvirtError) as exc:
+            log.warning("cleanup after failed spawn: domain", server_id=server_id, error=str(exc))
+        shutil.rmtree(workdir, ignore_errors=True)
+        self._ports.give_back(domain_name(server_id))
+
+    def _alive(self) -> bool:
+        conn = self._conn
+        if conn is None:
+            return False
+        try:
+            return bool(conn.isAlive())
+        except libvirt.libvirtError:
+            return False
+
+    # ------------------------------------------------------------------ Driver: destroy
+
+    def destroy(self, server_id: str) -> None:
+        with self._lock_for(server_id):
+            dom = self._find(server_id)
+            files: list[str] = []
+            if dom is not None:
+                with mapped_errors(f"read definition of server {server_id}"):
+                    info = parse_domain_xml(dom.XMLDesc(0))
+                files = [*info.disk_paths, *info.serial_logs]
+                if info.nvram:
+                    files.append(info.nvram)
+                self._undefine(dom)
+            workdir = self.instance_dir(server_id)
+            for f in files:
+                p = Path(f)
+                # Only what lives in the server's own directory: never a cached base image.
+                if _inside(p, workdir):
+                    p.unlink(missing_ok=True)
+            shutil.rmtree(workdir, ignore_errors=True)
+            self._ports.give_back(domain_name(server_id))
+            log.info("server destroyed", server_id=server_id, had_domain=dom is not None)
+
+    def _undefine(self, dom: libvirt.virDomain) -> None:
+        try:
+            if dom.isActive():
+                dom.destroy()
+        except libvirt.libvirtError as exc:
+            if not is_no_domain(exc):
+                raise to_driver_error(exc, "stop domain") from exc
+        flags = (
+            libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+            | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+            | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+        )
+        try:
+            dom.undefineFlags(flags)
+        except libvirt.libvirtError as exc:
+            if is_no_domain(exc):
+                return
+            if exc.get_error_code() in (
+                libvirt.VIR_ERR_NO_SUPPORT,
+                libvirt.VIR_ERR_INVALID_ARG,
+                libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED,
+            ):
+                with mapped_errors("undefine domain"):
+                    try:
+                        dom.undefine()
+                    except libvirt.libvirtError as again:
+                        if not is_no_domain(again):
+                            raise
+                return
+            raise to_driver_error(exc, "undefine domain") from exc
+
+    # ------------------------------------------------------------------ Driver: power
+
+    def power_on(self, server_id: str) -> Instance:
+        with self._lock_for(server_id):
+            return self._ensure_running(server_id, self._get(server_id))
+
+    def power_off(self, server_id: str) -> Instance:
+        with self._lock_for(server_id):
+            dom = self._get(server_id)
+            with mapped_errors(f"power off server {server_id}"):
+                if dom.isActive():
+                    if self.config.clean_shutdown_timeout_s > 0:
+                        self._shutdown_cleanly(dom, self.config.clean_shutdown_timeout_s)
+                    if dom.isActive():
+                        dom.destroy()
+            return self._instance(server_id, dom, console=False)
+
+    @staticmethod
+    def _shutdown_cleanly(dom: libvirt.virDomain, timeout_s: float) -> None:
+        try:
+            dom.shutdown()
+        except libvirt.libvirtError:
+            return
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+            try:
+                if not dom.isActive():
+                    return
+            except libvirt.libvirtError:
+                return
+
+    def reboot(self, server_id: str, *, hard: bool) -> Instance:
+        with self._lock_for(server_id):
+            dom = self._get(server_id)
+            with mapped_errors(f"reboot server {server_id}"):
+                if not dom.isActive():
+                    dom.create()
+                elif hard:
+                    try:
+                        dom.reset(0)
+                    except libvirt.libvirtError as exc:
+                        if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
+                            raise
+                        dom.destroy()  # drivers without reset: power cycle
+                        dom.create()
+                else:
+                    dom.reboot(0)
+            return self._instance(server_id, dom, console=False)
+
+    # ------------------------------------------------------------------ Driver: watch, close
+
+    def watch(self, emit: Callable[[InstanceChange], None]) -> Unsubscribe:
+        self._connection()  # events flow once connected
+        return self._watcher.add(emit)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with self._conn_lock:
+            self._drop_connection()
+        self._watcher.close()
+        if self._loop is not None:
+            self._loop.release()
+            self._loop = None
+
+
+def _version_string(v: int) -> str:
+    major, rest = divmod(int(v), 1_000_000)
+    minor, release = divmod(rest, 1000)
+    return f"{major}.{minor}.{release}"
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    try:
+        path.resolve().relative_to(directory.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def _make_traversable(path: Path) -> None:
+    """QEMU runs as another user: it must reach the files under the instances dir."""
+    try:
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o055 != 0o055:
+            path.chmod(mode | 0o755)
+    except OSError:
+        pass
