@@ -1,0 +1,799 @@
+"""The VMware driver: one vCenter cluster behind the agentkit Driver protocol.
+
+Every verb blocks (pyvmomi) and is called by the runtime in its executor; the session's
+supervisor and the PropertyCollector watcher run in threads of their own. vmodl faults and
+transport errors become driver errors here, at the boundary (``faults.mapped``).
+
+While vCenter is unreachable the host report says so and every VM we know is UNKNOWN (never
+SHUTDOWN); after the session comes back the watcher's first answer is the full picture and
+each VM is reported again (or as vanished, after a vCenter rebuilt from scratch).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+from pyVmomi import vim, vmodl
+
+from polyvisor.agent_vmware import specs
+from polyvisor.agent_vmware.datastore_http import DatastoreHttp
+from polyvisor.agent_vmware.faults import classify, fault_text, is_connection_error
+from polyvisor.agent_vmware.guestinfo import guestinfo_options
+from polyvisor.agent_vmware.image_store import BaseDisk, DatastoreImages
+from polyvisor.agent_vmware.inventory import Placement, cluster_datastores, read_cluster, resolve
+from polyvisor.agent_vmware.options import VmwareOptions
+from polyvisor.agent_vmware.props import container_view, retrieve, retrieve_one, traversal_to
+from polyvisor.agent_vmware.report import cluster_host_info, disconnected_host_info
+from polyvisor.agent_vmware.session import Conn, Session
+from polyvisor.agent_vmware.tasks import wait_task
+from polyvisor.agent_vmware.vnc_ports import VncPorts, VncPortsExhausted
+from polyvisor.agent_vmware.watcher import Batch, VmWatcher
+from polyvisor.agentkit.driver import (
+    Console,
+    DriverError,
+    HostInfo,
+    HypervisorUnavailable,
+    ImageRef,
+    Instance,
+    InstanceChange,
+    InstanceNotFound,
+    InstanceSpec,
+    PowerState,
+    RenditionWanted,
+    SpawnFailed,
+    Unsubscribe,
+)
+from polyvisor.common.logging import get_logger
+
+__all__ = ["VmwareDriver", "power_state_of"]
+
+log = get_logger(__name__)
+
+GIB = 1 << 30
+_VM_PATHS = (
+    "name",
+    "runtime.powerState",
+    "runtime.host",
+    "runtime.connectionState",
+    "config.extraConfig",
+)
+_GUEST_IDS = {
+    ("linux", "x86_64"): "otherLinux64Guest",
+    ("linux", "i686"): "otherLinuxGuest",
+    ("windows", "x86_64"): "windows9Server64Guest",
+    ("windows", "i686"): "windows9Guest",
+}
+
+
+def power_state_of(power: Any, connection: Any = "connected") -> PowerState:
+    """A VM's power state as the driver reports it; UNKNOWN when vCenter cannot vouch for it."""
+    if connection not in (None, "connected"):
+        return PowerState.UNKNOWN  # host disconnected, VM orphaned or inaccessible
+    return {
+        "poweredOn": PowerState.RUNNING,
+        "poweredOff": PowerState.SHUTDOWN,
+        "suspended": PowerState.PAUSED,
+    }.get(str(power), PowerState.NOSTATE)
+
+
+def _extra(props: dict[str, Any]) -> dict[str, str]:
+    return {str(o.key): str(o.value) for o in props.get("config.extraConfig") or ()}
+
+
+def _vnc_port(props: dict[str, Any]) -> int:
+    try:
+        return int(_extra(props).get(specs.VNC_PORT_KEY, "0"))
+    except ValueError:
+        return 0
+
+
+@dataclass(slots=True)
+class _Vm:
+    server_id: str
+    vm: vim.VirtualMachine
+    generation: int  # session generation the moref was seen in
+    vs_power: str  # runtime.powerState as vCenter said it
+    vs_connection: str  # runtime.connectionState
+    host: str = ""  # ESXi host name
+    vnc_port: int = 0
+    epoch: int = 0
+    stale: bool = False  # vCenter unreachable since we saw it
+
+    @property
+    def power(self) -> PowerState:
+        if self.stale:
+            return PowerState.UNKNOWN
+        return power_state_of(self.vs_power, self.vs_connection)
+
+
+class VmwareDriver:
+    """Driver for one vCenter cluster. ``start()`` begins connecting; verbs then block."""
+
+    def __init__(self, options: VmwareOptions) -> None:
+        self.options = options
+        self._session = Session(options)
+        self._session.add_listener(self._on_session)
+        self._lock = threading.RLock()
+        self._resolve_lock = threading.Lock()
+        self._place: Placement | None = None
+        self._host_id = options.host_id
+        self._vms: dict[str, _Vm] = {}
+        self._by_moref: dict[str, str] = {}
+        self._host_names: dict[str, str] = {}  # ESXi host moref -> name, this generation
+        self._epoch = 0
+        self._last_report: HostInfo | None = None
+        self._vnc = VncPorts(options.vnc_port_min, options.vnc_port_max)
+        self.images = DatastoreImages(options)
+        self._emitters: list[Callable[[InstanceChange], None]] = []
+        self._watcher: VmWatcher | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, wait: float | None = None) -> None:
+        """Start connecting (in the background); with ``wait``, block until connected."""
+        self._session.start()
+        if wait is not None and self._session.wait_connected(wait) is None:
+            raise HypervisorUnavailable(
+                f"could not connect to vCenter within {wait:.0f}s: {self._session.last_error}"
+            )
+
+    @property
+    def session(self) -> Session:
+        return self._session
+
+    @property
+    def connected(self) -> bool:
+        return self._session.connected
+
+    @property
+    def host_id(self) -> str:
+        """``<vCenter instanceUuid>:<cluster moref>`` unless configured; needs one connection."""
+        if not self._host_id:
+            self._ready()
+        return self._host_id
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.close()
+        self._session.close()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _ready(self) -> tuple[Conn, Placement]:
+        """The live session and our place in its inventory (resolved once per generation)."""
+        if self._closed:
+            raise HypervisorUnavailable("driver closed")
+        conn = self._session.current()
+        with self._lock:
+            place = self._place
+        if place is not None and place.generation == conn.generation:
+            return conn, place
+        with self._resolve_lock:
+            with self._lock:
+                place = self._place
+            if place is not None and place.generation == conn.generation:
+                return conn, place
+            with self._guard(conn):
+                place = resolve(conn.content, self.options, conn.generation)
+                self._seed(conn, place)
+            with self._lock:
+                self._place = place
+                if not self._host_id:
+                    self._host_id = f"{place.instance_uuid}:{place.cluster_moref}"
+            log.info(
+                "vcenter inventory resolved",
+                cluster=place.cluster_name,
+                cluster_moref=place.cluster_moref,
+                datacenter=place.datacenter_path,
+                generation=conn.generation,
+            )
+            return conn, place
+
+    @contextmanager
+    def _guard(self, conn: Conn, *, spawning: bool = False) -> Iterator[None]:
+        """Map whatever pyvmomi raises; a dead connection also resets the session."""
+        try:
+            yield
+        except DriverError:
+            raise
+        except Exception as e:
+            if is_connection_error(e):
+                self._session.broken(conn.generation, e)
+            if isinstance(e, (vmodl.MethodFault, OSError)) or is_connection_error(e):
+                raise classify(e, spawning=spawning) from e
+            raise
+
+    def _seed(self, conn: Conn, place: Placement) -> None:
+        """Per generation: ESXi host names, and the VNC ports every VM of the cluster holds."""
+        hosts = traversal_to(
+            conn.content, place.cluster, "host", vim.ClusterComputeResource, vim.HostSystem,
+            ["name", "vm"],
+        )  # fmt: skip
+        names = {h._moId: str(p.get("name", "")) for h, p in hosts}
+        vms = [vm for _, p in hosts for vm in (p.get("vm") or ())]
+        used: list[tuple[int, str]] = []
+        for _, p in retrieve(conn.content, vms, vim.VirtualMachine, ["config.extraConfig"]):
+            extra = _extra(p)
+            try:
+                port = int(extra.get(specs.VNC_PORT_KEY, "0"))
+            except ValueError:
+                continue
+            if port:
+                used.append((port, extra.get(specs.TAG_KEY, "")))
+        with self._lock:
+            self._host_names = names
+            self._vnc.reset(used)
+
+    def _host_name(self, conn: Conn, host: Any) -> str:
+        if host is None:
+            return ""
+        with self._lock:
+            name = self._host_names.get(host._moId)
+        if name is None:
+            props = retrieve_one(conn.content, host, ["name"]) or {}
+            name = str(props.get("name", ""))
+            with self._lock:
+                self._host_names[host._moId] = name
+        return name
+
+    def _http(self, conn: Conn) -> DatastoreHttp:
+        return DatastoreHttp(self.options, str(getattr(conn.si._stub, "cookie", "") or ""))
+
+    def _wait(self, conn: Conn, task: vim.Task) -> Any:
+        return wait_task(conn.content, task, timeout=self.options.task_timeout_s)
+
+    # ------------------------------------------------------------------ registry
+
+    def _register(
+        self,
+        conn: Conn,
+        sid: str,
+        vm: vim.VirtualMachine,
+        props: dict[str, Any],
+        host: str,
+        port: int = 0,
+    ) -> _Vm:
+        """Record what vCenter just told us about ``sid`` (``props``: the _VM_PATHS read)."""
+        with self._lock:
+            self._epoch += 1
+            old = self._vms.get(sid)
+            if old is not None and old.vm._moId != vm._moId:
+                self._by_moref.pop(old.vm._moId, None)
+            same = (
+                old is not None and old.generation == conn.generation and old.vm._moId == vm._moId
+            )
+            rec = _Vm(
+                server_id=sid,
+                vm=vm,
+                generation=conn.generation,
+                vs_power=str(props.get("runtime.powerState", old.vs_power if same else "")),
+                vs_connection=str(
+                    props.get("runtime.connectionState", old.vs_connection if same else "connected")
+                ),
+                host=host,
+                vnc_port=port or (old.vnc_port if old else 0),
+                epoch=self._epoch,
+            )
+            self._vms[sid] = rec
+            self._by_moref[vm._moId] = sid
+            if rec.vnc_port:
+                self._vnc.claim(rec.vnc_port, sid)
+            return rec
+
+    def _unregister(self, sid: str) -> None:
+        with self._lock:
+            rec = self._vms.pop(sid, None)
+            if rec is not None:
+                self._by_moref.pop(rec.vm._moId, None)
+            self._vnc.release(sid)
+
+    def _instance(self, rec: _Vm, name: str = "") -> Instance:
+        return Instance(
+            server_id=rec.server_id,
+            power_state=rec.power,
+            name=name or rec.server_id,
+            esxi_host=rec.host,
+            console=Console("vnc", rec.host, rec.vnc_port) if rec.vnc_port and rec.host else None,
+        )
+
+    def _observe(self, conn: Conn, sid: str, vm: vim.VirtualMachine) -> _Vm | None:
+        """Read ``vm`` now and record it; None when it is gone."""
+        props = retrieve_one(conn.content, vm, _VM_PATHS)
+        if props is None:
+            return None
+        host = self._host_name(conn, props.get("runtime.host"))
+        return self._register(conn, sid, vm, props, host, _vnc_port(props))
+
+    def _find(self, conn: Conn, place: Placement, sid: str) -> vim.VirtualMachine | None:
+        """Our VM tagged with ``sid``, looked up as cheaply as vCenter allows."""
+        with self._lock:
+            rec = self._vms.get(sid)
+        if rec is not None and rec.generation == conn.generation:
+            if retrieve_one(conn.content, rec.vm, ["name"]) is not None:
+                return rec.vm
+        index = conn.content.searchIndex
+        candidates = []
+        instance_uuid = specs.as_instance_uuid(sid)
+        if instance_uuid is not None:
+            found = index.FindByUuid(place.datacenter, instance_uuid, True, True)
+            if found is not None:
+                candidates.append(found)
+        child = index.FindChild(place.folder, sid)
+        if isinstance(child, vim.VirtualMachine):
+            candidates.append(child)
+        for vm in candidates:
+            props = retrieve_one(conn.content, vm, ["config.extraConfig"])
+            if props is not None and _extra(props).get(specs.TAG_KEY) == sid:
+                return vm
+        return None
+
+    def _require(self, conn: Conn, place: Placement, sid: str) -> vim.VirtualMachine:
+        vm = self._find(conn, place, sid)
+        if vm is None:
+            self._unregister(sid)
+            raise InstanceNotFound(f"no VM tagged {sid} in cluster {place.cluster_name}")
+        return vm
+
+    # ------------------------------------------------------------------ Driver: reading
+
+    def rendition_for(self, image: ImageRef) -> RenditionWanted:
+        disktype = image.vmware_disktype
+        if image.disk_format == "vmdk" and disktype in ("sparse", "preallocated"):
+            return RenditionWanted("vmdk", disktype)  # expanded as it is: no conversion
+        return RenditionWanted("vmdk", "streamOptimized")
+
+    def host_info(self) -> HostInfo:
+        lo_hi = (self.options.vnc_port_min, self.options.vnc_port_max)
+        try:
+            conn, place = self._ready()
+            with self._guard(conn):
+                facts = read_cluster(conn.content, place, self.options.datastore_regex)
+        except HypervisorUnavailable:
+            return disconnected_host_info(self._last_report, self.options.cluster_name, lo_hi)
+        info = cluster_host_info(
+            facts,
+            vnc_port_range=lo_hi,
+            cpu_allocation_ratio=self.options.cpu_allocation_ratio,
+            ram_allocation_ratio=self.options.ram_allocation_ratio,
+            disk_allocation_ratio=self.options.disk_allocation_ratio,
+        )
+        with self._lock:
+            self._host_names.update({h.moref: h.name for h in facts.hosts})
+            self._last_report = info
+        return info
+
+    def list_instances(self) -> list[Instance]:
+        try:
+            conn, place = self._ready()
+            with self._guard(conn):
+                rows = container_view(conn.content, place.folder, vim.VirtualMachine, _VM_PATHS)
+                found: list[Instance] = []
+                for vm, props in rows:
+                    sid = _extra(props).get(specs.TAG_KEY)
+                    if not sid:
+                        continue
+                    host = self._host_name(conn, props.get("runtime.host"))
+                    rec = self._register(conn, sid, vm, props, host, _vnc_port(props))
+                    found.append(self._instance(rec))
+        except HypervisorUnavailable:
+            with self._lock:
+                return [
+                    replace(self._instance(rec), power_state=PowerState.UNKNOWN)
+                    for rec in self._vms.values()
+                ]
+        seen = {i.server_id for i in found}
+        with self._lock:
+            for sid in [s for s in self._vms if s not in seen]:
+                self._unregister(sid)
+        return found
+
+    def console(self, server_id: str) -> Console:
+        conn, place = self._ready()
+        with self._guard(conn):
+            vm = self._require(conn, place, server_id)
+            rec = self._observe(conn, server_id, vm)
+        if rec is None:
+            raise InstanceNotFound(f"no VM tagged {server_id}")
+        if not rec.vnc_port:
+            raise DriverError(f"VM {server_id} has no VNC console configured")
+        return Console("vnc", rec.host, rec.vnc_port)
+
+    # ------------------------------------------------------------------ Driver: spawn
+
+    def _guest_id(self, spec: InstanceSpec) -> str:
+        wanted = spec.metadata.get("vmware_ostype", "") if spec.metadata else ""
+        if wanted:
+            return wanted
+        ref = spec.image.ref
+        arch = ref.architecture or "x86_64"
+        return _GUEST_IDS.get((ref.os_type.lower(), arch), self.options.default_guest_id)
+
+    def _pick_datastore(self, conn: Conn, place: Placement, need: int) -> str:
+        stores = [
+            d
+            for _, d in cluster_datastores(conn.content, place, self.options.datastore_regex)
+            if d.accessible
+        ]
+        if not stores:
+            raise SpawnFailed(
+                f"no accessible datastore of cluster {place.cluster_name} matches "
+                f"{self.options.datastore_regex!r}"
+            )
+        best = max(stores, key=lambda d: d.free_space)
+        if best.free_space < need:
+            raise SpawnFailed(
+                f"no datastore has {need / GIB:.1f} GiB free (largest: {best.name}, "
+                f"{best.free_space / GIB:.1f} GiB)"
+            )
+        return best.name
+
+    def spawn(self, spec: InstanceSpec) -> Instance:
+        sid = spec.server_id
+        try:
+            adapter = specs.normalize_adapter(spec.image.ref.vmware_adaptertype)
+            extra = guestinfo_options(
+                instance_id=sid,
+                hostname=spec.hostname or spec.name,
+                ssh_public_keys=spec.ssh_public_keys,
+                user_data=spec.user_data,
+                metadata=spec.metadata,
+            )
+        except ValueError as e:
+            raise SpawnFailed(str(e)) from e
+        if spec.vcpus < 1 or spec.memory_mb < 4:
+            raise SpawnFailed(f"bad flavor: {spec.vcpus} vCPUs, {spec.memory_mb} MiB")
+
+        conn, place = self._ready()
+        with self._guard(conn, spawning=True):
+            existing = self._find(conn, place, sid)
+            if existing is not None:
+                return self._ensure_running(conn, sid, existing, spec.name)
+            virtual = spec.image.ref.virtual_size or spec.image.size
+            need = max(spec.disk_gb * GIB, virtual) + virtual
+            datastore = self._pick_datastore(conn, place, need)
+            base = self.images.ensure(
+                self._http(conn), place.datacenter_path, datastore, spec.image, adapter
+            )
+        try:
+            port = self._vnc.allocate(sid)
+        except VncPortsExhausted as e:
+            raise SpawnFailed(str(e), retryable=True) from e
+        created: vim.VirtualMachine | None = None
+        try:
+            with self._guard(conn, spawning=True):
+                disk = self._copy_disk(conn, place, datastore, base, spec, sid)
+                plan = specs.VmPlan(
+                    server_id=sid,
+                    display_name=spec.name,
+                    datastore=datastore,
+                    directory=sid,
+                    disk_file=disk,
+                    disk_capacity_kb=base.capacity // 1024,
+                    vcpus=spec.vcpus,
+                    memory_mb=spec.memory_mb,
+                    adapter=adapter,
+                    guest_id=self._guest_id(spec),
+                    vnc_port=port,
+                    extra_config=extra,
+                )
+                task = place.folder.CreateVM_Task(
+                    config=specs.vm_config_spec(plan), pool=place.resource_pool
+                )
+                created = self._wait(conn, task)
+                want_kb = spec.disk_gb * GIB // 1024
+                if want_kb > plan.disk_capacity_kb:
+                    self._grow_disk(conn, created, want_kb)
+                self._wait(conn, created.PowerOnVM_Task())
+                rec = self._observe(conn, sid, created)
+            if rec is None:
+                raise SpawnFailed(f"VM {sid} vanished right after it was created", retryable=True)
+            log.info(
+                "spawned",
+                server_id=sid,
+                vm=created._moId,
+                esxi_host=rec.host,
+                datastore=datastore,
+                vnc_port=port,
+            )
+            return self._instance(rec, spec.name)
+        except BaseException as e:
+            if not (isinstance(e, HypervisorUnavailable) or is_connection_error(e)):
+                self._cleanup(conn, place, sid, created, datastore)
+            self._vnc.release(sid)
+            self._unregister(sid)
+            raise
+
+    def _ensure_running(self, conn: Conn, sid: str, vm: vim.VirtualMachine, name: str) -> Instance:
+        rec = self._observe(conn, sid, vm)
+        if rec is None:
+            raise SpawnFailed(f"VM {sid} vanished", retryable=True)
+        if rec.power != PowerState.RUNNING:
+            self._power(conn, vm, on=True)
+            rec = self._observe(conn, sid, vm) or rec
+        return self._instance(rec, name)
+
+    def _copy_disk(
+        self, conn: Conn, place: Placement, datastore: str, base: BaseDisk, spec: InstanceSpec,
+        sid: str,
+    ) -> str:  # fmt: skip
+        """The server's own copy of the base disk, in its folder; returns its datastore path."""
+        fm = conn.content.fileManager
+        folder = specs.datastore_path(datastore, sid)
+        try:
+            fm.MakeDirectory(name=folder, datacenter=place.datacenter, createParentDirectories=True)
+        except vim.fault.FileAlreadyExists:
+            # Left by a spawn that died half way (no VM carries the tag): start clean.
+            self._delete_path(conn, place, folder)
+            fm.MakeDirectory(name=folder, datacenter=place.datacenter, createParentDirectories=True)
+        disk = f"{sid}/{sid}.vmdk"
+        for attempt in (1, 2):
+            try:
+                self._wait(
+                    conn,
+                    conn.content.virtualDiskManager.CopyVirtualDisk_Task(
+                        sourceName=base.datastore_path,
+                        sourceDatacenter=place.datacenter,
+                        destName=specs.datastore_path(datastore, disk),
+                        destDatacenter=place.datacenter,
+                        force=True,
+                    ),
+                )
+                return disk
+            except (vim.fault.FileNotFound, vim.fault.CannotAccessFile):
+                if attempt == 2:
+                    raise
+                # The cached base was removed behind our back: upload it again, once.
+                log.warning("image base disk missing, uploading again", path=base.datastore_path)
+                self.images.forget(datastore)
+                base = self.images.ensure(
+                    self._http(conn),
+                    place.datacenter_path,
+                    datastore,
+                    spec.image,
+                    specs.normalize_adapter(spec.image.ref.vmware_adaptertype),
+                )
+        raise AssertionError("unreachable")
+
+    def _grow_disk(self, conn: Conn, vm: vim.VirtualMachine, capacity_kb: int) -> None:
+        props = retrieve_one(conn.content, vm, ["config.hardware.device"]) or {}
+        disks = [
+            d
+            for d in props.get("config.hardware.device") or ()
+            if isinstance(d, vim.vm.device.VirtualDisk)
+        ]
+        if not disks:
+            raise SpawnFailed("the new VM has no disk to grow")
+        self._wait(conn, vm.ReconfigVM_Task(spec=specs.grow_disk_spec(disks[0], capacity_kb)))
+
+    def _cleanup(
+        self,
+        conn: Conn,
+        place: Placement,
+        sid: str,
+        vm: vim.VirtualMachine | None,
+        datastore: str,
+    ) -> None:
+        """Remove what a failed spawn made (best effort: the failure is what we report)."""
+        try:
+            if vm is not None:
+                self._destroy_vm(conn, vm)
+            self._delete_path(conn, place, specs.datastore_path(datastore, sid))
+        except Exception as e:
+            log.warning("cleaning up a failed spawn failed", server_id=sid, error=fault_text(e))
+
+    # ------------------------------------------------------------------ Driver: destroy
+
+    def _delete_path(self, conn: Conn, place: Placement, path: str) -> None:
+        """Delete a datastore file or folder; already gone is fine."""
+        try:
+            self._wait(
+                conn,
+                conn.content.fileManager.DeleteDatastoreFile_Task(
+                    name=path, datacenter=place.datacenter
+                ),
+            )
+        except (vim.fault.FileNotFound, vim.fault.CannotDeleteFile) as e:
+            if isinstance(e, vim.fault.CannotDeleteFile):
+                log.debug("nothing to delete", path=path)
+
+    def _destroy_vm(self, conn: Conn, vm: vim.VirtualMachine) -> None:
+        try:
+            self._power(conn, vm, on=False)
+            self._wait(conn, vm.Destroy_Task())
+        except vmodl.fault.ManagedObjectNotFound:
+            return
+
+    def destroy(self, server_id: str) -> None:
+        conn, place = self._ready()
+        with self._guard(conn):
+            vm = self._find(conn, place, server_id)
+            stores: list[str] = []
+            if vm is not None:
+                props = retrieve_one(conn.content, vm, ["config.files.vmPathName"]) or {}
+                path = props.get("config.files.vmPathName")
+                if path:
+                    stores.append(specs.split_datastore_path(str(path))[0])
+                self._destroy_vm(conn, vm)
+            if not stores:
+                stores = [
+                    d.name
+                    for _, d in cluster_datastores(
+                        conn.content, place, self.options.datastore_regex
+                    )
+                ]
+            for ds in stores:
+                self._delete_path(conn, place, specs.datastore_path(ds, server_id))
+        self._unregister(server_id)
+        log.info("destroyed", server_id=server_id, existed=vm is not None)
+
+    # ------------------------------------------------------------------ Driver: power
+
+    def _power(self, conn: Conn, vm: vim.VirtualMachine, *, on: bool) -> None:
+        try:
+            self._wait(conn, vm.PowerOnVM_Task() if on else vm.PowerOffVM_Task())
+        except vim.fault.InvalidPowerState:
+            pass  # already there
+
+    def power_on(self, server_id: str) -> Instance:
+        return self._power_verb(server_id, on=True)
+
+    def power_off(self, server_id: str) -> Instance:
+        return self._power_verb(server_id, on=False)
+
+    def _power_verb(self, server_id: str, *, on: bool) -> Instance:
+        conn, place = self._ready()
+        with self._guard(conn):
+            vm = self._require(conn, place, server_id)
+            self._power(conn, vm, on=on)
+            rec = self._observe(conn, server_id, vm)
+        if rec is None:
+            raise InstanceNotFound(f"VM {server_id} vanished")
+        return self._instance(rec)
+
+    def reboot(self, server_id: str, *, hard: bool) -> Instance:
+        conn, place = self._ready()
+        with self._guard(conn):
+            vm = self._require(conn, place, server_id)
+            props = (
+                retrieve_one(conn.content, vm, ["runtime.powerState", "guest.toolsRunningStatus"])
+                or {}
+            )
+            if props.get("runtime.powerState") != "poweredOn":
+                self._power(conn, vm, on=True)  # a reboot of a stopped VM starts it
+            elif hard or props.get("guest.toolsRunningStatus") != "guestToolsRunning":
+                self._wait(conn, vm.ResetVM_Task())
+            else:
+                try:
+                    vm.RebootGuest()
+                except (vim.fault.ToolsUnavailable, vmodl.fault.MethodNotFound,
+                        vmodl.fault.NotSupported, vim.fault.InvalidState) as e:  # fmt: skip
+                    log.info(
+                        "soft reboot not possible, resetting",
+                        server_id=server_id,
+                        error=fault_text(e),
+                    )
+                    self._wait(conn, vm.ResetVM_Task())
+            rec = self._observe(conn, server_id, vm)
+        if rec is None:
+            raise InstanceNotFound(f"VM {server_id} vanished")
+        return self._instance(rec)
+
+    # ------------------------------------------------------------------ Driver: watch
+
+    def watch(self, emit: Callable[[InstanceChange], None]) -> Unsubscribe:
+        with self._lock:
+            self._emitters.append(emit)
+            if self._watcher is None and not self._closed:
+                self._watcher = VmWatcher(
+                    self._session,
+                    self._ready,
+                    self._on_batch,
+                    lambda: self._epoch,
+                    self.options.watch_wait_s,
+                )
+                self._watcher.start()
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if emit in self._emitters:
+                    self._emitters.remove(emit)
+                watcher = self._watcher if not self._emitters else None
+                if watcher is not None:
+                    self._watcher = None
+            if watcher is not None:
+                watcher.close()
+
+        return unsubscribe
+
+    def _emit(self, changes: list[InstanceChange]) -> None:
+        with self._lock:
+            emitters = list(self._emitters)
+        for change in changes:
+            for emit in emitters:
+                try:
+                    emit(change)
+                except Exception:
+                    log.exception("emitting an instance change failed", server_id=change.server_id)
+
+    def _on_session(self, connected: bool, generation: int) -> None:
+        if connected:
+            self.images.forget_all()  # a rebuilt vCenter may have lost the datastore files
+            return
+        with self._lock:
+            for rec in self._vms.values():
+                rec.stale = True
+            changes = [
+                InstanceChange(sid, PowerState.UNKNOWN, rec.host) for sid, rec in self._vms.items()
+            ]
+        self._emit(changes)
+
+    def _on_batch(self, batch: Batch) -> None:
+        try:
+            conn = self._session.current()
+        except HypervisorUnavailable:
+            return
+        if conn.generation != batch.generation:
+            return
+        out: list[InstanceChange] = []
+        with self._guard(conn):
+            unknown = [
+                c.vm
+                for c in batch.changes
+                if c.kind != "leave" and c.vm._moId not in self._by_moref_current(conn)
+            ]
+            tags: dict[str, str] = {}
+            for vm, props in retrieve(conn.content, unknown, vim.VirtualMachine, _VM_PATHS):
+                sid = _extra(props).get(specs.TAG_KEY)
+                if sid:
+                    tags[vm._moId] = sid
+            present: set[str] = set()
+            for change in batch.changes:
+                moref = change.vm._moId
+                with self._lock:
+                    sid = self._by_moref.get(moref) if moref not in tags else tags[moref]
+                    rec = self._vms.get(sid) if sid else None
+                if not sid:
+                    continue
+                if change.kind == "leave":
+                    if rec is not None and rec.vm._moId == moref:
+                        self._unregister(sid)
+                        out.append(InstanceChange(sid, PowerState.NOSTATE, rec.host, vanished=True))
+                    continue
+                present.add(sid)
+                props = change.props
+                host = rec.host if rec is not None else ""
+                if "runtime.host" in props:
+                    host = self._host_name(conn, props["runtime.host"])
+                before = rec.power if rec is not None else None
+                new = self._register(conn, sid, change.vm, props, host)
+                if batch.initial or before != new.power or rec is None or rec.host != host:
+                    out.append(InstanceChange(sid, new.power, host))
+            if batch.initial:
+                with self._lock:
+                    gone = [
+                        rec for sid, rec in self._vms.items()
+                        if sid not in present and rec.epoch <= batch.epoch
+                    ]  # fmt: skip
+                for rec in gone:
+                    self._unregister(rec.server_id)
+                    out.append(
+                        InstanceChange(rec.server_id, PowerState.NOSTATE, rec.host, vanished=True)
+                    )
+        self._emit(out)
+
+    def _by_moref_current(self, conn: Conn) -> set[str]:
+        with self._lock:
+            return {
+                moref
+                for moref, sid in self._by_moref.items()
+                if (rec := self._vms.get(sid)) is not None and rec.generation == conn.generation
+            }

@@ -1,0 +1,181 @@
+"""Changes to our VMs, pushed by vCenter's PropertyCollector (WaitForUpdatesEx), in one thread.
+
+One filter over a ContainerView of our folder watches ``runtime.powerState``, ``runtime.host``
+and ``runtime.connectionState`` (plus ``name``) of every VM in it. The first answer after the
+filter is made is the whole current state: that is the full resync after every (re)connect.
+Later answers carry only what changed. Each answer becomes a ``Batch`` for the driver.
+
+The thread owns a PropertyCollector of its own (so its long polls never disturb the
+session's collector), waits at most ``watch_wait_s`` per call so it notices a stop, and
+reports a dead connection to the session, which reconnects; then the watch starts again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyVmomi import vim, vmodl
+
+from polyvisor.agent_vmware.faults import fault_text, is_connection_error
+from polyvisor.agent_vmware.inventory import Placement
+from polyvisor.agent_vmware.session import Conn, Session
+from polyvisor.agentkit.driver import DriverError
+from polyvisor.common.logging import get_logger
+
+__all__ = ["WATCHED_PATHS", "Batch", "ObjectChange", "VmWatcher"]
+
+log = get_logger(__name__)
+PC = vmodl.query.PropertyCollector
+WATCHED_PATHS = ("name", "runtime.powerState", "runtime.host", "runtime.connectionState")
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectChange:
+    vm: vim.VirtualMachine
+    kind: str  # enter, modify, leave
+    props: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    generation: int
+    initial: bool  # the complete picture (after a (re)connect): absent VMs are gone
+    changes: tuple[ObjectChange, ...]
+    epoch: int  # the driver's registration epoch sampled before the picture was asked for
+
+
+class VmWatcher:
+    def __init__(
+        self,
+        session: Session,
+        ready: Callable[[], tuple[Conn, Placement]],
+        on_batch: Callable[[Batch], None],
+        epoch: Callable[[], int],
+        wait_s: int = 10,
+    ) -> None:
+        self._session = session
+        self._ready = ready
+        self._on_batch = on_batch
+        self._epoch = epoch
+        self._wait_s = wait_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.batches = 0
+
+    def start(self) -> None:
+        if self._thread is None and not self._stop.is_set():
+            self._thread = threading.Thread(target=self._loop, name="vcenter-watch", daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        """Stop watching; returns once the thread is done (at most one wait). Idempotent."""
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=self._wait_s + 30)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            if self._session.wait_connected(1.0) is None:
+                continue
+            try:
+                conn, place = self._ready()
+            except DriverError as e:
+                log.info("watch waiting for vcenter", error=str(e))
+                self._stop.wait(1.0)
+                continue
+            try:
+                self._watch(conn, place)
+            except Exception as e:
+                if is_connection_error(e):
+                    self._session.broken(conn.generation, e)
+                else:
+                    log.warning("watch failed, starting again", error=fault_text(e))
+                    self._stop.wait(1.0)
+
+    def _watch(self, conn: Conn, place: Placement) -> None:
+        content = conn.content
+        pc = content.propertyCollector.CreatePropertyCollector()
+        view = content.viewManager.CreateContainerView(place.folder, [vim.VirtualMachine], True)
+        dead = False
+        try:
+            spec = PC.FilterSpec(
+                objectSet=[
+                    PC.ObjectSpec(
+                        obj=view,
+                        skip=True,
+                        selectSet=[
+                            PC.TraversalSpec(
+                                name="v", type=vim.view.ContainerView, path="view", skip=False
+                            )
+                        ],
+                    )
+                ],
+                propSet=[
+                    PC.PropertySpec(type=vim.VirtualMachine, pathSet=list(WATCHED_PATHS), all=False)
+                ],
+            )
+            pc.CreateFilter(spec, partialUpdates=True)
+            options = PC.WaitOptions(maxWaitSeconds=self._wait_s)
+            version = ""
+            epoch = self._epoch()
+            initial: dict[str, ObjectChange] | None = {}
+            while not self._stop.is_set() and self._session.generation == conn.generation:
+                update = pc.WaitForUpdatesEx(version, options)
+                if update is None:
+                    if initial is not None:
+                        self._deliver(Batch(conn.generation, True, tuple(initial.values()), epoch))
+                        initial = None
+                    continue
+                version = update.version
+                changes = _changes(update)
+                if initial is not None:
+                    for c in changes:
+                        if c.kind == "leave":
+                            initial.pop(c.vm._moId, None)
+                        else:
+                            merged = initial.get(c.vm._moId)
+                            props = {**merged.props, **c.props} if merged else dict(c.props)
+                            initial[c.vm._moId] = ObjectChange(c.vm, "enter", props)
+                    if not update.truncated:
+                        self._deliver(Batch(conn.generation, True, tuple(initial.values()), epoch))
+                        initial = None
+                elif changes:
+                    self._deliver(Batch(conn.generation, False, tuple(changes), epoch))
+        except Exception as e:
+            dead = is_connection_error(e)
+            raise
+        finally:
+            if not dead and self._session.generation == conn.generation:
+                for cleanup in (pc.DestroyPropertyCollector, view.DestroyView):
+                    try:
+                        cleanup()
+                    except Exception as e:
+                        log.debug("watch cleanup failed", error=repr(e))
+
+    def _deliver(self, batch: Batch) -> None:
+        self.batches += 1
+        try:
+            self._on_batch(batch)
+        except Exception:
+            log.exception("handling a watch batch failed")
+
+
+def _changes(update: Any) -> list[ObjectChange]:
+    out: list[ObjectChange] = []
+    for fs in update.filterSet or ():
+        for os_ in fs.objectSet or ():
+            if not isinstance(os_.obj, vim.VirtualMachine):
+                continue
+            props: dict[str, Any] = {}
+            for ch in os_.changeSet or ():
+                props[ch.name] = None if ch.op == "remove" else ch.val
+            out.append(ObjectChange(os_.obj, str(os_.kind), props))
+    return out
