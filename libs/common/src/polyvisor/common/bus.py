@@ -56,6 +56,8 @@ __all__ = [
     "KvEntry",
     "PublishAck",
     "PullConsumer",
+    "StreamMessage",
+    "StreamWatch",
     "Subscription",
     "map_nats_error",
     "subject_token",
@@ -436,6 +438,64 @@ class Subscription:
             await self._sub.unsubscribe()
 
 
+@dataclass(frozen=True, slots=True)
+class StreamMessage:
+    """A message seen through `Bus.watch` (no ack: the view is ephemeral)."""
+
+    subject: str
+    data: bytes
+    headers: Mapping[str, str]
+    stream_seq: int
+    #: When the stream stored it (epoch seconds, the NATS server's clock).
+    timestamp: float
+    #: Messages of the view still to come when this one was delivered (0: caught up).
+    pending: int
+
+
+class StreamWatch:
+    """An ordered, ephemeral consumer of a stream: every watcher sees every message once, in
+    order (the client recreates the consumer after a gap or a reconnect). For state that each
+    replica keeps in memory, such as the scheduler's host reports."""
+
+    def __init__(self, sub: JetStreamContext.PushSubscription) -> None:
+        self._sub = sub
+        self._closed = False
+
+    @staticmethod
+    def _convert(m: NatsMsg) -> StreamMessage:
+        md = m.metadata
+        return StreamMessage(
+            subject=m.subject,
+            data=m.data,
+            headers=dict(m.headers or {}),
+            stream_seq=int(md.sequence.stream),
+            timestamp=md.timestamp.timestamp(),
+            pending=int(md.num_pending or 0),
+        )
+
+    def __aiter__(self) -> AsyncIterator[StreamMessage]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[StreamMessage]:
+        async for m in self._sub.messages:
+            yield self._convert(m)
+
+    async def next(self, timeout: float = 5.0) -> StreamMessage:  # noqa: ASYNC109
+        try:
+            m = await self._sub.next_msg(timeout=timeout)
+        except nats.errors.TimeoutError as e:
+            raise Unavailable(f"no message within {timeout}s") from e
+        return self._convert(m)
+
+    async def close(self) -> None:
+        """Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            await self._sub.unsubscribe()
+
+
 # --------------------------------------------------------------------------- key/value
 
 
@@ -737,6 +797,30 @@ class Bus:
     async def delete_consumer(self, stream: str, durable: str) -> None:
         with _mapped(), contextlib.suppress(nats.js.errors.NotFoundError):
             await self._js.delete_consumer(stream, durable)
+
+    async def watch(
+        self,
+        stream: str,
+        subject: str,
+        *,
+        deliver: Literal["all", "last_per_subject", "new"] = "all",
+    ) -> StreamWatch:
+        """An ordered ephemeral view of `stream` filtered by `subject`. `last_per_subject`
+        starts with the latest message of every subject, then follows new ones."""
+        policy = {
+            "all": js_api.DeliverPolicy.ALL,
+            "last_per_subject": js_api.DeliverPolicy.LAST_PER_SUBJECT,
+            "new": js_api.DeliverPolicy.NEW,
+        }[deliver]
+        with _mapped():
+            sub = await self._js.subscribe(
+                subject,
+                stream=stream,
+                ordered_consumer=True,
+                deliver_policy=policy,
+                idle_heartbeat=5.0,
+            )
+        return StreamWatch(sub)
 
     # -- key/value
 
