@@ -53,7 +53,9 @@ class Forge:
     def vmdk(self, subformat: str = "streamOptimized", size: int = 2 * MiB) -> Path:
         src = self.raw(size)
         p = self._path("disk", "vmdk")
-        qemu_img("convert", "-f", "raw", "-O", "vmdk", "-o", f"subformat={subformat}", str(src), str(p))
+        qemu_img(
+            "convert", "-f", "raw", "-O", "vmdk", "-o", f"subformat={subformat}", str(src), str(p)
+        )
         return p
 
     def iso(self, size: int = 64 * 1024) -> Path:

@@ -123,19 +123,31 @@ def test_truncated_and_garbage_headers_refused() -> None:
 @pytest.mark.parametrize(
     ("descriptor", "rule"),
     [
-        ('version=1\ncreateType="streamOptimized"\nRW 8 SPARSE "a.vmdk"\nRW 8 SPARSE "a.vmdk"\n',
-         ins.RULE_VMDK_EXTENT),
-        ('version=1\ncreateType="streamOptimized"\nRW 8 SPARSE "../a.vmdk"\n', ins.RULE_VMDK_EXTENT),
+        (
+            'version=1\ncreateType="streamOptimized"\nRW 8 SPARSE "a.vmdk"\nRW 8 SPARSE "a.vmdk"\n',
+            ins.RULE_VMDK_EXTENT,
+        ),
+        (
+            'version=1\ncreateType="streamOptimized"\nRW 8 SPARSE "../a.vmdk"\n',
+            ins.RULE_VMDK_EXTENT,
+        ),
         ('version=1\ncreateType="streamOptimized"\nRW 8 FLAT "a.vmdk" 0\n', ins.RULE_VMDK_EXTENT),
         ('version=1\ncreateType="streamOptimized"\nRW 8 VMFS "a.vmdk"\n', ins.RULE_VMDK_EXTENT),
         ('version=1\ncreateType="vmfs"\nRW 8 VMFS "a.vmdk"\n', ins.RULE_VMDK_CREATE_TYPE),
-        ('version=1\ncreateType="streamOptimized"\nparentFileNameHint="/x.vmdk"\n'
-         'RW 8 SPARSE "a.vmdk"\n', ins.RULE_VMDK_DESCRIPTOR),
-        ('version=1\ncreateType="streamOptimized"\nchangeTrackPath="/x"\nRW 8 SPARSE "a.vmdk"\n',
-         ins.RULE_VMDK_DESCRIPTOR),
-        ('version=1\ncreateType="streamOptimized"\nwhat is this\nRW 8 SPARSE "a.vmdk"\n',
-         ins.RULE_VMDK_DESCRIPTOR),
-        ("version=1\nRW 8 SPARSE \"a.vmdk\"\n", ins.RULE_VMDK_DESCRIPTOR),
+        (
+            'version=1\ncreateType="streamOptimized"\nparentFileNameHint="/x.vmdk"\n'
+            'RW 8 SPARSE "a.vmdk"\n',
+            ins.RULE_VMDK_DESCRIPTOR,
+        ),
+        (
+            'version=1\ncreateType="streamOptimized"\nchangeTrackPath="/x"\nRW 8 SPARSE "a.vmdk"\n',
+            ins.RULE_VMDK_DESCRIPTOR,
+        ),
+        (
+            'version=1\ncreateType="streamOptimized"\nwhat is this\nRW 8 SPARSE "a.vmdk"\n',
+            ins.RULE_VMDK_DESCRIPTOR,
+        ),
+        ('version=1\nRW 8 SPARSE "a.vmdk"\n', ins.RULE_VMDK_DESCRIPTOR),
     ],
 )
 def test_vmdk_descriptor_parsed_strictly(descriptor: str, rule: str) -> None:
@@ -146,7 +158,7 @@ def test_vmdk_descriptor_parsed_strictly(descriptor: str, rule: str) -> None:
 
 def test_vmdk_descriptor_accepts_what_qemu_img_writes() -> None:
     d = ins.parse_vmdk_descriptor(
-        b'# Disk DescriptorFile\nversion=1\nCID=983c0f34\nparentCID=ffffffff\n'
+        b"# Disk DescriptorFile\nversion=1\nCID=983c0f34\nparentCID=ffffffff\n"
         b'createType="streamOptimized"\n\n# Extent description\nRW 20480 SPARSE "so.vmdk"\n\n'
         b'#DDB\nddb.virtualHWVersion = "4"\nddb.adapterType = "ide"\n'
     )

@@ -263,7 +263,7 @@ _VMDK_ALLOWED_CREATE_TYPES = ("monolithicSparse", "streamOptimized")
 _VMDK_MAX_DESCRIPTOR_SECTORS = 2048  # 1 MiB
 _VMDK_KEYS = {"version", "encoding", "CID", "parentCID", "createType", "isNativeSnapshot"}
 _EXTENT = re.compile(
-    r'^(?P<access>RW|RDONLY|NOACCESS)\s+(?P<sectors>\d+)\s+(?P<type>[A-Za-z]+)'
+    r"^(?P<access>RW|RDONLY|NOACCESS)\s+(?P<sectors>\d+)\s+(?P<type>[A-Za-z]+)"
     r'(?:\s+"(?P<name>[^"]*)"(?:\s+(?P<offset>\d+))?)?$'
 )
 _KEY_VALUE = re.compile(r'^(?P<key>[A-Za-z][A-Za-z0-9_.]*)\s*=\s*(?P<value>"[^"]*"|[^"\s]*)$')

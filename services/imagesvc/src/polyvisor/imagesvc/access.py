@@ -1,0 +1,78 @@
+"""Who may see and who may change an image.
+
+- admin sees every image; a service token (an agent) reads and downloads every image;
+- a user sees the images of their project, public images, and shared images listing their
+  project; an image they may not see does not exist for them (NotFound, never a hint);
+- only the owner project (member role) or an admin changes, uploads to or deletes an image;
+  the reader role changes nothing; only an admin makes an image public.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from polyvisor.common.auth import Principal
+from polyvisor.common.errors import NotFound, PermissionDenied, Unauthenticated
+from polyvisor.imagesvc.model import Image, ImageStatus, Visibility
+
+__all__ = ["ListScope", "can_see", "list_scope", "require_create", "require_mutate", "require_see"]
+
+
+def _require_principal(p: Principal | None) -> Principal:
+    if p is None:
+        raise Unauthenticated("this call needs a token")
+    return p
+
+
+def can_see(p: Principal, image: Image) -> bool:
+    if image.status is ImageStatus.DELETED:
+        return False
+    if p.is_admin or p.is_service or image.owner == p.project_id:
+        return True
+    if image.visibility is Visibility.PUBLIC:
+        return True
+    return image.visibility is Visibility.SHARED and p.project_id in image.shared_with
+
+
+def require_see(p: Principal | None, image: Image | None, image_id: str) -> Image:
+    principal = _require_principal(p)
+    if image is None or not can_see(principal, image):
+        raise NotFound(f"image {image_id} not found", {"image_id": image_id})
+    return image
+
+
+def require_mutate(p: Principal | None, image: Image | None, image_id: str) -> Image:
+    """The image, if the caller may change it; NotFound if they cannot even see it."""
+    principal = _require_principal(p)
+    img = require_see(principal, image, image_id)
+    if principal.is_admin:
+        return img
+    if img.owner != principal.project_id:
+        raise PermissionDenied(f"only the owner project may change image {image_id}")
+    if "member" not in principal.roles:
+        raise PermissionDenied("the reader role cannot change resources")
+    return img
+
+
+def require_create(p: Principal | None, visibility: Visibility) -> Principal:
+    principal = _require_principal(p)
+    if not (principal.is_admin or "member" in principal.roles):
+        raise PermissionDenied("creating an image needs the member or admin role")
+    if visibility is Visibility.PUBLIC and not principal.is_admin:
+        raise PermissionDenied("only an admin may make an image public")
+    return principal
+
+
+@dataclass(frozen=True, slots=True)
+class ListScope:
+    """What a List may return: everything, or what `project_id` sees."""
+
+    all_projects: bool
+    project_id: str
+
+
+def list_scope(p: Principal | None, all_projects: bool) -> ListScope:
+    principal = _require_principal(p)
+    if all_projects and not (principal.is_admin or principal.is_service):
+        raise PermissionDenied("all_projects needs the admin role")
+    return ListScope(all_projects=all_projects, project_id=principal.project_id)

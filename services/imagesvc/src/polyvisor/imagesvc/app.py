@@ -1,0 +1,111 @@
+"""The image service's lifespan: pool (migrated), NATS, store, domain, background loops, gRPC.
+
+Everything opened here is closed in reverse by the AsyncExitStack: the gRPC server drains
+first (run_service), then conversions in flight are cancelled (their temp files removed,
+their claims given back), the background loops stop, NATS drains, the pool closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from importlib.resources import files
+
+from polyvisor.common.auth import JwtAuthenticator, TokenVerifier
+from polyvisor.common.bus import Bus
+from polyvisor.common.db import close_pool, create_pool, migrate
+from polyvisor.common.grpcserver import GrpcServer
+from polyvisor.common.lifespan import BackgroundTasks
+from polyvisor.common.logging import get_logger
+from polyvisor.image.v1 import image_service_pb2_grpc as svc_grpc
+from polyvisor.imagesvc.blobstore import FilesystemStore
+from polyvisor.imagesvc.bus import OutboxPublisher, ensure_events_stream
+from polyvisor.imagesvc.catalogue import Catalogue
+from polyvisor.imagesvc.config import ImageSettings
+from polyvisor.imagesvc.handlers.image_service import SERVICE_NAME, ImageServiceHandlers
+from polyvisor.imagesvc.qemu import QemuImg
+from polyvisor.imagesvc.renditions import Renditions
+from polyvisor.imagesvc.store import Store
+from polyvisor.imagesvc.uploads import Uploads
+
+__all__ = ["SCHEMA", "lifespan"]
+
+log = get_logger(__name__)
+
+SCHEMA = "imagesvc"
+
+
+async def _reaper(settings: ImageSettings, store: Store, blobs: FilesystemStore) -> None:
+    """Give back uploads whose process died; remove temp files nobody writes any more."""
+    while True:
+        try:
+            for image_id in await store.requeue_stale_uploads(settings.claim_stale_s):
+                log.warning("abandoned upload requeued", image_id=image_id)
+            await asyncio.to_thread(blobs.sweep_temp, settings.temp_max_age_s)
+        except Exception as e:  # the next round may succeed (database back, disk freed)
+            log.warning("reaper round failed", error=repr(e))
+        await asyncio.sleep(settings.reaper_interval_s)
+
+
+async def lifespan(settings: ImageSettings, stack: AsyncExitStack) -> GrpcServer:
+    verifier = TokenVerifier.from_file(settings.token_public_key)
+
+    await migrate(settings.database_url, SCHEMA, files("polyvisor.imagesvc") / "migrations")
+    pool = await create_pool(
+        settings.database_url,
+        SCHEMA,
+        max_size=settings.db_pool_size,
+        application_name=f"imagesvc:{settings.server_id}",
+    )
+    stack.push_async_callback(close_pool, pool)
+    store = Store(pool)
+
+    bus = await Bus.connect(settings.nats_urls, name=settings.server_id)
+    stack.push_async_callback(bus.close)
+    await ensure_events_stream(bus)
+
+    blobs = FilesystemStore(settings.store_dir, fsync=settings.store_fsync)
+    qemu = QemuImg(
+        settings.qemu_img,
+        info_timeout_s=settings.info_timeout_s,
+        convert_timeout_s=settings.convert_timeout_s,
+        address_space_bytes=settings.qemu_address_space_bytes,
+    )
+
+    tasks = BackgroundTasks("imagesvc")
+    stack.push_async_callback(tasks.close)
+    outbox = OutboxPublisher(store, bus, poll_s=settings.outbox_poll_s)
+    tasks.start("outbox", outbox.run())
+    tasks.start("reaper", _reaper(settings, store, blobs))
+
+    catalogue = Catalogue(store, blobs, outbox.wake)
+    uploads = Uploads(
+        store,
+        blobs,
+        qemu,
+        server_id=settings.server_id,
+        max_virtual_size=settings.max_virtual_size,
+        max_upload_bytes=settings.max_upload_bytes,
+        heartbeat_s=settings.heartbeat_s,
+        wake_outbox=outbox.wake,
+    )
+    renditions = Renditions(
+        store,
+        blobs,
+        qemu,
+        server_id=settings.server_id,
+        max_conversions=settings.max_conversions,
+        max_virtual_size=settings.max_virtual_size,
+        claim_stale_s=settings.claim_stale_s,
+        heartbeat_s=settings.heartbeat_s,
+        wake_outbox=outbox.wake,
+    )
+    stack.push_async_callback(renditions.close)
+
+    handlers = ImageServiceHandlers(catalogue, uploads, renditions)
+    log.info("image store ready", root=str(blobs.root), max_virtual_size=settings.max_virtual_size)
+    return GrpcServer(
+        settings,
+        [(svc_grpc.add_ImageServiceServicer_to_server, handlers, SERVICE_NAME)],
+        auth=JwtAuthenticator(verifier),
+    )

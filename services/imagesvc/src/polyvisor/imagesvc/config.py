@@ -1,0 +1,54 @@
+"""The image service's settings (environment, prefix POLYVISOR_).
+
+| variable | meaning | default |
+| --- | --- | --- |
+| `POLYVISOR_STORE_DIR` | root of the filesystem store (images and temp files) | `.polyvisor/imagesvc/store` |
+| `POLYVISOR_STORE_FSYNC` | fsync committed files before they become visible | true |
+| `POLYVISOR_TOKEN_PUBLIC_KEY` | Ed25519 public key PEM verifying tokens | `.polyvisor/keys/token.pub` |
+| `POLYVISOR_MAX_VIRTUAL_SIZE` | largest virtual disk size accepted, bytes | 2 TiB |
+| `POLYVISOR_MAX_UPLOAD_BYTES` | largest upload, bytes | 1 TiB |
+| `POLYVISOR_QEMU_IMG` | the qemu-img binary | `qemu-img` |
+| `POLYVISOR_MAX_CONVERSIONS` | conversions running at once in this process | 2 |
+| `POLYVISOR_CONVERT_TIMEOUT_S` / `POLYVISOR_INFO_TIMEOUT_S` | qemu-img time limits | 3600 / 30 |
+| `POLYVISOR_CLAIM_STALE_S` | an upload or conversion whose process stopped beating this long is abandoned | 60 |
+| `POLYVISOR_HEARTBEAT_S` | how often uploads and conversions beat | 5 |
+| `POLYVISOR_OUTBOX_POLL_S` | outbox poll period when nothing wakes it | 1 |
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from polyvisor.common.config import ServiceSettings
+
+__all__ = ["ImageSettings"]
+
+GiB = 1 << 30
+
+
+class ImageSettings(ServiceSettings):
+    service_name: str = "imagesvc"
+    grpc_port: int = Field(default=50052, ge=0, le=65535)
+    metrics_port: int = Field(default=9152, ge=0, le=65535)
+
+    store_dir: Path = Path(".polyvisor/imagesvc/store")
+    store_fsync: bool = True
+    token_public_key: Path = Path(".polyvisor/keys/token.pub")
+
+    max_virtual_size: int = Field(default=2048 * GiB, gt=0)
+    max_upload_bytes: int = Field(default=1024 * GiB, gt=0)
+
+    qemu_img: str = "qemu-img"
+    max_conversions: int = Field(default=2, ge=1, le=64)
+    convert_timeout_s: float = Field(default=3600.0, gt=0)
+    info_timeout_s: float = Field(default=30.0, gt=0)
+    qemu_address_space_bytes: int = Field(default=2 * GiB, gt=0)
+
+    claim_stale_s: float = Field(default=60.0, gt=0)
+    heartbeat_s: float = Field(default=5.0, gt=0)
+    reaper_interval_s: float = Field(default=10.0, gt=0)
+    temp_max_age_s: float = Field(default=24 * 3600.0, gt=0)
+    outbox_poll_s: float = Field(default=1.0, gt=0)
+    db_pool_size: int = Field(default=10, ge=2, le=200)

@@ -1,0 +1,113 @@
+"""qemu-img as an async subprocess: `info` (a second opinion on a file) and `convert`.
+
+Every run is bounded: a timeout (the process is killed when it passes, or when the caller is
+cancelled), and, when `prlimit` exists, an address-space and CPU-time limit, so a crafted
+image cannot make qemu-img eat the host. The format is always pinned with `-f`: qemu-img
+never guesses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from polyvisor.common.logging import get_logger
+
+__all__ = ["QemuImg", "QemuImgError", "qemu_format"]
+
+log = get_logger(__name__)
+
+
+class QemuImgError(Exception):
+    """qemu-img failed, timed out or printed something unreadable."""
+
+
+def qemu_format(disk_format: str) -> str:
+    """qemu's driver name for a disk format (an ISO is read as raw bytes)."""
+    return "raw" if disk_format == "iso" else disk_format
+
+
+class QemuImg:
+    def __init__(
+        self,
+        binary: str = "qemu-img",
+        *,
+        info_timeout_s: float = 30.0,
+        convert_timeout_s: float = 3600.0,
+        address_space_bytes: int = 1 << 30,
+        info_cpu_s: int = 30,
+    ) -> None:
+        self.binary = binary
+        self.info_timeout_s = info_timeout_s
+        self.convert_timeout_s = convert_timeout_s
+        self.address_space_bytes = address_space_bytes
+        self.info_cpu_s = info_cpu_s
+        self._prlimit = shutil.which("prlimit")
+
+    def _limited(self, args: Sequence[str], cpu_s: int | None) -> list[str]:
+        if not self._prlimit:
+            return [self.binary, *args]
+        limits = [f"--as={self.address_space_bytes}"]
+        if cpu_s:
+            limits.append(f"--cpu={cpu_s}")
+        return [self._prlimit, *limits, "--", self.binary, *args]
+
+    async def _run(self, argv: list[str], limit_s: float) -> bytes:
+        env = {**os.environ, "LC_ALL": "C"}
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), limit_s)
+        except TimeoutError as e:
+            raise QemuImgError(f"qemu-img timed out after {limit_s:.0f}s") from e
+        finally:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(proc.wait())
+        if proc.returncode != 0:
+            text = err.decode(errors="replace").strip().splitlines()
+            raise QemuImgError(
+                f"qemu-img exited with {proc.returncode}: {text[-1] if text else 'no message'}"
+            )
+        return out
+
+    async def info(self, path: Path, disk_format: str) -> dict[str, Any]:
+        argv = self._limited(
+            ["info", "--output=json", "-f", qemu_format(disk_format), str(path)], self.info_cpu_s
+        )
+        out = await self._run(argv, self.info_timeout_s)
+        try:
+            data = json.loads(out)
+        except ValueError as e:
+            raise QemuImgError("qemu-img info printed no JSON") from e
+        if not isinstance(data, dict):
+            raise QemuImgError("qemu-img info printed unexpected JSON")
+        return data
+
+    async def convert(
+        self,
+        source: Path,
+        source_format: str,
+        target: Path,
+        target_format: str,
+        options: Sequence[str] = (),
+    ) -> None:
+        args = ["convert", "-f", qemu_format(source_format), "-O", target_format]
+        if options:
+            args += ["-o", ",".join(options)]
+        args += [str(source), str(target)]
+        # No CPU limit: a large conversion legitimately takes long; the timeout bounds it.
+        await self._run(self._limited(args, None), self.convert_timeout_s)

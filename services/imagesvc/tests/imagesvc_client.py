@@ -1,0 +1,151 @@
+"""A thin test client of polyvisor.image.v1.ImageService (real gRPC) and the in-process
+service fixture's handle. Not a test module."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf.field_mask_pb2 import FieldMask
+
+from polyvisor.common.auth import TokenSigner
+from polyvisor.image.v1 import image_service_pb2_grpc as svc_grpc
+from polyvisor.image.v1 import images_pb2 as pb
+from polyvisor.types.v1 import disk_pb2
+
+CHUNK = 1024 * 1024
+
+FORMATS = {
+    "raw": disk_pb2.DISK_FORMAT_RAW,
+    "qcow2": disk_pb2.DISK_FORMAT_QCOW2,
+    "vmdk": disk_pb2.DISK_FORMAT_VMDK,
+    "iso": disk_pb2.DISK_FORMAT_ISO,
+}
+
+
+@dataclass
+class Downloaded:
+    metadata: pb.DownloadImageMetadata
+    data: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass
+class Client:
+    stub: svc_grpc.ImageServiceStub
+    token: str
+    project: str
+    metadata: list[tuple[str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.metadata = [("authorization", f"Bearer {self.token}")]
+
+    async def create(self, disk_format: str = "raw", **fields: Any) -> pb.Image:
+        image = pb.Image(disk_format=FORMATS[disk_format], **fields)
+        resp = await self.stub.CreateImage(
+            pb.CreateImageRequest(image=image), metadata=self.metadata
+        )
+        return resp.image
+
+    async def get(self, image_id: str) -> pb.Image:
+        return (
+            await self.stub.GetImage(pb.GetImageRequest(image_id=image_id), metadata=self.metadata)
+        ).image
+
+    async def list(self, **filters: Any) -> list[pb.Image]:
+        resp = await self.stub.ListImages(pb.ListImagesRequest(**filters), metadata=self.metadata)
+        return list(resp.images)
+
+    async def update(self, image: pb.Image, paths: Iterable[str]) -> pb.Image:
+        resp = await self.stub.UpdateImage(
+            pb.UpdateImageRequest(image=image, update_mask=FieldMask(paths=list(paths))),
+            metadata=self.metadata,
+        )
+        return resp.image
+
+    async def delete(self, image_id: str) -> None:
+        await self.stub.DeleteImage(
+            pb.DeleteImageRequest(image_id=image_id), metadata=self.metadata
+        )
+
+    @staticmethod
+    async def requests(
+        image_id: str, data: bytes, size: int = 0, sha256: str = "", chunk: int = CHUNK
+    ) -> AsyncIterator[pb.UploadImageRequest]:
+        yield pb.UploadImageRequest(
+            header=pb.UploadImageHeader(image_id=image_id, size=size, sha256=sha256)
+        )
+        for i in range(0, len(data), chunk):
+            yield pb.UploadImageRequest(chunk=data[i : i + chunk])
+
+    async def upload(self, image_id: str, data: bytes | Path, **header: Any) -> pb.Image:
+        if isinstance(data, Path):
+            data = await asyncio.to_thread(data.read_bytes)
+        resp = await self.stub.UploadImage(
+            self.requests(image_id, data, **header), metadata=self.metadata
+        )
+        return resp.image
+
+    async def download(
+        self, image_id: str, disk_format: str = "", vmware_disktype: int = 0, offset: int = 0
+    ) -> Downloaded:
+        call = self.stub.DownloadImage(
+            pb.DownloadImageRequest(
+                image_id=image_id,
+                disk_format=FORMATS.get(disk_format, 0),
+                vmware_disktype=vmware_disktype,
+                offset=offset,
+            ),
+            metadata=self.metadata,
+        )
+        metadata = None
+        parts: list[bytes] = []
+        async for message in call:
+            if message.WhichOneof("payload") == "metadata":
+                assert metadata is None, "metadata must come once, first"
+                metadata = message.metadata
+            else:
+                assert metadata is not None, "the first message must be the metadata"
+                parts.append(message.chunk)
+        assert metadata is not None
+        return Downloaded(metadata, b"".join(parts))
+
+
+@dataclass
+class Service:
+    address: str
+    root: Path
+    store_dir: Path
+    signer: TokenSigner
+    qemu_calls: Path
+    channel: grpc.aio.Channel
+    settings: Any
+
+    def client(
+        self, project: str, roles: Iterable[str] = ("member",), kind: str = "user"
+    ) -> Client:
+        token, _ = self.signer.issue(
+            user_id=f"user-{project}", project_id=project, roles=roles, kind=kind
+        )
+        return Client(svc_grpc.ImageServiceStub(self.channel), token, project)
+
+    def conversions(self) -> int:
+        if not self.qemu_calls.exists():
+            return 0
+        return sum(
+            1 for line in self.qemu_calls.read_text().splitlines() if line.startswith("convert")
+        )
+
+    def stray_temp_files(self) -> list[Path]:
+        return sorted((self.store_dir / "tmp").glob("*"))
+
+    def image_files(self, image_id: str) -> list[Path]:
+        return sorted((self.store_dir / "images" / image_id).glob("*"))
