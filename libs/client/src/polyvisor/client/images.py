@@ -9,6 +9,7 @@ go to their fields of the Image message, the others to its free-form `properties
 from __future__ import annotations
 
 import asyncio
+import builtins
 import hashlib
 import os
 import uuid
@@ -295,7 +296,7 @@ class ImagesApi:
 
     # ------------------------------------------------------------------ renditions
 
-    async def renditions(self, image_id: str) -> list[images_pb2.Rendition]:
+    async def renditions(self, image_id: str) -> builtins.list[images_pb2.Rendition]:
         resp = await self._s.call(
             self._s.images.ListRenditions, images_pb2.ListRenditionsRequest(image_id=image_id)
         )
