@@ -12,7 +12,9 @@ beside a running one). Agents get ephemeral ports.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import secrets
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +41,50 @@ class Infra:
     vcenter_password: str
     clusters: tuple[str, ...]
     libvirt_uri: str
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """The dev stack's own secrets, made once and kept in .polyvisor/ (mode 0600)."""
+
+    token_private_key: Path  # the api signs tokens with it
+    token_public_key: Path  # every service verifies with it
+    admin_user: str
+    admin_password: str
+    admin_project: str
+    agent_api_key: str  # agents exchange it for a service token
+
+    @classmethod
+    def ensure(cls, layout: Layout) -> Credentials:
+        from polyvisor.common.auth import ensure_keypair
+
+        keys = layout.root / "keys"
+        private, public = keys / "token.key", keys / "token.pub"
+        ensure_keypair(private, public)
+        path = layout.root / "credentials.json"
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            data = {}
+        if not isinstance(data, dict) or not {"admin_password", "agent_api_key"} <= set(data):
+            data = {
+                "admin_user": "admin",
+                "admin_password": secrets.token_urlsafe(12),
+                "admin_project": "admin",
+                "agent_api_key": secrets.token_urlsafe(32),
+            }
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data, indent=2) + "\n")
+            tmp.chmod(0o600)
+            tmp.replace(path)
+        return cls(
+            token_private_key=private,
+            token_public_key=public,
+            admin_user=str(data["admin_user"]),
+            admin_password=str(data["admin_password"]),
+            admin_project=str(data["admin_project"]),
+            agent_api_key=str(data["agent_api_key"]),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +138,12 @@ def _virt_type(libvirt_uri: str) -> str:
     return "kvm" if libvirt_uri.startswith("qemu") and Path("/dev/kvm").exists() else "qemu"
 
 
-def plan(layout: Layout, infra: Infra, recorded: dict[str, dict[str, int]]) -> list[ServiceSpec]:
+def plan(
+    layout: Layout,
+    infra: Infra,
+    creds: Credentials,
+    recorded: dict[str, dict[str, int]],
+) -> list[ServiceSpec]:
     """All service processes in start order. `recorded`: ports of those already running."""
     specs: dict[str, ServiceSpec] = {}
     ports = {name: _ports(name, recorded) for name in CONTROL_PLANE}
@@ -108,6 +159,7 @@ def plan(layout: Layout, infra: Infra, recorded: dict[str, dict[str, int]]) -> l
             "POLYVISOR_METRICS_PORT": str(metrics_port),
             "POLYVISOR_SERVER_ID": f"dev-{name}",
             "POLYVISOR_LOG_LEVEL": os.environ.get("POLYVISOR_LOG_LEVEL", "INFO"),
+            "POLYVISOR_TOKEN_PUBLIC_KEY": str(creds.token_public_key),
         }
 
     specs["scheduler"] = ServiceSpec(
@@ -120,7 +172,6 @@ def plan(layout: Layout, infra: Infra, recorded: dict[str, dict[str, int]]) -> l
             **common("imagesvc"),
             "POLYVISOR_DATABASE_URL": infra.database_url,
             "POLYVISOR_STORE_DIR": str(layout.data("imagesvc") / "store"),
-            "POLYVISOR_WORK_DIR": str(layout.data("imagesvc") / "work"),
         },
     )  # fmt: skip
     specs["api"] = ServiceSpec(
@@ -130,6 +181,11 @@ def plan(layout: Layout, infra: Infra, recorded: dict[str, dict[str, int]]) -> l
             "POLYVISOR_DATABASE_URL": infra.database_url,
             "POLYVISOR_SCHEDULER_ADDRESS": address["scheduler"],
             "POLYVISOR_IMAGESVC_ADDRESS": address["imagesvc"],
+            "POLYVISOR_TOKEN_PRIVATE_KEY": str(creds.token_private_key),
+            "POLYVISOR_BOOTSTRAP_ADMIN_USER": creds.admin_user,
+            "POLYVISOR_BOOTSTRAP_ADMIN_PASSWORD": creds.admin_password,
+            "POLYVISOR_BOOTSTRAP_ADMIN_PROJECT": creds.admin_project,
+            "POLYVISOR_BOOTSTRAP_AGENT_API_KEY": creds.agent_api_key,
         },
     )  # fmt: skip
 
@@ -139,6 +195,10 @@ def plan(layout: Layout, infra: Infra, recorded: dict[str, dict[str, int]]) -> l
             **common(name),
             "POLYVISOR_API_ADDRESS": address["api"],
             "POLYVISOR_IMAGESVC_ADDRESS": address["imagesvc"],
+            "POLYVISOR_AGENT_API_KEY": creds.agent_api_key,
+            "POLYVISOR_STATE_DIR": str(layout.data(name) / "state"),
+            "POLYVISOR_CACHE_DIR": str(layout.data(name) / "cache"),
+            "POLYVISOR_CONSOLE_HOST": BIND_HOST,
         }
 
     ports["agent_kvm"] = _ports("agent_kvm", recorded)
@@ -150,7 +210,6 @@ def plan(layout: Layout, infra: Infra, recorded: dict[str, dict[str, int]]) -> l
             "POLYVISOR_LIBVIRT_URI": infra.libvirt_uri,
             "POLYVISOR_VIRT_TYPE": _virt_type(infra.libvirt_uri),
             "POLYVISOR_INSTANCES_DIR": str(kvm_data / "instances"),
-            "POLYVISOR_CACHE_DIR": str(kvm_data / "cache"),
             "POLYVISOR_VNC_LISTEN": BIND_HOST,
         },
         info={"libvirt_uri": infra.libvirt_uri},
@@ -166,7 +225,6 @@ def plan(layout: Layout, infra: Infra, recorded: dict[str, dict[str, int]]) -> l
                 "POLYVISOR_VCENTER_USER": infra.vcenter_user,
                 "POLYVISOR_VCENTER_PASSWORD": infra.vcenter_password,
                 "POLYVISOR_CLUSTER_NAME": cluster,
-                "POLYVISOR_CACHE_DIR": str(layout.data(name) / "cache"),
             },
             info={"cluster_name": cluster, "vcenter_url": infra.vcenter_url},
         )  # fmt: skip

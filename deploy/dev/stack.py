@@ -23,6 +23,7 @@ from deploy.dev.procs import ManagedProcess, recorded_names
 from deploy.dev.services import (
     BIND_HOST,
     CONTROL_PLANE,
+    Credentials,
     Infra,
     ServiceSpec,
     implemented,
@@ -228,7 +229,8 @@ def up(layout: Layout | None = None) -> int:
         clusters=tuple(clusters),
         libvirt_uri=libvirt_uri,
     )
-    specs = plan(layout, infra, _recorded_ports(layout))
+    creds = Credentials.ensure(layout)
+    specs = plan(layout, infra, creds, _recorded_ports(layout))
     try:
         # Scheduler and imagesvc first (api calls both), then api, then the agents.
         for group in (("scheduler", "imagesvc"), ("api",), None):
@@ -244,7 +246,7 @@ def up(layout: Layout | None = None) -> int:
         console.print(f"[red]dev up failed: {e}[/red]")
         result.ok = False
     endpoints = _endpoints(
-        layout, infra, specs, result,
+        layout, infra, specs, result, creds,
         vcsim=vcsim, pg_embedded=pg_embedded, nats_embedded=nats_embedded,
         libvirt_reason=libvirt_reason,
     )  # fmt: skip
@@ -260,6 +262,7 @@ def _endpoints(
     infra: Infra,
     specs: list[ServiceSpec],
     result: UpResult,
+    creds: Credentials,
     *,
     vcsim: VcsimEndpoint,
     pg_embedded: bool,
@@ -299,6 +302,12 @@ def _endpoints(
         },
         "libvirt_uri": infra.libvirt_uri,
         "libvirt_fallback_reason": libvirt_reason,
+        "admin": {
+            "username": creds.admin_user,
+            "password": creds.admin_password,
+            "project": creds.admin_project,
+        },
+        "token_public_key": str(creds.token_public_key),
         "state_dir": str(layout.root),
         "logs_dir": str(layout.logs),
         "updated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -325,6 +334,11 @@ def _print_summary(layout: Layout, endpoints: dict[str, Any], result: UpResult) 
         f"  vcsim                {v['url']}  user {v['username']} password {v['password']}"
     )
     console.print(f"  libvirt              {endpoints['libvirt_uri']}")
+    admin = endpoints["admin"]
+    console.print(
+        f"  admin                {admin['username']} / {admin['password']} "
+        f"(project {admin['project']})"
+    )
     console.print(f"  endpoints            {layout.endpoints}")
     console.print(f"  logs                 {layout.logs}/")
     if result.missing:
