@@ -113,6 +113,12 @@ class EsxiHost:
     memory_allocated_mb: int = 0
     vcpus_allocated: int = 0
     vm_count: int = 0
+    #: The contract's EsxiConnectionState number (connected above says whether it is usable).
+    connection_state: int = 0
+    cpu_cores: int = 0
+    cpu_mhz: int = 0
+    cpu_used_mhz: int = 0
+    memory_used_mb: int = 0
 
     @property
     def usable(self) -> bool:

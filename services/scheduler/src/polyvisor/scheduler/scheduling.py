@@ -31,6 +31,7 @@ from prometheus_client import Counter, Histogram
 from polyvisor.common.errors import (
     FailedPrecondition,
     NotFound,
+    PolyvisorError,
     ResourceExhausted,
 )
 from polyvisor.common.logging import get_logger
@@ -201,6 +202,21 @@ class Scheduler:
             }
         )
         return len(states)
+
+    async def run_refresh(self, interval_s: float, full_interval_s: float) -> None:
+        """The refresh loop (own it with BackgroundTasks): changed providers every
+        `interval_s`, all of them every `full_interval_s`; old build failures pruned."""
+        last_full = time.monotonic()
+        while True:
+            await asyncio.sleep(interval_s)
+            full = time.monotonic() - last_full >= full_interval_s
+            try:
+                await self.refresh(full=full)
+                if full:
+                    last_full = time.monotonic()
+                    await self.store.forget_failures(2 * self.config.failure_window_s)
+            except PolyvisorError as e:
+                log.warning("refresh failed", error=str(e))
 
     # ------------------------------------------------------------------ selection
 

@@ -62,6 +62,11 @@ def caps_to_json(c: HostCapabilities) -> dict[str, Any]:
                 "memory_allocated_mb": h.memory_allocated_mb,
                 "vcpus_allocated": h.vcpus_allocated,
                 "vm_count": h.vm_count,
+                "connection_state": h.connection_state,
+                "cpu_cores": h.cpu_cores,
+                "cpu_mhz": h.cpu_mhz,
+                "cpu_used_mhz": h.cpu_used_mhz,
+                "memory_used_mb": h.memory_used_mb,
             }
             for h in c.esxi_hosts
         ],

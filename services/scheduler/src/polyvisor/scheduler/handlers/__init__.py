@@ -1,0 +1,1 @@
+"""gRPC handlers of the scheduler."""

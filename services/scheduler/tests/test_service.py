@@ -1,0 +1,342 @@
+"""The scheduler as a real process: host reports over NATS, the gRPC contract, validation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from google.protobuf.duration_pb2 import Duration
+
+from polyvisor.agent.v1 import host_report_pb2
+from polyvisor.common.bus import Bus, subject_token
+from polyvisor.scheduling.v1 import (
+    request_spec_pb2,
+    scheduler_pb2,
+    scheduler_service_pb2_grpc,
+)
+from polyvisor.types.v1 import disk_pb2, hypervisor_pb2, resources_pb2
+from tests.support.services import ServiceProcess, free_port
+
+KVM = hypervisor_pb2.HYPERVISOR_TYPE_KVM
+VMWARE = hypervisor_pb2.HYPERVISOR_TYPE_VMWARE
+
+
+def report(
+    host: str,
+    az: str,
+    *,
+    memory_mb: int = 16384,
+    seq: int = 1,
+    agent: str = "agent-a",
+    connected: bool = True,
+) -> host_report_pb2.HostReport:
+    return host_report_pb2.HostReport(
+        host_id=host,
+        hostname=host,
+        hypervisor_type=KVM,
+        hypervisor_version="8.2.0",
+        state=host_report_pb2.CONNECTION_STATE_CONNECTED
+        if connected
+        else host_report_pb2.CONNECTION_STATE_DISCONNECTED,
+        inventories=[
+            resources_pb2.Inventory(resource_class=1, total=8, allocation_ratio=4.0),
+            resources_pb2.Inventory(resource_class=2, total=memory_mb, reserved=512),
+            resources_pb2.Inventory(resource_class=3, total=200),
+        ],
+        supported_instances=[
+            hypervisor_pb2.SupportedInstance(
+                architecture="x86_64", hypervisor_type=KVM, vm_mode="hvm"
+            )
+        ],
+        native_disk_formats=[disk_pb2.DISK_FORMAT_QCOW2, disk_pb2.DISK_FORMAT_RAW],
+        features=hypervisor_pb2.HypervisorFeatures(
+            console_types=[hypervisor_pb2.CONSOLE_TYPE_VNC], key_injection=True, user_data=True
+        ),
+        availability_zone=az,
+        host_ip="192.0.2.10",
+        sequence=seq,
+        agent_id=agent,
+        report_interval=Duration(seconds=10),
+    )
+
+
+def select(az: str, *consumers: str, memory_mb: int = 2048, **image: object):
+    return scheduler_pb2.SelectDestinationsRequest(
+        spec=request_spec_pb2.RequestSpec(
+            request_id=f"req-{consumers[0]}",
+            consumer_ids=list(consumers),
+            num_instances=len(consumers),
+            resources=resources_pb2.Resources(vcpus=2, memory_mb=memory_mb, disk_gb=10),
+            image=request_spec_pb2.ImageRequirements(**image),  # type: ignore[arg-type]
+            availability_zone=az,
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+async def service(pg_url: str, nats_url: str) -> AsyncIterator[ServiceProcess]:
+    proc = ServiceProcess(
+        "scheduler",
+        {
+            "POLYVISOR_DATABASE_URL": pg_url,
+            "POLYVISOR_NATS_URL": nats_url,
+            "POLYVISOR_GRPC_PORT": str(free_port()),
+            "POLYVISOR_METRICS_PORT": "0",
+            "POLYVISOR_REFRESH_INTERVAL_S": "0.5",
+        },
+    )
+    await proc.start()
+    yield proc
+    assert await proc.stop() == 0
+
+
+@pytest.fixture(scope="module")
+async def stub(
+    service: ServiceProcess,
+) -> AsyncIterator[scheduler_service_pb2_grpc.SchedulerServiceStub]:
+    async with grpc.aio.insecure_channel(service.address) as channel:
+        yield scheduler_service_pb2_grpc.SchedulerServiceStub(channel)
+
+
+@pytest.fixture(scope="module")
+async def bus(nats_url: str) -> AsyncIterator[Bus]:
+    b = await Bus.connect(nats_url, name="scheduler-test")
+    await b.ensure_stream("HOSTS", ["hosts.report.*"])
+    yield b
+    await b.close()
+
+
+@pytest.fixture
+def az() -> str:
+    return f"az-{uuid.uuid4().hex[:8]}"
+
+
+async def publish(bus: Bus, r: host_report_pb2.HostReport) -> None:
+    await bus.publish(f"hosts.report.{subject_token(r.host_id)}", r)
+
+
+async def provider_when(stub, host: str, check, timeout: float = 15.0):
+    """Poll GetProvider until `check(provider)` holds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = (
+                await stub.GetProvider(scheduler_pb2.GetProviderRequest(provider_id=host))
+            ).provider
+            if check(last):
+                return last
+        except grpc.aio.AioRpcError as e:
+            if e.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"provider {host} never matched; last: {last}")
+
+
+async def test_report_over_nats_changes_the_index(stub, bus: Bus, az: str) -> None:
+    host = f"kvm-{az}:1"  # host ids may hold ':'
+    await publish(bus, report(host, az, memory_mb=16384))
+    p = await provider_when(stub, host, lambda p: True)
+    assert p.state == hypervisor_pb2.HOST_STATE_UP
+    assert p.status == hypervisor_pb2.HOST_STATUS_ENABLED
+    assert p.availability_zone == az
+    assert [i.total for i in p.inventories] == [8, 16384, 200]
+    assert p.features.key_injection and list(p.features.console_types) == [
+        hypervisor_pb2.CONSOLE_TYPE_VNC
+    ]
+    # a later report with more memory: the index (and what a request sees) follows
+    too_big = select(az, f"c-{az}-big", memory_mb=30000)
+    assert (await stub.SelectDestinations(too_big)).HasField("no_valid_host")
+    await publish(bus, report(host, az, memory_mb=65536, seq=2))
+    await provider_when(stub, host, lambda p: p.inventories[1].total == 65536)
+    placed = await stub.SelectDestinations(too_big)
+    assert placed.selections[0].primary.host == host
+    # an older report of the same agent process is ignored
+    await publish(bus, report(host, az, memory_mb=4096, seq=1))
+    await publish(bus, report(host, az, memory_mb=65536, seq=3, connected=False))
+    down = await provider_when(stub, host, lambda p: p.state == hypervisor_pb2.HOST_STATE_DOWN)
+    assert down.inventories[1].total == 65536
+
+
+async def test_select_release_and_explain(stub, bus: Bus, az: str) -> None:
+    hosts = [f"h{i}-{az}" for i in range(3)]
+    for i, h in enumerate(hosts):
+        await publish(bus, report(h, az, memory_mb=8192 * (i + 1)))
+    for h in hosts:
+        await provider_when(stub, h, lambda p: p.state == hypervisor_pb2.HOST_STATE_UP)
+    c = f"server-{az}"
+    resp = await stub.SelectDestinations(select(az, c))
+    [sel] = resp.selections
+    assert sel.consumer_id == c and sel.primary.host == hosts[2]
+    assert [a.host for a in sel.alternates] == [hosts[1], hosts[0]]
+    assert sel.primary.allocation.memory_mb == 2048
+    again = await stub.SelectDestinations(select(az, c))
+    assert again.selections[0].primary.host == hosts[2]
+    allocs = await stub.ListAllocations(scheduler_pb2.ListAllocationsRequest(consumer_id=c))
+    assert [a.provider_id for a in allocs.allocations] == [hosts[2]]
+    p = await stub.GetProvider(scheduler_pb2.GetProviderRequest(provider_id=hosts[2]))
+    assert p.provider.inventories[1].used == 2048 and p.provider.allocation_count == 1
+
+    moved = await stub.MoveClaim(
+        scheduler_pb2.MoveClaimRequest(
+            consumer_id=c,
+            to_host=hosts[1],
+            from_host=hosts[2],
+            reason=scheduler_pb2.RELEASE_REASON_BUILD_FAILED,
+            detail="libvirt: domain failed to start",
+        )
+    )
+    assert moved.selection.host == hosts[1]
+    rel = await stub.ReleaseClaim(
+        scheduler_pb2.ReleaseClaimRequest(
+            consumer_id=c, reason=scheduler_pb2.RELEASE_REASON_DELETED
+        )
+    )
+    assert rel.released
+    assert not (await stub.ReleaseClaim(scheduler_pb2.ReleaseClaimRequest(consumer_id=c))).released
+
+    nope = await stub.SelectDestinations(
+        select(az, f"{c}-vmw", hypervisor_type=VMWARE, disk_format=disk_pb2.DISK_FORMAT_QCOW2)
+    )
+    assert not nope.selections
+    nvh = nope.no_valid_host
+    assert nvh.summary.endswith("3 wrong hypervisor_type")
+    image = next(f for f in nvh.filters if f.filter == "ImagePropertiesFilter")
+    assert image.hosts_removed == 3
+    assert image.examples[0].reason == "hypervisor_type kvm does not match image's vmware"
+
+
+async def test_disable_and_list(stub, bus: Bus, az: str) -> None:
+    host = f"solo-{az}"
+    await publish(bus, report(host, az))
+    await provider_when(stub, host, lambda p: p.state == hypervisor_pb2.HOST_STATE_UP)
+    resp = await stub.SetProviderEnabled(
+        scheduler_pb2.SetProviderEnabledRequest(
+            provider_id=host, enabled=False, disabled_reason="rack move"
+        )
+    )
+    assert resp.provider.status == hypervisor_pb2.HOST_STATUS_DISABLED
+    nvh = (await stub.SelectDestinations(select(az, f"x-{az}"))).no_valid_host
+    compute = nvh.filters[0]
+    assert compute.filter == "ComputeFilter"
+    assert {x.host: x.reason for x in compute.examples}[host] == "disabled: rack move"
+    listed = await stub.ListProviders(
+        scheduler_pb2.ListProvidersRequest(
+            availability_zone=az, status=hypervisor_pb2.HOST_STATUS_DISABLED
+        )
+    )
+    assert [p.id for p in listed.providers] == [host]
+    await stub.SetProviderEnabled(
+        scheduler_pb2.SetProviderEnabledRequest(provider_id=host, enabled=True)
+    )
+    assert (await stub.SelectDestinations(select(az, f"x-{az}"))).selections
+    # paging
+    first = await stub.ListProviders(scheduler_pb2.ListProvidersRequest(page_size=1))
+    assert len(first.providers) == 1 and first.next_page_token
+    second = await stub.ListProviders(
+        scheduler_pb2.ListProvidersRequest(page_size=1, page_token=first.next_page_token)
+    )
+    assert second.providers[0].id > first.providers[0].id
+
+
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        (scheduler_pb2.SelectDestinationsRequest(), "spec: is required"),
+        (
+            scheduler_pb2.SelectDestinationsRequest(
+                spec=request_spec_pb2.RequestSpec(
+                    resources=resources_pb2.Resources(vcpus=1, memory_mb=1)
+                )
+            ),
+            "spec.consumer_ids: at least one consumer",
+        ),
+        (
+            scheduler_pb2.SelectDestinationsRequest(
+                spec=request_spec_pb2.RequestSpec(
+                    consumer_ids=["a", "a"], resources=resources_pb2.Resources(vcpus=1, memory_mb=1)
+                )
+            ),
+            "spec.consumer_ids: holds the same consumer twice",
+        ),
+        (
+            scheduler_pb2.SelectDestinationsRequest(
+                spec=request_spec_pb2.RequestSpec(
+                    consumer_ids=["a"], resources=resources_pb2.Resources(vcpus=1, memory_mb=-5)
+                )
+            ),
+            "spec.resources.memory_mb: must be between 1 and",
+        ),
+        (
+            scheduler_pb2.SelectDestinationsRequest(
+                spec=request_spec_pb2.RequestSpec(
+                    consumer_ids=["a"],
+                    resources=resources_pb2.Resources(vcpus=1, memory_mb=512),
+                    image=request_spec_pb2.ImageRequirements(architecture="z80"),
+                )
+            ),
+            "spec.image.architecture: unknown architecture 'z80'",
+        ),
+        (
+            scheduler_pb2.SelectDestinationsRequest(
+                spec=request_spec_pb2.RequestSpec(
+                    consumer_ids=["a"],
+                    resources=resources_pb2.Resources(vcpus=1, memory_mb=512),
+                    image=request_spec_pb2.ImageRequirements(min_ram=1024),
+                )
+            ),
+            "spec.resources.memory_mb: 512 MiB is below the image's min_ram of 1024 MiB",
+        ),
+        (
+            scheduler_pb2.SelectDestinationsRequest(
+                spec=request_spec_pb2.RequestSpec(
+                    consumer_ids=["a"],
+                    resources=resources_pb2.Resources(vcpus=1, memory_mb=512),
+                    image=request_spec_pb2.ImageRequirements(hypervisor_version_requires=">=x"),
+                )
+            ),
+            "spec.image.hypervisor_version_requires: bad version requirement",
+        ),
+        (
+            scheduler_pb2.SelectDestinationsRequest(
+                spec=request_spec_pb2.RequestSpec(
+                    consumer_ids=["a"],
+                    resources=resources_pb2.Resources(vcpus=1, memory_mb=512),
+                    image=request_spec_pb2.ImageRequirements(disk_format=42),
+                )
+            ),
+            "spec.image.disk_format: unknown value 42",
+        ),
+        (scheduler_pb2.ReleaseClaimRequest(), "consumer_id: is required"),
+        (scheduler_pb2.ReleaseClaimRequest(consumer_id="c", reason=9), "reason: unknown value 9"),
+        (scheduler_pb2.MoveClaimRequest(consumer_id="c"), "to_host: is required"),
+        (scheduler_pb2.ListProvidersRequest(page_token="%%%"), "page_token: is not a token"),
+        (scheduler_pb2.ListProvidersRequest(page_size=-1), "page_size: must be between"),
+        (scheduler_pb2.GetProviderRequest(), "provider_id: is required"),
+    ],
+)
+async def test_bad_requests_are_invalid_argument(stub, request_, message: str) -> None:
+    method = {
+        scheduler_pb2.SelectDestinationsRequest: stub.SelectDestinations,
+        scheduler_pb2.ReleaseClaimRequest: stub.ReleaseClaim,
+        scheduler_pb2.MoveClaimRequest: stub.MoveClaim,
+        scheduler_pb2.ListProvidersRequest: stub.ListProviders,
+        scheduler_pb2.GetProviderRequest: stub.GetProvider,
+    }[type(request_)]
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await method(request_)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message in (err.value.details() or "")
+
+
+async def test_unknown_host_and_consumer_are_not_found(stub) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.GetProvider(scheduler_pb2.GetProviderRequest(provider_id="no-such-host"))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.MoveClaim(scheduler_pb2.MoveClaimRequest(consumer_id="nobody", to_host="x"))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
