@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -142,6 +143,17 @@ def _libvirt(layout: Layout) -> tuple[str, str | None]:
     return uri, None
 
 
+def _qemu_can_reach(layout: Layout) -> None:
+    """QEMU runs as libvirt-qemu: it must traverse down to the KVM agent's disks."""
+    data = layout.data("agent_kvm")
+    for sub in ("instances", "cache"):
+        (data / sub).mkdir(parents=True, exist_ok=True)
+    for d in [data / "instances", data / "cache", *data.parents]:
+        mode = d.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            d.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+
+
 # --------------------------------------------------------------------------- services
 
 
@@ -229,6 +241,8 @@ def up(layout: Layout | None = None) -> int:
         clusters=tuple(clusters),
         libvirt_uri=libvirt_uri,
     )
+    if libvirt_uri == libvirt_fixture.SYSTEM_URI:
+        _qemu_can_reach(layout)
     creds = Credentials.ensure(layout)
     specs = plan(layout, infra, creds, _recorded_ports(layout))
     try:
