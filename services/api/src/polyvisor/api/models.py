@@ -41,6 +41,9 @@ CRASHED = "CRASHED"
 SUSPENDED = "SUSPENDED"
 UNKNOWN = "UNKNOWN"
 
+# Hypervisor types (polyvisor.types.v1.HypervisorType).
+HYPERVISOR_TYPES = ("KVM", "QEMU", "VMWARE", "XEN", "LXC", "HYPERV")
+
 # Roles (polyvisor.identity.v1.Role), as they appear in tokens.
 ROLE_ADMIN = "admin"
 ROLE_MEMBER = "member"

@@ -1,0 +1,175 @@
+"""The api's lifespan: keys, database, bus, clients, background loops, gRPC server.
+
+Everything opened here is closed in reverse order by the exit stack; every background loop
+belongs to one `BackgroundTasks` and stops when it closes."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from importlib.resources import files
+
+from polyvisor.agent.v1 import agent_callback_service_pb2_grpc
+from polyvisor.api.authn import IDENTITY_AUTHENTICATE, CachingAuthenticator
+from polyvisor.api.bus import ApiBus, event_handler
+from polyvisor.api.clients import ImageClient, SchedulerClient, ServiceToken
+from polyvisor.api.config import ApiSettings
+from polyvisor.api.events import EventApplier
+from polyvisor.api.flavors import Flavors
+from polyvisor.api.groups import ServerGroups
+from polyvisor.api.handlers.agent_callback import AgentCallbackHandlers
+from polyvisor.api.handlers.compute import ComputeHandlers
+from polyvisor.api.handlers.identity import IdentityHandlers
+from polyvisor.api.identity import Identity
+from polyvisor.api.keypairs import Keypairs
+from polyvisor.api.orchestrator import Orchestrator
+from polyvisor.api.quotas import Quotas
+from polyvisor.api.reaper import Reaper
+from polyvisor.api.servers import Servers
+from polyvisor.api.store.listener import PgListener
+from polyvisor.api.store.outbox import WAKE_CHANNEL
+from polyvisor.api.store.servers import CHANGES_CHANNEL
+from polyvisor.api.watch import ChangeFeed
+from polyvisor.common.auth import TokenSigner, TokenVerifier, ensure_keypair
+from polyvisor.common.bus import Bus
+from polyvisor.common.db import close_pool, create_pool, migrate
+from polyvisor.common.grpcserver import GrpcServer
+from polyvisor.common.lifespan import BackgroundTasks
+from polyvisor.common.logging import get_logger
+from polyvisor.compute.v1 import compute_service_pb2_grpc
+from polyvisor.identity.v1 import identity_service_pb2_grpc
+
+log = get_logger(__name__)
+
+SCHEMA = "api"
+COMPUTE = "polyvisor.compute.v1.ComputeService"
+IDENTITY = "polyvisor.identity.v1.IdentityService"
+AGENT_CALLBACK = "polyvisor.agent.v1.AgentCallbackService"
+
+
+class ApiServer(GrpcServer):
+    """The gRPC server; its drain first ends the open Watch streams."""
+
+    feed: ChangeFeed | None = None
+
+    async def stop(self, grace: float | None = None) -> None:
+        if self.feed is not None:
+            self.feed.close()
+        await super().stop(grace)
+
+
+async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
+    ensure_keypair(settings.token_private_key, settings.token_public_key)
+    signer = TokenSigner.from_file(settings.token_private_key, settings.token_ttl_s)
+    verifier = TokenVerifier.from_file(settings.token_public_key)
+    deadlines = settings.deadlines
+
+    await migrate(settings.database_url, SCHEMA, files("polyvisor.api") / "migrations")
+    pool = await create_pool(
+        settings.database_url,
+        SCHEMA,
+        max_size=settings.db_pool_size,
+        application_name=f"polyvisor-api-{settings.server_id}",
+    )
+    stack.push_async_callback(close_pool, pool)
+
+    bus = await Bus.connect(settings.nats_urls, name=settings.server_id)
+    stack.push_async_callback(bus.close)
+    api_bus = ApiBus(bus)
+    await api_bus.ensure_streams()
+
+    service_token = ServiceToken(signer)
+    scheduler = SchedulerClient(
+        settings.scheduler_address, service_token.metadata, settings.downstream_timeout_s
+    )
+    stack.push_async_callback(scheduler.close)
+    images = ImageClient(settings.imagesvc_address, settings.downstream_timeout_s)
+    stack.push_async_callback(images.close)
+
+    identity = Identity(pool, signer, verifier, settings.default_quota)
+    if settings.bootstrap_admin_user and settings.bootstrap_admin_password:
+        await identity.bootstrap_admin(
+            settings.bootstrap_admin_user,
+            settings.bootstrap_admin_password,
+            settings.bootstrap_admin_project or "admin",
+        )
+    if settings.bootstrap_agent_api_key:
+        await identity.bootstrap_agent_key(settings.bootstrap_agent_api_key)
+
+    orchestrator = Orchestrator(
+        pool,
+        scheduler,
+        api_bus.publish_command,
+        deadlines,
+        poll_s=settings.outbox_poll_s,
+        batch=settings.outbox_workers * 4,
+        lease_s=settings.outbox_lease_s,
+    )
+    feed = ChangeFeed(pool)
+    listener = PgListener(
+        settings.database_url,
+        SCHEMA,
+        {
+            CHANGES_CHANNEL: lambda project: feed.notify(project or None),
+            WAKE_CHANNEL: lambda _: orchestrator.wake(),
+        },
+    )
+    applier = EventApplier(pool, deadlines, orchestrator.wake)
+    reaper = Reaper(
+        pool,
+        deadlines,
+        interval_s=settings.reaper_interval_s,
+        change_retention_s=settings.change_retention_s,
+        wake_outbox=orchestrator.wake,
+    )
+    consumer = await api_bus.event_consumer(settings.events_durable)
+
+    tasks = BackgroundTasks("api")
+    stack.push_async_callback(tasks.close)
+    tasks.start("listener", listener.run())
+    tasks.start("outbox", orchestrator.run())
+    tasks.start(
+        "events",
+        consumer.consume(event_handler(applier.apply), concurrency=settings.event_concurrency),
+    )
+    tasks.start("reaper", reaper.run())
+
+    servers = Servers(
+        pool,
+        images,
+        scheduler,
+        deadlines,
+        settings.default_quota,
+        console_ttl_s=settings.console_token_ttl_s,
+        wake_outbox=orchestrator.wake,
+    )
+    compute = ComputeHandlers(
+        pool,
+        servers,
+        feed,
+        Flavors(pool),
+        Keypairs(pool),
+        ServerGroups(pool),
+        Quotas(pool, settings.default_quota),
+        scheduler,
+    )
+    server = ApiServer(
+        settings,
+        services=[
+            (compute_service_pb2_grpc.add_ComputeServiceServicer_to_server, compute, COMPUTE),
+            (
+                identity_service_pb2_grpc.add_IdentityServiceServicer_to_server,
+                IdentityHandlers(identity),
+                IDENTITY,
+            ),
+            (
+                agent_callback_service_pb2_grpc.add_AgentCallbackServiceServicer_to_server,
+                AgentCallbackHandlers(pool),
+                AGENT_CALLBACK,
+            ),
+        ],
+        auth=CachingAuthenticator(verifier, exempt=[IDENTITY_AUTHENTICATE]),
+        auth_exempt=[IDENTITY_AUTHENTICATE],
+    )
+    server.feed = feed
+    log.info("api ready", scheduler=settings.scheduler_address, imagesvc=settings.imagesvc_address)
+    return server

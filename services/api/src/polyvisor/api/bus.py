@@ -1,0 +1,81 @@
+"""All of the api's NATS: the streams it relies on, publishing agent commands, and the durable
+consumer of agents' server events."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from polyvisor.api import models as m
+from polyvisor.api.convert.commands import build_command
+from polyvisor.api.convert.events import event_from_proto
+from polyvisor.api.lifecycle import AgentEvent
+from polyvisor.api.store.outbox import Entry
+from polyvisor.common.bus import Bus, BusMessage, PullConsumer, subject_token
+from polyvisor.common.errors import InvalidArgument
+from polyvisor.common.logging import get_logger
+from polyvisor.events.v1 import server_events_pb2
+
+log = get_logger(__name__)
+
+CMD_STREAM = "AGENT_CMD"
+CMD_SUBJECTS = ("agent.*.cmd",)
+EVENTS_STREAM = "EVENTS"
+EVENTS_SUBJECTS = ("events.>",)
+SERVER_EVENTS = "events.server.>"
+EVENTS_MAX_AGE_S = 7 * 24 * 3600.0
+
+
+def command_subject(host: str) -> str:
+    return f"agent.{subject_token(host)}.cmd"
+
+
+def event_subject(server_id: str) -> str:
+    return f"events.server.{subject_token(server_id)}"
+
+
+class ApiBus:
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+
+    async def ensure_streams(self) -> None:
+        await self.bus.ensure_stream(CMD_STREAM, list(CMD_SUBJECTS), retention="workqueue")
+        await self.bus.ensure_stream(EVENTS_STREAM, list(EVENTS_SUBJECTS), max_age=EVENTS_MAX_AGE_S)
+
+    async def publish_command(
+        self, entry: Entry, server: m.Server, spawn: dict[str, Any], user_data: bytes | None
+    ) -> None:
+        cmd = build_command(entry.payload, server, spawn, user_data)
+        await self.bus.publish(
+            command_subject(cmd.host), cmd, msg_id=cmd.command_id, stream=CMD_STREAM
+        )
+
+    async def event_consumer(self, durable: str, ack_wait_s: float = 30.0) -> PullConsumer:
+        return await self.bus.pull_consumer(
+            EVENTS_STREAM,
+            durable=durable,
+            filter_subject=SERVER_EVENTS,
+            max_deliver=20,
+            ack_wait=ack_wait_s,
+        )
+
+
+def event_handler(
+    apply: Callable[[AgentEvent], Awaitable[object]],
+) -> Callable[[BusMessage], Awaitable[None]]:
+    """A consumer handler: parse a ServerEvent, apply it (a bad payload is dropped)."""
+
+    async def handle(msg: BusMessage) -> None:
+        try:
+            ev = msg.parse(server_events_pb2.ServerEvent)
+        except InvalidArgument:
+            log.error("undecodable server event dropped", subject=msg.subject)
+            await msg.term()
+            return
+        if not ev.server_id:
+            log.error("server event without a server id dropped", subject=msg.subject)
+            await msg.term()
+            return
+        await apply(event_from_proto(ev))
+
+    return handle

@@ -1,0 +1,181 @@
+"""gRPC clients of the scheduler and the image service. Their errors are mapped to the
+project's errors here, at the boundary."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from polyvisor.api import models as m
+from polyvisor.api.convert import images as image_convert
+from polyvisor.api.convert import scheduling as sched_convert
+from polyvisor.api.convert.enums import HYPERVISOR_TYPE
+from polyvisor.api.convert.hypervisors import features_from_proto
+from polyvisor.api.placement import NoValidHost, Placement, PlacementRequest
+from polyvisor.common.auth import TokenSigner
+from polyvisor.common.errors import NotFound, PolyvisorError, Unavailable, error_for_status
+from polyvisor.common.interceptors import REQUEST_ID_KEY, current_request_id
+from polyvisor.image.v1 import image_service_pb2_grpc, images_pb2
+from polyvisor.scheduling.v1 import scheduler_pb2, scheduler_service_pb2_grpc
+
+CHANNEL_OPTIONS = (
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+)
+
+
+def map_rpc_error(exc: grpc.aio.AioRpcError, peer: str) -> PolyvisorError:
+    code = exc.code()
+    message = exc.details() or code.name
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return Unavailable(f"{peer} unavailable: {message}")
+    err = error_for_status(code, f"{peer}: {message}")
+    if type(err) is PolyvisorError:  # no dedicated class: an internal failure of the peer
+        return Unavailable(f"{peer} failed ({code.name}): {message}")
+    return err
+
+
+class ServiceToken:
+    """The api's own service token for internal calls, renewed before it expires."""
+
+    def __init__(self, signer: TokenSigner, ttl_s: float = 3600.0) -> None:
+        self._signer = signer
+        self._ttl = ttl_s
+        self._token = ""
+        self._expires = 0.0
+
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        now = time.time()
+        if now > self._expires - self._ttl / 4:
+            self._token, principal = self._signer.issue(
+                user_id="polyvisor-api",
+                project_id="",
+                roles=("admin",),
+                username="polyvisor-api",
+                kind="service",
+                ttl_s=self._ttl,
+            )
+            self._expires = principal.expires_at
+        out: list[tuple[str, str]] = [("authorization", f"Bearer {self._token}")]
+        rid = current_request_id()
+        if rid:
+            out.append((REQUEST_ID_KEY, rid))
+        return tuple(out)
+
+
+class SchedulerClient:
+    PEER = "scheduler"
+
+    def __init__(self, address: str, token: Callable[[], Any], timeout_s: float = 10.0) -> None:
+        self._channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        self.stub = scheduler_service_pb2_grpc.SchedulerServiceStub(self._channel)
+        self._token = token
+        self.timeout_s = timeout_s
+
+    async def _call(self, method: Callable[..., Any], request: Any) -> Any:
+        try:
+            return await method(request, timeout=self.timeout_s, metadata=self._token())
+        except grpc.aio.AioRpcError as e:
+            raise map_rpc_error(e, self.PEER) from e
+
+    async def select(self, req: PlacementRequest) -> Placement | NoValidHost:
+        resp = await self._call(self.stub.SelectDestinations, sched_convert.select_request(req))
+        return sched_convert.select_response(resp, req.server_id)
+
+    async def move_claim(self, server_id: str, to_host: str, from_host: str) -> m.Alternate:
+        resp = await self._call(
+            self.stub.MoveClaim,
+            scheduler_pb2.MoveClaimRequest(
+                consumer_id=server_id, to_host=to_host, from_host=from_host
+            ),
+        )
+        return sched_convert.alternate(resp.selection)
+
+    async def release_claim(self, server_id: str) -> bool:
+        try:
+            resp = await self._call(
+                self.stub.ReleaseClaim, scheduler_pb2.ReleaseClaimRequest(consumer_id=server_id)
+            )
+        except NotFound:
+            return False
+        return bool(resp.released)
+
+    async def list_providers(
+        self, request: scheduler_pb2.ListProvidersRequest
+    ) -> scheduler_pb2.ListProvidersResponse:
+        return await self._call(self.stub.ListProviders, request)
+
+    async def get_provider(self, provider_id: str) -> Any:
+        resp = await self._call(
+            self.stub.GetProvider, scheduler_pb2.GetProviderRequest(provider_id=provider_id)
+        )
+        return resp.provider
+
+    async def set_provider_enabled(self, provider_id: str, enabled: bool, reason: str) -> Any:
+        resp = await self._call(
+            self.stub.SetProviderEnabled,
+            scheduler_pb2.SetProviderEnabledRequest(
+                provider_id=provider_id, enabled=enabled, disabled_reason=reason
+            ),
+        )
+        return resp.provider
+
+    async def features_of_type(self, hypervisor_type: str) -> list[m.HostFeatures]:
+        """The feature matrices the hosts of one hypervisor type report."""
+        out: list[m.HostFeatures] = []
+        token = ""
+        for _ in range(20):
+            resp = await self.list_providers(
+                scheduler_pb2.ListProvidersRequest(
+                    page_size=500,
+                    page_token=token,
+                    hypervisor_type=HYPERVISOR_TYPE.value(hypervisor_type),
+                )
+            )
+            out.extend(
+                features_from_proto(p.features) for p in resp.providers if p.HasField("features")
+            )
+            token = resp.next_page_token
+            if not token:
+                break
+        return out
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+
+class ImageClient:
+    PEER = "image service"
+
+    def __init__(self, address: str, timeout_s: float = 10.0) -> None:
+        self._channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        self.stub = image_service_pb2_grpc.ImageServiceStub(self._channel)
+        self.timeout_s = timeout_s
+
+    async def get_image(self, image_id: str, bearer: str) -> m.ImageInfo:
+        """The image as the caller (whose token is forwarded) may see it."""
+        metadata: list[tuple[str, str]] = [("authorization", f"Bearer {bearer}")]
+        rid = current_request_id()
+        if rid:
+            metadata.append((REQUEST_ID_KEY, rid))
+        try:
+            resp = await self.stub.GetImage(
+                images_pb2.GetImageRequest(image_id=image_id),
+                timeout=self.timeout_s,
+                metadata=tuple(metadata),
+            )
+        except grpc.aio.AioRpcError as e:
+            if e.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED):
+                raise NotFound(f"image {image_id} not found", {"image_id": image_id}) from e
+            if e.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                raise NotFound(
+                    f"image {image_id} not found ({e.details()})", {"image_id": image_id}
+                ) from e
+            raise map_rpc_error(e, self.PEER) from e
+        return image_convert.image_info(resp.image)
+
+    async def close(self) -> None:
+        await self._channel.close()

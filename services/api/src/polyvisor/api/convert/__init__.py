@@ -1,0 +1,1 @@
+"""Protobuf <-> domain conversions (protobuf types stop here, in handlers and in bus)."""

@@ -1,0 +1,95 @@
+"""Servers, faults and the change stream to protobuf."""
+
+from __future__ import annotations
+
+from google.protobuf import json_format
+
+from polyvisor.api import models as m
+from polyvisor.api.convert.enums import (
+    ADDRESS_TYPE,
+    CHANGE_TYPE,
+    CONSOLE_TYPE,
+    FAULT_CODE,
+    HYPERVISOR_TYPE,
+    POWER_STATE,
+    SERVER_STATE,
+    SERVER_TASK,
+)
+from polyvisor.api.convert.times import set_ts
+from polyvisor.compute.v1 import servers_pb2
+from polyvisor.types.v1 import fault_pb2, hypervisor_pb2, network_pb2, resources_pb2
+
+
+def fault_to_proto(f: m.Fault, out: fault_pb2.Fault) -> None:
+    out.code = FAULT_CODE.value(f.code)
+    out.message = f.message
+    out.host = f.host
+    out.details = f.details
+    set_ts(out.time, f.time)
+    if f.no_valid_host:
+        json_format.ParseDict(f.no_valid_host, out.no_valid_host, ignore_unknown_fields=True)
+
+
+def server_to_proto(s: m.Server) -> servers_pb2.Server:
+    out = servers_pb2.Server(
+        id=s.id,
+        name=s.name,
+        project_id=s.project_id,
+        user_id=s.user_id,
+        image_id=s.image_id,
+        state=SERVER_STATE.value(s.state),
+        task=SERVER_TASK.value(s.task),
+        power_state=POWER_STATE.value(s.power_state),
+        host=s.host,
+        hypervisor_type=HYPERVISOR_TYPE.value(s.hypervisor_type),
+        esxi_host=s.esxi_host,
+        availability_zone=s.availability_zone,
+        key_name=s.key_name,
+        has_user_data=s.has_user_data,
+        metadata=s.metadata,
+        generation=s.generation,
+        request_id=s.request_id,
+        revision=s.revision,
+        attempts=s.attempts,
+        instance_name=s.instance_name,
+        flavor=servers_pb2.ServerFlavor(
+            id=s.flavor.id,
+            name=s.flavor.name,
+            resources=resources_pb2.Resources(
+                vcpus=s.flavor.vcpus, memory_mb=s.flavor.ram_mb, disk_gb=s.flavor.disk_gb
+            ),
+            extra_specs=s.flavor.extra_specs,
+        ),
+    )
+    set_ts(out.task_deadline, s.task_deadline)
+    set_ts(out.create_time, s.create_time)
+    set_ts(out.update_time, s.update_time)
+    set_ts(out.launch_time, s.launch_time)
+    set_ts(out.delete_time, s.delete_time)
+    if s.fault is not None:
+        fault_to_proto(s.fault, out.fault)
+    if s.console is not None:
+        out.console.CopyFrom(
+            hypervisor_pb2.ConsoleInfo(
+                type=CONSOLE_TYPE.value(s.console.type), host=s.console.host, port=s.console.port
+            )
+        )
+    for a in s.addresses:
+        out.addresses.append(
+            network_pb2.ServerAddress(
+                network=a.network,
+                address=a.address,
+                version=a.version,
+                mac_address=a.mac_address,
+                type=ADDRESS_TYPE.value(a.type),
+            )
+        )
+    return out
+
+
+def change_to_proto(c: m.ServerChange) -> servers_pb2.WatchServersResponse:
+    return servers_pb2.WatchServersResponse(
+        revision=c.revision,
+        type=CHANGE_TYPE.value(c.change_type),
+        server=server_to_proto(c.server),
+    )

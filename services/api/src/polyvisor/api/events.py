@@ -1,0 +1,64 @@
+"""Applying agents' events to servers.
+
+Each event is applied in one transaction under the server's row lock, through the pure state
+machine (`lifecycle.apply_event`): stale generations and events that do not answer the
+state in flight change nothing, so redeliveries, duplicates and reordering are harmless and
+any number of replicas may share the durable consumer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from polyvisor.api import lifecycle, outcomes
+from polyvisor.api import models as m
+from polyvisor.api.store import servers as server_store
+from polyvisor.api.store.db import Pool
+from polyvisor.common.db import db_errors
+from polyvisor.common.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class EventApplier:
+    def __init__(
+        self,
+        pool: Pool,
+        deadlines: lifecycle.Deadlines,
+        wake_outbox: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.pool = pool
+        self.deadlines = deadlines
+        self.wake_outbox = wake_outbox
+
+    async def apply(self, ev: lifecycle.AgentEvent) -> m.Server | None:
+        """Apply one event; the server after it (None: unknown server or nothing changed)."""
+        with db_errors():
+            async with self.pool.acquire() as conn, conn.transaction():
+                server = await server_store.lock(conn, ev.server_id)
+                if server is None:
+                    log.info("event for an unknown server ignored", server_id=ev.server_id)
+                    return None
+                out = lifecycle.apply_event(server, ev, datetime.now(UTC), self.deadlines)
+                if out.noop:
+                    log.debug(
+                        "event changes nothing",
+                        server_id=ev.server_id,
+                        kind=ev.kind,
+                        generation=ev.generation,
+                        reason=out.ignored,
+                    )
+                    return None
+                updated = await outcomes.apply(conn, server, out)
+        log.info(
+            "event applied",
+            server_id=ev.server_id,
+            kind=ev.kind,
+            generation=ev.generation,
+            state=updated.state,
+            task=updated.task,
+        )
+        if out.commands or out.reschedule or out.release_claim:
+            self.wake_outbox()
+        return updated

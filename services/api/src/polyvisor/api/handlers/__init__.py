@@ -1,0 +1,1 @@
+"""gRPC servicers: thin, they validate and convert, call the domain, convert back."""

@@ -1,0 +1,101 @@
+"""ComputeService: hypervisors (admin only, through the scheduler's providers) and quotas."""
+
+from __future__ import annotations
+
+import grpc
+
+from polyvisor.api import models as m
+from polyvisor.api.clients import SchedulerClient
+from polyvisor.api.convert import compute as convert
+from polyvisor.api.convert.hypervisors import hypervisor_from_provider
+from polyvisor.api.handlers.context import principal
+from polyvisor.api.quotas import Quotas
+from polyvisor.api.store import servers as server_store
+from polyvisor.api.store.db import Pool
+from polyvisor.common.db import db_errors
+from polyvisor.common.errors import InvalidArgument
+from polyvisor.compute.v1 import hypervisors_pb2, quotas_pb2
+from polyvisor.scheduling.v1 import scheduler_pb2
+
+Ctx = grpc.aio.ServicerContext
+
+
+class AdminHandlers:
+    pool: Pool
+    scheduler: SchedulerClient
+    quotas: Quotas
+
+    async def _hypervisor(self, provider) -> hypervisors_pb2.Hypervisor:  # type: ignore[no-untyped-def]
+        with db_errors():
+            running = await server_store.count_on_host(self.pool, provider.id)
+        return hypervisor_from_provider(provider, running)
+
+    async def ListHypervisors(
+        self, request: hypervisors_pb2.ListHypervisorsRequest, context: Ctx
+    ) -> hypervisors_pb2.ListHypervisorsResponse:
+        principal().require_admin()
+        if request.page_size < 0:
+            raise InvalidArgument("page_size must not be negative", {"field": "page_size"})
+        resp = await self.scheduler.list_providers(
+            scheduler_pb2.ListProvidersRequest(
+                page_size=request.page_size,
+                page_token=request.page_token,
+                hypervisor_type=request.hypervisor_type,
+                state=request.state,
+                status=request.status,
+                availability_zone=request.availability_zone,
+            )
+        )
+        return hypervisors_pb2.ListHypervisorsResponse(
+            hypervisors=[await self._hypervisor(p) for p in resp.providers],
+            next_page_token=resp.next_page_token,
+        )
+
+    async def GetHypervisor(
+        self, request: hypervisors_pb2.GetHypervisorRequest, context: Ctx
+    ) -> hypervisors_pb2.GetHypervisorResponse:
+        principal().require_admin()
+        if not request.hypervisor_id:
+            raise InvalidArgument("hypervisor_id is required", {"field": "hypervisor_id"})
+        provider = await self.scheduler.get_provider(request.hypervisor_id)
+        return hypervisors_pb2.GetHypervisorResponse(hypervisor=await self._hypervisor(provider))
+
+    async def EnableHypervisor(
+        self, request: hypervisors_pb2.EnableHypervisorRequest, context: Ctx
+    ) -> hypervisors_pb2.EnableHypervisorResponse:
+        principal().require_admin()
+        if not request.hypervisor_id:
+            raise InvalidArgument("hypervisor_id is required", {"field": "hypervisor_id"})
+        provider = await self.scheduler.set_provider_enabled(request.hypervisor_id, True, "")
+        return hypervisors_pb2.EnableHypervisorResponse(hypervisor=await self._hypervisor(provider))
+
+    async def DisableHypervisor(
+        self, request: hypervisors_pb2.DisableHypervisorRequest, context: Ctx
+    ) -> hypervisors_pb2.DisableHypervisorResponse:
+        principal().require_admin()
+        if not request.hypervisor_id:
+            raise InvalidArgument("hypervisor_id is required", {"field": "hypervisor_id"})
+        provider = await self.scheduler.set_provider_enabled(
+            request.hypervisor_id, False, request.reason[:255]
+        )
+        return hypervisors_pb2.DisableHypervisorResponse(
+            hypervisor=await self._hypervisor(provider)
+        )
+
+    async def GetQuota(
+        self, request: quotas_pb2.GetQuotaRequest, context: Ctx
+    ) -> quotas_pb2.GetQuotaResponse:
+        q = await self.quotas.get(principal(), request.project_id)
+        return quotas_pb2.GetQuotaResponse(quota=convert.quota(q))
+
+    async def UpdateQuota(
+        self, request: quotas_pb2.UpdateQuotaRequest, context: Ctx
+    ) -> quotas_pb2.UpdateQuotaResponse:
+        lim = request.limits
+        q = await self.quotas.update(
+            principal(),
+            request.project_id,
+            m.QuotaLimits(lim.instances, lim.vcpus, lim.ram_mb),
+            list(request.update_mask.paths),
+        )
+        return quotas_pb2.UpdateQuotaResponse(quota=convert.quota(q))

@@ -1,0 +1,43 @@
+"""polyvisor.compute.v1.ComputeService, assembled from its parts."""
+
+from __future__ import annotations
+
+from polyvisor.api.clients import SchedulerClient
+from polyvisor.api.flavors import Flavors
+from polyvisor.api.groups import ServerGroups
+from polyvisor.api.handlers.admin import AdminHandlers
+from polyvisor.api.handlers.catalog import CatalogHandlers
+from polyvisor.api.handlers.servers import ServerHandlers
+from polyvisor.api.keypairs import Keypairs
+from polyvisor.api.quotas import Quotas
+from polyvisor.api.servers import Servers
+from polyvisor.api.store.db import Pool
+from polyvisor.api.watch import ChangeFeed
+from polyvisor.compute.v1 import compute_service_pb2_grpc
+
+
+class ComputeHandlers(
+    ServerHandlers,
+    CatalogHandlers,
+    AdminHandlers,
+    compute_service_pb2_grpc.ComputeServiceServicer,
+):
+    def __init__(
+        self,
+        pool: Pool,
+        servers: Servers,
+        feed: ChangeFeed,
+        flavors: Flavors,
+        keypairs: Keypairs,
+        groups: ServerGroups,
+        quotas: Quotas,
+        scheduler: SchedulerClient,
+    ) -> None:
+        self.pool = pool
+        self.servers = servers
+        self.feed = feed
+        self.flavors = flavors
+        self.keypairs = keypairs
+        self.groups = groups
+        self.quotas = quotas
+        self.scheduler = scheduler

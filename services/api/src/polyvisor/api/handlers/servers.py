@@ -1,0 +1,161 @@
+"""ComputeService: the server methods."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from polyvisor.api import access
+from polyvisor.api.convert.enums import CONSOLE_TYPE, HYPERVISOR_TYPE, SERVER_STATE
+from polyvisor.api.convert.servers import change_to_proto, server_to_proto
+from polyvisor.api.convert.times import set_ts
+from polyvisor.api.handlers.context import bearer, principal
+from polyvisor.api.servers import CreateRequest, Servers
+from polyvisor.api.store.servers import ServerFilters
+from polyvisor.api.watch import ChangeFeed, Synced
+from polyvisor.common.errors import InvalidArgument
+from polyvisor.compute.v1 import servers_pb2 as pb
+from polyvisor.types.v1 import server_status_pb2
+
+Ctx = grpc.aio.ServicerContext
+
+_SYNCED = pb.SERVER_CHANGE_TYPE_SYNCED
+
+
+class ServerHandlers:
+    servers: Servers
+    feed: ChangeFeed
+
+    async def CreateServer(
+        self, request: pb.CreateServerRequest, context: Ctx
+    ) -> pb.CreateServerResponse:
+        s = request.server
+        created = await self.servers.create(
+            principal(),
+            bearer(context),
+            CreateRequest(
+                name=s.name,
+                image_id=s.image_id,
+                flavor_id=s.flavor_id,
+                request_id=request.request_id,
+                key_name=s.key_name,
+                user_data=s.user_data,
+                availability_zone=s.availability_zone,
+                scheduler_hints=dict(s.scheduler_hints),
+                metadata=dict(s.metadata),
+                min_count=request.min_count,
+                max_count=request.max_count,
+            ),
+        )
+        return pb.CreateServerResponse(servers=[server_to_proto(x) for x in created])
+
+    async def GetServer(self, request: pb.GetServerRequest, context: Ctx) -> pb.GetServerResponse:
+        return pb.GetServerResponse(
+            server=server_to_proto(await self.servers.get(principal(), request.server_id))
+        )
+
+    async def ListServers(
+        self, request: pb.ListServersRequest, context: Ctx
+    ) -> pb.ListServersResponse:
+        if request.state == server_status_pb2.SERVER_STATE_UNSPECIFIED:
+            state = ""
+        else:
+            state = SERVER_STATE.name(request.state)
+        filters = ServerFilters(
+            state=state,
+            host=request.host,
+            hypervisor_type=HYPERVISOR_TYPE.name(request.hypervisor_type),
+            name=request.name,
+            show_deleted=request.show_deleted,
+        )
+        items, token = await self.servers.list(
+            principal(),
+            request.page_size,
+            request.page_token,
+            filters,
+            request.project_id,
+            request.all_projects,
+        )
+        return pb.ListServersResponse(
+            servers=[server_to_proto(x) for x in items], next_page_token=token
+        )
+
+    async def UpdateServer(
+        self, request: pb.UpdateServerRequest, context: Ctx
+    ) -> pb.UpdateServerResponse:
+        paths = list(request.update_mask.paths)
+        if not paths:
+            raise InvalidArgument(
+                "update_mask is required (name, metadata)", {"field": "update_mask"}
+            )
+        unknown = sorted(set(paths) - {"name", "metadata"})
+        if unknown:
+            raise InvalidArgument(
+                f"update_mask paths not updatable: {', '.join(unknown)}", {"field": "update_mask"}
+            )
+        updated = await self.servers.update(
+            principal(),
+            request.server.id,
+            request.server.name if "name" in paths else None,
+            dict(request.server.metadata) if "metadata" in paths else None,
+        )
+        return pb.UpdateServerResponse(server=server_to_proto(updated))
+
+    async def DeleteServer(
+        self, request: pb.DeleteServerRequest, context: Ctx
+    ) -> pb.DeleteServerResponse:
+        s = await self.servers.delete(principal(), request.server_id, request.request_id)
+        return pb.DeleteServerResponse(server=server_to_proto(s))
+
+    async def StartServer(
+        self, request: pb.StartServerRequest, context: Ctx
+    ) -> pb.StartServerResponse:
+        s = await self.servers.start(principal(), request.server_id, request.request_id)
+        return pb.StartServerResponse(server=server_to_proto(s))
+
+    async def StopServer(
+        self, request: pb.StopServerRequest, context: Ctx
+    ) -> pb.StopServerResponse:
+        s = await self.servers.stop(principal(), request.server_id, request.request_id)
+        return pb.StopServerResponse(server=server_to_proto(s))
+
+    async def RebootServer(
+        self, request: pb.RebootServerRequest, context: Ctx
+    ) -> pb.RebootServerResponse:
+        if request.type not in (
+            pb.REBOOT_TYPE_UNSPECIFIED,
+            pb.REBOOT_TYPE_SOFT,
+            pb.REBOOT_TYPE_HARD,
+        ):
+            raise InvalidArgument(f"unknown reboot type {request.type}", {"field": "type"})
+        s = await self.servers.reboot(
+            principal(), request.server_id, request.type == pb.REBOOT_TYPE_HARD, request.request_id
+        )
+        return pb.RebootServerResponse(server=server_to_proto(s))
+
+    async def GetServerConsole(
+        self, request: pb.GetServerConsoleRequest, context: Ctx
+    ) -> pb.GetServerConsoleResponse:
+        wanted = CONSOLE_TYPE.name(request.type) or "VNC"
+        c = await self.servers.console(principal(), request.server_id, wanted)
+        out = pb.GetServerConsoleResponse(
+            type=CONSOLE_TYPE.value(c.type), host=c.host, port=c.port, token=c.token
+        )
+        set_ts(out.expire_time, c.expire_time)
+        return out
+
+    async def WatchServers(
+        self, request: pb.WatchServersRequest, context: Ctx
+    ) -> AsyncIterator[pb.WatchServersResponse]:
+        p = principal()
+        if request.from_revision < 0:
+            raise InvalidArgument("from_revision must not be negative", {"field": "from_revision"})
+        scope = access.list_scope(p, request.project_id, request.all_projects)
+        if request.server_id:
+            await self.servers.get(p, request.server_id)  # NOT_FOUND outside the caller's reach
+        async for item in self.feed.watch(scope, request.from_revision, request.server_id):
+            if isinstance(item, Synced):
+                yield pb.WatchServersResponse(revision=item.revision, type=_SYNCED)
+            else:
+                yield change_to_proto(item)

@@ -1,0 +1,427 @@
+"""Identity: projects, users, roles, API keys, and tokens.
+
+A token is scoped to one project and carries the caller's roles there. Holding the admin
+role on any project makes a user a cloud administrator: their tokens carry "admin" whatever
+project they are scoped to (and they may scope to any project).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from polyvisor.api import ids, passwords, validation
+from polyvisor.api import models as m
+from polyvisor.api.pagination import page_request
+from polyvisor.api.store import identity as store
+from polyvisor.api.store import quotas
+from polyvisor.api.store.db import Pool
+from polyvisor.common.auth import Principal, TokenSigner, TokenVerifier
+from polyvisor.common.db import db_errors
+from polyvisor.common.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
+from polyvisor.common.logging import get_logger
+
+log = get_logger(__name__)
+
+SERVICE_PROJECT = "service"
+SERVICE_USER = "polyvisor-agent"
+_BAD_LOGIN = "invalid username or password"
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    token: str
+    principal: Principal
+    user: m.User
+    project: m.Project
+    roles: tuple[str, ...]
+
+    @property
+    def expire_time(self) -> datetime:
+        return datetime.fromtimestamp(self.principal.expires_at, UTC)
+
+
+class Identity:
+    def __init__(
+        self,
+        pool: Pool,
+        signer: TokenSigner,
+        verifier: TokenVerifier,
+        default_quota: m.QuotaLimits,
+    ) -> None:
+        self.pool = pool
+        self.signer = signer
+        self.verifier = verifier
+        self.default_quota = default_quota
+
+    # ------------------------------------------------------------------ tokens
+
+    async def authenticate_password(self, project: str, username: str, password: str) -> Session:
+        if not username or not password:
+            raise Unauthenticated(_BAD_LOGIN)
+        with db_errors():
+            found = await store.user_credentials(self.pool, username)
+        if found is None:
+            await passwords.verify_password(None, password)  # same cost as a real check
+            raise Unauthenticated(_BAD_LOGIN)
+        user, pw_hash = found
+        if not await passwords.verify_password(pw_hash, password):
+            raise Unauthenticated(_BAD_LOGIN)
+        if not user.enabled:
+            raise Unauthenticated("this user is disabled")
+        project_ref = project or user.default_project_id
+        if not project_ref:
+            raise InvalidArgument(
+                "no project given and the user has no default project",
+                {"field": "password.project"},
+            )
+        return await self._session(user, project_ref, kind="user")
+
+    async def authenticate_api_key(self, secret: str) -> Session:
+        if not secret:
+            raise Unauthenticated("invalid API key")
+        with db_errors():
+            key = await store.api_key_by_digest(self.pool, passwords.secret_digest(secret))
+            if key is None:
+                raise Unauthenticated("invalid API key")
+            now = datetime.now(UTC)
+            if key.expire_time is not None and key.expire_time <= now:
+                raise Unauthenticated("this API key has expired")
+            user = await store.get_user(self.pool, key.user_id)
+            if user is None or not user.enabled:
+                raise Unauthenticated("the owner of this API key is disabled")
+            await store.touch_api_key(self.pool, key.id, now)
+        return await self._session(user, key.project_id, kind=key.kind, by_id=True)
+
+    async def _session(
+        self, user: m.User, project_ref: str, kind: str, by_id: bool = False
+    ) -> Session:
+        with db_errors():
+            project = await store.get_project(self.pool, project_ref)
+            if project is None or (by_id and project.id != project_ref):
+                raise PermissionDenied(f"no access to project {project_ref}")
+            roles = await store.roles_on(self.pool, user.id, project.id)
+            if await store.is_cloud_admin(self.pool, user.id):
+                roles.add(m.ROLE_ADMIN)
+        if not project.enabled:
+            raise PermissionDenied(f"project {project.name} is disabled")
+        if not roles and kind != "service":
+            raise PermissionDenied(f"user {user.name} has no role on project {project.name}")
+        token, principal = self.signer.issue(
+            user_id=user.id,
+            project_id=project.id,
+            roles=roles,
+            username=user.name,
+            kind=kind,
+        )
+        return Session(token, principal, user, project, tuple(sorted(roles)))
+
+    async def validate(self, token: str) -> Session:
+        principal = self.verifier.verify(token)
+        with db_errors():
+            user = await store.get_user(self.pool, principal.user_id)
+            project = await store.get_project(self.pool, principal.project_id)
+        if user is None or project is None:
+            raise Unauthenticated("the token's user or project no longer exists")
+        return Session(token, principal, user, project, tuple(sorted(principal.roles)))
+
+    # ------------------------------------------------------------------ projects
+
+    async def create_project(self, p: Principal, project: m.Project) -> m.Project:
+        p.require_admin()
+        name = validation.name(project.name, "project.name")
+        new = m.Project(ids.new_id(), name, project.description[:1024], project.enabled)
+        with db_errors():
+            async with self.pool.acquire() as conn, conn.transaction():
+                created = await store.insert_project(conn, new)
+                if created is None:
+                    raise AlreadyExists(f"project {name} already exists", {"name": name})
+                await quotas.ensure(conn, created.id, self.default_quota)
+        log.info("project created", project_id=created.id, name=name)
+        return created
+
+    async def get_project(self, p: Principal, ref: str) -> m.Project:
+        ref = validation.required(ref, "project_id")
+        with db_errors():
+            project = await store.get_project(self.pool, ref)
+            if project is not None and not p.is_admin and project.id != p.project_id:
+                roles = await store.roles_on(self.pool, p.user_id, project.id)
+                if not roles:
+                    project = None
+        if project is None:
+            raise NotFound(f"project {ref} not found", {"project_id": ref})
+        return project
+
+    async def list_projects(
+        self, p: Principal, page_size: int, page_token: str, user_id: str
+    ) -> tuple[list[m.Project], str]:
+        if not p.is_admin:
+            user_id = p.user_id
+        page = page_request(page_size, page_token, user=user_id)
+        with db_errors():
+            found = await store.list_projects(self.pool, user_id, page.after, page.size + 1)
+        items = found[: page.size]
+        return items, page.next_token(found, items[-1].id if items else "")
+
+    async def delete_project(self, p: Principal, ref: str) -> None:
+        p.require_admin()
+        with db_errors():
+            async with self.pool.acquire() as conn, conn.transaction():
+                project = await store.get_project(conn, validation.required(ref, "project_id"))
+                if project is None:
+                    raise NotFound(f"project {ref} not found", {"project_id": ref})
+                live = await conn.fetchval(
+                    "SELECT count(*) FROM servers WHERE project_id = $1 AND state <> 'DELETED'",
+                    project.id,
+                )
+                if live:
+                    raise FailedPrecondition(
+                        f"project {project.name} still has {live} server(s); delete them first",
+                        {"project_id": project.id},
+                    )
+                await store.delete_project(conn, project.id)
+        log.info("project deleted", project_id=project.id)
+
+    # ------------------------------------------------------------------ users
+
+    async def create_user(self, p: Principal, user: m.User, password: str) -> m.User:
+        p.require_admin()
+        name = validation.name(user.name, "user.name")
+        pw_hash = None
+        if password:
+            _check_password(password)
+            pw_hash = await passwords.hash_password(password)
+        default_project = ""
+        with db_errors():
+            if user.default_project_id:
+                project = await store.get_project(self.pool, user.default_project_id)
+                if project is None:
+                    raise NotFound(f"project {user.default_project_id} not found")
+                default_project = project.id
+            created = await store.insert_user(
+                self.pool,
+                m.User(ids.new_id(), name, user.email[:255], default_project, user.enabled),
+                pw_hash,
+            )
+        if created is None:
+            raise AlreadyExists(f"user {name} already exists", {"name": name})
+        log.info("user created", user_id=created.id, name=name)
+        return created
+
+    async def get_user(self, p: Principal, ref: str) -> m.User:
+        ref = validation.required(ref, "user_id")
+        with db_errors():
+            user = await store.get_user(self.pool, ref)
+        if user is None or (not p.is_admin and user.id != p.user_id):
+            raise NotFound(f"user {ref} not found", {"user_id": ref})
+        return user
+
+    async def list_users(
+        self, p: Principal, page_size: int, page_token: str, project_id: str
+    ) -> tuple[list[m.User], str]:
+        p.require_admin()
+        page = page_request(page_size, page_token, project=project_id)
+        with db_errors():
+            found = await store.list_users(self.pool, project_id, page.after, page.size + 1)
+        items = found[: page.size]
+        return items, page.next_token(found, items[-1].id if items else "")
+
+    async def delete_user(self, p: Principal, ref: str) -> None:
+        p.require_admin()
+        user = await self.get_user(p, ref)
+        if user.id == p.user_id:
+            raise FailedPrecondition("you cannot delete yourself")
+        with db_errors():
+            await store.delete_user(self.pool, user.id)
+
+    async def set_password(self, p: Principal, ref: str, new: str, current: str) -> None:
+        target = p.user_id if not ref else (await self.get_user(p, ref)).id
+        _check_password(new)
+        if target == p.user_id:
+            with db_errors():
+                stored = await store.password_hash(self.pool, target)
+            if stored is not None and not await passwords.verify_password(stored, current):
+                raise PermissionDenied("current_password is wrong")
+        elif not p.is_admin:
+            raise PermissionDenied("only admins may set another user's password")
+        new_hash = await passwords.hash_password(new)
+        with db_errors():
+            if not await store.set_password_hash(self.pool, target, new_hash):
+                raise NotFound(f"user {target} not found")
+
+    # ------------------------------------------------------------------ roles
+
+    async def grant(
+        self, p: Principal, user_ref: str, project_ref: str, role: str
+    ) -> m.RoleAssignment:
+        p.require_admin()
+        user, project = await self._user_and_project(user_ref, project_ref, role)
+        with db_errors():
+            await store.grant(self.pool, user.id, project.id, role)
+        return m.RoleAssignment(user.id, project.id, role)
+
+    async def revoke(self, p: Principal, user_ref: str, project_ref: str, role: str) -> None:
+        p.require_admin()
+        user, project = await self._user_and_project(user_ref, project_ref, role)
+        with db_errors():
+            if not await store.revoke(self.pool, user.id, project.id, role):
+                raise NotFound(f"user {user.name} has no {role} role on {project.name}")
+
+    async def _user_and_project(
+        self, user_ref: str, project_ref: str, role: str
+    ) -> tuple[m.User, m.Project]:
+        if role not in m.ROLES:
+            raise InvalidArgument("role must be admin, member or reader", {"field": "role"})
+        with db_errors():
+            user = await store.get_user(self.pool, validation.required(user_ref, "user_id"))
+            project = await store.get_project(
+                self.pool, validation.required(project_ref, "project_id")
+            )
+        if user is None:
+            raise NotFound(f"user {user_ref} not found", {"user_id": user_ref})
+        if project is None:
+            raise NotFound(f"project {project_ref} not found", {"project_id": project_ref})
+        return user, project
+
+    async def list_assignments(
+        self, p: Principal, page_size: int, page_token: str, user_id: str, project_id: str
+    ) -> tuple[list[m.RoleAssignment], str]:
+        p.require_admin()
+        page = page_request(page_size, page_token, user=user_id, project=project_id)
+        with db_errors():
+            found = await store.list_assignments(
+                self.pool, user_id, project_id, page.after, page.size + 1
+            )
+        items = found[: page.size]
+        last = f"{items[-1].user_id}/{items[-1].project_id}/{items[-1].role}" if items else ""
+        return items, page.next_token(found, last)
+
+    # ------------------------------------------------------------------ API keys
+
+    async def create_api_key(
+        self, p: Principal, name: str, project_id: str, expire_time: datetime | None
+    ) -> tuple[m.ApiKey, str]:
+        if p.is_service:
+            raise PermissionDenied("service tokens cannot create API keys")
+        name = validation.name(name, "name")
+        project_id = project_id or p.project_id
+        if expire_time is not None and expire_time <= datetime.now(UTC):
+            raise InvalidArgument("expire_time is in the past", {"field": "expire_time"})
+        with db_errors():
+            if project_id != p.project_id and not p.is_admin:
+                if not await store.roles_on(self.pool, p.user_id, project_id):
+                    raise PermissionDenied(f"no role on project {project_id}")
+            if await store.get_project(self.pool, project_id) is None:
+                raise NotFound(f"project {project_id} not found")
+            secret = passwords.new_api_key_secret()
+            key = await store.insert_api_key(
+                self.pool,
+                m.ApiKey(
+                    ids.new_id(),
+                    name,
+                    p.user_id,
+                    project_id,
+                    secret[:10],
+                    "user",
+                    expire_time=expire_time,
+                ),
+                passwords.secret_digest(secret),
+            )
+        assert key is not None
+        return key, secret
+
+    async def list_api_keys(
+        self, p: Principal, page_size: int, page_token: str, user_id: str
+    ) -> tuple[list[m.ApiKey], str]:
+        if user_id and user_id != p.user_id:
+            p.require_admin()
+        owner = user_id or p.user_id
+        page = page_request(page_size, page_token, user=owner)
+        with db_errors():
+            found = await store.list_api_keys(self.pool, owner, page.after, page.size + 1)
+        items = found[: page.size]
+        return items, page.next_token(found, items[-1].id if items else "")
+
+    async def delete_api_key(self, p: Principal, key_id: str) -> None:
+        key_id = validation.required(key_id, "api_key_id")
+        with db_errors():
+            deleted = await store.delete_api_key(
+                self.pool, key_id, None if p.is_admin else p.user_id
+            )
+        if not deleted:
+            raise NotFound(f"API key {key_id} not found", {"api_key_id": key_id})
+
+    # ------------------------------------------------------------------ bootstrap
+
+    async def bootstrap_admin(self, username: str, password: str, project_name: str) -> None:
+        """Create the first admin, once (the first replica to start does it)."""
+        with db_errors():
+            async with self.pool.acquire() as conn, conn.transaction():
+                if not await store.mark_bootstrapped(conn, f"admin:{username}"):
+                    return
+                project = await store.get_project(conn, project_name)
+                if project is None:
+                    project = await store.insert_project(
+                        conn, m.Project(ids.new_id(), project_name, "administration")
+                    )
+                    assert project is not None
+                await quotas.ensure(conn, project.id, self.default_quota)
+                user = await store.get_user(conn, username)
+                if user is None:
+                    user = await store.insert_user(
+                        conn,
+                        m.User(ids.new_id(), username, "", project.id, True),
+                        await passwords.hash_password(password),
+                    )
+                    assert user is not None
+                await store.grant(conn, user.id, project.id, m.ROLE_ADMIN)
+        log.info("bootstrap admin created", user=username, project=project_name)
+
+    async def bootstrap_agent_key(self, secret: str) -> None:
+        """Accept `secret` as an API key for agents (service tokens)."""
+        digest = passwords.secret_digest(secret)
+        with db_errors():
+            async with self.pool.acquire() as conn, conn.transaction():
+                if await store.api_key_by_digest(conn, digest) is not None:
+                    return
+                project = await store.get_project(conn, SERVICE_PROJECT)
+                if project is None:
+                    project = await store.insert_project(
+                        conn, m.Project(ids.new_id(), SERVICE_PROJECT, "agents and services")
+                    )
+                    assert project is not None
+                user = await store.get_user(conn, SERVICE_USER)
+                if user is None:
+                    user = await store.insert_user(
+                        conn, m.User(ids.new_id(), SERVICE_USER, "", project.id, True), None
+                    )
+                    assert user is not None
+                await store.grant(conn, user.id, project.id, m.ROLE_MEMBER)
+                await store.insert_api_key(
+                    conn,
+                    m.ApiKey(
+                        ids.new_id(),
+                        "bootstrap agent key",
+                        user.id,
+                        project.id,
+                        secret[:4],
+                        "service",
+                    ),
+                    digest,
+                )
+        log.info("bootstrap agent API key registered")
+
+
+def _check_password(password: str) -> None:
+    if not passwords.MIN_PASSWORD_LENGTH <= len(password) <= passwords.MAX_PASSWORD_LENGTH:
+        raise InvalidArgument(
+            f"password must be {passwords.MIN_PASSWORD_LENGTH}-{passwords.MAX_PASSWORD_LENGTH} characters",
+            {"field": "password"},
+        )

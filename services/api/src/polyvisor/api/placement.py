@@ -1,0 +1,82 @@
+"""What the api asks the scheduler, and what it gets back (domain view)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from polyvisor.api import models as m
+
+
+@dataclass(frozen=True, slots=True)
+class GroupHint:
+    id: str
+    policy: str  # AFFINITY, ANTI_AFFINITY
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementRequest:
+    request_id: str
+    server_id: str
+    project_id: str
+    user_id: str
+    flavor: m.ServerFlavor
+    image: m.ImageInfo
+    availability_zone: str = ""
+    force_host: str = ""
+    same_host: tuple[str, ...] = ()
+    different_host: tuple[str, ...] = ()
+    hypervisor_type: str = ""
+    group: GroupHint | None = None
+    ignore_hosts: tuple[str, ...] = ()
+    max_alternates: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """The claimed host, and alternates for reschedules."""
+
+    host: str
+    hostname: str = ""
+    hypervisor_type: str = ""
+    availability_zone: str = ""
+    alternates: tuple[m.Alternate, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NoValidHost:
+    """No host fits; `explanation` is the scheduler's per-filter account (JSON-able)."""
+
+    summary: str
+    explanation: dict[str, Any] = field(default_factory=dict)
+
+
+def request_from_spawn(
+    server: m.Server,
+    spawn: dict[str, Any],
+    image: m.ImageInfo,
+    request_id: str,
+    members: tuple[str, ...],
+    max_alternates: int,
+) -> PlacementRequest:
+    hints = dict(spawn.get("hints") or {})
+    group = None
+    if hints.get("group"):
+        group = GroupHint(hints["group"], hints.get("group_policy", ""), members)
+    return PlacementRequest(
+        request_id=request_id,
+        server_id=server.id,
+        project_id=server.project_id,
+        user_id=server.user_id,
+        flavor=server.flavor,
+        image=image,
+        availability_zone=server.availability_zone,
+        force_host=hints.get("force_host", ""),
+        same_host=tuple(hints.get("same_host") or ()),
+        different_host=tuple(hints.get("different_host") or ()),
+        hypervisor_type=hints.get("hypervisor_type", ""),
+        group=group,
+        ignore_hosts=tuple(server.tried_hosts),
+        max_alternates=max_alternates,
+    )

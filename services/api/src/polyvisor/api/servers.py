@@ -1,0 +1,422 @@
+"""Server operations: create (validated up front, idempotent, quota-checked), read, list,
+update, the lifecycle actions and the console. Scheduling and commands happen after the
+commit, from the outbox (see `orchestrator`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from polyvisor.api import (
+    access,
+    ids,
+    image_checks,
+    lifecycle,
+    outcomes,
+    passwords,
+    spawnspec,
+    validation,
+)
+from polyvisor.api import models as m
+from polyvisor.api.clients import ImageClient, SchedulerClient
+from polyvisor.api.pagination import page_request
+from polyvisor.api.store import consoles, groups, keypairs, outbox, quotas
+from polyvisor.api.store import flavors as flavor_store
+from polyvisor.api.store import servers as server_store
+from polyvisor.api.store.db import Pool
+from polyvisor.common.auth import Principal
+from polyvisor.common.db import db_errors
+from polyvisor.common.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unavailable,
+)
+from polyvisor.common.logging import get_logger
+
+log = get_logger(__name__)
+
+HINTS = ("force_host", "same_host", "different_host", "group", "hypervisor_type")
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRequest:
+    name: str
+    image_id: str
+    flavor_id: str
+    request_id: str = ""
+    key_name: str = ""
+    user_data: bytes = b""
+    availability_zone: str = ""
+    scheduler_hints: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+    min_count: int = 0
+    max_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleAccess:
+    type: str
+    host: str
+    port: int
+    token: str
+    expire_time: datetime
+
+
+class Servers:
+    def __init__(
+        self,
+        pool: Pool,
+        images: ImageClient,
+        scheduler: SchedulerClient,
+        deadlines: lifecycle.Deadlines,
+        default_quota: m.QuotaLimits,
+        console_ttl_s: float = 600.0,
+        wake_outbox: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.pool = pool
+        self.images = images
+        self.scheduler = scheduler
+        self.deadlines = deadlines
+        self.default_quota = default_quota
+        self.console_ttl_s = console_ttl_s
+        self.wake_outbox = wake_outbox
+
+    # ------------------------------------------------------------------ create
+
+    async def create(self, p: Principal, bearer: str, req: CreateRequest) -> list[m.Server]:
+        p.require_write()
+        name = validation.name(req.name, "server.name")
+        image_id = validation.required(req.image_id, "server.image_id")
+        flavor_id = validation.required(req.flavor_id, "server.flavor_id")
+        request_id = validation.request_id(req.request_id)
+        metadata = validation.metadata(req.metadata, "server.metadata")
+        user_data = validation.user_data(req.user_data)
+        lo, hi = validation.counts(req.min_count, req.max_count)
+        hints = self._hints(p, req.scheduler_hints)
+        az = validation.name(req.availability_zone, "server.availability_zone", required=False)
+
+        if request_id:
+            with db_errors():
+                existing = await server_store.find_by_request(self.pool, p.project_id, request_id)
+            if existing:
+                return existing
+
+        with db_errors():
+            flavor = await flavor_store.get(self.pool, flavor_id, p.project_id)
+            if flavor is None:
+                raise NotFound(f"flavor {flavor_id} not found", {"flavor_id": flavor_id})
+            public_keys: list[str] = []
+            key_name = ""
+            if req.key_name.strip():
+                key_name = req.key_name.strip()
+                kp = await keypairs.get(self.pool, p.project_id, p.user_id, key_name)
+                if kp is None:
+                    raise NotFound(f"keypair {key_name} not found", {"key_name": key_name})
+                public_keys.append(kp.public_key)
+            group = None
+            if hints.get("group"):
+                group = await groups.get(self.pool, hints["group"], p.project_id)
+                if group is None:
+                    raise NotFound(f"server group {hints['group']} not found")
+                hints["group_policy"] = group.policy
+
+        image = await self.images.get_image(image_id, bearer)
+        image_checks.check_image_usable(image)
+        image_checks.check_flavor_fits_image(flavor, image)
+        pinned = image.hypervisor_type
+        if pinned and hints.get("hypervisor_type") and hints["hypervisor_type"] != pinned:
+            raise InvalidArgument(
+                f"the image runs only on {pinned.lower()} hosts; the hint asks for "
+                f"{hints['hypervisor_type'].lower()}",
+                {"field": "server.scheduler_hints"},
+            )
+        pinned = pinned or hints.get("hypervisor_type", "")
+        if pinned and (public_keys or user_data):
+            features = image_checks.features_of(pinned, await self._reported_features(pinned))
+            image_checks.check_pinned_features(
+                pinned, features, wants_key=bool(public_keys), wants_user_data=bool(user_data)
+            )
+
+        spawn = spawnspec.build(image, public_keys, spawnspec.hostname_for(name), hints)
+        deadline = datetime.now(UTC) + timedelta(seconds=self.deadlines.scheduling_s)
+        key = request_id or ids.new_id()
+
+        def new(count: int) -> list[server_store.NewServer]:
+            return [
+                server_store.NewServer(
+                    id=ids.new_id(),
+                    project_id=p.project_id,
+                    user_id=p.user_id,
+                    name=name if count == 1 else f"{name}-{i + 1}",
+                    image_id=image.id,
+                    flavor=flavor,
+                    request_id=key,
+                    request_index=i,
+                    key_name=key_name,
+                    metadata=metadata,
+                    availability_zone=az,
+                    user_data=user_data or None,
+                    spawn={
+                        **spawn,
+                        "hostname": spawnspec.hostname_for(
+                            name if count == 1 else f"{name}-{i + 1}"
+                        ),
+                    },
+                    task_deadline=deadline,
+                    server_group_id=group.id if group else "",
+                )
+                for i in range(count)
+            ]
+
+        created: list[m.Server] | None = None
+        with db_errors():
+            async with self.pool.acquire() as conn:
+                await quotas.ensure(conn, p.project_id, self.default_quota)
+                for count in sorted({hi, lo}, reverse=True):
+                    try:
+                        async with conn.transaction():
+                            created = await server_store.insert(conn, new(count))
+                            if created is None:
+                                raise _Duplicate
+                            if not await quotas.consume(
+                                conn,
+                                p.project_id,
+                                count,
+                                count * flavor.vcpus,
+                                count * flavor.ram_mb,
+                            ):
+                                raise _OverQuota
+                            for s in created:
+                                await outbox.add(
+                                    conn, s.id, "schedule", {"generation": s.generation}
+                                )
+                    except _Duplicate:
+                        # A concurrent call with the same request id won: return its servers.
+                        created = None
+                        break
+                    except _OverQuota:
+                        created = None
+                        continue
+                    break
+                if created is None:
+                    again = await server_store.find_by_request(conn, p.project_id, key)
+                    if again:
+                        return again
+                    raise await self._quota_error(conn, p.project_id, lo, flavor)
+        self.wake_outbox()
+        log.info("servers created", server_ids=[s.id for s in created], request_id=key)
+        return created
+
+    def _hints(self, p: Principal, raw: dict[str, str]) -> dict[str, Any]:
+        unknown = sorted(set(raw) - set(HINTS))
+        if unknown:
+            raise InvalidArgument(
+                f"unknown scheduler hints: {', '.join(unknown)} (known: {', '.join(HINTS)})",
+                {"field": "server.scheduler_hints"},
+            )
+        out: dict[str, Any] = {}
+        if raw.get("force_host"):
+            if not p.is_admin:
+                raise PermissionDenied("the force_host hint needs the admin role")
+            out["force_host"] = raw["force_host"].strip()
+        for key in ("same_host", "different_host"):
+            if raw.get(key):
+                values = [v.strip() for v in raw[key].split(",") if v.strip()]
+                bad = [v for v in values if not ids.is_uuid(v)]
+                if bad:
+                    raise InvalidArgument(
+                        f"{key} must list server ids; not ids: {', '.join(bad[:3])}",
+                        {"field": "server.scheduler_hints"},
+                    )
+                out[key] = values
+        if raw.get("group"):
+            out["group"] = raw["group"].strip()
+        if raw.get("hypervisor_type"):
+            hv = raw["hypervisor_type"].strip().upper()
+            if hv not in m.HYPERVISOR_TYPES:
+                raise InvalidArgument(
+                    f"unknown hypervisor_type hint {raw['hypervisor_type']!r}",
+                    {"field": "server.scheduler_hints"},
+                )
+            out["hypervisor_type"] = hv
+        return out
+
+    async def _reported_features(self, hypervisor_type: str) -> list[m.HostFeatures]:
+        try:
+            return await self.scheduler.features_of_type(hypervisor_type)
+        except Unavailable as e:
+            log.warning("scheduler unavailable, using default feature matrix", error=str(e))
+            return []
+        except Exception as e:  # an odd scheduler answer must not block creates
+            log.warning("could not read host features", error=repr(e))
+            return []
+
+    async def _quota_error(
+        self, conn: Any, project_id: str, count: int, flavor: m.Flavor
+    ) -> ResourceExhausted:
+        q = await quotas.get(conn, project_id)
+        parts = []
+        if q is not None:
+            for label, need, used, limit in (
+                ("instances", count, q.usage.instances, q.limits.instances),
+                ("vcpus", count * flavor.vcpus, q.usage.vcpus, q.limits.vcpus),
+                ("ram_mb", count * flavor.ram_mb, q.usage.ram_mb, q.limits.ram_mb),
+            ):
+                if limit >= 0 and used + need > limit:
+                    parts.append(f"{label}: {used} used + {need} asked > {limit} allowed")
+        return ResourceExhausted(
+            "quota exceeded: " + ("; ".join(parts) or "limits reached"),
+            {"project_id": project_id, "fault_code": "QUOTA_EXCEEDED"},
+        )
+
+    # ------------------------------------------------------------------ read
+
+    async def get(self, p: Principal, server_id: str) -> m.Server:
+        server_id = validation.required(server_id, "server_id")
+        with db_errors():
+            server = await server_store.get(self.pool, server_id, access.resource_scope(p))
+        if server is None:
+            raise NotFound(f"server {server_id} not found", {"server_id": server_id})
+        return server
+
+    async def list(
+        self,
+        p: Principal,
+        page_size: int,
+        page_token: str,
+        filters: server_store.ServerFilters,
+        project_id: str = "",
+        all_projects: bool = False,
+    ) -> tuple[list[m.Server], str]:
+        scope = access.list_scope(p, project_id, all_projects)
+        page = page_request(
+            page_size,
+            page_token,
+            scope=scope,
+            state=filters.state,
+            host=filters.host,
+            hv=filters.hypervisor_type,
+            name=filters.name,
+            deleted=filters.show_deleted,
+        )
+        with db_errors():
+            found = await server_store.list_page(
+                self.pool, scope, filters, page.after, page.size + 1
+            )
+        items = found[: page.size]
+        return items, page.next_token(found, items[-1].id if items else "")
+
+    # ------------------------------------------------------------------ update
+
+    async def update(
+        self, p: Principal, server_id: str, name: str | None, metadata: dict[str, str] | None
+    ) -> m.Server:
+        p.require_write()
+        changes: dict[str, Any] = {}
+        if name is not None:
+            changes["name"] = validation.name(name, "server.name")
+        if metadata is not None:
+            changes["metadata"] = validation.metadata(metadata, "server.metadata")
+        if not changes:
+            raise InvalidArgument("update_mask names nothing to change", {"field": "update_mask"})
+        with db_errors():
+            async with self.pool.acquire() as conn, conn.transaction():
+                server = await self._locked(conn, p, server_id)
+                if server.state == m.DELETED:
+                    raise FailedPrecondition(f"server {server_id} is deleted")
+                return await server_store.save(conn, server, changes)
+
+    # ------------------------------------------------------------------ actions
+
+    async def _locked(self, conn: Any, p: Principal, server_id: str) -> m.Server:
+        server_id = validation.required(server_id, "server_id")
+        server = await server_store.lock(conn, server_id, access.resource_scope(p))
+        if server is None:
+            raise NotFound(f"server {server_id} not found", {"server_id": server_id})
+        return server
+
+    async def _act(
+        self,
+        p: Principal,
+        server_id: str,
+        request_id: str,
+        plan: Callable[[m.Server, datetime], lifecycle.Outcome],
+    ) -> m.Server:
+        p.require_write()
+        request_id = validation.request_id(request_id)
+        with db_errors():
+            async with self.pool.acquire() as conn, conn.transaction():
+                server = await self._locked(conn, p, server_id)
+                if request_id and server.last_request_id == request_id:
+                    return server  # a retry of a call that already took effect
+                if server.state == m.DELETED:
+                    raise NotFound(f"server {server_id} is deleted", {"server_id": server_id})
+                out = plan(server, datetime.now(UTC))
+                updated = await outcomes.apply(conn, server, out)
+        self.wake_outbox()
+        return updated
+
+    async def delete(self, p: Principal, server_id: str, request_id: str = "") -> m.Server:
+        d = self.deadlines
+        return await self._act(
+            p, server_id, request_id, lambda s, now: lifecycle.plan_delete(s, now, d, request_id)
+        )
+
+    async def start(self, p: Principal, server_id: str, request_id: str = "") -> m.Server:
+        d = self.deadlines
+        return await self._act(
+            p, server_id, request_id, lambda s, now: lifecycle.plan_start(s, now, d, request_id)
+        )
+
+    async def stop(self, p: Principal, server_id: str, request_id: str = "") -> m.Server:
+        d = self.deadlines
+        return await self._act(
+            p, server_id, request_id, lambda s, now: lifecycle.plan_stop(s, now, d, request_id)
+        )
+
+    async def reboot(
+        self, p: Principal, server_id: str, hard: bool, request_id: str = ""
+    ) -> m.Server:
+        d = self.deadlines
+        return await self._act(
+            p,
+            server_id,
+            request_id,
+            lambda s, now: lifecycle.plan_reboot(s, now, d, hard, request_id),
+        )
+
+    # ------------------------------------------------------------------ console
+
+    async def console(self, p: Principal, server_id: str, console_type: str) -> ConsoleAccess:
+        server = await self.get(p, server_id)
+        wanted = console_type or "VNC"
+        if server.state != m.ACTIVE or server.console is None:
+            raise FailedPrecondition(
+                f"server {server_id} has no console now (it is {server.state})",
+                {"server_id": server_id, "state": server.state},
+            )
+        if server.console.type != wanted:
+            raise FailedPrecondition(
+                f"server {server_id} offers a {server.console.type} console, not {wanted}",
+                {"server_id": server_id},
+            )
+        token = passwords.new_token()
+        expire = datetime.now(UTC) + timedelta(seconds=self.console_ttl_s)
+        with db_errors():
+            await consoles.insert(
+                self.pool, passwords.secret_digest(token), server, server.console, expire
+            )
+        return ConsoleAccess(wanted, server.console.host, server.console.port, token, expire)
+
+
+class _Duplicate(Exception):
+    """Rolls back a create whose request id another call used first."""
+
+
+class _OverQuota(Exception):
+    """Rolls back a create the quota does not allow."""

@@ -1,0 +1,281 @@
+"""Servers, and the change log every write to them appends to.
+
+Every write goes through `insert` or `save`, which (in the caller's transaction):
+1. take the revision lock (an advisory transaction lock held until commit), so that
+   revisions commit in the order they are drawn from `server_revision_seq`: a reader that
+   has seen revision N will never later find a smaller one committed (Watch relies on it;
+   revisions are then increasing per project and across projects alike);
+2. write the row with its new revision;
+3. append the server as it now is to `server_changes`;
+4. NOTIFY `api_server_changes` with the project id (delivered on commit, to every replica).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from polyvisor.api import models as m
+from polyvisor.api.store import rows
+from polyvisor.api.store.db import Conn
+from polyvisor.api.store.rows import SERVER_COLUMNS
+
+CHANGES_CHANNEL = "api_server_changes"
+_REVISION_LOCK_CLASS = 7301
+
+
+@dataclass(frozen=True, slots=True)
+class NewServer:
+    id: str
+    project_id: str
+    user_id: str
+    name: str
+    image_id: str
+    flavor: m.Flavor
+    request_id: str
+    request_index: int
+    key_name: str
+    metadata: dict[str, str]
+    availability_zone: str
+    user_data: bytes | None
+    spawn: dict[str, Any]
+    task_deadline: datetime
+    server_group_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerFilters:
+    state: str = ""
+    host: str = ""
+    hypervisor_type: str = ""
+    name: str = ""
+    show_deleted: bool = False
+
+
+async def _next_revision(conn: Conn, project_id: str) -> int:
+    await conn.execute("SELECT pg_advisory_xact_lock($1, 0)", _REVISION_LOCK_CLASS)
+    return int(await conn.fetchval("SELECT nextval('server_revision_seq')"))
+
+
+async def _log_change(
+    conn: Conn, revision: int, project_id: str, server_id: str, kind: str
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO server_changes (revision, project_id, server_id, change_type, snapshot)
+        SELECT $1, $2, $3, $4, to_jsonb(s) - 'spawn' - 'user_data'
+        FROM servers s WHERE s.id = $3
+        """,
+        revision,
+        project_id,
+        server_id,
+        kind,
+    )
+    await conn.execute("SELECT pg_notify($1, $2)", CHANGES_CHANNEL, project_id)
+
+
+async def insert(conn: Conn, new: Sequence[NewServer]) -> list[m.Server] | None:
+    """Insert BUILDING servers; None when the request id was already used (the caller rolls
+    back and returns the first call's servers). Must run in a transaction."""
+    out: list[m.Server] = []
+    for s in new:
+        revision = await _next_revision(conn, s.project_id)
+        row = await conn.fetchrow(
+            f"""
+            INSERT INTO servers (
+                id, project_id, user_id, name, image_id, flavor, vcpus, ram_mb, state, task,
+                task_deadline, power_state, desired_power_state, key_name, has_user_data,
+                metadata, availability_zone, request_id, request_index, revision, attempts,
+                spawn, user_data, server_group_id, generation)
+            VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, 'BUILDING', 'SCHEDULING', $9,
+                    'NOSTATE', 'RUNNING', $10, $11, $12::jsonb, $13, $14, $15, $16, 1,
+                    $17::jsonb, $18, $19, 1)
+            ON CONFLICT (project_id, request_id, request_index) DO NOTHING
+            RETURNING {SERVER_COLUMNS}
+            """,
+            s.id,
+            s.project_id,
+            s.user_id,
+            s.name,
+            s.image_id,
+            rows.flavor_json(s.flavor),
+            s.flavor.vcpus,
+            s.flavor.ram_mb,
+            s.task_deadline,
+            s.key_name,
+            s.user_data is not None and len(s.user_data) > 0,
+            dict(s.metadata),
+            s.availability_zone,
+            s.request_id,
+            s.request_index,
+            revision,
+            s.spawn,
+            s.user_data,
+            s.server_group_id,
+        )
+        if row is None:
+            return None
+        await _log_change(conn, revision, s.project_id, s.id, "CREATED")
+        out.append(rows.server(row))
+    return out
+
+
+async def find_by_request(conn: Conn, project_id: str, request_id: str) -> list[m.Server]:
+    records = await conn.fetch(
+        f"SELECT {SERVER_COLUMNS} FROM servers WHERE project_id = $1 AND request_id = $2 "
+        "ORDER BY request_index",
+        project_id,
+        request_id,
+    )
+    return [rows.server(r) for r in records]
+
+
+async def get(conn: Conn, server_id: str, project_id: str | None) -> m.Server | None:
+    """The server, if it belongs to `project_id` (None: any project, for admins)."""
+    if project_id is None:
+        row = await conn.fetchrow(f"SELECT {SERVER_COLUMNS} FROM servers WHERE id = $1", server_id)
+    else:
+        row = await conn.fetchrow(
+            f"SELECT {SERVER_COLUMNS} FROM servers WHERE id = $1 AND project_id = $2",
+            server_id,
+            project_id,
+        )
+    return rows.server(row) if row is not None else None
+
+
+async def lock(conn: Conn, server_id: str, project_id: str | None = None) -> m.Server | None:
+    """Like `get`, with the row locked until the end of the transaction."""
+    if project_id is None:
+        row = await conn.fetchrow(
+            f"SELECT {SERVER_COLUMNS} FROM servers WHERE id = $1 FOR UPDATE", server_id
+        )
+    else:
+        row = await conn.fetchrow(
+            f"SELECT {SERVER_COLUMNS} FROM servers WHERE id = $1 AND project_id = $2 FOR UPDATE",
+            server_id,
+            project_id,
+        )
+    return rows.server(row) if row is not None else None
+
+
+async def save(
+    conn: Conn, server: m.Server, changes: dict[str, Any], change_type: str = "UPDATED"
+) -> m.Server:
+    """Apply `changes` (column -> domain value) to a server locked by this transaction, with a
+    new revision and an entry in the change log."""
+    unknown = set(changes) - rows.MUTABLE_COLUMNS
+    if unknown:
+        raise ValueError(f"not server columns: {sorted(unknown)}")
+    revision = await _next_revision(conn, server.project_id)
+    sets = ["revision = $2", "update_time = now()"]
+    args: list[Any] = [server.id, revision]
+    for column, value in changes.items():
+        args.append(rows.column_value(column, value))
+        cast = "::jsonb" if column in rows.JSONB_COLUMNS else ""
+        sets.append(f"{column} = ${len(args)}{cast}")
+    row = await conn.fetchrow(
+        f"UPDATE servers SET {', '.join(sets)} WHERE id = $1 RETURNING {SERVER_COLUMNS}", *args
+    )
+    if row is None:
+        raise LookupError(f"server {server.id} vanished under its lock")
+    await _log_change(conn, revision, server.project_id, server.id, change_type)
+    return rows.server(row)
+
+
+async def list_page(
+    conn: Conn,
+    project_id: str | None,
+    filters: ServerFilters,
+    after: str,
+    limit: int,
+) -> list[m.Server]:
+    """Servers ordered by id (ids are time-ordered), `limit` of them after `after`."""
+    where: list[str] = []
+    args: list[Any] = []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if project_id is not None:
+        where.append(f"project_id = {arg(project_id)}")
+    if not filters.show_deleted and filters.state != m.DELETED:
+        where.append("state <> 'DELETED'")
+    if filters.state:
+        where.append(f"state = {arg(filters.state)}")
+    if filters.host:
+        where.append(f"host = {arg(filters.host)}")
+    if filters.hypervisor_type:
+        where.append(f"hypervisor_type = {arg(filters.hypervisor_type)}")
+    if filters.name:
+        pattern = filters.name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append(f"name ILIKE {arg('%' + pattern + '%')}")
+    if after:
+        where.append(f"id > {arg(after)}")
+    sql = f"SELECT {SERVER_COLUMNS} FROM servers"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY id LIMIT {arg(limit)}"
+    return [rows.server(r) for r in await conn.fetch(sql, *args)]
+
+
+async def assigned_to_host(conn: Conn, host: str, after: str, limit: int) -> list[m.Server]:
+    records = await conn.fetch(
+        f"SELECT {SERVER_COLUMNS} FROM servers WHERE host = $1 AND state <> 'DELETED' "
+        "AND id > $2 ORDER BY id LIMIT $3",
+        host,
+        after,
+        limit,
+    )
+    return [rows.server(r) for r in records]
+
+
+async def spawn_data(conn: Conn, server_id: str) -> tuple[dict[str, Any], bytes | None]:
+    row = await conn.fetchrow("SELECT spawn, user_data FROM servers WHERE id = $1", server_id)
+    if row is None:
+        return {}, None
+    return dict(rows.js(row["spawn"]) or {}), row["user_data"]
+
+
+async def overdue_ids(conn: Conn, limit: int) -> list[str]:
+    records = await conn.fetch(
+        "SELECT id FROM servers WHERE task_deadline IS NOT NULL AND task_deadline < now() "
+        "ORDER BY task_deadline LIMIT $1",
+        limit,
+    )
+    return [r["id"] for r in records]
+
+
+async def lock_if_overdue(conn: Conn, server_id: str) -> m.Server | None:
+    row = await conn.fetchrow(
+        f"SELECT {SERVER_COLUMNS} FROM servers WHERE id = $1 AND task_deadline < now() "
+        "FOR UPDATE SKIP LOCKED",
+        server_id,
+    )
+    return rows.server(row) if row is not None else None
+
+
+async def group_members(conn: Conn, group_id: str) -> list[str]:
+    records = await conn.fetch(
+        "SELECT id FROM servers WHERE server_group_id = $1 AND state <> 'DELETED' ORDER BY id",
+        group_id,
+    )
+    return [r["id"] for r in records]
+
+
+async def count_live(conn: Conn, project_id: str) -> int:
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM servers WHERE project_id = $1 AND state <> 'DELETED'", project_id
+        )
+    )
+
+
+async def count_on_host(conn: Conn, host: str) -> int:
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM servers WHERE host = $1 AND state <> 'DELETED'", host
+        )
+    )
