@@ -151,6 +151,10 @@ class VmwareDriver:
         return self._session.connected
 
     @property
+    def vnc_ports(self) -> VncPorts:
+        return self._vnc
+
+    @property
     def host_id(self) -> str:
         """``<vCenter instanceUuid>:<cluster moref>`` unless configured; needs one connection."""
         if not self._host_id:

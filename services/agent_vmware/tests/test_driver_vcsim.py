@@ -1,0 +1,339 @@
+"""The driver against vcsim (2 clusters x 3 ESXi hosts), read back with plain pyvmomi."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from pyVim.task import WaitForTask
+from pyVmomi import vim
+from vmware_fixtures import Direct, datastore_dir, eventually, local_image, options_for
+
+from polyvisor.agent_vmware.driver import VmwareDriver
+from polyvisor.agent_vmware.guestinfo import decode
+from polyvisor.agentkit.driver import (
+    ImageRef,
+    InstanceChange,
+    InstanceNotFound,
+    InstanceSpec,
+    LocalImage,
+    PowerState,
+    SpawnFailed,
+)
+from tests.fixtures.vcsim import Vcsim, VcsimEndpoint
+
+MIB = 1 << 20
+
+
+@pytest.fixture
+def driver(vcsim_endpoint: VcsimEndpoint, folder: str) -> Iterator[VmwareDriver]:
+    d = VmwareDriver(
+        options_for(vcsim_endpoint, folder=folder, image_cache_folder=f"cache-{folder}")
+    )
+    d.start(wait=30)
+    try:
+        yield d
+    finally:
+        for inst in d.list_instances():
+            d.destroy(inst.server_id)
+        d.close()
+
+
+def spec_for(image: LocalImage, **kw: object) -> InstanceSpec:
+    values: dict[str, object] = {
+        "server_id": str(uuid.uuid4()),
+        "name": "web-1",
+        "hostname": "web-1",
+        "vcpus": 2,
+        "memory_mb": 256,
+        "disk_gb": 0,
+        "image": image,
+        "ssh_public_keys": ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB alice@example",),
+        "user_data": b"#cloud-config\nruncmd: [echo hi]\n",
+        "metadata": {"role": "web"},
+    }
+    values.update(kw)
+    return InstanceSpec(**values)  # type: ignore[arg-type]
+
+
+def test_report_equals_what_vcenter_shows(driver: VmwareDriver, direct: Direct) -> None:
+    info = driver.host_info()
+    cluster = direct.cluster("DC0_C0")
+    hosts = list(cluster.host)
+    usable = [
+        h
+        for h in hosts
+        if h.runtime.connectionState == "connected" and not h.runtime.inMaintenanceMode
+    ]
+    assert len(hosts) == 3
+    assert info.connected and info.hypervisor_type == "vmware"
+    assert info.hypervisor_version == direct.content.about.apiVersion
+    assert info.vcpus.total == sum(h.hardware.cpuInfo.numCpuThreads for h in usable)
+    assert info.vcpus.max_unit == max(h.hardware.cpuInfo.numCpuThreads for h in usable)
+    assert info.memory_mb.total == sum(h.hardware.memorySize // MIB for h in usable)
+    assert info.memory_mb.max_unit == max(h.hardware.memorySize // MIB for h in usable)
+    stores = list(cluster.datastore)
+    assert info.disk_gb.total == sum(d.summary.capacity for d in stores) // (1 << 30)
+    assert info.used_disk_gb == sum(d.summary.capacity - d.summary.freeSpace for d in stores) // (
+        1 << 30
+    )
+    assert info.drs_enabled is cluster.configurationEx.drsConfig.enabled
+    assert sorted(
+        (h.name, h.cpu_threads, h.memory_mb, h.connection_state) for h in info.esxi_hosts
+    ) == sorted(
+        (
+            h.name,
+            h.hardware.cpuInfo.numCpuThreads,
+            h.hardware.memorySize // MIB,
+            h.runtime.connectionState,
+        )
+        for h in hosts
+    )
+    assert info.native_disk_formats == ("vmdk",) and info.vnc_port_range == (5900, 6105)
+    assert driver.host_id == f"{direct.content.about.instanceUuid}:{cluster._moId}"
+
+
+def test_datastore_regex_filters_the_disk_report(
+    vcsim_endpoint: VcsimEndpoint, folder: str
+) -> None:
+    d = VmwareDriver(options_for(vcsim_endpoint, folder=folder, datastore_regex="^nothing$"))
+    d.start(wait=30)
+    try:
+        assert d.host_info().disk_gb.total == 0
+    finally:
+        d.close()
+
+
+@pytest.mark.parametrize(
+    ("adapter", "controller"),
+    [
+        ("lsiLogic", vim.vm.device.VirtualLsiLogicController),
+        ("paraVirtual", vim.vm.device.ParaVirtualSCSIController),
+        ("ide", vim.vm.device.VirtualIDEController),
+    ],
+)
+def test_spawn_tags_configures_and_powers_on(
+    driver: VmwareDriver,
+    direct: Direct,
+    vcsim: Vcsim,
+    images: dict[str, Path],
+    adapter: str,
+    controller: type,
+) -> None:
+    image = local_image(images["streamOptimized"], f"img-{adapter}", adapter=adapter)
+    spec = spec_for(image)
+    inst = driver.spawn(spec)
+    assert inst.power_state == PowerState.RUNNING
+
+    vm = direct.vm_by_tag(spec.server_id)
+    assert vm is not None
+    cluster = direct.cluster("DC0_C0")
+    assert vm.runtime.powerState == "poweredOn"
+    assert vm.runtime.host in list(cluster.host)
+    assert inst.esxi_host == vm.runtime.host.name
+    assert vm.config.instanceUuid == spec.server_id
+    assert (vm.config.hardware.numCPU, vm.config.hardware.memoryMB) == (2, 256)
+
+    disks = [d for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualDisk)]
+    assert len(disks) == 1
+    ctrl = next(d for d in vm.config.hardware.device if d.key == disks[0].controllerKey)
+    assert isinstance(ctrl, controller)
+
+    extra = Direct.extra(vm)
+    port = int(extra["RemoteDisplay.vnc.port"])
+    assert extra["RemoteDisplay.vnc.enabled"] == "true" and 5900 <= port <= 6105
+    assert inst.console is not None and inst.console.port == port
+    meta = json.loads(decode(extra["guestinfo.metadata"], extra["guestinfo.metadata.encoding"]))
+    assert meta["instance-id"] == spec.server_id and meta["local-hostname"] == "web-1"
+    assert "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB alice@example" in meta["public-keys-data"]
+    assert (
+        decode(extra["guestinfo.userdata"], extra["guestinfo.userdata.encoding"]) == spec.user_data
+    )
+
+    # The VM's disk holds the image's bytes (the flat extent vCenter copied from the cache).
+    ds = datastore_dir(vcsim.data_dir)
+    flat = (ds / spec.server_id / f"{spec.server_id}-flat.vmdk").read_bytes()
+    raw = images["raw"].read_bytes()
+    assert flat[: len(raw)] == raw and not any(flat[len(raw) :])
+
+
+def test_spawn_is_idempotent_and_grows_the_disk(
+    driver: VmwareDriver, direct: Direct, images: dict[str, Path]
+) -> None:
+    image = local_image(images["streamOptimized"], "img-grow")
+    spec = spec_for(image, disk_gb=1)
+    first = driver.spawn(spec)
+    again = driver.spawn(spec)
+    assert (again.server_id, again.esxi_host) == (first.server_id, first.esxi_host)
+    vms = [v for v in direct.objects(vim.VirtualMachine) if v.name == spec.server_id]
+    assert len(vms) == 1
+    disk = next(
+        d for d in vms[0].config.hardware.device if isinstance(d, vim.vm.device.VirtualDisk)
+    )
+    assert disk.capacityInKB == 1 << 20
+    # A stopped server is started by a repeated spawn ("ensure it runs").
+    WaitForTask(vms[0].PowerOffVM_Task())
+    assert driver.spawn(spec).power_state == PowerState.RUNNING
+    assert vms[0].runtime.powerState == "poweredOn"
+
+
+def test_concurrent_spawns_of_one_image_upload_it_once(
+    driver: VmwareDriver, direct: Direct, images: dict[str, Path]
+) -> None:
+    image = local_image(images["streamOptimized"], "img-shared")
+    specs = [spec_for(image, name=f"w{i}") for i in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(driver.spawn, specs))
+    assert all(r.power_state == PowerState.RUNNING for r in results)
+    assert driver.images.uploads == 1
+    ports = {r.console.port for r in results if r.console}
+    assert len(ports) == 4  # every VM its own VNC port
+    assert {i.server_id for i in driver.list_instances()} == {s.server_id for s in specs}
+
+
+def test_power_operations(driver: VmwareDriver, direct: Direct, images: dict[str, Path]) -> None:
+    spec = spec_for(local_image(images["streamOptimized"], "img-power"))
+    driver.spawn(spec)
+    vm = direct.vm_by_tag(spec.server_id)
+    assert vm is not None
+
+    assert driver.power_off(spec.server_id).power_state == PowerState.SHUTDOWN
+    assert vm.runtime.powerState == "poweredOff"
+    assert driver.power_off(spec.server_id).power_state == PowerState.SHUTDOWN  # idempotent
+    assert driver.power_on(spec.server_id).power_state == PowerState.RUNNING
+    assert vm.runtime.powerState == "poweredOn"
+    assert driver.power_on(spec.server_id).power_state == PowerState.RUNNING
+
+    booted = vm.summary.runtime.bootTime
+    # vcsim runs no VMware Tools, so a soft reboot falls back to a reset, as on a real
+    # guest without tools: either way the VM comes back powered on, booted again.
+    assert driver.reboot(spec.server_id, hard=False).power_state == PowerState.RUNNING
+    assert vm.summary.runtime.bootTime > booted
+    booted = vm.summary.runtime.bootTime
+    assert driver.reboot(spec.server_id, hard=True).power_state == PowerState.RUNNING
+    assert vm.runtime.powerState == "poweredOn" and vm.summary.runtime.bootTime > booted
+
+    driver.power_off(spec.server_id)
+    assert driver.reboot(spec.server_id, hard=True).power_state == PowerState.RUNNING
+
+    console = driver.console(spec.server_id)
+    assert console.type == "vnc" and console.port == int(Direct.extra(vm)["RemoteDisplay.vnc.port"])
+    assert console.host == vm.runtime.host.name
+
+    with pytest.raises(InstanceNotFound):
+        driver.power_on(str(uuid.uuid4()))
+
+
+def test_destroy_leaves_nothing_behind(
+    driver: VmwareDriver, direct: Direct, vcsim: Vcsim, images: dict[str, Path]
+) -> None:
+    spec = spec_for(local_image(images["streamOptimized"], "img-destroy"))
+    inst = driver.spawn(spec)
+    folder = datastore_dir(vcsim.data_dir) / spec.server_id
+    assert folder.is_dir()
+
+    driver.destroy(spec.server_id)
+    assert direct.vm_by_tag(spec.server_id) is None
+    assert not [v for v in direct.objects(vim.VirtualMachine) if v.name == spec.server_id]
+    assert not folder.exists()
+    assert driver.list_instances() == []
+    driver.destroy(spec.server_id)  # gone already: success
+    # its VNC port is free again
+    assert inst.console is not None
+    assert inst.console.port not in driver.vnc_ports.in_use()
+
+
+def test_destroy_removes_a_half_made_server(
+    driver: VmwareDriver, direct: Direct, vcsim: Vcsim, folder: str
+) -> None:
+    """A folder left by an agent that died mid-spawn (no VM yet) is removed too."""
+    sid = str(uuid.uuid4())
+    content = direct.content
+    dc = content.rootFolder.childEntity[0]
+    content.fileManager.MakeDirectory(name=f"[LocalDS_0] {sid}", datacenter=dc)
+    assert (datastore_dir(vcsim.data_dir) / sid).is_dir()
+    driver.destroy(sid)
+    assert not (datastore_dir(vcsim.data_dir) / sid).exists()
+
+
+def test_a_bad_image_fails_the_spawn_cleanly(
+    driver: VmwareDriver, direct: Direct, vcsim: Vcsim, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.vmdk"
+    bad.write_bytes(b"KDMV" + bytes(508))  # a sparse header with nothing valid in it
+    image = local_image(bad, "img-bad")
+    spec = spec_for(image)
+    with pytest.raises(SpawnFailed):
+        driver.spawn(spec)
+    assert direct.vm_by_tag(spec.server_id) is None
+    assert not (datastore_dir(vcsim.data_dir) / spec.server_id).exists()
+    with pytest.raises(SpawnFailed):
+        driver.spawn(spec_for(local_image(bad, "img-bad2", adapter="virtio")))
+
+
+def test_watch_reports_changes_made_outside(
+    driver: VmwareDriver, direct: Direct, images: dict[str, Path]
+) -> None:
+    seen: list[InstanceChange] = []
+    lock = threading.Lock()
+
+    def emit(change: InstanceChange) -> None:
+        with lock:
+            seen.append(change)
+
+    def changes_of(sid: str) -> list[InstanceChange]:
+        with lock:
+            return [c for c in seen if c.server_id == sid]
+
+    unsubscribe = driver.watch(emit)
+    try:
+        spec = spec_for(local_image(images["streamOptimized"], "img-watch"))
+        driver.spawn(spec)
+        vm = direct.vm_by_tag(spec.server_id)
+        assert vm is not None
+        WaitForTask(vm.PowerOffVM_Task())  # someone in the vSphere client
+        eventually(
+            lambda: any(c.power_state == PowerState.SHUTDOWN for c in changes_of(spec.server_id))
+        )
+        WaitForTask(vm.PowerOnVM_Task())
+        eventually(lambda: changes_of(spec.server_id)[-1].power_state == PowerState.RUNNING)
+        assert changes_of(spec.server_id)[-1].esxi_host == vm.runtime.host.name
+        WaitForTask(vm.PowerOffVM_Task())
+        WaitForTask(vm.Destroy_Task())  # removed behind our back
+        eventually(lambda: changes_of(spec.server_id)[-1].vanished)
+    finally:
+        unsubscribe()
+
+
+def test_other_cluster_is_not_ours(
+    vcsim_endpoint: VcsimEndpoint, folder: str, direct: Direct, images: dict[str, Path]
+) -> None:
+    d = VmwareDriver(options_for(vcsim_endpoint, cluster_name="DC0/DC0_C1", folder=folder))
+    d.start(wait=30)
+    try:
+        spec = spec_for(local_image(images["streamOptimized"], "img-c1"))
+        inst = d.spawn(spec)
+        vm = direct.vm_by_tag(spec.server_id)
+        assert vm is not None and vm.runtime.host in list(direct.cluster("DC0_C1").host)
+        assert inst.esxi_host.startswith("DC0_C1_")
+        d.destroy(spec.server_id)
+    finally:
+        d.close()
+
+
+def test_rendition_wanted() -> None:
+    d = VmwareDriver(options_for(VcsimEndpoint("http://127.0.0.1:1/sdk", "u", "p")))
+    try:
+        assert d.rendition_for(ImageRef("i", "qcow2")).vmware_disktype == "streamOptimized"
+        assert (
+            d.rendition_for(ImageRef("i", "vmdk", vmware_disktype="sparse")).vmware_disktype
+            == "sparse"
+        )
+        assert d.rendition_for(ImageRef("i", "raw")).disk_format == "vmdk"
+    finally:
+        d.close()
