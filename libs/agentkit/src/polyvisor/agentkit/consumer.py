@@ -49,7 +49,7 @@ class CommandLoop:
         self.max_pending = max(1, max_pending)
         self.fetch_timeout = fetch_timeout
         self.host = host
-        self._held: set[BusMessage] = set()
+        self._held: dict[BusMessage, None] = {}  # in fetch order
         self._room = asyncio.Event()
         self._room.set()
         self._paused = False
@@ -100,7 +100,7 @@ class CommandLoop:
             return
         if cmd.host and self.host and cmd.host != self.host:
             log.warning("command addressed to another host", to=cmd.host, server_id=cmd.server_id)
-        self._held.add(msg)
+        self._held[msg] = None
         self.dispatcher.submit(cmd.server_id, lambda: self._run(cmd, msg))
 
     async def _run(self, cmd: Command, msg: BusMessage) -> None:
@@ -122,7 +122,7 @@ class CommandLoop:
             with contextlib.suppress(PolyvisorError):
                 await msg.ack()
         finally:
-            self._held.discard(msg)
+            self._held.pop(msg, None)
             self._room.set()
 
     async def _keep_in_progress(self) -> None:
@@ -135,8 +135,8 @@ class CommandLoop:
                         await msg.in_progress()
 
     async def _release_held(self) -> None:
-        """Stopping: give every message we hold back to JetStream at once."""
-        held, self._held = list(self._held), set()
+        """Stopping: give every message we hold back to JetStream at once, in order."""
+        held, self._held = list(self._held), {}
         for msg in held:
             if not msg.settled:
                 with contextlib.suppress(Exception):

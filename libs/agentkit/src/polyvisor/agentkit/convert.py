@@ -30,10 +30,12 @@ from polyvisor.types.v1 import (
 )
 
 __all__ = [
+    "InvalidCommand",
     "assigned_from_proto",
     "command_from_proto",
     "disk_format_name",
     "disk_format_to_proto",
+    "event_kind_from_proto",
     "event_to_proto",
     "host_report_to_proto",
     "power_state_from_proto",

@@ -108,8 +108,11 @@ class ImageCache:
     async def open(self) -> None:
         if self._opened:
             return
-        await asyncio.to_thread(self._load)
-        self._opened = True
+        async with self._lock:
+            if self._opened:
+                return
+            await asyncio.to_thread(self._load)
+            self._opened = True
         self._update_gauge()
 
     async def close(self) -> None:

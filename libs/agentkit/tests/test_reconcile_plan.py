@@ -1,0 +1,64 @@
+"""plan_reconcile: what the reconciler does, for each combination of views."""
+
+from __future__ import annotations
+
+from polyvisor.agentkit.driver import Instance, PowerState
+from polyvisor.agentkit.reconcile_plan import Action, ActionKind, Assigned, plan_reconcile
+
+RUN, OFF = PowerState.RUNNING, PowerState.SHUTDOWN
+
+
+def a(
+    sid: str, desired: PowerState | None = RUN, state: str = "ACTIVE", task: str = "NONE"
+) -> Assigned:
+    return Assigned(sid, 3, desired, state, task, f"polyvisor-{sid}")
+
+
+def i(sid: str, power: PowerState = RUN) -> Instance:
+    return Instance(sid, power, f"polyvisor-{sid}")
+
+
+def kinds(actions: list[Action]) -> dict[str, ActionKind]:
+    return {x.server_id: x.kind for x in actions}
+
+
+def test_desired_power_state_wins() -> None:
+    actions = plan_reconcile(
+        [a("on-but-off"), a("off-but-on", OFF, "SHUTOFF"), a("fine"), a("crashed")],
+        [i("on-but-off", OFF), i("off-but-on", RUN), i("fine"), i("crashed", PowerState.CRASHED)],
+    )
+    assert kinds(actions) == {
+        "on-but-off": ActionKind.POWER_ON,
+        "off-but-on": ActionKind.POWER_OFF,
+        "crashed": ActionKind.POWER_ON,
+    }
+    assert next(x for x in actions if x.server_id == "on-but-off").generation == 3
+
+
+def test_vanished_only_when_settled() -> None:
+    actions = plan_reconcile(
+        [
+            a("gone"),
+            a("gone-off", OFF, "SHUTOFF"),
+            a("building", state="BUILDING", task="SPAWNING"),
+            a("deleting", state="DELETING", task="DELETING"),
+            a("error", state="ERROR"),
+            a("rebooting", state="ACTIVE", task="REBOOTING"),
+        ],
+        [],
+    )
+    assert kinds(actions) == {"gone": ActionKind.VANISHED, "gone-off": ActionKind.VANISHED}
+
+
+def test_unwanted_vms_and_busy_servers() -> None:
+    actions = plan_reconcile(
+        [a("busy-gone"), a("busy-off")],
+        [i("orphan"), i("busy-off", OFF), i("busy-orphan")],
+        busy={"busy-gone", "busy-off", "busy-orphan"},
+    )
+    assert kinds(actions) == {"orphan": ActionKind.UNWANTED}
+    assert actions[0].observed == RUN
+
+
+def test_no_desired_state_means_no_power_action() -> None:
+    assert plan_reconcile([a("x", desired=None)], [i("x", OFF)]) == []

@@ -1,0 +1,293 @@
+"""The agent runtime on real NATS with a FakeDriver: answers, ordering, bounds, idempotency,
+redelivery, the watcher, the reconciler and the host reporter."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+from polyvisor.agent.v1 import host_report_pb2
+from polyvisor.agentkit.bus import command_subject, report_subject
+from polyvisor.agentkit.commands import EventKind
+from polyvisor.agentkit.driver import (
+    HypervisorUnavailable,
+    PowerState,
+    RenditionWanted,
+    SpawnFailed,
+)
+from polyvisor.agentkit.image_cache import cache_key
+from polyvisor.agentkit.reconcile_plan import Assigned
+from polyvisor.agentkit.runtime import AgentRuntime
+from polyvisor.agentkit.testing import agent_command
+from polyvisor.types.v1 import resources_pb2
+
+if TYPE_CHECKING:
+    from conftest import Agent
+
+SPAWNED, DESTROYED = EventKind.SPAWNED, EventKind.DESTROYED
+
+
+def is_(kind: EventKind, sid: str):  # type: ignore[no-untyped-def]
+    return lambda e: e.kind == kind and e.server_id == sid
+
+
+async def until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def] # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.02)
+
+
+async def test_spawn_is_answered_with_progress_then_spawned(agent: Agent) -> None:
+    cid = await agent.send("s1", 1, "spawn", sha256=agent.image_sha, public_keys=("ssh-ed25519 K",))
+    ev = await agent.tap.wait_for(is_(SPAWNED, "s1"))
+    assert [(e.kind.value, e.task) for e in agent.tap.of("s1")] == [
+        ("PROGRESS", "FETCHING_IMAGE"),
+        ("PROGRESS", "SPAWNING"),
+        ("SPAWNED", "UNSPECIFIED"),
+    ]
+    assert ev.command_id == cid and ev.generation == 1
+    assert ev.power_state == "RUNNING" and ev.console_port == 5900
+    assert ev.instance_name == "polyvisor-s1"
+    vm = agent.driver.snapshot("s1")
+    assert vm is not None and vm.public_keys == ("ssh-ed25519 K",)
+    assert vm.image_path.endswith(".img")
+    assert agent.runtime.cache is not None
+    assert agent.runtime.cache.users_of(cache_key("img", RenditionWanted("qcow2"))) == ["s1"]
+
+
+async def test_commands_of_one_server_apply_in_order(agent: Agent) -> None:
+    agent.driver.block("spawn")
+    await agent.send("s1", 1, "spawn")
+    for gen, verb in ((2, "power_off"), (3, "power_on"), (4, "reboot"), (5, "destroy")):
+        await agent.send("s1", gen, verb)
+    await until(lambda: agent.driver.waiting("spawn") == 1)
+    await until(lambda: agent.runtime.dispatcher.pending == 5)
+    assert agent.driver.calls_for("s1") == ["spawn"]  # the rest waits behind it
+    agent.driver.release("spawn")
+    await agent.tap.wait_for(is_(DESTROYED, "s1"))
+    assert agent.driver.calls_for("s1") == ["spawn", "power_off", "power_on", "reboot", "destroy"]
+    answers = [e.kind.value for e in agent.tap.of("s1") if e.kind != EventKind.PROGRESS]
+    assert answers == ["SPAWNED", "POWERED_OFF", "POWERED_ON", "REBOOTED", "DESTROYED"]
+    assert agent.driver.snapshot("s1") is None
+    # the server's image is no longer pinned once it is gone
+    assert all(not e.users for e in agent.runtime.cache.entries.values())  # type: ignore[union-attr]
+
+
+async def test_concurrency_is_bounded_across_servers(agent: Agent) -> None:
+    assert agent.settings.command_concurrency == 4
+    agent.driver.block("spawn")
+    for n in range(7):
+        await agent.send(f"c{n}", 1, "spawn")
+    await until(lambda: agent.driver.waiting("spawn") == 4)
+    await until(lambda: agent.runtime.dispatcher.pending == 7)
+    await asyncio.sleep(0.2)
+    assert agent.driver.waiting("spawn") == 4  # never a fifth
+    agent.driver.release("spawn")
+    for n in range(7):
+        await agent.tap.wait_for(is_(SPAWNED, f"c{n}"))
+    assert len(agent.driver.vms) == 7
+
+
+async def test_stale_and_duplicate_commands_are_skipped(agent: Agent) -> None:
+    await agent.send("s1", 1, "spawn")
+    await agent.tap.wait_for(is_(SPAWNED, "s1"))
+    await agent.send("s1", 3, "power_off")
+    await agent.tap.wait_for(is_(EventKind.POWERED_OFF, "s1"))
+    stale = await agent.send("s1", 2, "power_on")  # overtaken by generation 3
+    # the same command twice (another message id, so JetStream does not drop it)
+    dup = await agent.send("s1", 4, "reboot", command_id="reboot-once")
+    again = agent_command(agent.host, "s1", 4, "reboot", command_id="reboot-once")
+    await agent.bus.publish(command_subject(agent.host), again, msg_id="another-message")
+    await agent.send("s1", 5, "power_off")
+    await agent.tap.wait_for(lambda e: e.server_id == "s1" and e.generation == 5)
+    assert agent.driver.calls_for("s1") == ["spawn", "power_off", "reboot", "power_off"]
+    assert not [e for e in agent.tap.of("s1") if e.command_id == stale]
+    assert len([e for e in agent.tap.of("s1") if e.command_id == dup]) == 1
+    assert agent.driver.snapshot("s1").power_state == PowerState.SHUTDOWN  # type: ignore[union-attr]
+
+
+async def test_expired_and_unparsable_commands_do_not_block_the_queue(agent: Agent) -> None:
+    await agent.bus.publish(command_subject(agent.host), b"\xff not a command", msg_id="junk")
+    await agent.send("s1", 1, "spawn", deadline=time.time() - 5)
+    await agent.send("s2", 1, "spawn")
+    await agent.tap.wait_for(is_(SPAWNED, "s2"))
+    assert agent.driver.calls_for("s1") == []
+    assert agent.tap.of("s1") == []
+
+
+async def test_transient_failures_are_retried_in_place(agent: Agent) -> None:
+    agent.driver.fail_next("spawn", HypervisorUnavailable("libvirtd restarting"), times=2)
+    await agent.send("s1", 1, "spawn")
+    await agent.send("s1", 2, "power_off")
+    await agent.tap.wait_for(is_(EventKind.POWERED_OFF, "s1"))
+    assert agent.driver.calls_for("s1") == ["spawn", "spawn", "spawn", "power_off"]
+    kinds = agent.tap.kinds("s1")
+    assert "SPAWN_FAILED" not in kinds and kinds.count("SPAWNED") == 1
+
+
+async def test_final_failures_are_answered_with_a_fault(agent: Agent) -> None:
+    agent.driver.fail_next("spawn", SpawnFailed("no room for the disk"))
+    await agent.send("s1", 1, "spawn")
+    ev = await agent.tap.wait_for(is_(EventKind.SPAWN_FAILED, "s1"))
+    assert ev.fault_code == "SPAWN_FAILED" and "no room" in ev.fault_message
+    assert agent.driver.snapshot("s1") is None
+    assert all(not e.users for e in agent.runtime.cache.entries.values())  # type: ignore[union-attr]
+
+    await agent.send("s2", 1, "spawn", image_id="no-such-image")
+    ev = await agent.tap.wait_for(is_(EventKind.SPAWN_FAILED, "s2"))
+    assert ev.fault_code == "IMAGE_UNAVAILABLE"
+    assert agent.driver.calls_for("s2") == []
+
+    await agent.send("s3", 1, "power_on")
+    ev = await agent.tap.wait_for(is_(EventKind.COMMAND_FAILED, "s3"))
+    assert ev.fault_code == "VANISHED" and ev.power_state == "NOSTATE"
+
+    # destroying what is not there succeeds
+    await agent.send("s4", 1, "destroy")
+    await agent.tap.wait_for(is_(DESTROYED, "s4"))
+
+
+async def test_a_stopped_agent_hands_its_commands_to_the_next_one(agent: Agent) -> None:
+    await agent.send("s1", 1, "spawn")
+    await agent.tap.wait_for(is_(SPAWNED, "s1"))
+    agent.driver.block("power_off")
+    await agent.send("s1", 2, "power_off")
+    await agent.send("s1", 3, "power_on")
+    await agent.send("s1", 4, "reboot")
+    await until(lambda: agent.driver.waiting("power_off") == 1)
+    loop = agent.runtime.command_loop
+    assert loop is not None
+    await until(lambda: loop.held == 3)
+    closing = asyncio.get_running_loop().create_task(agent.runtime.close(grace_s=0))
+    await until(lambda: loop.held == 0)  # every held message given back
+    agent.driver.release("power_off")  # the driver call in flight finishes on the host
+    await closing
+    assert agent.tap.kinds("s1") == ["PROGRESS", "PROGRESS", "SPAWNED"]  # none answered
+    before = len(agent.tap.of("s1"))
+
+    # The next agent on this host (same hypervisor) gets them again. JetStream does not
+    # promise their order; generations do: nothing older than what was applied runs.
+    agent.runtime = AgentRuntime(agent.settings, agent.driver)
+    await agent.runtime.start()
+    await agent.tap.wait_for(is_(EventKind.REBOOTED, "s1"))
+    new_loop = agent.runtime.command_loop
+    assert new_loop is not None
+    await until(lambda: new_loop.held == 0)
+    answered = [e.generation for e in agent.tap.of("s1")[before:]]
+    assert answered == sorted(set(answered)) and answered[-1] == 4
+    assert agent.driver.snapshot("s1").power_state == PowerState.RUNNING  # type: ignore[union-attr]
+    assert len(agent.driver.vms) == 1
+    assert agent.runtime.book.applied("s1") == 4
+
+
+async def test_hypervisor_changes_become_events(agent: Agent) -> None:
+    await agent.send("s1", 7, "spawn")
+    await agent.tap.wait_for(is_(SPAWNED, "s1"))
+    agent.driver.set_power("s1", PowerState.SHUTDOWN)
+    ev = await agent.tap.wait_for(is_(EventKind.POWER_STATE_CHANGED, "s1"))
+    assert ev.power_state == "SHUTDOWN" and ev.generation == 7 and ev.command_id == ""
+    agent.driver.set_power("s1", PowerState.SHUTDOWN)  # no change: no event
+    agent.driver.vanish("s1")
+    ev = await agent.tap.wait_for(is_(EventKind.VANISHED, "s1"))
+    assert ev.fault_code == "VANISHED"
+    assert agent.tap.kinds("s1").count("POWER_STATE_CHANGED") == 1
+
+
+async def test_reconciler_fixes_drift_reports_vanished_and_flags_orphans(agent: Agent) -> None:
+    for sid in ("on", "off", "orphan"):
+        await agent.send(sid, 1, "spawn")
+        await agent.tap.wait_for(is_(SPAWNED, sid))
+    board, host = agent.board, agent.host
+    board.assign(host, Assigned("on", 2, PowerState.RUNNING, "ACTIVE"))
+    board.assign(host, Assigned("off", 3, PowerState.SHUTDOWN, "SHUTOFF"))
+    board.assign(host, Assigned("gone", 4, PowerState.RUNNING, "ACTIVE"))
+    board.assign(host, Assigned("new", 1, PowerState.RUNNING, "BUILDING", "SPAWNING"))
+    agent.driver.set_power("on", PowerState.SHUTDOWN)  # stopped behind our back
+    await agent.tap.wait_for(lambda e: e.server_id == "on" and e.power_state == "SHUTDOWN")
+    reconciler = agent.runtime.reconciler
+    assert reconciler is not None
+    await reconciler.reconcile_once()
+    await agent.runtime.dispatcher.wait_idle()
+    fixed = await agent.tap.wait_for(
+        lambda e: e.server_id == "on" and e.kind == EventKind.POWER_STATE_CHANGED
+        and e.power_state == "RUNNING"
+    )  # fmt: skip
+    assert fixed.generation == 2
+    await agent.tap.wait_for(
+        lambda e: e.server_id == "off" and e.kind == EventKind.POWER_STATE_CHANGED
+        and e.power_state == "SHUTDOWN"
+    )  # fmt: skip
+    gone = await agent.tap.wait_for(is_(EventKind.VANISHED, "gone"))
+    assert gone.fault_code == "VANISHED" and gone.generation == 4
+    await agent.tap.wait_for(is_(EventKind.UNWANTED, "orphan"))
+    assert agent.driver.snapshot("on").power_state == PowerState.RUNNING  # type: ignore[union-attr]
+    assert agent.driver.snapshot("off").power_state == PowerState.SHUTDOWN  # type: ignore[union-attr]
+    assert agent.tap.of("new") == []
+    # a second pass reports nothing new and, by default, deletes nothing
+    await reconciler.reconcile_once()
+    await agent.runtime.dispatcher.wait_idle()
+    assert agent.tap.kinds("gone").count("VANISHED") == 1
+    assert agent.tap.kinds("orphan").count("UNWANTED") == 1
+    assert agent.driver.snapshot("orphan") is not None
+
+    await agent.restart(delete_unwanted=True)
+    reconciler = agent.runtime.reconciler
+    assert reconciler is not None
+    await reconciler.reconcile_once()  # flags it
+    await agent.runtime.dispatcher.wait_idle()
+    assert agent.driver.snapshot("orphan") is not None
+    await reconciler.reconcile_once()  # still unwanted: deleted
+    await agent.runtime.dispatcher.wait_idle()
+    assert agent.driver.snapshot("orphan") is None
+    assert agent.driver.snapshot("on") is not None
+
+
+async def test_reconciler_skips_a_pass_when_the_api_is_down(agent: Agent) -> None:
+    agent.board.fail_next = 1
+    reconciler = agent.runtime.reconciler
+    assert reconciler is not None
+    assert await reconciler.reconcile_once() == []
+    assert reconciler.passes == 0
+
+
+async def test_host_reports_on_change_and_when_disconnected(agent: Agent) -> None:
+    reporter = agent.runtime.reporter
+    assert reporter is not None
+    sub = await agent.bus.subscribe(report_subject(agent.host))
+    await agent.bus.flush()
+
+    async def report_after(seq: int) -> host_report_pb2.HostReport:
+        while True:
+            r = host_report_pb2.HostReport()
+            r.ParseFromString((await sub.next(10)).data)
+            if r.sequence > seq:
+                return r
+
+    await until(lambda: reporter.sequence >= 1)  # the report sent at start
+    await reporter.report_once("test")
+    first = await report_after(reporter.sequence - 1)
+    assert first.host_id == agent.host and first.agent_id == f"agent-{agent.host}"
+    inv = {i.resource_class: i for i in first.inventories}
+    assert inv[resources_pb2.RESOURCE_CLASS_VCPU].total == 16
+    assert inv[resources_pb2.RESOURCE_CLASS_MEMORY_MB].used == 0
+    assert first.state == host_report_pb2.CONNECTION_STATE_CONNECTED
+    assert first.report_interval.seconds == 60
+
+    await agent.send("s1", 1, "spawn", memory_mb=2048)  # a change: reported soon
+    await agent.tap.wait_for(is_(SPAWNED, "s1"))
+    second = await report_after(first.sequence)
+    assert second.server_count == 1
+    inv = {i.resource_class: i for i in second.inventories}
+    assert inv[resources_pb2.RESOURCE_CLASS_MEMORY_MB].used == 2048
+
+    # the hypervisor goes away: the last figures, marked disconnected
+    agent.driver.fail_next("host_info", HypervisorUnavailable("libvirtd down"))
+    await reporter.report_once("test")
+    third = await report_after(second.sequence)
+    assert third.state == host_report_pb2.CONNECTION_STATE_DISCONNECTED
+    inv = {i.resource_class: i for i in third.inventories}
+    assert inv[resources_pb2.RESOURCE_CLASS_VCPU].total == 16
+    await sub.unsubscribe()
