@@ -408,11 +408,7 @@ class LibvirtDriver:
                     image_id=spec.image.ref.image_id,
                 )
             )
-            with mapped_errors(f"define server {sid}"):
-                dom = conn.defineXML(xml)
-            self._watcher.remember(dom.name(), sid)
-            with mapped_errors(f"start server {sid}"):
-                dom.create()
+            dom = self._define_and_start(conn, sid, xml)
             log.info("server spawned", server_id=sid, domain=dom.name(), vnc_port=port)
             return self._instance(sid, dom, console=True)
         except BaseException as exc:
@@ -424,6 +420,14 @@ class LibvirtDriver:
             if isinstance(exc, DriverError | DiskError | OSError | ValueError):
                 raise SpawnFailed(f"spawn of server {sid}: {exc}") from exc
             raise
+
+    def _define_and_start(self, conn: libvirt.virConnect, sid: str, xml: str) -> libvirt.virDomain:
+        with mapped_errors(f"define server {sid}"):
+            dom = conn.defineXML(xml)
+        self._watcher.remember(dom.name(), sid)
+        with mapped_errors(f"start server {sid}"):
+            dom.create()
+        return dom
 
     def _cleanup_failed_spawn(
         self, server_id: str, dom: libvirt.virDomain | None, workdir: Path

@@ -6,7 +6,7 @@
 
 ``virEventRegisterDefaultImpl`` must run before the first connection is opened, and only
 once per process; the thread then runs ``virEventRunDefaultImpl`` until released. A periodic
-no-op timer wakes the loop so that the thread notices a stop request within half a second.
+no-op timer wakes the loop so that the thread notices a stop request within a tenth of a second.
 Connection keepalives (a dead libvirtd detected) need this loop as well.
 """
 
@@ -23,7 +23,7 @@ __all__ = ["EventLoop"]
 
 log = get_logger(__name__)
 
-_WAKE_MS = 500
+_WAKE_MS = 100
 
 
 class EventLoop:
@@ -95,4 +95,4 @@ def _quiet(_ctx: object, _err: object) -> None:
 
 
 def _wake(timer: int, opaque: object) -> None:
-    """Runs every half second so that the loop thread can notice a stop request."""
+    """Runs every tenth of a second so that the loop thread can notice a stop request."""

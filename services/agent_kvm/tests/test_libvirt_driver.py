@@ -1,0 +1,323 @@
+"""The libvirt driver on libvirt's test:///default: every verb, idempotency, cleanup, events.
+
+test:///default keeps its domains in this process (shared by every connection), so each test
+uses its own server ids and leaves no domain behind.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import libvirt
+import pytest
+
+from polyvisor.agent_kvm.config_drive import read_config_drive
+from polyvisor.agent_kvm.domain_xml import domain_name
+from polyvisor.agent_kvm.libvirt_driver import LibvirtConfig, LibvirtDriver
+from polyvisor.agentkit.driver import (
+    Driver,
+    DriverError,
+    ImageRef,
+    InstanceChange,
+    InstanceNotFound,
+    InstanceSpec,
+    LocalImage,
+    PowerState,
+    RenditionWanted,
+    SpawnFailed,
+)
+
+TEST_URI = "test:///default"
+
+
+@pytest.fixture(scope="module")
+def base_image(tmp_path_factory: pytest.TempPathFactory) -> LocalImage:
+    path = tmp_path_factory.mktemp("cache") / "base.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "64M"], check=True)
+    ref = ImageRef(image_id="img-1", disk_format="qcow2")
+    return LocalImage(ref, RenditionWanted("qcow2"), path, path.stat().st_size, "0" * 64)
+
+
+def make_driver(tmp: Path, **kw: object) -> LibvirtDriver:
+    config = LibvirtConfig(
+        uri=TEST_URI,
+        virt_type="kvm",
+        instances_dir=tmp / "instances",
+        hostname="kvm-test-1",
+        vnc_port_range=kw.pop("vnc_port_range", (5900, 6000)),  # type: ignore[arg-type]
+        **kw,  # type: ignore[arg-type]
+    )
+    return LibvirtDriver(config)
+
+
+@pytest.fixture
+def driver(tmp_path: Path) -> Iterator[LibvirtDriver]:
+    d = make_driver(tmp_path)
+    d.open()
+    yield d
+    for inst in d.list_instances():
+        d.destroy(inst.server_id)
+    d.close()
+
+
+def sid() -> str:
+    return str(uuid.uuid4())
+
+
+def spec_for(image: LocalImage, server_id: str, **kw: object) -> InstanceSpec:
+    values: dict[str, object] = {
+        "server_id": server_id,
+        "name": "web-1",
+        "hostname": "web-1",
+        "vcpus": 2,
+        "memory_mb": 256,
+        "disk_gb": 1,
+        "image": image,
+        "ssh_public_keys": ("ssh-ed25519 AAAA test",),
+        "user_data": b"#cloud-config\n",
+    }
+    values.update(kw)
+    return InstanceSpec(**values)  # type: ignore[arg-type]
+
+
+def raw_domains() -> dict[str, libvirt.virDomain]:
+    conn = libvirt.open(TEST_URI)
+    try:
+        return {d.name(): d for d in conn.listAllDomains(0)}
+    finally:
+        conn.close()
+
+
+def test_it_is_a_driver(driver: LibvirtDriver) -> None:
+    assert isinstance(driver, Driver)
+
+
+def test_host_info_from_capabilities_node_info_and_disk(driver: LibvirtDriver) -> None:
+    info = driver.host_info()
+    assert info.hypervisor_type == "kvm" and info.connected
+    assert info.hostname == "kvm-test-1"
+    assert info.vcpus.total == 16 and info.memory_mb.total == 3072  # the test node
+    assert info.memory_mb.reserved == 512
+    assert info.disk_gb.total > 0
+    assert {(s.architecture, s.vm_mode) for s in info.supported_instances} == {
+        ("i686", "hvm"),
+        ("i686", "xen"),
+    }
+    assert info.native_disk_formats == ("qcow2", "raw")
+    assert info.vnc_port_range == (5900, 6000)
+
+
+def test_spawn_makes_overlay_config_drive_and_a_tagged_running_domain(
+    driver: LibvirtDriver, base_image: LocalImage
+) -> None:
+    s = sid()
+    inst = driver.spawn(spec_for(base_image, s, disk_gb=2))
+    assert inst.server_id == s and inst.power_state == PowerState.RUNNING
+    assert inst.name == domain_name(s)
+    assert inst.console is not None and 5900 <= inst.console.port <= 6000
+    workdir = driver.instance_dir(s)
+    disk = workdir / "disk.qcow2"
+    info = subprocess.run(
+        ["qemu-img", "info", "--output=json", str(disk)], capture_output=True, text=True, check=True
+    ).stdout
+    assert str(base_image.path) in info and '"backing-filename-format": "qcow2"' in info
+    assert '"virtual-size": 2147483648' in info  # grown from 64M to the flavor's 2G
+    files = read_config_drive(workdir / "config-drive.iso")
+    assert f'instance-id: "{s}"'.encode() in files["meta-data"]
+    assert b"ssh-ed25519 AAAA test" in files["meta-data"]
+    dom = raw_domains()[domain_name(s)]
+    assert dom.UUIDString() == s
+    assert dom.info()[3] == 2 and dom.info()[1] == 256 * 1024
+    assert driver.list_instances() == [
+        type(inst)(server_id=s, power_state=PowerState.RUNNING, name=domain_name(s))
+    ]
+
+
+def test_spawn_is_an_ensure(driver: LibvirtDriver, base_image: LocalImage) -> None:
+    s = sid()
+    first = driver.spawn(spec_for(base_image, s))
+    driver.power_off(s)
+    again = driver.spawn(spec_for(base_image, s))  # a redelivered spawn
+    assert again.power_state == PowerState.RUNNING
+    assert again.console == first.console
+    assert list(raw_domains()).count(domain_name(s)) == 1
+
+
+def test_power_reboot_console_and_destroy(driver: LibvirtDriver, base_image: LocalImage) -> None:
+    s = sid()
+    driver.spawn(spec_for(base_image, s))
+    assert driver.power_off(s).power_state == PowerState.SHUTDOWN
+    assert driver.power_off(s).power_state == PowerState.SHUTDOWN  # idempotent
+    assert driver.reboot(s, hard=True).power_state == PowerState.RUNNING  # starts it
+    assert driver.reboot(s, hard=False).power_state == PowerState.RUNNING
+    assert driver.reboot(s, hard=True).power_state == PowerState.RUNNING
+    assert driver.power_on(s).power_state == PowerState.RUNNING
+    assert driver.power_on(s).power_state == PowerState.RUNNING
+    console = driver.console(s)
+    assert console.type == "vnc" and console.host == "127.0.0.1"
+    driver.destroy(s)
+    assert domain_name(s) not in raw_domains()
+    assert not driver.instance_dir(s).exists()
+    assert base_image.path.exists()  # the cached base is never deleted
+    driver.destroy(s)  # gone already: success
+    for verb in (driver.power_on, driver.power_off, driver.console):
+        with pytest.raises(InstanceNotFound):
+            verb(s)
+    with pytest.raises(InstanceNotFound):
+        driver.reboot(s, hard=False)
+
+
+def test_vnc_ports_are_distinct_and_reused_after_destroy(
+    tmp_path: Path, base_image: LocalImage
+) -> None:
+    d = make_driver(tmp_path, vnc_port_range=(6100, 6101))
+    a, b, c = sid(), sid(), sid()
+    try:
+        pa = d.spawn(spec_for(base_image, a)).console
+        pb = d.spawn(spec_for(base_image, b)).console
+        assert {pa.port, pb.port} == {6100, 6101}  # type: ignore[union-attr]
+        with pytest.raises(SpawnFailed, match="no free VNC port"):
+            d.spawn(spec_for(base_image, c))
+        assert not d.instance_dir(c).exists()
+        d.destroy(a)
+        assert d.spawn(spec_for(base_image, c)).console.port == pa.port  # type: ignore[union-attr]
+    finally:
+        for s in (a, b, c):
+            d.destroy(s)
+        d.close()
+
+
+def test_a_restarted_driver_finds_its_domains_and_their_ports(
+    tmp_path: Path, base_image: LocalImage
+) -> None:
+    hypervisor = libvirt.open(TEST_URI)  # the test driver forgets all with its last client
+    first = make_driver(tmp_path, vnc_port_range=(6200, 6201))
+    s = sid()
+    port = first.spawn(spec_for(base_image, s)).console.port  # type: ignore[union-attr]
+    first.close()
+    second = make_driver(tmp_path, vnc_port_range=(6200, 6201))
+    try:
+        assert [i.server_id for i in second.list_instances()] == [s]
+        other = sid()
+        assert second.spawn(spec_for(base_image, other)).console.port != port  # type: ignore[union-attr]
+        second.destroy(other)
+        second.destroy(s)
+    finally:
+        second.close()
+        hypervisor.close()
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"hw_disk_bus": "floppy"}, "hw_disk_bus"),
+        ({"architecture": "aarch64"}, "cannot run aarch64"),
+    ],
+)
+def test_a_failed_spawn_leaves_nothing_behind(
+    driver: LibvirtDriver, base_image: LocalImage, change: dict[str, str], match: str
+) -> None:
+    s = sid()
+    ref = ImageRef(image_id="img-1", disk_format="qcow2", **change)
+    image = LocalImage(ref, base_image.rendition, base_image.path, base_image.size, "0" * 64)
+    with pytest.raises(SpawnFailed, match=match):
+        driver.spawn(spec_for(image, s))
+    assert not driver.instance_dir(s).exists()
+    assert domain_name(s) not in raw_domains()
+
+
+def test_a_missing_base_image_fails_cleanly(driver: LibvirtDriver, base_image: LocalImage) -> None:
+    s = sid()
+    gone = LocalImage(base_image.ref, base_image.rendition, Path("/nonexistent/base.qcow2"), 1, "0")
+    with pytest.raises(SpawnFailed, match="qemu-img"):
+        driver.spawn(spec_for(gone, s))
+    assert not driver.instance_dir(s).exists()
+
+
+class StartFails(LibvirtDriver):
+    """Defines the domain, then fails to start it (a QEMU that will not run)."""
+
+    def _define_and_start(self, conn, sid, xml):  # type: ignore[no-untyped-def]
+        conn.defineXML(xml)
+        raise DriverError("injected: qemu exited at start")
+
+
+def test_a_domain_that_does_not_start_is_undefined(tmp_path: Path, base_image: LocalImage) -> None:
+    d = StartFails(make_driver(tmp_path).config)
+    s = sid()
+    try:
+        with pytest.raises(SpawnFailed, match="injected"):
+            d.spawn(spec_for(base_image, s))
+        assert domain_name(s) not in raw_domains()
+        assert not d.instance_dir(s).exists()
+        assert d.list_instances() == []
+    finally:
+        d.close()
+
+
+def test_leftovers_of_an_interrupted_spawn_are_replaced(
+    driver: LibvirtDriver, base_image: LocalImage
+) -> None:
+    s = sid()
+    workdir = driver.instance_dir(s)
+    workdir.mkdir(parents=True)
+    (workdir / "disk.qcow2").write_bytes(b"half a disk")
+    (workdir / "stray").write_bytes(b"x")
+    driver.spawn(spec_for(base_image, s))
+    assert not (workdir / "stray").exists()
+    assert (workdir / "disk.qcow2").stat().st_size > len(b"half a disk")
+
+
+def test_domains_that_are_not_ours_are_never_touched(driver: LibvirtDriver) -> None:
+    s = sid()
+    conn = libvirt.open(TEST_URI)
+    try:
+        # same name as one of ours would have, but no tag
+        conn.defineXML(
+            f"<domain type='test'><name>{domain_name(s)}</name><memory>65536</memory>"
+            "<os><type>hvm</type></os></domain>"
+        )
+        assert s not in {i.server_id for i in driver.list_instances()}
+        assert "test" not in {i.name for i in driver.list_instances()}  # libvirt's own VM
+        with pytest.raises(DriverError, match="not tagged"):
+            driver.destroy(s)
+        assert domain_name(s) in raw_domains()
+    finally:
+        conn.lookupByName(domain_name(s)).undefine()
+        conn.close()
+
+
+def test_changes_made_outside_the_driver_are_watched(
+    driver: LibvirtDriver, base_image: LocalImage
+) -> None:
+    s = sid()
+    driver.spawn(spec_for(base_image, s))
+    seen: list[InstanceChange] = []
+    got = threading.Condition()
+
+    def emit(change: InstanceChange) -> None:
+        with got:
+            seen.append(change)
+            got.notify_all()
+
+    def wait_for(pred) -> InstanceChange:  # type: ignore[no-untyped-def]
+        with got:
+            assert got.wait_for(lambda: any(pred(c) for c in seen), timeout=10)
+            return next(c for c in seen if pred(c))
+
+    stop = driver.watch(emit)
+    conn = libvirt.open(TEST_URI)
+    try:
+        dom = conn.lookupByName(domain_name(s))
+        dom.destroy()  # someone stops it behind our back
+        wait_for(lambda c: c.server_id == s and c.power_state == PowerState.SHUTDOWN)
+        dom.undefine()  # and deletes it
+        wait_for(lambda c: c.server_id == s and c.vanished)
+    finally:
+        conn.close()
+        stop()
+    assert driver.list_instances() == []
