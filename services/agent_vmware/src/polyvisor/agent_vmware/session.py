@@ -73,7 +73,7 @@ class Session:
             self._connected.notify_all()
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=self.options.call_timeout_s)
+            thread.join(timeout=3.0)  # a login hung on a dead vCenter ends with the process
         with self._lock:
             conn, self._conn = self._conn, None
         if conn is not None:

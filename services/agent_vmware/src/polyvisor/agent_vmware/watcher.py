@@ -63,6 +63,7 @@ class VmWatcher:
         self._wait_s = wait_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._pc: Any = None  # the collector of the running watch (to cancel its wait)
         self.batches = 0
 
     def start(self) -> None:
@@ -70,12 +71,18 @@ class VmWatcher:
             self._thread = threading.Thread(target=self._loop, name="vcenter-watch", daemon=True)
             self._thread.start()
 
-    def close(self) -> None:
-        """Stop watching; returns once the thread is done (at most one wait). Idempotent."""
+    def close(self, timeout: float = 3.0) -> None:
+        """Stop watching: cancel the pending wait, give the thread ``timeout``. Idempotent."""
         self._stop.set()
+        pc, self._pc = self._pc, None
+        if pc is not None:
+            try:
+                pc.CancelWaitForUpdates()
+            except Exception as e:  # vCenter gone: the wait ends on its own
+                log.debug("cancelling the watch failed", error=repr(e))
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=self._wait_s + 30)
+            thread.join(timeout=timeout)
 
     @property
     def running(self) -> bool:
@@ -94,6 +101,8 @@ class VmWatcher:
             try:
                 self._watch(conn, place)
             except Exception as e:
+                if self._stop.is_set():
+                    return
                 if is_connection_error(e):
                     self._session.broken(conn.generation, e)
                 else:
@@ -103,6 +112,7 @@ class VmWatcher:
     def _watch(self, conn: Conn, place: Placement) -> None:
         content = conn.content
         pc = content.propertyCollector.CreatePropertyCollector()
+        self._pc = pc
         view = content.viewManager.CreateContainerView(place.folder, [vim.VirtualMachine], True)
         dead = False
         try:
@@ -153,6 +163,7 @@ class VmWatcher:
             dead = is_connection_error(e)
             raise
         finally:
+            self._pc = None
             if not dead and self._session.generation == conn.generation:
                 for cleanup in (pc.DestroyPropertyCollector, view.DestroyView):
                     try:

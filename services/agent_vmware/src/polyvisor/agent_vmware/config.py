@@ -1,0 +1,93 @@
+"""VMware agent settings (prefix ``POLYVISOR_``), on top of the settings every agent shares.
+
+| variable | meaning | default |
+| --- | --- | --- |
+| ``POLYVISOR_VCENTER_URL`` | vCenter SDK URL (``https://vc/sdk``; vcsim: ``http://...``) | required |
+| ``POLYVISOR_VCENTER_USER`` | vCenter user | required |
+| ``POLYVISOR_VCENTER_PASSWORD`` | its password, or | |
+| ``POLYVISOR_VCENTER_PASSWORD_FILE`` | a file holding it (a mounted secret) | |
+| ``POLYVISOR_VCENTER_INSECURE`` | skip TLS certificate verification | false |
+| ``POLYVISOR_VMWARE_CLUSTER`` | the cluster (``name`` or ``datacenter/name``) | required |
+| ``POLYVISOR_VMWARE_DATASTORE_REGEX`` | datastores this agent uses and reports | ``.*`` |
+| ``POLYVISOR_VMWARE_FOLDER`` | VM folder for our VMs (created if missing) | ``polyvisor`` |
+| ``POLYVISOR_VMWARE_IMAGE_CACHE_FOLDER`` | datastore folder of image base disks | ``polyvisor_image_cache`` |
+| ``POLYVISOR_HOST_ID`` | this agent's host id | ``<vCenter instanceUuid>:<cluster moref>`` |
+| ``POLYVISOR_LEASE_TTL_S`` | HA lease TTL: a dead holder is replaced within it | 15 |
+| ``POLYVISOR_LEASE_BUCKET`` | NATS KV bucket of the leases | ``agent_leases`` |
+| ``POLYVISOR_VCENTER_KEEPALIVE_S`` | session keepalive period | 30 |
+| ``POLYVISOR_VCENTER_RECONNECT_MAX_S`` | longest wait between reconnect attempts | 30 |
+| ``POLYVISOR_VNC_PORT_MIN`` / ``..._MAX`` | VNC ports handed to VMs | 5900 / 6105 |
+| ``POLYVISOR_CPU_ALLOCATION_RATIO`` / ``..._RAM_...`` / ``..._DISK_...`` | overcommit | 1 / 1 / 1 |
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+
+from polyvisor.agent_vmware.options import VmwareOptions
+from polyvisor.agentkit.settings import AgentSettings
+
+__all__ = ["VmwareAgentSettings"]
+
+
+class VmwareAgentSettings(AgentSettings):
+    service_name: str = "agent_vmware"
+    # Empty: derived from vCenter once connected (unique across vCenters).
+    host_id: str = ""
+    vcenter_url: str = Field(min_length=1)
+    vcenter_user: str = Field(min_length=1)
+    vcenter_password: str = Field(default="", repr=False)
+    vcenter_password_file: Path | None = None
+    vcenter_insecure: bool = False
+    vcenter_keepalive_s: float = Field(default=30.0, gt=0)
+    vcenter_reconnect_max_s: float = Field(default=30.0, gt=0)
+    vcenter_call_timeout_s: float = Field(default=120.0, gt=0)
+    vmware_cluster: str = Field(min_length=1)
+    vmware_datastore_regex: str = ".*"
+    vmware_folder: str = "polyvisor"
+    vmware_image_cache_folder: str = "polyvisor_image_cache"
+    vmware_watch_wait_s: int = Field(default=10, ge=1, le=50)
+    lease_ttl_s: float = Field(default=15.0, ge=1.0)
+    lease_bucket: str = "agent_leases"
+    vnc_port_min: int = Field(default=5900, ge=1, le=65535)
+    vnc_port_max: int = Field(default=6105, ge=1, le=65535)
+    cpu_allocation_ratio: float = Field(default=1.0, gt=0)
+    ram_allocation_ratio: float = Field(default=1.0, gt=0)
+    disk_allocation_ratio: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _checks(self) -> VmwareAgentSettings:
+        if self.vnc_port_min > self.vnc_port_max:
+            raise ValueError("vnc_port_min must not exceed vnc_port_max")
+        if not self.vcenter_password and self.vcenter_password_file is None:
+            raise ValueError("set POLYVISOR_VCENTER_PASSWORD or POLYVISOR_VCENTER_PASSWORD_FILE")
+        return self
+
+    def password(self) -> str:
+        if self.vcenter_password_file is not None:
+            return self.vcenter_password_file.read_text().rstrip("\r\n")
+        return self.vcenter_password
+
+    def options(self) -> VmwareOptions:
+        return VmwareOptions(
+            url=self.vcenter_url,
+            username=self.vcenter_user,
+            password=self.password(),
+            cluster_name=self.vmware_cluster,
+            datastore_regex=self.vmware_datastore_regex,
+            folder=self.vmware_folder,
+            image_cache_folder=self.vmware_image_cache_folder,
+            host_id=self.host_id,
+            insecure=self.vcenter_insecure,
+            keepalive_s=self.vcenter_keepalive_s,
+            reconnect_max_s=self.vcenter_reconnect_max_s,
+            call_timeout_s=self.vcenter_call_timeout_s,
+            watch_wait_s=self.vmware_watch_wait_s,
+            vnc_port_min=self.vnc_port_min,
+            vnc_port_max=self.vnc_port_max,
+            cpu_allocation_ratio=self.cpu_allocation_ratio,
+            ram_allocation_ratio=self.ram_allocation_ratio,
+            disk_allocation_ratio=self.disk_allocation_ratio,
+        )
