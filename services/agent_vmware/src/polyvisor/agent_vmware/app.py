@@ -80,7 +80,7 @@ async def lifespan(settings: VmwareAgentSettings, stack: AsyncExitStack) -> Grpc
     driver.start()
     host_id = await _host_id(settings, driver)
     agent_settings = settings.model_copy(update={"host_id": host_id})
-    log.info("vmware agent", host_id=host_id, cluster=settings.vmware_cluster)
+    log.info("vmware agent", host_id=host_id, cluster=settings.cluster_name)
 
     bus = await Bus.connect(settings.nats_urls, name=f"agent-vmware-{settings.server_id}")
     stack.push_async_callback(bus.close)

@@ -7,12 +7,13 @@
 | ``POLYVISOR_VCENTER_PASSWORD`` | its password, or | |
 | ``POLYVISOR_VCENTER_PASSWORD_FILE`` | a file holding it (a mounted secret) | |
 | ``POLYVISOR_VCENTER_INSECURE`` | skip TLS certificate verification | false |
-| ``POLYVISOR_VMWARE_CLUSTER`` | the cluster (``name`` or ``datacenter/name``) | required |
-| ``POLYVISOR_VMWARE_DATASTORE_REGEX`` | datastores this agent uses and reports | ``.*`` |
-| ``POLYVISOR_VMWARE_FOLDER`` | VM folder for our VMs (created if missing) | ``polyvisor`` |
-| ``POLYVISOR_VMWARE_IMAGE_CACHE_FOLDER`` | datastore folder of image base disks | ``polyvisor_image_cache`` |
+| ``POLYVISOR_CLUSTER_NAME`` | the cluster (``name`` or ``datacenter/name``) | required |
+| ``POLYVISOR_DATASTORE_REGEX`` | datastores this agent uses and reports | ``.*`` |
+| ``POLYVISOR_VM_FOLDER`` | VM folder for our VMs (created if missing) | ``polyvisor`` |
+| ``POLYVISOR_DATASTORE_CACHE_FOLDER`` | datastore folder of image base disks | ``polyvisor_image_cache`` |
 | ``POLYVISOR_HOST_ID`` | this agent's host id | ``<vCenter instanceUuid>:<cluster moref>`` |
 | ``POLYVISOR_LEASE_TTL_S`` | HA lease TTL: a dead holder is replaced within it | 15 |
+| ``POLYVISOR_VMWARE_WATCH_WAIT_S`` | longest PropertyCollector wait per call | 10 |
 | ``POLYVISOR_LEASE_BUCKET`` | NATS KV bucket of the leases | ``agent_leases`` |
 | ``POLYVISOR_VCENTER_KEEPALIVE_S`` | session keepalive period | 30 |
 | ``POLYVISOR_VCENTER_RECONNECT_MAX_S`` | longest wait between reconnect attempts | 30 |
@@ -44,10 +45,10 @@ class VmwareAgentSettings(AgentSettings):
     vcenter_keepalive_s: float = Field(default=30.0, gt=0)
     vcenter_reconnect_max_s: float = Field(default=30.0, gt=0)
     vcenter_call_timeout_s: float = Field(default=120.0, gt=0)
-    vmware_cluster: str = Field(min_length=1)
-    vmware_datastore_regex: str = ".*"
-    vmware_folder: str = "polyvisor"
-    vmware_image_cache_folder: str = "polyvisor_image_cache"
+    cluster_name: str = Field(min_length=1)
+    datastore_regex: str = ".*"
+    vm_folder: str = "polyvisor"
+    datastore_cache_folder: str = "polyvisor_image_cache"
     vmware_watch_wait_s: int = Field(default=10, ge=1, le=50)
     lease_ttl_s: float = Field(default=15.0, ge=1.0)
     lease_bucket: str = "agent_leases"
@@ -75,10 +76,10 @@ class VmwareAgentSettings(AgentSettings):
             url=self.vcenter_url,
             username=self.vcenter_user,
             password=self.password(),
-            cluster_name=self.vmware_cluster,
-            datastore_regex=self.vmware_datastore_regex,
-            folder=self.vmware_folder,
-            image_cache_folder=self.vmware_image_cache_folder,
+            cluster_name=self.cluster_name,
+            datastore_regex=self.datastore_regex,
+            folder=self.vm_folder,
+            image_cache_folder=self.datastore_cache_folder,
             host_id=self.host_id,
             insecure=self.vcenter_insecure,
             keepalive_s=self.vcenter_keepalive_s,
