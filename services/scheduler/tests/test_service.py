@@ -119,9 +119,9 @@ async def publish(bus: Bus, r: host_report_pb2.HostReport) -> None:
     await bus.publish(f"hosts.report.{subject_token(r.host_id)}", r)
 
 
-async def provider_when(stub, host: str, check, timeout: float = 15.0):
+async def provider_when(stub, host: str, check, within_s: float = 15.0):
     """Poll GetProvider until `check(provider)` holds."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within_s
     last = None
     while time.monotonic() < deadline:
         try:

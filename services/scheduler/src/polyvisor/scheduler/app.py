@@ -42,7 +42,12 @@ def scheduler_config(settings: SchedulerSettings) -> SchedulerConfig:
 async def lifespan(settings: SchedulerSettings, stack: AsyncExitStack) -> GrpcServer:
     await migrate(settings.database_url, SCHEMA, MIGRATIONS)
     pool = await create_pool(
-        settings.database_url, SCHEMA, max_size=settings.db_pool_size, application_name="scheduler"
+        settings.database_url,
+        SCHEMA,
+        # Connections opened up front: the first burst of claims does not wait for them.
+        min_size=min(4, settings.db_pool_size),
+        max_size=settings.db_pool_size,
+        application_name="scheduler",
     )
     stack.push_async_callback(close_pool, pool)
 

@@ -104,6 +104,8 @@ class FilterContext:
         ctx.version_predicate = pred
 
         def rows_of(servers: Sequence[str]) -> np.ndarray:
+            if not servers:
+                return np.zeros(0, np.int64)
             rows: list[int] = []
             for sid in servers:
                 host = hosts_of.get(sid)
@@ -118,8 +120,9 @@ class FilterContext:
         ctx.group_rows = rows_of(spec.group_members)
         if spec.force_host:
             ctx.force_row = index.row(spec.force_host)
-        ignore = [index.row(h) for h in spec.ignore_hosts]
-        ctx.ignore_rows = np.array([r for r in ignore if r is not None], np.int64)
+        if spec.ignore_hosts:
+            ignore = [index.row(h) for h in spec.ignore_hosts]
+            ctx.ignore_rows = np.array([r for r in ignore if r is not None], np.int64)
         return ctx
 
 
@@ -378,13 +381,16 @@ class ResourcesFilter(HostFilter):
 
     def passes(self, index: HostIndex, ctx: FilterContext) -> np.ndarray:
         r = ctx.req
-        skip = r <= 0  # classes the request does not ask for are not checked
-        ok = ((index.free >= r) | skip).all(axis=1)
-        ok &= ((index.max_unit >= r) | skip).all(axis=1)
-        ok &= ((index.min_unit <= r) | skip).all(axis=1)
-        step = index.step
-        if (step > 1).any():
-            ok &= (((r % step) == 0) | skip).all(axis=1)
+        ok = np.ones(index.n, bool)
+        for col in range(3):
+            if r[col] > 0:  # classes the request does not ask for are not checked
+                # fit = min(free, max_unit), kept by the index: one comparison per class
+                ok &= index.fit_col(col) >= r[col]
+        if index.any_odd_units:
+            for col in range(3):
+                if r[col] > 0:
+                    ok &= index.min_unit[:, col] <= r[col]
+                    ok &= (r[col] % index.step[:, col]) == 0
         return ok
 
     def _categories(self, index: HostIndex, ctx: FilterContext) -> list[tuple[str, np.ndarray]]:

@@ -122,12 +122,20 @@ class HostIndex:
         self._last_report = np.zeros(c)
         self._deadline = np.full(c, -math.inf)
         self._timeout = np.zeros(c)
-        self._capacity = np.zeros((c, 3), np.int64)
-        self._db_used = np.zeros((c, 3), np.int64)
-        self._pending = np.zeros((c, 3), np.int64)
-        self._min_unit = np.ones((c, 3), np.int64)
-        self._max_unit = np.full((c, 3), NO_LIMIT, np.int64)
-        self._step = np.ones((c, 3), np.int64)
+        # Per resource class, column-major (3, capacity): one contiguous row per class.
+        self._capacity = np.zeros((3, c), np.int64)
+        self._db_used = np.zeros((3, c), np.int64)
+        self._pending = np.zeros((3, c), np.int64)
+        self._min_unit = np.ones((3, c), np.int64)
+        self._max_unit = np.full((3, c), NO_LIMIT, np.int64)
+        self._step = np.ones((3, c), np.int64)
+        # Kept up to date on every change: free = capacity - db_used - pending, and
+        # fit = min(free, max_unit), the largest amount one consumer can get now.
+        self._free = np.zeros((3, c), np.int64)
+        self._fit = np.zeros((3, c), np.int64)
+        # Rows whose min_unit or step_size is not 1 (rare: the filter skips those checks
+        # when there are none).
+        self._odd_units = np.zeros(c, bool)
         self._generation = np.zeros(c, np.int64)
         self._failures = np.zeros(c)
         self._has_esxi = np.zeros(c, bool)
@@ -162,30 +170,54 @@ class HostIndex:
     def timeout(self) -> np.ndarray:
         return self._timeout[: self.n]
 
+    # (rows, 3) views, indexed [row, col] or [:, col]:
+
     @property
     def capacity(self) -> np.ndarray:
-        return self._capacity[: self.n]
+        return self._capacity[:, : self.n].T
 
     @property
     def used(self) -> np.ndarray:
-        return self._db_used[: self.n] + self._pending[: self.n]
+        return (self._db_used[:, : self.n] + self._pending[:, : self.n]).T
 
     @property
     def free(self) -> np.ndarray:
-        n = self.n
-        return self._capacity[:n] - self._db_used[:n] - self._pending[:n]
+        return self._free[:, : self.n].T
 
     @property
     def min_unit(self) -> np.ndarray:
-        return self._min_unit[: self.n]
+        return self._min_unit[:, : self.n].T
 
     @property
     def max_unit(self) -> np.ndarray:
-        return self._max_unit[: self.n]
+        return self._max_unit[:, : self.n].T
 
     @property
     def step(self) -> np.ndarray:
-        return self._step[: self.n]
+        return self._step[:, : self.n].T
+
+    @property
+    def fit(self) -> np.ndarray:
+        return self._fit[:, : self.n].T
+
+    # one resource class, contiguous (the filters' and weighers' hot path):
+
+    def free_col(self, col: int) -> np.ndarray:
+        return self._free[col, : self.n]
+
+    def fit_col(self, col: int) -> np.ndarray:
+        """The largest amount of the class one more consumer can get on each host."""
+        return self._fit[col, : self.n]
+
+    @property
+    def any_odd_units(self) -> bool:
+        """True when some host has a min_unit or step_size other than 1."""
+        return bool(self._odd_units[: self.n].any())
+
+    def _recompute(self, row: int) -> None:
+        free = self._capacity[:, row] - self._db_used[:, row] - self._pending[:, row]
+        self._free[:, row] = free
+        self._fit[:, row] = np.minimum(free, self._max_unit[:, row])
 
     @property
     def generation(self) -> np.ndarray:
@@ -232,6 +264,11 @@ class HostIndex:
             b[:old] = a
             return b
 
+        def grow_cols(a: np.ndarray, fill: object) -> np.ndarray:
+            b = np.full((a.shape[0], new), fill, dtype=a.dtype)
+            b[:, :old] = a
+            return b
+
         self._hv_type = grow(self._hv_type, 0)
         self._hv_version = grow(self._hv_version, math.nan)
         self._enabled = grow(self._enabled, False)
@@ -239,12 +276,15 @@ class HostIndex:
         self._last_report = grow(self._last_report, 0.0)
         self._deadline = grow(self._deadline, -math.inf)
         self._timeout = grow(self._timeout, 0.0)
-        self._capacity = grow(self._capacity, 0)
-        self._db_used = grow(self._db_used, 0)
-        self._pending = grow(self._pending, 0)
-        self._min_unit = grow(self._min_unit, 1)
-        self._max_unit = grow(self._max_unit, NO_LIMIT)
-        self._step = grow(self._step, 1)
+        self._capacity = grow_cols(self._capacity, 0)
+        self._db_used = grow_cols(self._db_used, 0)
+        self._pending = grow_cols(self._pending, 0)
+        self._min_unit = grow_cols(self._min_unit, 1)
+        self._max_unit = grow_cols(self._max_unit, NO_LIMIT)
+        self._step = grow_cols(self._step, 1)
+        self._free = grow_cols(self._free, 0)
+        self._fit = grow_cols(self._fit, 0)
+        self._odd_units = grow(self._odd_units, False)
         self._generation = grow(self._generation, 0)
         self._failures = grow(self._failures, 0.0)
         self._has_esxi = grow(self._has_esxi, False)
@@ -288,15 +328,19 @@ class HostIndex:
         for col, rc in enumerate(RESOURCE_CLASSES):
             inv = inventories.get(rc)
             if inv is None:
-                self._capacity[row, col] = 0
-                self._min_unit[row, col] = 1
-                self._max_unit[row, col] = NO_LIMIT
-                self._step[row, col] = 1
+                self._capacity[col, row] = 0
+                self._min_unit[col, row] = 1
+                self._max_unit[col, row] = NO_LIMIT
+                self._step[col, row] = 1
                 continue
-            self._capacity[row, col] = inv.capacity
-            self._min_unit[row, col] = max(1, inv.min_unit)
-            self._max_unit[row, col] = NO_LIMIT if inv.max_unit is None else inv.max_unit
-            self._step[row, col] = max(1, inv.step_size)
+            self._capacity[col, row] = inv.capacity
+            self._min_unit[col, row] = max(1, inv.min_unit)
+            self._max_unit[col, row] = NO_LIMIT if inv.max_unit is None else inv.max_unit
+            self._step[col, row] = max(1, inv.step_size)
+        self._odd_units[row] = bool(
+            (self._min_unit[:, row] != 1).any() or (self._step[:, row] != 1).any()
+        )
+        self._recompute(row)
 
     def apply_report(self, report: HostReport) -> bool:
         """Apply an agent's report. Returns False when it is older than one applied (same
@@ -341,7 +385,8 @@ class HostIndex:
             self._timeout[row] = self.host_timeout_s
             self._deadline[row] = record.last_report_at + self.host_timeout_s
         self._generation[row] = record.generation
-        self._db_used[row] = record.used.as_tuple()
+        self._db_used[:, row] = record.used.as_tuple()
+        self._recompute(row)
         return row
 
     def set_usage(self, row: int, generation: int, used: Resources) -> bool:
@@ -350,14 +395,17 @@ class HostIndex:
         if generation < self._generation[row]:
             return False
         self._generation[row] = generation
-        self._db_used[row] = used.as_tuple()
+        self._db_used[:, row] = used.as_tuple()
+        self._recompute(row)
         return True
 
     def add_pending(self, row: int, req: np.ndarray) -> None:
-        self._pending[row] += req
+        self._pending[:, row] += req
+        self._recompute(row)
 
     def remove_pending(self, row: int, req: np.ndarray) -> None:
-        self._pending[row] -= req
+        self._pending[:, row] -= req
+        self._recompute(row)
 
     def set_enabled(self, row: int, enabled: bool, reason: str = "") -> None:
         self._enabled[row] = enabled

@@ -123,6 +123,7 @@ class Scheduler:
         self._persisted: dict[str, tuple[object, ...]] = {}
         self._watermark = 0
         self._report_lock = asyncio.Lock()
+        self._claim_locks: dict[int, asyncio.Lock] = {}
 
     # ------------------------------------------------------------------ state
 
@@ -289,7 +290,10 @@ class Scheduler:
             if ranked.size == 0:
                 note = "" if attempt == 0 else "concurrent claims took the last candidates"
                 return explain(self.index, ctx, masks, note=note)
-            for i in range(ranked.size):
+            # Providers this replica is claiming on right now go last: another request is
+            # about to take room there, and waiting for it is slower than the next best.
+            order = sorted(range(ranked.size), key=lambda j: self._busy(int(ranked[j])))
+            for i in order:
                 row = int(ranked[i])
                 outcome = await self._claim(ctx, consumer, row)
                 if outcome == ClaimOutcome.CLAIMED:
@@ -311,43 +315,75 @@ class Scheduler:
             self.index, ctx, masks, note="concurrent claims took every candidate, retry later"
         )
 
-    def _fits(self, row: int, ctx: FilterContext) -> bool:
+    def _fits(self, row: int, ctx: FilterContext, extra: np.ndarray | None = None) -> bool:
+        """Whether the row still passes resources, liveness and enabled (with `extra` more
+        already taken, when given)."""
+        idx = self.index
+        r = ctx.req if extra is None else ctx.req + extra
+        fit = idx.fit[row]
+        return bool(
+            all(fit[c] >= r[c] for c in range(3) if r[c] > 0)
+            and idx.is_alive(row, ctx.now)
+            and idx.enabled[row]
+        )
+
+    def _lock(self, row: int) -> asyncio.Lock:
+        lock = self._claim_locks.get(row)
+        if lock is None:
+            lock = self._claim_locks[row] = asyncio.Lock()
+        return lock
+
+    def _busy(self, row: int) -> bool:
+        lock = self._claim_locks.get(row)
+        return lock is not None and lock.locked()
+
+    def _fits_reserved(self, row: int, ctx: FilterContext) -> bool:
+        """Whether the row still has room, this request's amount being already pending."""
         idx = self.index
         r = ctx.req
-        skip = r <= 0
-        free = idx.capacity[row] - idx.used[row]
+        free = idx.free[row]
+        max_unit = idx.max_unit[row]
         return bool(
-            ((free >= r) | skip).all()
-            and ((idx.max_unit[row] >= r) | skip).all()
+            all(free[c] >= 0 and max_unit[c] >= r[c] for c in range(3) if r[c] > 0)
             and idx.is_alive(row, ctx.now)
             and idx.enabled[row]
         )
 
     async def _claim(self, ctx: FilterContext, consumer: str, row: int) -> ClaimOutcome:
+        """Claim on one provider. The amount is pending in the index from now on, so
+        concurrent requests of this replica weigh the provider as if it were taken; claims of
+        this replica on one provider go one at a time, so the second uses the generation the
+        first produced instead of failing its compare-and-swap."""
+        idx = self.index
+        idx.add_pending(row, ctx.req)
+        try:
+            async with self._lock(row):
+                if not self._fits_reserved(row, ctx):
+                    return ClaimOutcome.NO_CAPACITY
+                return await self._claim_locked(ctx, consumer, row)
+        finally:
+            idx.remove_pending(row, ctx.req)
+
+    async def _claim_locked(self, ctx: FilterContext, consumer: str, row: int) -> ClaimOutcome:
         idx = self.index
         host = idx.ids[row]
         spec = ctx.spec
         outcome = ClaimOutcome.CONFLICT
         for _ in range(3):
-            generation = int(idx.generation[row])
-            idx.add_pending(row, ctx.req)
-            try:
-                result = await self.store.claim(
-                    consumer,
-                    host,
-                    generation,
-                    spec.resources,
-                    project_id=spec.project_id,
-                    user_id=spec.user_id,
-                    request_id=spec.request_id,
-                )
-            finally:
-                idx.remove_pending(row, ctx.req)
+            result = await self.store.claim(
+                consumer,
+                host,
+                int(idx.generation[row]),
+                spec.resources,
+                project_id=spec.project_id,
+                user_id=spec.user_id,
+                request_id=spec.request_id,
+            )
             outcome = result.outcome
             CLAIM_RESULTS.labels(outcome.value).inc()
             if result.usage is not None:
                 idx.set_usage(row, result.usage.generation, result.usage.used)
-            if outcome != ClaimOutcome.CONFLICT or not self._fits(row, ctx):
+            if outcome != ClaimOutcome.CONFLICT or not self._fits_reserved(row, ctx):
                 return outcome
         return outcome
 

@@ -83,9 +83,8 @@ def weigh(
     """The weight of each candidate row (same order as `rows`)."""
     if rows.size == 0:
         return np.zeros(0)
-    free = index.free[rows]
-    weights = config.ram_multiplier * ram_weigher(free[:, 1], config.ram_strategy)
-    weights += config.cpu_multiplier * vcpu_weigher(free[:, 0])
+    weights = config.ram_multiplier * ram_weigher(index.free_col(1)[rows], config.ram_strategy)
+    weights += config.cpu_multiplier * vcpu_weigher(index.free_col(0)[rows])
     failures = index.failures[rows]
     if failures.any():
         weights += config.build_failure_multiplier * build_failure_weigher(failures)
