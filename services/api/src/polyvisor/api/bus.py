@@ -21,9 +21,10 @@ log = get_logger(__name__)
 CMD_STREAM = "AGENT_CMD"
 CMD_SUBJECTS = ("agent.*.cmd",)
 EVENTS_STREAM = "EVENTS"
-EVENTS_SUBJECTS = ("events.>",)
-SERVER_EVENTS = "events.server.>"
-EVENTS_MAX_AGE_S = 7 * 24 * 3600.0
+# The same definition every service declares (ensure_stream is then a no-op for all but the
+# first): agents publish server events, the image service image events.
+EVENTS_SUBJECTS = ("events.server.*", "events.image.*", "events.host.*")
+SERVER_EVENTS = "events.server.*"
 
 
 def command_subject(host: str) -> str:
@@ -40,7 +41,7 @@ class ApiBus:
 
     async def ensure_streams(self) -> None:
         await self.bus.ensure_stream(CMD_STREAM, list(CMD_SUBJECTS), retention="workqueue")
-        await self.bus.ensure_stream(EVENTS_STREAM, list(EVENTS_SUBJECTS), max_age=EVENTS_MAX_AGE_S)
+        await self.bus.ensure_stream(EVENTS_STREAM, list(EVENTS_SUBJECTS))
 
     async def publish_command(
         self, entry: Entry, server: m.Server, spawn: dict[str, Any], user_data: bytes | None

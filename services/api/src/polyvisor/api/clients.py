@@ -16,7 +16,13 @@ from polyvisor.api.convert.enums import HYPERVISOR_TYPE
 from polyvisor.api.convert.hypervisors import features_from_proto
 from polyvisor.api.placement import NoValidHost, Placement, PlacementRequest
 from polyvisor.common.auth import TokenSigner
-from polyvisor.common.errors import NotFound, PolyvisorError, Unavailable, error_for_status
+from polyvisor.common.errors import (
+    FailedPrecondition,
+    NotFound,
+    PolyvisorError,
+    Unavailable,
+    error_for_status,
+)
 from polyvisor.common.interceptors import REQUEST_ID_KEY, current_request_id
 from polyvisor.image.v1 import image_service_pb2_grpc, images_pb2
 from polyvisor.scheduling.v1 import scheduler_pb2, scheduler_service_pb2_grpc
@@ -32,6 +38,8 @@ def map_rpc_error(exc: grpc.aio.AioRpcError, peer: str) -> PolyvisorError:
     message = exc.details() or code.name
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return Unavailable(f"{peer} unavailable: {message}")
+    if code == grpc.StatusCode.UNIMPLEMENTED:
+        return FailedPrecondition(f"{peer} does not implement this: {message}")
     err = error_for_status(code, f"{peer}: {message}")
     if type(err) is PolyvisorError:  # no dedicated class: an internal failure of the peer
         return Unavailable(f"{peer} failed ({code.name}): {message}")
@@ -85,19 +93,37 @@ class SchedulerClient:
         resp = await self._call(self.stub.SelectDestinations, sched_convert.select_request(req))
         return sched_convert.select_response(resp, req.server_id)
 
-    async def move_claim(self, server_id: str, to_host: str, from_host: str) -> m.Alternate:
+    async def move_claim(
+        self, server_id: str, to_host: str, from_host: str, detail: str = ""
+    ) -> m.Alternate:
+        """Move a claim away from a host where the build failed (counted against it)."""
         resp = await self._call(
             self.stub.MoveClaim,
             scheduler_pb2.MoveClaimRequest(
-                consumer_id=server_id, to_host=to_host, from_host=from_host
+                consumer_id=server_id,
+                to_host=to_host,
+                from_host=from_host,
+                reason=scheduler_pb2.RELEASE_REASON_BUILD_FAILED,
+                detail=detail[:1000],
             ),
         )
         return sched_convert.alternate(resp.selection)
 
-    async def release_claim(self, server_id: str) -> bool:
+    async def release_claim(
+        self, server_id: str, reason: str = "DELETED", detail: str = ""
+    ) -> bool:
+        """Give a claim back (idempotent); BUILD_FAILED counts against the host."""
+        code = (
+            scheduler_pb2.RELEASE_REASON_BUILD_FAILED
+            if reason == "BUILD_FAILED"
+            else scheduler_pb2.RELEASE_REASON_DELETED
+        )
         try:
             resp = await self._call(
-                self.stub.ReleaseClaim, scheduler_pb2.ReleaseClaimRequest(consumer_id=server_id)
+                self.stub.ReleaseClaim,
+                scheduler_pb2.ReleaseClaimRequest(
+                    consumer_id=server_id, reason=code, detail=detail[:1000]
+                ),
             )
         except NotFound:
             return False

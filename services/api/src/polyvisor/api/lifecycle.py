@@ -87,6 +87,9 @@ class Outcome:
     reschedule: bool = False
     release_claim: bool = False
     release_quota: bool = False
+    # Why the claim is released: DELETED, or BUILD_FAILED (counted against the host).
+    release_reason: str = "DELETED"
+    release_detail: str = ""
     ignored: str = ""
 
     @property
@@ -353,6 +356,8 @@ def _on_spawn_failed(server: m.Server, ev: AgentEvent, now: datetime, d: Deadlin
                 ),
             },
             release_claim=True,
+            release_reason="BUILD_FAILED",
+            release_detail=fault.message,
         )
     # The agent cleaned up (SPAWN_FAILED says so): the claim moves on to an alternate.
     return Outcome(
@@ -629,4 +634,6 @@ def _build_timeout(server: m.Server, now: datetime, d: Deadlines) -> Outcome:
         # is no longer assigned to it).
         commands=[Command("destroy", server.host, gen, None, reason="build timed out")],
         release_claim=True,
+        release_reason="BUILD_FAILED",
+        release_detail=message,
     )

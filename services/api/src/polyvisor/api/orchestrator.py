@@ -230,7 +230,9 @@ class Orchestrator:
         remaining = [a for a in server.alternates if a.host not in tried]
         for i, alt in enumerate(remaining):
             try:
-                moved = await self.scheduler.move_claim(server.id, alt.host, failed_host)
+                moved = await self.scheduler.move_claim(
+                    server.id, alt.host, failed_host, server.fault.message if server.fault else ""
+                )
             except Unavailable:
                 raise
             except PolyvisorError as e:
@@ -247,7 +249,9 @@ class Orchestrator:
             await self._record_placement(entry, generation, result, retry_of=server.fault)
             return
         # No alternate left: start over without the hosts that failed.
-        await self.scheduler.release_claim(server.id)
+        await self.scheduler.release_claim(
+            server.id, "BUILD_FAILED", server.fault.message if server.fault else ""
+        )
         with db_errors():
             spawn, _ = await server_store.spawn_data(self.pool, server.id)
             members = await self._members(server, spawn)
@@ -285,7 +289,11 @@ class Orchestrator:
             await self._finish(entry)
 
     async def _release_claim(self, entry: Entry) -> None:
-        released = await self.scheduler.release_claim(entry.server_id)
+        released = await self.scheduler.release_claim(
+            entry.server_id,
+            str(entry.payload.get("reason") or "DELETED"),
+            str(entry.payload.get("detail") or ""),
+        )
         log.info("claim released", released=released)
         with db_errors():
             await self._finish(entry)

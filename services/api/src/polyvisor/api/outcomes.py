@@ -21,7 +21,12 @@ async def apply(conn: Conn, server: m.Server, out: lifecycle.Outcome) -> m.Serve
     if out.reschedule:
         await outbox.add(conn, server.id, "reschedule", {"generation": updated.generation})
     if out.release_claim:
-        await outbox.add(conn, server.id, "release_claim", {})
+        await outbox.add(
+            conn,
+            server.id,
+            "release_claim",
+            {"reason": out.release_reason, "detail": out.release_detail},
+        )
     if out.release_quota:
         await quotas.release(conn, server.project_id, 1, server.flavor.vcpus, server.flavor.ram_mb)
     return updated

@@ -208,7 +208,7 @@ async def api_key_by_digest(conn: Conn, digest: str) -> m.ApiKey | None:
 async def touch_api_key(conn: Conn, key_id: str, when: datetime) -> None:
     await conn.execute(
         "UPDATE api_keys SET last_used_time = $2 WHERE id = $1 "
-        "AND (last_used_time IS NULL OR last_used_time < $2 - interval '1 minute')",
+        "AND (last_used_time IS NULL OR last_used_time < $2::timestamptz - interval '1 minute')",
         key_id,
         when,
     )

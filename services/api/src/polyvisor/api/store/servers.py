@@ -90,7 +90,7 @@ async def insert(conn: Conn, new: Sequence[NewServer]) -> list[m.Server] | None:
                 metadata, availability_zone, request_id, request_index, revision, attempts,
                 spawn, user_data, server_group_id, generation)
             VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, 'BUILDING', 'SCHEDULING', $9,
-                    'NOSTATE', 'RUNNING', $10, $11, $12::jsonb, $13, $14, $15, $16, 1,
+                    'NOSTATE', 'RUNNING', $10, $11, $12::jsonb, $13, $14, $15, $16, 0,
                     $17::jsonb, $18, $19, 1)
             ON CONFLICT (project_id, request_id, request_index) DO NOTHING
             RETURNING {SERVER_COLUMNS}

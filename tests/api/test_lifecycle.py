@@ -1,0 +1,311 @@
+"""Server lifecycle through the public gRPC API, with the real scheduler and image service and
+fake agents answering on NATS."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import grpc
+import pytest
+
+from polyvisor.agent.v1 import agent_callback_service_pb2_grpc, callback_pb2
+from polyvisor.compute.v1 import flavors_pb2, keypairs_pb2, quotas_pb2, servers_pb2
+from polyvisor.identity.v1 import identity_pb2, identity_requests_pb2
+from polyvisor.image.v1 import images_pb2
+from polyvisor.types.v1 import fault_pb2, hypervisor_pb2
+from polyvisor.types.v1 import server_status_pb2 as st
+from tests.api.stack import AGENT_KEY, Client, FakeAgentProcess, Stack, eventually, wait_hosts
+
+HOSTS = ("kvm-1", "kvm-2", "kvm-3")
+MAX_COMMAND_ATTEMPTS = 2
+MAX_BUILD_ATTEMPTS = 3
+
+
+@pytest.fixture(scope="module")
+def api_settings() -> dict[str, str]:
+    return {
+        "POLYVISOR_BUILD_TIMEOUT_S": "4",
+        "POLYVISOR_POWER_TIMEOUT_S": "1.5",
+        "POLYVISOR_REBOOT_TIMEOUT_S": "3",
+        "POLYVISOR_DELETE_TIMEOUT_S": "3",
+        "POLYVISOR_MAX_COMMAND_ATTEMPTS": str(MAX_COMMAND_ATTEMPTS),
+        "POLYVISOR_MAX_BUILD_ATTEMPTS": str(MAX_BUILD_ATTEMPTS),
+    }
+
+
+@dataclass
+class Env:
+    stack: Stack
+    admin: Client
+    member: Client
+    agent: FakeAgentProcess
+    image_id: str
+
+    def commands(self, server_id: str) -> list[dict]:  # type: ignore[type-arg]
+        return [c for c in self.agent.commands() if c["server_id"] == server_id]
+
+
+@pytest.fixture(scope="module")
+async def env(stack: Stack) -> Env:
+    agent = await stack.start_agent(*HOSTS, slow_s="2")
+    admin = await stack.admin()
+    for fid, vcpus, ram in (("small", 1, 512), ("huge", 1000, 512)):
+        await admin.compute.CreateFlavor(
+            flavors_pb2.CreateFlavorRequest(
+                flavor=flavors_pb2.Flavor(
+                    id=fid, name=fid, vcpus=vcpus, ram_mb=ram, disk_gb=1, is_public=True
+                )
+            ),
+            metadata=admin.md,
+        )
+    # The admin's own project may boot anything (to reach the scheduler's limits).
+    await admin.compute.UpdateQuota(
+        quotas_pb2.UpdateQuotaRequest(
+            project_id=admin.project_id
+            or (
+                await admin.compute.GetQuota(quotas_pb2.GetQuotaRequest(), metadata=admin.md)
+            ).quota.project_id,
+            limits=quotas_pb2.QuotaLimits(instances=-1, vcpus=-1, ram_mb=-1),
+        ),
+        metadata=admin.md,
+    )
+    image = await admin.upload_image("boot", visibility=images_pb2.VISIBILITY_PUBLIC)
+    member = await stack.new_project_user(admin, "member")
+    await wait_hosts(admin, *HOSTS)
+    return Env(stack, admin, member, agent, image.id)
+
+
+async def quota_usage(c: Client) -> quotas_pb2.QuotaUsage:
+    resp = await c.compute.GetQuota(quotas_pb2.GetQuotaRequest(), metadata=c.md)
+    return resp.quota.usage
+
+
+async def test_create_power_cycle_and_delete(env: Env) -> None:
+    c = env.member
+    created = await c.create_server("web-1", env.image_id, "small")
+    assert created.state == st.SERVER_STATE_BUILDING
+    assert created.task == st.SERVER_TASK_SCHEDULING
+    assert created.HasField("task_deadline")
+
+    s = await c.wait(created.id, st.SERVER_STATE_ACTIVE, st.SERVER_STATE_ERROR)
+    assert s.state == st.SERVER_STATE_ACTIVE, s.fault.message
+    assert s.power_state == hypervisor_pb2.POWER_STATE_RUNNING
+    assert s.host in HOSTS and s.attempts == 1
+    assert s.HasField("launch_time") and s.instance_name
+    assert s.console.port > 0 and not s.HasField("fault")
+    assert (await quota_usage(c)).instances == 1
+
+    stopping = (
+        await c.compute.StopServer(servers_pb2.StopServerRequest(server_id=s.id), metadata=c.md)
+    ).server
+    assert stopping.task == st.SERVER_TASK_POWERING_OFF
+    off = await c.wait(s.id, st.SERVER_STATE_SHUTOFF)
+    assert off.power_state == hypervisor_pb2.POWER_STATE_SHUTDOWN
+
+    await c.compute.StartServer(servers_pb2.StartServerRequest(server_id=s.id), metadata=c.md)
+    on = await c.wait(s.id, st.SERVER_STATE_ACTIVE)
+    assert on.power_state == hypervisor_pb2.POWER_STATE_RUNNING
+
+    for kind in (servers_pb2.REBOOT_TYPE_SOFT, servers_pb2.REBOOT_TYPE_HARD):
+        rebooting = (
+            await c.compute.RebootServer(
+                servers_pb2.RebootServerRequest(server_id=s.id, type=kind), metadata=c.md
+            )
+        ).server
+        assert rebooting.state == st.SERVER_STATE_REBOOTING
+        await c.wait(s.id, st.SERVER_STATE_ACTIVE)
+
+    deleting = (
+        await c.compute.DeleteServer(servers_pb2.DeleteServerRequest(server_id=s.id), metadata=c.md)
+    ).server
+    assert deleting.state == st.SERVER_STATE_DELETING
+    gone = await c.wait(s.id, st.SERVER_STATE_DELETED)
+    assert gone.HasField("delete_time")
+
+    verbs = [(x["verb"], x["generation"]) for x in env.commands(s.id)]
+    assert [v for v, _ in verbs] == [
+        "spawn",
+        "power_off",
+        "power_on",
+        "reboot",
+        "reboot",
+        "destroy",
+    ]
+    assert [g for _, g in verbs] == sorted(g for _, g in verbs)  # every command a new generation
+    assert (await quota_usage(c)).instances == 0
+
+    listed = await c.compute.ListServers(servers_pb2.ListServersRequest(), metadata=c.md)
+    assert s.id not in {x.id for x in listed.servers}
+    with_deleted = await c.compute.ListServers(
+        servers_pb2.ListServersRequest(show_deleted=True), metadata=c.md
+    )
+    assert s.id in {x.id for x in with_deleted.servers}
+
+
+async def test_actions_in_the_wrong_state_are_failed_precondition(env: Env) -> None:
+    c = env.member
+    s = await c.wait(
+        (await c.create_server("web-2", env.image_id, "small")).id, st.SERVER_STATE_ACTIVE
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await c.compute.StartServer(servers_pb2.StartServerRequest(server_id=s.id), metadata=c.md)
+    assert exc.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "SHUTOFF" in (exc.value.details() or "")
+    # Console: available while ACTIVE, with a short-lived token.
+    console = await c.compute.GetServerConsole(
+        servers_pb2.GetServerConsoleRequest(server_id=s.id), metadata=c.md
+    )
+    assert console.type == hypervisor_pb2.CONSOLE_TYPE_VNC and console.port == s.console.port
+    assert len(console.token) >= 20 and console.HasField("expire_time")
+    await c.compute.StopServer(servers_pb2.StopServerRequest(server_id=s.id), metadata=c.md)
+    await c.wait(s.id, st.SERVER_STATE_SHUTOFF)
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await c.compute.GetServerConsole(
+            servers_pb2.GetServerConsoleRequest(server_id=s.id), metadata=c.md
+        )
+    assert exc.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    await c.compute.DeleteServer(servers_pb2.DeleteServerRequest(server_id=s.id), metadata=c.md)
+    await c.wait(s.id, st.SERVER_STATE_DELETED)
+
+
+async def test_spawn_command_carries_what_the_agent_needs(env: Env) -> None:
+    c = env.member
+    kp = await c.compute.CreateKeypair(
+        keypairs_pb2.CreateKeypairRequest(name="mykey"), metadata=c.md
+    )
+    assert kp.private_key.startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+    s = await c.create_server(
+        "My App_01",
+        env.image_id,
+        "small",
+        key_name="mykey",
+        user_data=b"#cloud-config\nhostname: x\n",
+        metadata={"role": "app"},
+    )
+    s = await c.wait(s.id, st.SERVER_STATE_ACTIVE)
+    assert s.key_name == "mykey" and s.has_user_data
+    (spawn,) = [x for x in env.commands(s.id) if x["verb"] == "spawn"]
+    assert spawn["public_keys"] == [kp.keypair.public_key]
+    assert spawn["user_data"] == "#cloud-config\nhostname: x\n"
+    assert (spawn["vcpus"], spawn["memory_mb"], spawn["disk_gb"]) == (1, 512, 1)
+    assert spawn["image_id"] == env.image_id and spawn["disk_format"] == "DISK_FORMAT_RAW"
+    assert spawn["hostname"] == "my-app-01" and spawn["metadata"]["role"] == "app"
+    assert spawn["project_id"] == c.project_id and spawn["command_id"].startswith(s.id)
+
+
+async def test_failed_spawn_is_rescheduled_on_another_host(env: Env) -> None:
+    c = env.member
+    s = await c.create_server(
+        "resched", env.image_id, "small", metadata={"fake.spawn": "fail_first"}
+    )
+    s = await c.wait(s.id, st.SERVER_STATE_ACTIVE, st.SERVER_STATE_ERROR)
+    assert s.state == st.SERVER_STATE_ACTIVE, s.fault.message
+    assert s.attempts == 2
+    spawns = [x for x in env.commands(s.id) if x["verb"] == "spawn"]
+    assert [x["attempt"] for x in spawns] == [1, 2]
+    assert spawns[0]["host"] != spawns[1]["host"] == s.host
+    assert spawns[1]["generation"] > spawns[0]["generation"]
+
+
+async def test_every_host_failing_ends_in_error_with_a_fault(env: Env) -> None:
+    c = env.member
+    s = await c.create_server("doomed", env.image_id, "small", metadata={"fake.spawn": "fail"})
+    s = await c.wait(s.id, st.SERVER_STATE_ERROR, st.SERVER_STATE_ACTIVE)
+    assert s.state == st.SERVER_STATE_ERROR
+    assert s.fault.code in (
+        fault_pb2.FAULT_CODE_RESCHEDULE_LIMIT,
+        fault_pb2.FAULT_CODE_NO_VALID_HOST,
+    )
+    assert "fake agent: spawn failed" in s.fault.message
+    hosts = [x["host"] for x in env.commands(s.id) if x["verb"] == "spawn"]
+    assert 1 < len(hosts) <= MAX_BUILD_ATTEMPTS and len(set(hosts)) == len(hosts)
+    # An ERROR server still counts against the quota until it is deleted.
+    await c.compute.DeleteServer(servers_pb2.DeleteServerRequest(server_id=s.id), metadata=c.md)
+    await c.wait(s.id, st.SERVER_STATE_DELETED)
+
+
+async def test_no_valid_host_says_why(env: Env) -> None:
+    c = env.admin
+    s = await c.create_server("too-big", env.image_id, "huge")
+    s = await c.wait(s.id, st.SERVER_STATE_ERROR, st.SERVER_STATE_ACTIVE)
+    assert s.state == st.SERVER_STATE_ERROR
+    assert s.fault.code == fault_pb2.FAULT_CODE_NO_VALID_HOST
+    assert s.fault.no_valid_host.total_hosts >= len(HOSTS)
+    assert s.fault.no_valid_host.filters and s.fault.no_valid_host.summary
+    assert s.fault.no_valid_host.summary in s.fault.message
+    assert not env.commands(s.id)
+
+
+async def test_build_deadline_with_a_silent_agent(env: Env) -> None:
+    c = env.member
+    s = await c.create_server("silent", env.image_id, "small", metadata={"fake.spawn": "silent"})
+    s = await c.wait(s.id, st.SERVER_STATE_ERROR, st.SERVER_STATE_ACTIVE, within=30)
+    assert s.state == st.SERVER_STATE_ERROR
+    assert s.fault.code == fault_pb2.FAULT_CODE_TIMEOUT and s.fault.host in HOSTS
+    assert s.host == ""
+    # The host was told to clean up.
+    verbs = await eventually(
+        lambda: asyncio.sleep(0, [x["verb"] for x in env.commands(s.id)]),
+        lambda v: "destroy" in v,
+    )
+    assert verbs == ["spawn", "destroy"]
+    await c.compute.DeleteServer(servers_pb2.DeleteServerRequest(server_id=s.id), metadata=c.md)
+    gone = await c.get(s.id)
+    assert gone.state == st.SERVER_STATE_DELETED  # nothing on any host: gone at once
+
+
+async def test_delete_while_building(env: Env) -> None:
+    c = env.member
+    s = await c.create_server("short-lived", env.image_id, "small", metadata={"fake.spawn": "slow"})
+    await eventually(lambda: c.get(s.id), lambda x: x.host != "")
+    deleting = (
+        await c.compute.DeleteServer(servers_pb2.DeleteServerRequest(server_id=s.id), metadata=c.md)
+    ).server
+    assert deleting.state in (st.SERVER_STATE_DELETING, st.SERVER_STATE_DELETED)
+    gone = await c.wait(s.id, st.SERVER_STATE_DELETED, within=20)
+    assert gone.state == st.SERVER_STATE_DELETED
+    await asyncio.sleep(2.5)  # the slow spawn's late SPAWNED arrives: it must not revive it
+    assert (await c.get(s.id)).state == st.SERVER_STATE_DELETED
+    assert [x["verb"] for x in env.commands(s.id)] == ["spawn", "destroy"]
+
+
+async def test_unanswered_power_command_is_retried_then_fails_visibly(env: Env) -> None:
+    c = env.member
+    s = await c.create_server("deaf", env.image_id, "small", metadata={"fake.power": "silent"})
+    s = await c.wait(s.id, st.SERVER_STATE_ACTIVE)
+    await c.compute.StopServer(servers_pb2.StopServerRequest(server_id=s.id), metadata=c.md)
+    after = await c.wait(s.id, st.SERVER_STATE_ACTIVE, st.SERVER_STATE_SHUTOFF, within=30)
+    assert after.state == st.SERVER_STATE_ACTIVE
+    assert after.fault.code == fault_pb2.FAULT_CODE_TIMEOUT
+    assert after.power_state == hypervisor_pb2.POWER_STATE_UNKNOWN
+    offs = [x for x in env.commands(s.id) if x["verb"] == "power_off"]
+    assert len(offs) == MAX_COMMAND_ATTEMPTS
+    assert offs[0]["generation"] < offs[1]["generation"]
+
+
+async def test_agents_list_their_assigned_servers_with_a_service_token(env: Env) -> None:
+    c = env.member
+    s = await c.wait(
+        (await c.create_server("assigned", env.image_id, "small")).id, st.SERVER_STATE_ACTIVE
+    )
+    auth = await env.admin.identity.Authenticate(
+        identity_requests_pb2.AuthenticateRequest(
+            api_key=identity_pb2.ApiKeyCredentials(secret=AGENT_KEY)
+        )
+    )
+    callback = agent_callback_service_pb2_grpc.AgentCallbackServiceStub(env.stack.channel())
+    md = (("authorization", f"Bearer {auth.token}"),)
+    listed = await callback.ListAssignedServers(
+        callback_pb2.ListAssignedServersRequest(host=s.host, page_size=1000), metadata=md
+    )
+    mine = [x for x in listed.servers if x.server_id == s.id]
+    assert len(mine) == 1
+    assert mine[0].generation == s.generation
+    assert mine[0].desired_power_state == hypervisor_pb2.POWER_STATE_RUNNING
+    assert mine[0].state == st.SERVER_STATE_ACTIVE
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await callback.ListAssignedServers(
+            callback_pb2.ListAssignedServersRequest(host=s.host), metadata=c.md
+        )
+    assert exc.value.code() == grpc.StatusCode.PERMISSION_DENIED

@@ -1,0 +1,311 @@
+"""The fake agent's behaviour (see the package docstring)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from polyvisor.agent.v1 import commands_pb2, host_report_pb2
+from polyvisor.common.bus import Bus, BusMessage, subject_token
+from polyvisor.common.lifespan import BackgroundTasks
+from polyvisor.events.v1 import server_events_pb2 as ev_pb
+from polyvisor.types.v1 import disk_pb2, fault_pb2, hypervisor_pb2, resources_pb2
+from polyvisor.types.v1 import server_status_pb2 as st
+
+CMD_STREAM = "AGENT_CMD"
+EVENTS_STREAM = "EVENTS"
+HOSTS_STREAM = "HOSTS"
+EVENTS_SUBJECTS = ["events.server.*", "events.image.*", "events.host.*"]
+
+_HV = {
+    "kvm": hypervisor_pb2.HYPERVISOR_TYPE_KVM,
+    "qemu": hypervisor_pb2.HYPERVISOR_TYPE_QEMU,
+    "vmware": hypervisor_pb2.HYPERVISOR_TYPE_VMWARE,
+}
+
+
+@dataclass(frozen=True)
+class FakeAgentConfig:
+    nats_url: str
+    hosts: tuple[str, ...]
+    hypervisor_type: str = "kvm"
+    spawn: str = "ok"
+    power: str = "ok"
+    slow_s: float = 5.0
+    report_interval_s: float = 2.0
+    vcpus: int = 64
+    memory_mb: int = 256 * 1024
+    disk_gb: int = 4096
+    key_injection: bool = True
+    user_data: bool = True
+    log_path: Path | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> FakeAgentConfig:
+        env = os.environ
+        log = env.get("FAKE_AGENT_LOG", "")
+        hv = env.get("FAKE_AGENT_HYPERVISOR_TYPE", "kvm")
+        return cls(
+            nats_url=env.get("POLYVISOR_NATS_URL", "nats://127.0.0.1:4222"),
+            hosts=tuple(h for h in env.get("FAKE_AGENT_HOSTS", "fake-1").split(",") if h),
+            hypervisor_type=hv,
+            spawn=env.get("FAKE_AGENT_SPAWN", "ok"),
+            power=env.get("FAKE_AGENT_POWER", "ok"),
+            slow_s=float(env.get("FAKE_AGENT_SLOW_S", "5")),
+            report_interval_s=float(env.get("FAKE_AGENT_REPORT_INTERVAL_S", "2")),
+            vcpus=int(env.get("FAKE_AGENT_VCPUS", "64")),
+            memory_mb=int(env.get("FAKE_AGENT_MEMORY_MB", str(256 * 1024))),
+            disk_gb=int(env.get("FAKE_AGENT_DISK_GB", "4096")),
+            key_injection=env.get("FAKE_AGENT_KEY_INJECTION", "1" if hv != "vmware" else "0")
+            == "1",
+            user_data=env.get("FAKE_AGENT_USER_DATA", "1") == "1",
+            log_path=Path(log) if log else None,
+        )
+
+
+def _now() -> Timestamp:
+    ts = Timestamp()
+    ts.GetCurrentTime()
+    return ts
+
+
+class FakeAgent:
+    def __init__(self, config: FakeAgentConfig) -> None:
+        self.config = config
+        self.bus: Bus | None = None
+        self.tasks = BackgroundTasks("fake-agent")
+        self.agent_id = f"fake-agent-{os.getpid()}"
+        self.sequence = int(time.time() * 1000)
+        self.newest: dict[str, int] = {}
+        self.consoles = 5900
+        self.power_modes: dict[str, str] = {}
+
+    async def start(self) -> None:
+        self.bus = await Bus.connect(self.config.nats_url, name=self.agent_id)
+        await self.bus.ensure_stream(CMD_STREAM, ["agent.*.cmd"], retention="workqueue")
+        await self.bus.ensure_stream(EVENTS_STREAM, EVENTS_SUBJECTS)
+        await self.bus.ensure_stream(HOSTS_STREAM, ["hosts.report.*"])
+        for host in self.config.hosts:
+            token = subject_token(host)
+            consumer = await self.bus.pull_consumer(
+                CMD_STREAM,
+                durable=f"agent-{token}",
+                filter_subject=f"agent.{token}.cmd",
+                max_deliver=5,
+                ack_wait=30,
+            )
+            self.tasks.start(
+                f"cmd-{host}", consumer.consume(self._handle, concurrency=16, fetch_timeout=1.0)
+            )
+            self.tasks.start(f"report-{host}", self._report_loop(host))
+        print(f"fake agent up: {','.join(self.config.hosts)}", file=sys.stderr, flush=True)
+
+    async def close(self) -> None:
+        await self.tasks.close()
+        if self.bus is not None:
+            await self.bus.close()
+
+    # ------------------------------------------------------------------ host reports
+
+    def report(self, host: str) -> host_report_pb2.HostReport:
+        c = self.config
+        hv = _HV[c.hypervisor_type]
+        self.sequence += 1
+
+        def inv(cls: int, total: int, ratio: float) -> resources_pb2.Inventory:
+            return resources_pb2.Inventory(resource_class=cls, total=total, allocation_ratio=ratio)
+
+        consoles = [hypervisor_pb2.CONSOLE_TYPE_VNC]
+        return host_report_pb2.HostReport(
+            host_id=host,
+            hostname=host,
+            hypervisor_type=hv,
+            hypervisor_version="8.0.0",
+            state=host_report_pb2.CONNECTION_STATE_CONNECTED,
+            inventories=[
+                inv(resources_pb2.RESOURCE_CLASS_VCPU, c.vcpus, 1.0),
+                inv(resources_pb2.RESOURCE_CLASS_MEMORY_MB, c.memory_mb, 1.0),
+                inv(resources_pb2.RESOURCE_CLASS_DISK_GB, c.disk_gb, 1.0),
+            ],
+            supported_instances=[
+                hypervisor_pb2.SupportedInstance(
+                    architecture="x86_64", hypervisor_type=hv, vm_mode="hvm"
+                )
+            ],
+            native_disk_formats=(
+                [disk_pb2.DISK_FORMAT_VMDK]
+                if c.hypervisor_type == "vmware"
+                else [disk_pb2.DISK_FORMAT_QCOW2, disk_pb2.DISK_FORMAT_RAW]
+            ),
+            features=hypervisor_pb2.HypervisorFeatures(
+                console_types=consoles,
+                key_injection=c.key_injection,
+                user_data=c.user_data,
+                power_on=True,
+                power_off=True,
+                reboot_soft=True,
+                reboot_hard=True,
+                vnc_port_range=hypervisor_pb2.PortRange(min=5900, max=6000),
+            ),
+            host_ip="127.0.0.1",
+            reported_at=_now(),
+            sequence=self.sequence,
+            agent_id=self.agent_id,
+            report_interval=Duration(seconds=max(1, int(c.report_interval_s))),
+        )
+
+    async def _report_loop(self, host: str) -> None:
+        assert self.bus is not None
+        while True:
+            try:
+                await self.bus.publish(f"hosts.report.{subject_token(host)}", self.report(host))
+            except Exception as e:
+                print(f"fake agent: report failed: {e!r}", file=sys.stderr, flush=True)
+            await asyncio.sleep(self.config.report_interval_s)
+
+    # ------------------------------------------------------------------ commands
+
+    async def _handle(self, msg: BusMessage) -> None:
+        cmd = msg.parse(commands_pb2.AgentCommand)
+        verb = cmd.WhichOneof("command") or ""
+        self._log(cmd, verb)
+        newest = self.newest.get(cmd.server_id, 0)
+        if cmd.generation < newest:
+            return  # an older command than one already seen: ignored, as a real agent does
+        self.newest[cmd.server_id] = cmd.generation
+        if verb == "spawn":
+            await self._spawn(cmd)
+        elif verb in ("destroy", "power_on", "power_off", "reboot"):
+            await self._power(cmd, verb)
+
+    def _log(self, cmd: commands_pb2.AgentCommand, verb: str) -> None:
+        if self.config.log_path is None:
+            return
+        record = {
+            "verb": verb,
+            "server_id": cmd.server_id,
+            "generation": cmd.generation,
+            "host": cmd.host,
+            "command_id": cmd.command_id,
+        }
+        if verb == "spawn":
+            s = cmd.spawn
+            record.update(
+                name=s.name,
+                hostname=s.hostname,
+                vcpus=s.resources.vcpus,
+                memory_mb=s.resources.memory_mb,
+                disk_gb=s.resources.disk_gb,
+                image_id=s.image.image_id,
+                disk_format=disk_pb2.DiskFormat.Name(s.image.disk_format),
+                public_keys=list(s.public_keys),
+                user_data=s.user_data.decode(errors="replace"),
+                metadata=dict(s.metadata),
+                attempt=s.attempt,
+                project_id=s.project_id,
+            )
+        with self.config.log_path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _behaviour(self, cmd: commands_pb2.AgentCommand, key: str, default: str) -> str:
+        if cmd.HasField("spawn"):
+            return cmd.spawn.metadata.get(key, default)
+        return default
+
+    async def _spawn(self, cmd: commands_pb2.AgentCommand) -> None:
+        mode = self._behaviour(cmd, "fake.spawn", self.config.spawn)
+        self.power_modes[cmd.server_id] = cmd.spawn.metadata.get("fake.power", self.config.power)
+        if mode == "silent":
+            return
+        await self._emit(cmd, ev_pb.SERVER_EVENT_KIND_PROGRESS, task=st.SERVER_TASK_FETCHING_IMAGE)
+        if mode == "slow":
+            await asyncio.sleep(self.config.slow_s)
+        await self._emit(cmd, ev_pb.SERVER_EVENT_KIND_PROGRESS, task=st.SERVER_TASK_SPAWNING)
+        if mode == "fail" or (mode == "fail_first" and cmd.spawn.attempt <= 1):
+            await self._emit(
+                cmd,
+                ev_pb.SERVER_EVENT_KIND_SPAWN_FAILED,
+                fault=fault_pb2.Fault(
+                    code=fault_pb2.FAULT_CODE_SPAWN_FAILED,
+                    message=f"fake agent: spawn failed on {cmd.host}",
+                    host=cmd.host,
+                ),
+            )
+            return
+        self.consoles += 1
+        await self._emit(
+            cmd,
+            ev_pb.SERVER_EVENT_KIND_SPAWNED,
+            power=hypervisor_pb2.POWER_STATE_RUNNING,
+            console=hypervisor_pb2.ConsoleInfo(
+                type=hypervisor_pb2.CONSOLE_TYPE_VNC, host="127.0.0.1", port=self.consoles
+            ),
+            instance_name=f"fake-{cmd.server_id[:8]}",
+        )
+
+    power_modes: dict[str, str] = {}
+
+    async def _power(self, cmd: commands_pb2.AgentCommand, verb: str) -> None:
+        mode = self.power_modes.get(cmd.server_id, self.config.power)
+        if mode == "silent":
+            return
+        if mode == "fail" and verb != "destroy":
+            await self._emit(
+                cmd,
+                ev_pb.SERVER_EVENT_KIND_COMMAND_FAILED,
+                fault=fault_pb2.Fault(
+                    code=fault_pb2.FAULT_CODE_POWER_FAILED, message=f"fake agent: {verb} failed"
+                ),
+            )
+            return
+        kind, power = {
+            "destroy": (ev_pb.SERVER_EVENT_KIND_DESTROYED, hypervisor_pb2.POWER_STATE_NOSTATE),
+            "power_on": (ev_pb.SERVER_EVENT_KIND_POWERED_ON, hypervisor_pb2.POWER_STATE_RUNNING),
+            "power_off": (ev_pb.SERVER_EVENT_KIND_POWERED_OFF, hypervisor_pb2.POWER_STATE_SHUTDOWN),
+            "reboot": (ev_pb.SERVER_EVENT_KIND_REBOOTED, hypervisor_pb2.POWER_STATE_RUNNING),
+        }[verb]
+        await self._emit(cmd, kind, power=power)
+
+    async def _emit(
+        self,
+        cmd: commands_pb2.AgentCommand,
+        kind: int,
+        *,
+        power: int = 0,
+        task: int = 0,
+        fault: fault_pb2.Fault | None = None,
+        console: hypervisor_pb2.ConsoleInfo | None = None,
+        instance_name: str = "",
+    ) -> None:
+        assert self.bus is not None
+        event = ev_pb.ServerEvent(
+            event_id=uuid.uuid4().hex,
+            server_id=cmd.server_id,
+            generation=cmd.generation,
+            host=cmd.host,
+            kind=kind,
+            power_state=power,
+            occurred_at=_now(),
+            command_id=cmd.command_id,
+            request_id=cmd.request_id,
+            task=task,
+            instance_name=instance_name,
+            agent_id=self.agent_id,
+        )
+        if fault is not None:
+            event.fault.CopyFrom(fault)
+        if console is not None:
+            event.console.CopyFrom(console)
+        await self.bus.publish(
+            f"events.server.{subject_token(cmd.server_id)}", event, msg_id=event.event_id
+        )
