@@ -44,7 +44,7 @@ class ImageSettings(ServiceSettings):
     max_conversions: int = Field(default=2, ge=1, le=64)
     convert_timeout_s: float = Field(default=3600.0, gt=0)
     info_timeout_s: float = Field(default=30.0, gt=0)
-    qemu_address_space_bytes: int = Field(default=2 * GiB, gt=0)
+    qemu_address_space_bytes: int = Field(default=1 * GiB, gt=0)
 
     claim_stale_s: float = Field(default=60.0, gt=0)
     heartbeat_s: float = Field(default=5.0, gt=0)

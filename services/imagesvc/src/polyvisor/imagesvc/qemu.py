@@ -1,8 +1,9 @@
 """qemu-img as an async subprocess: `info` (a second opinion on a file) and `convert`.
 
-Every run is bounded: a timeout (the process is killed when it passes, or when the caller is
-cancelled), and, when `prlimit` exists, an address-space and CPU-time limit, so a crafted
-image cannot make qemu-img eat the host. The format is always pinned with `-f`: qemu-img
+Every run is bounded by a timeout (the process is killed when it passes, or when the caller
+is cancelled). `info`, which reads files not yet trusted, also runs under an address-space
+and CPU-time limit when `prlimit` exists, so a crafted image cannot make qemu-img eat the
+host. The format is always pinned with `-f`: qemu-img
 never guesses.
 """
 
@@ -50,16 +51,16 @@ class QemuImg:
         self.info_cpu_s = info_cpu_s
         self._prlimit = shutil.which("prlimit")
 
-    def _limited(self, args: Sequence[str], cpu_s: int | None) -> list[str]:
+    def _limited(self, args: Sequence[str]) -> list[str]:
+        """qemu-img under an address-space and CPU-time limit (for reading untrusted files)."""
         if not self._prlimit:
             return [self.binary, *args]
-        limits = [f"--as={self.address_space_bytes}"]
-        if cpu_s:
-            limits.append(f"--cpu={cpu_s}")
+        limits = [f"--as={self.address_space_bytes}", f"--cpu={self.info_cpu_s}"]
         return [self._prlimit, *limits, "--", self.binary, *args]
 
     async def _run(self, argv: list[str], limit_s: float) -> bytes:
-        env = {**os.environ, "LC_ALL": "C"}
+        # Few malloc arenas: each reserves address space, which the limit above counts.
+        env = {**os.environ, "LC_ALL": "C", "MALLOC_ARENA_MAX": "2"}
         proc = await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
@@ -85,9 +86,7 @@ class QemuImg:
         return out
 
     async def info(self, path: Path, disk_format: str) -> dict[str, Any]:
-        argv = self._limited(
-            ["info", "--output=json", "-f", qemu_format(disk_format), str(path)], self.info_cpu_s
-        )
+        argv = self._limited(["info", "--output=json", "-f", qemu_format(disk_format), str(path)])
         out = await self._run(argv, self.info_timeout_s)
         try:
             data = json.loads(out)
@@ -109,5 +108,7 @@ class QemuImg:
         if options:
             args += ["-o", ",".join(options)]
         args += [str(source), str(target)]
-        # No CPU limit: a large conversion legitimately takes long; the timeout bounds it.
-        await self._run(self._limited(args, None), self.convert_timeout_s)
+        # Only vetted files are converted. No rlimits: a large conversion legitimately takes
+        # long and runs many I/O threads (an address-space limit made qemu-img crash when
+        # thread arenas could not be mapped); the timeout bounds it.
+        await self._run([self.binary, *args], self.convert_timeout_s)

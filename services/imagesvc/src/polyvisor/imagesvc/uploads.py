@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -107,9 +108,12 @@ class Uploads:
         temp = await self._blobs.new_temp()
         beat = asyncio.create_task(self._beat(image.id), name=f"upload-heartbeat:{image.id}")
         outcome = "interrupted"
+        started = time.monotonic()
+        timings: dict[str, float] = {}
         try:
             try:
                 await self._receive(temp, header, chunks)
+                timings["receive_s"] = time.monotonic() - started
                 if expected_sha and temp.sha256 != expected_sha:
                     raise _Kill(
                         f"refused by rule checksum: sha256 {temp.sha256} differs from the "
@@ -127,6 +131,7 @@ class Uploads:
                     )
                 except Refusal as r:
                     raise _Kill(r.reason) from r
+                timings["inspect_s"] = time.monotonic() - started - timings["receive_s"]
                 declared = image.properties.vmware_disktype
                 disktype = {"monolithicSparse": "sparse", "streamOptimized": "streamOptimized"}.get(
                     inspection.vmdk_subformat, ""
@@ -158,7 +163,9 @@ class Uploads:
             if cancelled():
                 raise _Interrupted("the client cancelled the upload")
             key = RenditionKey(image.disk_format, disktype)
+            mark = time.monotonic()
             location = await self._blobs.commit(temp, image.id, key.file_name)
+            timings["commit_s"] = time.monotonic() - mark
             active = await asyncio.shield(
                 self._store.activate(
                     image.id,
@@ -178,7 +185,13 @@ class Uploads:
             self._wake()
             outcome = "active"
             UPLOAD_BYTES.inc(temp.size)
-            log.info("image active", image_id=image.id, size=temp.size, sha256=temp.sha256)
+            log.info(
+                "image active",
+                image_id=image.id,
+                size=temp.size,
+                sha256=temp.sha256,
+                **{k: round(v, 3) for k, v in timings.items()},
+            )
             return active
         except _Interrupted as i:
             # Short or cancelled: nothing wrong with the image, the bytes just did not all come.
