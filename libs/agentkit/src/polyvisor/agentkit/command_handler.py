@@ -92,6 +92,8 @@ class CommandHandler:
         self.retry_delays = retry_delays
         #: What we last told the api about each server's power (the watcher's dedup).
         self.last_power: dict[str, PowerState] = {}
+        #: The newest generation the api reported for each server (reconciler).
+        self.seen_generation: dict[str, int] = {}
         self._destroyed: dict[str, float] = {}
 
     # ------------------------------------------------------------------ bookkeeping
@@ -104,6 +106,10 @@ class CommandHandler:
             del self._destroyed[server_id]
             return False
         return True
+
+    def generation_of(self, server_id: str) -> int:
+        """The newest generation known for a server: applied here or reported by the api."""
+        return max(self.book.applied(server_id), self.seen_generation.get(server_id, 0))
 
     # ------------------------------------------------------------------ entry point
 
@@ -305,7 +311,7 @@ class CommandHandler:
         event = ServerEventOut(
             event_id=f"{key}" if key else uuid.uuid4().hex,
             server_id=server_id,
-            generation=int(fields.pop("generation", 0) or self.book.applied(server_id)),  # type: ignore[call-overload]
+            generation=int(fields.pop("generation", 0) or self.generation_of(server_id)),  # type: ignore[call-overload]
             kind=kind,
             host=self.host,
             agent_id=self.agent_id,

@@ -82,6 +82,9 @@ class Reconciler:
             RECONCILE_RUNS.labels("skipped").inc()
             log.warning("reconcile pass skipped", error=str(exc))
             return []
+        for a in assigned:
+            if a.generation > self.handler.seen_generation.get(a.server_id, 0):
+                self.handler.seen_generation[a.server_id] = a.generation
         busy = self.dispatcher.busy_servers()
         actions = plan_reconcile(assigned, observed, busy)
         unwanted_now = {a.server_id for a in actions if a.kind == ActionKind.UNWANTED}
