@@ -309,3 +309,88 @@ async def test_agents_list_their_assigned_servers_with_a_service_token(env: Env)
             callback_pb2.ListAssignedServersRequest(host=s.host), metadata=c.md
         )
     assert exc.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def read_until(call, stop, within: float = 30.0) -> list[servers_pb2.WatchServersResponse]:  # type: ignore[no-untyped-def]
+    """Messages of a WatchServers stream up to and including the first one `stop` accepts."""
+    out = []
+    while True:
+        msg = await asyncio.wait_for(call.read(), within)
+        assert msg is not grpc.aio.EOF, "watch stream ended"
+        out.append(msg)
+        if stop(msg):
+            return out
+
+
+async def test_watch_delivers_every_transition_in_order_and_resumes(env: Env) -> None:
+    c = await env.stack.new_project_user(env.admin, "member")
+    watch = c.compute.WatchServers(servers_pb2.WatchServersRequest(), metadata=c.md)
+    replay = await read_until(watch, lambda m: m.type == servers_pb2.SERVER_CHANGE_TYPE_SYNCED)
+    assert [m.type for m in replay] == [servers_pb2.SERVER_CHANGE_TYPE_SYNCED]  # empty project
+
+    s = await c.create_server("watched", env.image_id, "small")
+    await c.wait(s.id, st.SERVER_STATE_ACTIVE)
+    await c.compute.StopServer(servers_pb2.StopServerRequest(server_id=s.id), metadata=c.md)
+    await c.wait(s.id, st.SERVER_STATE_SHUTOFF)
+    await c.compute.StartServer(servers_pb2.StartServerRequest(server_id=s.id), metadata=c.md)
+    await c.wait(s.id, st.SERVER_STATE_ACTIVE)
+    await c.compute.DeleteServer(servers_pb2.DeleteServerRequest(server_id=s.id), metadata=c.md)
+    live = await read_until(watch, lambda m: m.type == servers_pb2.SERVER_CHANGE_TYPE_DELETED)
+    watch.cancel()
+
+    revisions = [m.revision for m in live]
+    assert revisions == sorted(set(revisions)) and revisions[0] > replay[-1].revision
+    assert all(m.server.id == s.id and m.server.revision == m.revision for m in live)
+    assert live[0].type == servers_pb2.SERVER_CHANGE_TYPE_CREATED
+    states: list[int] = []
+    for m in live:
+        if not states or states[-1] != m.server.state:
+            states.append(m.server.state)
+    assert states == [
+        st.SERVER_STATE_BUILDING,
+        st.SERVER_STATE_ACTIVE,
+        st.SERVER_STATE_SHUTOFF,
+        st.SERVER_STATE_ACTIVE,
+        st.SERVER_STATE_DELETING,
+        st.SERVER_STATE_DELETED,
+    ]
+    tasks = [m.server.task for m in live]
+    for task in (
+        st.SERVER_TASK_SCHEDULING,
+        st.SERVER_TASK_SPAWNING,
+        st.SERVER_TASK_POWERING_OFF,
+        st.SERVER_TASK_POWERING_ON,
+        st.SERVER_TASK_DELETING,
+    ):
+        assert task in tasks
+
+    # Resume from the middle: exactly what followed, in the same order.
+    middle = next(i for i, m in enumerate(live) if m.server.state == st.SERVER_STATE_SHUTOFF)
+    resumed_call = c.compute.WatchServers(
+        servers_pb2.WatchServersRequest(from_revision=live[middle].revision), metadata=c.md
+    )
+    resumed = await read_until(
+        resumed_call, lambda m: m.type == servers_pb2.SERVER_CHANGE_TYPE_DELETED
+    )
+    resumed_call.cancel()
+    assert [(m.revision, m.server.state, m.server.task) for m in resumed] == [
+        (m.revision, m.server.state, m.server.task) for m in live[middle + 1 :]
+    ]
+
+
+async def test_watch_replays_live_servers_then_syncs(env: Env) -> None:
+    c = await env.stack.new_project_user(env.admin, "member")
+    a = await c.wait((await c.create_server("a", env.image_id, "small")).id, st.SERVER_STATE_ACTIVE)
+    b = await c.wait((await c.create_server("b", env.image_id, "small")).id, st.SERVER_STATE_ACTIVE)
+    watch = c.compute.WatchServers(servers_pb2.WatchServersRequest(), metadata=c.md)
+    replay = await read_until(watch, lambda m: m.type == servers_pb2.SERVER_CHANGE_TYPE_SYNCED)
+    assert [(m.type, m.server.id) for m in replay[:-1]] == [
+        (servers_pb2.SERVER_CHANGE_TYPE_CREATED, a.id),
+        (servers_pb2.SERVER_CHANGE_TYPE_CREATED, b.id),
+    ]
+    assert replay[-1].revision >= b.revision
+    await c.compute.StopServer(servers_pb2.StopServerRequest(server_id=a.id), metadata=c.md)
+    (first, *_) = await read_until(watch, lambda m: True)
+    assert first.server.id == a.id and first.server.task == st.SERVER_TASK_POWERING_OFF
+    assert first.revision > replay[-1].revision
+    watch.cancel()
