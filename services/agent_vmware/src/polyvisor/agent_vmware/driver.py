@@ -12,9 +12,10 @@ each VM is reported again (or as vanished, after a vCenter rebuilt from scratch)
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from pyVmomi import vim, vmodl
@@ -27,9 +28,13 @@ from polyvisor.agent_vmware.image_store import BaseDisk, DatastoreImages
 from polyvisor.agent_vmware.inventory import Placement, cluster_datastores, read_cluster, resolve
 from polyvisor.agent_vmware.options import VmwareOptions
 from polyvisor.agent_vmware.props import container_view, retrieve, retrieve_one, traversal_to
-from polyvisor.agent_vmware.report import cluster_host_info, disconnected_host_info
+from polyvisor.agent_vmware.report import (
+    DatastoreFacts,
+    cluster_host_info,
+    disconnected_host_info,
+)
 from polyvisor.agent_vmware.session import Conn, Session
-from polyvisor.agent_vmware.tasks import wait_task
+from polyvisor.agent_vmware.tasks import wait_task, wait_task_then_read
 from polyvisor.agent_vmware.vnc_ports import VncPorts, VncPortsExhausted
 from polyvisor.agent_vmware.watcher import Batch, VmWatcher
 from polyvisor.agentkit.driver import (
@@ -54,6 +59,7 @@ __all__ = ["VmwareDriver", "power_state_of"]
 log = get_logger(__name__)
 
 GIB = 1 << 30
+_STORES_TTL_S = 10.0
 _VM_PATHS = (
     "name",
     "runtime.powerState",
@@ -61,6 +67,7 @@ _VM_PATHS = (
     "runtime.connectionState",
     "config.extraConfig",
 )
+_RUNTIME_PATHS = ("runtime.powerState", "runtime.host", "runtime.connectionState")
 _GUEST_IDS = {
     ("linux", "x86_64"): "otherLinux64Guest",
     ("linux", "i686"): "otherLinuxGuest",
@@ -126,6 +133,7 @@ class VmwareDriver:
         self._host_names: dict[str, str] = {}  # ESXi host moref -> name, this generation
         self._epoch = 0
         self._last_report: HostInfo | None = None
+        self._stores: tuple[int, float, list[DatastoreFacts]] | None = None
         self._vnc = VncPorts(options.vnc_port_min, options.vnc_port_max)
         self.images = DatastoreImages(options)
         self._emitters: list[Callable[[InstanceChange], None]] = []
@@ -310,12 +318,16 @@ class VmwareDriver:
         )
 
     def _observe(self, conn: Conn, sid: str, vm: vim.VirtualMachine) -> _Vm | None:
-        """Read ``vm`` now and record it; None when it is gone."""
-        props = retrieve_one(conn.content, vm, _VM_PATHS)
+        """Read ``vm``'s runtime now and record it; None when it is gone."""
+        with self._lock:
+            rec = self._vms.get(sid)
+            known_port = rec.vnc_port if rec is not None and rec.vm._moId == vm._moId else 0
+        # The VNC port never changes once set: only a VM we have not seen yet needs its config.
+        props = retrieve_one(conn.content, vm, _VM_PATHS if not known_port else _RUNTIME_PATHS)
         if props is None:
             return None
         host = self._host_name(conn, props.get("runtime.host"))
-        return self._register(conn, sid, vm, props, host, _vnc_port(props))
+        return self._register(conn, sid, vm, props, host, known_port or _vnc_port(props))
 
     def _find(self, conn: Conn, place: Placement, sid: str) -> vim.VirtualMachine | None:
         """Our VM tagged with ``sid``, looked up as cheaply as vCenter allows."""
@@ -328,12 +340,14 @@ class VmwareDriver:
         candidates = []
         instance_uuid = specs.as_instance_uuid(sid)
         if instance_uuid is not None:
+            # We set the instanceUuid of every VM whose id is a UUID: one indexed lookup.
             found = index.FindByUuid(place.datacenter, instance_uuid, True, True)
             if found is not None:
                 candidates.append(found)
-        child = index.FindChild(place.folder, sid)
-        if isinstance(child, vim.VirtualMachine):
-            candidates.append(child)
+        else:
+            child = index.FindChild(place.folder, sid)
+            if isinstance(child, vim.VirtualMachine):
+                candidates.append(child)
         for vm in candidates:
             props = retrieve_one(conn.content, vm, ["config.extraConfig"])
             if props is not None and _extra(props).get(specs.TAG_KEY) == sid:
@@ -389,11 +403,9 @@ class VmwareDriver:
                     rec = self._register(conn, sid, vm, props, host, _vnc_port(props))
                     found.append(self._instance(rec))
         except HypervisorUnavailable:
-            with self._lock:
-                return [
-                    replace(self._instance(rec), power_state=PowerState.UNKNOWN)
-                    for rec in self._vms.values()
-                ]
+            # Not "no VMs": nothing can be observed now. The watch has already said UNKNOWN
+            # for each VM we know; a caller (the reconciler) must not read absence into this.
+            raise
         seen = {i.server_id for i in found}
         with self._lock:
             for sid in [s for s in self._vms if s not in seen]:
@@ -421,12 +433,22 @@ class VmwareDriver:
         arch = ref.architecture or "x86_64"
         return _GUEST_IDS.get((ref.os_type.lower(), arch), self.options.default_guest_id)
 
-    def _pick_datastore(self, conn: Conn, place: Placement, need: int) -> str:
+    def _datastores(self, conn: Conn, place: Placement) -> list[DatastoreFacts]:
+        """The cluster's matching datastores, read at most every few seconds per session."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._stores
+        if cached is not None and cached[0] == conn.generation and now - cached[1] < _STORES_TTL_S:
+            return cached[2]
         stores = [
-            d
-            for _, d in cluster_datastores(conn.content, place, self.options.datastore_regex)
-            if d.accessible
+            d for _, d in cluster_datastores(conn.content, place, self.options.datastore_regex)
         ]
+        with self._lock:
+            self._stores = (conn.generation, now, stores)
+        return stores
+
+    def _pick_datastore(self, conn: Conn, place: Placement, need: int) -> str:
+        stores = [d for d in self._datastores(conn, place) if d.accessible]
         if not stores:
             raise SpawnFailed(
                 f"no accessible datastore of cluster {place.cluster_name} matches "
@@ -496,8 +518,17 @@ class VmwareDriver:
                 want_kb = spec.disk_gb * GIB // 1024
                 if want_kb > plan.disk_capacity_kb:
                     self._grow_disk(conn, created, want_kb)
-                self._wait(conn, created.PowerOnVM_Task())
-                rec = self._observe(conn, sid, created)
+                _, props = wait_task_then_read(
+                    conn.content,
+                    created.PowerOnVM_Task(),
+                    created,
+                    _RUNTIME_PATHS,
+                    timeout=self.options.task_timeout_s,
+                )
+                rec = None
+                if props is not None:
+                    host = self._host_name(conn, props.get("runtime.host"))
+                    rec = self._register(conn, sid, created, props, host, port)
             if rec is None:
                 raise SpawnFailed(f"VM {sid} vanished right after it was created", retryable=True)
             log.info(
@@ -628,12 +659,7 @@ class VmwareDriver:
                     stores.append(specs.split_datastore_path(str(path))[0])
                 self._destroy_vm(conn, vm)
             if not stores:
-                stores = [
-                    d.name
-                    for _, d in cluster_datastores(
-                        conn.content, place, self.options.datastore_regex
-                    )
-                ]
+                stores = [d.name for d in self._datastores(conn, place)]
             for ds in stores:
                 self._delete_path(conn, place, specs.datastore_path(ds, server_id))
         self._unregister(server_id)

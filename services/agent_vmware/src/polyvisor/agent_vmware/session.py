@@ -31,6 +31,7 @@ __all__ = ["Conn", "Listener", "Session"]
 log = get_logger(__name__)
 
 Listener = Callable[[bool, int], None]
+POOL_SIZE = 64
 
 
 class Conn(NamedTuple):
@@ -158,6 +159,9 @@ class Session:
                 try:
                     fresh = self._login()
                     content = fresh.RetrieveContent()
+                    # Keep a connection per concurrent caller (executor, watcher, keepalive):
+                    # pyvmomi's default pool of 5 closes the rest after every call.
+                    fresh._stub.poolSize = POOL_SIZE
                 except Exception as e:
                     self.last_error = fault_text(e)
                     log.info(
