@@ -121,20 +121,22 @@ def test_up_again_starts_no_duplicates_and_status_lists_everything(stack) -> Non
         assert name in status.stdout
 
 
-def test_down_stops_everything_it_started() -> None:
-    home = Path(tempfile.mkdtemp(prefix="polyvisor-devstack-"))
-    try:
-        assert _dev(home, "up").returncode == 0
-        pids = _pids(home)
-        assert pids
-        endpoints = json.loads((home / "endpoints.json").read_text())
-        down = _dev(home, "down")
-        assert down.returncode == 0, down.stdout + down.stderr
-        assert all(proc_starttime(pid) is None for pid in pids.values())
-        assert not (home / "endpoints.json").exists()
-        assert not _accepts(endpoints["vcsim"]["url"])
-        assert not _accepts(endpoints["nats_url"])
-        assert _dev(home, "down").returncode == 0  # idempotent
-    finally:
-        _dev(home, "down")
-        shutil.rmtree(home, ignore_errors=True)
+def test_down_stops_everything_it_started(stack) -> None:  # type: ignore[no-untyped-def]
+    """Last in this module: it takes the module's stack down (the fixture's down is a no-op)."""
+    home, endpoints, _ = stack
+    pids = _pids(home)
+    assert pids
+    down = _dev(home, "down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert all(proc_starttime(pid) is None for pid in pids.values())
+    assert not (home / "endpoints.json").exists()
+    assert not list(home.glob("run/*.json"))
+    assert not _accepts(endpoints["vcsim"]["url"])
+    assert not _accepts(endpoints["nats_url"])
+    assert not _accepts(endpoints["database_url"])
+    for name in SERVICES:
+        if endpoints[name]["state"] == "running":
+            assert health.grpc_health(endpoints[name]["grpc"]) == health.UNREACHABLE
+    again = _dev(home, "down")  # idempotent
+    assert again.returncode == 0
+    assert "stopped " not in again.stdout
