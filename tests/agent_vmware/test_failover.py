@@ -104,9 +104,17 @@ async def test_lease_failover_executes_each_command_once(
                 assert len(events.of("SPAWNED", sid)) == 1
             direct = Direct(endpoint)
             try:
-                names = [v.name for v in direct.objects(vim.VirtualMachine)]
+                vms = direct.objects(vim.VirtualMachine)
+                names = [v.name for v in vms]
+                ports = [
+                    Direct.extra(v).get("RemoteDisplay.vnc.port")
+                    for v in vms
+                    if v.name in first + second
+                ]
             finally:
                 direct.close()
+            # b learnt the VNC ports a handed out when it took over: no console is shared.
+            assert len(ports) == 4 and len(set(ports)) == 4
             for sid in first[1:] + second:
                 assert names.count(sid) == 1
             assert first[0] not in names

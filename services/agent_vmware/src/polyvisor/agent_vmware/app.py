@@ -20,6 +20,7 @@ from polyvisor.agent_vmware.config import VmwareAgentSettings
 from polyvisor.agent_vmware.driver import VmwareDriver
 from polyvisor.agent_vmware.leadership import Leadership
 from polyvisor.agent_vmware.lease import Lease
+from polyvisor.agentkit.driver import DriverError
 from polyvisor.agentkit.runtime import AgentRuntime
 from polyvisor.common.bus import Bus, subject_token
 from polyvisor.common.grpcserver import GrpcServer
@@ -45,6 +46,11 @@ class RuntimeHolder:
         async with self._lock:
             if self.runtime is not None:
                 return
+            try:
+                # Another replica acted until now: its VNC ports and base disks are news to us.
+                await asyncio.to_thread(self.driver.refresh)
+            except DriverError as e:  # vCenter is away: the next session reads it all anyway
+                log.warning("could not refresh the vCenter picture", error=str(e))
             runtime = AgentRuntime(self.settings, self.driver, bus=self.bus)
             self.runtime = runtime
             try:

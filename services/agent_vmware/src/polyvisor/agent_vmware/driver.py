@@ -169,6 +169,16 @@ class VmwareDriver:
             self._ready()
         return self._host_id
 
+    def refresh(self) -> None:
+        """Read again what another replica may have changed while we stood by: the VNC ports
+        VMs hold, the datastores, the base disks on them. Called when we take the lease."""
+        conn, place = self._ready()
+        with self._guard(conn):
+            self._seed(conn, place)
+        self.images.forget_all()
+        with self._lock:
+            self._stores = None
+
     def close(self) -> None:
         if self._closed:
             return
@@ -775,10 +785,9 @@ class VmwareDriver:
             return
         out: list[InstanceChange] = []
         with self._guard(conn):
+            current = self._by_moref_current(conn)
             unknown = [
-                c.vm
-                for c in batch.changes
-                if c.kind != "leave" and c.vm._moId not in self._by_moref_current(conn)
+                c.vm for c in batch.changes if c.kind != "leave" and c.vm._moId not in current
             ]
             tags: dict[str, str] = {}
             for vm, props in retrieve(conn.content, unknown, vim.VirtualMachine, _VM_PATHS):
