@@ -30,7 +30,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def wait_serving(address: str, timeout: float = 30.0, service: str = "") -> None:
+async def wait_serving(  # noqa: ASYNC109 - the readiness budget, not an RPC timeout
+    address: str, timeout: float = 30.0, service: str = ""
+) -> None:
     """Wait until the health service at ``address`` answers SERVING."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -70,11 +72,11 @@ class ServiceProcess:
     def address(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
 
-    async def start(self, timeout: float = 30.0) -> ServiceProcess:
+    async def start(self, timeout: float = 30.0) -> ServiceProcess:  # noqa: ASYNC109
         out = asyncio.subprocess.DEVNULL
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+            self._log = open(self.log_path, "ab")  # noqa: ASYNC230 - a local log file; closed in stop()
             out = self._log  # type: ignore[assignment]
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -93,7 +95,7 @@ class ServiceProcess:
                 raise
         return self
 
-    async def stop(self, timeout: float = 10.0) -> int | None:
+    async def stop(self, timeout: float = 10.0) -> int | None:  # noqa: ASYNC109
         """SIGTERM and wait; SIGKILL past ``timeout``. Returns the exit code. Idempotent."""
         proc, self.proc = self.proc, None
         code: int | None = None
