@@ -30,8 +30,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def wait_serving(  # noqa: ASYNC109 - the readiness budget, not an RPC timeout
-    address: str, timeout: float = 30.0, service: str = ""
+async def wait_serving(
+    address: str,
+    timeout: float = 30.0,  # noqa: ASYNC109 - the readiness budget, not an RPC timeout
+    service: str = "",
 ) -> None:
     """Wait until the health service at ``address`` answers SERVING."""
     loop = asyncio.get_running_loop()
