@@ -20,6 +20,7 @@ import threading
 from dataclasses import dataclass
 
 from polyvisor.agent_vmware.datastore_http import DatastoreHttp
+from polyvisor.agent_vmware.metrics import BASE_DISK_UPLOADS
 from polyvisor.agent_vmware.options import VmwareOptions
 from polyvisor.agent_vmware.specs import datastore_path
 from polyvisor.agent_vmware.vmdk import VmdkError, disk_source, flat_descriptor
@@ -143,6 +144,7 @@ class DatastoreImages:
             http.put(datacenter, datastore, path, [descriptor], len(descriptor))
             with self._lock:
                 self.uploads += 1
+            BASE_DISK_UPLOADS.inc()
             return BaseDisk(datastore, path, source.capacity)
         finally:
             source.close()

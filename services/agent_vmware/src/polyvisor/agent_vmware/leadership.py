@@ -19,6 +19,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 from polyvisor.agent_vmware.lease import Lease
+from polyvisor.agent_vmware.metrics import LEASE_HELD, LEASE_TERMS
 from polyvisor.common.errors import PolyvisorError
 from polyvisor.common.logging import get_logger
 
@@ -84,6 +85,8 @@ class Leadership:
 
     async def _begin(self) -> None:
         self._acting = True
+        LEASE_HELD.set(1)
+        LEASE_TERMS.inc()
         self._signal()
         await self._start()
 
@@ -115,6 +118,7 @@ class Leadership:
         if not self._acting:
             return
         self._acting = False
+        LEASE_HELD.set(0)
         self._signal()
         with contextlib.suppress(Exception):
             await self._stop()

@@ -22,6 +22,7 @@ from pyVim.connect import SmartConnect
 from pyVmomi import vim
 
 from polyvisor.agent_vmware.faults import fault_text, is_connection_error
+from polyvisor.agent_vmware.metrics import VCENTER_CONNECTED, VCENTER_SESSIONS
 from polyvisor.agent_vmware.options import VmwareOptions
 from polyvisor.agentkit.driver import HypervisorUnavailable
 from polyvisor.common.logging import get_logger
@@ -115,6 +116,7 @@ class Session:
                 return
             si, self._conn = self._conn.si, None
             self.last_error = fault_text(exc) if exc else "connection lost"
+        VCENTER_CONNECTED.set(0)
         log.warning("vcenter connection lost", generation=generation, error=self.last_error)
         _drop(si)
         self._notify(False, generation)
@@ -180,6 +182,8 @@ class Session:
                     self.last_error = ""
                     self._connected.notify_all()
                 backoff = o.reconnect_min_s
+                VCENTER_CONNECTED.set(1)
+                VCENTER_SESSIONS.inc()
                 log.info("vcenter connected", url=o.url, generation=generation)
                 self._notify(True, generation)
                 continue
