@@ -70,7 +70,9 @@ async def lifespan(settings: ImageSettings, stack: AsyncExitStack) -> GrpcServer
         info_timeout_s=settings.info_timeout_s,
         convert_timeout_s=settings.convert_timeout_s,
         address_space_bytes=settings.qemu_address_space_bytes,
+        threads=settings.max_conversions + 6,
     )
+    stack.callback(qemu.close)
 
     tasks = BackgroundTasks("imagesvc")
     stack.push_async_callback(tasks.close)

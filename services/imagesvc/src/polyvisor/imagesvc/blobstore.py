@@ -18,7 +18,9 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import queue
 import shutil
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ from typing import BinaryIO, Protocol
 
 from polyvisor.common.logging import get_logger
 
-__all__ = ["BlobStore", "FilesystemStore", "OpenBlob", "TempBlob", "hash_file"]
+__all__ = ["BlobStore", "FilesystemStore", "OpenBlob", "StreamWriter", "TempBlob", "hash_file"]
 
 log = get_logger(__name__)
 
@@ -84,6 +86,57 @@ class TempBlob:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
         self.done = True
+
+
+class StreamWriter:
+    """Writes a stream of chunks into a TempBlob on its own thread.
+
+    The event loop only queues chunks (waiting when `depth` chunks are pending), so it never
+    blocks on the disk, and hashing and writing run beside the network I/O. `finish()` waits
+    until everything is written and raises the first write error (ENOSPC...); `abort()`
+    drops what is still queued. One of the two must be awaited (the thread ends then)."""
+
+    def __init__(self, temp: TempBlob, depth: int = 8) -> None:
+        self.temp = temp
+        self.queued = 0
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._aborted = False
+        self._thread = threading.Thread(target=self._run, name="blob-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._aborted or self._error is not None:
+                continue
+            try:
+                self.temp.write(chunk)
+            except BaseException as e:
+                self._error = e
+
+    async def write(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self.queued += len(chunk)
+        try:
+            self._queue.put_nowait(chunk)
+        except queue.Full:
+            await asyncio.to_thread(self._queue.put, chunk)
+
+    def _stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    async def finish(self) -> None:
+        if self._thread.is_alive():
+            await asyncio.to_thread(self._stop)
+        if self._error is not None:
+            raise self._error
+
+    async def abort(self) -> None:
+        self._aborted = True
+        if self._thread.is_alive():
+            await asyncio.to_thread(self._stop)
 
 
 def hash_file(path: Path) -> tuple[int, str]:

@@ -3,18 +3,25 @@
 Every run is bounded by a timeout (the process is killed when it passes, or when the caller
 is cancelled). `info`, which reads files not yet trusted, also runs under an address-space
 and CPU-time limit when `prlimit` exists, so a crafted image cannot make qemu-img eat the
-host. The format is always pinned with `-f`: qemu-img
-never guesses.
+host. The format is always pinned with `-f`: qemu-img never guesses.
+
+Processes are started with Python's own `subprocess` (vfork + exec) on a small thread pool
+owned by this object, not with the event loop's spawn: uvloop forks, and a fork of a
+process running gRPC runs gRPC's fork handlers, which can crash the child before it execs
+("qemu-img exited with -11").
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import shutil
+import subprocess
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +50,7 @@ class QemuImg:
         convert_timeout_s: float = 3600.0,
         address_space_bytes: int = 1 << 30,
         info_cpu_s: int = 30,
+        threads: int = 8,
     ) -> None:
         self.binary = binary
         self.info_timeout_s = info_timeout_s
@@ -50,6 +58,8 @@ class QemuImg:
         self.address_space_bytes = address_space_bytes
         self.info_cpu_s = info_cpu_s
         self._prlimit = shutil.which("prlimit")
+        self._threads = threads
+        self._pool: ThreadPoolExecutor | None = None
 
     def _limited(self, args: Sequence[str]) -> list[str]:
         """qemu-img under an address-space and CPU-time limit (for reading untrusted files)."""
@@ -58,32 +68,49 @@ class QemuImg:
         limits = [f"--as={self.address_space_bytes}", f"--cpu={self.info_cpu_s}"]
         return [self._prlimit, *limits, "--", self.binary, *args]
 
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="qemu-img")
+        return self._pool
+
     async def _run(self, argv: list[str], limit_s: float) -> bytes:
         # Few malloc arenas: each reserves address space, which the limit above counts.
         env = {**os.environ, "LC_ALL": "C", "MALLOC_ARENA_MAX": "2"}
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
+        loop = asyncio.get_running_loop()
+        pool = self._executor()
+        proc = await loop.run_in_executor(
+            pool,
+            functools.partial(
+                subprocess.Popen,
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+            ),
         )
         try:
-            out, err = await asyncio.wait_for(proc.communicate(), limit_s)
-        except TimeoutError as e:
+            out, err = await loop.run_in_executor(pool, proc.communicate, None, limit_s)
+        except subprocess.TimeoutExpired as e:
             raise QemuImgError(f"qemu-img timed out after {limit_s:.0f}s") from e
         finally:
-            if proc.returncode is None:
+            if proc.poll() is None:  # timed out, or our caller was cancelled
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 with contextlib.suppress(Exception):
-                    await asyncio.shield(proc.wait())
+                    await asyncio.shield(loop.run_in_executor(pool, proc.wait))
         if proc.returncode != 0:
             text = err.decode(errors="replace").strip().splitlines()
             raise QemuImgError(
                 f"qemu-img exited with {proc.returncode}: {text[-1] if text else 'no message'}"
             )
         return out
+
+    def close(self) -> None:
+        """Stop the thread pool (idempotent); running processes are waited for."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     async def info(self, path: Path, disk_format: str) -> dict[str, Any]:
         argv = self._limited(["info", "--output=json", "-f", qemu_format(disk_format), str(path)])

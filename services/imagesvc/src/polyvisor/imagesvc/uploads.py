@@ -20,7 +20,7 @@ from polyvisor.common.auth import Principal
 from polyvisor.common.errors import FailedPrecondition, InvalidArgument, PolyvisorError
 from polyvisor.common.logging import get_logger
 from polyvisor.imagesvc import access
-from polyvisor.imagesvc.blobstore import FilesystemStore, TempBlob
+from polyvisor.imagesvc.blobstore import FilesystemStore, StreamWriter, TempBlob
 from polyvisor.imagesvc.events import EventKind, image_event
 from polyvisor.imagesvc.inspector import Refusal
 from polyvisor.imagesvc.metrics import UPLOAD_BYTES, UPLOADS
@@ -207,14 +207,12 @@ class Uploads:
     async def _receive(
         self, temp: TempBlob, header: UploadHeader, chunks: AsyncIterator[bytes]
     ) -> None:
-        pending: asyncio.Future[None] | None = None
+        writer = StreamWriter(temp)
         try:
             async for chunk in chunks:
                 if len(chunk) > MAX_CHUNK:
                     raise InvalidArgument(f"chunks are at most {MAX_CHUNK} bytes")
-                if pending is not None:
-                    await pending
-                total = temp.size + len(chunk)
+                total = writer.queued + len(chunk)
                 if header.size and total > header.size:
                     raise _Kill(
                         f"refused by rule size: more than the announced {header.size} bytes"
@@ -224,15 +222,11 @@ class Uploads:
                         f"refused by rule size: more than the maximum {self._max_upload_bytes} "
                         "bytes"
                     )
-                # Write and hash in a thread while the next chunk arrives.
-                pending = asyncio.ensure_future(asyncio.to_thread(temp.write, chunk))
-            if pending is not None:
-                await pending
-                pending = None
+                await writer.write(chunk)
+            await writer.finish()
         finally:
-            if pending is not None:
-                with contextlib.suppress(BaseException):
-                    await asyncio.shield(pending)
+            # Stops the writer thread whatever happened (a no-op after finish()).
+            await asyncio.shield(writer.abort())
         if header.size and temp.size < header.size:
             raise _Interrupted(f"the stream ended after {temp.size} of {header.size} bytes")
 
