@@ -3,9 +3,8 @@ tools the operator holds: the `polyvisor` CLI and grpcurl, both run as subproces
 
 The stack runs beside any dev stack of the developer: its state lives in a private
 directory (`POLYVISOR_DEV_HOME`) and the control plane gets free ports
-(`POLYVISOR_DEV_PORTS=ephemeral`). The only settings added to what `./dev up` does are the
-first admin's credentials and the token keys, given through the environment every service
-inherits from `./dev up`.
+(`POLYVISOR_DEV_PORTS=ephemeral`). Nothing else differs from `./dev up`: the admin is the
+one it bootstraps (its credentials are in endpoints.json, as `./dev up` prints them).
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import subprocess
 import sys
 import time
@@ -22,15 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from polyvisor.common.auth import ensure_keypair
-
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 POLYVISOR = BIN / "polyvisor"
 GRPCURL = BIN / "grpcurl"
-
-ADMIN_USER = "e2e-admin"
-ADMIN_PROJECT = "e2e"
 
 #: What the stack must run for the story to be told.
 REQUIRED = ("api", "imagesvc", "scheduler")
@@ -66,7 +59,6 @@ def dev(
 class Stack:
     home: Path
     endpoints: dict[str, Any]
-    admin_password: str
     up_output: str
     cli_env: dict[str, str] = field(default_factory=dict)
     #: Every server id a test created, for the teardown's safety net.
@@ -81,6 +73,13 @@ class Stack:
     @property
     def image(self) -> str:
         return str(self.endpoints["imagesvc"]["grpc"])
+
+    @property
+    def admin(self) -> dict[str, str]:
+        """The admin `./dev up` bootstrapped: username, password, project."""
+        admin = self.endpoints.get("admin")
+        assert isinstance(admin, dict), f"endpoints.json has no admin: {sorted(self.endpoints)}"
+        return {k: str(admin[k]) for k in ("username", "password", "project")}
 
     @property
     def libvirt_uri(self) -> str:
@@ -153,17 +152,7 @@ class Stack:
 
 def start(home: Path) -> Stack:
     """`./dev up` on `home`; returns the Stack even when parts failed (tests report it)."""
-    keys = home / "keys"
-    ensure_keypair(keys / "token.key", keys / "token.pub")
-    password = secrets.token_urlsafe(12)
-    env = {
-        "POLYVISOR_BOOTSTRAP_ADMIN_USER": ADMIN_USER,
-        "POLYVISOR_BOOTSTRAP_ADMIN_PASSWORD": password,
-        "POLYVISOR_BOOTSTRAP_ADMIN_PROJECT": ADMIN_PROJECT,
-        "POLYVISOR_TOKEN_PRIVATE_KEY": str(keys / "token.key"),
-        "POLYVISOR_TOKEN_PUBLIC_KEY": str(keys / "token.pub"),
-    }
-    up = dev(home, "up", extra_env=env)
+    up = dev(home, "up")
     try:
         endpoints = json.loads((home / "endpoints.json").read_text())
     except (OSError, ValueError):
@@ -177,7 +166,7 @@ def start(home: Path) -> Stack:
         "POLYVISOR_DEV_HOME": str(home),
         "COLUMNS": "200",
     }
-    return Stack(home, endpoints, password, up.stdout + up.stderr, cli_env)
+    return Stack(home, endpoints, up.stdout + up.stderr, cli_env)
 
 
 def stop(home: Path) -> subprocess.CompletedProcess[str]:

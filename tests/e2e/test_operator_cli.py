@@ -21,8 +21,6 @@ import pytest
 
 from tests.e2e.bootdisk import make_disk
 from tests.e2e.stack import (
-    ADMIN_PROJECT,
-    ADMIN_USER,
     Stack,
     eventually,
     libvirt_domains,
@@ -67,11 +65,12 @@ def test_stack_is_up(stack: Stack) -> None:
 
 
 def test_login_then_every_hypervisor_reports(stack: Stack, story: dict[str, Any]) -> None:
-    r = stack.cli("login", "--username", ADMIN_USER, "--password", stack.admin_password,
-                  "--project", ADMIN_PROJECT, "-f", "json")  # fmt: skip
+    admin = stack.admin
+    r = stack.cli("login", "--username", admin["username"], "--password", admin["password"],
+                  "--project", admin["project"], "-f", "json")  # fmt: skip
     assert r.returncode == 0, r.stderr
     who = json.loads(r.stdout)
-    assert "admin" in who["roles"] and who["project"] == ADMIN_PROJECT
+    assert "admin" in who["roles"] and who["project"] == admin["project"]
     story["project_id"] = who["project_id"]
     clusters = set(stack.endpoints["vcsim"]["clusters"])
 

@@ -17,8 +17,6 @@ import pytest
 
 from tests.e2e.bootdisk import make_disk
 from tests.e2e.stack import (
-    ADMIN_PROJECT,
-    ADMIN_USER,
     Stack,
     eventually,
     libvirt_domains,
@@ -62,9 +60,7 @@ def test_reflection_lists_the_public_services(stack: Stack) -> None:
 def test_authenticate_and_an_anonymous_call_is_refused(stack: Stack, g: dict[str, Any]) -> None:
     anon = stack.grpcurl(stack.api, f"{COMPUTE}/ListFlavors", {})
     assert anon.returncode != 0 and "Unauthenticated" in anon.stderr, anon.stderr
-    resp = stack.grpcurl_json(stack.api, f"{IDENTITY}/Authenticate", {
-        "password": {"username": ADMIN_USER, "password": stack.admin_password, "project": ADMIN_PROJECT}
-    })  # fmt: skip
+    resp = stack.grpcurl_json(stack.api, f"{IDENTITY}/Authenticate", {"password": stack.admin})
     assert resp["token"] and "ROLE_ADMIN" in resp["roles"]
     g["token"] = resp["token"]
     hyps = call(stack, g, f"{COMPUTE}/ListHypervisors")["hypervisors"]

@@ -97,6 +97,26 @@ def test_login_with_api_key_and_with_a_password_from_the_environment(cli: Cli, m
     assert r.code == 0 and r.out.strip() == ADMIN_USER
 
 
+def test_login_as_the_dev_stack_admin(cli: Cli, fake, isolated_env: Path) -> None:
+    assert cli("login", "--dev").code == 2  # no dev stack around
+    stack = Path.cwd() / ".polyvisor"
+    stack.mkdir()
+    (stack / "endpoints.json").write_text(json.dumps({
+        "api": {"grpc": fake.api_url, "state": "running"},
+        "imagesvc": {"grpc": fake.image_url, "state": "running"},
+        "admin": {"username": ADMIN_USER, "password": ADMIN_PASSWORD, "project": PROJECT},
+    }))  # fmt: skip
+    r = cli("login", "--dev", "-f", "json", endpoints=False)
+    assert r.code == 0, r.err
+    shown = json.loads(r.out)
+    assert (shown["user"], shown["api_url"], shown["image_url"]) == (
+        ADMIN_USER,
+        fake.api_url,
+        fake.image_url,
+    )
+    assert ClientConfig.load(isolated_env).credentials.username == ADMIN_USER
+
+
 def test_login_failures(cli: Cli, isolated_env: Path) -> None:
     r = cli("login", "--username", ADMIN_USER, "--password", "wrong")
     assert r.code == 1 and "UNAUTHENTICATED" in r.err

@@ -44,6 +44,7 @@ __all__ = [
     "Endpoint",
     "config_path",
     "credentials_from_env",
+    "dev_admin_credentials",
     "find_endpoints_file",
     "parse_endpoint",
     "resolve_endpoints",
@@ -303,6 +304,24 @@ def _from_endpoints_file(path: Path) -> tuple[str, str]:
         return ""
 
     return grpc_of("api"), grpc_of("imagesvc")
+
+
+def dev_admin_credentials(cwd: Path | None = None) -> Credentials | None:
+    """The admin `./dev up` bootstrapped (endpoints.json's "admin"), if a dev stack is around."""
+    found = find_endpoints_file(cwd)
+    if found is None:
+        return None
+    try:
+        admin = json.loads(found.read_text()).get("admin")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(admin, dict) or not admin.get("username") or not admin.get("password"):
+        return None
+    return Credentials(
+        username=str(admin["username"]),
+        password=str(admin["password"]),
+        project=str(admin.get("project") or ""),
+    )
 
 
 def resolve_endpoints(

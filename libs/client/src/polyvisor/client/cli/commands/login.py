@@ -14,6 +14,7 @@ from polyvisor.client.config import (
     ENV_PASSWORD,
     ClientConfig,
     Credentials,
+    dev_admin_credentials,
     iso_time,
     resolve_endpoints,
 )
@@ -34,11 +35,20 @@ def register(groups: Any, out: argparse.ArgumentParser) -> None:
     cred = p.add_mutually_exclusive_group()
     cred.add_argument("--password", help=f"password (default: ${ENV_PASSWORD}, else prompt)")
     cred.add_argument("--api-key", help="an API key secret instead of a user name and password")
+    cred.add_argument("--dev", action="store_true",
+                      help="as the admin `./dev up` bootstrapped (from .polyvisor/endpoints.json)")  # fmt: skip
     p.set_defaults(handler=login)
 
 
 async def login(ctx: Ctx, args: argparse.Namespace) -> int:
-    if args.api_key:
+    if args.dev:
+        dev = dev_admin_credentials()
+        if dev is None:
+            raise UsageError(
+                "--dev: no dev stack admin found (run ./dev up; see .polyvisor/endpoints.json)"
+            )
+        creds = dev
+    elif args.api_key:
         creds = Credentials(api_key=args.api_key)
     else:
         if not args.username:
