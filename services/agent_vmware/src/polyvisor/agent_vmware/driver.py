@@ -400,26 +400,31 @@ class VmwareDriver:
         return info
 
     def list_instances(self) -> list[Instance]:
-        try:
-            conn, place = self._ready()
-            with self._guard(conn):
-                rows = container_view(conn.content, place.folder, vim.VirtualMachine, _VM_PATHS)
-                found: list[Instance] = []
-                for vm, props in rows:
-                    sid = _extra(props).get(specs.TAG_KEY)
-                    if not sid:
-                        continue
-                    host = self._host_name(conn, props.get("runtime.host"))
-                    rec = self._register(conn, sid, vm, props, host, _vnc_port(props))
-                    found.append(self._instance(rec))
-        except HypervisorUnavailable:
-            # Not "no VMs": nothing can be observed now. The watch has already said UNKNOWN
-            # for each VM we know; a caller (the reconciler) must not read absence into this.
-            raise
+        # Not "no VMs" while disconnected: _ready raises HypervisorUnavailable. The watch has
+        # already said UNKNOWN for each VM we know; the reconciler must not read absence.
+        conn, place = self._ready()
+        with self._lock:
+            epoch = self._epoch  # what is registered after this is newer than our picture
+        with self._guard(conn):
+            rows = container_view(conn.content, place.folder, vim.VirtualMachine, _VM_PATHS)
+            found: list[Instance] = []
+            for vm, props in rows:
+                sid = _extra(props).get(specs.TAG_KEY)
+                if not sid:
+                    continue
+                with self._lock:
+                    newer = self._vms.get(sid)
+                if newer is not None and newer.epoch > epoch and newer.vm._moId == vm._moId:
+                    found.append(self._instance(newer))
+                    continue
+                host = self._host_name(conn, props.get("runtime.host"))
+                rec = self._register(conn, sid, vm, props, host, _vnc_port(props))
+                found.append(self._instance(rec))
         seen = {i.server_id for i in found}
         with self._lock:
-            for sid in [s for s in self._vms if s not in seen]:
-                self._unregister(sid)
+            gone = [s for s, rec in self._vms.items() if s not in seen and rec.epoch <= epoch]
+        for sid in gone:  # (a spawn that finished meanwhile is not "gone")
+            self._unregister(sid)
         return found
 
     def console(self, server_id: str) -> Console:
