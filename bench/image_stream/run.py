@@ -66,6 +66,13 @@ def make_image(path: Path, size: int) -> str:
     return h.hexdigest()
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def mb_s(size: int, seconds: float) -> float:
     return round(size / MiB / seconds, 1) if seconds > 0 else 0.0
 
@@ -153,20 +160,29 @@ async def bench(args: argparse.Namespace, work: Path) -> dict[str, object]:
             download_s: list[float] = []
             service_convert_s: list[float] = []
             plain_convert_s: list[float] = []
+            upload_cpu_s: list[float] = []
+            download_cpu_s: list[float] = []
+
+            assert service.proc is not None
+            pid = service.proc.pid
 
             async def upload(path: Path, fmt: int) -> tuple[str, float]:
                 image_id = await create(fmt)
+                cpu = cpu_seconds(pid)
                 start = time.perf_counter()
                 up = await stub.UploadImage(
                     file_chunks(path, image_id, sizes[path]), metadata=metadata
                 )
                 seconds = time.perf_counter() - start
+                if path == raw:
+                    upload_cpu_s.append(cpu_seconds(pid) - cpu)
                 assert up.image.status == pb.IMAGE_STATUS_ACTIVE, up.image.status_message
                 return up.image.id, seconds
 
             async def download(image_id: str) -> float:
                 h = hashlib.sha256() if args.verify else None
                 received = 0
+                cpu = cpu_seconds(pid)
                 start = time.perf_counter()
                 async for message in stub.DownloadImage(
                     pb.DownloadImageRequest(image_id=image_id), metadata=metadata
@@ -176,6 +192,7 @@ async def bench(args: argparse.Namespace, work: Path) -> dict[str, object]:
                         if h is not None:
                             h.update(message.chunk)
                 seconds = time.perf_counter() - start
+                download_cpu_s.append(cpu_seconds(pid) - cpu)
                 assert received == size
                 if h is not None:
                     assert h.hexdigest() == raw_sha
@@ -241,6 +258,9 @@ async def bench(args: argparse.Namespace, work: Path) -> dict[str, object]:
             "download_mb_s": [mb_s(size, s) for s in download_s],
             "convert_service_s": [round(s, 3) for s in service_convert_s],
             "convert_qemu_img_s": [round(s, 3) for s in plain_convert_s],
+            # CPU the service process spent per upload/download: independent of other load.
+            "service_cpu_s_upload": [round(s, 2) for s in upload_cpu_s],
+            "service_cpu_s_download": [round(s, 2) for s in download_cpu_s],
         },
         "targets": {"stream_mb_s": TARGET_MB_S, "convert_ratio": TARGET_RATIO},
         "meets_targets": {

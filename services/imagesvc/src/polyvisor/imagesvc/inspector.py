@@ -354,8 +354,7 @@ def _inspect_vmdk(r: _Reader) -> tuple[int, str, dict[str, object]]:
         raise Refusal(RULE_VMDK_HEADER, "vmdk COWD (ESX sparse) files are not accepted")
     if head[:4] != VMDK4_MAGIC:
         # A text descriptor: it has no data of its own, every extent is another file.
-        descriptor = r.read(0, _VMDK_MAX_DESCRIPTOR_SECTORS * 512)
-        parse_vmdk_descriptor(descriptor)
+        parse_vmdk_descriptor(r.read(0, _VMDK_MAX_DESCRIPTOR_SECTORS * 512))
         raise Refusal(
             RULE_VMDK_EXTENT,
             "vmdk descriptor file without data: its extent names another file",

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import os
 import shutil
@@ -78,18 +77,20 @@ class QemuImg:
         env = {**os.environ, "LC_ALL": "C", "MALLOC_ARENA_MAX": "2"}
         loop = asyncio.get_running_loop()
         pool = self._executor()
-        proc = await loop.run_in_executor(
-            pool,
-            functools.partial(
-                subprocess.Popen,
+
+        def spawn() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 env=env,
-            ),
-        )
+            )
+
+        proc = await loop.run_in_executor(pool, spawn)
         try:
+            out: bytes
+            err: bytes
             out, err = await loop.run_in_executor(pool, proc.communicate, None, limit_s)
         except subprocess.TimeoutExpired as e:
             raise QemuImgError(f"qemu-img timed out after {limit_s:.0f}s") from e

@@ -327,7 +327,8 @@ class Store:
         bad = set(changes) - UPDATABLE
         if bad:
             raise InvalidArgument(f"cannot update {', '.join(sorted(bad))}")
-        sets, args = [], [uuid.UUID(image_id)]
+        sets: list[str] = []
+        args: list[Any] = [uuid.UUID(image_id)]
         for column, value in changes.items():
             if column == "extra_properties":
                 args.append(dict(value))
