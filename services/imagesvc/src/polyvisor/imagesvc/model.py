@@ -145,10 +145,3 @@ class Image:
 
     def with_renditions(self, renditions: tuple[Rendition, ...]) -> Image:
         return replace(self, renditions=renditions)
-
-    @property
-    def original_key(self) -> RenditionKey:
-        """The key the uploaded bytes are stored under."""
-        if self.disk_format == "vmdk":
-            return RenditionKey("vmdk", self.properties.vmware_disktype or "streamOptimized")
-        return RenditionKey(self.disk_format)

@@ -267,8 +267,7 @@ class Renditions:
             raise
         finally:
             beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+            await asyncio.gather(beat, return_exceptions=True)
 
     async def _convert_claimed(self, image: Image, key: RenditionKey) -> Rendition:
         original = await self._store.original_rendition(image.id)

@@ -200,6 +200,7 @@ class Uploads:
             ) from i
         finally:
             beat.cancel()
+            await asyncio.gather(beat, return_exceptions=True)
             # Runs to its end even when the RPC is cancelled (the client went away).
             await asyncio.shield(self._cleanup(image.id, temp, outcome))
             UPLOADS.labels(outcome).inc()
