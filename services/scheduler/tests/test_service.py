@@ -154,6 +154,7 @@ async def test_report_over_nats_changes_the_index(stub, bus: Bus, az: str) -> No
     await publish(bus, report(host, az, memory_mb=65536, seq=2))
     await provider_when(stub, host, lambda p: p.inventories[1].total == 65536)
     placed = await stub.SelectDestinations(too_big)
+    assert placed.selections, placed.no_valid_host
     assert placed.selections[0].primary.host == host
     # an older report of the same agent process is ignored
     await publish(bus, report(host, az, memory_mb=4096, seq=1))

@@ -342,16 +342,21 @@ class HostIndex:
         )
         self._recompute(row)
 
-    def apply_report(self, report: HostReport) -> bool:
-        """Apply an agent's report. Returns False when it is older than one applied (same
-        agent process, lower or equal sequence) and was dropped."""
+    def accepts(self, report: HostReport) -> bool:
+        """False when the report is older than one applied (same agent process, lower or
+        equal sequence)."""
         prev = self._report_seq.get(report.host_id)
-        if (
+        return not (
             prev is not None
             and report.agent_id
             and prev[0] == report.agent_id
             and report.sequence <= prev[1]
-        ):
+        )
+
+    def apply_report(self, report: HostReport) -> bool:
+        """Apply an agent's report. Returns False when it is older than one applied (same
+        agent process, lower or equal sequence) and was dropped."""
+        if not self.accepts(report):
             return False
         self._report_seq[report.host_id] = (report.agent_id, report.sequence)
         row = self.row_of.get(report.host_id)

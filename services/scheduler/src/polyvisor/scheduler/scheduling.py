@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from polyvisor.common.errors import (
     FailedPrecondition,
@@ -43,7 +43,7 @@ from polyvisor.scheduler.filters import (
     ResourcesFilter,
     default_filters,
 )
-from polyvisor.scheduler.index import HostIndex
+from polyvisor.scheduler.index import HostIndex, effective_inventories
 from polyvisor.scheduler.model import (
     Allocation,
     ClaimOutcome,
@@ -75,6 +75,11 @@ CLAIM_RESULTS = Counter(
     "polyvisor_scheduler_claims_total",
     "Claim attempts against the database, by outcome",
     ["outcome"],
+)
+HOSTS = Gauge(
+    "polyvisor_scheduler_hosts",
+    "Hosts in this replica's index, by state (refreshed with the refresh loop)",
+    ["state"],
 )
 FILTER_SECONDS = Histogram(
     "polyvisor_scheduler_filter_weigh_seconds",
@@ -146,27 +151,36 @@ class Scheduler:
         return (hostname, caps, inv, connected)
 
     async def apply_report(self, report: HostReport) -> bool:
-        """Apply an agent's report to the index, and persist the provider when its
-        capabilities or inventories changed. False when the report was stale."""
+        """Apply an agent's report: persist the provider first when its capabilities or
+        inventories changed (so a claim never meets an index roomier than the database), then
+        the index. False when the report was stale. A database failure still updates the
+        index (liveness must not wait for the database) and is raised afterwards."""
         async with self._report_lock:
-            known = report.host_id in self.index
-            if not self.index.apply_report(report):
+            if not self.index.accepts(report):
                 return False
+            known = report.host_id in self.index
+            inv = effective_inventories(report.capabilities, report.inventories)
+            key = self._fingerprint(report.hostname, report.capabilities, inv, report.connected)
+            changed = False
+            failure: PolyvisorError | None = None
+            if self._persisted.get(report.host_id) != key:
+                try:
+                    _, changed = await self.store.put_provider(
+                        report.host_id,
+                        report.hostname,
+                        report.capabilities,
+                        inv,
+                        connected=report.connected,
+                        reported_at=report.received_at,
+                    )
+                    self._persisted[report.host_id] = key
+                except PolyvisorError as e:
+                    failure = e
+            self.index.apply_report(report)
             row = self.index.row(report.host_id)
             assert row is not None
-            inv = self.index.inventories[row]
-            key = self._fingerprint(report.hostname, report.capabilities, inv, report.connected)
-            if self._persisted.get(report.host_id) == key:
-                return True
-            _, changed = await self.store.put_provider(
-                report.host_id,
-                report.hostname,
-                report.capabilities,
-                inv,
-                connected=report.connected,
-                reported_at=report.received_at,
-            )
-            self._persisted[report.host_id] = key
+            if failure is not None:
+                raise failure
             if changed or not known:
                 usage = await self.store.usage(report.host_id)
                 if usage is not None:
@@ -211,6 +225,9 @@ class Scheduler:
         while True:
             await asyncio.sleep(interval_s)
             full = time.monotonic() - last_full >= full_interval_s
+            alive = self.index.alive() & self.index.enabled
+            HOSTS.labels("usable").set(int(alive.sum()))
+            HOSTS.labels("unusable").set(int(self.index.n - alive.sum()))
             try:
                 await self.refresh(full=full)
                 if full:
