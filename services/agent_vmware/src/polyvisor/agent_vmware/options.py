@@ -43,7 +43,10 @@ class VmwareOptions:
             raise ValueError(f"vCenter URL must be http(s)://host[:port][/sdk], got {self.url!r}")
         if not self.cluster_name:
             raise ValueError("cluster_name is required")
-        re.compile(self.datastore_regex)
+        try:
+            re.compile(self.datastore_regex)
+        except re.error as e:
+            raise ValueError(f"datastore_regex {self.datastore_regex!r}: {e}") from e
         if not self.folder.strip("/"):
             raise ValueError("folder must name a folder")
         if self.watch_wait_s * 2 >= self.call_timeout_s:
