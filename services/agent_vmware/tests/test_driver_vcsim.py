@@ -337,3 +337,22 @@ def test_rendition_wanted() -> None:
         assert d.rendition_for(ImageRef("i", "raw")).disk_format == "vmdk"
     finally:
         d.close()
+
+
+def test_hosts_in_maintenance_do_not_count(
+    vcsim_endpoint: VcsimEndpoint, folder: str, direct: Direct
+) -> None:
+    d = VmwareDriver(options_for(vcsim_endpoint, cluster_name="DC0_C1", folder=folder))
+    d.start(wait=30)
+    hosts = sorted(direct.cluster("DC0_C1").host, key=lambda h: h.name)
+    WaitForTask(hosts[0].EnterMaintenanceMode_Task(timeout=0))
+    try:
+        info = d.host_info()
+        others = hosts[1:]
+        assert info.vcpus.total == sum(h.hardware.cpuInfo.numCpuThreads for h in others)
+        assert info.memory_mb.total == sum(h.hardware.memorySize // MIB for h in others)
+        flags = {h.name: h.in_maintenance for h in info.esxi_hosts}
+        assert flags == {hosts[0].name: True, hosts[1].name: False, hosts[2].name: False}
+    finally:
+        WaitForTask(hosts[0].ExitMaintenanceMode_Task(timeout=0))
+        d.close()
