@@ -15,6 +15,7 @@ from polyvisor.common.bus import Bus, subject_token
 from polyvisor.common.db import close_pool, create_pool
 from polyvisor.common.lifespan import serve
 from polyvisor.events.v1 import image_events_pb2 as ev
+from polyvisor.image.v1 import images_pb2 as pb
 from polyvisor.imagesvc.app import SCHEMA, lifespan
 from polyvisor.imagesvc.model import RenditionKey, RenditionStatus
 from polyvisor.imagesvc.store import Store
@@ -160,5 +161,11 @@ async def test_claims_are_conditional_in_the_database(service: Service, forge: F
         # No rendition of an image that is not active.
         none, row = await store.claim_rendition(queued.id, key, "replica-a", 60)
         assert not none and row is None
+        # An upload whose process stopped beating is given back to queued by the reaper.
+        assert await store.claim_upload(queued.id, "dead-replica")
+        assert queued.id not in await store.requeue_stale_uploads(60)
+        await asyncio.sleep(0.05)
+        assert queued.id in await store.requeue_stale_uploads(0.01)
+        assert (await alice.get(queued.id)).status == pb.IMAGE_STATUS_QUEUED
     finally:
         await close_pool(pool)

@@ -47,7 +47,12 @@ async def rpc_error(coro) -> grpc.aio.AioRpcError:
 
 async def test_upload_then_download_returns_identical_bytes(service: Service, forge: Forge) -> None:
     alice = service.client("alice")
-    for disk_format, path in (("raw", forge.raw(3 * 1024 * 1024 + 17)), ("qcow2", forge.qcow2())):
+    for disk_format, path in (
+        ("raw", forge.raw(3 * 1024 * 1024 + 17)),
+        ("qcow2", forge.qcow2()),
+        ("vmdk", forge.vmdk("monolithicSparse")),
+        ("iso", forge.iso()),
+    ):
         data = path.read_bytes()
         image = await alice.create(disk_format, name=f"{disk_format} image")
         assert image.status == pb.IMAGE_STATUS_QUEUED
@@ -63,6 +68,22 @@ async def test_upload_then_download_returns_identical_bytes(service: Service, fo
         assert (got.metadata.size, got.metadata.sha256) == (len(data), sha256(data))
         assert got.metadata.rendition.original
         assert service.stray_temp_files() == []
+        if disk_format == "vmdk":  # the sub-format found is recorded
+            assert active.vmware_disktype == disk_pb2.VMWARE_DISK_TYPE_SPARSE
+
+
+async def test_vmdk_subformat_must_match_the_declared_disktype(
+    service: Service, forge: Forge
+) -> None:
+    alice = service.client("alice")
+    image = await alice.create("vmdk", vmware_disktype=disk_pb2.VMWARE_DISK_TYPE_SPARSE)
+    err = await rpc_error(alice.upload(image.id, forge.vmdk("streamOptimized")))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "rule vmware-disktype" in err.details()
+    err = await rpc_error(
+        alice.create("vmdk", vmware_disktype=disk_pb2.VMWARE_DISK_TYPE_PREALLOCATED)
+    )
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 async def test_download_resumes_at_an_offset(service: Service, forge: Forge) -> None:
