@@ -14,6 +14,7 @@ from importlib.resources import files
 from polyvisor.common.auth import JwtAuthenticator, TokenVerifier
 from polyvisor.common.bus import Bus
 from polyvisor.common.db import close_pool, create_pool, migrate
+from polyvisor.common.errors import FailedPrecondition
 from polyvisor.common.grpcserver import GrpcServer
 from polyvisor.common.lifespan import BackgroundTasks
 from polyvisor.common.logging import get_logger
@@ -48,7 +49,13 @@ async def _reaper(settings: ImageSettings, store: Store, blobs: FilesystemStore)
 
 
 async def lifespan(settings: ImageSettings, stack: AsyncExitStack) -> GrpcServer:
-    verifier = TokenVerifier.from_file(settings.token_public_key)
+    try:
+        verifier = TokenVerifier.from_file(settings.token_public_key)
+    except (OSError, ValueError) as e:
+        raise FailedPrecondition(
+            f"cannot read the token public key {settings.token_public_key} "
+            f"(POLYVISOR_TOKEN_PUBLIC_KEY): {e}"
+        ) from e
 
     await migrate(settings.database_url, SCHEMA, files("polyvisor.imagesvc") / "migrations")
     pool = await create_pool(
