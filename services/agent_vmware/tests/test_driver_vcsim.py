@@ -356,3 +356,18 @@ def test_hosts_in_maintenance_do_not_count(
     finally:
         WaitForTask(hosts[0].ExitMaintenanceMode_Task(timeout=0))
         d.close()
+
+
+def test_spawn_over_a_half_made_server(
+    driver: VmwareDriver, direct: Direct, vcsim: Vcsim, images: dict[str, Path]
+) -> None:
+    """An agent killed mid-spawn left a folder (no VM yet): the retried spawn starts clean."""
+    spec = spec_for(local_image(images["streamOptimized"], "img-half"))
+    leftover = datastore_dir(vcsim.data_dir) / spec.server_id
+    leftover.mkdir()
+    (leftover / f"{spec.server_id}-flat.vmdk").write_bytes(b"partial")
+    assert driver.spawn(spec).power_state == PowerState.RUNNING
+    vm = direct.vm_by_tag(spec.server_id)
+    assert vm is not None and vm.runtime.powerState == "poweredOn"
+    flat = (leftover / f"{spec.server_id}-flat.vmdk").read_bytes()
+    assert flat[:512] == images["raw"].read_bytes()[:512]
