@@ -20,6 +20,7 @@ first: metrics, errors and request ids, authentication (see `polyvisor.common.in
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -57,6 +58,20 @@ DEFAULT_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
     ("grpc.max_send_message_length", 16 * 1024 * 1024),
 )
+
+
+def _load_service_file(add: Callable[..., Any]) -> None:
+    """Import the `_pb2` module beside an `add_XServicer_to_server`'s `_pb2_grpc` module.
+
+    A service-only .proto (no messages) has its `_pb2` module imported by nobody, so its file
+    descriptor never reaches the default pool and reflection answers "Symbol not found" for
+    the service (grpcurl then cannot describe or call it)."""
+    module = getattr(add, "__module__", "") or ""
+    if module.endswith("_pb2_grpc"):
+        try:
+            importlib.import_module(module.removesuffix("_grpc"))
+        except ImportError:
+            pass
 
 
 class GrpcServer:
@@ -115,6 +130,8 @@ class GrpcServer:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         for name in ["", *self.service_names]:
             await self.health.set(name, _NOT_SERVING)
+        for add, _, _ in self.services:
+            _load_service_file(add)
         reflection.enable_server_reflection(
             [*self.service_names, HEALTH_SERVICE, REFLECTION_SERVICE], server
         )
