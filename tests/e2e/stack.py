@@ -129,6 +129,7 @@ class Stack:
         token: str | None = None,
         stdin: str | None = None,
         extra: tuple[str, ...] = (),
+        tail: tuple[str, ...] = (),
         timeout: float = 120,
     ) -> subprocess.CompletedProcess[str]:
         """grpcurl with reflection only: no proto file anywhere on its command line."""
@@ -139,7 +140,7 @@ class Stack:
             argv += ["-d", "@"]
         elif body is not None:
             argv += ["-d", json.dumps(body)]
-        argv += [address, *([method] if method else [])]
+        argv += [address, *([method] if method else []), *tail]
         return subprocess.run(
             argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False, cwd=self.home
         )  # fmt: skip

@@ -51,7 +51,11 @@ def test_reflection_lists_the_public_services(stack: Stack) -> None:
         assert name in api.stdout.split()
     image = stack.grpcurl(stack.image, "list")
     assert image.returncode == 0 and IMAGES in image.stdout.split()
-    described = stack.grpcurl(stack.api, "", extra=("describe", COMPUTE))
+    methods = stack.grpcurl(stack.image, "list", tail=(IMAGES,))
+    assert methods.returncode == 0 and f"{IMAGES}.UploadImage" in methods.stdout.split(), (
+        methods.stderr
+    )
+    described = stack.grpcurl(stack.api, "describe", tail=(COMPUTE,))
     assert described.returncode == 0 and "rpc CreateServer" in described.stdout, described.stderr
     health = stack.grpcurl_json(stack.api, "grpc.health.v1.Health/Check")
     assert health == {"status": "SERVING"}
