@@ -270,7 +270,8 @@ class PullConsumer:
             raise FailedPrecondition(f"consumer {self.durable} is closed")
         try:
             msgs = await self._sub.fetch(batch, timeout=timeout)
-        except nats.errors.TimeoutError:
+        except (nats.errors.TimeoutError, TimeoutError):
+            # nats-py ends a batch fetch that found nothing with a plain asyncio.TimeoutError
             return []
         except (TimeoutError, nats.errors.Error, OSError) as e:
             raise map_nats_error(e) from e
