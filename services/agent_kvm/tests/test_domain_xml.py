@@ -10,6 +10,7 @@ import pytest
 from polyvisor.agent_kvm.domain_xml import (
     METADATA_NS,
     DomainSpec,
+    DomainTag,
     build_domain_xml,
     disk_target,
     domain_uuid,
@@ -33,6 +34,7 @@ def spec(**kw: object) -> DomainSpec:
         "vnc_port": 5905,
         "config_drive_path": "/inst/s/config-drive.iso",
         "image_id": "img-1",
+        "host_id": "kvm-1",
     }
     values.update(kw)
     return DomainSpec(**values)  # type: ignore[arg-type]
@@ -47,9 +49,9 @@ def test_flavor_image_and_our_tag_end_up_in_the_xml() -> None:
     assert root.find("memory").get("unit") == "MiB" and root.findtext("memory") == "1024"
     assert root.findtext("vcpu") == "2"
     assert root.find("os/type").get("arch") == "x86_64" and root.findtext("os/type") == "hvm"
-    assert root.find(f"metadata/{{{METADATA_NS}}}instance/{{{METADATA_NS}}}server-id").text == (
-        "0b5f0a4e-7c59-4d3a-9d5e-3a1f1d2b6c7e"
-    )
+    meta = root.find(f"metadata/{{{METADATA_NS}}}instance")
+    assert meta.find(f"{{{METADATA_NS}}}server-id").text == "0b5f0a4e-7c59-4d3a-9d5e-3a1f1d2b6c7e"
+    assert meta.find(f"{{{METADATA_NS}}}host-id").text == "kvm-1"
     disks = root.findall("devices/disk")
     assert [
         (d.get("device"), d.find("target").get("dev"), d.find("target").get("bus")) for d in disks
@@ -89,19 +91,20 @@ def test_hw_disk_bus_and_architecture_pick_the_devices(
 
 def test_parse_reads_back_what_we_need_to_clean_up() -> None:
     info = parse_domain_xml(build_domain_xml(spec()))
-    assert info.server_id == "0b5f0a4e-7c59-4d3a-9d5e-3a1f1d2b6c7e"
+    assert info.tag == DomainTag("0b5f0a4e-7c59-4d3a-9d5e-3a1f1d2b6c7e", "kvm-1")
     assert info.vnc_port == 5905 and info.vnc_listen == "127.0.0.1"
     assert info.disk_paths == ("/inst/s/disk.qcow2", "/inst/s/config-drive.iso")
     assert info.serial_logs == ("/inst/s/console.log",)
     foreign = parse_domain_xml("<domain type='kvm'><name>other</name><devices/></domain>")
-    assert foreign.server_id == "" and foreign.vnc_port is None
+    assert foreign.tag == DomainTag() and foreign.vnc_port is None
 
 
 def test_metadata_as_libvirt_returns_it() -> None:
     # virDomainGetMetadata gives the element back with whatever prefix libvirt chose
-    assert parse_metadata(metadata_xml("srv-9", "n", "i")) == "srv-9"
-    assert parse_metadata("<instance><server-id>srv-9</server-id></instance>") == "srv-9"
-    assert parse_metadata("not xml") == ""
+    assert parse_metadata(metadata_xml("srv-9", "h", "n", "i")) == DomainTag("srv-9", "h")
+    plain = "<instance><server-id>srv-9</server-id><host-id>h</host-id></instance>"
+    assert parse_metadata(plain) == DomainTag("srv-9", "h")
+    assert parse_metadata("not xml") == DomainTag()
 
 
 def test_stable_uuid_for_ids_that_are_not_uuids() -> None:

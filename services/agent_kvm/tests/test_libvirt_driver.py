@@ -47,7 +47,7 @@ def make_driver(tmp: Path, **kw: object) -> LibvirtDriver:
         uri=TEST_URI,
         virt_type="kvm",
         instances_dir=tmp / "instances",
-        hostname="kvm-test-1",
+        host_id=kw.pop("host_id", "kvm-test-1"),  # type: ignore[arg-type]
         vnc_port_range=kw.pop("vnc_port_range", (5900, 6000)),  # type: ignore[arg-type]
         **kw,  # type: ignore[arg-type]
     )
@@ -233,7 +233,7 @@ def test_a_failed_spawn_leaves_nothing_behind(
 def test_a_missing_base_image_fails_cleanly(driver: LibvirtDriver, base_image: LocalImage) -> None:
     s = sid()
     gone = LocalImage(base_image.ref, base_image.rendition, Path("/nonexistent/base.qcow2"), 1, "0")
-    with pytest.raises(SpawnFailed, match="qemu-img"):
+    with pytest.raises(SpawnFailed, match="base image"):
         driver.spawn(spec_for(gone, s))
     assert not driver.instance_dir(s).exists()
 
@@ -272,22 +272,34 @@ def test_leftovers_of_an_interrupted_spawn_are_replaced(
     assert (workdir / "disk.qcow2").stat().st_size > len(b"half a disk")
 
 
-def test_domains_that_are_not_ours_are_never_touched(driver: LibvirtDriver) -> None:
+def test_domains_that_are_not_ours_are_never_touched(
+    driver: LibvirtDriver, base_image: LocalImage, tmp_path: Path
+) -> None:
     s = sid()
     conn = libvirt.open(TEST_URI)
+    other_agent = make_driver(tmp_path / "other", host_id="kvm-test-2")
+    theirs = sid()
     try:
         # same name as one of ours would have, but no tag
         conn.defineXML(
             f"<domain type='test'><name>{domain_name(s)}</name><memory>65536</memory>"
             "<os><type>hvm</type></os></domain>"
         )
-        assert s not in {i.server_id for i in driver.list_instances()}
+        # another agent on the same libvirtd (tests, a shared lab host)
+        other_agent.spawn(spec_for(base_image, theirs))
+        seen = {i.server_id for i in driver.list_instances()}
+        assert s not in seen and theirs not in seen
         assert "test" not in {i.name for i in driver.list_instances()}  # libvirt's own VM
         with pytest.raises(DriverError, match="not tagged"):
             driver.destroy(s)
+        with pytest.raises(DriverError, match="not tagged"):
+            driver.power_off(theirs)
         assert domain_name(s) in raw_domains()
+        assert [i.server_id for i in other_agent.list_instances()] == [theirs]
     finally:
         conn.lookupByName(domain_name(s)).undefine()
+        other_agent.destroy(theirs)
+        other_agent.close()
         conn.close()
 
 

@@ -19,7 +19,7 @@ def driver_config(settings: KvmSettings) -> LibvirtConfig:
         uri=settings.libvirt_uri,
         virt_type=settings.virt_type,
         instances_dir=settings.instances_dir,
-        hostname=settings.host_id,
+        host_id=settings.host_id,
         vnc_listen=settings.vnc_listen,
         vnc_port_range=settings.vnc_port_range,
         disk_mode=settings.disk_mode,

@@ -3,8 +3,9 @@
     xml = build_domain_xml(DomainSpec(...))
     info = parse_domain_xml(dom.XMLDesc())    # our server id, VNC port, files to delete
 
-Every domain we define carries our server id in its <metadata>, under our own namespace, so
-the agent finds its VMs again after a restart and never touches anyone else's.
+Every domain we define carries our server id and the agent's host id in its <metadata>,
+under our own namespace, so the agent finds its VMs again after a restart and never touches
+anyone else's (another agent's on a shared libvirtd included).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from dataclasses import dataclass, field
 __all__ = [
     "METADATA_NS",
     "METADATA_PREFIX",
+    "NAME_PREFIX",
     "DiskTarget",
     "DomainInfo",
     "DomainSpec",
+    "DomainTag",
     "build_domain_xml",
     "disk_target",
     "domain_name",
@@ -80,6 +83,7 @@ class DomainSpec:
     machine: str = ""
     os_type: str = "hvm"
     image_id: str = ""
+    host_id: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -91,16 +95,28 @@ class DomainSpec:
         return domain_uuid(self.server_id)
 
 
-def metadata_xml(server_id: str, display_name: str = "", image_id: str = "") -> str:
+@dataclass(frozen=True, slots=True)
+class DomainTag:
+    """What our metadata says: whose server this domain is, and which agent made it."""
+
+    server_id: str = ""
+    host_id: str = ""
+
+
+def metadata_xml(
+    server_id: str, host_id: str = "", display_name: str = "", image_id: str = ""
+) -> str:
     """Our <metadata> element (also what virDomainSetMetadata would be given)."""
-    el = _metadata_element(server_id, display_name, image_id)
+    el = _metadata_element(server_id, host_id, display_name, image_id)
     return ET.tostring(el, encoding="unicode")
 
 
-def _metadata_element(server_id: str, display_name: str, image_id: str) -> ET.Element:
+def _metadata_element(server_id: str, host_id: str, display_name: str, image_id: str) -> ET.Element:
     ns = f"{{{METADATA_NS}}}"
     el = ET.Element(f"{ns}instance")
     ET.SubElement(el, f"{ns}server-id").text = server_id
+    if host_id:
+        ET.SubElement(el, f"{ns}host-id").text = host_id
     if display_name:
         ET.SubElement(el, f"{ns}name").text = display_name
     if image_id:
@@ -117,7 +133,7 @@ def build_domain_xml(spec: DomainSpec) -> str:
     ET.SubElement(dom, "uuid").text = spec.uuid
     ET.SubElement(dom, "title").text = spec.display_name or spec.name
     meta = ET.SubElement(dom, "metadata")
-    meta.append(_metadata_element(spec.server_id, spec.display_name, spec.image_id))
+    meta.append(_metadata_element(spec.server_id, spec.host_id, spec.display_name, spec.image_id))
     ET.SubElement(dom, "memory", unit="MiB").text = str(spec.memory_mb)
     ET.SubElement(dom, "currentMemory", unit="MiB").text = str(spec.memory_mb)
     ET.SubElement(dom, "vcpu", placement="static").text = str(spec.vcpus)
@@ -183,38 +199,42 @@ class DomainInfo:
     """What we read back from a domain's XML."""
 
     name: str
-    server_id: str  # "" when the domain is not ours
+    tag: DomainTag  # empty when the domain is not ours
     vnc_port: int | None
     vnc_listen: str
     disk_paths: tuple[str, ...]
     serial_logs: tuple[str, ...]
     nvram: str
 
+    @property
+    def server_id(self) -> str:
+        return self.tag.server_id
 
-def parse_metadata(xml: str) -> str:
-    """The server id in our metadata element ("" when absent)."""
+
+def parse_metadata(xml: str) -> DomainTag:
+    """Our tag, from our metadata element as virDomainGetMetadata returns it (empty if none)."""
     try:
         el = ET.fromstring(xml)
     except ET.ParseError:
-        return ""
-    return _server_id_in(el)
+        return DomainTag()
+    return _tag_in(el)
 
 
-def _server_id_in(el: ET.Element) -> str:
-    if el.tag == f"{{{METADATA_NS}}}instance" or el.tag == "instance":
-        # virDomainGetMetadata returns the element without its namespace
-        for child in el:
-            if child.tag.endswith("server-id"):
-                return (child.text or "").strip()
-    found = el.find(f".//{{{METADATA_NS}}}server-id")
-    return (found.text or "").strip() if found is not None else ""
+def _tag_in(el: ET.Element) -> DomainTag:
+    values: dict[str, str] = {}
+    for child in el.iter():
+        for key in ("server-id", "host-id"):
+            # virDomainGetMetadata gives the element back under whatever prefix libvirt chose
+            if child.tag in (key, f"{{{METADATA_NS}}}{key}") and key not in values:
+                values[key] = (child.text or "").strip()
+    return DomainTag(values.get("server-id", ""), values.get("host-id", ""))
 
 
 def parse_domain_xml(xml: str) -> DomainInfo:
     root = ET.fromstring(xml)
     name = root.findtext("name", default="")
-    meta = root.find("metadata")
-    server_id = _server_id_in(meta) if meta is not None else ""
+    meta = root.find(f"metadata/{{{METADATA_NS}}}instance")
+    tag = _tag_in(meta) if meta is not None else DomainTag()
     vnc_port: int | None = None
     vnc_listen = ""
     gfx = root.find("devices/graphics[@type='vnc']")
@@ -234,8 +254,8 @@ def parse_domain_xml(xml: str) -> DomainInfo:
         if src is not None and src.get("file"):
             disks.append(src.get("file", ""))
     logs: list[str] = []
-    for tag in ("serial", "console"):
-        for s in root.findall(f"devices/{tag}"):
+    for tag_name in ("serial", "console"):
+        for s in root.findall(f"devices/{tag_name}"):
             src = s.find("source")
             if src is not None and src.get("path") and s.get("type") == "file":
                 logs.append(src.get("path", ""))
@@ -245,7 +265,7 @@ def parse_domain_xml(xml: str) -> DomainInfo:
     nvram = (root.findtext("os/nvram") or "").strip()
     return DomainInfo(
         name=name,
-        server_id=server_id,
+        tag=tag,
         vnc_port=vnc_port,
         vnc_listen=vnc_listen,
         disk_paths=tuple(disks),

@@ -7,8 +7,8 @@
 
 One directory per server under ``instances_dir`` holds everything a server leaves on the
 host: its root disk (a qcow2 overlay on the cached base, or a raw copy), its config drive and
-its serial log. The domain is named ``polyvisor-<server id>`` and carries the server id in
-its <metadata>. Spawn writes the files first, then defines and starts the domain; any failure
+its serial log. The domain is named ``polyvisor-<server id>`` and carries the server id and
+our host id in its <metadata>: domains without both are never listed, watched or touched. Spawn writes the files first, then defines and starts the domain; any failure
 undefines the domain and deletes the directory, so nothing is left behind. Because the files
 are complete before the domain exists, a spawn interrupted by a crash and run again either
 finds the domain (and only makes sure it runs) or finds no domain and starts over.
@@ -36,6 +36,7 @@ from polyvisor.agent_kvm.domain_xml import (
     METADATA_NS,
     NAME_PREFIX,
     DomainSpec,
+    DomainTag,
     build_domain_xml,
     domain_name,
     parse_domain_xml,
@@ -76,7 +77,7 @@ class LibvirtConfig:
     uri: str
     virt_type: str  # kvm or qemu
     instances_dir: Path
-    hostname: str
+    host_id: str  # tags our domains; also the hostname the report shows
     vnc_listen: str = "127.0.0.1"
     vnc_port_range: tuple[int, int] = (5900, 6000)
     disk_mode: str = "overlay"  # or "copy"
@@ -168,7 +169,7 @@ class LibvirtDriver:
                     continue
                 if info.vnc_port is not None:
                     used[info.vnc_port] = info.name
-                if info.server_id:
+                if info.server_id and info.tag.host_id == self.config.host_id:
                     self._watcher.remember(info.name, info.server_id)
         return used
 
@@ -198,10 +199,10 @@ class LibvirtDriver:
             if is_no_domain(exc):
                 return None
             raise to_driver_error(exc, f"look up server {server_id}") from exc
-        if self._tag_of(dom) != server_id:
+        if self._tag_of(dom) != DomainTag(server_id, self.config.host_id):
             raise DriverError(
                 f"a domain named {domain_name(server_id)} exists but is not tagged as server "
-                f"{server_id}; refusing to touch it"
+                f"{server_id} of host {self.config.host_id}; refusing to touch it"
             )
         return dom
 
@@ -212,16 +213,18 @@ class LibvirtDriver:
         return dom
 
     @staticmethod
-    def _tag_of(dom: libvirt.virDomain) -> str:
+    def _tag_of(dom: libvirt.virDomain) -> DomainTag:
         try:
             return parse_metadata(dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, METADATA_NS))
         except libvirt.libvirtError:
-            return ""
+            return DomainTag()
 
     def _server_id_of_name(self, name: str, dom: libvirt.virDomain) -> str:
+        """The server id of one of *our* domains ("" for anyone else's)."""
         if not name.startswith(NAME_PREFIX):
             return ""
-        return self._tag_of(dom)
+        tag = self._tag_of(dom)
+        return tag.server_id if tag.host_id == self.config.host_id else ""
 
     def _instance(self, server_id: str, dom: libvirt.virDomain, *, console: bool) -> Instance:
         with mapped_errors(f"read state of server {server_id}"):
@@ -271,7 +274,7 @@ class LibvirtDriver:
         return HostInfo(
             hypervisor_type=virt,
             hypervisor_version=_version_string(version),
-            hostname=self.config.hostname,
+            hostname=self.config.host_id,
             connected=True,
             vcpus=Inventory(total=int(cpus), allocation_ratio=self.config.cpu_allocation_ratio),
             memory_mb=Inventory(
@@ -306,11 +309,9 @@ class LibvirtDriver:
         for dom in domains:
             try:
                 name = dom.name()
-                if not name.startswith(NAME_PREFIX):
-                    continue
-                server_id = self._tag_of(dom)
+                server_id = self._server_id_of_name(name, dom)
                 if not server_id:
-                    continue
+                    continue  # not ours: another agent's, or no Polyvisor VM at all
                 state, _ = dom.state(0)
             except libvirt.libvirtError as exc:
                 if is_no_domain(exc):
@@ -406,6 +407,7 @@ class LibvirtDriver:
                     vnc_port=port,
                     vnc_listen=self.config.vnc_listen,
                     image_id=spec.image.ref.image_id,
+                    host_id=self.config.host_id,
                 )
             )
             dom = self._define_and_start(conn, sid, xml)
