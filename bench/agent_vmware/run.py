@@ -1,18 +1,20 @@
 """Spawns through the VMware agent against vcsim, beside a plain pyvmomi loop, in one run.
 
-    .venv/bin/python bench/agent_vmware/run.py [--spawns 100] [--quick]
+    .venv/bin/python bench/agent_vmware/run.py [--spawns 100] [--rounds 4] [--quick]
 
 Starts vcsim (2 clusters x 3 ESXi hosts), NATS and the VMware agent as a real process
-(``python -m polyvisor.agent_vmware``), then measures:
+(``python -m polyvisor.agent_vmware``), then measures N spawns each way:
 
-- agent: N spawn commands published on ``agent.<host>.cmd`` at once, timed until the N-th
+- agent: spawn commands published on ``agent.<host>.cmd`` at once, timed until the last
   SPAWNED event (image fetch and its one upload to the datastore, disk copy, CreateVM with
   controller, guestinfo and VNC, PowerOn, events), on cluster DC0_C0;
 - baseline: a direct pyvmomi loop of CreateVM (a SCSI controller and a new disk) + PowerOn,
-  each waited for, N times, on the same vcsim restarted empty (both start from the same
-  inventory: vcsim's calls slow down as it holds more objects).
+  each waited for with pyVim's WaitForTask, on cluster DC0_C1 of the same vcsim.
 
-The last line printed is one JSON object with the figures (target ratio: at least 0.5).
+The N spawns of each side run in ``--rounds`` chunks, interleaved A B B A A B B A ..., so
+that the load of a shared machine and vcsim's growing inventory (its calls slow down with
+the objects it holds) weigh on both sides alike. The last line printed is one JSON object
+with the figures (target: agent rate at least 0.5 of the direct loop's).
 """
 
 from __future__ import annotations
@@ -51,17 +53,21 @@ from tests.fixtures.vcsim import Vcsim, VcsimEndpoint  # noqa: E402
 TARGET_RATIO = 0.5
 
 
-def direct_loop(endpoint: VcsimEndpoint, n: int) -> float:
-    """Seconds for n sequential CreateVM + PowerOn through plain pyvmomi."""
-    d = Direct(endpoint)
-    try:
-        cluster = d.cluster("DC0_C1")
-        dc = d.content.rootFolder.childEntity[0]
-        folder = dc.vmFolder.CreateFolder(f"direct-{uuid.uuid4().hex[:6]}")
-        pool = cluster.resourcePool
+class DirectLoop:
+    """CreateVM + PowerOn with plain pyvmomi, one after the other."""
+
+    def __init__(self, endpoint: VcsimEndpoint) -> None:
+        self.d = Direct(endpoint)
+        dc = self.d.content.rootFolder.childEntity[0]
+        self.folder = dc.vmFolder.CreateFolder(f"direct-{uuid.uuid4().hex[:6]}")
+        self.pool = self.d.cluster("DC0_C1").resourcePool
+        self.made = 0
+
+    def run(self, n: int) -> float:
         start = time.perf_counter()
-        for i in range(n):
-            name = f"direct-{i}"
+        for _ in range(n):
+            name = f"direct-{self.made}"
+            self.made += 1
             ctrl = vim.vm.device.VirtualLsiLogicController(
                 key=-101, busNumber=0, sharedBus="noSharing"
             )
@@ -77,23 +83,54 @@ def direct_loop(endpoint: VcsimEndpoint, n: int) -> float:
                     vim.vm.device.VirtualDeviceSpec(operation="add", fileOperation="create", device=disk),
                 ],
             )  # fmt: skip
-            task = folder.CreateVM_Task(config=spec, pool=pool)
+            task = self.folder.CreateVM_Task(config=spec, pool=self.pool)
             WaitForTask(task)
             WaitForTask(task.info.result.PowerOnVM_Task())
         return time.perf_counter() - start
-    finally:
-        d.close()
+
+    def close(self) -> None:
+        self.d.close()
 
 
-async def through_agent(
-    endpoint: VcsimEndpoint, nats_url: str, stream_vmdk: bytes, n: int, root: Path, concurrency: int
-) -> tuple[float, int]:
+class AgentLoop:
+    """Spawn commands to the agent process over NATS, timed until their SPAWNED events."""
+
+    def __init__(self, bus: Bus, events: Events, host: str) -> None:
+        self.bus = bus
+        self.events = events
+        self.host = host
+
+    async def run(self, n: int) -> float:
+        sids = [str(uuid.uuid4()) for _ in range(n)]
+        subject = f"agent.{subject_token(self.host)}.cmd"
+        start = time.perf_counter()
+        for sid in sids:
+            cmd = agent_command(self.host, sid, 1, "spawn", image_id="img-bench", disk_format="qcow2",
+                                vcpus=1, memory_mb=64, disk_gb=0, name=sid[:8])  # fmt: skip
+            cmd.spawn.image.vmware_adaptertype = disk_pb2.VMWARE_ADAPTER_TYPE_LSI_LOGIC
+            await self.bus.publish(subject, cmd)
+        for sid in sids:
+            await self.events.wait("SPAWNED", sid, within=600)
+        return time.perf_counter() - start
+
+
+def chunks(n: int, rounds: int) -> list[int]:
+    base, extra = divmod(n, rounds)
+    return [base + (1 if i < extra else 0) for i in range(rounds) if base or i < extra]
+
+
+async def measure(
+    endpoint: VcsimEndpoint, nats_url: str, stream_vmdk: bytes, n: int, rounds: int,
+    root: Path, concurrency: int,
+) -> tuple[float, float, int]:  # fmt: skip
     host = f"bench:{uuid.uuid4().hex[:8]}"
     store = ImageStore()
     store.put("img-bench", "vmdk", stream_vmdk)
     bus = await Bus.connect([nats_url], name="bench-agent-vmware")
     events = await Events.start(bus, host)
     reports = await bus.subscribe(f"hosts.report.{subject_token(host)}")
+    direct = await asyncio.to_thread(DirectLoop, endpoint)
+    agent_s = direct_s = 0.0
     async with AgentTestServers(store, AssignmentBoard()) as servers:
         env = agent_env(
             endpoint=endpoint, nats_url=nats_url, root=root, server_id="bench-agent",
@@ -107,35 +144,35 @@ async def through_agent(
         try:
             # The replica took the lease and its runtime is up once it reports the cluster.
             await reports.next(timeout=60)
-            sids = [str(uuid.uuid4()) for _ in range(n)]
-            subject = f"agent.{subject_token(host)}.cmd"
-            start = time.perf_counter()
-            for sid in sids:
-                cmd = agent_command(host, sid, 1, "spawn", image_id="img-bench", disk_format="qcow2",
-                                    vcpus=1, memory_mb=64, disk_gb=0, name=sid[:8])  # fmt: skip
-                cmd.spawn.image.vmware_adaptertype = disk_pb2.VMWARE_ADAPTER_TYPE_LSI_LOGIC
-                await bus.publish(subject, cmd)
-            for sid in sids:
-                await events.wait("SPAWNED", sid, within=600)
-            elapsed = time.perf_counter() - start
+            loop = AgentLoop(bus, events, host)
+            for i, size in enumerate(chunks(n, rounds)):
+                order = ("agent", "direct") if i % 2 == 0 else ("direct", "agent")
+                for side in order:
+                    if side == "agent":
+                        agent_s += await loop.run(size)
+                    else:
+                        direct_s += await asyncio.to_thread(direct.run, size)
             failed = len(events.of("SPAWN_FAILED"))
         finally:
             await agent.stop()
             await reports.unsubscribe()
             await events.close()
             await bus.close()
-    return elapsed, failed
+            direct.close()
+    return agent_s, direct_s, failed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--spawns", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved chunks per side")
     parser.add_argument("--quick", action="store_true", help="5 spawns: checks the bench runs")
     parser.add_argument(
         "--concurrency", type=int, default=8, help="the agent's commands and driver threads"
     )
     args = parser.parse_args()
     n = 5 if args.quick else args.spawns
+    rounds = 1 if args.quick else max(1, args.rounds)
     root = Path(tempfile.mkdtemp(prefix="polyvisor-bench-vmware-"))
     sim = Vcsim(root / "vcsim", die_with_parent=True)
     nats = EmbeddedNats(root / "nats", die_with_parent=True)
@@ -144,13 +181,9 @@ def main() -> None:
         nats_url = nats.start()
         images = make_images(root / "images")
         stream = images["streamOptimized"].read_bytes()
-        agent_s, failed = asyncio.run(
-            through_agent(endpoint, nats_url, stream, n, root, args.concurrency)
+        agent_s, direct_s, failed = asyncio.run(
+            measure(endpoint, nats_url, stream, n, rounds, root, args.concurrency)
         )
-        # The baseline starts from the same empty inventory (vcsim's calls slow down with the
-        # number of objects it holds): a fresh vcsim on the same port.
-        endpoint = sim.restart()
-        direct_s = direct_loop(endpoint, n)
     finally:
         nats.stop()
         sim.stop()
@@ -165,6 +198,7 @@ def main() -> None:
             {
                 "bench": "agent_vmware",
                 "spawns": n,
+                "rounds": rounds,
                 "agent_concurrency": args.concurrency,
                 "agent_seconds": round(agent_s, 3),
                 "agent_spawns_per_s": round(agent_rate, 2),
