@@ -14,6 +14,7 @@ The tests run in order and share `story`; a failing step makes the later ones fa
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -200,11 +201,12 @@ def test_pinned_images_land_only_on_their_hypervisor(stack: Stack, story: dict[s
         )
         assert code == 0, err
         assert server is not None and server["host"] == story["kvm_host"]
-    # Asking for the other hypervisor cannot override the pin: refused, with the reason.
+    # Asking for the other hypervisor cannot override the pin: refused (up front, or by the
+    # scheduler), and the error names the pin.
     code, server, err = create_server(stack, "e2e-pin-conflict", "--image", "e2e-vmware", "--flavor", "e2e.tiny",
                                       "--hint", f"hypervisor_type={story['kvm_type']}")  # fmt: skip
     assert code == 1, err
-    assert "Filter" in err, err
+    assert "vmware" in err, err
     if server is not None:
         assert (
             server["state"] == "ERROR"
@@ -271,7 +273,14 @@ def test_stop_start_reboot(stack: Stack, story: dict[str, Any]) -> None:
         assert stack.cli_json("server", "stop", sid, *WAIT)[0]["state"] == "SHUTOFF"
         assert stack.cli_json("server", "start", sid, *WAIT)[0]["state"] == "ACTIVE"
         assert stack.cli_json("server", "reboot", sid, "--hard", *WAIT)[0]["state"] == "ACTIVE"
-        assert stack.cli_json("server", "show", sid)["power_state"] == "running"
+        shown = stack.cli_json("server", "show", sid)
+        if shown["power_state"] != "running":
+            time.sleep(5)  # not a retry: say whether the inconsistency lasts
+            later = stack.cli_json("server", "show", sid)
+            raise AssertionError(
+                f"{key}: ACTIVE after a hard reboot, but power_state {shown['power_state']!r} "
+                f"(5 s later: {later['state']} / {later['power_state']}); server: {shown}"
+            )
 
 
 # ---------------------------------------------------------------------- and nothing remains

@@ -1,5 +1,5 @@
 """The same story once through grpcurl alone: server reflection, no proto files, JSON in
-and out. It proves a client in any language gets everything the CLI gets: tokens, image
+and out (grpcurl prints proto field names; it reads them too). It proves a client in any language gets everything the CLI gets: tokens, image
 upload (client streaming), servers on both hypervisors, the watch stream, consoles,
 renditions, hypervisors with their ESXi hosts, deletion.
 """
@@ -69,12 +69,12 @@ def test_authenticate_and_an_anonymous_call_is_refused(stack: Stack, g: dict[str
     g["token"] = resp["token"]
     hyps = call(stack, g, f"{COMPUTE}/ListHypervisors")["hypervisors"]
     kvm = [
-        h for h in hyps if h["hypervisorType"] in ("HYPERVISOR_TYPE_KVM", "HYPERVISOR_TYPE_QEMU")
+        h for h in hyps if h["hypervisor_type"] in ("HYPERVISOR_TYPE_KVM", "HYPERVISOR_TYPE_QEMU")
     ]
-    vmw = [h for h in hyps if h["hypervisorType"] == "HYPERVISOR_TYPE_VMWARE"]
+    vmw = [h for h in hyps if h["hypervisor_type"] == "HYPERVISOR_TYPE_VMWARE"]
     assert kvm and len(vmw) == 2, hyps
-    assert all(len(h["esxiHosts"]) == 3 for h in vmw)
-    g["kvm_type"] = kvm[0]["hypervisorType"].removeprefix("HYPERVISOR_TYPE_").lower()
+    assert all(len(h["esxi_hosts"]) == 3 for h in vmw)
+    g["kvm_type"] = kvm[0]["hypervisor_type"].removeprefix("HYPERVISOR_TYPE_").lower()
     g["kvm_host"] = kvm[0]["id"]
     g["clusters"] = {h["id"] for h in vmw}
 
@@ -85,12 +85,12 @@ def test_upload_an_image_by_client_streaming(
     disk = make_disk(workdir / "grpcurl", "boot", "qcow2")
     data = disk.read_bytes()
     image = call(stack, g, f"{IMAGES}/CreateImage", {
-        "requestId": str(uuid.uuid4()),
-        "image": {"name": "grpcurl-any", "diskFormat": "DISK_FORMAT_QCOW2",
-                  "containerFormat": "CONTAINER_FORMAT_BARE", "architecture": "x86_64"},
+        "request_id": str(uuid.uuid4()),
+        "image": {"name": "grpcurl-any", "disk_format": "DISK_FORMAT_QCOW2",
+                  "container_format": "CONTAINER_FORMAT_BARE", "architecture": "x86_64"},
     })["image"]  # fmt: skip
     assert image["status"] == "IMAGE_STATUS_QUEUED"
-    messages = [{"header": {"imageId": image["id"], "size": str(len(data)),
+    messages = [{"header": {"image_id": image["id"], "size": str(len(data)),
                             "sha256": hashlib.sha256(data).hexdigest()}}]  # fmt: skip
     messages += [
         {"chunk": base64.b64encode(data[i : i + CHUNK]).decode()}
@@ -107,20 +107,20 @@ def test_upload_an_image_by_client_streaming(
 
 def test_flavor_and_keypair(stack: Stack, g: dict[str, Any]) -> None:
     flavor = call(stack, g, f"{COMPUTE}/CreateFlavor", {
-        "requestId": str(uuid.uuid4()),
-        "flavor": {"name": "grpcurl.tiny", "vcpus": 1, "ramMb": "64", "diskGb": "1", "isPublic": True},
+        "request_id": str(uuid.uuid4()),
+        "flavor": {"name": "grpcurl.tiny", "vcpus": 1, "ram_mb": "64", "disk_gb": "1", "is_public": True},
     })["flavor"]  # fmt: skip
     g["flavor"] = flavor["id"]
     kp = call(stack, g, f"{COMPUTE}/CreateKeypair", {"name": "grpcurl-key"})
-    assert "PRIVATE KEY" in kp["privateKey"] and kp["keypair"]["fingerprint"]
+    assert "PRIVATE KEY" in kp["private_key"] and kp["keypair"]["fingerprint"]
 
 
 def _boot(stack: Stack, g: dict[str, Any], name: str, hypervisor_type: str) -> dict[str, Any]:
     created = call(stack, g, f"{COMPUTE}/CreateServer", {
-        "requestId": str(uuid.uuid4()),
-        "server": {"name": name, "imageId": g["image"], "flavorId": g["flavor"], "keyName": "grpcurl-key",
-                   "userData": base64.b64encode(b"#cloud-config\n").decode(),
-                   "schedulerHints": {"hypervisor_type": hypervisor_type}},
+        "request_id": str(uuid.uuid4()),
+        "server": {"name": name, "image_id": g["image"], "flavor_id": g["flavor"], "key_name": "grpcurl-key",
+                   "user_data": base64.b64encode(b"#cloud-config\n").decode(),
+                   "scheduler_hints": {"hypervisor_type": hypervisor_type}},
     })["servers"]  # fmt: skip
     assert len(created) == 1 and created[0]["state"] in (
         "SERVER_STATE_BUILDING",
@@ -130,7 +130,7 @@ def _boot(stack: Stack, g: dict[str, Any], name: str, hypervisor_type: str) -> d
     stack.created.add(sid)
 
     def active() -> dict[str, Any] | None:
-        s = call(stack, g, f"{COMPUTE}/GetServer", {"serverId": sid})["server"]
+        s = call(stack, g, f"{COMPUTE}/GetServer", {"server_id": sid})["server"]
         assert s["state"] != "SERVER_STATE_ERROR", s
         return s if s["state"] == "SERVER_STATE_ACTIVE" else None
 
@@ -141,11 +141,11 @@ def test_boot_on_kvm_and_on_vmware(stack: Stack, g: dict[str, Any]) -> None:
     kvm = _boot(stack, g, "grpcurl-kvm", g["kvm_type"])
     assert kvm["host"] == g["kvm_host"]
     vmw = _boot(stack, g, "grpcurl-vmw", "vmware")
-    assert vmw["host"] in g["clusters"] and vmw["hypervisorType"] == "HYPERVISOR_TYPE_VMWARE"
+    assert vmw["host"] in g["clusters"] and vmw["hypervisor_type"] == "HYPERVISOR_TYPE_VMWARE"
     g["servers"] = {"kvm": kvm, "vmw": vmw}
     assert vm_of(vcsim_vms(stack.endpoints["vcsim"]), vmw) is not None
-    renditions = call(stack, g, f"{IMAGES}/ListRenditions", {"imageId": g["image"]})["renditions"]
-    assert any(r["diskFormat"] == "DISK_FORMAT_VMDK" and r["status"] == "RENDITION_STATUS_ACTIVE"
+    renditions = call(stack, g, f"{IMAGES}/ListRenditions", {"image_id": g["image"]})["renditions"]
+    assert any(r["disk_format"] == "DISK_FORMAT_VMDK" and r["status"] == "RENDITION_STATUS_ACTIVE"
                for r in renditions), renditions  # fmt: skip
 
 
@@ -153,7 +153,7 @@ def test_watch_stream_replays_then_syncs(stack: Stack, g: dict[str, Any]) -> Non
     sid = g["servers"]["kvm"]["id"]
     # The stream stays open for live changes: grpcurl gives up after -max-time, having
     # printed the replay and the SYNCED marker.
-    r = stack.grpcurl(stack.api, f"{COMPUTE}/WatchServers", {"serverId": sid}, token=g["token"],
+    r = stack.grpcurl(stack.api, f"{COMPUTE}/WatchServers", {"server_id": sid}, token=g["token"],
                       extra=("-max-time", "5"))  # fmt: skip
     assert "SERVER_CHANGE_TYPE_CREATED" in r.stdout and sid in r.stdout, r.stdout + r.stderr
     assert "SERVER_CHANGE_TYPE_SYNCED" in r.stdout
@@ -163,13 +163,13 @@ def test_consoles_and_power(stack: Stack, g: dict[str, Any]) -> None:
     for key, ports in (("kvm", range(5900, 6001)), ("vmw", range(5900, 6106))):
         sid = g["servers"][key]["id"]
         console = call(
-            stack, g, f"{COMPUTE}/GetServerConsole", {"serverId": sid, "type": "CONSOLE_TYPE_VNC"}
+            stack, g, f"{COMPUTE}/GetServerConsole", {"server_id": sid, "type": "CONSOLE_TYPE_VNC"}
         )
         assert console["host"] and console["port"] in ports, console
-        call(stack, g, f"{COMPUTE}/StopServer", {"serverId": sid, "requestId": str(uuid.uuid4())})
+        call(stack, g, f"{COMPUTE}/StopServer", {"server_id": sid, "request_id": str(uuid.uuid4())})
 
         def state_is(wanted: str, sid: str = sid) -> bool:
-            s = call(stack, g, f"{COMPUTE}/GetServer", {"serverId": sid})["server"]
+            s = call(stack, g, f"{COMPUTE}/GetServer", {"server_id": sid})["server"]
             return s["state"] == wanted and s.get("task", "SERVER_TASK_NONE") in (
                 "SERVER_TASK_NONE",
             )
@@ -177,7 +177,9 @@ def test_consoles_and_power(stack: Stack, g: dict[str, Any]) -> None:
         eventually(
             lambda: state_is("SERVER_STATE_SHUTOFF"), timeout=120, what=f"{key} SHUTOFF", interval=1
         )
-        call(stack, g, f"{COMPUTE}/StartServer", {"serverId": sid, "requestId": str(uuid.uuid4())})
+        call(
+            stack, g, f"{COMPUTE}/StartServer", {"server_id": sid, "request_id": str(uuid.uuid4())}
+        )
         eventually(
             lambda: state_is("SERVER_STATE_ACTIVE"), timeout=120, what=f"{key} ACTIVE", interval=1
         )
@@ -186,10 +188,12 @@ def test_consoles_and_power(stack: Stack, g: dict[str, Any]) -> None:
 def test_delete_everything(stack: Stack, g: dict[str, Any]) -> None:
     ids = [s["id"] for s in g["servers"].values()]
     for sid in ids:
-        call(stack, g, f"{COMPUTE}/DeleteServer", {"serverId": sid, "requestId": str(uuid.uuid4())})
+        call(
+            stack, g, f"{COMPUTE}/DeleteServer", {"server_id": sid, "request_id": str(uuid.uuid4())}
+        )
 
     def gone(sid: str) -> bool:
-        r = stack.grpcurl(stack.api, f"{COMPUTE}/GetServer", {"serverId": sid}, token=g["token"])
+        r = stack.grpcurl(stack.api, f"{COMPUTE}/GetServer", {"server_id": sid}, token=g["token"])
         if r.returncode != 0:
             assert "NotFound" in r.stderr, r.stderr
             return True
@@ -204,10 +208,10 @@ def test_delete_everything(stack: Stack, g: dict[str, Any]) -> None:
         assert not [d for d in domains if any(sid in d for sid in ids)]
     vms = vcsim_vms(stack.endpoints["vcsim"])
     assert all(vm_of(vms, {"id": sid}) is None for sid in ids)
-    call(stack, g, f"{IMAGES}/DeleteImage", {"imageId": g["image"]})
-    call(stack, g, f"{COMPUTE}/DeleteFlavor", {"flavorId": g["flavor"]})
+    call(stack, g, f"{IMAGES}/DeleteImage", {"image_id": g["image"]})
+    call(stack, g, f"{COMPUTE}/DeleteFlavor", {"flavor_id": g["flavor"]})
     call(stack, g, f"{COMPUTE}/DeleteKeypair", {"name": "grpcurl-key"})
-    r = stack.grpcurl(stack.image, f"{IMAGES}/GetImage", {"imageId": g["image"]}, token=g["token"])
+    r = stack.grpcurl(stack.image, f"{IMAGES}/GetImage", {"image_id": g["image"]}, token=g["token"])
     assert r.returncode != 0 and "NotFound" in r.stderr
     for sid in ids:
         stack.created.discard(sid)
