@@ -289,12 +289,17 @@ class Renditions:
                 await self._qemu.convert(
                     source, original.key.disk_format, target, key.disk_format, options
                 )
-                inspection = await vet_file(
-                    target,
-                    key.disk_format,
-                    max_virtual_size=self._max_virtual_size,
-                    qemu=self._qemu,
-                )
+                # Hash while the output is inspected (both only read it).
+                hashing = asyncio.ensure_future(asyncio.to_thread(hash_file, target))
+                try:
+                    inspection = await vet_file(
+                        target,
+                        key.disk_format,
+                        max_virtual_size=self._max_virtual_size,
+                        qemu=self._qemu,
+                    )
+                finally:
+                    size, sha256 = await hashing
                 want_sub = qemu_subformat(key.vmware_disktype) if key.vmware_disktype else ""
                 if inspection.vmdk_subformat != want_sub:
                     raise Refusal(
@@ -320,7 +325,6 @@ class Renditions:
                 self._wake()
                 log.warning("conversion failed", image_id=image.id, target=str(key), error=message)
                 raise FailedPrecondition(f"rendition {key} failed: {message}") from e
-            size, sha256 = await asyncio.to_thread(hash_file, target)
             location = await asyncio.to_thread(
                 self._blobs.commit_path, target, image.id, key.file_name
             )
