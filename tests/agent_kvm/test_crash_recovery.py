@@ -14,7 +14,7 @@ import pytest
 
 from polyvisor.agentkit.commands import EventKind
 from tests.agent_kvm.boot_sector import BOOT_LINE
-from tests.agent_kvm.conftest import KvmAgent, domains, virsh
+from tests.agent_kvm.kvm_support import KvmAgent, domains, virsh
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,10 @@ import uuid
 import pytest
 
 from polyvisor.agentkit.commands import EventKind
+from polyvisor.agentkit.driver import PowerState
+from polyvisor.agentkit.reconcile_plan import Assigned
 from tests.agent_kvm.boot_sector import BOOT_LINE
-from tests.agent_kvm.conftest import KvmAgent, domains, virsh, virt_type
+from tests.agent_kvm.kvm_support import KvmAgent, domains, virsh, virt_type
 
 pytestmark = pytest.mark.slow
 
@@ -70,15 +72,26 @@ async def test_a_vm_stopped_and_removed_behind_the_agents_back_is_reported(
     image_id, sha = boot_image
     agent = kvm_agent
     await agent.start()
-    sid = str(uuid.uuid4())
-    name = f"polyvisor-{sid}"
-    await agent.send(sid, 1, "spawn", image_id=image_id, sha256=sha, memory_mb=64)
-    await agent.tap.wait_for(is_(EventKind.SPAWNED, sid), timeout=120)
+    watched, unwatched = str(uuid.uuid4()), str(uuid.uuid4())
+    for sid in (watched, unwatched):
+        await agent.send(sid, 1, "spawn", image_id=image_id, sha256=sha, memory_mb=64)
+    for sid in (watched, unwatched):
+        await agent.tap.wait_for(is_(EventKind.SPAWNED, sid), timeout=120)
 
-    virsh("destroy", name)  # an operator pulls the plug
-    changed = await agent.tap.wait_for(is_(EventKind.POWER_STATE_CHANGED, sid))
+    # While the agent runs, libvirt's lifecycle events tell it at once.
+    virsh("destroy", f"polyvisor-{watched}")  # an operator pulls the plug
+    changed = await agent.tap.wait_for(is_(EventKind.POWER_STATE_CHANGED, watched))
     assert changed.power_state == "SHUTDOWN" and changed.generation == 1
-    virsh("undefine", name)  # and removes it
-    vanished = await agent.tap.wait_for(is_(EventKind.VANISHED, sid))
+    virsh("undefine", f"polyvisor-{watched}")  # and removes it
+    vanished = await agent.tap.wait_for(is_(EventKind.VANISHED, watched))
     assert vanished.fault_code == "VANISHED"
+
+    # While the agent is down, nobody hears it: the reconciler finds out.
+    await agent.stop()
+    virsh("destroy", f"polyvisor-{unwatched}")
+    virsh("undefine", f"polyvisor-{unwatched}")
+    agent.board.assign(agent.host, Assigned(unwatched, 1, PowerState.RUNNING, "ACTIVE"))
+    await agent.start(POLYVISOR_RECONCILE_INTERVAL_S="1")
+    gone = await agent.tap.wait_for(is_(EventKind.VANISHED, unwatched), timeout=30)
+    assert gone.fault_code == "VANISHED" and gone.generation == 1
     await agent.stop()

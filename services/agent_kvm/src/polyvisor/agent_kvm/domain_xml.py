@@ -144,6 +144,8 @@ def build_domain_xml(spec: DomainSpec) -> str:
         type_attrs["machine"] = spec.machine
     ET.SubElement(os_el, "type", type_attrs).text = spec.os_type
     ET.SubElement(os_el, "boot", dev="hd")
+    # No "press ESC for the boot menu" pause in the firmware: a guest boots at once.
+    ET.SubElement(os_el, "bootmenu", enable="no")
     x86 = spec.arch in ("x86_64", "i686", "i386")
     if x86:
         features = ET.SubElement(dom, "features")
