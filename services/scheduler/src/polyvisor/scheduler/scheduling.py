@@ -239,26 +239,21 @@ class Scheduler:
     # ------------------------------------------------------------------ selection
 
     async def select_destinations(self, spec: RequestSpec, max_alternates: int = 0) -> Placement:
+        """Place every consumer of the spec, or none (then with the explanation).
+
+        Idempotent per consumer: one that already holds a claim keeps it (the claim function
+        answers "exists"), so a repeated request returns what the first one claimed."""
         alternates = max_alternates or self.config.default_alternates
-        existing = await self.store.allocations_of(spec.consumer_ids)
-        if len(existing) == len(spec.consumer_ids):
-            SELECTIONS.labels("repeat").inc(len(existing))
         hint_servers = sorted({*spec.same_host, *spec.different_host, *spec.group_members})
         hosts_of = await self.store.hosts_of(hint_servers) if hint_servers else {}
         ctx = FilterContext.build(self.index, spec, hosts_of=hosts_of)
         placed: list[InstancePlacement] = []
         for i, consumer in enumerate(spec.consumer_ids):
             ctx.now = self.index.clock()
-            alloc = existing.get(consumer)
-            if alloc is not None:
-                result: InstancePlacement | Explanation = self._from_allocation(
-                    ctx, alloc, alternates
-                )
-            else:
-                result = await self._place_one(ctx, consumer, alternates)
+            result = await self._place_one(ctx, consumer, alternates)
             if isinstance(result, Explanation):
                 SELECTIONS.labels("no_valid_host").inc()
-                await self._undo(spec, placed, existing)
+                await self._undo(placed)
                 if len(spec.consumer_ids) > 1:
                     result = replace(
                         result,
@@ -266,19 +261,26 @@ class Scheduler:
                     )
                 log.info("no valid host", request_id=spec.request_id, summary=result.summary)
                 return Placement(no_valid_host=result)
-            SELECTIONS.labels("placed").inc()
             placed.append(result)
             row = self.index.row(result.primary.host)
             if row is not None:
                 ctx.placed_rows.append(row)
         return Placement(instances=tuple(placed))
 
-    async def _undo(
-        self, spec: RequestSpec, placed: list[InstancePlacement], existing: dict[str, Allocation]
-    ) -> None:
+    async def _undo(self, placed: list[InstancePlacement]) -> None:
         """All or nothing: release what this request holds."""
-        for consumer in {p.consumer_id for p in placed} | set(existing):
-            await self.release_claim(consumer)
+        for p in placed:
+            await self.release_claim(p.consumer_id)
+
+    async def _existing(
+        self, ctx: FilterContext, consumer: str, alternates: int
+    ) -> InstancePlacement | None:
+        allocs = await self.store.allocations_of([consumer])
+        alloc = allocs.get(consumer)
+        if alloc is None:
+            return None
+        SELECTIONS.labels("repeat").inc()
+        return self._from_allocation(ctx, alloc, alternates)
 
     def _candidates(
         self, ctx: FilterContext, k: int
@@ -305,6 +307,9 @@ class Scheduler:
         for attempt in range(self.config.claim_rounds):
             ranked, weights, masks = self._candidates(ctx, k)
             if ranked.size == 0:
+                repeat = await self._existing(ctx, consumer, alternates)
+                if repeat is not None:
+                    return repeat
                 note = "" if attempt == 0 else "concurrent claims took the last candidates"
                 return explain(self.index, ctx, masks, note=note)
             # Providers this replica is claiming on right now go last: another request is
@@ -314,6 +319,7 @@ class Scheduler:
                 row = int(ranked[i])
                 outcome = await self._claim(ctx, consumer, row)
                 if outcome == ClaimOutcome.CLAIMED:
+                    SELECTIONS.labels("placed").inc()
                     primary = self._selection(row, ctx.req, float(weights[i]))
                     alts = [
                         self._selection(int(r), ctx.req, float(w))
@@ -322,11 +328,14 @@ class Scheduler:
                     ][:alternates]
                     return InstancePlacement(consumer, primary, tuple(alts))
                 if outcome == ClaimOutcome.EXISTS:
-                    # The same consumer was claimed concurrently (a repeated request).
-                    allocs = await self.store.allocations_of([consumer])
-                    if consumer in allocs:
-                        return self._from_allocation(ctx, allocs[consumer], alternates)
+                    # A repeated request (or the same one, concurrently): keep that claim.
+                    repeat = await self._existing(ctx, consumer, alternates)
+                    if repeat is not None:
+                        return repeat
             ctx.now = self.index.clock()
+        repeat = await self._existing(ctx, consumer, alternates)
+        if repeat is not None:
+            return repeat
         _, masks = run_filters(self.index, ctx, self.filters)
         return explain(
             self.index, ctx, masks, note="concurrent claims took every candidate, retry later"
