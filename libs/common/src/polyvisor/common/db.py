@@ -139,6 +139,10 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Release without the session reset (asyncpg still rolls back an open transaction)."""
+
+
 async def create_pool(
     dsn: str,
     schema: str,
@@ -148,8 +152,14 @@ async def create_pool(
     command_timeout: float = 30.0,
     connect_timeout: float = 10.0,
     application_name: str = "polyvisor",
+    reset_session: bool = True,
 ) -> asyncpg.Pool:
-    """A pool whose connections use `search_path = <schema>, public` and decode json(b)."""
+    """A pool whose connections use `search_path = <schema>, public` and decode json(b).
+
+    `reset_session=False` skips the reset query asyncpg sends on every release (RESET ALL,
+    UNLISTEN *, CLOSE ALL, advisory unlock: one more round trip per query). Only for stores
+    that leave no session state behind: no SET, LISTEN, cursors or session-level advisory
+    locks on pooled connections."""
     quote_ident(schema)
     with db_errors():
         pool = await asyncpg.create_pool(
@@ -163,6 +173,7 @@ async def create_pool(
                 "application_name": application_name,
             },
             init=_init_connection,
+            reset=None if reset_session else _keep_session,
         )
     assert pool is not None
     return pool
