@@ -307,6 +307,16 @@ async def bench_replicas(
         want = {h["id"] for h in hosts}
         await asyncio.gather(*(wait_providers(s, want) for s in stubs))
         say(f"  both replicas see {len(want)} hosts; placing {n_requests} requests")
+        # Warm-up, untimed: channels, pooled database connections, compiled plpgsql.
+        warm = [f"warmup-{k}-{j}" for k in range(2) for j in range(8)]
+        await asyncio.gather(
+            *(
+                stubs[k % 2].SelectDestinations(workload.request_proto(requests[0], c))
+                for k, c in enumerate(warm)
+            )
+        )
+        for k, c in enumerate(warm):
+            await stubs[k % 2].ReleaseClaim(scheduler_pb2.ReleaseClaimRequest(consumer_id=c))
 
         latencies: list[float] = []
         placed = refused = 0
