@@ -164,3 +164,28 @@ def test_vmdk_descriptor_accepts_what_qemu_img_writes() -> None:
     )
     assert d.create_type == "streamOptimized"
     assert d.extents == (("RW", 20480, "SPARSE", "so.vmdk"),)
+
+
+def test_mutated_headers_give_a_verdict_never_a_crash(forge) -> None:
+    """Random byte flips in real headers: the inspector describes or refuses, nothing else."""
+    import random
+
+    rng = random.Random(1234)
+    seeds = [
+        forge.qcow2(1 << 20).read_bytes()[:70000],
+        forge.vmdk("streamOptimized", 1 << 20).read_bytes()[:70000],
+        forge.vmdk("monolithicSparse", 1 << 20).read_bytes()[:70000],
+        forge.vmdk_descriptor_naming("x.vmdk").read_bytes(),
+    ]
+    for _ in range(400):
+        data = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 8)):
+            pos = rng.randrange(0, min(len(data), 1536))
+            data[pos] = rng.randrange(256)
+        if rng.random() < 0.2:
+            data = data[: rng.randrange(0, len(data))]
+        for declared in ("qcow2", "vmdk", "raw"):
+            try:
+                inspect_bytes(bytes(data), declared, MAX)
+            except Refusal:
+                pass
