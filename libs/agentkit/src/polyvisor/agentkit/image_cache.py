@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -211,7 +212,7 @@ class ImageCache:
                     name=f"image-download:{key}",
                 )
                 self._downloads[key] = task
-                task.add_done_callback(lambda _t, k=key: self._downloads.pop(k, None))
+                task.add_done_callback(functools.partial(self._download_done, key))
             entry = await asyncio.shield(task)
             async with self._lock:
                 # Evicted between the download and now is impossible: a fresh entry is
@@ -234,6 +235,9 @@ class ImageCache:
             size=entry.size,
             sha256=entry.sha256,
         )
+
+    def _download_done(self, key: str, _task: asyncio.Task[CacheEntry]) -> None:
+        self._downloads.pop(key, None)
 
     async def release(self, user: str) -> None:
         """``user`` (a server id) no longer needs any cached rendition."""

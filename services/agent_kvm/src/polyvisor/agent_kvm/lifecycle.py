@@ -124,7 +124,8 @@ class LifecycleWatcher:
             item = self._queue.get()
             if item is _STOP:
                 return
-            dom, event, detail = item  # type: ignore[misc]
+            assert isinstance(item, tuple)
+            dom, event, detail = item
             try:
                 change = self._resolve(dom, event, detail)
             except Exception:
