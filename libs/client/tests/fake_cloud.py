@@ -532,6 +532,8 @@ class FakeCompute(compute_service_pb2_grpc.ComputeServiceServicer):
     @_handled
     def UpdateQuota(self, request: Any, context: Any) -> Any:
         self.c.check(context, "UpdateQuota", request)
+        if not request.project_id:
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "project_id is required")
         paths = list(request.update_mask.paths) or ["instances", "vcpus", "ram_mb"]
         for p in paths:
             setattr(self.c.quota.limits, p, getattr(request.limits, p))

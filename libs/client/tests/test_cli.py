@@ -478,3 +478,6 @@ def test_quota_show_and_set(logged_in: Cli) -> None:
     assert limits == {"instances": -1, "vcpus": 20, "ram_mb": 1024}
     assert "unlimited" in logged_in("quota", "show").out
     assert logged_in("quota", "set").code == 2
+    # Without --project: the project the token is scoped to.
+    r = logged_in("quota", "set", "--cores", "7", "-f", "value", "-c", "project_id")
+    assert (r.code, r.out.strip()) == (0, "p-demo"), r.err

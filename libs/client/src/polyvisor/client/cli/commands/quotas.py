@@ -36,8 +36,15 @@ async def show(ctx: Ctx, args: argparse.Namespace) -> int:
 async def set_(ctx: Ctx, args: argparse.Namespace) -> int:
     if args.instances is None and args.vcpus is None and args.ram is None:
         raise UsageError("nothing to change: give --instances, --cores or --ram")
-    quota = await ctx.client().quotas.update(
-        args.project, instances=args.instances, vcpus=args.vcpus, ram_mb=args.ram
+    client = ctx.client()
+    project = args.project
+    if not project:
+        # UpdateQuota names its project: default to the one the token is scoped to.
+        project = (await client.authenticate()).project_id
+        if not project:
+            raise UsageError("give --project (the token does not say which project it is for)")
+    quota = await client.quotas.update(
+        project, instances=args.instances, vcpus=args.vcpus, ram_mb=args.ram
     )
     ctx.out.show(to_dict(quota), views.quota_view(quota))
     return 0
