@@ -50,7 +50,7 @@ def code_for(exc: BaseException) -> int:
 def _explanation_rows(nvh: dict[str, Any]) -> list[list[Any]]:
     rows = []
     for f in nvh.get("filters") or []:
-        examples = "; ".join(
+        examples = "\n".join(
             f"{e.get('host', '')}: {e.get('reason', '')}" for e in (f.get("examples") or [])[:3]
         )
         rows.append(
