@@ -69,6 +69,9 @@ async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
         SCHEMA,
         max_size=settings.db_pool_size,
         application_name=f"polyvisor-api-{settings.server_id}",
+        # The store keeps no session state (transaction-scoped advisory locks only; LISTEN
+        # runs on its own connection), so the per-release reset round trip is skipped.
+        reset_session=False,
     )
     stack.push_async_callback(close_pool, pool)
 

@@ -69,7 +69,7 @@ class ApiSettings(ServiceSettings):
 
     console_token_ttl_s: float = Field(default=600.0, gt=0)
     change_retention_s: float = Field(default=7 * 24 * 3600.0, gt=0)
-    db_pool_size: int = Field(default=10, ge=2, le=200)
+    db_pool_size: int = Field(default=20, ge=2, le=200)
 
     @property
     def deadlines(self) -> Deadlines:

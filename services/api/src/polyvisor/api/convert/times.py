@@ -6,17 +6,26 @@ from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def set_ts(field: Timestamp, value: datetime | None) -> None:
-    if value is not None:
-        field.FromDatetime(value.astimezone(UTC))
+    """Set a Timestamp field from an aware datetime (integer arithmetic: this runs for every
+    timestamp of every server listed)."""
+    if value is None:
+        return
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    delta = value - _EPOCH
+    field.seconds = delta.days * 86400 + delta.seconds
+    field.nanos = delta.microseconds * 1000
 
 
 def ts(value: datetime | None) -> Timestamp | None:
     if value is None:
         return None
     out = Timestamp()
-    out.FromDatetime(value.astimezone(UTC))
+    set_ts(out, value)
     return out
 
 
