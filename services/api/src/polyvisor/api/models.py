@@ -276,6 +276,8 @@ class ImageInfo:
     hw_disk_bus: str = ""
     os_type: str = ""
     vmware_ostype: str = ""
+    # The image property img_hv_requested_version, e.g. ">=8.0" ("" = any version).
+    hypervisor_version_requires: str = ""
     # Renditions that exist now (ACTIVE), as (disk_format, vmware_disktype, sha256, size).
     renditions: tuple[tuple[str, str, str, int], ...] = ()
 

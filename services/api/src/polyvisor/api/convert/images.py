@@ -38,6 +38,7 @@ def image_info(img: images_pb2.Image) -> m.ImageInfo:
         hw_disk_bus=name(DISK_BUS, img.hw_disk_bus),
         os_type=img.os_type,
         vmware_ostype=img.vmware_ostype,
+        hypervisor_version_requires=img.properties.get("img_hv_requested_version", ""),
         renditions=tuple(
             (
                 name(DISK_FORMAT, r.disk_format),

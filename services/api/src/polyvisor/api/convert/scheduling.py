@@ -52,6 +52,7 @@ def select_request(req: PlacementRequest) -> scheduler_pb2.SelectDestinationsReq
             producible_disk_formats=[DISK_FORMAT.value(f) for f in producible],
             min_ram=img.min_ram,
             min_disk=img.min_disk,
+            hypervisor_version_requires=img.hypervisor_version_requires,
         ),
         availability_zone=req.availability_zone,
         hints=hints,
