@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable
 from polyvisor.agentkit.assignments import AssignmentsClient
 from polyvisor.agentkit.bus import AgentBus
 from polyvisor.agentkit.command_handler import CommandHandler
-from polyvisor.agentkit.commands import EventKind, Fault, FaultCode
+from polyvisor.agentkit.commands import EventKind, Fault, FaultCode, ServerEventOut
 from polyvisor.agentkit.consumer import CommandLoop
 from polyvisor.agentkit.credentials import AgentCredentials
 from polyvisor.agentkit.dispatcher import ServerDispatcher
@@ -184,13 +184,10 @@ class AgentRuntime:
             concurrency=s.command_concurrency,
         )
 
-    async def _publish(self, event: object) -> None:
+    async def _publish(self, event: ServerEventOut) -> None:
         assert self.agent_bus is not None
-        await self.agent_bus.publish_event(event)  # type: ignore[arg-type]
-        if self.reporter is not None and getattr(event, "kind", None) in (
-            EventKind.SPAWNED,
-            EventKind.DESTROYED,
-        ):
+        await self.agent_bus.publish_event(event)
+        if self.reporter is not None and event.kind in (EventKind.SPAWNED, EventKind.DESTROYED):
             self.reporter.poke()
 
     # ------------------------------------------------------------------ watch
