@@ -194,3 +194,17 @@ async def test_an_api_crash_loses_no_create(env: Env) -> None:
         assert survivor.state == st.SERVER_STATE_ACTIVE
     finally:
         await doomed.start(60)  # same port, same settings
+
+
+async def test_sigterm_drains_cleanly_with_an_open_watch(env: Env) -> None:
+    user = await env.stack.new_project_user(env.admin)
+    replica = env.stack.apis[1]
+    watch = user.on(1).compute.WatchServers(servers_pb2.WatchServersRequest(), metadata=user.md)
+    synced = await asyncio.wait_for(watch.read(), 10)
+    assert synced.type == servers_pb2.SERVER_CHANGE_TYPE_SYNCED
+    try:
+        assert await replica.stop() == 0  # exit 0: drained and closed within the budget
+        assert await asyncio.wait_for(watch.read(), 10) is grpc.aio.EOF
+        assert await watch.code() == grpc.StatusCode.OK
+    finally:
+        await replica.start(60)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from polyvisor.api import lifecycle, outcomes
 from polyvisor.api import models as m
+from polyvisor.api.metrics import EVENTS_APPLIED
 from polyvisor.api.store import servers as server_store
 from polyvisor.api.store.db import Pool
 from polyvisor.common.db import db_errors
@@ -42,6 +43,7 @@ class EventApplier:
                     return None
                 out = lifecycle.apply_event(server, ev, datetime.now(UTC), self.deadlines)
                 if out.noop:
+                    EVENTS_APPLIED.labels(ev.kind or "UNKNOWN", "ignored").inc()
                     log.debug(
                         "event changes nothing",
                         server_id=ev.server_id,
@@ -51,6 +53,7 @@ class EventApplier:
                     )
                     return None
                 updated = await outcomes.apply(conn, server, out)
+        EVENTS_APPLIED.labels(ev.kind, "applied").inc()
         log.info(
             "event applied",
             server_id=ev.server_id,

@@ -24,6 +24,7 @@ from typing import Any
 from polyvisor.api import lifecycle, outcomes, placement, spawnspec
 from polyvisor.api import models as m
 from polyvisor.api.clients import SchedulerClient
+from polyvisor.api.metrics import OUTBOX_DONE, SCHEDULING_SECONDS
 from polyvisor.api.store import outbox
 from polyvisor.api.store import servers as server_store
 from polyvisor.api.store.db import Pool
@@ -102,6 +103,7 @@ class Orchestrator:
                     await self._finish(entry)
                     return
                 await handler(entry)
+                OUTBOX_DONE.labels(entry.kind, "done").inc()
             except asyncio.CancelledError:
                 raise
             except Exception as e:
@@ -110,10 +112,12 @@ class Orchestrator:
     async def _failed(self, entry: Entry, exc: Exception) -> None:
         expected = isinstance(exc, PolyvisorError)
         if entry.attempts >= MAX_ENTRY_ATTEMPTS:
+            OUTBOX_DONE.labels(entry.kind, "dropped").inc()
             log.error("outbox entry failed too often, dropped", error=repr(exc))
             with db_errors():
                 await self._finish(entry)
             return
+        OUTBOX_DONE.labels(entry.kind, "retry").inc()
         delay = min(30.0, 0.25 * 2 ** min(entry.attempts, 8))
         log.warning(
             "outbox entry failed, will retry",
@@ -153,7 +157,8 @@ class Orchestrator:
             members=members,
             max_alternates=max(self.deadlines.max_build_attempts - 1, 0),
         )
-        result = await self.scheduler.select(request)
+        with SCHEDULING_SECONDS.time():
+            result = await self.scheduler.select(request)
         await self._record_placement(entry, generation, result, retry_of=None)
 
     async def _members(self, server: m.Server, spawn: dict[str, Any]) -> tuple[str, ...]:

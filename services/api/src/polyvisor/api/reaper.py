@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from polyvisor.api import lifecycle, outcomes
+from polyvisor.api.metrics import DEADLINES_PASSED
 from polyvisor.api.store import changes, consoles
 from polyvisor.api.store import servers as server_store
 from polyvisor.api.store.db import Pool
@@ -67,6 +68,7 @@ class Reaper:
                             await server_store.save(conn, server, {"task_deadline": None})
                         continue
                     updated = await outcomes.apply(conn, server, out)
+            DEADLINES_PASSED.labels(server.task).inc()
             done += 1
             log.warning(
                 "deadline passed",
