@@ -253,3 +253,12 @@ def test_vanished_server_goes_to_error() -> None:
     s = server()
     after = apply(s, lc.apply_event(s, event("VANISHED"), NOW, D))
     assert after.state == m.ERROR and after.fault is not None and after.fault.code == "VANISHED"
+
+
+def test_a_reboot_that_leaves_the_server_off_is_shown_as_off() -> None:
+    s = apply(server(), lc.plan_reboot(server(), NOW, D, hard=True))
+    after = apply(
+        s, lc.apply_event(s, event("REBOOTED", s.generation, power_state=m.SHUTDOWN), NOW, D)
+    )
+    assert (after.state, after.power_state, after.task) == (m.SHUTOFF, m.SHUTDOWN, m.TASK_NONE)
+    assert after.fault is not None and after.fault.code == "POWER_FAILED"

@@ -23,6 +23,7 @@ from polyvisor.api.identity import Identity
 from polyvisor.api.keypairs import Keypairs
 from polyvisor.api.orchestrator import Orchestrator
 from polyvisor.api.quotas import Quotas
+from polyvisor.api.readcache import ReadCache
 from polyvisor.api.reaper import Reaper
 from polyvisor.api.servers import Servers
 from polyvisor.api.store.listener import PgListener
@@ -108,13 +109,19 @@ async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
         lease_s=settings.outbox_lease_s,
     )
     feed = ChangeFeed(pool)
+    cache = ReadCache(settings.server_cache_size)
+
+    def on_change(payload: str) -> None:
+        project, _, server_id = payload.partition(" ")
+        if server_id:
+            cache.invalidate(server_id)
+        feed.notify(project or None)
+
     listener = PgListener(
         settings.database_url,
         SCHEMA,
-        {
-            CHANGES_CHANNEL: lambda project: feed.notify(project or None),
-            WAKE_CHANNEL: lambda _: orchestrator.wake(),
-        },
+        {CHANGES_CHANNEL: on_change, WAKE_CHANNEL: lambda _: orchestrator.wake()},
+        on_state=cache.reset,
     )
     applier = EventApplier(pool, deadlines, orchestrator.wake)
     reaper = Reaper(
@@ -154,6 +161,7 @@ async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
         ServerGroups(pool),
         Quotas(pool, settings.default_quota),
         scheduler,
+        cache,
     )
     server = ApiServer(
         settings,

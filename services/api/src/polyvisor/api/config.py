@@ -16,6 +16,7 @@
 | `POLYVISOR_REAPER_INTERVAL_S` | how often overdue tasks are looked for | 2 |
 | `POLYVISOR_OUTBOX_POLL_S` | outbox poll period when nothing wakes it | 1 |
 | `POLYVISOR_CONSOLE_TOKEN_TTL_S` | console token lifetime | 600 |
+| `POLYVISOR_SERVER_CACHE_SIZE` | GetServer answers cached per replica (0: none) | 100000 |
 | `POLYVISOR_CHANGE_RETENTION_S` | how long the server change log is kept (Watch resumes within it) | 604800 |
 """
 
@@ -70,6 +71,8 @@ class ApiSettings(ServiceSettings):
     console_token_ttl_s: float = Field(default=600.0, gt=0)
     change_retention_s: float = Field(default=7 * 24 * 3600.0, gt=0)
     db_pool_size: int = Field(default=20, ge=2, le=200)
+    # GetServer answers kept per replica (invalidated by change notifications); 0 disables.
+    server_cache_size: int = Field(default=100_000, ge=0)
 
     @property
     def deadlines(self) -> Deadlines:

@@ -404,13 +404,26 @@ def _on_powered_off(server: m.Server, ev: AgentEvent, now: datetime, d: Deadline
 def _on_rebooted(server: m.Server, ev: AgentEvent, now: datetime, d: Deadlines) -> Outcome:
     if server.state != m.REBOOTING:
         return _sync_power(server, ev.power_state or m.RUNNING)
-    changes = {
+    power = ev.power_state or m.RUNNING
+    changes: dict[str, Any] = {
         "state": m.ACTIVE,
         "task": m.TASK_NONE,
         "task_deadline": None,
-        "power_state": ev.power_state or m.RUNNING,
+        "power_state": power,
         "fault": None,
     }
+    if power in (m.SHUTDOWN, m.CRASHED):
+        # The reboot ran but the hypervisor says the server is not running: say so, never
+        # show an ACTIVE server that is off.
+        changes["state"] = m.SHUTOFF
+        changes["desired_power_state"] = m.SHUTDOWN
+        changes["fault"] = m.Fault(
+            "POWER_FAILED",
+            f"rebooted, but the hypervisor reports the server {power.lower()}",
+            server.host,
+            "",
+            now,
+        )
     _observed(changes, ev)
     return Outcome(changes=changes)
 

@@ -10,6 +10,7 @@ from polyvisor.api.handlers.catalog import CatalogHandlers
 from polyvisor.api.handlers.servers import ServerHandlers
 from polyvisor.api.keypairs import Keypairs
 from polyvisor.api.quotas import Quotas
+from polyvisor.api.readcache import ReadCache
 from polyvisor.api.servers import Servers
 from polyvisor.api.store.db import Pool
 from polyvisor.api.watch import ChangeFeed
@@ -32,6 +33,7 @@ class ComputeHandlers(
         groups: ServerGroups,
         quotas: Quotas,
         scheduler: SchedulerClient,
+        cache: ReadCache | None = None,
     ) -> None:
         self.pool = pool
         self.servers = servers
@@ -41,3 +43,4 @@ class ComputeHandlers(
         self.groups = groups
         self.quotas = quotas
         self.scheduler = scheduler
+        self.cache = cache if cache is not None else ReadCache(0)

@@ -11,10 +11,11 @@ from polyvisor.api.convert.enums import CONSOLE_TYPE, HYPERVISOR_TYPE, SERVER_ST
 from polyvisor.api.convert.servers import change_to_proto, server_to_proto
 from polyvisor.api.convert.times import set_ts
 from polyvisor.api.handlers.context import bearer, principal
+from polyvisor.api.readcache import ReadCache
 from polyvisor.api.servers import CreateRequest, Servers
 from polyvisor.api.store.servers import ServerFilters
 from polyvisor.api.watch import ChangeFeed, Synced
-from polyvisor.common.errors import InvalidArgument
+from polyvisor.common.errors import InvalidArgument, NotFound
 from polyvisor.compute.v1 import servers_pb2 as pb
 from polyvisor.types.v1 import server_status_pb2
 
@@ -26,6 +27,7 @@ _SYNCED = pb.SERVER_CHANGE_TYPE_SYNCED
 class ServerHandlers:
     servers: Servers
     feed: ChangeFeed
+    cache: ReadCache
 
     async def CreateServer(
         self, request: pb.CreateServerRequest, context: Ctx
@@ -51,9 +53,20 @@ class ServerHandlers:
         return pb.CreateServerResponse(servers=[server_to_proto(x) for x in created])
 
     async def GetServer(self, request: pb.GetServerRequest, context: Ctx) -> pb.GetServerResponse:
-        return pb.GetServerResponse(
-            server=server_to_proto(await self.servers.get(principal(), request.server_id))
-        )
+        p = principal()
+        cached = self.cache.get(request.server_id)
+        if cached is not None:
+            scope = access.resource_scope(p)
+            if scope is not None and cached.project_id != scope:
+                raise NotFound(
+                    f"server {request.server_id} not found", {"server_id": request.server_id}
+                )
+            return pb.GetServerResponse.FromString(cached.value)
+        epoch = self.cache.begin()
+        server = await self.servers.get(p, request.server_id)
+        resp = pb.GetServerResponse(server=server_to_proto(server))
+        self.cache.fill(server.id, server.project_id, resp.SerializeToString(), epoch)
+        return resp
 
     async def ListServers(
         self, request: pb.ListServersRequest, context: Ctx
@@ -100,24 +113,28 @@ class ServerHandlers:
             request.server.name if "name" in paths else None,
             dict(request.server.metadata) if "metadata" in paths else None,
         )
+        self.cache.invalidate(updated.id)  # read-your-writes on this replica
         return pb.UpdateServerResponse(server=server_to_proto(updated))
 
     async def DeleteServer(
         self, request: pb.DeleteServerRequest, context: Ctx
     ) -> pb.DeleteServerResponse:
         s = await self.servers.delete(principal(), request.server_id, request.request_id)
+        self.cache.invalidate(s.id)
         return pb.DeleteServerResponse(server=server_to_proto(s))
 
     async def StartServer(
         self, request: pb.StartServerRequest, context: Ctx
     ) -> pb.StartServerResponse:
         s = await self.servers.start(principal(), request.server_id, request.request_id)
+        self.cache.invalidate(s.id)
         return pb.StartServerResponse(server=server_to_proto(s))
 
     async def StopServer(
         self, request: pb.StopServerRequest, context: Ctx
     ) -> pb.StopServerResponse:
         s = await self.servers.stop(principal(), request.server_id, request.request_id)
+        self.cache.invalidate(s.id)
         return pb.StopServerResponse(server=server_to_proto(s))
 
     async def RebootServer(
@@ -132,6 +149,7 @@ class ServerHandlers:
         s = await self.servers.reboot(
             principal(), request.server_id, request.type == pb.REBOOT_TYPE_HARD, request.request_id
         )
+        self.cache.invalidate(s.id)
         return pb.RebootServerResponse(server=server_to_proto(s))
 
     async def GetServerConsole(

@@ -17,10 +17,17 @@ Callback = Callable[[str], None]
 
 
 class PgListener:
-    def __init__(self, dsn: str, schema: str, callbacks: dict[str, Callback]) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        schema: str,
+        callbacks: dict[str, Callback],
+        on_state: Callable[[bool], None] = lambda _connected: None,
+    ) -> None:
         self.dsn = dsn
         self.schema = schema
         self.callbacks = callbacks
+        self.on_state = on_state
         self._conn: asyncpg.Connection | None = None
         self.connected = asyncio.Event()
 
@@ -47,6 +54,7 @@ class PgListener:
                     await conn.add_listener(channel, self._dispatch(cb))
                 delay = 0.5
                 self.connected.set()
+                self.on_state(True)
                 for cb in self.callbacks.values():
                     cb("")  # catch up on whatever happened while we were not listening
                 await lost.wait()
@@ -55,6 +63,7 @@ class PgListener:
                 log.warning("listener failed", error=repr(e))
             finally:
                 self.connected.clear()
+                self.on_state(False)
                 self._conn = None
                 if not conn.is_closed():
                     conn.terminate()

@@ -7,7 +7,8 @@ Every write goes through `insert` or `save`, which (in the caller's transaction)
    revisions are then increasing per project and across projects alike);
 2. write the row with its new revision;
 3. append the server as it now is to `server_changes`;
-4. NOTIFY `api_server_changes` with the project id (delivered on commit, to every replica).
+4. NOTIFY `api_server_changes` with "<project id> <server id>" (delivered on commit, to every
+   replica: it wakes watchers and invalidates read caches).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ async def _log_change(
         server_id,
         kind,
     )
-    await conn.execute("SELECT pg_notify($1, $2)", CHANGES_CHANNEL, project_id)
+    await conn.execute("SELECT pg_notify($1, $2)", CHANGES_CHANNEL, f"{project_id} {server_id}")
 
 
 async def insert(conn: Conn, new: Sequence[NewServer]) -> list[m.Server] | None:

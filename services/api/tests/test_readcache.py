@@ -1,0 +1,52 @@
+"""The GetServer read cache never keeps a row older than a change it was told about."""
+
+from __future__ import annotations
+
+from polyvisor.api.readcache import ReadCache
+
+
+def enabled(capacity: int = 10) -> ReadCache:
+    c = ReadCache(capacity)
+    c.reset(True)
+    return c
+
+
+def test_disabled_until_the_listener_is_connected() -> None:
+    c = ReadCache(10)
+    c.fill("s", "p", b"v", c.begin())
+    assert c.get("s") is None
+    c.reset(True)
+    c.fill("s", "p", b"v", c.begin())
+    entry = c.get("s")
+    assert entry is not None and (entry.project_id, entry.value) == ("p", b"v")
+    c.reset(False)  # connection lost: nothing is served from memory
+    assert c.get("s") is None
+
+
+def test_a_read_that_raced_with_a_change_is_not_cached() -> None:
+    c = enabled()
+    epoch = c.begin()  # the read starts
+    c.invalidate("s")  # a change is notified while the read is in flight
+    c.fill("s", "p", b"old", epoch)
+    assert c.get("s") is None
+    c.fill("s", "p", b"new", c.begin())  # a read that started after it is fine
+    assert c.get("s") is not None
+
+
+def test_invalidate_drops_the_entry_and_reads_after_a_reset_cannot_fill() -> None:
+    c = enabled()
+    c.fill("s", "p", b"v", c.begin())
+    c.invalidate("s")
+    assert c.get("s") is None
+    epoch = c.begin()
+    c.reset(True)
+    c.fill("t", "p", b"v", epoch)
+    assert c.get("t") is None
+
+
+def test_capacity_is_bounded() -> None:
+    c = enabled(capacity=3)
+    for i in range(10):
+        c.fill(f"s{i}", "p", b"v", c.begin())
+    assert len(c) == 3 and c.get("s9") is not None and c.get("s0") is None
+    assert ReadCache(0).capacity == 0
