@@ -17,14 +17,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from polyvisor.agent.v1 import commands_pb2, host_report_pb2
 from polyvisor.common.bus import Bus, BusMessage, subject_token
 from polyvisor.common.lifespan import BackgroundTasks
+from polyvisor.common.streams import AGENT_CMD, EVENTS, HOSTS, ensure_streams
 from polyvisor.events.v1 import server_events_pb2 as ev_pb
 from polyvisor.types.v1 import disk_pb2, fault_pb2, hypervisor_pb2, resources_pb2
 from polyvisor.types.v1 import server_status_pb2 as st
 
-CMD_STREAM = "AGENT_CMD"
-EVENTS_STREAM = "EVENTS"
-HOSTS_STREAM = "HOSTS"
-EVENTS_SUBJECTS = ["events.server.*", "events.image.*", "events.host.*"]
+CMD_STREAM = AGENT_CMD.name
+EVENTS_STREAM = EVENTS.name
+HOSTS_STREAM = HOSTS.name
 
 _HV = {
     "kvm": hypervisor_pb2.HYPERVISOR_TYPE_KVM,
@@ -92,9 +92,7 @@ class FakeAgent:
 
     async def start(self) -> None:
         self.bus = await Bus.connect(self.config.nats_url, name=self.agent_id)
-        await self.bus.ensure_stream(CMD_STREAM, ["agent.*.cmd"], retention="workqueue")
-        await self.bus.ensure_stream(EVENTS_STREAM, EVENTS_SUBJECTS)
-        await self.bus.ensure_stream(HOSTS_STREAM, ["hosts.report.*"])
+        await ensure_streams(self.bus, AGENT_CMD, EVENTS, HOSTS)
         for host in self.config.hosts:
             token = subject_token(host)
             consumer = await self.bus.pull_consumer(

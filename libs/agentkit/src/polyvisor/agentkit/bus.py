@@ -12,6 +12,15 @@ from polyvisor.agentkit.commands import ServerEventOut
 from polyvisor.agentkit.convert import event_to_proto
 from polyvisor.agentkit.metrics import EVENTS_PUBLISHED
 from polyvisor.common.bus import Bus, PublishAck, PullConsumer, subject_token
+from polyvisor.common.streams import (
+    AGENT_CMD,
+    EVENTS,
+    HOSTS,
+    command_subject,
+    ensure_streams,
+    report_subject,
+    server_event_subject,
+)
 
 __all__ = [
     "AGENT_CMD_STREAM",
@@ -24,28 +33,16 @@ __all__ = [
     "report_subject",
 ]
 
-AGENT_CMD_STREAM = "AGENT_CMD"
-EVENTS_STREAM = "EVENTS"
-HOSTS_STREAM = "HOSTS"
-AGENT_CMD_SUBJECTS = ("agent.*.cmd",)
-EVENTS_SUBJECTS = ("events.server.*", "events.image.*", "events.host.*")
-HOSTS_SUBJECTS = ("hosts.report.*",)
-
-
-def command_subject(host: str) -> str:
-    return f"agent.{subject_token(host)}.cmd"
+AGENT_CMD_STREAM = AGENT_CMD.name
+EVENTS_STREAM = EVENTS.name
+HOSTS_STREAM = HOSTS.name
 
 
 def consumer_name(host: str) -> str:
     return f"agent-{subject_token(host)}"
 
 
-def event_subject(server_id: str) -> str:
-    return f"events.server.{subject_token(server_id)}"
-
-
-def report_subject(host: str) -> str:
-    return f"hosts.report.{subject_token(host)}"
+event_subject = server_event_subject
 
 
 class AgentBus:
@@ -54,9 +51,7 @@ class AgentBus:
         self.host = host
 
     async def ensure_streams(self) -> None:
-        await self.bus.ensure_stream(AGENT_CMD_STREAM, AGENT_CMD_SUBJECTS, retention="workqueue")
-        await self.bus.ensure_stream(EVENTS_STREAM, EVENTS_SUBJECTS)
-        await self.bus.ensure_stream(HOSTS_STREAM, HOSTS_SUBJECTS)
+        await ensure_streams(self.bus, AGENT_CMD, EVENTS, HOSTS)
 
     async def command_consumer(
         self, *, ack_wait: float, max_deliver: int, max_ack_pending: int

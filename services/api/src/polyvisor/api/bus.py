@@ -11,28 +11,24 @@ from polyvisor.api.convert.commands import build_command
 from polyvisor.api.convert.events import event_from_proto
 from polyvisor.api.lifecycle import AgentEvent
 from polyvisor.api.store.outbox import Entry
-from polyvisor.common.bus import Bus, BusMessage, PullConsumer, subject_token
+from polyvisor.common.bus import Bus, BusMessage, PullConsumer
 from polyvisor.common.errors import InvalidArgument
 from polyvisor.common.logging import get_logger
+from polyvisor.common.streams import (
+    AGENT_CMD,
+    EVENTS,
+    command_subject,
+    ensure_streams,
+    server_event_subject,
+)
 from polyvisor.events.v1 import server_events_pb2
 
 log = get_logger(__name__)
 
-CMD_STREAM = "AGENT_CMD"
-CMD_SUBJECTS = ("agent.*.cmd",)
-EVENTS_STREAM = "EVENTS"
-# The same definition every service declares (ensure_stream is then a no-op for all but the
-# first): agents publish server events, the image service image events.
-EVENTS_SUBJECTS = ("events.server.*", "events.image.*", "events.host.*")
+CMD_STREAM = AGENT_CMD.name
+EVENTS_STREAM = EVENTS.name
 SERVER_EVENTS = "events.server.*"
-
-
-def command_subject(host: str) -> str:
-    return f"agent.{subject_token(host)}.cmd"
-
-
-def event_subject(server_id: str) -> str:
-    return f"events.server.{subject_token(server_id)}"
+event_subject = server_event_subject
 
 
 class ApiBus:
@@ -40,8 +36,7 @@ class ApiBus:
         self.bus = bus
 
     async def ensure_streams(self) -> None:
-        await self.bus.ensure_stream(CMD_STREAM, list(CMD_SUBJECTS), retention="workqueue")
-        await self.bus.ensure_stream(EVENTS_STREAM, list(EVENTS_SUBJECTS))
+        await ensure_streams(self.bus, AGENT_CMD, EVENTS)
 
     async def publish_command(
         self, entry: Entry, server: m.Server, spawn: dict[str, Any], user_data: bytes | None

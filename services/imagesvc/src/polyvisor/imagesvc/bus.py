@@ -12,26 +12,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from polyvisor.common.bus import Bus, subject_token
+from polyvisor.common.bus import Bus
 from polyvisor.common.errors import PolyvisorError
 from polyvisor.common.logging import get_logger
+from polyvisor.common.streams import EVENTS, ensure_streams, image_event_subject
 from polyvisor.imagesvc.convert import event_to_pb
 from polyvisor.imagesvc.store import Store
 
-__all__ = ["EVENTS_STREAM", "EVENTS_SUBJECTS", "OutboxPublisher", "image_subject"]
+__all__ = ["EVENTS_STREAM", "OutboxPublisher", "ensure_events_stream", "image_subject"]
 
 log = get_logger(__name__)
 
-EVENTS_STREAM = "EVENTS"
-EVENTS_SUBJECTS = ("events.server.*", "events.image.*", "events.host.*")
-
-
-def image_subject(image_id: str) -> str:
-    return f"events.image.{subject_token(image_id)}"
+EVENTS_STREAM = EVENTS.name
+image_subject = image_event_subject
 
 
 async def ensure_events_stream(bus: Bus) -> None:
-    await bus.ensure_stream(EVENTS_STREAM, list(EVENTS_SUBJECTS))
+    await ensure_streams(bus, EVENTS)
 
 
 class OutboxPublisher:

@@ -16,6 +16,7 @@ from polyvisor.agent.v1 import host_report_pb2
 from polyvisor.common.bus import Bus, StreamMessage
 from polyvisor.common.errors import PolyvisorError
 from polyvisor.common.logging import get_logger
+from polyvisor.common.streams import HOSTS, ensure_streams
 from polyvisor.scheduler.convert import report_from_proto
 from polyvisor.scheduler.scheduling import Scheduler
 
@@ -23,9 +24,8 @@ __all__ = ["HOSTS_STREAM", "HOSTS_SUBJECTS", "HostReportFeed"]
 
 log = get_logger(__name__)
 
-HOSTS_STREAM = "HOSTS"
-#: The stream's configuration is the conventions' (the agents declare the same one).
-HOSTS_SUBJECTS = ("hosts.report.*",)
+HOSTS_STREAM = HOSTS.name
+HOSTS_SUBJECTS = HOSTS.subjects
 
 
 class HostReportFeed:
@@ -41,7 +41,7 @@ class HostReportFeed:
         """Until cancelled; a broken view is re-opened (the replay is idempotent)."""
         while True:
             try:
-                await self.bus.ensure_stream(HOSTS_STREAM, list(HOSTS_SUBJECTS))
+                await ensure_streams(self.bus, HOSTS)
                 watch = await self.bus.watch(
                     HOSTS_STREAM, HOSTS_SUBJECTS[0], deliver="last_per_subject"
                 )

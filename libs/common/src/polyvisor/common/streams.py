@@ -1,0 +1,74 @@
+"""The JetStream streams and subjects every service shares, defined once.
+
+Each service declares the streams it touches at start (``ensure_streams``); since they all
+declare the same configuration, only the first declaration creates a stream and the rest are
+no-ops. Two services declaring different configurations would update the stream back and
+forth, which is why no service spells a stream out on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from polyvisor.common.bus import Bus, subject_token
+
+__all__ = [
+    "AGENT_CMD",
+    "EVENTS",
+    "HOSTS",
+    "StreamSpec",
+    "command_subject",
+    "ensure_streams",
+    "host_event_subject",
+    "image_event_subject",
+    "report_subject",
+    "server_event_subject",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    name: str
+    subjects: tuple[str, ...]
+    retention: Literal["limits", "workqueue", "interest"] = "limits"
+    max_age: float | None = None  # seconds; None keeps messages until other limits apply
+
+
+#: Commands to one agent: a durable work queue, each command removed once acknowledged.
+AGENT_CMD = StreamSpec("AGENT_CMD", ("agent.*.cmd",), retention="workqueue")
+#: Server, image and host events. The api's durable consumer applies server events.
+EVENTS = StreamSpec(
+    "EVENTS",
+    ("events.server.*", "events.image.*", "events.host.*"),
+    max_age=7 * 24 * 3600.0,
+)
+#: Host reports. Agents report periodically, so an hour keeps the latest of every live host.
+HOSTS = StreamSpec("HOSTS", ("hosts.report.*",), max_age=3600.0)
+
+
+async def ensure_streams(bus: Bus, *specs: StreamSpec) -> None:
+    for spec in specs:
+        await bus.ensure_stream(
+            spec.name, list(spec.subjects), retention=spec.retention, max_age=spec.max_age
+        )
+
+
+def command_subject(host: str) -> str:
+    return f"agent.{subject_token(host)}.cmd"
+
+
+def server_event_subject(server_id: str) -> str:
+    return f"events.server.{subject_token(server_id)}"
+
+
+def image_event_subject(image_id: str) -> str:
+    return f"events.image.{subject_token(image_id)}"
+
+
+def host_event_subject(host: str) -> str:
+    return f"events.host.{subject_token(host)}"
+
+
+def report_subject(host: str) -> str:
+    return f"hosts.report.{subject_token(host)}"
