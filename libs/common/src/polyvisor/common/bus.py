@@ -273,7 +273,7 @@ class PullConsumer:
         except (nats.errors.TimeoutError, TimeoutError):
             # nats-py ends a batch fetch that found nothing with a plain asyncio.TimeoutError
             return []
-        except (TimeoutError, nats.errors.Error, OSError) as e:
+        except (nats.errors.Error, OSError) as e:
             raise map_nats_error(e) from e
         return [BusMessage(m) for m in msgs]
 
