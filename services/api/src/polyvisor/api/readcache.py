@@ -23,6 +23,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class Entry:
     project_id: str
+    revision: int
     value: bytes
 
 
@@ -52,12 +53,24 @@ class ReadCache:
         self._epoch += 1
         return self._epoch
 
-    def fill(self, server_id: str, project_id: str, value: bytes, epoch: int) -> None:
+    def peek(self, server_id: str, revision: int) -> Entry | None:
+        """The entry if it holds exactly `revision` (the caller read the current revision from
+        the database: such a use is never stale, whatever the notifications did)."""
+        entry = self._entries.get(server_id)
+        if entry is None or entry.revision != revision:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return entry
+
+    def fill(
+        self, server_id: str, project_id: str, revision: int, value: bytes, epoch: int
+    ) -> None:
         if not self.enabled or self.capacity <= 0:
             return
         if epoch < self._floor or self._invalidated.get(server_id, -1) >= epoch:
             return  # changed (or the cache was reset) while it was being read
-        self._entries[server_id] = Entry(project_id, value)
+        self._entries[server_id] = Entry(project_id, revision, value)
         self._entries.move_to_end(server_id)
         while len(self._entries) > self.capacity:
             self._entries.popitem(last=False)

@@ -21,7 +21,7 @@ from polyvisor.api import (
 )
 from polyvisor.api import models as m
 from polyvisor.api.clients import ImageClient, SchedulerClient
-from polyvisor.api.pagination import page_request
+from polyvisor.api.pagination import PageRequest, page_request
 from polyvisor.api.store import consoles, groups, keypairs, outbox, quotas
 from polyvisor.api.store import flavors as flavor_store
 from polyvisor.api.store import servers as server_store
@@ -284,15 +284,15 @@ class Servers:
             raise NotFound(f"server {server_id} not found", {"server_id": server_id})
         return server
 
-    async def list(
+    def _page(
         self,
         p: Principal,
         page_size: int,
         page_token: str,
         filters: server_store.ServerFilters,
-        project_id: str = "",
-        all_projects: bool = False,
-    ) -> tuple[list[m.Server], str]:
+        project_id: str,
+        all_projects: bool,
+    ) -> tuple[str | None, PageRequest]:
         scope = access.list_scope(p, project_id, all_projects)
         page = page_request(
             page_size,
@@ -304,12 +304,49 @@ class Servers:
             name=filters.name,
             deleted=filters.show_deleted,
         )
+        return scope, page
+
+    async def list(
+        self,
+        p: Principal,
+        page_size: int,
+        page_token: str,
+        filters: server_store.ServerFilters,
+        project_id: str = "",
+        all_projects: bool = False,
+    ) -> tuple[list[m.Server], str]:
+        scope, page = self._page(p, page_size, page_token, filters, project_id, all_projects)
         with db_errors():
             found = await server_store.list_page(
                 self.pool, scope, filters, page.after, page.size + 1
             )
         items = found[: page.size]
         return items, page.next_token(found, items[-1].id if items else "")
+
+    async def list_keys(
+        self,
+        p: Principal,
+        page_size: int,
+        page_token: str,
+        filters: server_store.ServerFilters,
+        project_id: str = "",
+        all_projects: bool = False,
+    ) -> tuple[list[tuple[str, int]], str]:
+        """Like `list`, only (id, revision) of each server: the caller fetches what it does
+        not hold at that revision with `fetch`."""
+        scope, page = self._page(p, page_size, page_token, filters, project_id, all_projects)
+        with db_errors():
+            found = await server_store.list_keys(
+                self.pool, scope, filters, page.after, page.size + 1
+            )
+        items = found[: page.size]
+        return items, page.next_token(found, items[-1][0] if items else "")
+
+    async def fetch(self, server_ids: list[str]) -> list[m.Server]:
+        """Servers by id, after `list_keys` scoped them (unscoped: never call with ids a
+        client chose)."""
+        with db_errors():
+            return await server_store.get_many(self.pool, server_ids)
 
     # ------------------------------------------------------------------ update
 

@@ -24,6 +24,17 @@ Ctx = grpc.aio.ServicerContext
 _SYNCED = pb.SERVER_CHANGE_TYPE_SYNCED
 
 
+def _field(number: int, payload: bytes) -> bytes:
+    """One length-delimited protobuf field (tag, varint length, bytes)."""
+    n = len(payload)
+    out = bytearray([(number << 3) | 2])
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out) + payload
+
+
 class ServerHandlers:
     servers: Servers
     feed: ChangeFeed
@@ -61,12 +72,14 @@ class ServerHandlers:
                 raise NotFound(
                     f"server {request.server_id} not found", {"server_id": request.server_id}
                 )
-            return pb.GetServerResponse.FromString(cached.value)
+            return pb.GetServerResponse.FromString(_field(1, cached.value))
         epoch = self.cache.begin()
         server = await self.servers.get(p, request.server_id)
-        resp = pb.GetServerResponse(server=server_to_proto(server))
-        self.cache.fill(server.id, server.project_id, resp.SerializeToString(), epoch)
-        return resp
+        message = server_to_proto(server)
+        self.cache.fill(
+            server.id, server.project_id, server.revision, message.SerializeToString(), epoch
+        )
+        return pb.GetServerResponse(server=message)
 
     async def ListServers(
         self, request: pb.ListServersRequest, context: Ctx
@@ -82,7 +95,7 @@ class ServerHandlers:
             name=request.name,
             show_deleted=request.show_deleted,
         )
-        items, token = await self.servers.list(
+        keys, token = await self.servers.list_keys(
             principal(),
             request.page_size,
             request.page_token,
@@ -90,9 +103,27 @@ class ServerHandlers:
             request.project_id,
             request.all_projects,
         )
-        return pb.ListServersResponse(
-            servers=[server_to_proto(x) for x in items], next_page_token=token
-        )
+        # Servers whose current revision is cached are sent as cached bytes; the others are
+        # read in one query and cached. Revisions come from the page query itself, so the
+        # page is never staler than the database.
+        chunks: dict[str, bytes] = {}
+        missing: list[str] = []
+        for server_id, revision in keys:
+            entry = self.cache.peek(server_id, revision)
+            if entry is None:
+                missing.append(server_id)
+            else:
+                chunks[server_id] = entry.value
+        if missing:
+            epoch = self.cache.begin()
+            for server in await self.servers.fetch(missing):
+                data = server_to_proto(server).SerializeToString()
+                chunks[server.id] = data
+                self.cache.fill(server.id, server.project_id, server.revision, data, epoch)
+        body = b"".join(_field(1, chunks[sid]) for sid, _ in keys if sid in chunks)
+        if token:
+            body += _field(2, token.encode())
+        return pb.ListServersResponse.FromString(body)
 
     async def UpdateServer(
         self, request: pb.UpdateServerRequest, context: Ctx

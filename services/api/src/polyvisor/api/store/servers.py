@@ -185,14 +185,9 @@ async def save(
     return rows.server(row)
 
 
-async def list_page(
-    conn: Conn,
-    project_id: str | None,
-    filters: ServerFilters,
-    after: str,
-    limit: int,
-) -> list[m.Server]:
-    """Servers ordered by id (ids are time-ordered), `limit` of them after `after`."""
+def _filters_sql(
+    project_id: str | None, filters: ServerFilters, after: str
+) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     args: list[Any] = []
 
@@ -215,10 +210,44 @@ async def list_page(
         where.append(f"name ILIKE {arg('%' + pattern + '%')}")
     if after:
         where.append(f"id > {arg(after)}")
+    return where, args
+
+
+async def list_keys(
+    conn: Conn, project_id: str | None, filters: ServerFilters, after: str, limit: int
+) -> list[tuple[str, int]]:
+    """(id, revision) of a page of servers, ordered by id: what a list page needs to decide
+    which servers it can answer from a cache of their current revision."""
+    where, args = _filters_sql(project_id, filters, after)
+    sql = "SELECT id, revision FROM servers"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    args.append(limit)
+    sql += f" ORDER BY id LIMIT ${len(args)}"
+    return [(r["id"], r["revision"]) for r in await conn.fetch(sql, *args)]
+
+
+async def get_many(conn: Conn, server_ids: list[str]) -> list[m.Server]:
+    records = await conn.fetch(
+        f"SELECT {SERVER_COLUMNS} FROM servers WHERE id = ANY($1::text[])", server_ids
+    )
+    return [rows.server(r) for r in records]
+
+
+async def list_page(
+    conn: Conn,
+    project_id: str | None,
+    filters: ServerFilters,
+    after: str,
+    limit: int,
+) -> list[m.Server]:
+    """Servers ordered by id (ids are time-ordered), `limit` of them after `after`."""
+    where, args = _filters_sql(project_id, filters, after)
     sql = f"SELECT {SERVER_COLUMNS} FROM servers"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY id LIMIT {arg(limit)}"
+    args.append(limit)
+    sql += f" ORDER BY id LIMIT ${len(args)}"
     return [rows.server(r) for r in await conn.fetch(sql, *args)]
 
 
