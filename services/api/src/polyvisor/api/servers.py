@@ -306,7 +306,7 @@ class Servers:
         )
         return scope, page
 
-    async def list(
+    async def list_servers(
         self,
         p: Principal,
         page_size: int,
@@ -332,7 +332,7 @@ class Servers:
         project_id: str = "",
         all_projects: bool = False,
     ) -> tuple[list[tuple[str, int]], str]:
-        """Like `list`, only (id, revision) of each server: the caller fetches what it does
+        """Like `list_servers`, only (id, revision) of each server: the caller fetches what it does
         not hold at that revision with `fetch`."""
         scope, page = self._page(p, page_size, page_token, filters, project_id, all_projects)
         with db_errors():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import grpc
 
 from polyvisor.api import models as m
@@ -17,7 +19,7 @@ from polyvisor.common.errors import InvalidArgument
 from polyvisor.compute.v1 import hypervisors_pb2, quotas_pb2
 from polyvisor.scheduling.v1 import scheduler_pb2
 
-Ctx = grpc.aio.ServicerContext
+Ctx: TypeAlias = grpc.aio.ServicerContext
 
 
 class AdminHandlers:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import grpc
 
 from polyvisor.agent.v1 import agent_callback_service_pb2_grpc, callback_pb2
@@ -14,7 +16,7 @@ from polyvisor.api.store.db import Pool
 from polyvisor.common.db import db_errors
 from polyvisor.common.errors import InvalidArgument
 
-Ctx = grpc.aio.ServicerContext
+Ctx: TypeAlias = grpc.aio.ServicerContext
 
 
 class AgentCallbackHandlers(agent_callback_service_pb2_grpc.AgentCallbackServiceServicer):

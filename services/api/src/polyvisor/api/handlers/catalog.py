@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import grpc
 
 from polyvisor.api.convert import compute as convert
@@ -13,7 +15,7 @@ from polyvisor.api.keypairs import Keypairs
 from polyvisor.common.errors import InvalidArgument
 from polyvisor.compute.v1 import flavors_pb2, keypairs_pb2, server_groups_pb2
 
-Ctx = grpc.aio.ServicerContext
+Ctx: TypeAlias = grpc.aio.ServicerContext
 
 
 class CatalogHandlers:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import grpc
 
 from polyvisor.api import models as m
@@ -14,7 +16,7 @@ from polyvisor.common.errors import InvalidArgument
 from polyvisor.identity.v1 import identity_requests_pb2 as pb
 from polyvisor.identity.v1 import identity_service_pb2_grpc
 
-Ctx = grpc.aio.ServicerContext
+Ctx: TypeAlias = grpc.aio.ServicerContext
 
 
 def _role(value: int) -> str:

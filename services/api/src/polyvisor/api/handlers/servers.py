@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TypeAlias
 
 import grpc
 
@@ -19,7 +20,7 @@ from polyvisor.common.errors import InvalidArgument, NotFound
 from polyvisor.compute.v1 import servers_pb2 as pb
 from polyvisor.types.v1 import server_status_pb2
 
-Ctx = grpc.aio.ServicerContext
+Ctx: TypeAlias = grpc.aio.ServicerContext
 
 _SYNCED = pb.SERVER_CHANGE_TYPE_SYNCED
 
