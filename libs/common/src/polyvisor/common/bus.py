@@ -531,16 +531,25 @@ class KeyValue:
 
     async def create(self, key: str, value: bytes, ttl: float | None = None) -> int:
         """Create `key`; AlreadyExists if it holds a value. `ttl`: this entry expires."""
-        try:
-            return int(await self._kv.create(key, value, msg_ttl=ttl))
-        except (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.BadRequestError) as e:
-            if isinstance(e, nats.js.errors.KeyWrongLastSequenceError) or (
-                e.err_code == _KV_WRONG_LAST_SEQUENCE
-            ):
-                raise AlreadyExists(f"key {key!r} exists in {self.bucket}") from e
-            raise map_nats_error(e) from e
-        except (TimeoutError, nats.errors.Error, OSError) as e:
-            raise map_nats_error(e) from e
+        for _ in range(3):
+            try:
+                return int(await self._kv.create(key, value, msg_ttl=ttl))
+            except nats.js.errors.KeyNotFoundError:
+                # nats-py found the key present, then gone when it looked again: the entry
+                # expired in between (bucket max age). The key is free now; create again.
+                continue
+            except (
+                nats.js.errors.KeyWrongLastSequenceError,
+                nats.js.errors.BadRequestError,
+            ) as e:
+                if isinstance(e, nats.js.errors.KeyWrongLastSequenceError) or (
+                    e.err_code == _KV_WRONG_LAST_SEQUENCE
+                ):
+                    raise AlreadyExists(f"key {key!r} exists in {self.bucket}") from e
+                raise map_nats_error(e) from e
+            except (TimeoutError, nats.errors.Error, OSError) as e:
+                raise map_nats_error(e) from e
+        raise Aborted(f"key {key!r} in {self.bucket} kept changing while being created")
 
     async def update(self, key: str, value: bytes, revision: int) -> int:
         """Set `key` only if it is still at `revision`; Aborted otherwise."""

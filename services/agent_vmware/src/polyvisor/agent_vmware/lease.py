@@ -38,7 +38,7 @@ class Lease:
         try:
             self.revision = await self.kv.create(self.key, self._value)
             return True
-        except AlreadyExists:
+        except (AlreadyExists, Aborted):  # held by someone, or changing under us: look
             pass
         entry = await self.kv.get(self.key)
         if entry is None or entry.value != self._value:
