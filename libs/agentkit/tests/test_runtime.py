@@ -12,6 +12,7 @@ from polyvisor.agentkit.bus import command_subject, report_subject
 from polyvisor.agentkit.commands import EventKind
 from polyvisor.agentkit.driver import (
     HypervisorUnavailable,
+    Instance,
     PowerState,
     RenditionWanted,
     SpawnFailed,
@@ -194,6 +195,40 @@ async def test_hypervisor_changes_become_events(agent: Agent) -> None:
     ev = await agent.tap.wait_for(is_(EventKind.VANISHED, "s1"))
     assert ev.fault_code == "VANISHED"
     assert agent.tap.kinds("s1").count("POWER_STATE_CHANGED") == 1
+
+
+async def test_a_change_during_a_command_is_looked_at_again_after_it(agent: Agent) -> None:
+    await agent.send("s1", 1, "spawn")
+    await agent.tap.wait_for(is_(SPAWNED, "s1"))
+    driver = agent.driver
+    real_reboot = driver.reboot
+
+    def reboot_then_shut_down_from_outside(server_id: str, *, hard: bool) -> Instance:
+        inst = real_reboot(server_id, hard=hard)  # answers RUNNING...
+        driver.set_power(server_id, PowerState.SHUTDOWN)  # ...but someone powers it off
+        return inst
+
+    driver.reboot = reboot_then_shut_down_from_outside  # type: ignore[method-assign]
+    await agent.send("s1", 2, "reboot")
+    await agent.tap.wait_for(is_(EventKind.REBOOTED, "s1"))
+    # The change came while the reboot was busy; it is not lost: looked at again after it.
+    ev = await agent.tap.wait_for(is_(EventKind.POWER_STATE_CHANGED, "s1"))
+    assert ev.power_state == "SHUTDOWN" and ev.generation == 2
+
+    # A blip inside a command that ends with the VM running raises no event at all.
+    driver.reboot = real_reboot  # type: ignore[method-assign]
+    await agent.send("s1", 3, "power_on")
+    await agent.tap.wait_for(lambda e: e.server_id == "s1" and e.generation == 3)
+    driver.block("reboot")
+    await agent.send("s1", 4, "reboot")
+    await until(lambda: driver.waiting("reboot") == 1)
+    driver.set_power("s1", PowerState.SHUTDOWN)
+    driver.release("reboot")
+    await agent.tap.wait_for(lambda e: e.server_id == "s1" and e.generation == 4)
+    await until(lambda: not agent.runtime.dispatcher.busy("s1"))
+    kinds = [e.kind for e in agent.tap.of("s1") if e.generation == 4]
+    assert kinds == [EventKind.REBOOTED]
+    assert driver.snapshot("s1").power_state == PowerState.RUNNING  # type: ignore[union-attr]
 
 
 async def test_reconciler_fixes_drift_reports_vanished_and_flags_orphans(agent: Agent) -> None:

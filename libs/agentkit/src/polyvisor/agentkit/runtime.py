@@ -95,6 +95,7 @@ class AgentRuntime:
         self.command_loop: CommandLoop | None = None
         self.agent_bus: AgentBus | None = None
         self._unwatch: Unsubscribe | None = None
+        self._recheck: set[str] = set()  # servers to re-observe once their command is done
         self._started = False
         self._closed = False
 
@@ -209,11 +210,35 @@ class AgentRuntime:
                 log.warning("hypervisor change not published", error=str(exc))
 
     async def _on_change(self, change: InstanceChange) -> None:
+        sid = change.server_id
+        if self.dispatcher.busy(sid):
+            # A command is working on this server. The change may be the command's own doing
+            # (a reboot's power-off blip) or come from outside at the same moment: neither
+            # the change nor the command's answer alone says the state it ends in, so look
+            # again once the command is done (queued behind it, in order).
+            if sid not in self._recheck:
+                self._recheck.add(sid)
+                self.dispatcher.submit(sid, lambda: self._recheck_power(sid))
+            return
+        await self._apply_change(change)
+
+    async def _recheck_power(self, sid: str) -> None:
+        self._recheck.discard(sid)
+        try:
+            instances = await self.calls.run("list_instances", self.driver.list_instances)
+        except DriverError as exc:
+            log.warning("cannot re-observe the server", server_id=sid, error=str(exc))
+            return
+        inst = next((i for i in instances if i.server_id == sid), None)
+        if inst is None:
+            await self._apply_change(InstanceChange(sid, PowerState.NOSTATE, vanished=True))
+        else:
+            await self._apply_change(InstanceChange(sid, inst.power_state, inst.esxi_host))
+
+    async def _apply_change(self, change: InstanceChange) -> None:
         handler = self.handler
         assert handler is not None
         sid = change.server_id
-        if self.dispatcher.busy(sid):
-            return  # a command is working on it; its answer says the state
         if change.vanished:
             if handler.recently_destroyed(sid):
                 return
