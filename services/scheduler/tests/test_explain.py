@@ -77,3 +77,19 @@ def test_no_hosts_at_all() -> None:
     e = explain(index, ctx, masks)
     assert e.total_hosts == 0
     assert "no hosts known" in e.summary
+
+
+def test_examples_show_near_misses_first() -> None:
+    # Many hosts are down in another zone; the one down in the zone asked for is the host
+    # the operator needs to hear about, wherever it sits in the index.
+    index = HostIndex(60.0, clock=lambda: 1000.0)
+    for i in range(10):
+        index.apply_report(kvm_report(f"far-{i}", az="az2", received_at=100.0))
+    index.apply_report(kvm_report("near", az="az1", received_at=100.0))
+    s = spec(availability_zone="az1")
+    ctx = FilterContext.build(index, s)
+    ok, masks = run_filters(index, ctx, default_filters())
+    assert not ok.any()
+    compute = explain(index, ctx, masks).filters[0]
+    assert compute.name == "ComputeFilter" and compute.hosts_removed == 11
+    assert compute.examples[0].host == "near"

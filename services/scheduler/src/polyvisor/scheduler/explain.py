@@ -2,7 +2,8 @@
 examples with the reason, and one summary line.
 
 Computed from the filters' masks (counts and the per-label breakdown are vectorised); only the
-handful of example hosts get a sentence each. Examples show distinct reasons first, so
+handful of example hosts get a sentence each. Examples show near misses first (hosts only
+that filter refused), then distinct reasons, so
 "7 hosts: hypervisor_type kvm ..." and "cluster C1: 64 GiB free in total ..." both appear when
 both happened.
 """
@@ -41,9 +42,18 @@ def run_filters(
 
 
 def _examples(
-    index: HostIndex, ctx: FilterContext, f: HostFilter, removed: np.ndarray
+    index: HostIndex,
+    ctx: FilterContext,
+    f: HostFilter,
+    removed: np.ndarray,
+    near_miss: np.ndarray,
 ) -> tuple[Rejection, ...]:
-    rows = np.flatnonzero(removed)[:_SAMPLE]
+    # Near misses first: hosts that every other filter accepts, where this filter alone
+    # stood in the way. They are the ones an operator can act on (enable the host in the
+    # zone asked for, not some disabled host in another zone).
+    rows = np.concatenate(
+        (np.flatnonzero(removed & near_miss), np.flatnonzero(removed & ~near_miss))
+    )[:_SAMPLE]
     by_reason: dict[str, list[str]] = {}
     for row in rows:
         text = f.reason(index, ctx, int(row))
@@ -78,14 +88,22 @@ def explain(
 ) -> Explanation:
     remaining = np.ones(index.n, bool)
     reports: list[FilterReport] = []
-    for f, m in masks:
+    # others_ok[k]: the hosts every filter but the k-th accepts (prefix AND suffix products).
+    prefix = [np.ones(index.n, bool)]
+    for _, m in masks:
+        prefix.append(prefix[-1] & m)
+    suffix = [np.ones(index.n, bool)]
+    for _, m in reversed(masks):
+        suffix.append(suffix[-1] & m)
+    suffix.reverse()
+    for k, (f, m) in enumerate(masks):
         before = int(np.count_nonzero(remaining))
         removed = remaining & ~m
         count = int(np.count_nonzero(removed))
         examples: tuple[Rejection, ...] = ()
         breakdown: tuple[tuple[str, int], ...] = ()
         if count:
-            examples = _examples(index, ctx, f, removed)
+            examples = _examples(index, ctx, f, removed, prefix[k] & suffix[k + 1])
             breakdown = tuple((lbl, c) for lbl, c in f.breakdown(index, ctx, removed) if c)
         reports.append(FilterReport(f.name, before, count, examples, breakdown))
         remaining &= m
