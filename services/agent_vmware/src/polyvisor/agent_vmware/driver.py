@@ -715,7 +715,7 @@ class VmwareDriver:
             if props.get("runtime.powerState") != "poweredOn":
                 self._power(conn, vm, on=True)  # a reboot of a stopped VM starts it
             elif hard or props.get("guest.toolsRunningStatus") != "guestToolsRunning":
-                self._wait(conn, vm.ResetVM_Task())
+                self._reset(conn, vm)
             else:
                 try:
                     vm.RebootGuest()
@@ -726,11 +726,22 @@ class VmwareDriver:
                         server_id=server_id,
                         error=fault_text(e),
                     )
-                    self._wait(conn, vm.ResetVM_Task())
+                    self._reset(conn, vm)
             rec = self._observe(conn, server_id, vm)
         if rec is None:
             raise InstanceNotFound(f"VM {server_id} vanished")
         return self._instance(rec)
+
+    def _reset(self, conn: Conn, vm: vim.VirtualMachine) -> None:
+        """Hard reset, ending with the VM running: a reboot's promise. A reset whose power-on
+        half did not take (vcsim ignores it when it races the power-off) is completed."""
+        self._wait(conn, vm.ResetVM_Task())
+        state = (retrieve_one(conn.content, vm, ["runtime.powerState"]) or {}).get(
+            "runtime.powerState"
+        )
+        if state != "poweredOn":
+            log.warning("reset left the VM off; powering it on", vm=vm._moId, state=state)
+            self._power(conn, vm, on=True)
 
     # ------------------------------------------------------------------ Driver: watch
 
