@@ -14,8 +14,11 @@
 
 Health (`grpc.health.v1.Health`) reports every listed service, and the overall status under
 "", NOT_SERVING until `set_serving()`, and NOT_SERVING again from the start of the drain.
-Server reflection lists the services, health and reflection itself. Interceptors, outermost
-first: metrics, errors and request ids, authentication (see `polyvisor.common.interceptors`).
+Server reflection lists the services, health and reflection itself. Every method (health and
+reflection included) runs inside metrics, errors and request ids, authentication (see
+`polyvisor.common.interceptors`): each handler is wrapped once, as it is registered, so a call
+pays no grpc.aio interceptor pipeline. Extra `interceptors` given to the constructor still run
+inside those three (the server then uses the classic interceptor chain for everything).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from polyvisor.common.interceptors import (
     Authenticator,
     AuthInterceptor,
     ErrorInterceptor,
+    HandlerWrapper,
     MetricsInterceptor,
 )
 from polyvisor.common.logging import get_logger
@@ -74,6 +78,44 @@ def _load_service_file(add: Callable[..., Any]) -> None:
             pass
 
 
+class _WrappingRegistrar(grpc.aio.Server):
+    """Stands for the grpc.aio server while services register: their handlers go in wrapped.
+    (A grpc.aio.Server itself: reflection checks for one to pick its asyncio servicer.)"""
+
+    def __init__(self, server: grpc.aio.Server, wrapper: HandlerWrapper) -> None:
+        self._server = server
+        self._wrapper = wrapper
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers([self._wrapper.wrap_generic(h) for h in handlers])
+
+    def add_registered_method_handlers(
+        self, service_name: str, method_handlers: dict[str, grpc.RpcMethodHandler]
+    ) -> None:
+        self._server.add_registered_method_handlers(  # type: ignore[attr-defined]
+            service_name,
+            {
+                name: self._wrapper.wrap(f"/{service_name}/{name}", handler)
+                for name, handler in method_handlers.items()
+            },
+        )
+
+    def add_insecure_port(self, address: str) -> int:
+        return self._server.add_insecure_port(address)
+
+    def add_secure_port(self, address: str, server_credentials: grpc.ServerCredentials) -> int:
+        return self._server.add_secure_port(address, server_credentials)
+
+    async def start(self) -> None:
+        await self._server.start()
+
+    async def stop(self, grace: float | None) -> None:
+        await self._server.stop(grace)
+
+    async def wait_for_termination(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
+        return await self._server.wait_for_termination(timeout)
+
+
 class GrpcServer:
     def __init__(
         self,
@@ -91,11 +133,17 @@ class GrpcServer:
         self.services = list(services)
         self.host = settings.grpc_host if host is None else host
         self.requested_port = settings.grpc_port if port is None else port
-        chain: list[grpc.aio.ServerInterceptor] = [MetricsInterceptor(), ErrorInterceptor()]
-        if auth is not None:
-            chain.append(AuthInterceptor(auth, auth_exempt))
-        chain.extend(interceptors)
-        self._interceptors = chain
+        exempt = tuple(auth_exempt)
+        self._wrapper: HandlerWrapper | None = None
+        self._interceptors: list[grpc.aio.ServerInterceptor] = []
+        if interceptors:
+            chain: list[grpc.aio.ServerInterceptor] = [MetricsInterceptor(), ErrorInterceptor()]
+            if auth is not None:
+                chain.append(AuthInterceptor(auth, exempt))
+            chain.extend(interceptors)
+            self._interceptors = chain
+        else:
+            self._wrapper = HandlerWrapper(auth, exempt)
         self._options = {**dict(DEFAULT_OPTIONS), **dict(options)}
         self._server: grpc.aio.Server | None = None
         self.health = HealthServicer()
@@ -123,17 +171,20 @@ class GrpcServer:
             assert self.port is not None
             return self.port
         server = grpc.aio.server(
-            interceptors=self._interceptors, options=list(self._options.items())
+            interceptors=self._interceptors or None, options=list(self._options.items())
         )
+        target: Any = server
+        if self._wrapper is not None:
+            target = _WrappingRegistrar(server, self._wrapper)
         for add, servicer, _ in self.services:
-            add(servicer, server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+            add(servicer, target)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, target)
         for name in ["", *self.service_names]:
             await self.health.set(name, _NOT_SERVING)
         for add, _, _ in self.services:
             _load_service_file(add)
         reflection.enable_server_reflection(
-            [*self.service_names, HEALTH_SERVICE, REFLECTION_SERVICE], server
+            [*self.service_names, HEALTH_SERVICE, REFLECTION_SERVICE], target
         )
         try:
             port = server.add_insecure_port(f"{self.host}:{self.requested_port}")

@@ -1,26 +1,35 @@
-"""gRPC server interceptors (grpc.aio): metrics, errors and request ids, authentication.
+"""What runs around every gRPC method (grpc.aio): metrics, errors and request ids, authentication.
 
-Each interceptor wraps the RpcMethodHandler of the called method, for all four RPC shapes
-(unary-unary, unary-stream, stream-unary, stream-stream; streaming responses written either
-as async generators or with `context.write`). `GrpcServer` installs them outermost first:
+`GrpcServer` installs it with `HandlerWrapper`: each method's RpcMethodHandler is wrapped once,
+when the service is registered, in one coroutine (or async generator) per call that does, in
+this order (all four RPC shapes; streaming responses written either as async generators or with
+`context.write`):
 
-1. `MetricsInterceptor`: `polyvisor_grpc_requests_total{service,method,code}` and
-   `polyvisor_grpc_request_seconds{service,method}`.
-2. `ErrorInterceptor`: binds a request id (the `x-request-id` metadata or a new one) and the
-   RPC name into the log context, sends the request id back in the initial metadata, and maps
-   exceptions: a `PolyvisorError` becomes its status code with its message (its details as
-   JSON in the trailing metadata key `polyvisor-error-details`); anything else becomes
-   INTERNAL "internal error (error id <uuid>)", the traceback logged with that id and never
-   sent to the client.
-3. `AuthInterceptor`: calls the `Authenticator` for every method not exempt and makes the
-   result available to handlers through `current_principal()`.
+1. metrics: `polyvisor_grpc_requests_total{service,method,code}` and
+   `polyvisor_grpc_request_seconds{service,method}` (label children resolved once per method);
+2. errors and request ids: the request id (the `x-request-id` metadata or a new one) and the
+   RPC name go into the log context (`polyvisor.common.logging.rpc_context`), the request id
+   is sent back in the initial metadata, and exceptions are mapped: a `PolyvisorError` becomes
+   its status code with its message (its details as JSON in the trailing metadata key
+   `polyvisor-error-details`); anything else becomes INTERNAL "internal error (error id
+   <uuid>)", the traceback logged with that id and never sent to the client;
+3. authentication: the `Authenticator` is called for every method not exempt and its result
+   is available to handlers through `current_principal()`.
+
+Nothing of this is decided per call that can be decided per method, and no grpc.aio interceptor
+runs (grpc.aio runs its interceptor pipeline on every call). The same behaviour is also
+available as three classic grpc.aio interceptors (`MetricsInterceptor`, `ErrorInterceptor`,
+`AuthInterceptor`, outermost first), which `GrpcServer` uses only when it is given extra
+interceptors of its own, so that these still run inside the three.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import json
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -30,10 +39,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
 from prometheus_client import Counter, Histogram
-from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from polyvisor.common.errors import PolyvisorError, Unauthenticated
-from polyvisor.common.logging import get_logger
+from polyvisor.common.logging import get_logger, reset_rpc_context, rpc_context, set_rpc_context
 
 if TYPE_CHECKING:
     from polyvisor.common.auth import Principal
@@ -47,6 +55,7 @@ __all__ = [
     "AuthInterceptor",
     "Authenticator",
     "ErrorInterceptor",
+    "HandlerWrapper",
     "MetricsInterceptor",
     "current_principal",
     "current_request_id",
@@ -78,7 +87,6 @@ GRPC_REQUEST_SECONDS = Histogram(
 )
 
 _principal: ContextVar[Principal | None] = ContextVar("polyvisor_principal", default=None)
-_request_id: ContextVar[str | None] = ContextVar("polyvisor_request_id", default=None)
 
 
 def current_principal() -> Principal | None:
@@ -88,7 +96,8 @@ def current_principal() -> Principal | None:
 
 def current_request_id() -> str | None:
     """The request id of the RPC being handled."""
-    return _request_id.get()
+    ctx = rpc_context()
+    return None if ctx is None else ctx[0]
 
 
 def split_method(full_method: str) -> tuple[str, str]:
@@ -197,10 +206,40 @@ class _WrappingInterceptor(grpc.aio.ServerInterceptor):
 # --------------------------------------------------------------------------- metrics
 
 
+class _MethodMetrics:
+    """The label children of one method, resolved once (`.labels()` costs a lock and a dict
+    lookup of the label tuple on every call)."""
+
+    __slots__ = ("_counts", "_name", "_service", "seconds")
+
+    def __init__(self, method: str) -> None:
+        self._service, self._name = split_method(method)
+        self.seconds = GRPC_REQUEST_SECONDS.labels(self._service, self._name)
+        self._counts: dict[grpc.StatusCode, Any] = {}
+
+    def done(self, code: grpc.StatusCode, start: float) -> None:
+        child = self._counts.get(code)
+        if child is None:
+            child = self._counts[code] = GRPC_REQUESTS.labels(self._service, self._name, code.name)
+        child.inc()
+        self.seconds.observe(time.perf_counter() - start)
+
+
+_metrics_by_method: dict[str, _MethodMetrics] = {}
+
+
+def _method_metrics(method: str) -> _MethodMetrics:
+    found = _metrics_by_method.get(method)
+    if found is None:
+        if len(_metrics_by_method) > 4096:  # bounded whatever the generic handlers accept
+            _metrics_by_method.clear()
+        found = _metrics_by_method[method] = _MethodMetrics(method)
+    return found
+
+
 class MetricsInterceptor(_WrappingInterceptor):
     @asynccontextmanager
     async def around(self, method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-        service, name = split_method(method)
         start = time.perf_counter()
         code: grpc.StatusCode | None = None
         try:
@@ -219,58 +258,106 @@ class MetricsInterceptor(_WrappingInterceptor):
             code = grpc.StatusCode.UNKNOWN
             raise
         finally:
-            GRPC_REQUESTS.labels(service, name, (code or grpc.StatusCode.UNKNOWN).name).inc()
-            GRPC_REQUEST_SECONDS.labels(service, name).observe(time.perf_counter() - start)
+            _method_metrics(method).done(code or grpc.StatusCode.UNKNOWN, start)
 
 
 # --------------------------------------------------------------------------- errors
 
+# Request ids made here: a random per-process prefix and a counter (32 hex digits, like a
+# uuid4's hex, without a getrandom call per RPC).
+_ID_PREFIX = os.urandom(8).hex()
+_id_counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
 
-def _request_id_from(context: grpc.aio.ServicerContext) -> str:
-    for key, value in context.invocation_metadata() or ():
+
+def _new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_id_counter) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+def _request_id_in(metadata: Iterable[tuple[str, str | bytes]] | None) -> str:
+    for key, value in metadata or ():
         if key == REQUEST_ID_KEY:
             text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
             text = text.strip()[:128]
             if text and text.isprintable():
                 return text
-    return uuid.uuid4().hex
+            break
+    return _new_request_id()
+
+
+def _request_id_from(context: grpc.aio.ServicerContext) -> str:
+    return _request_id_in(context.invocation_metadata())
+
+
+async def _map_error(context: grpc.aio.ServicerContext, exc: BaseException) -> None:
+    """End the RPC for `exc` the way the project does: a PolyvisorError becomes its status
+    (details in the trailing metadata), any other Exception INTERNAL with an error id. Returns
+    (for the caller to re-raise) on aborts, cancellations and other BaseExceptions."""
+    if isinstance(exc, grpc.aio.AbortError):
+        return  # the handler chose its status itself
+    if isinstance(exc, PolyvisorError):
+        if exc.details:
+            context.set_trailing_metadata(
+                ((ERROR_DETAILS_KEY, json.dumps(exc.details, default=str)),)
+            )
+        if exc.code in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL):
+            log.error("rpc failed", error=repr(exc))
+        else:
+            log.info("rpc error", code=exc.code.name, error=exc.message)
+        await context.abort(exc.code, exc.message)
+    if isinstance(exc, Exception):
+        error_id = str(uuid.uuid4())
+        log.exception("unexpected error in rpc", error_id=error_id)  # called while handling exc
+        await context.abort(grpc.StatusCode.INTERNAL, f"internal error (error id {error_id})")
+
+
+def _code_of(exc: BaseException, context: grpc.aio.ServicerContext) -> grpc.StatusCode:
+    """The status an RPC ends with when `exc` leaves its handler (for the metrics)."""
+    if isinstance(exc, grpc.aio.AbortError):
+        return context.code() or grpc.StatusCode.UNKNOWN
+    if isinstance(exc, PolyvisorError):
+        return exc.code
+    if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
+        return grpc.StatusCode.CANCELLED
+    if isinstance(exc, Exception):
+        return grpc.StatusCode.INTERNAL
+    return grpc.StatusCode.UNKNOWN
 
 
 class ErrorInterceptor(_WrappingInterceptor):
     @asynccontextmanager
     async def around(self, method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
         request_id = _request_id_from(context)
-        token = _request_id.set(request_id)
-        log_tokens = bind_contextvars(request_id=request_id, rpc=method)
+        token = set_rpc_context(request_id, method)
         try:
             await context.send_initial_metadata(((REQUEST_ID_KEY, request_id),))
             yield
-        except grpc.aio.AbortError:
-            raise  # the handler chose its status itself
-        except PolyvisorError as e:
-            if e.details:
-                context.set_trailing_metadata(
-                    ((ERROR_DETAILS_KEY, json.dumps(e.details, default=str)),)
-                )
-            if e.code in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL):
-                log.error("rpc failed", error=repr(e))
-            else:
-                log.info("rpc error", code=e.code.name, error=e.message)
-            await context.abort(e.code, e.message)
-        except Exception:
-            error_id = str(uuid.uuid4())
-            log.exception("unexpected error in rpc", error_id=error_id)
-            await context.abort(grpc.StatusCode.INTERNAL, f"internal error (error id {error_id})")
+        except Exception as e:
+            await _map_error(context, e)
+            raise
         finally:
             # A streaming RPC's generator may be finalised from another context: never let
             # the reset itself fail the RPC.
             with suppress(ValueError):
-                reset_contextvars(**log_tokens)
-            with suppress(ValueError):
-                _request_id.reset(token)
+                reset_rpc_context(token)
 
 
 # --------------------------------------------------------------------------- auth
+
+
+def _is_exempt(method: str, exempt: tuple[str, ...]) -> bool:
+    return any(method == e or (e.endswith("/") and method.startswith(e)) for e in exempt)
+
+
+async def _authenticate(
+    authenticator: Authenticator, method: str, metadata: Any
+) -> Principal | None:
+    try:
+        return await authenticator.authenticate(method, metadata)
+    except PolyvisorError:
+        raise
+    except Exception as e:  # a broken authenticator must not let anyone in
+        log.exception("authenticator failed", error=repr(e))
+        raise Unauthenticated("authentication failed") from e
 
 
 class AuthInterceptor(_WrappingInterceptor):
@@ -281,24 +368,200 @@ class AuthInterceptor(_WrappingInterceptor):
         self._exempt = (*DEFAULT_AUTH_EXEMPT, *exempt)
 
     def is_exempt(self, method: str) -> bool:
-        return any(method == e or (e.endswith("/") and method.startswith(e)) for e in self._exempt)
+        return _is_exempt(method, self._exempt)
 
     @asynccontextmanager
     async def around(self, method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
         principal = None
         if not self.is_exempt(method):
-            try:
-                principal = await self._authenticator.authenticate(
-                    method, context.invocation_metadata()
-                )
-            except PolyvisorError:
-                raise
-            except Exception as e:  # a broken authenticator must not let anyone in
-                log.exception("authenticator failed", error=repr(e))
-                raise Unauthenticated("authentication failed") from e
+            principal = await _authenticate(
+                self._authenticator, method, context.invocation_metadata()
+            )
         token = _principal.set(principal)
         try:
             yield
         finally:
             with suppress(ValueError):
                 _principal.reset(token)
+
+
+# --------------------------------------------------------------------------- one wrapper
+
+
+class _Method:
+    """What the wrapper of one method needs, computed when the method is registered."""
+
+    __slots__ = ("authenticator", "metrics", "name")
+
+    def __init__(self, name: str, authenticator: Authenticator | None) -> None:
+        self.name = name
+        self.metrics = _MethodMetrics(name)
+        self.authenticator = authenticator
+
+    async def begin(self, context: grpc.aio.ServicerContext, request_id: str, metadata: Any) -> Any:
+        """Send the request id back; authenticate. Returns the principal's context token."""
+        await context.send_initial_metadata(((REQUEST_ID_KEY, request_id),))
+        if self.authenticator is None:
+            return None
+        return _principal.set(await _authenticate(self.authenticator, self.name, metadata))
+
+
+def _end(principal_token: Any, rpc_token: Any) -> None:
+    # A streaming RPC's generator may be finalised from another context: never let the reset
+    # itself fail the RPC.
+    if principal_token is not None:
+        with suppress(ValueError):
+            _principal.reset(principal_token)
+    with suppress(ValueError):
+        reset_rpc_context(rpc_token)
+
+
+class HandlerWrapper:
+    """Wraps method handlers, once each, in metrics + errors and request ids + auth (see the
+    module docstring). `authenticator=None`: every call is allowed, `current_principal()` is
+    None. Exempt entries ending in '/' are prefixes; health and reflection are always exempt."""
+
+    def __init__(
+        self, authenticator: Authenticator | None = None, exempt: Iterable[str] = ()
+    ) -> None:
+        self._authenticator = authenticator
+        self._exempt = (*DEFAULT_AUTH_EXEMPT, *exempt)
+
+    def is_exempt(self, method: str) -> bool:
+        return _is_exempt(method, self._exempt)
+
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """`handler` (the handler of the full method name `method`) inside the wrapper."""
+        auth = None if self.is_exempt(method) else self._authenticator
+        m = _Method(method, auth)
+        if handler.unary_unary is not None:
+            return handler._replace(unary_unary=_unary_response(handler.unary_unary, m))  # type: ignore[attr-defined]
+        if handler.stream_unary is not None:
+            return handler._replace(stream_unary=_unary_response(handler.stream_unary, m))  # type: ignore[attr-defined]
+        if handler.unary_stream is not None:
+            return handler._replace(unary_stream=_stream_response(handler.unary_stream, m))  # type: ignore[attr-defined]
+        if handler.stream_stream is not None:
+            return handler._replace(stream_stream=_stream_response(handler.stream_stream, m))  # type: ignore[attr-defined]
+        return handler
+
+    def wrap_generic(self, handler: grpc.GenericRpcHandler) -> grpc.GenericRpcHandler:
+        """A generic handler answering `handler`'s methods wrapped (each wrapped once)."""
+        return _WrappedGenericHandler(handler, self)
+
+
+class _WrappedGenericHandler(grpc.GenericRpcHandler):
+    def __init__(self, inner: grpc.GenericRpcHandler, wrapper: HandlerWrapper) -> None:
+        self._inner = inner
+        self._wrapper = wrapper
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    def service(
+        self, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        handler = self._inner.service(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        known = self._wrapped.get(method)
+        if known is not None and known[0] is handler:
+            return known[1]
+        wrapped = self._wrapper.wrap(method, handler)
+        if len(self._wrapped) > 4096:  # a catch-all handler: stay bounded
+            self._wrapped.clear()
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+
+def _unary_response(behavior: Callable[..., Any], m: _Method) -> Callable[..., Any]:
+    is_coroutine = inspect.iscoroutinefunction(behavior)
+    perf_counter = time.perf_counter
+    ok = grpc.StatusCode.OK
+
+    async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        start = perf_counter()
+        metadata = context.invocation_metadata()
+        request_id = _request_id_in(metadata)
+        rpc_token = set_rpc_context(request_id, m.name)
+        principal_token = None
+        code = ok
+        try:
+            principal_token = await m.begin(context, request_id, metadata)
+            if is_coroutine:
+                result = await behavior(request, context)
+            else:
+                result = behavior(request, context)
+                if inspect.isawaitable(result):
+                    result = await result
+            code = context.code() or ok
+            return result
+        except BaseException as exc:
+            code = _code_of(exc, context)
+            await _map_error(context, exc)
+            raise
+        finally:
+            m.metrics.done(code, start)
+            _end(principal_token, rpc_token)
+
+    return call
+
+
+def _stream_response(behavior: Callable[..., Any], m: _Method) -> Callable[..., Any]:
+    perf_counter = time.perf_counter
+    ok = grpc.StatusCode.OK
+
+    if inspect.isasyncgenfunction(behavior):
+
+        async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            start = perf_counter()
+            metadata = context.invocation_metadata()
+            request_id = _request_id_in(metadata)
+            rpc_token = set_rpc_context(request_id, m.name)
+            principal_token = None
+            code = ok
+            try:
+                principal_token = await m.begin(context, request_id, metadata)
+                agen = behavior(request, context)
+                try:
+                    async for item in agen:
+                        yield item
+                finally:
+                    await agen.aclose()
+                code = context.code() or ok
+            except BaseException as exc:
+                code = _code_of(exc, context)
+                await _map_error(context, exc)
+                raise
+            finally:
+                m.metrics.done(code, start)
+                _end(principal_token, rpc_token)
+
+        return stream
+
+    async def write_style(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        # Coroutine handlers that call `await context.write(...)`.
+        start = perf_counter()
+        metadata = context.invocation_metadata()
+        request_id = _request_id_in(metadata)
+        rpc_token = set_rpc_context(request_id, m.name)
+        principal_token = None
+        code = ok
+        try:
+            principal_token = await m.begin(context, request_id, metadata)
+            result = behavior(request, context)
+            if inspect.isawaitable(result):
+                result = await result
+            elif hasattr(result, "__aiter__"):  # a callable returning an async iterator
+                async for item in result:
+                    await context.write(item)
+                result = None
+            code = context.code() or ok
+            return result
+        except BaseException as exc:
+            code = _code_of(exc, context)
+            await _map_error(context, exc)
+            raise
+        finally:
+            m.metrics.done(code, start)
+            _end(principal_token, rpc_token)
+
+    return write_style

@@ -1,8 +1,9 @@
 """Structured logs: one JSON object per line on stderr.
 
 Every line carries `service` and `server_id` (from the settings) and whatever is bound in the
-current context: the gRPC interceptors bind `request_id` and `rpc` for the duration of an RPC;
-code may add its own with `bind_context(...)` / `bound_context(...)`. Standard-library loggers
+current context: during an RPC, `request_id` and `rpc` (the gRPC wrapper sets them with
+`set_rpc_context`, one context variable read only when a line is actually logged); code may add
+its own with `bind_context(...)` / `bound_context(...)`. Standard-library loggers
 (grpc, nats, asyncpg) are rendered the same way.
 
     configure_logging(settings)
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from contextvars import ContextVar, Token
 from typing import Any
 
 import structlog
@@ -27,6 +29,9 @@ __all__ = [
     "bound_context",
     "configure_logging",
     "get_logger",
+    "reset_rpc_context",
+    "rpc_context",
+    "set_rpc_context",
     "unbind_context",
 ]
 
@@ -35,6 +40,31 @@ bound_context = bound_contextvars
 unbind_context = unbind_contextvars
 
 _static: dict[str, str] = {}
+
+# (request id, full method name) of the RPC being handled.
+_rpc: ContextVar[tuple[str, str] | None] = ContextVar("polyvisor_rpc", default=None)
+
+
+def set_rpc_context(request_id: str, rpc: str) -> Token[tuple[str, str] | None]:
+    """Log lines from here on (in this context) carry `request_id` and `rpc`."""
+    return _rpc.set((request_id, rpc))
+
+
+def reset_rpc_context(token: Token[tuple[str, str] | None]) -> None:
+    _rpc.reset(token)
+
+
+def rpc_context() -> tuple[str, str] | None:
+    """(request id, rpc) of the RPC being handled, if any."""
+    return _rpc.get()
+
+
+def _add_rpc(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    ctx = _rpc.get()
+    if ctx is not None:
+        event_dict.setdefault("request_id", ctx[0])
+        event_dict.setdefault("rpc", ctx[1])
+    return event_dict
 
 
 def _add_static(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
@@ -51,6 +81,7 @@ def configure_logging(settings: ServiceSettings | None = None, *, level: str | N
 
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        _add_rpc,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
