@@ -25,7 +25,7 @@ from polyvisor.agent_vmware.session import Conn, Session
 from polyvisor.agentkit.driver import DriverError
 from polyvisor.common.logging import get_logger
 
-__all__ = ["WATCHED_PATHS", "Batch", "ObjectChange", "VmWatcher"]
+__all__ = ["WATCHED_PATHS", "Batch", "ObjectChange", "VmWatcher", "changes_in"]
 
 log = get_logger(__name__)
 PC = vmodl.query.PropertyCollector
@@ -145,7 +145,7 @@ class VmWatcher:
                         initial = None
                     continue
                 version = update.version
-                changes = _changes(update)
+                changes = changes_in(update)
                 if initial is not None:
                     for c in changes:
                         if c.kind == "leave":
@@ -179,14 +179,28 @@ class VmWatcher:
             log.exception("handling a watch batch failed")
 
 
-def _changes(update: Any) -> list[ObjectChange]:
-    out: list[ObjectChange] = []
+def changes_in(update: Any) -> list[ObjectChange]:
+    """One change per VM: what the answer says each VM is now.
+
+    vCenter's own collector sends the current value of what changed since the last answer;
+    vcsim sends every intermediate value (a reset's power-off, then its power-on, in one
+    answer). Only the end of an answer is news: folded per VM, in order, a reset that ends
+    running is no change at all, instead of a stale power-off reported after the reboot was
+    answered. A VM that left is gone, whatever came before in the same answer."""
+    folded: dict[str, ObjectChange] = {}
     for fs in update.filterSet or ():
         for os_ in fs.objectSet or ():
             if not isinstance(os_.obj, vim.VirtualMachine):
                 continue
+            kind = str(os_.kind)
             props: dict[str, Any] = {}
             for ch in os_.changeSet or ():
                 props[ch.name] = None if ch.op == "remove" else ch.val
-            out.append(ObjectChange(os_.obj, str(os_.kind), props))
-    return out
+            moref = os_.obj._moId
+            earlier = folded.get(moref)
+            if earlier is not None and kind != "leave" and earlier.kind != "leave":
+                # enter then modify is still an enter, with everything it said
+                kind = "enter" if "enter" in (earlier.kind, kind) else kind
+                props = {**earlier.props, **props}
+            folded[moref] = ObjectChange(os_.obj, kind, props)
+    return list(folded.values())
