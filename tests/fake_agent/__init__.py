@@ -13,6 +13,9 @@ chosen per host by the environment and per server by the server's metadata:
 | `silent` | acknowledges the command and never answers |
 
 `fake.power` / `FAKE_AGENT_POWER` (`ok`, `fail`, `silent`) does the same for power on/off,
-reboot and destroy. Every command received is appended as one JSON line to `FAKE_AGENT_LOG`
-(when set), for tests to inspect what the api sent.
+reboot and destroy. `fake.reboot=flicker` makes a reboot behave as vCenter reports a reset:
+REBOOTED, then two unsolicited POWER_STATE_CHANGED of the same generation published back to
+back, SHUTDOWN (the reset's brief power-off, seen late) then RUNNING. Every command received
+is appended as one JSON line to `FAKE_AGENT_LOG` (when set), for tests to inspect what the api
+sent.
 """

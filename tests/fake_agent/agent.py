@@ -89,6 +89,7 @@ class FakeAgent:
         self.newest: dict[str, int] = {}
         self.consoles = 5900
         self.power_modes: dict[str, str] = {}
+        self.reboot_modes: dict[str, str] = {}
 
     async def start(self) -> None:
         self.bus = await Bus.connect(self.config.nats_url, name=self.agent_id)
@@ -223,6 +224,7 @@ class FakeAgent:
     async def _spawn(self, cmd: commands_pb2.AgentCommand) -> None:
         mode = self._behaviour(cmd, "fake.spawn", self.config.spawn)
         self.power_modes[cmd.server_id] = cmd.spawn.metadata.get("fake.power", self.config.power)
+        self.reboot_modes[cmd.server_id] = cmd.spawn.metadata.get("fake.reboot", "")
         if mode == "silent":
             return
         await self._emit(cmd, ev_pb.SERVER_EVENT_KIND_PROGRESS, task=st.SERVER_TASK_FETCHING_IMAGE)
@@ -273,6 +275,14 @@ class FakeAgent:
             "reboot": (ev_pb.SERVER_EVENT_KIND_REBOOTED, hypervisor_pb2.POWER_STATE_RUNNING),
         }[verb]
         await self._emit(cmd, kind, power=power)
+        if verb == "reboot" and self.reboot_modes.get(cmd.server_id) == "flicker":
+            # What vCenter's property collector does after a reset: the brief power-off is
+            # reported late, then the power-on, both unsolicited at the reboot's generation,
+            # published back to back in that order.
+            for seen in (hypervisor_pb2.POWER_STATE_SHUTDOWN, hypervisor_pb2.POWER_STATE_RUNNING):
+                await self._emit(
+                    cmd, ev_pb.SERVER_EVENT_KIND_POWER_STATE_CHANGED, power=seen, unsolicited=True
+                )
 
     async def _emit(
         self,
@@ -284,6 +294,7 @@ class FakeAgent:
         fault: fault_pb2.Fault | None = None,
         console: hypervisor_pb2.ConsoleInfo | None = None,
         instance_name: str = "",
+        unsolicited: bool = False,
     ) -> None:
         assert self.bus is not None
         event = ev_pb.ServerEvent(
@@ -294,8 +305,8 @@ class FakeAgent:
             kind=kind,
             power_state=power,
             occurred_at=_now(),
-            command_id=cmd.command_id,
-            request_id=cmd.request_id,
+            command_id="" if unsolicited else cmd.command_id,
+            request_id="" if unsolicited else cmd.request_id,
             task=task,
             instance_name=instance_name,
             agent_id=self.agent_id,

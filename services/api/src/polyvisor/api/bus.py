@@ -9,6 +9,7 @@ from typing import Any
 from polyvisor.api import models as m
 from polyvisor.api.convert.commands import build_command
 from polyvisor.api.convert.events import event_from_proto
+from polyvisor.api.keyed_queue import KeyedQueue
 from polyvisor.api.lifecycle import AgentEvent
 from polyvisor.api.store.outbox import Entry
 from polyvisor.common.bus import Bus, BusMessage, PullConsumer
@@ -58,8 +59,14 @@ class ApiBus:
 
 def event_handler(
     apply: Callable[[AgentEvent], Awaitable[object]],
+    queue: KeyedQueue | None = None,
 ) -> Callable[[BusMessage], Awaitable[None]]:
-    """A consumer handler: parse a ServerEvent, apply it (a bad payload is dropped)."""
+    """A consumer handler: parse a ServerEvent, apply it (a bad payload is dropped).
+
+    The consumer runs handlers concurrently; one server's events are applied one at a time,
+    in the order their handlers were started, which is the order the consumer received them
+    (JetStream's order per subject, except for redeliveries; see `events`)."""
+    order = queue if queue is not None else KeyedQueue()
 
     async def handle(msg: BusMessage) -> None:
         try:
@@ -72,6 +79,9 @@ def event_handler(
             log.error("server event without a server id dropped", subject=msg.subject)
             await msg.term()
             return
-        await apply(event_from_proto(ev))
+        event = event_from_proto(ev)
+        # Nothing above yields: the event takes its place in its server's line in the order
+        # the consumer started the handlers.
+        await order.run(event.server_id, lambda: apply(event))
 
     return handle

@@ -2,8 +2,14 @@
 
 Each event is applied in one transaction under the server's row lock, through the pure state
 machine (`lifecycle.apply_event`): stale generations and events that do not answer the
-state in flight change nothing, so redeliveries, duplicates and reordering are harmless and
-any number of replicas may share the durable consumer.
+state in flight change nothing, so duplicates and late command answers are harmless.
+
+Reordering is not harmless for what agents merely observe: within one generation a power-off
+seen just before a power-on must not be applied after it. The consumer hands one server's
+events over in the order they were published (`keyed_queue`, the fast path), and the row
+records the newest observation applied (`store.observations`), so an older one that arrives
+late anyway (a redelivery after a nak, or the other api replica) is ignored. The row lock and
+that record are what hold the order across replicas sharing the durable consumer.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from datetime import UTC, datetime
 from polyvisor.api import lifecycle, outcomes
 from polyvisor.api import models as m
 from polyvisor.api.metrics import EVENTS_APPLIED
+from polyvisor.api.store import observations
 from polyvisor.api.store import servers as server_store
 from polyvisor.api.store.db import Pool
 from polyvisor.common.db import db_errors
@@ -41,7 +48,15 @@ class EventApplier:
                 if server is None:
                     log.info("event for an unknown server ignored", server_id=ev.server_id)
                     return None
-                out = lifecycle.apply_event(server, ev, datetime.now(UTC), self.deadlines)
+                observed = await observations.newest(conn, ev.server_id)
+                out = lifecycle.apply_event(
+                    server, ev, datetime.now(UTC), self.deadlines, observed
+                )
+                if out.observed is not None:
+                    recorded = await observations.record(conn, ev.server_id, out.observed)
+                    if not recorded and ev.kind in lifecycle.OBSERVATIONS:
+                        # Cannot happen under the row lock; the row's own guard says no.
+                        out = lifecycle.Outcome(ignored="a newer observation is recorded")
                 if out.noop:
                     EVENTS_APPLIED.labels(ev.kind or "UNKNOWN", "ignored").inc()
                     log.debug(

@@ -10,7 +10,12 @@ Ordering rules that make late or repeated events harmless:
 - every command to an agent is issued at a new generation (`generation + 1`);
 - an event older than the server's generation is stale and ignored;
 - an event of the current generation only moves the server out of the transitional state it
-  answers (a SPAWNED for a server that is no longer BUILDING changes nothing).
+  answers (a SPAWNED for a server that is no longer BUILDING changes nothing);
+- within one generation, what an agent merely observed (POWER_STATE_CHANGED, VANISHED) is
+  applied in the order the agent saw it, whatever order it is delivered in: the newest
+  observation applied is recorded on the server (`Outcome.observed`) and an older one is
+  ignored (`supersedes`). A hard reboot's brief power-off reported late, just before the
+  power-on, must never be applied after it.
 """
 
 from __future__ import annotations
@@ -76,6 +81,9 @@ class AgentEvent:
     instance_name: str = ""
     addresses: tuple[m.Address, ...] | None = None
     command_id: str = ""
+    # Stamped by the agent (its own clock) when it made the event, and which agent process.
+    occurred_at: datetime | None = None
+    agent_id: str = ""
 
 
 @dataclass(slots=True)
@@ -91,6 +99,9 @@ class Outcome:
     release_reason: str = "DELETED"
     release_detail: str = ""
     ignored: str = ""
+    # The agent's observation to record on the server (recorded even when nothing else
+    # changes: a power state confirmed is what makes an older contrary report stale).
+    observed: m.Observation | None = None
 
     @property
     def noop(self) -> bool:
@@ -272,8 +283,50 @@ def _power_command(
 # --------------------------------------------------------------------------- agent events
 
 
-def apply_event(server: m.Server, ev: AgentEvent, now: datetime, d: Deadlines) -> Outcome:
-    """What an agent's event does to a server (read under a row lock)."""
+# What an agent saw on its own, answering no command: applied in the order it was seen.
+OBSERVATIONS = frozenset({"POWER_STATE_CHANGED", "VANISHED"})
+# Answers to commands that report the power state they left: they keep the generation rules
+# (never ignored for their time), and when applied they date the power state they set.
+_POWER_ANSWERS = frozenset(
+    {"SPAWNED", "POWERED_ON", "POWERED_OFF", "REBOOTED", "COMMAND_FAILED", "DESTROYED"}
+)
+
+
+def observation_of(ev: AgentEvent) -> m.Observation | None:
+    """The observation an event dates, or None (not about power, or not stamped)."""
+    if ev.occurred_at is None or ev.kind not in OBSERVATIONS | _POWER_ANSWERS:
+        return None
+    return m.Observation(ev.generation, ev.agent_id, ev.occurred_at)
+
+
+def supersedes(new: m.Observation, old: m.Observation | None) -> bool:
+    """True when `new` is not older than `old`, the newest observation applied.
+
+    A newer generation always wins (commands order generations). Within one generation the
+    agent's timestamps decide: all events of a server come from the agent of the one host it
+    is on, so comparing two times of the same agent's clock is sound, whatever its skew to
+    ours. Two different agent processes (a restarted agent, or a VMware agent replica that
+    took over the lease) do not share a clock: the later sender wins, since the one before it
+    has stopped acting. Equal times are not older (a redelivery of the same event is
+    harmless)."""
+    if old is None:
+        return True
+    if new.generation != old.generation:
+        return new.generation > old.generation
+    if new.agent_id != old.agent_id:
+        return True
+    return new.at >= old.at
+
+
+def apply_event(
+    server: m.Server,
+    ev: AgentEvent,
+    now: datetime,
+    d: Deadlines,
+    observed: m.Observation | None = None,
+) -> Outcome:
+    """What an agent's event does to a server (read under a row lock); `observed` is the
+    newest observation already applied to it (see `supersedes`)."""
     if server.state == m.DELETED:
         return _ignore("server deleted")
     if ev.generation < server.generation:
@@ -281,7 +334,17 @@ def apply_event(server: m.Server, ev: AgentEvent, now: datetime, d: Deadlines) -
     handler = _EVENT_HANDLERS.get(ev.kind)
     if handler is None:
         return _ignore(f"unknown event kind {ev.kind!r}")
-    return handler(server, ev, now, d)
+    seen = observation_of(ev)
+    newer = seen is not None and supersedes(seen, observed)
+    if ev.kind in OBSERVATIONS and seen is not None and observed is not None and not newer:
+        return _ignore(
+            f"older observation: seen at {seen.at.isoformat()}, "
+            f"{observed.at.isoformat()} already applied"
+        )
+    out = handler(server, ev, now, d)
+    if newer and (ev.kind in OBSERVATIONS or not out.noop):
+        out.observed = seen
+    return out
 
 
 def _from_current_host(server: m.Server, ev: AgentEvent) -> bool:

@@ -178,6 +178,17 @@ class ServerChange:
 
 
 @dataclass(frozen=True, slots=True)
+class Observation:
+    """When an agent last saw a server's power state, as recorded on the server: the event's
+    generation, the agent process that sent it, and the time on that agent's clock (see
+    `lifecycle.supersedes` for how two of them are ordered)."""
+
+    generation: int
+    agent_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Flavor:
     id: str
     name: str

@@ -64,4 +64,6 @@ def event_from_proto(ev: server_events_pb2.ServerEvent) -> AgentEvent:
         instance_name=ev.instance_name,
         addresses=addresses,
         command_id=ev.command_id,
+        occurred_at=from_ts(ev.occurred_at, ev.HasField("occurred_at")),
+        agent_id=ev.agent_id,
     )
