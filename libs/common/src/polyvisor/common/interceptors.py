@@ -16,6 +16,9 @@ this order (all four RPC shapes; streaming responses written either as async gen
 3. authentication: the `Authenticator` is called for every method not exempt and its result
    is available to handlers through `current_principal()`.
 
+A wrapped handler may also return its response already serialized (`bytes`, e.g. from a cache
+of encoded messages): it is sent as it is.
+
 Nothing of this is decided per call that can be decided per method, and no grpc.aio interceptor
 runs (grpc.aio runs its interceptor pipeline on every call). The same behaviour is also
 available as three classic grpc.aio interceptors (`MetricsInterceptor`, `ErrorInterceptor`,
@@ -434,6 +437,10 @@ class HandlerWrapper:
         """`handler` (the handler of the full method name `method`) inside the wrapper."""
         auth = None if self.is_exempt(method) else self._authenticator
         m = _Method(method, auth)
+        if handler.response_serializer is not None:
+            handler = handler._replace(  # type: ignore[attr-defined]
+                response_serializer=_serializer_passing_bytes(handler.response_serializer)
+            )
         if handler.unary_unary is not None:
             return handler._replace(unary_unary=_unary_response(handler.unary_unary, m))  # type: ignore[attr-defined]
         if handler.stream_unary is not None:
@@ -447,6 +454,15 @@ class HandlerWrapper:
     def wrap_generic(self, handler: grpc.GenericRpcHandler) -> grpc.GenericRpcHandler:
         """A generic handler answering `handler`'s methods wrapped (each wrapped once)."""
         return _WrappedGenericHandler(handler, self)
+
+
+def _serializer_passing_bytes(serialize: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
+    def serializer(message: Any) -> bytes:
+        if type(message) is bytes:
+            return message
+        return serialize(message)
+
+    return serializer
 
 
 class _WrappedGenericHandler(grpc.GenericRpcHandler):
