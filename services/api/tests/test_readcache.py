@@ -57,3 +57,12 @@ def test_peek_serves_only_the_exact_revision() -> None:
     c.fill("s", "p", 7, b"v7", c.begin())
     assert c.peek("s", 7) is not None
     assert c.peek("s", 8) is None  # the database has moved on: not served
+
+
+def test_peek_many_serves_only_the_exact_revisions_in_order() -> None:
+    c = enabled()
+    c.fill("a", "p", 1, b"A1", c.begin())
+    c.fill("b", "p", 5, b"B5", c.begin())
+    assert c.peek_many([("b", 5), ("a", 2), ("x", 1), ("a", 1)]) == [b"B5", None, None, b"A1"]
+    c.invalidate("b")
+    assert c.peek_many([("b", 5)]) == [None]

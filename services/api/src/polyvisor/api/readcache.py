@@ -1,7 +1,7 @@
-"""A read-through cache for GetServer, kept coherent by the change notifications.
+"""A read-through cache for GetServer and ListServers, kept coherent by the change notifications.
 
-Entries are opaque values (the handler stores the serialized response) with the project they
-belong to, keyed by server id. Coherence:
+Entries are opaque values (the handlers store the encoded server, ready to send) with the
+project they belong to, keyed by server id. Coherence:
 
 - every committed change to a server NOTIFYs `api_server_changes` (store.servers) and every
   replica's listener calls `invalidate(server_id)`; a replica's own RPC writes also invalidate
@@ -62,6 +62,18 @@ class ReadCache:
             return None
         self.hits += 1
         return entry
+
+    def peek_many(self, keys: list[tuple[str, int]]) -> list[bytes | None]:
+        """`peek` for each (server id, revision): the cached values, None where it misses."""
+        entries = self._entries
+        out: list[bytes | None] = []
+        for server_id, revision in keys:
+            entry = entries.get(server_id)
+            out.append(entry.value if entry is not None and entry.revision == revision else None)
+        hits = len(out) - out.count(None)
+        self.hits += hits
+        self.misses += len(out) - hits
+        return out
 
     def fill(
         self, server_id: str, project_id: str, revision: int, value: bytes, epoch: int

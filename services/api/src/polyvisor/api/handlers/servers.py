@@ -8,6 +8,7 @@ from typing import TypeAlias
 import grpc
 
 from polyvisor.api import access
+from polyvisor.api import models as m
 from polyvisor.api.convert.enums import CONSOLE_TYPE, HYPERVISOR_TYPE, SERVER_STATE
 from polyvisor.api.convert.servers import change_to_proto, server_to_proto
 from polyvisor.api.convert.times import set_ts
@@ -34,6 +35,13 @@ def _field(number: int, payload: bytes) -> bytes:
         n >>= 7
     out.append(n)
     return bytes(out) + payload
+
+
+def _server_field(server: m.Server) -> bytes:
+    """A server encoded as field 1 (`server` of GetServerResponse, one of the repeated
+    `servers` of ListServersResponse): what the read cache holds. A GetServer answer is this
+    alone; a ListServers page is these one after another, then the token (field 2)."""
+    return _field(1, server_to_proto(server).SerializeToString())
 
 
 class ServerHandlers:
@@ -64,7 +72,12 @@ class ServerHandlers:
         )
         return pb.CreateServerResponse(servers=[server_to_proto(x) for x in created])
 
-    async def GetServer(self, request: pb.GetServerRequest, context: Ctx) -> pb.GetServerResponse:
+    # GetServer and ListServers answer with the encoded response (bytes, sent as they are):
+    # cached servers are never decoded and encoded again.
+
+    async def GetServer(
+        self, request: pb.GetServerRequest, context: Ctx
+    ) -> pb.GetServerResponse | bytes:
         p = principal()
         cached = self.cache.get(request.server_id)
         if cached is not None:
@@ -73,18 +86,16 @@ class ServerHandlers:
                 raise NotFound(
                     f"server {request.server_id} not found", {"server_id": request.server_id}
                 )
-            return pb.GetServerResponse.FromString(_field(1, cached.value))
+            return cached.value
         epoch = self.cache.begin()
         server = await self.servers.get(p, request.server_id)
-        message = server_to_proto(server)
-        self.cache.fill(
-            server.id, server.project_id, server.revision, message.SerializeToString(), epoch
-        )
-        return pb.GetServerResponse(server=message)
+        data = _server_field(server)
+        self.cache.fill(server.id, server.project_id, server.revision, data, epoch)
+        return data
 
     async def ListServers(
         self, request: pb.ListServersRequest, context: Ctx
-    ) -> pb.ListServersResponse:
+    ) -> pb.ListServersResponse | bytes:
         if request.state == server_status_pb2.SERVER_STATE_UNSPECIFIED:
             state = ""
         else:
@@ -107,24 +118,18 @@ class ServerHandlers:
         # Servers whose current revision is cached are sent as cached bytes; the others are
         # read in one query and cached. Revisions come from the page query itself, so the
         # page is never staler than the database.
-        chunks: dict[str, bytes] = {}
-        missing: list[str] = []
-        for server_id, revision in keys:
-            entry = self.cache.peek(server_id, revision)
-            if entry is None:
-                missing.append(server_id)
-            else:
-                chunks[server_id] = entry.value
+        parts = self.cache.peek_many(keys)
+        missing = {keys[i][0]: i for i, part in enumerate(parts) if part is None}
         if missing:
             epoch = self.cache.begin()
-            for server in await self.servers.fetch(missing):
-                data = server_to_proto(server).SerializeToString()
-                chunks[server.id] = data
+            for server in await self.servers.fetch(list(missing)):
+                data = _server_field(server)
+                parts[missing[server.id]] = data
                 self.cache.fill(server.id, server.project_id, server.revision, data, epoch)
-        body = b"".join(_field(1, chunks[sid]) for sid, _ in keys if sid in chunks)
+        body = b"".join([part for part in parts if part is not None])
         if token:
             body += _field(2, token.encode())
-        return pb.ListServersResponse.FromString(body)
+        return body
 
     async def UpdateServer(
         self, request: pb.UpdateServerRequest, context: Ctx

@@ -224,7 +224,7 @@ async def list_keys(
         sql += " WHERE " + " AND ".join(where)
     args.append(limit)
     sql += f" ORDER BY id LIMIT ${len(args)}"
-    return [(r["id"], r["revision"]) for r in await conn.fetch(sql, *args)]
+    return [(r[0], r[1]) for r in await conn.fetch(sql, *args)]
 
 
 async def get_many(conn: Conn, server_ids: list[str]) -> list[m.Server]:
