@@ -4,20 +4,26 @@
 
 Starts PostgreSQL, NATS and the api (`python -m polyvisor.api`, a real process) on loopback,
 bulk-inserts the servers of one project directly with SQL, then measures with 64 concurrent
-clients (one asyncio client process, every call authenticated with a real token):
+clients (one asyncio client process, the same for every phase; every call authenticated with a
+real token):
 
 - the baseline: a bare grpc.aio echo server (a separate process, uvloop, one unary method
   returning its request) — the ceiling for Python gRPC on this machine;
 - a second baseline: a method that does nothing, served through polyvisor.common's
-  GrpcServer (metrics, error and auth interceptors, a real token): what the shared gRPC
+  GrpcServer (metrics, error and request-id, auth; a real token): what the shared gRPC
   framework costs before the api does any work (framework_echo.py);
-- GetServer of random servers;
-- ListServers, pages of 100, each client walking the 100,000 servers page by page.
+- GetServer, cold: each call reads a server never read before (the api's read cache misses:
+  one PostgreSQL query per call);
+- ListServers, pages of 100, each client walking the 100,000 servers page by page (a page
+  query for ids and revisions; servers whose revision is cached are sent from their cached
+  encoding);
+- GetServer of random servers, once every server has been read (a ListServers walk over the
+  whole list fills the cache): the steady state of a read-mostly API, answered from memory.
 
-Requests per second, the p99 latency, and the server process's CPU time per request (user +
-system, from /proc: unlike the rates it hardly moves when other work loads the machine). The
-last line printed is one JSON object.
-Targets: GetServer at least half the echo rate; ListServers p99 under 20 ms.
+Requests per second, the p99 latency, and the CPU time per request of the server process and
+of the client process (user + system, from /proc: unlike the rates it hardly moves when other
+work loads the machine). The last line printed is one JSON object.
+Targets: GetServer (warm) at least half the echo rate; ListServers p99 under 20 ms.
 """
 
 from __future__ import annotations
@@ -123,11 +129,25 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+class Phase(tuple[float, float, int, float, float]):
+    """(requests/s, p99 ms, errors, server CPU us per request, client CPU us per request)."""
+
+    def figures(self) -> dict[str, float | int]:
+        rps, p99, errors, server_cpu, client_cpu = self
+        return {
+            "rps": round(rps),
+            "p99_ms": round(p99, 2),
+            "errors": errors,
+            "server_cpu_us_per_call": round(server_cpu),
+            "client_cpu_us_per_call": round(client_cpu),
+        }
+
+
 async def drive(
     call: Callable[[int], Awaitable[None]], seconds: float, server_pid: int | None = None
-) -> tuple[float, float, int, float]:
-    """(requests/s, p99 ms, errors, server CPU us per request) of `CONCURRENCY` loops calling
-    `call` for `seconds`. The CPU figure is robust to other load on the machine."""
+) -> Phase:
+    """`CONCURRENCY` loops calling `call` for `seconds`. The CPU figures are robust to other
+    load on the machine."""
     latencies: list[float] = []
     errors = 0
     stop_at = time.perf_counter() + seconds
@@ -146,16 +166,20 @@ async def drive(
             latencies.append(time.perf_counter() - t0)
 
     cpu0 = cpu_seconds(server_pid) if server_pid else 0.0
+    own0 = time.process_time()
     start = time.perf_counter()
     await asyncio.gather(*(worker(i) for i in range(CONCURRENCY)))
     elapsed = time.perf_counter() - start
+    own = time.process_time() - own0
     cpu = cpu_seconds(server_pid) - cpu0 if server_pid else 0.0
     p99 = statistics.quantiles(latencies, n=100)[98] * 1000 if len(latencies) > 100 else 0.0
-    per_call = cpu / len(latencies) * 1e6 if latencies else 0.0
-    return len(latencies) / elapsed, p99, errors, per_call
+    n = len(latencies)
+    return Phase(
+        (n / elapsed, p99, errors, cpu / n * 1e6 if n else 0.0, own / n * 1e6 if n else 0.0)
+    )
 
 
-async def measure_echo(seconds: float, warmup: float) -> tuple[float, float, int, float]:
+async def measure_echo(seconds: float, warmup: float) -> Phase:
     port = free_port()
     proc = await asyncio.create_subprocess_exec(sys.executable, "-c", ECHO_SERVER, str(port))
     try:
@@ -177,7 +201,7 @@ async def measure_echo(seconds: float, warmup: float) -> tuple[float, float, int
 
 async def measure_framework_echo(
     seconds: float, warmup: float, public_key: Path, token: str
-) -> tuple[float, float, int, float]:
+) -> Phase:
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -250,12 +274,8 @@ async def main() -> None:
         _, ids = await seed(dsn, args.servers)
         result["seed_s"] = round(time.perf_counter() - t0, 2)
 
-        echo_rps, echo_p99, _, echo_cpu = await measure_echo(args.seconds, warmup)
-        result["echo"] = {
-            "rps": round(echo_rps),
-            "p99_ms": round(echo_p99, 2),
-            "server_cpu_us_per_call": round(echo_cpu),
-        }
+        echo = await measure_echo(args.seconds, warmup)
+        result["echo"] = echo.figures()
         assert api.proc is not None
         api_pid = api.proc.pid
 
@@ -268,23 +288,22 @@ async def main() -> None:
                 )
             )
             md = (("authorization", f"Bearer {auth.token}"),)
-            fw_rps, fw_p99, _, fw_cpu = await measure_framework_echo(
+            framework = await measure_framework_echo(
                 args.seconds, warmup, root / "keys" / "token.pub", auth.token
             )
-            result["framework_echo"] = {
-                "rps": round(fw_rps),
-                "p99_ms": round(fw_p99, 2),
-                "server_cpu_us_per_call": round(fw_cpu),
-            }
+            result["framework_echo"] = framework.figures()
             stub = compute_service_pb2_grpc.ComputeServiceStub(ch)
             rng = random.Random(7)
 
-            async def get(_: int) -> None:
-                req = servers_pb2.GetServerRequest(server_id=ids[rng.randrange(len(ids))])
-                await stub.GetServer(req, metadata=md)
+            unread = ids[:]
+            rng.shuffle(unread)
 
-            await drive(get, warmup)
-            get_rps, get_p99, get_err, get_cpu = await drive(get, args.seconds, api_pid)
+            async def get_unread(_: int) -> None:
+                server_id = unread.pop() if unread else ids[rng.randrange(len(ids))]
+                await stub.GetServer(servers_pb2.GetServerRequest(server_id=server_id), metadata=md)
+
+            await drive(get_unread, warmup)
+            cold = await drive(get_unread, args.seconds, api_pid)
 
             tokens = [""] * CONCURRENCY
             for i in range(CONCURRENCY):  # spread the walkers over the whole list
@@ -302,28 +321,46 @@ async def main() -> None:
                 tokens[i] = resp.next_page_token
 
             await drive(page, warmup)
-            list_rps, list_p99, list_err, list_cpu = await drive(page, args.seconds, api_pid)
+            listing = await drive(page, args.seconds, api_pid)
 
+            # Every server read once (a walk over the whole list), then random reads.
+            walked, token = 0, ""
+            while True:
+                resp = await stub.ListServers(
+                    servers_pb2.ListServersRequest(page_size=1000, page_token=token), metadata=md
+                )
+                walked += len(resp.servers)
+                token = resp.next_page_token
+                if not token:
+                    break
+            assert walked == len(ids), walked
+
+            async def get(_: int) -> None:
+                req = servers_pb2.GetServerRequest(server_id=ids[rng.randrange(len(ids))])
+                await stub.GetServer(req, metadata=md)
+
+            await drive(get, warmup)
+            warm = await drive(get, args.seconds, api_pid)
+
+        echo_rps, fw_rps = echo[0], framework[0]
         result["get_server"] = {
-            "rps": round(get_rps),
-            "p99_ms": round(get_p99, 2),
-            "errors": get_err,
-            "server_cpu_us_per_call": round(get_cpu),
-            "ratio_to_echo": round(get_rps / echo_rps, 3) if echo_rps else 0,
-            "ratio_to_framework_echo": round(get_rps / fw_rps, 3) if fw_rps else 0,
+            **warm.figures(),
+            "ratio_to_echo": round(warm[0] / echo_rps, 3) if echo_rps else 0,
+            "ratio_to_framework_echo": round(warm[0] / fw_rps, 3) if fw_rps else 0,
+        }
+        result["get_server_cold"] = {
+            **cold.figures(),
+            "ratio_to_echo": round(cold[0] / echo_rps, 3) if echo_rps else 0,
         }
         result["list_servers_page_100"] = {
-            "rps": round(list_rps),
-            "p99_ms": round(list_p99, 2),
-            "errors": list_err,
-            "server_cpu_us_per_call": round(list_cpu),
-            "servers_per_s": round(list_rps * PAGE),
+            **listing.figures(),
+            "servers_per_s": round(listing[0] * PAGE),
         }
         result["targets"] = {
             "get_server_ratio_to_echo_min": 0.5,
             "list_servers_p99_ms_max": 20.0,
-            "get_server_met": bool(echo_rps and get_rps / echo_rps >= 0.5),
-            "list_servers_met": bool(list_p99 and list_p99 < 20.0),
+            "get_server_met": bool(echo_rps and warm[0] / echo_rps >= 0.5),
+            "list_servers_met": bool(listing[1] and listing[1] < 20.0),
         }
         result["load_avg_1m"] = round(os.getloadavg()[0], 2)
         result["cpus"] = os.cpu_count()
