@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from polyvisor.agent_vmware.report import (
     ClusterFacts,
     DatastoreFacts,
@@ -9,6 +11,7 @@ from polyvisor.agent_vmware.report import (
     cluster_host_info,
     disconnected_host_info,
 )
+from polyvisor.agentkit.convert import host_report_to_proto
 
 GIB = 1 << 30
 
@@ -75,3 +78,29 @@ def test_disconnected_keeps_the_last_report_and_says_so() -> None:
     assert not down.connected and down.vcpus == last.vcpus
     cold = disconnected_host_info(None, "C1")
     assert not cold.connected and cold.vcpus.total == 0 and cold.cluster_name == "C1"
+
+
+def test_esxi_detail_reaches_the_host_report() -> None:
+    facts = ClusterFacts(
+        name="C1", moref="domain-c7", api_version="8.0", drs_enabled=True, datastores=(),
+        hosts=(
+            HostFacts(
+                moref="host-9", name="esx-a", connection_state="connected", in_maintenance=False,
+                cpu_cores=8, cpu_threads=16, cpu_hz=2_400_000_000, memory_bytes=64 * GIB,
+                cpu_used_mhz=67, memory_used_mb=900, core_mhz=2394, vm_count=3,
+                vcpus_allocated=6, memory_allocated_mb=4096,
+            ),
+        ),
+    )  # fmt: skip
+    report = host_report_to_proto(
+        cluster_host_info(facts),
+        host_id="vc:domain-c7", agent_id="a", sequence=1, interval_s=10, server_count=0,
+    )  # fmt: skip
+    (esx,) = report.esxi_hosts
+    assert (esx.name, esx.cpu_cores, esx.cpu_threads) == ("esx-a", 8, 16)
+    assert (esx.cpu_mhz, esx.cpu_used_mhz) == (8 * 2394, 67)
+    assert (esx.memory_mb, esx.memory_used_mb) == (64 * 1024, 900)
+    assert (esx.vm_count, esx.vcpus_allocated, esx.memory_allocated_mb) == (3, 6, 4096)
+    assert esx.moref == ""  # hypervisor ids stay in the driver
+    # Without vCenter's per-core speed, the hardware clock stands in.
+    assert dataclasses.replace(facts.hosts[0], core_mhz=0).cpu_mhz == 8 * 2400

@@ -340,9 +340,13 @@ def _esxi(h: EsxiHost) -> hypervisor_pb2.EsxiHost:
         in_maintenance=h.in_maintenance,
         cpu_cores=h.cpu_cores,
         cpu_threads=h.cpu_threads,
+        cpu_mhz=h.cpu_mhz,
         cpu_used_mhz=h.cpu_used_mhz,
         memory_mb=h.memory_mb,
         memory_used_mb=h.memory_used_mb,
+        vcpus_allocated=h.vcpus_allocated,
+        memory_allocated_mb=h.memory_allocated_mb,
+        vm_count=h.vm_count,
     )
 
 

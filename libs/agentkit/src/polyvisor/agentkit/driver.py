@@ -72,6 +72,10 @@ class EsxiHost:
     memory_mb: int
     memory_used_mb: int = 0
     cpu_used_mhz: int = 0
+    cpu_mhz: int = 0  # total CPU capacity: per-core MHz x physical cores
+    vcpus_allocated: int = 0  # configured vCPUs of the powered-on VMs on the host
+    memory_allocated_mb: int = 0  # configured memory of the powered-on VMs on the host
+    vm_count: int = 0  # VMs registered on the host
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,10 @@ _HOST_PATHS = (
     "hardware.memorySize",
     "summary.quickStats.overallCpuUsage",
     "summary.quickStats.overallMemoryUsage",
+    "summary.hardware.cpuMhz",
+    "vm",
 )
+_HOST_VM_PATHS = ("runtime.powerState", "summary.config.numCpu", "summary.config.memorySizeMB")
 _DATASTORE_PATHS = ("name", "summary.capacity", "summary.freeSpace", "summary.accessible")
 
 
@@ -170,27 +173,39 @@ def cluster_datastores(
     return sorted(out, key=lambda item: item[1].name)
 
 
+def _host_facts(host: Any, p: dict[str, Any], vm_props: dict[str, dict[str, Any]]) -> HostFacts:
+    vms = [vm_props[vm._moId] for vm in p.get("vm") or () if vm._moId in vm_props]
+    running = [v for v in vms if v.get("runtime.powerState") == "poweredOn"]
+    return HostFacts(
+        moref=str(host._moId),
+        name=str(p.get("name", "")),
+        connection_state=str(p.get("runtime.connectionState", "disconnected")),
+        in_maintenance=bool(p.get("runtime.inMaintenanceMode", False)),
+        cpu_cores=int(p.get("hardware.cpuInfo.numCpuCores") or 0),
+        cpu_threads=int(p.get("hardware.cpuInfo.numCpuThreads") or 0),
+        cpu_hz=int(p.get("hardware.cpuInfo.hz") or 0),
+        memory_bytes=int(p.get("hardware.memorySize") or 0),
+        cpu_used_mhz=int(p.get("summary.quickStats.overallCpuUsage") or 0),
+        memory_used_mb=int(p.get("summary.quickStats.overallMemoryUsage") or 0),
+        core_mhz=int(p.get("summary.hardware.cpuMhz") or 0),
+        vm_count=len(vms),
+        vcpus_allocated=sum(int(v.get("summary.config.numCpu") or 0) for v in running),
+        memory_allocated_mb=sum(int(v.get("summary.config.memorySizeMB") or 0) for v in running),
+    )
+
+
 def read_cluster(content: vim.ServiceInstanceContent, place: Placement, regex: str) -> ClusterFacts:
     found = retrieve(content, [place.cluster], vim.ClusterComputeResource, ["configurationEx"])
     config = found[0][1].get("configurationEx") if found else None
     drs = getattr(config, "drsConfig", None)
-    hosts = tuple(
-        HostFacts(
-            moref=str(obj._moId),
-            name=str(p.get("name", "")),
-            connection_state=str(p.get("runtime.connectionState", "disconnected")),
-            in_maintenance=bool(p.get("runtime.inMaintenanceMode", False)),
-            cpu_cores=int(p.get("hardware.cpuInfo.numCpuCores") or 0),
-            cpu_threads=int(p.get("hardware.cpuInfo.numCpuThreads") or 0),
-            cpu_hz=int(p.get("hardware.cpuInfo.hz") or 0),
-            memory_bytes=int(p.get("hardware.memorySize") or 0),
-            cpu_used_mhz=int(p.get("summary.quickStats.overallCpuUsage") or 0),
-            memory_used_mb=int(p.get("summary.quickStats.overallMemoryUsage") or 0),
-        )
-        for obj, p in traversal_to(
-            content, place.cluster, "host", vim.ClusterComputeResource, vim.HostSystem, _HOST_PATHS
-        )
+    rows = traversal_to(
+        content, place.cluster, "host", vim.ClusterComputeResource, vim.HostSystem, _HOST_PATHS
     )
+    vms = [vm for _, p in rows for vm in p.get("vm") or ()]
+    vm_props = {
+        vm._moId: props for vm, props in retrieve(content, vms, vim.VirtualMachine, _HOST_VM_PATHS)
+    }
+    hosts = tuple(_host_facts(obj, p, vm_props) for obj, p in rows)
     return ClusterFacts(
         name=place.cluster_name,
         moref=place.cluster_moref,

@@ -5,6 +5,8 @@
   cluster total but no single host is refused up front.
 - Disk: the datastores matching the configured regex; used = capacity - free space; a disk
   lives on one datastore, so ``max_unit`` is the largest free space of one datastore.
+- Per ESXi host, for the hypervisor API: its hardware, vCenter's quick stats (CPU MHz and
+  memory in use), and what its VMs are configured with. No moref: hypervisor ids stay here.
 - While vCenter is unreachable: the last report, marked disconnected (never made up).
 """
 
@@ -61,6 +63,16 @@ class HostFacts:
     memory_bytes: int
     cpu_used_mhz: int = 0
     memory_used_mb: int = 0
+    core_mhz: int = 0  # summary.hardware.cpuMhz: the speed of one core
+    vm_count: int = 0  # VMs registered on the host, any power state
+    vcpus_allocated: int = 0  # configured vCPUs of its powered-on VMs (what it commits)
+    memory_allocated_mb: int = 0  # configured memory of its powered-on VMs
+
+    @property
+    def cpu_mhz(self) -> int:
+        """Total CPU capacity, as vSphere counts it: per-core MHz times physical cores."""
+        mhz = self.core_mhz or self.cpu_hz // 1_000_000
+        return mhz * self.cpu_cores
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +146,10 @@ def cluster_host_info(
                 memory_mb=h.memory_bytes // MIB,
                 memory_used_mb=h.memory_used_mb,
                 cpu_used_mhz=h.cpu_used_mhz,
+                cpu_mhz=h.cpu_mhz,
+                vcpus_allocated=h.vcpus_allocated,
+                memory_allocated_mb=h.memory_allocated_mb,
+                vm_count=h.vm_count,
             )
             for h in sorted(facts.hosts, key=lambda h: h.name)
         ),
