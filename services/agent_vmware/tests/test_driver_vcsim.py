@@ -61,7 +61,10 @@ def spec_for(image: LocalImage, **kw: object) -> InstanceSpec:
     return InstanceSpec(**values)  # type: ignore[arg-type]
 
 
-def test_report_equals_what_vcenter_shows(driver: VmwareDriver, direct: Direct) -> None:
+def test_report_equals_what_vcenter_shows(
+    driver: VmwareDriver, direct: Direct, images: dict[str, Path]
+) -> None:
+    driver.spawn(spec_for(local_image(images["streamOptimized"], "img-report"), vcpus=3))
     info = driver.host_info()
     cluster = direct.cluster("DC0_C0")
     hosts = list(cluster.host)
@@ -94,6 +97,16 @@ def test_report_equals_what_vcenter_shows(driver: VmwareDriver, direct: Direct) 
         )
         for h in hosts
     )
+    # The per-ESXi-host detail of the hypervisor API: CPU capacity and what the VMs take.
+    by_name = {h.name: h for h in info.esxi_hosts}
+    for h in hosts:
+        running = [vm for vm in h.vm if vm.runtime.powerState == "poweredOn"]
+        got = by_name[h.name]
+        assert got.cpu_mhz == h.summary.hardware.cpuMhz * h.summary.hardware.numCpuCores > 0
+        assert got.vm_count == len(h.vm)
+        assert got.vcpus_allocated == sum(vm.summary.config.numCpu for vm in running)
+        assert got.memory_allocated_mb == sum(vm.summary.config.memorySizeMB for vm in running)
+    assert sum(h.vcpus_allocated for h in info.esxi_hosts) >= 3  # our VM runs on one
     assert info.native_disk_formats == ("vmdk",) and info.vnc_port_range == (5900, 6105)
     assert driver.host_id == f"{direct.content.about.instanceUuid}:{cluster._moId}"
 

@@ -4,6 +4,11 @@ Every verb blocks (pyvmomi) and is called by the runtime in its executor; the se
 supervisor and the PropertyCollector watcher run in threads of their own. vmodl faults and
 transport errors become driver errors here, at the boundary (``faults.mapped``).
 
+Agents of several clusters may share one VM folder: a VM is ours only when it carries our host
+id beside its server id (``ownership``). Listing, the watch, vanished detection and VNC-port
+ownership look at our VMs only; a VM of ours that an admin moved to an ESXi host outside our
+cluster is still ours (reported where it runs, logged once), never taken for vanished.
+
 While vCenter is unreachable the host report says so and every VM we know is UNKNOWN (never
 SHUTDOWN); after the session comes back the watcher's first answer is the full picture and
 each VM is reported again (or as vanished, after a vCenter rebuilt from scratch).
@@ -27,6 +32,7 @@ from polyvisor.agent_vmware.guestinfo import guestinfo_options
 from polyvisor.agent_vmware.image_store import BaseDisk, DatastoreImages
 from polyvisor.agent_vmware.inventory import Placement, cluster_datastores, read_cluster, resolve
 from polyvisor.agent_vmware.options import VmwareOptions
+from polyvisor.agent_vmware.ownership import Owner, Ownership
 from polyvisor.agent_vmware.props import container_view, retrieve, retrieve_one, traversal_to
 from polyvisor.agent_vmware.report import (
     DatastoreFacts,
@@ -128,9 +134,13 @@ class VmwareDriver:
         self._resolve_lock = threading.Lock()
         self._place: Placement | None = None
         self._host_id = options.host_id
+        self._owners = Ownership(options.host_id)
         self._vms: dict[str, _Vm] = {}
         self._by_moref: dict[str, str] = {}
-        self._host_names: dict[str, str] = {}  # ESXi host moref -> name, this generation
+        # ESXi host moref -> (name, in our cluster), this generation
+        self._hosts: dict[str, tuple[str, bool]] = {}
+        self._foreign: set[str] = set()  # morefs of VMs seen not to be ours, this generation
+        self._outside_warned: set[tuple[str, str]] = set()  # (server id, ESXi host name)
         self._epoch = 0
         self._last_report: HostInfo | None = None
         self._stores: tuple[int, float, list[DatastoreFacts]] | None = None
@@ -206,11 +216,13 @@ class VmwareDriver:
                 return conn, place
             with self._guard(conn):
                 place = resolve(conn.content, self.options, conn.generation)
+                with self._lock:
+                    if not self._host_id:
+                        self._host_id = f"{place.instance_uuid}:{place.cluster_moref}"
+                        self._owners.host_id = self._host_id
                 self._seed(conn, place)
             with self._lock:
                 self._place = place
-                if not self._host_id:
-                    self._host_id = f"{place.instance_uuid}:{place.cluster_moref}"
             log.info(
                 "vcenter inventory resolved",
                 cluster=place.cluster_name,
@@ -235,36 +247,56 @@ class VmwareDriver:
             raise
 
     def _seed(self, conn: Conn, place: Placement) -> None:
-        """Per generation: ESXi host names, and the VNC ports every VM of the cluster holds."""
+        """Per generation: our ESXi hosts, and the VNC ports the VMs running on them hold (any
+        VM's port is taken, since ESXi serves it; only ours are held in our server's name)."""
         hosts = traversal_to(
             conn.content, place.cluster, "host", vim.ClusterComputeResource, vim.HostSystem,
             ["name", "vm"],
         )  # fmt: skip
-        names = {h._moId: str(p.get("name", "")) for h, p in hosts}
+        names = {h._moId: (str(p.get("name", "")), True) for h, p in hosts}
         vms = [vm for _, p in hosts for vm in (p.get("vm") or ())]
         used: list[tuple[int, str]] = []
-        for _, p in retrieve(conn.content, vms, vim.VirtualMachine, ["config.extraConfig"]):
+        for vm, p in retrieve(conn.content, vms, vim.VirtualMachine, ["config.extraConfig"]):
             extra = _extra(p)
             try:
                 port = int(extra.get(specs.VNC_PORT_KEY, "0"))
             except ValueError:
                 continue
             if port:
-                used.append((port, extra.get(specs.TAG_KEY, "")))
+                used.append((port, self._owners.ours(extra, vm=vm._moId)))
         with self._lock:
-            self._host_names = names
+            self._hosts = names
+            self._foreign = set()
             self._vnc.reset(used)
 
-    def _host_name(self, conn: Conn, host: Any) -> str:
+    def _host_name(self, conn: Conn, host: Any, sid: str = "") -> str:
+        """The name of ESXi host ``host``; warns once when our VM ``sid`` runs outside our
+        cluster (moved by an admin: still ours, reported where it runs, never destroyed)."""
         if host is None:
             return ""
         with self._lock:
-            name = self._host_names.get(host._moId)
-        if name is None:
-            props = retrieve_one(conn.content, host, ["name"]) or {}
-            name = str(props.get("name", ""))
+            known = self._hosts.get(host._moId)
+            place = self._place
+        if known is None:
+            props = retrieve_one(conn.content, host, ["name", "parent"]) or {}
+            parent = props.get("parent")
+            inside = place is None or (parent is not None and parent._moId == place.cluster._moId)
+            known = (str(props.get("name", "")), inside)
             with self._lock:
-                self._host_names[host._moId] = name
+                self._hosts[host._moId] = known
+        name, inside = known
+        if sid and not inside:
+            with self._lock:
+                first = (sid, name) not in self._outside_warned
+                self._outside_warned.add((sid, name))
+            if first:
+                log.warning(
+                    "VM of ours runs on an ESXi host outside our cluster: still ours, "
+                    "reported where it runs",
+                    server_id=sid,
+                    esxi_host=name,
+                    cluster=self.options.cluster_name,
+                )
         return name
 
     def _http(self, conn: Conn) -> DatastoreHttp:
@@ -336,7 +368,7 @@ class VmwareDriver:
         props = retrieve_one(conn.content, vm, _VM_PATHS if not known_port else _RUNTIME_PATHS)
         if props is None:
             return None
-        host = self._host_name(conn, props.get("runtime.host"))
+        host = self._host_name(conn, props.get("runtime.host"), sid)
         return self._register(conn, sid, vm, props, host, known_port or _vnc_port(props))
 
     def _find(self, conn: Conn, place: Placement, sid: str) -> vim.VirtualMachine | None:
@@ -346,6 +378,19 @@ class VmwareDriver:
         if rec is not None and rec.generation == conn.generation:
             if retrieve_one(conn.content, rec.vm, ["name"]) is not None:
                 return rec.vm
+        for vm, owner in self._tagged(conn, place, sid):
+            if owner is Owner.US:
+                return vm
+        return None
+
+    def _tagged(
+        self, conn: Conn, place: Placement, sid: str, *, thorough: bool = False
+    ) -> list[tuple[vim.VirtualMachine, Owner]]:
+        """The VMs tagged with server id ``sid`` (ours or not), and whose each is.
+
+        ``thorough``: also a VM named ``sid`` in our folder whose instanceUuid is not ``sid``
+        (made by hand, or by another tool): before making a VM of that name or deleting its
+        datastore folder."""
         index = conn.content.searchIndex
         candidates = []
         instance_uuid = specs.as_instance_uuid(sid)
@@ -354,15 +399,22 @@ class VmwareDriver:
             found = index.FindByUuid(place.datacenter, instance_uuid, True, True)
             if found is not None:
                 candidates.append(found)
-        else:
+        if instance_uuid is None or (thorough and not candidates):
             child = index.FindChild(place.folder, sid)
             if isinstance(child, vim.VirtualMachine):
                 candidates.append(child)
+        found = []
         for vm in candidates:
             props = retrieve_one(conn.content, vm, ["config.extraConfig"])
-            if props is not None and _extra(props).get(specs.TAG_KEY) == sid:
-                return vm
-        return None
+            extra = _extra(props) if props is not None else {}
+            if extra.get(specs.TAG_KEY) == sid:
+                found.append((vm, self._owners.owner(extra)))
+        return found
+
+    def _not_ours(self, conn: Conn, place: Placement, sid: str) -> Owner | None:
+        """Whose VM tagged ``sid`` is, when one exists but is not ours (else None)."""
+        owners = [o for _, o in self._tagged(conn, place, sid, thorough=True)]
+        return None if not owners or Owner.US in owners else owners[0]
 
     def _require(self, conn: Conn, place: Placement, sid: str) -> vim.VirtualMachine:
         vm = self._find(conn, place, sid)
@@ -395,7 +447,11 @@ class VmwareDriver:
             disk_allocation_ratio=self.options.disk_allocation_ratio,
         )
         with self._lock:
-            self._host_names.update({h.moref: h.name for h in facts.hosts})
+            members = {h.moref for h in facts.hosts}
+            for moref, (name, inside) in list(self._hosts.items()):
+                if inside and moref not in members:
+                    self._hosts[moref] = (name, False)  # left the cluster
+            self._hosts.update({h.moref: (h.name, True) for h in facts.hosts})
             self._last_report = info
         return info
 
@@ -409,15 +465,15 @@ class VmwareDriver:
             rows = container_view(conn.content, place.folder, vim.VirtualMachine, _VM_PATHS)
             found: list[Instance] = []
             for vm, props in rows:
-                sid = _extra(props).get(specs.TAG_KEY)
+                sid = self._owners.ours(_extra(props), vm=vm._moId)
                 if not sid:
-                    continue
+                    continue  # another cluster's agent's VM in the shared folder, or no one's
                 with self._lock:
                     newer = self._vms.get(sid)
                 if newer is not None and newer.epoch > epoch and newer.vm._moId == vm._moId:
                     found.append(self._instance(newer))
                     continue
-                host = self._host_name(conn, props.get("runtime.host"))
+                host = self._host_name(conn, props.get("runtime.host"), sid)
                 rec = self._register(conn, sid, vm, props, host, _vnc_port(props))
                 found.append(self._instance(rec))
         seen = {i.server_id for i in found}
@@ -495,9 +551,18 @@ class VmwareDriver:
 
         conn, place = self._ready()
         with self._guard(conn, spawning=True):
-            existing = self._find(conn, place, sid)
+            tagged = self._tagged(conn, place, sid, thorough=True)
+            existing = next((vm for vm, owner in tagged if owner is Owner.US), None)
             if existing is not None:
                 return self._ensure_running(conn, sid, existing, spec.name)
+            if tagged:
+                other = tagged[0][1]
+                # Same name in the shared folder, and its datastore folder is that VM's: touch
+                # neither.
+                raise SpawnFailed(
+                    f"a VM tagged as server {sid} exists but is not ours ({other.value}: not "
+                    f"tagged with host id {self.host_id}); refusing to make a second one"
+                )
             virtual = spec.image.ref.virtual_size or spec.image.size
             need = max(spec.disk_gb * GIB, virtual) + virtual
             datastore = self._pick_datastore(conn, place, need)
@@ -525,6 +590,7 @@ class VmwareDriver:
                     guest_id=self._guest_id(spec),
                     vnc_port=port,
                     extra_config=extra,
+                    host_id=self.host_id,
                 )
                 task = place.folder.CreateVM_Task(
                     config=specs.vm_config_spec(plan), pool=place.resource_pool
@@ -542,7 +608,7 @@ class VmwareDriver:
                 )
                 rec = None
                 if props is not None:
-                    host = self._host_name(conn, props.get("runtime.host"))
+                    host = self._host_name(conn, props.get("runtime.host"), sid)
                     rec = self._register(conn, sid, created, props, host, port)
             if rec is None:
                 raise SpawnFailed(f"VM {sid} vanished right after it was created", retryable=True)
@@ -673,6 +739,15 @@ class VmwareDriver:
                 if path:
                     stores.append(specs.split_datastore_path(str(path))[0])
                 self._destroy_vm(conn, vm)
+            elif (other := self._not_ours(conn, place, server_id)) is not None:
+                # Nothing of ours; the datastore folder named after it is that VM's.
+                log.warning(
+                    "destroy: the VM tagged with this server id is not ours; left alone",
+                    server_id=server_id,
+                    owner=other.value,
+                )
+                self._unregister(server_id)
+                return
             if not stores:
                 stores = [d.name for d in self._datastores(conn, place)]
             for ds in stores:
@@ -802,14 +877,24 @@ class VmwareDriver:
         out: list[InstanceChange] = []
         with self._guard(conn):
             current = self._by_moref_current(conn)
+            with self._lock:
+                foreign = set(self._foreign)
             unknown = [
-                c.vm for c in batch.changes if c.kind != "leave" and c.vm._moId not in current
+                c.vm
+                for c in batch.changes
+                if c.kind != "leave" and c.vm._moId not in current and c.vm._moId not in foreign
             ]
             tags: dict[str, str] = {}
+            not_ours: set[str] = set()
             for vm, props in retrieve(conn.content, unknown, vim.VirtualMachine, _VM_PATHS):
-                sid = _extra(props).get(specs.TAG_KEY)
+                sid = self._owners.ours(_extra(props), vm=vm._moId)
                 if sid:
                     tags[vm._moId] = sid
+                elif props.get("config.extraConfig") is not None:
+                    not_ours.add(vm._moId)  # configured and not ours: skip it from now on
+            with self._lock:
+                self._foreign |= not_ours
+                self._foreign -= {c.vm._moId for c in batch.changes if c.kind == "leave"}
             present: set[str] = set()
             for change in batch.changes:
                 moref = change.vm._moId
@@ -827,7 +912,7 @@ class VmwareDriver:
                 props = change.props
                 host = rec.host if rec is not None else ""
                 if "runtime.host" in props:
-                    host = self._host_name(conn, props["runtime.host"])
+                    host = self._host_name(conn, props["runtime.host"], sid)
                 before = rec.power if rec is not None else None
                 new = self._register(conn, sid, change.vm, props, host)
                 if batch.initial or before != new.power or rec is None or rec.host != host:

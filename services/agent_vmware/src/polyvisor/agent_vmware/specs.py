@@ -1,8 +1,10 @@
 """The vSphere specs of a server's VM, built from plain values (no vCenter needed to test them).
 
 A VM is named by our server id (unique in our folder, and its instanceUuid when the id is a
-UUID, so vCenter's SearchIndex finds it in one call), tagged with ``polyvisor.server_id`` in
-extraConfig, and carries its VNC port and cloud-init guestinfo there too.
+UUID, so vCenter's SearchIndex finds it in one call), tagged in extraConfig with
+``polyvisor.server_id`` and with the host id of the agent that made it
+(``polyvisor.host_id``: agents of several clusters may share one VM folder, and each owns only
+the VMs carrying its own host id), and carries its VNC port and cloud-init guestinfo there too.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pyVmomi import vim
 __all__ = [
     "ADAPTER_TYPES",
     "DEFAULT_ADAPTER",
+    "HOST_TAG_KEY",
     "IDE_CONTROLLER_KEY",
     "TAG_KEY",
     "VNC_ENABLED_KEY",
@@ -30,6 +33,7 @@ __all__ = [
 ]
 
 TAG_KEY = "polyvisor.server_id"
+HOST_TAG_KEY = "polyvisor.host_id"
 VNC_ENABLED_KEY = "RemoteDisplay.vnc.enabled"
 VNC_PORT_KEY = "RemoteDisplay.vnc.port"
 IDE_CONTROLLER_KEY = 200  # the first IDE controller vSphere gives every new VM
@@ -94,6 +98,7 @@ class VmPlan:
     guest_id: str
     vnc_port: int
     extra_config: Mapping[str, str] = field(default_factory=dict)
+    host_id: str = ""  # the owning agent's host id (HOST_TAG_KEY)
 
     @property
     def vmx_path(self) -> str:
@@ -131,6 +136,7 @@ def vm_config_spec(plan: VmPlan) -> vim.vm.ConfigSpec:
 
     extra = {
         TAG_KEY: plan.server_id,
+        **({HOST_TAG_KEY: plan.host_id} if plan.host_id else {}),
         VNC_ENABLED_KEY: "true",
         VNC_PORT_KEY: str(plan.vnc_port),
         **plan.extra_config,
