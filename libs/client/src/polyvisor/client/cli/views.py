@@ -64,7 +64,6 @@ HYPERVISOR_COLUMNS = {
 }
 ESXI_HEADERS = (
     "ESXi host",
-    "Moref",
     "Connection",
     "Maintenance",
     "Cores",
@@ -262,7 +261,6 @@ def esxi_rows(h: hypervisors_pb2.Hypervisor) -> list[list[Any]]:
     for e in h.esxi_hosts:
         rows.append([
             e.name,
-            e.moref,
             enums.display(hypervisor_pb2.EsxiConnectionState.DESCRIPTOR, e.connection_state),
             e.in_maintenance,
             f"{e.cpu_cores} ({e.cpu_threads} threads)",
