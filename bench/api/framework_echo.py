@@ -1,5 +1,5 @@
 """A trivial method served the way every Polyvisor service serves gRPC (polyvisor.common's
-GrpcServer: metrics, error and auth interceptors, token checked), for bench/api/run.py:
+GrpcServer: metrics, errors and request id, auth with a real token), for bench/api/run.py:
 the cost of the shared gRPC framework alone, between the bare echo and the api.
 
     python bench/api/framework_echo.py PORT PUBLIC_KEY_PEM_PATH
