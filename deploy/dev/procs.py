@@ -71,8 +71,10 @@ class ManagedProcess:
         rec = self.record()
         if not rec or not isinstance(rec.get("pid"), int):
             return None
-        pid = int(rec["pid"])
-        return pid if proc_starttime(pid) == rec.get("starttime") else None
+        pid, started = int(rec["pid"]), rec.get("starttime")
+        if not isinstance(started, int):
+            return None  # it had already exited when it was recorded
+        return pid if proc_starttime(pid) == started else None
 
     def running(self) -> bool:
         return self.pid is not None
@@ -124,6 +126,9 @@ class ManagedProcess:
         pid = self.pid
         if pid is None:
             self.record_file.unlink(missing_ok=True)
+            child = getattr(self, "_child", None)
+            if child is not None and proc_starttime(child.pid) is None:
+                self._reap(child.pid, KILL_TIMEOUT_S)  # stopped by another `./dev`: no zombie
             return False
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
@@ -135,15 +140,21 @@ class ManagedProcess:
         return True
 
     def _wait(self, pid: int, timeout: float) -> bool:
-        child = getattr(self, "_child", None)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if child is not None:
-                child.poll()
-            if proc_starttime(pid) is None:
+            if proc_starttime(pid) is None:  # gone, or a zombie: reap it when it is our child
+                self._reap(pid, max(0.1, deadline - time.monotonic()))
                 return True
             time.sleep(0.05)
         return False
+
+    def _reap(self, pid: int, timeout: float) -> None:
+        """Wait for our own dead child: a killed multi-threaded process is a zombie before
+        its last thread is gone, and only then can it be reaped."""
+        child = getattr(self, "_child", None)
+        if child is not None and child.pid == pid:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=timeout)
 
     def log_tail(self, lines: int = 25) -> str:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 import sys
 import textwrap
 import time
@@ -90,6 +91,21 @@ def test_recycled_pid_is_not_ours(tmp_path: Path) -> None:
     assert proc.pid is None
     assert proc.stop() is False  # and it was not signalled: we are still here
     assert not proc.record_file.exists()
+
+
+def test_process_gone_before_it_was_recorded_is_not_running(tmp_path: Path) -> None:
+    """On a loaded machine a process that fails at once can be gone (or a zombie) by the time
+    its start time is read: the record then holds none, and that is not a live process."""
+    layout = Layout(tmp_path / "state")
+    layout.create()
+    proc = ManagedProcess(layout, "gone")
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = int(done.stdout)
+    assert proc_starttime(dead) is None
+    proc.record_file.write_text(json.dumps({"pid": dead, "starttime": None}))
+    assert proc.pid is None and proc.exited()
+    assert proc.stop() is False
 
 
 def test_exited_process_is_seen_as_exited(tmp_path: Path) -> None:

@@ -116,7 +116,8 @@ def test_stop_from_another_process_then_restart_on_the_same_port(tmp_path: Path)
     # a crash, then start() from another object: back on the port clients know
     sim.kill()
     assert not sim.running()
-    again = Vcsim(tmp_path / "sim", die_with_parent=True).start()
+    restarter = Vcsim(tmp_path / "sim", die_with_parent=True)
+    again = restarter.start()
     assert again.url == url
     assert sim.running() and sim.pid != first_pid
     si = _connect(again)
@@ -131,6 +132,7 @@ def test_stop_from_another_process_then_restart_on_the_same_port(tmp_path: Path)
     assert sim.endpoint is None
     assert not sim.info_file.exists() and not sim.pid_file.exists()
     sim.stop()  # idempotent
+    restarter.stop()  # the process that started it reaps its child
 
 
 def test_info_describes_the_inventory(vcsim: Vcsim) -> None:
