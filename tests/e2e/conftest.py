@@ -7,11 +7,27 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.e2e import stack as stack_mod
 from tests.e2e.stack import Stack
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed story step shows what the stack's processes logged last: the stack's
+    directory (and its logs) is gone once the session ends."""
+    report = yield
+    if report.failed and call.when == "call":
+        s = getattr(item, "funcargs", {}).get("stack")
+        if isinstance(s, Stack) and (s.home / "logs").is_dir():
+            for log in sorted((s.home / "logs").glob("*.log")):
+                report.sections.append(
+                    (f"stack log {log.stem} (last lines)", s.log_tail(log.stem, 60))
+                )
+    return report
 
 
 @pytest.fixture(scope="session")
