@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ def vcsim() -> Iterator[Vcsim]:
         yield sim
     finally:
         sim.stop()
+        shutil.rmtree(root, ignore_errors=True)  # its log: nothing of a test run stays behind
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 import uuid
@@ -25,6 +26,7 @@ def vcsim() -> Iterator[Vcsim]:
         yield sim
     finally:
         sim.stop()
+        shutil.rmtree(root, ignore_errors=True)  # its log: nothing of a test run stays behind
 
 
 @pytest.fixture(scope="session")
