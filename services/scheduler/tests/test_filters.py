@@ -133,6 +133,9 @@ def test_image_properties_filter_matches_triples_like_nova() -> None:
     arm = spec(image=ImageRequirements(architecture="aarch64"))
     assert kept(index, f, arm) == ["kvm-arm"]
     assert reason(index, f, arm, "vc") == "architecture i686, x86_64 does not match image's aarch64"
+    x86 = spec(image=ImageRequirements(architecture="x86_64"))
+    assert kept(index, f, x86) == ["kvm-x86", "qemu-x86", "vc"]  # never the aarch64 host
+    assert reason(index, f, x86, "kvm-arm") == "architecture aarch64 does not match image's x86_64"
     # every property must hold in one triple
     combo = spec(image=ImageRequirements(architecture="i686", hypervisor_type=HvType.KVM))
     assert kept(index, f, combo) == []
