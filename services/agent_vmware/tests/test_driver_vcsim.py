@@ -145,6 +145,9 @@ def test_spawn_tags_configures_and_powers_on(
 
     vm = direct.vm_by_tag(spec.server_id)
     assert vm is not None
+    # The instance name is the VM's vCenter name, the same at spawn as in later observations.
+    assert inst.name == vm.name == spec.server_id
+    assert {i.name for i in driver.list_instances() if i.server_id == spec.server_id} == {vm.name}
     cluster = direct.cluster("DC0_C0")
     assert vm.runtime.powerState == "poweredOn"
     assert vm.runtime.host in list(cluster.host)

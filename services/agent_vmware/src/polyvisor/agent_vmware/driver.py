@@ -350,11 +350,13 @@ class VmwareDriver:
                 self._by_moref.pop(rec.vm._moId, None)
             self._vnc.release(sid)
 
-    def _instance(self, rec: _Vm, name: str = "") -> Instance:
+    def _instance(self, rec: _Vm) -> Instance:
+        # The name is the VM's name in vCenter, which is the server id (see specs), so it
+        # reads the same after a spawn as after any later observation.
         return Instance(
             server_id=rec.server_id,
             power_state=rec.power,
-            name=name or rec.server_id,
+            name=rec.server_id,
             esxi_host=rec.host,
             console=Console("vnc", rec.host, rec.vnc_port) if rec.vnc_port and rec.host else None,
         )
@@ -554,7 +556,7 @@ class VmwareDriver:
             tagged = self._tagged(conn, place, sid, thorough=True)
             existing = next((vm for vm, owner in tagged if owner is Owner.US), None)
             if existing is not None:
-                return self._ensure_running(conn, sid, existing, spec.name)
+                return self._ensure_running(conn, sid, existing)
             if tagged:
                 other = tagged[0][1]
                 # Same name in the shared folder, and its datastore folder is that VM's: touch
@@ -620,7 +622,7 @@ class VmwareDriver:
                 datastore=datastore,
                 vnc_port=port,
             )
-            return self._instance(rec, spec.name)
+            return self._instance(rec)
         except BaseException as e:
             if not (isinstance(e, HypervisorUnavailable) or is_connection_error(e)):
                 self._cleanup(conn, place, sid, created, datastore)
@@ -628,14 +630,14 @@ class VmwareDriver:
             self._unregister(sid)
             raise
 
-    def _ensure_running(self, conn: Conn, sid: str, vm: vim.VirtualMachine, name: str) -> Instance:
+    def _ensure_running(self, conn: Conn, sid: str, vm: vim.VirtualMachine) -> Instance:
         rec = self._observe(conn, sid, vm)
         if rec is None:
             raise SpawnFailed(f"VM {sid} vanished", retryable=True)
         if rec.power != PowerState.RUNNING:
             self._power(conn, vm, on=True)
             rec = self._observe(conn, sid, vm) or rec
-        return self._instance(rec, name)
+        return self._instance(rec)
 
     def _copy_disk(
         self, conn: Conn, place: Placement, datastore: str, base: BaseDisk, spec: InstanceSpec,
