@@ -36,12 +36,13 @@ sys.path.insert(0, str(REPO / "tests" / "agent_vmware"))
 
 from pyVim.task import WaitForTask  # noqa: E402
 from pyVmomi import vim  # noqa: E402
-from vmware_agents import Events, agent_env, agent_process  # noqa: E402
+from vmware_agents import agent_env, agent_process  # noqa: E402
 from vmware_fixtures import Direct, make_images  # noqa: E402
 
 from polyvisor.agentkit.testing import (  # noqa: E402
     AgentTestServers,
     AssignmentBoard,
+    EventTap,
     ImageStore,
     agent_command,
 )
@@ -95,7 +96,7 @@ class DirectLoop:
 class AgentLoop:
     """Spawn commands to the agent process over NATS, timed until their SPAWNED events."""
 
-    def __init__(self, bus: Bus, events: Events, host: str) -> None:
+    def __init__(self, bus: Bus, events: EventTap, host: str) -> None:
         self.bus = bus
         self.events = events
         self.host = host
@@ -110,7 +111,7 @@ class AgentLoop:
             cmd.spawn.image.vmware_adaptertype = disk_pb2.VMWARE_ADAPTER_TYPE_LSI_LOGIC
             await self.bus.publish(subject, cmd)
         for sid in sids:
-            await self.events.wait("SPAWNED", sid, within=600)
+            await self.events.first("SPAWNED", sid, timeout=600)
         return time.perf_counter() - start
 
 
@@ -127,7 +128,7 @@ async def measure(
     store = ImageStore()
     store.put("img-bench", "vmdk", stream_vmdk)
     bus = await Bus.connect([nats_url], name="bench-agent-vmware")
-    events = await Events.start(bus, host)
+    events = await EventTap.start(bus, host)
     reports = await bus.subscribe(f"hosts.report.{subject_token(host)}")
     direct = await asyncio.to_thread(DirectLoop, endpoint)
     agent_s = direct_s = 0.0
@@ -152,7 +153,7 @@ async def measure(
                         agent_s += await loop.run(size)
                     else:
                         direct_s += await asyncio.to_thread(direct.run, size)
-            failed = len(events.of("SPAWN_FAILED"))
+            failed = sum(1 for e in events.events if e.kind == "SPAWN_FAILED")
         finally:
             await agent.stop()
             await reports.unsubscribe()

@@ -12,10 +12,16 @@ from pathlib import Path
 
 import pytest
 from pyVmomi import vim
-from vmware_agents import Events, agent_env, agent_process
+from vmware_agents import agent_env, agent_process
 from vmware_fixtures import Direct
 
-from polyvisor.agentkit.testing import AgentTestServers, AssignmentBoard, ImageStore, agent_command
+from polyvisor.agentkit.testing import (
+    AgentTestServers,
+    AssignmentBoard,
+    EventTap,
+    ImageStore,
+    agent_command,
+)
 from polyvisor.common.bus import Bus, subject_token
 from polyvisor.types.v1 import disk_pb2
 from tests.fixtures.vcsim import Vcsim
@@ -57,7 +63,7 @@ async def test_lease_failover_executes_each_command_once(
     store = ImageStore()
     store.put("img-ha", "vmdk", images["streamOptimized"].read_bytes())
     bus = await Bus.connect([nats_url], name="failover-test")
-    events = await Events.start(bus, host)
+    events = await EventTap.start(bus, host)
     async with AgentTestServers(store, AssignmentBoard()) as servers:
 
         def replica(name: str) -> object:
@@ -80,10 +86,10 @@ async def test_lease_failover_executes_each_command_once(
                     f"agent.{subject_token(host)}.cmd", spawn_command(host, sid, "img-ha")
                 )
             for sid in first:
-                ev = await events.wait("SPAWNED", sid)
+                ev = await events.first("SPAWNED", sid)
                 assert ev.agent_id == "replica-a"
             assert await holder(bus, bucket, host) == "replica-a"
-            assert not [e for e in events.seen if e.agent_id == "replica-b"]  # b never acted
+            assert not [e for e in events.events if e.agent_id == "replica-b"]  # b never acted
 
             await a.kill()  # the holder dies (no clean release)
             await wait_holder(bus, bucket, host, "replica-b", within=TTL * 4)
@@ -96,12 +102,12 @@ async def test_lease_failover_executes_each_command_once(
             destroy = agent_command(host, first[0], 2, "destroy")
             await bus.publish(f"agent.{subject_token(host)}.cmd", destroy)
             for sid in second:
-                assert (await events.wait("SPAWNED", sid)).agent_id == "replica-b"
-            assert (await events.wait("DESTROYED", first[0])).agent_id == "replica-b"
+                assert (await events.first("SPAWNED", sid)).agent_id == "replica-b"
+            assert (await events.first("DESTROYED", first[0])).agent_id == "replica-b"
 
             # No command ran twice: one SPAWNED per server, from one replica, and one VM each.
             for sid in first + second:
-                assert len(events.of("SPAWNED", sid)) == 1
+                assert len(events.of_kind("SPAWNED", sid)) == 1
             direct = Direct(endpoint)
             try:
                 vms = direct.objects(vim.VirtualMachine)

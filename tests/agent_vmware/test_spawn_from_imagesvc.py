@@ -16,12 +16,18 @@ from pathlib import Path
 import grpc
 import pytest
 from pyVmomi import vim
-from vmware_agents import Events, agent_env, agent_process
+from vmware_agents import agent_env, agent_process
 from vmware_fixtures import Direct, datastore_dir
 
 from polyvisor.agent.v1 import host_report_pb2
 from polyvisor.agent_vmware.guestinfo import decode
-from polyvisor.agentkit.testing import AgentTestServers, AssignmentBoard, ImageStore, agent_command
+from polyvisor.agentkit.testing import (
+    AgentTestServers,
+    AssignmentBoard,
+    EventTap,
+    ImageStore,
+    agent_command,
+)
 from polyvisor.common.auth import TokenSigner, generate_keypair
 from polyvisor.common.bus import Bus, subject_token
 from polyvisor.image.v1 import image_service_pb2_grpc, images_pb2
@@ -95,7 +101,7 @@ async def test_qcow2_image_boots_on_the_cluster(
     cluster = direct.cluster("DC0_C1")
     host = f"{direct.content.about.instanceUuid}:{cluster._moId}"  # the default host id
     bus = await Bus.connect([nats_url], name="imagesvc-spawn-test")
-    events = await Events.start(bus, host)
+    events = await EventTap.start(bus, host)
     reports = await bus.subscribe(f"hosts.report.{subject_token(host)}")
     agent: ServiceProcess | None = None
     try:
@@ -129,7 +135,7 @@ async def test_qcow2_image_boots_on_the_cluster(
             cmd.spawn.image.vmware_adaptertype = disk_pb2.VMWARE_ADAPTER_TYPE_PARA_VIRTUAL
             subject = f"agent.{subject_token(host)}.cmd"
             await bus.publish(subject, cmd)
-            spawned = await events.wait("SPAWNED", sid, within=120)
+            spawned = await events.first("SPAWNED", sid, timeout=120)
 
             vm = direct.vm_by_tag(sid)
             assert vm is not None
@@ -155,10 +161,10 @@ async def test_qcow2_image_boots_on_the_cluster(
             assert flat[: len(raw)] == raw and not any(flat[len(raw) :])
 
             await bus.publish(subject, agent_command(host, sid, 2, "power_off"))
-            await events.wait("POWERED_OFF", sid)
+            await events.first("POWERED_OFF", sid)
             assert vm.runtime.powerState == "poweredOff"
             await bus.publish(subject, agent_command(host, sid, 3, "destroy"))
-            await events.wait("DESTROYED", sid)
+            await events.first("DESTROYED", sid)
             assert direct.vm_by_tag(sid) is None
             assert not (datastore_dir(vcsim.data_dir) / sid).exists()
             assert await agent.stop() == 0

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from polyvisor.common.bus import Bus, Subscription
-from polyvisor.events.v1 import server_events_pb2
 from tests.fixtures.vcsim import VcsimEndpoint
 from tests.support.services import ServiceProcess, free_port
 
@@ -56,74 +51,3 @@ def agent_env(
 
 def agent_process(env: dict[str, str], log_path: Path) -> ServiceProcess:
     return ServiceProcess("agent_vmware", env, log_path=log_path)
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    kind: str
-    server_id: str
-    agent_id: str
-    command_id: str
-    power_state: str
-    esxi_host: str
-
-
-@dataclass
-class Events:
-    """Every server event of one host, with the replica (agent_id) that published it."""
-
-    host: str
-    seen: list[Event] = field(default_factory=list)
-    _sub: Subscription | None = None
-    _task: asyncio.Task[None] | None = None
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    @classmethod
-    async def start(cls, bus: Bus, host: str) -> Events:
-        tap = cls(host)
-        tap._sub = await bus.subscribe("events.server.*")
-        tap._task = asyncio.get_running_loop().create_task(tap._collect())
-        await bus.flush()
-        return tap
-
-    async def _collect(self) -> None:
-        assert self._sub is not None
-        async for m in self._sub:
-            ev = server_events_pb2.ServerEvent()
-            ev.ParseFromString(m.data)
-            if ev.host != self.host:
-                continue
-            self.seen.append(
-                Event(
-                    kind=server_events_pb2.ServerEventKind.Name(ev.kind).removeprefix(
-                        "SERVER_EVENT_KIND_"
-                    ),
-                    server_id=ev.server_id,
-                    agent_id=ev.agent_id,
-                    command_id=ev.command_id,
-                    power_state=str(ev.power_state),
-                    esxi_host=ev.esxi_host,
-                )
-            )
-            self._changed.set()
-
-    def of(self, kind: str, server_id: str | None = None) -> list[Event]:
-        return [e for e in self.seen if e.kind == kind and server_id in (None, e.server_id)]
-
-    async def wait(self, kind: str, server_id: str, within: float = 60.0) -> Event:
-        """The first ``kind`` event of ``server_id`` (a bounded wait, not a timing)."""
-        async with asyncio.timeout(within):
-            while True:
-                found = self.of(kind, server_id)
-                if found:
-                    return found[0]
-                self._changed.clear()
-                await self._changed.wait()
-
-    async def close(self) -> None:
-        if self._sub is not None:
-            await self._sub.unsubscribe()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task

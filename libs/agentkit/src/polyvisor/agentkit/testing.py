@@ -288,6 +288,8 @@ class SeenEvent:
     console_port: int
     instance_name: str
     event_id: str
+    agent_id: str = ""  # which agent process (replica) published it
+    esxi_host: str = ""
 
 
 class EventTap:
@@ -333,6 +335,8 @@ class EventTap:
                 console_port=ev.console.port,
                 instance_name=ev.instance_name,
                 event_id=ev.event_id,
+                agent_id=ev.agent_id,
+                esxi_host=ev.esxi_host,
             )
             async with self._changed:
                 self.events.append(seen)
@@ -343,6 +347,18 @@ class EventTap:
 
     def kinds(self, server_id: str) -> list[str]:
         return [e.kind.value for e in self.of(server_id)]
+
+    def of_kind(self, kind: str, server_id: str) -> list[SeenEvent]:
+        return [e for e in self.of(server_id) if e.kind == kind]
+
+    async def first(
+        self,
+        kind: str,
+        server_id: str,
+        timeout: float = 60.0,  # noqa: ASYNC109 - a bound on the wait, not a timing
+    ) -> SeenEvent:
+        """The first ``kind`` event of ``server_id``, waiting for it if need be."""
+        return await self.wait_for(lambda e: e.kind == kind and e.server_id == server_id, timeout)
 
     async def wait_for(
         self,
