@@ -30,6 +30,7 @@ __all__ = [
     "command_subject",
     "consumer_name",
     "event_subject",
+    "report_msg_id",
     "report_subject",
 ]
 
@@ -43,6 +44,12 @@ def consumer_name(host: str) -> str:
 
 
 event_subject = server_event_subject
+
+
+def report_msg_id(report: host_report_pb2.HostReport) -> str:
+    """The report's Nats-Msg-Id: the stream drops a repeat of the same report (a retried
+    publish), never a report of another incarnation whose sequence happens to match."""
+    return f"{report.agent_id}:{report.incarnation}:{report.sequence}"
 
 
 class AgentBus:
@@ -76,5 +83,5 @@ class AgentBus:
         return await self.bus.publish(
             report_subject(self.host),
             report,
-            msg_id=f"{report.agent_id}:{report.sequence}",
+            msg_id=report_msg_id(report),
         )

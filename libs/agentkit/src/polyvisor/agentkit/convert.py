@@ -261,6 +261,7 @@ def host_report_to_proto(
     server_count: int,
     host_ip: str = "",
     availability_zone: str = "",
+    incarnation: str = "",
 ) -> host_report_pb2.HostReport:
     report = host_report_pb2.HostReport(
         host_id=host_id,
@@ -312,6 +313,7 @@ def host_report_to_proto(
         sequence=sequence,
         agent_id=agent_id,
         server_count=server_count,
+        incarnation=incarnation,
     )
     report.reported_at.CopyFrom(_ts(time.time()))
     report.report_interval.FromNanoseconds(int(interval_s * 1e9))

@@ -11,6 +11,7 @@ __all__ = [
     "DRIVER_CALL_SECONDS",
     "EVENTS_PUBLISHED",
     "HOST_REPORTS",
+    "HOST_REPORTS_DROPPED",
     "IMAGE_CACHE_BYTES",
     "IMAGE_DOWNLOADS",
     "IMAGE_DOWNLOAD_BYTES",
@@ -42,6 +43,11 @@ EVENTS_PUBLISHED = Counter(
     "polyvisor_agent_events_published_total", "Server events published", ["kind"]
 )
 HOST_REPORTS = Counter("polyvisor_agent_host_reports_total", "Host reports published", ["reason"])
+HOST_REPORTS_DROPPED = Counter(
+    "polyvisor_agent_host_reports_dropped_total",
+    "Host reports that did not reach the stream",
+    ["reason"],  # duplicate (the stream's de-duplication), unpublished (bus error)
+)
 RECONCILE_RUNS = Counter("polyvisor_agent_reconcile_runs_total", "Reconciler passes", ["outcome"])
 RECONCILE_ACTIONS = Counter(
     "polyvisor_agent_reconcile_actions_total",

@@ -5,9 +5,17 @@
     reporter.poke()          # something changed (a spawn, a destroy): report soon
 
 A report goes out at start, whenever ``poke`` is called (coalesced), and every
-``interval_s`` seconds. The sequence number increases strictly within one agent process, so
-the scheduler can drop a report older than one it has applied. When the hypervisor cannot be
-reached the last known figures go out marked DISCONNECTED.
+``interval_s`` seconds. When the hypervisor cannot be reached the last known figures go out
+marked DISCONNECTED.
+
+Ordering: each reporter is one *incarnation* (a random id drawn when it is made: an agent
+process start, or a VMware lease term, since the runtime and its reporter are rebuilt then),
+and its sequence increases strictly from 1 within it. The scheduler orders reports by
+(incarnation, sequence) per agent: within an incarnation it drops one not newer than the last
+applied, and a report of another incarnation is always taken (the agent restarted). The
+stream's de-duplication id carries the incarnation too, so a restarted agent's sequence 1 is
+never mistaken for the previous run's. A random id rather than a start time: a clock stepped
+back across a restart cannot make the new run look older than the one before.
 """
 
 from __future__ import annotations
@@ -15,12 +23,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import uuid
 
 from polyvisor.agentkit.bus import AgentBus
 from polyvisor.agentkit.convert import host_report_to_proto
 from polyvisor.agentkit.driver import Driver, DriverError, HostInfo
 from polyvisor.agentkit.executor import DriverCalls
-from polyvisor.agentkit.metrics import HOST_REPORTS
+from polyvisor.agentkit.metrics import HOST_REPORTS, HOST_REPORTS_DROPPED
 from polyvisor.common.errors import PolyvisorError
 from polyvisor.common.logging import get_logger
 
@@ -52,6 +61,8 @@ class HostReporter:
         self.host_ip = host_ip
         self.availability_zone = availability_zone
         self.min_gap_s = min_gap_s
+        #: This reporter's run; sequence restarts at 1 in each.
+        self.incarnation = uuid.uuid4().hex
         self.sequence = 0
         self.last: HostInfo | None = None
         self._poke = asyncio.Event()
@@ -60,6 +71,12 @@ class HostReporter:
         self._poke.set()
 
     async def run(self) -> None:
+        log.info(
+            "host reports start",
+            host=self.host_id,
+            agent_id=self.agent_id,
+            incarnation=self.incarnation,
+        )
         reason = "start"
         while True:
             await self.report_once(reason)
@@ -88,6 +105,7 @@ class HostReporter:
             info,
             host_id=self.host_id,
             agent_id=self.agent_id,
+            incarnation=self.incarnation,
             sequence=self.sequence,
             interval_s=self.interval_s,
             server_count=count,
@@ -96,8 +114,19 @@ class HostReporter:
         )
         with contextlib.suppress(PolyvisorError):
             try:
-                await self.bus.publish_report(report)
+                ack = await self.bus.publish_report(report)
             except PolyvisorError as exc:
                 log.warning("host report not published", error=str(exc))
+                HOST_REPORTS_DROPPED.labels("unpublished").inc()
                 raise
+            if ack.duplicate:  # the stream already holds this (agent, incarnation, sequence)
+                log.warning(
+                    "host report dropped by the stream as a duplicate",
+                    host=self.host_id,
+                    agent_id=self.agent_id,
+                    incarnation=self.incarnation,
+                    sequence=self.sequence,
+                )
+                HOST_REPORTS_DROPPED.labels("duplicate").inc()
+                return
             HOST_REPORTS.labels(reason).inc()

@@ -24,7 +24,7 @@ CONNECTION_STATE_CONNECTED: ConnectionState
 CONNECTION_STATE_DISCONNECTED: ConnectionState
 
 class HostReport(_message.Message):
-    __slots__ = ("host_id", "hostname", "hypervisor_type", "hypervisor_version", "state", "inventories", "supported_instances", "native_disk_formats", "features", "availability_zone", "esxi_hosts", "drs_enabled", "cluster_name", "host_ip", "reported_at", "sequence", "agent_id", "report_interval", "server_count")
+    __slots__ = ("host_id", "hostname", "hypervisor_type", "hypervisor_version", "state", "inventories", "supported_instances", "native_disk_formats", "features", "availability_zone", "esxi_hosts", "drs_enabled", "cluster_name", "host_ip", "reported_at", "sequence", "agent_id", "report_interval", "server_count", "incarnation")
     HOST_ID_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     HYPERVISOR_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +44,7 @@ class HostReport(_message.Message):
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     REPORT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     SERVER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    INCARNATION_FIELD_NUMBER: _ClassVar[int]
     host_id: str
     hostname: str
     hypervisor_type: _hypervisor_pb2.HypervisorType
@@ -63,4 +64,5 @@ class HostReport(_message.Message):
     agent_id: str
     report_interval: _duration_pb2.Duration
     server_count: int
-    def __init__(self, host_id: _Optional[str] = ..., hostname: _Optional[str] = ..., hypervisor_type: _Optional[_Union[_hypervisor_pb2.HypervisorType, str]] = ..., hypervisor_version: _Optional[str] = ..., state: _Optional[_Union[ConnectionState, str]] = ..., inventories: _Optional[_Iterable[_Union[_resources_pb2.Inventory, _Mapping]]] = ..., supported_instances: _Optional[_Iterable[_Union[_hypervisor_pb2.SupportedInstance, _Mapping]]] = ..., native_disk_formats: _Optional[_Iterable[_Union[_disk_pb2.DiskFormat, str]]] = ..., features: _Optional[_Union[_hypervisor_pb2.HypervisorFeatures, _Mapping]] = ..., availability_zone: _Optional[str] = ..., esxi_hosts: _Optional[_Iterable[_Union[_hypervisor_pb2.EsxiHost, _Mapping]]] = ..., drs_enabled: _Optional[bool] = ..., cluster_name: _Optional[str] = ..., host_ip: _Optional[str] = ..., reported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sequence: _Optional[int] = ..., agent_id: _Optional[str] = ..., report_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., server_count: _Optional[int] = ...) -> None: ...
+    incarnation: str
+    def __init__(self, host_id: _Optional[str] = ..., hostname: _Optional[str] = ..., hypervisor_type: _Optional[_Union[_hypervisor_pb2.HypervisorType, str]] = ..., hypervisor_version: _Optional[str] = ..., state: _Optional[_Union[ConnectionState, str]] = ..., inventories: _Optional[_Iterable[_Union[_resources_pb2.Inventory, _Mapping]]] = ..., supported_instances: _Optional[_Iterable[_Union[_hypervisor_pb2.SupportedInstance, _Mapping]]] = ..., native_disk_formats: _Optional[_Iterable[_Union[_disk_pb2.DiskFormat, str]]] = ..., features: _Optional[_Union[_hypervisor_pb2.HypervisorFeatures, _Mapping]] = ..., availability_zone: _Optional[str] = ..., esxi_hosts: _Optional[_Iterable[_Union[_hypervisor_pb2.EsxiHost, _Mapping]]] = ..., drs_enabled: _Optional[bool] = ..., cluster_name: _Optional[str] = ..., host_ip: _Optional[str] = ..., reported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sequence: _Optional[int] = ..., agent_id: _Optional[str] = ..., report_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., server_count: _Optional[int] = ..., incarnation: _Optional[str] = ...) -> None: ...

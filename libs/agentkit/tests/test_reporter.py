@@ -1,0 +1,72 @@
+"""The host reporter across agent restarts, on real NATS JetStream: a restarted agent (same
+server id, its sequence back at 1) is a new incarnation, and the stream's de-duplication never
+takes its reports for the previous run's."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+from polyvisor.agent.v1 import host_report_pb2
+from polyvisor.agentkit.bus import HOSTS_STREAM, report_subject
+from polyvisor.agentkit.fake import FakeDriver
+from polyvisor.common.bus import MSG_ID_HEADER, StreamMessage
+
+if TYPE_CHECKING:
+    from conftest import Agent
+
+
+async def until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def] # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.02)
+
+
+async def stored_reports(agent: Agent) -> list[tuple[StreamMessage, host_report_pb2.HostReport]]:
+    """Every report the HOSTS stream holds for the agent's host, in order."""
+    watch = await agent.bus.watch(HOSTS_STREAM, report_subject(agent.host), deliver="all")
+    out = []
+    try:
+        while True:
+            msg = await watch.next(timeout=5.0)
+            out.append((msg, host_report_pb2.HostReport.FromString(msg.data)))
+            if msg.pending == 0:
+                return out
+    finally:
+        await watch.close()
+
+
+async def test_restarted_agent_reports_are_not_dropped_as_duplicates(agent: Agent) -> None:
+    first = agent.runtime.reporter
+    assert first is not None
+    await until(lambda: first.sequence >= 1)  # the report sent at start
+    await first.report_once("test")
+    await first.report_once("test")
+    before = await stored_reports(agent)
+    while len(before) < 3:  # the one sent at start may still be on its way
+        await asyncio.sleep(0.05)
+        before = await stored_reports(agent)
+    assert {r.sequence for _, r in before} == {1, 2, 3}
+
+    # The same server id starts again (another memory size tells its reports apart).
+    old_driver = agent.driver
+    await agent.restart(driver=FakeDriver(agent.host, memory_mb=32768))
+    old_driver.close()
+    second = agent.runtime.reporter
+    assert second is not None and second is not first
+    await second.report_once("test")  # returns once the stream answered
+
+    after = await stored_reports(agent)
+    new = [(m, r) for m, r in after if r.inventories[1].total == 32768]
+    assert new, "the restarted agent's reports were dropped by the stream"
+    # its sequence started again, so it reuses numbers the first run had ...
+    assert {r.sequence for _, r in new} & {1, 2, 3}
+    # ... under another incarnation, hence another de-duplication id
+    assert {r.incarnation for _, r in new} == {second.incarnation} != {first.incarnation}
+    old_ids = {m.headers[MSG_ID_HEADER] for m, _ in before}
+    new_ids = {m.headers[MSG_ID_HEADER] for m, _ in new}
+    assert len(old_ids) == 3 and not old_ids & new_ids
+    assert all(second.incarnation in i for i in new_ids)
