@@ -38,6 +38,7 @@ def kvm_report(
     received_at: float = 1000.0,
     sequence: int = 1,
     agent_id: str = "agent-1",
+    incarnation: str = "",
 ) -> HostReport:
     caps = HostCapabilities(
         hypervisor_type=hv,
@@ -58,6 +59,7 @@ def kvm_report(
         },
         connected=connected,
         agent_id=agent_id,
+        incarnation=incarnation,
         sequence=sequence,
         received_at=received_at,
     )

@@ -102,6 +102,22 @@ def test_older_report_from_the_same_agent_is_dropped() -> None:
     assert index.capacity[0, 1] == 4096
 
 
+def test_reports_are_ordered_within_one_incarnation_of_an_agent() -> None:
+    index = make_index(kvm_report("h1", memory_mb=8192, sequence=74, incarnation="run-1"))
+    assert index.drop_reason(kvm_report("h1", sequence=74, incarnation="run-1")) == "duplicate"
+    assert index.drop_reason(kvm_report("h1", sequence=73, incarnation="run-1")) == "stale"
+    # the same agent id restarted (or took its lease again): its sequence starts at 1 again
+    restarted = kvm_report(
+        "h1", memory_mb=4096, sequence=1, incarnation="run-2", received_at=1005.0
+    )
+    assert index.apply_report(restarted)
+    assert index.capacity[0, 1] == 4096
+    assert index.last_report[0] == 1005.0
+    assert index.last_applied("h1") == ("agent-1", "run-2", 1)
+    assert index.apply_report(kvm_report("h1", sequence=2, incarnation="run-2"))
+    assert not index.apply_report(kvm_report("h1", sequence=2, incarnation="run-2"))
+
+
 def test_availability_zone_filter() -> None:
     index = make_index(kvm_report("a", az="az1"), kvm_report("b", az="az2"))
     s = spec(availability_zone="az2")

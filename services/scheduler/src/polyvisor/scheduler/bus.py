@@ -18,7 +18,7 @@ from polyvisor.common.errors import PolyvisorError
 from polyvisor.common.logging import get_logger
 from polyvisor.common.streams import HOSTS, ensure_streams
 from polyvisor.scheduler.convert import report_from_proto
-from polyvisor.scheduler.scheduling import Scheduler
+from polyvisor.scheduler.scheduling import REPORTS_DROPPED, Scheduler
 
 __all__ = ["HOSTS_STREAM", "HOSTS_SUBJECTS", "HostReportFeed"]
 
@@ -64,9 +64,11 @@ class HostReportFeed:
             pb.ParseFromString(msg.data)
         except Exception as e:  # DecodeError: a foreign or corrupt message
             log.warning("undecodable host report dropped", subject=msg.subject, error=str(e))
+            REPORTS_DROPPED.labels("undecodable").inc()
             return
         if not pb.host_id:
             log.warning("host report without host_id dropped", subject=msg.subject)
+            REPORTS_DROPPED.labels("no_host_id").inc()
             return
         received_at = min(msg.timestamp, time.time())
         try:

@@ -144,6 +144,7 @@ def report_from_proto(pb: host_report_pb2.HostReport, received_at: float) -> Hos
         inventories=inventories,
         connected=pb.state != host_report_pb2.CONNECTION_STATE_DISCONNECTED,
         agent_id=pb.agent_id,
+        incarnation=pb.incarnation,
         sequence=pb.sequence,
         report_interval_s=max(0.0, interval),
         received_at=received_at,

@@ -113,7 +113,8 @@ class HostIndex:
         self.disabled_reason: list[str] = []
         self._row_keys: list[set[TraitKey]] = []
         self._masks: dict[TraitKey, np.ndarray] = {}
-        self._report_seq: dict[str, tuple[str, int]] = {}
+        #: Per host, the last applied report's (agent_id, incarnation, sequence).
+        self._report_seq: dict[str, tuple[str, str, int]] = {}
         c = self._cap
         self._hv_type = np.zeros(c, np.int8)
         self._hv_version = np.full(c, math.nan)
@@ -342,23 +343,40 @@ class HostIndex:
         )
         self._recompute(row)
 
-    def accepts(self, report: HostReport) -> bool:
-        """False when the report is older than one applied (same agent process, lower or
-        equal sequence)."""
+    def drop_reason(self, report: HostReport) -> str | None:
+        """Why the report must not be applied ("duplicate", "stale"), or None to apply it.
+
+        Reports are ordered per agent incarnation (one run of its reporter: a process start,
+        a VMware lease term). Within the incarnation of the last applied report, one whose
+        sequence is equal is a "duplicate" (a replay), lower is "stale". A report of another
+        agent or another incarnation is always applied: the agent restarted or its lease
+        changed hands, and its sequence starts again from 1."""
         prev = self._report_seq.get(report.host_id)
-        return not (
-            prev is not None
-            and report.agent_id
-            and prev[0] == report.agent_id
-            and report.sequence <= prev[1]
-        )
+        if prev is None or not report.agent_id:
+            return None
+        agent_id, incarnation, sequence = prev
+        if (agent_id, incarnation) != (report.agent_id, report.incarnation):
+            return None
+        if report.sequence == sequence:
+            return "duplicate"
+        if report.sequence < sequence:
+            return "stale"
+        return None
+
+    def accepts(self, report: HostReport) -> bool:
+        """False when the report is not newer than one applied (see `drop_reason`)."""
+        return self.drop_reason(report) is None
+
+    def last_applied(self, host_id: str) -> tuple[str, str, int] | None:
+        """(agent_id, incarnation, sequence) of the host's last applied report."""
+        return self._report_seq.get(host_id)
 
     def apply_report(self, report: HostReport) -> bool:
-        """Apply an agent's report. Returns False when it is older than one applied (same
-        agent process, lower or equal sequence) and was dropped."""
+        """Apply an agent's report. Returns False when it is not newer than one applied (see
+        `drop_reason`) and was dropped."""
         if not self.accepts(report):
             return False
-        self._report_seq[report.host_id] = (report.agent_id, report.sequence)
+        self._report_seq[report.host_id] = (report.agent_id, report.incarnation, report.sequence)
         row = self.row_of.get(report.host_id)
         if row is None:
             row = self._new_row(report.host_id)

@@ -158,6 +158,8 @@ class HostReport:
     inventories: dict[str, Inventory]
     connected: bool = True
     agent_id: str = ""
+    #: The agent's reporter run (process start, lease term); sequence orders within it.
+    incarnation: str = ""
     sequence: int = 0
     #: Seconds between reports the agent promises (0: unknown).
     report_interval_s: float = 0.0

@@ -62,7 +62,7 @@ from polyvisor.scheduler.model import (
 from polyvisor.scheduler.store import Store
 from polyvisor.scheduler.weighers import WeigherConfig, rank, weigh
 
-__all__ = ["ProviderView", "Scheduler", "SchedulerConfig"]
+__all__ = ["REPORTS_DROPPED", "ProviderView", "Scheduler", "SchedulerConfig"]
 
 log = get_logger(__name__)
 
@@ -80,6 +80,11 @@ HOSTS = Gauge(
     "polyvisor_scheduler_hosts",
     "Hosts in this replica's index, by state (refreshed with the refresh loop)",
     ["state"],
+)
+REPORTS_DROPPED = Counter(
+    "polyvisor_scheduler_host_reports_dropped_total",
+    "Host reports not applied, by reason",
+    ["reason"],  # duplicate, stale (ordering), undecodable, no_host_id (the feed)
 )
 FILTER_SECONDS = Histogram(
     "polyvisor_scheduler_filter_weigh_seconds",
@@ -153,11 +158,37 @@ class Scheduler:
     async def apply_report(self, report: HostReport) -> bool:
         """Apply an agent's report: persist the provider first when its capabilities or
         inventories changed (so a claim never meets an index roomier than the database), then
-        the index. False when the report was stale. A database failure still updates the
+        the index. False when the report was dropped (not newer than one applied; logged and
+        counted in REPORTS_DROPPED). A database failure still updates the
         index (liveness must not wait for the database) and is raised afterwards."""
         async with self._report_lock:
-            if not self.index.accepts(report):
+            prev = self.index.last_applied(report.host_id)
+            reason = self.index.drop_reason(report)
+            if reason is not None:
+                assert prev is not None
+                REPORTS_DROPPED.labels(reason).inc()
+                # A duplicate is a replay (the feed re-opened); a stale one is news.
+                (log.info if reason == "duplicate" else log.warning)(
+                    "host report dropped",
+                    host=report.host_id,
+                    reason=reason,
+                    agent_id=report.agent_id,
+                    incarnation=report.incarnation,
+                    sequence=report.sequence,
+                    applied_sequence=prev[2],
+                )
                 return False
+            if prev is not None and prev[:2] != (report.agent_id, report.incarnation):
+                log.info(
+                    "host reports from a new agent incarnation",
+                    host=report.host_id,
+                    agent_id=report.agent_id,
+                    incarnation=report.incarnation,
+                    sequence=report.sequence,
+                    previous_agent_id=prev[0],
+                    previous_incarnation=prev[1],
+                    previous_sequence=prev[2],
+                )
             known = report.host_id in self.index
             inv = effective_inventories(report.capabilities, report.inventories)
             key = self._fingerprint(report.hostname, report.capabilities, inv, report.connected)
