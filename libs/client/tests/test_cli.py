@@ -11,7 +11,14 @@ from pathlib import Path
 import yaml
 
 from libs.client.tests.conftest import CliResult
-from libs.client.tests.fake_cloud import ADMIN_PASSWORD, ADMIN_USER, API_KEY, PROJECT, FakeCloud
+from libs.client.tests.fake_cloud import (
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    API_KEY,
+    PROJECT,
+    FakeCloud,
+    start_fake_cloud,
+)
 from polyvisor.client.cli import main
 from polyvisor.client.config import ClientConfig
 
@@ -115,6 +122,44 @@ def test_login_as_the_dev_stack_admin(cli: Cli, fake, isolated_env: Path) -> Non
         fake.image_url,
     )
     assert ClientConfig.load(isolated_env).credentials.username == ADMIN_USER
+
+
+def test_login_dev_takes_the_restarted_stacks_endpoints(
+    cli: Cli, fake, isolated_env: Path, monkeypatch
+) -> None:
+    stack = Path.cwd() / ".polyvisor"
+    stack.mkdir()
+
+    def dev_up(endpoints) -> None:  # type: ignore[no-untyped-def]
+        (stack / "endpoints.json").write_text(json.dumps({
+            "api": {"grpc": endpoints.api_url, "state": "running"},
+            "imagesvc": {"grpc": endpoints.image_url, "state": "running"},
+            "admin": {"username": ADMIN_USER, "password": ADMIN_PASSWORD, "project": PROJECT},
+        }))  # fmt: skip
+
+    dev_up(fake)
+    assert cli("login", "--dev", endpoints=False).code == 0
+    assert ClientConfig.load(isolated_env).api_url == fake.api_url
+    # ./dev down && ./dev up with ephemeral ports: the old ports are gone, the stack is elsewhere
+    fake.stop()
+    again = start_fake_cloud(FakeCloud())
+    try:
+        dev_up(again)
+        monkeypatch.setenv("POLYVISOR_API_URL", fake.api_url)  # nor does a stale export
+        r = cli("login", "--dev", "-f", "json", endpoints=False)
+        assert r.code == 0, r.err
+        shown = json.loads(r.out)
+        assert (shown["api_url"], shown["image_url"]) == (again.api_url, again.image_url)
+        saved = ClientConfig.load(isolated_env)
+        assert (saved.api_url, saved.image_url) == (again.api_url, again.image_url)
+        # the next command follows the saved, current endpoints
+        monkeypatch.delenv("POLYVISOR_API_URL")
+        assert cli("flavor", "list", endpoints=False).code == 0
+        # a stack whose api is not running is a usage error, not a call to a dead port
+        (stack / "endpoints.json").write_text(json.dumps({"api": {"state": "failed"}}))
+        assert cli("login", "--dev", endpoints=False).code == 2
+    finally:
+        again.stop()
 
 
 def test_login_failures(cli: Cli, isolated_env: Path) -> None:

@@ -8,6 +8,10 @@ Endpoints, first found wins:
    current directory or one of its parents);
 5. `127.0.0.1:50051` (api) and `127.0.0.1:50052` (image).
 
+`polyvisor login --dev` puts 4 before 2 and 3 (`dev_endpoints`): it logs into the stack that
+runs now, whose ports may have changed since the last login (`./dev down && ./dev up` with
+ephemeral ports).
+
 Credentials, first found wins: arguments; the environment (`POLYVISOR_TOKEN`, or
 `POLYVISOR_API_KEY`, or `POLYVISOR_USERNAME` + `POLYVISOR_PASSWORD` [+ `POLYVISOR_PROJECT`]);
 the config file.
@@ -45,6 +49,7 @@ __all__ = [
     "config_path",
     "credentials_from_env",
     "dev_admin_credentials",
+    "dev_endpoints",
     "find_endpoints_file",
     "parse_endpoint",
     "resolve_endpoints",
@@ -304,6 +309,13 @@ def _from_endpoints_file(path: Path) -> tuple[str, str]:
         return ""
 
     return grpc_of("api"), grpc_of("imagesvc")
+
+
+def dev_endpoints(cwd: Path | None = None) -> tuple[str, str]:
+    """(api, image) of the running dev stack from its endpoints.json; "" for a service that is
+    not running or not found."""
+    found = find_endpoints_file(cwd)
+    return ("", "") if found is None else _from_endpoints_file(found)
 
 
 def dev_admin_credentials(cwd: Path | None = None) -> Credentials | None:

@@ -15,6 +15,7 @@ from polyvisor.client.config import (
     ClientConfig,
     Credentials,
     dev_admin_credentials,
+    dev_endpoints,
     iso_time,
     resolve_endpoints,
 )
@@ -36,7 +37,8 @@ def register(groups: Any, out: argparse.ArgumentParser) -> None:
     cred.add_argument("--password", help=f"password (default: ${ENV_PASSWORD}, else prompt)")
     cred.add_argument("--api-key", help="an API key secret instead of a user name and password")
     cred.add_argument("--dev", action="store_true",
-                      help="as the admin `./dev up` bootstrapped (from .polyvisor/endpoints.json)")  # fmt: skip
+                      help="as the admin `./dev up` bootstrapped, on the stack's current endpoints "
+                           "(from .polyvisor/endpoints.json)")  # fmt: skip
     p.set_defaults(handler=login)
 
 
@@ -62,7 +64,15 @@ async def login(ctx: Ctx, args: argparse.Namespace) -> int:
             )
         creds = Credentials(username=args.username, password=password, project=args.project)
     previous = ctx.load_config()
-    api, image = resolve_endpoints(args.api or args.api_url, args.image or args.image_url, previous)
+    api_arg, image_arg = args.api or args.api_url, args.image or args.image_url
+    if args.dev:
+        # The stack running now, not the endpoints saved by an earlier login (its ports may
+        # have changed since), nor the environment's; explicit arguments still win.
+        dev_api, dev_image = dev_endpoints()
+        if not (api_arg or dev_api):
+            raise UsageError("--dev: the dev stack's api is not running (see ./dev status)")
+        api_arg, image_arg = api_arg or dev_api, image_arg or dev_image
+    api, image = resolve_endpoints(api_arg, image_arg, previous)
     client = AsyncClient(
         api_url=str(api),
         image_url=str(image),
