@@ -162,3 +162,53 @@ class Forge:
         p = self.qcow2(size=1 * MiB)
         patch(p, 0x8000, b"\x01CD001\x01")
         return p
+
+    # -- qcow2 whose metadata is not in the file
+    def qcow2_truncated(self) -> Path:
+        """A real qcow2 cut after its header cluster: its tables lie past the end."""
+        p = self.qcow2()
+        with open(p, "r+b") as f:
+            f.truncate(64 * 1024)
+        return p
+
+    def qcow2_l1_past_eof(self) -> Path:
+        """The header's L1 table offset moved past the end of the file."""
+        p = self.qcow2()
+        size = p.stat().st_size
+        patch(p, 40, struct.pack(">Q", (size // 65536 + 16) * 65536))
+        return p
+
+    def qcow2_refcount_past_eof(self) -> Path:
+        p = self.qcow2()
+        size = p.stat().st_size
+        patch(p, 48, struct.pack(">Q", (size // 65536 + 16) * 65536))
+        return p
+
+    def qcow2_l2_past_eof(self) -> Path:
+        """The header is sound, but its first L1 entry points at an L2 table past the end."""
+        p = self.qcow2()
+        size = p.stat().st_size
+        with open(p, "rb") as f:
+            f.seek(40)
+            (l1_offset,) = struct.unpack(">Q", f.read(8))
+        patch(p, l1_offset, struct.pack(">Q", (1 << 63) | ((size // 65536 + 16) * 65536)))
+        return p
+
+    def qcow2_corrupt_refcounts(self) -> Path:
+        """Tables inside the file, but the first refcount block zeroed: every cluster in use
+        has refcount 0 (what `qemu-img check` reports as corruptions)."""
+        p = self.qcow2()
+        with open(p, "r+b") as f:
+            f.seek(48)
+            (rt,) = struct.unpack(">Q", f.read(8))
+            f.seek(rt)
+            (block,) = struct.unpack(">Q", f.read(8))
+            f.seek(block)
+            f.write(bytes(64))
+        return p
+
+    def qcow2_refcount_order(self, order: int) -> Path:
+        """A qcow2 v3 with another refcount width in its header (qemu-img refuses > 6)."""
+        p = self.qcow2()
+        patch(p, 96, struct.pack(">I", order))
+        return p

@@ -83,6 +83,16 @@ def test_format_lie_refused(forge) -> None:
     assert refused(forge.vmdk(), "qcow2").rule == ins.RULE_FORMAT_MISMATCH
 
 
+@pytest.mark.parametrize(
+    "builder",
+    ["qcow2_truncated", "qcow2_l1_past_eof", "qcow2_refcount_past_eof", "qcow2_l2_past_eof"],
+)
+def test_qcow2_tables_past_eof_refused(forge, builder: str) -> None:
+    r = refused(getattr(forge, builder)(), "qcow2")
+    assert r.rule == ins.RULE_QCOW2_TABLES
+    assert "past the end of the file" in r.message
+
+
 def test_two_formats_refused(forge) -> None:
     r = refused(forge.qcow2_and_iso(), "qcow2")
     assert r.rule == ins.RULE_AMBIGUOUS
@@ -101,13 +111,40 @@ def test_foreign_formats_do_not_pass_as_raw() -> None:
     for head, name in [
         (b"vhdxfile", "vhdx"),
         (b"conectix", "vpc"),
-        (b"QFI\x00", "qed"),
+        (b"QED\x00", "qed"),
+        (b"QFI\xfb\x00\x00\x00\x01", "qcow"),
         (b"LUKS\xba\xbe\x00\x01", "luks"),
+        (b"WithoutFreeSpace", "parallels"),
+        (b"WithouFreSpacExt", "parallels"),
+        (b"Bochs Virtual HD Image\x00", "bochs"),
+        (ins.CLOOP_MAGIC, "cloop"),
+        (b"<<< QEMU VM Virtual Disk Image >>>\n".ljust(0x40, b"\x00") + b"\x7f\x10\xda\xbe", "vdi"),
     ]:
         with pytest.raises(Refusal) as info:
             inspect_bytes(head + bytes(4096), "raw", MAX)
         assert info.value.rule == ins.RULE_FORMAT_MISMATCH
-        assert name in info.value.message
+        assert f"the file is {name} " in info.value.message
+
+
+@pytest.mark.parametrize("size", [4096, 4096 + 100, 4096 + 511])
+def test_trailers_at_the_end_do_not_pass_as_raw(size: int) -> None:
+    """A fixed VHD has only its footer, a DMG its koly trailer, in the last sector (qemu
+    counts the length in whole sectors, so an odd size still finds them)."""
+    length = (size + 511) // 512 * 512
+    for magic, name in [(b"conectix", "vpc"), (b"koly", "dmg")]:
+        data = bytearray(size)
+        data[length - 512 : length - 512 + len(magic)] = magic
+        with pytest.raises(Refusal) as info:
+            inspect_bytes(bytes(data[:size]), "raw", MAX)
+        assert f"the file is {name} " in info.value.message
+    # qemu's dmg search window: the last 511 bytes of the second-last sector too.
+    data = bytearray(4096)
+    data[4096 - 1023 : 4096 - 1019] = b"koly"
+    with pytest.raises(Refusal):
+        inspect_bytes(bytes(data), "raw", MAX)
+    data = bytearray(4096)
+    data[4096 - 1024 : 4096 - 1020] = b"koly"  # outside the window: raw bytes
+    assert inspect_bytes(bytes(data), "raw", MAX).disk_format == "raw"
 
 
 def test_truncated_and_garbage_headers_refused() -> None:
@@ -117,7 +154,13 @@ def test_truncated_and_garbage_headers_refused() -> None:
     with pytest.raises(Refusal) as info:
         inspect_bytes(b"KDMV" + bytes(20), "vmdk", MAX)
     assert info.value.rule == ins.RULE_VMDK_HEADER
-    assert inspect_bytes(b"", "raw", MAX).virtual_size == 0
+
+
+@pytest.mark.parametrize("declared", ins.DISK_FORMATS)
+def test_empty_image_refused(declared: str) -> None:
+    with pytest.raises(Refusal) as info:
+        inspect_bytes(b"", declared, MAX)
+    assert info.value.rule == ins.RULE_EMPTY
 
 
 @pytest.mark.parametrize(

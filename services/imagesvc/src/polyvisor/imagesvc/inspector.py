@@ -36,13 +36,16 @@ from typing import BinaryIO
 
 __all__ = [
     "DISK_FORMATS",
+    "FOREIGN_FORMATS",
     "RULE_AMBIGUOUS",
+    "RULE_EMPTY",
     "RULE_FORMAT_MISMATCH",
     "RULE_QCOW2_BACKING_FILE",
     "RULE_QCOW2_CORRUPT",
     "RULE_QCOW2_DATA_FILE",
     "RULE_QCOW2_ENCRYPTED",
     "RULE_QCOW2_HEADER",
+    "RULE_QCOW2_TABLES",
     "RULE_QCOW2_UNKNOWN_FEATURES",
     "RULE_UNSUPPORTED_FORMAT",
     "RULE_VIRTUAL_SIZE",
@@ -70,6 +73,8 @@ RULE_QCOW2_DATA_FILE = "qcow2-data-file"
 RULE_QCOW2_ENCRYPTED = "qcow2-encrypted"
 RULE_QCOW2_CORRUPT = "qcow2-corrupt"
 RULE_QCOW2_UNKNOWN_FEATURES = "qcow2-unknown-incompatible-features"
+RULE_QCOW2_TABLES = "qcow2-tables-past-eof"
+RULE_EMPTY = "empty-image"
 RULE_VMDK_HEADER = "vmdk-header"
 RULE_VMDK_DESCRIPTOR = "vmdk-descriptor"
 RULE_VMDK_CREATE_TYPE = "vmdk-create-type"
@@ -148,19 +153,54 @@ def _looks_like_descriptor(head: bytes) -> bool:
     return False
 
 
+#: qemu's block drivers that read image files (qemu 7.2 `block/`), each with the signature its
+#: probe or open looks for. Only raw, qcow2, vmdk and iso are accepted; every other one is
+#: probed so that none of them passes as raw (a format lie) and is refused, named.
+#: raw, file, host_device, nbd, ssh, ... read no signature; vvfat is a directory.
+FOREIGN_FORMATS = (
+    "qcow",  # "QFI\xfb" version 1 (block/qcow.c)
+    "qed",  # "QED\0" (block/qed.h QED_MAGIC, little-endian)
+    "vpc",  # "conectix" cookie: dynamic VHD header copy at 0, footer in the last sector
+    "vhdx",  # "vhdxfile" file type identifier at 0
+    "vdi",  # 0xbeda107f (little-endian) at 0x40
+    "luks",  # "LUKS\xba\xbe" at 0
+    "parallels",  # "WithoutFreeSpace" / "WithouFreSpacExt" at 0
+    "bochs",  # "Bochs Virtual HD Image" at 0
+    "cloop",  # the "#!/bin/sh\n#V2.0 Format\n..." script header at 0
+    "dmg",  # "koly" UDIF trailer within qemu's search window at the end
+)
+CLOOP_MAGIC = (
+    b"#!/bin/sh\n#V2.0 Format\nmodprobe cloop file=$0 && mount -r -t iso9660 /dev/cloop $1\n"
+)
+
+
+def _dmg_trailer(r: _Reader) -> bool:
+    """qemu's dmg_find_koly_offset: "koly" in the last 511 bytes of the second-last sector or
+    the first 4 bytes of the last one (the length counted in whole sectors)."""
+    if r.size < 512:
+        return False
+    length = (r.size + 511) // 512 * 512
+    start = length - 511 - 512 if length > 511 + 512 else 0
+    window = r.read(start, min(length, 515))
+    return b"koly" in window
+
+
 def _signatures(r: _Reader) -> list[str]:
     head = r.read(0, 4096)
     found: list[str] = []
     if head[:4] == QCOW2_MAGIC:
-        found.append("qcow2")
+        # qcow (v1) and qcow2 share the magic; the version tells them apart.
+        version = struct.unpack_from(">I", head, 4)[0] if len(head) >= 8 else 0
+        found.append("qcow" if version == 1 else "qcow2")
     if head[:4] in (VMDK4_MAGIC, VMDK3_MAGIC) or _looks_like_descriptor(head):
         found.append("vmdk")
     if r.read(ISO_OFFSET, 5) == ISO_MAGIC:
         found.append("iso")
-    # Formats we do not accept, probed so that none passes as raw (a format lie).
-    if head[:4] == b"QFI\x00":
+    if head[:4] == b"QED\x00":
         found.append("qed")
-    if head[:8] == b"conectix":
+    if head[:8] == b"conectix" or (
+        r.size >= 512 and r.read((r.size + 511) // 512 * 512 - 512, 8) == b"conectix"
+    ):
         found.append("vpc")
     if head[:8] == b"vhdxfile":
         found.append("vhdx")
@@ -172,9 +212,9 @@ def _signatures(r: _Reader) -> list[str]:
         found.append("parallels")
     if head[:22] == b"Bochs Virtual HD Image":
         found.append("bochs")
-    if head.startswith(b"#!/bin/sh\n#V2.0 Format\n"):
+    if head.startswith(CLOOP_MAGIC[:23]):
         found.append("cloop")
-    if r.size >= 512 and r.read(r.size - 512, 4) == b"koly":
+    if _dmg_trailer(r):
         found.append("dmg")
     return found
 
@@ -250,11 +290,85 @@ def _inspect_qcow2(r: _Reader) -> tuple[int, dict[str, object]]:
         if ext_type == _QCOW2_EXT_CRYPTO:
             raise Refusal(RULE_QCOW2_ENCRYPTED, "qcow2 image carries an encryption header")
         offset += 8 + ((ext_len + 7) & ~7)
+    _check_qcow2_tables(r, hdr, cluster_bits, size, incompatible)
     return size, {
         "qcow2_version": version,
         "cluster_size": cluster_size,
         "incompatible_features": incompatible,
     }
+
+
+_QCOW2_L1_OFFSET_MASK = 0x00FFFFFFFFFFFE00  # an L1 entry's L2 table offset bits
+_QCOW2_REFT_OFFSET_MASK = 0xFFFFFFFFFFFFFE00  # a refcount table entry's block offset bits
+_QCOW2_MAX_TABLE_BYTES = 32 * 1024 * 1024  # qemu's QCOW_MAX_L1_SIZE / QCOW_MAX_REFTABLE_SIZE
+_QCOW2_MAX_SNAPSHOTS = 65536  # qemu's QCOW_MAX_SNAPSHOTS
+
+
+def _check_qcow2_tables(
+    r: _Reader, hdr: bytes, cluster_bits: int, size: int, incompatible: int
+) -> None:
+    """Every table the header points at (L1, refcount table, snapshot table) and every L2 table
+    and refcount block those point at lies inside the file, cluster aligned. qemu reads past the
+    end as zeros and trusts the tables; a file whose metadata is not in it is refused."""
+    cluster = 1 << cluster_bits
+    l1_size, l1_offset, rt_offset, rt_clusters, nb_snapshots, snapshots_offset = struct.unpack_from(
+        ">IQQIIQ", hdr, 36
+    )
+
+    def table(name: str, offset: int, length: int) -> None:
+        if offset % cluster:
+            raise Refusal(RULE_QCOW2_HEADER, f"qcow2 {name} at {offset} is not cluster aligned")
+        if length > _QCOW2_MAX_TABLE_BYTES:
+            raise Refusal(RULE_QCOW2_HEADER, f"qcow2 {name} of {length} bytes is too big")
+        if offset + length > r.size or (length and offset == 0):
+            raise Refusal(
+                RULE_QCOW2_TABLES,
+                f"qcow2 {name} ({length} bytes at {offset}) lies past the end of the file "
+                f"({r.size} bytes)",
+            )
+
+    # Each L2 table maps cluster/8 clusters (cluster/16 with extended L2 entries).
+    l2_entries = cluster // (16 if incompatible & (1 << 4) else 8)
+    needed = -(-size // (cluster * l2_entries))
+    if l1_size < needed:
+        raise Refusal(
+            RULE_QCOW2_HEADER,
+            f"qcow2 L1 table of {l1_size} entries is too small for {size} bytes ({needed})",
+        )
+    table("L1 table", l1_offset, l1_size * 8)
+    if rt_clusters == 0:
+        raise Refusal(RULE_QCOW2_HEADER, "qcow2 refcount table is empty")
+    table("refcount table", rt_offset, rt_clusters * cluster)
+    if nb_snapshots > _QCOW2_MAX_SNAPSHOTS:
+        raise Refusal(RULE_QCOW2_HEADER, f"qcow2 image claims {nb_snapshots} snapshots")
+    if nb_snapshots:
+        # Each snapshot header is at least 40 bytes.
+        table("snapshot table", snapshots_offset, nb_snapshots * 40)
+    for name, offset, count, mask in (
+        ("L2 table", l1_offset, l1_size, _QCOW2_L1_OFFSET_MASK),
+        ("refcount block", rt_offset, rt_clusters * cluster // 8, _QCOW2_REFT_OFFSET_MASK),
+    ):
+        _check_pointed_clusters(r, name, offset, count, cluster, mask)
+
+
+def _check_pointed_clusters(
+    r: _Reader, name: str, offset: int, count: int, cluster: int, mask: int
+) -> None:
+    """The clusters that `count` 8-byte entries at `offset` point at lie inside the file."""
+    step = 1 << 16  # entries per read (512 KiB)
+    for first in range(0, count, step):
+        n = min(step, count - first)
+        data = r.read(offset + first * 8, n * 8)
+        for (entry,) in struct.iter_unpack(">Q", data[: len(data) // 8 * 8]):
+            target = entry & mask
+            if not target:
+                continue
+            if target % cluster or target + cluster > r.size:
+                raise Refusal(
+                    RULE_QCOW2_TABLES,
+                    f"qcow2 {name} at {target} lies past the end of the file ({r.size} bytes) "
+                    "or is not cluster aligned",
+                )
 
 
 # --------------------------------------------------------------------------- vmdk
@@ -400,13 +514,17 @@ def _inspect_vmdk(r: _Reader) -> tuple[int, str, dict[str, object]]:
 def _inspect(r: _Reader, declared: str, max_virtual_size: int) -> Inspection:
     if declared not in DISK_FORMATS:
         raise Refusal(RULE_UNSUPPORTED_FORMAT, f"disk format {declared!r} is not supported")
+    if r.size == 0:
+        raise Refusal(RULE_EMPTY, "the image is empty (0 bytes)")
     found = _signatures(r)
     if len(found) > 1:
         raise Refusal(RULE_AMBIGUOUS, f"file matches more than one format ({', '.join(found)})")
     detected = found[0] if found else "raw"
     if detected != declared:
+        foreign = " (a format this service does not accept)" if detected in FOREIGN_FORMATS else ""
         raise Refusal(
-            RULE_FORMAT_MISMATCH, f"declared disk_format {declared}, but the file is {detected}"
+            RULE_FORMAT_MISMATCH,
+            f"declared disk_format {declared}, but the file is {detected}{foreign}",
         )
     subformat = ""
     details: dict[str, object] = {}
