@@ -1,9 +1,11 @@
 """qemu-img as an async subprocess: `info` (a second opinion on a file) and `convert`.
 
 Every run is bounded by a timeout (the process is killed when it passes, or when the caller
-is cancelled). `info`, which reads files not yet trusted, also runs under an address-space
-and CPU-time limit when `prlimit` exists, so a crafted image cannot make qemu-img eat the
-host. The format is always pinned with `-f`: qemu-img never guesses.
+is cancelled). `info` and `check`, which read files not yet trusted, also run under an
+address-space and CPU-time limit when `prlimit` exists, so a crafted image cannot make
+qemu-img eat the host. The format is always pinned with `-f`: qemu-img never guesses.
+Error messages never carry a host path: qemu-img's own text has every absolute path in it
+replaced (they name the store's files, which are nobody's business but the operator's).
 
 Processes are started with Python's own `subprocess` (vfork + exec) on a small thread pool
 owned by this object, not with the event loop's spawn: uvloop forks, and a fork of a
@@ -17,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -26,9 +29,16 @@ from typing import Any
 
 from polyvisor.common.logging import get_logger
 
-__all__ = ["QemuImg", "QemuImgError", "qemu_format"]
+__all__ = ["QemuImg", "QemuImgError", "qemu_format", "scrub_paths"]
 
 log = get_logger(__name__)
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.])/[^\s'\",:;]*")
+
+
+def scrub_paths(text: str) -> str:
+    """`text` with every absolute path replaced by "<file>"."""
+    return _ABSOLUTE_PATH.sub("<file>", text)
 
 
 class QemuImgError(Exception):
@@ -72,7 +82,9 @@ class QemuImg:
             self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="qemu-img")
         return self._pool
 
-    async def _run(self, argv: list[str], limit_s: float) -> bytes:
+    async def _run(
+        self, argv: list[str], limit_s: float, ok_codes: tuple[int, ...] = (0,)
+    ) -> bytes:
         # Few malloc arenas: each reserves address space, which the limit above counts.
         env = {**os.environ, "LC_ALL": "C", "MALLOC_ARENA_MAX": "2"}
         loop = asyncio.get_running_loop()
@@ -100,11 +112,10 @@ class QemuImg:
                     proc.kill()
                 with contextlib.suppress(Exception):
                     await asyncio.shield(loop.run_in_executor(pool, proc.wait))
-        if proc.returncode != 0:
+        if proc.returncode not in ok_codes:
             text = err.decode(errors="replace").strip().splitlines()
-            raise QemuImgError(
-                f"qemu-img exited with {proc.returncode}: {text[-1] if text else 'no message'}"
-            )
+            last = scrub_paths(text[-1]) if text else "no message"
+            raise QemuImgError(f"qemu-img exited with {proc.returncode}: {last}")
         return out
 
     def close(self) -> None:
@@ -122,6 +133,19 @@ class QemuImg:
             raise QemuImgError("qemu-img info printed no JSON") from e
         if not isinstance(data, dict):
             raise QemuImgError("qemu-img info printed unexpected JSON")
+        return data
+
+    async def check(self, path: Path, disk_format: str) -> dict[str, Any]:
+        """`qemu-img check` (read only): its JSON report, also when it found corruptions
+        (exit 2) or leaked clusters (exit 3); QemuImgError when it could not check (exit 1)."""
+        argv = self._limited(["check", "--output=json", "-f", qemu_format(disk_format), str(path)])
+        out = await self._run(argv, self.info_timeout_s, ok_codes=(0, 2, 3))
+        try:
+            data = json.loads(out)
+        except ValueError as e:
+            raise QemuImgError("qemu-img check printed no JSON") from e
+        if not isinstance(data, dict):
+            raise QemuImgError("qemu-img check printed unexpected JSON")
         return data
 
     async def convert(

@@ -2,7 +2,9 @@
 
 qemu-img only ever sees a file the inspector accepted, with the format pinned, and its view
 must agree: same format, no backing file, no data file, the same vmdk sub-format with its
-single extent being the file itself, the same virtual size.
+single extent being the file itself, the same virtual size. A qcow2 is then checked by
+`qemu-img check` (sandboxed like `info`): any corruption or check error refuses it (leaked
+clusters only waste space and are accepted).
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from polyvisor.imagesvc.inspector import Inspection, Refusal, inspect_file
-from polyvisor.imagesvc.qemu import QemuImg, QemuImgError, qemu_format
+from polyvisor.imagesvc.qemu import QemuImg, QemuImgError, qemu_format, scrub_paths
 
-__all__ = ["RULE_QEMU_IMG", "vet_file"]
+__all__ = ["RULE_QEMU_IMG", "RULE_QEMU_IMG_CHECK", "vet_file"]
 
 RULE_QEMU_IMG = "qemu-img-second-opinion"
+RULE_QEMU_IMG_CHECK = "qemu-img-check"
 
 
 def _disagree(message: str) -> Refusal:
@@ -48,7 +51,7 @@ def check_qemu_info(info: dict[str, Any], inspection: Inspection, path: Path) ->
             )
         extents = data.get("extents") or []
         if len(extents) != 1 or Path(str(extents[0].get("filename", ""))) != path:
-            names = [e.get("filename") for e in extents]
+            names = [scrub_paths(str(e.get("filename"))) for e in extents]
             raise _disagree(f"qemu-img opens extents {names!r}, not only the file itself")
     virtual = info.get("virtual-size")
     expected_virtual = inspection.virtual_size
@@ -70,4 +73,20 @@ async def vet_file(
     except QemuImgError as e:
         raise _disagree(f"qemu-img info failed: {e}") from e
     check_qemu_info(info, inspection, path)
+    if inspection.disk_format == "qcow2":
+        await _check_qcow2(path, qemu)
     return inspection
+
+
+async def _check_qcow2(path: Path, qemu: QemuImg) -> None:
+    try:
+        report = await qemu.check(path, "qcow2")
+    except QemuImgError as e:
+        raise Refusal(RULE_QEMU_IMG_CHECK, f"qemu-img check failed: {e}") from e
+    corruptions = int(report.get("corruptions", 0) or 0)
+    errors = int(report.get("check-errors", 0) or 0)
+    if corruptions or errors:
+        raise Refusal(
+            RULE_QEMU_IMG_CHECK,
+            f"qemu-img check found {corruptions} corruptions and {errors} check errors",
+        )
