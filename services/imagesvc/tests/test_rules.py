@@ -77,6 +77,30 @@ def test_free_form_properties() -> None:
     assert validate_shared_with(Visibility.SHARED, ["p2", "p2", "p3"]) == ("p2", "p3")
 
 
+@pytest.mark.parametrize(
+    "key",
+    [
+        "owner", "OWNER", "Owner", "id", "status", "Status", "visibility", "os_hash_value",
+        "OS_HASH_VALUE", "os-hash-value", "size", "virtual_size", "checksum", "protected",
+        "Architecture", "ARCHITECTURE", "Hypervisor_Type", "hypervisor-type", "os_glance_import",
+    ],
+)  # fmt: skip
+def test_reserved_property_keys_refused_whatever_their_case(key: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        validate_extra_properties({key: "x86_64"})
+    assert info.value.details["property"] == key
+    assert "reserved" in info.value.message or "typed field" in info.value.message
+
+
+def test_every_image_field_is_a_reserved_property_key() -> None:
+    """A field added to the Image message is reserved without anyone remembering to."""
+    from polyvisor.image.v1 import images_pb2
+    from polyvisor.imagesvc.properties import RESERVED_KEYS
+
+    fields = {f.name for f in images_pb2.Image.DESCRIPTOR.fields}
+    assert fields - RESERVED_KEYS == set()
+
+
 def test_access_rules() -> None:
     private = Image(id="i", name="", owner="p1")
     shared = Image(id="s", name="", owner="p1", visibility=Visibility.SHARED, shared_with=("p3",))

@@ -16,6 +16,7 @@ __all__ = [
     "ALLOWED",
     "DISK_FORMATS",
     "MAX_EXTRA_PROPERTIES",
+    "RESERVED_KEYS",
     "validate_container_format",
     "validate_disk_format",
     "validate_extra_properties",
@@ -56,6 +57,26 @@ _ALIASES: dict[str, dict[str, str]] = {
     "vm_mode": {"hv": "hvm", "baremetal": "hvm", "pv": "xen", "xenpv": "xen", "xenhvm": "hvm"},
     "hypervisor_type": {"esx": "vmware", "esxi": "vmware", "vsphere": "vmware"},
 }  # fmt: skip
+
+#: Free-form property keys that name a core field of the image (or one a Glance client knows),
+#: compared case-insensitively with "-" read as "_": a property may never shadow a field
+#: (`owner`, `status`, `os_hash_value`, ...) for a client that merges both.
+RESERVED_KEYS = frozenset(
+    {
+        # polyvisor.image.v1.Image (a test keeps this list in step with the message)
+        "id", "name", "owner", "visibility", "shared_with", "status", "status_message",
+        "disk_format", "container_format", "size", "virtual_size", "os_hash_algo",
+        "os_hash_value", "min_ram", "min_disk", "protected", "properties", "renditions",
+        "create_time", "update_time", "delete_time",
+        # the domain's and Glance's spellings of the same facts
+        "created_at", "updated_at", "deleted_at", "deleted", "checksum", "locations",
+        "location", "direct_url", "self", "file", "schema", "tags", "member", "members",
+        "os_hidden", "stores", "project_id", "tenant_id", "is_public",
+        *KNOWN_PROPERTIES,
+    }
+)  # fmt: skip
+#: Key prefixes reserved the same way (Glance keeps os_glance_* for itself).
+RESERVED_PREFIXES = ("os_glance_",)
 
 _CASE_INSENSITIVE = ("hypervisor_type", "architecture", "vm_mode", "os_type", "hw_disk_bus")
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}$")
@@ -101,9 +122,16 @@ def validate_extra_properties(props: Mapping[str, str]) -> dict[str, str]:
         raise InvalidArgument(f"at most {MAX_EXTRA_PROPERTIES} free-form properties")
     out: dict[str, str] = {}
     for key, value in props.items():
-        if key in KNOWN_PROPERTIES:
+        canonical = key.lower().replace("-", "_")
+        if canonical in KNOWN_PROPERTIES:
             raise InvalidArgument(
-                f"property {key!r} is a typed field of the image; set it there, not in properties",
+                f"property {key!r} is the typed field {canonical} of the image; set it there, "
+                "not in properties",
+                {"property": key},
+            )
+        if canonical in RESERVED_KEYS or canonical.startswith(RESERVED_PREFIXES):
+            raise InvalidArgument(
+                f"property key {key!r} is reserved (it names a field of the image)",
                 {"property": key},
             )
         if not _KEY.match(key):
