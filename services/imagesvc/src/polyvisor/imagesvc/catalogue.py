@@ -1,4 +1,16 @@
-"""The catalogue: create, read, list, change and delete images, with the access rules."""
+"""The catalogue: create, read, list, change and delete images, with the access rules.
+
+Image ids chosen by a creator live in one namespace shared by every project, and an id is
+never reused, not even after its image is deleted (a deleted id that could be taken again
+would let a new image stand in for the old one where it is still referenced). Glance answers
+409 Conflict for any taken id, which tells a caller that an image they cannot see exists.
+Here a taken id answers ALREADY_EXISTS only when the caller can see that image (nothing
+new is learnt); any other taken id, whether another project's private image or a deleted
+one, answers the same INVALID_ARGUMENT "id unavailable", so the answer says neither who
+owns the image, nor whether it is still there, nor what it is. (That the id is taken cannot
+be hidden while ids are chosen by clients; ids are random UUIDs, so only a leaked one can be
+tried.)
+"""
 
 from __future__ import annotations
 
@@ -22,6 +34,7 @@ from polyvisor.imagesvc.events import EventKind, image_event
 from polyvisor.imagesvc.model import KNOWN_PROPERTIES, Image, ImageStatus, Visibility
 from polyvisor.imagesvc.store import (
     ImageFilters,
+    ImageIdTaken,
     Store,
     decode_page_token,
     encode_page_token,
@@ -98,9 +111,18 @@ class Catalogue:
             extra_properties=props.validate_extra_properties(draft.extra_properties),
         )
         _check_disktype(image)
-        created, new = await self._store.insert_image(
-            image, request_id, [image_event(EventKind.CREATED, image)]
-        )
+        try:
+            created, new = await self._store.insert_image(
+                image, request_id, [image_event(EventKind.CREATED, image)]
+            )
+        except ImageIdTaken:
+            taken = await self._store.get_image(image_id, with_renditions=False)
+            if taken is not None and access.can_see(principal, taken):
+                raise
+            raise InvalidArgument(
+                f"image id {image_id} is unavailable; choose another id or leave it empty",
+                {"image_id": image_id},
+            ) from None
         if new:
             self._wake()
             log.info("image created", image_id=created.id, owner=created.owner)

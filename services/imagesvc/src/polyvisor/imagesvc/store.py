@@ -33,7 +33,19 @@ from polyvisor.imagesvc.model import (
     Visibility,
 )
 
-__all__ = ["ImageFilters", "OutboxEntry", "Store", "decode_page_token", "encode_page_token"]
+__all__ = [
+    "ImageFilters",
+    "ImageIdTaken",
+    "OutboxEntry",
+    "Store",
+    "decode_page_token",
+    "encode_page_token",
+]
+
+
+class ImageIdTaken(AlreadyExists):
+    """The id chosen on create is some image's, live or deleted (ids are never reused)."""
+
 
 _IMAGE_COLUMNS = (
     "id, name, owner, visibility, shared_with, status, status_message, disk_format, "
@@ -242,7 +254,7 @@ class Store:
                     raise AlreadyExists(
                         "an image was created concurrently with this request_id"
                     ) from e
-                raise AlreadyExists(
+                raise ImageIdTaken(
                     f"image {image.id} already exists", {"image_id": image.id}
                 ) from e
             await self._emit(conn, events)
