@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import grpc
 from prometheus_client import Counter, Histogram
 
-from polyvisor.common.errors import PolyvisorError, Unauthenticated
+from polyvisor.common.errors import InvalidArgument, PolyvisorError, Unauthenticated
 from polyvisor.common.logging import get_logger, reset_rpc_context, rpc_context, set_rpc_context
 
 if TYPE_CHECKING:
@@ -441,6 +441,12 @@ class HandlerWrapper:
             handler = handler._replace(  # type: ignore[attr-defined]
                 response_serializer=_serializer_passing_bytes(handler.response_serializer)
             )
+        if handler.request_deserializer is not None:
+            handler = handler._replace(  # type: ignore[attr-defined]
+                request_deserializer=_deserializer_refusing_garbage(
+                    handler.request_deserializer, handler.request_streaming
+                )
+            )
         if handler.unary_unary is not None:
             return handler._replace(unary_unary=_unary_response(handler.unary_unary, m))  # type: ignore[attr-defined]
         if handler.stream_unary is not None:
@@ -463,6 +469,31 @@ def _serializer_passing_bytes(serialize: Callable[[Any], bytes]) -> Callable[[An
         return serialize(message)
 
     return serializer
+
+
+class _Undecodable:
+    """Stands for a unary request whose bytes did not decode (grpc would answer UNKNOWN with
+    the decoder's exception class in the message): the wrapper answers INVALID_ARGUMENT."""
+
+    __slots__ = ()
+
+
+_UNDECODABLE = _Undecodable()
+_UNDECODABLE_MESSAGE = "the request is not a valid protobuf message of this method"
+
+
+def _deserializer_refusing_garbage(
+    deserialize: Callable[[bytes], Any], streaming: bool
+) -> Callable[[bytes], Any]:
+    def deserializer(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception as e:
+            if streaming:  # raised inside the handler's iteration, mapped by the wrapper
+                raise InvalidArgument(_UNDECODABLE_MESSAGE) from e
+            return _UNDECODABLE
+
+    return deserializer
 
 
 class _WrappedGenericHandler(grpc.GenericRpcHandler):
@@ -502,6 +533,8 @@ def _unary_response(behavior: Callable[..., Any], m: _Method) -> Callable[..., A
         code = ok
         try:
             principal_token = await m.begin(context, request_id, metadata)
+            if request is _UNDECODABLE:
+                raise InvalidArgument(_UNDECODABLE_MESSAGE)
             if is_coroutine:
                 result = await behavior(request, context)
             else:
@@ -536,6 +569,8 @@ def _stream_response(behavior: Callable[..., Any], m: _Method) -> Callable[..., 
             code = ok
             try:
                 principal_token = await m.begin(context, request_id, metadata)
+                if request is _UNDECODABLE:
+                    raise InvalidArgument(_UNDECODABLE_MESSAGE)
                 agen = behavior(request, context)
                 try:
                     async for item in agen:
@@ -563,6 +598,8 @@ def _stream_response(behavior: Callable[..., Any], m: _Method) -> Callable[..., 
         code = ok
         try:
             principal_token = await m.begin(context, request_id, metadata)
+            if request is _UNDECODABLE:
+                raise InvalidArgument(_UNDECODABLE_MESSAGE)
             result = behavior(request, context)
             if inspect.isawaitable(result):
                 result = await result

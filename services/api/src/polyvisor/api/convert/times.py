@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from polyvisor.common.errors import InvalidArgument
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -30,6 +32,12 @@ def ts(value: datetime | None) -> Timestamp | None:
 
 
 def from_ts(field: Timestamp, present: bool) -> datetime | None:
+    """The datetime of a Timestamp a client sent; INVALID_ARGUMENT past year 1..9999."""
     if not present:
         return None
-    return field.ToDatetime(tzinfo=UTC)
+    try:
+        return field.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError) as e:
+        raise InvalidArgument(
+            "timestamp out of range (0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z)"
+        ) from e
