@@ -4,15 +4,30 @@ The api (identity) signs tokens with an Ed25519 private key; every other service
 them with the public key alone and never calls back. A token is scoped to one project.
 
 Roles: ``admin`` (cloud-wide administration), ``member`` (read and write inside the
-project), ``reader`` (read only inside the project). ``service`` is the kind of token an
-agent holds; it is not a user role.
+project), ``reader`` (read only inside the project).
+
+Kinds of caller (the ``kind`` claim), each allowed only the methods of its `MethodRules`:
+
+- ``user``: a person or a user API key, with roles on one project;
+- ``service``: a control-plane service calling another (the api calling the scheduler), named
+  by its ``sub`` (``polyvisor-api``) and holding no role;
+- ``agent``: one hypervisor agent, named by its ``host`` claim; it gets its token by presenting
+  a per-agent key (`derive_agent_key`) that names its host, so a key stolen from one host
+  cannot act for another.
+
+Tokens are checked without a call to the identity service, and revoked through the
+revocation feed (`polyvisor.common.revocation`), also without a call per RPC.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,11 +35,17 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from polyvisor.common.errors import PermissionDenied, Unauthenticated
+from polyvisor.common.errors import FailedPrecondition, PermissionDenied, Unauthenticated
 
 ISSUER = "polyvisor"
 ALGORITHM = "EdDSA"
 ROLES = ("admin", "member", "reader")
+
+KIND_USER = "user"
+KIND_SERVICE = "service"
+KIND_AGENT = "agent"
+#: The api's own identity (``sub`` of its service tokens).
+API_IDENTITY = "polyvisor-api"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,19 +58,30 @@ class Principal:
     username: str = ""
     token_id: str = ""
     expires_at: float = 0.0
-    kind: str = "user"  # "user" or "service"
+    kind: str = KIND_USER  # KIND_USER, KIND_SERVICE or KIND_AGENT
+    #: The agent's host (agents only).
+    host: str = ""
+    #: When the token was issued (epoch seconds, ms precision): revocations cut by it.
+    issued_at: float = 0.0
+    #: The API key the token was obtained with, if any (deleting the key revokes it).
+    api_key_id: str = ""
 
     @property
     def is_admin(self) -> bool:
-        return "admin" in self.roles
+        return self.kind == KIND_USER and "admin" in self.roles
 
     @property
     def is_service(self) -> bool:
-        return self.kind == "service"
+        """A machine identity (a control-plane service or an agent), not a person."""
+        return self.kind in (KIND_SERVICE, KIND_AGENT)
+
+    @property
+    def is_agent(self) -> bool:
+        return self.kind == KIND_AGENT
 
     @property
     def can_write(self) -> bool:
-        return self.is_admin or self.is_service or "member" in self.roles
+        return self.is_admin or self.kind == KIND_SERVICE or "member" in self.roles
 
     def require_admin(self) -> None:
         if not self.is_admin:
@@ -60,7 +92,19 @@ class Principal:
             raise PermissionDenied("the reader role cannot change resources")
 
     def sees_project(self, project_id: str) -> bool:
-        return self.is_admin or self.is_service or project_id == self.project_id
+        return self.is_admin or self.kind == KIND_SERVICE or project_id == self.project_id
+
+    @property
+    def labels(self) -> frozenset[str]:
+        """What `MethodRules` match: ``user`` and ``admin`` for people, ``service:<name>`` for
+        a control-plane service, ``agent`` for an agent."""
+        if self.kind == KIND_USER:
+            return frozenset(("user", "admin")) if self.is_admin else frozenset(("user",))
+        if self.kind == KIND_SERVICE:
+            return frozenset((f"service:{self.user_id}",))
+        if self.kind == KIND_AGENT and self.host:
+            return frozenset(("agent",))
+        return frozenset()
 
 
 def generate_keypair() -> tuple[bytes, bytes]:
@@ -112,24 +156,32 @@ class TokenSigner:
         project_id: str,
         roles: Iterable[str],
         username: str = "",
-        kind: str = "user",
+        kind: str = KIND_USER,
         ttl_s: float | None = None,
+        host: str = "",
+        api_key_id: str = "",
     ) -> tuple[str, Principal]:
-        now = time.time()
+        if kind == KIND_AGENT and not host:
+            raise ValueError("an agent token names its host")
+        now = round(time.time(), 3)
         exp = now + (self.ttl_s if ttl_s is None else ttl_s)
         jti = uuid.uuid4().hex
         role_list = sorted(set(roles))
-        claims = {
+        claims: dict[str, object] = {
             "iss": ISSUER,
             "sub": user_id,
             "prj": project_id,
             "roles": role_list,
             "name": username,
             "kind": kind,
-            "iat": int(now),
+            "iat": now,
             "exp": int(exp),
             "jti": jti,
         }
+        if host:
+            claims["host"] = host
+        if api_key_id:
+            claims["akid"] = api_key_id
         token = jwt.encode(claims, self._key, algorithm=ALGORITHM)
         principal = Principal(
             user_id=user_id,
@@ -139,6 +191,9 @@ class TokenSigner:
             token_id=jti,
             expires_at=float(int(exp)),
             kind=kind,
+            host=host,
+            issued_at=now,
+            api_key_id=api_key_id,
         )
         return token, principal
 
@@ -155,7 +210,13 @@ class TokenVerifier:
 
     @classmethod
     def from_file(cls, path: Path) -> TokenVerifier:
-        return cls(Path(path).read_bytes())
+        """The verifier of the public key at `path` (FailedPrecondition if unreadable)."""
+        try:
+            return cls(Path(path).read_bytes())
+        except (OSError, ValueError) as e:
+            raise FailedPrecondition(
+                f"cannot read the token public key {path} (POLYVISOR_TOKEN_PUBLIC_KEY): {e}"
+            ) from e
 
     def verify(self, token: str) -> Principal:
         try:
@@ -171,15 +232,21 @@ class TokenVerifier:
             raise Unauthenticated("token expired") from exc
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"invalid token: {exc}") from exc
-        return Principal(
-            user_id=str(claims["sub"]),
-            project_id=str(claims.get("prj", "")),
-            roles=frozenset(str(r) for r in claims.get("roles", [])),
-            username=str(claims.get("name", "")),
-            token_id=str(claims.get("jti", "")),
-            expires_at=float(claims["exp"]),
-            kind=str(claims.get("kind", "user")),
-        )
+        try:
+            return Principal(
+                user_id=str(claims["sub"]),
+                project_id=str(claims.get("prj", "")),
+                roles=frozenset(str(r) for r in claims.get("roles", [])),
+                username=str(claims.get("name", "")),
+                token_id=str(claims.get("jti", "")),
+                expires_at=float(claims["exp"]),
+                kind=str(claims.get("kind", KIND_USER)),
+                host=str(claims.get("host", "")),
+                issued_at=float(claims["iat"]),
+                api_key_id=str(claims.get("akid", "")),
+            )
+        except (TypeError, ValueError) as exc:
+            raise Unauthenticated("invalid token: malformed claims") from exc
 
 
 def bearer_token(metadata: Mapping[str, str] | Sequence[tuple[str, str | bytes]] | None) -> str:
@@ -194,11 +261,105 @@ def bearer_token(metadata: Mapping[str, str] | Sequence[tuple[str, str | bytes]]
             if scheme.lower() != "bearer" or not token.strip():
                 raise Unauthenticated("authorization must be 'Bearer <token>'")
             return token.strip()
-    raise Unauthenticated("missing authorization metadata (expected 'authorization: Bearer <token>')")
+    raise Unauthenticated(
+        "missing authorization metadata (expected 'authorization: Bearer <token>')"
+    )
+
+
+# --------------------------------------------------------------------------- agent keys
+
+AGENT_KEY_PREFIX = "pva1"
+_AGENT_KEY_CONTEXT = b"polyvisor agent key v1\x00"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def derive_agent_key(master_secret: str, host: str) -> str:
+    """The key of the agent of `host`: ``pva1.<host>.<mac>``, a MAC of the host name under the
+    agent key secret that only the identity service holds. It names its host; it cannot be
+    turned into another host's key without the secret."""
+    if not master_secret:
+        raise ValueError("the agent key secret is empty")
+    if not host:
+        raise ValueError("an agent key names its host")
+    mac = hmac.new(
+        master_secret.encode(), _AGENT_KEY_CONTEXT + host.encode(), hashlib.sha256
+    ).digest()
+    return f"{AGENT_KEY_PREFIX}.{_b64(host.encode())}.{_b64(mac)}"
+
+
+def is_agent_key(secret: str) -> bool:
+    return secret.startswith(AGENT_KEY_PREFIX + ".")
+
+
+def agent_key_host(secret: str) -> str:
+    """The host an agent key names (not verified: for the agent's own sanity check)."""
+    parts = secret.split(".")
+    if len(parts) != 3 or parts[0] != AGENT_KEY_PREFIX:
+        raise ValueError("not an agent key (pva1.<host>.<mac>)")
+    try:
+        return _unb64(parts[1]).decode()
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError("not an agent key (pva1.<host>.<mac>)") from e
+
+
+def verify_agent_key(master_secret: str, secret: str) -> str:
+    """The host of a valid agent key; Unauthenticated otherwise."""
+    try:
+        host = agent_key_host(secret)
+    except ValueError as e:
+        raise Unauthenticated("invalid agent key") from e
+    if not master_secret or not host:
+        raise Unauthenticated("invalid agent key")
+    if not hmac.compare_digest(derive_agent_key(master_secret, host), secret):
+        raise Unauthenticated("invalid agent key")
+    return host
+
+
+# --------------------------------------------------------------------------- who may call what
+
+
+class MethodRules:
+    """Which callers may call which methods (checked after the token, before the handler).
+
+    `rules` maps a full method name (``/pkg.Service/Method``) or a service prefix
+    (``/pkg.Service/``) to the labels allowed (see `Principal.labels`: ``user``, ``admin``,
+    ``agent``, ``service:<name>``); a method matching no rule allows `default`. The exact
+    method wins over its service."""
+
+    def __init__(self, rules: Mapping[str, Iterable[str]], default: Iterable[str] = ()) -> None:
+        self._rules = {k: frozenset(v) for k, v in rules.items()}
+        self._default = frozenset(default)
+        self._resolved: dict[str, frozenset[str]] = {}
+
+    def allowed(self, method: str) -> frozenset[str]:
+        found = self._resolved.get(method)
+        if found is None:
+            found = self._rules.get(method)
+            if found is None:
+                service = method[: method.rfind("/") + 1]
+                found = self._rules.get(service, self._default)
+            self._resolved[method] = found
+        return found
+
+    def check(self, principal: Principal, method: str) -> None:
+        if principal.labels.isdisjoint(self.allowed(method)):
+            who = principal.kind if principal.kind != KIND_USER else "this user's"
+            raise PermissionDenied(f"{method.rsplit('/', 1)[-1]} is not open to {who} tokens")
 
 
 class JwtAuthenticator:
-    """The gRPC auth hook: every RPC needs a valid token except the exempt methods."""
+    """The gRPC auth hook: every RPC needs a valid, unrevoked token allowed by `rules`, except
+    the exempt methods (health, reflection, and the token-issuing calls given).
+
+    Verified tokens are cached (`cache_size`; 0: none), so a client's repeated calls do not
+    pay the signature check; expiry and revocation are still checked on every call."""
 
     DEFAULT_EXEMPT = (
         "/grpc.health.v1.Health/",
@@ -206,16 +367,50 @@ class JwtAuthenticator:
         "/grpc.reflection.v1.ServerReflection/",
     )
 
-    def __init__(self, verifier: TokenVerifier, exempt: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        exempt: Iterable[str] = (),
+        *,
+        rules: MethodRules | None = None,
+        revoked: Callable[[Principal], bool] | None = None,
+        cache_size: int = 4096,
+    ) -> None:
         self._verifier = verifier
         self._exempt = tuple(self.DEFAULT_EXEMPT) + tuple(exempt)
+        self._rules = rules
+        self._revoked = revoked
+        self._size = cache_size
+        self._cache: OrderedDict[str, Principal] = OrderedDict()
 
     def is_exempt(self, method: str) -> bool:
         return any(method == e or (e.endswith("/") and method.startswith(e)) for e in self._exempt)
+
+    def verify(self, token: str) -> Principal:
+        """The token's principal if valid and not revoked (no method rule applied)."""
+        cached = self._cache.get(token)
+        if cached is not None:
+            if cached.expires_at <= time.time():
+                del self._cache[token]
+                raise Unauthenticated("token expired")
+            self._cache.move_to_end(token)
+            principal = cached
+        else:
+            principal = self._verifier.verify(token)
+            if self._size:
+                self._cache[token] = principal
+                if len(self._cache) > self._size:
+                    self._cache.popitem(last=False)
+        if self._revoked is not None and self._revoked(principal):
+            raise Unauthenticated("token revoked: authenticate again")
+        return principal
 
     async def authenticate(
         self, method: str, metadata: Mapping[str, str] | Sequence[tuple[str, str | bytes]] | None
     ) -> Principal | None:
         if self.is_exempt(method):
             return None
-        return self._verifier.verify(bearer_token(metadata))
+        principal = self.verify(bearer_token(metadata))
+        if self._rules is not None:
+            self._rules.check(principal, method)
+        return principal

@@ -710,6 +710,12 @@ class Bus:
             await self._js.update_stream(config)
             log.info("stream updated", stream=name, subjects=list(subjects))
 
+    async def stream_last_seq(self, name: str) -> int:
+        """The sequence of the last message in the stream (0: it is empty)."""
+        with _mapped():
+            info = await self._js.stream_info(name)
+        return int(info.state.last_seq or 0) if info.state.messages else 0
+
     async def delete_stream(self, name: str) -> None:
         with _mapped(), contextlib.suppress(nats.js.errors.NotFoundError):
             await self._js.delete_stream(name)

@@ -40,6 +40,9 @@ class ServiceSettings(BaseSettings):
     nats_url: str = "nats://127.0.0.1:4222"
     database_url: str = "postgresql://polyvisor@127.0.0.1:5432/polyvisor"
     shutdown_grace_s: float = Field(default=4.0, ge=0.0, le=60.0)
+    #: The longest token lifetime (the api issues tokens for this long; every verifier keeps
+    #: revocations this long).
+    token_ttl_s: float = Field(default=3600.0, gt=0)
 
     @field_validator("log_level")
     @classmethod
