@@ -44,7 +44,6 @@ REPO = HERE.parents[1]
 sys.path[:0] = [str(HERE), str(REPO)]
 
 import asyncpg  # noqa: E402
-import grpc  # noqa: E402
 import workload  # noqa: E402
 
 from polyvisor.common.bus import Bus, subject_token  # noqa: E402
@@ -55,6 +54,7 @@ from polyvisor.scheduler.index import HostIndex  # noqa: E402
 from polyvisor.scheduler.scheduling import Scheduler  # noqa: E402
 from polyvisor.scheduler.store import Store  # noqa: E402
 from polyvisor.scheduling.v1 import scheduler_pb2, scheduler_service_pb2_grpc  # noqa: E402
+from tests.support.auth import TestKeys, token_channel  # noqa: E402
 from tests.support.services import ServiceProcess, free_port  # noqa: E402
 
 NOVA_VERSION = "34.0.0"
@@ -283,6 +283,7 @@ async def bench_replicas(
     for h in hosts:
         await bus.publish(f"hosts.report.{subject_token(h['id'])}", workload.host_report_proto(h))
     replicas, metrics_ports = [], []
+    keys = TestKeys(log_dir / "keys")  # the api's identity: the one the scheduler claims for
     try:
         for i in range(2):
             mport = free_port()
@@ -291,6 +292,7 @@ async def bench_replicas(
                 await ServiceProcess(
                     "scheduler",
                     {
+                        **keys.env,
                         "POLYVISOR_DATABASE_URL": url,
                         "POLYVISOR_NATS_URL": nats_url,
                         "POLYVISOR_GRPC_PORT": str(free_port()),
@@ -302,7 +304,7 @@ async def bench_replicas(
                     log_path=log_dir / f"scheduler-{i}.log",
                 ).start()
             )
-        channels = [grpc.aio.insecure_channel(r.address) for r in replicas]
+        channels = [token_channel(r.address, keys.api_token()) for r in replicas]
         stubs = [scheduler_service_pb2_grpc.SchedulerServiceStub(c) for c in channels]
         want = {h["id"] for h in hosts}
         await asyncio.gather(*(wait_providers(s, want) for s in stubs))

@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -19,6 +20,7 @@ from polyvisor.scheduling.v1 import (
     scheduler_service_pb2_grpc,
 )
 from polyvisor.types.v1 import disk_pb2, hypervisor_pb2, resources_pb2
+from tests.support.auth import TestKeys, token_channel
 from tests.support.services import ServiceProcess, free_port
 
 KVM = hypervisor_pb2.HYPERVISOR_TYPE_KVM
@@ -78,10 +80,16 @@ def select(az: str, *consumers: str, memory_mb: int = 2048, **image: object):
 
 
 @pytest.fixture(scope="module")
-async def service(pg_url: str, nats_url: str) -> AsyncIterator[ServiceProcess]:
+def keys(tmp_path_factory: pytest.TempPathFactory) -> TestKeys:
+    return TestKeys(Path(tmp_path_factory.mktemp("scheduler-keys")))
+
+
+@pytest.fixture(scope="module")
+async def service(pg_url: str, nats_url: str, keys: TestKeys) -> AsyncIterator[ServiceProcess]:
     proc = ServiceProcess(
         "scheduler",
         {
+            **keys.env,
             "POLYVISOR_DATABASE_URL": pg_url,
             "POLYVISOR_NATS_URL": nats_url,
             "POLYVISOR_GRPC_PORT": str(free_port()),
@@ -96,9 +104,9 @@ async def service(pg_url: str, nats_url: str) -> AsyncIterator[ServiceProcess]:
 
 @pytest.fixture(scope="module")
 async def stub(
-    service: ServiceProcess,
+    service: ServiceProcess, keys: TestKeys
 ) -> AsyncIterator[scheduler_service_pb2_grpc.SchedulerServiceStub]:
-    async with grpc.aio.insecure_channel(service.address) as channel:
+    async with token_channel(service.address, keys.api_token()) as channel:
         yield scheduler_service_pb2_grpc.SchedulerServiceStub(channel)
 
 
@@ -341,3 +349,47 @@ async def test_unknown_host_and_consumer_are_not_found(stub) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.MoveClaim(scheduler_pb2.MoveClaimRequest(consumer_id="nobody", to_host="x"))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_only_the_api_claims_and_only_admins_read_besides_it(
+    service: ServiceProcess, keys: TestKeys, az: str, tmp_path: Path
+) -> None:
+    """No token, an agent's, a member's: refused; an admin reads hosts but claims nothing."""
+    claim = select(az, f"c-{uuid.uuid4().hex[:8]}")
+    release = scheduler_pb2.ReleaseClaimRequest(
+        consumer_id=str(uuid.uuid4()), reason=scheduler_pb2.RELEASE_REASON_DELETED
+    )
+    listing = scheduler_pb2.ListProvidersRequest()
+    callers = {
+        "none": (grpc.aio.insecure_channel(service.address), grpc.StatusCode.UNAUTHENTICATED),
+        "forged": (
+            token_channel(service.address, TestKeys(tmp_path / "forged").api_token()),
+            grpc.StatusCode.UNAUTHENTICATED,
+        ),
+        "agent": (
+            token_channel(service.address, keys.agent_token("kvm-1")),
+            grpc.StatusCode.PERMISSION_DENIED,
+        ),
+        "member": (
+            token_channel(service.address, keys.user_token("p1", "member")),
+            grpc.StatusCode.PERMISSION_DENIED,
+        ),
+    }
+    for name, (channel, code) in callers.items():
+        stub = scheduler_service_pb2_grpc.SchedulerServiceStub(channel)
+        for call, req in (
+            (stub.SelectDestinations, claim),
+            (stub.ReleaseClaim, release),
+            (stub.ListProviders, listing),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as exc:
+                await call(req)
+            assert exc.value.code() == code, (name, exc.value)
+        await channel.close()
+    async with token_channel(service.address, keys.user_token("p1", "admin")) as channel:
+        admin = scheduler_service_pb2_grpc.SchedulerServiceStub(channel)
+        await admin.ListProviders(listing)
+        for call, req in ((admin.SelectDestinations, claim), (admin.ReleaseClaim, release)):
+            with pytest.raises(grpc.aio.AioRpcError) as exc:
+                await call(req)
+            assert exc.value.code() == grpc.StatusCode.PERMISSION_DENIED

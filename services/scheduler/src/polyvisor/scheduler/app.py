@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 
+from polyvisor.common.auth import JwtAuthenticator, TokenVerifier
 from polyvisor.common.bus import Bus
 from polyvisor.common.db import close_pool, create_pool, migrate
 from polyvisor.common.grpcserver import GrpcServer
 from polyvisor.common.lifespan import BackgroundTasks
 from polyvisor.common.logging import get_logger
+from polyvisor.common.revocation import RevocationFeed, Revocations
 from polyvisor.scheduler.bus import HostReportFeed
 from polyvisor.scheduler.config import SchedulerSettings
-from polyvisor.scheduler.handlers.scheduler import SERVICE_NAME, SchedulerHandlers
+from polyvisor.scheduler.handlers.scheduler import (
+    SCHEDULER_RULES,
+    SERVICE_NAME,
+    SchedulerHandlers,
+)
 from polyvisor.scheduler.index import HostIndex
 from polyvisor.scheduler.scheduling import Scheduler, SchedulerConfig
 from polyvisor.scheduler.store import Store
@@ -40,6 +46,7 @@ def scheduler_config(settings: SchedulerSettings) -> SchedulerConfig:
 
 
 async def lifespan(settings: SchedulerSettings, stack: AsyncExitStack) -> GrpcServer:
+    verifier = TokenVerifier.from_file(settings.token_public_key)
     await migrate(settings.database_url, SCHEMA, MIGRATIONS)
     pool = await create_pool(
         settings.database_url,
@@ -58,6 +65,10 @@ async def lifespan(settings: SchedulerSettings, stack: AsyncExitStack) -> GrpcSe
 
     bus = await Bus.connect(settings.nats_urls, name=settings.server_id)
     stack.push_async_callback(bus.close)
+    revocations = Revocations(settings.token_ttl_s)
+    revocation_feed = RevocationFeed(bus, revocations)
+    await revocation_feed.start()
+    stack.push_async_callback(revocation_feed.close)
 
     tasks = BackgroundTasks("scheduler")
     stack.push_async_callback(tasks.close)
@@ -75,4 +86,5 @@ async def lifespan(settings: SchedulerSettings, stack: AsyncExitStack) -> GrpcSe
                 SERVICE_NAME,
             )
         ],
+        auth=JwtAuthenticator(verifier, rules=SCHEDULER_RULES, revoked=revocations.revoked),
     )

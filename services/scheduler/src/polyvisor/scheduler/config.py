@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -15,6 +16,9 @@ class SchedulerSettings(ServiceSettings):
     service_name: str = "scheduler"
     grpc_port: int = Field(default=50053, ge=0, le=65535)
     metrics_port: int = Field(default=9153, ge=0, le=65535)
+
+    #: Ed25519 public key verifying tokens (every RPC but health and reflection needs one).
+    token_public_key: Path = Path(".polyvisor/keys/token.pub")
 
     #: A host whose last report is older than this (or 3 report intervals, if longer) is down.
     host_timeout_s: float = Field(default=60.0, gt=0)

@@ -1,14 +1,15 @@
 """SchedulerService: validate, convert, call the domain, convert back.
 
-No token is checked here: the scheduler is internal, called by the api only, and the
-deployment protects it at the network layer (a service mesh with mTLS, or a network policy
-admitting only the api). Every field is still validated.
+Every call needs a token (`SCHEDULER_RULES`, checked before a handler runs): claims are the
+api's alone (its service identity), reading and enabling hosts also an admin's; agents and
+ordinary users get PERMISSION_DENIED. Every field is validated.
 """
 
 from __future__ import annotations
 
 import grpc
 
+from polyvisor.common.auth import API_IDENTITY, MethodRules
 from polyvisor.common.errors import InvalidArgument
 from polyvisor.common.logging import bound_context
 from polyvisor.scheduler import convert
@@ -24,9 +25,22 @@ from polyvisor.scheduler.scheduling import Scheduler
 from polyvisor.scheduling.v1 import scheduler_pb2, scheduler_service_pb2_grpc
 from polyvisor.types.v1 import hypervisor_pb2
 
-__all__ = ["SERVICE_NAME", "SchedulerHandlers"]
+__all__ = ["SCHEDULER_RULES", "SERVICE_NAME", "SchedulerHandlers"]
 
 SERVICE_NAME = "polyvisor.scheduling.v1.SchedulerService"
+
+_API = f"service:{API_IDENTITY}"
+SCHEDULER_RULES = MethodRules(
+    {
+        f"/{SERVICE_NAME}/SelectDestinations": (_API,),
+        f"/{SERVICE_NAME}/ReleaseClaim": (_API,),
+        f"/{SERVICE_NAME}/MoveClaim": (_API,),
+        f"/{SERVICE_NAME}/ListProviders": (_API, "admin"),
+        f"/{SERVICE_NAME}/GetProvider": (_API, "admin"),
+        f"/{SERVICE_NAME}/SetProviderEnabled": (_API, "admin"),
+        f"/{SERVICE_NAME}/ListAllocations": (_API, "admin"),
+    }
+)
 
 _BUILD_FAILED = scheduler_pb2.RELEASE_REASON_BUILD_FAILED
 _MAX_DETAIL = 4096
