@@ -16,8 +16,7 @@ sys.path.insert(0, str(REPO))
 
 import uvloop  # noqa: E402
 
-from polyvisor.api.authn import CachingAuthenticator  # noqa: E402
-from polyvisor.common.auth import TokenVerifier  # noqa: E402
+from polyvisor.common.auth import JwtAuthenticator, TokenVerifier  # noqa: E402
 from polyvisor.common.config import ServiceSettings  # noqa: E402
 from polyvisor.common.grpcserver import GrpcServer  # noqa: E402
 from polyvisor.identity.v1 import identity_requests_pb2 as pb  # noqa: E402
@@ -38,7 +37,7 @@ async def main(port: int, public_key: Path) -> None:
     server = GrpcServer(
         settings,
         [(identity_service_pb2_grpc.add_IdentityServiceServicer_to_server, Echo(), SERVICE)],
-        auth=CachingAuthenticator(TokenVerifier.from_file(public_key)),
+        auth=JwtAuthenticator(TokenVerifier.from_file(public_key)),
     )
     await server.start()
     await server.set_serving()

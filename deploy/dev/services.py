@@ -52,7 +52,13 @@ class Credentials:
     admin_user: str
     admin_password: str
     admin_project: str
-    agent_api_key: str  # agents exchange it for a service token
+    agent_key_secret: str  # the api derives each agent's key from it; agents never see it
+
+    def agent_key(self, host: str) -> str:
+        """The agent of `host`'s own key (it names the host; no other host can use it)."""
+        from polyvisor.common.auth import derive_agent_key
+
+        return derive_agent_key(self.agent_key_secret, host)
 
     @classmethod
     def ensure(cls, layout: Layout) -> Credentials:
@@ -66,13 +72,18 @@ class Credentials:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
             data = {}
-        if not isinstance(data, dict) or not {"admin_password", "agent_api_key"} <= set(data):
-            data = {
-                "admin_user": "admin",
-                "admin_password": secrets.token_urlsafe(12),
-                "admin_project": "admin",
-                "agent_api_key": secrets.token_urlsafe(32),
-            }
+        if not isinstance(data, dict):
+            data = {}
+        # Add what is missing, never replace what exists (the admin was bootstrapped with it).
+        defaults = {
+            "admin_user": "admin",
+            "admin_password": secrets.token_urlsafe(12),
+            "admin_project": "admin",
+            "agent_key_secret": secrets.token_urlsafe(32),
+        }
+        if not set(defaults) <= set(data):
+            data = {**defaults, **data}
+            data.pop("agent_api_key", None)  # the shared agent key is retired
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(data, indent=2) + "\n")
             tmp.chmod(0o600)
@@ -83,7 +94,7 @@ class Credentials:
             admin_user=str(data["admin_user"]),
             admin_password=str(data["admin_password"]),
             admin_project=str(data["admin_project"]),
-            agent_api_key=str(data["agent_api_key"]),
+            agent_key_secret=str(data["agent_key_secret"]),
         )
 
 
@@ -185,17 +196,19 @@ def plan(
             "POLYVISOR_BOOTSTRAP_ADMIN_USER": creds.admin_user,
             "POLYVISOR_BOOTSTRAP_ADMIN_PASSWORD": creds.admin_password,
             "POLYVISOR_BOOTSTRAP_ADMIN_PROJECT": creds.admin_project,
-            "POLYVISOR_BOOTSTRAP_AGENT_API_KEY": creds.agent_api_key,
+            "POLYVISOR_AGENT_KEY_SECRET": creds.agent_key_secret,
         },
     )  # fmt: skip
 
     # Agents hold no database credentials (DESIGN §2): they get NATS and gRPC addresses.
-    def agent_env(name: str) -> dict[str, str]:
+    # Each agent gets its own key, naming its host id (set here so that the key can name it).
+    def agent_env(name: str, host_id: str) -> dict[str, str]:
         return {
             **common(name),
             "POLYVISOR_API_ADDRESS": address["api"],
             "POLYVISOR_IMAGESVC_ADDRESS": address["imagesvc"],
-            "POLYVISOR_AGENT_API_KEY": creds.agent_api_key,
+            "POLYVISOR_HOST_ID": host_id,
+            "POLYVISOR_AGENT_API_KEY": creds.agent_key(host_id),
             "POLYVISOR_STATE_DIR": str(layout.data(name) / "state"),
             "POLYVISOR_CACHE_DIR": str(layout.data(name) / "cache"),
             "POLYVISOR_CONSOLE_HOST": BIND_HOST,
@@ -206,7 +219,7 @@ def plan(
     specs["agent_kvm"] = ServiceSpec(
         "agent_kvm", "agent_kvm", *ports["agent_kvm"],
         env={
-            **agent_env("agent_kvm"),
+            **agent_env("agent_kvm", socket.gethostname()),
             "POLYVISOR_LIBVIRT_URI": infra.libvirt_uri,
             "POLYVISOR_VIRT_TYPE": _virt_type(infra.libvirt_uri),
             "POLYVISOR_INSTANCES_DIR": str(kvm_data / "instances"),
@@ -220,7 +233,7 @@ def plan(
         specs[name] = ServiceSpec(
             name, "agent_vmware", *ports[name],
             env={
-                **agent_env(name),
+                **agent_env(name, f"vmware-{cluster}"),
                 "POLYVISOR_VCENTER_URL": infra.vcenter_url,
                 "POLYVISOR_VCENTER_USER": infra.vcenter_user,
                 "POLYVISOR_VCENTER_PASSWORD": infra.vcenter_password,

@@ -49,7 +49,7 @@ class Keys:
 
     def service_token(self) -> str:
         token, _ = self.signer.issue(
-            user_id="agent-kvm", project_id="service", roles=(), kind="service"
+            user_id="agent:kvm", project_id="", roles=(), kind="agent", host="kvm"
         )
         return token
 

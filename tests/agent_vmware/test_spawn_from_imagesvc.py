@@ -80,7 +80,9 @@ async def test_qcow2_image_boots_on_the_cluster(
     (tmp_path / "token.pub").write_bytes(public)
     signer = TokenSigner(private)
     user_token, _ = signer.issue(user_id="u1", project_id="p1", roles=["member"])
-    agent_token, _ = signer.issue(user_id="agent", project_id="service", roles=[], kind="service")
+    agent_token, _ = signer.issue(
+        user_id="agent:vmware", project_id="", roles=[], kind="agent", host="vmware"
+    )
 
     imagesvc_port = free_port()
     imagesvc = ServiceProcess(

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from polyvisor.common.auth import ensure_keypair
+from polyvisor.common.auth import derive_agent_key, ensure_keypair
 from polyvisor.compute.v1 import compute_service_pb2_grpc, servers_pb2
 from polyvisor.identity.v1 import identity_pb2, identity_requests_pb2, identity_service_pb2_grpc
 from polyvisor.image.v1 import image_service_pb2_grpc, images_pb2
@@ -25,7 +25,12 @@ from tests.support.services import REPO, ServiceProcess, free_port
 T = TypeVar("T")
 
 ADMIN = ("admin", "admin-password", "admin")
-AGENT_KEY = "pvk_test_agent_key_0123456789abcdefghijklmnop"
+AGENT_KEY_SECRET = "test-agent-key-secret-0123456789abcdefghijklmnop"
+
+
+def agent_key(host: str) -> str:
+    """The key of the agent of `host` (what `python -m polyvisor.api.agentkey` prints)."""
+    return derive_agent_key(AGENT_KEY_SECRET, host)
 
 
 def _append(path: Path) -> Any:
@@ -133,7 +138,7 @@ class Stack:
             "POLYVISOR_BOOTSTRAP_ADMIN_USER": ADMIN[0],
             "POLYVISOR_BOOTSTRAP_ADMIN_PASSWORD": ADMIN[1],
             "POLYVISOR_BOOTSTRAP_ADMIN_PROJECT": ADMIN[2],
-            "POLYVISOR_BOOTSTRAP_AGENT_API_KEY": AGENT_KEY,
+            "POLYVISOR_AGENT_KEY_SECRET": AGENT_KEY_SECRET,
             "POLYVISOR_REAPER_INTERVAL_S": "0.5",
             "POLYVISOR_OUTBOX_POLL_S": "0.5",
             **(api_env or {}),

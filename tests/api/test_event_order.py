@@ -20,7 +20,7 @@ from polyvisor.identity.v1 import identity_pb2, identity_requests_pb2
 from polyvisor.image.v1 import images_pb2
 from polyvisor.types.v1 import hypervisor_pb2
 from polyvisor.types.v1 import server_status_pb2 as st
-from tests.api.stack import AGENT_KEY, Client, FakeAgentProcess, Stack, eventually, wait_hosts
+from tests.api.stack import Client, FakeAgentProcess, Stack, agent_key, eventually, wait_hosts
 
 HOST = "vc-flicker"
 BURSTS = 5
@@ -94,7 +94,7 @@ async def desired_power(env: Env, server: servers_pb2.Server) -> int:
     """What the host's reconciler is told the server should be (the agents' callback)."""
     auth = await env.admin.identity.Authenticate(
         identity_requests_pb2.AuthenticateRequest(
-            api_key=identity_pb2.ApiKeyCredentials(secret=AGENT_KEY)
+            api_key=identity_pb2.ApiKeyCredentials(secret=agent_key(server.host))
         )
     )
     callback = agent_callback_service_pb2_grpc.AgentCallbackServiceStub(env.stack.channel())

@@ -16,7 +16,7 @@ from polyvisor.identity.v1 import identity_pb2, identity_requests_pb2
 from polyvisor.image.v1 import images_pb2
 from polyvisor.types.v1 import fault_pb2, hypervisor_pb2
 from polyvisor.types.v1 import server_status_pb2 as st
-from tests.api.stack import AGENT_KEY, Client, FakeAgentProcess, Stack, eventually, wait_hosts
+from tests.api.stack import Client, FakeAgentProcess, Stack, agent_key, eventually, wait_hosts
 
 HOSTS = ("kvm-1", "kvm-2", "kvm-3")
 MAX_COMMAND_ATTEMPTS = 2
@@ -289,14 +289,14 @@ async def test_unanswered_power_command_is_retried_then_fails_visibly(env: Env) 
     assert offs[0]["generation"] < offs[1]["generation"]
 
 
-async def test_agents_list_their_assigned_servers_with_a_service_token(env: Env) -> None:
+async def test_agents_list_their_assigned_servers_with_their_own_key(env: Env) -> None:
     c = env.member
     s = await c.wait(
         (await c.create_server("assigned", env.image_id, "small")).id, st.SERVER_STATE_ACTIVE
     )
     auth = await env.admin.identity.Authenticate(
         identity_requests_pb2.AuthenticateRequest(
-            api_key=identity_pb2.ApiKeyCredentials(secret=AGENT_KEY)
+            api_key=identity_pb2.ApiKeyCredentials(secret=agent_key(s.host))
         )
     )
     callback = agent_callback_service_pb2_grpc.AgentCallbackServiceStub(env.stack.channel())
@@ -312,6 +312,18 @@ async def test_agents_list_their_assigned_servers_with_a_service_token(env: Env)
     with pytest.raises(grpc.aio.AioRpcError) as exc:
         await callback.ListAssignedServers(
             callback_pb2.ListAssignedServersRequest(host=s.host), metadata=c.md
+        )
+    assert exc.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # Another host's key names that host: it cannot list this host's servers.
+    other = await env.admin.identity.Authenticate(
+        identity_requests_pb2.AuthenticateRequest(
+            api_key=identity_pb2.ApiKeyCredentials(secret=agent_key(f"not-{s.host}"))
+        )
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await callback.ListAssignedServers(
+            callback_pb2.ListAssignedServersRequest(host=s.host),
+            metadata=(("authorization", f"Bearer {other.token}"),),
         )
     assert exc.value.code() == grpc.StatusCode.PERMISSION_DENIED
 

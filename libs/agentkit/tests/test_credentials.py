@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import grpc
 import pytest
 
 from polyvisor.agentkit.credentials import AgentCredentials
+from polyvisor.common.auth import derive_agent_key
 from polyvisor.common.errors import Unauthenticated
 from polyvisor.identity.v1 import identity_requests_pb2, identity_service_pb2_grpc
 
@@ -65,3 +67,21 @@ async def test_a_refused_key_and_a_static_token(identity: tuple[Identity, str]) 
     static = AgentCredentials(static_token="abc")
     assert await static.metadata() == (("authorization", "Bearer abc"),)
     assert await AgentCredentials().metadata() == ()
+
+
+def test_a_key_naming_another_host_is_refused_up_front() -> None:
+    key = derive_agent_key("secret", "kvm-2")
+    with pytest.raises(ValueError, match="kvm-2"):
+        AgentCredentials(api_key=key, identity_address="127.0.0.1:1", host="kvm-1")
+    assert AgentCredentials(api_key=key, identity_address="127.0.0.1:1", host="kvm-2").mode == (
+        "api_key"
+    )
+
+
+def test_the_key_may_come_from_a_file(tmp_path: Path) -> None:
+    from polyvisor.agentkit.settings import AgentSettings
+
+    key = derive_agent_key("secret", "kvm-9")
+    (tmp_path / "agent.key").write_text(key + "\n")
+    settings = AgentSettings(host_id="kvm-9", agent_api_key_file=tmp_path / "agent.key")
+    assert settings.agent_api_key == key

@@ -133,7 +133,11 @@ class Service:
         self, project: str, roles: Iterable[str] = ("member",), kind: str = "user"
     ) -> Client:
         token, _ = self.signer.issue(
-            user_id=f"user-{project}", project_id=project, roles=roles, kind=kind
+            user_id=f"user-{project}",
+            project_id=project,
+            roles=roles,
+            kind=kind,
+            host=project if kind == "agent" else "",
         )
         return Client(svc_grpc.ImageServiceStub(self.channel), token, project)
 

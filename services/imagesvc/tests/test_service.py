@@ -391,7 +391,7 @@ async def test_visibility_rules_hold_across_projects(service: Service, forge: Fo
     friend = service.client(p3)
     reader = service.client(p1, roles=("reader",))
     admin = service.client("admin-project", roles=("admin",))
-    agent = service.client("service", roles=(), kind="service")
+    agent = service.client("kvm-1", roles=(), kind="agent")
     data = forge.raw(1024 * 1024).read_bytes()
 
     private = await owner.create("raw", name="private")

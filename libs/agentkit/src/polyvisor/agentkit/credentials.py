@@ -4,10 +4,13 @@
     metadata = await creds.metadata()       # (("authorization", "Bearer ..."),)
     creds.invalidate()                      # after UNAUTHENTICATED: fetch a new one next time
 
-Either a static token (``POLYVISOR_AGENT_TOKEN``, used as is) or an API key
-(``POLYVISOR_AGENT_API_KEY``) exchanged with IdentityService.Authenticate for a service token,
-renewed ahead of its expiry. With neither, calls go out without a token (a dev stack without
-authentication); the first such call logs a warning.
+Either a static token (``POLYVISOR_AGENT_TOKEN``, used as is) or the agent's own key
+(``POLYVISOR_AGENT_API_KEY``, ``pva1.<host>.<mac>``, printed for a host by
+``python -m polyvisor.api.agentkey HOST``) exchanged with IdentityService.Authenticate for an
+agent token naming that host, renewed ahead of its expiry. A key naming another host than
+``host`` is refused at once (the services would refuse everything it asks for this host).
+With neither, calls go out without a token and the services refuse them; the first such call
+logs a warning.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 
 import grpc
 
+from polyvisor.common.auth import agent_key_host, is_agent_key
 from polyvisor.common.errors import PolyvisorError, Unauthenticated, Unavailable, error_for_status
 from polyvisor.common.logging import get_logger
 from polyvisor.identity.v1 import identity_pb2, identity_requests_pb2, identity_service_pb2_grpc
@@ -37,9 +41,16 @@ class AgentCredentials:
         identity_address: str = "",
         refresh_margin_s: float = 120.0,
         timeout_s: float = 10.0,
+        host: str = "",
     ) -> None:
         if api_key and not identity_address:
             raise ValueError("an API key needs the identity service's address")
+        if host and is_agent_key(api_key.strip()):
+            named = agent_key_host(api_key.strip())
+            if named != host:
+                raise ValueError(
+                    f"POLYVISOR_AGENT_API_KEY is the key of host {named!r}, not of {host!r}"
+                )
         self._static = static_token.strip()
         self._api_key = api_key.strip()
         self._address = identity_address

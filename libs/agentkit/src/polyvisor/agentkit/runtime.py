@@ -80,6 +80,7 @@ class AgentRuntime:
             static_token=settings.agent_token,
             api_key=settings.agent_api_key,
             identity_address=settings.api_address,
+            host=settings.host_id,
         )
         self._image_source = image_source
         self._list_assigned = list_assigned

@@ -5,7 +5,8 @@
 | ``POLYVISOR_HOST_ID`` | this agent's host id (subject ``agent.<host>.cmd``) | the hostname |
 | ``POLYVISOR_API_ADDRESS`` | the api (AgentCallbackService, IdentityService) | ``127.0.0.1:50051`` |
 | ``POLYVISOR_IMAGESVC_ADDRESS`` | the image service (DownloadImage) | ``127.0.0.1:50052`` |
-| ``POLYVISOR_AGENT_API_KEY`` | API key exchanged for a service token | none |
+| ``POLYVISOR_AGENT_API_KEY`` | this agent's own key (names its host), exchanged for an agent token | none |
+| ``POLYVISOR_AGENT_API_KEY_FILE`` | a file holding it instead (e.g. provisioned on a KVM node) | none |
 | ``POLYVISOR_AGENT_TOKEN`` | a ready-made token (used as is, no refresh) | none |
 | ``POLYVISOR_STATE_DIR`` | the agent's own small state (generation journal) | ``<cache_dir>/../state`` |
 | ``POLYVISOR_CACHE_DIR`` | the image cache | ``/var/lib/polyvisor/cache`` |
@@ -24,7 +25,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from polyvisor.common.config import ServiceSettings
 
@@ -37,6 +38,7 @@ class AgentSettings(ServiceSettings):
     api_address: str = "127.0.0.1:50051"
     imagesvc_address: str = "127.0.0.1:50052"
     agent_api_key: str = ""
+    agent_api_key_file: Path | None = None
     agent_token: str = ""
     state_dir: Path | None = None
     cache_dir: Path = Path("/var/lib/polyvisor/cache")
@@ -53,6 +55,13 @@ class AgentSettings(ServiceSettings):
     #: Where consoles listen, as the host report tells clients ("" = not reported).
     console_host: str = ""
     availability_zone: str = ""
+
+    @model_validator(mode="after")
+    def _key_from_file(self) -> AgentSettings:
+        if self.agent_api_key_file is not None and not self.agent_api_key:
+            key = self.agent_api_key_file.read_text().strip()
+            object.__setattr__(self, "agent_api_key", key)  # frozen: set once, here
+        return self
 
     @property
     def effective_state_dir(self) -> Path:

@@ -34,6 +34,9 @@ def list_scope(p: Principal, project_id: str = "", all_projects: bool = False) -
     return p.project_id
 
 
-def require_service(p: Principal) -> None:
-    if not p.is_service:
-        raise PermissionDenied("this call is for agents (a service token is needed)")
+def require_agent_of(p: Principal, host: str) -> None:
+    """An agent may ask only about its own host."""
+    if not p.is_agent:
+        raise PermissionDenied("this call is for agents (an agent token is needed)")
+    if host != p.host:
+        raise PermissionDenied(f"the agent of {p.host} cannot act for host {host}")

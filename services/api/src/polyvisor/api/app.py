@@ -9,7 +9,7 @@ from contextlib import AsyncExitStack
 from importlib.resources import files
 
 from polyvisor.agent.v1 import agent_callback_service_pb2_grpc
-from polyvisor.api.authn import IDENTITY_AUTHENTICATE, CachingAuthenticator
+from polyvisor.api.authn import API_RULES, IDENTITY_AUTHENTICATE
 from polyvisor.api.bus import ApiBus, event_handler
 from polyvisor.api.clients import ImageClient, SchedulerClient, ServiceToken
 from polyvisor.api.config import ApiSettings
@@ -29,13 +29,15 @@ from polyvisor.api.servers import Servers
 from polyvisor.api.store.listener import PgListener
 from polyvisor.api.store.outbox import WAKE_CHANNEL
 from polyvisor.api.store.servers import CHANGES_CHANNEL
+from polyvisor.api.throttle import LoginThrottle
 from polyvisor.api.watch import ChangeFeed
-from polyvisor.common.auth import TokenSigner, TokenVerifier, ensure_keypair
+from polyvisor.common.auth import JwtAuthenticator, TokenSigner, TokenVerifier, ensure_keypair
 from polyvisor.common.bus import Bus
 from polyvisor.common.db import close_pool, create_pool, migrate
 from polyvisor.common.grpcserver import GrpcServer
 from polyvisor.common.lifespan import BackgroundTasks
 from polyvisor.common.logging import get_logger
+from polyvisor.common.revocation import RevocationFeed, Revocations
 from polyvisor.compute.v1 import compute_service_pb2_grpc
 from polyvisor.identity.v1 import identity_service_pb2_grpc
 
@@ -80,6 +82,10 @@ async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
     stack.push_async_callback(bus.close)
     api_bus = ApiBus(bus)
     await api_bus.ensure_streams()
+    revocations = Revocations(settings.token_ttl_s)
+    revocation_feed = RevocationFeed(bus, revocations)
+    await revocation_feed.start()
+    stack.push_async_callback(revocation_feed.close)
 
     service_token = ServiceToken(signer)
     scheduler = SchedulerClient(
@@ -89,15 +95,28 @@ async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
     images = ImageClient(settings.imagesvc_address, settings.downstream_timeout_s)
     stack.push_async_callback(images.close)
 
-    identity = Identity(pool, signer, verifier, settings.default_quota)
+    identity = Identity(
+        pool,
+        signer,
+        verifier,
+        settings.default_quota,
+        revoke=revocation_feed.revoke,
+        is_revoked=revocations.revoked,
+        agent_key_secret=settings.agent_key_secret,
+        throttle=LoginThrottle(
+            settings.login_failures_per_user,
+            settings.login_failures_per_source,
+            settings.login_failure_window_s,
+        ),
+    )
     if settings.bootstrap_admin_user and settings.bootstrap_admin_password:
         await identity.bootstrap_admin(
             settings.bootstrap_admin_user,
             settings.bootstrap_admin_password,
             settings.bootstrap_admin_project or "admin",
         )
-    if settings.bootstrap_agent_api_key:
-        await identity.bootstrap_agent_key(settings.bootstrap_agent_api_key)
+    if not settings.agent_key_secret:
+        log.warning("POLYVISOR_AGENT_KEY_SECRET is not set: no agent can authenticate")
 
     orchestrator = Orchestrator(
         pool,
@@ -178,7 +197,12 @@ async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
                 AGENT_CALLBACK,
             ),
         ],
-        auth=CachingAuthenticator(verifier, exempt=[IDENTITY_AUTHENTICATE]),
+        auth=JwtAuthenticator(
+            verifier,
+            exempt=[IDENTITY_AUTHENTICATE],
+            rules=API_RULES,
+            revoked=revocations.revoked,
+        ),
         auth_exempt=[IDENTITY_AUTHENTICATE],
     )
     server.feed = feed

@@ -15,7 +15,7 @@ from polyvisor.api.convert import scheduling as sched_convert
 from polyvisor.api.convert.enums import HYPERVISOR_TYPE
 from polyvisor.api.convert.hypervisors import features_from_proto
 from polyvisor.api.placement import NoValidHost, Placement, PlacementRequest
-from polyvisor.common.auth import TokenSigner
+from polyvisor.common.auth import API_IDENTITY, KIND_SERVICE, TokenSigner
 from polyvisor.common.errors import (
     FailedPrecondition,
     NotFound,
@@ -47,7 +47,8 @@ def map_rpc_error(exc: grpc.aio.AioRpcError, peer: str) -> PolyvisorError:
 
 
 class ServiceToken:
-    """The api's own service token for internal calls, renewed before it expires."""
+    """The api's own service token for internal calls, renewed before it expires: the
+    identity ``polyvisor-api``, no role; the scheduler opens its claims to it alone."""
 
     def __init__(self, signer: TokenSigner, ttl_s: float = 3600.0) -> None:
         self._signer = signer
@@ -59,11 +60,11 @@ class ServiceToken:
         now = time.time()
         if now > self._expires - self._ttl / 4:
             self._token, principal = self._signer.issue(
-                user_id="polyvisor-api",
+                user_id=API_IDENTITY,
                 project_id="",
-                roles=("admin",),
-                username="polyvisor-api",
-                kind="service",
+                roles=(),
+                username=API_IDENTITY,
+                kind=KIND_SERVICE,
                 ttl_s=self._ttl,
             )
             self._expires = principal.expires_at

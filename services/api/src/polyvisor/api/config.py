@@ -8,7 +8,8 @@
 | `POLYVISOR_TOKEN_PUBLIC_KEY` | its public half, read by every verifier | `.polyvisor/keys/token.pub` |
 | `POLYVISOR_TOKEN_TTL_S` | token lifetime | 3600 |
 | `POLYVISOR_BOOTSTRAP_ADMIN_USER` / `_PASSWORD` / `_PROJECT` | first admin, created once | unset |
-| `POLYVISOR_BOOTSTRAP_AGENT_API_KEY` | an API key secret agents may use (service token) | unset |
+| `POLYVISOR_AGENT_KEY_SECRET` | the secret per-agent keys are derived from (`python -m polyvisor.api.agentkey HOST` prints a host's key); agents authenticate only with it set | unset |
+| `POLYVISOR_LOGIN_FAILURES_PER_USER` / `_PER_SOURCE` | failed logins per minute before RESOURCE_EXHAUSTED | 5 / 30 |
 | `POLYVISOR_QUOTA_INSTANCES` / `_VCPUS` / `_RAM_MB` | default project quota (-1 unlimited) | 10 / 20 / 51200 |
 | `POLYVISOR_SCHEDULING_TIMEOUT_S`, `_BUILD_TIMEOUT_S`, `_POWER_TIMEOUT_S`, `_REBOOT_TIMEOUT_S`, `_DELETE_TIMEOUT_S` | deadlines of transitional states | 120, 900, 180, 300, 180 |
 | `POLYVISOR_MAX_COMMAND_ATTEMPTS` | tries of a power/reboot/destroy command | 3 |
@@ -47,7 +48,10 @@ class ApiSettings(ServiceSettings):
     bootstrap_admin_user: str = ""
     bootstrap_admin_password: str = ""
     bootstrap_admin_project: str = ""
-    bootstrap_agent_api_key: str = ""
+    agent_key_secret: str = ""
+    login_failures_per_user: int = Field(default=5, ge=1)
+    login_failures_per_source: int = Field(default=30, ge=1)
+    login_failure_window_s: float = Field(default=60.0, gt=0)
 
     quota_instances: int = Field(default=10, ge=-1)
     quota_vcpus: int = Field(default=20, ge=-1)

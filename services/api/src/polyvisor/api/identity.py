@@ -7,6 +7,7 @@ project they are scoped to (and they may scope to any project).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -16,7 +17,16 @@ from polyvisor.api.pagination import page_request
 from polyvisor.api.store import identity as store
 from polyvisor.api.store import quotas
 from polyvisor.api.store.db import Pool
-from polyvisor.common.auth import Principal, TokenSigner, TokenVerifier
+from polyvisor.api.throttle import LoginThrottle
+from polyvisor.common.auth import (
+    KIND_AGENT,
+    KIND_USER,
+    Principal,
+    TokenSigner,
+    TokenVerifier,
+    is_agent_key,
+    verify_agent_key,
+)
 from polyvisor.common.db import db_errors
 from polyvisor.common.errors import (
     AlreadyExists,
@@ -30,9 +40,14 @@ from polyvisor.common.logging import get_logger
 
 log = get_logger(__name__)
 
-SERVICE_PROJECT = "service"
-SERVICE_USER = "polyvisor-agent"
 _BAD_LOGIN = "invalid username or password"
+
+#: Publishes a revocation (scope, id) to every service; raises if it cannot.
+Revoke = Callable[[str, str], Awaitable[None]]
+
+
+async def _no_revocation_feed(scope: str, ident: str) -> None:
+    log.warning("no revocation feed: tokens stay valid until they expire", scope=scope, id=ident)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,25 +70,40 @@ class Identity:
         signer: TokenSigner,
         verifier: TokenVerifier,
         default_quota: m.QuotaLimits,
+        *,
+        revoke: Revoke = _no_revocation_feed,
+        is_revoked: Callable[[Principal], bool] = lambda _: False,
+        agent_key_secret: str = "",
+        throttle: LoginThrottle | None = None,
     ) -> None:
         self.pool = pool
         self.signer = signer
         self.verifier = verifier
         self.default_quota = default_quota
+        self._revoke = revoke
+        self._is_revoked = is_revoked
+        self.agent_key_secret = agent_key_secret
+        self.throttle = throttle or LoginThrottle()
 
     # ------------------------------------------------------------------ tokens
 
-    async def authenticate_password(self, project: str, username: str, password: str) -> Session:
+    async def authenticate_password(
+        self, project: str, username: str, password: str, source: str = ""
+    ) -> Session:
         if not username or not password:
             raise Unauthenticated(_BAD_LOGIN)
+        self.throttle.check(username, source)
         with db_errors():
             found = await store.user_credentials(self.pool, username)
         if found is None:
             await passwords.verify_password(None, password)  # same cost as a real check
+            self.throttle.failed(username, source)
             raise Unauthenticated(_BAD_LOGIN)
         user, pw_hash = found
         if not await passwords.verify_password(pw_hash, password):
+            self.throttle.failed(username, source)
             raise Unauthenticated(_BAD_LOGIN)
+        self.throttle.succeeded(username)
         if not user.enabled:
             raise Unauthenticated("this user is disabled")
         project_ref = project or user.default_project_id
@@ -84,13 +114,27 @@ class Identity:
             )
         return await self._session(user, project_ref, kind="user")
 
-    async def authenticate_api_key(self, secret: str) -> Session:
+    async def authenticate_api_key(self, secret: str, source: str = "") -> Session:
         if not secret:
             raise Unauthenticated("invalid API key")
+        self.throttle.check("", source)
+        if is_agent_key(secret):
+            try:
+                host = verify_agent_key(self.agent_key_secret, secret)
+            except Unauthenticated:
+                self.throttle.failed("", source)
+                raise
+            return self._agent_session(host)
         with db_errors():
             key = await store.api_key_by_digest(self.pool, passwords.secret_digest(secret))
             if key is None:
+                self.throttle.failed("", source)
                 raise Unauthenticated("invalid API key")
+            if key.kind != KIND_USER:
+                raise Unauthenticated(
+                    "shared service API keys are no longer accepted: give each agent its own "
+                    "key (POLYVISOR_AGENT_API_KEY, derived for its host)"
+                )
             now = datetime.now(UTC)
             if key.expire_time is not None and key.expire_time <= now:
                 raise Unauthenticated("this API key has expired")
@@ -98,10 +142,24 @@ class Identity:
             if user is None or not user.enabled:
                 raise Unauthenticated("the owner of this API key is disabled")
             await store.touch_api_key(self.pool, key.id, now)
-        return await self._session(user, key.project_id, kind=key.kind, by_id=True)
+        return await self._session(user, key.project_id, kind=KIND_USER, by_id=True, key_id=key.id)
+
+    def _agent_session(self, host: str) -> Session:
+        """The token of the agent of `host`: no role, no project; it may call only what the
+        services' rules open to agents, for its own host."""
+        name = f"agent-{host}"
+        token, principal = self.signer.issue(
+            user_id=f"agent:{host}",
+            project_id="",
+            roles=(),
+            username=name,
+            kind=KIND_AGENT,
+            host=host,
+        )
+        return Session(token, principal, m.User(f"agent:{host}", name), m.Project("", ""), ())
 
     async def _session(
-        self, user: m.User, project_ref: str, kind: str, by_id: bool = False
+        self, user: m.User, project_ref: str, kind: str, by_id: bool = False, key_id: str = ""
     ) -> Session:
         with db_errors():
             project = await store.get_project(self.pool, project_ref)
@@ -112,7 +170,7 @@ class Identity:
                 roles.add(m.ROLE_ADMIN)
         if not project.enabled:
             raise PermissionDenied(f"project {project.name} is disabled")
-        if not roles and kind != "service":
+        if not roles:
             raise PermissionDenied(f"user {user.name} has no role on project {project.name}")
         token, principal = self.signer.issue(
             user_id=user.id,
@@ -120,11 +178,16 @@ class Identity:
             roles=roles,
             username=user.name,
             kind=kind,
+            api_key_id=key_id,
         )
         return Session(token, principal, user, project, tuple(sorted(roles)))
 
     async def validate(self, token: str) -> Session:
         principal = self.verifier.verify(token)
+        if self._is_revoked(principal):
+            raise Unauthenticated("token revoked")
+        if principal.kind != KIND_USER:
+            raise Unauthenticated("not a user token")
         with db_errors():
             user = await store.get_user(self.pool, principal.user_id)
             project = await store.get_project(self.pool, principal.project_id)
@@ -187,6 +250,8 @@ class Identity:
                         {"project_id": project.id},
                     )
                 await store.delete_project(conn, project.id)
+                # Before the commit: if no service can learn of it, nothing is deleted.
+                await self._revoke("project", project.id)
         log.info("project deleted", project_id=project.id)
 
     # ------------------------------------------------------------------ users
@@ -239,15 +304,26 @@ class Identity:
         if user.id == p.user_id:
             raise FailedPrecondition("you cannot delete yourself")
         with db_errors():
-            await store.delete_user(self.pool, user.id)
+            async with self.pool.acquire() as conn, conn.transaction():
+                await store.delete_user(conn, user.id)
+                await self._revoke("user", user.id)
 
     async def set_password(self, p: Principal, ref: str, new: str, current: str) -> None:
+        """Your own password needs the current one (a stolen token or API key must not become
+        a password login); an admin resets another user's without it."""
+        if p.kind != KIND_USER:
+            raise PermissionDenied("only users have passwords")
         target = p.user_id if not ref else (await self.get_user(p, ref)).id
         _check_password(new)
         if target == p.user_id:
+            if not current:
+                raise InvalidArgument(
+                    "current_password is required to change your own password",
+                    {"field": "current_password"},
+                )
             with db_errors():
                 stored = await store.password_hash(self.pool, target)
-            if stored is not None and not await passwords.verify_password(stored, current):
+            if stored is None or not await passwords.verify_password(stored, current):
                 raise PermissionDenied("current_password is wrong")
         elif not p.is_admin:
             raise PermissionDenied("only admins may set another user's password")
@@ -271,8 +347,11 @@ class Identity:
         p.require_admin()
         user, project = await self._user_and_project(user_ref, project_ref, role)
         with db_errors():
-            if not await store.revoke(self.pool, user.id, project.id, role):
-                raise NotFound(f"user {user.name} has no {role} role on {project.name}")
+            async with self.pool.acquire() as conn, conn.transaction():
+                if not await store.revoke(conn, user.id, project.id, role):
+                    raise NotFound(f"user {user.name} has no {role} role on {project.name}")
+                # The user's tokens carry their roles: every one issued so far ends.
+                await self._revoke("user", user.id)
 
     async def _user_and_project(
         self, user_ref: str, project_ref: str, role: str
@@ -308,8 +387,8 @@ class Identity:
     async def create_api_key(
         self, p: Principal, name: str, project_id: str, expire_time: datetime | None
     ) -> tuple[m.ApiKey, str]:
-        if p.is_service:
-            raise PermissionDenied("service tokens cannot create API keys")
+        if p.kind != KIND_USER:
+            raise PermissionDenied("service and agent tokens cannot create API keys")
         name = validation.name(name, "name")
         project_id = project_id or p.project_id
         if expire_time is not None and expire_time <= datetime.now(UTC):
@@ -352,9 +431,12 @@ class Identity:
     async def delete_api_key(self, p: Principal, key_id: str) -> None:
         key_id = validation.required(key_id, "api_key_id")
         with db_errors():
-            deleted = await store.delete_api_key(
-                self.pool, key_id, None if p.is_admin else p.user_id
-            )
+            async with self.pool.acquire() as conn, conn.transaction():
+                deleted = await store.delete_api_key(
+                    conn, key_id, None if p.is_admin else p.user_id
+                )
+                if deleted:
+                    await self._revoke("api_key", key_id)
         if not deleted:
             raise NotFound(f"API key {key_id} not found", {"api_key_id": key_id})
 
@@ -383,40 +465,6 @@ class Identity:
                     assert user is not None
                 await store.grant(conn, user.id, project.id, m.ROLE_ADMIN)
         log.info("bootstrap admin created", user=username, project=project_name)
-
-    async def bootstrap_agent_key(self, secret: str) -> None:
-        """Accept `secret` as an API key for agents (service tokens)."""
-        digest = passwords.secret_digest(secret)
-        with db_errors():
-            async with self.pool.acquire() as conn, conn.transaction():
-                if await store.api_key_by_digest(conn, digest) is not None:
-                    return
-                project = await store.get_project(conn, SERVICE_PROJECT)
-                if project is None:
-                    project = await store.insert_project(
-                        conn, m.Project(ids.new_id(), SERVICE_PROJECT, "agents and services")
-                    )
-                    assert project is not None
-                user = await store.get_user(conn, SERVICE_USER)
-                if user is None:
-                    user = await store.insert_user(
-                        conn, m.User(ids.new_id(), SERVICE_USER, "", project.id, True), None
-                    )
-                    assert user is not None
-                await store.grant(conn, user.id, project.id, m.ROLE_MEMBER)
-                await store.insert_api_key(
-                    conn,
-                    m.ApiKey(
-                        ids.new_id(),
-                        "bootstrap agent key",
-                        user.id,
-                        project.id,
-                        secret[:4],
-                        "service",
-                    ),
-                    digest,
-                )
-        log.info("bootstrap agent API key registered")
 
 
 def _check_password(password: str) -> None:

@@ -11,13 +11,14 @@ import asyncio
 from contextlib import AsyncExitStack
 from importlib.resources import files
 
-from polyvisor.common.auth import JwtAuthenticator, TokenVerifier
+from polyvisor.common.auth import JwtAuthenticator, MethodRules, TokenVerifier
 from polyvisor.common.bus import Bus
 from polyvisor.common.db import close_pool, create_pool, migrate
 from polyvisor.common.errors import FailedPrecondition
 from polyvisor.common.grpcserver import GrpcServer
 from polyvisor.common.lifespan import BackgroundTasks
 from polyvisor.common.logging import get_logger
+from polyvisor.common.revocation import RevocationFeed, Revocations
 from polyvisor.image.v1 import image_service_pb2_grpc as svc_grpc
 from polyvisor.imagesvc.blobstore import FilesystemStore
 from polyvisor.imagesvc.bus import OutboxPublisher, ensure_events_stream
@@ -48,6 +49,17 @@ async def _reaper(settings: ImageSettings, store: Store, blobs: FilesystemStore)
         await asyncio.sleep(settings.reaper_interval_s)
 
 
+#: Users (roles and projects checked by the handlers) call everything; an agent only reads
+#: an image and downloads its rendition; the other services' identities call nothing.
+IMAGE_RULES = MethodRules(
+    {
+        f"/{SERVICE_NAME}/": ("user",),
+        f"/{SERVICE_NAME}/GetImage": ("user", "agent"),
+        f"/{SERVICE_NAME}/DownloadImage": ("user", "agent"),
+    }
+)
+
+
 async def lifespan(settings: ImageSettings, stack: AsyncExitStack) -> GrpcServer:
     try:
         verifier = TokenVerifier.from_file(settings.token_public_key)
@@ -70,6 +82,10 @@ async def lifespan(settings: ImageSettings, stack: AsyncExitStack) -> GrpcServer
     bus = await Bus.connect(settings.nats_urls, name=settings.server_id)
     stack.push_async_callback(bus.close)
     await ensure_events_stream(bus)
+    revocations = Revocations(settings.token_ttl_s)
+    revocation_feed = RevocationFeed(bus, revocations)
+    await revocation_feed.start()
+    stack.push_async_callback(revocation_feed.close)
 
     blobs = FilesystemStore(settings.store_dir, fsync=settings.store_fsync)
     qemu = QemuImg(
@@ -116,5 +132,5 @@ async def lifespan(settings: ImageSettings, stack: AsyncExitStack) -> GrpcServer
     return GrpcServer(
         settings,
         [(svc_grpc.add_ImageServiceServicer_to_server, handlers, SERVICE_NAME)],
-        auth=JwtAuthenticator(verifier),
+        auth=JwtAuthenticator(verifier, rules=IMAGE_RULES, revoked=revocations.revoked),
     )

@@ -1,4 +1,4 @@
-"""polyvisor.agent.v1.AgentCallbackService: what agents ask the api (service tokens only)."""
+"""polyvisor.agent.v1.AgentCallbackService: what agents ask the api (agent tokens, each for its own host)."""
 
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ class AgentCallbackHandlers(agent_callback_service_pb2_grpc.AgentCallbackService
     async def ListAssignedServers(
         self, request: callback_pb2.ListAssignedServersRequest, context: Ctx
     ) -> callback_pb2.ListAssignedServersResponse:
-        access.require_service(principal())
         if not request.host:
             raise InvalidArgument("host is required", {"field": "host"})
+        access.require_agent_of(principal(), request.host)
         page = page_request(request.page_size, request.page_token, host=request.host)
         with db_errors():
             found = await server_store.assigned_to_host(

@@ -12,6 +12,7 @@ from polyvisor.api.convert.enums import role_name, role_value
 from polyvisor.api.convert.times import from_ts, set_ts
 from polyvisor.api.handlers.context import principal
 from polyvisor.api.identity import Identity, Session
+from polyvisor.api.throttle import peer_address
 from polyvisor.common.errors import InvalidArgument
 from polyvisor.identity.v1 import identity_requests_pb2 as pb
 from polyvisor.identity.v1 import identity_service_pb2_grpc
@@ -40,11 +41,12 @@ class IdentityHandlers(identity_service_pb2_grpc.IdentityServiceServicer):
         self, request: pb.AuthenticateRequest, context: Ctx
     ) -> pb.AuthenticateResponse:
         which = request.WhichOneof("credentials")
+        source = peer_address(context.peer() or "")
         if which == "password":
             c = request.password
-            s = await self.identity.authenticate_password(c.project, c.username, c.password)
+            s = await self.identity.authenticate_password(c.project, c.username, c.password, source)
         elif which == "api_key":
-            s = await self.identity.authenticate_api_key(request.api_key.secret)
+            s = await self.identity.authenticate_api_key(request.api_key.secret, source)
         else:
             raise InvalidArgument(
                 "credentials are required (password or api_key)", {"field": "credentials"}
