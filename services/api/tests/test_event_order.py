@@ -33,10 +33,10 @@ def server(**kw: object) -> m.Server:
         name="web-vmw",
         image_id="i1",
         flavor=m.ServerFlavor("f1", "small", 1, 512, 1),
-        state=m.ACTIVE,
-        task=m.TASK_NONE,
-        power_state=m.RUNNING,
-        desired_power_state=m.RUNNING,
+        state=m.State.ACTIVE,
+        task=m.Task.NONE,
+        power_state=m.Power.RUNNING,
+        desired_power_state=m.Power.RUNNING,
         generation=4,
         revision=10,
         create_time=NOW,
@@ -55,7 +55,7 @@ def event(
         server_id="s1",
         generation=generation,
         host="vc-1",
-        kind=kind,
+        kind=lc.EventKind(kind),
         power_state=power,
         occurred_at=at(ms),
         agent_id=agent,
@@ -71,7 +71,7 @@ def fold(
         out = lc.apply_event(s, ev, NOW, D, observed)
         if out.observed is not None:
             observed = out.observed
-        s = replace(s, **out.changes)
+        s = out.change.applied_to(s)
     return s, observed
 
 
@@ -97,14 +97,14 @@ def test_supersedes_orders_by_generation_then_by_the_agents_own_clock() -> None:
 
 
 def test_hard_reboot_flicker_in_publish_order_ends_active() -> None:
-    rebooting = server(state=m.REBOOTING, task=m.REBOOTING_HARD)
+    rebooting = server(state=m.State.REBOOTING, task=m.Task.REBOOTING_HARD)
     burst = [
-        event("REBOOTED", m.RUNNING, 0),
-        event("POWER_STATE_CHANGED", m.SHUTDOWN, 1),
-        event("POWER_STATE_CHANGED", m.RUNNING, 2),
+        event("REBOOTED", m.Power.RUNNING, 0),
+        event("POWER_STATE_CHANGED", m.Power.SHUTDOWN, 1),
+        event("POWER_STATE_CHANGED", m.Power.RUNNING, 2),
     ]
     after, observed = fold(rebooting, burst)
-    assert shown(after) == (m.ACTIVE, m.TASK_NONE, m.RUNNING, m.RUNNING)
+    assert shown(after) == (m.State.ACTIVE, m.Task.NONE, m.Power.RUNNING, m.Power.RUNNING)
     assert observed == m.Observation(4, AGENT, at(2))
 
 
@@ -113,30 +113,32 @@ def test_hard_reboot_flicker_in_any_delivery_order_ends_active(order: tuple[int,
     """The README's `server reboot --hard`: the reset's brief power-off is reported late, just
     before the power-on, with the same generation. However the three are delivered, the
     server ends ACTIVE and RUNNING and nobody is asked to power it off."""
-    rebooting = server(state=m.REBOOTING, task=m.REBOOTING_HARD)
+    rebooting = server(state=m.State.REBOOTING, task=m.Task.REBOOTING_HARD)
     burst = [
-        event("REBOOTED", m.RUNNING, 0),
-        event("POWER_STATE_CHANGED", m.SHUTDOWN, 1),
-        event("POWER_STATE_CHANGED", m.RUNNING, 2),
+        event("REBOOTED", m.Power.RUNNING, 0),
+        event("POWER_STATE_CHANGED", m.Power.SHUTDOWN, 1),
+        event("POWER_STATE_CHANGED", m.Power.RUNNING, 2),
     ]
     after, _ = fold(rebooting, [burst[i] for i in order])
-    assert shown(after) == (m.ACTIVE, m.TASK_NONE, m.RUNNING, m.RUNNING)
+    assert shown(after) == (m.State.ACTIVE, m.Task.NONE, m.Power.RUNNING, m.Power.RUNNING)
 
 
 def test_an_observation_that_changes_nothing_is_still_recorded() -> None:
     """RUNNING confirmed on a running server changes no column, but is what makes the older
     SHUTDOWN delivered after it stale."""
     s = server()
-    out = lc.apply_event(s, event("POWER_STATE_CHANGED", m.RUNNING, 2), NOW, D)
-    assert not out.changes and out.observed == m.Observation(4, AGENT, at(2))
-    late = lc.apply_event(s, event("POWER_STATE_CHANGED", m.SHUTDOWN, 1), NOW, D, out.observed)
+    out = lc.apply_event(s, event("POWER_STATE_CHANGED", m.Power.RUNNING, 2), NOW, D)
+    assert not out.change and out.observed == m.Observation(4, AGENT, at(2))
+    late = lc.apply_event(
+        s, event("POWER_STATE_CHANGED", m.Power.SHUTDOWN, 1), NOW, D, out.observed
+    )
     assert late.noop and late.observed is None and "older observation" in late.ignored
 
 
 def test_a_newer_observation_is_applied_after_an_older_one() -> None:
-    s, observed = fold(server(), [event("POWER_STATE_CHANGED", m.RUNNING, 2)])
-    off, observed = fold(s, [event("POWER_STATE_CHANGED", m.SHUTDOWN, 3)], observed)
-    assert shown(off) == (m.SHUTOFF, m.TASK_NONE, m.SHUTDOWN, m.SHUTDOWN)
+    s, observed = fold(server(), [event("POWER_STATE_CHANGED", m.Power.RUNNING, 2)])
+    off, observed = fold(s, [event("POWER_STATE_CHANGED", m.Power.SHUTDOWN, 3)], observed)
+    assert shown(off) == (m.State.SHUTOFF, m.Task.NONE, m.Power.SHUTDOWN, m.Power.SHUTDOWN)
     assert observed == m.Observation(4, AGENT, at(3))
 
 
@@ -144,35 +146,35 @@ def test_vanished_is_an_observation_too() -> None:
     # Seen gone, then back (a VM re-registered): delivered back to front, it stays ACTIVE.
     s, observed = fold(
         server(),
-        [event("POWER_STATE_CHANGED", m.RUNNING, 5), event("VANISHED", m.NOSTATE, 4)],
+        [event("POWER_STATE_CHANGED", m.Power.RUNNING, 5), event("VANISHED", m.Power.NOSTATE, 4)],
     )
-    assert s.state == m.ACTIVE and s.fault is None
+    assert s.state == m.State.ACTIVE and s.fault is None
     # Gone for good: a power report older than the disappearance does not revive it.
-    gone, observed = fold(s, [event("VANISHED", m.NOSTATE, 6)], observed)
-    assert gone.state == m.ERROR
-    late, _ = fold(gone, [event("POWER_STATE_CHANGED", m.RUNNING, 5)], observed)
-    assert (late.state, late.power_state) == (m.ERROR, m.NOSTATE)
+    gone, observed = fold(s, [event("VANISHED", m.Power.NOSTATE, 6)], observed)
+    assert gone.state == m.State.ERROR
+    late, _ = fold(gone, [event("POWER_STATE_CHANGED", m.Power.RUNNING, 5)], observed)
+    assert (late.state, late.power_state) == (m.State.ERROR, m.Power.NOSTATE)
 
 
 def test_command_answers_keep_generation_rules_and_date_what_they_set() -> None:
     # An answer is applied even when an observation newer than it is recorded...
-    rebooting = server(state=m.REBOOTING, task=m.REBOOTING_HARD)
+    rebooting = server(state=m.State.REBOOTING, task=m.Task.REBOOTING_HARD)
     newer = m.Observation(4, AGENT, at(9))
-    out = lc.apply_event(rebooting, event("REBOOTED", m.RUNNING, 0), NOW, D, newer)
-    assert out.changes["state"] == m.ACTIVE and out.observed is None
+    out = lc.apply_event(rebooting, event("REBOOTED", m.Power.RUNNING, 0), NOW, D, newer)
+    assert out.change.state == m.State.ACTIVE and out.observed is None
     # ...and when it is the newest, it dates the power state it set.
-    out = lc.apply_event(rebooting, event("REBOOTED", m.RUNNING, 10), NOW, D, newer)
+    out = lc.apply_event(rebooting, event("REBOOTED", m.Power.RUNNING, 10), NOW, D, newer)
     assert out.observed == m.Observation(4, AGENT, at(10))
     # An answer that changes nothing records nothing; a stale generation is still stale.
-    assert lc.apply_event(server(), event("REBOOTED", m.RUNNING, 11), NOW, D).observed is None
-    stale = lc.apply_event(server(), event("POWER_STATE_CHANGED", m.SHUTDOWN, 99, 3), NOW, D)
+    assert lc.apply_event(server(), event("REBOOTED", m.Power.RUNNING, 11), NOW, D).observed is None
+    stale = lc.apply_event(server(), event("POWER_STATE_CHANGED", m.Power.SHUTDOWN, 99, 3), NOW, D)
     assert stale.noop and stale.observed is None
 
 
 def test_unstamped_events_are_applied_as_they_come() -> None:
-    ev = replace(event("POWER_STATE_CHANGED", m.SHUTDOWN, 0), occurred_at=None)
+    ev = replace(event("POWER_STATE_CHANGED", m.Power.SHUTDOWN, 0), occurred_at=None)
     out = lc.apply_event(server(), ev, NOW, D, m.Observation(4, AGENT, at(9)))
-    assert out.changes["state"] == m.SHUTOFF and out.observed is None
+    assert out.change.state == m.State.SHUTOFF and out.observed is None
 
 
 # ------------------------------------------------------------------ keyed queue

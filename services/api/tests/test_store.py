@@ -12,6 +12,8 @@ from importlib.resources import files
 import pytest
 
 from polyvisor.api import models as m
+from polyvisor.api.lifecycle import Change, Schedule, Send, Spawn
+from polyvisor.api.spawnspec import SpawnSpec
 from polyvisor.api.store import changes, outbox, quotas
 from polyvisor.api.store import servers as server_store
 from polyvisor.api.store.db import Pool
@@ -44,7 +46,7 @@ def new_server(i: int, project: str = "p1") -> server_store.NewServer:
         metadata={},
         availability_zone="",
         user_data=None,
-        spawn={},
+        spawn=SpawnSpec(m.ImageInfo("img", "img", "ACTIVE", "p1", "RAW"), f"s{i}"),
         task_deadline=datetime.now(UTC) + timedelta(seconds=60),
     )
 
@@ -52,18 +54,18 @@ def new_server(i: int, project: str = "p1") -> server_store.NewServer:
 async def test_outbox_gives_one_entry_per_server_at_a_time_in_order(pool: Pool) -> None:
     for server_id in ("a", "b"):
         for n in range(3):
-            await outbox.add(pool, server_id, "command", {"n": n})
+            await outbox.add(pool, server_id, Schedule(n))
     first = await outbox.claim(pool, 10, 30)
-    assert sorted((e.server_id, e.payload["n"]) for e in first) == [("a", 0), ("b", 0)]
+    assert sorted((e.server_id, e.work) for e in first) == [("a", Schedule(0)), ("b", Schedule(0))]
     assert await outbox.claim(pool, 10, 30) == []  # the heads are leased, the rest wait
     a0 = next(e for e in first if e.server_id == "a")
     assert await outbox.finish(pool, a0)
     (a1,) = await outbox.claim(pool, 10, 30)
-    assert (a1.server_id, a1.payload["n"]) == ("a", 1)
+    assert (a1.server_id, a1.work) == ("a", Schedule(1))
 
 
 async def test_outbox_lease_runs_out_and_a_lost_lease_cannot_finish(pool: Pool) -> None:
-    await outbox.add(pool, "s", "schedule", {})
+    await outbox.add(pool, "s", Schedule(1))
     (mine,) = await outbox.claim(pool, 1, 0.2)
     await asyncio.sleep(0.3)
     (theirs,) = await outbox.claim(pool, 1, 30)  # another replica takes it over
@@ -75,7 +77,7 @@ async def test_outbox_lease_runs_out_and_a_lost_lease_cannot_finish(pool: Pool) 
 
 async def test_concurrent_claimers_never_share_an_entry(pool: Pool) -> None:
     for i in range(40):
-        await outbox.add(pool, f"s{i}", "command", {})
+        await outbox.add(pool, f"s{i}", Send(Spawn(f"h{i}", 1)))
     claimed = await asyncio.gather(*(outbox.claim(pool, 5, 30) for _ in range(10)))
     ids = [e.id for batch in claimed for e in batch]
     assert len(ids) == len(set(ids)) == 40
@@ -114,9 +116,9 @@ async def test_revisions_commit_in_order_and_the_log_replays_them(pool: Pool) ->
     async with pool.acquire() as conn, conn.transaction():
         s = await server_store.lock(conn, p1[0].server.id)
         assert s is not None
-        await server_store.save(conn, s, {"state": m.ERROR, "task": m.TASK_NONE})
+        await server_store.save(conn, s, Change(state=m.State.ERROR, task=m.Task.NONE))
     (last,) = await changes.after(pool, "p1", p1[-1].revision, "", 10)
-    assert last.change_type == "UPDATED" and last.server.state == m.ERROR
+    assert last.change_type == "UPDATED" and last.server.state == m.State.ERROR
     assert last.revision > revisions[-1]
 
 

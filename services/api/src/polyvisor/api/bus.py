@@ -4,14 +4,12 @@ consumer of agents' server events."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-from polyvisor.api import models as m
 from polyvisor.api.convert.commands import build_command
 from polyvisor.api.convert.events import event_from_proto
 from polyvisor.api.keyed_queue import KeyedQueue
-from polyvisor.api.lifecycle import AgentEvent
-from polyvisor.api.store.outbox import Entry
+from polyvisor.api.lifecycle import AgentCommand, AgentEvent
+from polyvisor.api.spawnspec import Target
 from polyvisor.common.bus import Bus, BusMessage, PullConsumer
 from polyvisor.common.errors import InvalidArgument
 from polyvisor.common.logging import get_logger
@@ -39,12 +37,10 @@ class ApiBus:
     async def ensure_streams(self) -> None:
         await ensure_streams(self.bus, AGENT_CMD, EVENTS)
 
-    async def publish_command(
-        self, entry: Entry, server: m.Server, spawn: dict[str, Any], user_data: bytes | None
-    ) -> None:
-        cmd = build_command(entry.payload, server, spawn, user_data)
+    async def publish_command(self, cmd: AgentCommand, target: Target) -> None:
+        msg = build_command(cmd, target)
         await self.bus.publish(
-            command_subject(cmd.host), cmd, msg_id=cmd.command_id, stream=CMD_STREAM
+            command_subject(msg.host), msg, msg_id=msg.command_id, stream=CMD_STREAM
         )
 
     async def event_consumer(self, durable: str, ack_wait_s: float = 30.0) -> PullConsumer:

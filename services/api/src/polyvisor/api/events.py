@@ -1,7 +1,7 @@
 """Applying agents' events to servers.
 
 Each event is applied in one transaction under the server's row lock, through the pure state
-machine (`lifecycle.apply_event`): stale generations and events that do not answer the
+machine (`lifecycle.events`): stale generations and events that do not answer the
 state in flight change nothing, so duplicates and late command answers are harmless.
 
 Reordering is not harmless for what agents merely observe: within one generation a power-off
@@ -49,16 +49,14 @@ class EventApplier:
                     log.info("event for an unknown server ignored", server_id=ev.server_id)
                     return None
                 observed = await observations.newest(conn, ev.server_id)
-                out = lifecycle.apply_event(
-                    server, ev, datetime.now(UTC), self.deadlines, observed
-                )
+                out = lifecycle.apply_event(server, ev, datetime.now(UTC), self.deadlines, observed)
                 if out.observed is not None:
                     recorded = await observations.record(conn, ev.server_id, out.observed)
                     if not recorded and ev.kind in lifecycle.OBSERVATIONS:
                         # Cannot happen under the row lock; the row's own guard says no.
                         out = lifecycle.Outcome(ignored="a newer observation is recorded")
                 if out.noop:
-                    EVENTS_APPLIED.labels(ev.kind or "UNKNOWN", "ignored").inc()
+                    EVENTS_APPLIED.labels(ev.kind.value or "UNKNOWN", "ignored").inc()
                     log.debug(
                         "event changes nothing",
                         server_id=ev.server_id,
@@ -68,7 +66,7 @@ class EventApplier:
                     )
                     return None
                 updated = await outcomes.apply(conn, server, out)
-        EVENTS_APPLIED.labels(ev.kind, "applied").inc()
+        EVENTS_APPLIED.labels(ev.kind.value, "applied").inc()
         log.info(
             "event applied",
             server_id=ev.server_id,
@@ -77,6 +75,6 @@ class EventApplier:
             state=updated.state,
             task=updated.task,
         )
-        if out.commands or out.reschedule or out.release_claim:
+        if out.work:
             self.wake_outbox()
         return updated

@@ -1,45 +1,56 @@
 """The api's domain objects: plain dataclasses, no protobuf.
 
-States, tasks, power states, fault codes and hypervisor types are the names of the contract
-enums without their prefix ("BUILDING", "SPAWNING", "RUNNING", "TIMEOUT", "KVM"): that is how
-they are stored in PostgreSQL and how `convert` maps them.
+A server's state, task and power state are enums (`State`, `Task`, `Power`) whose values are
+the names of the contract enums without their prefix ("BUILDING", "SPAWNING", "RUNNING"): that
+is how they are stored in PostgreSQL and how `convert` maps them. Fault codes and hypervisor
+types are such names as plain strings ("TIMEOUT", "KVM").
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-# Server states (polyvisor.types.v1.ServerState).
-BUILDING = "BUILDING"
-ACTIVE = "ACTIVE"
-SHUTOFF = "SHUTOFF"
-REBOOTING = "REBOOTING"
-DELETING = "DELETING"
-ERROR = "ERROR"
-DELETED = "DELETED"
-SERVER_STATES = (BUILDING, ACTIVE, SHUTOFF, REBOOTING, DELETING, ERROR, DELETED)
 
-# Tasks (polyvisor.types.v1.ServerTask).
-TASK_NONE = "NONE"
-SCHEDULING = "SCHEDULING"
-FETCHING_IMAGE = "FETCHING_IMAGE"
-SPAWNING = "SPAWNING"
-POWERING_ON = "POWERING_ON"
-POWERING_OFF = "POWERING_OFF"
-TASK_REBOOTING = "REBOOTING"
-REBOOTING_HARD = "REBOOTING_HARD"
-TASK_DELETING = "DELETING"
+class State(enum.StrEnum):
+    """A server's state (polyvisor.types.v1.ServerState)."""
 
-# Power states (polyvisor.types.v1.PowerState).
-NOSTATE = "NOSTATE"
-RUNNING = "RUNNING"
-PAUSED = "PAUSED"
-SHUTDOWN = "SHUTDOWN"
-CRASHED = "CRASHED"
-SUSPENDED = "SUSPENDED"
-UNKNOWN = "UNKNOWN"
+    BUILDING = "BUILDING"
+    ACTIVE = "ACTIVE"
+    SHUTOFF = "SHUTOFF"
+    REBOOTING = "REBOOTING"
+    DELETING = "DELETING"
+    ERROR = "ERROR"
+    DELETED = "DELETED"
+
+
+class Task(enum.StrEnum):
+    """What is in flight on a server (polyvisor.types.v1.ServerTask); NONE: nothing."""
+
+    NONE = "NONE"
+    SCHEDULING = "SCHEDULING"
+    FETCHING_IMAGE = "FETCHING_IMAGE"
+    SPAWNING = "SPAWNING"
+    POWERING_ON = "POWERING_ON"
+    POWERING_OFF = "POWERING_OFF"
+    REBOOTING = "REBOOTING"
+    REBOOTING_HARD = "REBOOTING_HARD"
+    DELETING = "DELETING"
+
+
+class Power(enum.StrEnum):
+    """A server's power state as its hypervisor reports it (polyvisor.types.v1.PowerState)."""
+
+    NOSTATE = "NOSTATE"
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    SHUTDOWN = "SHUTDOWN"
+    CRASHED = "CRASHED"
+    SUSPENDED = "SUSPENDED"
+    UNKNOWN = "UNKNOWN"
+
 
 # Hypervisor types (polyvisor.types.v1.HypervisorType).
 HYPERVISOR_TYPES = ("KVM", "QEMU", "VMWARE", "XEN", "LXC", "HYPERV")
@@ -134,10 +145,10 @@ class Server:
     name: str
     image_id: str
     flavor: ServerFlavor
-    state: str
-    task: str
-    power_state: str
-    desired_power_state: str
+    state: State
+    task: Task
+    power_state: Power
+    desired_power_state: Power
     generation: int
     revision: int
     create_time: datetime
@@ -165,7 +176,7 @@ class Server:
 
     @property
     def transitional(self) -> bool:
-        return self.task != TASK_NONE
+        return self.task != Task.NONE
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +192,7 @@ class ServerChange:
 class Observation:
     """When an agent last saw a server's power state, as recorded on the server: the event's
     generation, the agent process that sent it, and the time on that agent's clock (see
-    `lifecycle.supersedes` for how two of them are ordered)."""
+    `lifecycle.events.supersedes` for how two of them are ordered)."""
 
     generation: int
     agent_id: str

@@ -1,4 +1,6 @@
-"""The outbox worker: what happens after a create or an action committed.
+"""The outbox worker: carries out, after the commit, the work the state machine decided.
+It decides nothing about a server: what the scheduler's answer does is
+`lifecycle.on_placement`'s to say.
 
 Entries (claimed with a lease by any replica; per server in order):
 - `schedule`: ask the scheduler for a host (SelectDestinations, idempotent on
@@ -19,23 +21,24 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
 
-from polyvisor.api import lifecycle, outcomes, placement, spawnspec
+from polyvisor.api import lifecycle, outcomes, placement
 from polyvisor.api import models as m
 from polyvisor.api.clients import SchedulerClient
+from polyvisor.api.lifecycle import ReleaseClaim, Reschedule, Schedule, Send
 from polyvisor.api.metrics import OUTBOX_DONE, SCHEDULING_SECONDS
+from polyvisor.api.spawnspec import SpawnSpec, Target
 from polyvisor.api.store import outbox
 from polyvisor.api.store import servers as server_store
-from polyvisor.api.store.db import Pool
-from polyvisor.api.store.outbox import Entry
+from polyvisor.api.store.db import Conn, Pool
+from polyvisor.api.store.outbox import Entry, Undecodable
 from polyvisor.common.db import db_errors
 from polyvisor.common.errors import PolyvisorError, Unavailable
 from polyvisor.common.logging import bound_context, get_logger
 
 log = get_logger(__name__)
 
-Publisher = Callable[[Entry, m.Server, dict[str, Any], bytes | None], Awaitable[None]]
+Publisher = Callable[[lifecycle.AgentCommand, Target], Awaitable[None]]
 
 MAX_ENTRY_ATTEMPTS = 60
 
@@ -82,27 +85,23 @@ class Orchestrator:
             except TimeoutError:
                 pass
 
-    async def run_once(self) -> int:
-        """Process what is claimable now (tests and benchmarks)."""
-        with db_errors():
-            entries = await outbox.claim(self.pool, self.batch, self.lease_s)
-        await asyncio.gather(*(self._process(e) for e in entries))
-        return len(entries)
-
-    async def _process(self, entry: Entry) -> None:
-        handler = {
-            "schedule": self._schedule,
-            "reschedule": self._reschedule,
-            "command": self._command,
-            "release_claim": self._release_claim,
-        }.get(entry.kind)
+    async def _process(self, entry: Entry | Undecodable) -> None:
         with bound_context(server_id=entry.server_id, outbox_kind=entry.kind, outbox_id=entry.id):
-            try:
-                if handler is None:
-                    log.error("unknown outbox entry kind, dropped")
+            if isinstance(entry, Undecodable):
+                log.error("outbox entry not understood, dropped", error=entry.error)
+                with db_errors():
                     await self._finish(entry)
-                    return
-                await handler(entry)
+                return
+            try:
+                work = entry.work
+                if isinstance(work, Schedule):
+                    await self._schedule(entry, work.generation)
+                elif isinstance(work, Reschedule):
+                    await self._reschedule(entry, work.generation)
+                elif isinstance(work, Send):
+                    await self._send(entry, work.command)
+                else:
+                    await self._release_claim(entry, work)
                 OUTBOX_DONE.labels(entry.kind, "done").inc()
             except asyncio.CancelledError:
                 raise
@@ -132,40 +131,37 @@ class Orchestrator:
         except Unavailable:
             pass  # the lease runs out and the entry comes back anyway
 
-    async def _finish(self, entry: Entry, conn: Any = None) -> None:
+    async def _finish(self, entry: Entry | Undecodable, conn: Conn | None = None) -> None:
         await outbox.finish(conn if conn is not None else self.pool, entry)
 
     # ------------------------------------------------------------------ schedule
 
-    async def _schedule(self, entry: Entry) -> None:
-        generation = int(entry.payload.get("generation", 0))
+    async def _schedule(self, entry: Entry, generation: int) -> None:
         with db_errors():
             server = await server_store.get(self.pool, entry.server_id, None)
-        if not _awaits_scheduling(server, generation):
+            spec = await self._spec(server, generation)
+        if server is None or spec is None:
             await self._finish(entry)
             return
-        assert server is not None
-        with db_errors():
-            spawn, _ = await server_store.spawn_data(self.pool, server.id)
-            members = await self._members(server, spawn)
-        image = spawnspec.image_of(spawn)
-        request = placement.request_from_spawn(
-            server,
-            spawn,
-            image,
-            request_id=f"{server.id}:{generation}",
-            members=members,
-            max_alternates=max(self.deadlines.max_build_attempts - 1, 0),
+        request = lifecycle.placement_request(
+            server, spec, await self._members(server, spec), generation, self.deadlines
         )
         with SCHEDULING_SECONDS.time():
             result = await self.scheduler.select(request)
         await self._record_placement(entry, generation, result, retry_of=None)
 
-    async def _members(self, server: m.Server, spawn: dict[str, Any]) -> tuple[str, ...]:
-        group = (spawn.get("hints") or {}).get("group")
-        if not group:
+    async def _spec(self, server: m.Server | None, generation: int) -> SpawnSpec | None:
+        """The build's spec, if the server still waits for a host."""
+        if server is None or not lifecycle.awaits_scheduling(server, generation):
+            return None
+        spec, _ = await server_store.spawn_data(self.pool, server.id)
+        return spec
+
+    async def _members(self, server: m.Server, spec: SpawnSpec) -> tuple[str, ...]:
+        if not spec.hints.group:
             return ()
-        found = await server_store.group_members(self.pool, group)
+        with db_errors():
+            found = await server_store.group_members(self.pool, spec.hints.group)
         return tuple(i for i in found if i != server.id)
 
     async def _record_placement(
@@ -175,168 +171,84 @@ class Orchestrator:
         result: placement.Placement | placement.NoValidHost,
         retry_of: m.Fault | None,
     ) -> None:
-        now = datetime.now(UTC)
         with db_errors():
             async with self.pool.acquire() as conn, conn.transaction():
                 server = await server_store.lock(conn, entry.server_id)
-                if not _awaits_scheduling(server, generation):
-                    # Deleted or timed out meanwhile: whatever was claimed goes back.
-                    if isinstance(result, placement.Placement):
-                        await outbox.add(conn, entry.server_id, "release_claim", {})
-                    await self._finish(entry, conn)
-                    return
-                assert server is not None
-                if isinstance(result, placement.NoValidHost):
-                    await outcomes.apply(
-                        conn, server, _no_valid_host(server, result, retry_of, now)
-                    )
-                    await self._finish(entry, conn)
-                    log.info("no valid host", summary=result.summary)
-                    return
-                d = self.deadlines
-                changes: dict[str, Any] = {
-                    "host": result.host,
-                    "hypervisor_type": result.hypervisor_type,
-                    "alternates": result.alternates,
-                    "task": m.SPAWNING,
-                    "task_deadline": d.after(now, d.build_s),
-                    "attempts": server.attempts + 1,
-                    "command_attempts": 1,
-                }
-                if result.availability_zone and not server.availability_zone:
-                    changes["availability_zone"] = result.availability_zone
-                updated = await server_store.save(conn, server, changes)
-                cmd = lifecycle.Command(
-                    "spawn",
-                    result.host,
-                    generation,
-                    d.after(now, d.build_s),
-                    request_id=server.request_id,
+                out = lifecycle.on_placement(
+                    server, generation, result, retry_of, datetime.now(UTC), self.deadlines
                 )
-                await outbox.add(
-                    conn, server.id, "command", spawnspec.command_payload(cmd, updated.attempts)
-                )
+                if server is None:
+                    await outcomes.enqueue(conn, entry.server_id, out.work)
+                else:
+                    await outcomes.apply(conn, server, out)
                 await self._finish(entry, conn)
-        log.info("server placed", host=result.host, attempt=server.attempts + 1)
+        if out.ignored:
+            log.info("placement not used", reason=out.ignored)
+        elif isinstance(result, placement.NoValidHost):
+            log.info("no valid host", summary=result.summary)
+        else:
+            log.info("server placed", host=result.host, generation=generation)
         self.wake()
 
     # ------------------------------------------------------------------ reschedule
 
-    async def _reschedule(self, entry: Entry) -> None:
-        generation = int(entry.payload.get("generation", 0))
+    async def _reschedule(self, entry: Entry, generation: int) -> None:
         with db_errors():
             server = await server_store.get(self.pool, entry.server_id, None)
-        if not _awaits_scheduling(server, generation):
+            spec = await self._spec(server, generation)
+        if server is None or spec is None:
             await self._finish(entry)
             return
-        assert server is not None
         failed_host = server.tried_hosts[-1] if server.tried_hosts else ""
-        tried = set(server.tried_hosts)
-        remaining = [a for a in server.alternates if a.host not in tried]
+        why = server.fault.message if server.fault else ""
+        remaining = lifecycle.alternates_left(server)
         for i, alt in enumerate(remaining):
             try:
-                moved = await self.scheduler.move_claim(
-                    server.id, alt.host, failed_host, server.fault.message if server.fault else ""
-                )
+                moved = await self.scheduler.move_claim(server.id, alt.host, failed_host, why)
             except Unavailable:
                 raise
             except PolyvisorError as e:
                 log.info("alternate refused the claim", host=alt.host, error=e.message)
-                tried.add(alt.host)
                 continue
             result = placement.Placement(
                 host=moved.host or alt.host,
                 hostname=moved.hostname or alt.hostname,
                 hypervisor_type=moved.hypervisor_type or alt.hypervisor_type,
                 availability_zone=moved.availability_zone or alt.availability_zone,
-                alternates=tuple(remaining[i + 1 :]),
+                alternates=remaining[i + 1 :],
             )
             await self._record_placement(entry, generation, result, retry_of=server.fault)
             return
         # No alternate left: start over without the hosts that failed.
         await self.scheduler.release_claim(
-            server.id, "BUILD_FAILED", server.fault.message if server.fault else ""
+            server.id, lifecycle.ReleaseReason.BUILD_FAILED.value, why
         )
-        with db_errors():
-            spawn, _ = await server_store.spawn_data(self.pool, server.id)
-            members = await self._members(server, spawn)
-        request = placement.request_from_spawn(
-            server,
-            spawn,
-            spawnspec.image_of(spawn),
-            request_id=f"{server.id}:{generation}",
-            members=members,
-            max_alternates=max(self.deadlines.max_build_attempts - server.attempts - 1, 0),
+        request = lifecycle.placement_request(
+            server, spec, await self._members(server, spec), generation, self.deadlines
         )
         result = await self.scheduler.select(request)
         await self._record_placement(entry, generation, result, retry_of=server.fault)
 
     # ------------------------------------------------------------------ commands
 
-    async def _command(self, entry: Entry) -> None:
+    async def _send(self, entry: Entry, cmd: lifecycle.AgentCommand) -> None:
         with db_errors():
             server = await server_store.get(self.pool, entry.server_id, None)
-            spawn: dict[str, Any] = {}
-            user_data = None
-            if server is not None and entry.payload.get("verb") == "spawn":
-                spawn, user_data = await server_store.spawn_data(self.pool, server.id)
+            spec, user_data = None, None
+            if server is not None and isinstance(cmd, lifecycle.Spawn):
+                spec, user_data = await server_store.spawn_data(self.pool, server.id)
         if server is None:
             log.warning("command for an unknown server, dropped")
         else:
-            await self.publish(entry, server, spawn, user_data)
-            log.info(
-                "command published",
-                verb=entry.payload.get("verb"),
-                host=entry.payload.get("host"),
-                generation=entry.payload.get("generation"),
-            )
+            await self.publish(cmd, Target(server, spec, user_data))
+            log.info("command published", verb=cmd.verb, host=cmd.host, generation=cmd.generation)
         with db_errors():
             await self._finish(entry)
 
-    async def _release_claim(self, entry: Entry) -> None:
+    async def _release_claim(self, entry: Entry, work: ReleaseClaim) -> None:
         released = await self.scheduler.release_claim(
-            entry.server_id,
-            str(entry.payload.get("reason") or "DELETED"),
-            str(entry.payload.get("detail") or ""),
+            entry.server_id, work.reason.value, work.detail
         )
         log.info("claim released", released=released)
         with db_errors():
             await self._finish(entry)
-
-
-def _awaits_scheduling(server: m.Server | None, generation: int) -> bool:
-    return (
-        server is not None
-        and server.state == m.BUILDING
-        and server.task == m.SCHEDULING
-        and server.generation == generation
-    )
-
-
-def _no_valid_host(
-    server: m.Server, result: placement.NoValidHost, retry_of: m.Fault | None, now: datetime
-) -> lifecycle.Outcome:
-    if retry_of is not None:
-        message = (
-            f"no other host fits after {server.attempts} failed attempt(s) "
-            f"(last: {retry_of.message}): {result.summary}"
-        )
-    else:
-        message = f"no valid host: {result.summary}"
-    return lifecycle.Outcome(
-        changes={
-            "state": m.ERROR,
-            "task": m.TASK_NONE,
-            "task_deadline": None,
-            "power_state": m.NOSTATE,
-            "host": "",
-            "fault": m.Fault(
-                "NO_VALID_HOST",
-                message,
-                retry_of.host if retry_of else "",
-                retry_of.details if retry_of else "",
-                now,
-                no_valid_host=result.explanation or None,
-            ),
-        }
-    )

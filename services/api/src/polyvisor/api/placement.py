@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from polyvisor.api import models as m
+from polyvisor.api.spawnspec import SpawnSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,28 +55,25 @@ class NoValidHost:
 
 def request_from_spawn(
     server: m.Server,
-    spawn: dict[str, Any],
-    image: m.ImageInfo,
+    spec: SpawnSpec,
     request_id: str,
     members: tuple[str, ...],
     max_alternates: int,
 ) -> PlacementRequest:
-    hints = dict(spawn.get("hints") or {})
-    group = None
-    if hints.get("group"):
-        group = GroupHint(hints["group"], hints.get("group_policy", ""), members)
+    hints = spec.hints
+    group = GroupHint(hints.group, hints.group_policy, members) if hints.group else None
     return PlacementRequest(
         request_id=request_id,
         server_id=server.id,
         project_id=server.project_id,
         user_id=server.user_id,
         flavor=server.flavor,
-        image=image,
+        image=spec.image,
         availability_zone=server.availability_zone,
-        force_host=hints.get("force_host", ""),
-        same_host=tuple(hints.get("same_host") or ()),
-        different_host=tuple(hints.get("different_host") or ()),
-        hypervisor_type=hints.get("hypervisor_type", ""),
+        force_host=hints.force_host,
+        same_host=hints.same_host,
+        different_host=hints.different_host,
+        hypervisor_type=hints.hypervisor_type,
         group=group,
         ignore_hosts=tuple(server.tried_hosts),
         max_alternates=max_alternates,

@@ -64,8 +64,11 @@ class Reaper:
                         continue  # another replica has it, or it moved on
                     out = lifecycle.plan_timeout(server, datetime.now(UTC), self.deadlines)
                     if out.noop:
-                        if server.task_deadline is not None and server.task == "NONE":
-                            await server_store.save(conn, server, {"task_deadline": None})
+                        if server.task_deadline is not None and not server.transitional:
+                            # A deadline left behind: cleared, so the row is not read again.
+                            await server_store.save(
+                                conn, server, lifecycle.Change(task_deadline=None)
+                            )
                         continue
                     updated = await outcomes.apply(conn, server, out)
             DEADLINES_PASSED.labels(server.task).inc()

@@ -5,7 +5,7 @@ commit, from the outbox (see `orchestrator`)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +21,10 @@ from polyvisor.api import (
 )
 from polyvisor.api import models as m
 from polyvisor.api.clients import ImageClient, SchedulerClient
+from polyvisor.api.lifecycle import Action, Change, Schedule
+from polyvisor.api.models import State
 from polyvisor.api.pagination import PageRequest, page_request
+from polyvisor.api.spawnspec import SpawnSpec
 from polyvisor.api.store import consoles, groups, keypairs, outbox, quotas
 from polyvisor.api.store import flavors as flavor_store
 from polyvisor.api.store import servers as server_store
@@ -32,15 +35,12 @@ from polyvisor.common.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    PermissionDenied,
     ResourceExhausted,
     Unavailable,
 )
 from polyvisor.common.logging import get_logger
 
 log = get_logger(__name__)
-
-HINTS = ("force_host", "same_host", "different_host", "group", "hypervisor_type")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +97,7 @@ class Servers:
         metadata = validation.metadata(req.metadata, "server.metadata")
         user_data = validation.user_data(req.user_data)
         lo, hi = validation.counts(req.min_count, req.max_count)
-        hints = self._hints(p, req.scheduler_hints)
+        hints = spawnspec.hints(p, req.scheduler_hints)
         az = validation.name(req.availability_zone, "server.availability_zone", required=False)
 
         if request_id:
@@ -119,30 +119,30 @@ class Servers:
                     raise NotFound(f"keypair {key_name} not found", {"key_name": key_name})
                 public_keys.append(kp.public_key)
             group = None
-            if hints.get("group"):
-                group = await groups.get(self.pool, hints["group"], p.project_id)
+            if hints.group:
+                group = await groups.get(self.pool, hints.group, p.project_id)
                 if group is None:
-                    raise NotFound(f"server group {hints['group']} not found")
-                hints["group_policy"] = group.policy
+                    raise NotFound(f"server group {hints.group} not found")
+                hints = replace(hints, group_policy=group.policy)
 
         image = await self.images.get_image(image_id, bearer)
         image_checks.check_image_usable(image)
         image_checks.check_flavor_fits_image(flavor, image)
         pinned = image.hypervisor_type
-        if pinned and hints.get("hypervisor_type") and hints["hypervisor_type"] != pinned:
+        if pinned and hints.hypervisor_type and hints.hypervisor_type != pinned:
             raise InvalidArgument(
                 f"the image runs only on {pinned.lower()} hosts; the hint asks for "
-                f"{hints['hypervisor_type'].lower()}",
+                f"{hints.hypervisor_type.lower()}",
                 {"field": "server.scheduler_hints"},
             )
-        pinned = pinned or hints.get("hypervisor_type", "")
+        pinned = pinned or hints.hypervisor_type
         if pinned and (public_keys or user_data):
             features = image_checks.features_of(pinned, await self._reported_features(pinned))
             image_checks.check_pinned_features(
                 pinned, features, wants_key=bool(public_keys), wants_user_data=bool(user_data)
             )
 
-        spawn = spawnspec.build(image, public_keys, spawnspec.hostname_for(name), hints)
+        spec = SpawnSpec(image, spawnspec.hostname_for(name), tuple(public_keys), hints)
         deadline = datetime.now(UTC) + timedelta(seconds=self.deadlines.scheduling_s)
         key = request_id or ids.new_id()
 
@@ -161,12 +161,10 @@ class Servers:
                     metadata=metadata,
                     availability_zone=az,
                     user_data=user_data or None,
-                    spawn={
-                        **spawn,
-                        "hostname": spawnspec.hostname_for(
-                            name if count == 1 else f"{name}-{i + 1}"
-                        ),
-                    },
+                    spawn=replace(
+                        spec,
+                        hostname=spawnspec.hostname_for(name if count == 1 else f"{name}-{i + 1}"),
+                    ),
                     task_deadline=deadline,
                     server_group_id=group.id if group else "",
                 )
@@ -192,9 +190,7 @@ class Servers:
                             ):
                                 raise _OverQuota
                             for s in created:
-                                await outbox.add(
-                                    conn, s.id, "schedule", {"generation": s.generation}
-                                )
+                                await outbox.add(conn, s.id, Schedule(s.generation))
                     except _Duplicate:
                         # A concurrent call with the same request id won: return its servers.
                         created = None
@@ -211,40 +207,6 @@ class Servers:
         self.wake_outbox()
         log.info("servers created", server_ids=[s.id for s in created], request_id=key)
         return created
-
-    def _hints(self, p: Principal, raw: dict[str, str]) -> dict[str, Any]:
-        unknown = sorted(set(raw) - set(HINTS))
-        if unknown:
-            raise InvalidArgument(
-                f"unknown scheduler hints: {', '.join(unknown)} (known: {', '.join(HINTS)})",
-                {"field": "server.scheduler_hints"},
-            )
-        out: dict[str, Any] = {}
-        if raw.get("force_host"):
-            if not p.is_admin:
-                raise PermissionDenied("the force_host hint needs the admin role")
-            out["force_host"] = raw["force_host"].strip()
-        for key in ("same_host", "different_host"):
-            if raw.get(key):
-                values = [v.strip() for v in raw[key].split(",") if v.strip()]
-                bad = [v for v in values if not ids.is_uuid(v)]
-                if bad:
-                    raise InvalidArgument(
-                        f"{key} must list server ids; not ids: {', '.join(bad[:3])}",
-                        {"field": "server.scheduler_hints"},
-                    )
-                out[key] = values
-        if raw.get("group"):
-            out["group"] = raw["group"].strip()
-        if raw.get("hypervisor_type"):
-            hv = raw["hypervisor_type"].strip().upper()
-            if hv not in m.HYPERVISOR_TYPES:
-                raise InvalidArgument(
-                    f"unknown hypervisor_type hint {raw['hypervisor_type']!r}",
-                    {"field": "server.scheduler_hints"},
-                )
-            out["hypervisor_type"] = hv
-        return out
 
     async def _reported_features(self, hypervisor_type: str) -> list[m.HostFeatures]:
         try:
@@ -354,19 +316,22 @@ class Servers:
         self, p: Principal, server_id: str, name: str | None, metadata: dict[str, str] | None
     ) -> m.Server:
         p.require_write()
-        changes: dict[str, Any] = {}
-        if name is not None:
-            changes["name"] = validation.name(name, "server.name")
-        if metadata is not None:
-            changes["metadata"] = validation.metadata(metadata, "server.metadata")
-        if not changes:
+        change = Change(
+            name=validation.name(name, "server.name") if name is not None else lifecycle.UNSET,
+            metadata=(
+                validation.metadata(metadata, "server.metadata")
+                if metadata is not None
+                else lifecycle.UNSET
+            ),
+        )
+        if not change:
             raise InvalidArgument("update_mask names nothing to change", {"field": "update_mask"})
         with db_errors():
             async with self.pool.acquire() as conn, conn.transaction():
                 server = await self._locked(conn, p, server_id)
-                if server.state == m.DELETED:
+                if server.state == State.DELETED:
                     raise FailedPrecondition(f"server {server_id} is deleted")
-                return await server_store.save(conn, server, changes)
+                return await server_store.save(conn, server, change)
 
     # ------------------------------------------------------------------ actions
 
@@ -377,13 +342,11 @@ class Servers:
             raise NotFound(f"server {server_id} not found", {"server_id": server_id})
         return server
 
-    async def _act(
-        self,
-        p: Principal,
-        server_id: str,
-        request_id: str,
-        plan: Callable[[m.Server, datetime], lifecycle.Outcome],
+    async def act(
+        self, p: Principal, server_id: str, action: Action, request_id: str = ""
     ) -> m.Server:
+        """Do a user action (see `lifecycle.actions`); a retry with the request id of the call
+        that took effect returns the server without acting again."""
         p.require_write()
         request_id = validation.request_id(request_id)
         with db_errors():
@@ -391,48 +354,19 @@ class Servers:
                 server = await self._locked(conn, p, server_id)
                 if request_id and server.last_request_id == request_id:
                     return server  # a retry of a call that already took effect
-                if server.state == m.DELETED:
+                if server.state == State.DELETED:
                     raise NotFound(f"server {server_id} is deleted", {"server_id": server_id})
-                out = plan(server, datetime.now(UTC))
+                out = lifecycle.plan(action, server, datetime.now(UTC), self.deadlines, request_id)
                 updated = await outcomes.apply(conn, server, out)
         self.wake_outbox()
         return updated
-
-    async def delete(self, p: Principal, server_id: str, request_id: str = "") -> m.Server:
-        d = self.deadlines
-        return await self._act(
-            p, server_id, request_id, lambda s, now: lifecycle.plan_delete(s, now, d, request_id)
-        )
-
-    async def start(self, p: Principal, server_id: str, request_id: str = "") -> m.Server:
-        d = self.deadlines
-        return await self._act(
-            p, server_id, request_id, lambda s, now: lifecycle.plan_start(s, now, d, request_id)
-        )
-
-    async def stop(self, p: Principal, server_id: str, request_id: str = "") -> m.Server:
-        d = self.deadlines
-        return await self._act(
-            p, server_id, request_id, lambda s, now: lifecycle.plan_stop(s, now, d, request_id)
-        )
-
-    async def reboot(
-        self, p: Principal, server_id: str, hard: bool, request_id: str = ""
-    ) -> m.Server:
-        d = self.deadlines
-        return await self._act(
-            p,
-            server_id,
-            request_id,
-            lambda s, now: lifecycle.plan_reboot(s, now, d, hard, request_id),
-        )
 
     # ------------------------------------------------------------------ console
 
     async def console(self, p: Principal, server_id: str, console_type: str) -> ConsoleAccess:
         server = await self.get(p, server_id)
         wanted = console_type or "VNC"
-        if server.state != m.ACTIVE or server.console is None:
+        if server.state != State.ACTIVE or server.console is None:
             raise FailedPrecondition(
                 f"server {server_id} has no console now (it is {server.state})",
                 {"server_id": server_id, "state": server.state},

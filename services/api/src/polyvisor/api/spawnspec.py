@@ -1,48 +1,135 @@
-"""What a server's build needs after the create call returned: kept with the server (column
-`spawn`) as JSON, read when it is scheduled and when its spawn command is built."""
+"""What a server's build needs after the create call returned (`SpawnSpec`): kept with the
+server (column `spawn`, as JSON: `to_json`/`from_json`), read when it is scheduled and when
+its spawn command is built."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from polyvisor.api import ids
 from polyvisor.api import models as m
-from polyvisor.api.lifecycle import Command
+from polyvisor.common.auth import Principal
+from polyvisor.common.errors import InvalidArgument, PermissionDenied
+
+HINTS = ("force_host", "same_host", "different_host", "group", "hypervisor_type")
 
 
-def build(
-    image: m.ImageInfo,
-    public_keys: list[str],
-    hostname: str,
-    hints: dict[str, Any],
-    console_type: str = "VNC",
-) -> dict[str, Any]:
-    return {
-        "image": asdict(image),
-        "public_keys": public_keys,
-        "hostname": hostname,
-        "hints": hints,
-        "console_type": console_type,
-    }
+@dataclass(frozen=True, slots=True)
+class Hints:
+    """The scheduler hints of a create, validated (`hints`)."""
+
+    force_host: str = ""
+    same_host: tuple[str, ...] = ()
+    different_host: tuple[str, ...] = ()
+    group: str = ""
+    # The group's policy, read when the server was created.
+    group_policy: str = ""
+    hypervisor_type: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """Only the hints given (the stored shape since servers first had hints)."""
+        out: dict[str, Any] = {}
+        for name, value in (
+            ("force_host", self.force_host),
+            ("same_host", list(self.same_host)),
+            ("different_host", list(self.different_host)),
+            ("group", self.group),
+            ("group_policy", self.group_policy),
+            ("hypervisor_type", self.hypervisor_type),
+        ):
+            if value:
+                out[name] = value
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> Hints:
+        data = data or {}
+        return cls(
+            force_host=str(data.get("force_host") or ""),
+            same_host=tuple(data.get("same_host") or ()),
+            different_host=tuple(data.get("different_host") or ()),
+            group=str(data.get("group") or ""),
+            group_policy=str(data.get("group_policy") or ""),
+            hypervisor_type=str(data.get("hypervisor_type") or ""),
+        )
 
 
-def image_of(spawn: dict[str, Any]) -> m.ImageInfo:
-    data = dict(spawn.get("image") or {})
-    data["renditions"] = tuple(tuple(r) for r in data.get("renditions") or ())
-    return m.ImageInfo(**data)
+@dataclass(frozen=True, slots=True)
+class SpawnSpec:
+    image: m.ImageInfo
+    hostname: str
+    public_keys: tuple[str, ...] = ()
+    hints: Hints = field(default_factory=Hints)
+    console_type: str = "VNC"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "image": asdict(self.image),
+            "public_keys": list(self.public_keys),
+            "hostname": self.hostname,
+            "hints": self.hints.to_json(),
+            "console_type": self.console_type,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SpawnSpec:
+        image = dict(data.get("image") or {})
+        image["renditions"] = tuple(tuple(r) for r in image.get("renditions") or ())
+        return cls(
+            image=m.ImageInfo(**image),
+            hostname=str(data.get("hostname") or ""),
+            public_keys=tuple(data.get("public_keys") or ()),
+            hints=Hints.from_json(data.get("hints")),
+            console_type=str(data.get("console_type") or "VNC"),
+        )
 
 
-def command_payload(cmd: Command, attempt: int = 0) -> dict[str, Any]:
-    return {
-        "verb": cmd.verb,
-        "host": cmd.host,
-        "generation": cmd.generation,
-        "deadline": cmd.deadline.isoformat() if cmd.deadline else None,
-        "hard": cmd.hard,
-        "reason": cmd.reason,
-        "request_id": cmd.request_id,
-        "attempt": attempt,
-    }
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The server a command is for, and what its spawn needs (read from the store)."""
+
+    server: m.Server
+    spec: SpawnSpec | None = None
+    user_data: bytes | None = None
+
+
+def hints(p: Principal, raw: dict[str, str]) -> Hints:
+    """The scheduler hints of a create request, validated."""
+    unknown = sorted(set(raw) - set(HINTS))
+    if unknown:
+        raise InvalidArgument(
+            f"unknown scheduler hints: {', '.join(unknown)} (known: {', '.join(HINTS)})",
+            {"field": "server.scheduler_hints"},
+        )
+    force_host = ""
+    if raw.get("force_host"):
+        if not p.is_admin:
+            raise PermissionDenied("the force_host hint needs the admin role")
+        force_host = raw["force_host"].strip()
+    hosts: dict[str, tuple[str, ...]] = {}
+    for key in ("same_host", "different_host"):
+        values = tuple(v.strip() for v in raw.get(key, "").split(",") if v.strip())
+        bad = [v for v in values if not ids.is_uuid(v)]
+        if bad:
+            raise InvalidArgument(
+                f"{key} must list server ids; not ids: {', '.join(bad[:3])}",
+                {"field": "server.scheduler_hints"},
+            )
+        hosts[key] = values
+    hv = raw.get("hypervisor_type", "").strip().upper()
+    if raw.get("hypervisor_type") and hv not in m.HYPERVISOR_TYPES:
+        raise InvalidArgument(
+            f"unknown hypervisor_type hint {raw['hypervisor_type']!r}",
+            {"field": "server.scheduler_hints"},
+        )
+    return Hints(
+        force_host=force_host,
+        same_host=hosts["same_host"],
+        different_host=hosts["different_host"],
+        group=raw.get("group", "").strip(),
+        hypervisor_type=hv,
+    )
 
 
 def hostname_for(name: str) -> str:

@@ -1,11 +1,16 @@
-"""Agent commands (polyvisor.agent.v1.AgentCommand) from an outbox entry and the server."""
+"""Agent commands: a typed `lifecycle.AgentCommand` to polyvisor.agent.v1.AgentCommand.
+
+`build_command` sets what every command has; `fill` sets the verb's own part of the message:
+by default the member of the `command` oneof named like the verb, with the command's own
+fields copied onto the fields of the same name (Destroy.reason -> destroy.reason). A command
+whose message needs more (Spawn) registers its own `fill`.
+"""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, datetime
-from typing import Any
-
-from google.protobuf.duration_pb2 import Duration
+from functools import singledispatch
 
 from polyvisor.agent.v1 import commands_pb2
 from polyvisor.api import image_checks, spawnspec
@@ -18,6 +23,8 @@ from polyvisor.api.convert.enums import (
     VMWARE_DISK_TYPE,
 )
 from polyvisor.api.convert.times import set_ts
+from polyvisor.api.lifecycle.commands import AgentCommand, Spawn
+from polyvisor.api.spawnspec import Target
 from polyvisor.types.v1 import resources_pb2
 
 
@@ -26,48 +33,44 @@ def command_id(server_id: str, generation: int, verb: str) -> str:
     return f"{server_id}:{generation}:{verb}"
 
 
-def build_command(
-    payload: dict[str, Any],
-    server: m.Server,
-    spawn: dict[str, Any] | None = None,
-    user_data: bytes | None = None,
-    clean_shutdown_s: float = 0.0,
-) -> commands_pb2.AgentCommand:
-    verb = payload["verb"]
-    generation = int(payload["generation"])
-    cmd = commands_pb2.AgentCommand(
-        command_id=command_id(server.id, generation, verb),
-        server_id=server.id,
-        generation=generation,
-        request_id=payload.get("request_id") or "",
-        host=payload["host"],
+def build_command(cmd: AgentCommand, target: Target) -> commands_pb2.AgentCommand:
+    out = commands_pb2.AgentCommand(
+        command_id=command_id(target.server.id, cmd.generation, cmd.verb.value),
+        server_id=target.server.id,
+        generation=cmd.generation,
+        request_id=cmd.request_id,
+        host=cmd.host,
     )
-    set_ts(cmd.issued_at, datetime.now(UTC))
-    if payload.get("deadline"):
-        set_ts(cmd.deadline, datetime.fromisoformat(payload["deadline"]))
-    if verb == "spawn":
-        cmd.spawn.CopyFrom(_spawn(server, spawn or {}, user_data, int(payload.get("attempt") or 1)))
-    elif verb == "destroy":
-        cmd.destroy.reason = payload.get("reason") or ""
-    elif verb == "power_on":
-        cmd.power_on.SetInParent()
-    elif verb == "power_off":
-        cmd.power_off.SetInParent()
-        if clean_shutdown_s > 0:
-            cmd.power_off.clean_shutdown_timeout.CopyFrom(Duration(seconds=int(clean_shutdown_s)))
-    elif verb == "reboot":
-        cmd.reboot.hard = bool(payload.get("hard"))
-    elif verb == "refresh_console":
-        cmd.refresh_console.type = CONSOLE_TYPE.value("VNC")
-    else:
-        raise ValueError(f"unknown command verb {verb!r}")
-    return cmd
+    set_ts(out.issued_at, datetime.now(UTC))
+    if cmd.deadline is not None:
+        set_ts(out.deadline, cmd.deadline)
+    fill(cmd, out, target)
+    return out
+
+
+_COMMON = frozenset(f.name for f in fields(AgentCommand))
+
+
+@singledispatch
+def fill(cmd: AgentCommand, out: commands_pb2.AgentCommand, target: Target) -> None:
+    sub = getattr(out, cmd.verb.value)
+    sub.SetInParent()
+    for f in fields(cmd):
+        if f.name not in _COMMON:
+            setattr(sub, f.name, getattr(cmd, f.name))
+
+
+@fill.register
+def _(cmd: Spawn, out: commands_pb2.AgentCommand, target: Target) -> None:
+    if target.spec is None:
+        raise ValueError(f"server {target.server.id} has no spawn spec")
+    out.spawn.CopyFrom(_spawn(target.server, target.spec, target.user_data, cmd.attempt))
 
 
 def _spawn(
-    server: m.Server, spawn: dict[str, Any], user_data: bytes | None, attempt: int
+    server: m.Server, spec: spawnspec.SpawnSpec, user_data: bytes | None, attempt: int
 ) -> commands_pb2.SpawnServer:
-    image = spawnspec.image_of(spawn)
+    image = spec.image
     fmt, disktype = image_checks.rendition_for(image, server.hypervisor_type)
     sha, size = "", 0
     for r_fmt, r_type, r_sha, r_size in image.renditions:
@@ -75,7 +78,7 @@ def _spawn(
             sha, size = r_sha, r_size
     out = commands_pb2.SpawnServer(
         name=server.name,
-        hostname=spawn.get("hostname") or spawnspec.hostname_for(server.name),
+        hostname=spec.hostname or spawnspec.hostname_for(server.name),
         resources=resources_pb2.Resources(
             vcpus=server.flavor.vcpus,
             memory_mb=server.flavor.ram_mb,
@@ -97,13 +100,13 @@ def _spawn(
             size=size,
             virtual_size=image.virtual_size,
         ),
-        public_keys=list(spawn.get("public_keys") or []),
+        public_keys=list(spec.public_keys),
         user_data=user_data or b"",
         metadata=server.metadata,
         project_id=server.project_id,
         user_id=server.user_id,
         availability_zone=server.availability_zone,
-        console_type=CONSOLE_TYPE.value(spawn.get("console_type") or "VNC"),
+        console_type=CONSOLE_TYPE.value(spec.console_type or "VNC"),
         attempt=attempt,
     )
     return out

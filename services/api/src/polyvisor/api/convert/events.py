@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from enum import Enum
+from typing import TypeVar
+
 from polyvisor.api import models as m
 from polyvisor.api.convert.enums import (
     ADDRESS_TYPE,
@@ -12,12 +15,30 @@ from polyvisor.api.convert.enums import (
     SERVER_TASK,
 )
 from polyvisor.api.convert.times import from_ts
-from polyvisor.api.lifecycle import AgentEvent
+from polyvisor.api.lifecycle import AgentEvent, EventKind
 from polyvisor.events.v1 import server_events_pb2
+
+E = TypeVar("E", bound=Enum)
 
 
 def _safe(enum_map, value: int) -> str:  # type: ignore[no-untyped-def]
     return enum_map.to_name.get(value, "")
+
+
+def _kind(value: int) -> EventKind:
+    """A kind this api does not know (a newer agent's) is UNSPECIFIED: ignored."""
+    try:
+        return EventKind(_safe(EVENT_KIND, value))
+    except ValueError:
+        return EventKind.UNSPECIFIED
+
+
+def _enum(cls: type[E], name: str) -> E | None:
+    """The member named `name`, None for unset or one this api does not know."""
+    try:
+        return cls(name) if name else None
+    except ValueError:
+        return None
 
 
 def event_from_proto(ev: server_events_pb2.ServerEvent) -> AgentEvent:
@@ -37,9 +58,9 @@ def event_from_proto(ev: server_events_pb2.ServerEvent) -> AgentEvent:
             host=ev.console.host,
             port=ev.console.port,
         )
-    kind = _safe(EVENT_KIND, ev.kind)
+    kind = _kind(ev.kind)
     addresses = None
-    if ev.addresses or kind == "ADDRESSES_CHANGED":
+    if ev.addresses or kind == EventKind.ADDRESSES_CHANGED:
         addresses = tuple(
             m.Address(
                 network=a.network,
@@ -56,11 +77,11 @@ def event_from_proto(ev: server_events_pb2.ServerEvent) -> AgentEvent:
         generation=ev.generation,
         host=ev.host,
         kind=kind,
-        power_state=_safe(POWER_STATE, ev.power_state),
+        power_state=_enum(m.Power, _safe(POWER_STATE, ev.power_state)),
         fault=fault,
         esxi_host=ev.esxi_host,
         console=console,
-        task=_safe(SERVER_TASK, ev.task),
+        task=_enum(m.Task, _safe(SERVER_TASK, ev.task)),
         instance_name=ev.instance_name,
         addresses=addresses,
         command_id=ev.command_id,

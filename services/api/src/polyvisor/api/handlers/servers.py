@@ -13,6 +13,7 @@ from polyvisor.api.convert.enums import CONSOLE_TYPE, HYPERVISOR_TYPE, SERVER_ST
 from polyvisor.api.convert.servers import change_to_proto, server_to_proto
 from polyvisor.api.convert.times import set_ts
 from polyvisor.api.handlers.context import bearer, principal
+from polyvisor.api.lifecycle import Action
 from polyvisor.api.readcache import ReadCache
 from polyvisor.api.servers import CreateRequest, Servers
 from polyvisor.api.store.servers import ServerFilters
@@ -156,21 +157,23 @@ class ServerHandlers:
     async def DeleteServer(
         self, request: pb.DeleteServerRequest, context: Ctx
     ) -> pb.DeleteServerResponse:
-        s = await self.servers.delete(principal(), request.server_id, request.request_id)
+        s = await self.servers.act(
+            principal(), request.server_id, Action.DELETE, request.request_id
+        )
         self.cache.invalidate(s.id)
         return pb.DeleteServerResponse(server=server_to_proto(s))
 
     async def StartServer(
         self, request: pb.StartServerRequest, context: Ctx
     ) -> pb.StartServerResponse:
-        s = await self.servers.start(principal(), request.server_id, request.request_id)
+        s = await self.servers.act(principal(), request.server_id, Action.START, request.request_id)
         self.cache.invalidate(s.id)
         return pb.StartServerResponse(server=server_to_proto(s))
 
     async def StopServer(
         self, request: pb.StopServerRequest, context: Ctx
     ) -> pb.StopServerResponse:
-        s = await self.servers.stop(principal(), request.server_id, request.request_id)
+        s = await self.servers.act(principal(), request.server_id, Action.STOP, request.request_id)
         self.cache.invalidate(s.id)
         return pb.StopServerResponse(server=server_to_proto(s))
 
@@ -183,9 +186,9 @@ class ServerHandlers:
             pb.REBOOT_TYPE_HARD,
         ):
             raise InvalidArgument(f"unknown reboot type {request.type}", {"field": "type"})
-        s = await self.servers.reboot(
-            principal(), request.server_id, request.type == pb.REBOOT_TYPE_HARD, request.request_id
-        )
+        hard = request.type == pb.REBOOT_TYPE_HARD
+        action = Action.REBOOT_HARD if hard else Action.REBOOT
+        s = await self.servers.act(principal(), request.server_id, action, request.request_id)
         self.cache.invalidate(s.id)
         return pb.RebootServerResponse(server=server_to_proto(s))
 

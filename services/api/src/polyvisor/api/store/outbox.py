@@ -4,14 +4,27 @@ An entry is claimed with a lease (FOR UPDATE SKIP LOCKED, so replicas never wait
 other); the claimer finishes it by deleting it in the transaction that records its effects,
 or gives it back with a delay. Per server only the oldest entry is claimable, so commands to
 one server leave in the order they were decided.
+
+Each row holds one typed `lifecycle.OutboxWork` as (kind, payload JSON); `encode`/`decode`
+are the only places that shape knows.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any
 
+from polyvisor.api.lifecycle.commands import COMMANDS, AgentCommand, Verb
+from polyvisor.api.lifecycle.work import (
+    OutboxWork,
+    ReleaseClaim,
+    ReleaseReason,
+    Reschedule,
+    Schedule,
+    Send,
+)
 from polyvisor.api.store import rows
 from polyvisor.api.store.db import Conn
 
@@ -22,29 +35,90 @@ WAKE_CHANNEL = "api_outbox"
 class Entry:
     id: int
     server_id: str
-    kind: str
-    payload: dict[str, Any]
-    body: bytes | None
+    work: OutboxWork
     attempts: int
     lease: str
 
+    @property
+    def kind(self) -> str:
+        return _KINDS[type(self.work)]
 
-async def add(
-    conn: Conn, server_id: str, kind: str, payload: dict[str, Any], body: bytes | None = None
-) -> int:
+
+_KINDS: dict[type, str] = {
+    Schedule: "schedule",
+    Reschedule: "reschedule",
+    Send: "command",
+    ReleaseClaim: "release_claim",
+}
+
+
+def encode(work: OutboxWork) -> tuple[str, dict[str, Any]]:
+    """(kind, payload) of a row."""
+    if isinstance(work, Schedule | Reschedule):
+        return _KINDS[type(work)], {"generation": work.generation}
+    if isinstance(work, ReleaseClaim):
+        return "release_claim", {"reason": work.reason.value, "detail": work.detail}
+    cmd = work.command
+    payload: dict[str, Any] = {"verb": cmd.verb.value}
+    for f in fields(cmd):
+        value = getattr(cmd, f.name)
+        payload[f.name] = value.isoformat() if isinstance(value, datetime) else value
+    return "command", payload
+
+
+def decode(kind: str, payload: dict[str, Any]) -> OutboxWork:
+    """The work of a row; ValueError for a kind or verb this code does not know."""
+    if kind == "schedule":
+        return Schedule(int(payload.get("generation", 0)))
+    if kind == "reschedule":
+        return Reschedule(int(payload.get("generation", 0)))
+    if kind == "release_claim":
+        return ReleaseClaim(
+            ReleaseReason(payload.get("reason") or "DELETED"), str(payload.get("detail") or "")
+        )
+    if kind == "command":
+        return Send(_command(payload))
+    raise ValueError(f"unknown outbox entry kind {kind!r}")
+
+
+def _command(payload: dict[str, Any]) -> AgentCommand:
+    cls = COMMANDS[Verb(payload["verb"])]
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name not in payload:
+            continue
+        value = payload[f.name]
+        if f.name == "deadline" and value is not None:
+            value = datetime.fromisoformat(value)
+        values[f.name] = value
+    return cls(**values)
+
+
+async def add(conn: Conn, server_id: str, work: OutboxWork) -> int:
+    kind, payload = encode(work)
     entry_id = await conn.fetchval(
-        "INSERT INTO outbox (server_id, kind, payload, body) VALUES ($1, $2, $3::jsonb, $4) "
-        "RETURNING id",
+        "INSERT INTO outbox (server_id, kind, payload) VALUES ($1, $2, $3::jsonb) RETURNING id",
         server_id,
         kind,
         payload,
-        body,
     )
     await conn.execute("SELECT pg_notify($1, $2)", WAKE_CHANNEL, server_id)
     return int(entry_id)
 
 
-async def claim(conn: Conn, limit: int, lease_s: float) -> list[Entry]:
+@dataclass(frozen=True, slots=True)
+class Undecodable:
+    """A claimed row whose work this code cannot read (written by a newer version)."""
+
+    id: int
+    server_id: str
+    kind: str
+    error: str
+    attempts: int
+    lease: str
+
+
+async def claim(conn: Conn, limit: int, lease_s: float) -> list[Entry | Undecodable]:
     lease = uuid.uuid4().hex
     records = await conn.fetch(
         """
@@ -59,27 +133,26 @@ async def claim(conn: Conn, limit: int, lease_s: float) -> list[Entry]:
             ORDER BY o.id
             LIMIT $3
             FOR UPDATE SKIP LOCKED)
-        RETURNING id, server_id, kind, payload, body, attempts, lease
+        RETURNING id, server_id, kind, payload, attempts, lease
         """,
         lease,
         lease_s,
         limit,
     )
-    return [
-        Entry(
-            id=r["id"],
-            server_id=r["server_id"],
-            kind=r["kind"],
-            payload=dict(rows.js(r["payload"]) or {}),
-            body=r["body"],
-            attempts=r["attempts"],
-            lease=r["lease"],
-        )
-        for r in sorted(records, key=lambda r: r["id"])
-    ]
+    out: list[Entry | Undecodable] = []
+    for r in sorted(records, key=lambda r: r["id"]):
+        try:
+            work = decode(r["kind"], dict(rows.js(r["payload"]) or {}))
+        except (ValueError, KeyError, TypeError) as e:
+            out.append(
+                Undecodable(r["id"], r["server_id"], r["kind"], repr(e), r["attempts"], r["lease"])
+            )
+            continue
+        out.append(Entry(r["id"], r["server_id"], work, r["attempts"], r["lease"]))
+    return out
 
 
-async def finish(conn: Conn, entry: Entry) -> bool:
+async def finish(conn: Conn, entry: Entry | Undecodable) -> bool:
     """Delete a claimed entry; False when the lease was lost (someone else has it now)."""
     status = await conn.execute(
         "DELETE FROM outbox WHERE id = $1 AND lease = $2", entry.id, entry.lease

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -53,11 +54,11 @@ def server(row: Mapping[str, Any]) -> m.Server:
             disk_gb=int(flavor.get("disk_gb", 0)),
             extra_specs=dict(flavor.get("extra_specs") or {}),
         ),
-        state=row["state"],
-        task=row["task"],
+        state=m.State(row["state"]),
+        task=m.Task(row["task"]),
         task_deadline=ts(row["task_deadline"]),
-        power_state=row["power_state"],
-        desired_power_state=row["desired_power_state"],
+        power_state=m.Power(row["power_state"]),
+        desired_power_state=m.Power(row["desired_power_state"]),
         fault=m.Fault.from_json(js(row["fault"])),
         host=row["host"],
         hypervisor_type=row["hypervisor_type"],
@@ -98,6 +99,8 @@ def flavor_json(f: m.ServerFlavor | m.Flavor) -> dict[str, Any]:
 def column_value(column: str, value: Any) -> Any:
     """A domain value as the parameter of its column (jsonb columns take Python objects: the
     pool's codec encodes them)."""
+    if isinstance(value, enum.Enum):
+        return value.value
     if column == "fault":
         return value.to_json() if value is not None else None
     if column == "console":
@@ -133,33 +136,6 @@ def column_value(column: str, value: Any) -> Any:
 
 
 JSONB_COLUMNS = frozenset({"fault", "console", "addresses", "alternates", "metadata"})
-MUTABLE_COLUMNS = frozenset(
-    {
-        "name",
-        "state",
-        "task",
-        "task_deadline",
-        "power_state",
-        "desired_power_state",
-        "fault",
-        "host",
-        "hypervisor_type",
-        "esxi_host",
-        "availability_zone",
-        "addresses",
-        "metadata",
-        "console",
-        "launch_time",
-        "delete_time",
-        "generation",
-        "attempts",
-        "instance_name",
-        "command_attempts",
-        "tried_hosts",
-        "alternates",
-        "last_request_id",
-    }
-)
 
 
 def flavor(row: Mapping[str, Any], project_ids: tuple[str, ...] = ()) -> m.Flavor:

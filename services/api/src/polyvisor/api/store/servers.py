@@ -19,6 +19,8 @@ from datetime import datetime
 from typing import Any
 
 from polyvisor.api import models as m
+from polyvisor.api.lifecycle.model import Change
+from polyvisor.api.spawnspec import SpawnSpec
 from polyvisor.api.store import rows
 from polyvisor.api.store.db import Conn
 from polyvisor.api.store.rows import SERVER_COLUMNS
@@ -41,7 +43,7 @@ class NewServer:
     metadata: dict[str, str]
     availability_zone: str
     user_data: bytes | None
-    spawn: dict[str, Any]
+    spawn: SpawnSpec
     task_deadline: datetime
     server_group_id: str = ""
 
@@ -112,7 +114,7 @@ async def insert(conn: Conn, new: Sequence[NewServer]) -> list[m.Server] | None:
             s.request_id,
             s.request_index,
             revision,
-            s.spawn,
+            s.spawn.to_json(),
             s.user_data,
             s.server_group_id,
         )
@@ -162,17 +164,14 @@ async def lock(conn: Conn, server_id: str, project_id: str | None = None) -> m.S
 
 
 async def save(
-    conn: Conn, server: m.Server, changes: dict[str, Any], change_type: str = "UPDATED"
+    conn: Conn, server: m.Server, change: Change, change_type: str = "UPDATED"
 ) -> m.Server:
-    """Apply `changes` (column -> domain value) to a server locked by this transaction, with a
-    new revision and an entry in the change log."""
-    unknown = set(changes) - rows.MUTABLE_COLUMNS
-    if unknown:
-        raise ValueError(f"not server columns: {sorted(unknown)}")
+    """Apply `change` to a server locked by this transaction, with a new revision and an
+    entry in the change log."""
     revision = await _next_revision(conn, server.project_id)
     sets = ["revision = $2", "update_time = now()"]
     args: list[Any] = [server.id, revision]
-    for column, value in changes.items():
+    for column, value in change.items():
         args.append(rows.column_value(column, value))
         cast = "::jsonb" if column in rows.JSONB_COLUMNS else ""
         sets.append(f"{column} = ${len(args)}{cast}")
@@ -197,7 +196,7 @@ def _filters_sql(
 
     if project_id is not None:
         where.append(f"project_id = {arg(project_id)}")
-    if not filters.show_deleted and filters.state != m.DELETED:
+    if not filters.show_deleted and filters.state != m.State.DELETED:
         where.append("state <> 'DELETED'")
     if filters.state:
         where.append(f"state = {arg(filters.state)}")
@@ -262,11 +261,11 @@ async def assigned_to_host(conn: Conn, host: str, after: str, limit: int) -> lis
     return [rows.server(r) for r in records]
 
 
-async def spawn_data(conn: Conn, server_id: str) -> tuple[dict[str, Any], bytes | None]:
+async def spawn_data(conn: Conn, server_id: str) -> tuple[SpawnSpec | None, bytes | None]:
     row = await conn.fetchrow("SELECT spawn, user_data FROM servers WHERE id = $1", server_id)
-    if row is None:
-        return {}, None
-    return dict(rows.js(row["spawn"]) or {}), row["user_data"]
+    if row is None or not row["spawn"]:
+        return None, None
+    return SpawnSpec.from_json(dict(rows.js(row["spawn"]))), row["user_data"]
 
 
 async def overdue_ids(conn: Conn, limit: int) -> list[str]:

@@ -1,0 +1,238 @@
+"""User actions: the transition table.
+
+Each action is one `Transition`: where it may start (`check`), the task and state while it
+runs, the command its host is told, the event that answers it, how long it may take and what
+a timeout leaves. `plan` turns an entry into an `Outcome`; `deadlines` retries and fails the
+same entries (found by their task) and `events` settles the server when the `answer` comes,
+so an action's whole life is in its entry (an answer that needs more than settling the server
+has its own handler in `events`).
+
+Every command is issued at a new generation (`generation + 1`): events of older generations
+are stale from then on.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Final
+
+from polyvisor.api import models as m
+from polyvisor.api.lifecycle.commands import AgentCommand, Destroy, PowerOff, PowerOn, Reboot
+from polyvisor.api.lifecycle.model import UNSET, Change, Deadlines, EventKind, Outcome, ignore
+from polyvisor.api.lifecycle.work import ReleaseClaim, Send
+from polyvisor.api.models import Power, State, Task
+from polyvisor.common.errors import FailedPrecondition
+
+__all__ = ["ACTIONS", "BY_TASK", "Action", "Answer", "Transition", "deleted", "plan"]
+
+
+class Action(enum.StrEnum):
+    START = "start"
+    STOP = "stop"
+    REBOOT = "reboot"
+    REBOOT_HARD = "reboot_hard"
+    DELETE = "delete"
+
+
+# (host, generation, deadline, request_id) -> the command: a command class, or a partial of
+# one with its other fields set.
+CommandFactory = Callable[[str, int, datetime | None, str], AgentCommand]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The agent's event that says the command is done: the server settles as `state`, with
+    the power state the event reports (`power` when it reports none)."""
+
+    kind: EventKind
+    state: State
+    power: Power
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A user action that tells the server's host one command and waits for its answer."""
+
+    action: Action
+    # Raises FailedPrecondition when the server is not where the action may start.
+    check: Callable[[m.Server], None]
+    # In flight until the host answers (events) or the deadline passes (deadlines).
+    task: Task
+    command: CommandFactory
+    timeout: Callable[[Deadlines], float]
+    # The state while in flight (None: unchanged) and the power state asked for (None: same).
+    state: State | None = None
+    desired_power: Power | None = None
+    # The event that ends it (None: `events` has a handler of its own for it).
+    answer: Answer | None = None
+    # Whether starting it clears the fault of the action before.
+    clears_fault: bool = True
+    # The state once the last attempt timed out (None: unchanged; the fault says what failed).
+    on_timeout: State | None = State.ERROR
+    # The command sent again after a timeout (None: `command`).
+    retry: CommandFactory | None = None
+    # Decides before the command is sent: an Outcome to use instead (None: send it).
+    shortcut: Callable[[m.Server, datetime, str], Outcome | None] | None = None
+
+
+def plan(
+    action: Action, server: m.Server, now: datetime, d: Deadlines, request_id: str = ""
+) -> Outcome:
+    """What `action` does to `server` (read under its row lock)."""
+    t = ACTIONS[action]
+    t.check(server)
+    if t.shortcut is not None:
+        out = t.shortcut(server, now, request_id)
+        if out is not None:
+            return out
+    gen = server.generation + 1
+    deadline = d.after(now, t.timeout(d))
+    change = Change(
+        state=t.state or UNSET,
+        task=t.task,
+        generation=gen,
+        task_deadline=deadline,
+        desired_power_state=t.desired_power or UNSET,
+        command_attempts=1,
+        last_request_id=request_id,
+        fault=None if t.clears_fault else UNSET,
+    )
+    return Outcome(change, (Send(t.command(server.host, gen, deadline, request_id)),))
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _busy(server: m.Server, what: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"server {server.id} is busy ({server.state}, {server.task}); cannot {what} now",
+        {"server_id": server.id, "state": server.state, "task": server.task},
+    )
+
+
+def _settled_in(*states: State, what: str, needs: str) -> Callable[[m.Server], None]:
+    """Nothing in flight, and one of `states`."""
+
+    def check(server: m.Server) -> None:
+        if server.task != Task.NONE:
+            raise _busy(server, what)
+        if server.state not in states:
+            raise FailedPrecondition(
+                f"server {server.id} is {server.state}; {needs}",
+                {"server_id": server.id, "state": server.state},
+            )
+
+    return check
+
+
+def _hard_rebootable(server: m.Server) -> None:
+    """A hard reboot may interrupt a soft one, and recovers SHUTOFF or ERROR servers that
+    still have a host."""
+    busy = server.task not in (Task.NONE, Task.REBOOTING)
+    allowed = server.state in (State.ACTIVE, State.SHUTOFF, State.REBOOTING) or (
+        server.state == State.ERROR and bool(server.host)
+    )
+    if busy or not allowed:
+        raise FailedPrecondition(
+            f"server {server.id} is {server.state} ({server.task}); a hard reboot needs "
+            "ACTIVE, SHUTOFF or a placed ERROR server with nothing in flight",
+            {"server_id": server.id, "state": server.state, "task": server.task},
+        )
+
+
+def _anywhere(server: m.Server) -> None:
+    """Delete works in every state."""
+
+
+# --------------------------------------------------------------------------- delete
+
+
+def deleted(now: datetime) -> Change:
+    """The server is gone."""
+    return Change(
+        state=State.DELETED,
+        task=Task.NONE,
+        task_deadline=None,
+        power_state=Power.NOSTATE,
+        delete_time=now,
+        console=None,
+    )
+
+
+def _delete_at_once(server: m.Server, now: datetime, request_id: str) -> Outcome | None:
+    """A server with no host is gone at once; otherwise its host is told to destroy it (after
+    whatever command it is working on: commands are ordered)."""
+    if server.state in (State.DELETED, State.DELETING):
+        return ignore(f"already {server.state}")
+    if server.host:
+        return None
+    # Never placed (or its build failed and the host cleaned up): nothing on any host. A
+    # scheduling attempt in flight sees the generation moved and gives its claim back.
+    change = deleted(now).then(Change(generation=server.generation + 1, last_request_id=request_id))
+    return Outcome(change, (ReleaseClaim(),), release_quota=True)
+
+
+# --------------------------------------------------------------------------- the table
+
+
+ACTIONS: Final[dict[Action, Transition]] = {
+    t.action: t
+    for t in (
+        Transition(
+            Action.START,
+            _settled_in(State.SHUTOFF, what="start", needs="start needs SHUTOFF"),
+            Task.POWERING_ON,
+            PowerOn,
+            lambda d: d.power_s,
+            desired_power=Power.RUNNING,
+            answer=Answer(EventKind.POWERED_ON, State.ACTIVE, Power.RUNNING),
+            on_timeout=None,
+        ),
+        Transition(
+            Action.STOP,
+            _settled_in(State.ACTIVE, what="stop", needs="stop needs ACTIVE"),
+            Task.POWERING_OFF,
+            PowerOff,
+            lambda d: d.power_s,
+            desired_power=Power.SHUTDOWN,
+            answer=Answer(EventKind.POWERED_OFF, State.SHUTOFF, Power.SHUTDOWN),
+            on_timeout=None,
+        ),
+        Transition(
+            Action.REBOOT,
+            _settled_in(State.ACTIVE, what="reboot", needs="a soft reboot needs ACTIVE"),
+            Task.REBOOTING,
+            Reboot,
+            lambda d: d.reboot_s,
+            state=State.REBOOTING,
+            desired_power=Power.RUNNING,
+        ),
+        Transition(
+            Action.REBOOT_HARD,
+            _hard_rebootable,
+            Task.REBOOTING_HARD,
+            partial(Reboot, hard=True),
+            lambda d: d.reboot_s,
+            state=State.REBOOTING,
+            desired_power=Power.RUNNING,
+        ),
+        Transition(
+            Action.DELETE,
+            _anywhere,
+            Task.DELETING,
+            partial(Destroy, reason="deleted by the user"),
+            lambda d: d.delete_s,
+            state=State.DELETING,
+            clears_fault=False,
+            retry=partial(Destroy, reason="retry after timeout"),
+            shortcut=_delete_at_once,
+        ),
+    )
+}
+
+# The action each task in flight belongs to (what `deadlines` retries).
+BY_TASK: Final[dict[Task, Transition]] = {t.task: t for t in ACTIONS.values()}

@@ -1,0 +1,89 @@
+"""The commands the api sends to a host's agent (polyvisor.agent.v1.AgentCommand), typed.
+
+One class per verb. The state machine builds them; the outbox keeps them (`store.outbox`
+encodes each by its fields); `convert.commands` turns them into the protobuf message. A new
+verb is a new subclass here and its `convert.commands.fill` registration.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar
+
+__all__ = [
+    "COMMANDS",
+    "AgentCommand",
+    "Destroy",
+    "PowerOff",
+    "PowerOn",
+    "Reboot",
+    "Spawn",
+    "Verb",
+]
+
+
+class Verb(enum.StrEnum):
+    """The command's name: its outbox tag and part of its de-duplication id."""
+
+    SPAWN = "spawn"
+    DESTROY = "destroy"
+    POWER_ON = "power_on"
+    POWER_OFF = "power_off"
+    REBOOT = "reboot"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentCommand:
+    """A command to the agent of `host`, issued at `generation` (every command is)."""
+
+    verb: ClassVar[Verb]
+
+    host: str
+    generation: int
+    deadline: datetime | None = None
+    request_id: str = ""
+
+    def __init_subclass__(cls) -> None:
+        # No super(): dataclass(slots=True) replaces the class, and object's does nothing.
+        verb = cls.__dict__.get("verb")
+        if verb is not None:
+            # dataclass(slots=True) defines each class twice: the second one is kept.
+            known = COMMANDS.get(verb)
+            if known is not None and known.__qualname__ != cls.__qualname__:
+                raise TypeError(f"two commands for verb {verb!r}")
+            COMMANDS[verb] = cls
+
+
+# Every command class by its verb (filled as they are defined).
+COMMANDS: dict[Verb, type[AgentCommand]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Spawn(AgentCommand):
+    verb: ClassVar[Verb] = Verb.SPAWN
+    # Which build attempt this is (1 + reschedules so far).
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Destroy(AgentCommand):
+    verb: ClassVar[Verb] = Verb.DESTROY
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PowerOn(AgentCommand):
+    verb: ClassVar[Verb] = Verb.POWER_ON
+
+
+@dataclass(frozen=True, slots=True)
+class PowerOff(AgentCommand):
+    verb: ClassVar[Verb] = Verb.POWER_OFF
+
+
+@dataclass(frozen=True, slots=True)
+class Reboot(AgentCommand):
+    verb: ClassVar[Verb] = Verb.REBOOT
+    hard: bool = False

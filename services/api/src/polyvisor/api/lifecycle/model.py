@@ -1,0 +1,192 @@
+"""The state machine's vocabulary: what it reads (an agent's event, the deadlines) and what it
+decides (an `Outcome`: one typed `Change` to the server row, and typed outbox work).
+
+A `Change` names the columns it sets; a field left `UNSET` is not touched. `None` is a value
+(it clears a nullable column: `task_deadline=None`), so it cannot mean "unchanged".
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, fields, replace
+from datetime import datetime, timedelta
+from typing import Any, Final, Literal, TypeAlias
+
+from polyvisor.api import models as m
+from polyvisor.api.lifecycle.commands import AgentCommand
+from polyvisor.api.lifecycle.work import OutboxWork, ReleaseClaim, Reschedule, Send
+from polyvisor.api.models import Power, State, Task
+
+__all__ = [
+    "UNSET",
+    "AgentEvent",
+    "Change",
+    "Deadlines",
+    "EventKind",
+    "Outcome",
+    "Power",
+    "State",
+    "Task",
+    "Unset",
+]
+
+
+class _Unset(enum.Enum):
+    UNSET = "UNSET"
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = _Unset.UNSET
+Unset: TypeAlias = Literal[_Unset.UNSET]
+
+
+@dataclass(frozen=True, slots=True)
+class Deadlines:
+    """How long each transitional state may last, and how often commands are retried."""
+
+    scheduling_s: float = 120.0
+    build_s: float = 900.0
+    power_s: float = 180.0
+    reboot_s: float = 300.0
+    delete_s: float = 180.0
+    # Tries of a power, reboot or destroy command before failing visibly.
+    max_command_attempts: int = 3
+    # Hosts tried for one build (1 + reschedules).
+    max_build_attempts: int = 3
+
+    def after(self, now: datetime, seconds: float) -> datetime:
+        return now + timedelta(seconds=seconds)
+
+
+class EventKind(enum.StrEnum):
+    """What an agent's event says (polyvisor.events.v1.ServerEventKind without its prefix).
+    UNSPECIFIED stands for a kind this api does not know (a newer agent's): it is ignored."""
+
+    UNSPECIFIED = ""
+    PROGRESS = "PROGRESS"
+    SPAWNED = "SPAWNED"
+    SPAWN_FAILED = "SPAWN_FAILED"
+    POWERED_ON = "POWERED_ON"
+    POWERED_OFF = "POWERED_OFF"
+    REBOOTED = "REBOOTED"
+    DESTROYED = "DESTROYED"
+    POWER_STATE_CHANGED = "POWER_STATE_CHANGED"
+    VANISHED = "VANISHED"
+    CONSOLE_UPDATED = "CONSOLE_UPDATED"
+    COMMAND_FAILED = "COMMAND_FAILED"
+    MIGRATED = "MIGRATED"
+    ADDRESSES_CHANGED = "ADDRESSES_CHANGED"
+    UNWANTED = "UNWANTED"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentEvent:
+    """An agent's event about one server (the domain view of events.v1.ServerEvent)."""
+
+    event_id: str
+    server_id: str
+    generation: int
+    host: str
+    kind: EventKind
+    power_state: Power | None = None
+    fault: m.Fault | None = None
+    esxi_host: str = ""
+    console: m.Console | None = None
+    task: Task | None = None
+    instance_name: str = ""
+    addresses: tuple[m.Address, ...] | None = None
+    command_id: str = ""
+    # Stamped by the agent (its own clock) when it made the event, and which agent process.
+    occurred_at: datetime | None = None
+    agent_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """The columns of one server row a decision sets (see the module docstring for UNSET)."""
+
+    name: str | Unset = UNSET
+    state: State | Unset = UNSET
+    task: Task | Unset = UNSET
+    task_deadline: datetime | Unset | None = UNSET
+    power_state: Power | Unset = UNSET
+    desired_power_state: Power | Unset = UNSET
+    fault: m.Fault | Unset | None = UNSET
+    generation: int | Unset = UNSET
+    command_attempts: int | Unset = UNSET
+    last_request_id: str | Unset = UNSET
+    host: str | Unset = UNSET
+    hypervisor_type: str | Unset = UNSET
+    availability_zone: str | Unset = UNSET
+    alternates: tuple[m.Alternate, ...] | Unset = UNSET
+    attempts: int | Unset = UNSET
+    tried_hosts: tuple[str, ...] | Unset = UNSET
+    esxi_host: str | Unset = UNSET
+    instance_name: str | Unset = UNSET
+    console: m.Console | Unset | None = UNSET
+    addresses: tuple[m.Address, ...] | Unset = UNSET
+    metadata: dict[str, str] | Unset = UNSET
+    launch_time: datetime | Unset | None = UNSET
+    delete_time: datetime | Unset | None = UNSET
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        """(column, value) of each field set, in declaration order."""
+        for name in _CHANGE_FIELDS:
+            value = getattr(self, name)
+            if value is not UNSET:
+                yield name, value
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, name) is not UNSET for name in _CHANGE_FIELDS)
+
+    def then(self, other: Change) -> Change:
+        """This change followed by `other` (its set fields win)."""
+        return replace(self, **{name: value for name, value in other.items()})
+
+    def applied_to(self, server: m.Server) -> m.Server:
+        """The server as it is once the change is saved (revision and times aside)."""
+        return replace(server, **{name: value for name, value in self.items()})
+
+
+_CHANGE_FIELDS: Final = tuple(f.name for f in fields(Change))
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What to do to one server: the row change, the outbox work, the quota to give back.
+    Nothing of those: nothing happens (`ignored` says why)."""
+
+    change: Change = Change()
+    work: tuple[OutboxWork, ...] = ()
+    release_quota: bool = False
+    ignored: str = ""
+    # The agent's observation to record on the server (recorded even when nothing else
+    # changes: a power state confirmed is what makes an older contrary report stale).
+    observed: m.Observation | None = None
+
+    @property
+    def noop(self) -> bool:
+        return not (self.change or self.work or self.release_quota)
+
+    @property
+    def change_type(self) -> str:
+        return "DELETED" if self.change.state == State.DELETED else "UPDATED"
+
+    @property
+    def commands(self) -> tuple[AgentCommand, ...]:
+        return tuple(w.command for w in self.work if isinstance(w, Send))
+
+    @property
+    def reschedule(self) -> bool:
+        return any(isinstance(w, Reschedule) for w in self.work)
+
+    @property
+    def release_claim(self) -> ReleaseClaim | None:
+        return next((w for w in self.work if isinstance(w, ReleaseClaim)), None)
+
+
+def ignore(reason: str) -> Outcome:
+    return Outcome(ignored=reason)

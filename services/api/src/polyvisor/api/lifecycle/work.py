@@ -1,0 +1,50 @@
+"""What the outbox carries (`store.outbox` keeps one per row, the `orchestrator` carries it
+out after the commit), typed: each kind of entry is one class."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from polyvisor.api.lifecycle.commands import AgentCommand
+
+__all__ = ["OutboxWork", "ReleaseClaim", "ReleaseReason", "Reschedule", "Schedule", "Send"]
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """Ask the scheduler for a host for the build at `generation`."""
+
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reschedule:
+    """The build at `generation` failed on its host: move the claim to an alternate."""
+
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Publish a command to its host's agent."""
+
+    command: AgentCommand
+
+
+class ReleaseReason(enum.StrEnum):
+    DELETED = "DELETED"
+    # Counted against the host by the scheduler.
+    BUILD_FAILED = "BUILD_FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseClaim:
+    """Give the scheduler's claim on the server's host back."""
+
+    reason: ReleaseReason = ReleaseReason.DELETED
+    detail: str = ""
+
+
+OutboxWork: TypeAlias = Schedule | Reschedule | Send | ReleaseClaim
