@@ -4,7 +4,10 @@ service fixture's handle. Not a test module."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import os
+import shutil
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,12 +16,17 @@ from typing import Any
 import grpc
 from google.protobuf.field_mask_pb2 import FieldMask
 
-from polyvisor.common.auth import TokenSigner
+from polyvisor.common.auth import TokenSigner, generate_keypair
+from polyvisor.common.lifespan import serve
 from polyvisor.image.v1 import image_service_pb2_grpc as svc_grpc
 from polyvisor.image.v1 import images_pb2 as pb
+from polyvisor.imagesvc.app import lifespan
+from polyvisor.imagesvc.config import ImageSettings
 from polyvisor.types.v1 import disk_pb2
+from tests.support.services import free_port, wait_serving
 
 CHUNK = 1024 * 1024
+GiB = 1 << 30
 
 FORMATS = {
     "raw": disk_pb2.DISK_FORMAT_RAW,
@@ -153,3 +161,82 @@ class Service:
 
     def image_files(self, image_id: str) -> list[Path]:
         return sorted((self.store_dir / "images" / image_id).glob("*"))
+
+
+def write_counting_qemu_img(path: Path, log: Path) -> None:
+    """A qemu-img that records each invocation (one line: its arguments) and runs the real one."""
+    real = shutil.which("qemu-img")
+    assert real, "qemu-img (Debian qemu-utils) is required"
+    path.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{real}" "$@"\n')
+    path.chmod(0o755)
+
+
+@contextlib.asynccontextmanager
+async def running_service(
+    pg_url: str,
+    nats_url: str,
+    root: Path,
+    *,
+    qemu_img: Path | None = None,
+    server_id: str = "",
+    store_dir: Path | None = None,
+    **overrides: object,
+) -> AsyncIterator[Service]:
+    """The image service running in this process on an ephemeral port, on real PostgreSQL,
+    NATS, qemu-img and a filesystem store (settings `overrides` on top of the tests')."""
+    private, public = generate_keypair()
+    (root / "token.pub").write_bytes(public)
+    calls = root / "qemu-img.calls"
+    if qemu_img is None:
+        qemu_img = root / "qemu-img"
+        write_counting_qemu_img(qemu_img, calls)
+    port = free_port()
+    settings = ImageSettings(
+        **{
+            "database_url": pg_url,
+            "nats_url": nats_url,
+            "grpc_host": "127.0.0.1",
+            "grpc_port": port,
+            "metrics_host": "127.0.0.1",
+            "metrics_port": 0,
+            "server_id": server_id or f"imagesvc-test-{os.getpid()}",
+            "store_dir": store_dir or root / "store",
+            "store_fsync": False,
+            "token_public_key": root / "token.pub",
+            "max_virtual_size": 1 * GiB,
+            "qemu_img": str(qemu_img),
+            "heartbeat_s": 0.5,
+            "shutdown_grace_s": 1.0,
+            **overrides,
+        }
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, lifespan, stop, handle_signals=False))
+    address = f"127.0.0.1:{port}"
+    try:
+        await wait_serving(address, timeout=30)
+    except BaseException:
+        stop.set()
+        await task
+        raise
+    channel = grpc.aio.insecure_channel(
+        address,
+        options=[
+            ("grpc.max_receive_message_length", 16 << 20),
+            ("grpc.max_send_message_length", 16 << 20),
+        ],
+    )
+    try:
+        yield Service(
+            address=address,
+            root=root,
+            store_dir=settings.store_dir,
+            signer=TokenSigner(private),
+            qemu_calls=calls,
+            channel=channel,
+            settings=settings,
+        )
+    finally:
+        await channel.close()
+        stop.set()
+        assert await task == 0

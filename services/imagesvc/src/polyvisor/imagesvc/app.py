@@ -26,6 +26,7 @@ from polyvisor.imagesvc.catalogue import Catalogue
 from polyvisor.imagesvc.config import ImageSettings
 from polyvisor.imagesvc.handlers.image_service import SERVICE_NAME, ImageServiceHandlers
 from polyvisor.imagesvc.qemu import QemuImg
+from polyvisor.imagesvc.quotas import Quotas
 from polyvisor.imagesvc.renditions import Renditions
 from polyvisor.imagesvc.store import Store
 from polyvisor.imagesvc.uploads import Uploads
@@ -44,6 +45,7 @@ async def _reaper(settings: ImageSettings, store: Store, blobs: FilesystemStore)
             for image_id in await store.requeue_stale_uploads(settings.claim_stale_s):
                 log.warning("abandoned upload requeued", image_id=image_id)
             await asyncio.to_thread(blobs.sweep_temp, settings.temp_max_age_s)
+            await store.prune_conversion_usage(settings.conversion_window_s)
         except Exception as e:  # the next round may succeed (database back, disk freed)
             log.warning("reaper round failed", error=repr(e))
         await asyncio.sleep(settings.reaper_interval_s)
@@ -103,7 +105,12 @@ async def lifespan(settings: ImageSettings, stack: AsyncExitStack) -> GrpcServer
     tasks.start("outbox", outbox.run())
     tasks.start("reaper", _reaper(settings, store, blobs))
 
-    catalogue = Catalogue(store, blobs, outbox.wake)
+    quotas = Quotas(
+        stored_bytes=settings.project_max_stored_bytes,
+        conversion_seconds=settings.project_conversion_seconds,
+        window_s=settings.conversion_window_s,
+        conversions_per_project=settings.project_max_conversions,
+    )
     uploads = Uploads(
         store,
         blobs,
@@ -113,6 +120,7 @@ async def lifespan(settings: ImageSettings, stack: AsyncExitStack) -> GrpcServer
         max_upload_bytes=settings.max_upload_bytes,
         heartbeat_s=settings.heartbeat_s,
         wake_outbox=outbox.wake,
+        max_project_bytes=settings.project_max_stored_bytes,
     )
     renditions = Renditions(
         store,
@@ -124,8 +132,10 @@ async def lifespan(settings: ImageSettings, stack: AsyncExitStack) -> GrpcServer
         claim_stale_s=settings.claim_stale_s,
         heartbeat_s=settings.heartbeat_s,
         wake_outbox=outbox.wake,
+        quotas=quotas,
     )
     stack.push_async_callback(renditions.close)
+    catalogue = Catalogue(store, blobs, outbox.wake, on_deleted=renditions.cancel_image)
 
     handlers = ImageServiceHandlers(catalogue, uploads, renditions)
     log.info("image store ready", root=str(blobs.root), max_virtual_size=settings.max_virtual_size)

@@ -15,7 +15,7 @@ tried.)
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -82,10 +82,17 @@ class ImageDraft:
 
 
 class Catalogue:
-    def __init__(self, store: Store, blobs: BlobStore, wake_outbox: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        blobs: BlobStore,
+        wake_outbox: Callable[[], None],
+        on_deleted: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
         self._store = store
         self._blobs = blobs
         self._wake = wake_outbox
+        self._on_deleted = on_deleted
 
     async def create(self, p: Principal | None, draft: ImageDraft, request_id: str) -> Image:
         principal = access.require_create(p, draft.visibility)
@@ -254,6 +261,8 @@ class Catalogue:
                 raise FailedPrecondition(f"image {image_id} is protected; unprotect it first")
             raise NotFound(f"image {image_id} not found", {"image_id": image_id})
         self._wake()
+        if self._on_deleted is not None:  # conversions of it stop now (qemu-img killed)
+            await self._on_deleted(image_id)
         # Open downloads keep their file descriptors; the names go now.
         await self._blobs.delete_image(image_id)
         log.info("image deleted", image_id=image_id)

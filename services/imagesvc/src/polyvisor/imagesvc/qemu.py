@@ -29,7 +29,14 @@ from typing import Any
 
 from polyvisor.common.logging import get_logger
 
-__all__ = ["QemuImg", "QemuImgError", "qemu_format", "scrub_paths"]
+__all__ = [
+    "QemuImg",
+    "QemuImgError",
+    "QemuImgOutputLimit",
+    "QemuImgTimeout",
+    "qemu_format",
+    "scrub_paths",
+]
 
 log = get_logger(__name__)
 
@@ -43,6 +50,14 @@ def scrub_paths(text: str) -> str:
 
 class QemuImgError(Exception):
     """qemu-img failed, timed out or printed something unreadable."""
+
+
+class QemuImgTimeout(QemuImgError):
+    """qemu-img ran past its time limit and was killed."""
+
+
+class QemuImgOutputLimit(QemuImgError):
+    """qemu-img would have written past the output size limit (RLIMIT_FSIZE)."""
 
 
 def qemu_format(disk_format: str) -> str:
@@ -83,7 +98,12 @@ class QemuImg:
         return self._pool
 
     async def _run(
-        self, argv: list[str], limit_s: float, ok_codes: tuple[int, ...] = (0,)
+        self,
+        argv: list[str],
+        limit_s: float,
+        ok_codes: tuple[int, ...] = (0,),
+        *,
+        output_limited: bool = False,
     ) -> bytes:
         # Few malloc arenas: each reserves address space, which the limit above counts.
         env = {**os.environ, "LC_ALL": "C", "MALLOC_ARENA_MAX": "2"}
@@ -105,7 +125,7 @@ class QemuImg:
             err: bytes
             out, err = await loop.run_in_executor(pool, proc.communicate, None, limit_s)
         except subprocess.TimeoutExpired as e:
-            raise QemuImgError(f"qemu-img timed out after {limit_s:.0f}s") from e
+            raise QemuImgTimeout(f"qemu-img timed out after {limit_s:.0f}s") from e
         finally:
             if proc.poll() is None:  # timed out, or our caller was cancelled
                 with contextlib.suppress(ProcessLookupError):
@@ -115,6 +135,8 @@ class QemuImg:
         if proc.returncode not in ok_codes:
             text = err.decode(errors="replace").strip().splitlines()
             last = scrub_paths(text[-1]) if text else "no message"
+            if output_limited and "File too large" in last:
+                raise QemuImgOutputLimit(f"qemu-img stopped at the output size limit: {last}")
             raise QemuImgError(f"qemu-img exited with {proc.returncode}: {last}")
         return out
 
@@ -155,12 +177,27 @@ class QemuImg:
         target: Path,
         target_format: str,
         options: Sequence[str] = (),
+        *,
+        timeout_s: float | None = None,
+        max_output_bytes: int = 0,
     ) -> None:
+        """Convert; killed after `timeout_s` (default: convert_timeout_s), and refused by the
+        kernel (RLIMIT_FSIZE) a write past `max_output_bytes` of the target (0: no limit),
+        which qemu-img reports as QemuImgOutputLimit."""
         args = ["convert", "-f", qemu_format(source_format), "-O", target_format]
         if options:
             args += ["-o", ",".join(options)]
         args += [str(source), str(target)]
-        # Only vetted files are converted. No rlimits: a large conversion legitimately takes
-        # long and runs many I/O threads (an address-space limit made qemu-img crash when
-        # thread arenas could not be mapped); the timeout bounds it.
-        await self._run([self.binary, *args], self.convert_timeout_s)
+        # Only vetted files are converted. No address-space limit: a large conversion runs
+        # many I/O threads (the limit made qemu-img crash when thread arenas could not be
+        # mapped); the timeout bounds its time and the file size limit what it writes.
+        argv = [self.binary, *args]
+        if max_output_bytes > 0:
+            if self._prlimit:
+                argv = [self._prlimit, f"--fsize={max_output_bytes}", "--", *argv]
+            else:
+                log.warning("prlimit not found: the conversion output is not size limited")
+        limit_s = (
+            self.convert_timeout_s if timeout_s is None else min(timeout_s, self.convert_timeout_s)
+        )
+        await self._run(argv, limit_s, output_limited=max_output_bytes > 0)

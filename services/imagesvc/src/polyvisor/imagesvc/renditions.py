@@ -7,7 +7,13 @@ is produced when first wanted:
 - single flight across replicas: the producer claims the rendition row in the database
   (conditional insert, or takeover of a failed or abandoned one) and beats while it works;
   others wait for the row to become active;
-- bounded: at most `max_conversions` qemu-img processes at once;
+- bounded: at most `max_conversions` qemu-img processes at once, at most
+  `conversions_per_project` of them for one project; each within its project's quotas of
+  stored bytes and conversion time (see `quotas`): a raw rendition's whole size is reserved
+  before it starts, any other is cut off by a file size limit at what the quota has left,
+  and qemu-img is killed when the project's time runs out;
+- cancelled: deleting the image (here, or on another replica: the claim's heartbeat finds
+  the row gone) kills qemu-img and removes the partial file at once;
 - checked: the output is inspected again (inspector and qemu-img) before it is stored with
   its own size and sha256.
 """
@@ -18,8 +24,15 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
-from polyvisor.common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from polyvisor.common.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
 from polyvisor.common.logging import get_logger
 from polyvisor.imagesvc.blobstore import FilesystemStore, OpenBlob, hash_file
 from polyvisor.imagesvc.events import EventKind, rendition_event
@@ -38,7 +51,14 @@ from polyvisor.imagesvc.model import (
     RenditionStatus,
     qemu_subformat,
 )
-from polyvisor.imagesvc.qemu import QemuImg, QemuImgError
+from polyvisor.imagesvc.qemu import QemuImg, QemuImgError, QemuImgOutputLimit, QemuImgTimeout
+from polyvisor.imagesvc.quotas import (
+    RULE_CONVERSION_TIME,
+    RULE_STORED_BYTES,
+    Quotas,
+    conversion_time_exhausted,
+    stored_bytes_exhausted,
+)
 from polyvisor.imagesvc.store import Store
 from polyvisor.imagesvc.vetting import vet_file
 
@@ -60,6 +80,18 @@ _QEMU_ADAPTER = {
     "ide": "ide",
 }
 _POLL_S = 0.25
+#: Cancellation reasons of a conversion (asyncio cancellation carries no reason of its own).
+_DELETED = "the image was deleted"
+_CLAIM_LOST = "the rendition was taken over or its image deleted"
+_STOPPING = "stopping"
+
+
+def _output_bound(key: RenditionKey, virtual_size: int) -> int:
+    """The most a conversion to `key` writes: a raw file is exactly the virtual size; qcow2
+    and vmdk add their metadata (well under 1/64 of the disk) to at most all of its data."""
+    if key.disk_format == "raw":
+        return (virtual_size + 511) // 512 * 512
+    return virtual_size + virtual_size // 64 + 16 * 1024 * 1024
 
 
 def wanted_key(original: Rendition, disk_format: str, vmware_disktype: str) -> RenditionKey:
@@ -132,6 +164,7 @@ class Renditions:
         claim_stale_s: float,
         heartbeat_s: float,
         wake_outbox: Callable[[], None],
+        quotas: Quotas,
     ) -> None:
         self._store = store
         self._blobs = blobs
@@ -143,6 +176,9 @@ class Renditions:
         self._heartbeat_s = heartbeat_s
         self._wake = wake_outbox
         self._flights: dict[tuple[str, RenditionKey], asyncio.Task[Rendition]] = {}
+        self._cancelled: dict[tuple[str, RenditionKey], str] = {}
+        self._quotas = quotas
+        self._project_slots: dict[str, asyncio.Semaphore] = {}
         self._closed = False
 
     # ------------------------------------------------------------------ public
@@ -168,6 +204,7 @@ class Renditions:
         key, row = await self.resolve(image, disk_format, vmware_disktype)
         if row is not None and row.status is RenditionStatus.ACTIVE:
             return row
+        await self._preflight(image, key)
         # Shielded: a caller that goes away does not stop the conversion others wait for.
         return await asyncio.shield(self._flight(image, key))
 
@@ -176,6 +213,7 @@ class Renditions:
         key, row = await self.resolve(image, disk_format, vmware_disktype)
         if row is not None and row.status is RenditionStatus.ACTIVE:
             return row
+        await self._preflight(image, key)
         task = self._flight(image, key)
         for _ in range(3):  # let the flight claim the row
             await asyncio.sleep(0)
@@ -193,10 +231,22 @@ class Renditions:
         except FileNotFoundError as e:
             raise NotFound(f"image {rendition.image_id} was deleted") from e
 
+    async def cancel_image(self, image_id: str) -> None:
+        """The image was deleted: stop its conversions in this process now (qemu-img killed,
+        partial files removed; their waiters are told the image is gone)."""
+        flights = [(k, t) for k, t in self._flights.items() if k[0] == image_id and not t.done()]
+        for k, t in flights:
+            self._cancelled[k] = _DELETED
+            t.cancel()
+        if flights:
+            await asyncio.gather(*(t for _, t in flights), return_exceptions=True)
+
     async def close(self) -> None:
         """Cancel conversions in flight (their claims lapse; temp files are removed)."""
         self._closed = True
         flights = list(self._flights.values())
+        for k in self._flights:
+            self._cancelled[k] = _STOPPING
         for t in flights:
             t.cancel()
         if flights:
@@ -219,6 +269,7 @@ class Renditions:
             def done(t: asyncio.Task[Rendition]) -> None:
                 if self._flights.get(k) is t:
                     del self._flights[k]
+                    self._cancelled.pop(k, None)
                 if not t.cancelled() and t.exception() is not None:
                     t.exception()  # retrieved: the waiters report it
 
@@ -241,19 +292,54 @@ class Renditions:
             # Another replica is producing it: wait for its result (or for its claim to lapse).
             await asyncio.sleep(_POLL_S)
 
+    # ------------------------------------------------------------------ quotas
+
+    async def _preflight(self, image: Image, key: RenditionKey) -> None:
+        """Refuse at once what the owner's quotas cannot hold (the conversion checks again,
+        under the quota lock): a raw rendition needs its whole size; any conversion needs time
+        left."""
+        q = self._quotas
+        used_s = await self._store.conversion_seconds_used(image.owner, q.window_s)
+        if used_s >= q.conversion_seconds:
+            raise conversion_time_exhausted(image.owner, q.conversion_seconds, q.window_s, used_s)
+        if key.disk_format == "raw":
+            need = _output_bound(key, image.virtual_size)
+            left = max(0, q.stored_bytes - await self._store.project_stored_bytes(image.owner))
+            if need > left:
+                raise stored_bytes_exhausted(
+                    image.owner, q.stored_bytes, left, need, f"a raw rendition of image {image.id}"
+                )
+
+    def _project_slot(self, project: str) -> asyncio.Semaphore:
+        slot = self._project_slots.get(project)
+        if slot is None:
+            if len(self._project_slots) > 10000:  # drop idle ones; stay bounded
+                for name, sem in list(self._project_slots.items()):
+                    if not sem.locked() and not getattr(sem, "_waiters", None):
+                        del self._project_slots[name]
+            slot = self._project_slots[project] = asyncio.Semaphore(
+                self._quotas.conversions_per_project
+            )
+        return slot
+
     # ------------------------------------------------------------------ conversion
 
     async def _convert(self, image: Image, key: RenditionKey) -> Rendition:
-        beat = asyncio.create_task(self._beat(image.id, key), name=f"rendition-heartbeat:{key}")
+        me = asyncio.current_task()
+        assert me is not None
+        beat = asyncio.create_task(self._beat(image.id, key, me), name=f"rendition-heartbeat:{key}")
+        k = (image.id, key)
         try:
-            async with self._sem:
+            async with self._project_slot(image.owner), self._sem:
                 if not await self._store.rendition_progress(
                     image.id, key, self._owner, RenditionStatus.CONVERTING
                 ):
                     raise FailedPrecondition(f"rendition {key} of {image.id} was taken over")
                 return await self._convert_claimed(image, key)
         except asyncio.CancelledError:
-            # Stopping: give the claim back at once rather than letting it lapse.
+            reason = self._cancelled.get(k, _STOPPING)
+            # Give the claim back at once rather than letting it lapse (a no-op when the
+            # image was deleted: its rows are gone).
             with contextlib.suppress(Exception):
                 await asyncio.shield(
                     self._store.fail_rendition(
@@ -264,31 +350,97 @@ class Renditions:
                         lambda r: [],
                     )
                 )
-            raise
+            if reason == _STOPPING:
+                raise
+            me.uncancel()
+            log.info("conversion cancelled", image_id=image.id, target=str(key), reason=reason)
+            if reason == _DELETED:
+                raise NotFound(f"image {image.id} was deleted", {"image_id": image.id}) from None
+            raise FailedPrecondition(f"rendition {key} of image {image.id}: {reason}") from None
         finally:
             beat.cancel()
             await asyncio.gather(beat, return_exceptions=True)
+
+    async def _fail(self, image: Image, key: RenditionKey, message: str) -> None:
+        CONVERSIONS.labels("failed").inc()
+        await self._store.fail_rendition(
+            image.id,
+            key,
+            self._owner,
+            message,
+            lambda r: [rendition_event(EventKind.RENDITION_FAILED, image, r)],
+        )
+        self._wake()
+        log.warning("conversion failed", image_id=image.id, target=str(key), error=message)
 
     async def _convert_claimed(self, image: Image, key: RenditionKey) -> Rendition:
         original = await self._store.original_rendition(image.id)
         if original is None:
             raise FailedPrecondition(f"image {image.id} has no data (deleted?)")
+        q = self._quotas
+        # Time: what the owner project has left of its window.
+        used_s = await self._store.conversion_seconds_used(image.owner, q.window_s)
+        time_left = q.conversion_seconds - used_s
+        if time_left <= 0:
+            e = conversion_time_exhausted(image.owner, q.conversion_seconds, q.window_s, used_s)
+            await self._fail(image, key, e.message)
+            raise e
+        # Bytes: a raw rendition reserves its whole size, others at most what is left.
+        bound = _output_bound(key, original.virtual_size)
+        reserved, left = await self._store.reserve_rendition_bytes(
+            image.id,
+            key,
+            self._owner,
+            project=image.owner,
+            quota=q.stored_bytes,
+            want=bound,
+            at_least=bound if key.disk_format == "raw" else 1,
+        )
+        if reserved == 0:
+            e = stored_bytes_exhausted(
+                image.owner, q.stored_bytes, left, bound, f"a {key} rendition of image {image.id}"
+            )
+            await self._fail(image, key, e.message)
+            raise e
         source = self._blobs.local_path(original.location)
         target = self._blobs.temp_path()
         options: list[str] = []
         if key.disk_format == "vmdk":
             options = [
                 f"subformat={qemu_subformat(key.vmware_disktype)}",
-                f"adapter_type={_QEMU_ADAPTER.get(image.properties.vmware_adaptertype, 'lsilogic')}",
+                f"adapter_type={_QEMU_ADAPTER.get(image.properties.vmware_adaptertype, 'lsiLogic')}",
             ]
         started = time.monotonic()
-        log.info("conversion started", image_id=image.id, source=str(original.key), target=str(key))
+        log.info(
+            "conversion started",
+            image_id=image.id,
+            source=str(original.key),
+            target=str(key),
+            max_bytes=reserved,
+            max_seconds=round(time_left, 1),
+        )
         CONVERSIONS_RUNNING.inc()
         try:
             try:
-                await self._qemu.convert(
-                    source, original.key.disk_format, target, key.disk_format, options
-                )
+                try:
+                    await self._qemu.convert(
+                        source,
+                        original.key.disk_format,
+                        target,
+                        key.disk_format,
+                        options,
+                        timeout_s=time_left,
+                        max_output_bytes=reserved,
+                    )
+                finally:
+                    # Spent whatever happened (cancelled too): deleting the image does not
+                    # give the time back.
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(
+                            self._store.record_conversion(
+                                image.owner, image.id, time.monotonic() - started
+                            )
+                        )
                 # Hash while the output is inspected (both only read it).
                 hashing = asyncio.ensure_future(asyncio.to_thread(hash_file, target))
                 try:
@@ -312,18 +464,30 @@ class Renditions:
                         f"virtual size {inspection.virtual_size} differs from the original's "
                         f"{original.virtual_size}",
                     )
+            except QemuImgOutputLimit as e:
+                exhausted = ResourceExhausted(
+                    f"refused by rule {RULE_STORED_BYTES}: the {key} rendition of image "
+                    f"{image.id} grew past the {reserved} bytes project {image.owner} had left "
+                    f"of its {q.stored_bytes} stored bytes (POLYVISOR_PROJECT_MAX_STORED_BYTES)",
+                    {"quota": RULE_STORED_BYTES, "project": image.owner, "limit": q.stored_bytes},
+                )
+                await self._fail(image, key, exhausted.message)
+                raise exhausted from e
+            except QemuImgTimeout as e:
+                if time_left < self._qemu.convert_timeout_s:
+                    exhausted = ResourceExhausted(
+                        f"refused by rule {RULE_CONVERSION_TIME}: the conversion was stopped "
+                        f"after {time_left:.0f} s, all the conversion time project "
+                        f"{image.owner} had left; try again later",
+                        {"quota": RULE_CONVERSION_TIME, "project": image.owner},
+                    )
+                    await self._fail(image, key, exhausted.message)
+                    raise exhausted from e
+                await self._fail(image, key, str(e))
+                raise FailedPrecondition(f"rendition {key} failed: {e}") from e
             except (QemuImgError, Refusal) as e:
                 message = e.reason if isinstance(e, Refusal) else str(e)
-                CONVERSIONS.labels("failed").inc()
-                await self._store.fail_rendition(
-                    image.id,
-                    key,
-                    self._owner,
-                    message,
-                    lambda r: [rendition_event(EventKind.RENDITION_FAILED, image, r)],
-                )
-                self._wake()
-                log.warning("conversion failed", image_id=image.id, target=str(key), error=message)
+                await self._fail(image, key, message)
                 raise FailedPrecondition(f"rendition {key} failed: {message}") from e
             location = await asyncio.to_thread(
                 self._blobs.commit_path, target, image.id, key.file_name
@@ -359,10 +523,20 @@ class Renditions:
             with contextlib.suppress(FileNotFoundError):
                 target.unlink()
 
-    async def _beat(self, image_id: str, key: RenditionKey) -> None:
+    async def _beat(self, image_id: str, key: RenditionKey, conversion: asyncio.Task[Any]) -> None:
+        """Keep the claim alive; when it is gone (the image deleted here or on another
+        replica, or the claim taken over), stop the conversion."""
         while True:
             await asyncio.sleep(self._heartbeat_s)
             try:
-                await self._store.rendition_progress(image_id, key, self._owner)
+                held = await self._store.rendition_progress(image_id, key, self._owner)
             except Exception as e:
                 log.warning("rendition heartbeat failed", image_id=image_id, error=repr(e))
+                continue
+            if not held:
+                k = (image_id, key)
+                image = await self._store.get_image(image_id, with_renditions=False)
+                deleted = image is None or image.status is ImageStatus.DELETED
+                self._cancelled.setdefault(k, _DELETED if deleted else _CLAIM_LOST)
+                conversion.cancel()
+                return

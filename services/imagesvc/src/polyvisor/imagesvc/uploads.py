@@ -26,6 +26,7 @@ from polyvisor.imagesvc.inspector import Refusal
 from polyvisor.imagesvc.metrics import UPLOAD_BYTES, UPLOADS
 from polyvisor.imagesvc.model import Image, ImageStatus, RenditionKey
 from polyvisor.imagesvc.qemu import QemuImg
+from polyvisor.imagesvc.quotas import stored_bytes_exhausted
 from polyvisor.imagesvc.store import Store
 from polyvisor.imagesvc.vetting import vet_file
 
@@ -72,8 +73,10 @@ class Uploads:
         max_upload_bytes: int,
         heartbeat_s: float,
         wake_outbox: Callable[[], None],
+        max_project_bytes: int,
     ) -> None:
         self._store = store
+        self._max_project_bytes = max_project_bytes
         self._blobs = blobs
         self._qemu = qemu
         self._owner = server_id
@@ -101,6 +104,13 @@ class Uploads:
         )
         if image.status is not ImageStatus.QUEUED:
             raise FailedPrecondition(_not_queued(image))
+        # The owner project's stored-bytes quota (an upload that would pass it is refused
+        # before or while the bytes come, and the image stays queued).
+        quota_left = max(
+            0, self._max_project_bytes - await self._store.project_stored_bytes(image.owner)
+        )
+        if header.size > quota_left:
+            raise self._over_quota(image, quota_left, header.size)
         if not await self._store.claim_upload(image.id, self._owner):
             again = await self._store.get_image(image.id, with_renditions=False)
             raise FailedPrecondition(_not_queued(again or image))
@@ -112,7 +122,7 @@ class Uploads:
         timings: dict[str, float] = {}
         try:
             try:
-                await self._receive(temp, header, chunks)
+                await self._receive(temp, header, chunks, quota_left, image)
                 timings["receive_s"] = time.monotonic() - started
                 if expected_sha and temp.sha256 != expected_sha:
                     raise _Kill(
@@ -205,8 +215,18 @@ class Uploads:
             await asyncio.shield(self._cleanup(image.id, temp, outcome))
             UPLOADS.labels(outcome).inc()
 
+    def _over_quota(self, image: Image, left: int, need: int) -> PolyvisorError:
+        return stored_bytes_exhausted(
+            image.owner, self._max_project_bytes, left, need, f"the upload of image {image.id}"
+        )
+
     async def _receive(
-        self, temp: TempBlob, header: UploadHeader, chunks: AsyncIterator[bytes]
+        self,
+        temp: TempBlob,
+        header: UploadHeader,
+        chunks: AsyncIterator[bytes],
+        quota_left: int,
+        image: Image,
     ) -> None:
         writer = StreamWriter(temp)
         try:
@@ -223,6 +243,8 @@ class Uploads:
                         f"refused by rule size: more than the maximum {self._max_upload_bytes} "
                         "bytes"
                     )
+                if total > quota_left:
+                    raise self._over_quota(image, quota_left, total)
                 await writer.write(chunk)
             await writer.finish()
         finally:
