@@ -265,3 +265,40 @@ async def test_bus_reconnects_after_nats_restarts(tmp_path: Path) -> None:
     finally:
         await bus.close()
         await asyncio.to_thread(server.stop)
+
+
+async def test_streams_and_buckets_get_the_replicas_the_settings_ask_for(
+    nats_url: str, unique_name: Callable[[str], str]
+) -> None:
+    """POLYVISOR_NATS_REPLICAS reaches NATS: 1 is what a single server keeps; 3 (a cluster's
+    count) is asked of NATS too, and a single server refuses it rather than silently
+    keeping one copy."""
+    stream, bucket = unique_name("R"), unique_name("kv")
+    one = await Bus.connect(nats_url, "test-r1", connect_timeout=10)
+    three = await Bus.connect(nats_url, "test-r3", connect_timeout=10, replicas=3)
+    try:
+        assert one.replicas == 1 and three.replicas == 3
+        await one.ensure_stream(stream, [f"{stream}.a"])
+        info = await one._js.stream_info(stream)
+        assert info.config.num_replicas == 1
+        with pytest.raises(errors.PolyvisorError, match=r"(?i)replica"):
+            await three.ensure_stream(unique_name("R3"), [f"{stream}-3.a"])
+        with pytest.raises(errors.PolyvisorError, match=r"(?i)replica"):
+            await three.ensure_stream(stream, [f"{stream}.a"])  # an update asks for 3 too
+        with pytest.raises(errors.PolyvisorError, match=r"(?i)replica"):
+            await three.key_value(bucket)
+        kv = await one.key_value(bucket)
+        assert kv is not None
+        await one.delete_stream(stream)
+        await one.delete_stream(f"KV_{bucket}")
+    finally:
+        await one.close()
+        await three.close()
+
+
+def test_nats_replicas_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from polyvisor.common.config import ServiceSettings
+
+    assert ServiceSettings().nats_replicas == 1
+    monkeypatch.setenv("POLYVISOR_NATS_REPLICAS", "3")
+    assert ServiceSettings().nats_replicas == 3

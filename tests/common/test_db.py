@@ -192,3 +192,26 @@ async def test_unreachable_database_is_unavailable() -> None:
         await create_pool(dsn, "svc", connect_timeout=2)
     with pytest.raises(errors.Unavailable):
         await migrate(dsn, "svc", SAMPLE)
+
+
+def test_migrate_command_brings_a_service_schema_up_to_date(fresh_db: str) -> None:
+    """`python -m polyvisor.common.migrate api` (the Kubernetes init container) applies the
+    api's migrations and exits 0; run again, it applies nothing; an unknown service is refused
+    and an unreachable database exits 1."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "POLYVISOR_DATABASE_URL": fresh_db}
+    argv = [sys.executable, "-m", "polyvisor.common.migrate"]
+    first = subprocess.run([*argv, "api"], env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    versions = [v for v, _ in asyncio.run(_applied(fresh_db, "api"))]
+    wanted = [m.version for m in load_migrations(files("polyvisor.api") / "migrations")]
+    assert versions == wanted and versions
+    again = subprocess.run([*argv, "api"], env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and '"applied": []' in again.stderr, again.stderr
+    bad = subprocess.run([*argv, "nova"], env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
+    env["POLYVISOR_DATABASE_URL"] = f"postgresql://nobody@127.0.0.1:{free_port()}/x"
+    down = subprocess.run([*argv, "scheduler"], env=env, capture_output=True, text=True, timeout=60)
+    assert down.returncode == 1 and "migration failed" in down.stderr, down.stderr

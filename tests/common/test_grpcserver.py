@@ -303,3 +303,30 @@ def test_error_details_parses_only_its_key() -> None:
     assert error_details(md) == {"a": 1}
     assert error_details([(ERROR_DETAILS_KEY, "not json")]) == {}
     assert error_details(None) == {}
+
+
+async def test_max_connection_age_makes_clients_reconnect() -> None:
+    """With POLYVISOR_GRPC_MAX_CONNECTION_AGE_S set, the server ends each connection (GOAWAY)
+    once it is that old, so a client behind a plain Service dials again and may reach a
+    replica added since; without it the option is not given to gRPC at all."""
+    settings = SETTINGS.model_copy(
+        update={"grpc_max_connection_age_s": 0.5, "grpc_max_connection_age_grace_s": 5.0}
+    )
+    assert GrpcServer(SETTINGS)._options.get("grpc.max_connection_age_ms") is None
+    srv = GrpcServer(settings, [(add_echo, Echo(), SERVICE)])
+    assert srv._options["grpc.max_connection_age_ms"] == 500
+    assert srv._options["grpc.max_connection_age_grace_ms"] == 5000
+    await srv.start()
+    await srv.set_serving()
+    try:
+        async with grpc.aio.insecure_channel(srv.address) as ch:
+            (first,), _ = await call(ch, "Unary", b"ok:x")
+            assert first
+            assert ch.get_state() == grpc.ChannelConnectivity.READY
+            # the server closes the connection: the channel leaves READY by itself
+            await asyncio.wait_for(ch.wait_for_state_change(grpc.ChannelConnectivity.READY), 30)
+            assert ch.get_state() != grpc.ChannelConnectivity.READY
+            (again,), _ = await call(ch, "Unary", b"ok:y")  # and works again after redialling
+            assert again
+    finally:
+        await srv.stop(0)

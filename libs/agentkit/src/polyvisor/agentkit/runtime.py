@@ -109,7 +109,9 @@ class AgentRuntime:
         s = self.settings
         await asyncio.to_thread(self.book.load)
         if self._bus is None:
-            self._bus = await Bus.connect(s.nats_urls, name=f"agent-{self.agent_id}")
+            self._bus = await Bus.connect(
+                s.nats_urls, name=f"agent-{self.agent_id}", replicas=s.nats_replicas
+            )
         self.agent_bus = AgentBus(self._bus, self.host)
         await self.agent_bus.ensure_streams()
 

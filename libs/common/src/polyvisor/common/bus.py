@@ -586,10 +586,12 @@ class KeyValue:
 class Bus:
     """One NATS connection (reconnecting forever) with its JetStream context."""
 
-    def __init__(self, nc: NatsClient, name: str) -> None:
+    def __init__(self, nc: NatsClient, name: str, replicas: int = 1) -> None:
         self._nc = nc
         self._js = nc.jetstream()
         self.name = name
+        #: Replicas of the streams and KV buckets this bus creates (settings.nats_replicas).
+        self.replicas = replicas
         self._closed = False
         self._consumers: set[PullConsumer] = set()  # closed before the drain
 
@@ -600,8 +602,12 @@ class Bus:
         name: str,
         *,
         connect_timeout: float | None = None,
+        replicas: int = 1,
     ) -> Bus:
-        """Connect, retrying forever unless `connect_timeout` (total seconds) is given."""
+        """Connect, retrying forever unless `connect_timeout` (total seconds) is given.
+
+        `replicas`: how many copies of each stream and KV bucket it creates keep (a NATS
+        cluster of 3 wants 3; a single server refuses more than 1)."""
         servers = [u.strip() for u in urls.split(",")] if isinstance(urls, str) else list(urls)
         servers = [s for s in servers if s]
         if not servers:
@@ -647,7 +653,7 @@ class Bus:
         except (nats.errors.Error, OSError) as e:
             raise map_nats_error(e) from e
         blog.info("nats connected", servers=servers)
-        bus = cls(nc, name)
+        bus = cls(nc, name, replicas)
         return bus
 
     @property
@@ -684,6 +690,7 @@ class Bus:
             max_msgs=max_msgs,
             max_bytes=max_bytes,
             storage=js_api.StorageType.MEMORY if memory else js_api.StorageType.FILE,
+            num_replicas=self.replicas,
         )
         with _mapped():
             try:
@@ -705,6 +712,7 @@ class Bus:
                 and (current.duplicate_window or 0) == duplicate_window
                 and (current.max_msgs or -1) == (max_msgs or -1)
                 and (current.max_bytes or -1) == (max_bytes or -1)
+                and (current.num_replicas or 1) == self.replicas
             ):
                 return
             await self._js.update_stream(config)
@@ -847,7 +855,9 @@ class Bus:
                 kv = await self._js.key_value(bucket)
             except nats.js.errors.BucketNotFoundError:
                 kv = await self._js.create_key_value(
-                    js_api.KeyValueConfig(bucket=bucket, ttl=ttl, history=history)
+                    js_api.KeyValueConfig(
+                        bucket=bucket, ttl=ttl, history=history, replicas=self.replicas
+                    )
                 )
         return KeyValue(kv, bucket)
 

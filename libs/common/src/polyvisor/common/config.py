@@ -43,6 +43,14 @@ class ServiceSettings(BaseSettings):
     #: The longest token lifetime (the api issues tokens for this long; every verifier keeps
     #: revocations this long).
     token_ttl_s: float = Field(default=3600.0, gt=0)
+    #: Replicas of every JetStream stream and KV bucket this service creates (3 on a
+    #: three-node NATS cluster; 1 on a single server, which refuses more).
+    nats_replicas: int = Field(default=1, ge=1, le=5)
+    #: Close a client connection after this long (GOAWAY; 0: never), so clients reconnect
+    #: and reach replicas added since: spreads load behind a plain Kubernetes Service.
+    grpc_max_connection_age_s: float = Field(default=0.0, ge=0.0)
+    #: After GOAWAY, how long RPCs already running (a Watch stream) may go on.
+    grpc_max_connection_age_grace_s: float = Field(default=0.0, ge=0.0)
 
     @field_validator("log_level")
     @classmethod

@@ -64,6 +64,17 @@ DEFAULT_OPTIONS: tuple[tuple[str, Any], ...] = (
 )
 
 
+def _settings_options(settings: ServiceSettings) -> dict[str, Any]:
+    """Channel arguments the settings ask for (none by default)."""
+    opts: dict[str, Any] = {}
+    if settings.grpc_max_connection_age_s > 0:
+        opts["grpc.max_connection_age_ms"] = int(settings.grpc_max_connection_age_s * 1000)
+        if settings.grpc_max_connection_age_grace_s > 0:  # unset: running RPCs never cut
+            grace_ms = int(settings.grpc_max_connection_age_grace_s * 1000)
+            opts["grpc.max_connection_age_grace_ms"] = grace_ms
+    return opts
+
+
 def _load_service_file(add: Callable[..., Any]) -> None:
     """Import the `_pb2` module beside an `add_XServicer_to_server`'s `_pb2_grpc` module.
 
@@ -144,7 +155,7 @@ class GrpcServer:
             self._interceptors = chain
         else:
             self._wrapper = HandlerWrapper(auth, exempt)
-        self._options = {**dict(DEFAULT_OPTIONS), **dict(options)}
+        self._options = {**dict(DEFAULT_OPTIONS), **_settings_options(settings), **dict(options)}
         self._server: grpc.aio.Server | None = None
         self.health = HealthServicer()
         self.port: int | None = None

@@ -4,6 +4,11 @@ Each service declares the streams it touches at start (``ensure_streams``); sinc
 declare the same configuration, only the first declaration creates a stream and the rest are
 no-ops. Two services declaring different configurations would update the stream back and
 forth, which is why no service spells a stream out on its own.
+
+How many replicas each stream keeps is not part of the spec: it is the deployment's choice,
+`POLYVISOR_NATS_REPLICAS` (`ServiceSettings.nats_replicas`, 1 by default, 3 on a
+three-node cluster), carried by the `Bus` that creates the stream. Every service of one
+deployment must be given the same value, or they would update the streams back and forth.
 """
 
 from __future__ import annotations

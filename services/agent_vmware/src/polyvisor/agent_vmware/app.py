@@ -88,7 +88,11 @@ async def lifespan(settings: VmwareAgentSettings, stack: AsyncExitStack) -> Grpc
     agent_settings = settings.model_copy(update={"host_id": host_id})
     log.info("vmware agent", host_id=host_id, cluster=settings.cluster_name)
 
-    bus = await Bus.connect(settings.nats_urls, name=f"agent-vmware-{settings.server_id}")
+    bus = await Bus.connect(
+        settings.nats_urls,
+        name=f"agent-vmware-{settings.server_id}",
+        replicas=settings.nats_replicas,
+    )
     stack.push_async_callback(bus.close)
     kv = await bus.key_value(settings.lease_bucket, ttl=settings.lease_ttl_s)
     lease = Lease(kv, subject_token(host_id), settings.server_id)

@@ -78,7 +78,9 @@ async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
     )
     stack.push_async_callback(close_pool, pool)
 
-    bus = await Bus.connect(settings.nats_urls, name=settings.server_id)
+    bus = await Bus.connect(
+        settings.nats_urls, name=settings.server_id, replicas=settings.nats_replicas
+    )
     stack.push_async_callback(bus.close)
     api_bus = ApiBus(bus)
     await api_bus.ensure_streams()

@@ -81,7 +81,9 @@ async def lifespan(settings: ImageSettings, stack: AsyncExitStack) -> GrpcServer
     stack.push_async_callback(close_pool, pool)
     store = Store(pool)
 
-    bus = await Bus.connect(settings.nats_urls, name=settings.server_id)
+    bus = await Bus.connect(
+        settings.nats_urls, name=settings.server_id, replicas=settings.nats_replicas
+    )
     stack.push_async_callback(bus.close)
     await ensure_events_stream(bus)
     revocations = Revocations(settings.token_ttl_s)

@@ -63,7 +63,9 @@ async def lifespan(settings: SchedulerSettings, stack: AsyncExitStack) -> GrpcSe
     )
     await scheduler.load()
 
-    bus = await Bus.connect(settings.nats_urls, name=settings.server_id)
+    bus = await Bus.connect(
+        settings.nats_urls, name=settings.server_id, replicas=settings.nats_replicas
+    )
     stack.push_async_callback(bus.close)
     revocations = Revocations(settings.token_ttl_s)
     revocation_feed = RevocationFeed(bus, revocations)
