@@ -35,6 +35,7 @@ from pydantic import BaseModel, ValidationError
 REPO = Path(__file__).resolve().parents[2]
 OVERLAYS = ("dev", "production")
 VMWARE_CLUSTERS = ("cluster1",)
+KVM_NODES = ("node-1",)  # what a fieldRef to spec.nodeName stands for here
 
 #: What make-secrets is given from the environment when the tests render an overlay.
 FAKE_OPERATOR_ENV = {
@@ -50,6 +51,9 @@ DELIBERATELY_DEFAULTED: dict[str, dict[str, str]] = {
     "*": {
         "POLYVISOR_GRPC_HOST": "the image sets 0.0.0.0 (ENV), dev binds loopback",
         "POLYVISOR_METRICS_HOST": "the default, 0.0.0.0, is what a pod wants",
+    },
+    "agent_kvm": {
+        "POLYVISOR_AGENT_API_KEY": "given as POLYVISOR_AGENT_API_KEY_FILE, its node's Secret key",
     },
     "agent_vmware": {
         "POLYVISOR_VCENTER_PASSWORD": "given as POLYVISOR_VCENTER_PASSWORD_FILE, a mounted Secret",
@@ -82,6 +86,8 @@ def make_secrets(k8s: Path, overlay: str) -> None:
     args = [str(k8s / "make-secrets"), str(k8s / "overlays" / overlay)]
     for cluster in VMWARE_CLUSTERS:
         args += ["--vmware-cluster", cluster]
+    for node in KVM_NODES:
+        args += ["--kvm-node", node]
     env = {"PATH": "/usr/bin:/bin", **FAKE_OPERATOR_ENV}
     r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60, check=False)
     if r.returncode != 0:
@@ -249,12 +255,39 @@ def container_env(
             cm = configmaps.get((ns, r["name"]), {})
             values[name] = str((cm.get("data") or {}).get(r["key"], ""))
         else:  # fieldRef / resourceFieldRef: known only on the node
-            values[name] = "10.0.0.1" if "IP" in str(e["valueFrom"]) else "node-1"
+            values[name] = "10.0.0.1" if "IP" in str(e["valueFrom"]) else KVM_NODES[0]
+        # $(NAME) refers to a variable defined before it, as the kubelet expands it
+        values[name] = re.sub(
+            r"\$\((\w+)\)", lambda m: values.get(m.group(1), m.group(0)), values[name]
+        )
     return ContainerEnv(values, sources)
 
 
+def secret_files(
+    obj: dict[str, Any], pod: dict[str, Any], container: dict[str, Any], docs: list[dict[str, Any]]
+) -> dict[str, str]:
+    """The files a container sees from the Secrets mounted into it: path -> content."""
+    ns = obj["metadata"].get("namespace", "")
+    secrets = index(docs, "Secret")
+    volumes = {v["name"]: v for v in pod["spec"].get("volumes", [])}
+    files: dict[str, str] = {}
+    for mount in container.get("volumeMounts", []):
+        v = volumes.get(mount["name"], {})
+        if "secret" not in v:
+            continue
+        data = secret_data(secrets.get((ns, v["secret"]["secretName"]), {}))
+        items = v["secret"].get("items") or [{"key": k, "path": k} for k in data]
+        for item in items:
+            if item["key"] in data:
+                files[f"{mount['mountPath'].rstrip('/')}/{item['path']}"] = data[item["key"]]
+    return files
+
+
 def check_env(docs: list[dict[str, Any]], containerfiles: Path) -> list[str]:
+    import tempfile
+
     problems = []
+    scratch = Path(tempfile.mkdtemp(prefix="deploy-truth-"))
     for obj, pod in workloads(docs):
         for c in containers(pod):
             cls = settings_class(c)
@@ -273,9 +306,30 @@ def check_env(docs: list[dict[str, Any]], containerfiles: Path) -> list[str]:
             service = service_of(c)
             given = dict(image_env(service, containerfiles)) if service else {}
             given.update(env.values)
+            # a setting naming a file under a mounted Secret must find it there; the check
+            # reads a copy of it (settings may read their files when built)
+            files = secret_files(obj, pod, c, docs)
+            mounts = {
+                m["mountPath"].rstrip("/")
+                for m in c.get("volumeMounts", [])
+                for v in pod["spec"].get("volumes", [])
+                if v["name"] == m["name"] and "secret" in v
+            }
+            for name, value in list(given.items()):
+                if any(value.startswith(m + "/") for m in mounts):
+                    if value not in files:
+                        problems.append(
+                            f"{where}: {name} names {value}, which no mounted Secret provides"
+                        )
+                        continue
+                    copy = scratch / str(len(list(scratch.iterdir())))
+                    copy.write_text(files[value])
+                    given[name] = str(copy)
             kwargs = {fields[k]: v for k, v in given.items() if k in fields}
             try:
                 cls(**kwargs)
+            except OSError as e:
+                problems.append(f"{where}: {cls.__name__} cannot read a file it is given: {e}")
             except ValidationError as e:
                 for err in e.errors():
                     field = ".".join(str(p) for p in err["loc"]) or "(model)"
@@ -303,7 +357,7 @@ def dev_environments() -> dict[str, dict[str, str]]:
         clusters=("DC0_C0",),
         libvirt_uri="qemu:///system",
     )
-    creds = Credentials(Path("/k/token.key"), Path("/k/token.pub"), "admin", "pw", "admin", "key")
+    creds = Credentials(Path("/k/token.key"), Path("/k/token.pub"), "admin", "pw", "admin", "s")
     recorded = {
         n: {"grpc_port": 1, "metrics_port": 2}
         for n in ("api", "scheduler", "imagesvc", "agent_kvm", "agent_vmware-DC0_C0")

@@ -174,7 +174,8 @@ def test_no_literal_secret_in_any_base_or_component() -> None:
 def test_secrets_go_only_where_they_are_needed(
     rendered: dict[str, list[dict[str, Any]]],
 ) -> None:
-    """The signing key reaches the api alone; agents get no database credentials."""
+    """The signing key and the agent key secret reach the api alone; agents get no database
+    credentials."""
     for docs in rendered.values():
         for obj, pod in truth.workloads(docs):
             name = pod["metadata"]["labels"]["app.kubernetes.io/name"]
@@ -188,8 +189,9 @@ def test_secrets_go_only_where_they_are_needed(
                     r = e.get("valueFrom", {}).get("secretKeyRef")
                     if r:
                         secrets_used.add(r["name"].rsplit("-", 1)[0])
-            if name != "api":
+            if name != "api":  # the signing key and the agent key secret: the api's alone
                 assert "polyvisor-token-signing" not in secrets_used, truth.ref(obj)
+                assert "polyvisor-bootstrap" not in secrets_used, truth.ref(obj)
             if name.startswith("agent"):
                 assert "polyvisor-database" not in secrets_used, truth.ref(obj)
                 env = {e["name"] for c in truth.containers(pod) for e in c.get("env", [])}
@@ -360,6 +362,17 @@ def test_make_secrets_keeps_what_exists_and_refuses_missing_operator_values(
 
     TokenSigner.from_file(overlay / "secrets" / "token.key")
     TokenVerifier.from_file(overlay / "secrets" / "token.pub")
+    # agent keys: derived as the api derives them, each naming its host
+    from polyvisor.common.auth import derive_agent_key
+
+    secret = (overlay / "secrets" / "agent-key-secret").read_text()
+    nodes = dict(
+        line.split("=", 1)
+        for line in (overlay / "secrets" / "kvm-agent-keys.env").read_text().splitlines()
+    )
+    assert nodes == {n: derive_agent_key(secret, n) for n in truth.KVM_NODES}
+    vmware = (overlay / "secrets" / "vmware-cluster1" / "api-key").read_text()
+    assert vmware == derive_agent_key(secret, "vmware-cluster1")
 
 
 # ------------------------------------------------------------------ breakage
@@ -430,6 +443,15 @@ def _dev_setting_dropped(k8s: Path, containers: Path) -> None:
     )
 
 
+def _password_file_not_mounted(k8s: Path, containers: Path) -> None:
+    _edit(k8s / "components/vmware-cluster1/agent-vmware.yaml", "path: password", "path: passwd")
+
+
+def _kvm_node_without_key(k8s: Path, containers: Path) -> None:
+    for overlay in truth.OVERLAYS:
+        (k8s / f"overlays/{overlay}/secrets/kvm-agent-keys.env").write_text("node-2=pva1.x.y\n")
+
+
 BREAKAGES: list[tuple[str, Callable[[Path, Path], None], list[str]]] = [
     (
         "misspelled env var",
@@ -450,6 +472,16 @@ BREAKAGES: list[tuple[str, Callable[[Path, Path], None], list[str]]] = [
     ),
     ("probe port", _probe_port, ["port 50061 is not a container port", "agent-vmware-cluster1"]),
     ("invalid setting value", _bad_value, ["POLYVISOR_NATS_REPLICAS", "refuses"]),
+    (
+        "vCenter password file not mounted",
+        _password_file_not_mounted,
+        ["POLYVISOR_VCENTER_PASSWORD_FILE names /etc/polyvisor/vcenter/password"],
+    ),
+    (
+        "KVM node without its agent key",
+        _kvm_node_without_key,
+        ["POLYVISOR_AGENT_API_KEY_FILE names /etc/polyvisor/agent-keys/node-1"],
+    ),
     (
         "dev setting not in the manifest",
         _dev_setting_dropped,
