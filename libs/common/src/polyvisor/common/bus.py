@@ -133,9 +133,12 @@ def map_nats_error(exc: BaseException) -> PolyvisorError:
         return InvalidArgument(f"nats: message too large: {exc}")
     if isinstance(exc, nats.errors.NoRespondersError | nats.js.errors.NoStreamResponseError):
         return Unavailable(f"nats: no responders: {exc}")
+    # The client's exception (its class, the server's address) is for the log only.
     if isinstance(exc, nats.errors.Error | asyncio.TimeoutError | OSError):
-        return Unavailable(f"nats: {type(exc).__name__}: {exc}")
-    return Unavailable(f"nats: unexpected {type(exc).__name__}: {exc}")
+        log.info("message bus unavailable", error=repr(exc))
+        return Unavailable("message bus unavailable")
+    log.info("unexpected message bus error", error=repr(exc))
+    return Unavailable("message bus unavailable (unexpected error)")
 
 
 @contextlib.contextmanager

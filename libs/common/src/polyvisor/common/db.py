@@ -113,7 +113,9 @@ def map_db_error(exc: BaseException) -> BaseException:
         | OSError
         | asyncio.TimeoutError,
     ):
-        return Unavailable(f"database unavailable: {type(exc).__name__}")
+        # The driver's exception (its class, the server's address) is for the log only.
+        log.info("database unavailable", error=repr(exc))
+        return Unavailable("database unavailable")
     return exc
 
 
