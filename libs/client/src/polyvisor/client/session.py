@@ -10,6 +10,7 @@ and turn every `grpc.RpcError` into the SDK's exceptions (polyvisor.client.error
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any, TypeVar
@@ -33,11 +34,40 @@ TOKEN_MARGIN_S = 30.0
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 
+#: gRPC service config of every channel: a call the server answered UNAVAILABLE (a replica
+#: draining on shutdown or closing an old connection, a connection reset) is tried again, up
+#: to 4 attempts with backoff. Every Polyvisor RPC may be repeated: reads are reads, and
+#: commands are idempotent (request ids, generations). Other codes are never retried.
+SERVICE_CONFIG = {
+    "methodConfig": [
+        {
+            "name": [{}],  # every method of every service
+            "retryPolicy": {
+                "maxAttempts": 4,
+                "initialBackoff": "0.2s",
+                "maxBackoff": "2s",
+                "backoffMultiplier": 2,
+                "retryableStatusCodes": ["UNAVAILABLE"],
+            },
+        }
+    ]
+}
+#: Ping a connection that carries a call (a Watch stream) but no data for this long, so a
+#: dead peer or a middlebox that dropped the connection is noticed; servers accept pings
+#: this often (polyvisor.common.grpcserver).
+KEEPALIVE_MS = 60_000
+
+
 def _channel(endpoint: Endpoint) -> grpc.aio.Channel:
     options = [
         ("grpc.primary_user_agent", USER_AGENT),
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.enable_retries", 1),
+        ("grpc.service_config", json.dumps(SERVICE_CONFIG)),
+        ("grpc.keepalive_time_ms", KEEPALIVE_MS),
+        ("grpc.keepalive_timeout_ms", 20_000),
+        ("grpc.keepalive_permit_without_calls", 0),
     ]
     if endpoint.tls:
         return grpc.aio.secure_channel(endpoint.target, grpc.ssl_channel_credentials(), options)

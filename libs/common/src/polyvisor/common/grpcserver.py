@@ -61,6 +61,15 @@ DEFAULT_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.so_reuseport", 0),
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
     ("grpc.max_send_message_length", 16 * 1024 * 1024),
+    # Keepalive: ping a client whose connection has been silent for a minute and drop it
+    # if no answer comes in 20 s (a client gone without a FIN, e.g. behind a NAT); accept
+    # the clients' own pings every 30 s or more, also between calls (the SDK pings every
+    # 60 s during a call), instead of answering them with GOAWAY too_many_pings.
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 30_000),
+    ("grpc.http2.max_pings_without_data", 0),
 )
 
 
