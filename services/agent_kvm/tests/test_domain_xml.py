@@ -117,3 +117,24 @@ def test_bad_values_are_refused() -> None:
         build_domain_xml(spec(vcpus=0))
     with pytest.raises(ValueError):
         disk_target("floppy")
+
+
+def test_vnc_password_in_the_definition_and_for_a_session() -> None:
+    from polyvisor.agent_kvm.domain_xml import new_vnc_password, vnc_password_xml
+
+    gfx = ET.fromstring(build_domain_xml(spec(vnc_password="Ab3dEf6h"))).find("devices/graphics")
+    assert gfx.get("passwd") == "Ab3dEf6h"
+    assert ET.fromstring(build_domain_xml(spec())).find("devices/graphics").get("passwd") is None
+    passwords = {new_vnc_password() for _ in range(100)}
+    assert len(passwords) == 100 and all(len(p) == 8 and p.isalnum() for p in passwords)
+    session = ET.fromstring(vnc_password_xml(5905, "127.0.0.1", "s3ss1on!", "2030-01-02T03:04:05"))
+    assert (session.get("type"), session.get("port"), session.get("listen")) == (
+        "vnc",
+        "5905",
+        "127.0.0.1",
+    )
+    assert (session.get("passwd"), session.get("passwdValidTo")) == (
+        "s3ss1on!",
+        "2030-01-02T03:04:05",
+    )
+    assert session.find("listen").get("address") == "127.0.0.1"

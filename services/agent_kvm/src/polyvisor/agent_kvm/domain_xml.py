@@ -10,6 +10,8 @@ anyone else's (another agent's on a shared libvirtd included).
 
 from __future__ import annotations
 
+import secrets
+import string
 import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -27,8 +29,10 @@ __all__ = [
     "domain_name",
     "domain_uuid",
     "metadata_xml",
+    "new_vnc_password",
     "parse_domain_xml",
     "parse_metadata",
+    "vnc_password_xml",
 ]
 
 METADATA_NS = "https://polyvisor.dev/xmlns/libvirt/instance/1"
@@ -78,6 +82,8 @@ class DomainSpec:
     serial_log: str
     vnc_port: int
     vnc_listen: str = "127.0.0.1"
+    #: The VNC server's password: QEMU then offers VNC authentication only, never "None".
+    vnc_password: str = ""
     disk_bus: str = "virtio"
     config_drive_path: str = ""
     machine: str = ""
@@ -190,10 +196,33 @@ def build_domain_xml(spec: DomainSpec) -> str:
     gfx = ET.SubElement(
         dev, "graphics", type="vnc", port=str(spec.vnc_port), autoport="no", listen=spec.vnc_listen
     )
+    if spec.vnc_password:
+        gfx.set("passwd", spec.vnc_password)
     ET.SubElement(gfx, "listen", type="address", address=spec.vnc_listen)
     if spec.domain_type != "test":
         ET.SubElement(dev, "memballoon", model="virtio")
     return ET.tostring(dom, encoding="unicode")
+
+
+_VNC_PASSWORD_CHARS = string.ascii_letters + string.digits
+
+
+def new_vnc_password() -> str:
+    """A random VNC password: 8 characters, all VNC authentication (DES) uses of one."""
+    return "".join(secrets.choice(_VNC_PASSWORD_CHARS) for _ in range(8))
+
+
+def vnc_password_xml(port: int, listen: str, password: str, valid_until: str = "") -> str:
+    """The <graphics> element that sets a running domain's VNC password (virDomainUpdateDevice
+    with the same type, port and listen address); `valid_until` (UTC, YYYY-MM-DDTHH:MM:SS)
+    makes it expire, after which QEMU accepts no password at all."""
+    gfx = ET.Element(
+        "graphics", type="vnc", port=str(port), autoport="no", listen=listen, passwd=password
+    )
+    if valid_until:
+        gfx.set("passwdValidTo", valid_until)
+    ET.SubElement(gfx, "listen", type="address", address=listen)
+    return ET.tostring(gfx, encoding="unicode")
 
 
 @dataclass(frozen=True, slots=True)

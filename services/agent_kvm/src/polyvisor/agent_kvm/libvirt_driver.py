@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import libvirt
@@ -39,8 +40,10 @@ from polyvisor.agent_kvm.domain_xml import (
     DomainTag,
     build_domain_xml,
     domain_name,
+    new_vnc_password,
     parse_domain_xml,
     parse_metadata,
+    vnc_password_xml,
 )
 from polyvisor.agent_kvm.libvirt_errors import is_no_domain, mapped_errors, to_driver_error
 from polyvisor.agent_kvm.libvirt_events import EventLoop
@@ -328,6 +331,28 @@ class LibvirtDriver:
             raise DriverError(f"server {server_id} has no VNC console")
         return con
 
+    def set_console_password(self, server_id: str, password: str, valid_for_s: float) -> None:
+        """Give the running server's VNC server a console session's password, valid for
+        `valid_for_s` seconds (QEMU then accepts no password until the next session); the
+        console proxy authenticates with it. The defined domain keeps its own random one."""
+        if not 1 <= len(password) <= 8 or not password.isascii() or not password.isprintable():
+            raise DriverError("a VNC password is 1 to 8 printable ASCII characters")
+        dom = self._get(server_id)
+        with mapped_errors(f"set the console password of server {server_id}"):
+            info = parse_domain_xml(dom.XMLDesc(0))
+            if info.vnc_port is None:
+                raise DriverError(f"server {server_id} has no VNC console")
+            until = datetime.now(UTC) + timedelta(seconds=valid_for_s)
+            dom.updateDeviceFlags(
+                vnc_password_xml(
+                    info.vnc_port,
+                    info.vnc_listen or self.config.vnc_listen,
+                    password,
+                    until.strftime("%Y-%m-%dT%H:%M:%S"),
+                ),
+                libvirt.VIR_DOMAIN_AFFECT_LIVE,
+            )
+
     # ------------------------------------------------------------------ Driver: spawn
 
     def spawn(self, spec: InstanceSpec) -> Instance:
@@ -406,6 +431,9 @@ class LibvirtDriver:
                     serial_log=str(serial_log),
                     vnc_port=port,
                     vnc_listen=self.config.vnc_listen,
+                    # Known to nobody: until a console session sets its own, the VNC
+                    # server accepts no one.
+                    vnc_password=new_vnc_password(),
                     image_id=spec.image.ref.image_id,
                     host_id=self.config.host_id,
                 )
