@@ -163,6 +163,7 @@ def test_spawn_tags_configures_and_powers_on(
     extra = Direct.extra(vm)
     port = int(extra["RemoteDisplay.vnc.port"])
     assert extra["RemoteDisplay.vnc.enabled"] == "true" and 5900 <= port <= 6105
+    assert len(extra["RemoteDisplay.vnc.password"]) == 8  # VNC never open to anyone
     assert inst.console is not None and inst.console.port == port
     meta = json.loads(decode(extra["guestinfo.metadata"], extra["guestinfo.metadata.encoding"]))
     assert meta["instance-id"] == spec.server_id and meta["local-hostname"] == "web-1"

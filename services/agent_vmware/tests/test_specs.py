@@ -32,6 +32,7 @@ def plan(adapter: str, **kw: object) -> VmPlan:
         "adapter": adapter,
         "guest_id": "otherLinux64Guest",
         "vnc_port": 5901,
+        "vnc_password": "Ab3dEf6h",
     }
     values.update(kw)
     return VmPlan(**values)  # type: ignore[arg-type]
@@ -70,6 +71,7 @@ def test_identity_vnc_and_files() -> None:
     assert extra["polyvisor.server_id"] == SID
     assert extra["RemoteDisplay.vnc.enabled"] == "true"
     assert extra["RemoteDisplay.vnc.port"] == "5901"
+    assert extra["RemoteDisplay.vnc.password"] == "Ab3dEf6h"
     assert extra["guestinfo.metadata"] == "x"
     assert spec.name == SID and spec.instanceUuid == SID
     assert spec.files.vmPathName == f"[LocalDS_0] {SID}/{SID}.vmx"
@@ -121,3 +123,17 @@ def test_oversized_user_data_is_refused() -> None:
 
     with pytest.raises(ValueError):
         guestinfo_options(instance_id=SID, hostname="h", user_data=os.urandom(100 * 1024))
+
+
+def test_vnc_is_never_enabled_without_a_password() -> None:
+    from polyvisor.agent_vmware.specs import new_vnc_password
+
+    with pytest.raises(ValueError):
+        vm_config_spec(plan("lsiLogic", vnc_password=""))
+    # Nothing in extra_config replaces it.
+    spec = vm_config_spec(
+        plan("lsiLogic", extra_config={"RemoteDisplay.vnc.password": "", "guestinfo.x": "y"})
+    )
+    assert {o.key: o.value for o in spec.extraConfig}["RemoteDisplay.vnc.password"] == "Ab3dEf6h"
+    passwords = {new_vnc_password() for _ in range(100)}
+    assert len(passwords) == 100 and all(len(p) == 8 and p.isalnum() for p in passwords)

@@ -591,6 +591,8 @@ class VmwareDriver:
                     adapter=adapter,
                     guest_id=self._guest_id(spec),
                     vnc_port=port,
+                    # Known to nobody: the ESXi VNC server accepts no one without it.
+                    vnc_password=specs.new_vnc_password(),
                     extra_config=extra,
                     host_id=self.host_id,
                 )

@@ -9,6 +9,8 @@ the VMs carrying its own host id), and carries its VNC port and cloud-init guest
 
 from __future__ import annotations
 
+import secrets
+import string
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ __all__ = [
     "IDE_CONTROLLER_KEY",
     "TAG_KEY",
     "VNC_ENABLED_KEY",
+    "VNC_PASSWORD_KEY",
     "VNC_PORT_KEY",
     "VmPlan",
     "as_instance_uuid",
@@ -36,6 +39,15 @@ TAG_KEY = "polyvisor.server_id"
 HOST_TAG_KEY = "polyvisor.host_id"
 VNC_ENABLED_KEY = "RemoteDisplay.vnc.enabled"
 VNC_PORT_KEY = "RemoteDisplay.vnc.port"
+VNC_PASSWORD_KEY = "RemoteDisplay.vnc.password"
+_VNC_PASSWORD_CHARS = string.ascii_letters + string.digits
+
+
+def new_vnc_password() -> str:
+    """A random VNC password: 8 characters, all VNC authentication (DES) uses of one."""
+    return "".join(secrets.choice(_VNC_PASSWORD_CHARS) for _ in range(8))
+
+
 IDE_CONTROLLER_KEY = 200  # the first IDE controller vSphere gives every new VM
 DEFAULT_ADAPTER = "lsiLogic"
 _CONTROLLER_KEY = -101
@@ -97,6 +109,8 @@ class VmPlan:
     adapter: str
     guest_id: str
     vnc_port: int
+    #: The VM's VNC password (RemoteDisplay.vnc.password): VNC is never enabled without one.
+    vnc_password: str = ""
     extra_config: Mapping[str, str] = field(default_factory=dict)
     host_id: str = ""  # the owning agent's host id (HOST_TAG_KEY)
 
@@ -113,6 +127,8 @@ def _controller(adapter: str) -> vim.vm.device.VirtualDevice | None:
 
 
 def vm_config_spec(plan: VmPlan) -> vim.vm.ConfigSpec:
+    if not plan.vnc_password:
+        raise ValueError("a VM's VNC console needs a password (a VNC server open to anyone)")
     adapter = normalize_adapter(plan.adapter)
     changes: list[vim.vm.device.VirtualDeviceSpec] = []
     controller = _controller(adapter)
@@ -140,6 +156,8 @@ def vm_config_spec(plan: VmPlan) -> vim.vm.ConfigSpec:
         VNC_ENABLED_KEY: "true",
         VNC_PORT_KEY: str(plan.vnc_port),
         **plan.extra_config,
+        # Last: nothing in extra_config replaces or removes it.
+        VNC_PASSWORD_KEY: plan.vnc_password,
     }
     spec = vim.vm.ConfigSpec(
         name=plan.server_id,
