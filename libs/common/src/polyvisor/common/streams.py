@@ -22,11 +22,14 @@ __all__ = [
     "AGENT_CMD",
     "EVENTS",
     "HOSTS",
+    "NETWORK_EVENTS",
     "StreamSpec",
     "command_subject",
     "ensure_streams",
     "host_event_subject",
     "image_event_subject",
+    "network_port_subject",
+    "network_security_group_subject",
     "report_subject",
     "server_event_subject",
 ]
@@ -48,6 +51,8 @@ EVENTS = StreamSpec(
     ("events.server.*", "events.image.*", "events.host.*"),
     max_age=7 * 24 * 3600.0,
 )
+#: Network events (ports, security groups) for the agents that plumb them.
+NETWORK_EVENTS = StreamSpec("NETWORK_EVENTS", ("events.network.>",), max_age=7 * 24 * 3600.0)
 #: Host reports. Agents report periodically, so an hour keeps the latest of every live host.
 HOSTS = StreamSpec("HOSTS", ("hosts.report.*",), max_age=3600.0)
 
@@ -77,3 +82,11 @@ def host_event_subject(host: str) -> str:
 
 def report_subject(host: str) -> str:
     return f"hosts.report.{subject_token(host)}"
+
+
+def network_port_subject(port_id: str) -> str:
+    return f"events.network.port.{subject_token(port_id)}"
+
+
+def network_security_group_subject(group_id: str) -> str:
+    return f"events.network.security_group.{subject_token(group_id)}"

@@ -1,0 +1,92 @@
+"""The transactional outbox's publishing half, for any service.
+
+A service writes each event into an outbox table in the same transaction as the change it
+describes; `OutboxPublisher` publishes them to JetStream in order and has them deleted once
+the stream acked. Delivery is at least once; the message id (`Nats-Msg-Id`) lets JetStream
+drop a repeat within its duplicate window. The service supplies two store calls and turns its
+rows into messages:
+
+    publisher = OutboxPublisher(store.outbox_batch, store.outbox_done, bus, stream="NETWORK")
+    tasks.start("outbox", publisher.run())
+    ...  # after a commit that wrote events:
+    publisher.wake()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from google.protobuf.message import Message
+
+from polyvisor.common.bus import Bus
+from polyvisor.common.errors import PolyvisorError
+from polyvisor.common.logging import get_logger
+
+__all__ = ["OutboxMessage", "OutboxPublisher"]
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    seq: int
+    subject: str
+    msg_id: str
+    message: Message | bytes
+
+
+class OutboxPublisher:
+    """Owns nothing but its loop; run `run()` under the service's BackgroundTasks."""
+
+    def __init__(
+        self,
+        fetch: Callable[[int], Awaitable[Sequence[OutboxMessage]]],
+        done: Callable[[Sequence[int]], Awaitable[None]],
+        bus: Bus,
+        *,
+        stream: str,
+        poll_s: float = 1.0,
+        batch: int = 100,
+    ) -> None:
+        self._fetch = fetch
+        self._done = done
+        self._bus = bus
+        self._stream = stream
+        self._poll_s = poll_s
+        self._batch = batch
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        backoff = self._poll_s
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), backoff)
+            self._wake.clear()
+            try:
+                while await self.publish_pending() == self._batch:
+                    pass
+                backoff = self._poll_s
+            except (PolyvisorError, OSError) as e:
+                backoff = min(backoff * 2, 30.0)
+                log.warning("outbox publish failed; will retry", error=repr(e), retry_s=backoff)
+
+    async def publish_pending(self) -> int:
+        """Publish one batch in order; the number of entries it held."""
+        entries = await self._fetch(self._batch)
+        done: list[int] = []
+        try:
+            for entry in entries:
+                await self._bus.publish(
+                    entry.subject, entry.message, msg_id=entry.msg_id, stream=self._stream
+                )
+                done.append(entry.seq)
+        finally:
+            if done:
+                await self._done(done)
+        return len(entries)
