@@ -1,0 +1,1 @@
+"""Polyvisor network service: networks, subnets, ports with atomic IPAM, security groups."""
