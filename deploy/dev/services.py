@@ -4,8 +4,8 @@ Every service is started the way a user starts it, `python -m polyvisor.<module>
 configured only through its environment (docs/conventions.md): the table below is the
 single place where the dev stack decides those variables.
 
-Ports: api 50051, imagesvc 50052, scheduler 50053, metrics 9151-9153 (the conventions'
-defaults); `POLYVISOR_DEV_PORTS=ephemeral` picks free ports instead (a second stack
+Ports: api 50051, imagesvc 50052, scheduler 50053, networksvc 50054, metrics 9151-9154 (the
+conventions' defaults); `POLYVISOR_DEV_PORTS=ephemeral` picks free ports instead (a second stack
 beside a running one). Agents get ephemeral ports.
 """
 
@@ -22,11 +22,12 @@ from pathlib import Path
 from deploy.dev.layout import Layout
 
 BIND_HOST = "127.0.0.1"
-CONTROL_PLANE = ("scheduler", "imagesvc", "api")
+CONTROL_PLANE = ("scheduler", "imagesvc", "networksvc", "api")
 DEFAULT_PORTS = {
     "api": (50051, 9151),
     "imagesvc": (50052, 9152),
     "scheduler": (50053, 9153),
+    "networksvc": (50054, 9154),
 }
 
 
@@ -184,6 +185,10 @@ def plan(
             "POLYVISOR_DATABASE_URL": infra.database_url,
             "POLYVISOR_STORE_DIR": str(layout.data("imagesvc") / "store"),
         },
+    )  # fmt: skip
+    specs["networksvc"] = ServiceSpec(
+        "networksvc", "networksvc", *ports["networksvc"],
+        env={**common("networksvc"), "POLYVISOR_DATABASE_URL": infra.database_url},
     )  # fmt: skip
     specs["api"] = ServiceSpec(
         "api", "api", *ports["api"],

@@ -246,8 +246,8 @@ def up(layout: Layout | None = None) -> int:
     creds = Credentials.ensure(layout)
     specs = plan(layout, infra, creds, _recorded_ports(layout))
     try:
-        # Scheduler and imagesvc first (api calls both), then api, then the agents.
-        for group in (("scheduler", "imagesvc"), ("api",), None):
+        # Scheduler, imagesvc and networksvc first (api calls them), then api, then the agents.
+        for group in (("scheduler", "imagesvc", "networksvc"), ("api",), None):
             batch = []
             for spec in specs:
                 in_group = spec.name in group if group else spec.name not in CONTROL_PLANE
@@ -330,7 +330,7 @@ def _endpoints(
 
 def _print_summary(layout: Layout, endpoints: dict[str, Any], result: UpResult) -> None:
     console.print()
-    for name in ("api", "imagesvc", "scheduler"):
+    for name in ("api", "imagesvc", "networksvc", "scheduler"):
         e = endpoints[name]
         console.print(
             f"  {name:<20} grpc {e['grpc']:<18} metrics {e['metrics']}  [{e['state']}]",
@@ -369,7 +369,7 @@ def _print_summary(layout: Layout, endpoints: dict[str, Any], result: UpResult) 
 def _stop_order(layout: Layout) -> list[str]:
     names = recorded_names(layout)
     agents = [n for n in names if n not in CONTROL_PLANE]
-    rest = [n for n in ("api", "imagesvc", "scheduler") if n in names]
+    rest = [n for n in ("api", "imagesvc", "networksvc", "scheduler") if n in names]
     return agents + rest
 
 

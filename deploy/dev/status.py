@@ -88,7 +88,7 @@ def rows(layout: Layout) -> list[tuple[str, str, str, str, str]]:
             out.append((name, "exited", "-", endpoint_text, "-"))
         else:
             out.append((name, "running", str(pid), endpoint_text, health.grpc_health(address)))
-    for name in ("api", "imagesvc", "scheduler"):
+    for name in ("api", "imagesvc", "networksvc", "scheduler"):
         entry = ep.get(name)
         if name not in seen and isinstance(entry, dict) and entry.get("state") == "not implemented":
             out.append((name, "not implemented", "-", "-", "-"))
