@@ -82,19 +82,31 @@ class Service:
     settings: Any
 
     def caller(
-        self, project: str | None = None, roles: tuple[str, ...] = ("member",), kind: str = "user"
+        self,
+        project: str | None = None,
+        roles: tuple[str, ...] = ("member",),
+        kind: str = "user",
+        host: str = "",
+        user_id: str = "",
     ) -> Caller:
         project = project or f"p-{uuid.uuid4().hex[:8]}"
         token, _ = self.signer.issue(
-            user_id=f"u-{project}", project_id=project, roles=roles, kind=kind
+            user_id=user_id or f"u-{project}",
+            project_id=project,
+            roles=roles,
+            kind=kind,
+            host=host,
         )
         return Caller(svc_grpc.NetworkServiceStub(self.channel), token, project)
 
     def admin(self, project: str = "admin") -> Caller:
         return self.caller(project, ("admin", "member"))
 
-    def agent(self) -> Caller:
-        return self.caller("service", (), kind="service")
+    def agent(self, host: str) -> Caller:
+        return self.caller("", (), kind="agent", host=host)
+
+    def api(self) -> Caller:
+        return self.caller("", (), kind="service", user_id="polyvisor-api")
 
 
 def physnet() -> str:

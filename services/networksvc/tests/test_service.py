@@ -286,8 +286,10 @@ async def test_binding_spec_resolves_everything(service: Service) -> None:
     )
     a = await alice.port(net.id, security_group_ids=[web.id])
     b = await alice.port(net.id, security_group_ids=[web.id])
-    agent = service.agent()
-    bound = await agent.bind(a.id, "kvm-1", device_id="srv-a", device_owner="compute:kvm")
+    api, agent = service.api(), service.agent("kvm-1")
+    code, _ = await _code(agent.bind(a.id, "kvm-1"))
+    assert code == grpc.StatusCode.PERMISSION_DENIED  # agents do not bind; the api does
+    bound = await api.bind(a.id, "kvm-1", device_id="srv-a", device_owner="compute:kvm")
     spec = bound.spec
     assert (
         bound.port.binding.state == pb.BINDING_STATE_PENDING and bound.port.binding.host == "kvm-1"
@@ -309,7 +311,7 @@ async def test_binding_spec_resolves_everything(service: Service) -> None:
         spec.host == "kvm-1" and spec.vif_type == pb.VIF_TYPE_BRIDGE and spec.device_id == "srv-a"
     )
     # Bound elsewhere: refused until unbound.
-    code, _ = await _code(agent.bind(a.id, "kvm-2"))
+    code, _ = await _code(api.bind(a.id, "kvm-2"))
     assert code == grpc.StatusCode.INVALID_ARGUMENT
     done = await agent.SetPortBindingState(bpb.SetPortBindingStateRequest(
         port_id=a.id, host="kvm-1", state=pb.BINDING_STATE_ACTIVE, port_security_enforced=True,
@@ -319,9 +321,17 @@ async def test_binding_spec_resolves_everything(service: Service) -> None:
         done.port.binding.state == pb.BINDING_STATE_ACTIVE
         and done.port.binding.port_security_enforced
     )
-    # A report from a host that does not hold the binding is refused.
+    # An agent reports for its own host only; a host that does not hold the binding is refused.
     code, _ = await _code(agent.SetPortBindingState(bpb.SetPortBindingStateRequest(
         port_id=a.id, host="kvm-9", state=pb.BINDING_STATE_FAILED)))  # fmt: skip
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+    code, _ = await _code(service.agent("kvm-9").SetPortBindingState(bpb.SetPortBindingStateRequest(
+        port_id=a.id, host="kvm-9", state=pb.BINDING_STATE_FAILED)))  # fmt: skip
     assert code == grpc.StatusCode.INVALID_ARGUMENT
-    un = await agent.UnbindPort(bpb.UnbindPortRequest(port_id=a.id))
+    # Agents read what they plumb, but do not create ports.
+    spec2 = (await agent.GetPortBindingSpec(bpb.GetPortBindingSpecRequest(port_id=a.id))).spec
+    assert spec2.revision == done.port.revision
+    code, _ = await _code(agent.port(net.id))
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+    un = await api.UnbindPort(bpb.UnbindPortRequest(port_id=a.id))
     assert un.port.binding.state == pb.BINDING_STATE_UNBOUND and un.port.device_id == ""

@@ -307,6 +307,8 @@ class Ports:
         revision: int,
     ) -> Port:
         caller = access.require_admin_or_service(p, "reporting a port binding")
+        if caller.is_agent and caller.host != host:
+            raise PermissionDenied(f"an agent reports for its own host ({caller.host}), not {host}")
         port = await self.get(caller, port_id)
         if state not in (BindingState.ACTIVE, BindingState.FAILED):
             raise InvalidArgument("state must be ACTIVE or FAILED")
