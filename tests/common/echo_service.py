@@ -6,6 +6,7 @@ BidiStream. Each request is a command:
 
     ok:<text>        answer <text>
     raise:<Class>    raise polyvisor.common.errors.<Class>("<Class> happened", {"k": "v"})
+    raise:<Class>:<json>   the same with <json> as its details
     boom             raise RuntimeError carrying SECRET (must never reach the client)
     sleep:<seconds>  sleep, then answer b"slept"
     whoami           answer the request id and the principal's user id
@@ -17,6 +18,7 @@ from POLYVISOR_* variables.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
@@ -36,8 +38,9 @@ async def run_command(data: bytes) -> bytes:
     if text.startswith("ok:"):
         return text[3:].encode()
     if text.startswith("raise:"):
-        cls = getattr(errors, text[6:])
-        raise cls(f"{text[6:]} happened", {"k": "v"})
+        name, _, given = text[6:].partition(":")
+        cls = getattr(errors, name)
+        raise cls(f"{name} happened", json.loads(given) if given else {"k": "v"})
     if text == "boom":
         raise RuntimeError(SECRET)
     if text.startswith("sleep:"):

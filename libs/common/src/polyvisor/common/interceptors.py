@@ -10,8 +10,11 @@ this order (all four RPC shapes; streaming responses written either as async gen
 2. errors and request ids: the request id (the `x-request-id` metadata or a new one) and the
    RPC name go into the log context (`polyvisor.common.logging.rpc_context`), the request id
    is sent back in the initial metadata, and exceptions are mapped: a `PolyvisorError` becomes
-   its status code with its message (its details as JSON in the trailing metadata key
-   `polyvisor-error-details`); anything else becomes INTERNAL "internal error (error id
+   its status code with its message, its details as JSON in the trailing metadata key
+   `polyvisor-error-details` and as a `google.rpc.Status` in `grpc-status-details-bin` (the
+   standard rich error model grpcurl and every gRPC language's status library decode: an
+   `ErrorInfo` always, a `BadRequest` for INVALID_ARGUMENT, a `PreconditionFailure` for
+   FAILED_PRECONDITION; see `rich_status`); anything else becomes INTERNAL "internal error (error id
    <uuid>)", the traceback logged with that id and never sent to the client;
 3. authentication: the `Authenticator` is called for every method not exempt and its result
    is available to handlers through `current_principal()`.
@@ -33,6 +36,7 @@ import inspect
 import itertools
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -41,9 +45,15 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
+from google.rpc import error_details_pb2, status_pb2
 from prometheus_client import Counter, Histogram
 
-from polyvisor.common.errors import InvalidArgument, PolyvisorError, Unauthenticated
+from polyvisor.common.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    PolyvisorError,
+    Unauthenticated,
+)
 from polyvisor.common.logging import get_logger, reset_rpc_context, rpc_context, set_rpc_context
 
 if TYPE_CHECKING:
@@ -52,9 +62,11 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_AUTH_EXEMPT",
     "ERROR_DETAILS_KEY",
+    "ERROR_DOMAIN",
     "GRPC_REQUESTS",
     "GRPC_REQUEST_SECONDS",
     "REQUEST_ID_KEY",
+    "STATUS_DETAILS_KEY",
     "AuthInterceptor",
     "Authenticator",
     "ErrorInterceptor",
@@ -63,7 +75,9 @@ __all__ = [
     "current_principal",
     "current_request_id",
     "error_details",
+    "rich_status",
     "split_method",
+    "status_details",
     "wrap_rpc_handler",
 ]
 
@@ -71,6 +85,10 @@ log = get_logger(__name__)
 
 REQUEST_ID_KEY = "x-request-id"
 ERROR_DETAILS_KEY = "polyvisor-error-details"
+#: The trailing metadata key of the google.rpc.Status of a failed RPC (gRPC's own).
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
+#: ErrorInfo.domain of every error the project raises.
+ERROR_DOMAIN = "polyvisor.io"
 DEFAULT_AUTH_EXEMPT = (
     "/grpc.health.v1.Health/",
     "/grpc.reflection.v1alpha.ServerReflection/",
@@ -291,6 +309,61 @@ def _request_id_from(context: grpc.aio.ServicerContext) -> str:
     return _request_id_in(context.invocation_metadata())
 
 
+def _reason(exc: PolyvisorError) -> str:
+    """ErrorInfo.reason: `details["reason"]`, else the class name in UPPER_SNAKE_CASE."""
+    given = exc.details.get("reason")
+    if isinstance(given, str) and given:
+        return given
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).upper()
+
+
+def rich_status(exc: PolyvisorError) -> status_pb2.Status:
+    """The google.rpc.Status sent with `exc`: its code and message, and as details an
+    ErrorInfo (reason, domain polyvisor.io, the error's details as metadata), plus
+    - for InvalidArgument, a BadRequest whose violation names `details["field"]` (or
+      `"property"`);
+    - for FailedPrecondition, a PreconditionFailure whose violation is of type STATE when
+      the details carry a state or status (else the reason), its subject `<kind>/<id>` from
+      the first `<kind>_id` detail."""
+    status = status_pb2.Status(code=exc.code.value[0], message=exc.message)
+    metadata = {
+        str(k): v if isinstance(v, str) else json.dumps(v, default=str)
+        for k, v in exc.details.items()
+    }
+    reason = _reason(exc)
+    info = error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=metadata)
+    status.details.add().Pack(info)
+    if isinstance(exc, InvalidArgument):
+        field = exc.details.get("field") or exc.details.get("property") or ""
+        violation = error_details_pb2.BadRequest.FieldViolation(
+            field=str(field), description=exc.message
+        )
+        status.details.add().Pack(error_details_pb2.BadRequest(field_violations=[violation]))
+    elif isinstance(exc, FailedPrecondition):
+        kind = "STATE" if {"state", "status"} & set(exc.details) else reason
+        subject = next(
+            (f"{k[:-3]}/{v}" for k, v in exc.details.items() if k.endswith("_id") and v), ""
+        )
+        failure = error_details_pb2.PreconditionFailure(
+            violations=[
+                error_details_pb2.PreconditionFailure.Violation(
+                    type=kind, subject=subject, description=exc.message
+                )
+            ]
+        )
+        status.details.add().Pack(failure)
+    return status
+
+
+def status_details(metadata: Iterable[tuple[str, str | bytes]] | None) -> status_pb2.Status | None:
+    """The google.rpc.Status a server sent with an error (client side:
+    `err.trailing_metadata()`), or None."""
+    for key, value in metadata or ():
+        if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
+            return status_pb2.Status.FromString(value)
+    return None
+
+
 async def _map_error(context: grpc.aio.ServicerContext, exc: BaseException) -> None:
     """End the RPC for `exc` the way the project does: a PolyvisorError becomes its status
     (details in the trailing metadata), any other Exception INTERNAL with an error id. Returns
@@ -298,10 +371,12 @@ async def _map_error(context: grpc.aio.ServicerContext, exc: BaseException) -> N
     if isinstance(exc, grpc.aio.AbortError):
         return  # the handler chose its status itself
     if isinstance(exc, PolyvisorError):
+        trailer: list[tuple[str, str | bytes]] = [
+            (STATUS_DETAILS_KEY, rich_status(exc).SerializeToString())
+        ]
         if exc.details:
-            context.set_trailing_metadata(
-                ((ERROR_DETAILS_KEY, json.dumps(exc.details, default=str)),)
-            )
+            trailer.append((ERROR_DETAILS_KEY, json.dumps(exc.details, default=str)))
+        context.set_trailing_metadata(tuple(trailer))
         if exc.code in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL):
             log.error("rpc failed", error=repr(exc))
         else:
