@@ -7,7 +7,9 @@
             "web-1", image_id=image.id, flavor_id=flavor.id, wait=True
         )
 
-Resources: `servers`, `images`, `flavors`, `keypairs`, `hypervisors`, `quotas`, `identity`.
+Resources: `servers`, `images`, `flavors`, `keypairs`, `hypervisors`, `quotas`, `identity`,
+and the network service's `networks`, `subnets`, `ports`, `security_groups`,
+`security_group_rules`.
 Methods return the contract's protobuf messages (polyvisor.compute.v1, polyvisor.image.v1);
 `polyvisor.client.serialize.to_dict` turns one into a plain dict. Errors are the exceptions of
 `polyvisor.client.errors`.
@@ -23,12 +25,20 @@ from polyvisor.client.config import (
     Credentials,
     credentials_from_env,
     resolve_endpoints,
+    resolve_network_endpoint,
 )
 from polyvisor.client.flavors import FlavorsApi
 from polyvisor.client.hypervisors import HypervisorsApi
 from polyvisor.client.identity import IdentityApi
 from polyvisor.client.images import ImagesApi
 from polyvisor.client.keypairs import KeypairsApi
+from polyvisor.client.network import (
+    NetworksApi,
+    PortsApi,
+    SecurityGroupRulesApi,
+    SecurityGroupsApi,
+    SubnetsApi,
+)
 from polyvisor.client.quotas import QuotasApi
 from polyvisor.client.servers import ServersApi
 from polyvisor.client.session import Session
@@ -45,6 +55,7 @@ class AsyncClient:
         *,
         api_url: str | None = None,
         image_url: str | None = None,
+        network_url: str | None = None,
         username: str | None = None,
         password: str | None = None,
         project: str | None = None,
@@ -78,7 +89,10 @@ class AsyncClient:
                 cached = config.token
                 if config.path is not None and (creds.usable or cached is not None):
                     on_token = self._save_token
-        self.session = Session(api, image, creds, token=cached, on_token=on_token, timeout=timeout)
+        network = resolve_network_endpoint(network_url, config)
+        self.session = Session(
+            api, image, creds, token=cached, on_token=on_token, timeout=timeout, network=network
+        )
         self.servers = ServersApi(self.session, poll_interval=poll_interval)
         self.images = ImagesApi(self.session)
         self.flavors = FlavorsApi(self.session)
@@ -86,6 +100,11 @@ class AsyncClient:
         self.hypervisors = HypervisorsApi(self.session)
         self.quotas = QuotasApi(self.session)
         self.identity = IdentityApi(self.session)
+        self.networks = NetworksApi(self.session)
+        self.subnets = SubnetsApi(self.session)
+        self.ports = PortsApi(self.session)
+        self.security_groups = SecurityGroupsApi(self.session)
+        self.security_group_rules = SecurityGroupRulesApi(self.session)
 
     def _save_token(self, token: CachedToken) -> None:
         path = self.config.path

@@ -6,7 +6,10 @@ Endpoints, first found wins:
 3. the config file written by `polyvisor login`;
 4. `.polyvisor/endpoints.json` written by `./dev up` (in `$POLYVISOR_DEV_HOME`, or in the
    current directory or one of its parents);
-5. `127.0.0.1:50051` (api) and `127.0.0.1:50052` (image).
+5. `127.0.0.1:50051` (api), `127.0.0.1:50052` (image) and `127.0.0.1:50054` (network).
+
+The network service's endpoint is found the same way (`POLYVISOR_NETWORK_URL`, the config
+file's `network_url`, endpoints.json's `networksvc`): `resolve_network_endpoint`.
 
 `polyvisor login --dev` puts 4 before 2 and 3 (`dev_endpoints`): it logs into the stack that
 runs now, whose ports may have changed since the last login (`./dev down && ./dev up` with
@@ -42,6 +45,7 @@ from polyvisor.client.errors import ConfigError
 __all__ = [
     "DEFAULT_API_URL",
     "DEFAULT_IMAGE_URL",
+    "DEFAULT_NETWORK_URL",
     "CachedToken",
     "ClientConfig",
     "Credentials",
@@ -53,13 +57,16 @@ __all__ = [
     "find_endpoints_file",
     "parse_endpoint",
     "resolve_endpoints",
+    "resolve_network_endpoint",
 ]
 
 DEFAULT_API_URL = "127.0.0.1:50051"
 DEFAULT_IMAGE_URL = "127.0.0.1:50052"
+DEFAULT_NETWORK_URL = "127.0.0.1:50054"
 
 ENV_API_URL = "POLYVISOR_API_URL"
 ENV_IMAGE_URL = "POLYVISOR_IMAGE_URL"
+ENV_NETWORK_URL = "POLYVISOR_NETWORK_URL"
 ENV_CONFIG = "POLYVISOR_CONFIG"
 ENV_DEV_HOME = "POLYVISOR_DEV_HOME"
 ENV_TOKEN = "POLYVISOR_TOKEN"
@@ -178,6 +185,7 @@ class ClientConfig:
 
     api_url: str = ""
     image_url: str = ""
+    network_url: str = ""
     credentials: Credentials = field(default_factory=Credentials)
     token: CachedToken | None = None
     path: Path | None = None
@@ -221,6 +229,7 @@ class ClientConfig:
         return cls(
             api_url=str(data.get("api_url") or ""),
             image_url=str(data.get("image_url") or ""),
+            network_url=str(data.get("network_url") or ""),
             credentials=creds,
             token=cached,
             path=path,
@@ -232,6 +241,8 @@ class ClientConfig:
             data["api_url"] = self.api_url
         if self.image_url:
             data["image_url"] = self.image_url
+        if self.network_url:
+            data["network_url"] = self.network_url
         c = self.credentials
         auth = {k: v for k, v in (("project", c.project), ("username", c.username),
                                   ("password", c.password), ("api_key", c.api_key)) if v}  # fmt: skip
@@ -353,3 +364,23 @@ def resolve_endpoints(
             api = api or dev_api
             image = image or dev_image
     return parse_endpoint(api or DEFAULT_API_URL), parse_endpoint(image or DEFAULT_IMAGE_URL)
+
+
+def resolve_network_endpoint(
+    network_url: str | None = None,
+    config: ClientConfig | None = None,
+    *,
+    cwd: Path | None = None,
+) -> Endpoint:
+    """The network service's endpoint, in the order the module docstring gives."""
+    url = network_url or os.environ.get(ENV_NETWORK_URL) or (config.network_url if config else "")
+    if not url:
+        found = find_endpoints_file(cwd)
+        if found is not None:
+            try:
+                entry = json.loads(found.read_text()).get("networksvc")
+            except (OSError, ValueError, AttributeError):
+                entry = None
+            if isinstance(entry, dict) and entry.get("state", "running") == "running":
+                url = str(entry.get("grpc") or "")
+    return parse_endpoint(url or DEFAULT_NETWORK_URL)

@@ -13,6 +13,7 @@ from google.protobuf.descriptor import EnumDescriptor
 from polyvisor.client.errors import InvalidValue
 from polyvisor.compute.v1 import keypairs_pb2, servers_pb2
 from polyvisor.image.v1 import images_pb2
+from polyvisor.network.v1 import networks_pb2, security_groups_pb2
 from polyvisor.types.v1 import (
     disk_pb2,
     fault_pb2,
@@ -137,3 +138,9 @@ KEY_ALGORITHM = keypairs_pb2.KeyAlgorithm.DESCRIPTOR
 REBOOT_TYPE = servers_pb2.RebootType.DESCRIPTOR
 SERVER_GROUP_POLICY = server_group_pb2.ServerGroupPolicy.DESCRIPTOR
 FAULT_CODE = fault_pb2.FaultCode.DESCRIPTOR
+NETWORK_TYPE = networks_pb2.NetworkType.DESCRIPTOR
+IP_VERSION = networks_pb2.IpVersion.DESCRIPTOR
+VIF_TYPE = networks_pb2.VifType.DESCRIPTOR
+BINDING_STATE = networks_pb2.BindingState.DESCRIPTOR
+DIRECTION = security_groups_pb2.Direction.DESCRIPTOR
+ETHERTYPE = security_groups_pb2.Ethertype.DESCRIPTOR

@@ -1,4 +1,5 @@
-"""One client session: the gRPC channels to the api and the image service, and the token.
+"""One client session: the gRPC channels to the api, the image and the network service, and
+the token.
 
 Every call goes through `Session.call` (unary), `Session.stream` (server streaming) or
 `Session.upload` (client streaming). They add `authorization: Bearer <token>` metadata,
@@ -22,6 +23,7 @@ from polyvisor.client.errors import ConfigError, Unauthenticated, from_rpc_error
 from polyvisor.compute.v1 import compute_service_pb2_grpc
 from polyvisor.identity.v1 import identity_pb2, identity_requests_pb2, identity_service_pb2_grpc
 from polyvisor.image.v1 import image_service_pb2_grpc
+from polyvisor.network.v1 import network_service_pb2_grpc
 
 __all__ = ["Session"]
 
@@ -86,15 +88,18 @@ class Session:
         token: CachedToken | None = None,
         on_token: Callable[[CachedToken], None] | None = None,
         timeout: float = 30.0,
+        network: Endpoint | None = None,
     ) -> None:
         self.api_endpoint = api
         self.image_endpoint = image
+        self.network_endpoint = network
         self.credentials = credentials
         self.timeout = timeout
         self._token = token
         self._on_token = on_token
         self._api: grpc.aio.Channel | None = None
         self._image: grpc.aio.Channel | None = None
+        self._network: grpc.aio.Channel | None = None
         self._auth_lock: asyncio.Lock | None = None
         self._closed = False
         if credentials.token:
@@ -121,6 +126,15 @@ class Session:
         return self._image
 
     @property
+    def network_channel(self) -> grpc.aio.Channel:
+        self._check_open()
+        if self.network_endpoint is None:
+            raise ConfigError("no network service endpoint (POLYVISOR_NETWORK_URL)")
+        if self._network is None:
+            self._network = _channel(self.network_endpoint)
+        return self._network
+
+    @property
     def compute(self) -> compute_service_pb2_grpc.ComputeServiceStub:
         return compute_service_pb2_grpc.ComputeServiceStub(self.api_channel)
 
@@ -132,12 +146,16 @@ class Session:
     def images(self) -> image_service_pb2_grpc.ImageServiceStub:
         return image_service_pb2_grpc.ImageServiceStub(self.image_channel)
 
+    @property
+    def network(self) -> network_service_pb2_grpc.NetworkServiceStub:
+        return network_service_pb2_grpc.NetworkServiceStub(self.network_channel)
+
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        channels = [c for c in (self._api, self._image) if c is not None]
-        self._api = self._image = None
+        channels = [c for c in (self._api, self._image, self._network) if c is not None]
+        self._api = self._image = self._network = None
         for ch in channels:
             await ch.close()
 

@@ -81,6 +81,11 @@ class Client:
         self.hypervisors: Any = _SyncApi(self.aio.hypervisors, run)
         self.quotas: Any = _SyncApi(self.aio.quotas, run)
         self.identity: Any = _SyncApi(self.aio.identity, run)
+        self.networks: Any = _SyncApi(self.aio.networks, run)
+        self.subnets: Any = _SyncApi(self.aio.subnets, run)
+        self.ports: Any = _SyncApi(self.aio.ports, run)
+        self.security_groups: Any = _SyncApi(self.aio.security_groups, run)
+        self.security_group_rules: Any = _SyncApi(self.aio.security_group_rules, run)
 
     def _run(self, coro: Any) -> Any:
         if self._closed:

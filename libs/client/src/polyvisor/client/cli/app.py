@@ -14,6 +14,7 @@ from polyvisor.client.cli.commands import (
     images,
     keypairs,
     login,
+    network,
     quotas,
     servers,
 )
@@ -34,6 +35,7 @@ Start with `polyvisor login`; then e.g.
 ENVIRONMENT = """\
 environment:
   POLYVISOR_API_URL, POLYVISOR_IMAGE_URL   endpoints (host:port; grpcs:// for TLS)
+  POLYVISOR_NETWORK_URL                    the network service's endpoint
   POLYVISOR_CONFIG                         config file (default ~/.config/polyvisor/config.yaml)
   POLYVISOR_API_KEY | POLYVISOR_USERNAME + POLYVISOR_PASSWORD [+ POLYVISOR_PROJECT]
   POLYVISOR_TOKEN                          credentials overriding the config file
@@ -59,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--api-url", metavar="URL", help="api endpoint (compute, identity)")
     parser.add_argument("--image-url", metavar="URL", help="image service endpoint")
+    parser.add_argument("--network-url", metavar="URL", help="network service endpoint")
     parser.add_argument("--config", metavar="PATH", help="config file to read and write")
     parser.add_argument("--timeout", type=float, default=60.0, metavar="S",
                         help="deadline of each API call in seconds (default 60)")  # fmt: skip
@@ -68,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(dest="group", metavar="COMMAND")
     groups.required = True
     out = _output_parent()
-    for module in (login, servers, images, flavors, keypairs, hypervisors, quotas):
+    for module in (login, servers, images, flavors, keypairs, hypervisors, quotas, network):
         module.register(groups, out)
     return parser
 

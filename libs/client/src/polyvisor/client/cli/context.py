@@ -51,6 +51,7 @@ class Ctx:
             self._client = AsyncClient(
                 api_url=self.args.api_url,
                 image_url=self.args.image_url,
+                network_url=getattr(self.args, "network_url", None),
                 config=self.load_config(),
                 timeout=self.args.timeout,
                 poll_interval=self.args.poll_interval,

@@ -9,6 +9,7 @@ from polyvisor.client import enums
 from polyvisor.client.serialize import timestamp_text
 from polyvisor.compute.v1 import flavors_pb2, hypervisors_pb2, keypairs_pb2, quotas_pb2, servers_pb2
 from polyvisor.image.v1 import images_pb2
+from polyvisor.network.v1 import networks_pb2, security_groups_pb2
 from polyvisor.types.v1 import hypervisor_pb2, resources_pb2
 
 SERVER_COLUMNS = {
@@ -61,6 +62,50 @@ HYPERVISOR_COLUMNS = {
     "memory_mb": "RAM MB used/total",
     "running_servers": "Servers",
     "cluster_name": "Cluster",
+}
+NETWORK_COLUMNS = {
+    "id": "ID",
+    "name": "Name",
+    "network_type": "Type",
+    "physical_network": "Physical network",
+    "segmentation_id": "VLAN",
+    "mtu": "MTU",
+    "shared": "Shared",
+    "subnets": "Subnets",
+}
+SUBNET_COLUMNS = {
+    "id": "ID",
+    "name": "Name",
+    "network_id": "Network",
+    "cidr": "CIDR",
+    "gateway_ip": "Gateway",
+    "enable_dhcp": "DHCP",
+}
+PORT_COLUMNS = {
+    "id": "ID",
+    "name": "Name",
+    "network_id": "Network",
+    "mac_address": "MAC",
+    "fixed_ips": "Fixed IPs",
+    "device_id": "Device",
+    "binding_host": "Host",
+    "binding_state": "Binding",
+}
+SECURITY_GROUP_COLUMNS = {
+    "id": "ID",
+    "name": "Name",
+    "description": "Description",
+    "rules": "Rules",
+    "project_id": "Project",
+}
+SECURITY_GROUP_RULE_COLUMNS = {
+    "id": "ID",
+    "security_group_id": "Group",
+    "direction": "Direction",
+    "ethertype": "Ethertype",
+    "protocol": "Protocol",
+    "port_range": "Ports",
+    "remote": "Remote",
 }
 ESXI_HEADERS = (
     "ESXi host",
@@ -298,4 +343,109 @@ def console_view(
         "url": f"{kind}://{c.host}:{c.port}" if c.port else "",
         "token": c.token,
         "expire_time": _ts(c, "expire_time"),
+    }
+
+
+def network_view(n: networks_pb2.Network) -> dict[str, Any]:
+    return {
+        "id": n.id,
+        "name": n.name,
+        "network_type": _e(enums.NETWORK_TYPE, n.network_type),
+        "physical_network": n.physical_network,
+        "segmentation_id": n.segmentation_id or "",
+        "mtu": n.mtu,
+        "shared": n.shared,
+        "admin_state_up": n.admin_state_up,
+        "subnets": list(n.subnet_ids),
+        "project_id": n.project_id,
+        "create_time": _ts(n, "create_time"),
+    }
+
+
+def subnet_view(s: networks_pb2.Subnet) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "name": s.name,
+        "network_id": s.network_id,
+        "ip_version": s.ip_version,
+        "cidr": s.cidr,
+        "gateway_ip": s.gateway_ip or "none",
+        "allocation_pools": [f"{p.start}-{p.end}" for p in s.allocation_pools],
+        "dns_nameservers": list(s.dns_nameservers),
+        "host_routes": [f"{r.destination} via {r.nexthop}" for r in s.host_routes],
+        "enable_dhcp": s.enable_dhcp,
+        "project_id": s.project_id,
+        "create_time": _ts(s, "create_time"),
+    }
+
+
+def port_view(p: networks_pb2.Port) -> dict[str, Any]:
+    b = p.binding
+    return {
+        "id": p.id,
+        "name": p.name,
+        "network_id": p.network_id,
+        "mac_address": p.mac_address,
+        "fixed_ips": [f.ip_address for f in p.fixed_ips],
+        "subnets": [f.subnet_id for f in p.fixed_ips],
+        "device_owner": p.device_owner,
+        "device_id": p.device_id,
+        "binding_host": b.host,
+        "binding_vif_type": _e(enums.VIF_TYPE, b.vif_type),
+        "binding_state": _e(enums.BINDING_STATE, b.state),
+        "binding_message": b.message,
+        "port_security_enabled": p.port_security_enabled,
+        "port_security_enforced": b.port_security_enforced,
+        "security_groups": list(p.security_group_ids),
+        "allowed_address_pairs": [
+            f"{a.ip_address} {a.mac_address}".strip() for a in p.allowed_address_pairs
+        ],
+        "admin_state_up": p.admin_state_up,
+        "revision": p.revision,
+        "project_id": p.project_id,
+        "create_time": _ts(p, "create_time"),
+    }
+
+
+def _port_range(r: security_groups_pb2.SecurityGroupRule) -> str:
+    if not r.HasField("port_range_min"):
+        return "any"
+    lo = r.port_range_min
+    hi = r.port_range_max if r.HasField("port_range_max") else None
+    if r.protocol in ("icmp", "icmpv6"):
+        return f"type {lo}" + (f" code {hi}" if hi is not None else "")
+    return str(lo) if hi in (None, lo) else f"{lo}-{hi}"
+
+
+def rule_view(r: security_groups_pb2.SecurityGroupRule) -> dict[str, Any]:
+    remote = r.remote_ip_prefix or (f"group {r.remote_group_id}" if r.remote_group_id else "any")
+    return {
+        "id": r.id,
+        "security_group_id": r.security_group_id,
+        "direction": _e(enums.DIRECTION, r.direction),
+        "ethertype": "IPv6" if r.ethertype == security_groups_pb2.ETHERTYPE_IPV6 else "IPv4",
+        "protocol": r.protocol or "any",
+        "port_range": _port_range(r),
+        "remote": remote,
+        "description": r.description,
+        "project_id": r.project_id,
+    }
+
+
+def rule_summary(r: security_groups_pb2.SecurityGroupRule) -> str:
+    v = rule_view(r)
+    ports = "" if v["port_range"] == "any" else f" {v['port_range']}"
+    return f"{v['direction']} {v['ethertype']} {v['protocol']}{ports} {v['remote']}"
+
+
+def group_view(g: security_groups_pb2.SecurityGroup) -> dict[str, Any]:
+    return {
+        "id": g.id,
+        "name": g.name,
+        "description": g.description,
+        "is_default": g.is_default,
+        "rules": [rule_summary(r) for r in g.rules],
+        "revision": g.revision,
+        "project_id": g.project_id,
+        "create_time": _ts(g, "create_time"),
     }
