@@ -215,3 +215,14 @@ def test_migrate_command_brings_a_service_schema_up_to_date(fresh_db: str) -> No
     env["POLYVISOR_DATABASE_URL"] = f"postgresql://nobody@127.0.0.1:{free_port()}/x"
     down = subprocess.run([*argv, "scheduler"], env=env, capture_output=True, text=True, timeout=60)
     assert down.returncode == 1 and "migration failed" in down.stderr, down.stderr
+
+
+@pytest.mark.parametrize("service", ["api", "scheduler", "imagesvc", "networksvc"])
+def test_migrate_command_knows_each_service_schema_as_the_service_does(service: str) -> None:
+    import importlib
+
+    from polyvisor.common.migrate import SCHEMAS
+
+    app = importlib.import_module(f"polyvisor.{service}.app")
+    assert SCHEMAS[service] == app.SCHEMA
+    assert load_migrations(f"polyvisor.{service}.migrations")

@@ -182,6 +182,10 @@ def settings_class(container: dict[str, Any]) -> type[BaseModel] | None:
         from polyvisor.imagesvc.config import ImageSettings
 
         return ImageSettings
+    if name == "networksvc":
+        from polyvisor.networksvc.config import NetworkSettings
+
+        return NetworkSettings
     if name == "agent-kvm":
         from polyvisor.agent_kvm.config import KvmSettings
 
@@ -358,10 +362,8 @@ def dev_environments() -> dict[str, dict[str, str]]:
         libvirt_uri="qemu:///system",
     )
     creds = Credentials(Path("/k/token.key"), Path("/k/token.pub"), "admin", "pw", "admin", "s")
-    recorded = {
-        n: {"grpc_port": 1, "metrics_port": 2}
-        for n in ("api", "scheduler", "imagesvc", "agent_kvm", "agent_vmware-DC0_C0")
-    }
+    names = ("api", "scheduler", "imagesvc", "networksvc", "agent_kvm", "agent_vmware-DC0_C0")
+    recorded = {n: {"grpc_port": 1, "metrics_port": 2} for n in names}
     out: dict[str, dict[str, str]] = {}
     for spec in plan(layout, infra, creds, recorded):
         out.setdefault(spec.module, spec.env)

@@ -26,8 +26,8 @@ from tests.devstack import deploy_truth as truth
 REPO = truth.REPO
 CONTAINERS = REPO / "deploy" / "containers"
 K8S = REPO / "deploy" / "k8s"
-SERVICES = ("api", "scheduler", "imagesvc", "agent_kvm", "agent_vmware")
-STATELESS = ("api", "scheduler", "imagesvc")
+SERVICES = ("api", "scheduler", "imagesvc", "networksvc", "agent_kvm", "agent_vmware")
+STATELESS = ("api", "scheduler", "imagesvc", "networksvc")
 #: Kubernetes versions the rendered overlays must validate against: the oldest still
 #: supported upstream, and the newest the schemas know.
 K8S_VERSIONS = ("1.33.0", "1.35.0", kubernetes_validate.latest_version() + ".0")
@@ -83,6 +83,10 @@ def test_containerfile_installs_its_member_deps_first_pinned_and_labelled(servic
     assert all("--frozen" in flags and "--no-dev" in flags for flags, _ in syncs)
     deps_at, code_at = text.index("--no-install-workspace"), text.index("COPY libs/ libs/")
     assert deps_at < code_at, "the dependency layer must come before the code is copied"
+    # the dependency layer sees the whole workspace: every member's pyproject.toml
+    for member in members.values():
+        rel = member.relative_to(REPO)
+        assert f"COPY {rel}/pyproject.toml {rel}/\n" in text[:deps_at], f"{service}: {rel}"
     assert f'"polyvisor.{service}"]' in text
     # base images by digest; uv by version and hash
     arg = re.search(r"ARG PYTHON_IMAGE=(\S+)", text)
@@ -122,6 +126,17 @@ def test_hadolint_passes_every_containerfile() -> None:
     files = sorted(str(p) for p in CONTAINERS.glob("*.Containerfile"))
     r = subprocess.run([hadolint, *files], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_every_service_has_a_containerfile_and_a_workload() -> None:
+    services = {p.name for p in (REPO / "services").iterdir() if (p / "pyproject.toml").exists()}
+    assert services == set(SERVICES), "a service without an image and manifests (or the reverse)"
+    for overlay in truth.OVERLAYS:
+        kustomization = yaml.safe_load(
+            (K8S / "overlays" / overlay / "kustomization.yaml").read_text()
+        )
+        named = {i["name"] for i in kustomization["images"]}
+        assert named == {f"polyvisor/{s.replace('_', '-')}" for s in SERVICES}, overlay
 
 
 def test_containerignore_keeps_the_context_to_sources() -> None:
@@ -273,8 +288,12 @@ def test_control_plane_pods_meet_pod_security_restricted(
 DESIGN_FLOWS = [  # (from, to, port): DESIGN.md §2
     ("client", "api", 50051),
     ("client", "imagesvc", 50052),
+    ("client", "networksvc", 50054),
     ("api", "scheduler", 50053),
     ("api", "imagesvc", 50052),
+    ("api", "networksvc", 50054),
+    ("agent-kvm", "networksvc", 50054),
+    ("agent-vmware", "networksvc", 50054),
     ("agent-kvm", "api", 50051),
     ("agent-kvm", "imagesvc", 50052),
     ("agent-vmware", "api", 50051),
@@ -282,6 +301,8 @@ DESIGN_FLOWS = [  # (from, to, port): DESIGN.md §2
     ("api", "postgres", 5432),
     ("scheduler", "postgres", 5432),
     ("imagesvc", "postgres", 5432),
+    ("networksvc", "postgres", 5432),
+    ("networksvc", "nats", 4222),
     ("api", "nats", 4222),
     ("scheduler", "nats", 4222),
     ("imagesvc", "nats", 4222),
@@ -296,6 +317,8 @@ NOT_FLOWS = [
     ("agent-kvm", "scheduler", 50053),
     ("agent-vmware", "scheduler", 50053),
     ("imagesvc", "scheduler", 50053),
+    ("networksvc", "scheduler", 50053),
+    ("networksvc", "api", 50051),
     ("agent-kvm", "postgres", 5432),  # agents hold no database credentials
     ("agent-vmware", "postgres", 5432),
     ("client", "agent-kvm", 50060),

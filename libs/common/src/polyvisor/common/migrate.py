@@ -6,8 +6,8 @@ own start-up `migrate` then finds nothing left to do. `migrate` holds an advisor
 by the schema, so the init containers of several replicas starting together apply each
 migration once, one after the other.
 
-SERVICE is the service's package under `polyvisor.` (api, scheduler, imagesvc); its schema
-has the same name and its migrations are the package's `migrations/` directory. The
+SERVICE is the service's package under `polyvisor.` (api, scheduler, imagesvc, networksvc);
+SCHEMAS names its schema, and its migrations are the package's `migrations/` directory. The
 database is `POLYVISOR_DATABASE_URL`, as for the service itself.
 """
 
@@ -26,26 +26,26 @@ __all__ = ["SCHEMAS", "main"]
 
 log = get_logger(__name__)
 
-#: The services that own a schema (the schema is named after the service).
-SCHEMAS = ("api", "scheduler", "imagesvc")
+#: The services that own a schema, and its name (each service's `app.SCHEMA`).
+SCHEMAS = {"api": "api", "scheduler": "scheduler", "imagesvc": "imagesvc", "networksvc": "network"}
 
 
 async def _run(service: str, database_url: str) -> list[int]:
-    return await migrate(database_url, service, f"polyvisor.{service}.migrations")
+    return await migrate(database_url, SCHEMAS[service], f"polyvisor.{service}.migrations")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m polyvisor.common.migrate")
-    parser.add_argument("service", choices=SCHEMAS)
+    parser.add_argument("service", choices=sorted(SCHEMAS))
     args = parser.parse_args(argv)
     settings = ServiceSettings(service_name=f"{args.service}-migrate")
     configure_logging(settings)
     try:
         applied = asyncio.run(_run(args.service, settings.database_url))
     except PolyvisorError as e:
-        log.error("migration failed", schema=args.service, error=str(e))
+        log.error("migration failed", schema=SCHEMAS[args.service], error=str(e))
         return 1
-    log.info("schema up to date", schema=args.service, applied=applied)
+    log.info("schema up to date", schema=SCHEMAS[args.service], applied=applied)
     return 0
 
 
