@@ -11,7 +11,7 @@
 | `POLYVISOR_MAX_CONVERSIONS` | conversions running at once in this process | 2 |
 | `POLYVISOR_CONVERT_TIMEOUT_S` / `POLYVISOR_INFO_TIMEOUT_S` | qemu-img time limits | 3600 / 30 |
 | `POLYVISOR_PROJECT_MAX_STORED_BYTES` | a project's quota of stored bytes: its uploads and every rendition of its images (a raw rendition counts its whole virtual size) | 1 TiB |
-| `POLYVISOR_PROJECT_CONVERSION_SECONDS` | a project's quota of conversion time (wall clock) per `POLYVISOR_CONVERSION_WINDOW_S` | 3600 |
+| `POLYVISOR_PROJECT_CONVERSION_SECONDS` | a project's quota of conversion time (wall clock) per `POLYVISOR_CONVERSION_WINDOW_S` | 1800 |
 | `POLYVISOR_CONVERSION_WINDOW_S` | the sliding window of that quota, seconds | 3600 |
 | `POLYVISOR_PROJECT_MAX_CONVERSIONS` | conversions one project runs at once in this process (the rest wait) | 1 |
 | `POLYVISOR_CLAIM_STALE_S` | an upload or conversion whose process stopped beating this long is abandoned | 60 |
@@ -51,7 +51,7 @@ class ImageSettings(ServiceSettings):
     qemu_address_space_bytes: int = Field(default=1 * GiB, gt=0)
 
     project_max_stored_bytes: int = Field(default=1024 * GiB, gt=0)
-    project_conversion_seconds: float = Field(default=3600.0, gt=0)
+    project_conversion_seconds: float = Field(default=1800.0, gt=0)
     conversion_window_s: float = Field(default=3600.0, gt=0)
     project_max_conversions: int = Field(default=1, ge=1, le=64)
 

@@ -10,6 +10,12 @@ the image pays, whoever asks (an agent booting a server of another project on a 
 spends the image owner's quota, once: renditions are cached).
 
 Refusals are RESOURCE_EXHAUSTED naming the quota, what is used and what was needed.
+
+Conversions reserve their bytes under a per-project lock, so replicas together never pass
+the quota. Uploads are checked against what the project has left when they start and while
+their bytes come (no reservation: uploads of one project running at the same moment may
+together pass it by at most one upload's size). Conversion time is counted when a
+conversion ends, and one project runs at most `conversions_per_project` at once per process.
 """
 
 from __future__ import annotations
