@@ -71,7 +71,15 @@ BINARY_PACKAGES = {
     "virsh": "libvirt-clients",
     "blkid": "util-linux",
     "genisoimage": "genisoimage",
+    "ip": "iproute2",
+    "bridge": "iproute2",
+    "ovs-vsctl": "openvswitch-switch",
+    "rbd": "ceph-common",
+    "mkfs.ext4": "e2fsprogs",
 }
+#: Names distinctive enough to count wherever they are quoted (a setting's default, an argv);
+#: the others (ip, nft, bridge, rbd) count only where the code runs them.
+QUOTED_BINARIES = {b for b in BINARY_PACKAGES if b not in {"ip", "nft", "bridge", "rbd"}}
 #: Packages every image has from its base (Debian's essential set).
 BASE_IMAGE_PACKAGES = {"util-linux"}
 #: Code that never runs in a service container (dev stack and tests only).
@@ -290,8 +298,12 @@ def secret_files(
 def check_env(docs: list[dict[str, Any]], containerfiles: Path) -> list[str]:
     import tempfile
 
+    with tempfile.TemporaryDirectory(prefix="deploy-truth-") as scratch:
+        return _check_env(docs, containerfiles, Path(scratch))
+
+
+def _check_env(docs: list[dict[str, Any]], containerfiles: Path, scratch: Path) -> list[str]:
     problems = []
-    scratch = Path(tempfile.mkdtemp(prefix="deploy-truth-"))
     for obj, pod in workloads(docs):
         for c in containers(pod):
             cls = settings_class(c)
@@ -583,7 +595,7 @@ def binaries_called(service: str) -> dict[str, str]:
     for f in _member_sources(service):
         text = f.read_text()
         rel = str(f.relative_to(REPO))
-        for binary in BINARY_PACKAGES:
+        for binary in QUOTED_BINARIES:
             if re.search(rf"""["']{re.escape(binary)}["']""", text):
                 found.setdefault(binary, rel)
         for m in _EXEC_RE.finditer(text):
