@@ -37,6 +37,13 @@ SERVER_COLUMNS = (
 )
 
 
+# The enums by value: a dict lookup is some twenty times cheaper than calling the enum, and
+# every row read (a page of a hundred servers) pays it four times.
+_STATES = {s.value: s for s in m.State}
+_TASKS = {t.value: t for t in m.Task}
+_POWERS = {p.value: p for p in m.Power}
+
+
 def server(row: Mapping[str, Any]) -> m.Server:
     flavor = js(row["flavor"]) or {}
     console = js(row["console"])
@@ -54,11 +61,11 @@ def server(row: Mapping[str, Any]) -> m.Server:
             disk_gb=int(flavor.get("disk_gb", 0)),
             extra_specs=dict(flavor.get("extra_specs") or {}),
         ),
-        state=m.State(row["state"]),
-        task=m.Task(row["task"]),
+        state=_STATES[row["state"]],
+        task=_TASKS[row["task"]],
         task_deadline=ts(row["task_deadline"]),
-        power_state=m.Power(row["power_state"]),
-        desired_power_state=m.Power(row["desired_power_state"]),
+        power_state=_POWERS[row["power_state"]],
+        desired_power_state=_POWERS[row["desired_power_state"]],
         fault=m.Fault.from_json(js(row["fault"])),
         host=row["host"],
         hypervisor_type=row["hypervisor_type"],
