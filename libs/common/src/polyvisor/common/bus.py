@@ -48,6 +48,7 @@ from polyvisor.common.errors import (
     Unavailable,
 )
 from polyvisor.common.logging import get_logger
+from polyvisor.common.readiness import register as register_dependency
 
 __all__ = [
     "Bus",
@@ -657,11 +658,19 @@ class Bus:
             raise map_nats_error(e) from e
         blog.info("nats connected", servers=servers)
         bus = cls(nc, name, replicas)
+        register_dependency("nats", bus.ping, lambda: bus._closed)
         return bus
 
     @property
     def connected(self) -> bool:
         return bool(self._nc.is_connected)
+
+    async def ping(self, timeout: float = 2.0) -> None:  # noqa: ASYNC109
+        """A PING/PONG round trip with the server (readiness); Unavailable when there is none."""
+        if not self._nc.is_connected:
+            raise Unavailable("nats: not connected")
+        with _mapped():
+            await self._nc.flush(timeout=timeout)
 
     # -- streams
 

@@ -43,6 +43,7 @@ from polyvisor.common.errors import (
     Unavailable,
 )
 from polyvisor.common.logging import get_logger
+from polyvisor.common.readiness import register as register_dependency
 
 __all__ = [
     "Migration",
@@ -178,7 +179,21 @@ async def create_pool(
             reset=None if reset_session else _keep_session,
         )
     assert pool is not None
+    register_dependency("postgres", lambda: _ping(pool), pool.is_closing)
     return pool
+
+
+async def _ping(pool: asyncpg.Pool) -> None:
+    """`SELECT 1` through the pool (readiness). A connection the server dropped (a restarted
+    PostgreSQL) fails once and is replaced: the second try tells whether the server answers."""
+    for attempt in (1, 2):
+        try:
+            async with pool.acquire() as conn:
+                await conn.fetchval("SELECT 1")
+            return
+        except (OSError, asyncpg.InterfaceError, pgerr.PostgresConnectionError):
+            if attempt == 2:
+                raise
 
 
 async def close_pool(pool: asyncpg.Pool, timeout: float = 2.0) -> None:  # noqa: ASYNC109

@@ -13,7 +13,10 @@
     await server.stop(grace)        # health NOT_SERVING, in-flight RPCs get `grace` seconds
 
 Health (`grpc.health.v1.Health`) reports every listed service, and the overall status under
-"", NOT_SERVING until `set_serving()`, and NOT_SERVING again from the start of the drain.
+"", NOT_SERVING until `set_serving()`, and NOT_SERVING again from the start of the drain:
+that is liveness. Under "readiness" (`READINESS_SERVICE`) it is SERVING only when, besides,
+every PostgreSQL pool and NATS connection of the process answers at the time of the call
+(see `polyvisor.common.readiness`): a readiness probe names that service.
 Server reflection lists the services, health and reflection itself. Every method (health and
 reflection included) runs inside metrics, errors and request ids, authentication (see
 `polyvisor.common.interceptors`): each handler is wrapped once, as it is registered, so a call
@@ -23,6 +26,7 @@ inside those three (the server then uses the classic interceptor chain for every
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -41,8 +45,15 @@ from polyvisor.common.interceptors import (
     MetricsInterceptor,
 )
 from polyvisor.common.logging import get_logger
+from polyvisor.common.readiness import READINESS_SERVICE, failures
 
-__all__ = ["HEALTH_SERVICE", "REFLECTION_SERVICE", "GrpcServer", "ServiceSpec"]
+__all__ = [
+    "HEALTH_SERVICE",
+    "READINESS_SERVICE",
+    "REFLECTION_SERVICE",
+    "GrpcServer",
+    "ServiceSpec",
+]
 
 log = get_logger(__name__)
 
@@ -96,6 +107,36 @@ def _load_service_file(add: Callable[..., Any]) -> None:
             importlib.import_module(module.removesuffix("_grpc"))
         except ImportError:
             pass
+
+
+class _Health(HealthServicer):
+    """grpc.health.v1 with "readiness" checked at each call: serving, and every dependency
+    answers. The last answer is also stored, so Watch("readiness") follows the checks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = asyncio.Lock()
+        self._reported: dict[str, str] = {}
+
+    async def Check(self, request: health_pb2.HealthCheckRequest, context: Any) -> Any:
+        if request.service != READINESS_SERVICE:
+            return await super().Check(request, context)
+        async with self._lock:  # probes arriving together share one round of checks
+            status = await self._readiness()
+            await self.set(READINESS_SERVICE, status)
+        return health_pb2.HealthCheckResponse(status=status)
+
+    async def _readiness(self) -> int:
+        if self._server_status.get("") != _SERVING:  # starting or draining
+            return _NOT_SERVING
+        failed = await failures()
+        if failed != self._reported:
+            if failed:
+                log.warning("not ready: dependencies do not answer", failed=failed)
+            elif self._reported:
+                log.info("ready again: every dependency answers")
+            self._reported = failed
+        return _NOT_SERVING if failed else _SERVING
 
 
 class _WrappingRegistrar(grpc.aio.Server):
@@ -166,7 +207,7 @@ class GrpcServer:
             self._wrapper = HandlerWrapper(auth, exempt)
         self._options = {**dict(DEFAULT_OPTIONS), **_settings_options(settings), **dict(options)}
         self._server: grpc.aio.Server | None = None
-        self.health = HealthServicer()
+        self.health = _Health()
         self.port: int | None = None
         self._serving = False
         self._stopped = False
@@ -199,7 +240,7 @@ class GrpcServer:
         for add, servicer, _ in self.services:
             add(servicer, target)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, target)
-        for name in ["", *self.service_names]:
+        for name in ["", READINESS_SERVICE, *self.service_names]:
             await self.health.set(name, _NOT_SERVING)
         for add, _, _ in self.services:
             _load_service_file(add)
