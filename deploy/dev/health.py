@@ -1,4 +1,10 @@
-"""gRPC health probes (grpc.health.v1) and plain TCP probes for the dev stack."""
+"""gRPC health probes (grpc.health.v1) and plain TCP probes for the dev stack.
+
+A service is *ready* when its health says SERVING for "" (the process is up: liveness) and
+for "readiness" (and every PostgreSQL pool and NATS connection it holds answers: see
+polyvisor.common.readiness). A server older than the readiness check answers NOT_FOUND for
+it: being SERVING is then all that can be checked.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,13 @@ from collections.abc import Callable
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from polyvisor.common.readiness import READINESS_SERVICE
+
 SERVING = "SERVING"
 UNREACHABLE = "unreachable"
 NOT_LISTENING = "not listening"
+UNKNOWN_SERVICE = "unknown service"
+NOT_READY = "NOT_READY (a dependency does not answer)"
 
 
 def grpc_health(address: str, timeout: float = 2.0, service: str = "") -> str:
@@ -24,8 +34,20 @@ def grpc_health(address: str, timeout: float = 2.0, service: str = "") -> str:
             code = e.code() if isinstance(e, grpc.Call) else None
             if code == grpc.StatusCode.UNIMPLEMENTED:
                 return "no health service"
+            if code == grpc.StatusCode.NOT_FOUND:
+                return UNKNOWN_SERVICE
             return UNREACHABLE
     return str(health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status))
+
+
+def readiness(address: str, timeout: float = 4.0) -> str:
+    """SERVING when the service at `address` is up and reaches its dependencies; else the
+    liveness status (NOT_SERVING, unreachable, ...) or NOT_READY."""
+    status = grpc_health(address, timeout=timeout)
+    if status != SERVING:
+        return status
+    ready = grpc_health(address, timeout=timeout, service=READINESS_SERVICE)
+    return SERVING if ready in (SERVING, UNKNOWN_SERVICE) else NOT_READY
 
 
 def wait_serving(
@@ -35,7 +57,8 @@ def wait_serving(
     alive: Callable[[], bool],
     listen_within: float | None = None,
 ) -> str:
-    """Poll until SERVING; stop early when `alive()` turns False. Returns the last status.
+    """Poll until ready (`readiness`: SERVING and every dependency answers); stop early when
+    `alive()` turns False. Returns the last status.
 
     With `listen_within`, a process that has not opened the port after that many seconds
     (and is alive) yields NOT_LISTENING instead of waiting out `timeout`.
@@ -46,7 +69,7 @@ def wait_serving(
     status = UNREACHABLE
     seen_listening = False
     while time.monotonic() < deadline:
-        status = grpc_health(address, timeout=1.0)
+        status = readiness(address, timeout=3.0)
         if status == SERVING:
             return status
         if not alive():

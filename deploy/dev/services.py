@@ -113,6 +113,14 @@ class ServiceSpec:
         return f"{BIND_HOST}:{self.grpc_port}"
 
     @property
+    def dependencies(self) -> dict[str, str]:
+        """The addresses it is given of the other parts (NATS, PostgreSQL, api, vCenter...):
+        recorded at start, so `./dev up` restarts it when one of them has moved."""
+        return {
+            k: v for k, v in sorted(self.env.items()) if k.endswith(("_URL", "_ADDRESS", "_URI"))
+        }
+
+    @property
     def argv(self) -> list[str]:
         import sys
 

@@ -3,8 +3,15 @@
 Up, in order: PostgreSQL and NATS (embedded unless POLYVISOR_DATABASE_URL /
 POLYVISOR_NATS_URL are set), vcsim, libvirtd (or libvirt's test driver when it cannot
 run), then scheduler, imagesvc, api, one KVM agent and one VMware agent per vcsim
-cluster. Each gRPC service must answer SERVING before the stack is declared up. Running
-`up` again starts only what is not running. Down stops what up started, in reverse.
+cluster. Each gRPC service must be ready (health SERVING for "" and for "readiness": its
+PostgreSQL and NATS answer) before the stack is declared up.
+
+Nothing supervises the processes: running `up` again is what restarts a part that died,
+and it starts only what is not running, each part on the port it had (recorded under
+run/, postgres/, nats/, vcsim/), so the parts still running reach it where they did. A
+part moves only when another process took its port; the running parts given its old
+address are then restarted too. Down stops what up started, in reverse (and forgets the
+ports: the next `up` starts afresh).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import json
 import os
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +56,7 @@ class StackError(RuntimeError):
 class UpResult:
     ok: bool = True
     started: list[str] = field(default_factory=list)
+    restarted: list[str] = field(default_factory=list)  # had died (or had to move): started again
     already: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
@@ -61,17 +70,37 @@ class UpResult:
 # --------------------------------------------------------------------------- infrastructure
 
 
+def _embedded(label: str, make: Callable[[int], EmbeddedPostgres | EmbeddedNats]) -> str:
+    """Start (or find running) an embedded server; its URL.
+
+    A server that died (killed, crashed) comes back on the port it had, so every service
+    started before keeps reaching it at the URL it was given. Only when another process has
+    taken that port does it move: the services that use it are then restarted (`_start`).
+    `make(port)` builds the server (0: a free port)."""
+    server = make(0)
+    if server.running():
+        url = server.start()
+        console.print(f"{label:<10} running   {url}")
+        return url
+    port = server.recorded_port or 0
+    if port and not health.port_free(BIND_HOST, port):
+        console.print(
+            f"[yellow]{label:<10} its port {port} is taken by another process: it starts on "
+            "a new port, and the services that use it are restarted[/yellow]"
+        )
+        port = 0
+    url = make(port).start()
+    console.print(f"{label:<10} {'restarted' if port else 'started  '} {url}")
+    return url
+
+
 def _postgres(layout: Layout) -> tuple[str, bool]:
     """(database URL, embedded?)."""
     external = os.environ.get("POLYVISOR_DATABASE_URL")
     if external:
         console.print(f"postgres   external  {external}")
         return external, False
-    pg = EmbeddedPostgres(layout.postgres)
-    was = pg.running()
-    url = pg.start()
-    console.print(f"postgres   {'running ' if was else 'started '}  {url}")
-    return url, True
+    return _embedded("postgres", lambda port: EmbeddedPostgres(layout.postgres, port)), True
 
 
 def _nats(layout: Layout) -> tuple[str, bool]:
@@ -79,11 +108,7 @@ def _nats(layout: Layout) -> tuple[str, bool]:
     if external:
         console.print(f"nats       external  {external}")
         return external, False
-    nats = EmbeddedNats(layout.nats)
-    was = nats.running()
-    url = nats.start()
-    console.print(f"nats       {'running ' if was else 'started '}  {url}")
-    return url, True
+    return _embedded("nats", lambda port: EmbeddedNats(layout.nats, port)), True
 
 
 def _vcsim(layout: Layout) -> VcsimEndpoint:
@@ -158,13 +183,30 @@ def _qemu_can_reach(layout: Layout) -> None:
 
 
 def _recorded_ports(layout: Layout) -> dict[str, dict[str, int]]:
+    """The ports of every recorded process, running or not: one that died (a record stays
+    until `./dev down`) comes back where the others look for it. A dead process's ports that
+    another process has taken since are left out (it gets new ones, and what depends on it
+    is restarted)."""
     ports: dict[str, dict[str, int]] = {}
     for name in recorded_names(layout):
         proc = ManagedProcess(layout, name)
         rec = proc.record()
-        if rec and proc.running():
-            ports[name] = {"grpc_port": rec["grpc_port"], "metrics_port": rec["metrics_port"]}
+        if not rec or not all(isinstance(rec.get(k), int) for k in ("grpc_port", "metrics_port")):
+            continue
+        pair = {"grpc_port": rec["grpc_port"], "metrics_port": rec["metrics_port"]}
+        if proc.running() or all(health.port_free(BIND_HOST, p) for p in pair.values()):
+            ports[name] = pair
     return ports
+
+
+def _moved(rec: dict[str, Any], spec: ServiceSpec) -> list[str]:
+    """What a running process reaches at an address that is no longer right (empty when it
+    was recorded without them: it is left alone)."""
+    had = rec.get("dependencies")
+    if not isinstance(had, dict):
+        return []
+    now = spec.dependencies
+    return sorted(k for k in set(had) | set(now) if had.get(k) != now.get(k))
 
 
 def _start(layout: Layout, spec: ServiceSpec, result: UpResult) -> ManagedProcess | None:
@@ -173,9 +215,17 @@ def _start(layout: Layout, spec: ServiceSpec, result: UpResult) -> ManagedProces
         console.print(f"[yellow]{spec.name:<20} not yet implemented: {spec.module}[/yellow]")
         result.missing.append(spec.name)
         return None
+    rec = proc.record()
     if proc.running():
-        result.already.append(spec.name)
-        return proc
+        moved = _moved(rec or {}, spec)
+        if not moved:
+            result.already.append(spec.name)
+            return proc
+        console.print(
+            f"[yellow]{spec.name:<20} restarting: what it reaches moved "
+            f"({', '.join(moved)})[/yellow]"
+        )
+        proc.stop()
     for port in (spec.grpc_port, spec.metrics_port):
         if not health.port_free(BIND_HOST, port):
             raise StackError(
@@ -186,9 +236,13 @@ def _start(layout: Layout, spec: ServiceSpec, result: UpResult) -> ManagedProces
         spec.argv,
         process_env(spec),
         info={"module": spec.module, "grpc_port": spec.grpc_port,
-              "metrics_port": spec.metrics_port, **spec.info},
+              "metrics_port": spec.metrics_port, "dependencies": spec.dependencies,
+              **spec.info},
     )  # fmt: skip
-    result.started.append(spec.name)
+    if rec is not None:  # started before, and gone (died, was killed) or moved
+        result.restarted.append(spec.name)
+    else:
+        result.started.append(spec.name)
     return proc
 
 
@@ -205,7 +259,9 @@ def _wait(
         )
         pid = proc.pid
         if status == health.SERVING:
-            console.print(f"{spec.name:<20} SERVING   {spec.address}  (pid {pid})")
+            how = "restarted" if spec.name in result.restarted else "ready    "
+            console.print(f"{spec.name:<20} {how} {spec.address}  (pid {pid}, SERVING, "
+                          "its PostgreSQL/NATS answer)")  # fmt: skip
             continue
         if status == health.NOT_LISTENING and pid is not None:
             console.print(f"{spec.name:<20} running   no gRPC health endpoint  (pid {pid})")
@@ -355,6 +411,10 @@ def _print_summary(layout: Layout, endpoints: dict[str, Any], result: UpResult) 
     )
     console.print(f"  endpoints            {layout.endpoints}")
     console.print(f"  logs                 {layout.logs}/")
+    if result.restarted:
+        console.print(
+            f"restarted (had died, or what they reach had moved): {', '.join(result.restarted)}"
+        )
     if result.missing:
         console.print(f"[yellow]not yet implemented: {', '.join(result.missing)}[/yellow]")
     if result.ok:

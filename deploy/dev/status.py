@@ -1,4 +1,7 @@
-"""`./dev status`: what runs, with pids, ports and health, as a table."""
+"""`./dev status`: what runs, with pids, ports and health, as a table.
+
+A service's health is SERVING only when it is up and reaches its PostgreSQL and NATS
+(`health.readiness`); NOT_READY when one of them does not answer it."""
 
 from __future__ import annotations
 
@@ -87,7 +90,7 @@ def rows(layout: Layout) -> list[tuple[str, str, str, str, str]]:
         if pid is None:
             out.append((name, "exited", "-", endpoint_text, "-"))
         else:
-            out.append((name, "running", str(pid), endpoint_text, health.grpc_health(address)))
+            out.append((name, "running", str(pid), endpoint_text, health.readiness(address)))
     for name in ("api", "imagesvc", "networksvc", "scheduler"):
         entry = ep.get(name)
         if name not in seen and isinstance(entry, dict) and entry.get("state") == "not implemented":

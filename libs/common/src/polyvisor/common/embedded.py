@@ -200,6 +200,14 @@ class _Embedded:
         port = data.get("port") if data and self.running() else None
         return port if isinstance(port, int) else None
 
+    @property
+    def recorded_port(self) -> int | None:
+        """The port of the last start, also when the server has died since (killed): a
+        restart can come back where its clients look for it. None once stopped."""
+        data = self._read_pid_file()
+        port = data.get("port") if data else None
+        return port if isinstance(port, int) else None
+
     def running(self) -> bool:
         if self._proc is not None and self._proc.poll() is not None:
             self._proc = None
