@@ -8,6 +8,7 @@ in test_dev_stack.py. The tests run in order on one stack and each leaves it up.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -222,3 +223,18 @@ def test_killed_api_comes_back_on_its_port_and_agents_reach_it(stack: Stack, kvm
             what=f"{agent['name']} reaches the restarted api",
         )
     create(stack, "after-api-restart", kvm_type)
+
+
+def test_down_then_up_then_a_create_succeeds_at_once(stack: Stack, kvm_type: str) -> None:
+    home = stack.home
+    pids_before = pids(home)
+    down = dev(home, "down", extra_env=ENV)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert not any(alive(p) for p in pids_before.values())
+
+    up(home)
+
+    login(stack)
+    create(stack, "after-down-up", kvm_type)
+    with contextlib.suppress(Exception):
+        stack.cli("server", "delete", *sorted(stack.created), *WAIT)
