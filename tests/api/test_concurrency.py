@@ -155,7 +155,7 @@ async def test_two_replicas_apply_the_same_event_stream_to_the_same_state(env: E
     nc = await nats.connect(env.stack.nats_url)
     js = nc.jetstream()
     try:
-        sub = await js.subscribe("events.server.*", ordered_consumer=True)
+        sub = await js.subscribe("events.server.>", ordered_consumer=True)
         history = []
         while True:
             try:

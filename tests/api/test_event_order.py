@@ -13,7 +13,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from polyvisor.agent.v1 import agent_callback_service_pb2_grpc, callback_pb2
-from polyvisor.common.streams import server_event_subject
+from polyvisor.common.streams import server_event_subject, server_events_filter
 from polyvisor.compute.v1 import flavors_pb2, servers_pb2
 from polyvisor.events.v1 import server_events_pb2 as ev_pb
 from polyvisor.identity.v1 import identity_pb2, identity_requests_pb2
@@ -74,7 +74,7 @@ async def power_reports(nats_url: str, server_id: str) -> list[ev_pb.ServerEvent
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
-        sub = await js.subscribe(server_event_subject(server_id), ordered_consumer=True)
+        sub = await js.subscribe(server_events_filter(server_id), ordered_consumer=True)
         out = []
         while True:
             try:
@@ -175,7 +175,9 @@ async def test_an_older_observation_delivered_after_a_newer_one_is_ignored(env: 
             agent_id=agent_id,
         )
         await js.publish(
-            server_event_subject(s.id), ev.SerializeToString(), headers={"Nats-Msg-Id": ev.event_id}
+            server_event_subject(s.host, s.id),
+            ev.SerializeToString(),
+            headers={"Nats-Msg-Id": ev.event_id},
         )
         await eventually(lambda: unsettled_events(env.stack.nats_url), lambda n: n == 0)
 

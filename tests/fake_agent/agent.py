@@ -17,7 +17,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from polyvisor.agent.v1 import commands_pb2, host_report_pb2
 from polyvisor.common.bus import Bus, BusMessage, subject_token
 from polyvisor.common.lifespan import BackgroundTasks
-from polyvisor.common.streams import AGENT_CMD, EVENTS, HOSTS, ensure_streams
+from polyvisor.common.streams import (
+    AGENT_CMD,
+    EVENTS,
+    HOSTS,
+    ensure_streams,
+    server_event_subject,
+)
 from polyvisor.events.v1 import server_events_pb2 as ev_pb
 from polyvisor.types.v1 import disk_pb2, fault_pb2, hypervisor_pb2, resources_pb2
 from polyvisor.types.v1 import server_status_pb2 as st
@@ -316,5 +322,5 @@ class FakeAgent:
         if console is not None:
             event.console.CopyFrom(console)
         await self.bus.publish(
-            f"events.server.{subject_token(cmd.server_id)}", event, msg_id=event.event_id
+            server_event_subject(cmd.host, cmd.server_id), event, msg_id=event.event_id
         )

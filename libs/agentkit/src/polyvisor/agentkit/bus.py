@@ -1,7 +1,7 @@
 """All of the agent's NATS: its command consumer, server events, host reports.
 
 Subjects and streams are the conventions' (docs/conventions.md):
-``agent.<host>.cmd`` in AGENT_CMD (a work queue), ``events.server.<id>`` in EVENTS,
+``agent.<host>.cmd`` in AGENT_CMD (a work queue), ``events.server.<host>.<id>`` in EVENTS,
 ``hosts.report.<host>`` in HOSTS; ids go through ``subject_token``.
 """
 
@@ -74,7 +74,9 @@ class AgentBus:
 
     async def publish_event(self, event: ServerEventOut) -> PublishAck:
         ack = await self.bus.publish(
-            event_subject(event.server_id), event_to_proto(event), msg_id=event.event_id
+            event_subject(self.host, event.server_id),
+            event_to_proto(event),
+            msg_id=event.event_id,
         )
         EVENTS_PUBLISHED.labels(event.kind.value).inc()
         return ack

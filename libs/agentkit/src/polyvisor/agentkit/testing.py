@@ -309,7 +309,7 @@ class EventTap:
     @classmethod
     async def start(cls, bus: Bus, host: str) -> EventTap:
         tap = cls(host)
-        tap._sub = await bus.subscribe("events.server.*")
+        tap._sub = await bus.subscribe("events.server.>")
         tap._task = asyncio.get_running_loop().create_task(tap._collect())
         await bus.flush()
         return tap

@@ -32,6 +32,7 @@ __all__ = [
     "network_security_group_subject",
     "report_subject",
     "server_event_subject",
+    "server_events_filter",
 ]
 
 
@@ -48,7 +49,7 @@ AGENT_CMD = StreamSpec("AGENT_CMD", ("agent.*.cmd",), retention="workqueue")
 #: Server, image and host events. The api's durable consumer applies server events.
 EVENTS = StreamSpec(
     "EVENTS",
-    ("events.server.*", "events.image.*", "events.host.*"),
+    ("events.server.>", "events.image.*", "events.host.*"),
     max_age=7 * 24 * 3600.0,
 )
 #: Network events (ports, security groups) for the agents that plumb them.
@@ -68,8 +69,19 @@ def command_subject(host: str) -> str:
     return f"agent.{subject_token(host)}.cmd"
 
 
-def server_event_subject(server_id: str) -> str:
-    return f"events.server.{subject_token(server_id)}"
+def server_event_subject(host: str, server_id: str) -> str:
+    """Where the agent of `host` publishes its events about a server: the host is in the
+    subject, so NATS lets an agent publish only its own host's events."""
+    return f"events.server.{subject_token(host)}.{subject_token(server_id)}"
+
+
+#: Every server event, of every host.
+SERVER_EVENTS = "events.server.>"
+
+
+def server_events_filter(server_id: str) -> str:
+    """The events of one server, whichever host published them."""
+    return f"events.server.*.{subject_token(server_id)}"
 
 
 def image_event_subject(image_id: str) -> str:

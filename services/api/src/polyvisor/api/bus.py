@@ -16,6 +16,7 @@ from polyvisor.common.logging import get_logger
 from polyvisor.common.streams import (
     AGENT_CMD,
     EVENTS,
+    SERVER_EVENTS,
     command_subject,
     ensure_streams,
     server_event_subject,
@@ -26,7 +27,6 @@ log = get_logger(__name__)
 
 CMD_STREAM = AGENT_CMD.name
 EVENTS_STREAM = EVENTS.name
-SERVER_EVENTS = "events.server.*"
 event_subject = server_event_subject
 
 
