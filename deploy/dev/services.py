@@ -18,8 +18,13 @@ import secrets
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 from deploy.dev.layout import Layout
+
+if TYPE_CHECKING:
+    from polyvisor.common.natsauth import NatsUser
 
 BIND_HOST = "127.0.0.1"
 CONTROL_PLANE = ("scheduler", "imagesvc", "networksvc", "api")
@@ -42,6 +47,8 @@ class Infra:
     vcenter_password: str
     clusters: tuple[str, ...]
     libvirt_uri: str
+    #: The embedded NATS, whose users `./dev` declares (each process its own NATS identity).
+    nats_managed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +61,13 @@ class Credentials:
     admin_password: str
     admin_project: str
     agent_key_secret: str  # the api derives each agent's key from it; agents never see it
+    nats_secret: str = ""  # each control-plane service's NATS password is derived from it
+
+    def nats_password(self, identity: str) -> str:
+        import hashlib
+        import hmac
+
+        return hmac.new(self.nats_secret.encode(), identity.encode(), hashlib.sha256).hexdigest()
 
     def agent_key(self, host: str) -> str:
         """The agent of `host`'s own key (it names the host; no other host can use it)."""
@@ -81,6 +95,7 @@ class Credentials:
             "admin_password": secrets.token_urlsafe(12),
             "admin_project": "admin",
             "agent_key_secret": secrets.token_urlsafe(32),
+            "nats_secret": secrets.token_urlsafe(32),
         }
         if not set(defaults) <= set(data):
             data = {**defaults, **data}
@@ -96,6 +111,7 @@ class Credentials:
             admin_password=str(data["admin_password"]),
             admin_project=str(data["admin_project"]),
             agent_key_secret=str(data["agent_key_secret"]),
+            nats_secret=str(data["nats_secret"]),
         )
 
 
@@ -169,10 +185,19 @@ def plan(
     ports = {name: _ports(name, recorded) for name in CONTROL_PLANE}
     address = {name: f"{BIND_HOST}:{ports[name][0]}" for name in CONTROL_PLANE}
 
+    def nats(name: str) -> dict[str, str]:
+        if not infra.nats_managed:
+            return {"POLYVISOR_NATS_URL": infra.nats_url}
+        env = {"POLYVISOR_NATS_URL": without_credentials(infra.nats_url)}
+        if name in CONTROL_PLANE:  # agents: user agent-<host>, their key as password
+            env["POLYVISOR_NATS_USER"] = name
+            env["POLYVISOR_NATS_PASSWORD"] = creds.nats_password(name)
+        return env
+
     def common(name: str) -> dict[str, str]:
         grpc_port, metrics_port = ports[name]
         return {
-            "POLYVISOR_NATS_URL": infra.nats_url,
+            **nats(name),
             "POLYVISOR_GRPC_HOST": BIND_HOST,
             "POLYVISOR_GRPC_PORT": str(grpc_port),
             "POLYVISOR_METRICS_HOST": BIND_HOST,
@@ -255,6 +280,27 @@ def plan(
             info={"cluster_name": cluster, "vcenter_url": infra.vcenter_url},
         )  # fmt: skip
     return list(specs.values())
+
+
+def without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def nats_users(creds: Credentials, specs: list[ServiceSpec]) -> list[NatsUser]:
+    """The NATS identities of the stack's processes: a user per control-plane service (every
+    subject), a restricted user per agent host (its own subjects only)."""
+    from polyvisor.common.natsauth import agent_user, service_user
+
+    users: dict[str, NatsUser] = {}
+    for spec in specs:
+        if spec.name in CONTROL_PLANE:
+            users[spec.name] = service_user(spec.name, creds.nats_password(spec.name))
+        elif "POLYVISOR_HOST_ID" in spec.env:
+            host = spec.env["POLYVISOR_HOST_ID"]
+            user = agent_user(host, spec.env["POLYVISOR_AGENT_API_KEY"])
+            users[user.name] = user
+    return list(users.values())
 
 
 def process_env(spec: ServiceSpec) -> dict[str, str]:

@@ -36,6 +36,7 @@ from deploy.dev.services import (
     Infra,
     ServiceSpec,
     implemented,
+    nats_users,
     plan,
     process_env,
 )
@@ -296,11 +297,14 @@ def up(layout: Layout | None = None) -> int:
         vcenter_password=vcsim.password,
         clusters=tuple(clusters),
         libvirt_uri=libvirt_uri,
+        nats_managed=nats_embedded,
     )
     if libvirt_uri == libvirt_fixture.SYSTEM_URI:
         _qemu_can_reach(layout)
     creds = Credentials.ensure(layout)
     specs = plan(layout, infra, creds, _recorded_ports(layout))
+    if nats_embedded:  # every process its own NATS identity (docs/security.md)
+        EmbeddedNats(layout.nats).configure(nats_users(creds, specs))
     try:
         # Scheduler, imagesvc and networksvc first (api calls them), then api, then the agents.
         for group in (("scheduler", "imagesvc", "networksvc"), ("api",), None):

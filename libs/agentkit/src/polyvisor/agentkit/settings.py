@@ -27,7 +27,9 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
+from polyvisor.common.auth import agent_key_host, is_agent_key
 from polyvisor.common.config import ServiceSettings
+from polyvisor.common.natsauth import agent_nats_user
 
 __all__ = ["AgentSettings"]
 
@@ -62,6 +64,14 @@ class AgentSettings(ServiceSettings):
             key = self.agent_api_key_file.read_text().strip()
             object.__setattr__(self, "agent_api_key", key)  # frozen: set once, here
         return self
+
+    @property
+    def nats_credentials(self) -> tuple[str, str]:
+        """Unless set, NATS user ``agent-<host>`` with the agent's own key as its password
+        (docs/security.md): one secret per agent for both gRPC and NATS."""
+        if self.nats_user or not is_agent_key(self.agent_api_key):
+            return self.nats_user, self.nats_password
+        return agent_nats_user(agent_key_host(self.agent_api_key)), self.agent_api_key
 
     @property
     def effective_state_dir(self) -> Path:

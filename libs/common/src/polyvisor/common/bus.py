@@ -26,6 +26,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import nats
 import nats.errors
@@ -108,6 +109,21 @@ def subject_token_decode(token: str) -> str:
 
 
 # --------------------------------------------------------------------------- errors
+
+
+def _url_user(url: str) -> str:
+    parsed = urlsplit(url if "://" in url else f"nats://{url}")
+    return unquote(parsed.username or "")
+
+
+def _redact(url: str) -> str:
+    """The URL without its password."""
+    parsed = urlsplit(url if "://" in url else f"nats://{url}")
+    if parsed.password is None:
+        return url
+    host = parsed.hostname or ""
+    netloc = f"{parsed.username}:***@{host}" + (f":{parsed.port}" if parsed.port else "")
+    return urlunsplit(parsed._replace(netloc=netloc))
 
 
 def map_nats_error(exc: BaseException) -> PolyvisorError:
@@ -611,11 +627,17 @@ class Bus:
         """Connect, retrying forever unless `connect_timeout` (total seconds) is given.
 
         `replicas`: how many copies of each stream and KV bucket it creates keep (a NATS
-        cluster of 3 wants 3; a single server refuses more than 1)."""
+        cluster of 3 wants 3; a single server refuses more than 1).
+
+        Credentials come in the URLs (``nats://user:password@host:port``). A user receives its
+        replies under its own inbox prefix (`natsauth.inbox_prefix`), the only inboxes its
+        NATS permissions let it subscribe to; passwords never reach the logs."""
         servers = [u.strip() for u in urls.split(",")] if isinstance(urls, str) else list(urls)
         servers = [s for s in servers if s]
         if not servers:
             raise InvalidArgument("no NATS url given")
+        user = _url_user(servers[0])
+        shown = [_redact(s) for s in servers]
         blog = log.bind(bus=name)
 
         async def on_error(e: Exception) -> None:
@@ -637,6 +659,7 @@ class Bus:
         connecting = nats.connect(
             servers=servers,
             name=name,
+            inbox_prefix=f"_INBOX_{subject_token(user)}" if user else "_INBOX",
             allow_reconnect=True,
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,
@@ -653,10 +676,10 @@ class Bus:
             else:
                 nc = await asyncio.wait_for(connecting, connect_timeout)
         except TimeoutError as e:
-            raise Unavailable(f"nats: not reachable at {servers} in {connect_timeout}s") from e
+            raise Unavailable(f"nats: not reachable at {shown} in {connect_timeout}s") from e
         except (nats.errors.Error, OSError) as e:
             raise map_nats_error(e) from e
-        blog.info("nats connected", servers=servers)
+        blog.info("nats connected", servers=shown, user=user)
         bus = cls(nc, name, replicas)
         register_dependency("nats", bus.ping, lambda: bus._closed)
         return bus

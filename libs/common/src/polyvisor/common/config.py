@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import socket
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,9 @@ class ServiceSettings(BaseSettings):
     metrics_host: str = "0.0.0.0"
     metrics_port: int = Field(default=0, ge=0, le=65535)
     nats_url: str = "nats://127.0.0.1:4222"
+    #: NATS credentials, put into every URL of `nats_url` that carries none.
+    nats_user: str = ""
+    nats_password: str = ""
     database_url: str = "postgresql://polyvisor@127.0.0.1:5432/polyvisor"
     shutdown_grace_s: float = Field(default=4.0, ge=0.0, le=60.0)
     #: The longest token lifetime (the api issues tokens for this long; every verifier keeps
@@ -62,8 +66,25 @@ class ServiceSettings(BaseSettings):
 
     @property
     def nats_urls(self) -> list[str]:
-        """`nats_url` split on commas (a cluster is given as several URLs)."""
-        return [u.strip() for u in self.nats_url.split(",") if u.strip()]
+        """`nats_url` split on commas (a cluster is given as several URLs), each with the
+        credentials of `nats_user` / `nats_password` unless it carries its own."""
+        urls = [u.strip() for u in self.nats_url.split(",") if u.strip()]
+        user, password = self.nats_credentials
+        if not user:
+            return urls
+        out = []
+        for url in urls:
+            parts = urlsplit(url if "://" in url else f"nats://{url}")
+            if parts.username is None:
+                cred = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
+                parts = parts._replace(netloc=f"{cred}@{parts.netloc}")
+            out.append(urlunsplit(parts))
+        return out
+
+    @property
+    def nats_credentials(self) -> tuple[str, str]:
+        """(user, password) for NATS; subclasses may derive them (agents: from their key)."""
+        return self.nats_user, self.nats_password
 
     @property
     def grpc_address(self) -> str:
