@@ -530,3 +530,83 @@ def test_each_breakage_is_reported_by_name(
         problems += truth.check_binaries(service, containers)
     assert problems, f"{what}: nothing reported"
     assert any(all(n in p for n in named) for p in problems), (what, problems)
+
+
+def _replay_build_stage(containerfile: Path, ctx: Path) -> list[str]:
+    """Replay the build stage's COPY and `uv sync` instructions in `ctx`, as a builder would
+    (with this machine's uv and Python instead of the base image's): the log of each sync."""
+    import os
+    import sys
+
+    lines = []
+    current = ""
+    for raw in containerfile.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        current += line[:-1] + " " if line.endswith("\\") else line
+        if not line.endswith("\\"):
+            lines.append(current)
+            current = ""
+    stages = [i for i, line in enumerate(lines) if line.startswith("FROM ")]
+    build = lines[stages[0] : stages[1]]
+    uv = shutil.which("uv") or str(REPO / ".polyvisor" / "tools" / "uv" / "bin" / "uv")
+    ignore = shutil.ignore_patterns("tests", "__pycache__", "*.pyc", "*.egg-info")
+    env = {
+        **os.environ,
+        "UV_PROJECT_ENVIRONMENT": str(ctx / ".venv"),
+        "UV_PYTHON_DOWNLOADS": "never",
+        "UV_LINK_MODE": "hardlink",  # the image copies; hard links are as good here, faster
+    }
+    env.pop("VIRTUAL_ENV", None)
+    logs = []
+    for line in build:
+        if line.startswith("COPY ") and "--from" not in line:
+            *sources, dest = line.split()[1:]
+            for src in sources:
+                if src.startswith("deploy/containers/"):
+                    continue
+                target, path = ctx / dest, REPO / src
+                if path.is_dir():
+                    shutil.copytree(path, target, ignore=ignore, dirs_exist_ok=True)
+                elif dest.endswith("/"):
+                    target.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(path, target / path.name)
+                else:
+                    shutil.copy2(path, target)
+        elif line.startswith("RUN uv sync "):
+            argv = [uv, *line.split()[2:], "--python", sys.executable]
+            r = subprocess.run(argv, cwd=ctx, env=env, capture_output=True, text=True, timeout=600)
+            assert r.returncode == 0, f"{containerfile.name}: {line}\n{r.stderr}"
+            logs.append(r.stderr)
+    return logs
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_containerfile_build_steps_install_a_service_that_starts_from_the_lock(
+    service: str, tmp_path: Path
+) -> None:
+    """The dependency layer installs third-party packages only (no member: it must not need
+    the code), the code layer adds this member and its libraries, and the result imports the
+    service's entry point (and the migrate command its init container runs)."""
+    ctx = tmp_path / "app"
+    ctx.mkdir()
+    deps_log, code_log = _replay_build_stage(CONTAINERS / f"{service}.Containerfile", ctx)
+    assert "polyvisor-" not in deps_log, deps_log
+    installed = set(re.findall(r"\+ (polyvisor-[\w-]+)==", code_log))
+    assert f"polyvisor-{service.replace('_', '-')}" in installed, code_log
+    others = {f"polyvisor-{s.replace('_', '-')}" for s in SERVICES if s != service}
+    assert not installed & others, f"{service} image would carry {installed & others}"
+    from polyvisor.common.migrate import SCHEMAS
+
+    python = ctx / ".venv" / "bin" / "python"
+    modules = [f"polyvisor.{service}.__main__"]
+    if service in SCHEMAS:  # its init container runs the migrate command from this image
+        modules.append("polyvisor.common.migrate")
+    r = subprocess.run(
+        [str(python), "-c", f"import {', '.join(modules)}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
