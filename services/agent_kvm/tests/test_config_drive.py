@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -43,3 +44,17 @@ def test_nocloud_files_and_label(tmp_path: Path) -> None:
 
 def test_no_keys_no_key_list() -> None:
     assert b"public-keys" not in meta_data(ConfigDrive("i", "h"))
+
+
+def test_network_data_json_rides_on_the_drive(tmp_path: Path) -> None:
+    path = tmp_path / "cd.iso"
+    nd = {
+        "links": [{"id": "pvt1", "ethernet_mac_address": "fa:16:3e:00:00:01"}],
+        "networks": [],
+        "services": [],
+    }
+    write_config_drive(path, ConfigDrive(instance_id="i-1", hostname="h", network_data=nd))
+    assert json.loads(read_config_drive(path)["network_data.json"]) == nd
+    write_config_drive(path, ConfigDrive(instance_id="i-1", hostname="h"))
+    empty = json.loads(read_config_drive(path)["network_data.json"])
+    assert empty == {"links": [], "networks": [], "services": []}

@@ -4,7 +4,8 @@
                                          public_keys=("ssh-ed25519 AAAA...",)))
 
 The volume is labelled ``cidata`` and holds ``meta-data`` (instance-id, local-hostname,
-public-keys), ``user-data`` and ``vendor-data``, with Rock Ridge and Joliet names so the
+public-keys), ``user-data``, ``vendor-data`` and ``network_data.json`` (OpenStack's network
+document for the instance's ports, the same the metadata service serves), with Rock Ridge and Joliet names so the
 guest sees them under those exact names. Made with pycdlib: no genisoimage subprocess.
 """
 
@@ -13,8 +14,10 @@ from __future__ import annotations
 import io
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pycdlib
 
@@ -29,6 +32,7 @@ class ConfigDrive:
     hostname: str
     user_data: bytes = b""
     public_keys: tuple[str, ...] = ()
+    network_data: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _yaml_str(value: str) -> str:
@@ -52,6 +56,7 @@ _FILES = (
     ("meta-data", "/METADATA.;1"),
     ("user-data", "/USERDATA.;1"),
     ("vendor-data", "/VENDORDA.;1"),
+    ("network_data.json", "/NETWORKD.JSO;1"),
 )
 
 
@@ -61,6 +66,10 @@ def write_config_drive(path: Path, drive: ConfigDrive) -> None:
         "meta-data": meta_data(drive),
         "user-data": drive.user_data,
         "vendor-data": b"",
+        "network_data.json": json.dumps(
+            dict(drive.network_data) or {"links": [], "networks": [], "services": []},
+            sort_keys=True,
+        ).encode(),
     }
     iso = pycdlib.PyCdlib()
     iso.new(interchange_level=3, joliet=3, rock_ridge="1.09", vol_ident=VOLUME_LABEL)

@@ -24,6 +24,7 @@ __all__ = [
     "DomainInfo",
     "DomainSpec",
     "DomainTag",
+    "Interface",
     "build_domain_xml",
     "disk_target",
     "domain_name",
@@ -69,6 +70,20 @@ def disk_target(bus: str, index: int = 0) -> DiskTarget:
     return DiskTarget(prefix + "abcdefghijklmnopqrstuvwxyz"[index], bus)
 
 
+_VIF_MODELS = ("virtio", "e1000", "e1000e", "rtl8139", "ne2k_pci", "pcnet")
+
+
+@dataclass(frozen=True, slots=True)
+class Interface:
+    """A NIC on a network's bridge: the port's MAC, its own tap (named after the port)."""
+
+    mac_address: str
+    bridge: str
+    tap: str
+    model: str = "virtio"  # the image's hw_vif_model, else virtio
+    mtu: int = 1500
+
+
 @dataclass(frozen=True, slots=True)
 class DomainSpec:
     server_id: str
@@ -91,6 +106,7 @@ class DomainSpec:
     image_id: str = ""
     host_id: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    interfaces: tuple[Interface, ...] = ()
 
     @property
     def name(self) -> str:
@@ -185,6 +201,17 @@ def build_domain_xml(spec: DomainSpec) -> str:
         ET.SubElement(cd, "readonly")
         if cd_target.bus == "scsi" and spec.disk_bus != "scsi":
             ET.SubElement(dev, "controller", type="scsi", index="0", model="virtio-scsi")
+
+    for nic in spec.interfaces:
+        model = nic.model or "virtio"
+        if model not in _VIF_MODELS:
+            raise ValueError(f"unknown hw_vif_model {model!r} (one of {', '.join(_VIF_MODELS)})")
+        iface = ET.SubElement(dev, "interface", type="bridge")
+        ET.SubElement(iface, "mac", address=nic.mac_address.lower())
+        ET.SubElement(iface, "source", bridge=nic.bridge)
+        ET.SubElement(iface, "target", dev=nic.tap)
+        ET.SubElement(iface, "model", type=model)
+        ET.SubElement(iface, "mtu", size=str(nic.mtu))
 
     serial = ET.SubElement(dev, "serial", type="file")
     ET.SubElement(serial, "source", path=spec.serial_log, append="on")

@@ -19,14 +19,17 @@ its capabilities (domain type "test") and in that nothing really listens on VNC 
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import libvirt
 
@@ -38,6 +41,7 @@ from polyvisor.agent_kvm.domain_xml import (
     NAME_PREFIX,
     DomainSpec,
     DomainTag,
+    Interface,
     build_domain_xml,
     domain_name,
     new_vnc_password,
@@ -48,6 +52,7 @@ from polyvisor.agent_kvm.domain_xml import (
 from polyvisor.agent_kvm.libvirt_errors import is_no_domain, mapped_errors, to_driver_error
 from polyvisor.agent_kvm.libvirt_events import EventLoop
 from polyvisor.agent_kvm.lifecycle import LifecycleWatcher, power_state_of
+from polyvisor.agent_kvm.net.metadata import InstanceMeta
 from polyvisor.agent_kvm.vnc_ports import VncPorts
 from polyvisor.agentkit.driver import (
     Console,
@@ -72,6 +77,8 @@ __all__ = ["LibvirtConfig", "LibvirtDriver"]
 log = get_logger(__name__)
 
 GiB = 1024**3
+#: Beside the config drive: what the metadata service tells the server about itself.
+INSTANCE_META = "instance.json"
 _DISK_BUSES = ("virtio", "scsi", "ide", "sata", "usb")
 
 
@@ -356,11 +363,36 @@ class LibvirtDriver:
     # ------------------------------------------------------------------ Driver: spawn
 
     def spawn(self, spec: InstanceSpec) -> Instance:
+        return self.spawn_with_ports(spec)
+
+    def spawn_with_ports(
+        self,
+        spec: InstanceSpec,
+        nics: tuple[Interface, ...] = (),
+        network_data: Mapping[str, Any] | None = None,
+    ) -> Instance:
+        """Spawn with a NIC per plugged port (``NetworkPlane.plug`` made their bridges) and the
+        ports' network_data.json on the config drive and for the metadata service."""
         with self._lock_for(spec.server_id):
             existing = self._find(spec.server_id)
             if existing is not None:
                 return self._ensure_running(spec.server_id, existing)
-            return self._create(spec)
+            return self._create(spec, nics, network_data or {})
+
+    def instance_meta(self, server_id: str) -> InstanceMeta | None:
+        """What the metadata service tells the server about itself (None: not ours)."""
+        try:
+            raw = json.loads((self.instance_dir(server_id) / INSTANCE_META).read_text())
+        except (OSError, ValueError):
+            return None
+        return InstanceMeta(
+            uuid=raw["uuid"],
+            name=raw.get("name", ""),
+            hostname=raw.get("hostname", ""),
+            public_keys=tuple(raw.get("public_keys", ())),
+            user_data=base64.b64decode(raw.get("user_data", "")),
+            meta=dict(raw.get("meta", {})),
+        )
 
     def _ensure_running(self, server_id: str, dom: libvirt.virDomain) -> Instance:
         with mapped_errors(f"start server {server_id}"):
@@ -368,7 +400,9 @@ class LibvirtDriver:
                 dom.create()
         return self._instance(server_id, dom, console=True)
 
-    def _create(self, spec: InstanceSpec) -> Instance:
+    def _create(
+        self, spec: InstanceSpec, nics: tuple[Interface, ...], network_data: Mapping[str, Any]
+    ) -> Instance:
         conn = self._connection()
         caps = self._capabilities()
         sid = spec.server_id
@@ -401,9 +435,21 @@ class LibvirtDriver:
                     hostname=spec.hostname or spec.name,
                     user_data=spec.user_data,
                     public_keys=tuple(spec.ssh_public_keys),
+                    network_data=network_data,
                 ),
             )
             os.chmod(config_drive, 0o644)
+            meta = {
+                "uuid": sid,
+                "name": spec.name,
+                "hostname": spec.hostname or spec.name,
+                "public_keys": list(spec.ssh_public_keys),
+                "user_data": base64.b64encode(spec.user_data).decode(),
+                "meta": dict(spec.metadata),
+            }
+            meta_path = workdir / INSTANCE_META
+            meta_path.write_text(json.dumps(meta))
+            os.chmod(meta_path, 0o600)
             serial_log = workdir / "console.log"
 
             arch = spec.image.ref.architecture or caps.host_arch or "x86_64"
@@ -436,6 +482,7 @@ class LibvirtDriver:
                     vnc_password=new_vnc_password(),
                     image_id=spec.image.ref.image_id,
                     host_id=self.config.host_id,
+                    interfaces=nics,
                 )
             )
             dom = self._define_and_start(conn, sid, xml)

@@ -1,0 +1,71 @@
+"""A Linux bridge per network: the network's taps, its DHCP namespace's veth and its uplink.
+
+The uplink is the interface the agent maps the network's physical network to
+(``POLYVISOR_PHYSICAL_INTERFACE_MAPPINGS=physnet1:eth1``): the interface itself for a flat
+network, its VLAN sub-interface (802.1Q, the network's segmentation id) for a VLAN network.
+A physical network mapped to nothing (``physnet1:``) has bridges without uplink: the
+network then spans this host only.
+"""
+
+from __future__ import annotations
+
+from polyvisor.agent_kvm.net.names import bridge_name, vlan_device
+from polyvisor.agent_kvm.net.shell import NetError, run
+
+__all__ = ["ensure_bridge", "link_exists", "remove_bridge", "uplink_device"]
+
+
+async def link_exists(name: str, namespace: str = "") -> bool:
+    argv = ["ip", *(["-n", namespace] if namespace else []), "link", "show", "dev", name]
+    code, _ = await run(*argv, check=False)
+    return code == 0
+
+
+def uplink_device(interface: str, network_type: str, vlan: int) -> str:
+    """The device the bridge enslaves ("" without uplink)."""
+    if not interface:
+        return ""
+    return vlan_device(interface, vlan) if network_type == "vlan" else interface
+
+
+async def ensure_bridge(
+    network_id: str, *, mtu: int, interface: str, network_type: str, vlan: int
+) -> str:
+    """Make (or find) the network's bridge, up, with its uplink; its name."""
+    br = bridge_name(network_id)
+    if not await link_exists(br):
+        await run(
+            "ip", "link", "add", "name", br, "type", "bridge",
+            "forward_delay", "0", "stp_state", "0",
+        )  # fmt: skip
+    await run("ip", "link", "set", "dev", br, "mtu", str(mtu), "up")
+    uplink = uplink_device(interface, network_type, vlan)
+    if uplink:
+        if not await link_exists(interface):
+            raise NetError(f"the physical interface {interface} does not exist on this host")
+        if network_type == "vlan" and not await link_exists(uplink):
+            await run(
+                "ip", "link", "add", "link", interface, "name", uplink,
+                "type", "vlan", "id", str(vlan),
+            )  # fmt: skip
+        await run("ip", "link", "set", "dev", uplink, "master", br, "up")
+    return br
+
+
+async def remove_bridge(network_id: str, *, interface: str, network_type: str, vlan: int) -> None:
+    """Remove the bridge (and a VLAN sub-interface we made); gone already is success."""
+    uplink = uplink_device(interface, network_type, vlan)
+    if uplink and await link_exists(uplink):
+        if network_type == "vlan":
+            await run("ip", "link", "del", "dev", uplink, check=False)
+        else:
+            await run("ip", "link", "set", "dev", uplink, "nomaster", check=False)
+    br = bridge_name(network_id)
+    if await link_exists(br):
+        await run("ip", "link", "del", "dev", br)
+
+
+async def run_quiet_del(device: str) -> None:
+    """Delete a device if it exists (a tap libvirt left behind)."""
+    if await link_exists(device):
+        await run("ip", "link", "del", "dev", device, check=False)
