@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from polyvisor.agentkit.dispatcher import ServerDispatcher
 
@@ -76,3 +77,32 @@ async def test_close_cancels_running_work() -> None:
     await started.wait()
     await d.close()
     assert cancelled.is_set()
+
+
+async def test_it_remembers_when_each_servers_last_job_ended() -> None:
+    d = ServerDispatcher(concurrency=2, remember=2)
+    gate = asyncio.Event()
+
+    async def failing() -> None:
+        await gate.wait()
+        raise RuntimeError("boom")
+
+    before = time.monotonic()
+    d.submit("a", failing)
+    await asyncio.sleep(0)
+    assert not d.ended_since("a", before)  # still running
+    gate.set()
+    await asyncio.wait_for(d.wait_idle(), 5)
+    assert d.ended_since("a", before)  # a failed job ends too
+    assert not d.ended_since("a", time.monotonic() + 1)
+    assert not d.ended_since("never", before)
+
+    async def nothing() -> None:
+        return None
+
+    for server in ("b", "c"):
+        d.submit(server, nothing)
+    await asyncio.wait_for(d.wait_idle(), 5)
+    assert not d.ended_since("a", before)  # forgotten: only the newest two are kept
+    assert d.ended_since("b", before) and d.ended_since("c", before)
+    await d.close()

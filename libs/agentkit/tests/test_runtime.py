@@ -231,6 +231,103 @@ async def test_a_change_during_a_command_is_looked_at_again_after_it(agent: Agen
     assert driver.snapshot("s1").power_state == PowerState.RUNNING  # type: ignore[union-attr]
 
 
+def api_view(agent: Agent, sid: str) -> Assigned:
+    """The server as the api makes it of what the agent published (its power rules): SPAWNED
+    makes it ACTIVE, desired RUNNING; an observed SHUTDOWN of an ACTIVE server makes it
+    SHUTOFF with desired SHUTDOWN (stopped from outside: the reconciler keeps it off)."""
+    state, desired, generation = "BUILDING", PowerState.RUNNING, 0
+    for e in agent.tap.of(sid):
+        generation = max(generation, e.generation)
+        if e.kind == SPAWNED:
+            state, desired = "ACTIVE", PowerState.RUNNING
+        elif e.kind == EventKind.POWER_STATE_CHANGED and state in ("ACTIVE", "SHUTOFF"):
+            if e.power_state == "SHUTDOWN" and state == "ACTIVE":
+                state, desired = "SHUTOFF", PowerState.SHUTDOWN
+            elif e.power_state == "RUNNING" and state == "SHUTOFF":
+                state, desired = "ACTIVE", PowerState.RUNNING
+    return Assigned(sid, generation, desired, state)
+
+
+async def watch_drained(agent: Agent, marker: str) -> None:
+    """Every change reported so far has been handled: changes are handled in order, so once
+    the marker server's own change is published, the ones before it are done."""
+    before = len(agent.tap.of(marker))
+    vm = agent.driver.snapshot(marker)
+    assert vm is not None
+    off = vm.power_state == PowerState.SHUTDOWN
+    agent.driver.set_power(marker, PowerState.PAUSED if off else PowerState.SHUTDOWN)
+    await agent.tap.wait_for(lambda e: e.server_id == marker and len(agent.tap.of(marker)) > before)
+    await agent.runtime.dispatcher.wait_idle()
+
+
+async def assert_ends_active_running(agent: Agent, sid: str) -> None:
+    """As the api sees it, and after a reconcile pass against that view: no power off."""
+    view = api_view(agent, sid)
+    assert (view.state, view.desired_power_state) == ("ACTIVE", PowerState.RUNNING), (
+        agent.tap.kinds(sid),
+        [e.power_state for e in agent.tap.of(sid)],
+    )
+    agent.board.assign(agent.host, view)
+    reconciler = agent.runtime.reconciler
+    assert reconciler is not None
+    await reconciler.reconcile_once()
+    await agent.runtime.dispatcher.wait_idle()
+    assert "power_off" not in agent.driver.calls_for(sid)
+    assert agent.driver.snapshot(sid).power_state == PowerState.RUNNING  # type: ignore[union-attr]
+
+
+async def test_a_change_queued_during_a_spawn_never_overrides_it(agent: Agent) -> None:
+    """The VM is seen powered off while it is being created; the runtime is still busy with
+    an earlier change when the spawn ends, and takes that observation off its queue after
+    SPAWNED: it must not be published as the server's state."""
+    for sid in ("busy", "marker"):
+        await agent.send(sid, 1, "spawn")
+        await agent.tap.wait_for(is_(SPAWNED, sid))
+    bus = agent.runtime.agent_bus
+    assert bus is not None
+    real_publish = bus.publish_event
+    gate = asyncio.Event()
+
+    async def slow_publish(event):  # type: ignore[no-untyped-def]
+        if event.server_id == "busy":  # a slow bus, while the watch publishes this one
+            await gate.wait()
+        return await real_publish(event)
+
+    bus.publish_event = slow_publish  # type: ignore[method-assign]
+    agent.driver.spawn_reports_power_off()
+    agent.driver.set_power("busy", PowerState.SHUTDOWN)  # the watch is stuck on it
+    await agent.send("s1", 1, "spawn")
+    await agent.tap.wait_for(is_(SPAWNED, "s1"))
+    await until(lambda: not agent.runtime.dispatcher.busy("s1"))
+    gate.set()  # now the watch takes s1's "powered off" from its queue
+    await watch_drained(agent, "marker")
+    assert [e.power_state for e in agent.tap.of_kind(EventKind.POWER_STATE_CHANGED, "s1")] == []
+    await assert_ends_active_running(agent, "s1")
+
+
+async def test_a_late_observation_from_before_a_spawn_ended_never_overrides_it(
+    agent: Agent,
+) -> None:
+    """The driver hands over its observation of the VM, powered off while being created,
+    only after the spawn answered (a late watch answer): it is older than the spawn's end."""
+    await agent.send("marker", 1, "spawn")
+    await agent.tap.wait_for(is_(SPAWNED, "marker"))
+    agent.driver.spawn_reports_power_off()
+    agent.driver.hold_changes()
+    await agent.send("s1", 1, "spawn")
+    await agent.tap.wait_for(is_(SPAWNED, "s1"))
+    await until(lambda: not agent.runtime.dispatcher.busy("s1"))
+    assert agent.driver.deliver_held() == 1
+    await watch_drained(agent, "marker")
+    assert [e.power_state for e in agent.tap.of_kind(EventKind.POWER_STATE_CHANGED, "s1")] == []
+    await assert_ends_active_running(agent, "s1")
+
+    # A real change seen after the spawn ended is still news.
+    agent.driver.set_power("s1", PowerState.SHUTDOWN)
+    ev = await agent.tap.wait_for(is_(EventKind.POWER_STATE_CHANGED, "s1"))
+    assert ev.power_state == "SHUTDOWN"
+
+
 async def test_reconciler_fixes_drift_reports_vanished_and_flags_orphans(agent: Agent) -> None:
     for sid in ("on", "off", "orphan"):
         await agent.send(sid, 1, "spawn")

@@ -3,17 +3,21 @@
     dispatcher = ServerDispatcher(concurrency=8)
     dispatcher.submit("srv-1", job)      # job: () -> Awaitable[None]
     dispatcher.busy("srv-1")             # queued or running work for that server
+    dispatcher.ended_since("srv-1", t)   # a job of that server ended at or after t (monotonic)
     await dispatcher.close()             # cancels what runs, drops what waits (idempotent)
 
 Jobs of one server run one at a time, in submission order (one worker task per server with
 a FIFO queue). Across servers at most ``concurrency`` jobs run at once. A job's exception is
-logged; it never stops the server's queue.
+logged; it never stops the server's queue. When each server's last job ended is remembered
+(for the newest ``remember`` servers): an observation of a server made before one of its jobs
+ended says nothing about the state that job left.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import time
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 
 from polyvisor.common.logging import get_logger
@@ -26,10 +30,12 @@ Job = Callable[[], Awaitable[None]]
 
 
 class ServerDispatcher:
-    def __init__(self, concurrency: int) -> None:
+    def __init__(self, concurrency: int, *, remember: int = 100_000) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.concurrency = concurrency
+        self.remember = remember
+        self._ended: OrderedDict[str, float] = OrderedDict()  # server -> its last job's end
         self._slots = asyncio.Semaphore(concurrency)
         self._queues: dict[str, deque[Job]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
@@ -49,6 +55,11 @@ class ServerDispatcher:
 
     def busy(self, server_id: str) -> bool:
         return server_id in self._workers
+
+    def ended_since(self, server_id: str, since: float) -> bool:
+        """Whether a job of ``server_id`` ended at or after ``since`` (``time.monotonic()``)."""
+        ended = self._ended.get(server_id)
+        return ended is not None and ended >= since
 
     def busy_servers(self) -> set[str]:
         return set(self._workers)
@@ -73,6 +84,8 @@ class ServerDispatcher:
                         raise
                     except Exception:
                         log.exception("server job failed", server_id=server_id)
+                    finally:
+                        self._job_ended(server_id)
                 queue.popleft()
         finally:
             self._workers.pop(server_id, None)
@@ -80,6 +93,12 @@ class ServerDispatcher:
                 self._queues.pop(server_id, None)
             if not self._workers:
                 self._idle.set()
+
+    def _job_ended(self, server_id: str) -> None:
+        self._ended[server_id] = time.monotonic()
+        self._ended.move_to_end(server_id)
+        while len(self._ended) > self.remember:
+            self._ended.popitem(last=False)
 
     async def close(self) -> None:
         if self._closed:

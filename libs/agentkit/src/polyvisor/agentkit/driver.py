@@ -183,12 +183,17 @@ class Instance:
 
 @dataclass(frozen=True, slots=True)
 class InstanceChange:
-    """A change the hypervisor tells us about (a VM stopped outside us, moved, vanished)."""
+    """A change the hypervisor tells us about (a VM stopped outside us, moved, vanished).
+
+    ``observed_at``: ``time.monotonic()`` when the hypervisor was asked for what it says (a
+    watch answer can arrive, or be handled, well after that); 0 means "as it is emitted". The
+    runtime never lets an observation older than a command's end override that command."""
 
     server_id: str
     power_state: PowerState
     esxi_host: str = ""
     vanished: bool = False
+    observed_at: float = 0.0
 
 
 class DriverError(Exception):

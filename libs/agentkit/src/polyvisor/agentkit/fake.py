@@ -5,17 +5,23 @@
     driver.block("spawn")                                   # spawns wait until release()
     driver.set_power("srv-1", PowerState.SHUTDOWN)         # a VM stopped behind our back
     driver.vanish("srv-1")                                  # a VM deleted behind our back
+    driver.spawn_reports_power_off()                        # spawns pass through "off", seen
+    driver.hold_changes(); ...; driver.deliver_held()       # a watch answer that comes late
 
 It keeps the verbs' idempotency rules (spawn ensures, destroy of a missing VM succeeds,
 power on a running VM succeeds) and records every call in ``calls`` so tests can check the
 order in which the runtime applied commands. Changes made with ``set_power``/``vanish`` are
-reported through ``watch`` like a real hypervisor's events. Thread-safe: the runtime calls it
-from its executor threads.
+reported through ``watch`` like a real hypervisor's events. With ``spawn_reports_power_off``
+a spawn creates the VM powered off and reports that before it powers it on, as vCenter's
+watch does between CreateVM and PowerOn (the power-on is the spawn's answer). ``hold_changes`` keeps every change (stamped with
+the moment it was observed) until ``deliver_held``, like a watch answer that arrives or is
+handled after the fact. Thread-safe: the runtime calls it from its executor threads.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -87,6 +93,8 @@ class FakeDriver:
         self._failures: dict[str, list[BaseException]] = defaultdict(list)
         self._gates: dict[str, _Gate] = {}
         self._watchers: list[Callable[[InstanceChange], None]] = []
+        self._spawn_reports_off = False
+        self._held: list[InstanceChange] | None = None
         self._closed = False
 
     # ------------------------------------------------------------------ test controls
@@ -125,6 +133,25 @@ class FakeDriver:
         with self._lock:
             self.vms.pop(server_id, None)
         self._emit(InstanceChange(server_id, PowerState.NOSTATE, vanished=True))
+
+    def spawn_reports_power_off(self, on: bool = True) -> None:
+        """New VMs are made powered off and reported so through watch, then powered on (which
+        the spawn's own answer reports, as a driver that deduplicates its watch does)."""
+        with self._lock:
+            self._spawn_reports_off = on
+
+    def hold_changes(self) -> None:
+        """Keep the changes to report (each stamped ``observed_at`` now) until deliver_held."""
+        with self._lock:
+            if self._held is None:
+                self._held = []
+
+    def deliver_held(self) -> int:
+        """Report the held changes, in order, and stop holding; returns how many."""
+        with self._lock:
+            held, self._held = self._held or [], None
+        self._deliver(held)
+        return len(held)
 
     def add_foreign(self, server_id: str, state: PowerState = PowerState.RUNNING) -> None:
         """A VM tagged as ours that the runtime never created (an orphan)."""
@@ -177,25 +204,40 @@ class FakeDriver:
     def spawn(self, spec: InstanceSpec) -> Instance:
         self._enter("spawn", spec.server_id)
         with self._lock:
+            passes_off = self._spawn_reports_off and spec.server_id not in self.vms
+            if passes_off:
+                self._create(spec, PowerState.SHUTDOWN)
+        if passes_off:  # what a watch sees between CreateVM and PowerOn
+            self._emit(InstanceChange(spec.server_id, PowerState.SHUTDOWN))
+            with self._lock:
+                vm = self._vm(spec.server_id)
+                vm.power_state = PowerState.RUNNING  # its first boot
+                return self._instance(vm)
+        with self._lock:
             vm = self.vms.get(spec.server_id)
             if vm is None:
-                vm = FakeVm(
-                    server_id=spec.server_id,
-                    name=f"polyvisor-{spec.server_id}",
-                    power_state=PowerState.RUNNING,
-                    vcpus=spec.vcpus,
-                    memory_mb=spec.memory_mb,
-                    disk_gb=spec.disk_gb,
-                    image_path=str(spec.image.path),
-                    console_port=self._free_port(),
-                    user_data=spec.user_data,
-                    public_keys=tuple(spec.ssh_public_keys),
-                )
-                self.vms[spec.server_id] = vm
+                vm = self._create(spec, PowerState.RUNNING)
             elif vm.power_state != PowerState.RUNNING:
                 vm.power_state = PowerState.RUNNING
                 vm.boots += 1
             return self._instance(vm)
+
+    def _create(self, spec: InstanceSpec, power: PowerState) -> FakeVm:
+        with self._lock:
+            vm = FakeVm(
+                server_id=spec.server_id,
+                name=f"polyvisor-{spec.server_id}",
+                power_state=power,
+                vcpus=spec.vcpus,
+                memory_mb=spec.memory_mb,
+                disk_gb=spec.disk_gb,
+                image_path=str(spec.image.path),
+                console_port=self._free_port(),
+                user_data=spec.user_data,
+                public_keys=tuple(spec.ssh_public_keys),
+            )
+            self.vms[spec.server_id] = vm
+            return vm
 
     def destroy(self, server_id: str) -> None:
         self._enter("destroy", server_id)
@@ -296,9 +338,17 @@ class FakeDriver:
 
     def _emit(self, change: InstanceChange) -> None:
         with self._lock:
+            if self._held is not None:
+                self._held.append(replace(change, observed_at=time.monotonic()))
+                return
+        self._deliver([change])
+
+    def _deliver(self, changes: list[InstanceChange]) -> None:
+        with self._lock:
             watchers = list(self._watchers)
-        for emit in watchers:
-            emit(change)
+        for change in changes:
+            for emit in watchers:
+                emit(change)
 
     def snapshot(self, server_id: str) -> FakeVm | None:
         with self._lock:

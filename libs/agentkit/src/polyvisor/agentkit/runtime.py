@@ -11,8 +11,12 @@ What runs (each loop owned by one ``BackgroundTasks``):
 - ``host-report``: the host reporter (start, change, period);
 - ``reconcile``: the reconciler (unless its interval is 0);
 - ``watch``: the driver's changes, hopped from the driver's thread onto the loop and
-  published as POWER_STATE_CHANGED / VANISHED (changes of servers with a command in flight,
-  or destroyed by us, are the command's business and are not published).
+  published as POWER_STATE_CHANGED / VANISHED. Each change keeps the moment it was observed
+  (the driver's ``observed_at``, else when it was emitted). A change of a server with a
+  command in flight, or observed before one of the server's commands ended, is never
+  published as it is: it may be the command's own doing (a VM created powered off, a
+  reboot's blip) or older than the state the command answered; the server is observed
+  again once its queue is done. Changes of servers we destroyed are not published.
 
 Blocking driver calls all go through one bounded ``DriverCalls`` executor. The bus, the image
 source and the api client can be injected (tests, benchmarks); by default they are built from
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 
 from polyvisor.agentkit.assignments import AssignmentsClient
@@ -35,6 +40,7 @@ from polyvisor.agentkit.dispatcher import ServerDispatcher
 from polyvisor.agentkit.driver import (
     Driver,
     DriverError,
+    HypervisorUnavailable,
     InstanceChange,
     PowerState,
     Unsubscribe,
@@ -170,11 +176,13 @@ class AgentRuntime:
         )
 
         loop = asyncio.get_running_loop()
-        changes: asyncio.Queue[InstanceChange] = asyncio.Queue()
+        changes: asyncio.Queue[tuple[InstanceChange, float]] = asyncio.Queue()
 
         def emit(change: InstanceChange) -> None:  # any thread
+            # Stamped here, in the driver's thread: the queue may hold it for a while.
+            seen = change.observed_at or time.monotonic()
             with contextlib.suppress(RuntimeError):  # the loop is closed: we are stopping
-                loop.call_soon_threadsafe(changes.put_nowait, change)
+                loop.call_soon_threadsafe(changes.put_nowait, (change, seen))
 
         self.tasks.start("watch", self._watch_loop(changes, emit))
         self.tasks.start("host-report", self.reporter.run())
@@ -197,7 +205,9 @@ class AgentRuntime:
     # ------------------------------------------------------------------ watch
 
     async def _watch_loop(
-        self, changes: asyncio.Queue[InstanceChange], emit: Callable[[InstanceChange], None]
+        self,
+        changes: asyncio.Queue[tuple[InstanceChange, float]],
+        emit: Callable[[InstanceChange], None],
     ) -> None:
         while self._unwatch is None:
             try:
@@ -206,19 +216,22 @@ class AgentRuntime:
                 log.warning("cannot watch the hypervisor yet", error=str(exc))
                 await asyncio.sleep(5.0)
         while True:
-            change = await changes.get()
+            change, seen = await changes.get()
             try:
-                await self._on_change(change)
+                await self._on_change(change, seen)
             except PolyvisorError as exc:
                 log.warning("hypervisor change not published", error=str(exc))
 
-    async def _on_change(self, change: InstanceChange) -> None:
+    async def _on_change(self, change: InstanceChange, seen: float) -> None:
+        """``seen``: when the change was observed (``time.monotonic()``)."""
         sid = change.server_id
-        if self.dispatcher.busy(sid):
-            # A command is working on this server. The change may be the command's own doing
-            # (a reboot's power-off blip) or come from outside at the same moment: neither
-            # the change nor the command's answer alone says the state it ends in, so look
-            # again once the command is done (queued behind it, in order).
+        if self.dispatcher.busy(sid) or self.dispatcher.ended_since(sid, seen):
+            # A command is working on this server, or one ended after the change was seen.
+            # The change may be the command's own doing (a VM still powered off while it is
+            # being created, a reboot's power-off blip), older than what the command answered,
+            # or come from outside at the same moment: neither the change nor the command's
+            # answer alone says the state it ends in, so look again once the server's queue
+            # is done (queued behind it, in order).
             if sid not in self._recheck:
                 self._recheck.add(sid)
                 self.dispatcher.submit(sid, lambda: self._recheck_power(sid))
@@ -229,6 +242,13 @@ class AgentRuntime:
         self._recheck.discard(sid)
         try:
             instances = await self.calls.run("list_instances", self.driver.list_instances)
+        except HypervisorUnavailable as exc:
+            # Nothing can be observed: say so rather than keep a state we cannot vouch for.
+            log.warning("cannot re-observe the server", server_id=sid, error=str(exc))
+            assert self.handler is not None
+            if not self.handler.recently_destroyed(sid):
+                await self._apply_change(InstanceChange(sid, PowerState.UNKNOWN))
+            return
         except DriverError as exc:
             log.warning("cannot re-observe the server", server_id=sid, error=str(exc))
             return
