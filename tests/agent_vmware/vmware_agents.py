@@ -39,7 +39,7 @@ def agent_env(
         "POLYVISOR_CACHE_DIR": str(root / server_id / "cache"),
         "POLYVISOR_RECONCILE_INTERVAL_S": "0",
         "POLYVISOR_REPORT_INTERVAL_S": "2",
-        "POLYVISOR_VCENTER_KEEPALIVE_S": "2",
+        "POLYVISOR_VCENTER_PROBE_INTERVAL_S": "2",
         "POLYVISOR_VMWARE_WATCH_WAIT_S": "2",
         "POLYVISOR_GRPC_HOST": "127.0.0.1",
         "POLYVISOR_GRPC_PORT": str(free_port()),

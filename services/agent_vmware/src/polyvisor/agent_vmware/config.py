@@ -15,7 +15,8 @@
 | ``POLYVISOR_LEASE_TTL_S`` | HA lease TTL: a dead holder is replaced within it | 15 |
 | ``POLYVISOR_VMWARE_WATCH_WAIT_S`` | longest PropertyCollector wait per call | 10 |
 | ``POLYVISOR_LEASE_BUCKET`` | NATS KV bucket of the leases | ``agent_leases`` |
-| ``POLYVISOR_VCENTER_KEEPALIVE_S`` | session keepalive period | 30 |
+| ``POLYVISOR_VCENTER_PROBE_INTERVAL_S`` | session liveness probe (CurrentTime) period | 5 |
+| ``POLYVISOR_VCENTER_PROBE_TIMEOUT_S`` | a probe unanswered this long fails (two in a row: vCenter down) | 10 |
 | ``POLYVISOR_VCENTER_RECONNECT_MAX_S`` | longest wait between reconnect attempts | 30 |
 | ``POLYVISOR_VNC_PORT_MIN`` / ``..._MAX`` | VNC ports handed to VMs | 5900 / 6105 |
 | ``POLYVISOR_CPU_ALLOCATION_RATIO`` / ``..._RAM_...`` / ``..._DISK_...`` | overcommit | 1 / 1 / 1 |
@@ -42,7 +43,8 @@ class VmwareAgentSettings(AgentSettings):
     vcenter_password: str = Field(default="", repr=False)
     vcenter_password_file: Path | None = None
     vcenter_insecure: bool = False
-    vcenter_keepalive_s: float = Field(default=30.0, gt=0)
+    vcenter_probe_interval_s: float = Field(default=5.0, gt=0)
+    vcenter_probe_timeout_s: float = Field(default=10.0, gt=0)
     vcenter_reconnect_max_s: float = Field(default=30.0, gt=0)
     vcenter_call_timeout_s: float = Field(default=120.0, gt=0)
     cluster_name: str = Field(min_length=1)
@@ -82,7 +84,8 @@ class VmwareAgentSettings(AgentSettings):
             image_cache_folder=self.datastore_cache_folder,
             host_id=self.host_id,
             insecure=self.vcenter_insecure,
-            keepalive_s=self.vcenter_keepalive_s,
+            probe_interval_s=self.vcenter_probe_interval_s,
+            probe_timeout_s=self.vcenter_probe_timeout_s,
             reconnect_max_s=self.vcenter_reconnect_max_s,
             call_timeout_s=self.vcenter_call_timeout_s,
             watch_wait_s=self.vmware_watch_wait_s,

@@ -24,7 +24,10 @@ class VmwareOptions:
     image_cache_folder: str = "polyvisor_image_cache"  # on each datastore
     host_id: str = ""  # default: "<vCenter instanceUuid>:<cluster moref>"
     insecure: bool = False  # skip TLS certificate verification
-    keepalive_s: float = 30.0
+    # Liveness: CurrentTime every probe_interval_s, each read bounded by probe_timeout_s; two
+    # unanswered in a row mark vCenter not answering (the cluster down, calls failing fast).
+    probe_interval_s: float = 5.0
+    probe_timeout_s: float = 10.0
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0
     call_timeout_s: float = 120.0  # one SOAP request; WaitForUpdatesEx waits less than this
@@ -49,6 +52,8 @@ class VmwareOptions:
             raise ValueError(f"datastore_regex {self.datastore_regex!r}: {e}") from e
         if not self.folder.strip("/"):
             raise ValueError("folder must name a folder")
+        if not 0 < self.probe_timeout_s < self.call_timeout_s or self.probe_interval_s <= 0:
+            raise ValueError("probe_timeout_s must be positive and below call_timeout_s")
         if self.watch_wait_s * 2 >= self.call_timeout_s:
             raise ValueError("watch_wait_s must stay well below call_timeout_s")
         if not 0 < self.vnc_port_min <= self.vnc_port_max < 65536:

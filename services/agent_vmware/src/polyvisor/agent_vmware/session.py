@@ -10,16 +10,28 @@
 Each successful login starts a new *generation*. Listeners hear ``(connected, generation)``
 from the supervisor thread (or from whichever thread reported the break): the driver marks
 every VM UNKNOWN on a disconnect, and resyncs everything on a connect.
+
+Liveness: a vCenter that stops answering (hung, overloaded to a standstill, a network that
+drops packets) refuses nothing, so no call fails: it just waits, up to ``call_timeout_s``.
+The supervisor therefore probes the session every ``probe_interval_s`` with ``CurrentTime``
+on a connection of its own whose every read gives up after ``probe_timeout_s``. Two probes
+in a row without an answer mark vCenter not answering: the session is dropped (listeners hear
+a disconnect: the cluster is reported down, its VMs UNKNOWN), the calls still waiting on it
+are cut off (their sockets shut down, so they fail now with a connection error), and every
+call until it answers again fails at once with ``VcenterNotAnswering``. The supervisor logs
+in again as soon as vCenter answers.
 """
 
 from __future__ import annotations
 
+import socket
 import threading
+import weakref
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from pyVim.connect import SmartConnect
-from pyVmomi import vim
+from pyVmomi import SoapStubAdapter, vim, vmodl
 
 from polyvisor.agent_vmware.faults import fault_text, is_connection_error
 from polyvisor.agent_vmware.metrics import VCENTER_CONNECTED, VCENTER_SESSIONS
@@ -27,12 +39,17 @@ from polyvisor.agent_vmware.options import VmwareOptions
 from polyvisor.agentkit.driver import HypervisorUnavailable
 from polyvisor.common.logging import get_logger
 
-__all__ = ["Conn", "Listener", "Session"]
+__all__ = ["Conn", "Listener", "Session", "VcenterNotAnswering"]
 
 log = get_logger(__name__)
 
 Listener = Callable[[bool, int], None]
 POOL_SIZE = 64
+PROBE_ATTEMPTS = 2  # probes in a row without an answer before vCenter counts as not answering
+
+
+class VcenterNotAnswering(HypervisorUnavailable):
+    """vCenter accepts connections but answers nothing: calls fail fast until it answers."""
 
 
 class Conn(NamedTuple):
@@ -54,7 +71,11 @@ class Session:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._sockets: weakref.WeakSet[Any] = weakref.WeakSet()  # this generation's connections
+        self._probe_si: vim.ServiceInstance | None = None
+        self._not_answering = False
         self.last_error = ""
+        self.probes = 0  # probes answered (tests, metrics)
 
     # -- lifecycle
 
@@ -78,6 +99,7 @@ class Session:
             thread.join(timeout=3.0)  # a login hung on a dead vCenter ends with the process
         with self._lock:
             conn, self._conn = self._conn, None
+        self._drop_probe()
         if conn is not None:
             self._logout(conn.si)
 
@@ -97,10 +119,18 @@ class Session:
         with self._lock:
             return self._generation
 
+    @property
+    def answering(self) -> bool:
+        """False from a failed liveness probe until vCenter answers a login again."""
+        with self._lock:
+            return not self._not_answering
+
     def current(self) -> Conn:
         with self._lock:
             if self._conn is None:
                 detail = f": {self.last_error}" if self.last_error else ""
+                if self._not_answering:
+                    raise VcenterNotAnswering(f"vCenter is not answering{detail}")
                 raise HypervisorUnavailable(f"not connected to vCenter{detail}")
             return self._conn
 
@@ -111,14 +141,30 @@ class Session:
 
     def broken(self, generation: int, exc: BaseException | None = None) -> None:
         """A call of ``generation`` failed on the wire: drop the session and reconnect."""
+        self._drop_session(generation, fault_text(exc) if exc else "connection lost")
+
+    def not_answering(self, generation: int, reason: str) -> None:
+        """vCenter stopped answering ``generation``'s calls: drop the session, cut off the
+        calls waiting on it, and fail every call fast until it answers again."""
+        with self._lock:
+            if generation != self._generation or self._conn is None:
+                return
+            self._not_answering = True
+        self._drop_session(generation, reason, cut_off=True)
+
+    def _drop_session(self, generation: int, reason: str, *, cut_off: bool = False) -> None:
         with self._lock:
             if generation != self._generation or self._conn is None:
                 return
             si, self._conn = self._conn.si, None
-            self.last_error = fault_text(exc) if exc else "connection lost"
+            self.last_error = reason
+            sockets = list(self._sockets) if cut_off else []
         VCENTER_CONNECTED.set(0)
-        log.warning("vcenter connection lost", generation=generation, error=self.last_error)
+        log.warning("vcenter connection lost", generation=generation, error=reason)
+        for http in sockets:
+            _cut_off(http)
         _drop(si)
+        self._drop_probe()
         self._notify(False, generation)
         self._wake.set()
 
@@ -144,6 +190,89 @@ class Session:
             httpConnectionTimeout=o.call_timeout_s,
         )
 
+    def _track(self, si: vim.ServiceInstance) -> None:
+        """Remember every HTTP connection the session's stub opens from now on (weakly), so
+        that calls waiting on a vCenter that stopped answering can be cut off."""
+        stub = si._stub
+        scheme = stub.scheme
+        sockets = weakref.WeakSet[Any]()
+
+        def connection(*args: Any, **kwargs: Any) -> Any:
+            http = scheme(*args, **kwargs)
+            sockets.add(http)
+            return http
+
+        stub.scheme = connection
+        with self._lock:
+            self._sockets = sockets
+
+    # -- liveness
+
+    def side_stub(self, conn: Conn, timeout: float) -> Any:
+        """A SOAP stub of its own (one connection, every read bounded by ``timeout``) that
+        speaks as ``conn``'s session (its cookie, as it is now). Objects it returns are bound
+        to it: rebind them to ``conn.si._stub`` before they outlive the call."""
+        o = self.options
+        main = conn.si._stub
+        stub = SoapStubAdapter(
+            host=o.host,
+            port=-o.port if o.protocol == "http" else o.port,
+            path=o.path,
+            version=main.version,
+            sslContext=main.schemeArgs.get("context"),
+            httpConnectionTimeout=timeout,
+            poolSize=1,
+        )
+        stub.cookie = main.cookie
+        return stub
+
+    def _probe_instance(self, conn: Conn) -> vim.ServiceInstance:
+        """The probe's ServiceInstance, on a side stub bounded by ``probe_timeout_s``."""
+        si = self._probe_si
+        if si is None:
+            si = vim.ServiceInstance(
+                "ServiceInstance", self.side_stub(conn, self.options.probe_timeout_s)
+            )
+            self._probe_si = si
+        si._stub.cookie = conn.si._stub.cookie  # the session's, as it is now
+        return si
+
+    def _drop_probe(self) -> None:
+        si, self._probe_si = self._probe_si, None
+        if si is not None:
+            _drop(si)
+
+    def _probe(self, conn: Conn) -> None:
+        """CurrentTime, up to PROBE_ATTEMPTS times; vCenter not answering any: say so."""
+        last: BaseException | None = None
+        for _ in range(PROBE_ATTEMPTS):
+            if self._stop.is_set():
+                return
+            try:
+                self._probe_instance(conn).CurrentTime()
+            except vmodl.MethodFault as e:  # it answered
+                if is_connection_error(e):  # our session is gone (NotAuthenticated)
+                    self.broken(conn.generation, e)
+                else:
+                    log.warning("vcenter liveness probe failed", error=fault_text(e))
+                return
+            except Exception as e:
+                self._drop_probe()  # a fresh connection for the next attempt
+                if not is_connection_error(e):
+                    log.warning("vcenter liveness probe failed", error=fault_text(e))
+                    return
+                last = e
+                continue
+            self.probes += 1
+            return
+        o = self.options
+        reason = (
+            f"no answer to {PROBE_ATTEMPTS} liveness probes within "
+            f"{o.probe_timeout_s:g}s each ({fault_text(last) if last else 'timeout'})"
+        )
+        log.error("vcenter is not answering", url=o.url, error=reason)
+        self.not_answering(conn.generation, reason)
+
     def _logout(self, si: vim.ServiceInstance) -> None:
         try:
             si.content.sessionManager.Logout()
@@ -161,9 +290,10 @@ class Session:
                 try:
                     fresh = self._login()
                     content = fresh.RetrieveContent()
-                    # Keep a connection per concurrent caller (executor, watcher, keepalive):
-                    # pyvmomi's default pool of 5 closes the rest after every call.
+                    # Keep a connection per concurrent caller (executor, watcher): pyvmomi's
+                    # default pool of 5 closes the rest after every call.
                     fresh._stub.poolSize = POOL_SIZE
+                    self._track(fresh)
                 except Exception as e:
                     self.last_error = fault_text(e)
                     log.info(
@@ -180,6 +310,7 @@ class Session:
                     generation = self._generation
                     self._conn = Conn(fresh, content, generation)
                     self.last_error = ""
+                    self._not_answering = False
                     self._connected.notify_all()
                 backoff = o.reconnect_min_s
                 VCENTER_CONNECTED.set(1)
@@ -187,20 +318,27 @@ class Session:
                 log.info("vcenter connected", url=o.url, generation=generation)
                 self._notify(True, generation)
                 continue
-            self._wake.wait(o.keepalive_s)
+            self._wake.wait(o.probe_interval_s)
             self._wake.clear()
             if self._stop.is_set():
                 return
             with self._lock:
                 if self._conn is not conn:
                     continue
-            try:
-                conn.si.CurrentTime()
-            except Exception as e:
-                if is_connection_error(e):
-                    self.broken(conn.generation, e)
-                else:
-                    log.warning("vcenter keepalive failed", error=fault_text(e))
+            self._probe(conn)  # also keeps the session from expiring while idle
+
+
+def _cut_off(http: Any) -> None:
+    """Shut the socket of an HTTP connection down, whichever thread waits on it: its read
+    ends at once with a connection error. (The plain socket's shutdown, also under TLS: the
+    TLS layer of a read in progress is left to fail on its own.)"""
+    sock = getattr(http, "sock", None)
+    if sock is None:
+        return
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError as e:  # already closed
+        log.debug("cutting a vcenter connection off failed", error=repr(e))
 
 
 def _drop(si: vim.ServiceInstance) -> None:
