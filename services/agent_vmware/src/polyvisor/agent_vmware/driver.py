@@ -834,6 +834,7 @@ class VmwareDriver:
                     self._on_batch,
                     lambda: self._epoch,
                     self.options.watch_wait_s,
+                    overdue_s=self.options.probe_timeout_s,
                 )
                 self._watcher.start()
 
@@ -878,6 +879,9 @@ class VmwareDriver:
             return
         if conn.generation != batch.generation:
             return
+        # What the batch says is as old as the question: never newer than a verb's answer
+        # that ended after it was asked (the runtime looks again instead).
+        seen = batch.observed_at
         out: list[InstanceChange] = []
         with self._guard(conn):
             current = self._by_moref_current(conn)
@@ -891,11 +895,15 @@ class VmwareDriver:
             tags: dict[str, str] = {}
             not_ours: set[str] = set()
             for vm, props in retrieve(conn.content, unknown, vim.VirtualMachine, _VM_PATHS):
-                sid = self._owners.ours(_extra(props), vm=vm._moId)
+                extra = _extra(props)
+                sid = self._owners.ours(extra, vm=vm._moId)
                 if sid:
                     tags[vm._moId] = sid
-                elif props.get("config.extraConfig") is not None:
-                    not_ours.add(vm._moId)  # configured and not ours: skip it from now on
+                elif self._owners.owner(extra) is not Owner.NOBODY:
+                    # Tagged, and not ours: skip it from now on. A VM without our tags yet
+                    # may be one of our spawns half made (its extraConfig still empty):
+                    # looked at again on its next change.
+                    not_ours.add(vm._moId)
             with self._lock:
                 self._foreign |= not_ours
                 self._foreign -= {c.vm._moId for c in batch.changes if c.kind == "leave"}
@@ -910,7 +918,11 @@ class VmwareDriver:
                 if change.kind == "leave":
                     if rec is not None and rec.vm._moId == moref:
                         self._unregister(sid)
-                        out.append(InstanceChange(sid, PowerState.NOSTATE, rec.host, vanished=True))
+                        out.append(
+                            InstanceChange(
+                                sid, PowerState.NOSTATE, rec.host, vanished=True, observed_at=seen
+                            )
+                        )
                     continue
                 present.add(sid)
                 props = change.props
@@ -920,7 +932,7 @@ class VmwareDriver:
                 before = rec.power if rec is not None else None
                 new = self._register(conn, sid, change.vm, props, host)
                 if batch.initial or before != new.power or rec is None or rec.host != host:
-                    out.append(InstanceChange(sid, new.power, host))
+                    out.append(InstanceChange(sid, new.power, host, observed_at=seen))
             if batch.initial:
                 with self._lock:
                     gone = [
@@ -929,9 +941,8 @@ class VmwareDriver:
                     ]  # fmt: skip
                 for rec in gone:
                     self._unregister(rec.server_id)
-                    out.append(
-                        InstanceChange(rec.server_id, PowerState.NOSTATE, rec.host, vanished=True)
-                    )
+                    sid = rec.server_id
+                    out.append(InstanceChange(sid, PowerState.NOSTATE, rec.host, True, seen))
         self._emit(out)
 
     def _by_moref_current(self, conn: Conn) -> set[str]:

@@ -3,16 +3,23 @@
 One filter over a ContainerView of our folder watches ``runtime.powerState``, ``runtime.host``
 and ``runtime.connectionState`` (plus ``name``) of every VM in it. The first answer after the
 filter is made is the whole current state: that is the full resync after every (re)connect.
-Later answers carry only what changed. Each answer becomes a ``Batch`` for the driver.
+Later answers carry only what changed. Each answer becomes a ``Batch`` for the driver, dated
+by when it was asked for (an answer may say how things were at any moment of the long poll,
+and is handled after that: the runtime must know it can be older than a spawn's end).
 
 The thread owns a PropertyCollector of its own (so its long polls never disturb the
 session's collector), waits at most ``watch_wait_s`` per call so it notices a stop, and
 reports a dead connection to the session, which reconnects; then the watch starts again.
+The long polls go over a connection of their own whose reads give up ``overdue_s`` after
+the wait should have ended: a wait vCenter never answers (vcsim's collector can stall under
+load while everything else answers) starts the watch anew, with a full resync, instead of
+leaving every later change of our VMs unreported.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +52,7 @@ class Batch:
     initial: bool  # the complete picture (after a (re)connect): absent VMs are gone
     changes: tuple[ObjectChange, ...]
     epoch: int  # the driver's registration epoch sampled before the picture was asked for
+    observed_at: float = 0.0  # time.monotonic() when the answer (the first, if several) was asked
 
 
 class VmWatcher:
@@ -55,12 +63,15 @@ class VmWatcher:
         on_batch: Callable[[Batch], None],
         epoch: Callable[[], int],
         wait_s: int = 10,
+        overdue_s: float = 10.0,
     ) -> None:
         self._session = session
         self._ready = ready
         self._on_batch = on_batch
         self._epoch = epoch
         self._wait_s = wait_s
+        self._overdue_s = overdue_s
+        self.restarts = 0  # watches started anew after an overdue answer
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pc: Any = None  # the collector of the running watch (to cancel its wait)
@@ -100,6 +111,9 @@ class VmWatcher:
                 continue
             try:
                 self._watch(conn, place)
+            except _Overdue as e:
+                self.restarts += 1
+                log.warning("watch answer overdue, watching anew", error=str(e))
             except Exception as e:
                 if self._stop.is_set():
                     return
@@ -111,8 +125,11 @@ class VmWatcher:
 
     def _watch(self, conn: Conn, place: Placement) -> None:
         content = conn.content
+        main = conn.si._stub
         pc = content.propertyCollector.CreatePropertyCollector()
         self._pc = pc
+        # The long polls, over a connection whose reads are bounded.
+        waiter = PC(pc._moId, self._session.side_stub(conn, self._wait_s + self._overdue_s))
         view = content.viewManager.CreateContainerView(place.folder, [vim.VirtualMachine], True)
         dead = False
         try:
@@ -136,16 +153,30 @@ class VmWatcher:
             options = PC.WaitOptions(maxWaitSeconds=self._wait_s)
             version = ""
             epoch = self._epoch()
+            since = time.monotonic()  # when the initial picture was first asked for
             initial: dict[str, ObjectChange] | None = {}
             while not self._stop.is_set() and self._session.generation == conn.generation:
-                update = pc.WaitForUpdatesEx(version, options)
+                asked = time.monotonic()
+                try:
+                    update = waiter.WaitForUpdatesEx(version, options)
+                except TimeoutError as e:  # no answer long after the wait should have ended
+                    if self._stop.is_set() or self._session.generation != conn.generation:
+                        raise
+                    raise _Overdue(
+                        f"no answer {self._overdue_s:g}s past a {self._wait_s}s wait"
+                    ) from e
                 if update is None:
                     if initial is not None:
-                        self._deliver(Batch(conn.generation, True, tuple(initial.values()), epoch))
+                        whole = tuple(initial.values())
+                        self._deliver(Batch(conn.generation, True, whole, epoch, since))
                         initial = None
                     continue
                 version = update.version
-                changes = changes_in(update)
+                # Bound to the session's stub, not the waiter's: the driver keeps them.
+                changes = [
+                    ObjectChange(vim.VirtualMachine(c.vm._moId, main), c.kind, c.props)
+                    for c in changes_in(update)
+                ]
                 if initial is not None:
                     for c in changes:
                         if c.kind == "leave":
@@ -155,15 +186,17 @@ class VmWatcher:
                             props = {**merged.props, **c.props} if merged else dict(c.props)
                             initial[c.vm._moId] = ObjectChange(c.vm, "enter", props)
                     if not update.truncated:
-                        self._deliver(Batch(conn.generation, True, tuple(initial.values()), epoch))
+                        whole = tuple(initial.values())
+                        self._deliver(Batch(conn.generation, True, whole, epoch, since))
                         initial = None
                 elif changes:
-                    self._deliver(Batch(conn.generation, False, tuple(changes), epoch))
+                    self._deliver(Batch(conn.generation, False, tuple(changes), epoch, asked))
         except Exception as e:
             dead = is_connection_error(e)
             raise
         finally:
             self._pc = None
+            _drop_stub(waiter._stub)
             if not dead and self._session.generation == conn.generation:
                 for cleanup in (pc.DestroyPropertyCollector, view.DestroyView):
                     try:
@@ -177,6 +210,17 @@ class VmWatcher:
             self._on_batch(batch)
         except Exception:
             log.exception("handling a watch batch failed")
+
+
+class _Overdue(Exception):
+    """A long poll vCenter did not answer long after its wait should have ended."""
+
+
+def _drop_stub(stub: Any) -> None:
+    try:
+        stub.DropConnections()
+    except Exception as e:
+        log.debug("dropping the watch connection failed", error=repr(e))
 
 
 def changes_in(update: Any) -> list[ObjectChange]:
