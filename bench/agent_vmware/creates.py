@@ -63,6 +63,7 @@ async def main(creates: int, concurrency: int, keep: bool = False) -> int:
         "spawn_failed": len(outcome.spawn_failed),
         "shut_off": len(outcome.shut_off),
         "powered_on_in_vcenter": outcome.powered_on_in_vcenter,
+        "marker_reported": outcome.marker_reported,
         "seconds": round(outcome.seconds, 1),
         "creates_per_s": round(creates / outcome.seconds, 2) if outcome.seconds else 0.0,
     }

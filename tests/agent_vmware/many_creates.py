@@ -47,6 +47,7 @@ class CreatesOutcome:
     shut_off: dict[str, list[str]] = field(default_factory=dict)  # server -> its power events
     powered_on_in_vcenter: int = 0
     seconds: float = 0.0
+    marker_reported: bool = False  # the marker's outside power-off came through the watch
 
 
 def _spawn(host: str, server_id: str) -> object:
@@ -65,6 +66,7 @@ async def run_creates(
     stream_vmdk: bytes,
     concurrency: int = 8,
     spawn_timeout_s: float = 600.0,
+    marker_wait_s: float = 180.0,
 ) -> CreatesOutcome:
     host = f"many:{uuid.uuid4().hex[:8]}"
     folder = f"many-{uuid.uuid4().hex[:8]}"
@@ -90,7 +92,9 @@ async def run_creates(
             agent = agent_process(env, root / "many-agent.log")
             await agent.start(timeout=60)
             try:
-                await _create_all(outcome, bus, events, host, endpoint, spawn_timeout_s)
+                await _create_all(
+                    outcome, bus, events, host, endpoint, spawn_timeout_s, marker_wait_s
+                )
             finally:
                 await agent.stop()
     finally:
@@ -106,6 +110,7 @@ async def _create_all(
     host: str,
     endpoint: VcsimEndpoint,
     spawn_timeout_s: float,
+    marker_wait_s: float,
 ) -> None:
     subject = f"agent.{subject_token(host)}.cmd"
     start = time.perf_counter()
@@ -136,11 +141,15 @@ async def _create_all(
         vm = vms[marker][0]
         task = await asyncio.to_thread(vm.PowerOffVM_Task)
         await asyncio.to_thread(_wait_task, task)
-        await events.wait_for(
-            lambda e: e.server_id == marker and e.kind == "POWER_STATE_CHANGED"
-            and e.power_state == "SHUTDOWN",
-            180,
-        )  # fmt: skip
+        try:
+            await events.wait_for(
+                lambda e: e.server_id == marker and e.kind == "POWER_STATE_CHANGED"
+                and e.power_state == "SHUTDOWN",
+                marker_wait_s,
+            )  # fmt: skip
+            outcome.marker_reported = True
+        except TimeoutError:  # the check below still runs, on what was published by now
+            outcome.marker_reported = False
         for sid in outcome.servers:
             mine = events.of(sid)
             spawned = next((i for i, e in enumerate(mine) if e.kind == "SPAWNED"), None)
