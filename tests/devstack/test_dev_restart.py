@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import urllib.request
@@ -223,6 +224,34 @@ def test_killed_api_comes_back_on_its_port_and_agents_reach_it(stack: Stack, kvm
             what=f"{agent['name']} reaches the restarted api",
         )
     create(stack, "after-api-restart", kvm_type)
+
+
+def test_part_whose_port_was_taken_moves_and_what_reaches_it_restarts(
+    stack: Stack, kvm_type: str
+) -> None:
+    """NATS dies and another process takes its port: it must move, and every process given
+    its old address is restarted with the new one (PostgreSQL and vcsim are not)."""
+    home = stack.home
+    before = endpoints(home)
+    pids_before = pids(home)
+    port = int(before["nats_url"].rsplit(":", 1)[1])
+    kill9(pids_before["nats"])
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        up(home)
+
+    after = endpoints(home)
+    assert after["nats_url"] != before["nats_url"]
+    pids_after = pids(home)
+    assert {n for n in pids_after if pids_after[n] != pids_before[n]} == {
+        "nats",
+        *services(before),
+    }
+    assert services(after) == services(before)  # their own ports stay
+    assert not_ready(after) == {}
+    create(stack, "after-nats-moved", kvm_type)
 
 
 def test_down_then_up_then_a_create_succeeds_at_once(stack: Stack, kvm_type: str) -> None:
