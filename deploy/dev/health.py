@@ -98,3 +98,13 @@ def port_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def port_free_within(host: str, port: int, timeout: float) -> bool:
+    """True once `port` is free, polled for up to `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not port_free(host, port):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+    return True

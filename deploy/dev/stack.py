@@ -46,6 +46,7 @@ from tests.fixtures.vcsim import Vcsim, VcsimEndpoint, VcsimError
 
 SERVING_TIMEOUT_S = 60.0
 AGENT_LISTEN_S = 15.0
+PORT_RELEASE_S = 5.0  # a process just killed may hold its port a moment (threads exiting)
 console = Console(highlight=False, soft_wrap=True)
 
 
@@ -84,7 +85,7 @@ def _embedded(label: str, make: Callable[[int], EmbeddedPostgres | EmbeddedNats]
         console.print(f"{label:<10} running   {url}")
         return url
     port = server.recorded_port or 0
-    if port and not health.port_free(BIND_HOST, port):
+    if port and not health.port_free_within(BIND_HOST, port, PORT_RELEASE_S):
         console.print(
             f"[yellow]{label:<10} its port {port} is taken by another process: it starts on "
             "a new port, and the services that use it are restarted[/yellow]"
@@ -195,7 +196,9 @@ def _recorded_ports(layout: Layout) -> dict[str, dict[str, int]]:
         if not rec or not all(isinstance(rec.get(k), int) for k in ("grpc_port", "metrics_port")):
             continue
         pair = {"grpc_port": rec["grpc_port"], "metrics_port": rec["metrics_port"]}
-        if proc.running() or all(health.port_free(BIND_HOST, p) for p in pair.values()):
+        if proc.running() or all(
+            health.port_free_within(BIND_HOST, p, PORT_RELEASE_S) for p in pair.values()
+        ):
             ports[name] = pair
     return ports
 

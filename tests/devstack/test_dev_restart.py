@@ -238,7 +238,15 @@ def test_part_whose_port_was_taken_moves_and_what_reaches_it_restarts(
     kill9(pids_before["nats"])
     with socket.socket() as squatter:
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        squatter.bind(("127.0.0.1", port))
+
+        def bound() -> bool:  # the killed server's last threads may still hold it a moment
+            try:
+                squatter.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+            return True
+
+        eventually(bound, timeout=30, interval=0.1, what=f"port {port} free to take")
         squatter.listen()
         up(home)
 
