@@ -9,6 +9,9 @@ agent's user, ``agent-<host>`` (its password is the agent's own key), may only:
 - consume its own command subject through its own durable consumer on AGENT_CMD
   (``agent-<host>``: create it, read its info, pull from it, acknowledge its messages);
 - read the streams' info, and use its own key of the VMware lease bucket;
+- follow the network service's port and security group events (``events.network.port.>``,
+  ``events.network.security_group.>``, plain subscriptions: the KVM data plane applies them
+  live and resyncs its host's ports from the network service for whatever it missed);
 - receive replies only under its own inbox prefix (``_INBOX_<user>``, which `Bus.connect` sets
   from the user name), so it cannot read another client's replies, such as the commands
   another agent pulls.
@@ -101,7 +104,11 @@ def agent_user(host: str, password: str, lease_bucket: str = AGENT_LEASE_BUCKET)
             f"$JS.API.DIRECT.GET.{kv}.$KV.{lease_bucket}.{t}",
             f"$KV.{lease_bucket}.{t}",
         ),
-        subscribe=(f"{inbox_prefix(user)}.>",),
+        subscribe=(
+            f"{inbox_prefix(user)}.>",
+            "events.network.port.>",
+            "events.network.security_group.>",
+        ),
     )
 
 

@@ -1,15 +1,23 @@
-"""The KVM agent process: the libvirt driver under the shared agent runtime."""
+"""The KVM agent process: the libvirt driver under the shared agent runtime, and, when the
+host maps physical networks, the network data plane beside it."""
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import AsyncExitStack
+
 from polyvisor.agent_kvm.config import KvmSettings
 from polyvisor.agent_kvm.libvirt_driver import LibvirtConfig, LibvirtDriver
+from polyvisor.agent_kvm.net.agent import DriverPorts, NetworkAgent
+from polyvisor.agent_kvm.net.client import NetworkClient
+from polyvisor.agent_kvm.net.plane import NetworkPlane
 from polyvisor.agentkit.driver import HypervisorUnavailable
-from polyvisor.agentkit.service import agent_lifespan
-from polyvisor.common.lifespan import Lifespan
+from polyvisor.agentkit.runtime import AgentRuntime
+from polyvisor.common.bus import Bus
+from polyvisor.common.grpcserver import GrpcServer
 from polyvisor.common.logging import get_logger
 
-__all__ = ["driver_config", "lifespan", "make_driver"]
+__all__ = ["driver_config", "lifespan", "make_driver", "start_network"]
 
 log = get_logger(__name__)
 
@@ -41,4 +49,43 @@ def make_driver(settings: KvmSettings) -> LibvirtDriver:
     return driver
 
 
-lifespan: Lifespan[KvmSettings] = agent_lifespan(make_driver)
+async def start_network(
+    settings: KvmSettings, driver: LibvirtDriver, runtime: AgentRuntime, stack: AsyncExitStack
+) -> NetworkAgent:
+    """The data plane: plane, network service client, event subscriptions; the driver plugs a
+    server's ports through it. Closed (before the runtime) by ``stack``."""
+
+    async def instance_meta(server_id: str):  # type: ignore[no-untyped-def]
+        return await asyncio.to_thread(driver.instance_meta, server_id)
+
+    plane = NetworkPlane(
+        mappings=settings.interface_mappings,
+        state_dir=settings.effective_state_dir / "network",
+        instance_meta=instance_meta,
+    )
+    bus = await Bus.connect(settings.nats_urls, name=f"agent-{settings.server_id}-network")
+    stack.push_async_callback(bus.close)
+    agent = NetworkAgent(
+        host=settings.host_id,
+        plane=plane,
+        client=NetworkClient(settings.network_address, runtime.credentials),
+        bus=bus,
+        resync_interval_s=settings.network_resync_interval_s,
+    )
+    stack.push_async_callback(agent.close)
+    driver.attach_ports(DriverPorts(agent, asyncio.get_running_loop()))
+    await agent.start()
+    return agent
+
+
+async def lifespan(settings: KvmSettings, stack: AsyncExitStack) -> GrpcServer | None:
+    driver = await asyncio.to_thread(make_driver, settings)
+    stack.push_async_callback(asyncio.to_thread, driver.close)
+    runtime = AgentRuntime(settings, driver)
+    stack.push_async_callback(runtime.close)
+    if settings.interface_mappings:
+        await start_network(settings, driver, runtime, stack)
+    await runtime.start()
+    if not settings.serve_health:
+        return None
+    return GrpcServer(settings, [])

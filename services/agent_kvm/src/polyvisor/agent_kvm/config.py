@@ -12,6 +12,9 @@
 | ``POLYVISOR_RESERVED_HOST_MEMORY_MB`` | memory kept for the host | 512 |
 | ``POLYVISOR_RESERVED_HOST_DISK_GB`` | disk kept for the host | 0 |
 | ``POLYVISOR_CPU_ALLOCATION_RATIO`` / ``..._RAM_...`` / ``..._DISK_...`` | overcommit | 16 / 1.5 / 1 |
+| ``POLYVISOR_PHYSICAL_INTERFACE_MAPPINGS`` | physical networks this host reaches: ``physnet1:eth1,physnet2:`` (an empty interface: bridges without uplink, this host only); empty: no network data plane | empty |
+| ``POLYVISOR_NETWORK_ADDRESS`` | the network service (binding specs, binding state) | ``127.0.0.1:50054`` |
+| ``POLYVISOR_NETWORK_RESYNC_INTERVAL_S`` | how often the host's bound ports are compared with the network service | 60 |
 """
 
 from __future__ import annotations
@@ -43,12 +46,29 @@ class KvmSettings(AgentSettings):
     cpu_allocation_ratio: float = Field(default=16.0, gt=0)
     ram_allocation_ratio: float = Field(default=1.5, gt=0)
     disk_allocation_ratio: float = Field(default=1.0, gt=0)
+    physical_interface_mappings: str = ""
+    network_address: str = "127.0.0.1:50054"
+    network_resync_interval_s: float = Field(default=60.0, gt=0)
 
     @model_validator(mode="after")
     def _port_range(self) -> KvmSettings:
         if self.vnc_port_min > self.vnc_port_max:
             raise ValueError("vnc_port_min must not exceed vnc_port_max")
+        _ = self.interface_mappings  # malformed mappings stop the agent at start
         return self
+
+    @property
+    def interface_mappings(self) -> dict[str, str]:
+        """``physical network -> interface`` ("" for a bridge without uplink)."""
+        out: dict[str, str] = {}
+        for item in self.physical_interface_mappings.split(","):
+            if not item.strip():
+                continue
+            physnet, sep, interface = item.strip().partition(":")
+            if not sep or not physnet.strip():
+                raise ValueError(f"physical_interface_mappings: {item!r} is not physnet:interface")
+            out[physnet.strip()] = interface.strip()
+        return out
 
     @property
     def vnc_port_range(self) -> tuple[int, int]:

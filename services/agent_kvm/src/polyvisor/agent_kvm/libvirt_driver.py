@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import libvirt
 
@@ -72,7 +72,7 @@ from polyvisor.agentkit.driver import (
 )
 from polyvisor.common.logging import get_logger
 
-__all__ = ["LibvirtConfig", "LibvirtDriver"]
+__all__ = ["LibvirtConfig", "LibvirtDriver", "PortHook"]
 
 log = get_logger(__name__)
 
@@ -80,6 +80,14 @@ GiB = 1024**3
 #: Beside the config drive: what the metadata service tells the server about itself.
 INSTANCE_META = "instance.json"
 _DISK_BUSES = ("virtio", "scsi", "ide", "sata", "usb")
+
+
+class PortHook(Protocol):
+    """The network data plane as the (blocking) driver sees it."""
+
+    def plug_for(self, server_id: str) -> tuple[tuple[Interface, ...], Mapping[str, Any]]: ...
+
+    def unplug_for(self, server_id: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +126,7 @@ class LibvirtDriver:
             probe=not config.uri.startswith("test:"),
         )
         self._closed = False
+        self._port_hook: PortHook | None = None
 
     # ------------------------------------------------------------------ connection
 
@@ -427,6 +436,8 @@ class LibvirtDriver:
                 disk_path, disk_format = workdir / "disk.qcow2", "qcow2"
                 create_overlay(base, rendition, disk_path, size)
 
+            if not nics and self._port_hook is not None:
+                nics, network_data = self._port_hook.plug_for(sid)
             config_drive = workdir / "config-drive.iso"
             write_config_drive(
                 config_drive,
@@ -518,6 +529,18 @@ class LibvirtDriver:
             log.warning("cleanup after failed spawn: domain", server_id=server_id, error=str(exc))
         shutil.rmtree(workdir, ignore_errors=True)
         self._ports.give_back(domain_name(server_id))
+        try:
+            self._unplug(server_id)
+        except DriverError as exc:
+            log.warning("cleanup after failed spawn: ports", server_id=server_id, error=str(exc))
+
+    def _unplug(self, server_id: str) -> None:
+        if self._port_hook is not None:
+            self._port_hook.unplug_for(server_id)
+
+    def attach_ports(self, hook: PortHook) -> None:
+        """Plug each server's ports at spawn, unplug them at destroy (the network data plane)."""
+        self._port_hook = hook
 
     def _alive(self) -> bool:
         conn = self._conn
@@ -549,6 +572,7 @@ class LibvirtDriver:
                     p.unlink(missing_ok=True)
             shutil.rmtree(workdir, ignore_errors=True)
             self._ports.give_back(domain_name(server_id))
+            self._unplug(server_id)
             log.info("server destroyed", server_id=server_id, had_domain=dom is not None)
 
     def _undefine(self, dom: libvirt.virDomain) -> None:

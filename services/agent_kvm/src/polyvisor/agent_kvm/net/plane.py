@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from polyvisor.agent_kvm.net import bridges, firewall
 from polyvisor.agent_kvm.net.dhcp import DhcpServer
 from polyvisor.agent_kvm.net.metadata import InstanceMeta, MetadataService
-from polyvisor.agent_kvm.net.model import PortBinding, Rule
+from polyvisor.agent_kvm.net.model import PortBinding, RemoteGroup, Rule
 from polyvisor.agent_kvm.net.names import tap_name
 from polyvisor.agent_kvm.net.network_data import network_data
 from polyvisor.agent_kvm.net.shell import NetError
@@ -85,17 +85,47 @@ class NetworkPlane:
     def port(self, port_id: str) -> PortBinding | None:
         return self._ports.get(port_id)
 
+    def port_ids(self) -> list[str]:
+        return list(self._ports)
+
     def ports_of_device(self, device_id: str) -> list[PortBinding]:
         return [b for b in self._ports.values() if b.device_id == device_id]
 
     def networks(self) -> list[str]:
         return sorted(self._networks)
 
+    def ports_of_network(self, network_id: str) -> list[PortBinding]:
+        net = self._networks.get(network_id)
+        return list(net.ports.values()) if net is not None else []
+
     def uses_group(self, group_id: str) -> bool:
+        """A port here is in the group, or one of its rules names it as remote group."""
         return any(
-            group_id in b.security_group_ids or any(r.remote_group_id == group_id for r in b.rules)
+            group_id in b.security_group_ids
+            or any(r.remote_group_id == group_id for r in self.effective_rules(b))
             for b in self._ports.values()
         )
+
+    def missing_remote_groups(self) -> dict[str, str]:
+        """Remote groups a rule names whose members are unknown here: group -> a port whose
+        binding spec carries them."""
+        out: dict[str, str] = {}
+        for b in self._ports.values():
+            for r in self.effective_rules(b):
+                if r.remote_group_id and r.remote_group_id not in self._members:
+                    out.setdefault(r.remote_group_id, b.port_id)
+        return out
+
+    async def learn_remote(self, groups: Iterable[RemoteGroup]) -> None:
+        """Members of remote groups (from a binding spec), where newer than what is known."""
+        changed = False
+        for g in groups:
+            have = self._members.get(g.security_group_id)
+            if have is None or g.revision > have[0]:
+                self._members[g.security_group_id] = (g.revision, tuple(g.addresses))
+                changed = True
+        if changed and self._ports:
+            await self._sync_firewall()
 
     # ------------------------------------------------------------------ plug / unplug
 
