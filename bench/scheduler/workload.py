@@ -19,18 +19,20 @@ from google.protobuf.duration_pb2 import Duration
 
 from polyvisor.agent.v1 import host_report_pb2
 from polyvisor.scheduler.model import (
+    Cluster,
     DiskFormat,
-    EsxiHost,
     HostCapabilities,
     HostReport,
     HvType,
     ImageRequirements,
     Inventory,
+    MemberHost,
+    Rendition,
     RequestSpec,
     Resources,
 )
 from polyvisor.scheduling.v1 import request_spec_pb2, scheduler_pb2
-from polyvisor.types.v1 import hypervisor_pb2, resources_pb2
+from polyvisor.types.v1 import disk_pb2, hypervisor_pb2, resources_pb2
 
 AZS = ("az1", "az2", "az3")
 GIB = 1024
@@ -168,19 +170,23 @@ def host_report(h: dict[str, Any], received_at: float) -> HostReport:
         hypervisor_type=HvType(h["hypervisor_type"]),
         hypervisor_version=h["hypervisor_version"],
         supported_instances=tuple((a, HvType(t), m) for a, t, m in h["supported_instances"]),
-        native_disk_formats=tuple(DiskFormat(f) for f in h["native_disk_formats"]),
+        disk_formats=tuple(Rendition(DiskFormat(f)) for f in h["native_disk_formats"]),
         availability_zone=h["availability_zone"],
-        cluster_name=h["cluster_name"],
-        drs_enabled=bool(h["esxi_hosts"]),
-        esxi_hosts=tuple(
-            EsxiHost(
-                name=e["name"],
-                cpu_threads=e["cpu_threads"],
-                memory_mb=e["memory_mb"],
-                memory_allocated_mb=e["memory_allocated_mb"],
-            )
-            for e in h["esxi_hosts"]
-        ),
+        cluster=Cluster(
+            name=h["cluster_name"],
+            drs_enabled=True,
+            hosts=tuple(
+                MemberHost(
+                    name=e["name"],
+                    cpu_threads=e["cpu_threads"],
+                    memory_mb=e["memory_mb"],
+                    memory_allocated_mb=e["memory_allocated_mb"],
+                )
+                for e in h["esxi_hosts"]
+            ),
+        )
+        if h["esxi_hosts"]
+        else None,
     )
     return HostReport(
         host_id=h["id"],
@@ -237,20 +243,24 @@ def host_report_proto(h: dict[str, Any], sequence: int = 1) -> host_report_pb2.H
             hypervisor_pb2.SupportedInstance(architecture=a, hypervisor_type=t, vm_mode=m)
             for a, t, m in h["supported_instances"]
         ],
-        native_disk_formats=h["native_disk_formats"],
+        disk_formats=[disk_pb2.Rendition(disk_format=f) for f in h["native_disk_formats"]],
         availability_zone=h["availability_zone"],
-        cluster_name=h["cluster_name"],
-        drs_enabled=bool(h["esxi_hosts"]),
-        esxi_hosts=[
-            hypervisor_pb2.EsxiHost(
-                name=e["name"],
-                connection_state=hypervisor_pb2.ESXI_CONNECTION_STATE_CONNECTED,
-                cpu_threads=e["cpu_threads"],
-                memory_mb=e["memory_mb"],
-                memory_allocated_mb=e["memory_allocated_mb"],
-            )
-            for e in h["esxi_hosts"]
-        ],
+        cluster=hypervisor_pb2.ClusterReport(
+            name=h["cluster_name"],
+            drs_enabled=True,
+            hosts=[
+                hypervisor_pb2.EsxiHost(
+                    name=e["name"],
+                    connection_state=hypervisor_pb2.ESXI_CONNECTION_STATE_CONNECTED,
+                    cpu_threads=e["cpu_threads"],
+                    memory_mb=e["memory_mb"],
+                    memory_allocated_mb=e["memory_allocated_mb"],
+                )
+                for e in h["esxi_hosts"]
+            ],
+        )
+        if h["esxi_hosts"]
+        else None,
         sequence=sequence,
         agent_id="bench",
         report_interval=Duration(seconds=30),

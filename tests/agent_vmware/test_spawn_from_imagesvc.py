@@ -127,12 +127,17 @@ async def test_qcow2_image_boots_on_the_cluster(
                 report.ParseFromString((await reports.next(timeout=30)).data)
             assert report.host_id == host
             assert report.hypervisor_type == hypervisor_pb2.HYPERVISOR_TYPE_VMWARE
-            assert report.cluster_name == "DC0_C1" and len(report.esxi_hosts) == 3
+            assert report.cluster.name == "DC0_C1" and len(report.cluster.hosts) == 3
+            assert report.disk_formats[0] == disk_pb2.Rendition(
+                disk_format=disk_pb2.DISK_FORMAT_VMDK,
+                vmware_disktype=disk_pb2.VMWARE_DISK_TYPE_STREAM_OPTIMIZED,
+            )
             assert report.state == host_report_pb2.CONNECTION_STATE_CONNECTED
 
             sid = str(uuid.uuid4())
-            cmd = agent_command(host, sid, 1, "spawn", image_id=image.id, disk_format="qcow2",
-                                vcpus=1, memory_mb=128, disk_gb=1, name="web-1",
+            # The rendition the scheduler picks for a qcow2 image on this cluster.
+            cmd = agent_command(host, sid, 1, "spawn", image_id=image.id, disk_format="vmdk",
+                                vmware_disktype="streamOptimized", vcpus=1, memory_mb=128, disk_gb=1, name="web-1",
                                 public_keys=(KEY,), user_data=b"#cloud-config\n")  # fmt: skip
             cmd.spawn.image.vmware_adaptertype = disk_pb2.VMWARE_ADAPTER_TYPE_PARA_VIRTUAL
             subject = f"agent.{subject_token(host)}.cmd"

@@ -320,9 +320,15 @@ class Client:
         )
 
     async def upload_image(
-        self, name: str = "img", visibility: int = images_pb2.VISIBILITY_PRIVATE, **props: Any
+        self,
+        name: str = "img",
+        visibility: int = images_pb2.VISIBILITY_PRIVATE,
+        *,
+        disk_format: int = disk_pb2.DISK_FORMAT_RAW,
+        data: bytes | None = None,
+        **props: Any,
     ) -> images_pb2.Image:
-        """A 1 MiB raw disk (a boot sector), uploaded and ACTIVE."""
+        """`data` (by default a 1 MiB raw disk: a boot sector), uploaded and ACTIVE."""
         assert self.images is not None
         image = (
             await self.images.CreateImage(
@@ -331,7 +337,7 @@ class Client:
                     image=images_pb2.Image(
                         name=name,
                         visibility=visibility,
-                        disk_format=disk_pb2.DISK_FORMAT_RAW,
+                        disk_format=disk_format,
                         container_format=disk_pb2.CONTAINER_FORMAT_BARE,
                         **props,
                     ),
@@ -339,7 +345,8 @@ class Client:
                 metadata=self.md,
             )
         ).image
-        data = bytes(510) + b"\x55\xaa" + bytes(1024 * 1024 - 512)
+        if data is None:
+            data = bytes(510) + b"\x55\xaa" + bytes(1024 * 1024 - 512)
 
         async def chunks():  # type: ignore[no-untyped-def]
             yield images_pb2.UploadImageRequest(

@@ -367,11 +367,6 @@ async def test_invalid_requests_map_to_the_right_status(env: Env) -> None:
         ),
         ("unknown key", create(_spec(env, key_name="missing"), metadata=a.md), Code.NOT_FOUND),
         (
-            "key on a type that cannot inject",
-            create(_spec(env, image_id=vmware_only.id, key_name="imported"), metadata=a.md),
-            Code.INVALID_ARGUMENT,
-        ),
-        (
             "user data > 64 KiB",
             create(_spec(env, user_data=b"x" * 70000), metadata=a.md),
             Code.INVALID_ARGUMENT,

@@ -53,6 +53,8 @@ class FakeAgentConfig:
     disk_gb: int = 4096
     key_injection: bool = True
     user_data: bool = True
+    # Like the KVM agent's POLYVISOR_DISK_MODE: "copy" boots raw renditions only.
+    disk_mode: str = "overlay"
     log_path: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -72,11 +74,31 @@ class FakeAgentConfig:
             vcpus=int(env.get("FAKE_AGENT_VCPUS", "64")),
             memory_mb=int(env.get("FAKE_AGENT_MEMORY_MB", str(256 * 1024))),
             disk_gb=int(env.get("FAKE_AGENT_DISK_GB", "4096")),
-            key_injection=env.get("FAKE_AGENT_KEY_INJECTION", "1" if hv != "vmware" else "0")
-            == "1",
+            key_injection=env.get("FAKE_AGENT_KEY_INJECTION", "1") == "1",
             user_data=env.get("FAKE_AGENT_USER_DATA", "1") == "1",
+            disk_mode=env.get("FAKE_AGENT_DISK_MODE", "overlay"),
             log_path=Path(log) if log else None,
         )
+
+
+def _disk_formats(c: FakeAgentConfig) -> list[disk_pb2.Rendition]:
+    """What the real agents report: a cluster boots VMDKs, a KVM host qcow2 and raw (raw only
+    in copy mode)."""
+    if c.hypervisor_type == "vmware":
+        return [
+            disk_pb2.Rendition(disk_format=disk_pb2.DISK_FORMAT_VMDK, vmware_disktype=t)
+            for t in (
+                disk_pb2.VMWARE_DISK_TYPE_STREAM_OPTIMIZED,
+                disk_pb2.VMWARE_DISK_TYPE_SPARSE,
+                disk_pb2.VMWARE_DISK_TYPE_PREALLOCATED,
+            )
+        ]
+    if c.disk_mode == "copy":
+        return [disk_pb2.Rendition(disk_format=disk_pb2.DISK_FORMAT_RAW)]
+    return [
+        disk_pb2.Rendition(disk_format=disk_pb2.DISK_FORMAT_QCOW2),
+        disk_pb2.Rendition(disk_format=disk_pb2.DISK_FORMAT_RAW),
+    ]
 
 
 def _now() -> Timestamp:
@@ -147,11 +169,7 @@ class FakeAgent:
                     architecture="x86_64", hypervisor_type=hv, vm_mode="hvm"
                 )
             ],
-            native_disk_formats=(
-                [disk_pb2.DISK_FORMAT_VMDK]
-                if c.hypervisor_type == "vmware"
-                else [disk_pb2.DISK_FORMAT_QCOW2, disk_pb2.DISK_FORMAT_RAW]
-            ),
+            disk_formats=_disk_formats(c),
             features=hypervisor_pb2.HypervisorFeatures(
                 console_types=consoles,
                 key_injection=c.key_injection,
@@ -213,6 +231,8 @@ class FakeAgent:
                 disk_gb=s.resources.disk_gb,
                 image_id=s.image.image_id,
                 disk_format=disk_pb2.DiskFormat.Name(s.image.disk_format),
+                vmware_disktype=disk_pb2.VmwareDiskType.Name(s.image.vmware_disktype),
+                sha256=s.image.sha256,
                 public_keys=list(s.public_keys),
                 user_data=s.user_data.decode(errors="replace"),
                 metadata=dict(s.metadata),

@@ -18,6 +18,7 @@ import pytest
 from polyvisor.agent_kvm.config_drive import read_config_drive
 from polyvisor.agent_kvm.domain_xml import domain_name
 from polyvisor.agent_kvm.libvirt_driver import LibvirtConfig, LibvirtDriver
+from polyvisor.agentkit.capabilities import CAPABILITIES
 from polyvisor.agentkit.driver import (
     Driver,
     DriverError,
@@ -107,8 +108,26 @@ def test_host_info_from_capabilities_node_info_and_disk(driver: LibvirtDriver) -
         ("i686", "hvm"),
         ("i686", "xen"),
     }
-    assert info.native_disk_formats == ("qcow2", "raw")
+    assert info.disk_formats == (RenditionWanted("qcow2"), RenditionWanted("raw"))
     assert info.vnc_port_range == (5900, 6000)
+    assert info.cluster is None  # a KVM host is no cluster: the sub-report stays unset
+    assert set(info.capabilities) == {
+        name for name, proto in CAPABILITIES.items() if isinstance(driver, proto)
+    }
+
+
+def test_copy_disk_mode_reports_and_boots_raw_only(tmp_path: Path, base_image: LocalImage) -> None:
+    """What the host reports is what it boots: in copy mode raw only, so the scheduler names a
+    raw rendition for it and a qcow2 one is refused, not booted."""
+    d = make_driver(tmp_path, disk_mode="copy")
+    d.open()
+    try:
+        assert d.host_info().disk_formats == (RenditionWanted("raw"),)
+        with pytest.raises(SpawnFailed, match="boots raw renditions, got qcow2"):
+            d.spawn(spec_for(base_image, sid()))
+        assert d.list_instances() == []
+    finally:
+        d.close()
 
 
 def test_spawn_makes_overlay_config_drive_and_a_tagged_running_domain(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import uuid
@@ -16,13 +17,14 @@ from vmware_fixtures import Direct, datastore_dir, eventually, local_image, opti
 
 from polyvisor.agent_vmware.driver import VmwareDriver
 from polyvisor.agent_vmware.guestinfo import decode
+from polyvisor.agentkit.capabilities import CAPABILITIES
 from polyvisor.agentkit.driver import (
-    ImageRef,
     InstanceChange,
     InstanceNotFound,
     InstanceSpec,
     LocalImage,
     PowerState,
+    RenditionWanted,
     SpawnFailed,
 )
 from tests.fixtures.vcsim import Vcsim, VcsimEndpoint
@@ -85,9 +87,11 @@ def test_report_equals_what_vcenter_shows(
     assert info.used_disk_gb == sum(d.summary.capacity - d.summary.freeSpace for d in stores) // (
         1 << 30
     )
-    assert info.drs_enabled is cluster.configurationEx.drsConfig.enabled
+    assert info.cluster is not None
+    members = info.cluster.hosts
+    assert info.cluster.drs_enabled is cluster.configurationEx.drsConfig.enabled
     assert sorted(
-        (h.name, h.cpu_threads, h.memory_mb, h.connection_state) for h in info.esxi_hosts
+        (h.name, h.cpu_threads, h.memory_mb, h.connection_state) for h in members
     ) == sorted(
         (
             h.name,
@@ -98,7 +102,7 @@ def test_report_equals_what_vcenter_shows(
         for h in hosts
     )
     # The per-ESXi-host detail of the hypervisor API: CPU capacity and what the VMs take.
-    by_name = {h.name: h for h in info.esxi_hosts}
+    by_name = {h.name: h for h in members}
     for h in hosts:
         running = [vm for vm in h.vm if vm.runtime.powerState == "poweredOn"]
         got = by_name[h.name]
@@ -106,8 +110,12 @@ def test_report_equals_what_vcenter_shows(
         assert got.vm_count == len(h.vm)
         assert got.vcpus_allocated == sum(vm.summary.config.numCpu for vm in running)
         assert got.memory_allocated_mb == sum(vm.summary.config.memorySizeMB for vm in running)
-    assert sum(h.vcpus_allocated for h in info.esxi_hosts) >= 3  # our VM runs on one
-    assert info.native_disk_formats == ("vmdk",) and info.vnc_port_range == (5900, 6105)
+    assert sum(h.vcpus_allocated for h in members) >= 3  # our VM runs on one
+    assert {r.disk_format for r in info.disk_formats} == {"vmdk"}
+    assert info.vnc_port_range == (5900, 6105)
+    assert set(info.capabilities) == {
+        name for name, proto in CAPABILITIES.items() if isinstance(driver, proto)
+    }
     assert driver.host_id == f"{direct.content.about.instanceUuid}:{cluster._moId}"
 
 
@@ -357,15 +365,16 @@ def test_other_cluster_is_not_ours(
         d.close()
 
 
-def test_rendition_wanted() -> None:
+def test_a_rendition_the_cluster_does_not_report_is_refused(tmp_path: Path) -> None:
+    """The spawn command names a rendition the host reported (the scheduler's choice); one it
+    did not (a qcow2) is refused before vCenter is asked for anything."""
     d = VmwareDriver(options_for(VcsimEndpoint("http://127.0.0.1:1/sdk", "u", "p")))
+    disk = tmp_path / "disk.qcow2"
+    disk.write_bytes(b"QFI\xfb" + bytes(508))
+    image = dataclasses.replace(local_image(disk, "img-qcow2"), rendition=RenditionWanted("qcow2"))
     try:
-        assert d.rendition_for(ImageRef("i", "qcow2")).vmware_disktype == "streamOptimized"
-        assert (
-            d.rendition_for(ImageRef("i", "vmdk", vmware_disktype="sparse")).vmware_disktype
-            == "sparse"
-        )
-        assert d.rendition_for(ImageRef("i", "raw")).disk_format == "vmdk"
+        with pytest.raises(SpawnFailed, match="boots vmdk renditions"):
+            d.spawn(spec_for(image))
     finally:
         d.close()
 
@@ -382,7 +391,8 @@ def test_hosts_in_maintenance_do_not_count(
         others = hosts[1:]
         assert info.vcpus.total == sum(h.hardware.cpuInfo.numCpuThreads for h in others)
         assert info.memory_mb.total == sum(h.hardware.memorySize // MIB for h in others)
-        flags = {h.name: h.in_maintenance for h in info.esxi_hosts}
+        assert info.cluster is not None
+        flags = {h.name: h.in_maintenance for h in info.cluster.hosts}
         assert flags == {hosts[0].name: True, hosts[1].name: False, hosts[2].name: False}
     finally:
         WaitForTask(hosts[0].ExitMaintenanceMode_Task(timeout=0))

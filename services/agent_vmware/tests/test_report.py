@@ -48,7 +48,8 @@ FACTS = ClusterFacts(
 def test_only_usable_hosts_count() -> None:
     info = cluster_host_info(FACTS)
     assert info.hypervisor_type == "vmware" and info.hypervisor_version == "8.0.2.0"
-    assert info.connected and info.drs_enabled and info.cluster_name == "C1"
+    assert info.connected and info.cluster is not None
+    assert info.cluster.drs_enabled and info.cluster.name == "C1"
     assert (info.vcpus.total, info.vcpus.max_unit) == (48, 32)
     assert (info.memory_mb.total, info.memory_mb.max_unit) == (192 * 1024, 128 * 1024)
     assert info.used_memory_mb == 200
@@ -63,11 +64,18 @@ def test_disk_is_the_matching_accessible_datastores() -> None:
 
 def test_every_esxi_host_is_listed_with_its_state() -> None:
     info = cluster_host_info(FACTS)
-    assert [h.name for h in info.esxi_hosts] == ["esx-a", "esx-b", "esx-c", "esx-d"]
-    c = info.esxi_hosts[2]
+    assert info.cluster is not None
+    hosts = info.cluster.hosts
+    assert [h.name for h in hosts] == ["esx-a", "esx-b", "esx-c", "esx-d"]
+    c = hosts[2]
     assert c.in_maintenance and c.cpu_threads == 64 and c.memory_mb == 512 * 1024
-    assert info.esxi_hosts[3].connection_state == "notResponding"
-    assert info.native_disk_formats == ("vmdk",)
+    assert hosts[3].connection_state == "notResponding"
+    # VMDKs boot as they are; anything else is converted to streamOptimized, named first.
+    assert [(r.disk_format, r.vmware_disktype) for r in info.disk_formats] == [
+        ("vmdk", "streamOptimized"),
+        ("vmdk", "sparse"),
+        ("vmdk", "preallocated"),
+    ]
     assert info.vnc_port_range == (5900, 6105)
     assert info.features.key_injection and info.features.user_data
 
@@ -77,7 +85,8 @@ def test_disconnected_keeps_the_last_report_and_says_so() -> None:
     down = disconnected_host_info(last, "C1")
     assert not down.connected and down.vcpus == last.vcpus
     cold = disconnected_host_info(None, "C1")
-    assert not cold.connected and cold.vcpus.total == 0 and cold.cluster_name == "C1"
+    assert not cold.connected and cold.vcpus.total == 0
+    assert cold.cluster is not None and cold.cluster.name == "C1"
 
 
 def test_esxi_detail_reaches_the_host_report() -> None:
@@ -96,7 +105,8 @@ def test_esxi_detail_reaches_the_host_report() -> None:
         cluster_host_info(facts),
         host_id="vc:domain-c7", agent_id="a", sequence=1, interval_s=10, server_count=0,
     )  # fmt: skip
-    (esx,) = report.esxi_hosts
+    assert report.cluster.name == "C1" and report.cluster.drs_enabled
+    (esx,) = report.cluster.hosts
     assert (esx.name, esx.cpu_cores, esx.cpu_threads) == ("esx-a", 8, 16)
     assert (esx.cpu_mhz, esx.cpu_used_mhz) == (8 * 2394, 67)
     assert (esx.memory_mb, esx.memory_used_mb) == (64 * 1024, 900)

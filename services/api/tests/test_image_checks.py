@@ -30,29 +30,3 @@ def test_flavor_smaller_than_the_image_is_invalid(kw: dict[str, int]) -> None:
 
 def test_flavor_that_fits() -> None:
     ic.check_flavor_fits_image(FLAVOR, image(min_ram=1024, min_disk=10, virtual_size=10 * 1024**3))
-
-
-def test_keys_on_a_type_that_cannot_inject_them() -> None:
-    features = ic.features_of("VMWARE")
-    with pytest.raises(InvalidArgument):
-        ic.check_pinned_features("VMWARE", features, wants_key=True, wants_user_data=False)
-    ic.check_pinned_features("KVM", ic.features_of("KVM"), wants_key=True, wants_user_data=True)
-
-
-def test_reported_features_win_over_defaults() -> None:
-    reported = [m.HostFeatures(("VNC",), key_injection=True, user_data=True)]
-    assert ic.features_of("VMWARE", reported).key_injection
-
-
-@pytest.mark.parametrize(
-    ("fmt", "disktype", "hv", "want"),
-    [
-        ("QCOW2", "", "KVM", ("QCOW2", "")),
-        ("RAW", "", "QEMU", ("RAW", "")),
-        ("QCOW2", "", "VMWARE", ("VMDK", "STREAM_OPTIMIZED")),
-        ("VMDK", "PREALLOCATED", "VMWARE", ("VMDK", "PREALLOCATED")),
-        ("VMDK", "STREAM_OPTIMIZED", "KVM", ("QCOW2", "")),
-    ],
-)
-def test_rendition_choice(fmt: str, disktype: str, hv: str, want: tuple[str, str]) -> None:
-    assert ic.rendition_for(image(disk_format=fmt, vmware_disktype=disktype), hv) == want

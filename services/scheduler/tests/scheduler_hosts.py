@@ -5,19 +5,39 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from polyvisor.scheduler.model import (
+    Cluster,
     DiskFormat,
-    EsxiHost,
     HostCapabilities,
+    HostFeatures,
     HostReport,
     HvType,
     ImageRequirements,
     Inventory,
+    MemberHost,
+    Rendition,
     RequestSpec,
     Resources,
+    VmdkType,
 )
 
 KVM_FORMATS = (DiskFormat.QCOW2, DiskFormat.RAW)
 VMWARE_FORMATS = (DiskFormat.VMDK,)
+#: What the VMware agent reports: VMDKs, streamOptimized first.
+VMWARE_RENDITIONS = tuple(
+    Rendition(DiskFormat.VMDK, t)
+    for t in (VmdkType.STREAM_OPTIMIZED, VmdkType.SPARSE, VmdkType.PREALLOCATED)
+)
+#: What the KVM agent reports (overlay disk mode).
+FEATURES = HostFeatures(
+    console_types=(1,),
+    key_injection=True,
+    user_data=True,
+    power_on=True,
+    power_off=True,
+    reboot_soft=True,
+    reboot_hard=True,
+    vnc_port_range=(5900, 6000),
+)
 
 
 def kvm_report(
@@ -31,6 +51,8 @@ def kvm_report(
     hv: HvType = HvType.KVM,
     version: str = "8.2.0",
     formats: Sequence[DiskFormat] = KVM_FORMATS,
+    features: HostFeatures = FEATURES,
+    capabilities: Sequence[str] = (),
     cpu_ratio: float = 1.0,
     reserved_mb: int = 0,
     max_unit_mb: int | None = None,
@@ -44,8 +66,10 @@ def kvm_report(
         hypervisor_type=hv,
         hypervisor_version=version,
         supported_instances=((arch, hv, "hvm"),),
-        native_disk_formats=tuple(formats),
+        disk_formats=tuple(Rendition(f) for f in formats),
         availability_zone=az,
+        features=features,
+        capabilities=tuple(capabilities),
         host_ip="192.0.2.1",
     )
     return HostReport(
@@ -79,7 +103,7 @@ def vmware_report(
     """`esxi`: (name, memory_mb, memory_allocated_mb) per ESXi host. The cluster's total is the
     sum of the hosts' memory, its used part what vCenter says the VMs hold."""
     hosts = tuple(
-        EsxiHost(
+        MemberHost(
             name=name,
             moref=f"host-{i}",
             in_maintenance=name in maintenance,
@@ -93,11 +117,10 @@ def vmware_report(
         hypervisor_type=HvType.VMWARE,
         hypervisor_version="8.0.2",
         supported_instances=(("x86_64", HvType.VMWARE, "hvm"), ("i686", HvType.VMWARE, "hvm")),
-        native_disk_formats=(DiskFormat.VMDK,),
+        disk_formats=VMWARE_RENDITIONS,
         availability_zone=az,
-        cluster_name=cluster,
-        drs_enabled=True,
-        esxi_hosts=hosts,
+        features=FEATURES,
+        cluster=Cluster(name=cluster, drs_enabled=True, hosts=hosts),
     )
     total_mem = sum(h.memory_mb for h in hosts)
     allocated = sum(h.memory_allocated_mb for h in hosts)

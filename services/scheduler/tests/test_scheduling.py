@@ -232,7 +232,7 @@ async def test_list_and_get_providers(make_scheduler) -> None:
     down, _ = await s.list_providers(up=False)
     assert [p.record.id for p in down] == ["k3"]
     vmware, _ = await s.list_providers(hypervisor_type=HvType.VMWARE)
-    assert vmware[0].record.capabilities.esxi_hosts[0].name == "esx-1"
+    assert vmware[0].record.capabilities.cluster.hosts[0].name == "esx-1"
     assert vmware[0].record.inventories["MEMORY_MB"].max_unit == 32768
     az2, _ = await s.list_providers(availability_zone="az2")
     assert [p.record.id for p in az2] == ["k2"]

@@ -54,7 +54,10 @@ def report(
                 architecture="x86_64", hypervisor_type=KVM, vm_mode="hvm"
             )
         ],
-        native_disk_formats=[disk_pb2.DISK_FORMAT_QCOW2, disk_pb2.DISK_FORMAT_RAW],
+        disk_formats=[
+            disk_pb2.Rendition(disk_format=disk_pb2.DISK_FORMAT_QCOW2),
+            disk_pb2.Rendition(disk_format=disk_pb2.DISK_FORMAT_RAW),
+        ],
         features=hypervisor_pb2.HypervisorFeatures(
             console_types=[hypervisor_pb2.CONSOLE_TYPE_VNC], key_injection=True, user_data=True
         ),
@@ -178,13 +181,19 @@ async def test_select_release_and_explain(stub, bus: Bus, az: str) -> None:
     for h in hosts:
         await provider_when(stub, h, lambda p: p.state == hypervisor_pb2.HOST_STATE_UP)
     c = f"server-{az}"
-    resp = await stub.SelectDestinations(select(az, c))
+    qcow2 = disk_pb2.DISK_FORMAT_QCOW2
+    resp = await stub.SelectDestinations(
+        select(az, c, disk_format=qcow2, available_disk_formats=[qcow2])
+    )
     [sel] = resp.selections
     assert sel.consumer_id == c and sel.primary.host == hosts[2]
     assert [a.host for a in sel.alternates] == [hosts[1], hosts[0]]
     assert sel.primary.allocation.memory_mb == 2048
-    again = await stub.SelectDestinations(select(az, c))
+    # each candidate comes with the rendition it reports it boots: the qcow2 as it is
+    assert {s.rendition.disk_format for s in [sel.primary, *sel.alternates]} == {qcow2}
+    again = await stub.SelectDestinations(select(az, c, disk_format=qcow2))
     assert again.selections[0].primary.host == hosts[2]
+    assert again.selections[0].primary.rendition.disk_format == qcow2
     allocs = await stub.ListAllocations(scheduler_pb2.ListAllocationsRequest(consumer_id=c))
     assert [a.provider_id for a in allocs.allocations] == [hosts[2]]
     p = await stub.GetProvider(scheduler_pb2.GetProviderRequest(provider_id=hosts[2]))

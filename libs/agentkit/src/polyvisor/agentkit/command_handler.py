@@ -204,10 +204,9 @@ class CommandHandler:
         req = cmd.spawn
         assert req is not None
         await self._emit(cmd, EventKind.PROGRESS, task=Task.FETCHING_IMAGE)
-        rendition = await self.calls.run("rendition_for", self.driver.rendition_for, req.image)
         try:
             local = await self.cache.fetch(
-                req.image, rendition, user=cmd.server_id, expected_sha256=req.expected_sha256
+                req.image, req.rendition, user=cmd.server_id, expected_sha256=req.expected_sha256
             )
             await self._emit(cmd, EventKind.PROGRESS, task=Task.SPAWNING)
             spec = InstanceSpec(

@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from polyvisor.agentkit.driver import Console, ImageRef, PowerState
+from polyvisor.agentkit.driver import Console, ImageRef, PowerState, RenditionWanted
 
 __all__ = [
     "Command",
@@ -90,6 +90,9 @@ class SpawnRequest:
     memory_mb: int
     disk_gb: int
     image: ImageRef
+    # The rendition to fetch and boot: the scheduler chose it from the host's reported
+    # disk_formats, the spawn command names it.
+    rendition: RenditionWanted
     expected_sha256: str = ""
     public_keys: tuple[str, ...] = ()
     user_data: bytes = b""

@@ -18,7 +18,15 @@ from polyvisor.agentkit.commands import (
     SpawnRequest,
     Verb,
 )
-from polyvisor.agentkit.driver import EsxiHost, HostInfo, ImageRef, Inventory, PowerState
+from polyvisor.agentkit.driver import (
+    ClusterReport,
+    HostInfo,
+    ImageRef,
+    Inventory,
+    MemberHost,
+    PowerState,
+    RenditionWanted,
+)
 from polyvisor.agentkit.reconcile_plan import Assigned
 from polyvisor.events.v1 import server_events_pb2
 from polyvisor.types.v1 import (
@@ -172,6 +180,8 @@ def _spawn_from_proto(s: commands_pb2.SpawnServer) -> SpawnRequest:
         raise InvalidCommand("spawn needs vcpus and memory_mb above zero")
     if s.resources.disk_gb < 0:
         raise InvalidCommand("spawn with a negative disk_gb")
+    if img.disk_format not in _DISK_FORMATS:
+        raise InvalidCommand("spawn names no rendition of its image (disk_format unset)")
     ref = ImageRef(
         image_id=img.image_id,
         disk_format=_DISK_FORMATS.get(img.disk_format, ""),
@@ -190,6 +200,7 @@ def _spawn_from_proto(s: commands_pb2.SpawnServer) -> SpawnRequest:
         memory_mb=s.resources.memory_mb,
         disk_gb=s.resources.disk_gb,
         image=ref,
+        rendition=RenditionWanted(ref.disk_format, ref.vmware_disktype),
         expected_sha256=img.sha256.lower(),
         public_keys=tuple(s.public_keys),
         user_data=bytes(s.user_data),
@@ -290,9 +301,15 @@ def host_report_to_proto(
             )
             for s in info.supported_instances
         ],
-        native_disk_formats=[
-            _DISK_FORMATS_BACK[f] for f in info.native_disk_formats if f in _DISK_FORMATS_BACK
+        disk_formats=[
+            disk_pb2.Rendition(
+                disk_format=_DISK_FORMATS_BACK[r.disk_format],
+                vmware_disktype=_VMWARE_DISKTYPES_BACK.get(r.vmware_disktype, 0),
+            )
+            for r in info.disk_formats
+            if r.disk_format in _DISK_FORMATS_BACK
         ],
+        capabilities=list(info.capabilities),
         features=hypervisor_pb2.HypervisorFeatures(
             console_types=[_CONSOLES[c] for c in info.features.console_types if c in _CONSOLES],
             key_injection=info.features.key_injection,
@@ -306,15 +323,14 @@ def host_report_to_proto(
             ),
         ),
         availability_zone=availability_zone,
-        esxi_hosts=[_esxi(h) for h in info.esxi_hosts],
-        drs_enabled=bool(info.drs_enabled),
-        cluster_name=info.cluster_name,
         host_ip=host_ip,
         sequence=sequence,
         agent_id=agent_id,
         server_count=server_count,
         incarnation=incarnation,
     )
+    if info.cluster is not None:
+        report.cluster.CopyFrom(_cluster(info.cluster))
     report.reported_at.CopyFrom(_ts(time.time()))
     report.report_interval.FromNanoseconds(int(interval_s * 1e9))
     return report
@@ -333,7 +349,13 @@ def _inventory(rc: int, inv: Inventory, used: int) -> resources_pb2.Inventory:
     )
 
 
-def _esxi(h: EsxiHost) -> hypervisor_pb2.EsxiHost:
+def _cluster(c: ClusterReport) -> hypervisor_pb2.ClusterReport:
+    return hypervisor_pb2.ClusterReport(
+        name=c.name, drs_enabled=bool(c.drs_enabled), hosts=[_member(h) for h in c.hosts]
+    )
+
+
+def _member(h: MemberHost) -> hypervisor_pb2.EsxiHost:
     return hypervisor_pb2.EsxiHost(
         name=h.name,
         connection_state=_ESXI_STATES.get(

@@ -1,6 +1,9 @@
 """The Driver protocol: the whole boundary between the agent runtime and a hypervisor.
 
-A handful of typed, idempotent verbs over plain dataclasses. Hypervisor ids (libvirt
+A handful of typed, idempotent verbs over plain dataclasses, the ones every hypervisor has.
+Verbs only some have (ports, volumes, snapshot, resize, migrate, suspend) are not here: each
+is a small capability protocol a driver opts into (see ``polyvisor.agentkit.capabilities``),
+so no driver carries a stub that raises NotImplementedError. Hypervisor ids (libvirt
 UUIDs, vSphere morefs) never leave a driver: everything is keyed by our server id, which
 the driver records on the VM itself (libvirt metadata, vSphere extraConfig) so that it can
 find its VMs again after a restart.
@@ -61,8 +64,8 @@ class SupportedInstance:
 
 
 @dataclass(frozen=True, slots=True)
-class EsxiHost:
-    """One ESXi host of a vCenter cluster (VMware only)."""
+class MemberHost:
+    """One member host of a cluster scheduled as one (for VMware: an ESXi host)."""
 
     name: str
     connection_state: str  # connected, disconnected, notResponding
@@ -79,6 +82,16 @@ class EsxiHost:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterReport:
+    """Sub-report of a host that is a cluster of hypervisor hosts scheduled as one (a vCenter
+    cluster). Only such drivers set it; the others know nothing of it."""
+
+    name: str
+    hosts: tuple[MemberHost, ...] = ()
+    drs_enabled: bool | None = None  # VMware: whether DRS picks the member host
+
+
+@dataclass(frozen=True, slots=True)
 class Features:
     """What this hypervisor type can do, for the hypervisor API's feature matrix."""
 
@@ -91,8 +104,20 @@ class Features:
 
 
 @dataclass(frozen=True, slots=True)
+class RenditionWanted:
+    """A rendition of an image: a disk format and, for vmdk, its sub-format."""
+
+    disk_format: str  # raw, qcow2, vmdk
+    vmware_disktype: str = ""  # streamOptimized, sparse, preallocated (vmdk only)
+
+
+@dataclass(frozen=True, slots=True)
 class HostInfo:
-    """What the host reporter sends to the scheduler (and the api shows admins)."""
+    """What the host reporter sends to the scheduler (and the api shows admins).
+
+    Every driver fills the neutral fields. Detail only some hypervisors have travels in
+    optional, typed sub-reports (``cluster``), never as fields every driver must know.
+    """
 
     hypervisor_type: str  # kvm, qemu, vmware
     hypervisor_version: str
@@ -102,23 +127,19 @@ class HostInfo:
     memory_mb: Inventory
     disk_gb: Inventory
     supported_instances: tuple[SupportedInstance, ...]
-    native_disk_formats: tuple[str, ...]  # e.g. ("qcow2", "raw") or ("vmdk",)
+    # Renditions this host boots, preferred first: an image whose own format is listed boots
+    # as it is; any other is converted to the first one it can be had in. The scheduler
+    # chooses from this list and the spawn command names its choice: drivers never guess.
+    disk_formats: tuple[RenditionWanted, ...]
     features: Features = field(default_factory=Features)
     vnc_port_range: tuple[int, int] = (5900, 6000)
     used_vcpus: int = 0
     used_memory_mb: int = 0
     used_disk_gb: int = 0
-    esxi_hosts: tuple[EsxiHost, ...] = ()
-    drs_enabled: bool | None = None
-    cluster_name: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class RenditionWanted:
-    """Which rendition of an image this driver boots."""
-
-    disk_format: str  # raw, qcow2, vmdk
-    vmware_disktype: str = ""  # streamOptimized, sparse, preallocated (vmdk only)
+    cluster: ClusterReport | None = None
+    # Optional verbs this driver implements, by name: ``capabilities_of(driver)`` (see
+    # polyvisor.agentkit.capabilities).
+    capabilities: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +147,8 @@ class ImageRef:
     """An image as the spawn command names it, before any bytes are fetched."""
 
     image_id: str
-    disk_format: str  # the format the image is stored in
-    vmware_disktype: str = ""
+    disk_format: str  # the format of the rendition to boot (the spawn command's choice)
+    vmware_disktype: str = ""  # its sub-format (vmdk only)
     vmware_adaptertype: str = ""
     hw_disk_bus: str = ""
     architecture: str = ""
@@ -233,16 +254,15 @@ class Driver(Protocol):
         """Capabilities and resources of this host (for VMware: the whole cluster)."""
         ...
 
-    def rendition_for(self, image: ImageRef) -> RenditionWanted:
-        """The rendition of ``image`` this host boots."""
-        ...
-
     def list_instances(self) -> list[Instance]:
         """Every VM tagged as ours, observed now."""
         ...
 
     def spawn(self, spec: InstanceSpec) -> Instance:
-        """Ensure the VM exists and runs. On failure remove what was made, then raise."""
+        """Ensure the VM exists and runs. On failure remove what was made, then raise.
+
+        ``spec.image.rendition`` is one of the renditions ``host_info`` lists (the scheduler
+        chose it); a driver refuses one it cannot boot with SpawnFailed."""
         ...
 
     def destroy(self, server_id: str) -> None:

@@ -26,12 +26,12 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from polyvisor.agentkit.capabilities import capabilities_of
 from polyvisor.agentkit.driver import (
     Console,
     DriverError,
     Features,
     HostInfo,
-    ImageRef,
     Instance,
     InstanceChange,
     InstanceNotFound,
@@ -39,6 +39,7 @@ from polyvisor.agentkit.driver import (
     Inventory,
     PowerState,
     RenditionWanted,
+    SpawnFailed,
     SupportedInstance,
     Unsubscribe,
 )
@@ -185,16 +186,14 @@ class FakeDriver:
                     SupportedInstance("x86_64", self.hypervisor_type, "hvm"),
                     SupportedInstance("i686", self.hypervisor_type, "hvm"),
                 ),
-                native_disk_formats=(self.disk_format,),
+                disk_formats=(RenditionWanted(self.disk_format),),
                 features=Features(),
                 vnc_port_range=self.vnc_port_range,
                 used_vcpus=used_cpu,
                 used_memory_mb=used_mem,
                 used_disk_gb=used_disk,
+                capabilities=capabilities_of(self),
             )
-
-    def rendition_for(self, image: ImageRef) -> RenditionWanted:
-        return RenditionWanted(disk_format=self.disk_format)
 
     def list_instances(self) -> list[Instance]:
         self._enter("list_instances", "")
@@ -203,6 +202,11 @@ class FakeDriver:
 
     def spawn(self, spec: InstanceSpec) -> Instance:
         self._enter("spawn", spec.server_id)
+        if spec.image.rendition.disk_format != self.disk_format:
+            raise SpawnFailed(
+                f"this host boots {self.disk_format} renditions, got "
+                f"{spec.image.rendition.disk_format}"
+            )
         with self._lock:
             passes_off = self._spawn_reports_off and spec.server_id not in self.vms
             if passes_off:

@@ -36,6 +36,7 @@ from polyvisor.agentkit.convert import (
     disk_format_to_proto,
     event_kind_from_proto,
     power_state_to_proto,
+    vmware_disktype_to_proto,
 )
 from polyvisor.agentkit.reconcile_plan import Assigned
 from polyvisor.common.bus import Bus, Subscription
@@ -217,6 +218,7 @@ def agent_command(
     command_id: str = "",
     image_id: str = "",
     disk_format: str = "qcow2",
+    vmware_disktype: str = "",
     sha256: str = "",
     vcpus: int = 1,
     memory_mb: int = 128,
@@ -229,7 +231,10 @@ def agent_command(
     architecture: str = "",
     deadline: float | None = None,
 ) -> commands_pb2.AgentCommand:
-    """An AgentCommand as the api would publish it (verb: spawn, destroy, power_on, ...)."""
+    """An AgentCommand as the api would publish it (verb: spawn, destroy, power_on, ...).
+
+    ``disk_format`` and ``vmware_disktype`` name the rendition to boot: one the host reports
+    in its ``disk_formats`` (the scheduler's choice in the real flow)."""
     msg = commands_pb2.AgentCommand(
         command_id=command_id or f"{server_id}-{generation}-{verb}-{uuid.uuid4().hex[:6]}",
         server_id=server_id,
@@ -251,6 +256,7 @@ def agent_command(
                 image=commands_pb2.SpawnImage(
                     image_id=image_id,
                     disk_format=disk_format_to_proto(disk_format),
+                    vmware_disktype=vmware_disktype_to_proto(vmware_disktype),
                     sha256=sha256,
                     hw_disk_bus=hw_disk_bus,
                     architecture=architecture,

@@ -1,4 +1,5 @@
-"""What a libvirt host can run, read from its capabilities XML. Pure.
+"""What a libvirt host can run, read from its capabilities XML, and the renditions it boots.
+Pure.
 
     caps = parse_capabilities(conn.getCapabilities())
     caps.supported_instances("kvm")   # (SupportedInstance("x86_64", "kvm", "hvm"), ...)
@@ -14,9 +15,33 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from polyvisor.agentkit.driver import SupportedInstance
+from polyvisor.agentkit.driver import RenditionWanted, SupportedInstance
 
-__all__ = ["GuestCapability", "HostCapabilities", "normalize_arch", "parse_capabilities"]
+__all__ = [
+    "GuestCapability",
+    "HostCapabilities",
+    "disk_formats",
+    "normalize_arch",
+    "parse_capabilities",
+]
+
+_DISK_FORMATS = {
+    # A qcow2 overlay over the cached rendition: qcow2 or raw backing files boot as they are;
+    # any other image is converted to qcow2 (the smaller one to fetch and cache).
+    "overlay": (RenditionWanted("qcow2"), RenditionWanted("raw")),
+    # A full copy written as raw: only a raw rendition can be copied block for block.
+    "copy": (RenditionWanted("raw"),),
+}
+
+
+def disk_formats(disk_mode: str) -> tuple[RenditionWanted, ...]:
+    """The renditions a host boots in this disk mode, preferred first (its host report's
+    ``disk_formats``: the scheduler picks from them, the spawn command names the pick)."""
+    try:
+        return _DISK_FORMATS[disk_mode]
+    except KeyError:
+        raise ValueError(f"unknown disk mode {disk_mode!r} (overlay or copy)") from None
+
 
 _ARCH_ALIASES = {
     "i386": "i686",

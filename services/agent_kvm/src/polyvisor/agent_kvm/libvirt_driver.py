@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 import libvirt
 
-from polyvisor.agent_kvm.capabilities import HostCapabilities, parse_capabilities
+from polyvisor.agent_kvm.capabilities import HostCapabilities, disk_formats, parse_capabilities
 from polyvisor.agent_kvm.config_drive import ConfigDrive, write_config_drive
 from polyvisor.agent_kvm.disks import DiskError, create_overlay, create_raw_copy
 from polyvisor.agent_kvm.domain_xml import (
@@ -54,19 +54,18 @@ from polyvisor.agent_kvm.libvirt_events import EventLoop
 from polyvisor.agent_kvm.lifecycle import LifecycleWatcher, power_state_of
 from polyvisor.agent_kvm.net.metadata import InstanceMeta
 from polyvisor.agent_kvm.vnc_ports import VncPorts
+from polyvisor.agentkit.capabilities import capabilities_of
 from polyvisor.agentkit.driver import (
     Console,
     DriverError,
     Features,
     HostInfo,
     HypervisorUnavailable,
-    ImageRef,
     Instance,
     InstanceChange,
     InstanceNotFound,
     InstanceSpec,
     Inventory,
-    RenditionWanted,
     SpawnFailed,
     Unsubscribe,
 )
@@ -307,18 +306,14 @@ class LibvirtDriver:
                 allocation_ratio=self.config.disk_allocation_ratio,
             ),
             supported_instances=caps.supported_instances(virt),
-            native_disk_formats=("qcow2", "raw"),
+            disk_formats=disk_formats(self.config.disk_mode),
             features=Features(console_types=("vnc",)),
             vnc_port_range=self.config.vnc_port_range,
             used_vcpus=used_vcpus,
             used_memory_mb=used_mem_mb,
             used_disk_gb=int(disk_used_gb),
+            capabilities=capabilities_of(self),
         )
-
-    def rendition_for(self, image: ImageRef) -> RenditionWanted:
-        if self.config.disk_mode == "copy":
-            return RenditionWanted("raw")
-        return RenditionWanted("raw" if image.disk_format == "raw" else "qcow2")
 
     def list_instances(self) -> list[Instance]:
         conn = self._connection()
@@ -427,9 +422,13 @@ class LibvirtDriver:
             base = spec.image.path
             rendition = spec.image.rendition.disk_format
             size = max(0, spec.disk_gb) * GiB
+            bootable = [r.disk_format for r in disk_formats(self.config.disk_mode)]
+            if rendition not in bootable:
+                raise SpawnFailed(
+                    f"disk mode {self.config.disk_mode} boots {' or '.join(bootable)} "
+                    f"renditions, got {rendition}"
+                )
             if self.config.disk_mode == "copy":
-                if rendition != "raw":
-                    raise SpawnFailed(f"disk mode copy needs a raw rendition, got {rendition}")
                 disk_path, disk_format = workdir / "disk.raw", "raw"
                 create_raw_copy(base, disk_path, size)
             else:

@@ -35,6 +35,7 @@ from polyvisor.agent_vmware.options import VmwareOptions
 from polyvisor.agent_vmware.ownership import Owner, Ownership
 from polyvisor.agent_vmware.props import container_view, retrieve, retrieve_one, traversal_to
 from polyvisor.agent_vmware.report import (
+    DISK_FORMATS,
     DatastoreFacts,
     cluster_host_info,
     disconnected_host_info,
@@ -43,18 +44,17 @@ from polyvisor.agent_vmware.session import Conn, Session
 from polyvisor.agent_vmware.tasks import wait_task, wait_task_then_read
 from polyvisor.agent_vmware.vnc_ports import VncPorts, VncPortsExhausted
 from polyvisor.agent_vmware.watcher import Batch, VmWatcher
+from polyvisor.agentkit.capabilities import capabilities_of
 from polyvisor.agentkit.driver import (
     Console,
     DriverError,
     HostInfo,
     HypervisorUnavailable,
-    ImageRef,
     Instance,
     InstanceChange,
     InstanceNotFound,
     InstanceSpec,
     PowerState,
-    RenditionWanted,
     SpawnFailed,
     Unsubscribe,
 )
@@ -427,12 +427,6 @@ class VmwareDriver:
 
     # ------------------------------------------------------------------ Driver: reading
 
-    def rendition_for(self, image: ImageRef) -> RenditionWanted:
-        disktype = image.vmware_disktype
-        if image.disk_format == "vmdk" and disktype in ("sparse", "preallocated"):
-            return RenditionWanted("vmdk", disktype)  # expanded as it is: no conversion
-        return RenditionWanted("vmdk", "streamOptimized")
-
     def host_info(self) -> HostInfo:
         lo_hi = (self.options.vnc_port_min, self.options.vnc_port_max)
         try:
@@ -440,13 +434,16 @@ class VmwareDriver:
             with self._guard(conn):
                 facts = read_cluster(conn.content, place, self.options.datastore_regex)
         except HypervisorUnavailable:
-            return disconnected_host_info(self._last_report, self.options.cluster_name, lo_hi)
+            return disconnected_host_info(
+                self._last_report, self.options.cluster_name, lo_hi, capabilities_of(self)
+            )
         info = cluster_host_info(
             facts,
             vnc_port_range=lo_hi,
             cpu_allocation_ratio=self.options.cpu_allocation_ratio,
             ram_allocation_ratio=self.options.ram_allocation_ratio,
             disk_allocation_ratio=self.options.disk_allocation_ratio,
+            capabilities=capabilities_of(self),
         )
         with self._lock:
             members = {h.moref for h in facts.hosts}
@@ -550,6 +547,12 @@ class VmwareDriver:
             raise SpawnFailed(str(e)) from e
         if spec.vcpus < 1 or spec.memory_mb < 4:
             raise SpawnFailed(f"bad flavor: {spec.vcpus} vCPUs, {spec.memory_mb} MiB")
+        if spec.image.rendition not in DISK_FORMATS:
+            r = spec.image.rendition
+            raise SpawnFailed(
+                f"a cluster boots vmdk renditions (streamOptimized, sparse, preallocated), "
+                f"got {r.disk_format} {r.vmware_disktype}".rstrip()
+            )
 
         conn, place = self._ready()
         with self._guard(conn, spawning=True):

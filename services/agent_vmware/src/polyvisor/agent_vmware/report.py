@@ -5,7 +5,8 @@
   cluster total but no single host is refused up front.
 - Disk: the datastores matching the configured regex; used = capacity - free space; a disk
   lives on one datastore, so ``max_unit`` is the largest free space of one datastore.
-- Per ESXi host, for the hypervisor API: its hardware, vCenter's quick stats (CPU MHz and
+- The cluster and each ESXi host travel in the report's ``cluster`` sub-report, for the
+  scheduler's per-host fit and the hypervisor API: its hardware, vCenter's quick stats (CPU MHz and
   memory in use), and what its VMs are configured with. No moref: hypervisor ids stay here.
 - While vCenter is unreachable: the last report, marked disconnected (never made up).
 """
@@ -17,14 +18,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from polyvisor.agentkit.driver import (
-    EsxiHost,
+    ClusterReport,
     Features,
     HostInfo,
     Inventory,
+    MemberHost,
+    RenditionWanted,
     SupportedInstance,
 )
 
 __all__ = [
+    "DISK_FORMATS",
     "ClusterFacts",
     "DatastoreFacts",
     "HostFacts",
@@ -36,7 +40,14 @@ __all__ = [
 MIB = 1 << 20
 GIB = 1 << 30
 HYPERVISOR_TYPE = "vmware"
-NATIVE_DISK_FORMATS = ("vmdk",)
+# The agent expands a hosted VMDK (sparse or streamOptimized) or a flat one into the flat
+# extent ESXi attaches, so each boots as it is; any other image is converted to
+# streamOptimized (compressed: the least to fetch).
+DISK_FORMATS = (
+    RenditionWanted("vmdk", "streamOptimized"),
+    RenditionWanted("vmdk", "sparse"),
+    RenditionWanted("vmdk", "preallocated"),
+)
 SUPPORTED = (
     SupportedInstance("x86_64", HYPERVISOR_TYPE, "hvm"),
     SupportedInstance("i686", HYPERVISOR_TYPE, "hvm"),
@@ -114,7 +125,9 @@ def cluster_host_info(
     cpu_allocation_ratio: float = 1.0,
     ram_allocation_ratio: float = 1.0,
     disk_allocation_ratio: float = 1.0,
+    capabilities: tuple[str, ...] = (),
 ) -> HostInfo:
+    """``capabilities``: what the driver reporting it implements (``capabilities_of``)."""
     usable = [h for h in facts.hosts if schedulable(h)]
     stores = [d for d in facts.datastores if d.accessible]
     return HostInfo(
@@ -130,36 +143,42 @@ def cluster_host_info(
             max_unit=max((d.free_space // GIB for d in stores), default=0),
         ),
         supported_instances=SUPPORTED,
-        native_disk_formats=NATIVE_DISK_FORMATS,
+        disk_formats=DISK_FORMATS,
         features=FEATURES,
         vnc_port_range=vnc_port_range,
         used_vcpus=0,  # vCPUs are the scheduler's allocations, not a hypervisor reading
         used_memory_mb=sum(h.memory_used_mb for h in usable),
         used_disk_gb=sum(d.capacity - d.free_space for d in stores) // GIB,
-        esxi_hosts=tuple(
-            EsxiHost(
-                name=h.name,
-                connection_state=h.connection_state,
-                in_maintenance=h.in_maintenance,
-                cpu_cores=h.cpu_cores,
-                cpu_threads=h.cpu_threads,
-                memory_mb=h.memory_bytes // MIB,
-                memory_used_mb=h.memory_used_mb,
-                cpu_used_mhz=h.cpu_used_mhz,
-                cpu_mhz=h.cpu_mhz,
-                vcpus_allocated=h.vcpus_allocated,
-                memory_allocated_mb=h.memory_allocated_mb,
-                vm_count=h.vm_count,
-            )
-            for h in sorted(facts.hosts, key=lambda h: h.name)
+        cluster=ClusterReport(
+            name=facts.name,
+            drs_enabled=facts.drs_enabled,
+            hosts=tuple(
+                MemberHost(
+                    name=h.name,
+                    connection_state=h.connection_state,
+                    in_maintenance=h.in_maintenance,
+                    cpu_cores=h.cpu_cores,
+                    cpu_threads=h.cpu_threads,
+                    memory_mb=h.memory_bytes // MIB,
+                    memory_used_mb=h.memory_used_mb,
+                    cpu_used_mhz=h.cpu_used_mhz,
+                    cpu_mhz=h.cpu_mhz,
+                    vcpus_allocated=h.vcpus_allocated,
+                    memory_allocated_mb=h.memory_allocated_mb,
+                    vm_count=h.vm_count,
+                )
+                for h in sorted(facts.hosts, key=lambda h: h.name)
+            ),
         ),
-        drs_enabled=facts.drs_enabled,
-        cluster_name=facts.name,
+        capabilities=capabilities,
     )
 
 
 def disconnected_host_info(
-    last: HostInfo | None, cluster_name: str, vnc_port_range: tuple[int, int] = (5900, 6105)
+    last: HostInfo | None,
+    cluster_name: str,
+    vnc_port_range: tuple[int, int] = (5900, 6105),
+    capabilities: tuple[str, ...] = (),
 ) -> HostInfo:
     """What we know while vCenter is unreachable: the last report, marked disconnected."""
     if last is not None:
@@ -173,8 +192,9 @@ def disconnected_host_info(
         memory_mb=Inventory(total=0),
         disk_gb=Inventory(total=0),
         supported_instances=SUPPORTED,
-        native_disk_formats=NATIVE_DISK_FORMATS,
+        disk_formats=DISK_FORMATS,
         features=FEATURES,
         vnc_port_range=vnc_port_range,
-        cluster_name=cluster_name,
+        cluster=ClusterReport(name=cluster_name),
+        capabilities=capabilities,
     )

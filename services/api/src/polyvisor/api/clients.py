@@ -12,8 +12,6 @@ import grpc
 from polyvisor.api import models as m
 from polyvisor.api.convert import images as image_convert
 from polyvisor.api.convert import scheduling as sched_convert
-from polyvisor.api.convert.enums import HYPERVISOR_TYPE
-from polyvisor.api.convert.hypervisors import features_from_proto
 from polyvisor.api.placement import NoValidHost, Placement, PlacementRequest
 from polyvisor.common.auth import API_IDENTITY, KIND_SERVICE, TokenSigner
 from polyvisor.common.errors import (
@@ -149,26 +147,6 @@ class SchedulerClient:
             ),
         )
         return resp.provider
-
-    async def features_of_type(self, hypervisor_type: str) -> list[m.HostFeatures]:
-        """The feature matrices the hosts of one hypervisor type report."""
-        out: list[m.HostFeatures] = []
-        token = ""
-        for _ in range(20):
-            resp = await self.list_providers(
-                scheduler_pb2.ListProvidersRequest(
-                    page_size=500,
-                    page_token=token,
-                    hypervisor_type=HYPERVISOR_TYPE.value(hypervisor_type),
-                )
-            )
-            out.extend(
-                features_from_proto(p.features) for p in resp.providers if p.HasField("features")
-            )
-            token = resp.next_page_token
-            if not token:
-                break
-        return out
 
     async def close(self) -> None:
         await self._channel.close()

@@ -135,6 +135,9 @@ class Alternate:
     hostname: str = ""
     hypervisor_type: str = ""
     availability_zone: str = ""
+    # The rendition of the image this host boots, as the scheduler named it ("" = unknown).
+    disk_format: str = ""  # RAW, QCOW2, VMDK
+    vmware_disktype: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,16 +305,3 @@ class ImageInfo:
     hypervisor_version_requires: str = ""
     # Renditions that exist now (ACTIVE), as (disk_format, vmware_disktype, sha256, size).
     renditions: tuple[tuple[str, str, str, int], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class HostFeatures:
-    """What a hypervisor type can do (the feature matrix)."""
-
-    console_types: tuple[str, ...]
-    key_injection: bool
-    user_data: bool
-    power_on: bool = True
-    power_off: bool = True
-    reboot_soft: bool = True
-    reboot_hard: bool = True

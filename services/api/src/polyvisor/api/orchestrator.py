@@ -216,6 +216,9 @@ class Orchestrator:
                 hypervisor_type=moved.hypervisor_type or alt.hypervisor_type,
                 availability_zone=moved.availability_zone or alt.availability_zone,
                 alternates=remaining[i + 1 :],
+                # The rendition this alternate boots, named with it by the scheduler.
+                disk_format=alt.disk_format,
+                vmware_disktype=alt.vmware_disktype,
             )
             await self._record_placement(entry, generation, result, retry_of=server.fault)
             return

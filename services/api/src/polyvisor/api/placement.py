@@ -32,17 +32,24 @@ class PlacementRequest:
     group: GroupHint | None = None
     ignore_hosts: tuple[str, ...] = ()
     max_alternates: int = 0
+    # What the host's driver must do for this server (the scheduler filters on it).
+    key_injection: bool = False
+    user_data: bool = False
+    console_type: str = ""  # VNC, SPICE, ... ("" = any)
 
 
 @dataclass(frozen=True, slots=True)
 class Placement:
-    """The claimed host, and alternates for reschedules."""
+    """The claimed host, the rendition of the image it boots, and alternates for
+    reschedules (each with its own rendition)."""
 
     host: str
     hostname: str = ""
     hypervisor_type: str = ""
     availability_zone: str = ""
     alternates: tuple[m.Alternate, ...] = ()
+    disk_format: str = ""  # RAW, QCOW2, VMDK ("" = the scheduler did not say)
+    vmware_disktype: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,4 +84,7 @@ def request_from_spawn(
         group=group,
         ignore_hosts=tuple(server.tried_hosts),
         max_alternates=max_alternates,
+        key_injection=bool(spec.public_keys),
+        user_data=server.has_user_data,
+        console_type=spec.console_type,
     )

@@ -36,7 +36,6 @@ from polyvisor.common.errors import (
     InvalidArgument,
     NotFound,
     ResourceExhausted,
-    Unavailable,
 )
 from polyvisor.common.logging import get_logger
 
@@ -135,12 +134,8 @@ class Servers:
                 f"{hints.hypervisor_type.lower()}",
                 {"field": "server.scheduler_hints"},
             )
-        pinned = pinned or hints.hypervisor_type
-        if pinned and (public_keys or user_data):
-            features = image_checks.features_of(pinned, await self._reported_features(pinned))
-            image_checks.check_pinned_features(
-                pinned, features, wants_key=bool(public_keys), wants_user_data=bool(user_data)
-            )
+        # Whether a host can inject the keys or pass the user data is its agent's fact: the
+        # scheduler places only on hosts reporting it, and explains when none does.
 
         spec = SpawnSpec(image, spawnspec.hostname_for(name), tuple(public_keys), hints)
         deadline = datetime.now(UTC) + timedelta(seconds=self.deadlines.scheduling_s)
@@ -207,16 +202,6 @@ class Servers:
         self.wake_outbox()
         log.info("servers created", server_ids=[s.id for s in created], request_id=key)
         return created
-
-    async def _reported_features(self, hypervisor_type: str) -> list[m.HostFeatures]:
-        try:
-            return await self.scheduler.features_of_type(hypervisor_type)
-        except Unavailable as e:
-            log.warning("scheduler unavailable, using default feature matrix", error=str(e))
-            return []
-        except Exception as e:  # an odd scheduler answer must not block creates
-            log.warning("could not read host features", error=repr(e))
-            return []
 
     async def _quota_error(
         self, conn: Any, project_id: str, count: int, flavor: m.Flavor

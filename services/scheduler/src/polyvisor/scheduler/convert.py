@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from polyvisor.agent.v1 import host_report_pb2
@@ -12,20 +11,25 @@ from polyvisor.common.logging import get_logger
 from polyvisor.scheduler.model import (
     RESOURCE_CLASSES,
     Allocation,
+    Cluster,
     DiskFormat,
-    EsxiHost,
     Explanation,
     GroupPolicy,
     HostCapabilities,
+    HostFeatures,
     HostReport,
+    HostRequirements,
     HvType,
     ImageRequirements,
     InstancePlacement,
     Inventory,
+    MemberHost,
     Placement,
+    Rendition,
     RequestSpec,
     Resources,
     Selection,
+    VmdkType,
 )
 from polyvisor.scheduler.scheduling import ProviderView
 from polyvisor.scheduler.traits import normalize_arch, normalize_vm_mode
@@ -34,7 +38,7 @@ from polyvisor.scheduling.v1 import (
     request_spec_pb2,
     scheduler_pb2,
 )
-from polyvisor.types.v1 import fault_pb2, hypervisor_pb2, resources_pb2
+from polyvisor.types.v1 import disk_pb2, fault_pb2, hypervisor_pb2, resources_pb2
 
 __all__ = [
     "allocation_to_proto",
@@ -60,6 +64,103 @@ def _timestamp(epoch: float) -> Timestamp:
 
 
 # --------------------------------------------------------------------------- host reports
+
+
+def _renditions(items: object, host_id: str) -> tuple[Rendition, ...]:
+    out: list[Rendition] = []
+    for r in items:  # type: ignore[attr-defined]
+        try:
+            if r.disk_format != 0:
+                out.append(Rendition(DiskFormat(r.disk_format), VmdkType(r.vmware_disktype)))
+        except ValueError:
+            log.warning("disk format ignored", host=host_id, format=int(r.disk_format))
+    return tuple(dict.fromkeys(out))
+
+
+def rendition_to_proto(r: Rendition) -> disk_pb2.Rendition:
+    return disk_pb2.Rendition(disk_format=int(r.disk_format), vmware_disktype=int(r.vmdk_type))
+
+
+def features_from_proto(f: hypervisor_pb2.HypervisorFeatures) -> HostFeatures:
+    return HostFeatures(
+        console_types=tuple(dict.fromkeys(int(c) for c in f.console_types if c)),
+        key_injection=f.key_injection,
+        user_data=f.user_data,
+        power_on=f.power_on,
+        power_off=f.power_off,
+        reboot_soft=f.reboot_soft,
+        reboot_hard=f.reboot_hard,
+        vnc_port_range=(f.vnc_port_range.min, f.vnc_port_range.max),
+    )
+
+
+def features_to_proto(f: HostFeatures) -> hypervisor_pb2.HypervisorFeatures:
+    return hypervisor_pb2.HypervisorFeatures(
+        console_types=list(f.console_types),
+        key_injection=f.key_injection,
+        user_data=f.user_data,
+        power_on=f.power_on,
+        power_off=f.power_off,
+        reboot_soft=f.reboot_soft,
+        reboot_hard=f.reboot_hard,
+        vnc_port_range=hypervisor_pb2.PortRange(min=f.vnc_port_range[0], max=f.vnc_port_range[1]),
+    )
+
+
+def cluster_from_proto(c: hypervisor_pb2.ClusterReport) -> Cluster:
+    return Cluster(
+        name=c.name,
+        drs_enabled=c.drs_enabled,
+        hosts=tuple(
+            MemberHost(
+                name=h.name,
+                moref=h.moref,
+                connected=h.connection_state in (_CONNECTED, _UNSPECIFIED_ESXI),
+                in_maintenance=h.in_maintenance,
+                cpu_threads=h.cpu_threads,
+                memory_mb=h.memory_mb,
+                memory_allocated_mb=h.memory_allocated_mb,
+                vcpus_allocated=h.vcpus_allocated,
+                vm_count=h.vm_count,
+                connection_state=int(h.connection_state),
+                cpu_cores=h.cpu_cores,
+                cpu_mhz=h.cpu_mhz,
+                cpu_used_mhz=h.cpu_used_mhz,
+                memory_used_mb=h.memory_used_mb,
+            )
+            for h in c.hosts
+        ),
+    )
+
+
+def cluster_to_proto(c: Cluster) -> hypervisor_pb2.ClusterReport:
+    return hypervisor_pb2.ClusterReport(
+        name=c.name,
+        drs_enabled=c.drs_enabled,
+        hosts=[
+            hypervisor_pb2.EsxiHost(
+                name=h.name,
+                moref=h.moref,
+                connection_state=h.connection_state
+                or (
+                    hypervisor_pb2.ESXI_CONNECTION_STATE_CONNECTED
+                    if h.connected
+                    else hypervisor_pb2.ESXI_CONNECTION_STATE_DISCONNECTED
+                ),
+                in_maintenance=h.in_maintenance,
+                cpu_cores=h.cpu_cores,
+                cpu_threads=h.cpu_threads,
+                cpu_mhz=h.cpu_mhz,
+                cpu_used_mhz=h.cpu_used_mhz,
+                memory_mb=h.memory_mb,
+                memory_used_mb=h.memory_used_mb,
+                vcpus_allocated=h.vcpus_allocated,
+                memory_allocated_mb=h.memory_allocated_mb,
+                vm_count=h.vm_count,
+            )
+            for h in c.hosts
+        ],
+    )
 
 
 def _hv_or_unspecified(value: int) -> HvType:
@@ -92,42 +193,15 @@ def report_from_proto(pb: host_report_pb2.HostReport, received_at: float) -> Hos
             )  # fmt: skip
         except ValueError as e:
             log.warning("supported instance ignored", host=pb.host_id, error=str(e))
-    esxi = tuple(
-        EsxiHost(
-            name=h.name,
-            moref=h.moref,
-            connected=h.connection_state in (_CONNECTED, _UNSPECIFIED_ESXI),
-            in_maintenance=h.in_maintenance,
-            cpu_threads=h.cpu_threads,
-            memory_mb=h.memory_mb,
-            memory_allocated_mb=h.memory_allocated_mb,
-            vcpus_allocated=h.vcpus_allocated,
-            vm_count=h.vm_count,
-            connection_state=int(h.connection_state),
-            cpu_cores=h.cpu_cores,
-            cpu_mhz=h.cpu_mhz,
-            cpu_used_mhz=h.cpu_used_mhz,
-            memory_used_mb=h.memory_used_mb,
-        )
-        for h in pb.esxi_hosts
-    )
-    formats = []
-    for f in pb.native_disk_formats:
-        try:
-            if f != 0:
-                formats.append(DiskFormat(f))
-        except ValueError:
-            log.warning("disk format ignored", host=pb.host_id, format=int(f))
     caps = HostCapabilities(
         hypervisor_type=_hv_or_unspecified(pb.hypervisor_type),
         hypervisor_version=pb.hypervisor_version,
         supported_instances=tuple(dict.fromkeys(triples)),
-        native_disk_formats=tuple(dict.fromkeys(formats)),
+        disk_formats=_renditions(pb.disk_formats, pb.host_id),
         availability_zone=pb.availability_zone,
-        features=json_format.MessageToDict(pb.features, preserving_proto_field_name=True),
-        cluster_name=pb.cluster_name,
-        drs_enabled=pb.drs_enabled,
-        esxi_hosts=esxi,
+        features=features_from_proto(pb.features),
+        capabilities=tuple(dict.fromkeys(c for c in pb.capabilities if c)),
+        cluster=cluster_from_proto(pb.cluster) if pb.HasField("cluster") else None,
         host_ip=pb.host_ip,
     )
     inventories: dict[str, Inventory] = {}
@@ -174,6 +248,7 @@ def spec_from_proto(pb: request_spec_pb2.RequestSpec) -> RequestSpec:
             available_disk_formats=tuple(DiskFormat(f) for f in img.available_disk_formats),
             producible_disk_formats=tuple(DiskFormat(f) for f in img.producible_disk_formats),
             hypervisor_version_requires=img.hypervisor_version_requires.strip(),
+            vmdk_type=VmdkType(img.vmware_disktype),
         ),
         availability_zone=pb.availability_zone,
         force_host=hints.force_host,
@@ -185,6 +260,12 @@ def spec_from_proto(pb: request_spec_pb2.RequestSpec) -> RequestSpec:
         hypervisor_type=HvType(hints.hypervisor_type),
         ignore_hosts=tuple(hints.ignore_hosts),
         extra_specs=dict(pb.extra_specs),
+        requires=HostRequirements(
+            key_injection=pb.requires.key_injection,
+            user_data=pb.requires.user_data,
+            console_type=int(pb.requires.console_type),
+            capabilities=tuple(dict.fromkeys(c for c in pb.requires.capabilities if c)),
+        ),
     )
 
 
@@ -204,6 +285,7 @@ def selection_to_proto(s: Selection) -> scheduler_pb2.Selection:
         allocation=resources_to_proto(s.allocation),
         provider_generation=s.provider_generation,
         weight=s.weight,
+        rendition=rendition_to_proto(s.rendition) if s.rendition is not None else None,
     )
 
 
@@ -277,8 +359,6 @@ def provider_to_proto(view: ProviderView) -> providers_pb2.Provider:
                 used=used[i],
             )
         )
-    features = hypervisor_pb2.HypervisorFeatures()
-    json_format.ParseDict(caps.features, features, ignore_unknown_fields=True)
     return providers_pb2.Provider(
         id=rec.id,
         hostname=rec.hostname,
@@ -293,37 +373,14 @@ def provider_to_proto(view: ProviderView) -> providers_pb2.Provider:
         inventories=inventories,
         generation=rec.generation,
         allocation_count=rec.allocation_count,
-        cluster_name=caps.cluster_name,
-        drs_enabled=caps.drs_enabled,
-        esxi_hosts=[
-            hypervisor_pb2.EsxiHost(
-                name=h.name,
-                moref=h.moref,
-                connection_state=h.connection_state
-                or (
-                    hypervisor_pb2.ESXI_CONNECTION_STATE_CONNECTED
-                    if h.connected
-                    else hypervisor_pb2.ESXI_CONNECTION_STATE_DISCONNECTED
-                ),
-                in_maintenance=h.in_maintenance,
-                cpu_cores=h.cpu_cores,
-                cpu_threads=h.cpu_threads,
-                cpu_mhz=h.cpu_mhz,
-                cpu_used_mhz=h.cpu_used_mhz,
-                memory_mb=h.memory_mb,
-                memory_used_mb=h.memory_used_mb,
-                vcpus_allocated=h.vcpus_allocated,
-                memory_allocated_mb=h.memory_allocated_mb,
-                vm_count=h.vm_count,
-            )
-            for h in caps.esxi_hosts
-        ],
         supported_instances=[
             hypervisor_pb2.SupportedInstance(architecture=a, hypervisor_type=int(h), vm_mode=m)
             for a, h, m in caps.supported_instances
         ],
-        native_disk_formats=[int(f) for f in caps.native_disk_formats],
-        features=features,
+        disk_formats=[rendition_to_proto(r) for r in caps.disk_formats],
+        features=features_to_proto(caps.features),
         host_ip=caps.host_ip,
         last_report_time=_timestamp(view.last_report_at),
+        cluster=cluster_to_proto(caps.cluster) if caps.cluster is not None else None,
+        capabilities=list(caps.capabilities),
     )

@@ -36,6 +36,7 @@ __all__ = [
     "DiskFormatFilter",
     "FilterContext",
     "ForceHostFilter",
+    "HostFeaturesFilter",
     "HostFilter",
     "HypervisorTypeFilter",
     "IgnoreHostsFilter",
@@ -358,6 +359,71 @@ class DiskFormatFilter(HostFilter):
         return f"{head}; the image can only be had as {', '.join(made)}"
 
 
+def _console_name(value: int) -> str:
+    return _CONSOLE_NAMES.get(value, f"type {value}")
+
+
+#: The contract's ConsoleType numbers.
+_CONSOLE_NAMES = {1: "VNC", 2: "SPICE", 3: "serial", 4: "WebMKS"}
+
+
+class HostFeaturesFilter(HostFilter):
+    """The host's driver can do what the servers need: inject SSH keys, pass user data, serve
+    the console type asked for, implement the optional verbs (capabilities) asked for. Each is
+    a trait the agent reports; one more need is one more (label, trait) pair here."""
+
+    name = "HostFeaturesFilter"
+
+    def _needs(self, ctx: FilterContext) -> list[tuple[str, tuple[object, ...]]]:
+        """(label, index trait key) per need of the request, in explanation order."""
+        r = ctx.spec.requires
+        needs: list[tuple[str, tuple[object, ...]]] = []
+        if r.key_injection:
+            needs.append(("cannot inject SSH keys", ("feature", "key_injection")))
+        if r.user_data:
+            needs.append(("cannot pass user data", ("feature", "user_data")))
+        if r.console_type:
+            needs.append(
+                (f"no {_console_name(r.console_type)} console", ("console", r.console_type))
+            )
+        for name in r.capabilities:
+            needs.append((f"no {name} capability", ("capability", name)))
+        return needs
+
+    def applies(self, ctx: FilterContext) -> bool:
+        return bool(ctx.spec.requires)
+
+    def passes(self, index: HostIndex, ctx: FilterContext) -> np.ndarray:
+        ok = np.ones(index.n, bool)
+        for _, key in self._needs(ctx):
+            m = index.mask_view(key)
+            if m is None:
+                return np.zeros(index.n, bool)
+            ok &= m
+        return ok
+
+    def breakdown(
+        self, index: HostIndex, ctx: FilterContext, removed: np.ndarray
+    ) -> list[tuple[str, int]]:
+        rest = removed.copy()
+        out: list[tuple[str, int]] = []
+        for label, key in self._needs(ctx):
+            bad = rest & ~index.mask(key)
+            out.append((label, int(np.count_nonzero(bad))))
+            rest &= ~bad
+        return out
+
+    def reason(self, index: HostIndex, ctx: FilterContext, row: int) -> str:
+        missing = [label for label, key in self._needs(ctx) if not _has(index, key, row)]
+        hv = _hv(index.hv_type[row])
+        return f"{hv} host {'; '.join(missing) or 'lacks a feature'}"
+
+
+def _has(index: HostIndex, key: tuple[object, ...], row: int) -> bool:
+    m = index.mask_view(key)
+    return bool(m is not None and m[row])
+
+
 _RC_NAMES = ("vCPU", "RAM", "disk")
 
 
@@ -404,8 +470,8 @@ class ResourcesFilter(HostFilter):
             cats.append((f"not enough {name}", free[:, col] < r[col]))
             over = index.max_unit[:, col] < r[col]
             if col in (0, 1):
-                cats.append((f"{name} above a single ESXi host", over & index.has_esxi))
-                cats.append((f"{name} above max_unit", over & ~index.has_esxi))
+                cats.append((f"{name} above a single ESXi host", over & index.has_members))
+                cats.append((f"{name} above max_unit", over & ~index.has_members))
             else:
                 cats.append((f"{name} above max_unit", over))
             limits = index.min_unit[:, col] > r[col]
@@ -436,7 +502,7 @@ class ResourcesFilter(HostFilter):
                 return f"needs {need}, {_amount(col, max(0, free[col]))} free"
             mu = index.max_unit[row, col]
             if mu < r[col]:
-                if index.has_esxi[row] and col in (0, 1):
+                if index.has_members[row] and col in (0, 1):
                     return _esxi_reason(caps, col, int(r[col]), int(free[col]))
                 return f"needs {need}, more than one server may take here (max_unit {_amount(col, mu)})"
             if index.min_unit[row, col] > r[col]:
@@ -454,12 +520,12 @@ def _need(col: int, value: int | np.integer) -> str:
 
 
 def _esxi_reason(caps: HostCapabilities, col: int, need: int, free: int) -> str:
-    cluster = caps.cluster_name or "(unnamed)"
-    usable = [h for h in caps.esxi_hosts if h.usable]
+    cluster = (caps.cluster.name if caps.cluster else "") or "(unnamed)"
+    usable = [h for h in caps.members if h.usable]
     if not usable:
         return (
             f"cluster {cluster}: no usable ESXi host "
-            f"(all {len(caps.esxi_hosts)} disconnected or in maintenance)"
+            f"(all {len(caps.members)} disconnected or in maintenance)"
         )
     if col == 1:
         best = max(usable, key=lambda h: h.free_memory_mb)
@@ -555,6 +621,7 @@ def default_filters() -> list[HostFilter]:
         HypervisorTypeFilter(),
         ImagePropertiesFilter(),
         DiskFormatFilter(),
+        HostFeaturesFilter(),
         ResourcesFilter(),
         SameHostFilter(),
         DifferentHostFilter(),

@@ -2,7 +2,7 @@
 
 Filtering never walks hosts one by one. Discrete traits (hypervisor type, availability zone,
 supported (architecture, hypervisor_type, vm_mode) triples and every partial pattern of them,
-native disk formats) are kept as boolean masks keyed by value, so "hosts that run aarch64 kvm
+native disk formats, features, console types, capabilities) are kept as boolean masks keyed by value, so "hosts that run aarch64 kvm
 images" is one dictionary lookup. Resources are (rows, 3) integer arrays in the column order
 VCPU, MEMORY_MB, DISK_GB:
 
@@ -12,7 +12,8 @@ VCPU, MEMORY_MB, DISK_GB:
 release, compare-and-swap conflict and periodic refresh) plus this replica's claims in flight
 (`pending`), so two requests in the same process do not both pick the last slot.
 
-For a VMware cluster, max_unit comes from the per-ESXi-host detail: MEMORY_MB's is the free
+For a cluster reporting its member hosts (a VMware cluster), max_unit comes from the
+per-member detail: MEMORY_MB's is the free
 memory of the roomiest usable ESXi host, VCPU's the thread count of the largest one. A request
 that fits the cluster total but exceeds this is rejected with its own explanation.
 
@@ -66,17 +67,27 @@ def host_trait_keys(caps: HostCapabilities) -> set[TraitKey]:
         keys.update(image_keys(arch, hv, mode))
     for fmt in caps.native_disk_formats:
         keys.add(("fmt", fmt))
+    f = caps.features
+    if f.key_injection:
+        keys.add(("feature", "key_injection"))
+    if f.user_data:
+        keys.add(("feature", "user_data"))
+    for console in f.console_types:
+        keys.add(("console", console))
+    for name in caps.capabilities:
+        keys.add(("capability", name))
     return keys
 
 
 def effective_inventories(
     caps: HostCapabilities, inventories: dict[str, Inventory]
 ) -> dict[str, Inventory]:
-    """The inventories the scheduler enforces: for a cluster with ESXi detail, max_unit comes
-    from the largest single usable ESXi host (0 when none is usable: nothing fits)."""
-    if caps.hypervisor_type != HvType.VMWARE or not caps.esxi_hosts:
+    """The inventories the scheduler enforces: for a cluster reporting its member hosts,
+    max_unit comes from the largest single usable member (0 when none is usable: nothing
+    fits)."""
+    if not caps.members:
         return dict(inventories)
-    usable = [h for h in caps.esxi_hosts if h.usable]
+    usable = [h for h in caps.members if h.usable]
     out = dict(inventories)
     limits = {
         "MEMORY_MB": max((h.free_memory_mb for h in usable), default=0),
@@ -139,7 +150,7 @@ class HostIndex:
         self._odd_units = np.zeros(c, bool)
         self._generation = np.zeros(c, np.int64)
         self._failures = np.zeros(c)
-        self._has_esxi = np.zeros(c, bool)
+        self._has_members = np.zeros(c, bool)
 
     # ----- views (what filters and weighers read) -----
 
@@ -229,8 +240,8 @@ class HostIndex:
         return self._failures[: self.n]
 
     @property
-    def has_esxi(self) -> np.ndarray:
-        return self._has_esxi[: self.n]
+    def has_members(self) -> np.ndarray:
+        return self._has_members[: self.n]
 
     def mask(self, key: TraitKey) -> np.ndarray:
         """Rows having the trait (a fresh array the caller may modify)."""
@@ -288,7 +299,7 @@ class HostIndex:
         self._odd_units = grow(self._odd_units, False)
         self._generation = grow(self._generation, 0)
         self._failures = grow(self._failures, 0.0)
-        self._has_esxi = grow(self._has_esxi, False)
+        self._has_members = grow(self._has_members, False)
         for key, m in self._masks.items():
             self._masks[key] = grow(m, False)
         self._cap = new
@@ -322,7 +333,7 @@ class HostIndex:
         self.caps[row] = caps
         self._hv_type[row] = int(caps.hypervisor_type)
         self._hv_version[row] = version_key(caps.hypervisor_version)
-        self._has_esxi[row] = caps.hypervisor_type == HvType.VMWARE and bool(caps.esxi_hosts)
+        self._has_members[row] = bool(caps.members)
 
     def _set_inventories(self, row: int, inventories: dict[str, Inventory]) -> None:
         self.inventories[row] = inventories

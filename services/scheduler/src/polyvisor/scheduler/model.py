@@ -13,24 +13,29 @@ __all__ = [
     "RESOURCE_CLASSES",
     "Allocation",
     "ClaimOutcome",
+    "Cluster",
     "DiskFormat",
-    "EsxiHost",
     "Explanation",
     "FilterReport",
     "GroupPolicy",
     "HostCapabilities",
+    "HostFeatures",
     "HostReport",
+    "HostRequirements",
     "HvType",
     "ImageRequirements",
     "InstancePlacement",
     "Inventory",
+    "MemberHost",
     "Placement",
     "ProviderRecord",
     "ProviderUsage",
     "Rejection",
+    "Rendition",
     "RequestSpec",
     "Resources",
     "Selection",
+    "VmdkType",
 ]
 
 
@@ -58,6 +63,29 @@ class DiskFormat(enum.IntEnum):
     @property
     def label(self) -> str:
         return self.name.lower()
+
+
+class VmdkType(enum.IntEnum):
+    """The contract's VmwareDiskType: the sub-format of a VMDK."""
+
+    UNSPECIFIED = 0
+    SPARSE = 1
+    STREAM_OPTIMIZED = 2
+    PREALLOCATED = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Rendition:
+    """A disk format and, for VMDK, its sub-format."""
+
+    disk_format: DiskFormat
+    vmdk_type: VmdkType = VmdkType.UNSPECIFIED
+
+    @property
+    def label(self) -> str:
+        if self.vmdk_type == VmdkType.UNSPECIFIED:
+            return self.disk_format.label
+        return f"{self.disk_format.label} ({self.vmdk_type.name.lower()})"
 
 
 class GroupPolicy(enum.IntEnum):
@@ -103,7 +131,9 @@ class Inventory:
 
 
 @dataclass(frozen=True, slots=True)
-class EsxiHost:
+class MemberHost:
+    """One member of a cluster scheduled as one host (for VMware: an ESXi host)."""
+
     name: str
     moref: str = ""
     connected: bool = True
@@ -130,21 +160,56 @@ class EsxiHost:
 
 
 @dataclass(frozen=True, slots=True)
+class Cluster:
+    """A host's optional cluster sub-report: it is a cluster scheduled as one (a vCenter
+    cluster), and a server lands on one of its members."""
+
+    name: str = ""
+    drs_enabled: bool = False
+    hosts: tuple[MemberHost, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HostFeatures:
+    """What a host's driver can do for a server (the hypervisor API's feature matrix)."""
+
+    #: The contract's ConsoleType numbers.
+    console_types: tuple[int, ...] = ()
+    key_injection: bool = False
+    user_data: bool = False
+    power_on: bool = False
+    power_off: bool = False
+    reboot_soft: bool = False
+    reboot_hard: bool = False
+    vnc_port_range: tuple[int, int] = (0, 0)
+
+
+@dataclass(frozen=True, slots=True)
 class HostCapabilities:
-    """What a host can run: the discrete traits the index keys on."""
+    """What a host can run and do: the discrete traits the index keys on."""
 
     hypervisor_type: HvType
     hypervisor_version: str = ""
     #: (architecture, hypervisor_type, vm_mode) triples, normalised.
     supported_instances: tuple[tuple[str, HvType, str], ...] = ()
-    native_disk_formats: tuple[DiskFormat, ...] = ()
+    #: Renditions the host boots, preferred first (see renditions.choose).
+    disk_formats: tuple[Rendition, ...] = ()
     availability_zone: str = ""
-    #: Feature matrix, kept as a plain dict for listing (console types, key injection, ...).
-    features: dict[str, object] = field(default_factory=dict)
-    cluster_name: str = ""
-    drs_enabled: bool = False
-    esxi_hosts: tuple[EsxiHost, ...] = ()
+    features: HostFeatures = field(default_factory=HostFeatures)
+    #: Optional driver verbs the host implements ("suspend", ...).
+    capabilities: tuple[str, ...] = ()
+    #: Set when the host is a cluster scheduled as one.
+    cluster: Cluster | None = None
     host_ip: str = ""
+
+    @property
+    def native_disk_formats(self) -> tuple[DiskFormat, ...]:
+        """The formats of `disk_formats`, each once, in order."""
+        return tuple(dict.fromkeys(r.disk_format for r in self.disk_formats))
+
+    @property
+    def members(self) -> tuple[MemberHost, ...]:
+        return self.cluster.hosts if self.cluster is not None else ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +282,12 @@ class ImageRequirements:
     producible_disk_formats: tuple[DiskFormat, ...] = ()
     #: A version predicate such as ">=8.0,<10" on the host's hypervisor_version ("" = any).
     hypervisor_version_requires: str = ""
+    #: Sub-format of a VMDK original.
+    vmdk_type: VmdkType = VmdkType.UNSPECIFIED
+
+    @property
+    def original(self) -> Rendition:
+        return Rendition(self.disk_format, self.vmdk_type)
 
     @property
     def bootable_formats(self) -> frozenset[DiskFormat]:
@@ -226,6 +297,20 @@ class ImageRequirements:
             formats.add(self.disk_format)
         formats.discard(DiskFormat.UNSPECIFIED)
         return frozenset(formats)
+
+
+@dataclass(frozen=True, slots=True)
+class HostRequirements:
+    """What the servers need from their host's driver beyond resources and the image."""
+
+    key_injection: bool = False
+    user_data: bool = False
+    #: The contract's ConsoleType number (0: none in particular).
+    console_type: int = 0
+    capabilities: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.key_injection or self.user_data or self.console_type or self.capabilities)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +331,7 @@ class RequestSpec:
     hypervisor_type: HvType = HvType.UNSPECIFIED
     ignore_hosts: tuple[str, ...] = ()
     extra_specs: dict[str, str] = field(default_factory=dict)
+    requires: HostRequirements = field(default_factory=HostRequirements)
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +368,8 @@ class Selection:
     allocation: Resources
     provider_generation: int
     weight: float
+    #: The image rendition this host boots (None when the image is not known here).
+    rendition: Rendition | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ from polyvisor.common.errors import (
     ResourceExhausted,
 )
 from polyvisor.common.logging import get_logger
+from polyvisor.scheduler import renditions
 from polyvisor.scheduler.explain import explain, run_filters
 from polyvisor.scheduler.filters import (
     ComputeFilter,
@@ -51,6 +52,7 @@ from polyvisor.scheduler.model import (
     HostCapabilities,
     HostReport,
     HvType,
+    ImageRequirements,
     InstancePlacement,
     Inventory,
     Placement,
@@ -351,9 +353,9 @@ class Scheduler:
                 outcome = await self._claim(ctx, consumer, row)
                 if outcome == ClaimOutcome.CLAIMED:
                     SELECTIONS.labels("placed").inc()
-                    primary = self._selection(row, ctx.req, float(weights[i]))
+                    primary = self._selection(row, ctx.req, float(weights[i]), ctx.spec.image)
                     alts = [
-                        self._selection(int(r), ctx.req, float(w))
+                        self._selection(int(r), ctx.req, float(w), ctx.spec.image)
                         for r, w in zip(ranked, weights, strict=True)
                         if int(r) != row and self._fits(int(r), ctx)
                     ][:alternates]
@@ -444,7 +446,10 @@ class Scheduler:
                 return outcome
         return outcome
 
-    def _selection(self, row: int, req: np.ndarray, weight: float) -> Selection:
+    def _selection(
+        self, row: int, req: np.ndarray, weight: float, image: ImageRequirements | None = None
+    ) -> Selection:
+        """The answer for one host; with the image, the rendition that host boots."""
         idx = self.index
         caps = idx.caps[row]
         return Selection(
@@ -455,6 +460,7 @@ class Scheduler:
             allocation=Resources.of([int(x) for x in req]),
             provider_generation=int(idx.generation[row]),
             weight=weight,
+            rendition=renditions.choose(caps.disk_formats, image) if image is not None else None,
         )
 
     def _from_allocation(
@@ -467,10 +473,12 @@ class Scheduler:
                 alloc.provider_id, alloc.provider_id, HvType.UNSPECIFIED, "", alloc.resources, 0, 0
             )
         else:
-            primary = replace(self._selection(row, ctx.req, 0.0), allocation=alloc.resources)
+            primary = replace(
+                self._selection(row, ctx.req, 0.0, ctx.spec.image), allocation=alloc.resources
+            )
         ranked, weights, _ = self._candidates(ctx, 1 + alternates)
         alts = [
-            self._selection(int(r), ctx.req, float(w))
+            self._selection(int(r), ctx.req, float(w), ctx.spec.image)
             for r, w in zip(ranked, weights, strict=True)
             if int(r) != row
         ][:alternates]

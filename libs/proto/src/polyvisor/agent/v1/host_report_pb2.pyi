@@ -24,7 +24,7 @@ CONNECTION_STATE_CONNECTED: ConnectionState
 CONNECTION_STATE_DISCONNECTED: ConnectionState
 
 class HostReport(_message.Message):
-    __slots__ = ("host_id", "hostname", "hypervisor_type", "hypervisor_version", "state", "inventories", "supported_instances", "native_disk_formats", "features", "availability_zone", "esxi_hosts", "drs_enabled", "cluster_name", "host_ip", "reported_at", "sequence", "agent_id", "report_interval", "server_count", "incarnation")
+    __slots__ = ("host_id", "hostname", "hypervisor_type", "hypervisor_version", "state", "inventories", "supported_instances", "features", "availability_zone", "host_ip", "reported_at", "sequence", "agent_id", "report_interval", "server_count", "incarnation", "disk_formats", "cluster", "capabilities")
     HOST_ID_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     HYPERVISOR_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -32,12 +32,8 @@ class HostReport(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     INVENTORIES_FIELD_NUMBER: _ClassVar[int]
     SUPPORTED_INSTANCES_FIELD_NUMBER: _ClassVar[int]
-    NATIVE_DISK_FORMATS_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     AVAILABILITY_ZONE_FIELD_NUMBER: _ClassVar[int]
-    ESXI_HOSTS_FIELD_NUMBER: _ClassVar[int]
-    DRS_ENABLED_FIELD_NUMBER: _ClassVar[int]
-    CLUSTER_NAME_FIELD_NUMBER: _ClassVar[int]
     HOST_IP_FIELD_NUMBER: _ClassVar[int]
     REPORTED_AT_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
@@ -45,6 +41,9 @@ class HostReport(_message.Message):
     REPORT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     SERVER_COUNT_FIELD_NUMBER: _ClassVar[int]
     INCARNATION_FIELD_NUMBER: _ClassVar[int]
+    DISK_FORMATS_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     host_id: str
     hostname: str
     hypervisor_type: _hypervisor_pb2.HypervisorType
@@ -52,12 +51,8 @@ class HostReport(_message.Message):
     state: ConnectionState
     inventories: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Inventory]
     supported_instances: _containers.RepeatedCompositeFieldContainer[_hypervisor_pb2.SupportedInstance]
-    native_disk_formats: _containers.RepeatedScalarFieldContainer[_disk_pb2.DiskFormat]
     features: _hypervisor_pb2.HypervisorFeatures
     availability_zone: str
-    esxi_hosts: _containers.RepeatedCompositeFieldContainer[_hypervisor_pb2.EsxiHost]
-    drs_enabled: bool
-    cluster_name: str
     host_ip: str
     reported_at: _timestamp_pb2.Timestamp
     sequence: int
@@ -65,4 +60,7 @@ class HostReport(_message.Message):
     report_interval: _duration_pb2.Duration
     server_count: int
     incarnation: str
-    def __init__(self, host_id: _Optional[str] = ..., hostname: _Optional[str] = ..., hypervisor_type: _Optional[_Union[_hypervisor_pb2.HypervisorType, str]] = ..., hypervisor_version: _Optional[str] = ..., state: _Optional[_Union[ConnectionState, str]] = ..., inventories: _Optional[_Iterable[_Union[_resources_pb2.Inventory, _Mapping]]] = ..., supported_instances: _Optional[_Iterable[_Union[_hypervisor_pb2.SupportedInstance, _Mapping]]] = ..., native_disk_formats: _Optional[_Iterable[_Union[_disk_pb2.DiskFormat, str]]] = ..., features: _Optional[_Union[_hypervisor_pb2.HypervisorFeatures, _Mapping]] = ..., availability_zone: _Optional[str] = ..., esxi_hosts: _Optional[_Iterable[_Union[_hypervisor_pb2.EsxiHost, _Mapping]]] = ..., drs_enabled: _Optional[bool] = ..., cluster_name: _Optional[str] = ..., host_ip: _Optional[str] = ..., reported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sequence: _Optional[int] = ..., agent_id: _Optional[str] = ..., report_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., server_count: _Optional[int] = ..., incarnation: _Optional[str] = ...) -> None: ...
+    disk_formats: _containers.RepeatedCompositeFieldContainer[_disk_pb2.Rendition]
+    cluster: _hypervisor_pb2.ClusterReport
+    capabilities: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, host_id: _Optional[str] = ..., hostname: _Optional[str] = ..., hypervisor_type: _Optional[_Union[_hypervisor_pb2.HypervisorType, str]] = ..., hypervisor_version: _Optional[str] = ..., state: _Optional[_Union[ConnectionState, str]] = ..., inventories: _Optional[_Iterable[_Union[_resources_pb2.Inventory, _Mapping]]] = ..., supported_instances: _Optional[_Iterable[_Union[_hypervisor_pb2.SupportedInstance, _Mapping]]] = ..., features: _Optional[_Union[_hypervisor_pb2.HypervisorFeatures, _Mapping]] = ..., availability_zone: _Optional[str] = ..., host_ip: _Optional[str] = ..., reported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sequence: _Optional[int] = ..., agent_id: _Optional[str] = ..., report_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., server_count: _Optional[int] = ..., incarnation: _Optional[str] = ..., disk_formats: _Optional[_Iterable[_Union[_disk_pb2.Rendition, _Mapping]]] = ..., cluster: _Optional[_Union[_hypervisor_pb2.ClusterReport, _Mapping]] = ..., capabilities: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -13,7 +13,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Provider(_message.Message):
-    __slots__ = ("id", "hostname", "hypervisor_type", "hypervisor_version", "state", "status", "disabled_reason", "availability_zone", "inventories", "generation", "allocation_count", "cluster_name", "drs_enabled", "esxi_hosts", "supported_instances", "native_disk_formats", "features", "host_ip", "last_report_time")
+    __slots__ = ("id", "hostname", "hypervisor_type", "hypervisor_version", "state", "status", "disabled_reason", "availability_zone", "inventories", "generation", "allocation_count", "supported_instances", "features", "host_ip", "last_report_time", "disk_formats", "cluster", "capabilities")
     ID_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     HYPERVISOR_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -25,14 +25,13 @@ class Provider(_message.Message):
     INVENTORIES_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
     ALLOCATION_COUNT_FIELD_NUMBER: _ClassVar[int]
-    CLUSTER_NAME_FIELD_NUMBER: _ClassVar[int]
-    DRS_ENABLED_FIELD_NUMBER: _ClassVar[int]
-    ESXI_HOSTS_FIELD_NUMBER: _ClassVar[int]
     SUPPORTED_INSTANCES_FIELD_NUMBER: _ClassVar[int]
-    NATIVE_DISK_FORMATS_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     HOST_IP_FIELD_NUMBER: _ClassVar[int]
     LAST_REPORT_TIME_FIELD_NUMBER: _ClassVar[int]
+    DISK_FORMATS_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     id: str
     hostname: str
     hypervisor_type: _hypervisor_pb2.HypervisorType
@@ -44,15 +43,14 @@ class Provider(_message.Message):
     inventories: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Inventory]
     generation: int
     allocation_count: int
-    cluster_name: str
-    drs_enabled: bool
-    esxi_hosts: _containers.RepeatedCompositeFieldContainer[_hypervisor_pb2.EsxiHost]
     supported_instances: _containers.RepeatedCompositeFieldContainer[_hypervisor_pb2.SupportedInstance]
-    native_disk_formats: _containers.RepeatedScalarFieldContainer[_disk_pb2.DiskFormat]
     features: _hypervisor_pb2.HypervisorFeatures
     host_ip: str
     last_report_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., hostname: _Optional[str] = ..., hypervisor_type: _Optional[_Union[_hypervisor_pb2.HypervisorType, str]] = ..., hypervisor_version: _Optional[str] = ..., state: _Optional[_Union[_hypervisor_pb2.HostState, str]] = ..., status: _Optional[_Union[_hypervisor_pb2.HostStatus, str]] = ..., disabled_reason: _Optional[str] = ..., availability_zone: _Optional[str] = ..., inventories: _Optional[_Iterable[_Union[_resources_pb2.Inventory, _Mapping]]] = ..., generation: _Optional[int] = ..., allocation_count: _Optional[int] = ..., cluster_name: _Optional[str] = ..., drs_enabled: _Optional[bool] = ..., esxi_hosts: _Optional[_Iterable[_Union[_hypervisor_pb2.EsxiHost, _Mapping]]] = ..., supported_instances: _Optional[_Iterable[_Union[_hypervisor_pb2.SupportedInstance, _Mapping]]] = ..., native_disk_formats: _Optional[_Iterable[_Union[_disk_pb2.DiskFormat, str]]] = ..., features: _Optional[_Union[_hypervisor_pb2.HypervisorFeatures, _Mapping]] = ..., host_ip: _Optional[str] = ..., last_report_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    disk_formats: _containers.RepeatedCompositeFieldContainer[_disk_pb2.Rendition]
+    cluster: _hypervisor_pb2.ClusterReport
+    capabilities: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., hostname: _Optional[str] = ..., hypervisor_type: _Optional[_Union[_hypervisor_pb2.HypervisorType, str]] = ..., hypervisor_version: _Optional[str] = ..., state: _Optional[_Union[_hypervisor_pb2.HostState, str]] = ..., status: _Optional[_Union[_hypervisor_pb2.HostStatus, str]] = ..., disabled_reason: _Optional[str] = ..., availability_zone: _Optional[str] = ..., inventories: _Optional[_Iterable[_Union[_resources_pb2.Inventory, _Mapping]]] = ..., generation: _Optional[int] = ..., allocation_count: _Optional[int] = ..., supported_instances: _Optional[_Iterable[_Union[_hypervisor_pb2.SupportedInstance, _Mapping]]] = ..., features: _Optional[_Union[_hypervisor_pb2.HypervisorFeatures, _Mapping]] = ..., host_ip: _Optional[str] = ..., last_report_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., disk_formats: _Optional[_Iterable[_Union[_disk_pb2.Rendition, _Mapping]]] = ..., cluster: _Optional[_Union[_hypervisor_pb2.ClusterReport, _Mapping]] = ..., capabilities: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Allocation(_message.Message):
     __slots__ = ("consumer_id", "provider_id", "resources", "project_id", "user_id", "create_time")

@@ -1,5 +1,6 @@
 from polyvisor.scheduling.v1 import providers_pb2 as _providers_pb2
 from polyvisor.scheduling.v1 import request_spec_pb2 as _request_spec_pb2
+from polyvisor.types.v1 import disk_pb2 as _disk_pb2
 from polyvisor.types.v1 import fault_pb2 as _fault_pb2
 from polyvisor.types.v1 import hypervisor_pb2 as _hypervisor_pb2
 from polyvisor.types.v1 import resources_pb2 as _resources_pb2
@@ -22,7 +23,7 @@ RELEASE_REASON_DELETED: ReleaseReason
 RELEASE_REASON_BUILD_FAILED: ReleaseReason
 
 class Selection(_message.Message):
-    __slots__ = ("host", "hostname", "hypervisor_type", "availability_zone", "allocation", "provider_generation", "weight")
+    __slots__ = ("host", "hostname", "hypervisor_type", "availability_zone", "allocation", "provider_generation", "weight", "rendition")
     HOST_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     HYPERVISOR_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -30,6 +31,7 @@ class Selection(_message.Message):
     ALLOCATION_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_GENERATION_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    RENDITION_FIELD_NUMBER: _ClassVar[int]
     host: str
     hostname: str
     hypervisor_type: _hypervisor_pb2.HypervisorType
@@ -37,7 +39,8 @@ class Selection(_message.Message):
     allocation: _resources_pb2.Resources
     provider_generation: int
     weight: float
-    def __init__(self, host: _Optional[str] = ..., hostname: _Optional[str] = ..., hypervisor_type: _Optional[_Union[_hypervisor_pb2.HypervisorType, str]] = ..., availability_zone: _Optional[str] = ..., allocation: _Optional[_Union[_resources_pb2.Resources, _Mapping]] = ..., provider_generation: _Optional[int] = ..., weight: _Optional[float] = ...) -> None: ...
+    rendition: _disk_pb2.Rendition
+    def __init__(self, host: _Optional[str] = ..., hostname: _Optional[str] = ..., hypervisor_type: _Optional[_Union[_hypervisor_pb2.HypervisorType, str]] = ..., availability_zone: _Optional[str] = ..., allocation: _Optional[_Union[_resources_pb2.Resources, _Mapping]] = ..., provider_generation: _Optional[int] = ..., weight: _Optional[float] = ..., rendition: _Optional[_Union[_disk_pb2.Rendition, _Mapping]] = ...) -> None: ...
 
 class InstanceSelection(_message.Message):
     __slots__ = ("consumer_id", "primary", "alternates")

@@ -24,21 +24,23 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dpolyvisor/types/v1/disk.proto\x12\x12polyvisor.types.v1*\x80\x01\n\nDiskFormat\x12\x1b\n\x17\x44ISK_FORMAT_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x44ISK_FORMAT_RAW\x10\x01\x12\x15\n\x11\x44ISK_FORMAT_QCOW2\x10\x02\x12\x14\n\x10\x44ISK_FORMAT_VMDK\x10\x03\x12\x13\n\x0f\x44ISK_FORMAT_ISO\x10\x04*N\n\x0f\x43ontainerFormat\x12 \n\x1c\x43ONTAINER_FORMAT_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43ONTAINER_FORMAT_BARE\x10\x01*\x99\x01\n\x0eVmwareDiskType\x12 \n\x1cVMWARE_DISK_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n\x17VMWARE_DISK_TYPE_SPARSE\x10\x01\x12%\n!VMWARE_DISK_TYPE_STREAM_OPTIMIZED\x10\x02\x12!\n\x1dVMWARE_DISK_TYPE_PREALLOCATED\x10\x03*\xe8\x01\n\x11VmwareAdapterType\x12#\n\x1fVMWARE_ADAPTER_TYPE_UNSPECIFIED\x10\x00\x12!\n\x1dVMWARE_ADAPTER_TYPE_LSI_LOGIC\x10\x01\x12!\n\x1dVMWARE_ADAPTER_TYPE_BUS_LOGIC\x10\x02\x12\x1b\n\x17VMWARE_ADAPTER_TYPE_IDE\x10\x03\x12$\n VMWARE_ADAPTER_TYPE_PARA_VIRTUAL\x10\x04\x12%\n!VMWARE_ADAPTER_TYPE_LSI_LOGIC_SAS\x10\x05*\x82\x01\n\x07\x44iskBus\x12\x18\n\x14\x44ISK_BUS_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x44ISK_BUS_VIRTIO\x10\x01\x12\x11\n\rDISK_BUS_SCSI\x10\x02\x12\x10\n\x0c\x44ISK_BUS_IDE\x10\x03\x12\x11\n\rDISK_BUS_SATA\x10\x04\x12\x10\n\x0c\x44ISK_BUS_USB\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dpolyvisor/types/v1/disk.proto\x12\x12polyvisor.types.v1\"}\n\tRendition\x12\x33\n\x0b\x64isk_format\x18\x01 \x01(\x0e\x32\x1e.polyvisor.types.v1.DiskFormat\x12;\n\x0fvmware_disktype\x18\x02 \x01(\x0e\x32\".polyvisor.types.v1.VmwareDiskType*\x80\x01\n\nDiskFormat\x12\x1b\n\x17\x44ISK_FORMAT_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x44ISK_FORMAT_RAW\x10\x01\x12\x15\n\x11\x44ISK_FORMAT_QCOW2\x10\x02\x12\x14\n\x10\x44ISK_FORMAT_VMDK\x10\x03\x12\x13\n\x0f\x44ISK_FORMAT_ISO\x10\x04*N\n\x0f\x43ontainerFormat\x12 \n\x1c\x43ONTAINER_FORMAT_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43ONTAINER_FORMAT_BARE\x10\x01*\x99\x01\n\x0eVmwareDiskType\x12 \n\x1cVMWARE_DISK_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n\x17VMWARE_DISK_TYPE_SPARSE\x10\x01\x12%\n!VMWARE_DISK_TYPE_STREAM_OPTIMIZED\x10\x02\x12!\n\x1dVMWARE_DISK_TYPE_PREALLOCATED\x10\x03*\xe8\x01\n\x11VmwareAdapterType\x12#\n\x1fVMWARE_ADAPTER_TYPE_UNSPECIFIED\x10\x00\x12!\n\x1dVMWARE_ADAPTER_TYPE_LSI_LOGIC\x10\x01\x12!\n\x1dVMWARE_ADAPTER_TYPE_BUS_LOGIC\x10\x02\x12\x1b\n\x17VMWARE_ADAPTER_TYPE_IDE\x10\x03\x12$\n VMWARE_ADAPTER_TYPE_PARA_VIRTUAL\x10\x04\x12%\n!VMWARE_ADAPTER_TYPE_LSI_LOGIC_SAS\x10\x05*\x82\x01\n\x07\x44iskBus\x12\x18\n\x14\x44ISK_BUS_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x44ISK_BUS_VIRTIO\x10\x01\x12\x11\n\rDISK_BUS_SCSI\x10\x02\x12\x10\n\x0c\x44ISK_BUS_IDE\x10\x03\x12\x11\n\rDISK_BUS_SATA\x10\x04\x12\x10\n\x0c\x44ISK_BUS_USB\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'polyvisor.types.v1.disk_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DISKFORMAT']._serialized_start=54
-  _globals['_DISKFORMAT']._serialized_end=182
-  _globals['_CONTAINERFORMAT']._serialized_start=184
-  _globals['_CONTAINERFORMAT']._serialized_end=262
-  _globals['_VMWAREDISKTYPE']._serialized_start=265
-  _globals['_VMWAREDISKTYPE']._serialized_end=418
-  _globals['_VMWAREADAPTERTYPE']._serialized_start=421
-  _globals['_VMWAREADAPTERTYPE']._serialized_end=653
-  _globals['_DISKBUS']._serialized_start=656
-  _globals['_DISKBUS']._serialized_end=786
+  _globals['_DISKFORMAT']._serialized_start=181
+  _globals['_DISKFORMAT']._serialized_end=309
+  _globals['_CONTAINERFORMAT']._serialized_start=311
+  _globals['_CONTAINERFORMAT']._serialized_end=389
+  _globals['_VMWAREDISKTYPE']._serialized_start=392
+  _globals['_VMWAREDISKTYPE']._serialized_end=545
+  _globals['_VMWAREADAPTERTYPE']._serialized_start=548
+  _globals['_VMWAREADAPTERTYPE']._serialized_end=780
+  _globals['_DISKBUS']._serialized_start=783
+  _globals['_DISKBUS']._serialized_end=913
+  _globals['_RENDITION']._serialized_start=53
+  _globals['_RENDITION']._serialized_end=178
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,7 @@
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
-from typing import ClassVar as _ClassVar
+from google.protobuf import message as _message
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -64,3 +65,11 @@ DISK_BUS_SCSI: DiskBus
 DISK_BUS_IDE: DiskBus
 DISK_BUS_SATA: DiskBus
 DISK_BUS_USB: DiskBus
+
+class Rendition(_message.Message):
+    __slots__ = ("disk_format", "vmware_disktype")
+    DISK_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    VMWARE_DISKTYPE_FIELD_NUMBER: _ClassVar[int]
+    disk_format: DiskFormat
+    vmware_disktype: VmwareDiskType
+    def __init__(self, disk_format: _Optional[_Union[DiskFormat, str]] = ..., vmware_disktype: _Optional[_Union[VmwareDiskType, str]] = ...) -> None: ...

@@ -153,6 +153,16 @@ class EsxiHost(_message.Message):
     vm_count: int
     def __init__(self, name: _Optional[str] = ..., moref: _Optional[str] = ..., connection_state: _Optional[_Union[EsxiConnectionState, str]] = ..., in_maintenance: _Optional[bool] = ..., cpu_cores: _Optional[int] = ..., cpu_threads: _Optional[int] = ..., cpu_mhz: _Optional[int] = ..., cpu_used_mhz: _Optional[int] = ..., memory_mb: _Optional[int] = ..., memory_used_mb: _Optional[int] = ..., vcpus_allocated: _Optional[int] = ..., memory_allocated_mb: _Optional[int] = ..., vm_count: _Optional[int] = ...) -> None: ...
 
+class ClusterReport(_message.Message):
+    __slots__ = ("name", "drs_enabled", "hosts")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DRS_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    HOSTS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    drs_enabled: bool
+    hosts: _containers.RepeatedCompositeFieldContainer[EsxiHost]
+    def __init__(self, name: _Optional[str] = ..., drs_enabled: _Optional[bool] = ..., hosts: _Optional[_Iterable[_Union[EsxiHost, _Mapping]]] = ...) -> None: ...
+
 class ConsoleInfo(_message.Message):
     __slots__ = ("type", "host", "port")
     TYPE_FIELD_NUMBER: _ClassVar[int]

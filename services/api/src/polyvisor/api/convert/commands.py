@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from functools import singledispatch
 
 from polyvisor.agent.v1 import commands_pb2
-from polyvisor.api import image_checks, spawnspec
 from polyvisor.api import models as m
+from polyvisor.api import spawnspec
 from polyvisor.api.convert.enums import (
     CONSOLE_TYPE,
     DISK_BUS,
@@ -64,14 +64,22 @@ def fill(cmd: AgentCommand, out: commands_pb2.AgentCommand, target: Target) -> N
 def _(cmd: Spawn, out: commands_pb2.AgentCommand, target: Target) -> None:
     if target.spec is None:
         raise ValueError(f"server {target.server.id} has no spawn spec")
-    out.spawn.CopyFrom(_spawn(target.server, target.spec, target.user_data, cmd.attempt))
+    out.spawn.CopyFrom(_spawn(target.server, target.spec, target.user_data, cmd))
 
 
 def _spawn(
-    server: m.Server, spec: spawnspec.SpawnSpec, user_data: bytes | None, attempt: int
+    server: m.Server, spec: spawnspec.SpawnSpec, user_data: bytes | None, cmd: Spawn
 ) -> commands_pb2.SpawnServer:
+    """The spawn message. The rendition is the one the scheduler named for the chosen host
+    (from its agent's report): the agent fetches exactly that, checked against the sha256 of
+    that rendition when the image service has it already. A command that names none (a
+    placement by a scheduler that did not say) sends the image as it is: a host that cannot
+    boot it refuses the spawn and the server is rescheduled."""
     image = spec.image
-    fmt, disktype = image_checks.rendition_for(image, server.hypervisor_type)
+    if cmd.disk_format:
+        fmt, disktype = cmd.disk_format, cmd.vmware_disktype
+    else:
+        fmt, disktype = image.disk_format, image.vmware_disktype
     sha, size = "", 0
     for r_fmt, r_type, r_sha, r_size in image.renditions:
         if r_fmt == fmt and (fmt != "VMDK" or r_type == disktype):
@@ -107,6 +115,6 @@ def _spawn(
         user_id=server.user_id,
         availability_zone=server.availability_zone,
         console_type=CONSOLE_TYPE.value(spec.console_type or "VNC"),
-        attempt=attempt,
+        attempt=cmd.attempt,
     )
     return out

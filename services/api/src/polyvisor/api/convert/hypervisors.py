@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-from polyvisor.api import models as m
-from polyvisor.api.convert.enums import CONSOLE_TYPE
 from polyvisor.compute.v1 import hypervisors_pb2
 from polyvisor.scheduling.v1 import providers_pb2
-from polyvisor.types.v1 import hypervisor_pb2, resources_pb2
+from polyvisor.types.v1 import resources_pb2
 
 _CLASS_FIELD = {
     resources_pb2.RESOURCE_CLASS_VCPU: "vcpus",
     resources_pb2.RESOURCE_CLASS_MEMORY_MB: "memory_mb",
     resources_pb2.RESOURCE_CLASS_DISK_GB: "disk_gb",
 }
-
-
-def features_from_proto(f: hypervisor_pb2.HypervisorFeatures) -> m.HostFeatures:
-    return m.HostFeatures(
-        console_types=tuple(CONSOLE_TYPE.to_name.get(c, "") for c in f.console_types if c),
-        key_injection=f.key_injection,
-        user_data=f.user_data,
-        power_on=f.power_on,
-        power_off=f.power_off,
-        reboot_soft=f.reboot_soft,
-        reboot_hard=f.reboot_hard,
-    )
 
 
 def hypervisor_from_provider(
@@ -40,14 +26,16 @@ def hypervisor_from_provider(
         disabled_reason=p.disabled_reason,
         availability_zone=p.availability_zone,
         running_servers=running_servers,
-        cluster_name=p.cluster_name,
-        drs_enabled=p.drs_enabled,
         host_ip=p.host_ip,
     )
+    if p.HasField("cluster"):
+        # The cluster sub-report: a vCenter cluster and its ESXi hosts.
+        out.cluster_name = p.cluster.name
+        out.drs_enabled = p.cluster.drs_enabled
+        out.esxi_hosts.extend(p.cluster.hosts)
     out.inventories.extend(p.inventories)
-    out.esxi_hosts.extend(p.esxi_hosts)
     out.supported_instances.extend(p.supported_instances)
-    out.native_disk_formats.extend(p.native_disk_formats)
+    out.native_disk_formats.extend(dict.fromkeys(r.disk_format for r in p.disk_formats))
     if p.HasField("features"):
         out.features.CopyFrom(p.features)
     if p.HasField("last_report_time"):

@@ -5,7 +5,13 @@ from __future__ import annotations
 from google.protobuf import json_format
 
 from polyvisor.api import models as m
-from polyvisor.api.convert.enums import DISK_FORMAT, HYPERVISOR_TYPE, SERVER_GROUP_POLICY
+from polyvisor.api.convert.enums import (
+    CONSOLE_TYPE,
+    DISK_FORMAT,
+    HYPERVISOR_TYPE,
+    SERVER_GROUP_POLICY,
+    VMWARE_DISK_TYPE,
+)
 from polyvisor.api.placement import NoValidHost, Placement, PlacementRequest
 from polyvisor.scheduling.v1 import request_spec_pb2, scheduler_pb2
 from polyvisor.types.v1 import resources_pb2
@@ -53,10 +59,16 @@ def select_request(req: PlacementRequest) -> scheduler_pb2.SelectDestinationsReq
             min_ram=img.min_ram,
             min_disk=img.min_disk,
             hypervisor_version_requires=img.hypervisor_version_requires,
+            vmware_disktype=VMWARE_DISK_TYPE.value(img.vmware_disktype),
         ),
         availability_zone=req.availability_zone,
         hints=hints,
         extra_specs=req.flavor.extra_specs,
+        requires=request_spec_pb2.HostRequirements(
+            key_injection=req.key_injection,
+            user_data=req.user_data,
+            console_type=CONSOLE_TYPE.value(req.console_type),
+        ),
     )
     return scheduler_pb2.SelectDestinationsRequest(spec=spec, max_alternates=req.max_alternates)
 
@@ -67,6 +79,8 @@ def alternate(sel: scheduler_pb2.Selection) -> m.Alternate:
         hostname=sel.hostname,
         hypervisor_type=HYPERVISOR_TYPE.to_name.get(sel.hypervisor_type, ""),
         availability_zone=sel.availability_zone,
+        disk_format=DISK_FORMAT.to_name.get(sel.rendition.disk_format, ""),
+        vmware_disktype=VMWARE_DISK_TYPE.to_name.get(sel.rendition.vmware_disktype, ""),
     )
 
 
@@ -85,4 +99,6 @@ def select_response(
         hypervisor_type=primary.hypervisor_type,
         availability_zone=primary.availability_zone,
         alternates=tuple(alternate(a) for a in chosen.alternates),
+        disk_format=primary.disk_format,
+        vmware_disktype=primary.vmware_disktype,
     )

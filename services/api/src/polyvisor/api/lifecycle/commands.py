@@ -65,6 +65,10 @@ class Spawn(AgentCommand):
     verb: ClassVar[Verb] = Verb.SPAWN
     # Which build attempt this is (1 + reschedules so far).
     attempt: int = 1
+    # The rendition of the image the host boots, as the scheduler named it from the host's
+    # report: RAW, QCOW2, VMDK and, for a VMDK, its sub-format ("" = not named).
+    disk_format: str = ""
+    vmware_disktype: str = ""
 
 
 @dataclass(frozen=True, slots=True)

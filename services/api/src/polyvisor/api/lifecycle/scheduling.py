@@ -80,7 +80,15 @@ def on_placement(
             else UNSET
         ),
     )
-    spawn = Spawn(result.host, generation, deadline, server.request_id, attempt=attempt)
+    spawn = Spawn(
+        result.host,
+        generation,
+        deadline,
+        server.request_id,
+        attempt=attempt,
+        disk_format=result.disk_format,
+        vmware_disktype=result.vmware_disktype,
+    )
     return Outcome(change, (Send(spawn),))
 
 

@@ -132,6 +132,8 @@ def column_value(column: str, value: Any) -> Any:
                 "hostname": a.hostname,
                 "hypervisor_type": a.hypervisor_type,
                 "availability_zone": a.availability_zone,
+                "disk_format": a.disk_format,
+                "vmware_disktype": a.vmware_disktype,
             }
             for a in value
         ]

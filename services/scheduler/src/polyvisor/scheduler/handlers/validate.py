@@ -117,6 +117,7 @@ def validate_spec(req: scheduler_pb2.SelectDestinationsRequest) -> None:
     except ValueError as e:
         raise _bad("spec.image.vm_mode", str(e)) from None
     _check_enum("spec.image.disk_format", img.disk_format, disk_pb2.DiskFormat)
+    _check_enum("spec.image.vmware_disktype", img.vmware_disktype, disk_pb2.VmwareDiskType)
     _check_formats("spec.image.available_disk_formats", img.available_disk_formats)
     _check_formats("spec.image.producible_disk_formats", img.producible_disk_formats)
     _check_amount("spec.image.min_ram", img.min_ram, 0, MAX_MEMORY_MB)
@@ -157,6 +158,13 @@ def validate_spec(req: scheduler_pb2.SelectDestinationsRequest) -> None:
             allow_unspecified=False,
         )
         _check_ids("spec.hints.server_group.members", group.members)
+    needs = spec.requires
+    _check_enum("spec.requires.console_type", needs.console_type, hypervisor_pb2.ConsoleType)
+    if len(needs.capabilities) > 50:
+        raise _bad("spec.requires.capabilities", "has more than 50 entries")
+    for i, name in enumerate(needs.capabilities):
+        if not name or len(name) > 63:
+            raise _bad(f"spec.requires.capabilities[{i}]", "names are 1 to 63 characters")
     if len(spec.extra_specs) > 100:
         raise _bad("spec.extra_specs", "has more than 100 entries")
     for key, value in spec.extra_specs.items():

@@ -1,0 +1,76 @@
+"""Optional driver verbs: each a small protocol a driver opts into, reported by name.
+
+The Driver protocol (``driver.py``) holds only what every hypervisor does. A verb that only
+some drivers have (ports, volumes, snapshot, resize, migrate, suspend) comes as its own
+``runtime_checkable`` Protocol registered here under a name. A driver implements the methods
+or does not; ``capabilities_of(driver)`` names the protocols it implements, the driver puts
+that list in its ``HostInfo.capabilities``, the host report carries it, and the scheduler only
+places a request needing a capability on hosts that report it. So no driver ever carries a
+stub raising NotImplementedError, and the runtime asks ``isinstance(driver, Suspend)`` before
+it calls ``driver.suspend``.
+
+Adding a capability (with the issue that brings the verb):
+
+    @capability("suspend")
+    @runtime_checkable
+    class Suspend(Protocol):
+        def suspend(self, server_id: str) -> Instance: ...
+        def resume(self, server_id: str) -> Instance: ...
+
+then implement both methods in the drivers that can, and nothing in the others.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+__all__ = ["CAPABILITIES", "capabilities_of", "capability", "protocol_verbs"]
+
+#: Every capability protocol, by the name hosts report it under.
+CAPABILITIES: dict[str, type] = {}
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_P = TypeVar("_P", bound=type)
+
+
+def protocol_verbs(proto: type) -> tuple[str, ...]:
+    """The public methods a capability protocol declares (its own, not Protocol's)."""
+    return tuple(
+        sorted(
+            name
+            for klass in proto.__mro__
+            if klass.__dict__.get("_is_protocol", False) and klass.__name__ != "Protocol"
+            for name, value in vars(klass).items()
+            if not name.startswith("_") and callable(value)
+        )
+    )
+
+
+def capability(name: str, registry: dict[str, type] | None = None) -> Callable[[_P], _P]:
+    """Register a runtime-checkable Protocol as the capability ``name``."""
+    target = CAPABILITIES if registry is None else registry
+    if not _NAME.match(name):
+        raise ValueError(f"capability name {name!r}: lower case letters, digits and _")
+
+    def register(proto: _P) -> _P:
+        if not getattr(proto, "_is_runtime_protocol", False):
+            raise TypeError(
+                f"capability {name}: {proto.__name__} is not a runtime_checkable Protocol"
+            )
+        if not protocol_verbs(proto):
+            # An empty protocol would match every driver.
+            raise TypeError(f"capability {name}: {proto.__name__} declares no method")
+        if name in target and target[name] is not proto:
+            raise ValueError(f"capability {name} is already {target[name].__name__}")
+        target[name] = proto
+        return proto
+
+    return register
+
+
+def capabilities_of(driver: Any, registry: Mapping[str, type] | None = None) -> tuple[str, ...]:
+    """The names of the capability protocols ``driver`` implements, sorted."""
+    reg = CAPABILITIES if registry is None else registry
+    return tuple(sorted(name for name, proto in reg.items() if isinstance(driver, proto)))
