@@ -106,8 +106,8 @@ class AgentLoop:
         subject = f"agent.{subject_token(self.host)}.cmd"
         start = time.perf_counter()
         for sid in sids:
-            cmd = agent_command(self.host, sid, 1, "spawn", image_id="img-bench", disk_format="qcow2",
-                                vcpus=1, memory_mb=64, disk_gb=0, name=sid[:8])  # fmt: skip
+            cmd = agent_command(self.host, sid, 1, "spawn", image_id="img-bench", disk_format="vmdk",
+                                vmware_disktype="streamOptimized", vcpus=1, memory_mb=64, disk_gb=0, name=sid[:8])  # fmt: skip
             cmd.spawn.image.vmware_adaptertype = disk_pb2.VMWARE_ADAPTER_TYPE_LSI_LOGIC
             await self.bus.publish(subject, cmd)
         for sid in sids:
