@@ -10,12 +10,24 @@ port's tap (the host end on the port's bridge), running busybox's udhcpc, wget a
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from polyvisor.agent_kvm.libvirt_driver import LibvirtConfig, LibvirtDriver
+from polyvisor.agent_kvm.net.agent import DriverPorts, NetworkAgent
+from polyvisor.agent_kvm.net.client import NetworkClient
+from polyvisor.agent_kvm.net.metadata import InstanceMeta
 from polyvisor.agent_kvm.net.names import short, tap_name
+from polyvisor.agent_kvm.net.plane import NetworkPlane
+from polyvisor.agentkit.credentials import AgentCredentials
+from polyvisor.agentkit.driver import ImageRef, InstanceSpec, LocalImage, RenditionWanted
+from polyvisor.common.bus import Bus
 
-__all__ = ["UDHCPC_SCRIPT", "NsGuest", "run"]
+__all__ = ["UDHCPC_SCRIPT", "Console", "KvmHost", "NsGuest", "instance_spec", "kvm_host", "run"]
 
 #: udhcpc's hook: configure the lease, the classless routes (0.0.0.0 gateway: on-link).
 UDHCPC_SCRIPT = """\
@@ -28,7 +40,7 @@ case "$1" in bound|renew)
     if [ "$2" = 0.0.0.0 ]; then ip route add $1 dev $interface; else ip route add $1 via $2 dev $interface; fi
     shift 2
   done
-  echo "LEASE $ip";;
+  echo "LEASE $ip $(cut -d' ' -f1 /proc/uptime)";;
 esac
 """
 
@@ -88,3 +100,96 @@ class NsGuest:
     async def remove(self) -> None:
         await run("ip", "link", "del", self.tap, check=False)
         await run("ip", "netns", "del", self.namespace, check=False)
+
+
+class Console:
+    """A guest's serial log, read as lines."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def lines(self) -> list[str]:
+        try:
+            text = self.path.read_text(errors="replace")
+        except OSError:
+            return []
+        return [line.strip().replace("\r", "") for line in text.splitlines()]
+
+    async def wait(self, prefix: str, count: int = 1, timeout: float = 240.0) -> list[str]:  # noqa: ASYNC109
+        """The lines starting with ``prefix`` once there are ``count`` of them."""
+
+        async def poll() -> list[str]:
+            while True:
+                found = [line for line in self.lines() if line.startswith(prefix)]
+                if len(found) >= count:
+                    return found
+                await asyncio.sleep(0.2)
+
+        try:
+            return await asyncio.wait_for(poll(), timeout)
+        except TimeoutError:
+            tail = "\n".join(self.lines()[-30:])
+            raise AssertionError(f"no {prefix!r} on {self.path}; console ends:\n{tail}") from None
+
+
+def instance_spec(server_id: str, name: str, disk: Path, memory_mb: int = 192) -> InstanceSpec:
+    """A server booting the raw guest disk ``disk``."""
+    data = disk.read_bytes()
+    ref = ImageRef(image_id=f"guest-{name}", disk_format="raw", architecture="x86_64")
+    image = LocalImage(
+        ref, RenditionWanted("raw"), disk, len(data), hashlib.sha256(data).hexdigest()
+    )
+    return InstanceSpec(
+        server_id=server_id, name=name, hostname=name, vcpus=1, memory_mb=memory_mb, disk_gb=1,
+        image=image,
+    )  # fmt: skip
+
+
+@dataclass
+class KvmHost:
+    host: str
+    physnet: str
+    agent: NetworkAgent
+    driver: LibvirtDriver
+
+
+@contextlib.asynccontextmanager
+async def kvm_host(
+    *, network_address: str, agent_token: str, nats_url: str, libvirt_uri: str, world: Path,
+    host: str = "",
+) -> AsyncIterator[KvmHost]:  # fmt: skip
+    """A KVM host's agent parts, as the agent process wires them (agent_kvm.app): the libvirt
+    driver (TCG), the data plane on a physical network of its own without uplink, the
+    network service client and its event subscriptions. Everything it made is removed after."""
+    host = host or f"kvm-net-{uuid.uuid4().hex[:6]}"
+    physnet = f"phys{uuid.uuid4().hex[:8]}"
+    driver = LibvirtDriver(
+        LibvirtConfig(
+            uri=libvirt_uri, virt_type="qemu", instances_dir=world / "instances", host_id=host
+        )
+    )
+    await asyncio.to_thread(driver.open)
+
+    async def meta(server_id: str) -> InstanceMeta | None:
+        return await asyncio.to_thread(driver.instance_meta, server_id)
+
+    plane = NetworkPlane(mappings={physnet: ""}, state_dir=world / "state", instance_meta=meta)
+    bus = await Bus.connect(nats_url, name=f"test-{host}")
+    agent = NetworkAgent(
+        host=host,
+        plane=plane,
+        client=NetworkClient(network_address, AgentCredentials(static_token=agent_token)),
+        bus=bus,
+        resync_interval_s=3600,
+    )
+    driver.attach_ports(DriverPorts(agent, asyncio.get_running_loop()))
+    await agent.start()
+    try:
+        yield KvmHost(host, physnet, agent, driver)
+    finally:
+        for inst in await asyncio.to_thread(driver.list_instances):
+            await asyncio.to_thread(driver.destroy, inst.server_id)
+        await plane.teardown()
+        await agent.close()
+        await bus.close()
+        await asyncio.to_thread(driver.close)
