@@ -159,7 +159,7 @@ def test_spawn_tags_configures_and_powers_on(
     cluster = direct.cluster("DC0_C0")
     assert vm.runtime.powerState == "poweredOn"
     assert vm.runtime.host in list(cluster.host)
-    assert inst.esxi_host == vm.runtime.host.name
+    assert inst.member_host == vm.runtime.host.name
     assert vm.config.instanceUuid == spec.server_id
     assert (vm.config.hardware.numCPU, vm.config.hardware.memoryMB) == (2, 256)
 
@@ -194,7 +194,7 @@ def test_spawn_is_idempotent_and_grows_the_disk(
     spec = spec_for(image, disk_gb=1)
     first = driver.spawn(spec)
     again = driver.spawn(spec)
-    assert (again.server_id, again.esxi_host) == (first.server_id, first.esxi_host)
+    assert (again.server_id, again.member_host) == (first.server_id, first.member_host)
     vms = [v for v in direct.objects(vim.VirtualMachine) if v.name == spec.server_id]
     assert len(vms) == 1
     disk = next(
@@ -341,7 +341,7 @@ def test_watch_reports_changes_made_outside(
         )
         WaitForTask(vm.PowerOnVM_Task())
         eventually(lambda: changes_of(spec.server_id)[-1].power_state == PowerState.RUNNING)
-        assert changes_of(spec.server_id)[-1].esxi_host == vm.runtime.host.name
+        assert changes_of(spec.server_id)[-1].member_host == vm.runtime.host.name
         WaitForTask(vm.PowerOffVM_Task())
         WaitForTask(vm.Destroy_Task())  # removed behind our back
         eventually(lambda: changes_of(spec.server_id)[-1].vanished)
@@ -359,7 +359,7 @@ def test_other_cluster_is_not_ours(
         inst = d.spawn(spec)
         vm = direct.vm_by_tag(spec.server_id)
         assert vm is not None and vm.runtime.host in list(direct.cluster("DC0_C1").host)
-        assert inst.esxi_host.startswith("DC0_C1_")
+        assert inst.member_host.startswith("DC0_C1_")
         d.destroy(spec.server_id)
     finally:
         d.close()

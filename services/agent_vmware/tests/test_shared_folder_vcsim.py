@@ -76,7 +76,7 @@ def test_each_agent_lists_only_its_own_vms(
         assert Direct.extra(vm)["polyvisor.host_id"] == driver.host_id
     assert [i.server_id for i in a.list_instances()] == [sid_a]
     assert [i.server_id for i in b.list_instances()] == [sid_b]
-    assert {i.esxi_host for i in a.list_instances()} <= cluster_hosts(direct, "DC0_C0")
+    assert {i.member_host for i in a.list_instances()} <= cluster_hosts(direct, "DC0_C0")
 
     # The reconciler of B, told it has no servers, finds nothing unwanted: A's VM is not B's.
     assert {x.server_id for x in plan_reconcile([], b.list_instances())} == {sid_b}
@@ -206,7 +206,7 @@ def test_a_vm_moved_to_another_cluster_stays_its_owners(
     )
     assert vm.runtime.host.name == target.name
     # Still A's (reported where it runs, so not "vanished"); never B's, so never B's to destroy.
-    assert [(i.server_id, i.esxi_host) for i in a.list_instances()] == [(sid, target.name)]
-    assert a.power_off(sid).esxi_host == target.name
+    assert [(i.server_id, i.member_host) for i in a.list_instances()] == [(sid, target.name)]
+    assert a.power_off(sid).member_host == target.name
     assert b.list_instances() == []
     assert not plan_reconcile([], b.list_instances())

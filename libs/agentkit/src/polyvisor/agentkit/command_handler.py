@@ -247,7 +247,7 @@ class CommandHandler:
             power_state=inst.power_state,
             console=inst.console,
             instance_name=inst.name,
-            esxi_host=inst.esxi_host,
+            esxi_host=inst.member_host,
         )
 
     async def _fail(self, cmd: Command, exc: BaseException) -> None:

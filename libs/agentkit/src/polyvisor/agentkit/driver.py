@@ -198,7 +198,9 @@ class Instance:
     server_id: str
     power_state: PowerState
     name: str = ""
-    esxi_host: str = ""  # the ESXi host DRS chose (VMware only)
+    # For a host that is a cluster (its host_info has a ``cluster`` sub-report): the member
+    # host the VM runs on (VMware: the ESXi host DRS chose). "" elsewhere.
+    member_host: str = ""
     console: Console | None = None
 
 
@@ -212,7 +214,7 @@ class InstanceChange:
 
     server_id: str
     power_state: PowerState
-    esxi_host: str = ""
+    member_host: str = ""  # as Instance.member_host
     vanished: bool = False
     observed_at: float = 0.0
 

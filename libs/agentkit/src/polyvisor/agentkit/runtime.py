@@ -256,7 +256,7 @@ class AgentRuntime:
         if inst is None:
             await self._apply_change(InstanceChange(sid, PowerState.NOSTATE, vanished=True))
         else:
-            await self._apply_change(InstanceChange(sid, inst.power_state, inst.esxi_host))
+            await self._apply_change(InstanceChange(sid, inst.power_state, inst.member_host))
 
     async def _apply_change(self, change: InstanceChange) -> None:
         handler = self.handler
@@ -284,7 +284,7 @@ class AgentRuntime:
                 sid,
                 EventKind.POWER_STATE_CHANGED,
                 power_state=change.power_state,
-                esxi_host=change.esxi_host,
+                esxi_host=change.member_host,
             )
         if self.reporter is not None:
             self.reporter.poke()

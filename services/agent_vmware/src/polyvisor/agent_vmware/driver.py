@@ -357,7 +357,7 @@ class VmwareDriver:
             server_id=rec.server_id,
             power_state=rec.power,
             name=rec.server_id,
-            esxi_host=rec.host,
+            member_host=rec.host,
             console=Console("vnc", rec.host, rec.vnc_port) if rec.vnc_port and rec.host else None,
         )
 
