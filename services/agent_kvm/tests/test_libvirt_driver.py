@@ -10,13 +10,14 @@ import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import libvirt
 import pytest
 
 from polyvisor.agent_kvm.config_drive import read_config_drive
-from polyvisor.agent_kvm.domain_xml import domain_name
+from polyvisor.agent_kvm.domain_xml import Interface, domain_name
 from polyvisor.agent_kvm.libvirt_driver import LibvirtConfig, LibvirtDriver
 from polyvisor.agentkit.capabilities import CAPABILITIES
 from polyvisor.agentkit.driver import (
@@ -352,3 +353,61 @@ def test_changes_made_outside_the_driver_are_watched(
         conn.close()
         stop()
     assert driver.list_instances() == []
+
+
+class RecordingPorts:
+    """A port hook as the network data plane would answer, recording the calls."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.plugged: list[str] = []
+        self.unplugged: list[str] = []
+        self.fail = fail
+
+    def plug_for(self, server_id: str) -> tuple[tuple[Interface, ...], dict[str, object]]:
+        self.plugged.append(server_id)
+        nic = Interface("fa:16:3e:00:00:0a", "pvbnet", f"pvt{server_id.replace('-', '')[:11]}")
+        return (nic,), {"links": [{"id": nic.tap}], "networks": [], "services": []}
+
+    def unplug_for(self, server_id: str) -> None:
+        self.unplugged.append(server_id)
+
+
+def test_spawn_plugs_the_servers_ports_with_the_images_nic_model_and_destroy_unplugs(
+    driver: LibvirtDriver, base_image: LocalImage
+) -> None:
+    ports = RecordingPorts()
+    driver.attach_ports(ports)
+    s = sid()
+    e1000 = LocalImage(
+        replace(base_image.ref, hw_vif_model="e1000"),
+        base_image.rendition, base_image.path, base_image.size, base_image.sha256,
+    )  # fmt: skip
+    driver.spawn(spec_for(e1000, s))
+    assert ports.plugged == [s]
+    xml = raw_domains()[domain_name(s)].XMLDesc(0)
+    assert "<mac address='fa:16:3e:00:00:0a'/>" in xml
+    assert "<model type='e1000'/>" in xml
+    files = read_config_drive(driver.instance_dir(s) / "config-drive.iso")
+    assert b"pvt" in files["network_data.json"]
+    meta = driver.instance_meta(s)
+    assert meta is not None and meta.uuid == s and meta.public_keys == ("ssh-ed25519 AAAA test",)
+    assert meta.user_data == b"#cloud-config\n"
+    driver.destroy(s)
+    assert ports.unplugged == [s]
+    assert driver.instance_meta(s) is None
+
+
+def test_an_unknown_nic_model_fails_the_spawn_and_unplugs(
+    driver: LibvirtDriver, base_image: LocalImage
+) -> None:
+    ports = RecordingPorts()
+    driver.attach_ports(ports)
+    s = sid()
+    bogus = LocalImage(
+        replace(base_image.ref, hw_vif_model="tulip9000"),
+        base_image.rendition, base_image.path, base_image.size, base_image.sha256,
+    )  # fmt: skip
+    with pytest.raises(SpawnFailed, match="hw_vif_model"):
+        driver.spawn(spec_for(bogus, s))
+    assert ports.unplugged == [s]
+    assert domain_name(s) not in raw_domains()

@@ -12,9 +12,11 @@ import pytest
 from polyvisor.api import lifecycle as lc
 from polyvisor.api import models as m
 from polyvisor.api.convert.commands import build_command
+from polyvisor.api.convert.images import image_info
 from polyvisor.api.lifecycle import events as lc_events
 from polyvisor.api.spawnspec import Hints, SpawnSpec, Target
 from polyvisor.api.store import outbox, rows
+from polyvisor.image.v1 import images_pb2
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -137,3 +139,15 @@ def test_spawn_spec_keeps_its_stored_shape() -> None:
     data = spec.to_json()
     assert data["hints"] == {"same_host": ["a"], "group": "g", "group_policy": "AFFINITY"}
     assert SpawnSpec.from_json(data) == spec
+
+
+def test_the_images_nic_model_reaches_the_spawn_command() -> None:
+    pb = images_pb2.Image(id="i1", name="cirros", owner="p1", properties={"hw_vif_model": "e1000"})
+    image = image_info(pb)
+    assert image.hw_vif_model == "e1000"
+    spec = SpawnSpec(image, "", (), Hints())
+    msg = build_command(
+        next(c for c in EVERY_COMMAND if isinstance(c, lc.Spawn)), Target(server(), spec, b"")
+    )
+    assert msg.spawn.image.hw_vif_model == "e1000"
+    assert SpawnSpec.from_json(spec.to_json()).image.hw_vif_model == "e1000"

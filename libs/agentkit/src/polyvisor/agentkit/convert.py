@@ -188,6 +188,7 @@ def _spawn_from_proto(s: commands_pb2.SpawnServer) -> SpawnRequest:
         vmware_disktype=_VMWARE_DISKTYPES.get(img.vmware_disktype, ""),
         vmware_adaptertype=_VMWARE_ADAPTERS.get(img.vmware_adaptertype, ""),
         hw_disk_bus=_DISK_BUSES.get(img.hw_disk_bus, ""),
+        hw_vif_model=img.hw_vif_model,
         architecture=img.architecture,
         os_type=img.os_type,
         min_disk_gb=0,

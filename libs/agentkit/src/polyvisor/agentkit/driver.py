@@ -151,6 +151,7 @@ class ImageRef:
     vmware_disktype: str = ""  # its sub-format (vmdk only)
     vmware_adaptertype: str = ""
     hw_disk_bus: str = ""
+    hw_vif_model: str = ""  # the image's NIC model ("" = the driver's default)
     architecture: str = ""
     os_type: str = ""
     min_disk_gb: int = 0

@@ -20,6 +20,7 @@ __all__ = [
     "METADATA_NS",
     "METADATA_PREFIX",
     "NAME_PREFIX",
+    "VIF_MODELS",
     "DiskTarget",
     "DomainInfo",
     "DomainSpec",
@@ -70,7 +71,7 @@ def disk_target(bus: str, index: int = 0) -> DiskTarget:
     return DiskTarget(prefix + "abcdefghijklmnopqrstuvwxyz"[index], bus)
 
 
-_VIF_MODELS = ("virtio", "e1000", "e1000e", "rtl8139", "ne2k_pci", "pcnet")
+VIF_MODELS = ("virtio", "e1000", "e1000e", "rtl8139", "ne2k_pci", "pcnet")
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,8 +205,8 @@ def build_domain_xml(spec: DomainSpec) -> str:
 
     for nic in spec.interfaces:
         model = nic.model or "virtio"
-        if model not in _VIF_MODELS:
-            raise ValueError(f"unknown hw_vif_model {model!r} (one of {', '.join(_VIF_MODELS)})")
+        if model not in VIF_MODELS:
+            raise ValueError(f"unknown hw_vif_model {model!r} (one of {', '.join(VIF_MODELS)})")
         iface = ET.SubElement(dev, "interface", type="bridge")
         ET.SubElement(iface, "mac", address=nic.mac_address.lower())
         ET.SubElement(iface, "source", bridge=nic.bridge)

@@ -26,7 +26,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,6 +39,7 @@ from polyvisor.agent_kvm.disks import DiskError, create_overlay, create_raw_copy
 from polyvisor.agent_kvm.domain_xml import (
     METADATA_NS,
     NAME_PREFIX,
+    VIF_MODELS,
     DomainSpec,
     DomainTag,
     Interface,
@@ -437,6 +438,12 @@ class LibvirtDriver:
 
             if not nics and self._port_hook is not None:
                 nics, network_data = self._port_hook.plug_for(sid)
+            vif_model = spec.image.ref.hw_vif_model
+            if vif_model and vif_model not in VIF_MODELS:
+                raise SpawnFailed(
+                    f"unsupported hw_vif_model {vif_model!r} (one of {', '.join(VIF_MODELS)})"
+                )
+            nics = tuple(replace(n, model=vif_model or n.model) for n in nics)
             config_drive = workdir / "config-drive.iso"
             write_config_drive(
                 config_drive,

@@ -299,6 +299,7 @@ class ImageInfo:
     vmware_disktype: str = ""
     vmware_adaptertype: str = ""
     hw_disk_bus: str = ""
+    hw_vif_model: str = ""  # the image property hw_vif_model ("" = the hypervisor's default)
     os_type: str = ""
     vmware_ostype: str = ""
     # The image property img_hv_requested_version, e.g. ">=8.0" ("" = any version).

@@ -44,7 +44,7 @@ class AgentCommand(_message.Message):
     def __init__(self, command_id: _Optional[str] = ..., server_id: _Optional[str] = ..., generation: _Optional[int] = ..., request_id: _Optional[str] = ..., host: _Optional[str] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., spawn: _Optional[_Union[SpawnServer, _Mapping]] = ..., destroy: _Optional[_Union[DestroyServer, _Mapping]] = ..., power_on: _Optional[_Union[PowerOnServer, _Mapping]] = ..., power_off: _Optional[_Union[PowerOffServer, _Mapping]] = ..., reboot: _Optional[_Union[RebootServer, _Mapping]] = ..., refresh_console: _Optional[_Union[RefreshConsole, _Mapping]] = ...) -> None: ...
 
 class SpawnImage(_message.Message):
-    __slots__ = ("image_id", "disk_format", "vmware_disktype", "vmware_adaptertype", "hw_disk_bus", "architecture", "vm_mode", "os_type", "vmware_ostype", "sha256", "size", "virtual_size")
+    __slots__ = ("image_id", "disk_format", "vmware_disktype", "vmware_adaptertype", "hw_disk_bus", "architecture", "vm_mode", "os_type", "vmware_ostype", "sha256", "size", "virtual_size", "hw_vif_model")
     IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
     DISK_FORMAT_FIELD_NUMBER: _ClassVar[int]
     VMWARE_DISKTYPE_FIELD_NUMBER: _ClassVar[int]
@@ -57,6 +57,7 @@ class SpawnImage(_message.Message):
     SHA256_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     VIRTUAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    HW_VIF_MODEL_FIELD_NUMBER: _ClassVar[int]
     image_id: str
     disk_format: _disk_pb2.DiskFormat
     vmware_disktype: _disk_pb2.VmwareDiskType
@@ -69,7 +70,8 @@ class SpawnImage(_message.Message):
     sha256: str
     size: int
     virtual_size: int
-    def __init__(self, image_id: _Optional[str] = ..., disk_format: _Optional[_Union[_disk_pb2.DiskFormat, str]] = ..., vmware_disktype: _Optional[_Union[_disk_pb2.VmwareDiskType, str]] = ..., vmware_adaptertype: _Optional[_Union[_disk_pb2.VmwareAdapterType, str]] = ..., hw_disk_bus: _Optional[_Union[_disk_pb2.DiskBus, str]] = ..., architecture: _Optional[str] = ..., vm_mode: _Optional[str] = ..., os_type: _Optional[str] = ..., vmware_ostype: _Optional[str] = ..., sha256: _Optional[str] = ..., size: _Optional[int] = ..., virtual_size: _Optional[int] = ...) -> None: ...
+    hw_vif_model: str
+    def __init__(self, image_id: _Optional[str] = ..., disk_format: _Optional[_Union[_disk_pb2.DiskFormat, str]] = ..., vmware_disktype: _Optional[_Union[_disk_pb2.VmwareDiskType, str]] = ..., vmware_adaptertype: _Optional[_Union[_disk_pb2.VmwareAdapterType, str]] = ..., hw_disk_bus: _Optional[_Union[_disk_pb2.DiskBus, str]] = ..., architecture: _Optional[str] = ..., vm_mode: _Optional[str] = ..., os_type: _Optional[str] = ..., vmware_ostype: _Optional[str] = ..., sha256: _Optional[str] = ..., size: _Optional[int] = ..., virtual_size: _Optional[int] = ..., hw_vif_model: _Optional[str] = ...) -> None: ...
 
 class SpawnServer(_message.Message):
     __slots__ = ("name", "hostname", "resources", "flavor_id", "extra_specs", "image", "public_keys", "user_data", "metadata", "project_id", "user_id", "availability_zone", "console_type", "attempt")

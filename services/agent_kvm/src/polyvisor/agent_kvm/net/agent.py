@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from typing import Any
 
 from polyvisor.agent_kvm.domain_xml import Interface
@@ -55,7 +54,6 @@ class NetworkAgent:
         client: NetworkClient,
         bus: Bus | None,
         resync_interval_s: float = 60.0,
-        vif_model: Callable[[str], str] | None = None,
     ) -> None:
         self.host = host
         self.plane = plane
@@ -64,7 +62,6 @@ class NetworkAgent:
         self.resync_interval_s = resync_interval_s
         self.tasks = BackgroundTasks(f"network:{host}")
         self._subs: list[Subscription] = []
-        self._vif_model = vif_model or (lambda _sid: "virtio")
 
     async def start(self) -> None:
         if self.bus is not None:
@@ -98,9 +95,7 @@ class NetworkAgent:
             spec = await self.client.spec(port_id)
             if spec is None or spec.host != self.host:
                 continue
-            nic = await self._plug(spec)
-            model = self._vif_model(server_id)
-            nics.append(Interface(nic.mac_address, nic.bridge, nic.tap, model, nic.mtu))
+            nics.append(await self._plug(spec))
             specs.append(spec)
         return tuple(nics), network_data(specs)
 

@@ -100,6 +100,7 @@ def _spawn(
             vmware_disktype=VMWARE_DISK_TYPE.value(disktype),
             vmware_adaptertype=VMWARE_ADAPTER_TYPE.value(image.vmware_adaptertype),
             hw_disk_bus=DISK_BUS.value(image.hw_disk_bus),
+            hw_vif_model=image.hw_vif_model,
             architecture=image.architecture,
             vm_mode=image.vm_mode,
             os_type=image.os_type,

@@ -39,6 +39,7 @@ def image_info(img: images_pb2.Image) -> m.ImageInfo:
         os_type=img.os_type,
         vmware_ostype=img.vmware_ostype,
         hypervisor_version_requires=img.properties.get("img_hv_requested_version", ""),
+        hw_vif_model=img.properties.get("hw_vif_model", ""),
         renditions=tuple(
             (
                 name(DISK_FORMAT, r.disk_format),
