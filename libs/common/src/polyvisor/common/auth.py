@@ -337,6 +337,7 @@ class MethodRules:
         self._rules = {k: frozenset(v) for k, v in rules.items()}
         self._default = frozenset(default)
         self._resolved: dict[str, frozenset[str]] = {}
+        self._decided: dict[tuple[str, str, bool, bool], bool] = {}
 
     def allowed(self, method: str) -> frozenset[str]:
         found = self._resolved.get(method)
@@ -349,7 +350,13 @@ class MethodRules:
         return found
 
     def check(self, principal: Principal, method: str) -> None:
-        if principal.labels.isdisjoint(self.allowed(method)):
+        # The answer depends on the method and the principal's labels alone: decided once per
+        # (method, kind, admin, host named) and then looked up (this runs on every call).
+        key = (method, principal.kind, "admin" in principal.roles, bool(principal.host))
+        ok = self._decided.get(key)
+        if ok is None:
+            ok = self._decided[key] = not principal.labels.isdisjoint(self.allowed(method))
+        if not ok:
             who = principal.kind if principal.kind != KIND_USER else "this user's"
             raise PermissionDenied(f"{method.rsplit('/', 1)[-1]} is not open to {who} tokens")
 
@@ -382,9 +389,16 @@ class JwtAuthenticator:
         self._revoked = revoked
         self._size = cache_size
         self._cache: OrderedDict[str, Principal] = OrderedDict()
+        self._exempt_methods: dict[str, bool] = {}
 
     def is_exempt(self, method: str) -> bool:
-        return any(method == e or (e.endswith("/") and method.startswith(e)) for e in self._exempt)
+        found = self._exempt_methods.get(method)
+        if found is None:
+            found = any(
+                method == e or (e.endswith("/") and method.startswith(e)) for e in self._exempt
+            )
+            self._exempt_methods[method] = found
+        return found
 
     def verify(self, token: str) -> Principal:
         """The token's principal if valid and not revoked (no method rule applied)."""
