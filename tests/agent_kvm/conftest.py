@@ -111,7 +111,7 @@ async def kvm_agent(
         "POLYVISOR_NATS_URL": nats_url,
         "POLYVISOR_API_ADDRESS": callback.address,
         "POLYVISOR_IMAGESVC_ADDRESS": imagesvc.address,
-        "POLYVISOR_AGENT_TOKEN": keys.service_token(),
+        "POLYVISOR_AGENT_TOKEN": keys.service_token(host),
         "POLYVISOR_LIBVIRT_URI": libvirtd,
         "POLYVISOR_VIRT_TYPE": virt_type(),
         "POLYVISOR_INSTANCES_DIR": str(root / "instances"),

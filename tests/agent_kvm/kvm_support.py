@@ -20,6 +20,7 @@ from polyvisor.common.auth import TokenSigner
 from polyvisor.common.bus import Bus
 from polyvisor.image.v1 import image_service_pb2_grpc, images_pb2
 from polyvisor.types.v1 import disk_pb2
+from tests.support.auth import grant_image
 from tests.support.services import ServiceProcess, free_port
 
 __all__ = ["SYSTEM_URI", "ImageService", "Keys", "KvmAgent", "domains", "virsh", "virt_type"]
@@ -47,9 +48,10 @@ class Keys:
     signer: TokenSigner
     public_path: Path
 
-    def service_token(self) -> str:
+    def service_token(self, host: str) -> str:
+        """The token of the agent of `host`."""
         token, _ = self.signer.issue(
-            user_id="agent:kvm", project_id="", roles=(), kind="agent", host="kvm"
+            user_id=f"agent:{host}", project_id="", roles=(), kind="agent", host=host
         )
         return token
 
@@ -144,6 +146,8 @@ class KvmAgent:
 
     async def send(self, server_id: str, generation: int, verb: str, **kw: Any) -> str:
         msg = agent_command(self.host, server_id, generation, verb, **kw)
+        if verb == "spawn" and kw.get("image_id"):
+            await grant_image(self.bus, self.host, str(kw["image_id"]))  # as the api does
         await self.bus.publish(command_subject(self.host), msg, msg_id=msg.command_id)
         return msg.command_id
 

@@ -33,6 +33,7 @@ from polyvisor.common.bus import Bus, subject_token
 from polyvisor.image.v1 import image_service_pb2_grpc, images_pb2
 from polyvisor.types.v1 import disk_pb2, hypervisor_pb2
 from tests.fixtures.vcsim import Vcsim
+from tests.support.auth import grant_image
 from tests.support.services import ServiceProcess, free_port
 
 pytestmark = pytest.mark.slow
@@ -80,9 +81,6 @@ async def test_qcow2_image_boots_on_the_cluster(
     (tmp_path / "token.pub").write_bytes(public)
     signer = TokenSigner(private)
     user_token, _ = signer.issue(user_id="u1", project_id="p1", roles=["member"])
-    agent_token, _ = signer.issue(
-        user_id="agent:vmware", project_id="", roles=[], kind="agent", host="vmware"
-    )
 
     imagesvc_port = free_port()
     imagesvc = ServiceProcess(
@@ -102,6 +100,9 @@ async def test_qcow2_image_boots_on_the_cluster(
     direct = Direct(endpoint)
     cluster = direct.cluster("DC0_C1")
     host = f"{direct.content.about.instanceUuid}:{cluster._moId}"  # the default host id
+    agent_token, _ = signer.issue(
+        user_id=f"agent:{host}", project_id="", roles=[], kind="agent", host=host
+    )
     bus = await Bus.connect([nats_url], name="imagesvc-spawn-test")
     events = await EventTap.start(bus, host)
     reports = await bus.subscribe(f"hosts.report.{subject_token(host)}")
@@ -141,6 +142,7 @@ async def test_qcow2_image_boots_on_the_cluster(
                                 public_keys=(KEY,), user_data=b"#cloud-config\n")  # fmt: skip
             cmd.spawn.image.vmware_adaptertype = disk_pb2.VMWARE_ADAPTER_TYPE_PARA_VIRTUAL
             subject = f"agent.{subject_token(host)}.cmd"
+            await grant_image(bus, host, image.id)  # as the api does before a spawn
             await bus.publish(subject, cmd)
             spawned = await events.first("SPAWNED", sid, timeout=120)
 

@@ -20,6 +20,8 @@ from polyvisor.common.auth import (
     TokenSigner,
     ensure_keypair,
 )
+from polyvisor.common.bus import Bus
+from polyvisor.common.grants import ImageGrantFeed, ImageGrants
 
 
 class TestKeys:
@@ -79,3 +81,9 @@ class _Bearer(
 def token_channel(address: str, token: str) -> grpc.aio.Channel:
     """A channel sending `authorization: Bearer <token>` with every call."""
     return grpc.aio.insecure_channel(address, interceptors=[_Bearer(token)])
+
+
+async def grant_image(bus: Bus, host: str, image_id: str, ttl_s: float = 3600.0) -> None:
+    """What the api does before it sends a spawn command: let the agent of `host` read
+    `image_id` from the image service."""
+    await ImageGrantFeed(bus, ImageGrants()).grant(host, image_id, ttl_s)

@@ -15,9 +15,11 @@ import pytest
 from imagesvc_client import Client, Service
 from imagesvc_forge import Forge
 
+from polyvisor.common.bus import Bus
 from polyvisor.common.interceptors import error_details
 from polyvisor.image.v1 import images_pb2 as pb
 from polyvisor.types.v1 import disk_pb2, hypervisor_pb2
+from tests.support.auth import grant_image
 
 STREAM_OPTIMIZED = disk_pb2.VMWARE_DISK_TYPE_STREAM_OPTIMIZED
 
@@ -408,7 +410,16 @@ async def test_visibility_rules_hold_across_projects(service: Service, forge: Fo
     # Private: the owner project (any role), admin and agents; nobody else even sees it.
     assert (await reader.get(private.id)).id == private.id
     assert (await admin.get(private.id)).id == private.id
+    # An agent only once the api granted its host the image (before a spawn).
+    err = await rpc_error(agent.download(private.id))
+    assert err.code() == grpc.StatusCode.NOT_FOUND
+    bus = await Bus.connect(service.settings.nats_url, name="grants")
+    try:
+        await grant_image(bus, "kvm-1", private.id)
+    finally:
+        await bus.close()
     assert (await agent.download(private.id)).data == data
+    assert (await rpc_error(agent.get(public.id))).code() == grpc.StatusCode.NOT_FOUND
     for c in (other, friend):
         assert (await rpc_error(c.get(private.id))).code() == grpc.StatusCode.NOT_FOUND
         assert (await rpc_error(c.download(private.id))).code() == grpc.StatusCode.NOT_FOUND

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import time
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 from polyvisor.common.bus import Bus, StreamWatch, subject_token, subject_token_decode
@@ -34,7 +35,7 @@ from polyvisor.common.logging import get_logger
 if TYPE_CHECKING:
     from polyvisor.common.auth import Principal
 
-__all__ = ["SCOPES", "STREAM", "RevocationFeed", "Revocations"]
+__all__ = ["SCOPES", "STREAM", "RevocationFeed", "Revocations", "StreamFollower"]
 
 log = get_logger(__name__)
 
@@ -101,24 +102,108 @@ def _subject(scope: str, ident: str) -> str:
     return f"{SUBJECT_PREFIX}.{scope}.{subject_token(ident)}"
 
 
-class RevocationFeed:
-    """Publishes revocations (identity service) and follows them (every service)."""
+class StreamFollower(ABC):
+    """Replays a stream into memory, then follows it (an ordered consumer per process).
 
-    def __init__(self, bus: Bus, revocations: Revocations, *, replay_timeout_s: float = 10.0):
+    Subclasses name the stream and its subjects and `_apply` each message; `start()` returns
+    once what the stream held at start is applied."""
+
+    stream = ""
+    subjects = ""
+    what = "feed"
+
+    def __init__(self, bus: Bus, *, replay_timeout_s: float = 10.0) -> None:
         self.bus = bus
-        self.revocations = revocations
         self._replay_timeout = replay_timeout_s
         self._watch: StreamWatch | None = None
         self._task: asyncio.Task[None] | None = None
         self.applied = 0  # messages applied, for metrics and tests
 
+    @property
+    @abstractmethod
+    def max_age_s(self) -> float:
+        """How long the stream keeps a message."""
+
     async def ensure_stream(self) -> None:
         await self.bus.ensure_stream(
-            STREAM,
-            [f"{SUBJECT_PREFIX}.>"],
-            max_age=self.revocations.max_token_ttl_s + _LEEWAY_S + 60.0,
-            duplicate_window=60.0,
+            self.stream, [self.subjects], max_age=self.max_age_s, duplicate_window=60.0
         )
+
+    @abstractmethod
+    def _apply(self, subject: str, data: bytes) -> None:
+        """Take one message into memory (never raises: a bad message is logged and skipped)."""
+
+    async def start(self) -> None:
+        """Create the stream if needed, replay what it holds, then follow it in the background.
+        Returns once the replay is done: a service should not answer before it knows what is
+        revoked."""
+        await self.ensure_stream()
+        last = await self.bus.stream_last_seq(self.stream)
+        watch = await self.bus.watch(self.stream, self.subjects, deliver="all")
+        self._watch = watch
+        seen = 0
+        deadline = time.monotonic() + self._replay_timeout
+        while seen < last:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                log.warning(f"{self.what} replay incomplete; following on", seen=seen, last=last)
+                break
+            try:
+                msg = await watch.next(timeout=remaining)
+            except PolyvisorError:
+                break
+            self._apply(msg.subject, msg.data)
+            seen = msg.stream_seq
+            if msg.pending == 0:
+                break
+        self._task = asyncio.create_task(self._follow(watch), name=self.what)
+        log.info(f"{self.what} following", replayed=self.applied)
+
+    async def _follow(self, watch: StreamWatch) -> None:
+        # The ordered consumer re-creates itself after a gap or a reconnect; should the view
+        # end anyway, a new one replays the stream (applying a cut-off twice is harmless).
+        while True:
+            try:
+                async for msg in watch:
+                    self._apply(msg.subject, msg.data)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.warning(f"{self.what} interrupted", error=repr(e))
+            await asyncio.sleep(1.0)
+            with contextlib.suppress(Exception):
+                await watch.close()
+            try:
+                watch = await self.bus.watch(self.stream, self.subjects, deliver="all")
+                self._watch = watch
+            except Exception as e:
+                log.warning(f"{self.what} not resumed yet", error=repr(e))
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            await watch.close()
+
+
+class RevocationFeed(StreamFollower):
+    """Publishes revocations (identity service) and follows them (every service)."""
+
+    stream = STREAM
+    subjects = f"{SUBJECT_PREFIX}.>"
+    what = "revocation feed"
+
+    def __init__(self, bus: Bus, revocations: Revocations, *, replay_timeout_s: float = 10.0):
+        super().__init__(bus, replay_timeout_s=replay_timeout_s)
+        self.revocations = revocations
+
+    @property
+    def max_age_s(self) -> float:
+        return self.revocations.max_token_ttl_s + _LEEWAY_S + 60.0
 
     async def revoke(self, scope: str, ident: str, not_before: float | None = None) -> None:
         """Publish a cut-off (now by default) and apply it here at once. Raises Unavailable when
@@ -149,59 +234,3 @@ class RevocationFeed:
             log.warning("revocation of an unknown scope ignored", subject=subject)
             return
         self.applied += 1
-
-    async def start(self) -> None:
-        """Create the stream if needed, replay what it holds, then follow it in the background.
-        Returns once the replay is done: a service should not answer before it knows what is
-        revoked."""
-        await self.ensure_stream()
-        last = await self.bus.stream_last_seq(STREAM)
-        watch = await self.bus.watch(STREAM, f"{SUBJECT_PREFIX}.>", deliver="all")
-        self._watch = watch
-        seen = 0
-        deadline = time.monotonic() + self._replay_timeout
-        while seen < last:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                log.warning("revocation replay incomplete; following on", seen=seen, last=last)
-                break
-            try:
-                msg = await watch.next(timeout=remaining)
-            except PolyvisorError:
-                break
-            self._apply(msg.subject, msg.data)
-            seen = msg.stream_seq
-            if msg.pending == 0:
-                break
-        self._task = asyncio.create_task(self._follow(watch), name="revocation-feed")
-        log.info("revocation feed following", replayed=len(self.revocations))
-
-    async def _follow(self, watch: StreamWatch) -> None:
-        # The ordered consumer re-creates itself after a gap or a reconnect; should the view
-        # end anyway, a new one replays the stream (applying a cut-off twice is harmless).
-        while True:
-            try:
-                async for msg in watch:
-                    self._apply(msg.subject, msg.data)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                log.warning("revocation feed interrupted", error=repr(e))
-            await asyncio.sleep(1.0)
-            with contextlib.suppress(Exception):
-                await watch.close()
-            try:
-                watch = await self.bus.watch(STREAM, f"{SUBJECT_PREFIX}.>", deliver="all")
-                self._watch = watch
-            except Exception as e:
-                log.warning("revocation feed not resumed yet", error=repr(e))
-
-    async def close(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        watch, self._watch = self._watch, None
-        if watch is not None:
-            await watch.close()

@@ -34,6 +34,7 @@ from polyvisor.api.watch import ChangeFeed
 from polyvisor.common.auth import JwtAuthenticator, TokenSigner, TokenVerifier, ensure_keypair
 from polyvisor.common.bus import Bus
 from polyvisor.common.db import close_pool, create_pool, migrate
+from polyvisor.common.grants import ImageGrantFeed, ImageGrants
 from polyvisor.common.grpcserver import GrpcServer
 from polyvisor.common.lifespan import BackgroundTasks
 from polyvisor.common.logging import get_logger
@@ -82,7 +83,11 @@ async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
         settings.nats_urls, name=settings.server_id, replicas=settings.nats_replicas
     )
     stack.push_async_callback(bus.close)
-    api_bus = ApiBus(bus)
+    grant_feed = ImageGrantFeed(bus, ImageGrants())
+    await grant_feed.ensure_stream()
+    api_bus = ApiBus(
+        bus, grant_feed, grant_ttl_s=settings.build_timeout_s * settings.max_build_attempts + 300
+    )
     await api_bus.ensure_streams()
     revocations = Revocations(settings.token_ttl_s)
     revocation_feed = RevocationFeed(bus, revocations)

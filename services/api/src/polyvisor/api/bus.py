@@ -12,6 +12,7 @@ from polyvisor.api.lifecycle import AgentCommand, AgentEvent
 from polyvisor.api.spawnspec import Target
 from polyvisor.common.bus import Bus, BusMessage, PullConsumer
 from polyvisor.common.errors import InvalidArgument
+from polyvisor.common.grants import ImageGrantFeed
 from polyvisor.common.logging import get_logger
 from polyvisor.common.streams import (
     AGENT_CMD,
@@ -31,14 +32,21 @@ event_subject = server_event_subject
 
 
 class ApiBus:
-    def __init__(self, bus: Bus) -> None:
+    def __init__(
+        self, bus: Bus, grants: ImageGrantFeed | None = None, grant_ttl_s: float = 3600.0
+    ) -> None:
         self.bus = bus
+        self.grants = grants
+        self.grant_ttl_s = grant_ttl_s
 
     async def ensure_streams(self) -> None:
         await ensure_streams(self.bus, AGENT_CMD, EVENTS)
 
     async def publish_command(self, cmd: AgentCommand, target: Target) -> None:
         msg = build_command(cmd, target)
+        if self.grants is not None and msg.WhichOneof("command") == "spawn":
+            # The agent may read this image (and no other) while the build may last.
+            await self.grants.grant(msg.host, msg.spawn.image.image_id, self.grant_ttl_s)
         await self.bus.publish(
             command_subject(msg.host), msg, msg_id=msg.command_id, stream=CMD_STREAM
         )

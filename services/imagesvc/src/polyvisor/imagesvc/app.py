@@ -15,6 +15,7 @@ from polyvisor.common.auth import JwtAuthenticator, MethodRules, TokenVerifier
 from polyvisor.common.bus import Bus
 from polyvisor.common.db import close_pool, create_pool, migrate
 from polyvisor.common.errors import FailedPrecondition
+from polyvisor.common.grants import ImageGrantFeed, ImageGrants
 from polyvisor.common.grpcserver import GrpcServer
 from polyvisor.common.lifespan import BackgroundTasks
 from polyvisor.common.logging import get_logger
@@ -90,6 +91,10 @@ async def lifespan(settings: ImageSettings, stack: AsyncExitStack) -> GrpcServer
     revocation_feed = RevocationFeed(bus, revocations)
     await revocation_feed.start()
     stack.push_async_callback(revocation_feed.close)
+    grants = ImageGrants()  # the images each agent was told to fetch
+    grant_feed = ImageGrantFeed(bus, grants)
+    await grant_feed.start()
+    stack.push_async_callback(grant_feed.close)
 
     blobs = FilesystemStore(settings.store_dir, fsync=settings.store_fsync)
     qemu = QemuImg(
@@ -137,7 +142,9 @@ async def lifespan(settings: ImageSettings, stack: AsyncExitStack) -> GrpcServer
         quotas=quotas,
     )
     stack.push_async_callback(renditions.close)
-    catalogue = Catalogue(store, blobs, outbox.wake, on_deleted=renditions.cancel_image)
+    catalogue = Catalogue(
+        store, blobs, outbox.wake, on_deleted=renditions.cancel_image, agent_grants=grants
+    )
 
     handlers = ImageServiceHandlers(catalogue, uploads, renditions)
     log.info("image store ready", root=str(blobs.root), max_virtual_size=settings.max_virtual_size)

@@ -26,6 +26,7 @@ from polyvisor.common.errors import (
     NotFound,
     PermissionDenied,
 )
+from polyvisor.common.grants import ImageGrants
 from polyvisor.common.logging import get_logger
 from polyvisor.imagesvc import access
 from polyvisor.imagesvc import properties as props
@@ -88,11 +89,13 @@ class Catalogue:
         blobs: BlobStore,
         wake_outbox: Callable[[], None],
         on_deleted: Callable[[str], Awaitable[None]] | None = None,
+        agent_grants: ImageGrants | None = None,
     ) -> None:
         self._store = store
         self._blobs = blobs
         self._wake = wake_outbox
         self._on_deleted = on_deleted
+        self._grants = agent_grants
 
     async def create(self, p: Principal | None, draft: ImageDraft, request_id: str) -> Image:
         principal = access.require_create(p, draft.visibility)
@@ -136,6 +139,11 @@ class Catalogue:
         return created
 
     async def get(self, p: Principal | None, image_id: str) -> Image:
+        if p is not None and p.is_agent:
+            # An agent reads only the images it was told to fetch (docs/security.md).
+            if self._grants is None:
+                raise NotFound(f"image {image_id} not found", {"image_id": image_id})
+            await self._grants.require(p, image_id)
         return access.require_see(p, await self._store.get_image(image_id), image_id)
 
     async def list(
