@@ -3,6 +3,7 @@ host report says so. The list a driver reports is exactly the protocols it imple
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Protocol, runtime_checkable
 
 import pytest
@@ -60,9 +61,7 @@ def test_a_driver_opting_into_a_capability_reports_it_and_others_do_not() -> Non
 
 def test_the_host_report_carries_the_capability_list() -> None:
     info = FakeDriver("h1").host_info()
-    info = type(info)(
-        **{**{f: getattr(info, f) for f in info.__slots__}, "capabilities": ("suspend",)}
-    )
+    info = dataclasses.replace(info, capabilities=("suspend",))
     report = host_report_to_proto(
         info, host_id="h1", agent_id="a", sequence=1, interval_s=10, server_count=0
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -66,9 +67,10 @@ def _timestamp(epoch: float) -> Timestamp:
 # --------------------------------------------------------------------------- host reports
 
 
-def _renditions(items: object, host_id: str) -> tuple[Rendition, ...]:
+def _renditions(items: Iterable[disk_pb2.Rendition], host_id: str) -> tuple[Rendition, ...]:
+    """A host's renditions in its order; unknown formats are dropped (logged)."""
     out: list[Rendition] = []
-    for r in items:  # type: ignore[attr-defined]
+    for r in items:
         try:
             if r.disk_format != 0:
                 out.append(Rendition(DiskFormat(r.disk_format), VmdkType(r.vmware_disktype)))
