@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from polyvisor.agent_kvm.libvirt_driver import LibvirtConfig, LibvirtDriver
+from polyvisor.agent_kvm.libvirt_driver import LibvirtConfig, PortsLibvirtDriver
 from polyvisor.agent_kvm.net.agent import DriverPorts, NetworkAgent
 from polyvisor.agent_kvm.net.client import NetworkClient
 from polyvisor.agent_kvm.net.metadata import InstanceMeta
@@ -150,7 +150,7 @@ class KvmHost:
     host: str
     physnet: str
     agent: NetworkAgent
-    driver: LibvirtDriver
+    driver: PortsLibvirtDriver
 
 
 @contextlib.asynccontextmanager
@@ -163,7 +163,7 @@ async def kvm_host(
     network service client and its event subscriptions. Everything it made is removed after."""
     host = host or f"kvm-net-{uuid.uuid4().hex[:6]}"
     physnet = f"phys{uuid.uuid4().hex[:8]}"
-    driver = LibvirtDriver(
+    driver = PortsLibvirtDriver(
         LibvirtConfig(
             uri=libvirt_uri, virt_type="qemu", instances_dir=world / "instances", host_id=host
         )

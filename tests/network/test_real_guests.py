@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from polyvisor.agent_kvm.net.names import bridge_name, dhcp_namespace, tap_name
+from polyvisor.agentkit.capabilities import capabilities_of
 from polyvisor.network.v1 import bindings_pb2 as bpb
 from polyvisor.network.v1 import networks_pb2 as pb
 from polyvisor.network.v1 import security_groups_pb2 as spb
@@ -207,6 +208,32 @@ async def test_two_guests_dhcp_metadata_security_groups_and_spoofing(
     assert (await consoles["a"].wait("SPOOF-IP "))[0] == "SPOOF-IP 0"
     assert (await consoles["a"].wait("RESTORED "))[0] == "RESTORED 1"
     assert (await consoles["a"].wait("SPOOF-MAC "))[0] == "SPOOF-MAC 0"
+
+    # a third port attached to the running guest B, then detached (the ports capability)
+    port_c = pb.Port(network_id=net.id, security_group_ids=[groups["b"].id])
+    port_c = (await user.CreatePort(pb.CreatePortRequest(port=port_c))).port
+    await api.BindPort(
+        bpb.BindPortRequest(
+            port_id=port_c.id, host=host, vif_type=pb.VIF_TYPE_BRIDGE, device_id=servers["b"],
+            device_owner="compute:kvm",
+        )
+    )  # fmt: skip
+    assert "ports" in capabilities_of(driver)
+    await asyncio.to_thread(driver.attach_port, servers["b"], port_c.id)
+    await asyncio.to_thread(driver.attach_port, servers["b"], port_c.id)  # idempotent
+    _, xml = await run("virsh", "-c", SYSTEM_URI, "dumpxml", f"polyvisor-{servers['b']}")
+    assert xml.count("<interface type='bridge'>") == 2
+    assert f"<mac address='{port_c.mac_address}'/>" in xml
+    _, on_bridge = await run("ip", "-o", "link", "show", "master", bridge_name(net.id))
+    assert tap_name(port_c.id) in on_bridge
+    await asyncio.to_thread(driver.detach_port, servers["b"], port_c.id)
+    _, xml = await run(
+        "virsh", "-c", SYSTEM_URI, "dumpxml", "--inactive", f"polyvisor-{servers['b']}"
+    )
+    assert port_c.mac_address not in xml
+    assert kvm.agent.plane.port(port_c.id) is None
+    await api.UnbindPort(bpb.UnbindPortRequest(port_id=port_c.id))
+    await user.DeletePort(pb.DeletePortRequest(port_id=port_c.id))
 
     # deleting both servers and their ports leaves nothing on the host
     for name in ("a", "b"):

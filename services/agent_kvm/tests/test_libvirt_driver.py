@@ -18,8 +18,8 @@ import pytest
 
 from polyvisor.agent_kvm.config_drive import read_config_drive
 from polyvisor.agent_kvm.domain_xml import Interface, domain_name
-from polyvisor.agent_kvm.libvirt_driver import LibvirtConfig, LibvirtDriver
-from polyvisor.agentkit.capabilities import CAPABILITIES
+from polyvisor.agent_kvm.libvirt_driver import LibvirtConfig, LibvirtDriver, PortsLibvirtDriver
+from polyvisor.agentkit.capabilities import CAPABILITIES, capabilities_of
 from polyvisor.agentkit.driver import (
     Driver,
     DriverError,
@@ -411,3 +411,10 @@ def test_an_unknown_nic_model_fails_the_spawn_and_unplugs(
         driver.spawn(spec_for(bogus, s))
     assert ports.unplugged == [s]
     assert domain_name(s) not in raw_domains()
+
+
+def test_only_a_host_with_a_network_data_plane_has_the_ports_capability(tmp_path: Path) -> None:
+    plain = make_driver(tmp_path)
+    networked = PortsLibvirtDriver(plain.config)
+    assert "ports" not in capabilities_of(plain)
+    assert "ports" in capabilities_of(networked)

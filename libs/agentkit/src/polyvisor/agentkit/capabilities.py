@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
-__all__ = ["CAPABILITIES", "capabilities_of", "capability", "protocol_verbs"]
+__all__ = ["CAPABILITIES", "Ports", "capabilities_of", "capability", "protocol_verbs"]
 
 #: Every capability protocol, by the name hosts report it under.
 CAPABILITIES: dict[str, type] = {}
@@ -74,3 +74,16 @@ def capabilities_of(driver: Any, registry: Mapping[str, type] | None = None) -> 
     """The names of the capability protocols ``driver`` implements, sorted."""
     reg = CAPABILITIES if registry is None else registry
     return tuple(sorted(name for name, proto in reg.items() if isinstance(driver, proto)))
+
+
+@capability("ports")
+@runtime_checkable
+class Ports(Protocol):
+    """The driver plumbs network ports (docs/networking.md). A server's ports bound to the
+    host are plugged at spawn and unplugged at destroy; these verbs add one to, or remove
+    one from, a server that exists (running or not). Both are idempotent: attaching an
+    attached port and detaching a detached one succeed."""
+
+    def attach_port(self, server_id: str, port_id: str) -> None: ...
+
+    def detach_port(self, server_id: str, port_id: str) -> None: ...

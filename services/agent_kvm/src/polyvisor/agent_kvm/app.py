@@ -7,7 +7,7 @@ import asyncio
 from contextlib import AsyncExitStack
 
 from polyvisor.agent_kvm.config import KvmSettings
-from polyvisor.agent_kvm.libvirt_driver import LibvirtConfig, LibvirtDriver
+from polyvisor.agent_kvm.libvirt_driver import LibvirtConfig, LibvirtDriver, PortsLibvirtDriver
 from polyvisor.agent_kvm.net.agent import DriverPorts, NetworkAgent
 from polyvisor.agent_kvm.net.client import NetworkClient
 from polyvisor.agent_kvm.net.plane import NetworkPlane
@@ -40,8 +40,10 @@ def driver_config(settings: KvmSettings) -> LibvirtConfig:
 
 
 def make_driver(settings: KvmSettings) -> LibvirtDriver:
-    """The driver, connected when libvirtd answers (else it connects on first use)."""
-    driver = LibvirtDriver(driver_config(settings))
+    """The driver, connected when libvirtd answers (else it connects on first use); with the
+    ``ports`` capability when the host maps physical networks."""
+    kind = PortsLibvirtDriver if settings.interface_mappings else LibvirtDriver
+    driver = kind(driver_config(settings))
     try:
         driver.open()
     except HypervisorUnavailable as exc:  # the runtime retries and reports it DISCONNECTED

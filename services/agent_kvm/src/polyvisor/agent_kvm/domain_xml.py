@@ -30,6 +30,10 @@ __all__ = [
     "disk_target",
     "domain_name",
     "domain_uuid",
+    "find_interface",
+    "find_interface_by_tap",
+    "interface_models",
+    "interface_xml",
     "metadata_xml",
     "new_vnc_password",
     "parse_domain_xml",
@@ -204,15 +208,7 @@ def build_domain_xml(spec: DomainSpec) -> str:
             ET.SubElement(dev, "controller", type="scsi", index="0", model="virtio-scsi")
 
     for nic in spec.interfaces:
-        model = nic.model or "virtio"
-        if model not in VIF_MODELS:
-            raise ValueError(f"unknown hw_vif_model {model!r} (one of {', '.join(VIF_MODELS)})")
-        iface = ET.SubElement(dev, "interface", type="bridge")
-        ET.SubElement(iface, "mac", address=nic.mac_address.lower())
-        ET.SubElement(iface, "source", bridge=nic.bridge)
-        ET.SubElement(iface, "target", dev=nic.tap)
-        ET.SubElement(iface, "model", type=model)
-        ET.SubElement(iface, "mtu", size=str(nic.mtu))
+        dev.append(_interface_element(nic))
 
     serial = ET.SubElement(dev, "serial", type="file")
     ET.SubElement(serial, "source", path=spec.serial_log, append="on")
@@ -230,6 +226,56 @@ def build_domain_xml(spec: DomainSpec) -> str:
     if spec.domain_type != "test":
         ET.SubElement(dev, "memballoon", model="virtio")
     return ET.tostring(dom, encoding="unicode")
+
+
+def _interface_element(nic: Interface) -> ET.Element:
+    model = nic.model or "virtio"
+    if model not in VIF_MODELS:
+        raise ValueError(f"unknown hw_vif_model {model!r} (one of {', '.join(VIF_MODELS)})")
+    iface = ET.Element("interface", type="bridge")
+    ET.SubElement(iface, "mac", address=nic.mac_address.lower())
+    ET.SubElement(iface, "source", bridge=nic.bridge)
+    ET.SubElement(iface, "target", dev=nic.tap)
+    ET.SubElement(iface, "model", type=model)
+    ET.SubElement(iface, "mtu", size=str(nic.mtu))
+    return iface
+
+
+def interface_xml(nic: Interface) -> str:
+    """One <interface> (what virDomainAttachDeviceFlags is given to hot-plug a port)."""
+    return ET.tostring(_interface_element(nic), encoding="unicode")
+
+
+def find_interface(xml: str, mac_address: str) -> tuple[str, str] | None:
+    """(the <interface> element's XML, its model) of the NIC with ``mac_address``, if any."""
+    root = ET.fromstring(xml)
+    for iface in root.findall("devices/interface"):
+        mac = iface.find("mac")
+        if mac is not None and mac.get("address", "").lower() == mac_address.lower():
+            model = iface.find("model")
+            return ET.tostring(iface, encoding="unicode"), (
+                model.get("type", "") if model is not None else ""
+            )
+    return None
+
+
+def find_interface_by_tap(xml: str, tap: str) -> str | None:
+    """The <interface> element's XML of the NIC on tap ``tap``, if any."""
+    root = ET.fromstring(xml)
+    for iface in root.findall("devices/interface"):
+        target = iface.find("target")
+        if target is not None and target.get("dev") == tap:
+            return ET.tostring(iface, encoding="unicode")
+    return None
+
+
+def interface_models(xml: str) -> list[str]:
+    """The models of the domain's NICs, in order."""
+    root = ET.fromstring(xml)
+    return [
+        (iface.find("model").get("type", "") if iface.find("model") is not None else "")  # type: ignore[union-attr]
+        for iface in root.findall("devices/interface")
+    ]
 
 
 _VNC_PASSWORD_CHARS = string.ascii_letters + string.digits

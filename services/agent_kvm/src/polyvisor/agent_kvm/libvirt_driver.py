@@ -45,6 +45,10 @@ from polyvisor.agent_kvm.domain_xml import (
     Interface,
     build_domain_xml,
     domain_name,
+    find_interface,
+    find_interface_by_tap,
+    interface_models,
+    interface_xml,
     new_vnc_password,
     parse_domain_xml,
     parse_metadata,
@@ -54,6 +58,7 @@ from polyvisor.agent_kvm.libvirt_errors import is_no_domain, mapped_errors, to_d
 from polyvisor.agent_kvm.libvirt_events import EventLoop
 from polyvisor.agent_kvm.lifecycle import LifecycleWatcher, power_state_of
 from polyvisor.agent_kvm.net.metadata import InstanceMeta
+from polyvisor.agent_kvm.net.names import tap_name
 from polyvisor.agent_kvm.vnc_ports import VncPorts
 from polyvisor.agentkit.capabilities import capabilities_of
 from polyvisor.agentkit.driver import (
@@ -72,7 +77,7 @@ from polyvisor.agentkit.driver import (
 )
 from polyvisor.common.logging import get_logger
 
-__all__ = ["LibvirtConfig", "LibvirtDriver", "PortHook"]
+__all__ = ["LibvirtConfig", "LibvirtDriver", "PortHook", "PortsLibvirtDriver"]
 
 log = get_logger(__name__)
 
@@ -88,6 +93,10 @@ class PortHook(Protocol):
     def plug_for(self, server_id: str) -> tuple[tuple[Interface, ...], Mapping[str, Any]]: ...
 
     def unplug_for(self, server_id: str) -> None: ...
+
+    def plug_port(self, server_id: str, port_id: str) -> Interface: ...
+
+    def unplug_port(self, port_id: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -702,3 +711,52 @@ def _make_traversable(path: Path) -> None:
             path.chmod(mode | 0o755)
     except OSError:
         pass
+
+
+class PortsLibvirtDriver(LibvirtDriver):
+    """The libvirt driver on a host with a network data plane: it also has the ``ports``
+    capability (polyvisor.agentkit.capabilities.Ports), hot-plugging a port's NIC."""
+
+    def _hook(self) -> PortHook:
+        if self._port_hook is None:
+            raise DriverError("this host's network data plane is not running")
+        return self._port_hook
+
+    def _device_flags(self, dom: libvirt.virDomain) -> int:
+        with mapped_errors("read domain state"):
+            live = bool(dom.isActive())
+        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+        return flags | libvirt.VIR_DOMAIN_AFFECT_LIVE if live else flags
+
+    def attach_port(self, server_id: str, port_id: str) -> None:
+        with self._lock_for(server_id):
+            dom = self._find(server_id)
+            if dom is None:
+                raise InstanceNotFound(f"no server {server_id} on this host")
+            nic = self._hook().plug_port(server_id, port_id)
+            with mapped_errors(f"read definition of server {server_id}"):
+                xml = dom.XMLDesc(0)
+            if find_interface(xml, nic.mac_address) is not None:
+                return
+            models = [m for m in interface_models(xml) if m]
+            nic = replace(nic, model=models[0] if models else nic.model)
+            try:
+                with mapped_errors(f"attach port {port_id} to server {server_id}"):
+                    dom.attachDeviceFlags(interface_xml(nic), self._device_flags(dom))
+            except DriverError:
+                self._hook().unplug_port(port_id)
+                raise
+            log.info("port attached", server_id=server_id, port_id=port_id, tap=nic.tap)
+
+    def detach_port(self, server_id: str, port_id: str) -> None:
+        with self._lock_for(server_id):
+            dom = self._find(server_id)
+            if dom is not None:
+                with mapped_errors(f"read definition of server {server_id}"):
+                    xml = dom.XMLDesc(0)
+                found = find_interface_by_tap(xml, tap_name(port_id))
+                if found is not None:
+                    with mapped_errors(f"detach port {port_id} from server {server_id}"):
+                        dom.detachDeviceFlags(found, self._device_flags(dom))
+            self._hook().unplug_port(port_id)
+            log.info("port detached", server_id=server_id, port_id=port_id)

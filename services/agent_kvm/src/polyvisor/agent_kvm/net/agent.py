@@ -99,6 +99,18 @@ class NetworkAgent:
             specs.append(spec)
         return tuple(nics), network_data(specs)
 
+    async def port_for(self, server_id: str, port_id: str) -> Interface:
+        """Plug one port of ``server_id`` (an interface attach): it must be bound to this
+        host for that server."""
+        spec = await self.client.spec(port_id)
+        if spec is None or spec.host != self.host:
+            raise NetError(f"port {port_id} is not bound to host {self.host}")
+        if spec.device_id != server_id:
+            raise NetError(
+                f"port {port_id} belongs to {spec.device_id or 'no server'}, not {server_id}"
+            )
+        return await self._plug(spec)
+
     async def release(self, server_id: str) -> None:
         for b in self.plane.ports_of_device(server_id):
             await self.plane.unplug(b.port_id)
@@ -205,4 +217,12 @@ class DriverPorts:
 
     def unplug_for(self, server_id: str) -> None:
         fut = asyncio.run_coroutine_threadsafe(self._agent.release(server_id), self._loop)
+        fut.result(timeout=300)
+
+    def plug_port(self, server_id: str, port_id: str) -> Interface:
+        fut = asyncio.run_coroutine_threadsafe(self._agent.port_for(server_id, port_id), self._loop)
+        return fut.result(timeout=300)
+
+    def unplug_port(self, port_id: str) -> None:
+        fut = asyncio.run_coroutine_threadsafe(self._agent.plane.unplug(port_id), self._loop)
         fut.result(timeout=300)
