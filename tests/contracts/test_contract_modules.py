@@ -21,12 +21,13 @@ SERVICES = {
     "polyvisor.scheduling.v1.SchedulerService": (
         "polyvisor.scheduling.v1.scheduler_service_pb2_grpc"
     ),
+    "polyvisor.network.v1.NetworkService": "polyvisor.network.v1.network_service_pb2_grpc",
     "polyvisor.agent.v1.AgentCallbackService": (
         "polyvisor.agent.v1.agent_callback_service_pb2_grpc"
     ),
 }
 
-AREAS = ["agent", "compute", "events", "identity", "image", "scheduling", "types"]
+AREAS = ["agent", "compute", "events", "identity", "image", "network", "scheduling", "types"]
 
 
 def _proto_modules() -> list[str]:
