@@ -80,6 +80,26 @@ class ComputeServiceStub:
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RebootServerRequest.SerializeToString,
                 response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RebootServerResponse.FromString,
                 _registered_method=True)
+        self.CreateServerImage = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/CreateServerImage',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.CreateServerImageRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.CreateServerImageResponse.FromString,
+                _registered_method=True)
+        self.RebuildServer = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/RebuildServer',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RebuildServerRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RebuildServerResponse.FromString,
+                _registered_method=True)
+        self.ShelveServer = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/ShelveServer',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ShelveServerRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ShelveServerResponse.FromString,
+                _registered_method=True)
+        self.UnshelveServer = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/UnshelveServer',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.UnshelveServerRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.UnshelveServerResponse.FromString,
+                _registered_method=True)
         self.GetServerConsole = channel.unary_unary(
                 '/polyvisor.compute.v1.ComputeService/GetServerConsole',
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.GetServerConsoleRequest.SerializeToString,
@@ -238,6 +258,35 @@ class ComputeServiceServicer:
 
     def RebootServer(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateServerImage(self, request, context):
+        """Snapshot the server's disk to a new image (in the image service, owned by the server's
+        project); the server is back where it was once the image is uploaded.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RebuildServer(self, request, context):
+        """Reinstall the server from another image: same id, addresses and ports, same host.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ShelveServer(self, request, context):
+        """Snapshot the server to an image and free its host (SHELVED_OFFLOADED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnshelveServer(self, request, context):
+        """Boot a shelved server again, on any host that fits.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -416,6 +465,26 @@ def add_ComputeServiceServicer_to_server(servicer, server):
                     servicer.RebootServer,
                     request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RebootServerRequest.FromString,
                     response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RebootServerResponse.SerializeToString,
+            ),
+            'CreateServerImage': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateServerImage,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.CreateServerImageRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.CreateServerImageResponse.SerializeToString,
+            ),
+            'RebuildServer': grpc.unary_unary_rpc_method_handler(
+                    servicer.RebuildServer,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RebuildServerRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RebuildServerResponse.SerializeToString,
+            ),
+            'ShelveServer': grpc.unary_unary_rpc_method_handler(
+                    servicer.ShelveServer,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ShelveServerRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ShelveServerResponse.SerializeToString,
+            ),
+            'UnshelveServer': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnshelveServer,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.UnshelveServerRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.UnshelveServerResponse.SerializeToString,
             ),
             'GetServerConsole': grpc.unary_unary_rpc_method_handler(
                     servicer.GetServerConsole,
@@ -740,6 +809,114 @@ class ComputeService:
             '/polyvisor.compute.v1.ComputeService/RebootServer',
             polyvisor_dot_compute_dot_v1_dot_servers__pb2.RebootServerRequest.SerializeToString,
             polyvisor_dot_compute_dot_v1_dot_servers__pb2.RebootServerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateServerImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/CreateServerImage',
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.CreateServerImageRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.CreateServerImageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RebuildServer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/RebuildServer',
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.RebuildServerRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.RebuildServerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ShelveServer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/ShelveServer',
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.ShelveServerRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.ShelveServerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnshelveServer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/UnshelveServer',
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.UnshelveServerRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.UnshelveServerResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -276,6 +276,79 @@ class StopServerResponse(_message.Message):
     server: Server
     def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
 
+class CreateServerImageRequest(_message.Message):
+    __slots__ = ("server_id", "name", "request_id", "properties")
+    class PropertiesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PROPERTIES_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    name: str
+    request_id: str
+    properties: _containers.ScalarMap[str, str]
+    def __init__(self, server_id: _Optional[str] = ..., name: _Optional[str] = ..., request_id: _Optional[str] = ..., properties: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class CreateServerImageResponse(_message.Message):
+    __slots__ = ("server", "image_id")
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    server: Server
+    image_id: str
+    def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ..., image_id: _Optional[str] = ...) -> None: ...
+
+class RebuildServerRequest(_message.Message):
+    __slots__ = ("server_id", "image_id", "request_id")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    image_id: str
+    request_id: str
+    def __init__(self, server_id: _Optional[str] = ..., image_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class RebuildServerResponse(_message.Message):
+    __slots__ = ("server",)
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    server: Server
+    def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
+
+class ShelveServerRequest(_message.Message):
+    __slots__ = ("server_id", "request_id")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    request_id: str
+    def __init__(self, server_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class ShelveServerResponse(_message.Message):
+    __slots__ = ("server", "image_id")
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    server: Server
+    image_id: str
+    def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ..., image_id: _Optional[str] = ...) -> None: ...
+
+class UnshelveServerRequest(_message.Message):
+    __slots__ = ("server_id", "request_id")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    request_id: str
+    def __init__(self, server_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class UnshelveServerResponse(_message.Message):
+    __slots__ = ("server",)
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    server: Server
+    def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
+
 class RebootServerRequest(_message.Message):
     __slots__ = ("server_id", "type", "request_id")
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]

@@ -31,6 +31,8 @@ class ServerEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SERVER_EVENT_KIND_MIGRATED: _ClassVar[ServerEventKind]
     SERVER_EVENT_KIND_ADDRESSES_CHANGED: _ClassVar[ServerEventKind]
     SERVER_EVENT_KIND_UNWANTED: _ClassVar[ServerEventKind]
+    SERVER_EVENT_KIND_SNAPSHOTTED: _ClassVar[ServerEventKind]
+    SERVER_EVENT_KIND_REBUILT: _ClassVar[ServerEventKind]
 SERVER_EVENT_KIND_UNSPECIFIED: ServerEventKind
 SERVER_EVENT_KIND_PROGRESS: ServerEventKind
 SERVER_EVENT_KIND_SPAWNED: ServerEventKind
@@ -46,6 +48,8 @@ SERVER_EVENT_KIND_COMMAND_FAILED: ServerEventKind
 SERVER_EVENT_KIND_MIGRATED: ServerEventKind
 SERVER_EVENT_KIND_ADDRESSES_CHANGED: ServerEventKind
 SERVER_EVENT_KIND_UNWANTED: ServerEventKind
+SERVER_EVENT_KIND_SNAPSHOTTED: ServerEventKind
+SERVER_EVENT_KIND_REBUILT: ServerEventKind
 
 class ServerEvent(_message.Message):
     __slots__ = ("event_id", "server_id", "generation", "host", "kind", "power_state", "fault", "esxi_host", "console", "occurred_at", "command_id", "request_id", "task", "instance_name", "agent_id", "addresses")

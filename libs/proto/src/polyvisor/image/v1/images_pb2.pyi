@@ -228,14 +228,25 @@ class DeleteImageResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class UploadImageHeader(_message.Message):
-    __slots__ = ("image_id", "size", "sha256")
+    __slots__ = ("image_id", "size", "sha256", "failure", "properties")
+    class PropertiesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_FIELD_NUMBER: _ClassVar[int]
+    PROPERTIES_FIELD_NUMBER: _ClassVar[int]
     image_id: str
     size: int
     sha256: str
-    def __init__(self, image_id: _Optional[str] = ..., size: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
+    failure: str
+    properties: _containers.ScalarMap[str, str]
+    def __init__(self, image_id: _Optional[str] = ..., size: _Optional[int] = ..., sha256: _Optional[str] = ..., failure: _Optional[str] = ..., properties: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class UploadImageRequest(_message.Message):
     __slots__ = ("header", "chunk")

@@ -24,6 +24,8 @@ class FaultCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FAULT_CODE_VANISHED: _ClassVar[FaultCode]
     FAULT_CODE_QUOTA_EXCEEDED: _ClassVar[FaultCode]
     FAULT_CODE_INTERNAL: _ClassVar[FaultCode]
+    FAULT_CODE_SNAPSHOT_FAILED: _ClassVar[FaultCode]
+    FAULT_CODE_REBUILD_FAILED: _ClassVar[FaultCode]
 FAULT_CODE_UNSPECIFIED: FaultCode
 FAULT_CODE_NO_VALID_HOST: FaultCode
 FAULT_CODE_SPAWN_FAILED: FaultCode
@@ -36,6 +38,8 @@ FAULT_CODE_DESTROY_FAILED: FaultCode
 FAULT_CODE_VANISHED: FaultCode
 FAULT_CODE_QUOTA_EXCEEDED: FaultCode
 FAULT_CODE_INTERNAL: FaultCode
+FAULT_CODE_SNAPSHOT_FAILED: FaultCode
+FAULT_CODE_REBUILD_FAILED: FaultCode
 
 class Fault(_message.Message):
     __slots__ = ("code", "message", "host", "details", "time", "no_valid_host")

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&polyvisor/types/v1/server_status.proto\x12\x12polyvisor.types.v1*\xe2\x01\n\x0bServerState\x12\x1c\n\x18SERVER_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15SERVER_STATE_BUILDING\x10\x01\x12\x17\n\x13SERVER_STATE_ACTIVE\x10\x02\x12\x18\n\x14SERVER_STATE_SHUTOFF\x10\x03\x12\x1a\n\x16SERVER_STATE_REBOOTING\x10\x04\x12\x19\n\x15SERVER_STATE_DELETING\x10\x05\x12\x16\n\x12SERVER_STATE_ERROR\x10\x06\x12\x18\n\x14SERVER_STATE_DELETED\x10\x07*\xa5\x02\n\nServerTask\x12\x1b\n\x17SERVER_TASK_UNSPECIFIED\x10\x00\x12\x14\n\x10SERVER_TASK_NONE\x10\x01\x12\x1a\n\x16SERVER_TASK_SCHEDULING\x10\x02\x12\x1e\n\x1aSERVER_TASK_FETCHING_IMAGE\x10\x03\x12\x18\n\x14SERVER_TASK_SPAWNING\x10\x04\x12\x1b\n\x17SERVER_TASK_POWERING_ON\x10\x05\x12\x1c\n\x18SERVER_TASK_POWERING_OFF\x10\x06\x12\x19\n\x15SERVER_TASK_REBOOTING\x10\x07\x12\x1e\n\x1aSERVER_TASK_REBOOTING_HARD\x10\x08\x12\x18\n\x14SERVER_TASK_DELETING\x10\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&polyvisor/types/v1/server_status.proto\x12\x12polyvisor.types.v1*\x86\x02\n\x0bServerState\x12\x1c\n\x18SERVER_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15SERVER_STATE_BUILDING\x10\x01\x12\x17\n\x13SERVER_STATE_ACTIVE\x10\x02\x12\x18\n\x14SERVER_STATE_SHUTOFF\x10\x03\x12\x1a\n\x16SERVER_STATE_REBOOTING\x10\x04\x12\x19\n\x15SERVER_STATE_DELETING\x10\x05\x12\x16\n\x12SERVER_STATE_ERROR\x10\x06\x12\x18\n\x14SERVER_STATE_DELETED\x10\x07\x12\"\n\x1eSERVER_STATE_SHELVED_OFFLOADED\x10\x14*\x97\x03\n\nServerTask\x12\x1b\n\x17SERVER_TASK_UNSPECIFIED\x10\x00\x12\x14\n\x10SERVER_TASK_NONE\x10\x01\x12\x1a\n\x16SERVER_TASK_SCHEDULING\x10\x02\x12\x1e\n\x1aSERVER_TASK_FETCHING_IMAGE\x10\x03\x12\x18\n\x14SERVER_TASK_SPAWNING\x10\x04\x12\x1b\n\x17SERVER_TASK_POWERING_ON\x10\x05\x12\x1c\n\x18SERVER_TASK_POWERING_OFF\x10\x06\x12\x19\n\x15SERVER_TASK_REBOOTING\x10\x07\x12\x1e\n\x1aSERVER_TASK_REBOOTING_HARD\x10\x08\x12\x18\n\x14SERVER_TASK_DELETING\x10\t\x12\x1e\n\x1aSERVER_TASK_IMAGE_SNAPSHOT\x10\x14\x12\x1a\n\x16SERVER_TASK_REBUILDING\x10\x15\x12\x18\n\x14SERVER_TASK_SHELVING\x10\x16\x12\x1a\n\x16SERVER_TASK_UNSHELVING\x10\x17\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,7 +32,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'polyvisor.types.v1.server_s
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SERVERSTATE']._serialized_start=63
-  _globals['_SERVERSTATE']._serialized_end=289
-  _globals['_SERVERTASK']._serialized_start=292
-  _globals['_SERVERTASK']._serialized_end=585
+  _globals['_SERVERSTATE']._serialized_end=325
+  _globals['_SERVERTASK']._serialized_start=328
+  _globals['_SERVERTASK']._serialized_end=735
 # @@protoc_insertion_point(module_scope)

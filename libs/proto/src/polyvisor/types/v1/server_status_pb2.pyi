@@ -14,6 +14,7 @@ class ServerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SERVER_STATE_DELETING: _ClassVar[ServerState]
     SERVER_STATE_ERROR: _ClassVar[ServerState]
     SERVER_STATE_DELETED: _ClassVar[ServerState]
+    SERVER_STATE_SHELVED_OFFLOADED: _ClassVar[ServerState]
 
 class ServerTask(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -27,6 +28,10 @@ class ServerTask(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SERVER_TASK_REBOOTING: _ClassVar[ServerTask]
     SERVER_TASK_REBOOTING_HARD: _ClassVar[ServerTask]
     SERVER_TASK_DELETING: _ClassVar[ServerTask]
+    SERVER_TASK_IMAGE_SNAPSHOT: _ClassVar[ServerTask]
+    SERVER_TASK_REBUILDING: _ClassVar[ServerTask]
+    SERVER_TASK_SHELVING: _ClassVar[ServerTask]
+    SERVER_TASK_UNSHELVING: _ClassVar[ServerTask]
 SERVER_STATE_UNSPECIFIED: ServerState
 SERVER_STATE_BUILDING: ServerState
 SERVER_STATE_ACTIVE: ServerState
@@ -35,6 +40,7 @@ SERVER_STATE_REBOOTING: ServerState
 SERVER_STATE_DELETING: ServerState
 SERVER_STATE_ERROR: ServerState
 SERVER_STATE_DELETED: ServerState
+SERVER_STATE_SHELVED_OFFLOADED: ServerState
 SERVER_TASK_UNSPECIFIED: ServerTask
 SERVER_TASK_NONE: ServerTask
 SERVER_TASK_SCHEDULING: ServerTask
@@ -45,3 +51,7 @@ SERVER_TASK_POWERING_OFF: ServerTask
 SERVER_TASK_REBOOTING: ServerTask
 SERVER_TASK_REBOOTING_HARD: ServerTask
 SERVER_TASK_DELETING: ServerTask
+SERVER_TASK_IMAGE_SNAPSHOT: ServerTask
+SERVER_TASK_REBUILDING: ServerTask
+SERVER_TASK_SHELVING: ServerTask
+SERVER_TASK_UNSHELVING: ServerTask
