@@ -4,7 +4,7 @@ transition table and the change record agree with the rest of the api."""
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import asdict, fields, replace
 from datetime import UTC, datetime
 
 import pytest
@@ -26,6 +26,8 @@ EVERY_COMMAND = [
     lc.PowerOn("h1", 4, NOW, "req-2"),
     lc.PowerOff("h1", 5, NOW),
     lc.Reboot("h1", 6, NOW, "req-3", hard=True),
+    lc.Snapshot("h1", 7, NOW, "req-4", image_id="img-7", then_destroy=True),
+    lc.Rebuild("h1", 8, NOW, "req-5", image_id="i2"),
 ]
 
 
@@ -92,7 +94,9 @@ def test_every_command_reaches_the_wire_as_its_verb(cmd: lc.AgentCommand) -> Non
         "i1", "cirros", "ACTIVE", "p1", "QCOW2", renditions=(("QCOW2", "", "ab", 9),)
     )
     spec = SpawnSpec(image, "", ("ssh-ed25519 AAAA",), Hints())
-    msg = build_command(cmd, Target(server(), spec, b"#cloud-config"))
+    new = m.ImageInfo("i2", "debian", "ACTIVE", "p1", "RAW", renditions=(("RAW", "", "cd", 7),))
+    s = replace(server(), action_args={"image_id": "i2", "image": asdict(new)})
+    msg = build_command(cmd, Target(s, spec, b"#cloud-config"))
     assert msg.WhichOneof("command") == cmd.verb.value
     assert msg.command_id == f"s1:{cmd.generation}:{cmd.verb.value}"
     assert (msg.host, msg.generation, msg.request_id) == (cmd.host, cmd.generation, cmd.request_id)
@@ -105,6 +109,13 @@ def test_every_command_reaches_the_wire_as_its_verb(cmd: lc.AgentCommand) -> Non
         assert msg.destroy.reason == "build timed out"
     if isinstance(cmd, lc.Reboot):
         assert msg.reboot.hard
+    if isinstance(cmd, lc.Snapshot):
+        assert msg.snapshot.image_id == "img-7" and msg.snapshot.then_destroy
+    if isinstance(cmd, lc.Rebuild):
+        # The image to rebuild from, as the image service described it, in the rendition
+        # this host boots.
+        assert msg.rebuild.image.image_id == "i2" and msg.rebuild.image.sha256 == "cd"
+        assert msg.rebuild.disk_gb == 1
 
 
 def test_a_spawn_without_its_spec_is_refused() -> None:

@@ -12,6 +12,10 @@ from polyvisor.common.errors import FailedPrecondition, InvalidArgument
 
 GIB = 1024**3
 
+# The format a host of each type uploads a snapshot in: KVM a standalone qcow2 of the disk,
+# VMware the flat extent of the exported disk (the image service makes the other renditions).
+SNAPSHOT_FORMAT: dict[str, str] = {"KVM": "QCOW2", "QEMU": "QCOW2", "VMWARE": "RAW"}
+
 
 def check_image_usable(image: m.ImageInfo) -> None:
     if image.status != "ACTIVE":

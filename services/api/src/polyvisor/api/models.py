@@ -24,6 +24,8 @@ class State(enum.StrEnum):
     DELETING = "DELETING"
     ERROR = "ERROR"
     DELETED = "DELETED"
+    # Snapshotted to an image; no host holds it (unshelve schedules it again).
+    SHELVED_OFFLOADED = "SHELVED_OFFLOADED"
 
 
 class Task(enum.StrEnum):
@@ -38,6 +40,10 @@ class Task(enum.StrEnum):
     REBOOTING = "REBOOTING"
     REBOOTING_HARD = "REBOOTING_HARD"
     DELETING = "DELETING"
+    IMAGE_SNAPSHOT = "IMAGE_SNAPSHOT"
+    REBUILDING = "REBUILDING"
+    SHELVING = "SHELVING"
+    UNSHELVING = "UNSHELVING"
 
 
 class Power(enum.StrEnum):
@@ -176,6 +182,9 @@ class Server:
     tried_hosts: tuple[str, ...] = ()
     alternates: tuple[Alternate, ...] = ()
     last_request_id: str = ""
+    # What the action in flight was asked (an image to make, an image to rebuild from): its
+    # command is built from them again when it is retried.
+    action_args: dict[str, Any] = field(default_factory=dict)
 
     @property
     def transitional(self) -> bool:

@@ -21,6 +21,7 @@ from polyvisor.api import (
 )
 from polyvisor.api import models as m
 from polyvisor.api.clients import ImageClient, SchedulerClient
+from polyvisor.api.convert import images as image_convert
 from polyvisor.api.lifecycle import Action, Change, Schedule
 from polyvisor.api.models import State
 from polyvisor.api.pagination import PageRequest, page_request
@@ -328,10 +329,17 @@ class Servers:
         return server
 
     async def act(
-        self, p: Principal, server_id: str, action: Action, request_id: str = ""
+        self,
+        p: Principal,
+        server_id: str,
+        action: Action,
+        request_id: str = "",
+        args: dict[str, Any] | None = None,
+        spawn_image: m.ImageInfo | None = None,
     ) -> m.Server:
         """Do a user action (see `lifecycle.actions`); a retry with the request id of the call
-        that took effect returns the server without acting again."""
+        that took effect returns the server without acting again. `args`: what the action
+        was asked beyond its verb; `spawn_image`: the image the server's next build boots."""
         p.require_write()
         request_id = validation.request_id(request_id)
         with db_errors():
@@ -341,10 +349,83 @@ class Servers:
                     return server  # a retry of a call that already took effect
                 if server.state == State.DELETED:
                     raise NotFound(f"server {server_id} is deleted", {"server_id": server_id})
-                out = lifecycle.plan(action, server, datetime.now(UTC), self.deadlines, request_id)
+                out = lifecycle.plan(
+                    action, server, datetime.now(UTC), self.deadlines, request_id, args
+                )
+                if spawn_image is not None:
+                    await server_store.set_spawn_image(conn, server.id, spawn_image)
                 updated = await outcomes.apply(conn, server, out)
         self.wake_outbox()
         return updated
+
+    # ------------------------------------------------------------------ day 2
+
+    async def create_image(
+        self,
+        p: Principal,
+        bearer: str,
+        server_id: str,
+        name: str,
+        request_id: str = "",
+        properties: dict[str, str] | None = None,
+        *,
+        action: Action = Action.CREATE_IMAGE,
+    ) -> tuple[m.Server, str]:
+        """Snapshot the server to a new image (CREATE_IMAGE, or SHELVE: then free its host).
+
+        The image is made first (QUEUED, owned by the caller's project, naming the host that
+        may upload to it), then the action starts with its id; the host uploads the disk.
+        Returns the server and the image's id."""
+        p.require_write()
+        request_id = validation.request_id(request_id)
+        props = validation.metadata(dict(properties or {}), "properties")
+        server = await self.get(p, server_id)
+        if request_id and server.last_request_id == request_id:
+            return server, str(server.action_args.get("image_id") or "")
+        # Refuse before making an image nobody would fill.
+        lifecycle.ACTIONS[action].check(server)
+        suffix = "shelved" if action == Action.SHELVE else "snapshot"
+        name = validation.name(name or f"{server.name}-{suffix}", "name")
+        try:
+            base: m.ImageInfo | None = await self.images.get_image(server.image_id, bearer)
+        except NotFound:
+            base = None  # deleted since: the snapshot stands on its own
+        draft = image_convert.snapshot_draft(name, server, base, props)
+        image_id = await self.images.create_image(
+            draft, f"{action.value}:{server.id}:{request_id}" if request_id else "", bearer
+        )
+        try:
+            updated = await self.act(p, server.id, action, request_id, {"image_id": image_id})
+        except BaseException:
+            # Raced with another action: the image would stay empty for ever.
+            try:
+                await self.images.delete_image(image_id, bearer)
+            except Exception as e:
+                log.warning(
+                    "could not remove an unused snapshot image", image_id=image_id, error=str(e)
+                )
+            raise
+        log.info(
+            "server image requested", server_id=server.id, image_id=image_id, action=action.value
+        )
+        return updated, image_id
+
+    async def unshelve(
+        self, p: Principal, bearer: str, server_id: str, request_id: str = ""
+    ) -> m.Server:
+        """Schedule a shelved server again; it boots from the image it was shelved to."""
+        server = await self.get(p, server_id)
+        lifecycle.ACTIONS[Action.UNSHELVE].check(server)
+        image_id = str(server.action_args.get("image_id") or "")
+        if not image_id:
+            raise FailedPrecondition(
+                f"server {server_id} has no shelved image", {"server_id": server_id}
+            )
+        image = await self.images.get_image(image_id, bearer)
+        image_checks.check_image_usable(image)
+        return await self.act(
+            p, server.id, Action.UNSHELVE, request_id, {"image_id": image_id}, spawn_image=image
+        )
 
     # ------------------------------------------------------------------ console
 

@@ -23,7 +23,7 @@ from polyvisor.api.convert.enums import (
     VMWARE_DISK_TYPE,
 )
 from polyvisor.api.convert.times import set_ts
-from polyvisor.api.lifecycle.commands import AgentCommand, Spawn
+from polyvisor.api.lifecycle.commands import AgentCommand, Rebuild, Spawn
 from polyvisor.api.spawnspec import Target
 from polyvisor.types.v1 import resources_pb2
 
@@ -119,3 +119,39 @@ def _spawn(
         attempt=cmd.attempt,
     )
     return out
+
+
+@fill.register
+def _(cmd: Rebuild, out: commands_pb2.AgentCommand, target: Target) -> None:
+    """The image to rebuild from, as the image service described it (kept in the server's
+    `action_args`), in its own format: the host takes the rendition it boots (see
+    agentkit's `command_handler`)."""
+    raw = dict(target.server.action_args.get("image") or {})
+    if not raw:
+        raise ValueError(f"server {target.server.id} has no image to rebuild from")
+    raw["renditions"] = tuple(tuple(r) for r in raw.get("renditions") or ())
+    image = m.ImageInfo(**raw)
+    sha = next(
+        (
+            r_sha
+            for r_fmt, r_type, r_sha, _ in image.renditions
+            if r_fmt == image.disk_format and r_type == image.vmware_disktype
+        ),
+        "",
+    )
+    out.rebuild.image.CopyFrom(
+        commands_pb2.SpawnImage(
+            image_id=image.id,
+            disk_format=DISK_FORMAT.value(image.disk_format),
+            vmware_disktype=VMWARE_DISK_TYPE.value(image.vmware_disktype),
+            vmware_adaptertype=VMWARE_ADAPTER_TYPE.value(image.vmware_adaptertype),
+            hw_disk_bus=DISK_BUS.value(image.hw_disk_bus),
+            architecture=image.architecture,
+            vm_mode=image.vm_mode,
+            os_type=image.os_type,
+            vmware_ostype=image.vmware_ostype,
+            sha256=sha,
+            virtual_size=image.virtual_size,
+        )
+    )
+    out.rebuild.disk_gb = target.server.flavor.disk_gb

@@ -177,6 +177,44 @@ class ServerHandlers:
         self.cache.invalidate(s.id)
         return pb.StopServerResponse(server=server_to_proto(s))
 
+    async def CreateServerImage(
+        self, request: pb.CreateServerImageRequest, context: Ctx
+    ) -> pb.CreateServerImageResponse:
+        s, image_id = await self.servers.create_image(
+            principal(),
+            bearer(context),
+            request.server_id,
+            request.name,
+            request.request_id,
+            dict(request.properties),
+        )
+        self.cache.invalidate(s.id)
+        return pb.CreateServerImageResponse(server=server_to_proto(s), image_id=image_id)
+
+    async def ShelveServer(
+        self, request: pb.ShelveServerRequest, context: Ctx
+    ) -> pb.ShelveServerResponse:
+        s, image_id = await self.servers.create_image(
+            principal(),
+            bearer(context),
+            request.server_id,
+            "",
+            request.request_id,
+            {"shelved": "true"},
+            action=Action.SHELVE,
+        )
+        self.cache.invalidate(s.id)
+        return pb.ShelveServerResponse(server=server_to_proto(s), image_id=image_id)
+
+    async def UnshelveServer(
+        self, request: pb.UnshelveServerRequest, context: Ctx
+    ) -> pb.UnshelveServerResponse:
+        s = await self.servers.unshelve(
+            principal(), bearer(context), request.server_id, request.request_id
+        )
+        self.cache.invalidate(s.id)
+        return pb.UnshelveServerResponse(server=server_to_proto(s))
+
     async def RebootServer(
         self, request: pb.RebootServerRequest, context: Ctx
     ) -> pb.RebootServerResponse:

@@ -14,20 +14,38 @@ are stale from then on.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from functools import partial
-from typing import Final
+from typing import Any, Final
 
 from polyvisor.api import models as m
-from polyvisor.api.lifecycle.commands import AgentCommand, Destroy, PowerOff, PowerOn, Reboot
+from polyvisor.api.lifecycle.commands import (
+    AgentCommand,
+    Destroy,
+    PowerOff,
+    PowerOn,
+    Reboot,
+    Rebuild,
+    Snapshot,
+)
 from polyvisor.api.lifecycle.model import UNSET, Change, Deadlines, EventKind, Outcome, ignore
-from polyvisor.api.lifecycle.work import ReleaseClaim, Send
+from polyvisor.api.lifecycle.work import ReleaseClaim, Schedule, Send
 from polyvisor.api.models import Power, State, Task
 from polyvisor.common.errors import FailedPrecondition
 
-__all__ = ["ACTIONS", "BY_TASK", "Action", "Answer", "Transition", "deleted", "plan"]
+__all__ = [
+    "ACTIONS",
+    "BY_TASK",
+    "Action",
+    "Answer",
+    "Transition",
+    "allowed_states",
+    "command_for",
+    "deleted",
+    "plan",
+]
 
 
 class Action(enum.StrEnum):
@@ -36,6 +54,10 @@ class Action(enum.StrEnum):
     REBOOT = "reboot"
     REBOOT_HARD = "reboot_hard"
     DELETE = "delete"
+    CREATE_IMAGE = "create_image"
+    REBUILD = "rebuild"
+    SHELVE = "shelve"
+    UNSHELVE = "unshelve"
 
 
 # (host, generation, deadline, request_id) -> the command: a command class, or a partial of
@@ -76,21 +98,48 @@ class Transition:
     # The command sent again after a timeout (None: `command`).
     retry: CommandFactory | None = None
     # Decides before the command is sent: an Outcome to use instead (None: send it).
-    shortcut: Callable[[m.Server, datetime, str], Outcome | None] | None = None
+    shortcut: Callable[[m.Server, datetime, str, Deadlines], Outcome | None] | None = None
+    # The states it may start in (None: `check` says; for the error's "allowed" list).
+    allowed: tuple[State, ...] | None = None
+
+
+def command_for(
+    factory: CommandFactory,
+    host: str,
+    generation: int,
+    deadline: datetime | None,
+    request_id: str,
+    args: Mapping[str, Any],
+) -> AgentCommand:
+    """The command `factory` makes, with the action's arguments (`Server.action_args`) on
+    the fields of the same name (the image a snapshot makes)."""
+    cmd = factory(host, generation, deadline, request_id)
+    own = {f.name for f in fields(cmd)}
+    given = {k: v for k, v in args.items() if k in own}
+    return replace(cmd, **given) if given else cmd
 
 
 def plan(
-    action: Action, server: m.Server, now: datetime, d: Deadlines, request_id: str = ""
+    action: Action,
+    server: m.Server,
+    now: datetime,
+    d: Deadlines,
+    request_id: str = "",
+    args: Mapping[str, Any] | None = None,
 ) -> Outcome:
-    """What `action` does to `server` (read under its row lock)."""
+    """What `action` does to `server` (read under its row lock); `args`: what the action was
+    asked beyond its verb (kept on the server while it is in flight)."""
     t = ACTIONS[action]
     t.check(server)
     if t.shortcut is not None:
-        out = t.shortcut(server, now, request_id)
+        out = t.shortcut(server, now, request_id, d)
         if out is not None:
+            if args is not None and not out.noop:
+                out = replace(out, change=out.change.then(Change(action_args=dict(args))))
             return out
     gen = server.generation + 1
     deadline = d.after(now, t.timeout(d))
+    given = dict(args or {})
     change = Change(
         state=t.state or UNSET,
         task=t.task,
@@ -100,8 +149,15 @@ def plan(
         command_attempts=1,
         last_request_id=request_id,
         fault=None if t.clears_fault else UNSET,
+        action_args=given if given or server.action_args else UNSET,
     )
-    return Outcome(change, (Send(t.command(server.host, gen, deadline, request_id)),))
+    cmd = command_for(t.command, server.host, gen, deadline, request_id, given)
+    return Outcome(change, (Send(cmd),))
+
+
+def allowed_states(action: Action) -> tuple[State, ...]:
+    """The states `action` may start in (from its entry), for error messages and clients."""
+    return ACTIONS[action].allowed or ()
 
 
 # --------------------------------------------------------------------------- checks
@@ -114,8 +170,10 @@ def _busy(server: m.Server, what: str) -> FailedPrecondition:
     )
 
 
-def _settled_in(*states: State, what: str, needs: str) -> Callable[[m.Server], None]:
-    """Nothing in flight, and one of `states`."""
+def _settled_in(*states: State, what: str, needs: str = "") -> Callable[[m.Server], None]:
+    """Nothing in flight, and one of `states` (the error names them)."""
+    allowed = ", ".join(s.value for s in states)
+    needs = needs or f"{what} needs {' or '.join(s.value for s in states)}"
 
     def check(server: m.Server) -> None:
         if server.task != Task.NONE:
@@ -123,7 +181,7 @@ def _settled_in(*states: State, what: str, needs: str) -> Callable[[m.Server], N
         if server.state not in states:
             raise FailedPrecondition(
                 f"server {server.id} is {server.state}; {needs}",
-                {"server_id": server.id, "state": server.state},
+                {"server_id": server.id, "state": server.state, "allowed_states": allowed},
             )
 
     return check
@@ -163,7 +221,9 @@ def deleted(now: datetime) -> Change:
     )
 
 
-def _delete_at_once(server: m.Server, now: datetime, request_id: str) -> Outcome | None:
+def _delete_at_once(
+    server: m.Server, now: datetime, request_id: str, d: Deadlines
+) -> Outcome | None:
     """A server with no host is gone at once; otherwise its host is told to destroy it (after
     whatever command it is working on: commands are ordered)."""
     if server.state in (State.DELETED, State.DELETING):
@@ -176,7 +236,35 @@ def _delete_at_once(server: m.Server, now: datetime, request_id: str) -> Outcome
     return Outcome(change, (ReleaseClaim(),), release_quota=True)
 
 
+# --------------------------------------------------------------------------- shelve
+
+
+def _unshelve_by_scheduling(
+    server: m.Server, now: datetime, request_id: str, d: Deadlines
+) -> Outcome:
+    """An unshelve is a build from the shelved image (the spawn spec names it): the scheduler
+    places it again, on any host that fits, and the build path spawns it."""
+    gen = server.generation + 1
+    change = Change(
+        state=State.BUILDING,
+        task=Task.SCHEDULING,
+        generation=gen,
+        task_deadline=d.after(now, d.scheduling_s),
+        desired_power_state=Power.RUNNING,
+        command_attempts=1,
+        attempts=0,
+        tried_hosts=(),
+        alternates=(),
+        host="",
+        last_request_id=request_id,
+        fault=None,
+    )
+    return Outcome(change, (Schedule(gen),))
+
+
 # --------------------------------------------------------------------------- the table
+
+_SNAPSHOTTABLE = (State.ACTIVE, State.SHUTOFF)
 
 
 ACTIONS: Final[dict[Action, Transition]] = {
@@ -230,6 +318,45 @@ ACTIONS: Final[dict[Action, Transition]] = {
             clears_fault=False,
             retry=partial(Destroy, reason="retry after timeout"),
             shortcut=_delete_at_once,
+        ),
+        Transition(
+            Action.CREATE_IMAGE,
+            _settled_in(*_SNAPSHOTTABLE, what="create an image"),
+            Task.IMAGE_SNAPSHOT,
+            Snapshot,
+            lambda d: d.snapshot_s,
+            # SNAPSHOTTED: `events` settles it where it was (ACTIVE or SHUTOFF).
+            on_timeout=None,
+            allowed=_SNAPSHOTTABLE,
+        ),
+        Transition(
+            Action.SHELVE,
+            _settled_in(*_SNAPSHOTTABLE, what="shelve"),
+            Task.SHELVING,
+            partial(Snapshot, then_destroy=True),
+            lambda d: d.snapshot_s,
+            # SNAPSHOTTED: `events` offloads it (no host, claim given back).
+            on_timeout=None,
+            allowed=_SNAPSHOTTABLE,
+        ),
+        Transition(
+            Action.UNSHELVE,
+            _settled_in(State.SHELVED_OFFLOADED, what="unshelve"),
+            Task.UNSHELVING,
+            Snapshot,  # never sent: the shortcut schedules it
+            lambda d: d.scheduling_s,
+            shortcut=_unshelve_by_scheduling,
+            allowed=(State.SHELVED_OFFLOADED,),
+        ),
+        Transition(
+            Action.REBUILD,
+            _settled_in(*_SNAPSHOTTABLE, what="rebuild"),
+            Task.REBUILDING,
+            Rebuild,
+            lambda d: d.build_s,
+            desired_power=Power.RUNNING,
+            # REBUILT: `events` settles it ACTIVE on the new image.
+            allowed=_SNAPSHOTTABLE,
         ),
     )
 }

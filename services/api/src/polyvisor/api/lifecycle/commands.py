@@ -19,6 +19,8 @@ __all__ = [
     "PowerOff",
     "PowerOn",
     "Reboot",
+    "Rebuild",
+    "Snapshot",
     "Spawn",
     "Verb",
 ]
@@ -32,6 +34,8 @@ class Verb(enum.StrEnum):
     POWER_ON = "power_on"
     POWER_OFF = "power_off"
     REBOOT = "reboot"
+    SNAPSHOT = "snapshot"
+    REBUILD = "rebuild"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,3 +95,22 @@ class PowerOff(AgentCommand):
 class Reboot(AgentCommand):
     verb: ClassVar[Verb] = Verb.REBOOT
     hard: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot(AgentCommand):
+    """Upload the server's disk to the image `image_id` (made QUEUED by the api); with
+    `then_destroy` (shelve), remove the VM once the image holds the disk."""
+
+    verb: ClassVar[Verb] = Verb.SNAPSHOT
+    image_id: str = ""
+    then_destroy: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Rebuild(AgentCommand):
+    """Replace the server's disk with a new one made from the image `image_id` (its
+    description, as the image service gave it, is in the server's `action_args`)."""
+
+    verb: ClassVar[Verb] = Verb.REBUILD
+    image_id: str = ""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from polyvisor.api import models as m
-from polyvisor.api.lifecycle.actions import BY_TASK
+from polyvisor.api.lifecycle.actions import BY_TASK, command_for
 from polyvisor.api.lifecycle.commands import Destroy
 from polyvisor.api.lifecycle.model import UNSET, Change, Deadlines, Outcome, ignore
 from polyvisor.api.lifecycle.work import ReleaseClaim, ReleaseReason, Send
@@ -34,7 +34,14 @@ def plan_timeout(server: m.Server, now: datetime, d: Deadlines) -> Outcome:
     timeout_s = t.timeout(d)
     gen = server.generation + 1
     deadline = d.after(now, timeout_s)
-    retry = (t.retry or t.command)(server.host, gen, deadline, server.last_request_id)
+    retry = command_for(
+        t.retry or t.command,
+        server.host,
+        gen,
+        deadline,
+        server.last_request_id,
+        server.action_args,
+    )
     if server.command_attempts < d.max_command_attempts and server.host:
         change = Change(
             generation=gen, task_deadline=deadline, command_attempts=server.command_attempts + 1

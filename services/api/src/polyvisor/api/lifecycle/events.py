@@ -49,6 +49,8 @@ _POWER_ANSWERS: Final = frozenset(
         EventKind.REBOOTED,
         EventKind.COMMAND_FAILED,
         EventKind.DESTROYED,
+        EventKind.SNAPSHOTTED,
+        EventKind.REBUILT,
     }
 )
 
@@ -261,6 +263,18 @@ def _on_power_state_changed(
 
 def _on_command_failed(server: m.Server, ev: AgentEvent, now: datetime, d: Deadlines) -> Outcome:
     fault = ev.fault or m.Fault("POWER_FAILED", "the host could not carry out the command")
+    if server.task in (Task.IMAGE_SNAPSHOT, Task.SHELVING):
+        # Nothing changed on the host (the agent killed the half image): the server is where
+        # it was, with the fault.
+        power = ev.power_state or server.power_state
+        change = _settled(_state_of(power, server.state), power)
+        return Outcome(
+            change.then(Change(fault=_fault("SNAPSHOT_FAILED", fault, server.host, now)))
+        )
+    if server.task == Task.REBUILDING:
+        # The old disk may be gone: the server needs a new rebuild (or a delete).
+        change = _settled(State.ERROR, ev.power_state or Power.NOSTATE)
+        return Outcome(change.then(Change(fault=_fault("REBUILD_FAILED", fault, server.host, now))))
     if server.task in (Task.POWERING_ON, Task.POWERING_OFF):
         change = Change(
             task=Task.NONE,
@@ -282,6 +296,47 @@ def _on_command_failed(server: m.Server, ev: AgentEvent, now: datetime, d: Deadl
         )
         return Outcome(change)
     return ignore(f"command failure while {server.state}/{server.task}")
+
+
+# --------------------------------------------------------------------------- day 2
+
+
+def _state_of(power: Power, was: State) -> State:
+    """Where a server that was ACTIVE or SHUTOFF settles after an action on its disk."""
+    if power == Power.RUNNING:
+        return State.ACTIVE
+    if power in (Power.SHUTDOWN, Power.CRASHED, Power.NOSTATE):
+        return State.SHUTOFF
+    return was if was in (State.ACTIVE, State.SHUTOFF) else State.ACTIVE
+
+
+def _on_snapshotted(server: m.Server, ev: AgentEvent, now: datetime, d: Deadlines) -> Outcome:
+    if not _from_current_host(server, ev):
+        return ignore("snapshot from another host")
+    if server.task == Task.IMAGE_SNAPSHOT:
+        power = ev.power_state or server.power_state
+        return Outcome(_settled(_state_of(power, server.state), power))
+    if server.task == Task.SHELVING:
+        # The image holds the disk and the VM is gone: no host holds the server any more.
+        change = _settled(State.SHELVED_OFFLOADED, Power.NOSTATE).then(
+            Change(host="", esxi_host="", console=None, instance_name="")
+        )
+        return Outcome(change, (ReleaseClaim(ReleaseReason.DELETED, "shelved"),))
+    return ignore(f"snapshotted while {server.state}/{server.task}")
+
+
+def _on_rebuilt(server: m.Server, ev: AgentEvent, now: datetime, d: Deadlines) -> Outcome:
+    if server.task != Task.REBUILDING:
+        return _sync_power(server, ev.power_state or Power.RUNNING)
+    if not _from_current_host(server, ev):
+        return ignore("rebuilt on another host")
+    image_id = str(server.action_args.get("image_id") or server.image_id)
+    change = _settled(State.ACTIVE, ev.power_state or Power.RUNNING).then(
+        Change(image_id=image_id).then(_facts(ev))
+    )
+    if change.power_state in (Power.SHUTDOWN, Power.CRASHED):
+        change = change.then(Change(state=State.SHUTOFF, desired_power_state=Power.SHUTDOWN))
+    return Outcome(change)
 
 
 # --------------------------------------------------------------------------- observations
@@ -342,4 +397,6 @@ EVENTS: Final[dict[EventKind, Handler]] = {
     EventKind.COMMAND_FAILED: _on_command_failed,
     EventKind.MIGRATED: _on_migrated,
     EventKind.ADDRESSES_CHANGED: _on_addresses_changed,
+    EventKind.SNAPSHOTTED: _on_snapshotted,
+    EventKind.REBUILT: _on_rebuilt,
 }

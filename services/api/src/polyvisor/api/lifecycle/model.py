@@ -52,6 +52,8 @@ class Deadlines:
     power_s: float = 180.0
     reboot_s: float = 300.0
     delete_s: float = 180.0
+    # A snapshot copies and uploads a whole disk.
+    snapshot_s: float = 1800.0
     # Tries of a power, reboot or destroy command before failing visibly.
     max_command_attempts: int = 3
     # Hosts tried for one build (1 + reschedules).
@@ -80,6 +82,8 @@ class EventKind(enum.StrEnum):
     MIGRATED = "MIGRATED"
     ADDRESSES_CHANGED = "ADDRESSES_CHANGED"
     UNWANTED = "UNWANTED"
+    SNAPSHOTTED = "SNAPSHOTTED"
+    REBUILT = "REBUILT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +135,8 @@ class Change:
     metadata: dict[str, str] | Unset = UNSET
     launch_time: datetime | Unset | None = UNSET
     delete_time: datetime | Unset | None = UNSET
+    image_id: str | Unset = UNSET
+    action_args: dict[str, Any] | Unset = UNSET
 
     def items(self) -> Iterator[tuple[str, Any]]:
         """(column, value) of each field set, in declaration order."""

@@ -33,7 +33,7 @@ SERVER_COLUMNS = (
     "desired_power_state, fault, host, hypervisor_type, esxi_host, availability_zone, "
     "addresses, key_name, has_user_data, metadata, console, create_time, update_time, "
     "launch_time, delete_time, generation, request_id, revision, attempts, instance_name, "
-    "command_attempts, tried_hosts, alternates, last_request_id"
+    "command_attempts, tried_hosts, alternates, last_request_id, action_args"
 )
 
 
@@ -89,6 +89,7 @@ def server(row: Mapping[str, Any]) -> m.Server:
         tried_hosts=tuple(row["tried_hosts"] or ()),
         alternates=tuple(m.Alternate(**a) for a in js(row["alternates"]) or ()),
         last_request_id=row["last_request_id"],
+        action_args=dict(js(row.get("action_args")) or {}),
     )
 
 
@@ -137,14 +138,16 @@ def column_value(column: str, value: Any) -> Any:
             }
             for a in value
         ]
-    if column == "metadata":
+    if column in ("metadata", "action_args"):
         return dict(value)
     if column == "tried_hosts":
         return list(value)
     return value
 
 
-JSONB_COLUMNS = frozenset({"fault", "console", "addresses", "alternates", "metadata"})
+JSONB_COLUMNS = frozenset(
+    {"fault", "console", "addresses", "alternates", "metadata", "action_args"}
+)
 
 
 def flavor(row: Mapping[str, Any], project_ids: tuple[str, ...] = ()) -> m.Flavor:

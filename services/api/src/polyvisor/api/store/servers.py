@@ -14,7 +14,7 @@ Every write goes through `insert` or `save`, which (in the caller's transaction)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -307,4 +307,16 @@ async def count_on_host(conn: Conn, host: str) -> int:
         await conn.fetchval(
             "SELECT count(*) FROM servers WHERE host = $1 AND state <> 'DELETED'", host
         )
+    )
+
+
+async def set_spawn_image(conn: Conn, server_id: str, image: m.ImageInfo) -> None:
+    """The image the server's next build boots (unshelve: the image it was shelved to)."""
+    spec, _ = await spawn_data(conn, server_id)
+    if spec is None:
+        raise LookupError(f"server {server_id} has no spawn spec")
+    await conn.execute(
+        "UPDATE servers SET spawn = $2::jsonb WHERE id = $1",
+        server_id,
+        replace(spec, image=image).to_json(),
     )
