@@ -15,7 +15,15 @@ from polyvisor.common.auth import Principal
 from polyvisor.common.errors import NotFound, PermissionDenied, Unauthenticated
 from polyvisor.imagesvc.model import Image, ImageStatus, Visibility
 
-__all__ = ["ListScope", "can_see", "list_scope", "require_create", "require_mutate", "require_see"]
+__all__ = [
+    "ListScope",
+    "can_see",
+    "list_scope",
+    "require_create",
+    "require_mutate",
+    "require_see",
+    "require_upload",
+]
 
 
 def _require_principal(p: Principal | None) -> Principal:
@@ -52,6 +60,26 @@ def require_mutate(p: Principal | None, image: Image | None, image_id: str) -> I
     if "member" not in principal.roles:
         raise PermissionDenied("the reader role cannot change resources")
     return img
+
+
+def require_upload(p: Principal | None, image: Image | None, image_id: str) -> Image:
+    """The image, if the caller may upload its data: who may change it, and the one agent a
+    snapshot image names (`snapshot_host`, set by the api when it asked that host for the
+    snapshot) for that image only."""
+    principal = _require_principal(p)
+    if principal.is_agent:
+        if (
+            image is None
+            or image.status is ImageStatus.DELETED
+            or image.extra_properties.get("image_type") != "snapshot"
+            or not principal.host
+            or image.extra_properties.get("snapshot_host") != principal.host
+        ):
+            raise PermissionDenied(
+                f"an agent uploads only the snapshot images it was asked for; not {image_id}"
+            )
+        return image
+    return require_mutate(principal, image, image_id)
 
 
 def require_create(p: Principal | None, visibility: Visibility) -> Principal:

@@ -52,13 +52,15 @@ async def _reaper(settings: ImageSettings, store: Store, blobs: FilesystemStore)
         await asyncio.sleep(settings.reaper_interval_s)
 
 
-#: Users (roles and projects checked by the handlers) call everything; an agent only reads
-#: an image and downloads its rendition; the other services' identities call nothing.
+#: Users (roles and projects checked by the handlers) call everything; an agent reads an
+#: image, downloads its rendition, and uploads the snapshot images that name its host (checked
+#: by `access.require_upload`); the other services' identities call nothing.
 IMAGE_RULES = MethodRules(
     {
         f"/{SERVICE_NAME}/": ("user",),
         f"/{SERVICE_NAME}/GetImage": ("user", "agent"),
         f"/{SERVICE_NAME}/DownloadImage": ("user", "agent"),
+        f"/{SERVICE_NAME}/UploadImage": ("user", "agent"),
     }
 )
 

@@ -475,8 +475,10 @@ class Store:
         key: RenditionKey,
         location: str,
         events_for: Any,
+        extra_properties: Mapping[str, str] | None = None,
     ) -> Image | None:
-        """saving -> active with the original rendition; None if the claim was lost."""
+        """saving -> active with the original rendition (and `extra_properties` added to the
+        image's); None if the claim was lost."""
         async with self._pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 f"""
@@ -484,6 +486,7 @@ class Store:
                    SET status = 'active', status_message = '', size = $3, virtual_size = $4,
                        os_hash_algo = 'sha256', os_hash_value = $5,
                        vmware_disktype = CASE WHEN $6 = '' THEN vmware_disktype ELSE $6 END,
+                       extra_properties = extra_properties || $7::jsonb,
                        upload_owner = NULL, upload_heartbeat = NULL, updated_at = now()
                  WHERE id = $1 AND status = 'saving' AND upload_owner = $2
                 RETURNING {_IMAGE_COLUMNS}
@@ -494,6 +497,7 @@ class Store:
                 virtual_size,
                 sha256,
                 vmware_disktype,
+                dict(extra_properties or {}),
             )
             if row is None:
                 return None

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 
 from polyvisor.common.auth import Principal
 from polyvisor.common.errors import FailedPrecondition, InvalidArgument, PolyvisorError
@@ -25,6 +25,7 @@ from polyvisor.imagesvc.events import EventKind, image_event
 from polyvisor.imagesvc.inspector import Refusal
 from polyvisor.imagesvc.metrics import UPLOAD_BYTES, UPLOADS
 from polyvisor.imagesvc.model import Image, ImageStatus, RenditionKey
+from polyvisor.imagesvc.properties import validate_extra_properties
 from polyvisor.imagesvc.qemu import QemuImg
 from polyvisor.imagesvc.quotas import stored_bytes_exhausted
 from polyvisor.imagesvc.store import Store
@@ -43,6 +44,10 @@ class UploadHeader:
     image_id: str
     size: int = 0
     sha256: str = ""
+    # The uploader could not produce the data: the image is killed with this reason.
+    failure: str = ""
+    # Added to the image's properties once it is active (validated like CreateImage's).
+    properties: Mapping[str, str] = field(default_factory=dict)
 
 
 class _Kill(Exception):
@@ -99,7 +104,8 @@ class Uploads:
         expected_sha = header.sha256.lower()
         if expected_sha and (len(expected_sha) != 64 or not set(expected_sha) <= _SHA256_HEX):
             raise InvalidArgument("header.sha256 must be 64 hex digits")
-        image = access.require_mutate(
+        extra = validate_extra_properties(header.properties) if header.properties else {}
+        image = access.require_upload(
             p, await self._store.get_image(header.image_id, with_renditions=False), header.image_id
         )
         if image.status is not ImageStatus.QUEUED:
@@ -122,6 +128,10 @@ class Uploads:
         timings: dict[str, float] = {}
         try:
             try:
+                if header.failure:
+                    raise _Kill(
+                        f"the uploader could not produce the image: {header.failure}"[:1000]
+                    )
                 await self._receive(temp, header, chunks, quota_left, image)
                 timings["receive_s"] = time.monotonic() - started
                 if expected_sha and temp.sha256 != expected_sha:
@@ -187,6 +197,7 @@ class Uploads:
                     key=key,
                     location=location,
                     events_for=lambda img: [image_event(EventKind.ACTIVATED, img)],
+                    extra_properties=extra,
                 )
             )
             if active is None:

@@ -84,7 +84,8 @@ class ImageServiceHandlers(svc_grpc.ImageServiceServicer):
         first = await anext(aiter(request_iterator), None)
         if first is None or first.WhichOneof("payload") != "header":
             raise InvalidArgument("the first message of an upload must be its header")
-        header = UploadHeader(first.header.image_id, first.header.size, first.header.sha256)
+        h = first.header
+        header = UploadHeader(h.image_id, h.size, h.sha256, h.failure, dict(h.properties))
 
         async def chunks() -> AsyncIterator[bytes]:
             async for message in request_iterator:
