@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Protocol
 
 from polyvisor.agentkit.commands import (
     Command,
@@ -30,14 +34,17 @@ from polyvisor.agentkit.commands import (
     Task,
     Verb,
 )
+from polyvisor.agentkit.disk_capabilities import Rebuild, Snapshot
 from polyvisor.agentkit.driver import (
     Driver,
     DriverError,
     HypervisorUnavailable,
+    ImageRef,
     Instance,
     InstanceNotFound,
     InstanceSpec,
     PowerState,
+    RenditionWanted,
     SpawnFailed,
 )
 from polyvisor.agentkit.errors import ImageUnavailable
@@ -69,6 +76,27 @@ class _Transient(Exception):
     pass
 
 
+class ImageSink(Protocol):
+    """Where snapshots go (the image service; see ``image_source.GrpcImageSink``)."""
+
+    async def status(self, image_id: str) -> str: ...
+
+    async def upload(self, image_id: str, path: Path, properties: dict[str, str]) -> None: ...
+
+    async def fail(self, image_id: str, reason: str) -> None: ...
+
+
+def rebuild_rendition(image: ImageRef, host: tuple[RenditionWanted, ...]) -> RenditionWanted:
+    """The image as it is when this host boots its format, else the host's first rendition
+    (the image service converts)."""
+    for r in host:
+        if r.disk_format == image.disk_format and r.vmware_disktype in ("", image.vmware_disktype):
+            return RenditionWanted(image.disk_format, image.vmware_disktype)
+    if not host:
+        raise DriverError("this host reports no disk format it boots")
+    return host[0]
+
+
 class CommandHandler:
     def __init__(
         self,
@@ -81,6 +109,8 @@ class CommandHandler:
         book: GenerationBook,
         publish: Publish,
         retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0),
+        sink: ImageSink | None = None,
+        scratch_dir: Path | None = None,
     ) -> None:
         self.host = host
         self.agent_id = agent_id
@@ -90,6 +120,9 @@ class CommandHandler:
         self.book = book
         self.publish = publish
         self.retry_delays = retry_delays
+        self.sink = sink
+        # Where snapshots are written before they are uploaded (then removed).
+        self.scratch_dir = scratch_dir
         #: What we last told the api about each server's power (the watcher's dedup).
         self.last_power: dict[str, PowerState] = {}
         #: The newest generation the api reported for each server (reconciler).
@@ -187,6 +220,10 @@ class CommandHandler:
             elif cmd.verb == Verb.REFRESH_CONSOLE:
                 console = await self.calls.run("console", self.driver.console, cmd.server_id)
                 await self._emit(cmd, EventKind.CONSOLE_UPDATED, console=console)
+            elif cmd.verb == Verb.SNAPSHOT:
+                await self._snapshot(cmd)
+            elif cmd.verb == Verb.REBUILD:
+                await self._rebuild(cmd)
         except HypervisorUnavailable as exc:
             raise _Transient(str(exc)) from exc
         except ImageUnavailable as exc:
@@ -237,6 +274,67 @@ class CommandHandler:
         self.last_power.pop(cmd.server_id, None)
         await self._emit(cmd, EventKind.DESTROYED, power_state=PowerState.NOSTATE)
 
+    async def _snapshot(self, cmd: Command) -> None:
+        req = cmd.snapshot
+        assert req is not None
+        driver = self.driver
+        if not isinstance(driver, Snapshot):
+            raise DriverError(f"this host ({type(driver).__name__}) cannot take snapshots")
+        if self.sink is None:
+            raise DriverError("this agent has no image service to upload snapshots to")
+        status = await self.sink.status(req.image_id)
+        power: PowerState | None = None
+        if status == "SAVING":
+            # An upload of ours that died with its process: the image service queues the
+            # image again once that upload stops beating.
+            raise ImageUnavailable(f"image {req.image_id} is still saving", retryable=True)
+        if status in ("KILLED", "DELETED"):
+            raise DriverError(f"image {req.image_id} is {status.lower()}: nothing to upload to")
+        if status == "QUEUED":
+            if self.scratch_dir is not None:
+                self.scratch_dir.mkdir(parents=True, exist_ok=True)
+            work = Path(tempfile.mkdtemp(prefix=f"snapshot-{cmd.server_id}-", dir=self.scratch_dir))
+            try:
+                snap = await self.calls.run("snapshot", driver.snapshot, cmd.server_id, work)
+                properties = {
+                    "snapshot_consistency": "quiesced" if snap.quiesced else "crash-consistent",
+                    **({"snapshot_method": snap.method} if snap.method else {}),
+                    **snap.properties,
+                }
+                await self.sink.upload(req.image_id, snap.path, properties)
+                power = snap.power_state
+            finally:
+                await asyncio.to_thread(shutil.rmtree, work, True)
+            log.info("snapshot uploaded", image_id=req.image_id, quiesced=snap.quiesced)
+        # ACTIVE: uploaded by an earlier delivery of this command; only the answer is left.
+        if req.then_destroy:
+            await self._remove(cmd)
+            power = PowerState.NOSTATE
+        await self._emit(cmd, EventKind.SNAPSHOTTED, power_state=power)
+
+    async def _rebuild(self, cmd: Command) -> None:
+        req = cmd.rebuild
+        assert req is not None
+        driver = self.driver
+        if not isinstance(driver, Rebuild):
+            raise DriverError(f"this host ({type(driver).__name__}) cannot rebuild servers")
+        # Rebuild stays on this host: of the renditions it reports, the one it boots the
+        # image from (the rule the scheduler applies to a placement, `scheduler.renditions`).
+        info = await self.calls.run("host_info", self.driver.host_info)
+        rendition = rebuild_rendition(req.image, info.disk_formats)
+        local = await self.cache.fetch(
+            req.image, rendition, user=cmd.server_id, expected_sha256=req.expected_sha256
+        )
+        inst = await self.calls.run("rebuild", driver.rebuild, cmd.server_id, local, req.disk_gb)
+        await self._answer(cmd, EventKind.REBUILT, inst)
+
+    async def _remove(self, cmd: Command) -> None:
+        """The VM and its files go (shelve); its image may leave the cache."""
+        self._destroyed[cmd.server_id] = time.monotonic()
+        await self.calls.run("destroy", self.driver.destroy, cmd.server_id)
+        await self.cache.release(cmd.server_id)
+        self.last_power.pop(cmd.server_id, None)
+
     # ------------------------------------------------------------------ events
 
     async def _answer(self, cmd: Command, kind: EventKind, inst: Instance) -> None:
@@ -252,6 +350,12 @@ class CommandHandler:
 
     async def _fail(self, cmd: Command, exc: BaseException) -> None:
         fault = self.fault_for(cmd.verb, exc)
+        if cmd.verb == Verb.SNAPSHOT and cmd.snapshot is not None and self.sink is not None:
+            # No half image: the image is killed with the reason before the api hears of it.
+            try:
+                await self.sink.fail(cmd.snapshot.image_id, fault.message)
+            except Exception as e:  # the answer matters more; the api's fault says why
+                log.warning("could not mark the snapshot image failed", error=str(e))
         kind = EventKind.SPAWN_FAILED if cmd.verb == Verb.SPAWN else EventKind.COMMAND_FAILED
         power: PowerState | None = None
         if isinstance(exc, InstanceNotFound):
@@ -273,6 +377,10 @@ class CommandHandler:
             code = FaultCode.DESTROY_FAILED
         elif verb in (Verb.POWER_ON, Verb.POWER_OFF, Verb.REBOOT):
             code = FaultCode.POWER_FAILED
+        elif verb == Verb.SNAPSHOT:
+            code = FaultCode.SNAPSHOT_FAILED
+        elif verb == Verb.REBUILD:
+            code = FaultCode.REBUILD_FAILED
         else:
             code = FaultCode.INTERNAL
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -18,7 +18,9 @@ __all__ = [
     "EventKind",
     "Fault",
     "FaultCode",
+    "RebuildRequest",
     "ServerEventOut",
+    "SnapshotRequest",
     "SpawnRequest",
     "Task",
     "Verb",
@@ -32,6 +34,8 @@ class Verb(enum.StrEnum):
     POWER_OFF = "power_off"
     REBOOT = "reboot"
     REFRESH_CONSOLE = "refresh_console"
+    SNAPSHOT = "snapshot"
+    REBUILD = "rebuild"
 
 
 class EventKind(enum.StrEnum):
@@ -49,6 +53,8 @@ class EventKind(enum.StrEnum):
     MIGRATED = "MIGRATED"
     ADDRESSES_CHANGED = "ADDRESSES_CHANGED"
     UNWANTED = "UNWANTED"
+    SNAPSHOTTED = "SNAPSHOTTED"
+    REBUILT = "REBUILT"
 
 
 class Task(enum.StrEnum):
@@ -62,6 +68,9 @@ class Task(enum.StrEnum):
     REBOOTING = "REBOOTING"
     REBOOTING_HARD = "REBOOTING_HARD"
     DELETING = "DELETING"
+    IMAGE_SNAPSHOT = "IMAGE_SNAPSHOT"
+    REBUILDING = "REBUILDING"
+    SHELVING = "SHELVING"
 
 
 class FaultCode(enum.StrEnum):
@@ -72,6 +81,8 @@ class FaultCode(enum.StrEnum):
     DESTROY_FAILED = "DESTROY_FAILED"
     VANISHED = "VANISHED"
     INTERNAL = "INTERNAL"
+    SNAPSHOT_FAILED = "SNAPSHOT_FAILED"
+    REBUILD_FAILED = "REBUILD_FAILED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +112,21 @@ class SpawnRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class SnapshotRequest:
+    """Upload the disk to the (QUEUED) image `image_id`; `then_destroy`: shelve."""
+
+    image_id: str
+    then_destroy: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildRequest:
+    image: ImageRef
+    disk_gb: int
+    expected_sha256: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Command:
     command_id: str
     server_id: str
@@ -112,6 +138,8 @@ class Command:
     spawn: SpawnRequest | None = None
     hard: bool = False  # reboot
     clean_shutdown_timeout_s: float = 0.0  # power off
+    snapshot: SnapshotRequest | None = None
+    rebuild: RebuildRequest | None = None
 
     def expired(self, now: float | None = None) -> bool:
         return self.deadline is not None and (now or time.time()) > self.deadline

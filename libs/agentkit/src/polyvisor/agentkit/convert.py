@@ -14,7 +14,9 @@ from polyvisor.agentkit.commands import (
     Command,
     EventKind,
     Fault,
+    RebuildRequest,
     ServerEventOut,
+    SnapshotRequest,
     SpawnRequest,
     Verb,
 )
@@ -169,7 +171,36 @@ def command_from_proto(msg: commands_pb2.AgentCommand) -> Command:
         return Command(verb=Verb.REBOOT, hard=msg.reboot.hard, **base)
     if which == "refresh_console":
         return Command(verb=Verb.REFRESH_CONSOLE, **base)
+    if which == "snapshot":
+        if not msg.snapshot.image_id:
+            raise InvalidCommand("snapshot without an image id")
+        req = SnapshotRequest(msg.snapshot.image_id, msg.snapshot.then_destroy)
+        return Command(verb=Verb.SNAPSHOT, snapshot=req, **base)
+    if which == "rebuild":
+        if msg.rebuild.disk_gb < 0:
+            raise InvalidCommand("rebuild with a negative disk_gb")
+        ref = _image_ref(msg.rebuild.image)
+        rebuild = RebuildRequest(
+            ref, msg.rebuild.disk_gb, expected_sha256=msg.rebuild.image.sha256.lower()
+        )
+        return Command(verb=Verb.REBUILD, rebuild=rebuild, **base)
     raise InvalidCommand(f"unknown verb {which}")
+
+
+def _image_ref(img: commands_pb2.SpawnImage) -> ImageRef:
+    if not img.image_id:
+        raise InvalidCommand("a command names no image")
+    return ImageRef(
+        image_id=img.image_id,
+        disk_format=_DISK_FORMATS.get(img.disk_format, ""),
+        vmware_disktype=_VMWARE_DISKTYPES.get(img.vmware_disktype, ""),
+        vmware_adaptertype=_VMWARE_ADAPTERS.get(img.vmware_adaptertype, ""),
+        hw_disk_bus=_DISK_BUSES.get(img.hw_disk_bus, ""),
+        architecture=img.architecture,
+        os_type=img.os_type,
+        min_disk_gb=0,
+        virtual_size=img.virtual_size,
+    )
 
 
 def _spawn_from_proto(s: commands_pb2.SpawnServer) -> SpawnRequest:

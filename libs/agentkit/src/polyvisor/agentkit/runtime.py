@@ -48,7 +48,7 @@ from polyvisor.agentkit.driver import (
 from polyvisor.agentkit.executor import DriverCalls
 from polyvisor.agentkit.generations import GenerationBook
 from polyvisor.agentkit.image_cache import ImageCache, ImageSource
-from polyvisor.agentkit.image_source import GrpcImageSource
+from polyvisor.agentkit.image_source import GrpcImageSink, GrpcImageSource
 from polyvisor.agentkit.reconcile_plan import Assigned
 from polyvisor.agentkit.reconciler import Reconciler
 from polyvisor.agentkit.reporter import HostReporter
@@ -135,6 +135,8 @@ class AgentRuntime:
             self._closers.append(client.close)
             list_assigned = client.list
 
+        sink = GrpcImageSink(s.imagesvc_address, self.credentials)
+        self._closers.append(sink.close)
         self.handler = CommandHandler(
             host=self.host,
             agent_id=self.agent_id,
@@ -143,6 +145,8 @@ class AgentRuntime:
             cache=self.cache,
             book=self.book,
             publish=self._publish,
+            sink=sink,
+            scratch_dir=s.cache_dir.parent / "snapshots",
         )
         self.reporter = HostReporter(
             self.driver,

@@ -230,6 +230,7 @@ def agent_command(
     hw_disk_bus: int = 0,
     architecture: str = "",
     deadline: float | None = None,
+    then_destroy: bool = False,
 ) -> commands_pb2.AgentCommand:
     """An AgentCommand as the api would publish it (verb: spawn, destroy, power_on, ...).
 
@@ -276,6 +277,19 @@ def agent_command(
         msg.reboot.CopyFrom(commands_pb2.RebootServer(hard=hard))
     elif verb == "refresh_console":
         msg.refresh_console.SetInParent()
+    elif verb == "snapshot":
+        msg.snapshot.CopyFrom(
+            commands_pb2.SnapshotServer(image_id=image_id, then_destroy=then_destroy)
+        )
+    elif verb == "rebuild":
+        msg.rebuild.CopyFrom(
+            commands_pb2.RebuildServer(
+                image=commands_pb2.SpawnImage(
+                    image_id=image_id, disk_format=disk_format_to_proto(disk_format), sha256=sha256
+                ),
+                disk_gb=disk_gb,
+            )
+        )
     else:
         raise ValueError(f"unknown verb {verb}")
     return msg

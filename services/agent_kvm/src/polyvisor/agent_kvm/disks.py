@@ -16,7 +16,14 @@ import subprocess
 import threading
 from pathlib import Path
 
-__all__ = ["DiskError", "create_overlay", "create_raw_copy", "image_info", "qemu_img"]
+__all__ = [
+    "DiskError",
+    "create_overlay",
+    "create_raw_copy",
+    "flatten_to_qcow2",
+    "image_info",
+    "qemu_img",
+]
 
 _TIMEOUT_S = 120.0
 
@@ -105,3 +112,11 @@ def create_raw_copy(base: Path, dest: Path, size_bytes: int) -> None:
         raise DiskError(f"raw copy to {dest}: {exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def flatten_to_qcow2(src: Path, src_format: str, dest: Path) -> None:
+    """One standalone qcow2 at ``dest`` with what the guest sees through ``src`` and its
+    backing chain. ``-U``: a running guest's QEMU may hold the chain open (``src`` is then
+    read-only to it: a snapshot overlay takes its writes)."""
+    _run([qemu_img(), "convert", "-U", "-q", "-f", src_format, "-O", "qcow2", str(src), str(dest)])
+    os.chmod(dest, 0o644)

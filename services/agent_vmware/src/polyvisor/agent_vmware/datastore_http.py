@@ -1,6 +1,7 @@
 """Files on a datastore over vCenter's HTTP ``/folder`` endpoint.
 
     PUT  https://vc/folder/<path>?dcPath=<datacenter>&dsName=<datastore>
+    GET  (the same), streamed into a local file by ``download``
 
 authenticated by the SOAP session's cookie. Uploads stream: the body is produced chunk by
 chunk (the flat extent of a disk is expanded from the image while it is sent).
@@ -11,6 +12,7 @@ from __future__ import annotations
 import http.client
 import ssl
 from collections.abc import Iterable
+from pathlib import Path
 from urllib.parse import quote, urlencode
 
 from polyvisor.agent_vmware.options import VmwareOptions
@@ -95,6 +97,38 @@ class DatastoreHttp:
         if len(data) > max_bytes:
             raise DriverError(f"{path} is larger than {max_bytes} bytes")
         return data
+
+    def download(
+        self, datacenter: str, datastore: str, path: str, dest: Path, *, timeout: float = 300.0
+    ) -> int:
+        """Stream the file into ``dest`` (created); returns its size in bytes."""
+        conn = self._connection(timeout)
+        written = 0
+        try:
+            conn.request(
+                "GET", self.target(datacenter, datastore, path), headers={"Cookie": self.cookie}
+            )
+            resp = conn.getresponse()
+            if resp.status != 200:
+                resp.read(4096)
+                if resp.status == 404:
+                    raise DriverError(f"GET {path}: not on datastore {datastore}")
+                _check(resp.status, "GET", path)
+            with dest.open("wb") as f:
+                while chunk := resp.read(_CHUNK):
+                    f.write(chunk)
+                    written += len(chunk)
+            length = resp.getheader("Content-Length")
+            if length is not None and int(length) != written:
+                raise DriverError(f"GET {path}: {written} bytes of {length}", retryable=True)
+        except (OSError, http.client.HTTPException) as e:
+            raise HypervisorUnavailable(f"datastore download of {path} failed: {e!r}") from e
+        finally:
+            conn.close()
+        return written
+
+
+_CHUNK = 1 << 20
 
 
 def _check(status: int, method: str, path: str) -> None:

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pyVmomi import vim, vmodl
@@ -45,6 +47,7 @@ from polyvisor.agent_vmware.tasks import wait_task, wait_task_then_read
 from polyvisor.agent_vmware.vnc_ports import VncPorts, VncPortsExhausted
 from polyvisor.agent_vmware.watcher import Batch, VmWatcher
 from polyvisor.agentkit.capabilities import capabilities_of
+from polyvisor.agentkit.disk_capabilities import DiskSnapshot
 from polyvisor.agentkit.driver import (
     Console,
     DriverError,
@@ -54,6 +57,7 @@ from polyvisor.agentkit.driver import (
     InstanceChange,
     InstanceNotFound,
     InstanceSpec,
+    LocalImage,
     PowerState,
     SpawnFailed,
     Unsubscribe,
@@ -824,6 +828,134 @@ class VmwareDriver:
         if state != "poweredOn":
             log.warning("reset left the VM off; powering it on", vm=vm._moId, state=state)
             self._power(conn, vm, on=True)
+
+    # ------------------------------------------------------------------ Snapshot, Rebuild
+
+    def snapshot(self, server_id: str, dest_dir: Path) -> DiskSnapshot:
+        """A VM snapshot (quiesced by VMware Tools when they run), a CopyVirtualDisk of the
+        snapshot's disk (the parent disk, which nobody writes while the snapshot exists), the
+        copy's flat extent downloaded over the datastore's HTTP endpoint; then the copy and
+        the snapshot are removed, whatever happened."""
+        conn, place = self._ready()
+        token = uuid.uuid4().hex[:12]
+        dest = dest_dir / "disk.raw"
+        with self._guard(conn):
+            vm = self._require(conn, place, server_id)
+            props = retrieve_one(
+                conn.content, vm, ["runtime.powerState", "guest.toolsRunningStatus"]
+            ) or {}  # fmt: skip
+            running = props.get("runtime.powerState") == "poweredOn"
+            quiesce = running and props.get("guest.toolsRunningStatus") == "guestToolsRunning"
+            snap: Any = None
+            export = ""
+            try:
+                snap = self._wait(
+                    conn,
+                    vm.CreateSnapshot_Task(
+                        name=f"polyvisor-image-{token}",
+                        description="temporary: the disk is being copied to an image",
+                        memory=False,
+                        quiesce=quiesce,
+                    ),
+                )
+                source = self._snapshot_disk(conn, snap)
+                datastore, _ = specs.split_datastore_path(source)
+                export = specs.datastore_path(datastore, f"{server_id}/image-{token}.vmdk")
+                self._wait(
+                    conn,
+                    conn.content.virtualDiskManager.CopyVirtualDisk_Task(
+                        sourceName=source,
+                        sourceDatacenter=place.datacenter,
+                        destName=export,
+                        destDatacenter=place.datacenter,
+                        force=True,
+                    ),
+                )
+                size = self._http(conn).download(
+                    place.datacenter_path,
+                    datastore,
+                    f"{server_id}/image-{token}-flat.vmdk",
+                    dest,
+                    timeout=self.options.call_timeout_s,
+                )
+            finally:
+                self._snapshot_cleanup(conn, place, server_id, snap, export)
+            rec = self._observe(conn, server_id, vm)
+        log.info("disk snapshot taken", server_id=server_id, bytes=size, quiesced=quiesce)
+        return DiskSnapshot(
+            dest,
+            "raw",
+            quiesced=quiesce or not running,
+            power_state=rec.power if rec is not None else PowerState.NOSTATE,
+            method="VM snapshot, CopyVirtualDisk of its parent disk, datastore download",
+        )
+
+    def _snapshot_disk(self, conn: Conn, snap: Any) -> str:
+        """The datastore path of the disk a snapshot froze (its first virtual disk)."""
+        props = retrieve_one(conn.content, snap, ["config.hardware.device"]) or {}
+        for device in props.get("config.hardware.device") or ():
+            if isinstance(device, vim.vm.device.VirtualDisk):
+                name = str(getattr(device.backing, "fileName", "") or "")
+                if name:
+                    return name
+        raise DriverError("the snapshot has no virtual disk to copy")
+
+    def _snapshot_cleanup(
+        self, conn: Conn, place: Placement, sid: str, snap: Any, export: str
+    ) -> None:
+        """Remove the exported copy and the temporary snapshot (best effort: logged)."""
+        if export:
+            try:
+                self._delete_path(conn, place, export)
+                self._delete_path(conn, place, export.replace(".vmdk", "-flat.vmdk"))
+            except Exception as e:
+                log.warning("could not remove a disk export", server_id=sid, error=fault_text(e))
+        if snap is not None:
+            try:
+                self._wait(conn, snap.RemoveSnapshot_Task(removeChildren=False, consolidate=True))
+            except Exception as e:
+                log.warning("could not remove a snapshot", server_id=sid, error=fault_text(e))
+
+    def rebuild(self, server_id: str, image: LocalImage, disk_gb: int) -> Instance:
+        """The VM keeps its identity (moref, NICs, VNC port); its disk is a new copy of the
+        image's base disk, grown to the flavor; then it runs."""
+        conn, place = self._ready()
+        with self._guard(conn):
+            vm = self._require(conn, place, server_id)
+            props = retrieve_one(conn.content, vm, ["config.hardware.device"]) or {}
+            disks = [
+                d
+                for d in props.get("config.hardware.device") or ()
+                if isinstance(d, vim.vm.device.VirtualDisk)
+            ]
+            if not disks:
+                raise DriverError(f"VM {server_id} has no disk to rebuild")
+            current = str(getattr(disks[0].backing, "fileName", "") or "")
+            datastore, path = specs.split_datastore_path(current)
+            adapter = specs.normalize_adapter(image.ref.vmware_adaptertype)
+            base = self.images.ensure(
+                self._http(conn), place.datacenter_path, datastore, image, adapter
+            )
+            self._power(conn, vm, on=False)
+            self._wait(
+                conn,
+                conn.content.virtualDiskManager.CopyVirtualDisk_Task(
+                    sourceName=base.datastore_path,
+                    sourceDatacenter=place.datacenter,
+                    destName=current,
+                    destDatacenter=place.datacenter,
+                    force=True,
+                ),
+            )
+            want_kb = max(disk_gb * GIB, base.capacity) // 1024
+            if want_kb > disks[0].capacityInKB:
+                self._grow_disk(conn, vm, want_kb)
+            self._power(conn, vm, on=True)
+            rec = self._observe(conn, server_id, vm)
+        if rec is None:
+            raise InstanceNotFound(f"VM {server_id} vanished")
+        log.info("rebuilt", server_id=server_id, image_id=image.ref.image_id, disk=path)
+        return self._instance(rec)
 
     # ------------------------------------------------------------------ Driver: watch
 
