@@ -103,6 +103,32 @@ class ImageService:
             assert done.image.status == images_pb2.IMAGE_STATUS_ACTIVE, done.image.status_message
             return image_id, hashlib.sha256(payload).hexdigest()
 
+    async def snapshot_image(self, host: str, disk_format: int = disk_pb2.DISK_FORMAT_QCOW2) -> str:
+        """A QUEUED snapshot image naming the agent ``host`` may upload it, as the api makes."""
+        md = [("authorization", f"Bearer {self.token}")]
+        async with grpc.aio.insecure_channel(self.address) as channel:
+            stub = image_service_pb2_grpc.ImageServiceStub(channel)
+            created = await stub.CreateImage(
+                images_pb2.CreateImageRequest(
+                    image=images_pb2.Image(
+                        name="snap",
+                        disk_format=disk_format,
+                        container_format=disk_pb2.CONTAINER_FORMAT_BARE,
+                        architecture="x86_64",
+                        properties={"image_type": "snapshot", "snapshot_host": host},
+                    )
+                ),
+                metadata=md,
+            )
+            return str(created.image.id)
+
+    async def get(self, image_id: str) -> images_pb2.Image:
+        md = [("authorization", f"Bearer {self.token}")]
+        async with grpc.aio.insecure_channel(self.address) as channel:
+            stub = image_service_pb2_grpc.ImageServiceStub(channel)
+            resp = await stub.GetImage(images_pb2.GetImageRequest(image_id=image_id), metadata=md)
+            return resp.image
+
 
 @dataclass
 class KvmAgent:

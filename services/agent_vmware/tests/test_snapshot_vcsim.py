@@ -1,0 +1,111 @@
+"""Snapshot and rebuild on vcsim: a VM snapshot, a CopyVirtualDisk of the disk it froze, the
+copy's flat extent downloaded; the snapshot and the copy are gone afterwards, and the bytes
+are the guest's disk. Rebuild keeps the VM and replaces its disk."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pyVmomi import vim
+from vmware_fixtures import Direct, datastore_dir, local_image, options_for
+
+from polyvisor.agent_vmware.driver import VmwareDriver
+from polyvisor.agentkit.disk_capabilities import Rebuild, Snapshot
+from polyvisor.agentkit.driver import InstanceNotFound, InstanceSpec, LocalImage, PowerState
+from tests.fixtures.vcsim import Vcsim, VcsimEndpoint
+
+
+@pytest.fixture
+def driver(vcsim_endpoint: VcsimEndpoint, folder: str) -> Iterator[VmwareDriver]:
+    d = VmwareDriver(
+        options_for(vcsim_endpoint, folder=folder, image_cache_folder=f"cache-{folder}")
+    )
+    d.start(wait=30)
+    try:
+        yield d
+    finally:
+        for inst in d.list_instances():
+            d.destroy(inst.server_id)
+        d.close()
+
+
+def spec_for(image: LocalImage) -> InstanceSpec:
+    sid = str(uuid.uuid4())
+    return InstanceSpec(sid, "snap-1", "snap-1", 1, 256, 0, image)
+
+
+def test_the_driver_reports_both_capabilities(driver: VmwareDriver) -> None:
+    assert isinstance(driver, Snapshot) and isinstance(driver, Rebuild)
+
+
+def test_snapshot_copies_the_disk_and_leaves_nothing_behind(
+    driver: VmwareDriver, direct: Direct, vcsim: Vcsim, images: dict[str, Path], tmp_path: Path
+) -> None:
+    image = local_image(images["streamOptimized"], "img-snap")
+    inst = driver.spawn(spec_for(image))
+    vm = direct.vm_by_tag(inst.server_id)
+    assert vm is not None
+
+    snap = driver.snapshot(inst.server_id, tmp_path)
+
+    assert snap.disk_format == "raw" and snap.power_state == PowerState.RUNNING
+    data = snap.path.read_bytes()
+    assert data[: len(images["raw"].read_bytes())] == images["raw"].read_bytes()
+    assert "CopyVirtualDisk" in snap.method
+    # The VM has no snapshot left, and its folder holds no exported copy.
+    vm = direct.vm_by_tag(inst.server_id)
+    assert vm is not None and vm.runtime.powerState == "poweredOn"
+    tree = direct.content.propertyCollector.RetrieveContents(
+        [
+            vim.PropertyCollector.FilterSpec(
+                objectSet=[vim.PropertyCollector.ObjectSpec(obj=vm)],
+                propSet=[
+                    vim.PropertyCollector.PropertySpec(
+                        type=vim.VirtualMachine, all=False, pathSet=["snapshot"]
+                    )
+                ],
+            )
+        ]
+    )
+    snapshot = {p.name: p.val for p in tree[0].propSet}.get("snapshot")
+    assert snapshot is None or not snapshot.rootSnapshotList
+    files = sorted(p.name for p in (datastore_dir(vcsim.data_dir) / inst.server_id).iterdir())
+    assert not [f for f in files if "image-" in f], files
+
+
+def test_snapshot_of_a_stopped_vm_is_consistent_and_stays_stopped(
+    driver: VmwareDriver, images: dict[str, Path], tmp_path: Path
+) -> None:
+    inst = driver.spawn(spec_for(local_image(images["streamOptimized"], "img-snap-off")))
+    driver.power_off(inst.server_id)
+    snap = driver.snapshot(inst.server_id, tmp_path)
+    assert snap.quiesced and snap.power_state == PowerState.SHUTDOWN
+
+
+def test_snapshot_of_an_unknown_server_is_not_found(driver: VmwareDriver, tmp_path: Path) -> None:
+    with pytest.raises(InstanceNotFound):
+        driver.snapshot(str(uuid.uuid4()), tmp_path)
+
+
+def test_rebuild_keeps_the_vm_and_replaces_its_disk(
+    driver: VmwareDriver, direct: Direct, images: dict[str, Path], tmp_path: Path
+) -> None:
+    inst = driver.spawn(spec_for(local_image(images["streamOptimized"], "img-old")))
+    before = direct.vm_by_tag(inst.server_id)
+    assert before is not None
+    # A different image: the raw disk with its first sector changed.
+    other = tmp_path / "other.raw"
+    data = bytearray(images["raw"].read_bytes())
+    data[0:16] = b"rebuilt-image-!!"
+    other.write_bytes(bytes(data))
+    rebuilt = driver.rebuild(
+        inst.server_id, local_image(other, "img-new", disk_format="raw", disktype="sparse"), 0
+    )
+    assert rebuilt.power_state == PowerState.RUNNING
+    after = direct.vm_by_tag(inst.server_id)
+    assert after is not None and after._moId == before._moId
+    snap = driver.snapshot(inst.server_id, tmp_path)
+    assert snap.path.read_bytes()[:16] == b"rebuilt-image-!!"
