@@ -148,37 +148,6 @@ class SchedulerClient:
         )
         return resp.provider
 
-    def _metadata(self, bearer: str) -> tuple[tuple[str, str], ...]:
-        metadata: list[tuple[str, str]] = [("authorization", f"Bearer {bearer}")]
-        rid = current_request_id()
-        if rid:
-            metadata.append((REQUEST_ID_KEY, rid))
-        return tuple(metadata)
-
-    async def create_image(self, draft: images_pb2.Image, request_id: str, bearer: str) -> str:
-        """A new QUEUED image, made as the caller (whose token is forwarded): its project owns
-        it. Returns its id."""
-        try:
-            resp = await self.stub.CreateImage(
-                images_pb2.CreateImageRequest(request_id=request_id, image=draft),
-                timeout=self.timeout_s,
-                metadata=self._metadata(bearer),
-            )
-        except grpc.aio.AioRpcError as e:
-            raise map_rpc_error(e, self.PEER) from e
-        return str(resp.image.id)
-
-    async def delete_image(self, image_id: str, bearer: str) -> None:
-        try:
-            await self.stub.DeleteImage(
-                images_pb2.DeleteImageRequest(image_id=image_id),
-                timeout=self.timeout_s,
-                metadata=self._metadata(bearer),
-            )
-        except grpc.aio.AioRpcError as e:
-            if e.code() != grpc.StatusCode.NOT_FOUND:
-                raise map_rpc_error(e, self.PEER) from e
-
     async def close(self) -> None:
         await self._channel.close()
 
@@ -212,6 +181,37 @@ class ImageClient:
                 ) from e
             raise map_rpc_error(e, self.PEER) from e
         return image_convert.image_info(resp.image)
+
+    def _metadata(self, bearer: str) -> tuple[tuple[str, str], ...]:
+        metadata: list[tuple[str, str]] = [("authorization", f"Bearer {bearer}")]
+        rid = current_request_id()
+        if rid:
+            metadata.append((REQUEST_ID_KEY, rid))
+        return tuple(metadata)
+
+    async def create_image(self, draft: images_pb2.Image, request_id: str, bearer: str) -> str:
+        """A new QUEUED image, made as the caller (whose token is forwarded): its project owns
+        it. Returns its id."""
+        try:
+            resp = await self.stub.CreateImage(
+                images_pb2.CreateImageRequest(request_id=request_id, image=draft),
+                timeout=self.timeout_s,
+                metadata=self._metadata(bearer),
+            )
+        except grpc.aio.AioRpcError as e:
+            raise map_rpc_error(e, self.PEER) from e
+        return str(resp.image.id)
+
+    async def delete_image(self, image_id: str, bearer: str) -> None:
+        try:
+            await self.stub.DeleteImage(
+                images_pb2.DeleteImageRequest(image_id=image_id),
+                timeout=self.timeout_s,
+                metadata=self._metadata(bearer),
+            )
+        except grpc.aio.AioRpcError as e:
+            if e.code() != grpc.StatusCode.NOT_FOUND:
+                raise map_rpc_error(e, self.PEER) from e
 
     async def close(self) -> None:
         await self._channel.close()

@@ -5,7 +5,7 @@ commit, from the outbox (see `orchestrator`)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -409,6 +409,20 @@ class Servers:
             "server image requested", server_id=server.id, image_id=image_id, action=action.value
         )
         return updated, image_id
+
+    async def rebuild(
+        self, p: Principal, bearer: str, server_id: str, image_id: str, request_id: str = ""
+    ) -> m.Server:
+        """Reinstall the server from `image_id` on its host (same id, addresses, ports)."""
+        image_id = validation.required(image_id, "image_id")
+        server = await self.get(p, server_id)
+        lifecycle.ACTIONS[Action.REBUILD].check(server)
+        image = await self.images.get_image(image_id, bearer)
+        image_checks.check_image_usable(image)
+        image_checks.check_flavor_fits_image(server.flavor, image)
+        image_checks.check_host_runs_image(server, image)
+        args = {"image_id": image.id, "image": asdict(image)}
+        return await self.act(p, server.id, Action.REBUILD, request_id, args)
 
     async def unshelve(
         self, p: Principal, bearer: str, server_id: str, request_id: str = ""

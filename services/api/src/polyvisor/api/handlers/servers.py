@@ -206,6 +206,15 @@ class ServerHandlers:
         self.cache.invalidate(s.id)
         return pb.ShelveServerResponse(server=server_to_proto(s), image_id=image_id)
 
+    async def RebuildServer(
+        self, request: pb.RebuildServerRequest, context: Ctx
+    ) -> pb.RebuildServerResponse:
+        s = await self.servers.rebuild(
+            principal(), bearer(context), request.server_id, request.image_id, request.request_id
+        )
+        self.cache.invalidate(s.id)
+        return pb.RebuildServerResponse(server=server_to_proto(s))
+
     async def UnshelveServer(
         self, request: pb.UnshelveServerRequest, context: Ctx
     ) -> pb.UnshelveServerResponse:
