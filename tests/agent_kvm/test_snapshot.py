@@ -111,3 +111,36 @@ async def test_an_agent_cannot_upload_an_image_it_was_not_asked_for(
     await agent.send(sid, 3, "destroy")
     await agent.tap.wait_for(is_(EventKind.DESTROYED, sid))
     await agent.stop()
+
+
+async def test_an_overlay_left_by_an_agent_killed_mid_snapshot_is_folded_back(
+    kvm_agent: KvmAgent, boot_image: tuple[str, str], imagesvc: ImageService
+) -> None:
+    """An agent killed between the external snapshot and the block commit leaves the guest
+    writing to the overlay. The retried command (the api's deadline sends it again) commits
+    it first, then snapshots: the guest ends on its own disk, with no overlay file."""
+    image_id, sha = boot_image
+    agent = kvm_agent
+    await agent.start()
+    sid = str(uuid.uuid4())
+    name = f"polyvisor-{sid}"
+    await agent.send(sid, 1, "spawn", image_id=image_id, sha256=sha, memory_mb=64, disk_gb=1)
+    await agent.tap.wait_for(is_(EventKind.SPAWNED, sid), timeout=120)
+    disk = agent.instances_dir / sid / "disk.qcow2"
+    leftover = disk.with_name("disk.qcow2.snapshot-4242.qcow2")
+    # What the killed agent had done: the external snapshot, and nothing after it.
+    virsh("snapshot-create-as", name, "--disk-only", "--atomic", "--no-metadata",
+          "--diskspec", f"vda,snapshot=external,file={leftover}",
+          "--diskspec", "hdc,snapshot=no")  # fmt: skip
+    assert f"file='{leftover}'" in virsh("dumpxml", name)
+
+    snap_id = await imagesvc.snapshot_image(AGENT_IDENTITY_HOST)
+    await agent.send(sid, 2, "snapshot", image_id=snap_id)
+    await agent.tap.wait_for(is_(EventKind.SNAPSHOTTED, sid), timeout=120)
+    assert (await imagesvc.get(snap_id)).status == images_pb2.IMAGE_STATUS_ACTIVE
+    xml = virsh("dumpxml", name)
+    assert f"file='{disk}'" in xml and "snapshot-" not in xml
+    assert not leftover.exists()
+    await agent.send(sid, 3, "destroy")
+    await agent.tap.wait_for(is_(EventKind.DESTROYED, sid))
+    await agent.stop()

@@ -94,6 +94,8 @@ log = get_logger(__name__)
 GiB = 1024**3
 #: Beside the config drive: what the metadata service tells the server about itself.
 INSTANCE_META = "instance.json"
+# In the name of the temporary overlay that takes a running guest's writes during a snapshot.
+_SNAPSHOT_OVERLAY = ".snapshot-"
 _DISK_BUSES = ("virtio", "scsi", "ide", "sata", "usb")
 
 
@@ -690,6 +692,14 @@ class LibvirtDriver:
             with mapped_errors(f"read definition of server {server_id}"):
                 disk = root_disk(dom.XMLDesc(0))
                 running = bool(dom.isActive())
+            if running and _SNAPSHOT_OVERLAY in disk.path.name:
+                # An agent killed half way through a snapshot left the guest on its overlay:
+                # fold it back first, so that the disk is the server's own file again.
+                log.warning("committing a snapshot overlay left behind", server_id=server_id)
+                with mapped_errors(f"commit the leftover overlay of server {server_id}"):
+                    commit_overlay(dom, disk.target)
+                    leftover, disk = disk.path, root_disk(dom.XMLDesc(0))
+                leftover.unlink(missing_ok=True)
             dest = dest_dir / "disk.qcow2"
             if not running:
                 copy_disk(disk.path, disk.fmt, dest)
@@ -697,7 +707,7 @@ class LibvirtDriver:
                     dest, "qcow2", quiesced=True, power_state=PowerState.SHUTDOWN,
                     method="copy of the stopped server's disk",
                 )  # fmt: skip
-            overlay = disk.path.with_name(f"{disk.path.name}.snapshot-{os.getpid()}.qcow2")
+            overlay = disk.path.with_name(f"{disk.path.name}{_SNAPSHOT_OVERLAY}{os.getpid()}.qcow2")
             overlay.unlink(missing_ok=True)  # left by a process that died half way
             quiesced = self._external_snapshot(dom, server_id, disk, overlay)
             try:
