@@ -33,6 +33,7 @@ __all__ = [
     "ConfigError",
     "DeadlineExceeded",
     "FailedPrecondition",
+    "ImageFailed",
     "Internal",
     "InvalidArgument",
     "InvalidValue",
@@ -75,6 +76,16 @@ class WaitTimeout(PolyvisorClientError):
     def __init__(self, message: str, last: Any = None) -> None:
         super().__init__(message)
         self.last = last
+
+
+class ImageFailed(PolyvisorClientError):
+    """An image a server was snapshotted to did not become ACTIVE (`reason` says why)."""
+
+    def __init__(self, image_id: str, status: str, reason: str) -> None:
+        super().__init__(f"image {image_id} is {status}: {reason or 'no reason given'}")
+        self.image_id = image_id
+        self.status = status
+        self.reason = reason
 
 
 class ApiError(PolyvisorClientError):

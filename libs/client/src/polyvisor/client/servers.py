@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from polyvisor.client import enums
-from polyvisor.client.errors import AmbiguousName, ApiError, NotFound, ServerFault, WaitTimeout
+from polyvisor.client.errors import (
+    AmbiguousName,
+    ApiError,
+    ImageFailed,
+    NotFound,
+    ServerFault,
+    WaitTimeout,
+)
 from polyvisor.client.session import Session
 from polyvisor.compute.v1 import servers_pb2
+from polyvisor.image.v1 import images_pb2
 from polyvisor.types.v1 import server_status_pb2
 
 __all__ = ["ServerChange", "ServersApi", "is_uuid"]
@@ -25,6 +33,10 @@ ACTIVE = ServerState.SERVER_STATE_ACTIVE
 SHUTOFF = ServerState.SERVER_STATE_SHUTOFF
 ERROR = ServerState.SERVER_STATE_ERROR
 DELETED = ServerState.SERVER_STATE_DELETED
+SHELVED_OFFLOADED = ServerState.SERVER_STATE_SHELVED_OFFLOADED
+
+#: Called with the server each time waiting sees it (a CLI's progress line).
+Progress = Callable[[servers_pb2.Server], None]
 
 #: Codes after which a watch cannot help and waiting continues by polling.
 _WATCH_FALLBACK = {"UNIMPLEMENTED", "UNAVAILABLE", "OUT_OF_RANGE", "INTERNAL", "UNKNOWN",
@@ -249,6 +261,119 @@ class ServersApi:
             return await self.wait_for(server_id, {ACTIVE}, wait_timeout=wait_timeout, settled=True)
         return resp.server
 
+    # ------------------------------------------------------------------ images of servers
+
+    async def create_image(
+        self,
+        server_id: str,
+        name: str = "",
+        *,
+        properties: Mapping[str, str] | None = None,
+        request_id: str = "",
+        wait: bool = False,
+        wait_timeout: float = 1800.0,
+        progress: Progress | None = None,
+    ) -> tuple[servers_pb2.Server, str]:
+        """Snapshot the server's disk to a new image; returns the server and the image's id.
+        With `wait`, return once the image is ACTIVE (ImageFailed if the snapshot failed)."""
+        resp = await self._s.call(
+            self._s.compute.CreateServerImage,
+            servers_pb2.CreateServerImageRequest(
+                server_id=server_id,
+                name=name,
+                properties=dict(properties or {}),
+                request_id=request_id or str(uuid.uuid4()),
+            ),
+        )
+        server = resp.server
+        if wait:
+            server = await self.wait_for(
+                server_id, {ACTIVE, SHUTOFF}, wait_timeout=wait_timeout, settled=True,
+                progress=progress,
+            )  # fmt: skip
+            await self._image_made(resp.image_id, server)
+        return server, str(resp.image_id)
+
+    async def _image_made(self, image_id: str, server: servers_pb2.Server) -> None:
+        """The snapshot's image once its host is done: ACTIVE, or ImageFailed with why."""
+        image = (
+            await self._s.call(
+                self._s.images.GetImage, images_pb2.GetImageRequest(image_id=image_id)
+            )
+        ).image
+        if image.status != images_pb2.IMAGE_STATUS_ACTIVE:
+            why = image.status_message or (server.fault.message if server.HasField("fault") else "")
+            raise ImageFailed(image_id, enums.display(enums.IMAGE_STATUS, image.status), why)
+
+    async def shelve(
+        self,
+        server_id: str,
+        *,
+        request_id: str = "",
+        wait: bool = False,
+        wait_timeout: float = 1800.0,
+        progress: Progress | None = None,
+    ) -> tuple[servers_pb2.Server, str]:
+        """Snapshot the server to an image and free its host (SHELVED_OFFLOADED)."""
+        resp = await self._s.call(
+            self._s.compute.ShelveServer,
+            servers_pb2.ShelveServerRequest(
+                server_id=server_id, request_id=request_id or str(uuid.uuid4())
+            ),
+        )
+        server = resp.server
+        if wait:
+            server = await self.wait_for(
+                server_id, {SHELVED_OFFLOADED}, wait_timeout=wait_timeout, settled=True,
+                progress=progress,
+            )  # fmt: skip
+        return server, str(resp.image_id)
+
+    async def unshelve(
+        self,
+        server_id: str,
+        *,
+        request_id: str = "",
+        wait: bool = False,
+        wait_timeout: float = 600.0,
+        progress: Progress | None = None,
+    ) -> servers_pb2.Server:
+        """Boot a shelved server again, on any host that fits."""
+        resp = await self._s.call(
+            self._s.compute.UnshelveServer,
+            servers_pb2.UnshelveServerRequest(
+                server_id=server_id, request_id=request_id or str(uuid.uuid4())
+            ),
+        )
+        if wait:
+            return await self.wait_for(
+                server_id, {ACTIVE}, wait_timeout=wait_timeout, settled=True, progress=progress
+            )
+        return resp.server
+
+    async def rebuild(
+        self,
+        server_id: str,
+        image_id: str,
+        *,
+        request_id: str = "",
+        wait: bool = False,
+        wait_timeout: float = 900.0,
+        progress: Progress | None = None,
+    ) -> servers_pb2.Server:
+        """Reinstall the server from `image_id` on its host (same id, addresses, ports)."""
+        resp = await self._s.call(
+            self._s.compute.RebuildServer,
+            servers_pb2.RebuildServerRequest(
+                server_id=server_id, image_id=image_id, request_id=request_id or str(uuid.uuid4())
+            ),
+        )
+        if wait:
+            return await self.wait_for(
+                server_id, {ACTIVE}, wait_timeout=wait_timeout, settled=True, progress=progress
+            )
+        return resp.server
+
     async def console(
         self, server_id: str, console_type: str | int | None = None
     ) -> servers_pb2.GetServerConsoleResponse:
@@ -301,11 +426,13 @@ class ServersApi:
         *,
         wait_timeout: float = 600.0,
         settled: bool = False,
+        progress: Progress | None = None,
     ) -> servers_pb2.Server:
         """The server once its state is in `states` (and, with `settled`, no task is in flight).
         DELETED in `states` also accepts the server vanishing. ERROR (unless wanted) raises
-        ServerFault; running out of time raises WaitTimeout with the last server seen."""
-        tracker = _Tracker(server_id, frozenset(states), settled)
+        ServerFault; running out of time raises WaitTimeout with the last server seen.
+        `progress` is called with the server each time waiting sees it."""
+        tracker = _Tracker(server_id, frozenset(states), settled, progress)
         try:
             async with asyncio.timeout(wait_timeout):
                 try:
@@ -366,15 +493,24 @@ class ServersApi:
 
 
 class _Tracker:
-    def __init__(self, server_id: str, states: frozenset[int], settled: bool) -> None:
+    def __init__(
+        self,
+        server_id: str,
+        states: frozenset[int],
+        settled: bool,
+        progress: Progress | None = None,
+    ) -> None:
         self.server_id = server_id
         self.states = states
         self.settled = settled
+        self.progress = progress
         self.last: servers_pb2.Server | None = None
 
     def see(self, server: servers_pb2.Server) -> servers_pb2.Server | None:
         """The server when waiting is over; raises ServerFault on an unwanted ERROR."""
         self.last = server
+        if self.progress is not None:
+            self.progress(server)
         in_flight = server.task not in (
             server_status_pb2.SERVER_TASK_UNSPECIFIED,
             server_status_pb2.SERVER_TASK_NONE,

@@ -8,6 +8,7 @@ from typing import Any
 
 from polyvisor.client import enums
 from polyvisor.client.cli import exitcodes, views
+from polyvisor.client.cli.commands import server_images
 from polyvisor.client.cli.context import Ctx, UsageError, parse_kv
 from polyvisor.client.errors import PolyvisorClientError, ServerFault
 from polyvisor.client.serialize import to_dict
@@ -74,6 +75,8 @@ def register(groups: Any, out: argparse.ArgumentParser) -> None:
     p.add_argument("server", help="name or id")
     p.add_argument("--type", default="vnc", help="vnc (default), spice, serial, webmks")
     p.set_defaults(handler=console)
+
+    server_images.register(sub, out, _wait_args)
 
 
 def _wait_args(p: argparse.ArgumentParser, default: int, text: str) -> None:
