@@ -72,11 +72,20 @@ class ImageStore:
     lie_times: int = 0
     bytes_sent: int = 0
     requests: list[tuple[str, str, int]] = field(default_factory=list)
+    #: Snapshot images waiting for their upload (id -> disk format), and those uploaded
+    #: (id -> bytes, properties) or killed (id -> reason).
+    queued: dict[str, str] = field(default_factory=dict)
+    uploaded: dict[str, tuple[bytes, dict[str, str]]] = field(default_factory=dict)
+    killed: dict[str, str] = field(default_factory=dict)
 
     def put(self, image_id: str, disk_format: str, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
         self.renditions[(image_id, disk_format)] = _Rendition(data, digest)
         return digest
+
+    def expect_snapshot(self, image_id: str, disk_format: str = "qcow2") -> None:
+        """A QUEUED image an agent may upload a snapshot to."""
+        self.queued[image_id] = disk_format
 
 
 @dataclass(slots=True)
@@ -95,6 +104,36 @@ class AssignmentBoard:
 class _ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
     def __init__(self, store: ImageStore) -> None:
         self.store = store
+
+    async def GetImage(self, request, context):  # type: ignore[no-untyped-def]
+        s, i = self.store, request.image_id
+        if i in s.uploaded:
+            status = images_pb2.IMAGE_STATUS_ACTIVE
+        elif i in s.killed:
+            status = images_pb2.IMAGE_STATUS_KILLED
+        elif i in s.queued or any(k == i for k, _ in s.renditions):
+            status = (
+                images_pb2.IMAGE_STATUS_QUEUED if i in s.queued else images_pb2.IMAGE_STATUS_ACTIVE
+            )
+        else:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"image {i}")
+        return images_pb2.GetImageResponse(image=images_pb2.Image(id=i, status=status))
+
+    async def UploadImage(self, request_iterator, context):  # type: ignore[no-untyped-def]
+        first = await anext(aiter(request_iterator))
+        header = first.header
+        if header.image_id not in self.store.queued:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "not queued")
+        fmt = self.store.queued.pop(header.image_id)
+        if header.failure:
+            self.store.killed[header.image_id] = header.failure
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, header.failure)
+        data = b"".join([m.chunk async for m in request_iterator])
+        self.store.uploaded[header.image_id] = (data, dict(header.properties))
+        self.store.put(header.image_id, fmt, data)
+        return images_pb2.UploadImageResponse(
+            image=images_pb2.Image(id=header.image_id, status=images_pb2.IMAGE_STATUS_ACTIVE)
+        )
 
     async def DownloadImage(self, request, context):  # type: ignore[no-untyped-def]
         fmt = disk_format_name(request.disk_format) or "raw"
