@@ -1,6 +1,6 @@
 """Spawns through the KVM agent beside libvirt used directly, in one run.
 
-    .venv/bin/python bench/agent_kvm/run.py [--spawns 200] [--boots 3] [--quick]
+    .venv/bin/python bench/agent_kvm/run.py [--spawns 200] [--boots 3] [--snapshots 3] [--quick]
 
 1. Throughput on libvirt's test driver (test:///default). The KVM agent runs as a real
    process (``python -m polyvisor.agent_kvm``); N spawn commands are published on
@@ -14,6 +14,12 @@
    ``virsh create`` of the same domain XML (a fresh overlay on the same cached base) timed
    to the same line. Rounds alternate; medians are reported. Skipped when libvirtd cannot
    run here (or with --quick).
+3. Snapshot to image under qemu:///system: a running guest whose disk is an overlay on a
+   32 MiB base, snapshotted through the agent (SnapshotServer command to SNAPSHOTTED: external
+   disk-only snapshot, qemu-img convert of the chain, active block commit and pivot, then the
+   upload of the qcow2 to the test image server over gRPC) beside the bare libvirt-python
+   calls doing the same disk work in this process (snapshotCreateXML, qemu-img convert,
+   blockCommit + pivot; no upload). Rounds alternate; medians are reported.
 
 The last line printed is one JSON object with the figures (targets: spawn ratio at least
 0.5, boot ratio at most 1.5). ``spawn_ratio`` compares with bare ``defineXML`` + ``create``,
@@ -350,6 +356,120 @@ async def real_boot(rounds: int, nats_url: str) -> dict[str, object]:
     }
 
 
+# ---------------------------------------------------------------------- 3. snapshot
+
+
+def bare_snapshot(domain: str, work: Path) -> float:
+    """The disk work of a snapshot with libvirt-python and qemu-img only: seconds."""
+    conn = libvirt.open(SYSTEM_URI)
+    try:
+        dom = conn.lookupByName(domain)
+        xml = dom.XMLDesc(0)
+        disk = re.search(r"<source file='([^']+disk\.qcow2)'", xml)
+        assert disk
+        path = Path(disk.group(1))
+        overlay = path.with_name("bare-overlay.qcow2")
+        dest = work / f"bare-{uuid.uuid4().hex[:6]}.qcow2"
+        others = re.findall(r"<target dev='(\w+)'", xml)[1:]
+        snap = (
+            "<domainsnapshot><disks>"
+            f"<disk name='vda' snapshot='external'><driver type='qcow2'/>"
+            f"<source file='{overlay}'/></disk>"
+            + "".join(f"<disk name='{d}' snapshot='no'/>" for d in others)
+            + "</disks></domainsnapshot>"
+        )
+        t0 = time.perf_counter()
+        dom.snapshotCreateXML(
+            snap,
+            libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
+            | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC
+            | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA,
+        )
+        subprocess.run(
+            ["qemu-img", "convert", "-U", "-q", "-f", "qcow2", "-O", "qcow2", str(path), str(dest)],
+            check=True,
+        )
+        dom.blockCommit(
+            "vda",
+            None,
+            None,
+            0,
+            libvirt.VIR_DOMAIN_BLOCK_COMMIT_ACTIVE | libvirt.VIR_DOMAIN_BLOCK_COMMIT_SHALLOW,
+        )
+        while True:
+            info = dom.blockJobInfo("vda", 0)
+            if info and info["cur"] == info["end"]:
+                break
+            time.sleep(0.01)
+        dom.blockJobAbort("vda", libvirt.VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT)
+        while dom.blockJobInfo("vda", 0):
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - t0
+        overlay.unlink(missing_ok=True)
+        dest.unlink(missing_ok=True)
+        return elapsed
+    finally:
+        conn.close()
+
+
+async def snapshots(rounds: int, nats_url: str) -> dict[str, object]:
+    try:
+        ensure_libvirtd(SYSTEM_URI)
+    except LibvirtUnavailable as exc:
+        return {"skipped": str(exc)}
+    root = Path(tempfile.mkdtemp(prefix="polyvisor-bench-kvm-", dir="/var/tmp"))
+    root.chmod(0o755)  # noqa: ASYNC240 - QEMU (libvirt-qemu) must traverse it
+    images = ImageStore()
+    disk = boot_sector() + os.urandom(32 << 20)
+    sha = images.put("snapbase", "qcow2", qcow2_bytes(root, disk, "snapbase"))
+    agent = AgentUnderTest(root / "agent", nats_url, SYSTEM_URI, images)
+    agent_s: list[float] = []
+    bare_s: list[float] = []
+    sid = str(uuid.uuid4())
+    try:
+        await agent.start()
+        assert agent.tap is not None and agent.bus is not None
+        await agent.spawn(sid, "snapbase", sha, memory_mb=64)
+        await wait_line(agent.root / "instances" / sid / "console.log")
+        for n in range(rounds):
+            image_id = f"snap-{n}"
+            images.expect_snapshot(image_id)
+            msg = agent_command(agent.host, sid, 2 + n, "snapshot", image_id=image_id)
+            t0 = time.perf_counter()
+            await agent.bus.publish(command_subject(agent.host), msg, msg_id=msg.command_id)
+            await agent.tap.wait_for(
+                lambda e, g=2 + n: (
+                    e.server_id == sid
+                    and e.generation == g
+                    and e.kind in (EventKind.SNAPSHOTTED, EventKind.COMMAND_FAILED)
+                ),
+                timeout=300,
+            )
+            agent_s.append(time.perf_counter() - t0)
+            assert image_id in images.uploaded, f"snapshot failed: {images.killed}"
+            bare_s.append(await asyncio.to_thread(bare_snapshot, f"polyvisor-{sid}", root))
+            log(f"snapshot round {n}: agent {agent_s[-1]:.3f}s, bare {bare_s[-1]:.3f}s")
+        size = len(images.uploaded[f"snap-{rounds - 1}"][0])
+        msg = agent_command(agent.host, sid, 2 + rounds, "destroy")
+        await agent.bus.publish(command_subject(agent.host), msg, msg_id=msg.command_id)
+        await agent.tap.wait_for(lambda e: e.server_id == sid and e.kind == EventKind.DESTROYED)
+    finally:
+        await agent.stop()
+        await asyncio.to_thread(_remove_domains_under, root)
+        shutil.rmtree(root, ignore_errors=True)
+    a, b = statistics.median(agent_s), statistics.median(bare_s)
+    return {
+        "rounds": rounds,
+        "image_bytes": size,
+        "agent_snapshot_s": round(a, 3),
+        "bare_libvirt_snapshot_s": round(b, 3),
+        "agent_samples_s": [round(x, 3) for x in agent_s],
+        "bare_samples_s": [round(x, 3) for x in bare_s],
+        "ratio": round(a / b, 3),
+        "note": "the agent also uploads the image over gRPC; the bare calls do not",
+    }
+
+
 # ---------------------------------------------------------------------- main
 
 
@@ -357,6 +477,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spawns", type=int, default=200)
     parser.add_argument("--boots", type=int, default=3)
+    parser.add_argument("--snapshots", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="20 spawns, no real boot")
     args = parser.parse_args()
     n = 20 if args.quick else args.spawns
@@ -380,6 +501,11 @@ async def main() -> None:
             boot: dict[str, object] = {"skipped": "--quick" if args.quick else "--boots 0"}
         else:
             boot = await real_boot(args.boots, nats.url)
+        if args.quick or args.snapshots < 1:
+            snap: dict[str, object] = {"skipped": "--quick" if args.quick else "--snapshots 0"}
+        else:
+            log(f"{args.snapshots} snapshots of a running guest, agent and bare libvirt...")
+            snap = await snapshots(args.snapshots, nats.url)
     finally:
         nats.stop()
         shutil.rmtree(root, ignore_errors=True)
@@ -398,6 +524,7 @@ async def main() -> None:
         "spawn_target_min_ratio": SPAWN_TARGET,
         "spawn_meets_target": ratio >= SPAWN_TARGET,
         "boot": boot,
+        "snapshot": snap,
     }
     print(json.dumps(result))
 

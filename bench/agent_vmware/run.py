@@ -1,6 +1,6 @@
 """Spawns through the VMware agent against vcsim, beside a plain pyvmomi loop, in one run.
 
-    .venv/bin/python bench/agent_vmware/run.py [--spawns 100] [--rounds 4] [--quick]
+    .venv/bin/python bench/agent_vmware/run.py [--spawns 100] [--rounds 4] [--snapshots 3] [--quick]
 
 Starts vcsim (2 clusters x 3 ESXi hosts), NATS and the VMware agent as a real process
 (``python -m polyvisor.agent_vmware``), then measures N spawns each way:
@@ -15,6 +15,12 @@ The N spawns of each side run in ``--rounds`` chunks, interleaved A B B A A B B 
 that the load of a shared machine and vcsim's growing inventory (its calls slow down with
 the objects it holds) weigh on both sides alike. The last line printed is one JSON object
 with the figures (target: agent rate at least 0.5 of the direct loop's).
+
+Then ``--snapshots`` rounds of snapshot to image of one of the agent's VMs, alternating:
+through the agent (SnapshotServer command to SNAPSHOTTED: VM snapshot, CopyVirtualDisk of the
+disk it froze, download of the flat extent, removal of both, upload to the test image server
+over gRPC) and the same vSphere calls made with plain pyvmomi and http.client in this process
+(no upload). Medians are reported.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -115,6 +122,67 @@ class AgentLoop:
         return time.perf_counter() - start
 
 
+def _wait_state(content: Any, task: vim.Task) -> Any:
+    """Wait for a task by its info.state alone (vcsim's disk-manager tasks name an entity
+    pyVmomi refuses to decode, so pyVim's WaitForTask cannot read them)."""
+    spec = vim.PropertyCollector.FilterSpec(
+        objectSet=[vim.PropertyCollector.ObjectSpec(obj=task)],
+        propSet=[vim.PropertyCollector.PropertySpec(type=vim.Task, pathSet=["info.state"])],
+    )
+    while True:
+        state = content.propertyCollector.RetrieveContents([spec])[0].propSet[0].val
+        if state in ("success", "error"):
+            assert state == "success", f"task {task} failed"
+            spec.propSet[0].pathSet = ["info.result"]
+            found = content.propertyCollector.RetrieveContents([spec])[0].propSet
+            return found[0].val if found else None
+        time.sleep(0.01)
+
+
+def bare_snapshot(d: Direct, endpoint: VcsimEndpoint, vm: vim.VirtualMachine, work: Path) -> float:
+    """A snapshot's vSphere work with plain pyvmomi and http.client: seconds."""
+    import http.client
+    from urllib.parse import quote, urlencode, urlparse
+
+    content = d.content
+    dc = content.rootFolder.childEntity[0]
+    t0 = time.perf_counter()
+    snap = _wait_state(
+        content,
+        vm.CreateSnapshot_Task(name="bare", description="", memory=False, quiesce=False),
+    )
+    disk = next(
+        dev for dev in snap.config.hardware.device if isinstance(dev, vim.vm.device.VirtualDisk)
+    )
+    source = disk.backing.fileName
+    ds, path = source[1:].split("] ", 1)
+    folder = path.rsplit("/", 1)[0]
+    export = f"[{ds}] {folder}/bare-export.vmdk"
+    _wait_state(
+        content,
+        content.virtualDiskManager.CopyVirtualDisk_Task(
+            sourceName=source, sourceDatacenter=dc, destName=export, destDatacenter=dc, force=True
+        ),
+    )
+    url = urlparse(endpoint.url)
+    query = urlencode({"dcPath": dc.name, "dsName": ds})
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=300)
+    conn.request(
+        "GET",
+        f"/folder/{quote(folder + '/bare-export-flat.vmdk')}?{query}",
+        headers={"Cookie": d.si._stub.cookie.split(";", 1)[0]},
+    )
+    resp = conn.getresponse()
+    with (work / "bare.raw").open("wb") as f:
+        while chunk := resp.read(1 << 20):
+            f.write(chunk)
+    conn.close()
+    for name in (export, export.replace(".vmdk", "-flat.vmdk")):
+        _wait_state(content, content.fileManager.DeleteDatastoreFile_Task(name=name, datacenter=dc))
+    _wait_state(content, snap.RemoveSnapshot_Task(removeChildren=False, consolidate=True))
+    return time.perf_counter() - t0
+
+
 def chunks(n: int, rounds: int) -> list[int]:
     base, extra = divmod(n, rounds)
     return [base + (1 if i < extra else 0) for i in range(rounds) if base or i < extra]
@@ -122,8 +190,8 @@ def chunks(n: int, rounds: int) -> list[int]:
 
 async def measure(
     endpoint: VcsimEndpoint, nats_url: str, stream_vmdk: bytes, n: int, rounds: int,
-    root: Path, concurrency: int,
-) -> tuple[float, float, int]:  # fmt: skip
+    root: Path, concurrency: int, snapshots: int,
+) -> tuple[float, float, int, dict[str, object]]:  # fmt: skip
     host = f"bench:{uuid.uuid4().hex[:8]}"
     store = ImageStore()
     store.put("img-bench", "vmdk", stream_vmdk)
@@ -154,13 +222,55 @@ async def measure(
                     else:
                         direct_s += await asyncio.to_thread(direct.run, size)
             failed = sum(1 for e in events.events if e.kind == "SPAWN_FAILED")
+            snap = await snapshot_rounds(bus, events, host, store, direct.d, endpoint, root,
+                                         snapshots)  # fmt: skip
         finally:
             await agent.stop()
             await reports.unsubscribe()
             await events.close()
             await bus.close()
             direct.close()
-    return agent_s, direct_s, failed
+    return agent_s, direct_s, failed, snap
+
+
+async def snapshot_rounds(
+    bus: Bus, events: EventTap, host: str, store: ImageStore, d: Direct,
+    endpoint: VcsimEndpoint, root: Path, rounds: int,
+) -> dict[str, object]:  # fmt: skip
+    import statistics
+
+    if rounds < 1:
+        return {"skipped": "--snapshots 0"}
+    sid = next(e.server_id for e in events.events if e.kind == "SPAWNED")
+    vm = await asyncio.to_thread(lambda: d.content.searchIndex.FindByUuid(None, sid, True, True))
+    agent_s: list[float] = []
+    bare_s: list[float] = []
+    subject = f"agent.{subject_token(host)}.cmd"
+    for n in range(rounds):
+        image_id = f"snap-{n}"
+        store.expect_snapshot(image_id, "raw")
+        cmd = agent_command(host, sid, 2 + n, "snapshot", image_id=image_id)
+        t0 = time.perf_counter()
+        await bus.publish(subject, cmd)
+        await events.wait_for(
+            lambda e, g=2 + n: e.server_id == sid and e.generation == g
+            and e.kind in ("SNAPSHOTTED", "COMMAND_FAILED"),
+            timeout=300,
+        )  # fmt: skip
+        agent_s.append(time.perf_counter() - t0)
+        assert image_id in store.uploaded, f"snapshot failed: {store.killed}"
+        bare_s.append(await asyncio.to_thread(bare_snapshot, d, endpoint, vm, root))
+    a, b = statistics.median(agent_s), statistics.median(bare_s)
+    return {
+        "rounds": rounds,
+        "image_bytes": len(store.uploaded[f"snap-{rounds - 1}"][0]),
+        "agent_snapshot_s": round(a, 3),
+        "bare_pyvmomi_snapshot_s": round(b, 3),
+        "agent_samples_s": [round(x, 3) for x in agent_s],
+        "bare_samples_s": [round(x, 3) for x in bare_s],
+        "ratio": round(a / b, 3),
+        "note": "the agent also uploads the image over gRPC; the bare calls do not",
+    }
 
 
 def main() -> None:
@@ -171,6 +281,7 @@ def main() -> None:
     parser.add_argument(
         "--concurrency", type=int, default=8, help="the agent's commands and driver threads"
     )
+    parser.add_argument("--snapshots", type=int, default=3, help="snapshot rounds per side")
     args = parser.parse_args()
     n = 5 if args.quick else args.spawns
     rounds = 1 if args.quick else max(1, args.rounds)
@@ -182,8 +293,9 @@ def main() -> None:
         nats_url = nats.start()
         images = make_images(root / "images")
         stream = images["streamOptimized"].read_bytes()
-        agent_s, direct_s, failed = asyncio.run(
-            measure(endpoint, nats_url, stream, n, rounds, root, args.concurrency)
+        snapshots = 1 if args.quick else args.snapshots
+        agent_s, direct_s, failed, snap = asyncio.run(
+            measure(endpoint, nats_url, stream, n, rounds, root, args.concurrency, snapshots)
         )
     finally:
         nats.stop()
@@ -209,6 +321,7 @@ def main() -> None:
                 "target_ratio": TARGET_RATIO,
                 "meets_target": ratio >= TARGET_RATIO,
                 "spawn_failures": failed,
+                "snapshot": snap,
             }
         )
     )
