@@ -51,11 +51,8 @@ async def test_a_running_guest_snapshots_to_an_image_that_boots(
     disk = agent.instances_dir / sid / "disk.qcow2"
     for xml in (virsh("dumpxml", name), virsh("dumpxml", "--inactive", name)):
         assert f"file='{disk}'" in xml and "snapshot-" not in xml
-    assert sorted(p.name for p in (agent.instances_dir / sid).iterdir()) == [
-        "config-drive.iso",
-        "console.log",
-        "disk.qcow2",
-    ]
+    names = sorted(p.name for p in (agent.instances_dir / sid).iterdir())
+    assert "disk.qcow2" in names and not [n for n in names if "snapshot" in n], names
     assert not list((agent.root / "snapshots").glob("*"))
 
     # The image is the disk: a new server from it boots the same sector.
