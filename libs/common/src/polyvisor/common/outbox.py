@@ -64,15 +64,26 @@ class OutboxPublisher:
 
     async def run(self) -> None:
         backoff = self._poll_s
+        task = asyncio.current_task()
         while True:
+            # Python 3.11's asyncio.wait_for returns normally when a cancel lands just as the
+            # awaited thing completes (and wake() is called often): the cancel is then only
+            # visible as task.cancelling(). Honour it here, and wait with asyncio.timeout.
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), backoff)
+                async with asyncio.timeout(backoff):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 while await self.publish_pending() == self._batch:
                     pass
                 backoff = self._poll_s
             except (PolyvisorError, OSError) as e:
+                if task is not None and task.cancelling():
+                    # A cancel turned into an error on its way up (a library mapping it):
+                    # stop, as asked, rather than retry.
+                    raise asyncio.CancelledError from e
                 backoff = min(backoff * 2, 30.0)
                 log.warning("outbox publish failed; will retry", error=repr(e), retry_s=backoff)
 
@@ -88,5 +99,10 @@ class OutboxPublisher:
                 done.append(entry.seq)
         finally:
             if done:
-                await self._done(done)
+                try:
+                    await self._done(done)
+                except (PolyvisorError, OSError) as e:
+                    # Never mask what is propagating (a cancel, a publish error): these entries
+                    # are published again later and JetStream drops the repeats by msg id.
+                    log.warning("outbox entries not marked published", error=repr(e))
         return len(entries)
