@@ -335,3 +335,43 @@ async def test_binding_spec_resolves_everything(service: Service) -> None:
     assert code == grpc.StatusCode.PERMISSION_DENIED
     un = await api.UnbindPort(bpb.UnbindPortRequest(port_id=a.id))
     assert un.port.binding.state == pb.BINDING_STATE_UNBOUND and un.port.device_id == ""
+
+
+async def test_ipv6_fixed_ips_on_a_sparse_subnet(service: Service) -> None:
+    admin = service.admin()
+    net = await admin.network(physical_network=physnet(), segmentation_id=15)
+    sub = await admin.subnet(net.id, "2001:db8:15::/64")
+    port = await admin.port(net.id, fixed_ips=[{"ip_address": "2001:db8:15::10"}])
+    assert [(f.subnet_id, f.ip_address) for f in port.fixed_ips] == [(sub.id, "2001:db8:15::10")]
+    code, msg = await _code(admin.port(net.id, fixed_ips=[{"ip_address": "2001:DB8:15:0::10"}]))
+    assert code == grpc.StatusCode.ALREADY_EXISTS and "2001:db8:15::10" in msg
+    others = [await admin.port(net.id) for _ in range(5)]
+    addresses = {p.fixed_ips[0].ip_address for p in [port, *others]}
+    assert len(addresses) == 6
+    await admin.DeletePort(pb.DeletePortRequest(port_id=port.id))
+    again = await admin.port(net.id, fixed_ips=[{"ip_address": "2001:db8:15::10"}])
+    assert again.fixed_ips[0].ip_address == "2001:db8:15::10"
+
+
+async def test_request_ids_and_pages(service: Service) -> None:
+    admin = service.admin()
+    net = await admin.network(physical_network=physnet(), segmentation_id=16)
+    await admin.subnet(net.id, "10.16.0.0/24")
+    req = pb.CreatePortRequest(request_id="r-1", port=pb.Port(network_id=net.id))
+    first, second = await admin.CreatePort(req), await admin.CreatePort(req)
+    assert first.port.id == second.port.id  # a retried create creates once
+    ids = {first.port.id} | {(await admin.port(net.id)).id for _ in range(4)}
+    seen: list[str] = []
+    token = ""
+    while True:
+        page = await admin.ListPorts(
+            pb.ListPortsRequest(network_id=net.id, page_size=2, page_token=token)
+        )
+        assert len(page.ports) <= 2
+        seen += [p.id for p in page.ports]
+        token = page.next_page_token
+        if not token:
+            break
+    assert sorted(seen) == sorted(ids)
+    code, _ = await _code(admin.ListPorts(pb.ListPortsRequest(page_token="garbage!")))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT

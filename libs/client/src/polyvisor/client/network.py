@@ -25,6 +25,7 @@ from polyvisor.client import enums
 from polyvisor.client.errors import AmbiguousName, NotFound
 from polyvisor.client.servers import is_uuid
 from polyvisor.client.session import Session
+from polyvisor.network.v1 import bindings_pb2 as bpb
 from polyvisor.network.v1 import networks_pb2 as pb
 from polyvisor.network.v1 import security_groups_pb2 as spb
 
@@ -246,6 +247,12 @@ class SecurityGroupsApi(_Api):
 
     async def find(self, name_or_id: str) -> spb.SecurityGroup:
         return await _find("security group", name_or_id, self.get, lambda n: self.list(name=n))
+
+    async def members(self, group_id: str) -> bpb.GetSecurityGroupMembersResponse:
+        """The addresses of the group's ports (what remote-group rules match: `members`) and
+        each port's share of them (`ports`)."""
+        req = bpb.GetSecurityGroupMembersRequest(security_group_id=group_id)
+        return await self._call("GetSecurityGroupMembers")(req)
 
     async def delete(self, group_id: str) -> None:
         await self._call("DeleteSecurityGroup")(

@@ -50,6 +50,7 @@ NETWORK_RULES = MethodRules(
                 "GetPort",
                 "ListPorts",
                 "GetSecurityGroup",
+                "GetSecurityGroupMembers",
                 "ListSecurityGroupRules",
                 "GetPortBindingSpec",
             )

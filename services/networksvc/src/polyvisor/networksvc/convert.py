@@ -12,7 +12,13 @@ from polyvisor.network.v1 import bindings_pb2 as bpb
 from polyvisor.network.v1 import network_events_pb2 as epb
 from polyvisor.network.v1 import networks_pb2 as pb
 from polyvisor.network.v1 import security_groups_pb2 as spb
-from polyvisor.networksvc.events import GroupEventKind, PortEvent, PortEventKind, SecurityGroupEvent
+from polyvisor.networksvc.events import (
+    GroupEventKind,
+    GroupMember,
+    PortEvent,
+    PortEventKind,
+    SecurityGroupEvent,
+)
 from polyvisor.networksvc.model import (
     AddressPair,
     AllocationPool,
@@ -253,6 +259,12 @@ def port_event_to_pb(e: PortEvent) -> epb.PortEvent:
     )
 
 
+def group_member_to_pb(m: GroupMember) -> bpb.GroupMember:
+    return bpb.GroupMember(
+        port_id=m.port_id, port_revision=m.port_revision, addresses=list(m.addresses)
+    )
+
+
 def group_event_to_pb(e: SecurityGroupEvent) -> epb.SecurityGroupEvent:
     return epb.SecurityGroupEvent(
         event_id=e.event_id,
@@ -261,9 +273,16 @@ def group_event_to_pb(e: SecurityGroupEvent) -> epb.SecurityGroupEvent:
         project_id=e.project_id,
         revision=e.revision,
         rules=[rule_to_pb(r) for r in e.rules],
-        members=bpb.RemoteGroup(
-            security_group_id=e.security_group_id, addresses=list(e.members), revision=e.revision
+        members=(
+            bpb.RemoteGroup(
+                security_group_id=e.security_group_id,
+                addresses=list(e.members),
+                revision=e.revision,
+            )
+            if e.members is not None
+            else None
         ),
+        member=group_member_to_pb(e.member) if e.member is not None else None,
         occurred_at=_ts(e.occurred_at),
     )
 

@@ -10,7 +10,14 @@ from enum import StrEnum
 
 from polyvisor.networksvc.model import Port, SecurityGroupRule
 
-__all__ = ["GroupEventKind", "NetworkEvent", "PortEvent", "PortEventKind", "SecurityGroupEvent"]
+__all__ = [
+    "GroupEventKind",
+    "GroupMember",
+    "NetworkEvent",
+    "PortEvent",
+    "PortEventKind",
+    "SecurityGroupEvent",
+]
 
 
 class PortEventKind(StrEnum):
@@ -48,15 +55,26 @@ class PortEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupMember:
+    """One port's share of a group's member set (empty addresses: the port left)."""
+
+    port_id: str
+    port_revision: int
+    addresses: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class SecurityGroupEvent:
-    """The group's whole rule and member set at `revision` (not a delta)."""
+    """The group's whole rule and member sets at `revision` (DELETED: nothing); a
+    MEMBERS_CHANGED event also names the port whose share changed (`member`)."""
 
     kind: GroupEventKind
     security_group_id: str
     project_id: str
     revision: int
-    rules: tuple[SecurityGroupRule, ...]
-    members: tuple[str, ...]
+    rules: tuple[SecurityGroupRule, ...] = ()
+    members: tuple[str, ...] | None = None
+    member: GroupMember | None = None
     event_id: str = field(default_factory=_id)
     occurred_at: datetime = field(default_factory=_now)
 

@@ -263,7 +263,7 @@ class Ports:
             raise InvalidArgument(
                 f"port {port_id} is in use by device {port.device_id}", {"port_id": port_id}
             )
-        bound = await self._store.set_binding(
+        done = await self._store.set_binding(
             port.id,
             host=host,
             vif_type=vif_type,
@@ -271,10 +271,11 @@ class Ports:
             device_id=device_id or None,
             device_owner=device_owner or None,
             kind=PortEventKind.BOUND,
+            with_spec=True,
         )
-        assert bound is not None
+        assert done is not None and done[1] is not None
         self._wake()
-        return bound, await self._store.binding_spec(bound)
+        return done[0], done[1]
 
     async def unbind(self, p: Principal | None, port_id: str, keep_device: bool) -> Port:
         caller = access.require_admin_or_service(p, "unbinding a port")
@@ -290,7 +291,7 @@ class Ports:
         )
         assert out is not None
         self._wake()
-        return out
+        return out[0]
 
     async def spec(self, p: Principal | None, port_id: str) -> PortBindingSpec:
         port = await self.get(p, port_id)
@@ -330,4 +331,4 @@ class Ports:
         if out is None:  # a newer change than the one the agent applied: not its verdict
             return await self.get(caller, port_id)
         self._wake()
-        return out
+        return out[0]

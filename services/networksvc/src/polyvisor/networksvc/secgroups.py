@@ -7,7 +7,8 @@ from collections.abc import Callable
 from polyvisor.common.auth import Principal
 from polyvisor.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from polyvisor.networksvc import access
-from polyvisor.networksvc.model import Direction, SecurityGroup, SecurityGroupRule
+from polyvisor.networksvc.events import GroupMember
+from polyvisor.networksvc.model import Direction, RemoteGroup, SecurityGroup, SecurityGroupRule
 from polyvisor.networksvc.paging import after, next_token, page_size
 from polyvisor.networksvc.store import Store
 from polyvisor.networksvc.validation import check_name, normalise_rule
@@ -59,6 +60,15 @@ class SecurityGroups:
         limit = page_size(size)
         items = await self._store.list_groups(project, name=name, after=after(token), limit=limit)
         return items, next_token(items, limit)
+
+    async def members(
+        self, p: Principal | None, group_id: str
+    ) -> tuple[RemoteGroup, list[GroupMember]]:
+        group = await self.get(p, group_id)
+        members = await self._store.group_members(group.id)
+        if members is None:
+            raise NotFound(f"security group {group_id} not found", {"security_group_id": group_id})
+        return members
 
     async def delete(self, p: Principal | None, group_id: str) -> None:
         caller = access.require_write(p)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -44,6 +44,7 @@ from polyvisor.common.errors import (
 from polyvisor.common.outbox import OutboxMessage
 from polyvisor.networksvc.events import (
     GroupEventKind,
+    GroupMember,
     NetworkEvent,
     PortEvent,
     PortEventKind,
@@ -194,6 +195,14 @@ def _port(row: asyncpg.Record) -> Port:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
+
+
+def _addresses(port: Port) -> set[str]:
+    """What a port brings into the member set of its groups: its fixed IPs and the addresses
+    (or CIDRs) of its allowed address pairs."""
+    return {f.ip_address for f in port.fixed_ips} | {
+        p.ip_address for p in port.allowed_address_pairs
+    }
 
 
 def _rule(row: asyncpg.Record) -> SecurityGroupRule:
@@ -730,7 +739,6 @@ class Store:
                         {"network_id": d.network_id},
                     )
         if d.security_group_ids:
-            await self._lock_groups(conn, d.security_group_ids)
             await conn.executemany(
                 "INSERT INTO network.port_security_groups (port_id, security_group_id) "
                 "VALUES ($1, $2)",
@@ -738,7 +746,7 @@ class Store:
             )
         port = await self._port_in(conn, pid)
         events: list[NetworkEvent] = [PortEvent(PortEventKind.CREATED, port, "")]
-        events += await self._touch_groups(conn, d.security_group_ids)
+        events += await self._member_events(conn, port, ())
         await self._emit(conn, events)
 
     async def _port_in(self, conn: asyncpg.Connection, pid: uuid.UUID) -> Port:
@@ -818,10 +826,8 @@ class Store:
                 await conn.execute(
                     f"UPDATE network.ports SET {', '.join(sets)} WHERE id = $1", *args
                 )
-                touched: set[str] = set()
                 if "security_group_ids" in changes:
                     new = set(changes["security_group_ids"])
-                    await self._lock_groups(conn, new | set(old.security_group_ids))
                     await conn.execute(
                         "DELETE FROM network.port_security_groups WHERE port_id = $1", pid
                     )
@@ -830,16 +836,17 @@ class Store:
                         "VALUES ($1, $2)",
                         [(pid, uuid.UUID(g)) for g in sorted(new)],
                     )
-                    touched = new ^ set(old.security_group_ids)
-                if "allowed_address_pairs" in changes:
-                    touched |= set(old.security_group_ids) | set(
-                        changes.get("security_group_ids", ())
-                    )
                 port = await self._port_in(conn, pid)
                 events: list[NetworkEvent] = [
                     PortEvent(PortEventKind.UPDATED, port, port.binding_host)
                 ]
-                events += await self._touch_groups(conn, touched)
+                if {"security_group_ids", "allowed_address_pairs"} & set(changes):
+                    events += await self._member_events(
+                        conn,
+                        port,
+                        old.security_group_ids,
+                        changed="allowed_address_pairs" in changes,
+                    )
                 await self._emit(conn, events)
         return port
 
@@ -858,7 +865,9 @@ class Store:
         await conn.execute("DELETE FROM network.ports WHERE id = $1", pid)
         gone = replace(port, revision=port.revision + 1)
         events: list[NetworkEvent] = [PortEvent(PortEventKind.DELETED, gone, port.binding_host)]
-        events += await self._touch_groups(conn, port.security_group_ids)
+        events += await self._member_events(
+            conn, replace(gone, security_group_ids=()), port.security_group_ids
+        )
         await self._emit(conn, events)
 
     # ------------------------------------------------------------------ bindings
@@ -877,8 +886,10 @@ class Store:
         kind: PortEventKind,
         only_if_host: str | None = None,
         only_if_revision: int | None = None,
-    ) -> Port | None:
-        """Change the binding; None when a condition (host, revision) no longer holds."""
+        with_spec: bool = False,
+    ) -> tuple[Port, PortBindingSpec | None] | None:
+        """Change the binding (and, `with_spec`, resolve the port's binding spec in the same
+        transaction); None when a condition (host, revision) no longer holds."""
         pid = uuid.UUID(port_id)
         with db_errors():
             async with self._pool.acquire() as conn, conn.transaction():
@@ -909,48 +920,38 @@ class Store:
                 )
                 port = await self._port_in(conn, pid)
                 await self._emit(conn, [PortEvent(kind, port, host or old["binding_host"])])
-        return port
+                spec = await self._spec_in(conn, port) if with_spec else None
+        return port, spec
 
-    async def binding_parts(
-        self, port: Port
-    ) -> tuple[Network, list[BoundIp], list[SecurityGroupRule], list[RemoteGroup]]:
-        """What a binding spec resolves: network, addresses with their subnets, rules of the
-        port's groups, members of every group those rules name (one snapshot)."""
-        with db_errors():
-            async with (
-                self._pool.acquire() as conn,
-                conn.transaction(isolation="repeatable_read", readonly=True),
-            ):
-                nrow = await conn.fetchrow(
-                    _NETWORK_SELECT + " WHERE n.id = $1", uuid.UUID(port.network_id)
-                )
-                subnets = {
-                    str(r["id"]): _subnet(r)
-                    for r in await conn.fetch(
-                        _SUBNET_SELECT + " WHERE s.network_id = $1", uuid.UUID(port.network_id)
-                    )
-                }
-                rules: list[SecurityGroupRule] = []
-                remotes: list[RemoteGroup] = []
-                if port.port_security_enabled and port.security_group_ids:
-                    gids = [uuid.UUID(g) for g in port.security_group_ids]
-                    rules = [
-                        _rule(r)
-                        for r in await conn.fetch(
-                            _RULE_SELECT + " WHERE r.security_group_id = ANY($1::uuid[]) "
-                            "ORDER BY r.security_group_id, r.created_at, r.id",
-                            gids,
-                        )
-                    ]
-                    for gid in sorted({r.remote_group_id for r in rules if r.remote_group_id}):
-                        rev = await conn.fetchval(
-                            "SELECT revision FROM network.security_groups WHERE id = $1",
-                            uuid.UUID(gid),
-                        )
-                        members = await self._members(conn, uuid.UUID(gid))
-                        remotes.append(RemoteGroup(gid, tuple(members), rev or 0))
+    async def _spec_in(self, conn: asyncpg.Connection, port: Port) -> PortBindingSpec:
+        """What a binding spec resolves, read on `conn`: network, addresses with their
+        subnets, rules of the port's groups, members of every group those rules name."""
+        nrow = await conn.fetchrow(_NETWORK_SELECT + " WHERE n.id = $1", uuid.UUID(port.network_id))
         if nrow is None:
             raise NotFound(f"network {port.network_id} not found")
+        subnets = {
+            str(r["id"]): _subnet(r)
+            for r in await conn.fetch(
+                _SUBNET_SELECT + " WHERE s.network_id = $1", uuid.UUID(port.network_id)
+            )
+        }
+        rules: list[SecurityGroupRule] = []
+        remotes: list[RemoteGroup] = []
+        if port.port_security_enabled and port.security_group_ids:
+            rules = [
+                _rule(r)
+                for r in await conn.fetch(
+                    _RULE_SELECT + " WHERE r.security_group_id = ANY($1::uuid[]) "
+                    "ORDER BY r.security_group_id, r.created_at, r.id",
+                    [uuid.UUID(g) for g in port.security_group_ids],
+                )
+            ]
+            for gid in sorted({r.remote_group_id for r in rules if r.remote_group_id}):
+                rev = await conn.fetchval(
+                    "SELECT revision FROM network.security_groups WHERE id = $1", uuid.UUID(gid)
+                )
+                members = await self._members(conn, uuid.UUID(gid))
+                remotes.append(RemoteGroup(gid, tuple(members), rev or 0))
         ips = []
         for f in port.fixed_ips:
             s = subnets[f.subnet_id]
@@ -967,57 +968,83 @@ class Store:
                     enable_dhcp=s.enable_dhcp,
                 )
             )
-        return _network(nrow), ips, rules, remotes
+        return PortBindingSpec(port, _network(nrow), tuple(ips), tuple(rules), tuple(remotes))
 
     async def binding_spec(self, port: Port) -> PortBindingSpec:
-        network, ips, rules, remotes = await self.binding_parts(port)
-        return PortBindingSpec(port, network, tuple(ips), tuple(rules), tuple(remotes))
+        """The port's binding spec, from one snapshot."""
+        with db_errors():
+            async with (
+                self._pool.acquire() as conn,
+                conn.transaction(isolation="repeatable_read", readonly=True),
+            ):
+                return await self._spec_in(conn, port)
 
     # ------------------------------------------------------------------ security groups
 
-    async def _members(self, conn: asyncpg.Connection, gid: uuid.UUID) -> list[str]:
+    @staticmethod
+    async def _shares(conn: asyncpg.Connection, gid: uuid.UUID) -> list[GroupMember]:
+        """Every member port's share of the group's member set. The addresses come from a
+        correlated subquery per port (always the port_id index, whatever the statistics of
+        a freshly laid-out subnet say)."""
         rows = await conn.fetch(
-            "SELECT host(a.ip_address) AS ip FROM network.port_security_groups g "
-            "JOIN network.ip_addresses a ON a.port_id = g.port_id "
-            "WHERE g.security_group_id = $1 "
-            "UNION SELECT pair->>'ip_address' FROM network.port_security_groups g "
-            "JOIN network.ports p ON p.id = g.port_id, "
-            "jsonb_array_elements(p.allowed_address_pairs) AS pair "
-            "WHERE g.security_group_id = $1",
+            "SELECT p.id, p.revision, p.allowed_address_pairs, "
+            "ARRAY(SELECT host(x.ip_address) FROM network.ip_addresses x "
+            "      WHERE x.port_id = p.id) AS ips "
+            "FROM network.port_security_groups g JOIN network.ports p ON p.id = g.port_id "
+            "WHERE g.security_group_id = $1 ORDER BY p.id",
             gid,
         )
-        return sorted({r["ip"] for r in rows})
+        return [
+            GroupMember(
+                str(r["id"]),
+                r["revision"],
+                tuple(
+                    sorted(set(r["ips"]) | {a["ip_address"] for a in r["allowed_address_pairs"]})
+                ),
+            )
+            for r in rows
+        ]
+
+    async def _members(self, conn: asyncpg.Connection, gid: uuid.UUID) -> list[str]:
+        return sorted({a for m in await self._shares(conn, gid) for a in m.addresses})
 
     @staticmethod
     async def _lock_groups(conn: asyncpg.Connection, group_ids: Sequence[str] | set[str]) -> None:
-        """Lock the groups' rows in id order (before inserting rows that refer to them, so
-        two transactions never both hold a key-share lock and wait for each other)."""
+        """Lock the groups' rows in id order (FOR NO KEY UPDATE: rows referring to a group
+        may still be inserted meanwhile, so two transactions never wait for each other)."""
         await conn.execute(
             "SELECT id FROM network.security_groups WHERE id = ANY($1::uuid[]) "
             "ORDER BY id FOR NO KEY UPDATE",
             sorted({uuid.UUID(g) for g in group_ids}),
         )
 
-    async def _touch_groups(
-        self,
-        conn: asyncpg.Connection,
-        group_ids: Sequence[str] | set[str],
-        kind: GroupEventKind = GroupEventKind.MEMBERS_CHANGED,
-    ) -> list[NetworkEvent]:
-        """Lock the groups (id order), bump their revisions, and return their new state as
-        events. Call after every other lock of the transaction."""
-        if not group_ids:
-            return []
-        ids = sorted({uuid.UUID(g) for g in group_ids})
+    @staticmethod
+    async def _bump(conn: asyncpg.Connection, group_ids: Sequence[str] | set[str]) -> list[Any]:
+        """Lock the groups (id order) and bump their revisions: (id, project_id, revision)."""
         rows = await conn.fetch(
             "UPDATE network.security_groups g SET revision = g.revision + 1 FROM "
             "(SELECT id FROM network.security_groups WHERE id = ANY($1::uuid[]) "
             " ORDER BY id FOR NO KEY UPDATE) l WHERE g.id = l.id "
             "RETURNING g.id, g.project_id, g.revision",
-            ids,
+            sorted({uuid.UUID(g) for g in group_ids}),
         )
+        return sorted(rows, key=lambda r: r["id"])
+
+    async def _group_events(
+        self,
+        conn: asyncpg.Connection,
+        group_ids: Iterable[str],
+        kind: GroupEventKind,
+        shares: Mapping[str, GroupMember] | None = None,
+    ) -> list[NetworkEvent]:
+        """Lock the groups (id order), bump their revisions, and describe each whole: its rule
+        set and member set at the new revision (and, for a member change, the changed port's
+        share). Call last in the transaction: the locks are held to the commit, so a group's
+        events carry its states in revision order. The member set is read per member port
+        by index (O(members) lookups)."""
         events: list[NetworkEvent] = []
-        for r in sorted(rows, key=lambda r: r["id"]):
+        for r in await self._bump(conn, list(group_ids)):
+            gid = str(r["id"])
             rules = await conn.fetch(
                 _RULE_SELECT + " WHERE r.security_group_id = $1 ORDER BY r.created_at, r.id",
                 r["id"],
@@ -1025,14 +1052,45 @@ class Store:
             events.append(
                 SecurityGroupEvent(
                     kind=kind,
-                    security_group_id=str(r["id"]),
+                    security_group_id=gid,
                     project_id=r["project_id"],
                     revision=r["revision"],
                     rules=tuple(_rule(x) for x in rules),
                     members=tuple(await self._members(conn, r["id"])),
+                    member=(shares or {}).get(gid),
                 )
             )
         return events
+
+    async def _member_events(
+        self, conn: asyncpg.Connection, port: Port, was: Iterable[str], *, changed: bool = True
+    ) -> list[NetworkEvent]:
+        """MEMBERS_CHANGED of the groups the port is or was in: every group it joined or
+        left, and (`changed`: its addresses changed) every group it stays in."""
+        now, before = set(port.security_group_ids), set(was)
+        touched = (now ^ before) | ((now & before) if changed else set())
+        share = tuple(sorted(_addresses(port)))
+        shares = {
+            g: GroupMember(port.id, port.revision, share if g in now else ()) for g in touched
+        }
+        return await self._group_events(conn, touched, GroupEventKind.MEMBERS_CHANGED, shares)
+
+    async def group_members(self, group_id: str) -> tuple[RemoteGroup, list[GroupMember]] | None:
+        """The member set and every member port's share of it (one snapshot)."""
+        gid = uuid.UUID(group_id)
+        with db_errors():
+            async with (
+                self._pool.acquire() as conn,
+                conn.transaction(isolation="repeatable_read", readonly=True),
+            ):
+                rev = await conn.fetchval(
+                    "SELECT revision FROM network.security_groups WHERE id = $1", gid
+                )
+                if rev is None:
+                    return None
+                shares = await self._shares(conn, gid)
+        union = sorted({a for m in shares for a in m.addresses})
+        return RemoteGroup(group_id, tuple(union), rev), shares
 
     async def default_group_id(self, project_id: str) -> str | None:
         with db_errors():
@@ -1072,7 +1130,8 @@ class Store:
                         [(uuid.uuid4(), gid, project_id, d, e, rg) for d, e, rg in rules],
                     )
                     await self._emit(
-                        conn, await self._touch_groups(conn, [str(gid)], GroupEventKind.CREATED)
+                        conn,
+                        await self._group_events(conn, [str(gid)], GroupEventKind.CREATED),
                     )
         if made:
             return str(gid)
@@ -1106,7 +1165,8 @@ class Store:
                         request_id,
                     )
                     await self._emit(
-                        conn, await self._touch_groups(conn, [str(gid)], GroupEventKind.CREATED)
+                        conn,
+                        await self._group_events(conn, [str(gid)], GroupEventKind.CREATED),
                     )
         except AlreadyExists:
             if request_id:
@@ -1212,8 +1272,6 @@ class Store:
                             security_group_id=group_id,
                             project_id=row["project_id"],
                             revision=row["revision"] + 1,
-                            rules=(),
-                            members=(),
                         )
                     ],
                 )
@@ -1251,7 +1309,7 @@ class Store:
                     ) from None
                 await self._emit(
                     conn,
-                    await self._touch_groups(conn, [group_id], GroupEventKind.RULES_CHANGED),
+                    await self._group_events(conn, [group_id], GroupEventKind.RULES_CHANGED),
                 )
                 row = await conn.fetchrow(_RULE_SELECT + " WHERE r.id = $1", rid)
         return _rule(row)
@@ -1296,5 +1354,5 @@ class Store:
                     raise NotFound(f"security group rule {rule_id} not found")
                 await self._emit(
                     conn,
-                    await self._touch_groups(conn, [str(gid)], GroupEventKind.RULES_CHANGED),
+                    await self._group_events(conn, [str(gid)], GroupEventKind.RULES_CHANGED),
                 )

@@ -26,7 +26,7 @@ from polyvisor.network.v1 import networks_pb2 as polyvisor_dot_network_dot_v1_do
 from polyvisor.network.v1 import security_groups_pb2 as polyvisor_dot_network_dot_v1_dot_security__groups__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#polyvisor/network/v1/bindings.proto\x12\x14polyvisor.network.v1\x1a#polyvisor/network/v1/networks.proto\x1a*polyvisor/network/v1/security_groups.proto\"\x82\x02\n\x07\x42oundIp\x12\x12\n\nip_address\x18\x01 \x01(\t\x12\x33\n\nip_version\x18\x02 \x01(\x0e\x32\x1f.polyvisor.network.v1.IpVersion\x12\x11\n\tsubnet_id\x18\x03 \x01(\t\x12\x0c\n\x04\x63idr\x18\x04 \x01(\t\x12\x15\n\rprefix_length\x18\x05 \x01(\x05\x12\x12\n\ngateway_ip\x18\x06 \x01(\t\x12\x17\n\x0f\x64ns_nameservers\x18\x07 \x03(\t\x12\x34\n\x0bhost_routes\x18\x08 \x03(\x0b\x32\x1f.polyvisor.network.v1.HostRoute\x12\x13\n\x0b\x65nable_dhcp\x18\t \x01(\x08\"M\n\x0bRemoteGroup\x12\x19\n\x11security_group_id\x18\x01 \x01(\t\x12\x11\n\taddresses\x18\x02 \x03(\t\x12\x10\n\x08revision\x18\x03 \x01(\x03\"\x8c\x05\n\x0fPortBindingSpec\x12\x0f\n\x07port_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x12\n\nnetwork_id\x18\x03 \x01(\t\x12\x37\n\x0cnetwork_type\x18\x04 \x01(\x0e\x32!.polyvisor.network.v1.NetworkType\x12\x18\n\x10physical_network\x18\x05 \x01(\t\x12\x17\n\x0fsegmentation_id\x18\x06 \x01(\x05\x12\x0b\n\x03mtu\x18\x07 \x01(\x05\x12\x16\n\x0e\x61\x64min_state_up\x18\x08 \x01(\x08\x12\x13\n\x0bmac_address\x18\t \x01(\t\x12*\n\x03ips\x18\n \x03(\x0b\x32\x1d.polyvisor.network.v1.BoundIp\x12\x1d\n\x15port_security_enabled\x18\x0b \x01(\x08\x12G\n\x15\x61llowed_address_pairs\x18\x0c \x03(\x0b\x32(.polyvisor.network.v1.AllowedAddressPair\x12\x1a\n\x12security_group_ids\x18\r \x03(\t\x12\x36\n\x05rules\x18\x0e \x03(\x0b\x32\'.polyvisor.network.v1.SecurityGroupRule\x12\x38\n\rremote_groups\x18\x0f \x03(\x0b\x32!.polyvisor.network.v1.RemoteGroup\x12\x0c\n\x04host\x18\x10 \x01(\t\x12/\n\x08vif_type\x18\x11 \x01(\x0e\x32\x1d.polyvisor.network.v1.VifType\x12\x11\n\tdevice_id\x18\x12 \x01(\t\x12\x14\n\x0c\x64\x65vice_owner\x18\x13 \x01(\t\x12\x10\n\x08revision\x18\x14 \x01(\x03\"\x8a\x01\n\x0f\x42indPortRequest\x12\x0f\n\x07port_id\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12/\n\x08vif_type\x18\x03 \x01(\x0e\x32\x1d.polyvisor.network.v1.VifType\x12\x11\n\tdevice_id\x18\x04 \x01(\t\x12\x14\n\x0c\x64\x65vice_owner\x18\x05 \x01(\t\"q\n\x10\x42indPortResponse\x12(\n\x04port\x18\x01 \x01(\x0b\x32\x1a.polyvisor.network.v1.Port\x12\x33\n\x04spec\x18\x02 \x01(\x0b\x32%.polyvisor.network.v1.PortBindingSpec\"9\n\x11UnbindPortRequest\x12\x0f\n\x07port_id\x18\x01 \x01(\t\x12\x13\n\x0bkeep_device\x18\x02 \x01(\x08\">\n\x12UnbindPortResponse\x12(\n\x04port\x18\x01 \x01(\x0b\x32\x1a.polyvisor.network.v1.Port\",\n\x19GetPortBindingSpecRequest\x12\x0f\n\x07port_id\x18\x01 \x01(\t\"Q\n\x1aGetPortBindingSpecResponse\x12\x33\n\x04spec\x18\x01 \x01(\x0b\x32%.polyvisor.network.v1.PortBindingSpec\"\xb1\x01\n\x1aSetPortBindingStateRequest\x12\x0f\n\x07port_id\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x31\n\x05state\x18\x03 \x01(\x0e\x32\".polyvisor.network.v1.BindingState\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x1e\n\x16port_security_enforced\x18\x05 \x01(\x08\x12\x10\n\x08revision\x18\x06 \x01(\x03\"G\n\x1bSetPortBindingStateResponse\x12(\n\x04port\x18\x01 \x01(\x0b\x32\x1a.polyvisor.network.v1.Portb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#polyvisor/network/v1/bindings.proto\x12\x14polyvisor.network.v1\x1a#polyvisor/network/v1/networks.proto\x1a*polyvisor/network/v1/security_groups.proto\"\x82\x02\n\x07\x42oundIp\x12\x12\n\nip_address\x18\x01 \x01(\t\x12\x33\n\nip_version\x18\x02 \x01(\x0e\x32\x1f.polyvisor.network.v1.IpVersion\x12\x11\n\tsubnet_id\x18\x03 \x01(\t\x12\x0c\n\x04\x63idr\x18\x04 \x01(\t\x12\x15\n\rprefix_length\x18\x05 \x01(\x05\x12\x12\n\ngateway_ip\x18\x06 \x01(\t\x12\x17\n\x0f\x64ns_nameservers\x18\x07 \x03(\t\x12\x34\n\x0bhost_routes\x18\x08 \x03(\x0b\x32\x1f.polyvisor.network.v1.HostRoute\x12\x13\n\x0b\x65nable_dhcp\x18\t \x01(\x08\"M\n\x0bRemoteGroup\x12\x19\n\x11security_group_id\x18\x01 \x01(\t\x12\x11\n\taddresses\x18\x02 \x03(\t\x12\x10\n\x08revision\x18\x03 \x01(\x03\"H\n\x0bGroupMember\x12\x0f\n\x07port_id\x18\x01 \x01(\t\x12\x15\n\rport_revision\x18\x02 \x01(\x03\x12\x11\n\taddresses\x18\x03 \x03(\t\"\x8c\x05\n\x0fPortBindingSpec\x12\x0f\n\x07port_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x12\n\nnetwork_id\x18\x03 \x01(\t\x12\x37\n\x0cnetwork_type\x18\x04 \x01(\x0e\x32!.polyvisor.network.v1.NetworkType\x12\x18\n\x10physical_network\x18\x05 \x01(\t\x12\x17\n\x0fsegmentation_id\x18\x06 \x01(\x05\x12\x0b\n\x03mtu\x18\x07 \x01(\x05\x12\x16\n\x0e\x61\x64min_state_up\x18\x08 \x01(\x08\x12\x13\n\x0bmac_address\x18\t \x01(\t\x12*\n\x03ips\x18\n \x03(\x0b\x32\x1d.polyvisor.network.v1.BoundIp\x12\x1d\n\x15port_security_enabled\x18\x0b \x01(\x08\x12G\n\x15\x61llowed_address_pairs\x18\x0c \x03(\x0b\x32(.polyvisor.network.v1.AllowedAddressPair\x12\x1a\n\x12security_group_ids\x18\r \x03(\t\x12\x36\n\x05rules\x18\x0e \x03(\x0b\x32\'.polyvisor.network.v1.SecurityGroupRule\x12\x38\n\rremote_groups\x18\x0f \x03(\x0b\x32!.polyvisor.network.v1.RemoteGroup\x12\x0c\n\x04host\x18\x10 \x01(\t\x12/\n\x08vif_type\x18\x11 \x01(\x0e\x32\x1d.polyvisor.network.v1.VifType\x12\x11\n\tdevice_id\x18\x12 \x01(\t\x12\x14\n\x0c\x64\x65vice_owner\x18\x13 \x01(\t\x12\x10\n\x08revision\x18\x14 \x01(\x03\"\x8a\x01\n\x0f\x42indPortRequest\x12\x0f\n\x07port_id\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12/\n\x08vif_type\x18\x03 \x01(\x0e\x32\x1d.polyvisor.network.v1.VifType\x12\x11\n\tdevice_id\x18\x04 \x01(\t\x12\x14\n\x0c\x64\x65vice_owner\x18\x05 \x01(\t\"q\n\x10\x42indPortResponse\x12(\n\x04port\x18\x01 \x01(\x0b\x32\x1a.polyvisor.network.v1.Port\x12\x33\n\x04spec\x18\x02 \x01(\x0b\x32%.polyvisor.network.v1.PortBindingSpec\"9\n\x11UnbindPortRequest\x12\x0f\n\x07port_id\x18\x01 \x01(\t\x12\x13\n\x0bkeep_device\x18\x02 \x01(\x08\">\n\x12UnbindPortResponse\x12(\n\x04port\x18\x01 \x01(\x0b\x32\x1a.polyvisor.network.v1.Port\",\n\x19GetPortBindingSpecRequest\x12\x0f\n\x07port_id\x18\x01 \x01(\t\"Q\n\x1aGetPortBindingSpecResponse\x12\x33\n\x04spec\x18\x01 \x01(\x0b\x32%.polyvisor.network.v1.PortBindingSpec\"\xb1\x01\n\x1aSetPortBindingStateRequest\x12\x0f\n\x07port_id\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x31\n\x05state\x18\x03 \x01(\x0e\x32\".polyvisor.network.v1.BindingState\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x1e\n\x16port_security_enforced\x18\x05 \x01(\x08\x12\x10\n\x08revision\x18\x06 \x01(\x03\"G\n\x1bSetPortBindingStateResponse\x12(\n\x04port\x18\x01 \x01(\x0b\x32\x1a.polyvisor.network.v1.Port\";\n\x1eGetSecurityGroupMembersRequest\x12\x19\n\x11security_group_id\x18\x01 \x01(\t\"\x87\x01\n\x1fGetSecurityGroupMembersResponse\x12\x32\n\x07members\x18\x01 \x01(\x0b\x32!.polyvisor.network.v1.RemoteGroup\x12\x30\n\x05ports\x18\x02 \x03(\x0b\x32!.polyvisor.network.v1.GroupMemberb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,22 +37,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BOUNDIP']._serialized_end=401
   _globals['_REMOTEGROUP']._serialized_start=403
   _globals['_REMOTEGROUP']._serialized_end=480
-  _globals['_PORTBINDINGSPEC']._serialized_start=483
-  _globals['_PORTBINDINGSPEC']._serialized_end=1135
-  _globals['_BINDPORTREQUEST']._serialized_start=1138
-  _globals['_BINDPORTREQUEST']._serialized_end=1276
-  _globals['_BINDPORTRESPONSE']._serialized_start=1278
-  _globals['_BINDPORTRESPONSE']._serialized_end=1391
-  _globals['_UNBINDPORTREQUEST']._serialized_start=1393
-  _globals['_UNBINDPORTREQUEST']._serialized_end=1450
-  _globals['_UNBINDPORTRESPONSE']._serialized_start=1452
-  _globals['_UNBINDPORTRESPONSE']._serialized_end=1514
-  _globals['_GETPORTBINDINGSPECREQUEST']._serialized_start=1516
-  _globals['_GETPORTBINDINGSPECREQUEST']._serialized_end=1560
-  _globals['_GETPORTBINDINGSPECRESPONSE']._serialized_start=1562
-  _globals['_GETPORTBINDINGSPECRESPONSE']._serialized_end=1643
-  _globals['_SETPORTBINDINGSTATEREQUEST']._serialized_start=1646
-  _globals['_SETPORTBINDINGSTATEREQUEST']._serialized_end=1823
-  _globals['_SETPORTBINDINGSTATERESPONSE']._serialized_start=1825
-  _globals['_SETPORTBINDINGSTATERESPONSE']._serialized_end=1896
+  _globals['_GROUPMEMBER']._serialized_start=482
+  _globals['_GROUPMEMBER']._serialized_end=554
+  _globals['_PORTBINDINGSPEC']._serialized_start=557
+  _globals['_PORTBINDINGSPEC']._serialized_end=1209
+  _globals['_BINDPORTREQUEST']._serialized_start=1212
+  _globals['_BINDPORTREQUEST']._serialized_end=1350
+  _globals['_BINDPORTRESPONSE']._serialized_start=1352
+  _globals['_BINDPORTRESPONSE']._serialized_end=1465
+  _globals['_UNBINDPORTREQUEST']._serialized_start=1467
+  _globals['_UNBINDPORTREQUEST']._serialized_end=1524
+  _globals['_UNBINDPORTRESPONSE']._serialized_start=1526
+  _globals['_UNBINDPORTRESPONSE']._serialized_end=1588
+  _globals['_GETPORTBINDINGSPECREQUEST']._serialized_start=1590
+  _globals['_GETPORTBINDINGSPECREQUEST']._serialized_end=1634
+  _globals['_GETPORTBINDINGSPECRESPONSE']._serialized_start=1636
+  _globals['_GETPORTBINDINGSPECRESPONSE']._serialized_end=1717
+  _globals['_SETPORTBINDINGSTATEREQUEST']._serialized_start=1720
+  _globals['_SETPORTBINDINGSTATEREQUEST']._serialized_end=1897
+  _globals['_SETPORTBINDINGSTATERESPONSE']._serialized_start=1899
+  _globals['_SETPORTBINDINGSTATERESPONSE']._serialized_end=1970
+  _globals['_GETSECURITYGROUPMEMBERSREQUEST']._serialized_start=1972
+  _globals['_GETSECURITYGROUPMEMBERSREQUEST']._serialized_end=2031
+  _globals['_GETSECURITYGROUPMEMBERSRESPONSE']._serialized_start=2034
+  _globals['_GETSECURITYGROUPMEMBERSRESPONSE']._serialized_end=2169
 # @@protoc_insertion_point(module_scope)

@@ -40,6 +40,16 @@ class RemoteGroup(_message.Message):
     revision: int
     def __init__(self, security_group_id: _Optional[str] = ..., addresses: _Optional[_Iterable[str]] = ..., revision: _Optional[int] = ...) -> None: ...
 
+class GroupMember(_message.Message):
+    __slots__ = ("port_id", "port_revision", "addresses")
+    PORT_ID_FIELD_NUMBER: _ClassVar[int]
+    PORT_REVISION_FIELD_NUMBER: _ClassVar[int]
+    ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    port_id: str
+    port_revision: int
+    addresses: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, port_id: _Optional[str] = ..., port_revision: _Optional[int] = ..., addresses: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class PortBindingSpec(_message.Message):
     __slots__ = ("port_id", "project_id", "network_id", "network_type", "physical_network", "segmentation_id", "mtu", "admin_state_up", "mac_address", "ips", "port_security_enabled", "allowed_address_pairs", "security_group_ids", "rules", "remote_groups", "host", "vif_type", "device_id", "device_owner", "revision")
     PORT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -153,3 +163,17 @@ class SetPortBindingStateResponse(_message.Message):
     PORT_FIELD_NUMBER: _ClassVar[int]
     port: _networks_pb2.Port
     def __init__(self, port: _Optional[_Union[_networks_pb2.Port, _Mapping]] = ...) -> None: ...
+
+class GetSecurityGroupMembersRequest(_message.Message):
+    __slots__ = ("security_group_id",)
+    SECURITY_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    security_group_id: str
+    def __init__(self, security_group_id: _Optional[str] = ...) -> None: ...
+
+class GetSecurityGroupMembersResponse(_message.Message):
+    __slots__ = ("members", "ports")
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    PORTS_FIELD_NUMBER: _ClassVar[int]
+    members: RemoteGroup
+    ports: _containers.RepeatedCompositeFieldContainer[GroupMember]
+    def __init__(self, members: _Optional[_Union[RemoteGroup, _Mapping]] = ..., ports: _Optional[_Iterable[_Union[GroupMember, _Mapping]]] = ...) -> None: ...

@@ -28,19 +28,19 @@ from polyvisor.network.v1 import networks_pb2 as polyvisor_dot_network_dot_v1_do
 from polyvisor.network.v1 import security_groups_pb2 as polyvisor_dot_network_dot_v1_dot_security__groups__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)polyvisor/network/v1/network_events.proto\x12\x14polyvisor.network.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#polyvisor/network/v1/bindings.proto\x1a#polyvisor/network/v1/networks.proto\x1a*polyvisor/network/v1/security_groups.proto\"\xb9\x01\n\tPortEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x31\n\x04kind\x18\x02 \x01(\x0e\x32#.polyvisor.network.v1.PortEventKind\x12(\n\x04port\x18\x03 \x01(\x0b\x32\x1a.polyvisor.network.v1.Port\x12\x0c\n\x04host\x18\x04 \x01(\t\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc0\x02\n\x12SecurityGroupEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12:\n\x04kind\x18\x02 \x01(\x0e\x32,.polyvisor.network.v1.SecurityGroupEventKind\x12\x19\n\x11security_group_id\x18\x03 \x01(\t\x12\x12\n\nproject_id\x18\x04 \x01(\t\x12\x10\n\x08revision\x18\x05 \x01(\x03\x12\x36\n\x05rules\x18\x06 \x03(\x0b\x32\'.polyvisor.network.v1.SecurityGroupRule\x12\x32\n\x07members\x18\x07 \x01(\x0b\x32!.polyvisor.network.v1.RemoteGroup\x12/\n\x0boccurred_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xe2\x01\n\rPortEventKind\x12\x1f\n\x1bPORT_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17PORT_EVENT_KIND_CREATED\x10\x01\x12\x1b\n\x17PORT_EVENT_KIND_UPDATED\x10\x02\x12\x19\n\x15PORT_EVENT_KIND_BOUND\x10\x03\x12\x1b\n\x17PORT_EVENT_KIND_UNBOUND\x10\x04\x12!\n\x1dPORT_EVENT_KIND_BINDING_STATE\x10\x05\x12\x1b\n\x17PORT_EVENT_KIND_DELETED\x10\x06*\xed\x01\n\x16SecurityGroupEventKind\x12)\n%SECURITY_GROUP_EVENT_KIND_UNSPECIFIED\x10\x00\x12%\n!SECURITY_GROUP_EVENT_KIND_CREATED\x10\x01\x12+\n\'SECURITY_GROUP_EVENT_KIND_RULES_CHANGED\x10\x02\x12-\n)SECURITY_GROUP_EVENT_KIND_MEMBERS_CHANGED\x10\x03\x12%\n!SECURITY_GROUP_EVENT_KIND_DELETED\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)polyvisor/network/v1/network_events.proto\x12\x14polyvisor.network.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#polyvisor/network/v1/bindings.proto\x1a#polyvisor/network/v1/networks.proto\x1a*polyvisor/network/v1/security_groups.proto\"\xb9\x01\n\tPortEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x31\n\x04kind\x18\x02 \x01(\x0e\x32#.polyvisor.network.v1.PortEventKind\x12(\n\x04port\x18\x03 \x01(\x0b\x32\x1a.polyvisor.network.v1.Port\x12\x0c\n\x04host\x18\x04 \x01(\t\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xf3\x02\n\x12SecurityGroupEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12:\n\x04kind\x18\x02 \x01(\x0e\x32,.polyvisor.network.v1.SecurityGroupEventKind\x12\x19\n\x11security_group_id\x18\x03 \x01(\t\x12\x12\n\nproject_id\x18\x04 \x01(\t\x12\x10\n\x08revision\x18\x05 \x01(\x03\x12\x36\n\x05rules\x18\x06 \x03(\x0b\x32\'.polyvisor.network.v1.SecurityGroupRule\x12\x32\n\x07members\x18\x07 \x01(\x0b\x32!.polyvisor.network.v1.RemoteGroup\x12/\n\x0boccurred_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x06member\x18\t \x01(\x0b\x32!.polyvisor.network.v1.GroupMember*\xe2\x01\n\rPortEventKind\x12\x1f\n\x1bPORT_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17PORT_EVENT_KIND_CREATED\x10\x01\x12\x1b\n\x17PORT_EVENT_KIND_UPDATED\x10\x02\x12\x19\n\x15PORT_EVENT_KIND_BOUND\x10\x03\x12\x1b\n\x17PORT_EVENT_KIND_UNBOUND\x10\x04\x12!\n\x1dPORT_EVENT_KIND_BINDING_STATE\x10\x05\x12\x1b\n\x17PORT_EVENT_KIND_DELETED\x10\x06*\xed\x01\n\x16SecurityGroupEventKind\x12)\n%SECURITY_GROUP_EVENT_KIND_UNSPECIFIED\x10\x00\x12%\n!SECURITY_GROUP_EVENT_KIND_CREATED\x10\x01\x12+\n\'SECURITY_GROUP_EVENT_KIND_RULES_CHANGED\x10\x02\x12-\n)SECURITY_GROUP_EVENT_KIND_MEMBERS_CHANGED\x10\x03\x12%\n!SECURITY_GROUP_EVENT_KIND_DELETED\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'polyvisor.network.v1.network_events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PORTEVENTKIND']._serialized_start=730
-  _globals['_PORTEVENTKIND']._serialized_end=956
-  _globals['_SECURITYGROUPEVENTKIND']._serialized_start=959
-  _globals['_SECURITYGROUPEVENTKIND']._serialized_end=1196
+  _globals['_PORTEVENTKIND']._serialized_start=781
+  _globals['_PORTEVENTKIND']._serialized_end=1007
+  _globals['_SECURITYGROUPEVENTKIND']._serialized_start=1010
+  _globals['_SECURITYGROUPEVENTKIND']._serialized_end=1247
   _globals['_PORTEVENT']._serialized_start=219
   _globals['_PORTEVENT']._serialized_end=404
   _globals['_SECURITYGROUPEVENT']._serialized_start=407
-  _globals['_SECURITYGROUPEVENT']._serialized_end=727
+  _globals['_SECURITYGROUPEVENT']._serialized_end=778
 # @@protoc_insertion_point(module_scope)

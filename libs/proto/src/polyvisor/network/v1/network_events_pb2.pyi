@@ -58,7 +58,7 @@ class PortEvent(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., kind: _Optional[_Union[PortEventKind, str]] = ..., port: _Optional[_Union[_networks_pb2.Port, _Mapping]] = ..., host: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class SecurityGroupEvent(_message.Message):
-    __slots__ = ("event_id", "kind", "security_group_id", "project_id", "revision", "rules", "members", "occurred_at")
+    __slots__ = ("event_id", "kind", "security_group_id", "project_id", "revision", "rules", "members", "occurred_at", "member")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     SECURITY_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +67,7 @@ class SecurityGroupEvent(_message.Message):
     RULES_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     kind: SecurityGroupEventKind
     security_group_id: str
@@ -75,4 +76,5 @@ class SecurityGroupEvent(_message.Message):
     rules: _containers.RepeatedCompositeFieldContainer[_security_groups_pb2.SecurityGroupRule]
     members: _bindings_pb2.RemoteGroup
     occurred_at: _timestamp_pb2.Timestamp
-    def __init__(self, event_id: _Optional[str] = ..., kind: _Optional[_Union[SecurityGroupEventKind, str]] = ..., security_group_id: _Optional[str] = ..., project_id: _Optional[str] = ..., revision: _Optional[int] = ..., rules: _Optional[_Iterable[_Union[_security_groups_pb2.SecurityGroupRule, _Mapping]]] = ..., members: _Optional[_Union[_bindings_pb2.RemoteGroup, _Mapping]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    member: _bindings_pb2.GroupMember
+    def __init__(self, event_id: _Optional[str] = ..., kind: _Optional[_Union[SecurityGroupEventKind, str]] = ..., security_group_id: _Optional[str] = ..., project_id: _Optional[str] = ..., revision: _Optional[int] = ..., rules: _Optional[_Iterable[_Union[_security_groups_pb2.SecurityGroupRule, _Mapping]]] = ..., members: _Optional[_Union[_bindings_pb2.RemoteGroup, _Mapping]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., member: _Optional[_Union[_bindings_pb2.GroupMember, _Mapping]] = ...) -> None: ...

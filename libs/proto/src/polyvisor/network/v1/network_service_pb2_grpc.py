@@ -143,6 +143,11 @@ class NetworkServiceStub:
                 request_serializer=polyvisor_dot_network_dot_v1_dot_security__groups__pb2.DeleteSecurityGroupRequest.SerializeToString,
                 response_deserializer=polyvisor_dot_network_dot_v1_dot_security__groups__pb2.DeleteSecurityGroupResponse.FromString,
                 _registered_method=True)
+        self.GetSecurityGroupMembers = channel.unary_unary(
+                '/polyvisor.network.v1.NetworkService/GetSecurityGroupMembers',
+                request_serializer=polyvisor_dot_network_dot_v1_dot_bindings__pb2.GetSecurityGroupMembersRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_network_dot_v1_dot_bindings__pb2.GetSecurityGroupMembersResponse.FromString,
+                _registered_method=True)
         self.CreateSecurityGroupRule = channel.unary_unary(
                 '/polyvisor.network.v1.NetworkService/CreateSecurityGroupRule',
                 request_serializer=polyvisor_dot_network_dot_v1_dot_security__groups__pb2.CreateSecurityGroupRuleRequest.SerializeToString,
@@ -308,6 +313,14 @@ class NetworkServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSecurityGroupMembers(self, request, context):
+        """The group's whole member set and its revision (agents resynchronise
+        remote-group sets from it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateSecurityGroupRule(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -439,6 +452,11 @@ def add_NetworkServiceServicer_to_server(servicer, server):
                     servicer.DeleteSecurityGroup,
                     request_deserializer=polyvisor_dot_network_dot_v1_dot_security__groups__pb2.DeleteSecurityGroupRequest.FromString,
                     response_serializer=polyvisor_dot_network_dot_v1_dot_security__groups__pb2.DeleteSecurityGroupResponse.SerializeToString,
+            ),
+            'GetSecurityGroupMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSecurityGroupMembers,
+                    request_deserializer=polyvisor_dot_network_dot_v1_dot_bindings__pb2.GetSecurityGroupMembersRequest.FromString,
+                    response_serializer=polyvisor_dot_network_dot_v1_dot_bindings__pb2.GetSecurityGroupMembersResponse.SerializeToString,
             ),
             'CreateSecurityGroupRule': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateSecurityGroupRule,
@@ -1030,6 +1048,33 @@ class NetworkService:
             '/polyvisor.network.v1.NetworkService/DeleteSecurityGroup',
             polyvisor_dot_network_dot_v1_dot_security__groups__pb2.DeleteSecurityGroupRequest.SerializeToString,
             polyvisor_dot_network_dot_v1_dot_security__groups__pb2.DeleteSecurityGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSecurityGroupMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.network.v1.NetworkService/GetSecurityGroupMembers',
+            polyvisor_dot_network_dot_v1_dot_bindings__pb2.GetSecurityGroupMembersRequest.SerializeToString,
+            polyvisor_dot_network_dot_v1_dot_bindings__pb2.GetSecurityGroupMembersResponse.FromString,
             options,
             channel_credentials,
             insecure,

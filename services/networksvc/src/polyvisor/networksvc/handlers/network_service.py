@@ -13,12 +13,14 @@ from polyvisor.networksvc.convert import (
     binding_state_from_pb,
     direction_from_pb,
     ethertype_from_pb,
+    group_member_to_pb,
     group_to_pb,
     network_from_pb,
     network_to_pb,
     port_changes_from_pb,
     port_from_pb,
     port_to_pb,
+    remote_group_to_pb,
     rule_to_pb,
     spec_to_pb,
     subnet_from_pb,
@@ -189,6 +191,14 @@ class NetworkServiceHandlers(svc_grpc.NetworkServiceServicer):
         )
         return spb.ListSecurityGroupsResponse(
             security_groups=[group_to_pb(g) for g in items], next_page_token=token
+        )
+
+    async def GetSecurityGroupMembers(
+        self, request: bpb.GetSecurityGroupMembersRequest, context: Any
+    ) -> Any:
+        members, shares = await self._groups.members(current_principal(), request.security_group_id)
+        return bpb.GetSecurityGroupMembersResponse(
+            members=remote_group_to_pb(members), ports=[group_member_to_pb(m) for m in shares]
         )
 
     async def DeleteSecurityGroup(
