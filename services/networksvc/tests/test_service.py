@@ -170,6 +170,12 @@ async def test_another_projects_port_does_not_exist_for_you(service: Service) ->
     # A user cannot bind ports; a service token can.
     code, _ = await _code(alice.bind(port.id, "kvm-1"))
     assert code == grpc.StatusCode.PERMISSION_DENIED
+    # The api creates ports for a project only on networks that project may use.
+    api = service.api()
+    code, _ = await _code(api.port(private.id, project_id=alice.project))
+    assert code == grpc.StatusCode.NOT_FOUND
+    on_behalf = await api.port(net.id, project_id=alice.project, device_id="srv-1")
+    assert on_behalf.project_id == alice.project
 
 
 async def test_security_groups_and_rules(service: Service) -> None:

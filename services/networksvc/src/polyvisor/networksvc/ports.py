@@ -92,6 +92,10 @@ class Ports:
         if project != caller.project_id and not (caller.is_admin or caller.is_service):
             raise PermissionDenied("only an admin creates a port for another project")
         net = await self._networks.get(caller, i.network_id)
+        if not (caller.is_admin or net.shared or net.project_id == project):
+            # The api (a service identity sees every network) asking for a port of project
+            # X on project Y's private network: for X that network does not exist.
+            raise NotFound(f"network {net.id} not found", {"network_id": net.id})
         check_name(i.name)
         check_name(i.device_owner, "device_owner")
         check_name(i.device_id, "device_id")
