@@ -173,7 +173,12 @@ async def kvm_host(
     async def meta(server_id: str) -> InstanceMeta | None:
         return await asyncio.to_thread(driver.instance_meta, server_id)
 
-    plane = NetworkPlane(mappings={physnet: ""}, state_dir=world / "state", instance_meta=meta)
+    plane = NetworkPlane(
+        mappings={physnet: ""},
+        state_dir=world / "state",
+        instance_meta=meta,
+        table=f"pvtest{uuid.uuid4().hex[:8]}",  # tests on one machine keep their own tables
+    )
     bus = await Bus.connect(nats_url, name=f"test-{host}")
     agent = NetworkAgent(
         host=host,

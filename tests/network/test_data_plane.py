@@ -73,12 +73,19 @@ async def plane(state_dir: Path) -> AsyncIterator[NetworkPlane]:
     async def lookup(server_id: str) -> InstanceMeta | None:
         return metas.get(server_id)
 
-    p = NetworkPlane(mappings={PHYSNET: ""}, state_dir=state_dir, instance_meta=lookup)
+    p = NetworkPlane(
+        mappings={PHYSNET: ""}, state_dir=state_dir, instance_meta=lookup, table=unique_table()
+    )
     p.test_metas = metas  # type: ignore[attr-defined]
     try:
         yield p
     finally:
         await p.teardown()
+
+
+def unique_table() -> str:
+    """Tests on one machine each keep their own nftables tables."""
+    return f"pvtest{uuid.uuid4().hex[:8]}"
 
 
 async def links() -> str:
@@ -153,6 +160,34 @@ async def test_two_guests_dhcp_metadata_groups_and_spoofing(
     _, namespaces = await run("ip", "netns", "list")
     assert dhcp_namespace(net) not in namespaces
     _, tables = await run("nft", "list", "tables")
-    assert "polyvisor" not in tables
+    assert plane.table not in tables
     _, procs = await run("ps", "-eo", "args")
     assert net not in procs  # its dnsmasq is gone
+
+
+async def test_what_a_stopped_agent_left_is_removed_by_the_next_one(
+    state_dir: Path,
+) -> None:
+    net, port = str(uuid.uuid4()), str(uuid.uuid4())
+    table = unique_table()
+    first = NetworkPlane(mappings={PHYSNET: ""}, state_dir=state_dir, table=table)
+    group = str(uuid.uuid4())
+    await first.plug(binding(net, port, "fa:16:3e:00:77:0c", "10.77.0.13", group))
+    await first.close()  # the agent stops: the plumbing stays for the guests
+    second = NetworkPlane(mappings={PHYSNET: ""}, state_dir=state_dir, table=table)
+    try:
+        assert bridge_name(net) in await links()
+        assert first._networks[net].dhcp.pid() is not None
+
+        # its next run finds no port of that network bound here any more
+        assert await second.remove_orphans() == [net]
+        assert bridge_name(net) not in await links()
+        _, namespaces = await run("ip", "netns", "list")
+        assert dhcp_namespace(net) not in namespaces
+        _, tables = await run("nft", "list", "tables")
+        assert table not in tables
+        _, procs = await run("ps", "-eo", "args")
+        assert net not in procs
+        assert await second.remove_orphans() == []
+    finally:
+        await second.remove_orphans()

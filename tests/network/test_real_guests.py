@@ -248,6 +248,6 @@ async def test_two_guests_dhcp_metadata_security_groups_and_spoofing(
     _, namespaces = await run("ip", "netns", "list")
     assert dhcp_namespace(net.id) not in namespaces
     _, tables = await run("nft", "list", "tables")
-    assert "polyvisor" not in tables
+    assert kvm.agent.plane.table not in tables
     _, procs = await run("ps", "-eo", "args")
     assert net.id not in procs

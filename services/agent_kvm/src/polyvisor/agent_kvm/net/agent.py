@@ -188,9 +188,13 @@ class NetworkAgent:
                     log.warning("port not plugged", port_id=port_id, error=str(exc))
 
     async def _resync_loop(self) -> None:
+        cleaned = False
         while True:
             try:
                 await self.resync()
+                if not cleaned:  # what an earlier run left for networks without ports here
+                    await self.plane.remove_orphans()
+                    cleaned = True
             except (PolyvisorError, NetError) as exc:
                 log.warning("network resync failed", error=str(exc))
             await asyncio.sleep(self.resync_interval_s)

@@ -65,6 +65,23 @@ async def remove_bridge(network_id: str, *, interface: str, network_type: str, v
         await run("ip", "link", "del", "dev", br)
 
 
+async def remove_orphan_bridge(bridge: str) -> None:
+    """Remove a bridge of ours nobody knows the network of any more (after a restart): VLAN
+    sub-interfaces on it are deleted, other uplinks released."""
+    _, out = await run("ip", "-d", "-o", "link", "show", "master", bridge, check=False)
+    for line in out.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) < 3:
+            continue
+        member = parts[1].strip().split("@", 1)[0]
+        if " vlan protocol " in line:
+            await run("ip", "link", "del", "dev", member, check=False)
+        else:
+            await run("ip", "link", "set", "dev", member, "nomaster", check=False)
+    if await link_exists(bridge):
+        await run("ip", "link", "del", "dev", bridge, check=False)
+
+
 async def run_quiet_del(device: str) -> None:
     """Delete a device if it exists (a tap libvirt left behind)."""
     if await link_exists(device):

@@ -20,7 +20,8 @@ Why the split: connection tracking in the bridge family needs the kernel's
 to the inet hooks on all of them. Ports with port security off have no chains and no mark:
 all their traffic passes.
 
-Rendering is pure (``render``); ``apply`` replaces both tables at once (``nft -f``), so a
+Bridged IP traffic reaches the inet hooks with the bridge as its in and out device, so the
+inet dispatch names the port's bridge as well as its mark. Rendering is pure (``render``); ``apply`` replaces both tables at once (``nft -f``), so a
 change of rules or members is live for every port in one step and nothing is half applied.
 """
 
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from polyvisor.agent_kvm.net.model import Direction, PortBinding, Rule
-from polyvisor.agent_kvm.net.names import short, tap_name
+from polyvisor.agent_kvm.net.names import bridge_name, short, tap_name
 from polyvisor.agent_kvm.net.shell import NetError, run
 
 __all__ = [
@@ -168,17 +169,19 @@ def _sets(remote: Mapping[str, tuple[str, ...]]) -> list[str]:
     return lines
 
 
-def render(ports: Iterable[FirewallPort], remote: Mapping[str, tuple[str, ...]]) -> str:
+def render(
+    ports: Iterable[FirewallPort], remote: Mapping[str, tuple[str, ...]], table: str = TABLE
+) -> str:
     """The nft script that replaces both tables with the rules of ``ports``.
 
     ``remote`` maps every group a rule names as remote group to its members' addresses."""
     ports = sorted((p for p in ports if p.binding.port_security_enabled), key=lambda p: p.number)
-    out = [f"table bridge {TABLE}", f"delete table bridge {TABLE}"]
-    out += [f"table inet {TABLE}", f"delete table inet {TABLE}"]
+    out = [f"table bridge {table}", f"delete table bridge {table}"]
+    out += [f"table inet {table}", f"delete table inet {table}"]
     if not ports:
         return "\n".join(out) + "\n"
     # layer 2
-    out.append(f"table bridge {TABLE} {{")
+    out.append(f"table bridge {table} {{")
     out.append("  chain prerouting {")
     out.append("    type filter hook prerouting priority -300; policy accept;")
     for p in ports:
@@ -197,7 +200,7 @@ def render(ports: Iterable[FirewallPort], remote: Mapping[str, tuple[str, ...]])
         out.append("  }")
     out.append("}")
     # layer 3, stateful
-    out.append(f"table inet {TABLE} {{")
+    out.append(f"table inet {table} {{")
     out += _sets(remote)
     known = {set_name(g, v) for g in remote for v in (4, 6)}
     out.append("  chain forward {")
@@ -206,9 +209,14 @@ def render(ports: Iterable[FirewallPort], remote: Mapping[str, tuple[str, ...]])
     out.append("    ct state established,related accept")
     out.append("    ct state invalid drop")
     for p in ports:
-        out.append(f"    meta mark and 0xffff == {p.number:#x} jump {p.chain}_egress")
+        br = _q(bridge_name(p.binding.network_id))
+        out.append(f"    iifname {br} meta mark and 0xffff == {p.number:#x} jump {p.chain}_egress")
     for p in ports:
-        out.append(f"    meta mark and 0xffff0000 == {p.number << 16:#x} jump {p.chain}_ingress")
+        br = _q(bridge_name(p.binding.network_id))
+        out.append(
+            f"    oifname {br} meta mark and 0xffff0000 == {p.number << 16:#x} "
+            f"jump {p.chain}_ingress"
+        )
     out.append("  }")
     for p in ports:
         egress = ["udp sport 68 udp dport 67 return", f"ip daddr {METADATA_IP} tcp dport 80 return"]
@@ -258,6 +266,6 @@ async def apply(script: str) -> None:
     await run("nft", "-f", "-", stdin=script.encode())
 
 
-async def remove() -> None:
+async def remove(table: str = TABLE) -> None:
     """Delete both tables (nothing of ours is left in nftables)."""
-    await apply(render((), {}))
+    await apply(render((), {}, table))

@@ -23,7 +23,7 @@ from polyvisor.agent_kvm.net import bridges, firewall
 from polyvisor.agent_kvm.net.dhcp import DhcpServer
 from polyvisor.agent_kvm.net.metadata import InstanceMeta, MetadataService
 from polyvisor.agent_kvm.net.model import PortBinding, RemoteGroup, Rule
-from polyvisor.agent_kvm.net.names import tap_name
+from polyvisor.agent_kvm.net.names import bridge_name, tap_name
 from polyvisor.agent_kvm.net.network_data import network_data
 from polyvisor.agent_kvm.net.shell import NetError
 from polyvisor.common.logging import get_logger
@@ -66,6 +66,7 @@ class NetworkPlane:
         state_dir: Path,
         instance_meta: InstanceLookup | None = None,
         metadata_port: int = 80,
+        table: str = firewall.TABLE,
     ) -> None:
         self.mappings = dict(mappings)
         self.state_dir = Path(state_dir)
@@ -79,6 +80,8 @@ class NetworkPlane:
         self._locks: dict[str, asyncio.Lock] = {}
         self._fw_lock = asyncio.Lock()
         self._bridge_nf = False
+        #: The nftables tables' name (one data plane per host: the default).
+        self.table = table
 
     # ------------------------------------------------------------------ queries
 
@@ -279,7 +282,7 @@ class NetworkPlane:
             ]
             wanted = {r.remote_group_id for p in ports for r in p.rules if r.remote_group_id}
             remote = {g: self._members[g][1] if g in self._members else () for g in wanted}
-            await firewall.apply(firewall.render(ports, remote))
+            await firewall.apply(firewall.render(ports, remote, self.table))
 
     # ------------------------------------------------------------------ metadata
 
@@ -306,6 +309,33 @@ class NetworkPlane:
             return None
         return replace(meta, network_data=network_data(self.ports_of_device(port.device_id)))
 
+    # ------------------------------------------------------------------ orphans
+
+    async def remove_orphans(self) -> list[str]:
+        """Remove the DHCP namespace, dnsmasq and bridge of every network this agent made
+        (its state directory remembers them) and has no port on any more, left by a run
+        that stopped before their last port went; and the nftables tables if no port is
+        left. Called once the ports bound to the host are plugged; the networks removed."""
+        removed: list[str] = []
+        dhcp_dir = self.state_dir / "dhcp"
+        known = await asyncio.to_thread(
+            lambda: sorted(p.name for p in dhcp_dir.iterdir()) if dhcp_dir.is_dir() else []
+        )
+        for network_id in known:
+            async with self._lock(network_id):
+                if network_id in self._networks:
+                    continue
+                await self.metadata.stop(network_id)
+                await DhcpServer(network_id, bridge_name(network_id), self.state_dir).remove()
+                await bridges.remove_orphan_bridge(bridge_name(network_id))
+                removed.append(network_id)
+        async with self._fw_lock:
+            if not self._ports:
+                await firewall.remove(self.table)
+        if removed:
+            log.info("removed what no port uses any more", removed=removed)
+        return removed
+
     # ------------------------------------------------------------------ close
 
     async def close(self) -> None:
@@ -317,4 +347,4 @@ class NetworkPlane:
         for pid in list(self._ports):
             await self.unplug(pid)
         await self.metadata.close()
-        await firewall.remove()
+        await firewall.remove(self.table)
