@@ -184,6 +184,38 @@ async def test_a_stopped_agent_hands_its_commands_to_the_next_one(agent: Agent) 
     assert agent.runtime.book.applied("s1") == 4
 
 
+async def test_a_draining_agent_never_burns_the_deliveries_of_commands_queued_behind(
+    agent: Agent,
+) -> None:
+    """An agent that stops taking commands (its lease lost, a shutdown) while it finishes
+    the ones it holds must not fetch the others only to give them back: each one given back
+    is delivered again at once, and after max_deliver deliveries JetStream drops it, so the
+    next agent would never get the commands queued behind."""
+    loop = agent.runtime.command_loop
+    assert loop is not None
+    await agent.send("s0", 1, "spawn")
+    await agent.tap.wait_for(is_(SPAWNED, "s0"))
+    agent.driver.block("power_off")  # keeps the agent draining for its whole grace
+    await agent.send("s0", 2, "power_off")
+    await until(lambda: agent.driver.waiting("power_off") == 1)
+    agent.driver.block("spawn")
+    queued = [f"q{i}" for i in range(loop.max_pending + 14)]
+    for sid in queued:
+        await agent.send(sid, 1, "spawn")
+    await until(lambda: loop.held == loop.max_pending)
+    closing = asyncio.get_running_loop().create_task(agent.runtime.close(grace_s=2.0))
+    await asyncio.sleep(0.2)  # paused
+    agent.driver.release("spawn")  # what it holds ends: room for more while it drains
+    await asyncio.sleep(2.0)  # its grace is over
+    agent.driver.release("power_off")  # the driver call in flight finishes on the host
+    await closing
+
+    agent.runtime = AgentRuntime(agent.settings, agent.driver)
+    await agent.runtime.start()
+    await until(lambda: all(agent.tap.kinds(sid)[-1:] == ["SPAWNED"] for sid in queued), 30)
+    assert sorted(agent.driver.vms) == sorted(["s0", *queued])
+
+
 async def test_hypervisor_changes_become_events(agent: Agent) -> None:
     await agent.send("s1", 7, "spawn")
     await agent.tap.wait_for(is_(SPAWNED, "s1"))

@@ -53,19 +53,27 @@ class CommandLoop:
         self._room = asyncio.Event()
         self._room.set()
         self._paused = False
+        self._taking = asyncio.Event()  # cleared by pause(): no fetch from then on
+        self._taking.set()
 
     @property
     def held(self) -> int:
         return len(self._held)
 
     def pause(self) -> None:
-        """Stop taking commands (messages fetched from now on go straight back)."""
+        """Stop taking commands: no fetch from now on (a message a fetch in flight still
+        brings goes straight back). Fetching only to give back would spin: each message
+        given back is delivered again at once, and after ``max_deliver`` deliveries
+        JetStream drops it for good, so a draining agent would lose the commands queued
+        behind the ones it finishes."""
         self._paused = True
+        self._taking.clear()
 
     async def run(self) -> None:
         keepalive = asyncio.get_running_loop().create_task(self._keep_in_progress())
         try:
             while True:
+                await self._taking.wait()
                 free = self.max_pending - len(self._held)
                 if free <= 0:
                     self._room.clear()
