@@ -179,7 +179,6 @@ async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
         wake_outbox=orchestrator.wake,
     )
     compute = ComputeHandlers(
-        pool,
         servers,
         feed,
         Flavors(pool),
@@ -200,7 +199,7 @@ async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
             ),
             (
                 agent_callback_service_pb2_grpc.add_AgentCallbackServiceServicer_to_server,
-                AgentCallbackHandlers(pool),
+                AgentCallbackHandlers(servers),
                 AGENT_CALLBACK,
             ),
         ],

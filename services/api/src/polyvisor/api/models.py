@@ -315,3 +315,14 @@ class ImageInfo:
     hypervisor_version_requires: str = ""
     # Renditions that exist now (ACTIVE), as (disk_format, vmware_disktype, sha256, size).
     renditions: tuple[tuple[str, str, str, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ServerFilters:
+    """What a server listing is narrowed to (empty: no narrowing)."""
+
+    state: str = ""
+    host: str = ""
+    hypervisor_type: str = ""
+    name: str = ""
+    show_deleted: bool = False

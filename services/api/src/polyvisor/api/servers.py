@@ -237,7 +237,7 @@ class Servers:
         p: Principal,
         page_size: int,
         page_token: str,
-        filters: server_store.ServerFilters,
+        filters: m.ServerFilters,
         project_id: str,
         all_projects: bool,
     ) -> tuple[str | None, PageRequest]:
@@ -259,7 +259,7 @@ class Servers:
         p: Principal,
         page_size: int,
         page_token: str,
-        filters: server_store.ServerFilters,
+        filters: m.ServerFilters,
         project_id: str = "",
         all_projects: bool = False,
     ) -> tuple[list[m.Server], str]:
@@ -276,7 +276,7 @@ class Servers:
         p: Principal,
         page_size: int,
         page_token: str,
-        filters: server_store.ServerFilters,
+        filters: m.ServerFilters,
         project_id: str = "",
         all_projects: bool = False,
     ) -> tuple[list[tuple[str, int]], str]:
@@ -289,6 +289,21 @@ class Servers:
             )
         items = found[: page.size]
         return items, page.next_token(found, items[-1][0] if items else "")
+
+    async def count_on_host(self, host: str) -> int:
+        """Servers placed on `host` and not deleted (what a hypervisor shows as running)."""
+        with db_errors():
+            return await server_store.count_on_host(self.pool, host)
+
+    async def assigned_to_host(
+        self, host: str, page_size: int, page_token: str
+    ) -> tuple[list[m.Server], str]:
+        """One page of the servers placed on `host`, for the agent that drives it."""
+        page = page_request(page_size, page_token, host=host)
+        with db_errors():
+            found = await server_store.assigned_to_host(self.pool, host, page.after, page.size + 1)
+        items = found[: page.size]
+        return items, page.next_token(found, items[-1].id if items else "")
 
     async def fetch(self, server_ids: list[str]) -> list[m.Server]:
         """Servers by id, after `list_keys` scoped them (unscoped: never call with ids a

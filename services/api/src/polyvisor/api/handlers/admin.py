@@ -12,9 +12,7 @@ from polyvisor.api.convert import compute as convert
 from polyvisor.api.convert.hypervisors import hypervisor_from_provider
 from polyvisor.api.handlers.context import principal
 from polyvisor.api.quotas import Quotas
-from polyvisor.api.store import servers as server_store
-from polyvisor.api.store.db import Pool
-from polyvisor.common.db import db_errors
+from polyvisor.api.servers import Servers
 from polyvisor.common.errors import InvalidArgument
 from polyvisor.compute.v1 import hypervisors_pb2, quotas_pb2
 from polyvisor.scheduling.v1 import scheduler_pb2
@@ -23,13 +21,12 @@ Ctx: TypeAlias = grpc.aio.ServicerContext
 
 
 class AdminHandlers:
-    pool: Pool
+    servers: Servers
     scheduler: SchedulerClient
     quotas: Quotas
 
     async def _hypervisor(self, provider) -> hypervisors_pb2.Hypervisor:  # type: ignore[no-untyped-def]
-        with db_errors():
-            running = await server_store.count_on_host(self.pool, provider.id)
+        running = await self.servers.count_on_host(provider.id)
         return hypervisor_from_provider(provider, running)
 
     async def ListHypervisors(

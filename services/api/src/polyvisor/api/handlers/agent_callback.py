@@ -10,18 +10,15 @@ from polyvisor.agent.v1 import agent_callback_service_pb2_grpc, callback_pb2
 from polyvisor.api import access
 from polyvisor.api.convert.enums import POWER_STATE, SERVER_STATE, SERVER_TASK
 from polyvisor.api.handlers.context import principal
-from polyvisor.api.pagination import page_request
-from polyvisor.api.store import servers as server_store
-from polyvisor.api.store.db import Pool
-from polyvisor.common.db import db_errors
+from polyvisor.api.servers import Servers
 from polyvisor.common.errors import InvalidArgument
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
 
 
 class AgentCallbackHandlers(agent_callback_service_pb2_grpc.AgentCallbackServiceServicer):
-    def __init__(self, pool: Pool) -> None:
-        self.pool = pool
+    def __init__(self, servers: Servers) -> None:
+        self.servers = servers
 
     async def ListAssignedServers(
         self, request: callback_pb2.ListAssignedServersRequest, context: Ctx
@@ -29,12 +26,9 @@ class AgentCallbackHandlers(agent_callback_service_pb2_grpc.AgentCallbackService
         if not request.host:
             raise InvalidArgument("host is required", {"field": "host"})
         access.require_agent_of(principal(), request.host)
-        page = page_request(request.page_size, request.page_token, host=request.host)
-        with db_errors():
-            found = await server_store.assigned_to_host(
-                self.pool, request.host, page.after, page.size + 1
-            )
-        items = found[: page.size]
+        items, next_token = await self.servers.assigned_to_host(
+            request.host, request.page_size, request.page_token
+        )
         return callback_pb2.ListAssignedServersResponse(
             servers=[
                 callback_pb2.AssignedServer(
@@ -47,5 +41,5 @@ class AgentCallbackHandlers(agent_callback_service_pb2_grpc.AgentCallbackService
                 )
                 for s in items
             ],
-            next_page_token=page.next_token(found, items[-1].id if items else ""),
+            next_page_token=next_token,
         )

@@ -12,7 +12,6 @@ from polyvisor.api.keypairs import Keypairs
 from polyvisor.api.quotas import Quotas
 from polyvisor.api.readcache import ReadCache
 from polyvisor.api.servers import Servers
-from polyvisor.api.store.db import Pool
 from polyvisor.api.watch import ChangeFeed
 from polyvisor.compute.v1 import compute_service_pb2_grpc
 
@@ -25,7 +24,6 @@ class ComputeHandlers(
 ):
     def __init__(
         self,
-        pool: Pool,
         servers: Servers,
         feed: ChangeFeed,
         flavors: Flavors,
@@ -35,7 +33,6 @@ class ComputeHandlers(
         scheduler: SchedulerClient,
         cache: ReadCache | None = None,
     ) -> None:
-        self.pool = pool
         self.servers = servers
         self.feed = feed
         self.flavors = flavors

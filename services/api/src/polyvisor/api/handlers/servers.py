@@ -16,7 +16,6 @@ from polyvisor.api.handlers.context import bearer, principal
 from polyvisor.api.lifecycle import Action
 from polyvisor.api.readcache import ReadCache
 from polyvisor.api.servers import CreateRequest, Servers
-from polyvisor.api.store.servers import ServerFilters
 from polyvisor.api.watch import ChangeFeed, Synced
 from polyvisor.common.errors import InvalidArgument, NotFound
 from polyvisor.compute.v1 import servers_pb2 as pb
@@ -101,7 +100,7 @@ class ServerHandlers:
             state = ""
         else:
             state = SERVER_STATE.name(request.state)
-        filters = ServerFilters(
+        filters = m.ServerFilters(
             state=state,
             host=request.host,
             hypervisor_type=HYPERVISOR_TYPE.name(request.hypervisor_type),

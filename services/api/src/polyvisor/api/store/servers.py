@@ -48,15 +48,6 @@ class NewServer:
     server_group_id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class ServerFilters:
-    state: str = ""
-    host: str = ""
-    hypervisor_type: str = ""
-    name: str = ""
-    show_deleted: bool = False
-
-
 async def _next_revision(conn: Conn, project_id: str) -> int:
     await conn.execute("SELECT pg_advisory_xact_lock($1, 0)", _REVISION_LOCK_CLASS)
     return int(await conn.fetchval("SELECT nextval('server_revision_seq')"))
@@ -185,7 +176,7 @@ async def save(
 
 
 def _filters_sql(
-    project_id: str | None, filters: ServerFilters, after: str
+    project_id: str | None, filters: m.ServerFilters, after: str
 ) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     args: list[Any] = []
@@ -213,7 +204,7 @@ def _filters_sql(
 
 
 async def list_keys(
-    conn: Conn, project_id: str | None, filters: ServerFilters, after: str, limit: int
+    conn: Conn, project_id: str | None, filters: m.ServerFilters, after: str, limit: int
 ) -> list[tuple[str, int]]:
     """(id, revision) of a page of servers, ordered by id: what a list page needs to decide
     which servers it can answer from a cache of their current revision."""
@@ -236,7 +227,7 @@ async def get_many(conn: Conn, server_ids: list[str]) -> list[m.Server]:
 async def list_page(
     conn: Conn,
     project_id: str | None,
-    filters: ServerFilters,
+    filters: m.ServerFilters,
     after: str,
     limit: int,
 ) -> list[m.Server]:
