@@ -56,6 +56,7 @@ async def test_killed_mid_spawn_then_restarted(
             "disk.qcow2",
             "config-drive.iso",
             "console.log",
+            "instance.json",  # what the metadata service tells the server about itself
         }
     else:
         assert tagged_with(sid) == []
