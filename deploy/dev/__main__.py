@@ -10,7 +10,7 @@ USAGE = """usage: ./dev COMMAND [ARGS]
   down           stop everything `up` started
   status         what runs: pid, endpoint, health
   logs [NAME]    follow the logs (all, or one process)
-  test [ARGS]    run the whole suite (pytest ARGS pass through), lint-imports, ruff
+  test [ARGS]    run the whole suite (pytest ARGS pass through), lint-imports, ruff, mypy
   bench [NAME]   run bench/NAME (lists the benchmarks without NAME)
 """
 

@@ -44,10 +44,14 @@ def prepare_test_env() -> dict[str, str]:
 
 
 def test(args: Sequence[str]) -> int:
-    """The whole suite: pytest (extra args pass through), lint-imports, ruff check."""
+    """The whole suite: pytest (extra args pass through), lint-imports, ruff check, mypy."""
     env = {**os.environ, **prepare_test_env()}
     lint_failed: list[str] = []
-    for argv in ([_venv_tool("lint-imports")], [_venv_tool("ruff"), "check", "."]):
+    for argv in (
+        [_venv_tool("lint-imports")],
+        [_venv_tool("ruff"), "check", "."],
+        [_venv_tool("mypy")],  # its files and strictness: [tool.mypy] in pyproject.toml
+    ):
         console.print(
             f"$ {' '.join(Path(argv[0]).name if i == 0 else a for i, a in enumerate(argv))}"
         )

@@ -119,15 +119,15 @@ def disk_format_name(value: int) -> str:
 
 
 def disk_format_to_proto(name: str) -> int:
-    return _DISK_FORMATS_BACK.get(name, disk_pb2.DISK_FORMAT_UNSPECIFIED)
+    return int(_DISK_FORMATS_BACK.get(name, disk_pb2.DISK_FORMAT_UNSPECIFIED))
 
 
 def vmware_disktype_to_proto(name: str) -> int:
-    return _VMWARE_DISKTYPES_BACK.get(name, disk_pb2.VMWARE_DISK_TYPE_UNSPECIFIED)
+    return int(_VMWARE_DISKTYPES_BACK.get(name, disk_pb2.VMWARE_DISK_TYPE_UNSPECIFIED))
 
 
 def power_state_to_proto(state: PowerState | None) -> int:
-    return hypervisor_pb2.POWER_STATE_UNSPECIFIED if state is None else _POWER[state]
+    return int(hypervisor_pb2.POWER_STATE_UNSPECIFIED if state is None else _POWER[state])
 
 
 def power_state_from_proto(value: int) -> PowerState | None:

@@ -218,12 +218,14 @@ class FakeDriver:
                 vm.power_state = PowerState.RUNNING  # its first boot
                 return self._instance(vm)
         with self._lock:
-            vm = self.vms.get(spec.server_id)
-            if vm is None:
+            found = self.vms.get(spec.server_id)
+            if found is None:
                 vm = self._create(spec, PowerState.RUNNING)
-            elif vm.power_state != PowerState.RUNNING:
-                vm.power_state = PowerState.RUNNING
-                vm.boots += 1
+            else:
+                vm = found
+                if vm.power_state != PowerState.RUNNING:
+                    vm.power_state = PowerState.RUNNING
+                    vm.boots += 1
             return self._instance(vm)
 
     def _create(self, spec: InstanceSpec, power: PowerState) -> FakeVm:

@@ -117,7 +117,7 @@ class GrpcImageSink:
             )
         except grpc.aio.AioRpcError as exc:
             raise self._error(image_id, "read", exc) from exc
-        return images_pb2.ImageStatus.Name(resp.image.status).removeprefix("IMAGE_STATUS_")
+        return str(images_pb2.ImageStatus.Name(resp.image.status)).removeprefix("IMAGE_STATUS_")
 
     async def upload(self, image_id: str, path: Path, properties: dict[str, str]) -> None:
         """Stream the file at ``path`` into the (QUEUED) image."""

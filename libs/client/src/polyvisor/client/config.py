@@ -257,7 +257,7 @@ class ClientConfig:
                 "project_id": self.token.project_id,
                 "roles": list(self.token.roles),
             }
-        return yaml.safe_dump(data, sort_keys=False)
+        return str(yaml.safe_dump(data, sort_keys=False))
 
     def save(self, path: Path | None = None) -> Path:
         """Write atomically, mode 0600 (it holds credentials)."""

@@ -99,7 +99,7 @@ def parse(desc: EnumDescriptor, text: str) -> int:
         if value.number == 0:
             continue
         if wanted in (_key(value.name), _key(_bare(desc, value.name))):
-            return value.number
+            return int(value.number)
     raise EnumValueError(f"unknown value {text!r}; one of: {', '.join(choices(desc))}")
 
 

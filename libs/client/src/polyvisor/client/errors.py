@@ -109,7 +109,7 @@ class ApiError(PolyvisorClientError):
 
     @property
     def status_name(self) -> str:
-        return self.code.name
+        return str(self.code.name)
 
     def __str__(self) -> str:
         return f"{self.code.name}: {self.message}"
@@ -230,8 +230,8 @@ def from_rpc_error(err: grpc.RpcError) -> ApiError:
     trailing: Any = None
     initial: Any = None
     try:
-        trailing = err.trailing_metadata()  # type: ignore[attr-defined]
-        initial = err.initial_metadata()  # type: ignore[attr-defined]
+        trailing = err.trailing_metadata()
+        initial = err.initial_metadata()
     except Exception:  # a locally generated error may carry neither
         pass
     details = parse_details(trailing)

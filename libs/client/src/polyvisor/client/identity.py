@@ -13,7 +13,7 @@ __all__ = ["IdentityApi", "role_number"]
 def role_number(role: str | int) -> int:
     if isinstance(role, int):
         return role
-    return identity_pb2.Role.Value(f"ROLE_{role.strip().upper()}")
+    return int(identity_pb2.Role.Value(f"ROLE_{role.strip().upper()}"))
 
 
 class IdentityApi:

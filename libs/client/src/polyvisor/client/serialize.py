@@ -43,12 +43,14 @@ def _message(msg: Message) -> Any:
     if isinstance(msg, Timestamp):
         return timestamp_text(msg)
     if msg.DESCRIPTOR.full_name == "google.protobuf.FieldMask":
-        return list(msg.paths)  # type: ignore[attr-defined]
+        return list(msg.paths)
     return to_dict(msg)
 
 
 def _is_map(field: FieldDescriptor) -> bool:
-    return field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.GetOptions().map_entry
+    return field.type == FieldDescriptor.TYPE_MESSAGE and bool(
+        field.message_type.GetOptions().map_entry
+    )
 
 
 def to_dict(msg: Message) -> dict[str, Any]:

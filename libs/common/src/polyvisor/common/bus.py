@@ -170,7 +170,7 @@ def _mapped() -> Iterator[None]:
 
 def _payload(data: bytes | ProtoMessage) -> bytes:
     if isinstance(data, ProtoMessage):
-        return data.SerializeToString()
+        return bytes(data.SerializeToString())
     if isinstance(data, bytes | bytearray | memoryview):
         return bytes(data)
     raise InvalidArgument(f"cannot publish {type(data).__name__}: bytes or protobuf only")
@@ -693,7 +693,8 @@ class Bus:
         if not self._nc.is_connected:
             raise Unavailable("nats: not connected")
         with _mapped():
-            await self._nc.flush(timeout=timeout)
+            # nats-py annotates an int; it waits on any number of seconds
+            await self._nc.flush(timeout=timeout)  # type: ignore[arg-type]
 
     # -- streams
 

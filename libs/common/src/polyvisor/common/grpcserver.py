@@ -20,8 +20,7 @@ every PostgreSQL pool and NATS connection of the process answers at the time of 
 Server reflection lists the services, health and reflection itself. Every method (health and
 reflection included) runs inside metrics, errors and request ids, authentication (see
 `polyvisor.common.interceptors`): each handler is wrapped once, as it is registered, so a call
-pays no grpc.aio interceptor pipeline. Extra `interceptors` given to the constructor still run
-inside those three (the server then uses the classic interceptor chain for everything).
+pays no grpc.aio interceptor pipeline.
 """
 
 from __future__ import annotations
@@ -37,13 +36,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from polyvisor.common.config import ServiceSettings
-from polyvisor.common.interceptors import (
-    Authenticator,
-    AuthInterceptor,
-    ErrorInterceptor,
-    HandlerWrapper,
-    MetricsInterceptor,
-)
+from polyvisor.common.interceptors import Authenticator, HandlerWrapper
 from polyvisor.common.logging import get_logger
 from polyvisor.common.readiness import READINESS_SERVICE, failures
 
@@ -63,8 +56,8 @@ REFLECTION_SERVICE = reflection.SERVICE_NAME
 #: (add_XServicer_to_server function, servicer instance, full service name)
 ServiceSpec = tuple[Callable[[Any, grpc.aio.Server], None], Any, str]
 
-_SERVING = health_pb2.HealthCheckResponse.SERVING
-_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+_SERVING: int = health_pb2.HealthCheckResponse.SERVING
+_NOT_SERVING: int = health_pb2.HealthCheckResponse.NOT_SERVING
 
 DEFAULT_OPTIONS: tuple[tuple[str, Any], ...] = (
     # Never share a port with another process (a second service on the same port must fail,
@@ -153,7 +146,7 @@ class _WrappingRegistrar(grpc.aio.Server):
     def add_registered_method_handlers(
         self, service_name: str, method_handlers: dict[str, grpc.RpcMethodHandler]
     ) -> None:
-        self._server.add_registered_method_handlers(  # type: ignore[attr-defined]
+        self._server.add_registered_method_handlers(
             service_name,
             {
                 name: self._wrapper.wrap(f"/{service_name}/{name}", handler)
@@ -162,10 +155,10 @@ class _WrappingRegistrar(grpc.aio.Server):
         )
 
     def add_insecure_port(self, address: str) -> int:
-        return self._server.add_insecure_port(address)
+        return int(self._server.add_insecure_port(address))
 
     def add_secure_port(self, address: str, server_credentials: grpc.ServerCredentials) -> int:
-        return self._server.add_secure_port(address, server_credentials)
+        return int(self._server.add_secure_port(address, server_credentials))
 
     async def start(self) -> None:
         await self._server.start()
@@ -174,7 +167,7 @@ class _WrappingRegistrar(grpc.aio.Server):
         await self._server.stop(grace)
 
     async def wait_for_termination(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
-        return await self._server.wait_for_termination(timeout)
+        return bool(await self._server.wait_for_termination(timeout))
 
 
 class GrpcServer:
@@ -185,7 +178,6 @@ class GrpcServer:
         *,
         auth: Authenticator | None = None,
         auth_exempt: Iterable[str] = (),
-        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
         options: Sequence[tuple[str, Any]] = (),
         host: str | None = None,
         port: int | None = None,
@@ -194,17 +186,7 @@ class GrpcServer:
         self.services = list(services)
         self.host = settings.grpc_host if host is None else host
         self.requested_port = settings.grpc_port if port is None else port
-        exempt = tuple(auth_exempt)
-        self._wrapper: HandlerWrapper | None = None
-        self._interceptors: list[grpc.aio.ServerInterceptor] = []
-        if interceptors:
-            chain: list[grpc.aio.ServerInterceptor] = [MetricsInterceptor(), ErrorInterceptor()]
-            if auth is not None:
-                chain.append(AuthInterceptor(auth, exempt))
-            chain.extend(interceptors)
-            self._interceptors = chain
-        else:
-            self._wrapper = HandlerWrapper(auth, exempt)
+        self._wrapper = HandlerWrapper(auth, tuple(auth_exempt))
         self._options = {**dict(DEFAULT_OPTIONS), **_settings_options(settings), **dict(options)}
         self._server: grpc.aio.Server | None = None
         self.health = _Health()
@@ -231,12 +213,8 @@ class GrpcServer:
         if self._server is not None:
             assert self.port is not None
             return self.port
-        server = grpc.aio.server(
-            interceptors=self._interceptors or None, options=list(self._options.items())
-        )
-        target: Any = server
-        if self._wrapper is not None:
-            target = _WrappingRegistrar(server, self._wrapper)
+        server = grpc.aio.server(options=list(self._options.items()))
+        target: Any = _WrappingRegistrar(server, self._wrapper)
         for add, servicer, _ in self.services:
             add(servicer, target)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, target)
@@ -248,7 +226,7 @@ class GrpcServer:
             [*self.service_names, HEALTH_SERVICE, REFLECTION_SERVICE], target
         )
         try:
-            port = server.add_insecure_port(f"{self.host}:{self.requested_port}")
+            port = int(server.add_insecure_port(f"{self.host}:{self.requested_port}"))
         except RuntimeError as e:  # grpc raises when the port cannot be bound
             raise OSError(f"cannot listen on {self.host}:{self.requested_port}: {e}") from e
         if port == 0:

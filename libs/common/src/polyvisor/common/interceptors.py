@@ -23,10 +23,7 @@ A wrapped handler may also return its response already serialized (`bytes`, e.g.
 of encoded messages): it is sent as it is.
 
 Nothing of this is decided per call that can be decided per method, and no grpc.aio interceptor
-runs (grpc.aio runs its interceptor pipeline on every call). The same behaviour is also
-available as three classic grpc.aio interceptors (`MetricsInterceptor`, `ErrorInterceptor`,
-`AuthInterceptor`, outermost first), which `GrpcServer` uses only when it is given extra
-interceptors of its own, so that these still run inside the three.
+runs (grpc.aio runs its interceptor pipeline on every call).
 """
 
 from __future__ import annotations
@@ -39,8 +36,8 @@ import os
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import suppress
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -67,18 +64,14 @@ __all__ = [
     "GRPC_REQUEST_SECONDS",
     "REQUEST_ID_KEY",
     "STATUS_DETAILS_KEY",
-    "AuthInterceptor",
     "Authenticator",
-    "ErrorInterceptor",
     "HandlerWrapper",
-    "MetricsInterceptor",
     "current_principal",
     "current_request_id",
     "error_details",
     "rich_status",
     "split_method",
     "status_details",
-    "wrap_rpc_handler",
 ]
 
 log = get_logger(__name__)
@@ -144,84 +137,8 @@ class Authenticator(Protocol):
     """The auth hook. Return the caller, or raise `Unauthenticated` / `PermissionDenied`."""
 
     async def authenticate(
-        self, method: str, metadata: Iterable[tuple[str, str | bytes]] | None
+        self, method: str, metadata: Mapping[str, str] | Sequence[tuple[str, str | bytes]] | None
     ) -> Principal | None: ...
-
-
-# --------------------------------------------------------------------------- wrapping
-
-Around = Callable[[grpc.aio.ServicerContext], AbstractAsyncContextManager[None]]
-
-
-def wrap_rpc_handler(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMethodHandler:
-    """A handler running the original behaviour inside `around(context)`, whatever its shape."""
-    if handler.unary_unary is not None:
-        return handler._replace(unary_unary=_wrap_unary_response(handler.unary_unary, around))  # type: ignore[attr-defined]
-    if handler.stream_unary is not None:
-        return handler._replace(stream_unary=_wrap_unary_response(handler.stream_unary, around))  # type: ignore[attr-defined]
-    if handler.unary_stream is not None:
-        return handler._replace(unary_stream=_wrap_stream_response(handler.unary_stream, around))  # type: ignore[attr-defined]
-    if handler.stream_stream is not None:
-        return handler._replace(stream_stream=_wrap_stream_response(handler.stream_stream, around))  # type: ignore[attr-defined]
-    return handler
-
-
-def _wrap_unary_response(behavior: Callable[..., Any], around: Around) -> Callable[..., Any]:
-    async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        async with around(context):
-            result = behavior(request, context)
-            if inspect.isawaitable(result):
-                result = await result
-            return result
-
-    return call
-
-
-def _wrap_stream_response(behavior: Callable[..., Any], around: Around) -> Callable[..., Any]:
-    if inspect.isasyncgenfunction(behavior):
-
-        async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            async with around(context):
-                agen = behavior(request, context)
-                try:
-                    async for item in agen:
-                        yield item
-                finally:
-                    await agen.aclose()
-
-        return stream
-
-    async def write_style(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        # Coroutine handlers that call `await context.write(...)`.
-        async with around(context):
-            result = behavior(request, context)
-            if inspect.isawaitable(result):
-                return await result
-            if hasattr(result, "__aiter__"):  # a callable returning an async iterator
-                async for item in result:
-                    await context.write(item)
-                return None
-            return result
-
-    return write_style
-
-
-class _WrappingInterceptor(grpc.aio.ServerInterceptor):
-    def around(
-        self, method: str, context: grpc.aio.ServicerContext
-    ) -> AbstractAsyncContextManager[None]:
-        raise NotImplementedError
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None:  # unknown method: grpc answers UNIMPLEMENTED
-            return handler
-        method = handler_call_details.method
-        return wrap_rpc_handler(handler, lambda context: self.around(method, context))
 
 
 # --------------------------------------------------------------------------- metrics
@@ -258,30 +175,6 @@ def _method_metrics(method: str) -> _MethodMetrics:
     return found
 
 
-class MetricsInterceptor(_WrappingInterceptor):
-    @asynccontextmanager
-    async def around(self, method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-        start = time.perf_counter()
-        code: grpc.StatusCode | None = None
-        try:
-            yield
-            code = context.code() or grpc.StatusCode.OK
-        except grpc.aio.AbortError:
-            code = context.code() or grpc.StatusCode.UNKNOWN
-            raise
-        except PolyvisorError as e:  # only when installed inside the error interceptor
-            code = e.code
-            raise
-        except (asyncio.CancelledError, GeneratorExit):
-            code = grpc.StatusCode.CANCELLED
-            raise
-        except BaseException:
-            code = grpc.StatusCode.UNKNOWN
-            raise
-        finally:
-            _method_metrics(method).done(code or grpc.StatusCode.UNKNOWN, start)
-
-
 # --------------------------------------------------------------------------- errors
 
 # Request ids made here: a random per-process prefix and a counter (32 hex digits, like a
@@ -303,10 +196,6 @@ def _request_id_in(metadata: Iterable[tuple[str, str | bytes]] | None) -> str:
                 return text
             break
     return _new_request_id()
-
-
-def _request_id_from(context: grpc.aio.ServicerContext) -> str:
-    return _request_id_in(context.invocation_metadata())
 
 
 def _reason(exc: PolyvisorError) -> str:
@@ -401,24 +290,6 @@ def _code_of(exc: BaseException, context: grpc.aio.ServicerContext) -> grpc.Stat
     return grpc.StatusCode.UNKNOWN
 
 
-class ErrorInterceptor(_WrappingInterceptor):
-    @asynccontextmanager
-    async def around(self, method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-        request_id = _request_id_from(context)
-        token = set_rpc_context(request_id, method)
-        try:
-            await context.send_initial_metadata(((REQUEST_ID_KEY, request_id),))
-            yield
-        except Exception as e:
-            await _map_error(context, e)
-            raise
-        finally:
-            # A streaming RPC's generator may be finalised from another context: never let
-            # the reset itself fail the RPC.
-            with suppress(ValueError):
-                reset_rpc_context(token)
-
-
 # --------------------------------------------------------------------------- auth
 
 
@@ -436,31 +307,6 @@ async def _authenticate(
     except Exception as e:  # a broken authenticator must not let anyone in
         log.exception("authenticator failed", error=repr(e))
         raise Unauthenticated("authentication failed") from e
-
-
-class AuthInterceptor(_WrappingInterceptor):
-    """Authenticates every non-exempt method. Exempt entries ending in '/' are prefixes."""
-
-    def __init__(self, authenticator: Authenticator, exempt: Iterable[str] = ()) -> None:
-        self._authenticator = authenticator
-        self._exempt = (*DEFAULT_AUTH_EXEMPT, *exempt)
-
-    def is_exempt(self, method: str) -> bool:
-        return _is_exempt(method, self._exempt)
-
-    @asynccontextmanager
-    async def around(self, method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-        principal = None
-        if not self.is_exempt(method):
-            principal = await _authenticate(
-                self._authenticator, method, context.invocation_metadata()
-            )
-        token = _principal.set(principal)
-        try:
-            yield
-        finally:
-            with suppress(ValueError):
-                _principal.reset(token)
 
 
 # --------------------------------------------------------------------------- one wrapper
@@ -513,23 +359,23 @@ class HandlerWrapper:
         auth = None if self.is_exempt(method) else self._authenticator
         m = _Method(method, auth)
         if handler.response_serializer is not None:
-            handler = handler._replace(  # type: ignore[attr-defined]
+            handler = handler._replace(
                 response_serializer=_serializer_passing_bytes(handler.response_serializer)
             )
         if handler.request_deserializer is not None:
-            handler = handler._replace(  # type: ignore[attr-defined]
+            handler = handler._replace(
                 request_deserializer=_deserializer_refusing_garbage(
                     handler.request_deserializer, handler.request_streaming
                 )
             )
         if handler.unary_unary is not None:
-            return handler._replace(unary_unary=_unary_response(handler.unary_unary, m))  # type: ignore[attr-defined]
+            return handler._replace(unary_unary=_unary_response(handler.unary_unary, m))
         if handler.stream_unary is not None:
-            return handler._replace(stream_unary=_unary_response(handler.stream_unary, m))  # type: ignore[attr-defined]
+            return handler._replace(stream_unary=_unary_response(handler.stream_unary, m))
         if handler.unary_stream is not None:
-            return handler._replace(unary_stream=_stream_response(handler.unary_stream, m))  # type: ignore[attr-defined]
+            return handler._replace(unary_stream=_stream_response(handler.unary_stream, m))
         if handler.stream_stream is not None:
-            return handler._replace(stream_stream=_stream_response(handler.stream_stream, m))  # type: ignore[attr-defined]
+            return handler._replace(stream_stream=_stream_response(handler.stream_stream, m))
         return handler
 
     def wrap_generic(self, handler: grpc.GenericRpcHandler) -> grpc.GenericRpcHandler:

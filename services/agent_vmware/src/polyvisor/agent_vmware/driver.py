@@ -1031,7 +1031,7 @@ class VmwareDriver:
             not_ours: set[str] = set()
             for vm, props in retrieve(conn.content, unknown, vim.VirtualMachine, _VM_PATHS):
                 extra = _extra(props)
-                sid = self._owners.ours(extra, vm=vm._moId)
+                sid: str | None = self._owners.ours(extra, vm=vm._moId)
                 if sid:
                     tags[vm._moId] = sid
                 elif self._owners.owner(extra) is not Owner.NOBODY:

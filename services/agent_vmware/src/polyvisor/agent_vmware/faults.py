@@ -97,6 +97,9 @@ def classify(exc: BaseException, *, spawning: bool = False) -> DriverError:
     return DriverError(fault_text(exc), retryable=retryable)
 
 
+_MAPPED: tuple[type[BaseException], ...] = (vmodl.MethodFault, *_TRANSPORT_ERRORS, OSError)
+
+
 @contextmanager
 def mapped(*, spawning: bool = False) -> Iterator[None]:
     """Re-raise whatever pyvmomi raises inside as a driver error."""
@@ -104,5 +107,5 @@ def mapped(*, spawning: bool = False) -> Iterator[None]:
         yield
     except DriverError:
         raise
-    except (vmodl.MethodFault, *_TRANSPORT_ERRORS, OSError) as exc:
+    except _MAPPED as exc:
         raise classify(exc, spawning=spawning) from exc

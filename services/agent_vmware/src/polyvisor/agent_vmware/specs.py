@@ -180,7 +180,7 @@ def grow_disk_spec(disk: vim.vm.device.VirtualDisk, capacity_kb: int) -> vim.vm.
     """Reconfigure ``disk`` to ``capacity_kb`` (growing only; the guest grows its filesystem)."""
     disk.capacityInKB = capacity_kb
     if hasattr(disk, "capacityInBytes"):
-        disk.capacityInBytes = capacity_kb * 1024
+        disk.capacityInBytes = capacity_kb * 1024  # type: ignore[assignment]  # stub says None
     return vim.vm.ConfigSpec(
         deviceChange=[vim.vm.device.VirtualDeviceSpec(operation="edit", device=disk)]
     )

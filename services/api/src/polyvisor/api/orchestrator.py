@@ -229,8 +229,9 @@ class Orchestrator:
         request = lifecycle.placement_request(
             server, spec, await self._members(server, spec), generation, self.deadlines
         )
-        result = await self.scheduler.select(request)
-        await self._record_placement(entry, generation, result, retry_of=server.fault)
+        await self._record_placement(
+            entry, generation, await self.scheduler.select(request), retry_of=server.fault
+        )
 
     # ------------------------------------------------------------------ commands
 

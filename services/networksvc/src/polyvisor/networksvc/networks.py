@@ -3,6 +3,7 @@ addresses laid out for IPAM."""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -173,7 +174,7 @@ class Networks:
 
     async def list_subnets(
         self, p: Principal | None, *, network_id: str, all_projects: bool, size: int, token: str
-    ) -> tuple[list[Subnet], str]:
+    ) -> tuple[builtins.list[Subnet], str]:
         caller = access.principal(p)
         project = access.scope(caller, all_projects)
         limit = page_size(size)

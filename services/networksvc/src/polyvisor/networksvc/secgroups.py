@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 
 from polyvisor.common.auth import Principal
@@ -63,7 +64,7 @@ class SecurityGroups:
 
     async def members(
         self, p: Principal | None, group_id: str
-    ) -> tuple[RemoteGroup, list[GroupMember]]:
+    ) -> tuple[RemoteGroup, builtins.list[GroupMember]]:
         group = await self.get(p, group_id)
         members = await self._store.group_members(group.id)
         if members is None:
@@ -123,7 +124,7 @@ class SecurityGroups:
 
     async def list_rules(
         self, p: Principal | None, group_id: str, all_projects: bool
-    ) -> list[SecurityGroupRule]:
+    ) -> builtins.list[SecurityGroupRule]:
         caller = access.principal(p)
         if group_id:
             await self.get(caller, group_id)  # NotFound unless the caller sees it

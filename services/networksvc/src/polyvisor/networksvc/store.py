@@ -398,7 +398,8 @@ class Store:
         self, project_id: str | None, *, name: str, after: str, limit: int
     ) -> list[Network]:
         """project_id None: every network; else the project's and the shared ones."""
-        where, args = ["n.id > $1"], [_uuid(after) or uuid.UUID(int=0)]
+        where = ["n.id > $1"]
+        args: list[object] = [_uuid(after) or uuid.UUID(int=0)]
         if project_id is not None:
             args.append(project_id)
             where.append(_visible("n", f"${len(args)}", shared=True))
@@ -541,7 +542,8 @@ class Store:
     async def list_subnets(
         self, project_id: str | None, *, network_id: str, after: str, limit: int
     ) -> list[Subnet]:
-        where, args = ["s.id > $1"], [_uuid(after) or uuid.UUID(int=0)]
+        where = ["s.id > $1"]
+        args: list[object] = [_uuid(after) or uuid.UUID(int=0)]
         if project_id is not None:
             args.append(project_id)
             where.append(
@@ -776,7 +778,8 @@ class Store:
         after: str,
         limit: int,
     ) -> list[Port]:
-        where, args = ["p.id > $1"], [_uuid(after) or uuid.UUID(int=0)]
+        where = ["p.id > $1"]
+        args: list[object] = [_uuid(after) or uuid.UUID(int=0)]
         if project_id is not None:
             args.append(project_id)
             where.append(f"p.project_id = ${len(args)}")
@@ -814,7 +817,8 @@ class Store:
                 if before["revision"] != expected_revision:
                     raise Aborted(f"port {port_id} changed meanwhile; try again")
                 old = await self._port_in(conn, pid)
-                sets, args = [], [pid]
+                sets: list[str] = []
+                args: list[object] = [pid]
                 for col, value in changes.items():
                     if col == "security_group_ids":
                         continue
@@ -1231,7 +1235,8 @@ class Store:
     async def list_groups(
         self, project_id: str | None, *, name: str, after: str, limit: int
     ) -> list[SecurityGroup]:
-        where, args = ["g.id > $1"], [_uuid(after) or uuid.UUID(int=0)]
+        where = ["g.id > $1"]
+        args: list[object] = [_uuid(after) or uuid.UUID(int=0)]
         if project_id is not None:
             args.append(project_id)
             where.append(f"g.project_id = ${len(args)}")
@@ -1347,7 +1352,8 @@ class Store:
         return _rule(row) if row else None
 
     async def list_rules(self, project_id: str | None, group_id: str) -> list[SecurityGroupRule]:
-        where, args = ["true"], []
+        where = ["true"]
+        args: list[object] = []
         if project_id is not None:
             args.append(project_id)
             where.append(f"r.project_id = ${len(args)}")

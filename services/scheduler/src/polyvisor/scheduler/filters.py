@@ -160,7 +160,8 @@ class ComputeFilter(HostFilter):
     name = "ComputeFilter"
 
     def passes(self, index: HostIndex, ctx: FilterContext) -> np.ndarray:
-        return index.alive(ctx.now) & index.enabled
+        passing: np.ndarray = index.alive(ctx.now) & index.enabled
+        return passing
 
     def breakdown(
         self, index: HostIndex, ctx: FilterContext, removed: np.ndarray

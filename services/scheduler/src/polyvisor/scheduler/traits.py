@@ -125,7 +125,7 @@ class VersionPredicate:
 
     def mask(self, keys: np.ndarray) -> np.ndarray:
         """True where the version key satisfies every clause (NaN never does)."""
-        ok = ~np.isnan(keys)
+        ok: np.ndarray = ~np.isnan(keys)
         for op, value in self.clauses:
             ok &= _OPS[op](keys, value)
         return ok

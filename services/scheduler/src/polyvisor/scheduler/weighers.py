@@ -54,7 +54,8 @@ def normalize(values: np.ndarray) -> np.ndarray:
     hi = v.max()
     if hi == lo:
         return np.zeros_like(v)
-    return (v - lo) / (hi - lo)
+    scaled: np.ndarray = (v - lo) / (hi - lo)
+    return scaled
 
 
 def ram_weigher(free_ram_mb: np.ndarray, strategy: str = "spread") -> np.ndarray:

@@ -105,7 +105,8 @@ def _find_explanation(details: dict[str, Any]) -> dict[str, Any] | None:
         return details
     fault = details.get("fault")
     if isinstance(fault, dict) and isinstance(fault.get("no_valid_host"), dict):
-        return fault["no_valid_host"]
+        found: dict[str, Any] = fault["no_valid_host"]
+        return found
     return None
 
 
