@@ -63,7 +63,7 @@ from polyvisor.agentkit.testing import (  # noqa: E402
     ImageStore,
     agent_command,
 )
-from polyvisor.common.bus import Bus  # noqa: E402
+from polyvisor.common.bus.client import Bus  # noqa: E402
 from polyvisor.common.embedded import EmbeddedNats  # noqa: E402
 from tests.agent_kvm.boot_sector import BOOT_LINE, boot_sector  # noqa: E402
 from tests.fixtures.libvirt import LibvirtUnavailable, ensure_libvirtd  # noqa: E402

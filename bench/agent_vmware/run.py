@@ -53,7 +53,8 @@ from polyvisor.agentkit.testing import (  # noqa: E402
     ImageStore,
     agent_command,
 )
-from polyvisor.common.bus import Bus, subject_token  # noqa: E402
+from polyvisor.common.bus.client import Bus  # noqa: E402
+from polyvisor.common.bus.subjects import subject_token  # noqa: E402
 from polyvisor.common.embedded import EmbeddedNats  # noqa: E402
 from polyvisor.types.v1 import disk_pb2  # noqa: E402
 from tests.fixtures.vcsim import Vcsim, VcsimEndpoint  # noqa: E402

@@ -46,7 +46,8 @@ sys.path[:0] = [str(HERE), str(REPO)]
 import asyncpg  # noqa: E402
 import workload  # noqa: E402
 
-from polyvisor.common.bus import Bus, subject_token  # noqa: E402
+from polyvisor.common.bus.client import Bus  # noqa: E402
+from polyvisor.common.bus.subjects import subject_token  # noqa: E402
 from polyvisor.common.db import close_pool, create_pool, migrate  # noqa: E402
 from polyvisor.common.embedded import EmbeddedNats, EmbeddedPostgres  # noqa: E402
 from polyvisor.common.logging import configure_logging  # noqa: E402

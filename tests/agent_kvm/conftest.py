@@ -18,7 +18,7 @@ import pytest
 
 from polyvisor.agentkit.testing import AgentTestServers, AssignmentBoard, EventTap, ImageStore
 from polyvisor.common.auth import TokenSigner, generate_keypair
-from polyvisor.common.bus import Bus
+from polyvisor.common.bus.client import Bus
 from tests.agent_kvm.boot_sector import boot_sector
 from tests.agent_kvm.kvm_support import (
     SYSTEM_URI,

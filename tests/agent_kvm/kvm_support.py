@@ -17,7 +17,7 @@ import grpc
 from polyvisor.agentkit.bus import command_subject
 from polyvisor.agentkit.testing import AssignmentBoard, EventTap, agent_command
 from polyvisor.common.auth import TokenSigner
-from polyvisor.common.bus import Bus
+from polyvisor.common.bus.client import Bus
 from polyvisor.image.v1 import image_service_pb2_grpc, images_pb2
 from polyvisor.types.v1 import disk_pb2
 from tests.support.auth import grant_image

@@ -22,7 +22,8 @@ from polyvisor.agentkit.testing import (
     ImageStore,
     agent_command,
 )
-from polyvisor.common.bus import Bus, subject_token
+from polyvisor.common.bus.client import Bus
+from polyvisor.common.bus.subjects import subject_token
 from polyvisor.types.v1 import disk_pb2
 from tests.fixtures.vcsim import Vcsim
 

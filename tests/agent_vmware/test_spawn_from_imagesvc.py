@@ -29,7 +29,8 @@ from polyvisor.agentkit.testing import (
     agent_command,
 )
 from polyvisor.common.auth import TokenSigner, generate_keypair
-from polyvisor.common.bus import Bus, subject_token
+from polyvisor.common.bus.client import Bus
+from polyvisor.common.bus.subjects import subject_token
 from polyvisor.image.v1 import image_service_pb2_grpc, images_pb2
 from polyvisor.types.v1 import disk_pb2, hypervisor_pb2
 from tests.fixtures.vcsim import Vcsim

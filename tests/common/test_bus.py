@@ -11,7 +11,9 @@ import pytest
 from grpc_health.v1 import health_pb2
 
 from polyvisor.common import errors
-from polyvisor.common.bus import Bus, BusMessage, subject_token, subject_token_decode
+from polyvisor.common.bus.client import Bus
+from polyvisor.common.bus.messages import BusMessage
+from polyvisor.common.bus.subjects import subject_token, subject_token_decode
 from polyvisor.common.embedded import EmbeddedNats, free_port
 from polyvisor.common.lifespan import BackgroundTasks
 
@@ -182,25 +184,6 @@ async def test_key_value_compare_and_set(bus: Bus, unique_name: Callable[[str], 
     assert entry is not None and entry.value == b"replica-b"
 
 
-async def test_core_request_reply(bus: Bus, unique_name: Callable[[str], str]) -> None:
-    subject = unique_name("rpc")
-    sub = await bus.subscribe(subject)
-
-    async def responder() -> None:
-        async for m in sub:
-            await sub.respond(m, b"pong:" + m.data)
-
-    async with BackgroundTasks("test") as tasks:
-        tasks.start("responder", responder())
-        await bus.flush()
-        reply = await bus.request(subject, b"ping", timeout=5)
-        assert reply.data == b"pong:ping"
-    await sub.unsubscribe()
-    await sub.unsubscribe()
-    with pytest.raises(errors.Unavailable):
-        await bus.request(subject, b"ping", timeout=1)
-
-
 async def test_close_is_idempotent_and_final(nats_url: str) -> None:
     b = await Bus.connect([nats_url], "closing", connect_timeout=10)
     assert b.connected
@@ -208,7 +191,7 @@ async def test_close_is_idempotent_and_final(nats_url: str) -> None:
     await b.close()
     assert not b.connected
     with pytest.raises(errors.Unavailable):
-        await b.publish_core("x.y", b"late")
+        await b.publish("x.y", b"late")
 
 
 async def test_connect_to_nothing_is_unavailable() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncpg
 import nats.errors
 
-from polyvisor.common.bus import map_nats_error
+from polyvisor.common.bus.errors import map_nats_error
 from polyvisor.common.db import map_db_error
 from polyvisor.common.errors import Unavailable
 

@@ -15,7 +15,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from polyvisor.common import readiness
-from polyvisor.common.bus import Bus
+from polyvisor.common.bus.client import Bus
 from polyvisor.common.config import ServiceSettings
 from polyvisor.common.db import close_pool, create_pool
 from polyvisor.common.embedded import EmbeddedNats, EmbeddedPostgres, free_port

@@ -15,7 +15,9 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from polyvisor.agent.v1 import commands_pb2, host_report_pb2
-from polyvisor.common.bus import Bus, BusMessage, subject_token
+from polyvisor.common.bus.client import Bus
+from polyvisor.common.bus.messages import BusMessage
+from polyvisor.common.bus.subjects import subject_token
 from polyvisor.common.lifespan import BackgroundTasks
 from polyvisor.common.streams import (
     AGENT_CMD,

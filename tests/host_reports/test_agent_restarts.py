@@ -28,7 +28,8 @@ from polyvisor.agentkit.fake import FakeDriver
 from polyvisor.agentkit.runtime import AgentRuntime
 from polyvisor.agentkit.settings import AgentSettings
 from polyvisor.agentkit.testing import AgentTestServers, AssignmentBoard, ImageStore
-from polyvisor.common.bus import Bus, subject_token
+from polyvisor.common.bus.client import Bus
+from polyvisor.common.bus.subjects import subject_token
 from polyvisor.common.db import close_pool, create_pool, migrate
 from polyvisor.common.lifespan import BackgroundTasks
 from polyvisor.scheduler.bus import HostReportFeed

@@ -25,7 +25,7 @@ from polyvisor.agent_kvm.net.names import short, tap_name
 from polyvisor.agent_kvm.net.plane import NetworkPlane
 from polyvisor.agentkit.credentials import AgentCredentials
 from polyvisor.agentkit.driver import ImageRef, InstanceSpec, LocalImage, RenditionWanted
-from polyvisor.common.bus import Bus
+from polyvisor.common.bus.client import Bus
 
 __all__ = ["UDHCPC_SCRIPT", "Console", "KvmHost", "NsGuest", "instance_spec", "kvm_host", "run"]
 

@@ -20,7 +20,7 @@ from polyvisor.common.auth import (
     TokenSigner,
     ensure_keypair,
 )
-from polyvisor.common.bus import Bus
+from polyvisor.common.bus.client import Bus
 from polyvisor.common.grants import ImageGrantFeed, ImageGrants
 
 

@@ -21,7 +21,7 @@ from polyvisor.agentkit.testing import (
     ImageStore,
     agent_command,
 )
-from polyvisor.common.bus import Bus
+from polyvisor.common.bus.client import Bus
 
 BOOT_IMAGE = b"\x00" * 4096
 

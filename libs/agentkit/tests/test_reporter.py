@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 from polyvisor.agent.v1 import host_report_pb2
 from polyvisor.agentkit.bus import HOSTS_STREAM, report_subject
 from polyvisor.agentkit.fake import FakeDriver
-from polyvisor.common.bus import MSG_ID_HEADER, StreamMessage
+from polyvisor.common.bus.messages import MSG_ID_HEADER
+from polyvisor.common.bus.watch import StreamMessage
 
 if TYPE_CHECKING:
     from conftest import Agent

@@ -9,7 +9,8 @@ import pytest
 
 from polyvisor.agent_vmware.leadership import Leadership
 from polyvisor.agent_vmware.lease import Lease
-from polyvisor.common.bus import Bus, KeyValue
+from polyvisor.common.bus.client import Bus
+from polyvisor.common.bus.kv import KeyValue
 
 TTL = 2.0  # renewals every TTL/3: short, yet roomy enough for a loaded 2-core machine
 

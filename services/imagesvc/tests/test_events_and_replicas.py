@@ -11,7 +11,8 @@ import pytest
 from imagesvc_client import Service
 from imagesvc_forge import Forge
 
-from polyvisor.common.bus import Bus, subject_token
+from polyvisor.common.bus.client import Bus
+from polyvisor.common.bus.subjects import subject_token
 from polyvisor.common.db import close_pool, create_pool
 from polyvisor.common.lifespan import serve
 from polyvisor.events.v1 import image_events_pb2 as ev

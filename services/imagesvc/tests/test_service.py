@@ -15,7 +15,7 @@ import pytest
 from imagesvc_client import Client, Service
 from imagesvc_forge import Forge
 
-from polyvisor.common.bus import Bus
+from polyvisor.common.bus.client import Bus
 from polyvisor.common.interceptors import error_details
 from polyvisor.image.v1 import images_pb2 as pb
 from polyvisor.types.v1 import disk_pb2, hypervisor_pb2

@@ -9,7 +9,7 @@ import uuid
 from google.protobuf.field_mask_pb2 import FieldMask
 from netsvc_client import Service, physnet
 
-from polyvisor.common.bus import Bus
+from polyvisor.common.bus.client import Bus
 from polyvisor.common.streams import NETWORK_EVENTS, network_security_group_subject
 from polyvisor.network.v1 import bindings_pb2 as bpb
 from polyvisor.network.v1 import network_events_pb2 as epb

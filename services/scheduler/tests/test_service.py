@@ -13,7 +13,8 @@ import pytest
 from google.protobuf.duration_pb2 import Duration
 
 from polyvisor.agent.v1 import host_report_pb2
-from polyvisor.common.bus import Bus, subject_token
+from polyvisor.common.bus.client import Bus
+from polyvisor.common.bus.subjects import subject_token
 from polyvisor.scheduling.v1 import (
     request_spec_pb2,
     scheduler_pb2,

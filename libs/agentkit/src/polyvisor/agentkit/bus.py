@@ -11,7 +11,10 @@ from polyvisor.agent.v1 import host_report_pb2
 from polyvisor.agentkit.commands import ServerEventOut
 from polyvisor.agentkit.convert import event_to_proto
 from polyvisor.agentkit.metrics import EVENTS_PUBLISHED
-from polyvisor.common.bus import Bus, PublishAck, PullConsumer, subject_token
+from polyvisor.common.bus.client import Bus
+from polyvisor.common.bus.consumer import PullConsumer
+from polyvisor.common.bus.messages import PublishAck
+from polyvisor.common.bus.subjects import subject_token
 from polyvisor.common.streams import (
     AGENT_CMD,
     EVENTS,

@@ -23,7 +23,8 @@ from polyvisor.agentkit.commands import Command
 from polyvisor.agentkit.convert import InvalidCommand, command_from_proto
 from polyvisor.agentkit.dispatcher import ServerDispatcher
 from polyvisor.agentkit.metrics import COMMANDS
-from polyvisor.common.bus import BusMessage, PullConsumer
+from polyvisor.common.bus.consumer import PullConsumer
+from polyvisor.common.bus.messages import BusMessage
 from polyvisor.common.errors import PolyvisorError, Unavailable
 from polyvisor.common.logging import get_logger
 

@@ -53,7 +53,7 @@ from polyvisor.agentkit.reconcile_plan import Assigned
 from polyvisor.agentkit.reconciler import Reconciler
 from polyvisor.agentkit.reporter import HostReporter
 from polyvisor.agentkit.settings import AgentSettings
-from polyvisor.common.bus import Bus
+from polyvisor.common.bus.client import Bus
 from polyvisor.common.errors import PolyvisorError
 from polyvisor.common.lifespan import BackgroundTasks
 from polyvisor.common.logging import get_logger

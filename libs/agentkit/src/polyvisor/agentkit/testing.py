@@ -39,7 +39,8 @@ from polyvisor.agentkit.convert import (
     vmware_disktype_to_proto,
 )
 from polyvisor.agentkit.reconcile_plan import Assigned
-from polyvisor.common.bus import Bus, Subscription
+from polyvisor.common.bus.client import Bus
+from polyvisor.common.bus.core import Subscription
 from polyvisor.events.v1 import server_events_pb2
 from polyvisor.image.v1 import image_service_pb2_grpc, images_pb2
 from polyvisor.types.v1 import fault_pb2, hypervisor_pb2, resources_pb2, server_status_pb2

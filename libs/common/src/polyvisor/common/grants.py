@@ -21,7 +21,8 @@ import json
 import time
 from typing import TYPE_CHECKING
 
-from polyvisor.common.bus import Bus, subject_token
+from polyvisor.common.bus.client import Bus
+from polyvisor.common.bus.subjects import subject_token
 from polyvisor.common.errors import NotFound
 from polyvisor.common.logging import get_logger
 from polyvisor.common.revocation import StreamFollower

@@ -26,7 +26,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from polyvisor.common.bus import subject_token
+from polyvisor.common.bus.subjects import subject_token
 
 __all__ = [
     "AGENT_LEASE_BUCKET",

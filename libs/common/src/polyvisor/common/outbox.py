@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from google.protobuf.message import Message
 
-from polyvisor.common.bus import Bus
+from polyvisor.common.bus.client import Bus
 from polyvisor.common.errors import PolyvisorError
 from polyvisor.common.logging import get_logger
 

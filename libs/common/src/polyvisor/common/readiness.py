@@ -9,7 +9,7 @@ gRPC health (see `polyvisor.common.grpcserver`) answers two questions on the sam
   A Kubernetes readinessProbe names it (`grpc: {port: 50051, service: readiness}`);
   `./dev up` waits for it before it says the stack is up.
 
-`polyvisor.common.db.create_pool` and `polyvisor.common.bus.Bus.connect` register what they
+`polyvisor.common.db.create_pool` and `polyvisor.common.bus.client.Bus.connect` register what they
 open here, and closing it removes it: a service declares nothing itself.
 """
 

@@ -28,7 +28,9 @@ import time
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
-from polyvisor.common.bus import Bus, StreamWatch, subject_token, subject_token_decode
+from polyvisor.common.bus.client import Bus
+from polyvisor.common.bus.subjects import subject_token, subject_token_decode
+from polyvisor.common.bus.watch import StreamWatch
 from polyvisor.common.errors import InvalidArgument, PolyvisorError
 from polyvisor.common.logging import get_logger
 

@@ -13,7 +13,7 @@ from polyvisor.agent_kvm.net.client import NetworkClient
 from polyvisor.agent_kvm.net.plane import NetworkPlane
 from polyvisor.agentkit.driver import HypervisorUnavailable
 from polyvisor.agentkit.runtime import AgentRuntime
-from polyvisor.common.bus import Bus
+from polyvisor.common.bus.client import Bus
 from polyvisor.common.grpcserver import GrpcServer
 from polyvisor.common.logging import get_logger
 

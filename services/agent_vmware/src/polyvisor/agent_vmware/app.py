@@ -22,7 +22,8 @@ from polyvisor.agent_vmware.leadership import Leadership
 from polyvisor.agent_vmware.lease import Lease
 from polyvisor.agentkit.driver import DriverError
 from polyvisor.agentkit.runtime import AgentRuntime
-from polyvisor.common.bus import Bus, subject_token
+from polyvisor.common.bus.client import Bus
+from polyvisor.common.bus.subjects import subject_token
 from polyvisor.common.grpcserver import GrpcServer
 from polyvisor.common.lifespan import BackgroundTasks
 from polyvisor.common.logging import get_logger

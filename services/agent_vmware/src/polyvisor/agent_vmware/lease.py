@@ -12,7 +12,7 @@ holder that dies simply stops renewing and its lease vanishes within the TTL.
 
 from __future__ import annotations
 
-from polyvisor.common.bus import KeyValue
+from polyvisor.common.bus.kv import KeyValue
 from polyvisor.common.errors import Aborted, AlreadyExists, NotFound
 from polyvisor.common.logging import get_logger
 

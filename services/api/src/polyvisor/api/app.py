@@ -32,7 +32,7 @@ from polyvisor.api.store.servers import CHANGES_CHANNEL
 from polyvisor.api.throttle import LoginThrottle
 from polyvisor.api.watch import ChangeFeed
 from polyvisor.common.auth import JwtAuthenticator, TokenSigner, TokenVerifier, ensure_keypair
-from polyvisor.common.bus import Bus
+from polyvisor.common.bus.client import Bus
 from polyvisor.common.db import close_pool, create_pool, migrate
 from polyvisor.common.grants import ImageGrantFeed, ImageGrants
 from polyvisor.common.grpcserver import GrpcServer

@@ -10,7 +10,9 @@ from polyvisor.api.convert.events import event_from_proto
 from polyvisor.api.keyed_queue import KeyedQueue
 from polyvisor.api.lifecycle import AgentCommand, AgentEvent
 from polyvisor.api.spawnspec import Target
-from polyvisor.common.bus import Bus, BusMessage, PullConsumer
+from polyvisor.common.bus.client import Bus
+from polyvisor.common.bus.consumer import PullConsumer
+from polyvisor.common.bus.messages import BusMessage
 from polyvisor.common.errors import InvalidArgument
 from polyvisor.common.grants import ImageGrantFeed
 from polyvisor.common.logging import get_logger

@@ -12,7 +12,7 @@ from contextlib import AsyncExitStack
 from importlib.resources import files
 
 from polyvisor.common.auth import JwtAuthenticator, MethodRules, TokenVerifier
-from polyvisor.common.bus import Bus
+from polyvisor.common.bus.client import Bus
 from polyvisor.common.db import close_pool, create_pool, migrate
 from polyvisor.common.errors import FailedPrecondition
 from polyvisor.common.grants import ImageGrantFeed, ImageGrants

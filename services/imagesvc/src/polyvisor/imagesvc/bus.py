@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from polyvisor.common.bus import Bus
+from polyvisor.common.bus.client import Bus
 from polyvisor.common.errors import PolyvisorError
 from polyvisor.common.logging import get_logger
 from polyvisor.common.streams import EVENTS, ensure_streams, image_event_subject

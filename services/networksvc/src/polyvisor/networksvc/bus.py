@@ -4,7 +4,7 @@ NETWORK_EVENTS)."""
 
 from __future__ import annotations
 
-from polyvisor.common.bus import Bus
+from polyvisor.common.bus.client import Bus
 from polyvisor.common.outbox import OutboxPublisher
 from polyvisor.common.streams import (
     NETWORK_EVENTS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 
 from polyvisor.common.auth import JwtAuthenticator, TokenVerifier
-from polyvisor.common.bus import Bus
+from polyvisor.common.bus.client import Bus
 from polyvisor.common.db import close_pool, create_pool, migrate
 from polyvisor.common.grpcserver import GrpcServer
 from polyvisor.common.lifespan import BackgroundTasks

@@ -13,7 +13,8 @@ import asyncio
 import time
 
 from polyvisor.agent.v1 import host_report_pb2
-from polyvisor.common.bus import Bus, StreamMessage
+from polyvisor.common.bus.client import Bus
+from polyvisor.common.bus.watch import StreamMessage
 from polyvisor.common.errors import PolyvisorError
 from polyvisor.common.logging import get_logger
 from polyvisor.common.streams import HOSTS, ensure_streams

@@ -30,7 +30,8 @@ from polyvisor.agent_kvm.net.model import PortBinding
 from polyvisor.agent_kvm.net.network_data import network_data
 from polyvisor.agent_kvm.net.plane import NetworkPlane
 from polyvisor.agent_kvm.net.shell import NetError
-from polyvisor.common.bus import Bus, CoreMessage, Subscription
+from polyvisor.common.bus.client import Bus
+from polyvisor.common.bus.core import CoreMessage, Subscription
 from polyvisor.common.errors import PolyvisorError
 from polyvisor.common.lifespan import BackgroundTasks
 from polyvisor.common.logging import get_logger
