@@ -33,10 +33,10 @@ from polyvisor.imagesvc import properties as props
 from polyvisor.imagesvc.blobstore import BlobStore
 from polyvisor.imagesvc.events import EventKind, image_event
 from polyvisor.imagesvc.model import KNOWN_PROPERTIES, Image, ImageStatus, Visibility
-from polyvisor.imagesvc.store import (
+from polyvisor.imagesvc.store import Store
+from polyvisor.imagesvc.store.rows import (
     ImageFilters,
     ImageIdTaken,
-    Store,
     decode_page_token,
     encode_page_token,
 )

@@ -20,7 +20,7 @@ from polyvisor.imagesvc.model import (
     RenditionStatus,
     Visibility,
 )
-from polyvisor.imagesvc.store import ImageFilters
+from polyvisor.imagesvc.store.rows import ImageFilters
 from polyvisor.types.v1 import disk_pb2, hypervisor_pb2
 
 __all__ = [
