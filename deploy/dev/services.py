@@ -5,8 +5,9 @@ configured only through its environment (docs/conventions.md): the table below i
 single place where the dev stack decides those variables.
 
 Ports: api 50051, imagesvc 50052, scheduler 50053, networksvc 50054, metrics 9151-9154 (the
-conventions' defaults); `POLYVISOR_DEV_PORTS=ephemeral` picks free ports instead (a second stack
-beside a running one). Agents get ephemeral ports.
+conventions' defaults), the console proxy 6080 (its health 50055, metrics 9155);
+`POLYVISOR_DEV_PORTS=ephemeral` picks free ports instead (a second stack beside a running
+one). Agents get ephemeral ports.
 """
 
 from __future__ import annotations
@@ -28,12 +29,16 @@ if TYPE_CHECKING:
 
 BIND_HOST = "127.0.0.1"
 CONTROL_PLANE = ("scheduler", "imagesvc", "networksvc", "api")
+#: What browsers reach: started after the api (they call it), before the agents.
+WEB = ("console",)
 DEFAULT_PORTS = {
     "api": (50051, 9151),
     "imagesvc": (50052, 9152),
     "scheduler": (50053, 9153),
     "networksvc": (50054, 9154),
+    "console": (50055, 9155),
 }
+DEFAULT_HTTP_PORTS = {"console": 6080}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +73,12 @@ class Credentials:
         import hmac
 
         return hmac.new(self.nats_secret.encode(), identity.encode(), hashlib.sha256).hexdigest()
+
+    def service_key(self, name: str) -> str:
+        """A keyed control-plane service's key (the console proxy's)."""
+        from polyvisor.common.auth import derive_service_key
+
+        return derive_service_key(self.agent_key_secret, name)
 
     def agent_key(self, host: str) -> str:
         """The agent of `host`'s own key (it names the host; no other host can use it)."""
@@ -170,6 +181,16 @@ def _ports(name: str, recorded: dict[str, dict[str, int]]) -> tuple[int, int]:
     return _free_port(), _free_port()
 
 
+def _http_port(name: str, recorded: dict[str, dict[str, int]]) -> int:
+    """A web service's HTTP port: the one it has while it runs, else its default or a free
+    one."""
+    if "http_port" in recorded.get(name, {}):
+        return recorded[name]["http_port"]
+    if name in DEFAULT_HTTP_PORTS and not ephemeral_ports():
+        return DEFAULT_HTTP_PORTS[name]
+    return _free_port()
+
+
 def _virt_type(libvirt_uri: str) -> str:
     return "kvm" if libvirt_uri.startswith("qemu") and Path("/dev/kvm").exists() else "qemu"
 
@@ -182,8 +203,10 @@ def plan(
 ) -> list[ServiceSpec]:
     """All service processes in start order. `recorded`: ports of those already running."""
     specs: dict[str, ServiceSpec] = {}
-    ports = {name: _ports(name, recorded) for name in CONTROL_PLANE}
+    ports = {name: _ports(name, recorded) for name in (*CONTROL_PLANE, *WEB)}
     address = {name: f"{BIND_HOST}:{ports[name][0]}" for name in CONTROL_PLANE}
+    http = {name: _http_port(name, recorded) for name in WEB}
+    console_url = f"ws://{BIND_HOST}:{http['console']}"
 
     def nats(name: str) -> dict[str, str]:
         if not infra.nats_managed:
@@ -235,7 +258,31 @@ def plan(
             "POLYVISOR_BOOTSTRAP_ADMIN_PASSWORD": creds.admin_password,
             "POLYVISOR_BOOTSTRAP_ADMIN_PROJECT": creds.admin_project,
             "POLYVISOR_AGENT_KEY_SECRET": creds.agent_key_secret,
+            "POLYVISOR_CONSOLE_PROXY_URL": console_url,
         },
+    )  # fmt: skip
+
+    def web(name: str) -> dict[str, str]:
+        """What a web service gets: no NATS, no database, no signing key."""
+        grpc_port, metrics_port = ports[name]
+        return {
+            "POLYVISOR_GRPC_HOST": BIND_HOST,
+            "POLYVISOR_GRPC_PORT": str(grpc_port),
+            "POLYVISOR_METRICS_HOST": BIND_HOST,
+            "POLYVISOR_METRICS_PORT": str(metrics_port),
+            "POLYVISOR_SERVER_ID": f"dev-{name}",
+            "POLYVISOR_LOG_LEVEL": os.environ.get("POLYVISOR_LOG_LEVEL", "INFO"),
+            "POLYVISOR_HTTP_HOST": BIND_HOST,
+            "POLYVISOR_HTTP_PORT": str(http[name]),
+            "POLYVISOR_API_ADDRESS": address["api"],
+        }
+
+    from polyvisor.common.auth import CONSOLE_IDENTITY
+
+    specs["console"] = ServiceSpec(
+        "console", "console", *ports["console"],
+        env={**web("console"), "POLYVISOR_CONSOLE_API_KEY": creds.service_key(CONSOLE_IDENTITY)},
+        info={"url": console_url, "http_port": str(http["console"])},
     )  # fmt: skip
 
     # Agents hold no database credentials (DESIGN §2): they get NATS and gRPC addresses.

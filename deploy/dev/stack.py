@@ -32,6 +32,7 @@ from deploy.dev.procs import ManagedProcess, recorded_names
 from deploy.dev.services import (
     BIND_HOST,
     CONTROL_PLANE,
+    WEB,
     Credentials,
     Infra,
     ServiceSpec,
@@ -196,6 +197,8 @@ def _recorded_ports(layout: Layout) -> dict[str, dict[str, int]]:
         if not rec or not all(isinstance(rec.get(k), int) for k in ("grpc_port", "metrics_port")):
             continue
         pair = {"grpc_port": rec["grpc_port"], "metrics_port": rec["metrics_port"]}
+        if str(rec.get("http_port", "")).isdigit():  # a web service's HTTP port
+            pair["http_port"] = int(rec["http_port"])
         if proc.running() or all(
             health.port_free_within(BIND_HOST, p, PORT_RELEASE_S) for p in pair.values()
         ):
@@ -230,7 +233,8 @@ def _start(layout: Layout, spec: ServiceSpec, result: UpResult) -> ManagedProces
             f"({', '.join(moved)})[/yellow]"
         )
         proc.stop()
-    for port in (spec.grpc_port, spec.metrics_port):
+    extra = [int(spec.info["http_port"])] if "http_port" in spec.info else []
+    for port in (spec.grpc_port, spec.metrics_port, *extra):
         if not health.port_free(BIND_HOST, port):
             raise StackError(
                 f"{spec.name}: port {port} is in use by another process "
@@ -259,7 +263,7 @@ def _wait(
             timeout=SERVING_TIMEOUT_S,
             alive=lambda p=proc: not p.exited(),
             # an agent may serve no gRPC at all: then being alive is all we can check
-            listen_within=AGENT_LISTEN_S if spec.name not in CONTROL_PLANE else None,
+            listen_within=None if spec.name in (*CONTROL_PLANE, *WEB) else AGENT_LISTEN_S,
         )
         pid = proc.pid
         if status == health.SERVING:
@@ -309,11 +313,16 @@ def up(layout: Layout | None = None) -> int:
     if nats_embedded:  # every process its own NATS identity (docs/security.md)
         EmbeddedNats(layout.nats).configure(nats_users(creds, specs))
     try:
-        # Scheduler, imagesvc and networksvc first (api calls them), then api, then the agents.
-        for group in (("scheduler", "imagesvc", "networksvc"), ("api",), None):
+        # Scheduler, imagesvc and networksvc first (api calls them), then api, then what
+        # browsers reach (they call the api), then the agents.
+        for group in (("scheduler", "imagesvc", "networksvc"), ("api",), WEB, None):
             batch = []
             for spec in specs:
-                in_group = spec.name in group if group else spec.name not in CONTROL_PLANE
+                in_group = (
+                    spec.name in group
+                    if group
+                    else spec.name not in CONTROL_PLANE and spec.name not in WEB
+                )
                 if in_group:
                     proc = _start(layout, spec, result)
                     if proc is not None:
@@ -359,7 +368,7 @@ def _endpoints(
             "log": str(layout.log(spec.name)),
             **spec.info,
         }
-        if spec.name in CONTROL_PLANE:
+        if spec.name in CONTROL_PLANE or spec.name in WEB:
             services[spec.name] = entry
         else:
             agents.append({"name": spec.name, **entry})
@@ -399,6 +408,10 @@ def _print_summary(layout: Layout, endpoints: dict[str, Any], result: UpResult) 
             f"  {name:<20} grpc {e['grpc']:<18} metrics {e['metrics']}  [{e['state']}]",
             markup=False,
         )
+    for name in WEB:
+        e = endpoints.get(name)
+        if e:
+            console.print(f"  {name:<20} {e['url']:<23} [{e['state']}]", markup=False)
     for a in endpoints["agents"]:
         console.print(
             f"  {a['name']:<20} grpc {a['grpc']:<18} metrics {a['metrics']}  [{a['state']}]",
@@ -435,9 +448,10 @@ def _print_summary(layout: Layout, endpoints: dict[str, Any], result: UpResult) 
 
 def _stop_order(layout: Layout) -> list[str]:
     names = recorded_names(layout)
-    agents = [n for n in names if n not in CONTROL_PLANE]
+    web = [n for n in WEB if n in names]
+    agents = [n for n in names if n not in CONTROL_PLANE and n not in WEB]
     rest = [n for n in ("api", "imagesvc", "networksvc", "scheduler") if n in names]
-    return agents + rest
+    return web + agents + rest
 
 
 def down(layout: Layout | None = None) -> int:

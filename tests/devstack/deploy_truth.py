@@ -55,6 +55,9 @@ DELIBERATELY_DEFAULTED: dict[str, dict[str, str]] = {
     "agent_kvm": {
         "POLYVISOR_AGENT_API_KEY": "given as POLYVISOR_AGENT_API_KEY_FILE, its node's Secret key",
     },
+    "console": {
+        "POLYVISOR_HTTP_HOST": "the default, 0.0.0.0, is what a pod wants; dev binds loopback",
+    },
     "agent_vmware": {
         "POLYVISOR_VCENTER_PASSWORD": "given as POLYVISOR_VCENTER_PASSWORD_FILE, a mounted Secret",
         "POLYVISOR_CONSOLE_HOST": "consoles open on the ESXi host, not where the agent runs",
@@ -194,6 +197,10 @@ def settings_class(container: dict[str, Any]) -> type[BaseModel] | None:
         from polyvisor.networksvc.config import NetworkSettings
 
         return NetworkSettings
+    if name == "console":
+        from polyvisor.console.config import ConsoleSettings
+
+        return ConsoleSettings
     if name == "agent-kvm":
         from polyvisor.agent_kvm.config import KvmSettings
 
@@ -679,7 +686,10 @@ def _peer_matches(rule_peers: list[dict[str, Any]] | None, own_ns: str, peer: Pe
 def _ports_match(rule_ports: list[dict[str, Any]] | None, port: int) -> bool:
     if not rule_ports:
         return True
-    return any(p.get("port") in (None, port) for p in rule_ports)
+    return any(
+        p.get("port") is None or p["port"] <= port <= p.get("endPort", p["port"])
+        for p in rule_ports
+    )
 
 
 def _allowed(

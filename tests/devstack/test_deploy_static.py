@@ -26,8 +26,8 @@ from tests.devstack import deploy_truth as truth
 REPO = truth.REPO
 CONTAINERS = REPO / "deploy" / "containers"
 K8S = REPO / "deploy" / "k8s"
-SERVICES = ("api", "scheduler", "imagesvc", "networksvc", "agent_kvm", "agent_vmware")
-STATELESS = ("api", "scheduler", "imagesvc", "networksvc")
+SERVICES = ("api", "scheduler", "imagesvc", "networksvc", "console", "agent_kvm", "agent_vmware")
+STATELESS = ("api", "scheduler", "imagesvc", "networksvc", "console")
 #: Kubernetes versions the rendered overlays must validate against: the oldest still
 #: supported upstream, and the newest the schemas know.
 K8S_VERSIONS = ("1.33.0", "1.35.0", kubernetes_validate.latest_version() + ".0")
@@ -310,6 +310,10 @@ DESIGN_FLOWS = [  # (from, to, port): DESIGN.md §2
     ("agent-vmware", "nats", 4222),
     ("agent-vmware", "vcenter", 443),
     ("prometheus", "api", 9151),
+    ("client", "console", 6080),  # browsers open consoles through the proxy
+    ("console", "api", 50051),  # redeems console tokens
+    ("console", "hypervisor-vnc", 5900),  # KVM hosts' VNC (5900-6000)
+    ("console", "hypervisor-vnc", 6105),  # ESXi hosts' VNC (5900-6105)
     ("prometheus", "agent-kvm", 9160),
 ]
 NOT_FLOWS = [
@@ -325,11 +329,15 @@ NOT_FLOWS = [
     ("client", "api", 9151),
     ("api", "vcenter", 443),
     ("scheduler", "api", 50051),
+    ("console", "scheduler", 50053),
+    ("console", "postgres", 5432),  # the proxy holds no database credentials
+    ("console", "nats", 4222),
+    ("client", "console", 50055),  # its gRPC serves probes only
 ]
 
 
 def _peer(docs: list[dict[str, Any]], name: str) -> truth.Peer:
-    outside = {"client", "vcenter"}
+    outside = {"client", "vcenter", "hypervisor-vnc"}
     elsewhere = {
         "postgres": truth.Peer("polyvisor-db", {"cnpg.io/cluster": "polyvisor-db"}),
         "nats": truth.Peer("nats", {"app.kubernetes.io/name": "nats"}),
@@ -396,6 +404,10 @@ def test_make_secrets_keeps_what_exists_and_refuses_missing_operator_values(
     assert nodes == {n: derive_agent_key(secret, n) for n in truth.KVM_NODES}
     vmware = (overlay / "secrets" / "vmware-cluster1" / "api-key").read_text()
     assert vmware == derive_agent_key(secret, "vmware-cluster1")
+    from polyvisor.common.auth import CONSOLE_IDENTITY, derive_service_key
+
+    console_key = (overlay / "secrets" / "console-api-key").read_text()
+    assert console_key == derive_service_key(secret, CONSOLE_IDENTITY)
 
 
 # ------------------------------------------------------------------ breakage

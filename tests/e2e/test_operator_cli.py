@@ -261,10 +261,16 @@ def test_flavor_bigger_than_any_esxi_host_is_refused_with_the_explanation(
 def test_consoles_come_back_in_each_hypervisors_port_range(
     stack: Stack, story: dict[str, Any]
 ) -> None:
-    kvm = stack.cli_json("server", "console", story["kvm_server"]["id"])
-    assert kvm["type"] == "vnc" and kvm["host"] and kvm["port"] in KVM_VNC, kvm
-    vmw = stack.cli_json("server", "console", story["vmw_server"]["id"])
-    assert vmw["type"] == "vnc" and vmw["host"] and vmw["port"] in ESX_VNC, vmw
+    proxy = stack.endpoints["console"]["url"]
+    for key, ports in (("kvm_server", KVM_VNC), ("vmw_server", ESX_VNC)):
+        sid = story[key]["id"]
+        # The console opens through the proxy, never at the hypervisor.
+        c = stack.cli_json("server", "console", sid)
+        assert c["type"] == "vnc" and c["url"].startswith(f"{proxy}/websockify?"), c
+        assert c["token"] in c["url"] and sid in c["url"], c
+        # Where the VNC server itself listens, in the hypervisor's range.
+        where = stack.cli_json("server", "show", sid)["console"]
+        assert where.startswith("vnc ") and int(where.rsplit(":", 1)[1]) in ports, where
 
 
 def test_stop_start_reboot(stack: Stack, story: dict[str, Any]) -> None:

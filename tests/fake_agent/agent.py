@@ -223,6 +223,10 @@ class FakeAgent:
             "host": cmd.host,
             "command_id": cmd.command_id,
         }
+        if verb == "open_console":
+            record.update(
+                password=cmd.open_console.password, valid_for_s=cmd.open_console.valid_for_s
+            )
         if verb == "spawn":
             s = cmd.spawn
             record.update(

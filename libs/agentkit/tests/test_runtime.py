@@ -92,6 +92,32 @@ async def test_concurrency_is_bounded_across_servers(agent: Agent) -> None:
     assert len(agent.driver.vms) == 7
 
 
+async def test_a_console_session_sets_the_password_and_leaves_the_server_alone(
+    agent: Agent,
+) -> None:
+    await agent.send("s1", 1, "spawn")
+    await agent.tap.wait_for(is_(SPAWNED, "s1"))
+    before = time.time()
+    cid = await agent.send("s1", 1, "open_console", password="s3ss10n!", valid_for_s=30)
+    ev = await agent.tap.wait_for(lambda e: e.command_id == cid)
+    assert ev.kind == EventKind.CONSOLE_UPDATED and ev.console_port == 5900
+    vm = agent.driver.snapshot("s1")
+    assert vm is not None and vm.console_password is not None
+    assert vm.console_password[0] == "s3ss10n!"
+    assert before + 29 <= vm.console_password[1] <= time.time() + 31
+    assert vm.power_state == PowerState.RUNNING
+    # A second session at the same generation is applied too (its own command id).
+    cid2 = await agent.send("s1", 1, "open_console", password="an0ther!", valid_for_s=30)
+    await agent.tap.wait_for(lambda e: e.command_id == cid2)
+    assert agent.driver.snapshot("s1").console_password[0] == "an0ther!"  # type: ignore[union-attr]
+    # A session for a server that is not here fails quietly: no COMMAND_FAILED, which the
+    # api would take for its power command's failure.
+    await agent.send("ghost", 1, "open_console", password="x", valid_for_s=30)
+    await agent.send("s1", 2, "power_off")
+    await agent.tap.wait_for(is_(EventKind.POWERED_OFF, "s1"))
+    assert not [e for e in agent.tap.of("ghost")]
+
+
 async def test_stale_and_duplicate_commands_are_skipped(agent: Agent) -> None:
     await agent.send("s1", 1, "spawn")
     await agent.tap.wait_for(is_(SPAWNED, "s1"))

@@ -28,6 +28,7 @@ EVERY_COMMAND = [
     lc.Reboot("h1", 6, NOW, "req-3", hard=True),
     lc.Snapshot("h1", 7, NOW, "req-4", image_id="img-7", then_destroy=True),
     lc.Rebuild("h1", 8, NOW, "req-5", image_id="i2"),
+    lc.OpenConsole("h1", 6, None, "", password="s3ss10n!", valid_for_s=45.0, session="c1"),
 ]
 
 
@@ -98,7 +99,11 @@ def test_every_command_reaches_the_wire_as_its_verb(cmd: lc.AgentCommand) -> Non
     s = replace(server(), action_args={"image_id": "i2", "image": asdict(new)})
     msg = build_command(cmd, Target(s, spec, b"#cloud-config"))
     assert msg.WhichOneof("command") == cmd.verb.value
-    assert msg.command_id == f"s1:{cmd.generation}:{cmd.verb.value}"
+    # A console session is not a transition: several at one generation, each its own id.
+    session = f":{cmd.session}" if isinstance(cmd, lc.OpenConsole) else ""
+    assert msg.command_id == f"s1:{cmd.generation}:{cmd.verb.value}{session}"
+    if isinstance(cmd, lc.OpenConsole):
+        assert (msg.open_console.password, msg.open_console.valid_for_s) == ("s3ss10n!", 45.0)
     assert (msg.host, msg.generation, msg.request_id) == (cmd.host, cmd.generation, cmd.request_id)
     assert msg.HasField("deadline") == (cmd.deadline is not None)
     if isinstance(cmd, lc.Spawn):

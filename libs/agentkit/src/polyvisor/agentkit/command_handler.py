@@ -36,6 +36,7 @@ from polyvisor.agentkit.commands import (
 )
 from polyvisor.agentkit.disk_capabilities import Rebuild, Snapshot
 from polyvisor.agentkit.driver import (
+    ConsoleSessions,
     Driver,
     DriverError,
     HypervisorUnavailable,
@@ -224,6 +225,8 @@ class CommandHandler:
                 await self._snapshot(cmd)
             elif cmd.verb == Verb.REBUILD:
                 await self._rebuild(cmd)
+            elif cmd.verb == Verb.OPEN_CONSOLE:
+                await self._open_console(cmd)
         except HypervisorUnavailable as exc:
             raise _Transient(str(exc)) from exc
         except ImageUnavailable as exc:
@@ -266,6 +269,19 @@ class CommandHandler:
             raise
         self._destroyed.pop(cmd.server_id, None)
         await self._answer(cmd, EventKind.SPAWNED, inst)
+
+    async def _open_console(self, cmd: Command) -> None:
+        driver = self.driver
+        if not isinstance(driver, ConsoleSessions):
+            raise DriverError("this hypervisor's driver has no console sessions")
+        await self.calls.run(
+            "set_console_password",
+            lambda: driver.set_console_password(
+                cmd.server_id, cmd.console_password, cmd.console_valid_for_s
+            ),
+        )
+        console = await self.calls.run("console", driver.console, cmd.server_id)
+        await self._emit(cmd, EventKind.CONSOLE_UPDATED, console=console)
 
     async def _destroy(self, cmd: Command) -> None:
         self._destroyed[cmd.server_id] = time.monotonic()
@@ -349,6 +365,10 @@ class CommandHandler:
         )
 
     async def _fail(self, cmd: Command, exc: BaseException) -> None:
+        if cmd.verb == Verb.OPEN_CONSOLE:
+            # Nobody waits for it: the proxy's login fails, the server itself is untouched
+            # (a COMMAND_FAILED would read as the failure of its power command in flight).
+            return
         fault = self.fault_for(cmd.verb, exc)
         if cmd.verb == Verb.SNAPSHOT and cmd.snapshot is not None and self.sink is not None:
             # No half image: the image is killed with the reason before the api hears of it.

@@ -36,6 +36,7 @@ class Verb(enum.StrEnum):
     REFRESH_CONSOLE = "refresh_console"
     SNAPSHOT = "snapshot"
     REBUILD = "rebuild"
+    OPEN_CONSOLE = "open_console"
 
 
 class EventKind(enum.StrEnum):
@@ -140,6 +141,8 @@ class Command:
     clean_shutdown_timeout_s: float = 0.0  # power off
     snapshot: SnapshotRequest | None = None
     rebuild: RebuildRequest | None = None
+    console_password: str = field(default="", repr=False)  # open console
+    console_valid_for_s: float = 0.0  # open console
 
     def expired(self, now: float | None = None) -> bool:
         return self.deadline is not None and (now or time.time()) > self.deadline

@@ -184,6 +184,16 @@ def command_from_proto(msg: commands_pb2.AgentCommand) -> Command:
             ref, msg.rebuild.disk_gb, expected_sha256=msg.rebuild.image.sha256.lower()
         )
         return Command(verb=Verb.REBUILD, rebuild=rebuild, **base)
+    if which == "open_console":
+        oc = msg.open_console
+        if not 1 <= len(oc.password) <= 8:
+            raise InvalidCommand("a console session's password is 1 to 8 characters")
+        return Command(
+            verb=Verb.OPEN_CONSOLE,
+            console_password=oc.password,
+            console_valid_for_s=oc.valid_for_s,
+            **base,
+        )
     raise InvalidCommand(f"unknown verb {which}")
 
 

@@ -250,6 +250,19 @@ class Unsubscribe(Protocol):
 
 
 @runtime_checkable
+class ConsoleSessions(Protocol):
+    """Capability: console sessions with their own short-lived VNC password.
+
+    A driver that has it never leaves a VNC server open to anyone: the console proxy
+    authenticates with the session's password, the browser never sees it."""
+
+    def set_console_password(self, server_id: str, password: str, valid_for_s: float) -> None:
+        """Let the server's VNC server accept `password` (1 to 8 printable ASCII
+        characters) for `valid_for_s` seconds. Blocks."""
+        ...
+
+
+@runtime_checkable
 class Driver(Protocol):
     """The verbs every hypervisor driver implements. All of them block."""
 

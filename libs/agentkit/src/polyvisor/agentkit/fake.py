@@ -57,6 +57,7 @@ class FakeVm:
     disk_gb: int
     image_path: str
     console_port: int
+    console_password: tuple[str, float] | None = None
     boots: int = 1
     user_data: bytes = b""
     public_keys: tuple[str, ...] = ()
@@ -279,6 +280,12 @@ class FakeDriver:
         with self._lock:
             vm = self._vm(server_id)
             return Console("vnc", "127.0.0.1", vm.console_port)
+
+    def set_console_password(self, server_id: str, password: str, valid_for_s: float) -> None:
+        self._enter("set_console_password", server_id)
+        with self._lock:
+            vm = self._vm(server_id)
+            vm.console_password = (password, time.time() + valid_for_s)
 
     def watch(self, emit: Callable[[InstanceChange], None]) -> Unsubscribe:
         with self._lock:

@@ -271,6 +271,8 @@ def agent_command(
     architecture: str = "",
     deadline: float | None = None,
     then_destroy: bool = False,
+    password: str = "",
+    valid_for_s: float = 0.0,
 ) -> commands_pb2.AgentCommand:
     """An AgentCommand as the api would publish it (verb: spawn, destroy, power_on, ...).
 
@@ -329,6 +331,10 @@ def agent_command(
                 ),
                 disk_gb=disk_gb,
             )
+        )
+    elif verb == "open_console":
+        msg.open_console.CopyFrom(
+            commands_pb2.OpenConsole(password=password, valid_for_s=valid_for_s)
         )
     else:
         raise ValueError(f"unknown verb {verb}")

@@ -46,6 +46,10 @@ KIND_SERVICE = "service"
 KIND_AGENT = "agent"
 #: The api's own identity (``sub`` of its service tokens).
 API_IDENTITY = "polyvisor-api"
+#: The console proxy's identity: it may only redeem console tokens.
+CONSOLE_IDENTITY = "polyvisor-console"
+#: The services that get their token with a service key (`derive_service_key`).
+KEYED_SERVICES = frozenset((CONSOLE_IDENTITY,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +324,44 @@ def verify_agent_key(master_secret: str, secret: str) -> str:
     if not hmac.compare_digest(derive_agent_key(master_secret, host), secret):
         raise Unauthenticated("invalid agent key")
     return host
+
+
+SERVICE_KEY_PREFIX = "pvs1"
+_SERVICE_KEY_CONTEXT = b"polyvisor service key v1\x00"
+
+
+def derive_service_key(master_secret: str, name: str) -> str:
+    """The key of the control-plane service `name` (one of `KEYED_SERVICES`):
+    ``pvs1.<name>.<mac>``, like an agent key but naming a service, under another context so
+    that neither kind of key can be turned into the other."""
+    if not master_secret:
+        raise ValueError("the key secret is empty")
+    if name not in KEYED_SERVICES:
+        raise ValueError(f"no service key for {name!r}")
+    mac = hmac.new(
+        master_secret.encode(), _SERVICE_KEY_CONTEXT + name.encode(), hashlib.sha256
+    ).digest()
+    return f"{SERVICE_KEY_PREFIX}.{_b64(name.encode())}.{_b64(mac)}"
+
+
+def is_service_key(secret: str) -> bool:
+    return secret.startswith(SERVICE_KEY_PREFIX + ".")
+
+
+def verify_service_key(master_secret: str, secret: str) -> str:
+    """The service name of a valid service key; Unauthenticated otherwise."""
+    parts = secret.split(".")
+    try:
+        if len(parts) != 3 or parts[0] != SERVICE_KEY_PREFIX:
+            raise ValueError(secret)
+        name = _unb64(parts[1]).decode()
+    except (ValueError, UnicodeDecodeError) as e:
+        raise Unauthenticated("invalid service key") from e
+    if not master_secret or name not in KEYED_SERVICES:
+        raise Unauthenticated("invalid service key")
+    if not hmac.compare_digest(derive_service_key(master_secret, name), secret):
+        raise Unauthenticated("invalid service key")
+    return name
 
 
 # --------------------------------------------------------------------------- who may call what

@@ -497,6 +497,19 @@ class VmwareDriver:
             raise DriverError(f"VM {server_id} has no VNC console configured")
         return Console("vnc", rec.host, rec.vnc_port)
 
+    def set_console_password(self, server_id: str, password: str, valid_for_s: float) -> None:
+        """A console session: the VM's VNC server (RemoteDisplay.vnc on its ESXi host) takes
+        the session's password. ESXi has no expiry for it: the next session replaces it."""
+        if not 1 <= len(password) <= 8 or not password.isascii() or not password.isprintable():
+            raise DriverError("a VNC password is 1 to 8 printable ASCII characters")
+        conn, place = self._ready()
+        with self._guard(conn):
+            vm = self._require(conn, place, server_id)
+            spec = vim.vm.ConfigSpec(
+                extraConfig=[vim.option.OptionValue(key=specs.VNC_PASSWORD_KEY, value=password)]
+            )
+            self._wait(conn, vm.ReconfigVM_Task(spec=spec))
+
     # ------------------------------------------------------------------ Driver: spawn
 
     def _guest_id(self, spec: InstanceSpec) -> str:

@@ -3,6 +3,9 @@
 The key is derived from ``POLYVISOR_AGENT_KEY_SECRET`` (the api's secret) and names its host:
 give each agent only its own (``POLYVISOR_AGENT_API_KEY``); a key cannot act for another host.
 Changing the secret retires every agent key at once.
+
+``service:polyvisor-console`` prints the console proxy's service key instead
+(``POLYVISOR_CONSOLE_API_KEY``): its token may only redeem console tokens.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
-from polyvisor.common.auth import derive_agent_key
+from polyvisor.common.auth import derive_agent_key, derive_service_key
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +26,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     for host in hosts:
-        print(f"{host}\t{derive_agent_key(secret, host)}")
+        if host.startswith("service:"):
+            print(f"{host}\t{derive_service_key(secret, host.removeprefix('service:'))}")
+        else:
+            print(f"{host}\t{derive_agent_key(secret, host)}")
     return 0
 
 

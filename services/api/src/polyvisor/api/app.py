@@ -13,11 +13,13 @@ from polyvisor.api.authn import API_RULES, IDENTITY_AUTHENTICATE
 from polyvisor.api.bus import ApiBus, event_handler
 from polyvisor.api.clients import ImageClient, SchedulerClient, ServiceToken
 from polyvisor.api.config import ApiSettings
+from polyvisor.api.console_sessions import ConsoleSessions
 from polyvisor.api.events import EventApplier
 from polyvisor.api.flavors import Flavors
 from polyvisor.api.groups import ServerGroups
 from polyvisor.api.handlers.agent_callback import AgentCallbackHandlers
 from polyvisor.api.handlers.compute import ComputeHandlers
+from polyvisor.api.handlers.consoleauth import ConsoleAuthHandlers
 from polyvisor.api.handlers.identity import IdentityHandlers
 from polyvisor.api.identity import Identity
 from polyvisor.api.keypairs import Keypairs
@@ -40,6 +42,7 @@ from polyvisor.common.lifespan import BackgroundTasks
 from polyvisor.common.logging import get_logger
 from polyvisor.common.revocation import RevocationFeed, Revocations
 from polyvisor.compute.v1 import compute_service_pb2_grpc
+from polyvisor.consoleauth.v1 import consoleauth_service_pb2_grpc
 from polyvisor.identity.v1 import identity_service_pb2_grpc
 
 log = get_logger(__name__)
@@ -48,6 +51,7 @@ SCHEMA = "api"
 COMPUTE = "polyvisor.compute.v1.ComputeService"
 IDENTITY = "polyvisor.identity.v1.IdentityService"
 AGENT_CALLBACK = "polyvisor.agent.v1.AgentCallbackService"
+CONSOLE_AUTH = "polyvisor.consoleauth.v1.ConsoleAuthService"
 
 
 class ApiServer(GrpcServer):
@@ -177,6 +181,10 @@ async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
         settings.default_quota,
         console_ttl_s=settings.console_token_ttl_s,
         wake_outbox=orchestrator.wake,
+        console_proxy_url=settings.console_proxy_url,
+    )
+    console_sessions = ConsoleSessions(
+        pool, api_bus.publish_command, verifier, session_s=settings.console_session_s
     )
     compute = ComputeHandlers(
         servers,
@@ -201,6 +209,11 @@ async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
                 agent_callback_service_pb2_grpc.add_AgentCallbackServiceServicer_to_server,
                 AgentCallbackHandlers(servers),
                 AGENT_CALLBACK,
+            ),
+            (
+                consoleauth_service_pb2_grpc.add_ConsoleAuthServiceServicer_to_server,
+                ConsoleAuthHandlers(console_sessions),
+                CONSOLE_AUTH,
             ),
         ],
         auth=JwtAuthenticator(

@@ -17,6 +17,8 @@
 | `POLYVISOR_REAPER_INTERVAL_S` | how often overdue tasks are looked for | 2 |
 | `POLYVISOR_OUTBOX_POLL_S` | outbox poll period when nothing wakes it | 1 |
 | `POLYVISOR_CONSOLE_TOKEN_TTL_S` | console token lifetime | 600 |
+| `POLYVISOR_CONSOLE_PROXY_URL` | the console proxy's public base URL (`ws://host:port`); console URLs point there | empty |
+| `POLYVISOR_CONSOLE_SESSION_S` | how long a console session's VNC password is valid | 60 |
 | `POLYVISOR_SERVER_CACHE_SIZE` | GetServer answers cached per replica (0: none) | 100000 |
 | `POLYVISOR_CHANGE_RETENTION_S` | how long the server change log is kept (Watch resumes within it) | 604800 |
 """
@@ -73,6 +75,10 @@ class ApiSettings(ServiceSettings):
     events_durable: str = "api-server-events"
 
     console_token_ttl_s: float = Field(default=600.0, gt=0)
+    # The console proxy's public base URL (ws:// or wss://): console URLs point there.
+    console_proxy_url: str = ""
+    # How long a console session's VNC password opens the VNC server.
+    console_session_s: float = Field(default=60.0, gt=0)
     change_retention_s: float = Field(default=7 * 24 * 3600.0, gt=0)
     db_pool_size: int = Field(default=20, ge=2, le=200)
     # GetServer answers kept per replica (invalidated by change notifications); 0 disables.

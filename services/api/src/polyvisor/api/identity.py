@@ -20,12 +20,15 @@ from polyvisor.api.store.db import Pool
 from polyvisor.api.throttle import LoginThrottle
 from polyvisor.common.auth import (
     KIND_AGENT,
+    KIND_SERVICE,
     KIND_USER,
     Principal,
     TokenSigner,
     TokenVerifier,
     is_agent_key,
+    is_service_key,
     verify_agent_key,
+    verify_service_key,
 )
 from polyvisor.common.db import db_errors
 from polyvisor.common.errors import (
@@ -125,6 +128,13 @@ class Identity:
                 self.throttle.failed("", source)
                 raise
             return self._agent_session(host)
+        if is_service_key(secret):
+            try:
+                name = verify_service_key(self.agent_key_secret, secret)
+            except Unauthenticated:
+                self.throttle.failed("", source)
+                raise
+            return self._service_session(name)
         with db_errors():
             key = await store.api_key_by_digest(self.pool, passwords.secret_digest(secret))
             if key is None:
@@ -157,6 +167,14 @@ class Identity:
             host=host,
         )
         return Session(token, principal, m.User(f"agent:{host}", name), m.Project("", ""), ())
+
+    def _service_session(self, name: str) -> Session:
+        """The token of a keyed control-plane service (the console proxy): no role, no
+        project; the services' rules say what its name may call."""
+        token, principal = self.signer.issue(
+            user_id=name, project_id="", roles=(), username=name, kind=KIND_SERVICE
+        )
+        return Session(token, principal, m.User(name, name), m.Project("", ""), ())
 
     async def _session(
         self, user: m.User, project_ref: str, kind: str, by_id: bool = False, key_id: str = ""

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from polyvisor.api import (
     access,
@@ -65,6 +66,7 @@ class ConsoleAccess:
     port: int
     token: str
     expire_time: datetime
+    url: str = ""
 
 
 class Servers:
@@ -77,7 +79,9 @@ class Servers:
         default_quota: m.QuotaLimits,
         console_ttl_s: float = 600.0,
         wake_outbox: Callable[[], None] = lambda: None,
+        console_proxy_url: str = "",
     ) -> None:
+        self.console_proxy_url = console_proxy_url.rstrip("/")
         self.pool = pool
         self.images = images
         self.scheduler = scheduler
@@ -475,7 +479,21 @@ class Servers:
         expire = datetime.now(UTC) + timedelta(seconds=self.console_ttl_s)
         with db_errors():
             await consoles.insert(
-                self.pool, passwords.secret_digest(token), server, server.console, expire
+                self.pool,
+                passwords.secret_digest(token),
+                server,
+                server.console,
+                expire,
+                p.user_id,
+            )
+        if self.console_proxy_url:
+            # The client goes to the proxy, never to the hypervisor.
+            parts = urlsplit(self.console_proxy_url)
+            query = urlencode({"server_id": server.id, "token": token})
+            url = f"{self.console_proxy_url}/websockify?{query}"
+            default_port = 443 if parts.scheme in ("wss", "https") else 80
+            return ConsoleAccess(
+                wanted, parts.hostname or "", parts.port or default_port, token, expire, url
             )
         return ConsoleAccess(wanted, server.console.host, server.console.port, token, expire)
 

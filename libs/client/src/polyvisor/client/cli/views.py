@@ -340,7 +340,8 @@ def console_view(
         "type": kind,
         "host": c.host,
         "port": c.port,
-        "url": f"{kind}://{c.host}:{c.port}" if c.port else "",
+        # The console proxy's URL when the api names one (the token inside), else VNC's.
+        "url": c.url or (f"{kind}://{c.host}:{c.port}" if c.port else ""),
         "token": c.token,
         "expire_time": _ts(c, "expire_time"),
     }

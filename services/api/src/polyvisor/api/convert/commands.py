@@ -23,7 +23,7 @@ from polyvisor.api.convert.enums import (
     VMWARE_DISK_TYPE,
 )
 from polyvisor.api.convert.times import set_ts
-from polyvisor.api.lifecycle.commands import AgentCommand, Rebuild, Spawn
+from polyvisor.api.lifecycle.commands import AgentCommand, OpenConsole, Rebuild, Spawn
 from polyvisor.api.spawnspec import Target
 from polyvisor.types.v1 import resources_pb2
 
@@ -34,8 +34,11 @@ def command_id(server_id: str, generation: int, verb: str) -> str:
 
 
 def build_command(cmd: AgentCommand, target: Target) -> commands_pb2.AgentCommand:
+    verb = cmd.verb.value
+    if isinstance(cmd, OpenConsole):
+        verb = f"{verb}:{cmd.session}"
     out = commands_pb2.AgentCommand(
-        command_id=command_id(target.server.id, cmd.generation, cmd.verb.value),
+        command_id=command_id(target.server.id, cmd.generation, verb),
         server_id=target.server.id,
         generation=cmd.generation,
         request_id=cmd.request_id,
@@ -58,6 +61,12 @@ def fill(cmd: AgentCommand, out: commands_pb2.AgentCommand, target: Target) -> N
     for f in fields(cmd):
         if f.name not in _COMMON:
             setattr(sub, f.name, getattr(cmd, f.name))
+
+
+@fill.register
+def _(cmd: OpenConsole, out: commands_pb2.AgentCommand, target: Target) -> None:
+    out.open_console.password = cmd.password
+    out.open_console.valid_for_s = cmd.valid_for_s
 
 
 @fill.register

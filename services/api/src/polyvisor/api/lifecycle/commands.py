@@ -8,7 +8,7 @@ verb is a new subclass here and its `convert.commands.fill` registration.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
 
@@ -16,6 +16,7 @@ __all__ = [
     "COMMANDS",
     "AgentCommand",
     "Destroy",
+    "OpenConsole",
     "PowerOff",
     "PowerOn",
     "Reboot",
@@ -36,6 +37,7 @@ class Verb(enum.StrEnum):
     REBOOT = "reboot"
     SNAPSHOT = "snapshot"
     REBUILD = "rebuild"
+    OPEN_CONSOLE = "open_console"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,3 +116,16 @@ class Rebuild(AgentCommand):
 
     verb: ClassVar[Verb] = Verb.REBUILD
     image_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenConsole(AgentCommand):
+    """A console session: the server's VNC server takes `password` for `valid_for_s`
+    seconds. Not a transition (the server's state does not change) and not kept in the
+    outbox (the password is never stored): published as the token is redeemed. `session`
+    tells two sessions at one generation apart."""
+
+    verb: ClassVar[Verb] = Verb.OPEN_CONSOLE
+    password: str = field(default="", repr=False)
+    valid_for_s: float = 0.0
+    session: str = ""
