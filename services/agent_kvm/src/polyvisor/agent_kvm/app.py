@@ -11,10 +11,11 @@ from polyvisor.agent_kvm.libvirt_driver import LibvirtConfig, LibvirtDriver, Por
 from polyvisor.agent_kvm.net.agent import DriverPorts, NetworkAgent
 from polyvisor.agent_kvm.net.client import NetworkClient
 from polyvisor.agent_kvm.net.plane import NetworkPlane
-from polyvisor.agentkit.driver import HypervisorUnavailable
+from polyvisor.agentkit.driver import Driver, HypervisorUnavailable
 from polyvisor.agentkit.runtime import AgentRuntime
+from polyvisor.agentkit.service import agent_lifespan
 from polyvisor.common.bus.client import Bus
-from polyvisor.common.grpcserver import GrpcServer
+from polyvisor.common.lifespan import Lifespan
 from polyvisor.common.logging import get_logger
 
 __all__ = ["driver_config", "lifespan", "make_driver", "start_network"]
@@ -80,14 +81,11 @@ async def start_network(
     return agent
 
 
-async def lifespan(settings: KvmSettings, stack: AsyncExitStack) -> GrpcServer | None:
-    driver = await asyncio.to_thread(make_driver, settings)
-    stack.push_async_callback(asyncio.to_thread, driver.close)
-    runtime = AgentRuntime(settings, driver)
-    stack.push_async_callback(runtime.close)
-    if settings.interface_mappings:
+async def _network(
+    settings: KvmSettings, driver: Driver, runtime: AgentRuntime, stack: AsyncExitStack
+) -> None:
+    if settings.interface_mappings and isinstance(driver, LibvirtDriver):
         await start_network(settings, driver, runtime, stack)
-    await runtime.start()
-    if not settings.serve_health:
-        return None
-    return GrpcServer(settings, [])
+
+
+lifespan: Lifespan[KvmSettings] = agent_lifespan(make_driver, _network)
