@@ -19,6 +19,7 @@
 | ``POLYVISOR_VCENTER_PROBE_TIMEOUT_S`` | a probe unanswered this long fails (two in a row: vCenter down) | 10 |
 | ``POLYVISOR_VCENTER_RECONNECT_MAX_S`` | longest wait between reconnect attempts | 30 |
 | ``POLYVISOR_VNC_PORT_MIN`` / ``..._MAX`` | VNC ports handed to VMs | 5900 / 6105 |
+| ``POLYVISOR_PHYSICAL_SWITCH_MAPPINGS`` | physical networks this cluster reaches: ``physnet1:vSwitch0`` (a standard vSwitch of that name on every ESXi host) or ``physnet2:dvs:DSwitch`` (a distributed switch), comma separated; empty: no network data plane | empty |
 | ``POLYVISOR_CPU_ALLOCATION_RATIO`` / ``..._RAM_...`` / ``..._DISK_...`` | overcommit | 1 / 1 / 1 |
 """
 
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
+from polyvisor.agent_vmware.net.switches import SwitchMapping, parse_switch_mappings
 from polyvisor.agent_vmware.options import VmwareOptions
 from polyvisor.agentkit.settings import AgentSettings
 
@@ -59,6 +61,7 @@ class VmwareAgentSettings(AgentSettings):
     cpu_allocation_ratio: float = Field(default=1.0, gt=0)
     ram_allocation_ratio: float = Field(default=1.0, gt=0)
     disk_allocation_ratio: float = Field(default=1.0, gt=0)
+    physical_switch_mappings: str = ""
 
     @model_validator(mode="after")
     def _checks(self) -> VmwareAgentSettings:
@@ -66,7 +69,12 @@ class VmwareAgentSettings(AgentSettings):
             raise ValueError("vnc_port_min must not exceed vnc_port_max")
         if not self.vcenter_password and self.vcenter_password_file is None:
             raise ValueError("set POLYVISOR_VCENTER_PASSWORD or POLYVISOR_VCENTER_PASSWORD_FILE")
+        _ = self.switch_mappings  # malformed mappings stop the agent at start
         return self
+
+    @property
+    def switch_mappings(self) -> dict[str, SwitchMapping]:
+        return parse_switch_mappings(self.physical_switch_mappings)
 
     def password(self) -> str:
         if self.vcenter_password_file is not None:
@@ -94,4 +102,5 @@ class VmwareAgentSettings(AgentSettings):
             cpu_allocation_ratio=self.cpu_allocation_ratio,
             ram_allocation_ratio=self.ram_allocation_ratio,
             disk_allocation_ratio=self.disk_allocation_ratio,
+            switch_mappings=self.switch_mappings,
         )

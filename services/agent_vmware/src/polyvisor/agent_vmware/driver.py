@@ -19,8 +19,8 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,10 @@ from polyvisor.agent_vmware.faults import classify, fault_text, is_connection_er
 from polyvisor.agent_vmware.guestinfo import guestinfo_options
 from polyvisor.agent_vmware.image_store import BaseDisk, DatastoreImages
 from polyvisor.agent_vmware.inventory import Placement, cluster_datastores, read_cluster, resolve
+from polyvisor.agent_vmware.net.model import PortBinding
+from polyvisor.agent_vmware.net.plane import NetworkPlane
+from polyvisor.agent_vmware.net.portgroups import PortGroups
+from polyvisor.agent_vmware.net.source import BindingSource
 from polyvisor.agent_vmware.options import VmwareOptions
 from polyvisor.agent_vmware.ownership import Owner, Ownership
 from polyvisor.agent_vmware.props import container_view, retrieve, retrieve_one, traversal_to
@@ -153,6 +157,7 @@ class VmwareDriver:
         self._emitters: list[Callable[[InstanceChange], None]] = []
         self._watcher: VmWatcher | None = None
         self._closed = False
+        self._net: NetworkPlane | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -549,16 +554,52 @@ class VmwareDriver:
             )
         return best.name
 
+    # ------------------------------------------------------------------ network plane
+
+    def attach_ports(self, source: BindingSource) -> None:
+        """Give each server NICs for its ports at spawn (the vSphere network data plane)."""
+        self._net = NetworkPlane(source)
+
+    def _groups(self, conn: Conn, place: Placement) -> PortGroups:
+        return PortGroups(
+            conn.content,
+            place.datacenter,
+            place.cluster,
+            self.options.switch_mappings,
+            lambda task: self._wait(conn, task),
+        )
+
+    def _using(self, bindings: Sequence[PortBinding]) -> AbstractContextManager[None]:
+        return self._net.using(bindings) if self._net is not None else nullcontext()
+
+    def _tidy_port_groups(self, conn: Conn, place: Placement) -> None:
+        """Best effort: what is left now goes at the next destroy or detach."""
+        if self._net is None:
+            return
+        try:
+            with self._guard(conn):
+                self._net.tidy(self._groups(conn, place))
+        except Exception as e:
+            log.warning("removing unused port groups failed", error=fault_text(e))
+
+    # ------------------------------------------------------------------ Driver: spawn
+
     def spawn(self, spec: InstanceSpec) -> Instance:
         sid = spec.server_id
+        bindings: Sequence[PortBinding] = ()
+        nic_model = ""
         try:
             adapter = specs.normalize_adapter(spec.image.ref.vmware_adaptertype)
+            if self._net is not None:
+                bindings = self._net.bindings_for(sid)
+                nic_model = self._net.model(spec.image.ref.hw_vif_model)
             extra = guestinfo_options(
                 instance_id=sid,
                 hostname=spec.hostname or spec.name,
                 ssh_public_keys=spec.ssh_public_keys,
                 user_data=spec.user_data,
                 metadata=spec.metadata,
+                network=NetworkPlane.network_config(bindings),
             )
         except ValueError as e:
             raise SpawnFailed(str(e)) from e
@@ -597,7 +638,7 @@ class VmwareDriver:
             raise SpawnFailed(str(e), retryable=True) from e
         created: vim.VirtualMachine | None = None
         try:
-            with self._guard(conn, spawning=True):
+            with self._using(bindings), self._guard(conn, spawning=True):
                 disk = self._copy_disk(conn, place, datastore, base, spec, sid)
                 plan = specs.VmPlan(
                     server_id=sid,
@@ -616,9 +657,11 @@ class VmwareDriver:
                     extra_config=extra,
                     host_id=self.host_id,
                 )
-                task = place.folder.CreateVM_Task(
-                    config=specs.vm_config_spec(plan), pool=place.resource_pool
-                )
+                config = specs.vm_config_spec(plan)
+                if bindings and self._net is not None:
+                    groups = self._groups(conn, place)
+                    config.deviceChange.extend(self._net.nic_specs(groups, bindings, nic_model))
+                task = place.folder.CreateVM_Task(config=config, pool=place.resource_pool)
                 created = self._wait(conn, task)
                 want_kb = spec.disk_gb * GIB // 1024
                 if want_kb > plan.disk_capacity_kb:
@@ -643,13 +686,20 @@ class VmwareDriver:
                 esxi_host=rec.host,
                 datastore=datastore,
                 vnc_port=port,
+                ports=len(bindings),
             )
+            if self._net is not None:
+                self._net.report(bindings, active=True)
             return self._instance(rec)
         except BaseException as e:
             if not (isinstance(e, HypervisorUnavailable) or is_connection_error(e)):
                 self._cleanup(conn, place, sid, created, datastore)
+                if bindings:
+                    self._tidy_port_groups(conn, place)
             self._vnc.release(sid)
             self._unregister(sid)
+            if self._net is not None and isinstance(e, Exception):
+                self._net.report(bindings, active=False, message=str(e))
             raise
 
     def _ensure_running(self, conn: Conn, sid: str, vm: vim.VirtualMachine) -> Instance:
@@ -776,6 +826,7 @@ class VmwareDriver:
                 stores = [d.name for d in self._datastores(conn, place)]
             for ds in stores:
                 self._delete_path(conn, place, specs.datastore_path(ds, server_id))
+        self._tidy_port_groups(conn, place)
         self._unregister(server_id)
         log.info("destroyed", server_id=server_id, existed=vm is not None)
 

@@ -4,7 +4,9 @@ The datasource (cloud-init >= 21.3, "VMware") looks for ``guestinfo.metadata`` (
 ``guestinfo.userdata`` (anything cloud-init accepts), each with an ``.encoding`` key
 (``gzip+base64`` here: extraConfig values are strings, and small ones are kinder to vpxd).
 SSH keys travel in the metadata as ``public-keys-data``, so key injection works with no
-config drive and no VMware Tools customization.
+config drive and no VMware Tools customization. The guest's network configuration travels in
+the metadata's ``network`` key (netplan v2, static addresses: vSphere has no DHCP of ours;
+see ``net/guestnet.py``), which the datasource hands to cloud-init's network stage.
 """
 
 from __future__ import annotations
@@ -22,7 +24,12 @@ MAX_VALUE_BYTES = 64 * 1024
 
 
 def metadata_document(
-    *, instance_id: str, hostname: str, ssh_public_keys: Sequence[str], extra: Mapping[str, str]
+    *,
+    instance_id: str,
+    hostname: str,
+    ssh_public_keys: Sequence[str],
+    extra: Mapping[str, str],
+    network: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
     doc: dict[str, object] = {
         "instance-id": instance_id,
@@ -33,6 +40,8 @@ def metadata_document(
         doc["public-keys-data"] = "\n".join(keys) + "\n"
     if extra:
         doc["meta"] = dict(extra)
+    if network:
+        doc["network"] = dict(network)
     return doc
 
 
@@ -57,6 +66,7 @@ def guestinfo_options(
     ssh_public_keys: Sequence[str] = (),
     user_data: bytes = b"",
     metadata: Mapping[str, str] | None = None,
+    network: Mapping[str, object] | None = None,
 ) -> dict[str, str]:
     """The extraConfig keys and values; raises ValueError when a value is too large."""
     doc = metadata_document(
@@ -64,6 +74,7 @@ def guestinfo_options(
         hostname=hostname,
         ssh_public_keys=ssh_public_keys,
         extra=metadata or {},
+        network=network,
     )
     out = {
         "guestinfo.metadata": _encode(json.dumps(doc, sort_keys=True).encode()),

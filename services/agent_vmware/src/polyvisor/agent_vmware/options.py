@@ -7,8 +7,11 @@ A plain frozen dataclass, so the driver and its tests need no environment; the s
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+from polyvisor.agent_vmware.net.switches import SwitchMapping
 
 __all__ = ["VmwareOptions"]
 
@@ -39,6 +42,12 @@ class VmwareOptions:
     ram_allocation_ratio: float = 1.0
     disk_allocation_ratio: float = 1.0
     default_guest_id: str = "otherGuest64"
+    # physical network -> the switch carrying it on this cluster (net/switches.py)
+    switch_mappings: Mapping[str, SwitchMapping] = field(default_factory=dict)
+
+    @property
+    def physical_networks(self) -> tuple[str, ...]:
+        return tuple(sorted(self.switch_mappings))
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
