@@ -127,7 +127,7 @@ class ServerFlavor(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., resources: _Optional[_Union[_resources_pb2.Resources, _Mapping]] = ..., extra_specs: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ServerSpec(_message.Message):
-    __slots__ = ("name", "image_id", "flavor_id", "key_name", "user_data", "availability_zone", "scheduler_hints", "metadata")
+    __slots__ = ("name", "image_id", "flavor_id", "key_name", "user_data", "availability_zone", "scheduler_hints", "metadata", "networks")
     class SchedulerHintsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -150,6 +150,7 @@ class ServerSpec(_message.Message):
     AVAILABILITY_ZONE_FIELD_NUMBER: _ClassVar[int]
     SCHEDULER_HINTS_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    NETWORKS_FIELD_NUMBER: _ClassVar[int]
     name: str
     image_id: str
     flavor_id: str
@@ -158,7 +159,18 @@ class ServerSpec(_message.Message):
     availability_zone: str
     scheduler_hints: _containers.ScalarMap[str, str]
     metadata: _containers.ScalarMap[str, str]
-    def __init__(self, name: _Optional[str] = ..., image_id: _Optional[str] = ..., flavor_id: _Optional[str] = ..., key_name: _Optional[str] = ..., user_data: _Optional[bytes] = ..., availability_zone: _Optional[str] = ..., scheduler_hints: _Optional[_Mapping[str, str]] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    networks: _containers.RepeatedCompositeFieldContainer[ServerNetwork]
+    def __init__(self, name: _Optional[str] = ..., image_id: _Optional[str] = ..., flavor_id: _Optional[str] = ..., key_name: _Optional[str] = ..., user_data: _Optional[bytes] = ..., availability_zone: _Optional[str] = ..., scheduler_hints: _Optional[_Mapping[str, str]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., networks: _Optional[_Iterable[_Union[ServerNetwork, _Mapping]]] = ...) -> None: ...
+
+class ServerNetwork(_message.Message):
+    __slots__ = ("network_id", "port_id", "fixed_ip")
+    NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    PORT_ID_FIELD_NUMBER: _ClassVar[int]
+    FIXED_IP_FIELD_NUMBER: _ClassVar[int]
+    network_id: str
+    port_id: str
+    fixed_ip: str
+    def __init__(self, network_id: _Optional[str] = ..., port_id: _Optional[str] = ..., fixed_ip: _Optional[str] = ...) -> None: ...
 
 class CreateServerRequest(_message.Message):
     __slots__ = ("request_id", "server", "min_count", "max_count")
