@@ -84,6 +84,7 @@ class Stack:
     api_env: dict[str, str] = field(default_factory=dict)
     scheduler: ServiceProcess | None = None
     imagesvc: ServiceProcess | None = None
+    network: ServiceProcess | None = None
     apis: list[ServiceProcess] = field(default_factory=list)
     agents: list[FakeAgentProcess] = field(default_factory=list)
     channels: list[grpc.aio.Channel] = field(default_factory=list)
@@ -145,6 +146,20 @@ class Stack:
         }
         await self.start_api()
 
+    async def start_network(self, physical_networks: str = "physnet1:100:199") -> str:
+        """The network service (before the control plane, whose api then uses it)."""
+        ensure_keypair(self.private_key, self.public_key)
+        self.network = await ServiceProcess(
+            "networksvc",
+            {
+                **self._common("network"),
+                "POLYVISOR_PHYSICAL_NETWORKS": physical_networks,
+                "POLYVISOR_OUTBOX_POLL_S": "0.2",
+            },
+            log_path=self.root / "logs" / "network.log",
+        ).start(60)
+        return self.network.address
+
     async def start_api(self, extra: dict[str, str] | None = None) -> ServiceProcess:
         n = len(self.apis)
         proc = await ServiceProcess(
@@ -181,7 +196,7 @@ class Stack:
             await ch.close()
         for agent in self.agents:
             await agent.stop()
-        for proc in [*self.apis, self.imagesvc, self.scheduler]:
+        for proc in [*self.apis, self.imagesvc, self.scheduler, self.network]:
             if proc is not None:
                 await proc.stop()
 

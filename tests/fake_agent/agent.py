@@ -244,6 +244,10 @@ class FakeAgent:
                 metadata=dict(s.metadata),
                 attempt=s.attempt,
                 project_id=s.project_id,
+                ports=[
+                    {"port_id": b.port_id, "host": b.host, "mac_address": b.mac_address}
+                    for b in s.ports
+                ],
             )
         with self.config.log_path.open("a") as f:
             f.write(json.dumps(record) + "\n")

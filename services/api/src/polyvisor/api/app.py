@@ -11,7 +11,7 @@ from importlib.resources import files
 from polyvisor.agent.v1 import agent_callback_service_pb2_grpc
 from polyvisor.api.authn import API_RULES, IDENTITY_AUTHENTICATE
 from polyvisor.api.bus import ApiBus, event_handler
-from polyvisor.api.clients import ImageClient, SchedulerClient, ServiceToken
+from polyvisor.api.clients import ImageClient, NetworkClient, SchedulerClient, ServiceToken
 from polyvisor.api.config import ApiSettings
 from polyvisor.api.console_sessions import ConsoleSessions
 from polyvisor.api.events import EventApplier
@@ -24,6 +24,7 @@ from polyvisor.api.handlers.identity import IdentityHandlers
 from polyvisor.api.identity import Identity
 from polyvisor.api.keypairs import Keypairs
 from polyvisor.api.orchestrator import Orchestrator
+from polyvisor.api.ports import ServerPorts
 from polyvisor.api.quotas import Quotas
 from polyvisor.api.readcache import ReadCache
 from polyvisor.api.reaper import Reaper
@@ -105,6 +106,13 @@ async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
     stack.push_async_callback(scheduler.close)
     images = ImageClient(settings.imagesvc_address, settings.downstream_timeout_s)
     stack.push_async_callback(images.close)
+    ports: ServerPorts | None = None
+    if settings.network_address:
+        network = NetworkClient(
+            settings.network_address, service_token.metadata, settings.downstream_timeout_s
+        )
+        stack.push_async_callback(network.close)
+        ports = ServerPorts(network)
 
     identity = Identity(
         pool,
@@ -137,6 +145,7 @@ async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
         poll_s=settings.outbox_poll_s,
         batch=settings.outbox_workers * 4,
         lease_s=settings.outbox_lease_s,
+        ports=ports,
     )
     feed = ChangeFeed(pool)
     cache = ReadCache(settings.server_cache_size)
@@ -182,6 +191,7 @@ async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
         console_ttl_s=settings.console_token_ttl_s,
         wake_outbox=orchestrator.wake,
         console_proxy_url=settings.console_proxy_url,
+        ports=ports,
     )
     console_sessions = ConsoleSessions(
         pool, api_bus.publish_command, verifier, session_s=settings.console_session_s

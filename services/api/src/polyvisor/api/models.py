@@ -122,6 +122,27 @@ class Address:
 
 
 @dataclass(frozen=True, slots=True)
+class NetworkRef:
+    """A network as the api needs it (the network service owns it)."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class PortRef:
+    """A port as the api needs it (the network service owns it)."""
+
+    id: str
+    network_id: str
+    project_id: str = ""
+    device_id: str = ""
+    host: str = ""
+    port_security_enforced: bool = False
+    port_security_enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class ServerFlavor:
     """The flavor a server was built from, copied at create time."""
 

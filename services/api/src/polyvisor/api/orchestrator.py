@@ -9,7 +9,11 @@ Entries (claimed with a lease by any replica; per server in order):
 - `reschedule`: after a failed spawn, move the claim to the next alternate (MoveClaim); when
   none is left, release the claim and ask the scheduler again without the hosts that failed;
 - `command`: publish a command on `agent.<host>.cmd` (Nats-Msg-Id: server, generation, verb);
-- `release_claim`: give the scheduler's claim back (idempotent).
+- `release_claim`: give the scheduler's claim back (idempotent);
+- `release_ports`: free the server's ports (`ports.ServerPorts.release`).
+
+A spawn command leaves with the server's ports made and bound to its host (their binding
+specs in the command, their addresses on the server).
 
 Each entry is finished (deleted) in the transaction that records its effects; a failure gives
 it back with a growing delay. A crash leaves the entry to be claimed again when its lease
@@ -25,8 +29,9 @@ from datetime import UTC, datetime
 from polyvisor.api import lifecycle, outcomes, placement
 from polyvisor.api import models as m
 from polyvisor.api.clients import SchedulerClient
-from polyvisor.api.lifecycle import ReleaseClaim, Reschedule, Schedule, Send
+from polyvisor.api.lifecycle import ReleaseClaim, ReleasePorts, Reschedule, Schedule, Send
 from polyvisor.api.metrics import OUTBOX_DONE, SCHEDULING_SECONDS
+from polyvisor.api.ports import ServerPorts
 from polyvisor.api.spawnspec import SpawnSpec, Target
 from polyvisor.api.store import outbox
 from polyvisor.api.store import servers as server_store
@@ -54,8 +59,10 @@ class Orchestrator:
         poll_s: float = 1.0,
         batch: int = 16,
         lease_s: float = 30.0,
+        ports: ServerPorts | None = None,
     ) -> None:
         self.pool = pool
+        self.ports = ports
         self.scheduler = scheduler
         self.publish = publish
         self.deadlines = deadlines
@@ -100,6 +107,8 @@ class Orchestrator:
                     await self._reschedule(entry, work.generation)
                 elif isinstance(work, Send):
                     await self._send(entry, work.command)
+                elif isinstance(work, ReleasePorts):
+                    await self._release_ports(entry)
                 else:
                     await self._release_claim(entry, work)
                 OUTBOX_DONE.labels(entry.kind, "done").inc()
@@ -244,8 +253,38 @@ class Orchestrator:
         if server is None:
             log.warning("command for an unknown server, dropped")
         else:
-            await self.publish(cmd, Target(server, spec, user_data))
+            bound: tuple[object, ...] = ()
+            if isinstance(cmd, lifecycle.Spawn) and spec is not None and spec.nics:
+                server, bound = await self._bind_ports(server, spec, cmd)
+            await self.publish(cmd, Target(server, spec, user_data, bound))
             log.info("command published", verb=cmd.verb, host=cmd.host, generation=cmd.generation)
+        with db_errors():
+            await self._finish(entry)
+
+    async def _bind_ports(
+        self, server: m.Server, spec: SpawnSpec, cmd: lifecycle.Spawn
+    ) -> tuple[m.Server, tuple[object, ...]]:
+        """Make and bind the server's ports to the spawn's host; their addresses go on the
+        server (unless it moved on meanwhile)."""
+        if self.ports is None:
+            raise Unavailable("the server has networks but the api has no network service")
+        bound = await self.ports.bind(server, spec, cmd.host)
+        with db_errors():
+            async with self.pool.acquire() as conn, conn.transaction():
+                locked = await server_store.lock(conn, server.id)
+                if locked is not None and locked.generation == cmd.generation:
+                    server = await server_store.save(
+                        conn, locked, lifecycle.Change(addresses=bound.addresses)
+                    )
+        return server, bound.specs
+
+    async def _release_ports(self, entry: Entry) -> None:
+        with db_errors():
+            spec, _ = await server_store.spawn_data(self.pool, entry.server_id)
+        if spec is not None and spec.nics:
+            if self.ports is None:
+                raise Unavailable("the server has networks but the api has no network service")
+            await self.ports.release(entry.server_id, spec.user_ports())
         with db_errors():
             await self._finish(entry)
 

@@ -17,6 +17,8 @@ async def apply(conn: Conn, server: m.Server, out: lifecycle.Outcome) -> m.Serve
     if out.change:
         updated = await server_store.save(conn, server, out.change, out.change_type)
     await enqueue(conn, server.id, out.work)
+    if lifecycle.frees_ports(server, out):
+        await outbox.add(conn, server.id, lifecycle.ReleasePorts())
     if out.release_quota:
         await quotas.release(conn, server.project_id, 1, server.flavor.vcpus, server.flavor.ram_mb)
     return updated

@@ -26,6 +26,7 @@ from polyvisor.api.convert import images as image_convert
 from polyvisor.api.lifecycle import Action, Change, Schedule
 from polyvisor.api.models import State
 from polyvisor.api.pagination import PageRequest, page_request
+from polyvisor.api.ports import ServerPorts
 from polyvisor.api.spawnspec import SpawnSpec
 from polyvisor.api.store import consoles, groups, keypairs, outbox, quotas
 from polyvisor.api.store import flavors as flavor_store
@@ -57,6 +58,8 @@ class CreateRequest:
     metadata: dict[str, str] = field(default_factory=dict)
     min_count: int = 0
     max_count: int = 0
+    # The NICs asked for (network_id, port_id or fixed_ip); none: the project's network.
+    networks: tuple[spawnspec.Nic, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +83,11 @@ class Servers:
         console_ttl_s: float = 600.0,
         wake_outbox: Callable[[], None] = lambda: None,
         console_proxy_url: str = "",
+        ports: ServerPorts | None = None,
     ) -> None:
         self.console_proxy_url = console_proxy_url.rstrip("/")
         self.pool = pool
+        self.ports = ports
         self.images = images
         self.scheduler = scheduler
         self.deadlines = deadlines
@@ -142,7 +147,8 @@ class Servers:
         # Whether a host can inject the keys or pass the user data is its agent's fact: the
         # scheduler places only on hosts reporting it, and explains when none does.
 
-        spec = SpawnSpec(image, spawnspec.hostname_for(name), tuple(public_keys), hints)
+        nics = await self._nics(bearer, req.networks, hi)
+        spec = SpawnSpec(image, spawnspec.hostname_for(name), tuple(public_keys), hints, nics=nics)
         deadline = datetime.now(UTC) + timedelta(seconds=self.deadlines.scheduling_s)
         key = request_id or ids.new_id()
 
@@ -207,6 +213,25 @@ class Servers:
         self.wake_outbox()
         log.info("servers created", server_ids=[s.id for s in created], request_id=key)
         return created
+
+    async def _nics(
+        self, bearer: str, asked: tuple[spawnspec.Nic, ...], count: int
+    ) -> tuple[spawnspec.Nic, ...]:
+        """The NICs of the servers of a create (see `ports.ServerPorts.resolve`)."""
+        if self.ports is None:
+            if asked:
+                raise FailedPrecondition(
+                    "this cloud has no network service: a server cannot ask for networks",
+                    {"field": "server.networks"},
+                )
+            return ()
+        nics = await self.ports.resolve(bearer, asked)
+        if count > 1 and any(n.port_id or n.fixed_ip for n in nics):
+            raise InvalidArgument(
+                "a port_id or a fixed_ip names one server's NIC: create one server with it",
+                {"field": "server.networks"},
+            )
+        return nics
 
     async def _quota_error(
         self, conn: Any, project_id: str, count: int, flavor: m.Flavor

@@ -56,21 +56,55 @@ class Hints:
 
 
 @dataclass(frozen=True, slots=True)
+class Nic:
+    """One NIC of the server: a port the api makes on `network_id` (with `fixed_ip` when
+    asked), or the user's own port `port_id` (never deleted with the server)."""
+
+    network_id: str = ""
+    port_id: str = ""
+    fixed_ip: str = ""
+
+    @property
+    def users(self) -> bool:
+        return bool(self.port_id)
+
+    def to_json(self) -> dict[str, str]:
+        return {k: v for k, v in asdict(self).items() if v}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Nic:
+        return cls(
+            network_id=str(data.get("network_id") or ""),
+            port_id=str(data.get("port_id") or ""),
+            fixed_ip=str(data.get("fixed_ip") or ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class SpawnSpec:
     image: m.ImageInfo
     hostname: str
     public_keys: tuple[str, ...] = ()
     hints: Hints = field(default_factory=Hints)
     console_type: str = "VNC"
+    # The server's NICs in order (empty: none).
+    nics: tuple[Nic, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "image": asdict(self.image),
             "public_keys": list(self.public_keys),
             "hostname": self.hostname,
             "hints": self.hints.to_json(),
             "console_type": self.console_type,
         }
+        if self.nics:
+            out["nics"] = [n.to_json() for n in self.nics]
+        return out
+
+    def user_ports(self) -> frozenset[str]:
+        """The ports the user passed in (kept when the server is deleted)."""
+        return frozenset(n.port_id for n in self.nics if n.port_id)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SpawnSpec:
@@ -82,6 +116,7 @@ class SpawnSpec:
             public_keys=tuple(data.get("public_keys") or ()),
             hints=Hints.from_json(data.get("hints")),
             console_type=str(data.get("console_type") or "VNC"),
+            nics=tuple(Nic.from_json(n) for n in data.get("nics") or ()),
         )
 
 
@@ -92,6 +127,9 @@ class Target:
     server: m.Server
     spec: SpawnSpec | None = None
     user_data: bytes | None = None
+    # The binding specs of the server's ports on the command's host, in NIC order (the
+    # network service's messages, carried as they are into the spawn command).
+    ports: tuple[Any, ...] = ()
 
 
 def hints(p: Principal, raw: dict[str, str]) -> Hints:

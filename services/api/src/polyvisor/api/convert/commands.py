@@ -74,6 +74,8 @@ def _(cmd: Spawn, out: commands_pb2.AgentCommand, target: Target) -> None:
     if target.spec is None:
         raise ValueError(f"server {target.server.id} has no spawn spec")
     out.spawn.CopyFrom(_spawn(target.server, target.spec, target.user_data, cmd))
+    # The ports bound to this host, as the network service resolved them.
+    out.spawn.ports.extend(target.ports)
 
 
 def _spawn(

@@ -16,6 +16,7 @@ from polyvisor.api.handlers.context import bearer, principal
 from polyvisor.api.lifecycle import Action
 from polyvisor.api.readcache import ReadCache
 from polyvisor.api.servers import CreateRequest, Servers
+from polyvisor.api.spawnspec import Nic
 from polyvisor.api.watch import ChangeFeed, Synced
 from polyvisor.common.errors import InvalidArgument, NotFound
 from polyvisor.compute.v1 import servers_pb2 as pb
@@ -68,6 +69,10 @@ class ServerHandlers:
                 metadata=dict(s.metadata),
                 min_count=request.min_count,
                 max_count=request.max_count,
+                networks=tuple(
+                    Nic(network_id=n.network_id, port_id=n.port_id, fixed_ip=n.fixed_ip)
+                    for n in s.networks
+                ),
             ),
         )
         return pb.CreateServerResponse(servers=[server_to_proto(x) for x in created])

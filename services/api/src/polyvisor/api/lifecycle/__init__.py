@@ -38,6 +38,7 @@ from polyvisor.api.lifecycle.model import (
     Deadlines,
     EventKind,
     Outcome,
+    frees_ports,
 )
 from polyvisor.api.lifecycle.scheduling import (
     alternates_left,
@@ -48,6 +49,7 @@ from polyvisor.api.lifecycle.scheduling import (
 from polyvisor.api.lifecycle.work import (
     OutboxWork,
     ReleaseClaim,
+    ReleasePorts,
     ReleaseReason,
     Reschedule,
     Schedule,
@@ -76,6 +78,7 @@ __all__ = [
     "Reboot",
     "Rebuild",
     "ReleaseClaim",
+    "ReleasePorts",
     "ReleaseReason",
     "Reschedule",
     "Schedule",
@@ -89,6 +92,7 @@ __all__ = [
     "alternates_left",
     "apply_event",
     "awaits_scheduling",
+    "frees_ports",
     "on_placement",
     "placement_request",
     "plan",

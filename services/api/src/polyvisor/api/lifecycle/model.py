@@ -29,6 +29,7 @@ __all__ = [
     "State",
     "Task",
     "Unset",
+    "frees_ports",
 ]
 
 
@@ -192,6 +193,15 @@ class Outcome:
     @property
     def release_claim(self) -> ReleaseClaim | None:
         return next((w for w in self.work if isinstance(w, ReleaseClaim)), None)
+
+
+def frees_ports(server: m.Server, out: Outcome) -> bool:
+    """Whether `out` ends the server's use of its ports: it is deleted, or its build failed
+    for good (a reschedule keeps them: the next host's spawn rebinds them)."""
+    new = out.change.state
+    if new is UNSET or new == server.state:
+        return False
+    return new == State.DELETED or (new == State.ERROR and server.state == State.BUILDING)
 
 
 def ignore(reason: str) -> Outcome:

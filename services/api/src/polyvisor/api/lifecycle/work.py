@@ -9,7 +9,15 @@ from typing import TypeAlias
 
 from polyvisor.api.lifecycle.commands import AgentCommand
 
-__all__ = ["OutboxWork", "ReleaseClaim", "ReleaseReason", "Reschedule", "Schedule", "Send"]
+__all__ = [
+    "OutboxWork",
+    "ReleaseClaim",
+    "ReleasePorts",
+    "ReleaseReason",
+    "Reschedule",
+    "Schedule",
+    "Send",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,4 +55,10 @@ class ReleaseClaim:
     detail: str = ""
 
 
-OutboxWork: TypeAlias = Schedule | Reschedule | Send | ReleaseClaim
+@dataclass(frozen=True, slots=True)
+class ReleasePorts:
+    """Free the server's ports (its build failed for good, or it is deleted): the ones the
+    api made are deleted, the ones the user passed in unbound and kept."""
+
+
+OutboxWork: TypeAlias = Schedule | Reschedule | Send | ReleaseClaim | ReleasePorts

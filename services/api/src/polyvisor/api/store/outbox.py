@@ -20,6 +20,7 @@ from polyvisor.api.lifecycle.commands import COMMANDS, AgentCommand, Verb
 from polyvisor.api.lifecycle.work import (
     OutboxWork,
     ReleaseClaim,
+    ReleasePorts,
     ReleaseReason,
     Reschedule,
     Schedule,
@@ -49,6 +50,7 @@ _KINDS: dict[type, str] = {
     Reschedule: "reschedule",
     Send: "command",
     ReleaseClaim: "release_claim",
+    ReleasePorts: "release_ports",
 }
 
 
@@ -58,6 +60,8 @@ def encode(work: OutboxWork) -> tuple[str, dict[str, Any]]:
         return _KINDS[type(work)], {"generation": work.generation}
     if isinstance(work, ReleaseClaim):
         return "release_claim", {"reason": work.reason.value, "detail": work.detail}
+    if isinstance(work, ReleasePorts):
+        return "release_ports", {}
     cmd = work.command
     payload: dict[str, Any] = {"verb": cmd.verb.value}
     for f in fields(cmd):
@@ -76,6 +80,8 @@ def decode(kind: str, payload: dict[str, Any]) -> OutboxWork:
         return ReleaseClaim(
             ReleaseReason(payload.get("reason") or "DELETED"), str(payload.get("detail") or "")
         )
+    if kind == "release_ports":
+        return ReleasePorts()
     if kind == "command":
         return Send(_command(payload))
     raise ValueError(f"unknown outbox entry kind {kind!r}")
