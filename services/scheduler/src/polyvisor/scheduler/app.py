@@ -19,7 +19,8 @@ from polyvisor.scheduler.handlers.scheduler import (
     SchedulerHandlers,
 )
 from polyvisor.scheduler.index import HostIndex
-from polyvisor.scheduler.scheduling import Scheduler, SchedulerConfig
+from polyvisor.scheduler.scheduling import Scheduler
+from polyvisor.scheduler.scheduling.core import SchedulerConfig
 from polyvisor.scheduler.store import Store
 from polyvisor.scheduler.weighers import WeigherConfig
 from polyvisor.scheduling.v1 import scheduler_service_pb2_grpc

@@ -19,7 +19,8 @@ from polyvisor.common.errors import PolyvisorError
 from polyvisor.common.logging import get_logger
 from polyvisor.common.streams import HOSTS, ensure_streams
 from polyvisor.scheduler.convert import report_from_proto
-from polyvisor.scheduler.scheduling import REPORTS_DROPPED, Scheduler
+from polyvisor.scheduler.scheduling import Scheduler
+from polyvisor.scheduler.scheduling.core import REPORTS_DROPPED
 
 __all__ = ["HOSTS_STREAM", "HOSTS_SUBJECTS", "HostReportFeed"]
 

@@ -32,7 +32,7 @@ from polyvisor.scheduler.model import (
     Selection,
     VmdkType,
 )
-from polyvisor.scheduler.scheduling import ProviderView
+from polyvisor.scheduler.scheduling.core import ProviderView
 from polyvisor.scheduler.traits import normalize_arch, normalize_vm_mode
 from polyvisor.scheduling.v1 import (
     providers_pb2,
