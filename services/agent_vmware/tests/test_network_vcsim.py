@@ -19,6 +19,7 @@ from vmware_fixtures import Direct, local_image, options_for
 from polyvisor.agent_vmware.guestinfo import decode
 from polyvisor.agent_vmware.net.convert import binding_from_pb
 from polyvisor.agent_vmware.net.model import PortBinding
+from polyvisor.agent_vmware.net.nics import port_key
 from polyvisor.agent_vmware.net.switches import SwitchMapping, port_group_name
 from polyvisor.agent_vmware.ports_driver import PortsVmwareDriver
 from polyvisor.agentkit.capabilities import capabilities_of
@@ -232,6 +233,7 @@ def test_spawn_gives_a_nic_on_the_port_group_and_guestinfo_its_addresses(
             }
         },
     }
+    assert extra[port_key(port.port_id)] == "fa:16:3e:12:34:56"
     # Bound, and plainly not enforcing security groups (no NSX).
     assert source.reports == [(port.port_id, True, False, "")]
 
@@ -298,8 +300,14 @@ def test_attach_and_detach_a_port_on_a_running_vm(
     assert {vlan for _, vlan in std_groups(direct, port_group_name(net_b))} == {130}
     assert (extra.port_id, True, False, "") in source.reports
 
+    assert direct.extra(vm)[port_key(extra.port_id)] == "fa:16:3e:00:00:0b"
+
+    # The api may unbind the port before the detach reaches us: the NIC is still found.
+    del source.by_port[extra.port_id]
     driver.detach_port(sid, extra.port_id)
     driver.detach_port(sid, extra.port_id)  # idempotent
+    # vSphere drops a key set to ""; vcsim keeps it empty.
+    assert not direct.extra(vm).get(port_key(extra.port_id))
 
     assert [n.macAddress for n in nics(vm)] == ["fa:16:3e:00:00:0a"]
     assert vm.runtime.powerState == "poweredOn"

@@ -34,6 +34,7 @@ from polyvisor.agent_vmware.guestinfo import guestinfo_options
 from polyvisor.agent_vmware.image_store import BaseDisk, DatastoreImages
 from polyvisor.agent_vmware.inventory import Placement, cluster_datastores, read_cluster, resolve
 from polyvisor.agent_vmware.net.model import PortBinding
+from polyvisor.agent_vmware.net.nics import port_key
 from polyvisor.agent_vmware.net.plane import NetworkPlane
 from polyvisor.agent_vmware.net.portgroups import PortGroups
 from polyvisor.agent_vmware.net.source import BindingSource
@@ -601,6 +602,7 @@ class VmwareDriver:
                 metadata=spec.metadata,
                 network=NetworkPlane.network_config(bindings),
             )
+            extra.update({port_key(b.port_id): b.mac_address for b in bindings})
         except ValueError as e:
             raise SpawnFailed(str(e)) from e
         if spec.vcpus < 1 or spec.memory_mb < 4:

@@ -7,7 +7,13 @@ from __future__ import annotations
 from pyVmomi import vim
 
 from polyvisor.agent_vmware.driver import VmwareDriver
-from polyvisor.agent_vmware.net.nics import DEFAULT_MODEL, VIF_MODELS, find_nic, nics_of
+from polyvisor.agent_vmware.net.nics import (
+    DEFAULT_MODEL,
+    VIF_MODELS,
+    find_nic,
+    nics_of,
+    port_key,
+)
 from polyvisor.agent_vmware.net.plane import NetworkPlane
 from polyvisor.agent_vmware.props import retrieve_one
 from polyvisor.agentkit.driver import DriverError
@@ -42,24 +48,42 @@ class PortsVmwareDriver(VmwareDriver):
                 present = nics_of(devices)
                 model = _model_of(present[0]) if present else DEFAULT_MODEL
                 add = plane.nic_specs(self._groups(conn, place), [port], model)
-                self._wait(conn, vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(deviceChange=add)))
+                tag = vim.option.OptionValue(key=port_key(port_id), value=port.mac_address)
+                spec = vim.vm.ConfigSpec(deviceChange=add, extraConfig=[tag])
+                self._wait(conn, vm.ReconfigVM_Task(spec=spec))
                 log.info("port attached", server_id=server_id, port_id=port_id)
         plane.report([port], active=True)
 
+    def _bound_mac(self, server_id: str, port_id: str) -> str:
+        try:
+            return self._plane().source.binding(server_id, port_id).mac_address
+        except DriverError as e:
+            if e.retryable:
+                raise
+            return ""  # neither written down nor bound: no NIC of that port here
+
     def detach_port(self, server_id: str, port_id: str) -> None:
-        plane = self._plane()
-        port = plane.source.binding(server_id, port_id)
+        self._plane()  # refuses when the data plane is not running
         conn, place = self._ready()
         with self._guard(conn):
             vm = self._find(conn, place, server_id)
             if vm is not None:
-                devices = (retrieve_one(conn.content, vm, ["config.hardware.device"]) or {}).get(
-                    "config.hardware.device"
-                ) or ()
-                nic = find_nic(devices, port.mac_address)
+                props = (
+                    retrieve_one(conn.content, vm, ["config.hardware.device", "config.extraConfig"])
+                    or {}
+                )
+                extra = {o.key: o.value for o in props.get("config.extraConfig") or ()}
+                # The MAC the attach wrote down; else the binding's (a NIC made before).
+                mac = extra.get(port_key(port_id)) or self._bound_mac(server_id, port_id)
+                nic = find_nic(props.get("config.hardware.device") or (), mac) if mac else None
+                changes = []
                 if nic is not None:
-                    change = vim.vm.device.VirtualDeviceSpec(operation="remove", device=nic)
-                    spec = vim.vm.ConfigSpec(deviceChange=[change])
+                    changes.append(vim.vm.device.VirtualDeviceSpec(operation="remove", device=nic))
+                spec = vim.vm.ConfigSpec(
+                    deviceChange=changes,
+                    extraConfig=[vim.option.OptionValue(key=port_key(port_id), value="")],
+                )
+                if nic is not None or extra.get(port_key(port_id)):
                     self._wait(conn, vm.ReconfigVM_Task(spec=spec))
                     log.info("port detached", server_id=server_id, port_id=port_id)
         self._tidy_port_groups(conn, place)

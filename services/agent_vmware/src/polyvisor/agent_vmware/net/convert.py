@@ -29,5 +29,7 @@ def binding_from_pb(s: bindings_pb2.PortBindingSpec) -> PortBinding:
             for ip in s.ips
         ),
         port_security_enabled=s.port_security_enabled,
+        host=s.host,
+        device_id=s.device_id,
         revision=s.revision,
     )

@@ -38,4 +38,6 @@ class PortBinding:
     mtu: int = 0
     ips: tuple[BoundIp, ...] = ()
     port_security_enabled: bool = True
+    host: str = ""  # the binding host
+    device_id: str = ""  # the server
     revision: int = 0

@@ -7,7 +7,25 @@ from typing import Any
 
 from pyVmomi import vim
 
-__all__ = ["DEFAULT_MODEL", "VIF_MODELS", "find_nic", "nic_add_spec", "nic_model", "nics_of"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "PORT_KEY_PREFIX",
+    "VIF_MODELS",
+    "find_nic",
+    "nic_add_spec",
+    "nic_model",
+    "nics_of",
+    "port_key",
+]
+
+#: extraConfig ``polyvisor.port.<port id>`` = the NIC's MAC: a detach finds the NIC even
+#: when the port's binding is already gone.
+PORT_KEY_PREFIX = "polyvisor.port."
+
+
+def port_key(port_id: str) -> str:
+    return PORT_KEY_PREFIX + port_id
+
 
 DEFAULT_MODEL = "vmxnet3"
 VIF_MODELS: dict[str, type] = {
