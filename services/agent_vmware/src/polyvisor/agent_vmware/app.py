@@ -20,6 +20,9 @@ from polyvisor.agent_vmware.config import VmwareAgentSettings
 from polyvisor.agent_vmware.driver import VmwareDriver
 from polyvisor.agent_vmware.leadership import Leadership
 from polyvisor.agent_vmware.lease import Lease
+from polyvisor.agent_vmware.net.client import NetworkClient
+from polyvisor.agent_vmware.net.service_source import NetworkServiceBindings
+from polyvisor.agent_vmware.ports_driver import PortsVmwareDriver
 from polyvisor.agentkit.driver import DriverError
 from polyvisor.agentkit.runtime import AgentRuntime
 from polyvisor.common.bus.client import Bus
@@ -41,6 +44,7 @@ class RuntimeHolder:
         self.driver = driver
         self.bus = bus
         self.runtime: AgentRuntime | None = None
+        self._network: NetworkClient | None = None
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -54,6 +58,14 @@ class RuntimeHolder:
                 log.warning("could not refresh the vCenter picture", error=str(e))
             runtime = AgentRuntime(self.settings, self.driver, bus=self.bus)
             self.runtime = runtime
+            if isinstance(self.driver, PortsVmwareDriver):
+                # Ports are plumbed with the runtime's agent credentials, by the lease holder.
+                self._network = NetworkClient(self.settings.network_address, runtime.credentials)
+                self.driver.attach_ports(
+                    NetworkServiceBindings(
+                        self._network, self.settings.host_id, asyncio.get_running_loop()
+                    )
+                )
             try:
                 await runtime.start()
             except BaseException:
@@ -66,6 +78,9 @@ class RuntimeHolder:
         if runtime is not None:
             # close() pauses the consumer before anything else: no new command is taken.
             await runtime.close(grace_s=min(2.0, self.settings.shutdown_grace_s))
+        network, self._network = self._network, None
+        if network is not None:
+            await network.close()
 
 
 async def _host_id(settings: VmwareAgentSettings, driver: VmwareDriver) -> str:
@@ -82,7 +97,9 @@ async def _host_id(settings: VmwareAgentSettings, driver: VmwareDriver) -> str:
 
 
 async def lifespan(settings: VmwareAgentSettings, stack: AsyncExitStack) -> GrpcServer | None:
-    driver = VmwareDriver(settings.options())
+    # With physical networks mapped: the vSphere network data plane and the ports capability.
+    kind = PortsVmwareDriver if settings.switch_mappings else VmwareDriver
+    driver = kind(settings.options())
     stack.push_async_callback(asyncio.to_thread, driver.close)
     driver.start()
     host_id = await _host_id(settings, driver)
