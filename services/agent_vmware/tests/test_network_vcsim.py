@@ -23,6 +23,7 @@ from polyvisor.agent_vmware.net.nics import port_key
 from polyvisor.agent_vmware.net.switches import SwitchMapping, port_group_name
 from polyvisor.agent_vmware.ports_driver import PortsVmwareDriver
 from polyvisor.agentkit.capabilities import capabilities_of
+from polyvisor.agentkit.convert import host_report_to_proto
 from polyvisor.agentkit.driver import DriverError, InstanceSpec, LocalImage
 from polyvisor.network.v1 import bindings_pb2, networks_pb2
 from tests.fixtures.vcsim import VcsimEndpoint
@@ -189,8 +190,17 @@ def spec_for(image: LocalImage, server_id: str, **kw: object) -> InstanceSpec:
     return InstanceSpec(**values)  # type: ignore[arg-type]
 
 
-def test_the_driver_has_the_ports_capability(driver: PortsVmwareDriver) -> None:
+def test_the_report_has_the_ports_capability_and_the_physical_networks(
+    driver: PortsVmwareDriver,
+) -> None:
     assert "ports" in capabilities_of(driver)
+    info = driver.host_info()
+    assert "ports" in info.capabilities
+    assert info.physical_networks == ("physnet1", "physnet2")
+    report = host_report_to_proto(
+        info, host_id="h", agent_id="a", sequence=1, interval_s=10, server_count=0
+    )
+    assert list(report.physical_networks) == ["physnet1", "physnet2"]
 
 
 def test_spawn_gives_a_nic_on_the_port_group_and_guestinfo_its_addresses(

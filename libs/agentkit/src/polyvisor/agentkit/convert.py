@@ -352,6 +352,7 @@ def host_report_to_proto(
             if r.disk_format in _DISK_FORMATS_BACK
         ],
         capabilities=list(info.capabilities),
+        physical_networks=list(info.physical_networks),
         features=hypervisor_pb2.HypervisorFeatures(
             console_types=[_CONSOLES[c] for c in info.features.console_types if c in _CONSOLES],
             key_injection=info.features.key_injection,

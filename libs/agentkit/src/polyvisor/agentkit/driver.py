@@ -140,6 +140,8 @@ class HostInfo:
     # Optional verbs this driver implements, by name: ``capabilities_of(driver)`` (see
     # polyvisor.agentkit.capabilities).
     capabilities: tuple[str, ...] = ()
+    # The physical networks this host reaches (from the agent's config), sorted.
+    physical_networks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

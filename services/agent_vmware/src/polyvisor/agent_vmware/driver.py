@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -444,9 +444,10 @@ class VmwareDriver:
             with self._guard(conn):
                 facts = read_cluster(conn.content, place, self.options.datastore_regex)
         except HypervisorUnavailable:
-            return disconnected_host_info(
+            down = disconnected_host_info(
                 self._last_report, self.options.cluster_name, lo_hi, capabilities_of(self)
             )
+            return replace(down, physical_networks=self.options.physical_networks)
         info = cluster_host_info(
             facts,
             vnc_port_range=lo_hi,
@@ -455,6 +456,8 @@ class VmwareDriver:
             disk_allocation_ratio=self.options.disk_allocation_ratio,
             capabilities=capabilities_of(self),
         )
+        # What the scheduler's reachability check reads: the mapped physical networks.
+        info = replace(info, physical_networks=self.options.physical_networks)
         with self._lock:
             members = {h.moref for h in facts.hosts}
             for moref, (name, inside) in list(self._hosts.items()):
