@@ -27,7 +27,6 @@ __all__ = [
     "StreamSpec",
     "command_subject",
     "ensure_streams",
-    "host_event_subject",
     "image_event_subject",
     "network_port_subject",
     "network_security_group_subject",
@@ -50,7 +49,7 @@ AGENT_CMD = StreamSpec("AGENT_CMD", ("agent.*.cmd",), retention="workqueue")
 #: Server, image and host events. The api's durable consumer applies server events.
 EVENTS = StreamSpec(
     "EVENTS",
-    ("events.server.>", "events.image.*", "events.host.*"),
+    ("events.server.>", "events.image.*"),
     max_age=7 * 24 * 3600.0,
 )
 #: Network events (ports, security groups) for the agents that plumb them.
@@ -87,10 +86,6 @@ def server_events_filter(server_id: str) -> str:
 
 def image_event_subject(image_id: str) -> str:
     return f"events.image.{subject_token(image_id)}"
-
-
-def host_event_subject(host: str) -> str:
-    return f"events.host.{subject_token(host)}"
 
 
 def report_subject(host: str) -> str:
