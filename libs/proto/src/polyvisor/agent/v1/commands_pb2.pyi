@@ -15,7 +15,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AgentCommand(_message.Message):
-    __slots__ = ("command_id", "server_id", "generation", "request_id", "host", "issued_at", "deadline", "spawn", "destroy", "power_on", "power_off", "reboot", "refresh_console", "open_console", "snapshot", "rebuild")
+    __slots__ = ("command_id", "server_id", "generation", "request_id", "host", "issued_at", "deadline", "spawn", "destroy", "power_on", "power_off", "reboot", "refresh_console", "open_console", "snapshot", "rebuild", "pause", "unpause", "suspend", "resume")
     COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +32,10 @@ class AgentCommand(_message.Message):
     OPEN_CONSOLE_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     REBUILD_FIELD_NUMBER: _ClassVar[int]
+    PAUSE_FIELD_NUMBER: _ClassVar[int]
+    UNPAUSE_FIELD_NUMBER: _ClassVar[int]
+    SUSPEND_FIELD_NUMBER: _ClassVar[int]
+    RESUME_FIELD_NUMBER: _ClassVar[int]
     command_id: str
     server_id: str
     generation: int
@@ -48,7 +52,11 @@ class AgentCommand(_message.Message):
     open_console: OpenConsole
     snapshot: SnapshotServer
     rebuild: RebuildServer
-    def __init__(self, command_id: _Optional[str] = ..., server_id: _Optional[str] = ..., generation: _Optional[int] = ..., request_id: _Optional[str] = ..., host: _Optional[str] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., spawn: _Optional[_Union[SpawnServer, _Mapping]] = ..., destroy: _Optional[_Union[DestroyServer, _Mapping]] = ..., power_on: _Optional[_Union[PowerOnServer, _Mapping]] = ..., power_off: _Optional[_Union[PowerOffServer, _Mapping]] = ..., reboot: _Optional[_Union[RebootServer, _Mapping]] = ..., refresh_console: _Optional[_Union[RefreshConsole, _Mapping]] = ..., open_console: _Optional[_Union[OpenConsole, _Mapping]] = ..., snapshot: _Optional[_Union[SnapshotServer, _Mapping]] = ..., rebuild: _Optional[_Union[RebuildServer, _Mapping]] = ...) -> None: ...
+    pause: PauseServer
+    unpause: UnpauseServer
+    suspend: SuspendServer
+    resume: ResumeServer
+    def __init__(self, command_id: _Optional[str] = ..., server_id: _Optional[str] = ..., generation: _Optional[int] = ..., request_id: _Optional[str] = ..., host: _Optional[str] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., spawn: _Optional[_Union[SpawnServer, _Mapping]] = ..., destroy: _Optional[_Union[DestroyServer, _Mapping]] = ..., power_on: _Optional[_Union[PowerOnServer, _Mapping]] = ..., power_off: _Optional[_Union[PowerOffServer, _Mapping]] = ..., reboot: _Optional[_Union[RebootServer, _Mapping]] = ..., refresh_console: _Optional[_Union[RefreshConsole, _Mapping]] = ..., open_console: _Optional[_Union[OpenConsole, _Mapping]] = ..., snapshot: _Optional[_Union[SnapshotServer, _Mapping]] = ..., rebuild: _Optional[_Union[RebuildServer, _Mapping]] = ..., pause: _Optional[_Union[PauseServer, _Mapping]] = ..., unpause: _Optional[_Union[UnpauseServer, _Mapping]] = ..., suspend: _Optional[_Union[SuspendServer, _Mapping]] = ..., resume: _Optional[_Union[ResumeServer, _Mapping]] = ...) -> None: ...
 
 class SpawnImage(_message.Message):
     __slots__ = ("image_id", "disk_format", "vmware_disktype", "vmware_adaptertype", "hw_disk_bus", "architecture", "vm_mode", "os_type", "vmware_ostype", "sha256", "size", "virtual_size", "hw_vif_model")
@@ -179,3 +187,19 @@ class OpenConsole(_message.Message):
     password: str
     valid_for_s: float
     def __init__(self, password: _Optional[str] = ..., valid_for_s: _Optional[float] = ...) -> None: ...
+
+class PauseServer(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class UnpauseServer(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SuspendServer(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ResumeServer(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -100,6 +100,26 @@ class ComputeServiceStub:
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.UnshelveServerRequest.SerializeToString,
                 response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.UnshelveServerResponse.FromString,
                 _registered_method=True)
+        self.PauseServer = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/PauseServer',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.PauseServerRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.PauseServerResponse.FromString,
+                _registered_method=True)
+        self.UnpauseServer = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/UnpauseServer',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.UnpauseServerRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.UnpauseServerResponse.FromString,
+                _registered_method=True)
+        self.SuspendServer = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/SuspendServer',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.SuspendServerRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.SuspendServerResponse.FromString,
+                _registered_method=True)
+        self.ResumeServer = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/ResumeServer',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResumeServerRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResumeServerResponse.FromString,
+                _registered_method=True)
         self.GetServerConsole = channel.unary_unary(
                 '/polyvisor.compute.v1.ComputeService/GetServerConsole',
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.GetServerConsoleRequest.SerializeToString,
@@ -287,6 +307,32 @@ class ComputeServiceServicer:
     def UnshelveServer(self, request, context):
         """Boot a shelved server again, on any host that fits.
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseServer(self, request, context):
+        """Freeze a running server in memory (ACTIVE -> PAUSED), and let it run again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnpauseServer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SuspendServer(self, request, context):
+        """Save a running server's memory to disk and stop it (ACTIVE -> SUSPENDED), and restore it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeServer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -485,6 +531,26 @@ def add_ComputeServiceServicer_to_server(servicer, server):
                     servicer.UnshelveServer,
                     request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.UnshelveServerRequest.FromString,
                     response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.UnshelveServerResponse.SerializeToString,
+            ),
+            'PauseServer': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseServer,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.PauseServerRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.PauseServerResponse.SerializeToString,
+            ),
+            'UnpauseServer': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnpauseServer,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.UnpauseServerRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.UnpauseServerResponse.SerializeToString,
+            ),
+            'SuspendServer': grpc.unary_unary_rpc_method_handler(
+                    servicer.SuspendServer,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.SuspendServerRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.SuspendServerResponse.SerializeToString,
+            ),
+            'ResumeServer': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeServer,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResumeServerRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResumeServerResponse.SerializeToString,
             ),
             'GetServerConsole': grpc.unary_unary_rpc_method_handler(
                     servicer.GetServerConsole,
@@ -917,6 +983,114 @@ class ComputeService:
             '/polyvisor.compute.v1.ComputeService/UnshelveServer',
             polyvisor_dot_compute_dot_v1_dot_servers__pb2.UnshelveServerRequest.SerializeToString,
             polyvisor_dot_compute_dot_v1_dot_servers__pb2.UnshelveServerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseServer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/PauseServer',
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.PauseServerRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.PauseServerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnpauseServer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/UnpauseServer',
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.UnpauseServerRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.UnpauseServerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SuspendServer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/SuspendServer',
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.SuspendServerRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.SuspendServerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeServer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/ResumeServer',
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResumeServerRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResumeServerResponse.FromString,
             options,
             channel_credentials,
             insecure,

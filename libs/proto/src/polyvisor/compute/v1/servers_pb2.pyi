@@ -361,6 +361,62 @@ class UnshelveServerResponse(_message.Message):
     server: Server
     def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
 
+class PauseServerRequest(_message.Message):
+    __slots__ = ("server_id", "request_id")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    request_id: str
+    def __init__(self, server_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class PauseServerResponse(_message.Message):
+    __slots__ = ("server",)
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    server: Server
+    def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
+
+class UnpauseServerRequest(_message.Message):
+    __slots__ = ("server_id", "request_id")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    request_id: str
+    def __init__(self, server_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class UnpauseServerResponse(_message.Message):
+    __slots__ = ("server",)
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    server: Server
+    def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
+
+class SuspendServerRequest(_message.Message):
+    __slots__ = ("server_id", "request_id")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    request_id: str
+    def __init__(self, server_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class SuspendServerResponse(_message.Message):
+    __slots__ = ("server",)
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    server: Server
+    def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
+
+class ResumeServerRequest(_message.Message):
+    __slots__ = ("server_id", "request_id")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    request_id: str
+    def __init__(self, server_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class ResumeServerResponse(_message.Message):
+    __slots__ = ("server",)
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    server: Server
+    def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
+
 class RebootServerRequest(_message.Message):
     __slots__ = ("server_id", "type", "request_id")
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]

@@ -33,6 +33,10 @@ class ServerEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SERVER_EVENT_KIND_UNWANTED: _ClassVar[ServerEventKind]
     SERVER_EVENT_KIND_SNAPSHOTTED: _ClassVar[ServerEventKind]
     SERVER_EVENT_KIND_REBUILT: _ClassVar[ServerEventKind]
+    SERVER_EVENT_KIND_PAUSED: _ClassVar[ServerEventKind]
+    SERVER_EVENT_KIND_UNPAUSED: _ClassVar[ServerEventKind]
+    SERVER_EVENT_KIND_SUSPENDED: _ClassVar[ServerEventKind]
+    SERVER_EVENT_KIND_RESUMED: _ClassVar[ServerEventKind]
 SERVER_EVENT_KIND_UNSPECIFIED: ServerEventKind
 SERVER_EVENT_KIND_PROGRESS: ServerEventKind
 SERVER_EVENT_KIND_SPAWNED: ServerEventKind
@@ -50,6 +54,10 @@ SERVER_EVENT_KIND_ADDRESSES_CHANGED: ServerEventKind
 SERVER_EVENT_KIND_UNWANTED: ServerEventKind
 SERVER_EVENT_KIND_SNAPSHOTTED: ServerEventKind
 SERVER_EVENT_KIND_REBUILT: ServerEventKind
+SERVER_EVENT_KIND_PAUSED: ServerEventKind
+SERVER_EVENT_KIND_UNPAUSED: ServerEventKind
+SERVER_EVENT_KIND_SUSPENDED: ServerEventKind
+SERVER_EVENT_KIND_RESUMED: ServerEventKind
 
 class ServerEvent(_message.Message):
     __slots__ = ("event_id", "server_id", "generation", "host", "kind", "power_state", "fault", "esxi_host", "console", "occurred_at", "command_id", "request_id", "task", "instance_name", "agent_id", "addresses")

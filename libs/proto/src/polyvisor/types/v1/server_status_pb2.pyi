@@ -15,6 +15,8 @@ class ServerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SERVER_STATE_ERROR: _ClassVar[ServerState]
     SERVER_STATE_DELETED: _ClassVar[ServerState]
     SERVER_STATE_SHELVED_OFFLOADED: _ClassVar[ServerState]
+    SERVER_STATE_PAUSED: _ClassVar[ServerState]
+    SERVER_STATE_SUSPENDED: _ClassVar[ServerState]
 
 class ServerTask(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -32,6 +34,10 @@ class ServerTask(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SERVER_TASK_REBUILDING: _ClassVar[ServerTask]
     SERVER_TASK_SHELVING: _ClassVar[ServerTask]
     SERVER_TASK_UNSHELVING: _ClassVar[ServerTask]
+    SERVER_TASK_PAUSING: _ClassVar[ServerTask]
+    SERVER_TASK_UNPAUSING: _ClassVar[ServerTask]
+    SERVER_TASK_SUSPENDING: _ClassVar[ServerTask]
+    SERVER_TASK_RESUMING: _ClassVar[ServerTask]
 SERVER_STATE_UNSPECIFIED: ServerState
 SERVER_STATE_BUILDING: ServerState
 SERVER_STATE_ACTIVE: ServerState
@@ -41,6 +47,8 @@ SERVER_STATE_DELETING: ServerState
 SERVER_STATE_ERROR: ServerState
 SERVER_STATE_DELETED: ServerState
 SERVER_STATE_SHELVED_OFFLOADED: ServerState
+SERVER_STATE_PAUSED: ServerState
+SERVER_STATE_SUSPENDED: ServerState
 SERVER_TASK_UNSPECIFIED: ServerTask
 SERVER_TASK_NONE: ServerTask
 SERVER_TASK_SCHEDULING: ServerTask
@@ -55,3 +63,7 @@ SERVER_TASK_IMAGE_SNAPSHOT: ServerTask
 SERVER_TASK_REBUILDING: ServerTask
 SERVER_TASK_SHELVING: ServerTask
 SERVER_TASK_UNSHELVING: ServerTask
+SERVER_TASK_PAUSING: ServerTask
+SERVER_TASK_UNPAUSING: ServerTask
+SERVER_TASK_SUSPENDING: ServerTask
+SERVER_TASK_RESUMING: ServerTask
