@@ -345,3 +345,109 @@ def test_a_reschedule_asks_for_fewer_alternates_and_skips_the_failed_hosts() -> 
     request = lc.placement_request(s, spec, (), 2, D)
     assert request.request_id == "s1:2" and request.ignore_hosts == ("h1",)
     assert request.max_alternates == D.max_build_attempts - 2
+
+
+# ---------------------------------------------------------------- pause and suspend
+
+
+@pytest.mark.parametrize(
+    ("there", "task", "answer", "held", "power", "back", "back_task", "back_answer"),
+    [
+        (
+            lc.Action.PAUSE,
+            m.Task.PAUSING,
+            "PAUSED",
+            m.State.PAUSED,
+            m.Power.PAUSED,
+            lc.Action.UNPAUSE,
+            m.Task.UNPAUSING,
+            "UNPAUSED",
+        ),
+        (
+            lc.Action.SUSPEND,
+            m.Task.SUSPENDING,
+            "SUSPENDED",
+            m.State.SUSPENDED,
+            m.Power.SUSPENDED,
+            lc.Action.RESUME,
+            m.Task.RESUMING,
+            "RESUMED",
+        ),
+    ],
+)
+def test_pause_and_suspend_round_trip(  # type: ignore[no-untyped-def]
+    there, task, answer, held, power, back, back_task, back_answer
+) -> None:
+    s = server()
+    out = lc.plan(there, s, NOW, D, "req-1")
+    assert [(c.verb, c.generation, c.request_id) for c in out.commands] == [
+        (there.value, 4, "req-1")
+    ]
+    going = apply(s, out)
+    assert (going.state, going.task) == (m.State.ACTIVE, task)
+    # The answer of an older generation changes nothing.
+    assert lc.apply_event(going, event(answer, 3, power_state=power), NOW, D).noop
+    there_now = apply(going, lc.apply_event(going, event(answer, 4, power_state=power), NOW, D))
+    assert (there_now.state, there_now.task, there_now.power_state) == (held, m.Task.NONE, power)
+    # Neither may be asked twice, and start/stop/reboot refuse the held server.
+    for refused in (there, lc.Action.START, lc.Action.STOP, lc.Action.REBOOT):
+        with pytest.raises(FailedPrecondition) as err:
+            lc.plan(refused, there_now, NOW, D)
+        assert err.value.details["state"] == held
+    returning = apply(there_now, lc.plan(back, there_now, NOW, D))
+    assert (returning.state, returning.task) == (held, back_task)
+    assert returning.desired_power_state == m.Power.RUNNING
+    running = apply(
+        returning,
+        lc.apply_event(returning, event(back_answer, 5, power_state=m.Power.RUNNING), NOW, D),
+    )
+    assert (running.state, running.task, running.power_state) == (
+        m.State.ACTIVE,
+        m.Task.NONE,
+        m.Power.RUNNING,
+    )
+
+
+@pytest.mark.parametrize(
+    ("action", "state", "allowed"),
+    [
+        (lc.Action.PAUSE, m.State.SHUTOFF, "ACTIVE"),
+        (lc.Action.UNPAUSE, m.State.ACTIVE, "PAUSED"),
+        (lc.Action.SUSPEND, m.State.PAUSED, "ACTIVE"),
+        (lc.Action.RESUME, m.State.SHUTOFF, "SUSPENDED"),
+    ],
+)
+def test_wrong_state_names_the_current_and_the_allowed_states(  # type: ignore[no-untyped-def]
+    action, state, allowed
+) -> None:
+    with pytest.raises(FailedPrecondition) as err:
+        lc.plan(action, server(state=state), NOW, D)
+    assert err.value.details["state"] == state
+    assert err.value.details["allowed_states"] == allowed
+
+
+def test_a_pause_the_host_cannot_do_leaves_the_server_running_with_the_fault() -> None:
+    s = apply(server(), lc.plan(lc.Action.PAUSE, server(), NOW, D))
+    fault = m.Fault("POWER_FAILED", "vmware hosts cannot pause a server")
+    after = apply(s, lc.apply_event(s, event("COMMAND_FAILED", s.generation, fault=fault), NOW, D))
+    assert (after.state, after.task) == (m.State.ACTIVE, m.Task.NONE)
+    assert after.fault is not None and "cannot pause" in after.fault.message
+
+
+def test_a_suspend_that_never_answers_is_retried_then_leaves_the_server_with_a_timeout() -> None:
+    s = apply(server(), lc.plan(lc.Action.SUSPEND, server(), NOW, D))
+    late = NOW + timedelta(seconds=21)
+    for _ in (2, 3):
+        out = lc.plan_timeout(s, late, D)
+        assert [c.verb for c in out.commands] == ["suspend"]
+        s = apply(s, out)
+        late = s.task_deadline + timedelta(seconds=1)  # type: ignore[operator]
+    final = apply(s, lc.plan_timeout(s, late, D))
+    assert (final.state, final.task) == (m.State.ACTIVE, m.Task.NONE)
+    assert final.fault is not None and final.fault.code == "TIMEOUT"
+
+
+def test_a_paused_server_let_run_outside_us_is_active_again() -> None:
+    s = server(state=m.State.PAUSED, power_state=m.Power.PAUSED)
+    out = lc.apply_event(s, event("POWER_STATE_CHANGED", power_state=m.Power.RUNNING), NOW, D)
+    assert (apply(s, out).state, apply(s, out).power_state) == (m.State.ACTIVE, m.Power.RUNNING)

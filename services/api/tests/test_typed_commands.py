@@ -29,6 +29,10 @@ EVERY_COMMAND = [
     lc.Snapshot("h1", 7, NOW, "req-4", image_id="img-7", then_destroy=True),
     lc.Rebuild("h1", 8, NOW, "req-5", image_id="i2"),
     lc.OpenConsole("h1", 6, None, "", password="s3ss10n!", valid_for_s=45.0, session="c1"),
+    lc.Pause("h1", 9, NOW, "req-6"),
+    lc.Unpause("h1", 10, NOW),
+    lc.Suspend("h1", 11, NOW, "req-7"),
+    lc.Resume("h1", 12, NOW),
 ]
 
 

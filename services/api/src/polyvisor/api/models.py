@@ -26,6 +26,8 @@ class State(enum.StrEnum):
     DELETED = "DELETED"
     # Snapshotted to an image; no host holds it (unshelve schedules it again).
     SHELVED_OFFLOADED = "SHELVED_OFFLOADED"
+    PAUSED = "PAUSED"
+    SUSPENDED = "SUSPENDED"
 
 
 class Task(enum.StrEnum):
@@ -44,6 +46,10 @@ class Task(enum.StrEnum):
     REBUILDING = "REBUILDING"
     SHELVING = "SHELVING"
     UNSHELVING = "UNSHELVING"
+    PAUSING = "PAUSING"
+    UNPAUSING = "UNPAUSING"
+    SUSPENDING = "SUSPENDING"
+    RESUMING = "RESUMING"
 
 
 class Power(enum.StrEnum):

@@ -243,6 +243,40 @@ class ServerHandlers:
         self.cache.invalidate(s.id)
         return pb.RebootServerResponse(server=server_to_proto(s))
 
+    async def PauseServer(
+        self, request: pb.PauseServerRequest, context: Ctx
+    ) -> pb.PauseServerResponse:
+        s = await self.servers.act(principal(), request.server_id, Action.PAUSE, request.request_id)
+        self.cache.invalidate(s.id)
+        return pb.PauseServerResponse(server=server_to_proto(s))
+
+    async def UnpauseServer(
+        self, request: pb.UnpauseServerRequest, context: Ctx
+    ) -> pb.UnpauseServerResponse:
+        s = await self.servers.act(
+            principal(), request.server_id, Action.UNPAUSE, request.request_id
+        )
+        self.cache.invalidate(s.id)
+        return pb.UnpauseServerResponse(server=server_to_proto(s))
+
+    async def SuspendServer(
+        self, request: pb.SuspendServerRequest, context: Ctx
+    ) -> pb.SuspendServerResponse:
+        s = await self.servers.act(
+            principal(), request.server_id, Action.SUSPEND, request.request_id
+        )
+        self.cache.invalidate(s.id)
+        return pb.SuspendServerResponse(server=server_to_proto(s))
+
+    async def ResumeServer(
+        self, request: pb.ResumeServerRequest, context: Ctx
+    ) -> pb.ResumeServerResponse:
+        s = await self.servers.act(
+            principal(), request.server_id, Action.RESUME, request.request_id
+        )
+        self.cache.invalidate(s.id)
+        return pb.ResumeServerResponse(server=server_to_proto(s))
+
     async def GetServerConsole(
         self, request: pb.GetServerConsoleRequest, context: Ctx
     ) -> pb.GetServerConsoleResponse:

@@ -24,11 +24,15 @@ from polyvisor.api import models as m
 from polyvisor.api.lifecycle.commands import (
     AgentCommand,
     Destroy,
+    Pause,
     PowerOff,
     PowerOn,
     Reboot,
     Rebuild,
+    Resume,
     Snapshot,
+    Suspend,
+    Unpause,
 )
 from polyvisor.api.lifecycle.model import UNSET, Change, Deadlines, EventKind, Outcome, ignore
 from polyvisor.api.lifecycle.work import ReleaseClaim, Schedule, Send
@@ -58,6 +62,10 @@ class Action(enum.StrEnum):
     REBUILD = "rebuild"
     SHELVE = "shelve"
     UNSHELVE = "unshelve"
+    PAUSE = "pause"
+    UNPAUSE = "unpause"
+    SUSPEND = "suspend"
+    RESUME = "resume"
 
 
 # (host, generation, deadline, request_id) -> the command: a command class, or a partial of
@@ -357,6 +365,50 @@ ACTIONS: Final[dict[Action, Transition]] = {
             desired_power=Power.RUNNING,
             # REBUILT: `events` settles it ACTIVE on the new image.
             allowed=_SNAPSHOTTABLE,
+        ),
+        # Pause and suspend leave the server on its host with its claim: a command that
+        # never answers leaves it where it was (on_timeout None), with the fault.
+        Transition(
+            Action.PAUSE,
+            _settled_in(State.ACTIVE, what="pause", needs="pause needs ACTIVE"),
+            Task.PAUSING,
+            Pause,
+            lambda d: d.power_s,
+            answer=Answer(EventKind.PAUSED, State.PAUSED, Power.PAUSED),
+            on_timeout=None,
+            allowed=(State.ACTIVE,),
+        ),
+        Transition(
+            Action.UNPAUSE,
+            _settled_in(State.PAUSED, what="unpause", needs="unpause needs PAUSED"),
+            Task.UNPAUSING,
+            Unpause,
+            lambda d: d.power_s,
+            desired_power=Power.RUNNING,
+            answer=Answer(EventKind.UNPAUSED, State.ACTIVE, Power.RUNNING),
+            on_timeout=None,
+            allowed=(State.PAUSED,),
+        ),
+        Transition(
+            Action.SUSPEND,
+            _settled_in(State.ACTIVE, what="suspend", needs="suspend needs ACTIVE"),
+            Task.SUSPENDING,
+            Suspend,
+            lambda d: d.power_s,
+            answer=Answer(EventKind.SUSPENDED, State.SUSPENDED, Power.SUSPENDED),
+            on_timeout=None,
+            allowed=(State.ACTIVE,),
+        ),
+        Transition(
+            Action.RESUME,
+            _settled_in(State.SUSPENDED, what="resume", needs="resume needs SUSPENDED"),
+            Task.RESUMING,
+            Resume,
+            lambda d: d.power_s,
+            desired_power=Power.RUNNING,
+            answer=Answer(EventKind.RESUMED, State.ACTIVE, Power.RUNNING),
+            on_timeout=None,
+            allowed=(State.SUSPENDED,),
         ),
     )
 }

@@ -17,12 +17,16 @@ __all__ = [
     "AgentCommand",
     "Destroy",
     "OpenConsole",
+    "Pause",
     "PowerOff",
     "PowerOn",
     "Reboot",
     "Rebuild",
+    "Resume",
     "Snapshot",
     "Spawn",
+    "Suspend",
+    "Unpause",
     "Verb",
 ]
 
@@ -38,6 +42,10 @@ class Verb(enum.StrEnum):
     SNAPSHOT = "snapshot"
     REBUILD = "rebuild"
     OPEN_CONSOLE = "open_console"
+    PAUSE = "pause"
+    UNPAUSE = "unpause"
+    SUSPEND = "suspend"
+    RESUME = "resume"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,3 +137,23 @@ class OpenConsole(AgentCommand):
     password: str = field(default="", repr=False)
     valid_for_s: float = 0.0
     session: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Pause(AgentCommand):
+    verb: ClassVar[Verb] = Verb.PAUSE
+
+
+@dataclass(frozen=True, slots=True)
+class Unpause(AgentCommand):
+    verb: ClassVar[Verb] = Verb.UNPAUSE
+
+
+@dataclass(frozen=True, slots=True)
+class Suspend(AgentCommand):
+    verb: ClassVar[Verb] = Verb.SUSPEND
+
+
+@dataclass(frozen=True, slots=True)
+class Resume(AgentCommand):
+    verb: ClassVar[Verb] = Verb.RESUME

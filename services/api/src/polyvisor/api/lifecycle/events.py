@@ -197,6 +197,15 @@ def _on_spawn_failed(server: m.Server, ev: AgentEvent, now: datetime, d: Deadlin
 
 def _sync_power(server: m.Server, power: Power) -> Outcome:
     """The hypervisor says the power state is `power`; nothing of ours is in flight."""
+    if server.task == Task.NONE and server.state in (State.PAUSED, State.SUSPENDED):
+        # Let run again outside us (virsh resume, the vSphere client): it is ACTIVE.
+        if power == Power.RUNNING:
+            return Outcome(
+                Change(state=State.ACTIVE, power_state=power, desired_power_state=Power.RUNNING)
+            )
+        if power != server.power_state:
+            return Outcome(Change(power_state=power))
+        return ignore("power state unchanged")
     if server.task != Task.NONE or server.state not in (State.ACTIVE, State.SHUTOFF):
         if power != server.power_state and server.state != State.BUILDING:
             return Outcome(Change(power_state=power))
@@ -261,6 +270,19 @@ def _on_power_state_changed(
     return _sync_power(server, ev.power_state)
 
 
+# Tasks whose failure leaves the server in the state it was in, with the fault.
+_LEAVES_STATE: Final = frozenset(
+    {
+        Task.POWERING_ON,
+        Task.POWERING_OFF,
+        Task.PAUSING,
+        Task.UNPAUSING,
+        Task.SUSPENDING,
+        Task.RESUMING,
+    }
+)
+
+
 def _on_command_failed(server: m.Server, ev: AgentEvent, now: datetime, d: Deadlines) -> Outcome:
     fault = ev.fault or m.Fault("POWER_FAILED", "the host could not carry out the command")
     if server.task in (Task.IMAGE_SNAPSHOT, Task.SHELVING):
@@ -275,7 +297,7 @@ def _on_command_failed(server: m.Server, ev: AgentEvent, now: datetime, d: Deadl
         # The old disk may be gone: the server needs a new rebuild (or a delete).
         change = _settled(State.ERROR, ev.power_state or Power.NOSTATE)
         return Outcome(change.then(Change(fault=_fault("REBUILD_FAILED", fault, server.host, now))))
-    if server.task in (Task.POWERING_ON, Task.POWERING_OFF):
+    if server.task in _LEAVES_STATE:
         change = Change(
             task=Task.NONE,
             task_deadline=None,

@@ -85,6 +85,10 @@ class EventKind(enum.StrEnum):
     UNWANTED = "UNWANTED"
     SNAPSHOTTED = "SNAPSHOTTED"
     REBUILT = "REBUILT"
+    PAUSED = "PAUSED"
+    UNPAUSED = "UNPAUSED"
+    SUSPENDED = "SUSPENDED"
+    RESUMED = "RESUMED"
 
 
 @dataclass(frozen=True, slots=True)
