@@ -411,3 +411,43 @@ async def test_watch_replays_live_servers_then_syncs(env: Env) -> None:
     assert first.server.id == a.id and first.server.task == st.SERVER_TASK_POWERING_OFF
     assert first.revision > replay[-1].revision
     watch.cancel()
+
+
+async def test_pause_unpause_suspend_resume_through_the_api(env: Env) -> None:
+    c = env.member
+    s = await c.wait(
+        (await c.create_server("web-pause", env.image_id, "small")).id, st.SERVER_STATE_ACTIVE
+    )
+    for rpc, req, held, power in (
+        ("PauseServer", servers_pb2.PauseServerRequest, st.SERVER_STATE_PAUSED,
+         hypervisor_pb2.POWER_STATE_PAUSED),
+        ("UnpauseServer", servers_pb2.UnpauseServerRequest, st.SERVER_STATE_ACTIVE,
+         hypervisor_pb2.POWER_STATE_RUNNING),
+        ("SuspendServer", servers_pb2.SuspendServerRequest, st.SERVER_STATE_SUSPENDED,
+         hypervisor_pb2.POWER_STATE_SUSPENDED),
+        ("ResumeServer", servers_pb2.ResumeServerRequest, st.SERVER_STATE_ACTIVE,
+         hypervisor_pb2.POWER_STATE_RUNNING),
+    ):  # fmt: skip
+        await getattr(c.compute, rpc)(req(server_id=s.id), metadata=c.md)
+        done = await c.wait(s.id, held)
+        assert done.power_state == power and done.task == st.SERVER_TASK_NONE
+        if held == st.SERVER_STATE_PAUSED:
+            # Paused: neither stop nor a second pause; the error names both states.
+            for again in (
+                c.compute.StopServer(servers_pb2.StopServerRequest(server_id=s.id), metadata=c.md),
+                c.compute.PauseServer(
+                    servers_pb2.PauseServerRequest(server_id=s.id), metadata=c.md
+                ),
+            ):
+                with pytest.raises(grpc.aio.AioRpcError) as exc:
+                    await again
+                assert exc.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+                assert "is PAUSED" in (exc.value.details() or "")
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await c.compute.ResumeServer(servers_pb2.ResumeServerRequest(server_id=s.id), metadata=c.md)
+    assert exc.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "ACTIVE; resume needs SUSPENDED" in (exc.value.details() or "")
+    verbs = squeeze(x["verb"] for x in env.commands(s.id))
+    assert verbs == ["spawn", "pause", "unpause", "suspend", "resume"]
+    await c.compute.DeleteServer(servers_pb2.DeleteServerRequest(server_id=s.id), metadata=c.md)
+    await c.wait(s.id, st.SERVER_STATE_DELETED)

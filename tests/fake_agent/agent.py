@@ -103,6 +103,19 @@ def _disk_formats(c: FakeAgentConfig) -> list[disk_pb2.Rendition]:
     ]
 
 
+# Each verb's answer and the power state it reports.
+_ANSWERS = {
+    "destroy": (ev_pb.SERVER_EVENT_KIND_DESTROYED, hypervisor_pb2.POWER_STATE_NOSTATE),
+    "power_on": (ev_pb.SERVER_EVENT_KIND_POWERED_ON, hypervisor_pb2.POWER_STATE_RUNNING),
+    "power_off": (ev_pb.SERVER_EVENT_KIND_POWERED_OFF, hypervisor_pb2.POWER_STATE_SHUTDOWN),
+    "reboot": (ev_pb.SERVER_EVENT_KIND_REBOOTED, hypervisor_pb2.POWER_STATE_RUNNING),
+    "pause": (ev_pb.SERVER_EVENT_KIND_PAUSED, hypervisor_pb2.POWER_STATE_PAUSED),
+    "unpause": (ev_pb.SERVER_EVENT_KIND_UNPAUSED, hypervisor_pb2.POWER_STATE_RUNNING),
+    "suspend": (ev_pb.SERVER_EVENT_KIND_SUSPENDED, hypervisor_pb2.POWER_STATE_SUSPENDED),
+    "resume": (ev_pb.SERVER_EVENT_KIND_RESUMED, hypervisor_pb2.POWER_STATE_RUNNING),
+}
+
+
 def _now() -> Timestamp:
     ts = Timestamp()
     ts.GetCurrentTime()
@@ -210,7 +223,7 @@ class FakeAgent:
         self.newest[cmd.server_id] = cmd.generation
         if verb == "spawn":
             await self._spawn(cmd)
-        elif verb in ("destroy", "power_on", "power_off", "reboot"):
+        elif verb in _ANSWERS:
             await self._power(cmd, verb)
 
     def _log(self, cmd: commands_pb2.AgentCommand, verb: str) -> None:
@@ -304,12 +317,7 @@ class FakeAgent:
                 ),
             )
             return
-        kind, power = {
-            "destroy": (ev_pb.SERVER_EVENT_KIND_DESTROYED, hypervisor_pb2.POWER_STATE_NOSTATE),
-            "power_on": (ev_pb.SERVER_EVENT_KIND_POWERED_ON, hypervisor_pb2.POWER_STATE_RUNNING),
-            "power_off": (ev_pb.SERVER_EVENT_KIND_POWERED_OFF, hypervisor_pb2.POWER_STATE_SHUTDOWN),
-            "reboot": (ev_pb.SERVER_EVENT_KIND_REBOOTED, hypervisor_pb2.POWER_STATE_RUNNING),
-        }[verb]
+        kind, power = _ANSWERS[verb]
         await self._emit(cmd, kind, power=power)
         if verb == "reboot" and self.reboot_modes.get(cmd.server_id) == "flicker":
             # What vCenter's property collector does after a reset: the brief power-off is

@@ -34,28 +34,28 @@ def test_fake_driver_reports_what_it_implements() -> None:
 def test_a_driver_opting_into_a_capability_reports_it_and_others_do_not() -> None:
     registry: dict[str, type] = {}
 
-    @capability("suspend", registry)
+    @capability("migrate", registry)
     @runtime_checkable
-    class Suspend(Protocol):
-        def suspend(self, server_id: str) -> Instance: ...
+    class Migrate(Protocol):
+        def migrate(self, server_id: str) -> Instance: ...
 
-        def resume(self, server_id: str) -> Instance: ...
+        def abort_migration(self, server_id: str) -> Instance: ...
 
-    class Suspending(FakeDriver):
-        def suspend(self, server_id: str) -> Instance:
+    class Migrating(FakeDriver):
+        def migrate(self, server_id: str) -> Instance:
             return Instance(server_id, PowerState.PAUSED)
 
-        def resume(self, server_id: str) -> Instance:
+        def abort_migration(self, server_id: str) -> Instance:
             return Instance(server_id, PowerState.RUNNING)
 
-    class HalfSuspending(FakeDriver):
-        def suspend(self, server_id: str) -> Instance:
+    class HalfMigrating(FakeDriver):
+        def migrate(self, server_id: str) -> Instance:
             return Instance(server_id, PowerState.PAUSED)
 
-    assert capabilities_of(Suspending("h"), registry) == ("suspend",)
-    assert capabilities_of(HalfSuspending("h"), registry) == ()
+    assert capabilities_of(Migrating("h"), registry) == ("migrate",)
+    assert capabilities_of(HalfMigrating("h"), registry) == ()
     assert capabilities_of(FakeDriver("h"), registry) == ()
-    for driver in (Suspending("h"), HalfSuspending("h"), FakeDriver("h")):
+    for driver in (Migrating("h"), HalfMigrating("h"), FakeDriver("h")):
         assert set(capabilities_of(driver, registry)) == implemented(driver, registry)
 
 
@@ -87,3 +87,10 @@ def test_only_runtime_checkable_protocols_with_verbs_register() -> None:
     with pytest.raises(ValueError):
         capability("Bad Name", registry)
     assert registry == {}
+
+
+def test_pause_and_suspend_are_capabilities_the_fake_reports() -> None:
+    from polyvisor.agentkit.capabilities import Pause, Suspend
+
+    assert CAPABILITIES["pause"] is Pause and CAPABILITIES["suspend"] is Suspend
+    assert {"pause", "suspend"} <= set(FakeDriver("h1").host_info().capabilities)

@@ -17,6 +17,7 @@ from polyvisor.agentkit.driver import (
     RenditionWanted,
     SpawnFailed,
 )
+from polyvisor.agentkit.fake import FakeDriver
 from polyvisor.agentkit.image_cache import cache_key
 from polyvisor.agentkit.reconcile_plan import Assigned
 from polyvisor.agentkit.runtime import AgentRuntime
@@ -481,3 +482,32 @@ async def test_host_reports_on_change_and_when_disconnected(agent: Agent) -> Non
     inv = {i.resource_class: i for i in third.inventories}
     assert inv[resources_pb2.RESOURCE_CLASS_VCPU].total == 16
     await sub.unsubscribe()
+
+
+async def test_pause_and_suspend_are_answered_and_a_driver_without_them_says_so(
+    agent: Agent,
+) -> None:
+    await agent.send("s1", 1, "spawn")
+    await agent.tap.wait_for(is_(SPAWNED, "s1"))
+    for gen, verb, answer, power in (
+        (2, "pause", EventKind.PAUSED, "PAUSED"),
+        (3, "unpause", EventKind.UNPAUSED, "RUNNING"),
+        (4, "suspend", EventKind.SUSPENDED, "SUSPENDED"),
+        (5, "resume", EventKind.RESUMED, "RUNNING"),
+    ):
+        await agent.send("s1", gen, verb)
+        ev = await agent.tap.wait_for(is_(answer, "s1"))
+        assert (ev.generation, ev.power_state) == (gen, power)
+        assert agent.driver.snapshot("s1").power_state == power  # type: ignore[union-attr]
+
+    class NoPause(FakeDriver):
+        pause = None  # type: ignore[assignment]
+
+    await agent.restart(NoPause(agent.host))
+    await agent.send("s2", 1, "spawn")
+    await agent.tap.wait_for(is_(SPAWNED, "s2"))
+    await agent.send("s2", 2, "pause")
+    failed = await agent.tap.wait_for(is_(EventKind.COMMAND_FAILED, "s2"))
+    assert "no pause capability" in failed.fault_message
+    assert "pause" not in agent.driver.host_info().capabilities
+    assert agent.driver.snapshot("s2").power_state == "RUNNING"  # type: ignore[union-attr]

@@ -19,6 +19,7 @@ from polyvisor.agent_vmware.driver import VmwareDriver
 from polyvisor.agent_vmware.guestinfo import decode
 from polyvisor.agentkit.capabilities import CAPABILITIES
 from polyvisor.agentkit.driver import (
+    DriverError,
     InstanceChange,
     InstanceNotFound,
     InstanceSpec,
@@ -412,3 +413,26 @@ def test_spawn_over_a_half_made_server(
     assert vm is not None and vm.runtime.powerState == "poweredOn"
     flat = (leftover / f"{spec.server_id}-flat.vmdk").read_bytes()
     assert flat[:512] == images["raw"].read_bytes()[:512]
+
+
+def test_suspend_and_resume_and_no_pause(
+    driver: VmwareDriver, direct: Direct, images: dict[str, Path]
+) -> None:
+    spec = spec_for(local_image(images["streamOptimized"], "img-suspend"))
+    driver.spawn(spec)
+    vm = direct.vm_by_tag(spec.server_id)
+    assert vm is not None
+    assert driver.suspend(spec.server_id).power_state == PowerState.SUSPENDED
+    assert vm.runtime.powerState == "suspended"
+    assert driver.suspend(spec.server_id).power_state == PowerState.SUSPENDED  # idempotent
+    listed = {i.server_id: i.power_state for i in driver.list_instances()}
+    assert listed[spec.server_id] == PowerState.SUSPENDED
+    assert driver.resume(spec.server_id).power_state == PowerState.RUNNING
+    assert vm.runtime.powerState == "poweredOn"
+    assert driver.resume(spec.server_id).power_state == PowerState.RUNNING  # idempotent
+    driver.power_off(spec.server_id)
+    with pytest.raises(DriverError, match="only a running VM suspends"):
+        driver.suspend(spec.server_id)
+    # vSphere has no in-memory pause: the capability is not claimed, suspend is.
+    caps = driver.host_info().capabilities
+    assert "suspend" in caps and "pause" not in caps

@@ -26,7 +26,15 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-__all__ = ["CAPABILITIES", "Ports", "capabilities_of", "capability", "protocol_verbs"]
+__all__ = [
+    "CAPABILITIES",
+    "Pause",
+    "Ports",
+    "Suspend",
+    "capabilities_of",
+    "capability",
+    "protocol_verbs",
+]
 
 #: Every capability protocol, by the name hosts report it under.
 CAPABILITIES: dict[str, type] = {}
@@ -87,3 +95,33 @@ class Ports(Protocol):
     def attach_port(self, server_id: str, port_id: str) -> None: ...
 
     def detach_port(self, server_id: str, port_id: str) -> None: ...
+
+
+# --------------------------------------------------------------------------- the verbs
+# Imported here, after the registry: driver.py imports nothing from this module.
+from polyvisor.agentkit.driver import Instance  # noqa: E402
+
+
+@capability("pause")
+@runtime_checkable
+class Pause(Protocol):
+    """Freeze a running VM in memory and let it run again (libvirt suspend/resume).
+
+    Both are idempotent: pausing a paused VM and unpausing a running one succeed."""
+
+    def pause(self, server_id: str) -> Instance: ...
+
+    def unpause(self, server_id: str) -> Instance: ...
+
+
+@capability("suspend")
+@runtime_checkable
+class Suspend(Protocol):
+    """Save a running VM's memory to disk and stop it; restore it (libvirt managed save,
+    vSphere SuspendVM_Task). The suspended VM reports PowerState.SUSPENDED.
+
+    Both are idempotent: suspending a suspended VM and resuming a running one succeed."""
+
+    def suspend(self, server_id: str) -> Instance: ...
+
+    def resume(self, server_id: str) -> Instance: ...

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
+from polyvisor.agentkit.capabilities import CAPABILITIES, Pause, Suspend
 from polyvisor.agentkit.commands import (
     Command,
     EventKind,
@@ -63,6 +64,14 @@ log = get_logger(__name__)
 Publish = Callable[[ServerEventOut], Awaitable[object]]
 
 _TOMBSTONE_S = 600.0
+
+# The verbs of capability protocols: the protocol the driver must implement, the answer.
+_OPTIONAL: dict[Verb, tuple[type, EventKind]] = {
+    Verb.PAUSE: (Pause, EventKind.PAUSED),
+    Verb.UNPAUSE: (Pause, EventKind.UNPAUSED),
+    Verb.SUSPEND: (Suspend, EventKind.SUSPENDED),
+    Verb.RESUME: (Suspend, EventKind.RESUMED),
+}
 
 
 class Outcome(enum.StrEnum):
@@ -218,6 +227,8 @@ class CommandHandler:
                     "reboot", lambda: self.driver.reboot(cmd.server_id, hard=cmd.hard)
                 )
                 await self._answer(cmd, EventKind.REBOOTED, inst)
+            elif cmd.verb in _OPTIONAL:
+                await self._optional(cmd)
             elif cmd.verb == Verb.REFRESH_CONSOLE:
                 console = await self.calls.run("console", self.driver.console, cmd.server_id)
                 await self._emit(cmd, EventKind.CONSOLE_UPDATED, console=console)
@@ -282,6 +293,19 @@ class CommandHandler:
         )
         console = await self.calls.run("console", driver.console, cmd.server_id)
         await self._emit(cmd, EventKind.CONSOLE_UPDATED, console=console)
+
+    async def _optional(self, cmd: Command) -> None:
+        """A verb of a capability protocol: only a driver that implements it is called."""
+        proto, answer = _OPTIONAL[cmd.verb]
+        if not isinstance(self.driver, proto):
+            name = next(n for n, p in CAPABILITIES.items() if p is proto)
+            raise DriverError(
+                f"host {self.host} cannot {cmd.verb.value} servers: its hypervisor driver has "
+                f"no {name} capability"
+            )
+        verb = getattr(self.driver, cmd.verb.value)
+        inst = await self.calls.run(cmd.verb.value, verb, cmd.server_id)
+        await self._answer(cmd, answer, inst)
 
     async def _destroy(self, cmd: Command) -> None:
         self._destroyed[cmd.server_id] = time.monotonic()
@@ -395,7 +419,7 @@ class CommandHandler:
             code = FaultCode.SPAWN_FAILED
         elif verb == Verb.DESTROY:
             code = FaultCode.DESTROY_FAILED
-        elif verb in (Verb.POWER_ON, Verb.POWER_OFF, Verb.REBOOT):
+        elif verb in (Verb.POWER_ON, Verb.POWER_OFF, Verb.REBOOT, *_OPTIONAL):
             code = FaultCode.POWER_FAILED
         elif verb == Verb.SNAPSHOT:
             code = FaultCode.SNAPSHOT_FAILED

@@ -37,6 +37,10 @@ class Verb(enum.StrEnum):
     SNAPSHOT = "snapshot"
     REBUILD = "rebuild"
     OPEN_CONSOLE = "open_console"
+    PAUSE = "pause"
+    UNPAUSE = "unpause"
+    SUSPEND = "suspend"
+    RESUME = "resume"
 
 
 class EventKind(enum.StrEnum):
@@ -56,6 +60,10 @@ class EventKind(enum.StrEnum):
     UNWANTED = "UNWANTED"
     SNAPSHOTTED = "SNAPSHOTTED"
     REBUILT = "REBUILT"
+    PAUSED = "PAUSED"
+    UNPAUSED = "UNPAUSED"
+    SUSPENDED = "SUSPENDED"
+    RESUMED = "RESUMED"
 
 
 class Task(enum.StrEnum):
@@ -72,6 +80,10 @@ class Task(enum.StrEnum):
     IMAGE_SNAPSHOT = "IMAGE_SNAPSHOT"
     REBUILDING = "REBUILDING"
     SHELVING = "SHELVING"
+    PAUSING = "PAUSING"
+    UNPAUSING = "UNPAUSING"
+    SUSPENDING = "SUSPENDING"
+    RESUMING = "RESUMING"
 
 
 class FaultCode(enum.StrEnum):

@@ -92,6 +92,7 @@ _POWER = {
     PowerState.RUNNING: hypervisor_pb2.POWER_STATE_RUNNING,
     PowerState.SHUTDOWN: hypervisor_pb2.POWER_STATE_SHUTDOWN,
     PowerState.PAUSED: hypervisor_pb2.POWER_STATE_PAUSED,
+    PowerState.SUSPENDED: hypervisor_pb2.POWER_STATE_SUSPENDED,
     PowerState.CRASHED: hypervisor_pb2.POWER_STATE_CRASHED,
     PowerState.NOSTATE: hypervisor_pb2.POWER_STATE_NOSTATE,
     PowerState.UNKNOWN: hypervisor_pb2.POWER_STATE_UNKNOWN,
@@ -108,6 +109,10 @@ _ESXI_STATES = {
     "disconnected": hypervisor_pb2.ESXI_CONNECTION_STATE_DISCONNECTED,
     "notResponding": hypervisor_pb2.ESXI_CONNECTION_STATE_NOT_RESPONDING,
 }
+
+
+# Commands with no fields of their own: the oneof member is named like the verb.
+_SIMPLE_VERBS = {v.value: v for v in (Verb.PAUSE, Verb.UNPAUSE, Verb.SUSPEND, Verb.RESUME)}
 
 
 class InvalidCommand(ValueError):
@@ -194,6 +199,8 @@ def command_from_proto(msg: commands_pb2.AgentCommand) -> Command:
             console_valid_for_s=oc.valid_for_s,
             **base,
         )
+    if which in _SIMPLE_VERBS:
+        return Command(verb=_SIMPLE_VERBS[which], **base)
     raise InvalidCommand(f"unknown verb {which}")
 
 

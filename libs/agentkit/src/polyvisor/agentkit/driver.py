@@ -32,6 +32,8 @@ class PowerState(enum.StrEnum):
     RUNNING = "RUNNING"
     SHUTDOWN = "SHUTDOWN"
     PAUSED = "PAUSED"
+    # Memory saved to disk, stopped (libvirt managed save, a suspended vSphere VM).
+    SUSPENDED = "SUSPENDED"
     CRASHED = "CRASHED"
     NOSTATE = "NOSTATE"
     # The hypervisor cannot be reached: never guess SHUTDOWN.

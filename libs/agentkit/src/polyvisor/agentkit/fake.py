@@ -275,6 +275,29 @@ class FakeDriver:
             vm.boots += 1
             return self._instance(vm)
 
+    # The optional verbs (capabilities): pause and suspend, like a KVM host.
+
+    def _set(self, verb: str, server_id: str, to: PowerState, *, needs: PowerState) -> Instance:
+        self._enter(verb, server_id)
+        with self._lock:
+            vm = self._vm(server_id)
+            if vm.power_state not in (to, needs):
+                raise DriverError(f"cannot {verb} a server that is {vm.power_state.lower()}")
+            vm.power_state = to
+            return self._instance(vm)
+
+    def pause(self, server_id: str) -> Instance:
+        return self._set("pause", server_id, PowerState.PAUSED, needs=PowerState.RUNNING)
+
+    def unpause(self, server_id: str) -> Instance:
+        return self._set("unpause", server_id, PowerState.RUNNING, needs=PowerState.PAUSED)
+
+    def suspend(self, server_id: str) -> Instance:
+        return self._set("suspend", server_id, PowerState.SUSPENDED, needs=PowerState.RUNNING)
+
+    def resume(self, server_id: str) -> Instance:
+        return self._set("resume", server_id, PowerState.RUNNING, needs=PowerState.SUSPENDED)
+
     def console(self, server_id: str) -> Console:
         self._enter("console", server_id)
         with self._lock:

@@ -336,6 +336,8 @@ def agent_command(
         msg.open_console.CopyFrom(
             commands_pb2.OpenConsole(password=password, valid_for_s=valid_for_s)
         )
+    elif verb in ("pause", "unpause", "suspend", "resume"):
+        getattr(msg, verb).SetInParent()
     else:
         raise ValueError(f"unknown verb {verb}")
     return msg

@@ -56,7 +56,7 @@ from polyvisor.agent_kvm.domain_xml import (
 )
 from polyvisor.agent_kvm.libvirt_errors import is_no_domain, mapped_errors, to_driver_error
 from polyvisor.agent_kvm.libvirt_events import EventLoop
-from polyvisor.agent_kvm.lifecycle import LifecycleWatcher, power_state_of
+from polyvisor.agent_kvm.lifecycle import LifecycleWatcher, power_of
 from polyvisor.agent_kvm.net.metadata import InstanceMeta
 from polyvisor.agent_kvm.net.names import tap_name
 from polyvisor.agent_kvm.snapshots import (
@@ -274,7 +274,7 @@ class LibvirtDriver:
                 con = self._console_from(dom)
             return Instance(
                 server_id=server_id,
-                power_state=power_state_of(state),
+                power_state=power_of(dom, state),
                 name=dom.name(),
                 console=con,
             )
@@ -349,11 +349,12 @@ class LibvirtDriver:
                 if not server_id:
                     continue  # not ours: another agent's, or no Polyvisor VM at all
                 state, _ = dom.state(0)
+                power = power_of(dom, state)
             except libvirt.libvirtError as exc:
                 if is_no_domain(exc):
                     continue  # undefined while we listed
                 raise to_driver_error(exc, "list domains") from exc
-            out.append(Instance(server_id=server_id, power_state=power_state_of(state), name=name))
+            out.append(Instance(server_id=server_id, power_state=power, name=name))
         return out
 
     def console(self, server_id: str) -> Console:
@@ -774,6 +775,53 @@ class LibvirtDriver:
                 fresh.unlink(missing_ok=True)
             log.info("server rebuilt", server_id=server_id, image_id=image.ref.image_id)
             return self._ensure_running(server_id, dom)
+
+    # ------------------------------------------------------------------ capabilities: pause, suspend
+
+    def pause(self, server_id: str) -> Instance:
+        """libvirt suspend: the vCPUs stop, the memory stays where it is."""
+        with self._lock_for(server_id):
+            dom = self._get(server_id)
+            with mapped_errors(f"pause server {server_id}"):
+                state, _ = dom.state(0)
+                if state != libvirt.VIR_DOMAIN_PAUSED:
+                    if not dom.isActive():
+                        raise DriverError(f"server {server_id} is not running: cannot pause it")
+                    dom.suspend()
+            return self._instance(server_id, dom, console=False)
+
+    def unpause(self, server_id: str) -> Instance:
+        with self._lock_for(server_id):
+            dom = self._get(server_id)
+            with mapped_errors(f"unpause server {server_id}"):
+                state, _ = dom.state(0)
+                if state == libvirt.VIR_DOMAIN_PAUSED:
+                    dom.resume()
+                elif not dom.isActive():
+                    raise DriverError(f"server {server_id} is not running: cannot unpause it")
+            return self._instance(server_id, dom, console=False)
+
+    def suspend(self, server_id: str) -> Instance:
+        """libvirt managed save: the memory goes to a file libvirt keeps with the domain, the
+        domain stops; starting it again restores the saved state."""
+        with self._lock_for(server_id):
+            dom = self._get(server_id)
+            with mapped_errors(f"suspend server {server_id}"):
+                if dom.isActive():
+                    dom.managedSave(libvirt.VIR_DOMAIN_SAVE_RUNNING)
+                elif not dom.hasManagedSaveImage(0):
+                    raise DriverError(f"server {server_id} is shut off: cannot suspend it")
+            return self._instance(server_id, dom, console=False)
+
+    def resume(self, server_id: str) -> Instance:
+        with self._lock_for(server_id):
+            dom = self._get(server_id)
+            with mapped_errors(f"resume server {server_id}"):
+                if not dom.isActive():
+                    if not dom.hasManagedSaveImage(0):
+                        raise DriverError(f"server {server_id} has no saved state to resume")
+                    dom.create()  # restores the managed save image
+            return self._instance(server_id, dom, console=False)
 
     # ------------------------------------------------------------------ Driver: watch, close
 

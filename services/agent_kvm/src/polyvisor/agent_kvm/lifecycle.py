@@ -22,7 +22,7 @@ import libvirt
 from polyvisor.agentkit.driver import InstanceChange, PowerState, Unsubscribe
 from polyvisor.common.logging import get_logger
 
-__all__ = ["LifecycleWatcher", "power_state_of"]
+__all__ = ["LifecycleWatcher", "power_of", "power_state_of"]
 
 log = get_logger(__name__)
 
@@ -47,6 +47,15 @@ _STATES = {
 def power_state_of(state: int) -> PowerState:
     """Our power state for a libvirt domain state."""
     return _STATES.get(state, PowerState.NOSTATE)
+
+
+def power_of(dom: libvirt.virDomain, state: int) -> PowerState:
+    """Our power state for a domain in libvirt state ``state``: a shut off domain with a
+    managed save image is SUSPENDED (starting it restores the saved memory)."""
+    power = power_state_of(state)
+    if power == PowerState.SHUTDOWN and dom.hasManagedSaveImage(0):
+        return PowerState.SUSPENDED
+    return power
 
 
 ServerIdOf = Callable[[str, libvirt.virDomain], str]
@@ -162,9 +171,10 @@ class LifecycleWatcher:
                 self._known[name] = sid
         try:
             state, _ = dom.state(0)
+            power = power_of(dom, state)
         except libvirt.libvirtError:
             return None  # gone meanwhile: its UNDEFINED event follows
-        return InstanceChange(server_id=sid, power_state=power_state_of(state))
+        return InstanceChange(server_id=sid, power_state=power)
 
     def remember(self, name: str, server_id: str) -> None:
         """Record a domain we made (so its UNDEFINED event can still be attributed)."""
