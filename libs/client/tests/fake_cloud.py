@@ -375,6 +375,26 @@ class FakeCompute(compute_service_pb2_grpc.ComputeServiceServicer):
         return servers_pb2.RebootServerResponse(server=s)
 
     @_handled
+    def PauseServer(self, request: Any, context: Any) -> Any:
+        s = self._action(context, "PauseServer", request, (S.SERVER_STATE_ACTIVE, S.SERVER_TASK_PAUSING),
+                         [_step(S.SERVER_STATE_PAUSED, power_state=hypervisor_pb2.POWER_STATE_PAUSED)])  # fmt: skip
+        return servers_pb2.PauseServerResponse(server=s)
+
+    @_handled
+    def UnpauseServer(self, request: Any, context: Any) -> Any:
+        s = self._action(context, "UnpauseServer", request, (S.SERVER_STATE_PAUSED, S.SERVER_TASK_UNPAUSING),
+                         [_step(S.SERVER_STATE_ACTIVE, power_state=hypervisor_pb2.POWER_STATE_RUNNING)])  # fmt: skip
+        return servers_pb2.UnpauseServerResponse(server=s)
+
+    @_handled
+    def SuspendServer(self, request: Any, context: Any) -> Any:
+        # Like a host without the capability: the action ends back in ACTIVE with a fault.
+        fault = fault_pb2.Fault(message="host h1 cannot suspend servers")
+        s = self._action(context, "SuspendServer", request, (S.SERVER_STATE_ACTIVE, S.SERVER_TASK_SUSPENDING),
+                         [_step(S.SERVER_STATE_ACTIVE, fault=fault)])  # fmt: skip
+        return servers_pb2.SuspendServerResponse(server=s)
+
+    @_handled
     def DeleteServer(self, request: Any, context: Any) -> Any:
         s = self._action(context, "DeleteServer", request, (S.SERVER_STATE_DELETING, S.SERVER_TASK_DELETING),
                          [_step(S.SERVER_STATE_DELETED)])  # fmt: skip

@@ -344,6 +344,18 @@ def test_server_create_wait_and_operate(logged_in: Cli, cloud: FakeCloud, tmp_pa
     assert (r.code, r.out.strip()) == (0, "ACTIVE")
     assert next(q for m, q in cloud.calls if m == "RebootServer").type == 2
 
+    r = logged_in("server", "pause", "web-1", "--wait", "-f", "value", "-c", "state")
+    assert (r.code, r.out.strip()) == (0, "PAUSED")
+    r = logged_in("server", "unpause", "web-1", "--wait", "-f", "value", "-c", "state")
+    assert (r.code, r.out.strip()) == (0, "ACTIVE")
+    # A suspend the host refuses ends back in ACTIVE: --wait says so, with the fault.
+    r = logged_in("server", "suspend", "web-1", "--wait")
+    assert r.code != 0 and "still ACTIVE: host h1 cannot suspend servers" in r.err
+    assert [m for m, _ in cloud.calls if m in ("PauseServer", "UnpauseServer")] == [
+        "PauseServer",
+        "UnpauseServer",
+    ]
+
     console = json.loads(logged_in("server", "console", "web-1", "-f", "json").out)
     assert (
         console["type"] == "vnc"

@@ -21,6 +21,7 @@ from typing import Any
 import grpc
 
 from polyvisor.compute.v1 import servers_pb2
+from polyvisor.types.v1 import server_status_pb2
 
 ERROR_DETAILS_KEY = "polyvisor-error-details"
 REQUEST_ID_KEY = "x-request-id"
@@ -176,7 +177,12 @@ class ServerFault(ApiError):
         text = fault.message or "server is in ERROR"
         if fault.no_valid_host.summary and fault.no_valid_host.summary not in text:
             text = f"{text} ({fault.no_valid_host.summary})"
-        super().__init__(f"server {server.name or server.id} is in ERROR: {text}")
+        if server.state == server_status_pb2.SERVER_STATE_ERROR:
+            super().__init__(f"server {server.name or server.id} is in ERROR: {text}")
+        else:  # an action that failed and left the server where it was
+            state = server_status_pb2.ServerState.Name(server.state).removeprefix("SERVER_STATE_")
+            text = fault.message or "the action did not complete"
+            super().__init__(f"server {server.name or server.id} is still {state}: {text}")
         self.server = server
         self.fault = fault
 

@@ -37,6 +37,8 @@ SHELVED_OFFLOADED = ServerState.SERVER_STATE_SHELVED_OFFLOADED
 
 #: Called with the server each time waiting sees it (a CLI's progress line).
 Progress = Callable[[servers_pb2.Server], None]
+PAUSED = ServerState.SERVER_STATE_PAUSED
+SUSPENDED = ServerState.SERVER_STATE_SUSPENDED
 
 #: Codes after which a watch cannot help and waiting continues by polling.
 _WATCH_FALLBACK = {"UNIMPLEMENTED", "UNAVAILABLE", "OUT_OF_RANGE", "INTERNAL", "UNKNOWN",
@@ -374,6 +376,75 @@ class ServersApi:
             )
         return resp.server
 
+    async def pause(
+        self,
+        server_id: str,
+        *,
+        wait: bool = False,
+        wait_timeout: float = 300.0,
+        progress: Progress | None = None,
+    ) -> servers_pb2.Server:
+        """Freeze the server in memory (ACTIVE -> PAUSED)."""
+        return await self._act("PauseServer", server_id, PAUSED, wait, wait_timeout, progress)
+
+    async def unpause(
+        self,
+        server_id: str,
+        *,
+        wait: bool = False,
+        wait_timeout: float = 300.0,
+        progress: Progress | None = None,
+    ) -> servers_pb2.Server:
+        return await self._act("UnpauseServer", server_id, ACTIVE, wait, wait_timeout, progress)
+
+    async def suspend(
+        self,
+        server_id: str,
+        *,
+        wait: bool = False,
+        wait_timeout: float = 300.0,
+        progress: Progress | None = None,
+    ) -> servers_pb2.Server:
+        """Save the server's memory to disk and stop it (ACTIVE -> SUSPENDED)."""
+        return await self._act("SuspendServer", server_id, SUSPENDED, wait, wait_timeout, progress)
+
+    async def resume(
+        self,
+        server_id: str,
+        *,
+        wait: bool = False,
+        wait_timeout: float = 300.0,
+        progress: Progress | None = None,
+    ) -> servers_pb2.Server:
+        return await self._act("ResumeServer", server_id, ACTIVE, wait, wait_timeout, progress)
+
+    async def _act(
+        self,
+        method: str,
+        server_id: str,
+        target: int,
+        wait: bool,
+        wait_timeout: float,
+        progress: Progress | None = None,
+    ) -> servers_pb2.Server:
+        """Call an action RPC (`method`, whose request and response are named after it);
+        with `wait`, return once the action has settled in `target`. An action that settles
+        anywhere else (the host refused it) raises ServerFault with the server's fault."""
+        request = getattr(servers_pb2, f"{method}Request")(
+            server_id=server_id, request_id=str(uuid.uuid4())
+        )
+        resp = await self._s.call(getattr(self._s.compute, method), request)
+        if not wait:
+            return resp.server  # type: ignore[no-any-return]
+        return await self.wait_for(
+            server_id,
+            {target},
+            wait_timeout=wait_timeout,
+            settled=True,
+            progress=progress,
+            fail_elsewhere=True,
+        )
+
     async def console(
         self, server_id: str, console_type: str | int | None = None
     ) -> servers_pb2.GetServerConsoleResponse:
@@ -427,12 +498,15 @@ class ServersApi:
         wait_timeout: float = 600.0,
         settled: bool = False,
         progress: Progress | None = None,
+        fail_elsewhere: bool = False,
     ) -> servers_pb2.Server:
         """The server once its state is in `states` (and, with `settled`, no task is in flight).
         DELETED in `states` also accepts the server vanishing. ERROR (unless wanted) raises
         ServerFault; running out of time raises WaitTimeout with the last server seen.
-        `progress` is called with the server each time waiting sees it."""
-        tracker = _Tracker(server_id, frozenset(states), settled, progress)
+        `progress` is called with the server each time waiting sees it. With `fail_elsewhere`
+        (waiting for an action asked before the wait began), a server with nothing in flight
+        in another state raises ServerFault: the action is over and failed."""
+        tracker = _Tracker(server_id, frozenset(states), settled, progress, fail_elsewhere)
         try:
             async with asyncio.timeout(wait_timeout):
                 try:
@@ -499,11 +573,13 @@ class _Tracker:
         states: frozenset[int],
         settled: bool,
         progress: Progress | None = None,
+        fail_elsewhere: bool = False,
     ) -> None:
         self.server_id = server_id
         self.states = states
         self.settled = settled
         self.progress = progress
+        self.fail_elsewhere = fail_elsewhere
         self.last: servers_pb2.Server | None = None
 
     def see(self, server: servers_pb2.Server) -> servers_pb2.Server | None:
@@ -518,5 +594,7 @@ class _Tracker:
         if server.state in self.states and not (self.settled and in_flight):
             return server
         if server.state == ERROR and ERROR not in self.states:
+            raise ServerFault(server)
+        if self.fail_elsewhere and not in_flight:
             raise ServerFault(server)
         return None

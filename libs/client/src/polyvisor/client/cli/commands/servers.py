@@ -1,4 +1,5 @@
-"""`polyvisor server ...`: create, list, show, delete, start, stop, reboot, console."""
+"""`polyvisor server ...`: create, list, show, delete, start, stop, reboot, pause, unpause,
+suspend, resume, console."""
 
 from __future__ import annotations
 
@@ -59,6 +60,17 @@ def register(groups: Any, out: argparse.ArgumentParser) -> None:
 
     for action, text in (("start", "power on"), ("stop", "power off")):
         p = sub.add_parser(action, parents=[out], help=f"{text} servers")
+        p.add_argument("servers", nargs="+", metavar="server", help="name or id")
+        _wait_args(p, 300, "wait until the operation is done")
+        p.set_defaults(handler=power, power=action)
+
+    for action, text in (
+        ("pause", "freeze servers in memory (ACTIVE -> PAUSED)"),
+        ("unpause", "let paused servers run again"),
+        ("suspend", "save servers' memory to disk and stop them (ACTIVE -> SUSPENDED)"),
+        ("resume", "restore suspended servers"),
+    ):
+        p = sub.add_parser(action, parents=[out], help=text)
         p.add_argument("servers", nargs="+", metavar="server", help="name or id")
         _wait_args(p, 300, "wait until the operation is done")
         p.set_defaults(handler=power, power=action)
@@ -189,6 +201,9 @@ async def power(ctx: Ctx, args: argparse.Namespace) -> int:
             result = await api.start(server.id, wait=args.wait, wait_timeout=args.wait_timeout)
         elif args.power == "stop":
             result = await api.stop(server.id, wait=args.wait, wait_timeout=args.wait_timeout)
+        elif args.power in ("pause", "unpause", "suspend", "resume"):
+            verb = getattr(api, args.power)
+            result = await verb(server.id, wait=args.wait, wait_timeout=args.wait_timeout)
         else:
             result = await api.reboot(
                 server.id, hard=args.hard, wait=args.wait, wait_timeout=args.wait_timeout
