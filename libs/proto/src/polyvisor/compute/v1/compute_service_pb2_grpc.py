@@ -7,6 +7,7 @@ from polyvisor.compute.v1 import flavors_pb2 as polyvisor_dot_compute_dot_v1_dot
 from polyvisor.compute.v1 import hypervisors_pb2 as polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2
 from polyvisor.compute.v1 import keypairs_pb2 as polyvisor_dot_compute_dot_v1_dot_keypairs__pb2
 from polyvisor.compute.v1 import quotas_pb2 as polyvisor_dot_compute_dot_v1_dot_quotas__pb2
+from polyvisor.compute.v1 import server_actions_pb2 as polyvisor_dot_compute_dot_v1_dot_server__actions__pb2
 from polyvisor.compute.v1 import server_groups_pb2 as polyvisor_dot_compute_dot_v1_dot_server__groups__pb2
 from polyvisor.compute.v1 import servers_pb2 as polyvisor_dot_compute_dot_v1_dot_servers__pb2
 
@@ -119,6 +120,16 @@ class ComputeServiceStub:
                 '/polyvisor.compute.v1.ComputeService/ResumeServer',
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResumeServerRequest.SerializeToString,
                 response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResumeServerResponse.FromString,
+                _registered_method=True)
+        self.ListServerActions = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/ListServerActions',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_server__actions__pb2.ListServerActionsRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_server__actions__pb2.ListServerActionsResponse.FromString,
+                _registered_method=True)
+        self.GetServerAction = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/GetServerAction',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_server__actions__pb2.GetServerActionRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_server__actions__pb2.GetServerActionResponse.FromString,
                 _registered_method=True)
         self.GetServerConsole = channel.unary_unary(
                 '/polyvisor.compute.v1.ComputeService/GetServerConsole',
@@ -332,6 +343,19 @@ class ComputeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ResumeServer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListServerActions(self, request, context):
+        """The requests made to a server, newest first (also of a deleted server, for a while).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetServerAction(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -551,6 +575,16 @@ def add_ComputeServiceServicer_to_server(servicer, server):
                     servicer.ResumeServer,
                     request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResumeServerRequest.FromString,
                     response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResumeServerResponse.SerializeToString,
+            ),
+            'ListServerActions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListServerActions,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_server__actions__pb2.ListServerActionsRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_server__actions__pb2.ListServerActionsResponse.SerializeToString,
+            ),
+            'GetServerAction': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetServerAction,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_server__actions__pb2.GetServerActionRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_server__actions__pb2.GetServerActionResponse.SerializeToString,
             ),
             'GetServerConsole': grpc.unary_unary_rpc_method_handler(
                     servicer.GetServerConsole,
@@ -1091,6 +1125,60 @@ class ComputeService:
             '/polyvisor.compute.v1.ComputeService/ResumeServer',
             polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResumeServerRequest.SerializeToString,
             polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResumeServerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListServerActions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/ListServerActions',
+            polyvisor_dot_compute_dot_v1_dot_server__actions__pb2.ListServerActionsRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_server__actions__pb2.ListServerActionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetServerAction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/GetServerAction',
+            polyvisor_dot_compute_dot_v1_dot_server__actions__pb2.GetServerActionRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_server__actions__pb2.GetServerActionResponse.FromString,
             options,
             channel_credentials,
             insecure,
