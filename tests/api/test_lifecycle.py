@@ -7,11 +7,19 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import asyncpg
 import grpc
 import pytest
 
 from polyvisor.agent.v1 import agent_callback_service_pb2_grpc, callback_pb2
-from polyvisor.compute.v1 import flavors_pb2, keypairs_pb2, quotas_pb2, servers_pb2
+from polyvisor.api.store import actions as action_store
+from polyvisor.compute.v1 import (
+    flavors_pb2,
+    keypairs_pb2,
+    quotas_pb2,
+    server_actions_pb2,
+    servers_pb2,
+)
 from polyvisor.identity.v1 import identity_pb2, identity_requests_pb2
 from polyvisor.image.v1 import images_pb2
 from polyvisor.types.v1 import fault_pb2, hypervisor_pb2
@@ -449,5 +457,81 @@ async def test_pause_unpause_suspend_resume_through_the_api(env: Env) -> None:
     assert "ACTIVE; resume needs SUSPENDED" in (exc.value.details() or "")
     verbs = squeeze(x["verb"] for x in env.commands(s.id))
     assert verbs == ["spawn", "pause", "unpause", "suspend", "resume"]
+    await c.compute.DeleteServer(
+        servers_pb2.DeleteServerRequest(server_id=s.id, request_id="req-bye"), metadata=c.md
+    )
+    await c.wait(s.id, st.SERVER_STATE_DELETED)
+
+    # The action history: every request that started something, newest first, each closed
+    # with its result; the refused resume is not there. Kept after the delete.
+    async def history() -> list[server_actions_pb2.ServerAction]:
+        out: list[server_actions_pb2.ServerAction] = []
+        token = ""
+        while True:
+            resp = await c.compute.ListServerActions(
+                server_actions_pb2.ListServerActionsRequest(
+                    server_id=s.id, page_size=4, page_token=token
+                ),
+                metadata=c.md,
+            )
+            out.extend(resp.actions)
+            if not (token := resp.next_page_token):
+                return out
+
+    actions = await eventually(
+        history, lambda got: len(got) == 6 and all(a.HasField("finish_time") for a in got)
+    )
+    assert [a.action for a in actions] == [
+        "delete", "resume", "suspend", "unpause", "pause", "create",
+    ]  # fmt: skip
+    ok = server_actions_pb2.SERVER_ACTION_RESULT_SUCCESS
+    assert {a.result for a in actions} == {ok}
+    me = (await c.get(s.id)).user_id
+    assert {(a.user_id, a.project_id) for a in actions} == {(me, s.project_id)}
+    assert all(a.start_time.ToDatetime() <= a.finish_time.ToDatetime() for a in actions)
+    assert len({a.request_id for a in actions}) == 6
+    one = await c.compute.GetServerAction(
+        server_actions_pb2.GetServerActionRequest(server_id=s.id, request_id="req-bye"),
+        metadata=c.md,
+    )
+    assert one.action.action == "delete" and one.action.result == ok
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await env.admin.compute.ListServerActions(
+            server_actions_pb2.ListServerActionsRequest(server_id="nope"), metadata=env.admin.md
+        )
+    assert exc.value.code() == grpc.StatusCode.NOT_FOUND
+
+    # Past the retention, a deleted server's history goes.
+    conn = await asyncpg.connect(env.stack.database_url, server_settings={"search_path": "api"})
+    try:
+        assert await action_store.prune(conn, 3600.0) == 0
+        assert await action_store.prune(conn, 0.0) >= 6
+    finally:
+        await conn.close()
+    assert await history() == []
+
+
+async def test_a_refused_pause_is_in_the_history_with_its_fault(env: Env) -> None:
+    c = env.member
+    s = await c.create_server("web-nopause", env.image_id, "small", metadata={"fake.power": "fail"})
+    s = await c.wait(s.id, st.SERVER_STATE_ACTIVE)
+    await c.compute.PauseServer(
+        servers_pb2.PauseServerRequest(server_id=s.id, request_id="req-p"), metadata=c.md
+    )
+
+    async def refused() -> server_actions_pb2.ServerAction:
+        return (
+            await c.compute.GetServerAction(
+                server_actions_pb2.GetServerActionRequest(server_id=s.id, request_id="req-p"),
+                metadata=c.md,
+            )
+        ).action
+
+    a = await eventually(
+        refused, lambda a: a.result == server_actions_pb2.SERVER_ACTION_RESULT_ERROR
+    )
+    assert a.fault.message == "fake agent: pause failed"
+    after = await c.get(s.id)
+    assert (after.state, after.task) == (st.SERVER_STATE_ACTIVE, st.SERVER_TASK_NONE)
     await c.compute.DeleteServer(servers_pb2.DeleteServerRequest(server_id=s.id), metadata=c.md)
     await c.wait(s.id, st.SERVER_STATE_DELETED)

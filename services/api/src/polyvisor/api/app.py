@@ -168,6 +168,7 @@ async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
         deadlines,
         interval_s=settings.reaper_interval_s,
         change_retention_s=settings.change_retention_s,
+        action_retention_s=settings.action_retention_s,
         wake_outbox=orchestrator.wake,
     )
     consumer = await api_bus.event_consumer(settings.events_durable)

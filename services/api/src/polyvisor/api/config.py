@@ -82,6 +82,8 @@ class ApiSettings(ServiceSettings):
     # How long a console session's VNC password opens the VNC server.
     console_session_s: float = Field(default=60.0, gt=0)
     change_retention_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    # How long a deleted server's action history is kept (ListServerActions).
+    action_retention_s: float = Field(default=30 * 24 * 3600.0, gt=0)
     db_pool_size: int = Field(default=20, ge=2, le=200)
     # GetServer answers kept per replica (invalidated by change notifications); 0 disables.
     server_cache_size: int = Field(default=100_000, ge=0)

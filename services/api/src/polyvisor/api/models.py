@@ -174,6 +174,21 @@ class Alternate:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerAction:
+    """One request made to a server (its action history, as Nova's instance actions)."""
+
+    server_id: str
+    request_id: str
+    project_id: str
+    user_id: str
+    action: str
+    start_time: datetime
+    finish_time: datetime | None = None
+    result: str = "IN_PROGRESS"  # IN_PROGRESS, SUCCESS, ERROR
+    fault: Fault | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Server:
     id: str
     project_id: str

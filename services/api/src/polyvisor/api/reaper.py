@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from polyvisor.api import lifecycle, outcomes
 from polyvisor.api.metrics import DEADLINES_PASSED
-from polyvisor.api.store import changes, consoles
+from polyvisor.api.store import actions, changes, consoles
 from polyvisor.api.store import servers as server_store
 from polyvisor.api.store.db import Pool
 from polyvisor.common.db import db_errors
@@ -28,12 +28,14 @@ class Reaper:
         *,
         interval_s: float = 2.0,
         change_retention_s: float = 7 * 24 * 3600.0,
+        action_retention_s: float = 30 * 24 * 3600.0,
         wake_outbox: Callable[[], None] = lambda: None,
     ) -> None:
         self.pool = pool
         self.deadlines = deadlines
         self.interval_s = interval_s
         self.change_retention_s = change_retention_s
+        self.action_retention_s = action_retention_s
         self.wake_outbox = wake_outbox
 
     async def run(self) -> None:
@@ -89,5 +91,6 @@ class Reaper:
             async with self.pool.acquire() as conn:
                 pruned = await changes.prune(conn, self.change_retention_s)
                 expired = await consoles.prune(conn)
-        if pruned or expired:
-            log.info("pruned", changes=pruned, console_tokens=expired)
+                history = await actions.prune(conn, self.action_retention_s)
+        if pruned or expired or history:
+            log.info("pruned", changes=pruned, console_tokens=expired, actions=history)

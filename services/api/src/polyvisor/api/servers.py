@@ -28,7 +28,7 @@ from polyvisor.api.models import State
 from polyvisor.api.pagination import PageRequest, page_request
 from polyvisor.api.ports import ServerPorts
 from polyvisor.api.spawnspec import SpawnSpec
-from polyvisor.api.store import consoles, groups, keypairs, outbox, quotas
+from polyvisor.api.store import actions, consoles, groups, keypairs, outbox, quotas
 from polyvisor.api.store import flavors as flavor_store
 from polyvisor.api.store import servers as server_store
 from polyvisor.api.store.db import Pool
@@ -197,6 +197,9 @@ class Servers:
                                 raise _OverQuota
                             for s in created:
                                 await outbox.add(conn, s.id, Schedule(s.generation))
+                                await actions.start(
+                                    conn, s, "create", key, p.user_id, s.create_time
+                                )
                     except _Duplicate:
                         # A concurrent call with the same request id won: return its servers.
                         created = None
@@ -393,11 +396,14 @@ class Servers:
                     return server  # a retry of a call that already took effect
                 if server.state == State.DELETED:
                     raise NotFound(f"server {server_id} is deleted", {"server_id": server_id})
-                out = lifecycle.plan(
-                    action, server, datetime.now(UTC), self.deadlines, request_id, args
-                )
+                now = datetime.now(UTC)
+                # Every action has a request id in the history: the caller's, or one made up.
+                rid = request_id or f"req-{ids.new_id()}"
+                out = lifecycle.plan(action, server, now, self.deadlines, rid, args)
                 if spawn_image is not None:
                     await server_store.set_spawn_image(conn, server.id, spawn_image)
+                if not out.noop:
+                    await actions.start(conn, server, action.value, rid, p.user_id, now)
                 updated = await outcomes.apply(conn, server, out)
         self.wake_outbox()
         return updated
@@ -484,6 +490,37 @@ class Servers:
         return await self.act(
             p, server.id, Action.UNSHELVE, request_id, {"image_id": image_id}, spawn_image=image
         )
+
+    # ------------------------------------------------------------------ action history
+
+    async def list_actions(
+        self, p: Principal, server_id: str, page_size: int, page_token: str
+    ) -> tuple[list[m.ServerAction], str]:
+        """The server's actions, newest first (a deleted server's too, until pruned)."""
+        server = await self.get(p, server_id)
+        page = page_request(page_size, page_token, server_id=server.id, what="actions")
+        try:
+            offset = int(page.after or 0)
+        except ValueError:
+            raise InvalidArgument("page_token is not valid", {"field": "page_token"}) from None
+        with db_errors():
+            async with self.pool.acquire() as conn:
+                found = await actions.page(conn, server.id, page.size + 1, max(0, offset))
+        items = found[: page.size]
+        return items, page.next_token(found, str(offset + len(items)))
+
+    async def get_action(self, p: Principal, server_id: str, request_id: str) -> m.ServerAction:
+        server = await self.get(p, server_id)
+        request_id = validation.required(request_id, "request_id")
+        with db_errors():
+            async with self.pool.acquire() as conn:
+                found = await actions.get(conn, server.id, request_id)
+        if found is None:
+            raise NotFound(
+                f"server {server_id} has no action with request id {request_id}",
+                {"server_id": server_id, "request_id": request_id},
+            )
+        return found
 
     # ------------------------------------------------------------------ console
 

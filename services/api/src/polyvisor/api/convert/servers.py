@@ -16,7 +16,7 @@ from polyvisor.api.convert.enums import (
     SERVER_TASK,
 )
 from polyvisor.api.convert.times import set_ts
-from polyvisor.compute.v1 import servers_pb2
+from polyvisor.compute.v1 import server_actions_pb2, servers_pb2
 from polyvisor.types.v1 import fault_pb2, hypervisor_pb2, network_pb2, resources_pb2
 
 
@@ -93,3 +93,19 @@ def change_to_proto(c: m.ServerChange) -> servers_pb2.WatchServersResponse:
         type=CHANGE_TYPE.value(c.change_type),
         server=server_to_proto(c.server),
     )
+
+
+def action_to_proto(a: m.ServerAction) -> server_actions_pb2.ServerAction:
+    out = server_actions_pb2.ServerAction(
+        request_id=a.request_id,
+        server_id=a.server_id,
+        action=a.action,
+        user_id=a.user_id,
+        project_id=a.project_id,
+        result=server_actions_pb2.ServerActionResult.Value(f"SERVER_ACTION_RESULT_{a.result}"),
+    )
+    set_ts(out.start_time, a.start_time)
+    set_ts(out.finish_time, a.finish_time)
+    if a.fault is not None:
+        fault_to_proto(a.fault, out.fault)
+    return out

@@ -10,7 +10,7 @@ import grpc
 from polyvisor.api import access
 from polyvisor.api import models as m
 from polyvisor.api.convert.enums import CONSOLE_TYPE, HYPERVISOR_TYPE, SERVER_STATE
-from polyvisor.api.convert.servers import change_to_proto, server_to_proto
+from polyvisor.api.convert.servers import action_to_proto, change_to_proto, server_to_proto
 from polyvisor.api.convert.times import set_ts
 from polyvisor.api.handlers.context import bearer, principal
 from polyvisor.api.lifecycle import Action
@@ -19,6 +19,7 @@ from polyvisor.api.servers import CreateRequest, Servers
 from polyvisor.api.spawnspec import Nic
 from polyvisor.api.watch import ChangeFeed, Synced
 from polyvisor.common.errors import InvalidArgument, NotFound
+from polyvisor.compute.v1 import server_actions_pb2 as apb
 from polyvisor.compute.v1 import servers_pb2 as pb
 from polyvisor.types.v1 import server_status_pb2
 
@@ -276,6 +277,22 @@ class ServerHandlers:
         )
         self.cache.invalidate(s.id)
         return pb.ResumeServerResponse(server=server_to_proto(s))
+
+    async def ListServerActions(
+        self, request: apb.ListServerActionsRequest, context: Ctx
+    ) -> apb.ListServerActionsResponse:
+        items, token = await self.servers.list_actions(
+            principal(), request.server_id, request.page_size, request.page_token
+        )
+        return apb.ListServerActionsResponse(
+            actions=[action_to_proto(a) for a in items], next_page_token=token
+        )
+
+    async def GetServerAction(
+        self, request: apb.GetServerActionRequest, context: Ctx
+    ) -> apb.GetServerActionResponse:
+        a = await self.servers.get_action(principal(), request.server_id, request.request_id)
+        return apb.GetServerActionResponse(action=action_to_proto(a))
 
     async def GetServerConsole(
         self, request: pb.GetServerConsoleRequest, context: Ctx
