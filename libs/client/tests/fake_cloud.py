@@ -31,6 +31,7 @@ from polyvisor.compute.v1 import (
     hypervisors_pb2,
     keypairs_pb2,
     quotas_pb2,
+    server_actions_pb2,
     servers_pb2,
 )
 from polyvisor.identity.v1 import identity_pb2, identity_requests_pb2, identity_service_pb2_grpc
@@ -393,6 +394,21 @@ class FakeCompute(compute_service_pb2_grpc.ComputeServiceServicer):
         s = self._action(context, "SuspendServer", request, (S.SERVER_STATE_ACTIVE, S.SERVER_TASK_SUSPENDING),
                          [_step(S.SERVER_STATE_ACTIVE, fault=fault)])  # fmt: skip
         return servers_pb2.SuspendServerResponse(server=s)
+
+    @_handled
+    def ListServerActions(self, request: Any, context: Any) -> Any:
+        self.c.check(context, "ListServerActions", request)
+        fs = self.c.get_server(request.server_id)
+        done = server_actions_pb2.SERVER_ACTION_RESULT_SUCCESS
+        out = [
+            server_actions_pb2.ServerAction(
+                request_id=f"req-{i}", server_id=fs.server.id, action=m, result=done,
+                user_id=fs.server.user_id,
+            )
+            for i, (m, _) in enumerate(self.c.calls)
+            if m.endswith("Server") and m not in ("GetServer", "UpdateServer")
+        ]  # fmt: skip
+        return server_actions_pb2.ListServerActionsResponse(actions=out[::-1])
 
     @_handled
     def DeleteServer(self, request: Any, context: Any) -> Any:

@@ -356,6 +356,10 @@ def test_server_create_wait_and_operate(logged_in: Cli, cloud: FakeCloud, tmp_pa
         "UnpauseServer",
     ]
 
+    r = logged_in("server", "event", "list", "web-1", "-f", "value", "-c", "action", "-c", "result")
+    lines = r.out.strip().splitlines()
+    assert r.code == 0 and lines[0] == "SuspendServer SUCCESS" and "PauseServer SUCCESS" in lines
+
     console = json.loads(logged_in("server", "console", "web-1", "-f", "json").out)
     assert (
         console["type"] == "vnc"

@@ -28,6 +28,7 @@ __all__ = ["EnumValueError", "choices", "coerce", "display", "parse", "prefix_of
 _UPPER = {
     server_status_pb2.ServerState.DESCRIPTOR.full_name,
     fault_pb2.FaultCode.DESCRIPTOR.full_name,
+    "polyvisor.compute.v1.ServerActionResult",
 }
 
 #: The vSphere spellings of the VMware image properties.

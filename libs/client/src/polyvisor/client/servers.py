@@ -22,7 +22,7 @@ from polyvisor.client.errors import (
     WaitTimeout,
 )
 from polyvisor.client.session import Session
-from polyvisor.compute.v1 import servers_pb2
+from polyvisor.compute.v1 import server_actions_pb2, servers_pb2
 from polyvisor.image.v1 import images_pb2
 from polyvisor.types.v1 import server_status_pb2
 
@@ -455,6 +455,29 @@ class ServersApi:
             self._s.compute.GetServerConsole, req
         )
         return resp
+
+    # ------------------------------------------------------------------ action history
+
+    async def list_actions(
+        self, server_id: str, *, page_size: int = 0, limit: int | None = None
+    ) -> list[server_actions_pb2.ServerAction]:
+        """The requests made to the server, newest first (follows next_page_token)."""
+        req = server_actions_pb2.ListServerActionsRequest(server_id=server_id, page_size=page_size)
+        out: list[server_actions_pb2.ServerAction] = []
+        while True:
+            resp = await self._s.call(self._s.compute.ListServerActions, req)
+            out.extend(resp.actions)
+            if not resp.next_page_token or (limit is not None and len(out) >= limit):
+                break
+            req.page_token = resp.next_page_token
+        return out if limit is None else out[:limit]
+
+    async def get_action(self, server_id: str, request_id: str) -> server_actions_pb2.ServerAction:
+        resp = await self._s.call(
+            self._s.compute.GetServerAction,
+            server_actions_pb2.GetServerActionRequest(server_id=server_id, request_id=request_id),
+        )
+        return resp.action  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------------ watching and waiting
 

@@ -7,7 +7,14 @@ from typing import Any
 
 from polyvisor.client import enums
 from polyvisor.client.serialize import timestamp_text
-from polyvisor.compute.v1 import flavors_pb2, hypervisors_pb2, keypairs_pb2, quotas_pb2, servers_pb2
+from polyvisor.compute.v1 import (
+    flavors_pb2,
+    hypervisors_pb2,
+    keypairs_pb2,
+    quotas_pb2,
+    server_actions_pb2,
+    servers_pb2,
+)
 from polyvisor.image.v1 import images_pb2
 from polyvisor.network.v1 import networks_pb2, security_groups_pb2
 from polyvisor.types.v1 import hypervisor_pb2, resources_pb2
@@ -49,6 +56,14 @@ FLAVOR_COLUMNS = {
     "disk_gb": "Disk (GB)",
     "is_public": "Public",
     "extra_specs": "Extra specs",
+}
+ACTION_COLUMNS = {
+    "request_id": "Request ID",
+    "action": "Action",
+    "result": "Result",
+    "start_time": "Start",
+    "finish_time": "Finish",
+    "user_id": "User",
 }
 KEYPAIR_COLUMNS = {"name": "Name", "fingerprint": "Fingerprint", "type": "Type"}
 HYPERVISOR_COLUMNS = {
@@ -449,4 +464,17 @@ def group_view(g: security_groups_pb2.SecurityGroup) -> dict[str, Any]:
         "revision": g.revision,
         "project_id": g.project_id,
         "create_time": _ts(g, "create_time"),
+    }
+
+
+def action_view(a: server_actions_pb2.ServerAction) -> dict[str, Any]:
+    return {
+        "request_id": a.request_id,
+        "action": a.action,
+        "result": enums.display(server_actions_pb2.ServerActionResult.DESCRIPTOR, a.result),
+        "start_time": _ts(a, "start_time"),
+        "finish_time": _ts(a, "finish_time"),
+        "user_id": a.user_id,
+        "project_id": a.project_id,
+        "fault": a.fault.message if a.HasField("fault") else None,
     }

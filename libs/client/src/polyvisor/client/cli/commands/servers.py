@@ -1,5 +1,5 @@
 """`polyvisor server ...`: create, list, show, delete, start, stop, reboot, pause, unpause,
-suspend, resume, console."""
+suspend, resume, console, event list|show."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from polyvisor.client.cli.commands import server_images
 from polyvisor.client.cli.context import Ctx, UsageError, parse_kv
 from polyvisor.client.errors import PolyvisorClientError, ServerFault
 from polyvisor.client.serialize import to_dict
+from polyvisor.client.servers import is_uuid
 from polyvisor.compute.v1 import servers_pb2
 from polyvisor.types.v1 import server_status_pb2
 
@@ -82,6 +83,17 @@ def register(groups: Any, out: argparse.ArgumentParser) -> None:
     kind.add_argument("--soft", action="store_true", help="ask the guest OS (default)")
     _wait_args(p, 300, "wait until the server is ACTIVE again")
     p.set_defaults(handler=power, power="reboot")
+
+    ev = sub.add_parser("event", help="the server's action history")
+    evs = ev.add_subparsers(dest="event_action", metavar="ACTION")
+    evs.required = True
+    p = evs.add_parser("list", parents=[out], help="the requests made to a server, newest first")
+    p.add_argument("server", help="name or id (a deleted server's id works too)")
+    p.set_defaults(handler=event_list)
+    p = evs.add_parser("show", parents=[out], help="one request made to a server")
+    p.add_argument("server", help="name or id")
+    p.add_argument("request_id")
+    p.set_defaults(handler=event_show)
 
     p = sub.add_parser("console", parents=[out], help="where the server's console listens")
     p.add_argument("server", help="name or id")
@@ -228,4 +240,23 @@ async def console(ctx: Ctx, args: argparse.Namespace) -> int:
     info = await client.servers.console(server.id, kind)
     view = views.console_view(server, info)
     ctx.out.show(view, view)
+    return 0
+
+
+async def _server_id(ctx: Ctx, ref: str) -> str:
+    """A server's id; an id is taken as it is (a deleted server is not found by name)."""
+    return ref if is_uuid(ref) else (await ctx.client().servers.find(ref)).id
+
+
+async def event_list(ctx: Ctx, args: argparse.Namespace) -> int:
+    items = await ctx.client().servers.list_actions(await _server_id(ctx, args.server))
+    ctx.out.rows(
+        [to_dict(a) for a in items], [views.action_view(a) for a in items], views.ACTION_COLUMNS
+    )
+    return 0
+
+
+async def event_show(ctx: Ctx, args: argparse.Namespace) -> int:
+    a = await ctx.client().servers.get_action(await _server_id(ctx, args.server), args.request_id)
+    ctx.out.show(to_dict(a), views.action_view(a))
     return 0
