@@ -66,6 +66,16 @@ class ComputeServiceStub:
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.DeleteServerRequest.SerializeToString,
                 response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.DeleteServerResponse.FromString,
                 _registered_method=True)
+        self.AddServerTag = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/AddServerTag',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.AddServerTagRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.AddServerTagResponse.FromString,
+                _registered_method=True)
+        self.RemoveServerTag = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/RemoveServerTag',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RemoveServerTagRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RemoveServerTagResponse.FromString,
+                _registered_method=True)
         self.StartServer = channel.unary_unary(
                 '/polyvisor.compute.v1.ComputeService/StartServer',
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.StartServerRequest.SerializeToString,
@@ -270,6 +280,19 @@ class ComputeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteServer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddServerTag(self, request, context):
+        """Tag a server (adding a tag it has changes nothing), and untag it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveServerTag(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -520,6 +543,16 @@ def add_ComputeServiceServicer_to_server(servicer, server):
                     servicer.DeleteServer,
                     request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.DeleteServerRequest.FromString,
                     response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.DeleteServerResponse.SerializeToString,
+            ),
+            'AddServerTag': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddServerTag,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.AddServerTagRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.AddServerTagResponse.SerializeToString,
+            ),
+            'RemoveServerTag': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveServerTag,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RemoveServerTagRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RemoveServerTagResponse.SerializeToString,
             ),
             'StartServer': grpc.unary_unary_rpc_method_handler(
                     servicer.StartServer,
@@ -828,6 +861,60 @@ class ComputeService:
             '/polyvisor.compute.v1.ComputeService/DeleteServer',
             polyvisor_dot_compute_dot_v1_dot_servers__pb2.DeleteServerRequest.SerializeToString,
             polyvisor_dot_compute_dot_v1_dot_servers__pb2.DeleteServerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddServerTag(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/AddServerTag',
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.AddServerTagRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.AddServerTagResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveServerTag(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/RemoveServerTag',
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.RemoveServerTagRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.RemoveServerTagResponse.FromString,
             options,
             channel_credentials,
             insecure,

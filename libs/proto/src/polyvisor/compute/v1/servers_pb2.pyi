@@ -39,7 +39,7 @@ SERVER_CHANGE_TYPE_DELETED: ServerChangeType
 SERVER_CHANGE_TYPE_SYNCED: ServerChangeType
 
 class Server(_message.Message):
-    __slots__ = ("id", "name", "project_id", "user_id", "flavor", "image_id", "state", "task", "task_deadline", "power_state", "fault", "host", "hypervisor_type", "esxi_host", "availability_zone", "addresses", "key_name", "has_user_data", "metadata", "console", "create_time", "update_time", "launch_time", "delete_time", "generation", "request_id", "revision", "attempts", "instance_name")
+    __slots__ = ("id", "name", "project_id", "user_id", "flavor", "image_id", "state", "task", "task_deadline", "power_state", "fault", "host", "hypervisor_type", "esxi_host", "availability_zone", "addresses", "key_name", "has_user_data", "metadata", "console", "create_time", "update_time", "launch_time", "delete_time", "generation", "request_id", "revision", "attempts", "instance_name", "tags")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -76,6 +76,7 @@ class Server(_message.Message):
     REVISION_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_NAME_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     project_id: str
@@ -105,7 +106,8 @@ class Server(_message.Message):
     revision: int
     attempts: int
     instance_name: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., project_id: _Optional[str] = ..., user_id: _Optional[str] = ..., flavor: _Optional[_Union[ServerFlavor, _Mapping]] = ..., image_id: _Optional[str] = ..., state: _Optional[_Union[_server_status_pb2.ServerState, str]] = ..., task: _Optional[_Union[_server_status_pb2.ServerTask, str]] = ..., task_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., power_state: _Optional[_Union[_hypervisor_pb2.PowerState, str]] = ..., fault: _Optional[_Union[_fault_pb2.Fault, _Mapping]] = ..., host: _Optional[str] = ..., hypervisor_type: _Optional[_Union[_hypervisor_pb2.HypervisorType, str]] = ..., esxi_host: _Optional[str] = ..., availability_zone: _Optional[str] = ..., addresses: _Optional[_Iterable[_Union[_network_pb2.ServerAddress, _Mapping]]] = ..., key_name: _Optional[str] = ..., has_user_data: _Optional[bool] = ..., metadata: _Optional[_Mapping[str, str]] = ..., console: _Optional[_Union[_hypervisor_pb2.ConsoleInfo, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., launch_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., generation: _Optional[int] = ..., request_id: _Optional[str] = ..., revision: _Optional[int] = ..., attempts: _Optional[int] = ..., instance_name: _Optional[str] = ...) -> None: ...
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., project_id: _Optional[str] = ..., user_id: _Optional[str] = ..., flavor: _Optional[_Union[ServerFlavor, _Mapping]] = ..., image_id: _Optional[str] = ..., state: _Optional[_Union[_server_status_pb2.ServerState, str]] = ..., task: _Optional[_Union[_server_status_pb2.ServerTask, str]] = ..., task_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., power_state: _Optional[_Union[_hypervisor_pb2.PowerState, str]] = ..., fault: _Optional[_Union[_fault_pb2.Fault, _Mapping]] = ..., host: _Optional[str] = ..., hypervisor_type: _Optional[_Union[_hypervisor_pb2.HypervisorType, str]] = ..., esxi_host: _Optional[str] = ..., availability_zone: _Optional[str] = ..., addresses: _Optional[_Iterable[_Union[_network_pb2.ServerAddress, _Mapping]]] = ..., key_name: _Optional[str] = ..., has_user_data: _Optional[bool] = ..., metadata: _Optional[_Mapping[str, str]] = ..., console: _Optional[_Union[_hypervisor_pb2.ConsoleInfo, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., launch_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., generation: _Optional[int] = ..., request_id: _Optional[str] = ..., revision: _Optional[int] = ..., attempts: _Optional[int] = ..., instance_name: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ServerFlavor(_message.Message):
     __slots__ = ("id", "name", "resources", "extra_specs")
@@ -203,7 +205,7 @@ class GetServerResponse(_message.Message):
     def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
 
 class ListServersRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "state", "host", "hypervisor_type", "name", "project_id", "all_projects", "show_deleted")
+    __slots__ = ("page_size", "page_token", "state", "host", "hypervisor_type", "name", "project_id", "all_projects", "show_deleted", "tags")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -213,6 +215,7 @@ class ListServersRequest(_message.Message):
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     ALL_PROJECTS_FIELD_NUMBER: _ClassVar[int]
     SHOW_DELETED_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
     state: _server_status_pb2.ServerState
@@ -222,7 +225,8 @@ class ListServersRequest(_message.Message):
     project_id: str
     all_projects: bool
     show_deleted: bool
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., state: _Optional[_Union[_server_status_pb2.ServerState, str]] = ..., host: _Optional[str] = ..., hypervisor_type: _Optional[_Union[_hypervisor_pb2.HypervisorType, str]] = ..., name: _Optional[str] = ..., project_id: _Optional[str] = ..., all_projects: _Optional[bool] = ..., show_deleted: _Optional[bool] = ...) -> None: ...
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., state: _Optional[_Union[_server_status_pb2.ServerState, str]] = ..., host: _Optional[str] = ..., hypervisor_type: _Optional[_Union[_hypervisor_pb2.HypervisorType, str]] = ..., name: _Optional[str] = ..., project_id: _Optional[str] = ..., all_projects: _Optional[bool] = ..., show_deleted: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListServersResponse(_message.Message):
     __slots__ = ("servers", "next_page_token")
@@ -412,6 +416,34 @@ class ResumeServerRequest(_message.Message):
     def __init__(self, server_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class ResumeServerResponse(_message.Message):
+    __slots__ = ("server",)
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    server: Server
+    def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
+
+class AddServerTagRequest(_message.Message):
+    __slots__ = ("server_id", "tag")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    tag: str
+    def __init__(self, server_id: _Optional[str] = ..., tag: _Optional[str] = ...) -> None: ...
+
+class AddServerTagResponse(_message.Message):
+    __slots__ = ("server",)
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    server: Server
+    def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
+
+class RemoveServerTagRequest(_message.Message):
+    __slots__ = ("server_id", "tag")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    tag: str
+    def __init__(self, server_id: _Optional[str] = ..., tag: _Optional[str] = ...) -> None: ...
+
+class RemoveServerTagResponse(_message.Message):
     __slots__ = ("server",)
     SERVER_FIELD_NUMBER: _ClassVar[int]
     server: Server
