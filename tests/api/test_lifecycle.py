@@ -535,3 +535,46 @@ async def test_a_refused_pause_is_in_the_history_with_its_fault(env: Env) -> Non
     assert (after.state, after.task) == (st.SERVER_STATE_ACTIVE, st.SERVER_TASK_NONE)
     await c.compute.DeleteServer(servers_pb2.DeleteServerRequest(server_id=s.id), metadata=c.md)
     await c.wait(s.id, st.SERVER_STATE_DELETED)
+
+
+async def test_tags_add_remove_and_filter_the_list(env: Env) -> None:
+    c = env.member
+    a = await c.wait((await c.create_server("tag-a", env.image_id, "small")).id,
+                     st.SERVER_STATE_ACTIVE)  # fmt: skip
+    b = await c.wait((await c.create_server("tag-b", env.image_id, "small")).id,
+                     st.SERVER_STATE_ACTIVE)  # fmt: skip
+
+    async def tag(sid: str, t: str, add: bool = True) -> servers_pb2.Server:
+        if add:
+            req = servers_pb2.AddServerTagRequest(server_id=sid, tag=t)
+            return (await c.compute.AddServerTag(req, metadata=c.md)).server
+        req2 = servers_pb2.RemoveServerTagRequest(server_id=sid, tag=t)
+        return (await c.compute.RemoveServerTag(req2, metadata=c.md)).server
+
+    async def listed(*tags: str) -> set[str]:
+        resp = await c.compute.ListServers(
+            servers_pb2.ListServersRequest(tags=list(tags)), metadata=c.md
+        )
+        return {s.name for s in resp.servers if s.name.startswith("tag-")}
+
+    await tag(a.id, "web")
+    await tag(a.id, "prod")
+    assert list((await tag(a.id, "web")).tags) == ["web", "prod"]  # already there: unchanged
+    await tag(b.id, "web")
+    assert await listed("web") == {"tag-a", "tag-b"}
+    assert await listed("web", "prod") == {"tag-a"}
+    assert await listed("db") == set()
+    assert list((await c.get(a.id)).tags) == ["web", "prod"]
+    assert list((await tag(a.id, "web", add=False)).tags) == ["prod"]
+    assert await listed("web") == {"tag-b"}
+    for bad, code in (("a,b", grpc.StatusCode.INVALID_ARGUMENT),
+                      ("", grpc.StatusCode.INVALID_ARGUMENT)):  # fmt: skip
+        with pytest.raises(grpc.aio.AioRpcError) as exc:
+            await tag(a.id, bad)
+        assert exc.value.code() == code
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await tag(a.id, "never", add=False)
+    assert exc.value.code() == grpc.StatusCode.NOT_FOUND
+    for s in (a, b):
+        await c.compute.DeleteServer(servers_pb2.DeleteServerRequest(server_id=s.id), metadata=c.md)
+        await c.wait(s.id, st.SERVER_STATE_DELETED)

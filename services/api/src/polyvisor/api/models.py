@@ -227,6 +227,7 @@ class Server:
     # What the action in flight was asked (an image to make, an image to rebuild from): its
     # command is built from them again when it is retried.
     action_args: dict[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
 
     @property
     def transitional(self) -> bool:
@@ -368,3 +369,5 @@ class ServerFilters:
     hypervisor_type: str = ""
     name: str = ""
     show_deleted: bool = False
+    # Only servers having every one of these tags.
+    tags: tuple[str, ...] = ()

@@ -281,6 +281,7 @@ class Servers:
             state=filters.state,
             host=filters.host,
             hv=filters.hypervisor_type,
+            tags=list(filters.tags),
             name=filters.name,
             deleted=filters.show_deleted,
         )
@@ -365,6 +366,34 @@ class Servers:
                 if server.state == State.DELETED:
                     raise FailedPrecondition(f"server {server_id} is deleted")
                 return await server_store.save(conn, server, change)
+
+    async def tag(self, p: Principal, server_id: str, tag: str, *, add: bool) -> m.Server:
+        """Add a tag (one already there changes nothing) or remove one (one not there is
+        NOT_FOUND, as Nova's)."""
+        p.require_write()
+        tag = validation.tag(tag)
+        with db_errors():
+            async with self.pool.acquire() as conn, conn.transaction():
+                server = await self._locked(conn, p, server_id)
+                if server.state == State.DELETED:
+                    raise FailedPrecondition(f"server {server_id} is deleted")
+                if add:
+                    if tag in server.tags:
+                        return server
+                    if len(server.tags) >= validation.MAX_TAGS:
+                        raise FailedPrecondition(
+                            f"server {server_id} has {validation.MAX_TAGS} tags already",
+                            {"server_id": server_id},
+                        )
+                    tags = (*server.tags, tag)
+                else:
+                    if tag not in server.tags:
+                        raise NotFound(
+                            f"server {server_id} has no tag {tag!r}",
+                            {"server_id": server_id, "tag": tag},
+                        )
+                    tags = tuple(t for t in server.tags if t != tag)
+                return await server_store.save(conn, server, Change(tags=tags))
 
     # ------------------------------------------------------------------ actions
 

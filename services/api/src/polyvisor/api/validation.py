@@ -58,6 +58,21 @@ def metadata(items: dict[str, str], field: str = "metadata") -> dict[str, str]:
     return dict(items)
 
 
+MAX_TAGS = 50
+MAX_TAG = 60
+
+
+def tag(value: str, field: str = "tag") -> str:
+    """A server tag: 1 to 60 printable characters, no comma or slash (as Nova's)."""
+    if not value or len(value) > MAX_TAG or not value.isprintable() or "," in value or "/" in value:
+        raise InvalidArgument(
+            f"{field} {value[:70]!r} is not a tag: 1 to {MAX_TAG} printable characters, "
+            "no comma or slash",
+            {"field": field},
+        )
+    return value
+
+
 def user_data(data: bytes) -> bytes:
     if len(data) > MAX_USER_DATA:
         raise InvalidArgument(

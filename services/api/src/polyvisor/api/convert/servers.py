@@ -47,6 +47,7 @@ def server_to_proto(s: m.Server) -> servers_pb2.Server:
         key_name=s.key_name,
         has_user_data=s.has_user_data,
         metadata=s.metadata,
+        tags=s.tags,
         generation=s.generation,
         request_id=s.request_id,
         revision=s.revision,

@@ -7,7 +7,7 @@ from typing import TypeAlias
 
 import grpc
 
-from polyvisor.api import access
+from polyvisor.api import access, validation
 from polyvisor.api import models as m
 from polyvisor.api.convert.enums import CONSOLE_TYPE, HYPERVISOR_TYPE, SERVER_STATE
 from polyvisor.api.convert.servers import action_to_proto, change_to_proto, server_to_proto
@@ -112,6 +112,7 @@ class ServerHandlers:
             hypervisor_type=HYPERVISOR_TYPE.name(request.hypervisor_type),
             name=request.name,
             show_deleted=request.show_deleted,
+            tags=tuple(validation.tag(t, "tags") for t in request.tags),
         )
         keys, token = await self.servers.list_keys(
             principal(),
@@ -167,6 +168,20 @@ class ServerHandlers:
         )
         self.cache.invalidate(s.id)
         return pb.DeleteServerResponse(server=server_to_proto(s))
+
+    async def AddServerTag(
+        self, request: pb.AddServerTagRequest, context: Ctx
+    ) -> pb.AddServerTagResponse:
+        s = await self.servers.tag(principal(), request.server_id, request.tag, add=True)
+        self.cache.invalidate(s.id)
+        return pb.AddServerTagResponse(server=server_to_proto(s))
+
+    async def RemoveServerTag(
+        self, request: pb.RemoveServerTagRequest, context: Ctx
+    ) -> pb.RemoveServerTagResponse:
+        s = await self.servers.tag(principal(), request.server_id, request.tag, add=False)
+        self.cache.invalidate(s.id)
+        return pb.RemoveServerTagResponse(server=server_to_proto(s))
 
     async def StartServer(
         self, request: pb.StartServerRequest, context: Ctx

@@ -138,6 +138,7 @@ class Change:
     console: m.Console | Unset | None = UNSET
     addresses: tuple[m.Address, ...] | Unset = UNSET
     metadata: dict[str, str] | Unset = UNSET
+    tags: tuple[str, ...] | Unset = UNSET
     launch_time: datetime | Unset | None = UNSET
     delete_time: datetime | Unset | None = UNSET
     image_id: str | Unset = UNSET

@@ -33,7 +33,7 @@ SERVER_COLUMNS = (
     "desired_power_state, fault, host, hypervisor_type, esxi_host, availability_zone, "
     "addresses, key_name, has_user_data, metadata, console, create_time, update_time, "
     "launch_time, delete_time, generation, request_id, revision, attempts, instance_name, "
-    "command_attempts, tried_hosts, alternates, last_request_id, action_args"
+    "command_attempts, tried_hosts, alternates, last_request_id, action_args, tags"
 )
 
 
@@ -90,6 +90,8 @@ def server(row: Mapping[str, Any]) -> m.Server:
         alternates=tuple(m.Alternate(**a) for a in js(row["alternates"]) or ()),
         last_request_id=row["last_request_id"],
         action_args=dict(js(row.get("action_args")) or {}),
+        # A change log snapshot written before tags existed has none.
+        tags=tuple(row.get("tags") or ()),
     )
 
 
@@ -140,7 +142,7 @@ def column_value(column: str, value: Any) -> Any:
         ]
     if column in ("metadata", "action_args"):
         return dict(value)
-    if column == "tried_hosts":
+    if column in ("tried_hosts", "tags"):
         return list(value)
     return value
 

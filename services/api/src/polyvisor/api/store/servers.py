@@ -198,6 +198,8 @@ def _filters_sql(
     if filters.name:
         pattern = filters.name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         where.append(f"name ILIKE {arg('%' + pattern + '%')}")
+    if filters.tags:
+        where.append(f"tags @> {arg(list(filters.tags))}::text[]")
     if after:
         where.append(f"id > {arg(after)}")
     return where, args
