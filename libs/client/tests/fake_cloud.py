@@ -396,6 +396,25 @@ class FakeCompute(compute_service_pb2_grpc.ComputeServiceServicer):
         return servers_pb2.SuspendServerResponse(server=s)
 
     @_handled
+    def AddServerTag(self, request: Any, context: Any) -> Any:
+        self.c.check(context, "AddServerTag", request)
+        fs = self.c.get_server(request.server_id)
+        with self.c.lock:
+            if request.tag not in fs.server.tags:
+                fs.server.tags.append(request.tag)
+            return servers_pb2.AddServerTagResponse(server=fs.server)
+
+    @_handled
+    def RemoveServerTag(self, request: Any, context: Any) -> Any:
+        self.c.check(context, "RemoveServerTag", request)
+        fs = self.c.get_server(request.server_id)
+        with self.c.lock:
+            if request.tag not in fs.server.tags:
+                raise Abort(grpc.StatusCode.NOT_FOUND, f"no tag {request.tag}", {})
+            fs.server.tags.remove(request.tag)
+            return servers_pb2.RemoveServerTagResponse(server=fs.server)
+
+    @_handled
     def ListServerActions(self, request: Any, context: Any) -> Any:
         self.c.check(context, "ListServerActions", request)
         fs = self.c.get_server(request.server_id)

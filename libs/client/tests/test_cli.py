@@ -356,6 +356,15 @@ def test_server_create_wait_and_operate(logged_in: Cli, cloud: FakeCloud, tmp_pa
         "UnpauseServer",
     ]
 
+    r = logged_in("server", "tag", "add", "web-1", "web", "prod", "-f", "value")
+    assert (r.code, r.out.split()) == (0, ["web", "prod"])
+    r = logged_in("server", "tag", "remove", "web-1", "web", "-f", "value")
+    assert (r.code, r.out.split()) == (0, ["prod"])
+    assert logged_in("server", "tag", "list", "web-1", "-f", "value").out.split() == ["prod"]
+    logged_in("server", "list", "--tag", "prod", "--tag", "x")
+    listing = [q for m, q in cloud.calls if m == "ListServers"][-1]
+    assert list(listing.tags) == ["prod", "x"]
+
     r = logged_in("server", "event", "list", "web-1", "-f", "value", "-c", "action", "-c", "result")
     lines = r.out.strip().splitlines()
     assert r.code == 0 and lines[0] == "SuspendServer SUCCESS" and "PauseServer SUCCESS" in lines

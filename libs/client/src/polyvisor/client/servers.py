@@ -151,6 +151,7 @@ class ServersApi:
         show_deleted: bool = False,
         page_size: int = 0,
         limit: int | None = None,
+        tags: Collection[str] = (),
     ) -> list[servers_pb2.Server]:
         """Every matching server (follows next_page_token), at most `limit`."""
         req = servers_pb2.ListServersRequest(
@@ -162,6 +163,7 @@ class ServersApi:
             project_id=project_id,
             all_projects=all_projects,
             show_deleted=show_deleted,
+            tags=list(tags),
         )
         out: list[servers_pb2.Server] = []
         while True:
@@ -455,6 +457,22 @@ class ServersApi:
             self._s.compute.GetServerConsole, req
         )
         return resp
+
+    # ------------------------------------------------------------------ tags
+
+    async def add_tag(self, server_id: str, tag: str) -> servers_pb2.Server:
+        resp = await self._s.call(
+            self._s.compute.AddServerTag,
+            servers_pb2.AddServerTagRequest(server_id=server_id, tag=tag),
+        )
+        return resp.server  # type: ignore[no-any-return]
+
+    async def remove_tag(self, server_id: str, tag: str) -> servers_pb2.Server:
+        resp = await self._s.call(
+            self._s.compute.RemoveServerTag,
+            servers_pb2.RemoveServerTagRequest(server_id=server_id, tag=tag),
+        )
+        return resp.server  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------------ action history
 

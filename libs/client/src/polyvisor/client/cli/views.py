@@ -173,6 +173,7 @@ def server_view(s: servers_pb2.Server) -> dict[str, Any]:
         "addresses": [f"{a.network}={a.address}" for a in s.addresses],
         "console": console,
         "metadata": dict(sorted(s.metadata.items())),
+        "tags": list(s.tags),
         "has_user_data": s.has_user_data,
         "instance_name": s.instance_name,
         "attempts": s.attempts,

@@ -1,5 +1,5 @@
 """`polyvisor server ...`: create, list, show, delete, start, stop, reboot, pause, unpause,
-suspend, resume, console, event list|show."""
+suspend, resume, console, event list|show, tag add|remove|list."""
 
 from __future__ import annotations
 
@@ -47,6 +47,8 @@ def register(groups: Any, out: argparse.ArgumentParser) -> None:
     p.add_argument("--project", default="", help="another project (admin)")
     p.add_argument("--all-projects", action="store_true", help="every project (admin)")
     p.add_argument("--deleted", action="store_true", help="include deleted servers")
+    p.add_argument("--tag", action="append", default=[], dest="tags", metavar="TAG",
+                   help="only servers with this tag (repeat: with every one)")  # fmt: skip
     p.add_argument("--limit", type=int)
     p.set_defaults(handler=list_)
 
@@ -83,6 +85,18 @@ def register(groups: Any, out: argparse.ArgumentParser) -> None:
     kind.add_argument("--soft", action="store_true", help="ask the guest OS (default)")
     _wait_args(p, 300, "wait until the server is ACTIVE again")
     p.set_defaults(handler=power, power="reboot")
+
+    tg = sub.add_parser("tag", help="the server's tags")
+    tgs = tg.add_subparsers(dest="tag_action", metavar="ACTION")
+    tgs.required = True
+    for action, text in (("add", "tag a server"), ("remove", "untag a server")):
+        p = tgs.add_parser(action, parents=[out], help=text)
+        p.add_argument("server", help="name or id")
+        p.add_argument("tags", nargs="+", metavar="tag")
+        p.set_defaults(handler=tag_change, tag_add=action == "add")
+    p = tgs.add_parser("list", parents=[out], help="a server's tags")
+    p.add_argument("server", help="name or id")
+    p.set_defaults(handler=tag_list)
 
     ev = sub.add_parser("event", help="the server's action history")
     evs = ev.add_subparsers(dest="event_action", metavar="ACTION")
@@ -160,6 +174,7 @@ async def list_(ctx: Ctx, args: argparse.Namespace) -> int:
         all_projects=args.all_projects,
         show_deleted=args.deleted,
         limit=args.limit,
+        tags=args.tags,
     )
     ctx.out.rows(
         [to_dict(s) for s in servers], [views.server_view(s) for s in servers], views.SERVER_COLUMNS
@@ -259,4 +274,21 @@ async def event_list(ctx: Ctx, args: argparse.Namespace) -> int:
 async def event_show(ctx: Ctx, args: argparse.Namespace) -> int:
     a = await ctx.client().servers.get_action(await _server_id(ctx, args.server), args.request_id)
     ctx.out.show(to_dict(a), views.action_view(a))
+    return 0
+
+
+async def tag_change(ctx: Ctx, args: argparse.Namespace) -> int:
+    api = ctx.client().servers
+    server = await api.find(args.server)
+    for tag in args.tags:
+        server = await (api.add_tag if args.tag_add else api.remove_tag)(server.id, tag)
+    ctx.out.rows([{"tag": t} for t in server.tags], [{"tag": t} for t in server.tags],
+                 {"tag": "Tag"})  # fmt: skip
+    return 0
+
+
+async def tag_list(ctx: Ctx, args: argparse.Namespace) -> int:
+    server = await ctx.client().servers.find(args.server)
+    ctx.out.rows([{"tag": t} for t in server.tags], [{"tag": t} for t in server.tags],
+                 {"tag": "Tag"})  # fmt: skip
     return 0
