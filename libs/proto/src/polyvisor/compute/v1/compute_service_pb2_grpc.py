@@ -146,6 +146,11 @@ class ComputeServiceStub:
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.GetServerConsoleRequest.SerializeToString,
                 response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.GetServerConsoleResponse.FromString,
                 _registered_method=True)
+        self.GetServerConsoleOutput = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/GetServerConsoleOutput',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.GetServerConsoleOutputRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.GetServerConsoleOutputResponse.FromString,
+                _registered_method=True)
         self.WatchServers = channel.unary_stream(
                 '/polyvisor.compute.v1.ComputeService/WatchServers',
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.WatchServersRequest.SerializeToString,
@@ -390,6 +395,13 @@ class ComputeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetServerConsoleOutput(self, request, context):
+        """The last lines of the server's serial console (its boot log), read from its host now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchServers(self, request, context):
         """Streams server changes of a project.
         """
@@ -623,6 +635,11 @@ def add_ComputeServiceServicer_to_server(servicer, server):
                     servicer.GetServerConsole,
                     request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.GetServerConsoleRequest.FromString,
                     response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.GetServerConsoleResponse.SerializeToString,
+            ),
+            'GetServerConsoleOutput': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetServerConsoleOutput,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.GetServerConsoleOutputRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.GetServerConsoleOutputResponse.SerializeToString,
             ),
             'WatchServers': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchServers,
@@ -1293,6 +1310,33 @@ class ComputeService:
             '/polyvisor.compute.v1.ComputeService/GetServerConsole',
             polyvisor_dot_compute_dot_v1_dot_servers__pb2.GetServerConsoleRequest.SerializeToString,
             polyvisor_dot_compute_dot_v1_dot_servers__pb2.GetServerConsoleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetServerConsoleOutput(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/GetServerConsoleOutput',
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.GetServerConsoleOutputRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.GetServerConsoleOutputResponse.FromString,
             options,
             channel_credentials,
             insecure,

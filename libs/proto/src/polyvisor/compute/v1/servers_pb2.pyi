@@ -449,6 +449,20 @@ class RemoveServerTagResponse(_message.Message):
     server: Server
     def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
 
+class GetServerConsoleOutputRequest(_message.Message):
+    __slots__ = ("server_id", "lines")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    lines: int
+    def __init__(self, server_id: _Optional[str] = ..., lines: _Optional[int] = ...) -> None: ...
+
+class GetServerConsoleOutputResponse(_message.Message):
+    __slots__ = ("output",)
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    output: str
+    def __init__(self, output: _Optional[str] = ...) -> None: ...
+
 class RebootServerRequest(_message.Message):
     __slots__ = ("server_id", "type", "request_id")
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
