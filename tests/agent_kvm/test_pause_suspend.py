@@ -1,4 +1,5 @@
-"""Pause (libvirt suspend) and suspend (libvirt managed save) of a real VM: the boot sector
+"""The console output (the serial log's last lines), pause (libvirt suspend) and suspend
+(libvirt managed save) of a real VM: the boot sector
 under qemu:///system. Neither reboots the guest; an agent killed in the middle of either comes
 back, finishes it (the command is redelivered) and answers once; nothing is left behind."""
 
@@ -9,7 +10,9 @@ import uuid
 
 import pytest
 
+from polyvisor.agent.v1 import queries_pb2
 from polyvisor.agentkit.commands import EventKind
+from polyvisor.common.streams import query_subject
 from tests.agent_kvm.boot_sector import BOOT_LINE
 from tests.agent_kvm.kvm_support import KvmAgent, domains, virsh
 
@@ -35,6 +38,28 @@ async def test_pause_unpause_suspend_resume_and_a_kill_mid_suspend(
     await agent.send(sid, 1, "spawn", image_id=image_id, sha256=sha, memory_mb=64, disk_gb=1)
     await agent.tap.wait_for(is_(EventKind.SPAWNED, sid), timeout=120)
     await agent.serial_line(sid, BOOT_LINE)
+    # The console output, asked of the agent as the api asks it: the serial log's last lines.
+    reply = queries_pb2.ConsoleOutputReply.FromString(
+        (
+            await agent.bus.request(
+                query_subject(agent.host, "console_output"),
+                queries_pb2.ConsoleOutputRequest(server_id=sid, lines=1),
+                timeout=10,
+            )
+        ).data
+    )
+    assert not reply.error and BOOT_LINE.decode().strip() in reply.output
+    assert len(reply.output.splitlines()) == 1
+    nobody = queries_pb2.ConsoleOutputReply.FromString(
+        (
+            await agent.bus.request(
+                query_subject(agent.host, "console_output"),
+                queries_pb2.ConsoleOutputRequest(server_id=str(uuid.uuid4())),
+                timeout=10,
+            )
+        ).data
+    )
+    assert nobody.error_kind == "not_found"
 
     await agent.send(sid, 2, "pause")
     paused = await agent.tap.wait_for(is_(EventKind.PAUSED, sid))

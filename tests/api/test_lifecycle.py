@@ -578,3 +578,29 @@ async def test_tags_add_remove_and_filter_the_list(env: Env) -> None:
     for s in (a, b):
         await c.compute.DeleteServer(servers_pb2.DeleteServerRequest(server_id=s.id), metadata=c.md)
         await c.wait(s.id, st.SERVER_STATE_DELETED)
+
+
+async def test_console_output_is_asked_of_the_host(env: Env) -> None:
+    c = env.member
+    s = await c.wait((await c.create_server("web-log", env.image_id, "small")).id,
+                     st.SERVER_STATE_ACTIVE)  # fmt: skip
+    out = await c.compute.GetServerConsoleOutput(
+        servers_pb2.GetServerConsoleOutputRequest(server_id=s.id, lines=3), metadata=c.md
+    )
+    assert out.output.splitlines() == [f"boot {s.id[:8]} line {i}" for i in (28, 29, 30)]
+    every = await c.compute.GetServerConsoleOutput(
+        servers_pb2.GetServerConsoleOutputRequest(server_id=s.id), metadata=c.md
+    )
+    assert len(every.output.splitlines()) == 30
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await c.compute.GetServerConsoleOutput(
+            servers_pb2.GetServerConsoleOutputRequest(server_id=s.id, lines=-1), metadata=c.md
+        )
+    assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    await c.compute.DeleteServer(servers_pb2.DeleteServerRequest(server_id=s.id), metadata=c.md)
+    await c.wait(s.id, st.SERVER_STATE_DELETED)
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await c.compute.GetServerConsoleOutput(
+            servers_pb2.GetServerConsoleOutputRequest(server_id=s.id), metadata=c.md
+        )
+    assert exc.value.code() == grpc.StatusCode.FAILED_PRECONDITION

@@ -14,8 +14,9 @@ from pathlib import Path
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from polyvisor.agent.v1 import commands_pb2, host_report_pb2
+from polyvisor.agent.v1 import commands_pb2, host_report_pb2, queries_pb2
 from polyvisor.common.bus.client import Bus
+from polyvisor.common.bus.core import Subscription
 from polyvisor.common.bus.messages import BusMessage
 from polyvisor.common.bus.subjects import subject_token
 from polyvisor.common.lifespan import BackgroundTasks
@@ -150,12 +151,30 @@ class FakeAgent:
                 f"cmd-{host}", consumer.consume(self._handle, concurrency=16, fetch_timeout=1.0)
             )
             self.tasks.start(f"report-{host}", self._report_loop(host))
+            queries = await self.bus.subscribe(f"agent.{token}.query.console_output")
+            self.tasks.start(f"queries-{host}", self._answer_queries(queries))
+        await self.bus.flush()  # the query subscriptions are on the server
         print(f"fake agent up: {','.join(self.config.hosts)}", file=sys.stderr, flush=True)
 
     async def close(self) -> None:
         await self.tasks.close()
         if self.bus is not None:
             await self.bus.close()
+
+    async def _answer_queries(self, sub: Subscription) -> None:
+        """The console output of a server it spawned: a fake boot log of 30 numbered lines."""
+        async for msg in sub:
+            req = queries_pb2.ConsoleOutputRequest.FromString(msg.data)
+            if req.server_id not in self.newest:
+                reply = queries_pb2.ConsoleOutputReply(
+                    error="no such server", error_kind="not_found"
+                )
+            else:
+                text = "".join(f"boot {req.server_id[:8]} line {i}\n" for i in range(1, 31))
+                reply = queries_pb2.ConsoleOutputReply(
+                    output="".join(text.splitlines(keepends=True)[-(req.lines or 30) :])
+                )
+            await sub.respond(msg, reply)
 
     # ------------------------------------------------------------------ host reports
 

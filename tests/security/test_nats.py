@@ -32,6 +32,7 @@ from polyvisor.common.streams import (
     HOSTS,
     command_subject,
     ensure_streams,
+    query_subject,
     report_subject,
     server_event_subject,
 )
@@ -224,3 +225,33 @@ async def test_an_agent_cannot_publish_another_hosts_events_or_reports(
     assert await stored(control, "EVENTS", server_event_subject("kvm-a", server_id)) == 0
     assert await stored(control, "EVENTS", f"events.server.{server_id}") == 0
     assert await stored(control, "EVENTS", server_event_subject("kvm-b", server_id)) == 1
+
+
+async def test_an_agent_answers_its_own_hosts_queries_only(world: World, control: Bus) -> None:
+    # kvm-a answers a console output request made to it (a reply it may publish once).
+    bus = await Bus.connect(world.agent_url("kvm-a"), name="agent-a-queries")
+    try:
+        sub = await bus.subscribe(query_subject("kvm-a", "console_output"), queue="agent-kvm-a")
+        await bus.flush()  # the subscription is on the server before the request
+
+        async def answer() -> None:
+            msg = await sub.next(timeout=10)
+            await sub.respond(msg, b"boot log")
+
+        task = asyncio.create_task(answer())
+        reply = await control.request(query_subject("kvm-a", "console_output"), b"?", timeout=10)
+        await task
+        assert reply.data == b"boot log"
+    finally:
+        await bus.close()
+
+    # kvm-b neither hears kvm-a's queries nor publishes on a query subject.
+    v = Violations()
+    nc = await v.connect(world.agent_url("kvm-b"), inbox_prefix="_INBOX_agent-kvm-b")
+    try:
+        await nc.subscribe(query_subject("kvm-a", "console_output"))
+        assert await v.saw('Subscription to "agent.kvm-a.query.console_output"'), v.errors
+        await nc.publish(query_subject("kvm-a", "console_output"), b"x")
+        assert await v.saw('Publish to "agent.kvm-a.query.console_output"'), v.errors
+    finally:
+        await nc.close()

@@ -28,6 +28,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 __all__ = [
     "CAPABILITIES",
+    "ConsoleLog",
     "Pause",
     "Ports",
     "Suspend",
@@ -125,3 +126,15 @@ class Suspend(Protocol):
     def suspend(self, server_id: str) -> Instance: ...
 
     def resume(self, server_id: str) -> Instance: ...
+
+
+@capability("console_log")
+@runtime_checkable
+class ConsoleLog(Protocol):
+    """The server's serial console output as the hypervisor keeps it (KVM: the serial log
+    file; VMware: the serial port's datastore file)."""
+
+    def console_output(self, server_id: str, max_bytes: int) -> bytes:
+        """At most the last ``max_bytes`` of it (b"" when nothing was written yet); raises
+        InstanceNotFound for a server not on this host."""
+        ...

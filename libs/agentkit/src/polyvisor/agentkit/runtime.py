@@ -49,6 +49,7 @@ from polyvisor.agentkit.executor import DriverCalls
 from polyvisor.agentkit.generations import GenerationBook
 from polyvisor.agentkit.image_cache import ImageCache, ImageSource
 from polyvisor.agentkit.image_source import GrpcImageSink, GrpcImageSource
+from polyvisor.agentkit.queries import QueryResponder
 from polyvisor.agentkit.reconcile_plan import Assigned
 from polyvisor.agentkit.reconciler import Reconciler
 from polyvisor.agentkit.reporter import HostReporter
@@ -99,6 +100,7 @@ class AgentRuntime:
         self.handler: CommandHandler | None = None
         self.reporter: HostReporter | None = None
         self.reconciler: Reconciler | None = None
+        self.queries: QueryResponder | None = None
         self.command_loop: CommandLoop | None = None
         self.agent_bus: AgentBus | None = None
         self._unwatch: Unsubscribe | None = None
@@ -193,6 +195,10 @@ class AgentRuntime:
         if s.reconcile_interval_s > 0:
             self.tasks.start("reconcile", self.reconciler.run())
         self.tasks.start("commands", self.command_loop.run())
+        self.queries = QueryResponder(self._bus, self.host, self.driver, self.calls)
+        await self.queries.start()
+        self._closers.append(self.queries.close)
+        self.tasks.start("queries", self.queries.run())
         log.info(
             "agent runtime started",
             host=self.host,

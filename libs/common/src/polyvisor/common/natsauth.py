@@ -12,6 +12,8 @@ agent's user, ``agent-<host>`` (its password is the agent's own key), may only:
 - follow the network service's port and security group events (``events.network.port.>``,
   ``events.network.security_group.>``, plain subscriptions: the KVM data plane applies them
   live and resyncs its host's ports from the network service for whatever it missed);
+- receive the api's requests to its host (``agent.<host>.query.>``, core NATS) and publish
+  only the replies to them (``allow_responses``: one reply per request received);
 - receive replies only under its own inbox prefix (``_INBOX_<user>``, which `Bus.connect` sets
   from the user name), so it cannot read another client's replies, such as the commands
   another agent pulls.
@@ -58,6 +60,8 @@ class NatsUser:
     #: Subjects it may publish to / subscribe to (None: every subject).
     publish: tuple[str, ...] | None = None
     subscribe: tuple[str, ...] | None = None
+    #: May publish one reply to each request it received (NATS' allow_responses).
+    allow_responses: bool = False
 
     def as_config(self) -> dict[str, object]:
         entry: dict[str, object] = {"user": self.name, "password": self.password}
@@ -66,6 +70,8 @@ class NatsUser:
             perms["publish"] = {"allow": list(self.publish)}
         if self.subscribe is not None:
             perms["subscribe"] = {"allow": list(self.subscribe)}
+        if self.allow_responses:
+            perms["allow_responses"] = True
         if perms:
             entry["permissions"] = perms
         return entry
@@ -108,7 +114,9 @@ def agent_user(host: str, password: str, lease_bucket: str = AGENT_LEASE_BUCKET)
             f"{inbox_prefix(user)}.>",
             "events.network.port.>",
             "events.network.security_group.>",
+            f"agent.{t}.query.>",
         ),
+        allow_responses=True,
     )
 
 

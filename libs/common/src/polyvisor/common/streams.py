@@ -30,6 +30,7 @@ __all__ = [
     "image_event_subject",
     "network_port_subject",
     "network_security_group_subject",
+    "query_subject",
     "report_subject",
     "server_event_subject",
     "server_events_filter",
@@ -67,6 +68,12 @@ async def ensure_streams(bus: Bus, *specs: StreamSpec) -> None:
 
 def command_subject(host: str) -> str:
     return f"agent.{subject_token(host)}.cmd"
+
+
+def query_subject(host: str, what: str) -> str:
+    """Where the agent of `host` answers the api's requests (core NATS request/reply, never
+    stored): ``agent.<host>.query.<what>``, e.g. ``console_output``."""
+    return f"agent.{subject_token(host)}.query.{subject_token(what)}"
 
 
 def server_event_subject(host: str, server_id: str) -> str:

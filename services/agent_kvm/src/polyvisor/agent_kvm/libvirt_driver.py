@@ -823,6 +823,29 @@ class LibvirtDriver:
                     dom.create()  # restores the managed save image
             return self._instance(server_id, dom, console=False)
 
+    # ------------------------------------------------------------------ capability: console_log
+
+    def console_output(self, server_id: str, max_bytes: int) -> bytes:
+        """The tail of the serial log the domain writes (its serial port and console, to a
+        file in the server's own directory, appended across boots)."""
+        dom = self._get(server_id)
+        with mapped_errors(f"read definition of server {server_id}"):
+            info = parse_domain_xml(dom.XMLDesc(0))
+        workdir = self.instance_dir(server_id)
+        logs = [Path(p) for p in info.serial_logs if _inside(Path(p), workdir)]
+        if not logs:
+            raise DriverError(f"server {server_id} has no serial log")
+        try:
+            with logs[0].open("rb") as f:
+                f.seek(0, 2)
+                size = f.tell()
+                f.seek(max(0, size - max_bytes))
+                return f.read()
+        except FileNotFoundError:
+            return b""  # nothing written yet
+        except OSError as exc:
+            raise DriverError(f"cannot read the serial log of server {server_id}: {exc}") from exc
+
     # ------------------------------------------------------------------ Driver: watch, close
 
     def watch(self, emit: Callable[[InstanceChange], None]) -> Unsubscribe:

@@ -193,6 +193,7 @@ async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
         wake_outbox=orchestrator.wake,
         console_proxy_url=settings.console_proxy_url,
         ports=ports,
+        console_output=api_bus.console_output,
     )
     console_sessions = ConsoleSessions(
         pool, api_bus.publish_command, verifier, session_s=settings.console_session_s

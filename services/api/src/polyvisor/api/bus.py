@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from polyvisor.agent.v1 import queries_pb2
 from polyvisor.api.convert.commands import build_command
 from polyvisor.api.convert.events import event_from_proto
 from polyvisor.api.keyed_queue import KeyedQueue
@@ -13,7 +14,7 @@ from polyvisor.api.spawnspec import Target
 from polyvisor.common.bus.client import Bus
 from polyvisor.common.bus.consumer import PullConsumer
 from polyvisor.common.bus.messages import BusMessage
-from polyvisor.common.errors import InvalidArgument
+from polyvisor.common.errors import FailedPrecondition, InvalidArgument, Unavailable
 from polyvisor.common.grants import ImageGrantFeed
 from polyvisor.common.logging import get_logger
 from polyvisor.common.streams import (
@@ -22,6 +23,7 @@ from polyvisor.common.streams import (
     SERVER_EVENTS,
     command_subject,
     ensure_streams,
+    query_subject,
     server_event_subject,
 )
 from polyvisor.events.v1 import server_events_pb2
@@ -52,6 +54,35 @@ class ApiBus:
         await self.bus.publish(
             command_subject(msg.host), msg, msg_id=msg.command_id, stream=CMD_STREAM
         )
+
+    async def console_output(
+        self, host: str, server_id: str, lines: int, timeout_s: float = 10.0
+    ) -> str:
+        """The last `lines` lines of a server's serial console, asked of its host's agent."""
+        try:
+            reply = await self.bus.request(
+                query_subject(host, "console_output"),
+                queries_pb2.ConsoleOutputRequest(server_id=server_id, lines=lines),
+                timeout=timeout_s,
+            )
+        except Unavailable as e:
+            raise Unavailable(
+                f"the agent of host {host} did not answer for the console output: {e}",
+                {"host": host},
+            ) from e
+        answer = queries_pb2.ConsoleOutputReply.FromString(reply.data)
+        if answer.error_kind == "unsupported":
+            raise FailedPrecondition(answer.error, {"server_id": server_id, "host": host})
+        if answer.error_kind == "not_found":
+            raise FailedPrecondition(
+                f"server {server_id} is not on its host {host} now: {answer.error}",
+                {"server_id": server_id, "host": host},
+            )
+        if answer.error:
+            raise Unavailable(
+                f"host {host} could not read the console output: {answer.error}", {"host": host}
+            )
+        return answer.output
 
     async def event_consumer(self, durable: str, ack_wait_s: float = 30.0) -> PullConsumer:
         return await self.bus.pull_consumer(

@@ -4,7 +4,7 @@ commit, from the outbox (see `orchestrator`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -84,10 +84,12 @@ class Servers:
         wake_outbox: Callable[[], None] = lambda: None,
         console_proxy_url: str = "",
         ports: ServerPorts | None = None,
+        console_output: Callable[[str, str, int], Awaitable[str]] | None = None,
     ) -> None:
         self.console_proxy_url = console_proxy_url.rstrip("/")
         self.pool = pool
         self.ports = ports
+        self._console_output = console_output
         self.images = images
         self.scheduler = scheduler
         self.deadlines = deadlines
@@ -519,6 +521,22 @@ class Servers:
         return await self.act(
             p, server.id, Action.UNSHELVE, request_id, {"image_id": image_id}, spawn_image=image
         )
+
+    # ------------------------------------------------------------------ console output
+
+    async def console_output(self, p: Principal, server_id: str, lines: int) -> str:
+        """The last `lines` lines of the server's serial console, read from its host now."""
+        if lines < 0:
+            raise InvalidArgument("lines must not be negative", {"field": "lines"})
+        server = await self.get(p, server_id)
+        if not server.host or server.state in (State.BUILDING, State.DELETING, State.DELETED):
+            raise FailedPrecondition(
+                f"server {server_id} has no console output now (it is {server.state})",
+                {"server_id": server_id, "state": server.state},
+            )
+        if self._console_output is None:
+            raise FailedPrecondition("console output is not available on this api")
+        return await self._console_output(server.host, server.id, min(lines, 10_000))
 
     # ------------------------------------------------------------------ action history
 

@@ -309,6 +309,12 @@ class ServerHandlers:
         a = await self.servers.get_action(principal(), request.server_id, request.request_id)
         return apb.GetServerActionResponse(action=action_to_proto(a))
 
+    async def GetServerConsoleOutput(
+        self, request: pb.GetServerConsoleOutputRequest, context: Ctx
+    ) -> pb.GetServerConsoleOutputResponse:
+        text = await self.servers.console_output(principal(), request.server_id, request.lines)
+        return pb.GetServerConsoleOutputResponse(output=text)
+
     async def GetServerConsole(
         self, request: pb.GetServerConsoleRequest, context: Ctx
     ) -> pb.GetServerConsoleResponse:

@@ -1,0 +1,88 @@
+"""Requests the api makes of this agent and that are answered at once (core NATS
+request/reply on ``agent.<host>.query.<what>``, never queued): the console output.
+
+Every replica of an agent subscribes in one queue group, so one of them answers. A verb the
+driver lacks (its capability) is answered with ``error_kind = "unsupported"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from polyvisor.agent.v1 import queries_pb2
+from polyvisor.agentkit.capabilities import ConsoleLog
+from polyvisor.agentkit.driver import Driver, DriverError, InstanceNotFound
+from polyvisor.agentkit.executor import DriverCalls
+from polyvisor.common.bus import Bus, Subscription, subject_token
+from polyvisor.common.logging import get_logger
+from polyvisor.common.streams import query_subject
+
+__all__ = ["MAX_CONSOLE_BYTES", "MAX_CONSOLE_LINES", "QueryResponder", "last_lines"]
+
+log = get_logger(__name__)
+
+#: What a console output answer may carry at most (NATS' default max payload is 1 MiB).
+MAX_CONSOLE_BYTES = 512 * 1024
+MAX_CONSOLE_LINES = 10_000
+
+
+def last_lines(data: bytes, lines: int) -> str:
+    """The newest `lines` lines of `data` (all of them for 0), as text."""
+    text = data.decode("utf-8", errors="replace")
+    if lines <= 0:
+        lines = MAX_CONSOLE_LINES
+    parts = text.splitlines(keepends=True)
+    return "".join(parts[-lines:])
+
+
+class QueryResponder:
+    def __init__(self, bus: Bus, host: str, driver: Driver, calls: DriverCalls) -> None:
+        self.bus = bus
+        self.host = host
+        self.driver = driver
+        self.calls = calls
+        self._sub: Subscription | None = None
+
+    async def start(self) -> None:
+        self._sub = await self.bus.subscribe(
+            query_subject(self.host, "console_output"), queue=f"agent-{subject_token(self.host)}"
+        )
+        await self.bus.flush()  # registered with the server before anyone is told we are up
+
+    async def run(self) -> None:
+        assert self._sub is not None
+        async for msg in self._sub:
+            try:
+                req = queries_pb2.ConsoleOutputRequest.FromString(msg.data)
+            except Exception:
+                continue  # not ours to answer
+            reply = await self.console_output(req)
+            try:
+                await self._sub.respond(msg, reply)
+            except Exception as exc:  # the asker gave up, or the bus is down: nothing to keep
+                log.warning("console output reply failed", error=str(exc))
+
+    async def console_output(
+        self, req: queries_pb2.ConsoleOutputRequest
+    ) -> queries_pb2.ConsoleOutputReply:
+        if not isinstance(self.driver, ConsoleLog):
+            return queries_pb2.ConsoleOutputReply(
+                error=f"host {self.host}'s hypervisor driver keeps no console log",
+                error_kind="unsupported",
+            )
+        driver = self.driver
+        try:
+            data = await self.calls.run(
+                "console_output",
+                lambda: driver.console_output(req.server_id, MAX_CONSOLE_BYTES),
+            )
+        except InstanceNotFound as exc:
+            return queries_pb2.ConsoleOutputReply(error=str(exc), error_kind="not_found")
+        except (DriverError, OSError) as exc:
+            return queries_pb2.ConsoleOutputReply(error=str(exc)[:500], error_kind="failed")
+        text = await asyncio.to_thread(last_lines, data, min(req.lines, MAX_CONSOLE_LINES))
+        return queries_pb2.ConsoleOutputReply(output=text)
+
+    async def close(self) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()
