@@ -9,7 +9,7 @@ import time
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from polyvisor.agent.v1 import callback_pb2, commands_pb2, host_report_pb2
+from polyvisor.agent.v1 import callback_pb2, commands_pb2, host_report_pb2, queries_pb2
 from polyvisor.agentkit.commands import (
     Command,
     EventKind,
@@ -436,3 +436,22 @@ def assigned_from_proto(s: callback_pb2.AssignedServer) -> Assigned:
         task=server_status_pb2.ServerTask.Name(s.task).removeprefix("SERVER_TASK_"),
         instance_name=s.instance_name,
     )
+
+
+# ---------------------------------------------------------------------- queries
+
+
+def console_request_from_bytes(data: bytes) -> tuple[str, int]:
+    """(server id, lines) of an agent.v1.ConsoleOutputRequest; InvalidCommand if it is not one."""
+    try:
+        req = queries_pb2.ConsoleOutputRequest.FromString(data)
+    except Exception as exc:
+        raise InvalidCommand("not a console output request") from exc
+    if not req.server_id:
+        raise InvalidCommand("console output request without server_id")
+    return req.server_id, max(0, req.lines)
+
+
+def console_reply_to_bytes(output: str = "", error: str = "", error_kind: str = "") -> bytes:
+    reply = queries_pb2.ConsoleOutputReply(output=output, error=error, error_kind=error_kind)
+    return bytes(reply.SerializeToString())

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import asyncio
 
-from polyvisor.agent.v1 import queries_pb2
 from polyvisor.agentkit.capabilities import ConsoleLog
+from polyvisor.agentkit.convert import (
+    InvalidCommand,
+    console_reply_to_bytes,
+    console_request_from_bytes,
+)
 from polyvisor.agentkit.driver import Driver, DriverError, InstanceNotFound
 from polyvisor.agentkit.executor import DriverCalls
 from polyvisor.common.bus import Bus, Subscription, subject_token
@@ -53,35 +57,33 @@ class QueryResponder:
         assert self._sub is not None
         async for msg in self._sub:
             try:
-                req = queries_pb2.ConsoleOutputRequest.FromString(msg.data)
-            except Exception:
+                server_id, lines = console_request_from_bytes(msg.data)
+            except InvalidCommand:
                 continue  # not ours to answer
-            reply = await self.console_output(req)
+            reply = await self.console_output(server_id, lines)
             try:
                 await self._sub.respond(msg, reply)
             except Exception as exc:  # the asker gave up, or the bus is down: nothing to keep
                 log.warning("console output reply failed", error=str(exc))
 
-    async def console_output(
-        self, req: queries_pb2.ConsoleOutputRequest
-    ) -> queries_pb2.ConsoleOutputReply:
+    async def console_output(self, server_id: str, lines: int) -> bytes:
+        """The reply (agent.v1.ConsoleOutputReply) to a console output request."""
         if not isinstance(self.driver, ConsoleLog):
-            return queries_pb2.ConsoleOutputReply(
+            return console_reply_to_bytes(
                 error=f"host {self.host}'s hypervisor driver keeps no console log",
                 error_kind="unsupported",
             )
         driver = self.driver
         try:
             data = await self.calls.run(
-                "console_output",
-                lambda: driver.console_output(req.server_id, MAX_CONSOLE_BYTES),
+                "console_output", lambda: driver.console_output(server_id, MAX_CONSOLE_BYTES)
             )
         except InstanceNotFound as exc:
-            return queries_pb2.ConsoleOutputReply(error=str(exc), error_kind="not_found")
+            return console_reply_to_bytes(error=str(exc), error_kind="not_found")
         except (DriverError, OSError) as exc:
-            return queries_pb2.ConsoleOutputReply(error=str(exc)[:500], error_kind="failed")
-        text = await asyncio.to_thread(last_lines, data, min(req.lines, MAX_CONSOLE_LINES))
-        return queries_pb2.ConsoleOutputReply(output=text)
+            return console_reply_to_bytes(error=str(exc)[:500], error_kind="failed")
+        text = await asyncio.to_thread(last_lines, data, min(lines, MAX_CONSOLE_LINES))
+        return console_reply_to_bytes(output=text)
 
     async def close(self) -> None:
         if self._sub is not None:

@@ -8,6 +8,7 @@ A server that ends in ERROR while waited for raises `ServerFault` with its fault
 from __future__ import annotations
 
 import asyncio
+import builtins
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -437,7 +438,7 @@ class ServersApi:
         )
         resp = await self._s.call(getattr(self._s.compute, method), request)
         if not wait:
-            return resp.server  # type: ignore[no-any-return]
+            return resp.server
         return await self.wait_for(
             server_id,
             {target},
@@ -465,23 +466,23 @@ class ServersApi:
             self._s.compute.AddServerTag,
             servers_pb2.AddServerTagRequest(server_id=server_id, tag=tag),
         )
-        return resp.server  # type: ignore[no-any-return]
+        return resp.server
 
     async def remove_tag(self, server_id: str, tag: str) -> servers_pb2.Server:
         resp = await self._s.call(
             self._s.compute.RemoveServerTag,
             servers_pb2.RemoveServerTagRequest(server_id=server_id, tag=tag),
         )
-        return resp.server  # type: ignore[no-any-return]
+        return resp.server
 
     # ------------------------------------------------------------------ action history
 
     async def list_actions(
         self, server_id: str, *, page_size: int = 0, limit: int | None = None
-    ) -> list[server_actions_pb2.ServerAction]:
+    ) -> builtins.list[server_actions_pb2.ServerAction]:
         """The requests made to the server, newest first (follows next_page_token)."""
         req = server_actions_pb2.ListServerActionsRequest(server_id=server_id, page_size=page_size)
-        out: list[server_actions_pb2.ServerAction] = []
+        out: builtins.list[server_actions_pb2.ServerAction] = []
         while True:
             resp = await self._s.call(self._s.compute.ListServerActions, req)
             out.extend(resp.actions)
@@ -495,7 +496,7 @@ class ServersApi:
             self._s.compute.GetServerAction,
             server_actions_pb2.GetServerActionRequest(server_id=server_id, request_id=request_id),
         )
-        return resp.action  # type: ignore[no-any-return]
+        return resp.action
 
     # ------------------------------------------------------------------ watching and waiting
 
