@@ -17,7 +17,9 @@ from polyvisor.agentkit.convert import (
 )
 from polyvisor.agentkit.driver import Driver, DriverError, InstanceNotFound
 from polyvisor.agentkit.executor import DriverCalls
-from polyvisor.common.bus import Bus, Subscription, subject_token
+from polyvisor.common.bus.client import Bus
+from polyvisor.common.bus.core import Subscription
+from polyvisor.common.bus.subjects import subject_token
 from polyvisor.common.logging import get_logger
 from polyvisor.common.streams import query_subject
 
