@@ -174,7 +174,7 @@ class FakeAgent:
                 reply = queries_pb2.ConsoleOutputReply(
                     output="".join(text.splitlines(keepends=True)[-(req.lines or 30) :])
                 )
-            await sub.respond(msg, reply)
+            await sub.respond(msg, reply.SerializeToString())
 
     # ------------------------------------------------------------------ host reports
 

@@ -34,7 +34,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js import api as js_api
 
 from polyvisor.common.bus.consumer import PullConsumer
-from polyvisor.common.bus.core import Subscription
+from polyvisor.common.bus.core import CoreMessage, Subscription
 from polyvisor.common.bus.errors import STREAM_IN_USE, map_nats_error, mapped_errors
 from polyvisor.common.bus.kv import KeyValue
 from polyvisor.common.bus.messages import MSG_ID_HEADER, PublishAck, payload_bytes
@@ -250,6 +250,18 @@ class Bus:
                 subject, payload_bytes(data), timeout=timeout, stream=stream, headers=hdrs or None
             )
         return PublishAck(stream=ack.stream, seq=int(ack.seq), duplicate=bool(ack.duplicate))
+
+    async def request(
+        self,
+        subject: str,
+        data: bytes | ProtoMessage,
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109 - the reply wait
+    ) -> CoreMessage:
+        """Core NATS request/reply: the first reply (Unavailable when nobody answers)."""
+        with mapped_errors():
+            m = await self._nc.request(subject, payload_bytes(data), timeout=timeout)
+        return CoreMessage(m.subject, m.data, dict(m.headers or {}), m.reply)
 
     async def subscribe(self, subject: str, queue: str = "") -> Subscription:
         with mapped_errors():

@@ -13,6 +13,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.subscription import Subscription as NatsSubscription
 
 from polyvisor.common.errors import (
+    FailedPrecondition,
     Unavailable,
 )
 
@@ -46,6 +47,15 @@ class Subscription:
         except nats.errors.TimeoutError as e:
             raise Unavailable(f"no message within {timeout}s") from e
         return CoreMessage(m.subject, m.data, dict(m.headers or {}), m.reply)
+
+    async def respond(self, message: CoreMessage, data: bytes) -> None:
+        """Answer a request received on this subscription."""
+        if not message.reply:
+            raise FailedPrecondition("message has no reply subject")
+        try:
+            await self._nc.publish(message.reply, data)
+        except (nats.errors.Error, OSError) as e:
+            raise Unavailable(f"reply not sent: {e}") from e
 
     async def unsubscribe(self) -> None:
         if self._closed:
