@@ -350,6 +350,31 @@ def test_port_groups_go_when_their_last_vm_goes(
     assert not [n for n in direct.objects(vim.Network) if n.name == name]
 
 
+def test_port_groups_a_stopped_agent_left_are_removed_at_tidy(
+    driver: PortsVmwareDriver,
+    direct: Direct,
+    source: Bindings,
+    networks: list[str],
+    image: LocalImage,
+) -> None:
+    left, used = new_network(networks), new_network(networks)
+    host = direct.cluster("DC0_C0").host[0]
+    host.configManager.networkSystem.AddPortGroup(
+        portgrp=vim.host.PortGroup.Specification(
+            name=port_group_name(left), vlanId=150, vswitchName="vSwitch0",
+            policy=vim.host.NetworkPolicy(),
+        )
+    )  # fmt: skip
+    sid = str(uuid.uuid4())
+    source.add(sid, port_spec(used, "fa:16:3e:00:03:01", "10.20.0.41"), at_spawn=True)
+    driver.spawn(spec_for(image, sid))
+
+    driver.tidy_port_groups()
+
+    assert std_groups(direct, port_group_name(left)) == []
+    assert std_groups(direct, port_group_name(used)) != []  # a VM is on it
+
+
 def test_a_network_the_cluster_does_not_reach_fails_the_spawn_cleanly(
     driver: PortsVmwareDriver,
     direct: Direct,

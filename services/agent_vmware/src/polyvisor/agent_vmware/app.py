@@ -66,6 +66,10 @@ class RuntimeHolder:
                         self._network, self.settings.host_id, asyncio.get_running_loop()
                     )
                 )
+                try:  # what a stopped or crashed holder left
+                    await asyncio.to_thread(self.driver.tidy_port_groups)
+                except DriverError as e:
+                    log.warning("could not remove unused port groups", error=str(e))
             try:
                 await runtime.start()
             except BaseException:

@@ -34,6 +34,12 @@ class PortsVmwareDriver(VmwareDriver):
             raise DriverError("this cluster's network data plane is not running")
         return self._net
 
+    def tidy_port_groups(self) -> None:
+        """Remove our port groups no VM uses: what a stopped or crashed holder left behind
+        (at taking the cluster's lease)."""
+        conn, place = self._ready()
+        self._tidy_port_groups(conn, place)
+
     def attach_port(self, server_id: str, port_id: str) -> None:
         plane = self._plane()
         port = plane.source.binding(server_id, port_id)
