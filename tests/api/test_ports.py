@@ -17,6 +17,7 @@ import pytest
 from polyvisor.compute.v1 import flavors_pb2, servers_pb2
 from polyvisor.image.v1 import images_pb2
 from polyvisor.network.v1 import network_service_pb2_grpc, networks_pb2
+from polyvisor.types.v1 import fault_pb2
 from polyvisor.types.v1 import server_status_pb2 as st
 from tests.api.stack import Client, FakeAgentProcess, Stack, eventually, wait_hosts
 
@@ -29,7 +30,7 @@ async def stack(
 ) -> AsyncIterator[Stack]:
     s = Stack(module_root, make_database("api"), module_nats)
     try:
-        address = await s.start_network()
+        address = await s.start_network("physnet1:100:199,physnet2:200:299")
         await s.start_control_plane(
             {
                 "POLYVISOR_NETWORK_ADDRESS": address,
@@ -118,7 +119,7 @@ class Env:
 
 @pytest.fixture(scope="module")
 async def env(stack: Stack) -> Env:
-    agent = await stack.start_agent(*HOSTS)
+    agent = await stack.start_agent(*HOSTS, physical_networks="physnet1")
     admin = await stack.admin()
     await admin.compute.CreateFlavor(
         flavors_pb2.CreateFlavorRequest(
@@ -297,3 +298,17 @@ async def test_bad_networks_are_refused_before_anything_is_made(env: Env) -> Non
         await net.stub.ListPorts(networks_pb2.ListPortsRequest(network_id=mine), metadata=net.md)
     ).ports
     assert [p.id for p in listed] == [port.id]
+
+
+async def test_a_network_no_host_reaches_is_explained(env: Env) -> None:
+    c, net = await env.member()
+    far = await net.network("prod-vlan-120", "10.84.0.0/24", physical_network="physnet2")
+    server = await create(c, env, servers_pb2.ServerNetwork(network_id=far))
+    failed = await c.wait(server.id, st.SERVER_STATE_ERROR)
+    assert failed.fault.code == fault_pb2.FAULT_CODE_NO_VALID_HOST
+    assert "2 cannot reach network prod-vlan-120" in failed.fault.message
+    # Nothing was made for it.
+    listed = (
+        await net.stub.ListPorts(networks_pb2.ListPortsRequest(network_id=far), metadata=net.md)
+    ).ports
+    assert list(listed) == []

@@ -60,6 +60,8 @@ class FakeAgentConfig:
     disk_mode: str = "overlay"
     log_path: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # The physical networks every host reports it reaches.
+    physical_networks: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> FakeAgentConfig:
@@ -81,6 +83,9 @@ class FakeAgentConfig:
             user_data=env.get("FAKE_AGENT_USER_DATA", "1") == "1",
             disk_mode=env.get("FAKE_AGENT_DISK_MODE", "overlay"),
             log_path=Path(log) if log else None,
+            physical_networks=tuple(
+                n for n in env.get("FAKE_AGENT_PHYSICAL_NETWORKS", "").split(",") if n
+            ),
         )
 
 
@@ -215,6 +220,7 @@ class FakeAgent:
                 vnc_port_range=hypervisor_pb2.PortRange(min=5900, max=6000),
             ),
             host_ip="127.0.0.1",
+            physical_networks=list(c.physical_networks),
             reported_at=_now(),
             sequence=self.sequence,
             agent_id=self.agent_id,

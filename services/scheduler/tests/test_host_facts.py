@@ -156,3 +156,56 @@ def test_rows_written_before_the_cluster_sub_report_still_read() -> None:
     assert [h.name for h in caps.members] == ["esx-a"]
     assert caps.disk_formats == (R(VMDK),) and caps.features.key_injection
     assert caps.features.vnc_port_range == (5900, 6105)
+
+
+def _reaching(report, *physnets: str):  # type: ignore[no-untyped-def]
+    caps = dataclasses.replace(report.capabilities, physical_networks=physnets)
+    return dataclasses.replace(report, capabilities=caps)
+
+
+def test_a_host_gets_a_server_only_when_it_reaches_all_its_networks() -> None:
+    index = _index(
+        _reaching(kvm_report("both"), "physnet1", "prod"),
+        _reaching(kvm_report("flat-only"), "physnet1"),
+        kvm_report("none"),
+        _reaching(vmware_report("cluster", [("esx-a", 65536, 0)]), "prod"),
+    )
+    f = HostFeaturesFilter()
+
+    def kept(*networks: tuple[str, str]) -> list[str]:
+        ctx = FilterContext.build(index, spec(requires=HostRequirements(networks=networks)))
+        assert f.applies(ctx)
+        return [index.ids[i] for i, ok in enumerate(f.passes(index, ctx)) if ok]
+
+    assert kept(("demo", "physnet1")) == ["both", "flat-only"]
+    assert kept(("prod-vlan-120", "prod")) == ["both", "cluster"]
+    assert kept(("demo", "physnet1"), ("prod-vlan-120", "prod")) == ["both"]
+    assert kept(("elsewhere", "physnet9")) == []
+
+
+def test_unreachable_networks_are_explained_per_network() -> None:
+    index = _index(
+        _reaching(kvm_report("kvm-1"), "physnet1"),
+        _reaching(kvm_report("kvm-2"), "physnet1"),
+        _reaching(kvm_report("kvm-3"), "physnet1", "prod"),
+    )
+    s = spec(requires=HostRequirements(networks=(("prod-vlan-120", "prod"),)))
+    ctx = FilterContext.build(index, s)
+    ok, masks = run_filters(index, ctx, default_filters())
+    assert [index.ids[i] for i, x in enumerate(ok) if x] == ["kvm-3"]
+
+    s = spec(requires=HostRequirements(networks=(("prod-vlan-120", "prod"), ("lab", "lab"))))
+    ctx = FilterContext.build(index, s)
+    ok, masks = run_filters(index, ctx, default_filters())
+    assert not ok.any()
+    e = explain(index, ctx, masks)
+    assert e.summary == "3 hosts: 2 cannot reach network prod-vlan-120, 1 cannot reach network lab"
+    assert "cannot reach network" in e.filters[1].examples[0].reason
+
+
+def test_physical_networks_round_trip_the_database() -> None:
+    caps = dataclasses.replace(kvm_report("kvm").capabilities, physical_networks=("physnet1",))
+    back = caps_from_json(
+        int(caps.hypervisor_type), caps.hypervisor_version, "az1", caps_to_json(caps)
+    )
+    assert back == caps

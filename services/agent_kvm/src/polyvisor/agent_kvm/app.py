@@ -37,6 +37,7 @@ def driver_config(settings: KvmSettings) -> LibvirtConfig:
         cpu_allocation_ratio=settings.cpu_allocation_ratio,
         ram_allocation_ratio=settings.ram_allocation_ratio,
         disk_allocation_ratio=settings.disk_allocation_ratio,
+        physical_networks=tuple(settings.interface_mappings),
     )
 
 

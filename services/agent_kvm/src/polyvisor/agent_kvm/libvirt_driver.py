@@ -125,6 +125,8 @@ class LibvirtConfig:
     cpu_allocation_ratio: float = 16.0
     ram_allocation_ratio: float = 1.5
     disk_allocation_ratio: float = 1.0
+    # The physical networks this host maps (reported: the scheduler places by them).
+    physical_networks: tuple[str, ...] = ()
     clean_shutdown_timeout_s: float = 0.0
 
 
@@ -335,6 +337,7 @@ class LibvirtDriver:
             used_memory_mb=used_mem_mb,
             used_disk_gb=int(disk_used_gb),
             capabilities=capabilities_of(self),
+            physical_networks=tuple(sorted(self.config.physical_networks)),
         )
 
     def list_instances(self) -> list[Instance]:

@@ -250,7 +250,7 @@ class NetworkClient:
                 networks_pb2.ListNetworksRequest(page_size=1000, page_token=token),
                 bearer,
             )
-            out.extend(m.NetworkRef(n.id, n.name) for n in resp.networks)
+            out.extend(m.NetworkRef(n.id, n.name, n.physical_network) for n in resp.networks)
             token = resp.next_page_token
             if not token:
                 return out
@@ -259,7 +259,8 @@ class NetworkClient:
         resp = await self._call(
             self.stub.GetNetwork, networks_pb2.GetNetworkRequest(network_id=network_id), bearer
         )
-        return m.NetworkRef(resp.network.id, resp.network.name)
+        n = resp.network
+        return m.NetworkRef(n.id, n.name, n.physical_network)
 
     async def get_port(self, port_id: str, bearer: str = "") -> m.PortRef:
         """The port as the caller sees it (another project's port: NOT_FOUND); without a

@@ -133,6 +133,7 @@ class NetworkRef:
 
     id: str
     name: str
+    physical_network: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,9 @@ class PlacementRequest:
     key_injection: bool = False
     user_data: bool = False
     console_type: str = ""  # VNC, SPICE, ... ("" = any)
+    # (name, physical network) of each network the server's ports are on: the host must
+    # reach every one.
+    networks: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,4 +90,11 @@ def request_from_spawn(
         key_injection=bool(spec.public_keys),
         user_data=server.has_user_data,
         console_type=spec.console_type,
+        networks=tuple(
+            dict.fromkeys(
+                (n.network_name or n.network_id, n.physical_network)
+                for n in spec.nics
+                if n.physical_network
+            )
+        ),
     )

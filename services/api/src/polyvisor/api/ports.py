@@ -27,6 +27,16 @@ log = get_logger(__name__)
 DEFAULT_NETWORK_NAME = "default"
 
 
+def _on(net: m.NetworkRef, port_id: str = "", fixed_ip: str = "") -> Nic:
+    return Nic(
+        network_id=net.id,
+        port_id=port_id,
+        fixed_ip=fixed_ip,
+        network_name=net.name or net.id,
+        physical_network=net.physical_network,
+    )
+
+
 def port_request_id(server_id: str, index: int) -> str:
     return f"{server_id}:nic:{index}"
 
@@ -55,10 +65,10 @@ class ServerPorts:
             if not usable:
                 return ()
             if len(usable) == 1:
-                return (Nic(network_id=usable[0].id),)
+                return (_on(usable[0]),)
             named = [n for n in usable if n.name == DEFAULT_NETWORK_NAME]
             if len(named) == 1:
-                return (Nic(network_id=named[0].id),)
+                return (_on(named[0]),)
             raise InvalidArgument(
                 f"{len(usable)} networks are usable and none is named {DEFAULT_NETWORK_NAME!r}: "
                 "name the server's network (network_id or port_id)",
@@ -98,7 +108,7 @@ class ServerPorts:
                         {"field": where},
                     ) from None
             net = await self.network.get_network(nic.network_id, bearer)
-            out.append(Nic(network_id=net.id, fixed_ip=nic.fixed_ip))
+            out.append(_on(net, fixed_ip=nic.fixed_ip))
         return tuple(out)
 
     async def _users_port(self, bearer: str, port_id: str, where: str) -> Nic:
@@ -110,7 +120,8 @@ class ServerPorts:
                 f"{where}: port {port_id} is in use by server {port.device_id}",
                 {"port_id": port_id, "device_id": port.device_id},
             )
-        return Nic(network_id=port.network_id, port_id=port.id)
+        net = await self.network.get_network(port.network_id, bearer)
+        return _on(net, port_id=port.id)
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -63,10 +63,10 @@ class Nic:
     network_id: str = ""
     port_id: str = ""
     fixed_ip: str = ""
-
-    @property
-    def users(self) -> bool:
-        return bool(self.port_id)
+    # The network's name and physical network, read at create: the scheduler places the
+    # server only on a host that reaches it, and names it when none does.
+    network_name: str = ""
+    physical_network: str = ""
 
     def to_json(self) -> dict[str, str]:
         return {k: v for k, v in asdict(self).items() if v}
@@ -77,6 +77,8 @@ class Nic:
             network_id=str(data.get("network_id") or ""),
             port_id=str(data.get("port_id") or ""),
             fixed_ip=str(data.get("fixed_ip") or ""),
+            network_name=str(data.get("network_name") or ""),
+            physical_network=str(data.get("physical_network") or ""),
         )
 
 

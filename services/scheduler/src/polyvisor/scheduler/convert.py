@@ -205,6 +205,7 @@ def report_from_proto(pb: host_report_pb2.HostReport, received_at: float) -> Hos
         capabilities=tuple(dict.fromkeys(c for c in pb.capabilities if c)),
         cluster=cluster_from_proto(pb.cluster) if pb.HasField("cluster") else None,
         host_ip=pb.host_ip,
+        physical_networks=tuple(dict.fromkeys(n for n in pb.physical_networks if n)),
     )
     inventories: dict[str, Inventory] = {}
     for inv in pb.inventories:
@@ -267,6 +268,11 @@ def spec_from_proto(pb: request_spec_pb2.RequestSpec) -> RequestSpec:
             user_data=pb.requires.user_data,
             console_type=int(pb.requires.console_type),
             capabilities=tuple(dict.fromkeys(c for c in pb.requires.capabilities if c)),
+            networks=tuple(
+                dict.fromkeys(
+                    (n.name or n.physical_network, n.physical_network) for n in pb.requires.networks
+                )
+            ),
         ),
     )
 

@@ -389,6 +389,8 @@ class HostFeaturesFilter(HostFilter):
             )
         for name in r.capabilities:
             needs.append((f"no {name} capability", ("capability", name)))
+        for network, physnet in r.networks:
+            needs.append((f"cannot reach network {network}", ("physnet", physnet)))
         return needs
 
     def applies(self, ctx: FilterContext) -> bool:

@@ -76,6 +76,8 @@ def host_trait_keys(caps: HostCapabilities) -> set[TraitKey]:
         keys.add(("console", console))
     for name in caps.capabilities:
         keys.add(("capability", name))
+    for physnet in caps.physical_networks:
+        keys.add(("physnet", physnet))
     return keys
 
 

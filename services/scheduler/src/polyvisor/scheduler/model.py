@@ -201,6 +201,8 @@ class HostCapabilities:
     #: Set when the host is a cluster scheduled as one.
     cluster: Cluster | None = None
     host_ip: str = ""
+    #: The physical networks the host reaches (its agent's mappings).
+    physical_networks: tuple[str, ...] = ()
 
     @property
     def native_disk_formats(self) -> tuple[DiskFormat, ...]:
@@ -308,9 +310,17 @@ class HostRequirements:
     #: The contract's ConsoleType number (0: none in particular).
     console_type: int = 0
     capabilities: tuple[str, ...] = ()
+    #: (network name, physical network) of each network the server's ports are on.
+    networks: tuple[tuple[str, str], ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.key_injection or self.user_data or self.console_type or self.capabilities)
+        return bool(
+            self.key_injection
+            or self.user_data
+            or self.console_type
+            or self.capabilities
+            or self.networks
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,6 +83,7 @@ def caps_to_json(c: HostCapabilities) -> dict[str, Any]:
         },
         "capabilities": list(c.capabilities),
         "host_ip": c.host_ip,
+        "physical_networks": list(c.physical_networks),
     }
     if c.cluster is not None:
         out["cluster"] = {
@@ -147,6 +148,7 @@ def caps_from_json(hv: int, version: str, az: str, d: dict[str, Any]) -> HostCap
         capabilities=tuple(str(x) for x in d.get("capabilities", [])),
         cluster=cluster,
         host_ip=str(d.get("host_ip", "")),
+        physical_networks=tuple(str(x) for x in d.get("physical_networks", [])),
     )
 
 

@@ -47,16 +47,26 @@ class ImageRequirements(_message.Message):
     def __init__(self, image_id: _Optional[str] = ..., hypervisor_type: _Optional[_Union[_hypervisor_pb2.HypervisorType, str]] = ..., architecture: _Optional[str] = ..., vm_mode: _Optional[str] = ..., disk_format: _Optional[_Union[_disk_pb2.DiskFormat, str]] = ..., available_disk_formats: _Optional[_Iterable[_Union[_disk_pb2.DiskFormat, str]]] = ..., producible_disk_formats: _Optional[_Iterable[_Union[_disk_pb2.DiskFormat, str]]] = ..., min_ram: _Optional[int] = ..., min_disk: _Optional[int] = ..., hypervisor_version_requires: _Optional[str] = ..., vmware_disktype: _Optional[_Union[_disk_pb2.VmwareDiskType, str]] = ...) -> None: ...
 
 class HostRequirements(_message.Message):
-    __slots__ = ("key_injection", "user_data", "console_type", "capabilities")
+    __slots__ = ("key_injection", "user_data", "console_type", "capabilities", "networks")
     KEY_INJECTION_FIELD_NUMBER: _ClassVar[int]
     USER_DATA_FIELD_NUMBER: _ClassVar[int]
     CONSOLE_TYPE_FIELD_NUMBER: _ClassVar[int]
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    NETWORKS_FIELD_NUMBER: _ClassVar[int]
     key_injection: bool
     user_data: bool
     console_type: _hypervisor_pb2.ConsoleType
     capabilities: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, key_injection: _Optional[bool] = ..., user_data: _Optional[bool] = ..., console_type: _Optional[_Union[_hypervisor_pb2.ConsoleType, str]] = ..., capabilities: _Optional[_Iterable[str]] = ...) -> None: ...
+    networks: _containers.RepeatedCompositeFieldContainer[RequiredNetwork]
+    def __init__(self, key_injection: _Optional[bool] = ..., user_data: _Optional[bool] = ..., console_type: _Optional[_Union[_hypervisor_pb2.ConsoleType, str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., networks: _Optional[_Iterable[_Union[RequiredNetwork, _Mapping]]] = ...) -> None: ...
+
+class RequiredNetwork(_message.Message):
+    __slots__ = ("name", "physical_network")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PHYSICAL_NETWORK_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    physical_network: str
+    def __init__(self, name: _Optional[str] = ..., physical_network: _Optional[str] = ...) -> None: ...
 
 class SchedulerHints(_message.Message):
     __slots__ = ("force_host", "same_host", "different_host", "server_group", "hypervisor_type", "ignore_hosts")

@@ -162,6 +162,11 @@ def validate_spec(req: scheduler_pb2.SelectDestinationsRequest) -> None:
     _check_enum("spec.requires.console_type", needs.console_type, hypervisor_pb2.ConsoleType)
     if len(needs.capabilities) > 50:
         raise _bad("spec.requires.capabilities", "has more than 50 entries")
+    if len(needs.networks) > 50:
+        raise _bad("spec.requires.networks", "has more than 50 entries")
+    for i, net in enumerate(needs.networks):
+        if not net.physical_network:
+            raise _bad(f"spec.requires.networks[{i}]", "names no physical network")
     for i, name in enumerate(needs.capabilities):
         if not name or len(name) > 63:
             raise _bad(f"spec.requires.capabilities[{i}]", "names are 1 to 63 characters")
