@@ -11,6 +11,10 @@
   has already removed whatever a failed spawn made.
 - Events are published before the command is acknowledged, with ids derived from the command
   id: a redelivered command re-publishes the same ids and JetStream drops the repeats.
+
+One concern: applying one command, verb by verb, and answering it; each verb is a few
+lines that call the driver and emit the answer, kept together so that ordering, retries and
+faults are handled in one place.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """Wire messages (polyvisor.agent.v1, polyvisor.events.v1) to the runtime's dataclasses and back.
 
 Protobuf types stop here: the runtime and the drivers see only dataclasses.
+
+One concern: the wire format of the agent's contracts (commands, events, host reports,
+queries) to dataclasses and back; each message is a short mapping.
 """
 
 from __future__ import annotations

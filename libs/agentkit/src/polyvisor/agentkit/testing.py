@@ -14,6 +14,9 @@ page by page. Both are real grpc.aio services on an ephemeral port.
 
 ``agent_command`` builds the AgentCommand the api would publish; ``EventTap`` collects the
 server events a host publishes, for assertions.
+
+One concern: the small real servers and builders agent tests share; one per contract the
+agent talks to.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """Flat, readable views of resources for `-f table` and `-f value` (see output.py), and the
-columns of each list."""
+columns of each list.
+
+One concern: how each resource reads in a table; one short function per resource.
+"""
 
 from __future__ import annotations
 

@@ -9,6 +9,9 @@ has its own handler in `events`).
 
 Every command is issued at a new generation (`generation + 1`): events of older generations
 are stale from then on.
+
+One concern: the transition table; it grows by one entry per action (see
+docs/how-to-add-an-action.md).
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ Ordering rules that make late or repeated events harmless:
   observation applied is recorded on the server (`Outcome.observed`) and an older one is
   ignored (`supersedes`). A hard reboot's brief power-off reported late, just before the
   power-on, must never be applied after it.
+
+One concern: what each agent event does to a server; one handler per event kind.
 """
 
 from __future__ import annotations
