@@ -436,6 +436,14 @@ class FakeCompute(compute_service_pb2_grpc.ComputeServiceServicer):
         return servers_pb2.DeleteServerResponse(server=s)
 
     @_handled
+    def GetServerConsoleOutput(self, request: Any, context: Any) -> Any:
+        self.c.check(context, "GetServerConsoleOutput", request)
+        fs = self.c.get_server(request.server_id)
+        text = "".join(f"{fs.server.name} boot line {i}\n" for i in range(1, 11))
+        keep = text.splitlines(keepends=True)[-(request.lines or 10) :]
+        return servers_pb2.GetServerConsoleOutputResponse(output="".join(keep))
+
+    @_handled
     def GetServerConsole(self, request: Any, context: Any) -> Any:
         self.c.check(context, "GetServerConsole", request)
         fs = self.c.get_server(request.server_id)

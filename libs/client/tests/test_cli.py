@@ -369,6 +369,9 @@ def test_server_create_wait_and_operate(logged_in: Cli, cloud: FakeCloud, tmp_pa
     lines = r.out.strip().splitlines()
     assert r.code == 0 and lines[0] == "SuspendServer SUCCESS" and "PauseServer SUCCESS" in lines
 
+    r = logged_in("server", "console", "log", "web-1", "--lines", "2")
+    assert (r.code, r.out) == (0, "web-1 boot line 9\nweb-1 boot line 10\n")
+
     console = json.loads(logged_in("server", "console", "web-1", "-f", "json").out)
     assert (
         console["type"] == "vnc"

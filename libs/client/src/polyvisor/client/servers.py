@@ -448,6 +448,14 @@ class ServersApi:
             fail_elsewhere=True,
         )
 
+    async def console_output(self, server_id: str, *, lines: int = 0) -> str:
+        """The last `lines` lines of the server's serial console (0: all its host keeps)."""
+        resp = await self._s.call(
+            self._s.compute.GetServerConsoleOutput,
+            servers_pb2.GetServerConsoleOutputRequest(server_id=server_id, lines=lines),
+        )
+        return str(resp.output)
+
     async def console(
         self, server_id: str, console_type: str | int | None = None
     ) -> servers_pb2.GetServerConsoleResponse:

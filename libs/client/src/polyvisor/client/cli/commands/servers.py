@@ -109,9 +109,14 @@ def register(groups: Any, out: argparse.ArgumentParser) -> None:
     p.add_argument("request_id")
     p.set_defaults(handler=event_show)
 
-    p = sub.add_parser("console", parents=[out], help="where the server's console listens")
-    p.add_argument("server", help="name or id")
+    p = sub.add_parser(
+        "console",
+        parents=[out],
+        help="where the server's console listens; `console log SERVER`: its serial output",
+    )
+    p.add_argument("server", nargs="+", metavar="server", help="name or id (or: log SERVER)")
     p.add_argument("--type", default="vnc", help="vnc (default), spice, serial, webmks")
+    p.add_argument("--lines", type=int, default=0, help="console log: the last N lines")
     p.set_defaults(handler=console)
 
     server_images.register(sub, out, _wait_args)
@@ -247,7 +252,14 @@ async def power(ctx: Ctx, args: argparse.Namespace) -> int:
 
 async def console(ctx: Ctx, args: argparse.Namespace) -> int:
     client = ctx.client()
-    server = await client.servers.find(args.server)
+    if len(args.server) == 2 and args.server[0] == "log":
+        server = await client.servers.find(args.server[1])
+        text = await client.servers.console_output(server.id, lines=args.lines)
+        ctx.out.console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
+        return 0
+    if len(args.server) != 1:
+        raise UsageError("server console SERVER, or server console log SERVER")
+    server = await client.servers.find(args.server[0])
     try:
         kind = enums.parse(enums.CONSOLE_TYPE, args.type)
     except enums.EnumValueError as e:
