@@ -554,3 +554,12 @@ def test_quota_show_and_set(logged_in: Cli) -> None:
     # Without --project: the project the token is scoped to.
     r = logged_in("quota", "set", "--cores", "7", "-f", "value", "-c", "project_id")
     assert (r.code, r.out.strip()) == (0, "p-demo"), r.err
+
+
+def test_server_create_nic_needs_a_network_or_a_port(logged_in: Cli, tmp_path: Path) -> None:
+    _image(logged_in, tmp_path)
+    for nic in ("port-id=a,net-id=b", "v4-fixed-ip=10.0.0.5", "net-id=n,colour=red"):
+        r = logged_in("server", "create", "s", "--image", "cirros", "--flavor", "m1.small",
+                      "--nic", nic)  # fmt: skip
+        assert r.code == 2, (nic, r.err)
+        assert "net-id=NETWORK" in r.err

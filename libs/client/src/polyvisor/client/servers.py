@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from polyvisor.client import enums
@@ -88,12 +88,16 @@ class ServersApi:
         request_id: str | None = None,
         wait: bool = False,
         wait_timeout: float = 600.0,
+        networks: Sequence[Mapping[str, str]] = (),
     ) -> servers_pb2.Server:
-        """Create one server (BUILDING); with `wait`, return it once ACTIVE."""
+        """Create one server (BUILDING); with `wait`, return it once ACTIVE. `networks`: its
+        NICs in order, each {"network_id": ..., "fixed_ip": ...} or {"port_id": ...} (none:
+        the project's only or "default" network)."""
         servers = await self.create_many(
             name, image_id=image_id, flavor_id=flavor_id, key_name=key_name,
             user_data=user_data, availability_zone=availability_zone, hints=hints,
             metadata=metadata, request_id=request_id, min_count=1, max_count=1,
+            networks=networks,
         )  # fmt: skip
         server = servers[0]
         if wait:
@@ -114,6 +118,7 @@ class ServersApi:
         request_id: str | None = None,
         min_count: int = 1,
         max_count: int = 0,
+        networks: Sequence[Mapping[str, str]] = (),
     ) -> list[servers_pb2.Server]:
         spec = servers_pb2.ServerSpec(
             name=name,
@@ -124,6 +129,7 @@ class ServersApi:
             availability_zone=availability_zone,
             scheduler_hints=dict(hints or {}),
             metadata=dict(metadata or {}),
+            networks=[servers_pb2.ServerNetwork(**dict(n)) for n in networks],
         )
         req = servers_pb2.CreateServerRequest(
             request_id=request_id or str(uuid.uuid4()),

@@ -31,6 +31,7 @@ SERVER_COLUMNS = {
     "hypervisor_type": "Hypervisor",
     "host": "Host",
     "flavor": "Flavor",
+    "networks": "Networks",
 }
 IMAGE_COLUMNS = {
     "id": "ID",
@@ -152,6 +153,14 @@ def flavor_summary(f: servers_pb2.ServerFlavor) -> str:
     return f"{name} ({r.vcpus} vCPU, {r.memory_mb} MB, {r.disk_gb} GB)" if name else ""
 
 
+def _networks(s: servers_pb2.Server) -> str:
+    """Addresses by network, as a list column shows them: "demo=10.0.0.5, 10.0.0.6; lab=..."."""
+    by: dict[str, list[str]] = {}
+    for a in s.addresses:
+        by.setdefault(a.network, []).append(a.address)
+    return "; ".join(f"{n}={', '.join(ips)}" for n, ips in by.items())
+
+
 def server_view(s: servers_pb2.Server) -> dict[str, Any]:
     fault = ""
     if s.HasField("fault") and (s.fault.code or s.fault.message):
@@ -173,7 +182,11 @@ def server_view(s: servers_pb2.Server) -> dict[str, Any]:
         "flavor": flavor_summary(s.flavor) if s.HasField("flavor") else "",
         "image_id": s.image_id,
         "key_name": s.key_name,
-        "addresses": [f"{a.network}={a.address}" for a in s.addresses],
+        "addresses": [
+            f"{a.network}={a.address} (IPv{a.version or 4}{', ' + a.mac_address if a.mac_address else ''})"
+            for a in s.addresses
+        ],
+        "networks": _networks(s),
         "console": console,
         "metadata": dict(sorted(s.metadata.items())),
         "tags": list(s.tags),

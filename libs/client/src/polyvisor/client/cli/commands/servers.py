@@ -36,6 +36,13 @@ def register(groups: Any, out: argparse.ArgumentParser) -> None:
                    help="scheduler hint, e.g. hypervisor_type=vmware (repeatable)")  # fmt: skip
     p.add_argument("--property", action="append", metavar="KEY=VALUE",
                    help="server metadata (repeatable)")  # fmt: skip
+    p.add_argument("--network", action="append", default=[], metavar="NETWORK",
+                   help="a NIC on this network (name or id; repeatable)")  # fmt: skip
+    p.add_argument("--port", action="append", default=[], metavar="PORT",
+                   help="a NIC with this existing port (name or id; kept on delete)")  # fmt: skip
+    p.add_argument("--nic", action="append", default=[], metavar="net-id=N,v4-fixed-ip=IP",
+                   help="a NIC: net-id=NETWORK[,v4-fixed-ip=IP|v6-fixed-ip=IP] or "
+                        "port-id=PORT (repeatable; in order after --network and --port)")  # fmt: skip
     _wait_args(p, 600, "wait until the server is ACTIVE (exit 1 if it ends in ERROR)")
     p.set_defaults(handler=create)
 
@@ -151,6 +158,7 @@ async def create(ctx: Ctx, args: argparse.Namespace) -> int:
     client = ctx.client()
     image = await client.images.find(args.image)
     flavor = await client.flavors.find(args.flavor)
+    networks = await _nics(client, args)
     server = await client.servers.create(
         args.name,
         image_id=image.id,
@@ -160,6 +168,7 @@ async def create(ctx: Ctx, args: argparse.Namespace) -> int:
         availability_zone=args.availability_zone,
         hints=hints,
         metadata=metadata,
+        networks=networks,
     )
     if server.state == server_status_pb2.SERVER_STATE_ERROR:
         raise ServerFault(server)
@@ -167,6 +176,31 @@ async def create(ctx: Ctx, args: argparse.Namespace) -> int:
         server = await client.servers.wait_until_active(server.id, wait_timeout=args.wait_timeout)
     show_server(ctx, server)
     return 0
+
+
+async def _nics(client: Any, args: argparse.Namespace) -> list[dict[str, str]]:
+    """The NICs of `server create`, names resolved to ids (--network, --port, then --nic)."""
+    out: list[dict[str, str]] = []
+    for name in args.network:
+        out.append({"network_id": (await client.networks.find(name)).id})
+    for name in args.port:
+        out.append({"port_id": (await client.ports.find(name)).id})
+    for spec in args.nic:
+        fields = parse_kv([p for p in spec.split(",") if p], "--nic")
+        unknown = sorted(set(fields) - {"net-id", "port-id", "v4-fixed-ip", "v6-fixed-ip"})
+        if unknown or ("net-id" in fields) == ("port-id" in fields):
+            raise UsageError(
+                f"--nic {spec!r}: give net-id=NETWORK[,v4-fixed-ip=IP] or port-id=PORT"
+            )
+        if "port-id" in fields:
+            out.append({"port_id": (await client.ports.find(fields["port-id"])).id})
+            continue
+        nic = {"network_id": (await client.networks.find(fields["net-id"])).id}
+        ip = fields.get("v4-fixed-ip") or fields.get("v6-fixed-ip")
+        if ip:
+            nic["fixed_ip"] = ip
+        out.append(nic)
+    return out
 
 
 async def list_(ctx: Ctx, args: argparse.Namespace) -> int:
