@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from pyVmomi import vim
-from vmware_fixtures import Direct, datastore_dir, local_image, options_for
+from vmware_fixtures import Direct, datastore_dir, eventually, local_image, options_for
 
 from polyvisor.agent_vmware.driver import VmwareDriver
 from polyvisor.agentkit.disk_capabilities import Rebuild, Snapshot
@@ -109,3 +109,40 @@ def test_rebuild_keeps_the_vm_and_replaces_its_disk(
     assert after is not None and after._moId == before._moId
     snap = driver.snapshot(inst.server_id, tmp_path)
     assert snap.path.read_bytes()[:16] == b"rebuilt-image-!!"
+
+
+def _snapshot_names(direct: Direct, vm: vim.VirtualMachine) -> list[str]:
+    tree = direct.content.propertyCollector.RetrieveContents(
+        [
+            vim.PropertyCollector.FilterSpec(
+                objectSet=[vim.PropertyCollector.ObjectSpec(obj=vm)],
+                propSet=[
+                    vim.PropertyCollector.PropertySpec(
+                        type=vim.VirtualMachine, all=False, pathSet=["snapshot"]
+                    )
+                ],
+            )
+        ]
+    )
+    info = {p.name: p.val for p in tree[0].propSet}.get("snapshot")
+    names, todo = [], list(info.rootSnapshotList if info is not None else ())
+    while todo:
+        node = todo.pop()
+        names.append(node.name)
+        todo.extend(node.childSnapshotList or ())
+    return names
+
+
+def test_a_snapshot_left_by_an_agent_killed_half_way_is_removed_by_the_retry(
+    driver: VmwareDriver, direct: Direct, images: dict[str, Path], tmp_path: Path
+) -> None:
+    inst = driver.spawn(spec_for(local_image(images["streamOptimized"], "img-left")))
+    vm = direct.vm_by_tag(inst.server_id)
+    assert vm is not None
+    # What an agent killed between CreateSnapshot and RemoveSnapshot leaves.
+    task = vm.CreateSnapshot_Task(name="polyvisor-image-dead", memory=False, quiesce=False)
+    eventually(lambda: _snapshot_names(direct, vm) == ["polyvisor-image-dead"])
+    del task
+    snap = driver.snapshot(inst.server_id, tmp_path)
+    assert snap.path.stat().st_size > 0
+    assert _snapshot_names(direct, vm) == []

@@ -75,6 +75,8 @@ log = get_logger(__name__)
 
 GIB = 1 << 30
 _STORES_TTL_S = 10.0
+# The name of the temporary VM snapshot a snapshot to image takes (then removes).
+_SNAPSHOT_PREFIX = "polyvisor-image-"
 _VM_PATHS = (
     "name",
     "runtime.powerState",
@@ -956,13 +958,14 @@ class VmwareDriver:
             ) or {}  # fmt: skip
             running = props.get("runtime.powerState") == "poweredOn"
             quiesce = running and props.get("guest.toolsRunningStatus") == "guestToolsRunning"
+            self._remove_leftover_snapshots(conn, server_id, vm)
             snap: Any = None
             export = ""
             try:
                 snap = self._wait(
                     conn,
                     vm.CreateSnapshot_Task(
-                        name=f"polyvisor-image-{token}",
+                        name=f"{_SNAPSHOT_PREFIX}{token}",
                         description="temporary: the disk is being copied to an image",
                         memory=False,
                         quiesce=quiesce,
@@ -999,6 +1002,20 @@ class VmwareDriver:
             power_state=rec.power if rec is not None else PowerState.NOSTATE,
             method="VM snapshot, CopyVirtualDisk of its parent disk, datastore download",
         )
+
+    def _remove_leftover_snapshots(self, conn: Conn, sid: str, vm: vim.VirtualMachine) -> None:
+        """Our temporary snapshots an agent killed half way left on the VM (their retried
+        command converges: the VM ends with none)."""
+        tree = (retrieve_one(conn.content, vm, ["snapshot"]) or {}).get("snapshot")
+        todo = list(getattr(tree, "rootSnapshotList", None) or ())
+        while todo:
+            node = todo.pop()
+            todo.extend(node.childSnapshotList or ())
+            if str(node.name).startswith(_SNAPSHOT_PREFIX):
+                log.warning("removing a snapshot left behind", server_id=sid, name=node.name)
+                self._wait(
+                    conn, node.snapshot.RemoveSnapshot_Task(removeChildren=False, consolidate=True)
+                )
 
     def _snapshot_disk(self, conn: Conn, snap: Any) -> str:
         """The datastore path of the disk a snapshot froze (its first virtual disk)."""
