@@ -172,7 +172,7 @@ class KvmAgent:
 
     async def send(self, server_id: str, generation: int, verb: str, **kw: Any) -> str:
         msg = agent_command(self.host, server_id, generation, verb, **kw)
-        if verb == "spawn" and kw.get("image_id"):
+        if verb in ("spawn", "snapshot", "rebuild") and kw.get("image_id"):
             await grant_image(self.bus, self.host, str(kw["image_id"]))  # as the api does
         await self.bus.publish(command_subject(self.host), msg, msg_id=msg.command_id)
         return msg.command_id

@@ -16,12 +16,23 @@ from tests.agent_kvm.kvm_support import ImageService, KvmAgent, domains, virsh
 
 pytestmark = pytest.mark.slow
 
-# The agent's token names this host (kvm_support.Keys.service_token).
-AGENT_IDENTITY_HOST = "kvm"
-
 
 def is_(kind: EventKind, sid: str):  # type: ignore[no-untyped-def]
     return lambda e: e.kind == kind and e.server_id == sid
+
+
+async def snapshotted(agent: KvmAgent, sid: str, generation: int):  # type: ignore[no-untyped-def]
+    """The answer to the snapshot command of `generation`, which must be SNAPSHOTTED."""
+    done = await agent.tap.wait_for(
+        lambda e: (
+            e.server_id == sid
+            and e.generation == generation
+            and e.kind in (EventKind.SNAPSHOTTED, EventKind.COMMAND_FAILED)
+        ),
+        timeout=180,
+    )
+    assert done.kind == EventKind.SNAPSHOTTED, done.fault_message
+    return done
 
 
 async def test_a_running_guest_snapshots_to_an_image_that_boots(
@@ -36,9 +47,9 @@ async def test_a_running_guest_snapshots_to_an_image_that_boots(
     await agent.tap.wait_for(is_(EventKind.SPAWNED, sid), timeout=120)
     await agent.serial_line(sid, BOOT_LINE)
 
-    snap_id = await imagesvc.snapshot_image(AGENT_IDENTITY_HOST)
+    snap_id = await imagesvc.snapshot_image(agent.host)
     await agent.send(sid, 2, "snapshot", image_id=snap_id)
-    done = await agent.tap.wait_for(is_(EventKind.SNAPSHOTTED, sid), timeout=120)
+    done = await snapshotted(agent, sid, 2)
     assert done.power_state == "RUNNING"
     image = await imagesvc.get(snap_id)
     assert image.status == images_pb2.IMAGE_STATUS_ACTIVE, image.status_message
@@ -63,9 +74,7 @@ async def test_a_running_guest_snapshots_to_an_image_that_boots(
 
     # A redelivered command (the agent restarted after the upload) answers without a copy.
     await agent.send(sid, 3, "snapshot", image_id=snap_id)
-    again = await agent.tap.wait_for(
-        lambda e: e.kind == EventKind.SNAPSHOTTED and e.server_id == sid and e.generation == 3
-    )
+    again = await snapshotted(agent, sid, 3)
     assert again.power_state == "UNSPECIFIED"  # nothing observed: nothing was done
 
     for s, gen in ((sid, 4), (copy, 2)):
@@ -81,7 +90,7 @@ async def test_a_failed_snapshot_kills_its_image_with_the_reason(
     agent = kvm_agent
     await agent.start()
     sid = str(uuid.uuid4())  # never spawned: the host has no such server
-    snap_id = await imagesvc.snapshot_image(AGENT_IDENTITY_HOST)
+    snap_id = await imagesvc.snapshot_image(agent.host)
     await agent.send(sid, 1, "snapshot", image_id=snap_id)
     failed = await agent.tap.wait_for(is_(EventKind.COMMAND_FAILED, sid))
     assert "no domain" in failed.fault_message
@@ -131,9 +140,9 @@ async def test_an_overlay_left_by_an_agent_killed_mid_snapshot_is_folded_back(
           "--diskspec", "hdc,snapshot=no")  # fmt: skip
     assert f"file='{leftover}'" in virsh("dumpxml", name)
 
-    snap_id = await imagesvc.snapshot_image(AGENT_IDENTITY_HOST)
+    snap_id = await imagesvc.snapshot_image(agent.host)
     await agent.send(sid, 2, "snapshot", image_id=snap_id)
-    await agent.tap.wait_for(is_(EventKind.SNAPSHOTTED, sid), timeout=120)
+    await snapshotted(agent, sid, 2)
     assert (await imagesvc.get(snap_id)).status == images_pb2.IMAGE_STATUS_ACTIVE
     xml = virsh("dumpxml", name)
     assert f"file='{disk}'" in xml and "snapshot-" not in xml

@@ -17,6 +17,7 @@ from polyvisor.api.lifecycle import events as lc_events
 from polyvisor.api.spawnspec import Hints, SpawnSpec, Target
 from polyvisor.api.store import outbox, rows
 from polyvisor.image.v1 import images_pb2
+from polyvisor.types.v1 import disk_pb2
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -123,7 +124,10 @@ def test_every_command_reaches_the_wire_as_its_verb(cmd: lc.AgentCommand) -> Non
     if isinstance(cmd, lc.Rebuild):
         # The image to rebuild from, as the image service described it, in the rendition
         # this host boots.
-        assert msg.rebuild.image.image_id == "i2" and msg.rebuild.image.sha256 == "cd"
+        assert (
+            msg.rebuild.image.image_id == "i2"
+            and msg.rebuild.image.disk_format == disk_pb2.DISK_FORMAT_RAW
+        )
         assert msg.rebuild.disk_gb == 1
 
 

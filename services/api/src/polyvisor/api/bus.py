@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from polyvisor.agent.v1 import queries_pb2
+from polyvisor.agent.v1.commands_pb2 import AgentCommand as AgentCommandPb
 from polyvisor.api.convert.commands import build_command
 from polyvisor.api.convert.events import event_from_proto
 from polyvisor.api.keyed_queue import KeyedQueue
@@ -35,6 +36,18 @@ EVENTS_STREAM = EVENTS.name
 event_subject = server_event_subject
 
 
+def _image_of(msg: AgentCommandPb) -> str:
+    """The image a command tells its host to read or fill ("" for none)."""
+    which = msg.WhichOneof("command")
+    if which == "spawn":
+        return str(msg.spawn.image.image_id)
+    if which == "rebuild":
+        return str(msg.rebuild.image.image_id)
+    if which == "snapshot":
+        return str(msg.snapshot.image_id)
+    return ""
+
+
 class ApiBus:
     def __init__(
         self, bus: Bus, grants: ImageGrantFeed | None = None, grant_ttl_s: float = 3600.0
@@ -48,9 +61,11 @@ class ApiBus:
 
     async def publish_command(self, cmd: AgentCommand, target: Target) -> None:
         msg = build_command(cmd, target)
-        if self.grants is not None and msg.WhichOneof("command") == "spawn":
-            # The agent may read this image (and no other) while the build may last.
-            await self.grants.grant(msg.host, msg.spawn.image.image_id, self.grant_ttl_s)
+        image_id = _image_of(msg)
+        if self.grants is not None and image_id:
+            # The agent may read this image (and no other) while the build may last: the one
+            # it boots (spawn, rebuild) or the one it fills (snapshot).
+            await self.grants.grant(msg.host, image_id, self.grant_ttl_s)
         await self.bus.publish(
             command_subject(msg.host), msg, msg_id=msg.command_id, stream=CMD_STREAM
         )

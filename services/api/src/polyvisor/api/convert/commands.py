@@ -136,20 +136,12 @@ def _spawn(
 def _(cmd: Rebuild, out: commands_pb2.AgentCommand, target: Target) -> None:
     """The image to rebuild from, as the image service described it (kept in the server's
     `action_args`), in its own format: the host takes the rendition it boots (see
-    agentkit's `command_handler`)."""
+    agentkit's `command_handler`), checked against that rendition's own checksum."""
     raw = dict(target.server.action_args.get("image") or {})
     if not raw:
         raise ValueError(f"server {target.server.id} has no image to rebuild from")
     raw["renditions"] = tuple(tuple(r) for r in raw.get("renditions") or ())
     image = m.ImageInfo(**raw)
-    sha = next(
-        (
-            r_sha
-            for r_fmt, r_type, r_sha, _ in image.renditions
-            if r_fmt == image.disk_format and r_type == image.vmware_disktype
-        ),
-        "",
-    )
     out.rebuild.image.CopyFrom(
         commands_pb2.SpawnImage(
             image_id=image.id,
@@ -161,7 +153,6 @@ def _(cmd: Rebuild, out: commands_pb2.AgentCommand, target: Target) -> None:
             vm_mode=image.vm_mode,
             os_type=image.os_type,
             vmware_ostype=image.vmware_ostype,
-            sha256=sha,
             virtual_size=image.virtual_size,
         )
     )
