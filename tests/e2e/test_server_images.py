@@ -56,7 +56,7 @@ def booted_on_kvm(stack: Stack, server: dict[str, Any]) -> None:
 
 def test_setup(stack: Stack, story: dict[str, Any], workdir: Path) -> None:
     admin = stack.admin
-    r = stack.cli("login", "--username", admin["username"], "--password", admin["password"],
+    r = stack.cli("login", "--username", admin["username"], f"--password={admin['password']}",
                   "--project", admin["project"])  # fmt: skip
     assert r.returncode == 0, r.stderr
     hyps = eventually(
