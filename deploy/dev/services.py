@@ -5,7 +5,7 @@ configured only through its environment (docs/conventions.md): the table below i
 single place where the dev stack decides those variables.
 
 Ports: api 50051, imagesvc 50052, scheduler 50053, networksvc 50054, metrics 9151-9154 (the
-conventions' defaults), the console proxy 6080 (its health 50055, metrics 9155);
+conventions' defaults), the console proxy 6080 (its health 50055, metrics 9155), the dashboard 8080 (50056, 9156);
 `POLYVISOR_DEV_PORTS=ephemeral` picks free ports instead (a second stack beside a running
 one). Agents get ephemeral ports.
 """
@@ -30,15 +30,16 @@ if TYPE_CHECKING:
 BIND_HOST = "127.0.0.1"
 CONTROL_PLANE = ("scheduler", "imagesvc", "networksvc", "api")
 #: What browsers reach: started after the api (they call it), before the agents.
-WEB = ("console",)
+WEB = ("console", "dashboard")
 DEFAULT_PORTS = {
     "api": (50051, 9151),
     "imagesvc": (50052, 9152),
     "scheduler": (50053, 9153),
     "networksvc": (50054, 9154),
     "console": (50055, 9155),
+    "dashboard": (50056, 9156),
 }
-DEFAULT_HTTP_PORTS = {"console": 6080}
+DEFAULT_HTTP_PORTS = {"console": 6080, "dashboard": 8080}
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +284,16 @@ def plan(
         "console", "console", *ports["console"],
         env={**web("console"), "POLYVISOR_CONSOLE_API_KEY": creds.service_key(CONSOLE_IDENTITY)},
         info={"url": console_url, "http_port": str(http["console"])},
+    )  # fmt: skip
+    dashboard_url = f"http://{BIND_HOST}:{http['dashboard']}"
+    specs["dashboard"] = ServiceSpec(
+        "dashboard", "dashboard", *ports["dashboard"],
+        env={
+            **web("dashboard"),
+            "POLYVISOR_IMAGESVC_ADDRESS": address["imagesvc"],
+            "POLYVISOR_NETWORKSVC_ADDRESS": address["networksvc"],
+        },
+        info={"url": dashboard_url, "http_port": str(http["dashboard"])},
     )  # fmt: skip
 
     # Agents hold no database credentials (DESIGN §2): they get NATS and gRPC addresses.

@@ -429,6 +429,12 @@ def _print_summary(layout: Layout, endpoints: dict[str, Any], result: UpResult) 
         f"  admin                {admin['username']} / {admin['password']} "
         f"(project {admin['project']})"
     )
+    dash = endpoints.get("dashboard")
+    if dash:
+        console.print(
+            f"[bold]dashboard            {dash['url']}  log in as {admin['username']} / "
+            f"{admin['password']}[/bold]"
+        )
     console.print(f"  endpoints            {layout.endpoints}")
     console.print(f"  logs                 {layout.logs}/")
     if result.restarted:

@@ -26,8 +26,11 @@ from tests.devstack import deploy_truth as truth
 REPO = truth.REPO
 CONTAINERS = REPO / "deploy" / "containers"
 K8S = REPO / "deploy" / "k8s"
-SERVICES = ("api", "scheduler", "imagesvc", "networksvc", "console", "agent_kvm", "agent_vmware")
-STATELESS = ("api", "scheduler", "imagesvc", "networksvc", "console")
+SERVICES = (
+    "api", "scheduler", "imagesvc", "networksvc", "console", "dashboard", "agent_kvm",
+    "agent_vmware",
+)  # fmt: skip
+STATELESS = ("api", "scheduler", "imagesvc", "networksvc", "console", "dashboard")
 #: Kubernetes versions the rendered overlays must validate against: the oldest still
 #: supported upstream, and the newest the schemas know.
 K8S_VERSIONS = ("1.33.0", "1.35.0", kubernetes_validate.latest_version() + ".0")
@@ -314,6 +317,10 @@ DESIGN_FLOWS = [  # (from, to, port): DESIGN.md §2
     ("console", "api", 50051),  # redeems console tokens
     ("console", "hypervisor-vnc", 5900),  # KVM hosts' VNC (5900-6000)
     ("console", "hypervisor-vnc", 6105),  # ESXi hosts' VNC (5900-6105)
+    ("client", "dashboard", 8080),
+    ("dashboard", "api", 50051),
+    ("dashboard", "imagesvc", 50052),
+    ("dashboard", "networksvc", 50054),
     ("prometheus", "agent-kvm", 9160),
 ]
 NOT_FLOWS = [
@@ -333,6 +340,9 @@ NOT_FLOWS = [
     ("console", "postgres", 5432),  # the proxy holds no database credentials
     ("console", "nats", 4222),
     ("client", "console", 50055),  # its gRPC serves probes only
+    ("dashboard", "postgres", 5432),  # the dashboard holds no database credentials
+    ("dashboard", "scheduler", 50053),
+    ("dashboard", "hypervisor-vnc", 5900),  # consoles go through the proxy
 ]
 
 

@@ -1,0 +1,591 @@
+"""The dashboard's pages (aiohttp, Jinja2 templates, htmx), each calling the public gRPC APIs
+with the logged-in user's token.
+
+Nothing here keeps state: the session (token, CSRF token) lives encrypted in the cookie.
+Every POST checks the session's CSRF token (form field `csrf`, or the `X-CSRF-Token` header
+htmx sends). Live server states come from ComputeService.WatchServers as Server-Sent Events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from importlib.resources import files
+from typing import Any
+
+import grpc
+import jinja2
+from aiohttp import BodyPartReader, web
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
+
+from polyvisor.common.logging import get_logger
+from polyvisor.compute.v1 import (
+    flavors_pb2,
+    hypervisors_pb2,
+    keypairs_pb2,
+    quotas_pb2,
+    servers_pb2,
+)
+from polyvisor.dashboard.clients import Apis, Stubs
+from polyvisor.dashboard.sessions import COOKIE, Session, SessionBox
+from polyvisor.identity.v1 import identity_pb2, identity_requests_pb2
+from polyvisor.image.v1 import images_pb2
+from polyvisor.network.v1 import networks_pb2
+from polyvisor.types.v1 import disk_pb2, hypervisor_pb2
+
+__all__ = ["Dashboard", "make_app"]
+
+log = get_logger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SESSION_KEY = web.AppKey("session", object)
+UPLOAD_CHUNK = 1 << 20
+
+_PREFIXES = (
+    "SERVER_STATE_", "SERVER_TASK_", "POWER_STATE_", "HYPERVISOR_TYPE_", "HOST_STATE_",
+    "HOST_STATUS_", "IMAGE_STATUS_", "DISK_FORMAT_", "RENDITION_STATUS_", "VISIBILITY_",
+    "VMWARE_DISK_TYPE_", "VMWARE_ADAPTER_TYPE_", "ESXI_CONNECTION_STATE_", "FAULT_CODE_",
+    "CONSOLE_TYPE_", "ROLE_", "NETWORK_TYPE_", "CONTAINER_FORMAT_",
+)  # fmt: skip
+
+
+def short(value: object) -> str:
+    """An enum's name without its prefix: SERVER_STATE_ACTIVE -> ACTIVE."""
+    text = str(value or "")
+    for p in _PREFIXES:
+        if text.startswith(p):
+            return text[len(p) :]
+    return text
+
+
+def as_dict(msg: Message) -> dict[str, Any]:
+    return MessageToDict(
+        msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+
+
+def pct(used: float | str, total: float | str) -> int:
+    u, t = float(used or 0), float(total or 0)  # (int64 fields come as strings)
+    return 0 if not t else max(0, min(100, round(100 * u / t)))
+
+
+def human_bytes(n: float) -> str:
+    n = float(n or 0)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+class Dashboard:
+    def __init__(self, apis: Apis, box: SessionBox, *, secure_cookies: bool = False) -> None:
+        self.apis = apis
+        self.box = box
+        self.secure = secure_cookies
+        self.env = jinja2.Environment(
+            loader=jinja2.PackageLoader("polyvisor.dashboard", "templates"),
+            autoescape=jinja2.select_autoescape(("html",)),
+            enable_async=False,
+        )
+        self.env.filters["short"] = short
+        self.env.filters["pct"] = pct
+        self.env.filters["bytes"] = human_bytes
+
+    # ------------------------------------------------------------------ plumbing
+
+    def render(
+        self, request: web.Request, name: str, status: int = 200, **ctx: Any
+    ) -> web.Response:
+        s: Session | None = request.get("session")  # type: ignore[assignment]
+        html = self.env.get_template(name).render(session=s, path=request.path, **ctx)
+        resp = web.Response(text=html, content_type="text/html", status=status)
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+
+    def stubs(self, request: web.Request) -> Stubs:
+        s: Session = request["session"]
+        return self.apis.as_user(s.token)
+
+    @web.middleware
+    async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Sessions, CSRF on every POST, security headers on every answer."""
+        if request.path.startswith("/static/") or request.path in ("/healthz",):
+            return await handler(request)
+        session = self.box.open(request.cookies.get(COOKIE))
+        request["session"] = session
+        if request.path not in ("/login",) and session is None:
+            if request.headers.get("HX-Request"):
+                return web.Response(status=401, headers={"HX-Redirect": "/login"})
+            raise web.HTTPSeeOther("/login")
+        if request.method == "POST" and request.path != "/login":
+            presented = request.headers.get("X-CSRF-Token", "")
+            if not presented and request.content_type in (
+                "application/x-www-form-urlencoded",
+                "multipart/form-data",
+            ):
+                presented = request.query.get("csrf", "")
+                if not presented and request.content_type == "application/x-www-form-urlencoded":
+                    presented = str((await request.post()).get("csrf", ""))
+            if session is None or not session.csrf_ok(presented):
+                raise web.HTTPForbidden(text="CSRF token missing or wrong\n")
+        try:
+            resp = await handler(request)
+        except grpc.aio.AioRpcError as e:
+            if e.code() == grpc.StatusCode.UNAUTHENTICATED:
+                resp = web.HTTPSeeOther("/login")
+                resp.del_cookie(COOKIE)
+                return resp
+            resp = self.render(
+                request, "error.html", status=_http_status(e.code()),
+                code=e.code().name, message=e.details() or "",
+            )  # fmt: skip
+        resp.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        return resp
+
+    def set_session(self, resp: web.StreamResponse, s: Session) -> None:
+        resp.set_cookie(
+            COOKIE, self.box.seal(s), httponly=True, samesite="Strict", secure=self.secure,
+            path="/", max_age=max(60, int(s.expires_at - time.time())),
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ login
+
+    async def login_form(self, request: web.Request) -> web.Response:
+        return self.render(request, "login.html", error="")
+
+    async def _authenticate(self, username: str, password: str, project: str) -> Session:
+        resp = await self.apis.as_user().identity.Authenticate(
+            identity_requests_pb2.AuthenticateRequest(
+                password=identity_pb2.PasswordCredentials(
+                    username=username, password=password, project=project
+                )
+            ),
+            timeout=15,
+        )
+        exp = resp.expire_time.ToSeconds() if resp.HasField("expire_time") else time.time() + 3600
+        return Session(
+            token=resp.token,
+            username=resp.user.name,
+            user_id=resp.user.id,
+            project_id=resp.project.id,
+            project_name=resp.project.name,
+            is_admin=identity_pb2.ROLE_ADMIN in resp.roles,
+            csrf=SessionBox.new_csrf(),
+            expires_at=float(exp),
+        )
+
+    async def login(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        try:
+            s = await self._authenticate(
+                str(form.get("username", "")), str(form.get("password", "")),
+                str(form.get("project", "")),
+            )  # fmt: skip
+        except grpc.aio.AioRpcError as e:
+            return self.render(request, "login.html", status=401, error=e.details() or "refused")
+        resp = web.HTTPSeeOther("/")
+        self.set_session(resp, s)
+        raise resp
+
+    async def logout(self, request: web.Request) -> web.Response:
+        resp = web.HTTPSeeOther("/login")
+        resp.del_cookie(COOKIE, path="/")
+        raise resp
+
+    async def switch_project(self, request: web.Request) -> web.Response:
+        """Like Horizon's project switch: a token for another project of the same user
+        (tokens are scoped to one project, so the password is asked again)."""
+        s: Session = request["session"]
+        form = await request.post()
+        try:
+            new = await self._authenticate(
+                s.username, str(form.get("password", "")), str(form.get("project", ""))
+            )
+        except grpc.aio.AioRpcError as e:
+            return self.render(
+                request, "error.html", status=403, code="SWITCH", message=e.details()
+            )
+        resp = web.HTTPSeeOther("/")
+        self.set_session(resp, new)
+        raise resp
+
+    # ------------------------------------------------------------------ overview
+
+    async def overview(self, request: web.Request) -> web.Response:
+        st = self.stubs(request)
+        hvs: list[dict[str, Any]] = []
+        error = ""
+        try:
+            resp = await st.compute.ListHypervisors(
+                hypervisors_pb2.ListHypervisorsRequest(page_size=1000), metadata=st.md
+            )
+            hvs = [as_dict(h) for h in resp.hypervisors]
+        except grpc.aio.AioRpcError as e:
+            if e.code() != grpc.StatusCode.PERMISSION_DENIED:
+                raise
+            error = "hypervisors are shown to admins"
+        by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for h in hvs:
+            by_type[short(h["hypervisor_type"])].append(h)
+        servers = await st.compute.ListServers(
+            servers_pb2.ListServersRequest(page_size=1000), metadata=st.md
+        )
+        quota = await st.compute.GetQuota(quotas_pb2.GetQuotaRequest(), metadata=st.md)
+        return self.render(
+            request, "overview.html", by_type=dict(sorted(by_type.items())), error=error,
+            servers=len(servers.servers), quota=as_dict(quota.quota),
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ servers
+
+    async def _choices(self, st: Stubs) -> dict[str, Any]:
+        images, flavors = await asyncio.gather(
+            st.images.ListImages(images_pb2.ListImagesRequest(page_size=1000), metadata=st.md),
+            st.compute.ListFlavors(flavors_pb2.ListFlavorsRequest(page_size=1000), metadata=st.md),
+        )
+        networks: list[dict[str, Any]] = []
+        try:
+            nets = await st.network.ListNetworks(
+                networks_pb2.ListNetworksRequest(page_size=1000), metadata=st.md, timeout=5
+            )
+            networks = [as_dict(n) for n in nets.networks]
+        except grpc.aio.AioRpcError:
+            networks = []
+        return {
+            "images": [
+                as_dict(i) for i in images.images if i.status == images_pb2.IMAGE_STATUS_ACTIVE
+            ],
+            "flavors": [as_dict(f) for f in flavors.flavors],
+            "networks": networks,
+        }
+
+    async def servers(self, request: web.Request) -> web.Response:
+        st = self.stubs(request)
+        resp = await st.compute.ListServers(
+            servers_pb2.ListServersRequest(page_size=1000), metadata=st.md
+        )
+        return self.render(
+            request, "servers.html", servers=[as_dict(s) for s in resp.servers],
+            **(await self._choices(st)), form={}, error="",
+        )  # fmt: skip
+
+    async def create_server(self, request: web.Request) -> web.Response:
+        st = self.stubs(request)
+        form = await request.post()
+        hints: dict[str, str] = {}
+        if form.get("hypervisor_type"):
+            hints["hypervisor_type"] = str(form["hypervisor_type"])
+        for line in str(form.get("hints", "")).replace(",", "\n").splitlines():
+            if "=" in line:
+                k, v = line.split("=", 1)
+                hints[k.strip()] = v.strip()
+        metadata = {}
+        if form.get("network_id"):
+            metadata["network_id"] = str(form["network_id"])
+        spec = servers_pb2.ServerSpec(
+            name=str(form.get("name", "")),
+            image_id=str(form.get("image_id", "")),
+            flavor_id=str(form.get("flavor_id", "")),
+            key_name=str(form.get("key_name", "")),
+            scheduler_hints=hints,
+            metadata=metadata,
+        )
+        try:
+            resp = await st.compute.CreateServer(
+                servers_pb2.CreateServerRequest(request_id=uuid.uuid4().hex, server=spec),
+                metadata=st.md,
+            )
+        except grpc.aio.AioRpcError as e:
+            if e.code() in (grpc.StatusCode.UNAUTHENTICATED,):
+                raise
+            listed = await st.compute.ListServers(
+                servers_pb2.ListServersRequest(page_size=1000), metadata=st.md
+            )
+            return self.render(
+                request, "servers.html", status=_http_status(e.code()),
+                servers=[as_dict(s) for s in listed.servers], **(await self._choices(st)),
+                form=dict(form), error=e.details() or e.code().name,
+            )  # fmt: skip
+        raise web.HTTPSeeOther(f"/servers/{resp.servers[0].id}")
+
+    async def _server(self, st: Stubs, sid: str) -> servers_pb2.Server:
+        resp = await st.compute.GetServer(
+            servers_pb2.GetServerRequest(server_id=sid), metadata=st.md
+        )
+        return resp.server
+
+    async def server(self, request: web.Request) -> web.Response:
+        st = self.stubs(request)
+        s = await self._server(st, request.match_info["id"])
+        return self.render(request, "server.html", s=as_dict(s))
+
+    async def server_summary(self, request: web.Request) -> web.Response:
+        st = self.stubs(request)
+        s = await self._server(st, request.match_info["id"])
+        return self.render(request, "_server_summary.html", s=as_dict(s))
+
+    async def server_action(self, request: web.Request) -> web.Response:
+        st = self.stubs(request)
+        sid, action = request.match_info["id"], request.match_info["action"]
+        rid = uuid.uuid4().hex
+        if action == "start":
+            await st.compute.StartServer(
+                servers_pb2.StartServerRequest(server_id=sid, request_id=rid), metadata=st.md
+            )
+        elif action == "stop":
+            await st.compute.StopServer(
+                servers_pb2.StopServerRequest(server_id=sid, request_id=rid), metadata=st.md
+            )
+        elif action in ("reboot", "reboot-hard"):
+            kind = servers_pb2.REBOOT_TYPE_HARD if action == "reboot-hard" else 1
+            await st.compute.RebootServer(
+                servers_pb2.RebootServerRequest(server_id=sid, type=kind, request_id=rid),
+                metadata=st.md,
+            )
+        elif action == "delete":
+            await st.compute.DeleteServer(
+                servers_pb2.DeleteServerRequest(server_id=sid, request_id=rid), metadata=st.md
+            )
+        else:
+            raise web.HTTPNotFound()
+        if request.headers.get("HX-Request"):
+            return await self.server_summary(request)
+        raise web.HTTPSeeOther(f"/servers/{sid}")
+
+    async def console(self, request: web.Request) -> web.Response:
+        """The console tab: noVNC, pointed at the console proxy with a fresh single-use token
+        (the browser never learns the VNC password)."""
+        st = self.stubs(request)
+        sid = request.match_info["id"]
+        s = await self._server(st, sid)
+        c = await st.compute.GetServerConsole(
+            servers_pb2.GetServerConsoleRequest(server_id=sid), metadata=st.md
+        )
+        return self.render(request, "console.html", s=as_dict(s), url=c.url)
+
+    async def watch(self, request: web.Request) -> web.StreamResponse:
+        """Server-Sent Events: one `server` event per change the Watch stream pushes."""
+        st = self.stubs(request)
+        resp = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
+        )
+        await resp.prepare(request)
+        call = st.compute.WatchServers(
+            servers_pb2.WatchServersRequest(server_id=request.query.get("server_id", "")),
+            metadata=st.md,
+        )
+        try:
+            async for change in call:
+                if not change.HasField("server"):
+                    continue
+                s = change.server
+                data = {
+                    "id": s.id,
+                    "name": s.name,
+                    "state": short(
+                        servers_pb2.Server.DESCRIPTOR.fields_by_name["state"]
+                        .enum_type.values_by_number[s.state]
+                        .name
+                    ),
+                    "task": short(
+                        servers_pb2.Server.DESCRIPTOR.fields_by_name["task"]
+                        .enum_type.values_by_number[s.task]
+                        .name
+                    ),
+                    "power": short(
+                        servers_pb2.Server.DESCRIPTOR.fields_by_name["power_state"]
+                        .enum_type.values_by_number[s.power_state]
+                        .name
+                    ),
+                    "host": s.host,
+                    "type": short(hypervisor_pb2.HypervisorType.Name(s.hypervisor_type)),
+                    "change": servers_pb2.ServerChangeType.Name(change.type),
+                }
+                await resp.write(f"event: server\ndata: {json.dumps(data)}\n\n".encode())
+        except ConnectionResetError:  # the browser left
+            pass
+        except grpc.aio.AioRpcError as e:
+            if e.code() != grpc.StatusCode.CANCELLED:
+                log.info("watch ended", code=e.code().name)
+        finally:
+            call.cancel()
+        return resp
+
+    # ------------------------------------------------------------------ images
+
+    async def images(self, request: web.Request) -> web.Response:
+        st = self.stubs(request)
+        resp = await st.images.ListImages(
+            images_pb2.ListImagesRequest(page_size=1000), metadata=st.md
+        )
+        return self.render(request, "images.html", images=[as_dict(i) for i in resp.images])
+
+    async def image(self, request: web.Request) -> web.Response:
+        st = self.stubs(request)
+        iid = request.match_info["id"]
+        img, rend = await asyncio.gather(
+            st.images.GetImage(images_pb2.GetImageRequest(image_id=iid), metadata=st.md),
+            st.images.ListRenditions(
+                images_pb2.ListRenditionsRequest(image_id=iid), metadata=st.md
+            ),
+        )
+        return self.render(
+            request, "image.html", i=as_dict(img.image),
+            renditions=[as_dict(r) for r in rend.renditions],
+        )  # fmt: skip
+
+    async def upload_image(self, request: web.Request) -> web.Response:
+        """multipart: name, disk_format, [hypervisor_type], then the file, streamed to the
+        image service as it arrives (never held whole)."""
+        st = self.stubs(request)
+        reader = await request.multipart()
+        fields: dict[str, str] = {}
+        image: images_pb2.Image | None = None
+        async for got in reader:
+            if not isinstance(got, BodyPartReader):
+                raise web.HTTPBadRequest(text="nested multipart is not an upload\n")
+            part = got
+            if part.name != "file":
+                fields[str(part.name)] = (await part.read()).decode()  # type: ignore[union-attr]
+                continue
+            spec = images_pb2.Image(
+                name=fields.get("name") or (part.filename or "image"),
+                disk_format=disk_pb2.DiskFormat.Value(
+                    "DISK_FORMAT_" + (fields.get("disk_format") or "raw").upper()
+                ),
+                visibility=images_pb2.VISIBILITY_PRIVATE,
+            )
+            if fields.get("hypervisor_type"):
+                spec.hypervisor_type = hypervisor_pb2.HypervisorType.Value(
+                    "HYPERVISOR_TYPE_" + fields["hypervisor_type"].upper()
+                )
+            created = await st.images.CreateImage(
+                images_pb2.CreateImageRequest(request_id=uuid.uuid4().hex, image=spec),
+                metadata=st.md,
+            )
+            size = int(fields.get("size") or 0)
+
+            async def chunks(
+                part: BodyPartReader = part, iid: str = created.image.id, size: int = size
+            ) -> AsyncIterator[images_pb2.UploadImageRequest]:
+                yield images_pb2.UploadImageRequest(
+                    header=images_pb2.UploadImageHeader(image_id=iid, size=size)
+                )
+                while chunk := await part.read_chunk(UPLOAD_CHUNK):
+                    yield images_pb2.UploadImageRequest(chunk=chunk)
+
+            done = await st.images.UploadImage(chunks(), metadata=st.md)
+            image = done.image
+        if image is None:
+            raise web.HTTPBadRequest(text="no file\n")
+        return web.json_response(
+            {"id": image.id, "status": short(images_pb2.ImageStatus.Name(image.status))}
+        )
+
+    # ------------------------------------------------------------------ catalogue
+
+    async def flavors(self, request: web.Request) -> web.Response:
+        st = self.stubs(request)
+        r = await st.compute.ListFlavors(
+            flavors_pb2.ListFlavorsRequest(page_size=1000), metadata=st.md
+        )
+        return self.render(request, "flavors.html", flavors=[as_dict(f) for f in r.flavors])
+
+    async def keypairs(self, request: web.Request) -> web.Response:
+        st = self.stubs(request)
+        r = await st.compute.ListKeypairs(
+            keypairs_pb2.ListKeypairsRequest(page_size=1000), metadata=st.md
+        )
+        return self.render(request, "keypairs.html", keypairs=[as_dict(k) for k in r.keypairs])
+
+    async def quotas(self, request: web.Request) -> web.Response:
+        st = self.stubs(request)
+        r = await st.compute.GetQuota(quotas_pb2.GetQuotaRequest(), metadata=st.md)
+        return self.render(request, "quotas.html", quota=as_dict(r.quota))
+
+    async def networks(self, request: web.Request) -> web.Response:
+        st = self.stubs(request)
+        r = await st.network.ListNetworks(
+            networks_pb2.ListNetworksRequest(page_size=1000), metadata=st.md
+        )
+        return self.render(request, "networks.html", networks=[as_dict(n) for n in r.networks])
+
+    async def identity(self, request: web.Request) -> web.Response:
+        st = self.stubs(request)
+        s: Session = request["session"]
+        if not s.is_admin:
+            raise web.HTTPForbidden(text="identity is for admins\n")
+        users, projects = await asyncio.gather(
+            st.identity.ListUsers(
+                identity_requests_pb2.ListUsersRequest(page_size=1000), metadata=st.md
+            ),
+            st.identity.ListProjects(
+                identity_requests_pb2.ListProjectsRequest(page_size=1000), metadata=st.md
+            ),
+        )
+        return self.render(
+            request, "identity.html", users=[as_dict(u) for u in users.users],
+            projects=[as_dict(p) for p in projects.projects],
+        )  # fmt: skip
+
+    async def projects(self, request: web.Request) -> web.Response:
+        """The projects the user may switch to (for the header's switch form)."""
+        st = self.stubs(request)
+        s: Session = request["session"]
+        r = await st.identity.ListProjects(
+            identity_requests_pb2.ListProjectsRequest(page_size=1000, user_id=s.user_id),
+            metadata=st.md,
+        )
+        return self.render(request, "_projects.html", projects=[as_dict(p) for p in r.projects])
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+
+def _http_status(code: grpc.StatusCode) -> int:
+    return {
+        grpc.StatusCode.INVALID_ARGUMENT: 400,
+        grpc.StatusCode.NOT_FOUND: 404,
+        grpc.StatusCode.ALREADY_EXISTS: 409,
+        grpc.StatusCode.FAILED_PRECONDITION: 409,
+        grpc.StatusCode.PERMISSION_DENIED: 403,
+        grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+        grpc.StatusCode.UNAUTHENTICATED: 401,
+    }.get(code, 502)
+
+
+def make_app(d: Dashboard) -> web.Application:
+    app = web.Application(middlewares=[d.guard], client_max_size=1 << 20)
+    r = app.router
+    r.add_get("/login", d.login_form)
+    r.add_post("/login", d.login)
+    r.add_post("/logout", d.logout)
+    r.add_post("/project", d.switch_project)
+    r.add_get("/projects", d.projects)
+    r.add_get("/", d.overview)
+    r.add_get("/servers", d.servers)
+    r.add_post("/servers", d.create_server)
+    r.add_get("/servers/watch", d.watch)
+    r.add_get("/servers/{id}", d.server)
+    r.add_get("/servers/{id}/summary", d.server_summary)
+    r.add_get("/servers/{id}/console", d.console)
+    r.add_post("/servers/{id}/{action}", d.server_action)
+    r.add_get("/images", d.images)
+    r.add_post("/images", d.upload_image)
+    r.add_get("/images/{id}", d.image)
+    r.add_get("/flavors", d.flavors)
+    r.add_get("/keypairs", d.keypairs)
+    r.add_get("/quotas", d.quotas)
+    r.add_get("/networks", d.networks)
+    r.add_get("/identity", d.identity)
+    r.add_get("/healthz", d.healthz)
+    r.add_static("/static/", str(files("polyvisor.dashboard") / "static"), follow_symlinks=False)
+    return app
