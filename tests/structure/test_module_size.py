@@ -31,7 +31,7 @@ DEBT: dict[str, int] = {
     "libs/client/src/polyvisor/client/servers.py": 642,
     "bench/scheduler/run.py": 504,
     "services/api/src/polyvisor/api/identity.py": 493,
-    "deploy/dev/stack.py": 490,
+    "deploy/dev/stack.py": 496,
     "libs/common/src/polyvisor/common/auth.py": 472,
     "services/scheduler/src/polyvisor/scheduler/store.py": 471,
     "services/scheduler/src/polyvisor/scheduler/index.py": 465,
