@@ -8,6 +8,7 @@ docs/screenshots/ when POLYVISOR_SCREENSHOTS=1."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -44,6 +45,9 @@ def stack() -> Iterator[Stack]:
         assert "dashboard" in s.endpoints, s.up_output[-3000:]
         yield s
     finally:
+        # A failed run's servers: their domains must not outlive the stack.
+        with contextlib.suppress(Exception):
+            stack_mod.destroy_libvirt_domains(s.libvirt_uri, s.created)
         if not given:
             stack_mod.stop(home)
             shutil.rmtree(home, ignore_errors=True)
@@ -154,6 +158,7 @@ async def test_the_operator_story_in_a_browser(stack: Stack, page: Any, tmp_path
         await page.click("#create-server button")
         await page.wait_for_url(f"{base}/servers/*")
         ids[name] = page.url.rsplit("/", 1)[-1]
+        stack.created.add(ids[name])
     await page.goto(f"{base}/servers")
     marker = await page.evaluate("() => (window.__noReload = Math.random())")
     for sid in ids.values():
