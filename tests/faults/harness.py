@@ -1,0 +1,569 @@
+"""The chaos harness: the whole stack as `./dev up` starts it (its own state directory,
+ephemeral ports, libvirt's test driver), a batch of concurrent creates and deletes across
+the KVM host and both vCenter clusters, one part killed with SIGKILL in the middle and
+started again the way an operator does (`./dev up` once more), then the invariants:
+
+- stuck: no server in a transitional state once the system settled (each such state has a
+  deadline; the settle wait outlasts it);
+- orphans: every VM on vCenter carrying our tag (named after a server id) belongs to a live
+  server, every ACTIVE VMware server has its VM, and every hypervisor's count of running
+  servers is what the api holds there (libvirt's test driver lives inside the KVM agent,
+  so its domains are seen through the agent's own report);
+- overcommit: each provider's allocations equal the flavors of the live servers placed
+  there, one allocation per server, and never exceed its capacity;
+- quota drift: each project's usage equals its live servers.
+
+Used by tests/faults/test_faults.py (a CI-sized subset) and bench/chaos (the full matrix).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deploy.dev.procs import proc_starttime
+from tests.e2e.bootdisk import make_disk
+from tests.e2e.stack import Stack, dev, vcsim_vms
+
+#: What the stack runs with: libvirt's test driver (fast), frequent reports and passes.
+ENV = {
+    "POLYVISOR_DEV_LIBVIRT_URI": "test:///default",
+    "POLYVISOR_RECONCILE_INTERVAL_S": "3",
+    "POLYVISOR_REPORT_INTERVAL_S": "1",
+}
+STABLE = {"ACTIVE", "SHUTOFF", "ERROR", "DELETED"}
+IMAGE, FLAVOR = "chaos-boot", "chaos.tiny"
+
+
+def alive(pid: int) -> bool:
+    return proc_starttime(pid) is not None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass
+class Chaos:
+    home: Path
+    stack: Stack
+    kvm_type: str = ""
+    #: Standby replicas started beside `./dev up`'s agents: name -> process.
+    replicas: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    #: Why creates were refused (the CLI's error), newest last.
+    refused: list[str] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ the stack
+
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls) -> Iterator[Chaos]:
+        # Not pytest's tmp_path: PostgreSQL runs as an unprivileged user and must traverse it.
+        home = Path(tempfile.mkdtemp(prefix="polyvisor-chaos-"))
+        home.chmod(0o755)
+        chaos: Chaos | None = None
+        try:
+            r = cls._up(home)
+            (home / "cli").mkdir()
+            env = {
+                **{k: v for k, v in os.environ.items() if not k.startswith("POLYVISOR_")},
+                "POLYVISOR_CONFIG": str(home / "cli" / "config.yaml"),
+                "POLYVISOR_DEV_HOME": str(home),
+                "COLUMNS": "200",
+            }
+            stack = Stack(home, json.loads((home / "endpoints.json").read_text()), r.stdout, env)
+            chaos = cls(home, stack)
+            chaos.prepare()
+            yield chaos
+        finally:
+            if chaos is not None:
+                chaos.stop_replicas()
+            dev(home, "down", extra_env=ENV)
+            shutil.rmtree(home, ignore_errors=True)
+
+    @staticmethod
+    def _up(home: Path) -> subprocess.CompletedProcess[str]:
+        r = dev(home, "up", extra_env=ENV)
+        if r.returncode != 0 or "dev stack is up" not in r.stdout:
+            raise AssertionError(f"./dev up failed:\n{r.stdout}\n{r.stderr}")
+        return r
+
+    def up(self) -> None:
+        """What an operator does after a crash: `./dev up` again."""
+        self._up(self.home)
+        self.stack.endpoints = json.loads((self.home / "endpoints.json").read_text())
+
+    def login(self) -> None:
+        Path(self.stack.cli_env["POLYVISOR_CONFIG"]).unlink(missing_ok=True)
+        a = self.stack.admin
+        r = self.stack.cli("login", "--username", a["username"], f"--password={a['password']}",
+                           "--project", a["project"], "-f", "json")  # fmt: skip
+        assert r.returncode == 0, r.stdout + r.stderr
+
+    def prepare(self) -> None:
+        self.login()
+        disk = make_disk(self.home / "work", "boot", "qcow2")
+        r = self.stack.cli("flavor", "create", FLAVOR, "--vcpus", "1", "--ram", "64", "--disk", "1")
+        assert r.returncode == 0, r.stdout + r.stderr
+        # finite (usage is still counted and checked), but no burst is refused for quota
+        r = self.stack.cli("quota", "set", "--instances", "500", "--vcpus", "1000",
+                           "--ram", "1000000")  # fmt: skip
+        assert r.returncode == 0, r.stdout + r.stderr
+        r = self.stack.cli("image", "create", IMAGE, "--file", str(disk), "--disk-format", "qcow2")
+        assert r.returncode == 0, r.stdout + r.stderr
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            hyps = self.stack.cli_json("hypervisor", "list")
+            up_ = [h for h in hyps if h["state"] == "up"]
+            kvm = [h for h in up_ if h["hypervisor_type"] in ("kvm", "qemu")]
+            if kvm and sum(h["hypervisor_type"] == "vmware" for h in up_) >= 2:
+                self.kvm_type = str(kvm[0]["hypervisor_type"])
+                return
+            time.sleep(2)
+        raise AssertionError(f"hypervisors not up: {hyps}")
+
+    def pids(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        home = self.home
+        for f in [*home.glob("run/*.json"), home / "vcsim" / "vcsim.pid",
+                  home / "postgres" / "postgres.pid", home / "nats" / "nats.pid"]:  # fmt: skip
+            if f.exists():
+                out[f.stem] = int(json.loads(f.read_text())["pid"])
+        return out
+
+    def vmware_agents(self) -> list[str]:
+        return sorted(n for n in self.pids() if n.startswith("agent_vmware"))
+
+    def kill9(self, name: str) -> int:
+        pid = self.pids()[name] if name in self.pids() else self.replicas[name].pid
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return pid
+
+    # ------------------------------------------------------------------ a standby replica
+
+    def start_replica(self, agent: str) -> str:
+        """A second replica of a VMware agent (same cluster, same identity, its own ports):
+        it stands by while `agent` holds the cluster's lease."""
+        pid = self.pids()[agent]
+        raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        env = dict(e.decode().split("=", 1) for e in raw if b"=" in e)
+        env.update({
+            "POLYVISOR_GRPC_PORT": str(_free_port()),
+            "POLYVISOR_METRICS_PORT": str(_free_port()),
+            "POLYVISOR_SERVER_ID": f"{env.get('POLYVISOR_SERVER_ID', agent)}-standby",
+        })  # fmt: skip
+        name = f"{agent}-standby"
+        log = (self.home / "logs" / f"{name}.log").open("ab")
+        self.replicas[name] = subprocess.Popen(
+            [sys.executable, "-m", "polyvisor.agent_vmware"], env=env, stdout=log, stderr=log
+        )
+        env_file = self.home / f"{name}.metrics"
+        env_file.write_text(f"http://127.0.0.1:{env['POLYVISOR_METRICS_PORT']}/metrics")
+        return name
+
+    def stop_replicas(self) -> None:
+        for proc in self.replicas.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        self.replicas.clear()
+
+    def _metrics_url(self, name: str) -> str:
+        f = self.home / f"{name}.metrics"
+        if f.exists():
+            return f.read_text()
+        for a in self.stack.endpoints.get("agents", []):
+            if a["name"] == name:
+                return str(a["metrics"])
+        raise KeyError(name)
+
+    def lease_held(self, name: str) -> bool:
+        try:
+            with urllib.request.urlopen(self._metrics_url(name), timeout=5) as r:
+                text = r.read().decode()
+        except OSError:
+            return False
+        return any(
+            line.startswith("polyvisor_vmware_lease_held ") and float(line.split()[1]) == 1
+            for line in text.splitlines()
+        )
+
+    def active_replica(self, agent: str) -> str | None:
+        for name in (agent, f"{agent}-standby"):
+            if self.lease_held(name):
+                return name
+        return None
+
+    # ------------------------------------------------------------------ vcsim
+
+    def vcsim_signal(self, sig: signal.Signals) -> None:
+        os.kill(self.pids()["vcsim"], sig)
+
+    # ------------------------------------------------------------------ the workload
+
+    def create(self, name: str, hypervisor_type: str) -> str | None:
+        r = self.stack.cli("server", "create", name, "--image", IMAGE, "--flavor", FLAVOR,
+                           "--hint", f"hypervisor_type={hypervisor_type}", "-f", "json",
+                           timeout=120)  # fmt: skip
+        if r.returncode != 0:  # refused (a part is down): nothing to check for it
+            self.refused.append(" ".join(r.stderr.split())[-200:])
+            return None
+        sid = str(json.loads(r.stdout)["id"])
+        self.stack.created.add(sid)
+        return sid
+
+    def delete(self, sid: str) -> bool:
+        return self.stack.cli("server", "delete", sid, timeout=120).returncode == 0
+
+    def burst(self, n: int, prefix: str, *, delete_every: int = 3) -> dict[str, Any]:
+        """n creates at once, KVM and VMware alternately; every `delete_every`-th created
+        server is deleted at once, while the others still build."""
+        kinds = [self.kvm_type, "vmware"]
+        names = [(f"{prefix}-{i}", kinds[i % 2]) for i in range(n)]
+        with ThreadPoolExecutor(8) as pool:
+            ids = list(pool.map(lambda nt: self.create(*nt), names))
+            created = [s for s in ids if s]
+            doomed = created[::delete_every]
+            deleted = sum(pool.map(self.delete, doomed))
+        return {"asked": n, "created": len(created), "deleted": deleted,
+                "refused": len(ids) - len(created)}  # fmt: skip
+
+    def works(self, settle_s: float) -> list[str]:
+        """A create on the KVM host and one on vCenter, each must end ACTIVE: the stack is
+        usable again (not merely quiet). What did not, with its state and fault."""
+        ids = [
+            self.create(f"probe-{k}-{uuid.uuid4().hex[:6]}", k) for k in (self.kvm_type, "vmware")
+        ]
+        t0 = time.monotonic()
+        bad: list[str] = []
+        while time.monotonic() - t0 < settle_s:
+            by_id = {s["id"]: s for s in self.servers()}
+            if all(i and by_id[i]["state"] in STABLE for i in ids):
+                break
+            time.sleep(1)
+        by_id = {s["id"]: s for s in self.servers()}
+        for i in ids:
+            if not i:
+                bad.append(f"create refused: {self.refused[-1]}")
+            elif by_id[i]["state"] != "ACTIVE":
+                bad.append(f"{i} {by_id[i]['state']}/{by_id[i]['task']} {by_id[i]['fault']}")
+        return bad
+
+    def delete_all(self) -> None:
+        live = [s["id"] for s in self.servers() if s["state"] not in ("DELETED", "DELETING")]
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(self.delete, live))
+
+    # ------------------------------------------------------------------ what is true
+
+    def _sql(self, query: str) -> list[dict[str, Any]]:
+        import asyncpg
+
+        async def run() -> list[dict[str, Any]]:
+            conn = await asyncpg.connect(self.stack.endpoints["database_url"], timeout=10)
+            try:
+                return [dict(r) for r in await conn.fetch(query)]
+            finally:
+                await conn.close()
+
+        return asyncio.run(run())
+
+    def servers(self) -> list[dict[str, Any]]:
+        return self._sql(
+            "SELECT id, project_id, state, task, task_deadline, power_state, host, "
+            "hypervisor_type, vcpus, ram_mb, flavor, fault FROM api.servers"
+        )
+
+    def settle(self, timeout: float) -> float:
+        """Wait until no server is in a transitional state; how long it took."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            with contextlib.suppress(Exception):
+                if all(s["state"] in STABLE for s in self.servers()):
+                    return time.monotonic() - t0
+            time.sleep(2)
+        return time.monotonic() - t0
+
+    def check(self) -> dict[str, Any]:
+        """The invariants, each as the list of what breaks it."""
+        servers = self.servers()
+        live = [s for s in servers if s["state"] != "DELETED"]
+        live_ids = {s["id"] for s in live}
+        stuck = [f"{s['id']} {s['state']}/{s['task']}" for s in live if s["state"] not in STABLE]
+
+        vms = vcsim_vms(self.stack.endpoints["vcsim"])
+        ours = {vm.name: vm for vm in vms if _is_uuid(vm.name)}
+        orphans = [f"vcenter VM {n} ({vm.cluster})" for n, vm in ours.items() if n not in live_ids]
+        missing = [
+            f"{s['id']} ACTIVE on {s['host']} has no VM"
+            for s in live
+            if s["state"] == "ACTIVE" and s["hypervisor_type"] == "vmware" and s["id"] not in ours
+        ]
+        hyps = self.stack.cli_json("hypervisor", "list")
+        for h in hyps:
+            if h["hypervisor_type"] not in ("kvm", "qemu"):
+                continue
+            running = int(h.get("running_servers") or 0)
+            held = sum(1 for s in live if s["host"] == h["id"] and s["power_state"] == "RUNNING")
+            if running != held:
+                orphans.append(f"{h['id']}: {running} domains running, api holds {held}")
+
+        allocations = self._sql(
+            "SELECT consumer_id, provider_id, vcpus, memory_mb FROM scheduler.allocations"
+        )
+        inventories = self._sql(
+            "SELECT provider_id, resource_class, total, reserved, allocation_ratio "
+            "FROM scheduler.inventories"
+        )
+        overcommit: list[str] = []
+        by_consumer = {a["consumer_id"]: a for a in allocations}
+        placed = [s for s in live if s["host"]]
+        for s in placed:
+            a = by_consumer.get(s["id"])
+            if a is None:
+                overcommit.append(f"{s['id']} on {s['host']} holds no allocation")
+            elif (a["provider_id"], a["vcpus"], a["memory_mb"]) != (
+                s["host"],
+                s["vcpus"],
+                s["ram_mb"],
+            ):
+                overcommit.append(f"{s['id']} allocation {dict(a)} != its flavor on {s['host']}")
+        for a in allocations:
+            if a["consumer_id"] not in live_ids:
+                overcommit.append(f"allocation of gone server {a['consumer_id']}")
+        used: dict[tuple[str, int], int] = {}
+        for a in allocations:
+            used[(a["provider_id"], 1)] = used.get((a["provider_id"], 1), 0) + a["vcpus"]
+            used[(a["provider_id"], 2)] = used.get((a["provider_id"], 2), 0) + a["memory_mb"]
+        for inv in inventories:
+            key = (inv["provider_id"], inv["resource_class"])
+            cap = (inv["total"] - inv["reserved"]) * inv["allocation_ratio"]
+            if used.get(key, 0) > cap:
+                overcommit.append(f"{key}: {used[key]} used > capacity {cap:g}")
+
+        quotas = self._sql(
+            "SELECT project_id, used_instances, used_vcpus, used_ram_mb FROM api.quotas"
+        )
+        drift: list[str] = []
+        for q in quotas:
+            mine = [s for s in live if s["project_id"] == q["project_id"]]
+            want = (len(mine), sum(s["vcpus"] for s in mine), sum(s["ram_mb"] for s in mine))
+            got = (q["used_instances"], q["used_vcpus"], q["used_ram_mb"])
+            if got != want:
+                drift.append(f"project {q['project_id']}: usage {got} != live servers {want}")
+        return {
+            "stuck": stuck,
+            "orphans": orphans + missing,
+            "overcommit": overcommit,
+            "quota_drift": drift,
+            "states": _count(s["state"] for s in live),
+        }
+
+
+def _count(items: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for i in items:
+        out[i] = out.get(i, 0) + 1
+    return out
+
+
+# ---------------------------------------------------------------------- one fault, measured
+
+#: Every process the matrix kills (the VMware agent is the replica holding the lease).
+KILLABLE = ("api", "scheduler", "imagesvc", "networksvc", "agent_kvm", "agent_vmware",
+            "nats", "postgres")  # fmt: skip
+
+
+def run_kill(chaos: Chaos, part: str, *, n: int, settle_s: float) -> dict[str, Any]:
+    """A burst of creates and deletes; `part` killed in its middle, `./dev up` again; the
+    system settles; the invariants. Then everything deleted: nothing may remain."""
+    target = part
+    if part == "agent_vmware":
+        agent = chaos.vmware_agents()[0]
+        if f"{agent}-standby" not in chaos.replicas:
+            chaos.start_replica(agent)
+        target = chaos.active_replica(agent) or agent
+    if target not in chaos.pids() and target not in chaos.replicas:
+        return {"fault": f"kill {part}", "skipped": f"{part} is not running"}
+    with ThreadPoolExecutor(1) as pool:
+        load = pool.submit(chaos.burst, n, f"k-{part}")
+        time.sleep(2.0)  # the burst is under way
+        chaos.kill9(target)
+        burst = load.result()
+    t0 = time.monotonic()
+    chaos.up()
+    if part in ("nats", "postgres", "api"):
+        chaos.login()
+    chaos.settle(settle_s)
+    settled = time.monotonic() - t0  # from the restart to no transitional state left
+    row = _row(chaos.check(), settled)
+    unusable = chaos.works(settle_s)
+    row["unusable"] = len(unusable)
+    row["details"] = unusable + row["details"]
+    _empty(chaos, row, settle_s)
+    return {"fault": f"kill {part}", "killed": target, **burst, **row}
+
+
+def _empty(chaos: Chaos, row: dict[str, Any], settle_s: float) -> None:
+    """Everything deleted after the fault: what remains (servers, VMs, domains, allocations,
+    usage) is counted in `left_behind`; the next fault starts from an empty cloud."""
+    after = clean_up(chaos, settle_s)
+    keys = ("stuck", "orphans", "overcommit", "quota_drift")
+    row["left_behind"] = sum(after[k] for k in keys) + sum(after["states"].values())
+    row["details"] = row["details"] + after["details"]
+
+
+def _row(check: dict[str, Any], settled: float) -> dict[str, Any]:
+    problems = check["stuck"] + check["orphans"] + check["overcommit"] + check["quota_drift"]
+    return {
+        "stuck": len(check["stuck"]),
+        "orphans": len(check["orphans"]),
+        "overcommit": len(check["overcommit"]),
+        "quota_drift": len(check["quota_drift"]),
+        "settle_s": round(settled, 1),
+        "states": check["states"],
+        "details": problems[:10],
+    }
+
+
+def clean_up(chaos: Chaos, settle_s: float) -> dict[str, Any]:
+    """Delete everything: nothing may remain on vCenter, libvirt or in the scheduler."""
+    chaos.delete_all()
+    settled = chaos.settle(settle_s)
+    check = chaos.check()
+    remains = [f"{s['id']} {s['state']}" for s in chaos.servers() if s["state"] != "DELETED"]
+    check["stuck"] = check["stuck"] + [f"left after delete: {r}" for r in remains]
+    return {"fault": "delete everything", **_row(check, settled)}
+
+
+# ---------------------------------------------------------------------- vCenter faults
+
+
+def _vmware_active(chaos: Chaos, n: int, prefix: str, settle_s: float) -> list[str]:
+    """n VMware servers ACTIVE and RUNNING to watch through the fault."""
+    with ThreadPoolExecutor(4) as pool:
+        ids = [s for s in pool.map(lambda i: chaos.create(f"{prefix}-{i}", "vmware"), range(n))
+               if s]  # fmt: skip
+    chaos.settle(settle_s)
+    by_id = {s["id"]: s for s in chaos.servers()}
+    return [i for i in ids if by_id[i]["state"] == "ACTIVE"]
+
+
+def run_vcenter_outage(chaos: Chaos, *, pause_s: float, n: int, settle_s: float) -> dict[str, Any]:
+    """vCenter stops answering (vcsim SIGSTOP) for `pause_s`, then answers again (SIGCONT):
+    its servers show power UNKNOWN meanwhile, never SHUTOFF, and come back RUNNING and
+    ACTIVE with no operator action."""
+    ids = _vmware_active(chaos, n, "outage", settle_s)
+    seen: dict[str, set[str]] = {i: set() for i in ids}
+
+    def look() -> dict[str, dict[str, Any]]:
+        by_id = {s["id"]: s for s in chaos.servers()}
+        for i in ids:
+            seen[i].add(f"{by_id[i]['state']}/{by_id[i]['power_state']}")
+        return by_id
+
+    chaos.vcsim_signal(signal.SIGSTOP)
+    try:
+        t_end = time.monotonic() + pause_s
+        while time.monotonic() < t_end:
+            look()
+            time.sleep(min(2.0, max(0.0, t_end - time.monotonic())))
+        during = look()
+    finally:
+        chaos.vcsim_signal(signal.SIGCONT)
+    unknown_at_end = sum(during[i]["power_state"] == "UNKNOWN" for i in ids)
+    t0 = time.monotonic()
+    back = False
+    while time.monotonic() - t0 < settle_s:
+        by_id = look()
+        if all((by_id[i]["state"], by_id[i]["power_state"]) == ("ACTIVE", "RUNNING") for i in ids):
+            back = True
+            break
+        time.sleep(1)
+    recovered = time.monotonic() - t0
+    wrong = sorted({f"{i} seen {st}" for i in ids for st in seen[i]
+                    if st.startswith("SHUTOFF") or st.endswith("/SHUTDOWN")})  # fmt: skip
+    check = chaos.check()
+    if not back:
+        check["stuck"].append(f"not back ACTIVE/RUNNING after {settle_s:g}s: {look()}")
+    row = _row(check, recovered)
+    row["details"] = wrong + row["details"]
+    _empty(chaos, row, settle_s)
+    return {
+        "fault": f"vcenter stopped {pause_s:g}s",
+        "servers": len(ids),
+        "unknown_during": unknown_at_end,
+        "shutoff_seen": len(wrong),
+        "back": back,
+        **row,
+    }
+
+
+def run_vcenter_lost_vms(chaos: Chaos, *, n: int, settle_s: float) -> dict[str, Any]:
+    """vCenter restarted without the VMs it had (vcsim killed, `./dev up` starts a fresh
+    one on its port): each server it lost goes to ERROR with a fault that says so, never
+    stays silently ACTIVE."""
+    ids = _vmware_active(chaos, n, "lost", settle_s)
+    chaos.kill9("vcsim")
+    t0 = time.monotonic()
+    chaos.up()
+    lost: dict[str, dict[str, Any]] = {}
+    while time.monotonic() - t0 < settle_s:
+        by_id = {s["id"]: s for s in chaos.servers()}
+        lost = {i: by_id[i] for i in ids if by_id[i]["state"] == "ERROR"}
+        if len(lost) == len(ids):
+            break
+        time.sleep(2)
+    took = time.monotonic() - t0
+    by_id = {s["id"]: s for s in chaos.servers()}
+    silent = [f"{i} {by_id[i]['state']}/{by_id[i]['power_state']}" for i in ids if i not in lost]
+    unexplained = [
+        f"{i} fault {s['fault']!r}"
+        for i, s in lost.items()
+        if "hypervisor" not in json.dumps(s["fault"] or {}).lower()
+        and "vanish" not in json.dumps(s["fault"] or {}).lower()
+    ]
+    check = chaos.check()
+    row = _row(check, took)
+    row["details"] = silent + unexplained + row["details"]
+    _empty(chaos, row, settle_s)
+    return {
+        "fault": "vcenter restarted without its VMs",
+        "servers": len(ids),
+        "error_with_fault": len(lost) - len(unexplained),
+        "silently_active": len(silent),
+        **row,
+    }
