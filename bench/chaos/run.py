@@ -25,6 +25,7 @@ from tests.faults.harness import (
     Chaos,
     clean_up,
     run_kill,
+    run_power_off_outside,
     run_vcenter_lost_vms,
     run_vcenter_outage,
 )
@@ -37,7 +38,11 @@ def main() -> int:
     p.add_argument("--settle", type=float, default=300.0, help="longest wait to settle")
     p.add_argument("--only", default="", help="comma-separated fault names to run")
     args = p.parse_args()
-    faults = [f"kill-{k}" for k in KILLABLE] + ["vcenter-outage", "vcenter-lost-vms"]
+    faults = [f"kill-{k}" for k in KILLABLE] + [
+        "vcenter-outage",
+        "vcenter-lost-vms",
+        "power-off-outside",
+    ]
     if args.only:
         faults = [f for f in faults if f in args.only.split(",")]
     rows = []
@@ -50,14 +55,17 @@ def main() -> int:
                     row = run_kill(chaos, fault[5:], n=args.burst, settle_s=args.settle)
                 elif fault == "vcenter-outage":
                     row = run_vcenter_outage(chaos, pause_s=args.outage, n=4, settle_s=args.settle)
-                else:
+                elif fault == "vcenter-lost-vms":
                     row = run_vcenter_lost_vms(chaos, n=4, settle_s=args.settle)
+                else:
+                    row = run_power_off_outside(chaos, n=args.burst, settle_s=args.settle)
             except Exception as e:  # a fault the harness could not even measure is a row too
                 row = {"fault": fault, "error": repr(e)[:500]}
             print(json.dumps(row), file=sys.stderr, flush=True)
             rows.append(row)
         rows.append(clean_up(chaos, args.settle))
-    keys = ("stuck", "orphans", "overcommit", "quota_drift")
+    keys = ("stuck", "orphans", "overcommit", "quota_drift", "unusable", "left_behind",
+            "unreported", "shutoff_seen", "silently_active")  # fmt: skip
     clean = all("error" not in r and all(r.get(k, 0) == 0 for k in keys) for r in rows)
     print(json.dumps({
         "bench": "chaos",

@@ -567,3 +567,54 @@ def run_vcenter_lost_vms(chaos: Chaos, *, n: int, settle_s: float) -> dict[str, 
         "silently_active": len(silent),
         **row,
     }
+
+
+def _power_off_outside(vcsim: dict[str, Any], names: set[str]) -> int:
+    """Power off these VMs straight on vCenter, as someone outside Polyvisor would."""
+    from pyVim.connect import Disconnect, SmartConnect
+    from pyVmomi import vim
+
+    si = SmartConnect(
+        host=vcsim["host"], port=int(vcsim["port"]), protocol="http",
+        user=vcsim["username"], pwd=vcsim["password"], disableSslCertValidation=True,
+    )  # fmt: skip
+    try:
+        content = si.RetrieveContent()
+        view = content.viewManager.CreateContainerView(
+            content.rootFolder, [vim.VirtualMachine], True
+        )
+        try:
+            vms = [vm for vm in view.view if vm.name in names]
+        finally:
+            view.Destroy()
+        for vm in vms:
+            vm.PowerOffVM_Task()
+        return len(vms)
+    finally:
+        Disconnect(si)
+
+
+def run_power_off_outside(chaos: Chaos, *, n: int, settle_s: float) -> dict[str, Any]:
+    """Right after a burst of VMware creates, their VMs are powered off on vCenter outside
+    Polyvisor: the watch must report each one (the server ends SHUTOFF)."""
+    with ThreadPoolExecutor(8) as pool:
+        ids = [s for s in pool.map(lambda i: chaos.create(f"off-{i}", "vmware"), range(n)) if s]
+    chaos.settle(settle_s)
+    active = {s["id"] for s in chaos.servers() if s["id"] in ids and s["state"] == "ACTIVE"}
+    powered_off = _power_off_outside(chaos.stack.endpoints["vcsim"], active)
+    t0 = time.monotonic()
+    unreported = set(active)
+    while unreported and time.monotonic() - t0 < settle_s:
+        by_id = {s["id"]: s for s in chaos.servers()}
+        unreported = {i for i in active if by_id[i]["state"] != "SHUTOFF"}
+        time.sleep(1)
+    row = _row(chaos.check(), time.monotonic() - t0)
+    row["details"] = [f"{i} never reported SHUTOFF" for i in sorted(unreported)] + row["details"]
+    _empty(chaos, row, settle_s)
+    return {
+        "fault": "VMs powered off outside after a burst",
+        "servers": len(active),
+        "powered_off": powered_off,
+        "unreported": len(unreported),
+        **row,
+    }
