@@ -20,15 +20,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.faults.harness import (
+from tests.faults.faults import (
     KILLABLE,
-    Chaos,
     clean_up,
     run_kill,
     run_power_off_outside,
     run_vcenter_lost_vms,
     run_vcenter_outage,
 )
+from tests.faults.harness import Chaos
 
 
 def main() -> int:

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.faults.harness import Chaos, run_kill, run_vcenter_lost_vms, run_vcenter_outage
+from tests.faults.faults import run_kill, run_vcenter_lost_vms, run_vcenter_outage
+from tests.faults.harness import Chaos
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
