@@ -33,7 +33,13 @@ def run_kill(chaos: Chaos, part: str, *, n: int, settle_s: float) -> dict[str, A
         return {"fault": f"kill {part}", "skipped": f"{part} is not running"}
     with ThreadPoolExecutor(1) as pool:
         load = pool.submit(chaos.burst, n, f"k-{part}")
-        time.sleep(2.0)  # the burst is under way
+        # the burst is under way: half its creates accepted (some building, some not yet)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not load.done():
+            names = [s["name"] for s in chaos.servers()]
+            if sum(nm.startswith(f"k-{part}-") for nm in names) >= n // 2:
+                break
+            time.sleep(0.2)
         chaos.kill9(target)
         burst = load.result()
     t0 = time.monotonic()

@@ -303,7 +303,7 @@ class Chaos:
 
     def servers(self) -> list[dict[str, Any]]:
         return self._sql(
-            "SELECT id, project_id, state, task, task_deadline, power_state, host, "
+            "SELECT id, name, project_id, state, task, task_deadline, power_state, host, "
             "hypervisor_type, vcpus, ram_mb, flavor, fault FROM api.servers"
         )
 
