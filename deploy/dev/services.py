@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 BIND_HOST = "127.0.0.1"
 CONTROL_PLANE = ("scheduler", "imagesvc", "networksvc", "api")
+# The physical network every dev agent maps (the demo network is on it).
+DEMO_PHYSICAL_NETWORK = "physnet1"
 #: What browsers reach: started after the api (they call it), before the agents.
 WEB = ("console", "dashboard")
 DEFAULT_PORTS = {
@@ -245,7 +247,11 @@ def plan(
     )  # fmt: skip
     specs["networksvc"] = ServiceSpec(
         "networksvc", "networksvc", *ports["networksvc"],
-        env={**common("networksvc"), "POLYVISOR_DATABASE_URL": infra.database_url},
+        env={
+            **common("networksvc"),
+            "POLYVISOR_DATABASE_URL": infra.database_url,
+            "POLYVISOR_PHYSICAL_NETWORKS": DEMO_PHYSICAL_NETWORK,
+        },
     )  # fmt: skip
     specs["api"] = ServiceSpec(
         "api", "api", *ports["api"],
@@ -254,6 +260,7 @@ def plan(
             "POLYVISOR_DATABASE_URL": infra.database_url,
             "POLYVISOR_SCHEDULER_ADDRESS": address["scheduler"],
             "POLYVISOR_IMAGESVC_ADDRESS": address["imagesvc"],
+            "POLYVISOR_NETWORK_ADDRESS": address["networksvc"],
             "POLYVISOR_TOKEN_PRIVATE_KEY": str(creds.token_private_key),
             "POLYVISOR_BOOTSTRAP_ADMIN_USER": creds.admin_user,
             "POLYVISOR_BOOTSTRAP_ADMIN_PASSWORD": creds.admin_password,
@@ -303,6 +310,7 @@ def plan(
             **common(name),
             "POLYVISOR_API_ADDRESS": address["api"],
             "POLYVISOR_IMAGESVC_ADDRESS": address["imagesvc"],
+            "POLYVISOR_NETWORK_ADDRESS": address["networksvc"],
             "POLYVISOR_HOST_ID": host_id,
             "POLYVISOR_AGENT_API_KEY": creds.agent_key(host_id),
             "POLYVISOR_STATE_DIR": str(layout.data(name) / "state"),
@@ -320,6 +328,8 @@ def plan(
             "POLYVISOR_VIRT_TYPE": _virt_type(infra.libvirt_uri),
             "POLYVISOR_INSTANCES_DIR": str(kvm_data / "instances"),
             "POLYVISOR_VNC_LISTEN": BIND_HOST,
+            # The demo network's bridge, without uplink (traffic stays on this machine).
+            "POLYVISOR_PHYSICAL_INTERFACE_MAPPINGS": f"{DEMO_PHYSICAL_NETWORK}:",
         },
         info={"libvirt_uri": infra.libvirt_uri},
     )  # fmt: skip
@@ -334,6 +344,7 @@ def plan(
                 "POLYVISOR_VCENTER_USER": infra.vcenter_user,
                 "POLYVISOR_VCENTER_PASSWORD": infra.vcenter_password,
                 "POLYVISOR_CLUSTER_NAME": cluster,
+                "POLYVISOR_PHYSICAL_SWITCH_MAPPINGS": f"{DEMO_PHYSICAL_NETWORK}:vSwitch0",
             },
             info={"cluster_name": cluster, "vcenter_url": infra.vcenter_url},
         )  # fmt: skip

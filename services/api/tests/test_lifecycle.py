@@ -451,3 +451,26 @@ def test_a_paused_server_let_run_outside_us_is_active_again() -> None:
     s = server(state=m.State.PAUSED, power_state=m.Power.PAUSED)
     out = lc.apply_event(s, event("POWER_STATE_CHANGED", power_state=m.Power.RUNNING), NOW, D)
     assert (apply(s, out).state, apply(s, out).power_state) == (m.State.ACTIVE, m.Power.RUNNING)
+
+
+def test_ports_are_freed_when_the_build_fails_for_good_or_the_server_is_deleted() -> None:
+    building = server(state=m.State.BUILDING, task=m.Task.SPAWNING, host="h1")
+    # No host fits (or the last attempt failed): ERROR frees the ports.
+    failed = lc.on_placement(
+        replace(building, task=m.Task.SCHEDULING), 3, NoValidHost("0 hosts"), None, NOW, D
+    )
+    assert failed.change.state == m.State.ERROR
+    assert lc.frees_ports(replace(building, task=m.Task.SCHEDULING), failed)
+    # A reschedule keeps them (the next host's spawn rebinds them).
+    again = lc.apply_event(building, event("SPAWN_FAILED", fault=m.Fault("X", "boom")), NOW, D)
+    assert again.change.state is lc.UNSET or again.change.state == m.State.BUILDING
+    assert not lc.frees_ports(building, again)
+    # A delete of a server without a host is at once; with one, when the host says DESTROYED.
+    at_once = lc.plan(lc.Action.DELETE, replace(building, host=""), NOW, D)
+    assert lc.frees_ports(replace(building, host=""), at_once)
+    deleting = server(state=m.State.DELETING, task=m.Task.DELETING, generation=4)
+    gone = lc.apply_event(deleting, event("DESTROYED", generation=4), NOW, D)
+    assert gone.change.state == m.State.DELETED and lc.frees_ports(deleting, gone)
+    # Other changes keep them.
+    stop = lc.plan(lc.Action.STOP, server(), NOW, D)
+    assert not lc.frees_ports(server(), stop)
