@@ -5,8 +5,12 @@ the public APIs, idempotent (request ids): a second `./dev up` finds it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import grpc
 
+from deploy.dev.services import BIND_HOST
 from polyvisor.identity.v1 import identity_pb2, identity_requests_pb2, identity_service_pb2_grpc
 from polyvisor.network.v1 import network_service_pb2_grpc, networks_pb2
 
@@ -58,3 +62,20 @@ def ensure(api_address: str, network_address: str, user: str, password: str, pro
                 timeout=30,
             )
         return str(net.id)
+
+
+def up(ports: dict[str, int], creds: Any, say: Callable[[str], None]) -> None:
+    """`./dev up`'s step: the demo network, once the api and network service serve."""
+    from deploy.dev.stack import StackError  # stack imports this module
+
+    try:
+        net_id = ensure(
+            f"{BIND_HOST}:{ports['api']}",
+            f"{BIND_HOST}:{ports['networksvc']}",
+            creds.admin_user,
+            creds.admin_password,
+            creds.admin_project,
+        )
+    except grpc.RpcError as e:
+        raise StackError(f"could not make the demo network: {e.details()}") from e
+    say(f"demo network {NAME} ({CIDR}): {net_id}")

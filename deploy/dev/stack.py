@@ -329,7 +329,7 @@ def up(layout: Layout | None = None) -> int:
                         batch.append((spec, proc))
             _wait(layout, batch, result)
         if result.ok:
-            _demo_network(specs, creds)
+            demo_network.up({s.name: s.grpc_port for s in specs}, creds, console.print)
     except StackError as e:
         console.print(f"[red]dev up failed: {e}[/red]")
         result.ok = False
@@ -343,24 +343,6 @@ def up(layout: Layout | None = None) -> int:
     tmp.replace(layout.endpoints)
     _print_summary(layout, endpoints, result)
     return 0 if result.ok else 1
-
-
-def _demo_network(specs: list[ServiceSpec], creds: Credentials) -> None:
-    """The shared flat demo network every dev agent reaches (deploy/dev/demo_network.py)."""
-    import grpc
-
-    port = {s.name: s.grpc_port for s in specs}
-    try:
-        net_id = demo_network.ensure(
-            f"{BIND_HOST}:{port['api']}",
-            f"{BIND_HOST}:{port['networksvc']}",
-            creds.admin_user,
-            creds.admin_password,
-            creds.admin_project,
-        )
-    except grpc.RpcError as e:
-        raise StackError(f"could not make the demo network: {e.details()}") from e
-    console.print(f"demo network {demo_network.NAME} ({demo_network.CIDR}): {net_id}")
 
 
 def _endpoints(
