@@ -1,10 +1,8 @@
 """`./dev up` and `./dev down`: the whole stack on one machine, state under .polyvisor/.
 
-Up, in order: PostgreSQL and NATS (embedded unless POLYVISOR_DATABASE_URL /
-POLYVISOR_NATS_URL are set), vcsim, libvirtd (or libvirt's test driver when it cannot
-run), then scheduler, imagesvc, api, one KVM agent and one VMware agent per vcsim
-cluster. Each gRPC service must be ready (health SERVING for "" and for "readiness": its
-PostgreSQL and NATS answer) before the stack is declared up.
+Up, in order: PostgreSQL and NATS (embedded unless POLYVISOR_DATABASE_URL / _NATS_URL are
+set), vcsim, libvirtd (or libvirt's test driver), scheduler, imagesvc, networksvc, api (each
+SERVING, its PostgreSQL and NATS answer), the agents, then the demo network (demo_network.py).
 
 Nothing supervises the processes: running `up` again is what restarts a part that died,
 and it starts only what is not running, each part on the port it had (recorded under
