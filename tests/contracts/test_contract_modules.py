@@ -22,12 +22,15 @@ SERVICES = {
         "polyvisor.scheduling.v1.scheduler_service_pb2_grpc"
     ),
     "polyvisor.network.v1.NetworkService": "polyvisor.network.v1.network_service_pb2_grpc",
+    "polyvisor.consoleauth.v1.ConsoleAuthService": (
+        "polyvisor.consoleauth.v1.consoleauth_service_pb2_grpc"
+    ),
     "polyvisor.agent.v1.AgentCallbackService": (
         "polyvisor.agent.v1.agent_callback_service_pb2_grpc"
     ),
 }
 
-AREAS = ["agent", "compute", "events", "identity", "image", "network", "scheduling", "types"]
+AREAS = ["agent", "compute", "consoleauth", "events", "identity", "image", "network", "scheduling", "types"]
 
 
 def _proto_modules() -> list[str]:
