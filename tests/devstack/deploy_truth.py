@@ -13,6 +13,10 @@ returns problems, one sentence each, naming the object and the thing that is wro
 - ports: every Service's targetPort is a container port of the pods it selects; every probe
   port is a port of its container; the gRPC probes and the metrics annotations agree with
   POLYVISOR_GRPC_PORT and POLYVISOR_METRICS_PORT;
+- probes: readinessProbes ask gRPC health for `readiness` (PostgreSQL/NATS answer too),
+  startup and liveness probes for "" (the process serves);
+- agents: an agent's NATS URL carries no credentials (it logs in as agent-HOST with its
+  own key); the KVM agent runs in the node's network with what its data plane needs;
 - binaries: the Debian packages a Containerfile installs in its final stage provide the
   programs its service runs (qemu-img, ...);
 - network: NetworkPolicies allow the flows of the design map and deny the rest.
@@ -86,6 +90,14 @@ BINARY_PACKAGES = {
 #: Names distinctive enough to count wherever they are quoted (a setting's default, an argv);
 #: the others (ip, nft, bridge, rbd) count only where the code runs them.
 QUOTED_BINARIES = {b for b in BINARY_PACKAGES if b not in {"ip", "nft", "bridge", "rbd"}}
+#: Packages an image must install whatever the scan finds: the KVM network data plane
+#: (bridges and namespaces, security groups, DHCP).
+REQUIRED_PACKAGES = {"agent_kvm": {"iproute2", "nftables", "dnsmasq-base"}}
+#: What the KVM agent's container needs to plumb the node's network, and why.
+KVM_CAPABILITIES = {
+    "NET_ADMIN": "bridges, veths, routes, nftables",
+    "SYS_ADMIN": "network namespaces (ip netns, setns)",
+}
 #: Packages every image has from its base (Debian's essential set).
 BASE_IMAGE_PACKAGES = {"util-linux"}
 #: Code that never runs in a service container (dev stack and tests only).
@@ -554,6 +566,74 @@ def check_ports(docs: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
+# ------------------------------------------------------------------ probes and agents
+
+
+def check_probes(docs: list[dict[str, Any]]) -> list[str]:
+    """Readiness asks for gRPC health `readiness`; startup and liveness for ""."""
+    from polyvisor.common.readiness import READINESS_SERVICE
+
+    problems = []
+    for obj, pod in workloads(docs):
+        for c in pod["spec"].get("containers", []):
+            where = f"{ref(obj)} container {c['name']}"
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                grpc = (c.get(probe) or {}).get("grpc")
+                if grpc is None:
+                    continue
+                want = READINESS_SERVICE if probe == "readinessProbe" else ""
+                if grpc.get("service", "") != want:
+                    problems.append(
+                        f"{where}: {probe} asks gRPC health for {grpc.get('service', '')!r}, "
+                        f"not {want!r}"
+                    )
+    return problems
+
+
+def check_agents(docs: list[dict[str, Any]]) -> list[str]:
+    """Agents' NATS URLs carry no credentials; the KVM agent can plumb the node's network."""
+    from urllib.parse import urlsplit
+
+    from polyvisor.agentkit.settings import AgentSettings
+
+    problems = []
+    for obj, pod in workloads(docs):
+        for c in pod["spec"].get("containers", []):
+            cls = settings_class(c)
+            if cls is None or not issubclass(cls, AgentSettings):
+                continue
+            where = f"{ref(obj)} container {c['name']}"
+            env = container_env(obj, pod, c, docs).values
+            for url in env.get("POLYVISOR_NATS_URL", "").split(","):
+                url = url.strip()
+                parts = urlsplit(url if "://" in url else f"nats://{url}")
+                if parts.username is not None or parts.password is not None:
+                    problems.append(
+                        f"{where}: POLYVISOR_NATS_URL carries credentials; an agent logs in "
+                        "to NATS as agent-HOST with its own key"
+                    )
+            if service_of(c) != "agent_kvm":
+                continue
+            spec = pod["spec"]
+            if spec.get("hostNetwork") is not True:
+                problems.append(f"{where}: no hostNetwork; bridges and taps are the node's")
+            if spec.get("dnsPolicy") != "ClusterFirstWithHostNet":
+                problems.append(
+                    f"{where}: dnsPolicy is not ClusterFirstWithHostNet; with hostNetwork it "
+                    "could not resolve the cluster's Services"
+                )
+            added = set(((c.get("securityContext") or {}).get("capabilities") or {}).get("add", []))
+            for cap, why in KVM_CAPABILITIES.items():
+                if cap not in added:
+                    problems.append(f"{where}: capability {cap} not added ({why})")
+            if not env.get("POLYVISOR_PHYSICAL_INTERFACE_MAPPINGS", "").strip():
+                problems.append(
+                    f"{where}: no POLYVISOR_PHYSICAL_INTERFACE_MAPPINGS; the agent would "
+                    "plumb no network"
+                )
+    return problems
+
+
 # ------------------------------------------------------------------ containers
 
 
@@ -621,6 +701,8 @@ def check_binaries(service: str, containerfiles: Path) -> list[str]:
     problems = []
     cf = containerfiles / f"{service}.Containerfile"
     have = installed_packages(cf) | BASE_IMAGE_PACKAGES
+    for package in sorted(REQUIRED_PACKAGES.get(service, set()) - have):
+        problems.append(f"{cf.name} does not install {package}, which {service} needs")
     for binary, where in sorted(binaries_called(service).items()):
         package = BINARY_PACKAGES.get(binary)
         if package is None:

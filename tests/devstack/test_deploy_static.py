@@ -62,6 +62,8 @@ def all_problems(docs: list[dict[str, Any]], containers: Path) -> list[str]:
         *truth.check_dev_parity(docs, containers),
         *truth.check_refs(docs),
         *truth.check_ports(docs),
+        *truth.check_probes(docs),
+        *truth.check_agents(docs),
     ]
 
 
@@ -423,6 +425,19 @@ def test_make_secrets_keeps_what_exists_and_refuses_missing_operator_values(
 # ------------------------------------------------------------------ breakage
 
 
+def test_nats_values_reference_gives_agents_the_permissions_natsauth_defines() -> None:
+    from polyvisor.common.natsauth import agent_user
+
+    values = yaml.safe_load((REPO / "deploy/k8s/reference/nats-values.yaml").read_text())
+    users = values["config"]["merge"]["accounts"]["POLYVISOR"]["users"]
+    agents = [u for u in users if u["user"].startswith("agent-")]
+    assert agents, "no agent user in the NATS values"
+    for entry in agents:
+        want = agent_user(entry["user"].removeprefix("agent-"), "x")
+        assert entry["permissions"]["publish"]["allow"] == list(want.publish), entry["user"]
+        assert entry["permissions"]["subscribe"]["allow"] == list(want.subscribe), entry["user"]
+
+
 def _edit(path: Path, old: str, new: str, count: int = 1) -> None:
     text = path.read_text()
     assert old in text, (path, old)
@@ -497,6 +512,39 @@ def _kvm_node_without_key(k8s: Path, containers: Path) -> None:
         (k8s / f"overlays/{overlay}/secrets/kvm-agent-keys.env").write_text("node-2=pva1.x.y\n")
 
 
+def _readiness_on_liveness(k8s: Path, containers: Path) -> None:
+    _edit(k8s / "base/control-plane/scheduler.yaml", "              service: readiness  #", "  #")
+
+
+def _agent_nats_url_with_credentials(k8s: Path, containers: Path) -> None:
+    for overlay in truth.OVERLAYS:
+        _edit(
+            k8s / f"overlays/{overlay}/kustomization.yaml",
+            "nats-url=secrets/agent-nats-url",
+            "nats-url=secrets/nats-url",
+        )
+
+
+def _kvm_agent_without_host_network(k8s: Path, containers: Path) -> None:
+    _edit(k8s / "base/agent-kvm/agent-kvm.yaml", "hostNetwork: true", "hostNetwork: false")
+
+
+def _kvm_agent_without_net_admin(k8s: Path, containers: Path) -> None:
+    _edit(k8s / "base/agent-kvm/agent-kvm.yaml", '"NET_ADMIN", ', "")
+
+
+def _kvm_agent_without_mappings(k8s: Path, containers: Path) -> None:
+    _edit(
+        k8s / "base/agent-kvm/agent-kvm.yaml",
+        'POLYVISOR_PHYSICAL_INTERFACE_MAPPINGS: "physnet1:eth1"',
+        'POLYVISOR_PHYSICAL_INTERFACE_MAPPINGS: ""',
+    )
+
+
+def _no_nftables(k8s: Path, containers: Path) -> None:
+    _edit(containers / "agent_kvm.Containerfile", " nftables", "")
+
+
 BREAKAGES: list[tuple[str, Callable[[Path, Path], None], list[str]]] = [
     (
         "misspelled env var",
@@ -532,6 +580,32 @@ BREAKAGES: list[tuple[str, Callable[[Path, Path], None], list[str]]] = [
         _dev_setting_dropped,
         ["agent_kvm POLYVISOR_INSTANCES_DIR"],
     ),
+    (
+        "readiness probe on the liveness service",
+        _readiness_on_liveness,
+        ["Deployment polyvisor/scheduler", "readinessProbe asks gRPC health for ''"],
+    ),
+    (
+        "agents given the control plane's NATS credentials",
+        _agent_nats_url_with_credentials,
+        ["DaemonSet polyvisor-kvm/agent-kvm", "POLYVISOR_NATS_URL carries credentials"],
+    ),
+    (
+        "KVM agent off the node's network",
+        _kvm_agent_without_host_network,
+        ["agent-kvm", "no hostNetwork"],
+    ),
+    (
+        "KVM agent without NET_ADMIN",
+        _kvm_agent_without_net_admin,
+        ["agent-kvm", "capability NET_ADMIN not added"],
+    ),
+    (
+        "KVM agent without physical networks",
+        _kvm_agent_without_mappings,
+        ["no POLYVISOR_PHYSICAL_INTERFACE_MAPPINGS"],
+    ),
+    ("nftables removed from the KVM agent", _no_nftables, ["does not install nftables"]),
 ]
 
 
