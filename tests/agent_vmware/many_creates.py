@@ -52,8 +52,8 @@ class CreatesOutcome:
 
 
 def _spawn(host: str, server_id: str) -> object:
-    cmd = agent_command(host, server_id, 1, "spawn", image_id="img-many", disk_format="qcow2",
-                        vcpus=1, memory_mb=64, disk_gb=0, name=f"vm-{server_id[:6]}")  # fmt: skip
+    cmd = agent_command(host, server_id, 1, "spawn", image_id="img-many", disk_format="vmdk",
+                        vmware_disktype="streamOptimized", vcpus=1, memory_mb=64, disk_gb=0, name=f"vm-{server_id[:6]}")  # fmt: skip
     cmd.spawn.image.vmware_adaptertype = disk_pb2.VMWARE_ADAPTER_TYPE_LSI_LOGIC
     return cmd
 
