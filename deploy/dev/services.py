@@ -106,7 +106,8 @@ class Credentials:
         # Add what is missing, never replace what exists (the admin was bootstrapped with it).
         defaults = {
             "admin_user": "admin",
-            "admin_password": secrets.token_urlsafe(12),
+            # never with a leading dash, which a command line would read as an option
+            "admin_password": "pv" + secrets.token_urlsafe(12),
             "admin_project": "admin",
             "agent_key_secret": secrets.token_urlsafe(32),
             "nats_secret": secrets.token_urlsafe(32),

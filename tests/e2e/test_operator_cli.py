@@ -67,7 +67,7 @@ def test_stack_is_up(stack: Stack) -> None:
 
 def test_login_then_every_hypervisor_reports(stack: Stack, story: dict[str, Any]) -> None:
     admin = stack.admin
-    r = stack.cli("login", "--username", admin["username"], "--password", admin["password"],
+    r = stack.cli("login", "--username", admin["username"], f"--password={admin['password']}",
                   "--project", admin["project"], "-f", "json")  # fmt: skip
     assert r.returncode == 0, r.stderr
     who = json.loads(r.stdout)
