@@ -269,8 +269,8 @@ def test_consoles_come_back_in_each_hypervisors_port_range(
         assert c["type"] == "vnc" and c["url"].startswith(f"{proxy}/websockify?"), c
         assert c["token"] in c["url"] and sid in c["url"], c
         # Where the VNC server itself listens, in the hypervisor's range.
-        where = stack.cli_json("server", "show", sid)["console"]
-        assert where.startswith("vnc ") and int(where.rsplit(":", 1)[1]) in ports, where
+        where = stack.cli_json("server", "show", sid)["console"]  # the Server message's field
+        assert where["host"] and int(where["port"]) in ports, where
 
 
 def test_stop_start_reboot(stack: Stack, story: dict[str, Any]) -> None:
