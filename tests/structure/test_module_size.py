@@ -18,7 +18,6 @@ NOTE_LIMIT = 400
 NOTE = "One concern:"
 
 DEBT: dict[str, int] = {
-    "services/networksvc/src/polyvisor/networksvc/store.py": 1388,
     "services/agent_kvm/src/polyvisor/agent_kvm/libvirt_driver.py": 940,
     "services/scheduler/src/polyvisor/scheduler/filters.py": 633,
     "libs/common/src/polyvisor/common/embedded.py": 589,
@@ -35,8 +34,6 @@ DEBT: dict[str, int] = {
     "services/scheduler/src/polyvisor/scheduler/store.py": 473,
     "services/scheduler/src/polyvisor/scheduler/index.py": 467,
     "libs/agentkit/src/polyvisor/agentkit/image_cache.py": 440,
-    "libs/client/src/polyvisor/client/cli/commands/network.py": 437,
-    "services/networksvc/src/polyvisor/networksvc/validation.py": 401,
     "services/scheduler/src/polyvisor/scheduler/model.py": 409,
 }
 

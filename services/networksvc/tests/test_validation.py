@@ -12,13 +12,13 @@ from polyvisor.networksvc.model import (
     HostRoute,
     NetworkType,
 )
+from polyvisor.networksvc.rules import normalise_rule
 from polyvisor.networksvc.validation import (
     MATERIALISE_LIMIT,
     check_fixed_ip,
     check_network,
     generate_mac,
     normalise_mac,
-    normalise_rule,
     parse_address_pairs,
     parse_vlan_ranges,
     plan_subnet,

@@ -11,8 +11,9 @@ from polyvisor.networksvc import access
 from polyvisor.networksvc.events import GroupMember
 from polyvisor.networksvc.model import Direction, RemoteGroup, SecurityGroup, SecurityGroupRule
 from polyvisor.networksvc.paging import after, next_token, page_size
+from polyvisor.networksvc.rules import normalise_rule
 from polyvisor.networksvc.store import Store
-from polyvisor.networksvc.validation import check_name, normalise_rule
+from polyvisor.networksvc.validation import check_name
 
 __all__ = ["SecurityGroups"]
 

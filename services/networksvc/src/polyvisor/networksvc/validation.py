@@ -1,5 +1,5 @@
 """Input rules of the network service, as pure functions (no I/O): what a network, subnet,
-fixed IP, MAC, address pair or security group rule may be, normalised.
+fixed IP, MAC or address pair may be, normalised (security group rules: `rules`).
 
 Every refusal is an `InvalidArgument` whose message names the field and the value.
 """
@@ -17,7 +17,6 @@ from polyvisor.common.errors import InvalidArgument
 from polyvisor.networksvc.model import (
     AddressPair,
     AllocationPool,
-    Direction,
     HostRoute,
     NetworkType,
 )
@@ -26,7 +25,6 @@ __all__ = [
     "DEFAULT_MTU",
     "MAC_PREFIX",
     "MATERIALISE_LIMIT",
-    "NormalRule",
     "SubnetPlan",
     "VlanRanges",
     "check_fixed_ip",
@@ -35,9 +33,9 @@ __all__ = [
     "generate_mac",
     "in_cidr",
     "normalise_mac",
-    "normalise_rule",
     "parse_address_pairs",
     "parse_ip",
+    "parse_net",
     "parse_vlan_ranges",
     "plan_subnet",
 ]
@@ -151,7 +149,7 @@ def parse_ip(value: str, what: str) -> ipaddress.IPv4Address | ipaddress.IPv6Add
         raise InvalidArgument(f"{what} {value!r} is not an IP address") from None
 
 
-def _net(
+def parse_net(
     value: str, what: str, *, strict: bool = True
 ) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     try:
@@ -181,7 +179,7 @@ def plan_subnet(
     """A subnet's normalised plan, or InvalidArgument / the overlap with an existing CIDR."""
     if not cidr:
         raise InvalidArgument("cidr is required")
-    net = _net(cidr, "cidr")
+    net = parse_net(cidr, "cidr")
     if net.version == 4 and net.prefixlen > 30:
         raise InvalidArgument(f"cidr {net} is too small: an IPv4 subnet needs at least a /30")
     if net.version == 6 and net.prefixlen > 126:
@@ -243,7 +241,7 @@ def plan_subnet(
         raise InvalidArgument(f"at most {MAX_ROUTES} host_routes")
     routes = []
     for r in host_routes:
-        dest = _net(r.destination, "host route destination")
+        dest = parse_net(r.destination, "host route destination")
         hop = parse_ip(r.nexthop, "host route nexthop")
         if dest.version != net.version or hop.version != net.version:
             raise InvalidArgument(f"host route {dest} via {hop} is not IPv{net.version}")
@@ -304,7 +302,7 @@ def parse_address_pairs(pairs: Sequence[AddressPair]) -> tuple[AddressPair, ...]
     out = []
     for p in pairs:
         if "/" in p.ip_address:
-            ip = str(_net(p.ip_address, "allowed address pair", strict=False))
+            ip = str(parse_net(p.ip_address, "allowed address pair", strict=False))
         else:
             ip = str(parse_ip(p.ip_address, "allowed address pair"))
         mac = normalise_mac(p.mac_address) if p.mac_address else ""
@@ -316,86 +314,3 @@ def parse_address_pairs(pairs: Sequence[AddressPair]) -> tuple[AddressPair, ...]
 
 
 # --------------------------------------------------------------------------- rules
-
-_PROTOCOL_NUMBERS = {"icmp": 1, "tcp": 6, "udp": 17, "icmpv6": 58, "sctp": 132}
-_PROTOCOL_NAMES = {v: k for k, v in _PROTOCOL_NUMBERS.items()}
-_ALIASES = {"ipv6-icmp": "icmpv6", "icmp6": "icmpv6", "any": "", "all": ""}
-_PORTED = {"tcp", "udp", "sctp"}
-
-
-@dataclass(frozen=True, slots=True)
-class NormalRule:
-    direction: Direction
-    ethertype: str
-    protocol: str
-    port_range_min: int | None
-    port_range_max: int | None
-    remote_ip_prefix: str
-    remote_group_id: str
-
-
-def _protocol(value: str) -> str:
-    p = _ALIASES.get(value.strip().lower(), value.strip().lower())
-    if p == "" or p in _PROTOCOL_NUMBERS:
-        return p
-    if p.isdigit():
-        n = int(p)
-        if not 0 <= n <= 255:
-            raise InvalidArgument(f"protocol number {n} is out of range 0-255")
-        return _PROTOCOL_NAMES.get(n, str(n))
-    raise InvalidArgument(
-        f"protocol {value!r} is not one of tcp, udp, icmp, icmpv6, sctp, or a number 0-255"
-    )
-
-
-def normalise_rule(
-    direction: Direction | None,
-    ethertype: str,
-    protocol: str,
-    port_range_min: int | None,
-    port_range_max: int | None,
-    remote_ip_prefix: str,
-    remote_group_id: str,
-) -> NormalRule:
-    if direction is None:
-        raise InvalidArgument("direction is required: ingress or egress")
-    proto = _protocol(protocol)
-    prefix = ""
-    if remote_ip_prefix and remote_group_id:
-        raise InvalidArgument("remote_ip_prefix and remote_group_id are exclusive")
-    if remote_ip_prefix:
-        net = _net(remote_ip_prefix, "remote_ip_prefix", strict=False)
-        prefix = str(net)
-        version = f"IPv{net.version}"
-        if ethertype and ethertype != version:
-            raise InvalidArgument(f"remote_ip_prefix {prefix} is not {ethertype}")
-        ethertype = version
-    ethertype = ethertype or "IPv4"
-    if proto == "icmp" and ethertype == "IPv6":
-        proto = "icmpv6"
-    if proto == "icmpv6" and ethertype == "IPv4":
-        raise InvalidArgument("protocol icmpv6 needs ethertype IPv6")
-    lo, hi = port_range_min, port_range_max
-    if proto in _PORTED:
-        if lo is None and hi is not None:
-            raise InvalidArgument("port_range_max needs port_range_min")
-        if lo is not None:
-            hi = lo if hi is None else hi
-            if not 1 <= lo <= 65535 or not 1 <= hi <= 65535:
-                raise InvalidArgument(f"port range {lo}-{hi} is not within 1-65535")
-            if lo > hi:
-                raise InvalidArgument(f"port_range_min {lo} is greater than port_range_max {hi}")
-            if (lo, hi) == (1, 65535):
-                lo = hi = None
-    elif proto in ("icmp", "icmpv6"):
-        if lo is None and hi is not None:
-            raise InvalidArgument("an ICMP code (port_range_max) needs a type (port_range_min)")
-        for v, what in ((lo, "type"), (hi, "code")):
-            if v is not None and not 0 <= v <= 255:
-                raise InvalidArgument(f"ICMP {what} {v} is out of range 0-255")
-    elif lo is not None or hi is not None:
-        raise InvalidArgument(
-            f"protocol {proto or 'any'} has no ports: port_range_min/max need tcp, udp, sctp "
-            "(ports) or icmp (type/code)"
-        )
-    return NormalRule(direction, ethertype, proto, lo, hi, prefix, remote_group_id)

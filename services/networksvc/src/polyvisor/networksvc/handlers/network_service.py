@@ -36,6 +36,15 @@ __all__ = ["SERVICE_NAME", "NetworkServiceHandlers"]
 SERVICE_NAME = "polyvisor.network.v1.NetworkService"
 
 
+def _page(request: Any) -> dict[str, Any]:
+    """The paging fields every List request has."""
+    return {
+        "all_projects": request.all_projects,
+        "size": request.page_size,
+        "token": request.page_token,
+    }
+
+
 class NetworkServiceHandlers(svc_grpc.NetworkServiceServicer):
     def __init__(self, networks: Networks, ports: Ports, groups: SecurityGroups) -> None:
         self._networks = networks
@@ -58,9 +67,7 @@ class NetworkServiceHandlers(svc_grpc.NetworkServiceServicer):
         items, token = await self._networks.list(
             current_principal(),
             name=request.name,
-            all_projects=request.all_projects,
-            size=request.page_size,
-            token=request.page_token,
+            **_page(request),
         )
         return pb.ListNetworksResponse(
             networks=[network_to_pb(n) for n in items], next_page_token=token
@@ -86,9 +93,7 @@ class NetworkServiceHandlers(svc_grpc.NetworkServiceServicer):
         items, token = await self._networks.list_subnets(
             current_principal(),
             network_id=request.network_id,
-            all_projects=request.all_projects,
-            size=request.page_size,
-            token=request.page_token,
+            **_page(request),
         )
         return pb.ListSubnetsResponse(
             subnets=[subnet_to_pb(s) for s in items], next_page_token=token
@@ -116,9 +121,7 @@ class NetworkServiceHandlers(svc_grpc.NetworkServiceServicer):
             network_id=request.network_id,
             device_id=request.device_id,
             host=request.host,
-            all_projects=request.all_projects,
-            size=request.page_size,
-            token=request.page_token,
+            **_page(request),
         )
         return pb.ListPortsResponse(ports=[port_to_pb(p) for p in items], next_page_token=token)
 
@@ -185,9 +188,7 @@ class NetworkServiceHandlers(svc_grpc.NetworkServiceServicer):
         items, token = await self._groups.list(
             current_principal(),
             name=request.name,
-            all_projects=request.all_projects,
-            size=request.page_size,
-            token=request.page_token,
+            **_page(request),
         )
         return spb.ListSecurityGroupsResponse(
             security_groups=[group_to_pb(g) for g in items], next_page_token=token

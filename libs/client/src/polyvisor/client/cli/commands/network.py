@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from polyvisor.client.cli import exitcodes, views
@@ -13,27 +14,121 @@ from polyvisor.client.errors import PolyvisorClientError
 from polyvisor.client.serialize import to_dict
 
 
-def _crud(
-    sub: Any,
-    out: argparse.ArgumentParser,
-    what: str,
-    show: Callable[..., Awaitable[int]],
-    delete: Callable[..., Awaitable[int]],
-) -> None:
-    p = sub.add_parser("show", parents=[out], help=f"show a {what}")
-    p.add_argument("name", metavar="NAME_OR_ID")
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """One resource of the network service as the CLI shows it: list, show and delete are
+    the same for all of them, built from this."""
+
+    what: str
+    api: Callable[[Any], Any]  # client -> its API object (client.networks, ...)
+    view: Callable[[Any], Any]
+    columns: Any
+    #: list filters from the arguments (names resolved to ids)
+    filters: Callable[[Any, argparse.Namespace], Awaitable[dict[str, Any]]]
+    lookup: str = "find"  # by name or id; rules have no name: "get"
+
+
+async def _all_projects(client: Any, args: argparse.Namespace) -> dict[str, Any]:
+    return {"all_projects": args.all_projects}
+
+
+async def _named(client: Any, args: argparse.Namespace) -> dict[str, Any]:
+    return {"name": args.name, "all_projects": args.all_projects}
+
+
+async def _on_network(client: Any, args: argparse.Namespace) -> dict[str, Any]:
+    network_id = (await client.networks.find(args.network)).id if args.network else ""
+    return {"network_id": network_id, "all_projects": args.all_projects}
+
+
+async def _port_filters(client: Any, args: argparse.Namespace) -> dict[str, Any]:
+    return {**await _on_network(client, args), "device_id": args.device_id, "host": args.host}
+
+
+async def _of_group(client: Any, args: argparse.Namespace) -> dict[str, Any]:
+    group_id = (await client.security_groups.find(args.group)).id if args.group else ""
+    return {"security_group_id": group_id, "all_projects": args.all_projects}
+
+
+NETWORK = _Kind("network", lambda c: c.networks, views.network_view, views.NETWORK_COLUMNS, _named)
+SUBNET = _Kind("subnet", lambda c: c.subnets, views.subnet_view, views.SUBNET_COLUMNS, _on_network)
+PORT = _Kind("port", lambda c: c.ports, views.port_view, views.PORT_COLUMNS, _port_filters)
+GROUP = _Kind(
+    "security group",
+    lambda c: c.security_groups,
+    views.group_view,
+    views.SECURITY_GROUP_COLUMNS,
+    _named,
+)
+RULE = _Kind(
+    "rule",
+    lambda c: c.security_group_rules,
+    views.rule_view,
+    views.SECURITY_GROUP_RULE_COLUMNS,
+    _of_group,
+    lookup="get",
+)
+
+
+def _handlers(kind: _Kind) -> tuple[Any, Any, Any]:
+    """list, show and delete of `kind`."""
+
+    async def list_(ctx: Ctx, args: argparse.Namespace) -> int:
+        client = ctx.client()
+        items = await kind.api(client).list(**await kind.filters(client, args))
+        ctx.out.rows([to_dict(i) for i in items], [kind.view(i) for i in items], kind.columns)
+        return 0
+
+    async def show(ctx: Ctx, args: argparse.Namespace) -> int:
+        item = await getattr(kind.api(ctx.client()), kind.lookup)(args.name)
+        ctx.out.show(to_dict(item), kind.view(item))
+        return 0
+
+    async def delete(ctx: Ctx, args: argparse.Namespace) -> int:
+        api = kind.api(ctx.client())
+        worst = 0
+        for name in args.names:
+            try:
+                await api.delete(name if kind.lookup == "get" else (await api.find(name)).id)
+                ctx.out.message(f"deleted {name}")
+            except (PolyvisorClientError, ValueError) as e:
+                worst = worst or exitcodes.print_error(ctx.err, e)
+        return worst
+
+    return list_, show, delete
+
+
+def _group(groups: Any, name: str, help: str, dest: str = "action") -> Any:
+    g = groups.add_parser(name, help=help)
+    sub = g.add_subparsers(dest=dest, metavar="ACTION")
+    sub.required = True
+    return sub
+
+
+def _resource(
+    sub: Any, out: argparse.ArgumentParser, kind: _Kind, create: Any, create_help: str
+) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The create, list, show and delete commands of `kind`: (create's parser, list's parser)
+    for the arguments of their own."""
+    list_, show, delete = _handlers(kind)
+    key = "ID" if kind.lookup == "get" else "NAME_OR_ID"
+    made = sub.add_parser("create", parents=[out], help=create_help)
+    made.set_defaults(handler=create)
+    listed = sub.add_parser("list", parents=[out], help=f"list {kind.what}s")
+    listed.add_argument("--all-projects", action="store_true")
+    listed.set_defaults(handler=list_)
+    p = sub.add_parser("show", parents=[out], help=f"show a {kind.what}")
+    p.add_argument("name", metavar=key)
     p.set_defaults(handler=show)
-    p = sub.add_parser("delete", parents=[out], help=f"delete {what}s")
-    p.add_argument("names", nargs="+", metavar="NAME_OR_ID")
+    p = sub.add_parser("delete", parents=[out], help=f"delete {kind.what}s")
+    p.add_argument("names", nargs="+", metavar=key)
     p.set_defaults(handler=delete)
+    return made, listed
 
 
 def register(groups: Any, out: argparse.ArgumentParser) -> None:
-    # -- network
-    g = groups.add_parser("network", help="networks (flat or VLAN on a physical network)")
-    sub = g.add_subparsers(dest="action", metavar="ACTION")
-    sub.required = True
-    p = sub.add_parser("create", parents=[out], help="create a network")
+    sub = _group(groups, "network", "networks (flat or VLAN on a physical network)")
+    p, listed = _resource(sub, out, NETWORK, network_create, "create a network")
     p.add_argument("name")
     p.add_argument("--type", dest="network_type", default="vlan", help="flat or vlan (default)")
     p.add_argument("--physical-network", required=True, metavar="NAME")
@@ -42,18 +137,10 @@ def register(groups: Any, out: argparse.ArgumentParser) -> None:
     p.add_argument("--mtu", type=int, default=0)
     p.add_argument("--shared", action="store_true", help="usable by every project (admin)")
     p.add_argument("--disable", action="store_true", help="admin state down")
-    p.set_defaults(handler=network_create)
-    p = sub.add_parser("list", parents=[out], help="list networks")
-    p.add_argument("--name", default="")
-    p.add_argument("--all-projects", action="store_true")
-    p.set_defaults(handler=network_list)
-    _crud(sub, out, "network", network_show, network_delete)
+    listed.add_argument("--name", default="")
 
-    # -- subnet
-    g = groups.add_parser("subnet", help="subnets (IPv4 or IPv6) of a network")
-    sub = g.add_subparsers(dest="action", metavar="ACTION")
-    sub.required = True
-    p = sub.add_parser("create", parents=[out], help="create a subnet")
+    sub = _group(groups, "subnet", "subnets (IPv4 or IPv6) of a network")
+    p, listed = _resource(sub, out, SUBNET, subnet_create, "create a subnet")
     p.add_argument("name")
     p.add_argument("--network", required=True, metavar="NAME_OR_ID")
     p.add_argument("--cidr", required=True)
@@ -65,18 +152,10 @@ def register(groups: Any, out: argparse.ArgumentParser) -> None:
     p.add_argument("--dns", action="append", default=[], metavar="IP")
     p.add_argument("--route", action="append", default=[], metavar="DEST=NEXTHOP")
     p.add_argument("--no-dhcp", action="store_true")
-    p.set_defaults(handler=subnet_create)
-    p = sub.add_parser("list", parents=[out], help="list subnets")
-    p.add_argument("--network", default="", metavar="NAME_OR_ID")
-    p.add_argument("--all-projects", action="store_true")
-    p.set_defaults(handler=subnet_list)
-    _crud(sub, out, "subnet", subnet_show, subnet_delete)
+    listed.add_argument("--network", default="", metavar="NAME_OR_ID")
 
-    # -- port
-    g = groups.add_parser("port", help="ports: a MAC and addresses on a network")
-    sub = g.add_subparsers(dest="action", metavar="ACTION")
-    sub.required = True
-    p = sub.add_parser("create", parents=[out], help="create a port")
+    sub = _group(groups, "port", "ports: a MAC and addresses on a network")
+    p, listed = _resource(sub, out, PORT, port_create, "create a port")
     p.add_argument("name", nargs="?", default="")
     p.add_argument("--network", required=True, metavar="NAME_OR_ID")
     p.add_argument("--fixed-ip", action="append", default=[], metavar="subnet=S,ip=A",
@@ -89,36 +168,20 @@ def register(groups: Any, out: argparse.ArgumentParser) -> None:
     p.add_argument("--allowed-address", action="append", default=[], metavar="IP[,mac=M]")
     p.add_argument("--device-id", default="")
     p.add_argument("--device-owner", default="")
-    p.set_defaults(handler=port_create)
-    p = sub.add_parser("list", parents=[out], help="list ports")
-    p.add_argument("--network", default="", metavar="NAME_OR_ID")
-    p.add_argument("--device-id", default="")
-    p.add_argument("--host", default="")
-    p.add_argument("--all-projects", action="store_true")
-    p.set_defaults(handler=port_list)
-    _crud(sub, out, "port", port_show, port_delete)
+    listed.add_argument("--network", default="", metavar="NAME_OR_ID")
+    listed.add_argument("--device-id", default="")
+    listed.add_argument("--host", default="")
 
-    # -- security group [rule]
-    g = groups.add_parser("security", help="security groups and their rules")
-    sub = g.add_subparsers(dest="kind", metavar="group")
-    sub.required = True
-    sg = sub.add_parser("group", help="security groups")
-    gsub = sg.add_subparsers(dest="action", metavar="ACTION")
-    gsub.required = True
-    p = gsub.add_parser("create", parents=[out], help="create a security group")
+    # security group [rule]
+    sub = _group(groups, "security", "security groups and their rules", dest="kind")
+    gsub = _group(sub, "group", "security groups")
+    p, listed = _resource(gsub, out, GROUP, group_create, "create a security group")
     p.add_argument("name")
     p.add_argument("--description", default="")
-    p.set_defaults(handler=group_create)
-    p = gsub.add_parser("list", parents=[out], help="list security groups")
-    p.add_argument("--name", default="")
-    p.add_argument("--all-projects", action="store_true")
-    p.set_defaults(handler=group_list)
-    _crud(gsub, out, "security group", group_show, group_delete)
+    listed.add_argument("--name", default="")
 
-    rg = gsub.add_parser("rule", help="security group rules")
-    rsub = rg.add_subparsers(dest="rule_action", metavar="ACTION")
-    rsub.required = True
-    p = rsub.add_parser("create", parents=[out], help="add a rule (an allow) to a group")
+    rsub = _group(gsub, "rule", "security group rules", dest="rule_action")
+    p, listed = _resource(rsub, out, RULE, rule_create, "add a rule (an allow) to a group")
     p.add_argument("group", metavar="GROUP")
     d = p.add_mutually_exclusive_group()
     d.add_argument("--ingress", dest="direction", action="store_const", const="ingress")
@@ -132,27 +195,8 @@ def register(groups: Any, out: argparse.ArgumentParser) -> None:
     r.add_argument("--remote-ip", default="", metavar="CIDR")
     r.add_argument("--remote-group", default="", metavar="GROUP")
     p.add_argument("--description", default="")
-    p.set_defaults(handler=rule_create, direction="ingress")
-    p = rsub.add_parser("list", parents=[out], help="list rules")
-    p.add_argument("group", nargs="?", default="", metavar="GROUP")
-    p.add_argument("--all-projects", action="store_true")
-    p.set_defaults(handler=rule_list)
-    p = rsub.add_parser("show", parents=[out], help="show a rule")
-    p.add_argument("name", metavar="ID")
-    p.set_defaults(handler=rule_show)
-    p = rsub.add_parser("delete", parents=[out], help="delete rules")
-    p.add_argument("names", nargs="+", metavar="ID")
-    p.set_defaults(handler=rule_delete)
-
-
-async def _delete_each(ctx: Ctx, names: list[str], delete: Callable[[str], Awaitable[str]]) -> int:
-    worst = 0
-    for name in names:
-        try:
-            ctx.out.message(f"deleted {await delete(name)}")
-        except (PolyvisorClientError, ValueError) as e:
-            worst = worst or exitcodes.print_error(ctx.err, e)
-    return worst
+    p.set_defaults(direction="ingress")
+    listed.add_argument("group", nargs="?", default="", metavar="GROUP")
 
 
 def _kv(text: str, what: str) -> dict[str, str]:
@@ -163,9 +207,6 @@ def _kv(text: str, what: str) -> dict[str, str]:
             raise UsageError(f"{what} must be key=value[,key=value], not {text!r}")
         out[key.strip()] = value.strip()
     return out
-
-
-# --------------------------------------------------------------------------- networks
 
 
 async def network_create(ctx: Ctx, args: argparse.Namespace) -> int:
@@ -180,34 +221,6 @@ async def network_create(ctx: Ctx, args: argparse.Namespace) -> int:
     )
     ctx.out.show(to_dict(net), views.network_view(net))
     return 0
-
-
-async def network_list(ctx: Ctx, args: argparse.Namespace) -> int:
-    items = await ctx.client().networks.list(name=args.name, all_projects=args.all_projects)
-    ctx.out.rows(
-        [to_dict(n) for n in items], [views.network_view(n) for n in items], views.NETWORK_COLUMNS
-    )
-    return 0
-
-
-async def network_show(ctx: Ctx, args: argparse.Namespace) -> int:
-    net = await ctx.client().networks.find(args.name)
-    ctx.out.show(to_dict(net), views.network_view(net))
-    return 0
-
-
-async def network_delete(ctx: Ctx, args: argparse.Namespace) -> int:
-    api = ctx.client().networks
-
-    async def delete(name: str) -> str:
-        net = await api.find(name)
-        await api.delete(net.id)
-        return name
-
-    return await _delete_each(ctx, args.names, delete)
-
-
-# --------------------------------------------------------------------------- subnets
 
 
 async def subnet_create(ctx: Ctx, args: argparse.Namespace) -> int:
@@ -238,35 +251,6 @@ async def subnet_create(ctx: Ctx, args: argparse.Namespace) -> int:
     )
     ctx.out.show(to_dict(subnet), views.subnet_view(subnet))
     return 0
-
-
-async def subnet_list(ctx: Ctx, args: argparse.Namespace) -> int:
-    client = ctx.client()
-    network_id = (await client.networks.find(args.network)).id if args.network else ""
-    items = await client.subnets.list(network_id=network_id, all_projects=args.all_projects)
-    ctx.out.rows(
-        [to_dict(s) for s in items], [views.subnet_view(s) for s in items], views.SUBNET_COLUMNS
-    )
-    return 0
-
-
-async def subnet_show(ctx: Ctx, args: argparse.Namespace) -> int:
-    subnet = await ctx.client().subnets.find(args.name)
-    ctx.out.show(to_dict(subnet), views.subnet_view(subnet))
-    return 0
-
-
-async def subnet_delete(ctx: Ctx, args: argparse.Namespace) -> int:
-    api = ctx.client().subnets
-
-    async def delete(name: str) -> str:
-        await api.delete((await api.find(name)).id)
-        return name
-
-    return await _delete_each(ctx, args.names, delete)
-
-
-# --------------------------------------------------------------------------- ports
 
 
 async def port_create(ctx: Ctx, args: argparse.Namespace) -> int:
@@ -307,70 +291,10 @@ async def port_create(ctx: Ctx, args: argparse.Namespace) -> int:
     return 0
 
 
-async def port_list(ctx: Ctx, args: argparse.Namespace) -> int:
-    client = ctx.client()
-    network_id = (await client.networks.find(args.network)).id if args.network else ""
-    items = await client.ports.list(
-        network_id=network_id,
-        device_id=args.device_id,
-        host=args.host,
-        all_projects=args.all_projects,
-    )
-    ctx.out.rows(
-        [to_dict(p) for p in items], [views.port_view(p) for p in items], views.PORT_COLUMNS
-    )
-    return 0
-
-
-async def port_show(ctx: Ctx, args: argparse.Namespace) -> int:
-    port = await ctx.client().ports.find(args.name)
-    ctx.out.show(to_dict(port), views.port_view(port))
-    return 0
-
-
-async def port_delete(ctx: Ctx, args: argparse.Namespace) -> int:
-    api = ctx.client().ports
-
-    async def delete(name: str) -> str:
-        await api.delete((await api.find(name)).id)
-        return name
-
-    return await _delete_each(ctx, args.names, delete)
-
-
-# --------------------------------------------------------------------------- security groups
-
-
 async def group_create(ctx: Ctx, args: argparse.Namespace) -> int:
     group = await ctx.client().security_groups.create(args.name, description=args.description)
     ctx.out.show(to_dict(group), views.group_view(group))
     return 0
-
-
-async def group_list(ctx: Ctx, args: argparse.Namespace) -> int:
-    items = await ctx.client().security_groups.list(name=args.name, all_projects=args.all_projects)
-    ctx.out.rows(
-        [to_dict(g) for g in items],
-        [views.group_view(g) for g in items],
-        views.SECURITY_GROUP_COLUMNS,
-    )
-    return 0
-
-
-async def group_show(ctx: Ctx, args: argparse.Namespace) -> int:
-    group = await ctx.client().security_groups.find(args.name)
-    ctx.out.show(to_dict(group), views.group_view(group))
-    return 0
-
-
-async def group_delete(ctx: Ctx, args: argparse.Namespace) -> int:
-    api = ctx.client().security_groups
-
-    async def delete(name: str) -> str:
-        await api.delete((await api.find(name)).id)
-        return name
-
-    return await _delete_each(ctx, args.names, delete)
 
 
 async def rule_create(ctx: Ctx, args: argparse.Namespace) -> int:
@@ -405,33 +329,3 @@ async def rule_create(ctx: Ctx, args: argparse.Namespace) -> int:
     )
     ctx.out.show(to_dict(rule), views.rule_view(rule))
     return 0
-
-
-async def rule_list(ctx: Ctx, args: argparse.Namespace) -> int:
-    client = ctx.client()
-    group_id = (await client.security_groups.find(args.group)).id if args.group else ""
-    items = await client.security_group_rules.list(
-        security_group_id=group_id, all_projects=args.all_projects
-    )
-    ctx.out.rows(
-        [to_dict(r) for r in items],
-        [views.rule_view(r) for r in items],
-        views.SECURITY_GROUP_RULE_COLUMNS,
-    )
-    return 0
-
-
-async def rule_show(ctx: Ctx, args: argparse.Namespace) -> int:
-    rule = await ctx.client().security_group_rules.get(args.name)
-    ctx.out.show(to_dict(rule), views.rule_view(rule))
-    return 0
-
-
-async def rule_delete(ctx: Ctx, args: argparse.Namespace) -> int:
-    api = ctx.client().security_group_rules
-
-    async def delete(rule_id: str) -> str:
-        await api.delete(rule_id)
-        return rule_id
-
-    return await _delete_each(ctx, args.names, delete)
