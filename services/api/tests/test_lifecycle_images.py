@@ -190,3 +190,42 @@ def test_a_failed_rebuild_is_an_error_with_its_fault() -> None:
     after = run(s, lc.apply_event(s, event("COMMAND_FAILED", 4), NOW, D))
     assert after.state == m.State.ERROR and after.fault is not None
     assert after.fault.code == "REBUILD_FAILED" and after.image_id == "i1"
+
+
+@pytest.mark.parametrize("action", [lc.Action.CREATE_IMAGE, lc.Action.SHELVE])
+def test_a_snapshot_that_times_out_for_good_kills_its_image(action: lc.Action) -> None:
+    s = run(server(), lc.plan(action, server(), NOW, D, "r", {"image_id": "i7"}))
+    s = replace(s, command_attempts=D.max_command_attempts)
+    out = lc.plan_timeout(s, NOW + timedelta(seconds=51), D)
+    after = run(s, out)
+    assert (after.state, after.task, after.host) == (m.State.ACTIVE, m.Task.NONE, "h1")
+    assert after.fault is not None and after.fault.code == "TIMEOUT"
+    (work,) = out.work
+    assert isinstance(work, lc.FailImage) and work.image_id == "i7"
+    assert work.reason == after.fault.message
+    # A retry before the last attempt still fills the same image: nothing is killed then.
+    first = run(server(), lc.plan(action, server(), NOW, D, "r", {"image_id": "i7"}))
+    assert not any(
+        isinstance(w, lc.FailImage)
+        for w in lc.plan_timeout(first, NOW + timedelta(seconds=51), D).work
+    )
+
+
+def test_a_failed_snapshot_kills_its_image_too() -> None:
+    s = run(server(), lc.plan(lc.Action.CREATE_IMAGE, server(), NOW, D, "", {"image_id": "i"}))
+    fault = m.Fault("IMAGE_UNAVAILABLE", "disk copy failed")
+    out = lc.apply_event(s, event("COMMAND_FAILED", 4, fault=fault), NOW, D)
+    assert out.work == (lc.FailImage("i", "disk copy failed"),)
+
+
+def test_other_timeouts_kill_no_image() -> None:
+    s = run(server(), lc.plan(lc.Action.PAUSE, server(), NOW, D, "r"))
+    s = replace(s, command_attempts=D.max_command_attempts, action_args={"image_id": "old"})
+    assert lc.plan_timeout(s, NOW + timedelta(seconds=21), D).work == ()
+
+
+def test_a_fail_image_entry_survives_the_outbox() -> None:
+    from polyvisor.api.store import outbox
+
+    work = lc.FailImage("img-1", "timed out")
+    assert outbox.decode(*outbox.encode(work)) == work

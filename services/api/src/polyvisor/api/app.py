@@ -104,7 +104,9 @@ async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
         settings.scheduler_address, service_token.metadata, settings.downstream_timeout_s
     )
     stack.push_async_callback(scheduler.close)
-    images = ImageClient(settings.imagesvc_address, settings.downstream_timeout_s)
+    images = ImageClient(
+        settings.imagesvc_address, settings.downstream_timeout_s, service_token.metadata
+    )
     stack.push_async_callback(images.close)
     ports: ServerPorts | None = None
     if settings.network_address:
@@ -146,6 +148,7 @@ async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
         batch=settings.outbox_workers * 4,
         lease_s=settings.outbox_lease_s,
         ports=ports,
+        images=images,
     )
     feed = ChangeFeed(pool)
     cache = ReadCache(settings.server_cache_size)

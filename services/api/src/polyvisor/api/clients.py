@@ -156,10 +156,17 @@ class SchedulerClient:
 class ImageClient:
     PEER = "image service"
 
-    def __init__(self, address: str, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        address: str,
+        timeout_s: float = 10.0,
+        token: Callable[[], Any] | None = None,
+    ) -> None:
         self._channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
         self.stub = image_service_pb2_grpc.ImageServiceStub(self._channel)
         self.timeout_s = timeout_s
+        # The api's own token (`ServiceToken.metadata`): only to kill the snapshots it made.
+        self._token = token
 
     async def get_image(self, image_id: str, bearer: str) -> m.ImageInfo:
         """The image as the caller (whose token is forwarded) may see it."""
@@ -213,6 +220,33 @@ class ImageClient:
         except grpc.aio.AioRpcError as e:
             if e.code() != grpc.StatusCode.NOT_FOUND:
                 raise map_rpc_error(e, self.PEER) from e
+
+    async def fail_snapshot(self, image_id: str, reason: str) -> str:
+        """Kill the snapshot image `image_id` with `reason`, as the api (no caller is waiting:
+        the snapshot failed or timed out). Returns what became of it: "killed", or the state
+        that made a kill needless ("gone", "not queued"). Unavailable while an upload is still
+        saving it (the image service queues it again once that upload stops beating)."""
+        if self._token is None:
+            raise Unavailable("the api has no service identity for the image service")
+        header = images_pb2.UploadImageHeader(image_id=image_id, failure=reason[:900] or "failed")
+
+        async def requests() -> Any:
+            yield images_pb2.UploadImageRequest(header=header)
+
+        try:
+            await self.stub.UploadImage(requests(), timeout=self.timeout_s, metadata=self._token())
+        except grpc.aio.AioRpcError as e:
+            code = e.code()
+            if code == grpc.StatusCode.INVALID_ARGUMENT:
+                return "killed"  # the refusal carries the reason we gave: done
+            if code == grpc.StatusCode.NOT_FOUND:
+                return "gone"
+            if code == grpc.StatusCode.FAILED_PRECONDITION:
+                if "saving" in (e.details() or ""):
+                    raise Unavailable(f"image {image_id} is still saving: {e.details()}") from e
+                return "not queued"  # ACTIVE (the upload made it after all) or KILLED
+            raise map_rpc_error(e, self.PEER) from e
+        return "killed"
 
     async def close(self) -> None:
         await self._channel.close()

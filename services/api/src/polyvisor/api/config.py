@@ -12,7 +12,7 @@
 | `POLYVISOR_AGENT_KEY_SECRET` | the secret per-agent keys are derived from (`python -m polyvisor.api.agentkey HOST` prints a host's key); agents authenticate only with it set | unset |
 | `POLYVISOR_LOGIN_FAILURES_PER_USER` / `_PER_SOURCE` | failed logins per minute before RESOURCE_EXHAUSTED | 5 / 30 |
 | `POLYVISOR_QUOTA_INSTANCES` / `_VCPUS` / `_RAM_MB` | default project quota (-1 unlimited) | 10 / 20 / 51200 |
-| `POLYVISOR_SCHEDULING_TIMEOUT_S`, `_BUILD_TIMEOUT_S`, `_POWER_TIMEOUT_S`, `_REBOOT_TIMEOUT_S`, `_DELETE_TIMEOUT_S` | deadlines of transitional states | 120, 900, 180, 300, 180 |
+| `POLYVISOR_SCHEDULING_TIMEOUT_S`, `_BUILD_TIMEOUT_S`, `_POWER_TIMEOUT_S`, `_REBOOT_TIMEOUT_S`, `_DELETE_TIMEOUT_S`, `_SNAPSHOT_TIMEOUT_S` | deadlines of transitional states | 120, 900, 180, 300, 180, 1800 |
 | `POLYVISOR_MAX_COMMAND_ATTEMPTS` | tries of a power/reboot/destroy command | 3 |
 | `POLYVISOR_MAX_BUILD_ATTEMPTS` | hosts tried for one build | 3 |
 | `POLYVISOR_REAPER_INTERVAL_S` | how often overdue tasks are looked for | 2 |
@@ -66,6 +66,8 @@ class ApiSettings(ServiceSettings):
     power_timeout_s: float = Field(default=180.0, gt=0)
     reboot_timeout_s: float = Field(default=300.0, gt=0)
     delete_timeout_s: float = Field(default=180.0, gt=0)
+    # A snapshot (image create, shelve) copies and uploads a whole disk.
+    snapshot_timeout_s: float = Field(default=1800.0, gt=0)
     max_command_attempts: int = Field(default=3, ge=1)
     max_build_attempts: int = Field(default=3, ge=1)
 
@@ -96,6 +98,7 @@ class ApiSettings(ServiceSettings):
             power_s=self.power_timeout_s,
             reboot_s=self.reboot_timeout_s,
             delete_s=self.delete_timeout_s,
+            snapshot_s=self.snapshot_timeout_s,
             max_command_attempts=self.max_command_attempts,
             max_build_attempts=self.max_build_attempts,
         )

@@ -10,7 +10,9 @@ Entries (claimed with a lease by any replica; per server in order):
   none is left, release the claim and ask the scheduler again without the hosts that failed;
 - `command`: publish a command on `agent.<host>.cmd` (Nats-Msg-Id: server, generation, verb);
 - `release_claim`: give the scheduler's claim back (idempotent);
-- `release_ports`: free the server's ports (`ports.ServerPorts.release`).
+- `release_ports`: free the server's ports (`ports.ServerPorts.release`);
+- `fail_image`: kill the image a failed or timed-out snapshot was filling (no QUEUED or half
+  image is left; the image service refuses it once it is ACTIVE or KILLED).
 
 A spawn command leaves with the server's ports made and bound to its host (their binding
 specs in the command, their addresses on the server).
@@ -28,8 +30,15 @@ from datetime import UTC, datetime
 
 from polyvisor.api import lifecycle, outcomes, placement
 from polyvisor.api import models as m
-from polyvisor.api.clients import SchedulerClient
-from polyvisor.api.lifecycle import ReleaseClaim, ReleasePorts, Reschedule, Schedule, Send
+from polyvisor.api.clients import ImageClient, SchedulerClient
+from polyvisor.api.lifecycle import (
+    FailImage,
+    ReleaseClaim,
+    ReleasePorts,
+    Reschedule,
+    Schedule,
+    Send,
+)
 from polyvisor.api.metrics import OUTBOX_DONE, SCHEDULING_SECONDS
 from polyvisor.api.ports import ServerPorts
 from polyvisor.api.spawnspec import SpawnSpec, Target
@@ -60,9 +69,11 @@ class Orchestrator:
         batch: int = 16,
         lease_s: float = 30.0,
         ports: ServerPorts | None = None,
+        images: ImageClient | None = None,
     ) -> None:
         self.pool = pool
         self.ports = ports
+        self.images = images
         self.scheduler = scheduler
         self.publish = publish
         self.deadlines = deadlines
@@ -109,6 +120,8 @@ class Orchestrator:
                     await self._send(entry, work.command)
                 elif isinstance(work, ReleasePorts):
                     await self._release_ports(entry)
+                elif isinstance(work, FailImage):
+                    await self._fail_image(entry, work)
                 else:
                     await self._release_claim(entry, work)
                 OUTBOX_DONE.labels(entry.kind, "done").inc()
@@ -293,5 +306,13 @@ class Orchestrator:
             entry.server_id, work.reason.value, work.detail
         )
         log.info("claim released", released=released)
+        with db_errors():
+            await self._finish(entry)
+
+    async def _fail_image(self, entry: Entry, work: FailImage) -> None:
+        if self.images is None:
+            raise Unavailable("the api has no image service to kill a failed snapshot in")
+        became = await self.images.fail_snapshot(work.image_id, work.reason)
+        log.info("failed snapshot's image settled", image_id=work.image_id, result=became)
         with db_errors():
             await self._finish(entry)

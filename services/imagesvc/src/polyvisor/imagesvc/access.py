@@ -4,14 +4,16 @@
 - a user sees the images of their project, public images, and shared images listing their
   project; an image they may not see does not exist for them (NotFound, never a hint);
 - only the owner project (member role) or an admin changes, uploads to or deletes an image;
-  the reader role changes nothing; only an admin makes an image public.
+  the reader role changes nothing; only an admin makes an image public;
+- the api's own identity may kill a snapshot image it made (an upload carrying only a
+  failure) when the snapshot failed or timed out: it uploads no bytes, to no other image.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from polyvisor.common.auth import Principal
+from polyvisor.common.auth import API_IDENTITY, KIND_SERVICE, Principal
 from polyvisor.common.errors import NotFound, PermissionDenied, Unauthenticated
 from polyvisor.imagesvc.model import Image, ImageStatus, Visibility
 
@@ -62,11 +64,25 @@ def require_mutate(p: Principal | None, image: Image | None, image_id: str) -> I
     return img
 
 
-def require_upload(p: Principal | None, image: Image | None, image_id: str) -> Image:
+def require_upload(
+    p: Principal | None, image: Image | None, image_id: str, *, failure: bool = False
+) -> Image:
     """The image, if the caller may upload its data: who may change it, and the one agent a
     snapshot image names (`snapshot_host`, set by the api when it asked that host for the
-    snapshot) for that image only."""
+    snapshot) for that image only. A `failure` (no data, the image is killed) of a snapshot
+    image may also come from the api, which made it."""
     principal = _require_principal(p)
+    if principal.kind == KIND_SERVICE and principal.user_id == API_IDENTITY:
+        if (
+            not failure
+            or image is None
+            or image.status is ImageStatus.DELETED
+            or image.extra_properties.get("image_type") != "snapshot"
+        ):
+            raise PermissionDenied(
+                f"the api only kills the snapshot images it made; not {image_id}"
+            )
+        return image
     if principal.is_agent:
         if (
             image is None

@@ -11,7 +11,7 @@ import asyncio
 from contextlib import AsyncExitStack
 from importlib.resources import files
 
-from polyvisor.common.auth import JwtAuthenticator, MethodRules, TokenVerifier
+from polyvisor.common.auth import API_IDENTITY, JwtAuthenticator, MethodRules, TokenVerifier
 from polyvisor.common.bus.client import Bus
 from polyvisor.common.db import close_pool, create_pool, migrate
 from polyvisor.common.errors import FailedPrecondition
@@ -54,13 +54,15 @@ async def _reaper(settings: ImageSettings, store: Store, blobs: FilesystemStore)
 
 #: Users (roles and projects checked by the handlers) call everything; an agent reads an
 #: image, downloads its rendition, and uploads the snapshot images that name its host (checked
-#: by `access.require_upload`); the other services' identities call nothing.
+#: by `access.require_upload`); the api kills the snapshot images it made when the snapshot
+#: failed or timed out (an upload with a failure and no data, also checked there); the other
+#: services' identities call nothing.
 IMAGE_RULES = MethodRules(
     {
         f"/{SERVICE_NAME}/": ("user",),
         f"/{SERVICE_NAME}/GetImage": ("user", "agent"),
         f"/{SERVICE_NAME}/DownloadImage": ("user", "agent"),
-        f"/{SERVICE_NAME}/UploadImage": ("user", "agent"),
+        f"/{SERVICE_NAME}/UploadImage": ("user", "agent", f"service:{API_IDENTITY}"),
     }
 )
 

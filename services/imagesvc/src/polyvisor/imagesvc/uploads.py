@@ -106,7 +106,10 @@ class Uploads:
             raise InvalidArgument("header.sha256 must be 64 hex digits")
         extra = validate_extra_properties(header.properties) if header.properties else {}
         image = access.require_upload(
-            p, await self._store.get_image(header.image_id, with_renditions=False), header.image_id
+            p,
+            await self._store.get_image(header.image_id, with_renditions=False),
+            header.image_id,
+            failure=bool(header.failure),
         )
         if image.status is not ImageStatus.QUEUED:
             raise FailedPrecondition(_not_queued(image))

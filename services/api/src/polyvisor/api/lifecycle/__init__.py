@@ -51,6 +51,7 @@ from polyvisor.api.lifecycle.scheduling import (
     placement_request,
 )
 from polyvisor.api.lifecycle.work import (
+    FailImage,
     OutboxWork,
     ReleaseClaim,
     ReleasePorts,
@@ -73,6 +74,7 @@ __all__ = [
     "Deadlines",
     "Destroy",
     "EventKind",
+    "FailImage",
     "OpenConsole",
     "OutboxWork",
     "Outcome",

@@ -13,10 +13,22 @@ from polyvisor.api import models as m
 from polyvisor.api.lifecycle.actions import BY_TASK, command_for
 from polyvisor.api.lifecycle.commands import Destroy
 from polyvisor.api.lifecycle.model import UNSET, Change, Deadlines, Outcome, ignore
-from polyvisor.api.lifecycle.work import ReleaseClaim, ReleaseReason, Send
+from polyvisor.api.lifecycle.work import FailImage, OutboxWork, ReleaseClaim, ReleaseReason, Send
 from polyvisor.api.models import Power, State, Task
 
-__all__ = ["plan_timeout"]
+__all__ = ["SNAPSHOT_TASKS", "image_left_unfilled", "plan_timeout"]
+
+# The tasks that fill an image (`action_args["image_id"]`) the api made before it asked.
+SNAPSHOT_TASKS = frozenset({Task.IMAGE_SNAPSHOT, Task.SHELVING})
+
+
+def image_left_unfilled(server: m.Server, reason: str) -> tuple[OutboxWork, ...]:
+    """A snapshot that ends without its answer leaves no QUEUED (or half) image behind: the
+    image service kills the one it was filling, with the reason."""
+    image_id = str(server.action_args.get("image_id") or "")
+    if server.task not in SNAPSHOT_TASKS or not image_id:
+        return ()
+    return (FailImage(image_id, reason),)
 
 
 def plan_timeout(server: m.Server, now: datetime, d: Deadlines) -> Outcome:
@@ -60,7 +72,8 @@ def plan_timeout(server: m.Server, now: datetime, d: Deadlines) -> Outcome:
             task_deadline=None,
             power_state=Power.UNKNOWN,
             fault=m.Fault("TIMEOUT", message, server.host, "", now),
-        )
+        ),
+        image_left_unfilled(server, message),
     )
 
 

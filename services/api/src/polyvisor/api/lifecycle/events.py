@@ -23,6 +23,7 @@ from typing import Final
 
 from polyvisor.api import models as m
 from polyvisor.api.lifecycle.actions import ACTIONS, deleted
+from polyvisor.api.lifecycle.deadlines import SNAPSHOT_TASKS, image_left_unfilled
 from polyvisor.api.lifecycle.model import (
     UNSET,
     AgentEvent,
@@ -287,13 +288,14 @@ _LEAVES_STATE: Final = frozenset(
 
 def _on_command_failed(server: m.Server, ev: AgentEvent, now: datetime, d: Deadlines) -> Outcome:
     fault = ev.fault or m.Fault("POWER_FAILED", "the host could not carry out the command")
-    if server.task in (Task.IMAGE_SNAPSHOT, Task.SHELVING):
-        # Nothing changed on the host (the agent killed the half image): the server is where
-        # it was, with the fault.
+    if server.task in SNAPSHOT_TASKS:
+        # Nothing changed on the host: the server is where it was, with the fault. The agent
+        # killed the half image; the api kills it too (the agent's call may have failed).
         power = ev.power_state or server.power_state
         change = _settled(_state_of(power, server.state), power)
         return Outcome(
-            change.then(Change(fault=_fault("SNAPSHOT_FAILED", fault, server.host, now)))
+            change.then(Change(fault=_fault("SNAPSHOT_FAILED", fault, server.host, now))),
+            image_left_unfilled(server, fault.message),
         )
     if server.task == Task.REBUILDING:
         # The old disk may be gone: the server needs a new rebuild (or a delete).

@@ -10,6 +10,7 @@ from typing import TypeAlias
 from polyvisor.api.lifecycle.commands import AgentCommand
 
 __all__ = [
+    "FailImage",
     "OutboxWork",
     "ReleaseClaim",
     "ReleasePorts",
@@ -61,4 +62,14 @@ class ReleasePorts:
     api made are deleted, the ones the user passed in unbound and kept."""
 
 
-OutboxWork: TypeAlias = Schedule | Reschedule | Send | ReleaseClaim | ReleasePorts
+@dataclass(frozen=True, slots=True)
+class FailImage:
+    """The image a snapshot was filling will never be filled (the action failed or timed
+    out): the image service kills it with `reason`, so no QUEUED or half image is left. A no-op
+    for an image that is already ACTIVE, KILLED or gone."""
+
+    image_id: str
+    reason: str
+
+
+OutboxWork: TypeAlias = Schedule | Reschedule | Send | ReleaseClaim | ReleasePorts | FailImage

@@ -18,6 +18,7 @@ from typing import Any
 
 from polyvisor.api.lifecycle.commands import COMMANDS, AgentCommand, Verb
 from polyvisor.api.lifecycle.work import (
+    FailImage,
     OutboxWork,
     ReleaseClaim,
     ReleasePorts,
@@ -51,6 +52,7 @@ _KINDS: dict[type, str] = {
     Send: "command",
     ReleaseClaim: "release_claim",
     ReleasePorts: "release_ports",
+    FailImage: "fail_image",
 }
 
 
@@ -62,6 +64,8 @@ def encode(work: OutboxWork) -> tuple[str, dict[str, Any]]:
         return "release_claim", {"reason": work.reason.value, "detail": work.detail}
     if isinstance(work, ReleasePorts):
         return "release_ports", {}
+    if isinstance(work, FailImage):
+        return "fail_image", {"image_id": work.image_id, "reason": work.reason}
     cmd = work.command
     payload: dict[str, Any] = {"verb": cmd.verb.value}
     for f in fields(cmd):
@@ -82,6 +86,8 @@ def decode(kind: str, payload: dict[str, Any]) -> OutboxWork:
         )
     if kind == "release_ports":
         return ReleasePorts()
+    if kind == "fail_image":
+        return FailImage(str(payload["image_id"]), str(payload.get("reason") or ""))
     if kind == "command":
         return Send(_command(payload))
     raise ValueError(f"unknown outbox entry kind {kind!r}")
