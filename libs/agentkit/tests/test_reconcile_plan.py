@@ -62,3 +62,25 @@ def test_unwanted_vms_and_busy_servers() -> None:
 
 def test_no_desired_state_means_no_power_action() -> None:
     assert plan_reconcile([a("x", desired=None)], [i("x", OFF)]) == []
+
+
+def test_paused_and_suspended_servers_may_vanish_but_keep_their_power_state() -> None:
+    """A server held PAUSED or SUSPENDED is settled: gone from the hypervisor it is VANISHED;
+    there, it is left as it is even though the api wants it running once resumed."""
+    actions = plan_reconcile(
+        [
+            a("paused", RUN, "PAUSED"),
+            a("suspended", RUN, "SUSPENDED"),
+            a("paused-gone", RUN, "PAUSED"),
+            a("suspended-gone", RUN, "SUSPENDED"),
+            a("pausing", RUN, "ACTIVE", "PAUSING"),
+        ],
+        [
+            i("paused", PowerState.PAUSED),
+            i("suspended", OFF),  # a managed save reads as shut off on some hypervisors
+        ],
+    )
+    assert kinds(actions) == {
+        "paused-gone": ActionKind.VANISHED,
+        "suspended-gone": ActionKind.VANISHED,
+    }
