@@ -1,0 +1,164 @@
+"""Day-2 changes of a server: its name, metadata and tags, and the actions that need an image
+(snapshot to image, shelve, rebuild, unshelve)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from polyvisor.api import (
+    image_checks,
+    lifecycle,
+    validation,
+)
+from polyvisor.api import models as m
+from polyvisor.api.convert import images as image_convert
+from polyvisor.api.lifecycle import Action, Change
+from polyvisor.api.models import State
+from polyvisor.api.server_base import ServerBase
+from polyvisor.api.store import servers as server_store
+from polyvisor.common.auth import Principal
+from polyvisor.common.db import db_errors
+from polyvisor.common.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
+from polyvisor.common.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class ServerDay2(ServerBase):
+    # ------------------------------------------------------------------ update
+
+    async def update(
+        self, p: Principal, server_id: str, name: str | None, metadata: dict[str, str] | None
+    ) -> m.Server:
+        p.require_write()
+        change = Change(
+            name=validation.name(name, "server.name") if name is not None else lifecycle.UNSET,
+            metadata=(
+                validation.metadata(metadata, "server.metadata")
+                if metadata is not None
+                else lifecycle.UNSET
+            ),
+        )
+        if not change:
+            raise InvalidArgument("update_mask names nothing to change", {"field": "update_mask"})
+        with db_errors():
+            async with self.pool.acquire() as conn, conn.transaction():
+                server = await self._locked(conn, p, server_id)
+                if server.state == State.DELETED:
+                    raise FailedPrecondition(f"server {server_id} is deleted")
+                return await server_store.save(conn, server, change)
+
+    async def tag(self, p: Principal, server_id: str, tag: str, *, add: bool) -> m.Server:
+        """Add a tag (one already there changes nothing) or remove one (one not there is
+        NOT_FOUND, as Nova's)."""
+        p.require_write()
+        tag = validation.tag(tag)
+        with db_errors():
+            async with self.pool.acquire() as conn, conn.transaction():
+                server = await self._locked(conn, p, server_id)
+                if server.state == State.DELETED:
+                    raise FailedPrecondition(f"server {server_id} is deleted")
+                if add:
+                    if tag in server.tags:
+                        return server
+                    if len(server.tags) >= validation.MAX_TAGS:
+                        raise FailedPrecondition(
+                            f"server {server_id} has {validation.MAX_TAGS} tags already",
+                            {"server_id": server_id},
+                        )
+                    tags = (*server.tags, tag)
+                else:
+                    if tag not in server.tags:
+                        raise NotFound(
+                            f"server {server_id} has no tag {tag!r}",
+                            {"server_id": server_id, "tag": tag},
+                        )
+                    tags = tuple(t for t in server.tags if t != tag)
+                return await server_store.save(conn, server, Change(tags=tags))
+
+    # ------------------------------------------------------------------ day 2
+
+    async def create_image(
+        self,
+        p: Principal,
+        bearer: str,
+        server_id: str,
+        name: str,
+        request_id: str = "",
+        properties: dict[str, str] | None = None,
+        *,
+        action: Action = Action.CREATE_IMAGE,
+    ) -> tuple[m.Server, str]:
+        """Snapshot the server to a new image (CREATE_IMAGE, or SHELVE: then free its host).
+
+        The image is made first (QUEUED, owned by the caller's project, naming the host that
+        may upload to it), then the action starts with its id; the host uploads the disk.
+        Returns the server and the image's id."""
+        p.require_write()
+        request_id = validation.request_id(request_id)
+        props = validation.metadata(dict(properties or {}), "properties")
+        server = await self.get(p, server_id)
+        if request_id and server.last_request_id == request_id:
+            return server, str(server.action_args.get("image_id") or "")
+        # Refuse before making an image nobody would fill.
+        lifecycle.ACTIONS[action].check(server)
+        suffix = "shelved" if action == Action.SHELVE else "snapshot"
+        name = validation.name(name or f"{server.name}-{suffix}", "name")
+        try:
+            base: m.ImageInfo | None = await self.images.get_image(server.image_id, bearer)
+        except NotFound:
+            base = None  # deleted since: the snapshot stands on its own
+        draft = image_convert.snapshot_draft(name, server, base, props)
+        image_id = await self.images.create_image(
+            draft, f"{action.value}:{server.id}:{request_id}" if request_id else "", bearer
+        )
+        try:
+            updated = await self.act(p, server.id, action, request_id, {"image_id": image_id})
+        except BaseException:
+            # Raced with another action: the image would stay empty for ever.
+            try:
+                await self.images.delete_image(image_id, bearer)
+            except Exception as e:
+                log.warning(
+                    "could not remove an unused snapshot image", image_id=image_id, error=str(e)
+                )
+            raise
+        log.info(
+            "server image requested", server_id=server.id, image_id=image_id, action=action.value
+        )
+        return updated, image_id
+
+    async def rebuild(
+        self, p: Principal, bearer: str, server_id: str, image_id: str, request_id: str = ""
+    ) -> m.Server:
+        """Reinstall the server from `image_id` on its host (same id, addresses, ports)."""
+        image_id = validation.required(image_id, "image_id")
+        server = await self.get(p, server_id)
+        lifecycle.ACTIONS[Action.REBUILD].check(server)
+        image = await self.images.get_image(image_id, bearer)
+        image_checks.check_image_usable(image)
+        image_checks.check_flavor_fits_image(server.flavor, image)
+        image_checks.check_host_runs_image(server, image)
+        args = {"image_id": image.id, "image": asdict(image)}
+        return await self.act(p, server.id, Action.REBUILD, request_id, args)
+
+    async def unshelve(
+        self, p: Principal, bearer: str, server_id: str, request_id: str = ""
+    ) -> m.Server:
+        """Schedule a shelved server again; it boots from the image it was shelved to."""
+        server = await self.get(p, server_id)
+        lifecycle.ACTIONS[Action.UNSHELVE].check(server)
+        image_id = str(server.action_args.get("image_id") or "")
+        if not image_id:
+            raise FailedPrecondition(
+                f"server {server_id} has no shelved image", {"server_id": server_id}
+            )
+        image = await self.images.get_image(image_id, bearer)
+        image_checks.check_image_usable(image)
+        return await self.act(
+            p, server.id, Action.UNSHELVE, request_id, {"image_id": image_id}, spawn_image=image
+        )
