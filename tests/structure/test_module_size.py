@@ -18,15 +18,12 @@ NOTE_LIMIT = 400
 NOTE = "One concern:"
 
 DEBT: dict[str, int] = {
-    "services/agent_kvm/src/polyvisor/agent_kvm/libvirt_driver.py": 940,
     "services/scheduler/src/polyvisor/scheduler/filters.py": 633,
     "libs/common/src/polyvisor/common/embedded.py": 589,
     "services/imagesvc/src/polyvisor/imagesvc/inspector.py": 553,
     "services/imagesvc/src/polyvisor/imagesvc/renditions.py": 542,
     "libs/common/src/polyvisor/common/interceptors.py": 541,
     "bench/agent_kvm/run.py": 533,
-    "services/api/src/polyvisor/api/servers.py": 615,
-    "libs/client/src/polyvisor/client/servers.py": 656,
     "bench/scheduler/run.py": 504,
     "services/api/src/polyvisor/api/identity.py": 493,
     "deploy/dev/stack.py": 496,
