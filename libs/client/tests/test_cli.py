@@ -563,3 +563,20 @@ def test_server_create_nic_needs_a_network_or_a_port(logged_in: Cli, tmp_path: P
                       "--nic", nic)  # fmt: skip
         assert r.code == 2, (nic, r.err)
         assert "net-id=NETWORK" in r.err
+
+
+def test_every_wait_shows_a_progress_line(logged_in: Cli, tmp_path: Path) -> None:
+    """While `--wait` waits, stderr says where the server is (stdout keeps the result)."""
+    _image(logged_in, tmp_path)
+    r = logged_in("server", "create", "web-p", "--image", "cirros", "--flavor", "m1.small",
+                  "--wait", "-f", "value", "-c", "state")  # fmt: skip
+    assert (r.code, r.out.strip()) == (0, "ACTIVE")
+    assert "server web-p: " in r.err
+    for action, state in (("stop", "SHUTOFF"), ("start", "ACTIVE"), ("reboot", "ACTIVE")):
+        r = logged_in("server", action, "web-p", "--wait", "-f", "value", "-c", "state")
+        assert (r.code, r.out.strip()) == (0, state), r.err
+        assert f"server web-p: {state}" in r.err
+    r = logged_in("server", "delete", "web-p", "--wait")
+    assert r.code == 0 and "server web-p: " in r.err
+    r = logged_in("server", "list", "-f", "value", "-c", "name")
+    assert "web-p" not in r.out

@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from polyvisor.client.cli import exitcodes
+from polyvisor.client.cli import completion, exitcodes
 from polyvisor.client.cli.commands import (
     flavors,
     hypervisors,
@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     out = _output_parent()
     for module in (login, servers, images, flavors, keypairs, hypervisors, quotas, network):
         module.register(groups, out)
+    completion.register(groups, parser)
     return parser
 
 

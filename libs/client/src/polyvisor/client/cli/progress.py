@@ -1,7 +1,9 @@
-"""A rich progress bar for uploads and downloads, on stderr (stdout stays for the result)."""
+"""Progress on stderr (stdout stays for the result): a rich bar for uploads and downloads, and
+the line that says where a server is while a `--wait` waits."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -16,9 +18,11 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from polyvisor.client import enums
 from polyvisor.client.images import Progress as ProgressCallback
+from polyvisor.compute.v1 import servers_pb2
 
-__all__ = ["transfer_bar"]
+__all__ = ["ProgressLine", "transfer_bar"]
 
 
 class _Bar:
@@ -54,3 +58,31 @@ def transfer_bar(
     with progress:
         task = progress.add_task(label, total=None)
         yield _Bar(progress, task, done_text)
+
+
+class ProgressLine:
+    """`server <name>: <STATE> (<task>) 12s` on stderr, rewritten in place on a terminal,
+    one line per change otherwise."""
+
+    def __init__(self, console: Console, name: str) -> None:
+        self.console = console
+        self.name = name
+        self.started = time.monotonic()
+        self.last = ""
+
+    def __call__(self, server: servers_pb2.Server) -> None:
+        state = enums.display(enums.SERVER_STATE, server.state)
+        task = enums.display(enums.SERVER_TASK, server.task)
+        text = f"server {self.name}: {state}" + (f" ({task})" if task not in ("", "NONE") else "")
+        if text == self.last and not self.console.is_terminal:
+            return
+        self.last = text
+        elapsed = f"{time.monotonic() - self.started:.0f}s"
+        if self.console.is_terminal:
+            self.console.print(f"\r{text} {elapsed}", end="", markup=False, highlight=False)
+        else:
+            self.console.print(f"{text} {elapsed}", markup=False, highlight=False)
+
+    def done(self) -> None:
+        if self.console.is_terminal and self.last:
+            self.console.print("")

@@ -5,14 +5,11 @@ server is (state and task) and for how long."""
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
-from rich.console import Console
-
-from polyvisor.client import enums
 from polyvisor.client.cli import views
 from polyvisor.client.cli.context import Ctx, parse_kv
+from polyvisor.client.cli.progress import ProgressLine
 from polyvisor.client.serialize import to_dict
 from polyvisor.compute.v1 import servers_pb2
 
@@ -45,34 +42,6 @@ def register(sub: Any, out: argparse.ArgumentParser, wait_args: Any) -> None:
     p.add_argument("server", help="name or id")
     wait_args(p, 600, "wait until the server is ACTIVE")
     p.set_defaults(handler=unshelve)
-
-
-class ProgressLine:
-    """`server <name>: <STATE> (<task>) 12s` on stderr, rewritten in place on a terminal,
-    one line per change otherwise."""
-
-    def __init__(self, console: Console, name: str) -> None:
-        self.console = console
-        self.name = name
-        self.started = time.monotonic()
-        self.last = ""
-
-    def __call__(self, server: servers_pb2.Server) -> None:
-        state = enums.display(enums.SERVER_STATE, server.state)
-        task = enums.display(enums.SERVER_TASK, server.task)
-        text = f"server {self.name}: {state}" + (f" ({task})" if task not in ("", "NONE") else "")
-        if text == self.last and not self.console.is_terminal:
-            return
-        self.last = text
-        elapsed = f"{time.monotonic() - self.started:.0f}s"
-        if self.console.is_terminal:
-            self.console.print(f"\r{text} {elapsed}", end="", markup=False, highlight=False)
-        else:
-            self.console.print(f"{text} {elapsed}", markup=False, highlight=False)
-
-    def done(self) -> None:
-        if self.console.is_terminal and self.last:
-            self.console.print("")
 
 
 def _show(ctx: Ctx, server: servers_pb2.Server, extra: dict[str, str] | None = None) -> None:

@@ -4,6 +4,8 @@ suspend, resume, console, event list|show, tag add|remove|list."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ from polyvisor.client import enums
 from polyvisor.client.cli import exitcodes, views
 from polyvisor.client.cli.commands import server_images
 from polyvisor.client.cli.context import Ctx, UsageError, parse_kv
+from polyvisor.client.cli.progress import ProgressLine
 from polyvisor.client.errors import PolyvisorClientError, ServerFault
 from polyvisor.client.serialize import to_dict
 from polyvisor.client.servers import is_uuid
@@ -129,6 +132,21 @@ def register(groups: Any, out: argparse.ArgumentParser) -> None:
     server_images.register(sub, out, _wait_args)
 
 
+_ACTIVE = server_status_pb2.SERVER_STATE_ACTIVE
+_SHUTOFF = server_status_pb2.SERVER_STATE_SHUTOFF
+_DELETED = server_status_pb2.SERVER_STATE_DELETED
+
+
+@contextmanager
+def waiting(ctx: Ctx, name: str, enabled: bool = True) -> Iterator[ProgressLine | None]:
+    """The progress line of a `--wait` on server `name` (None when not waiting)."""
+    line = ProgressLine(ctx.err, name)
+    try:
+        yield line if enabled else None
+    finally:
+        line.done()
+
+
 def _wait_args(p: argparse.ArgumentParser, default: int, text: str) -> None:
     p.add_argument("--wait", action="store_true", help=text)
     p.add_argument("--wait-timeout", type=float, default=float(default), metavar="S",
@@ -173,7 +191,10 @@ async def create(ctx: Ctx, args: argparse.Namespace) -> int:
     if server.state == server_status_pb2.SERVER_STATE_ERROR:
         raise ServerFault(server)
     if args.wait:
-        server = await client.servers.wait_until_active(server.id, wait_timeout=args.wait_timeout)
+        with waiting(ctx, server.name) as line:
+            server = await client.servers.wait_for(
+                server.id, {_ACTIVE}, wait_timeout=args.wait_timeout, progress=line
+            )
     show_server(ctx, server)
     return 0
 
@@ -248,7 +269,13 @@ async def _each(ctx: Ctx, names: list[str], action: Any) -> int:
 
 async def delete(ctx: Ctx, args: argparse.Namespace) -> int:
     async def do(server: servers_pb2.Server) -> None:
-        await ctx.client().servers.delete(server.id, wait=args.wait, wait_timeout=args.wait_timeout)
+        api = ctx.client().servers
+        await api.delete(server.id)
+        if args.wait:
+            with waiting(ctx, server.name) as line:
+                await api.wait_for(
+                    server.id, {_DELETED}, wait_timeout=args.wait_timeout, progress=line
+                )
         ctx.out.message(
             f"deleted {server.name} ({server.id})"
             if args.wait
@@ -263,17 +290,27 @@ async def power(ctx: Ctx, args: argparse.Namespace) -> int:
     shown: list[servers_pb2.Server] = []
 
     async def do(server: servers_pb2.Server) -> None:
-        if args.power == "start":
-            result = await api.start(server.id, wait=args.wait, wait_timeout=args.wait_timeout)
-        elif args.power == "stop":
-            result = await api.stop(server.id, wait=args.wait, wait_timeout=args.wait_timeout)
-        elif args.power in ("pause", "unpause", "suspend", "resume"):
-            verb = getattr(api, args.power)
-            result = await verb(server.id, wait=args.wait, wait_timeout=args.wait_timeout)
-        else:
-            result = await api.reboot(
-                server.id, hard=args.hard, wait=args.wait, wait_timeout=args.wait_timeout
-            )
+        with waiting(ctx, server.name, args.wait) as line:
+            if args.power in ("start", "stop"):
+                result = await getattr(api, args.power)(server.id)
+                if args.wait:  # as the SDK's own wait: until it settles where it was asked
+                    wanted = _ACTIVE if args.power == "start" else _SHUTOFF
+                    result = await api.wait_for(
+                        server.id, {wanted}, wait_timeout=args.wait_timeout, settled=True,
+                        progress=line,
+                    )  # fmt: skip
+            elif args.power in ("pause", "unpause", "suspend", "resume"):
+                verb = getattr(api, args.power)
+                result = await verb(
+                    server.id, wait=args.wait, wait_timeout=args.wait_timeout, progress=line
+                )
+            else:
+                result = await api.reboot(server.id, hard=args.hard)
+                if args.wait:  # through REBOOTING, back to ACTIVE
+                    result = await api.wait_for(
+                        server.id, {_ACTIVE}, wait_timeout=args.wait_timeout, settled=True,
+                        progress=line,
+                    )  # fmt: skip
         shown.append(result)
 
     code = await _each(ctx, args.servers, do)
