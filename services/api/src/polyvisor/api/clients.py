@@ -1,5 +1,9 @@
-"""gRPC clients of the scheduler and the image service. Their errors are mapped to the
-project's errors here, at the boundary."""
+"""gRPC clients of the scheduler, the image service and the network service. Their errors are
+mapped to the project's errors here, at the boundary.
+
+One concern: the api's edge towards its peer services (each client's calls, and how each
+peer's status codes become the project's errors); the domain never sees their messages.
+"""
 
 from __future__ import annotations
 
