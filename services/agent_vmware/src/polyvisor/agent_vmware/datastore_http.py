@@ -98,6 +98,37 @@ class DatastoreHttp:
             raise DriverError(f"{path} is larger than {max_bytes} bytes")
         return data
 
+    def tail(
+        self, datacenter: str, datastore: str, path: str, max_bytes: int, *, timeout: float = 60.0
+    ) -> bytes | None:
+        """The last ``max_bytes`` of the file (None when it does not exist): a suffix Range
+        request; a server that ignores it sends the whole file, of which the tail is kept."""
+        conn = self._connection(timeout)
+        try:
+            conn.request(
+                "GET",
+                self.target(datacenter, datastore, path),
+                headers={"Cookie": self.cookie, "Range": f"bytes=-{max(1, max_bytes)}"},
+            )
+            resp = conn.getresponse()
+            if resp.status == 416:  # an empty file has no last bytes
+                resp.read()
+                return b""
+            if resp.status == 404:
+                resp.read(4096)
+                return None
+            if not 200 <= resp.status < 300:
+                resp.read(4096)
+                _check(resp.status, "GET", path)
+            kept = b""
+            while chunk := resp.read(_CHUNK):
+                kept = (kept + chunk)[-max_bytes:] if max_bytes > 0 else b""
+        except (OSError, http.client.HTTPException) as e:
+            raise HypervisorUnavailable(f"datastore read of {path} failed: {e!r}") from e
+        finally:
+            conn.close()
+        return kept
+
     def download(
         self, datacenter: str, datastore: str, path: str, dest: Path, *, timeout: float = 300.0
     ) -> int:

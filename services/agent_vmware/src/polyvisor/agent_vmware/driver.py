@@ -24,6 +24,7 @@ from typing import Any
 from pyVmomi import vim, vmodl
 
 from polyvisor.agent_vmware import specs
+from polyvisor.agent_vmware.driver_console import ConsoleLogging
 from polyvisor.agent_vmware.driver_core import (
     _SNAPSHOT_PREFIX,
     _VM_PATHS,
@@ -59,7 +60,7 @@ from polyvisor.agentkit.driver import (
 __all__ = ["VmwareDriver"]
 
 
-class VmwareDriver(Spawning, Watching):
+class VmwareDriver(Spawning, Watching, ConsoleLogging):
     """Driver for one vCenter cluster. ``start()`` begins connecting; verbs then block."""
 
     def __init__(self, options: VmwareOptions) -> None:

@@ -43,6 +43,9 @@ from polyvisor.agentkit.driver import (
     SpawnFailed,
 )
 
+#: The serial port's log file, in the VM's directory (its console log).
+SERIAL_LOG = "console.log"
+
 
 class Spawning(Registry):
     # ------------------------------------------------------------------ Driver: spawn
@@ -187,6 +190,7 @@ class Spawning(Registry):
                     vnc_password=specs.new_vnc_password(),
                     extra_config=extra,
                     host_id=self.host_id,
+                    serial_log=f"{sid}/{SERIAL_LOG}",
                 )
                 config = specs.vm_config_spec(plan)
                 if bindings and self._net is not None:

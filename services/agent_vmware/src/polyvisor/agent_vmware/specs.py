@@ -52,6 +52,7 @@ IDE_CONTROLLER_KEY = 200  # the first IDE controller vSphere gives every new VM
 DEFAULT_ADAPTER = "lsiLogic"
 _CONTROLLER_KEY = -101
 _DISK_KEY = -102
+_SERIAL_KEY = -103
 
 _SCSI_CONTROLLERS: dict[str, type] = {
     "lsiLogic": vim.vm.device.VirtualLsiLogicController,
@@ -113,6 +114,8 @@ class VmPlan:
     vnc_password: str = ""
     extra_config: Mapping[str, str] = field(default_factory=dict)
     host_id: str = ""  # the owning agent's host id (HOST_TAG_KEY)
+    #: Path on the datastore (in `directory`) of the serial port's log file ("": no port).
+    serial_log: str = ""
 
     @property
     def vmx_path(self) -> str:
@@ -149,6 +152,12 @@ def vm_config_spec(plan: VmPlan) -> vim.vm.ConfigSpec:
     )
     # The disk file exists (copied from the image cache): no fileOperation.
     changes.append(vim.vm.device.VirtualDeviceSpec(operation="add", device=disk))
+    if plan.serial_log:
+        changes.append(
+            vim.vm.device.VirtualDeviceSpec(
+                operation="add", device=serial_log_device(plan.datastore, plan.serial_log)
+            )
+        )
 
     extra = {
         TAG_KEY: plan.server_id,
@@ -174,6 +183,21 @@ def vm_config_spec(plan: VmPlan) -> vim.vm.ConfigSpec:
     if instance_uuid is not None:
         spec.instanceUuid = instance_uuid
     return spec
+
+
+def serial_log_device(datastore: str, path: str) -> vim.vm.device.VirtualSerialPort:
+    """A serial port writing what the guest sends to it into a file on the datastore (the
+    console log, read back by `driver_console`)."""
+    return vim.vm.device.VirtualSerialPort(
+        key=_SERIAL_KEY,
+        backing=vim.vm.device.VirtualSerialPort.FileBackingInfo(
+            fileName=datastore_path(datastore, path)
+        ),
+        connectable=vim.vm.device.VirtualDevice.ConnectInfo(
+            startConnected=True, allowGuestControl=False, connected=True
+        ),
+        yieldOnPoll=True,
+    )
 
 
 def grow_disk_spec(disk: vim.vm.device.VirtualDisk, capacity_kb: int) -> vim.vm.ConfigSpec:
