@@ -97,6 +97,17 @@ class SchedulerClient:
         resp = await self._call(self.stub.SelectDestinations, sched_convert.select_request(req))
         return sched_convert.select_response(resp, req.server_id)
 
+    async def check_host(self, req: PlacementRequest, host: str) -> NoValidHost | None:
+        """Whether `host` can run the image `req` names, by the scheduler's image filters
+        (nothing claimed); None when it can, otherwise the scheduler's explanation."""
+        resp = await self._call(
+            self.stub.CheckHost,
+            scheduler_pb2.CheckHostRequest(host=host, spec=sched_convert.select_request(req).spec),
+        )
+        if resp.fits:
+            return None
+        return sched_convert.no_valid_host(resp.no_valid_host)
+
     async def move_claim(
         self, server_id: str, to_host: str, from_host: str, detail: str = ""
     ) -> m.Alternate:

@@ -45,17 +45,3 @@ def check_flavor_fits_image(flavor: m.Flavor | m.ServerFlavor, image: m.ImageInf
             f"virtual size of {need} GB",
             {"field": "server.flavor_id", "virtual_size": image.virtual_size},
         )
-
-
-def check_host_runs_image(server: m.Server, image: m.ImageInfo) -> None:
-    """A rebuild stays on the server's host: an image pinned to another hypervisor type than
-    the host's is refused with why."""
-    hv = server.hypervisor_type
-    pinned = image.hypervisor_type
-    same = pinned == hv or {pinned, hv} <= {"KVM", "QEMU"}
-    if pinned and not same:
-        raise FailedPrecondition(
-            f"image {image.id} runs only on {pinned.lower()} hosts; server {server.id} is on "
-            f"{server.host}, a {hv.lower()} host (a rebuild keeps the host)",
-            {"image_id": image.id, "hypervisor_type": hv, "host": server.host},
-        )

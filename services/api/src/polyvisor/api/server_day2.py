@@ -14,6 +14,7 @@ from polyvisor.api import models as m
 from polyvisor.api.convert import images as image_convert
 from polyvisor.api.lifecycle import Action, Change
 from polyvisor.api.models import State
+from polyvisor.api.placement import PlacementRequest
 from polyvisor.api.server_base import ServerBase
 from polyvisor.api.store import servers as server_store
 from polyvisor.common.auth import Principal
@@ -142,9 +143,28 @@ class ServerDay2(ServerBase):
         image = await self.images.get_image(image_id, bearer)
         image_checks.check_image_usable(image)
         image_checks.check_flavor_fits_image(server.flavor, image)
-        image_checks.check_host_runs_image(server, image)
+        await self._check_host_runs(server, image)
         args = {"image_id": image.id, "image": asdict(image)}
         return await self.act(p, server.id, Action.REBUILD, request_id, args)
+
+    async def _check_host_runs(self, server: m.Server, image: m.ImageInfo) -> None:
+        """The scheduler's image filters on the server's host (a rebuild keeps it): refused
+        with the scheduler's explanation when that host cannot run the image."""
+        req = PlacementRequest(
+            request_id=f"rebuild:{server.id}:{image.id}",
+            server_id=server.id,
+            project_id=server.project_id,
+            user_id=server.user_id,
+            flavor=server.flavor,
+            image=image,
+        )
+        refused = await self.scheduler.check_host(req, server.host)
+        if refused is not None:
+            raise FailedPrecondition(
+                f"server {server.id} stays on {server.host} to be rebuilt, and that host "
+                f"cannot run image {image.id}: {refused.summary}",
+                {"server_id": server.id, "image_id": image.id, "host": server.host},
+            )
 
     async def unshelve(
         self, p: Principal, bearer: str, server_id: str, request_id: str = ""

@@ -68,6 +68,22 @@ class SelectDestinationsResponse(_message.Message):
     no_valid_host: _fault_pb2.NoValidHost
     def __init__(self, selections: _Optional[_Iterable[_Union[InstanceSelection, _Mapping]]] = ..., no_valid_host: _Optional[_Union[_fault_pb2.NoValidHost, _Mapping]] = ...) -> None: ...
 
+class CheckHostRequest(_message.Message):
+    __slots__ = ("host", "spec")
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    spec: _request_spec_pb2.RequestSpec
+    def __init__(self, host: _Optional[str] = ..., spec: _Optional[_Union[_request_spec_pb2.RequestSpec, _Mapping]] = ...) -> None: ...
+
+class CheckHostResponse(_message.Message):
+    __slots__ = ("fits", "no_valid_host")
+    FITS_FIELD_NUMBER: _ClassVar[int]
+    NO_VALID_HOST_FIELD_NUMBER: _ClassVar[int]
+    fits: bool
+    no_valid_host: _fault_pb2.NoValidHost
+    def __init__(self, fits: _Optional[bool] = ..., no_valid_host: _Optional[_Union[_fault_pb2.NoValidHost, _Mapping]] = ...) -> None: ...
+
 class ReleaseClaimRequest(_message.Message):
     __slots__ = ("consumer_id", "reason", "detail")
     CONSUMER_ID_FIELD_NUMBER: _ClassVar[int]

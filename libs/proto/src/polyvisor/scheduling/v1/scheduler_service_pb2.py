@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from polyvisor.scheduling.v1 import scheduler_pb2 as polyvisor_dot_scheduling_dot_v1_dot_scheduler__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/polyvisor/scheduling/v1/scheduler_service.proto\x12\x17polyvisor.scheduling.v1\x1a\'polyvisor/scheduling/v1/scheduler.proto2\xb1\x06\n\x10SchedulerService\x12}\n\x12SelectDestinations\x12\x32.polyvisor.scheduling.v1.SelectDestinationsRequest\x1a\x33.polyvisor.scheduling.v1.SelectDestinationsResponse\x12k\n\x0cReleaseClaim\x12,.polyvisor.scheduling.v1.ReleaseClaimRequest\x1a-.polyvisor.scheduling.v1.ReleaseClaimResponse\x12\x62\n\tMoveClaim\x12).polyvisor.scheduling.v1.MoveClaimRequest\x1a*.polyvisor.scheduling.v1.MoveClaimResponse\x12n\n\rListProviders\x12-.polyvisor.scheduling.v1.ListProvidersRequest\x1a..polyvisor.scheduling.v1.ListProvidersResponse\x12h\n\x0bGetProvider\x12+.polyvisor.scheduling.v1.GetProviderRequest\x1a,.polyvisor.scheduling.v1.GetProviderResponse\x12}\n\x12SetProviderEnabled\x12\x32.polyvisor.scheduling.v1.SetProviderEnabledRequest\x1a\x33.polyvisor.scheduling.v1.SetProviderEnabledResponse\x12t\n\x0fListAllocations\x12/.polyvisor.scheduling.v1.ListAllocationsRequest\x1a\x30.polyvisor.scheduling.v1.ListAllocationsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/polyvisor/scheduling/v1/scheduler_service.proto\x12\x17polyvisor.scheduling.v1\x1a\'polyvisor/scheduling/v1/scheduler.proto2\x95\x07\n\x10SchedulerService\x12}\n\x12SelectDestinations\x12\x32.polyvisor.scheduling.v1.SelectDestinationsRequest\x1a\x33.polyvisor.scheduling.v1.SelectDestinationsResponse\x12k\n\x0cReleaseClaim\x12,.polyvisor.scheduling.v1.ReleaseClaimRequest\x1a-.polyvisor.scheduling.v1.ReleaseClaimResponse\x12\x62\n\tMoveClaim\x12).polyvisor.scheduling.v1.MoveClaimRequest\x1a*.polyvisor.scheduling.v1.MoveClaimResponse\x12\x62\n\tCheckHost\x12).polyvisor.scheduling.v1.CheckHostRequest\x1a*.polyvisor.scheduling.v1.CheckHostResponse\x12n\n\rListProviders\x12-.polyvisor.scheduling.v1.ListProvidersRequest\x1a..polyvisor.scheduling.v1.ListProvidersResponse\x12h\n\x0bGetProvider\x12+.polyvisor.scheduling.v1.GetProviderRequest\x1a,.polyvisor.scheduling.v1.GetProviderResponse\x12}\n\x12SetProviderEnabled\x12\x32.polyvisor.scheduling.v1.SetProviderEnabledRequest\x1a\x33.polyvisor.scheduling.v1.SetProviderEnabledResponse\x12t\n\x0fListAllocations\x12/.polyvisor.scheduling.v1.ListAllocationsRequest\x1a\x30.polyvisor.scheduling.v1.ListAllocationsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,5 +33,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'polyvisor.scheduling.v1.sch
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SCHEDULERSERVICE']._serialized_start=118
-  _globals['_SCHEDULERSERVICE']._serialized_end=935
+  _globals['_SCHEDULERSERVICE']._serialized_end=1035
 # @@protoc_insertion_point(module_scope)

@@ -50,6 +50,11 @@ class SchedulerServiceStub:
                 request_serializer=polyvisor_dot_scheduling_dot_v1_dot_scheduler__pb2.MoveClaimRequest.SerializeToString,
                 response_deserializer=polyvisor_dot_scheduling_dot_v1_dot_scheduler__pb2.MoveClaimResponse.FromString,
                 _registered_method=True)
+        self.CheckHost = channel.unary_unary(
+                '/polyvisor.scheduling.v1.SchedulerService/CheckHost',
+                request_serializer=polyvisor_dot_scheduling_dot_v1_dot_scheduler__pb2.CheckHostRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_scheduling_dot_v1_dot_scheduler__pb2.CheckHostResponse.FromString,
+                _registered_method=True)
         self.ListProviders = channel.unary_unary(
                 '/polyvisor.scheduling.v1.SchedulerService/ListProviders',
                 request_serializer=polyvisor_dot_scheduling_dot_v1_dot_scheduler__pb2.ListProvidersRequest.SerializeToString,
@@ -97,6 +102,14 @@ class SchedulerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckHost(self, request, context):
+        """Whether one host can run the image a spec names, by the image filters alone (hypervisor
+        type, image properties, disk format); claims nothing (a rebuild stays on its host).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListProviders(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -139,6 +152,11 @@ def add_SchedulerServiceServicer_to_server(servicer, server):
                     servicer.MoveClaim,
                     request_deserializer=polyvisor_dot_scheduling_dot_v1_dot_scheduler__pb2.MoveClaimRequest.FromString,
                     response_serializer=polyvisor_dot_scheduling_dot_v1_dot_scheduler__pb2.MoveClaimResponse.SerializeToString,
+            ),
+            'CheckHost': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckHost,
+                    request_deserializer=polyvisor_dot_scheduling_dot_v1_dot_scheduler__pb2.CheckHostRequest.FromString,
+                    response_serializer=polyvisor_dot_scheduling_dot_v1_dot_scheduler__pb2.CheckHostResponse.SerializeToString,
             ),
             'ListProviders': grpc.unary_unary_rpc_method_handler(
                     servicer.ListProviders,
@@ -243,6 +261,33 @@ class SchedulerService:
             '/polyvisor.scheduling.v1.SchedulerService/MoveClaim',
             polyvisor_dot_scheduling_dot_v1_dot_scheduler__pb2.MoveClaimRequest.SerializeToString,
             polyvisor_dot_scheduling_dot_v1_dot_scheduler__pb2.MoveClaimResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckHost(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.scheduling.v1.SchedulerService/CheckHost',
+            polyvisor_dot_scheduling_dot_v1_dot_scheduler__pb2.CheckHostRequest.SerializeToString,
+            polyvisor_dot_scheduling_dot_v1_dot_scheduler__pb2.CheckHostResponse.FromString,
             options,
             channel_credentials,
             insecure,

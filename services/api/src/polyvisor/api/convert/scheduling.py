@@ -14,7 +14,7 @@ from polyvisor.api.convert.enums import (
 )
 from polyvisor.api.placement import NoValidHost, Placement, PlacementRequest
 from polyvisor.scheduling.v1 import request_spec_pb2, scheduler_pb2
-from polyvisor.types.v1 import resources_pb2
+from polyvisor.types.v1 import fault_pb2, resources_pb2
 
 # Formats the image service can produce from an original (qemu-img converts between these).
 _CONVERTIBLE = ("RAW", "QCOW2", "VMDK")
@@ -88,13 +88,16 @@ def alternate(sel: scheduler_pb2.Selection) -> m.Alternate:
     )
 
 
+def no_valid_host(nvh: fault_pb2.NoValidHost) -> NoValidHost:
+    explanation = json_format.MessageToDict(nvh, preserving_proto_field_name=False)
+    return NoValidHost(summary=nvh.summary or "no host fits", explanation=explanation)
+
+
 def select_response(
     resp: scheduler_pb2.SelectDestinationsResponse, server_id: str
 ) -> Placement | NoValidHost:
     if resp.HasField("no_valid_host") or not resp.selections:
-        nvh = resp.no_valid_host
-        explanation = json_format.MessageToDict(nvh, preserving_proto_field_name=False)
-        return NoValidHost(summary=nvh.summary or "no host fits", explanation=explanation)
+        return no_valid_host(resp.no_valid_host)
     chosen = next((s for s in resp.selections if s.consumer_id == server_id), resp.selections[0])
     primary = alternate(chosen.primary)
     return Placement(

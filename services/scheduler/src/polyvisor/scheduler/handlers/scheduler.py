@@ -35,6 +35,7 @@ SCHEDULER_RULES = MethodRules(
         f"/{SERVICE_NAME}/SelectDestinations": (_API,),
         f"/{SERVICE_NAME}/ReleaseClaim": (_API,),
         f"/{SERVICE_NAME}/MoveClaim": (_API,),
+        f"/{SERVICE_NAME}/CheckHost": (_API,),
         f"/{SERVICE_NAME}/ListProviders": (_API, "admin"),
         f"/{SERVICE_NAME}/GetProvider": (_API, "admin"),
         f"/{SERVICE_NAME}/SetProviderEnabled": (_API, "admin"),
@@ -66,6 +67,19 @@ class SchedulerHandlers(scheduler_service_pb2_grpc.SchedulerServiceServicer):
         with bound_context(schedule_request=spec.request_id):
             placement = await self.scheduler.select_destinations(spec, request.max_alternates)
         return convert.placement_to_proto(placement)
+
+    async def CheckHost(
+        self, request: scheduler_pb2.CheckHostRequest, context: grpc.aio.ServicerContext
+    ) -> scheduler_pb2.CheckHostResponse:
+        check_id("host", request.host)
+        validate_spec(scheduler_pb2.SelectDestinationsRequest(spec=request.spec))
+        spec = convert.spec_from_proto(request.spec)
+        why = self.scheduler.check_host(spec, request.host)
+        if why is None:
+            return scheduler_pb2.CheckHostResponse(fits=True)
+        return scheduler_pb2.CheckHostResponse(
+            fits=False, no_valid_host=convert.explanation_to_proto(why)
+        )
 
     async def ReleaseClaim(
         self, request: scheduler_pb2.ReleaseClaimRequest, context: grpc.aio.ServicerContext

@@ -20,10 +20,11 @@ them every `full_refresh_s`), and the claim's own answer (the provider's new sum
 
 from __future__ import annotations
 
+from polyvisor.scheduler.scheduling.host_check import HostCheck
 from polyvisor.scheduler.scheduling.ingest import Ingest
 from polyvisor.scheduler.scheduling.placer import Placer
 from polyvisor.scheduler.scheduling.providers import Providers
 
 
-class Scheduler(Ingest, Placer, Providers):
+class Scheduler(Ingest, Placer, Providers, HostCheck):
     """The scheduler's domain service, assembled from its parts over one shared state."""
