@@ -405,6 +405,19 @@ class FakeCompute(compute_service_pb2_grpc.ComputeServiceServicer):
             return servers_pb2.AddServerTagResponse(server=fs.server)
 
     @_handled
+    def UpdateServer(self, request: Any, context: Any) -> Any:
+        self.c.check(context, "UpdateServer", request)
+        fs = self.c.get_server(request.server.id)
+        with self.c.lock:
+            for path in request.update_mask.paths:
+                if path == "name":
+                    fs.server.name = request.server.name
+                elif path == "metadata":  # replaced as a whole, as the api does
+                    fs.server.ClearField("metadata")
+                    fs.server.metadata.update(request.server.metadata)
+            return servers_pb2.UpdateServerResponse(server=fs.server)
+
+    @_handled
     def RemoveServerTag(self, request: Any, context: Any) -> Any:
         self.c.check(context, "RemoveServerTag", request)
         fs = self.c.get_server(request.server_id)

@@ -580,3 +580,21 @@ def test_every_wait_shows_a_progress_line(logged_in: Cli, tmp_path: Path) -> Non
     assert r.code == 0 and "server web-p: " in r.err
     r = logged_in("server", "list", "-f", "value", "-c", "name")
     assert "web-p" not in r.out
+
+
+def test_server_set_and_unset_properties(logged_in: Cli, cloud: FakeCloud, tmp_path: Path) -> None:
+    _image(logged_in, tmp_path)
+    r = logged_in("server", "create", "web-m", "--image", "cirros", "--flavor", "m1.small",
+                  "--property", "role=web", "--wait")  # fmt: skip
+    assert r.code == 0, r.err
+    r = logged_in("server", "set", "web-m", "--property", "tier=gold", "--property", "role=db",
+                  "-f", "json")  # fmt: skip
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["metadata"] == {"role": "db", "tier": "gold"}
+    r = logged_in("server", "unset", "web-m", "--property", "role", "-f", "json")
+    assert (r.code, json.loads(r.out)["metadata"]) == (0, {"tier": "gold"})
+    r = logged_in("server", "unset", "web-m", "--property", "nope")
+    assert r.code == 2 and "no property nope" in r.err
+    r = logged_in("server", "set", "web-m", "--name", "web-n", "-f", "value", "-c", "name")
+    assert (r.code, r.out.strip()) == (0, "web-n")
+    assert logged_in("server", "set", "web-n").code == 2  # nothing to change

@@ -40,6 +40,7 @@ from polyvisor.client.network import (
     SubnetsApi,
 )
 from polyvisor.client.quotas import QuotasApi
+from polyvisor.client.server_groups import ServerGroupsApi
 from polyvisor.client.servers import ServersApi
 from polyvisor.client.session import Session
 
@@ -100,6 +101,7 @@ class AsyncClient:
         self.hypervisors = HypervisorsApi(self.session)
         self.quotas = QuotasApi(self.session)
         self.identity = IdentityApi(self.session)
+        self.server_groups = ServerGroupsApi(self.session)
         self.networks = NetworksApi(self.session)
         self.subnets = SubnetsApi(self.session)
         self.ports = PortsApi(self.session)

@@ -79,6 +79,23 @@ class IdentityApi:
         )
         return resp.user
 
+    async def get_user(self, user_id_or_name: str) -> identity_pb2.User:
+        resp = await self._s.call(
+            self._s.identity.GetUser, identity_requests_pb2.GetUserRequest(user_id=user_id_or_name)
+        )
+        return resp.user
+
+    async def list_users(self, *, project_id: str = "") -> list[identity_pb2.User]:
+        """Every user (an admin's view), or those with a role on `project_id`."""
+        req = identity_requests_pb2.ListUsersRequest(project_id=project_id)
+        out: list[identity_pb2.User] = []
+        while True:
+            resp = await self._s.call(self._s.identity.ListUsers, req)
+            out.extend(resp.users)
+            if not resp.next_page_token:
+                return out
+            req.page_token = resp.next_page_token
+
     async def delete_user(self, user_id: str) -> None:
         await self._s.call(
             self._s.identity.DeleteUser, identity_requests_pb2.DeleteUserRequest(user_id=user_id)
@@ -94,6 +111,39 @@ class IdentityApi:
             ),
         )
         return resp.assignment
+
+    async def revoke_role(self, user_id: str, project_id: str, role: str | int) -> None:
+        await self._s.call(
+            self._s.identity.RevokeRole,
+            identity_requests_pb2.RevokeRoleRequest(
+                user_id=user_id, project_id=project_id, role=role_number(role)
+            ),
+        )
+
+    async def list_role_assignments(
+        self, *, user_id: str = "", project_id: str = ""
+    ) -> list[identity_pb2.RoleAssignment]:
+        req = identity_requests_pb2.ListRoleAssignmentsRequest(
+            user_id=user_id, project_id=project_id
+        )
+        out: list[identity_pb2.RoleAssignment] = []
+        while True:
+            resp = await self._s.call(self._s.identity.ListRoleAssignments, req)
+            out.extend(resp.assignments)
+            if not resp.next_page_token:
+                return out
+            req.page_token = resp.next_page_token
+
+    async def list_api_keys(self, *, user_id: str = "") -> list[identity_pb2.ApiKey]:
+        """The caller's API keys (an admin: another user's, with `user_id`)."""
+        req = identity_requests_pb2.ListApiKeysRequest(user_id=user_id)
+        out: list[identity_pb2.ApiKey] = []
+        while True:
+            resp = await self._s.call(self._s.identity.ListApiKeys, req)
+            out.extend(resp.api_keys)
+            if not resp.next_page_token:
+                return out
+            req.page_token = resp.next_page_token
 
     async def create_api_key(
         self, name: str, *, project_id: str = ""

@@ -81,6 +81,7 @@ class Client:
         self.hypervisors: Any = _SyncApi(self.aio.hypervisors, run)
         self.quotas: Any = _SyncApi(self.aio.quotas, run)
         self.identity: Any = _SyncApi(self.aio.identity, run)
+        self.server_groups: Any = _SyncApi(self.aio.server_groups, run)
         self.networks: Any = _SyncApi(self.aio.networks, run)
         self.subnets: Any = _SyncApi(self.aio.subnets, run)
         self.ports: Any = _SyncApi(self.aio.ports, run)

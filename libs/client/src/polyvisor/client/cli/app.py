@@ -11,6 +11,7 @@ from polyvisor.client.cli import completion, exitcodes
 from polyvisor.client.cli.commands import (
     flavors,
     hypervisors,
+    identity,
     images,
     keypairs,
     login,
@@ -71,7 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(dest="group", metavar="COMMAND")
     groups.required = True
     out = _output_parent()
-    for module in (login, servers, images, flavors, keypairs, hypervisors, quotas, network):
+    for module in (
+        login,
+        servers,
+        images,
+        flavors,
+        keypairs,
+        hypervisors,
+        quotas,
+        network,
+        identity,
+    ):
         module.register(groups, out)
     completion.register(groups, parser)
     return parser

@@ -11,7 +11,7 @@ from typing import Any
 
 from polyvisor.client import enums
 from polyvisor.client.cli import exitcodes, views
-from polyvisor.client.cli.commands import server_images
+from polyvisor.client.cli.commands import server_groups, server_images, server_props
 from polyvisor.client.cli.context import Ctx, UsageError, parse_kv
 from polyvisor.client.cli.progress import ProgressLine
 from polyvisor.client.errors import PolyvisorClientError, ServerFault
@@ -130,6 +130,8 @@ def register(groups: Any, out: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=console)
 
     server_images.register(sub, out, _wait_args)
+    server_props.register(sub, out)
+    server_groups.register(sub, out)
 
 
 _ACTIVE = server_status_pb2.SERVER_STATE_ACTIVE

@@ -1,0 +1,56 @@
+"""`polyvisor server set|unset`: a server's name and its metadata (key=value properties, which
+the guest reads from the metadata service's meta_data.json `meta`, as on OpenStack)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from polyvisor.client.cli import views
+from polyvisor.client.cli.context import Ctx, UsageError, parse_kv
+from polyvisor.client.serialize import to_dict
+
+__all__ = ["register"]
+
+
+def register(sub: Any, out: argparse.ArgumentParser) -> None:
+    """Add the commands to `polyvisor server`'s subcommands."""
+    p = sub.add_parser("set", parents=[out], help="rename a server or set its properties")
+    p.add_argument("server", help="name or id")
+    p.add_argument("--name", help="the new name")
+    p.add_argument("--property", action="append", default=[], metavar="KEY=VALUE",
+                   help="set a metadata property (repeatable; the others are kept)")  # fmt: skip
+    p.set_defaults(handler=set_)
+
+    p = sub.add_parser("unset", parents=[out], help="remove properties of a server")
+    p.add_argument("server", help="name or id")
+    p.add_argument("--property", action="append", default=[], metavar="KEY", required=True,
+                   help="a metadata property to remove (repeatable)")  # fmt: skip
+    p.set_defaults(handler=unset)
+
+
+def _show(ctx: Ctx, server: Any) -> None:
+    ctx.out.show(to_dict(server), views.server_view(server))
+
+
+async def set_(ctx: Ctx, args: argparse.Namespace) -> int:
+    if args.name is None and not args.property:
+        raise UsageError("nothing to change: give --name or --property")
+    api = ctx.client().servers
+    server = await api.find(args.server)
+    metadata = None
+    if args.property:
+        metadata = {**dict(server.metadata), **parse_kv(args.property, "--property")}
+    _show(ctx, await api.update(server.id, name=args.name, metadata=metadata))
+    return 0
+
+
+async def unset(ctx: Ctx, args: argparse.Namespace) -> int:
+    api = ctx.client().servers
+    server = await api.find(args.server)
+    missing = [k for k in args.property if k not in server.metadata]
+    if missing:
+        raise UsageError(f"server {server.name} has no property {', '.join(missing)}")
+    metadata = {k: v for k, v in server.metadata.items() if k not in set(args.property)}
+    _show(ctx, await api.update(server.id, metadata=metadata))
+    return 0
