@@ -12,6 +12,7 @@ one). Agents get ephemeral ports.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -195,8 +196,29 @@ def _http_port(name: str, recorded: dict[str, dict[str, int]]) -> int:
     return _free_port()
 
 
+def _nested() -> bool:
+    """This machine is itself a virtual machine (the CPU says so)."""
+    try:
+        return " hypervisor " in f" {Path('/proc/cpuinfo').read_text()} ".replace("\n", " ")
+    except OSError:
+        return False
+
+
 def _virt_type(libvirt_uri: str) -> str:
-    return "kvm" if libvirt_uri.startswith("qemu") and Path("/dev/kvm").exists() else "qemu"
+    """KVM where the host has it, TCG (``qemu``) elsewhere, and TCG inside a virtual machine
+    too: under nested KVM a Linux guest (the demo image) hangs before its first line, while
+    TCG boots it in seconds. ``POLYVISOR_DEV_VIRT_TYPE=kvm|qemu`` decides instead."""
+    chosen = os.environ.get("POLYVISOR_DEV_VIRT_TYPE", "")
+    if chosen in ("kvm", "qemu"):
+        return chosen
+    kvm = libvirt_uri.startswith("qemu") and Path("/dev/kvm").exists()
+    return "kvm" if kvm and not _nested() else "qemu"
+
+
+def nft_table(layout: Layout) -> str:
+    """The KVM agent's nftables tables, named after the stack's state directory: stacks side
+    by side on one machine (checkouts, end-to-end tests) never replace each other's rules."""
+    return "pv" + hashlib.sha256(str(layout.root).encode()).hexdigest()[:10]
 
 
 def plan(
@@ -331,6 +353,7 @@ def plan(
             "POLYVISOR_VNC_LISTEN": BIND_HOST,
             # The demo network's bridge, without uplink (traffic stays on this machine).
             "POLYVISOR_PHYSICAL_INTERFACE_MAPPINGS": f"{DEMO_PHYSICAL_NETWORK}:",
+            "POLYVISOR_NFT_TABLE": nft_table(layout),
         },
         info={"libvirt_uri": infra.libvirt_uri},
     )  # fmt: skip

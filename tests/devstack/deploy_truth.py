@@ -58,6 +58,8 @@ DELIBERATELY_DEFAULTED: dict[str, dict[str, str]] = {
     },
     "agent_kvm": {
         "POLYVISOR_AGENT_API_KEY": "given as POLYVISOR_AGENT_API_KEY_FILE, its node's Secret key",
+        "POLYVISOR_NFT_TABLE": "one agent per node: the default table, polyvisor; dev stacks "
+        "side by side on one machine need one each",
     },
     "console": {
         "POLYVISOR_HTTP_HOST": "the default, 0.0.0.0, is what a pod wants; dev binds loopback",

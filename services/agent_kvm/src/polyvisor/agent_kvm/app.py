@@ -66,6 +66,7 @@ async def start_network(
         mappings=settings.interface_mappings,
         state_dir=settings.effective_state_dir / "network",
         instance_meta=instance_meta,
+        table=settings.nft_table,
     )
     bus = await Bus.connect(settings.nats_urls, name=f"agent-{settings.server_id}-network")
     stack.push_async_callback(bus.close)

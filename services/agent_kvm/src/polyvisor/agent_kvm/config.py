@@ -14,6 +14,7 @@
 | ``POLYVISOR_CPU_ALLOCATION_RATIO`` / ``..._RAM_...`` / ``..._DISK_...`` | overcommit | 16 / 1.5 / 1 |
 | ``POLYVISOR_PHYSICAL_INTERFACE_MAPPINGS`` | physical networks this host reaches: ``physnet1:eth1,physnet2:`` (an empty interface: bridges without uplink, this host only); empty: no network data plane | empty |
 | ``POLYVISOR_NETWORK_ADDRESS`` | the network service (binding specs, binding state) | ``127.0.0.1:50054`` |
+| ``POLYVISOR_NFT_TABLE`` | the nftables tables (bridge and inet) holding this agent's anti-spoofing and security group rules; agents sharing one machine (dev stacks side by side) each need their own | ``polyvisor`` |
 | ``POLYVISOR_NETWORK_RESYNC_INTERVAL_S`` | how often the host's bound ports are compared with the network service | 60 |
 """
 
@@ -49,6 +50,7 @@ class KvmSettings(AgentSettings):
     physical_interface_mappings: str = ""
     network_address: str = "127.0.0.1:50054"
     network_resync_interval_s: float = Field(default=60.0, gt=0)
+    nft_table: str = Field(default="polyvisor", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
 
     @model_validator(mode="after")
     def _port_range(self) -> KvmSettings:
