@@ -2,7 +2,8 @@
 
 Up, in order: PostgreSQL and NATS (embedded unless POLYVISOR_DATABASE_URL / _NATS_URL are
 set), vcsim, libvirtd (or libvirt's test driver), scheduler, imagesvc, networksvc, api (each
-SERVING, its PostgreSQL and NATS answer), the agents, then the demo network (demo_network.py).
+SERVING, its PostgreSQL and NATS answer), the agents, then the demo network (demo_network.py)
+and the Linux image (demo_image.py).
 
 Nothing supervises the processes: running `up` again is what restarts a part that died,
 and it starts only what is not running, each part on the port it had (recorded under
@@ -24,7 +25,7 @@ from typing import Any
 
 from rich.console import Console
 
-from deploy.dev import demo_network, health
+from deploy.dev import demo_image, demo_network, health
 from deploy.dev.layout import Layout
 from deploy.dev.procs import ManagedProcess, recorded_names
 from deploy.dev.services import (
@@ -328,6 +329,7 @@ def up(layout: Layout | None = None) -> int:
             _wait(layout, batch, result)
         if result.ok:
             demo_network.up({s.name: s.grpc_port for s in specs}, creds, console.print)
+            demo_image.up({s.name: s.grpc_port for s in specs}, creds, console.print)
     except StackError as e:
         console.print(f"[red]dev up failed: {e}[/red]")
         result.ok = False

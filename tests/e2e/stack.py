@@ -151,9 +151,12 @@ class Stack:
         return json.loads(r.stdout) if r.stdout.strip() else {}
 
 
-def start(home: Path) -> Stack:
+def start(home: Path, extra_env: dict[str, str] | None = None) -> Stack:
     """`./dev up` on `home`; returns the Stack even when parts failed (tests report it)."""
-    up = dev(home, "up")
+    from tests.fixtures.guest_image import CACHE
+
+    # the Linux image `./dev up` registers is built from the tests' cache of Debian packages
+    up = dev(home, "up", extra_env={"POLYVISOR_GUEST_CACHE": str(CACHE), **(extra_env or {})})
     try:
         endpoints = json.loads((home / "endpoints.json").read_text())
     except (OSError, ValueError):

@@ -26,23 +26,9 @@ from polyvisor.agent_kvm.net.plane import NetworkPlane
 from polyvisor.agentkit.credentials import AgentCredentials
 from polyvisor.agentkit.driver import ImageRef, InstanceSpec, LocalImage, RenditionWanted
 from polyvisor.common.bus.client import Bus
+from tests.fixtures.guest_image import UDHCPC_SCRIPT
 
 __all__ = ["UDHCPC_SCRIPT", "Console", "KvmHost", "NsGuest", "instance_spec", "kvm_host", "run"]
-
-#: udhcpc's hook: configure the lease, the classless routes (0.0.0.0 gateway: on-link).
-UDHCPC_SCRIPT = """\
-case "$1" in bound|renew)
-  ip addr flush dev $interface
-  ip addr add $ip/$mask dev $interface
-  ip link set $interface up
-  set -- $staticroutes
-  while [ $# -ge 2 ]; do
-    if [ "$2" = 0.0.0.0 ]; then ip route add $1 dev $interface; else ip route add $1 via $2 dev $interface; fi
-    shift 2
-  done
-  echo "LEASE $ip $(cut -d' ' -f1 /proc/uptime)";;
-esac
-"""
 
 
 async def run(*argv: str, check: bool = True) -> tuple[int, str]:
