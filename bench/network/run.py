@@ -17,7 +17,8 @@ a real token):
   group membership, the binding update: the floor for what the service's database work costs.
 
 Ports per second, p50 and p99 latency per port. Every address handed out is checked distinct.
-The last line printed is one JSON object.
+Then (`lease`, api_lease.py) the time from server create through the public API to the DHCP
+lease in a real Linux guest, on a private dev stack. The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -97,9 +98,12 @@ async def main() -> None:
     ap.add_argument("--ports", type=int, default=4000)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--quick", action="store_true", help="a smoke run (small)")
+    ap.add_argument("--lease-rounds", type=int, default=3,
+                    help="servers timed from create to DHCP lease (api_lease.py); 0: none")  # fmt: skip
     args = ap.parse_args()
     if args.quick:
         args.ports = 200
+        args.lease_rounds = min(args.lease_rounds, 1)
 
     root = Path(tempfile.mkdtemp(prefix="polyvisor-bench-network-"))
     pg = EmbeddedPostgres(root / "pg", durable=False, die_with_parent=True)
@@ -268,6 +272,10 @@ async def main() -> None:
         nats.stop()
         pg.stop()
         shutil.rmtree(root, ignore_errors=True)
+    if args.lease_rounds > 0:
+        from bench.network.api_lease import measure
+
+        result["lease"] = await asyncio.to_thread(measure, args.lease_rounds)
     print(json.dumps(result))
 
 
