@@ -12,7 +12,6 @@ one). Agents get ephemeral ports.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
+from deploy.dev.kvm import nft_table, virt_type
 from deploy.dev.layout import Layout
 
 if TYPE_CHECKING:
@@ -196,31 +196,6 @@ def _http_port(name: str, recorded: dict[str, dict[str, int]]) -> int:
     return _free_port()
 
 
-def _nested() -> bool:
-    """This machine is itself a virtual machine (the CPU says so)."""
-    try:
-        return " hypervisor " in f" {Path('/proc/cpuinfo').read_text()} ".replace("\n", " ")
-    except OSError:
-        return False
-
-
-def _virt_type(libvirt_uri: str) -> str:
-    """KVM where the host has it, TCG (``qemu``) elsewhere, and TCG inside a virtual machine
-    too: under nested KVM a Linux guest (the demo image) hangs before its first line, while
-    TCG boots it in seconds. ``POLYVISOR_DEV_VIRT_TYPE=kvm|qemu`` decides instead."""
-    chosen = os.environ.get("POLYVISOR_DEV_VIRT_TYPE", "")
-    if chosen in ("kvm", "qemu"):
-        return chosen
-    kvm = libvirt_uri.startswith("qemu") and Path("/dev/kvm").exists()
-    return "kvm" if kvm and not _nested() else "qemu"
-
-
-def nft_table(layout: Layout) -> str:
-    """The KVM agent's nftables tables, named after the stack's state directory: stacks side
-    by side on one machine (checkouts, end-to-end tests) never replace each other's rules."""
-    return "pv" + hashlib.sha256(str(layout.root).encode()).hexdigest()[:10]
-
-
 def plan(
     layout: Layout,
     infra: Infra,
@@ -348,7 +323,7 @@ def plan(
         env={
             **agent_env("agent_kvm", socket.gethostname()),
             "POLYVISOR_LIBVIRT_URI": infra.libvirt_uri,
-            "POLYVISOR_VIRT_TYPE": _virt_type(infra.libvirt_uri),
+            "POLYVISOR_VIRT_TYPE": virt_type(infra.libvirt_uri),
             "POLYVISOR_INSTANCES_DIR": str(kvm_data / "instances"),
             "POLYVISOR_VNC_LISTEN": BIND_HOST,
             # The demo network's bridge, without uplink (traffic stays on this machine).

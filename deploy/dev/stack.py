@@ -2,8 +2,7 @@
 
 Up, in order: PostgreSQL and NATS (embedded unless POLYVISOR_DATABASE_URL / _NATS_URL are
 set), vcsim, libvirtd (or libvirt's test driver), scheduler, imagesvc, networksvc, api (each
-SERVING, its PostgreSQL and NATS answer), the agents, then the demo network (demo_network.py)
-and the Linux image (demo_image.py).
+SERVING, its PostgreSQL and NATS answer), the agents, then the demo network and image (demo_*.py).
 
 Nothing supervises the processes: running `up` again is what restarts a part that died,
 and it starts only what is not running, each part on the port it had (recorded under
@@ -327,9 +326,8 @@ def up(layout: Layout | None = None) -> int:
                     if proc is not None:
                         batch.append((spec, proc))
             _wait(layout, batch, result)
-        if result.ok:
-            demo_network.up({s.name: s.grpc_port for s in specs}, creds, console.print)
-            demo_image.up({s.name: s.grpc_port for s in specs}, creds, console.print)
+        for step in (demo_network.up, demo_image.up) if result.ok else ():
+            step({s.name: s.grpc_port for s in specs}, creds, console.print)
     except StackError as e:
         console.print(f"[red]dev up failed: {e}[/red]")
         result.ok = False

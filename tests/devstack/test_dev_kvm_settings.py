@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from deploy.dev import services
+from deploy.dev import kvm
 from deploy.dev.layout import Layout
 from polyvisor.agent_kvm.config import KvmSettings
 
 
 def test_each_state_directory_gets_its_own_valid_table() -> None:
-    a = services.nft_table(Layout(Path("/tmp/stack-a")))
-    b = services.nft_table(Layout(Path("/tmp/stack-b")))
+    a = kvm.nft_table(Layout(Path("/tmp/stack-a")))
+    b = kvm.nft_table(Layout(Path("/tmp/stack-b")))
     assert a != b
-    assert a == services.nft_table(Layout(Path("/tmp/stack-a")))
+    assert a == kvm.nft_table(Layout(Path("/tmp/stack-a")))
     for table in (a, b):
         assert KvmSettings(nft_table=table).nft_table == table
 
@@ -31,11 +31,11 @@ def test_the_agent_refuses_a_table_name_nft_would_not_take() -> None:
 def test_virt_type_follows_the_override(monkeypatch: pytest.MonkeyPatch) -> None:
     for chosen in ("kvm", "qemu"):
         monkeypatch.setenv("POLYVISOR_DEV_VIRT_TYPE", chosen)
-        assert services._virt_type("qemu:///system") == chosen
+        assert kvm.virt_type("qemu:///system") == chosen
 
 
 def test_virt_type_is_tcg_inside_a_virtual_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("POLYVISOR_DEV_VIRT_TYPE", raising=False)
-    monkeypatch.setattr(services, "_nested", lambda: True)
-    assert services._virt_type("qemu:///system") == "qemu"
-    assert services._virt_type("test:///default") == "qemu"
+    monkeypatch.setattr(kvm, "_nested", lambda: True)
+    assert kvm.virt_type("qemu:///system") == "qemu"
+    assert kvm.virt_type("test:///default") == "qemu"

@@ -33,8 +33,8 @@ from typing import Any
 
 import pytest
 
+from deploy.dev.kvm import nft_table
 from deploy.dev.layout import Layout
-from deploy.dev.services import nft_table
 from polyvisor.agent_kvm.net.names import bridge_name, dhcp_namespace, tap_name
 from polyvisor.agent_vmware.guestinfo import decode
 from polyvisor.agent_vmware.net.switches import port_group_name
