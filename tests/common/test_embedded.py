@@ -125,3 +125,36 @@ def test_postgres_restarts_after_being_killed() -> None:
     finally:
         pg.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_nats_killed_comes_back_with_the_users_it_had() -> None:
+    """`./dev up` after NATS died starts it from a new object (no users given): every user of
+    the last configuration, restricted ones with their permissions, logs in at once, not
+    only once `configure` runs again (meanwhile each reconnecting service was refused)."""
+    from polyvisor.common.natsauth import agent_user, service_user
+
+    root = Path(tempfile.mkdtemp(prefix="polyvisor-emb-"))
+    agent = agent_user("host-1", "agent-key")
+    server = EmbeddedNats(root / "nats")
+    try:
+        server.start()
+        server.configure([service_user("api", "api-password"), agent])
+        pid, port = server.pid, server.port
+        assert pid is not None and port is not None
+        os.kill(pid, signal.SIGKILL)
+        await asyncio.to_thread(_wait_dead, server)
+        again = EmbeddedNats(root / "nats", port)
+        again.start()
+        assert again.configured_users() == [service_user("api", "api-password"), agent]
+        for user, password in (("api", "api-password"), (agent.name, "agent-key")):
+            nc = await nats.connect(again.url_for(user, password), allow_reconnect=False)
+            await nc.close()
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _wait_dead(server: EmbeddedNats) -> None:
+    deadline = time.monotonic() + 30
+    while server.running() and time.monotonic() < deadline:
+        time.sleep(0.05)

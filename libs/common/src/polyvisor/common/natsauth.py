@@ -76,6 +76,26 @@ class NatsUser:
             entry["permissions"] = perms
         return entry
 
+    @classmethod
+    def from_config(cls, entry: dict[str, object]) -> NatsUser:
+        """The user an `as_config` entry describes."""
+        perms = entry.get("permissions")
+        perms = perms if isinstance(perms, dict) else {}
+
+        def allowed(kind: str) -> tuple[str, ...] | None:
+            rule = perms.get(kind)
+            if not isinstance(rule, dict) or not isinstance(rule.get("allow"), list):
+                return None
+            return tuple(str(s) for s in rule["allow"])
+
+        return cls(
+            name=str(entry.get("user", "")),
+            password=str(entry.get("password", "")),
+            publish=allowed("publish"),
+            subscribe=allowed("subscribe"),
+            allow_responses=bool(perms.get("allow_responses", False)),
+        )
+
 
 def service_user(name: str, password: str) -> NatsUser:
     """A control-plane service: every subject."""
