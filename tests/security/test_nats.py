@@ -147,6 +147,25 @@ async def test_an_agent_runs_on_its_own_subjects(world: World, control: Bus) -> 
         await bus.close()
 
 
+async def test_an_agent_starts_on_streams_another_version_configured(
+    world: World, control: Bus
+) -> None:
+    """The control plane (upgraded first, or not yet) set EVENTS to other subjects than this
+    agent's version: the agent uses the stream as it is. It may not update streams; trying
+    (the stream "differs") timed out, so every start of its runtime failed, for good."""
+    other = [*EVENTS.subjects, "events.other.*"]
+    await control.ensure_stream(EVENTS.name, other, max_age=EVENTS.max_age)
+    try:
+        bus = await Bus.connect(world.agent_url("kvm-a"), name="agent-a")
+        try:
+            await AgentBus(bus, "kvm-a").ensure_streams()
+            assert sorted(await bus.stream_subjects(EVENTS.name) or []) == sorted(other)
+        finally:
+            await bus.close()
+    finally:
+        await ensure_streams(control, EVENTS)
+
+
 async def stored(control: Bus, stream: str, subject: str) -> int:
     """Messages `stream` holds on `subject` (as the control plane sees it)."""
     watch = await control.watch(stream, subject, deliver="all")

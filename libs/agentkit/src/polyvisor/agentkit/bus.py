@@ -20,8 +20,8 @@ from polyvisor.common.streams import (
     EVENTS,
     HOSTS,
     command_subject,
-    ensure_streams,
     report_subject,
+    require_streams,
     server_event_subject,
 )
 
@@ -61,7 +61,10 @@ class AgentBus:
         self.host = host
 
     async def ensure_streams(self) -> None:
-        await ensure_streams(self.bus, AGENT_CMD, EVENTS, HOSTS)
+        """The streams it uses exist. An agent may not create or change streams (its NATS
+        user may only read their info): a configuration of another version is used as it
+        is; updating it (refused by NATS) failed every start of the agent's runtime."""
+        await require_streams(self.bus, AGENT_CMD, EVENTS, HOSTS)
 
     async def command_consumer(
         self, *, ack_wait: float, max_deliver: int, max_ack_pending: int

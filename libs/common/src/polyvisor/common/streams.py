@@ -18,6 +18,9 @@ from typing import Literal
 
 from polyvisor.common.bus.client import Bus
 from polyvisor.common.bus.subjects import subject_token
+from polyvisor.common.logging import get_logger
+
+log = get_logger(__name__)
 
 __all__ = [
     "AGENT_CMD",
@@ -32,6 +35,7 @@ __all__ = [
     "network_security_group_subject",
     "query_subject",
     "report_subject",
+    "require_streams",
     "server_event_subject",
     "server_events_filter",
 ]
@@ -64,6 +68,24 @@ async def ensure_streams(bus: Bus, *specs: StreamSpec) -> None:
         await bus.ensure_stream(
             spec.name, list(spec.subjects), retention=spec.retention, max_age=spec.max_age
         )
+
+
+async def require_streams(bus: Bus, *specs: StreamSpec) -> None:
+    """For a user that may not change streams (an agent): a missing stream is created (where
+    the user may; else Unavailable until the control plane makes it), one that exists is used
+    as it is. Its configuration is the control plane's: one that differs from this version's
+    spec (a control plane upgraded before its agents, or not yet) is logged, never updated."""
+    for spec in specs:
+        subjects = await bus.stream_subjects(spec.name)
+        if subjects is None:
+            await ensure_streams(bus, spec)
+        elif sorted(subjects) != sorted(spec.subjects):
+            log.warning(
+                "stream configured otherwise than this version expects; used as it is",
+                stream=spec.name,
+                subjects=subjects,
+                expected=list(spec.subjects),
+            )
 
 
 def command_subject(host: str) -> str:

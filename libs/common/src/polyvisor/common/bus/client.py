@@ -216,6 +216,16 @@ class Bus:
             await self._js.update_stream(config)
             log.info("stream updated", stream=name, subjects=list(subjects))
 
+    async def stream_subjects(self, name: str) -> list[str] | None:
+        """The subjects the stream takes (None: there is no such stream). Needs only the
+        permission to read the stream's info, which restricted users (agents) have."""
+        with mapped_errors():
+            try:
+                info = await self._js.stream_info(name)
+            except nats.js.errors.NotFoundError:
+                return None
+        return list(info.config.subjects or [])
+
     async def stream_last_seq(self, name: str) -> int:
         """The sequence of the last message in the stream (0: it is empty)."""
         with mapped_errors():
