@@ -15,6 +15,7 @@ from polyvisor.agent.v1 import agent_callback_service_pb2_grpc, callback_pb2
 from polyvisor.agentkit.convert import assigned_from_proto
 from polyvisor.agentkit.credentials import AgentCredentials
 from polyvisor.agentkit.reconcile_plan import Assigned
+from polyvisor.common.channels import RECONNECT_OPTIONS
 from polyvisor.common.errors import Unavailable
 
 __all__ = ["AssignmentsClient"]
@@ -34,7 +35,7 @@ class AssignmentsClient:
 
     def _stub(self) -> agent_callback_service_pb2_grpc.AgentCallbackServiceStub:
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self.address)
+            self._channel = grpc.aio.insecure_channel(self.address, options=RECONNECT_OPTIONS)
         return agent_callback_service_pb2_grpc.AgentCallbackServiceStub(self._channel)
 
     async def list(self, host: str) -> list[Assigned]:

@@ -21,6 +21,7 @@ import time
 import grpc
 
 from polyvisor.common.auth import agent_key_host, is_agent_key
+from polyvisor.common.channels import RECONNECT_OPTIONS
 from polyvisor.common.errors import PolyvisorError, Unauthenticated, Unavailable, error_for_status
 from polyvisor.common.logging import get_logger
 from polyvisor.identity.v1 import identity_pb2, identity_requests_pb2, identity_service_pb2_grpc
@@ -87,7 +88,7 @@ class AgentCredentials:
 
     async def _authenticate(self) -> None:
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self._address)
+            self._channel = grpc.aio.insecure_channel(self._address, options=RECONNECT_OPTIONS)
         stub = identity_service_pb2_grpc.IdentityServiceStub(self._channel)
         request = identity_requests_pb2.AuthenticateRequest(
             api_key=identity_pb2.ApiKeyCredentials(secret=self._api_key)

@@ -18,6 +18,7 @@ from polyvisor.agentkit.credentials import AgentCredentials
 from polyvisor.agentkit.driver import RenditionWanted
 from polyvisor.agentkit.errors import ImageUnavailable
 from polyvisor.agentkit.image_cache import DownloadMeta
+from polyvisor.common.channels import RECONNECT_OPTIONS
 from polyvisor.image.v1 import image_service_pb2_grpc, images_pb2
 
 __all__ = ["GrpcImageSink", "GrpcImageSource"]
@@ -31,6 +32,7 @@ _FINAL = {
 _OPTIONS = (
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
     ("grpc.keepalive_time_ms", 30_000),
+    *RECONNECT_OPTIONS,
 )
 
 

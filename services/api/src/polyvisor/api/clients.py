@@ -18,6 +18,7 @@ from polyvisor.api.convert import images as image_convert
 from polyvisor.api.convert import scheduling as sched_convert
 from polyvisor.api.placement import NoValidHost, Placement, PlacementRequest
 from polyvisor.common.auth import API_IDENTITY, KIND_SERVICE, TokenSigner
+from polyvisor.common.channels import RECONNECT_OPTIONS
 from polyvisor.common.errors import (
     FailedPrecondition,
     NotFound,
@@ -33,6 +34,7 @@ from polyvisor.scheduling.v1 import scheduler_pb2, scheduler_service_pb2_grpc
 CHANNEL_OPTIONS = (
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    *RECONNECT_OPTIONS,
 )
 
 

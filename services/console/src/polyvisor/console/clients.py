@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from polyvisor.common.channels import RECONNECT_OPTIONS
 from polyvisor.common.errors import PolyvisorError, Unauthenticated, Unavailable, error_for_status
 from polyvisor.common.logging import get_logger
 from polyvisor.consoleauth.v1 import consoleauth_service_pb2 as ca
@@ -38,7 +39,7 @@ class ConsoleAuth:
         self.address = api_address
         self._key = service_key.strip()
         self._timeout = timeout_s
-        self._channel = grpc.aio.insecure_channel(api_address)
+        self._channel = grpc.aio.insecure_channel(api_address, options=RECONNECT_OPTIONS)
         self._token = ""
         self._expires_at = 0.0
         self._lock = asyncio.Lock()

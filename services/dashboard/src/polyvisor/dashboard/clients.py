@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from polyvisor.common.channels import RECONNECT_OPTIONS
 from polyvisor.compute.v1 import compute_service_pb2_grpc
 from polyvisor.identity.v1 import identity_service_pb2_grpc
 from polyvisor.image.v1 import image_service_pb2_grpc
@@ -25,9 +26,9 @@ class Stubs:
 
 class Apis:
     def __init__(self, api: str, imagesvc: str, networksvc: str) -> None:
-        self._api = grpc.aio.insecure_channel(api)
-        self._images = grpc.aio.insecure_channel(imagesvc)
-        self._network = grpc.aio.insecure_channel(networksvc)
+        self._api = grpc.aio.insecure_channel(api, options=RECONNECT_OPTIONS)
+        self._images = grpc.aio.insecure_channel(imagesvc, options=RECONNECT_OPTIONS)
+        self._network = grpc.aio.insecure_channel(networksvc, options=RECONNECT_OPTIONS)
 
     def as_user(self, token: str = "") -> Stubs:
         md = (("authorization", f"Bearer {token}"),) if token else ()

@@ -13,6 +13,7 @@ from polyvisor.agent_kvm.net.convert import binding_from_pb
 from polyvisor.agent_kvm.net.model import PortBinding
 from polyvisor.agent_kvm.net.shell import NetError
 from polyvisor.agentkit.credentials import AgentCredentials
+from polyvisor.common.channels import RECONNECT_OPTIONS
 from polyvisor.network.v1 import (
     bindings_pb2,
     network_service_pb2_grpc,
@@ -35,7 +36,7 @@ class NetworkClient:
 
     def _stub(self) -> network_service_pb2_grpc.NetworkServiceStub:
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self.address)
+            self._channel = grpc.aio.insecure_channel(self.address, options=RECONNECT_OPTIONS)
         return network_service_pb2_grpc.NetworkServiceStub(self._channel)
 
     async def _call(self, what: str, method: str, request: object) -> object:
