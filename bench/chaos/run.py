@@ -28,14 +28,15 @@ from tests.faults.faults import (
     run_vcenter_lost_vms,
     run_vcenter_outage,
 )
-from tests.faults.harness import Chaos
+from tests.faults.harness import LONGEST_DEADLINE_S, Chaos
 
 
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--burst", type=int, default=12, help="creates per burst")
     p.add_argument("--outage", type=float, default=60.0, help="seconds vCenter is stopped")
-    p.add_argument("--settle", type=float, default=300.0, help="longest wait to settle")
+    p.add_argument("--settle", type=float, default=LONGEST_DEADLINE_S + 60,
+                   help="longest wait to settle (longer than every deadline)")  # fmt: skip
     p.add_argument("--only", default="", help="comma-separated fault names to run")
     args = p.parse_args()
     faults = [f"kill-{k}" for k in KILLABLE] + [

@@ -33,17 +33,19 @@ def run_kill(chaos: Chaos, part: str, *, n: int, settle_s: float) -> dict[str, A
         return {"fault": f"kill {part}", "skipped": f"{part} is not running"}
     with ThreadPoolExecutor(1) as pool:
         load = pool.submit(chaos.burst, n, f"k-{part}")
-        # the burst is under way: half its creates accepted (some building, some not yet)
-        deadline = time.monotonic() + 60
+        # the burst is under way: half its creates accepted (some building, some not yet);
+        # a loaded machine may take minutes to start that many CLI processes
+        deadline = time.monotonic() + 240
         while time.monotonic() < deadline and not load.done():
             names = [s["name"] for s in chaos.servers()]
             if sum(nm.startswith(f"k-{part}-") for nm in names) >= n // 2:
                 break
             time.sleep(0.2)
         chaos.kill9(target)
+        # restarted at once, as a supervisor does (the kubelet), while the burst goes on
+        t0 = time.monotonic()
+        chaos.up()
         burst = load.result()
-    t0 = time.monotonic()
-    chaos.up()
     if part in ("nats", "postgres", "api"):
         chaos.login()
     chaos.settle(settle_s)
@@ -53,6 +55,9 @@ def run_kill(chaos: Chaos, part: str, *, n: int, settle_s: float) -> dict[str, A
     row["unusable"] = len(unusable)
     row["details"] = unusable + row["details"]
     _empty(chaos, row, settle_s)
+    if chaos.refused:
+        row["refused_why"] = chaos.refused[-1]
+        chaos.refused.clear()
     return {"fault": f"kill {part}", "killed": target, **burst, **row}
 
 

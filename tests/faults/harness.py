@@ -34,6 +34,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,23 @@ from deploy.dev.procs import proc_starttime
 from tests.e2e.bootdisk import make_disk
 from tests.e2e.stack import Stack, dev, vcsim_vms
 
-#: What the stack runs with: libvirt's test driver (fast), frequent reports and passes.
+#: What the stack runs with: libvirt's test driver (fast), frequent reports and passes, and
+#: deadlines a settle wait can outlast (a build 300 s, which a build in flight while NATS
+#: restarts on a loaded machine needs; a delete or power action 90 s, tried 3 times), so that
+#: "nothing transitional once settled" means "nothing past its deadline".
 ENV = {
     "POLYVISOR_DEV_LIBVIRT_URI": "test:///default",
     "POLYVISOR_RECONCILE_INTERVAL_S": "3",
     "POLYVISOR_REPORT_INTERVAL_S": "1",
+    "POLYVISOR_SCHEDULING_TIMEOUT_S": "120",
+    "POLYVISOR_BUILD_TIMEOUT_S": "300",
+    "POLYVISOR_POWER_TIMEOUT_S": "90",
+    "POLYVISOR_REBOOT_TIMEOUT_S": "90",
+    "POLYVISOR_DELETE_TIMEOUT_S": "90",
 }
+#: The longest a server may stay transitional under ENV (a build; a delete tried 3 times),
+#: plus the reaper's pass: a settle wait must outlast it.
+LONGEST_DEADLINE_S = 300.0
 STABLE = {"ACTIVE", "SHUTOFF", "ERROR", "DELETED"}
 IMAGE, FLAVOR = "chaos-boot", "chaos.tiny"
 
@@ -59,6 +71,11 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _tap(port_id: str) -> str:
+    """A port's tap on a KVM host (agent_kvm.net.names.tap_name)."""
+    return "pvt" + port_id.replace("-", "").lower()[:11]
 
 
 def _is_uuid(text: str) -> bool:
@@ -78,6 +95,8 @@ class Chaos:
     replicas: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     #: Why creates were refused (the CLI's error), newest last.
     refused: list[str] = field(default_factory=list)
+    #: The tap of every server port seen (the KVM agent's names): none may outlive its port.
+    taps: set[str] = field(default_factory=set)
 
     # ------------------------------------------------------------------ the stack
 
@@ -108,11 +127,14 @@ class Chaos:
             shutil.rmtree(home, ignore_errors=True)
 
     @staticmethod
-    def _up(home: Path) -> subprocess.CompletedProcess[str]:
-        r = dev(home, "up", extra_env=ENV)
-        if r.returncode != 0 or "dev stack is up" not in r.stdout:
-            raise AssertionError(f"./dev up failed:\n{r.stdout}\n{r.stderr}")
-        return r
+    def _up(home: Path, tries: int = 3) -> subprocess.CompletedProcess[str]:
+        """`./dev up`, run again (as an operator would) while a part fails to start: on a
+        shared machine another process may take a port between its choice and its bind."""
+        for _ in range(tries):
+            r = dev(home, "up", extra_env=ENV)
+            if r.returncode == 0 and "dev stack is up" in r.stdout:
+                return r
+        raise AssertionError(f"./dev up failed {tries} times, the last:\n{r.stdout}\n{r.stderr}")
 
     def up(self) -> None:
         """What an operator does after a crash: `./dev up` again."""
@@ -317,12 +339,41 @@ class Chaos:
             time.sleep(2)
         return time.monotonic() - t0
 
+    def _port_orphans(self, live_ids: set[str]) -> list[str]:
+        """Every server's port (network service) belongs to a live server, and no tap of a
+        port that is gone remains on the KVM host (names as agent_kvm's net.names)."""
+        ports = self._sql(
+            "SELECT id::text AS id, device_id, binding_host FROM network.ports "
+            "WHERE device_owner = 'compute:polyvisor'"
+        )
+        out = [
+            f"port {p['id']} of gone server {p['device_id']} (bound to {p['binding_host']})"
+            for p in ports
+            if p["device_id"] not in live_ids
+        ]
+        kept = {_tap(p["id"]) for p in ports if p["device_id"] in live_ids}
+        self.taps.update(_tap(p["id"]) for p in ports)
+        links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True)
+        present = {line.split(":")[1].strip().split("@")[0] for line in
+                   links.stdout.splitlines() if line.count(":") >= 2}  # fmt: skip
+        out += [f"tap {t} of a gone port on the KVM host" for t in sorted(self.taps - kept)
+                if t in present]  # fmt: skip
+        return out
+
     def check(self) -> dict[str, Any]:
         """The invariants, each as the list of what breaks it."""
         servers = self.servers()
         live = [s for s in servers if s["state"] != "DELETED"]
         live_ids = {s["id"] for s in live}
-        stuck = [f"{s['id']} {s['state']}/{s['task']}" for s in live if s["state"] not in STABLE]
+        now = datetime.now(UTC)
+        stuck = [
+            f"{s['id']} {s['state']}/{s['task']} on {s['host'] or 'no host'}, deadline "
+            + (f"passed {(now - s['task_deadline']).total_seconds():.0f}s ago"
+               if s["task_deadline"] is not None and s["task_deadline"] < now
+               else f"{s['task_deadline']}")
+            for s in live
+            if s["state"] not in STABLE
+        ]  # fmt: skip
 
         vms = vcsim_vms(self.stack.endpoints["vcsim"])
         ours = {vm.name: vm for vm in vms if _is_uuid(vm.name)}
@@ -340,6 +391,8 @@ class Chaos:
             held = sum(1 for s in live if s["host"] == h["id"] and s["power_state"] == "RUNNING")
             if running != held:
                 orphans.append(f"{h['id']}: {running} domains running, api holds {held}")
+
+        orphans += self._port_orphans(live_ids)
 
         allocations = self._sql(
             "SELECT consumer_id, provider_id, vcpus, memory_mb FROM scheduler.allocations"
