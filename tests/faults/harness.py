@@ -14,6 +14,9 @@ started again the way an operator does (`./dev up` once more), then the invarian
 - quota drift: each project's usage equals its live servers.
 
 Used by tests/faults/test_faults.py (a CI-sized subset) and bench/chaos (the full matrix).
+
+One concern: the stack under chaos, what is done to it and what is true of it after; the
+faults themselves are in faults.py.
 """
 
 from __future__ import annotations

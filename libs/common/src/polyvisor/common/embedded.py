@@ -41,7 +41,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
-from polyvisor.common.natsauth import NatsUser, server_config, service_user
+from polyvisor.common.natsauth import NatsUser, server_config, service_user, users_in_config
 
 __all__ = [
     "PG_SYSTEM_USER",
@@ -561,37 +561,12 @@ class EmbeddedNats(_Embedded):
             time.sleep(0.05)
         raise EmbeddedError(f"nats did not reload {self.config_file}:\n{self._log_tail()}")
 
-    def configured_users(self) -> list[NatsUser]:
-        """The non-administrative users of the configuration file as last written ([] when
-        there is none)."""
-        try:
-            text = self.config_file.read_text()
-        except OSError:
-            return []
-        _, sep, tail = text.partition("users = ")
-        if not sep:
-            return []
-        try:
-            entries, _ = json.JSONDecoder().raw_decode(tail)
-        except ValueError:
-            return []
-        return [
-            u
-            for u in (NatsUser.from_config(e) for e in entries if isinstance(e, dict))
-            if u.name != self.ADMIN_USER
-        ]
-
     def _start_on(self, port: int) -> str:
-        store = self.root / "jetstream"
-        store.mkdir(parents=True, exist_ok=True)
-        if not self.users:
-            # A restart (the server died): the users it had, at once. Without them every
-            # client reconnecting before `configure` runs again is refused, and a service
-            # whose commands or events cannot move that long is what leaves work half done.
-            self.users = self.configured_users()
+        (self.root / "jetstream").mkdir(parents=True, exist_ok=True)
+        if not self.users and self.config_file.exists():  # a restart: the users it had
+            self.users = users_in_config(self.config_file.read_text(), but=self.ADMIN_USER)
         self._write_config(port)
-        argv = [str(nats_server_binary()), "-c", str(self.config_file)]
-        pid = self._spawn(argv)
+        pid = self._spawn([str(nats_server_binary()), "-c", str(self.config_file)])
 
         def jetstream_info(s: socket.socket) -> bool:
             s.settimeout(1.0)

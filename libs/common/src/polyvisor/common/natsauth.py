@@ -38,6 +38,7 @@ __all__ = [
     "authorization_block",
     "inbox_prefix",
     "service_user",
+    "users_in_config",
 ]
 
 #: The VMware agents' lease bucket (agent_vmware's default `lease_bucket`).
@@ -147,6 +148,20 @@ def authorization_block(users: Iterable[NatsUser]) -> str:
     if not entries:
         raise ValueError("NATS without users would accept anyone")
     return "authorization {\n  users = " + json.dumps(entries, indent=2) + "\n}\n"
+
+
+def users_in_config(text: str, but: str = "") -> list[NatsUser]:
+    """The users (all but the one named `but`) of a configuration `server_config` wrote ([]
+    when it has none)."""
+    _, sep, tail = text.partition("users = ")
+    if not sep:
+        return []
+    try:
+        entries, _ = json.JSONDecoder().raw_decode(tail)
+    except ValueError:
+        return []
+    users = [NatsUser.from_config(e) for e in entries if isinstance(e, dict)]
+    return [u for u in users if u.name != but]
 
 
 def server_config(*, host: str, port: int, store_dir: str, users: Sequence[NatsUser]) -> str:
