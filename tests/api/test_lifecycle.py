@@ -300,8 +300,15 @@ async def test_unanswered_power_command_is_retried_then_fails_visibly(env: Env) 
 async def test_agents_list_their_assigned_servers_with_their_own_key(env: Env) -> None:
     c = env.member
     s = await c.wait(
-        (await c.create_server("assigned", env.image_id, "small")).id, st.SERVER_STATE_ACTIVE
+        (await c.create_server("assigned", env.image_id, "small", metadata={"role": "web"})).id,
+        st.SERVER_STATE_ACTIVE,
     )
+    # Metadata changed after the spawn reaches the host with the list (its metadata service).
+    update = servers_pb2.UpdateServerRequest(
+        server=servers_pb2.Server(id=s.id, metadata={"role": "db"})
+    )
+    update.update_mask.paths.append("metadata")
+    await c.compute.UpdateServer(update, metadata=c.md)
     auth = await env.admin.identity.Authenticate(
         identity_requests_pb2.AuthenticateRequest(
             api_key=identity_pb2.ApiKeyCredentials(secret=agent_key(s.host))
@@ -317,6 +324,7 @@ async def test_agents_list_their_assigned_servers_with_their_own_key(env: Env) -
     assert mine[0].generation == s.generation
     assert mine[0].desired_power_state == hypervisor_pb2.POWER_STATE_RUNNING
     assert mine[0].state == st.SERVER_STATE_ACTIVE
+    assert dict(mine[0].metadata) == {"role": "db"}
     with pytest.raises(grpc.aio.AioRpcError) as exc:
         await callback.ListAssignedServers(
             callback_pb2.ListAssignedServersRequest(host=s.host), metadata=c.md

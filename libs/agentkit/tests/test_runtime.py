@@ -511,3 +511,26 @@ async def test_pause_and_suspend_are_answered_and_a_driver_without_them_says_so(
     assert "no pause capability" in failed.fault_message
     assert "pause" not in agent.driver.host_info().capabilities
     assert agent.driver.snapshot("s2").power_state == "RUNNING"  # type: ignore[union-attr]
+
+
+async def test_the_reconciler_brings_the_guests_metadata_in_step_with_the_api(
+    agent: Agent,
+) -> None:
+    await agent.send("m1", 1, "spawn")
+    await agent.tap.wait_for(is_(SPAWNED, "m1"))
+    await agent.runtime.dispatcher.wait_idle()  # a server with a command running is skipped
+    board, host, driver = agent.board, agent.host, agent.driver
+    reconciler = agent.runtime.reconciler
+    assert reconciler is not None
+
+    board.assign(host, Assigned("m1", 1, PowerState.RUNNING, "ACTIVE", metadata={"role": "web"}))
+    await reconciler.reconcile_once()
+    assert driver.snapshot("m1").metadata == {"role": "web"}  # type: ignore[union-attr]
+    # Unchanged at the api: the host is not asked again.
+    await reconciler.reconcile_once()
+    assert driver.calls_for("m1").count("set_metadata") == 1
+    # Changed (UpdateServer): the next pass gives the guest the new metadata.
+    board.assign(host, Assigned("m1", 1, PowerState.RUNNING, "ACTIVE", metadata={"role": "db"}))
+    await reconciler.reconcile_once()
+    assert driver.snapshot("m1").metadata == {"role": "db"}  # type: ignore[union-attr]
+    assert driver.calls_for("m1").count("set_metadata") == 2

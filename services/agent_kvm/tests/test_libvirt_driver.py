@@ -418,3 +418,23 @@ def test_only_a_host_with_a_network_data_plane_has_the_ports_capability(tmp_path
     networked = PortsLibvirtDriver(plain.config)
     assert "ports" not in capabilities_of(plain)
     assert "ports" in capabilities_of(networked)
+
+
+def test_the_metadata_service_answers_the_metadata_set_after_the_spawn(
+    driver: LibvirtDriver, base_image: LocalImage
+) -> None:
+    from polyvisor.agent_kvm.net.metadata import meta_data_json
+    from polyvisor.agentkit.capabilities import GuestMetadata
+    from polyvisor.agentkit.driver import InstanceNotFound
+
+    assert isinstance(driver, GuestMetadata)
+    s = sid()
+    driver.spawn(replace(spec_for(base_image, s), metadata={"role": "web"}))
+    meta = driver.instance_meta(s)
+    assert meta is not None and meta_data_json(meta)["meta"] == {"role": "web"}
+    driver.set_metadata(s, {"role": "db", "tier": "gold"})
+    meta = driver.instance_meta(s)
+    assert meta is not None and meta_data_json(meta)["meta"] == {"role": "db", "tier": "gold"}
+    assert meta.uuid == s  # the rest of what the guest reads is kept
+    with pytest.raises(InstanceNotFound):
+        driver.set_metadata(sid(), {"a": "b"})

@@ -138,3 +138,14 @@ class ConsoleLog(Protocol):
         """At most the last ``max_bytes`` of it (b"" when nothing was written yet); raises
         InstanceNotFound for a server not on this host."""
         ...
+
+
+@capability("guest_metadata")
+@runtime_checkable
+class GuestMetadata(Protocol):
+    """The server's metadata (key/value) the host's metadata service tells its guest
+    (meta_data.json "meta"); set at spawn, kept in step with the api by the reconciler."""
+
+    def set_metadata(self, server_id: str, metadata: Mapping[str, str]) -> None:
+        """Replace what the guest reads; raises InstanceNotFound for a server not here."""
+        ...

@@ -438,6 +438,7 @@ def assigned_from_proto(s: callback_pb2.AssignedServer) -> Assigned:
         state=server_status_pb2.ServerState.Name(s.state).removeprefix("SERVER_STATE_"),
         task=server_status_pb2.ServerTask.Name(s.task).removeprefix("SERVER_TASK_"),
         instance_name=s.instance_name,
+        metadata=dict(s.metadata),
     )
 
 

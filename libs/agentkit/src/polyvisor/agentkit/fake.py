@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from polyvisor.agentkit.capabilities import capabilities_of
@@ -61,6 +61,8 @@ class FakeVm:
     boots: int = 1
     user_data: bytes = b""
     public_keys: tuple[str, ...] = ()
+    # What the guest's metadata service would say (GuestMetadata).
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -242,6 +244,7 @@ class FakeDriver:
                 console_port=self._free_port(),
                 user_data=spec.user_data,
                 public_keys=tuple(spec.ssh_public_keys),
+                metadata=dict(spec.metadata),
             )
             self.vms[spec.server_id] = vm
             return vm
@@ -285,6 +288,11 @@ class FakeDriver:
                 raise DriverError(f"cannot {verb} a server that is {vm.power_state.lower()}")
             vm.power_state = to
             return self._instance(vm)
+
+    def set_metadata(self, server_id: str, metadata: Mapping[str, str]) -> None:
+        self._enter("set_metadata", server_id)
+        with self._lock:
+            self._vm(server_id).metadata = dict(metadata)
 
     def pause(self, server_id: str) -> Instance:
         return self._set("pause", server_id, PowerState.PAUSED, needs=PowerState.RUNNING)

@@ -18,8 +18,8 @@ command decides.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from polyvisor.agentkit.driver import Instance, PowerState
 
@@ -43,6 +43,8 @@ class Assigned:
     state: str  # ServerState without prefix: BUILDING, ACTIVE, SHUTOFF, ...
     task: str = "NONE"  # ServerTask without prefix
     instance_name: str = ""
+    # The server's metadata as the api has it now (what its guest's metadata service says).
+    metadata: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
 class ActionKind(enum.StrEnum):

@@ -21,10 +21,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from polyvisor.agentkit.capabilities import GuestMetadata
 from polyvisor.agentkit.command_handler import CommandHandler
 from polyvisor.agentkit.commands import EventKind, Fault, FaultCode
 from polyvisor.agentkit.dispatcher import ServerDispatcher
-from polyvisor.agentkit.driver import Driver, DriverError, Instance
+from polyvisor.agentkit.driver import Driver, DriverError, Instance, InstanceNotFound
 from polyvisor.agentkit.executor import DriverCalls
 from polyvisor.agentkit.image_cache import ImageCache
 from polyvisor.agentkit.metrics import RECONCILE_ACTIONS, RECONCILE_RUNS, UNWANTED_INSTANCES
@@ -66,6 +67,8 @@ class Reconciler:
         self.on_change = on_change or (lambda: None)
         self._unwanted: set[str] = set()
         self._vanished: set[tuple[str, int]] = set()
+        # The metadata each server's guest was last given (what the api said then).
+        self._metadata: dict[str, dict[str, str]] = {}
         self.passes = 0
 
     async def run(self, first_after_s: float = 5.0) -> None:
@@ -94,6 +97,7 @@ class Reconciler:
             except PolyvisorError as exc:
                 log.warning("reconcile action failed", action=action.kind.value, error=str(exc))
         self._unwanted = unwanted_now
+        await self._sync_metadata(assigned, observed, busy)
         UNWANTED_INSTANCES.set(len(unwanted_now))
         present = {i.server_id for i in observed} | busy
         await self.cache.retain_users(present)
@@ -102,6 +106,30 @@ class Reconciler:
         if actions:
             log.info("reconcile pass", actions=[f"{a.kind.value}:{a.server_id}" for a in actions])
         return actions
+
+    async def _sync_metadata(
+        self, assigned: list[Assigned], observed: list[Instance], busy: set[str]
+    ) -> None:
+        """Servers here whose metadata changed at the api since their guest was given it
+        (the metadata service reads it from the host) get the new one."""
+        driver = self.driver
+        if not isinstance(driver, GuestMetadata):
+            return
+        here = {i.server_id for i in observed}
+        for a in assigned:
+            sid, wanted = a.server_id, dict(a.metadata)
+            if sid not in here or sid in busy or self._metadata.get(sid) == wanted:
+                continue
+            try:
+                await self.calls.run("set_metadata", driver.set_metadata, sid, wanted)
+            except InstanceNotFound:
+                continue
+            except (DriverError, PolyvisorError) as exc:
+                log.warning("metadata not updated", server_id=sid, error=str(exc))
+                continue
+            self._metadata[sid] = wanted
+        for gone in set(self._metadata) - here:
+            del self._metadata[gone]
 
     async def _act(self, action: Action) -> None:
         sid = action.server_id

@@ -204,6 +204,7 @@ class _CallbackServicer(agent_callback_service_pb2_grpc.AgentCallbackServiceServ
                     state=server_status_pb2.ServerState.Value(f"SERVER_STATE_{a.state}"),
                     task=server_status_pb2.ServerTask.Value(f"SERVER_TASK_{a.task}"),
                     instance_name=a.instance_name,
+                    metadata=dict(a.metadata),
                 )
                 for a in page
             ],

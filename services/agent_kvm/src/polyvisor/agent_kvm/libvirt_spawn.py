@@ -42,6 +42,7 @@ from polyvisor.agentkit.driver import (
     DriverError,
     HypervisorUnavailable,
     Instance,
+    InstanceNotFound,
     InstanceSpec,
     SpawnFailed,
 )
@@ -90,6 +91,21 @@ class SpawnVerbs(LibvirtHost):
             user_data=base64.b64decode(raw.get("user_data", "")),
             meta=dict(raw.get("meta", {})),
         )
+
+    def set_metadata(self, server_id: str, metadata: Mapping[str, str]) -> None:
+        """What the metadata service says is the server's metadata from now on (the file
+        beside its config drive, replaced whole so a reader never sees half of it)."""
+        with self._lock_for(server_id):
+            path = self.instance_dir(server_id) / INSTANCE_META
+            try:
+                raw = json.loads(path.read_text())
+            except (OSError, ValueError) as exc:
+                raise InstanceNotFound(f"server {server_id} is not on this host") from exc
+            raw["meta"] = dict(metadata)
+            tmp = path.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(raw))
+            tmp.chmod(path.stat().st_mode & 0o777)
+            os.replace(tmp, path)
 
     def _create(
         self, spec: InstanceSpec, nics: tuple[Interface, ...], network_data: Mapping[str, Any]

@@ -9,20 +9,29 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AssignedServer(_message.Message):
-    __slots__ = ("server_id", "generation", "desired_power_state", "state", "task", "instance_name")
+    __slots__ = ("server_id", "generation", "desired_power_state", "state", "task", "instance_name", "metadata")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
     DESIRED_POWER_STATE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_NAME_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
     server_id: str
     generation: int
     desired_power_state: _hypervisor_pb2.PowerState
     state: _server_status_pb2.ServerState
     task: _server_status_pb2.ServerTask
     instance_name: str
-    def __init__(self, server_id: _Optional[str] = ..., generation: _Optional[int] = ..., desired_power_state: _Optional[_Union[_hypervisor_pb2.PowerState, str]] = ..., state: _Optional[_Union[_server_status_pb2.ServerState, str]] = ..., task: _Optional[_Union[_server_status_pb2.ServerTask, str]] = ..., instance_name: _Optional[str] = ...) -> None: ...
+    metadata: _containers.ScalarMap[str, str]
+    def __init__(self, server_id: _Optional[str] = ..., generation: _Optional[int] = ..., desired_power_state: _Optional[_Union[_hypervisor_pb2.PowerState, str]] = ..., state: _Optional[_Union[_server_status_pb2.ServerState, str]] = ..., task: _Optional[_Union[_server_status_pb2.ServerTask, str]] = ..., instance_name: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ListAssignedServersRequest(_message.Message):
     __slots__ = ("host", "page_size", "page_token")

@@ -38,6 +38,7 @@ class AgentCallbackHandlers(agent_callback_service_pb2_grpc.AgentCallbackService
                     state=SERVER_STATE.value(s.state),
                     task=SERVER_TASK.value(s.task),
                     instance_name=s.instance_name,
+                    metadata=dict(s.metadata),
                 )
                 for s in items
             ],
