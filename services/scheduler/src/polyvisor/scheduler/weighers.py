@@ -75,6 +75,37 @@ def build_failure_weigher(failures: np.ndarray) -> np.ndarray:
     return normalize(-failures)
 
 
+_noise = np.zeros(0)
+
+
+def _tie_break(rng: np.random.Generator, size: int) -> np.ndarray:
+    """`size` random values in [0, TIE_BREAK): a window at a random offset into a buffer of
+    random values at least twice as long, drawn once (a fresh draw of 100,000 values costs as
+    much as the rest of the weighing; the offset still varies which of equal hosts wins)."""
+    global _noise
+    if _noise.size < 2 * size:
+        _noise = rng.random(max(4096, 4 * size))
+    start = int(rng.integers(0, _noise.size - size + 1))
+    return _noise[start : start + size] * TIE_BREAK
+
+
+def _add_normalized(out: np.ndarray, values: np.ndarray, multiplier: float, flip: bool) -> None:
+    """out += multiplier * normalize(values) (1 - normalize(values) when `flip`), in place:
+    one pass to find the range, one to scale, one to add, with no temporary per step (at
+    100,000 candidates each temporary costs as much as the arithmetic)."""
+    lo = values.min()
+    hi = values.max()
+    if hi == lo or multiplier == 0.0:
+        return  # all equal: normalised to zeros (pack's 1 - w is zeros too, as ram_weigher)
+    scale = multiplier / float(hi - lo)
+    if flip:  # multiplier * (1 - (v - lo) / (hi - lo)) == (hi - v) * scale
+        tmp = np.subtract(hi, values, dtype=np.float64)
+    else:
+        tmp = np.subtract(values, lo, dtype=np.float64)
+    tmp *= scale
+    out += tmp
+
+
 def weigh(
     index: HostIndex,
     rows: np.ndarray,
@@ -84,13 +115,19 @@ def weigh(
     """The weight of each candidate row (same order as `rows`)."""
     if rows.size == 0:
         return np.zeros(0)
-    weights = config.ram_multiplier * ram_weigher(index.free_col(1)[rows], config.ram_strategy)
-    weights += config.cpu_multiplier * vcpu_weigher(index.free_col(0)[rows])
-    failures = index.failures[rows]
+    # The tie-break first: the array the weights are added into.
+    if rng is not None:
+        weights = _tie_break(rng, rows.size)
+    else:
+        weights = np.zeros(rows.size)
+    every = rows.size == index.n  # every host passed: the columns themselves, no gather
+    ram = index.free_col(1) if every else index.free_col(1)[rows]
+    _add_normalized(weights, ram, config.ram_multiplier, config.ram_strategy == "pack")
+    cpu = index.free_col(0) if every else index.free_col(0)[rows]
+    _add_normalized(weights, cpu, config.cpu_multiplier, False)
+    failures = index.failures if every else index.failures[rows]
     if failures.any():
         weights += config.build_failure_multiplier * build_failure_weigher(failures)
-    if rng is not None:
-        weights += rng.random(rows.size) * TIE_BREAK
     return weights
 
 
@@ -99,7 +136,7 @@ def rank(rows: np.ndarray, weights: np.ndarray, k: int) -> tuple[np.ndarray, np.
     if rows.size == 0 or k <= 0:
         return rows[:0], weights[:0]
     if k < rows.size:
-        top = np.argpartition(-weights, k - 1)[:k]
+        top = np.argpartition(weights, rows.size - k)[rows.size - k :]
     else:
         top = np.arange(rows.size)
     order = top[np.argsort(-weights[top], kind="stable")]
