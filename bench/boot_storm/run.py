@@ -9,7 +9,8 @@ way tests/api/stack.py does), fake agents answering for `--hosts` hosts (tests/f
 they speak the agents' NATS contract and spawn at once), vcsim with its two clusters and a
 VMware agent per cluster (real spawns on the simulator). One raw image and a small flavor;
 a few warm-up creates on each hypervisor type (the VMware agents fetch and convert the image
-once), then `--servers` creates: `--concurrency` clients, each creating a server, waiting for
+once), then `--servers` creates (`--vmware-share` of them, 1% by default, asking for VMware: the
+vcsim clusters are small), from `--concurrency` clients, each creating a server, waiting for
 it to be ACTIVE (one WatchServers stream sees every change; nobody polls) and creating the
 next, as Rally's boot scenario does. Then everything is deleted.
 
@@ -334,10 +335,15 @@ class Storm:
         refused: list[str] = []
         todo = iter(range(args.servers))
 
+        # Every n-th create asks for VMware (the scheduler's spread weighing would otherwise
+        # put everything on the roomier fake hosts).
+        every = round(1 / args.vmware_share) if args.vmware_share > 0 and not args.no_vmware else 0
+
         async def client() -> None:
             for i in todo:
+                hints = {"hypervisor_type": "vmware"} if every and i % every == every - 1 else None
                 try:
-                    sid, t0 = await self.create(admin, f"storm-{i}", image.id, "storm")
+                    sid, t0 = await self.create(admin, f"storm-{i}", image.id, "storm", hints)
                 except grpc.aio.AioRpcError as e:
                     refused.append(f"{e.code().name}: {e.details()}")
                     continue
@@ -438,6 +444,9 @@ async def main() -> None:
     ap.add_argument("--report-interval", type=float, default=10.0)
     ap.add_argument("--wait-s", type=float, default=120.0)
     ap.add_argument("--no-vmware", action="store_true")
+    ap.add_argument(
+        "--vmware-share", type=float, default=0.01, help="the share of creates sent to VMware"
+    )
     ap.add_argument("--quick", action="store_true", help="a smoke run (100 creates, 10 hosts)")
     args = ap.parse_args()
     if args.quick:
