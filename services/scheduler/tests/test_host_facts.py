@@ -9,6 +9,7 @@ import pytest
 from scheduler_hosts import FEATURES, kvm_report, spec, vmware_report
 
 from polyvisor.scheduler import renditions
+from polyvisor.scheduler.caps_json import caps_from_json, caps_to_json
 from polyvisor.scheduler.explain import explain, run_filters
 from polyvisor.scheduler.filters import FilterContext, HostFeaturesFilter, default_filters
 from polyvisor.scheduler.index import HostIndex
@@ -21,7 +22,6 @@ from polyvisor.scheduler.model import (
     Rendition,
     VmdkType,
 )
-from polyvisor.scheduler.store import caps_from_json, caps_to_json
 
 R = Rendition
 QCOW2, RAW, VMDK, ISO = DiskFormat.QCOW2, DiskFormat.RAW, DiskFormat.VMDK, DiskFormat.ISO

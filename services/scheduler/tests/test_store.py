@@ -10,7 +10,7 @@ import pytest
 from scheduler_hosts import kvm_report
 
 from polyvisor.common.db import close_pool, create_pool, migrate
-from polyvisor.scheduler.index import effective_inventories
+from polyvisor.scheduler.host_facts import effective_inventories
 from polyvisor.scheduler.model import ClaimOutcome, Resources
 from polyvisor.scheduler.store import Store
 

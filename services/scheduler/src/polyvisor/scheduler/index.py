@@ -13,23 +13,26 @@ release, compare-and-swap conflict and periodic refresh) plus this replica's cla
 (`pending`), so two requests in the same process do not both pick the last slot.
 
 For a cluster reporting its member hosts (a VMware cluster), max_unit comes from the
-per-member detail: MEMORY_MB's is the free
-memory of the roomiest usable ESXi host, VCPU's the thread count of the largest one. A request
-that fits the cluster total but exceeds this is rejected with its own explanation.
+per-member detail (see `host_facts.effective_inventories`). A request that fits the cluster
+total but exceeds this is rejected with its own explanation.
 
 Row arrays have spare capacity (doubling); views `[:n]` are what filters see.
+
+One concern: one columnar structure. Its row arrays, per-trait masks and pending claims grow
+and change together (a new row, a report, a claim touch several at once), so the views and
+the writes that keep them in step stay in one class; what a report is turned into before it
+gets here (mask keys, enforced inventories) is in `host_facts`.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import replace
-from itertools import product
+from collections.abc import Callable
 
 import numpy as np
 
+from polyvisor.scheduler.host_facts import TraitKey, effective_inventories, host_trait_keys
 from polyvisor.scheduler.model import (
     RESOURCE_CLASSES,
     HostCapabilities,
@@ -41,69 +44,10 @@ from polyvisor.scheduler.model import (
 )
 from polyvisor.scheduler.traits import version_key
 
-__all__ = ["NO_LIMIT", "HostIndex", "TraitKey", "effective_inventories", "image_keys"]
+__all__ = ["NO_LIMIT", "HostIndex", "TraitKey"]
 
 #: max_unit meaning "no limit beyond capacity".
 NO_LIMIT = np.int64(2**62)
-
-TraitKey = tuple[object, ...]
-
-
-def image_keys(arch: str, hv: HvType, mode: str) -> Iterator[TraitKey]:
-    """Every partial pattern one supported triple satisfies: ("img", arch|None, hv|None,
-    mode|None). A kvm triple also satisfies the same patterns with qemu (a KVM host runs
-    images that ask for qemu, as Nova's libvirt driver reports)."""
-    hvs = [hv, HvType.QEMU] if hv == HvType.KVM else [hv]
-    for h in hvs:
-        for a, t, m in product((arch, None), (h, None), (mode, None)):
-            if a == "" or m == "":
-                continue
-            yield ("img", a, t, m)
-
-
-def host_trait_keys(caps: HostCapabilities) -> set[TraitKey]:
-    keys: set[TraitKey] = {("az", caps.availability_zone), ("hv", caps.hypervisor_type)}
-    for arch, hv, mode in caps.supported_instances:
-        keys.update(image_keys(arch, hv, mode))
-    for fmt in caps.native_disk_formats:
-        keys.add(("fmt", fmt))
-    f = caps.features
-    if f.key_injection:
-        keys.add(("feature", "key_injection"))
-    if f.user_data:
-        keys.add(("feature", "user_data"))
-    for console in f.console_types:
-        keys.add(("console", console))
-    for name in caps.capabilities:
-        keys.add(("capability", name))
-    for physnet in caps.physical_networks:
-        keys.add(("physnet", physnet))
-    return keys
-
-
-def effective_inventories(
-    caps: HostCapabilities, inventories: dict[str, Inventory]
-) -> dict[str, Inventory]:
-    """The inventories the scheduler enforces: for a cluster reporting its member hosts,
-    max_unit comes from the largest single usable member (0 when none is usable: nothing
-    fits)."""
-    if not caps.members:
-        return dict(inventories)
-    usable = [h for h in caps.members if h.usable]
-    out = dict(inventories)
-    limits = {
-        "MEMORY_MB": max((h.free_memory_mb for h in usable), default=0),
-        "VCPU": max((h.cpu_threads for h in usable), default=0),
-    }
-    for rc, limit in limits.items():
-        inv = out.get(rc)
-        if inv is None:
-            continue
-        if rc == "VCPU" and usable and limit == 0:
-            continue  # the agent did not report threads: keep what it said
-        max_unit = limit if inv.max_unit is None else min(inv.max_unit, limit)
-        out[rc] = replace(inv, max_unit=max_unit)
-    return out
 
 
 class HostIndex:

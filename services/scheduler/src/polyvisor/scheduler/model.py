@@ -2,6 +2,11 @@
 
 Enumerations are small `IntEnum`s whose values equal the contract's enum numbers, so
 `convert.py` maps them with a cast and the index stores them in integer arrays.
+
+One concern: the scheduler's vocabulary. Every type here is a frozen dataclass or an enum with
+no behaviour beyond a derived property; hosts (capabilities, reports, inventories) and
+requests (spec, requirements, placements) refer to each other's enums and values, and every
+module of the scheduler imports them from this one place.
 """
 
 from __future__ import annotations

@@ -5,15 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from polyvisor.common.errors import (
-    PolyvisorError,
-)
-from polyvisor.scheduler.index import effective_inventories
-from polyvisor.scheduler.model import (
-    HostCapabilities,
-    HostReport,
-    Inventory,
-)
+from polyvisor.common.errors import PolyvisorError
+from polyvisor.scheduler.host_facts import effective_inventories
+from polyvisor.scheduler.model import HostCapabilities, HostReport, Inventory
 from polyvisor.scheduler.scheduling.core import (
     HOSTS,
     REPORTS_DROPPED,
