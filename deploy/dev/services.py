@@ -80,13 +80,13 @@ class Credentials:
 
     def service_key(self, name: str) -> str:
         """A keyed control-plane service's key (the console proxy's)."""
-        from polyvisor.common.auth import derive_service_key
+        from polyvisor.common.derived_keys import derive_service_key
 
         return derive_service_key(self.agent_key_secret, name)
 
     def agent_key(self, host: str) -> str:
         """The agent of `host`'s own key (it names the host; no other host can use it)."""
-        from polyvisor.common.auth import derive_agent_key
+        from polyvisor.common.derived_keys import derive_agent_key
 
         return derive_agent_key(self.agent_key_secret, host)
 

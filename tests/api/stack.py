@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 
 import grpc
 
-from polyvisor.common.auth import derive_agent_key, ensure_keypair
+from polyvisor.common.auth import ensure_keypair
+from polyvisor.common.derived_keys import derive_agent_key
 from polyvisor.compute.v1 import compute_service_pb2_grpc, servers_pb2
 from polyvisor.identity.v1 import identity_pb2, identity_requests_pb2, identity_service_pb2_grpc
 from polyvisor.image.v1 import image_service_pb2_grpc, images_pb2

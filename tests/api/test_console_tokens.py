@@ -9,7 +9,8 @@ import asyncpg
 import grpc
 import pytest
 
-from polyvisor.common.auth import CONSOLE_IDENTITY, derive_service_key
+from polyvisor.common.auth import CONSOLE_IDENTITY
+from polyvisor.common.derived_keys import derive_service_key
 from polyvisor.compute.v1 import flavors_pb2, quotas_pb2, servers_pb2
 from polyvisor.consoleauth.v1 import consoleauth_service_pb2 as ca
 from polyvisor.consoleauth.v1 import consoleauth_service_pb2_grpc as ca_grpc

@@ -13,11 +13,9 @@ from polyvisor.common.auth import (
     MethodRules,
     TokenSigner,
     TokenVerifier,
-    agent_key_host,
-    derive_agent_key,
     generate_keypair,
-    verify_agent_key,
 )
+from polyvisor.common.derived_keys import agent_key_host, derive_agent_key, verify_agent_key
 from polyvisor.common.errors import PermissionDenied, Unauthenticated
 from polyvisor.common.revocation import Revocations
 

@@ -406,7 +406,7 @@ def test_make_secrets_keeps_what_exists_and_refuses_missing_operator_values(
     TokenSigner.from_file(overlay / "secrets" / "token.key")
     TokenVerifier.from_file(overlay / "secrets" / "token.pub")
     # agent keys: derived as the api derives them, each naming its host
-    from polyvisor.common.auth import derive_agent_key
+    from polyvisor.common.derived_keys import derive_agent_key
 
     secret = (overlay / "secrets" / "agent-key-secret").read_text()
     nodes = dict(
@@ -416,7 +416,8 @@ def test_make_secrets_keeps_what_exists_and_refuses_missing_operator_values(
     assert nodes == {n: derive_agent_key(secret, n) for n in truth.KVM_NODES}
     vmware = (overlay / "secrets" / "vmware-cluster1" / "api-key").read_text()
     assert vmware == derive_agent_key(secret, "vmware-cluster1")
-    from polyvisor.common.auth import CONSOLE_IDENTITY, derive_service_key
+    from polyvisor.common.auth import CONSOLE_IDENTITY
+    from polyvisor.common.derived_keys import derive_service_key
 
     console_key = (overlay / "secrets" / "console-api-key").read_text()
     assert console_key == derive_service_key(secret, CONSOLE_IDENTITY)

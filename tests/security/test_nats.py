@@ -22,8 +22,8 @@ import pytest
 
 from polyvisor.agent.v1 import commands_pb2, host_report_pb2
 from polyvisor.agentkit.bus import AgentBus
-from polyvisor.common.auth import derive_agent_key
 from polyvisor.common.bus.client import Bus
+from polyvisor.common.derived_keys import derive_agent_key
 from polyvisor.common.embedded import EmbeddedNats
 from polyvisor.common.natsauth import agent_nats_user, agent_user, service_user
 from polyvisor.common.streams import (

@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from polyvisor.agentkit.credentials import AgentCredentials
-from polyvisor.common.auth import derive_agent_key
+from polyvisor.common.derived_keys import derive_agent_key
 from polyvisor.common.errors import Unauthenticated
 from polyvisor.identity.v1 import identity_requests_pb2, identity_service_pb2_grpc
 

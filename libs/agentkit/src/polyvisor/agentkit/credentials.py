@@ -20,8 +20,8 @@ import time
 
 import grpc
 
-from polyvisor.common.auth import agent_key_host, is_agent_key
 from polyvisor.common.channels import RECONNECT_OPTIONS
+from polyvisor.common.derived_keys import agent_key_host, is_agent_key
 from polyvisor.common.errors import PolyvisorError, Unauthenticated, Unavailable, error_for_status
 from polyvisor.common.logging import get_logger
 from polyvisor.identity.v1 import identity_pb2, identity_requests_pb2, identity_service_pb2_grpc

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from polyvisor.common.auth import agent_key_host, is_agent_key
 from polyvisor.common.config import ServiceSettings
+from polyvisor.common.derived_keys import agent_key_host, is_agent_key
 from polyvisor.common.natsauth import agent_nats_user
 
 __all__ = ["AgentSettings"]

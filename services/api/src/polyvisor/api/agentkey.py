@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
-from polyvisor.common.auth import derive_agent_key, derive_service_key
+from polyvisor.common.derived_keys import derive_agent_key, derive_service_key
 
 
 def main(argv: list[str] | None = None) -> int:
