@@ -6,7 +6,7 @@ this order (all four RPC shapes; streaming responses written either as async gen
 `context.write`):
 
 1. metrics: `polyvisor_grpc_requests_total{service,method,code}` and
-   `polyvisor_grpc_request_seconds{service,method}` (label children resolved once per method);
+   `polyvisor_grpc_request_seconds{service,method}` (`rpc_metrics`, resolved once per method);
 2. errors and request ids: the request id (the `x-request-id` metadata or a new one) and the
    RPC name go into the log context (`polyvisor.common.logging.rpc_context`), the request id
    is sent back in the initial metadata, and exceptions are mapped: a `PolyvisorError` becomes
@@ -14,7 +14,7 @@ this order (all four RPC shapes; streaming responses written either as async gen
    `polyvisor-error-details` and as a `google.rpc.Status` in `grpc-status-details-bin` (the
    standard rich error model grpcurl and every gRPC language's status library decode: an
    `ErrorInfo` always, a `BadRequest` for INVALID_ARGUMENT, a `PreconditionFailure` for
-   FAILED_PRECONDITION; see `rich_status`); anything else becomes INTERNAL "internal error (error id
+   FAILED_PRECONDITION; see `rpc_errors`); anything else becomes INTERNAL "internal error (error id
    <uuid>)", the traceback logged with that id and never sent to the client;
 3. authentication: the `Authenticator` is called for every method not exempt and its result
    is available to handlers through `current_principal()`.
@@ -28,30 +28,39 @@ runs (grpc.aio runs its interceptor pipeline on every call).
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import itertools
-import json
 import os
-import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
-from google.rpc import error_details_pb2, status_pb2
-from prometheus_client import Counter, Histogram
 
 from polyvisor.common.errors import (
-    FailedPrecondition,
     InvalidArgument,
     PolyvisorError,
     Unauthenticated,
 )
 from polyvisor.common.logging import get_logger, reset_rpc_context, rpc_context, set_rpc_context
+from polyvisor.common.rpc_errors import (
+    ERROR_DETAILS_KEY,
+    ERROR_DOMAIN,
+    STATUS_DETAILS_KEY,
+    code_of,
+    error_details,
+    map_error,
+    rich_status,
+    status_details,
+)
+from polyvisor.common.rpc_metrics import (
+    GRPC_REQUEST_SECONDS,
+    GRPC_REQUESTS,
+    MethodMetrics,
+    split_method,
+)
 
 if TYPE_CHECKING:
     from polyvisor.common.auth import Principal
@@ -77,27 +86,10 @@ __all__ = [
 log = get_logger(__name__)
 
 REQUEST_ID_KEY = "x-request-id"
-ERROR_DETAILS_KEY = "polyvisor-error-details"
-#: The trailing metadata key of the google.rpc.Status of a failed RPC (gRPC's own).
-STATUS_DETAILS_KEY = "grpc-status-details-bin"
-#: ErrorInfo.domain of every error the project raises.
-ERROR_DOMAIN = "polyvisor.io"
 DEFAULT_AUTH_EXEMPT = (
     "/grpc.health.v1.Health/",
     "/grpc.reflection.v1alpha.ServerReflection/",
     "/grpc.reflection.v1.ServerReflection/",
-)
-
-GRPC_REQUESTS = Counter(
-    "polyvisor_grpc_requests_total",
-    "gRPC requests handled, by final status code",
-    ["service", "method", "code"],
-)
-GRPC_REQUEST_SECONDS = Histogram(
-    "polyvisor_grpc_request_seconds",
-    "gRPC request latency (until the last response message or the status)",
-    ["service", "method"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 
 _principal: ContextVar[Principal | None] = ContextVar("polyvisor_principal", default=None)
@@ -114,25 +106,6 @@ def current_request_id() -> str | None:
     return None if ctx is None else ctx[0]
 
 
-def split_method(full_method: str) -> tuple[str, str]:
-    """'/pkg.Service/Method' -> ('pkg.Service', 'Method')."""
-    service, _, method = full_method.lstrip("/").rpartition("/")
-    return service or "unknown", method or "unknown"
-
-
-def error_details(metadata: Iterable[tuple[str, str | bytes]] | None) -> dict[str, Any]:
-    """The details dict a server sent with an error (client side: `err.trailing_metadata()`)."""
-    for key, value in metadata or ():
-        if key == ERROR_DETAILS_KEY:
-            text = value.decode() if isinstance(value, bytes) else value
-            try:
-                parsed = json.loads(text)
-            except ValueError:
-                return {}
-            return parsed if isinstance(parsed, dict) else {}
-    return {}
-
-
 class Authenticator(Protocol):
     """The auth hook. Return the caller, or raise `Unauthenticated` / `PermissionDenied`."""
 
@@ -141,41 +114,7 @@ class Authenticator(Protocol):
     ) -> Principal | None: ...
 
 
-# --------------------------------------------------------------------------- metrics
-
-
-class _MethodMetrics:
-    """The label children of one method, resolved once (`.labels()` costs a lock and a dict
-    lookup of the label tuple on every call)."""
-
-    __slots__ = ("_counts", "_name", "_service", "seconds")
-
-    def __init__(self, method: str) -> None:
-        self._service, self._name = split_method(method)
-        self.seconds = GRPC_REQUEST_SECONDS.labels(self._service, self._name)
-        self._counts: dict[grpc.StatusCode, Any] = {}
-
-    def done(self, code: grpc.StatusCode, start: float) -> None:
-        child = self._counts.get(code)
-        if child is None:
-            child = self._counts[code] = GRPC_REQUESTS.labels(self._service, self._name, code.name)
-        child.inc()
-        self.seconds.observe(time.perf_counter() - start)
-
-
-_metrics_by_method: dict[str, _MethodMetrics] = {}
-
-
-def _method_metrics(method: str) -> _MethodMetrics:
-    found = _metrics_by_method.get(method)
-    if found is None:
-        if len(_metrics_by_method) > 4096:  # bounded whatever the generic handlers accept
-            _metrics_by_method.clear()
-        found = _metrics_by_method[method] = _MethodMetrics(method)
-    return found
-
-
-# --------------------------------------------------------------------------- errors
+# --------------------------------------------------------------------------- request ids
 
 # Request ids made here: a random per-process prefix and a counter (32 hex digits, like a
 # uuid4's hex, without a getrandom call per RPC).
@@ -196,98 +135,6 @@ def _request_id_in(metadata: Iterable[tuple[str, str | bytes]] | None) -> str:
                 return text
             break
     return _new_request_id()
-
-
-def _reason(exc: PolyvisorError) -> str:
-    """ErrorInfo.reason: `details["reason"]`, else the class name in UPPER_SNAKE_CASE."""
-    given = exc.details.get("reason")
-    if isinstance(given, str) and given:
-        return given
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).upper()
-
-
-def rich_status(exc: PolyvisorError) -> status_pb2.Status:
-    """The google.rpc.Status sent with `exc`: its code and message, and as details an
-    ErrorInfo (reason, domain polyvisor.io, the error's details as metadata), plus
-    - for InvalidArgument, a BadRequest whose violation names `details["field"]` (or
-      `"property"`);
-    - for FailedPrecondition, a PreconditionFailure whose violation is of type STATE when
-      the details carry a state or status (else the reason), its subject `<kind>/<id>` from
-      the first `<kind>_id` detail."""
-    status = status_pb2.Status(code=exc.code.value[0], message=exc.message)
-    metadata = {
-        str(k): v if isinstance(v, str) else json.dumps(v, default=str)
-        for k, v in exc.details.items()
-    }
-    reason = _reason(exc)
-    info = error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=metadata)
-    status.details.add().Pack(info)
-    if isinstance(exc, InvalidArgument):
-        field = exc.details.get("field") or exc.details.get("property") or ""
-        violation = error_details_pb2.BadRequest.FieldViolation(
-            field=str(field), description=exc.message
-        )
-        status.details.add().Pack(error_details_pb2.BadRequest(field_violations=[violation]))
-    elif isinstance(exc, FailedPrecondition):
-        kind = "STATE" if {"state", "status"} & set(exc.details) else reason
-        subject = next(
-            (f"{k[:-3]}/{v}" for k, v in exc.details.items() if k.endswith("_id") and v), ""
-        )
-        failure = error_details_pb2.PreconditionFailure(
-            violations=[
-                error_details_pb2.PreconditionFailure.Violation(
-                    type=kind, subject=subject, description=exc.message
-                )
-            ]
-        )
-        status.details.add().Pack(failure)
-    return status
-
-
-def status_details(metadata: Iterable[tuple[str, str | bytes]] | None) -> status_pb2.Status | None:
-    """The google.rpc.Status a server sent with an error (client side:
-    `err.trailing_metadata()`), or None."""
-    for key, value in metadata or ():
-        if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
-            return status_pb2.Status.FromString(value)
-    return None
-
-
-async def _map_error(context: grpc.aio.ServicerContext, exc: BaseException) -> None:
-    """End the RPC for `exc` the way the project does: a PolyvisorError becomes its status
-    (details in the trailing metadata), any other Exception INTERNAL with an error id. Returns
-    (for the caller to re-raise) on aborts, cancellations and other BaseExceptions."""
-    if isinstance(exc, grpc.aio.AbortError):
-        return  # the handler chose its status itself
-    if isinstance(exc, PolyvisorError):
-        trailer: list[tuple[str, str | bytes]] = [
-            (STATUS_DETAILS_KEY, rich_status(exc).SerializeToString())
-        ]
-        if exc.details:
-            trailer.append((ERROR_DETAILS_KEY, json.dumps(exc.details, default=str)))
-        context.set_trailing_metadata(tuple(trailer))
-        if exc.code in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL):
-            log.error("rpc failed", error=repr(exc))
-        else:
-            log.info("rpc error", code=exc.code.name, error=exc.message)
-        await context.abort(exc.code, exc.message)
-    if isinstance(exc, Exception):
-        error_id = str(uuid.uuid4())
-        log.exception("unexpected error in rpc", error_id=error_id)  # called while handling exc
-        await context.abort(grpc.StatusCode.INTERNAL, f"internal error (error id {error_id})")
-
-
-def _code_of(exc: BaseException, context: grpc.aio.ServicerContext) -> grpc.StatusCode:
-    """The status an RPC ends with when `exc` leaves its handler (for the metrics)."""
-    if isinstance(exc, grpc.aio.AbortError):
-        return context.code() or grpc.StatusCode.UNKNOWN
-    if isinstance(exc, PolyvisorError):
-        return exc.code
-    if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
-        return grpc.StatusCode.CANCELLED
-    if isinstance(exc, Exception):
-        return grpc.StatusCode.INTERNAL
-    return grpc.StatusCode.UNKNOWN
 
 
 # --------------------------------------------------------------------------- auth
@@ -319,8 +166,22 @@ class _Method:
 
     def __init__(self, name: str, authenticator: Authenticator | None) -> None:
         self.name = name
-        self.metrics = _MethodMetrics(name)
+        self.metrics = MethodMetrics(name)
         self.authenticator = authenticator
+
+    def enter(self, context: grpc.aio.ServicerContext) -> tuple[Any, str, Any]:
+        """The request id (the caller's or a new one) into the log context. Returns the log
+        context's token, the request id and the call's metadata."""
+        metadata = context.invocation_metadata()
+        request_id = _request_id_in(metadata)
+        return set_rpc_context(request_id, self.name), request_id, metadata
+
+    def leave(
+        self, code: grpc.StatusCode, start: float, principal_token: Any, rpc_token: Any
+    ) -> None:
+        """Count the call and its time; restore the caller's and the log's context."""
+        self.metrics.done(code, start)
+        _end(principal_token, rpc_token)
 
     async def begin(self, context: grpc.aio.ServicerContext, request_id: str, metadata: Any) -> Any:
         """Send the request id back; authenticate. Returns the principal's context token."""
@@ -447,15 +308,12 @@ def _unary_response(behavior: Callable[..., Any], m: _Method) -> Callable[..., A
 
     async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
         start = perf_counter()
-        metadata = context.invocation_metadata()
-        request_id = _request_id_in(metadata)
-        rpc_token = set_rpc_context(request_id, m.name)
+        rpc_token, request_id, metadata = m.enter(context)
         principal_token = None
         code = ok
         try:
             principal_token = await m.begin(context, request_id, metadata)
-            if request is _UNDECODABLE:
-                raise InvalidArgument(_UNDECODABLE_MESSAGE)
+            _refuse_undecodable(request)
             if is_coroutine:
                 result = await behavior(request, context)
             else:
@@ -465,12 +323,11 @@ def _unary_response(behavior: Callable[..., Any], m: _Method) -> Callable[..., A
             code = context.code() or ok
             return result
         except BaseException as exc:
-            code = _code_of(exc, context)
-            await _map_error(context, exc)
+            code = code_of(exc, context)
+            await map_error(context, exc)
             raise
         finally:
-            m.metrics.done(code, start)
-            _end(principal_token, rpc_token)
+            m.leave(code, start, principal_token, rpc_token)
 
     return call
 
@@ -483,15 +340,12 @@ def _stream_response(behavior: Callable[..., Any], m: _Method) -> Callable[..., 
 
         async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             start = perf_counter()
-            metadata = context.invocation_metadata()
-            request_id = _request_id_in(metadata)
-            rpc_token = set_rpc_context(request_id, m.name)
+            rpc_token, request_id, metadata = m.enter(context)
             principal_token = None
             code = ok
             try:
                 principal_token = await m.begin(context, request_id, metadata)
-                if request is _UNDECODABLE:
-                    raise InvalidArgument(_UNDECODABLE_MESSAGE)
+                _refuse_undecodable(request)
                 agen = behavior(request, context)
                 try:
                     async for item in agen:
@@ -500,27 +354,23 @@ def _stream_response(behavior: Callable[..., Any], m: _Method) -> Callable[..., 
                     await agen.aclose()
                 code = context.code() or ok
             except BaseException as exc:
-                code = _code_of(exc, context)
-                await _map_error(context, exc)
+                code = code_of(exc, context)
+                await map_error(context, exc)
                 raise
             finally:
-                m.metrics.done(code, start)
-                _end(principal_token, rpc_token)
+                m.leave(code, start, principal_token, rpc_token)
 
         return stream
 
     async def write_style(request: Any, context: grpc.aio.ServicerContext) -> Any:
         # Coroutine handlers that call `await context.write(...)`.
         start = perf_counter()
-        metadata = context.invocation_metadata()
-        request_id = _request_id_in(metadata)
-        rpc_token = set_rpc_context(request_id, m.name)
+        rpc_token, request_id, metadata = m.enter(context)
         principal_token = None
         code = ok
         try:
             principal_token = await m.begin(context, request_id, metadata)
-            if request is _UNDECODABLE:
-                raise InvalidArgument(_UNDECODABLE_MESSAGE)
+            _refuse_undecodable(request)
             result = behavior(request, context)
             if inspect.isawaitable(result):
                 result = await result
@@ -531,11 +381,15 @@ def _stream_response(behavior: Callable[..., Any], m: _Method) -> Callable[..., 
             code = context.code() or ok
             return result
         except BaseException as exc:
-            code = _code_of(exc, context)
-            await _map_error(context, exc)
+            code = code_of(exc, context)
+            await map_error(context, exc)
             raise
         finally:
-            m.metrics.done(code, start)
-            _end(principal_token, rpc_token)
+            m.leave(code, start, principal_token, rpc_token)
 
     return write_style
+
+
+def _refuse_undecodable(request: Any) -> None:
+    if request is _UNDECODABLE:
+        raise InvalidArgument(_UNDECODABLE_MESSAGE)
