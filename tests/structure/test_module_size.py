@@ -18,20 +18,10 @@ NOTE_LIMIT = 400
 NOTE = "One concern:"
 
 DEBT: dict[str, int] = {
-    "services/scheduler/src/polyvisor/scheduler/filters.py": 633,
-    "libs/common/src/polyvisor/common/embedded.py": 589,
-    "services/imagesvc/src/polyvisor/imagesvc/inspector.py": 553,
-    "services/imagesvc/src/polyvisor/imagesvc/renditions.py": 542,
-    "libs/common/src/polyvisor/common/interceptors.py": 541,
     "bench/agent_kvm/run.py": 533,
     "bench/scheduler/run.py": 504,
-    "services/api/src/polyvisor/api/identity.py": 493,
     "deploy/dev/stack.py": 496,
-    "libs/common/src/polyvisor/common/auth.py": 472,
-    "services/scheduler/src/polyvisor/scheduler/store.py": 473,
-    "services/scheduler/src/polyvisor/scheduler/index.py": 467,
     "libs/agentkit/src/polyvisor/agentkit/image_cache.py": 440,
-    "services/scheduler/src/polyvisor/scheduler/model.py": 409,
 }
 
 

@@ -26,42 +26,29 @@ import json
 import os
 import re
 import time
-from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from polyvisor.agentkit.driver import ImageRef, LocalImage, RenditionWanted
 from polyvisor.agentkit.errors import ImageUnavailable
+from polyvisor.agentkit.image_download import (
+    ChecksumMismatch,
+    DownloadMeta,
+    ImageSource,
+    close_synced,
+    hash_prefix,
+    open_at,
+    publish,
+    write_and_hash,
+)
 from polyvisor.agentkit.metrics import IMAGE_CACHE_BYTES, IMAGE_DOWNLOAD_BYTES, IMAGE_DOWNLOADS
 from polyvisor.common.logging import get_logger
 
-__all__ = ["CacheEntry", "DownloadMeta", "ImageCache", "ImageSource", "cache_key"]
+__all__ = ["CacheEntry", "ImageCache", "cache_key"]
 
 log = get_logger(__name__)
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
-
-
-@dataclass(frozen=True, slots=True)
-class DownloadMeta:
-    """What the image service announces before the bytes."""
-
-    size: int
-    sha256: str
-    offset: int  # where the bytes that follow start
-
-
-class ImageSource(Protocol):
-    """Where renditions come from (the image service's DownloadImage)."""
-
-    def download(
-        self, image_id: str, rendition: RenditionWanted, offset: int
-    ) -> AsyncIterator[DownloadMeta | bytes]:
-        """Yield one ``DownloadMeta`` first, then the bytes from ``DownloadMeta.offset``.
-
-        Raises ``ImageUnavailable`` (``retryable`` when the service could not be reached)."""
-        ...
 
 
 @dataclass(slots=True)
@@ -276,13 +263,13 @@ class ImageCache:
     ) -> CacheEntry:
         try:
             meta = await self._download_once(key, image_id, rendition, resume=True)
-        except _ChecksumMismatch as exc:
+        except ChecksumMismatch as exc:
             if not exc.resumed:
                 raise ImageUnavailable(str(exc)) from None
             log.warning("checksum mismatch after a resumed download, retrying from zero", key=key)
             try:
                 meta = await self._download_once(key, image_id, rendition, resume=False)
-            except _ChecksumMismatch as again:
+            except ChecksumMismatch as again:
                 raise ImageUnavailable(str(again)) from None
         if expected_sha256 and meta.sha256.lower() != expected_sha256.lower():
             await asyncio.to_thread(self.path_of(key).unlink, True)
@@ -312,7 +299,7 @@ class ImageCache:
         have = part.stat().st_size if resume and part.exists() else 0
         hasher = hashlib.sha256()
         if have:
-            await asyncio.to_thread(_hash_prefix, part, have, hasher)
+            await asyncio.to_thread(hash_prefix, part, have, hasher)
         stream = self.source.download(image_id, rendition, have)
         meta: DownloadMeta | None = None
         written = have
@@ -327,14 +314,14 @@ class ImageCache:
                         # The service restarted us somewhere else (it may not resume).
                         hasher = hashlib.sha256()
                         if meta.offset:
-                            await asyncio.to_thread(_hash_prefix, part, meta.offset, hasher)
+                            await asyncio.to_thread(hash_prefix, part, meta.offset, hasher)
                         written = meta.offset
-                    fh = await asyncio.to_thread(_open_at, part, written)
+                    fh = await asyncio.to_thread(open_at, part, written)
                     continue
                 if not isinstance(item, bytes | bytearray | memoryview):
                     raise ImageUnavailable(f"image {image_id}: unexpected download message")
                 assert fh is not None
-                await asyncio.to_thread(_write_and_hash, fh, hasher, item)
+                await asyncio.to_thread(write_and_hash, fh, hasher, item)
                 written += len(item)
                 IMAGE_DOWNLOAD_BYTES.inc(len(item))
                 if written > meta.size:
@@ -348,7 +335,7 @@ class ImageCache:
             with contextlib.suppress(Exception):
                 await stream.aclose()  # type: ignore[attr-defined]
             if fh is not None:
-                await asyncio.to_thread(_close_synced, fh)
+                await asyncio.to_thread(close_synced, fh)
         if meta is None:
             IMAGE_DOWNLOADS.labels("failed").inc()
             raise ImageUnavailable(f"image {image_id}: empty download", retryable=True)
@@ -361,12 +348,12 @@ class ImageCache:
         if digest != meta.sha256.lower():
             IMAGE_DOWNLOADS.labels("checksum_mismatch").inc()
             await asyncio.to_thread(part.unlink, True)
-            raise _ChecksumMismatch(
+            raise ChecksumMismatch(
                 f"image {image_id}: sha256 {digest} does not match the announced {meta.sha256}",
                 resumed=have > 0,
             )
         final = self.path_of(key)
-        await asyncio.to_thread(_publish, part, final, self.file_mode)
+        await asyncio.to_thread(publish, part, final, self.file_mode)
         IMAGE_DOWNLOADS.labels("resumed" if have else "ok").inc()
         log.info("image cached", key=key, size=meta.size, resumed_from=have or None)
         return meta
@@ -398,43 +385,3 @@ class ImageCache:
 
     def _update_gauge(self) -> None:
         IMAGE_CACHE_BYTES.set(self.total_bytes)
-
-
-class _ChecksumMismatch(Exception):
-    def __init__(self, message: str, *, resumed: bool) -> None:
-        super().__init__(message)
-        self.resumed = resumed
-
-
-def _hash_prefix(path: Path, length: int, hasher: hashlib._Hash) -> None:
-    remaining = length
-    with path.open("rb") as fh:
-        while remaining > 0:
-            chunk = fh.read(min(remaining, 1 << 20))
-            if not chunk:
-                raise ImageUnavailable(f"{path}: shorter than {length} bytes", retryable=True)
-            hasher.update(chunk)
-            remaining -= len(chunk)
-
-
-def _write_and_hash(fh, hasher: hashlib._Hash, data: bytes) -> None:  # type: ignore[no-untyped-def]
-    fh.write(data)
-    hasher.update(data)
-
-
-def _open_at(path: Path, offset: int):  # type: ignore[no-untyped-def]
-    fh = path.open("r+b" if path.exists() else "wb")
-    fh.truncate(offset)
-    fh.seek(offset)
-    return fh
-
-
-def _close_synced(fh) -> None:  # type: ignore[no-untyped-def]
-    fh.flush()
-    os.fsync(fh.fileno())
-    fh.close()
-
-
-def _publish(part: Path, final: Path, mode: int) -> None:
-    part.chmod(mode)
-    os.replace(part, final)

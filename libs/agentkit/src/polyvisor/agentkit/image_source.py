@@ -17,7 +17,7 @@ from polyvisor.agentkit.convert import disk_format_to_proto, vmware_disktype_to_
 from polyvisor.agentkit.credentials import AgentCredentials
 from polyvisor.agentkit.driver import RenditionWanted
 from polyvisor.agentkit.errors import ImageUnavailable
-from polyvisor.agentkit.image_cache import DownloadMeta
+from polyvisor.agentkit.image_download import DownloadMeta
 from polyvisor.common.channels import RECONNECT_OPTIONS
 from polyvisor.image.v1 import image_service_pb2_grpc, images_pb2
 

@@ -47,7 +47,8 @@ from polyvisor.agentkit.driver import (
 )
 from polyvisor.agentkit.executor import DriverCalls
 from polyvisor.agentkit.generations import GenerationBook
-from polyvisor.agentkit.image_cache import ImageCache, ImageSource
+from polyvisor.agentkit.image_cache import ImageCache
+from polyvisor.agentkit.image_download import ImageSource
 from polyvisor.agentkit.image_source import GrpcImageSink, GrpcImageSource
 from polyvisor.agentkit.queries import QueryResponder
 from polyvisor.agentkit.reconcile_plan import Assigned
