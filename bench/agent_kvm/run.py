@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import shutil
 import statistics
@@ -49,111 +48,33 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 import libvirt  # noqa: E402
+from snapshots import snapshots  # noqa: E402
+from support import (  # noqa: E402
+    KVM,
+    SYSTEM_URI,
+    TEST_URI,
+    AgentUnderTest,
+    log,
+    qcow2_bytes,
+    remove_domains_under,
+    virsh,
+    wait_line,
+)
 
 from polyvisor.agent_kvm.capabilities import parse_capabilities  # noqa: E402
 from polyvisor.agent_kvm.config_drive import ConfigDrive, write_config_drive  # noqa: E402
 from polyvisor.agent_kvm.disks import create_overlay  # noqa: E402
 from polyvisor.agent_kvm.domain_xml import DomainSpec, build_domain_xml  # noqa: E402
-from polyvisor.agentkit.bus import command_subject  # noqa: E402
 from polyvisor.agentkit.commands import EventKind  # noqa: E402
 from polyvisor.agentkit.testing import (  # noqa: E402
-    AgentTestServers,
-    AssignmentBoard,
-    EventTap,
     ImageStore,
-    agent_command,
 )
-from polyvisor.common.bus.client import Bus  # noqa: E402
 from polyvisor.common.embedded import EmbeddedNats  # noqa: E402
-from tests.agent_kvm.boot_sector import BOOT_LINE, boot_sector  # noqa: E402
+from tests.agent_kvm.boot_sector import boot_sector  # noqa: E402
 from tests.fixtures.libvirt import LibvirtUnavailable, ensure_libvirtd  # noqa: E402
-from tests.support.services import ServiceProcess, free_port  # noqa: E402
 
 SPAWN_TARGET = 0.5
 BOOT_TARGET = 1.5
-TEST_URI = "test:///default"
-SYSTEM_URI = "qemu:///system"
-KVM = os.path.exists("/dev/kvm")
-
-
-def log(msg: str) -> None:
-    print(f"bench: {msg}", file=sys.stderr, flush=True)
-
-
-def qcow2_bytes(workdir: Path, raw: bytes, name: str) -> bytes:
-    src, dst = workdir / f"{name}.raw", workdir / f"{name}.qcow2"
-    src.write_bytes(raw)
-    subprocess.run(
-        ["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", str(src), str(dst)], check=True
-    )
-    return dst.read_bytes()
-
-
-class AgentUnderTest:
-    """The KVM agent process with NATS, a tap on its events and a test image server."""
-
-    def __init__(self, root: Path, nats_url: str, uri: str, images: ImageStore) -> None:
-        self.root = root
-        self.nats_url = nats_url
-        self.uri = uri
-        self.images = images
-        self.host = f"bench-kvm-{uuid.uuid4().hex[:6]}"
-        self.proc: ServiceProcess | None = None
-        self.servers: AgentTestServers | None = None
-        self.bus: Bus | None = None
-        self.tap: EventTap | None = None
-
-    async def start(self, **extra: str) -> None:
-        self.servers = await AgentTestServers(self.images, AssignmentBoard()).start()
-        virt = "kvm" if self.uri == SYSTEM_URI and KVM else "qemu"
-        env = {
-            "POLYVISOR_HOST_ID": self.host,
-            "POLYVISOR_SERVER_ID": f"agent-{self.host}",
-            "POLYVISOR_NATS_URL": self.nats_url,
-            "POLYVISOR_API_ADDRESS": self.servers.address,
-            "POLYVISOR_IMAGESVC_ADDRESS": self.servers.address,
-            "POLYVISOR_LIBVIRT_URI": self.uri,
-            "POLYVISOR_VIRT_TYPE": virt,
-            "POLYVISOR_INSTANCES_DIR": str(self.root / "instances"),
-            "POLYVISOR_CACHE_DIR": str(self.root / "cache"),
-            "POLYVISOR_STATE_DIR": str(self.root / "state"),
-            "POLYVISOR_GRPC_HOST": "127.0.0.1",
-            "POLYVISOR_GRPC_PORT": str(free_port()),
-            "POLYVISOR_METRICS_HOST": "127.0.0.1",
-            "POLYVISOR_METRICS_PORT": "0",
-            "POLYVISOR_RECONCILE_INTERVAL_S": "0",
-            "POLYVISOR_LOG_LEVEL": "WARNING",
-            **extra,
-        }
-        self.proc = ServiceProcess("agent_kvm", env, log_path=self.root / "agent.log")
-        await self.proc.start(timeout=60)
-        self.bus = await Bus.connect(self.nats_url, name=f"bench-{self.host}")
-        self.tap = await EventTap.start(self.bus, self.host)
-
-    async def spawn(self, sid: str, image_id: str, sha: str, **kw: object) -> None:
-        assert self.bus is not None
-        msg = agent_command(self.host, sid, 1, "spawn", image_id=image_id, sha256=sha, **kw)  # type: ignore[arg-type]
-        await self.bus.publish(command_subject(self.host), msg, msg_id=msg.command_id)
-
-    async def destroy(self, sid: str) -> None:
-        assert self.bus is not None and self.tap is not None
-        msg = agent_command(self.host, sid, 2, "destroy")
-        await self.bus.publish(command_subject(self.host), msg, msg_id=msg.command_id)
-        await self.tap.wait_for(lambda e: e.server_id == sid and e.kind == EventKind.DESTROYED)
-
-    def spawned(self) -> int:
-        assert self.tap is not None
-        return sum(1 for e in self.tap.events if e.kind == EventKind.SPAWNED)
-
-    async def stop(self) -> None:
-        if self.tap is not None:
-            await self.tap.close()
-        if self.bus is not None:
-            await self.bus.close()
-        if self.proc is not None:
-            await self.proc.stop()
-        if self.servers is not None:
-            await self.servers.stop()
 
 
 # ---------------------------------------------------------------------- 1. test driver
@@ -236,28 +157,6 @@ def direct_throughput(n: int, root: Path, base: Path, with_disks: bool) -> dict[
 # ---------------------------------------------------------------------- 2. real boot
 
 
-async def wait_line(path: Path, timeout: float = 120.0) -> None:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if BOOT_LINE in _read(path):
-            return
-        await asyncio.sleep(0.005)
-    raise TimeoutError(f"no boot line in {path}")
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return b""
-
-
-def virsh(*args: str) -> str:
-    return subprocess.run(
-        ["virsh", "-c", SYSTEM_URI, *args], capture_output=True, text=True, check=True
-    ).stdout
-
-
 async def virsh_boot(agent_xml: str, work: Path, n: int) -> float:
     """``virsh create`` of the agent's XML (own name, files) to the serial line: seconds."""
     d = work / f"virsh-{n}"
@@ -294,20 +193,6 @@ async def virsh_boot(agent_xml: str, work: Path, n: int) -> float:
     return elapsed
 
 
-def _remove_domains_under(root: Path) -> None:
-    """After a failure: the domains this run made (their files live under ``root``)."""
-    names = subprocess.run(
-        ["virsh", "-c", SYSTEM_URI, "list", "--all", "--name"], capture_output=True, text=True
-    ).stdout.split()
-    for name in names:
-        xml = subprocess.run(
-            ["virsh", "-c", SYSTEM_URI, "dumpxml", name], capture_output=True, text=True
-        ).stdout
-        if str(root) in xml:
-            subprocess.run(["virsh", "-c", SYSTEM_URI, "destroy", name], capture_output=True)
-            subprocess.run(["virsh", "-c", SYSTEM_URI, "undefine", name], capture_output=True)
-
-
 async def real_boot(rounds: int, nats_url: str) -> dict[str, object]:
     try:
         ensure_libvirtd(SYSTEM_URI)
@@ -340,7 +225,7 @@ async def real_boot(rounds: int, nats_url: str) -> dict[str, object]:
             log(f"boot round {n}: agent {agent_s[-1]:.3f}s, virsh create {virsh_s[-1]:.3f}s")
     finally:
         await agent.stop()
-        await asyncio.to_thread(_remove_domains_under, root)
+        await asyncio.to_thread(remove_domains_under, root)
         shutil.rmtree(root, ignore_errors=True)
     a, v = statistics.median(agent_s), statistics.median(virsh_s)
     return {
@@ -353,120 +238,6 @@ async def real_boot(rounds: int, nats_url: str) -> dict[str, object]:
         "ratio": round(a / v, 3),
         "target_max_ratio": BOOT_TARGET,
         "meets_target": a / v <= BOOT_TARGET,
-    }
-
-
-# ---------------------------------------------------------------------- 3. snapshot
-
-
-def bare_snapshot(domain: str, work: Path) -> float:
-    """The disk work of a snapshot with libvirt-python and qemu-img only: seconds."""
-    conn = libvirt.open(SYSTEM_URI)
-    try:
-        dom = conn.lookupByName(domain)
-        xml = dom.XMLDesc(0)
-        disk = re.search(r"<source file='([^']+disk\.qcow2)'", xml)
-        assert disk
-        path = Path(disk.group(1))
-        overlay = path.with_name("bare-overlay.qcow2")
-        dest = work / f"bare-{uuid.uuid4().hex[:6]}.qcow2"
-        others = re.findall(r"<target dev='(\w+)'", xml)[1:]
-        snap = (
-            "<domainsnapshot><disks>"
-            f"<disk name='vda' snapshot='external'><driver type='qcow2'/>"
-            f"<source file='{overlay}'/></disk>"
-            + "".join(f"<disk name='{d}' snapshot='no'/>" for d in others)
-            + "</disks></domainsnapshot>"
-        )
-        t0 = time.perf_counter()
-        dom.snapshotCreateXML(
-            snap,
-            libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
-            | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC
-            | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA,
-        )
-        subprocess.run(
-            ["qemu-img", "convert", "-U", "-q", "-f", "qcow2", "-O", "qcow2", str(path), str(dest)],
-            check=True,
-        )
-        dom.blockCommit(
-            "vda",
-            None,
-            None,
-            0,
-            libvirt.VIR_DOMAIN_BLOCK_COMMIT_ACTIVE | libvirt.VIR_DOMAIN_BLOCK_COMMIT_SHALLOW,
-        )
-        while True:
-            info = dom.blockJobInfo("vda", 0)
-            if info and info["cur"] == info["end"]:
-                break
-            time.sleep(0.01)
-        dom.blockJobAbort("vda", libvirt.VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT)
-        while dom.blockJobInfo("vda", 0):
-            time.sleep(0.01)
-        elapsed = time.perf_counter() - t0
-        overlay.unlink(missing_ok=True)
-        dest.unlink(missing_ok=True)
-        return elapsed
-    finally:
-        conn.close()
-
-
-async def snapshots(rounds: int, nats_url: str) -> dict[str, object]:
-    try:
-        ensure_libvirtd(SYSTEM_URI)
-    except LibvirtUnavailable as exc:
-        return {"skipped": str(exc)}
-    root = Path(tempfile.mkdtemp(prefix="polyvisor-bench-kvm-", dir="/var/tmp"))
-    root.chmod(0o755)  # noqa: ASYNC240 - QEMU (libvirt-qemu) must traverse it
-    images = ImageStore()
-    disk = boot_sector() + os.urandom(32 << 20)
-    sha = images.put("snapbase", "qcow2", qcow2_bytes(root, disk, "snapbase"))
-    agent = AgentUnderTest(root / "agent", nats_url, SYSTEM_URI, images)
-    agent_s: list[float] = []
-    bare_s: list[float] = []
-    sid = str(uuid.uuid4())
-    try:
-        await agent.start()
-        assert agent.tap is not None and agent.bus is not None
-        await agent.spawn(sid, "snapbase", sha, memory_mb=64)
-        await wait_line(agent.root / "instances" / sid / "console.log")
-        for n in range(rounds):
-            image_id = f"snap-{n}"
-            images.expect_snapshot(image_id)
-            msg = agent_command(agent.host, sid, 2 + n, "snapshot", image_id=image_id)
-            t0 = time.perf_counter()
-            await agent.bus.publish(command_subject(agent.host), msg, msg_id=msg.command_id)
-            await agent.tap.wait_for(
-                lambda e, g=2 + n: (
-                    e.server_id == sid
-                    and e.generation == g
-                    and e.kind in (EventKind.SNAPSHOTTED, EventKind.COMMAND_FAILED)
-                ),
-                timeout=300,
-            )
-            agent_s.append(time.perf_counter() - t0)
-            assert image_id in images.uploaded, f"snapshot failed: {images.killed}"
-            bare_s.append(await asyncio.to_thread(bare_snapshot, f"polyvisor-{sid}", root))
-            log(f"snapshot round {n}: agent {agent_s[-1]:.3f}s, bare {bare_s[-1]:.3f}s")
-        size = len(images.uploaded[f"snap-{rounds - 1}"][0])
-        msg = agent_command(agent.host, sid, 2 + rounds, "destroy")
-        await agent.bus.publish(command_subject(agent.host), msg, msg_id=msg.command_id)
-        await agent.tap.wait_for(lambda e: e.server_id == sid and e.kind == EventKind.DESTROYED)
-    finally:
-        await agent.stop()
-        await asyncio.to_thread(_remove_domains_under, root)
-        shutil.rmtree(root, ignore_errors=True)
-    a, b = statistics.median(agent_s), statistics.median(bare_s)
-    return {
-        "rounds": rounds,
-        "image_bytes": size,
-        "agent_snapshot_s": round(a, 3),
-        "bare_libvirt_snapshot_s": round(b, 3),
-        "agent_samples_s": [round(x, 3) for x in agent_s],
-        "bare_samples_s": [round(x, 3) for x in bare_s],
-        "ratio": round(a / b, 3),
-        "note": "the agent also uploads the image over gRPC; the bare calls do not",
     }
 
 

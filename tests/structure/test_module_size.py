@@ -18,10 +18,7 @@ NOTE_LIMIT = 400
 NOTE = "One concern:"
 
 DEBT: dict[str, int] = {
-    "bench/agent_kvm/run.py": 533,
-    "bench/scheduler/run.py": 504,
     "deploy/dev/stack.py": 496,
-    "libs/agentkit/src/polyvisor/agentkit/image_cache.py": 440,
 }
 
 
