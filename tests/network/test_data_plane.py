@@ -54,7 +54,9 @@ def busybox() -> Path:
     try:
         return guest_image().busybox
     except GuestUnavailable as exc:
-        pytest.skip(str(exc))
+        if os.geteuid() != 0:
+            pytest.skip(str(exc))
+        raise  # as root apt-get builds the guest: its absence is a failure
 
 
 @pytest.fixture
