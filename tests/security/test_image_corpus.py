@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import struct
 import subprocess
 import uuid
@@ -46,8 +45,6 @@ DECLARED = {
     "vmdk": disk_pb2.DISK_FORMAT_VMDK,
     "iso": disk_pb2.DISK_FORMAT_ISO,
 }
-
-pytestmark = pytest.mark.skipif(shutil.which("qemu-img") is None, reason="needs qemu-img")
 
 
 # --------------------------------------------------------------------------- the corpus
