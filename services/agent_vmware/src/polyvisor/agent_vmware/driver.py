@@ -33,6 +33,7 @@ from polyvisor.agent_vmware.driver_core import (
     _vnc_port,
     log,
 )
+from polyvisor.agent_vmware.driver_metadata import GuestMetadataVerbs
 from polyvisor.agent_vmware.driver_spawn import Spawning
 from polyvisor.agent_vmware.driver_watch import Watching
 from polyvisor.agent_vmware.faults import fault_text
@@ -60,7 +61,7 @@ from polyvisor.agentkit.driver import (
 __all__ = ["VmwareDriver"]
 
 
-class VmwareDriver(Spawning, Watching, ConsoleLogging):
+class VmwareDriver(Spawning, Watching, ConsoleLogging, GuestMetadataVerbs):
     """Driver for one vCenter cluster. ``start()`` begins connecting; verbs then block."""
 
     def __init__(self, options: VmwareOptions) -> None:

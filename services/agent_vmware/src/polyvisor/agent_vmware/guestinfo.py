@@ -16,7 +16,14 @@ import gzip
 import json
 from collections.abc import Mapping, Sequence
 
-__all__ = ["ENCODING", "MAX_VALUE_BYTES", "decode", "guestinfo_options", "metadata_document"]
+__all__ = [
+    "ENCODING",
+    "MAX_VALUE_BYTES",
+    "decode",
+    "encode",
+    "guestinfo_options",
+    "metadata_document",
+]
 
 ENCODING = "gzip+base64"
 # vSphere refuses extraConfig values much larger than this (the .vmx line limit).
@@ -45,7 +52,7 @@ def metadata_document(
     return doc
 
 
-def _encode(data: bytes) -> str:
+def encode(data: bytes) -> str:
     return base64.b64encode(gzip.compress(data, mtime=0)).decode("ascii")
 
 
@@ -77,11 +84,11 @@ def guestinfo_options(
         network=network,
     )
     out = {
-        "guestinfo.metadata": _encode(json.dumps(doc, sort_keys=True).encode()),
+        "guestinfo.metadata": encode(json.dumps(doc, sort_keys=True).encode()),
         "guestinfo.metadata.encoding": ENCODING,
     }
     if user_data:
-        out["guestinfo.userdata"] = _encode(user_data)
+        out["guestinfo.userdata"] = encode(user_data)
         out["guestinfo.userdata.encoding"] = ENCODING
     for key, value in out.items():
         if len(value) > MAX_VALUE_BYTES:
