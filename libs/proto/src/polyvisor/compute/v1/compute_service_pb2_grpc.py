@@ -131,6 +131,21 @@ class ComputeServiceStub:
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResumeServerRequest.SerializeToString,
                 response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResumeServerResponse.FromString,
                 _registered_method=True)
+        self.ResizeServer = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/ResizeServer',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResizeServerRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResizeServerResponse.FromString,
+                _registered_method=True)
+        self.ConfirmResize = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/ConfirmResize',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ConfirmResizeRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ConfirmResizeResponse.FromString,
+                _registered_method=True)
+        self.RevertResize = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/RevertResize',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RevertResizeRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RevertResizeResponse.FromString,
+                _registered_method=True)
         self.ListServerActions = channel.unary_unary(
                 '/polyvisor.compute.v1.ComputeService/ListServerActions',
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_server__actions__pb2.ListServerActionsRequest.SerializeToString,
@@ -371,6 +386,28 @@ class ComputeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ResumeServer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResizeServer(self, request, context):
+        """Move a server to another flavor (ACTIVE or SHUTOFF -> VERIFY_RESIZE): on its host when
+        the new flavor fits there, else on another host of the same hypervisor type. The old
+        flavor and host are held until ConfirmResize (or the confirm window passes); RevertResize
+        goes back to them exactly.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmResize(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevertResize(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -620,6 +657,21 @@ def add_ComputeServiceServicer_to_server(servicer, server):
                     servicer.ResumeServer,
                     request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResumeServerRequest.FromString,
                     response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResumeServerResponse.SerializeToString,
+            ),
+            'ResizeServer': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResizeServer,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResizeServerRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResizeServerResponse.SerializeToString,
+            ),
+            'ConfirmResize': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmResize,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ConfirmResizeRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ConfirmResizeResponse.SerializeToString,
+            ),
+            'RevertResize': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevertResize,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RevertResizeRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RevertResizeResponse.SerializeToString,
             ),
             'ListServerActions': grpc.unary_unary_rpc_method_handler(
                     servicer.ListServerActions,
@@ -1229,6 +1281,87 @@ class ComputeService:
             '/polyvisor.compute.v1.ComputeService/ResumeServer',
             polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResumeServerRequest.SerializeToString,
             polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResumeServerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResizeServer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/ResizeServer',
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResizeServerRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResizeServerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmResize(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/ConfirmResize',
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.ConfirmResizeRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.ConfirmResizeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevertResize(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/RevertResize',
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.RevertResizeRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.RevertResizeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,7 +39,7 @@ SERVER_CHANGE_TYPE_DELETED: ServerChangeType
 SERVER_CHANGE_TYPE_SYNCED: ServerChangeType
 
 class Server(_message.Message):
-    __slots__ = ("id", "name", "project_id", "user_id", "flavor", "image_id", "state", "task", "task_deadline", "power_state", "fault", "host", "hypervisor_type", "esxi_host", "availability_zone", "addresses", "key_name", "has_user_data", "metadata", "console", "create_time", "update_time", "launch_time", "delete_time", "generation", "request_id", "revision", "attempts", "instance_name", "tags")
+    __slots__ = ("id", "name", "project_id", "user_id", "flavor", "image_id", "state", "task", "task_deadline", "power_state", "fault", "host", "hypervisor_type", "esxi_host", "availability_zone", "addresses", "key_name", "has_user_data", "metadata", "console", "create_time", "update_time", "launch_time", "delete_time", "generation", "request_id", "revision", "attempts", "instance_name", "tags", "resize")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -77,6 +77,7 @@ class Server(_message.Message):
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_NAME_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
+    RESIZE_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     project_id: str
@@ -107,7 +108,20 @@ class Server(_message.Message):
     attempts: int
     instance_name: str
     tags: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., project_id: _Optional[str] = ..., user_id: _Optional[str] = ..., flavor: _Optional[_Union[ServerFlavor, _Mapping]] = ..., image_id: _Optional[str] = ..., state: _Optional[_Union[_server_status_pb2.ServerState, str]] = ..., task: _Optional[_Union[_server_status_pb2.ServerTask, str]] = ..., task_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., power_state: _Optional[_Union[_hypervisor_pb2.PowerState, str]] = ..., fault: _Optional[_Union[_fault_pb2.Fault, _Mapping]] = ..., host: _Optional[str] = ..., hypervisor_type: _Optional[_Union[_hypervisor_pb2.HypervisorType, str]] = ..., esxi_host: _Optional[str] = ..., availability_zone: _Optional[str] = ..., addresses: _Optional[_Iterable[_Union[_network_pb2.ServerAddress, _Mapping]]] = ..., key_name: _Optional[str] = ..., has_user_data: _Optional[bool] = ..., metadata: _Optional[_Mapping[str, str]] = ..., console: _Optional[_Union[_hypervisor_pb2.ConsoleInfo, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., launch_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., generation: _Optional[int] = ..., request_id: _Optional[str] = ..., revision: _Optional[int] = ..., attempts: _Optional[int] = ..., instance_name: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
+    resize: ServerResize
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., project_id: _Optional[str] = ..., user_id: _Optional[str] = ..., flavor: _Optional[_Union[ServerFlavor, _Mapping]] = ..., image_id: _Optional[str] = ..., state: _Optional[_Union[_server_status_pb2.ServerState, str]] = ..., task: _Optional[_Union[_server_status_pb2.ServerTask, str]] = ..., task_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., power_state: _Optional[_Union[_hypervisor_pb2.PowerState, str]] = ..., fault: _Optional[_Union[_fault_pb2.Fault, _Mapping]] = ..., host: _Optional[str] = ..., hypervisor_type: _Optional[_Union[_hypervisor_pb2.HypervisorType, str]] = ..., esxi_host: _Optional[str] = ..., availability_zone: _Optional[str] = ..., addresses: _Optional[_Iterable[_Union[_network_pb2.ServerAddress, _Mapping]]] = ..., key_name: _Optional[str] = ..., has_user_data: _Optional[bool] = ..., metadata: _Optional[_Mapping[str, str]] = ..., console: _Optional[_Union[_hypervisor_pb2.ConsoleInfo, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., launch_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., generation: _Optional[int] = ..., request_id: _Optional[str] = ..., revision: _Optional[int] = ..., attempts: _Optional[int] = ..., instance_name: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., resize: _Optional[_Union[ServerResize, _Mapping]] = ...) -> None: ...
+
+class ServerResize(_message.Message):
+    __slots__ = ("old_flavor", "source_host", "dest_host", "auto_confirm_time")
+    OLD_FLAVOR_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_HOST_FIELD_NUMBER: _ClassVar[int]
+    DEST_HOST_FIELD_NUMBER: _ClassVar[int]
+    AUTO_CONFIRM_TIME_FIELD_NUMBER: _ClassVar[int]
+    old_flavor: ServerFlavor
+    source_host: str
+    dest_host: str
+    auto_confirm_time: _timestamp_pb2.Timestamp
+    def __init__(self, old_flavor: _Optional[_Union[ServerFlavor, _Mapping]] = ..., source_host: _Optional[str] = ..., dest_host: _Optional[str] = ..., auto_confirm_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ServerFlavor(_message.Message):
     __slots__ = ("id", "name", "resources", "extra_specs")
@@ -524,3 +538,47 @@ class WatchServersResponse(_message.Message):
     type: ServerChangeType
     server: Server
     def __init__(self, revision: _Optional[int] = ..., type: _Optional[_Union[ServerChangeType, str]] = ..., server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
+
+class ResizeServerRequest(_message.Message):
+    __slots__ = ("server_id", "flavor_id", "request_id")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    FLAVOR_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    flavor_id: str
+    request_id: str
+    def __init__(self, server_id: _Optional[str] = ..., flavor_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class ResizeServerResponse(_message.Message):
+    __slots__ = ("server",)
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    server: Server
+    def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
+
+class ConfirmResizeRequest(_message.Message):
+    __slots__ = ("server_id", "request_id")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    request_id: str
+    def __init__(self, server_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class ConfirmResizeResponse(_message.Message):
+    __slots__ = ("server",)
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    server: Server
+    def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
+
+class RevertResizeRequest(_message.Message):
+    __slots__ = ("server_id", "request_id")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    request_id: str
+    def __init__(self, server_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class RevertResizeResponse(_message.Message):
+    __slots__ = ("server",)
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    server: Server
+    def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...

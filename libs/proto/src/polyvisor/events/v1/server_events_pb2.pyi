@@ -37,6 +37,9 @@ class ServerEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SERVER_EVENT_KIND_UNPAUSED: _ClassVar[ServerEventKind]
     SERVER_EVENT_KIND_SUSPENDED: _ClassVar[ServerEventKind]
     SERVER_EVENT_KIND_RESUMED: _ClassVar[ServerEventKind]
+    SERVER_EVENT_KIND_RESIZED: _ClassVar[ServerEventKind]
+    SERVER_EVENT_KIND_RESIZE_CONFIRMED: _ClassVar[ServerEventKind]
+    SERVER_EVENT_KIND_RESIZE_REVERTED: _ClassVar[ServerEventKind]
 SERVER_EVENT_KIND_UNSPECIFIED: ServerEventKind
 SERVER_EVENT_KIND_PROGRESS: ServerEventKind
 SERVER_EVENT_KIND_SPAWNED: ServerEventKind
@@ -58,6 +61,9 @@ SERVER_EVENT_KIND_PAUSED: ServerEventKind
 SERVER_EVENT_KIND_UNPAUSED: ServerEventKind
 SERVER_EVENT_KIND_SUSPENDED: ServerEventKind
 SERVER_EVENT_KIND_RESUMED: ServerEventKind
+SERVER_EVENT_KIND_RESIZED: ServerEventKind
+SERVER_EVENT_KIND_RESIZE_CONFIRMED: ServerEventKind
+SERVER_EVENT_KIND_RESIZE_REVERTED: ServerEventKind
 
 class ServerEvent(_message.Message):
     __slots__ = ("event_id", "server_id", "generation", "host", "kind", "power_state", "fault", "esxi_host", "console", "occurred_at", "command_id", "request_id", "task", "instance_name", "agent_id", "addresses")

@@ -30,15 +30,15 @@ from polyvisor.types.v1 import hypervisor_pb2 as polyvisor_dot_types_dot_v1_dot_
 from polyvisor.types.v1 import resources_pb2 as polyvisor_dot_types_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'polyvisor/scheduling/v1/scheduler.proto\x12\x17polyvisor.scheduling.v1\x1a\'polyvisor/scheduling/v1/providers.proto\x1a*polyvisor/scheduling/v1/request_spec.proto\x1a\x1dpolyvisor/types/v1/disk.proto\x1a\x1epolyvisor/types/v1/fault.proto\x1a#polyvisor/types/v1/hypervisor.proto\x1a\"polyvisor/types/v1/resources.proto\"\x95\x02\n\tSelection\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12;\n\x0fhypervisor_type\x18\x03 \x01(\x0e\x32\".polyvisor.types.v1.HypervisorType\x12\x19\n\x11\x61vailability_zone\x18\x04 \x01(\t\x12\x31\n\nallocation\x18\x05 \x01(\x0b\x32\x1d.polyvisor.types.v1.Resources\x12\x1b\n\x13provider_generation\x18\x06 \x01(\x03\x12\x0e\n\x06weight\x18\x07 \x01(\x01\x12\x30\n\trendition\x18\x08 \x01(\x0b\x32\x1d.polyvisor.types.v1.Rendition\"\x95\x01\n\x11InstanceSelection\x12\x13\n\x0b\x63onsumer_id\x18\x01 \x01(\t\x12\x33\n\x07primary\x18\x02 \x01(\x0b\x32\".polyvisor.scheduling.v1.Selection\x12\x36\n\nalternates\x18\x03 \x03(\x0b\x32\".polyvisor.scheduling.v1.Selection\"g\n\x19SelectDestinationsRequest\x12\x32\n\x04spec\x18\x01 \x01(\x0b\x32$.polyvisor.scheduling.v1.RequestSpec\x12\x16\n\x0emax_alternates\x18\x02 \x01(\x05\"\x94\x01\n\x1aSelectDestinationsResponse\x12>\n\nselections\x18\x01 \x03(\x0b\x32*.polyvisor.scheduling.v1.InstanceSelection\x12\x36\n\rno_valid_host\x18\x02 \x01(\x0b\x32\x1f.polyvisor.types.v1.NoValidHost\"T\n\x10\x43heckHostRequest\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x32\n\x04spec\x18\x02 \x01(\x0b\x32$.polyvisor.scheduling.v1.RequestSpec\"Y\n\x11\x43heckHostResponse\x12\x0c\n\x04\x66its\x18\x01 \x01(\x08\x12\x36\n\rno_valid_host\x18\x02 \x01(\x0b\x32\x1f.polyvisor.types.v1.NoValidHost\"r\n\x13ReleaseClaimRequest\x12\x13\n\x0b\x63onsumer_id\x18\x01 \x01(\t\x12\x36\n\x06reason\x18\x02 \x01(\x0e\x32&.polyvisor.scheduling.v1.ReleaseReason\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"(\n\x14ReleaseClaimResponse\x12\x10\n\x08released\x18\x01 \x01(\x08\"\x93\x01\n\x10MoveClaimRequest\x12\x13\n\x0b\x63onsumer_id\x18\x01 \x01(\t\x12\x0f\n\x07to_host\x18\x02 \x01(\t\x12\x11\n\tfrom_host\x18\x03 \x01(\t\x12\x36\n\x06reason\x18\x04 \x01(\x0e\x32&.polyvisor.scheduling.v1.ReleaseReason\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\"J\n\x11MoveClaimResponse\x12\x35\n\tselection\x18\x01 \x01(\x0b\x32\".polyvisor.scheduling.v1.Selection\"\xf3\x01\n\x14ListProvidersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12;\n\x0fhypervisor_type\x18\x03 \x01(\x0e\x32\".polyvisor.types.v1.HypervisorType\x12,\n\x05state\x18\x04 \x01(\x0e\x32\x1d.polyvisor.types.v1.HostState\x12.\n\x06status\x18\x05 \x01(\x0e\x32\x1e.polyvisor.types.v1.HostStatus\x12\x19\n\x11\x61vailability_zone\x18\x06 \x01(\t\"f\n\x15ListProvidersResponse\x12\x34\n\tproviders\x18\x01 \x03(\x0b\x32!.polyvisor.scheduling.v1.Provider\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x12GetProviderRequest\x12\x13\n\x0bprovider_id\x18\x01 \x01(\t\"J\n\x13GetProviderResponse\x12\x33\n\x08provider\x18\x01 \x01(\x0b\x32!.polyvisor.scheduling.v1.Provider\"Z\n\x19SetProviderEnabledRequest\x12\x13\n\x0bprovider_id\x18\x01 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x02 \x01(\x08\x12\x17\n\x0f\x64isabled_reason\x18\x03 \x01(\t\"Q\n\x1aSetProviderEnabledResponse\x12\x33\n\x08provider\x18\x01 \x01(\x0b\x32!.polyvisor.scheduling.v1.Provider\"i\n\x16ListAllocationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x13\n\x0bprovider_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63onsumer_id\x18\x04 \x01(\t\"l\n\x17ListAllocationsResponse\x12\x38\n\x0b\x61llocations\x18\x01 \x03(\x0b\x32#.polyvisor.scheduling.v1.Allocation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*l\n\rReleaseReason\x12\x1e\n\x1aRELEASE_REASON_UNSPECIFIED\x10\x00\x12\x1a\n\x16RELEASE_REASON_DELETED\x10\x01\x12\x1f\n\x1bRELEASE_REASON_BUILD_FAILED\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'polyvisor/scheduling/v1/scheduler.proto\x12\x17polyvisor.scheduling.v1\x1a\'polyvisor/scheduling/v1/providers.proto\x1a*polyvisor/scheduling/v1/request_spec.proto\x1a\x1dpolyvisor/types/v1/disk.proto\x1a\x1epolyvisor/types/v1/fault.proto\x1a#polyvisor/types/v1/hypervisor.proto\x1a\"polyvisor/types/v1/resources.proto\"\x95\x02\n\tSelection\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12;\n\x0fhypervisor_type\x18\x03 \x01(\x0e\x32\".polyvisor.types.v1.HypervisorType\x12\x19\n\x11\x61vailability_zone\x18\x04 \x01(\t\x12\x31\n\nallocation\x18\x05 \x01(\x0b\x32\x1d.polyvisor.types.v1.Resources\x12\x1b\n\x13provider_generation\x18\x06 \x01(\x03\x12\x0e\n\x06weight\x18\x07 \x01(\x01\x12\x30\n\trendition\x18\x08 \x01(\x0b\x32\x1d.polyvisor.types.v1.Rendition\"\x95\x01\n\x11InstanceSelection\x12\x13\n\x0b\x63onsumer_id\x18\x01 \x01(\t\x12\x33\n\x07primary\x18\x02 \x01(\x0b\x32\".polyvisor.scheduling.v1.Selection\x12\x36\n\nalternates\x18\x03 \x03(\x0b\x32\".polyvisor.scheduling.v1.Selection\"g\n\x19SelectDestinationsRequest\x12\x32\n\x04spec\x18\x01 \x01(\x0b\x32$.polyvisor.scheduling.v1.RequestSpec\x12\x16\n\x0emax_alternates\x18\x02 \x01(\x05\"\x94\x01\n\x1aSelectDestinationsResponse\x12>\n\nselections\x18\x01 \x03(\x0b\x32*.polyvisor.scheduling.v1.InstanceSelection\x12\x36\n\rno_valid_host\x18\x02 \x01(\x0b\x32\x1f.polyvisor.types.v1.NoValidHost\"T\n\x10\x43heckHostRequest\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x32\n\x04spec\x18\x02 \x01(\x0b\x32$.polyvisor.scheduling.v1.RequestSpec\"Y\n\x11\x43heckHostResponse\x12\x0c\n\x04\x66its\x18\x01 \x01(\x08\x12\x36\n\rno_valid_host\x18\x02 \x01(\x0b\x32\x1f.polyvisor.types.v1.NoValidHost\"r\n\x13ReleaseClaimRequest\x12\x13\n\x0b\x63onsumer_id\x18\x01 \x01(\t\x12\x36\n\x06reason\x18\x02 \x01(\x0e\x32&.polyvisor.scheduling.v1.ReleaseReason\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"(\n\x14ReleaseClaimResponse\x12\x10\n\x08released\x18\x01 \x01(\x08\"\x93\x01\n\x10MoveClaimRequest\x12\x13\n\x0b\x63onsumer_id\x18\x01 \x01(\t\x12\x0f\n\x07to_host\x18\x02 \x01(\t\x12\x11\n\tfrom_host\x18\x03 \x01(\t\x12\x36\n\x06reason\x18\x04 \x01(\x0e\x32&.polyvisor.scheduling.v1.ReleaseReason\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\"J\n\x11MoveClaimResponse\x12\x35\n\tselection\x18\x01 \x01(\x0b\x32\".polyvisor.scheduling.v1.Selection\"D\n\x13ReplaceClaimRequest\x12\x13\n\x0b\x63onsumer_id\x18\x01 \x01(\t\x12\x18\n\x10with_consumer_id\x18\x02 \x01(\t\"6\n\x14ReplaceClaimResponse\x12\x10\n\x08replaced\x18\x01 \x01(\x08\x12\x0c\n\x04host\x18\x02 \x01(\t\"\xf3\x01\n\x14ListProvidersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12;\n\x0fhypervisor_type\x18\x03 \x01(\x0e\x32\".polyvisor.types.v1.HypervisorType\x12,\n\x05state\x18\x04 \x01(\x0e\x32\x1d.polyvisor.types.v1.HostState\x12.\n\x06status\x18\x05 \x01(\x0e\x32\x1e.polyvisor.types.v1.HostStatus\x12\x19\n\x11\x61vailability_zone\x18\x06 \x01(\t\"f\n\x15ListProvidersResponse\x12\x34\n\tproviders\x18\x01 \x03(\x0b\x32!.polyvisor.scheduling.v1.Provider\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x12GetProviderRequest\x12\x13\n\x0bprovider_id\x18\x01 \x01(\t\"J\n\x13GetProviderResponse\x12\x33\n\x08provider\x18\x01 \x01(\x0b\x32!.polyvisor.scheduling.v1.Provider\"Z\n\x19SetProviderEnabledRequest\x12\x13\n\x0bprovider_id\x18\x01 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x02 \x01(\x08\x12\x17\n\x0f\x64isabled_reason\x18\x03 \x01(\t\"Q\n\x1aSetProviderEnabledResponse\x12\x33\n\x08provider\x18\x01 \x01(\x0b\x32!.polyvisor.scheduling.v1.Provider\"i\n\x16ListAllocationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x13\n\x0bprovider_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63onsumer_id\x18\x04 \x01(\t\"l\n\x17ListAllocationsResponse\x12\x38\n\x0b\x61llocations\x18\x01 \x03(\x0b\x32#.polyvisor.scheduling.v1.Allocation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*l\n\rReleaseReason\x12\x1e\n\x1aRELEASE_REASON_UNSPECIFIED\x10\x00\x12\x1a\n\x16RELEASE_REASON_DELETED\x10\x01\x12\x1f\n\x1bRELEASE_REASON_BUILD_FAILED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'polyvisor.scheduling.v1.scheduler_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RELEASEREASON']._serialized_start=2399
-  _globals['_RELEASEREASON']._serialized_end=2507
+  _globals['_RELEASEREASON']._serialized_start=2525
+  _globals['_RELEASEREASON']._serialized_end=2633
   _globals['_SELECTION']._serialized_start=290
   _globals['_SELECTION']._serialized_end=567
   _globals['_INSTANCESELECTION']._serialized_start=570
@@ -59,20 +59,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MOVECLAIMREQUEST']._serialized_end=1460
   _globals['_MOVECLAIMRESPONSE']._serialized_start=1462
   _globals['_MOVECLAIMRESPONSE']._serialized_end=1536
-  _globals['_LISTPROVIDERSREQUEST']._serialized_start=1539
-  _globals['_LISTPROVIDERSREQUEST']._serialized_end=1782
-  _globals['_LISTPROVIDERSRESPONSE']._serialized_start=1784
-  _globals['_LISTPROVIDERSRESPONSE']._serialized_end=1886
-  _globals['_GETPROVIDERREQUEST']._serialized_start=1888
-  _globals['_GETPROVIDERREQUEST']._serialized_end=1929
-  _globals['_GETPROVIDERRESPONSE']._serialized_start=1931
-  _globals['_GETPROVIDERRESPONSE']._serialized_end=2005
-  _globals['_SETPROVIDERENABLEDREQUEST']._serialized_start=2007
-  _globals['_SETPROVIDERENABLEDREQUEST']._serialized_end=2097
-  _globals['_SETPROVIDERENABLEDRESPONSE']._serialized_start=2099
-  _globals['_SETPROVIDERENABLEDRESPONSE']._serialized_end=2180
-  _globals['_LISTALLOCATIONSREQUEST']._serialized_start=2182
-  _globals['_LISTALLOCATIONSREQUEST']._serialized_end=2287
-  _globals['_LISTALLOCATIONSRESPONSE']._serialized_start=2289
-  _globals['_LISTALLOCATIONSRESPONSE']._serialized_end=2397
+  _globals['_REPLACECLAIMREQUEST']._serialized_start=1538
+  _globals['_REPLACECLAIMREQUEST']._serialized_end=1606
+  _globals['_REPLACECLAIMRESPONSE']._serialized_start=1608
+  _globals['_REPLACECLAIMRESPONSE']._serialized_end=1662
+  _globals['_LISTPROVIDERSREQUEST']._serialized_start=1665
+  _globals['_LISTPROVIDERSREQUEST']._serialized_end=1908
+  _globals['_LISTPROVIDERSRESPONSE']._serialized_start=1910
+  _globals['_LISTPROVIDERSRESPONSE']._serialized_end=2012
+  _globals['_GETPROVIDERREQUEST']._serialized_start=2014
+  _globals['_GETPROVIDERREQUEST']._serialized_end=2055
+  _globals['_GETPROVIDERRESPONSE']._serialized_start=2057
+  _globals['_GETPROVIDERRESPONSE']._serialized_end=2131
+  _globals['_SETPROVIDERENABLEDREQUEST']._serialized_start=2133
+  _globals['_SETPROVIDERENABLEDREQUEST']._serialized_end=2223
+  _globals['_SETPROVIDERENABLEDRESPONSE']._serialized_start=2225
+  _globals['_SETPROVIDERENABLEDRESPONSE']._serialized_end=2306
+  _globals['_LISTALLOCATIONSREQUEST']._serialized_start=2308
+  _globals['_LISTALLOCATIONSREQUEST']._serialized_end=2413
+  _globals['_LISTALLOCATIONSRESPONSE']._serialized_start=2415
+  _globals['_LISTALLOCATIONSRESPONSE']._serialized_end=2523
 # @@protoc_insertion_point(module_scope)

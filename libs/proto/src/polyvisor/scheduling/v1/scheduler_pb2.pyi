@@ -120,6 +120,22 @@ class MoveClaimResponse(_message.Message):
     selection: Selection
     def __init__(self, selection: _Optional[_Union[Selection, _Mapping]] = ...) -> None: ...
 
+class ReplaceClaimRequest(_message.Message):
+    __slots__ = ("consumer_id", "with_consumer_id")
+    CONSUMER_ID_FIELD_NUMBER: _ClassVar[int]
+    WITH_CONSUMER_ID_FIELD_NUMBER: _ClassVar[int]
+    consumer_id: str
+    with_consumer_id: str
+    def __init__(self, consumer_id: _Optional[str] = ..., with_consumer_id: _Optional[str] = ...) -> None: ...
+
+class ReplaceClaimResponse(_message.Message):
+    __slots__ = ("replaced", "host")
+    REPLACED_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    replaced: bool
+    host: str
+    def __init__(self, replaced: _Optional[bool] = ..., host: _Optional[str] = ...) -> None: ...
+
 class ListProvidersRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "hypervisor_type", "state", "status", "availability_zone")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]

@@ -55,6 +55,11 @@ class SchedulerServiceStub:
                 request_serializer=polyvisor_dot_scheduling_dot_v1_dot_scheduler__pb2.CheckHostRequest.SerializeToString,
                 response_deserializer=polyvisor_dot_scheduling_dot_v1_dot_scheduler__pb2.CheckHostResponse.FromString,
                 _registered_method=True)
+        self.ReplaceClaim = channel.unary_unary(
+                '/polyvisor.scheduling.v1.SchedulerService/ReplaceClaim',
+                request_serializer=polyvisor_dot_scheduling_dot_v1_dot_scheduler__pb2.ReplaceClaimRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_scheduling_dot_v1_dot_scheduler__pb2.ReplaceClaimResponse.FromString,
+                _registered_method=True)
         self.ListProviders = channel.unary_unary(
                 '/polyvisor.scheduling.v1.SchedulerService/ListProviders',
                 request_serializer=polyvisor_dot_scheduling_dot_v1_dot_scheduler__pb2.ListProvidersRequest.SerializeToString,
@@ -110,6 +115,15 @@ class SchedulerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReplaceClaim(self, request, context):
+        """A move (resize, migration) claims its destination under a consumer of its own while the
+        server's claim stays where it was; once the move is confirmed the server's claim is
+        replaced by it, in one transaction.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListProviders(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -157,6 +171,11 @@ def add_SchedulerServiceServicer_to_server(servicer, server):
                     servicer.CheckHost,
                     request_deserializer=polyvisor_dot_scheduling_dot_v1_dot_scheduler__pb2.CheckHostRequest.FromString,
                     response_serializer=polyvisor_dot_scheduling_dot_v1_dot_scheduler__pb2.CheckHostResponse.SerializeToString,
+            ),
+            'ReplaceClaim': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReplaceClaim,
+                    request_deserializer=polyvisor_dot_scheduling_dot_v1_dot_scheduler__pb2.ReplaceClaimRequest.FromString,
+                    response_serializer=polyvisor_dot_scheduling_dot_v1_dot_scheduler__pb2.ReplaceClaimResponse.SerializeToString,
             ),
             'ListProviders': grpc.unary_unary_rpc_method_handler(
                     servicer.ListProviders,
@@ -288,6 +307,33 @@ class SchedulerService:
             '/polyvisor.scheduling.v1.SchedulerService/CheckHost',
             polyvisor_dot_scheduling_dot_v1_dot_scheduler__pb2.CheckHostRequest.SerializeToString,
             polyvisor_dot_scheduling_dot_v1_dot_scheduler__pb2.CheckHostResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReplaceClaim(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.scheduling.v1.SchedulerService/ReplaceClaim',
+            polyvisor_dot_scheduling_dot_v1_dot_scheduler__pb2.ReplaceClaimRequest.SerializeToString,
+            polyvisor_dot_scheduling_dot_v1_dot_scheduler__pb2.ReplaceClaimResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -26,6 +26,7 @@ class FaultCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FAULT_CODE_INTERNAL: _ClassVar[FaultCode]
     FAULT_CODE_SNAPSHOT_FAILED: _ClassVar[FaultCode]
     FAULT_CODE_REBUILD_FAILED: _ClassVar[FaultCode]
+    FAULT_CODE_RESIZE_FAILED: _ClassVar[FaultCode]
 FAULT_CODE_UNSPECIFIED: FaultCode
 FAULT_CODE_NO_VALID_HOST: FaultCode
 FAULT_CODE_SPAWN_FAILED: FaultCode
@@ -40,6 +41,7 @@ FAULT_CODE_QUOTA_EXCEEDED: FaultCode
 FAULT_CODE_INTERNAL: FaultCode
 FAULT_CODE_SNAPSHOT_FAILED: FaultCode
 FAULT_CODE_REBUILD_FAILED: FaultCode
+FAULT_CODE_RESIZE_FAILED: FaultCode
 
 class Fault(_message.Message):
     __slots__ = ("code", "message", "host", "details", "time", "no_valid_host")

@@ -17,6 +17,7 @@ class ServerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SERVER_STATE_SHELVED_OFFLOADED: _ClassVar[ServerState]
     SERVER_STATE_PAUSED: _ClassVar[ServerState]
     SERVER_STATE_SUSPENDED: _ClassVar[ServerState]
+    SERVER_STATE_VERIFY_RESIZE: _ClassVar[ServerState]
 
 class ServerTask(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -38,6 +39,11 @@ class ServerTask(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SERVER_TASK_UNPAUSING: _ClassVar[ServerTask]
     SERVER_TASK_SUSPENDING: _ClassVar[ServerTask]
     SERVER_TASK_RESUMING: _ClassVar[ServerTask]
+    SERVER_TASK_RESIZE_PREP: _ClassVar[ServerTask]
+    SERVER_TASK_RESIZE_MIGRATING: _ClassVar[ServerTask]
+    SERVER_TASK_RESIZE_FINISH: _ClassVar[ServerTask]
+    SERVER_TASK_RESIZE_CONFIRMING: _ClassVar[ServerTask]
+    SERVER_TASK_RESIZE_REVERTING: _ClassVar[ServerTask]
 SERVER_STATE_UNSPECIFIED: ServerState
 SERVER_STATE_BUILDING: ServerState
 SERVER_STATE_ACTIVE: ServerState
@@ -49,6 +55,7 @@ SERVER_STATE_DELETED: ServerState
 SERVER_STATE_SHELVED_OFFLOADED: ServerState
 SERVER_STATE_PAUSED: ServerState
 SERVER_STATE_SUSPENDED: ServerState
+SERVER_STATE_VERIFY_RESIZE: ServerState
 SERVER_TASK_UNSPECIFIED: ServerTask
 SERVER_TASK_NONE: ServerTask
 SERVER_TASK_SCHEDULING: ServerTask
@@ -67,3 +74,8 @@ SERVER_TASK_PAUSING: ServerTask
 SERVER_TASK_UNPAUSING: ServerTask
 SERVER_TASK_SUSPENDING: ServerTask
 SERVER_TASK_RESUMING: ServerTask
+SERVER_TASK_RESIZE_PREP: ServerTask
+SERVER_TASK_RESIZE_MIGRATING: ServerTask
+SERVER_TASK_RESIZE_FINISH: ServerTask
+SERVER_TASK_RESIZE_CONFIRMING: ServerTask
+SERVER_TASK_RESIZE_REVERTING: ServerTask
