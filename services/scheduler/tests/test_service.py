@@ -229,6 +229,45 @@ async def test_select_release_and_explain(stub, bus: Bus, az: str) -> None:
     assert image.examples[0].reason == "hypervisor_type kvm does not match image's vmware"
 
 
+async def test_replace_claim_moves_a_server_to_its_move_claim(stub, bus: Bus, az: str) -> None:
+    """A resize claims its destination under a consumer of its own; confirming it replaces
+    the server's claim by that one, on both providers at once (and only once)."""
+    hosts = [f"r{i}-{az}" for i in range(2)]
+    for h in hosts:
+        await publish(bus, report(h, az, memory_mb=8192))
+    for h in hosts:
+        await provider_when(stub, h, lambda p: p.state == hypervisor_pb2.HOST_STATE_UP)
+
+    async def used(host: str) -> tuple[int, int]:
+        p = (await stub.GetProvider(scheduler_pb2.GetProviderRequest(provider_id=host))).provider
+        return p.inventories[1].used, p.allocation_count
+
+    c = f"srv-{az}"
+    first = await stub.SelectDestinations(select(az, c, memory_mb=2048))
+    src = first.selections[0].primary.host
+    dst = next(h for h in hosts if h != src)
+    req = select(az, f"{c}/resize", memory_mb=4096)
+    req.spec.hints.force_host = dst
+    moved = await stub.SelectDestinations(req)
+    assert moved.selections[0].primary.host == dst
+    assert await used(src) == (2048, 1) and await used(dst) == (4096, 1)
+    r = await stub.ReplaceClaim(
+        scheduler_pb2.ReplaceClaimRequest(consumer_id=c, with_consumer_id=f"{c}/resize")
+    )
+    assert r.replaced and r.host == dst
+    assert await used(src) == (0, 0) and await used(dst) == (4096, 1)
+    allocs = await stub.ListAllocations(scheduler_pb2.ListAllocationsRequest(consumer_id=c))
+    assert [(a.provider_id, a.resources.memory_mb) for a in allocs.allocations] == [(dst, 4096)]
+    again = await stub.ReplaceClaim(
+        scheduler_pb2.ReplaceClaimRequest(consumer_id=c, with_consumer_id=f"{c}/resize")
+    )
+    assert not again.replaced and again.host == dst
+    assert await used(dst) == (4096, 1)
+    # the index follows: only the source has room for 6 GiB now
+    big = await stub.SelectDestinations(select(az, f"{c}-big", memory_mb=6144))
+    assert big.selections[0].primary.host == src
+
+
 async def test_disable_and_list(stub, bus: Bus, az: str) -> None:
     host = f"solo-{az}"
     await publish(bus, report(host, az))

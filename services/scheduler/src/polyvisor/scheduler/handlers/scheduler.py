@@ -36,6 +36,7 @@ SCHEDULER_RULES = MethodRules(
         f"/{SERVICE_NAME}/ReleaseClaim": (_API,),
         f"/{SERVICE_NAME}/MoveClaim": (_API,),
         f"/{SERVICE_NAME}/CheckHost": (_API,),
+        f"/{SERVICE_NAME}/ReplaceClaim": (_API,),
         f"/{SERVICE_NAME}/ListProviders": (_API, "admin"),
         f"/{SERVICE_NAME}/GetProvider": (_API, "admin"),
         f"/{SERVICE_NAME}/SetProviderEnabled": (_API, "admin"),
@@ -106,6 +107,16 @@ class SchedulerHandlers(scheduler_service_pb2_grpc.SchedulerServiceServicer):
             reason=detail,
         )
         return scheduler_pb2.MoveClaimResponse(selection=convert.selection_to_proto(selection))
+
+    async def ReplaceClaim(
+        self, request: scheduler_pb2.ReplaceClaimRequest, context: grpc.aio.ServicerContext
+    ) -> scheduler_pb2.ReplaceClaimResponse:
+        check_id("consumer_id", request.consumer_id)
+        check_id("with_consumer_id", request.with_consumer_id)
+        replaced, host = await self.scheduler.replace_claim(
+            request.consumer_id, request.with_consumer_id
+        )
+        return scheduler_pb2.ReplaceClaimResponse(replaced=replaced, host=host)
 
     async def ListProviders(
         self, request: scheduler_pb2.ListProvidersRequest, context: grpc.aio.ServicerContext

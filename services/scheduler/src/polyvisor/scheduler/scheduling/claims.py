@@ -102,6 +102,27 @@ class Claims(SchedulerBase):
         log.info("claim moved", consumer_id=consumer_id, frm=result.from_provider, to=to_host)
         return self._selection(row, req, 0.0)
 
+    async def replace_claim(self, consumer_id: str, with_consumer_id: str) -> tuple[bool, str]:
+        """A confirmed move: the consumer's claim is dropped and `with_consumer_id`'s becomes
+        its own. (replaced, the host its claim is on now); idempotent."""
+        if consumer_id == with_consumer_id:
+            raise FailedPrecondition("a claim cannot replace itself")
+        result = await self.store.replace(consumer_id, with_consumer_id)
+        for pid in {result.provider_id, result.old_provider_id} - {""}:
+            usage = await self.store.usage(pid)
+            row = self.index.row(pid)
+            if usage is not None and row is not None:
+                self.index.set_usage(row, usage.generation, usage.used)
+        log.info(
+            "claim replaced",
+            consumer_id=consumer_id,
+            with_consumer_id=with_consumer_id,
+            replaced=result.replaced,
+            frm=result.old_provider_id,
+            to=result.provider_id,
+        )
+        return result.replaced, result.provider_id
+
     async def list_allocations(
         self, *, provider_id: str = "", consumer_id: str = "", after: str = "", limit: int = 100
     ) -> list[Allocation]:
