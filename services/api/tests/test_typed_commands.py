@@ -34,6 +34,9 @@ EVERY_COMMAND = [
     lc.Unpause("h1", 10, NOW),
     lc.Suspend("h1", 11, NOW, "req-7"),
     lc.Resume("h1", 12, NOW),
+    lc.Resize("h1", 13, NOW, "req-8", vcpus=4, memory_mb=8192, disk_gb=40, dest_host="h2"),
+    lc.ConfirmResize("h1", 14, NOW, "req-9"),
+    lc.RevertResize("h2", 15, NOW, "req-10", vcpus=1, memory_mb=512, disk_gb=1, dest_host="h1"),
 ]
 
 
@@ -67,7 +70,14 @@ def test_every_verb_has_one_command_class_and_every_class_is_tested() -> None:
 
 @pytest.mark.parametrize(
     "work",
-    [lc.Schedule(3), lc.Reschedule(4), lc.ReleaseClaim(lc.ReleaseReason.BUILD_FAILED, "boom")]
+    [
+        lc.Schedule(3),
+        lc.Reschedule(4),
+        lc.ReleaseClaim(lc.ReleaseReason.BUILD_FAILED, "boom"),
+        lc.ReleaseClaim(detail="resize reverted", move=True),
+        lc.ScheduleMove(5),
+        lc.ReplaceClaim(),
+    ]
     + [lc.Send(c) for c in EVERY_COMMAND],
     ids=repr,
 )
@@ -129,6 +139,12 @@ def test_every_command_reaches_the_wire_as_its_verb(cmd: lc.AgentCommand) -> Non
             and msg.rebuild.image.disk_format == disk_pb2.DISK_FORMAT_RAW
         )
         assert msg.rebuild.disk_gb == 1
+    if isinstance(cmd, lc.Resize):
+        r = msg.resize
+        assert (r.vcpus, r.memory_mb, r.disk_gb, r.dest_host) == (4, 8192, 40, "h2")
+    if isinstance(cmd, lc.RevertResize):
+        r = msg.revert_resize
+        assert (r.vcpus, r.memory_mb, r.disk_gb, r.dest_host) == (1, 512, 1, "h1")
 
 
 def test_a_spawn_without_its_spec_is_refused() -> None:

@@ -13,6 +13,8 @@
 | `POLYVISOR_LOGIN_FAILURES_PER_USER` / `_PER_SOURCE` | failed logins per minute before RESOURCE_EXHAUSTED | 5 / 30 |
 | `POLYVISOR_QUOTA_INSTANCES` / `_VCPUS` / `_RAM_MB` | default project quota (-1 unlimited) | 10 / 20 / 51200 |
 | `POLYVISOR_SCHEDULING_TIMEOUT_S`, `_BUILD_TIMEOUT_S`, `_POWER_TIMEOUT_S`, `_REBOOT_TIMEOUT_S`, `_DELETE_TIMEOUT_S`, `_SNAPSHOT_TIMEOUT_S` | deadlines of transitional states | 120, 900, 180, 300, 180, 1800 |
+| `POLYVISOR_RESIZE_TIMEOUT_S` | deadline of each step of a resize on its host(s) (a move copies the disk) | 1800 |
+| `POLYVISOR_RESIZE_CONFIRM_WINDOW_S` | a resize left in VERIFY_RESIZE this long is confirmed on its own (its old flavor and host given back); 0: never | 86400 |
 | `POLYVISOR_MAX_COMMAND_ATTEMPTS` | tries of a power/reboot/destroy command | 3 |
 | `POLYVISOR_MAX_BUILD_ATTEMPTS` | hosts tried for one build | 3 |
 | `POLYVISOR_REAPER_INTERVAL_S` | how often overdue tasks are looked for | 2 |
@@ -68,6 +70,9 @@ class ApiSettings(ServiceSettings):
     delete_timeout_s: float = Field(default=180.0, gt=0)
     # A snapshot (image create, shelve) copies and uploads a whole disk.
     snapshot_timeout_s: float = Field(default=1800.0, gt=0)
+    resize_timeout_s: float = Field(default=1800.0, gt=0)
+    # VERIFY_RESIZE this long: the resize is confirmed on its own (0: never).
+    resize_confirm_window_s: float = Field(default=86400.0, ge=0)
     max_command_attempts: int = Field(default=3, ge=1)
     max_build_attempts: int = Field(default=3, ge=1)
 
@@ -99,6 +104,8 @@ class ApiSettings(ServiceSettings):
             reboot_s=self.reboot_timeout_s,
             delete_s=self.delete_timeout_s,
             snapshot_s=self.snapshot_timeout_s,
+            resize_s=self.resize_timeout_s,
+            resize_confirm_s=self.resize_confirm_window_s,
             max_command_attempts=self.max_command_attempts,
             max_build_attempts=self.max_build_attempts,
         )

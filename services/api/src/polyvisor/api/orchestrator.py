@@ -9,7 +9,11 @@ Entries (claimed with a lease by any replica; per server in order):
 - `reschedule`: after a failed spawn, move the claim to the next alternate (MoveClaim); when
   none is left, release the claim and ask the scheduler again without the hosts that failed;
 - `command`: publish a command on `agent.<host>.cmd` (Nats-Msg-Id: server, generation, verb);
-- `release_claim`: give the scheduler's claim back (idempotent);
+- `release_claim`: give the scheduler's claim back (idempotent); the move's (`<server>/move`)
+  when the entry says so;
+- `schedule_move`: ask the scheduler for a resize's destination (`moves.move_requests`,
+  claimed as `<server>/move`), and record it (`lifecycle.resize.on_move_placement`);
+- `replace_claim`: a resize confirmed: the server's claim is replaced by the move's;
 - `release_ports`: free the server's ports (`ports.ServerPorts.release`);
 - `fail_image`: kill the image a failed or timed-out snapshot was filling (no QUEUED or half
   image is left; the image service refuses it once it is ACTIVE or KILLED).
@@ -28,15 +32,17 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from polyvisor.api import lifecycle, outcomes, placement
+from polyvisor.api import lifecycle, moves, outcomes, placement
 from polyvisor.api import models as m
 from polyvisor.api.clients import ImageClient, SchedulerClient
 from polyvisor.api.lifecycle import (
     FailImage,
     ReleaseClaim,
     ReleasePorts,
+    ReplaceClaim,
     Reschedule,
     Schedule,
+    ScheduleMove,
     Send,
 )
 from polyvisor.api.metrics import OUTBOX_DONE, SCHEDULING_SECONDS
@@ -122,6 +128,10 @@ class Orchestrator:
                     await self._release_ports(entry)
                 elif isinstance(work, FailImage):
                     await self._fail_image(entry, work)
+                elif isinstance(work, ScheduleMove):
+                    await self._schedule_move(entry, work.generation)
+                elif isinstance(work, ReplaceClaim):
+                    await self._replace_claim(entry)
                 else:
                     await self._release_claim(entry, work)
                 OUTBOX_DONE.labels(entry.kind, "done").inc()
@@ -302,10 +312,53 @@ class Orchestrator:
             await self._finish(entry)
 
     async def _release_claim(self, entry: Entry, work: ReleaseClaim) -> None:
-        released = await self.scheduler.release_claim(
-            entry.server_id, work.reason.value, work.detail
+        consumer = lifecycle.move_consumer(entry.server_id) if work.move else entry.server_id
+        released = await self.scheduler.release_claim(consumer, work.reason.value, work.detail)
+        log.info("claim released", released=released, consumer=consumer)
+        with db_errors():
+            await self._finish(entry)
+
+    # ------------------------------------------------------------------ moves
+
+    async def _schedule_move(self, entry: Entry, generation: int) -> None:
+        with db_errors():
+            server = await server_store.get(self.pool, entry.server_id, None)
+            spec = None
+            if lifecycle.resize.awaits_move(server, generation):
+                spec, _ = await server_store.spawn_data(self.pool, entry.server_id)
+        if server is None or spec is None:
+            await self._finish(entry)
+            return
+        members = await self._members(server, spec)
+        result: placement.Placement | placement.NoValidHost | None = None
+        with SCHEDULING_SECONDS.time():
+            for request in moves.move_requests(server, spec, members, generation):
+                result = await self.scheduler.select(request)
+                if isinstance(result, placement.Placement):
+                    break
+        assert result is not None
+        with db_errors():
+            async with self.pool.acquire() as conn, conn.transaction():
+                locked = await server_store.lock(conn, entry.server_id)
+                out = lifecycle.resize.on_move_placement(
+                    locked, generation, result, datetime.now(UTC), self.deadlines
+                )
+                if locked is None:
+                    await outcomes.enqueue(conn, entry.server_id, out.work)
+                else:
+                    await outcomes.apply(conn, locked, out)
+                await self._finish(entry, conn)
+        if isinstance(result, placement.NoValidHost):
+            log.info("no host for the resize", summary=result.summary)
+        else:
+            log.info("resize placed", host=result.host, ignored=out.ignored or None)
+        self.wake()
+
+    async def _replace_claim(self, entry: Entry) -> None:
+        replaced, host = await self.scheduler.replace_claim(
+            entry.server_id, lifecycle.move_consumer(entry.server_id)
         )
-        log.info("claim released", released=released)
+        log.info("claim replaced by the move's", replaced=replaced, host=host)
         with db_errors():
             await self._finish(entry)
 

@@ -20,10 +20,14 @@ async def apply(conn: Conn, server: m.Server, out: lifecycle.Outcome) -> m.Serve
         if settles(server, updated):
             await actions.finish(conn, server.id, datetime.now(UTC), result_fault(out, updated))
     await enqueue(conn, server.id, out.work)
+    if out.change.state == lifecycle.State.DELETED and server.state != lifecycle.State.DELETED:
+        await enqueue(conn, server.id, lifecycle.resize.on_deleted(server))
     if lifecycle.frees_ports(server, out):
         await outbox.add(conn, server.id, lifecycle.ReleasePorts())
     if out.release_quota:
         await quotas.release(conn, server.project_id, 1, server.flavor.vcpus, server.flavor.ram_mb)
+    if any(out.quota_back):
+        await quotas.release(conn, server.project_id, 0, *out.quota_back)
     return updated
 
 

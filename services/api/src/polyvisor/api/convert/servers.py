@@ -69,6 +69,21 @@ def server_to_proto(s: m.Server) -> servers_pb2.Server:
     set_ts(out.delete_time, s.delete_time)
     if s.fault is not None:
         fault_to_proto(s.fault, out.fault)
+    if s.resize is not None:
+        r, old = s.resize, s.resize.old_flavor
+        out.resize.old_flavor.CopyFrom(
+            servers_pb2.ServerFlavor(
+                id=old.id,
+                name=old.name,
+                resources=resources_pb2.Resources(
+                    vcpus=old.vcpus, memory_mb=old.ram_mb, disk_gb=old.disk_gb
+                ),
+                extra_specs=old.extra_specs,
+            )
+        )
+        out.resize.source_host = r.source_host
+        out.resize.dest_host = r.dest_host
+        set_ts(out.resize.auto_confirm_time, r.auto_confirm_time)
     if s.console is not None:
         out.console.CopyFrom(
             hypervisor_pb2.ConsoleInfo(

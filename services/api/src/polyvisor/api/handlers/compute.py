@@ -7,6 +7,7 @@ from polyvisor.api.flavors import Flavors
 from polyvisor.api.groups import ServerGroups
 from polyvisor.api.handlers.admin import AdminHandlers
 from polyvisor.api.handlers.catalog import CatalogHandlers
+from polyvisor.api.handlers.resize import ResizeHandlers
 from polyvisor.api.handlers.servers import ServerHandlers
 from polyvisor.api.keypairs import Keypairs
 from polyvisor.api.quotas import Quotas
@@ -18,6 +19,7 @@ from polyvisor.compute.v1 import compute_service_pb2_grpc
 
 class ComputeHandlers(
     ServerHandlers,
+    ResizeHandlers,
     CatalogHandlers,
     AdminHandlers,
     compute_service_pb2_grpc.ComputeServiceServicer,

@@ -15,10 +15,12 @@ agent commands, `work` the typed outbox entries. docs/how-to-add-an-action.md wa
 adding an action.
 """
 
+from polyvisor.api.lifecycle import resize
 from polyvisor.api.lifecycle.actions import ACTIONS, Action, Transition, plan
 from polyvisor.api.lifecycle.commands import (
     COMMANDS,
     AgentCommand,
+    ConfirmResize,
     Destroy,
     OpenConsole,
     Pause,
@@ -26,7 +28,9 @@ from polyvisor.api.lifecycle.commands import (
     PowerOn,
     Reboot,
     Rebuild,
+    Resize,
     Resume,
+    RevertResize,
     Snapshot,
     Spawn,
     Suspend,
@@ -56,9 +60,12 @@ from polyvisor.api.lifecycle.work import (
     ReleaseClaim,
     ReleasePorts,
     ReleaseReason,
+    ReplaceClaim,
     Reschedule,
     Schedule,
+    ScheduleMove,
     Send,
+    move_consumer,
 )
 from polyvisor.api.models import Power, State, Task
 
@@ -71,6 +78,7 @@ __all__ = [
     "AgentCommand",
     "AgentEvent",
     "Change",
+    "ConfirmResize",
     "Deadlines",
     "Destroy",
     "EventKind",
@@ -87,9 +95,13 @@ __all__ = [
     "ReleaseClaim",
     "ReleasePorts",
     "ReleaseReason",
+    "ReplaceClaim",
     "Reschedule",
+    "Resize",
     "Resume",
+    "RevertResize",
     "Schedule",
+    "ScheduleMove",
     "Send",
     "Snapshot",
     "Spawn",
@@ -103,9 +115,11 @@ __all__ = [
     "apply_event",
     "awaits_scheduling",
     "frees_ports",
+    "move_consumer",
     "on_placement",
     "placement_request",
     "plan",
     "plan_timeout",
+    "resize",
     "supersedes",
 ]

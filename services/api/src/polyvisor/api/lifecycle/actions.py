@@ -24,15 +24,19 @@ from functools import partial
 from typing import Any, Final
 
 from polyvisor.api import models as m
+from polyvisor.api.lifecycle import resize
 from polyvisor.api.lifecycle.commands import (
     AgentCommand,
+    ConfirmResize,
     Destroy,
     Pause,
     PowerOff,
     PowerOn,
     Reboot,
     Rebuild,
+    Resize,
     Resume,
+    RevertResize,
     Snapshot,
     Suspend,
     Unpause,
@@ -69,6 +73,9 @@ class Action(enum.StrEnum):
     UNPAUSE = "unpause"
     SUSPEND = "suspend"
     RESUME = "resume"
+    RESIZE = "resize"
+    CONFIRM_RESIZE = "confirm_resize"
+    REVERT_RESIZE = "revert_resize"
 
 
 # (host, generation, deadline, request_id) -> the command: a command class, or a partial of
@@ -109,7 +116,10 @@ class Transition:
     # The command sent again after a timeout (None: `command`).
     retry: CommandFactory | None = None
     # Decides before the command is sent: an Outcome to use instead (None: send it).
-    shortcut: Callable[[m.Server, datetime, str, Deadlines], Outcome | None] | None = None
+    # (Called with the server, now, the request id, the deadlines and the action's args.)
+    shortcut: (
+        Callable[[m.Server, datetime, str, Deadlines, Mapping[str, Any]], Outcome | None] | None
+    ) = None
     # The states it may start in (None: `check` says; for the error's "allowed" list).
     allowed: tuple[State, ...] | None = None
 
@@ -143,7 +153,7 @@ def plan(
     t = ACTIONS[action]
     t.check(server)
     if t.shortcut is not None:
-        out = t.shortcut(server, now, request_id, d)
+        out = t.shortcut(server, now, request_id, d, args or {})
         if out is not None:
             if args is not None and not out.noop:
                 out = replace(out, change=out.change.then(Change(action_args=dict(args))))
@@ -233,7 +243,7 @@ def deleted(now: datetime) -> Change:
 
 
 def _delete_at_once(
-    server: m.Server, now: datetime, request_id: str, d: Deadlines
+    server: m.Server, now: datetime, request_id: str, d: Deadlines, args: Mapping[str, Any]
 ) -> Outcome | None:
     """A server with no host is gone at once; otherwise its host is told to destroy it (after
     whatever command it is working on: commands are ordered)."""
@@ -251,7 +261,7 @@ def _delete_at_once(
 
 
 def _unshelve_by_scheduling(
-    server: m.Server, now: datetime, request_id: str, d: Deadlines
+    server: m.Server, now: datetime, request_id: str, d: Deadlines, args: Mapping[str, Any]
 ) -> Outcome:
     """An unshelve is a build from the shelved image (the spawn spec names it): the scheduler
     places it again, on any host that fits, and the build path spawns it."""
@@ -412,6 +422,35 @@ ACTIONS: Final[dict[Action, Transition]] = {
             answer=Answer(EventKind.RESUMED, State.ACTIVE, Power.RUNNING),
             on_timeout=None,
             allowed=(State.SUSPENDED,),
+        ),
+        # Resize: its steps, claims and deadlines are `resize`'s (the commands named here are
+        # never sent as they are: the shortcuts build them).
+        Transition(
+            Action.RESIZE,
+            _settled_in(*_SNAPSHOTTABLE, what="resize"),
+            Task.RESIZE_PREP,
+            Resize,
+            lambda d: d.scheduling_s,
+            shortcut=resize.start,
+            allowed=_SNAPSHOTTABLE,
+        ),
+        Transition(
+            Action.CONFIRM_RESIZE,
+            _settled_in(State.VERIFY_RESIZE, what="confirm a resize"),
+            Task.RESIZE_CONFIRMING,
+            ConfirmResize,
+            lambda d: d.power_s,
+            shortcut=resize.confirm,
+            allowed=(State.VERIFY_RESIZE,),
+        ),
+        Transition(
+            Action.REVERT_RESIZE,
+            _settled_in(State.VERIFY_RESIZE, what="revert a resize"),
+            Task.RESIZE_REVERTING,
+            RevertResize,
+            lambda d: d.resize_s,
+            shortcut=resize.revert,
+            allowed=(State.VERIFY_RESIZE,),
         ),
     )
 }

@@ -15,6 +15,7 @@ from typing import ClassVar
 __all__ = [
     "COMMANDS",
     "AgentCommand",
+    "ConfirmResize",
     "Destroy",
     "OpenConsole",
     "Pause",
@@ -22,7 +23,9 @@ __all__ = [
     "PowerOn",
     "Reboot",
     "Rebuild",
+    "Resize",
     "Resume",
+    "RevertResize",
     "Snapshot",
     "Spawn",
     "Suspend",
@@ -46,6 +49,9 @@ class Verb(enum.StrEnum):
     UNPAUSE = "unpause"
     SUSPEND = "suspend"
     RESUME = "resume"
+    RESIZE = "resize"
+    CONFIRM_RESIZE = "confirm_resize"
+    REVERT_RESIZE = "revert_resize"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,3 +163,32 @@ class Suspend(AgentCommand):
 @dataclass(frozen=True, slots=True)
 class Resume(AgentCommand):
     verb: ClassVar[Verb] = Verb.RESUME
+
+
+@dataclass(frozen=True, slots=True)
+class Resize(AgentCommand):
+    """Cold resize on the server's host: the new size; the host keeps what a revert needs."""
+
+    verb: ClassVar[Verb] = Verb.RESIZE
+    vcpus: int = 0
+    memory_mb: int = 0
+    disk_gb: int = 0
+    # Another host the server moves to ("": it stays on this one).
+    dest_host: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmResize(AgentCommand):
+    verb: ClassVar[Verb] = Verb.CONFIRM_RESIZE
+
+
+@dataclass(frozen=True, slots=True)
+class RevertResize(AgentCommand):
+    """Back to the old size (what `Resize` kept)."""
+
+    verb: ClassVar[Verb] = Verb.REVERT_RESIZE
+    vcpus: int = 0
+    memory_mb: int = 0
+    disk_gb: int = 0
+    # The host it returns to when the resize moved it ("": it stays on this one).
+    dest_host: str = ""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from polyvisor.api import models as m
+from polyvisor.api.lifecycle import resize
 from polyvisor.api.lifecycle.actions import BY_TASK, command_for
 from polyvisor.api.lifecycle.commands import Destroy
 from polyvisor.api.lifecycle.model import UNSET, Change, Deadlines, Outcome, ignore
@@ -34,6 +35,10 @@ def image_left_unfilled(server: m.Server, reason: str) -> tuple[OutboxWork, ...]
 def plan_timeout(server: m.Server, now: datetime, d: Deadlines) -> Outcome:
     """A transitional state passed its deadline: fail the build, or retry the command, or
     fail it visibly once it has been tried `max_command_attempts` times."""
+    if server.state != State.DELETED:
+        moved = resize.plan_timeout(server, now, d)
+        if moved is not None:
+            return moved
     if server.task == Task.NONE or server.state == State.DELETED:
         return ignore("nothing in flight")
     if server.task_deadline is None or server.task_deadline > now:

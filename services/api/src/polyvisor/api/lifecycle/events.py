@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Final
 
 from polyvisor.api import models as m
+from polyvisor.api.lifecycle import resize
 from polyvisor.api.lifecycle.actions import ACTIONS, deleted
 from polyvisor.api.lifecycle.deadlines import SNAPSHOT_TASKS, image_left_unfilled
 from polyvisor.api.lifecycle.model import (
@@ -98,6 +99,10 @@ def apply_event(
     if ev.generation < server.generation:
         return ignore(f"stale: event generation {ev.generation} < {server.generation}")
     handler = EVENTS.get(ev.kind)
+    if server.resize is not None and server.task in resize.TASKS:
+        moved = resize.on_event(server, ev, now, d)
+        if moved is not None:
+            handler = _decided(moved)
     if handler is None:
         return ignore(f"unknown event kind {ev.kind.value!r}")
     seen = observation_of(ev)
@@ -111,6 +116,15 @@ def apply_event(
     if newer and (ev.kind in OBSERVATIONS or not out.noop):
         out = replace(out, observed=seen)
     return out
+
+
+def _decided(out: Outcome) -> Handler:
+    """A handler that answers what was already decided (a resize's step)."""
+
+    def handle(server: m.Server, ev: AgentEvent, now: datetime, d: Deadlines) -> Outcome:
+        return out
+
+    return handle
 
 
 def _from_current_host(server: m.Server, ev: AgentEvent) -> bool:

@@ -55,6 +55,10 @@ class Deadlines:
     delete_s: float = 180.0
     # A snapshot copies and uploads a whole disk.
     snapshot_s: float = 1800.0
+    # Each step of a resize on its host(s) (a move copies the disk).
+    resize_s: float = 1800.0
+    # A resize left in VERIFY_RESIZE this long is confirmed on its own (0: never).
+    resize_confirm_s: float = 86400.0
     # Tries of a power, reboot or destroy command before failing visibly.
     max_command_attempts: int = 3
     # Hosts tried for one build (1 + reschedules).
@@ -89,6 +93,9 @@ class EventKind(enum.StrEnum):
     UNPAUSED = "UNPAUSED"
     SUSPENDED = "SUSPENDED"
     RESUMED = "RESUMED"
+    RESIZED = "RESIZED"
+    RESIZE_CONFIRMED = "RESIZE_CONFIRMED"
+    RESIZE_REVERTED = "RESIZE_REVERTED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +150,8 @@ class Change:
     delete_time: datetime | Unset | None = UNSET
     image_id: str | Unset = UNSET
     action_args: dict[str, Any] | Unset = UNSET
+    flavor: m.ServerFlavor | Unset = UNSET
+    resize: m.Resize | Unset | None = UNSET
 
     def items(self) -> Iterator[tuple[str, Any]]:
         """(column, value) of each field set, in declaration order."""
@@ -178,10 +187,13 @@ class Outcome:
     # The agent's observation to record on the server (recorded even when nothing else
     # changes: a power state confirmed is what makes an older contrary report stale).
     observed: m.Observation | None = None
+    # vCPUs and RAM (MiB) given back to the project's quota beyond `release_quota` (a revert
+    # gives back what its resize took; negative: taken).
+    quota_back: tuple[int, int] = (0, 0)
 
     @property
     def noop(self) -> bool:
-        return not (self.change or self.work or self.release_quota)
+        return not (self.change or self.work or self.release_quota or any(self.quota_back))
 
     @property
     def change_type(self) -> str:

@@ -10,14 +10,18 @@ from typing import TypeAlias
 from polyvisor.api.lifecycle.commands import AgentCommand
 
 __all__ = [
+    "MOVE_CONSUMER_SUFFIX",
     "FailImage",
     "OutboxWork",
     "ReleaseClaim",
     "ReleasePorts",
     "ReleaseReason",
+    "ReplaceClaim",
     "Reschedule",
     "Schedule",
+    "ScheduleMove",
     "Send",
+    "move_consumer",
 ]
 
 
@@ -33,6 +37,19 @@ class Reschedule:
     """The build at `generation` failed on its host: move the claim to an alternate."""
 
     generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleMove:
+    """Ask the scheduler for the destination of the move (resize) at `generation`, claimed
+    as the consumer `<server>/move` (the server's own claim stays where it is)."""
+
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceClaim:
+    """A move is confirmed: the server's claim is replaced by the move's (`<server>/move`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +71,8 @@ class ReleaseClaim:
 
     reason: ReleaseReason = ReleaseReason.DELETED
     detail: str = ""
+    # The move's claim (`<server>/move`) instead of the server's own.
+    move: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,4 +91,20 @@ class FailImage:
     reason: str
 
 
-OutboxWork: TypeAlias = Schedule | Reschedule | Send | ReleaseClaim | ReleasePorts | FailImage
+OutboxWork: TypeAlias = (
+    Schedule
+    | Reschedule
+    | Send
+    | ReleaseClaim
+    | ReleasePorts
+    | FailImage
+    | ScheduleMove
+    | ReplaceClaim
+)
+
+# The scheduler consumer that holds a move's destination until it is confirmed.
+MOVE_CONSUMER_SUFFIX = "/move"
+
+
+def move_consumer(server_id: str) -> str:
+    return f"{server_id}{MOVE_CONSUMER_SUFFIX}"

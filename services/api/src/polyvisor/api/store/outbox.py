@@ -23,8 +23,10 @@ from polyvisor.api.lifecycle.work import (
     ReleaseClaim,
     ReleasePorts,
     ReleaseReason,
+    ReplaceClaim,
     Reschedule,
     Schedule,
+    ScheduleMove,
     Send,
 )
 from polyvisor.api.store import rows
@@ -53,15 +55,20 @@ _KINDS: dict[type, str] = {
     ReleaseClaim: "release_claim",
     ReleasePorts: "release_ports",
     FailImage: "fail_image",
+    ScheduleMove: "schedule_move",
+    ReplaceClaim: "replace_claim",
 }
 
 
 def encode(work: OutboxWork) -> tuple[str, dict[str, Any]]:
     """(kind, payload) of a row."""
-    if isinstance(work, Schedule | Reschedule):
+    if isinstance(work, Schedule | Reschedule | ScheduleMove):
         return _KINDS[type(work)], {"generation": work.generation}
     if isinstance(work, ReleaseClaim):
-        return "release_claim", {"reason": work.reason.value, "detail": work.detail}
+        payload = {"reason": work.reason.value, "detail": work.detail}
+        return "release_claim", {**payload, "move": True} if work.move else payload
+    if isinstance(work, ReplaceClaim):
+        return "replace_claim", {}
     if isinstance(work, ReleasePorts):
         return "release_ports", {}
     if isinstance(work, FailImage):
@@ -80,9 +87,15 @@ def decode(kind: str, payload: dict[str, Any]) -> OutboxWork:
         return Schedule(int(payload.get("generation", 0)))
     if kind == "reschedule":
         return Reschedule(int(payload.get("generation", 0)))
+    if kind == "schedule_move":
+        return ScheduleMove(int(payload.get("generation", 0)))
+    if kind == "replace_claim":
+        return ReplaceClaim()
     if kind == "release_claim":
         return ReleaseClaim(
-            ReleaseReason(payload.get("reason") or "DELETED"), str(payload.get("detail") or "")
+            ReleaseReason(payload.get("reason") or "DELETED"),
+            str(payload.get("detail") or ""),
+            move=bool(payload.get("move", False)),
         )
     if kind == "release_ports":
         return ReleasePorts()

@@ -33,7 +33,7 @@ SERVER_COLUMNS = (
     "desired_power_state, fault, host, hypervisor_type, esxi_host, availability_zone, "
     "addresses, key_name, has_user_data, metadata, console, create_time, update_time, "
     "launch_time, delete_time, generation, request_id, revision, attempts, instance_name, "
-    "command_attempts, tried_hosts, alternates, last_request_id, action_args, tags"
+    "command_attempts, tried_hosts, alternates, last_request_id, action_args, tags, resize"
 )
 
 
@@ -92,6 +92,8 @@ def server(row: Mapping[str, Any]) -> m.Server:
         action_args=dict(js(row.get("action_args")) or {}),
         # A change log snapshot written before tags existed has none.
         tags=tuple(row.get("tags") or ()),
+        # A change log snapshot written before resizes existed has none.
+        resize=m.Resize.from_json(js(row.get("resize"))),
     )
 
 
@@ -140,6 +142,10 @@ def column_value(column: str, value: Any) -> Any:
             }
             for a in value
         ]
+    if column == "resize":
+        return value.to_json() if value is not None else None
+    if column == "flavor":
+        return flavor_json(value)
     if column in ("metadata", "action_args"):
         return dict(value)
     if column in ("tried_hosts", "tags"):
@@ -148,7 +154,7 @@ def column_value(column: str, value: Any) -> Any:
 
 
 JSONB_COLUMNS = frozenset(
-    {"fault", "console", "addresses", "alternates", "metadata", "action_args"}
+    {"fault", "console", "addresses", "alternates", "metadata", "action_args", "resize", "flavor"}
 )
 
 

@@ -166,6 +166,9 @@ async def save(
         args.append(rows.column_value(column, value))
         cast = "::jsonb" if column in rows.JSONB_COLUMNS else ""
         sets.append(f"{column} = ${len(args)}{cast}")
+        if column == "flavor":  # a resize: the columns kept beside the flavor follow it
+            args.extend((value.vcpus, value.ram_mb))
+            sets.append(f"vcpus = ${len(args) - 1}, ram_mb = ${len(args)}")
     row = await conn.fetchrow(
         f"UPDATE servers SET {', '.join(sets)} WHERE id = $1 RETURNING {SERVER_COLUMNS}", *args
     )

@@ -1,0 +1,45 @@
+"""ComputeService's resize RPCs: ResizeServer, ConfirmResize, RevertResize (see
+`polyvisor.api.resizing` and `lifecycle.resize`)."""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+import grpc
+
+from polyvisor.api import resizing
+from polyvisor.api.convert.servers import server_to_proto
+from polyvisor.api.handlers.context import principal
+from polyvisor.api.readcache import ReadCache
+from polyvisor.api.servers import Servers
+from polyvisor.compute.v1 import servers_pb2 as pb
+
+Ctx: TypeAlias = grpc.aio.ServicerContext
+
+
+class ResizeHandlers:
+    servers: Servers
+    cache: ReadCache
+
+    async def ResizeServer(
+        self, request: pb.ResizeServerRequest, context: Ctx
+    ) -> pb.ResizeServerResponse:
+        s = await resizing.resize(
+            self.servers, principal(), request.server_id, request.flavor_id, request.request_id
+        )
+        self.cache.invalidate(s.id)
+        return pb.ResizeServerResponse(server=server_to_proto(s))
+
+    async def ConfirmResize(
+        self, request: pb.ConfirmResizeRequest, context: Ctx
+    ) -> pb.ConfirmResizeResponse:
+        s = await resizing.confirm(self.servers, principal(), request.server_id, request.request_id)
+        self.cache.invalidate(s.id)
+        return pb.ConfirmResizeResponse(server=server_to_proto(s))
+
+    async def RevertResize(
+        self, request: pb.RevertResizeRequest, context: Ctx
+    ) -> pb.RevertResizeResponse:
+        s = await resizing.revert(self.servers, principal(), request.server_id, request.request_id)
+        self.cache.invalidate(s.id)
+        return pb.RevertResizeResponse(server=server_to_proto(s))

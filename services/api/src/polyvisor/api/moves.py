@@ -1,0 +1,54 @@
+"""What the scheduler is asked for a move (a resize now; a cold migration later): the
+destination of the server's new flavor, claimed as the move's own consumer
+(`lifecycle.move_consumer`) so that the server's claim stays where it is until the move is
+confirmed.
+
+A resize asks for its host first (forced: the new flavor on top of the old, both held until
+the confirm), then for any host of the server's hypervisor type; a cold migration asks for
+any other host of that type. The answer of the last request is the one used, so a move that
+fits nowhere carries the scheduler's explanation over every host of the type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from polyvisor.api import lifecycle
+from polyvisor.api import models as m
+from polyvisor.api.lifecycle.resize import MoveKind
+from polyvisor.api.placement import PlacementRequest, request_from_spawn
+from polyvisor.api.spawnspec import SpawnSpec
+
+__all__ = ["move_requests"]
+
+
+def move_requests(
+    server: m.Server,
+    spec: SpawnSpec,
+    members: tuple[str, ...],
+    generation: int,
+    kind: MoveKind = MoveKind.RESIZE,
+) -> list[PlacementRequest]:
+    """The requests to try in order (idempotent on "<server>:<generation>:move:<n>")."""
+    assert server.resize is not None
+    source = server.resize.source_host
+    base = request_from_spawn(server, spec, request_id="", members=members, max_alternates=0)
+    base = replace(
+        base,
+        server_id=lifecycle.move_consumer(server.id),
+        flavor=server.flavor,
+        # Of the same kind as the host it is on: its disk and definition carry over.
+        hypervisor_type=server.resize.old_hypervisor_type or server.hypervisor_type,
+        force_host="",
+        ignore_hosts=(),
+        max_alternates=0,
+    )
+    anywhere = replace(
+        base,
+        request_id=f"{server.id}:{generation}:move:any",
+        ignore_hosts=(source,) if kind == MoveKind.MIGRATE else (),
+    )
+    if kind == MoveKind.MIGRATE:
+        return [anywhere]
+    here = replace(base, request_id=f"{server.id}:{generation}:move:here", force_host=source)
+    return [here, anywhere]
