@@ -119,6 +119,13 @@ _ANSWERS = {
     "unpause": (ev_pb.SERVER_EVENT_KIND_UNPAUSED, hypervisor_pb2.POWER_STATE_RUNNING),
     "suspend": (ev_pb.SERVER_EVENT_KIND_SUSPENDED, hypervisor_pb2.POWER_STATE_SUSPENDED),
     "resume": (ev_pb.SERVER_EVENT_KIND_RESUMED, hypervisor_pb2.POWER_STATE_RUNNING),
+    # A resize (on this host or handed over to `dest_host`), its confirm and its revert.
+    "resize": (ev_pb.SERVER_EVENT_KIND_RESIZED, hypervisor_pb2.POWER_STATE_RUNNING),
+    "confirm_resize": (
+        ev_pb.SERVER_EVENT_KIND_RESIZE_CONFIRMED,
+        hypervisor_pb2.POWER_STATE_RUNNING,
+    ),
+    "revert_resize": (ev_pb.SERVER_EVENT_KIND_RESIZE_REVERTED, hypervisor_pb2.POWER_STATE_RUNNING),
 }
 
 
@@ -264,6 +271,11 @@ class FakeAgent:
         if verb == "open_console":
             record.update(
                 password=cmd.open_console.password, valid_for_s=cmd.open_console.valid_for_s
+            )
+        if verb in ("resize", "revert_resize"):
+            r = getattr(cmd, verb)
+            record.update(
+                vcpus=r.vcpus, memory_mb=r.memory_mb, disk_gb=r.disk_gb, dest_host=r.dest_host
             )
         if verb == "spawn":
             s = cmd.spawn

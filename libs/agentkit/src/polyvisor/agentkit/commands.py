@@ -19,6 +19,7 @@ __all__ = [
     "Fault",
     "FaultCode",
     "RebuildRequest",
+    "ResizeRequest",
     "ServerEventOut",
     "SnapshotRequest",
     "SpawnRequest",
@@ -41,6 +42,9 @@ class Verb(enum.StrEnum):
     UNPAUSE = "unpause"
     SUSPEND = "suspend"
     RESUME = "resume"
+    RESIZE = "resize"
+    CONFIRM_RESIZE = "confirm_resize"
+    REVERT_RESIZE = "revert_resize"
 
 
 class EventKind(enum.StrEnum):
@@ -64,6 +68,9 @@ class EventKind(enum.StrEnum):
     UNPAUSED = "UNPAUSED"
     SUSPENDED = "SUSPENDED"
     RESUMED = "RESUMED"
+    RESIZED = "RESIZED"
+    RESIZE_CONFIRMED = "RESIZE_CONFIRMED"
+    RESIZE_REVERTED = "RESIZE_REVERTED"
 
 
 class Task(enum.StrEnum):
@@ -96,6 +103,7 @@ class FaultCode(enum.StrEnum):
     INTERNAL = "INTERNAL"
     SNAPSHOT_FAILED = "SNAPSHOT_FAILED"
     REBUILD_FAILED = "REBUILD_FAILED"
+    RESIZE_FAILED = "RESIZE_FAILED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +148,16 @@ class RebuildRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class ResizeRequest:
+    """The size to resize (or revert) to; `dest_host`: the host the server moves to."""
+
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
+    dest_host: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Command:
     command_id: str
     server_id: str
@@ -153,6 +171,7 @@ class Command:
     clean_shutdown_timeout_s: float = 0.0  # power off
     snapshot: SnapshotRequest | None = None
     rebuild: RebuildRequest | None = None
+    resize: ResizeRequest | None = None  # resize, revert_resize
     console_password: str = field(default="", repr=False)  # open console
     console_valid_for_s: float = 0.0  # open console
 

@@ -18,6 +18,7 @@ from polyvisor.agentkit.commands import (
     EventKind,
     Fault,
     RebuildRequest,
+    ResizeRequest,
     ServerEventOut,
     SnapshotRequest,
     SpawnRequest,
@@ -204,6 +205,15 @@ def command_from_proto(msg: commands_pb2.AgentCommand) -> Command:
         )
     if which in _SIMPLE_VERBS:
         return Command(verb=_SIMPLE_VERBS[which], **base)
+    if which in ("resize", "revert_resize"):
+        r = getattr(msg, which)
+        if r.vcpus <= 0 or r.memory_mb <= 0 or r.disk_gb < 0:
+            raise InvalidCommand(f"{which} needs positive vcpus and memory_mb")
+        size = ResizeRequest(r.vcpus, r.memory_mb, r.disk_gb, r.dest_host)
+        verb = Verb.RESIZE if which == "resize" else Verb.REVERT_RESIZE
+        return Command(verb=verb, resize=size, **base)
+    if which == "confirm_resize":
+        return Command(verb=Verb.CONFIRM_RESIZE, **base)
     raise InvalidCommand(f"unknown verb {which}")
 
 

@@ -277,6 +277,7 @@ def agent_command(
     then_destroy: bool = False,
     password: str = "",
     valid_for_s: float = 0.0,
+    dest_host: str = "",
 ) -> commands_pb2.AgentCommand:
     """An AgentCommand as the api would publish it (verb: spawn, destroy, power_on, ...).
 
@@ -340,8 +341,11 @@ def agent_command(
         msg.open_console.CopyFrom(
             commands_pb2.OpenConsole(password=password, valid_for_s=valid_for_s)
         )
-    elif verb in ("pause", "unpause", "suspend", "resume"):
+    elif verb in ("pause", "unpause", "suspend", "resume", "confirm_resize"):
         getattr(msg, verb).SetInParent()
+    elif verb in ("resize", "revert_resize"):
+        sub = getattr(msg, verb)
+        sub.vcpus, sub.memory_mb, sub.disk_gb, sub.dest_host = vcpus, memory_mb, disk_gb, dest_host
     else:
         raise ValueError(f"unknown verb {verb}")
     return msg

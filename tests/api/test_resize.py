@@ -1,0 +1,321 @@
+"""Resize through the public gRPC API, with the real scheduler and fake agents: the claims
+are checked against the scheduler's own view (each provider's usage, each consumer's
+allocation) after every step: resize on the same host, a move to another host, confirm,
+revert, a flavor that fits nowhere, a delete in VERIFY_RESIZE, an agent that was down."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import grpc
+import pytest
+
+from polyvisor.compute.v1 import flavors_pb2, quotas_pb2, servers_pb2
+from polyvisor.image.v1 import images_pb2
+from polyvisor.scheduling.v1 import scheduler_pb2, scheduler_service_pb2_grpc
+from polyvisor.types.v1 import fault_pb2
+from polyvisor.types.v1 import server_status_pb2 as st
+from tests.api.stack import Client, FakeAgentProcess, Stack, eventually, wait_hosts
+
+HOSTS = ("rz-1", "rz-2")
+HOST_VCPUS = 8
+# (name, vcpus, ram_mb, disk_gb)
+FLAVORS = (("r2", 2, 1024, 10), ("r4", 4, 2048, 20), ("r7", 7, 1024, 20), ("r16", 16, 1024, 20))
+WAIT_S = 120.0
+
+
+@pytest.fixture(scope="module")
+def api_settings() -> dict[str, str]:
+    return {
+        # Each resize step may be retried (a silent agent); confirm only by hand here.
+        "POLYVISOR_RESIZE_TIMEOUT_S": "3",
+        "POLYVISOR_MAX_COMMAND_ATTEMPTS": "1000",
+        "POLYVISOR_RESIZE_CONFIRM_WINDOW_S": "86400",
+    }
+
+
+@dataclass
+class Env:
+    stack: Stack
+    admin: Client
+    member: Client
+    agent: FakeAgentProcess
+    image_id: str
+    scheduler: scheduler_service_pb2_grpc.SchedulerServiceStub
+
+    def commands(self, server_id: str, verb: str) -> list[dict]:  # type: ignore[type-arg]
+        return [
+            c for c in self.agent.commands() if c["server_id"] == server_id and c["verb"] == verb
+        ]
+
+    async def used_vcpus(self) -> dict[str, int]:
+        """Each host's vCPUs in use, as the scheduler counts them."""
+        out = {}
+        for h in HOSTS:
+            p = await self.scheduler.GetProvider(
+                scheduler_pb2.GetProviderRequest(provider_id=h), metadata=self.admin.md
+            )
+            out[h] = p.provider.inventories[0].used
+        return out
+
+    async def claims(self, server_id: str) -> dict[str, tuple[str, int]]:
+        """consumer -> (host, vcpus) of the server's claim and of its move's."""
+        out = {}
+        for consumer in (server_id, f"{server_id}/move"):
+            resp = await self.scheduler.ListAllocations(
+                scheduler_pb2.ListAllocationsRequest(consumer_id=consumer),
+                metadata=self.admin.md,
+            )
+            for a in resp.allocations:
+                out[a.consumer_id] = (a.provider_id, a.resources.vcpus)
+        return out
+
+
+@pytest.fixture(scope="module")
+async def env(stack: Stack) -> Env:
+    agent = await stack.start_agent(*HOSTS, vcpus=str(HOST_VCPUS))
+    admin = await stack.admin()
+    for fid, vcpus, ram, disk in FLAVORS:
+        await admin.compute.CreateFlavor(
+            flavors_pb2.CreateFlavorRequest(
+                flavor=flavors_pb2.Flavor(
+                    id=fid, name=fid, vcpus=vcpus, ram_mb=ram, disk_gb=disk, is_public=True
+                )
+            ),
+            metadata=admin.md,
+        )
+    image = await admin.upload_image("boot", visibility=images_pb2.VISIBILITY_PUBLIC)
+    member = await stack.new_project_user(admin, "member")
+    await admin.compute.UpdateQuota(
+        quotas_pb2.UpdateQuotaRequest(
+            project_id=member.project_id,
+            limits=quotas_pb2.QuotaLimits(instances=10, vcpus=40, ram_mb=65536),
+        ),
+        metadata=admin.md,
+    )
+    await wait_hosts(admin, *HOSTS)
+    assert stack.scheduler is not None
+    channel = grpc.aio.insecure_channel(stack.scheduler.address)
+    stack.channels.append(channel)
+    sched = scheduler_service_pb2_grpc.SchedulerServiceStub(channel)
+    return Env(stack, admin, member, agent, image.id, sched)
+
+
+async def resize(c: Client, server_id: str, flavor: str) -> servers_pb2.Server:
+    resp = await c.compute.ResizeServer(
+        servers_pb2.ResizeServerRequest(server_id=server_id, flavor_id=flavor), metadata=c.md
+    )
+    return resp.server
+
+
+async def confirm(c: Client, server_id: str) -> None:
+    await c.compute.ConfirmResize(
+        servers_pb2.ConfirmResizeRequest(server_id=server_id), metadata=c.md
+    )
+
+
+async def revert(c: Client, server_id: str) -> None:
+    await c.compute.RevertResize(
+        servers_pb2.RevertResizeRequest(server_id=server_id), metadata=c.md
+    )
+
+
+async def delete_all(env: Env, ids: Iterable[str]) -> None:
+    c = env.member
+    for i in ids:
+        await c.compute.DeleteServer(servers_pb2.DeleteServerRequest(server_id=i), metadata=c.md)
+    for i in ids:
+        await c.wait(i, st.SERVER_STATE_DELETED, within=WAIT_S)
+    # Every claim given back: nothing of these servers is left on any host.
+    await eventually(env.used_vcpus, lambda u: set(u.values()) == {0}, within=WAIT_S)
+
+
+async def claims_become(env: Env, server_id: str, want: dict[str, tuple[str, int]]) -> None:
+    """The scheduler's claims of the server end up exactly `want` (claims are given back and
+    replaced from the outbox, right after the server's state is saved)."""
+    await eventually(lambda: env.claims(server_id), lambda got: got == want, within=WAIT_S)
+
+
+async def usage_becomes(env: Env, want: dict[str, int]) -> None:
+    await eventually(env.used_vcpus, lambda got: got == want, within=WAIT_S)
+
+
+async def vcpus_used(c: Client) -> int:
+    q = await c.compute.GetQuota(quotas_pb2.GetQuotaRequest(), metadata=c.md)
+    return q.quota.usage.vcpus
+
+
+async def active(env: Env, name: str, flavor: str = "r2") -> servers_pb2.Server:
+    c = env.member
+    s = await c.create_server(name, env.image_id, flavor)
+    return await c.wait(s.id, st.SERVER_STATE_ACTIVE, within=WAIT_S)
+
+
+def other(host: str) -> str:
+    return next(h for h in HOSTS if h != host)
+
+
+async def test_resize_on_its_host_holds_both_claims_until_confirmed(env: Env) -> None:
+    c = env.member
+    s = await active(env, "same-host")
+    host = s.host
+    await usage_becomes(env, {host: 2, other(host): 0})
+    assert await vcpus_used(c) == 2
+
+    started = await resize(c, s.id, "r4")
+    assert started.flavor.name == "r4"
+    v = await c.wait(s.id, st.SERVER_STATE_VERIFY_RESIZE, within=WAIT_S)
+    # 2 + 4 fit on its host: it stays there, both flavors claimed until the confirm
+    assert v.host == host and v.flavor.resources.vcpus == 4
+    assert v.resize.old_flavor.name == "r2" and v.resize.old_flavor.resources.vcpus == 2
+    assert (v.resize.source_host, v.resize.dest_host) == (host, host)
+    assert v.resize.HasField("auto_confirm_time")
+    await claims_become(env, s.id, {s.id: (host, 2), f"{s.id}/move": (host, 4)})
+    await usage_becomes(env, {host: 6, other(host): 0})
+    [cmd] = env.commands(s.id, "resize")[-1:]
+    assert (cmd["host"], cmd["vcpus"], cmd["memory_mb"], cmd["disk_gb"]) == (host, 4, 2048, 20)
+    assert cmd["dest_host"] == ""
+    assert await vcpus_used(c) == 4
+
+    await confirm(c, s.id)
+    done = await c.wait(s.id, st.SERVER_STATE_ACTIVE, within=WAIT_S)
+    assert done.flavor.name == "r4" and done.host == host and not done.HasField("resize")
+    await claims_become(env, s.id, {s.id: (host, 4)})
+    await usage_becomes(env, {host: 4, other(host): 0})
+    assert [x["host"] for x in env.commands(s.id, "confirm_resize")] == [host]
+    assert await vcpus_used(c) == 4
+    await delete_all(env, [s.id])
+
+
+async def test_revert_restores_the_old_flavor_and_releases_the_new_claim(env: Env) -> None:
+    c = env.member
+    s = await active(env, "revert-same")
+    host = s.host
+    await resize(c, s.id, "r4")
+    await c.wait(s.id, st.SERVER_STATE_VERIFY_RESIZE, within=WAIT_S)
+    await revert(c, s.id)
+    back = await c.wait(s.id, st.SERVER_STATE_ACTIVE, within=WAIT_S)
+    assert back.flavor.name == "r2" and back.flavor.resources.vcpus == 2
+    assert back.host == host and not back.HasField("resize")
+    await claims_become(env, s.id, {s.id: (host, 2)})
+    await usage_becomes(env, {host: 2, other(host): 0})
+    [cmd] = env.commands(s.id, "revert_resize")
+    assert (cmd["host"], cmd["vcpus"], cmd["memory_mb"], cmd["disk_gb"]) == (host, 2, 1024, 10)
+    assert await vcpus_used(c) == 2
+    await delete_all(env, [s.id])
+
+
+async def test_a_resize_that_does_not_fit_its_host_moves_and_reverts_exactly(env: Env) -> None:
+    c = env.member
+    s = await active(env, "mover")
+    src = s.host
+    dst = other(src)
+    # 2 + 7 do not fit the 8 vCPUs of its host: the other host takes the new flavor
+    await resize(c, s.id, "r7")
+    v = await c.wait(s.id, st.SERVER_STATE_VERIFY_RESIZE, within=WAIT_S)
+    assert v.host == dst and (v.resize.source_host, v.resize.dest_host) == (src, dst)
+    await claims_become(env, s.id, {s.id: (src, 2), f"{s.id}/move": (dst, 7)})
+    await usage_becomes(env, {src: 2, dst: 7})
+    [cmd] = env.commands(s.id, "resize")[-1:]
+    assert (cmd["host"], cmd["dest_host"], cmd["vcpus"]) == (src, dst, 7)
+
+    # revert: back on its old host and flavor, the destination's claim gone
+    await revert(c, s.id)
+    back = await c.wait(s.id, st.SERVER_STATE_ACTIVE, within=WAIT_S)
+    assert back.host == src and back.flavor.name == "r2"
+    await claims_become(env, s.id, {s.id: (src, 2)})
+    await usage_becomes(env, {src: 2, dst: 0})
+    [rev] = env.commands(s.id, "revert_resize")
+    assert (rev["host"], rev["dest_host"]) == (dst, src)
+
+    # again, confirmed this time: only the destination's claim is left
+    await resize(c, s.id, "r7")
+    await c.wait(s.id, st.SERVER_STATE_VERIFY_RESIZE, within=WAIT_S)
+    await confirm(c, s.id)
+    done = await c.wait(s.id, st.SERVER_STATE_ACTIVE, within=WAIT_S)
+    assert done.host == dst and done.flavor.name == "r7"
+    await claims_become(env, s.id, {s.id: (dst, 7)})
+    await usage_becomes(env, {src: 0, dst: 7})
+    assert [x["host"] for x in env.commands(s.id, "confirm_resize")] == [src]
+    await delete_all(env, [s.id])
+
+
+async def test_a_flavor_that_fits_nowhere_gives_the_schedulers_explanation(env: Env) -> None:
+    c = env.member
+    s = await active(env, "too-big")
+    await resize(c, s.id, "r16")
+    back = await eventually(
+        lambda: c.get(s.id),
+        lambda x: x.task == st.SERVER_TASK_NONE and x.fault.code != 0,
+        within=WAIT_S,
+    )
+    assert back.state == st.SERVER_STATE_ACTIVE and back.flavor.name == "r2"
+    assert back.fault.code == fault_pb2.FAULT_CODE_NO_VALID_HOST
+    assert "not enough" in back.fault.message.lower() or "vcpu" in back.fault.message.lower()
+    assert back.fault.message.startswith("no host fits flavor r16")
+    assert back.fault.HasField("no_valid_host") and back.fault.no_valid_host.filters
+    assert not back.HasField("resize")
+    await claims_become(env, s.id, {s.id: (s.host, 2)})
+    await usage_becomes(env, {s.host: 2, other(s.host): 0})
+    assert await vcpus_used(c) == 2
+    await delete_all(env, [s.id])
+
+
+async def test_resize_confirm_and_revert_in_the_wrong_state(env: Env) -> None:
+    c = env.member
+    s = await active(env, "wrong-state")
+    for call in (confirm, revert):
+        with pytest.raises(grpc.aio.AioRpcError) as exc:
+            await call(c, s.id)
+        assert exc.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "ACTIVE" in (exc.value.details() or "")
+        assert "VERIFY_RESIZE" in (exc.value.details() or "")
+    for bad, code in (
+        ("r2", grpc.StatusCode.INVALID_ARGUMENT),  # the flavor it has
+        ("nope", grpc.StatusCode.NOT_FOUND),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as exc:
+            await resize(c, s.id, bad)
+        assert exc.value.code() == code, exc.value.details()
+    await resize(c, s.id, "r4")
+    await c.wait(s.id, st.SERVER_STATE_VERIFY_RESIZE, within=WAIT_S)
+    for call in (
+        lambda: resize(c, s.id, "r7"),
+        lambda: c.compute.StopServer(servers_pb2.StopServerRequest(server_id=s.id), metadata=c.md),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as exc:
+            await call()
+        assert exc.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "VERIFY_RESIZE" in (exc.value.details() or "")
+    # a delete in VERIFY_RESIZE gives both claims back
+    await delete_all(env, [s.id])
+    await claims_become(env, s.id, {})
+
+
+async def test_an_agent_down_during_a_resize_converges_once_it_is_back(env: Env) -> None:
+    c = env.member
+    s = await active(env, "agent-down")
+    host = s.host
+    await env.agent.stop()
+    try:
+        before = await c.get(s.id)
+        await resize(c, s.id, "r4")
+        # the resize command is sent again at a new generation while nobody answers
+        await eventually(
+            lambda: c.get(s.id),
+            lambda x: (
+                x.task == st.SERVER_TASK_RESIZE_MIGRATING and x.generation >= before.generation + 2
+            ),
+            within=WAIT_S,
+        )
+    finally:
+        await env.agent.start()
+    v = await c.wait(s.id, st.SERVER_STATE_VERIFY_RESIZE, within=WAIT_S)
+    assert v.host == host and v.flavor.name == "r4"
+    await claims_become(env, s.id, {s.id: (host, 2), f"{s.id}/move": (host, 4)})
+    await confirm(c, s.id)
+    await c.wait(s.id, st.SERVER_STATE_ACTIVE, within=WAIT_S)
+    await claims_become(env, s.id, {s.id: (host, 4)})
+    await usage_becomes(env, {host: 4, other(host): 0})
+    await delete_all(env, [s.id])
