@@ -58,7 +58,7 @@ from polyvisor.agentkit.executor import DriverCalls
 from polyvisor.agentkit.generations import GenerationBook, Verdict
 from polyvisor.agentkit.image_cache import ImageCache
 from polyvisor.agentkit.metrics import COMMAND_SECONDS, COMMANDS
-from polyvisor.agentkit.resize_capabilities import Resize, ResizeMove, Size
+from polyvisor.agentkit.resize_handler import RESIZE_VERBS, apply_resize
 from polyvisor.common.errors import PolyvisorError
 from polyvisor.common.logging import bound_context, get_logger
 
@@ -243,8 +243,9 @@ class CommandHandler:
                 await self._rebuild(cmd)
             elif cmd.verb == Verb.OPEN_CONSOLE:
                 await self._open_console(cmd)
-            elif cmd.verb in (Verb.RESIZE, Verb.CONFIRM_RESIZE, Verb.REVERT_RESIZE):
-                await self._resize(cmd)
+            elif cmd.verb in RESIZE_VERBS:
+                inst, answer = await apply_resize(self.driver, self.calls, self.host, cmd)
+                await self._answer(cmd, answer, inst)
         except HypervisorUnavailable as exc:
             raise _Transient(str(exc)) from exc
         except ImageUnavailable as exc:
@@ -375,38 +376,6 @@ class CommandHandler:
         inst = await self.calls.run("rebuild", driver.rebuild, cmd.server_id, local, req.disk_gb)
         await self._answer(cmd, EventKind.REBUILT, inst)
 
-    async def _resize(self, cmd: Command) -> None:
-        """Resize, confirm or revert (``resize_capabilities``); a move to another host needs
-        the ``resize_move`` capability."""
-        driver = self.driver
-        if not isinstance(driver, Resize):
-            raise DriverError(
-                f"host {self.host} cannot resize servers: its hypervisor driver has no resize "
-                "capability"
-            )
-        if cmd.verb == Verb.CONFIRM_RESIZE:
-            inst = await self.calls.run("confirm_resize", driver.confirm_resize, cmd.server_id)
-            await self._answer(cmd, EventKind.RESIZE_CONFIRMED, inst)
-            return
-        req = cmd.resize
-        assert req is not None
-        size = Size(req.vcpus, req.memory_mb, req.disk_gb)
-        if req.dest_host and req.dest_host != self.host:
-            if not isinstance(driver, ResizeMove):
-                raise DriverError(
-                    f"host {self.host} cannot move servers to another host ({req.dest_host}): "
-                    "its hypervisor driver has no resize_move capability"
-                )
-            move = driver.resize_to if cmd.verb == Verb.RESIZE else driver.revert_resize_to
-            inst = await self.calls.run(
-                cmd.verb.value, lambda: move(cmd.server_id, size, req.dest_host)
-            )
-        else:
-            verb = driver.resize if cmd.verb == Verb.RESIZE else driver.revert_resize
-            inst = await self.calls.run(cmd.verb.value, verb, cmd.server_id, size)
-        answer = EventKind.RESIZED if cmd.verb == Verb.RESIZE else EventKind.RESIZE_REVERTED
-        await self._answer(cmd, answer, inst)
-
     async def _remove(self, cmd: Command) -> None:
         """The VM and its files go (shelve); its image may leave the cache."""
         self._destroyed[cmd.server_id] = time.monotonic()
@@ -464,7 +433,7 @@ class CommandHandler:
             code = FaultCode.SNAPSHOT_FAILED
         elif verb == Verb.REBUILD:
             code = FaultCode.REBUILD_FAILED
-        elif verb in (Verb.RESIZE, Verb.CONFIRM_RESIZE, Verb.REVERT_RESIZE):
+        elif verb in RESIZE_VERBS:
             code = FaultCode.RESIZE_FAILED
         else:
             code = FaultCode.INTERNAL

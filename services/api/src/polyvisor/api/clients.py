@@ -126,17 +126,6 @@ class SchedulerClient:
         )
         return sched_convert.alternate(resp.selection)
 
-    async def replace_claim(self, consumer_id: str, with_consumer_id: str) -> tuple[bool, str]:
-        """A move confirmed: `consumer_id`'s claim is replaced by `with_consumer_id`'s
-        (idempotent). (replaced, the host its claim is on now)."""
-        resp = await self._call(
-            self.stub.ReplaceClaim,
-            scheduler_pb2.ReplaceClaimRequest(
-                consumer_id=consumer_id, with_consumer_id=with_consumer_id
-            ),
-        )
-        return bool(resp.replaced), resp.host
-
     async def release_claim(
         self, server_id: str, reason: str = "DELETED", detail: str = ""
     ) -> bool:

@@ -32,7 +32,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from polyvisor.api import lifecycle, moves, outcomes, placement
+from polyvisor.api import lifecycle, move_claims, moves, outcomes, placement
 from polyvisor.api import models as m
 from polyvisor.api.clients import ImageClient, SchedulerClient
 from polyvisor.api.lifecycle import (
@@ -355,8 +355,8 @@ class Orchestrator:
         self.wake()
 
     async def _replace_claim(self, entry: Entry) -> None:
-        replaced, host = await self.scheduler.replace_claim(
-            entry.server_id, lifecycle.move_consumer(entry.server_id)
+        replaced, host = await move_claims.replace_claim(
+            self.scheduler, entry.server_id, lifecycle.move_consumer(entry.server_id)
         )
         log.info("claim replaced by the move's", replaced=replaced, host=host)
         with db_errors():

@@ -32,7 +32,6 @@ __all__ = [
     "ClaimResult",
     "MoveResult",
     "ProviderState",
-    "ReplaceResult",
     "Store",
 ]
 
@@ -75,14 +74,6 @@ class ClaimResult:
 class MoveResult:
     status: str
     from_provider: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ReplaceResult:
-    replaced: bool
-    # Where the consumer's claim is now, and where it was ("" when none).
-    provider_id: str
-    old_provider_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,20 +326,6 @@ class Store:
             )
         assert row is not None
         return MoveResult(row["status"], row["from_provider"])
-
-    async def replace(self, consumer_id: str, with_consumer_id: str) -> ReplaceResult:
-        """`consumer_id`'s allocation is dropped and `with_consumer_id`'s becomes its own
-        (one transaction); nothing changes when `with_consumer_id` holds nothing."""
-        with db_errors():
-            row = await self.pool.fetchrow(
-                "SELECT * FROM replace_allocation($1, $2)", consumer_id, with_consumer_id
-            )
-        assert row is not None
-        return ReplaceResult(
-            replaced=row["status"] == "replaced",
-            provider_id=row["provider_id"] or "",
-            old_provider_id=row["old_provider_id"] or "",
-        )
 
     async def hosts_of(self, consumer_ids: Sequence[str]) -> dict[str, str]:
         """consumer id -> provider id, for the consumers that hold an allocation."""

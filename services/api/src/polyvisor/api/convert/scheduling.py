@@ -77,6 +77,10 @@ def select_request(req: PlacementRequest) -> scheduler_pb2.SelectDestinationsReq
     return scheduler_pb2.SelectDestinationsRequest(spec=spec, max_alternates=req.max_alternates)
 
 
+def replace_claim_request(consumer_id: str, with_id: str) -> scheduler_pb2.ReplaceClaimRequest:
+    return scheduler_pb2.ReplaceClaimRequest(consumer_id=consumer_id, with_consumer_id=with_id)
+
+
 def alternate(sel: scheduler_pb2.Selection) -> m.Alternate:
     return m.Alternate(
         host=sel.host,

@@ -17,6 +17,7 @@ from polyvisor.api import models as m
 from polyvisor.api.lifecycle.commands import AgentCommand
 from polyvisor.api.lifecycle.work import OutboxWork, ReleaseClaim, Reschedule, Send
 from polyvisor.api.models import Power, State, Task
+from polyvisor.api.resize_state import Resize
 
 __all__ = [
     "UNSET",
@@ -151,7 +152,7 @@ class Change:
     image_id: str | Unset = UNSET
     action_args: dict[str, Any] | Unset = UNSET
     flavor: m.ServerFlavor | Unset = UNSET
-    resize: m.Resize | Unset | None = UNSET
+    resize: Resize | Unset | None = UNSET
 
     def items(self) -> Iterator[tuple[str, Any]]:
         """(column, value) of each field set, in declaration order."""

@@ -16,7 +16,7 @@ Claims (exact at every step):
 - confirm: the server's claim is replaced by the move's (`ReplaceClaim`, one transaction in
   the scheduler); revert or failure: the move's claim is released (`ReleaseClaim(move=True)`).
 
-The server's flavor is the new one from the start (quota follows it); `Resize` keeps the old
+The server's flavor is the new one from the start (quota follows it); `ResizeState` keeps the old
 one, the hosts and what a revert restores.
 
 A move to another host is one command to the host the server is on (`Resize` with
@@ -29,6 +29,10 @@ Deadlines: every step is retried at a new generation (agents apply a repeated re
 answer it again), then fails visibly: a resize or a revert that never answered leaves the
 server in ERROR on its old flavor and host, the move's claim released; a confirm that never
 answered leaves it in VERIFY_RESIZE with the fault (confirming again is safe).
+
+One concern: the resize's transitions (start, the scheduler's answer, the host's answers,
+confirm, revert, their deadlines and the confirm window) kept together, since each step's
+claim work depends on the others.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from polyvisor.api.lifecycle.model import (
 from polyvisor.api.lifecycle.work import ReleaseClaim, ReplaceClaim, ScheduleMove, Send
 from polyvisor.api.models import Power, State, Task
 from polyvisor.api.placement import NoValidHost, Placement
+from polyvisor.api.resize_state import Resize as ResizeState
 from polyvisor.common.errors import FailedPrecondition
 
 __all__ = [
@@ -102,7 +107,7 @@ def flavor_from_args(args: Mapping[str, Any]) -> m.ServerFlavor:
     )
 
 
-def _quota_back(server: m.Server, r: m.Resize) -> tuple[int, int]:
+def _quota_back(server: m.Server, r: ResizeState) -> tuple[int, int]:
     """What going back to the old flavor gives back to the quota (negative: takes)."""
     return (server.flavor.vcpus - r.old_flavor.vcpus, server.flavor.ram_mb - r.old_flavor.ram_mb)
 
@@ -125,7 +130,7 @@ def start(
     waits for the scheduler to claim it somewhere."""
     new = flavor_from_args(args)
     gen = server.generation + 1
-    r = m.Resize(
+    r = ResizeState(
         old_flavor=server.flavor,
         source_host=server.host,
         was_running=server.state == State.ACTIVE,
@@ -191,7 +196,7 @@ def on_move_placement(
 
 
 def _resize_command(
-    server: m.Server, r: m.Resize, generation: int, deadline: datetime | None, request_id: str
+    server: m.Server, r: ResizeState, generation: int, deadline: datetime | None, request_id: str
 ) -> AgentCommand:
     f = server.flavor
     return Resize(
@@ -207,7 +212,7 @@ def _resize_command(
 
 
 def _revert_command(
-    server: m.Server, r: m.Resize, generation: int, deadline: datetime | None, request_id: str
+    server: m.Server, r: ResizeState, generation: int, deadline: datetime | None, request_id: str
 ) -> AgentCommand:
     f = r.old_flavor
     return RevertResize(
@@ -222,7 +227,7 @@ def _revert_command(
     )
 
 
-def _back(server: m.Server, r: m.Resize, fault: m.Fault | None, state: State) -> Outcome:
+def _back(server: m.Server, r: ResizeState, fault: m.Fault | None, state: State) -> Outcome:
     """The server is (again) on its old flavor and host: the move's claim goes back."""
     change = Change(
         state=state,
@@ -244,7 +249,7 @@ def _back(server: m.Server, r: m.Resize, fault: m.Fault | None, state: State) ->
 # --------------------------------------------------------------------------- confirm, revert
 
 
-def _verifying(server: m.Server) -> m.Resize:
+def _verifying(server: m.Server) -> ResizeState:
     if server.resize is None or server.task != Task.NONE:
         raise FailedPrecondition(
             f"server {server.id} has no resize to confirm or revert",
@@ -365,7 +370,9 @@ def _console(ev: AgentEvent) -> Change:
     )
 
 
-def _resized(server: m.Server, r: m.Resize, ev: AgentEvent, now: datetime, d: Deadlines) -> Outcome:
+def _resized(
+    server: m.Server, r: ResizeState, ev: AgentEvent, now: datetime, d: Deadlines
+) -> Outcome:
     confirm_at = _window(now, d)
     power = ev.power_state or (Power.RUNNING if r.was_running else Power.SHUTDOWN)
     change = Change(

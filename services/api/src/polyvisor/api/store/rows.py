@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from polyvisor.api import models as m
+from polyvisor.api.resize_state import Resize
 
 
 def js(value: Any) -> Any:
@@ -93,7 +94,7 @@ def server(row: Mapping[str, Any]) -> m.Server:
         # A change log snapshot written before tags existed has none.
         tags=tuple(row.get("tags") or ()),
         # A change log snapshot written before resizes existed has none.
-        resize=m.Resize.from_json(js(row.get("resize"))),
+        resize=Resize.from_json(js(row.get("resize"))),
     )
 
 

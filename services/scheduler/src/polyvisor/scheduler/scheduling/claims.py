@@ -9,6 +9,7 @@ from polyvisor.common.errors import (
     NotFound,
     ResourceExhausted,
 )
+from polyvisor.scheduler import move_store
 from polyvisor.scheduler.filters import (
     ComputeFilter,
     FilterContext,
@@ -107,7 +108,7 @@ class Claims(SchedulerBase):
         its own. (replaced, the host its claim is on now); idempotent."""
         if consumer_id == with_consumer_id:
             raise FailedPrecondition("a claim cannot replace itself")
-        result = await self.store.replace(consumer_id, with_consumer_id)
+        result = await move_store.replace(self.store, consumer_id, with_consumer_id)
         for pid in {result.provider_id, result.old_provider_id} - {""}:
             usage = await self.store.usage(pid)
             row = self.index.row(pid)
