@@ -7,10 +7,11 @@ import asyncio
 from contextlib import AsyncExitStack
 
 from polyvisor.agent_kvm.config import KvmSettings
-from polyvisor.agent_kvm.libvirt_driver import LibvirtConfig, LibvirtDriver, PortsLibvirtDriver
+from polyvisor.agent_kvm.libvirt_driver import LibvirtConfig, LibvirtDriver
 from polyvisor.agent_kvm.net.agent import DriverPorts, NetworkAgent
 from polyvisor.agent_kvm.net.client import NetworkClient
 from polyvisor.agent_kvm.net.plane import NetworkPlane
+from polyvisor.agent_kvm.resize import ResizingLibvirtDriver, ResizingPortsLibvirtDriver
 from polyvisor.agentkit.driver import Driver, HypervisorUnavailable
 from polyvisor.agentkit.runtime import AgentRuntime
 from polyvisor.agentkit.service import agent_lifespan
@@ -44,7 +45,7 @@ def driver_config(settings: KvmSettings) -> LibvirtConfig:
 def make_driver(settings: KvmSettings) -> LibvirtDriver:
     """The driver, connected when libvirtd answers (else it connects on first use); with the
     ``ports`` capability when the host maps physical networks."""
-    kind = PortsLibvirtDriver if settings.interface_mappings else LibvirtDriver
+    kind = ResizingPortsLibvirtDriver if settings.interface_mappings else ResizingLibvirtDriver
     driver = kind(driver_config(settings))
     try:
         driver.open()
