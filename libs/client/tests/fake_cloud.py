@@ -396,6 +396,51 @@ class FakeCompute(compute_service_pb2_grpc.ComputeServiceServicer):
         return servers_pb2.SuspendServerResponse(server=s)
 
     @_handled
+    def ResizeServer(self, request: Any, context: Any) -> Any:
+        fs = self.c.get_server(request.server_id)
+        flavor = self.c.flavors.get(request.flavor_id)
+        if flavor is None:
+            raise Abort(grpc.StatusCode.NOT_FOUND, f"flavor {request.flavor_id} not found")
+        if flavor.vcpus > 8:  # more than any host has: the scheduler's explanation
+            fault = fault_pb2.Fault(
+                code=fault_pb2.FAULT_CODE_NO_VALID_HOST,
+                message=f"no host fits flavor {flavor.name}: 1 hosts: 1 not enough VCPU",
+            )
+            after = [_step(S.SERVER_STATE_ACTIVE, fault=fault)]
+        else:
+            new = servers_pb2.ServerFlavor(
+                id=flavor.id,
+                name=flavor.name,
+                resources=resources_pb2.Resources(
+                    vcpus=flavor.vcpus, memory_mb=flavor.ram_mb, disk_gb=flavor.disk_gb
+                ),
+            )
+            resize = servers_pb2.ServerResize(
+                old_flavor=fs.server.flavor, source_host=fs.server.host, dest_host=fs.server.host
+            )
+            after = [
+                _step(S.SERVER_STATE_ACTIVE, S.SERVER_TASK_RESIZE_MIGRATING),
+                _step(S.SERVER_STATE_VERIFY_RESIZE, flavor=new, resize=resize),
+            ]
+        s = self._action(context, "ResizeServer", request,
+                         (S.SERVER_STATE_ACTIVE, S.SERVER_TASK_RESIZE_PREP), after)  # fmt: skip
+        return servers_pb2.ResizeServerResponse(server=s)
+
+    @_handled
+    def ConfirmResize(self, request: Any, context: Any) -> Any:
+        s = self._action(context, "ConfirmResize", request,
+                         (S.SERVER_STATE_VERIFY_RESIZE, S.SERVER_TASK_RESIZE_CONFIRMING),
+                         [_step(S.SERVER_STATE_ACTIVE)])  # fmt: skip
+        return servers_pb2.ConfirmResizeResponse(server=s)
+
+    @_handled
+    def RevertResize(self, request: Any, context: Any) -> Any:
+        s = self._action(context, "RevertResize", request,
+                         (S.SERVER_STATE_VERIFY_RESIZE, S.SERVER_TASK_RESIZE_REVERTING),
+                         [_step(S.SERVER_STATE_ACTIVE)])  # fmt: skip
+        return servers_pb2.RevertResizeResponse(server=s)
+
+    @_handled
     def AddServerTag(self, request: Any, context: Any) -> Any:
         self.c.check(context, "AddServerTag", request)
         fs = self.c.get_server(request.server_id)

@@ -369,6 +369,30 @@ def test_server_create_wait_and_operate(logged_in: Cli, cloud: FakeCloud, tmp_pa
     lines = r.out.strip().splitlines()
     assert r.code == 0 and lines[0] == "SuspendServer SUCCESS" and "PauseServer SUCCESS" in lines
 
+    r = logged_in("server", "resize", "web-1", "m1.large", "--wait", "-f", "json")
+    resized = json.loads(r.out)
+    assert r.code == 0 and resized["state"] == "VERIFY_RESIZE", r.err
+    assert resized["flavor"]["name"] == "m1.large"
+    assert resized["resize"]["old_flavor"]["name"] == "m1.small"
+    assert "VERIFY_RESIZE" in r.err  # the progress line while waiting
+    assert next(q for m, q in cloud.calls if m == "ResizeServer").flavor_id == "2"
+    r = logged_in("server", "resize", "confirm", "web-1", "--wait", "-f", "value", "-c", "state")
+    assert (r.code, r.out.strip()) == (0, "ACTIVE")
+    r = logged_in("server", "resize", "web-1", "m1.large", "--wait", "-f", "value", "-c", "state")
+    assert (r.code, r.out.strip()) == (0, "VERIFY_RESIZE")
+    r = logged_in("server", "resize", "revert", "web-1", "--wait", "-f", "value", "-c", "state")
+    assert (r.code, r.out.strip()) == (0, "ACTIVE")
+    # A flavor no host has room for: the resize settles back in ACTIVE with the explanation.
+    r = logged_in("server", "resize", "web-1", "m1.huge", "--wait")
+    assert r.code != 0 and "no host fits flavor m1.huge" in r.err
+    assert [m for m, _ in cloud.calls if "Resize" in m] == [
+        "ResizeServer",
+        "ConfirmResize",
+        "ResizeServer",
+        "RevertResize",
+        "ResizeServer",
+    ]
+
     r = logged_in("server", "console", "log", "web-1", "--lines", "2")
     assert (r.code, r.out) == (0, "web-1 boot line 9\nweb-1 boot line 10\n")
 

@@ -40,8 +40,8 @@ from polyvisor.client.network import (
     SubnetsApi,
 )
 from polyvisor.client.quotas import QuotasApi
+from polyvisor.client.resize import ServersWithResize
 from polyvisor.client.server_groups import ServerGroupsApi
-from polyvisor.client.servers import ServersApi
 from polyvisor.client.session import Session
 
 __all__ = ["AsyncClient"]
@@ -94,7 +94,7 @@ class AsyncClient:
         self.session = Session(
             api, image, creds, token=cached, on_token=on_token, timeout=timeout, network=network
         )
-        self.servers = ServersApi(self.session, poll_interval=poll_interval)
+        self.servers = ServersWithResize(self.session, poll_interval=poll_interval)
         self.images = ImagesApi(self.session)
         self.flavors = FlavorsApi(self.session)
         self.keypairs = KeypairsApi(self.session)

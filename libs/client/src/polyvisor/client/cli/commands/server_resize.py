@@ -1,0 +1,71 @@
+"""`polyvisor server resize SERVER FLAVOR`, `server resize confirm SERVER`, `server resize
+revert SERVER`. Each takes `--wait`; while it waits a progress line on stderr says where the
+server is (state and task) and for how long. A resize that settled elsewhere (no host fits the
+flavor: the scheduler's explanation) exits 1 with the server's fault."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from polyvisor.client.cli import views
+from polyvisor.client.cli.context import Ctx
+from polyvisor.client.cli.progress import ProgressLine
+from polyvisor.client.serialize import to_dict
+
+_VERBS = ("confirm", "revert")
+
+
+def register(sub: Any, out: argparse.ArgumentParser, wait_args: Any) -> None:
+    """Add `resize` to `polyvisor server`'s subcommands."""
+    p = sub.add_parser(
+        "resize",
+        parents=[out],
+        help="move a server to another flavor (then: resize confirm|revert SERVER)",
+        description="resize SERVER FLAVOR: move SERVER to FLAVOR (on its host when it fits "
+        "there, else on another host of its hypervisor type); it then waits in VERIFY_RESIZE. "
+        "resize confirm SERVER keeps the new flavor; resize revert SERVER goes back to the "
+        "old flavor and host.",
+    )
+    p.add_argument("first", metavar="SERVER|confirm|revert")
+    p.add_argument("second", metavar="FLAVOR|SERVER")
+    wait_args(p, 1800, "wait until the resize has settled (exit 1 if it failed)")
+    p.set_defaults(handler=resize)
+
+
+async def resize(ctx: Ctx, args: argparse.Namespace) -> int:
+    api = ctx.client().servers
+    verb, name = ("", args.first) if args.first not in _VERBS else (args.first, args.second)
+    server = await api.find(name)
+    line = ProgressLine(ctx.err, server.name)
+    progress = line if args.wait else None
+    try:
+        if verb == "confirm":
+            result = await api.confirm_resize(
+                server.id, wait=args.wait, wait_timeout=args.wait_timeout, progress=progress
+            )
+        elif verb == "revert":
+            result = await api.revert_resize(
+                server.id, wait=args.wait, wait_timeout=args.wait_timeout, progress=progress
+            )
+        else:
+            flavor = await ctx.client().flavors.find(args.second)
+            result = await api.resize(
+                server.id,
+                flavor.id,
+                wait=args.wait,
+                wait_timeout=args.wait_timeout,
+                progress=progress,
+            )
+    finally:
+        line.done()
+    view = views.server_view(result)
+    if result.HasField("resize"):
+        r = result.resize
+        view = {
+            **view,
+            "old flavor": r.old_flavor.name or r.old_flavor.id,
+            "resized from host": r.source_host,
+        }
+    ctx.out.show(to_dict(result), view)
+    return 0

@@ -1,0 +1,101 @@
+"""The SDK's resize calls, part of `client.servers` (`ServersWithResize`, the servers API
+with these three calls):
+
+    await client.servers.resize(server_id, "m1.large", wait=True)    # -> VERIFY_RESIZE
+    await client.servers.confirm_resize(server_id, wait=True)        # -> ACTIVE (or SHUTOFF)
+    await client.servers.revert_resize(server_id, wait=True)         # back to the old flavor
+
+With `wait`, each returns once the server has settled where the call takes it; one that
+settled elsewhere raises ServerFault with the server's fault (a flavor that fits nowhere: the
+scheduler's explanation, per filter, in `fault.no_valid_host`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Collection
+
+from polyvisor.client.servers import ServersApi
+from polyvisor.compute.v1 import servers_pb2
+from polyvisor.types.v1 import server_status_pb2
+
+__all__ = ["VERIFY_RESIZE", "ServersWithResize"]
+
+_S = server_status_pb2.ServerState
+VERIFY_RESIZE = _S.SERVER_STATE_VERIFY_RESIZE
+_SETTLED = (_S.SERVER_STATE_ACTIVE, _S.SERVER_STATE_SHUTOFF)
+
+Progress = Callable[[servers_pb2.Server], None]
+
+
+class ServersWithResize(ServersApi):
+    """`ServersApi` with resize, confirm and revert."""
+
+    async def resize(
+        self,
+        server_id: str,
+        flavor: str,
+        *,
+        wait: bool = False,
+        wait_timeout: float = 1800.0,
+        progress: Progress | None = None,
+    ) -> servers_pb2.Server:
+        """Move the server to `flavor` (id or name): on its host when the flavor fits there,
+        else on another host of its hypervisor type. It then waits in VERIFY_RESIZE for a
+        confirm or a revert (or the confirm window)."""
+        resp = await self._s.call(
+            self._s.compute.ResizeServer,
+            servers_pb2.ResizeServerRequest(
+                server_id=server_id, flavor_id=flavor, request_id=str(uuid.uuid4())
+            ),
+        )
+        return await self._settle(resp.server, (VERIFY_RESIZE,), wait, wait_timeout, progress)
+
+    async def confirm_resize(
+        self,
+        server_id: str,
+        *,
+        wait: bool = False,
+        wait_timeout: float = 600.0,
+        progress: Progress | None = None,
+    ) -> servers_pb2.Server:
+        """Keep the new flavor; the old one (and host) is given back."""
+        resp = await self._s.call(
+            self._s.compute.ConfirmResize,
+            servers_pb2.ConfirmResizeRequest(server_id=server_id, request_id=str(uuid.uuid4())),
+        )
+        return await self._settle(resp.server, _SETTLED, wait, wait_timeout, progress)
+
+    async def revert_resize(
+        self,
+        server_id: str,
+        *,
+        wait: bool = False,
+        wait_timeout: float = 1800.0,
+        progress: Progress | None = None,
+    ) -> servers_pb2.Server:
+        """Back to the old flavor and host, as the server was before the resize."""
+        resp = await self._s.call(
+            self._s.compute.RevertResize,
+            servers_pb2.RevertResizeRequest(server_id=server_id, request_id=str(uuid.uuid4())),
+        )
+        return await self._settle(resp.server, _SETTLED, wait, wait_timeout, progress)
+
+    async def _settle(
+        self,
+        server: servers_pb2.Server,
+        states: Collection[int],
+        wait: bool,
+        wait_timeout: float,
+        progress: Progress | None,
+    ) -> servers_pb2.Server:
+        if not wait:
+            return server
+        return await self.wait_for(
+            server.id,
+            states,
+            wait_timeout=wait_timeout,
+            settled=True,
+            progress=progress,
+            fail_elsewhere=True,
+        )
