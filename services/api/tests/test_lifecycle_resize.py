@@ -224,3 +224,26 @@ def test_a_delete_during_a_resize_releases_the_moves_claim_too() -> None:
         lc.ReleaseClaim(detail="server deleted during a resize", move=True),
     )
     assert rz.on_deleted(server()) == ()
+
+
+def test_a_resize_whose_agent_was_killed_converges_once_it_is_back() -> None:
+    """Killed mid-resize: the same resize is sent again at a new generation; the killed
+    attempt's late answer is stale, the restarted agent's answer settles it."""
+    s, first = placed("h1")
+    (sent,) = first.commands
+    late = NOW + timedelta(seconds=D.resize_s + 1)
+    retry = lc.plan_timeout(s, late, D)
+    (again,) = retry.commands
+    assert again.generation == sent.generation + 1
+    assert replace(again, generation=0, deadline=None) == replace(sent, generation=0, deadline=None)
+    s = then(s, retry)
+    assert lc.apply_event(s, event("RESIZED", sent.generation), late, D).noop
+    done = then(s, lc.apply_event(s, event("RESIZED", again.generation), late, D))
+    assert (done.state, done.task) == (m.State.VERIFY_RESIZE, m.Task.NONE)
+    for step in (lc.Action.CONFIRM_RESIZE, lc.Action.REVERT_RESIZE):
+        busy = then(done, lc.plan(step, done, late, D, "r"))
+        overdue = busy.task_deadline + timedelta(seconds=1)  # type: ignore[operator]
+        (resent,) = lc.plan_timeout(busy, overdue, D).commands
+        assert resent.verb == (
+            "confirm_resize" if step == lc.Action.CONFIRM_RESIZE else "revert_resize"
+        )
