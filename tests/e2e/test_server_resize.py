@@ -1,0 +1,114 @@
+"""Resize end to end through the `polyvisor` CLI, as the README's operator story types it: a
+KVM server resized and confirmed (its new size on the host, the old flavor's claim given back),
+a VMware server resized and reverted (back on its old flavor), and a resize to a flavor no host
+has room for refused with the scheduler's explanation.
+
+The tests run in order and share `story`; they need only the stack and an admin login."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from typing import Any
+
+import pytest
+
+from tests.e2e.stack import Stack, eventually, libvirt_domains, vcsim_vms, vm_of
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
+
+WAIT = ("--wait", "--wait-timeout", "300")
+
+
+@pytest.fixture(scope="module")
+def story() -> dict[str, Any]:
+    return {}
+
+
+def run(stack: Stack, *args: str) -> dict[str, Any]:
+    r = stack.cli(*args, "-f", "json", timeout=600)
+    assert r.returncode == 0, r.stderr + r.stdout
+    out: dict[str, Any] = json.loads(r.stdout)
+    return out
+
+
+def test_setup(stack: Stack, story: dict[str, Any]) -> None:
+    admin = stack.admin
+    r = stack.cli("login", "--username", admin["username"], f"--password={admin['password']}",
+                  "--project", admin["project"])  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    hyps = eventually(
+        lambda: [h for h in stack.cli_json("hypervisor", "list") if h["state"] == "up"] or None,
+        timeout=180,
+        what="hypervisors up",
+    )
+    story["kvm_type"] = next(h["hypervisor_type"] for h in hyps if h["hypervisor_type"] != "vmware")
+    flavors = {f["name"] for f in stack.cli_json("flavor", "list")}
+    for name, vcpus, ram, disk in (("e2e.rs-tiny", 1, 64, 1), ("e2e.rs-small", 2, 128, 2),
+                                   ("e2e.rs-huge", 4096, 128, 2)):  # fmt: skip
+        if name not in flavors:
+            stack.cli_json("flavor", "create", name, "--vcpus", str(vcpus), "--ram", str(ram),
+                           "--disk", str(disk))  # fmt: skip
+    if "e2e-rs" not in {i["name"] for i in stack.cli_json("image", "list")}:
+        from pathlib import Path
+
+        from tests.e2e.bootdisk import make_disk
+
+        disk = make_disk(Path(stack.home) / "e2e-rs", "rs", "qcow2")
+        stack.cli_json("image", "create", "e2e-rs", "--file", str(disk), "--disk-format",
+                       "qcow2", "--property", "architecture=x86_64")  # fmt: skip
+    for name, hv in (("e2e-rs-kvm", story["kvm_type"]), ("e2e-rs-vmw", "vmware")):
+        s = run(stack, "server", "create", name, "--image", "e2e-rs", "--flavor", "e2e.rs-tiny",
+                "--hint", f"hypervisor_type={hv}", *WAIT)  # fmt: skip
+        stack.created.add(s["id"])
+        assert s["state"] == "ACTIVE"
+        story[name] = s
+
+
+def test_resize_then_confirm_on_kvm(stack: Stack, story: dict[str, Any]) -> None:
+    before = story["e2e-rs-kvm"]
+    r = stack.cli("server", "resize", "e2e-rs-kvm", "e2e.rs-small", *WAIT, "-f", "json",
+                  timeout=600)  # fmt: skip
+    assert r.returncode == 0, r.stderr + r.stdout
+    resized = json.loads(r.stdout)
+    assert resized["state"] == "VERIFY_RESIZE" and "VERIFY_RESIZE" in r.stderr  # progress line
+    assert resized["flavor"]["name"] == "e2e.rs-small"
+    assert resized["resize"]["old_flavor"]["name"] == "e2e.rs-tiny"
+    assert resized["host"] == before["host"]  # it fits its host: it stays there
+    done = run(stack, "server", "resize", "confirm", "e2e-rs-kvm", *WAIT)
+    assert done["state"] == "ACTIVE" and done["flavor"]["name"] == "e2e.rs-small"
+    assert "resize" not in done or not done["resize"]
+    if libvirt_domains(stack.libvirt_uri) is not None:
+        info = subprocess.run(
+            ["virsh", "-c", stack.libvirt_uri, "dominfo", f"polyvisor-{done['id']}"],
+            capture_output=True, text=True, check=False,
+        ).stdout  # fmt: skip
+        assert re.search(r"CPU\(s\):\s+2\b", info), info
+        assert re.search(r"Max memory:\s+131072 KiB", info), info
+
+
+def test_resize_then_revert_on_vmware(stack: Stack, story: dict[str, Any]) -> None:
+    before = story["e2e-rs-vmw"]
+    resized = run(stack, "server", "resize", "e2e-rs-vmw", "e2e.rs-small", *WAIT)
+    assert resized["state"] == "VERIFY_RESIZE" and resized["flavor"]["name"] == "e2e.rs-small"
+    vm = vm_of(vcsim_vms(stack.endpoints["vcsim"]), resized)
+    assert vm is not None
+    back = run(stack, "server", "resize", "revert", "e2e-rs-vmw", *WAIT)
+    assert back["state"] == "ACTIVE" and back["flavor"]["name"] == "e2e.rs-tiny"
+    assert back["host"] == before["host"]
+
+
+def test_a_flavor_no_host_has_room_for_is_explained(stack: Stack, story: dict[str, Any]) -> None:
+    r = stack.cli("server", "resize", "e2e-rs-kvm", "e2e.rs-huge", *WAIT, timeout=600)
+    assert r.returncode != 0
+    assert "no host fits flavor e2e.rs-huge" in r.stderr + r.stdout
+    shown = run(stack, "server", "show", "e2e-rs-kvm")
+    assert shown["state"] == "ACTIVE" and shown["flavor"]["name"] == "e2e.rs-small"
+
+
+def test_clean_up(stack: Stack, story: dict[str, Any]) -> None:
+    r = stack.cli("server", "delete", "e2e-rs-kvm", "e2e-rs-vmw", *WAIT)
+    assert r.returncode == 0, r.stderr
+    stack.cli("flavor", "delete", "e2e.rs-tiny", "e2e.rs-small", "e2e.rs-huge")
+    stack.cli("image", "delete", "e2e-rs")
