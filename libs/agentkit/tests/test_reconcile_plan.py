@@ -84,3 +84,17 @@ def test_paused_and_suspended_servers_may_vanish_but_keep_their_power_state() ->
         "paused-gone": ActionKind.VANISHED,
         "suspended-gone": ActionKind.VANISHED,
     }
+
+
+def test_a_resize_waiting_for_confirmation_may_vanish_but_keeps_its_power_state() -> None:
+    """VERIFY_RESIZE is settled: gone it is VANISHED; there, off or running, it is left as its
+    resize left it; a resize in flight is the resize's own business."""
+    actions = plan_reconcile(
+        [
+            a("verify-off", RUN, "VERIFY_RESIZE"),
+            a("verify-gone", RUN, "VERIFY_RESIZE"),
+            a("resizing", RUN, "ACTIVE", "RESIZE_MIGRATING"),
+        ],
+        [i("verify-off", OFF), i("resizing", OFF)],
+    )
+    assert kinds(actions) == {"verify-gone": ActionKind.VANISHED}

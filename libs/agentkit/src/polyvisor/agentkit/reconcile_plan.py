@@ -5,8 +5,9 @@
 - Assigned and observed, nothing in flight: the api's desired power state wins (a VM that
   should run but is shut off is started; one that should be off but runs is stopped).
 - Assigned, settled (not building or deleting) and not observed: the VM vanished. A
-  PAUSED or SUSPENDED server is settled too (held there on purpose): it may vanish, but its
-  power state is never "corrected" (resume and unpause are the user's to ask).
+  PAUSED, SUSPENDED or VERIFY_RESIZE server is settled too (held there on purpose): it may
+  vanish, but its power state is never "corrected" (resume, unpause, confirming or reverting
+  a resize are the user's to ask).
 - Observed (tagged as ours) and not assigned: unwanted. Flagged; deleted only when the
   operator asks for it, and only when it was already unwanted on the previous pass (a VM
   created between the two listings is never mistaken for an orphan).
@@ -26,9 +27,12 @@ from polyvisor.agentkit.driver import Instance, PowerState
 __all__ = ["Action", "ActionKind", "Assigned", "plan_reconcile"]
 
 # polyvisor.types.v1.ServerState names without their prefix.
-_SETTLED_STATES = frozenset({"ACTIVE", "SHUTOFF", "REBOOTING", "PAUSED", "SUSPENDED"})
-# Settled states whose power state is held as it is (no power action from the reconciler).
-_HELD_STATES = frozenset({"PAUSED", "SUSPENDED"})
+_SETTLED_STATES = frozenset(
+    {"ACTIVE", "SHUTOFF", "REBOOTING", "PAUSED", "SUSPENDED", "VERIFY_RESIZE"}
+)
+# Settled states whose power state is held as it is (no power action from the reconciler; a
+# resize waiting for confirmation runs or not as its resize left it).
+_HELD_STATES = frozenset({"PAUSED", "SUSPENDED", "VERIFY_RESIZE"})
 _IDLE_TASKS = frozenset({"", "NONE", "UNSPECIFIED"})
 _OFF = frozenset({PowerState.SHUTDOWN, PowerState.CRASHED})
 
