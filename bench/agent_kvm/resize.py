@@ -117,7 +117,7 @@ async def resizes(rounds: int, nats_url: str) -> dict[str, object]:
         await agent.tap.wait_for(lambda e: e.server_id == sid and e.kind == EventKind.DESTROYED)
     finally:
         await agent.stop()
-        await asyncio.to_thread(kvm._remove_domains_under, root)
+        await asyncio.to_thread(kvm.remove_domains_under, root)
         shutil.rmtree(root, ignore_errors=True)
     a, b = statistics.median(agent_s), statistics.median(bare_s)
     return {
