@@ -26,6 +26,9 @@ from hypothesis import strategies as st
 from tests.fuzz.conftest import PROFILE, FuzzEnv
 from tests.fuzz.protofuzz import Rpc, discover, message_class, messages
 
+# Real processes on a shared machine: more than the suite's default per test.
+pytestmark = pytest.mark.timeout(1200)
+
 UNARY_TIMEOUT_S = 30.0
 STREAM_TIMEOUT_S = 0.5
 STREAM_READ = 5
