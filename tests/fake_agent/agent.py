@@ -62,6 +62,8 @@ class FakeAgentConfig:
     extra: dict[str, str] = field(default_factory=dict)
     # The physical networks every host reports it reaches.
     physical_networks: tuple[str, ...] = ()
+    # The optional driver verbs every host reports ("ports": it plugs ports live).
+    capabilities: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> FakeAgentConfig:
@@ -86,6 +88,7 @@ class FakeAgentConfig:
             physical_networks=tuple(
                 n for n in env.get("FAKE_AGENT_PHYSICAL_NETWORKS", "").split(",") if n
             ),
+            capabilities=tuple(n for n in env.get("FAKE_AGENT_CAPABILITIES", "").split(",") if n),
         )
 
 
@@ -126,6 +129,9 @@ _ANSWERS = {
         hypervisor_pb2.POWER_STATE_RUNNING,
     ),
     "revert_resize": (ev_pb.SERVER_EVENT_KIND_RESIZE_REVERTED, hypervisor_pb2.POWER_STATE_RUNNING),
+    # Plugging a port leaves the power state as it is (none reported).
+    "attach_port": (ev_pb.SERVER_EVENT_KIND_PORT_ATTACHED, 0),
+    "detach_port": (ev_pb.SERVER_EVENT_KIND_PORT_DETACHED, 0),
 }
 
 
@@ -228,6 +234,7 @@ class FakeAgent:
             ),
             host_ip="127.0.0.1",
             physical_networks=list(c.physical_networks),
+            capabilities=list(c.capabilities),
             reported_at=_now(),
             sequence=self.sequence,
             agent_id=self.agent_id,
@@ -277,6 +284,8 @@ class FakeAgent:
             record.update(
                 vcpus=r.vcpus, memory_mb=r.memory_mb, disk_gb=r.disk_gb, dest_host=r.dest_host
             )
+        if verb in ("attach_port", "detach_port"):
+            record.update(port_id=getattr(cmd, verb).port_id)
         if verb == "spawn":
             s = cmd.spawn
             record.update(

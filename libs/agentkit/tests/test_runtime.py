@@ -534,3 +534,36 @@ async def test_the_reconciler_brings_the_guests_metadata_in_step_with_the_api(
     await reconciler.reconcile_once()
     assert driver.snapshot("m1").metadata == {"role": "db"}  # type: ignore[union-attr]
     assert driver.calls_for("m1").count("set_metadata") == 2
+
+
+async def test_ports_are_plugged_by_a_driver_with_the_capability_and_refused_by_others(
+    agent: Agent,
+) -> None:
+    calls: list[tuple[str, str, str]] = []
+
+    class Plugging(FakeDriver):
+        def attach_port(self, server_id: str, port_id: str) -> None:
+            calls.append(("attach", server_id, port_id))
+
+        def detach_port(self, server_id: str, port_id: str) -> None:
+            calls.append(("detach", server_id, port_id))
+
+    await agent.restart(Plugging(agent.host))
+    assert "ports" in agent.driver.host_info().capabilities
+    await agent.send("p1", 1, "spawn")
+    await agent.tap.wait_for(is_(SPAWNED, "p1"))
+    await agent.send("p1", 2, "attach_port", port_id="port-a")
+    ev = await agent.tap.wait_for(is_(EventKind.PORT_ATTACHED, "p1"))
+    assert ev.generation == 2
+    await agent.send("p1", 3, "detach_port", port_id="port-a")
+    ev = await agent.tap.wait_for(is_(EventKind.PORT_DETACHED, "p1"))
+    assert ev.generation == 3
+    assert calls == [("attach", "p1", "port-a"), ("detach", "p1", "port-a")]
+
+    await agent.restart(FakeDriver(agent.host))
+    assert "ports" not in agent.driver.host_info().capabilities
+    await agent.send("p2", 1, "spawn")
+    await agent.tap.wait_for(is_(SPAWNED, "p2"))
+    await agent.send("p2", 2, "attach_port", port_id="port-b")
+    failed = await agent.tap.wait_for(is_(EventKind.COMMAND_FAILED, "p2"))
+    assert "no ports capability" in failed.fault_message

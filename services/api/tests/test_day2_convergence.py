@@ -48,6 +48,8 @@ CASES = [
     Case(lc.Action.UNPAUSE, State.PAUSED, Power.PAUSED, {}, Kind.UNPAUSED, State.ACTIVE, Power.RUNNING),
     Case(lc.Action.SUSPEND, State.ACTIVE, Power.RUNNING, {}, Kind.SUSPENDED, State.SUSPENDED, Power.SUSPENDED),
     Case(lc.Action.RESUME, State.SUSPENDED, Power.SUSPENDED, {}, Kind.RESUMED, State.ACTIVE, Power.RUNNING),
+    Case(lc.Action.ADD_PORT, State.ACTIVE, Power.RUNNING, {"port_id": "port-1", "made": True, "nic_index": 1}, Kind.PORT_ATTACHED, State.ACTIVE, Power.RUNNING),
+    Case(lc.Action.REMOVE_PORT, State.SHUTOFF, Power.SHUTDOWN, {"port_id": "port-1", "made": False, "nic_index": 0}, Kind.PORT_DETACHED, State.SHUTOFF, Power.SHUTDOWN),
 ]  # fmt: skip
 
 

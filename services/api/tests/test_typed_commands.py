@@ -37,6 +37,8 @@ EVERY_COMMAND = [
     lc.Resize("h1", 13, NOW, "req-8", vcpus=4, memory_mb=8192, disk_gb=40, dest_host="h2"),
     lc.ConfirmResize("h1", 14, NOW, "req-9"),
     lc.RevertResize("h2", 15, NOW, "req-10", vcpus=1, memory_mb=512, disk_gb=1, dest_host="h1"),
+    lc.AttachPort("h1", 13, NOW, "req-8", port_id="port-1"),
+    lc.DetachPort("h1", 14, NOW, port_id="port-1"),
 ]
 
 
@@ -77,6 +79,9 @@ def test_every_verb_has_one_command_class_and_every_class_is_tested() -> None:
         lc.ReleaseClaim(detail="resize reverted", move=True),
         lc.ScheduleMove(5),
         lc.ReplaceClaim(),
+        lc.ReleasePorts(),
+        lc.ReleasePort("port-1", delete=True, nic_index=2),
+        lc.ReleasePort("port-2", delete=False),
     ]
     + [lc.Send(c) for c in EVERY_COMMAND],
     ids=repr,

@@ -45,6 +45,8 @@ class Verb(enum.StrEnum):
     RESIZE = "resize"
     CONFIRM_RESIZE = "confirm_resize"
     REVERT_RESIZE = "revert_resize"
+    ATTACH_PORT = "attach_port"
+    DETACH_PORT = "detach_port"
 
 
 class EventKind(enum.StrEnum):
@@ -71,6 +73,8 @@ class EventKind(enum.StrEnum):
     RESIZED = "RESIZED"
     RESIZE_CONFIRMED = "RESIZE_CONFIRMED"
     RESIZE_REVERTED = "RESIZE_REVERTED"
+    PORT_ATTACHED = "PORT_ATTACHED"
+    PORT_DETACHED = "PORT_DETACHED"
 
 
 class Task(enum.StrEnum):
@@ -91,6 +95,8 @@ class Task(enum.StrEnum):
     UNPAUSING = "UNPAUSING"
     SUSPENDING = "SUSPENDING"
     RESUMING = "RESUMING"
+    ATTACHING_PORT = "ATTACHING_PORT"
+    DETACHING_PORT = "DETACHING_PORT"
 
 
 class FaultCode(enum.StrEnum):
@@ -174,6 +180,7 @@ class Command:
     resize: ResizeRequest | None = None  # resize, revert_resize
     console_password: str = field(default="", repr=False)  # open console
     console_valid_for_s: float = 0.0  # open console
+    port_id: str = ""  # attach_port, detach_port
 
     def expired(self, now: float | None = None) -> bool:
         return self.deadline is not None and (now or time.time()) > self.deadline

@@ -214,6 +214,11 @@ def command_from_proto(msg: commands_pb2.AgentCommand) -> Command:
         return Command(verb=verb, resize=size, **base)
     if which == "confirm_resize":
         return Command(verb=Verb.CONFIRM_RESIZE, **base)
+    if which in ("attach_port", "detach_port"):
+        port_id = getattr(msg, which).port_id
+        if not port_id:
+            raise InvalidCommand(f"{which} without a port id")
+        return Command(verb=Verb(which), port_id=port_id, **base)
     raise InvalidCommand(f"unknown verb {which}")
 
 

@@ -278,6 +278,7 @@ def agent_command(
     password: str = "",
     valid_for_s: float = 0.0,
     dest_host: str = "",
+    port_id: str = "",
 ) -> commands_pb2.AgentCommand:
     """An AgentCommand as the api would publish it (verb: spawn, destroy, power_on, ...).
 
@@ -346,6 +347,8 @@ def agent_command(
     elif verb in ("resize", "revert_resize"):
         sub = getattr(msg, verb)
         sub.vcpus, sub.memory_mb, sub.disk_gb, sub.dest_host = vcpus, memory_mb, disk_gb, dest_host
+    elif verb in ("attach_port", "detach_port"):
+        getattr(msg, verb).port_id = port_id
     else:
         raise ValueError(f"unknown verb {verb}")
     return msg

@@ -18,6 +18,7 @@ from polyvisor.client.errors import (
     NotFound,
 )
 from polyvisor.client.server_actions import ServerActions
+from polyvisor.client.server_nics import ServerNics
 from polyvisor.client.server_waiting import ServerChange
 from polyvisor.compute.v1 import servers_pb2
 
@@ -32,7 +33,7 @@ def is_uuid(text: str) -> bool:
     return True
 
 
-class ServersApi(ServerActions):
+class ServersApi(ServerActions, ServerNics):
     """Every server call of the SDK (`client.servers`)."""
 
     # ------------------------------------------------------------------ standard methods

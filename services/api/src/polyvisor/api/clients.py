@@ -438,6 +438,7 @@ def _port_ref(p: Any) -> m.PortRef:
         network_id=p.network_id,
         project_id=p.project_id,
         device_id=p.device_id,
+        mac_address=p.mac_address,
         host=p.binding.host if p.HasField("binding") else "",
         port_security_enforced=(
             p.binding.port_security_enforced if p.HasField("binding") else False

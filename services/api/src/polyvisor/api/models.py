@@ -60,6 +60,8 @@ class Task(enum.StrEnum):
     RESIZE_FINISH = "RESIZE_FINISH"
     RESIZE_CONFIRMING = "RESIZE_CONFIRMING"
     RESIZE_REVERTING = "RESIZE_REVERTING"
+    ATTACHING_PORT = "ATTACHING_PORT"
+    DETACHING_PORT = "DETACHING_PORT"
 
 
 class Power(enum.StrEnum):
@@ -157,6 +159,7 @@ class PortRef:
     host: str = ""
     port_security_enforced: bool = False
     port_security_enabled: bool = True
+    mac_address: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from polyvisor.api.clients import ImageClient, SchedulerClient
 from polyvisor.api.lifecycle import (
     FailImage,
     ReleaseClaim,
+    ReleasePort,
     ReleasePorts,
     ReplaceClaim,
     Reschedule,
@@ -132,6 +133,8 @@ class Orchestrator:
                     await self._schedule_move(entry, work.generation)
                 elif isinstance(work, ReplaceClaim):
                     await self._replace_claim(entry)
+                elif isinstance(work, ReleasePort):
+                    await self._release_port(entry, work)
                 else:
                     await self._release_claim(entry, work)
                 OUTBOX_DONE.labels(entry.kind, "done").inc()
@@ -310,6 +313,15 @@ class Orchestrator:
             await self.ports.release(entry.server_id, spec.user_ports())
         with db_errors():
             await self._finish(entry)
+
+    async def _release_port(self, entry: Entry, work: ReleasePort) -> None:
+        if self.ports is None:
+            raise Unavailable("a port to free but the api has no network service")
+        await self.ports.release_one(work.port_id, delete=work.delete)
+        with db_errors():
+            async with self.pool.acquire() as conn, conn.transaction():
+                await server_store.remove_nic(conn, entry.server_id, work.nic_index)
+                await self._finish(entry, conn)
 
     async def _release_claim(self, entry: Entry, work: ReleaseClaim) -> None:
         consumer = lifecycle.move_consumer(entry.server_id) if work.move else entry.server_id

@@ -93,7 +93,7 @@ def request_from_spawn(
         networks=tuple(
             dict.fromkeys(
                 (n.network_name or n.network_id, n.physical_network)
-                for n in spec.nics
+                for n in spec.plugged()
                 if n.physical_network
             )
         ),

@@ -131,7 +131,9 @@ class ServerPorts:
         addresses: list[m.Address] = []
         vmware = server.hypervisor_type.upper() == "VMWARE"
         for i, nic in enumerate(spec.nics):
-            port_id = nic.port_id
+            if nic.removed:
+                continue
+            port_id = nic.port_id or nic.made_port_id
             if not port_id:
                 made = await self.network.create_port(
                     server.project_id,
@@ -145,6 +147,15 @@ class ServerPorts:
             specs.append(binding)
             addresses.extend(addrs)
         return Bound(tuple(specs), tuple(addresses))
+
+    async def release_one(self, port_id: str, *, delete: bool) -> None:
+        """Free one port the server no longer has: deleted when the api made it, else
+        unbound (device cleared) and kept."""
+        if delete:
+            await self.network.delete_port(port_id)
+        else:
+            await self.network.unbind_port(port_id)
+        log.info("server port freed", port_id=port_id, deleted=delete)
 
     async def release(self, server_id: str, user_ports: frozenset[str]) -> list[str]:
         """Free the server's ports: the ones the api made are deleted, the user's unbound

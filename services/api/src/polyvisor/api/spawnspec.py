@@ -67,8 +67,14 @@ class Nic:
     # server only on a host that reaches it, and names it when none does.
     network_name: str = ""
     physical_network: str = ""
+    # The port the api made for a NIC added after the create (AddServerPort); a NIC of the
+    # create finds its port by its index (the port's request id).
+    made_port_id: str = ""
+    # Taken off the server (RemoveServerPort, or an add that failed): kept in the list so
+    # that the NICs after it keep their index.
+    removed: bool = False
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v}
 
     @classmethod
@@ -77,6 +83,8 @@ class Nic:
             network_id=str(data.get("network_id") or ""),
             port_id=str(data.get("port_id") or ""),
             fixed_ip=str(data.get("fixed_ip") or ""),
+            made_port_id=str(data.get("made_port_id") or ""),
+            removed=bool(data.get("removed")),
             network_name=str(data.get("network_name") or ""),
             physical_network=str(data.get("physical_network") or ""),
         )
@@ -106,7 +114,11 @@ class SpawnSpec:
 
     def user_ports(self) -> frozenset[str]:
         """The ports the user passed in (kept when the server is deleted)."""
-        return frozenset(n.port_id for n in self.nics if n.port_id)
+        return frozenset(n.port_id for n in self.nics if n.port_id and not n.removed)
+
+    def plugged(self) -> tuple[Nic, ...]:
+        """The NICs the server has now (the removed ones aside)."""
+        return tuple(n for n in self.nics if not n.removed)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SpawnSpec:

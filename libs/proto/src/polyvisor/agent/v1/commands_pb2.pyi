@@ -15,7 +15,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AgentCommand(_message.Message):
-    __slots__ = ("command_id", "server_id", "generation", "request_id", "host", "issued_at", "deadline", "spawn", "destroy", "power_on", "power_off", "reboot", "refresh_console", "open_console", "snapshot", "rebuild", "pause", "unpause", "suspend", "resume", "resize", "confirm_resize", "revert_resize")
+    __slots__ = ("command_id", "server_id", "generation", "request_id", "host", "issued_at", "deadline", "spawn", "destroy", "power_on", "power_off", "reboot", "refresh_console", "open_console", "snapshot", "rebuild", "pause", "unpause", "suspend", "resume", "resize", "confirm_resize", "revert_resize", "attach_port", "detach_port")
     COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
@@ -39,6 +39,8 @@ class AgentCommand(_message.Message):
     RESIZE_FIELD_NUMBER: _ClassVar[int]
     CONFIRM_RESIZE_FIELD_NUMBER: _ClassVar[int]
     REVERT_RESIZE_FIELD_NUMBER: _ClassVar[int]
+    ATTACH_PORT_FIELD_NUMBER: _ClassVar[int]
+    DETACH_PORT_FIELD_NUMBER: _ClassVar[int]
     command_id: str
     server_id: str
     generation: int
@@ -62,7 +64,9 @@ class AgentCommand(_message.Message):
     resize: ResizeServer
     confirm_resize: ConfirmResize
     revert_resize: RevertResize
-    def __init__(self, command_id: _Optional[str] = ..., server_id: _Optional[str] = ..., generation: _Optional[int] = ..., request_id: _Optional[str] = ..., host: _Optional[str] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., spawn: _Optional[_Union[SpawnServer, _Mapping]] = ..., destroy: _Optional[_Union[DestroyServer, _Mapping]] = ..., power_on: _Optional[_Union[PowerOnServer, _Mapping]] = ..., power_off: _Optional[_Union[PowerOffServer, _Mapping]] = ..., reboot: _Optional[_Union[RebootServer, _Mapping]] = ..., refresh_console: _Optional[_Union[RefreshConsole, _Mapping]] = ..., open_console: _Optional[_Union[OpenConsole, _Mapping]] = ..., snapshot: _Optional[_Union[SnapshotServer, _Mapping]] = ..., rebuild: _Optional[_Union[RebuildServer, _Mapping]] = ..., pause: _Optional[_Union[PauseServer, _Mapping]] = ..., unpause: _Optional[_Union[UnpauseServer, _Mapping]] = ..., suspend: _Optional[_Union[SuspendServer, _Mapping]] = ..., resume: _Optional[_Union[ResumeServer, _Mapping]] = ..., resize: _Optional[_Union[ResizeServer, _Mapping]] = ..., confirm_resize: _Optional[_Union[ConfirmResize, _Mapping]] = ..., revert_resize: _Optional[_Union[RevertResize, _Mapping]] = ...) -> None: ...
+    attach_port: AttachServerPort
+    detach_port: DetachServerPort
+    def __init__(self, command_id: _Optional[str] = ..., server_id: _Optional[str] = ..., generation: _Optional[int] = ..., request_id: _Optional[str] = ..., host: _Optional[str] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., spawn: _Optional[_Union[SpawnServer, _Mapping]] = ..., destroy: _Optional[_Union[DestroyServer, _Mapping]] = ..., power_on: _Optional[_Union[PowerOnServer, _Mapping]] = ..., power_off: _Optional[_Union[PowerOffServer, _Mapping]] = ..., reboot: _Optional[_Union[RebootServer, _Mapping]] = ..., refresh_console: _Optional[_Union[RefreshConsole, _Mapping]] = ..., open_console: _Optional[_Union[OpenConsole, _Mapping]] = ..., snapshot: _Optional[_Union[SnapshotServer, _Mapping]] = ..., rebuild: _Optional[_Union[RebuildServer, _Mapping]] = ..., pause: _Optional[_Union[PauseServer, _Mapping]] = ..., unpause: _Optional[_Union[UnpauseServer, _Mapping]] = ..., suspend: _Optional[_Union[SuspendServer, _Mapping]] = ..., resume: _Optional[_Union[ResumeServer, _Mapping]] = ..., resize: _Optional[_Union[ResizeServer, _Mapping]] = ..., confirm_resize: _Optional[_Union[ConfirmResize, _Mapping]] = ..., revert_resize: _Optional[_Union[RevertResize, _Mapping]] = ..., attach_port: _Optional[_Union[AttachServerPort, _Mapping]] = ..., detach_port: _Optional[_Union[DetachServerPort, _Mapping]] = ...) -> None: ...
 
 class SpawnImage(_message.Message):
     __slots__ = ("image_id", "disk_format", "vmware_disktype", "vmware_adaptertype", "hw_disk_bus", "architecture", "vm_mode", "os_type", "vmware_ostype", "sha256", "size", "virtual_size", "hw_vif_model")
@@ -237,3 +241,15 @@ class RevertResize(_message.Message):
     disk_gb: int
     dest_host: str
     def __init__(self, vcpus: _Optional[int] = ..., memory_mb: _Optional[int] = ..., disk_gb: _Optional[int] = ..., dest_host: _Optional[str] = ...) -> None: ...
+
+class AttachServerPort(_message.Message):
+    __slots__ = ("port_id",)
+    PORT_ID_FIELD_NUMBER: _ClassVar[int]
+    port_id: str
+    def __init__(self, port_id: _Optional[str] = ...) -> None: ...
+
+class DetachServerPort(_message.Message):
+    __slots__ = ("port_id",)
+    PORT_ID_FIELD_NUMBER: _ClassVar[int]
+    port_id: str
+    def __init__(self, port_id: _Optional[str] = ...) -> None: ...

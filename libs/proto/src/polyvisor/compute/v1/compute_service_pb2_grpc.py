@@ -146,6 +146,16 @@ class ComputeServiceStub:
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RevertResizeRequest.SerializeToString,
                 response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RevertResizeResponse.FromString,
                 _registered_method=True)
+        self.AddServerPort = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/AddServerPort',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.AddServerPortRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.AddServerPortResponse.FromString,
+                _registered_method=True)
+        self.RemoveServerPort = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/RemoveServerPort',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RemoveServerPortRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RemoveServerPortResponse.FromString,
+                _registered_method=True)
         self.ListServerActions = channel.unary_unary(
                 '/polyvisor.compute.v1.ComputeService/ListServerActions',
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_server__actions__pb2.ListServerActionsRequest.SerializeToString,
@@ -413,6 +423,22 @@ class ComputeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AddServerPort(self, request, context):
+        """Give a server (ACTIVE or SHUTOFF) one more NIC: a new port on a network, or the caller's
+        free port; its host plugs it live. Refused when the host's hypervisor cannot.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveServerPort(self, request, context):
+        """Take a NIC off a server: a port the server made is deleted, the caller's port is kept,
+        unbound.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListServerActions(self, request, context):
         """The requests made to a server, newest first (also of a deleted server, for a while).
         """
@@ -672,6 +698,16 @@ def add_ComputeServiceServicer_to_server(servicer, server):
                     servicer.RevertResize,
                     request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RevertResizeRequest.FromString,
                     response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RevertResizeResponse.SerializeToString,
+            ),
+            'AddServerPort': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddServerPort,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.AddServerPortRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.AddServerPortResponse.SerializeToString,
+            ),
+            'RemoveServerPort': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveServerPort,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RemoveServerPortRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RemoveServerPortResponse.SerializeToString,
             ),
             'ListServerActions': grpc.unary_unary_rpc_method_handler(
                     servicer.ListServerActions,
@@ -1362,6 +1398,60 @@ class ComputeService:
             '/polyvisor.compute.v1.ComputeService/RevertResize',
             polyvisor_dot_compute_dot_v1_dot_servers__pb2.RevertResizeRequest.SerializeToString,
             polyvisor_dot_compute_dot_v1_dot_servers__pb2.RevertResizeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddServerPort(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/AddServerPort',
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.AddServerPortRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.AddServerPortResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveServerPort(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/RemoveServerPort',
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.RemoveServerPortRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.RemoveServerPortResponse.FromString,
             options,
             channel_credentials,
             insecure,

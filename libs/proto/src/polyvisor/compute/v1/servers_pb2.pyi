@@ -435,6 +435,40 @@ class ResumeServerResponse(_message.Message):
     server: Server
     def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
 
+class AddServerPortRequest(_message.Message):
+    __slots__ = ("server_id", "network", "request_id")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    network: ServerNetwork
+    request_id: str
+    def __init__(self, server_id: _Optional[str] = ..., network: _Optional[_Union[ServerNetwork, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class AddServerPortResponse(_message.Message):
+    __slots__ = ("server", "port_id")
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    PORT_ID_FIELD_NUMBER: _ClassVar[int]
+    server: Server
+    port_id: str
+    def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ..., port_id: _Optional[str] = ...) -> None: ...
+
+class RemoveServerPortRequest(_message.Message):
+    __slots__ = ("server_id", "port_id", "request_id")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    PORT_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    port_id: str
+    request_id: str
+    def __init__(self, server_id: _Optional[str] = ..., port_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class RemoveServerPortResponse(_message.Message):
+    __slots__ = ("server",)
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    server: Server
+    def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
+
 class AddServerTagRequest(_message.Message):
     __slots__ = ("server_id", "tag")
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]

@@ -8,6 +8,7 @@ from polyvisor.api.groups import ServerGroups
 from polyvisor.api.handlers.admin import AdminHandlers
 from polyvisor.api.handlers.catalog import CatalogHandlers
 from polyvisor.api.handlers.resize import ResizeHandlers
+from polyvisor.api.handlers.server_nics import ServerNicHandlers
 from polyvisor.api.handlers.servers import ServerHandlers
 from polyvisor.api.keypairs import Keypairs
 from polyvisor.api.quotas import Quotas
@@ -20,6 +21,7 @@ from polyvisor.compute.v1 import compute_service_pb2_grpc
 class ComputeHandlers(
     ServerHandlers,
     ResizeHandlers,
+    ServerNicHandlers,
     CatalogHandlers,
     AdminHandlers,
     compute_service_pb2_grpc.ComputeServiceServicer,

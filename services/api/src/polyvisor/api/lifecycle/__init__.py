@@ -20,8 +20,10 @@ from polyvisor.api.lifecycle.actions import ACTIONS, Action, Transition, plan
 from polyvisor.api.lifecycle.commands import (
     COMMANDS,
     AgentCommand,
+    AttachPort,
     ConfirmResize,
     Destroy,
+    DetachPort,
     OpenConsole,
     Pause,
     PowerOff,
@@ -39,6 +41,7 @@ from polyvisor.api.lifecycle.commands import (
 )
 from polyvisor.api.lifecycle.deadlines import plan_timeout
 from polyvisor.api.lifecycle.events import OBSERVATIONS, apply_event, supersedes
+from polyvisor.api.lifecycle.interfaces import addresses_arg
 from polyvisor.api.lifecycle.model import (
     UNSET,
     AgentEvent,
@@ -58,6 +61,7 @@ from polyvisor.api.lifecycle.work import (
     FailImage,
     OutboxWork,
     ReleaseClaim,
+    ReleasePort,
     ReleasePorts,
     ReleaseReason,
     ReplaceClaim,
@@ -77,10 +81,12 @@ __all__ = [
     "Action",
     "AgentCommand",
     "AgentEvent",
+    "AttachPort",
     "Change",
     "ConfirmResize",
     "Deadlines",
     "Destroy",
+    "DetachPort",
     "EventKind",
     "FailImage",
     "OpenConsole",
@@ -93,6 +99,7 @@ __all__ = [
     "Reboot",
     "Rebuild",
     "ReleaseClaim",
+    "ReleasePort",
     "ReleasePorts",
     "ReleaseReason",
     "ReplaceClaim",
@@ -111,6 +118,7 @@ __all__ = [
     "Transition",
     "Unpause",
     "Verb",
+    "addresses_arg",
     "alternates_left",
     "apply_event",
     "awaits_scheduling",

@@ -27,8 +27,10 @@ from polyvisor.api import models as m
 from polyvisor.api.lifecycle import resize
 from polyvisor.api.lifecycle.commands import (
     AgentCommand,
+    AttachPort,
     ConfirmResize,
     Destroy,
+    DetachPort,
     Pause,
     PowerOff,
     PowerOn,
@@ -76,6 +78,8 @@ class Action(enum.StrEnum):
     RESIZE = "resize"
     CONFIRM_RESIZE = "confirm_resize"
     REVERT_RESIZE = "revert_resize"
+    ADD_PORT = "add_port"
+    REMOVE_PORT = "remove_port"
 
 
 # (host, generation, deadline, request_id) -> the command: a command class, or a partial of
@@ -286,6 +290,7 @@ def _unshelve_by_scheduling(
 # --------------------------------------------------------------------------- the table
 
 _SNAPSHOTTABLE = (State.ACTIVE, State.SHUTOFF)
+_PLUGGABLE = (State.ACTIVE, State.SHUTOFF)
 
 
 ACTIONS: Final[dict[Action, Transition]] = {
@@ -451,6 +456,27 @@ ACTIONS: Final[dict[Action, Transition]] = {
             lambda d: d.resize_s,
             shortcut=resize.revert,
             allowed=(State.VERIFY_RESIZE,),
+        ),
+        # A NIC added or taken off live (or in the definition of a server that is off); the
+        # api binds the port before and frees it after (`interfaces`). A host that cannot
+        # leaves the server as it was, with the fault.
+        Transition(
+            Action.ADD_PORT,
+            _settled_in(*_PLUGGABLE, what="add a port"),
+            Task.ATTACHING_PORT,
+            AttachPort,
+            lambda d: d.power_s,
+            on_timeout=None,
+            allowed=_PLUGGABLE,
+        ),
+        Transition(
+            Action.REMOVE_PORT,
+            _settled_in(*_PLUGGABLE, what="remove a port"),
+            Task.DETACHING_PORT,
+            DetachPort,
+            lambda d: d.power_s,
+            on_timeout=None,
+            allowed=_PLUGGABLE,
         ),
     )
 }

@@ -15,8 +15,10 @@ from typing import ClassVar
 __all__ = [
     "COMMANDS",
     "AgentCommand",
+    "AttachPort",
     "ConfirmResize",
     "Destroy",
+    "DetachPort",
     "OpenConsole",
     "Pause",
     "PowerOff",
@@ -52,6 +54,8 @@ class Verb(enum.StrEnum):
     RESIZE = "resize"
     CONFIRM_RESIZE = "confirm_resize"
     REVERT_RESIZE = "revert_resize"
+    ATTACH_PORT = "attach_port"
+    DETACH_PORT = "detach_port"
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,3 +196,19 @@ class RevertResize(AgentCommand):
     disk_gb: int = 0
     # The host it returns to when the resize moved it ("": it stays on this one).
     dest_host: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AttachPort(AgentCommand):
+    """Plug the port `port_id` (bound to the server's host by the api) into the server."""
+
+    verb: ClassVar[Verb] = Verb.ATTACH_PORT
+    port_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DetachPort(AgentCommand):
+    """Unplug the port `port_id` from the server."""
+
+    verb: ClassVar[Verb] = Verb.DETACH_PORT
+    port_id: str = ""

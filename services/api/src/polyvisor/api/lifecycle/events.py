@@ -25,6 +25,12 @@ from polyvisor.api import models as m
 from polyvisor.api.lifecycle import resize
 from polyvisor.api.lifecycle.actions import ACTIONS, deleted
 from polyvisor.api.lifecycle.deadlines import SNAPSHOT_TASKS, image_left_unfilled
+from polyvisor.api.lifecycle.interfaces import (
+    PORT_TASKS,
+    on_port_attached,
+    on_port_command_failed,
+    on_port_detached,
+)
 from polyvisor.api.lifecycle.model import (
     UNSET,
     AgentEvent,
@@ -315,6 +321,8 @@ def _on_command_failed(server: m.Server, ev: AgentEvent, now: datetime, d: Deadl
         # The old disk may be gone: the server needs a new rebuild (or a delete).
         change = _settled(State.ERROR, ev.power_state or Power.NOSTATE)
         return Outcome(change.then(Change(fault=_fault("REBUILD_FAILED", fault, server.host, now))))
+    if server.task in PORT_TASKS:
+        return on_port_command_failed(server, ev, now)
     if server.task in _LEAVES_STATE:
         change = Change(
             task=Task.NONE,
@@ -439,4 +447,6 @@ EVENTS: Final[dict[EventKind, Handler]] = {
     EventKind.ADDRESSES_CHANGED: _on_addresses_changed,
     EventKind.SNAPSHOTTED: _on_snapshotted,
     EventKind.REBUILT: _on_rebuilt,
+    EventKind.PORT_ATTACHED: on_port_attached,
+    EventKind.PORT_DETACHED: on_port_detached,
 }

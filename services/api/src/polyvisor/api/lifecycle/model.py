@@ -97,6 +97,8 @@ class EventKind(enum.StrEnum):
     RESIZED = "RESIZED"
     RESIZE_CONFIRMED = "RESIZE_CONFIRMED"
     RESIZE_REVERTED = "RESIZE_REVERTED"
+    PORT_ATTACHED = "PORT_ATTACHED"
+    PORT_DETACHED = "PORT_DETACHED"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ __all__ = [
     "FailImage",
     "OutboxWork",
     "ReleaseClaim",
+    "ReleasePort",
     "ReleasePorts",
     "ReleaseReason",
     "ReplaceClaim",
@@ -91,12 +92,24 @@ class FailImage:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class ReleasePort:
+    """Free one port the server no longer has (detached, or its attach failed): deleted when
+    the api made it, else unbound and kept."""
+
+    port_id: str
+    delete: bool
+    # Its NIC in the server's list, marked removed (-1: none found).
+    nic_index: int = -1
+
+
 OutboxWork: TypeAlias = (
     Schedule
     | Reschedule
     | Send
     | ReleaseClaim
     | ReleasePorts
+    | ReleasePort
     | FailImage
     | ScheduleMove
     | ReplaceClaim

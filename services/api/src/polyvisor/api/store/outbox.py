@@ -21,6 +21,7 @@ from polyvisor.api.lifecycle.work import (
     FailImage,
     OutboxWork,
     ReleaseClaim,
+    ReleasePort,
     ReleasePorts,
     ReleaseReason,
     ReplaceClaim,
@@ -57,6 +58,7 @@ _KINDS: dict[type, str] = {
     FailImage: "fail_image",
     ScheduleMove: "schedule_move",
     ReplaceClaim: "replace_claim",
+    ReleasePort: "release_port",
 }
 
 
@@ -73,6 +75,12 @@ def encode(work: OutboxWork) -> tuple[str, dict[str, Any]]:
         return "release_ports", {}
     if isinstance(work, FailImage):
         return "fail_image", {"image_id": work.image_id, "reason": work.reason}
+    if isinstance(work, ReleasePort):
+        return "release_port", {
+            "port_id": work.port_id,
+            "delete": work.delete,
+            "nic_index": work.nic_index,
+        }
     cmd = work.command
     payload: dict[str, Any] = {"verb": cmd.verb.value}
     for f in fields(cmd):
@@ -101,6 +109,12 @@ def decode(kind: str, payload: dict[str, Any]) -> OutboxWork:
         return ReleasePorts()
     if kind == "fail_image":
         return FailImage(str(payload["image_id"]), str(payload.get("reason") or ""))
+    if kind == "release_port":
+        return ReleasePort(
+            str(payload.get("port_id") or ""),
+            bool(payload.get("delete")),
+            int(payload.get("nic_index", -1)),
+        )
     if kind == "command":
         return Send(_command(payload))
     raise ValueError(f"unknown outbox entry kind {kind!r}")

@@ -20,7 +20,7 @@ from typing import Any
 
 from polyvisor.api import models as m
 from polyvisor.api.lifecycle.model import Change
-from polyvisor.api.spawnspec import SpawnSpec
+from polyvisor.api.spawnspec import Nic, SpawnSpec
 from polyvisor.api.store import rows
 from polyvisor.api.store.db import Conn
 from polyvisor.api.store.rows import SERVER_COLUMNS
@@ -315,4 +315,32 @@ async def set_spawn_image(conn: Conn, server_id: str, image: m.ImageInfo) -> Non
         "UPDATE servers SET spawn = $2::jsonb WHERE id = $1",
         server_id,
         replace(spec, image=image).to_json(),
+    )
+
+
+async def add_nic(conn: Conn, server_id: str, nic: Nic) -> int:
+    """Append a NIC to the server's (a port added); its index."""
+    spec, _ = await spawn_data(conn, server_id)
+    if spec is None:
+        raise LookupError(f"server {server_id} has no spawn spec")
+    await _set_nics(conn, server_id, spec, (*spec.nics, nic))
+    return len(spec.nics)
+
+
+async def remove_nic(conn: Conn, server_id: str, index: int) -> None:
+    """Mark the server's NIC `index` removed (its port freed); nothing for -1 or a server
+    gone."""
+    spec, _ = await spawn_data(conn, server_id)
+    if spec is None or not 0 <= index < len(spec.nics):
+        return
+    nics = list(spec.nics)
+    nics[index] = replace(nics[index], removed=True)
+    await _set_nics(conn, server_id, spec, tuple(nics))
+
+
+async def _set_nics(conn: Conn, server_id: str, spec: SpawnSpec, nics: tuple[Nic, ...]) -> None:
+    await conn.execute(
+        "UPDATE servers SET spawn = $2::jsonb WHERE id = $1",
+        server_id,
+        replace(spec, nics=nics).to_json(),
     )

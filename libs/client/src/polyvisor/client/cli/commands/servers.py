@@ -11,7 +11,13 @@ from typing import Any
 
 from polyvisor.client import enums
 from polyvisor.client.cli import exitcodes, views
-from polyvisor.client.cli.commands import server_groups, server_images, server_props, server_resize
+from polyvisor.client.cli.commands import (
+    server_groups,
+    server_images,
+    server_nics,
+    server_props,
+    server_resize,
+)
 from polyvisor.client.cli.context import Ctx, UsageError, parse_kv
 from polyvisor.client.cli.progress import ProgressLine
 from polyvisor.client.errors import PolyvisorClientError, ServerFault
@@ -133,6 +139,7 @@ def register(groups: Any, out: argparse.ArgumentParser) -> None:
     server_props.register(sub, out)
     server_groups.register(sub, out)
     server_resize.register(sub, out, _wait_args)
+    server_nics.register(sub, out, _wait_args)
 
 
 _ACTIVE = server_status_pb2.SERVER_STATE_ACTIVE
