@@ -283,9 +283,25 @@ async def test_bad_networks_are_refused_before_anything_is_made(env: Env) -> Non
     with pytest.raises(grpc.aio.AioRpcError) as e:
         await create(c, env, servers_pb2.ServerNetwork(network_id=mine, fixed_ip="not-an-ip"))
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # A fixed IP the network service would refuse is refused at the create, not left to
+    # fail the build: outside every subnet, or the gateway, network or broadcast address.
+    for ip, why in (
+        ("10.99.0.5", "outside every subnet"),
+        ("10.82.0.1", "gateway"),
+        ("10.82.0.255", "broadcast"),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await create(c, env, servers_pb2.ServerNetwork(network_id=mine, fixed_ip=ip))
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, ip
+        assert ip in (e.value.details() or "") and why in (e.value.details() or ""), ip
 
     # A port in use by a server is not free for another.
     port = await net.port(mine)
+    taken = port.fixed_ips[0].ip_address
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await create(c, env, servers_pb2.ServerNetwork(network_id=mine, fixed_ip=taken))
+    assert e.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert f"IP address {taken} is already allocated" in (e.value.details() or "")
     first = await create(c, env, servers_pb2.ServerNetwork(port_id=port.id))
     await c.wait(first.id, st.SERVER_STATE_ACTIVE)
     with pytest.raises(grpc.aio.AioRpcError) as e:

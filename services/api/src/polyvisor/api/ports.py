@@ -108,6 +108,8 @@ class ServerPorts:
                         {"field": where},
                     ) from None
             net = await self.network.get_network(nic.network_id, bearer)
+            if nic.fixed_ip:
+                await self.network.check_fixed_ip(net.id, nic.fixed_ip, bearer)
             out.append(_on(net, fixed_ip=nic.fixed_ip))
         return tuple(out)
 

@@ -3,6 +3,7 @@ servers made, bound and freed as the api."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from typing import Any
 
@@ -10,9 +11,7 @@ import grpc
 
 from polyvisor.api import models as m
 from polyvisor.api.clients.base import CHANNEL_OPTIONS, bearer_metadata, map_rpc_error
-from polyvisor.common.errors import (
-    NotFound,
-)
+from polyvisor.common.errors import AlreadyExists, InvalidArgument, NotFound
 from polyvisor.network.v1 import bindings_pb2, network_service_pb2_grpc, networks_pb2
 
 
@@ -59,6 +58,59 @@ class NetworkClient:
         )
         n = resp.network
         return m.NetworkRef(n.id, n.name, n.physical_network)
+
+    async def check_fixed_ip(self, network_id: str, ip: str, bearer: str) -> None:
+        """Refuse, before anything is made, a fixed IP the network service would refuse when
+        the port is made: outside every subnet of the network, a subnet's gateway, network
+        or broadcast address (INVALID_ARGUMENT), or held by a port (ALREADY_EXISTS). The
+        port's create still decides a race."""
+        net = (
+            await self._call(
+                self.stub.GetNetwork, networks_pb2.GetNetworkRequest(network_id=network_id), bearer
+            )
+        ).network
+        addr = ipaddress.ip_address(ip)
+        for subnet_id in net.subnet_ids:
+            s = (
+                await self._call(
+                    self.stub.GetSubnet, networks_pb2.GetSubnetRequest(subnet_id=subnet_id), bearer
+                )
+            ).subnet
+            cidr = ipaddress.ip_network(s.cidr)
+            if addr not in cidr:
+                continue
+            reserved = {s.gateway_ip} if s.gateway_ip else set()
+            if cidr.version == 4 and cidr.prefixlen < 31:
+                reserved |= {str(cidr.network_address), str(cidr.broadcast_address)}
+            if str(addr) in reserved:
+                raise InvalidArgument(
+                    f"fixed_ip {ip} is the gateway, network or broadcast address of subnet "
+                    f"{subnet_id} ({s.cidr})",
+                    {"field": "fixed_ip", "subnet_id": subnet_id},
+                )
+            break
+        else:
+            raise InvalidArgument(
+                f"fixed_ip {ip} is outside every subnet of network {network_id}",
+                {"field": "fixed_ip", "network_id": network_id},
+            )
+        token = ""
+        while True:
+            resp = await self._call(
+                self.stub.ListPorts,
+                networks_pb2.ListPortsRequest(
+                    network_id=network_id, all_projects=True, page_size=1000, page_token=token
+                ),
+            )
+            for p in resp.ports:
+                if any(f.ip_address == str(addr) for f in p.fixed_ips):
+                    raise AlreadyExists(
+                        f"IP address {ip} is already allocated on subnet {subnet_id}",
+                        {"ip_address": ip, "subnet_id": subnet_id},
+                    )
+            token = resp.next_page_token
+            if not token:
+                return
 
     async def get_port(self, port_id: str, bearer: str = "") -> m.PortRef:
         """The port as the caller sees it (another project's port: NOT_FOUND); without a
