@@ -60,7 +60,9 @@ class Env:
 
 @pytest.fixture(scope="module")
 async def env(stack: Stack) -> Env:
-    capable = await stack.start_agent(CAPABLE, physical_networks="physnet1", capabilities="ports")
+    capable = await stack.start_agent(
+        CAPABLE, physical_networks="physnet1", capabilities="ports", security_groups="1"
+    )
     await stack.start_agent(INCAPABLE, physical_networks="physnet1")
     admin = await stack.admin()
     await admin.compute.CreateFlavor(
@@ -261,3 +263,31 @@ async def test_a_host_that_fails_the_attach_leaves_the_server_and_frees_the_port
         lambda: net.ports_of(server.id), lambda found: [p.id for p in found] == [own.id]
     )
     assert resp.port_id not in await ports_on(net, network_id)
+
+
+async def test_a_server_that_requires_security_groups_goes_only_where_they_are_enforced(
+    env: Env,
+) -> None:
+    """Only the host with a data plane that enforces security groups takes such a server;
+    when that host is ruled out, the create fails with the scheduler's explanation (a
+    vCenter cluster without NSX never pretends to enforce them)."""
+    c, net = await env.member()
+    network_id = await net.network("nic-sg", "10.95.0.0/24")
+    nic = [servers_pb2.ServerNetwork(network_id=network_id)]
+    placed = []
+    for _ in range(3):
+        s = await c.create_server(
+            f"sg-{uuid.uuid4().hex[:6]}", env.image_id, "nic-small",
+            networks=nic, require_security_groups=True,
+        )  # fmt: skip
+        placed.append((await c.wait(s.id, st.SERVER_STATE_ACTIVE)).host)
+    assert placed == [CAPABLE] * 3
+    s = await c.create_server(
+        f"sg-{uuid.uuid4().hex[:6]}", env.image_id, "nic-small", networks=nic,
+        require_security_groups=True, scheduler_hints={"different_host": s.id},
+    )  # fmt: skip
+    failed = await c.wait(s.id, st.SERVER_STATE_ERROR)
+    assert failed.fault.code == fault_pb2.FAULT_CODE_NO_VALID_HOST
+    assert "cannot enforce security groups" in failed.fault.message
+    # Nothing was made for it; its port binding never existed.
+    assert await net.ports_of(s.id) == []

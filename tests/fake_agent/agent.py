@@ -64,6 +64,8 @@ class FakeAgentConfig:
     physical_networks: tuple[str, ...] = ()
     # The optional driver verbs every host reports ("ports": it plugs ports live).
     capabilities: tuple[str, ...] = ()
+    # Whether every host enforces its ports' security groups (a KVM host's data plane).
+    security_groups: bool = False
 
     @classmethod
     def from_env(cls) -> FakeAgentConfig:
@@ -89,6 +91,7 @@ class FakeAgentConfig:
                 n for n in env.get("FAKE_AGENT_PHYSICAL_NETWORKS", "").split(",") if n
             ),
             capabilities=tuple(n for n in env.get("FAKE_AGENT_CAPABILITIES", "").split(",") if n),
+            security_groups=env.get("FAKE_AGENT_SECURITY_GROUPS", "0") == "1",
         )
 
 
@@ -231,6 +234,7 @@ class FakeAgent:
                 reboot_soft=True,
                 reboot_hard=True,
                 vnc_port_range=hypervisor_pb2.PortRange(min=5900, max=6000),
+                security_groups=c.security_groups,
             ),
             host_ip="127.0.0.1",
             physical_networks=list(c.physical_networks),

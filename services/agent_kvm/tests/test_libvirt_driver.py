@@ -375,8 +375,11 @@ class RecordingPorts:
 def test_spawn_plugs_the_servers_ports_with_the_images_nic_model_and_destroy_unplugs(
     driver: LibvirtDriver, base_image: LocalImage
 ) -> None:
+    assert not driver.host_info().features.security_groups
     ports = RecordingPorts()
     driver.attach_ports(ports)
+    # Its data plane (nftables) enforces the groups of the ports it plugs.
+    assert driver.host_info().features.security_groups
     s = sid()
     e1000 = LocalImage(
         replace(base_image.ref, hw_vif_model="e1000"),

@@ -78,6 +78,8 @@ def test_every_esxi_host_is_listed_with_its_state() -> None:
     ]
     assert info.vnc_port_range == (5900, 6105)
     assert info.features.key_injection and info.features.user_data
+    # Without NSX nothing on vSphere enforces a port's security groups: the report says so.
+    assert not info.features.security_groups
 
 
 def test_disconnected_keeps_the_last_report_and_says_so() -> None:

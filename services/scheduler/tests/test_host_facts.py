@@ -209,3 +209,41 @@ def test_physical_networks_round_trip_the_database() -> None:
         int(caps.hypervisor_type), caps.hypervisor_version, "az1", caps_to_json(caps)
     )
     assert back == caps
+
+
+def _enforcing(report, yes: bool = True):  # type: ignore[no-untyped-def]
+    caps = report.capabilities
+    features = dataclasses.replace(caps.features, security_groups=yes)
+    return dataclasses.replace(report, capabilities=dataclasses.replace(caps, features=features))
+
+
+def test_a_server_that_requires_security_groups_goes_only_where_they_are_enforced() -> None:
+    index = _index(
+        _enforcing(kvm_report("kvm-1")),
+        kvm_report("kvm-2"),
+        vmware_report("cluster-a", [("esx-a", 65536, 0)]),
+        vmware_report("cluster-b", [("esx-b", 65536, 0)]),
+    )
+    ctx = FilterContext.build(index, spec(requires=HostRequirements(security_groups=True)))
+    ok, _ = run_filters(index, ctx, default_filters())
+    assert [index.ids[i] for i, x in enumerate(ok) if x] == ["kvm-1"]
+    # Without the requirement every host may take it (its ports say they are not enforced).
+    ok, _ = run_filters(index, FilterContext.build(index, spec()), default_filters())
+    assert ok.all()
+
+    index = _index(
+        kvm_report("kvm-2"),
+        vmware_report("cluster-a", [("esx-a", 65536, 0)]),
+    )
+    ctx = FilterContext.build(index, spec(requires=HostRequirements(security_groups=True)))
+    ok, masks = run_filters(index, ctx, default_filters())
+    assert not ok.any()
+    assert explain(index, ctx, masks).summary == "2 hosts: 2 cannot enforce security groups"
+
+
+def test_security_group_enforcement_round_trips_the_database() -> None:
+    caps = _enforcing(kvm_report("kvm")).capabilities
+    back = caps_from_json(
+        int(caps.hypervisor_type), caps.hypervisor_version, "az1", caps_to_json(caps)
+    )
+    assert back == caps and back.features.security_groups

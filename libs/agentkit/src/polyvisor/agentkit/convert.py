@@ -386,6 +386,7 @@ def host_report_to_proto(
             power_off=info.features.power_on_off,
             reboot_soft=info.features.reboot_soft,
             reboot_hard=info.features.reboot_hard,
+            security_groups=info.features.security_groups,
             vnc_port_range=hypervisor_pb2.PortRange(
                 min=info.vnc_port_range[0], max=info.vnc_port_range[1]
             ),

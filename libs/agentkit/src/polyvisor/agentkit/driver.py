@@ -103,6 +103,8 @@ class Features:
     power_on_off: bool = True
     reboot_soft: bool = True
     reboot_hard: bool = True
+    # Enforces the security groups of the ports it plugs (a KVM host's nftables data plane).
+    security_groups: bool = False
 
 
 @dataclass(frozen=True, slots=True)

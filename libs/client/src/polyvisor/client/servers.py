@@ -53,15 +53,17 @@ class ServersApi(ServerActions, ServerNics):
         wait: bool = False,
         wait_timeout: float = 600.0,
         networks: Sequence[Mapping[str, str]] = (),
+        require_security_groups: bool = False,
     ) -> servers_pb2.Server:
         """Create one server (BUILDING); with `wait`, return it once ACTIVE. `networks`: its
         NICs in order, each {"network_id": ..., "fixed_ip": ...} or {"port_id": ...} (none:
-        the project's only or "default" network)."""
+        the project's only or "default" network). `require_security_groups`: only on a host
+        that enforces its ports' security groups (none: the create fails, explained)."""
         servers = await self.create_many(
             name, image_id=image_id, flavor_id=flavor_id, key_name=key_name,
             user_data=user_data, availability_zone=availability_zone, hints=hints,
             metadata=metadata, request_id=request_id, min_count=1, max_count=1,
-            networks=networks,
+            networks=networks, require_security_groups=require_security_groups,
         )  # fmt: skip
         server = servers[0]
         if wait:
@@ -83,6 +85,7 @@ class ServersApi(ServerActions, ServerNics):
         min_count: int = 1,
         max_count: int = 0,
         networks: Sequence[Mapping[str, str]] = (),
+        require_security_groups: bool = False,
     ) -> list[servers_pb2.Server]:
         spec = servers_pb2.ServerSpec(
             name=name,
@@ -94,6 +97,7 @@ class ServersApi(ServerActions, ServerNics):
             scheduler_hints=dict(hints or {}),
             metadata=dict(metadata or {}),
             networks=[servers_pb2.ServerNetwork(**dict(n)) for n in networks],
+            require_security_groups=require_security_groups,
         )
         req = servers_pb2.CreateServerRequest(
             request_id=request_id or str(uuid.uuid4()),

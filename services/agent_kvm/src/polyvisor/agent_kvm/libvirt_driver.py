@@ -105,7 +105,8 @@ class LibvirtDriver(SpawnVerbs, PowerVerbs, DiskVerbs):
             ),
             supported_instances=caps.supported_instances(virt),
             disk_formats=disk_formats(self.config.disk_mode),
-            features=Features(console_types=("vnc",)),
+            # The data plane (nftables) enforces the groups of every port it plugs.
+            features=Features(console_types=("vnc",), security_groups=self._port_hook is not None),
             vnc_port_range=self.config.vnc_port_range,
             used_vcpus=used_vcpus,
             used_memory_mb=used_mem_mb,

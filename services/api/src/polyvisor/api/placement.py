@@ -39,6 +39,8 @@ class PlacementRequest:
     # (name, physical network) of each network the server's ports are on: the host must
     # reach every one.
     networks: tuple[tuple[str, str], ...] = ()
+    # The host must enforce the security groups of the server's ports.
+    security_groups: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,4 +99,5 @@ def request_from_spawn(
                 if n.physical_network
             )
         ),
+        security_groups=spec.require_security_groups,
     )

@@ -49,6 +49,8 @@ class CreateRequest:
     max_count: int = 0
     # The NICs asked for (network_id, port_id or fixed_ip); none: the project's network.
     networks: tuple[spawnspec.Nic, ...] = ()
+    # Only hosts that enforce the ports' security groups (not vSphere without NSX).
+    require_security_groups: bool = False
 
 
 class ServerCreate(ServerBase):
@@ -105,7 +107,14 @@ class ServerCreate(ServerBase):
         # scheduler places only on hosts reporting it, and explains when none does.
 
         nics = await self._nics(bearer, req.networks, hi)
-        spec = SpawnSpec(image, spawnspec.hostname_for(name), tuple(public_keys), hints, nics=nics)
+        spec = SpawnSpec(
+            image,
+            spawnspec.hostname_for(name),
+            tuple(public_keys),
+            hints,
+            nics=nics,
+            require_security_groups=req.require_security_groups,
+        )
         deadline = datetime.now(UTC) + timedelta(seconds=self.deadlines.scheduling_s)
         key = request_id or ids.new_id()
 

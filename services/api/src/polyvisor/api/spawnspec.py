@@ -99,6 +99,8 @@ class SpawnSpec:
     console_type: str = "VNC"
     # The server's NICs in order (empty: none).
     nics: tuple[Nic, ...] = ()
+    # Its host must enforce the security groups of its ports.
+    require_security_groups: bool = False
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -110,6 +112,8 @@ class SpawnSpec:
         }
         if self.nics:
             out["nics"] = [n.to_json() for n in self.nics]
+        if self.require_security_groups:
+            out["require_security_groups"] = True
         return out
 
     def user_ports(self) -> frozenset[str]:
@@ -131,6 +135,7 @@ class SpawnSpec:
             hints=Hints.from_json(data.get("hints")),
             console_type=str(data.get("console_type") or "VNC"),
             nics=tuple(Nic.from_json(n) for n in data.get("nics") or ()),
+            require_security_groups=bool(data.get("require_security_groups")),
         )
 
 

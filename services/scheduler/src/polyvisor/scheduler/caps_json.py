@@ -53,6 +53,7 @@ def caps_to_json(c: HostCapabilities) -> dict[str, Any]:
             "reboot_soft": f.reboot_soft,
             "reboot_hard": f.reboot_hard,
             "vnc_port_range": list(f.vnc_port_range),
+            "security_groups": f.security_groups,
         },
         "capabilities": list(c.capabilities),
         "host_ip": c.host_ip,
@@ -81,6 +82,7 @@ def _features_from_json(d: dict[str, Any]) -> HostFeatures:
         power_off=bool(d.get("power_off", False)),
         reboot_soft=bool(d.get("reboot_soft", False)),
         reboot_hard=bool(d.get("reboot_hard", False)),
+        security_groups=bool(d.get("security_groups", False)),
         vnc_port_range=(int(lo), int(hi)),
     )
 

@@ -93,6 +93,7 @@ def features_from_proto(f: hypervisor_pb2.HypervisorFeatures) -> HostFeatures:
         reboot_soft=f.reboot_soft,
         reboot_hard=f.reboot_hard,
         vnc_port_range=(f.vnc_port_range.min, f.vnc_port_range.max),
+        security_groups=f.security_groups,
     )
 
 
@@ -106,6 +107,7 @@ def features_to_proto(f: HostFeatures) -> hypervisor_pb2.HypervisorFeatures:
         reboot_soft=f.reboot_soft,
         reboot_hard=f.reboot_hard,
         vnc_port_range=hypervisor_pb2.PortRange(min=f.vnc_port_range[0], max=f.vnc_port_range[1]),
+        security_groups=f.security_groups,
     )
 
 
@@ -267,6 +269,7 @@ def spec_from_proto(pb: request_spec_pb2.RequestSpec) -> RequestSpec:
             key_injection=pb.requires.key_injection,
             user_data=pb.requires.user_data,
             console_type=int(pb.requires.console_type),
+            security_groups=pb.requires.security_groups,
             capabilities=tuple(dict.fromkeys(c for c in pb.requires.capabilities if c)),
             networks=tuple(
                 dict.fromkeys(

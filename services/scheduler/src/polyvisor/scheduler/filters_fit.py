@@ -186,6 +186,8 @@ class HostFeaturesFilter(HostFilter):
             needs.append((f"no {name} capability", ("capability", name)))
         for network, physnet in r.networks:
             needs.append((f"cannot reach network {network}", ("physnet", physnet)))
+        if r.security_groups:
+            needs.append(("cannot enforce security groups", ("feature", "security_groups")))
         return needs
 
     def applies(self, ctx: FilterContext) -> bool:

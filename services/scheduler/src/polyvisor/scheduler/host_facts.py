@@ -39,6 +39,8 @@ def host_trait_keys(caps: HostCapabilities) -> set[TraitKey]:
         keys.add(("feature", "key_injection"))
     if f.user_data:
         keys.add(("feature", "user_data"))
+    if f.security_groups:
+        keys.add(("feature", "security_groups"))
     for console in f.console_types:
         keys.add(("console", console))
     for name in caps.capabilities:

@@ -187,6 +187,8 @@ class HostFeatures:
     reboot_soft: bool = False
     reboot_hard: bool = False
     vnc_port_range: tuple[int, int] = (0, 0)
+    #: Enforces the security groups of the ports it plugs (not a vCenter cluster without NSX).
+    security_groups: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,10 +319,13 @@ class HostRequirements:
     capabilities: tuple[str, ...] = ()
     #: (network name, physical network) of each network the server's ports are on.
     networks: tuple[tuple[str, str], ...] = ()
+    #: The host must enforce the security groups of the server's ports.
+    security_groups: bool = False
 
     def __bool__(self) -> bool:
         return bool(
-            self.key_injection
+            self.security_groups
+            or self.key_injection
             or self.user_data
             or self.console_type
             or self.capabilities

@@ -143,7 +143,7 @@ class ServerFlavor(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., resources: _Optional[_Union[_resources_pb2.Resources, _Mapping]] = ..., extra_specs: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ServerSpec(_message.Message):
-    __slots__ = ("name", "image_id", "flavor_id", "key_name", "user_data", "availability_zone", "scheduler_hints", "metadata", "networks")
+    __slots__ = ("name", "image_id", "flavor_id", "key_name", "user_data", "availability_zone", "scheduler_hints", "metadata", "networks", "require_security_groups")
     class SchedulerHintsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -167,6 +167,7 @@ class ServerSpec(_message.Message):
     SCHEDULER_HINTS_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     NETWORKS_FIELD_NUMBER: _ClassVar[int]
+    REQUIRE_SECURITY_GROUPS_FIELD_NUMBER: _ClassVar[int]
     name: str
     image_id: str
     flavor_id: str
@@ -176,7 +177,8 @@ class ServerSpec(_message.Message):
     scheduler_hints: _containers.ScalarMap[str, str]
     metadata: _containers.ScalarMap[str, str]
     networks: _containers.RepeatedCompositeFieldContainer[ServerNetwork]
-    def __init__(self, name: _Optional[str] = ..., image_id: _Optional[str] = ..., flavor_id: _Optional[str] = ..., key_name: _Optional[str] = ..., user_data: _Optional[bytes] = ..., availability_zone: _Optional[str] = ..., scheduler_hints: _Optional[_Mapping[str, str]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., networks: _Optional[_Iterable[_Union[ServerNetwork, _Mapping]]] = ...) -> None: ...
+    require_security_groups: bool
+    def __init__(self, name: _Optional[str] = ..., image_id: _Optional[str] = ..., flavor_id: _Optional[str] = ..., key_name: _Optional[str] = ..., user_data: _Optional[bytes] = ..., availability_zone: _Optional[str] = ..., scheduler_hints: _Optional[_Mapping[str, str]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., networks: _Optional[_Iterable[_Union[ServerNetwork, _Mapping]]] = ..., require_security_groups: _Optional[bool] = ...) -> None: ...
 
 class ServerNetwork(_message.Message):
     __slots__ = ("network_id", "port_id", "fixed_ip")

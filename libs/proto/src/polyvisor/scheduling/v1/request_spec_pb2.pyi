@@ -47,18 +47,20 @@ class ImageRequirements(_message.Message):
     def __init__(self, image_id: _Optional[str] = ..., hypervisor_type: _Optional[_Union[_hypervisor_pb2.HypervisorType, str]] = ..., architecture: _Optional[str] = ..., vm_mode: _Optional[str] = ..., disk_format: _Optional[_Union[_disk_pb2.DiskFormat, str]] = ..., available_disk_formats: _Optional[_Iterable[_Union[_disk_pb2.DiskFormat, str]]] = ..., producible_disk_formats: _Optional[_Iterable[_Union[_disk_pb2.DiskFormat, str]]] = ..., min_ram: _Optional[int] = ..., min_disk: _Optional[int] = ..., hypervisor_version_requires: _Optional[str] = ..., vmware_disktype: _Optional[_Union[_disk_pb2.VmwareDiskType, str]] = ...) -> None: ...
 
 class HostRequirements(_message.Message):
-    __slots__ = ("key_injection", "user_data", "console_type", "capabilities", "networks")
+    __slots__ = ("key_injection", "user_data", "console_type", "capabilities", "networks", "security_groups")
     KEY_INJECTION_FIELD_NUMBER: _ClassVar[int]
     USER_DATA_FIELD_NUMBER: _ClassVar[int]
     CONSOLE_TYPE_FIELD_NUMBER: _ClassVar[int]
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     NETWORKS_FIELD_NUMBER: _ClassVar[int]
+    SECURITY_GROUPS_FIELD_NUMBER: _ClassVar[int]
     key_injection: bool
     user_data: bool
     console_type: _hypervisor_pb2.ConsoleType
     capabilities: _containers.RepeatedScalarFieldContainer[str]
     networks: _containers.RepeatedCompositeFieldContainer[RequiredNetwork]
-    def __init__(self, key_injection: _Optional[bool] = ..., user_data: _Optional[bool] = ..., console_type: _Optional[_Union[_hypervisor_pb2.ConsoleType, str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., networks: _Optional[_Iterable[_Union[RequiredNetwork, _Mapping]]] = ...) -> None: ...
+    security_groups: bool
+    def __init__(self, key_injection: _Optional[bool] = ..., user_data: _Optional[bool] = ..., console_type: _Optional[_Union[_hypervisor_pb2.ConsoleType, str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., networks: _Optional[_Iterable[_Union[RequiredNetwork, _Mapping]]] = ..., security_groups: _Optional[bool] = ...) -> None: ...
 
 class RequiredNetwork(_message.Message):
     __slots__ = ("name", "physical_network")

@@ -24,35 +24,35 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#polyvisor/types/v1/hypervisor.proto\x12\x12polyvisor.types.v1\"w\n\x11SupportedInstance\x12\x14\n\x0c\x61rchitecture\x18\x01 \x01(\t\x12;\n\x0fhypervisor_type\x18\x02 \x01(\x0e\x32\".polyvisor.types.v1.HypervisorType\x12\x0f\n\x07vm_mode\x18\x03 \x01(\t\"%\n\tPortRange\x12\x0b\n\x03min\x18\x01 \x01(\x05\x12\x0b\n\x03max\x18\x02 \x01(\x05\"\xfc\x01\n\x12HypervisorFeatures\x12\x36\n\rconsole_types\x18\x01 \x03(\x0e\x32\x1f.polyvisor.types.v1.ConsoleType\x12\x15\n\rkey_injection\x18\x02 \x01(\x08\x12\x11\n\tuser_data\x18\x03 \x01(\x08\x12\x10\n\x08power_on\x18\x04 \x01(\x08\x12\x11\n\tpower_off\x18\x05 \x01(\x08\x12\x13\n\x0breboot_soft\x18\x06 \x01(\x08\x12\x13\n\x0breboot_hard\x18\x07 \x01(\x08\x12\x35\n\x0evnc_port_range\x18\x08 \x01(\x0b\x32\x1d.polyvisor.types.v1.PortRange\"\xc4\x02\n\x08\x45sxiHost\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05moref\x18\x02 \x01(\t\x12\x41\n\x10\x63onnection_state\x18\x03 \x01(\x0e\x32\'.polyvisor.types.v1.EsxiConnectionState\x12\x16\n\x0ein_maintenance\x18\x04 \x01(\x08\x12\x11\n\tcpu_cores\x18\x05 \x01(\x05\x12\x13\n\x0b\x63pu_threads\x18\x06 \x01(\x05\x12\x0f\n\x07\x63pu_mhz\x18\x07 \x01(\x03\x12\x14\n\x0c\x63pu_used_mhz\x18\x08 \x01(\x03\x12\x11\n\tmemory_mb\x18\t \x01(\x03\x12\x16\n\x0ememory_used_mb\x18\n \x01(\x03\x12\x17\n\x0fvcpus_allocated\x18\x0b \x01(\x05\x12\x1b\n\x13memory_allocated_mb\x18\x0c \x01(\x03\x12\x10\n\x08vm_count\x18\r \x01(\x05\"_\n\rClusterReport\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64rs_enabled\x18\x02 \x01(\x08\x12+\n\x05hosts\x18\x03 \x03(\x0b\x32\x1c.polyvisor.types.v1.EsxiHost\"X\n\x0b\x43onsoleInfo\x12-\n\x04type\x18\x01 \x01(\x0e\x32\x1f.polyvisor.types.v1.ConsoleType\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\x05*\xce\x01\n\x0eHypervisorType\x12\x1f\n\x1bHYPERVISOR_TYPE_UNSPECIFIED\x10\x00\x12\x17\n\x13HYPERVISOR_TYPE_KVM\x10\x01\x12\x18\n\x14HYPERVISOR_TYPE_QEMU\x10\x02\x12\x1a\n\x16HYPERVISOR_TYPE_VMWARE\x10\x03\x12\x17\n\x13HYPERVISOR_TYPE_XEN\x10\x04\x12\x17\n\x13HYPERVISOR_TYPE_LXC\x10\x05\x12\x1a\n\x16HYPERVISOR_TYPE_HYPERV\x10\x06*\xda\x01\n\nPowerState\x12\x1b\n\x17POWER_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13POWER_STATE_NOSTATE\x10\x01\x12\x17\n\x13POWER_STATE_RUNNING\x10\x02\x12\x16\n\x12POWER_STATE_PAUSED\x10\x03\x12\x18\n\x14POWER_STATE_SHUTDOWN\x10\x04\x12\x17\n\x13POWER_STATE_CRASHED\x10\x05\x12\x19\n\x15POWER_STATE_SUSPENDED\x10\x06\x12\x17\n\x13POWER_STATE_UNKNOWN\x10\x07*O\n\tHostState\x12\x1a\n\x16HOST_STATE_UNSPECIFIED\x10\x00\x12\x11\n\rHOST_STATE_UP\x10\x01\x12\x13\n\x0fHOST_STATE_DOWN\x10\x02*\\\n\nHostStatus\x12\x1b\n\x17HOST_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13HOST_STATUS_ENABLED\x10\x01\x12\x18\n\x14HOST_STATUS_DISABLED\x10\x02*\xb3\x01\n\x13\x45sxiConnectionState\x12%\n!ESXI_CONNECTION_STATE_UNSPECIFIED\x10\x00\x12#\n\x1f\x45SXI_CONNECTION_STATE_CONNECTED\x10\x01\x12&\n\"ESXI_CONNECTION_STATE_DISCONNECTED\x10\x02\x12(\n$ESXI_CONNECTION_STATE_NOT_RESPONDING\x10\x03*\x8b\x01\n\x0b\x43onsoleType\x12\x1c\n\x18\x43ONSOLE_TYPE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43ONSOLE_TYPE_VNC\x10\x01\x12\x16\n\x12\x43ONSOLE_TYPE_SPICE\x10\x02\x12\x17\n\x13\x43ONSOLE_TYPE_SERIAL\x10\x03\x12\x17\n\x13\x43ONSOLE_TYPE_WEBMKS\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#polyvisor/types/v1/hypervisor.proto\x12\x12polyvisor.types.v1\"w\n\x11SupportedInstance\x12\x14\n\x0c\x61rchitecture\x18\x01 \x01(\t\x12;\n\x0fhypervisor_type\x18\x02 \x01(\x0e\x32\".polyvisor.types.v1.HypervisorType\x12\x0f\n\x07vm_mode\x18\x03 \x01(\t\"%\n\tPortRange\x12\x0b\n\x03min\x18\x01 \x01(\x05\x12\x0b\n\x03max\x18\x02 \x01(\x05\"\x95\x02\n\x12HypervisorFeatures\x12\x36\n\rconsole_types\x18\x01 \x03(\x0e\x32\x1f.polyvisor.types.v1.ConsoleType\x12\x15\n\rkey_injection\x18\x02 \x01(\x08\x12\x11\n\tuser_data\x18\x03 \x01(\x08\x12\x10\n\x08power_on\x18\x04 \x01(\x08\x12\x11\n\tpower_off\x18\x05 \x01(\x08\x12\x13\n\x0breboot_soft\x18\x06 \x01(\x08\x12\x13\n\x0breboot_hard\x18\x07 \x01(\x08\x12\x35\n\x0evnc_port_range\x18\x08 \x01(\x0b\x32\x1d.polyvisor.types.v1.PortRange\x12\x17\n\x0fsecurity_groups\x18\t \x01(\x08\"\xc4\x02\n\x08\x45sxiHost\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05moref\x18\x02 \x01(\t\x12\x41\n\x10\x63onnection_state\x18\x03 \x01(\x0e\x32\'.polyvisor.types.v1.EsxiConnectionState\x12\x16\n\x0ein_maintenance\x18\x04 \x01(\x08\x12\x11\n\tcpu_cores\x18\x05 \x01(\x05\x12\x13\n\x0b\x63pu_threads\x18\x06 \x01(\x05\x12\x0f\n\x07\x63pu_mhz\x18\x07 \x01(\x03\x12\x14\n\x0c\x63pu_used_mhz\x18\x08 \x01(\x03\x12\x11\n\tmemory_mb\x18\t \x01(\x03\x12\x16\n\x0ememory_used_mb\x18\n \x01(\x03\x12\x17\n\x0fvcpus_allocated\x18\x0b \x01(\x05\x12\x1b\n\x13memory_allocated_mb\x18\x0c \x01(\x03\x12\x10\n\x08vm_count\x18\r \x01(\x05\"_\n\rClusterReport\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64rs_enabled\x18\x02 \x01(\x08\x12+\n\x05hosts\x18\x03 \x03(\x0b\x32\x1c.polyvisor.types.v1.EsxiHost\"X\n\x0b\x43onsoleInfo\x12-\n\x04type\x18\x01 \x01(\x0e\x32\x1f.polyvisor.types.v1.ConsoleType\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\x05*\xce\x01\n\x0eHypervisorType\x12\x1f\n\x1bHYPERVISOR_TYPE_UNSPECIFIED\x10\x00\x12\x17\n\x13HYPERVISOR_TYPE_KVM\x10\x01\x12\x18\n\x14HYPERVISOR_TYPE_QEMU\x10\x02\x12\x1a\n\x16HYPERVISOR_TYPE_VMWARE\x10\x03\x12\x17\n\x13HYPERVISOR_TYPE_XEN\x10\x04\x12\x17\n\x13HYPERVISOR_TYPE_LXC\x10\x05\x12\x1a\n\x16HYPERVISOR_TYPE_HYPERV\x10\x06*\xda\x01\n\nPowerState\x12\x1b\n\x17POWER_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13POWER_STATE_NOSTATE\x10\x01\x12\x17\n\x13POWER_STATE_RUNNING\x10\x02\x12\x16\n\x12POWER_STATE_PAUSED\x10\x03\x12\x18\n\x14POWER_STATE_SHUTDOWN\x10\x04\x12\x17\n\x13POWER_STATE_CRASHED\x10\x05\x12\x19\n\x15POWER_STATE_SUSPENDED\x10\x06\x12\x17\n\x13POWER_STATE_UNKNOWN\x10\x07*O\n\tHostState\x12\x1a\n\x16HOST_STATE_UNSPECIFIED\x10\x00\x12\x11\n\rHOST_STATE_UP\x10\x01\x12\x13\n\x0fHOST_STATE_DOWN\x10\x02*\\\n\nHostStatus\x12\x1b\n\x17HOST_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13HOST_STATUS_ENABLED\x10\x01\x12\x18\n\x14HOST_STATUS_DISABLED\x10\x02*\xb3\x01\n\x13\x45sxiConnectionState\x12%\n!ESXI_CONNECTION_STATE_UNSPECIFIED\x10\x00\x12#\n\x1f\x45SXI_CONNECTION_STATE_CONNECTED\x10\x01\x12&\n\"ESXI_CONNECTION_STATE_DISCONNECTED\x10\x02\x12(\n$ESXI_CONNECTION_STATE_NOT_RESPONDING\x10\x03*\x8b\x01\n\x0b\x43onsoleType\x12\x1c\n\x18\x43ONSOLE_TYPE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43ONSOLE_TYPE_VNC\x10\x01\x12\x16\n\x12\x43ONSOLE_TYPE_SPICE\x10\x02\x12\x17\n\x13\x43ONSOLE_TYPE_SERIAL\x10\x03\x12\x17\n\x13\x43ONSOLE_TYPE_WEBMKS\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'polyvisor.types.v1.hypervisor_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_HYPERVISORTYPE']._serialized_start=989
-  _globals['_HYPERVISORTYPE']._serialized_end=1195
-  _globals['_POWERSTATE']._serialized_start=1198
-  _globals['_POWERSTATE']._serialized_end=1416
-  _globals['_HOSTSTATE']._serialized_start=1418
-  _globals['_HOSTSTATE']._serialized_end=1497
-  _globals['_HOSTSTATUS']._serialized_start=1499
-  _globals['_HOSTSTATUS']._serialized_end=1591
-  _globals['_ESXICONNECTIONSTATE']._serialized_start=1594
-  _globals['_ESXICONNECTIONSTATE']._serialized_end=1773
-  _globals['_CONSOLETYPE']._serialized_start=1776
-  _globals['_CONSOLETYPE']._serialized_end=1915
+  _globals['_HYPERVISORTYPE']._serialized_start=1014
+  _globals['_HYPERVISORTYPE']._serialized_end=1220
+  _globals['_POWERSTATE']._serialized_start=1223
+  _globals['_POWERSTATE']._serialized_end=1441
+  _globals['_HOSTSTATE']._serialized_start=1443
+  _globals['_HOSTSTATE']._serialized_end=1522
+  _globals['_HOSTSTATUS']._serialized_start=1524
+  _globals['_HOSTSTATUS']._serialized_end=1616
+  _globals['_ESXICONNECTIONSTATE']._serialized_start=1619
+  _globals['_ESXICONNECTIONSTATE']._serialized_end=1798
+  _globals['_CONSOLETYPE']._serialized_start=1801
+  _globals['_CONSOLETYPE']._serialized_end=1940
   _globals['_SUPPORTEDINSTANCE']._serialized_start=59
   _globals['_SUPPORTEDINSTANCE']._serialized_end=178
   _globals['_PORTRANGE']._serialized_start=180
   _globals['_PORTRANGE']._serialized_end=217
   _globals['_HYPERVISORFEATURES']._serialized_start=220
-  _globals['_HYPERVISORFEATURES']._serialized_end=472
-  _globals['_ESXIHOST']._serialized_start=475
-  _globals['_ESXIHOST']._serialized_end=799
-  _globals['_CLUSTERREPORT']._serialized_start=801
-  _globals['_CLUSTERREPORT']._serialized_end=896
-  _globals['_CONSOLEINFO']._serialized_start=898
-  _globals['_CONSOLEINFO']._serialized_end=986
+  _globals['_HYPERVISORFEATURES']._serialized_end=497
+  _globals['_ESXIHOST']._serialized_start=500
+  _globals['_ESXIHOST']._serialized_end=824
+  _globals['_CLUSTERREPORT']._serialized_start=826
+  _globals['_CLUSTERREPORT']._serialized_end=921
+  _globals['_CONSOLEINFO']._serialized_start=923
+  _globals['_CONSOLEINFO']._serialized_end=1011
 # @@protoc_insertion_point(module_scope)

@@ -104,7 +104,7 @@ class PortRange(_message.Message):
     def __init__(self, min: _Optional[int] = ..., max: _Optional[int] = ...) -> None: ...
 
 class HypervisorFeatures(_message.Message):
-    __slots__ = ("console_types", "key_injection", "user_data", "power_on", "power_off", "reboot_soft", "reboot_hard", "vnc_port_range")
+    __slots__ = ("console_types", "key_injection", "user_data", "power_on", "power_off", "reboot_soft", "reboot_hard", "vnc_port_range", "security_groups")
     CONSOLE_TYPES_FIELD_NUMBER: _ClassVar[int]
     KEY_INJECTION_FIELD_NUMBER: _ClassVar[int]
     USER_DATA_FIELD_NUMBER: _ClassVar[int]
@@ -113,6 +113,7 @@ class HypervisorFeatures(_message.Message):
     REBOOT_SOFT_FIELD_NUMBER: _ClassVar[int]
     REBOOT_HARD_FIELD_NUMBER: _ClassVar[int]
     VNC_PORT_RANGE_FIELD_NUMBER: _ClassVar[int]
+    SECURITY_GROUPS_FIELD_NUMBER: _ClassVar[int]
     console_types: _containers.RepeatedScalarFieldContainer[ConsoleType]
     key_injection: bool
     user_data: bool
@@ -121,7 +122,8 @@ class HypervisorFeatures(_message.Message):
     reboot_soft: bool
     reboot_hard: bool
     vnc_port_range: PortRange
-    def __init__(self, console_types: _Optional[_Iterable[_Union[ConsoleType, str]]] = ..., key_injection: _Optional[bool] = ..., user_data: _Optional[bool] = ..., power_on: _Optional[bool] = ..., power_off: _Optional[bool] = ..., reboot_soft: _Optional[bool] = ..., reboot_hard: _Optional[bool] = ..., vnc_port_range: _Optional[_Union[PortRange, _Mapping]] = ...) -> None: ...
+    security_groups: bool
+    def __init__(self, console_types: _Optional[_Iterable[_Union[ConsoleType, str]]] = ..., key_injection: _Optional[bool] = ..., user_data: _Optional[bool] = ..., power_on: _Optional[bool] = ..., power_off: _Optional[bool] = ..., reboot_soft: _Optional[bool] = ..., reboot_hard: _Optional[bool] = ..., vnc_port_range: _Optional[_Union[PortRange, _Mapping]] = ..., security_groups: _Optional[bool] = ...) -> None: ...
 
 class EsxiHost(_message.Message):
     __slots__ = ("name", "moref", "connection_state", "in_maintenance", "cpu_cores", "cpu_threads", "cpu_mhz", "cpu_used_mhz", "memory_mb", "memory_used_mb", "vcpus_allocated", "memory_allocated_mb", "vm_count")

@@ -68,6 +68,7 @@ def select_request(req: PlacementRequest) -> scheduler_pb2.SelectDestinationsReq
             key_injection=req.key_injection,
             user_data=req.user_data,
             console_type=CONSOLE_TYPE.value(req.console_type),
+            security_groups=req.security_groups,
             networks=[
                 request_spec_pb2.RequiredNetwork(name=name, physical_network=physnet)
                 for name, physnet in req.networks

@@ -74,6 +74,7 @@ class ServerHandlers:
                     Nic(network_id=n.network_id, port_id=n.port_id, fixed_ip=n.fixed_ip)
                     for n in s.networks
                 ),
+                require_security_groups=s.require_security_groups,
             ),
         )
         return pb.CreateServerResponse(servers=[server_to_proto(x) for x in created])

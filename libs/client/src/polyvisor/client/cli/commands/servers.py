@@ -52,6 +52,9 @@ def register(groups: Any, out: argparse.ArgumentParser) -> None:
     p.add_argument("--nic", action="append", default=[], metavar="net-id=N,v4-fixed-ip=IP",
                    help="a NIC: net-id=NETWORK[,v4-fixed-ip=IP|v6-fixed-ip=IP] or "
                         "port-id=PORT (repeatable; in order after --network and --port)")  # fmt: skip
+    p.add_argument("--require-security-groups", action="store_true",
+                   help="only on a host that enforces its ports' security groups "
+                        "(not vSphere without NSX)")  # fmt: skip
     _wait_args(p, 600, "wait until the server is ACTIVE (exit 1 if it ends in ERROR)")
     p.set_defaults(handler=create)
 
@@ -197,6 +200,7 @@ async def create(ctx: Ctx, args: argparse.Namespace) -> int:
         hints=hints,
         metadata=metadata,
         networks=networks,
+        require_security_groups=args.require_security_groups,
     )
     if server.state == server_status_pb2.SERVER_STATE_ERROR:
         raise ServerFault(server)
