@@ -281,6 +281,16 @@ def test_a_distributed_switch_network_and_the_images_nic_model(
     assert dv_group(direct, port_group_name(net)) is None
 
 
+def guest_network(direct: Direct, vm: vim.VirtualMachine) -> dict[str, list[str]]:
+    """MAC -> addresses in the VM's guestinfo network configuration."""
+    extra = direct.extra(vm)
+    meta = json.loads(decode(extra["guestinfo.metadata"], extra["guestinfo.metadata.encoding"]))
+    return {
+        e["match"]["macaddress"]: e.get("addresses", [])
+        for e in meta.get("network", {}).get("ethernets", {}).values()
+    }
+
+
 def test_attach_and_detach_a_port_on_a_running_vm(
     driver: PortsVmwareDriver,
     direct: Direct,
@@ -311,6 +321,11 @@ def test_attach_and_detach_a_port_on_a_running_vm(
     assert (extra.port_id, True, False, "") in source.reports
 
     assert direct.extra(vm)[port_key(extra.port_id)] == "fa:16:3e:00:00:0b"
+    # The guest's network configuration names both NICs now, with the new one's address.
+    assert guest_network(direct, vm) == {
+        "fa:16:3e:00:00:0a": ["10.20.0.10/24"],
+        "fa:16:3e:00:00:0b": ["10.20.0.11/24"],
+    }
 
     # The api may unbind the port before the detach reaches us: the NIC is still found.
     del source.by_port[extra.port_id]
@@ -320,6 +335,7 @@ def test_attach_and_detach_a_port_on_a_running_vm(
     assert not direct.extra(vm).get(port_key(extra.port_id))
 
     assert [n.macAddress for n in nics(vm)] == ["fa:16:3e:00:00:0a"]
+    assert guest_network(direct, vm) == {"fa:16:3e:00:00:0a": ["10.20.0.10/24"]}
     assert vm.runtime.powerState == "poweredOn"
     # Nobody uses net_b's port group any more; net_a's still carries the server.
     assert std_groups(direct, port_group_name(net_b)) == []

@@ -23,6 +23,7 @@ __all__ = [
     "encode",
     "guestinfo_options",
     "metadata_document",
+    "with_network",
 ]
 
 ENCODING = "gzip+base64"
@@ -94,3 +95,22 @@ def guestinfo_options(
         if len(value) > MAX_VALUE_BYTES:
             raise ValueError(f"{key} is {len(value)} bytes encoded (at most {MAX_VALUE_BYTES})")
     return out
+
+
+def with_network(extra: Mapping[str, str], network: Mapping[str, object] | None) -> dict[str, str]:
+    """The metadata keys of a VM whose extraConfig is `extra`, its network configuration
+    replaced by `network` (a NIC added or taken off); nothing when it has no metadata of
+    ours."""
+    raw = extra.get("guestinfo.metadata")
+    if not raw:
+        return {}
+    doc = json.loads(decode(raw, extra.get("guestinfo.metadata.encoding", "")))
+    doc.pop("network", None)
+    if network:
+        doc["network"] = dict(network)
+    value = encode(json.dumps(doc, sort_keys=True).encode())
+    if len(value) > MAX_VALUE_BYTES:
+        raise ValueError(
+            f"guestinfo.metadata is {len(value)} bytes encoded (at most {MAX_VALUE_BYTES})"
+        )
+    return {"guestinfo.metadata": value, "guestinfo.metadata.encoding": ENCODING}
