@@ -7,6 +7,7 @@ fixed IP); a host that fails the attach leaves the server as it was and frees th
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from polyvisor.client.cli.app import build_parser, run
 from polyvisor.compute.v1 import flavors_pb2, servers_pb2
 from polyvisor.image.v1 import images_pb2
 from polyvisor.network.v1 import networks_pb2
@@ -291,3 +293,34 @@ async def test_a_server_that_requires_security_groups_goes_only_where_they_are_e
     assert "cannot enforce security groups" in failed.fault.message
     # Nothing was made for it; its port binding never existed.
     assert await net.ports_of(s.id) == []
+
+
+async def test_the_cli_adds_and_removes_a_port(
+    env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`polyvisor server add port` / `server remove port`, as a user types them (names)."""
+    c, net = await env.member()
+    network_id = await net.network("nic-cli", "10.96.0.0/24")
+    await net.network("nic-cli-b", "10.97.0.0/24")
+    server = await server_on(c, env, CAPABLE, network_id)
+    assert env.stack.network is not None
+    monkeypatch.setenv("POLYVISOR_CONFIG", str(tmp_path / "config.yaml"))
+    monkeypatch.setenv("POLYVISOR_TOKEN", c.token)
+    base = ["--api-url", env.stack.apis[0].address, "--network-url", env.stack.network.address]
+
+    async def polyvisor(*argv: str) -> tuple[int, str]:
+        capsys.readouterr()
+        code = await run(build_parser().parse_args([*base, *argv]))
+        return code, capsys.readouterr().out
+
+    code, out = await polyvisor("server", "add", "port", server.name, "--network", "nic-cli-b",
+                                "--fixed-ip", "10.97.0.9", "--wait", "-f", "json")  # fmt: skip
+    assert code == 0, out
+    shown = json.loads(out)
+    assert "10.97.0.9" in json.dumps(shown["addresses"])
+    [added] = [p for p in await net.ports_of(server.id) if p.fixed_ips[0].ip_address == "10.97.0.9"]
+    code, out = await polyvisor("server", "remove", "port", server.name, added.id, "--wait")
+    assert code == 0, out
+    assert f"port {added.id} removed" in out
+    after = await c.get(server.id)
+    assert "10.97.0.9" not in {a.address for a in after.addresses}
