@@ -59,7 +59,8 @@ class ServerNics(ServerWatching):
             ),
         )
         if not wait:
-            return resp.server
+            server: servers_pb2.Server = resp.server
+            return server
         return await self._settled(server_id, wait_timeout)
 
     async def _settled(self, server_id: str, wait_timeout: float) -> servers_pb2.Server:
