@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
-from polyvisor.agentkit.capabilities import CAPABILITIES, Pause, Ports, Suspend
+from polyvisor.agentkit.capabilities import CAPABILITIES, Pause, Suspend
 from polyvisor.agentkit.commands import (
     Command,
     EventKind,
@@ -58,6 +58,7 @@ from polyvisor.agentkit.executor import DriverCalls
 from polyvisor.agentkit.generations import GenerationBook, Verdict
 from polyvisor.agentkit.image_cache import ImageCache
 from polyvisor.agentkit.metrics import COMMAND_SECONDS, COMMANDS
+from polyvisor.agentkit.port_handler import PORT_VERBS, apply_port
 from polyvisor.agentkit.resize_handler import RESIZE_VERBS, apply_resize
 from polyvisor.common.errors import PolyvisorError
 from polyvisor.common.logging import bound_context, get_logger
@@ -76,12 +77,6 @@ _OPTIONAL: dict[Verb, tuple[type, EventKind]] = {
     Verb.UNPAUSE: (Pause, EventKind.UNPAUSED),
     Verb.SUSPEND: (Suspend, EventKind.SUSPENDED),
     Verb.RESUME: (Suspend, EventKind.RESUMED),
-}
-
-# Plugging a port into, or out of, a server that exists (the `ports` capability).
-_PORT_VERBS: dict[Verb, EventKind] = {
-    Verb.ATTACH_PORT: EventKind.PORT_ATTACHED,
-    Verb.DETACH_PORT: EventKind.PORT_DETACHED,
 }
 
 
@@ -240,8 +235,8 @@ class CommandHandler:
                 await self._answer(cmd, EventKind.REBOOTED, inst)
             elif cmd.verb in _OPTIONAL:
                 await self._optional(cmd)
-            elif cmd.verb in _PORT_VERBS:
-                await self._port(cmd)
+            elif cmd.verb in PORT_VERBS:
+                await self._emit(cmd, await apply_port(self.driver, self.calls, self.host, cmd))
             elif cmd.verb == Verb.REFRESH_CONSOLE:
                 console = await self.calls.run("console", self.driver.console, cmd.server_id)
                 await self._emit(cmd, EventKind.CONSOLE_UPDATED, console=console)
@@ -322,19 +317,6 @@ class CommandHandler:
         verb = getattr(self.driver, cmd.verb.value)
         inst = await self.calls.run(cmd.verb.value, verb, cmd.server_id)
         await self._answer(cmd, answer, inst)
-
-    async def _port(self, cmd: Command) -> None:
-        """Plug or unplug one port (the `ports` capability); a host whose driver lacks it
-        answers COMMAND_FAILED naming it."""
-        driver = self.driver
-        if not isinstance(driver, Ports):
-            raise DriverError(
-                f"host {self.host} cannot {cmd.verb.value.replace('_', ' ')}s: its hypervisor "
-                "driver has no ports capability"
-            )
-        verb = driver.attach_port if cmd.verb == Verb.ATTACH_PORT else driver.detach_port
-        await self.calls.run(cmd.verb.value, verb, cmd.server_id, cmd.port_id)
-        await self._emit(cmd, _PORT_VERBS[cmd.verb])
 
     async def _destroy(self, cmd: Command) -> None:
         self._destroyed[cmd.server_id] = time.monotonic()
