@@ -1,0 +1,1 @@
+"""Protobuf messages to the OpenStack APIs' JSON, and back."""

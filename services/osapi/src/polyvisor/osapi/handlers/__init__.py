@@ -1,0 +1,29 @@
+"""The gateway's routes: Keystone v3 under /identity, Nova v2.1 under /compute, Glance v2
+under /image, Neutron v2.0 under /network, all on one port."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from polyvisor.osapi.clients import Apis
+from polyvisor.osapi.config import OsapiSettings
+from polyvisor.osapi.handlers import keystone
+from polyvisor.osapi.handlers.common import APIS, SETTINGS, WHO_CACHE, base_url, error_middleware
+
+__all__ = ["make_app"]
+
+
+async def root(request: web.Request) -> web.Response:
+    base = base_url(request)
+    return web.json_response(
+        {"services": {kind: f"{base}/{kind}" for kind in ("identity", "compute", "image", "network")}}
+    )
+
+
+def make_app(apis: Apis, settings: OsapiSettings) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=1 << 20)
+    app[APIS] = apis
+    app[SETTINGS] = settings
+    app[WHO_CACHE] = {}
+    app.add_routes([web.get("/", root), *keystone.routes()])
+    return app

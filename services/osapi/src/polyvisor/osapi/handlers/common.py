@@ -1,0 +1,203 @@
+"""What every API's handlers share: the middleware that answers errors in each API's shape
+(and negotiates Nova's microversion), the caller's stubs, bodies, links, paging."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import grpc
+from aiohttp import web
+from prometheus_client import Counter, Histogram
+
+from polyvisor.common.logging import get_logger
+from polyvisor.identity.v1 import identity_requests_pb2 as ir
+from polyvisor.osapi import microversion
+from polyvisor.osapi.clients import Apis, Stubs
+from polyvisor.osapi.config import OsapiSettings
+from polyvisor.osapi.errors import Api, ApiError, from_rpc, render
+
+__all__ = [
+    "APIS",
+    "SETTINGS",
+    "Who",
+    "base_url",
+    "body_of",
+    "error_middleware",
+    "page_after",
+    "stubs",
+    "whoami",
+]
+
+log = get_logger(__name__)
+
+APIS = web.AppKey("apis", Apis)
+SETTINGS = web.AppKey("settings", OsapiSettings)
+WHO_CACHE = web.AppKey("who_cache", dict)
+MV = "microversion"
+
+REQUESTS = Counter(
+    "polyvisor_osapi_requests_total", "REST requests answered", ["api", "method", "status"]
+)
+LATENCY = Histogram("polyvisor_osapi_request_seconds", "REST request latency", ["api"])
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+T = TypeVar("T")
+
+
+def api_of(path: str) -> Api:
+    first = path.lstrip("/").split("/", 1)[0]
+    for api in Api:
+        if api.value == first:
+            return api
+    return Api.KEYSTONE
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    api = api_of(request.path)
+    started = time.perf_counter()
+    extra: dict[str, str] = {}
+    try:
+        if api is Api.NOVA:
+            request[MV] = microversion.negotiate(request.headers)
+            extra = microversion.response_headers(request[MV])
+        resp = await handler(request)
+    except ApiError as err:
+        resp = _error(api, err)
+    except grpc.aio.AioRpcError as exc:
+        err = from_rpc(exc.code(), exc.details() or "")
+        if err.status >= 500:
+            log.warning("rpc failed", path=request.path, code=exc.code().name, details=exc.details())
+        resp = _error(api, err)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        resp = _error(api, ApiError(exc.status, exc.reason))
+    except json.JSONDecodeError:
+        resp = _error(api, ApiError(400, "Malformed request body"))
+    if extra and not resp.prepared:
+        resp.headers.update(extra)
+    REQUESTS.labels(api.value, request.method, str(resp.status)).inc()
+    LATENCY.labels(api.value).observe(time.perf_counter() - started)
+    return resp
+
+
+def _error(api: Api, err: ApiError) -> web.Response:
+    return web.json_response(render(api, err), status=err.status)
+
+
+def stubs(request: web.Request) -> Stubs:
+    token = request.headers.get("X-Auth-Token", "").strip()
+    if not token:
+        raise ApiError(401, "The request you have made requires authentication.")
+    return request.app[APIS].as_user(token)
+
+
+def base_url(request: web.Request) -> str:
+    public = request.app[SETTINGS].public_url.rstrip("/")
+    return public or f"{request.scheme}://{request.host}"
+
+
+async def body_of(request: web.Request, key: str | None = None) -> dict[str, Any]:
+    """The request's JSON object (its `key` member when given); 400 otherwise."""
+    raw = await request.read()
+    if not raw:
+        raise ApiError(400, "The request body is empty")
+    data = json.loads(raw)
+    if key is not None:
+        if not isinstance(data, dict) or not isinstance(data.get(key), dict):
+            raise ApiError(400, f"The request body must be an object with a '{key}' object")
+        data = data[key]
+    if not isinstance(data, dict):
+        raise ApiError(400, "The request body must be a JSON object")
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    user_id: str
+    user_name: str
+    project_id: str
+    project_name: str
+    roles: tuple[str, ...]
+    expires: float
+
+    @property
+    def admin(self) -> bool:
+        return "admin" in self.roles
+
+
+async def whoami(request: web.Request) -> Who:
+    """The caller (ValidateToken, remembered for a minute per token)."""
+    s = stubs(request)
+    token = s.md[0][1].removeprefix("Bearer ")
+    cache: dict[str, Who] = request.app[WHO_CACHE]
+    now = time.time()
+    hit = cache.get(token)
+    if hit is not None and hit.expires > now:
+        return hit
+    resp = await s.identity.ValidateToken(ir.ValidateTokenRequest(token=token), metadata=s.md,
+                                          timeout=s.timeout)  # fmt: skip
+    from polyvisor.client.enums import display
+    from polyvisor.identity.v1 import identity_pb2
+
+    roles = tuple(display(identity_pb2.Role.DESCRIPTOR, r) for r in resp.roles)
+    who = Who(resp.user.id, resp.user.name, resp.project.id, resp.project.name, roles, now + 60)
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[token] = who
+    return who
+
+
+async def page_after(
+    fetch: Callable[[str, int], Awaitable[tuple[Sequence[T], str]]],
+    *,
+    limit: int | None,
+    marker: str | None,
+    key: Callable[[T], str],
+    keep: Callable[[T], bool] = lambda _: True,
+    max_limit: int = 1000,
+) -> tuple[list[T], bool]:
+    """OpenStack paging (limit, marker = the last id seen) over a gRPC List (page tokens):
+    the items after `marker` that `keep` accepts, at most `limit`; and whether more follow.
+    `fetch(page_token, page_size)` returns (items, next_page_token)."""
+    want = min(limit, max_limit) if limit is not None else max_limit
+    out: list[T] = []
+    seen = not marker
+    token = ""
+    size = min(want + 1, 1000) if seen else 1000
+    while True:
+        items, token = await fetch(token, size)
+        for item in items:
+            if not seen:
+                seen = key(item) == marker
+                continue
+            if keep(item):
+                out.append(item)
+        if not token or len(out) > want:
+            break
+    if not seen:
+        raise ApiError(400, f"marker [{marker}] not found")
+    return out[:want], len(out) > want
+
+
+def query_int(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"{name} must be an integer") from None
+    if value < 0:
+        raise ApiError(400, f"{name} must be >= 0")
+    return value
+
+
+async def aiter_chunks(request: web.Request, size: int) -> AsyncIterator[bytes]:
+    async for chunk in request.content.iter_chunked(size):
+        yield chunk

@@ -1,0 +1,73 @@
+"""Nova's microversions: what a request asks for, what the gateway answers with.
+
+A request names its version in `OpenStack-API-Version: compute 2.60` or the older
+`X-OpenStack-Nova-API-Version: 2.60` (`latest` means MAX_VERSION); none means 2.1. A version
+outside [MIN_VERSION, MAX_VERSION] is refused with 406, a malformed one with 400, as Nova
+does. The answer names the version it was made for in both headers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from polyvisor.osapi.errors import ApiError
+
+__all__ = ["MAX_VERSION", "MIN_VERSION", "Version", "negotiate", "response_headers"]
+
+
+class Version(NamedTuple):
+    major: int
+    minor: int
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}"
+
+    @classmethod
+    def parse(cls, text: str) -> Version:
+        try:
+            major, minor = text.strip().split(".")
+            if not (major.isdigit() and minor.isdigit()):
+                raise ValueError(text)
+            return cls(int(major), int(minor))
+        except ValueError:
+            raise ApiError(400, f"Invalid API version request string {text!r}") from None
+
+
+MIN_VERSION = Version(2, 1)
+#: The newest compute microversion the gateway speaks (Nova 2024.2's is 2.96).
+MAX_VERSION = Version(2, 96)
+
+
+def _requested(headers: Mapping[str, str]) -> str:
+    combined = headers.get("OpenStack-API-Version", "")
+    for part in combined.split(","):
+        words = part.split()
+        if len(words) == 2 and words[0].lower() == "compute":
+            return words[1]
+    return headers.get("X-OpenStack-Nova-API-Version", "")
+
+
+def negotiate(headers: Mapping[str, str]) -> Version:
+    """The version to answer `headers` with; ApiError 400/406 when it cannot be."""
+    text = _requested(headers).strip()
+    if not text:
+        return MIN_VERSION
+    if text.lower() == "latest":
+        return MAX_VERSION
+    wanted = Version.parse(text)
+    if not MIN_VERSION <= wanted <= MAX_VERSION:
+        raise ApiError(
+            406,
+            f"Version {wanted} is not supported by the API. Minimum is {MIN_VERSION} "
+            f"and maximum is {MAX_VERSION}.",
+        )
+    return wanted
+
+
+def response_headers(version: Version) -> dict[str, str]:
+    return {
+        "OpenStack-API-Version": f"compute {version}",
+        "X-OpenStack-Nova-API-Version": str(version),
+        "Vary": "OpenStack-API-Version, X-OpenStack-Nova-API-Version",
+    }
