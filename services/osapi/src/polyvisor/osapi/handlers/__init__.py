@@ -7,7 +7,14 @@ from aiohttp import web
 
 from polyvisor.osapi.clients import Apis
 from polyvisor.osapi.config import OsapiSettings
-from polyvisor.osapi.handlers import keystone
+from polyvisor.osapi.handlers import (
+    glance,
+    keystone,
+    nova_actions,
+    nova_catalog,
+    nova_hosts,
+    nova_servers,
+)
 from polyvisor.osapi.handlers.common import APIS, SETTINGS, WHO_CACHE, base_url, error_middleware
 
 __all__ = ["make_app"]
@@ -16,7 +23,11 @@ __all__ = ["make_app"]
 async def root(request: web.Request) -> web.Response:
     base = base_url(request)
     return web.json_response(
-        {"services": {kind: f"{base}/{kind}" for kind in ("identity", "compute", "image", "network")}}
+        {
+            "services": {
+                kind: f"{base}/{kind}" for kind in ("identity", "compute", "image", "network")
+            }
+        }
     )
 
 
@@ -25,5 +36,16 @@ def make_app(apis: Apis, settings: OsapiSettings) -> web.Application:
     app[APIS] = apis
     app[SETTINGS] = settings
     app[WHO_CACHE] = {}
-    app.add_routes([web.get("/", root), *keystone.routes()])
+    nova = "/compute/v2.1"
+    app.add_routes(
+        [
+            web.get("/", root),
+            *keystone.routes(),
+            *nova_catalog.routes(nova),
+            *nova_hosts.routes(nova),
+            *nova_servers.routes(nova),
+            *nova_actions.routes(nova),
+            *glance.routes(),
+        ]
+    )
     return app

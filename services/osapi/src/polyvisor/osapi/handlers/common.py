@@ -71,7 +71,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except grpc.aio.AioRpcError as exc:
         err = from_rpc(exc.code(), exc.details() or "")
         if err.status >= 500:
-            log.warning("rpc failed", path=request.path, code=exc.code().name, details=exc.details())
+            log.warning(
+                "rpc failed", path=request.path, code=exc.code().name, details=exc.details()
+            )
         resp = _error(api, err)
     except web.HTTPException as exc:
         if exc.status < 400:

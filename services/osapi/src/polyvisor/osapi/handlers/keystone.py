@@ -33,8 +33,9 @@ def _version(base: str) -> dict[str, Any]:
         "status": "stable",
         "updated": _UPDATED,
         "links": [{"rel": "self", "href": f"{base}/identity/v3/"}],
-        "media-types": [{"base": "application/json",
-                         "type": "application/vnd.openstack.identity-v3+json"}],  # fmt: skip
+        "media-types": [
+            {"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}
+        ],
     }
 
 
@@ -53,7 +54,9 @@ def _now() -> str:
 
 def _check_domain(obj: dict[str, Any]) -> None:
     d = obj.get("domain")
-    if isinstance(d, dict) and not (d.get("id") == "default" or d.get("name") in ("Default", "default")):
+    if isinstance(d, dict) and not (
+        d.get("id") == "default" or d.get("name") in ("Default", "default")
+    ):
         raise ApiError(401, "The request you have made requires authentication.")
 
 

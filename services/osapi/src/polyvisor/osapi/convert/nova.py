@@ -1,0 +1,227 @@
+"""Nova v2.1's JSON for servers, by microversion (what each one adds, and no more: clients
+validate the bodies against each version's schema), and for the compute catalogue."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from polyvisor.osapi.convert.common import iso
+from polyvisor.osapi.microversion import Version
+from polyvisor.types.v1 import hypervisor_pb2 as hv
+from polyvisor.types.v1 import network_pb2
+from polyvisor.types.v1 import server_status_pb2 as ss
+
+__all__ = ["fault", "flavor", "keypair", "server", "server_link", "status_to_state"]
+
+S = ss.ServerState
+T = ss.ServerTask
+
+STATUS = {
+    S.SERVER_STATE_BUILDING: "BUILD",
+    S.SERVER_STATE_ACTIVE: "ACTIVE",
+    S.SERVER_STATE_SHUTOFF: "SHUTOFF",
+    S.SERVER_STATE_REBOOTING: "REBOOT",
+    S.SERVER_STATE_ERROR: "ERROR",
+    S.SERVER_STATE_DELETED: "DELETED",
+    S.SERVER_STATE_SHELVED_OFFLOADED: "SHELVED_OFFLOADED",
+    S.SERVER_STATE_PAUSED: "PAUSED",
+    S.SERVER_STATE_SUSPENDED: "SUSPENDED",
+}
+VM_STATE = {
+    S.SERVER_STATE_BUILDING: "building",
+    S.SERVER_STATE_ACTIVE: "active",
+    S.SERVER_STATE_SHUTOFF: "stopped",
+    S.SERVER_STATE_REBOOTING: "active",
+    S.SERVER_STATE_ERROR: "error",
+    S.SERVER_STATE_DELETED: "deleted",
+    S.SERVER_STATE_SHELVED_OFFLOADED: "shelved_offloaded",
+    S.SERVER_STATE_PAUSED: "paused",
+    S.SERVER_STATE_SUSPENDED: "suspended",
+}
+TASK = {
+    T.SERVER_TASK_SCHEDULING: "scheduling",
+    T.SERVER_TASK_FETCHING_IMAGE: "spawning",
+    T.SERVER_TASK_SPAWNING: "spawning",
+    T.SERVER_TASK_POWERING_ON: "powering-on",
+    T.SERVER_TASK_POWERING_OFF: "powering-off",
+    T.SERVER_TASK_REBOOTING: "rebooting",
+    T.SERVER_TASK_REBOOTING_HARD: "rebooting_hard",
+    T.SERVER_TASK_DELETING: "deleting",
+    T.SERVER_TASK_IMAGE_SNAPSHOT: "image_snapshot",
+    T.SERVER_TASK_REBUILDING: "rebuilding",
+    T.SERVER_TASK_SHELVING: "shelving",
+    T.SERVER_TASK_UNSHELVING: "unshelving",
+    T.SERVER_TASK_PAUSING: "pausing",
+    T.SERVER_TASK_UNPAUSING: "unpausing",
+    T.SERVER_TASK_SUSPENDING: "suspending",
+    T.SERVER_TASK_RESUMING: "resuming",
+}
+POWER = {
+    hv.POWER_STATE_RUNNING: 1,
+    hv.POWER_STATE_PAUSED: 3,
+    hv.POWER_STATE_SHUTDOWN: 4,
+    hv.POWER_STATE_CRASHED: 6,
+    hv.POWER_STATE_SUSPENDED: 7,
+}
+
+#: Nova's status filter -> Polyvisor's state.
+_BY_STATUS = {v: k for k, v in STATUS.items()} | {"HARD_REBOOT": S.SERVER_STATE_REBOOTING}
+
+
+def status_to_state(status: str) -> int | None:
+    return _BY_STATUS.get(status.upper())
+
+
+def status(s: Any) -> str:
+    if s.state == S.SERVER_STATE_DELETING:
+        return "ACTIVE" if s.power_state == hv.POWER_STATE_RUNNING else "SHUTOFF"
+    if s.state == S.SERVER_STATE_REBOOTING and s.task == T.SERVER_TASK_REBOOTING_HARD:
+        return "HARD_REBOOT"
+    if s.task == T.SERVER_TASK_REBUILDING:
+        return "REBUILD"
+    return STATUS.get(s.state, "UNKNOWN")
+
+
+def _links(base: str, kind: str, ident: str) -> list[dict[str, str]]:
+    return [
+        {"rel": "self", "href": f"{base}/compute/v2.1/{kind}/{ident}"},
+        {"rel": "bookmark", "href": f"{base}/compute/{kind}/{ident}"},
+    ]
+
+
+def server_link(s: Any, base: str) -> dict[str, Any]:
+    return {"id": s.id, "name": s.name, "links": _links(base, "servers", s.id)}
+
+
+def fault(f: Any) -> dict[str, Any]:
+    out = {"code": 500, "created": iso(f.time) or "", "message": f.message or "Unknown fault"}
+    if f.details:
+        out["details"] = f.details
+    return out
+
+
+def addresses(s: Any) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for a in s.addresses:
+        kind = "floating" if a.type == network_pb2.ADDRESS_TYPE_FLOATING else "fixed"
+        out.setdefault(a.network or "private", []).append(
+            {
+                "version": a.version or 4,
+                "addr": a.address,
+                "OS-EXT-IPS:type": kind,
+                "OS-EXT-IPS-MAC:mac_addr": a.mac_address,
+            }
+        )
+    return out
+
+
+def server(s: Any, base: str, mv: Version) -> dict[str, Any]:
+    """The detailed server of `mv`."""
+    f = s.flavor
+    flav: dict[str, Any]
+    if mv >= (2, 47):
+        flav = {"vcpus": f.resources.vcpus, "ram": f.resources.memory_mb,
+                "disk": f.resources.disk_gb, "ephemeral": 0, "swap": 0,
+                "original_name": f.name, "extra_specs": dict(f.extra_specs)}  # fmt: skip
+    else:
+        flav = {"id": f.id, "links": [_links(base, "flavors", f.id)[1]]}
+    image: Any = (
+        {"id": s.image_id, "links": [_links(base, "images", s.image_id)[1]]} if s.image_id else ""
+    )
+    out: dict[str, Any] = {
+        "id": s.id,
+        "name": s.name,
+        "status": status(s),
+        "tenant_id": s.project_id,
+        "user_id": s.user_id,
+        "metadata": dict(s.metadata),
+        "hostId": hashlib.sha224((s.project_id + s.host).encode()).hexdigest() if s.host else "",
+        "image": image,
+        "flavor": flav,
+        "created": iso(s.create_time),
+        "updated": iso(s.update_time) or iso(s.create_time),
+        "addresses": addresses(s),
+        "accessIPv4": "",
+        "accessIPv6": "",
+        "links": _links(base, "servers", s.id),
+        "OS-DCF:diskConfig": "MANUAL",
+        "progress": 100 if s.state == S.SERVER_STATE_ACTIVE else 0,
+        "OS-EXT-AZ:availability_zone": s.availability_zone or "nova",
+        "config_drive": "",
+        "key_name": s.key_name or None,
+        "OS-SRV-USG:launched_at": iso(s.launch_time),
+        "OS-SRV-USG:terminated_at": iso(s.delete_time),
+        "security_groups": [{"name": "default"}],
+        "OS-EXT-SRV-ATTR:host": s.host or None,
+        "OS-EXT-SRV-ATTR:instance_name": s.instance_name,
+        "OS-EXT-SRV-ATTR:hypervisor_hostname": s.host or None,
+        "OS-EXT-STS:task_state": "deleting"
+        if s.state == S.SERVER_STATE_DELETING
+        else TASK.get(s.task),
+        "OS-EXT-STS:vm_state": VM_STATE.get(
+            s.state, "active" if s.power_state == hv.POWER_STATE_RUNNING else "stopped"
+        ),
+        "OS-EXT-STS:power_state": POWER.get(s.power_state, 0),
+        "os-extended-volumes:volumes_attached": [],
+    }
+    if s.HasField("fault") and (s.fault.message or s.state == S.SERVER_STATE_ERROR):
+        out["fault"] = fault(s.fault)
+    if mv >= (2, 3):
+        out.update({
+            "OS-EXT-SRV-ATTR:reservation_id": f"r-{s.request_id[:8] or s.id[:8]}",
+            "OS-EXT-SRV-ATTR:launch_index": 0,
+            "OS-EXT-SRV-ATTR:hostname": s.name,
+            "OS-EXT-SRV-ATTR:kernel_id": "",
+            "OS-EXT-SRV-ATTR:ramdisk_id": "",
+            "OS-EXT-SRV-ATTR:root_device_name": None,
+            "OS-EXT-SRV-ATTR:user_data": None,
+        })  # fmt: skip
+    if mv >= (2, 9):
+        out["locked"] = False
+    if mv >= (2, 16):
+        out["host_status"] = "UP" if s.host else ""
+    if mv >= (2, 19):
+        out["description"] = None
+    if mv >= (2, 26):
+        out["tags"] = list(s.tags)
+    if mv >= (2, 63):
+        out["trusted_image_certificates"] = None
+    if mv >= (2, 73):
+        out["locked_reason"] = None
+    if mv >= (2, 96):
+        out["pinned_availability_zone"] = None
+    return out
+
+
+def flavor(f: Any, base: str, mv: Version) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": f.id,
+        "name": f.name,
+        "vcpus": f.vcpus,
+        "ram": f.ram_mb,
+        "disk": f.disk_gb,
+        "OS-FLV-EXT-DATA:ephemeral": 0,
+        "OS-FLV-DISABLED:disabled": False,
+        "os-flavor-access:is_public": f.is_public,
+        "swap": "",
+        "rxtx_factor": 1.0,
+        "links": _links(base, "flavors", f.id),
+    }
+    if mv >= (2, 55):
+        out["description"] = f.description or None
+    if mv >= (2, 61):
+        out["extra_specs"] = dict(f.extra_specs)
+    if mv >= (2, 75):
+        out["swap"] = 0
+    return out
+
+
+def keypair(k: Any, mv: Version, detail: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": k.name, "public_key": k.public_key, "fingerprint": k.fingerprint}
+    if mv >= (2, 2):
+        out["type"] = "x509" if k.type == 2 else "ssh"  # KEYPAIR_TYPE_X509
+    if detail:
+        out.update({"user_id": k.user_id, "created_at": iso(k.create_time), "deleted": False,
+                    "deleted_at": None, "updated_at": None, "id": 0})  # fmt: skip
+    return out

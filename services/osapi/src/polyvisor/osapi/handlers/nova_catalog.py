@@ -1,0 +1,348 @@
+"""Nova v2.1 beside servers: version discovery, flavors, keypairs, limits, os-quota-sets,
+os-server-groups."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from aiohttp import web
+from google.protobuf.field_mask_pb2 import FieldMask
+
+from polyvisor.compute.v1 import flavors_pb2 as fp
+from polyvisor.compute.v1 import keypairs_pb2 as kp
+from polyvisor.compute.v1 import quotas_pb2 as qp
+from polyvisor.compute.v1 import server_groups_pb2 as gp
+from polyvisor.osapi import microversion
+from polyvisor.osapi.convert import nova as nc
+from polyvisor.osapi.errors import ApiError
+from polyvisor.osapi.handlers.common import (
+    MV,
+    base_url,
+    body_of,
+    page_after,
+    query_int,
+    stubs,
+    whoami,
+)
+from polyvisor.types.v1 import server_group_pb2 as sgp
+
+__all__ = ["routes"]
+
+
+def _v21(base: str) -> dict[str, Any]:
+    return {"id": "v2.1", "status": "CURRENT", "version": str(microversion.MAX_VERSION),
+            "min_version": str(microversion.MIN_VERSION), "updated": "2013-07-23T11:33:21Z",
+            "links": [{"rel": "self", "href": f"{base}/compute/v2.1/"}]}  # fmt: skip
+
+
+async def versions(request: web.Request) -> web.Response:
+    return web.json_response({"versions": [_v21(base_url(request))]})
+
+
+async def version(request: web.Request) -> web.Response:
+    v = _v21(base_url(request))
+    v["media-types"] = [{"base": "application/json",
+                         "type": "application/vnd.openstack.compute+json;version=2.1"}]  # fmt: skip
+    return web.json_response({"version": v})
+
+
+# ---------------------------------------------------------------------- flavors
+
+
+async def _flavors(request: web.Request, detail: bool) -> web.Response:
+    s = stubs(request)
+    q = request.query
+    public = q.get("is_public", "true").lower()
+    req = fp.ListFlavorsRequest(min_ram_mb=query_int(request, "minRam") or 0,
+                                min_disk_gb=query_int(request, "minDisk") or 0,
+                                include_private=public in ("none", "false", "0"))  # fmt: skip
+
+    async def fetch(token: str, size: int) -> tuple[Any, str]:
+        req.page_token, req.page_size = token, size
+        resp = await s.compute.ListFlavors(req, metadata=s.md, timeout=s.timeout)
+        return resp.flavors, resp.next_page_token
+
+    def keep(f: Any) -> bool:
+        return public == "none" or f.is_public == (public not in ("false", "0"))
+
+    flavors, _ = await page_after(fetch, limit=query_int(request, "limit"), marker=q.get("marker"),
+                                  key=lambda f: f.id, keep=keep)  # fmt: skip
+    base, mv = base_url(request), request[MV]
+    if detail:
+        items = [nc.flavor(f, base, mv) for f in flavors]
+    else:
+        items = [{k: v for k, v in nc.flavor(f, base, mv).items()
+                  if k in ("id", "name", "links", "description")} for f in flavors]  # fmt: skip
+    return web.json_response({"flavors": items})
+
+
+async def list_flavors(request: web.Request) -> web.Response:
+    return await _flavors(request, detail=False)
+
+
+async def list_flavors_detail(request: web.Request) -> web.Response:
+    return await _flavors(request, detail=True)
+
+
+async def _flavor(request: web.Request) -> Any:
+    s = stubs(request)
+    resp = await s.compute.GetFlavor(fp.GetFlavorRequest(flavor_id=request.match_info["id"]),
+                                     metadata=s.md, timeout=s.timeout)  # fmt: skip
+    return resp.flavor
+
+
+async def show_flavor(request: web.Request) -> web.Response:
+    f = await _flavor(request)
+    return web.json_response({"flavor": nc.flavor(f, base_url(request), request[MV])})
+
+
+async def flavor_extra_specs(request: web.Request) -> web.Response:
+    f = await _flavor(request)
+    return web.json_response({"extra_specs": dict(f.extra_specs)})
+
+
+async def create_flavor(request: web.Request) -> web.Response:
+    s = stubs(request)
+    b = await body_of(request, "flavor")
+    try:
+        msg = fp.Flavor(id=str(b.get("id") or ""), name=str(b.get("name") or ""),
+                        vcpus=int(b.get("vcpus") or 0), ram_mb=int(b.get("ram") or 0),
+                        disk_gb=int(b.get("disk") or 0),
+                        is_public=bool(b.get("os-flavor-access:is_public", True)),
+                        description=str(b.get("description") or ""))  # fmt: skip
+    except (TypeError, ValueError):
+        raise ApiError(400, "vcpus, ram and disk must be integers") from None
+    resp = await s.compute.CreateFlavor(
+        fp.CreateFlavorRequest(request_id=str(uuid.uuid4()), flavor=msg), metadata=s.md,
+        timeout=s.timeout,
+    )  # fmt: skip
+    return web.json_response({"flavor": nc.flavor(resp.flavor, base_url(request), request[MV])})
+
+
+async def delete_flavor(request: web.Request) -> web.Response:
+    s = stubs(request)
+    await s.compute.DeleteFlavor(fp.DeleteFlavorRequest(flavor_id=request.match_info["id"]),
+                                 metadata=s.md, timeout=s.timeout)  # fmt: skip
+    return web.Response(status=202)
+
+
+# ---------------------------------------------------------------------- keypairs
+
+
+async def list_keypairs(request: web.Request) -> web.Response:
+    s = stubs(request)
+    resp = await s.compute.ListKeypairs(
+        kp.ListKeypairsRequest(page_size=1000, user_id=request.query.get("user_id", "")),
+        metadata=s.md, timeout=s.timeout,
+    )  # fmt: skip
+    return web.json_response(
+        {"keypairs": [{"keypair": nc.keypair(k, request[MV])} for k in resp.keypairs]}
+    )
+
+
+async def create_keypair(request: web.Request) -> web.Response:
+    s = stubs(request)
+    b = await body_of(request, "keypair")
+    name = str(b.get("name") or "")
+    kind = kp.KEYPAIR_TYPE_X509 if b.get("type") == "x509" else kp.KEYPAIR_TYPE_SSH
+    private = ""
+    if b.get("public_key"):
+        resp = await s.compute.ImportKeypair(
+            kp.ImportKeypairRequest(name=name, public_key=str(b["public_key"]), type=kind),
+            metadata=s.md, timeout=s.timeout,
+        )  # fmt: skip
+        key = resp.keypair
+    else:
+        if request[MV] >= (2, 92):
+            raise ApiError(400, "public_key is required from microversion 2.92")
+        made = await s.compute.CreateKeypair(kp.CreateKeypairRequest(name=name, type=kind),
+                                             metadata=s.md, timeout=s.timeout)  # fmt: skip
+        key, private = made.keypair, made.private_key
+    out = nc.keypair(key, request[MV])
+    out["user_id"] = key.user_id
+    if private:
+        out["private_key"] = private
+    return web.json_response({"keypair": out}, status=201 if request[MV] >= (2, 2) else 200)
+
+
+async def show_keypair(request: web.Request) -> web.Response:
+    s = stubs(request)
+    resp = await s.compute.GetKeypair(kp.GetKeypairRequest(name=request.match_info["name"],
+                                                           user_id=request.query.get("user_id", "")),
+                                      metadata=s.md, timeout=s.timeout)  # fmt: skip
+    return web.json_response({"keypair": nc.keypair(resp.keypair, request[MV], detail=True)})
+
+
+async def delete_keypair(request: web.Request) -> web.Response:
+    s = stubs(request)
+    await s.compute.DeleteKeypair(kp.DeleteKeypairRequest(name=request.match_info["name"],
+                                                          user_id=request.query.get("user_id", "")),
+                                  metadata=s.md, timeout=s.timeout)  # fmt: skip
+    return web.Response(status=204 if request[MV] >= (2, 2) else 202)
+
+
+# ---------------------------------------------------------------------- limits and quotas
+
+_FIXED = {"metadata_items": 128, "key_pairs": 100, "server_groups": 10, "server_group_members": 10}
+_FILES = {
+    "injected_files": 5,
+    "injected_file_content_bytes": 10240,
+    "injected_file_path_bytes": 255,
+}
+_NET = {"fixed_ips": -1, "floating_ips": 10, "security_groups": 10, "security_group_rules": 20}
+
+
+async def _quota(request: web.Request, project_id: str) -> Any:
+    s = stubs(request)
+    resp = await s.compute.GetQuota(qp.GetQuotaRequest(project_id=project_id), metadata=s.md,
+                                    timeout=s.timeout)  # fmt: skip
+    return resp.quota
+
+
+async def limits(request: web.Request) -> web.Response:
+    mv = request[MV]
+    q = await _quota(request, request.query.get("tenant_id", ""))
+    lim, use = q.limits, q.usage
+    absolute: dict[str, int] = {
+        "maxTotalInstances": lim.instances, "maxTotalCores": lim.vcpus, "maxTotalRAMSize": lim.ram_mb,
+        "totalInstancesUsed": use.instances, "totalCoresUsed": use.vcpus, "totalRAMUsed": use.ram_mb,
+        "maxServerMeta": 128, "maxImageMeta": 128, "maxTotalKeypairs": 100,
+        "maxServerGroups": 10, "maxServerGroupMembers": 10, "totalServerGroupsUsed": 0,
+    }  # fmt: skip
+    if mv < (2, 36):
+        absolute.update({"maxSecurityGroups": 10, "maxSecurityGroupRules": 20,
+                         "maxTotalFloatingIps": 10, "totalFloatingIpsUsed": 0,
+                         "totalSecurityGroupsUsed": 0})  # fmt: skip
+    if mv < (2, 57):
+        absolute.update({"maxPersonality": 5, "maxPersonalitySize": 10240})
+    return web.json_response({"limits": {"rate": [], "absolute": absolute}})
+
+
+def _quota_set(q: Any, mv: Any, detail: bool = False) -> dict[str, Any]:
+    values: dict[str, Any] = {"instances": q.limits.instances, "cores": q.limits.vcpus,
+                              "ram": q.limits.ram_mb, **_FIXED}  # fmt: skip
+    if mv < (2, 57):
+        values |= _FILES
+    if mv < (2, 36):
+        values |= _NET
+    if detail:
+        used = {"instances": q.usage.instances, "cores": q.usage.vcpus, "ram": q.usage.ram_mb}
+        values = {
+            k: {"limit": v, "in_use": used.get(k, 0), "reserved": 0} for k, v in values.items()
+        }
+    return values
+
+
+async def show_quota(request: web.Request) -> web.Response:
+    pid = request.match_info["project_id"]
+    q = await _quota(request, pid)
+    detail = request.path.endswith("/detail")
+    return web.json_response({"quota_set": {"id": pid, **_quota_set(q, request[MV], detail)}})
+
+
+async def update_quota(request: web.Request) -> web.Response:
+    s = stubs(request)
+    b = await body_of(request, "quota_set")
+    fields = {"instances": "instances", "cores": "vcpus", "ram": "ram_mb"}
+    limits_msg, paths = qp.QuotaLimits(), []
+    for key, field in fields.items():
+        if key in b:
+            try:
+                setattr(limits_msg, field, int(b[key]))
+            except (TypeError, ValueError):
+                raise ApiError(400, f"{key} must be an integer") from None
+            paths.append(field)
+    resp = await s.compute.UpdateQuota(
+        qp.UpdateQuotaRequest(project_id=request.match_info["project_id"], limits=limits_msg,
+                              update_mask=FieldMask(paths=paths)),
+        metadata=s.md, timeout=s.timeout,
+    )  # fmt: skip
+    return web.json_response({"quota_set": _quota_set(resp.quota, request[MV])})
+
+
+# ---------------------------------------------------------------------- server groups
+
+_POLICIES = {"affinity": sgp.SERVER_GROUP_POLICY_AFFINITY,
+             "anti-affinity": sgp.SERVER_GROUP_POLICY_ANTI_AFFINITY}  # fmt: skip
+
+
+def _group(g: Any, mv: Any, user_id: str = "") -> dict[str, Any]:
+    policy = {v: k for k, v in _POLICIES.items()}.get(g.policy, "")
+    out: dict[str, Any] = {"id": g.id, "name": g.name, "members": list(g.members)}
+    if mv >= (2, 64):
+        out.update({"policy": policy, "rules": {}})
+    else:
+        out.update({"policies": [policy], "metadata": {}})
+    if mv >= (2, 13):
+        out.update({"project_id": g.project_id, "user_id": user_id})
+    return out
+
+
+async def list_groups(request: web.Request) -> web.Response:
+    s = stubs(request)
+    all_projects = request.query.get("all_projects", "").lower() in ("1", "true", "")
+    all_projects = all_projects and "all_projects" in request.query
+    resp = await s.compute.ListServerGroups(gp.ListServerGroupsRequest(page_size=1000,
+                                                                       all_projects=all_projects),
+                                            metadata=s.md, timeout=s.timeout)  # fmt: skip
+    return web.json_response(
+        {"server_groups": [_group(g, request[MV]) for g in resp.server_groups]}
+    )
+
+
+async def create_group(request: web.Request) -> web.Response:
+    s = stubs(request)
+    b = await body_of(request, "server_group")
+    policy = b.get("policy") or (b.get("policies") or [None])[0]
+    if policy not in _POLICIES:
+        raise ApiError(400, f"Invalid server group policy {policy!r}: affinity or anti-affinity")
+    msg = gp.ServerGroup(name=str(b.get("name") or ""), policy=_POLICIES[policy])
+    resp = await s.compute.CreateServerGroup(
+        gp.CreateServerGroupRequest(request_id=str(uuid.uuid4()), server_group=msg),
+        metadata=s.md, timeout=s.timeout,
+    )  # fmt: skip
+    who = await whoami(request)
+    return web.json_response({"server_group": _group(resp.server_group, request[MV], who.user_id)})
+
+
+async def show_group(request: web.Request) -> web.Response:
+    s = stubs(request)
+    resp = await s.compute.GetServerGroup(gp.GetServerGroupRequest(server_group_id=request.match_info["id"]),
+                                          metadata=s.md, timeout=s.timeout)  # fmt: skip
+    return web.json_response({"server_group": _group(resp.server_group, request[MV])})
+
+
+async def delete_group(request: web.Request) -> web.Response:
+    s = stubs(request)
+    await s.compute.DeleteServerGroup(gp.DeleteServerGroupRequest(server_group_id=request.match_info["id"]),
+                                      metadata=s.md, timeout=s.timeout)  # fmt: skip
+    return web.Response(status=204)
+
+
+def routes(p: str) -> list[web.RouteDef]:
+    return [
+        web.get("/compute", versions),
+        web.get("/compute/", versions),
+        web.get(p, version),
+        web.get(f"{p}/", version),
+        web.get(f"{p}/flavors", list_flavors),
+        web.post(f"{p}/flavors", create_flavor),
+        web.get(f"{p}/flavors/detail", list_flavors_detail),
+        web.get(f"{p}/flavors/{{id}}", show_flavor),
+        web.delete(f"{p}/flavors/{{id}}", delete_flavor),
+        web.get(f"{p}/flavors/{{id}}/os-extra_specs", flavor_extra_specs),
+        web.get(f"{p}/os-keypairs", list_keypairs),
+        web.post(f"{p}/os-keypairs", create_keypair),
+        web.get(f"{p}/os-keypairs/{{name}}", show_keypair),
+        web.delete(f"{p}/os-keypairs/{{name}}", delete_keypair),
+        web.get(f"{p}/limits", limits),
+        web.get(f"{p}/os-quota-sets/{{project_id}}", show_quota),
+        web.get(f"{p}/os-quota-sets/{{project_id}}/detail", show_quota),
+        web.get(f"{p}/os-quota-sets/{{project_id}}/defaults", show_quota),
+        web.put(f"{p}/os-quota-sets/{{project_id}}", update_quota),
+        web.get(f"{p}/os-server-groups", list_groups),
+        web.post(f"{p}/os-server-groups", create_group),
+        web.get(f"{p}/os-server-groups/{{id}}", show_group),
+        web.delete(f"{p}/os-server-groups/{{id}}", delete_group),
+    ]

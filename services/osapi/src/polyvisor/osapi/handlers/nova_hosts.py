@@ -1,0 +1,133 @@
+"""Nova v2.1's view of the hosts: os-hypervisors (a KVM host, or a whole vCenter cluster,
+each one hypervisor as Nova's drivers report them) and os-availability-zone."""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+from aiohttp import web
+
+from polyvisor.compute.v1 import hypervisors_pb2 as hp
+from polyvisor.osapi.errors import ApiError
+from polyvisor.osapi.handlers.common import MV, stubs
+from polyvisor.types.v1 import hypervisor_pb2 as hv
+
+__all__ = ["routes"]
+
+
+#: Nova's names for the hypervisor types (what its drivers report).
+HYPERVISOR_TYPES = {hv.HYPERVISOR_TYPE_KVM: "QEMU", hv.HYPERVISOR_TYPE_QEMU: "QEMU",
+                    hv.HYPERVISOR_TYPE_VMWARE: "VMware vCenter Server",
+                    hv.HYPERVISOR_TYPE_XEN: "Xen", hv.HYPERVISOR_TYPE_LXC: "LXC",
+                    hv.HYPERVISOR_TYPE_HYPERV: "Hyper-V"}  # fmt: skip
+
+
+def _hyp_id(h: Any, mv: Any) -> Any:
+    return h.id if mv >= (2, 53) else zlib.crc32(h.id.encode()) & 0x7FFFFFFF
+
+
+def _version_int(text: str) -> int:
+    parts = [int(p) for p in text.split(".")[:3] if p.isdigit()] + [0, 0, 0]
+    return parts[0] * 1_000_000 + parts[1] * 1000 + parts[2]
+
+
+def _hypervisor(h: Any, mv: Any, detail: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": _hyp_id(h, mv),
+        "hypervisor_hostname": h.cluster_name or h.hostname,
+        "state": "up" if h.state == hv.HOST_STATE_UP else "down",
+        "status": "disabled" if h.status == hv.HOST_STATUS_DISABLED else "enabled",
+    }
+    if not detail:
+        return out
+    out.update({
+        "hypervisor_type": HYPERVISOR_TYPES.get(h.hypervisor_type, "QEMU"),
+        "hypervisor_version": _version_int(h.hypervisor_version),
+        "host_ip": h.host_ip or None,
+        "service": {"host": h.hostname, "id": _hyp_id(h, mv), "disabled_reason": h.disabled_reason or None},
+    })  # fmt: skip
+    if mv < (2, 88):
+        t, u = h.total, h.used
+        out.update({
+            "vcpus": t.vcpus, "vcpus_used": u.vcpus, "memory_mb": t.memory_mb,
+            "memory_mb_used": u.memory_mb, "local_gb": t.disk_gb, "local_gb_used": u.disk_gb,
+            "free_ram_mb": t.memory_mb - u.memory_mb, "free_disk_gb": t.disk_gb - u.disk_gb,
+            "current_workload": 0, "running_vms": h.running_servers,
+            "disk_available_least": t.disk_gb - u.disk_gb,
+            "cpu_info": {} if mv >= (2, 28) else "{}",
+        })  # fmt: skip
+    else:
+        out["uptime"] = None
+    return out
+
+
+async def _all_hypervisors(request: web.Request) -> list[Any]:
+    s = stubs(request)
+    out: list[Any] = []
+    token = ""
+    while True:
+        resp = await s.compute.ListHypervisors(hp.ListHypervisorsRequest(page_size=1000, page_token=token),
+                                               metadata=s.md, timeout=s.timeout)  # fmt: skip
+        out += resp.hypervisors
+        token = resp.next_page_token
+        if not token:
+            return out
+
+
+async def _list_hypervisors(request: web.Request, detail: bool) -> web.Response:
+    mv = request[MV]
+    hyps = await _all_hypervisors(request)
+    if pattern := request.query.get("hypervisor_hostname_pattern"):
+        hyps = [h for h in hyps if pattern in (h.cluster_name or h.hostname)]
+    return web.json_response({"hypervisors": [_hypervisor(h, mv, detail) for h in hyps]})
+
+
+async def list_hypervisors(request: web.Request) -> web.Response:
+    return await _list_hypervisors(request, detail=False)
+
+
+async def list_hypervisors_detail(request: web.Request) -> web.Response:
+    return await _list_hypervisors(request, detail=True)
+
+
+async def show_hypervisor(request: web.Request) -> web.Response:
+    mv, wanted = request[MV], request.match_info["id"]
+    for h in await _all_hypervisors(request):
+        if str(_hyp_id(h, mv)) == wanted or h.id == wanted:
+            return web.json_response({"hypervisor": _hypervisor(h, mv, detail=True)})
+    raise ApiError(404, f"Hypervisor with ID '{wanted}' could not be found.")
+
+
+async def hypervisor_statistics(request: web.Request) -> web.Response:
+    if request[MV] >= (2, 88):
+        raise ApiError(404, "The hypervisor statistics API was removed in microversion 2.88")
+    rows = [_hypervisor(h, (2, 1), detail=True) for h in await _all_hypervisors(request)]
+    keys = ("vcpus", "vcpus_used", "memory_mb", "memory_mb_used", "local_gb", "local_gb_used",
+            "free_ram_mb", "free_disk_gb", "current_workload", "running_vms", "disk_available_least")  # fmt: skip
+    stats = {k: sum(r[k] for r in rows) for k in keys} | {"count": len(rows)}
+    return web.json_response({"hypervisor_statistics": stats})
+
+
+async def availability_zones(request: web.Request) -> web.Response:
+    detail = request.path.endswith("/detail")
+    zones: dict[str, dict[str, Any]] = {}
+    for h in await _all_hypervisors(request):
+        hosts = zones.setdefault(h.availability_zone or "nova", {})
+        hosts[h.hostname] = {"nova-compute": {"available": h.status != hv.HOST_STATUS_DISABLED,
+                                              "active": h.state == hv.HOST_STATE_UP,
+                                              "updated_at": None}}  # fmt: skip
+    info = [{"zoneName": z, "zoneState": {"available": True}, "hosts": hosts if detail else None}
+            for z, hosts in sorted(zones.items())]  # fmt: skip
+    return web.json_response({"availabilityZoneInfo": info})
+
+
+def routes(p: str) -> list[web.RouteDef]:
+    return [
+        web.get(f"{p}/os-hypervisors", list_hypervisors),
+        web.get(f"{p}/os-hypervisors/detail", list_hypervisors_detail),
+        web.get(f"{p}/os-hypervisors/statistics", hypervisor_statistics),
+        web.get(f"{p}/os-hypervisors/{{id}}", show_hypervisor),
+        web.get(f"{p}/os-availability-zone", availability_zones),
+        web.get(f"{p}/os-availability-zone/detail", availability_zones),
+    ]

@@ -1,0 +1,321 @@
+"""Nova v2.1 servers (under /compute/v2.1): create with networks, list and detail with
+filters and paging markers, show, update, delete, addresses, metadata, tags."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+from google.protobuf.field_mask_pb2 import FieldMask
+
+from polyvisor.compute.v1 import servers_pb2 as sp
+from polyvisor.osapi.convert import nova as nc
+from polyvisor.osapi.errors import ApiError
+from polyvisor.osapi.handlers.common import MV, base_url, body_of, page_after, query_int, stubs
+
+__all__ = ["get_server_msg", "routes"]
+
+TRUE = ("1", "true", "yes", "on", "")
+
+
+def _ref(value: Any, what: str) -> str:
+    """An id, or the last path segment of a link to one (imageRef and flavorRef may be URLs)."""
+    text = str(value or "").strip().rstrip("/")
+    if not text:
+        raise ApiError(400, f"{what} is required")
+    return text.rsplit("/", 1)[-1]
+
+
+async def get_server_msg(request: web.Request, server_id: str) -> Any:
+    s = stubs(request)
+    resp = await s.compute.GetServer(sp.GetServerRequest(server_id=server_id), metadata=s.md,
+                                     timeout=s.timeout)  # fmt: skip
+    return resp.server
+
+
+def _networks(value: Any) -> list[sp.ServerNetwork]:
+    if value is None or value in ("auto", "none"):
+        return []
+    if not isinstance(value, list):
+        raise ApiError(400, "networks must be a list, 'auto' or 'none'")
+    out = []
+    for n in value:
+        if not isinstance(n, dict):
+            raise ApiError(400, "each network must be an object")
+        if not (n.get("uuid") or n.get("port")):
+            raise ApiError(400, "each network needs a uuid or a port")
+        out.append(sp.ServerNetwork(network_id=str(n.get("uuid") or ""), port_id=str(n.get("port") or ""),
+                                    fixed_ip=str(n.get("fixed_ip") or "")))  # fmt: skip
+    return out
+
+
+def _hints(body: dict[str, Any]) -> dict[str, str]:
+    raw = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") or {}
+    if not isinstance(raw, dict):
+        raise ApiError(400, "os:scheduler_hints must be an object")
+    return {
+        str(k): ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in raw.items()
+    }
+
+
+async def create_server(request: web.Request) -> web.Response:
+    s = stubs(request)
+    body = await body_of(request)
+    srv = body.get("server")
+    if not isinstance(srv, dict):
+        raise ApiError(400, "The request body must have a 'server' object")
+    name = str(srv.get("name") or "").strip()
+    if not name:
+        raise ApiError(400, "Invalid input for field/attribute name: a name is required")
+    user_data = b""
+    if srv.get("user_data"):
+        try:
+            user_data = base64.b64decode(str(srv["user_data"]), validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(400, "user_data must be base64") from None
+    meta = srv.get("metadata") or {}
+    if not isinstance(meta, dict):
+        raise ApiError(400, "metadata must be an object")
+    spec = sp.ServerSpec(
+        name=name,
+        image_id=_ref(srv.get("imageRef"), "imageRef"),
+        flavor_id=_ref(srv.get("flavorRef"), "flavorRef"),
+        key_name=str(srv.get("key_name") or ""),
+        user_data=user_data,
+        availability_zone=str(srv.get("availability_zone") or ""),
+        scheduler_hints=_hints(body),
+        metadata={str(k): str(v) for k, v in meta.items()},
+        networks=_networks(srv.get("networks")),
+    )
+    try:
+        lo, hi = (
+            int(srv.get("min_count") or 1),
+            int(srv.get("max_count") or srv.get("min_count") or 1),
+        )
+    except (TypeError, ValueError):
+        raise ApiError(400, "min_count and max_count must be integers") from None
+    rid = request.headers.get("X-OpenStack-Request-ID") or str(uuid.uuid4())
+    resp = await s.compute.CreateServer(
+        sp.CreateServerRequest(request_id=rid, server=spec, min_count=lo, max_count=hi),
+        metadata=s.md, timeout=s.timeout,
+    )  # fmt: skip
+    first = resp.servers[0]
+    base = base_url(request)
+    out = {"id": first.id, "links": nc.server_link(first, base)["links"],
+           "OS-DCF:diskConfig": "MANUAL", "security_groups": [{"name": "default"}]}  # fmt: skip
+    if srv.get("return_reservation_id"):
+        return web.json_response({"reservation_id": f"r-{rid[:8]}"}, status=202)
+    return web.json_response({"server": out}, status=202,
+                             headers={"Location": out["links"][0]["href"]})  # fmt: skip
+
+
+def _keep(request: web.Request) -> Any:
+    q = request.query
+    name = q.get("name")
+    try:
+        pattern = re.compile(name) if name else None
+    except re.error:
+        raise ApiError(400, f"Invalid name filter {name!r}") from None
+    image, flavor, ip = q.get("image"), q.get("flavor"), q.get("ip")
+
+    def keep(srv: Any) -> bool:
+        if pattern is not None and not pattern.search(srv.name):
+            return False
+        if image and srv.image_id != image.rsplit("/", 1)[-1]:
+            return False
+        if flavor and flavor.rsplit("/", 1)[-1] not in (srv.flavor.id, srv.flavor.name):
+            return False
+        return not ip or any(re.search(ip, a.address) for a in srv.addresses)
+
+    return keep
+
+
+async def _list(request: web.Request, detail: bool) -> web.Response:
+    s = stubs(request)
+    q = request.query
+    req = sp.ListServersRequest()
+    if "status" in q:
+        state = nc.status_to_state(q["status"])
+        if state is None:
+            return web.json_response({"servers": []})
+        req.state = state  # type: ignore[assignment]
+    if q.get("all_tenants", "0").lower() in TRUE:
+        req.all_projects = True
+    if project := q.get("project_id") or q.get("tenant_id"):
+        req.project_id, req.all_projects = project, True
+    if q.get("host"):
+        req.host = q["host"]
+    if q.get("tags"):
+        req.tags.extend(t for t in q["tags"].split(",") if t)
+    if q.get("deleted", "").lower() in ("1", "true", "yes"):
+        req.show_deleted = True
+
+    async def fetch(token: str, size: int) -> tuple[Any, str]:
+        req.page_token, req.page_size = token, size
+        resp = await s.compute.ListServers(req, metadata=s.md, timeout=s.timeout)
+        return resp.servers, resp.next_page_token
+
+    servers, more = await page_after(fetch, limit=query_int(request, "limit"),
+                                     marker=q.get("marker"), key=lambda x: x.id,
+                                     keep=_keep(request))  # fmt: skip
+    base, mv = base_url(request), request[MV]
+    if detail:
+        items = [nc.server(x, base, mv) for x in servers]
+    else:
+        items = [nc.server_link(x, base) for x in servers]
+    body: dict[str, Any] = {"servers": items}
+    if more and servers:
+        params = {k: v for k, v in q.items() if k != "marker"} | {"marker": servers[-1].id}
+        path = "/servers/detail" if detail else "/servers"
+        body["servers_links"] = [{"rel": "next",
+                                  "href": f"{base}/compute/v2.1{path}?{urlencode(params)}"}]  # fmt: skip
+    return web.json_response(body)
+
+
+async def list_servers(request: web.Request) -> web.Response:
+    return await _list(request, detail=False)
+
+
+async def list_servers_detail(request: web.Request) -> web.Response:
+    return await _list(request, detail=True)
+
+
+async def show_server(request: web.Request) -> web.Response:
+    srv = await get_server_msg(request, request.match_info["id"])
+    return web.json_response({"server": nc.server(srv, base_url(request), request[MV])})
+
+
+async def update_server(request: web.Request) -> web.Response:
+    s = stubs(request)
+    body = await body_of(request, "server")
+    sid = request.match_info["id"]
+    if "name" not in body:
+        srv = await get_server_msg(request, sid)
+    else:
+        req = sp.UpdateServerRequest(server=sp.Server(id=sid, name=str(body["name"])),
+                                     update_mask=FieldMask(paths=["name"]))  # fmt: skip
+        srv = (await s.compute.UpdateServer(req, metadata=s.md, timeout=s.timeout)).server
+    return web.json_response({"server": nc.server(srv, base_url(request), request[MV])})
+
+
+async def delete_server(request: web.Request) -> web.Response:
+    s = stubs(request)
+    await s.compute.DeleteServer(
+        sp.DeleteServerRequest(server_id=request.match_info["id"], request_id=str(uuid.uuid4())),
+        metadata=s.md, timeout=s.timeout,
+    )  # fmt: skip
+    return web.Response(status=204)
+
+
+async def server_ips(request: web.Request) -> web.Response:
+    srv = await get_server_msg(request, request.match_info["id"])
+    addrs = nc.addresses(srv)
+    if net := request.match_info.get("network"):
+        if net not in addrs:
+            raise ApiError(404, f"Instance is not a member of specified network {net}")
+        return web.json_response({net: addrs[net]})
+    return web.json_response({"addresses": addrs})
+
+
+async def server_metadata(request: web.Request) -> web.Response:
+    srv = await get_server_msg(request, request.match_info["id"])
+    return web.json_response({"metadata": dict(srv.metadata)})
+
+
+def _tags_allowed(request: web.Request) -> None:
+    if request[MV] < (2, 26):
+        raise ApiError(404, "Server tags need microversion 2.26 or later")
+
+
+async def list_tags(request: web.Request) -> web.Response:
+    _tags_allowed(request)
+    srv = await get_server_msg(request, request.match_info["id"])
+    return web.json_response({"tags": list(srv.tags)})
+
+
+async def check_tag(request: web.Request) -> web.Response:
+    _tags_allowed(request)
+    srv = await get_server_msg(request, request.match_info["id"])
+    if request.match_info["tag"] not in srv.tags:
+        raise ApiError(404, f"Tag {request.match_info['tag']} not found")
+    return web.Response(status=204)
+
+
+async def _add_tag(request: web.Request, sid: str, tag: str) -> Any:
+    s = stubs(request)
+    resp = await s.compute.AddServerTag(sp.AddServerTagRequest(server_id=sid, tag=tag),
+                                        metadata=s.md, timeout=s.timeout)  # fmt: skip
+    return resp.server
+
+
+async def _remove_tag(request: web.Request, sid: str, tag: str) -> Any:
+    s = stubs(request)
+    resp = await s.compute.RemoveServerTag(sp.RemoveServerTagRequest(server_id=sid, tag=tag),
+                                           metadata=s.md, timeout=s.timeout)  # fmt: skip
+    return resp.server
+
+
+async def add_tag(request: web.Request) -> web.Response:
+    _tags_allowed(request)
+    sid, tag = request.match_info["id"], request.match_info["tag"]
+    before = await get_server_msg(request, sid)
+    if tag in before.tags:
+        return web.Response(status=204)
+    await _add_tag(request, sid, tag)
+    href = f"{base_url(request)}/compute/v2.1/servers/{sid}/tags/{tag}"
+    return web.Response(status=201, headers={"Location": href})
+
+
+async def remove_tag(request: web.Request) -> web.Response:
+    _tags_allowed(request)
+    await _remove_tag(request, request.match_info["id"], request.match_info["tag"])
+    return web.Response(status=204)
+
+
+async def replace_tags(request: web.Request) -> web.Response:
+    _tags_allowed(request)
+    sid = request.match_info["id"]
+    wanted = (await body_of(request)).get("tags")
+    if not isinstance(wanted, list) or not all(isinstance(t, str) for t in wanted):
+        raise ApiError(400, "tags must be a list of strings")
+    srv = await get_server_msg(request, sid)
+    for tag in [t for t in srv.tags if t not in wanted]:
+        srv = await _remove_tag(request, sid, tag)
+    for tag in [t for t in dict.fromkeys(wanted) if t not in srv.tags]:
+        srv = await _add_tag(request, sid, tag)
+    return web.json_response({"tags": list(srv.tags)})
+
+
+async def remove_all_tags(request: web.Request) -> web.Response:
+    _tags_allowed(request)
+    sid = request.match_info["id"]
+    srv = await get_server_msg(request, sid)
+    for tag in list(srv.tags):
+        await _remove_tag(request, sid, tag)
+    return web.Response(status=204)
+
+
+def routes(p: str) -> list[web.RouteDef]:
+    one = f"{p}/servers/{{id}}"
+    return [
+        web.get(f"{p}/servers", list_servers),
+        web.post(f"{p}/servers", create_server),
+        web.get(f"{p}/servers/detail", list_servers_detail),
+        web.get(one, show_server),
+        web.put(one, update_server),
+        web.delete(one, delete_server),
+        web.get(f"{one}/ips", server_ips),
+        web.get(f"{one}/ips/{{network}}", server_ips),
+        web.get(f"{one}/metadata", server_metadata),
+        web.get(f"{one}/tags", list_tags),
+        web.put(f"{one}/tags", replace_tags),
+        web.delete(f"{one}/tags", remove_all_tags),
+        web.get(f"{one}/tags/{{tag}}", check_tag),
+        web.put(f"{one}/tags/{{tag}}", add_tag),
+        web.delete(f"{one}/tags/{{tag}}", remove_tag),
+    ]
