@@ -10,6 +10,7 @@ from polyvisor.osapi.config import OsapiSettings
 from polyvisor.osapi.handlers import (
     glance,
     keystone,
+    neutron,
     nova_actions,
     nova_catalog,
     nova_hosts,
@@ -46,6 +47,7 @@ def make_app(apis: Apis, settings: OsapiSettings) -> web.Application:
             *nova_servers.routes(nova),
             *nova_actions.routes(nova),
             *glance.routes(),
+            *neutron.routes(),
         ]
     )
     return app
