@@ -5,7 +5,8 @@ configured only through its environment (docs/conventions.md): the table below i
 single place where the dev stack decides those variables.
 
 Ports: api 50051, imagesvc 50052, scheduler 50053, networksvc 50054, metrics 9151-9154 (the
-conventions' defaults), the console proxy 6080 (its health 50055, metrics 9155), the dashboard 8080 (50056, 9156);
+conventions' defaults), the console proxy 6080 (its health 50055, metrics 9155), the dashboard 8080 (50056, 9156),
+the OpenStack API gateway 8774 (50057, 9157);
 `POLYVISOR_DEV_PORTS=ephemeral` picks free ports instead (a second stack beside a running
 one). Agents get ephemeral ports.
 """
@@ -33,7 +34,7 @@ CONTROL_PLANE = ("scheduler", "imagesvc", "networksvc", "api")
 # The physical network every dev agent maps (the demo network is on it).
 DEMO_PHYSICAL_NETWORK = "physnet1"
 #: What browsers reach: started after the api (they call it), before the agents.
-WEB = ("console", "dashboard")
+WEB = ("console", "dashboard", "osapi")
 DEFAULT_PORTS = {
     "api": (50051, 9151),
     "imagesvc": (50052, 9152),
@@ -41,8 +42,9 @@ DEFAULT_PORTS = {
     "networksvc": (50054, 9154),
     "console": (50055, 9155),
     "dashboard": (50056, 9156),
+    "osapi": (50057, 9157),
 }
-DEFAULT_HTTP_PORTS = {"console": 6080, "dashboard": 8080}
+DEFAULT_HTTP_PORTS = {"console": 6080, "dashboard": 8080, "osapi": 8774}
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +301,16 @@ def plan(
             "POLYVISOR_NETWORKSVC_ADDRESS": address["networksvc"],
         },
         info={"url": dashboard_url, "http_port": str(http["dashboard"])},
+    )  # fmt: skip
+    osapi_url = f"http://{BIND_HOST}:{http['osapi']}"
+    specs["osapi"] = ServiceSpec(
+        "osapi", "osapi", *ports["osapi"],
+        env={
+            **web("osapi"),
+            "POLYVISOR_IMAGESVC_ADDRESS": address["imagesvc"],
+            "POLYVISOR_NETWORKSVC_ADDRESS": address["networksvc"],
+        },
+        info={"url": osapi_url, "auth_url": f"{osapi_url}/identity/v3", "http_port": str(http["osapi"])},
     )  # fmt: skip
 
     # Agents hold no database credentials (DESIGN §2): they get NATS and gRPC addresses.

@@ -67,6 +67,9 @@ DELIBERATELY_DEFAULTED: dict[str, dict[str, str]] = {
     "dashboard": {
         "POLYVISOR_HTTP_HOST": "the default, 0.0.0.0, is what a pod wants; dev binds loopback",
     },
+    "osapi": {
+        "POLYVISOR_HTTP_HOST": "the default, 0.0.0.0, is what a pod wants; dev binds loopback",
+    },
     "agent_vmware": {
         "POLYVISOR_VCENTER_PASSWORD": "given as POLYVISOR_VCENTER_PASSWORD_FILE, a mounted Secret",
         "POLYVISOR_CONSOLE_HOST": "consoles open on the ESXi host, not where the agent runs",
@@ -222,6 +225,10 @@ def settings_class(container: dict[str, Any]) -> type[BaseModel] | None:
         from polyvisor.dashboard.config import DashboardSettings
 
         return DashboardSettings
+    if name == "osapi":
+        from polyvisor.osapi.config import OsapiSettings
+
+        return OsapiSettings
     if name == "agent-kvm":
         from polyvisor.agent_kvm.config import KvmSettings
 

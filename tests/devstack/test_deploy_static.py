@@ -27,10 +27,10 @@ REPO = truth.REPO
 CONTAINERS = REPO / "deploy" / "containers"
 K8S = REPO / "deploy" / "k8s"
 SERVICES = (
-    "api", "scheduler", "imagesvc", "networksvc", "console", "dashboard", "agent_kvm",
+    "api", "scheduler", "imagesvc", "networksvc", "console", "dashboard", "osapi", "agent_kvm",
     "agent_vmware",
 )  # fmt: skip
-STATELESS = ("api", "scheduler", "imagesvc", "networksvc", "console", "dashboard")
+STATELESS = ("api", "scheduler", "imagesvc", "networksvc", "console", "dashboard", "osapi")
 #: Kubernetes versions the rendered overlays must validate against: the oldest still
 #: supported upstream, and the newest the schemas know.
 K8S_VERSIONS = ("1.33.0", "1.35.0", kubernetes_validate.latest_version() + ".0")
@@ -323,6 +323,11 @@ DESIGN_FLOWS = [  # (from, to, port): DESIGN.md §2
     ("dashboard", "api", 50051),
     ("dashboard", "imagesvc", 50052),
     ("dashboard", "networksvc", 50054),
+    ("client", "osapi", 8774),  # OpenStack clients
+    ("osapi", "api", 50051),
+    ("osapi", "imagesvc", 50052),
+    ("osapi", "networksvc", 50054),
+    ("prometheus", "osapi", 9157),
     ("prometheus", "agent-kvm", 9160),
 ]
 NOT_FLOWS = [
@@ -345,6 +350,10 @@ NOT_FLOWS = [
     ("dashboard", "postgres", 5432),  # the dashboard holds no database credentials
     ("dashboard", "scheduler", 50053),
     ("dashboard", "hypervisor-vnc", 5900),  # consoles go through the proxy
+    ("osapi", "postgres", 5432),  # the gateway calls the gRPC services, never their databases
+    ("osapi", "nats", 4222),
+    ("osapi", "scheduler", 50053),
+    ("client", "osapi", 50057),  # its gRPC serves probes only
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -33,15 +34,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     # Not pytest's tmp_path: PostgreSQL runs as an unprivileged user and must traverse it.
-    home = Path(tempfile.mkdtemp(prefix="polyvisor-e2e-"))
+    given = os.environ.get("POLYVISOR_TEST_STACK_HOME")  # a stack already up (iterating)
+    home = Path(given) if given else Path(tempfile.mkdtemp(prefix="polyvisor-e2e-"))
     home.chmod(0o755)
     s = stack_mod.start(home)
     try:
         yield s
     finally:
         _safety_net(s)
-        stack_mod.stop(home)
-        shutil.rmtree(home, ignore_errors=True)
+        if not given:
+            stack_mod.stop(home)
+            shutil.rmtree(home, ignore_errors=True)
 
 
 def _safety_net(s: Stack) -> None:

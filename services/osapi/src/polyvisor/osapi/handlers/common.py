@@ -69,12 +69,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except ApiError as err:
         resp = _error(api, err)
     except grpc.aio.AioRpcError as exc:
-        err = from_rpc(exc.code(), exc.details() or "")
-        if err.status >= 500:
+        mapped = from_rpc(exc.code(), exc.details() or "")
+        if mapped.status >= 500:
             log.warning(
                 "rpc failed", path=request.path, code=exc.code().name, details=exc.details()
             )
-        resp = _error(api, err)
+        resp = _error(api, mapped)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

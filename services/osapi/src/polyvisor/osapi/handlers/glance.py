@@ -8,6 +8,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
+import grpc
 from aiohttp import web
 from google.protobuf.field_mask_pb2 import FieldMask
 
@@ -188,7 +189,10 @@ async def download(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream",
                                        "Content-Length": str(meta.size)})  # fmt: skip
     await resp.prepare(request)
-    async for msg in call:
+    while True:  # read() only: a stream's reads and iteration cannot be mixed
+        msg = await call.read()
+        if msg is grpc.aio.EOF:
+            break
         await resp.write(msg.chunk)
     await resp.write_eof()
     return resp

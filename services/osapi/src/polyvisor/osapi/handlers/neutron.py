@@ -228,9 +228,10 @@ async def create_subnet(request: web.Request) -> web.Response:
 
 
 def _port_fields(b: dict[str, Any], msg: Any) -> list[str]:
-    paths = []
+    paths: list[str] = []
     if "name" in b:
-        msg.name, _ = str(b["name"] or ""), paths.append("name")
+        msg.name = str(b["name"] or "")
+        paths.append("name")
     if "security_groups" in b:
         msg.security_group_ids.extend(str(x) for x in b["security_groups"] or [])
         paths.append("security_group_ids")

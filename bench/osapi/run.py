@@ -1,0 +1,175 @@
+"""Server show and list through the OpenStack API gateway, beside the same calls over gRPC,
+in the same run.
+
+    .venv/bin/python bench/osapi/run.py [--servers 2000] [--seconds 5] [--quick]
+
+Starts PostgreSQL, NATS, the api and the gateway (`python -m polyvisor.osapi`), real
+processes on loopback; seeds the servers of one project with SQL (bench/api's seed); reads
+each once (warm caches); then, with 16 concurrent clients each:
+
+- show: gRPC GetServer of a random server, then `GET /compute/v2.1/servers/{id}` of the same
+  kind through the gateway (HTTP, JSON, the Nova body of microversion 2.1);
+- list: gRPC ListServers pages of 100, then `GET /compute/v2.1/servers/detail?limit=100`.
+
+Requests per second and p99 of each, and `overhead` = gRPC rate / gateway rate (target: at
+most 2). The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+import aiohttp  # noqa: E402
+import grpc  # noqa: E402
+
+from bench.api.run import seed  # noqa: E402
+from polyvisor.common.embedded import EmbeddedNats, EmbeddedPostgres  # noqa: E402
+from polyvisor.compute.v1 import compute_service_pb2_grpc, servers_pb2  # noqa: E402
+from polyvisor.identity.v1 import identity_pb2, identity_requests_pb2, identity_service_pb2_grpc  # noqa: E402
+from tests.support.services import ServiceProcess, free_port  # noqa: E402
+
+CONCURRENCY = 16
+PAGE = 100
+TARGET = 2.0
+
+
+async def drive(call: Callable[[int], Awaitable[None]], seconds: float) -> dict[str, float]:
+    latencies: list[float] = []
+    stop_at = time.perf_counter() + seconds
+
+    async def worker(i: int) -> None:
+        while (t0 := time.perf_counter()) < stop_at:
+            await call(i)
+            latencies.append(time.perf_counter() - t0)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(CONCURRENCY)))
+    elapsed = time.perf_counter() - start
+    p99 = statistics.quantiles(latencies, n=100)[98] * 1000 if len(latencies) > 100 else 0.0
+    return {
+        "rps": round(len(latencies) / elapsed, 1),
+        "p99_ms": round(p99, 2),
+        "calls": len(latencies),
+    }
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--servers", type=int, default=2000)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--quick", action="store_true", help="a smoke run (small and short)")
+    args = ap.parse_args()
+    if args.quick:
+        args.servers, args.seconds = 300, 1.0
+    root = Path(tempfile.mkdtemp(prefix="polyvisor-bench-osapi-"))
+    pg = EmbeddedPostgres(root / "pg", durable=False, die_with_parent=True)
+    nats = EmbeddedNats(root / "nats", die_with_parent=True)
+    pg.start()
+    nats.start()
+    dsn = pg.create_database("bench_osapi")
+    api_port, http_port = free_port(), free_port()
+    api = ServiceProcess("api", {
+        "POLYVISOR_DATABASE_URL": dsn, "POLYVISOR_NATS_URL": nats.url or "",
+        "POLYVISOR_GRPC_HOST": "127.0.0.1", "POLYVISOR_GRPC_PORT": str(api_port),
+        "POLYVISOR_METRICS_PORT": "0", "POLYVISOR_LOG_LEVEL": "WARNING",
+        "POLYVISOR_TOKEN_PRIVATE_KEY": str(root / "keys" / "token.key"),
+        "POLYVISOR_TOKEN_PUBLIC_KEY": str(root / "keys" / "token.pub"),
+        "POLYVISOR_BOOTSTRAP_ADMIN_USER": "admin", "POLYVISOR_BOOTSTRAP_ADMIN_PASSWORD": "admin-password",
+        "POLYVISOR_BOOTSTRAP_ADMIN_PROJECT": "admin",
+        "POLYVISOR_SCHEDULER_ADDRESS": "127.0.0.1:1", "POLYVISOR_IMAGESVC_ADDRESS": "127.0.0.1:1",
+    }, log_path=root / "api.log")  # fmt: skip
+    osapi = ServiceProcess("osapi", {
+        "POLYVISOR_API_ADDRESS": f"127.0.0.1:{api_port}", "POLYVISOR_GRPC_HOST": "127.0.0.1",
+        "POLYVISOR_GRPC_PORT": str(free_port()), "POLYVISOR_METRICS_PORT": "0",
+        "POLYVISOR_HTTP_HOST": "127.0.0.1", "POLYVISOR_HTTP_PORT": str(http_port),
+        "POLYVISOR_LOG_LEVEL": "WARNING",
+    }, log_path=root / "osapi.log")  # fmt: skip
+    result: dict[str, object] = {
+        "bench": "osapi",
+        "servers": args.servers,
+        "concurrency": CONCURRENCY,
+    }
+    try:
+        await api.start(240)
+        await osapi.start(240)
+        _, ids = await seed(dsn, args.servers)
+        base = f"http://127.0.0.1:{http_port}/compute/v2.1"
+        rng = random.Random(7)
+        async with grpc.aio.insecure_channel(api.address) as ch, aiohttp.ClientSession() as http:
+            auth = await identity_service_pb2_grpc.IdentityServiceStub(ch).Authenticate(
+                identity_requests_pb2.AuthenticateRequest(password=identity_pb2.PasswordCredentials(
+                    project="admin", username="admin", password="admin-password"))
+            )  # fmt: skip
+            md = (("authorization", f"Bearer {auth.token}"),)
+            headers = {"X-Auth-Token": auth.token}
+            stub = compute_service_pb2_grpc.ComputeServiceStub(ch)
+            token = ""
+            while True:  # every server read once: the api's cache is warm for both
+                resp = await stub.ListServers(servers_pb2.ListServersRequest(page_size=1000, page_token=token),
+                                              metadata=md)  # fmt: skip
+                token = resp.next_page_token
+                if not token:
+                    break
+
+            async def grpc_show(_: int) -> None:
+                await stub.GetServer(
+                    servers_pb2.GetServerRequest(server_id=rng.choice(ids)), metadata=md
+                )
+
+            async def rest_show(_: int) -> None:
+                async with http.get(f"{base}/servers/{rng.choice(ids)}", headers=headers) as r:
+                    assert r.status == 200, await r.text()
+                    body = await r.json()
+                    assert body["server"]["status"] == "ACTIVE"
+
+            grpc_tokens = [""] * CONCURRENCY
+            markers: list[str | None] = [None] * CONCURRENCY
+
+            async def grpc_list(i: int) -> None:
+                resp = await stub.ListServers(
+                    servers_pb2.ListServersRequest(page_size=PAGE, page_token=grpc_tokens[i]),
+                    metadata=md,
+                )
+                grpc_tokens[i] = resp.next_page_token
+
+            async def rest_list(i: int) -> None:
+                url = f"{base}/servers/detail?limit={PAGE}" + (
+                    f"&marker={markers[i]}" if markers[i] else ""
+                )
+                async with http.get(url, headers=headers) as r:
+                    assert r.status == 200, await r.text()
+                    body = await r.json()
+                markers[i] = body["servers"][-1]["id"] if body.get("servers_links") else None
+
+            warm = min(1.0, args.seconds / 2)
+            for name, g, h in (("show", grpc_show, rest_show), ("list", grpc_list, rest_list)):
+                await drive(g, warm)
+                await drive(h, warm)
+                gr = await drive(g, args.seconds)
+                gw = await drive(h, args.seconds)
+                ratio = round(gr["rps"] / gw["rps"], 2) if gw["rps"] else None
+                result[name] = {"grpc": gr, "gateway": gw, "overhead": ratio,
+                                "within_target": ratio is not None and ratio <= TARGET}  # fmt: skip
+        result["target_overhead"] = TARGET
+    finally:
+        await osapi.stop()
+        await api.stop()
+        nats.stop()
+        pg.stop()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,51 @@
+"""OpenStack's limit/marker paging over gRPC page tokens (handlers.common.page_after)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from polyvisor.osapi.errors import ApiError
+from polyvisor.osapi.handlers.common import page_after
+
+ITEMS = [f"id-{n:03d}" for n in range(25)]
+
+
+def pager(page: int = 7):  # type: ignore[no-untyped-def]
+    calls: list[tuple[str, int]] = []
+
+    async def fetch(token: str, size: int) -> tuple[Sequence[str], str]:
+        calls.append((token, size))
+        start = int(token or 0)
+        stop = start + min(size, page)
+        return ITEMS[start:stop], (str(stop) if stop < len(ITEMS) else "")
+
+    return fetch, calls
+
+
+async def test_limit_without_marker() -> None:
+    fetch, _ = pager()
+    got, more = await page_after(fetch, limit=10, marker=None, key=str)
+    assert got == ITEMS[:10] and more
+
+
+async def test_marker_is_the_last_id_seen_across_pages() -> None:
+    fetch, _ = pager()
+    got, more = await page_after(fetch, limit=5, marker="id-008", key=str)
+    assert got == ITEMS[9:14] and more
+    got, more = await page_after(fetch, limit=50, marker="id-020", key=str)
+    assert got == ITEMS[21:] and not more
+
+
+async def test_filters_apply_before_the_limit() -> None:
+    fetch, _ = pager()
+    got, _ = await page_after(fetch, limit=3, marker=None, key=str, keep=lambda s: s.endswith("5"))
+    assert got == ["id-005", "id-015"]
+
+
+async def test_unknown_marker_is_a_bad_request() -> None:
+    fetch, _ = pager()
+    with pytest.raises(ApiError) as exc:
+        await page_after(fetch, limit=5, marker="nope", key=str)
+    assert exc.value.status == 400

@@ -1,0 +1,75 @@
+"""The operator story through openstacksdk, run by the OpenStack clients' own interpreter
+(tests/fixtures/osclients.py), never by the project's: `python sdk_story.py CONFIG_JSON`.
+Prints one JSON object with what it saw; the test (test_openstack_clients.py) asserts on it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import openstack
+from openstack import exceptions
+
+
+def main() -> None:
+    cfg = json.loads(sys.argv[1])
+    conn = openstack.connect(
+        auth_url=cfg["auth_url"], username=cfg["username"], password=cfg["password"],
+        project_name=cfg["project"], user_domain_name="Default", project_domain_name="Default",
+        region_name="RegionOne",
+    )  # fmt: skip
+    out: dict[str, object] = {"token_project": conn.current_project_id}
+    out["hypervisors"] = sorted({h.hypervisor_type for h in conn.compute.hypervisors(details=True)})
+    image = conn.image.create_image(
+        name=cfg["prefix"] + "img", filename=cfg["disk"], disk_format="qcow2",
+        container_format="bare", hypervisor_type="vmware", vmware_adaptertype="lsiLogic",
+        wait=True,
+    )  # fmt: skip
+    image = conn.image.get_image(image.id)
+    out["image"] = {"status": image.status, "hypervisor_type": image.hypervisor_type,
+                    "properties": image.properties}  # fmt: skip
+    downloaded = conn.image.download_image(image).content
+    out["download_bytes"] = len(downloaded)
+    flavor = conn.compute.find_flavor(cfg["flavor"], ignore_missing=False)
+    big = conn.compute.find_flavor(cfg["big_flavor"], ignore_missing=False)
+    net = conn.network.find_network("demo", ignore_missing=False)
+    servers = {}
+    for name, img, flv, hints in (
+        ("vmw", image.id, flavor.id, {}),
+        ("kvm", cfg["any_image"], flavor.id, {"hypervisor_type": cfg["kvm_type"]}),
+        ("big", cfg["any_image"], big.id, {"hypervisor_type": "vmware"}),
+    ):
+        s = conn.compute.create_server(
+            name=cfg["prefix"] + name, image_id=img, flavor_id=flv,
+            networks=[{"uuid": net.id}], scheduler_hints=hints,
+        )  # fmt: skip
+        try:
+            s = conn.compute.wait_for_server(s, status="ACTIVE", failures=["ERROR"], wait=300)
+        except exceptions.ResourceFailure:
+            s = conn.compute.get_server(s.id)
+        servers[name] = {"id": s.id, "status": s.status, "host": s.compute_host,
+                         "fault": (s.fault or {}).get("message", ""),
+                         "addresses": s.addresses}  # fmt: skip
+    out["servers"] = servers
+    listed = {s.name for s in conn.compute.servers()}
+    out["listed"] = sorted(n for n in listed if n.startswith(cfg["prefix"]))
+    console = conn.compute.create_console(servers["kvm"]["id"], console_type="novnc")
+    out["console_url"] = console["url"]
+    for s in servers.values():
+        conn.compute.delete_server(s["id"])
+    for s in servers.values():
+        conn.compute.wait_for_delete(conn.compute.get_server(s["id"]), wait=300) if _exists(
+            conn, s["id"]
+        ) else None
+    out["left"] = sorted(s.name for s in conn.compute.servers() if s.name.startswith(cfg["prefix"]))
+    conn.image.delete_image(image.id)
+    print(json.dumps(out))
+
+
+def _exists(conn: openstack.connection.Connection, server_id: str) -> bool:
+    return conn.compute.find_server(server_id) is not None
+
+
+if __name__ == "__main__":
+    main()
