@@ -44,6 +44,21 @@ async def test_filters_apply_before_the_limit() -> None:
     assert got == ["id-005", "id-015"]
 
 
+async def test_the_next_page_resumes_where_the_last_one_ended() -> None:
+    """A page that ended on a gRPC page boundary remembers the token after it: the next
+    page, asked by its last id, starts there instead of listing from the start."""
+    fetch, calls = pager(page=5)
+    first, more = await page_after(fetch, limit=5, marker=None, key=str, scope="s")
+    assert first == ITEMS[:5] and more
+    calls.clear()
+    second, _ = await page_after(fetch, limit=5, marker=first[-1], key=str, scope="s")
+    assert second == ITEMS[5:10]
+    assert calls == [("5", 5)]
+    calls.clear()  # another caller (scope) does not get it: found by listing
+    again, _ = await page_after(fetch, limit=5, marker=first[-1], key=str, scope="other")
+    assert again == ITEMS[5:10] and calls[0][0] == ""
+
+
 async def test_unknown_marker_is_a_bad_request() -> None:
     fetch, _ = pager()
     with pytest.raises(ApiError) as exc:

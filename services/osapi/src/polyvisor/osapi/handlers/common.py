@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -13,7 +15,9 @@ import grpc
 from aiohttp import web
 from prometheus_client import Counter, Histogram
 
+from polyvisor.client.enums import display
 from polyvisor.common.logging import get_logger
+from polyvisor.identity.v1 import identity_pb2
 from polyvisor.identity.v1 import identity_requests_pb2 as ir
 from polyvisor.osapi import microversion
 from polyvisor.osapi.clients import Apis, Stubs
@@ -28,6 +32,7 @@ __all__ = [
     "body_of",
     "error_middleware",
     "page_after",
+    "scope_of",
     "stubs",
     "whoami",
 ]
@@ -144,15 +149,26 @@ async def whoami(request: web.Request) -> Who:
         return hit
     resp = await s.identity.ValidateToken(ir.ValidateTokenRequest(token=token), metadata=s.md,
                                           timeout=s.timeout)  # fmt: skip
-    from polyvisor.client.enums import display
-    from polyvisor.identity.v1 import identity_pb2
-
     roles = tuple(display(identity_pb2.Role.DESCRIPTOR, r) for r in resp.roles)
     who = Who(resp.user.id, resp.user.name, resp.project.id, resp.project.name, roles, now + 60)
     if len(cache) > 10_000:
         cache.clear()
     cache[token] = who
     return who
+
+
+#: Where a page that ended on a given item goes on: (scope, last id) -> the gRPC page token
+#: after it. A marker found here resumes at once; one that is not (another replica answered
+#: the page before, or it fell out) is found by listing from the start.
+_RESUME: OrderedDict[tuple[str, str], str] = OrderedDict()
+_RESUME_MAX = 10_000
+
+
+def scope_of(request: web.Request) -> str:
+    """What a resume token is valid for: the caller, the path, the filters."""
+    who = hashlib.sha256(request.headers.get("X-Auth-Token", "").encode()).hexdigest()[:16]
+    query = sorted((k, v) for k, v in request.query.items() if k not in ("marker", "limit"))
+    return f"{who}|{request.path}|{query}"
 
 
 async def page_after(
@@ -163,28 +179,40 @@ async def page_after(
     key: Callable[[T], str],
     keep: Callable[[T], bool] = lambda _: True,
     max_limit: int = 1000,
+    scope: str = "",
 ) -> tuple[list[T], bool]:
     """OpenStack paging (limit, marker = the last id seen) over a gRPC List (page tokens):
-    the items after `marker` that `keep` accepts, at most `limit`; and whether more follow.
-    `fetch(page_token, page_size)` returns (items, next_page_token)."""
+    the items after `marker` that `keep` accepts, at most `limit`; and whether more may
+    follow. `fetch(page_token, page_size)` returns (items, next_page_token)."""
     want = min(limit, max_limit) if limit is not None else max_limit
     out: list[T] = []
-    seen = not marker
     token = ""
-    size = min(want + 1, 1000) if seen else 1000
+    seen = not marker
+    if marker and (scope, marker) in _RESUME:
+        token, seen = _RESUME[(scope, marker)], True
+    size = want if seen else 1000
     while True:
         items, token = await fetch(token, size)
-        for item in items:
+        for i, item in enumerate(items):
             if not seen:
                 seen = key(item) == marker
                 continue
-            if keep(item):
-                out.append(item)
-        if not token or len(out) > want:
+            if not keep(item):
+                continue
+            out.append(item)
+            if len(out) == want:
+                if i + 1 < len(items):
+                    return out, True
+                if token:
+                    _RESUME[(scope, key(item))] = token
+                    while len(_RESUME) > _RESUME_MAX:
+                        _RESUME.popitem(last=False)
+                return out, bool(token)
+        if not token:
             break
     if not seen:
         raise ApiError(400, f"marker [{marker}] not found")
-    return out[:want], len(out) > want
+    return out, False
 
 
 def query_int(request: web.Request, name: str) -> int | None:

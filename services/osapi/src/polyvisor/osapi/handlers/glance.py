@@ -16,7 +16,14 @@ from polyvisor.image.v1 import images_pb2 as im
 from polyvisor.osapi.convert import glance as gc
 from polyvisor.osapi.convert.common import enum_in
 from polyvisor.osapi.errors import ApiError
-from polyvisor.osapi.handlers.common import base_url, body_of, page_after, query_int, stubs
+from polyvisor.osapi.handlers.common import (
+    base_url,
+    body_of,
+    page_after,
+    query_int,
+    scope_of,
+    stubs,
+)
 from polyvisor.osapi.handlers.glance_schemas import image_schema, images_schema
 from polyvisor.types.v1 import disk_pb2 as dk
 from polyvisor.types.v1 import hypervisor_pb2 as hv
@@ -88,7 +95,8 @@ async def list_images(request: web.Request) -> web.Response:
         shown = gc.image(i)
         return all(str(shown.get(k)) == v for k, v in extra.items())
 
-    images, more = await page_after(fetch, limit=query_int(request, "limit") or 25,
+    images, more = await page_after(
+        fetch, scope=scope_of(request), limit=query_int(request, "limit") or 25,
                                     marker=q.get("marker"), key=lambda i: i.id, keep=keep)  # fmt: skip
     body: dict[str, Any] = {"images": [gc.image(i) for i in images], "first": "/v2/images",
                             "schema": "/v2/schemas/images"}  # fmt: skip

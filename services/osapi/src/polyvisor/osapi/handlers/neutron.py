@@ -16,7 +16,14 @@ from polyvisor.network.v1 import networks_pb2 as npb
 from polyvisor.network.v1 import security_groups_pb2 as sgpb
 from polyvisor.osapi.convert import neutron as nc
 from polyvisor.osapi.errors import ApiError
-from polyvisor.osapi.handlers.common import base_url, body_of, page_after, query_int, stubs
+from polyvisor.osapi.handlers.common import (
+    base_url,
+    body_of,
+    page_after,
+    query_int,
+    scope_of,
+    stubs,
+)
 
 __all__ = ["routes"]
 
@@ -47,7 +54,8 @@ async def _collection(
     request: web.Request, plural: str, fetch: Any, convert: Callable[[Any], dict[str, Any]]
 ) -> web.Response:
     q = request.query
-    items, more = await page_after(fetch, limit=query_int(request, "limit"), marker=q.get("marker"),
+    items, more = await page_after(
+        fetch, scope=scope_of(request), limit=query_int(request, "limit"), marker=q.get("marker"),
                                    key=lambda x: x.id, keep=lambda x: _matches(convert(x), q))  # fmt: skip
     body: dict[str, Any] = {plural: [_fields(convert(x), q) for x in items]}
     if more and items:

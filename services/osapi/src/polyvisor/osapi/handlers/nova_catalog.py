@@ -22,6 +22,7 @@ from polyvisor.osapi.handlers.common import (
     body_of,
     page_after,
     query_int,
+    scope_of,
     stubs,
     whoami,
 )
@@ -66,7 +67,8 @@ async def _flavors(request: web.Request, detail: bool) -> web.Response:
     def keep(f: Any) -> bool:
         return public == "none" or f.is_public == (public not in ("false", "0"))
 
-    flavors, _ = await page_after(fetch, limit=query_int(request, "limit"), marker=q.get("marker"),
+    flavors, _ = await page_after(
+        fetch, scope=scope_of(request), limit=query_int(request, "limit"), marker=q.get("marker"),
                                   key=lambda f: f.id, keep=keep)  # fmt: skip
     base, mv = base_url(request), request[MV]
     if detail:

@@ -16,7 +16,15 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from polyvisor.compute.v1 import servers_pb2 as sp
 from polyvisor.osapi.convert import nova as nc
 from polyvisor.osapi.errors import ApiError
-from polyvisor.osapi.handlers.common import MV, base_url, body_of, page_after, query_int, stubs
+from polyvisor.osapi.handlers.common import (
+    MV,
+    base_url,
+    body_of,
+    page_after,
+    query_int,
+    scope_of,
+    stubs,
+)
 
 __all__ = ["get_server_msg", "routes"]
 
@@ -160,7 +168,8 @@ async def _list(request: web.Request, detail: bool) -> web.Response:
         resp = await s.compute.ListServers(req, metadata=s.md, timeout=s.timeout)
         return resp.servers, resp.next_page_token
 
-    servers, more = await page_after(fetch, limit=query_int(request, "limit"),
+    servers, more = await page_after(
+        fetch, scope=scope_of(request), limit=query_int(request, "limit"),
                                      marker=q.get("marker"), key=lambda x: x.id,
                                      keep=_keep(request))  # fmt: skip
     base, mv = base_url(request), request[MV]

@@ -1,0 +1,241 @@
+"""Tempest, OpenStack's own integration tests, against the OpenStack API gateway.
+
+    .venv/bin/python bench/tempest/run.py [--stack-home DIR]
+
+Installs tempest from PyPI in a venv of its own (tests/fixtures/osclients.py, cached under
+.polyvisor/venvs/), uses the dev stack at --stack-home (or POLYVISOR_TEST_STACK_HOME) or
+starts one as `./dev up` does, makes what the tests need through the gateway itself (a
+member project and user, a public image of the boot disk, two flavors), generates
+tempest.conf, counts the Tempest tests of each API area, runs those listed in
+bench/tempest/tests.txt, and prints passed/failed/skipped per area. The last line is one
+JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from tests.e2e import stack as stack_mod  # noqa: E402
+from tests.e2e.bootdisk import make_disk  # noqa: E402
+from tests.fixtures.osclients import TEMPEST_PINS, ensure_venv  # noqa: E402
+
+AREAS = {
+    "identity": "tempest.api.identity.",
+    "compute": "tempest.api.compute.",
+    "image": "tempest.api.image.",
+    "network": "tempest.api.network.",
+}
+LIST = Path(__file__).with_name("tests.txt")
+RESULT = re.compile(r"^\{\d+\} (?:setUpClass \()?(tempest\.[\w.]+)\)? .*\.\.\. (ok|FAILED|SKIPPED)")
+
+
+def _call(
+    method: str, url: str, body: Any = None, token: str = "", ctype: str = "application/json"
+) -> tuple[Any, dict[str, str]]:
+    data = json.dumps(body).encode() if body is not None and ctype == "application/json" else body
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Content-Type", ctype)
+    if token:
+        req.add_header("X-Auth-Token", token)
+    with urllib.request.urlopen(req, timeout=300) as resp:
+        raw = resp.read()
+        return (json.loads(raw) if raw else None), dict(resp.headers)
+
+
+def provision(base: str, admin: dict[str, str], work: Path) -> dict[str, str]:
+    """A member project and user, a public image, two flavors: through the gateway."""
+    auth = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": admin["username"], "domain": {"id": "default"}, "password": admin["password"]}}},
+        "scope": {"project": {"name": admin["project"], "domain": {"id": "default"}}}}}  # fmt: skip
+    _, headers = _call("POST", f"{base}/identity/v3/auth/tokens", auth)
+    tok = headers["X-Subject-Token"]
+    out = {"member_password": "tempest-" + os.urandom(6).hex()}
+    try:
+        project = _call(
+            "POST", f"{base}/identity/v3/projects", {"project": {"name": "tempest"}}, tok
+        )[0]["project"]
+    except urllib.error.HTTPError:
+        project = _call("GET", f"{base}/identity/v3/projects?name=tempest", token=tok)[0][
+            "projects"
+        ][0]
+    try:
+        user = _call("POST", f"{base}/identity/v3/users", {"user": {"name": "tempest-member",
+                     "password": out["member_password"], "default_project_id": project["id"]}}, tok)[0]["user"]  # fmt: skip
+    except urllib.error.HTTPError:
+        raise SystemExit("user tempest-member exists on this stack: use a fresh stack") from None
+    _call(
+        "PUT",
+        f"{base}/identity/v3/projects/{project['id']}/users/{user['id']}/roles/member",
+        token=tok,
+    )
+    disk = make_disk(work, "tempest-boot")
+    image = _call("POST", f"{base}/image/v2/images", {"name": "tempest-boot", "disk_format": "qcow2",
+                  "container_format": "bare", "visibility": "public"}, tok)[0]  # fmt: skip
+    _call(
+        "PUT",
+        f"{base}/image/v2/images/{image['id']}/file",
+        disk.read_bytes(),
+        tok,
+        "application/octet-stream",
+    )
+    flavors = []
+    for name, ram in (("tempest.tiny", 64), ("tempest.small", 96)):
+        try:
+            f = _call(
+                "POST",
+                f"{base}/compute/v2.1/flavors",
+                {"flavor": {"name": name, "ram": ram, "vcpus": 1, "disk": 1}},
+                tok,
+            )
+            flavors.append(f[0]["flavor"]["id"])
+        except urllib.error.HTTPError:
+            listed = _call("GET", f"{base}/compute/v2.1/flavors?is_public=None", token=tok)[0][
+                "flavors"
+            ]
+            flavors.append(next(x["id"] for x in listed if x["name"] == name))
+    return {
+        **out,
+        "project": "tempest",
+        "image": image["id"],
+        "flavor": flavors[0],
+        "flavor_alt": flavors[1],
+    }
+
+
+def write_conf(ws: Path, auth_url: str, admin: dict[str, str], made: dict[str, str]) -> None:
+    accounts = ws / "accounts.yaml"
+    accounts.write_text(json.dumps([
+        {"username": "tempest-member", "project_name": "tempest", "password": made["member_password"],
+         "domain_name": "Default", "roles": ["member"]},
+        {"username": admin["username"], "project_name": admin["project"], "password": admin["password"],
+         "domain_name": "Default", "roles": ["admin"]},
+    ]))  # fmt: skip
+    (ws / "etc" / "tempest.conf").write_text(f"""[DEFAULT]
+log_file = {ws / "tempest.log"}
+[auth]
+use_dynamic_credentials = False
+test_accounts_file = {accounts}
+admin_username = {admin["username"]}
+admin_password = {admin["password"]}
+admin_project_name = {admin["project"]}
+admin_domain_name = Default
+default_credentials_domain_name = Default
+[identity]
+uri_v3 = {auth_url}
+auth_version = v3
+region = RegionOne
+[identity-feature-enabled]
+api_v2 = False
+application_credentials = True
+[compute]
+image_ref = {made["image"]}
+image_ref_alt = {made["image"]}
+flavor_ref = {made["flavor"]}
+flavor_ref_alt = {made["flavor_alt"]}
+fixed_network_name = demo
+min_microversion = 2.1
+max_microversion = 2.96
+build_timeout = 300
+[compute-feature-enabled]
+resize = False
+live_migration = False
+cold_migration = False
+change_password = False
+interface_attach = False
+rescue = False
+console_output = True
+snapshot = True
+pause = True
+suspend = True
+shelve = True
+vnc_console = True
+spice_console = False
+serial_console = False
+personality = False
+attach_encrypted_volume = False
+config_drive = False
+[image]
+build_timeout = 300
+[image-feature-enabled]
+import_image = False
+[network]
+project_networks_reachable = False
+[network-feature-enabled]
+ipv6 = False
+[service_available]
+nova = True
+glance = True
+neutron = True
+cinder = False
+swift = False
+[validation]
+run_validation = False
+""")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--stack-home", default=os.environ.get("POLYVISOR_TEST_STACK_HOME", ""))
+    args = ap.parse_args()
+    venv = ensure_venv(TEMPEST_PINS)
+    tempest = str(venv / "bin" / "tempest")
+    own = not args.stack_home
+    home = Path(args.stack_home or tempfile.mkdtemp(prefix="polyvisor-tempest-"))
+    home.chmod(0o755)
+    stack = stack_mod.start(home)
+    ws = home / "tempest"
+    try:
+        osapi = stack.endpoints["osapi"]
+        base, auth_url = osapi["url"], osapi["auth_url"]
+        shutil.rmtree(ws, ignore_errors=True)
+        subprocess.run([tempest, "init", str(ws)], check=True, capture_output=True)
+        made = provision(base, stack.admin, home / "tempest-work")
+        write_conf(ws, auth_url, stack.admin, made)
+        listed = subprocess.run([tempest, "run", "--list-tests"], cwd=ws, capture_output=True, text=True,
+                                check=False).stdout.split()  # fmt: skip
+        exist = {a: sum(1 for t in listed if t.startswith(p)) for a, p in AREAS.items()}
+        patterns = [
+            re.compile(line)
+            for line in LIST.read_text().splitlines()
+            if line and not line.startswith("#")
+        ]
+        chosen = {a: sum(1 for t in listed if t.startswith(p) and any(x.search(t) for x in patterns))
+                  for a, p in AREAS.items()}  # fmt: skip
+        run = subprocess.run([tempest, "run", "--include-list", str(LIST), "--concurrency", "2"], cwd=ws,
+                             capture_output=True, text=True, check=False, timeout=3600)  # fmt: skip
+        sys.stdout.write(run.stdout[-20000:])
+        counts: dict[str, Counter[str]] = {a: Counter() for a in AREAS}
+        for line in run.stdout.splitlines():
+            m = RESULT.match(line.strip())
+            if m:
+                area = next((a for a, p in AREAS.items() if m.group(1).startswith(p)), None)
+                if area:
+                    counts[area][
+                        {"ok": "passed", "FAILED": "failed", "SKIPPED": "skipped"}[m.group(2)]
+                    ] += 1
+        result = {"bench": "tempest", "tempest": TEMPEST_PINS[0].split("==")[1], "areas": {
+            a: {"exist": exist[a], "chosen": chosen[a], **{k: counts[a][k] for k in ("passed", "failed", "skipped")}}
+            for a in AREAS}}  # fmt: skip
+        print(json.dumps(result))
+    finally:
+        if own:
+            stack_mod.stop(home)
+            shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
