@@ -79,9 +79,9 @@ async def list_images(request: web.Request) -> web.Response:
             raise ApiError(400, f"Invalid visibility value: {q['visibility']}")
         req.visibility = gc.VISIBILITY_IN[q["visibility"]]
     if "disk_format" in q:
-        req.disk_format = enum_in(dk.DiskFormat.DESCRIPTOR, q["disk_format"], "disk_format")
+        req.disk_format = enum_in(dk.DiskFormat.DESCRIPTOR, q["disk_format"], "disk_format")  # type: ignore[assignment]
     if "hypervisor_type" in q:
-        req.hypervisor_type = enum_in(
+        req.hypervisor_type = enum_in(  # type: ignore[assignment]
             hv.HypervisorType.DESCRIPTOR, q["hypervisor_type"], "hypervisor_type"
         )
     extra = {k: v for k, v in q.items() if k not in _SERVER_FILTERS and k not in _IGNORED}

@@ -254,10 +254,10 @@ async def list_roles(request: web.Request) -> web.Response:
     return web.json_response({"roles": roles, "links": {"self": str(request.url)}})
 
 
-def _role_number(name: str) -> int:
+def _role_number(name: str) -> Any:
     if name not in ROLES:
         raise ApiError(404, f"Could not find role: {name}.")
-    return int(ip.Role.Value(f"ROLE_{name.upper()}"))
+    return ip.Role.Value(f"ROLE_{name.upper()}")
 
 
 async def grant_role(request: web.Request) -> web.Response:

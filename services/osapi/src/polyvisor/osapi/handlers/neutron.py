@@ -217,7 +217,7 @@ async def create_subnet(request: web.Request) -> web.Response:
     s = stubs(request)
     b = await body_of(request, "subnet")
     msg = npb.Subnet(name=str(b.get("name") or ""), network_id=str(b.get("network_id") or ""),
-                     ip_version=int(b.get("ip_version") or 4), cidr=str(b.get("cidr") or ""),
+                     ip_version=npb.IpVersion.ValueType(int(b.get("ip_version") or 4)), cidr=str(b.get("cidr") or ""),
                      dns_nameservers=[str(x) for x in b.get("dns_nameservers") or []],
                      allocation_pools=[npb.AllocationPool(start=p["start"], end=p["end"])
                                        for p in b.get("allocation_pools") or []],
