@@ -14,6 +14,7 @@ JSON object.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -56,32 +57,37 @@ def _call(
         return (json.loads(raw) if raw else None), dict(resp.headers)
 
 
-def provision(base: str, admin: dict[str, str], work: Path) -> dict[str, str]:
-    """A member project and user, a public image, two flavors: through the gateway."""
+def _ensure(base: str, tok: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Create a project or user by name, or find the one an earlier run made."""
+    plural = f"{kind}s"
+    try:
+        return _call("POST", f"{base}/identity/v3/{plural}", {kind: body}, tok)[0][kind]
+    except urllib.error.HTTPError as exc:
+        if exc.code != 409:
+            raise
+    listed = _call("GET", f"{base}/identity/v3/{plural}?name={body['name']}", token=tok)[0][plural]
+    return dict(listed[0])
+
+
+def provision(base: str, admin: dict[str, str], work: Path) -> dict[str, Any]:
+    """Two member users in two projects, a public image, two flavors: through the gateway."""
     auth = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
         "name": admin["username"], "domain": {"id": "default"}, "password": admin["password"]}}},
         "scope": {"project": {"name": admin["project"], "domain": {"id": "default"}}}}}  # fmt: skip
     _, headers = _call("POST", f"{base}/identity/v3/auth/tokens", auth)
     tok = headers["X-Subject-Token"]
-    out = {"member_password": "tempest-" + os.urandom(6).hex()}
-    try:
-        project = _call(
-            "POST", f"{base}/identity/v3/projects", {"project": {"name": "tempest"}}, tok
-        )[0]["project"]
-    except urllib.error.HTTPError:
-        project = _call("GET", f"{base}/identity/v3/projects?name=tempest", token=tok)[0][
-            "projects"
-        ][0]
-    try:
-        user = _call("POST", f"{base}/identity/v3/users", {"user": {"name": "tempest-member",
-                     "password": out["member_password"], "default_project_id": project["id"]}}, tok)[0]["user"]  # fmt: skip
-    except urllib.error.HTTPError:
-        raise SystemExit("user tempest-member exists on this stack: use a fresh stack") from None
-    _call(
-        "PUT",
-        f"{base}/identity/v3/projects/{project['id']}/users/{user['id']}/roles/member",
-        token=tok,
-    )
+    password = "tm-" + hashlib.sha256(admin["password"].encode()).hexdigest()[:20]
+    users = []
+    for name in ("tempest", "tempest-alt"):
+        project = _ensure(base, tok, "project", {"name": name})
+        user = _ensure(base, tok, "user", {"name": f"{name}-member", "password": password,
+                                           "default_project_id": project["id"]})  # fmt: skip
+        _call(
+            "PUT",
+            f"{base}/identity/v3/projects/{project['id']}/users/{user['id']}/roles/member",
+            token=tok,
+        )
+        users.append({"username": user["name"], "project_name": name, "password": password})
     disk = make_disk(work, "tempest-boot")
     image = _call("POST", f"{base}/image/v2/images", {"name": "tempest-boot", "disk_format": "qcow2",
                   "container_format": "bare", "visibility": "public"}, tok)[0]  # fmt: skip
@@ -107,23 +113,18 @@ def provision(base: str, admin: dict[str, str], work: Path) -> dict[str, str]:
                 "flavors"
             ]
             flavors.append(next(x["id"] for x in listed if x["name"] == name))
-    return {
-        **out,
-        "project": "tempest",
-        "image": image["id"],
-        "flavor": flavors[0],
-        "flavor_alt": flavors[1],
-    }
+    return {"users": users, "image": image["id"], "flavor": flavors[0], "flavor_alt": flavors[1]}
 
 
-def write_conf(ws: Path, auth_url: str, admin: dict[str, str], made: dict[str, str]) -> None:
+def write_conf(ws: Path, auth_url: str, admin: dict[str, str], made: dict[str, Any]) -> None:
     accounts = ws / "accounts.yaml"
-    accounts.write_text(json.dumps([
-        {"username": "tempest-member", "project_name": "tempest", "password": made["member_password"],
-         "domain_name": "Default", "roles": ["member"]},
-        {"username": admin["username"], "project_name": admin["project"], "password": admin["password"],
-         "domain_name": "Default", "roles": ["admin"]},
-    ]))  # fmt: skip
+    # Each member user twice: as a member and as a reader (a member may read), so a test
+    # asking for both gets two accounts.
+    entries = [{**u, "domain_name": "Default", "roles": [role]} for u in made["users"]
+               for role in ("member", "reader")]  # fmt: skip
+    entries.append({"username": admin["username"], "project_name": admin["project"],
+                    "password": admin["password"], "domain_name": "Default", "roles": ["admin"]})  # fmt: skip
+    accounts.write_text(json.dumps(entries))
     (ws / "etc" / "tempest.conf").write_text(f"""[DEFAULT]
 log_file = {ws / "tempest.log"}
 [auth]

@@ -14,48 +14,46 @@ from polyvisor.types.v1 import server_status_pb2 as ss
 
 __all__ = ["fault", "flavor", "keypair", "server", "server_link", "status_to_state"]
 
-S = ss.ServerState
-T = ss.ServerTask
 
 STATUS = {
-    S.SERVER_STATE_BUILDING: "BUILD",
-    S.SERVER_STATE_ACTIVE: "ACTIVE",
-    S.SERVER_STATE_SHUTOFF: "SHUTOFF",
-    S.SERVER_STATE_REBOOTING: "REBOOT",
-    S.SERVER_STATE_ERROR: "ERROR",
-    S.SERVER_STATE_DELETED: "DELETED",
-    S.SERVER_STATE_SHELVED_OFFLOADED: "SHELVED_OFFLOADED",
-    S.SERVER_STATE_PAUSED: "PAUSED",
-    S.SERVER_STATE_SUSPENDED: "SUSPENDED",
+    ss.SERVER_STATE_BUILDING: "BUILD",
+    ss.SERVER_STATE_ACTIVE: "ACTIVE",
+    ss.SERVER_STATE_SHUTOFF: "SHUTOFF",
+    ss.SERVER_STATE_REBOOTING: "REBOOT",
+    ss.SERVER_STATE_ERROR: "ERROR",
+    ss.SERVER_STATE_DELETED: "DELETED",
+    ss.SERVER_STATE_SHELVED_OFFLOADED: "SHELVED_OFFLOADED",
+    ss.SERVER_STATE_PAUSED: "PAUSED",
+    ss.SERVER_STATE_SUSPENDED: "SUSPENDED",
 }
 VM_STATE = {
-    S.SERVER_STATE_BUILDING: "building",
-    S.SERVER_STATE_ACTIVE: "active",
-    S.SERVER_STATE_SHUTOFF: "stopped",
-    S.SERVER_STATE_REBOOTING: "active",
-    S.SERVER_STATE_ERROR: "error",
-    S.SERVER_STATE_DELETED: "deleted",
-    S.SERVER_STATE_SHELVED_OFFLOADED: "shelved_offloaded",
-    S.SERVER_STATE_PAUSED: "paused",
-    S.SERVER_STATE_SUSPENDED: "suspended",
+    ss.SERVER_STATE_BUILDING: "building",
+    ss.SERVER_STATE_ACTIVE: "active",
+    ss.SERVER_STATE_SHUTOFF: "stopped",
+    ss.SERVER_STATE_REBOOTING: "active",
+    ss.SERVER_STATE_ERROR: "error",
+    ss.SERVER_STATE_DELETED: "deleted",
+    ss.SERVER_STATE_SHELVED_OFFLOADED: "shelved_offloaded",
+    ss.SERVER_STATE_PAUSED: "paused",
+    ss.SERVER_STATE_SUSPENDED: "suspended",
 }
 TASK = {
-    T.SERVER_TASK_SCHEDULING: "scheduling",
-    T.SERVER_TASK_FETCHING_IMAGE: "spawning",
-    T.SERVER_TASK_SPAWNING: "spawning",
-    T.SERVER_TASK_POWERING_ON: "powering-on",
-    T.SERVER_TASK_POWERING_OFF: "powering-off",
-    T.SERVER_TASK_REBOOTING: "rebooting",
-    T.SERVER_TASK_REBOOTING_HARD: "rebooting_hard",
-    T.SERVER_TASK_DELETING: "deleting",
-    T.SERVER_TASK_IMAGE_SNAPSHOT: "image_snapshot",
-    T.SERVER_TASK_REBUILDING: "rebuilding",
-    T.SERVER_TASK_SHELVING: "shelving",
-    T.SERVER_TASK_UNSHELVING: "unshelving",
-    T.SERVER_TASK_PAUSING: "pausing",
-    T.SERVER_TASK_UNPAUSING: "unpausing",
-    T.SERVER_TASK_SUSPENDING: "suspending",
-    T.SERVER_TASK_RESUMING: "resuming",
+    ss.SERVER_TASK_SCHEDULING: "scheduling",
+    ss.SERVER_TASK_FETCHING_IMAGE: "spawning",
+    ss.SERVER_TASK_SPAWNING: "spawning",
+    ss.SERVER_TASK_POWERING_ON: "powering-on",
+    ss.SERVER_TASK_POWERING_OFF: "powering-off",
+    ss.SERVER_TASK_REBOOTING: "rebooting",
+    ss.SERVER_TASK_REBOOTING_HARD: "rebooting_hard",
+    ss.SERVER_TASK_DELETING: "deleting",
+    ss.SERVER_TASK_IMAGE_SNAPSHOT: "image_snapshot",
+    ss.SERVER_TASK_REBUILDING: "rebuilding",
+    ss.SERVER_TASK_SHELVING: "shelving",
+    ss.SERVER_TASK_UNSHELVING: "unshelving",
+    ss.SERVER_TASK_PAUSING: "pausing",
+    ss.SERVER_TASK_UNPAUSING: "unpausing",
+    ss.SERVER_TASK_SUSPENDING: "suspending",
+    ss.SERVER_TASK_RESUMING: "resuming",
 }
 POWER = {
     hv.POWER_STATE_RUNNING: 1,
@@ -66,7 +64,7 @@ POWER = {
 }
 
 #: Nova's status filter -> Polyvisor's state.
-_BY_STATUS = {v: k for k, v in STATUS.items()} | {"HARD_REBOOT": S.SERVER_STATE_REBOOTING}
+_BY_STATUS = {v: k for k, v in STATUS.items()} | {"HARD_REBOOT": ss.SERVER_STATE_REBOOTING}
 
 
 def status_to_state(status: str) -> int | None:
@@ -74,11 +72,11 @@ def status_to_state(status: str) -> int | None:
 
 
 def status(s: Any) -> str:
-    if s.state == S.SERVER_STATE_DELETING:
+    if s.state == ss.SERVER_STATE_DELETING:
         return "ACTIVE" if s.power_state == hv.POWER_STATE_RUNNING else "SHUTOFF"
-    if s.state == S.SERVER_STATE_REBOOTING and s.task == T.SERVER_TASK_REBOOTING_HARD:
+    if s.state == ss.SERVER_STATE_REBOOTING and s.task == ss.SERVER_TASK_REBOOTING_HARD:
         return "HARD_REBOOT"
-    if s.task == T.SERVER_TASK_REBUILDING:
+    if s.task == ss.SERVER_TASK_REBUILDING:
         return "REBUILD"
     return STATUS.get(s.state, "UNKNOWN")
 
@@ -146,7 +144,7 @@ def server(s: Any, base: str, mv: Version) -> dict[str, Any]:
         "accessIPv6": "",
         "links": _links(base, "servers", s.id),
         "OS-DCF:diskConfig": "MANUAL",
-        "progress": 100 if s.state == S.SERVER_STATE_ACTIVE else 0,
+        "progress": 100 if s.state == ss.SERVER_STATE_ACTIVE else 0,
         "OS-EXT-AZ:availability_zone": s.availability_zone or "nova",
         "config_drive": "",
         "key_name": s.key_name or None,
@@ -157,7 +155,7 @@ def server(s: Any, base: str, mv: Version) -> dict[str, Any]:
         "OS-EXT-SRV-ATTR:instance_name": s.instance_name,
         "OS-EXT-SRV-ATTR:hypervisor_hostname": s.host or None,
         "OS-EXT-STS:task_state": "deleting"
-        if s.state == S.SERVER_STATE_DELETING
+        if s.state == ss.SERVER_STATE_DELETING
         else TASK.get(s.task),
         "OS-EXT-STS:vm_state": VM_STATE.get(
             s.state, "active" if s.power_state == hv.POWER_STATE_RUNNING else "stopped"
@@ -165,7 +163,7 @@ def server(s: Any, base: str, mv: Version) -> dict[str, Any]:
         "OS-EXT-STS:power_state": POWER.get(s.power_state, 0),
         "os-extended-volumes:volumes_attached": [],
     }
-    if s.HasField("fault") and (s.fault.message or s.state == S.SERVER_STATE_ERROR):
+    if s.HasField("fault") and (s.fault.message or s.state == ss.SERVER_STATE_ERROR):
         out["fault"] = fault(s.fault)
     if mv >= (2, 3):
         out.update({

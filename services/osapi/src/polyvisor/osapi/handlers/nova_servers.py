@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 import uuid
+from collections import OrderedDict
 from typing import Any
 from urllib.parse import urlencode
 
@@ -174,16 +176,16 @@ async def _list(request: web.Request, detail: bool) -> web.Response:
                                      keep=_keep(request))  # fmt: skip
     base, mv = base_url(request), request[MV]
     if detail:
-        items = [nc.server(x, base, mv) for x in servers]
+        items = [encoded_server(x, base, mv) for x in servers]
     else:
-        items = [nc.server_link(x, base) for x in servers]
-    body: dict[str, Any] = {"servers": items}
+        items = [json.dumps(nc.server_link(x, base)).encode() for x in servers]
+    out = b'{"servers": [' + b", ".join(items) + b"]"
     if more and servers:
         params = {k: v for k, v in q.items() if k != "marker"} | {"marker": servers[-1].id}
         path = "/servers/detail" if detail else "/servers"
-        body["servers_links"] = [{"rel": "next",
-                                  "href": f"{base}/compute/v2.1{path}?{urlencode(params)}"}]  # fmt: skip
-    return web.json_response(body)
+        links = [{"rel": "next", "href": f"{base}/compute/v2.1{path}?{urlencode(params)}"}]
+        out += b', "servers_links": ' + json.dumps(links).encode()
+    return web.Response(body=out + b"}", content_type="application/json")
 
 
 async def list_servers(request: web.Request) -> web.Response:
@@ -196,7 +198,26 @@ async def list_servers_detail(request: web.Request) -> web.Response:
 
 async def show_server(request: web.Request) -> web.Response:
     srv = await get_server_msg(request, request.match_info["id"])
-    return web.json_response({"server": nc.server(srv, base_url(request), request[MV])})
+    body = b'{"server": ' + encoded_server(srv, base_url(request), request[MV]) + b"}"
+    return web.Response(body=body, content_type="application/json")
+
+
+#: A server's Nova JSON by (id, revision, base URL, microversion): a server read again
+#: unchanged (every list page, every poll of `--wait`) is not converted again.
+_ENCODED: OrderedDict[tuple[str, int, str, Any], bytes] = OrderedDict()
+_ENCODED_MAX = 20_000
+
+
+def encoded_server(srv: Any, base: str, mv: Any) -> bytes:
+    if not srv.revision:
+        return json.dumps(nc.server(srv, base, mv)).encode()
+    key = (srv.id, srv.revision, base, mv)
+    hit = _ENCODED.get(key)
+    if hit is None:
+        hit = _ENCODED[key] = json.dumps(nc.server(srv, base, mv)).encode()
+        while len(_ENCODED) > _ENCODED_MAX:
+            _ENCODED.popitem(last=False)
+    return hit
 
 
 async def update_server(request: web.Request) -> web.Response:
