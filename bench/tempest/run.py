@@ -203,7 +203,8 @@ def main() -> None:
         osapi = stack.endpoints["osapi"]
         base, auth_url = osapi["url"], osapi["auth_url"]
         shutil.rmtree(ws, ignore_errors=True)
-        subprocess.run([tempest, "init", str(ws)], check=True, capture_output=True)
+        name = f"polyvisor-{os.getpid()}"  # tempest keeps a registry of workspaces by name
+        subprocess.run([tempest, "init", "--name", name, str(ws)], check=True, capture_output=True)
         made = provision(base, stack.admin, home / "tempest-work")
         write_conf(ws, auth_url, stack.admin, made)
         listed = subprocess.run([tempest, "run", "--list-tests"], cwd=ws, capture_output=True, text=True,
@@ -233,6 +234,8 @@ def main() -> None:
             for a in AREAS}}  # fmt: skip
         print(json.dumps(result))
     finally:
+        subprocess.run([tempest, "workspace", "remove", "--name", f"polyvisor-{os.getpid()}"],
+                       capture_output=True, check=False)  # fmt: skip
         if own:
             stack_mod.stop(home)
             shutil.rmtree(home, ignore_errors=True)
