@@ -25,6 +25,7 @@ STATUS = {
     ss.SERVER_STATE_SHELVED_OFFLOADED: "SHELVED_OFFLOADED",
     ss.SERVER_STATE_PAUSED: "PAUSED",
     ss.SERVER_STATE_SUSPENDED: "SUSPENDED",
+    ss.SERVER_STATE_VERIFY_RESIZE: "VERIFY_RESIZE",
 }
 VM_STATE = {
     ss.SERVER_STATE_BUILDING: "building",
@@ -36,6 +37,7 @@ VM_STATE = {
     ss.SERVER_STATE_SHELVED_OFFLOADED: "shelved_offloaded",
     ss.SERVER_STATE_PAUSED: "paused",
     ss.SERVER_STATE_SUSPENDED: "suspended",
+    ss.SERVER_STATE_VERIFY_RESIZE: "resized",
 }
 TASK = {
     ss.SERVER_TASK_SCHEDULING: "scheduling",
@@ -54,7 +56,17 @@ TASK = {
     ss.SERVER_TASK_UNPAUSING: "unpausing",
     ss.SERVER_TASK_SUSPENDING: "suspending",
     ss.SERVER_TASK_RESUMING: "resuming",
+    ss.SERVER_TASK_RESIZE_PREP: "resize_prep",
+    ss.SERVER_TASK_RESIZE_MIGRATING: "resize_migrating",
+    ss.SERVER_TASK_RESIZE_FINISH: "resize_finish",
+    ss.SERVER_TASK_RESIZE_CONFIRMING: "resize_confirming",
+    ss.SERVER_TASK_RESIZE_REVERTING: "resize_reverting",
 }
+_RESIZING = (
+    ss.SERVER_TASK_RESIZE_PREP,
+    ss.SERVER_TASK_RESIZE_MIGRATING,
+    ss.SERVER_TASK_RESIZE_FINISH,
+)
 POWER = {
     hv.POWER_STATE_RUNNING: 1,
     hv.POWER_STATE_PAUSED: 3,
@@ -78,6 +90,10 @@ def status(s: Any) -> str:
         return "HARD_REBOOT"
     if s.task == ss.SERVER_TASK_REBUILDING:
         return "REBUILD"
+    if s.task in _RESIZING:
+        return "RESIZE"
+    if s.task == ss.SERVER_TASK_RESIZE_REVERTING:
+        return "REVERT_RESIZE"
     return STATUS.get(s.state, "UNKNOWN")
 
 

@@ -1,5 +1,6 @@
 """Nova v2.1 server actions (POST /servers/{id}/action): start, stop, reboot, pause,
-unpause, suspend, resume, shelve, unshelve, createImage, rebuild, os-getConsoleOutput,
+unpause, suspend, resume, shelve, unshelve, resize, confirmResize, revertResize,
+createImage, rebuild, os-getConsoleOutput,
 os-getVNCConsole; remote consoles; os-instance-actions."""
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ _SIMPLE = {
     "resume": ("ResumeServer", sp.ResumeServerRequest),
     "shelve": ("ShelveServer", sp.ShelveServerRequest),
     "unshelve": ("UnshelveServer", sp.UnshelveServerRequest),
+    "confirmResize": ("ConfirmResize", sp.ConfirmResizeRequest),
+    "revertResize": ("RevertResize", sp.RevertResizeRequest),
 }
 _CONSOLES = {"novnc": hv.CONSOLE_TYPE_VNC, "xvpvnc": hv.CONSOLE_TYPE_VNC,
              "spice-html5": hv.CONSOLE_TYPE_SPICE, "serial": hv.CONSOLE_TYPE_SERIAL,
@@ -48,7 +51,7 @@ async def action(request: web.Request) -> web.Response:
     if name in _SIMPLE:
         rpc, cls = _SIMPLE[name]
         await getattr(s.compute, rpc)(cls(server_id=sid, request_id=rid), **call)
-        return web.Response(status=202)
+        return web.Response(status=204 if name == "confirmResize" else 202)
     if name == "reboot":
         kind = str(args.get("type", "SOFT")).upper()
         if kind not in ("SOFT", "HARD"):
@@ -56,6 +59,14 @@ async def action(request: web.Request) -> web.Response:
         rt = sp.REBOOT_TYPE_HARD if kind == "HARD" else sp.REBOOT_TYPE_SOFT
         await s.compute.RebootServer(
             sp.RebootServerRequest(server_id=sid, type=rt, request_id=rid), **call
+        )
+        return web.Response(status=202)
+    if name == "resize":
+        flavor = str(args.get("flavorRef") or "").rstrip("/").rsplit("/", 1)[-1]
+        if not flavor:
+            raise ApiError(400, "resize needs a flavorRef")
+        await s.compute.ResizeServer(
+            sp.ResizeServerRequest(server_id=sid, flavor_id=flavor, request_id=rid), **call
         )
         return web.Response(status=202)
     if name == "createImage":
