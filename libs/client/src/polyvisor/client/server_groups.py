@@ -32,7 +32,7 @@ class ServerGroupsApi:
                 request_id=str(uuid.uuid4()),
                 server_group=server_groups_pb2.ServerGroup(
                     name=name,
-                    policy=policy_number(policy),  # type: ignore[arg-type]
+                    policy=policy_number(policy),
                 ),
             ),
         )

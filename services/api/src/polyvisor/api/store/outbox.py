@@ -67,8 +67,8 @@ def encode(work: OutboxWork) -> tuple[str, dict[str, Any]]:
     if isinstance(work, Schedule | Reschedule | ScheduleMove):
         return _KINDS[type(work)], {"generation": work.generation}
     if isinstance(work, ReleaseClaim):
-        payload = {"reason": work.reason.value, "detail": work.detail}
-        return "release_claim", {**payload, "move": True} if work.move else payload
+        release: dict[str, Any] = {"reason": work.reason.value, "detail": work.detail}
+        return "release_claim", {**release, "move": True} if work.move else release
     if isinstance(work, ReplaceClaim):
         return "replace_claim", {}
     if isinstance(work, ReleasePorts):
