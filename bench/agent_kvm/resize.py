@@ -128,7 +128,7 @@ async def resizes(rounds: int, nats_url: str) -> dict[str, object]:
         "agent_samples_s": [round(x, 3) for x in agent_s],
         "bare_samples_s": [round(x, 3) for x in bare_s],
         "ratio": round(a / b, 3),
-        "note": "the agent also tries a clean shutdown first and publishes its events",
+        "note": "the agent also writes its resize marker and the kept definition, and publishes its events",
     }
 
 
