@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.e2e.bootdisk import make_disk
 from tests.e2e.stack import Stack, eventually, libvirt_domains, vcsim_vms, vm_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -33,7 +35,7 @@ def run(stack: Stack, *args: str) -> dict[str, Any]:
     return out
 
 
-def test_setup(stack: Stack, story: dict[str, Any]) -> None:
+def test_setup(stack: Stack, story: dict[str, Any], workdir: Path) -> None:
     admin = stack.admin
     r = stack.cli("login", "--username", admin["username"], f"--password={admin['password']}",
                   "--project", admin["project"])  # fmt: skip
@@ -51,11 +53,7 @@ def test_setup(stack: Stack, story: dict[str, Any]) -> None:
             stack.cli_json("flavor", "create", name, "--vcpus", str(vcpus), "--ram", str(ram),
                            "--disk", str(disk))  # fmt: skip
     if "e2e-rs" not in {i["name"] for i in stack.cli_json("image", "list")}:
-        from pathlib import Path
-
-        from tests.e2e.bootdisk import make_disk
-
-        disk = make_disk(Path(stack.home) / "e2e-rs", "rs", "qcow2")
+        disk = make_disk(workdir, "rs", "qcow2")
         stack.cli_json("image", "create", "e2e-rs", "--file", str(disk), "--disk-format",
                        "qcow2", "--property", "architecture=x86_64")  # fmt: skip
     for name, hv in (("e2e-rs-kvm", story["kvm_type"]), ("e2e-rs-vmw", "vmware")):
