@@ -48,7 +48,7 @@ def test_setup(stack: Stack, story: dict[str, Any], workdir: Path) -> None:
     story["kvm_type"] = next(h["hypervisor_type"] for h in hyps if h["hypervisor_type"] != "vmware")
     flavors = {f["name"] for f in stack.cli_json("flavor", "list")}
     for name, vcpus, ram, disk in (("e2e.rs-tiny", 1, 64, 1), ("e2e.rs-small", 2, 128, 2),
-                                   ("e2e.rs-huge", 4096, 128, 2)):  # fmt: skip
+                                   ("e2e.rs-huge", 1024, 128, 2)):  # fmt: skip
         if name not in flavors:
             stack.cli_json("flavor", "create", name, "--vcpus", str(vcpus), "--ram", str(ram),
                            "--disk", str(disk))  # fmt: skip
