@@ -10,6 +10,7 @@ from typing import Any
 
 import grpc
 
+from deploy.dev.infrastructure import StackError
 from deploy.dev.services import BIND_HOST
 from polyvisor.identity.v1 import identity_pb2, identity_requests_pb2, identity_service_pb2_grpc
 from polyvisor.network.v1 import network_service_pb2_grpc, networks_pb2
@@ -66,8 +67,6 @@ def ensure(api_address: str, network_address: str, user: str, password: str, pro
 
 def up(ports: dict[str, int], creds: Any, say: Callable[[str], None]) -> None:
     """`./dev up`'s step: the demo network, once the api and network service serve."""
-    from deploy.dev.stack import StackError  # stack imports this module
-
     try:
         net_id = ensure(
             f"{BIND_HOST}:{ports['api']}",

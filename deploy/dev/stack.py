@@ -15,16 +15,12 @@ ports: the next `up` starts afresh).
 from __future__ import annotations
 
 import json
-import os
-import stat
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rich.console import Console
-
-from deploy.dev import demo_image, demo_network, health
+from deploy.dev import demo_image, demo_network, health, infrastructure
+from deploy.dev.infrastructure import PORT_RELEASE_S, StackError, console, vcenter_clusters
 from deploy.dev.layout import Layout
 from deploy.dev.procs import ManagedProcess, recorded_names
 from deploy.dev.services import (
@@ -45,12 +41,6 @@ from tests.fixtures.vcsim import Vcsim, VcsimEndpoint, VcsimError
 
 SERVING_TIMEOUT_S = 60.0
 AGENT_LISTEN_S = 15.0
-PORT_RELEASE_S = 5.0  # a process just killed may hold its port a moment (threads exiting)
-console = Console(highlight=False, soft_wrap=True)
-
-
-class StackError(RuntimeError):
-    pass
 
 
 @dataclass
@@ -66,118 +56,6 @@ class UpResult:
         if name in self.missing:
             return "not implemented"
         return "failed" if name in self.failed else "running"
-
-
-# --------------------------------------------------------------------------- infrastructure
-
-
-def _embedded(label: str, make: Callable[[int], EmbeddedPostgres | EmbeddedNats]) -> str:
-    """Start (or find running) an embedded server; its URL.
-
-    A server that died (killed, crashed) comes back on the port it had, so every service
-    started before keeps reaching it at the URL it was given. Only when another process has
-    taken that port does it move: the services that use it are then restarted (`_start`).
-    `make(port)` builds the server (0: a free port)."""
-    server = make(0)
-    if server.running():
-        url = server.start()
-        console.print(f"{label:<10} running   {url}")
-        return url
-    port = server.recorded_port or 0
-    if port and not health.port_free_within(BIND_HOST, port, PORT_RELEASE_S):
-        console.print(
-            f"[yellow]{label:<10} its port {port} is taken by another process: it starts on "
-            "a new port, and the services that use it are restarted[/yellow]"
-        )
-        port = 0
-    url = make(port).start()
-    console.print(f"{label:<10} {'restarted' if port else 'started  '} {url}")
-    return url
-
-
-def _postgres(layout: Layout) -> tuple[str, bool]:
-    """(database URL, embedded?)."""
-    external = os.environ.get("POLYVISOR_DATABASE_URL")
-    if external:
-        console.print(f"postgres   external  {external}")
-        return external, False
-    return _embedded("postgres", lambda port: EmbeddedPostgres(layout.postgres, port)), True
-
-
-def _nats(layout: Layout) -> tuple[str, bool]:
-    external = os.environ.get("POLYVISOR_NATS_URL")
-    if external:
-        console.print(f"nats       external  {external}")
-        return external, False
-    return _embedded("nats", lambda port: EmbeddedNats(layout.nats, port)), True
-
-
-def _vcsim(layout: Layout) -> VcsimEndpoint:
-    sim = Vcsim(layout.vcsim)
-    was = sim.running()
-    if not was:
-        console.print("vcsim      building (cached after the first time) ...")
-    endpoint = sim.start()
-    console.print(f"vcsim      {'running ' if was else 'started '}  {endpoint.url}")
-    return endpoint
-
-
-def vcenter_clusters(endpoint: VcsimEndpoint) -> list[str]:
-    """The cluster names a vCenter (vcsim) serves, read through pyvmomi."""
-    from pyVim.connect import Disconnect, SmartConnect
-    from pyVmomi import vim
-
-    si = SmartConnect(
-        host=endpoint.host, port=endpoint.port, protocol="http",
-        user=endpoint.username, pwd=endpoint.password, disableSslCertValidation=True,
-    )  # fmt: skip
-    try:
-        content = si.RetrieveContent()
-        view = content.viewManager.CreateContainerView(
-            content.rootFolder, [vim.ClusterComputeResource], True
-        )
-        try:
-            return sorted(c.name for c in view.view)
-        finally:
-            view.Destroy()
-    finally:
-        Disconnect(si)
-
-
-def _libvirt(layout: Layout) -> tuple[str, str | None]:
-    """(libvirt URI, fallback reason or None). Records whether we started libvirtd.
-
-    POLYVISOR_DEV_LIBVIRT_URI forces a URI (e.g. test:///default) and starts nothing.
-    """
-    forced = os.environ.get("POLYVISOR_DEV_LIBVIRT_URI")
-    if forced:
-        console.print(f"libvirt    given     {forced}")
-        return forced, None
-    before = libvirt_fixture.libvirtd_running()
-    uri, reason = libvirt_fixture.libvirt_uri()
-    if reason is not None:
-        console.print(
-            f"[yellow]libvirt    libvirtd unavailable ({reason}): "
-            f"the KVM agent uses libvirt's test driver {uri}[/yellow]"
-        )
-        return uri, reason
-    if not before:
-        layout.libvirt_record.write_text(json.dumps({"started_by": "dev up"}) + "\n")
-        console.print(f"libvirt    started   {uri}")
-    else:
-        console.print(f"libvirt    running   {uri}")
-    return uri, None
-
-
-def _qemu_can_reach(layout: Layout) -> None:
-    """QEMU runs as libvirt-qemu: it must traverse down to the KVM agent's disks."""
-    data = layout.data("agent_kvm")
-    for sub in ("instances", "cache"):
-        (data / sub).mkdir(parents=True, exist_ok=True)
-    for d in [data / "instances", data / "cache", *data.parents]:
-        mode = d.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            d.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
 
 
 # --------------------------------------------------------------------------- services
@@ -286,11 +164,11 @@ def up(layout: Layout | None = None) -> int:
     layout.create()
     result = UpResult()
     try:
-        database_url, pg_embedded = _postgres(layout)
-        nats_url, nats_embedded = _nats(layout)
-        vcsim = _vcsim(layout)
+        database_url, pg_embedded = infrastructure.postgres(layout)
+        nats_url, nats_embedded = infrastructure.nats(layout)
+        vcsim = infrastructure.vcsim(layout)
         clusters = vcenter_clusters(vcsim)
-        libvirt_uri, libvirt_reason = _libvirt(layout)
+        libvirt_uri, libvirt_reason = infrastructure.libvirt(layout)
     except (EmbeddedError, VcsimError, StackError, OSError) as e:
         console.print(f"[red]dev up failed: {e}[/red]")
         return 1
@@ -305,7 +183,7 @@ def up(layout: Layout | None = None) -> int:
         nats_managed=nats_embedded,
     )
     if libvirt_uri == libvirt_fixture.SYSTEM_URI:
-        _qemu_can_reach(layout)
+        infrastructure.qemu_can_reach(layout)
     creds = Credentials.ensure(layout)
     specs = plan(layout, infra, creds, _recorded_ports(layout))
     if nats_embedded:  # every process its own NATS identity (docs/security.md)
