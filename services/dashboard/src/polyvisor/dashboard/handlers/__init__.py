@@ -44,15 +44,6 @@ __all__ = ["Dashboard", "make_app"]
 log = get_logger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-SESSION_KEY = web.AppKey("session", object)
-UPLOAD_CHUNK = 1 << 20
-
-_PREFIXES = (
-    "SERVER_STATE_", "SERVER_TASK_", "POWER_STATE_", "HYPERVISOR_TYPE_", "HOST_STATE_",
-    "HOST_STATUS_", "IMAGE_STATUS_", "DISK_FORMAT_", "RENDITION_STATUS_", "VISIBILITY_",
-    "VMWARE_DISK_TYPE_", "VMWARE_ADAPTER_TYPE_", "ESXI_CONNECTION_STATE_", "FAULT_CODE_",
-    "CONSOLE_TYPE_", "ROLE_", "NETWORK_TYPE_", "CONTAINER_FORMAT_",
-)  # fmt: skip
 
 
 from polyvisor.dashboard.handlers.catalog import Catalog  # noqa: E402

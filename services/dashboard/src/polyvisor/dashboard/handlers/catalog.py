@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -26,16 +26,7 @@ __all__ = ["Catalog"]
 
 log = get_logger(__name__)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-SESSION_KEY = web.AppKey("session", object)
 UPLOAD_CHUNK = 1 << 20
-
-_PREFIXES = (
-    "SERVER_STATE_", "SERVER_TASK_", "POWER_STATE_", "HYPERVISOR_TYPE_", "HOST_STATE_",
-    "HOST_STATUS_", "IMAGE_STATUS_", "DISK_FORMAT_", "RENDITION_STATUS_", "VISIBILITY_",
-    "VMWARE_DISK_TYPE_", "VMWARE_ADAPTER_TYPE_", "ESXI_CONNECTION_STATE_", "FAULT_CODE_",
-    "CONSOLE_TYPE_", "ROLE_", "NETWORK_TYPE_", "CONTAINER_FORMAT_",
-)  # fmt: skip
 
 
 from polyvisor.dashboard.handlers.common import as_dict, short  # noqa: E402

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
-from aiohttp import web
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
@@ -16,9 +14,6 @@ __all__ = ["as_dict", "human_bytes", "pct", "short"]
 
 log = get_logger(__name__)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-SESSION_KEY = web.AppKey("session", object)
-UPLOAD_CHUNK = 1 << 20
 
 _PREFIXES = (
     "SERVER_STATE_", "SERVER_TASK_", "POWER_STATE_", "HYPERVISOR_TYPE_", "HOST_STATE_",
