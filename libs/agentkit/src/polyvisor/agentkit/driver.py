@@ -51,10 +51,6 @@ class Inventory:
     max_unit: int = 0  # 0: same as total
     step_size: int = 1
 
-    @property
-    def effective_max_unit(self) -> int:
-        return self.max_unit or self.total
-
 
 @dataclass(frozen=True, slots=True)
 class SupportedInstance:

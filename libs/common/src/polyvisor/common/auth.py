@@ -92,9 +92,6 @@ class Principal:
         if not self.can_write:
             raise PermissionDenied("the reader role cannot change resources")
 
-    def sees_project(self, project_id: str) -> bool:
-        return self.is_admin or self.kind == KIND_SERVICE or project_id == self.project_id
-
     @property
     def labels(self) -> frozenset[str]:
         """What `MethodRules` match: ``user`` and ``admin`` for people, ``service:<name>`` for

@@ -85,7 +85,3 @@ class ServiceSettings(BaseSettings):
     def nats_credentials(self) -> tuple[str, str]:
         """(user, password) for NATS; subclasses may derive them (agents: from their key)."""
         return self.nats_user, self.nats_password
-
-    @property
-    def grpc_address(self) -> str:
-        return f"{self.grpc_host}:{self.grpc_port}"

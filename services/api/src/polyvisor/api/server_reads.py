@@ -44,23 +44,6 @@ class ServerReads(ServerBase):
         )
         return scope, page
 
-    async def list_servers(
-        self,
-        p: Principal,
-        page_size: int,
-        page_token: str,
-        filters: m.ServerFilters,
-        project_id: str = "",
-        all_projects: bool = False,
-    ) -> tuple[list[m.Server], str]:
-        scope, page = self._page(p, page_size, page_token, filters, project_id, all_projects)
-        with db_errors():
-            found = await server_store.list_page(
-                self.pool, scope, filters, page.after, page.size + 1
-            )
-        items = found[: page.size]
-        return items, page.next_token(found, items[-1].id if items else "")
-
     async def list_keys(
         self,
         p: Principal,
@@ -70,8 +53,8 @@ class ServerReads(ServerBase):
         project_id: str = "",
         all_projects: bool = False,
     ) -> tuple[list[tuple[str, int]], str]:
-        """Like `list_servers`, only (id, revision) of each server: the caller fetches what it does
-        not hold at that revision with `fetch`."""
+        """One page of the servers in scope, as (id, revision) of each: the caller fetches what
+        it does not hold at that revision with `fetch`."""
         scope, page = self._page(p, page_size, page_token, filters, project_id, all_projects)
         with db_errors():
             found = await server_store.list_keys(

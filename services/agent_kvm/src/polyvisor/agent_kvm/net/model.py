@@ -7,7 +7,6 @@ them from the wire messages.
 from __future__ import annotations
 
 import enum
-import ipaddress
 from dataclasses import dataclass
 
 __all__ = [
@@ -71,11 +70,6 @@ class RemoteGroup:
     addresses: tuple[str, ...]
     revision: int = 0
 
-    def of_version(self, version: int) -> tuple[str, ...]:
-        return tuple(
-            a for a in self.addresses if ipaddress.ip_network(a, strict=False).version == version
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class PortBinding:
@@ -100,6 +94,3 @@ class PortBinding:
     device_owner: str = ""
     host: str = ""
     revision: int = 0
-
-    def ips_of_version(self, version: int) -> tuple[BoundIp, ...]:
-        return tuple(ip for ip in self.ips if ip.ip_version == version)

@@ -97,10 +97,6 @@ class NetworkPlane:
     def networks(self) -> list[str]:
         return sorted(self._networks)
 
-    def ports_of_network(self, network_id: str) -> list[PortBinding]:
-        net = self._networks.get(network_id)
-        return list(net.ports.values()) if net is not None else []
-
     def uses_group(self, group_id: str) -> bool:
         """A port here is in the group, or one of its rules names it as remote group."""
         return any(

@@ -229,23 +229,6 @@ async def get_many(conn: Conn, server_ids: list[str]) -> list[m.Server]:
     return [rows.server(r) for r in records]
 
 
-async def list_page(
-    conn: Conn,
-    project_id: str | None,
-    filters: m.ServerFilters,
-    after: str,
-    limit: int,
-) -> list[m.Server]:
-    """Servers ordered by id (ids are time-ordered), `limit` of them after `after`."""
-    where, args = _filters_sql(project_id, filters, after)
-    sql = f"SELECT {SERVER_COLUMNS} FROM servers"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    args.append(limit)
-    sql += f" ORDER BY id LIMIT ${len(args)}"
-    return [rows.server(r) for r in await conn.fetch(sql, *args)]
-
-
 async def assigned_to_host(conn: Conn, host: str, after: str, limit: int) -> list[m.Server]:
     records = await conn.fetch(
         f"SELECT {SERVER_COLUMNS} FROM servers WHERE host = $1 AND state <> 'DELETED' "
@@ -288,14 +271,6 @@ async def group_members(conn: Conn, group_id: str) -> list[str]:
         group_id,
     )
     return [r["id"] for r in records]
-
-
-async def count_live(conn: Conn, project_id: str) -> int:
-    return int(
-        await conn.fetchval(
-            "SELECT count(*) FROM servers WHERE project_id = $1 AND state <> 'DELETED'", project_id
-        )
-    )
 
 
 async def count_on_host(conn: Conn, host: str) -> int:

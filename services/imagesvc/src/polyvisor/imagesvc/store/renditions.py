@@ -185,9 +185,3 @@ class RenditionQueries(Queries):
             rendition = row_rendition(row)
             await emit(conn, events_for(rendition))
             return rendition
-
-    async def all_locations(self) -> set[str]:
-        rows = await self._pool.fetch(
-            "SELECT location FROM imagesvc.renditions WHERE location <> ''"
-        )
-        return {r["location"] for r in rows}
