@@ -106,7 +106,10 @@ KVM_CAPABILITIES = {
 #: Packages every image has from its base (Debian's essential set).
 BASE_IMAGE_PACKAGES = {"util-linux"}
 #: Code that never runs in a service container (dev stack and tests only).
-NOT_IN_CONTAINERS = {"libs/common/src/polyvisor/common/embedded.py"}
+NOT_IN_CONTAINERS = {
+    f"libs/common/src/polyvisor/common/{m}.py"
+    for m in ("embedded", "embedded_process", "embedded_postgres", "embedded_nats")
+}
 
 
 # ------------------------------------------------------------------ rendering

@@ -120,7 +120,7 @@ def test_containerfile_installs_the_packages_of_the_programs_its_service_runs(
 def test_the_binary_scan_sees_what_services_run() -> None:
     assert truth.binaries_called("agent_kvm").keys() >= {"qemu-img"}
     assert truth.binaries_called("imagesvc").keys() >= {"qemu-img", "prlimit"}
-    assert "nats-server" not in truth.binaries_called("api")  # embedded.py: dev only
+    assert "nats-server" not in truth.binaries_called("api")  # embedded_nats.py: dev only
 
 
 def test_hadolint_passes_every_containerfile() -> None:
