@@ -95,3 +95,67 @@ def test_every_variable_in_the_configuration_tables_is_read_by_a_settings_class(
             assert stem is not None
             named.add(stem.group(1) + tail)
     assert sorted(named - read) == []
+
+
+def _pointers(text: str) -> list[str]:
+    """The paths out of its own folder (`../`) a page's prose points at: markdown link targets
+    and backticked paths (code blocks aside)."""
+    prose = "".join(text.split("```")[0::2])
+    links = re.findall(r"\]\(([^)#\s]+)", prose)
+    ticked = re.findall(r"`([^`\s]*/[^`\s]*)`", prose)
+    return [p for p in links + ticked if p.startswith("../")]
+
+
+def _inside(path: Path) -> bool:
+    return REPO in path.resolve().parents
+
+
+def test_the_docs_point_nowhere_outside_the_repository() -> None:
+    """A relative path in README.md or docs/ names a place in the repository, seen from the
+    page or from another of its folders (a path to write into a kustomization, a file the
+    reader creates beside others)."""
+    folders = {
+        REPO,
+        *(
+            f.parent
+            for f in REPO.rglob("*")
+            if ".git" not in f.parts and ".venv" not in f.parts and ".polyvisor" not in f.parts
+        ),
+    }
+    for page in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        outside = [
+            p
+            for p in _pointers(page.read_text())
+            if not any(_inside(d / p) and (d / p).parent.is_dir() for d in folders)
+        ]
+        assert outside == [], f"{page.name} points outside the repository"
+
+
+def _nats_match(pattern: str, subject: str) -> bool:
+    pat, sub = pattern.split("."), subject.split(".")
+    for i, token in enumerate(pat):
+        if token == ">":
+            return len(sub) > i
+        if i >= len(sub) or (token != "*" and token != sub[i]):
+            return False
+    return len(pat) == len(sub)
+
+
+def test_the_streams_table_is_the_streams_the_code_declares() -> None:
+    """docs/conventions.md lists every JetStream stream the services declare, each with
+    subjects that stream holds, and no other."""
+    from polyvisor.common import grants, revocation, streams
+
+    declared = {
+        s.name: s.subjects for s in vars(streams).values() if isinstance(s, streams.StreamSpec)
+    }
+    declared[revocation.STREAM] = (f"{revocation.SUBJECT_PREFIX}.>",)
+    declared[grants.STREAM] = (f"{grants.SUBJECT_PREFIX}.>",)
+    section = _section((REPO / "docs" / "conventions.md").read_text(), "NATS subjects and streams")
+    rows = [line.split("|") for line in section.splitlines() if line.startswith("| `")]
+    listed = {re.findall(r"`([A-Z_]+)`", row[1])[0]: row[2] for row in rows}
+    assert sorted(listed) == sorted(declared)
+    for name, cell in listed.items():
+        for subject in re.findall(r"`([^`]+)`", cell):
+            concrete = re.sub(r"<[^>]+>", "x", subject)
+            assert any(_nats_match(p, concrete) for p in declared[name]), (name, subject)
