@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from polyvisor.imagesvc import inspect_base as rules
 from polyvisor.imagesvc import inspector as ins
 from polyvisor.imagesvc.inspector import Refusal, inspect_bytes, inspect_file
 
@@ -35,43 +36,43 @@ def test_good_images_are_described(forge) -> None:
 
 
 def test_qcow2_backing_file_refused(forge) -> None:
-    assert refused(forge.qcow2_backing_file(), "qcow2").rule == ins.RULE_QCOW2_BACKING_FILE
-    assert refused(forge.qcow2_backing_passwd(), "qcow2").rule == ins.RULE_QCOW2_BACKING_FILE
+    assert refused(forge.qcow2_backing_file(), "qcow2").rule == rules.RULE_QCOW2_BACKING_FILE
+    assert refused(forge.qcow2_backing_passwd(), "qcow2").rule == rules.RULE_QCOW2_BACKING_FILE
 
 
 def test_qcow2_data_file_refused(forge) -> None:
     r = refused(forge.qcow2_data_file(), "qcow2")
-    assert r.rule == ins.RULE_QCOW2_DATA_FILE
+    assert r.rule == rules.RULE_QCOW2_DATA_FILE
     # The header extension alone (bit cleared) is refused too.
-    assert refused(forge.qcow2_data_extension_only(), "qcow2").rule == ins.RULE_QCOW2_DATA_FILE
+    assert refused(forge.qcow2_data_extension_only(), "qcow2").rule == rules.RULE_QCOW2_DATA_FILE
 
 
 def test_qcow2_unknown_incompatible_bit_refused(forge) -> None:
     r = refused(forge.qcow2_unknown_feature(20), "qcow2")
-    assert r.rule == ins.RULE_QCOW2_UNKNOWN_FEATURES
+    assert r.rule == rules.RULE_QCOW2_UNKNOWN_FEATURES
     assert "0x100000" in r.message
 
 
 def test_vmdk_multi_file_subformats_refused(forge) -> None:
     flat = refused(forge.vmdk_descriptor("monolithicFlat"), "vmdk")
-    assert flat.rule == ins.RULE_VMDK_CREATE_TYPE
+    assert flat.rule == rules.RULE_VMDK_CREATE_TYPE
     assert "monolithicFlat" in flat.message
     two = refused(forge.vmdk_descriptor("twoGbMaxExtentSparse"), "vmdk")
-    assert two.rule == ins.RULE_VMDK_CREATE_TYPE
+    assert two.rule == rules.RULE_VMDK_CREATE_TYPE
 
 
 def test_vmdk_descriptor_naming_host_file_refused(forge) -> None:
     r = refused(forge.vmdk_descriptor_naming("/etc/passwd"), "vmdk")
-    assert r.rule == ins.RULE_VMDK_EXTENT
+    assert r.rule == rules.RULE_VMDK_EXTENT
     assert "/etc/passwd" in r.message
     # Even a bare name: a descriptor-only file has no data of its own.
     bare = refused(forge.vmdk_descriptor_naming("other.vmdk"), "vmdk")
-    assert bare.rule == ins.RULE_VMDK_EXTENT
+    assert bare.rule == rules.RULE_VMDK_EXTENT
 
 
 def test_vmdk_zero_capacity_with_embedded_descriptor_refused(forge) -> None:
     r = refused(forge.vmdk_zero_capacity_naming("/etc/passwd"), "vmdk")
-    assert r.rule == ins.RULE_VMDK_HEADER
+    assert r.rule == rules.RULE_VMDK_HEADER
     assert "capacity" in r.message
 
 
@@ -89,7 +90,7 @@ def test_format_lie_refused(forge) -> None:
 )
 def test_qcow2_tables_past_eof_refused(forge, builder: str) -> None:
     r = refused(getattr(forge, builder)(), "qcow2")
-    assert r.rule == ins.RULE_QCOW2_TABLES
+    assert r.rule == rules.RULE_QCOW2_TABLES
     assert "past the end of the file" in r.message
 
 
@@ -150,10 +151,10 @@ def test_trailers_at_the_end_do_not_pass_as_raw(size: int) -> None:
 def test_truncated_and_garbage_headers_refused() -> None:
     with pytest.raises(Refusal) as info:
         inspect_bytes(b"QFI\xfb\x00\x00\x00\x03", "qcow2", MAX)
-    assert info.value.rule == ins.RULE_QCOW2_HEADER
+    assert info.value.rule == rules.RULE_QCOW2_HEADER
     with pytest.raises(Refusal) as info:
         inspect_bytes(b"KDMV" + bytes(20), "vmdk", MAX)
-    assert info.value.rule == ins.RULE_VMDK_HEADER
+    assert info.value.rule == rules.RULE_VMDK_HEADER
 
 
 @pytest.mark.parametrize("declared", ins.DISK_FORMATS)
@@ -168,29 +169,29 @@ def test_empty_image_refused(declared: str) -> None:
     [
         (
             'version=1\ncreateType="streamOptimized"\nRW 8 SPARSE "a.vmdk"\nRW 8 SPARSE "a.vmdk"\n',
-            ins.RULE_VMDK_EXTENT,
+            rules.RULE_VMDK_EXTENT,
         ),
         (
             'version=1\ncreateType="streamOptimized"\nRW 8 SPARSE "../a.vmdk"\n',
-            ins.RULE_VMDK_EXTENT,
+            rules.RULE_VMDK_EXTENT,
         ),
-        ('version=1\ncreateType="streamOptimized"\nRW 8 FLAT "a.vmdk" 0\n', ins.RULE_VMDK_EXTENT),
-        ('version=1\ncreateType="streamOptimized"\nRW 8 VMFS "a.vmdk"\n', ins.RULE_VMDK_EXTENT),
-        ('version=1\ncreateType="vmfs"\nRW 8 VMFS "a.vmdk"\n', ins.RULE_VMDK_CREATE_TYPE),
+        ('version=1\ncreateType="streamOptimized"\nRW 8 FLAT "a.vmdk" 0\n', rules.RULE_VMDK_EXTENT),
+        ('version=1\ncreateType="streamOptimized"\nRW 8 VMFS "a.vmdk"\n', rules.RULE_VMDK_EXTENT),
+        ('version=1\ncreateType="vmfs"\nRW 8 VMFS "a.vmdk"\n', rules.RULE_VMDK_CREATE_TYPE),
         (
             'version=1\ncreateType="streamOptimized"\nparentFileNameHint="/x.vmdk"\n'
             'RW 8 SPARSE "a.vmdk"\n',
-            ins.RULE_VMDK_DESCRIPTOR,
+            rules.RULE_VMDK_DESCRIPTOR,
         ),
         (
             'version=1\ncreateType="streamOptimized"\nchangeTrackPath="/x"\nRW 8 SPARSE "a.vmdk"\n',
-            ins.RULE_VMDK_DESCRIPTOR,
+            rules.RULE_VMDK_DESCRIPTOR,
         ),
         (
             'version=1\ncreateType="streamOptimized"\nwhat is this\nRW 8 SPARSE "a.vmdk"\n',
-            ins.RULE_VMDK_DESCRIPTOR,
+            rules.RULE_VMDK_DESCRIPTOR,
         ),
-        ('version=1\nRW 8 SPARSE "a.vmdk"\n', ins.RULE_VMDK_DESCRIPTOR),
+        ('version=1\nRW 8 SPARSE "a.vmdk"\n', rules.RULE_VMDK_DESCRIPTOR),
     ],
 )
 def test_vmdk_descriptor_parsed_strictly(descriptor: str, rule: str) -> None:

@@ -23,8 +23,8 @@ Rules (each refusal's `rule` is one of the `RULE_*` constants):
 - iso: the ISO 9660 signature "CD001" at 0x8001;
 - the virtual size is bounded by `max_virtual_size`.
 
-The format checks are in `qcow2_header` and `vmdk_header`; the rules, `Refusal` and the
-reader in `inspect_base`.
+The format checks are in `qcow2_header` and `vmdk_header`; the rules (every `RULE_*`),
+`Refusal` and the reader in `inspect_base`.
 """
 
 from __future__ import annotations
@@ -40,19 +40,8 @@ from polyvisor.imagesvc.inspect_base import (
     RULE_AMBIGUOUS,
     RULE_EMPTY,
     RULE_FORMAT_MISMATCH,
-    RULE_QCOW2_BACKING_FILE,
-    RULE_QCOW2_CORRUPT,
-    RULE_QCOW2_DATA_FILE,
-    RULE_QCOW2_ENCRYPTED,
-    RULE_QCOW2_HEADER,
-    RULE_QCOW2_TABLES,
-    RULE_QCOW2_UNKNOWN_FEATURES,
     RULE_UNSUPPORTED_FORMAT,
     RULE_VIRTUAL_SIZE,
-    RULE_VMDK_CREATE_TYPE,
-    RULE_VMDK_DESCRIPTOR,
-    RULE_VMDK_EXTENT,
-    RULE_VMDK_HEADER,
     VMDK3_MAGIC,
     VMDK4_MAGIC,
     Inspection,
@@ -70,19 +59,8 @@ __all__ = [
     "RULE_AMBIGUOUS",
     "RULE_EMPTY",
     "RULE_FORMAT_MISMATCH",
-    "RULE_QCOW2_BACKING_FILE",
-    "RULE_QCOW2_CORRUPT",
-    "RULE_QCOW2_DATA_FILE",
-    "RULE_QCOW2_ENCRYPTED",
-    "RULE_QCOW2_HEADER",
-    "RULE_QCOW2_TABLES",
-    "RULE_QCOW2_UNKNOWN_FEATURES",
     "RULE_UNSUPPORTED_FORMAT",
     "RULE_VIRTUAL_SIZE",
-    "RULE_VMDK_CREATE_TYPE",
-    "RULE_VMDK_DESCRIPTOR",
-    "RULE_VMDK_EXTENT",
-    "RULE_VMDK_HEADER",
     "Inspection",
     "Refusal",
     "detect_formats",
