@@ -37,6 +37,8 @@ import libvirt
 from polyvisor.agent_kvm.disks import DiskError, _run, qemu_img, virtual_size
 from polyvisor.agent_kvm.libvirt_driver import LibvirtDriver, PortsLibvirtDriver
 from polyvisor.agent_kvm.libvirt_errors import mapped_errors
+from polyvisor.agent_kvm.libvirt_host import LibvirtHost
+from polyvisor.agent_kvm.libvirt_power import PowerVerbs
 from polyvisor.agent_kvm.snapshots import root_disk
 from polyvisor.agentkit.driver import DriverError, Instance
 from polyvisor.agentkit.resize_capabilities import Size
@@ -88,14 +90,14 @@ def _copy(src: Path, dest: Path) -> None:
     os.replace(tmp, dest)
 
 
-class ResizeVerbs:
+class ResizeVerbs(LibvirtHost):
     """The ``resize`` capability, mixed into the libvirt drivers the agent runs (below)."""
 
-    def _resize_files(self: LibvirtDriver, server_id: str) -> tuple[Path, Path]:
+    def _resize_files(self, server_id: str) -> tuple[Path, Path]:
         d = self.instance_dir(server_id)
         return d / _KEPT_XML, d / _MARKER
 
-    def _read_marker(self: LibvirtDriver, marker: Path) -> dict[str, Any] | None:
+    def _read_marker(self, marker: Path) -> dict[str, Any] | None:
         try:
             data: dict[str, Any] = json.loads(marker.read_text())
         except FileNotFoundError:
@@ -110,7 +112,7 @@ class ResizeVerbs:
         tmp.write_text(json.dumps(data))
         os.replace(tmp, marker)
 
-    def resize(self: LibvirtDriver, server_id: str, size: Size) -> Instance:
+    def resize(self, server_id: str, size: Size) -> Instance:
         with self._lock_for(server_id):
             dom = self._get(server_id)
             kept_xml, marker = self._resize_files(server_id)
@@ -127,7 +129,7 @@ class ResizeVerbs:
                 if dom.isActive():
                     # A clean shutdown first, then pull the plug (a cold resize).
                     if self.config.clean_shutdown_timeout_s > 0:
-                        self._shutdown_cleanly(dom, self.config.clean_shutdown_timeout_s)
+                        PowerVerbs._shutdown_cleanly(dom, self.config.clean_shutdown_timeout_s)
                     if dom.isActive():
                         dom.destroy()
             try:
@@ -153,7 +155,7 @@ class ResizeVerbs:
                 return self._ensure_running(server_id, dom)
             return self._instance(server_id, dom, console=False)
 
-    def confirm_resize(self: LibvirtDriver, server_id: str) -> Instance:
+    def confirm_resize(self, server_id: str) -> Instance:
         with self._lock_for(server_id):
             dom = self._get(server_id)
             kept_xml, marker = self._resize_files(server_id)
@@ -165,7 +167,7 @@ class ResizeVerbs:
             log.info("resize confirmed", server_id=server_id)
             return self._instance(server_id, dom, console=True)
 
-    def revert_resize(self: LibvirtDriver, server_id: str, size: Size) -> Instance:
+    def revert_resize(self, server_id: str, size: Size) -> Instance:
         with self._lock_for(server_id):
             dom = self._get(server_id)
             kept_xml, marker = self._resize_files(server_id)

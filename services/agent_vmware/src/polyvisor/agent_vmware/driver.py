@@ -62,7 +62,7 @@ from polyvisor.agentkit.driver import (
 __all__ = ["VmwareDriver"]
 
 
-class VmwareDriver(Spawning, Watching, ConsoleLogging, GuestMetadataVerbs, Resizing):
+class VmwareDriver(Resizing, Spawning, Watching, ConsoleLogging, GuestMetadataVerbs):
     """Driver for one vCenter cluster. ``start()`` begins connecting; verbs then block."""
 
     def __init__(self, options: VmwareOptions) -> None:

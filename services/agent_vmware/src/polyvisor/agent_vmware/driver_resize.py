@@ -21,20 +21,18 @@ the api then undoes the scheduler's choice and says why.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pyVmomi import vim
 
 from polyvisor.agent_vmware import specs
 from polyvisor.agent_vmware.driver_core import GIB
+from polyvisor.agent_vmware.driver_spawn import Spawning
 from polyvisor.agent_vmware.props import retrieve_one
 from polyvisor.agent_vmware.session import Conn
 from polyvisor.agentkit.driver import DriverError, Instance, InstanceNotFound
 from polyvisor.agentkit.resize_capabilities import Size
 from polyvisor.common.logging import get_logger
-
-if TYPE_CHECKING:
-    from polyvisor.agent_vmware.driver import VmwareDriver
 
 __all__ = ["OLD_SIZE_KEY", "Resizing"]
 
@@ -77,14 +75,14 @@ def _remember(value: str) -> vim.vm.ConfigSpec:
     return vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(key=OLD_SIZE_KEY, value=value)])
 
 
-class Resizing:
+class Resizing(Spawning):
     """The ``resize`` capability of ``VmwareDriver`` (mixed into it)."""
 
-    def _resize_props(self: VmwareDriver, conn: Conn, vm: vim.VirtualMachine) -> dict[str, Any]:
+    def _resize_props(self, conn: Conn, vm: vim.VirtualMachine) -> dict[str, Any]:
         return retrieve_one(conn.content, vm, _PATHS) or {}
 
     def _answer_resize(
-        self: VmwareDriver, conn: Conn, sid: str, vm: vim.VirtualMachine, *, run: bool
+        self, conn: Conn, sid: str, vm: vim.VirtualMachine, *, run: bool
     ) -> Instance:
         if run:
             return self._ensure_running(conn, sid, vm)
@@ -93,7 +91,7 @@ class Resizing:
             raise InstanceNotFound(f"VM {sid} vanished")
         return self._instance(rec)
 
-    def resize(self: VmwareDriver, server_id: str, size: Size) -> Instance:
+    def resize(self, server_id: str, size: Size) -> Instance:
         conn, place = self._ready()
         with self._guard(conn):
             vm = self._require(conn, place, server_id)
@@ -119,7 +117,7 @@ class Resizing:
             log.info("VM resized", server_id=server_id, vcpus=size.vcpus, memory_mb=size.memory_mb)
             return self._answer_resize(conn, server_id, vm, run=bool(old.get("was_running")))
 
-    def confirm_resize(self: VmwareDriver, server_id: str) -> Instance:
+    def confirm_resize(self, server_id: str) -> Instance:
         conn, place = self._ready()
         with self._guard(conn):
             vm = self._require(conn, place, server_id)
@@ -130,7 +128,7 @@ class Resizing:
             raise InstanceNotFound(f"VM {server_id} vanished")
         return self._instance(rec)
 
-    def revert_resize(self: VmwareDriver, server_id: str, size: Size) -> Instance:
+    def revert_resize(self, server_id: str, size: Size) -> Instance:
         conn, place = self._ready()
         with self._guard(conn):
             vm = self._require(conn, place, server_id)
