@@ -21,6 +21,7 @@ from typing import Any
 
 from deploy.dev import demo_image, demo_network, health, infrastructure
 from deploy.dev.infrastructure import PORT_RELEASE_S, StackError, console, vcenter_clusters
+from deploy.dev.kvm import remove_network_plumbing
 from deploy.dev.layout import Layout
 from deploy.dev.procs import ManagedProcess, recorded_names
 from deploy.dev.services import (
@@ -35,6 +36,7 @@ from deploy.dev.services import (
     plan,
     process_env,
 )
+from polyvisor.agent_kvm.net.shell import NetError
 from polyvisor.common.embedded import EmbeddedError, EmbeddedNats, EmbeddedPostgres
 from tests.fixtures import libvirt as libvirt_fixture
 from tests.fixtures.vcsim import Vcsim, VcsimEndpoint, VcsimError
@@ -361,6 +363,12 @@ def down(layout: Layout | None = None) -> int:
         except EmbeddedError as e:
             ok = False
             console.print(f"[red]{server.name}: {e}[/red]")
+    try:
+        for network_id in remove_network_plumbing(layout):
+            console.print(f"removed    the KVM host's plumbing of network {network_id}")
+    except (NetError, OSError) as e:  # a command (ip, nft) failed: say so, go on stopping
+        ok = False
+        console.print(f"[red]network plumbing: {e}[/red]")
     if layout.libvirt_record.exists():
         libvirt_fixture.stop_libvirtd()
         layout.libvirt_record.unlink(missing_ok=True)
