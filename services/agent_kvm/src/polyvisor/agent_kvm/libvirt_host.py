@@ -29,7 +29,6 @@ from polyvisor.agent_kvm.domain_xml import (
 from polyvisor.agent_kvm.libvirt_errors import is_no_domain, mapped_errors, to_driver_error
 from polyvisor.agent_kvm.libvirt_events import EventLoop
 from polyvisor.agent_kvm.lifecycle import LifecycleWatcher, power_of
-from polyvisor.agent_kvm.vnc_ports import VncPorts
 from polyvisor.agentkit.driver import (
     Console,
     DriverError,
@@ -37,6 +36,7 @@ from polyvisor.agentkit.driver import (
     Instance,
     InstanceNotFound,
 )
+from polyvisor.agentkit.vnc_ports import VncPorts
 from polyvisor.common.logging import get_logger
 
 __all__ = ["GiB", "LibvirtConfig", "LibvirtHost", "PortHook", "inside", "make_traversable"]

@@ -24,7 +24,6 @@ from polyvisor.agent_vmware.report import (
 )
 from polyvisor.agent_vmware.session import Conn, Session
 from polyvisor.agent_vmware.tasks import wait_task
-from polyvisor.agent_vmware.vnc_ports import VncPorts
 from polyvisor.agent_vmware.watcher import VmWatcher
 from polyvisor.agentkit.driver import (
     DriverError,
@@ -33,6 +32,7 @@ from polyvisor.agentkit.driver import (
     InstanceChange,
     PowerState,
 )
+from polyvisor.agentkit.vnc_ports import VncPorts
 from polyvisor.common.logging import get_logger
 
 log = get_logger(__name__)
@@ -118,7 +118,7 @@ class DriverCore:
         self._epoch = 0
         self._last_report: HostInfo | None = None
         self._stores: tuple[int, float, list[DatastoreFacts]] | None = None
-        self._vnc = VncPorts(options.vnc_port_min, options.vnc_port_max)
+        self._vnc = VncPorts((options.vnc_port_min, options.vnc_port_max), rotate=True)
         self.images = DatastoreImages(options)
         self._emitters: list[Callable[[InstanceChange], None]] = []
         self._watcher: VmWatcher | None = None

@@ -70,7 +70,7 @@ class Registry(DriverCore):
             rec = self._vms.pop(sid, None)
             if rec is not None:
                 self._by_moref.pop(rec.vm._moId, None)
-            self._vnc.release(sid)
+            self._vnc.give_back(sid)
 
     def _instance(self, rec: _Vm) -> Instance:
         # The name is the VM's name in vCenter, which is the server id (see specs), so it

@@ -34,7 +34,6 @@ from polyvisor.agent_vmware.report import (
 )
 from polyvisor.agent_vmware.session import Conn
 from polyvisor.agent_vmware.tasks import wait_task_then_read
-from polyvisor.agent_vmware.vnc_ports import VncPortsExhausted
 from polyvisor.agentkit.driver import (
     HypervisorUnavailable,
     Instance,
@@ -42,6 +41,7 @@ from polyvisor.agentkit.driver import (
     PowerState,
     SpawnFailed,
 )
+from polyvisor.agentkit.vnc_ports import NoFreePort
 
 #: The serial port's log file, in the VM's directory (its console log).
 SERIAL_LOG = "console.log"
@@ -167,8 +167,8 @@ class Spawning(Registry):
                 self._http(conn), place.datacenter_path, datastore, spec.image, adapter
             )
         try:
-            port = self._vnc.allocate(sid)
-        except VncPortsExhausted as e:
+            port = self._vnc.take(sid)
+        except NoFreePort as e:
             raise SpawnFailed(str(e), retryable=True) from e
         created: vim.VirtualMachine | None = None
         try:
@@ -231,7 +231,7 @@ class Spawning(Registry):
                 self._cleanup(conn, place, sid, created, datastore)
                 if bindings:
                     self._tidy_port_groups(conn, place)
-            self._vnc.release(sid)
+            self._vnc.give_back(sid)
             self._unregister(sid)
             if self._net is not None and isinstance(e, Exception):
                 self._net.report(bindings, active=False, message=str(e))
