@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from polyvisor.agentkit.driver import Console, ImageRef, PowerState, RenditionWanted
+from polyvisor.common.server_enums import EventKind, Task
 
 __all__ = [
     "Command",
@@ -47,56 +48,6 @@ class Verb(enum.StrEnum):
     REVERT_RESIZE = "revert_resize"
     ATTACH_PORT = "attach_port"
     DETACH_PORT = "detach_port"
-
-
-class EventKind(enum.StrEnum):
-    PROGRESS = "PROGRESS"
-    SPAWNED = "SPAWNED"
-    SPAWN_FAILED = "SPAWN_FAILED"
-    POWERED_ON = "POWERED_ON"
-    POWERED_OFF = "POWERED_OFF"
-    REBOOTED = "REBOOTED"
-    DESTROYED = "DESTROYED"
-    POWER_STATE_CHANGED = "POWER_STATE_CHANGED"
-    VANISHED = "VANISHED"
-    CONSOLE_UPDATED = "CONSOLE_UPDATED"
-    COMMAND_FAILED = "COMMAND_FAILED"
-    MIGRATED = "MIGRATED"
-    ADDRESSES_CHANGED = "ADDRESSES_CHANGED"
-    UNWANTED = "UNWANTED"
-    SNAPSHOTTED = "SNAPSHOTTED"
-    REBUILT = "REBUILT"
-    PAUSED = "PAUSED"
-    UNPAUSED = "UNPAUSED"
-    SUSPENDED = "SUSPENDED"
-    RESUMED = "RESUMED"
-    RESIZED = "RESIZED"
-    RESIZE_CONFIRMED = "RESIZE_CONFIRMED"
-    RESIZE_REVERTED = "RESIZE_REVERTED"
-    PORT_ATTACHED = "PORT_ATTACHED"
-    PORT_DETACHED = "PORT_DETACHED"
-
-
-class Task(enum.StrEnum):
-    """The step in flight (polyvisor.types.v1.ServerTask without its prefix)."""
-
-    NONE = "NONE"
-    FETCHING_IMAGE = "FETCHING_IMAGE"
-    SPAWNING = "SPAWNING"
-    POWERING_ON = "POWERING_ON"
-    POWERING_OFF = "POWERING_OFF"
-    REBOOTING = "REBOOTING"
-    REBOOTING_HARD = "REBOOTING_HARD"
-    DELETING = "DELETING"
-    IMAGE_SNAPSHOT = "IMAGE_SNAPSHOT"
-    REBUILDING = "REBUILDING"
-    SHELVING = "SHELVING"
-    PAUSING = "PAUSING"
-    UNPAUSING = "UNPAUSING"
-    SUSPENDING = "SUSPENDING"
-    RESUMING = "RESUMING"
-    ATTACHING_PORT = "ATTACHING_PORT"
-    DETACHING_PORT = "DETACHING_PORT"
 
 
 class FaultCode(enum.StrEnum):

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from polyvisor.common.server_enums import Task as Task
+
 if TYPE_CHECKING:
     from polyvisor.api.resize_state import Resize
 
@@ -33,35 +35,6 @@ class State(enum.StrEnum):
     SUSPENDED = "SUSPENDED"
     # Resized; the old flavor and host are held until the resize is confirmed or reverted.
     VERIFY_RESIZE = "VERIFY_RESIZE"
-
-
-class Task(enum.StrEnum):
-    """What is in flight on a server (polyvisor.types.v1.ServerTask); NONE: nothing."""
-
-    NONE = "NONE"
-    SCHEDULING = "SCHEDULING"
-    FETCHING_IMAGE = "FETCHING_IMAGE"
-    SPAWNING = "SPAWNING"
-    POWERING_ON = "POWERING_ON"
-    POWERING_OFF = "POWERING_OFF"
-    REBOOTING = "REBOOTING"
-    REBOOTING_HARD = "REBOOTING_HARD"
-    DELETING = "DELETING"
-    IMAGE_SNAPSHOT = "IMAGE_SNAPSHOT"
-    REBUILDING = "REBUILDING"
-    SHELVING = "SHELVING"
-    UNSHELVING = "UNSHELVING"
-    PAUSING = "PAUSING"
-    UNPAUSING = "UNPAUSING"
-    SUSPENDING = "SUSPENDING"
-    RESUMING = "RESUMING"
-    RESIZE_PREP = "RESIZE_PREP"
-    RESIZE_MIGRATING = "RESIZE_MIGRATING"
-    RESIZE_FINISH = "RESIZE_FINISH"
-    RESIZE_CONFIRMING = "RESIZE_CONFIRMING"
-    RESIZE_REVERTING = "RESIZE_REVERTING"
-    ATTACHING_PORT = "ATTACHING_PORT"
-    DETACHING_PORT = "DETACHING_PORT"
 
 
 class Power(enum.StrEnum):

@@ -18,6 +18,7 @@ from polyvisor.api.lifecycle.commands import AgentCommand
 from polyvisor.api.lifecycle.work import OutboxWork, ReleaseClaim, Reschedule, Send
 from polyvisor.api.models import Power, State, Task
 from polyvisor.api.resize_state import Resize
+from polyvisor.common.server_enums import EventKind
 
 __all__ = [
     "UNSET",
@@ -67,38 +68,6 @@ class Deadlines:
 
     def after(self, now: datetime, seconds: float) -> datetime:
         return now + timedelta(seconds=seconds)
-
-
-class EventKind(enum.StrEnum):
-    """What an agent's event says (polyvisor.events.v1.ServerEventKind without its prefix).
-    UNSPECIFIED stands for a kind this api does not know (a newer agent's): it is ignored."""
-
-    UNSPECIFIED = ""
-    PROGRESS = "PROGRESS"
-    SPAWNED = "SPAWNED"
-    SPAWN_FAILED = "SPAWN_FAILED"
-    POWERED_ON = "POWERED_ON"
-    POWERED_OFF = "POWERED_OFF"
-    REBOOTED = "REBOOTED"
-    DESTROYED = "DESTROYED"
-    POWER_STATE_CHANGED = "POWER_STATE_CHANGED"
-    VANISHED = "VANISHED"
-    CONSOLE_UPDATED = "CONSOLE_UPDATED"
-    COMMAND_FAILED = "COMMAND_FAILED"
-    MIGRATED = "MIGRATED"
-    ADDRESSES_CHANGED = "ADDRESSES_CHANGED"
-    UNWANTED = "UNWANTED"
-    SNAPSHOTTED = "SNAPSHOTTED"
-    REBUILT = "REBUILT"
-    PAUSED = "PAUSED"
-    UNPAUSED = "UNPAUSED"
-    SUSPENDED = "SUSPENDED"
-    RESUMED = "RESUMED"
-    RESIZED = "RESIZED"
-    RESIZE_CONFIRMED = "RESIZE_CONFIRMED"
-    RESIZE_REVERTED = "RESIZE_REVERTED"
-    PORT_ATTACHED = "PORT_ATTACHED"
-    PORT_DETACHED = "PORT_DETACHED"
 
 
 @dataclass(frozen=True, slots=True)
