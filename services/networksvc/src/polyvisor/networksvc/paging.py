@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
 from polyvisor.common.errors import InvalidArgument
+from polyvisor.common.page_tokens import bad_page_token, decode_page_token, encode_page_token
 
 __all__ = ["DEFAULT_PAGE", "MAX_PAGE", "after", "next_token", "page_size"]
 
@@ -31,16 +31,16 @@ def page_size(requested: int) -> int:
 
 def after(token: str) -> str:
     """The id a page token resumes after ("" for the first page)."""
-    if not token:
+    (raw,) = decode_page_token(token) or ("",)
+    if not raw:
         return ""
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         return str(uuid.UUID(raw))
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidArgument("page_token is not a token this service issued") from None
+    except ValueError:
+        raise bad_page_token() from None
 
 
 def next_token(items: Sequence[T], size: int) -> str:
     if len(items) < size:
         return ""
-    return base64.urlsafe_b64encode(items[-1].id.encode()).decode().rstrip("=")
+    return encode_page_token(items[-1].id)

@@ -3,7 +3,6 @@ base of the query classes."""
 
 from __future__ import annotations
 
-import base64
 import functools
 import inspect
 import uuid
@@ -14,8 +13,9 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from polyvisor.common import page_tokens
 from polyvisor.common.db import db_errors
-from polyvisor.common.errors import AlreadyExists, InvalidArgument
+from polyvisor.common.errors import AlreadyExists
 from polyvisor.imagesvc.events import ImageEvent
 from polyvisor.imagesvc.model import (
     KNOWN_PROPERTIES,
@@ -79,17 +79,15 @@ class OutboxEntry:
 
 
 def encode_page_token(created_at: datetime, image_id: str) -> str:
-    raw = f"{created_at.isoformat()}|{image_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return page_tokens.encode_page_token(created_at.isoformat(), image_id)
 
 
 def decode_page_token(token: str) -> tuple[datetime, str]:
+    ts, image_id = page_tokens.decode_page_token(token, keys=2)
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        ts, image_id = raw.split("|", 1)
         return datetime.fromisoformat(ts), str(uuid.UUID(image_id))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InvalidArgument("page_token is not a token this service issued") from e
+    except ValueError:
+        raise page_tokens.bad_page_token() from None
 
 
 def row_image(row: asyncpg.Record, renditions: Sequence[Rendition] = ()) -> Image:

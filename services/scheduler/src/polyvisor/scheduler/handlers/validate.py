@@ -6,10 +6,9 @@ must still be INVALID_ARGUMENT with a sentence naming the field, never INTERNAL.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Iterable, Sequence
 
+from polyvisor.common import page_tokens
 from polyvisor.common.errors import InvalidArgument
 from polyvisor.scheduler.traits import VersionPredicate, normalize_arch, normalize_vm_mode
 from polyvisor.scheduling.v1 import request_spec_pb2, scheduler_pb2
@@ -183,22 +182,10 @@ def page_size(value: int) -> int:
     return value or DEFAULT_PAGE
 
 
-_TOKEN_PREFIX = "after:"
-
-
 def encode_page_token(last: str) -> str:
-    if not last:
-        return ""
-    return base64.urlsafe_b64encode((_TOKEN_PREFIX + last).encode()).decode()
+    return page_tokens.encode_page_token(last) if last else ""
 
 
 def decode_page_token(token: str) -> str:
-    if not token:
-        return ""
-    try:
-        text = base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        text = ""
-    if not text.startswith(_TOKEN_PREFIX):
-        raise _bad("page_token", "is not a token this service returned")
-    return text[len(_TOKEN_PREFIX) :]
+    (after,) = page_tokens.decode_page_token(token) or ("",)
+    return after
