@@ -26,6 +26,9 @@ from polyvisor.types.v1 import server_status_pb2
 ERROR_DETAILS_KEY = "polyvisor-error-details"
 REQUEST_ID_KEY = "x-request-id"
 
+# The error class for each status, filled by ApiError's subclasses as they are defined.
+_BY_CODE: dict[grpc.StatusCode, type[ApiError]] = {}
+
 __all__ = [
     "Aborted",
     "AlreadyExists",
@@ -90,9 +93,20 @@ class ImageFailed(PolyvisorClientError):
 
 
 class ApiError(PolyvisorClientError):
-    """A call the service answered with a non-OK status."""
+    """A call the service answered with a non-OK status.
+
+    A subclass named with `code=` in its class statement is the one `from_rpc_error` raises
+    for that status; one that only sets `code` (ServerFault) is raised by the SDK itself."""
 
     code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+
+    def __init_subclass__(cls, code: grpc.StatusCode | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if code is not None:
+            if code in _BY_CODE:
+                raise TypeError(f"two errors for status {code.name}")
+            cls.code = code
+            _BY_CODE[code] = cls
 
     def __init__(
         self,
@@ -119,52 +133,40 @@ class ApiError(PolyvisorClientError):
         return f"{type(self).__name__}({self.message!r}, code={self.code.name}, details={self.details!r})"
 
 
-class NotFound(ApiError):
-    code = grpc.StatusCode.NOT_FOUND
+class NotFound(ApiError, code=grpc.StatusCode.NOT_FOUND): ...
 
 
-class AlreadyExists(ApiError):
-    code = grpc.StatusCode.ALREADY_EXISTS
+class AlreadyExists(ApiError, code=grpc.StatusCode.ALREADY_EXISTS): ...
 
 
-class InvalidArgument(ApiError):
-    code = grpc.StatusCode.INVALID_ARGUMENT
+class InvalidArgument(ApiError, code=grpc.StatusCode.INVALID_ARGUMENT): ...
 
 
-class FailedPrecondition(ApiError):
-    code = grpc.StatusCode.FAILED_PRECONDITION
+class FailedPrecondition(ApiError, code=grpc.StatusCode.FAILED_PRECONDITION): ...
 
 
-class PermissionDenied(ApiError):
-    code = grpc.StatusCode.PERMISSION_DENIED
+class PermissionDenied(ApiError, code=grpc.StatusCode.PERMISSION_DENIED): ...
 
 
-class Unauthenticated(ApiError):
-    code = grpc.StatusCode.UNAUTHENTICATED
+class Unauthenticated(ApiError, code=grpc.StatusCode.UNAUTHENTICATED): ...
 
 
-class ResourceExhausted(ApiError):
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+class ResourceExhausted(ApiError, code=grpc.StatusCode.RESOURCE_EXHAUSTED): ...
 
 
-class Unavailable(ApiError):
-    code = grpc.StatusCode.UNAVAILABLE
+class Unavailable(ApiError, code=grpc.StatusCode.UNAVAILABLE): ...
 
 
-class DeadlineExceeded(ApiError):
-    code = grpc.StatusCode.DEADLINE_EXCEEDED
+class DeadlineExceeded(ApiError, code=grpc.StatusCode.DEADLINE_EXCEEDED): ...
 
 
-class Aborted(ApiError):
-    code = grpc.StatusCode.ABORTED
+class Aborted(ApiError, code=grpc.StatusCode.ABORTED): ...
 
 
-class Unimplemented(ApiError):
-    code = grpc.StatusCode.UNIMPLEMENTED
+class Unimplemented(ApiError, code=grpc.StatusCode.UNIMPLEMENTED): ...
 
 
-class Internal(ApiError):
-    code = grpc.StatusCode.INTERNAL
+class Internal(ApiError, code=grpc.StatusCode.INTERNAL): ...
 
 
 class ServerFault(ApiError):
@@ -185,25 +187,6 @@ class ServerFault(ApiError):
             super().__init__(f"server {server.name or server.id} is still {state}: {text}")
         self.server = server
         self.fault = fault
-
-
-_BY_CODE: dict[grpc.StatusCode, type[ApiError]] = {
-    cls.code: cls
-    for cls in (
-        NotFound,
-        AlreadyExists,
-        InvalidArgument,
-        FailedPrecondition,
-        PermissionDenied,
-        Unauthenticated,
-        ResourceExhausted,
-        Unavailable,
-        DeadlineExceeded,
-        Aborted,
-        Unimplemented,
-        Internal,
-    )
-}
 
 
 def _metadata_value(metadata: Iterable[Any] | None, key: str) -> str | None:
