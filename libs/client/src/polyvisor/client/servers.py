@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Mapping, Sequence
+from typing import TypedDict, Unpack
 
 from polyvisor.client import enums
 from polyvisor.client.errors import (
@@ -22,7 +23,27 @@ from polyvisor.client.server_nics import ServerNics
 from polyvisor.client.server_waiting import ServerChange
 from polyvisor.compute.v1 import servers_pb2
 
-__all__ = ["ServerChange", "ServersApi", "is_uuid"]
+__all__ = ["ServerChange", "ServerSpecArgs", "ServersApi", "is_uuid"]
+
+
+class _ServerSpecRequired(TypedDict):
+    image_id: str
+    flavor_id: str
+
+
+# Required keys by inheritance, not Required[]: with postponed annotations Python 3.11 does not
+# see Required[] and would count them optional in __required_keys__.
+class ServerSpecArgs(_ServerSpecRequired, total=False):
+    """The keyword arguments `create` and `create_many` both take: the server(s) to make."""
+
+    key_name: str
+    user_data: bytes | None
+    availability_zone: str
+    hints: Mapping[str, str] | None
+    metadata: Mapping[str, str] | None
+    request_id: str | None
+    networks: Sequence[Mapping[str, str]]
+    require_security_groups: bool
 
 
 def is_uuid(text: str) -> bool:
@@ -42,29 +63,15 @@ class ServersApi(ServerActions, ServerNics):
         self,
         name: str,
         *,
-        image_id: str,
-        flavor_id: str,
-        key_name: str = "",
-        user_data: bytes | None = None,
-        availability_zone: str = "",
-        hints: Mapping[str, str] | None = None,
-        metadata: Mapping[str, str] | None = None,
-        request_id: str | None = None,
         wait: bool = False,
         wait_timeout: float = 600.0,
-        networks: Sequence[Mapping[str, str]] = (),
-        require_security_groups: bool = False,
+        **spec: Unpack[ServerSpecArgs],
     ) -> servers_pb2.Server:
         """Create one server (BUILDING); with `wait`, return it once ACTIVE. `networks`: its
         NICs in order, each {"network_id": ..., "fixed_ip": ...} or {"port_id": ...} (none:
         the project's only or "default" network). `require_security_groups`: only on a host
         that enforces its ports' security groups (none: the create fails, explained)."""
-        servers = await self.create_many(
-            name, image_id=image_id, flavor_id=flavor_id, key_name=key_name,
-            user_data=user_data, availability_zone=availability_zone, hints=hints,
-            metadata=metadata, request_id=request_id, min_count=1, max_count=1,
-            networks=networks, require_security_groups=require_security_groups,
-        )  # fmt: skip
+        servers = await self.create_many(name, min_count=1, max_count=1, **spec)
         server = servers[0]
         if wait:
             server = await self.wait_until_active(server.id, wait_timeout=wait_timeout)
@@ -74,34 +81,32 @@ class ServersApi(ServerActions, ServerNics):
         self,
         name: str,
         *,
-        image_id: str,
-        flavor_id: str,
-        key_name: str = "",
-        user_data: bytes | None = None,
-        availability_zone: str = "",
-        hints: Mapping[str, str] | None = None,
-        metadata: Mapping[str, str] | None = None,
-        request_id: str | None = None,
         min_count: int = 1,
         max_count: int = 0,
-        networks: Sequence[Mapping[str, str]] = (),
-        require_security_groups: bool = False,
+        **spec: Unpack[ServerSpecArgs],
     ) -> list[servers_pb2.Server]:
-        spec = servers_pb2.ServerSpec(
+        """Create between `min_count` and `max_count` servers from one spec (see `create`)."""
+        unknown = spec.keys() - ServerSpecArgs.__required_keys__ - ServerSpecArgs.__optional_keys__
+        if unknown:
+            raise TypeError(f"create_many() got unexpected keyword arguments: {sorted(unknown)}")
+        missing = ServerSpecArgs.__required_keys__ - spec.keys()
+        if missing:
+            raise TypeError(f"create_many() missing keyword arguments: {sorted(missing)}")
+        pb = servers_pb2.ServerSpec(
             name=name,
-            image_id=image_id,
-            flavor_id=flavor_id,
-            key_name=key_name,
-            user_data=user_data or b"",
-            availability_zone=availability_zone,
-            scheduler_hints=dict(hints or {}),
-            metadata=dict(metadata or {}),
-            networks=[servers_pb2.ServerNetwork(**dict(n)) for n in networks],
-            require_security_groups=require_security_groups,
+            image_id=spec["image_id"],
+            flavor_id=spec["flavor_id"],
+            key_name=spec.get("key_name", ""),
+            user_data=spec.get("user_data") or b"",
+            availability_zone=spec.get("availability_zone", ""),
+            scheduler_hints=dict(spec.get("hints") or {}),
+            metadata=dict(spec.get("metadata") or {}),
+            networks=[servers_pb2.ServerNetwork(**dict(n)) for n in spec.get("networks", ())],
+            require_security_groups=spec.get("require_security_groups", False),
         )
         req = servers_pb2.CreateServerRequest(
-            request_id=request_id or str(uuid.uuid4()),
-            server=spec,
+            request_id=spec.get("request_id") or str(uuid.uuid4()),
+            server=pb,
             min_count=min_count,
             max_count=max_count,
         )
