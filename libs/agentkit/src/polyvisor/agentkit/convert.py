@@ -34,6 +34,7 @@ from polyvisor.agentkit.driver import (
     RenditionWanted,
 )
 from polyvisor.agentkit.reconcile_plan import Assigned
+from polyvisor.common.convert import esxi_host
 from polyvisor.events.v1 import server_events_pb2
 from polyvisor.types.v1 import (
     disk_pb2,
@@ -425,22 +426,8 @@ def _cluster(c: ClusterReport) -> hypervisor_pb2.ClusterReport:
 
 
 def _member(h: MemberHost) -> hypervisor_pb2.EsxiHost:
-    return hypervisor_pb2.EsxiHost(
-        name=h.name,
-        connection_state=_ESXI_STATES.get(
-            h.connection_state, hypervisor_pb2.ESXI_CONNECTION_STATE_UNSPECIFIED
-        ),
-        in_maintenance=h.in_maintenance,
-        cpu_cores=h.cpu_cores,
-        cpu_threads=h.cpu_threads,
-        cpu_mhz=h.cpu_mhz,
-        cpu_used_mhz=h.cpu_used_mhz,
-        memory_mb=h.memory_mb,
-        memory_used_mb=h.memory_used_mb,
-        vcpus_allocated=h.vcpus_allocated,
-        memory_allocated_mb=h.memory_allocated_mb,
-        vm_count=h.vm_count,
-    )
+    state = _ESXI_STATES.get(h.connection_state, hypervisor_pb2.ESXI_CONNECTION_STATE_UNSPECIFIED)
+    return esxi_host(h, state)
 
 
 # ---------------------------------------------------------------------- callback

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from polyvisor.agent.v1 import host_report_pb2
+from polyvisor.common.convert import esxi_host
 from polyvisor.common.logging import get_logger
 from polyvisor.scheduler.model import (
     RESOURCE_CLASSES,
@@ -142,25 +143,15 @@ def cluster_to_proto(c: Cluster) -> hypervisor_pb2.ClusterReport:
         name=c.name,
         drs_enabled=c.drs_enabled,
         hosts=[
-            hypervisor_pb2.EsxiHost(
-                name=h.name,
-                moref=h.moref,
-                connection_state=h.connection_state
+            esxi_host(
+                h,
+                h.connection_state
                 or (
                     hypervisor_pb2.ESXI_CONNECTION_STATE_CONNECTED
                     if h.connected
                     else hypervisor_pb2.ESXI_CONNECTION_STATE_DISCONNECTED
                 ),
-                in_maintenance=h.in_maintenance,
-                cpu_cores=h.cpu_cores,
-                cpu_threads=h.cpu_threads,
-                cpu_mhz=h.cpu_mhz,
-                cpu_used_mhz=h.cpu_used_mhz,
-                memory_mb=h.memory_mb,
-                memory_used_mb=h.memory_used_mb,
-                vcpus_allocated=h.vcpus_allocated,
-                memory_allocated_mb=h.memory_allocated_mb,
-                vm_count=h.vm_count,
+                moref=h.moref,
             )
             for h in c.hosts
         ],
