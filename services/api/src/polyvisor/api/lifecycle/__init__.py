@@ -15,7 +15,7 @@ agent commands, `work` the typed outbox entries. docs/how-to-add-an-action.md wa
 adding an action.
 """
 
-from polyvisor.api.lifecycle import resize
+from polyvisor.api.lifecycle import resize, work
 from polyvisor.api.lifecycle.actions import ACTIONS, Action, Transition, plan
 from polyvisor.api.lifecycle.commands import (
     COMMANDS,
@@ -57,20 +57,7 @@ from polyvisor.api.lifecycle.scheduling import (
     on_placement,
     placement_request,
 )
-from polyvisor.api.lifecycle.work import (
-    FailImage,
-    OutboxWork,
-    ReleaseClaim,
-    ReleasePort,
-    ReleasePorts,
-    ReleaseReason,
-    ReplaceClaim,
-    Reschedule,
-    Schedule,
-    ScheduleMove,
-    Send,
-    move_consumer,
-)
+from polyvisor.api.lifecycle.work import *  # noqa: F403
 from polyvisor.api.models import Power, State, Task
 
 __all__ = [
@@ -88,9 +75,7 @@ __all__ = [
     "Destroy",
     "DetachPort",
     "EventKind",
-    "FailImage",
     "OpenConsole",
-    "OutboxWork",
     "Outcome",
     "Pause",
     "Power",
@@ -98,18 +83,9 @@ __all__ = [
     "PowerOn",
     "Reboot",
     "Rebuild",
-    "ReleaseClaim",
-    "ReleasePort",
-    "ReleasePorts",
-    "ReleaseReason",
-    "ReplaceClaim",
-    "Reschedule",
     "Resize",
     "Resume",
     "RevertResize",
-    "Schedule",
-    "ScheduleMove",
-    "Send",
     "Snapshot",
     "Spawn",
     "State",
@@ -123,7 +99,6 @@ __all__ = [
     "apply_event",
     "awaits_scheduling",
     "frees_ports",
-    "move_consumer",
     "on_placement",
     "placement_request",
     "plan",
@@ -131,3 +106,6 @@ __all__ = [
     "resize",
     "supersedes",
 ]
+
+# The outbox entries (`work`) are re-exported whole, by the star import above.
+__all__ += work.__all__
