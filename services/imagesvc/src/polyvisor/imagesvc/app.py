@@ -22,7 +22,7 @@ from polyvisor.common.logging import get_logger
 from polyvisor.common.revocation import RevocationFeed, Revocations
 from polyvisor.image.v1 import image_service_pb2_grpc as svc_grpc
 from polyvisor.imagesvc.blobstore import FilesystemStore
-from polyvisor.imagesvc.bus import OutboxPublisher, ensure_events_stream
+from polyvisor.imagesvc.bus import ensure_events_stream, outbox_publisher
 from polyvisor.imagesvc.catalogue import Catalogue
 from polyvisor.imagesvc.config import ImageSettings
 from polyvisor.imagesvc.handlers.image_service import SERVICE_NAME, ImageServiceHandlers
@@ -112,7 +112,7 @@ async def lifespan(settings: ImageSettings, stack: AsyncExitStack) -> GrpcServer
 
     tasks = BackgroundTasks("imagesvc")
     stack.push_async_callback(tasks.close)
-    outbox = OutboxPublisher(store, bus, poll_s=settings.outbox_poll_s)
+    outbox = outbox_publisher(store, bus, poll_s=settings.outbox_poll_s)
     tasks.start("outbox", outbox.run())
     tasks.start("reaper", _reaper(settings, store, blobs))
 

@@ -5,6 +5,13 @@ other); the claimer finishes it by deleting it in the transaction that records i
 or gives it back with a delay. Per server only the oldest entry is claimable, so commands to
 one server leave in the order they were decided.
 
+Why not `polyvisor.common.outbox` (the publisher imagesvc and networksvc use): that one only
+publishes events, in one global order, by one loop per replica, and deletes what JetStream
+acked. Here an entry is work with effects beyond a publish (scheduler and image-service RPCs,
+port release), run by several workers and replicas at once: it needs leases, per-server order
+instead of a global one, finishing in the transaction that records the effects, and retries
+with a delay per entry. The common publisher has none of these.
+
 Each row holds one typed `lifecycle.OutboxWork` as (kind, payload JSON); `encode`/`decode`
 are the only places that shape knows.
 """
