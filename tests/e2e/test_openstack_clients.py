@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from deploy.dev.kvm import virt_type
 from tests.e2e.bootdisk import make_disk
 from tests.e2e.stack import Stack, eventually, libvirt_domains, vcsim_vms, vm_of
 from tests.fixtures.osclients import ensure_venv
@@ -94,9 +95,9 @@ def openstack_json(osc: dict[str, Any], *args: str) -> Any:
 
 
 def kvm_type(stack: Stack) -> str:
-    """What the dev stack's KVM agent reports (deploy/dev/services.py decides it the same way)."""
-    real = stack.libvirt_uri.startswith("qemu") and Path("/dev/kvm").exists()
-    return "kvm" if real else "qemu"
+    """What the dev stack's KVM agent reports: the virt type deploy/dev chose for this machine
+    (TCG, "qemu", inside a virtual machine)."""
+    return virt_type(stack.libvirt_uri)
 
 
 def test_token_and_catalog(osc: dict[str, Any], story: dict[str, Any]) -> None:
