@@ -112,6 +112,8 @@ async def test_the_operator_story_in_a_browser(stack: Stack, page: Any, tmp_path
     # Overview: both hypervisor types, each cluster with its ESXi hosts, capacity bars.
     await page.wait_for_selector("#type-vmware")
     assert await page.locator("#type-kvm, #type-qemu").count() == 1
+    # read here, on the overview: the KVM host's type (TCG reports qemu) for the create form below
+    kvm_type = "qemu" if await page.locator("#type-qemu").count() else "kvm"
     clusters = stack.endpoints["vcsim"]["clusters"]
     for cluster in clusters:
         card = page.locator(".host", has_text=cluster)
@@ -146,7 +148,6 @@ async def test_the_operator_story_in_a_browser(stack: Stack, page: Any, tmp_path
     # Create a KVM server and a VMware server from the form; both reach ACTIVE on the
     # servers page without a reload (the Watch stream, as Server-Sent Events).
     ids: dict[str, str] = {}
-    kvm_type = "qemu" if await page.locator("#type-qemu").count() else "kvm"
     for name, hv in (("dash-kvm", kvm_type), ("dash-vmw", "vmware")):
         await page.goto(f"{base}/servers")
         await page.fill("#create-server input[name=name]", name)
