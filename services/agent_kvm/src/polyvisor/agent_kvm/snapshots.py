@@ -97,7 +97,19 @@ def commit_overlay(dom: libvirt.virDomain, target: str) -> None:
             dom.blockJobAbort(target, 0)
             raise DriverError(f"the block commit of {target} took over {_COMMIT_TIMEOUT_S:g}s")
         time.sleep(0.05)
-    dom.blockJobAbort(target, libvirt.VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT)
+    # cur == end can be seen a moment before libvirt marks the job ready: it then refuses the
+    # pivot ("not ready for pivot yet"); ask again until it is ready.
+    while True:
+        try:
+            dom.blockJobAbort(target, libvirt.VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT)
+            break
+        except libvirt.libvirtError as e:
+            if e.get_error_code() != libvirt.VIR_ERR_BLOCK_COPY_ACTIVE:
+                raise
+            if time.monotonic() > deadline:
+                dom.blockJobAbort(target, 0)
+                raise DriverError(f"the block commit of {target} never became ready") from e
+            time.sleep(0.05)
     # The pivot completes asynchronously: wait until no job is left on the disk.
     deadline = time.monotonic() + 30.0
     while dom.blockJobInfo(target, 0):
