@@ -11,6 +11,7 @@ from polyvisor.agent.v1 import host_report_pb2
 from polyvisor.agentkit.bus import command_subject, report_subject
 from polyvisor.agentkit.commands import EventKind
 from polyvisor.agentkit.driver import (
+    DriverError,
     HypervisorUnavailable,
     Instance,
     PowerState,
@@ -22,6 +23,7 @@ from polyvisor.agentkit.image_cache import cache_key
 from polyvisor.agentkit.reconcile_plan import Assigned
 from polyvisor.agentkit.runtime import AgentRuntime
 from polyvisor.agentkit.testing import agent_command
+from polyvisor.agentkit.transient import Transient, backoff
 from polyvisor.types.v1 import resources_pb2
 
 if TYPE_CHECKING:
@@ -154,6 +156,50 @@ async def test_transient_failures_are_retried_in_place(agent: Agent) -> None:
     assert agent.driver.calls_for("s1") == ["spawn", "spawn", "spawn", "power_off"]
     kinds = agent.tap.kinds("s1")
     assert "SPAWN_FAILED" not in kinds and kinds.count("SPAWNED") == 1
+
+
+async def test_a_retryable_driver_error_is_retried_in_place_past_the_fixed_budget(
+    agent: Agent,
+) -> None:
+    # the network service UNAVAILABLE while its database restarts: more failures than the
+    # fixed budget has delays, well within the build's deadline
+    agent.runtime.handler.retry_delays = (0.01, 0.02)
+    down = DriverError("network service: ports: UNAVAILABLE", retryable=True)
+    agent.driver.fail_next("spawn", down, times=4)
+    await agent.send("s1", 1, "spawn", deadline=time.time() + 600)
+    await agent.tap.wait_for(is_(SPAWNED, "s1"))
+    assert agent.driver.calls_for("s1") == ["spawn"] * 5
+    assert "SPAWN_FAILED" not in agent.tap.kinds("s1")
+
+
+async def test_a_down_hypervisor_and_a_retryable_spawn_failure_keep_their_answers(
+    agent: Agent,
+) -> None:
+    agent.runtime.handler.retry_delays = (0.01, 0.02)
+    # a hypervisor that stays down: the fixed budget, then the answer (the api reschedules)
+    agent.driver.fail_next("spawn", HypervisorUnavailable("libvirtd down"), times=3)
+    await agent.send("s1", 1, "spawn", deadline=time.time() + 600)
+    ev = await agent.tap.wait_for(is_(EventKind.SPAWN_FAILED, "s1"))
+    assert ev.fault_code == "HOST_UNREACHABLE" and agent.driver.calls_for("s1") == ["spawn"] * 3
+    # a retryable SpawnFailed (no free VNC port here): answered at once, an alternate host
+    # is the better next try
+    agent.driver.fail_next("spawn", SpawnFailed("no free VNC port", retryable=True))
+    await agent.send("s2", 1, "spawn", deadline=time.time() + 600)
+    ev = await agent.tap.wait_for(is_(EventKind.SPAWN_FAILED, "s2"))
+    assert ev.fault_code == "SPAWN_FAILED" and agent.driver.calls_for("s2") == ["spawn"]
+
+
+def test_retries_of_a_retryable_error_stop_at_the_deadline() -> None:
+    until = Transient("UNAVAILABLE", until_deadline=True)
+    down = Transient("libvirtd down")
+    delays = (0.5, 4.0)
+    now = time.time()
+    assert backoff(delays, now + 600, until, 7) == 4.0  # past the budget, before the deadline
+    assert backoff(delays, now + 2, until, 1) is None  # the next try would start too late
+    assert backoff(delays, now - 1, until, 0) is None  # a task that used the deadline up
+    assert backoff(delays, None, until, 2) is None  # no deadline: the fixed budget
+    assert backoff(delays, now + 600, down, 1) == 4.0
+    assert backoff(delays, now + 600, down, 2) is None  # a down hypervisor: the budget only
 
 
 async def test_final_failures_are_answered_with_a_fault(agent: Agent) -> None:

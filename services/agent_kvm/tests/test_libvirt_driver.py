@@ -19,6 +19,7 @@ import pytest
 from polyvisor.agent_kvm.config_drive import read_config_drive
 from polyvisor.agent_kvm.domain_xml import Interface, domain_name
 from polyvisor.agent_kvm.libvirt_driver import LibvirtConfig, LibvirtDriver, PortsLibvirtDriver
+from polyvisor.agent_kvm.net.shell import NetError
 from polyvisor.agentkit.capabilities import CAPABILITIES, capabilities_of
 from polyvisor.agentkit.driver import (
     Driver,
@@ -414,6 +415,27 @@ def test_an_unknown_nic_model_fails_the_spawn_and_unplugs(
         driver.spawn(spec_for(bogus, s))
     assert ports.unplugged == [s]
     assert domain_name(s) not in raw_domains()
+
+
+class UnreachablePorts(RecordingPorts):
+    """The network service restarting (its database killed): UNAVAILABLE, retryable."""
+
+    def plug_for(self, server_id: str) -> tuple[tuple[Interface, ...], dict[str, object]]:
+        self.plugged.append(server_id)
+        raise NetError("network service: ports of the server: UNAVAILABLE", retryable=True)
+
+
+def test_a_network_service_that_says_try_again_fails_the_spawn_retryably_and_leaves_nothing(
+    driver: LibvirtDriver, base_image: LocalImage
+) -> None:
+    driver.attach_ports(UnreachablePorts())
+    s = sid()
+    with pytest.raises(DriverError, match="UNAVAILABLE") as caught:
+        driver.spawn(spec_for(base_image, s))
+    # still retryable (a SpawnFailed would be answered at once, and the build end in ERROR)
+    assert caught.value.retryable and not isinstance(caught.value, SpawnFailed)
+    assert domain_name(s) not in raw_domains()
+    assert not driver.instance_dir(s).exists()
 
 
 def test_only_a_host_with_a_network_data_plane_has_the_ports_capability(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@
 - Stale (an older generation than the server's newest applied one), duplicate (a command id
   already applied) and expired (past its deadline) commands are skipped.
 - Transient failures (hypervisor unreachable, image service unreachable, bus down) are
-  retried here, in the server's queue, so that the commands of one server keep their order.
+  retried here, in the server's queue, so that the commands of one server keep their order;
+  a retryable DriverError up to the command's deadline (``transient``), except SpawnFailed.
 - A final failure is answered with SPAWN_FAILED or COMMAND_FAILED and its fault; the driver
   has already removed whatever a failed spawn made.
 - Events are published before the command is acknowledged, with ids derived from the command
@@ -60,6 +61,7 @@ from polyvisor.agentkit.image_cache import ImageCache
 from polyvisor.agentkit.metrics import COMMAND_SECONDS, COMMANDS
 from polyvisor.agentkit.port_handler import PORT_VERBS, apply_port
 from polyvisor.agentkit.resize_handler import RESIZE_VERBS, apply_resize
+from polyvisor.agentkit.transient import Transient, backoff
 from polyvisor.common.errors import PolyvisorError
 from polyvisor.common.logging import bound_context, get_logger
 
@@ -86,10 +88,6 @@ class Outcome(enum.StrEnum):
     STALE = "stale"
     DUPLICATE = "duplicate"
     EXPIRED = "expired"
-
-
-class _Transient(Exception):
-    pass
 
 
 class ImageSink(Protocol):
@@ -191,14 +189,14 @@ class CommandHandler:
         while True:
             try:
                 await self._apply(cmd)
-            except _Transient as exc:
-                if attempt >= len(self.retry_delays):
+            except Transient as exc:
+                delay = backoff(self.retry_delays, cmd.deadline, exc, attempt)
+                if delay is None:
                     cause = exc.__cause__ or exc
                     log.error("command failed after retries", error=str(cause))
                     await self._fail(cmd, cause)
                     self.book.record(cmd, applied=False)
                     return Outcome.FAILED
-                delay = self.retry_delays[attempt]
                 attempt += 1
                 log.warning("transient failure, retrying", error=str(exc.__cause__), delay_s=delay)
                 await asyncio.sleep(delay)
@@ -250,14 +248,20 @@ class CommandHandler:
                 inst, answer = await apply_resize(self.driver, self.calls, self.host, cmd)
                 await self._answer(cmd, answer, inst)
         except HypervisorUnavailable as exc:
-            raise _Transient(str(exc)) from exc
+            raise Transient(str(exc)) from exc
+        except SpawnFailed:
+            raise  # cleaned up on the host: an alternate host is the better next try
+        except DriverError as exc:  # e.g. the network service UNAVAILABLE while it restarts
+            if exc.retryable:
+                raise Transient(str(exc), until_deadline=True) from exc
+            raise
         except ImageUnavailable as exc:
             if exc.retryable:
-                raise _Transient(str(exc)) from exc
+                raise Transient(str(exc)) from exc
             raise
         except PolyvisorError as exc:  # the bus or the image service's credentials
             if exc.retryable:
-                raise _Transient(str(exc)) from exc
+                raise Transient(str(exc)) from exc
             raise ImageUnavailable(str(exc)) from exc
 
     # ------------------------------------------------------------------ verbs

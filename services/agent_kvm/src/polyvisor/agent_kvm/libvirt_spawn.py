@@ -211,8 +211,8 @@ class SpawnVerbs(LibvirtHost):
             self._cleanup_failed_spawn(sid, dom, workdir)
             if isinstance(exc, HypervisorUnavailable) or not self._alive():
                 raise HypervisorUnavailable(f"spawn of server {sid}: {exc}") from exc
-            if isinstance(exc, SpawnFailed):
-                raise
+            if isinstance(exc, SpawnFailed) or (isinstance(exc, DriverError) and exc.retryable):
+                raise  # a retryable one (the network service restarting) is retried in place
             if isinstance(exc, DriverError | DiskError | OSError | ValueError):
                 raise SpawnFailed(f"spawn of server {sid}: {exc}") from exc
             raise
