@@ -613,3 +613,61 @@ async def test_ports_are_plugged_by_a_driver_with_the_capability_and_refused_by_
     await agent.send("p2", 2, "attach_port", port_id="port-b")
     failed = await agent.tap.wait_for(is_(EventKind.COMMAND_FAILED, "p2"))
     assert "no ports capability" in failed.fault_message
+
+
+async def test_a_live_migration_reports_progress_and_an_abort_reaches_it_while_it_runs(
+    agent: Agent,
+) -> None:
+    import threading
+
+    from polyvisor.agentkit.driver import DriverError
+    from polyvisor.agentkit.migrate_capabilities import (
+        MigrationProgress,
+        MigrationTarget,
+        ProgressCallback,
+    )
+
+    aborted = threading.Event()
+    targets: list[MigrationTarget] = []
+
+    class Migrating(FakeDriver):
+        def live_migrate(
+            self, server_id: str, dest: MigrationTarget, progress: ProgressCallback
+        ) -> Instance:
+            targets.append(dest)
+            for done in range(0, 101, 5):
+                progress(MigrationProgress(done, 100))
+                if done == 50 and server_id == "m2":  # holds there until aborted
+                    if not aborted.wait(20):
+                        raise AssertionError("abort never came")
+                    raise DriverError("migration aborted")
+            return self._instance(self._vm(server_id))
+
+        def abort_migration(self, server_id: str) -> bool:
+            aborted.set()
+            return True
+
+    await agent.restart(Migrating(agent.host))
+    assert "live_migrate" in agent.driver.host_info().capabilities
+    for sid in ("m1", "m2"):
+        await agent.send(sid, 1, "spawn")
+        await agent.tap.wait_for(is_(SPAWNED, sid))
+
+    await agent.send("m1", 2, "live_migrate", dest_host="other")
+    done = await agent.tap.wait_for(is_(EventKind.MIGRATED, "m1"))
+    assert (done.generation, done.dest_host, done.power_state) == (2, "other", "RUNNING")
+    assert targets == [MigrationTarget(host="other", uri="", block=True)]
+    steps = [e.progress for e in agent.tap.of_kind("PROGRESS", "m1") if e.task == "MIGRATING"]
+    assert steps == [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
+
+    await agent.send("m2", 2, "live_migrate", dest_host="other")
+    await until(lambda: 50 in [e.progress for e in agent.tap.of_kind("PROGRESS", "m2")])
+    await agent.send("m2", 3, "abort_migration")
+    failed = await agent.tap.wait_for(is_(EventKind.COMMAND_FAILED, "m2"))
+    assert (failed.generation, failed.fault_code) == (2, "MIGRATION_FAILED")
+    assert "aborted" in failed.fault_message
+
+    await agent.restart(FakeDriver(agent.host))
+    await agent.send("m1", 3, "live_migrate", dest_host="other")
+    refused = await agent.tap.wait_for(is_(EventKind.COMMAND_FAILED, "m1"))
+    assert "no live_migrate capability" in refused.fault_message

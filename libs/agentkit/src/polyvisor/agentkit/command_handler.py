@@ -59,6 +59,7 @@ from polyvisor.agentkit.executor import DriverCalls
 from polyvisor.agentkit.generations import GenerationBook, Verdict
 from polyvisor.agentkit.image_cache import ImageCache
 from polyvisor.agentkit.metrics import COMMAND_SECONDS, COMMANDS
+from polyvisor.agentkit.migrate_handler import MIGRATE_VERBS, abort_migration, live_migrate
 from polyvisor.agentkit.port_handler import PORT_VERBS, apply_port
 from polyvisor.agentkit.resize_handler import RESIZE_VERBS, apply_resize
 from polyvisor.agentkit.transient import Transient, backoff
@@ -247,6 +248,11 @@ class CommandHandler:
             elif cmd.verb in RESIZE_VERBS:
                 inst, answer = await apply_resize(self.driver, self.calls, self.host, cmd)
                 await self._answer(cmd, answer, inst)
+            elif cmd.verb == Verb.LIVE_MIGRATE:
+                await self._live_migrate(cmd)
+            elif cmd.verb == Verb.ABORT_MIGRATION:
+                aborted = await abort_migration(self.driver, self.calls, self.host, cmd)
+                log.info("migration abort asked", under_way=aborted)
         except HypervisorUnavailable as exc:
             raise Transient(str(exc)) from exc
         except SpawnFailed:
@@ -265,6 +271,21 @@ class CommandHandler:
             raise ImageUnavailable(str(exc)) from exc
 
     # ------------------------------------------------------------------ verbs
+
+    async def _live_migrate(self, cmd: Command) -> None:
+        async def progress(pct: int) -> None:
+            await self._emit(cmd, EventKind.PROGRESS, task=Task.MIGRATING, progress=pct)
+
+        await self._emit(cmd, EventKind.PROGRESS, task=Task.MIGRATING, progress=0)
+        inst = await live_migrate(self.driver, self.calls, self.host, cmd, progress)
+        assert cmd.migrate is not None
+        await self._emit(
+            cmd,
+            EventKind.MIGRATED,
+            power_state=inst.power_state,
+            instance_name=inst.name,
+            dest_host=cmd.migrate.dest_host,
+        )
 
     async def _spawn(self, cmd: Command) -> None:
         req = cmd.spawn
@@ -442,6 +463,8 @@ class CommandHandler:
             code = FaultCode.REBUILD_FAILED
         elif verb in RESIZE_VERBS:
             code = FaultCode.RESIZE_FAILED
+        elif verb in MIGRATE_VERBS:
+            code = FaultCode.MIGRATION_FAILED
         else:
             code = FaultCode.INTERNAL
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -450,6 +473,8 @@ class CommandHandler:
     async def _emit(self, cmd: Command, kind: EventKind, **fields: object) -> None:
         task = fields.get("task")
         suffix = f"{kind.value}:{task.value}" if isinstance(task, Task) else kind.value
+        if fields.get("progress"):
+            suffix = f"{suffix}:{fields['progress']}"
         base = cmd.command_id or uuid.uuid4().hex
         event = ServerEventOut(
             event_id=f"{base}:{suffix}",

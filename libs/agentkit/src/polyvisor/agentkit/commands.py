@@ -19,6 +19,7 @@ __all__ = [
     "EventKind",
     "Fault",
     "FaultCode",
+    "MigrateRequest",
     "RebuildRequest",
     "ResizeRequest",
     "ServerEventOut",
@@ -48,6 +49,8 @@ class Verb(enum.StrEnum):
     REVERT_RESIZE = "revert_resize"
     ATTACH_PORT = "attach_port"
     DETACH_PORT = "detach_port"
+    LIVE_MIGRATE = "live_migrate"
+    ABORT_MIGRATION = "abort_migration"
 
 
 class FaultCode(enum.StrEnum):
@@ -61,6 +64,7 @@ class FaultCode(enum.StrEnum):
     SNAPSHOT_FAILED = "SNAPSHOT_FAILED"
     REBUILD_FAILED = "REBUILD_FAILED"
     RESIZE_FAILED = "RESIZE_FAILED"
+    MIGRATION_FAILED = "MIGRATION_FAILED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +119,16 @@ class ResizeRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class MigrateRequest:
+    """A live migration to `dest_host`; `dest_uri`: how to reach it ("": the agent's own
+    configuration says); `block`: copy the disks too."""
+
+    dest_host: str
+    dest_uri: str = ""
+    block: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Command:
     command_id: str
     server_id: str
@@ -129,6 +143,7 @@ class Command:
     snapshot: SnapshotRequest | None = None
     rebuild: RebuildRequest | None = None
     resize: ResizeRequest | None = None  # resize, revert_resize
+    migrate: MigrateRequest | None = None  # live_migrate
     console_password: str = field(default="", repr=False)  # open console
     console_valid_for_s: float = 0.0  # open console
     port_id: str = ""  # attach_port, detach_port
@@ -156,3 +171,5 @@ class ServerEventOut:
     esxi_host: str = ""
     agent_id: str = ""
     occurred_at: float = field(default_factory=time.time)
+    progress: int = 0  # PROGRESS of a counted step: percent done
+    dest_host: str = ""  # MIGRATED by a live migration: where the server runs now

@@ -19,7 +19,7 @@ import contextlib
 
 from polyvisor.agent.v1 import commands_pb2
 from polyvisor.agentkit.command_handler import CommandHandler
-from polyvisor.agentkit.commands import Command
+from polyvisor.agentkit.commands import Command, Verb
 from polyvisor.agentkit.convert import InvalidCommand, command_from_proto
 from polyvisor.agentkit.dispatcher import ServerDispatcher
 from polyvisor.agentkit.metrics import COMMANDS
@@ -110,7 +110,12 @@ class CommandLoop:
         if cmd.host and self.host and cmd.host != self.host:
             log.warning("command addressed to another host", to=cmd.host, server_id=cmd.server_id)
         self._held[msg] = None
-        self.dispatcher.submit(cmd.server_id, lambda: self._run(cmd, msg))
+        # An abort must reach the driver while the server's live migration still runs, so it
+        # is not queued behind it.
+        queue = cmd.server_id
+        if cmd.verb == Verb.ABORT_MIGRATION:
+            queue = f"{cmd.server_id}:abort"
+        self.dispatcher.submit(queue, lambda: self._run(cmd, msg))
 
     async def _run(self, cmd: Command, msg: BusMessage) -> None:
         try:

@@ -17,6 +17,7 @@ from polyvisor.agentkit.commands import (
     Command,
     EventKind,
     Fault,
+    MigrateRequest,
     RebuildRequest,
     ResizeRequest,
     ServerEventOut,
@@ -215,6 +216,14 @@ def command_from_proto(msg: commands_pb2.AgentCommand) -> Command:
         return Command(verb=verb, resize=size, **base)
     if which == "confirm_resize":
         return Command(verb=Verb.CONFIRM_RESIZE, **base)
+    if which == "live_migrate":
+        m = msg.live_migrate
+        if not m.dest_host:
+            raise InvalidCommand("live_migrate without a destination host")
+        req = MigrateRequest(m.dest_host, m.dest_uri, m.block_migration)
+        return Command(verb=Verb.LIVE_MIGRATE, migrate=req, **base)
+    if which == "abort_migration":
+        return Command(verb=Verb.ABORT_MIGRATION, **base)
     if which in ("attach_port", "detach_port"):
         port_id = getattr(msg, which).port_id
         if not port_id:
@@ -293,6 +302,8 @@ def event_to_proto(ev: ServerEventOut) -> server_events_pb2.ServerEvent:
         request_id=ev.request_id,
         instance_name=ev.instance_name,
         agent_id=ev.agent_id,
+        progress=ev.progress,
+        dest_host=ev.dest_host,
     )
     msg.occurred_at.CopyFrom(_ts(ev.occurred_at))
     if ev.task is not None:

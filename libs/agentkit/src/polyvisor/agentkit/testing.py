@@ -349,6 +349,12 @@ def agent_command(
         sub.vcpus, sub.memory_mb, sub.disk_gb, sub.dest_host = vcpus, memory_mb, disk_gb, dest_host
     elif verb in ("attach_port", "detach_port"):
         getattr(msg, verb).port_id = port_id
+    elif verb == "live_migrate":
+        msg.live_migrate.CopyFrom(
+            commands_pb2.LiveMigrateServer(dest_host=dest_host, block_migration=True)
+        )
+    elif verb == "abort_migration":
+        msg.abort_migration.SetInParent()
     else:
         raise ValueError(f"unknown verb {verb}")
     return msg
@@ -369,6 +375,8 @@ class SeenEvent:
     event_id: str
     agent_id: str = ""  # which agent process (replica) published it
     esxi_host: str = ""
+    progress: int = 0
+    dest_host: str = ""
 
 
 class EventTap:
@@ -416,6 +424,8 @@ class EventTap:
                 event_id=ev.event_id,
                 agent_id=ev.agent_id,
                 esxi_host=ev.esxi_host,
+                progress=ev.progress,
+                dest_host=ev.dest_host,
             )
             async with self._changed:
                 self.events.append(seen)

@@ -30,7 +30,7 @@ from polyvisor.types.v1 import hypervisor_pb2 as polyvisor_dot_types_dot_v1_dot_
 from polyvisor.types.v1 import resources_pb2 as polyvisor_dot_types_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!polyvisor/agent/v1/commands.proto\x12\x12polyvisor.agent.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#polyvisor/network/v1/bindings.proto\x1a\x1dpolyvisor/types/v1/disk.proto\x1a#polyvisor/types/v1/hypervisor.proto\x1a\"polyvisor/types/v1/resources.proto\"\xbd\t\n\x0c\x41gentCommand\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x11\n\tserver_id\x18\x02 \x01(\t\x12\x12\n\ngeneration\x18\x03 \x01(\x03\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x0c\n\x04host\x18\x05 \x01(\t\x12-\n\tissued_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x64\x65\x61\x64line\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x05spawn\x18\n \x01(\x0b\x32\x1f.polyvisor.agent.v1.SpawnServerH\x00\x12\x34\n\x07\x64\x65stroy\x18\x0b \x01(\x0b\x32!.polyvisor.agent.v1.DestroyServerH\x00\x12\x35\n\x08power_on\x18\x0c \x01(\x0b\x32!.polyvisor.agent.v1.PowerOnServerH\x00\x12\x37\n\tpower_off\x18\r \x01(\x0b\x32\".polyvisor.agent.v1.PowerOffServerH\x00\x12\x32\n\x06reboot\x18\x0e \x01(\x0b\x32 .polyvisor.agent.v1.RebootServerH\x00\x12=\n\x0frefresh_console\x18\x0f \x01(\x0b\x32\".polyvisor.agent.v1.RefreshConsoleH\x00\x12\x37\n\x0copen_console\x18\x10 \x01(\x0b\x32\x1f.polyvisor.agent.v1.OpenConsoleH\x00\x12\x36\n\x08snapshot\x18\x1e \x01(\x0b\x32\".polyvisor.agent.v1.SnapshotServerH\x00\x12\x34\n\x07rebuild\x18\x1f \x01(\x0b\x32!.polyvisor.agent.v1.RebuildServerH\x00\x12\x30\n\x05pause\x18( \x01(\x0b\x32\x1f.polyvisor.agent.v1.PauseServerH\x00\x12\x34\n\x07unpause\x18) \x01(\x0b\x32!.polyvisor.agent.v1.UnpauseServerH\x00\x12\x34\n\x07suspend\x18* \x01(\x0b\x32!.polyvisor.agent.v1.SuspendServerH\x00\x12\x32\n\x06resume\x18+ \x01(\x0b\x32 .polyvisor.agent.v1.ResumeServerH\x00\x12\x32\n\x06resize\x18\x32 \x01(\x0b\x32 .polyvisor.agent.v1.ResizeServerH\x00\x12;\n\x0e\x63onfirm_resize\x18\x33 \x01(\x0b\x32!.polyvisor.agent.v1.ConfirmResizeH\x00\x12\x39\n\rrevert_resize\x18\x34 \x01(\x0b\x32 .polyvisor.agent.v1.RevertResizeH\x00\x12;\n\x0b\x61ttach_port\x18< \x01(\x0b\x32$.polyvisor.agent.v1.AttachServerPortH\x00\x12;\n\x0b\x64\x65tach_port\x18= \x01(\x0b\x32$.polyvisor.agent.v1.DetachServerPortH\x00\x42\t\n\x07\x63ommand\"\x9e\x03\n\nSpawnImage\x12\x10\n\x08image_id\x18\x01 \x01(\t\x12\x33\n\x0b\x64isk_format\x18\x02 \x01(\x0e\x32\x1e.polyvisor.types.v1.DiskFormat\x12;\n\x0fvmware_disktype\x18\x03 \x01(\x0e\x32\".polyvisor.types.v1.VmwareDiskType\x12\x41\n\x12vmware_adaptertype\x18\x04 \x01(\x0e\x32%.polyvisor.types.v1.VmwareAdapterType\x12\x30\n\x0bhw_disk_bus\x18\x05 \x01(\x0e\x32\x1b.polyvisor.types.v1.DiskBus\x12\x14\n\x0c\x61rchitecture\x18\x06 \x01(\t\x12\x0f\n\x07vm_mode\x18\x07 \x01(\t\x12\x0f\n\x07os_type\x18\x08 \x01(\t\x12\x15\n\rvmware_ostype\x18\t \x01(\t\x12\x0e\n\x06sha256\x18\n \x01(\t\x12\x0c\n\x04size\x18\x0b \x01(\x03\x12\x14\n\x0cvirtual_size\x18\x0c \x01(\x03\x12\x14\n\x0chw_vif_model\x18\r \x01(\t\"\xf2\x04\n\x0bSpawnServer\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x30\n\tresources\x18\x03 \x01(\x0b\x32\x1d.polyvisor.types.v1.Resources\x12\x11\n\tflavor_id\x18\x04 \x01(\t\x12\x44\n\x0b\x65xtra_specs\x18\x05 \x03(\x0b\x32/.polyvisor.agent.v1.SpawnServer.ExtraSpecsEntry\x12-\n\x05image\x18\x06 \x01(\x0b\x32\x1e.polyvisor.agent.v1.SpawnImage\x12\x13\n\x0bpublic_keys\x18\x07 \x03(\t\x12\x11\n\tuser_data\x18\x08 \x01(\x0c\x12?\n\x08metadata\x18\t \x03(\x0b\x32-.polyvisor.agent.v1.SpawnServer.MetadataEntry\x12\x12\n\nproject_id\x18\n \x01(\t\x12\x0f\n\x07user_id\x18\x0b \x01(\t\x12\x19\n\x11\x61vailability_zone\x18\x0c \x01(\t\x12\x35\n\x0c\x63onsole_type\x18\r \x01(\x0e\x32\x1f.polyvisor.types.v1.ConsoleType\x12\x0f\n\x07\x61ttempt\x18\x0e \x01(\x05\x12\x34\n\x05ports\x18\x0f \x03(\x0b\x32%.polyvisor.network.v1.PortBindingSpec\x1a\x31\n\x0f\x45xtraSpecsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1f\n\rDestroyServer\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x0f\n\rPowerOnServer\"K\n\x0ePowerOffServer\x12\x39\n\x16\x63lean_shutdown_timeout\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x1c\n\x0cRebootServer\x12\x0c\n\x04hard\x18\x01 \x01(\x08\"?\n\x0eRefreshConsole\x12-\n\x04type\x18\x01 \x01(\x0e\x32\x1f.polyvisor.types.v1.ConsoleType\"8\n\x0eSnapshotServer\x12\x10\n\x08image_id\x18\x01 \x01(\t\x12\x14\n\x0cthen_destroy\x18\x02 \x01(\x08\"O\n\rRebuildServer\x12-\n\x05image\x18\x01 \x01(\x0b\x32\x1e.polyvisor.agent.v1.SpawnImage\x12\x0f\n\x07\x64isk_gb\x18\x02 \x01(\x05\"4\n\x0bOpenConsole\x12\x10\n\x08password\x18\x01 \x01(\t\x12\x13\n\x0bvalid_for_s\x18\x02 \x01(\x01\"\r\n\x0bPauseServer\"\x0f\n\rUnpauseServer\"\x0f\n\rSuspendServer\"\x0e\n\x0cResumeServer\"T\n\x0cResizeServer\x12\r\n\x05vcpus\x18\x01 \x01(\x05\x12\x11\n\tmemory_mb\x18\x02 \x01(\x03\x12\x0f\n\x07\x64isk_gb\x18\x03 \x01(\x05\x12\x11\n\tdest_host\x18\x04 \x01(\t\"\x0f\n\rConfirmResize\"T\n\x0cRevertResize\x12\r\n\x05vcpus\x18\x01 \x01(\x05\x12\x11\n\tmemory_mb\x18\x02 \x01(\x03\x12\x0f\n\x07\x64isk_gb\x18\x03 \x01(\x05\x12\x11\n\tdest_host\x18\x04 \x01(\t\"#\n\x10\x41ttachServerPort\x12\x0f\n\x07port_id\x18\x01 \x01(\t\"#\n\x10\x44\x65tachServerPort\x12\x0f\n\x07port_id\x18\x01 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!polyvisor/agent/v1/commands.proto\x12\x12polyvisor.agent.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#polyvisor/network/v1/bindings.proto\x1a\x1dpolyvisor/types/v1/disk.proto\x1a#polyvisor/types/v1/hypervisor.proto\x1a\"polyvisor/types/v1/resources.proto\"\xbb\n\n\x0c\x41gentCommand\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\x11\n\tserver_id\x18\x02 \x01(\t\x12\x12\n\ngeneration\x18\x03 \x01(\x03\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x0c\n\x04host\x18\x05 \x01(\t\x12-\n\tissued_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x64\x65\x61\x64line\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x05spawn\x18\n \x01(\x0b\x32\x1f.polyvisor.agent.v1.SpawnServerH\x00\x12\x34\n\x07\x64\x65stroy\x18\x0b \x01(\x0b\x32!.polyvisor.agent.v1.DestroyServerH\x00\x12\x35\n\x08power_on\x18\x0c \x01(\x0b\x32!.polyvisor.agent.v1.PowerOnServerH\x00\x12\x37\n\tpower_off\x18\r \x01(\x0b\x32\".polyvisor.agent.v1.PowerOffServerH\x00\x12\x32\n\x06reboot\x18\x0e \x01(\x0b\x32 .polyvisor.agent.v1.RebootServerH\x00\x12=\n\x0frefresh_console\x18\x0f \x01(\x0b\x32\".polyvisor.agent.v1.RefreshConsoleH\x00\x12\x37\n\x0copen_console\x18\x10 \x01(\x0b\x32\x1f.polyvisor.agent.v1.OpenConsoleH\x00\x12\x36\n\x08snapshot\x18\x1e \x01(\x0b\x32\".polyvisor.agent.v1.SnapshotServerH\x00\x12\x34\n\x07rebuild\x18\x1f \x01(\x0b\x32!.polyvisor.agent.v1.RebuildServerH\x00\x12\x30\n\x05pause\x18( \x01(\x0b\x32\x1f.polyvisor.agent.v1.PauseServerH\x00\x12\x34\n\x07unpause\x18) \x01(\x0b\x32!.polyvisor.agent.v1.UnpauseServerH\x00\x12\x34\n\x07suspend\x18* \x01(\x0b\x32!.polyvisor.agent.v1.SuspendServerH\x00\x12\x32\n\x06resume\x18+ \x01(\x0b\x32 .polyvisor.agent.v1.ResumeServerH\x00\x12\x32\n\x06resize\x18\x32 \x01(\x0b\x32 .polyvisor.agent.v1.ResizeServerH\x00\x12;\n\x0e\x63onfirm_resize\x18\x33 \x01(\x0b\x32!.polyvisor.agent.v1.ConfirmResizeH\x00\x12\x39\n\rrevert_resize\x18\x34 \x01(\x0b\x32 .polyvisor.agent.v1.RevertResizeH\x00\x12;\n\x0b\x61ttach_port\x18< \x01(\x0b\x32$.polyvisor.agent.v1.AttachServerPortH\x00\x12;\n\x0b\x64\x65tach_port\x18= \x01(\x0b\x32$.polyvisor.agent.v1.DetachServerPortH\x00\x12=\n\x0clive_migrate\x18\x46 \x01(\x0b\x32%.polyvisor.agent.v1.LiveMigrateServerH\x00\x12=\n\x0f\x61\x62ort_migration\x18G \x01(\x0b\x32\".polyvisor.agent.v1.AbortMigrationH\x00\x42\t\n\x07\x63ommand\"\x9e\x03\n\nSpawnImage\x12\x10\n\x08image_id\x18\x01 \x01(\t\x12\x33\n\x0b\x64isk_format\x18\x02 \x01(\x0e\x32\x1e.polyvisor.types.v1.DiskFormat\x12;\n\x0fvmware_disktype\x18\x03 \x01(\x0e\x32\".polyvisor.types.v1.VmwareDiskType\x12\x41\n\x12vmware_adaptertype\x18\x04 \x01(\x0e\x32%.polyvisor.types.v1.VmwareAdapterType\x12\x30\n\x0bhw_disk_bus\x18\x05 \x01(\x0e\x32\x1b.polyvisor.types.v1.DiskBus\x12\x14\n\x0c\x61rchitecture\x18\x06 \x01(\t\x12\x0f\n\x07vm_mode\x18\x07 \x01(\t\x12\x0f\n\x07os_type\x18\x08 \x01(\t\x12\x15\n\rvmware_ostype\x18\t \x01(\t\x12\x0e\n\x06sha256\x18\n \x01(\t\x12\x0c\n\x04size\x18\x0b \x01(\x03\x12\x14\n\x0cvirtual_size\x18\x0c \x01(\x03\x12\x14\n\x0chw_vif_model\x18\r \x01(\t\"\xf2\x04\n\x0bSpawnServer\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x30\n\tresources\x18\x03 \x01(\x0b\x32\x1d.polyvisor.types.v1.Resources\x12\x11\n\tflavor_id\x18\x04 \x01(\t\x12\x44\n\x0b\x65xtra_specs\x18\x05 \x03(\x0b\x32/.polyvisor.agent.v1.SpawnServer.ExtraSpecsEntry\x12-\n\x05image\x18\x06 \x01(\x0b\x32\x1e.polyvisor.agent.v1.SpawnImage\x12\x13\n\x0bpublic_keys\x18\x07 \x03(\t\x12\x11\n\tuser_data\x18\x08 \x01(\x0c\x12?\n\x08metadata\x18\t \x03(\x0b\x32-.polyvisor.agent.v1.SpawnServer.MetadataEntry\x12\x12\n\nproject_id\x18\n \x01(\t\x12\x0f\n\x07user_id\x18\x0b \x01(\t\x12\x19\n\x11\x61vailability_zone\x18\x0c \x01(\t\x12\x35\n\x0c\x63onsole_type\x18\r \x01(\x0e\x32\x1f.polyvisor.types.v1.ConsoleType\x12\x0f\n\x07\x61ttempt\x18\x0e \x01(\x05\x12\x34\n\x05ports\x18\x0f \x03(\x0b\x32%.polyvisor.network.v1.PortBindingSpec\x1a\x31\n\x0f\x45xtraSpecsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1f\n\rDestroyServer\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x0f\n\rPowerOnServer\"K\n\x0ePowerOffServer\x12\x39\n\x16\x63lean_shutdown_timeout\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x1c\n\x0cRebootServer\x12\x0c\n\x04hard\x18\x01 \x01(\x08\"?\n\x0eRefreshConsole\x12-\n\x04type\x18\x01 \x01(\x0e\x32\x1f.polyvisor.types.v1.ConsoleType\"8\n\x0eSnapshotServer\x12\x10\n\x08image_id\x18\x01 \x01(\t\x12\x14\n\x0cthen_destroy\x18\x02 \x01(\x08\"O\n\rRebuildServer\x12-\n\x05image\x18\x01 \x01(\x0b\x32\x1e.polyvisor.agent.v1.SpawnImage\x12\x0f\n\x07\x64isk_gb\x18\x02 \x01(\x05\"4\n\x0bOpenConsole\x12\x10\n\x08password\x18\x01 \x01(\t\x12\x13\n\x0bvalid_for_s\x18\x02 \x01(\x01\"\r\n\x0bPauseServer\"\x0f\n\rUnpauseServer\"\x0f\n\rSuspendServer\"\x0e\n\x0cResumeServer\"T\n\x0cResizeServer\x12\r\n\x05vcpus\x18\x01 \x01(\x05\x12\x11\n\tmemory_mb\x18\x02 \x01(\x03\x12\x0f\n\x07\x64isk_gb\x18\x03 \x01(\x05\x12\x11\n\tdest_host\x18\x04 \x01(\t\"\x0f\n\rConfirmResize\"T\n\x0cRevertResize\x12\r\n\x05vcpus\x18\x01 \x01(\x05\x12\x11\n\tmemory_mb\x18\x02 \x01(\x03\x12\x0f\n\x07\x64isk_gb\x18\x03 \x01(\x05\x12\x11\n\tdest_host\x18\x04 \x01(\t\"#\n\x10\x41ttachServerPort\x12\x0f\n\x07port_id\x18\x01 \x01(\t\"#\n\x10\x44\x65tachServerPort\x12\x0f\n\x07port_id\x18\x01 \x01(\t\"Q\n\x11LiveMigrateServer\x12\x11\n\tdest_host\x18\x01 \x01(\t\x12\x10\n\x08\x64\x65st_uri\x18\x02 \x01(\t\x12\x17\n\x0f\x62lock_migration\x18\x03 \x01(\x08\"\x10\n\x0e\x41\x62ortMigrationb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,47 +42,51 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SPAWNSERVER_METADATAENTRY']._loaded_options = None
   _globals['_SPAWNSERVER_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_AGENTCOMMAND']._serialized_start=264
-  _globals['_AGENTCOMMAND']._serialized_end=1477
-  _globals['_SPAWNIMAGE']._serialized_start=1480
-  _globals['_SPAWNIMAGE']._serialized_end=1894
-  _globals['_SPAWNSERVER']._serialized_start=1897
-  _globals['_SPAWNSERVER']._serialized_end=2523
-  _globals['_SPAWNSERVER_EXTRASPECSENTRY']._serialized_start=2425
-  _globals['_SPAWNSERVER_EXTRASPECSENTRY']._serialized_end=2474
-  _globals['_SPAWNSERVER_METADATAENTRY']._serialized_start=2476
-  _globals['_SPAWNSERVER_METADATAENTRY']._serialized_end=2523
-  _globals['_DESTROYSERVER']._serialized_start=2525
-  _globals['_DESTROYSERVER']._serialized_end=2556
-  _globals['_POWERONSERVER']._serialized_start=2558
-  _globals['_POWERONSERVER']._serialized_end=2573
-  _globals['_POWEROFFSERVER']._serialized_start=2575
-  _globals['_POWEROFFSERVER']._serialized_end=2650
-  _globals['_REBOOTSERVER']._serialized_start=2652
-  _globals['_REBOOTSERVER']._serialized_end=2680
-  _globals['_REFRESHCONSOLE']._serialized_start=2682
-  _globals['_REFRESHCONSOLE']._serialized_end=2745
-  _globals['_SNAPSHOTSERVER']._serialized_start=2747
-  _globals['_SNAPSHOTSERVER']._serialized_end=2803
-  _globals['_REBUILDSERVER']._serialized_start=2805
-  _globals['_REBUILDSERVER']._serialized_end=2884
-  _globals['_OPENCONSOLE']._serialized_start=2886
-  _globals['_OPENCONSOLE']._serialized_end=2938
-  _globals['_PAUSESERVER']._serialized_start=2940
-  _globals['_PAUSESERVER']._serialized_end=2953
-  _globals['_UNPAUSESERVER']._serialized_start=2955
-  _globals['_UNPAUSESERVER']._serialized_end=2970
-  _globals['_SUSPENDSERVER']._serialized_start=2972
-  _globals['_SUSPENDSERVER']._serialized_end=2987
-  _globals['_RESUMESERVER']._serialized_start=2989
-  _globals['_RESUMESERVER']._serialized_end=3003
-  _globals['_RESIZESERVER']._serialized_start=3005
-  _globals['_RESIZESERVER']._serialized_end=3089
-  _globals['_CONFIRMRESIZE']._serialized_start=3091
-  _globals['_CONFIRMRESIZE']._serialized_end=3106
-  _globals['_REVERTRESIZE']._serialized_start=3108
-  _globals['_REVERTRESIZE']._serialized_end=3192
-  _globals['_ATTACHSERVERPORT']._serialized_start=3194
-  _globals['_ATTACHSERVERPORT']._serialized_end=3229
-  _globals['_DETACHSERVERPORT']._serialized_start=3231
-  _globals['_DETACHSERVERPORT']._serialized_end=3266
+  _globals['_AGENTCOMMAND']._serialized_end=1603
+  _globals['_SPAWNIMAGE']._serialized_start=1606
+  _globals['_SPAWNIMAGE']._serialized_end=2020
+  _globals['_SPAWNSERVER']._serialized_start=2023
+  _globals['_SPAWNSERVER']._serialized_end=2649
+  _globals['_SPAWNSERVER_EXTRASPECSENTRY']._serialized_start=2551
+  _globals['_SPAWNSERVER_EXTRASPECSENTRY']._serialized_end=2600
+  _globals['_SPAWNSERVER_METADATAENTRY']._serialized_start=2602
+  _globals['_SPAWNSERVER_METADATAENTRY']._serialized_end=2649
+  _globals['_DESTROYSERVER']._serialized_start=2651
+  _globals['_DESTROYSERVER']._serialized_end=2682
+  _globals['_POWERONSERVER']._serialized_start=2684
+  _globals['_POWERONSERVER']._serialized_end=2699
+  _globals['_POWEROFFSERVER']._serialized_start=2701
+  _globals['_POWEROFFSERVER']._serialized_end=2776
+  _globals['_REBOOTSERVER']._serialized_start=2778
+  _globals['_REBOOTSERVER']._serialized_end=2806
+  _globals['_REFRESHCONSOLE']._serialized_start=2808
+  _globals['_REFRESHCONSOLE']._serialized_end=2871
+  _globals['_SNAPSHOTSERVER']._serialized_start=2873
+  _globals['_SNAPSHOTSERVER']._serialized_end=2929
+  _globals['_REBUILDSERVER']._serialized_start=2931
+  _globals['_REBUILDSERVER']._serialized_end=3010
+  _globals['_OPENCONSOLE']._serialized_start=3012
+  _globals['_OPENCONSOLE']._serialized_end=3064
+  _globals['_PAUSESERVER']._serialized_start=3066
+  _globals['_PAUSESERVER']._serialized_end=3079
+  _globals['_UNPAUSESERVER']._serialized_start=3081
+  _globals['_UNPAUSESERVER']._serialized_end=3096
+  _globals['_SUSPENDSERVER']._serialized_start=3098
+  _globals['_SUSPENDSERVER']._serialized_end=3113
+  _globals['_RESUMESERVER']._serialized_start=3115
+  _globals['_RESUMESERVER']._serialized_end=3129
+  _globals['_RESIZESERVER']._serialized_start=3131
+  _globals['_RESIZESERVER']._serialized_end=3215
+  _globals['_CONFIRMRESIZE']._serialized_start=3217
+  _globals['_CONFIRMRESIZE']._serialized_end=3232
+  _globals['_REVERTRESIZE']._serialized_start=3234
+  _globals['_REVERTRESIZE']._serialized_end=3318
+  _globals['_ATTACHSERVERPORT']._serialized_start=3320
+  _globals['_ATTACHSERVERPORT']._serialized_end=3355
+  _globals['_DETACHSERVERPORT']._serialized_start=3357
+  _globals['_DETACHSERVERPORT']._serialized_end=3392
+  _globals['_LIVEMIGRATESERVER']._serialized_start=3394
+  _globals['_LIVEMIGRATESERVER']._serialized_end=3475
+  _globals['_ABORTMIGRATION']._serialized_start=3477
+  _globals['_ABORTMIGRATION']._serialized_end=3493
 # @@protoc_insertion_point(module_scope)

@@ -15,7 +15,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AgentCommand(_message.Message):
-    __slots__ = ("command_id", "server_id", "generation", "request_id", "host", "issued_at", "deadline", "spawn", "destroy", "power_on", "power_off", "reboot", "refresh_console", "open_console", "snapshot", "rebuild", "pause", "unpause", "suspend", "resume", "resize", "confirm_resize", "revert_resize", "attach_port", "detach_port")
+    __slots__ = ("command_id", "server_id", "generation", "request_id", "host", "issued_at", "deadline", "spawn", "destroy", "power_on", "power_off", "reboot", "refresh_console", "open_console", "snapshot", "rebuild", "pause", "unpause", "suspend", "resume", "resize", "confirm_resize", "revert_resize", "attach_port", "detach_port", "live_migrate", "abort_migration")
     COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
@@ -41,6 +41,8 @@ class AgentCommand(_message.Message):
     REVERT_RESIZE_FIELD_NUMBER: _ClassVar[int]
     ATTACH_PORT_FIELD_NUMBER: _ClassVar[int]
     DETACH_PORT_FIELD_NUMBER: _ClassVar[int]
+    LIVE_MIGRATE_FIELD_NUMBER: _ClassVar[int]
+    ABORT_MIGRATION_FIELD_NUMBER: _ClassVar[int]
     command_id: str
     server_id: str
     generation: int
@@ -66,7 +68,9 @@ class AgentCommand(_message.Message):
     revert_resize: RevertResize
     attach_port: AttachServerPort
     detach_port: DetachServerPort
-    def __init__(self, command_id: _Optional[str] = ..., server_id: _Optional[str] = ..., generation: _Optional[int] = ..., request_id: _Optional[str] = ..., host: _Optional[str] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., spawn: _Optional[_Union[SpawnServer, _Mapping]] = ..., destroy: _Optional[_Union[DestroyServer, _Mapping]] = ..., power_on: _Optional[_Union[PowerOnServer, _Mapping]] = ..., power_off: _Optional[_Union[PowerOffServer, _Mapping]] = ..., reboot: _Optional[_Union[RebootServer, _Mapping]] = ..., refresh_console: _Optional[_Union[RefreshConsole, _Mapping]] = ..., open_console: _Optional[_Union[OpenConsole, _Mapping]] = ..., snapshot: _Optional[_Union[SnapshotServer, _Mapping]] = ..., rebuild: _Optional[_Union[RebuildServer, _Mapping]] = ..., pause: _Optional[_Union[PauseServer, _Mapping]] = ..., unpause: _Optional[_Union[UnpauseServer, _Mapping]] = ..., suspend: _Optional[_Union[SuspendServer, _Mapping]] = ..., resume: _Optional[_Union[ResumeServer, _Mapping]] = ..., resize: _Optional[_Union[ResizeServer, _Mapping]] = ..., confirm_resize: _Optional[_Union[ConfirmResize, _Mapping]] = ..., revert_resize: _Optional[_Union[RevertResize, _Mapping]] = ..., attach_port: _Optional[_Union[AttachServerPort, _Mapping]] = ..., detach_port: _Optional[_Union[DetachServerPort, _Mapping]] = ...) -> None: ...
+    live_migrate: LiveMigrateServer
+    abort_migration: AbortMigration
+    def __init__(self, command_id: _Optional[str] = ..., server_id: _Optional[str] = ..., generation: _Optional[int] = ..., request_id: _Optional[str] = ..., host: _Optional[str] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., spawn: _Optional[_Union[SpawnServer, _Mapping]] = ..., destroy: _Optional[_Union[DestroyServer, _Mapping]] = ..., power_on: _Optional[_Union[PowerOnServer, _Mapping]] = ..., power_off: _Optional[_Union[PowerOffServer, _Mapping]] = ..., reboot: _Optional[_Union[RebootServer, _Mapping]] = ..., refresh_console: _Optional[_Union[RefreshConsole, _Mapping]] = ..., open_console: _Optional[_Union[OpenConsole, _Mapping]] = ..., snapshot: _Optional[_Union[SnapshotServer, _Mapping]] = ..., rebuild: _Optional[_Union[RebuildServer, _Mapping]] = ..., pause: _Optional[_Union[PauseServer, _Mapping]] = ..., unpause: _Optional[_Union[UnpauseServer, _Mapping]] = ..., suspend: _Optional[_Union[SuspendServer, _Mapping]] = ..., resume: _Optional[_Union[ResumeServer, _Mapping]] = ..., resize: _Optional[_Union[ResizeServer, _Mapping]] = ..., confirm_resize: _Optional[_Union[ConfirmResize, _Mapping]] = ..., revert_resize: _Optional[_Union[RevertResize, _Mapping]] = ..., attach_port: _Optional[_Union[AttachServerPort, _Mapping]] = ..., detach_port: _Optional[_Union[DetachServerPort, _Mapping]] = ..., live_migrate: _Optional[_Union[LiveMigrateServer, _Mapping]] = ..., abort_migration: _Optional[_Union[AbortMigration, _Mapping]] = ...) -> None: ...
 
 class SpawnImage(_message.Message):
     __slots__ = ("image_id", "disk_format", "vmware_disktype", "vmware_adaptertype", "hw_disk_bus", "architecture", "vm_mode", "os_type", "vmware_ostype", "sha256", "size", "virtual_size", "hw_vif_model")
@@ -253,3 +257,17 @@ class DetachServerPort(_message.Message):
     PORT_ID_FIELD_NUMBER: _ClassVar[int]
     port_id: str
     def __init__(self, port_id: _Optional[str] = ...) -> None: ...
+
+class LiveMigrateServer(_message.Message):
+    __slots__ = ("dest_host", "dest_uri", "block_migration")
+    DEST_HOST_FIELD_NUMBER: _ClassVar[int]
+    DEST_URI_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_MIGRATION_FIELD_NUMBER: _ClassVar[int]
+    dest_host: str
+    dest_uri: str
+    block_migration: bool
+    def __init__(self, dest_host: _Optional[str] = ..., dest_uri: _Optional[str] = ..., block_migration: _Optional[bool] = ...) -> None: ...
+
+class AbortMigration(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -70,7 +70,7 @@ SERVER_EVENT_KIND_PORT_ATTACHED: ServerEventKind
 SERVER_EVENT_KIND_PORT_DETACHED: ServerEventKind
 
 class ServerEvent(_message.Message):
-    __slots__ = ("event_id", "server_id", "generation", "host", "kind", "power_state", "fault", "esxi_host", "console", "occurred_at", "command_id", "request_id", "task", "instance_name", "agent_id", "addresses")
+    __slots__ = ("event_id", "server_id", "generation", "host", "kind", "power_state", "fault", "esxi_host", "console", "occurred_at", "command_id", "request_id", "task", "instance_name", "agent_id", "addresses", "progress", "dest_host")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
@@ -87,6 +87,8 @@ class ServerEvent(_message.Message):
     INSTANCE_NAME_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    DEST_HOST_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     server_id: str
     generation: int
@@ -103,4 +105,6 @@ class ServerEvent(_message.Message):
     instance_name: str
     agent_id: str
     addresses: _containers.RepeatedCompositeFieldContainer[_network_pb2.ServerAddress]
-    def __init__(self, event_id: _Optional[str] = ..., server_id: _Optional[str] = ..., generation: _Optional[int] = ..., host: _Optional[str] = ..., kind: _Optional[_Union[ServerEventKind, str]] = ..., power_state: _Optional[_Union[_hypervisor_pb2.PowerState, str]] = ..., fault: _Optional[_Union[_fault_pb2.Fault, _Mapping]] = ..., esxi_host: _Optional[str] = ..., console: _Optional[_Union[_hypervisor_pb2.ConsoleInfo, _Mapping]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., command_id: _Optional[str] = ..., request_id: _Optional[str] = ..., task: _Optional[_Union[_server_status_pb2.ServerTask, str]] = ..., instance_name: _Optional[str] = ..., agent_id: _Optional[str] = ..., addresses: _Optional[_Iterable[_Union[_network_pb2.ServerAddress, _Mapping]]] = ...) -> None: ...
+    progress: int
+    dest_host: str
+    def __init__(self, event_id: _Optional[str] = ..., server_id: _Optional[str] = ..., generation: _Optional[int] = ..., host: _Optional[str] = ..., kind: _Optional[_Union[ServerEventKind, str]] = ..., power_state: _Optional[_Union[_hypervisor_pb2.PowerState, str]] = ..., fault: _Optional[_Union[_fault_pb2.Fault, _Mapping]] = ..., esxi_host: _Optional[str] = ..., console: _Optional[_Union[_hypervisor_pb2.ConsoleInfo, _Mapping]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., command_id: _Optional[str] = ..., request_id: _Optional[str] = ..., task: _Optional[_Union[_server_status_pb2.ServerTask, str]] = ..., instance_name: _Optional[str] = ..., agent_id: _Optional[str] = ..., addresses: _Optional[_Iterable[_Union[_network_pb2.ServerAddress, _Mapping]]] = ..., progress: _Optional[int] = ..., dest_host: _Optional[str] = ...) -> None: ...

@@ -29,6 +29,7 @@ class FaultCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FAULT_CODE_RESIZE_FAILED: _ClassVar[FaultCode]
     FAULT_CODE_ATTACH_FAILED: _ClassVar[FaultCode]
     FAULT_CODE_DETACH_FAILED: _ClassVar[FaultCode]
+    FAULT_CODE_MIGRATION_FAILED: _ClassVar[FaultCode]
 FAULT_CODE_UNSPECIFIED: FaultCode
 FAULT_CODE_NO_VALID_HOST: FaultCode
 FAULT_CODE_SPAWN_FAILED: FaultCode
@@ -46,6 +47,7 @@ FAULT_CODE_REBUILD_FAILED: FaultCode
 FAULT_CODE_RESIZE_FAILED: FaultCode
 FAULT_CODE_ATTACH_FAILED: FaultCode
 FAULT_CODE_DETACH_FAILED: FaultCode
+FAULT_CODE_MIGRATION_FAILED: FaultCode
 
 class Fault(_message.Message):
     __slots__ = ("code", "message", "host", "details", "time", "no_valid_host")

@@ -46,6 +46,7 @@ class ServerTask(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SERVER_TASK_RESIZE_REVERTING: _ClassVar[ServerTask]
     SERVER_TASK_ATTACHING_PORT: _ClassVar[ServerTask]
     SERVER_TASK_DETACHING_PORT: _ClassVar[ServerTask]
+    SERVER_TASK_MIGRATING: _ClassVar[ServerTask]
 SERVER_STATE_UNSPECIFIED: ServerState
 SERVER_STATE_BUILDING: ServerState
 SERVER_STATE_ACTIVE: ServerState
@@ -83,3 +84,4 @@ SERVER_TASK_RESIZE_CONFIRMING: ServerTask
 SERVER_TASK_RESIZE_REVERTING: ServerTask
 SERVER_TASK_ATTACHING_PORT: ServerTask
 SERVER_TASK_DETACHING_PORT: ServerTask
+SERVER_TASK_MIGRATING: ServerTask
