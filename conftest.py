@@ -9,6 +9,10 @@ lazily by the first test that asks for them and stopped at session end:
 - `pg_url`: the URL of a new empty database shared by the tests of one module;
 - `nats_server` / `nats_url`: the `EmbeddedNats` and its URL. Tests isolate themselves on
   NATS by using unique stream/subject names (see `unique_name`).
+- `ceph_cluster`: a one-node Ceph (one mon, one mgr, one OSD, pool `rbd` of size 1;
+  tests/fixtures/ceph.py), started by the first test that asks for it and shared by the
+  session; the tests that use it skip, saying why, only when Ceph cannot run here. Tests
+  isolate themselves by unique RBD image names.
 
 The servers live in a private directory under the system temp dir (not pytest's tmp_path, whose
 permissions pytest tightens, while PostgreSQL runs as an unprivileged user when we are root),
@@ -26,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from polyvisor.common.embedded import EmbeddedNats, EmbeddedPostgres
+from tests.fixtures.ceph import CephCluster, ceph_unavailable
 
 
 def _unique(prefix: str) -> str:
@@ -90,3 +95,21 @@ def nats_url(nats_server: EmbeddedNats) -> str:
     url = nats_server.url
     assert url is not None
     return url
+
+
+@pytest.fixture(scope="session")
+def ceph_cluster() -> Iterator[CephCluster]:
+    reason = ceph_unavailable()
+    if reason is not None:
+        pytest.skip(f"no one-node Ceph here: {reason}")
+    # under /var/tmp, traversable: QEMU (libvirt-qemu) reads nothing there, but the KVM
+    # agent's tests keep their worlds there too, and pytest's tmp dirs are 0700
+    root = Path(tempfile.mkdtemp(prefix="polyvisor-ceph-", dir="/var/tmp"))
+    root.chmod(0o755)
+    cluster = CephCluster(root / "cluster", die_with_parent=True)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop(remove=True)
+        shutil.rmtree(root, ignore_errors=True)

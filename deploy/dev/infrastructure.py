@@ -1,6 +1,7 @@
 """`./dev up`'s infrastructure, started (or found running) before the services: PostgreSQL and
 NATS (embedded, each back on the port it had after a crash, unless external URLs are given),
-vcsim, libvirtd (or libvirt's test driver), and a KVM agent data directory QEMU can traverse.
+vcsim, libvirtd (or libvirt's test driver), a one-node Ceph when `POLYVISOR_DEV_CEPH=1`, and a
+KVM agent data directory QEMU can traverse.
 Every step prints one line on the console `stack` shares."""
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from deploy.dev.layout import Layout
 from deploy.dev.services import BIND_HOST
 from polyvisor.common.embedded import EmbeddedNats, EmbeddedPostgres
 from tests.fixtures import libvirt as libvirt_fixture
+from tests.fixtures.ceph import CephCluster, CephError
 from tests.fixtures.vcsim import Vcsim, VcsimEndpoint
 
 __all__ = [
     "PORT_RELEASE_S",
     "StackError",
+    "ceph",
     "console",
     "libvirt",
     "nats",
@@ -88,6 +91,30 @@ def vcsim(layout: Layout) -> VcsimEndpoint:
     endpoint = sim.start()
     console.print(f"vcsim      {'running ' if was else 'started '}  {endpoint.url}")
     return endpoint
+
+
+def ceph(layout: Layout) -> CephCluster | None:
+    """The one-node Ceph (one mon, one mgr, one OSD, pool `rbd`) when `POLYVISOR_DEV_CEPH=1`,
+    started or found running; None when not asked for. Its daemons are recorded by pid under
+    `.polyvisor/ceph/run/`, so `./dev down` stops exactly them."""
+    if os.environ.get("POLYVISOR_DEV_CEPH") != "1":
+        return None
+    cluster = CephCluster(layout.ceph)
+    if cluster.running():
+        console.print(f"ceph       running   {cluster.mon_addr} (conf {cluster.conf})")
+        return cluster
+    fresh = not (layout.ceph / "bootstrapped").exists()
+    if fresh:
+        console.print("ceph       bootstrapping one mon, one mgr, one OSD (about 30 s) ...")
+    try:
+        cluster.start()
+    except CephError as e:
+        raise StackError(f"ceph: {e}") from e
+    console.print(
+        f"ceph       {'started  ' if fresh else 'restarted'} {cluster.mon_addr} "
+        f"(conf {cluster.conf}, pool {cluster.pool})"
+    )
+    return cluster
 
 
 def vcenter_clusters(endpoint: VcsimEndpoint) -> list[str]:

@@ -6,6 +6,7 @@
       run/<name>.json       one record per running service process (pid, ports, argv)
       postgres/ nats/       embedded PostgreSQL and NATS (data, log, pid file)
       vcsim/                vcsim (log, endpoint info, datastore files)
+      ceph/                 the one-node Ceph, when POLYVISOR_DEV_CEPH=1 (config, keys, data, logs)
       data/<service>/       service working directories (image store, instances, caches)
 
 `POLYVISOR_DEV_HOME` moves it (a second stack for end-to-end tests, for instance).
@@ -48,6 +49,11 @@ class Layout:
     @property
     def vcsim(self) -> Path:
         return self.root / "vcsim"
+
+    @property
+    def ceph(self) -> Path:
+        """The one-node Ceph `POLYVISOR_DEV_CEPH=1 ./dev up` runs (tests/fixtures/ceph.py)."""
+        return self.root / "ceph"
 
     @property
     def endpoints(self) -> Path:

@@ -39,6 +39,7 @@ from deploy.dev.services import (
 from polyvisor.agent_kvm.net.shell import NetError
 from polyvisor.common.embedded import EmbeddedError, EmbeddedNats, EmbeddedPostgres
 from tests.fixtures import libvirt as libvirt_fixture
+from tests.fixtures.ceph import CephCluster, CephError
 from tests.fixtures.vcsim import Vcsim, VcsimEndpoint, VcsimError
 
 SERVING_TIMEOUT_S = 60.0
@@ -171,6 +172,7 @@ def up(layout: Layout | None = None) -> int:
         vcsim = infrastructure.vcsim(layout)
         clusters = vcenter_clusters(vcsim)
         libvirt_uri, libvirt_reason = infrastructure.libvirt(layout)
+        ceph = infrastructure.ceph(layout)
     except (EmbeddedError, VcsimError, StackError, OSError) as e:
         console.print(f"[red]dev up failed: {e}[/red]")
         return 1
@@ -216,6 +218,13 @@ def up(layout: Layout | None = None) -> int:
         vcsim=vcsim, pg_embedded=pg_embedded, nats_embedded=nats_embedded,
         libvirt_reason=libvirt_reason,
     )  # fmt: skip
+    if ceph is not None:
+        endpoints["ceph"] = {
+            "conf": str(ceph.conf),
+            "keyring": str(ceph.keyring),
+            "pool": ceph.pool,
+            "mon": ceph.mon_addr,
+        }
     tmp = layout.endpoints.with_suffix(".tmp")
     tmp.write_text(json.dumps(endpoints, indent=2) + "\n")
     tmp.replace(layout.endpoints)
@@ -304,6 +313,9 @@ def _print_summary(layout: Layout, endpoints: dict[str, Any], result: UpResult) 
         f"  vcsim                {v['url']}  user {v['username']} password {v['password']}"
     )
     console.print(f"  libvirt              {endpoints['libvirt_uri']}")
+    if "ceph" in endpoints:
+        c = endpoints["ceph"]
+        console.print(f"  ceph                 {c['mon']}  pool {c['pool']}  conf {c['conf']}")
     admin = endpoints["admin"]
     console.print(
         f"  admin                {admin['username']} / {admin['password']} "
@@ -355,6 +367,14 @@ def down(layout: Layout | None = None) -> int:
     except VcsimError as e:
         ok = False
         console.print(f"[red]vcsim: {e}[/red]")
+    ceph = CephCluster(layout.ceph)
+    if ceph.pids():
+        try:
+            ceph.stop()  # its data stays: the next `POLYVISOR_DEV_CEPH=1 ./dev up` restarts it
+            console.print("stopped    ceph")
+        except CephError as e:
+            ok = False
+            console.print(f"[red]ceph: {e}[/red]")
     for server in (EmbeddedNats(layout.nats), EmbeddedPostgres(layout.postgres)):
         try:
             if server.running():
