@@ -64,7 +64,8 @@ def server() -> m.Server:
 
 
 def test_every_verb_has_one_command_class_and_every_class_is_tested() -> None:
-    assert set(lc.COMMANDS) == set(lc.Verb)
+    # Every verb but the operator's console refresh (see `Verb`), which the api never sends.
+    assert set(lc.COMMANDS) == set(lc.Verb) - {lc.Verb.REFRESH_CONSOLE}
     assert {type(c) for c in EVERY_COMMAND} == set(lc.COMMANDS.values())
     for verb, cls in lc.COMMANDS.items():
         assert cls.verb == verb and cls is getattr(lc, cls.__name__)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from polyvisor.agentkit.driver import Console, ImageRef, PowerState, RenditionWanted
-from polyvisor.common.server_enums import EventKind, Task
+from polyvisor.common.server_enums import EventKind, Task, Verb
 
 __all__ = [
     "Command",
@@ -28,29 +28,6 @@ __all__ = [
     "Task",
     "Verb",
 ]
-
-
-class Verb(enum.StrEnum):
-    SPAWN = "spawn"
-    DESTROY = "destroy"
-    POWER_ON = "power_on"
-    POWER_OFF = "power_off"
-    REBOOT = "reboot"
-    REFRESH_CONSOLE = "refresh_console"
-    SNAPSHOT = "snapshot"
-    REBUILD = "rebuild"
-    OPEN_CONSOLE = "open_console"
-    PAUSE = "pause"
-    UNPAUSE = "unpause"
-    SUSPEND = "suspend"
-    RESUME = "resume"
-    RESIZE = "resize"
-    CONFIRM_RESIZE = "confirm_resize"
-    REVERT_RESIZE = "revert_resize"
-    ATTACH_PORT = "attach_port"
-    DETACH_PORT = "detach_port"
-    LIVE_MIGRATE = "live_migrate"
-    ABORT_MIGRATION = "abort_migration"
 
 
 class FaultCode(enum.StrEnum):

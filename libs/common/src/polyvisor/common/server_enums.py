@@ -1,5 +1,6 @@
-"""The server vocabulary the api and the agents share: what an agent's event says
-(`EventKind`) and which step is in flight on a server (`Task`).
+"""The server vocabulary the api and the agents share: which command an agent is sent
+(`Verb`), what an agent's event says (`EventKind`) and which step is in flight on a server
+(`Task`).
 
 Their values are the names of the contract enums without their prefix ("SPAWNED", "SPAWNING"):
 that is how the api stores them and how each side's ``convert`` maps them to the wire.
@@ -9,7 +10,36 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["EventKind", "Task"]
+__all__ = ["EventKind", "Task", "Verb"]
+
+
+class Verb(enum.StrEnum):
+    """A command to an agent (the field name of polyvisor.agent.v1.AgentCommand's oneof): the
+    api's outbox tag and part of a command's de-duplication id.
+
+    The api sends every verb but REFRESH_CONSOLE, which an operator's tool sends to make an
+    agent read a console log now instead of at its next poll."""
+
+    SPAWN = "spawn"
+    DESTROY = "destroy"
+    POWER_ON = "power_on"
+    POWER_OFF = "power_off"
+    REBOOT = "reboot"
+    REFRESH_CONSOLE = "refresh_console"
+    SNAPSHOT = "snapshot"
+    REBUILD = "rebuild"
+    OPEN_CONSOLE = "open_console"
+    PAUSE = "pause"
+    UNPAUSE = "unpause"
+    SUSPEND = "suspend"
+    RESUME = "resume"
+    RESIZE = "resize"
+    CONFIRM_RESIZE = "confirm_resize"
+    REVERT_RESIZE = "revert_resize"
+    ATTACH_PORT = "attach_port"
+    DETACH_PORT = "detach_port"
+    LIVE_MIGRATE = "live_migrate"
+    ABORT_MIGRATION = "abort_migration"
 
 
 class EventKind(enum.StrEnum):

@@ -7,10 +7,11 @@ verb is a new subclass here and its `convert.commands.fill` registration.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
+
+from polyvisor.common.server_enums import Verb
 
 __all__ = [
     "COMMANDS",
@@ -34,28 +35,6 @@ __all__ = [
     "Unpause",
     "Verb",
 ]
-
-
-class Verb(enum.StrEnum):
-    """The command's name: its outbox tag and part of its de-duplication id."""
-
-    SPAWN = "spawn"
-    DESTROY = "destroy"
-    POWER_ON = "power_on"
-    POWER_OFF = "power_off"
-    REBOOT = "reboot"
-    SNAPSHOT = "snapshot"
-    REBUILD = "rebuild"
-    OPEN_CONSOLE = "open_console"
-    PAUSE = "pause"
-    UNPAUSE = "unpause"
-    SUSPEND = "suspend"
-    RESUME = "resume"
-    RESIZE = "resize"
-    CONFIRM_RESIZE = "confirm_resize"
-    REVERT_RESIZE = "revert_resize"
-    ATTACH_PORT = "attach_port"
-    DETACH_PORT = "detach_port"
 
 
 @dataclass(frozen=True, slots=True)
