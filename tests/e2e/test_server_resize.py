@@ -97,6 +97,51 @@ def test_resize_then_revert_on_vmware(stack: Stack, story: dict[str, Any]) -> No
     assert back["host"] == before["host"]
 
 
+def _used(stack: Stack, host: str) -> tuple[int, int]:
+    h = run(stack, "hypervisor", "show", host)
+    return int(h["used"].get("vcpus", 0)), int(h["used"].get("memory_mb", 0))
+
+
+def test_resize_moves_to_the_other_cluster_when_its_own_is_disabled(
+    stack: Stack, story: dict[str, Any]
+) -> None:
+    """Its cluster disabled, a resize moves the VM to the other cluster (RelocateVM by the
+    source's agent, the destination's agent owns it then); revert brings it back, confirm
+    leaves it there; the claims follow it exactly."""
+    source = run(stack, "server", "show", "e2e-rs-vmw")["host"]
+    others = [h["id"] for h in stack.cli_json("hypervisor", "list", "--type", "vmware")]
+    dest = next(h for h in others if h != source)
+    src_before, dst_before = _used(stack, source), _used(stack, dest)
+    r = stack.cli("hypervisor", "disable", source, "--reason", "e2e: drain")
+    assert r.returncode == 0, r.stderr
+    try:
+        moved = run(stack, "server", "resize", "e2e-rs-vmw", "e2e.rs-small", *WAIT)
+        assert moved["state"] == "VERIFY_RESIZE" and moved["host"] == dest
+        vm = vm_of(vcsim_vms(stack.endpoints["vcsim"]), moved)
+        assert (
+            vm is not None and vm.cluster == run(stack, "hypervisor", "show", dest)["cluster_name"]
+        )
+        # both flavors held until the confirm: the old one here, the new one there
+        assert _used(stack, source) == src_before
+        assert _used(stack, dest) == (dst_before[0] + 2, dst_before[1] + 128)
+        back = run(stack, "server", "resize", "revert", "e2e-rs-vmw", *WAIT)
+        assert back["state"] == "ACTIVE" and back["host"] == source
+        assert (_used(stack, source), _used(stack, dest)) == (src_before, dst_before)
+
+        run(stack, "server", "resize", "e2e-rs-vmw", "e2e.rs-small", *WAIT)
+        done = run(stack, "server", "resize", "confirm", "e2e-rs-vmw", *WAIT)
+        assert done["state"] == "ACTIVE" and done["host"] == dest
+        assert _used(stack, source) == (src_before[0] - 1, src_before[1] - 64)
+        assert _used(stack, dest) == (dst_before[0] + 2, dst_before[1] + 128)
+        # the destination's agent owns it now: stop and start go there
+        for verb, state in (("stop", "SHUTOFF"), ("start", "ACTIVE")):
+            r = stack.cli("server", verb, "e2e-rs-vmw", *WAIT)
+            assert r.returncode == 0, r.stderr + r.stdout
+            assert run(stack, "server", "show", "e2e-rs-vmw")["state"] == state
+    finally:
+        stack.cli("hypervisor", "enable", source)
+
+
 def test_a_flavor_no_host_has_room_for_is_explained(stack: Stack, story: dict[str, Any]) -> None:
     # Beyond the project's quota first: refused at once, nothing asked of the scheduler.
     r = stack.cli("server", "resize", "e2e-rs-kvm", "e2e.rs-huge", *WAIT, timeout=600)

@@ -34,7 +34,7 @@ from polyvisor.agent_vmware.driver_core import (
     log,
 )
 from polyvisor.agent_vmware.driver_metadata import GuestMetadataVerbs
-from polyvisor.agent_vmware.driver_resize import Resizing
+from polyvisor.agent_vmware.driver_move import Moving
 from polyvisor.agent_vmware.driver_spawn import Spawning
 from polyvisor.agent_vmware.driver_watch import Watching
 from polyvisor.agent_vmware.faults import fault_text
@@ -62,7 +62,7 @@ from polyvisor.agentkit.driver import (
 __all__ = ["VmwareDriver"]
 
 
-class VmwareDriver(Resizing, Spawning, Watching, ConsoleLogging, GuestMetadataVerbs):
+class VmwareDriver(Moving, Spawning, Watching, ConsoleLogging, GuestMetadataVerbs):
     """Driver for one vCenter cluster. ``start()`` begins connecting; verbs then block."""
 
     def __init__(self, options: VmwareOptions) -> None:

@@ -12,12 +12,13 @@ from pyVmomi import vim, vmodl
 
 from polyvisor.agent_vmware import specs
 from polyvisor.agent_vmware.datastore_http import DatastoreHttp
-from polyvisor.agent_vmware.faults import classify, is_connection_error
+from polyvisor.agent_vmware.faults import classify, fault_text, is_connection_error
 from polyvisor.agent_vmware.image_store import DatastoreImages
 from polyvisor.agent_vmware.inventory import Placement, resolve
 from polyvisor.agent_vmware.net.plane import NetworkPlane
 from polyvisor.agent_vmware.options import VmwareOptions
 from polyvisor.agent_vmware.ownership import Ownership
+from polyvisor.agent_vmware.peers import announce
 from polyvisor.agent_vmware.props import retrieve, retrieve_one, traversal_to
 from polyvisor.agent_vmware.report import (
     DatastoreFacts,
@@ -196,6 +197,7 @@ class DriverCore:
                         self._host_id = f"{place.instance_uuid}:{place.cluster_moref}"
                         self._owners.host_id = self._host_id
                 self._seed(conn, place)
+                self._announce(conn, place)
             with self._lock:
                 self._place = place
             log.info(
@@ -206,6 +208,14 @@ class DriverCore:
                 generation=conn.generation,
             )
             return conn, place
+
+    def _announce(self, conn: Conn, place: Placement) -> None:
+        """Say on our cluster which host id drives it, so that a peer handing a VM over to us
+        finds it (``peers``); without the privilege to, moves to us are what fails."""
+        try:
+            announce(conn.content, place.cluster, self._host_id, self.options.folder_path)
+        except vmodl.MethodFault as e:
+            log.warning("could not announce this agent on its cluster", error=fault_text(e))
 
     @contextmanager
     def _guard(self, conn: Conn, *, spawning: bool = False) -> Iterator[None]:

@@ -13,9 +13,9 @@ extra space is the guest's). Each verb is idempotent: the remembered size says w
 repeated resize has left to do and what a revert returns to; with nothing remembered a confirm
 or a revert answers as done.
 
-A move to another cluster (``resize_move``: RelocateVM to the destination cluster's resource
-pool, handing the VM's ownership tag to that cluster's agent) is not done by this driver yet;
-the api then undoes the scheduler's choice and says why.
+A move to another cluster of the vCenter (``resize_move``: RelocateVM to the destination
+cluster's resource pool, the VM's ownership tag handed to that cluster's agent) is
+``driver_move``'s.
 """
 
 from __future__ import annotations

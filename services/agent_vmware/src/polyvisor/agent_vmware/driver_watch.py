@@ -90,10 +90,15 @@ class Watching(Registry):
             current = self._by_moref_current(conn)
             with self._lock:
                 foreign = set(self._foreign)
+            # Another agent's VM that moved to another ESXi host may have been handed over
+            # to us (tagged with our host id before it moved, ``driver_move``): read again.
+            moved = {c.vm._moId for c in batch.changes if "runtime.host" in c.props}
             unknown = [
                 c.vm
                 for c in batch.changes
-                if c.kind != "leave" and c.vm._moId not in current and c.vm._moId not in foreign
+                if c.kind != "leave"
+                and c.vm._moId not in current
+                and (c.vm._moId not in foreign or c.vm._moId in moved)
             ]
             tags: dict[str, str] = {}
             not_ours: set[str] = set()
@@ -109,6 +114,7 @@ class Watching(Registry):
                     not_ours.add(vm._moId)
             with self._lock:
                 self._foreign |= not_ours
+                self._foreign -= set(tags)
                 self._foreign -= {c.vm._moId for c in batch.changes if c.kind == "leave"}
             present: set[str] = set()
             for change in batch.changes:
