@@ -132,3 +132,4 @@ def test_a_vm_moves_to_the_other_cluster_and_back(
     assert sid in dst.listed() and sid not in src.listed()
     dst.driver.destroy(sid)
     assert sid not in dst.listed() and sid not in src.listed()
+    assert direct.vm_by_tag(sid) is None

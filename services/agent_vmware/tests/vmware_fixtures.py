@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pyVim.connect import Disconnect, SmartConnect
-from pyVmomi import vim
+from pyVmomi import vim, vmodl
 
 from polyvisor.agent_vmware.options import VmwareOptions
 from polyvisor.agentkit.driver import ImageRef, LocalImage, RenditionWanted
@@ -148,7 +148,11 @@ class Direct:
 
     def vm_by_tag(self, server_id: str) -> vim.VirtualMachine | None:
         for vm in self.objects(vim.VirtualMachine):
-            extra = {o.key: o.value for o in (vm.config.extraConfig if vm.config else [])}
+            try:
+                config = vm.config
+            except vmodl.fault.ManagedObjectNotFound:
+                continue  # destroyed since the listing (another test's VM going away)
+            extra = {o.key: o.value for o in (config.extraConfig if config else [])}
             if extra.get("polyvisor.server_id") == server_id:
                 return vm
         return None
