@@ -77,3 +77,19 @@ def test_stop_ends_every_daemon_and_removes_its_directory() -> None:
     r = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, check=True)
     assert f"127.0.0.1:{mon_port} " not in r.stdout
     assert not any(f"pid={p}," in r.stdout for p in pids.values())
+
+
+def test_the_monitor_answers_messenger_v1_on_its_bare_address(
+    ceph_cluster: CephCluster, tmp_path: Path
+) -> None:
+    """A libvirt disk's <host> (and a volume connection's monitors) is a bare host:port,
+    which librados reads as messenger v1: the monitor answers there too."""
+    conf = tmp_path / "v1.conf"
+    conf.write_text(f"[global]\nmon host = {ceph_cluster.mon_v1}\n")
+    r = subprocess.run(
+        ["ceph", "-c", str(conf), "--keyring", str(ceph_cluster.keyring),
+         "--connect-timeout", "15", "mon", "stat"],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "1 mons" in r.stdout or "e1:" in r.stdout
