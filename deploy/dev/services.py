@@ -60,6 +60,11 @@ class Infra:
     libvirt_uri: str
     #: The embedded NATS, whose users `./dev` declares (each process its own NATS identity).
     nats_managed: bool = False
+    #: The one-node Ceph (POLYVISOR_DEV_CEPH=1): its ceph.conf, admin keyring and RBD pool;
+    #: imagesvc then keeps its images there.
+    ceph_conf: str = ""
+    ceph_keyring: str = ""
+    ceph_pool: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +248,16 @@ def plan(
             **common("imagesvc"),
             "POLYVISOR_DATABASE_URL": infra.database_url,
             "POLYVISOR_STORE_DIR": str(layout.data("imagesvc") / "store"),
+            **(
+                {
+                    "POLYVISOR_STORE_BACKEND": "rbd",
+                    "POLYVISOR_STORE_RBD_CONF": infra.ceph_conf,
+                    "POLYVISOR_STORE_RBD_KEYRING": infra.ceph_keyring,
+                    "POLYVISOR_STORE_RBD_POOL": infra.ceph_pool,
+                }
+                if infra.ceph_conf
+                else {}
+            ),
         },
     )  # fmt: skip
     specs["networksvc"] = ServiceSpec(

@@ -185,6 +185,9 @@ def up(layout: Layout | None = None) -> int:
         clusters=tuple(clusters),
         libvirt_uri=libvirt_uri,
         nats_managed=nats_embedded,
+        ceph_conf=str(ceph.conf) if ceph else "",
+        ceph_keyring=str(ceph.keyring) if ceph else "",
+        ceph_pool=ceph.pool if ceph else "",
     )
     if libvirt_uri == libvirt_fixture.SYSTEM_URI:
         infrastructure.qemu_can_reach(layout)

@@ -19,6 +19,7 @@ from polyvisor.common.grants import ImageGrantFeed, ImageGrants
 from polyvisor.common.grpcserver import GrpcServer
 from polyvisor.common.lifespan import BackgroundTasks
 from polyvisor.common.logging import get_logger
+from polyvisor.common.rbd import Rbd, RbdTarget
 from polyvisor.common.revocation import RevocationFeed, Revocations
 from polyvisor.image.v1 import image_service_pb2_grpc as svc_grpc
 from polyvisor.imagesvc.blobstore import FilesystemStore
@@ -28,6 +29,7 @@ from polyvisor.imagesvc.config import ImageSettings
 from polyvisor.imagesvc.handlers.image_service import SERVICE_NAME, ImageServiceHandlers
 from polyvisor.imagesvc.qemu import QemuImg
 from polyvisor.imagesvc.quotas import Quotas
+from polyvisor.imagesvc.rbdstore import RbdStore
 from polyvisor.imagesvc.renditions import Renditions
 from polyvisor.imagesvc.store import Store
 from polyvisor.imagesvc.uploads import Uploads
@@ -37,6 +39,18 @@ __all__ = ["SCHEMA", "lifespan"]
 log = get_logger(__name__)
 
 SCHEMA = "imagesvc"
+
+
+def _blob_store(settings: ImageSettings) -> FilesystemStore:
+    if settings.store_backend == "rbd":
+        target = RbdTarget(
+            settings.store_rbd_conf, settings.store_rbd_user, settings.store_rbd_keyring
+        )
+        log.info("image store in Ceph RBD", pool=settings.store_rbd_pool, conf=target.conf)
+        return RbdStore(
+            settings.store_dir, Rbd(target), settings.store_rbd_pool, fsync=settings.store_fsync
+        )
+    return FilesystemStore(settings.store_dir, fsync=settings.store_fsync)
 
 
 async def _reaper(settings: ImageSettings, store: Store, blobs: FilesystemStore) -> None:
@@ -100,7 +114,7 @@ async def lifespan(settings: ImageSettings, stack: AsyncExitStack) -> GrpcServer
     await grant_feed.start()
     stack.push_async_callback(grant_feed.close)
 
-    blobs = FilesystemStore(settings.store_dir, fsync=settings.store_fsync)
+    blobs = _blob_store(settings)
     qemu = QemuImg(
         settings.qemu_img,
         info_timeout_s=settings.info_timeout_s,

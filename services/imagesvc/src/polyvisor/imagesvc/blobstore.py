@@ -217,6 +217,16 @@ class FilesystemStore:
             raise ValueError(f"location {location!r} is outside the store")
         return path
 
+    async def stage(self, location: str) -> tuple[Path, bool]:
+        """A local file with the rendition's bytes, for qemu-img: (path, whether the caller
+        removes it after use). Here the committed file itself; the RBD store exports one."""
+        return self.local_path(location), False
+
+    async def clone_source(self, location: str) -> str | None:
+        """What a KVM host clones copy-on-write instead of downloading (an RBD
+        `pool/image@snapshot`), or None: this store has nothing to clone."""
+        return None
+
     async def open(self, location: str) -> OpenBlob:
         """Open for reading (FileNotFoundError if it is gone)."""
 

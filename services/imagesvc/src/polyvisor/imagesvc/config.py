@@ -2,7 +2,10 @@
 
 | variable | meaning | default |
 | --- | --- | --- |
-| `POLYVISOR_STORE_DIR` | root of the filesystem store (images and temp files) | `.polyvisor/imagesvc/store` |
+| `POLYVISOR_STORE_DIR` | root of the filesystem store (images and temp files); with the RBD store, its scratch directory (uploads and conversions in progress) | `.polyvisor/imagesvc/store` |
+| `POLYVISOR_STORE_BACKEND` | `filesystem`, or `rbd`: renditions as Ceph RBD images (several replicas share them; KVM hosts on the cluster clone them) | `filesystem` |
+| `POLYVISOR_STORE_RBD_POOL` | the RBD store's pool | `images` |
+| `POLYVISOR_STORE_RBD_CONF` / `POLYVISOR_STORE_RBD_USER` / `POLYVISOR_STORE_RBD_KEYRING` | its cluster's ceph.conf, cephx user (without `client.`), keyring (empty: ceph.conf's) | `/etc/ceph/ceph.conf` / `admin` / empty |
 | `POLYVISOR_STORE_FSYNC` | fsync committed files before they become visible | true |
 | `POLYVISOR_TOKEN_PUBLIC_KEY` | Ed25519 public key PEM verifying tokens | `.polyvisor/keys/token.pub` |
 | `POLYVISOR_MAX_VIRTUAL_SIZE` | largest virtual disk size accepted, bytes | 2 TiB |
@@ -22,6 +25,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -39,6 +43,11 @@ class ImageSettings(ServiceSettings):
 
     store_dir: Path = Path(".polyvisor/imagesvc/store")
     store_fsync: bool = True
+    store_backend: Literal["filesystem", "rbd"] = "filesystem"
+    store_rbd_pool: str = Field(default="images", pattern=r"^[A-Za-z0-9_.-]{1,100}$")
+    store_rbd_conf: str = "/etc/ceph/ceph.conf"
+    store_rbd_user: str = Field(default="admin", pattern=r"^[A-Za-z0-9_.-]{1,100}$")
+    store_rbd_keyring: str = ""
     token_public_key: Path = Path(".polyvisor/keys/token.pub")
 
     max_virtual_size: int = Field(default=2048 * GiB, gt=0)

@@ -14,6 +14,7 @@ from typing import Any
 
 from polyvisor.common.errors import FailedPrecondition, NotFound, ResourceExhausted
 from polyvisor.common.logging import get_logger
+from polyvisor.common.rbd import RbdError
 from polyvisor.imagesvc.blobstore import FilesystemStore, hash_file
 from polyvisor.imagesvc.events import EventKind, rendition_event
 from polyvisor.imagesvc.inspector import Refusal
@@ -190,7 +191,11 @@ class ConversionBase:
             )
             await self._fail(image, key, e.message)
             raise e
-        source = self._blobs.local_path(original.location)
+        try:
+            source, staged = await self._blobs.stage(original.location)
+        except (OSError, RbdError) as e:  # the original is gone, or its store does not answer
+            await self._fail(image, key, f"reading the original failed: {e}")
+            raise FailedPrecondition(f"rendition {key} failed: the original is unreadable") from e
         target = self._blobs.temp_path()
         options: list[str] = []
         if key.disk_format == "vmdk":
@@ -310,6 +315,9 @@ class ConversionBase:
             CONVERSIONS_RUNNING.dec()
             with contextlib.suppress(FileNotFoundError):
                 target.unlink()
+            if staged:
+                with contextlib.suppress(FileNotFoundError):
+                    source.unlink()
 
     async def _beat(self, image_id: str, key: RenditionKey, conversion: asyncio.Task[Any]) -> None:
         """Keep the claim alive; when it is gone (the image deleted here or on another

@@ -32,6 +32,7 @@ from polyvisor.common.errors import (
     NotFound,
     Unavailable,
 )
+from polyvisor.common.rbd import RbdError
 from polyvisor.imagesvc.blobstore import OpenBlob
 from polyvisor.imagesvc.conversion import DELETED, STOPPING, ConversionBase, output_bound
 from polyvisor.imagesvc.metrics import DOWNLOAD_BYTES
@@ -161,6 +162,8 @@ class Renditions(ConversionBase):
             return await self._blobs.open(rendition.location)
         except FileNotFoundError as e:
             raise NotFound(f"image {rendition.image_id} was deleted") from e
+        except RbdError as e:
+            raise Unavailable(f"the image store does not answer: {e}") from e
 
     async def cancel_image(self, image_id: str) -> None:
         """The image was deleted: stop its conversions in this process now (qemu-img killed,

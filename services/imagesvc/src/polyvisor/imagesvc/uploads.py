@@ -17,8 +17,14 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
 from polyvisor.common.auth import Principal
-from polyvisor.common.errors import FailedPrecondition, InvalidArgument, PolyvisorError
+from polyvisor.common.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    PolyvisorError,
+    Unavailable,
+)
 from polyvisor.common.logging import get_logger
+from polyvisor.common.rbd import RbdError
 from polyvisor.imagesvc import access
 from polyvisor.imagesvc.blobstore import FilesystemStore, StreamWriter, TempBlob
 from polyvisor.imagesvc.events import EventKind, image_event
@@ -187,7 +193,14 @@ class Uploads:
                 raise _Interrupted("the client cancelled the upload")
             key = RenditionKey(image.disk_format, disktype)
             mark = time.monotonic()
-            location = await self._blobs.commit(temp, image.id, key.file_name)
+            try:
+                location = await self._blobs.commit(temp, image.id, key.file_name)
+            except RbdError as e:  # the RBD store's cluster refused or did not answer
+                log.warning("upload commit failed", image_id=image.id, error=str(e))
+                raise Unavailable(
+                    f"the image store could not keep image {image.id}; the image is queued "
+                    "again, retry the upload"
+                ) from e
             timings["commit_s"] = time.monotonic() - mark
             active = await asyncio.shield(
                 self._store.activate(
