@@ -39,6 +39,10 @@ def driver_config(settings: KvmSettings) -> LibvirtConfig:
         ram_allocation_ratio=settings.ram_allocation_ratio,
         disk_allocation_ratio=settings.disk_allocation_ratio,
         physical_networks=tuple(settings.interface_mappings),
+        rbd_conf=settings.rbd_conf,
+        rbd_pool=settings.rbd_pool,
+        rbd_user=settings.rbd_user,
+        rbd_keyring=settings.rbd_keyring,
     )
 
 

@@ -31,6 +31,8 @@ _DISK_FORMATS = {
     "overlay": (RenditionWanted("qcow2"), RenditionWanted("raw")),
     # A full copy written as raw: only a raw rendition can be copied block for block.
     "copy": (RenditionWanted("raw"),),
+    # A copy-on-write RBD clone of the raw rendition imported once into Ceph (rbd_disks).
+    "rbd": (RenditionWanted("raw"),),
 }
 
 
@@ -40,7 +42,7 @@ def disk_formats(disk_mode: str) -> tuple[RenditionWanted, ...]:
     try:
         return _DISK_FORMATS[disk_mode]
     except KeyError:
-        raise ValueError(f"unknown disk mode {disk_mode!r} (overlay or copy)") from None
+        raise ValueError(f"unknown disk mode {disk_mode!r} (overlay, copy or rbd)") from None
 
 
 _ARCH_ALIASES = {

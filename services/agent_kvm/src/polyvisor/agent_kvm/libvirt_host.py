@@ -66,7 +66,7 @@ class LibvirtConfig:
     host_id: str  # tags our domains; also the hostname the report shows
     vnc_listen: str = "127.0.0.1"
     vnc_port_range: tuple[int, int] = (5900, 6000)
-    disk_mode: str = "overlay"  # or "copy"
+    disk_mode: str = "overlay"  # or "copy", or "rbd" (rbd_disks; the rbd_* fields below)
     reserved_host_memory_mb: int = 512
     reserved_host_disk_gb: int = 0
     cpu_allocation_ratio: float = 16.0
@@ -75,6 +75,10 @@ class LibvirtConfig:
     # The physical networks this host maps (reported: the scheduler places by them).
     physical_networks: tuple[str, ...] = ()
     clean_shutdown_timeout_s: float = 0.0
+    rbd_conf: str = ""
+    rbd_pool: str = ""
+    rbd_user: str = "admin"
+    rbd_keyring: str = ""
 
 
 class LibvirtHost:

@@ -38,6 +38,7 @@ from polyvisor.agent_kvm.domain_xml import (
 from polyvisor.agent_kvm.libvirt_errors import is_no_domain, mapped_errors, to_driver_error
 from polyvisor.agent_kvm.libvirt_host import GiB, LibvirtHost, PortHook, inside, make_traversable
 from polyvisor.agent_kvm.net.metadata import InstanceMeta
+from polyvisor.agent_kvm.rbd_disks import RbdDiskError, rbd_root_disks
 from polyvisor.agentkit.driver import (
     DriverError,
     HypervisorUnavailable,
@@ -131,7 +132,13 @@ class SpawnVerbs(LibvirtHost):
                     f"disk mode {self.config.disk_mode} boots {' or '.join(bootable)} "
                     f"renditions, got {rendition}"
                 )
-            if self.config.disk_mode == "copy":
+            rbd = rbd_root_disks(self.config)
+            rbd_spec = ""
+            if rbd is not None:  # the root disk is an RBD clone; XML swapped below
+                disk_path, disk_format = workdir / "disk.rbd", "raw"
+                rbd.ensure_secret(conn)
+                rbd_spec = rbd.clone_root(sid, base, spec.image.sha256, size)
+            elif self.config.disk_mode == "copy":
                 disk_path, disk_format = workdir / "disk.raw", "raw"
                 create_raw_copy(base, disk_path, size)
             else:
@@ -204,6 +211,8 @@ class SpawnVerbs(LibvirtHost):
                     interfaces=nics,
                 )
             )
+            if rbd is not None:
+                xml = rbd.root_disk_xml(xml, str(disk_path), rbd_spec)
             dom = self._define_and_start(conn, sid, xml)
             log.info("server spawned", server_id=sid, domain=dom.name(), vnc_port=port)
             return self._instance(sid, dom, console=True)
@@ -213,7 +222,7 @@ class SpawnVerbs(LibvirtHost):
                 raise HypervisorUnavailable(f"spawn of server {sid}: {exc}") from exc
             if isinstance(exc, SpawnFailed) or (isinstance(exc, DriverError) and exc.retryable):
                 raise  # a retryable one (the network service restarting) is retried in place
-            if isinstance(exc, DriverError | DiskError | OSError | ValueError):
+            if isinstance(exc, DriverError | DiskError | RbdDiskError | OSError | ValueError):
                 raise SpawnFailed(f"spawn of server {sid}: {exc}") from exc
             raise
 
@@ -236,11 +245,20 @@ class SpawnVerbs(LibvirtHost):
         except (DriverError, libvirt.libvirtError) as exc:
             log.warning("cleanup after failed spawn: domain", server_id=server_id, error=str(exc))
         shutil.rmtree(workdir, ignore_errors=True)
+        self._remove_rbd_root(server_id)
         self._ports.give_back(domain_name(server_id))
         try:
             self._unplug(server_id)
         except DriverError as exc:
             log.warning("cleanup after failed spawn: ports", server_id=server_id, error=str(exc))
+
+    def _remove_rbd_root(self, server_id: str) -> None:
+        rbd = rbd_root_disks(self.config)
+        if rbd is not None:
+            try:
+                rbd.remove_root(server_id)
+            except RbdDiskError as exc:
+                log.warning("RBD root disk left behind", server_id=server_id, error=str(exc))
 
     def _unplug(self, server_id: str) -> None:
         if self._port_hook is not None:
@@ -270,6 +288,7 @@ class SpawnVerbs(LibvirtHost):
                 if inside(p, workdir):
                     p.unlink(missing_ok=True)
             shutil.rmtree(workdir, ignore_errors=True)
+            self._remove_rbd_root(server_id)
             self._ports.give_back(domain_name(server_id))
             self._unplug(server_id)
             log.info("server destroyed", server_id=server_id, had_domain=dom is not None)
