@@ -1,4 +1,5 @@
-"""A VM moved between vcsim's two clusters by the agents of both (``resize_move``), read back
+"""A VM moved between vcsim's two clusters by the agents of both (``resize_move``, and live:
+``live_migrate``), read back
 with plain pyvmomi: relocated into the destination cluster's resource pool and ESXi hosts on
 the new size, owned (listed, watched) by the destination's agent and no longer by the
 source's; a revert brings it back on the old size; a confirm leaves it where it is."""
@@ -17,7 +18,9 @@ from vmware_fixtures import Direct, eventually, local_image, options_for
 from polyvisor.agent_vmware.driver import VmwareDriver
 from polyvisor.agent_vmware.driver_resize import OLD_SIZE_KEY
 from polyvisor.agent_vmware.specs import HOST_TAG_KEY
-from polyvisor.agentkit.driver import InstanceChange, InstanceSpec, PowerState
+from polyvisor.agentkit.capabilities import capabilities_of
+from polyvisor.agentkit.driver import DriverError, InstanceChange, InstanceSpec, PowerState
+from polyvisor.agentkit.migrate_capabilities import MigrationProgress, MigrationTarget
 from polyvisor.agentkit.resize_capabilities import Size
 from tests.fixtures.vcsim import VcsimEndpoint
 
@@ -133,3 +136,34 @@ def test_a_vm_moves_to_the_other_cluster_and_back(
     dst.driver.destroy(sid)
     assert sid not in dst.listed() and sid not in src.listed()
     assert direct.vm_by_tag(sid) is None
+
+
+def test_a_running_vm_moves_live_to_the_other_cluster(
+    agents: tuple[Agent, Agent], direct: Direct, images: dict[str, Path]
+) -> None:
+    """vMotion: RelocateVM of the running VM, handed over to the destination's agent."""
+    src, dst = agents
+    assert "live_migrate" in capabilities_of(src.driver)
+    sid = str(uuid.uuid4())
+    image = local_image(images["streamOptimized"], "img-vmotion")
+    src.driver.spawn(
+        InstanceSpec(
+            server_id=sid, name="vm", hostname="vm", vcpus=1, memory_mb=128, disk_gb=1, image=image
+        )
+    )
+    seen: list[MigrationProgress] = []
+    moved = src.driver.live_migrate(sid, MigrationTarget(dst.host_id), seen.append)
+    assert moved.power_state == PowerState.RUNNING and moved.member_host.startswith("DC0_C1_")
+    assert where(direct, sid) == ("DC0_C1", "DC0_C1", 1, 128, GIB_KB, "poweredOn", dst.host_id)
+    assert seen[0].percent == 0 and seen[-1].percent == 100
+    assert sid not in src.listed() and sid in dst.listed()
+    again = src.driver.live_migrate(sid, MigrationTarget(dst.host_id), seen.append)
+    assert again.member_host.startswith("DC0_C1_")  # already there: answered as done
+    assert not src.driver.abort_migration(sid)  # nothing under way
+
+    # a stopped VM does not move live: refused, and it stays where it is, its owner's
+    dst.driver.power_off(sid)
+    with pytest.raises(DriverError, match="only a running VM"):
+        dst.driver.live_migrate(sid, MigrationTarget(src.host_id), seen.append)
+    assert where(direct, sid)[0::6] == ("DC0_C1", dst.host_id)
+    assert sid in dst.listed()

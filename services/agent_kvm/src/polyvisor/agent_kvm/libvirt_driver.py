@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 
 import libvirt
 
+from polyvisor.agent_kvm.adopt import AdoptVerbs
 from polyvisor.agent_kvm.capabilities import disk_formats
 from polyvisor.agent_kvm.domain_xml import (
     find_interface,
@@ -63,7 +64,7 @@ __all__ = ["LibvirtConfig", "LibvirtDriver", "PortHook", "PortsLibvirtDriver"]
 log = get_logger(__name__)
 
 
-class LibvirtDriver(SpawnVerbs, PowerVerbs, DiskVerbs):
+class LibvirtDriver(SpawnVerbs, PowerVerbs, DiskVerbs, AdoptVerbs):
     """Implements ``polyvisor.agentkit.driver.Driver`` with libvirt-python."""
 
     # ------------------------------------------------------------------ Driver: observe

@@ -191,7 +191,7 @@ class LibvirtHost:
             dom = conn.lookupByName(domain_name(server_id))
         except libvirt.libvirtError as exc:
             if is_no_domain(exc):
-                return None
+                return self._find_adopted(server_id)
             raise to_driver_error(exc, f"look up server {server_id}") from exc
         if self._tag_of(dom) != DomainTag(server_id, self.config.host_id):
             raise DriverError(
@@ -199,6 +199,14 @@ class LibvirtHost:
                 f"{server_id} of host {self.config.host_id}; refusing to touch it"
             )
         return dom
+
+    def _find_adopted(self, server_id: str) -> libvirt.virDomain | None:
+        """An adopted domain (``adopt``): its UUID is the server id, its name is its own."""
+        try:
+            dom = self._connection().lookupByUUIDString(server_id)
+        except libvirt.libvirtError:
+            return None  # no such domain, or the server id is not a UUID
+        return dom if self._tag_of(dom) == DomainTag(server_id, self.config.host_id) else None
 
     def _get(self, server_id: str) -> libvirt.virDomain:
         dom = self._find(server_id)
@@ -215,9 +223,9 @@ class LibvirtHost:
 
     def _server_id_of_name(self, name: str, dom: libvirt.virDomain) -> str:
         """The server id of one of *our* domains ("" for anyone else's)."""
-        if not name.startswith(NAME_PREFIX):
-            return ""
         tag = self._tag_of(dom)
+        if not name.startswith(NAME_PREFIX) and tag.server_id.lower() != dom.UUIDString():
+            return ""  # neither named as ours nor an adopted domain (its UUID its server id)
         return tag.server_id if tag.host_id == self.config.host_id else ""
 
     def _instance(self, server_id: str, dom: libvirt.virDomain, *, console: bool) -> Instance:

@@ -24,6 +24,7 @@ from typing import Any
 from pyVmomi import vim, vmodl
 
 from polyvisor.agent_vmware import specs
+from polyvisor.agent_vmware.driver_adopt import Adopting
 from polyvisor.agent_vmware.driver_console import ConsoleLogging
 from polyvisor.agent_vmware.driver_core import (
     _SNAPSHOT_PREFIX,
@@ -34,7 +35,6 @@ from polyvisor.agent_vmware.driver_core import (
     log,
 )
 from polyvisor.agent_vmware.driver_metadata import GuestMetadataVerbs
-from polyvisor.agent_vmware.driver_move import Moving
 from polyvisor.agent_vmware.driver_spawn import Spawning
 from polyvisor.agent_vmware.driver_watch import Watching
 from polyvisor.agent_vmware.faults import fault_text
@@ -62,7 +62,7 @@ from polyvisor.agentkit.driver import (
 __all__ = ["VmwareDriver"]
 
 
-class VmwareDriver(Moving, Spawning, Watching, ConsoleLogging, GuestMetadataVerbs):
+class VmwareDriver(Adopting, Spawning, Watching, ConsoleLogging, GuestMetadataVerbs):
     """Driver for one vCenter cluster. ``start()`` begins connecting; verbs then block."""
 
     def __init__(self, options: VmwareOptions) -> None:

@@ -125,6 +125,8 @@ class DriverCore:
         self._watcher: VmWatcher | None = None
         self._closed = False
         self._net: NetworkPlane | None = None
+        # server id -> (its relocation task once started, abort asked): live migrations here
+        self._motions: dict[str, tuple[Any, threading.Event]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 

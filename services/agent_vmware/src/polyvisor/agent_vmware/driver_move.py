@@ -24,6 +24,7 @@ size is a move already made, answered again.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -165,16 +166,22 @@ class Moving(Resizing):
         vm: vim.VirtualMachine,
         peer: Peer,
         datastore: str,
+        wait: Callable[[vim.Task], object] | None = None,
     ) -> None:
-        """Tag the (stopped) VM with the peer's host id and relocate it into its cluster."""
+        """Tag the VM with the peer's host id and relocate it into its cluster (stopped, or
+        running: a vMotion); ``wait`` waits for the relocation (default: ``_wait``)."""
         spec = self._relocate_spec(conn, place, vm, peer, datastore)
         self._set_extra(conn, vm, {specs.HOST_TAG_KEY: peer.host_id})
         self._unregister(sid)
         with self._lock:
             self._foreign.add(vm._moId)  # the peer's from now on: our watch ignores it
         try:
-            self._wait(conn, vm.RelocateVM_Task(spec=spec))
-        except Exception:
+            task = vm.RelocateVM_Task(spec=spec)
+            if wait is None:
+                self._wait(conn, task)
+            else:
+                wait(task)
+        except BaseException:
             log.warning("relocation failed: the VM stays ours", server_id=sid, dest=peer.host_id)
             self._set_extra(conn, vm, {specs.HOST_TAG_KEY: self.host_id})
             with self._lock:
