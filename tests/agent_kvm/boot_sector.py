@@ -10,7 +10,7 @@ ends with the 0x55 0xAA boot signature.
 
 from __future__ import annotations
 
-__all__ = ["BOOT_LINE", "boot_sector"]
+__all__ = ["BOOT_LINE", "boot_sector", "ticker_sector"]
 
 BOOT_LINE = b"POLYVISOR BOOT OK"
 _LOAD_ADDRESS = 0x7C00
@@ -42,3 +42,31 @@ def boot_sector(line: bytes = BOOT_LINE) -> bytes:
     if len(code) > 510:
         raise ValueError("boot code too long")
     return bytes(code) + b"\x00" * (510 - len(code)) + b"\x55\xaa"
+
+
+# ticker_sector(): prints "TICK nnnn" (a hex counter kept in BX) on COM1 twice a second for
+# ever, waiting between lines for nine ticks of the BIOS timer (sti; hlt), so it costs no CPU.
+# The counter lives in the guest's registers: a live migration keeps counting, a reboot starts
+# at 0000 again. Assembled (GNU as, .code16, linked at 0x7C00) from:
+#
+#       cli; cld; xor ax,ax; mov ds,ax; mov ss,ax; mov sp,0x7c00
+#       xor bx,bx; mov dx,0x3f8
+#   tick:   mov si,msg
+#   print:  lodsb; test al,al; jz digits; out dx,al; jmp print
+#   digits: mov cx,4; mov di,bx
+#   nibble: rol di,4; mov ax,di; and al,0x0f; add al,'0'; cmp al,'9'; jbe 1f; add al,7
+#   1:      out dx,al; loop nibble
+#           mov al,13; out dx,al; mov al,10; out dx,al; inc bx
+#           mov cx,9
+#   wait:   sti; hlt; loop wait
+#           jmp tick
+#   msg:    .asciz "TICK "
+_TICKER = bytes.fromhex(
+    "fafc31c08ed88ed0bc007c31dbbaf803be427cac84c07403eeebf8b9040089df"
+    "c1c70489f8240f04303c3976020407eee2eeb00deeb00aee43b90900fbf4e2fc"
+    "ebce5449434b2000"
+)
+
+
+def ticker_sector() -> bytes:
+    return _TICKER + b"\x00" * (510 - len(_TICKER)) + b"\x55\xaa"

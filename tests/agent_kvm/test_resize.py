@@ -119,7 +119,7 @@ async def test_resize_revert_resize_again_through_a_kill_then_confirm(
     await agent.stop()
 
 
-async def test_a_resize_to_another_host_is_refused_and_leaves_the_guest_as_it_was(
+async def test_a_resize_to_a_host_that_is_no_migration_peer_is_refused_and_leaves_the_guest(
     kvm_agent: KvmAgent, boot_image: tuple[str, str]
 ) -> None:
     image_id, sha = boot_image
@@ -132,7 +132,7 @@ async def test_a_resize_to_another_host_is_refused_and_leaves_the_guest_as_it_wa
     await agent.send(sid, 2, "resize", vcpus=2, memory_mb=96, disk_gb=2, dest_host="elsewhere")
     refused = await agent.tap.wait_for(answer(sid, 2), timeout=60)
     assert refused.kind == EventKind.COMMAND_FAILED
-    assert refused.fault_code == "RESIZE_FAILED" and "resize_move" in refused.fault_message
+    assert refused.fault_code == "RESIZE_FAILED" and "no migration peer" in refused.fault_message
     assert size_of(name) == (1, 64 * 1024) and virsh("domstate", name).strip() == "running"
     await agent.send(sid, 3, "destroy")
     await agent.tap.wait_for(lambda e: e.server_id == sid and e.kind == EventKind.DESTROYED)

@@ -8,10 +8,11 @@ from contextlib import AsyncExitStack
 
 from polyvisor.agent_kvm.config import KvmSettings
 from polyvisor.agent_kvm.libvirt_driver import LibvirtConfig, LibvirtDriver
+from polyvisor.agent_kvm.libvirt_host import MigrationPeer
+from polyvisor.agent_kvm.migrate import MigratingLibvirtDriver, MigratingPortsLibvirtDriver
 from polyvisor.agent_kvm.net.agent import DriverPorts, NetworkAgent
 from polyvisor.agent_kvm.net.client import NetworkClient
 from polyvisor.agent_kvm.net.plane import NetworkPlane
-from polyvisor.agent_kvm.resize import ResizingLibvirtDriver, ResizingPortsLibvirtDriver
 from polyvisor.agentkit.driver import Driver, HypervisorUnavailable
 from polyvisor.agentkit.runtime import AgentRuntime
 from polyvisor.agentkit.service import agent_lifespan
@@ -43,13 +44,18 @@ def driver_config(settings: KvmSettings) -> LibvirtConfig:
         rbd_pool=settings.rbd_pool,
         rbd_user=settings.rbd_user,
         rbd_keyring=settings.rbd_keyring,
+        migration_peers=tuple(
+            MigrationPeer(host, p.uri, p.instances_dir or settings.instances_dir, p.address)
+            for host, p in sorted(settings.migration_peers.items())
+        ),
+        migration_bandwidth_mib_s=settings.migration_bandwidth_mib_s,
     )
 
 
 def make_driver(settings: KvmSettings) -> LibvirtDriver:
     """The driver, connected when libvirtd answers (else it connects on first use); with the
     ``ports`` capability when the host maps physical networks."""
-    kind = ResizingPortsLibvirtDriver if settings.interface_mappings else ResizingLibvirtDriver
+    kind = MigratingPortsLibvirtDriver if settings.interface_mappings else MigratingLibvirtDriver
     driver = kind(driver_config(settings))
     try:
         driver.open()

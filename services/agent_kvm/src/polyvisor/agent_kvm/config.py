@@ -17,6 +17,8 @@
 | ``POLYVISOR_NETWORK_ADDRESS`` | the network service (binding specs, binding state) | ``127.0.0.1:50054`` |
 | ``POLYVISOR_NFT_TABLE`` | the nftables tables (bridge and inet) holding this agent's anti-spoofing and security group rules; agents sharing one machine (dev stacks side by side) each need their own | ``polyvisor`` |
 | ``POLYVISOR_NETWORK_RESYNC_INTERVAL_S`` | how often the host's bound ports are compared with the network service | 60 |
+| ``POLYVISOR_MIGRATION_PEERS`` | the KVM hosts servers move to and from, JSON by host id: ``{"kvm-2": {"uri": "qemu+tcp://10.0.0.2/system", "instances_dir": "/var/lib/polyvisor/instances", "address": "10.0.0.2"}}`` (``instances_dir`` defaults to this host's, ``address``, where its QEMU takes the migration stream, to its hostname) | none |
+| ``POLYVISOR_MIGRATION_BANDWIDTH_MIB_S`` | cap of a live migration's stream (0: none) | 0 |
 """
 
 from __future__ import annotations
@@ -25,11 +27,19 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from polyvisor.agentkit.settings import AgentSettings
 
-__all__ = ["KvmSettings"]
+__all__ = ["KvmSettings", "PeerSettings"]
+
+
+class PeerSettings(BaseModel):
+    """A KVM host servers move to (``POLYVISOR_MIGRATION_PEERS``)."""
+
+    uri: str = Field(min_length=1)
+    instances_dir: Path | None = None
+    address: str = ""
 
 
 class KvmSettings(AgentSettings):
@@ -56,6 +66,8 @@ class KvmSettings(AgentSettings):
     network_address: str = "127.0.0.1:50054"
     network_resync_interval_s: float = Field(default=60.0, gt=0)
     nft_table: str = Field(default="polyvisor", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
+    migration_peers: dict[str, PeerSettings] = Field(default_factory=dict)
+    migration_bandwidth_mib_s: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _port_range(self) -> KvmSettings:

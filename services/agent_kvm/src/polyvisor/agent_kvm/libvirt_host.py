@@ -59,6 +59,17 @@ class PortHook(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class MigrationPeer:
+    """Another KVM host this one moves servers to (and takes them back from)."""
+
+    host_id: str
+    uri: str  # its libvirtd, as this host's libvirtd reaches it
+    instances_dir: Path  # its instance directories' parent
+    # The address its QEMU listens on for the migration stream ("": its hostname).
+    address: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class LibvirtConfig:
     uri: str
     virt_type: str  # kvm or qemu
@@ -79,6 +90,9 @@ class LibvirtConfig:
     rbd_pool: str = ""
     rbd_user: str = "admin"
     rbd_keyring: str = ""
+    # The hosts servers move to (migrate.py), and the migration stream's cap (0: none).
+    migration_peers: tuple[MigrationPeer, ...] = ()
+    migration_bandwidth_mib_s: int = 0
 
 
 class LibvirtHost:

@@ -20,8 +20,7 @@ says; a confirm or revert with nothing kept answers as done. The disk grows with
 ``qemu-img resize`` on the stopped disk (a running domain is never resized: this is a cold
 resize, as Nova's libvirt driver does it); it never shrinks.
 
-A resize that moves the server to another host is not done by this driver yet (no
-``resize_move`` capability): the api undoes the scheduler's choice and says why.
+A resize that moves the server to another host (``resize_move``) is in ``migrate.py``.
 """
 
 from __future__ import annotations
