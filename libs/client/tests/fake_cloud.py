@@ -427,6 +427,25 @@ class FakeCompute(compute_service_pb2_grpc.ComputeServiceServicer):
         return servers_pb2.ResizeServerResponse(server=s)
 
     @_handled
+    def MigrateServer(self, request: Any, context: Any) -> Any:
+        fs = self.c.get_server(request.server_id)
+        if request.live:
+            self.c.check(context, "MigrateServer", request)
+            raise Abort(grpc.StatusCode.FAILED_PRECONDITION, "live migration is not available")
+        resize = servers_pb2.ServerResize(
+            old_flavor=fs.server.flavor,
+            source_host=fs.server.host,
+            dest_host=request.host or "host-2",
+        )
+        after = [
+            _step(S.SERVER_STATE_ACTIVE, S.SERVER_TASK_RESIZE_MIGRATING),
+            _step(S.SERVER_STATE_VERIFY_RESIZE, resize=resize),
+        ]
+        s = self._action(context, "MigrateServer", request,
+                         (S.SERVER_STATE_ACTIVE, S.SERVER_TASK_RESIZE_PREP), after)  # fmt: skip
+        return servers_pb2.MigrateServerResponse(server=s)
+
+    @_handled
     def ConfirmResize(self, request: Any, context: Any) -> Any:
         s = self._action(context, "ConfirmResize", request,
                          (S.SERVER_STATE_VERIFY_RESIZE, S.SERVER_TASK_RESIZE_CONFIRMING),

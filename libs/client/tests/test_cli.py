@@ -393,6 +393,17 @@ def test_server_create_wait_and_operate(logged_in: Cli, cloud: FakeCloud, tmp_pa
         "ResizeServer",
     ]
 
+    r = logged_in("server", "migrate", "web-1", "--host", "kvm-2", "--wait", "-f", "json")
+    migrated = json.loads(r.out)
+    assert r.code == 0 and migrated["state"] == "VERIFY_RESIZE", r.err
+    assert migrated["resize"]["dest_host"] == "kvm-2"
+    asked = next(q for m, q in cloud.calls if m == "MigrateServer")
+    assert (asked.host, asked.live) == ("kvm-2", False)
+    r = logged_in("server", "resize", "confirm", "web-1", "--wait", "-f", "value", "-c", "state")
+    assert (r.code, r.out.strip()) == (0, "ACTIVE")
+    r = logged_in("server", "migrate", "web-1", "--live")
+    assert r.code != 0 and "live migration is not available" in r.err
+
     r = logged_in("server", "console", "log", "web-1", "--lines", "2")
     assert (r.code, r.out) == (0, "web-1 boot line 9\nweb-1 boot line 10\n")
 

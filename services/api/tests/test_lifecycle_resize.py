@@ -247,3 +247,67 @@ def test_a_resize_whose_agent_was_killed_converges_once_it_is_back() -> None:
         assert resent.verb == (
             "confirm_resize" if step == lc.Action.CONFIRM_RESIZE else "revert_resize"
         )
+
+
+def test_a_cold_migration_is_a_resize_to_the_same_flavor_that_must_leave_its_host() -> None:
+    from polyvisor.api.moves import move_requests
+    from polyvisor.api.resize_state import Resize
+    from polyvisor.api.spawnspec import SpawnSpec
+
+    spec = SpawnSpec(m.ImageInfo("i1", "img", "ACTIVE", "p1", "RAW"), "vm")
+    for host, forced in (("", ""), ("h3", "h3")):
+        args = {"flavor": asdict(SMALL), "kind": "migrate", "host": host}
+        s = then(server(), lc.plan(lc.Action.RESIZE, server(), NOW, D, "req-m", args))
+        assert s.flavor == SMALL and s.resize is not None
+        assert (s.resize.kind, s.resize.requested_host) == ("migrate", host)
+        assert Resize.from_json(s.resize.to_json()) == s.resize  # kept as the column holds it
+        [req] = move_requests(s, spec, (), s.generation)
+        assert req.ignore_hosts == ("h1",) and req.force_host == forced
+        assert req.flavor == SMALL and req.server_id == lc.move_consumer("s1")
+    # A resize still tries its own host first.
+    here, anywhere = move_requests(started(), spec, (), 4)
+    assert (here.force_host, anywhere.ignore_hosts) == ("h1", ())
+    # Then it is a move like any other: one command to the source, confirm or revert.
+    s, out = placed("h3", then(server(), lc.plan(lc.Action.RESIZE, server(), NOW, D, "r", args)))
+    [cmd] = out.commands
+    assert (cmd.host, cmd.dest_host, cmd.vcpus) == ("h1", "h3", 1)  # type: ignore[attr-defined]
+
+
+def test_a_live_migration_moves_the_claim_when_the_source_says_it_is_there() -> None:
+    args = {"flavor": asdict(SMALL), "kind": "live", "host": ""}
+    s = then(server(), lc.plan(lc.Action.RESIZE, server(), NOW, D, "req-l", args))
+    s, out = placed("h2", s)
+    assert (s.state, s.task, s.host) == (m.State.ACTIVE, m.Task.MIGRATING, "h1")
+    [cmd] = out.commands
+    assert cmd == lc.LiveMigrate("h1", 4, s.task_deadline, "req-l", dest_host="h2")
+    # Progress changes nothing; MIGRATED from the source: ACTIVE on h2, the move's claim its own.
+    assert lc.apply_event(s, event("PROGRESS", 4, task=m.Task.MIGRATING), NOW, D).noop
+    out = lc.apply_event(s, event("MIGRATED", 4, power_state=m.Power.RUNNING), NOW, D)
+    done = then(s, out)
+    assert (done.state, done.task, done.host, done.resize) == (
+        m.State.ACTIVE,
+        m.Task.NONE,
+        "h2",
+        None,
+    )
+    assert out.work == (lc.ReplaceClaim(),)
+
+
+def test_an_aborted_live_migration_leaves_the_server_where_it_was() -> None:
+    args = {"flavor": asdict(SMALL), "kind": "live", "host": "h2"}
+    s, _ = placed("h2", then(server(), lc.plan(lc.Action.RESIZE, server(), NOW, D, "r", args)))
+    [abort] = rz.abort_live(s).commands
+    assert (abort.verb, abort.host, abort.generation) == (lc.Verb.ABORT_MIGRATION, "h1", 4)
+    failed = event("COMMAND_FAILED", 4, fault=m.Fault("MIGRATION_FAILED", "aborted"))
+    out = lc.apply_event(s, failed, NOW, D)
+    back = then(s, out)
+    assert (back.state, back.task, back.host, back.resize) == (
+        m.State.ACTIVE,
+        m.Task.NONE,
+        "h1",
+        None,
+    )
+    assert back.fault is not None and back.fault.code == "MIGRATION_FAILED"
+    assert out.work == (lc.ReleaseClaim(move=True, detail="resize reverted"),)
+    with pytest.raises(FailedPrecondition):
+        rz.abort_live(back)

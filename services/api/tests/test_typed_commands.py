@@ -39,6 +39,8 @@ EVERY_COMMAND = [
     lc.RevertResize("h2", 15, NOW, "req-10", vcpus=1, memory_mb=512, disk_gb=1, dest_host="h1"),
     lc.AttachPort("h1", 13, NOW, "req-8", port_id="port-1"),
     lc.DetachPort("h1", 14, NOW, port_id="port-1"),
+    lc.LiveMigrate("h1", 16, NOW, "req-11", dest_host="h2"),
+    lc.AbortMigration("h1", 16, None, "req-12"),
 ]
 
 
@@ -151,6 +153,11 @@ def test_every_command_reaches_the_wire_as_its_verb(cmd: lc.AgentCommand) -> Non
     if isinstance(cmd, lc.RevertResize):
         r = msg.revert_resize
         assert (r.vcpus, r.memory_mb, r.disk_gb, r.dest_host) == (1, 512, 1, "h1")
+    if isinstance(cmd, lc.LiveMigrate):
+        lm = msg.live_migrate
+        assert (lm.dest_host, lm.dest_uri, lm.block_migration) == ("h2", "", True)
+    if isinstance(cmd, lc.AbortMigration):
+        assert msg.WhichOneof("command") == "abort_migration"
 
 
 def test_a_spawn_without_its_spec_is_refused() -> None:

@@ -4,6 +4,7 @@ with these three calls):
     await client.servers.resize(server_id, "m1.large", wait=True)    # -> VERIFY_RESIZE
     await client.servers.confirm_resize(server_id, wait=True)        # -> ACTIVE (or SHUTOFF)
     await client.servers.revert_resize(server_id, wait=True)         # back to the old flavor
+    await client.servers.migrate(server_id, host="kvm-2", wait=True) # admin: cold migration
 
 With `wait`, each returns once the server has settled where the call takes it; one that
 settled elsewhere raises ServerFault with the server's fault (a flavor that fits nowhere: the
@@ -47,6 +48,27 @@ class ServersWithResize(ServersApi):
             self._s.compute.ResizeServer,
             servers_pb2.ResizeServerRequest(
                 server_id=server_id, flavor_id=flavor, request_id=str(uuid.uuid4())
+            ),
+        )
+        return await self._settle(resp.server, (VERIFY_RESIZE,), wait, wait_timeout, progress)
+
+    async def migrate(
+        self,
+        server_id: str,
+        *,
+        host: str = "",
+        live: bool = False,
+        wait: bool = False,
+        wait_timeout: float = 1800.0,
+        progress: Progress | None = None,
+    ) -> servers_pb2.Server:
+        """Admin: move the server to another host of its hypervisor type (`host`, still
+        checked by the scheduler's filters; "": the scheduler picks one), on the same flavor.
+        A cold migration then waits in VERIFY_RESIZE for a confirm or a revert, as a resize."""
+        resp = await self._s.call(
+            self._s.compute.MigrateServer,
+            servers_pb2.MigrateServerRequest(
+                server_id=server_id, host=host, live=live, request_id=str(uuid.uuid4())
             ),
         )
         return await self._settle(resp.server, (VERIFY_RESIZE,), wait, wait_timeout, progress)

@@ -1,11 +1,12 @@
-"""What the scheduler is asked for a move (a resize now; a cold migration later): the
+"""What the scheduler is asked for a move (a resize, or a cold migration): the
 destination of the server's new flavor, claimed as the move's own consumer
 (`lifecycle.move_consumer`) so that the server's claim stays where it is until the move is
 confirmed.
 
 A resize asks for its host first (forced: the new flavor on top of the old, both held until
 the confirm), then for any host of the server's hypervisor type; a cold migration asks for
-any other host of that type. The answer of the last request is the one used, so a move that
+any other host of that type, or only the host an admin named (the filters still apply to it).
+The answer of the last request is the one used, so a move that
 fits nowhere carries the scheduler's explanation over every host of the type.
 """
 
@@ -27,10 +28,13 @@ def move_requests(
     spec: SpawnSpec,
     members: tuple[str, ...],
     generation: int,
-    kind: MoveKind = MoveKind.RESIZE,
+    kind: MoveKind | None = None,
 ) -> list[PlacementRequest]:
-    """The requests to try in order (idempotent on "<server>:<generation>:move:<n>")."""
+    """The requests to try in order (idempotent on "<server>:<generation>:move:<n>"); `kind`
+    defaults to the one the server's resize records."""
     assert server.resize is not None
+    if kind is None:
+        kind = MoveKind(server.resize.kind or MoveKind.RESIZE)
     source = server.resize.source_host
     base = request_from_spawn(server, spec, request_id="", members=members, max_alternates=0)
     base = replace(
@@ -46,9 +50,16 @@ def move_requests(
     anywhere = replace(
         base,
         request_id=f"{server.id}:{generation}:move:any",
-        ignore_hosts=(source,) if kind == MoveKind.MIGRATE else (),
+        ignore_hosts=(source,) if kind != MoveKind.RESIZE else (),
     )
-    if kind == MoveKind.MIGRATE:
+    if kind != MoveKind.RESIZE:  # a migration, cold or live: another host
+        if server.resize.requested_host:
+            named = replace(
+                anywhere,
+                request_id=f"{server.id}:{generation}:move:host",
+                force_host=server.resize.requested_host,
+            )
+            return [named]
         return [anywhere]
     here = replace(base, request_id=f"{server.id}:{generation}:move:here", force_host=source)
     return [here, anywhere]

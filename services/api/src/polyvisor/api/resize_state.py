@@ -35,6 +35,10 @@ class Resize:
     transfer_image_id: str = ""
     step: str = ""
     old_hypervisor_type: str = ""
+    # "resize", or "migrate": a cold migration (the same flavor, another host), maybe to the
+    # host an admin named (`requested_host`, still checked by the scheduler's filters).
+    kind: str = "resize"
+    requested_host: str = ""
 
     @property
     def moves(self) -> bool:
@@ -60,6 +64,8 @@ class Resize:
             "transfer_image_id": self.transfer_image_id,
             "step": self.step,
             "old_hypervisor_type": self.old_hypervisor_type,
+            "kind": self.kind,
+            "requested_host": self.requested_host,
         }
 
     @classmethod
@@ -84,4 +90,6 @@ class Resize:
             transfer_image_id=str(data.get("transfer_image_id") or ""),
             step=str(data.get("step") or ""),
             old_hypervisor_type=str(data.get("old_hypervisor_type") or ""),
+            kind=str(data.get("kind") or "resize"),
+            requested_host=str(data.get("requested_host") or ""),
         )

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from polyvisor.api import ids, image_checks, lifecycle, outcomes, validation
 from polyvisor.api import models as m
 from polyvisor.api.lifecycle import Action
+from polyvisor.api.lifecycle.resize import MoveKind
 from polyvisor.api.models import State
 from polyvisor.api.servers import Servers
 from polyvisor.api.store import actions, quotas
@@ -22,9 +23,14 @@ from polyvisor.api.store import flavors as flavor_store
 from polyvisor.api.store import servers as server_store
 from polyvisor.common.auth import Principal
 from polyvisor.common.db import db_errors
-from polyvisor.common.errors import InvalidArgument, NotFound, ResourceExhausted
+from polyvisor.common.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+)
 
-__all__ = ["confirm", "resize", "revert"]
+__all__ = ["abort_migration", "confirm", "migrate", "resize", "revert"]
 
 
 def _server_flavor(f: m.Flavor) -> m.ServerFlavor:
@@ -90,6 +96,65 @@ async def resize(
             args = {"flavor": asdict(_server_flavor(flavor))}
             out = lifecycle.plan(Action.RESIZE, server, now, servers.deadlines, rid, args)
             await actions.start(conn, server, Action.RESIZE.value, rid, p.user_id, now)
+            updated = await outcomes.apply(conn, server, out)
+    servers.wake_outbox()
+    return updated
+
+
+async def migrate(
+    servers: Servers,
+    p: Principal,
+    server_id: str,
+    host: str = "",
+    live: bool = False,
+    request_id: str = "",
+) -> m.Server:
+    """Admin: start a migration of `server_id` to `host` (or a host the scheduler picks): a
+    resize to the same flavor that must leave the host it is on. Cold: confirmed or reverted
+    as a resize is; live: the server runs on while it moves and is ACTIVE there at the end."""
+    p.require_admin()
+    request_id = validation.request_id(request_id)
+    with db_errors():
+        async with servers.pool.acquire() as conn, conn.transaction():
+            server = await servers._locked(conn, p, server_id)
+            if request_id and server.last_request_id == request_id:
+                return server  # a retry of a call that already took effect
+            if server.state == State.DELETED:
+                raise NotFound(f"server {server_id} is deleted", {"server_id": server_id})
+            lifecycle.ACTIONS[Action.RESIZE].check(server)
+            if live and server.state != State.ACTIVE:
+                raise FailedPrecondition(
+                    f"server {server_id} is {server.state}: a live migration moves an ACTIVE "
+                    "server (migrate it cold)",
+                    {"server_id": server_id, "state": server.state, "allowed_states": "ACTIVE"},
+                )
+            if host and host == server.host:
+                raise InvalidArgument(
+                    f"server {server_id} is on host {host} already: a migration moves it to "
+                    "another host",
+                    {"field": "host", "host": host},
+                )
+            now = datetime.now(UTC)
+            rid = request_id or f"req-{ids.new_id()}"
+            kind = MoveKind.LIVE if live else MoveKind.MIGRATE
+            args = {"flavor": asdict(server.flavor), "kind": kind.value, "host": host}
+            out = lifecycle.plan(Action.RESIZE, server, now, servers.deadlines, rid, args)
+            name = "live_migrate" if live else "migrate"
+            await actions.start(conn, server, name, rid, p.user_id, now)
+            updated = await outcomes.apply(conn, server, out)
+    servers.wake_outbox()
+    return updated
+
+
+async def abort_migration(
+    servers: Servers, p: Principal, server_id: str, request_id: str = ""
+) -> m.Server:
+    """Admin: cancel the live migration of `server_id` in flight (its host answers)."""
+    p.require_admin()
+    with db_errors():
+        async with servers.pool.acquire() as conn, conn.transaction():
+            server = await servers._locked(conn, p, server_id)
+            out = lifecycle.resize.abort_live(server)
             updated = await outcomes.apply(conn, server, out)
     servers.wake_outbox()
     return updated

@@ -146,6 +146,16 @@ class ComputeServiceStub:
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RevertResizeRequest.SerializeToString,
                 response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RevertResizeResponse.FromString,
                 _registered_method=True)
+        self.MigrateServer = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/MigrateServer',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.MigrateServerRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.MigrateServerResponse.FromString,
+                _registered_method=True)
+        self.AbortServerMigration = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/AbortServerMigration',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.AbortServerMigrationRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.AbortServerMigrationResponse.FromString,
+                _registered_method=True)
         self.AddServerPort = channel.unary_unary(
                 '/polyvisor.compute.v1.ComputeService/AddServerPort',
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.AddServerPortRequest.SerializeToString,
@@ -419,6 +429,25 @@ class ComputeServiceServicer:
 
     def RevertResize(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MigrateServer(self, request, context):
+        """Admin: move the server to another host of its hypervisor type, keeping its id, flavor,
+        ports and addresses. Cold (the default): the server stops, its disk moves, it waits in
+        VERIFY_RESIZE for ConfirmResize or RevertResize as a resize does. Live: it keeps running
+        while it moves (task MIGRATING) and is ACTIVE on the destination once there, no confirm. `host` names the
+        destination (still checked by the scheduler's filters); empty: the scheduler picks one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AbortServerMigration(self, request, context):
+        """Admin: cancel the live migration in flight; the server stays on its host, ACTIVE, with the
+        MIGRATION_FAILED fault saying it was aborted.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -698,6 +727,16 @@ def add_ComputeServiceServicer_to_server(servicer, server):
                     servicer.RevertResize,
                     request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RevertResizeRequest.FromString,
                     response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RevertResizeResponse.SerializeToString,
+            ),
+            'MigrateServer': grpc.unary_unary_rpc_method_handler(
+                    servicer.MigrateServer,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.MigrateServerRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.MigrateServerResponse.SerializeToString,
+            ),
+            'AbortServerMigration': grpc.unary_unary_rpc_method_handler(
+                    servicer.AbortServerMigration,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.AbortServerMigrationRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.AbortServerMigrationResponse.SerializeToString,
             ),
             'AddServerPort': grpc.unary_unary_rpc_method_handler(
                     servicer.AddServerPort,
@@ -1398,6 +1437,60 @@ class ComputeService:
             '/polyvisor.compute.v1.ComputeService/RevertResize',
             polyvisor_dot_compute_dot_v1_dot_servers__pb2.RevertResizeRequest.SerializeToString,
             polyvisor_dot_compute_dot_v1_dot_servers__pb2.RevertResizeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MigrateServer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/MigrateServer',
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.MigrateServerRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.MigrateServerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AbortServerMigration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/AbortServerMigration',
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.AbortServerMigrationRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.AbortServerMigrationResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -591,6 +591,38 @@ class ResizeServerResponse(_message.Message):
     server: Server
     def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
 
+class MigrateServerRequest(_message.Message):
+    __slots__ = ("server_id", "host", "live", "request_id")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    LIVE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    host: str
+    live: bool
+    request_id: str
+    def __init__(self, server_id: _Optional[str] = ..., host: _Optional[str] = ..., live: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class MigrateServerResponse(_message.Message):
+    __slots__ = ("server",)
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    server: Server
+    def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
+
+class AbortServerMigrationRequest(_message.Message):
+    __slots__ = ("server_id", "request_id")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    request_id: str
+    def __init__(self, server_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class AbortServerMigrationResponse(_message.Message):
+    __slots__ = ("server",)
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    server: Server
+    def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
+
 class ConfirmResizeRequest(_message.Message):
     __slots__ = ("server_id", "request_id")
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]

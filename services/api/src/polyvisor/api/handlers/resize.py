@@ -1,4 +1,5 @@
-"""ComputeService's resize RPCs: ResizeServer, ConfirmResize, RevertResize (see
+"""ComputeService's resize RPCs: ResizeServer, MigrateServer (a cold migration is a resize to
+the same flavor on another host), ConfirmResize, RevertResize (see
 `polyvisor.api.resizing` and `lifecycle.resize`)."""
 
 from __future__ import annotations
@@ -29,6 +30,29 @@ class ResizeHandlers:
         )
         self.cache.invalidate(s.id)
         return pb.ResizeServerResponse(server=server_to_proto(s))
+
+    async def MigrateServer(
+        self, request: pb.MigrateServerRequest, context: Ctx
+    ) -> pb.MigrateServerResponse:
+        s = await resizing.migrate(
+            self.servers,
+            principal(),
+            request.server_id,
+            request.host,
+            request.live,
+            request.request_id,
+        )
+        self.cache.invalidate(s.id)
+        return pb.MigrateServerResponse(server=server_to_proto(s))
+
+    async def AbortServerMigration(
+        self, request: pb.AbortServerMigrationRequest, context: Ctx
+    ) -> pb.AbortServerMigrationResponse:
+        s = await resizing.abort_migration(
+            self.servers, principal(), request.server_id, request.request_id
+        )
+        self.cache.invalidate(s.id)
+        return pb.AbortServerMigrationResponse(server=server_to_proto(s))
 
     async def ConfirmResize(
         self, request: pb.ConfirmResizeRequest, context: Ctx

@@ -15,11 +15,13 @@ from polyvisor.common.server_enums import Verb
 
 __all__ = [
     "COMMANDS",
+    "AbortMigration",
     "AgentCommand",
     "AttachPort",
     "ConfirmResize",
     "Destroy",
     "DetachPort",
+    "LiveMigrate",
     "OpenConsole",
     "Pause",
     "PowerOff",
@@ -175,6 +177,23 @@ class RevertResize(AgentCommand):
     disk_gb: int = 0
     # The host it returns to when the resize moved it ("": it stays on this one).
     dest_host: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LiveMigrate(AgentCommand):
+    """Move the running server to `dest_host` (claimed by the scheduler) without stopping it;
+    the disks are copied with it unless they are on shared storage."""
+
+    verb: ClassVar[Verb] = Verb.LIVE_MIGRATE
+    dest_host: str = ""
+    block_migration: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AbortMigration(AgentCommand):
+    """Cancel the live migration under way (its LiveMigrate then fails)."""
+
+    verb: ClassVar[Verb] = Verb.ABORT_MIGRATION
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,14 @@ from datetime import datetime
 from typing import Any, Final
 
 from polyvisor.api import models as m
-from polyvisor.api.lifecycle.commands import AgentCommand, ConfirmResize, Resize, RevertResize
+from polyvisor.api.lifecycle.commands import (
+    AbortMigration,
+    AgentCommand,
+    ConfirmResize,
+    LiveMigrate,
+    Resize,
+    RevertResize,
+)
 from polyvisor.api.lifecycle.model import (
     UNSET,
     AgentEvent,
@@ -63,6 +70,7 @@ from polyvisor.common.errors import FailedPrecondition
 __all__ = [
     "TASKS",
     "MoveKind",
+    "abort_live",
     "auto_confirm",
     "awaits_move",
     "confirm",
@@ -83,6 +91,7 @@ TASKS: Final = frozenset(
         Task.RESIZE_FINISH,
         Task.RESIZE_CONFIRMING,
         Task.RESIZE_REVERTING,
+        Task.MIGRATING,
     }
 )
 
@@ -93,6 +102,9 @@ class MoveKind(enum.StrEnum):
 
     RESIZE = "resize"
     MIGRATE = "migrate"
+    # A live migration: like MIGRATE for the scheduler, then one LiveMigrate to the source;
+    # MIGRATED ends it (no confirm: the move's claim replaces the server's at once).
+    LIVE = "live"
 
 
 def flavor_from_args(args: Mapping[str, Any]) -> m.ServerFlavor:
@@ -135,6 +147,8 @@ def start(
         source_host=server.host,
         was_running=server.state == State.ACTIVE,
         old_hypervisor_type=server.hypervisor_type,
+        kind=MoveKind(str(args.get("kind") or MoveKind.RESIZE)).value,
+        requested_host=str(args.get("host") or ""),
     )
     change = Change(
         task=Task.RESIZE_PREP,
@@ -185,6 +199,12 @@ def on_move_placement(
         return _back(server, r, fault, State.ACTIVE if r.was_running else State.SHUTOFF)
     dest = replace(r, dest_host=result.host)
     deadline = d.after(now, d.resize_s)
+    if r.kind == MoveKind.LIVE:
+        change = Change(
+            task=Task.MIGRATING, task_deadline=deadline, command_attempts=1, resize=dest
+        )
+        live = _live_command(dest, generation, deadline, server.last_request_id)
+        return Outcome(change, (Send(live),))
     change = Change(
         task=Task.RESIZE_MIGRATING,
         task_deadline=deadline,
@@ -209,6 +229,25 @@ def _resize_command(
         disk_gb=f.disk_gb,
         dest_host=r.dest_host if r.moves else "",
     )
+
+
+def _live_command(
+    r: ResizeState, generation: int, deadline: datetime | None, request_id: str
+) -> AgentCommand:
+    return LiveMigrate(r.source_host, generation, deadline, request_id, dest_host=r.dest_host)
+
+
+def abort_live(server: m.Server) -> Outcome:
+    """Ask the source to cancel the live migration in flight (its failure then brings the
+    server back as it was); nothing changes until it answers."""
+    r = server.resize
+    if r is None or server.task != Task.MIGRATING or r.kind != MoveKind.LIVE:
+        raise FailedPrecondition(
+            f"server {server.id} has no live migration in flight",
+            {"server_id": server.id, "task": server.task},
+        )
+    cmd = AbortMigration(r.source_host, server.generation, None, server.last_request_id)
+    return Outcome(Change(), (Send(cmd),))
 
 
 def _revert_command(
@@ -315,6 +354,22 @@ def on_event(server: m.Server, ev: AgentEvent, now: datetime, d: Deadlines) -> O
             fault = _fault("RESIZE_FAILED", ev, r.source_host, now)
             power = ev.power_state or server.power_state
             return _back(server, r, fault, _state_for(power, r.was_running))
+    if server.task == Task.MIGRATING and ev.host in ("", r.source_host):
+        if ev.kind == EventKind.MIGRATED:
+            # Running on the destination: the move's claim becomes the server's.
+            change = Change(
+                state=State.ACTIVE,
+                task=Task.NONE,
+                task_deadline=None,
+                host=r.dest_host,
+                resize=None,
+                fault=None,
+                power_state=ev.power_state or server.power_state,
+            )
+            return Outcome(change.then(_console(ev)), (ReplaceClaim(),))
+        if ev.kind == EventKind.COMMAND_FAILED:
+            fault = _fault("MIGRATION_FAILED", ev, r.source_host, now)
+            return _back(server, r, fault, State.ACTIVE)
     if server.task == Task.RESIZE_CONFIRMING and ev.host in ("", r.source_host):
         if ev.kind == EventKind.RESIZE_CONFIRMED:
             power = server.power_state
@@ -419,6 +474,9 @@ def plan_timeout(server: m.Server, now: datetime, d: Deadlines) -> Outcome | Non
     elif server.task == Task.RESIZE_REVERTING:
         timeout_s = d.resize_s
         cmd = _revert_command(server, r, gen, None, server.last_request_id)
+    elif server.task == Task.MIGRATING:
+        timeout_s = d.resize_s
+        cmd = _live_command(r, gen, None, server.last_request_id)
     else:
         timeout_s = d.resize_s
         cmd = _resize_command(server, r, gen, None, server.last_request_id)

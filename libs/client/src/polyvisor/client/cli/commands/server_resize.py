@@ -1,5 +1,6 @@
 """`polyvisor server resize SERVER FLAVOR`, `server resize confirm SERVER`, `server resize
-revert SERVER`. Each takes `--wait`; while it waits a progress line on stderr says where the
+revert SERVER`, `server migrate SERVER [--host H] [--live]` (admin; confirmed or reverted as a
+resize). Each takes `--wait`; while it waits a progress line on stderr says where the
 server is (state and task) and for how long. A resize that settled elsewhere (no host fits the
 flavor: the scheduler's explanation) exits 1 with the server's fault."""
 
@@ -31,6 +32,42 @@ def register(sub: Any, out: argparse.ArgumentParser, wait_args: Any) -> None:
     p.add_argument("second", metavar="FLAVOR|SERVER")
     wait_args(p, 1800, "wait until the resize has settled (exit 1 if it failed)")
     p.set_defaults(handler=resize)
+    m = sub.add_parser(
+        "migrate",
+        parents=[out],
+        help="admin: move a server to another host (then: resize confirm|revert SERVER)",
+        description="migrate SERVER [--host H] [--live]: move SERVER to another host of its "
+        "hypervisor type, on the same flavor (H still checked by the scheduler's filters; "
+        "without it the scheduler picks one). A cold migration then waits in VERIFY_RESIZE: "
+        "resize confirm SERVER keeps it there, resize revert SERVER takes it back.",
+    )
+    m.add_argument("server", metavar="SERVER")
+    m.add_argument("--host", default="", help="the destination host (default: scheduler's)")
+    m.add_argument("--live", action="store_true", help="move it running (live migration)")
+    wait_args(m, 1800, "wait until the migration has settled (exit 1 if it failed)")
+    m.set_defaults(handler=migrate)
+
+
+async def migrate(ctx: Ctx, args: argparse.Namespace) -> int:
+    api = ctx.client().servers
+    server = await api.find(args.server)
+    line = ProgressLine(ctx.err, server.name)
+    try:
+        result = await api.migrate(
+            server.id,
+            host=args.host,
+            live=args.live,
+            wait=args.wait,
+            wait_timeout=args.wait_timeout,
+            progress=line if args.wait else None,
+        )
+    finally:
+        line.done()
+    view = views.server_view(result)
+    if result.HasField("resize"):
+        view = {**view, "migrated from host": result.resize.source_host}
+    ctx.out.show(to_dict(result), view)
+    return 0
 
 
 async def resize(ctx: Ctx, args: argparse.Namespace) -> int:
