@@ -319,3 +319,60 @@ async def test_an_agent_down_during_a_resize_converges_once_it_is_back(env: Env)
     await claims_become(env, s.id, {s.id: (host, 4)})
     await usage_becomes(env, {host: 4, other(host): 0})
     await delete_all(env, [s.id])
+
+
+async def migrate(c: Client, server_id: str, host: str = "", live: bool = False) -> None:
+    await c.compute.MigrateServer(
+        servers_pb2.MigrateServerRequest(server_id=server_id, host=host, live=live),
+        metadata=c.md,
+    )
+
+
+async def test_cold_and_live_migrations_move_the_claim_exactly(env: Env) -> None:
+    c, admin = env.member, env.admin
+    s = await active(env, "migrant")
+    src = s.host
+    dst = other(src)
+    # Only an admin migrates, never to the host it is on.
+    with pytest.raises(grpc.aio.AioRpcError) as denied:
+        await migrate(c, s.id)
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.aio.AioRpcError) as same:
+        await migrate(admin, s.id, host=src)
+    assert same.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    # Cold: the scheduler must pick the other host; the same flavor claimed there until the
+    # confirm, then only there.
+    await migrate(admin, s.id)
+    v = await c.wait(s.id, st.SERVER_STATE_VERIFY_RESIZE, within=WAIT_S)
+    assert v.host == dst and v.flavor.name == "r2"
+    assert (v.resize.source_host, v.resize.dest_host) == (src, dst)
+    await claims_become(env, s.id, {s.id: (src, 2), f"{s.id}/move": (dst, 2)})
+    await usage_becomes(env, {src: 2, dst: 2})
+    [cmd] = env.commands(s.id, "resize")[-1:]
+    assert (cmd["host"], cmd["dest_host"], cmd["vcpus"]) == (src, dst, 2)
+    await confirm(c, s.id)
+    done = await c.wait(s.id, st.SERVER_STATE_ACTIVE, within=WAIT_S)
+    assert done.host == dst and not done.HasField("resize")
+    await claims_become(env, s.id, {s.id: (dst, 2)})
+    await usage_becomes(env, {src: 0, dst: 2})
+    assert await vcpus_used(c) == 2
+
+    # Live, to the host named: one LiveMigrate to the source, the claim moves when it is there.
+    await migrate(admin, s.id, host=src, live=True)
+    await eventually(
+        lambda: c.get(s.id), lambda x: x.host == src and not x.HasField("resize"), within=WAIT_S
+    )
+    back = await c.wait(s.id, st.SERVER_STATE_ACTIVE, within=WAIT_S)
+    assert back.host == src and back.task == st.SERVER_TASK_NONE
+    await claims_become(env, s.id, {s.id: (src, 2)})
+    await usage_becomes(env, {src: 2, dst: 0})
+    [lm] = env.commands(s.id, "live_migrate")
+    assert (lm["host"], lm["dest_host"]) == (dst, src)
+    # No live migration in flight: nothing to abort.
+    with pytest.raises(grpc.aio.AioRpcError) as nothing:
+        await admin.compute.AbortServerMigration(
+            servers_pb2.AbortServerMigrationRequest(server_id=s.id), metadata=admin.md
+        )
+    assert nothing.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    await delete_all(env, [s.id])

@@ -132,6 +132,8 @@ _ANSWERS = {
         hypervisor_pb2.POWER_STATE_RUNNING,
     ),
     "revert_resize": (ev_pb.SERVER_EVENT_KIND_RESIZE_REVERTED, hypervisor_pb2.POWER_STATE_RUNNING),
+    # A live migration is over at once (MIGRATED, still running); an abort answers nothing.
+    "live_migrate": (ev_pb.SERVER_EVENT_KIND_MIGRATED, hypervisor_pb2.POWER_STATE_RUNNING),
     # Plugging a port leaves the power state as it is (none reported).
     "attach_port": (ev_pb.SERVER_EVENT_KIND_PORT_ATTACHED, 0),
     "detach_port": (ev_pb.SERVER_EVENT_KIND_PORT_DETACHED, 0),
@@ -290,6 +292,8 @@ class FakeAgent:
             )
         if verb in ("attach_port", "detach_port"):
             record.update(port_id=getattr(cmd, verb).port_id)
+        if verb == "live_migrate":
+            record.update(dest_host=cmd.live_migrate.dest_host)
         if verb == "spawn":
             s = cmd.spawn
             record.update(
