@@ -28,6 +28,7 @@ import json
 import threading
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,7 @@ __all__ = [
     "RbdRootDisks",
     "disk_name",
     "rbd_root_disks",
+    "volume_disk_xml",
 ]
 
 log = get_logger(__name__)
@@ -178,13 +180,15 @@ class RbdRootDisks:
 
     # ------------------------------------------------------------------ libvirt
 
-    def ensure_secret(self, conn: libvirt.virConnect) -> str:
-        """The libvirt ``ceph`` secret holding our cephx key (defined or refreshed); its uuid."""
+    def ensure_secret(self, conn: libvirt.virConnect, secret_uuid: str = "") -> str:
+        """The libvirt ``ceph`` secret holding our cephx key (defined or refreshed); its uuid:
+        ours, or ``secret_uuid`` (the one a volume connection names)."""
         key = _key_from_keyring(Path(self.keyring), self.user)
+        secret_uuid = secret_uuid or self.secret_uuid
         xml = (
             "<secret ephemeral='no' private='yes'>"
-            f"<uuid>{self.secret_uuid}</uuid>"
-            f"<usage type='ceph'><name>polyvisor client.{self.user} {self.secret_uuid}</name>"
+            f"<uuid>{secret_uuid}</uuid>"
+            f"<usage type='ceph'><name>polyvisor client.{self.user} {secret_uuid}</name>"
             "</usage></secret>"
         )
         try:
@@ -194,7 +198,7 @@ class RbdRootDisks:
             secret.setValue(base64.b64decode(key), 0)
         except (libvirt.libvirtError, binascii.Error) as exc:
             raise RbdDiskError(f"libvirt secret for client.{self.user}: {exc}") from exc
-        return self.secret_uuid
+        return secret_uuid
 
     def disk_element(self, spec: str, target_dev: str, target_bus: str, serial: str) -> ET.Element:
         disk = ET.Element("disk", type="network", device="disk")
@@ -229,6 +233,36 @@ class RbdRootDisks:
                 )
                 return ET.tostring(root, encoding="unicode")
         raise RbdDiskError("the domain XML has no root disk to put on RBD")
+
+
+def volume_disk_xml(
+    attrs: Mapping[str, str], target_dev: str, target_bus: str = "virtio", serial: str = ""
+) -> str:
+    """The libvirt ``<disk>`` of an ``rbd`` volume connection (the volume service's rbd
+    backend: ``pool``, ``image``, ``monitors`` as ``host:port,...``, ``user``,
+    ``secret_uuid``), for attach and hot-plug. QEMU opens it with its own librbd; the key
+    comes from the libvirt secret (``RbdRootDisks.ensure_secret(conn, secret_uuid)``)."""
+    try:
+        pool, image = attrs["pool"], attrs["image"]
+        user, secret_uuid = attrs["user"], attrs["secret_uuid"]
+        monitors = [m.strip() for m in attrs["monitors"].split(",") if m.strip()]
+    except KeyError as exc:
+        raise RbdDiskError(f"an rbd volume connection needs {exc.args[0]!r}") from exc
+    disk = ET.Element("disk", type="network", device="disk")
+    ET.SubElement(disk, "driver", name="qemu", type="raw", cache="writeback", discard="unmap")
+    ET.SubElement(disk, "auth", username=user).append(
+        ET.Element("secret", type="ceph", uuid=secret_uuid)
+    )
+    source = ET.SubElement(disk, "source", protocol="rbd", name=f"{pool}/{image}")
+    for m in monitors:
+        host, _, port = m.rpartition(":")
+        if not host or not port.isdigit():
+            raise RbdDiskError(f"monitor {m!r} is not host:port")
+        ET.SubElement(source, "host", name=host.strip("[]"), port=port)
+    ET.SubElement(disk, "target", dev=target_dev, bus=target_bus)
+    if serial:
+        ET.SubElement(disk, "serial").text = serial[:20]
+    return ET.tostring(disk, encoding="unicode")
 
 
 _cache: dict[_Settings, RbdRootDisks] = {}
