@@ -50,6 +50,8 @@ class FilterContext:
     ignore_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     #: Rows this request already claimed (multi-instance requests with a server group).
     placed_rows: list[int] = field(default_factory=list)
+    #: Some host runs vm_mode exe (containers): the ContainerHostFilter has work to do.
+    exe_hosts: bool = False
 
     @classmethod
     def build(
@@ -68,6 +70,7 @@ class FilterContext:
             pred = VersionPredicate.parse(spec.image.hypervisor_version_requires)
         ctx = cls(spec=spec, req=req, now=index.clock() if now is None else now)
         ctx.version_predicate = pred
+        ctx.exe_hosts = index.mask_view(("img", None, None, "exe")) is not None
 
         def rows_of(servers: Sequence[str]) -> np.ndarray:
             if not servers:

@@ -25,6 +25,7 @@ from polyvisor.scheduler.filters_fit import (
     ImagePropertiesFilter,
     ResourcesFilter,
 )
+from polyvisor.scheduler.filters_mode import ContainerHostFilter
 from polyvisor.scheduler.filters_where import (
     AvailabilityZoneFilter,
     ComputeFilter,
@@ -39,6 +40,7 @@ from polyvisor.scheduler.filters_where import (
 __all__ = [
     "AvailabilityZoneFilter",
     "ComputeFilter",
+    "ContainerHostFilter",
     "DifferentHostFilter",
     "DiskFormatFilter",
     "FilterContext",
@@ -66,6 +68,7 @@ def default_filters() -> list[HostFilter]:
         AvailabilityZoneFilter(),
         HypervisorTypeFilter(),
         ImagePropertiesFilter(),
+        ContainerHostFilter(),
         DiskFormatFilter(),
         HostFeaturesFilter(),
         ResourcesFilter(),
