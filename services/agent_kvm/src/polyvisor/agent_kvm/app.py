@@ -9,6 +9,8 @@ from contextlib import AsyncExitStack
 from polyvisor.agent_kvm.config import KvmSettings
 from polyvisor.agent_kvm.libvirt_driver import LibvirtConfig, LibvirtDriver
 from polyvisor.agent_kvm.libvirt_host import MigrationPeer
+from polyvisor.agent_kvm.libvirt_spawn import SpawnVerbs
+from polyvisor.agent_kvm.lxc_driver import LxcDriver
 from polyvisor.agent_kvm.migrate import MigratingLibvirtDriver, MigratingPortsLibvirtDriver
 from polyvisor.agent_kvm.net.agent import DriverPorts, NetworkAgent
 from polyvisor.agent_kvm.net.client import NetworkClient
@@ -52,11 +54,17 @@ def driver_config(settings: KvmSettings) -> LibvirtConfig:
     )
 
 
-def make_driver(settings: KvmSettings) -> LibvirtDriver:
+def make_driver(settings: KvmSettings) -> LibvirtDriver | LxcDriver:
     """The driver, connected when libvirtd answers (else it connects on first use); with the
-    ``ports`` capability when the host maps physical networks."""
-    kind = MigratingPortsLibvirtDriver if settings.interface_mappings else MigratingLibvirtDriver
-    driver = kind(driver_config(settings))
+    ``ports`` capability when the host maps physical networks. ``virt_type=lxc``: the
+    container driver (``lxc_driver``) on the same libvirt code."""
+    driver: LibvirtDriver | LxcDriver
+    if settings.virt_type == "lxc":
+        driver = LxcDriver(driver_config(settings))
+    elif settings.interface_mappings:
+        driver = MigratingPortsLibvirtDriver(driver_config(settings))
+    else:
+        driver = MigratingLibvirtDriver(driver_config(settings))
     try:
         driver.open()
     except HypervisorUnavailable as exc:  # the runtime retries and reports it DISCONNECTED
@@ -65,7 +73,7 @@ def make_driver(settings: KvmSettings) -> LibvirtDriver:
 
 
 async def start_network(
-    settings: KvmSettings, driver: LibvirtDriver, runtime: AgentRuntime, stack: AsyncExitStack
+    settings: KvmSettings, driver: SpawnVerbs, runtime: AgentRuntime, stack: AsyncExitStack
 ) -> NetworkAgent:
     """The data plane: plane, network service client, event subscriptions; the driver plugs a
     server's ports through it. Closed (before the runtime) by ``stack``."""
@@ -97,7 +105,7 @@ async def start_network(
 async def _network(
     settings: KvmSettings, driver: Driver, runtime: AgentRuntime, stack: AsyncExitStack
 ) -> None:
-    if settings.interface_mappings and isinstance(driver, LibvirtDriver):
+    if settings.interface_mappings and isinstance(driver, SpawnVerbs):
         await start_network(settings, driver, runtime, stack)
 
 

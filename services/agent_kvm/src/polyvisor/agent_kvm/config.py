@@ -3,7 +3,7 @@
 | variable | meaning | default |
 | --- | --- | --- |
 | ``POLYVISOR_LIBVIRT_URI`` | libvirt connection | ``qemu:///system`` |
-| ``POLYVISOR_VIRT_TYPE`` | ``kvm``, or ``qemu`` for TCG | ``kvm`` |
+| ``POLYVISOR_VIRT_TYPE`` | ``kvm``, or ``qemu`` for TCG, or ``lxc`` for system containers (with ``POLYVISOR_LIBVIRT_URI=lxc:///``; see ``lxc_driver``) | ``kvm`` |
 | ``POLYVISOR_INSTANCES_DIR`` | one directory per server: disk, config drive, serial log | ``/var/lib/polyvisor/instances`` |
 | ``POLYVISOR_CACHE_DIR`` | cached image renditions (overlay bases) | ``/var/lib/polyvisor/cache`` |
 | ``POLYVISOR_VNC_LISTEN`` | address VNC consoles listen on | ``127.0.0.1`` |
@@ -46,7 +46,7 @@ class KvmSettings(AgentSettings):
     service_name: str = "agent_kvm"
     host_id: str = Field(default_factory=socket.gethostname, min_length=1)
     libvirt_uri: str = "qemu:///system"
-    virt_type: Literal["kvm", "qemu"] = "kvm"
+    virt_type: Literal["kvm", "qemu", "lxc"] = "kvm"
     instances_dir: Path = Path("/var/lib/polyvisor/instances")
     cache_dir: Path = Path("/var/lib/polyvisor/cache")
     vnc_listen: str = "127.0.0.1"
