@@ -5,6 +5,7 @@ nothing is left behind (no domain, no file, no link, no loop device)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import subprocess
 import uuid
@@ -15,18 +16,30 @@ import grpc
 import pytest
 
 from polyvisor.agent_kvm.lxc_driver import ROOTFS_LINK_DIR, rootfs_link
+from polyvisor.agent_kvm.net.names import bridge_name, tap_name
+from polyvisor.agent_kvm.net.plane import NetworkPlane
 from polyvisor.agentkit.commands import EventKind
 from polyvisor.agentkit.testing import AgentTestServers, AssignmentBoard, EventTap, ImageStore
+from polyvisor.common.auth import API_IDENTITY
 from polyvisor.common.bus.client import Bus
+from polyvisor.common.lifespan import serve
 from polyvisor.image.v1 import image_service_pb2_grpc, images_pb2
+from polyvisor.network.v1 import bindings_pb2 as bpb
+from polyvisor.network.v1 import network_service_pb2_grpc as svc_grpc
+from polyvisor.network.v1 import networks_pb2 as npb
+from polyvisor.networksvc.app import lifespan
+from polyvisor.networksvc.config import NetworkSettings
 from polyvisor.types.v1 import disk_pb2, hypervisor_pb2
 from tests.agent_kvm.kvm_support import ImageService, Keys, KvmAgent
+from tests.agent_kvm.test_network_spawn import md
 from tests.fixtures.container_image import (
     CONTAINER_SCRIPT,
     ContainerImageUnavailable,
     container_image,
 )
 from tests.fixtures.libvirt import LXC_URI, LibvirtUnavailable, ensure_libvirtd
+from tests.network.guests import run
+from tests.support.services import free_port, wait_serving
 
 pytestmark = pytest.mark.slow
 
@@ -142,6 +155,26 @@ async def lxc_agent(
         await callback.stop()
 
 
+@pytest.fixture(scope="module")
+async def lxc_network(pg_url: str, nats_url: str, keys: Keys) -> AsyncIterator[str]:
+    """The network service, in process (as test_network_spawn starts it)."""
+    port = free_port()
+    settings = NetworkSettings(
+        database_url=pg_url, nats_url=nats_url, grpc_host="127.0.0.1", grpc_port=port,
+        metrics_host="127.0.0.1", metrics_port=0, server_id=f"network-{uuid.uuid4().hex[:6]}",
+        token_public_key=keys.public_path, physical_networks="", shutdown_grace_s=1.0,
+        outbox_poll_s=0.2,
+    )  # fmt: skip
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, lifespan, stop, handle_signals=False))
+    try:
+        await wait_serving(f"127.0.0.1:{port}", timeout=30)
+        yield f"127.0.0.1:{port}"
+    finally:
+        stop.set()
+        await task
+
+
 def is_(kind: EventKind, sid: str):  # type: ignore[no-untyped-def]
     return lambda e: e.kind == kind and e.server_id == sid
 
@@ -195,3 +228,86 @@ async def test_a_container_runs_its_init_and_user_data_and_leaves_nothing_behind
     assert str(agent.root) not in loop_backings()
     assert not [e for e in agent.tap.of(sid) if e.kind == EventKind.VANISHED]
     await agent.stop()
+
+
+async def test_a_container_gets_its_port_on_the_bridge_with_dhcp_and_rules(
+    lxc_agent: KvmAgent, container_image_id: tuple[str, str], lxc_network: str, keys: Keys
+) -> None:
+    """The same data plane as a VM's: the port's bridge, DHCP in its namespace, the
+    anti-spoofing and security group rules on the port's tap (here the veth's host end)."""
+    image_id, sha = container_image_id
+    agent = lxc_agent
+    physnet = f"phys{uuid.uuid4().hex[:8]}"
+    admin = md(keys, user_id="admin", project_id="admin", roles=("admin", "member"))
+    api = md(keys, user_id=API_IDENTITY, project_id="", roles=(), kind="service")
+    sid = str(uuid.uuid4())
+    nft_table = f"pvlxc{uuid.uuid4().hex[:6]}"
+    async with grpc.aio.insecure_channel(lxc_network) as ch:
+        stub = svc_grpc.NetworkServiceStub(ch)
+        net = (
+            await stub.CreateNetwork(
+                npb.CreateNetworkRequest(
+                    network=npb.Network(
+                        name="n", network_type=npb.NETWORK_TYPE_FLAT, physical_network=physnet
+                    )
+                ),
+                metadata=admin,
+            )
+        ).network
+        await stub.CreateSubnet(
+            npb.CreateSubnetRequest(subnet=npb.Subnet(network_id=net.id, cidr="10.81.0.0/24")),
+            metadata=admin,
+        )
+        port = (
+            await stub.CreatePort(
+                npb.CreatePortRequest(port=npb.Port(network_id=net.id)), metadata=admin
+            )
+        ).port
+        address = port.fixed_ips[0].ip_address
+        await stub.BindPort(
+            bpb.BindPortRequest(
+                port_id=port.id, host=agent.host, vif_type=npb.VIF_TYPE_BRIDGE, device_id=sid,
+                device_owner="compute:lxc",
+            ),
+            metadata=api,
+        )  # fmt: skip
+        await agent.start(
+            POLYVISOR_PHYSICAL_INTERFACE_MAPPINGS=f"{physnet}:",
+            POLYVISOR_NETWORK_ADDRESS=lxc_network,
+            POLYVISOR_NFT_TABLE=nft_table,
+        )
+        try:
+            await agent.send(
+                sid, 1, "spawn", image_id=image_id, sha256=sha, disk_format="raw", memory_mb=64
+            )
+            ev = await agent.tap.wait_for(
+                lambda e: (
+                    e.server_id == sid and e.kind in (EventKind.SPAWNED, EventKind.SPAWN_FAILED)
+                ),
+                timeout=120,
+            )
+            assert ev.kind == EventKind.SPAWNED, ev
+            xml = virsh("dumpxml", f"polyvisor-{sid}")
+            assert f"<mac address='{port.mac_address}'/>" in xml
+            assert f"<source bridge='{bridge_name(net.id)}'/>" in xml
+            assert f"<target dev='{tap_name(port.id)}'/>" in xml
+            # The container asked the network's dnsmasq and got its port's address.
+            await agent.serial_line(sid, f"LEASE {address}/24".encode(), timeout=120)
+            got = (await stub.GetPort(npb.GetPortRequest(port_id=port.id), metadata=admin)).port
+            assert got.binding.state == npb.BINDING_STATE_ACTIVE
+            assert got.binding.port_security_enforced
+            _, master = await run("ip", "-o", "link", "show", tap_name(port.id))
+            assert f"master {bridge_name(net.id)}" in master
+            _, rules = await run("nft", "list", "table", "bridge", nft_table)
+            assert tap_name(port.id) in rules  # the port's anti-spoofing and group rules
+
+            await agent.send(sid, 2, "destroy")
+            await agent.tap.wait_for(lambda e: e.server_id == sid and e.kind == EventKind.DESTROYED)
+            _, links = await run("ip", "-o", "link", "show")
+            assert bridge_name(net.id) not in links and tap_name(port.id) not in links
+            await agent.stop()
+        finally:
+            plane = NetworkPlane(
+                mappings={}, state_dir=agent.root / "state" / "network", table=nft_table
+            )
+            await plane.remove_orphans()
