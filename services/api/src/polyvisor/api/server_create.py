@@ -117,6 +117,8 @@ class ServerCreate(ServerBase):
         )
         deadline = datetime.now(UTC) + timedelta(seconds=self.deadlines.scheduling_s)
         key = request_id or ids.new_id()
+        if image.vm_mode.lower() == "exe" or image.hypervisor_type.lower() == "lxc":
+            spec = replace(spec, console_type="")  # a container: a console log, no VNC
 
         def new(count: int) -> list[server_store.NewServer]:
             return [

@@ -133,7 +133,7 @@ class SpawnSpec:
             hostname=str(data.get("hostname") or ""),
             public_keys=tuple(data.get("public_keys") or ()),
             hints=Hints.from_json(data.get("hints")),
-            console_type=str(data.get("console_type") or "VNC"),
+            console_type=str(data.get("console_type", "VNC")),
             nics=tuple(Nic.from_json(n) for n in data.get("nics") or ()),
             require_security_groups=bool(data.get("require_security_groups")),
         )

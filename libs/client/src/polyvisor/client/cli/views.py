@@ -327,6 +327,7 @@ def hypervisor_view(h: hypervisors_pb2.Hypervisor) -> dict[str, Any]:
         "supported_instances": _instances(h.supported_instances),
         "native_disk_formats": [_e(enums.DISK_FORMAT, f) for f in h.native_disk_formats],
         "console_types": [_e(enums.CONSOLE_TYPE, c) for c in feats.console_types],
+        "capabilities": list(h.capabilities),
         "vnc_port_range": vnc,
         "last_report_time": _ts(h, "last_report_time"),
     }

@@ -28,7 +28,7 @@ from polyvisor.types.v1 import hypervisor_pb2 as polyvisor_dot_types_dot_v1_dot_
 from polyvisor.types.v1 import resources_pb2 as polyvisor_dot_types_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&polyvisor/compute/v1/hypervisors.proto\x12\x14polyvisor.compute.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dpolyvisor/types/v1/disk.proto\x1a#polyvisor/types/v1/hypervisor.proto\x1a\"polyvisor/types/v1/resources.proto\"\xcd\x06\n\nHypervisor\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12;\n\x0fhypervisor_type\x18\x03 \x01(\x0e\x32\".polyvisor.types.v1.HypervisorType\x12\x1a\n\x12hypervisor_version\x18\x04 \x01(\t\x12,\n\x05state\x18\x05 \x01(\x0e\x32\x1d.polyvisor.types.v1.HostState\x12.\n\x06status\x18\x06 \x01(\x0e\x32\x1e.polyvisor.types.v1.HostStatus\x12\x17\n\x0f\x64isabled_reason\x18\x07 \x01(\t\x12\x19\n\x11\x61vailability_zone\x18\x08 \x01(\t\x12\x32\n\x0binventories\x18\t \x03(\x0b\x32\x1d.polyvisor.types.v1.Inventory\x12,\n\x05total\x18\n \x01(\x0b\x32\x1d.polyvisor.types.v1.Resources\x12+\n\x04used\x18\x0b \x01(\x0b\x32\x1d.polyvisor.types.v1.Resources\x12/\n\x08reserved\x18\x0c \x01(\x0b\x32\x1d.polyvisor.types.v1.Resources\x12\x17\n\x0frunning_servers\x18\r \x01(\x05\x12\x14\n\x0c\x63luster_name\x18\x0e \x01(\t\x12\x13\n\x0b\x64rs_enabled\x18\x0f \x01(\x08\x12\x30\n\nesxi_hosts\x18\x10 \x03(\x0b\x32\x1c.polyvisor.types.v1.EsxiHost\x12\x42\n\x13supported_instances\x18\x11 \x03(\x0b\x32%.polyvisor.types.v1.SupportedInstance\x12;\n\x13native_disk_formats\x18\x12 \x03(\x0e\x32\x1e.polyvisor.types.v1.DiskFormat\x12\x38\n\x08\x66\x65\x61tures\x18\x13 \x01(\x0b\x32&.polyvisor.types.v1.HypervisorFeatures\x12\x0f\n\x07host_ip\x18\x14 \x01(\t\x12\x34\n\x10last_report_time\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xf5\x01\n\x16ListHypervisorsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12;\n\x0fhypervisor_type\x18\x03 \x01(\x0e\x32\".polyvisor.types.v1.HypervisorType\x12,\n\x05state\x18\x04 \x01(\x0e\x32\x1d.polyvisor.types.v1.HostState\x12.\n\x06status\x18\x05 \x01(\x0e\x32\x1e.polyvisor.types.v1.HostStatus\x12\x19\n\x11\x61vailability_zone\x18\x06 \x01(\t\"i\n\x17ListHypervisorsResponse\x12\x35\n\x0bhypervisors\x18\x01 \x03(\x0b\x32 .polyvisor.compute.v1.Hypervisor\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"-\n\x14GetHypervisorRequest\x12\x15\n\rhypervisor_id\x18\x01 \x01(\t\"M\n\x15GetHypervisorResponse\x12\x34\n\nhypervisor\x18\x01 \x01(\x0b\x32 .polyvisor.compute.v1.Hypervisor\"0\n\x17\x45nableHypervisorRequest\x12\x15\n\rhypervisor_id\x18\x01 \x01(\t\"P\n\x18\x45nableHypervisorResponse\x12\x34\n\nhypervisor\x18\x01 \x01(\x0b\x32 .polyvisor.compute.v1.Hypervisor\"A\n\x18\x44isableHypervisorRequest\x12\x15\n\rhypervisor_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"Q\n\x19\x44isableHypervisorResponse\x12\x34\n\nhypervisor\x18\x01 \x01(\x0b\x32 .polyvisor.compute.v1.Hypervisorb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&polyvisor/compute/v1/hypervisors.proto\x12\x14polyvisor.compute.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dpolyvisor/types/v1/disk.proto\x1a#polyvisor/types/v1/hypervisor.proto\x1a\"polyvisor/types/v1/resources.proto\"\xe3\x06\n\nHypervisor\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12;\n\x0fhypervisor_type\x18\x03 \x01(\x0e\x32\".polyvisor.types.v1.HypervisorType\x12\x1a\n\x12hypervisor_version\x18\x04 \x01(\t\x12,\n\x05state\x18\x05 \x01(\x0e\x32\x1d.polyvisor.types.v1.HostState\x12.\n\x06status\x18\x06 \x01(\x0e\x32\x1e.polyvisor.types.v1.HostStatus\x12\x17\n\x0f\x64isabled_reason\x18\x07 \x01(\t\x12\x19\n\x11\x61vailability_zone\x18\x08 \x01(\t\x12\x32\n\x0binventories\x18\t \x03(\x0b\x32\x1d.polyvisor.types.v1.Inventory\x12,\n\x05total\x18\n \x01(\x0b\x32\x1d.polyvisor.types.v1.Resources\x12+\n\x04used\x18\x0b \x01(\x0b\x32\x1d.polyvisor.types.v1.Resources\x12/\n\x08reserved\x18\x0c \x01(\x0b\x32\x1d.polyvisor.types.v1.Resources\x12\x17\n\x0frunning_servers\x18\r \x01(\x05\x12\x14\n\x0c\x63luster_name\x18\x0e \x01(\t\x12\x13\n\x0b\x64rs_enabled\x18\x0f \x01(\x08\x12\x30\n\nesxi_hosts\x18\x10 \x03(\x0b\x32\x1c.polyvisor.types.v1.EsxiHost\x12\x42\n\x13supported_instances\x18\x11 \x03(\x0b\x32%.polyvisor.types.v1.SupportedInstance\x12;\n\x13native_disk_formats\x18\x12 \x03(\x0e\x32\x1e.polyvisor.types.v1.DiskFormat\x12\x38\n\x08\x66\x65\x61tures\x18\x13 \x01(\x0b\x32&.polyvisor.types.v1.HypervisorFeatures\x12\x0f\n\x07host_ip\x18\x14 \x01(\t\x12\x34\n\x10last_report_time\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x63\x61pabilities\x18\x16 \x03(\t\"\xf5\x01\n\x16ListHypervisorsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12;\n\x0fhypervisor_type\x18\x03 \x01(\x0e\x32\".polyvisor.types.v1.HypervisorType\x12,\n\x05state\x18\x04 \x01(\x0e\x32\x1d.polyvisor.types.v1.HostState\x12.\n\x06status\x18\x05 \x01(\x0e\x32\x1e.polyvisor.types.v1.HostStatus\x12\x19\n\x11\x61vailability_zone\x18\x06 \x01(\t\"i\n\x17ListHypervisorsResponse\x12\x35\n\x0bhypervisors\x18\x01 \x03(\x0b\x32 .polyvisor.compute.v1.Hypervisor\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"-\n\x14GetHypervisorRequest\x12\x15\n\rhypervisor_id\x18\x01 \x01(\t\"M\n\x15GetHypervisorResponse\x12\x34\n\nhypervisor\x18\x01 \x01(\x0b\x32 .polyvisor.compute.v1.Hypervisor\"0\n\x17\x45nableHypervisorRequest\x12\x15\n\rhypervisor_id\x18\x01 \x01(\t\"P\n\x18\x45nableHypervisorResponse\x12\x34\n\nhypervisor\x18\x01 \x01(\x0b\x32 .polyvisor.compute.v1.Hypervisor\"A\n\x18\x44isableHypervisorRequest\x12\x15\n\rhypervisor_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"Q\n\x19\x44isableHypervisorResponse\x12\x34\n\nhypervisor\x18\x01 \x01(\x0b\x32 .polyvisor.compute.v1.Hypervisorb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,21 +36,21 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'polyvisor.compute.v1.hyperv
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_HYPERVISOR']._serialized_start=202
-  _globals['_HYPERVISOR']._serialized_end=1047
-  _globals['_LISTHYPERVISORSREQUEST']._serialized_start=1050
-  _globals['_LISTHYPERVISORSREQUEST']._serialized_end=1295
-  _globals['_LISTHYPERVISORSRESPONSE']._serialized_start=1297
-  _globals['_LISTHYPERVISORSRESPONSE']._serialized_end=1402
-  _globals['_GETHYPERVISORREQUEST']._serialized_start=1404
-  _globals['_GETHYPERVISORREQUEST']._serialized_end=1449
-  _globals['_GETHYPERVISORRESPONSE']._serialized_start=1451
-  _globals['_GETHYPERVISORRESPONSE']._serialized_end=1528
-  _globals['_ENABLEHYPERVISORREQUEST']._serialized_start=1530
-  _globals['_ENABLEHYPERVISORREQUEST']._serialized_end=1578
-  _globals['_ENABLEHYPERVISORRESPONSE']._serialized_start=1580
-  _globals['_ENABLEHYPERVISORRESPONSE']._serialized_end=1660
-  _globals['_DISABLEHYPERVISORREQUEST']._serialized_start=1662
-  _globals['_DISABLEHYPERVISORREQUEST']._serialized_end=1727
-  _globals['_DISABLEHYPERVISORRESPONSE']._serialized_start=1729
-  _globals['_DISABLEHYPERVISORRESPONSE']._serialized_end=1810
+  _globals['_HYPERVISOR']._serialized_end=1069
+  _globals['_LISTHYPERVISORSREQUEST']._serialized_start=1072
+  _globals['_LISTHYPERVISORSREQUEST']._serialized_end=1317
+  _globals['_LISTHYPERVISORSRESPONSE']._serialized_start=1319
+  _globals['_LISTHYPERVISORSRESPONSE']._serialized_end=1424
+  _globals['_GETHYPERVISORREQUEST']._serialized_start=1426
+  _globals['_GETHYPERVISORREQUEST']._serialized_end=1471
+  _globals['_GETHYPERVISORRESPONSE']._serialized_start=1473
+  _globals['_GETHYPERVISORRESPONSE']._serialized_end=1550
+  _globals['_ENABLEHYPERVISORREQUEST']._serialized_start=1552
+  _globals['_ENABLEHYPERVISORREQUEST']._serialized_end=1600
+  _globals['_ENABLEHYPERVISORRESPONSE']._serialized_start=1602
+  _globals['_ENABLEHYPERVISORRESPONSE']._serialized_end=1682
+  _globals['_DISABLEHYPERVISORREQUEST']._serialized_start=1684
+  _globals['_DISABLEHYPERVISORREQUEST']._serialized_end=1749
+  _globals['_DISABLEHYPERVISORRESPONSE']._serialized_start=1751
+  _globals['_DISABLEHYPERVISORRESPONSE']._serialized_end=1832
 # @@protoc_insertion_point(module_scope)

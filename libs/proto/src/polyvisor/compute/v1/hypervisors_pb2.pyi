@@ -13,7 +13,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Hypervisor(_message.Message):
-    __slots__ = ("id", "hostname", "hypervisor_type", "hypervisor_version", "state", "status", "disabled_reason", "availability_zone", "inventories", "total", "used", "reserved", "running_servers", "cluster_name", "drs_enabled", "esxi_hosts", "supported_instances", "native_disk_formats", "features", "host_ip", "last_report_time")
+    __slots__ = ("id", "hostname", "hypervisor_type", "hypervisor_version", "state", "status", "disabled_reason", "availability_zone", "inventories", "total", "used", "reserved", "running_servers", "cluster_name", "drs_enabled", "esxi_hosts", "supported_instances", "native_disk_formats", "features", "host_ip", "last_report_time", "capabilities")
     ID_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     HYPERVISOR_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -35,6 +35,7 @@ class Hypervisor(_message.Message):
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     HOST_IP_FIELD_NUMBER: _ClassVar[int]
     LAST_REPORT_TIME_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     id: str
     hostname: str
     hypervisor_type: _hypervisor_pb2.HypervisorType
@@ -56,7 +57,8 @@ class Hypervisor(_message.Message):
     features: _hypervisor_pb2.HypervisorFeatures
     host_ip: str
     last_report_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., hostname: _Optional[str] = ..., hypervisor_type: _Optional[_Union[_hypervisor_pb2.HypervisorType, str]] = ..., hypervisor_version: _Optional[str] = ..., state: _Optional[_Union[_hypervisor_pb2.HostState, str]] = ..., status: _Optional[_Union[_hypervisor_pb2.HostStatus, str]] = ..., disabled_reason: _Optional[str] = ..., availability_zone: _Optional[str] = ..., inventories: _Optional[_Iterable[_Union[_resources_pb2.Inventory, _Mapping]]] = ..., total: _Optional[_Union[_resources_pb2.Resources, _Mapping]] = ..., used: _Optional[_Union[_resources_pb2.Resources, _Mapping]] = ..., reserved: _Optional[_Union[_resources_pb2.Resources, _Mapping]] = ..., running_servers: _Optional[int] = ..., cluster_name: _Optional[str] = ..., drs_enabled: _Optional[bool] = ..., esxi_hosts: _Optional[_Iterable[_Union[_hypervisor_pb2.EsxiHost, _Mapping]]] = ..., supported_instances: _Optional[_Iterable[_Union[_hypervisor_pb2.SupportedInstance, _Mapping]]] = ..., native_disk_formats: _Optional[_Iterable[_Union[_disk_pb2.DiskFormat, str]]] = ..., features: _Optional[_Union[_hypervisor_pb2.HypervisorFeatures, _Mapping]] = ..., host_ip: _Optional[str] = ..., last_report_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    capabilities: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., hostname: _Optional[str] = ..., hypervisor_type: _Optional[_Union[_hypervisor_pb2.HypervisorType, str]] = ..., hypervisor_version: _Optional[str] = ..., state: _Optional[_Union[_hypervisor_pb2.HostState, str]] = ..., status: _Optional[_Union[_hypervisor_pb2.HostStatus, str]] = ..., disabled_reason: _Optional[str] = ..., availability_zone: _Optional[str] = ..., inventories: _Optional[_Iterable[_Union[_resources_pb2.Inventory, _Mapping]]] = ..., total: _Optional[_Union[_resources_pb2.Resources, _Mapping]] = ..., used: _Optional[_Union[_resources_pb2.Resources, _Mapping]] = ..., reserved: _Optional[_Union[_resources_pb2.Resources, _Mapping]] = ..., running_servers: _Optional[int] = ..., cluster_name: _Optional[str] = ..., drs_enabled: _Optional[bool] = ..., esxi_hosts: _Optional[_Iterable[_Union[_hypervisor_pb2.EsxiHost, _Mapping]]] = ..., supported_instances: _Optional[_Iterable[_Union[_hypervisor_pb2.SupportedInstance, _Mapping]]] = ..., native_disk_formats: _Optional[_Iterable[_Union[_disk_pb2.DiskFormat, str]]] = ..., features: _Optional[_Union[_hypervisor_pb2.HypervisorFeatures, _Mapping]] = ..., host_ip: _Optional[str] = ..., last_report_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., capabilities: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListHypervisorsRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "hypervisor_type", "state", "status", "availability_zone")

@@ -36,6 +36,7 @@ def hypervisor_from_provider(
     out.inventories.extend(p.inventories)
     out.supported_instances.extend(p.supported_instances)
     out.native_disk_formats.extend(dict.fromkeys(r.disk_format for r in p.disk_formats))
+    out.capabilities.extend(sorted(p.capabilities))
     if p.HasField("features"):
         out.features.CopyFrom(p.features)
     if p.HasField("last_report_time"):
