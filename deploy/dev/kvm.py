@@ -38,15 +38,17 @@ def nft_table(layout: Layout) -> str:
     return "pv" + hashlib.sha256(str(layout.root).encode()).hexdigest()[:10]
 
 
-def remove_network_plumbing(layout: Layout) -> list[str]:
+def remove_network_plumbing(
+    layout: Layout, agent: str = "agent_kvm", table: str | None = None
+) -> list[str]:
     """Remove what the stack's KVM agent made for its networks (each network's bridge, DHCP
     namespace and dnsmasq, its metadata address; the nftables tables): the agent leaves them
     in place when it stops, for the guests, and a stack that is down has none. Its state
     directory says which; the networks removed. Call it once the agent has stopped."""
-    state = layout.data("agent_kvm") / "state" / "network"
+    state = layout.data(agent) / "state" / "network"
     if not (state / "dhcp").is_dir():
         return []
     from polyvisor.agent_kvm.net.plane import NetworkPlane
 
-    plane = NetworkPlane(mappings={}, state_dir=state, table=nft_table(layout))
+    plane = NetworkPlane(mappings={}, state_dir=state, table=table or nft_table(layout))
     return asyncio.run(plane.remove_orphans())

@@ -9,6 +9,9 @@ conventions' defaults), the console proxy 6080 (its health 50055, metrics 9155),
 the OpenStack API gateway 8774 (50057, 9157);
 `POLYVISOR_DEV_PORTS=ephemeral` picks free ports instead (a second stack beside a running
 one). Agents get ephemeral ports.
+
+One concern: every process of the stack and its environment, in one plan, so that each
+variable the stack sets is decided in one place.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
+from deploy.dev import lxc
 from deploy.dev.kvm import nft_table, virt_type
 from deploy.dev.layout import Layout
 
@@ -212,6 +216,7 @@ def plan(
     """All service processes in start order. `recorded`: ports of those already running."""
     specs: dict[str, ServiceSpec] = {}
     ports = {name: _ports(name, recorded) for name in (*CONTROL_PLANE, *WEB)}
+    lxc_host = lxc.wanted(infra.libvirt_uri)
     address = {name: f"{BIND_HOST}:{ports[name][0]}" for name in CONTROL_PLANE}
     http = {name: _http_port(name, recorded) for name in WEB}
     console_url = f"ws://{BIND_HOST}:{http['console']}"
@@ -265,7 +270,7 @@ def plan(
         env={
             **common("networksvc"),
             "POLYVISOR_DATABASE_URL": infra.database_url,
-            "POLYVISOR_PHYSICAL_NETWORKS": DEMO_PHYSICAL_NETWORK,
+            "POLYVISOR_PHYSICAL_NETWORKS": lxc.physical_networks(DEMO_PHYSICAL_NETWORK, lxc_host),
         },
     )  # fmt: skip
     specs["api"] = ServiceSpec(
@@ -359,6 +364,13 @@ def plan(
         },
         info={"libvirt_uri": infra.libvirt_uri},
     )  # fmt: skip
+    if lxc_host:
+        ports[lxc.AGENT] = _ports(lxc.AGENT, recorded)
+        specs[lxc.AGENT] = ServiceSpec(
+            lxc.AGENT, "agent_kvm", *ports[lxc.AGENT],
+            env={**agent_env(lxc.AGENT, lxc.host_id()), **lxc.agent_env(layout)},
+            info={"libvirt_uri": lxc.URI},
+        )  # fmt: skip
     for cluster in infra.clusters:
         name = f"agent_vmware-{cluster}"
         ports[name] = _ports(name, recorded)

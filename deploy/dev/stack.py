@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from deploy.dev import demo_image, demo_network, health, infrastructure
+from deploy.dev import demo_image, demo_network, health, infrastructure, lxc
 from deploy.dev.infrastructure import PORT_RELEASE_S, StackError, console, vcenter_clusters
 from deploy.dev.kvm import remove_network_plumbing
 from deploy.dev.layout import Layout
@@ -211,7 +211,9 @@ def up(layout: Layout | None = None) -> int:
                     if proc is not None:
                         batch.append((spec, proc))
             _wait(layout, batch, result)
-        for step in (demo_network.up, demo_image.up) if result.ok else ():
+        with_lxc = any(s.name == lxc.AGENT for s in specs)
+        steps = (demo_network.up, demo_image.up, *([lxc.up] if with_lxc else []))
+        for step in steps if result.ok else ():
             step({s.name: s.grpc_port for s in specs}, creds, console.print)
     except StackError as e:
         console.print(f"[red]dev up failed: {e}[/red]")
@@ -389,6 +391,8 @@ def down(layout: Layout | None = None) -> int:
     try:
         for network_id in remove_network_plumbing(layout):
             console.print(f"removed    the KVM host's plumbing of network {network_id}")
+        for network_id in remove_network_plumbing(layout, lxc.AGENT, lxc.nft_table(layout)):
+            console.print(f"removed    the container host's plumbing of network {network_id}")
     except (NetError, OSError) as e:  # a command (ip, nft) failed: say so, go on stopping
         ok = False
         console.print(f"[red]network plumbing: {e}[/red]")

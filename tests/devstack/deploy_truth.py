@@ -91,6 +91,7 @@ BINARY_PACKAGES = {
     "ovs-vsctl": "openvswitch-switch",
     "rbd": "ceph-common",
     "mkfs.ext4": "e2fsprogs",
+    "resize2fs": "e2fsprogs",
 }
 #: Names distinctive enough to count wherever they are quoted (a setting's default, an argv);
 #: the others (ip, nft, bridge, rbd) count only where the code runs them.
