@@ -10,6 +10,9 @@ run/, postgres/, nats/, vcsim/), so the parts still running reach it where they 
 part moves only when another process took its port; the running parts given its old
 address are then restarted too. Down stops what up started, in reverse (and forgets the
 ports: the next `up` starts afresh).
+
+One concern: the order in which the stack's parts start and stop; what each part is and how
+it is configured lives beside it (infrastructure, services, demo_*, kvm, lxc).
 """
 
 from __future__ import annotations

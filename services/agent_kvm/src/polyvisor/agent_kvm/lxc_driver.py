@@ -282,8 +282,8 @@ class LxcDriver(SpawnVerbs):
             self._rootfs_link(sid).unlink(missing_ok=True)
             if isinstance(exc, HypervisorUnavailable) or not self._alive():
                 raise HypervisorUnavailable(f"spawn of server {sid}: {exc}") from exc
-            if isinstance(exc, SpawnFailed):
-                raise
+            if isinstance(exc, SpawnFailed) or (isinstance(exc, DriverError) and exc.retryable):
+                raise  # a retryable one (the network service restarting) is retried in place
             if isinstance(exc, DriverError | DiskError | OSError | ValueError):
                 raise SpawnFailed(f"spawn of server {sid}: {exc}") from exc
             raise
