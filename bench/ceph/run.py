@@ -229,6 +229,8 @@ def main() -> int:
             "boot_rbd_clone_s": round(statistics.median(clone_s), 3),
             "rbd_clone_only_s": round(statistics.median(clone_only), 3),
             "boot_copied_qcow2_s": round(statistics.median(copy_s), 3),
+            "boot_rbd_clone_rounds_s": [round(x, 3) for x in clone_s],
+            "boot_copied_qcow2_rounds_s": [round(x, 3) for x in copy_s],
             "rbd_create_s": round(statistics.median(rbd_create), 3),
             "qemu_img_create_s": round(statistics.median(file_create), 3),
         }
