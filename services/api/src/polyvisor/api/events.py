@@ -21,7 +21,6 @@ from polyvisor.api import lifecycle, outcomes
 from polyvisor.api import models as m
 from polyvisor.api.metrics import EVENTS_APPLIED
 from polyvisor.api.store import observations
-from polyvisor.api.store import servers as server_store
 from polyvisor.api.store.db import Pool
 from polyvisor.common.db import db_errors
 from polyvisor.common.logging import get_logger
@@ -44,11 +43,10 @@ class EventApplier:
         """Apply one event; the server after it (None: unknown server or nothing changed)."""
         with db_errors():
             async with self.pool.acquire() as conn, conn.transaction():
-                server = await server_store.lock(conn, ev.server_id)
+                server, observed = await observations.lock_server(conn, ev.server_id)
                 if server is None:
                     log.info("event for an unknown server ignored", server_id=ev.server_id)
                     return None
-                observed = await observations.newest(conn, ev.server_id)
                 out = lifecycle.apply_event(server, ev, datetime.now(UTC), self.deadlines, observed)
                 if out.observed is not None:
                     recorded = await observations.record(conn, ev.server_id, out.observed)

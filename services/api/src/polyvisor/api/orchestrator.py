@@ -173,9 +173,8 @@ class Orchestrator:
 
     async def _schedule(self, entry: Entry, generation: int) -> None:
         with db_errors():
-            server = await server_store.get(self.pool, entry.server_id, None)
-            spec = await self._spec(server, generation)
-        if server is None or spec is None:
+            server, spec, _ = await server_store.get_with_spawn(self.pool, entry.server_id)
+        if server is None or spec is None or not lifecycle.awaits_scheduling(server, generation):
             await self._finish(entry)
             return
         request = lifecycle.placement_request(
@@ -272,10 +271,13 @@ class Orchestrator:
 
     async def _send(self, entry: Entry, cmd: lifecycle.AgentCommand) -> None:
         with db_errors():
-            server = await server_store.get(self.pool, entry.server_id, None)
-            spec, user_data = None, None
-            if server is not None and isinstance(cmd, lifecycle.Spawn):
-                spec, user_data = await server_store.spawn_data(self.pool, server.id)
+            if isinstance(cmd, lifecycle.Spawn):
+                server, spec, user_data = await server_store.get_with_spawn(
+                    self.pool, entry.server_id
+                )
+            else:
+                server = await server_store.get(self.pool, entry.server_id, None)
+                spec, user_data = None, None
         if server is None:
             log.warning("command for an unknown server, dropped")
         else:

@@ -5,7 +5,27 @@ change log entry."""
 from __future__ import annotations
 
 from polyvisor.api import models as m
+from polyvisor.api.store import rows
 from polyvisor.api.store.db import Conn
+from polyvisor.api.store.rows import SERVER_COLUMNS
+
+
+async def lock_server(conn: Conn, server_id: str) -> tuple[m.Server | None, m.Observation | None]:
+    """The server locked until the end of the transaction (`servers.lock`) and its newest
+    observation, in one round trip (every agent event reads both)."""
+    row = await conn.fetchrow(
+        f"SELECT {SERVER_COLUMNS}, last_observed_generation, last_observed_by, "
+        "last_observed_at FROM servers WHERE id = $1 FOR UPDATE",
+        server_id,
+    )
+    if row is None:
+        return None, None
+    seen = None
+    if row["last_observed_at"] is not None:
+        seen = m.Observation(
+            row["last_observed_generation"], row["last_observed_by"], row["last_observed_at"]
+        )
+    return rows.server(row), seen
 
 
 async def newest(conn: Conn, server_id: str) -> m.Observation | None:

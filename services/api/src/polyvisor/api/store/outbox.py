@@ -143,12 +143,14 @@ def _command(payload: dict[str, Any]) -> AgentCommand:
 async def add(conn: Conn, server_id: str, work: OutboxWork) -> int:
     kind, payload = encode(work)
     entry_id = await conn.fetchval(
-        "INSERT INTO outbox (server_id, kind, payload) VALUES ($1, $2, $3::jsonb) RETURNING id",
+        "WITH e AS (INSERT INTO outbox (server_id, kind, payload) "
+        "VALUES ($1, $2, $3::jsonb) RETURNING id) "
+        "SELECT e.id FROM e, pg_notify($4, $1)",  # one round trip: creates add several
         server_id,
         kind,
         payload,
+        WAKE_CHANNEL,
     )
-    await conn.execute("SELECT pg_notify($1, $2)", WAKE_CHANNEL, server_id)
     return int(entry_id)
 
 

@@ -1,6 +1,7 @@
 """Servers, and the change log every write to them appends to.
 
-Every write goes through `insert` or `save`, which (in the caller's transaction):
+Every write goes through `insert` or `save`, which (in the caller's transaction, in one
+statement, so one round trip: a storm of creates writes each server several times):
 1. take the revision lock (an advisory transaction lock held until commit), so that
    revisions commit in the order they are drawn from `server_revision_seq`: a reader that
    has seen revision N will never later find a smaller one committed (Watch relies on it;
@@ -48,26 +49,25 @@ class NewServer:
     server_group_id: str = ""
 
 
-async def _next_revision(conn: Conn, project_id: str) -> int:
-    await conn.execute("SELECT pg_advisory_xact_lock($1, 0)", _REVISION_LOCK_CLASS)
-    return int(await conn.fetchval("SELECT nextval('server_revision_seq')"))
+# The revision drawn under the lock: the lock is taken in the FROM before nextval is called.
+_REVISION = (
+    "rev AS (SELECT nextval('server_revision_seq') AS n "
+    "FROM (SELECT pg_advisory_xact_lock({lock}, 0)) AS l)"
+)
 
 
-async def _log_change(
-    conn: Conn, revision: int, project_id: str, server_id: str, kind: str
-) -> None:
-    await conn.execute(
+def _logged(kind: str, channel: str) -> str:
+    """The rest of a write: the change log entry of the row `s` (the CTE the write returns,
+    all of its columns) and the NOTIFY, returning the server."""
+    return f"""
+        , logged AS (
+            INSERT INTO server_changes (revision, project_id, server_id, change_type, snapshot)
+            SELECT s.revision, s.project_id, s.id, {kind}::text,
+                   to_jsonb(s) - 'spawn' - 'user_data'
+            FROM s)
+        SELECT {SERVER_COLUMNS}, pg_notify({channel}, s.project_id || ' ' || s.id) AS notified
+        FROM s
         """
-        INSERT INTO server_changes (revision, project_id, server_id, change_type, snapshot)
-        SELECT $1, $2, $3, $4, to_jsonb(s) - 'spawn' - 'user_data'
-        FROM servers s WHERE s.id = $3
-        """,
-        revision,
-        project_id,
-        server_id,
-        kind,
-    )
-    await conn.execute("SELECT pg_notify($1, $2)", CHANGES_CHANNEL, f"{project_id} {server_id}")
 
 
 async def insert(conn: Conn, new: Sequence[NewServer]) -> list[m.Server] | None:
@@ -75,19 +75,20 @@ async def insert(conn: Conn, new: Sequence[NewServer]) -> list[m.Server] | None:
     back and returns the first call's servers). Must run in a transaction."""
     out: list[m.Server] = []
     for s in new:
-        revision = await _next_revision(conn, s.project_id)
         row = await conn.fetchrow(
             f"""
+            WITH {_REVISION.format(lock="$20")}, s AS (
             INSERT INTO servers (
                 id, project_id, user_id, name, image_id, flavor, vcpus, ram_mb, state, task,
                 task_deadline, power_state, desired_power_state, key_name, has_user_data,
                 metadata, availability_zone, request_id, request_index, revision, attempts,
                 spawn, user_data, server_group_id, generation)
             VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, 'BUILDING', 'SCHEDULING', $9,
-                    'NOSTATE', 'RUNNING', $10, $11, $12::jsonb, $13, $14, $15, $16, 0,
-                    $17::jsonb, $18, $19, 1)
+                    'NOSTATE', 'RUNNING', $10, $11, $12::jsonb, $13, $14, $15,
+                    (SELECT n FROM rev), 0, $17::jsonb, $18, $19, 1)
             ON CONFLICT (project_id, request_id, request_index) DO NOTHING
-            RETURNING {SERVER_COLUMNS}
+            RETURNING *)
+            {_logged("$16", "$21")}
             """,
             s.id,
             s.project_id,
@@ -104,14 +105,15 @@ async def insert(conn: Conn, new: Sequence[NewServer]) -> list[m.Server] | None:
             s.availability_zone,
             s.request_id,
             s.request_index,
-            revision,
+            "CREATED",
             s.spawn.to_json(),
             s.user_data,
             s.server_group_id,
+            _REVISION_LOCK_CLASS,
+            CHANGES_CHANNEL,
         )
         if row is None:
             return None
-        await _log_change(conn, revision, s.project_id, s.id, "CREATED")
         out.append(rows.server(row))
     return out
 
@@ -159,9 +161,8 @@ async def save(
 ) -> m.Server:
     """Apply `change` to a server locked by this transaction, with a new revision and an
     entry in the change log."""
-    revision = await _next_revision(conn, server.project_id)
-    sets = ["revision = $2", "update_time = now()"]
-    args: list[Any] = [server.id, revision]
+    sets = ["revision = (SELECT n FROM rev)", "update_time = now()"]
+    args: list[Any] = [server.id, _REVISION_LOCK_CLASS, change_type, CHANGES_CHANNEL]
     for column, value in change.items():
         args.append(rows.column_value(column, value))
         cast = "::jsonb" if column in rows.JSONB_COLUMNS else ""
@@ -170,11 +171,12 @@ async def save(
             args.extend((value.vcpus, value.ram_mb))
             sets.append(f"vcpus = ${len(args) - 1}, ram_mb = ${len(args)}")
     row = await conn.fetchrow(
-        f"UPDATE servers SET {', '.join(sets)} WHERE id = $1 RETURNING {SERVER_COLUMNS}", *args
+        f"WITH {_REVISION.format(lock='$2')}, s AS ("
+        f"UPDATE servers SET {', '.join(sets)} WHERE id = $1 RETURNING *) {_logged('$3', '$4')}",
+        *args,
     )
     if row is None:
         raise LookupError(f"server {server.id} vanished under its lock")
-    await _log_change(conn, revision, server.project_id, server.id, change_type)
     return rows.server(row)
 
 
@@ -238,6 +240,19 @@ async def assigned_to_host(conn: Conn, host: str, after: str, limit: int) -> lis
         limit,
     )
     return [rows.server(r) for r in records]
+
+
+async def get_with_spawn(
+    conn: Conn, server_id: str
+) -> tuple[m.Server | None, SpawnSpec | None, bytes | None]:
+    """`get` and `spawn_data` in one round trip (the outbox reads both for each build)."""
+    row = await conn.fetchrow(
+        f"SELECT {SERVER_COLUMNS}, spawn, user_data FROM servers WHERE id = $1", server_id
+    )
+    if row is None:
+        return None, None, None
+    spec = SpawnSpec.from_json(dict(rows.js(row["spawn"]))) if row["spawn"] else None
+    return rows.server(row), spec, row["user_data"] if spec is not None else None
 
 
 async def spawn_data(conn: Conn, server_id: str) -> tuple[SpawnSpec | None, bytes | None]:
