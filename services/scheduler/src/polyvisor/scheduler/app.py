@@ -56,6 +56,9 @@ async def lifespan(settings: SchedulerSettings, stack: AsyncExitStack) -> GrpcSe
         min_size=min(4, settings.db_pool_size),
         max_size=settings.db_pool_size,
         application_name="scheduler",
+        # The store keeps no session state (no SET, LISTEN, cursors or session advisory
+        # locks): the reset round trip asyncpg sends on every release is skipped.
+        reset_session=False,
     )
     stack.push_async_callback(close_pool, pool)
 
