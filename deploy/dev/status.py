@@ -18,6 +18,7 @@ from deploy.dev.procs import ManagedProcess, recorded_names
 from deploy.dev.services import BIND_HOST, CONTROL_PLANE
 from polyvisor.common.embedded import EmbeddedNats, EmbeddedPostgres
 from tests.fixtures import libvirt as libvirt_fixture
+from tests.fixtures.ceph import CephCluster
 from tests.fixtures.vcsim import Vcsim
 
 
@@ -75,6 +76,13 @@ def rows(layout: Layout) -> list[tuple[str, str, str, str, str]]:
         pid = libvirt_fixture._pid_from(libvirt_fixture.LIBVIRTD_PID)
         out.append(("libvirtd", "running" if running else "stopped",
                     str(pid) if pid else "-", uri, "answering" if running else "-"))  # fmt: skip
+    if (layout.ceph / "bootstrapped").exists():  # POLYVISOR_DEV_CEPH=1 made one
+        ceph = CephCluster(layout.ceph)
+        pids = ceph.pids()
+        for daemon in ("mon.a", "mgr.x", "osd.0"):
+            pid = pids.get(daemon)
+            out.append((f"ceph {daemon}", "running" if pid else "stopped",
+                        str(pid) if pid else "-", ceph.mon_addr, "-"))  # fmt: skip
     names = recorded_names(layout)
     order = [n for n in CONTROL_PLANE[::-1] if n in names] + [
         n for n in names if n not in CONTROL_PLANE
