@@ -1,5 +1,6 @@
 """Requests the api makes of this agent and that are answered at once (core NATS
-request/reply on ``agent.<host>.query.<what>``, never queued): the console output.
+request/reply on ``agent.<host>.query.<what>``, never queued): the console output, and the
+VMs no server owns and their adoption (``adopt_queries``).
 
 Every replica of an agent subscribes in one queue group, so one of them answers. A verb the
 driver lacks (its capability) is answered with ``error_kind = "unsupported"``.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
+from polyvisor.agentkit.adopt_queries import answer_adopt, answer_unmanaged
 from polyvisor.agentkit.capabilities import ConsoleLog
 from polyvisor.agentkit.convert import (
     InvalidCommand,
@@ -47,26 +49,34 @@ class QueryResponder:
         self.host = host
         self.driver = driver
         self.calls = calls
-        self._sub: Subscription | None = None
+        self._subs: dict[str, Subscription] = {}
 
     async def start(self) -> None:
-        self._sub = await self.bus.subscribe(
-            query_subject(self.host, "console_output"), queue=f"agent-{subject_token(self.host)}"
-        )
+        for what in ("console_output", "unmanaged_vms", "adopt"):
+            self._subs[what] = await self.bus.subscribe(
+                query_subject(self.host, what), queue=f"agent-{subject_token(self.host)}"
+            )
         await self.bus.flush()  # registered with the server before anyone is told we are up
 
     async def run(self) -> None:
-        assert self._sub is not None
-        async for msg in self._sub:
+        await asyncio.gather(*(self._serve(what, sub) for what, sub in self._subs.items()))
+
+    async def _serve(self, what: str, sub: Subscription) -> None:
+        async for msg in sub:
+            if what == "console_output":
+                try:
+                    server_id, lines = console_request_from_bytes(msg.data)
+                except InvalidCommand:
+                    continue  # not ours to answer
+                reply = await self.console_output(server_id, lines)
+            elif what == "unmanaged_vms":
+                reply = await answer_unmanaged(self.driver, self.calls, self.host, msg.data)
+            else:
+                reply = await answer_adopt(self.driver, self.calls, self.host, msg.data)
             try:
-                server_id, lines = console_request_from_bytes(msg.data)
-            except InvalidCommand:
-                continue  # not ours to answer
-            reply = await self.console_output(server_id, lines)
-            try:
-                await self._sub.respond(msg, reply)
+                await sub.respond(msg, reply)
             except Exception as exc:  # the asker gave up, or the bus is down: nothing to keep
-                log.warning("console output reply failed", error=str(exc))
+                log.warning("query reply failed", query=what, error=str(exc))
 
     async def console_output(self, server_id: str, lines: int) -> bytes:
         """The reply (agent.v1.ConsoleOutputReply) to a console output request."""
@@ -88,5 +98,6 @@ class QueryResponder:
         return console_reply_to_bytes(output=text)
 
     async def close(self) -> None:
-        if self._sub is not None:
-            await self._sub.unsubscribe()
+        for sub in self._subs.values():
+            await sub.unsubscribe()
+        self._subs.clear()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from polyvisor.client import enums
 from polyvisor.client.errors import AmbiguousName, ApiError, NotFound
 from polyvisor.client.session import Session
-from polyvisor.compute.v1 import hypervisors_pb2
+from polyvisor.compute.v1 import hypervisors_pb2, servers_pb2
 
 __all__ = ["HypervisorsApi"]
 
@@ -72,3 +74,24 @@ class HypervisorsApi:
             hypervisors_pb2.DisableHypervisorRequest(hypervisor_id=hypervisor_id, reason=reason),
         )
         return resp.hypervisor
+
+    async def unmanaged(self, hypervisor_id: str) -> Sequence[hypervisors_pb2.UnmanagedVm]:
+        """The VMs of a hypervisor that no server owns (what ``adopt`` takes)."""
+        resp = await self._s.call(
+            self._s.compute.ListUnmanagedVms,
+            hypervisors_pb2.ListUnmanagedVmsRequest(hypervisor_id=hypervisor_id),
+        )
+        return list(resp.vms)
+
+    async def adopt(
+        self, hypervisor_id: str, vm_ref: str, *, name: str = "", project_id: str = ""
+    ) -> servers_pb2.Server:
+        """Make the unmanaged VM ``vm_ref`` of a hypervisor a server (its size claimed, a
+        flavor of that size matched or made, the VM tagged; nothing else in it changes)."""
+        resp = await self._s.call(
+            self._s.compute.AdoptServer,
+            servers_pb2.AdoptServerRequest(
+                hypervisor_id=hypervisor_id, vm_ref=vm_ref, name=name, project_id=project_id
+            ),
+        )
+        return resp.server

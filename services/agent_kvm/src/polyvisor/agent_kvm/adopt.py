@@ -53,20 +53,28 @@ class AdoptVerbs(LibvirtHost):
         out = []
         with mapped_errors("list domains"):
             for dom in conn.listAllDomains(0):
-                if self._tag_of(dom) != DomainTag():
-                    continue  # ours, or another agent's
-                state, _max_kib, memory_kib, vcpus, _ = dom.info()
-                out.append(
-                    UnmanagedVm(
-                        ref=dom.UUIDString(),
-                        name=dom.name(),
-                        vcpus=int(vcpus),
-                        memory_mb=int(dom.maxMemory()) // 1024 or int(memory_kib) // 1024,
-                        disk_gb=_first_disk_gb(dom, dom.XMLDesc(0)),
-                        power_state=power_of(dom, state),
-                    )
-                )
+                try:
+                    vm = self._unmanaged(dom)
+                except libvirt.libvirtError as exc:
+                    if is_no_domain(exc):
+                        continue  # undefined since the listing
+                    raise
+                if vm is not None:
+                    out.append(vm)
         return sorted(out, key=lambda v: (v.name, v.ref))
+
+    def _unmanaged(self, dom: libvirt.virDomain) -> UnmanagedVm | None:
+        if self._tag_of(dom) != DomainTag():
+            return None  # ours, or another agent's
+        state, _max_kib, memory_kib, vcpus, _ = dom.info()
+        return UnmanagedVm(
+            ref=dom.UUIDString(),
+            name=dom.name(),
+            vcpus=int(vcpus),
+            memory_mb=int(dom.maxMemory()) // 1024 or int(memory_kib) // 1024,
+            disk_gb=_first_disk_gb(dom, dom.XMLDesc(0)),
+            power_state=power_of(dom, state),
+        )
 
     def adopt(self, server_id: str, ref: str) -> Instance:
         if server_id.lower() != ref.lower():

@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack
 from importlib.resources import files
 
 from polyvisor.agent.v1 import agent_callback_service_pb2_grpc
+from polyvisor.api.adoption import Adoption
 from polyvisor.api.authn import API_RULES, IDENTITY_AUTHENTICATE
 from polyvisor.api.bus import ApiBus, event_handler
 from polyvisor.api.clients import ImageClient, NetworkClient, SchedulerClient, ServiceToken
@@ -210,6 +211,7 @@ async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
         Quotas(pool, settings.default_quota),
         scheduler,
         cache,
+        adoption=Adoption(pool, scheduler, api_bus, settings.default_quota),
     )
     server = ApiServer(
         settings,

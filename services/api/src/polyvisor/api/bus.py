@@ -4,9 +4,11 @@ consumer of agents' server events."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from polyvisor.agent.v1 import queries_pb2
 from polyvisor.agent.v1.commands_pb2 import AgentCommand as AgentCommandPb
+from polyvisor.api.adoption import AdoptedVm, UnmanagedVm
 from polyvisor.api.convert.commands import build_command
 from polyvisor.api.convert.events import event_from_proto
 from polyvisor.api.keyed_queue import KeyedQueue
@@ -15,7 +17,7 @@ from polyvisor.api.spawnspec import Target
 from polyvisor.common.bus.client import Bus
 from polyvisor.common.bus.consumer import PullConsumer
 from polyvisor.common.bus.messages import BusMessage
-from polyvisor.common.errors import FailedPrecondition, InvalidArgument, Unavailable
+from polyvisor.common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from polyvisor.common.grants import ImageGrantFeed
 from polyvisor.common.logging import get_logger
 from polyvisor.common.streams import (
@@ -28,6 +30,7 @@ from polyvisor.common.streams import (
     server_event_subject,
 )
 from polyvisor.events.v1 import server_events_pb2
+from polyvisor.types.v1 import hypervisor_pb2
 
 log = get_logger(__name__)
 
@@ -99,6 +102,38 @@ class ApiBus:
             )
         return answer.output
 
+    async def _query(self, host: str, what: str, request: Any, timeout_s: float) -> bytes:
+        try:
+            reply = await self.bus.request(query_subject(host, what), request, timeout=timeout_s)
+        except Unavailable as e:
+            raise Unavailable(
+                f"the agent of host {host} did not answer ({what}): {e}", {"host": host}
+            ) from e
+        return bytes(reply.data)
+
+    async def unmanaged_vms(self, host: str, timeout_s: float = 30.0) -> list[UnmanagedVm]:
+        """The VMs of `host` no server owns, as its agent lists them."""
+        data = await self._query(
+            host, "unmanaged_vms", queries_pb2.UnmanagedVmsRequest(), timeout_s
+        )
+        reply = queries_pb2.UnmanagedVmsReply.FromString(data)
+        _raise_for(reply.error, reply.error_kind, host)
+        return [
+            UnmanagedVm(v.ref, v.name, v.vcpus, v.memory_mb, v.disk_gb, _power(v.power_state))
+            for v in reply.vms
+        ]
+
+    async def adopt_vm(
+        self, host: str, server_id: str, ref: str, timeout_s: float = 60.0
+    ) -> AdoptedVm:
+        """Ask the agent of `host` to tag the unmanaged VM `ref` as server `server_id`."""
+        request = queries_pb2.AdoptVmRequest(server_id=server_id, ref=ref)
+        reply = queries_pb2.AdoptVmReply.FromString(
+            await self._query(host, "adopt", request, timeout_s)
+        )
+        _raise_for(reply.error, reply.error_kind, host)
+        return AdoptedVm(_power(reply.power_state), reply.instance_name, reply.member_host)
+
     async def event_consumer(self, durable: str, ack_wait_s: float = 30.0) -> PullConsumer:
         return await self.bus.pull_consumer(
             EVENTS_STREAM,
@@ -137,3 +172,18 @@ def event_handler(
         await order.run(event.server_id, lambda: apply(event))
 
     return handle
+
+
+def _power(value: int) -> str:
+    return hypervisor_pb2.PowerState.Name(value).removeprefix("POWER_STATE_")
+
+
+def _raise_for(error: str, kind: str, host: str) -> None:
+    """An agent's refusal of an adoption query, as the caller's error."""
+    if not error:
+        return
+    if kind == "unsupported":
+        raise FailedPrecondition(error, {"hypervisor_id": host})
+    if kind == "not_found":
+        raise NotFound(error, {"hypervisor_id": host})
+    raise Unavailable(f"host {host}: {error}", {"hypervisor_id": host})

@@ -22,17 +22,28 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from polyvisor.types.v1 import hypervisor_pb2 as polyvisor_dot_types_dot_v1_dot_hypervisor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n polyvisor/agent/v1/queries.proto\x12\x12polyvisor.agent.v1\"8\n\x14\x43onsoleOutputRequest\x12\x11\n\tserver_id\x18\x01 \x01(\t\x12\r\n\x05lines\x18\x02 \x01(\x05\"G\n\x12\x43onsoleOutputReply\x12\x0e\n\x06output\x18\x01 \x01(\t\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12\x12\n\nerror_kind\x18\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n polyvisor/agent/v1/queries.proto\x12\x12polyvisor.agent.v1\x1a#polyvisor/types/v1/hypervisor.proto\"8\n\x14\x43onsoleOutputRequest\x12\x11\n\tserver_id\x18\x01 \x01(\t\x12\r\n\x05lines\x18\x02 \x01(\x05\"G\n\x12\x43onsoleOutputReply\x12\x0e\n\x06output\x18\x01 \x01(\t\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12\x12\n\nerror_kind\x18\x03 \x01(\t\"\x15\n\x13UnmanagedVmsRequest\"\xf7\x01\n\x11UnmanagedVmsReply\x12\x35\n\x03vms\x18\x01 \x03(\x0b\x32(.polyvisor.agent.v1.UnmanagedVmsReply.Vm\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12\x12\n\nerror_kind\x18\x03 \x01(\t\x1a\x87\x01\n\x02Vm\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05vcpus\x18\x03 \x01(\x05\x12\x11\n\tmemory_mb\x18\x04 \x01(\x03\x12\x0f\n\x07\x64isk_gb\x18\x05 \x01(\x03\x12\x33\n\x0bpower_state\x18\x06 \x01(\x0e\x32\x1e.polyvisor.types.v1.PowerState\"0\n\x0e\x41\x64optVmRequest\x12\x11\n\tserver_id\x18\x01 \x01(\t\x12\x0b\n\x03ref\x18\x02 \x01(\t\"\x92\x01\n\x0c\x41\x64optVmReply\x12\x33\n\x0bpower_state\x18\x01 \x01(\x0e\x32\x1e.polyvisor.types.v1.PowerState\x12\x15\n\rinstance_name\x18\x02 \x01(\t\x12\x13\n\x0bmember_host\x18\x03 \x01(\t\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x12\n\nerror_kind\x18\x05 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'polyvisor.agent.v1.queries_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CONSOLEOUTPUTREQUEST']._serialized_start=56
-  _globals['_CONSOLEOUTPUTREQUEST']._serialized_end=112
-  _globals['_CONSOLEOUTPUTREPLY']._serialized_start=114
-  _globals['_CONSOLEOUTPUTREPLY']._serialized_end=185
+  _globals['_CONSOLEOUTPUTREQUEST']._serialized_start=93
+  _globals['_CONSOLEOUTPUTREQUEST']._serialized_end=149
+  _globals['_CONSOLEOUTPUTREPLY']._serialized_start=151
+  _globals['_CONSOLEOUTPUTREPLY']._serialized_end=222
+  _globals['_UNMANAGEDVMSREQUEST']._serialized_start=224
+  _globals['_UNMANAGEDVMSREQUEST']._serialized_end=245
+  _globals['_UNMANAGEDVMSREPLY']._serialized_start=248
+  _globals['_UNMANAGEDVMSREPLY']._serialized_end=495
+  _globals['_UNMANAGEDVMSREPLY_VM']._serialized_start=360
+  _globals['_UNMANAGEDVMSREPLY_VM']._serialized_end=495
+  _globals['_ADOPTVMREQUEST']._serialized_start=497
+  _globals['_ADOPTVMREQUEST']._serialized_end=545
+  _globals['_ADOPTVMREPLY']._serialized_start=548
+  _globals['_ADOPTVMREPLY']._serialized_end=694
 # @@protoc_insertion_point(module_scope)

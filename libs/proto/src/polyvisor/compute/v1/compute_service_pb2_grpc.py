@@ -276,6 +276,16 @@ class ComputeServiceStub:
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.DisableHypervisorRequest.SerializeToString,
                 response_deserializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.DisableHypervisorResponse.FromString,
                 _registered_method=True)
+        self.ListUnmanagedVms = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/ListUnmanagedVms',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.ListUnmanagedVmsRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.ListUnmanagedVmsResponse.FromString,
+                _registered_method=True)
+        self.AdoptServer = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/AdoptServer',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.AdoptServerRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.AdoptServerResponse.FromString,
+                _registered_method=True)
         self.GetQuota = channel.unary_unary(
                 '/polyvisor.compute.v1.ComputeService/GetQuota',
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_quotas__pb2.GetQuotaRequest.SerializeToString,
@@ -607,6 +617,20 @@ class ComputeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListUnmanagedVms(self, request, context):
+        """The VMs of a hypervisor no server owns.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AdoptServer(self, request, context):
+        """One of them made a server (see AdoptServerRequest).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetQuota(self, request, context):
         """Quotas (update is admin only).
         """
@@ -857,6 +881,16 @@ def add_ComputeServiceServicer_to_server(servicer, server):
                     servicer.DisableHypervisor,
                     request_deserializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.DisableHypervisorRequest.FromString,
                     response_serializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.DisableHypervisorResponse.SerializeToString,
+            ),
+            'ListUnmanagedVms': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUnmanagedVms,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.ListUnmanagedVmsRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.ListUnmanagedVmsResponse.SerializeToString,
+            ),
+            'AdoptServer': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdoptServer,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.AdoptServerRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.AdoptServerResponse.SerializeToString,
             ),
             'GetQuota': grpc.unary_unary_rpc_method_handler(
                     servicer.GetQuota,
@@ -2139,6 +2173,60 @@ class ComputeService:
             '/polyvisor.compute.v1.ComputeService/DisableHypervisor',
             polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.DisableHypervisorRequest.SerializeToString,
             polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.DisableHypervisorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUnmanagedVms(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/ListUnmanagedVms',
+            polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.ListUnmanagedVmsRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.ListUnmanagedVmsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AdoptServer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/AdoptServer',
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.AdoptServerRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.AdoptServerResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -121,3 +121,31 @@ class DisableHypervisorResponse(_message.Message):
     HYPERVISOR_FIELD_NUMBER: _ClassVar[int]
     hypervisor: Hypervisor
     def __init__(self, hypervisor: _Optional[_Union[Hypervisor, _Mapping]] = ...) -> None: ...
+
+class UnmanagedVm(_message.Message):
+    __slots__ = ("ref", "name", "vcpus", "memory_mb", "disk_gb", "power_state")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VCPUS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MB_FIELD_NUMBER: _ClassVar[int]
+    DISK_GB_FIELD_NUMBER: _ClassVar[int]
+    POWER_STATE_FIELD_NUMBER: _ClassVar[int]
+    ref: str
+    name: str
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
+    power_state: _hypervisor_pb2.PowerState
+    def __init__(self, ref: _Optional[str] = ..., name: _Optional[str] = ..., vcpus: _Optional[int] = ..., memory_mb: _Optional[int] = ..., disk_gb: _Optional[int] = ..., power_state: _Optional[_Union[_hypervisor_pb2.PowerState, str]] = ...) -> None: ...
+
+class ListUnmanagedVmsRequest(_message.Message):
+    __slots__ = ("hypervisor_id",)
+    HYPERVISOR_ID_FIELD_NUMBER: _ClassVar[int]
+    hypervisor_id: str
+    def __init__(self, hypervisor_id: _Optional[str] = ...) -> None: ...
+
+class ListUnmanagedVmsResponse(_message.Message):
+    __slots__ = ("vms",)
+    VMS_FIELD_NUMBER: _ClassVar[int]
+    vms: _containers.RepeatedCompositeFieldContainer[UnmanagedVm]
+    def __init__(self, vms: _Optional[_Iterable[_Union[UnmanagedVm, _Mapping]]] = ...) -> None: ...

@@ -650,3 +650,21 @@ class RevertResizeResponse(_message.Message):
     SERVER_FIELD_NUMBER: _ClassVar[int]
     server: Server
     def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
+
+class AdoptServerRequest(_message.Message):
+    __slots__ = ("hypervisor_id", "vm_ref", "name", "project_id")
+    HYPERVISOR_ID_FIELD_NUMBER: _ClassVar[int]
+    VM_REF_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    hypervisor_id: str
+    vm_ref: str
+    name: str
+    project_id: str
+    def __init__(self, hypervisor_id: _Optional[str] = ..., vm_ref: _Optional[str] = ..., name: _Optional[str] = ..., project_id: _Optional[str] = ...) -> None: ...
+
+class AdoptServerResponse(_message.Message):
+    __slots__ = ("server",)
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    server: Server
+    def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...

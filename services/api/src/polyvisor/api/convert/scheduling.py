@@ -22,8 +22,10 @@ _CONVERTIBLE = ("RAW", "QCOW2", "VMDK")
 
 def select_request(req: PlacementRequest) -> scheduler_pb2.SelectDestinationsRequest:
     img = req.image
-    available = sorted({r[0] for r in img.renditions} | {img.disk_format})
+    # No image at all (an adopted VM's claim): no disk format to ask for.
+    available = sorted(({r[0] for r in img.renditions} | {img.disk_format}) - {""})
     producible = list(_CONVERTIBLE) if img.disk_format in _CONVERTIBLE else [img.disk_format]
+    producible = [f for f in producible if f]
     hints = request_spec_pb2.SchedulerHints(
         force_host=req.force_host,
         same_host=list(req.same_host),

@@ -7,15 +7,18 @@ from typing import TypeAlias
 import grpc
 
 from polyvisor.api import models as m
+from polyvisor.api.adoption import Adoption
 from polyvisor.api.clients import SchedulerClient
 from polyvisor.api.convert import compute as convert
 from polyvisor.api.convert.hypervisors import hypervisor_from_provider
+from polyvisor.api.convert.servers import server_to_proto
 from polyvisor.api.handlers.context import principal
 from polyvisor.api.quotas import Quotas
 from polyvisor.api.servers import Servers
-from polyvisor.common.errors import InvalidArgument
-from polyvisor.compute.v1 import hypervisors_pb2, quotas_pb2
+from polyvisor.common.errors import FailedPrecondition, InvalidArgument
+from polyvisor.compute.v1 import hypervisors_pb2, quotas_pb2, servers_pb2
 from polyvisor.scheduling.v1 import scheduler_pb2
+from polyvisor.types.v1 import hypervisor_pb2
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
 
@@ -24,6 +27,38 @@ class AdminHandlers:
     servers: Servers
     scheduler: SchedulerClient
     quotas: Quotas
+    adoption: Adoption | None
+
+    def _adoption(self) -> Adoption:
+        if self.adoption is None:
+            raise FailedPrecondition("this api cannot reach the agents: no adoption")
+        return self.adoption
+
+    async def ListUnmanagedVms(
+        self, request: hypervisors_pb2.ListUnmanagedVmsRequest, context: Ctx
+    ) -> hypervisors_pb2.ListUnmanagedVmsResponse:
+        vms = await self._adoption().list_unmanaged(principal(), request.hypervisor_id)
+        return hypervisors_pb2.ListUnmanagedVmsResponse(
+            vms=[
+                hypervisors_pb2.UnmanagedVm(
+                    ref=v.ref,
+                    name=v.name,
+                    vcpus=v.vcpus,
+                    memory_mb=v.memory_mb,
+                    disk_gb=v.disk_gb,
+                    power_state=hypervisor_pb2.PowerState.Value(f"POWER_STATE_{v.power_state}"),
+                )
+                for v in vms
+            ]
+        )
+
+    async def AdoptServer(
+        self, request: servers_pb2.AdoptServerRequest, context: Ctx
+    ) -> servers_pb2.AdoptServerResponse:
+        server = await self._adoption().adopt(
+            principal(), request.hypervisor_id, request.vm_ref, request.name, request.project_id
+        )
+        return servers_pb2.AdoptServerResponse(server=server_to_proto(server))
 
     async def _hypervisor(self, provider) -> hypervisors_pb2.Hypervisor:  # type: ignore[no-untyped-def]
         running = await self.servers.count_on_host(provider.id)

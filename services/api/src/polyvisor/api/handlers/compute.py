@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from polyvisor.api.adoption import Adoption
 from polyvisor.api.clients import SchedulerClient
 from polyvisor.api.flavors import Flavors
 from polyvisor.api.groups import ServerGroups
@@ -36,7 +37,9 @@ class ComputeHandlers(
         quotas: Quotas,
         scheduler: SchedulerClient,
         cache: ReadCache | None = None,
+        adoption: Adoption | None = None,
     ) -> None:
+        self.adoption = adoption
         self.servers = servers
         self.feed = feed
         self.flavors = flavors

@@ -334,3 +334,54 @@ async def _set_nics(conn: Conn, server_id: str, spec: SpawnSpec, nics: tuple[Nic
         server_id,
         replace(spec, nics=nics).to_json(),
     )
+
+
+async def insert_adopted(
+    conn: Conn,
+    s: NewServer,
+    *,
+    state: m.State,
+    power: m.Power,
+    host: str,
+    hypervisor_type: str,
+    esxi_host: str,
+    instance_name: str,
+) -> m.Server | None:
+    """Insert a server adopted as it runs on `host` (settled: ACTIVE or SHUTOFF, nothing in
+    flight); None when its id or request id is taken. Must run in a transaction."""
+    row = await conn.fetchrow(
+        f"""
+        WITH {_REVISION.format(lock="$19")}, s AS (
+        INSERT INTO servers (
+            id, project_id, user_id, name, image_id, flavor, vcpus, ram_mb, state, task,
+            power_state, desired_power_state, metadata, availability_zone, request_id,
+            request_index, revision, spawn, host, hypervisor_type, esxi_host, instance_name,
+            launch_time, generation)
+        VALUES ($1, $2, $3, $4, '', $5::jsonb, $6, $7, $8, 'NONE', $9, $9, $10::jsonb, $11,
+                $12, 0, (SELECT n FROM rev), $13::jsonb, $14, $15, $16, $17, now(), 1)
+        ON CONFLICT DO NOTHING
+        RETURNING *)
+        {_logged("$18", "$20")}
+        """,
+        s.id,
+        s.project_id,
+        s.user_id,
+        s.name,
+        rows.flavor_json(s.flavor),
+        s.flavor.vcpus,
+        s.flavor.ram_mb,
+        state.value,
+        power.value,
+        dict(s.metadata),
+        s.availability_zone,
+        s.request_id,
+        s.spawn.to_json(),
+        host,
+        hypervisor_type,
+        esxi_host,
+        instance_name,
+        "CREATED",
+        _REVISION_LOCK_CLASS,
+        CHANGES_CHANNEL,
+    )
+    return rows.server(row) if row is not None else None

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from polyvisor.client.cli import views
+from polyvisor.client.cli.commands import adopt
 from polyvisor.client.cli.context import Ctx
 from polyvisor.client.serialize import to_dict
 
@@ -27,6 +28,8 @@ def register(groups: Any, out: argparse.ArgumentParser) -> None:
     )
     p.add_argument("hypervisor", help="id, hostname or cluster name")
     p.set_defaults(handler=show)
+
+    adopt.register_unmanaged(sub, out)
 
     for action in ("enable", "disable"):
         p = sub.add_parser(action, parents=[out], help=f"{action} scheduling onto a hypervisor")

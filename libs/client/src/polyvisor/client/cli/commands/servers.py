@@ -12,6 +12,7 @@ from typing import Any
 from polyvisor.client import enums
 from polyvisor.client.cli import exitcodes, views
 from polyvisor.client.cli.commands import (
+    adopt,
     server_groups,
     server_images,
     server_nics,
@@ -142,6 +143,7 @@ def register(groups: Any, out: argparse.ArgumentParser) -> None:
     server_props.register(sub, out)
     server_groups.register(sub, out)
     server_resize.register(sub, out, _wait_args)
+    adopt.register_adopt(sub, out)
     server_nics.register(sub, out, _wait_args)
 
 
