@@ -376,3 +376,51 @@ async def test_cold_and_live_migrations_move_the_claim_exactly(env: Env) -> None
         )
     assert nothing.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     await delete_all(env, [s.id])
+
+
+async def test_drain_moves_every_server_off_and_says_what_it_did(env: Env) -> None:
+    from polyvisor.compute.v1 import hypervisors_pb2
+
+    c, admin = env.member, env.admin
+    a = await active(env, "drain-a")
+    src = a.host
+    b = await active(env, "drain-b")
+    if b.host != src:  # both on one host: one running, one stopped
+        await migrate(admin, b.id, host=src)
+        await c.wait(b.id, st.SERVER_STATE_VERIFY_RESIZE, within=WAIT_S)
+        await confirm(c, b.id)
+        await c.wait(b.id, st.SERVER_STATE_ACTIVE, within=WAIT_S)
+    await c.compute.StopServer(servers_pb2.StopServerRequest(server_id=b.id), metadata=c.md)
+    await c.wait(b.id, st.SERVER_STATE_SHUTOFF, within=WAIT_S)
+    await usage_becomes(env, {src: 4, other(src): 0})
+    try:
+        resp = await admin.compute.DrainHypervisor(
+            hypervisors_pb2.DrainHypervisorRequest(hypervisor_id=src, reason="patching"),
+            metadata=admin.md,
+        )
+        assert resp.hypervisor.disabled_reason == "patching"
+        assert {d.server_id: d.outcome for d in resp.servers} == {a.id: "live", b.id: "cold"}
+        v = await c.wait(b.id, st.SERVER_STATE_VERIFY_RESIZE, within=WAIT_S)
+        assert v.host == other(src)
+        await confirm(c, b.id)
+        # (the fake agent reports every resized server running, so its state is not checked)
+        await eventually(
+            lambda: c.get(b.id),
+            lambda x: x.host == other(src) and not x.HasField("resize"),
+            within=WAIT_S,
+        )
+        await eventually(
+            lambda: c.get(a.id),
+            lambda x: x.host == other(src) and not x.HasField("resize"),
+            within=WAIT_S,
+        )
+        assert (await c.wait(a.id, st.SERVER_STATE_ACTIVE, within=WAIT_S)).host == other(src)
+        # The drained host holds nothing any more; every claim is on the other one.
+        await usage_becomes(env, {src: 0, other(src): 4})
+        for x in (a, b):
+            await claims_become(env, x.id, {x.id: (other(src), 2)})
+    finally:
+        await admin.compute.EnableHypervisor(
+            hypervisors_pb2.EnableHypervisorRequest(hypervisor_id=src), metadata=admin.md
+        )
+    await delete_all(env, [a.id, b.id])

@@ -286,6 +286,11 @@ class ComputeServiceStub:
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.AdoptServerRequest.SerializeToString,
                 response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.AdoptServerResponse.FromString,
                 _registered_method=True)
+        self.DrainHypervisor = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/DrainHypervisor',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.DrainHypervisorRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.DrainHypervisorResponse.FromString,
+                _registered_method=True)
         self.GetQuota = channel.unary_unary(
                 '/polyvisor.compute.v1.ComputeService/GetQuota',
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_quotas__pb2.GetQuotaRequest.SerializeToString,
@@ -631,6 +636,15 @@ class ComputeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DrainHypervisor(self, request, context):
+        """Disable the hypervisor (no new server lands there) and move every server off it: ACTIVE
+        ones live, SHUTOFF ones cold (confirm them, or let the confirm window do it); one move
+        per server, each server's outcome said. Servers in another state are left, and said so.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetQuota(self, request, context):
         """Quotas (update is admin only).
         """
@@ -891,6 +905,11 @@ def add_ComputeServiceServicer_to_server(servicer, server):
                     servicer.AdoptServer,
                     request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.AdoptServerRequest.FromString,
                     response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.AdoptServerResponse.SerializeToString,
+            ),
+            'DrainHypervisor': grpc.unary_unary_rpc_method_handler(
+                    servicer.DrainHypervisor,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.DrainHypervisorRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.DrainHypervisorResponse.SerializeToString,
             ),
             'GetQuota': grpc.unary_unary_rpc_method_handler(
                     servicer.GetQuota,
@@ -2227,6 +2246,33 @@ class ComputeService:
             '/polyvisor.compute.v1.ComputeService/AdoptServer',
             polyvisor_dot_compute_dot_v1_dot_servers__pb2.AdoptServerRequest.SerializeToString,
             polyvisor_dot_compute_dot_v1_dot_servers__pb2.AdoptServerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DrainHypervisor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/DrainHypervisor',
+            polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.DrainHypervisorRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.DrainHypervisorResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -149,3 +149,31 @@ class ListUnmanagedVmsResponse(_message.Message):
     VMS_FIELD_NUMBER: _ClassVar[int]
     vms: _containers.RepeatedCompositeFieldContainer[UnmanagedVm]
     def __init__(self, vms: _Optional[_Iterable[_Union[UnmanagedVm, _Mapping]]] = ...) -> None: ...
+
+class DrainHypervisorRequest(_message.Message):
+    __slots__ = ("hypervisor_id", "reason")
+    HYPERVISOR_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    hypervisor_id: str
+    reason: str
+    def __init__(self, hypervisor_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DrainedServer(_message.Message):
+    __slots__ = ("server_id", "name", "outcome", "detail")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    name: str
+    outcome: str
+    detail: str
+    def __init__(self, server_id: _Optional[str] = ..., name: _Optional[str] = ..., outcome: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class DrainHypervisorResponse(_message.Message):
+    __slots__ = ("hypervisor", "servers")
+    HYPERVISOR_FIELD_NUMBER: _ClassVar[int]
+    SERVERS_FIELD_NUMBER: _ClassVar[int]
+    hypervisor: Hypervisor
+    servers: _containers.RepeatedCompositeFieldContainer[DrainedServer]
+    def __init__(self, hypervisor: _Optional[_Union[Hypervisor, _Mapping]] = ..., servers: _Optional[_Iterable[_Union[DrainedServer, _Mapping]]] = ...) -> None: ...

@@ -6,6 +6,7 @@ from typing import TypeAlias
 
 import grpc
 
+from polyvisor.api import draining
 from polyvisor.api import models as m
 from polyvisor.api.adoption import Adoption
 from polyvisor.api.clients import SchedulerClient
@@ -114,6 +115,27 @@ class AdminHandlers:
         )
         return hypervisors_pb2.DisableHypervisorResponse(
             hypervisor=await self._hypervisor(provider)
+        )
+
+    async def DrainHypervisor(
+        self, request: hypervisors_pb2.DrainHypervisorRequest, context: Ctx
+    ) -> hypervisors_pb2.DrainHypervisorResponse:
+        p = principal()
+        p.require_admin()
+        if not request.hypervisor_id:
+            raise InvalidArgument("hypervisor_id is required", {"field": "hypervisor_id"})
+        provider = await self.scheduler.set_provider_enabled(
+            request.hypervisor_id, False, (request.reason or "draining")[:255]
+        )
+        moves = await draining.drain(self.servers, p, request.hypervisor_id)
+        return hypervisors_pb2.DrainHypervisorResponse(
+            hypervisor=await self._hypervisor(provider),
+            servers=[
+                hypervisors_pb2.DrainedServer(
+                    server_id=d.server_id, name=d.name, outcome=d.outcome, detail=d.detail
+                )
+                for d in moves
+            ],
         )
 
     async def GetQuota(
