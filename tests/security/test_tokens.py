@@ -144,6 +144,43 @@ async def test_revoking_a_role_and_deleting_an_api_key_or_project(
     await refused_everywhere(stack, other.token)
 
 
+async def test_revoking_one_token_ends_it_alone_on_every_service(
+    stack: Stack, admin: Client
+) -> None:
+    member = await stack.new_project_user(admin, "member")
+    other = await stack.new_project_user(admin, "member")
+    # Another token of the same user (logging in by the user's id).
+    second = Client(stack, await stack.login(member.user_id, "a-good-password", member.project_id))
+    assert set((await answers(stack, second.token)).values()) == {Code.OK}
+    # Nobody but its user (or an admin) revokes a token.
+    assert (
+        await status(
+            other.identity.RevokeToken,
+            identity_requests_pb2.RevokeTokenRequest(token=second.token),
+            other.md,
+        )
+        == Code.PERMISSION_DENIED
+    )
+    assert (
+        await status(
+            member.identity.RevokeToken, identity_requests_pb2.RevokeTokenRequest(), member.md
+        )
+        == Code.INVALID_ARGUMENT
+    )
+    await member.identity.RevokeToken(
+        identity_requests_pb2.RevokeTokenRequest(token=second.token), metadata=member.md
+    )
+    await refused_everywhere(stack, second.token)
+    # The user's other token, and everyone else's, live on.
+    assert set((await answers(stack, member.token)).values()) == {Code.OK}
+    assert set((await answers(stack, other.token)).values()) == {Code.OK}
+    # An admin revokes anyone's.
+    await admin.identity.RevokeToken(
+        identity_requests_pb2.RevokeTokenRequest(token=other.token), metadata=admin.md
+    )
+    await refused_everywhere(stack, other.token)
+
+
 async def test_set_password_needs_the_current_one_unless_an_admin_resets_it(
     stack: Stack, admin: Client
 ) -> None:
@@ -185,6 +222,8 @@ async def test_set_password_needs_the_current_one_unless_an_admin_resets_it(
         metadata=admin.md,
     )
     await stack.login(name, "reset-password-2", user.project_id)
+    # The user's id logs in as well as the name (OpenStack clients send either).
+    await stack.login(user.user_id, "reset-password-2", user.project_id)
 
 
 @pytest.fixture(scope="module")

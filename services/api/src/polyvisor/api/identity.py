@@ -164,6 +164,20 @@ class Identity(IdentityDirectory):
         )
         return Session(token, principal, user, project, tuple(sorted(roles)))
 
+    async def revoke_token(self, p: Principal, token: str) -> None:
+        """Revoke one user token on every service: the caller's own, or anyone's for an
+        admin (Keystone's DELETE /v3/auth/tokens)."""
+        if not token:
+            raise InvalidArgument("token is required", {"field": "token"})
+        target = self.verifier.verify(token)
+        if target.kind != KIND_USER:
+            raise InvalidArgument("not a user token", {"field": "token"})
+        if target.user_id != p.user_id and not p.is_admin:
+            raise PermissionDenied("a user revokes only their own tokens")
+        if not target.token_id:
+            raise InvalidArgument("this token has no id to revoke", {"field": "token"})
+        await self._revoke("token", target.token_id)
+
     async def validate(self, token: str) -> Session:
         principal = self.verifier.verify(token)
         if self._is_revoked(principal):

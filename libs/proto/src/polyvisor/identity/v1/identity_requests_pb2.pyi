@@ -50,6 +50,16 @@ class ValidateTokenResponse(_message.Message):
     expire_time: _timestamp_pb2.Timestamp
     def __init__(self, user: _Optional[_Union[_identity_pb2.User, _Mapping]] = ..., project: _Optional[_Union[_identity_pb2.Project, _Mapping]] = ..., roles: _Optional[_Iterable[_Union[_identity_pb2.Role, str]]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class RevokeTokenRequest(_message.Message):
+    __slots__ = ("token",)
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    def __init__(self, token: _Optional[str] = ...) -> None: ...
+
+class RevokeTokenResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class CreateProjectRequest(_message.Message):
     __slots__ = ("request_id", "project")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]

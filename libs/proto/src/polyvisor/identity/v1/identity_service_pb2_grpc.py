@@ -45,6 +45,11 @@ class IdentityServiceStub:
                 request_serializer=polyvisor_dot_identity_dot_v1_dot_identity__requests__pb2.ValidateTokenRequest.SerializeToString,
                 response_deserializer=polyvisor_dot_identity_dot_v1_dot_identity__requests__pb2.ValidateTokenResponse.FromString,
                 _registered_method=True)
+        self.RevokeToken = channel.unary_unary(
+                '/polyvisor.identity.v1.IdentityService/RevokeToken',
+                request_serializer=polyvisor_dot_identity_dot_v1_dot_identity__requests__pb2.RevokeTokenRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_identity_dot_v1_dot_identity__requests__pb2.RevokeTokenResponse.FromString,
+                _registered_method=True)
         self.CreateProject = channel.unary_unary(
                 '/polyvisor.identity.v1.IdentityService/CreateProject',
                 request_serializer=polyvisor_dot_identity_dot_v1_dot_identity__requests__pb2.CreateProjectRequest.SerializeToString,
@@ -136,6 +141,14 @@ class IdentityServiceServicer:
     def ValidateToken(self, request, context):
         """Checks a token and says whose it is (for services that do not hold the
         signing key).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeToken(self, request, context):
+        """Revokes one token on every service (logout): the caller's own, or any
+        user token for an admin.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -247,6 +260,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.ValidateToken,
                     request_deserializer=polyvisor_dot_identity_dot_v1_dot_identity__requests__pb2.ValidateTokenRequest.FromString,
                     response_serializer=polyvisor_dot_identity_dot_v1_dot_identity__requests__pb2.ValidateTokenResponse.SerializeToString,
+            ),
+            'RevokeToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeToken,
+                    request_deserializer=polyvisor_dot_identity_dot_v1_dot_identity__requests__pb2.RevokeTokenRequest.FromString,
+                    response_serializer=polyvisor_dot_identity_dot_v1_dot_identity__requests__pb2.RevokeTokenResponse.SerializeToString,
             ),
             'CreateProject': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateProject,
@@ -379,6 +397,33 @@ class IdentityService:
             '/polyvisor.identity.v1.IdentityService/ValidateToken',
             polyvisor_dot_identity_dot_v1_dot_identity__requests__pb2.ValidateTokenRequest.SerializeToString,
             polyvisor_dot_identity_dot_v1_dot_identity__requests__pb2.ValidateTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.identity.v1.IdentityService/RevokeToken',
+            polyvisor_dot_identity_dot_v1_dot_identity__requests__pb2.RevokeTokenRequest.SerializeToString,
+            polyvisor_dot_identity_dot_v1_dot_identity__requests__pb2.RevokeTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

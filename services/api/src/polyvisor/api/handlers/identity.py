@@ -64,6 +64,12 @@ class IdentityHandlers(identity_service_pb2_grpc.IdentityServiceServicer):
         self._session(s, out)
         return out
 
+    async def RevokeToken(
+        self, request: pb.RevokeTokenRequest, context: Ctx
+    ) -> pb.RevokeTokenResponse:
+        await self.identity.revoke_token(principal(), request.token)
+        return pb.RevokeTokenResponse()
+
     async def CreateProject(
         self, request: pb.CreateProjectRequest, context: Ctx
     ) -> pb.CreateProjectResponse:

@@ -82,7 +82,12 @@ async def get_user(conn: Conn, id_or_name: str) -> m.User | None:
 
 
 async def user_credentials(conn: Conn, name: str) -> tuple[m.User, str | None] | None:
-    row = await conn.fetchrow("SELECT * FROM users WHERE name = $1", name)
+    """The user called `name`, else the one whose id it is (OpenStack clients log in by id)."""
+    row = await conn.fetchrow(
+        "SELECT * FROM users WHERE name = $1 UNION ALL "
+        "SELECT * FROM users WHERE id = $1 AND name <> $1 LIMIT 1",
+        name,
+    )
     if row is None:
         return None
     return rows.user(row), row["password_hash"]
