@@ -8,9 +8,13 @@ credentials are Polyvisor API keys: the secret is the key.
 
 from __future__ import annotations
 
+import base64
+import json
+from collections.abc import Awaitable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
+import grpc
 from aiohttp import web
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -18,13 +22,22 @@ from polyvisor.identity.v1 import identity_pb2 as ip
 from polyvisor.identity.v1 import identity_requests_pb2 as ir
 from polyvisor.osapi.convert import keystone as kc
 from polyvisor.osapi.errors import ApiError
-from polyvisor.osapi.handlers.common import APIS, SETTINGS, base_url, body_of, stubs, whoami
+from polyvisor.osapi.handlers.common import (
+    APIS,
+    SETTINGS,
+    WHO_CACHE,
+    base_url,
+    body_of,
+    stubs,
+    whoami,
+)
 
 __all__ = ["routes"]
 
 VERSION = "v3.14"
 _UPDATED = "2020-04-07T00:00:00Z"
 ROLES = ("admin", "member", "reader")
+T = TypeVar("T")
 
 
 def _version(base: str) -> dict[str, Any]:
@@ -48,8 +61,16 @@ async def version(request: web.Request) -> web.Response:
     return web.json_response({"version": _version(base_url(request))})
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _issued_at(token: str) -> str:
+    """When the token was issued (its `iat`), so that every answer about one token says the
+    same; the signature was checked by the identity service that answered for it."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        when = datetime.fromtimestamp(float(claims["iat"]), UTC)
+    except (IndexError, KeyError, TypeError, ValueError):
+        when = datetime.now(UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _check_domain(obj: dict[str, Any]) -> None:
@@ -122,21 +143,49 @@ def _token_response(
     request: web.Request, resp: Any, token: str, methods: list[str], status: int
 ) -> web.Response:
     settings = request.app[SETTINGS]
-    body = kc.token(resp, token, methods, base_url(request), settings.region, _now())
+    body = kc.token(resp, token, methods, base_url(request), settings.region, _issued_at(token))
     return web.json_response(body, status=status, headers={"X-Subject-Token": token})
+
+
+def _subject(request: web.Request) -> str:
+    subject = request.headers.get("X-Subject-Token", "").strip()
+    if not subject:
+        raise ApiError(400, "X-Subject-Token header is required")
+    return subject
+
+
+async def _about_subject(call: Awaitable[T]) -> T:
+    """A call about the subject token: the caller's own token is checked before (whoami), so
+    UNAUTHENTICATED here is the subject's, which Keystone answers 404 for."""
+    try:
+        return await call
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+            raise ApiError(404, f"Could not find token: {exc.details()}") from None
+        raise
 
 
 async def validate_token(request: web.Request) -> web.StreamResponse:
     s = stubs(request)
-    subject = request.headers.get("X-Subject-Token", "").strip()
-    if not subject:
-        raise ApiError(400, "X-Subject-Token header is required")
-    resp = await s.identity.ValidateToken(ir.ValidateTokenRequest(token=subject), metadata=s.md,
-                                          timeout=s.timeout)  # fmt: skip
+    subject = _subject(request)
+    await whoami(request)
+    resp = await _about_subject(s.identity.ValidateToken(
+        ir.ValidateTokenRequest(token=subject), metadata=s.md, timeout=s.timeout))  # fmt: skip
     out = _token_response(request, resp, subject, ["password"], status=200)
     if request.method == "HEAD":
         return web.Response(status=200, headers={"X-Subject-Token": subject})
     return out
+
+
+async def revoke_token(request: web.Request) -> web.Response:
+    """Logout: the subject token stops working on every service (the revocation feed)."""
+    s = stubs(request)
+    subject = _subject(request)
+    await whoami(request)
+    await _about_subject(s.identity.RevokeToken(
+        ir.RevokeTokenRequest(token=subject), metadata=s.md, timeout=s.timeout))  # fmt: skip
+    request.app[WHO_CACHE].pop(subject, None)
+    return web.Response(status=204)
 
 
 async def auth_catalog(request: web.Request) -> web.Response:
@@ -341,6 +390,7 @@ def routes() -> list[web.RouteDef]:
         web.get(f"{p}/", version),
         web.post(f"{p}/auth/tokens", issue_token),
         web.get(f"{p}/auth/tokens", validate_token, allow_head=True),
+        web.delete(f"{p}/auth/tokens", revoke_token),
         web.get(f"{p}/auth/catalog", auth_catalog),
         web.get(f"{p}/auth/projects", auth_projects),
         web.get(f"{p}/projects", list_projects),
