@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +110,31 @@ def test_token_and_catalog(osc: dict[str, Any], story: dict[str, Any]) -> None:
     assert {"identity", "compute", "image", "network"} <= set(catalog)
 
 
+def _status(osc: dict[str, Any], path: str, token: str, subject: str = "") -> int:
+    base = osc["auth_url"].removesuffix("/identity/v3")
+    req = urllib.request.Request(base + path, headers={"X-Auth-Token": token})
+    if subject:
+        req.add_header("X-Subject-Token", subject)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_token_revoke_ends_the_token(osc: dict[str, Any]) -> None:
+    """`openstack token revoke` (DELETE /v3/auth/tokens): the api refuses the token after."""
+    keep = openstack_json(osc, "token", "issue")["id"]
+    gone = openstack_json(osc, "token", "issue")["id"]
+    assert _status(osc, "/compute/v2.1/flavors", gone) == 200
+    r = openstack(osc, "token", "revoke", gone)
+    assert r.returncode == 0, r.stderr
+    assert _status(osc, "/compute/v2.1/flavors", gone) == 401
+    assert _status(osc, "/identity/v3/auth/tokens", keep, subject=gone) == 404
+    assert _status(osc, "/identity/v3/auth/tokens", keep, subject=keep) == 200
+    assert _status(osc, "/compute/v2.1/flavors", keep) == 200
+
+
 def test_hypervisor_list_shows_kvm_and_both_clusters(
     stack: Stack, osc: dict[str, Any], story: dict[str, Any]
 ) -> None:
@@ -190,6 +217,9 @@ def test_pinned_image_boots_on_vmware_and_a_hint_on_kvm(
         listed[f"{PREFIX}vmw"]["Status"] == "ACTIVE"
         and listed[f"{PREFIX}kvm"]["Status"] == "ACTIVE"
     )
+    # The Image column names each server's image (the client asks Glance for `id=in:...`).
+    assert listed[f"{PREFIX}vmw"]["Image"] == f"{PREFIX}only-vmw", listed
+    assert listed[f"{PREFIX}kvm"]["Image"] == f"{PREFIX}any", listed
     nets = listed[f"{PREFIX}kvm"]["Networks"]
     assert any(ip.startswith("10.42.0.") for ip in nets["demo"]), listed
 

@@ -13,7 +13,15 @@ from typing import NamedTuple
 
 from polyvisor.osapi.errors import ApiError
 
-__all__ = ["MAX_VERSION", "MIN_VERSION", "Version", "negotiate", "response_headers"]
+__all__ = [
+    "LEGACY_V2",
+    "MAX_VERSION",
+    "MIN_VERSION",
+    "Version",
+    "is_legacy_v2",
+    "negotiate",
+    "response_headers",
+]
 
 
 class Version(NamedTuple):
@@ -37,6 +45,14 @@ class Version(NamedTuple):
 MIN_VERSION = Version(2, 1)
 #: The newest compute microversion the gateway speaks (Nova 2024.2's is 2.96).
 MAX_VERSION = Version(2, 96)
+
+
+#: Nova's v2.0 endpoint: the v2.1 API at 2.1 whatever the headers ask (no microversions).
+LEGACY_V2 = "/compute/v2"
+
+
+def is_legacy_v2(path: str) -> bool:
+    return path == LEGACY_V2 or path.startswith(LEGACY_V2 + "/")
 
 
 def _requested(headers: Mapping[str, str]) -> str:

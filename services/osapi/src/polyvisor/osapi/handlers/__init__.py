@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from polyvisor.osapi import microversion
 from polyvisor.osapi.clients import Apis
 from polyvisor.osapi.config import OsapiSettings
 from polyvisor.osapi.handlers import (
@@ -37,15 +38,16 @@ def make_app(apis: Apis, settings: OsapiSettings) -> web.Application:
     app[APIS] = apis
     app[SETTINGS] = settings
     app[WHO_CACHE] = {}
-    nova = "/compute/v2.1"
+    # Nova's v2.0 endpoint is the same API without microversions (see microversion).
+    novas = ("/compute/v2.1", microversion.LEGACY_V2)
     app.add_routes(
         [
             web.get("/", root),
             *keystone.routes(),
-            *nova_catalog.routes(nova),
-            *nova_hosts.routes(nova),
-            *nova_servers.routes(nova),
-            *nova_actions.routes(nova),
+            *(r for nova in novas for r in nova_catalog.routes(nova)),
+            *(r for nova in novas for r in nova_hosts.routes(nova)),
+            *(r for nova in novas for r in nova_servers.routes(nova)),
+            *(r for nova in novas for r in nova_actions.routes(nova)),
             *glance.routes(),
             *neutron.routes(),
         ]

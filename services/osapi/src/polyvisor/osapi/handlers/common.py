@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ __all__ = [
     "body_of",
     "error_middleware",
     "page_after",
+    "request_id",
     "scope_of",
     "stubs",
     "whoami",
@@ -43,6 +45,7 @@ APIS = web.AppKey("apis", Apis)
 SETTINGS = web.AppKey("settings", OsapiSettings)
 WHO_CACHE = web.AppKey("who_cache", dict)
 MV = "microversion"
+RID = "request_id"
 
 REQUESTS = Counter(
     "polyvisor_osapi_requests_total", "REST requests answered", ["api", "method", "status"]
@@ -65,11 +68,16 @@ def api_of(path: str) -> Api:
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     api = api_of(request.path)
     started = time.perf_counter()
-    extra: dict[str, str] = {}
+    rid = request_id(request)
+    extra: dict[str, str] = {"x-openstack-request-id": rid}
     try:
         if api is Api.NOVA:
-            request[MV] = microversion.negotiate(request.headers)
-            extra = microversion.response_headers(request[MV])
+            if microversion.is_legacy_v2(request.path):
+                request[MV] = microversion.MIN_VERSION
+            else:
+                request[MV] = microversion.negotiate(request.headers)
+                extra |= microversion.response_headers(request[MV])
+            extra["x-compute-request-id"] = rid
         resp = await handler(request)
     except ApiError as err:
         resp = _error(api, err)
@@ -91,6 +99,19 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     REQUESTS.labels(api.value, request.method, str(resp.status)).inc()
     LATENCY.labels(api.value).observe(time.perf_counter() - started)
     return resp
+
+
+def request_id(request: web.Request) -> str:
+    """This request's id: the client's X-OpenStack-Request-ID, else one made for it (`req-`
+    and a UUID, as OpenStack's services make them). Answers carry it in
+    x-openstack-request-id; the actions it starts are recorded under it."""
+    rid = request.get(RID)
+    if rid is None:
+        rid = request.headers.get("X-OpenStack-Request-ID", "").strip()[:128]
+        if not rid or not rid.isprintable():
+            rid = f"req-{uuid.uuid4()}"
+        request[RID] = rid
+    return str(rid)
 
 
 def _error(api: Api, err: ApiError) -> web.Response:

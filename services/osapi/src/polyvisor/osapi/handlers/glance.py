@@ -21,6 +21,7 @@ from polyvisor.osapi.handlers.common import (
     body_of,
     page_after,
     query_int,
+    request_id,
     scope_of,
     stubs,
 )
@@ -68,9 +69,13 @@ _IGNORED = ("limit", "marker", "sort", "sort_key", "sort_dir", "member_status", 
 async def list_images(request: web.Request) -> web.Response:
     s = stubs(request)
     q = request.query
-    req = im.ListImagesRequest(name=q.get("name", ""), owner=q.get("owner", ""),
+    # Glance's `in:` operator (`id=in:a,b`, as `openstack server list` asks for the names of
+    # its servers' images): a filter over the listed images, never a server-side name.
+    multi = {k: set(_split_in(v)) for k, v in q.items() if v.startswith("in:")}
+    req = im.ListImagesRequest(name="" if "name" in multi else q.get("name", ""),
+                               owner=q.get("owner", ""),
                                architecture=q.get("architecture", ""))  # fmt: skip
-    if "status" in q:
+    if "status" in q and "status" not in multi:
         if q["status"] not in gc.STATUS_IN:
             raise ApiError(400, f"Invalid status value: {q['status']}")
         req.status = gc.STATUS_IN[q["status"]]
@@ -78,13 +83,14 @@ async def list_images(request: web.Request) -> web.Response:
         if q["visibility"] not in gc.VISIBILITY_IN:
             raise ApiError(400, f"Invalid visibility value: {q['visibility']}")
         req.visibility = gc.VISIBILITY_IN[q["visibility"]]
-    if "disk_format" in q:
+    if "disk_format" in q and "disk_format" not in multi:
         req.disk_format = enum_in(dk.DiskFormat.DESCRIPTOR, q["disk_format"], "disk_format")  # type: ignore[assignment]
     if "hypervisor_type" in q:
         req.hypervisor_type = enum_in(  # type: ignore[assignment]
             hv.HypervisorType.DESCRIPTOR, q["hypervisor_type"], "hypervisor_type"
         )
-    extra = {k: v for k, v in q.items() if k not in _SERVER_FILTERS and k not in _IGNORED}
+    extra = {k: v for k, v in q.items()
+             if k not in _SERVER_FILTERS and k not in _IGNORED and k not in multi}  # fmt: skip
 
     async def fetch(token: str, size: int) -> tuple[Any, str]:
         req.page_token, req.page_size = token, size
@@ -92,8 +98,12 @@ async def list_images(request: web.Request) -> web.Response:
         return resp.images, resp.next_page_token
 
     def keep(i: Any) -> bool:
+        if not extra and not multi:
+            return True
         shown = gc.image(i)
-        return all(str(shown.get(k)) == v for k, v in extra.items())
+        return all(str(shown.get(k)) == v for k, v in extra.items()) and all(
+            str(shown.get(k)) in vs for k, vs in multi.items()
+        )
 
     images, more = await page_after(
         fetch, scope=scope_of(request), limit=query_int(request, "limit") or 25,
@@ -106,13 +116,28 @@ async def list_images(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+def _split_in(value: str) -> list[str]:
+    """The values of `in:a,b,"c,d"` (a quoted value may hold a comma)."""
+    out, cur, quoted = [], "", False
+    for ch in value[3:]:
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "," and not quoted:
+            out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    out.append(cur)
+    return [v for v in out if v]
+
+
 async def create_image(request: web.Request) -> web.Response:
     s = stubs(request)
     body = await body_of(request)
     msg = gc.image_in(body)
     if not msg.container_format and msg.disk_format:
         msg.container_format = dk.CONTAINER_FORMAT_BARE
-    rid = request.headers.get("X-OpenStack-Request-ID", "")
+    rid = request_id(request)
     resp = await s.images.CreateImage(im.CreateImageRequest(request_id=rid, image=msg), metadata=s.md,
                                       timeout=s.timeout)  # fmt: skip
     image_id = resp.image.id
@@ -190,7 +215,16 @@ async def download(request: web.Request) -> web.StreamResponse:
     call = s.images.DownloadImage(
         im.DownloadImageRequest(image_id=request.match_info["id"]), metadata=s.md
     )
-    first = await call.read()
+    try:
+        first = await call.read()
+    except grpc.aio.AioRpcError as exc:
+        # Glance answers 204 for an image that has no data yet (queued); the image service
+        # refuses a download of it (FAILED_PRECONDITION).
+        if exc.code() == grpc.StatusCode.FAILED_PRECONDITION and (
+            (await _get(request, request.match_info["id"])).status == im.IMAGE_STATUS_QUEUED
+        ):
+            return web.Response(status=204)
+        raise
     if not first or not first.HasField("metadata"):
         return web.Response(status=204)
     meta = first.metadata

@@ -5,7 +5,6 @@ os-getVNCConsole; remote consoles; os-instance-actions."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from aiohttp import web
@@ -15,7 +14,7 @@ from polyvisor.compute.v1 import servers_pb2 as sp
 from polyvisor.osapi.convert import nova as nc
 from polyvisor.osapi.convert.common import iso
 from polyvisor.osapi.errors import ApiError
-from polyvisor.osapi.handlers.common import MV, base_url, body_of, stubs
+from polyvisor.osapi.handlers.common import MV, base_url, body_of, request_id, stubs
 from polyvisor.types.v1 import hypervisor_pb2 as hv
 
 __all__ = ["routes"]
@@ -46,7 +45,7 @@ async def action(request: web.Request) -> web.Response:
     args = args if isinstance(args, dict) else {}
     sid = request.match_info["id"]
     s = stubs(request)
-    rid = request.headers.get("X-OpenStack-Request-ID") or str(uuid.uuid4())
+    rid = request_id(request)
     call: dict[str, Any] = {"metadata": s.md, "timeout": s.timeout}
     if name in _SIMPLE:
         rpc, cls = _SIMPLE[name]

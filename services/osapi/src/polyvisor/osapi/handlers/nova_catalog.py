@@ -37,11 +37,22 @@ def _v21(base: str) -> dict[str, Any]:
             "links": [{"rel": "self", "href": f"{base}/compute/v2.1/"}]}  # fmt: skip
 
 
+def _v20(base: str) -> dict[str, Any]:
+    return {"id": "v2.0", "status": "SUPPORTED", "version": "", "min_version": "",
+            "updated": "2011-01-21T11:33:21Z",
+            "links": [{"rel": "self", "href": f"{base}/compute/v2/"}]}  # fmt: skip
+
+
 async def versions(request: web.Request) -> web.Response:
-    return web.json_response({"versions": [_v21(base_url(request))]})
+    base = base_url(request)
+    return web.json_response({"versions": [_v20(base), _v21(base)]})
 
 
 async def version(request: web.Request) -> web.Response:
+    if microversion.is_legacy_v2(request.path):
+        return web.json_response({"version": _v20(base_url(request)) | {"media-types": [
+            {"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2"}
+        ]}})  # fmt: skip
     v = _v21(base_url(request))
     v["media-types"] = [{"base": "application/json",
                          "type": "application/vnd.openstack.compute+json;version=2.1"}]  # fmt: skip
@@ -322,12 +333,60 @@ async def delete_group(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+#: (name, alias, description) of the extensions whose APIs the gateway serves, as Nova's
+#: frozen extension list names them.
+_EXTENSIONS = (
+    ("AvailabilityZone", "os-availability-zone", "1. Add availability_zone to the Create Server "
+     "API. 2. Add availability zones describing."),
+    ("ConsoleOutput", "os-console-output", "Console log output support, with tailing ability."),
+    ("Consoles", "os-consoles", "Interactive Console support."),
+    ("ExtendedServerAttributes", "OS-EXT-SRV-ATTR", "Extended Server Attributes support."),
+    ("ExtendedStatus", "OS-EXT-STS", "Extended Status support."),
+    ("FlavorExtraSpecs", "os-flavor-extra-specs", "Flavors extra specs support."),
+    ("Hosts", "os-hosts", "Admin-only host administration."),
+    ("Hypervisors", "os-hypervisors", "Admin-only hypervisor administration."),
+    ("InstanceActions", "os-instance-actions", "View a log of actions and events taken on an "
+     "instance."),
+    ("Keypairs", "os-keypairs", "Keypair Support."),
+    ("PauseServer", "os-pause-server", "Enable pause/unpause server actions."),
+    ("Quotas", "os-quota-sets", "Quotas management support."),
+    ("RemoteConsoles", "os-remote-consoles", "Interactive Console support."),
+    ("ServerGroups", "os-server-groups", "Server group support."),
+    ("ServerStartStop", "os-server-start-stop", "Start/Stop instance compute API support."),
+    ("Shelve", "os-shelve", "Instance shelve mode."),
+    ("SuspendServer", "os-suspend-server", "Enable suspend/resume server actions."),
+    ("UsedLimits", "os-used-limits", "Provide data on limited resources that are being used."),
+)  # fmt: skip
+
+
+def _extension(name: str, alias: str, description: str) -> dict[str, Any]:
+    return {"name": name, "alias": alias, "description": description, "links": [],
+            "namespace": "http://docs.openstack.org/compute/ext/fake_xml",
+            "updated": "2014-12-03T00:00:00Z"}  # fmt: skip
+
+
+async def list_extensions(request: web.Request) -> web.Response:
+    await whoami(request)
+    return web.json_response({"extensions": [_extension(*e) for e in _EXTENSIONS]})
+
+
+async def show_extension(request: web.Request) -> web.Response:
+    await whoami(request)
+    alias = request.match_info["alias"]
+    for e in _EXTENSIONS:
+        if e[1] == alias:
+            return web.json_response({"extension": _extension(*e)})
+    raise ApiError(404, "Unable to find requested extension")
+
+
 def routes(p: str) -> list[web.RouteDef]:
+    top = [web.get("/compute", versions), web.get("/compute/", versions)]
     return [
-        web.get("/compute", versions),
-        web.get("/compute/", versions),
+        *(top if p.endswith("v2.1") else []),
         web.get(p, version),
         web.get(f"{p}/", version),
+        web.get(f"{p}/extensions", list_extensions),
+        web.get(f"{p}/extensions/{{alias}}", show_extension),
         web.get(f"{p}/flavors", list_flavors),
         web.post(f"{p}/flavors", create_flavor),
         web.get(f"{p}/flavors/detail", list_flavors_detail),

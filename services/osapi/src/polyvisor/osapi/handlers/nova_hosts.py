@@ -1,5 +1,6 @@
 """Nova v2.1's view of the hosts: os-hypervisors (a KVM host, or a whole vCenter cluster,
-each one hypervisor as Nova's drivers report them) and os-availability-zone."""
+each one hypervisor as Nova's drivers report them), os-hosts (deprecated by Nova in 2.43:
+the compute hosts) and os-availability-zone."""
 
 from __future__ import annotations
 
@@ -122,8 +123,40 @@ async def availability_zones(request: web.Request) -> web.Response:
     return web.json_response({"availabilityZoneInfo": info})
 
 
+def _too_new_for_hosts(request: web.Request) -> None:
+    if request[MV] >= (2, 43):
+        raise ApiError(404, "The os-hosts API was removed in microversion 2.43")
+
+
+async def list_hosts(request: web.Request) -> web.Response:
+    _too_new_for_hosts(request)
+    zone = request.query.get("zone")
+    hosts = [{"host_name": h.hostname, "service": "compute", "zone": h.availability_zone or "nova"}
+             for h in await _all_hypervisors(request)]  # fmt: skip
+    if zone:
+        hosts = [h for h in hosts if h["zone"] == zone]
+    return web.json_response({"hosts": hosts})
+
+
+async def show_host(request: web.Request) -> web.Response:
+    _too_new_for_hosts(request)
+    name = request.match_info["host"]
+    for h in await _all_hypervisors(request):
+        if h.hostname == name:
+            t, u = h.total, h.used
+            rows = [("(total)", t.vcpus, t.memory_mb, t.disk_gb),
+                    ("(used_now)", u.vcpus, u.memory_mb, u.disk_gb),
+                    ("(used_max)", u.vcpus, u.memory_mb, u.disk_gb)]  # fmt: skip
+            body = [{"resource": {"host": name, "project": proj, "cpu": cpu, "memory_mb": mem,
+                                  "disk_gb": disk}} for proj, cpu, mem, disk in rows]  # fmt: skip
+            return web.json_response({"host": body})
+    raise ApiError(404, f"Compute host {name} could not be found.")
+
+
 def routes(p: str) -> list[web.RouteDef]:
     return [
+        web.get(f"{p}/os-hosts", list_hosts),
+        web.get(f"{p}/os-hosts/{{host}}", show_host),
         web.get(f"{p}/os-hypervisors", list_hypervisors),
         web.get(f"{p}/os-hypervisors/detail", list_hypervisors_detail),
         web.get(f"{p}/os-hypervisors/statistics", hypervisor_statistics),

@@ -24,9 +24,11 @@ from polyvisor.osapi.handlers.common import (
     body_of,
     page_after,
     query_int,
+    request_id,
     scope_of,
     stubs,
 )
+from polyvisor.types.v1 import server_status_pb2 as ss
 
 __all__ = ["get_server_msg", "routes"]
 
@@ -45,6 +47,10 @@ async def get_server_msg(request: web.Request, server_id: str) -> Any:
     s = stubs(request)
     resp = await s.compute.GetServer(sp.GetServerRequest(server_id=server_id), metadata=s.md,
                                      timeout=s.timeout)  # fmt: skip
+    if resp.server.state == ss.SERVER_STATE_DELETED:
+        # The api keeps a deleted server readable for a while; Nova answers 404 at once (a
+        # client's wait for the delete ends on it).
+        raise ApiError(404, f"Instance {server_id} could not be found.")
     return resp.server
 
 
@@ -109,7 +115,7 @@ async def create_server(request: web.Request) -> web.Response:
         )
     except (TypeError, ValueError):
         raise ApiError(400, "min_count and max_count must be integers") from None
-    rid = request.headers.get("X-OpenStack-Request-ID") or str(uuid.uuid4())
+    rid = request_id(request)
     resp = await s.compute.CreateServer(
         sp.CreateServerRequest(request_id=rid, server=spec, min_count=lo, max_count=hi),
         metadata=s.md, timeout=s.timeout,
