@@ -85,3 +85,21 @@ def test_issued_at_is_the_tokens_own() -> None:
     token = f"eyJhbGciOiJFZERTQSJ9.{claims.decode()}.c2ln"
     assert _issued_at(token) == "2026-12-07T03:55:06.123000Z"
     assert _issued_at(token) == _issued_at(token)
+
+
+def test_update_answers_the_short_server_before_2_75_and_progress_only_while_up() -> None:
+    from polyvisor.compute.v1 import servers_pb2 as sp
+    from polyvisor.osapi.convert import nova as nc
+    from polyvisor.osapi.microversion import Version
+    from polyvisor.types.v1 import server_status_pb2 as ss
+
+    up = sp.Server(id="s1", name="n", host="h", state=ss.SERVER_STATE_ACTIVE)
+    off = sp.Server(id="s1", name="n", host="h", state=ss.SERVER_STATE_SHUTOFF)
+    full = nc.server(up, "http://x", Version(2, 1))
+    short = nc.server_updated(up, "http://x", Version(2, 1))
+    assert "OS-EXT-SRV-ATTR:host" in full and "key_name" in full
+    assert not [k for k in short if k.startswith("OS-EXT-") or k in ("key_name", "config_drive")]
+    assert short["id"] == "s1" and short["accessIPv4"] == ""
+    assert "OS-EXT-SRV-ATTR:host" in nc.server_updated(up, "http://x", Version(2, 75))
+    assert full["progress"] == 100
+    assert "progress" not in nc.server(off, "http://x", Version(2, 1))

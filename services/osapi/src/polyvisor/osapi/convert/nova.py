@@ -12,7 +12,15 @@ from polyvisor.types.v1 import hypervisor_pb2 as hv
 from polyvisor.types.v1 import network_pb2
 from polyvisor.types.v1 import server_status_pb2 as ss
 
-__all__ = ["fault", "flavor", "keypair", "server", "server_link", "status_to_state"]
+__all__ = [
+    "fault",
+    "flavor",
+    "keypair",
+    "server",
+    "server_link",
+    "server_updated",
+    "status_to_state",
+]
 
 
 STATUS = {
@@ -130,6 +138,10 @@ def addresses(s: Any) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+#: The statuses Nova shows a server's progress in.
+_PROGRESS_STATUSES = ("ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING")
+
+
 def server(s: Any, base: str, mv: Version) -> dict[str, Any]:
     """The detailed server of `mv`."""
     f = s.flavor
@@ -179,6 +191,8 @@ def server(s: Any, base: str, mv: Version) -> dict[str, Any]:
         "OS-EXT-STS:power_state": POWER.get(s.power_state, 0),
         "os-extended-volumes:volumes_attached": [],
     }
+    if out["status"] not in _PROGRESS_STATUSES:
+        del out["progress"]  # as Nova: progress only while a server is up or changing
     if s.HasField("fault") and (s.fault.message or s.state == ss.SERVER_STATE_ERROR):
         out["fault"] = fault(s.fault)
     if mv >= (2, 3):
@@ -205,6 +219,20 @@ def server(s: Any, base: str, mv: Version) -> dict[str, Any]:
         out["locked_reason"] = None
     if mv >= (2, 96):
         out["pinned_availability_zone"] = None
+    return out
+
+
+#: What Nova leaves out of the server it answers an update or a rebuild with, before 2.75.
+_NOT_IN_UPDATES = ("OS-EXT-AZ:", "OS-EXT-SRV-ATTR:", "OS-EXT-STS:", "OS-SRV-USG:",
+                   "os-extended-volumes:", "config_drive", "key_name", "security_groups",
+                   "host_status")  # fmt: skip
+
+
+def server_updated(s: Any, base: str, mv: Version) -> dict[str, Any]:
+    """The server of an update's or a rebuild's answer (the whole server from 2.75)."""
+    out = server(s, base, mv)
+    if mv < (2, 75):
+        out = {k: v for k, v in out.items() if not k.startswith(_NOT_IN_UPDATES)}
     return out
 
 

@@ -89,7 +89,7 @@ async def action(request: web.Request) -> web.Response:
         resp = await s.compute.RebuildServer(
             sp.RebuildServerRequest(server_id=sid, image_id=image, request_id=rid), **call
         )
-        return web.json_response({"server": nc.server(resp.server, base_url(request), request[MV])},
+        return web.json_response({"server": nc.server_updated(resp.server, base_url(request), request[MV])},
                                  status=202)  # fmt: skip
     if name == "os-getConsoleOutput":
         length = args.get("length")

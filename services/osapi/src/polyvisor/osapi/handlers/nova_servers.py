@@ -236,7 +236,7 @@ async def update_server(request: web.Request) -> web.Response:
         req = sp.UpdateServerRequest(server=sp.Server(id=sid, name=str(body["name"])),
                                      update_mask=FieldMask(paths=["name"]))  # fmt: skip
         srv = (await s.compute.UpdateServer(req, metadata=s.md, timeout=s.timeout)).server
-    return web.json_response({"server": nc.server(srv, base_url(request), request[MV])})
+    return web.json_response({"server": nc.server_updated(srv, base_url(request), request[MV])})
 
 
 async def delete_server(request: web.Request) -> web.Response:
