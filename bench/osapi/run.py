@@ -12,7 +12,9 @@ each once (warm caches); then, with 16 concurrent clients each:
 - list: gRPC ListServers pages of 100, then `GET /compute/v2.1/servers/detail?limit=100`.
 
 Requests per second and p99 of each, and `overhead` = gRPC rate / gateway rate (target: at
-most 2). The last line printed is one JSON object.
+most 2); beside them the CPU each call costs in each process (the api, the gateway, this
+client) and `cpu_overhead` = CPU per gateway call / CPU per gRPC call, which a machine busy
+with other work skews far less than the rates. The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import statistics
 import sys
@@ -45,8 +48,23 @@ PAGE = 100
 TARGET = 2.0
 
 
-async def drive(call: Callable[[int], Awaitable[None]], seconds: float) -> dict[str, float]:
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU (user + system) each process has used so far; "client" is this process."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for name, pid in pids.items():
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        out[name] = (int(fields[11]) + int(fields[12])) / tick
+    t = os.times()
+    out["client"] = t.user + t.system
+    return out
+
+
+async def drive(
+    call: Callable[[int], Awaitable[None]], seconds: float, pids: dict[str, int] | None = None
+) -> dict[str, float]:
     latencies: list[float] = []
+    before = cpu_seconds(pids or {})
     stop_at = time.perf_counter() + seconds
 
     async def worker(i: int) -> None:
@@ -58,10 +76,14 @@ async def drive(call: Callable[[int], Awaitable[None]], seconds: float) -> dict[
     await asyncio.gather(*(worker(i) for i in range(CONCURRENCY)))
     elapsed = time.perf_counter() - start
     p99 = statistics.quantiles(latencies, n=100)[98] * 1000 if len(latencies) > 100 else 0.0
+    after = cpu_seconds(pids or {})
+    n = max(len(latencies), 1)
     return {
         "rps": round(len(latencies) / elapsed, 1),
         "p99_ms": round(p99, 2),
         "calls": len(latencies),
+        # CPU milliseconds per call, per process (what the calls cost, whatever else runs)
+        "cpu_ms": {k: round((after[k] - before[k]) * 1000 / n, 3) for k in after},
     }
 
 
@@ -107,6 +129,8 @@ async def main() -> None:
         _, ids = await seed(dsn, args.servers)
         base = f"http://127.0.0.1:{http_port}/compute/v2.1"
         rng = random.Random(7)
+        assert api.proc is not None and osapi.proc is not None
+        pids = {"api": api.proc.pid, "osapi": osapi.proc.pid}
         async with grpc.aio.insecure_channel(api.address) as ch, aiohttp.ClientSession() as http:
             auth = await identity_service_pb2_grpc.IdentityServiceStub(ch).Authenticate(
                 identity_requests_pb2.AuthenticateRequest(password=identity_pb2.PasswordCredentials(
@@ -157,10 +181,13 @@ async def main() -> None:
             for name, g, h in (("show", grpc_show, rest_show), ("list", grpc_list, rest_list)):
                 await drive(g, warm)
                 await drive(h, warm)
-                gr = await drive(g, args.seconds)
-                gw = await drive(h, args.seconds)
+                gr = await drive(g, args.seconds, pids)
+                gw = await drive(h, args.seconds, pids)
                 ratio = round(gr["rps"] / gw["rps"], 2) if gw["rps"] else None
+                cpu_g, cpu_w = sum(gr["cpu_ms"].values()), sum(gw["cpu_ms"].values())  # type: ignore[union-attr]
+                cpu_ratio = round(cpu_w / cpu_g, 2) if cpu_g else None
                 result[name] = {"grpc": gr, "gateway": gw, "overhead": ratio,
+                                "cpu_overhead": cpu_ratio,
                                 "within_target": ratio is not None and ratio <= TARGET}  # fmt: skip
         result["target_overhead"] = TARGET
     finally:
