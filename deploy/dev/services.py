@@ -37,6 +37,9 @@ BIND_HOST = "127.0.0.1"
 CONTROL_PLANE = ("scheduler", "imagesvc", "networksvc", "api")
 # The physical network every dev agent maps (the demo network is on it).
 DEMO_PHYSICAL_NETWORK = "physnet1"
+#: The VLAN ids of the demo physical network that project networks take (a member creates a
+#: network without choosing one, as in Neutron with tenant_network_types = vlan).
+DEMO_VLAN_RANGE = "100:199"
 #: What browsers reach: started after the api (they call it), before the agents.
 WEB = ("console", "dashboard", "osapi")
 DEFAULT_PORTS = {
@@ -270,7 +273,9 @@ def plan(
         env={
             **common("networksvc"),
             "POLYVISOR_DATABASE_URL": infra.database_url,
-            "POLYVISOR_PHYSICAL_NETWORKS": lxc.physical_networks(DEMO_PHYSICAL_NETWORK, lxc_host),
+            "POLYVISOR_PHYSICAL_NETWORKS": lxc.physical_networks(
+                f"{DEMO_PHYSICAL_NETWORK}:{DEMO_VLAN_RANGE}", lxc_host
+            ),
         },
     )  # fmt: skip
     specs["api"] = ServiceSpec(
@@ -329,6 +334,7 @@ def plan(
             **web("osapi"),
             "POLYVISOR_IMAGESVC_ADDRESS": address["imagesvc"],
             "POLYVISOR_NETWORKSVC_ADDRESS": address["networksvc"],
+            "POLYVISOR_TENANT_PHYSICAL_NETWORK": DEMO_PHYSICAL_NETWORK,
         },
         info={"url": osapi_url, "auth_url": f"{osapi_url}/identity/v3", "http_port": str(http["osapi"])},
     )  # fmt: skip

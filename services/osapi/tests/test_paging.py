@@ -64,3 +64,9 @@ async def test_unknown_marker_is_a_bad_request() -> None:
     with pytest.raises(ApiError) as exc:
         await page_after(fetch, limit=5, marker="nope", key=str)
     assert exc.value.status == 400
+
+
+async def test_zero_limit_is_an_empty_page() -> None:
+    fetch, calls = pager()
+    assert await page_after(fetch, limit=0, marker=None, key=str) == ([], False)
+    assert calls == []

@@ -9,6 +9,7 @@
 | `POLYVISOR_IMAGESVC_ADDRESS` | the image service | `127.0.0.1:50052` |
 | `POLYVISOR_NETWORKSVC_ADDRESS` | the network service | `127.0.0.1:50054` |
 | `POLYVISOR_RPC_TIMEOUT_S` | deadline of each unary gRPC call | 60 |
+| `POLYVISOR_TENANT_PHYSICAL_NETWORK` | a network created without provider attributes is a VLAN on this physical network, its id taken from the network service's range for it (Neutron's `tenant_network_types = vlan`); empty: it is flat, which only an admin creates | empty |
 
 The gRPC port (50057) serves only health, for probes and `./dev up`; metrics on 9157.
 """
@@ -35,3 +36,4 @@ class OsapiSettings(ServiceSettings):
     imagesvc_address: str = "127.0.0.1:50052"
     networksvc_address: str = "127.0.0.1:50054"
     rpc_timeout_s: float = Field(default=60.0, gt=0)
+    tenant_physical_network: str = ""

@@ -206,6 +206,8 @@ async def page_after(
     the items after `marker` that `keep` accepts, at most `limit`; and whether more may
     follow. `fetch(page_token, page_size)` returns (items, next_page_token)."""
     want = min(limit, max_limit) if limit is not None else max_limit
+    if want == 0:  # limit=0: an empty page, as Nova answers
+        return [], False
     out: list[T] = []
     token = ""
     seen = not marker

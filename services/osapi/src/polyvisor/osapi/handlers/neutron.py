@@ -17,6 +17,7 @@ from polyvisor.network.v1 import security_groups_pb2 as sgpb
 from polyvisor.osapi.convert import neutron as nc
 from polyvisor.osapi.errors import ApiError
 from polyvisor.osapi.handlers.common import (
+    SETTINGS,
     base_url,
     body_of,
     page_after,
@@ -55,7 +56,7 @@ async def _collection(
 ) -> web.Response:
     q = request.query
     items, more = await page_after(
-        fetch, scope=scope_of(request), limit=query_int(request, "limit"), marker=q.get("marker"),
+        fetch, scope=scope_of(request), limit=query_int(request, "limit") or None, marker=q.get("marker"),
                                    key=lambda x: x.id, keep=lambda x: _matches(convert(x), q))  # fmt: skip
     body: dict[str, Any] = {plural: [_fields(convert(x), q) for x in items]}
     if more and items:
@@ -198,12 +199,18 @@ def _rid() -> str:
 async def create_network(request: web.Request) -> web.Response:
     s = stubs(request)
     b = await body_of(request, "network")
-    kind = b.get("provider:network_type") or "flat"
+    physnet = str(b.get("provider:physical_network") or "")
+    kind = b.get("provider:network_type")
+    if not kind:
+        # A project network, as Neutron makes one of its tenant network type: a VLAN on the
+        # configured physical network (its id from the range), else flat.
+        tenant = request.app[SETTINGS].tenant_physical_network
+        kind, physnet = ("vlan", physnet or tenant) if tenant else ("flat", physnet)
     if kind not in nc.NETWORK_TYPES_IN:
         raise ApiError(400, f"Invalid network type {kind}: flat or vlan", "InvalidInput")
     msg = npb.Network(name=str(b.get("name") or ""), shared=bool(b.get("shared", False)),
                       network_type=nc.NETWORK_TYPES_IN[kind],
-                      physical_network=str(b.get("provider:physical_network") or ""),
+                      physical_network=physnet,
                       segmentation_id=int(b.get("provider:segmentation_id") or 0),
                       mtu=int(b.get("mtu") or 0))  # fmt: skip
     if "admin_state_up" in b:

@@ -128,9 +128,15 @@ async def remote_console(request: web.Request) -> web.Response:
     return web.json_response({"remote_console": {"protocol": protocol, "type": kind, "url": url}})
 
 
+#: Polyvisor's action names that Nova names otherwise (a hard reboot is a "reboot" too).
+_NOVA_ACTIONS = {"reboot_hard": "reboot", "confirm_resize": "confirmResize",
+                 "revert_resize": "revertResize", "create_image": "createImage",
+                 "add_port": "attach_interface", "remove_port": "detach_interface"}  # fmt: skip
+
+
 def _action(a: Any, mv: Any, events: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "action": a.action,
+        "action": _NOVA_ACTIONS.get(a.action, a.action),
         "instance_uuid": a.server_id,
         "message": a.fault.message if a.HasField("fault") and a.fault.message else None,
         "project_id": a.project_id,
