@@ -220,8 +220,8 @@ def command_from_proto(msg: commands_pb2.AgentCommand) -> Command:
         m = msg.live_migrate
         if not m.dest_host:
             raise InvalidCommand("live_migrate without a destination host")
-        req = MigrateRequest(m.dest_host, m.dest_uri, m.block_migration)
-        return Command(verb=Verb.LIVE_MIGRATE, migrate=req, **base)
+        move = MigrateRequest(m.dest_host, m.dest_uri, m.block_migration)
+        return Command(verb=Verb.LIVE_MIGRATE, migrate=move, **base)
     if which == "abort_migration":
         return Command(verb=Verb.ABORT_MIGRATION, **base)
     if which in ("attach_port", "detach_port"):

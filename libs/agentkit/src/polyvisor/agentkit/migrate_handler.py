@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Awaitable, Callable
-from typing import Final
+from collections.abc import Callable, Coroutine
+from typing import Any, Final
 
 from polyvisor.agentkit.commands import Command, Verb
 from polyvisor.agentkit.driver import Driver, DriverError, Instance
@@ -28,7 +28,7 @@ __all__ = ["MIGRATE_VERBS", "abort_migration", "live_migrate"]
 
 MIGRATE_VERBS: Final = frozenset({Verb.LIVE_MIGRATE, Verb.ABORT_MIGRATION})
 
-OnProgress = Callable[[int], Awaitable[None]]
+OnProgress = Callable[[int], Coroutine[Any, Any, None]]
 
 
 def _capable(driver: Driver, host: str) -> LiveMigrate:
