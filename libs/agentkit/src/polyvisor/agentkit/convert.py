@@ -93,6 +93,7 @@ _HYPERVISOR_TYPES = {
     "xen": hypervisor_pb2.HYPERVISOR_TYPE_XEN,
     "lxc": hypervisor_pb2.HYPERVISOR_TYPE_LXC,
     "hyperv": hypervisor_pb2.HYPERVISOR_TYPE_HYPERV,
+    "baremetal": hypervisor_pb2.HYPERVISOR_TYPE_BAREMETAL,
 }
 _POWER = {
     PowerState.RUNNING: hypervisor_pb2.POWER_STATE_RUNNING,
@@ -390,6 +391,7 @@ def host_report_to_proto(
         ],
         capabilities=list(info.capabilities),
         physical_networks=list(info.physical_networks),
+        resource_class=info.resource_class,
         features=hypervisor_pb2.HypervisorFeatures(
             console_types=[_CONSOLES[c] for c in info.features.console_types if c in _CONSOLES],
             key_injection=info.features.key_injection,

@@ -142,6 +142,9 @@ class HostInfo:
     capabilities: tuple[str, ...] = ()
     # The physical networks this host reaches (from the agent's config), sorted.
     physical_networks: tuple[str, ...] = ()
+    # A bare-metal node's resource class ("small"): the node takes one server of a flavor
+    # asking for it. "" for hosts that share themselves between servers.
+    resource_class: str = ""
 
 
 @dataclass(frozen=True, slots=True)

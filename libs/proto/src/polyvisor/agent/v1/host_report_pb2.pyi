@@ -24,7 +24,7 @@ CONNECTION_STATE_CONNECTED: ConnectionState
 CONNECTION_STATE_DISCONNECTED: ConnectionState
 
 class HostReport(_message.Message):
-    __slots__ = ("host_id", "hostname", "hypervisor_type", "hypervisor_version", "state", "inventories", "supported_instances", "features", "availability_zone", "host_ip", "reported_at", "sequence", "agent_id", "report_interval", "server_count", "incarnation", "disk_formats", "cluster", "capabilities", "physical_networks")
+    __slots__ = ("host_id", "hostname", "hypervisor_type", "hypervisor_version", "state", "inventories", "supported_instances", "features", "availability_zone", "host_ip", "reported_at", "sequence", "agent_id", "report_interval", "server_count", "incarnation", "disk_formats", "cluster", "capabilities", "physical_networks", "resource_class")
     HOST_ID_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     HYPERVISOR_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -45,6 +45,7 @@ class HostReport(_message.Message):
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     PHYSICAL_NETWORKS_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_CLASS_FIELD_NUMBER: _ClassVar[int]
     host_id: str
     hostname: str
     hypervisor_type: _hypervisor_pb2.HypervisorType
@@ -65,4 +66,5 @@ class HostReport(_message.Message):
     cluster: _hypervisor_pb2.ClusterReport
     capabilities: _containers.RepeatedScalarFieldContainer[str]
     physical_networks: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, host_id: _Optional[str] = ..., hostname: _Optional[str] = ..., hypervisor_type: _Optional[_Union[_hypervisor_pb2.HypervisorType, str]] = ..., hypervisor_version: _Optional[str] = ..., state: _Optional[_Union[ConnectionState, str]] = ..., inventories: _Optional[_Iterable[_Union[_resources_pb2.Inventory, _Mapping]]] = ..., supported_instances: _Optional[_Iterable[_Union[_hypervisor_pb2.SupportedInstance, _Mapping]]] = ..., features: _Optional[_Union[_hypervisor_pb2.HypervisorFeatures, _Mapping]] = ..., availability_zone: _Optional[str] = ..., host_ip: _Optional[str] = ..., reported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sequence: _Optional[int] = ..., agent_id: _Optional[str] = ..., report_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., server_count: _Optional[int] = ..., incarnation: _Optional[str] = ..., disk_formats: _Optional[_Iterable[_Union[_disk_pb2.Rendition, _Mapping]]] = ..., cluster: _Optional[_Union[_hypervisor_pb2.ClusterReport, _Mapping]] = ..., capabilities: _Optional[_Iterable[str]] = ..., physical_networks: _Optional[_Iterable[str]] = ...) -> None: ...
+    resource_class: str
+    def __init__(self, host_id: _Optional[str] = ..., hostname: _Optional[str] = ..., hypervisor_type: _Optional[_Union[_hypervisor_pb2.HypervisorType, str]] = ..., hypervisor_version: _Optional[str] = ..., state: _Optional[_Union[ConnectionState, str]] = ..., inventories: _Optional[_Iterable[_Union[_resources_pb2.Inventory, _Mapping]]] = ..., supported_instances: _Optional[_Iterable[_Union[_hypervisor_pb2.SupportedInstance, _Mapping]]] = ..., features: _Optional[_Union[_hypervisor_pb2.HypervisorFeatures, _Mapping]] = ..., availability_zone: _Optional[str] = ..., host_ip: _Optional[str] = ..., reported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sequence: _Optional[int] = ..., agent_id: _Optional[str] = ..., report_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., server_count: _Optional[int] = ..., incarnation: _Optional[str] = ..., disk_formats: _Optional[_Iterable[_Union[_disk_pb2.Rendition, _Mapping]]] = ..., cluster: _Optional[_Union[_hypervisor_pb2.ClusterReport, _Mapping]] = ..., capabilities: _Optional[_Iterable[str]] = ..., physical_networks: _Optional[_Iterable[str]] = ..., resource_class: _Optional[str] = ...) -> None: ...

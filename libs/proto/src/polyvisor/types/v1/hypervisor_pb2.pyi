@@ -16,6 +16,7 @@ class HypervisorType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     HYPERVISOR_TYPE_XEN: _ClassVar[HypervisorType]
     HYPERVISOR_TYPE_LXC: _ClassVar[HypervisorType]
     HYPERVISOR_TYPE_HYPERV: _ClassVar[HypervisorType]
+    HYPERVISOR_TYPE_BAREMETAL: _ClassVar[HypervisorType]
 
 class PowerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -61,6 +62,7 @@ HYPERVISOR_TYPE_VMWARE: HypervisorType
 HYPERVISOR_TYPE_XEN: HypervisorType
 HYPERVISOR_TYPE_LXC: HypervisorType
 HYPERVISOR_TYPE_HYPERV: HypervisorType
+HYPERVISOR_TYPE_BAREMETAL: HypervisorType
 POWER_STATE_UNSPECIFIED: PowerState
 POWER_STATE_NOSTATE: PowerState
 POWER_STATE_RUNNING: PowerState

@@ -1,0 +1,1 @@
+"""Polyvisor bare-metal agent: enrolled machines driven over Redfish."""
