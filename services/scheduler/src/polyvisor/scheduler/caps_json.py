@@ -58,6 +58,7 @@ def caps_to_json(c: HostCapabilities) -> dict[str, Any]:
         "capabilities": list(c.capabilities),
         "host_ip": c.host_ip,
         "physical_networks": list(c.physical_networks),
+        "resource_class": c.resource_class,
     }
     if c.cluster is not None:
         out["cluster"] = {
@@ -124,4 +125,5 @@ def caps_from_json(hv: int, version: str, az: str, d: dict[str, Any]) -> HostCap
         cluster=cluster,
         host_ip=str(d.get("host_ip", "")),
         physical_networks=tuple(str(x) for x in d.get("physical_networks", [])),
+        resource_class=str(d.get("resource_class", "")),
     )

@@ -199,6 +199,7 @@ def report_from_proto(pb: host_report_pb2.HostReport, received_at: float) -> Hos
         cluster=cluster_from_proto(pb.cluster) if pb.HasField("cluster") else None,
         host_ip=pb.host_ip,
         physical_networks=tuple(dict.fromkeys(n for n in pb.physical_networks if n)),
+        resource_class=pb.resource_class,
     )
     inventories: dict[str, Inventory] = {}
     for inv in pb.inventories:

@@ -52,6 +52,8 @@ class FilterContext:
     placed_rows: list[int] = field(default_factory=list)
     #: Some host runs vm_mode exe (containers): the ContainerHostFilter has work to do.
     exe_hosts: bool = False
+    #: Whether some host is a bare-metal node (reports a resource class).
+    baremetal_nodes: bool = False
 
     @classmethod
     def build(
@@ -71,6 +73,8 @@ class FilterContext:
         ctx = cls(spec=spec, req=req, now=index.clock() if now is None else now)
         ctx.version_predicate = pred
         ctx.exe_hosts = index.mask_view(("img", None, None, "exe")) is not None
+        shared = index.mask_view(("rc", ""))
+        ctx.baremetal_nodes = index.n > 0 and (shared is None or not bool(shared.all()))
 
         def rows_of(servers: Sequence[str]) -> np.ndarray:
             if not servers:

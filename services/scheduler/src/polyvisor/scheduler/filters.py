@@ -18,6 +18,7 @@ The filters are in `filters_where` (where the request lets a server go) and `fil
 from __future__ import annotations
 
 from polyvisor.scheduler.filter_base import FilterContext, HostFilter, fmt_mib
+from polyvisor.scheduler.filters_baremetal import ResourceClassFilter
 from polyvisor.scheduler.filters_fit import (
     DiskFormatFilter,
     HostFeaturesFilter,
@@ -50,6 +51,7 @@ __all__ = [
     "HypervisorTypeFilter",
     "IgnoreHostsFilter",
     "ImagePropertiesFilter",
+    "ResourceClassFilter",
     "ResourcesFilter",
     "SameHostFilter",
     "ServerGroupAffinityFilter",
@@ -71,6 +73,7 @@ def default_filters() -> list[HostFilter]:
         ContainerHostFilter(),
         DiskFormatFilter(),
         HostFeaturesFilter(),
+        ResourceClassFilter(),
         ResourcesFilter(),
         SameHostFilter(),
         DifferentHostFilter(),

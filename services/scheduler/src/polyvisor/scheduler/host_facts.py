@@ -10,6 +10,7 @@ from dataclasses import replace
 from itertools import product
 
 from polyvisor.scheduler.model import HostCapabilities, HvType, Inventory
+from polyvisor.scheduler.resource_classes import resource_class_name
 
 __all__ = ["TraitKey", "effective_inventories", "host_trait_keys", "image_keys"]
 
@@ -47,6 +48,7 @@ def host_trait_keys(caps: HostCapabilities) -> set[TraitKey]:
         keys.add(("capability", name))
     for physnet in caps.physical_networks:
         keys.add(("physnet", physnet))
+    keys.add(("rc", resource_class_name(caps.resource_class) if caps.resource_class else ""))
     return keys
 
 

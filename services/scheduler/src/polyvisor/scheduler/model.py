@@ -52,6 +52,7 @@ class HvType(enum.IntEnum):
     XEN = 4
     LXC = 5
     HYPERV = 6
+    BAREMETAL = 7
 
     @property
     def label(self) -> str:
@@ -210,6 +211,8 @@ class HostCapabilities:
     host_ip: str = ""
     #: The physical networks the host reaches (its agent's mappings).
     physical_networks: tuple[str, ...] = ()
+    #: A bare-metal node's resource class ("small"); "" for hosts shared between servers.
+    resource_class: str = ""
 
     @property
     def native_disk_formats(self) -> tuple[DiskFormat, ...]:
