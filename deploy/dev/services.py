@@ -72,6 +72,8 @@ class Infra:
     ceph_conf: str = ""
     ceph_keyring: str = ""
     ceph_pool: str = ""
+    #: The bare-metal pool (POLYVISOR_DEV_BAREMETAL): its nodes file and credentials directory.
+    baremetal: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,7 +394,31 @@ def plan(
             },
             info={"cluster_name": cluster, "vcenter_url": infra.vcenter_url},
         )  # fmt: skip
+    if infra.baremetal is not None:
+        # One process, one host per enrolled machine: each node's key is in its credentials.
+        name = "agent_baremetal"
+        ports[name] = _ports(name, recorded)
+        env = agent_env(name, "baremetal")  # no host of its own: the nodes are its hosts
+        for k in ("POLYVISOR_HOST_ID", "POLYVISOR_AGENT_API_KEY"):
+            env.pop(k)
+        nodes_file, credentials = infra.baremetal
+        specs[name] = ServiceSpec(
+            name, "agent_baremetal", *ports[name],
+            env={
+                **env,
+                "POLYVISOR_NODES_FILE": nodes_file,
+                "POLYVISOR_BMC_CREDENTIALS_DIR": credentials,
+                "POLYVISOR_MEDIA_HOST": BIND_HOST,
+            },
+            info={"nodes_file": nodes_file, "agent_hosts": ",".join(baremetal_hosts(nodes_file))},
+        )  # fmt: skip
     return list(specs.values())
+
+
+def baremetal_hosts(nodes_file: str) -> list[str]:
+    from polyvisor.agent_baremetal.enrollment import load_nodes
+
+    return [n.name for n in load_nodes(Path(nodes_file))]
 
 
 def without_credentials(url: str) -> str:
@@ -412,6 +438,9 @@ def nats_users(creds: Credentials, specs: list[ServiceSpec]) -> list[NatsUser]:
         elif "POLYVISOR_HOST_ID" in spec.env:
             host = spec.env["POLYVISOR_HOST_ID"]
             user = agent_user(host, spec.env["POLYVISOR_AGENT_API_KEY"])
+            users[user.name] = user
+        for host in filter(None, spec.info.get("agent_hosts", "").split(",")):
+            user = agent_user(host, creds.agent_key(host))  # an agent of several hosts
             users[user.name] = user
     return list(users.values())
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from deploy.dev import demo_image, demo_network, health, infrastructure, lxc
+from deploy.dev import baremetal, demo_image, demo_network, health, infrastructure, lxc
 from deploy.dev.infrastructure import PORT_RELEASE_S, StackError, console, vcenter_clusters
 from deploy.dev.kvm import remove_network_plumbing
 from deploy.dev.layout import Layout
@@ -195,6 +195,16 @@ def up(layout: Layout | None = None) -> int:
     if libvirt_uri == libvirt_fixture.SYSTEM_URI:
         infrastructure.qemu_can_reach(layout)
     creds = Credentials.ensure(layout)
+    if baremetal.enabled():
+        if libvirt_uri != libvirt_fixture.SYSTEM_URI:
+            console.print("bare-metal pool skipped: its machines need libvirtd (qemu:///system)")
+        else:
+            try:
+                nodes, bmc_secrets = baremetal.up(layout, libvirt_uri, creds.agent_key)
+                infra = replace(infra, baremetal=(str(nodes), str(bmc_secrets)))
+            except (RuntimeError, OSError) as e:
+                console.print(f"[red]dev up failed: the bare-metal pool: {e}[/red]")
+                return 1
     specs = plan(layout, infra, creds, _recorded_ports(layout))
     if nats_embedded:  # every process its own NATS identity (docs/security.md)
         EmbeddedNats(layout.nats).configure(nats_users(creds, specs))
@@ -399,6 +409,12 @@ def down(layout: Layout | None = None) -> int:
     except (NetError, OSError) as e:  # a command (ip, nft) failed: say so, go on stopping
         ok = False
         console.print(f"[red]network plumbing: {e}[/red]")
+    try:
+        if baremetal.down(layout, libvirt_fixture.SYSTEM_URI):
+            console.print("removed    the bare-metal pool (Redfish emulator, machines)")
+    except Exception as e:  # libvirt errors: say so, go on stopping
+        ok = False
+        console.print(f"[red]bare-metal pool: {e}[/red]")
     if layout.libvirt_record.exists():
         libvirt_fixture.stop_libvirtd()
         layout.libvirt_record.unlink(missing_ok=True)

@@ -15,6 +15,7 @@ from polyvisor.api import (
     validation,
 )
 from polyvisor.api import models as m
+from polyvisor.api.baremetal import asks_for_baremetal
 from polyvisor.api.lifecycle import Schedule
 from polyvisor.api.server_base import ServerBase
 from polyvisor.api.spawnspec import SpawnSpec
@@ -106,12 +107,14 @@ class ServerCreate(ServerBase):
         # Whether a host can inject the keys or pass the user data is its agent's fact: the
         # scheduler places only on hosts reporting it, and explains when none does.
 
-        nics = await self._nics(bearer, req.networks, hi)
+        metal = asks_for_baremetal(flavor.extra_specs)
+        nics = () if metal and not req.networks else await self._nics(bearer, req.networks, hi)
         spec = SpawnSpec(
             image,
             spawnspec.hostname_for(name),
             tuple(public_keys),
             hints,
+            console_type="" if metal else "VNC",
             nics=nics,
             require_security_groups=req.require_security_groups,
         )
