@@ -399,7 +399,10 @@ def plan(
         name = "agent_baremetal"
         ports[name] = _ports(name, recorded)
         env = agent_env(name, "baremetal")  # no host of its own: the nodes are its hosts
-        for k in ("POLYVISOR_HOST_ID", "POLYVISOR_AGENT_API_KEY"):
+        for k in (
+            "POLYVISOR_HOST_ID", "POLYVISOR_AGENT_API_KEY",  # per node, in its credentials
+            "POLYVISOR_NETWORK_ADDRESS", "POLYVISOR_CONSOLE_HOST",  # no ports, no consoles
+        ):  # fmt: skip
             env.pop(k)
         nodes_file, credentials = infra.baremetal
         specs[name] = ServiceSpec(

@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parents[2]
 OVERLAYS = ("dev", "production")
 VMWARE_CLUSTERS = ("cluster1",)
 KVM_NODES = ("node-1",)  # what a fieldRef to spec.nodeName stands for here
+BAREMETAL_NODES = ("node-a",)  # the machine components/baremetal-pool1 enrolls as an example
 
 #: What make-secrets is given from the environment when the tests render an overlay.
 FAKE_OPERATOR_ENV = {
@@ -48,6 +49,8 @@ FAKE_OPERATOR_ENV = {
     "VCENTER_URL": "https://vcenter.example.test/sdk",
     "VCENTER_USER": "polyvisor@vsphere.local",
     "VCENTER_PASSWORD": "pw",
+    "BMC_USERNAME": "admin",
+    "BMC_PASSWORD": "pw",
 }
 
 #: Settings `./dev up` gives a service that its manifest leaves at the default, and why.
@@ -73,6 +76,9 @@ DELIBERATELY_DEFAULTED: dict[str, dict[str, str]] = {
     "agent_vmware": {
         "POLYVISOR_VCENTER_PASSWORD": "given as POLYVISOR_VCENTER_PASSWORD_FILE, a mounted Secret",
         "POLYVISOR_CONSOLE_HOST": "consoles open on the ESXi host, not where the agent runs",
+    },
+    "agent_baremetal": {
+        "POLYVISOR_MEDIA_HOST": "the pod listens on 0.0.0.0 (set); dev binds loopback",
     },
 }
 
@@ -123,6 +129,8 @@ def make_secrets(k8s: Path, overlay: str) -> None:
         args += ["--vmware-cluster", cluster]
     for node in KVM_NODES:
         args += ["--kvm-node", node]
+    for node in BAREMETAL_NODES:
+        args += ["--baremetal-node", node]
     env = {"PATH": "/usr/bin:/bin", **FAKE_OPERATOR_ENV}
     r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60, check=False)
     if r.returncode != 0:
@@ -241,6 +249,10 @@ def settings_class(container: dict[str, Any]) -> type[BaseModel] | None:
         from polyvisor.agent_vmware.config import VmwareAgentSettings
 
         return VmwareAgentSettings
+    if name == "agent-baremetal":
+        from polyvisor.agent_baremetal.config import BaremetalAgentSettings
+
+        return BaremetalAgentSettings
     return None
 
 
@@ -411,9 +423,13 @@ def dev_environments() -> dict[str, dict[str, str]]:
         vcenter_password="pass",
         clusters=("DC0_C0",),
         libvirt_uri="qemu:///system",
+        baremetal=("/nonexistent/nodes.json", "/nonexistent/bmc-credentials"),
     )
     creds = Credentials(Path("/k/token.key"), Path("/k/token.pub"), "admin", "pw", "admin", "s")
-    names = ("api", "scheduler", "imagesvc", "networksvc", "agent_kvm", "agent_vmware-DC0_C0")
+    names = (
+        "api", "scheduler", "imagesvc", "networksvc", "agent_kvm", "agent_vmware-DC0_C0",
+        "agent_baremetal",
+    )  # fmt: skip
     recorded = {n: {"grpc_port": 1, "metrics_port": 2} for n in names}
     out: dict[str, dict[str, str]] = {}
     for spec in plan(layout, infra, creds, recorded):

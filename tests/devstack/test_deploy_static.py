@@ -28,7 +28,7 @@ CONTAINERS = REPO / "deploy" / "containers"
 K8S = REPO / "deploy" / "k8s"
 SERVICES = (
     "api", "scheduler", "imagesvc", "networksvc", "console", "dashboard", "osapi", "agent_kvm",
-    "agent_vmware",
+    "agent_vmware", "agent_baremetal",
 )  # fmt: skip
 STATELESS = ("api", "scheduler", "imagesvc", "networksvc", "console", "dashboard", "osapi")
 #: Kubernetes versions the rendered overlays must validate against: the oldest still
@@ -248,6 +248,11 @@ def test_production_scales_replicates_and_isolates(
             hpa = hpas.get(obj["metadata"]["name"])
             assert hpa and hpa["spec"]["minReplicas"] >= 2, f"{truth.ref(obj)} has no HPA"
             assert "replicas" not in obj["spec"], "the HPA owns the replica count"
+        elif labels["app.kubernetes.io/name"] == "agent-baremetal":
+            # one agent per pool of machines, never two at once: its volume holds what
+            # each machine runs
+            assert obj["spec"]["replicas"] == 1
+            assert obj["spec"]["strategy"]["type"] == "Recreate"
         else:  # a VMware agent: one Deployment per vCenter cluster
             assert labels["app.kubernetes.io/name"] == "agent-vmware"
             assert obj["spec"]["replicas"] == 2
@@ -303,6 +308,9 @@ DESIGN_FLOWS = [  # (from, to, port): DESIGN.md §2
     ("agent-kvm", "imagesvc", 50052),
     ("agent-vmware", "api", 50051),
     ("agent-vmware", "imagesvc", 50052),
+    ("agent-baremetal", "api", 50051),
+    ("agent-baremetal", "imagesvc", 50052),
+    ("agent-baremetal", "nats", 4222),
     ("api", "postgres", 5432),
     ("scheduler", "postgres", 5432),
     ("imagesvc", "postgres", 5432),
@@ -339,6 +347,8 @@ NOT_FLOWS = [
     ("networksvc", "api", 50051),
     ("agent-kvm", "postgres", 5432),  # agents hold no database credentials
     ("agent-vmware", "postgres", 5432),
+    ("agent-baremetal", "postgres", 5432),
+    ("agent-baremetal", "scheduler", 50053),
     ("client", "agent-kvm", 50060),
     ("client", "api", 9151),
     ("api", "vcenter", 443),
