@@ -5,8 +5,15 @@ revert, a flavor that fits nowhere, a delete in VERIFY_RESIZE, an agent that was
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -378,7 +385,25 @@ async def test_cold_and_live_migrations_move_the_claim_exactly(env: Env) -> None
     await delete_all(env, [s.id])
 
 
-async def test_drain_moves_every_server_off_and_says_what_it_did(env: Env) -> None:
+async def run_cli(env: Env, tmp: Path, *argv: str) -> tuple[int, Any, str]:
+    """The `polyvisor` CLI as the admin, JSON out."""
+    cli = Path(sys.executable).parent / "polyvisor"
+    stack = env.stack
+    os_env = {
+        **os.environ,
+        "POLYVISOR_API_URL": stack.apis[0].address,
+        "POLYVISOR_IMAGE_URL": stack.imagesvc.address if stack.imagesvc else "127.0.0.1:1",
+        "POLYVISOR_TOKEN": env.admin.token,
+        "POLYVISOR_CONFIG": str(tmp / "config.yaml"),
+    }
+    done = await asyncio.to_thread(
+        subprocess.run, [str(cli), *argv, "-f", "json"], capture_output=True, text=True, env=os_env
+    )
+    out = json.loads(done.stdout) if done.returncode == 0 and done.stdout.strip() else None
+    return done.returncode, out, done.stderr
+
+
+async def test_drain_moves_every_server_off_and_says_what_it_did(env: Env, tmp_path: Path) -> None:
     from polyvisor.compute.v1 import hypervisors_pb2
 
     c, admin = env.member, env.admin
@@ -394,27 +419,20 @@ async def test_drain_moves_every_server_off_and_says_what_it_did(env: Env) -> No
     await c.wait(b.id, st.SERVER_STATE_SHUTOFF, within=WAIT_S)
     await usage_becomes(env, {src: 4, other(src): 0})
     try:
-        resp = await admin.compute.DrainHypervisor(
-            hypervisors_pb2.DrainHypervisorRequest(hypervisor_id=src, reason="patching"),
-            metadata=admin.md,
+        # The CLI drains it and waits: the cold move confirmed, each server said where it is.
+        code, out, err = await run_cli(
+            env, tmp_path, "hypervisor", "drain", src, "--reason", "patching", "--wait"
         )
-        assert resp.hypervisor.disabled_reason == "patching"
-        assert {d.server_id: d.outcome for d in resp.servers} == {a.id: "live", b.id: "cold"}
-        v = await c.wait(b.id, st.SERVER_STATE_VERIFY_RESIZE, within=WAIT_S)
-        assert v.host == other(src)
-        await confirm(c, b.id)
-        # (the fake agent reports every resized server running, so its state is not checked)
-        await eventually(
-            lambda: c.get(b.id),
-            lambda x: x.host == other(src) and not x.HasField("resize"),
-            within=WAIT_S,
+        assert code == 0, err
+        assert {d["server_id"]: d["outcome"] for d in out} == {a.id: "live", b.id: "cold"}
+        h = await admin.compute.GetHypervisor(
+            hypervisors_pb2.GetHypervisorRequest(hypervisor_id=src), metadata=admin.md
         )
-        await eventually(
-            lambda: c.get(a.id),
-            lambda x: x.host == other(src) and not x.HasField("resize"),
-            within=WAIT_S,
-        )
-        assert (await c.wait(a.id, st.SERVER_STATE_ACTIVE, within=WAIT_S)).host == other(src)
+        assert h.hypervisor.disabled_reason == "patching"
+        for x in (a, b):
+            moved = await c.get(x.id)
+            assert moved.host == other(src) and not moved.HasField("resize")
+            assert moved.task == st.SERVER_TASK_NONE
         # The drained host holds nothing any more; every claim is on the other one.
         await usage_becomes(env, {src: 0, other(src): 4})
         for x in (a, b):

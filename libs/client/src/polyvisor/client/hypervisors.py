@@ -75,6 +75,17 @@ class HypervisorsApi:
         )
         return resp.hypervisor
 
+    async def drain(
+        self, hypervisor_id: str, reason: str = ""
+    ) -> hypervisors_pb2.DrainHypervisorResponse:
+        """Disable the hypervisor and start moving every server off it (ACTIVE ones live,
+        SHUTOFF ones cold); each server's outcome (live, cold, skipped, failed) is in
+        ``servers``. Cold ones then wait in VERIFY_RESIZE for a confirm."""
+        return await self._s.call(
+            self._s.compute.DrainHypervisor,
+            hypervisors_pb2.DrainHypervisorRequest(hypervisor_id=hypervisor_id, reason=reason),
+        )
+
     async def unmanaged(self, hypervisor_id: str) -> Sequence[hypervisors_pb2.UnmanagedVm]:
         """The VMs of a hypervisor that no server owns (what ``adopt`` takes)."""
         resp = await self._s.call(

@@ -73,6 +73,21 @@ class ServersWithResize(ServersApi):
         )
         return await self._settle(resp.server, (VERIFY_RESIZE,), wait, wait_timeout, progress)
 
+    async def abort_migration(self, server_id: str) -> servers_pb2.Server:
+        """Admin: cancel the live migration in flight; the server stays where it is."""
+        resp = await self._s.call(
+            self._s.compute.AbortServerMigration,
+            servers_pb2.AbortServerMigrationRequest(
+                server_id=server_id, request_id=str(uuid.uuid4())
+            ),
+        )
+        return resp.server
+
+    async def migrations(self) -> list[servers_pb2.Server]:
+        """Admin: the servers of every project with a move in flight or waiting for its
+        confirm (a migration or a resize)."""
+        return [s for s in await self.list(all_projects=True) if s.HasField("resize")]
+
     async def confirm_resize(
         self,
         server_id: str,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import time
 from typing import Any
 
 from polyvisor.client.cli import views
 from polyvisor.client.cli.commands import adopt
 from polyvisor.client.cli.context import Ctx
 from polyvisor.client.serialize import to_dict
+from polyvisor.types.v1 import server_status_pb2 as st
 
 
 def register(groups: Any, out: argparse.ArgumentParser) -> None:
@@ -37,6 +40,60 @@ def register(groups: Any, out: argparse.ArgumentParser) -> None:
         if action == "disable":
             p.add_argument("--reason", default="")
         p.set_defaults(handler=toggle, toggle=action)
+
+    p = sub.add_parser(
+        "drain",
+        parents=[out],
+        help="disable a hypervisor and move every server off it (ACTIVE live, SHUTOFF cold)",
+    )
+    p.add_argument("hypervisor", help="id, hostname or cluster name")
+    p.add_argument("--reason", default="")
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait for every move (confirming the cold ones) and say where each server is",
+    )
+    p.add_argument("--wait-timeout", type=float, default=1800.0)
+    p.set_defaults(handler=drain)
+
+
+async def drain(ctx: Ctx, args: argparse.Namespace) -> int:
+    client = ctx.client()
+    h = await client.hypervisors.find(args.hypervisor)
+    resp = await client.hypervisors.drain(h.id, args.reason)
+    rows = [
+        {"server": d.name or d.server_id, "outcome": d.outcome, "detail": d.detail}
+        for d in resp.servers
+    ]
+    failed = any(d.outcome == "failed" for d in resp.servers)
+    if args.wait:
+        for row, d in zip(rows, resp.servers, strict=True):
+            if d.outcome not in ("live", "cold"):
+                continue
+            where = await _settled(client.servers, d.server_id, h.id, args.wait_timeout)
+            row["detail"] = where
+            failed = failed or not where.startswith("on ")
+    ctx.out.rows(
+        [to_dict(d) for d in resp.servers],
+        rows,
+        {"server": "Server", "outcome": "Outcome", "detail": "Detail"},
+    )
+    return 1 if failed else 0
+
+
+async def _settled(servers: Any, server_id: str, source: str, within: float) -> str:
+    """Wait for one drained server's move; where it ended up (a cold move confirmed)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        s = await servers.find(server_id)
+        if s.state == st.SERVER_STATE_VERIFY_RESIZE and s.task == st.SERVER_TASK_NONE:
+            await servers.confirm_resize(server_id)
+        elif not s.HasField("resize") and s.task == st.SERVER_TASK_NONE:
+            if s.host != source:
+                return f"on {s.host}"
+            return f"still on {s.host}: {s.fault.message or 'not moved'}"
+        await asyncio.sleep(1.0)
+    return "still moving"
 
 
 async def list_(ctx: Ctx, args: argparse.Namespace) -> int:

@@ -46,6 +46,36 @@ def register(sub: Any, out: argparse.ArgumentParser, wait_args: Any) -> None:
     m.add_argument("--live", action="store_true", help="move it running (live migration)")
     wait_args(m, 1800, "wait until the migration has settled (exit 1 if it failed)")
     m.set_defaults(handler=migrate)
+    g = sub.add_parser(
+        "migration",
+        parents=[out],
+        help="admin: migration list | migration abort SERVER",
+        description="migration list: servers with a move in flight or waiting for its "
+        "confirm; migration abort SERVER: cancel its live migration (it stays where it is).",
+    )
+    g.add_argument("verb", choices=("list", "abort"))
+    g.add_argument("server", nargs="?", metavar="SERVER")
+    g.set_defaults(handler=migration)
+
+
+async def migration(ctx: Ctx, args: argparse.Namespace) -> int:
+    api = ctx.client().servers
+    if args.verb == "abort":
+        if not args.server:
+            ctx.err.write("migration abort needs a SERVER\n")
+            return 2
+        server = await api.find(args.server)
+        result = await api.abort_migration(server.id)
+        ctx.out.show(to_dict(result), views.server_view(result))
+        return 0
+    items = await api.migrations()
+    rows = []
+    for x in items:
+        r = x.resize
+        rows.append({**views.server_view(x), "source": r.source_host, "dest": r.dest_host})
+    headers = {"id": "ID", "name": "Name", "state": "State", "task": "Task"}
+    ctx.out.rows([to_dict(x) for x in items], rows, {**headers, "source": "From", "dest": "To"})
+    return 0
 
 
 async def migrate(ctx: Ctx, args: argparse.Namespace) -> int:
