@@ -59,6 +59,11 @@ def test_usage_errors_exit_2(cli: Cli) -> None:
     assert r.code == 2 and "invalid int value" in r.err
 
 
+def test_migration_abort_without_a_server_is_a_usage_error(logged_in: Cli) -> None:
+    r = logged_in("server", "migration", "abort")
+    assert r.code == 2 and "migration abort needs a SERVER" in r.err
+
+
 def test_not_logged_in_is_a_usage_error_with_a_hint(cli: Cli) -> None:
     r = cli("server", "list")
     assert r.code == 2

@@ -62,7 +62,7 @@ async def migration(ctx: Ctx, args: argparse.Namespace) -> int:
     api = ctx.client().servers
     if args.verb == "abort":
         if not args.server:
-            ctx.err.write("migration abort needs a SERVER\n")
+            ctx.err.print("Error: migration abort needs a SERVER", markup=False)
             return 2
         server = await api.find(args.server)
         result = await api.abort_migration(server.id)
