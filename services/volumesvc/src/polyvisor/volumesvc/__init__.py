@@ -1,0 +1,1 @@
+"""Polyvisor volume service (contract polyvisor.volume.v1)."""
