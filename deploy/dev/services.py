@@ -6,7 +6,7 @@ single place where the dev stack decides those variables.
 
 Ports: api 50051, imagesvc 50052, scheduler 50053, networksvc 50054, metrics 9151-9154 (the
 conventions' defaults), the console proxy 6080 (its health 50055, metrics 9155), the dashboard 8080 (50056, 9156),
-the OpenStack API gateway 8774 (50057, 9157);
+the OpenStack API gateway 8774 (50057, 9157), volumesvc 50058 (metrics 9158);
 `POLYVISOR_DEV_PORTS=ephemeral` picks free ports instead (a second stack beside a running
 one). Agents get ephemeral ports.
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from polyvisor.common.natsauth import NatsUser
 
 BIND_HOST = "127.0.0.1"
-CONTROL_PLANE = ("scheduler", "imagesvc", "networksvc", "api")
+CONTROL_PLANE = ("scheduler", "imagesvc", "networksvc", "volumesvc", "api")
 # The physical network every dev agent maps (the demo network is on it).
 DEMO_PHYSICAL_NETWORK = "physnet1"
 #: The VLAN ids of the demo physical network that project networks take (a member creates a
@@ -50,6 +50,7 @@ DEFAULT_PORTS = {
     "console": (50055, 9155),
     "dashboard": (50056, 9156),
     "osapi": (50057, 9157),
+    "volumesvc": (50058, 9158),
 }
 DEFAULT_HTTP_PORTS = {"console": 6080, "dashboard": 8080, "osapi": 8774}
 
@@ -280,6 +281,17 @@ def plan(
             ),
         },
     )  # fmt: skip
+    specs["volumesvc"] = ServiceSpec(
+        "volumesvc", "volumesvc", *ports["volumesvc"],
+        env={
+            **common("volumesvc"),
+            "POLYVISOR_DATABASE_URL": infra.database_url,
+            # one machine: the volume files live where the KVM agent (and QEMU) reach them
+            "POLYVISOR_VOLUME_BACKENDS": json.dumps(
+                {"file": {"kind": "file", "directory": str(layout.data("volumesvc") / "volumes")}}
+            ),
+        },
+    )  # fmt: skip
     specs["api"] = ServiceSpec(
         "api", "api", *ports["api"],
         env={
@@ -288,6 +300,7 @@ def plan(
             "POLYVISOR_SCHEDULER_ADDRESS": address["scheduler"],
             "POLYVISOR_IMAGESVC_ADDRESS": address["imagesvc"],
             "POLYVISOR_NETWORK_ADDRESS": address["networksvc"],
+            "POLYVISOR_VOLUME_ADDRESS": address["volumesvc"],
             "POLYVISOR_TOKEN_PRIVATE_KEY": str(creds.token_private_key),
             "POLYVISOR_BOOTSTRAP_ADMIN_USER": creds.admin_user,
             "POLYVISOR_BOOTSTRAP_ADMIN_PASSWORD": creds.admin_password,

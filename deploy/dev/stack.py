@@ -209,9 +209,9 @@ def up(layout: Layout | None = None) -> int:
     if nats_embedded:  # every process its own NATS identity (docs/security.md)
         EmbeddedNats(layout.nats).configure(nats_users(creds, specs))
     try:
-        # Scheduler, imagesvc and networksvc first (api calls them), then api, then what
-        # browsers reach (they call the api), then the agents.
-        for group in (("scheduler", "imagesvc", "networksvc"), ("api",), WEB, None):
+        # Scheduler, imagesvc, networksvc and volumesvc first (api calls them), then api,
+        # then what browsers reach (they call the api), then the agents.
+        for group in (("scheduler", "imagesvc", "networksvc", "volumesvc"), ("api",), WEB, None):
             batch = []
             for spec in specs:
                 in_group = (
@@ -309,7 +309,7 @@ def _endpoints(
 
 def _print_summary(layout: Layout, endpoints: dict[str, Any], result: UpResult) -> None:
     console.print()
-    for name in ("api", "imagesvc", "networksvc", "scheduler"):
+    for name in ("api", "imagesvc", "networksvc", "volumesvc", "scheduler"):
         e = endpoints[name]
         console.print(
             f"  {name:<20} grpc {e['grpc']:<18} metrics {e['metrics']}  [{e['state']}]",
@@ -366,7 +366,7 @@ def _stop_order(layout: Layout) -> list[str]:
     names = recorded_names(layout)
     web = [n for n in WEB if n in names]
     agents = [n for n in names if n not in CONTROL_PLANE and n not in WEB]
-    rest = [n for n in ("api", "imagesvc", "networksvc", "scheduler") if n in names]
+    rest = [n for n in ("api", "imagesvc", "networksvc", "volumesvc", "scheduler") if n in names]
     return web + agents + rest
 
 

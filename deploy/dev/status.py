@@ -99,7 +99,7 @@ def rows(layout: Layout) -> list[tuple[str, str, str, str, str]]:
             out.append((name, "exited", "-", endpoint_text, "-"))
         else:
             out.append((name, "running", str(pid), endpoint_text, health.readiness(address)))
-    for name in ("api", "imagesvc", "networksvc", "scheduler"):
+    for name in ("api", "imagesvc", "networksvc", "volumesvc", "scheduler"):
         entry = ep.get(name)
         if name not in seen and isinstance(entry, dict) and entry.get("state") == "not implemented":
             out.append((name, "not implemented", "-", "-", "-"))

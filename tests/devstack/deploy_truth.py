@@ -229,6 +229,10 @@ def settings_class(container: dict[str, Any]) -> type[BaseModel] | None:
         from polyvisor.networksvc.config import NetworkSettings
 
         return NetworkSettings
+    if name == "volumesvc":
+        from polyvisor.volumesvc.config import VolumeSettings
+
+        return VolumeSettings
     if name == "console":
         from polyvisor.console.config import ConsoleSettings
 

@@ -28,9 +28,11 @@ CONTAINERS = REPO / "deploy" / "containers"
 K8S = REPO / "deploy" / "k8s"
 SERVICES = (
     "api", "scheduler", "imagesvc", "networksvc", "console", "dashboard", "osapi", "agent_kvm",
-    "agent_vmware", "agent_baremetal",
+    "agent_vmware", "agent_baremetal", "volumesvc",
 )  # fmt: skip
-STATELESS = ("api", "scheduler", "imagesvc", "networksvc", "console", "dashboard", "osapi")
+STATELESS = (
+    "api", "scheduler", "imagesvc", "networksvc", "console", "dashboard", "osapi", "volumesvc",
+)  # fmt: skip
 #: Kubernetes versions the rendered overlays must validate against: the oldest still
 #: supported upstream, and the newest the schemas know.
 K8S_VERSIONS = ("1.33.0", "1.35.0", kubernetes_validate.latest_version() + ".0")
@@ -302,6 +304,13 @@ DESIGN_FLOWS = [  # (from, to, port): DESIGN.md §2
     ("api", "scheduler", 50053),
     ("api", "imagesvc", 50052),
     ("api", "networksvc", 50054),
+    ("client", "volumesvc", 50058),
+    ("api", "volumesvc", 50058),
+    ("volumesvc", "imagesvc", 50052),
+    ("volumesvc", "postgres", 5432),
+    ("volumesvc", "nats", 4222),
+    ("volumesvc", "vcenter", 443),
+    ("prometheus", "volumesvc", 9158),
     ("agent-kvm", "networksvc", 50054),
     ("agent-vmware", "networksvc", 50054),
     ("agent-kvm", "api", 50051),
@@ -345,6 +354,9 @@ NOT_FLOWS = [
     ("imagesvc", "scheduler", 50053),
     ("networksvc", "scheduler", 50053),
     ("networksvc", "api", 50051),
+    ("volumesvc", "scheduler", 50053),
+    ("volumesvc", "api", 50051),
+    ("agent-kvm", "volumesvc", 50058),  # the api hands the hosts what they attach
     ("agent-kvm", "postgres", 5432),  # agents hold no database credentials
     ("agent-vmware", "postgres", 5432),
     ("agent-baremetal", "postgres", 5432),

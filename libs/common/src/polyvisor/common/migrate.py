@@ -6,7 +6,8 @@ own start-up `migrate` then finds nothing left to do. `migrate` holds an advisor
 by the schema, so the init containers of several replicas starting together apply each
 migration once, one after the other.
 
-SERVICE is the service's package under `polyvisor.` (api, scheduler, imagesvc, networksvc);
+SERVICE is the service's package under `polyvisor.` (api, scheduler, imagesvc, networksvc,
+volumesvc);
 SCHEMAS names its schema, and its migrations are the package's `migrations/` directory. The
 database is `POLYVISOR_DATABASE_URL`, as for the service itself.
 """
@@ -27,7 +28,13 @@ __all__ = ["SCHEMAS", "main"]
 log = get_logger(__name__)
 
 #: The services that own a schema, and its name (each service's `app.SCHEMA`).
-SCHEMAS = {"api": "api", "scheduler": "scheduler", "imagesvc": "imagesvc", "networksvc": "network"}
+SCHEMAS = {
+    "api": "api",
+    "scheduler": "scheduler",
+    "imagesvc": "imagesvc",
+    "networksvc": "network",
+    "volumesvc": "volume",
+}
 
 
 async def _run(service: str, database_url: str) -> list[int]:

@@ -27,6 +27,7 @@ __all__ = [
     "EVENTS",
     "HOSTS",
     "NETWORK_EVENTS",
+    "VOLUME_EVENTS",
     "StreamSpec",
     "command_subject",
     "ensure_streams",
@@ -38,6 +39,7 @@ __all__ = [
     "require_streams",
     "server_event_subject",
     "server_events_filter",
+    "volume_subject",
 ]
 
 
@@ -59,6 +61,8 @@ EVENTS = StreamSpec(
 )
 #: Network events (ports, security groups) for the agents that plumb them.
 NETWORK_EVENTS = StreamSpec("NETWORK_EVENTS", ("events.network.>",), max_age=7 * 24 * 3600.0)
+#: The volume service's events (events.volume.<volume_id>).
+VOLUME_EVENTS = StreamSpec("VOLUME_EVENTS", ("events.volume.>",), max_age=7 * 24 * 3600.0)
 #: Host reports. Agents report periodically, so an hour keeps the latest of every live host.
 HOSTS = StreamSpec("HOSTS", ("hosts.report.*",), max_age=3600.0)
 
@@ -127,3 +131,7 @@ def network_port_subject(port_id: str) -> str:
 
 def network_security_group_subject(group_id: str) -> str:
     return f"events.network.security_group.{subject_token(group_id)}"
+
+
+def volume_subject(volume_id: str) -> str:
+    return f"events.volume.{subject_token(volume_id)}"

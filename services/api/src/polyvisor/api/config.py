@@ -5,6 +5,7 @@
 | `POLYVISOR_SCHEDULER_ADDRESS` | the scheduler's gRPC address | `127.0.0.1:50053` |
 | `POLYVISOR_IMAGESVC_ADDRESS` | the image service's gRPC address | `127.0.0.1:50052` |
 | `POLYVISOR_NETWORK_ADDRESS` | the network service's gRPC address; empty: servers get no NIC and a create naming networks is refused | empty |
+| `POLYVISOR_VOLUME_ADDRESS` | the volume service's gRPC address; empty: servers get no volumes (attach and boot from volume are refused) | empty |
 | `POLYVISOR_TOKEN_PRIVATE_KEY` | Ed25519 PEM that signs tokens (created if missing) | `.polyvisor/keys/token.key` |
 | `POLYVISOR_TOKEN_PUBLIC_KEY` | its public half, read by every verifier | `.polyvisor/keys/token.pub` |
 | `POLYVISOR_TOKEN_TTL_S` | token lifetime | 3600 |
@@ -45,6 +46,7 @@ class ApiSettings(ServiceSettings):
     scheduler_address: str = "127.0.0.1:50053"
     imagesvc_address: str = "127.0.0.1:50052"
     network_address: str = ""
+    volume_address: str = ""
     downstream_timeout_s: float = Field(default=10.0, gt=0)
 
     token_private_key: Path = Path(".polyvisor/keys/token.key")

@@ -1,0 +1,1 @@
+"""The volume service's gRPC servicers."""
