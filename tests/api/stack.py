@@ -4,6 +4,7 @@ and fake agents, on one database and one NATS of their own; plus gRPC helpers.""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -86,6 +87,7 @@ class Stack:
     scheduler: ServiceProcess | None = None
     imagesvc: ServiceProcess | None = None
     network: ServiceProcess | None = None
+    volume: ServiceProcess | None = None
     apis: list[ServiceProcess] = field(default_factory=list)
     agents: list[FakeAgentProcess] = field(default_factory=list)
     channels: list[grpc.aio.Channel] = field(default_factory=list)
@@ -161,6 +163,21 @@ class Stack:
         ).start(60)
         return self.network.address
 
+    async def start_volume(self, backends: dict[str, dict[str, str]]) -> str:
+        """The volume service with `backends` (POLYVISOR_VOLUME_BACKENDS), before the control
+        plane, whose api then uses it (POLYVISOR_VOLUME_ADDRESS)."""
+        ensure_keypair(self.private_key, self.public_key)
+        self.volume = await ServiceProcess(
+            "volumesvc",
+            {
+                **self._common("volume"),
+                "POLYVISOR_VOLUME_BACKENDS": json.dumps(backends),
+                "POLYVISOR_OUTBOX_POLL_S": "0.2",
+            },
+            log_path=self.root / "logs" / "volume.log",
+        ).start(60)
+        return self.volume.address
+
     async def start_api(self, extra: dict[str, str] | None = None) -> ServiceProcess:
         n = len(self.apis)
         proc = await ServiceProcess(
@@ -197,7 +214,7 @@ class Stack:
             await ch.close()
         for agent in self.agents:
             await agent.stop()
-        for proc in [*self.apis, self.imagesvc, self.scheduler, self.network]:
+        for proc in [*self.apis, self.imagesvc, self.scheduler, self.network, self.volume]:
             if proc is not None:
                 await proc.stop()
 

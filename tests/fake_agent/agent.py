@@ -137,6 +137,8 @@ _ANSWERS = {
     # Plugging a port leaves the power state as it is (none reported).
     "attach_port": (ev_pb.SERVER_EVENT_KIND_PORT_ATTACHED, 0),
     "detach_port": (ev_pb.SERVER_EVENT_KIND_PORT_DETACHED, 0),
+    "attach_volume": (ev_pb.SERVER_EVENT_KIND_VOLUME_ATTACHED, 0),
+    "detach_volume": (ev_pb.SERVER_EVENT_KIND_VOLUME_DETACHED, 0),
 }
 
 
@@ -294,6 +296,9 @@ class FakeAgent:
             record.update(port_id=getattr(cmd, verb).port_id)
         if verb == "live_migrate":
             record.update(dest_host=cmd.live_migrate.dest_host)
+        if verb in ("attach_volume", "detach_volume"):
+            v = getattr(cmd, verb).volume
+            record.update(volume_id=v.volume_id, volume_kind=v.kind, volume_attrs=dict(v.attrs))
         if verb == "spawn":
             s = cmd.spawn
             record.update(

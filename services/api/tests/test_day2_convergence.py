@@ -50,6 +50,8 @@ CASES = [
     Case(lc.Action.RESUME, State.SUSPENDED, Power.SUSPENDED, {}, Kind.RESUMED, State.ACTIVE, Power.RUNNING),
     Case(lc.Action.ADD_PORT, State.ACTIVE, Power.RUNNING, {"port_id": "port-1", "made": True, "nic_index": 1}, Kind.PORT_ATTACHED, State.ACTIVE, Power.RUNNING),
     Case(lc.Action.REMOVE_PORT, State.SHUTOFF, Power.SHUTDOWN, {"port_id": "port-1", "made": False, "nic_index": 0}, Kind.PORT_DETACHED, State.SHUTOFF, Power.SHUTDOWN),
+    Case(lc.Action.ATTACH_VOLUME, State.ACTIVE, Power.RUNNING, {"volume_id": "vol-1", "connection_kind": "file", "connection_attrs": {"path": "/v/vol-1.qcow2"}}, Kind.VOLUME_ATTACHED, State.ACTIVE, Power.RUNNING),
+    Case(lc.Action.DETACH_VOLUME, State.SHUTOFF, Power.SHUTDOWN, {"volume_id": "vol-1", "connection_kind": "file", "connection_attrs": {"path": "/v/vol-1.qcow2"}}, Kind.VOLUME_DETACHED, State.SHUTOFF, Power.SHUTDOWN),
 ]  # fmt: skip
 
 

@@ -41,7 +41,12 @@ EVERY_COMMAND = [
     lc.DetachPort("h1", 14, NOW, port_id="port-1"),
     lc.LiveMigrate("h1", 16, NOW, "req-11", dest_host="h2"),
     lc.AbortMigration("h1", 16, None, "req-12"),
-]
+    lc.AttachVolume(
+        "h1", 17, NOW, "req-9", volume_id="v1", connection_kind="file",
+        connection_attrs={"path": "/v/v1.qcow2", "format": "qcow2"},
+    ),
+    lc.DetachVolume("h1", 18, NOW, volume_id="v1", connection_kind="file"),
+]  # fmt: skip
 
 
 def server() -> m.Server:
@@ -85,6 +90,8 @@ def test_every_verb_has_one_command_class_and_every_class_is_tested() -> None:
         lc.ReleasePorts(),
         lc.ReleasePort("port-1", delete=True, nic_index=2),
         lc.ReleasePort("port-2", delete=False),
+        lc.SettleVolume("v1", attached=True),
+        lc.ReleaseVolumes(),
     ]
     + [lc.Send(c) for c in EVERY_COMMAND],
     ids=repr,

@@ -63,6 +63,7 @@ from polyvisor.agentkit.migrate_handler import MIGRATE_VERBS, abort_migration, l
 from polyvisor.agentkit.port_handler import PORT_VERBS, apply_port
 from polyvisor.agentkit.resize_handler import RESIZE_VERBS, apply_resize
 from polyvisor.agentkit.transient import Transient, backoff
+from polyvisor.agentkit.volume_handler import VOLUME_VERBS, apply_volume
 from polyvisor.common.errors import PolyvisorError
 from polyvisor.common.logging import bound_context, get_logger
 
@@ -236,6 +237,8 @@ class CommandHandler:
                 await self._optional(cmd)
             elif cmd.verb in PORT_VERBS:
                 await self._emit(cmd, await apply_port(self.driver, self.calls, self.host, cmd))
+            elif cmd.verb in VOLUME_VERBS:
+                await self._emit(cmd, await apply_volume(self.driver, self.calls, self.host, cmd))
             elif cmd.verb == Verb.REFRESH_CONSOLE:
                 console = await self.calls.run("console", self.driver.console, cmd.server_id)
                 await self._emit(cmd, EventKind.CONSOLE_UPDATED, console=console)

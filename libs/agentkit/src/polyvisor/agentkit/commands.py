@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from polyvisor.agentkit.driver import Console, ImageRef, PowerState, RenditionWanted
+from polyvisor.agentkit.volume_capabilities import VolumeConnection
 from polyvisor.common.server_enums import EventKind, Task, Verb
 
 __all__ = [
@@ -124,6 +125,7 @@ class Command:
     console_password: str = field(default="", repr=False)  # open console
     console_valid_for_s: float = 0.0  # open console
     port_id: str = ""  # attach_port, detach_port
+    volume: VolumeConnection | None = None  # attach_volume, detach_volume
 
     def expired(self, now: float | None = None) -> bool:
         return self.deadline is not None and (now or time.time()) > self.deadline

@@ -35,6 +35,7 @@ from polyvisor.agentkit.driver import (
     RenditionWanted,
 )
 from polyvisor.agentkit.reconcile_plan import Assigned
+from polyvisor.agentkit.volume_capabilities import VolumeConnection
 from polyvisor.common.convert import esxi_host
 from polyvisor.events.v1 import server_events_pb2
 from polyvisor.types.v1 import (
@@ -230,6 +231,12 @@ def command_from_proto(msg: commands_pb2.AgentCommand) -> Command:
         if not port_id:
             raise InvalidCommand(f"{which} without a port id")
         return Command(verb=Verb(which), port_id=port_id, **base)
+    if which in ("attach_volume", "detach_volume"):
+        v = getattr(msg, which).volume
+        if not v.volume_id or not v.kind:
+            raise InvalidCommand(f"{which} without a volume id and kind")
+        conn = VolumeConnection(v.volume_id, v.kind, dict(v.attrs))
+        return Command(verb=Verb(which), volume=conn, **base)
     raise InvalidCommand(f"unknown verb {which}")
 
 

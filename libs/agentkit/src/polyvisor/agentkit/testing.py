@@ -279,6 +279,9 @@ def agent_command(
     valid_for_s: float = 0.0,
     dest_host: str = "",
     port_id: str = "",
+    volume_id: str = "",
+    volume_kind: str = "",
+    volume_attrs: dict[str, str] | None = None,
 ) -> commands_pb2.AgentCommand:
     """An AgentCommand as the api would publish it (verb: spawn, destroy, power_on, ...).
 
@@ -355,6 +358,10 @@ def agent_command(
         )
     elif verb == "abort_migration":
         msg.abort_migration.SetInParent()
+    elif verb in ("attach_volume", "detach_volume"):
+        vol = getattr(msg, verb).volume
+        vol.volume_id, vol.kind = volume_id, volume_kind
+        vol.attrs.update(volume_attrs or {})
     else:
         raise ValueError(f"unknown verb {verb}")
     return msg

@@ -40,6 +40,8 @@ class Verb(enum.StrEnum):
     DETACH_PORT = "detach_port"
     LIVE_MIGRATE = "live_migrate"
     ABORT_MIGRATION = "abort_migration"
+    ATTACH_VOLUME = "attach_volume"
+    DETACH_VOLUME = "detach_volume"
 
 
 class EventKind(enum.StrEnum):
@@ -74,6 +76,8 @@ class EventKind(enum.StrEnum):
     RESIZE_REVERTED = "RESIZE_REVERTED"
     PORT_ATTACHED = "PORT_ATTACHED"
     PORT_DETACHED = "PORT_DETACHED"
+    VOLUME_ATTACHED = "VOLUME_ATTACHED"
+    VOLUME_DETACHED = "VOLUME_DETACHED"
 
 
 class Task(enum.StrEnum):
@@ -105,3 +109,5 @@ class Task(enum.StrEnum):
     ATTACHING_PORT = "ATTACHING_PORT"
     DETACHING_PORT = "DETACHING_PORT"
     MIGRATING = "MIGRATING"
+    ATTACHING_VOLUME = "ATTACHING_VOLUME"
+    DETACHING_VOLUME = "DETACHING_VOLUME"

@@ -43,6 +43,7 @@ from polyvisor.agent_kvm.libvirt_errors import is_no_domain, mapped_errors, to_d
 from polyvisor.agent_kvm.libvirt_host import GiB, LibvirtConfig, PortHook
 from polyvisor.agent_kvm.libvirt_power import PowerVerbs
 from polyvisor.agent_kvm.libvirt_spawn import SpawnVerbs
+from polyvisor.agent_kvm.libvirt_volumes import VolumeVerbs
 from polyvisor.agent_kvm.lifecycle import power_of
 from polyvisor.agent_kvm.net.names import tap_name
 from polyvisor.agentkit.capabilities import capabilities_of
@@ -64,7 +65,7 @@ __all__ = ["LibvirtConfig", "LibvirtDriver", "PortHook", "PortsLibvirtDriver"]
 log = get_logger(__name__)
 
 
-class LibvirtDriver(SpawnVerbs, PowerVerbs, DiskVerbs, AdoptVerbs):
+class LibvirtDriver(SpawnVerbs, PowerVerbs, DiskVerbs, AdoptVerbs, VolumeVerbs):
     """Implements ``polyvisor.agentkit.driver.Driver`` with libvirt-python."""
 
     # ------------------------------------------------------------------ Driver: observe

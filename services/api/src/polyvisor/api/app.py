@@ -13,6 +13,7 @@ from polyvisor.api.adoption import Adoption
 from polyvisor.api.authn import API_RULES, IDENTITY_AUTHENTICATE
 from polyvisor.api.bus import ApiBus, event_handler
 from polyvisor.api.clients import ImageClient, NetworkClient, SchedulerClient, ServiceToken
+from polyvisor.api.clients.volume import VolumeClient
 from polyvisor.api.config import ApiSettings
 from polyvisor.api.console_sessions import ConsoleSessions
 from polyvisor.api.events import EventApplier
@@ -116,6 +117,12 @@ async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
         )
         stack.push_async_callback(network.close)
         ports = ServerPorts(network)
+    volumes: VolumeClient | None = None
+    if settings.volume_address:
+        volumes = VolumeClient(
+            settings.volume_address, service_token.metadata, settings.downstream_timeout_s
+        )
+        stack.push_async_callback(volumes.close)
 
     identity = Identity(
         pool,
@@ -150,6 +157,7 @@ async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
         lease_s=settings.outbox_lease_s,
         ports=ports,
         images=images,
+        volumes=volumes,
     )
     feed = ChangeFeed(pool)
     cache = ReadCache(settings.server_cache_size)
@@ -197,6 +205,7 @@ async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
         wake_outbox=orchestrator.wake,
         console_proxy_url=settings.console_proxy_url,
         ports=ports,
+        volumes=volumes,
         console_output=api_bus.console_output,
     )
     console_sessions = ConsoleSessions(

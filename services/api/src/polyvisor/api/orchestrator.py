@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from polyvisor.api import lifecycle, move_claims, moves, outcomes, placement
 from polyvisor.api import models as m
 from polyvisor.api.clients import ImageClient, SchedulerClient
+from polyvisor.api.clients.volume import VolumeClient
 from polyvisor.api.lifecycle import (
     FailImage,
     ReleaseClaim,
@@ -77,8 +78,10 @@ class Orchestrator:
         lease_s: float = 30.0,
         ports: ServerPorts | None = None,
         images: ImageClient | None = None,
+        volumes: VolumeClient | None = None,
     ) -> None:
         self.pool = pool
+        self.volumes = volumes
         self.ports = ports
         self.images = images
         self.scheduler = scheduler
@@ -135,6 +138,10 @@ class Orchestrator:
                     await self._replace_claim(entry)
                 elif isinstance(work, ReleasePort):
                     await self._release_port(entry, work)
+                elif isinstance(work, lifecycle.SettleVolume):
+                    await self._settle_volume(entry, work)
+                elif isinstance(work, lifecycle.ReleaseVolumes):
+                    await self._release_volumes(entry)
                 else:
                     await self._release_claim(entry, work)
                 OUTBOX_DONE.labels(entry.kind, "done").inc()
@@ -324,6 +331,30 @@ class Orchestrator:
             async with self.pool.acquire() as conn, conn.transaction():
                 await server_store.remove_nic(conn, entry.server_id, work.nic_index)
                 await self._finish(entry, conn)
+
+    async def _settle_volume(self, entry: Entry, work: lifecycle.SettleVolume) -> None:
+        if self.volumes is None:
+            raise Unavailable("a volume to settle but the api has no volume service")
+        if work.attached:
+            await self.volumes.complete(work.volume_id, entry.server_id)
+        else:
+            await self.volumes.remove(work.volume_id, entry.server_id)
+        log.info("volume settled", volume_id=work.volume_id, attached=work.attached)
+        with db_errors():
+            await self._finish(entry)
+
+    async def _release_volumes(self, entry: Entry) -> None:
+        """The server is gone from its host: its attachments go; the volumes marked
+        delete_on_termination are deleted, the others stay (available)."""
+        if self.volumes is not None:
+            for v in await self.volumes.of_server(entry.server_id):
+                await self.volumes.begin_detach(v.volume_id, entry.server_id, server_deleted=True)
+                await self.volumes.remove(v.volume_id, entry.server_id)
+                if v.delete_on_termination:
+                    await self.volumes.delete(v.volume_id)
+                log.info("volume released", volume_id=v.volume_id, deleted=v.delete_on_termination)
+        with db_errors():
+            await self._finish(entry)
 
     async def _release_claim(self, entry: Entry, work: ReleaseClaim) -> None:
         consumer = lifecycle.move_consumer(entry.server_id) if work.move else entry.server_id

@@ -24,6 +24,8 @@ async def apply(conn: Conn, server: m.Server, out: lifecycle.Outcome) -> m.Serve
         await enqueue(conn, server.id, lifecycle.resize.on_deleted(server))
     if lifecycle.frees_ports(server, out):
         await outbox.add(conn, server.id, lifecycle.ReleasePorts())
+    if out.change.state == lifecycle.State.DELETED and server.state != lifecycle.State.DELETED:
+        await outbox.add(conn, server.id, lifecycle.ReleaseVolumes())
     if out.release_quota:
         await quotas.release(conn, server.project_id, 1, server.flavor.vcpus, server.flavor.ram_mb)
     if any(out.quota_back):

@@ -22,6 +22,7 @@ from polyvisor.api import (
 )
 from polyvisor.api import models as m
 from polyvisor.api.clients import ImageClient, SchedulerClient
+from polyvisor.api.clients.volume import VolumeClient
 from polyvisor.api.lifecycle import Action
 from polyvisor.api.models import State
 from polyvisor.api.ports import ServerPorts
@@ -47,11 +48,13 @@ class ServerBase:
         wake_outbox: Callable[[], None] = lambda: None,
         console_proxy_url: str = "",
         ports: ServerPorts | None = None,
+        volumes: VolumeClient | None = None,
         console_output: Callable[[str, str, int], Awaitable[str]] | None = None,
     ) -> None:
         self.console_proxy_url = console_proxy_url.rstrip("/")
         self.pool = pool
         self.ports = ports
+        self.volumes = volumes
         self._console_output = console_output
         self.images = images
         self.scheduler = scheduler

@@ -15,7 +15,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AgentCommand(_message.Message):
-    __slots__ = ("command_id", "server_id", "generation", "request_id", "host", "issued_at", "deadline", "spawn", "destroy", "power_on", "power_off", "reboot", "refresh_console", "open_console", "snapshot", "rebuild", "pause", "unpause", "suspend", "resume", "resize", "confirm_resize", "revert_resize", "attach_port", "detach_port", "live_migrate", "abort_migration")
+    __slots__ = ("command_id", "server_id", "generation", "request_id", "host", "issued_at", "deadline", "spawn", "destroy", "power_on", "power_off", "reboot", "refresh_console", "open_console", "snapshot", "rebuild", "pause", "unpause", "suspend", "resume", "resize", "confirm_resize", "revert_resize", "attach_port", "detach_port", "live_migrate", "abort_migration", "attach_volume", "detach_volume")
     COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
@@ -43,6 +43,8 @@ class AgentCommand(_message.Message):
     DETACH_PORT_FIELD_NUMBER: _ClassVar[int]
     LIVE_MIGRATE_FIELD_NUMBER: _ClassVar[int]
     ABORT_MIGRATION_FIELD_NUMBER: _ClassVar[int]
+    ATTACH_VOLUME_FIELD_NUMBER: _ClassVar[int]
+    DETACH_VOLUME_FIELD_NUMBER: _ClassVar[int]
     command_id: str
     server_id: str
     generation: int
@@ -70,7 +72,9 @@ class AgentCommand(_message.Message):
     detach_port: DetachServerPort
     live_migrate: LiveMigrateServer
     abort_migration: AbortMigration
-    def __init__(self, command_id: _Optional[str] = ..., server_id: _Optional[str] = ..., generation: _Optional[int] = ..., request_id: _Optional[str] = ..., host: _Optional[str] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., spawn: _Optional[_Union[SpawnServer, _Mapping]] = ..., destroy: _Optional[_Union[DestroyServer, _Mapping]] = ..., power_on: _Optional[_Union[PowerOnServer, _Mapping]] = ..., power_off: _Optional[_Union[PowerOffServer, _Mapping]] = ..., reboot: _Optional[_Union[RebootServer, _Mapping]] = ..., refresh_console: _Optional[_Union[RefreshConsole, _Mapping]] = ..., open_console: _Optional[_Union[OpenConsole, _Mapping]] = ..., snapshot: _Optional[_Union[SnapshotServer, _Mapping]] = ..., rebuild: _Optional[_Union[RebuildServer, _Mapping]] = ..., pause: _Optional[_Union[PauseServer, _Mapping]] = ..., unpause: _Optional[_Union[UnpauseServer, _Mapping]] = ..., suspend: _Optional[_Union[SuspendServer, _Mapping]] = ..., resume: _Optional[_Union[ResumeServer, _Mapping]] = ..., resize: _Optional[_Union[ResizeServer, _Mapping]] = ..., confirm_resize: _Optional[_Union[ConfirmResize, _Mapping]] = ..., revert_resize: _Optional[_Union[RevertResize, _Mapping]] = ..., attach_port: _Optional[_Union[AttachServerPort, _Mapping]] = ..., detach_port: _Optional[_Union[DetachServerPort, _Mapping]] = ..., live_migrate: _Optional[_Union[LiveMigrateServer, _Mapping]] = ..., abort_migration: _Optional[_Union[AbortMigration, _Mapping]] = ...) -> None: ...
+    attach_volume: AttachServerVolume
+    detach_volume: DetachServerVolume
+    def __init__(self, command_id: _Optional[str] = ..., server_id: _Optional[str] = ..., generation: _Optional[int] = ..., request_id: _Optional[str] = ..., host: _Optional[str] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., spawn: _Optional[_Union[SpawnServer, _Mapping]] = ..., destroy: _Optional[_Union[DestroyServer, _Mapping]] = ..., power_on: _Optional[_Union[PowerOnServer, _Mapping]] = ..., power_off: _Optional[_Union[PowerOffServer, _Mapping]] = ..., reboot: _Optional[_Union[RebootServer, _Mapping]] = ..., refresh_console: _Optional[_Union[RefreshConsole, _Mapping]] = ..., open_console: _Optional[_Union[OpenConsole, _Mapping]] = ..., snapshot: _Optional[_Union[SnapshotServer, _Mapping]] = ..., rebuild: _Optional[_Union[RebuildServer, _Mapping]] = ..., pause: _Optional[_Union[PauseServer, _Mapping]] = ..., unpause: _Optional[_Union[UnpauseServer, _Mapping]] = ..., suspend: _Optional[_Union[SuspendServer, _Mapping]] = ..., resume: _Optional[_Union[ResumeServer, _Mapping]] = ..., resize: _Optional[_Union[ResizeServer, _Mapping]] = ..., confirm_resize: _Optional[_Union[ConfirmResize, _Mapping]] = ..., revert_resize: _Optional[_Union[RevertResize, _Mapping]] = ..., attach_port: _Optional[_Union[AttachServerPort, _Mapping]] = ..., detach_port: _Optional[_Union[DetachServerPort, _Mapping]] = ..., live_migrate: _Optional[_Union[LiveMigrateServer, _Mapping]] = ..., abort_migration: _Optional[_Union[AbortMigration, _Mapping]] = ..., attach_volume: _Optional[_Union[AttachServerVolume, _Mapping]] = ..., detach_volume: _Optional[_Union[DetachServerVolume, _Mapping]] = ...) -> None: ...
 
 class SpawnImage(_message.Message):
     __slots__ = ("image_id", "disk_format", "vmware_disktype", "vmware_adaptertype", "hw_disk_bus", "architecture", "vm_mode", "os_type", "vmware_ostype", "sha256", "size", "virtual_size", "hw_vif_model")
@@ -271,3 +275,32 @@ class LiveMigrateServer(_message.Message):
 class AbortMigration(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class VolumeConnection(_message.Message):
+    __slots__ = ("volume_id", "kind", "attrs")
+    class AttrsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    VOLUME_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ATTRS_FIELD_NUMBER: _ClassVar[int]
+    volume_id: str
+    kind: str
+    attrs: _containers.ScalarMap[str, str]
+    def __init__(self, volume_id: _Optional[str] = ..., kind: _Optional[str] = ..., attrs: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class AttachServerVolume(_message.Message):
+    __slots__ = ("volume",)
+    VOLUME_FIELD_NUMBER: _ClassVar[int]
+    volume: VolumeConnection
+    def __init__(self, volume: _Optional[_Union[VolumeConnection, _Mapping]] = ...) -> None: ...
+
+class DetachServerVolume(_message.Message):
+    __slots__ = ("volume",)
+    VOLUME_FIELD_NUMBER: _ClassVar[int]
+    volume: VolumeConnection
+    def __init__(self, volume: _Optional[_Union[VolumeConnection, _Mapping]] = ...) -> None: ...

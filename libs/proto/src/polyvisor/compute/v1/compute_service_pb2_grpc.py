@@ -166,6 +166,16 @@ class ComputeServiceStub:
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RemoveServerPortRequest.SerializeToString,
                 response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RemoveServerPortResponse.FromString,
                 _registered_method=True)
+        self.AttachVolume = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/AttachVolume',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.AttachVolumeRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.AttachVolumeResponse.FromString,
+                _registered_method=True)
+        self.DetachVolume = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/DetachVolume',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.DetachVolumeRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.DetachVolumeResponse.FromString,
+                _registered_method=True)
         self.ListServerActions = channel.unary_unary(
                 '/polyvisor.compute.v1.ComputeService/ListServerActions',
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_server__actions__pb2.ListServerActionsRequest.SerializeToString,
@@ -483,6 +493,22 @@ class ComputeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AttachVolume(self, request, context):
+        """Attach a volume of the server's project (polyvisor.volume.v1) to a server, ACTIVE
+        (hot-plug) or SHUTOFF. Refused for another project's volume, one in use (unless its type
+        allows multi-attach), or one whose type the server's hypervisor cannot use.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DetachVolume(self, request, context):
+        """Detach a volume from a server; its bytes are kept. Refused for the server's root volume.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListServerActions(self, request, context):
         """The requests made to a server, newest first (also of a deleted server, for a while).
         """
@@ -785,6 +811,16 @@ def add_ComputeServiceServicer_to_server(servicer, server):
                     servicer.RemoveServerPort,
                     request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RemoveServerPortRequest.FromString,
                     response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.RemoveServerPortResponse.SerializeToString,
+            ),
+            'AttachVolume': grpc.unary_unary_rpc_method_handler(
+                    servicer.AttachVolume,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.AttachVolumeRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.AttachVolumeResponse.SerializeToString,
+            ),
+            'DetachVolume': grpc.unary_unary_rpc_method_handler(
+                    servicer.DetachVolume,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.DetachVolumeRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.DetachVolumeResponse.SerializeToString,
             ),
             'ListServerActions': grpc.unary_unary_rpc_method_handler(
                     servicer.ListServerActions,
@@ -1598,6 +1634,60 @@ class ComputeService:
             '/polyvisor.compute.v1.ComputeService/RemoveServerPort',
             polyvisor_dot_compute_dot_v1_dot_servers__pb2.RemoveServerPortRequest.SerializeToString,
             polyvisor_dot_compute_dot_v1_dot_servers__pb2.RemoveServerPortResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AttachVolume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/AttachVolume',
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.AttachVolumeRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.AttachVolumeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DetachVolume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/DetachVolume',
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.DetachVolumeRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.DetachVolumeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -471,6 +471,38 @@ class RemoveServerPortResponse(_message.Message):
     server: Server
     def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
 
+class AttachVolumeRequest(_message.Message):
+    __slots__ = ("server_id", "volume_id", "request_id")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    volume_id: str
+    request_id: str
+    def __init__(self, server_id: _Optional[str] = ..., volume_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class AttachVolumeResponse(_message.Message):
+    __slots__ = ("server",)
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    server: Server
+    def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
+
+class DetachVolumeRequest(_message.Message):
+    __slots__ = ("server_id", "volume_id", "request_id")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    volume_id: str
+    request_id: str
+    def __init__(self, server_id: _Optional[str] = ..., volume_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class DetachVolumeResponse(_message.Message):
+    __slots__ = ("server",)
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    server: Server
+    def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
+
 class AddServerTagRequest(_message.Message):
     __slots__ = ("server_id", "tag")
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]

@@ -42,6 +42,8 @@ class ServerEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SERVER_EVENT_KIND_RESIZE_REVERTED: _ClassVar[ServerEventKind]
     SERVER_EVENT_KIND_PORT_ATTACHED: _ClassVar[ServerEventKind]
     SERVER_EVENT_KIND_PORT_DETACHED: _ClassVar[ServerEventKind]
+    SERVER_EVENT_KIND_VOLUME_ATTACHED: _ClassVar[ServerEventKind]
+    SERVER_EVENT_KIND_VOLUME_DETACHED: _ClassVar[ServerEventKind]
 SERVER_EVENT_KIND_UNSPECIFIED: ServerEventKind
 SERVER_EVENT_KIND_PROGRESS: ServerEventKind
 SERVER_EVENT_KIND_SPAWNED: ServerEventKind
@@ -68,6 +70,8 @@ SERVER_EVENT_KIND_RESIZE_CONFIRMED: ServerEventKind
 SERVER_EVENT_KIND_RESIZE_REVERTED: ServerEventKind
 SERVER_EVENT_KIND_PORT_ATTACHED: ServerEventKind
 SERVER_EVENT_KIND_PORT_DETACHED: ServerEventKind
+SERVER_EVENT_KIND_VOLUME_ATTACHED: ServerEventKind
+SERVER_EVENT_KIND_VOLUME_DETACHED: ServerEventKind
 
 class ServerEvent(_message.Message):
     __slots__ = ("event_id", "server_id", "generation", "host", "kind", "power_state", "fault", "esxi_host", "console", "occurred_at", "command_id", "request_id", "task", "instance_name", "agent_id", "addresses", "progress", "dest_host")

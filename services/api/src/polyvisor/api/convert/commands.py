@@ -23,7 +23,14 @@ from polyvisor.api.convert.enums import (
     VMWARE_DISK_TYPE,
 )
 from polyvisor.api.convert.times import set_ts
-from polyvisor.api.lifecycle.commands import AgentCommand, OpenConsole, Rebuild, Spawn
+from polyvisor.api.lifecycle.commands import (
+    AgentCommand,
+    AttachVolume,
+    DetachVolume,
+    OpenConsole,
+    Rebuild,
+    Spawn,
+)
 from polyvisor.api.spawnspec import Target
 from polyvisor.types.v1 import resources_pb2
 
@@ -61,6 +68,15 @@ def fill(cmd: AgentCommand, out: commands_pb2.AgentCommand, target: Target) -> N
     for f in fields(cmd):
         if f.name not in _COMMON:
             setattr(sub, f.name, getattr(cmd, f.name))
+
+
+@fill.register(AttachVolume)
+@fill.register(DetachVolume)
+def _(cmd: AttachVolume | DetachVolume, out: commands_pb2.AgentCommand, target: Target) -> None:
+    vol = getattr(out, cmd.verb.value).volume
+    vol.volume_id = cmd.volume_id
+    vol.kind = cmd.connection_kind
+    vol.attrs.update(cmd.connection_attrs)
 
 
 @fill.register

@@ -10,6 +10,7 @@ from polyvisor.api.handlers.admin import AdminHandlers
 from polyvisor.api.handlers.catalog import CatalogHandlers
 from polyvisor.api.handlers.resize import ResizeHandlers
 from polyvisor.api.handlers.server_nics import ServerNicHandlers
+from polyvisor.api.handlers.server_volumes import ServerVolumeHandlers
 from polyvisor.api.handlers.servers import ServerHandlers
 from polyvisor.api.keypairs import Keypairs
 from polyvisor.api.quotas import Quotas
@@ -23,6 +24,7 @@ class ComputeHandlers(
     ServerHandlers,
     ResizeHandlers,
     ServerNicHandlers,
+    ServerVolumeHandlers,
     CatalogHandlers,
     AdminHandlers,
     compute_service_pb2_grpc.ComputeServiceServicer,

@@ -28,9 +28,11 @@ from polyvisor.api.lifecycle import resize
 from polyvisor.api.lifecycle.commands import (
     AgentCommand,
     AttachPort,
+    AttachVolume,
     ConfirmResize,
     Destroy,
     DetachPort,
+    DetachVolume,
     Pause,
     PowerOff,
     PowerOn,
@@ -80,6 +82,8 @@ class Action(enum.StrEnum):
     REVERT_RESIZE = "revert_resize"
     ADD_PORT = "add_port"
     REMOVE_PORT = "remove_port"
+    ATTACH_VOLUME = "attach_volume"
+    DETACH_VOLUME = "detach_volume"
 
 
 # (host, generation, deadline, request_id) -> the command: a command class, or a partial of
@@ -474,6 +478,27 @@ ACTIONS: Final[dict[Action, Transition]] = {
             _settled_in(*_PLUGGABLE, what="remove a port"),
             Task.DETACHING_PORT,
             DetachPort,
+            lambda d: d.power_s,
+            on_timeout=None,
+            allowed=_PLUGGABLE,
+        ),
+        # A volume attached or detached live (or in the definition of a server that is off);
+        # the api reserves it in the volume service before and settles it after (`volumes`).
+        # A command resent after a timeout is idempotent on the host.
+        Transition(
+            Action.ATTACH_VOLUME,
+            _settled_in(*_PLUGGABLE, what="attach a volume"),
+            Task.ATTACHING_VOLUME,
+            AttachVolume,
+            lambda d: d.power_s,
+            on_timeout=None,
+            allowed=_PLUGGABLE,
+        ),
+        Transition(
+            Action.DETACH_VOLUME,
+            _settled_in(*_PLUGGABLE, what="detach a volume"),
+            Task.DETACHING_VOLUME,
+            DetachVolume,
             lambda d: d.power_s,
             on_timeout=None,
             allowed=_PLUGGABLE,

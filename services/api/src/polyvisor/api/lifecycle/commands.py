@@ -18,10 +18,12 @@ __all__ = [
     "AbortMigration",
     "AgentCommand",
     "AttachPort",
+    "AttachVolume",
     "ConfirmResize",
     "Destroy",
     "DetachPort",
     "LiveMigrate",
+    "DetachVolume",
     "OpenConsole",
     "Pause",
     "PowerOff",
@@ -210,3 +212,24 @@ class DetachPort(AgentCommand):
 
     verb: ClassVar[Verb] = Verb.DETACH_PORT
     port_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AttachVolume(AgentCommand):
+    """Attach the volume `volume_id` (reserved for the server by the volume service, which
+    answered `connection_kind` and `connection_attrs`) to the server."""
+
+    verb: ClassVar[Verb] = Verb.ATTACH_VOLUME
+    volume_id: str = ""
+    connection_kind: str = ""
+    connection_attrs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DetachVolume(AgentCommand):
+    """Detach the volume `volume_id` from the server, keeping its bytes."""
+
+    verb: ClassVar[Verb] = Verb.DETACH_VOLUME
+    volume_id: str = ""
+    connection_kind: str = ""
+    connection_attrs: dict[str, str] = field(default_factory=dict)

@@ -40,6 +40,12 @@ from polyvisor.api.lifecycle.model import (
     Outcome,
     ignore,
 )
+from polyvisor.api.lifecycle.volumes import (
+    VOLUME_TASKS,
+    on_volume_attached,
+    on_volume_command_failed,
+    on_volume_detached,
+)
 from polyvisor.api.lifecycle.work import ReleaseClaim, ReleaseReason, Reschedule
 from polyvisor.api.models import Power, State, Task
 
@@ -323,6 +329,8 @@ def _on_command_failed(server: m.Server, ev: AgentEvent, now: datetime, d: Deadl
         return Outcome(change.then(Change(fault=_fault("REBUILD_FAILED", fault, server.host, now))))
     if server.task in PORT_TASKS:
         return on_port_command_failed(server, ev, now)
+    if server.task in VOLUME_TASKS:
+        return on_volume_command_failed(server, ev, now)
     if server.task in _LEAVES_STATE:
         change = Change(
             task=Task.NONE,
@@ -449,4 +457,6 @@ EVENTS: Final[dict[EventKind, Handler]] = {
     EventKind.REBUILT: _on_rebuilt,
     EventKind.PORT_ATTACHED: on_port_attached,
     EventKind.PORT_DETACHED: on_port_detached,
+    EventKind.VOLUME_ATTACHED: on_volume_attached,
+    EventKind.VOLUME_DETACHED: on_volume_detached,
 }

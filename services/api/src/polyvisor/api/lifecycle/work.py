@@ -17,11 +17,13 @@ __all__ = [
     "ReleasePort",
     "ReleasePorts",
     "ReleaseReason",
+    "ReleaseVolumes",
     "ReplaceClaim",
     "Reschedule",
     "Schedule",
     "ScheduleMove",
     "Send",
+    "SettleVolume",
     "move_consumer",
 ]
 
@@ -103,6 +105,21 @@ class ReleasePort:
     nic_index: int = -1
 
 
+@dataclass(frozen=True, slots=True)
+class SettleVolume:
+    """Tell the volume service how an attach or detach of `volume_id` ended: `attached`
+    (the host has it: the attachment is confirmed) or not (the attachment goes)."""
+
+    volume_id: str
+    attached: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseVolumes:
+    """The server is deleted: its attachments go, and the volumes marked
+    delete_on_termination with them (the others are kept, available)."""
+
+
 OutboxWork: TypeAlias = (
     Schedule
     | Reschedule
@@ -113,6 +130,8 @@ OutboxWork: TypeAlias = (
     | FailImage
     | ScheduleMove
     | ReplaceClaim
+    | SettleVolume
+    | ReleaseVolumes
 )
 
 # The scheduler consumer that holds a move's destination until it is confirmed.

@@ -31,11 +31,13 @@ from polyvisor.api.lifecycle.work import (
     ReleasePort,
     ReleasePorts,
     ReleaseReason,
+    ReleaseVolumes,
     ReplaceClaim,
     Reschedule,
     Schedule,
     ScheduleMove,
     Send,
+    SettleVolume,
 )
 from polyvisor.api.store import rows
 from polyvisor.api.store.db import Conn
@@ -66,6 +68,8 @@ _KINDS: dict[type, str] = {
     ScheduleMove: "schedule_move",
     ReplaceClaim: "replace_claim",
     ReleasePort: "release_port",
+    SettleVolume: "settle_volume",
+    ReleaseVolumes: "release_volumes",
 }
 
 
@@ -82,6 +86,10 @@ def encode(work: OutboxWork) -> tuple[str, dict[str, Any]]:
         return "release_ports", {}
     if isinstance(work, FailImage):
         return "fail_image", {"image_id": work.image_id, "reason": work.reason}
+    if isinstance(work, SettleVolume):
+        return "settle_volume", {"volume_id": work.volume_id, "attached": work.attached}
+    if isinstance(work, ReleaseVolumes):
+        return "release_volumes", {}
     if isinstance(work, ReleasePort):
         return "release_port", {
             "port_id": work.port_id,
@@ -122,6 +130,10 @@ def decode(kind: str, payload: dict[str, Any]) -> OutboxWork:
             bool(payload.get("delete")),
             int(payload.get("nic_index", -1)),
         )
+    if kind == "settle_volume":
+        return SettleVolume(str(payload.get("volume_id") or ""), bool(payload.get("attached")))
+    if kind == "release_volumes":
+        return ReleaseVolumes()
     if kind == "command":
         return Send(_command(payload))
     raise ValueError(f"unknown outbox entry kind {kind!r}")

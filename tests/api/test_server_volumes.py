@@ -1,0 +1,175 @@
+"""AttachVolume and DetachVolume through the api, with the real volume service (file
+backends on real qemu-img), scheduler and image service and fake agents: a volume attached to
+a running server (its host gets the file connection), detached, released when the server is
+deleted; refusals that leave nothing half done (another project's volume, a volume in use,
+a type the server's hypervisor cannot use, a host without the volume_file capability)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import grpc
+import pytest
+
+from polyvisor.compute.v1 import flavors_pb2, servers_pb2
+from polyvisor.image.v1 import images_pb2
+from polyvisor.types.v1 import server_status_pb2 as st
+from polyvisor.volume.v1 import volume_service_pb2 as vpb
+from polyvisor.volume.v1 import volume_service_pb2_grpc, volumes_pb2
+from tests.api.stack import Client, FakeAgentProcess, Stack, eventually, wait_hosts
+
+CAPABLE, INCAPABLE = "vol-kvm-1", "vol-kvm-2"
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    module_root: Path, module_nats: str, make_database: Callable[..., str]
+) -> AsyncIterator[Stack]:
+    s = Stack(module_root, make_database("api"), module_nats)
+    try:
+        address = await s.start_volume(
+            {
+                "file": {"kind": "file", "directory": str(module_root / "volumes")},
+                "vmwonly": {
+                    "kind": "file",
+                    "directory": str(module_root / "vmw"),
+                    "hypervisor_types": "vmware",
+                },
+            }
+        )
+        await s.start_control_plane({"POLYVISOR_VOLUME_ADDRESS": address})
+        await s.start_agent(CAPABLE, capabilities="volume_file")
+        await s.start_agent(INCAPABLE)
+        yield s
+    finally:
+        await s.stop()
+
+
+class User:
+    def __init__(self, stack: Stack, c: Client) -> None:
+        assert stack.volume is not None
+        self.c = c
+        self.volumes = volume_service_pb2_grpc.VolumeServiceStub(
+            grpc.aio.insecure_channel(stack.volume.address)
+        )
+
+    async def volume(self, **fields: object) -> volumes_pb2.Volume:
+        resp = await self.volumes.CreateVolume(
+            vpb.CreateVolumeRequest(volume=volumes_pb2.Volume(size_gb=1, **fields)),
+            metadata=self.c.md,
+        )
+        return resp.volume
+
+    async def get(self, volume_id: str) -> volumes_pb2.Volume:
+        resp = await self.volumes.GetVolume(
+            vpb.GetVolumeRequest(volume_id=volume_id), metadata=self.c.md
+        )
+        return resp.volume
+
+    async def attach(self, server_id: str, volume_id: str) -> servers_pb2.Server:
+        resp = await self.c.compute.AttachVolume(
+            servers_pb2.AttachVolumeRequest(server_id=server_id, volume_id=volume_id),
+            metadata=self.c.md,
+        )
+        return resp.server
+
+    async def detach(self, server_id: str, volume_id: str) -> servers_pb2.Server:
+        resp = await self.c.compute.DetachVolume(
+            servers_pb2.DetachVolumeRequest(server_id=server_id, volume_id=volume_id),
+            metadata=self.c.md,
+        )
+        return resp.server
+
+
+async def _refused(code: grpc.StatusCode, call: object) -> str:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await call  # type: ignore[misc]
+    assert err.value.code() == code, err.value.details()
+    return err.value.details() or ""
+
+
+async def _server(u: User, image_id: str, host: str) -> servers_pb2.Server:
+    """An ACTIVE server of `u` on `host` (the scheduler picks among two: a server on the
+    other one makes the next land here, with the different_host hint)."""
+    first = await u.c.create_server(f"v-{uuid.uuid4().hex[:6]}", image_id, "vol-small")
+    first = await u.c.wait(first.id, st.SERVER_STATE_ACTIVE)
+    if first.host == host:
+        return first
+    second = await u.c.create_server(
+        f"v-{uuid.uuid4().hex[:6]}", image_id, "vol-small",
+        scheduler_hints={"different_host": first.id},
+    )  # fmt: skip
+    second = await u.c.wait(second.id, st.SERVER_STATE_ACTIVE)
+    assert second.host == host
+    await u.c.compute.DeleteServer(
+        servers_pb2.DeleteServerRequest(server_id=first.id), metadata=u.c.md
+    )
+    return second
+
+
+async def test_attach_detach_release_and_refusals(stack: Stack) -> None:
+    admin = await stack.admin()
+    await admin.compute.CreateFlavor(
+        flavors_pb2.CreateFlavorRequest(
+            flavor=flavors_pb2.Flavor(
+                id="vol-small", name="vol-small", vcpus=1, ram_mb=256, disk_gb=1, is_public=True
+            )
+        ),
+        metadata=admin.md,
+    )
+    image = await admin.upload_image("vol-boot", visibility=images_pb2.VISIBILITY_PUBLIC)
+    await wait_hosts(admin, CAPABLE, INCAPABLE)
+    u = User(stack, await stack.new_project_user(admin, "member"))
+    other = User(stack, await stack.new_project_user(admin, "member"))
+    agent: FakeAgentProcess = stack.agents[0]
+
+    s = await _server(u, image.id, CAPABLE)
+    vol = await u.volume(name="data")
+    attaching = await u.attach(s.id, vol.id)
+    assert attaching.task == st.SERVER_TASK_ATTACHING_VOLUME
+    await u.c.wait(s.id, st.SERVER_STATE_ACTIVE)
+    got = await eventually(
+        lambda: u.get(vol.id), lambda v: v.status == volumes_pb2.VOLUME_STATUS_IN_USE
+    )
+    assert [a.server_id for a in got.attachments] == [s.id]
+    [cmd] = [c for c in agent.commands() if c.get("verb") == "attach_volume"]
+    assert cmd["volume_id"] == vol.id and cmd["volume_kind"] == "file"
+    assert cmd["volume_attrs"]["path"].endswith(f"{vol.id}.qcow2")
+
+    # refused, and nothing is left half done
+    t = await _server(u, image.id, CAPABLE)
+    assert "in use" in await _refused(grpc.StatusCode.FAILED_PRECONDITION, u.attach(t.id, vol.id))
+    mine_elsewhere = await _server(other, image.id, CAPABLE)
+    await _refused(grpc.StatusCode.NOT_FOUND, other.attach(mine_elsewhere.id, vol.id))
+    vmw = await u.volume(volume_type="vmwonly")
+    assert "cannot use" in await _refused(
+        grpc.StatusCode.FAILED_PRECONDITION, u.attach(t.id, vmw.id)
+    )
+    spare = await u.volume()
+    far = await _server(u, image.id, INCAPABLE)
+    assert "volume_file" in await _refused(
+        grpc.StatusCode.FAILED_PRECONDITION, u.attach(far.id, spare.id)
+    )
+    for v in (vmw, spare):
+        again = await u.get(v.id)
+        assert again.status == volumes_pb2.VOLUME_STATUS_AVAILABLE and not again.attachments
+    assert [a.server_id for a in (await u.get(vol.id)).attachments] == [s.id]
+    assert (await u.c.get(t.id)).task == st.SERVER_TASK_NONE
+
+    await u.detach(s.id, vol.id)
+    await u.c.wait(s.id, st.SERVER_STATE_ACTIVE)
+    await eventually(
+        lambda: u.get(vol.id), lambda v: v.status == volumes_pb2.VOLUME_STATUS_AVAILABLE
+    )
+    await _refused(grpc.StatusCode.FAILED_PRECONDITION, u.detach(s.id, vol.id))
+
+    # attached to the second server, which is then deleted: the volume is kept, available
+    await u.attach(t.id, vol.id)
+    await eventually(lambda: u.get(vol.id), lambda v: v.status == volumes_pb2.VOLUME_STATUS_IN_USE)
+    await u.c.compute.DeleteServer(servers_pb2.DeleteServerRequest(server_id=t.id), metadata=u.c.md)
+    kept = await eventually(
+        lambda: u.get(vol.id), lambda v: v.status == volumes_pb2.VOLUME_STATUS_AVAILABLE
+    )
+    assert not kept.attachments
