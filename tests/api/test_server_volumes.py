@@ -6,6 +6,7 @@ a type the server's hypervisor cannot use, a host without the volume_file capabi
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from polyvisor.client.cli.app import build_parser, run
 from polyvisor.compute.v1 import flavors_pb2, servers_pb2
 from polyvisor.image.v1 import images_pb2
 from polyvisor.types.v1 import server_status_pb2 as st
@@ -109,7 +111,8 @@ async def _server(u: User, image_id: str, host: str) -> servers_pb2.Server:
     return second
 
 
-async def test_attach_detach_release_and_refusals(stack: Stack) -> None:
+@pytest.fixture(scope="module")
+async def image_id(stack: Stack) -> str:
     admin = await stack.admin()
     await admin.compute.CreateFlavor(
         flavors_pb2.CreateFlavorRequest(
@@ -121,11 +124,16 @@ async def test_attach_detach_release_and_refusals(stack: Stack) -> None:
     )
     image = await admin.upload_image("vol-boot", visibility=images_pb2.VISIBILITY_PUBLIC)
     await wait_hosts(admin, CAPABLE, INCAPABLE)
+    return str(image.id)
+
+
+async def test_attach_detach_release_and_refusals(stack: Stack, image_id: str) -> None:
+    admin = await stack.admin()
     u = User(stack, await stack.new_project_user(admin, "member"))
     other = User(stack, await stack.new_project_user(admin, "member"))
     agent: FakeAgentProcess = stack.agents[0]
 
-    s = await _server(u, image.id, CAPABLE)
+    s = await _server(u, image_id, CAPABLE)
     vol = await u.volume(name="data")
     attaching = await u.attach(s.id, vol.id)
     assert attaching.task == st.SERVER_TASK_ATTACHING_VOLUME
@@ -139,16 +147,16 @@ async def test_attach_detach_release_and_refusals(stack: Stack) -> None:
     assert cmd["volume_attrs"]["path"].endswith(f"{vol.id}.qcow2")
 
     # refused, and nothing is left half done
-    t = await _server(u, image.id, CAPABLE)
+    t = await _server(u, image_id, CAPABLE)
     assert "in use" in await _refused(grpc.StatusCode.FAILED_PRECONDITION, u.attach(t.id, vol.id))
-    mine_elsewhere = await _server(other, image.id, CAPABLE)
+    mine_elsewhere = await _server(other, image_id, CAPABLE)
     await _refused(grpc.StatusCode.NOT_FOUND, other.attach(mine_elsewhere.id, vol.id))
     vmw = await u.volume(volume_type="vmwonly")
     assert "cannot use" in await _refused(
         grpc.StatusCode.FAILED_PRECONDITION, u.attach(t.id, vmw.id)
     )
     spare = await u.volume()
-    far = await _server(u, image.id, INCAPABLE)
+    far = await _server(u, image_id, INCAPABLE)
     assert "volume_file" in await _refused(
         grpc.StatusCode.FAILED_PRECONDITION, u.attach(far.id, spare.id)
     )
@@ -173,3 +181,44 @@ async def test_attach_detach_release_and_refusals(stack: Stack) -> None:
         lambda: u.get(vol.id), lambda v: v.status == volumes_pb2.VOLUME_STATUS_AVAILABLE
     )
     assert not kept.attachments
+
+
+async def test_the_cli_makes_attaches_and_detaches_a_volume(
+    stack: Stack,
+    image_id: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`polyvisor volume create|list|extend|snapshot`, `server add|remove volume` (names)."""
+    u = User(stack, await stack.new_project_user(await stack.admin(), "member"))
+    server = await _server(u, image_id, CAPABLE)
+    assert stack.volume is not None
+    monkeypatch.setenv("POLYVISOR_CONFIG", str(tmp_path / "config.yaml"))
+    monkeypatch.setenv("POLYVISOR_TOKEN", u.c.token)
+    base = ["--api-url", stack.apis[0].address, "--volume-url", stack.volume.address]
+
+    async def polyvisor(*argv: str) -> tuple[int, str]:
+        capsys.readouterr()
+        code = await run(build_parser().parse_args([*base, *argv]))
+        got = capsys.readouterr()
+        return code, got.out + got.err
+
+    code, out = await polyvisor("volume", "create", "cli-data", "--size", "1", "-f", "json")
+    assert code == 0, out
+    vol_id = json.loads(out)["id"]
+    code, out = await polyvisor("volume", "extend", "cli-data", "2", "-f", "json")
+    assert code == 0 and json.loads(out)["size_gb"] == 2, out
+    code, out = await polyvisor("volume", "extend", "cli-data", "1")
+    assert code != 0 and "never shrink" in out
+    code, out = await polyvisor("server", "add", "volume", server.name, "cli-data", "--wait")
+    assert code == 0, out
+    code, out = await polyvisor("volume", "list", "--server", server.name, "-f", "json")
+    assert [(v["id"], v["status"]) for v in json.loads(out)] == [(vol_id, "in_use")]
+    code, out = await polyvisor("volume", "snapshot", "create", "cli-data", "--force")
+    assert code == 0, out
+    code, out = await polyvisor("server", "remove", "volume", server.name, "cli-data", "--wait")
+    assert code == 0 and f"volume {vol_id} detached" in out, out
+    code, out = await polyvisor("volume", "delete", "cli-data")
+    assert code != 0  # it has a snapshot
+    assert (await u.get(vol_id)).status == volumes_pb2.VOLUME_STATUS_AVAILABLE

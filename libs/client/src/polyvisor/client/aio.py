@@ -26,6 +26,7 @@ from polyvisor.client.config import (
     credentials_from_env,
     resolve_endpoints,
     resolve_network_endpoint,
+    resolve_volume_endpoint,
 )
 from polyvisor.client.flavors import FlavorsApi
 from polyvisor.client.hypervisors import HypervisorsApi
@@ -43,6 +44,7 @@ from polyvisor.client.quotas import QuotasApi
 from polyvisor.client.resize import ServersWithResize
 from polyvisor.client.server_groups import ServerGroupsApi
 from polyvisor.client.session import Session
+from polyvisor.client.volumes import VolumesApi
 
 __all__ = ["AsyncClient"]
 
@@ -57,6 +59,7 @@ class AsyncClient:
         api_url: str | None = None,
         image_url: str | None = None,
         network_url: str | None = None,
+        volume_url: str | None = None,
         username: str | None = None,
         password: str | None = None,
         project: str | None = None,
@@ -92,7 +95,14 @@ class AsyncClient:
                     on_token = self._save_token
         network = resolve_network_endpoint(network_url, config)
         self.session = Session(
-            api, image, creds, token=cached, on_token=on_token, timeout=timeout, network=network
+            api,
+            image,
+            creds,
+            token=cached,
+            on_token=on_token,
+            timeout=timeout,
+            network=network,
+            volume=resolve_volume_endpoint(volume_url),
         )
         self.servers = ServersWithResize(self.session, poll_interval=poll_interval)
         self.images = ImagesApi(self.session)
@@ -107,6 +117,7 @@ class AsyncClient:
         self.ports = PortsApi(self.session)
         self.security_groups = SecurityGroupsApi(self.session)
         self.security_group_rules = SecurityGroupRulesApi(self.session)
+        self.volumes = VolumesApi(self.session, poll_interval=poll_interval)
 
     def _save_token(self, token: CachedToken) -> None:
         path = self.config.path

@@ -9,7 +9,9 @@ Endpoints, first found wins:
 5. `127.0.0.1:50051` (api), `127.0.0.1:50052` (image) and `127.0.0.1:50054` (network).
 
 The network service's endpoint is found the same way (`POLYVISOR_NETWORK_URL`, the config
-file's `network_url`, endpoints.json's `networksvc`): `resolve_network_endpoint`.
+file's `network_url`, endpoints.json's `networksvc`): `resolve_network_endpoint`; the volume
+service's too (`POLYVISOR_VOLUME_URL`, endpoints.json's `volumesvc`, else `127.0.0.1:50058`):
+`resolve_volume_endpoint`.
 
 `polyvisor login --dev` puts 4 before 2 and 3 (`dev_endpoints`): it logs into the stack that
 runs now, whose ports may have changed since the last login (`./dev down && ./dev up` with
@@ -58,15 +60,18 @@ __all__ = [
     "parse_endpoint",
     "resolve_endpoints",
     "resolve_network_endpoint",
+    "resolve_volume_endpoint",
 ]
 
 DEFAULT_API_URL = "127.0.0.1:50051"
 DEFAULT_IMAGE_URL = "127.0.0.1:50052"
 DEFAULT_NETWORK_URL = "127.0.0.1:50054"
+DEFAULT_VOLUME_URL = "127.0.0.1:50058"
 
 ENV_API_URL = "POLYVISOR_API_URL"
 ENV_IMAGE_URL = "POLYVISOR_IMAGE_URL"
 ENV_NETWORK_URL = "POLYVISOR_NETWORK_URL"
+ENV_VOLUME_URL = "POLYVISOR_VOLUME_URL"
 ENV_CONFIG = "POLYVISOR_CONFIG"
 ENV_DEV_HOME = "POLYVISOR_DEV_HOME"
 ENV_TOKEN = "POLYVISOR_TOKEN"
@@ -384,3 +389,19 @@ def resolve_network_endpoint(
             if isinstance(entry, dict) and entry.get("state", "running") == "running":
                 url = str(entry.get("grpc") or "")
     return parse_endpoint(url or DEFAULT_NETWORK_URL)
+
+
+def resolve_volume_endpoint(volume_url: str | None = None, *, cwd: Path | None = None) -> Endpoint:
+    """The volume service's endpoint: the argument, `POLYVISOR_VOLUME_URL`, endpoints.json's
+    `volumesvc`, else the default."""
+    url = volume_url or os.environ.get(ENV_VOLUME_URL) or ""
+    if not url:
+        found = find_endpoints_file(cwd)
+        if found is not None:
+            try:
+                entry = json.loads(found.read_text()).get("volumesvc")
+            except (OSError, ValueError, AttributeError):
+                entry = None
+            if isinstance(entry, dict) and entry.get("state", "running") == "running":
+                url = str(entry.get("grpc") or "")
+    return parse_endpoint(url or DEFAULT_VOLUME_URL)

@@ -24,6 +24,7 @@ from polyvisor.compute.v1 import compute_service_pb2_grpc
 from polyvisor.identity.v1 import identity_pb2, identity_requests_pb2, identity_service_pb2_grpc
 from polyvisor.image.v1 import image_service_pb2_grpc
 from polyvisor.network.v1 import network_service_pb2_grpc
+from polyvisor.volume.v1 import volume_service_pb2_grpc
 
 __all__ = ["Session"]
 
@@ -89,10 +90,12 @@ class Session:
         on_token: Callable[[CachedToken], None] | None = None,
         timeout: float = 30.0,
         network: Endpoint | None = None,
+        volume: Endpoint | None = None,
     ) -> None:
         self.api_endpoint = api
         self.image_endpoint = image
         self.network_endpoint = network
+        self.volume_endpoint = volume
         self.credentials = credentials
         self.timeout = timeout
         self._token = token
@@ -100,6 +103,7 @@ class Session:
         self._api: grpc.aio.Channel | None = None
         self._image: grpc.aio.Channel | None = None
         self._network: grpc.aio.Channel | None = None
+        self._volume: grpc.aio.Channel | None = None
         self._auth_lock: asyncio.Lock | None = None
         self._closed = False
         if credentials.token:
@@ -135,6 +139,15 @@ class Session:
         return self._network
 
     @property
+    def volume_channel(self) -> grpc.aio.Channel:
+        self._check_open()
+        if self.volume_endpoint is None:
+            raise ConfigError("no volume service endpoint (POLYVISOR_VOLUME_URL)")
+        if self._volume is None:
+            self._volume = _channel(self.volume_endpoint)
+        return self._volume
+
+    @property
     def compute(self) -> compute_service_pb2_grpc.ComputeServiceStub:
         return compute_service_pb2_grpc.ComputeServiceStub(self.api_channel)
 
@@ -150,12 +163,18 @@ class Session:
     def network(self) -> network_service_pb2_grpc.NetworkServiceStub:
         return network_service_pb2_grpc.NetworkServiceStub(self.network_channel)
 
+    @property
+    def volume(self) -> volume_service_pb2_grpc.VolumeServiceStub:
+        return volume_service_pb2_grpc.VolumeServiceStub(self.volume_channel)
+
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        channels = [c for c in (self._api, self._image, self._network) if c is not None]
-        self._api = self._image = self._network = None
+        channels = [
+            c for c in (self._api, self._image, self._network, self._volume) if c is not None
+        ]
+        self._api = self._image = self._network = self._volume = None
         for ch in channels:
             await ch.close()
 

@@ -83,6 +83,7 @@ class Client:
         self.identity: Any = _SyncApi(self.aio.identity, run)
         self.server_groups: Any = _SyncApi(self.aio.server_groups, run)
         self.networks: Any = _SyncApi(self.aio.networks, run)
+        self.volumes: Any = _SyncApi(self.aio.volumes, run)
         self.subnets: Any = _SyncApi(self.aio.subnets, run)
         self.ports: Any = _SyncApi(self.aio.ports, run)
         self.security_groups: Any = _SyncApi(self.aio.security_groups, run)

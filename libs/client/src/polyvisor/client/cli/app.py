@@ -18,6 +18,7 @@ from polyvisor.client.cli.commands import (
     network,
     quotas,
     servers,
+    volumes,
 )
 from polyvisor.client.cli.context import Ctx
 from polyvisor.client.cli.output import FORMATS, make_console
@@ -37,6 +38,7 @@ ENVIRONMENT = """\
 environment:
   POLYVISOR_API_URL, POLYVISOR_IMAGE_URL   endpoints (host:port; grpcs:// for TLS)
   POLYVISOR_NETWORK_URL                    the network service's endpoint
+  POLYVISOR_VOLUME_URL                     the volume service's endpoint
   POLYVISOR_CONFIG                         config file (default ~/.config/polyvisor/config.yaml)
   POLYVISOR_API_KEY | POLYVISOR_USERNAME + POLYVISOR_PASSWORD [+ POLYVISOR_PROJECT]
   POLYVISOR_TOKEN                          credentials overriding the config file
@@ -63,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--api-url", metavar="URL", help="api endpoint (compute, identity)")
     parser.add_argument("--image-url", metavar="URL", help="image service endpoint")
     parser.add_argument("--network-url", metavar="URL", help="network service endpoint")
+    parser.add_argument("--volume-url", metavar="URL", help="volume service endpoint")
     parser.add_argument("--config", metavar="PATH", help="config file to read and write")
     parser.add_argument("--timeout", type=float, default=60.0, metavar="S",
                         help="deadline of each API call in seconds (default 60)")  # fmt: skip
@@ -81,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         hypervisors,
         quotas,
         network,
+        volumes,
         identity,
     ):
         module.register(groups, out)

@@ -52,6 +52,7 @@ class Ctx:
                 api_url=self.args.api_url,
                 image_url=self.args.image_url,
                 network_url=getattr(self.args, "network_url", None),
+                volume_url=getattr(self.args, "volume_url", None),
                 config=self.load_config(),
                 timeout=self.args.timeout,
                 poll_interval=self.args.poll_interval,

@@ -54,7 +54,7 @@ def on_volume_command_failed(server: m.Server, ev: AgentEvent, now: datetime) ->
     failed: still attached)."""
     fault = ev.fault or m.Fault("VOLUME_FAILED", "the host could not carry out the command")
     attaching = server.task == Task.ATTACHING_VOLUME
-    code = "ATTACH_VOLUME_FAILED" if attaching else "DETACH_VOLUME_FAILED"
+    code = "ATTACH_FAILED" if attaching else "DETACH_FAILED"
     change = Change(
         task=Task.NONE,
         task_deadline=None,

@@ -7,14 +7,15 @@ import argparse
 from typing import Any
 
 from polyvisor.client.cli import views
+from polyvisor.client.cli.commands import volumes
 from polyvisor.client.cli.context import Ctx
 from polyvisor.client.serialize import to_dict
 
 
 def register(sub: Any, out: argparse.ArgumentParser, wait_args: Any) -> None:
     """Add the commands to `polyvisor server`'s subcommands."""
-    add = sub.add_parser("add", help="add to a server: port")
-    asub = add.add_subparsers(dest="add_what", metavar="port")
+    add = sub.add_parser("add", help="add to a server: port, volume")
+    asub = add.add_subparsers(dest="add_what", metavar="port|volume")
     asub.required = True
     p = asub.add_parser("port", parents=[out], help="give a server a NIC")
     p.add_argument("server", help="name or id")
@@ -25,8 +26,8 @@ def register(sub: Any, out: argparse.ArgumentParser, wait_args: Any) -> None:
     wait_args(p, 120, "wait until the server's host has plugged it")
     p.set_defaults(handler=add_port)
 
-    rm = sub.add_parser("remove", help="remove from a server: port")
-    rsub = rm.add_subparsers(dest="remove_what", metavar="port")
+    rm = sub.add_parser("remove", help="remove from a server: port, volume")
+    rsub = rm.add_subparsers(dest="remove_what", metavar="port|volume")
     rsub.required = True
     p = rsub.add_parser(
         "port", parents=[out], help="take a NIC off a server (a port it made is deleted)"
@@ -35,6 +36,7 @@ def register(sub: Any, out: argparse.ArgumentParser, wait_args: Any) -> None:
     p.add_argument("port", help="port name or id")
     wait_args(p, 120, "wait until the server's host has unplugged it")
     p.set_defaults(handler=remove_port)
+    volumes.register_server_verbs(asub, rsub, out, wait_args)
 
 
 async def add_port(ctx: Ctx, args: argparse.Namespace) -> int:
