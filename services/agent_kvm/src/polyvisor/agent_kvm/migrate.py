@@ -26,6 +26,10 @@ Where a peer is, per host id: ``LibvirtConfig.migration_peers`` (the agent's
 ``POLYVISOR_MIGRATION_PEERS``): its libvirt URI, its instances directory and the address its
 QEMU listens on for the migration stream. Servers with ports (NICs) are not moved yet: their
 plumbing (bridge, tap, nftables) would have to be built on the destination first.
+
+One concern: moving one domain to a peer, the live and the cold way and the cold move's
+confirm and revert; what is done on the destination through its libvirtd is in
+``migrate_staging``.
 """
 
 from __future__ import annotations
@@ -33,21 +37,25 @@ from __future__ import annotations
 import json
 import shutil
 import threading
-import uuid
-import xml.etree.ElementTree as ET
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import libvirt
 
 from polyvisor.agent_kvm.disks import DiskError, _run, qemu_img
-from polyvisor.agent_kvm.domain_xml import METADATA_NS, METADATA_PREFIX, domain_name, parse_metadata
+from polyvisor.agent_kvm.domain_xml import METADATA_NS, domain_name, parse_metadata
 from polyvisor.agent_kvm.libvirt_driver import LibvirtDriver, PortsLibvirtDriver
 from polyvisor.agent_kvm.libvirt_errors import is_no_domain, mapped_errors, to_driver_error
 from polyvisor.agent_kvm.libvirt_host import LibvirtHost, MigrationPeer
 from polyvisor.agent_kvm.libvirt_power import PowerVerbs
 from polyvisor.agent_kvm.lifecycle import power_of
+from polyvisor.agent_kvm.migrate_staging import (
+    as_qcow2,
+    destination_xml,
+    remove_peer_dir,
+    staged_volume,
+    staging_pool,
+    upload,
+)
 from polyvisor.agent_kvm.resize import GiB, ResizeVerbs, _grow, resized_definition
 from polyvisor.agent_kvm.snapshots import root_disk
 from polyvisor.agentkit.driver import (
@@ -79,123 +87,6 @@ _MOVED_FROM = "moved-from.json"  # there, after a cold move: {"was_running", "so
 _FLAT = ".moving"  # the flattened root disk being uploaded
 _NOT_COPIED = (".pre-resize", "pre-resize.xml", "pre-resize.json", _MOVED, _FLAT)
 _PROGRESS_PERIOD_S = 0.5
-_CHUNK = 1 << 20
-
-
-def destination_xml(xml: str, src_dir: Path, dst_dir: Path, dest_host: str) -> str:
-    """The domain as the destination defines it: paths under ``src_dir`` moved to ``dst_dir``,
-    no backing chain (the destination's disk is whole), tagged with ``dest_host``, VNC port
-    chosen there."""
-    ET.register_namespace(METADATA_PREFIX, METADATA_NS)
-    root = ET.fromstring(xml)
-    if root.find("devices/interface") is not None:
-        raise DriverError(
-            "servers with ports are not moved between KVM hosts yet (their network plumbing "
-            "is not built on the destination)"
-        )
-    prefix = f"{src_dir}/"
-    for src in root.iter("source"):
-        for attr in ("file", "path"):
-            value = src.get(attr, "")
-            if value.startswith(prefix):
-                src.set(attr, f"{dst_dir}/{value[len(prefix) :]}")
-        src.attrib.pop("index", None)
-    for disk in root.findall("devices/disk"):
-        for chain in disk.findall("backingStore"):
-            disk.remove(chain)
-    host = root.find(f"metadata/{{{METADATA_NS}}}instance/{{{METADATA_NS}}}host-id")
-    if host is None:
-        raise DriverError("the domain carries no Polyvisor tag")
-    host.text = dest_host
-    for gfx in root.findall("devices/graphics"):
-        gfx.attrib.pop("port", None)
-        gfx.set("autoport", "yes")
-    return ET.tostring(root, encoding="unicode")
-
-
-@contextmanager
-def _pool(conn: libvirt.virConnect, directory: Path) -> Iterator[libvirt.virStoragePool]:
-    """A transient ``dir`` pool over ``directory`` (made if missing) on ``conn``'s host."""
-    xml = (
-        f"<pool type='dir'><name>polyvisor-move-{uuid.uuid4().hex[:12]}</name><target>"
-        f"<path>{directory}</path><permissions><mode>0755</mode></permissions></target></pool>"
-    )
-    with mapped_errors(f"open {directory} on the peer"):
-        pool = conn.storagePoolCreateXML(xml, libvirt.VIR_STORAGE_POOL_CREATE_WITH_BUILD)
-    try:
-        yield pool
-    finally:
-        try:
-            pool.destroy()
-        except libvirt.libvirtError as exc:
-            log.warning("transient pool not stopped", path=str(directory), error=str(exc))
-
-
-def _volume(pool: libvirt.virStoragePool, name: str, capacity: int, fmt: str = "raw") -> None:
-    with mapped_errors(f"create {name} on the peer"):
-        try:
-            pool.storageVolLookupByName(name).delete(0)
-        except libvirt.libvirtError:
-            pass
-        pool.createXML(
-            f"<volume><name>{name}</name><capacity>{capacity}</capacity><target>"
-            f"<format type='{fmt}'/><permissions><mode>0644</mode></permissions></target>"
-            "</volume>",
-            0,
-        )
-
-
-def _upload(conn: libvirt.virConnect, pool: libvirt.virStoragePool, src: Path, name: str) -> None:
-    size = src.stat().st_size
-    _volume(pool, name, size)
-    if size == 0:
-        return
-    with mapped_errors(f"upload {name} to the peer"):
-        vol = pool.storageVolLookupByName(name)
-        stream = conn.newStream(0)
-        vol.upload(stream, 0, size, 0)
-        try:
-            with src.open("rb") as fh:
-                left = size  # a log may grow while it is read: its first `size` bytes
-                while left > 0 and (chunk := fh.read(min(_CHUNK, left))):
-                    left -= len(chunk)
-                    view = memoryview(chunk)
-                    while view:
-                        sent = stream.send(bytes(view))
-                        view = view[sent:]
-            stream.finish()
-        except BaseException:
-            stream.abort()
-            raise
-
-
-def _remove_dir(conn: libvirt.virConnect, directory: Path) -> None:
-    """Remove ``directory`` (flat) on ``conn``'s host, whatever it holds (a pool that is
-    defined for the time of it: only an inactive pool removes its directory)."""
-    xml = (
-        f"<pool type='dir'><name>polyvisor-move-{uuid.uuid4().hex[:12]}</name><target>"
-        f"<path>{directory}</path></target></pool>"
-    )
-    try:
-        pool = conn.storagePoolDefineXML(xml, 0)
-    except libvirt.libvirtError as exc:
-        log.warning("directory on the peer not removed", path=str(directory), error=str(exc))
-        return
-    try:
-        pool.create(0)
-        for vol in pool.listAllVolumes(0):
-            vol.delete(0)
-        pool.destroy()
-        pool.delete(0)
-    except libvirt.libvirtError as exc:
-        log.warning("directory on the peer not removed", path=str(directory), error=str(exc))
-    finally:
-        try:
-            if pool.isActive():
-                pool.destroy()
-            pool.undefine()
-        except libvirt.libvirtError as exc:
-            log.warning("pool left defined on the peer", path=str(directory), error=str(exc))
 
 
 class MigrateVerbs(LibvirtHost):
@@ -258,20 +149,20 @@ class MigrateVerbs(LibvirtHost):
         """The destination's directory: the root disk (uploaded, or empty of its size for a
         live block copy), the other files of this one's, ``extra`` as the move's marker."""
         src_dir = self.instance_dir(server_id)
-        with _pool(conn, dst_dir) as pool:
+        with staging_pool(conn, dst_dir) as pool:
             if disk_upload is not None:
-                _upload(conn, pool, disk_upload, disk_name)
+                upload(conn, pool, disk_upload, disk_name)
             elif disk_capacity:
-                _volume(pool, disk_name, disk_capacity, "qcow2")
+                staged_volume(pool, disk_name, disk_capacity, "qcow2")
             for f in sorted(src_dir.iterdir()):
                 if f.name == disk_name or not f.is_file() or f.name.endswith(_NOT_COPIED):
                     continue
-                _upload(conn, pool, f, f.name)
+                upload(conn, pool, f, f.name)
             if extra is not None:
                 marker = src_dir / f"{_MOVED_FROM}.tmp"
                 marker.write_text(json.dumps(extra))
                 try:
-                    _upload(conn, pool, marker, _MOVED_FROM)
+                    upload(conn, pool, marker, _MOVED_FROM)
                 finally:
                     marker.unlink(missing_ok=True)
 
@@ -348,7 +239,7 @@ class MigrateVerbs(LibvirtHost):
             dom.migrate3(conn, params, flags)
         except libvirt.libvirtError as exc:
             if block:
-                _remove_dir(conn, dst_dir)
+                remove_peer_dir(conn, dst_dir)
             raise DriverError(
                 f"live migration of server {server_id} to host {peer.host_id} failed, it still "
                 f"runs on {self.config.host_id}: {exc.get_error_message() or exc}"
@@ -454,7 +345,7 @@ class MigrateVerbs(LibvirtHost):
                 flat.unlink(missing_ok=True)
             moved = resized_definition(xml, size.vcpus, size.memory_mb)
             moved = destination_xml(moved, src_dir, dst_dir, peer.host_id)
-            moved = _as_qcow2(moved, disk.target)
+            moved = as_qcow2(moved, disk.target)
             with mapped_errors(f"define server {server_id} on host {peer.host_id}"):
                 there = conn.defineXML(moved)
         if state["was_running"]:
@@ -514,7 +405,7 @@ class MigrateVerbs(LibvirtHost):
                 shutil.rmtree(here_dir, ignore_errors=True)
                 with mapped_errors(f"read server {server_id} on host {peer.host_id}"):
                     kept = root_disk(back.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)).path.parent
-                with _pool(conn, kept) as pool:
+                with staging_pool(conn, kept) as pool:
                     try:
                         pool.refresh(0)
                         pool.storageVolLookupByName(_MOVED).delete(0)
@@ -528,19 +419,6 @@ class MigrateVerbs(LibvirtHost):
                 return self._seen(server_id, back)
             finally:
                 conn.close()
-
-
-def _as_qcow2(xml: str, target: str) -> str:
-    """The root disk (``target``) as the standalone qcow2 a move leaves on the destination."""
-    root = ET.fromstring(xml)
-    for disk in root.findall("devices/disk"):
-        t = disk.find("target")
-        if t is not None and t.get("dev") == target:
-            drv = disk.find("driver")
-            if drv is None:
-                drv = ET.SubElement(disk, "driver", name="qemu")
-            drv.set("type", "qcow2")
-    return ET.tostring(root, encoding="unicode")
 
 
 class MigratingLibvirtDriver(MigrateVerbs, ResizeVerbs, LibvirtDriver):
