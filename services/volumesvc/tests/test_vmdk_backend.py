@@ -1,0 +1,59 @@
+"""The vmdk backend against vcsim: a disk made on the datastore the regex picks, grown,
+copied to a snapshot and a volume made from it, deleted; a regex nothing matches refused."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from polyvisor.common.errors import FailedPrecondition, Unavailable
+from polyvisor.volumesvc.backends import build_backend
+from polyvisor.volumesvc.backends.base import SnapshotRef, VolumeRef
+from tests.fixtures.vcsim import Vcsim
+
+
+@pytest.fixture(scope="module")
+def vcsim() -> Iterator[Vcsim]:
+    root = Path(tempfile.mkdtemp(prefix="polyvisor-vcsim-"))
+    sim = Vcsim(root, die_with_parent=True)
+    sim.start()
+    try:
+        yield sim
+    finally:
+        sim.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_vmdk_volume_on_the_datastore_the_regex_picks(vcsim: Vcsim) -> None:
+    url, user, password = vcsim.start() if vcsim.endpoint is None else vcsim.endpoint
+    opts = {"kind": "vmdk", "url": url, "user": user, "password": password}
+    backend = build_backend({**opts, "datastore_regex": "^LocalDS_"})
+    vol = VolumeRef("3f0a2b9c-0000-4000-8000-000000000001", 1)
+    path = await backend.create(vol)
+    assert path == f"[LocalDS_0] volumes/{vol.id}.vmdk"
+    assert await backend.create(vol) == path  # idempotent
+    vol = VolumeRef(vol.id, 1, path)
+    # vcsim has no ExtendVirtualDisk: its refusal comes back as a project error, not INTERNAL
+    with pytest.raises(Unavailable, match="ExtendVirtualDisk"):
+        await backend.extend(vol, 2)
+    snap = SnapshotRef("snap-1", vol.id, 1)
+    snap = SnapshotRef("snap-1", vol.id, 1, await backend.create_snapshot(vol, snap))
+    assert snap.location == "[LocalDS_0] volumes/snapshots/snap-1.vmdk"
+    copy = VolumeRef("3f0a2b9c-0000-4000-8000-000000000002", 1)
+    copy_path = await backend.create(copy, snapshot=snap)
+    assert copy_path == f"[LocalDS_0] volumes/{copy.id}.vmdk"
+    conn = backend.connection(VolumeRef(copy.id, 1, copy_path))
+    assert conn.kind == "vmdk" and conn.attrs["datastore"] == "LocalDS_0"
+    assert conn.attrs["adapter_type"] == "lsiLogic"
+    for ref in (VolumeRef(copy.id, 1, copy_path), vol):
+        await backend.delete(ref)
+        await backend.delete(ref)  # gone already: done
+    await backend.delete_snapshot(snap)
+
+    nowhere = build_backend({**opts, "datastore_regex": "^san-"})
+    with pytest.raises(FailedPrecondition, match="datastore_regex"):
+        await nowhere.create(VolumeRef("3f0a2b9c-0000-4000-8000-000000000003", 1))
