@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from polyvisor.agent_kvm.rbd_disks import RbdRootDisks
 from polyvisor.agentkit.commands import EventKind
 from tests.agent_kvm.boot_sector import BOOT_LINE
 from tests.agent_kvm.kvm_support import KvmAgent, domains, virsh
@@ -42,6 +43,17 @@ async def test_guest_boots_from_an_rbd_clone_that_stays_near_empty(
     sid = str(uuid.uuid4())
     name = f"polyvisor-{sid}"
     clone = f"pv-disk-{sid}"
+    try:
+        await _boot_and_destroy(ceph_cluster, kvm_agent, image_id, sid, name, clone)
+    finally:  # the libvirt secret the agent defined for this test cluster
+        secret = RbdRootDisks(str(ceph_cluster.conf), pool).secret_uuid
+        virsh("secret-undefine", secret)
+
+
+async def _boot_and_destroy(
+    ceph_cluster: CephCluster, kvm_agent: KvmAgent, image_id: str, sid: str, name: str, clone: str
+) -> None:
+    pool = ceph_cluster.pool
 
     await kvm_agent.send(
         sid, 1, "spawn", image_id=image_id, disk_format="raw", memory_mb=64, disk_gb=1
@@ -71,4 +83,3 @@ async def test_guest_boots_from_an_rbd_clone_that_stays_near_empty(
     await kvm_agent.tap.wait_for(is_(EventKind.DESTROYED, sid))
     assert name not in domains()
     assert clone not in _rbd_json(ceph_cluster, "ls", pool)  # type: ignore[operator]
-    virsh("secret-undefine", secret.get("uuid", ""))  # the agent's, for this test cluster

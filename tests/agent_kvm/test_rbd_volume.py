@@ -113,5 +113,5 @@ def test_rbd_volume_hot_plugs_into_a_running_guest_and_keeps_its_bytes(
             f.seek(MiB)
             assert f.read(len(MARK)) == MARK
     finally:
-        ceph_cluster.rbd("rm", "--no-progress", f"{pool}/{image}")
         dom.connect().secretLookupByUUIDString(secret_uuid).undefine()
+        ceph_cluster.rbd("rm", "--no-progress", f"{pool}/{image}")
