@@ -7,6 +7,8 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
+import pytest
+
 from polyvisor.agent.v1 import host_report_pb2
 from polyvisor.agentkit.bus import command_subject, report_subject
 from polyvisor.agentkit.commands import EventKind
@@ -480,6 +482,31 @@ async def test_reconciler_fixes_drift_reports_vanished_and_flags_orphans(agent: 
     await agent.runtime.dispatcher.wait_idle()
     assert agent.driver.snapshot("orphan") is None
     assert agent.driver.snapshot("on") is not None
+
+
+async def test_a_server_moved_here_while_the_reconciler_looks_is_not_taken_for_vanished(
+    agent: Agent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A move lands (the api assigns the server here) after the driver was listed: the
+    listing predates it, so its absence there says nothing."""
+    board, host, driver = agent.board, agent.host, agent.driver
+    listed = driver.list_instances
+
+    def listed_then_moved_in() -> list[Instance]:
+        out = listed()
+        board.assign(host, Assigned("arrived", 7, PowerState.RUNNING, "VERIFY_RESIZE"))
+        return out
+
+    monkeypatch.setattr(driver, "list_instances", listed_then_moved_in)
+    reconciler = agent.runtime.reconciler
+    assert reconciler is not None
+    await reconciler.reconcile_once()
+    monkeypatch.setattr(driver, "list_instances", listed)
+    # assigned here before and after a listing that lacks it: that one has vanished
+    board.assign(host, Assigned("arrived", 8, PowerState.RUNNING, "VERIFY_RESIZE"))
+    await reconciler.reconcile_once()
+    await agent.tap.wait_for(is_(EventKind.VANISHED, "arrived"))
+    assert [e.generation for e in agent.tap.of("arrived") if e.kind == EventKind.VANISHED] == [8]
 
 
 async def test_reconciler_skips_a_pass_when_the_api_is_down(agent: Agent) -> None:

@@ -79,6 +79,9 @@ class Reconciler:
 
     async def reconcile_once(self) -> list[Action]:
         try:
+            # Asked before and after the listing: a server moved here (or away) while we
+            # looked is assigned in only one of the two, and is never taken for vanished.
+            earlier = await self.list_assigned(self.host)
             observed = await self.calls.run("list_instances", self.driver.list_instances)
             assigned = await self.list_assigned(self.host)
         except (DriverError, PolyvisorError) as exc:
@@ -89,7 +92,12 @@ class Reconciler:
             if a.generation > self.handler.seen_generation.get(a.server_id, 0):
                 self.handler.seen_generation[a.server_id] = a.generation
         busy = self.dispatcher.busy_servers()
-        actions = plan_reconcile(assigned, observed, busy)
+        before = {a.server_id: a.generation for a in earlier}
+        actions = [
+            a
+            for a in plan_reconcile(assigned, observed, busy)
+            if a.kind != ActionKind.VANISHED or before.get(a.server_id) == a.generation
+        ]
         unwanted_now = {a.server_id for a in actions if a.kind == ActionKind.UNWANTED}
         for action in actions:
             try:
