@@ -16,6 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Collection
 
+from polyvisor.client.errors import ServerFault
 from polyvisor.client.servers import ServersApi
 from polyvisor.compute.v1 import servers_pb2
 from polyvisor.types.v1 import server_status_pb2
@@ -71,7 +72,13 @@ class ServersWithResize(ServersApi):
                 server_id=server_id, host=host, live=live, request_id=str(uuid.uuid4())
             ),
         )
-        return await self._settle(resp.server, (VERIFY_RESIZE,), wait, wait_timeout, progress)
+        if not live:
+            return await self._settle(resp.server, (VERIFY_RESIZE,), wait, wait_timeout, progress)
+        # A live migration ends ACTIVE: on the destination, or (with its fault) where it was.
+        done = await self._settle(resp.server, _SETTLED, wait, wait_timeout, progress)
+        if wait and done.HasField("fault") and done.fault.code:
+            raise ServerFault(done)
+        return done
 
     async def abort_migration(self, server_id: str) -> servers_pb2.Server:
         """Admin: cancel the live migration in flight; the server stays where it is."""
