@@ -142,6 +142,33 @@ def test_resize_moves_to_the_other_cluster_when_its_own_is_disabled(
         stack.cli("hypervisor", "enable", source)
 
 
+def test_vmotion_and_cold_migration_between_the_clusters(
+    stack: Stack, story: dict[str, Any]
+) -> None:
+    """`server migrate --live` relocates the running VM to the other cluster (vMotion); a
+    cold `server migrate` moves it back, stopped, and waits for the confirm; the claims
+    follow it exactly."""
+    here = run(stack, "server", "show", "e2e-rs-vmw")["host"]
+    there = next(
+        h["id"] for h in stack.cli_json("hypervisor", "list", "--type", "vmware") if h["id"] != here
+    )
+    on_here, on_there = _used(stack, here), _used(stack, there)
+    small = (2, 128)  # the server's flavor (e2e.rs-small)
+
+    moved = run(stack, "server", "migrate", "e2e-rs-vmw", "--live", *WAIT)
+    assert moved["state"] == "ACTIVE" and moved["host"] == there
+    vm = vm_of(vcsim_vms(stack.endpoints["vcsim"]), moved)
+    assert vm is not None and vm.cluster == run(stack, "hypervisor", "show", there)["cluster_name"]
+    assert _used(stack, here) == (on_here[0] - small[0], on_here[1] - small[1])
+    assert _used(stack, there) == (on_there[0] + small[0], on_there[1] + small[1])
+
+    cold = run(stack, "server", "migrate", "e2e-rs-vmw", *WAIT)
+    assert cold["state"] == "VERIFY_RESIZE" and cold["host"] == here
+    done = run(stack, "server", "resize", "confirm", "e2e-rs-vmw", *WAIT)
+    assert done["state"] == "ACTIVE" and done["host"] == here
+    assert (_used(stack, here), _used(stack, there)) == (on_here, on_there)
+
+
 def test_a_flavor_no_host_has_room_for_is_explained(stack: Stack, story: dict[str, Any]) -> None:
     # Beyond the project's quota first: refused at once, nothing asked of the scheduler.
     r = stack.cli("server", "resize", "e2e-rs-kvm", "e2e.rs-huge", *WAIT, timeout=600)
