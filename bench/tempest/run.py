@@ -1,6 +1,6 @@
 """Tempest, OpenStack's own integration tests, against the OpenStack API gateway.
 
-    .venv/bin/python bench/tempest/run.py [--stack-home DIR]
+    .venv/bin/python bench/tempest/run.py [--stack-home DIR] [--filter REGEX]
 
 Installs tempest from PyPI in a venv of its own (tests/fixtures/osclients.py, cached under
 .polyvisor/venvs/), uses the dev stack at --stack-home (or POLYVISOR_TEST_STACK_HOME) or
@@ -201,6 +201,8 @@ run_validation = False
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--stack-home", default=os.environ.get("POLYVISOR_TEST_STACK_HOME", ""))
+    ap.add_argument("--filter", default="", metavar="REGEX",
+                    help="run only the listed tests whose id this matches (re.search)")  # fmt: skip
     args = ap.parse_args()
     venv = ensure_venv(TEMPEST_PINS)
     tempest = str(venv / "bin" / "tempest")
@@ -227,7 +229,13 @@ def main() -> None:
         ]
         chosen = {a: sum(1 for t in listed if t.startswith(p) and any(x.search(t) for x in patterns))
                   for a, p in AREAS.items()}  # fmt: skip
-        run = subprocess.run([tempest, "run", "--include-list", str(LIST), "--concurrency", "1"], cwd=ws,
+        include = LIST
+        if args.filter:  # the listed tests the filter matches, each by its exact id
+            include = ws / "include-filtered.txt"
+            include.write_text("".join(
+                f"^{re.escape(t)}$\n" for t in listed
+                if any(x.search(t) for x in patterns) and re.search(args.filter, t)))  # fmt: skip
+        run = subprocess.run([tempest, "run", "--include-list", str(include), "--concurrency", "1"], cwd=ws,
                              capture_output=True, text=True, check=False, timeout=3600)  # fmt: skip
         sys.stdout.write(run.stdout[-20000:])
         counts: dict[str, Counter[str]] = {a: Counter() for a in AREAS}
@@ -242,6 +250,8 @@ def main() -> None:
         result = {"bench": "tempest", "tempest": TEMPEST_PINS[0].split("==")[1], "areas": {
             a: {"exist": exist[a], "chosen": chosen[a], **{k: counts[a][k] for k in ("passed", "failed", "skipped")}}
             for a in AREAS}}  # fmt: skip
+        if args.filter:
+            result["filter"] = args.filter
         print(json.dumps(result))
     finally:
         subprocess.run([tempest, "workspace", "remove", "--name", f"polyvisor-{os.getpid()}"],

@@ -1,5 +1,6 @@
 """Keypairs of a user in a project: generated (the private key is returned once, never
-stored) or imported (the public key is checked)."""
+stored; an X509 keypair gets a self-signed certificate) or imported (the public key or
+certificate is checked)."""
 
 from __future__ import annotations
 
@@ -28,15 +29,20 @@ class Keypairs:
     ) -> tuple[m.Keypair, str]:
         p.require_write()
         name = sshkeys.validate_keypair_name(name)
-        if key_type not in ("", "SSH"):
-            raise InvalidArgument(
-                "only SSH keypairs can be generated; import X509 certificates",
-                {"field": "type"},
-            )
-        generated = sshkeys.generate(algorithm or "ED25519", f"{name}@polyvisor")
+        if key_type == "X509":
+            generated = sshkeys.generate_x509(f"{name}@polyvisor")
+        elif key_type in ("", "SSH"):
+            generated = sshkeys.generate(algorithm or "ED25519", f"{name}@polyvisor")
+        else:
+            raise InvalidArgument(f"unknown keypair type {key_type}", {"field": "type"})
         kp = await self._insert(
             m.Keypair(
-                name, generated.fingerprint, generated.public_key, "SSH", p.user_id, p.project_id
+                name,
+                generated.fingerprint,
+                generated.public_key,
+                key_type or "SSH",
+                p.user_id,
+                p.project_id,
             )
         )
         return kp, generated.private_key

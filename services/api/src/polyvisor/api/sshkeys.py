@@ -1,4 +1,5 @@
-"""SSH keypairs: generate (ed25519 or RSA 4096), validate imported public keys, fingerprint.
+"""SSH keypairs: generate (ed25519 or RSA 4096), validate imported public keys, fingerprint;
+X.509 keypairs: generate (a self-signed certificate over an RSA 2048 key) or check an import.
 
 Only `cryptography` is used; nothing here touches the network or the database.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import hashlib
 import re
 from dataclasses import dataclass
@@ -14,11 +16,13 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import NameOID
 
 from polyvisor.common.errors import InvalidArgument
 
 MIN_RSA_BITS = 2048
 MAX_PUBLIC_KEY_LENGTH = 16 * 1024
+X509_VALID_DAYS = 3650
 _NAME = re.compile(r"^[A-Za-z0-9_.@ -]{1,255}$")
 
 
@@ -60,6 +64,32 @@ def generate(algorithm: str, comment: str) -> GeneratedKeypair:
     )
     line = f"{public} {comment}".strip()
     return GeneratedKeypair(public_key=line, private_key=private, fingerprint=fingerprint(line))
+
+
+def generate_x509(common_name: str) -> GeneratedKeypair:
+    """A new RSA 2048 key and a self-signed certificate for it naming `common_name` (as Nova
+    makes for an x509 keypair created without a certificate): the certificate is the public
+    part, the PKCS#8 PEM key the private one."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=X509_VALID_DAYS))
+        .sign(key, hashes.SHA256())
+    )
+    pem, fp = normalize_x509(cert.public_bytes(serialization.Encoding.PEM).decode())
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return GeneratedKeypair(public_key=pem, private_key=private, fingerprint=fp)
 
 
 def normalize_public_key(text: str) -> str:

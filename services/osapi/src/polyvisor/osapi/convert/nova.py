@@ -4,15 +4,20 @@ validate the bodies against each version's schema), and for the compute catalogu
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+from collections.abc import Mapping
 from typing import Any
 
 from polyvisor.osapi.convert.common import iso
+from polyvisor.osapi.errors import ApiError
 from polyvisor.osapi.microversion import Version
 from polyvisor.types.v1 import hypervisor_pb2 as hv
 from polyvisor.types.v1 import network_pb2
 from polyvisor.types.v1 import server_status_pb2 as ss
 
 __all__ = [
+    "ACCESS_IP_KEYS",
+    "access_ips",
     "fault",
     "flavor",
     "keypair",
@@ -20,7 +25,39 @@ __all__ = [
     "server_link",
     "server_updated",
     "status_to_state",
+    "user_metadata",
 ]
+
+# Nova's accessIPv4/accessIPv6 (addresses a user records for reaching a server, never
+# configured on it) are kept in the server's metadata under these keys; the metadata Nova
+# users see leaves them out.
+ACCESS_IP_KEYS = {"accessIPv4": "openstack:accessIPv4", "accessIPv6": "openstack:accessIPv6"}
+_IP_KIND = {"accessIPv4": ipaddress.IPv4Address, "accessIPv6": ipaddress.IPv6Address}
+
+
+def access_ips(body: Mapping[str, Any]) -> dict[str, str]:
+    """The metadata entries for the access addresses a create or update body sets (canonical
+    form; "" or null clears one). 400 for an address of the wrong family or no address."""
+    out: dict[str, str] = {}
+    for field, key in ACCESS_IP_KEYS.items():
+        if field not in body:
+            continue
+        value = body[field]
+        if value is None or value == "":
+            out[key] = ""
+            continue
+        try:
+            out[key] = str(_IP_KIND[field](str(value).strip()))
+        except ValueError:
+            raise ApiError(400, f"Invalid input for field/attribute {field}: "
+                                f"{value!r} is not a valid {field[-4:]} address") from None  # fmt: skip
+    return out
+
+
+def user_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    """A server's metadata as Nova shows it: without the access addresses."""
+    reserved = ACCESS_IP_KEYS.values()
+    return {k: v for k, v in metadata.items() if k not in reserved}
 
 
 STATUS = {
@@ -161,15 +198,15 @@ def server(s: Any, base: str, mv: Version) -> dict[str, Any]:
         "status": status(s),
         "tenant_id": s.project_id,
         "user_id": s.user_id,
-        "metadata": dict(s.metadata),
+        "metadata": user_metadata(s.metadata),
         "hostId": hashlib.sha224((s.project_id + s.host).encode()).hexdigest() if s.host else "",
         "image": image,
         "flavor": flav,
         "created": iso(s.create_time),
         "updated": iso(s.update_time) or iso(s.create_time),
         "addresses": addresses(s),
-        "accessIPv4": "",
-        "accessIPv6": "",
+        "accessIPv4": s.metadata.get(ACCESS_IP_KEYS["accessIPv4"], ""),
+        "accessIPv6": s.metadata.get(ACCESS_IP_KEYS["accessIPv6"], ""),
         "links": _links(base, "servers", s.id),
         "OS-DCF:diskConfig": "MANUAL",
         "progress": 100 if s.state == ss.SERVER_STATE_ACTIVE else 0,

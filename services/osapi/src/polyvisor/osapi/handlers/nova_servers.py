@@ -97,6 +97,10 @@ async def create_server(request: web.Request) -> web.Response:
     meta = srv.get("metadata") or {}
     if not isinstance(meta, dict):
         raise ApiError(400, "metadata must be an object")
+    if reserved := sorted(set(map(str, meta)) & set(nc.ACCESS_IP_KEYS.values())):
+        raise ApiError(400, f"metadata key {reserved[0]} is reserved (set accessIPv4/accessIPv6)")
+    meta = {str(k): str(v) for k, v in meta.items()}
+    meta.update({k: v for k, v in nc.access_ips(srv).items() if v})
     spec = sp.ServerSpec(
         name=name,
         image_id=_ref(srv.get("imageRef"), "imageRef"),
@@ -105,7 +109,7 @@ async def create_server(request: web.Request) -> web.Response:
         user_data=user_data,
         availability_zone=str(srv.get("availability_zone") or ""),
         scheduler_hints=_hints(body),
-        metadata={str(k): str(v) for k, v in meta.items()},
+        metadata=meta,
         networks=_networks(srv.get("networks")),
     )
     try:
@@ -230,12 +234,20 @@ async def update_server(request: web.Request) -> web.Response:
     s = stubs(request)
     body = await body_of(request, "server")
     sid = request.match_info["id"]
-    if "name" not in body:
+    update, paths = sp.Server(id=sid), []
+    if "name" in body:
+        update.name, paths = str(body["name"]), ["name"]
+    if access := nc.access_ips(body):  # kept in the metadata: the whole map is written back
         srv = await get_server_msg(request, sid)
-    else:
-        req = sp.UpdateServerRequest(server=sp.Server(id=sid, name=str(body["name"])),
-                                     update_mask=FieldMask(paths=["name"]))  # fmt: skip
+        meta = {k: v for k, v in {**srv.metadata, **access}.items() if v}
+        if meta != dict(srv.metadata):
+            update.metadata.update(meta)
+            paths.append("metadata")
+    if paths:
+        req = sp.UpdateServerRequest(server=update, update_mask=FieldMask(paths=paths))
         srv = (await s.compute.UpdateServer(req, metadata=s.md, timeout=s.timeout)).server
+    elif not access:
+        srv = await get_server_msg(request, sid)
     return web.json_response({"server": nc.server_updated(srv, base_url(request), request[MV])})
 
 
@@ -260,7 +272,7 @@ async def server_ips(request: web.Request) -> web.Response:
 
 async def server_metadata(request: web.Request) -> web.Response:
     srv = await get_server_msg(request, request.match_info["id"])
-    return web.json_response({"metadata": dict(srv.metadata)})
+    return web.json_response({"metadata": nc.user_metadata(srv.metadata)})
 
 
 def _tags_allowed(request: web.Request) -> None:
