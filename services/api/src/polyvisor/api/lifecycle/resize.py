@@ -44,14 +44,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from polyvisor.api import models as m
-from polyvisor.api.lifecycle.commands import (
-    AbortMigration,
-    AgentCommand,
-    ConfirmResize,
-    LiveMigrate,
-    Resize,
-    RevertResize,
-)
+from polyvisor.api.lifecycle.commands import AbortMigration, AgentCommand, ConfirmResize
 from polyvisor.api.lifecycle.model import (
     UNSET,
     AgentEvent,
@@ -60,6 +53,12 @@ from polyvisor.api.lifecycle.model import (
     EventKind,
     Outcome,
     ignore,
+)
+from polyvisor.api.lifecycle.resize_commands import (
+    flavor_from_args,
+    live_command,
+    resize_command,
+    revert_command,
 )
 from polyvisor.api.lifecycle.work import ReleaseClaim, ReplaceClaim, ScheduleMove, Send
 from polyvisor.api.models import Power, State, Task
@@ -105,18 +104,6 @@ class MoveKind(enum.StrEnum):
     # A live migration: like MIGRATE for the scheduler, then one LiveMigrate to the source;
     # MIGRATED ends it (no confirm: the move's claim replaces the server's at once).
     LIVE = "live"
-
-
-def flavor_from_args(args: Mapping[str, Any]) -> m.ServerFlavor:
-    f = dict(args.get("flavor") or {})
-    return m.ServerFlavor(
-        id=str(f.get("id", "")),
-        name=str(f.get("name", "")),
-        vcpus=int(f.get("vcpus", 0)),
-        ram_mb=int(f.get("ram_mb", 0)),
-        disk_gb=int(f.get("disk_gb", 0)),
-        extra_specs=dict(f.get("extra_specs") or {}),
-    )
 
 
 def _quota_back(server: m.Server, r: ResizeState) -> tuple[int, int]:
@@ -203,7 +190,7 @@ def on_move_placement(
         change = Change(
             task=Task.MIGRATING, task_deadline=deadline, command_attempts=1, resize=dest
         )
-        live = _live_command(dest, generation, deadline, server.last_request_id)
+        live = live_command(dest, generation, deadline, server.last_request_id)
         return Outcome(change, (Send(live),))
     change = Change(
         task=Task.RESIZE_MIGRATING,
@@ -211,30 +198,8 @@ def on_move_placement(
         command_attempts=1,
         resize=dest,
     )
-    cmd = _resize_command(server, dest, generation, deadline, server.last_request_id)
+    cmd = resize_command(server, dest, generation, deadline, server.last_request_id)
     return Outcome(change, (Send(cmd),))
-
-
-def _resize_command(
-    server: m.Server, r: ResizeState, generation: int, deadline: datetime | None, request_id: str
-) -> AgentCommand:
-    f = server.flavor
-    return Resize(
-        r.source_host,
-        generation,
-        deadline,
-        request_id,
-        vcpus=f.vcpus,
-        memory_mb=f.ram_mb,
-        disk_gb=f.disk_gb,
-        dest_host=r.dest_host if r.moves else "",
-    )
-
-
-def _live_command(
-    r: ResizeState, generation: int, deadline: datetime | None, request_id: str
-) -> AgentCommand:
-    return LiveMigrate(r.source_host, generation, deadline, request_id, dest_host=r.dest_host)
 
 
 def abort_live(server: m.Server) -> Outcome:
@@ -248,22 +213,6 @@ def abort_live(server: m.Server) -> Outcome:
         )
     cmd = AbortMigration(r.source_host, server.generation, None, server.last_request_id)
     return Outcome(Change(), (Send(cmd),))
-
-
-def _revert_command(
-    server: m.Server, r: ResizeState, generation: int, deadline: datetime | None, request_id: str
-) -> AgentCommand:
-    f = r.old_flavor
-    return RevertResize(
-        server.host,
-        generation,
-        deadline,
-        request_id,
-        vcpus=f.vcpus,
-        memory_mb=f.ram_mb,
-        disk_gb=f.disk_gb,
-        dest_host=r.source_host if r.moves else "",
-    )
 
 
 def _back(server: m.Server, r: ResizeState, fault: m.Fault | None, state: State) -> Outcome:
@@ -335,7 +284,7 @@ def revert(
         last_request_id=request_id,
         fault=None,
     )
-    return Outcome(change, (Send(_revert_command(server, r, gen, deadline, request_id)),))
+    return Outcome(change, (Send(revert_command(server, r, gen, deadline, request_id)),))
 
 
 # --------------------------------------------------------------------------- events
@@ -473,13 +422,13 @@ def plan_timeout(server: m.Server, now: datetime, d: Deadlines) -> Outcome | Non
         cmd: AgentCommand = ConfirmResize(r.source_host, gen, None, server.last_request_id)
     elif server.task == Task.RESIZE_REVERTING:
         timeout_s = d.resize_s
-        cmd = _revert_command(server, r, gen, None, server.last_request_id)
+        cmd = revert_command(server, r, gen, None, server.last_request_id)
     elif server.task == Task.MIGRATING:
         timeout_s = d.resize_s
-        cmd = _live_command(r, gen, None, server.last_request_id)
+        cmd = live_command(r, gen, None, server.last_request_id)
     else:
         timeout_s = d.resize_s
-        cmd = _resize_command(server, r, gen, None, server.last_request_id)
+        cmd = resize_command(server, r, gen, None, server.last_request_id)
     deadline = d.after(now, timeout_s)
     cmd = replace(cmd, deadline=deadline)
     if server.command_attempts < d.max_command_attempts:
