@@ -28,6 +28,9 @@ written with mode 0600 (like the openstack CLI's clouds.yaml, it holds a secret)
 
 An endpoint is `host:port`, optionally with a scheme: `grpc://` or `http://` (plaintext),
 `grpcs://` or `https://` (TLS with the system roots).
+
+One concern: resolving the client's endpoints and credentials, and the config file that
+keeps them; each service's endpoint follows the same order.
 """
 
 from __future__ import annotations

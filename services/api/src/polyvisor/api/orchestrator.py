@@ -24,6 +24,9 @@ specs in the command, their addresses on the server).
 Each entry is finished (deleted) in the transaction that records its effects; a failure gives
 it back with a growing delay. A crash leaves the entry to be claimed again when its lease
 runs out, so nothing is lost; the steps are idempotent, so nothing is done twice in effect.
+
+One concern: carrying out the outbox's entries, one method per entry kind, under one claim,
+lease and retry loop.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ credential, token), the catalog, projects, users, roles and application credenti
 A Keystone token is the Polyvisor token itself (in `X-Subject-Token`), so every other API
 of the gateway passes it to the gRPC services unchanged and they verify it. Application
 credentials are Polyvisor API keys: the secret is the key.
+
+One concern: Keystone v3's routes, one handler each, mapped onto the identity service.
 """
 
 from __future__ import annotations

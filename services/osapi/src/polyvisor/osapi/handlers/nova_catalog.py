@@ -1,5 +1,9 @@
 """Nova v2.1 beside servers: version discovery, flavors, keypairs, limits, os-quota-sets,
-os-server-groups."""
+os-server-groups.
+
+One concern: Nova's routes beside servers, one handler each, mapped onto the compute
+service.
+"""
 
 from __future__ import annotations
 
