@@ -22,13 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Protocol
 
 from polyvisor.agentkit.capabilities import CAPABILITIES, Pause, Suspend
 from polyvisor.agentkit.commands import (
@@ -40,18 +37,16 @@ from polyvisor.agentkit.commands import (
     Task,
     Verb,
 )
-from polyvisor.agentkit.disk_capabilities import Rebuild, Snapshot
+from polyvisor.agentkit.disk_handler import ImageSink, apply_rebuild, upload_snapshot
 from polyvisor.agentkit.driver import (
     ConsoleSessions,
     Driver,
     DriverError,
     HypervisorUnavailable,
-    ImageRef,
     Instance,
     InstanceNotFound,
     InstanceSpec,
     PowerState,
-    RenditionWanted,
     SpawnFailed,
 )
 from polyvisor.agentkit.errors import ImageUnavailable
@@ -90,27 +85,6 @@ class Outcome(enum.StrEnum):
     STALE = "stale"
     DUPLICATE = "duplicate"
     EXPIRED = "expired"
-
-
-class ImageSink(Protocol):
-    """Where snapshots go (the image service; see ``image_source.GrpcImageSink``)."""
-
-    async def status(self, image_id: str) -> str: ...
-
-    async def upload(self, image_id: str, path: Path, properties: dict[str, str]) -> None: ...
-
-    async def fail(self, image_id: str, reason: str) -> None: ...
-
-
-def rebuild_rendition(image: ImageRef, host: tuple[RenditionWanted, ...]) -> RenditionWanted:
-    """The image as it is when this host boots its format, else the host's first rendition
-    (the image service converts)."""
-    for r in host:
-        if r.disk_format == image.disk_format and r.vmware_disktype in ("", image.vmware_disktype):
-            return RenditionWanted(image.disk_format, image.vmware_disktype)
-    if not host:
-        raise DriverError("this host reports no disk format it boots")
-    return host[0]
 
 
 class CommandHandler:
@@ -245,7 +219,8 @@ class CommandHandler:
             elif cmd.verb == Verb.SNAPSHOT:
                 await self._snapshot(cmd)
             elif cmd.verb == Verb.REBUILD:
-                await self._rebuild(cmd)
+                inst = await apply_rebuild(self.driver, self.calls, self.cache, cmd)
+                await self._answer(cmd, EventKind.REBUILT, inst)
             elif cmd.verb == Verb.OPEN_CONSOLE:
                 await self._open_console(cmd)
             elif cmd.verb in RESIZE_VERBS:
@@ -356,56 +331,11 @@ class CommandHandler:
     async def _snapshot(self, cmd: Command) -> None:
         req = cmd.snapshot
         assert req is not None
-        driver = self.driver
-        if not isinstance(driver, Snapshot):
-            raise DriverError(f"this host ({type(driver).__name__}) cannot take snapshots")
-        if self.sink is None:
-            raise DriverError("this agent has no image service to upload snapshots to")
-        status = await self.sink.status(req.image_id)
-        power: PowerState | None = None
-        if status == "SAVING":
-            # An upload of ours that died with its process: the image service queues the
-            # image again once that upload stops beating.
-            raise ImageUnavailable(f"image {req.image_id} is still saving", retryable=True)
-        if status in ("KILLED", "DELETED"):
-            raise DriverError(f"image {req.image_id} is {status.lower()}: nothing to upload to")
-        if status == "QUEUED":
-            if self.scratch_dir is not None:
-                self.scratch_dir.mkdir(parents=True, exist_ok=True)
-            work = Path(tempfile.mkdtemp(prefix=f"snapshot-{cmd.server_id}-", dir=self.scratch_dir))
-            try:
-                snap = await self.calls.run("snapshot", driver.snapshot, cmd.server_id, work)
-                properties = {
-                    "snapshot_consistency": "quiesced" if snap.quiesced else "crash-consistent",
-                    **({"snapshot_method": snap.method} if snap.method else {}),
-                    **snap.properties,
-                }
-                await self.sink.upload(req.image_id, snap.path, properties)
-                power = snap.power_state
-            finally:
-                await asyncio.to_thread(shutil.rmtree, work, True)
-            log.info("snapshot uploaded", image_id=req.image_id, quiesced=snap.quiesced)
-        # ACTIVE: uploaded by an earlier delivery of this command; only the answer is left.
+        power = await upload_snapshot(self.driver, self.calls, self.sink, self.scratch_dir, cmd)
         if req.then_destroy:
             await self._remove(cmd)
             power = PowerState.NOSTATE
         await self._emit(cmd, EventKind.SNAPSHOTTED, power_state=power)
-
-    async def _rebuild(self, cmd: Command) -> None:
-        req = cmd.rebuild
-        assert req is not None
-        driver = self.driver
-        if not isinstance(driver, Rebuild):
-            raise DriverError(f"this host ({type(driver).__name__}) cannot rebuild servers")
-        # Rebuild stays on this host: of the renditions it reports, the one it boots the
-        # image from (the rule the scheduler applies to a placement, `scheduler.renditions`).
-        info = await self.calls.run("host_info", self.driver.host_info)
-        rendition = rebuild_rendition(req.image, info.disk_formats)
-        local = await self.cache.fetch(
-            req.image, rendition, user=cmd.server_id, expected_sha256=req.expected_sha256
-        )
-        inst = await self.calls.run("rebuild", driver.rebuild, cmd.server_id, local, req.disk_gb)
-        await self._answer(cmd, EventKind.REBUILT, inst)
 
     async def _remove(self, cmd: Command) -> None:
         """The VM and its files go (shelve); its image may leave the cache."""

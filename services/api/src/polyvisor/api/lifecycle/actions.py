@@ -5,7 +5,7 @@ runs, the command its host is told, the event that answers it, how long it may t
 a timeout leaves. `plan` turns an entry into an `Outcome`; `deadlines` retries and fails the
 same entries (found by their task) and `events` settles the server when the `answer` comes,
 so an action's whole life is in its entry (an answer that needs more than settling the server
-has its own handler in `events`).
+has its own handler in `events`). The shortcuts of delete and unshelve are in `shortcuts`.
 
 Every command is issued at a new generation (`generation + 1`): events of older generations
 are stale from then on.
@@ -45,8 +45,9 @@ from polyvisor.api.lifecycle.commands import (
     Suspend,
     Unpause,
 )
-from polyvisor.api.lifecycle.model import UNSET, Change, Deadlines, EventKind, Outcome, ignore
-from polyvisor.api.lifecycle.work import ReleaseClaim, Schedule, Send
+from polyvisor.api.lifecycle.model import UNSET, Change, Deadlines, EventKind, Outcome
+from polyvisor.api.lifecycle.shortcuts import delete_at_once, unshelve_by_scheduling
+from polyvisor.api.lifecycle.work import Send
 from polyvisor.api.models import Power, State, Task
 from polyvisor.common.errors import FailedPrecondition
 
@@ -58,7 +59,6 @@ __all__ = [
     "Transition",
     "allowed_states",
     "command_for",
-    "deleted",
     "plan",
 ]
 
@@ -235,62 +235,6 @@ def _anywhere(server: m.Server) -> None:
     """Delete works in every state."""
 
 
-# --------------------------------------------------------------------------- delete
-
-
-def deleted(now: datetime) -> Change:
-    """The server is gone."""
-    return Change(
-        state=State.DELETED,
-        task=Task.NONE,
-        task_deadline=None,
-        power_state=Power.NOSTATE,
-        delete_time=now,
-        console=None,
-    )
-
-
-def _delete_at_once(
-    server: m.Server, now: datetime, request_id: str, d: Deadlines, args: Mapping[str, Any]
-) -> Outcome | None:
-    """A server with no host is gone at once; otherwise its host is told to destroy it (after
-    whatever command it is working on: commands are ordered)."""
-    if server.state in (State.DELETED, State.DELETING):
-        return ignore(f"already {server.state}")
-    if server.host:
-        return None
-    # Never placed (or its build failed and the host cleaned up): nothing on any host. A
-    # scheduling attempt in flight sees the generation moved and gives its claim back.
-    change = deleted(now).then(Change(generation=server.generation + 1, last_request_id=request_id))
-    return Outcome(change, (ReleaseClaim(),), release_quota=True)
-
-
-# --------------------------------------------------------------------------- shelve
-
-
-def _unshelve_by_scheduling(
-    server: m.Server, now: datetime, request_id: str, d: Deadlines, args: Mapping[str, Any]
-) -> Outcome:
-    """An unshelve is a build from the shelved image (the spawn spec names it): the scheduler
-    places it again, on any host that fits, and the build path spawns it."""
-    gen = server.generation + 1
-    change = Change(
-        state=State.BUILDING,
-        task=Task.SCHEDULING,
-        generation=gen,
-        task_deadline=d.after(now, d.scheduling_s),
-        desired_power_state=Power.RUNNING,
-        command_attempts=1,
-        attempts=0,
-        tried_hosts=(),
-        alternates=(),
-        host="",
-        last_request_id=request_id,
-        fault=None,
-    )
-    return Outcome(change, (Schedule(gen),))
-
-
 # --------------------------------------------------------------------------- the table
 
 _SNAPSHOTTABLE = (State.ACTIVE, State.SHUTOFF)
@@ -347,7 +291,7 @@ ACTIONS: Final[dict[Action, Transition]] = {
             state=State.DELETING,
             clears_fault=False,
             retry=partial(Destroy, reason="retry after timeout"),
-            shortcut=_delete_at_once,
+            shortcut=delete_at_once,
         ),
         Transition(
             Action.CREATE_IMAGE,
@@ -375,7 +319,7 @@ ACTIONS: Final[dict[Action, Transition]] = {
             Task.UNSHELVING,
             Snapshot,  # never sent: the shortcut schedules it
             lambda d: d.scheduling_s,
-            shortcut=_unshelve_by_scheduling,
+            shortcut=unshelve_by_scheduling,
             allowed=(State.SHELVED_OFFLOADED,),
         ),
         Transition(

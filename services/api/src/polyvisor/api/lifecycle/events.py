@@ -23,7 +23,7 @@ from typing import Final
 
 from polyvisor.api import models as m
 from polyvisor.api.lifecycle import resize
-from polyvisor.api.lifecycle.actions import ACTIONS, deleted
+from polyvisor.api.lifecycle.actions import ACTIONS
 from polyvisor.api.lifecycle.deadlines import SNAPSHOT_TASKS, image_left_unfilled
 from polyvisor.api.lifecycle.interfaces import (
     PORT_TASKS,
@@ -40,6 +40,7 @@ from polyvisor.api.lifecycle.model import (
     Outcome,
     ignore,
 )
+from polyvisor.api.lifecycle.shortcuts import deleted
 from polyvisor.api.lifecycle.volumes import (
     VOLUME_TASKS,
     on_volume_attached,
