@@ -1,15 +1,18 @@
 """Volumes, their snapshots and types, and the attachment bookkeeping: the volume service's
 domain.
 
-Who may do what: a user sees and changes its project's volumes (the reader role changes
-nothing); another project's volume does not exist for them (NOT_FOUND). Admins see all; the
-compute api (a service identity) reserves and releases attachments for the servers of any
-project, naming the server's project, which must be the volume's.
+Who may do what is in `access`.
 
 A backend call is made between two status changes: the row says what is in flight
 (creating, extending, deleting), so a concurrent call is refused instead of racing the
 backend. A backend failure undoes the row change (a create that failed leaves no volume; an
 extend that failed leaves the size as it was) and is answered with the backend's error.
+
+One concern: `Volumes` is the service's one domain entry point, and every method is the same
+steps for one verb: who may do it (the rules in `access`), the row's status change in the
+store, the backend call between the two. The SQL lives in `store`, the backends in
+`backends`, the wire in `handlers` and `convert`; what is left here is that sequence per
+verb, which reads best side by side.
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ from polyvisor.common.errors import (
     NotFound,
     PermissionDenied,
     PolyvisorError,
-    Unauthenticated,
 )
 from polyvisor.common.logging import get_logger
+from polyvisor.volumesvc.access import principal, require_orchestrator, sees_all
 from polyvisor.volumesvc.backends.base import (
     Connection,
     ImageSource,
@@ -58,16 +61,6 @@ MAX_SIZE_GB = 16 * 1024
 ImageFetcher = Callable[[str, str], AbstractAsyncContextManager[ImageSource]]
 
 S = VolumeStatus
-
-
-def _caller(p: Principal | None) -> Principal:
-    if p is None:
-        raise Unauthenticated("this call needs a token")
-    return p
-
-
-def _sees_all(p: Principal) -> bool:
-    return p.is_admin or p.is_service
 
 
 def _name(value: str, what: str) -> str:
@@ -112,7 +105,7 @@ class Volumes:
 
     async def _visible(self, p: Principal, volume_id: str) -> Volume:
         vol = await self._store.get_volume(volume_id)
-        if not (_sees_all(p) or vol.project_id == p.project_id):
+        if not (sees_all(p) or vol.project_id == p.project_id):
             raise NotFound(f"volume {volume_id} not found", {"volume_id": volume_id})
         return vol
 
@@ -123,11 +116,11 @@ class Volumes:
     # -- types
 
     async def list_types(self, p: Principal | None) -> list[VolumeType]:
-        _caller(p)
+        principal(p)
         return [self._with_kind(t) for t in await self._store.list_types()]
 
     async def create_type(self, p: Principal | None, t: VolumeType) -> VolumeType:
-        _caller(p).require_admin()
+        principal(p).require_admin()
         if not t.name:
             raise InvalidArgument("a volume type needs a name")
         if t.backend not in self._backends:
@@ -140,7 +133,7 @@ class Volumes:
         return self._with_kind(await self._store.create_type(t))
 
     async def delete_type(self, p: Principal | None, type_id: str) -> None:
-        _caller(p).require_admin()
+        principal(p).require_admin()
         await self._store.delete_type(type_id)
 
     async def _type(self, asked: str) -> VolumeType:
@@ -155,10 +148,10 @@ class Volumes:
     async def create(
         self, p: Principal | None, draft: VolumeDraft, request_id: str = "", bearer: str = ""
     ) -> Volume:
-        caller = _caller(p)
+        caller = principal(p)
         caller.require_write()
         project = draft.project_id or caller.project_id
-        if project != caller.project_id and not _sees_all(caller):
+        if project != caller.project_id and not sees_all(caller):
             raise PermissionDenied("creating a volume for another project needs the admin role")
         if request_id:
             seen = await self._store.by_request(project, request_id)
@@ -229,20 +222,20 @@ class Volumes:
         return self.present(made)
 
     async def get(self, p: Principal | None, volume_id: str) -> Volume:
-        return self.present(await self._visible(_caller(p), volume_id))
+        return self.present(await self._visible(principal(p), volume_id))
 
     async def list(
         self, p: Principal | None, *, all_projects: bool, server_id: str, after: str, size: int
     ) -> list[Volume]:
-        caller = _caller(p)
-        if all_projects and not _sees_all(caller):
+        caller = principal(p)
+        if all_projects and not sees_all(caller):
             raise PermissionDenied("all_projects needs the admin role")
-        project = None if all_projects or (server_id and _sees_all(caller)) else caller.project_id
+        project = None if all_projects or (server_id and sees_all(caller)) else caller.project_id
         items = await self._store.list_volumes(project, server_id, after, size)
         return [self.present(v) for v in items]
 
     async def delete(self, p: Principal | None, volume_id: str) -> None:
-        caller = _caller(p)
+        caller = principal(p)
         caller.require_write()
         vol = await self._visible(caller, volume_id)
         if vol.attachments:
@@ -274,7 +267,7 @@ class Volumes:
         log.info("volume deleted", volume_id=vol.id)
 
     async def extend(self, p: Principal | None, volume_id: str, new_size_gb: int) -> Volume:
-        caller = _caller(p)
+        caller = principal(p)
         caller.require_write()
         vol = await self._visible(caller, volume_id)
         if new_size_gb <= vol.size_gb:
@@ -313,7 +306,7 @@ class Volumes:
 
     async def _own_snapshot(self, p: Principal, snapshot_id: str) -> Snapshot:
         snap = await self._store.get_snapshot(snapshot_id)
-        if not (_sees_all(p) or snap.project_id == p.project_id):
+        if not (sees_all(p) or snap.project_id == p.project_id):
             raise NotFound(f"snapshot {snapshot_id} not found", {"snapshot_id": snapshot_id})
         return snap
 
@@ -326,7 +319,7 @@ class Volumes:
         force: bool,
         request_id: str = "",
     ) -> Snapshot:
-        caller = _caller(p)
+        caller = principal(p)
         caller.require_write()
         vol = await self._visible(caller, volume_id)
         if request_id:
@@ -372,19 +365,19 @@ class Volumes:
         return done
 
     async def get_snapshot(self, p: Principal | None, snapshot_id: str) -> Snapshot:
-        return await self._own_snapshot(_caller(p), snapshot_id)
+        return await self._own_snapshot(principal(p), snapshot_id)
 
     async def list_snapshots(
         self, p: Principal | None, *, all_projects: bool, volume_id: str, after: str, size: int
     ) -> builtins.list[Snapshot]:
-        caller = _caller(p)
-        if all_projects and not _sees_all(caller):
+        caller = principal(p)
+        if all_projects and not sees_all(caller):
             raise PermissionDenied("all_projects needs the admin role")
         project = None if all_projects else caller.project_id
         return await self._store.list_snapshots(project, volume_id, after, size)
 
     async def delete_snapshot(self, p: Principal | None, snapshot_id: str) -> None:
-        caller = _caller(p)
+        caller = principal(p)
         caller.require_write()
         snap = await self._own_snapshot(caller, snapshot_id)
         vol = await self._store.get_volume(snap.volume_id)
@@ -410,14 +403,14 @@ class Volumes:
     # -- quotas
 
     async def quota(self, p: Principal | None, project_id: str) -> Quota:
-        caller = _caller(p)
+        caller = principal(p)
         project = project_id or caller.project_id
-        if project != caller.project_id and not _sees_all(caller):
+        if project != caller.project_id and not sees_all(caller):
             raise PermissionDenied("another project's quota needs the admin role")
         return await self._store.quota(project)
 
     async def set_quota(self, p: Principal | None, q: Quota) -> Quota:
-        _caller(p).require_admin()
+        principal(p).require_admin()
         if not q.project_id:
             raise InvalidArgument("a quota names its project")
         for what in (q.volumes, q.gigabytes, q.snapshots):
@@ -427,12 +420,6 @@ class Volumes:
 
     # -- attachments (the compute api)
 
-    def _require_orchestrator(self, p: Principal | None) -> Principal:
-        caller = _caller(p)
-        if not (caller.is_admin or (caller.is_service and not caller.is_agent)):
-            raise PermissionDenied("attachments are made by the compute api")
-        return caller
-
     async def reserve(
         self,
         p: Principal | None,
@@ -440,7 +427,7 @@ class Volumes:
         att: Attachment,
         project_id: str,
     ) -> tuple[Volume, Connection]:
-        self._require_orchestrator(p)
+        require_orchestrator(p)
         if not att.server_id:
             raise InvalidArgument("server_id is required")
         vol = await self._store.get_volume(volume_id)
@@ -463,7 +450,7 @@ class Volumes:
         return self.present(vol), backend.connection(self._ref(vol))
 
     async def complete(self, p: Principal | None, volume_id: str, server_id: str) -> Volume:
-        self._require_orchestrator(p)
+        require_orchestrator(p)
         vol = await self._store.set_attachment(volume_id, server_id, "attached", "attached")
         self._wake()
         return self.present(vol)
@@ -471,7 +458,7 @@ class Volumes:
     async def begin_detach(
         self, p: Principal | None, volume_id: str, server_id: str, server_deleted: bool
     ) -> tuple[Volume, Connection]:
-        self._require_orchestrator(p)
+        require_orchestrator(p)
         vol = await self._store.get_volume(volume_id)
         att = vol.attachment(server_id)
         if att is None:
@@ -493,7 +480,7 @@ class Volumes:
     async def remove_attachment(
         self, p: Principal | None, volume_id: str, server_id: str
     ) -> Volume:
-        self._require_orchestrator(p)
+        require_orchestrator(p)
         vol = await self._store.set_attachment(volume_id, server_id, None, "detached")
         self._wake()
         return self.present(vol)
