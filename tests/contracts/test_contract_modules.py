@@ -22,6 +22,7 @@ SERVICES = {
         "polyvisor.scheduling.v1.scheduler_service_pb2_grpc"
     ),
     "polyvisor.network.v1.NetworkService": "polyvisor.network.v1.network_service_pb2_grpc",
+    "polyvisor.volume.v1.VolumeService": "polyvisor.volume.v1.volume_service_pb2_grpc",
     "polyvisor.consoleauth.v1.ConsoleAuthService": (
         "polyvisor.consoleauth.v1.consoleauth_service_pb2_grpc"
     ),
@@ -30,7 +31,18 @@ SERVICES = {
     ),
 }
 
-AREAS = ["agent", "compute", "consoleauth", "events", "identity", "image", "network", "scheduling", "types"]
+AREAS = [
+    "agent",
+    "compute",
+    "consoleauth",
+    "events",
+    "identity",
+    "image",
+    "network",
+    "scheduling",
+    "types",
+    "volume",
+]
 
 
 def _proto_modules() -> list[str]:
