@@ -48,7 +48,8 @@ async def qemu_img(*args: str) -> str:
     out, err = await proc.communicate()
     if proc.returncode != 0:
         raise Unavailable(
-            f"qemu-img {args[0]} failed: {err.decode(errors='replace').strip()[-500:]}"
+            f"qemu-img {args[0]} failed (exit {proc.returncode}): "
+            f"{err.decode(errors='replace').strip()[-500:]}"
         )
     return out.decode()
 
