@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from polyvisor.common.errors import InvalidArgument
+from polyvisor.common.errors import InvalidArgument, Unavailable
 from polyvisor.volumesvc.backends import build_backend
 from polyvisor.volumesvc.backends.base import ImageSource, SnapshotRef, VolumeRef
+from polyvisor.volumesvc.backends.file import qemu_img
 
 GIB = 1024**3
 
@@ -74,3 +77,39 @@ async def test_volume_lifecycle_keeps_bytes(tmp_path: Path) -> None:
     await backend.delete(vol)
     await backend.delete(vol)
     assert _gone(loc, snap.location)
+
+
+def _fake_qemu_img(bin_dir: Path, crashes: int) -> Path:
+    """A qemu-img on PATH that dies of SIGSEGV ``crashes`` times, then runs the real one."""
+    real = shutil.which("qemu-img")
+    assert real is not None
+    count = bin_dir / "count"
+    count.write_text("0")
+    script = bin_dir / "qemu-img"
+    script.write_text(
+        "#!/bin/sh\n"
+        f"n=$(cat {count}); echo $((n + 1)) > {count}\n"
+        f'if [ "$n" -lt {crashes} ]; then kill -SEGV $$; fi\n'
+        f'exec {real} "$@"\n'
+    )
+    script.chmod(0o755)
+    return count
+
+
+@pytest.mark.parametrize(("crashes", "ok"), [(2, True), (3, False)])
+async def test_a_qemu_img_that_dies_from_a_signal_is_run_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crashes: int, ok: bool
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    count = _fake_qemu_img(bin_dir, crashes)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    target = tmp_path / "v.qcow2"
+    if ok:
+        await qemu_img("create", "-q", "-f", "qcow2", str(target), "1048576")
+        assert target.exists()
+    else:
+        with pytest.raises(Unavailable, match=r"exit -11"):
+            await qemu_img("create", "-q", "-f", "qcow2", str(target), "1048576")
+        assert not target.exists()
+    assert int(count.read_text()) == 3
