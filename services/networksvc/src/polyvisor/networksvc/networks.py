@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from polyvisor.common.auth import Principal
 from polyvisor.common.errors import AlreadyExists, NotFound, PermissionDenied
+from polyvisor.common.id_paging import after, next_token, page_size
 from polyvisor.networksvc import access
 from polyvisor.networksvc.model import AllocationPool, HostRoute, Network, NetworkType, Subnet
-from polyvisor.networksvc.paging import after, next_token, page_size
 from polyvisor.networksvc.store import NetworkDraft, Store, SubnetDraft
 from polyvisor.networksvc.validation import VlanRanges, check_name, check_network, plan_subnet
 

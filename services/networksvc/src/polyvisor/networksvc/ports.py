@@ -9,6 +9,7 @@ from typing import Any
 
 from polyvisor.common.auth import Principal
 from polyvisor.common.errors import InvalidArgument, NotFound, PermissionDenied
+from polyvisor.common.id_paging import after, next_token, page_size
 from polyvisor.networksvc import access
 from polyvisor.networksvc.events import PortEventKind
 from polyvisor.networksvc.model import (
@@ -20,7 +21,6 @@ from polyvisor.networksvc.model import (
     VifType,
 )
 from polyvisor.networksvc.networks import Networks
-from polyvisor.networksvc.paging import after, next_token, page_size
 from polyvisor.networksvc.store import PortDraft, Store
 from polyvisor.networksvc.validation import (
     check_fixed_ip,

@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 from polyvisor.common.auth import Principal
 from polyvisor.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from polyvisor.common.id_paging import after, next_token, page_size
 from polyvisor.networksvc import access
 from polyvisor.networksvc.events import GroupMember
 from polyvisor.networksvc.model import Direction, RemoteGroup, SecurityGroup, SecurityGroupRule
-from polyvisor.networksvc.paging import after, next_token, page_size
 from polyvisor.networksvc.rules import normalise_rule
 from polyvisor.networksvc.store import Store
 from polyvisor.networksvc.validation import check_name

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from polyvisor.common.auth import bearer_token
+from polyvisor.common.id_paging import after, next_token, page_size
 from polyvisor.common.interceptors import current_principal
 from polyvisor.volume.v1 import volume_service_pb2 as pb
 from polyvisor.volume.v1 import volume_service_pb2_grpc as svc_grpc
@@ -19,7 +20,6 @@ from polyvisor.volumesvc.convert import (
     volume_to_pb,
 )
 from polyvisor.volumesvc.model import Attachment
-from polyvisor.volumesvc.paging import after, next_token, page_size
 from polyvisor.volumesvc.volumes import Volumes
 
 __all__ = ["SERVICE_NAME", "VolumeServiceHandlers"]

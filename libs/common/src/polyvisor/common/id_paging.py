@@ -1,4 +1,5 @@
-"""Page sizes and tokens of the List calls (keyset on the resource id)."""
+"""Page sizes and tokens of the List calls that page by resource id (a keyset on a UUID id),
+for every service whose lists are ordered by id (networks, ports, security groups, volumes)."""
 
 from __future__ import annotations
 
