@@ -108,6 +108,15 @@ class SpawnVerbs(LibvirtHost):
             tmp.chmod(path.stat().st_mode & 0o777)
             os.replace(tmp, path)
 
+    def _fresh_instance_dir(self, server_id: str) -> Path:
+        """The server's instance directory, made anew (an earlier spawn's leftovers removed)."""
+        workdir = self.instance_dir(server_id)
+        if workdir.exists():
+            log.info("removing leftovers of an earlier spawn", server_id=server_id)
+            shutil.rmtree(workdir)
+        workdir.mkdir(parents=True)
+        return workdir
+
     def _create(
         self, spec: InstanceSpec, nics: tuple[Interface, ...], network_data: Mapping[str, Any]
     ) -> Instance:
@@ -117,10 +126,7 @@ class SpawnVerbs(LibvirtHost):
         workdir = self.instance_dir(sid)
         dom: libvirt.virDomain | None = None
         try:
-            if workdir.exists():
-                log.info("removing leftovers of an earlier spawn", server_id=sid)
-                shutil.rmtree(workdir)
-            workdir.mkdir(parents=True)
+            self._fresh_instance_dir(sid)
             make_traversable(workdir)
 
             base = spec.image.path

@@ -230,10 +230,7 @@ class LxcDriver(SpawnVerbs):
         workdir = self.instance_dir(sid)
         dom: libvirt.virDomain | None = None
         try:
-            if workdir.exists():
-                log.info("removing leftovers of an earlier spawn", server_id=sid)
-                shutil.rmtree(workdir)
-            workdir.mkdir(parents=True)
+            self._fresh_instance_dir(sid)
             rendition = spec.image.rendition.disk_format
             if rendition != "raw":
                 raise SpawnFailed(
