@@ -10,6 +10,9 @@ rows into messages:
     tasks.start("outbox", publisher.run())
     ...  # after a commit that wrote events:
     publisher.wake()
+
+An outbox table with the columns ``seq, event_id, subject, payload`` needs no store code of
+its own: `read_outbox` and `drop_outbox` are its two calls.
 """
 
 from __future__ import annotations
@@ -18,14 +21,16 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from google.protobuf.message import Message
 
 from polyvisor.common.bus.client import Bus
+from polyvisor.common.db import db_errors
 from polyvisor.common.errors import PolyvisorError
 from polyvisor.common.logging import get_logger
 
-__all__ = ["OutboxMessage", "OutboxPublisher"]
+__all__ = ["OutboxMessage", "OutboxPublisher", "drop_outbox", "read_outbox"]
 
 log = get_logger(__name__)
 
@@ -36,6 +41,24 @@ class OutboxMessage:
     subject: str
     msg_id: str
     message: Message | bytes
+
+
+async def read_outbox(pool: Any, table: str, limit: int) -> list[OutboxMessage]:
+    """The oldest ``limit`` rows of ``table`` (schema-qualified, a constant of the service:
+    never from a request) as messages."""
+    with db_errors():
+        rows = await pool.fetch(
+            f"SELECT seq, event_id, subject, payload FROM {table} ORDER BY seq LIMIT $1", limit
+        )
+    return [
+        OutboxMessage(r["seq"], r["subject"], str(r["event_id"]), bytes(r["payload"])) for r in rows
+    ]
+
+
+async def drop_outbox(pool: Any, table: str, seqs: Sequence[int]) -> None:
+    """Delete the published rows ``seqs`` of ``table``."""
+    with db_errors():
+        await pool.execute(f"DELETE FROM {table} WHERE seq = ANY($1::bigint[])", list(seqs))
 
 
 class OutboxPublisher:

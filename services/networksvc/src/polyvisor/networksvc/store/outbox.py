@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from polyvisor.common.db import db_errors
-from polyvisor.common.outbox import OutboxMessage
+from polyvisor.common.outbox import OutboxMessage, drop_outbox, read_outbox
 from polyvisor.networksvc.store.rows import (
     Queries,
 )
@@ -13,18 +12,7 @@ from polyvisor.networksvc.store.rows import (
 
 class OutboxQueries(Queries):
     async def outbox_batch(self, limit: int = 100) -> list[OutboxMessage]:
-        with db_errors():
-            rows = await self._pool.fetch(
-                "SELECT seq, event_id, subject, payload FROM network.outbox ORDER BY seq LIMIT $1",
-                limit,
-            )
-        return [
-            OutboxMessage(r["seq"], r["subject"], str(r["event_id"]), bytes(r["payload"]))
-            for r in rows
-        ]
+        return await read_outbox(self._pool, "network.outbox", limit)
 
     async def outbox_done(self, seqs: Sequence[int]) -> None:
-        with db_errors():
-            await self._pool.execute(
-                "DELETE FROM network.outbox WHERE seq = ANY($1::bigint[])", list(seqs)
-            )
+        await drop_outbox(self._pool, "network.outbox", seqs)
