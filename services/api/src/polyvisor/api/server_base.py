@@ -31,7 +31,7 @@ from polyvisor.api.store import servers as server_store
 from polyvisor.api.store.db import Pool
 from polyvisor.common.auth import Principal
 from polyvisor.common.db import db_errors
-from polyvisor.common.errors import NotFound
+from polyvisor.common.errors import FailedPrecondition, NotFound
 
 
 class ServerBase:
@@ -72,6 +72,23 @@ class ServerBase:
         return server
 
     # ------------------------------------------------------------------ actions
+
+    async def require_host_capability(self, server: m.Server, capability: str, what: str) -> None:
+        """FAILED_PRECONDITION unless the server's host reports ``capability`` ("host H
+        cannot <what>: ...")."""
+        try:
+            provider = await self.scheduler.get_provider(server.host)
+        except NotFound:
+            raise FailedPrecondition(
+                f"the host of server {server.id} ({server.host}) is not known to the scheduler",
+                {"server_id": server.id, "host": server.host},
+            ) from None
+        if capability not in provider.capabilities:
+            raise FailedPrecondition(
+                f"host {server.host} cannot {what}: its hypervisor driver lacks the "
+                f"'{capability}' capability",
+                {"server_id": server.id, "host": server.host, "capability": capability},
+            )
 
     async def _locked(self, conn: Any, p: Principal, server_id: str) -> m.Server:
         server_id = validation.required(server_id, "server_id")

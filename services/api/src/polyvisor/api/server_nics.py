@@ -26,7 +26,7 @@ from polyvisor.api.spawnspec import Nic, SpawnSpec
 from polyvisor.api.store import servers as server_store
 from polyvisor.common.auth import Principal
 from polyvisor.common.db import db_errors
-from polyvisor.common.errors import FailedPrecondition, NotFound, PolyvisorError
+from polyvisor.common.errors import FailedPrecondition, PolyvisorError
 from polyvisor.common.logging import get_logger
 
 __all__ = ["PORTS_CAPABILITY", "ServerNics"]
@@ -54,19 +54,7 @@ class ServerNics:
         return spec
 
     async def _host_can(self, server: m.Server, what: str) -> None:
-        try:
-            provider = await self.servers.scheduler.get_provider(server.host)
-        except NotFound:
-            raise FailedPrecondition(
-                f"the host of server {server.id} ({server.host}) is not known to the scheduler",
-                {"server_id": server.id, "host": server.host},
-            ) from None
-        if PORTS_CAPABILITY not in provider.capabilities:
-            raise FailedPrecondition(
-                f"host {server.host} cannot {what}: its hypervisor driver lacks the "
-                f"'{PORTS_CAPABILITY}' capability",
-                {"server_id": server.id, "host": server.host, "capability": PORTS_CAPABILITY},
-            )
+        await self.servers.require_host_capability(server, PORTS_CAPABILITY, what)
 
     async def _ready(self, p: Principal, server_id: str, action: Action) -> m.Server:
         p.require_write()

@@ -20,7 +20,7 @@ from polyvisor.api.clients.volume import VolumeClient, VolumeConnection
 from polyvisor.api.lifecycle import Action
 from polyvisor.api.servers import Servers
 from polyvisor.common.auth import Principal
-from polyvisor.common.errors import FailedPrecondition, NotFound, PolyvisorError
+from polyvisor.common.errors import FailedPrecondition, PolyvisorError
 from polyvisor.common.logging import get_logger
 
 __all__ = ["ServerVolumes", "volume_capability"]
@@ -57,20 +57,9 @@ class ServerVolumes:
         return server
 
     async def _host_can(self, server: m.Server, kind: str) -> None:
-        cap = volume_capability(kind)
-        try:
-            provider = await self.servers.scheduler.get_provider(server.host)
-        except NotFound:
-            raise FailedPrecondition(
-                f"the host of server {server.id} ({server.host}) is not known to the scheduler",
-                {"server_id": server.id, "host": server.host},
-            ) from None
-        if cap not in provider.capabilities:
-            raise FailedPrecondition(
-                f"host {server.host} cannot attach {kind} volumes: its hypervisor driver lacks"
-                f" the '{cap}' capability",
-                {"server_id": server.id, "host": server.host, "capability": cap},
-            )
+        await self.servers.require_host_capability(
+            server, volume_capability(kind), f"attach {kind} volumes"
+        )
 
     async def attach(
         self, p: Principal, server_id: str, volume_id: str, request_id: str = ""
