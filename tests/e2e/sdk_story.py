@@ -59,16 +59,12 @@ def main() -> None:
     for s in servers.values():
         conn.compute.delete_server(s["id"])
     for s in servers.values():
-        conn.compute.wait_for_delete(conn.compute.get_server(s["id"]), wait=300) if _exists(
-            conn, s["id"]
-        ) else None
+        # find_server is None once it is gone; wait_for_delete ends on the 404 that follows.
+        if (found := conn.compute.find_server(s["id"])) is not None:
+            conn.compute.wait_for_delete(found, wait=300)
     out["left"] = sorted(s.name for s in conn.compute.servers() if s.name.startswith(cfg["prefix"]))
     conn.image.delete_image(image.id)
     print(json.dumps(out))
-
-
-def _exists(conn: openstack.connection.Connection, server_id: str) -> bool:
-    return conn.compute.find_server(server_id) is not None
 
 
 if __name__ == "__main__":

@@ -373,3 +373,21 @@ async def test_reservations_never_pass_the_quota(tight: Service, pg_url: str) ->
         assert await store.project_stored_bytes(alice.project) == 30 * MiB
     finally:
         await close_pool(pool)
+
+
+async def test_a_refused_upload_reports_its_reason_every_time(tight: Service) -> None:
+    """The refusal comes while the client still sends: it must read the reason, not INTERNAL.
+
+    grpc.aio turns a write that fails after the server ended the call into INTERNAL
+    (grpc/grpc#36066); the service reads the rest of a refused upload within a bound so the
+    sender half-closes and gets the real status.
+    """
+    alice = tight.client(project())
+    data = b"\0" * (8 * MiB)
+    codes = []
+    for _ in range(40):
+        image = await alice.create("raw")
+        sent = alice.requests(image.id, data, size=QUOTA + MiB, chunk=16 * 1024)
+        err = await rpc_error(alice.stub.UploadImage(sent, metadata=alice.metadata))
+        codes.append(err.code())
+    assert codes == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 40

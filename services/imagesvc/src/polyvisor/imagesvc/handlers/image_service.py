@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 
-from polyvisor.common.errors import InvalidArgument, NotFound
+from polyvisor.common.errors import InvalidArgument, NotFound, PolyvisorError
 from polyvisor.common.interceptors import current_principal
 from polyvisor.image.v1 import image_service_pb2_grpc as svc_grpc
 from polyvisor.image.v1 import images_pb2 as pb
@@ -27,6 +29,32 @@ from polyvisor.imagesvc.uploads import UploadHeader, Uploads
 __all__ = ["SERVICE_NAME", "ImageServiceHandlers"]
 
 SERVICE_NAME = "polyvisor.image.v1.ImageService"
+
+# How much of a refused upload is still read (and dropped) before its status is sent.
+DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
+DRAIN_LIMIT_S = 10.0
+
+
+async def drain_refused_upload(request_iterator: AsyncIterator[pb.UploadImageRequest]) -> None:
+    """Read and drop what the client is still sending, within a bound, before refusing.
+
+    A grpc.aio client whose write fails because the server already ended the call reports
+    INTERNAL "Internal error from Core" instead of the server's status (grpc/grpc#36066).
+    Letting a refused upload's sender finish (up to DRAIN_LIMIT_BYTES / DRAIN_LIMIT_S)
+    means it half-closes normally and reads the real reason (quota, bad checksum, ...).
+    Past the bound the call ends anyway: a huge upload is not read to its end to refuse it.
+    """
+    read = 0
+
+    async def drop() -> None:
+        nonlocal read
+        async for message in request_iterator:
+            read += len(message.chunk)
+            if read > DRAIN_LIMIT_BYTES:
+                return
+
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(drop(), DRAIN_LIMIT_S)
 
 
 class ImageServiceHandlers(svc_grpc.ImageServiceServicer):
@@ -93,9 +121,13 @@ class ImageServiceHandlers(svc_grpc.ImageServiceServicer):
                     raise InvalidArgument("only the first message of an upload is a header")
                 yield message.chunk
 
-        image = await self._uploads.upload(
-            current_principal(), header, chunks(), cancelled=context.cancelled
-        )
+        try:
+            image = await self._uploads.upload(
+                current_principal(), header, chunks(), cancelled=context.cancelled
+            )
+        except PolyvisorError:
+            await drain_refused_upload(request_iterator)
+            raise
         return pb.UploadImageResponse(image=image_to_pb(image))
 
     async def DownloadImage(
