@@ -65,7 +65,11 @@ def test_a_domain_defined_by_hand_is_adopted(
     assert "adopt" in capabilities_of(driver)
     found = {v.ref: v for v in driver.list_unmanaged()}[ref]
     assert (found.name, found.vcpus, found.memory_mb, found.disk_gb, found.power_state) == (
-        name, 2, 192, 2, PowerState.SHUTDOWN
+        name,
+        2,
+        192,
+        2,
+        PowerState.SHUTDOWN,
     )
     with pytest.raises(InstanceNotFound):
         driver.adopt(str(uuid.uuid4()), ref)  # adopted under its own UUID only

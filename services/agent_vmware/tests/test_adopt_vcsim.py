@@ -47,9 +47,8 @@ def make_vm(direct: Direct, cluster: str, name: str) -> vim.VirtualMachine:
         ),
     )
     scsi = vim.vm.device.VirtualDeviceSpec(
-        operation="add", device=vim.vm.device.VirtualLsiLogicController(
-            key=-1, busNumber=0, sharedBus="noSharing"
-        ),
+        operation="add",
+        device=vim.vm.device.VirtualLsiLogicController(key=-1, busNumber=0, sharedBus="noSharing"),
     )
     config = vim.vm.ConfigSpec(
         name=name,
@@ -76,7 +75,11 @@ def test_a_vm_made_by_hand_is_adopted(driver: VmwareDriver, direct: Direct, fold
         assert other.config.instanceUuid not in listed
         found = listed[ref]
         assert (found.name, found.vcpus, found.memory_mb, found.disk_gb, found.power_state) == (
-            f"legacy-{folder}", 2, 192, 3, PowerState.RUNNING
+            f"legacy-{folder}",
+            2,
+            192,
+            3,
+            PowerState.RUNNING,
         )
         with pytest.raises(InstanceNotFound):
             driver.adopt(other.config.instanceUuid, other.config.instanceUuid)
@@ -87,7 +90,9 @@ def test_a_vm_made_by_hand_is_adopted(driver: VmwareDriver, direct: Direct, fold
         assert (extra[TAG_KEY], extra[HOST_TAG_KEY]) == (ref, driver.host_id)
         assert vm.parent.name == folder  # where the agent lists its VMs
         assert (vm.name, vm.config.hardware.numCPU, vm.config.hardware.memoryMB) == (
-            f"legacy-{folder}", 2, 192
+            f"legacy-{folder}",
+            2,
+            192,
         )
         assert ref not in {v.ref for v in driver.list_unmanaged()}
         assert driver.adopt(ref, ref).power_state == PowerState.RUNNING  # idempotent
