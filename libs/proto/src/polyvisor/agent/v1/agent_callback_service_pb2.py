@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from polyvisor.agent.v1 import callback_pb2 as polyvisor_dot_agent_dot_v1_dot_callback__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/polyvisor/agent/v1/agent_callback_service.proto\x12\x12polyvisor.agent.v1\x1a!polyvisor/agent/v1/callback.proto2\x8e\x01\n\x14\x41gentCallbackService\x12v\n\x13ListAssignedServers\x12..polyvisor.agent.v1.ListAssignedServersRequest\x1a/.polyvisor.agent.v1.ListAssignedServersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/polyvisor/agent/v1/agent_callback_service.proto\x12\x12polyvisor.agent.v1\x1a!polyvisor/agent/v1/callback.proto2\x89\x02\n\x14\x41gentCallbackService\x12v\n\x13ListAssignedServers\x12..polyvisor.agent.v1.ListAssignedServersRequest\x1a/.polyvisor.agent.v1.ListAssignedServersResponse\x12y\n\x14ListEvacuatedServers\x12/.polyvisor.agent.v1.ListEvacuatedServersRequest\x1a\x30.polyvisor.agent.v1.ListEvacuatedServersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,5 +33,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'polyvisor.agent.v1.agent_ca
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_AGENTCALLBACKSERVICE']._serialized_start=107
-  _globals['_AGENTCALLBACKSERVICE']._serialized_end=249
+  _globals['_AGENTCALLBACKSERVICE']._serialized_end=372
 # @@protoc_insertion_point(module_scope)

@@ -40,6 +40,11 @@ class AgentCallbackServiceStub:
                 request_serializer=polyvisor_dot_agent_dot_v1_dot_callback__pb2.ListAssignedServersRequest.SerializeToString,
                 response_deserializer=polyvisor_dot_agent_dot_v1_dot_callback__pb2.ListAssignedServersResponse.FromString,
                 _registered_method=True)
+        self.ListEvacuatedServers = channel.unary_unary(
+                '/polyvisor.agent.v1.AgentCallbackService/ListEvacuatedServers',
+                request_serializer=polyvisor_dot_agent_dot_v1_dot_callback__pb2.ListEvacuatedServersRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_agent_dot_v1_dot_callback__pb2.ListEvacuatedServersResponse.FromString,
+                _registered_method=True)
 
 
 class AgentCallbackServiceServicer:
@@ -54,6 +59,14 @@ class AgentCallbackServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListEvacuatedServers(self, request, context):
+        """The servers evacuated from a host (rebuilt elsewhere while it was down): a copy of one
+        of them still on the host is stale, and the agent destroys it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentCallbackServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -61,6 +74,11 @@ def add_AgentCallbackServiceServicer_to_server(servicer, server):
                     servicer.ListAssignedServers,
                     request_deserializer=polyvisor_dot_agent_dot_v1_dot_callback__pb2.ListAssignedServersRequest.FromString,
                     response_serializer=polyvisor_dot_agent_dot_v1_dot_callback__pb2.ListAssignedServersResponse.SerializeToString,
+            ),
+            'ListEvacuatedServers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEvacuatedServers,
+                    request_deserializer=polyvisor_dot_agent_dot_v1_dot_callback__pb2.ListEvacuatedServersRequest.FromString,
+                    response_serializer=polyvisor_dot_agent_dot_v1_dot_callback__pb2.ListEvacuatedServersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -91,6 +109,33 @@ class AgentCallbackService:
             '/polyvisor.agent.v1.AgentCallbackService/ListAssignedServers',
             polyvisor_dot_agent_dot_v1_dot_callback__pb2.ListAssignedServersRequest.SerializeToString,
             polyvisor_dot_agent_dot_v1_dot_callback__pb2.ListAssignedServersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEvacuatedServers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.agent.v1.AgentCallbackService/ListEvacuatedServers',
+            polyvisor_dot_agent_dot_v1_dot_callback__pb2.ListEvacuatedServersRequest.SerializeToString,
+            polyvisor_dot_agent_dot_v1_dot_callback__pb2.ListEvacuatedServersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -26,7 +26,7 @@ from polyvisor.types.v1 import hypervisor_pb2 as polyvisor_dot_types_dot_v1_dot_
 from polyvisor.types.v1 import server_status_pb2 as polyvisor_dot_types_dot_v1_dot_server__status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!polyvisor/agent/v1/callback.proto\x12\x12polyvisor.agent.v1\x1a#polyvisor/types/v1/hypervisor.proto\x1a&polyvisor/types/v1/server_status.proto\"\xde\x02\n\x0e\x41ssignedServer\x12\x11\n\tserver_id\x18\x01 \x01(\t\x12\x12\n\ngeneration\x18\x02 \x01(\x03\x12;\n\x13\x64\x65sired_power_state\x18\x03 \x01(\x0e\x32\x1e.polyvisor.types.v1.PowerState\x12.\n\x05state\x18\x04 \x01(\x0e\x32\x1f.polyvisor.types.v1.ServerState\x12,\n\x04task\x18\x05 \x01(\x0e\x32\x1e.polyvisor.types.v1.ServerTask\x12\x15\n\rinstance_name\x18\x06 \x01(\t\x12\x42\n\x08metadata\x18\x07 \x03(\x0b\x32\x30.polyvisor.agent.v1.AssignedServer.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"Q\n\x1aListAssignedServersRequest\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"k\n\x1bListAssignedServersResponse\x12\x33\n\x07servers\x18\x01 \x03(\x0b\x32\".polyvisor.agent.v1.AssignedServer\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!polyvisor/agent/v1/callback.proto\x12\x12polyvisor.agent.v1\x1a#polyvisor/types/v1/hypervisor.proto\x1a&polyvisor/types/v1/server_status.proto\"\xde\x02\n\x0e\x41ssignedServer\x12\x11\n\tserver_id\x18\x01 \x01(\t\x12\x12\n\ngeneration\x18\x02 \x01(\x03\x12;\n\x13\x64\x65sired_power_state\x18\x03 \x01(\x0e\x32\x1e.polyvisor.types.v1.PowerState\x12.\n\x05state\x18\x04 \x01(\x0e\x32\x1f.polyvisor.types.v1.ServerState\x12,\n\x04task\x18\x05 \x01(\x0e\x32\x1e.polyvisor.types.v1.ServerTask\x12\x15\n\rinstance_name\x18\x06 \x01(\t\x12\x42\n\x08metadata\x18\x07 \x03(\x0b\x32\x30.polyvisor.agent.v1.AssignedServer.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"Q\n\x1aListAssignedServersRequest\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"k\n\x1bListAssignedServersResponse\x12\x33\n\x07servers\x18\x01 \x03(\x0b\x32\".polyvisor.agent.v1.AssignedServer\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"+\n\x1bListEvacuatedServersRequest\x12\x0c\n\x04host\x18\x01 \x01(\t\"2\n\x1cListEvacuatedServersResponse\x12\x12\n\nserver_ids\x18\x01 \x03(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,4 +43,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTASSIGNEDSERVERSREQUEST']._serialized_end=568
   _globals['_LISTASSIGNEDSERVERSRESPONSE']._serialized_start=570
   _globals['_LISTASSIGNEDSERVERSRESPONSE']._serialized_end=677
+  _globals['_LISTEVACUATEDSERVERSREQUEST']._serialized_start=679
+  _globals['_LISTEVACUATEDSERVERSREQUEST']._serialized_end=722
+  _globals['_LISTEVACUATEDSERVERSRESPONSE']._serialized_start=724
+  _globals['_LISTEVACUATEDSERVERSRESPONSE']._serialized_end=774
 # @@protoc_insertion_point(module_scope)

@@ -50,3 +50,15 @@ class ListAssignedServersResponse(_message.Message):
     servers: _containers.RepeatedCompositeFieldContainer[AssignedServer]
     next_page_token: str
     def __init__(self, servers: _Optional[_Iterable[_Union[AssignedServer, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListEvacuatedServersRequest(_message.Message):
+    __slots__ = ("host",)
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    def __init__(self, host: _Optional[str] = ...) -> None: ...
+
+class ListEvacuatedServersResponse(_message.Message):
+    __slots__ = ("server_ids",)
+    SERVER_IDS_FIELD_NUMBER: _ClassVar[int]
+    server_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, server_ids: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -301,6 +301,11 @@ class ComputeServiceStub:
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.DrainHypervisorRequest.SerializeToString,
                 response_deserializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.DrainHypervisorResponse.FromString,
                 _registered_method=True)
+        self.EvacuateHypervisor = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/EvacuateHypervisor',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.EvacuateHypervisorRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.EvacuateHypervisorResponse.FromString,
+                _registered_method=True)
         self.GetQuota = channel.unary_unary(
                 '/polyvisor.compute.v1.ComputeService/GetQuota',
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_quotas__pb2.GetQuotaRequest.SerializeToString,
@@ -671,6 +676,18 @@ class ComputeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EvacuateHypervisor(self, request, context):
+        """Rebuild the servers of a hypervisor that is down elsewhere (admin): refused
+        (FAILED_PRECONDITION) while the hypervisor is up or its agent still answers. Each server
+        is rebuilt from its image on a host the scheduler picks, keeping its id, name, flavor,
+        ports and addresses; its claim moves there. A server that cannot be rebuilt elsewhere
+        (no image to rebuild from) keeps its place, with a fault saying why. When the agent
+        comes back, it destroys its stale copies of the servers evacuated from it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetQuota(self, request, context):
         """Quotas (update is admin only).
         """
@@ -946,6 +963,11 @@ def add_ComputeServiceServicer_to_server(servicer, server):
                     servicer.DrainHypervisor,
                     request_deserializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.DrainHypervisorRequest.FromString,
                     response_serializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.DrainHypervisorResponse.SerializeToString,
+            ),
+            'EvacuateHypervisor': grpc.unary_unary_rpc_method_handler(
+                    servicer.EvacuateHypervisor,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.EvacuateHypervisorRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.EvacuateHypervisorResponse.SerializeToString,
             ),
             'GetQuota': grpc.unary_unary_rpc_method_handler(
                     servicer.GetQuota,
@@ -2363,6 +2385,33 @@ class ComputeService:
             '/polyvisor.compute.v1.ComputeService/DrainHypervisor',
             polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.DrainHypervisorRequest.SerializeToString,
             polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.DrainHypervisorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EvacuateHypervisor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/EvacuateHypervisor',
+            polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.EvacuateHypervisorRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.EvacuateHypervisorResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -177,3 +177,31 @@ class DrainHypervisorResponse(_message.Message):
     hypervisor: Hypervisor
     servers: _containers.RepeatedCompositeFieldContainer[DrainedServer]
     def __init__(self, hypervisor: _Optional[_Union[Hypervisor, _Mapping]] = ..., servers: _Optional[_Iterable[_Union[DrainedServer, _Mapping]]] = ...) -> None: ...
+
+class EvacuateHypervisorRequest(_message.Message):
+    __slots__ = ("hypervisor_id", "reason")
+    HYPERVISOR_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    hypervisor_id: str
+    reason: str
+    def __init__(self, hypervisor_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class EvacuatedServer(_message.Message):
+    __slots__ = ("server_id", "name", "outcome", "detail")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    name: str
+    outcome: str
+    detail: str
+    def __init__(self, server_id: _Optional[str] = ..., name: _Optional[str] = ..., outcome: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class EvacuateHypervisorResponse(_message.Message):
+    __slots__ = ("hypervisor", "servers")
+    HYPERVISOR_FIELD_NUMBER: _ClassVar[int]
+    SERVERS_FIELD_NUMBER: _ClassVar[int]
+    hypervisor: Hypervisor
+    servers: _containers.RepeatedCompositeFieldContainer[EvacuatedServer]
+    def __init__(self, hypervisor: _Optional[_Union[Hypervisor, _Mapping]] = ..., servers: _Optional[_Iterable[_Union[EvacuatedServer, _Mapping]]] = ...) -> None: ...
