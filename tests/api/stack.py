@@ -113,7 +113,10 @@ class Stack:
         }
 
     async def start_control_plane(
-        self, api_env: dict[str, str] | None = None, with_images: bool = True
+        self,
+        api_env: dict[str, str] | None = None,
+        with_images: bool = True,
+        scheduler_env: dict[str, str] | None = None,
     ) -> None:
         ensure_keypair(self.private_key, self.public_key)
         self.scheduler = await ServiceProcess(
@@ -122,6 +125,7 @@ class Stack:
                 **self._common("scheduler"),
                 "POLYVISOR_HOST_TIMEOUT_S": "30",
                 "POLYVISOR_REFRESH_INTERVAL_S": "0.5",
+                **(scheduler_env or {}),
             },
             log_path=self.root / "logs" / "scheduler.log",
         ).start(60)

@@ -54,6 +54,7 @@ TOKEN_ISSUE = {"/polyvisor.identity.v1.IdentityService/Authenticate"}
 #: What an agent may call at all (each then limited to its own host).
 OPEN_TO_AGENTS = {
     "/polyvisor.agent.v1.AgentCallbackService/ListAssignedServers",
+    "/polyvisor.agent.v1.AgentCallbackService/ListEvacuatedServers",
     "/polyvisor.image.v1.ImageService/GetImage",
     "/polyvisor.image.v1.ImageService/DownloadImage",
 }

@@ -98,3 +98,20 @@ def test_a_resize_waiting_for_confirmation_may_vanish_but_keeps_its_power_state(
         [i("verify-off", OFF), i("resizing", OFF)],
     )
     assert kinds(actions) == {"verify-gone": ActionKind.VANISHED}
+
+
+def test_a_copy_of_a_server_evacuated_from_here_is_stale_unless_it_is_assigned_here() -> None:
+    """The api says which servers were rebuilt elsewhere while this host was down: their copies
+    here are EVACUATED (destroyed at once), other unassigned VMs stay UNWANTED, a server the
+    api assigns here again is its own again, and one busy with a command is left to it."""
+    actions = plan_reconcile(
+        [a("back-here", RUN, "ACTIVE")],
+        [i("stale"), i("stale-off", OFF), i("orphan"), i("back-here"), i("busy")],
+        busy=["busy"],
+        evacuated=["stale", "stale-off", "back-here", "busy", "gone-here-too"],
+    )
+    assert kinds(actions) == {
+        "stale": ActionKind.EVACUATED,
+        "stale-off": ActionKind.EVACUATED,
+        "orphan": ActionKind.UNWANTED,
+    }

@@ -484,6 +484,28 @@ async def test_reconciler_fixes_drift_reports_vanished_and_flags_orphans(agent: 
     assert agent.driver.snapshot("on") is not None
 
 
+async def test_the_copy_of_a_server_evacuated_from_here_is_destroyed_on_the_first_pass(
+    agent: Agent,
+) -> None:
+    """ListEvacuatedServers names it: destroyed at once, with delete_unwanted off; another
+    unassigned VM is only flagged."""
+    for sid in ("stale", "orphan"):
+        await agent.send(sid, 1, "spawn")
+        await agent.tap.wait_for(is_(SPAWNED, sid))
+    agent.board.evacuated[agent.host].add("stale")
+    reconciler = agent.runtime.reconciler
+    assert reconciler is not None
+    actions = await reconciler.reconcile_once()
+    await agent.runtime.dispatcher.wait_idle()
+    assert {a.server_id: a.kind.value for a in actions} == {
+        "stale": "evacuated",
+        "orphan": "unwanted",
+    }
+    assert agent.driver.snapshot("stale") is None
+    assert agent.driver.snapshot("orphan") is not None
+    assert "UNWANTED" not in agent.tap.kinds("stale")  # a stale copy, not an orphan
+
+
 async def test_a_server_moved_here_while_the_reconciler_looks_is_not_taken_for_vanished(
     agent: Agent, monkeypatch: pytest.MonkeyPatch
 ) -> None:

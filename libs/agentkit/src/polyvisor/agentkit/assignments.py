@@ -2,6 +2,7 @@
 
     client = AssignmentsClient("api:50051", credentials)
     assigned = await client.list(host)        # every page, as Assigned dataclasses
+    stale = await client.evacuated(host)      # ids of servers rebuilt elsewhere meanwhile
 
 Agents hold no database credentials: this RPC is how the reconciler learns what the api
 wants. gRPC errors become ``Unavailable`` (the reconciler skips that pass).
@@ -60,6 +61,21 @@ class AssignmentsClient:
             if not token:
                 return out
         raise Unavailable("ListAssignedServers: too many pages")
+
+    async def evacuated(self, host: str) -> set[str]:
+        """The servers evacuated from `host` (rebuilt elsewhere while it was down)."""
+        request = callback_pb2.ListEvacuatedServersRequest(host=host)
+        try:
+            resp = await self._stub().ListEvacuatedServers(
+                request, metadata=await self.credentials.metadata(), timeout=self.timeout_s
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                self.credentials.invalidate()
+            raise Unavailable(
+                f"ListEvacuatedServers at {self.address}: {exc.code().name}: {exc.details()}"
+            ) from exc
+        return set(resp.server_ids)
 
     async def close(self) -> None:
         channel, self._channel = self._channel, None

@@ -52,7 +52,7 @@ RECONCILE_RUNS = Counter("polyvisor_agent_reconcile_runs_total", "Reconciler pas
 RECONCILE_ACTIONS = Counter(
     "polyvisor_agent_reconcile_actions_total",
     "What the reconciler did",
-    ["action"],  # power_on, power_off, vanished, unwanted, deleted_unwanted
+    ["action"],  # power_on, power_off, vanished, unwanted, deleted_unwanted, evacuated
 )
 UNWANTED_INSTANCES = Gauge(
     "polyvisor_agent_unwanted_instances",

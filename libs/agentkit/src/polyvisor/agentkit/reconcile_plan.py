@@ -11,6 +11,9 @@
 - Observed (tagged as ours) and not assigned: unwanted. Flagged; deleted only when the
   operator asks for it, and only when it was already unwanted on the previous pass (a VM
   created between the two listings is never mistaken for an orphan).
+- Observed and not assigned, and the api says the server was evacuated from this host (it was
+  rebuilt elsewhere while this host was down): a stale copy, destroyed at once, so that the
+  server never runs twice.
 
 Servers with a command queued or running on this agent (``busy``) are left alone: that
 command decides.
@@ -56,6 +59,7 @@ class ActionKind(enum.StrEnum):
     POWER_OFF = "power_off"
     VANISHED = "vanished"
     UNWANTED = "unwanted"
+    EVACUATED = "evacuated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +72,10 @@ class Action:
 
 
 def plan_reconcile(
-    assigned: Iterable[Assigned], observed: Iterable[Instance], busy: Iterable[str] = ()
+    assigned: Iterable[Assigned],
+    observed: Iterable[Instance],
+    busy: Iterable[str] = (),
+    evacuated: Iterable[str] = (),
 ) -> list[Action]:
     wanted = {a.server_id: a for a in assigned}
     seen = {i.server_id: i for i in observed}
@@ -93,7 +100,9 @@ def plan_reconcile(
             actions.append(
                 Action(ActionKind.POWER_OFF, sid, a.generation, inst.power_state, inst.name)
             )
+    stale = set(evacuated)
     for sid, inst in sorted(seen.items()):
         if sid not in wanted and sid not in skip:
-            actions.append(Action(ActionKind.UNWANTED, sid, 0, inst.power_state, inst.name))
+            kind = ActionKind.EVACUATED if sid in stale else ActionKind.UNWANTED
+            actions.append(Action(kind, sid, 0, inst.power_state, inst.name))
     return actions

@@ -11,7 +11,9 @@ VM spawned between the two calls is assigned by then), and act on ``plan_reconci
   queue (after whatever is queued for it) and is reported as POWER_STATE_CHANGED;
 - vanished: a VANISHED event with a fault, once per server and generation;
 - unwanted (tagged as ours, assigned to nobody): logged, counted, reported once; destroyed
-  only with ``delete_unwanted`` and only when still unwanted on the next pass.
+  only with ``delete_unwanted`` and only when still unwanted on the next pass;
+- evacuated (unwanted, and the api says the server was rebuilt elsewhere while this host was
+  down: ``list_evacuated``): a stale copy, destroyed at once, whatever ``delete_unwanted``.
 
 It also unpins cached images of servers that are no longer on the host.
 """
@@ -38,6 +40,7 @@ __all__ = ["Reconciler"]
 log = get_logger(__name__)
 
 ListAssigned = Callable[[str], Awaitable[list[Assigned]]]
+ListEvacuated = Callable[[str], Awaitable[set[str]]]
 
 
 class Reconciler:
@@ -54,7 +57,9 @@ class Reconciler:
         interval_s: float,
         delete_unwanted: bool = False,
         on_change: Callable[[], None] | None = None,
+        list_evacuated: ListEvacuated | None = None,
     ) -> None:
+        self.list_evacuated = list_evacuated
         self.host = host
         self.driver = driver
         self.calls = calls
@@ -93,9 +98,10 @@ class Reconciler:
                 self.handler.seen_generation[a.server_id] = a.generation
         busy = self.dispatcher.busy_servers()
         before = {a.server_id: a.generation for a in earlier}
+        evacuated = await self._evacuated()
         actions = [
             a
-            for a in plan_reconcile(assigned, observed, busy)
+            for a in plan_reconcile(assigned, observed, busy, evacuated)
             if a.kind != ActionKind.VANISHED or before.get(a.server_id) == a.generation
         ]
         unwanted_now = {a.server_id for a in actions if a.kind == ActionKind.UNWANTED}
@@ -114,6 +120,17 @@ class Reconciler:
         if actions:
             log.info("reconcile pass", actions=[f"{a.kind.value}:{a.server_id}" for a in actions])
         return actions
+
+    async def _evacuated(self) -> set[str]:
+        """The servers evacuated from this host (asked after the assignments: one evacuated
+        back here since is assigned here, and no longer listed)."""
+        if self.list_evacuated is None:
+            return set()
+        try:
+            return await self.list_evacuated(self.host)
+        except PolyvisorError as exc:
+            log.warning("evacuated servers not known this pass", error=str(exc))
+            return set()
 
     async def _sync_metadata(
         self, assigned: list[Assigned], observed: list[Instance], busy: set[str]
@@ -189,6 +206,14 @@ class Reconciler:
                 RECONCILE_ACTIONS.labels("deleted_unwanted").inc()
                 log.warning("destroying unwanted VM", server_id=sid)
                 self.dispatcher.submit(sid, lambda: self._destroy_unwanted(sid))
+        elif action.kind == ActionKind.EVACUATED:
+            RECONCILE_ACTIONS.labels("evacuated").inc()
+            log.warning(
+                "destroying the stale copy of a server evacuated from this host",
+                server_id=sid,
+                instance_name=action.instance_name,
+            )
+            self.dispatcher.submit(sid, lambda: self._destroy_unwanted(sid))
 
     async def _fix_power(self, action: Action) -> None:
         sid = action.server_id

@@ -52,7 +52,7 @@ from polyvisor.agentkit.image_download import ImageSource
 from polyvisor.agentkit.image_source import GrpcImageSink, GrpcImageSource
 from polyvisor.agentkit.queries import QueryResponder
 from polyvisor.agentkit.reconcile_plan import Assigned
-from polyvisor.agentkit.reconciler import Reconciler
+from polyvisor.agentkit.reconciler import ListEvacuated, Reconciler
 from polyvisor.agentkit.reporter import HostReporter
 from polyvisor.agentkit.settings import AgentSettings
 from polyvisor.common.bus.client import Bus
@@ -76,6 +76,7 @@ class AgentRuntime:
         bus: Bus | None = None,
         image_source: ImageSource | None = None,
         list_assigned: ListAssigned | None = None,
+        list_evacuated: ListEvacuated | None = None,
         credentials: AgentCredentials | None = None,
     ) -> None:
         self.settings = settings
@@ -92,6 +93,7 @@ class AgentRuntime:
         )
         self._image_source = image_source
         self._list_assigned = list_assigned
+        self._list_evacuated = list_evacuated
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self.tasks = BackgroundTasks(f"agent:{self.host}")
         self.calls = DriverCalls(settings.driver_workers)
@@ -132,11 +134,12 @@ class AgentRuntime:
         self.cache = ImageCache(s.cache_dir, source, max_bytes=s.cache_max_bytes)
         await self.cache.open()
 
-        list_assigned = self._list_assigned
+        list_assigned, list_evacuated = self._list_assigned, self._list_evacuated
         if list_assigned is None:
             client = AssignmentsClient(s.api_address, self.credentials)
             self._closers.append(client.close)
             list_assigned = client.list
+            list_evacuated = list_evacuated or client.evacuated
 
         sink = GrpcImageSink(s.imagesvc_address, self.credentials)
         self._closers.append(sink.close)
@@ -172,6 +175,7 @@ class AgentRuntime:
             interval_s=s.reconcile_interval_s or 60.0,
             delete_unwanted=s.delete_unwanted,
             on_change=self.reporter.poke,
+            list_evacuated=list_evacuated,
         )
         max_pending = s.command_concurrency * 4
         consumer = await self.agent_bus.command_consumer(

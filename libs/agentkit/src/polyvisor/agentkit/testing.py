@@ -97,6 +97,8 @@ class AssignmentBoard:
     hosts: dict[str, dict[str, Assigned]] = field(default_factory=lambda: defaultdict(dict))
     calls: int = 0
     fail_next: int = 0
+    # Per host, the servers the api says were evacuated from it (ListEvacuatedServers).
+    evacuated: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
 
     def assign(self, host: str, server: Assigned) -> None:
         self.hosts[host][server.server_id] = server
@@ -210,6 +212,10 @@ class _CallbackServicer(agent_callback_service_pb2_grpc.AgentCallbackServiceServ
             ],
             next_page_token=nxt,
         )
+
+    async def ListEvacuatedServers(self, request, context):  # type: ignore[no-untyped-def]
+        ids = sorted(self.board.evacuated.get(request.host, set()))
+        return callback_pb2.ListEvacuatedServersResponse(server_ids=ids)
 
 
 class AgentTestServers:

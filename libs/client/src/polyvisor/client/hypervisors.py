@@ -86,6 +86,18 @@ class HypervisorsApi:
             hypervisors_pb2.DrainHypervisorRequest(hypervisor_id=hypervisor_id, reason=reason),
         )
 
+    async def evacuate(
+        self, hypervisor_id: str, reason: str = ""
+    ) -> hypervisors_pb2.EvacuateHypervisorResponse:
+        """Rebuild the servers of a hypervisor that is down on other hosts (refused while it is
+        up or its agent answers): each from its image, keeping its id, name, flavor, ports and
+        addresses; the hypervisor is disabled. Each server's outcome (rebuilding, skipped,
+        failed) is in ``servers``."""
+        return await self._s.call(
+            self._s.compute.EvacuateHypervisor,
+            hypervisors_pb2.EvacuateHypervisorRequest(hypervisor_id=hypervisor_id, reason=reason),
+        )
+
     async def unmanaged(self, hypervisor_id: str) -> Sequence[hypervisors_pb2.UnmanagedVm]:
         """The VMs of a hypervisor that no server owns (what ``adopt`` takes)."""
         resp = await self._s.call(

@@ -16,6 +16,7 @@ from polyvisor.api.clients import ImageClient, NetworkClient, SchedulerClient, S
 from polyvisor.api.clients.volume import VolumeClient
 from polyvisor.api.config import ApiSettings
 from polyvisor.api.console_sessions import ConsoleSessions
+from polyvisor.api.evacuation import Evacuation
 from polyvisor.api.events import EventApplier
 from polyvisor.api.flavors import Flavors
 from polyvisor.api.groups import ServerGroups
@@ -221,6 +222,7 @@ async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
         scheduler,
         cache,
         adoption=Adoption(pool, scheduler, api_bus, settings.default_quota),
+        evacuation=Evacuation(servers, api_bus),
     )
     server = ApiServer(
         settings,

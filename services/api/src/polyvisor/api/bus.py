@@ -102,6 +102,25 @@ class ApiBus:
             )
         return answer.output
 
+    async def agent_answers(self, host: str, timeout_s: float = 5.0) -> bool:
+        """Whether a process of `host`'s agent is subscribed to its queries (it answers a
+        console output request for a server no host has, at once). False only when nobody is (NATS says
+        so at once: no responders); Unavailable when that cannot be told (no answer in
+        time, or no bus)."""
+        try:
+            await self.bus.request(
+                query_subject(host, "console_output"),
+                queries_pb2.ConsoleOutputRequest(server_id="liveness-probe", lines=1),
+                timeout=timeout_s,
+            )
+        except Unavailable as e:
+            if e.details.get("no_responders"):
+                return False
+            raise Unavailable(
+                f"cannot tell whether the agent of host {host} is down: {e}", {"host": host}
+            ) from e
+        return True
+
     async def _query(self, host: str, what: str, request: Any, timeout_s: float) -> bytes:
         try:
             reply = await self.bus.request(query_subject(host, what), request, timeout=timeout_s)

@@ -10,7 +10,7 @@ from polyvisor.api import (
 from polyvisor.api import models as m
 from polyvisor.api.pagination import PageRequest, page_request
 from polyvisor.api.server_base import ServerBase
-from polyvisor.api.store import actions
+from polyvisor.api.store import actions, evacuations
 from polyvisor.api.store import servers as server_store
 from polyvisor.common.auth import Principal
 from polyvisor.common.db import db_errors
@@ -77,6 +77,12 @@ class ServerReads(ServerBase):
             found = await server_store.assigned_to_host(self.pool, host, page.after, page.size + 1)
         items = found[: page.size]
         return items, page.next_token(found, items[-1].id if items else "")
+
+    async def evacuated_from(self, host: str) -> list[str]:
+        """The servers evacuated from `host` and not on it now (their copies there are
+        stale), for the agent that drives it."""
+        with db_errors():
+            return await evacuations.stale_on(self.pool, host)
 
     async def fetch(self, server_ids: list[str]) -> list[m.Server]:
         """Servers by id, after `list_keys` scoped them (unscoped: never call with ids a

@@ -52,7 +52,8 @@ def map_nats_error(exc: BaseException) -> PolyvisorError:
     if isinstance(exc, nats.errors.MaxPayloadError):
         return InvalidArgument(f"nats: message too large: {exc}")
     if isinstance(exc, nats.errors.NoRespondersError | nats.js.errors.NoStreamResponseError):
-        return Unavailable(f"nats: no responders: {exc}")
+        # Nobody subscribes to the subject (`no_responders`: a request reached no process).
+        return Unavailable(f"nats: no responders: {exc}", {"no_responders": True})
     # The client's exception (its class, the server's address) is for the log only.
     if isinstance(exc, nats.errors.Error | asyncio.TimeoutError | OSError):
         log.info("message bus unavailable", error=repr(exc))

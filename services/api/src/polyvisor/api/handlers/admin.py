@@ -13,7 +13,8 @@ from polyvisor.api.clients import SchedulerClient
 from polyvisor.api.convert import compute as convert
 from polyvisor.api.convert.hypervisors import hypervisor_from_provider
 from polyvisor.api.convert.servers import server_to_proto
-from polyvisor.api.handlers.context import principal
+from polyvisor.api.evacuation import Evacuation
+from polyvisor.api.handlers.context import bearer, principal
 from polyvisor.api.quotas import Quotas
 from polyvisor.api.servers import Servers
 from polyvisor.common.errors import FailedPrecondition, InvalidArgument
@@ -29,6 +30,7 @@ class AdminHandlers:
     scheduler: SchedulerClient
     quotas: Quotas
     adoption: Adoption | None
+    evacuation: Evacuation | None
 
     def _adoption(self) -> Adoption:
         if self.adoption is None:
@@ -135,6 +137,34 @@ class AdminHandlers:
                     server_id=d.server_id, name=d.name, outcome=d.outcome, detail=d.detail
                 )
                 for d in moves
+            ],
+        )
+
+    async def EvacuateHypervisor(
+        self, request: hypervisors_pb2.EvacuateHypervisorRequest, context: Ctx
+    ) -> hypervisors_pb2.EvacuateHypervisorResponse:
+        p = principal()
+        p.require_admin()
+        if not request.hypervisor_id:
+            raise InvalidArgument("hypervisor_id is required", {"field": "hypervisor_id"})
+        if self.evacuation is None:
+            raise FailedPrecondition("this api cannot reach the agents: no evacuation")
+        host = request.hypervisor_id
+        provider = await self.scheduler.get_provider(host)
+        await self.evacuation.check_down(
+            p, host, up=provider.state != hypervisor_pb2.HOST_STATE_DOWN
+        )
+        provider = await self.scheduler.set_provider_enabled(
+            host, False, (request.reason or "evacuated")[:255]
+        )
+        done = await self.evacuation.evacuate(p, bearer(context), host)
+        return hypervisors_pb2.EvacuateHypervisorResponse(
+            hypervisor=await self._hypervisor(provider),
+            servers=[
+                hypervisors_pb2.EvacuatedServer(
+                    server_id=e.server_id, name=e.name, outcome=e.outcome, detail=e.detail
+                )
+                for e in done
             ],
         )
 

@@ -44,3 +44,12 @@ class AgentCallbackHandlers(agent_callback_service_pb2_grpc.AgentCallbackService
             ],
             next_page_token=next_token,
         )
+
+    async def ListEvacuatedServers(
+        self, request: callback_pb2.ListEvacuatedServersRequest, context: Ctx
+    ) -> callback_pb2.ListEvacuatedServersResponse:
+        if not request.host:
+            raise InvalidArgument("host is required", {"field": "host"})
+        access.require_agent_of(principal(), request.host)
+        ids = await self.servers.evacuated_from(request.host)
+        return callback_pb2.ListEvacuatedServersResponse(server_ids=ids)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from polyvisor.api.adoption import Adoption
 from polyvisor.api.clients import SchedulerClient
+from polyvisor.api.evacuation import Evacuation
 from polyvisor.api.flavors import Flavors
 from polyvisor.api.groups import ServerGroups
 from polyvisor.api.handlers.admin import AdminHandlers
@@ -40,8 +41,10 @@ class ComputeHandlers(
         scheduler: SchedulerClient,
         cache: ReadCache | None = None,
         adoption: Adoption | None = None,
+        evacuation: Evacuation | None = None,
     ) -> None:
         self.adoption = adoption
+        self.evacuation = evacuation
         self.servers = servers
         self.feed = feed
         self.flavors = flavors

@@ -308,6 +308,13 @@ async def set_spawn_image(conn: Conn, server_id: str, image: m.ImageInfo) -> Non
     )
 
 
+async def set_spawn_spec(conn: Conn, server_id: str, spec: SpawnSpec) -> None:
+    """The whole spec of the server's next build (an evacuation: image and hints)."""
+    await conn.execute(
+        "UPDATE servers SET spawn = $2::jsonb WHERE id = $1", server_id, spec.to_json()
+    )
+
+
 async def add_nic(conn: Conn, server_id: str, nic: Nic) -> int:
     """Append a NIC to the server's (a port added); its index."""
     spec, _ = await spawn_data(conn, server_id)

@@ -56,6 +56,19 @@ def register(groups: Any, out: argparse.ArgumentParser) -> None:
     p.add_argument("--wait-timeout", type=float, default=1800.0)
     p.set_defaults(handler=drain)
 
+    p = sub.add_parser(
+        "evacuate",
+        parents=[out],
+        help="rebuild the servers of a hypervisor that is down on other hosts, from their images",
+    )
+    p.add_argument("hypervisor", help="id, hostname or cluster name")
+    p.add_argument("--reason", default="")
+    p.add_argument(
+        "--wait", action="store_true", help="wait for every rebuild and say where each server is"
+    )
+    p.add_argument("--wait-timeout", type=float, default=1800.0)
+    p.set_defaults(handler=evacuate)
+
 
 async def drain(ctx: Ctx, args: argparse.Namespace) -> int:
     client = ctx.client()
@@ -79,6 +92,43 @@ async def drain(ctx: Ctx, args: argparse.Namespace) -> int:
         {"server": "Server", "outcome": "Outcome", "detail": "Detail"},
     )
     return 1 if failed else 0
+
+
+async def evacuate(ctx: Ctx, args: argparse.Namespace) -> int:
+    client = ctx.client()
+    h = await client.hypervisors.find(args.hypervisor)
+    resp = await client.hypervisors.evacuate(h.id, args.reason)
+    rows = [
+        {"server": e.name or e.server_id, "outcome": e.outcome, "detail": e.detail}
+        for e in resp.servers
+    ]
+    failed = any(e.outcome == "failed" for e in resp.servers)
+    if args.wait:
+        for row, e in zip(rows, resp.servers, strict=True):
+            if e.outcome != "rebuilding":
+                continue
+            where = await _rebuilt(client.servers, e.server_id, args.wait_timeout)
+            row["detail"] = where
+            failed = failed or not where.startswith("on ")
+    ctx.out.rows(
+        [to_dict(e) for e in resp.servers],
+        rows,
+        {"server": "Server", "outcome": "Outcome", "detail": "Detail"},
+    )
+    return 1 if failed else 0
+
+
+async def _rebuilt(servers: Any, server_id: str, within: float) -> str:
+    """Wait for one evacuated server's build elsewhere; where it ended up."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        s = await servers.find(server_id)
+        if s.state != st.SERVER_STATE_BUILDING and s.task == st.SERVER_TASK_NONE:
+            if s.state == st.SERVER_STATE_ACTIVE:
+                return f"on {s.host}"
+            return f"{st.ServerState.Name(s.state)}: {s.fault.message or 'not rebuilt'}"
+        await asyncio.sleep(1.0)
+    return "still building"
 
 
 async def _settled(servers: Any, server_id: str, source: str, within: float) -> str:
