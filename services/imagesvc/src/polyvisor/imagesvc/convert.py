@@ -3,11 +3,9 @@ refused here, naming the field and the values allowed."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
+from polyvisor.common.convert import ts
 from polyvisor.common.errors import InvalidArgument
 from polyvisor.events.v1 import image_events_pb2 as ev_pb
 from polyvisor.image.v1 import images_pb2 as pb
@@ -241,14 +239,6 @@ def filters_from_pb(req: Any) -> ImageFilters:
     )
 
 
-def _ts(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
-
-
 def rendition_to_pb(r: Rendition) -> pb.Rendition:
     msg = pb.Rendition(
         disk_format=_inverse(_DISK_FORMAT, r.key.disk_format),
@@ -261,9 +251,9 @@ def rendition_to_pb(r: Rendition) -> pb.Rendition:
         original=r.original,
     )
     if r.created_at:
-        msg.create_time.CopyFrom(_ts(r.created_at))
+        msg.create_time.CopyFrom(ts(r.created_at))
     if r.updated_at:
-        msg.update_time.CopyFrom(_ts(r.updated_at))
+        msg.update_time.CopyFrom(ts(r.updated_at))
     return msg
 
 
@@ -302,9 +292,8 @@ def image_to_pb(image: Image) -> pb.Image:
         ("update_time", image.updated_at),
         ("delete_time", image.deleted_at),
     ):
-        ts = _ts(value)
-        if ts is not None:
-            getattr(msg, field).CopyFrom(ts)
+        if (stamp := ts(value)) is not None:
+            getattr(msg, field).CopyFrom(stamp)
     return msg
 
 
@@ -320,5 +309,5 @@ def event_to_pb(event: ImageEvent) -> ev_pb.ImageEvent:
         size=event.size,
         message=event.message,
     )
-    msg.occurred_at.CopyFrom(_ts(event.occurred_at))
+    msg.occurred_at.CopyFrom(ts(event.occurred_at))
     return msg

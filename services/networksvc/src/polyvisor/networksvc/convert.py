@@ -3,10 +3,7 @@ that knows the contract's types)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from google.protobuf.timestamp_pb2 import Timestamp
-
+from polyvisor.common.convert import ts
 from polyvisor.common.errors import InvalidArgument
 from polyvisor.network.v1 import bindings_pb2 as bpb
 from polyvisor.network.v1 import network_events_pb2 as epb
@@ -90,14 +87,6 @@ def _enum_in(table: dict, value: int, what: str):  # type: ignore[no-untyped-def
         raise InvalidArgument(f"{what} {value} is not a known value") from None
 
 
-def _ts(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    t = Timestamp()
-    t.FromDatetime(value)
-    return t
-
-
 # --------------------------------------------------------------------------- out
 
 
@@ -113,8 +102,8 @@ def network_to_pb(n: Network) -> pb.Network:
         admin_state_up=n.admin_state_up,
         mtu=n.mtu,
         subnet_ids=list(n.subnet_ids),
-        create_time=_ts(n.created_at),
-        update_time=_ts(n.updated_at),
+        create_time=ts(n.created_at),
+        update_time=ts(n.updated_at),
     )
 
 
@@ -136,7 +125,7 @@ def subnet_to_pb(s: Subnet) -> pb.Subnet:
         dns_nameservers=list(s.dns_nameservers),
         host_routes=_routes(s.host_routes),
         enable_dhcp=s.enable_dhcp,
-        create_time=_ts(s.created_at),
+        create_time=ts(s.created_at),
     )
 
 
@@ -168,8 +157,8 @@ def port_to_pb(p: Port) -> pb.Port:
         allowed_address_pairs=_pairs(p.allowed_address_pairs),
         admin_state_up=p.admin_state_up,
         revision=p.revision,
-        create_time=_ts(p.created_at),
-        update_time=_ts(p.updated_at),
+        create_time=ts(p.created_at),
+        update_time=ts(p.updated_at),
     )
 
 
@@ -186,7 +175,7 @@ def rule_to_pb(r: SecurityGroupRule) -> spb.SecurityGroupRule:
         remote_group_id=r.remote_group_id,
         description=r.description,
         project_id=r.project_id,
-        create_time=_ts(r.created_at),
+        create_time=ts(r.created_at),
     )
 
 
@@ -199,7 +188,7 @@ def group_to_pb(g: SecurityGroup) -> spb.SecurityGroup:
         is_default=g.is_default,
         rules=[rule_to_pb(r) for r in g.rules],
         revision=g.revision,
-        create_time=_ts(g.created_at),
+        create_time=ts(g.created_at),
     )
 
 
@@ -255,7 +244,7 @@ def port_event_to_pb(e: PortEvent) -> epb.PortEvent:
         kind=_PORT_EVENT[e.kind],
         port=port_to_pb(e.port),
         host=e.host,
-        occurred_at=_ts(e.occurred_at),
+        occurred_at=ts(e.occurred_at),
     )
 
 
@@ -283,7 +272,7 @@ def group_event_to_pb(e: SecurityGroupEvent) -> epb.SecurityGroupEvent:
             else None
         ),
         member=group_member_to_pb(e.member) if e.member is not None else None,
-        occurred_at=_ts(e.occurred_at),
+        occurred_at=ts(e.occurred_at),
     )
 
 

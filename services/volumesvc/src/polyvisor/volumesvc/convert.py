@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
+from polyvisor.common.convert import ts
 from polyvisor.volume.v1 import volumes_pb2 as pb
 from polyvisor.volumesvc.backends.base import Connection
 from polyvisor.volumesvc.model import (
@@ -33,14 +32,6 @@ __all__ = [
 
 _STATUS = {s: getattr(pb, f"VOLUME_STATUS_{s.name}") for s in VolumeStatus}
 _SNAP_STATUS = {s: getattr(pb, f"SNAPSHOT_STATUS_{s.name}") for s in SnapshotStatus}
-
-
-def _ts(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    t = Timestamp()
-    t.FromDatetime(value)
-    return t
 
 
 def type_to_pb(t: VolumeType) -> pb.VolumeType:
@@ -76,7 +67,7 @@ def _attachment_to_pb(a: Attachment) -> pb.Attachment:
         state=a.state,
         root=a.root,
         delete_on_termination=a.delete_on_termination,
-        attach_time=_ts(a.created_at),
+        attach_time=ts(a.created_at),
     )
 
 
@@ -94,8 +85,8 @@ def volume_to_pb(v: Volume) -> pb.Volume:
         description=v.description,
         attachments=[_attachment_to_pb(a) for a in v.attachments],
         fault=v.fault,
-        create_time=_ts(v.created_at),
-        update_time=_ts(v.updated_at),
+        create_time=ts(v.created_at),
+        update_time=ts(v.updated_at),
     )
 
 
@@ -121,7 +112,7 @@ def snapshot_to_pb(s: Snapshot) -> pb.Snapshot:
         size_gb=s.size_gb,
         status=_SNAP_STATUS[s.status],
         description=s.description,
-        create_time=_ts(s.created_at),
+        create_time=ts(s.created_at),
     )
 
 
@@ -151,6 +142,6 @@ def event_to_pb(kind: str, v: Volume, snapshot_id: str, server_id: str) -> pb.Vo
         volume=volume_to_pb(v),
         snapshot_id=snapshot_id,
         server_id=server_id,
-        time=_ts(datetime.now(UTC)),
+        time=ts(datetime.now(UTC)),
         sequence=v.sequence,
     )

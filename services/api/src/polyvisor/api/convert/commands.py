@@ -22,7 +22,6 @@ from polyvisor.api.convert.enums import (
     VMWARE_ADAPTER_TYPE,
     VMWARE_DISK_TYPE,
 )
-from polyvisor.api.convert.times import set_ts
 from polyvisor.api.lifecycle.commands import (
     AgentCommand,
     AttachVolume,
@@ -32,6 +31,7 @@ from polyvisor.api.lifecycle.commands import (
     Spawn,
 )
 from polyvisor.api.spawnspec import Target
+from polyvisor.common.convert import set_ts
 from polyvisor.types.v1 import resources_pb2
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from polyvisor.api import models as m
 from polyvisor.api.convert.enums import KEYPAIR_TYPE, SERVER_GROUP_POLICY
-from polyvisor.api.convert.times import set_ts
 from polyvisor.api.store.groups import Group
+from polyvisor.common.convert import set_ts
 from polyvisor.compute.v1 import flavors_pb2, keypairs_pb2, quotas_pb2, server_groups_pb2
 
 

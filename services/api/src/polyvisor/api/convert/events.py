@@ -14,8 +14,8 @@ from polyvisor.api.convert.enums import (
     POWER_STATE,
     SERVER_TASK,
 )
-from polyvisor.api.convert.times import from_ts
 from polyvisor.api.lifecycle import AgentEvent, EventKind
+from polyvisor.common.convert import from_ts
 from polyvisor.events.v1 import server_events_pb2
 
 E = TypeVar("E", bound=Enum)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from polyvisor.api import models as m
 from polyvisor.api.convert.enums import role_value
-from polyvisor.api.convert.times import set_ts
+from polyvisor.common.convert import set_ts
 from polyvisor.identity.v1 import identity_pb2
 
 

@@ -15,7 +15,7 @@ from polyvisor.api.convert.enums import (
     SERVER_STATE,
     SERVER_TASK,
 )
-from polyvisor.api.convert.times import set_ts
+from polyvisor.common.convert import set_ts
 from polyvisor.compute.v1 import server_actions_pb2, servers_pb2
 from polyvisor.types.v1 import fault_pb2, hypervisor_pb2, network_pb2, resources_pb2
 

@@ -7,8 +7,8 @@ from typing import TypeAlias
 import grpc
 
 from polyvisor.api.console_sessions import ConsoleSessions
-from polyvisor.api.convert.times import set_ts
 from polyvisor.api.handlers.context import principal
+from polyvisor.common.convert import set_ts
 from polyvisor.consoleauth.v1 import consoleauth_service_pb2 as pb
 from polyvisor.consoleauth.v1 import consoleauth_service_pb2_grpc as pb_grpc
 

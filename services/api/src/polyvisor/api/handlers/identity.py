@@ -9,10 +9,10 @@ import grpc
 from polyvisor.api import models as m
 from polyvisor.api.convert import identity as convert
 from polyvisor.api.convert.enums import role_name, role_value
-from polyvisor.api.convert.times import from_ts, set_ts
 from polyvisor.api.handlers.context import principal
 from polyvisor.api.identity import Identity, Session
 from polyvisor.api.throttle import peer_address
+from polyvisor.common.convert import from_ts, set_ts
 from polyvisor.common.errors import InvalidArgument
 from polyvisor.identity.v1 import identity_requests_pb2 as pb
 from polyvisor.identity.v1 import identity_service_pb2_grpc

@@ -11,13 +11,13 @@ from polyvisor.api import access, validation
 from polyvisor.api import models as m
 from polyvisor.api.convert.enums import CONSOLE_TYPE, HYPERVISOR_TYPE, SERVER_STATE
 from polyvisor.api.convert.servers import action_to_proto, change_to_proto, server_to_proto
-from polyvisor.api.convert.times import set_ts
 from polyvisor.api.handlers.context import bearer, principal
 from polyvisor.api.lifecycle import Action
 from polyvisor.api.readcache import ReadCache
 from polyvisor.api.servers import CreateRequest, Servers
 from polyvisor.api.spawnspec import Nic
 from polyvisor.api.watch import ChangeFeed, Synced
+from polyvisor.common.convert import set_ts
 from polyvisor.common.errors import InvalidArgument, NotFound
 from polyvisor.compute.v1 import server_actions_pb2 as apb
 from polyvisor.compute.v1 import servers_pb2 as pb

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from polyvisor.api.convert.times import from_ts
+from polyvisor.common.convert import from_ts
 from polyvisor.common.errors import InvalidArgument
 
 
