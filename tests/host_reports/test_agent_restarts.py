@@ -212,6 +212,8 @@ async def test_lease_flap_new_term_is_up_again_with_its_first_report(cloud: Clou
         await until(lambda: not leadership.acting)
         await kv.delete(key)
         await until(lambda: leadership.terms == 2 and leadership.acting)
+        # Acting starts before the runtime's start (which refreshes the inventory) is done.
+        await until(lambda: driver.refreshes >= 2)
         assert driver.refreshes == 2
         # The new term's runtime reports at start with its sequence back at 1.
         await until(lambda: float(cloud.index.last_report[row]) > old_last)
