@@ -213,6 +213,21 @@ def _http_port(name: str, recorded: dict[str, dict[str, int]]) -> int:
     return _free_port()
 
 
+def volume_backends(infra: Infra, layout: Layout) -> dict[str, dict[str, str]]:
+    """The volume service's backends: files beside the KVM host; with vCenter clusters, vmdk
+    disks on its datastores (the VMware agents attach them: POLYVISOR_VMDK_VOLUMES)."""
+    backends = {"file": {"kind": "file", "directory": str(layout.data("volumesvc") / "volumes")}}
+    if infra.clusters:
+        backends["vmdk"] = {
+            "kind": "vmdk",
+            "url": infra.vcenter_url,
+            "user": infra.vcenter_user,
+            "password": infra.vcenter_password,
+            "hypervisor_types": "vmware",
+        }
+    return backends
+
+
 def plan(
     layout: Layout,
     infra: Infra,
@@ -286,10 +301,9 @@ def plan(
         env={
             **common("volumesvc"),
             "POLYVISOR_DATABASE_URL": infra.database_url,
-            # one machine: the volume files live where the KVM agent (and QEMU) reach them
-            "POLYVISOR_VOLUME_BACKENDS": json.dumps(
-                {"file": {"kind": "file", "directory": str(layout.data("volumesvc") / "volumes")}}
-            ),
+            # one machine: the volume files live where the KVM agent (and QEMU) reach them;
+            # vmdk volumes on the vCenter's datastores, which every cluster mounts
+            "POLYVISOR_VOLUME_BACKENDS": json.dumps(volume_backends(infra, layout)),
         },
     )  # fmt: skip
     specs["api"] = ServiceSpec(
@@ -404,6 +418,7 @@ def plan(
                 "POLYVISOR_VCENTER_PASSWORD": infra.vcenter_password,
                 "POLYVISOR_CLUSTER_NAME": cluster,
                 "POLYVISOR_PHYSICAL_SWITCH_MAPPINGS": f"{DEMO_PHYSICAL_NETWORK}:vSwitch0",
+                "POLYVISOR_VMDK_VOLUMES": "true",
             },
             info={"cluster_name": cluster, "vcenter_url": infra.vcenter_url},
         )  # fmt: skip

@@ -76,6 +76,8 @@ DELIBERATELY_DEFAULTED: dict[str, dict[str, str]] = {
     "agent_vmware": {
         "POLYVISOR_VCENTER_PASSWORD": "given as POLYVISOR_VCENTER_PASSWORD_FILE, a mounted Secret",
         "POLYVISOR_CONSOLE_HOST": "consoles open on the ESXi host, not where the agent runs",
+        "POLYVISOR_VMDK_VOLUMES": "off (the default) until the operator gives volumesvc a vmdk "
+        "backend on datastores the cluster mounts; dev has one on vcsim's shared datastore",
     },
     "agent_baremetal": {
         "POLYVISOR_MEDIA_HOST": "the pod listens on 0.0.0.0 (set); dev binds loopback",

@@ -398,6 +398,10 @@ class CommandHandler:
             code = FaultCode.RESIZE_FAILED
         elif verb in MIGRATE_VERBS:
             code = FaultCode.MIGRATION_FAILED
+        elif verb == Verb.ATTACH_VOLUME:
+            code = FaultCode.ATTACH_FAILED
+        elif verb == Verb.DETACH_VOLUME:
+            code = FaultCode.DETACH_FAILED
         else:
             code = FaultCode.INTERNAL
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

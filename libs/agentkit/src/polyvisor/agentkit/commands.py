@@ -43,6 +43,8 @@ class FaultCode(enum.StrEnum):
     REBUILD_FAILED = "REBUILD_FAILED"
     RESIZE_FAILED = "RESIZE_FAILED"
     MIGRATION_FAILED = "MIGRATION_FAILED"
+    ATTACH_FAILED = "ATTACH_FAILED"
+    DETACH_FAILED = "DETACH_FAILED"
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from contextlib import AsyncExitStack
 
 from polyvisor.agent_vmware.config import VmwareAgentSettings
 from polyvisor.agent_vmware.driver import VmwareDriver
+from polyvisor.agent_vmware.driver_kinds import driver_class
 from polyvisor.agent_vmware.leadership import Leadership
 from polyvisor.agent_vmware.lease import Lease
 from polyvisor.agent_vmware.net.client import NetworkClient
@@ -101,8 +102,9 @@ async def _host_id(settings: VmwareAgentSettings, driver: VmwareDriver) -> str:
 
 
 async def lifespan(settings: VmwareAgentSettings, stack: AsyncExitStack) -> GrpcServer | None:
-    # With physical networks mapped: the vSphere network data plane and the ports capability.
-    kind = PortsVmwareDriver if settings.switch_mappings else VmwareDriver
+    # With physical networks mapped: the vSphere network data plane and the ports capability;
+    # with vmdk volumes on: the volume_vmdk capability.
+    kind = driver_class(ports=bool(settings.switch_mappings), vmdk_volumes=settings.vmdk_volumes)
     driver = kind(settings.options())
     stack.push_async_callback(asyncio.to_thread, driver.close)
     driver.start()

@@ -20,6 +20,7 @@
 | ``POLYVISOR_VCENTER_RECONNECT_MAX_S`` | longest wait between reconnect attempts | 30 |
 | ``POLYVISOR_VNC_PORT_MIN`` / ``..._MAX`` | VNC ports handed to VMs | 5900 / 6105 |
 | ``POLYVISOR_PHYSICAL_SWITCH_MAPPINGS`` | physical networks this cluster reaches: ``physnet1:vSwitch0`` (a standard vSwitch of that name on every ESXi host) or ``physnet2:dvs:DSwitch`` (a distributed switch), comma separated; empty: no network data plane | empty |
+| ``POLYVISOR_VMDK_VOLUMES`` | attach the volume service's vmdk volumes (the ``volume_vmdk`` capability): on when the cluster's ESXi hosts mount the datastores the vmdk backend puts volumes on | false |
 | ``POLYVISOR_NETWORK_ADDRESS`` | the network service (binding specs, binding state) | ``127.0.0.1:50054`` |
 | ``POLYVISOR_CPU_ALLOCATION_RATIO`` / ``..._RAM_...`` / ``..._DISK_...`` | overcommit | 1 / 1 / 1 |
 """
@@ -64,6 +65,7 @@ class VmwareAgentSettings(AgentSettings):
     disk_allocation_ratio: float = Field(default=1.0, gt=0)
     physical_switch_mappings: str = ""
     network_address: str = "127.0.0.1:50054"
+    vmdk_volumes: bool = False
 
     @model_validator(mode="after")
     def _checks(self) -> VmwareAgentSettings:

@@ -14,6 +14,7 @@ from polyvisor.agent_vmware.driver_core import (
     _RUNTIME_PATHS,
     _STORES_TTL_S,
     GIB,
+    _extra,
     log,
 )
 from polyvisor.agent_vmware.driver_registry import Registry
@@ -34,6 +35,7 @@ from polyvisor.agent_vmware.report import (
 )
 from polyvisor.agent_vmware.session import Conn
 from polyvisor.agent_vmware.tasks import wait_task_then_read
+from polyvisor.agent_vmware.volume_disks import release_all_spec
 from polyvisor.agentkit.driver import (
     HypervisorUnavailable,
     Instance,
@@ -333,9 +335,21 @@ class Spawning(Registry):
     def _destroy_vm(self, conn: Conn, vm: vim.VirtualMachine) -> None:
         try:
             self._power(conn, vm, on=False)
+            self._release_volumes(conn, vm)
             self._wait(conn, vm.Destroy_Task())
         except vmodl.fault.ManagedObjectNotFound:
             return
+
+    def _release_volumes(self, conn: Conn, vm: vim.VirtualMachine) -> None:
+        """Remove the VM's volume disks, keeping their files: Destroy_Task deletes the file of
+        every disk the VM still has, and a volume outlives its server. Whatever this driver
+        is configured for now: the volumes may have been attached before."""
+        props = retrieve_one(conn.content, vm, ["config.hardware.device", "config.extraConfig"])
+        devices = (props or {}).get("config.hardware.device") or ()
+        spec, files = release_all_spec(devices, _extra(props or {}))
+        if spec is not None:
+            self._wait(conn, vm.ReconfigVM_Task(spec=spec))
+            log.info("volumes detached before the VM is destroyed", vm=vm._moId, files=files)
 
     def destroy(self, server_id: str) -> None:
         conn, place = self._ready()

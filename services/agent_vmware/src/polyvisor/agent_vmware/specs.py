@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_ADAPTER",
     "HOST_TAG_KEY",
     "IDE_CONTROLLER_KEY",
+    "SCSI_CONTROLLERS",
     "TAG_KEY",
     "VNC_ENABLED_KEY",
     "VNC_PASSWORD_KEY",
@@ -54,13 +55,13 @@ _CONTROLLER_KEY = -101
 _DISK_KEY = -102
 _SERIAL_KEY = -103
 
-_SCSI_CONTROLLERS: dict[str, type] = {
+SCSI_CONTROLLERS: dict[str, type] = {
     "lsiLogic": vim.vm.device.VirtualLsiLogicController,
     "busLogic": vim.vm.device.VirtualBusLogicController,
     "lsiLogicsas": vim.vm.device.VirtualLsiLogicSASController,
     "paraVirtual": vim.vm.device.ParaVirtualSCSIController,
 }
-ADAPTER_TYPES = (*_SCSI_CONTROLLERS, "ide")
+ADAPTER_TYPES = (*SCSI_CONTROLLERS, "ide")
 _BY_LOWER = {a.lower(): a for a in ADAPTER_TYPES}
 
 
@@ -123,7 +124,7 @@ class VmPlan:
 
 
 def _controller(adapter: str) -> vim.vm.device.VirtualDevice | None:
-    cls = _SCSI_CONTROLLERS.get(adapter)
+    cls = SCSI_CONTROLLERS.get(adapter)
     if cls is None:
         return None
     return cls(key=_CONTROLLER_KEY, busNumber=0, sharedBus="noSharing")
