@@ -224,7 +224,7 @@ class VcsimVm:
 def vcsim_vms(vcsim: dict[str, Any]) -> list[VcsimVm]:
     """Every VM vCenter (vcsim) holds, with its cluster and ESXi host."""
     from pyVim.connect import Disconnect, SmartConnect
-    from pyVmomi import vim
+    from pyVmomi import vim, vmodl
 
     si = SmartConnect(
         host=vcsim["host"], port=int(vcsim["port"]), protocol="http",
@@ -238,12 +238,15 @@ def vcsim_vms(vcsim: dict[str, Any]) -> list[VcsimVm]:
         try:
             out = []
             for vm in view.view:
-                host = vm.runtime.host
-                cluster = host.parent.name if host is not None and host.parent is not None else ""
-                uuid = vm.config.instanceUuid if vm.config is not None else ""
-                out.append(
-                    VcsimVm(vm.name, uuid or "", cluster, host.name if host is not None else "")
-                )
+                try:
+                    host = vm.runtime.host
+                    cluster = host.parent.name if host is not None and host.parent else ""
+                    uuid = vm.config.instanceUuid if vm.config is not None else ""
+                    out.append(
+                        VcsimVm(vm.name, uuid or "", cluster, host.name if host is not None else "")
+                    )
+                except vmodl.fault.ManagedObjectNotFound:
+                    continue  # destroyed while we read it (a delete finishing): not there
             return out
         finally:
             view.Destroy()
