@@ -1,6 +1,7 @@
 """The fault matrix: every part killed -9 in the middle of a burst of creates and deletes
 and brought back by `./dev up`, a vCenter that stops answering for a while, a vCenter that
-comes back without its VMs; after each, the invariants of tests/faults/harness.py.
+comes back without its VMs, a cold migration with the api or the source agent killed in its
+middle; after each, the invariants of tests/faults/harness.py.
 
     ./dev bench chaos [--burst 12] [--outage 60] [--settle 300] [--only kill-api,...]
 
@@ -24,6 +25,7 @@ from tests.faults.faults import (
     KILLABLE,
     clean_up,
     run_kill,
+    run_migration_kill,
     run_power_off_outside,
     run_vcenter_lost_vms,
     run_vcenter_outage,
@@ -40,6 +42,8 @@ def main() -> int:
     p.add_argument("--only", default="", help="comma-separated fault names to run")
     args = p.parse_args()
     faults = [f"kill-{k}" for k in KILLABLE] + [
+        "migrate-kill-api",
+        "migrate-kill-agent_vmware",
         "vcenter-outage",
         "vcenter-lost-vms",
         "power-off-outside",
@@ -54,6 +58,8 @@ def main() -> int:
             try:
                 if fault.startswith("kill-"):
                     row = run_kill(chaos, fault[5:], n=args.burst, settle_s=args.settle)
+                elif fault.startswith("migrate-kill-"):
+                    row = run_migration_kill(chaos, fault[13:], settle_s=args.settle)
                 elif fault == "vcenter-outage":
                     row = run_vcenter_outage(chaos, pause_s=args.outage, n=4, settle_s=args.settle)
                 elif fault == "vcenter-lost-vms":
@@ -66,7 +72,7 @@ def main() -> int:
             rows.append(row)
         rows.append(clean_up(chaos, args.settle))
     keys = ("stuck", "orphans", "overcommit", "quota_drift", "unusable", "left_behind",
-            "unreported", "shutoff_seen", "silently_active")  # fmt: skip
+            "unreported", "shutoff_seen", "silently_active", "wrong")  # fmt: skip
     clean = all("error" not in r and all(r.get(k, 0) == 0 for k in keys) for r in rows)
     print(json.dumps({
         "bench": "chaos",

@@ -11,7 +11,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tests.faults.harness import Chaos
+from tests.e2e.stack import vcsim_vms
+from tests.faults.harness import STABLE, Chaos
 
 # ---------------------------------------------------------------------- one fault, measured
 
@@ -240,5 +241,77 @@ def run_power_off_outside(chaos: Chaos, *, n: int, settle_s: float) -> dict[str,
         "servers": len(active),
         "powered_off": powered_off,
         "unreported": len(unreported),
+        **row,
+    }
+
+
+# ---------------------------------------------------------------------- a move, killed
+
+
+def _moved_or_settled(chaos: Chaos, sid: str, within: float) -> dict[str, Any]:
+    """The server once nothing is in flight on it (VERIFY_RESIZE counts: a cold migration
+    waits there for its confirm)."""
+    deadline = time.monotonic() + within
+    while True:
+        s = {x["id"]: x for x in chaos.servers()}[sid]
+        if s["task"] == "NONE" and s["state"] in STABLE | {"VERIFY_RESIZE"}:
+            return s
+        if time.monotonic() > deadline:
+            return s
+        time.sleep(0.5)
+
+
+def run_migration_kill(chaos: Chaos, part: str, *, settle_s: float) -> dict[str, Any]:
+    """A VMware server cold-migrated to the other cluster, and `part` killed -9 in the middle
+    as soon as the migration is accepted ("api": while its destination is being claimed;
+    "agent_vmware": the source cluster's agent, while it is told, or moves the VM), then
+    `./dev up` again. Once it settles (confirmed if it waits for that), the server must be
+    ACTIVE on exactly one host, with exactly one VM on vCenter (in that host's cluster) and
+    exactly one claim (on that host: no move claim left, nothing on the other cluster)."""
+    [sid] = _vmware_active(chaos, 1, f"mig-{part}", settle_s) or [None]
+    if sid is None:
+        return {"fault": f"migrate, kill {part}", "error": "no ACTIVE VMware server to move"}
+    source = {s["id"]: s for s in chaos.servers()}[sid]["host"]
+    target = "api"
+    if part == "agent_vmware":
+        agent = f"agent_{source}"  # host vmware-<cluster>, process agent_vmware-<cluster>
+        target = chaos.active_replica(agent) or agent
+    r = chaos.stack.cli("server", "migrate", sid, timeout=120)
+    if r.returncode != 0:
+        return {"fault": f"migrate, kill {part}", "error": r.stdout + r.stderr}
+    chaos.kill9(target)
+    at_kill = {x["id"]: x for x in chaos.servers()}[sid]
+    seen = f"{at_kill['state']}/{at_kill['task']}"
+    t0 = time.monotonic()
+    chaos.up()
+    if part == "api":
+        chaos.login()
+    s = _moved_or_settled(chaos, sid, settle_s)
+    confirmed = False
+    if s["state"] == "VERIFY_RESIZE":
+        confirmed = chaos.stack.cli("server", "resize", "confirm", sid, timeout=120).returncode == 0
+        s = _moved_or_settled(chaos, sid, settle_s)
+    settled = time.monotonic() - t0
+    claims = chaos.allocations_of(sid)
+    vms = [vm for vm in vcsim_vms(chaos.stack.endpoints["vcsim"]) if vm.name == sid]
+    wrong: list[str] = []
+    if s["state"] != "ACTIVE" or s["task"] != "NONE":
+        wrong.append(f"{sid} ended {s['state']}/{s['task']}: {s['fault']}")
+    if [(c["consumer_id"], c["provider_id"]) for c in claims] != [(sid, s["host"])]:
+        wrong.append(f"{sid} on {s['host']} holds claims {claims}")
+    if [f"vmware-{vm.cluster}" for vm in vms] != [s["host"]]:
+        wrong.append(f"{sid} on {s['host']} has VMs in {[vm.cluster for vm in vms]}")
+    row = _row(chaos.check(), settled)
+    row["details"] = wrong + row["details"]
+    _empty(chaos, row, settle_s)
+    return {
+        "fault": f"migrate, kill {part}",
+        "killed": target,
+        "killed_during": seen,
+        "moved": s["host"] != source,
+        "confirmed": confirmed,
+        "claims": len(claims),
+        "vms": len(vms),
+        "wrong": len(wrong),
         **row,
     }

@@ -332,6 +332,14 @@ class Chaos:
             "hypervisor_type, vcpus, ram_mb, flavor, fault FROM api.servers"
         )
 
+    def allocations_of(self, server_id: str) -> list[dict[str, Any]]:
+        """The scheduler's allocations of a server and of its move (`<id>/move`)."""
+        return [
+            a
+            for a in self._sql("SELECT consumer_id, provider_id FROM scheduler.allocations")
+            if a["consumer_id"] in (server_id, f"{server_id}/move")
+        ]
+
     def settle(self, timeout: float) -> float:
         """Wait until no server is in a transitional state; how long it took."""
         t0 = time.monotonic()

@@ -1,7 +1,9 @@
 """The CI-sized subset of the fault matrix (`./dev bench chaos` runs all of it): one stack;
 a burst of creates and deletes with one part killed -9 in its middle and `./dev up` run
 again (NATS: every service and agent loses its bus, the VMware agents their lease; the
-VMware agent holding the lease, with a standby); vCenter stopped (SIGSTOP) then resumed; vCenter restarted without its VMs. After
+VMware agent holding the lease, with a standby); a cold migration with the api, then the
+source cluster's agent, killed -9 in its middle (the server ends ACTIVE on one host, one VM,
+one claim); vCenter stopped (SIGSTOP) then resumed; vCenter restarted without its VMs. After
 each: no server stuck, no orphan, no over-commit, no quota drift, a fresh create on each
 hypervisor ends ACTIVE, and deleting everything leaves nothing behind. See harness.py for
 what each invariant checks.
@@ -17,7 +19,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.faults.faults import run_kill, run_vcenter_lost_vms, run_vcenter_outage
+from tests.faults.faults import (
+    run_kill,
+    run_migration_kill,
+    run_vcenter_lost_vms,
+    run_vcenter_outage,
+)
 from tests.faults.harness import LONGEST_DEADLINE_S, Chaos
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -45,6 +52,16 @@ def test_a_part_killed_in_a_burst_leaves_nothing_stuck_lost_or_double_booked(
 ) -> None:
     row = run_kill(chaos, part, n=8, settle_s=SETTLE_S)
     assert row["created"] > 0, row
+    assert_clean(row)
+
+
+@pytest.mark.parametrize("part", ["api", "agent_vmware"])
+def test_a_cold_migration_killed_in_its_middle_ends_on_one_host_with_one_claim(
+    chaos: Chaos, part: str
+) -> None:
+    row = run_migration_kill(chaos, part, settle_s=SETTLE_S)
+    assert "error" not in row, row
+    assert (row["claims"], row["vms"], row["wrong"]) == (1, 1, 0), row
     assert_clean(row)
 
 
