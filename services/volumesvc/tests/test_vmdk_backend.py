@@ -54,6 +54,15 @@ async def test_vmdk_volume_on_the_datastore_the_regex_picks(vcsim: Vcsim) -> Non
         await backend.delete(ref)  # gone already: done
     await backend.delete_snapshot(snap)
 
+    # the volumes folder removed behind the backend's back (it remembers having made it):
+    # made again by the next create
+    si = backend._connect()  # type: ignore[attr-defined]
+    dc = backend._dc()  # type: ignore[attr-defined]
+    si.content.fileManager.DeleteDatastoreFile_Task(name="[LocalDS_0] volumes", datacenter=dc)
+    again = VolumeRef("3f0a2b9c-0000-4000-8000-000000000004", 1)
+    assert await backend.create(again) == f"[LocalDS_0] volumes/{again.id}.vmdk"
+    await backend.delete(VolumeRef(again.id, 1, f"[LocalDS_0] volumes/{again.id}.vmdk"))
+
     nowhere = build_backend({**opts, "datastore_regex": "^san-"})
     with pytest.raises(FailedPrecondition, match="datastore_regex"):
         await nowhere.create(VolumeRef("3f0a2b9c-0000-4000-8000-000000000003", 1))

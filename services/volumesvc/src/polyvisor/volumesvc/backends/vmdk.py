@@ -55,6 +55,7 @@ def _wait(si: Any, task: Any, timeout_s: float = 600.0) -> None:
         propSet=[pc.PropertySpec(type=vim.Task, pathSet=["info.state", "info.error"])],
     )
     deadline = time.monotonic() + timeout_s
+    pause = 0.005  # most disk tasks end within milliseconds: look again soon, then less often
     while True:
         props: dict[str, Any] = {}
         for oc in si.content.propertyCollector.RetrieveContents([spec]) or ():
@@ -69,7 +70,8 @@ def _wait(si: Any, task: Any, timeout_s: float = 600.0) -> None:
             raise Unavailable("a vCenter task failed without a fault")
         if time.monotonic() > deadline:
             raise Unavailable("a vCenter task did not end in time")
-        time.sleep(0.05)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
 
 
 def _ds_name(path: str) -> str:
@@ -109,6 +111,9 @@ class VmdkBackend:
         self.adapter_type, self.disk_type, self.folder = adapter_type, disk_type, folder
         self._si: Any = None
         self._lock = threading.Lock()
+        # Read once per session: the datacenter, and the folders made on its datastores.
+        self._dc_ref: Any = None
+        self._made: set[str] = set()
 
     # -- vCenter
 
@@ -135,6 +140,7 @@ class VmdkBackend:
             if self._si is not None:
                 Disconnect(self._si)
                 self._si = None
+            self._dc_ref, self._made = None, set()
 
     async def _run(self, fn: Callable[[], T]) -> T:
         def call() -> T:
@@ -148,33 +154,41 @@ class VmdkBackend:
         return await asyncio.to_thread(call)
 
     def _dc(self) -> Any:
-        content = self._connect().RetrieveContent()
-        for dc in content.rootFolder.childEntity:
+        si = self._connect()
+        if self._dc_ref is not None:
+            return self._dc_ref
+        for dc in si.RetrieveContent().rootFolder.childEntity:
             if isinstance(dc, vim.Datacenter) and self._datacenter in ("", dc.name):
+                self._dc_ref = dc
                 return dc
         raise FailedPrecondition(f"vCenter has no datacenter {self._datacenter!r}")
 
     def _pick_datastore(self, dc: Any, need_gb: int) -> str:
-        fits = [ds for ds in dc.datastore if self._regex.search(ds.name) and ds.summary.accessible]
+        # One read of each datastore's summary (name, accessible, free space).
+        summaries = [ds.summary for ds in dc.datastore]
+        fits = [s for s in summaries if self._regex.search(s.name) and s.accessible]
         if not fits:
             raise FailedPrecondition(
                 f"no accessible datastore matches datastore_regex {self._regex.pattern!r}"
             )
-        best = max(fits, key=lambda ds: ds.summary.freeSpace)
-        if best.summary.freeSpace < need_gb * GIB:
+        best = max(fits, key=lambda s: s.freeSpace)
+        if best.freeSpace < need_gb * GIB:
             raise FailedPrecondition(
-                f"datastore {best.name} has {best.summary.freeSpace // GIB} GiB free,"
+                f"datastore {best.name} has {best.freeSpace // GIB} GiB free,"
                 f" the volume needs {need_gb}"
             )
         return str(best.name)
 
     def _mkdir(self, dc: Any, path: str) -> None:
+        if path in self._made:
+            return
         try:
             self._connect().content.fileManager.MakeDirectory(
                 name=path, datacenter=dc, createParentDirectories=True
             )
         except vim.fault.FileAlreadyExists:
             pass
+        self._made.add(path)
 
     def _path(self, datastore: str, name: str) -> str:
         return f"[{datastore}] {self.folder}/{name}.vmdk"
@@ -220,12 +234,22 @@ class VmdkBackend:
                 adapterType=self.adapter_type,
                 capacityKb=volume.size_gb * 1024 * 1024,
             )
-            try:
-                _wait(
-                    self._connect(), vdm.CreateVirtualDisk_Task(name=path, datacenter=dc, spec=spec)
-                )
-            except vim.fault.FileAlreadyExists:
-                pass  # made by a create that did not get its answer back: idempotent
+            for attempt in (1, 2):
+                try:
+                    _wait(
+                        self._connect(),
+                        vdm.CreateVirtualDisk_Task(name=path, datacenter=dc, spec=spec),
+                    )
+                except vim.fault.FileAlreadyExists:
+                    pass  # made by a create that did not get its answer back: idempotent
+                except vim.fault.FileNotFound:
+                    if attempt == 2:
+                        raise
+                    # the folder we made was removed since: make it again
+                    self._made.discard(f"[{ds}] {self.folder}")
+                    self._mkdir(dc, f"[{ds}] {self.folder}")
+                    continue
+                return path
             return path
 
         return await self._run(make)
