@@ -25,6 +25,7 @@ from pyVmomi import vim, vmodl
 from polyvisor.agent_vmware.driver_core import _extra
 from polyvisor.agent_vmware.driver_registry import Registry
 from polyvisor.agent_vmware.faults import classify, fault_text
+from polyvisor.agent_vmware.inventory import Placement
 from polyvisor.agent_vmware.props import retrieve_one
 from polyvisor.agent_vmware.session import Conn
 from polyvisor.agent_vmware.volume_disks import (
@@ -34,7 +35,7 @@ from polyvisor.agent_vmware.volume_disks import (
     free_slot,
     volume_key,
 )
-from polyvisor.agentkit.driver import DriverError
+from polyvisor.agentkit.driver import DriverError, InstanceNotFound
 from polyvisor.agentkit.volume_capabilities import VolumeConnection
 from polyvisor.common.logging import get_logger
 
@@ -71,15 +72,27 @@ def volume_fault(exc: BaseException, volume: VolumeConnection, path: str) -> Dri
 class VmdkVolumeVerbs(Registry):
     """Capability volume_vmdk (mixed into the driver classes of ``driver_kinds``)."""
 
-    def _vm_state(self, conn: Conn, vm: vim.VirtualMachine) -> dict[str, Any]:
-        return retrieve_one(conn.content, vm, _PATHS) or {}
+    def _vm_state(
+        self, conn: Conn, place: Placement, sid: str, *, required: bool
+    ) -> tuple[vim.VirtualMachine | None, dict[str, Any]]:
+        """Our VM of ``sid`` and its devices, extraConfig and power state: one read when we
+        know the VM (as ``_find`` checks a known VM is still there, with these paths)."""
+        with self._lock:
+            rec = self._vms.get(sid)
+        if rec is not None and rec.generation == conn.generation:
+            props = retrieve_one(conn.content, rec.vm, _PATHS)
+            if props is not None:
+                return rec.vm, props
+        vm = self._require(conn, place, sid) if required else self._find(conn, place, sid)
+        return vm, (retrieve_one(conn.content, vm, _PATHS) or {}) if vm is not None else {}
 
     def attach_vmdk_volume(self, server_id: str, volume: VolumeConnection) -> None:
         path = volume.attr("path")
         conn, place = self._ready()
         with self._guard(conn):
-            vm = self._require(conn, place, server_id)
-            props = self._vm_state(conn, vm)
+            vm, props = self._vm_state(conn, place, server_id, required=True)
+            if vm is None:  # (_require raised already; for the type checker)
+                raise InstanceNotFound(f"no VM tagged {server_id}")
             devices = props.get("config.hardware.device") or ()
             if find_volume_disk(devices, _extra(props), volume.volume_id, path) is not None:
                 return  # attached already (a repeated command)
@@ -102,10 +115,9 @@ class VmdkVolumeVerbs(Registry):
         path = volume.attrs.get("path", "")
         conn, place = self._ready()
         with self._guard(conn):
-            vm = self._find(conn, place, server_id)
+            vm, props = self._vm_state(conn, place, server_id, required=False)
             if vm is None:
                 return  # the VM is gone (and it let its volumes go before)
-            props = self._vm_state(conn, vm)
             extra = _extra(props)
             disk = find_volume_disk(
                 props.get("config.hardware.device") or (), extra, volume.volume_id, path
