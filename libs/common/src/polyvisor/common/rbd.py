@@ -23,7 +23,6 @@ with the command's stderr, `RbdNotFound` when the image (or snapshot) does not e
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import json
@@ -32,6 +31,8 @@ import subprocess
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+from polyvisor.common.procs import run_process
 
 __all__ = [
     "Rbd",
@@ -109,22 +110,10 @@ class Rbd:
 
     async def run(self, *args: str, timeout: float = _TIMEOUT_S) -> str:  # noqa: ASYNC109
         """Run `rbd ARGS`; its stdout (RbdError on failure, killed after `timeout`)."""
-        proc = await asyncio.create_subprocess_exec(
-            *self.argv(*args),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), timeout)
-        except BaseException:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-            raise
-        if proc.returncode != 0:
-            raise _classify(list(args), proc.returncode or -1, err.decode(errors="replace"))
-        return out.decode(errors="replace")
+        done = await run_process(self.argv(*args), timeout=timeout)
+        if done.returncode != 0:
+            raise _classify(list(args), done.returncode, done.stderr.decode(errors="replace"))
+        return done.stdout.decode(errors="replace")
 
     def run_sync(self, *args: str, timeout: float = _TIMEOUT_S) -> str:
         """`run`, blocking (for code already on a worker thread)."""

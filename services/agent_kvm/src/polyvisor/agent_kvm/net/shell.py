@@ -1,15 +1,16 @@
 """The host tools the data plane drives (iproute2, nftables, dnsmasq), as async subprocesses.
 
-Nothing here blocks the event loop: each command is an ``asyncio`` subprocess. A failure is a
+Nothing here blocks the event loop: each command runs through polyvisor.common.procs (vfork on a
+worker thread, never a fork of this gRPC process). A failure is a
 ``NetError`` carrying the command and what it printed, never a bare CalledProcessError.
 """
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 
 from polyvisor.agentkit.driver import DriverError
+from polyvisor.common.procs import run_process
 
 __all__ = ["NetError", "run", "tool"]
 
@@ -29,18 +30,12 @@ def tool(name: str) -> str:
 async def run(*argv: str, stdin: bytes | None = None, check: bool = True) -> tuple[int, str]:
     """Run ``argv``; its exit code and output (stdout then stderr)."""
     try:
-        proc = await asyncio.create_subprocess_exec(
-            tool(argv[0]),
-            *argv[1:],
-            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        done = await run_process([tool(argv[0]), *argv[1:]], stdin=stdin)
     except OSError as exc:
         raise NetError(f"cannot run {argv[0]}: {exc}") from exc
-    out, err = await proc.communicate(stdin)
+    out, err = done.stdout, done.stderr
     text = (out + err).decode(errors="replace").strip()
-    code = proc.returncode if proc.returncode is not None else -1
+    code = done.returncode
     if check and code != 0:
         raise NetError(f"{' '.join(argv)}: {text or f'exit {code}'}")
     return code, text

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from polyvisor.common.errors import FailedPrecondition, InvalidArgument, Unavailable
 from polyvisor.common.logging import get_logger
+from polyvisor.common.procs import run_process
 from polyvisor.volumesvc.backends import register
 from polyvisor.volumesvc.backends.base import (
     BackendCapacity,
@@ -37,39 +38,18 @@ GIB = 1024**3
 _FORMATS = ("qcow2", "raw")
 
 
-#: How often a qemu-img that died from a signal is run again. Every call here is safe to repeat
-#: (info reads; create and convert write a temporary name; resize sets an absolute size), and
-#: Debian's qemu-img 7.2 was seen to die of SIGSEGV now and then, with nothing on stderr, when
-#: several ran at once on a loaded machine.
-_SIGNAL_RETRIES = 2
-
-
 async def qemu_img(*args: str) -> str:
-    """Run qemu-img; its stdout, or Unavailable with its stderr and exit status. One that
-    died from a signal is run again (up to ``_SIGNAL_RETRIES`` times), with a warning."""
-    for attempt in range(_SIGNAL_RETRIES + 1):
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                "qemu-img",
-                *args,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
-        except FileNotFoundError as e:
-            raise Unavailable("qemu-img is not installed on the volume host") from e
-        out, err = await proc.communicate()
-        code = proc.returncode
-        if code == 0:
-            return out.decode()
-        if code is not None and code < 0 and attempt < _SIGNAL_RETRIES:
-            log.warning("qemu-img died from a signal; running it again", verb=args[0], exit=code)
-            continue
+    """Run qemu-img; its stdout, or Unavailable with its stderr and exit status."""
+    try:
+        done = await run_process(["qemu-img", *args])
+    except FileNotFoundError as e:
+        raise Unavailable("qemu-img is not installed on the volume host") from e
+    if done.returncode != 0:
         raise Unavailable(
-            f"qemu-img {args[0]} failed (exit {code}): "
-            f"{err.decode(errors='replace').strip()[-500:]}"
+            f"qemu-img {args[0]} failed (exit {done.returncode}): "
+            f"{done.stderr.decode(errors='replace').strip()[-500:]}"
         )
-    raise AssertionError("unreachable")  # the loop returns or raises
+    return done.stdout.decode()
 
 
 async def virtual_size(path: Path, fmt: str) -> int:

@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from polyvisor.common.errors import FailedPrecondition, InvalidArgument, Unavailable
+from polyvisor.common.procs import run_process
 from polyvisor.common.rbd import Rbd, RbdBusy, RbdError, RbdNotFound, RbdTarget
 from polyvisor.volumesvc.backends import register
 from polyvisor.volumesvc.backends.base import (
@@ -44,6 +45,7 @@ from polyvisor.volumesvc.backends.base import (
     SnapshotRef,
     VolumeRef,
 )
+from polyvisor.volumesvc.backends.file import qemu_img
 
 __all__ = ["RbdBackend"]
 
@@ -173,17 +175,9 @@ class RbdBackend:
             return
         with tempfile.TemporaryDirectory(dir=self.scratch) as tmp:
             raw = Path(tmp) / "image.raw"
-            proc = await asyncio.create_subprocess_exec(
-                "qemu-img", "convert", "-q", "-f", image.disk_format, "-O", "raw",
-                str(image.path), str(raw),
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-            )  # fmt: skip
-            _, err = await proc.communicate()
-            if proc.returncode != 0:
-                raise Unavailable(
-                    f"qemu-img convert of image {image.image_id} failed: "
-                    f"{err.decode(errors='replace').strip()[-500:]}"
-                )
+            await qemu_img(
+                "convert", "-q", "-f", image.disk_format, "-O", "raw", str(image.path), str(raw)
+            )
             await self._call("import the image", "import", "--no-progress", str(raw), part)
 
     async def delete(self, volume: VolumeRef) -> None:
@@ -269,19 +263,14 @@ class RbdBackend:
         argv = ["ceph", "--conf", self.conf, "--id", self.user]
         if self.keyring:
             argv += ["--keyring", self.keyring]
-        proc = await asyncio.create_subprocess_exec(
-            *argv, "df", "--format", "json",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
         try:
-            out, err = await asyncio.wait_for(proc.communicate(), 60)
+            done = await run_process([*argv, "df", "--format", "json"], timeout=60)
         except TimeoutError as e:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
             raise Unavailable("ceph df: the Ceph cluster did not answer in time") from e
-        if proc.returncode != 0:
-            raise Unavailable(f"ceph df failed: {err.decode(errors='replace').strip()[-300:]}")
+        if done.returncode != 0:
+            err = done.stderr.decode(errors="replace").strip()[-300:]
+            raise Unavailable(f"ceph df failed: {err}")
+        out = done.stdout
         data = json.loads(out)
         total = int(data["stats"]["total_bytes"])
         free = next(
