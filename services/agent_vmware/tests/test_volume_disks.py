@@ -1,7 +1,8 @@
 """Where a volume's disk goes on a VM, and the device changes of attach, detach and destroy,
 from the VM's devices alone: a free unit of a controller of the volume's adapter type (never
 7), a new controller on a free bus when those are full, IDE refused on a running VM; the
-device changes never carry a fileOperation; the driver class by configuration."""
+device changes never carry a fileOperation; a moved VM's volumes stay on their datastore;
+the driver class by configuration."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from polyvisor.agent_vmware.volume_disks import (
     find_volume_disk,
     free_slot,
     release_all_spec,
+    volume_disk_locators,
     volume_key,
 )
 from polyvisor.agentkit.capabilities import CAPABILITIES
@@ -113,6 +115,16 @@ def test_attach_and_detach_never_touch_the_file() -> None:
     assert release is not None and files == [path]
     assert [(c.operation, c.fileOperation) for c in release.deviceChange] == [("remove", None)]
     assert release_all_spec(attached[:2], {}) == (None, [])
+
+
+def test_a_moved_vm_leaves_its_volumes_on_their_datastore() -> None:
+    path = "[vols] volumes/v1.vmdk"
+    vol = disk(2001, 1000, 1, path)
+    vol.backing.datastore = vim.Datastore("datastore-7")
+    devices = [lsi(1000, 0), disk(2000, 1000, 0, ROOT), vol]
+    (locator,) = volume_disk_locators(devices, {volume_key("v1"): path})
+    assert locator.diskId == 2001 and locator.datastore._moId == "datastore-7"
+    assert volume_disk_locators(devices, {}) == []  # no volume: every disk moves with the VM
 
 
 def test_the_capability_only_when_configured() -> None:

@@ -31,13 +31,14 @@ from typing import Any
 from pyVmomi import vim
 
 from polyvisor.agent_vmware import specs
-from polyvisor.agent_vmware.driver_core import GIB, _vnc_port, log, power_state_of
+from polyvisor.agent_vmware.driver_core import GIB, _extra, _vnc_port, log, power_state_of
 from polyvisor.agent_vmware.driver_resize import OLD_SIZE_KEY, Resizing, _remembered, _root_disk
 from polyvisor.agent_vmware.inventory import Placement, cluster_datastores
 from polyvisor.agent_vmware.ownership import Owner
 from polyvisor.agent_vmware.peers import Peer, find_peer
 from polyvisor.agent_vmware.props import retrieve_one, traversal_to
 from polyvisor.agent_vmware.session import Conn
+from polyvisor.agent_vmware.volume_disks import volume_disk_locators
 from polyvisor.agentkit.driver import Console, DriverError, Instance, InstanceNotFound
 from polyvisor.agentkit.resize_capabilities import Size
 
@@ -228,6 +229,10 @@ class Moving(Resizing):
             same = [ds for ds, facts in stores if facts.name == current]
         target = same[0] if same else max(stores, key=lambda s: s[1].free_space)[0]
         spec = vim.vm.RelocateSpec(pool=pool, host=host, datastore=target)
+        # The VM's volumes stay where the volume service keeps them (the destination cluster
+        # must mount their datastores: vSphere refuses the move otherwise).
+        props = retrieve_one(content, vm, ["config.hardware.device", "config.extraConfig"]) or {}
+        spec.disk = volume_disk_locators(props.get("config.hardware.device") or (), _extra(props))
         if peer.folder and peer.folder != self.options.folder_path:
             folder = self._find_folder(content, place, peer.folder)
             if folder is not None:

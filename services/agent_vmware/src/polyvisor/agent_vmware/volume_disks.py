@@ -32,6 +32,7 @@ __all__ = [
     "find_volume_disk",
     "free_slot",
     "release_all_spec",
+    "volume_disk_locators",
     "volume_key",
 ]
 
@@ -173,12 +174,30 @@ def detach_spec(
     )
 
 
+def _recorded(extra: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in extra.items() if k.startswith(VOLUME_KEY_PREFIX) and v}
+
+
+def volume_disk_locators(
+    devices: Sequence[vim.vm.device.VirtualDevice], extra: Mapping[str, str]
+) -> list[vim.vm.RelocateSpec.DiskLocator]:
+    """For a RelocateSpec that names a datastore (which moves every disk it has no locator
+    for): each volume's disk stays on its own datastore, under the name the volume service
+    knows it by."""
+    files = set(_recorded(extra).values())
+    return [
+        vim.vm.RelocateSpec.DiskLocator(diskId=d.key, datastore=d.backing.datastore)
+        for d in _disks(devices)
+        if _file(d) in files and getattr(d.backing, "datastore", None) is not None
+    ]
+
+
 def release_all_spec(
     devices: Sequence[vim.vm.device.VirtualDevice], extra: Mapping[str, str]
 ) -> tuple[vim.vm.ConfigSpec | None, list[str]]:
     """Before the VM is destroyed (Destroy_Task deletes the file of every disk it still has):
     remove every volume's disk, keeping the files. The spec (None: no volume) and the files."""
-    recorded = {k: v for k, v in extra.items() if k.startswith(VOLUME_KEY_PREFIX) and v}
+    recorded = _recorded(extra)
     files = set(recorded.values())
     disks = [d for d in _disks(devices) if _file(d) in files]
     if not recorded:
