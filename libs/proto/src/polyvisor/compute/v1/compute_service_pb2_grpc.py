@@ -306,6 +306,11 @@ class ComputeServiceStub:
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.EvacuateHypervisorRequest.SerializeToString,
                 response_deserializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.EvacuateHypervisorResponse.FromString,
                 _registered_method=True)
+        self.EvacuateServer = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/EvacuateServer',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.EvacuateServerRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.EvacuateServerResponse.FromString,
+                _registered_method=True)
         self.GetQuota = channel.unary_unary(
                 '/polyvisor.compute.v1.ComputeService/GetQuota',
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_quotas__pb2.GetQuotaRequest.SerializeToString,
@@ -688,6 +693,16 @@ class ComputeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EvacuateServer(self, request, context):
+        """Admin: rebuild one server of a hypervisor that is down elsewhere, as EvacuateHypervisor
+        does for each (same refusals), on `host` when given (still checked by the scheduler's
+        filters); the hypervisor is left enabled as it was. A server that cannot be rebuilt
+        elsewhere is refused (FAILED_PRECONDITION) and keeps a fault saying why.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetQuota(self, request, context):
         """Quotas (update is admin only).
         """
@@ -968,6 +983,11 @@ def add_ComputeServiceServicer_to_server(servicer, server):
                     servicer.EvacuateHypervisor,
                     request_deserializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.EvacuateHypervisorRequest.FromString,
                     response_serializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.EvacuateHypervisorResponse.SerializeToString,
+            ),
+            'EvacuateServer': grpc.unary_unary_rpc_method_handler(
+                    servicer.EvacuateServer,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.EvacuateServerRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.EvacuateServerResponse.SerializeToString,
             ),
             'GetQuota': grpc.unary_unary_rpc_method_handler(
                     servicer.GetQuota,
@@ -2412,6 +2432,33 @@ class ComputeService:
             '/polyvisor.compute.v1.ComputeService/EvacuateHypervisor',
             polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.EvacuateHypervisorRequest.SerializeToString,
             polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.EvacuateHypervisorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EvacuateServer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/EvacuateServer',
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.EvacuateServerRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.EvacuateServerResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -655,6 +655,20 @@ class AbortServerMigrationResponse(_message.Message):
     server: Server
     def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
 
+class EvacuateServerRequest(_message.Message):
+    __slots__ = ("server_id", "host")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    host: str
+    def __init__(self, server_id: _Optional[str] = ..., host: _Optional[str] = ...) -> None: ...
+
+class EvacuateServerResponse(_message.Message):
+    __slots__ = ("server",)
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    server: Server
+    def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
+
 class ConfirmResizeRequest(_message.Message):
     __slots__ = ("server_id", "request_id")
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
