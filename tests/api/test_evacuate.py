@@ -260,3 +260,47 @@ async def test_a_down_hosts_servers_are_rebuilt_elsewhere_and_its_agent_drops_th
     for s in (plain, wired):
         assert (await admin.get(s.id)).state == st.SERVER_STATE_ACTIVE
         assert await env.claims(s.id) == [(UP, FLAVOR[1])]
+
+
+async def test_one_server_of_a_down_host_is_rebuilt_on_the_host_named(
+    env: Env, tmp_path: Path
+) -> None:
+    admin, gone, there = env.admin, "evac-one-down", "evac-one-there"
+    image = await admin.upload_image("ev-one", visibility=images_pb2.VISIBILITY_PUBLIC)
+    # (the admin's project has a network since the test above: every host reaches it)
+    agent = await env.stack.start_agent(gone, physical_networks="physnet1")
+    await env.stack.start_agent(there, physical_networks="physnet1")
+    await wait_hosts(admin, gone, there)
+    s = await admin.create_server(
+        "ev-one", image.id, FLAVOR[0], scheduler_hints={"force_host": gone}
+    )
+    was = await admin.wait(s.id, st.SERVER_STATE_ACTIVE)
+    assert was.host == gone
+
+    code, _, err = await cli(env, tmp_path, "server", "evacuate", s.id, "--host", there)
+    assert code != 0 and "is up" in err  # its host runs it
+
+    await agent.stop()
+    await eventually(
+        lambda: env.state(gone), lambda x: x == hypervisor_pb2.HOST_STATE_DOWN, within=30
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as same:
+        await admin.compute.EvacuateServer(
+            servers_pb2.EvacuateServerRequest(server_id=s.id, host=gone), metadata=admin.md
+        )
+    assert same.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    code, moved, err = await cli(
+        env, tmp_path, "server", "evacuate", s.id, "--host", there, "--wait"
+    )
+    assert code == 0, err
+    assert moved["host"] == there and moved["state"] == "ACTIVE"
+    assert (moved["id"], moved["name"]) == (was.id, was.name)
+    assert await env.claims(s.id) == [(there, FLAVOR[1])]
+    assert await env.used_vcpus(gone) == 0
+    assert await env.used_vcpus(there) == FLAVOR[1]
+    # A per-server evacuation leaves the hypervisor as it was (enabled).
+    hv = await admin.compute.GetHypervisor(
+        hypervisors_pb2.GetHypervisorRequest(hypervisor_id=gone), metadata=admin.md
+    )
+    assert hv.hypervisor.status == hypervisor_pb2.HOST_STATUS_ENABLED

@@ -5,6 +5,7 @@ with these three calls):
     await client.servers.confirm_resize(server_id, wait=True)        # -> ACTIVE (or SHUTOFF)
     await client.servers.revert_resize(server_id, wait=True)         # back to the old flavor
     await client.servers.migrate(server_id, host="kvm-2", wait=True) # admin: cold migration
+    await client.servers.evacuate(server_id, wait=True)  # admin: its host is down: rebuilt elsewhere
 
 With `wait`, each returns once the server has settled where the call takes it; one that
 settled elsewhere raises ServerFault with the server's fault (a flavor that fits nowhere: the
@@ -79,6 +80,26 @@ class ServersWithResize(ServersApi):
         if wait and done.HasField("fault") and done.fault.code:
             raise ServerFault(done)
         return done
+
+    async def evacuate(
+        self,
+        server_id: str,
+        *,
+        host: str = "",
+        wait: bool = False,
+        wait_timeout: float = 1800.0,
+        progress: Progress | None = None,
+    ) -> servers_pb2.Server:
+        """Admin: the server's host is down (and its agent answers nothing): rebuild it from
+        its image on `host` (still checked by the scheduler's filters; "": the scheduler picks
+        one), keeping its id, name, flavor, ports and addresses. It comes up ACTIVE there."""
+        resp = await self._s.call(
+            self._s.compute.EvacuateServer,
+            servers_pb2.EvacuateServerRequest(server_id=server_id, host=host),
+        )
+        return await self._settle(
+            resp.server, (_S.SERVER_STATE_ACTIVE,), wait, wait_timeout, progress
+        )
 
     async def abort_migration(self, server_id: str) -> servers_pb2.Server:
         """Admin: cancel the live migration in flight; the server stays where it is."""

@@ -6,6 +6,9 @@ process of its agent still answers on the bus (a VMware agent cut from its vCent
 host down, but the VMs may run on): two copies of a server must never run at once. The host
 is disabled (nothing new lands there when it comes back until the operator enables it).
 
+`EvacuateServer` does the same for one server, on a host the admin may name (the scheduler's
+filters still apply to it: it is the build's forced host), and leaves the hypervisor enabled.
+
 Each server's outcome is said: "rebuilding", "skipped" (an action in flight, or a state that
 holds no host) or "failed": a server that cannot be rebuilt elsewhere (no image: an adopted
 server; an image no longer usable; volumes attached, which a rebuild from the image would
@@ -31,7 +34,7 @@ from polyvisor.api.store import actions, evacuations
 from polyvisor.api.store import servers as server_store
 from polyvisor.common.auth import Principal
 from polyvisor.common.db import db_errors
-from polyvisor.common.errors import FailedPrecondition, NotFound, PolyvisorError
+from polyvisor.common.errors import FailedPrecondition, InvalidArgument, NotFound, PolyvisorError
 
 __all__ = ["AgentProbe", "Evacuated", "Evacuation"]
 
@@ -83,6 +86,31 @@ class Evacuation:
         done = [await self._one(p, bearer, host, s) for s in on_host]
         self.servers.wake_outbox()
         return done
+
+    async def evacuate_server(
+        self, p: Principal, bearer: str, server: m.Server, target: str = ""
+    ) -> m.Server:
+        """Rebuild `server` (its host is down: `check_down` said so) elsewhere, on `target`
+        when given; FAILED_PRECONDITION when it cannot be (its fault then says why)."""
+        p.require_admin()
+        host = server.host
+        if target and target == host:
+            raise InvalidArgument(
+                f"server {server.id} is on host {host}, which is down: evacuate it to another",
+                {"field": "host", "host": target},
+            )
+        lifecycle_evacuate.check_evacuable(server, host)
+        try:
+            image = await self._rebuildable(bearer, server)
+        except _CannotRebuild as e:
+            await self._fault(server, host, str(e))
+            raise FailedPrecondition(str(e), {"server_id": server.id, "host": host}) from e
+        await self._start(p, host, server.id, image, target)
+        self.servers.wake_outbox()
+        with db_errors():
+            found = await server_store.get(self.servers.pool, server.id, None)
+        assert found is not None
+        return found
 
     async def _one(self, p: Principal, bearer: str, host: str, s: m.Server) -> Evacuated:
         try:
@@ -137,7 +165,9 @@ class Evacuation:
                 if locked is not None and locked.host == host:
                     await outcomes.apply(conn, locked, Outcome(Change(fault=fault)))
 
-    async def _start(self, p: Principal, host: str, server_id: str, image: m.ImageInfo) -> None:
+    async def _start(
+        self, p: Principal, host: str, server_id: str, image: m.ImageInfo, target: str = ""
+    ) -> None:
         with db_errors():
             async with self.servers.pool.acquire() as conn, conn.transaction():
                 server = await server_store.lock(conn, server_id)
@@ -149,13 +179,15 @@ class Evacuation:
                 out = lifecycle_evacuate.evacuate(server, now, rid, self.servers.deadlines)
                 spec, _ = await server_store.spawn_data(conn, server_id)
                 if spec is not None:
-                    await server_store.set_spawn_spec(conn, server_id, _elsewhere(spec, image))
+                    elsewhere = _elsewhere(spec, image, target)
+                    await server_store.set_spawn_spec(conn, server_id, elsewhere)
                 await actions.start(conn, server, "evacuate", rid, p.user_id, now)
                 await outcomes.apply(conn, server, out)
                 await evacuations.record(conn, server_id, host, now)
 
 
-def _elsewhere(spec: SpawnSpec, image: m.ImageInfo) -> SpawnSpec:
+def _elsewhere(spec: SpawnSpec, image: m.ImageInfo, target: str = "") -> SpawnSpec:
     """The spec of the build elsewhere: the image as it is now (its renditions), and no
-    longer forced onto the host it leaves."""
-    return replace(spec, image=image, hints=replace(spec.hints, force_host=""))
+    longer forced onto the host it leaves (onto `target` when the admin named one; the
+    scheduler's filters still apply to it)."""
+    return replace(spec, image=image, hints=replace(spec.hints, force_host=target))

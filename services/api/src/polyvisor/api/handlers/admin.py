@@ -16,6 +16,7 @@ from polyvisor.api.convert.servers import server_to_proto
 from polyvisor.api.evacuation import Evacuation
 from polyvisor.api.handlers.context import bearer, principal
 from polyvisor.api.quotas import Quotas
+from polyvisor.api.readcache import ReadCache
 from polyvisor.api.servers import Servers
 from polyvisor.common.errors import FailedPrecondition, InvalidArgument
 from polyvisor.compute.v1 import hypervisors_pb2, quotas_pb2, servers_pb2
@@ -31,6 +32,7 @@ class AdminHandlers:
     quotas: Quotas
     adoption: Adoption | None
     evacuation: Evacuation | None
+    cache: ReadCache
 
     def _adoption(self) -> Adoption:
         if self.adoption is None:
@@ -158,6 +160,8 @@ class AdminHandlers:
             host, False, (request.reason or "evacuated")[:255]
         )
         done = await self.evacuation.evacuate(p, bearer(context), host)
+        for e in done:
+            self.cache.invalidate(e.server_id)
         return hypervisors_pb2.EvacuateHypervisorResponse(
             hypervisor=await self._hypervisor(provider),
             servers=[
@@ -167,6 +171,27 @@ class AdminHandlers:
                 for e in done
             ],
         )
+
+    async def EvacuateServer(
+        self, request: servers_pb2.EvacuateServerRequest, context: Ctx
+    ) -> servers_pb2.EvacuateServerResponse:
+        p = principal()
+        p.require_admin()
+        if self.evacuation is None:
+            raise FailedPrecondition("this api cannot reach the agents: no evacuation")
+        server = await self.servers.get(p, request.server_id)
+        if not server.host:
+            raise FailedPrecondition(
+                f"server {server.id} is on no host: nothing to evacuate",
+                {"server_id": server.id, "state": server.state},
+            )
+        provider = await self.scheduler.get_provider(server.host)
+        await self.evacuation.check_down(
+            p, server.host, up=provider.state != hypervisor_pb2.HOST_STATE_DOWN
+        )
+        moved = await self.evacuation.evacuate_server(p, bearer(context), server, request.host)
+        self.cache.invalidate(moved.id)
+        return servers_pb2.EvacuateServerResponse(server=server_to_proto(moved))
 
     async def GetQuota(
         self, request: quotas_pb2.GetQuotaRequest, context: Ctx

@@ -46,6 +46,19 @@ def register(sub: Any, out: argparse.ArgumentParser, wait_args: Any) -> None:
     m.add_argument("--live", action="store_true", help="move it running (live migration)")
     wait_args(m, 1800, "wait until the migration has settled (exit 1 if it failed)")
     m.set_defaults(handler=migrate)
+    e = sub.add_parser(
+        "evacuate",
+        parents=[out],
+        help="admin: rebuild a server whose host is down on another host, from its image",
+        description="evacuate SERVER [--host H]: SERVER's host is down (its agent answers "
+        "nothing): rebuild it from its image on H (still checked by the scheduler's filters; "
+        "without it the scheduler picks one), keeping its id, name, flavor, ports and "
+        "addresses. hypervisor evacuate does it for every server of a host.",
+    )
+    e.add_argument("server", metavar="SERVER")
+    e.add_argument("--host", default="", help="the host to rebuild it on (default: scheduler's)")
+    wait_args(e, 1800, "wait until it is ACTIVE there (exit 1 if the rebuild failed)")
+    e.set_defaults(handler=evacuate)
     g = sub.add_parser(
         "migration",
         parents=[out],
@@ -97,6 +110,24 @@ async def migrate(ctx: Ctx, args: argparse.Namespace) -> int:
     if result.HasField("resize"):
         view = {**view, "migrated from host": result.resize.source_host}
     ctx.out.show(to_dict(result), view)
+    return 0
+
+
+async def evacuate(ctx: Ctx, args: argparse.Namespace) -> int:
+    api = ctx.client().servers
+    server = await api.find(args.server)
+    line = ProgressLine(ctx.err, server.name)
+    try:
+        result = await api.evacuate(
+            server.id,
+            host=args.host,
+            wait=args.wait,
+            wait_timeout=args.wait_timeout,
+            progress=line if args.wait else None,
+        )
+    finally:
+        line.done()
+    ctx.out.show(to_dict(result), {**views.server_view(result), "evacuated from host": server.host})
     return 0
 
 
