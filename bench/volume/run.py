@@ -1,19 +1,25 @@
 """Volume create+attach per second through the volume service, per backend, beside the bare
 backend call in the same run.
 
-    .venv/bin/python bench/volume/run.py [--count 50] [--no-ceph]
+    .venv/bin/python bench/volume/run.py [--count 50] [--no-ceph] [--no-vmdk]
 
 Starts PostgreSQL, NATS and the volume service (`python -m polyvisor.volumesvc`, a real
-process) on loopback with a `file` backend and, unless `--no-ceph` (or Ceph is not installed),
-an `rbd` backend on a one-node Ceph (tests/fixtures/ceph.py); then measures, sequentially,
-`count` of each:
+process) on loopback with a `file` backend, unless `--no-ceph` (or Ceph is not installed)
+an `rbd` backend on a one-node Ceph (tests/fixtures/ceph.py), and unless `--no-vmdk` a `vmdk`
+backend on vcsim (tests/fixtures/vcsim); then measures, sequentially, `count` of each:
 
 - per backend: CreateVolume (1 GiB: the row, the quota check, the backend's create, the
   event) then the attach bookkeeping the api does (ReserveVolume, CompleteAttachment), as the
   api's service identity; the host's hot-plug itself is not in it (tests/agent_kvm/
   test_volumes.py does a real one for file, tests/ceph for rbd);
 - the bare backend call of the same size: `qemu-img create -f qcow2` (file), `rbd create`
-  (rbd).
+  (rbd);
+- `vmdk` (vmdk_rows.py): CreateVolume (CreateVirtualDisk_Task on the datastore),
+  ReserveVolume, the VMware agent's attach verb (its driver, in this process: the VM's
+  devices read, a controller slot picked, ReconfigVM adding the disk and its record) on one
+  of the agent's VMs, CompleteAttachment; beside bare pyvmomi CreateVirtualDisk_Task +
+  ReconfigVM adding that disk at a slot the loop counts itself, on VMs made by hand. Both
+  sides spread their disks over ceil(count/14) VMs and run in halves interleaved A B B A.
 
 The last line printed is one JSON object with the figures, one row per backend.
 """
@@ -33,8 +39,10 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "services" / "agent_vmware" / "tests"))  # vmware_fixtures
 
 import grpc  # noqa: E402
+from vmdk_rows import VmdkSides, vmdk_rates  # noqa: E402  (bench/volume/vmdk_rows.py)
 
 from polyvisor.common.auth import TokenSigner, generate_keypair  # noqa: E402
 from polyvisor.common.embedded import EmbeddedNats, EmbeddedPostgres  # noqa: E402
@@ -42,6 +50,7 @@ from polyvisor.volume.v1 import volume_service_pb2 as pb  # noqa: E402
 from polyvisor.volume.v1 import volume_service_pb2_grpc as svc_grpc  # noqa: E402
 from polyvisor.volume.v1 import volumes_pb2 as vpb  # noqa: E402
 from tests.fixtures.ceph import CephCluster, ceph_unavailable  # noqa: E402
+from tests.fixtures.vcsim import Vcsim  # noqa: E402
 from tests.support.services import ServiceProcess, free_port  # noqa: E402
 
 Metadata = tuple[list[tuple[str, str]], list[tuple[str, str]]]
@@ -106,7 +115,7 @@ def start_ceph(work: Path, wanted: bool) -> CephCluster | None:
     return cluster
 
 
-async def bench(count: int, work: Path, ceph: bool) -> dict[str, object]:
+async def bench(count: int, work: Path, ceph: bool, vmdk: bool) -> dict[str, object]:
     pg = EmbeddedPostgres(work / "pg", durable=False, die_with_parent=True)
     nats = EmbeddedNats(work / "nats", die_with_parent=True)
     database_url, nats_url = pg.start(), nats.start()
@@ -126,6 +135,15 @@ async def bench(count: int, work: Path, ceph: bool) -> dict[str, object]:
             "kind": "rbd", "conf": str(cluster.conf), "keyring": str(cluster.keyring),
             "pool": cluster.pool, "monitors": cluster.mon_v1, "secret_uuid": str(uuid.uuid4()),
         }  # fmt: skip
+    vcsim = Vcsim(work / "vcsim", die_with_parent=True) if vmdk else None
+    sides: VmdkSides | None = None
+    if vcsim is not None:
+        vc = vcsim.start()
+        backends["vmdk"] = {
+            "kind": "vmdk", "url": vc.url, "user": vc.username, "password": vc.password,
+            "datastore_regex": "^LocalDS_0$", "hypervisor_types": "vmware",
+        }  # fmt: skip
+        sides = VmdkSides(vc, work, count)
     service = ServiceProcess(
         "volumesvc",
         {
@@ -149,17 +167,27 @@ async def bench(count: int, work: Path, ceph: bool) -> dict[str, object]:
         async with grpc.aio.insecure_channel(service.address) as channel:
             stub = svc_grpc.VolumeServiceStub(channel)
             for name in backends:
+                if name == "vmdk":
+                    continue  # its own loop: attached by the VMware agent's driver
                 rows[name] = {
                     "create_attach_per_s": await through_service(
                         stub, count, name, (as_user, as_api)
                     )
                 }
+            if sides is not None:
+                await asyncio.to_thread(sides.prepare)
+                through, bare = await vmdk_rates(sides, stub, as_user, as_api, count)
+                rows["vmdk"] = {"create_attach_per_s": through, "bare_per_s": bare}
         await service.stop()
         rows["file"]["bare_per_s"] = await asyncio.to_thread(bare_qemu_img, work, count)
         if cluster is not None:
             rows["rbd"]["bare_per_s"] = await asyncio.to_thread(bare_rbd, cluster, count)
     finally:
+        if sides is not None:
+            await asyncio.to_thread(sides.close)
         await service.stop()
+        if vcsim is not None:
+            vcsim.stop()
         nats.stop()
         pg.stop()
         if cluster is not None:
@@ -175,14 +203,23 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=50)
     parser.add_argument("--no-ceph", action="store_true", help="skip the rbd row")
+    parser.add_argument("--no-vmdk", action="store_true", help="skip the vmdk row (vcsim)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-volume-") as tmp:
-        result = asyncio.run(bench(args.count, Path(tmp), ceph=not args.no_ceph))
-    bare_call = {"file": "qemu-img create", "rbd": "rbd create"}
+        result = asyncio.run(
+            bench(args.count, Path(tmp), ceph=not args.no_ceph, vmdk=not args.no_vmdk)
+        )
+    bare_call = {
+        "file": "qemu-img create",
+        "rbd": "rbd create",
+        "vmdk": "CreateVirtualDisk_Task + ReconfigVM",
+    }
+    via = {"vmdk": "the volume service and the VMware agent's driver (vcsim)"}
     rows: Any = result["backends"]
     for name, row in rows.items():
         print(
-            f"{name}: {row['create_attach_per_s']} create+attach/s through the volume service;"
+            f"{name}: {row['create_attach_per_s']} create+attach/s through"
+            f" {via.get(name, 'the volume service')};"
             f" bare {bare_call.get(name, name)}: {row['bare_per_s']}/s"
         )
     print(json.dumps(result))
