@@ -9,7 +9,7 @@ import pytest
 
 from polyvisor.compute.v1 import servers_pb2
 from polyvisor.image.v1 import images_pb2
-from polyvisor.types.v1 import fault_pb2
+from polyvisor.types.v1 import disk_pb2, fault_pb2
 from polyvisor.types.v1 import server_status_pb2 as st
 from tests.api.stack import Client, Stack, eventually, wait_hosts
 from tests.api.test_lifecycle import HOSTS, Env
@@ -112,3 +112,41 @@ async def test_the_api_kills_no_image_but_a_snapshot(env: Env) -> None:
         await kill()
     assert exc.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert (await _image(c, env.image_id)).status == images_pb2.IMAGE_STATUS_ACTIVE
+
+
+async def test_the_api_deletes_no_image_but_a_transfer_image(env: Env) -> None:
+    """The api's identity may delete the images that carried a disk across hypervisor types
+    (a snapshot naming the server in `transfer_of`) and no other."""
+    import grpc
+
+    from polyvisor.common.auth import API_IDENTITY, KIND_SERVICE, TokenSigner
+
+    signer = TokenSigner.from_file(env.stack.private_key)
+    token, _ = signer.issue(
+        user_id=API_IDENTITY, project_id="", roles=(), username=API_IDENTITY, kind=KIND_SERVICE
+    )
+    c = env.member
+    assert c.images is not None
+    as_api = (("authorization", f"Bearer {token}"),)
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await c.images.DeleteImage(
+            images_pb2.DeleteImageRequest(image_id=env.image_id), metadata=as_api
+        )
+    assert exc.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert (await _image(c, env.image_id)).status == images_pb2.IMAGE_STATUS_ACTIVE
+    made = await c.images.CreateImage(
+        images_pb2.CreateImageRequest(
+            image=images_pb2.Image(
+                name="move of vm",
+                disk_format=disk_pb2.DISK_FORMAT_QCOW2,
+                properties={"image_type": "snapshot", "transfer_of": "s-1"},
+            )
+        ),
+        metadata=c.md,
+    )
+    await c.images.DeleteImage(
+        images_pb2.DeleteImageRequest(image_id=made.image.id), metadata=as_api
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await _image(c, made.image.id)
+    assert exc.value.code() == grpc.StatusCode.NOT_FOUND

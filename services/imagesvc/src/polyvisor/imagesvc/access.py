@@ -6,7 +6,9 @@
 - only the owner project (member role) or an admin changes, uploads to or deletes an image;
   the reader role changes nothing; only an admin makes an image public;
 - the api's own identity may kill a snapshot image it made (an upload carrying only a
-  failure) when the snapshot failed or timed out: it uploads no bytes, to no other image.
+  failure) when the snapshot failed or timed out: it uploads no bytes, to no other image;
+  and it may delete the images that carried a server's disk across hypervisor types (a
+  snapshot with the property `transfer_of`) once the move is over, no other image.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ __all__ = [
     "can_see",
     "list_scope",
     "require_create",
+    "require_delete",
     "require_mutate",
     "require_see",
     "require_upload",
@@ -62,6 +65,25 @@ def require_mutate(p: Principal | None, image: Image | None, image_id: str) -> I
     if "member" not in principal.roles:
         raise PermissionDenied("the reader role cannot change resources")
     return img
+
+
+def require_delete(p: Principal | None, image: Image | None, image_id: str) -> Image:
+    """The image, if the caller may delete it: who may change it, and the api for the
+    transfer images of moves across hypervisor types."""
+    principal = _require_principal(p)
+    if principal.kind == KIND_SERVICE and principal.user_id == API_IDENTITY:
+        props = image.extra_properties if image is not None else {}
+        if (
+            image is None
+            or image.status is ImageStatus.DELETED
+            or props.get("image_type") != "snapshot"
+            or not props.get("transfer_of")
+        ):
+            raise PermissionDenied(
+                f"the api only deletes the transfer images of moves it made; not {image_id}"
+            )
+        return image
+    return require_mutate(principal, image, image_id)
 
 
 def require_upload(

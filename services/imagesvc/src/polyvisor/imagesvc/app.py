@@ -69,7 +69,8 @@ async def _reaper(settings: ImageSettings, store: Store, blobs: FilesystemStore)
 #: Users (roles and projects checked by the handlers) call everything; an agent reads an
 #: image, downloads its rendition, and uploads the snapshot images that name its host (checked
 #: by `access.require_upload`); the api kills the snapshot images it made when the snapshot
-#: failed or timed out (an upload with a failure and no data, also checked there); the other
+#: failed or timed out (an upload with a failure and no data, also checked there) and deletes
+#: the transfer images of moves across hypervisor types (`access.require_delete`); the other
 #: services' identities call nothing.
 IMAGE_RULES = MethodRules(
     {
@@ -77,6 +78,7 @@ IMAGE_RULES = MethodRules(
         f"/{SERVICE_NAME}/GetImage": ("user", "agent"),
         f"/{SERVICE_NAME}/DownloadImage": ("user", "agent"),
         f"/{SERVICE_NAME}/UploadImage": ("user", "agent", f"service:{API_IDENTITY}"),
+        f"/{SERVICE_NAME}/DeleteImage": ("user", f"service:{API_IDENTITY}"),
     }
 )
 

@@ -257,7 +257,7 @@ class Catalogue:
         return updated
 
     async def delete(self, p: Principal | None, image_id: str) -> None:
-        current = access.require_mutate(p, await self._store.get_image(image_id), image_id)
+        current = access.require_delete(p, await self._store.get_image(image_id), image_id)
         if current.protected:
             raise FailedPrecondition(f"image {image_id} is protected; unprotect it first")
         deleted, _locations = await self._store.mark_deleted(
