@@ -5,6 +5,7 @@ with these three calls):
     await client.servers.confirm_resize(server_id, wait=True)        # -> ACTIVE (or SHUTOFF)
     await client.servers.revert_resize(server_id, wait=True)         # back to the old flavor
     await client.servers.migrate(server_id, host="kvm-2", wait=True) # admin: cold migration
+    await client.servers.migrate(server_id, hypervisor_type="vmware", wait=True)  # across types
     await client.servers.evacuate(server_id, wait=True)  # admin: its host is down: rebuilt elsewhere
 
 With `wait`, each returns once the server has settled where the call takes it; one that
@@ -17,6 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Collection
 
+from polyvisor.client import enums
 from polyvisor.client.errors import ServerFault
 from polyvisor.client.servers import ServersApi
 from polyvisor.compute.v1 import servers_pb2
@@ -60,19 +62,36 @@ class ServersWithResize(ServersApi):
         *,
         host: str = "",
         live: bool = False,
+        hypervisor_type: str | int = "",
         wait: bool = False,
         wait_timeout: float = 1800.0,
         progress: Progress | None = None,
     ) -> servers_pb2.Server:
         """Admin: move the server to another host of its hypervisor type (`host`, still
         checked by the scheduler's filters; "": the scheduler picks one), on the same flavor.
-        A cold migration then waits in VERIFY_RESIZE for a confirm or a revert, as a resize."""
+        A cold migration then waits in VERIFY_RESIZE for a confirm or a revert, as a resize.
+
+        With `hypervisor_type` another than the server's (e.g. "vmware" for a KVM server), a
+        cold move across types: the server is stopped, its disk carried over as an image,
+        spawned there with the same id, ports and addresses, and removed from the source; it
+        ends ACTIVE (or SHUTOFF, as it was) on the destination, with nothing to confirm. The
+        guest's drivers for the destination's devices are the caller's concern."""
+        target = enums.coerce(enums.HYPERVISOR_TYPE, hypervisor_type) if hypervisor_type else 0
         resp = await self._s.call(
             self._s.compute.MigrateServer,
             servers_pb2.MigrateServerRequest(
-                server_id=server_id, host=host, live=live, request_id=str(uuid.uuid4())
+                server_id=server_id,
+                host=host,
+                live=live,
+                request_id=str(uuid.uuid4()),
+                hypervisor_type=target,
             ),
         )
+        if target and target != resp.server.hypervisor_type:  # a move across types
+            done = await self._settle(resp.server, _SETTLED, wait, wait_timeout, progress)
+            if wait and done.HasField("fault") and done.fault.code:
+                raise ServerFault(done)
+            return done
         if not live:
             return await self._settle(resp.server, (VERIFY_RESIZE,), wait, wait_timeout, progress)
         # A live migration ends ACTIVE: on the destination, or (with its fault) where it was.

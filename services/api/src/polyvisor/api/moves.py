@@ -3,6 +3,9 @@ destination of the server's new flavor, claimed as the move's own consumer
 (`lifecycle.move_consumer`) so that the server's claim stays where it is until the move is
 confirmed.
 
+A move to another hypervisor type asks for any host of that type, for the image its disk
+travels as (of no type, in the snapshot format of the source's type).
+
 A resize asks for its host first (forced: the new flavor on top of the old, both held until
 the confirm), then for any host of the server's hypervisor type; a cold migration asks for
 any other host of that type, or only the host an admin named (the filters still apply to it).
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from polyvisor.api import lifecycle
+from polyvisor.api import image_checks, lifecycle
 from polyvisor.api import models as m
 from polyvisor.api.lifecycle.resize import MoveKind
 from polyvisor.api.placement import PlacementRequest, request_from_spawn
@@ -37,12 +40,22 @@ def move_requests(
         kind = MoveKind(server.resize.kind or MoveKind.RESIZE)
     source = server.resize.source_host
     base = request_from_spawn(server, spec, request_id="", members=members, max_alternates=0)
+    hypervisor_type = server.resize.old_hypervisor_type or server.hypervisor_type
+    if kind == MoveKind.CROSS:
+        # Another type: the disk travels as an image of no type (a snapshot's), in the format
+        # the source's snapshots take, converted for the destination by the image service.
+        hypervisor_type = server.resize.new_hypervisor_type
+        fmt = image_checks.SNAPSHOT_FORMAT.get(server.hypervisor_type, "QCOW2")
+        base = replace(
+            base, image=replace(spec.image, hypervisor_type="", disk_format=fmt, renditions=())
+        )
     base = replace(
         base,
         server_id=lifecycle.move_consumer(server.id),
         flavor=server.flavor,
-        # Of the same kind as the host it is on: its disk and definition carry over.
-        hypervisor_type=server.resize.old_hypervisor_type or server.hypervisor_type,
+        # Of the same kind as the host it is on (its disk and definition carry over), unless
+        # the move is to another type.
+        hypervisor_type=hypervisor_type,
         force_host="",
         ignore_hosts=(),
         max_alternates=0,

@@ -15,6 +15,8 @@ Entries (claimed with a lease by any replica; per server in order):
   claimed as `<server>/move`), and record it (`lifecycle.resize.on_move_placement`);
 - `replace_claim`: a resize confirmed: the server's claim is replaced by the move's;
 - `release_ports`: free the server's ports (`ports.ServerPorts.release`);
+- `bind_ports`: bind the server's ports to a host again (a move across types given up);
+- `delete_transfer_image`: delete the image a move across types carried the disk in;
 - `fail_image`: kill the image a failed or timed-out snapshot was filling (no QUEUED or half
   image is left; the image service refuses it once it is ACTIVE or KILLED).
 
@@ -145,6 +147,10 @@ class Orchestrator:
                     await self._settle_volume(entry, work)
                 elif isinstance(work, lifecycle.ReleaseVolumes):
                     await self._release_volumes(entry)
+                elif isinstance(work, lifecycle.BindPorts):
+                    await self._bind_ports_to(entry, work.host)
+                elif isinstance(work, lifecycle.DeleteTransferImage):
+                    await self._delete_transfer_image(entry, work.image_id)
                 else:
                     await self._release_claim(entry, work)
                 OUTBOX_DONE.labels(entry.kind, "done").inc()
@@ -415,5 +421,24 @@ class Orchestrator:
             raise Unavailable("the api has no image service to kill a failed snapshot in")
         became = await self.images.fail_snapshot(work.image_id, work.reason)
         log.info("failed snapshot's image settled", image_id=work.image_id, result=became)
+        with db_errors():
+            await self._finish(entry)
+
+    async def _bind_ports_to(self, entry: Entry, host: str) -> None:
+        with db_errors():
+            server, spec, _ = await server_store.get_with_spawn(self.pool, entry.server_id)
+        if server is not None and spec is not None and spec.nics:
+            if self.ports is None:
+                raise Unavailable("the server has networks but the api has no network service")
+            await self.ports.bind(server, spec, host)
+            log.info("server ports bound again", host=host)
+        with db_errors():
+            await self._finish(entry)
+
+    async def _delete_transfer_image(self, entry: Entry, image_id: str) -> None:
+        if self.images is None:
+            raise Unavailable("the api has no image service to delete a transfer image in")
+        await self.images.delete_transfer_image(image_id)
+        log.info("transfer image deleted", image_id=image_id)
         with db_errors():
             await self._finish(entry)

@@ -39,6 +39,11 @@ class Resize:
     # host an admin named (`requested_host`, still checked by the scheduler's filters).
     kind: str = "resize"
     requested_host: str = ""
+    # A move to another hypervisor type ("cross"): the type it goes to, and the rendition of
+    # the transfer image the destination boots, as the scheduler named it.
+    new_hypervisor_type: str = ""
+    dest_disk_format: str = ""
+    dest_vmware_disktype: str = ""
 
     @property
     def moves(self) -> bool:
@@ -66,6 +71,9 @@ class Resize:
             "old_hypervisor_type": self.old_hypervisor_type,
             "kind": self.kind,
             "requested_host": self.requested_host,
+            "new_hypervisor_type": self.new_hypervisor_type,
+            "dest_disk_format": self.dest_disk_format,
+            "dest_vmware_disktype": self.dest_vmware_disktype,
         }
 
     @classmethod
@@ -92,4 +100,7 @@ class Resize:
             old_hypervisor_type=str(data.get("old_hypervisor_type") or ""),
             kind=str(data.get("kind") or "resize"),
             requested_host=str(data.get("requested_host") or ""),
+            new_hypervisor_type=str(data.get("new_hypervisor_type") or ""),
+            dest_disk_format=str(data.get("dest_disk_format") or ""),
+            dest_vmware_disktype=str(data.get("dest_vmware_disktype") or ""),
         )

@@ -624,16 +624,18 @@ class ResizeServerResponse(_message.Message):
     def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
 
 class MigrateServerRequest(_message.Message):
-    __slots__ = ("server_id", "host", "live", "request_id")
+    __slots__ = ("server_id", "host", "live", "request_id", "hypervisor_type")
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     LIVE_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    HYPERVISOR_TYPE_FIELD_NUMBER: _ClassVar[int]
     server_id: str
     host: str
     live: bool
     request_id: str
-    def __init__(self, server_id: _Optional[str] = ..., host: _Optional[str] = ..., live: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+    hypervisor_type: _hypervisor_pb2.HypervisorType
+    def __init__(self, server_id: _Optional[str] = ..., host: _Optional[str] = ..., live: _Optional[bool] = ..., request_id: _Optional[str] = ..., hypervisor_type: _Optional[_Union[_hypervisor_pb2.HypervisorType, str]] = ...) -> None: ...
 
 class MigrateServerResponse(_message.Message):
     __slots__ = ("server",)

@@ -222,6 +222,21 @@ class ImageClient:
             if e.code() != grpc.StatusCode.NOT_FOUND:
                 raise map_rpc_error(e, self.PEER) from e
 
+    async def delete_transfer_image(self, image_id: str) -> None:
+        """Delete, as the api, the image a move across hypervisor types carried a server's
+        disk in (the image service lets the api delete those only); gone already is done."""
+        if self._token is None:
+            raise Unavailable("the api has no service identity for the image service")
+        try:
+            await self.stub.DeleteImage(
+                images_pb2.DeleteImageRequest(image_id=image_id),
+                timeout=self.timeout_s,
+                metadata=self._token(),
+            )
+        except grpc.aio.AioRpcError as e:
+            if e.code() != grpc.StatusCode.NOT_FOUND:
+                raise map_rpc_error(e, self.PEER) from e
+
     async def fail_snapshot(self, image_id: str, reason: str) -> str:
         """Kill the snapshot image `image_id` with `reason`, as the api (no caller is waiting:
         the snapshot failed or timed out). Returns what became of it: "killed", or the state

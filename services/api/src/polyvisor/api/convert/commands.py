@@ -111,6 +111,11 @@ def _spawn(
     for r_fmt, r_type, r_sha, r_size in image.renditions:
         if r_fmt == fmt and (fmt != "VMDK" or r_type == disktype):
             sha, size = r_sha, r_size
+    image_id, virtual_size = image.id, image.virtual_size
+    if cmd.image_id and cmd.image_id != image.id:
+        # The image carrying a moved server's disk: the boot facts are the spec's image's,
+        # its bytes (and their sizes) the agent learns from the image service.
+        image_id, virtual_size, sha, size = cmd.image_id, 0, "", 0
     out = commands_pb2.SpawnServer(
         name=server.name,
         hostname=spec.hostname or spawnspec.hostname_for(server.name),
@@ -122,7 +127,7 @@ def _spawn(
         flavor_id=server.flavor.id,
         extra_specs=server.flavor.extra_specs,
         image=commands_pb2.SpawnImage(
-            image_id=image.id,
+            image_id=image_id,
             disk_format=DISK_FORMAT.value(fmt),
             vmware_disktype=VMWARE_DISK_TYPE.value(disktype),
             vmware_adaptertype=VMWARE_ADAPTER_TYPE.value(image.vmware_adaptertype),
@@ -134,7 +139,7 @@ def _spawn(
             vmware_ostype=image.vmware_ostype,
             sha256=sha,
             size=size,
-            virtual_size=image.virtual_size,
+            virtual_size=virtual_size,
         ),
         public_keys=list(spec.public_keys),
         user_data=user_data or b"",

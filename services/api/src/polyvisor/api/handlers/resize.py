@@ -1,6 +1,7 @@
 """ComputeService's resize RPCs: ResizeServer, MigrateServer (a cold migration is a resize to
 the same flavor on another host), ConfirmResize, RevertResize (see
-`polyvisor.api.resizing` and `lifecycle.resize`)."""
+`polyvisor.api.resizing` and `lifecycle.resize`); a migration to another hypervisor type is
+`polyvisor.api.cross_moves`'."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import TypeAlias
 
 import grpc
 
-from polyvisor.api import resizing
+from polyvisor.api import cross_moves, resizing
+from polyvisor.api.convert.enums import HYPERVISOR_TYPE
 from polyvisor.api.convert.servers import server_to_proto
-from polyvisor.api.handlers.context import principal
+from polyvisor.api.handlers.context import bearer, principal
 from polyvisor.api.readcache import ReadCache
 from polyvisor.api.servers import Servers
 from polyvisor.compute.v1 import servers_pb2 as pb
@@ -34,14 +36,24 @@ class ResizeHandlers:
     async def MigrateServer(
         self, request: pb.MigrateServerRequest, context: Ctx
     ) -> pb.MigrateServerResponse:
-        s = await resizing.migrate(
-            self.servers,
-            principal(),
-            request.server_id,
-            request.host,
-            request.live,
-            request.request_id,
-        )
+        p = principal()
+        hypervisor_type = HYPERVISOR_TYPE.name(request.hypervisor_type)
+        current = await self.servers.get(p, request.server_id) if hypervisor_type else None
+        if current is not None and hypervisor_type != current.hypervisor_type.upper():
+            s = await cross_moves.migrate_across(
+                self.servers,
+                p,
+                bearer(context),
+                request.server_id,
+                hypervisor_type,
+                request.host,
+                request.live,
+                request.request_id,
+            )
+        else:
+            s = await resizing.migrate(
+                self.servers, p, request.server_id, request.host, request.live, request.request_id
+            )
         self.cache.invalidate(s.id)
         return pb.MigrateServerResponse(server=server_to_proto(s))
 

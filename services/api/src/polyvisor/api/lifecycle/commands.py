@@ -76,6 +76,9 @@ class Spawn(AgentCommand):
     # report: RAW, QCOW2, VMDK and, for a VMDK, its sub-format ("" = not named).
     disk_format: str = ""
     vmware_disktype: str = ""
+    # Boot this image instead of the spawn spec's (a move across hypervisor types: the image
+    # that carries the server's disk); "" = the spec's.
+    image_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from polyvisor.api import models as m
+from polyvisor.api.lifecycle import cross_move
 from polyvisor.api.lifecycle.commands import AbortMigration, AgentCommand, ConfirmResize
 from polyvisor.api.lifecycle.model import (
     UNSET,
@@ -60,7 +61,15 @@ from polyvisor.api.lifecycle.resize_commands import (
     resize_command,
     revert_command,
 )
-from polyvisor.api.lifecycle.work import ReleaseClaim, ReplaceClaim, ScheduleMove, Send
+from polyvisor.api.lifecycle.work import (
+    DeleteTransferImage,
+    FailImage,
+    OutboxWork,
+    ReleaseClaim,
+    ReplaceClaim,
+    ScheduleMove,
+    Send,
+)
 from polyvisor.api.models import Power, State, Task
 from polyvisor.api.placement import NoValidHost, Placement
 from polyvisor.api.resize_state import Resize as ResizeState
@@ -104,6 +113,9 @@ class MoveKind(enum.StrEnum):
     # A live migration: like MIGRATE for the scheduler, then one LiveMigrate to the source;
     # MIGRATED ends it (no confirm: the move's claim replaces the server's at once).
     LIVE = "live"
+    # A cold move to a host of another hypervisor type, through an image
+    # (`lifecycle.cross_move`); nothing to confirm.
+    CROSS = "cross"
 
 
 def _quota_back(server: m.Server, r: ResizeState) -> tuple[int, int]:
@@ -136,6 +148,8 @@ def start(
         old_hypervisor_type=server.hypervisor_type,
         kind=MoveKind(str(args.get("kind") or MoveKind.RESIZE)).value,
         requested_host=str(args.get("host") or ""),
+        new_hypervisor_type=str(args.get("hypervisor_type") or ""),
+        transfer_image_id=str(args.get("image_id") or ""),
     )
     change = Change(
         task=Task.RESIZE_PREP,
@@ -184,6 +198,8 @@ def on_move_placement(
             no_valid_host=result.explanation or None,
         )
         return _back(server, r, fault, State.ACTIVE if r.was_running else State.SHUTOFF)
+    if r.kind == MoveKind.CROSS:
+        return cross_move.on_placement(server, r, result, now, d)
     dest = replace(r, dest_host=result.host)
     deadline = d.after(now, d.resize_s)
     if r.kind == MoveKind.LIVE:
@@ -227,11 +243,11 @@ def _back(server: m.Server, r: ResizeState, fault: m.Fault | None, state: State)
         resize=None,
         fault=fault,
     )
-    return Outcome(
-        change,
-        (ReleaseClaim(move=True, detail="resize reverted"),),
-        quota_back=_quota_back(server, r),
-    )
+    work: tuple[OutboxWork, ...] = (ReleaseClaim(move=True, detail="resize reverted"),)
+    if r.transfer_image_id:  # a move across types given up before any host took part
+        reason = fault.message if fault else "move given up"
+        work += (FailImage(r.transfer_image_id, reason), DeleteTransferImage(r.transfer_image_id))
+    return Outcome(change, work, quota_back=_quota_back(server, r))
 
 
 # --------------------------------------------------------------------------- confirm, revert
@@ -296,6 +312,8 @@ def on_event(server: m.Server, ev: AgentEvent, now: datetime, d: Deadlines) -> O
     r = server.resize
     if r is None or server.task not in TASKS:
         return None
+    if r.kind == MoveKind.CROSS:
+        return cross_move.on_event(server, ev, now, d)
     if server.task == Task.RESIZE_MIGRATING:
         if ev.kind == EventKind.RESIZED and ev.host in ("", r.source_host):
             return _resized(server, r, ev, now, d)
@@ -416,6 +434,8 @@ def plan_timeout(server: m.Server, now: datetime, d: Deadlines) -> Outcome | Non
         state = State.ACTIVE if r.was_running else State.SHUTOFF
         out = _back(server, r, fault, state)
         return replace(out, change=out.change.then(Change(generation=server.generation + 1)))
+    if r.kind == MoveKind.CROSS:
+        return cross_move.plan_timeout(server, now, d)
     gen = server.generation + 1
     if server.task == Task.RESIZE_CONFIRMING:
         timeout_s = d.power_s
@@ -454,9 +474,14 @@ def plan_timeout(server: m.Server, now: datetime, d: Deadlines) -> Outcome | Non
 # --------------------------------------------------------------------------- delete
 
 
-def on_deleted(server: m.Server) -> tuple[ReleaseClaim, ...]:
+def on_deleted(server: m.Server) -> tuple[OutboxWork, ...]:
     """A server deleted with a resize in flight or unconfirmed: the move's claim goes back
     with its own."""
     if server.resize is None:
         return ()
-    return (ReleaseClaim(move=True, detail="server deleted during a resize"),)
+    out: tuple[OutboxWork, ...] = (
+        ReleaseClaim(move=True, detail="server deleted during a resize"),
+    )
+    if server.resize.transfer_image_id:
+        out += (DeleteTransferImage(server.resize.transfer_image_id),)
+    return out

@@ -11,6 +11,8 @@ from polyvisor.api.lifecycle.commands import AgentCommand
 
 __all__ = [
     "MOVE_CONSUMER_SUFFIX",
+    "BindPorts",
+    "DeleteTransferImage",
     "FailImage",
     "OutboxWork",
     "ReleaseClaim",
@@ -95,6 +97,22 @@ class FailImage:
 
 
 @dataclass(frozen=True, slots=True)
+class BindPorts:
+    """Bind the server's ports (same ids, MACs and addresses) to `host` again: a move across
+    hypervisor types that failed after its ports were bound to the destination."""
+
+    host: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteTransferImage:
+    """Delete the image that carried a server's disk across hypervisor types (the move is
+    over: done, or given up); a no-op for an image already gone."""
+
+    image_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class ReleasePort:
     """Free one port the server no longer has (detached, or its attach failed): deleted when
     the api made it, else unbound and kept."""
@@ -132,6 +150,8 @@ OutboxWork: TypeAlias = (
     | ReplaceClaim
     | SettleVolume
     | ReleaseVolumes
+    | BindPorts
+    | DeleteTransferImage
 )
 
 # The scheduler consumer that holds a move's destination until it is confirmed.

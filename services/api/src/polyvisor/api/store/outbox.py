@@ -25,6 +25,8 @@ from typing import Any
 
 from polyvisor.api.lifecycle.commands import COMMANDS, AgentCommand, Verb
 from polyvisor.api.lifecycle.work import (
+    BindPorts,
+    DeleteTransferImage,
     FailImage,
     OutboxWork,
     ReleaseClaim,
@@ -70,6 +72,8 @@ _KINDS: dict[type, str] = {
     ReleasePort: "release_port",
     SettleVolume: "settle_volume",
     ReleaseVolumes: "release_volumes",
+    BindPorts: "bind_ports",
+    DeleteTransferImage: "delete_transfer_image",
 }
 
 
@@ -90,6 +94,10 @@ def encode(work: OutboxWork) -> tuple[str, dict[str, Any]]:
         return "settle_volume", {"volume_id": work.volume_id, "attached": work.attached}
     if isinstance(work, ReleaseVolumes):
         return "release_volumes", {}
+    if isinstance(work, BindPorts):
+        return "bind_ports", {"host": work.host}
+    if isinstance(work, DeleteTransferImage):
+        return "delete_transfer_image", {"image_id": work.image_id}
     if isinstance(work, ReleasePort):
         return "release_port", {
             "port_id": work.port_id,
@@ -134,6 +142,10 @@ def decode(kind: str, payload: dict[str, Any]) -> OutboxWork:
         return SettleVolume(str(payload.get("volume_id") or ""), bool(payload.get("attached")))
     if kind == "release_volumes":
         return ReleaseVolumes()
+    if kind == "bind_ports":
+        return BindPorts(str(payload["host"]))
+    if kind == "delete_transfer_image":
+        return DeleteTransferImage(str(payload["image_id"]))
     if kind == "command":
         return Send(_command(payload))
     raise ValueError(f"unknown outbox entry kind {kind!r}")

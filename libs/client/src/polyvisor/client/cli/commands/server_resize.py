@@ -1,6 +1,7 @@
 """`polyvisor server resize SERVER FLAVOR`, `server resize confirm SERVER`, `server resize
-revert SERVER`, `server migrate SERVER [--host H] [--live]` (admin; confirmed or reverted as a
-resize). Each takes `--wait`; while it waits a progress line on stderr says where the
+revert SERVER`, `server migrate SERVER [--host H] [--live] [--hypervisor-type T]` (admin;
+confirmed or reverted as a resize; to another hypervisor type: a cold move that ends on the
+destination, nothing to confirm). Each takes `--wait`; while it waits a progress line on stderr says where the
 server is (state and task) and for how long. A resize that settled elsewhere (no host fits the
 flavor: the scheduler's explanation) exits 1 with the server's fault."""
 
@@ -39,11 +40,23 @@ def register(sub: Any, out: argparse.ArgumentParser, wait_args: Any) -> None:
         description="migrate SERVER [--host H] [--live]: move SERVER to another host of its "
         "hypervisor type, on the same flavor (H still checked by the scheduler's filters; "
         "without it the scheduler picks one). A cold migration then waits in VERIFY_RESIZE: "
-        "resize confirm SERVER keeps it there, resize revert SERVER takes it back.",
+        "resize confirm SERVER keeps it there, resize revert SERVER takes it back. "
+        "--hypervisor-type T (another type than the server's, e.g. vmware for a KVM server): "
+        "a cold move across types: the server is stopped, its root disk carried as an image "
+        "(converted for the destination), spawned there with the same id, ports and "
+        "addresses, and removed from the source; nothing to confirm. The guest must have the "
+        "drivers for the destination's devices (virtio on KVM; pvscsi/vmxnet3, or the "
+        "IDE/e1000 fallbacks, on vSphere): that is the operator's concern.",
     )
     m.add_argument("server", metavar="SERVER")
     m.add_argument("--host", default="", help="the destination host (default: scheduler's)")
     m.add_argument("--live", action="store_true", help="move it running (live migration)")
+    m.add_argument(
+        "--hypervisor-type",
+        default="",
+        help="move it cold to a host of this type (kvm, qemu, vmware); the guest's drivers "
+        "for the new devices are yours to provide",
+    )
     wait_args(m, 1800, "wait until the migration has settled (exit 1 if it failed)")
     m.set_defaults(handler=migrate)
     e = sub.add_parser(
@@ -94,12 +107,19 @@ async def migration(ctx: Ctx, args: argparse.Namespace) -> int:
 async def migrate(ctx: Ctx, args: argparse.Namespace) -> int:
     api = ctx.client().servers
     server = await api.find(args.server)
+    if args.hypervisor_type:
+        ctx.err.print(
+            f"Moving {server.name} to a {args.hypervisor_type} host: it is stopped, its disk "
+            "carried over; its guest needs the drivers of the new hypervisor's devices.",
+            markup=False,
+        )
     line = ProgressLine(ctx.err, server.name)
     try:
         result = await api.migrate(
             server.id,
             host=args.host,
             live=args.live,
+            hypervisor_type=args.hypervisor_type,
             wait=args.wait,
             wait_timeout=args.wait_timeout,
             progress=line if args.wait else None,
