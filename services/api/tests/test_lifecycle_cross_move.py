@@ -220,3 +220,20 @@ def test_no_confirm_or_revert_while_it_moves() -> None:
             assert "no resize to confirm or revert" in str(e) or "RESIZE" in str(e)
         else:
             raise AssertionError(f"{action} accepted during a move across types")
+
+
+def test_a_delete_once_the_destination_is_its_host_destroys_the_source_copy_too() -> None:
+    s, _ = at_spawn()
+    out = lc.plan(lc.Action.DELETE, s, NOW, D, "req-d", {})
+    assert commands(out) == [("destroy", "vc-1")]
+    s = then(s, out)
+    work = rz.on_deleted(s)
+    [destroy] = [w.command for w in work if isinstance(w, lc.Send)]
+    assert (destroy.verb.value, destroy.host) == ("destroy", "kvm-1")
+    # not the delete's command id (server, generation, verb): one generation past it
+    assert destroy.generation == s.generation + 1
+    assert lc.DeleteTransferImage("img-t") in work
+    # before the snapshot is taken the source is the server's host: the delete goes there
+    s, _ = placed()
+    s = then(s, lc.plan(lc.Action.DELETE, s, NOW, D, "req-d", {}))
+    assert not [w for w in rz.on_deleted(s) if isinstance(w, lc.Send)]

@@ -59,7 +59,7 @@ from polyvisor.api.models import Power, State, Task
 from polyvisor.api.placement import Placement
 from polyvisor.api.resize_state import Resize as ResizeState
 
-__all__ = ["SNAPSHOT", "on_event", "on_placement", "plan_timeout"]
+__all__ = ["SNAPSHOT", "left_on_source", "on_event", "on_placement", "plan_timeout"]
 
 SNAPSHOT: Final = "snapshot"
 SPAWN: Final = "spawn"
@@ -190,6 +190,7 @@ def _back(
     *,
     ports_moved: bool,
     state: State | None = None,
+    generation: int | None = None,
 ) -> Outcome:
     """The server stays on (or comes back to) the source, as it was: its ports bound there
     again when they had moved, started again when it ran and was stopped for the move."""
@@ -213,7 +214,8 @@ def _back(
         work.append(FailImage(r.transfer_image_id, fault.message))
     work.append(DeleteTransferImage(r.transfer_image_id))
     if r.was_running and state is None:
-        work.append(Send(PowerOn(r.source_host, server.generation, None, server.last_request_id)))
+        gen = server.generation if generation is None else generation
+        work.append(Send(PowerOn(r.source_host, gen, None, server.last_request_id)))
     return Outcome(change, tuple(work))
 
 
@@ -266,6 +268,18 @@ _POWER: Final = frozenset(
 )
 
 
+def left_on_source(server: m.Server) -> tuple[OutboxWork, ...]:
+    """A server deleted once the destination was its host (spawning, or the source's copy
+    not yet destroyed): the delete went to the destination, the source's stopped copy is
+    destroyed too."""
+    r = server.resize
+    if r is None or r.kind != "cross" or r.step not in (SPAWN, CLEANUP):
+        return ()
+    # One past the delete's generation: its Destroy (to the destination) has the delete's,
+    # and a command's id is (server, generation, verb).
+    return (_destroy(server, r, server.generation + 1, None),)
+
+
 # --------------------------------------------------------------------------- deadlines
 
 
@@ -301,7 +315,7 @@ def plan_timeout(server: m.Server, now: datetime, d: Deadlines) -> Outcome | Non
         out = _done(server, r, fault)
     elif r.step == SPAWN:
         # What the destination made is not known: it is told to destroy it.
-        out = _back(server, r, fault, ports_moved=True)
+        out = _back(server, r, fault, ports_moved=True, generation=gen)
         destroy = Send(Destroy(r.dest_host, gen, None, server.last_request_id, reason=message))
         out = replace(out, work=(destroy, *out.work))
     else:

@@ -476,7 +476,7 @@ def plan_timeout(server: m.Server, now: datetime, d: Deadlines) -> Outcome | Non
 
 def on_deleted(server: m.Server) -> tuple[OutboxWork, ...]:
     """A server deleted with a resize in flight or unconfirmed: the move's claim goes back
-    with its own."""
+    with its own (and a move across types' copy left on the source goes)."""
     if server.resize is None:
         return ()
     out: tuple[OutboxWork, ...] = (
@@ -484,4 +484,5 @@ def on_deleted(server: m.Server) -> tuple[OutboxWork, ...]:
     )
     if server.resize.transfer_image_id:
         out += (DeleteTransferImage(server.resize.transfer_image_id),)
+    out += cross_move.left_on_source(server)
     return out
