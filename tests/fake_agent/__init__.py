@@ -13,7 +13,8 @@ chosen per host by the environment and per server by the server's metadata:
 | `silent` | acknowledges the command and never answers |
 
 `fake.power` / `FAKE_AGENT_POWER` (`ok`, `fail`, `silent`) does the same for power on/off,
-reboot and destroy. `fake.reboot=flicker` makes a reboot behave as vCenter reports a reset:
+reboot and destroy. `FAKE_AGENT_SNAPSHOT` (`silent`, the default: a snapshot is never
+answered; `ok`: SNAPSHOTTED at once, nothing uploaded) does it for snapshots. `fake.reboot=flicker` makes a reboot behave as vCenter reports a reset:
 REBOOTED, then two unsolicited POWER_STATE_CHANGED of the same generation published back to
 back, SHUTDOWN (the reset's brief power-off, seen late) then RUNNING. Every command received
 is appended as one JSON line to `FAKE_AGENT_LOG` (when set), for tests to inspect what the api

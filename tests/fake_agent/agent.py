@@ -49,6 +49,9 @@ class FakeAgentConfig:
     hypervisor_type: str = "kvm"
     spawn: str = "ok"
     power: str = "ok"
+    # "silent": a snapshot is never answered (a host that died in its middle); "ok":
+    # answered SNAPSHOTTED at once (nothing is uploaded: the image stays QUEUED).
+    snapshot: str = "silent"
     slow_s: float = 5.0
     report_interval_s: float = 2.0
     vcpus: int = 64
@@ -78,6 +81,7 @@ class FakeAgentConfig:
             hypervisor_type=hv,
             spawn=env.get("FAKE_AGENT_SPAWN", "ok"),
             power=env.get("FAKE_AGENT_POWER", "ok"),
+            snapshot=env.get("FAKE_AGENT_SNAPSHOT", "silent"),
             slow_s=float(env.get("FAKE_AGENT_SLOW_S", "5")),
             report_interval_s=float(env.get("FAKE_AGENT_REPORT_INTERVAL_S", "2")),
             vcpus=int(env.get("FAKE_AGENT_VCPUS", "64")),
@@ -272,6 +276,10 @@ class FakeAgent:
             await self._spawn(cmd)
         elif verb in _ANSWERS:
             await self._power(cmd, verb)
+        elif verb == "snapshot" and self.config.snapshot == "ok":
+            await self._emit(
+                cmd, ev_pb.SERVER_EVENT_KIND_SNAPSHOTTED, power=hypervisor_pb2.POWER_STATE_SHUTDOWN
+            )
 
     def _log(self, cmd: commands_pb2.AgentCommand, verb: str) -> None:
         if self.config.log_path is None:
