@@ -107,7 +107,7 @@ class SpawnImage(_message.Message):
     def __init__(self, image_id: _Optional[str] = ..., disk_format: _Optional[_Union[_disk_pb2.DiskFormat, str]] = ..., vmware_disktype: _Optional[_Union[_disk_pb2.VmwareDiskType, str]] = ..., vmware_adaptertype: _Optional[_Union[_disk_pb2.VmwareAdapterType, str]] = ..., hw_disk_bus: _Optional[_Union[_disk_pb2.DiskBus, str]] = ..., architecture: _Optional[str] = ..., vm_mode: _Optional[str] = ..., os_type: _Optional[str] = ..., vmware_ostype: _Optional[str] = ..., sha256: _Optional[str] = ..., size: _Optional[int] = ..., virtual_size: _Optional[int] = ..., hw_vif_model: _Optional[str] = ...) -> None: ...
 
 class SpawnServer(_message.Message):
-    __slots__ = ("name", "hostname", "resources", "flavor_id", "extra_specs", "image", "public_keys", "user_data", "metadata", "project_id", "user_id", "availability_zone", "console_type", "attempt", "ports")
+    __slots__ = ("name", "hostname", "resources", "flavor_id", "extra_specs", "image", "public_keys", "user_data", "metadata", "project_id", "user_id", "availability_zone", "console_type", "attempt", "ports", "root_volume")
     class ExtraSpecsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -137,6 +137,7 @@ class SpawnServer(_message.Message):
     CONSOLE_TYPE_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     PORTS_FIELD_NUMBER: _ClassVar[int]
+    ROOT_VOLUME_FIELD_NUMBER: _ClassVar[int]
     name: str
     hostname: str
     resources: _resources_pb2.Resources
@@ -152,7 +153,8 @@ class SpawnServer(_message.Message):
     console_type: _hypervisor_pb2.ConsoleType
     attempt: int
     ports: _containers.RepeatedCompositeFieldContainer[_bindings_pb2.PortBindingSpec]
-    def __init__(self, name: _Optional[str] = ..., hostname: _Optional[str] = ..., resources: _Optional[_Union[_resources_pb2.Resources, _Mapping]] = ..., flavor_id: _Optional[str] = ..., extra_specs: _Optional[_Mapping[str, str]] = ..., image: _Optional[_Union[SpawnImage, _Mapping]] = ..., public_keys: _Optional[_Iterable[str]] = ..., user_data: _Optional[bytes] = ..., metadata: _Optional[_Mapping[str, str]] = ..., project_id: _Optional[str] = ..., user_id: _Optional[str] = ..., availability_zone: _Optional[str] = ..., console_type: _Optional[_Union[_hypervisor_pb2.ConsoleType, str]] = ..., attempt: _Optional[int] = ..., ports: _Optional[_Iterable[_Union[_bindings_pb2.PortBindingSpec, _Mapping]]] = ...) -> None: ...
+    root_volume: VolumeConnection
+    def __init__(self, name: _Optional[str] = ..., hostname: _Optional[str] = ..., resources: _Optional[_Union[_resources_pb2.Resources, _Mapping]] = ..., flavor_id: _Optional[str] = ..., extra_specs: _Optional[_Mapping[str, str]] = ..., image: _Optional[_Union[SpawnImage, _Mapping]] = ..., public_keys: _Optional[_Iterable[str]] = ..., user_data: _Optional[bytes] = ..., metadata: _Optional[_Mapping[str, str]] = ..., project_id: _Optional[str] = ..., user_id: _Optional[str] = ..., availability_zone: _Optional[str] = ..., console_type: _Optional[_Union[_hypervisor_pb2.ConsoleType, str]] = ..., attempt: _Optional[int] = ..., ports: _Optional[_Iterable[_Union[_bindings_pb2.PortBindingSpec, _Mapping]]] = ..., root_volume: _Optional[_Union[VolumeConnection, _Mapping]] = ...) -> None: ...
 
 class DestroyServer(_message.Message):
     __slots__ = ("reason",)
