@@ -1,7 +1,8 @@
 """A file volume on real guests (qemu:///system): made by the volume service's file backend,
 attached live to a running boot-sector guest, detached, attached to a second server; its
 bytes (a marker block written from the host) survive all of it and the first server's
-deletion. The verbs are idempotent (a repeated command answers as done)."""
+deletion. The verbs are idempotent (a repeated command answers as done). A boot-sector guest
+boots from a file volume, whose file and bytes outlive the server."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from polyvisor.agentkit.commands import EventKind
 from polyvisor.volumesvc.backends.base import VolumeRef
 from polyvisor.volumesvc.backends.file import FileBackend
-from tests.agent_kvm.boot_sector import BOOT_LINE
+from tests.agent_kvm.boot_sector import BOOT_LINE, boot_sector
 from tests.agent_kvm.kvm_support import KvmAgent, virsh
 
 pytestmark = pytest.mark.slow
@@ -104,3 +105,46 @@ async def test_file_volume_moves_between_running_guests_and_keeps_its_bytes(
     await agent.send(b, 5, "destroy")
     await agent.tap.wait_for(is_(EventKind.DESTROYED, b), timeout=60)
     assert await asyncio.to_thread(marker_intact, path)
+
+
+async def test_a_boot_sector_guest_boots_from_a_file_volume_that_outlives_it(
+    kvm_agent: KvmAgent, world_dir: Path
+) -> None:
+    """The volume is the domain's boot disk as it is (no image fetched, no copy); destroying
+    the server leaves the volume's file with its bytes."""
+    agent = kvm_agent
+    await agent.start()
+    backend = FileBackend(world_dir / "volumes")
+    vid = str(uuid.uuid4())
+    path = await backend.create(VolumeRef(vid, 1))
+    (world_dir / "volumes").chmod(0o755)
+    sector = world_dir / f"{vid}.sector"
+    sector.write_bytes(boot_sector(b"BOOTED FROM VOLUME"))
+    out = await asyncio.to_thread(
+        subprocess.run,
+        ["qemu-io", "-n", "-f", "qcow2", "-c", f"write -s {sector} 0 512", path],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert "wrote 512/512 bytes" in out.stdout, out.stdout + out.stderr
+    await asyncio.to_thread(_qemu_io, path, "write")
+    conn = backend.connection(VolumeRef(vid, 1, path))
+    vol = {"volume_id": vid, "volume_kind": conn.kind, "volume_attrs": dict(conn.attrs)}
+
+    sid = str(uuid.uuid4())
+    await agent.send(sid, 1, "spawn", memory_mb=64, disk_gb=1, **vol)
+    await agent.tap.wait_for(is_(EventKind.SPAWNED, sid), timeout=180)
+    await agent.serial_line(sid, b"BOOTED FROM VOLUME")
+    assert path in disks(f"polyvisor-{sid}").splitlines()[2]  # the first disk: vda
+    assert not any((agent.root / "cache").rglob("*.qcow2"))  # no image fetched
+
+    await agent.send(sid, 2, "destroy")
+    await agent.tap.wait_for(is_(EventKind.DESTROYED, sid), timeout=60)
+    assert await asyncio.to_thread(marker_intact, path)
+    head = world_dir / f"{vid}.head"
+    await asyncio.to_thread(
+        subprocess.run,
+        ["qemu-img", "dd", "-f", "qcow2", "-O", "raw", f"if={path}", f"of={head}", "bs=512",
+         "count=1"],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    assert head.read_bytes()[:512] == sector.read_bytes()

@@ -2,7 +2,10 @@
 backends on real qemu-img), scheduler and image service and fake agents: a volume attached to
 a running server (its host gets the file connection), detached, released when the server is
 deleted; refusals that leave nothing half done (another project's volume, a volume in use,
-a type the server's hypervisor cannot use, a host without the volume_file capability)."""
+a type the server's hypervisor cannot use, a host without the volume_file capability). A
+server booted from a volume (CreateServer boot_volume_id): its host gets the volume's
+connection instead of an image, the volume is in use while the server exists and available
+again once it is deleted; the refusals of such a create."""
 
 from __future__ import annotations
 
@@ -42,7 +45,7 @@ async def stack(
             }
         )
         await s.start_control_plane({"POLYVISOR_VOLUME_ADDRESS": address})
-        await s.start_agent(CAPABLE, capabilities="volume_file")
+        await s.start_agent(CAPABLE, capabilities="volume_file,boot_volume")
         await s.start_agent(INCAPABLE)
         yield s
     finally:
@@ -190,7 +193,8 @@ async def test_the_cli_makes_attaches_and_detaches_a_volume(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """`polyvisor volume create|list|extend|snapshot`, `server add|remove volume` (names)."""
+    """`polyvisor volume create|list|extend|snapshot`, `server add|remove volume`, `server
+    create --boot-volume` (names)."""
     u = User(stack, await stack.new_project_user(await stack.admin(), "member"))
     server = await _server(u, image_id, CAPABLE)
     assert stack.volume is not None
@@ -222,3 +226,79 @@ async def test_the_cli_makes_attaches_and_detaches_a_volume(
     code, out = await polyvisor("volume", "delete", "cli-data")
     assert code != 0  # it has a snapshot
     assert (await u.get(vol_id)).status == volumes_pb2.VOLUME_STATUS_AVAILABLE
+
+    # `server create --boot-volume`: the volume is the server's root disk
+    await polyvisor("volume", "create", "cli-root", "--size", "1")
+    code, out = await polyvisor("server", "create", "cli-boot", "--boot-volume", "cli-root",
+                                "--flavor", "vol-small", "--wait", "-f", "json")  # fmt: skip
+    assert code == 0, out  # --wait: ACTIVE (exit 1 on ERROR)
+    code, out = await polyvisor("volume", "list", "--server", "cli-boot", "-f", "json")
+    assert [v["name"] for v in json.loads(out)] == ["cli-root"]
+
+
+async def test_boot_from_volume_and_its_refusals(stack: Stack, image_id: str) -> None:
+    admin = await stack.admin()
+    u = User(stack, await stack.new_project_user(admin, "member"))
+    other = User(stack, await stack.new_project_user(admin, "member"))
+    agent: FakeAgentProcess = stack.agents[0]
+    vol = await u.volume(name="root")
+
+    async def boot(who: User, volume_id: str, **spec: object) -> servers_pb2.Server:
+        return await who.c.create_server(f"b-{uuid.uuid4().hex[:6]}", "", "vol-small",
+                                         boot_volume_id=volume_id, **spec)  # fmt: skip
+
+    s = await u.c.wait((await boot(u, vol.id)).id, st.SERVER_STATE_ACTIVE)
+    assert s.host == CAPABLE and not s.image_id
+    [cmd] = [c for c in agent.commands() if c.get("verb") == "spawn" and c["server_id"] == s.id]
+    assert (cmd["root_volume_id"], cmd["root_kind"], cmd["image_id"]) == (vol.id, "file", "")
+    got = await u.get(vol.id)
+    assert got.status == volumes_pb2.VOLUME_STATUS_IN_USE
+    assert [(a.server_id, a.root) for a in got.attachments] == [(s.id, True)]
+
+    # refused, and nothing is left half done
+    spare = await u.volume()
+    both = u.c.create_server("x", image_id, "vol-small", boot_volume_id=spare.id)
+    assert "not both" in await _refused(grpc.StatusCode.INVALID_ARGUMENT, both)
+    await _refused(grpc.StatusCode.INVALID_ARGUMENT, u.c.create_server("x", "", "vol-small"))
+    many = u.c.compute.CreateServer(
+        servers_pb2.CreateServerRequest(
+            server=servers_pb2.ServerSpec(name="x", flavor_id="vol-small",
+                                          boot_volume_id=spare.id),
+            max_count=2,
+        ),
+        metadata=u.c.md,
+    )  # fmt: skip
+    assert "one server" in await _refused(grpc.StatusCode.INVALID_ARGUMENT, many)
+    assert "in use" in await _refused(grpc.StatusCode.FAILED_PRECONDITION, boot(u, vol.id))
+    await _refused(grpc.StatusCode.NOT_FOUND, boot(other, spare.id))
+    assert "root disk" in await _refused(
+        grpc.StatusCode.FAILED_PRECONDITION, u.detach(s.id, vol.id)
+    )
+    for call in (
+        u.c.compute.RebuildServer(
+            servers_pb2.RebuildServerRequest(server_id=s.id, image_id=image_id), metadata=u.c.md
+        ),
+        u.c.compute.ResizeServer(
+            servers_pb2.ResizeServerRequest(server_id=s.id, flavor_id="vol-small"),
+            metadata=u.c.md,
+        ),
+    ):
+        assert "boots from volume" in await _refused(grpc.StatusCode.FAILED_PRECONDITION, call)
+    again = await u.get(spare.id)
+    assert again.status == volumes_pb2.VOLUME_STATUS_AVAILABLE and not again.attachments
+
+    # no host left that boots from volumes: the scheduler says which capability is missing
+    far = await boot(u, spare.id, scheduler_hints={"different_host": s.id})
+    far = await u.c.wait(far.id, st.SERVER_STATE_ERROR)
+    assert "boot_volume" in far.fault.message or "volume_file" in far.fault.message, far.fault
+
+    # deleted: both volumes kept, available
+    for sid in (s.id, far.id):
+        await u.c.compute.DeleteServer(
+            servers_pb2.DeleteServerRequest(server_id=sid), metadata=u.c.md
+        )
+    for v in (vol, spare):
+        kept = await eventually(
+            lambda v=v: u.get(v.id), lambda x: x.status == volumes_pb2.VOLUME_STATUS_AVAILABLE
+        )
+        assert not kept.attachments

@@ -329,6 +329,8 @@ class FakeAgent:
                     for b in s.ports
                 ],
             )
+            if s.HasField("root_volume"):
+                record.update(root_volume_id=s.root_volume.volume_id, root_kind=s.root_volume.kind)
         with self.config.log_path.open("a") as f:
             f.write(json.dumps(record) + "\n")
 

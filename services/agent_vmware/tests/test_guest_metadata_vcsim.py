@@ -46,7 +46,7 @@ def test_set_metadata_replaces_the_meta_the_guest_reads(
 ) -> None:
     assert isinstance(driver, GuestMetadata)
     image = local_image(images["streamOptimized"], "img-meta")
-    spec = InstanceSpec(str(uuid.uuid4()), "meta-1", "meta-1", 1, 256, 0, image)
+    spec = InstanceSpec(str(uuid.uuid4()), "meta-1", "meta-1", 1, 256, 0, image=image)
     inst = driver.spawn(replace(spec, metadata={"role": "web"}))
     before = _document(direct, inst.server_id)
     assert before["meta"] == {"role": "web"}

@@ -58,7 +58,7 @@ from polyvisor.agentkit.migrate_handler import MIGRATE_VERBS, abort_migration, l
 from polyvisor.agentkit.port_handler import PORT_VERBS, apply_port
 from polyvisor.agentkit.resize_handler import RESIZE_VERBS, apply_resize
 from polyvisor.agentkit.transient import Transient, backoff
-from polyvisor.agentkit.volume_handler import VOLUME_VERBS, apply_volume
+from polyvisor.agentkit.volume_handler import VOLUME_VERBS, apply_volume, spawn_from_volume
 from polyvisor.common.errors import PolyvisorError
 from polyvisor.common.logging import bound_context, get_logger
 
@@ -268,6 +268,13 @@ class CommandHandler:
     async def _spawn(self, cmd: Command) -> None:
         req = cmd.spawn
         assert req is not None
+        if req.root_volume is not None:
+            await self._emit(cmd, EventKind.PROGRESS, task=Task.SPAWNING)
+            inst = await spawn_from_volume(self.driver, self.calls, self.host, cmd)
+            self._destroyed.pop(cmd.server_id, None)
+            await self._answer(cmd, EventKind.SPAWNED, inst)
+            return
+        assert req.image is not None and req.rendition is not None
         await self._emit(cmd, EventKind.PROGRESS, task=Task.FETCHING_IMAGE)
         try:
             local = await self.cache.fetch(

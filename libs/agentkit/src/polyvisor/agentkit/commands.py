@@ -62,15 +62,18 @@ class SpawnRequest:
     vcpus: int
     memory_mb: int
     disk_gb: int
-    image: ImageRef
+    # The image to boot (None: the server boots from `root_volume`).
+    image: ImageRef | None
     # The rendition to fetch and boot: the scheduler chose it from the host's reported
-    # disk_formats, the spawn command names it.
-    rendition: RenditionWanted
+    # disk_formats, the spawn command names it (None with `root_volume`).
+    rendition: RenditionWanted | None
     expected_sha256: str = ""
     public_keys: tuple[str, ...] = ()
     user_data: bytes = b""
     metadata: Mapping[str, str] = field(default_factory=dict)
     attempt: int = 1
+    # The volume the server boots from, attached as it is (the boot_volume capability).
+    root_volume: VolumeConnection | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ queries) to dataclasses and back; each message is a short mapping.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -232,12 +233,15 @@ def command_from_proto(msg: commands_pb2.AgentCommand) -> Command:
             raise InvalidCommand(f"{which} without a port id")
         return Command(verb=Verb(which), port_id=port_id, **base)
     if which in ("attach_volume", "detach_volume"):
-        v = getattr(msg, which).volume
-        if not v.volume_id or not v.kind:
-            raise InvalidCommand(f"{which} without a volume id and kind")
-        conn = VolumeConnection(v.volume_id, v.kind, dict(v.attrs))
+        conn = _volume(getattr(msg, which).volume, which)
         return Command(verb=Verb(which), volume=conn, **base)
     raise InvalidCommand(f"unknown verb {which}")
+
+
+def _volume(v: commands_pb2.VolumeConnection, what: str) -> VolumeConnection:
+    if not v.volume_id or not v.kind:
+        raise InvalidCommand(f"{what} without a volume id and kind")
+    return VolumeConnection(v.volume_id, v.kind, dict(v.attrs))
 
 
 def _image_ref(img: commands_pb2.SpawnImage) -> ImageRef:
@@ -249,6 +253,7 @@ def _image_ref(img: commands_pb2.SpawnImage) -> ImageRef:
         vmware_disktype=_VMWARE_DISKTYPES.get(img.vmware_disktype, ""),
         vmware_adaptertype=_VMWARE_ADAPTERS.get(img.vmware_adaptertype, ""),
         hw_disk_bus=_DISK_BUSES.get(img.hw_disk_bus, ""),
+        hw_vif_model=img.hw_vif_model,
         architecture=img.architecture,
         os_type=img.os_type,
         min_disk_gb=0,
@@ -258,26 +263,26 @@ def _image_ref(img: commands_pb2.SpawnImage) -> ImageRef:
 
 def _spawn_from_proto(s: commands_pb2.SpawnServer) -> SpawnRequest:
     img = s.image
-    if not img.image_id:
-        raise InvalidCommand("spawn without an image")
     if s.resources.vcpus <= 0 or s.resources.memory_mb <= 0:
         raise InvalidCommand("spawn needs vcpus and memory_mb above zero")
     if s.resources.disk_gb < 0:
         raise InvalidCommand("spawn with a negative disk_gb")
+    if s.HasField("root_volume"):  # boots from the volume: no image
+        if img.image_id:
+            raise InvalidCommand("spawn names both an image and a root volume")
+        root = _volume(s.root_volume, "spawn from a volume")
+        return replace(_spawn_request(s, None, None), root_volume=root)
+    if not img.image_id:
+        raise InvalidCommand("spawn without an image")
     if img.disk_format not in _DISK_FORMATS:
         raise InvalidCommand("spawn names no rendition of its image (disk_format unset)")
-    ref = ImageRef(
-        image_id=img.image_id,
-        disk_format=_DISK_FORMATS.get(img.disk_format, ""),
-        vmware_disktype=_VMWARE_DISKTYPES.get(img.vmware_disktype, ""),
-        vmware_adaptertype=_VMWARE_ADAPTERS.get(img.vmware_adaptertype, ""),
-        hw_disk_bus=_DISK_BUSES.get(img.hw_disk_bus, ""),
-        hw_vif_model=img.hw_vif_model,
-        architecture=img.architecture,
-        os_type=img.os_type,
-        min_disk_gb=0,
-        virtual_size=img.virtual_size,
-    )
+    ref = _image_ref(img)
+    return _spawn_request(s, ref, RenditionWanted(ref.disk_format, ref.vmware_disktype))
+
+
+def _spawn_request(
+    s: commands_pb2.SpawnServer, ref: ImageRef | None, rendition: RenditionWanted | None
+) -> SpawnRequest:
     return SpawnRequest(
         name=s.name,
         hostname=s.hostname or s.name,
@@ -285,8 +290,8 @@ def _spawn_from_proto(s: commands_pb2.SpawnServer) -> SpawnRequest:
         memory_mb=s.resources.memory_mb,
         disk_gb=s.resources.disk_gb,
         image=ref,
-        rendition=RenditionWanted(ref.disk_format, ref.vmware_disktype),
-        expected_sha256=img.sha256.lower(),
+        rendition=rendition,
+        expected_sha256=s.image.sha256.lower(),
         public_keys=tuple(s.public_keys),
         user_data=bytes(s.user_data),
         metadata=dict(s.metadata),

@@ -175,8 +175,9 @@ class LocalImage:
 
 
 @dataclass(frozen=True, slots=True)
-class InstanceSpec:
-    """Everything a driver needs to create one VM."""
+class GuestSpec:
+    """What a driver needs to create one VM, its root disk aside (an image's, ``InstanceSpec``;
+    or a volume's, the ``boot_volume`` capability)."""
 
     server_id: str
     name: str
@@ -184,10 +185,16 @@ class InstanceSpec:
     vcpus: int
     memory_mb: int
     disk_gb: int
-    image: LocalImage
     ssh_public_keys: tuple[str, ...] = ()
     user_data: bytes = b""
     metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceSpec(GuestSpec):
+    """Everything a driver needs to create one VM from an image."""
+
+    image: LocalImage = field(kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)

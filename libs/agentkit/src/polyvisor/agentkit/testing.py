@@ -324,6 +324,11 @@ def agent_command(
                 attempt=1,
             )
         )
+        if volume_id:  # boots from the volume: no image
+            msg.spawn.ClearField("image")
+            root = msg.spawn.root_volume
+            root.volume_id, root.kind = volume_id, volume_kind
+            root.attrs.update(volume_attrs or {})
     elif verb == "destroy":
         msg.destroy.SetInParent()
     elif verb == "power_on":

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from polyvisor.agentkit.capabilities import capability
+from polyvisor.agentkit.driver import GuestSpec, Instance
 
-__all__ = ["VOLUME_KINDS", "FileVolumes", "VmdkVolumes", "VolumeConnection"]
+__all__ = ["VOLUME_KINDS", "FileVolumes", "VmdkVolumes", "VolumeBoot", "VolumeConnection"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +67,14 @@ class VmdkVolumes(Protocol):
 
 #: backend kind -> the capability protocol a driver implements to attach it
 VOLUME_KINDS: dict[str, type] = {"file": FileVolumes, "vmdk": VmdkVolumes}
+
+
+@capability("boot_volume")
+@runtime_checkable
+class VolumeBoot(Protocol):
+    def spawn_from_volume(self, spec: GuestSpec, root: VolumeConnection) -> Instance:
+        """Ensure the VM exists and runs with the volume ``root`` as its boot disk (of a kind
+        the driver attaches: ``VOLUME_KINDS``), used as it is: never copied, and never removed
+        by ``destroy`` or a failed spawn. Idempotent as ``Driver.spawn``; a kind the driver
+        cannot boot from is refused with SpawnFailed."""
+        ...

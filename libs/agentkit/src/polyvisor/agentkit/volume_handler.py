@@ -1,14 +1,15 @@
 """Attaching a volume to, or detaching it from, a server that exists (the ``volume_<kind>``
-capabilities): the command handler's part for the attach_volume and detach_volume verbs."""
+capabilities), and spawning a server whose root disk is a volume (``boot_volume``): the
+command handler's part for the attach_volume and detach_volume verbs and such spawns."""
 
 from __future__ import annotations
 
 from polyvisor.agentkit.commands import Command, EventKind, Verb
-from polyvisor.agentkit.driver import Driver, DriverError
+from polyvisor.agentkit.driver import Driver, DriverError, GuestSpec, Instance, SpawnFailed
 from polyvisor.agentkit.executor import DriverCalls
-from polyvisor.agentkit.volume_capabilities import VOLUME_KINDS
+from polyvisor.agentkit.volume_capabilities import VOLUME_KINDS, VolumeBoot
 
-__all__ = ["VOLUME_VERBS", "apply_volume"]
+__all__ = ["VOLUME_VERBS", "apply_volume", "spawn_from_volume"]
 
 VOLUME_VERBS: dict[Verb, EventKind] = {
     Verb.ATTACH_VOLUME: EventKind.VOLUME_ATTACHED,
@@ -32,3 +33,37 @@ async def apply_volume(driver: Driver, calls: DriverCalls, host: str, cmd: Comma
     method = getattr(driver, f"{verb}_{vol.kind}_volume")
     await calls.run(cmd.verb.value, method, cmd.server_id, vol)
     return VOLUME_VERBS[cmd.verb]
+
+
+async def spawn_from_volume(
+    driver: Driver, calls: DriverCalls, host: str, cmd: Command
+) -> Instance:
+    """Spawn the command's server with its root volume as boot disk. A host whose driver cannot
+    boot from volumes, or cannot reach the volume's kind, refuses with SpawnFailed naming the
+    missing capability (answered SPAWN_FAILED: the server goes to another host or ERROR)."""
+    req = cmd.spawn
+    assert req is not None and req.root_volume is not None
+    root = req.root_volume
+    if not isinstance(driver, VolumeBoot):
+        raise SpawnFailed(
+            f"host {host} cannot boot servers from volumes: its hypervisor driver has no "
+            "boot_volume capability"
+        )
+    proto = VOLUME_KINDS.get(root.kind)
+    if proto is None or not isinstance(driver, proto):
+        raise SpawnFailed(
+            f"host {host} cannot boot from {root.kind} volumes: its hypervisor driver has no "
+            f"volume_{root.kind} capability"
+        )
+    spec = GuestSpec(
+        server_id=cmd.server_id,
+        name=req.name,
+        hostname=req.hostname,
+        vcpus=req.vcpus,
+        memory_mb=req.memory_mb,
+        disk_gb=req.disk_gb,
+        ssh_public_keys=req.public_keys,
+        user_data=req.user_data,
+        metadata=dict(req.metadata),
+    )
+    return await calls.run("spawn", driver.spawn_from_volume, spec, root)

@@ -44,6 +44,8 @@ class ServerSpecArgs(_ServerSpecRequired, total=False):
     request_id: str | None
     networks: Sequence[Mapping[str, str]]
     require_security_groups: bool
+    # Boot from this volume (then image_id is ""): its root disk, kept when it is deleted.
+    boot_volume_id: str
 
 
 def is_uuid(text: str) -> bool:
@@ -70,7 +72,8 @@ class ServersApi(ServerActions, ServerNics):
         """Create one server (BUILDING); with `wait`, return it once ACTIVE. `networks`: its
         NICs in order, each {"network_id": ..., "fixed_ip": ...} or {"port_id": ...} (none:
         the project's only or "default" network). `require_security_groups`: only on a host
-        that enforces its ports' security groups (none: the create fails, explained)."""
+        that enforces its ports' security groups (none: the create fails, explained).
+        `boot_volume_id` (with image_id ""): boot from that volume, the server's root disk."""
         servers = await self.create_many(name, min_count=1, max_count=1, **spec)
         server = servers[0]
         if wait:
@@ -103,6 +106,7 @@ class ServersApi(ServerActions, ServerNics):
             metadata=dict(spec.get("metadata") or {}),
             networks=[servers_pb2.ServerNetwork(**dict(n)) for n in spec.get("networks", ())],
             require_security_groups=spec.get("require_security_groups", False),
+            boot_volume_id=spec.get("boot_volume_id", ""),
         )
         req = servers_pb2.CreateServerRequest(
             request_id=spec.get("request_id") or str(uuid.uuid4()),

@@ -51,6 +51,7 @@ from polyvisor.agentkit.driver import (
     Console,
     DriverError,
     Features,
+    GuestSpec,
     HostInfo,
     Instance,
     InstanceChange,
@@ -58,6 +59,7 @@ from polyvisor.agentkit.driver import (
     Inventory,
     Unsubscribe,
 )
+from polyvisor.agentkit.volume_capabilities import VolumeConnection
 from polyvisor.common.logging import get_logger
 
 __all__ = ["LibvirtConfig", "LibvirtDriver", "PortHook", "PortsLibvirtDriver"]
@@ -67,6 +69,10 @@ log = get_logger(__name__)
 
 class LibvirtDriver(SpawnVerbs, PowerVerbs, DiskVerbs, AdoptVerbs, VolumeVerbs):
     """Implements ``polyvisor.agentkit.driver.Driver`` with libvirt-python."""
+
+    def spawn_from_volume(self, spec: GuestSpec, root: VolumeConnection) -> Instance:
+        """The ``boot_volume`` capability: the volume's file is the boot disk, as it is."""
+        return self._spawn_from_volume(spec, root)
 
     # ------------------------------------------------------------------ Driver: observe
 

@@ -37,16 +37,20 @@ from polyvisor.agent_kvm.domain_xml import (
 )
 from polyvisor.agent_kvm.libvirt_errors import is_no_domain, mapped_errors, to_driver_error
 from polyvisor.agent_kvm.libvirt_host import GiB, LibvirtHost, PortHook, inside, make_traversable
+from polyvisor.agent_kvm.libvirt_volumes import RootDisk, root_volume_disk
 from polyvisor.agent_kvm.net.metadata import InstanceMeta
-from polyvisor.agent_kvm.rbd_disks import RbdDiskError, rbd_root_disks
+from polyvisor.agent_kvm.rbd_disks import RbdDiskError, rbd_root_disks, replace_root_disk
 from polyvisor.agentkit.driver import (
     DriverError,
+    GuestSpec,
     HypervisorUnavailable,
+    ImageRef,
     Instance,
     InstanceNotFound,
     InstanceSpec,
     SpawnFailed,
 )
+from polyvisor.agentkit.volume_capabilities import VolumeConnection
 from polyvisor.common.logging import get_logger
 
 __all__ = ["INSTANCE_META", "SpawnVerbs"]
@@ -63,6 +67,15 @@ class SpawnVerbs(LibvirtHost):
 
     def spawn(self, spec: InstanceSpec) -> Instance:
         return self.spawn_with_ports(spec)
+
+    def _spawn_from_volume(self, spec: GuestSpec, root: VolumeConnection) -> Instance:
+        """Spawn with the volume ``root`` as the boot disk (the ``boot_volume`` capability of the
+        KVM driver; not of the LXC driver that shares these verbs)."""
+        with self._lock_for(spec.server_id):
+            existing = self._find(spec.server_id)
+            if existing is not None:
+                return self._ensure_running(spec.server_id, existing)
+            return self._build(spec, (), {}, root)
 
     def spawn_with_ports(
         self,
@@ -120,6 +133,17 @@ class SpawnVerbs(LibvirtHost):
     def _create(
         self, spec: InstanceSpec, nics: tuple[Interface, ...], network_data: Mapping[str, Any]
     ) -> Instance:
+        return self._build(spec, nics, network_data)
+
+    def _build(
+        self,
+        spec: GuestSpec,
+        nics: tuple[Interface, ...],
+        network_data: Mapping[str, Any],
+        root: VolumeConnection | None = None,
+    ) -> Instance:
+        """Spawn from the spec's image (an InstanceSpec), or with the volume ``root`` as its
+        boot disk, used as it is (``libvirt_volumes.root_volume_disk``)."""
         conn = self._connection()
         caps = self._capabilities()
         sid = spec.server_id
@@ -128,32 +152,17 @@ class SpawnVerbs(LibvirtHost):
         try:
             self._fresh_instance_dir(sid)
             make_traversable(workdir)
-
-            base = spec.image.path
-            rendition = spec.image.rendition.disk_format
-            size = max(0, spec.disk_gb) * GiB
-            bootable = [r.disk_format for r in disk_formats(self.config.disk_mode)]
-            if rendition not in bootable:
-                raise SpawnFailed(
-                    f"disk mode {self.config.disk_mode} boots {' or '.join(bootable)} "
-                    f"renditions, got {rendition}"
-                )
-            rbd = rbd_root_disks(self.config)
-            rbd_spec = ""
-            if rbd is not None:  # the root disk is an RBD clone; XML swapped below
-                disk_path, disk_format = workdir / "disk.rbd", "raw"
-                rbd.ensure_secret(conn)
-                rbd_spec = rbd.clone_root(sid, base, spec.image.sha256, size)
-            elif self.config.disk_mode == "copy":
-                disk_path, disk_format = workdir / "disk.raw", "raw"
-                create_raw_copy(base, disk_path, size)
+            ref: ImageRef | None = None
+            if root is not None:
+                disk = root_volume_disk(root)
             else:
-                disk_path, disk_format = workdir / "disk.qcow2", "qcow2"
-                create_overlay(base, rendition, disk_path, size)
+                assert isinstance(spec, InstanceSpec)
+                ref = spec.image.ref
+                disk = self._root_image_disk(conn, spec, workdir)
 
             if not nics and self._port_hook is not None:
                 nics, network_data = self._port_hook.plug_for(sid)
-            vif_model = spec.image.ref.hw_vif_model
+            vif_model = ref.hw_vif_model if ref else ""
             if vif_model and vif_model not in VIF_MODELS:
                 raise SpawnFailed(
                     f"unsupported hw_vif_model {vif_model!r} (one of {', '.join(VIF_MODELS)})"
@@ -184,13 +193,13 @@ class SpawnVerbs(LibvirtHost):
             os.chmod(meta_path, 0o600)
             serial_log = workdir / "console.log"
 
-            arch = spec.image.ref.architecture or caps.host_arch or "x86_64"
+            arch = (ref.architecture if ref else "") or caps.host_arch or "x86_64"
             guest = caps.guest(arch, self.config.virt_type)
             if guest is None:
                 raise SpawnFailed(
                     f"this host cannot run {arch} guests with virt type {self.config.virt_type}"
                 )
-            bus = spec.image.ref.hw_disk_bus or "virtio"
+            bus = (ref.hw_disk_bus if ref else "") or "virtio"
             if bus not in _DISK_BUSES:
                 raise SpawnFailed(f"unsupported hw_disk_bus {bus!r}")
             port = self._ports.take(domain_name(sid))
@@ -202,8 +211,8 @@ class SpawnVerbs(LibvirtHost):
                     memory_mb=spec.memory_mb,
                     domain_type=caps.domain_type(self.config.virt_type),
                     arch=guest.raw_arch,
-                    disk_path=str(disk_path),
-                    disk_format=disk_format,
+                    disk_path=str(disk.path),
+                    disk_format=disk.format,
                     disk_bus=bus,
                     config_drive_path=str(config_drive),
                     serial_log=str(serial_log),
@@ -212,13 +221,13 @@ class SpawnVerbs(LibvirtHost):
                     # Known to nobody: until a console session sets its own, the VNC
                     # server accepts no one.
                     vnc_password=new_vnc_password(),
-                    image_id=spec.image.ref.image_id,
+                    image_id=ref.image_id if ref else "",
                     host_id=self.config.host_id,
                     interfaces=nics,
                 )
             )
-            if rbd is not None:
-                xml = rbd.root_disk_xml(xml, str(disk_path), rbd_spec)
+            if disk.network is not None:
+                xml = replace_root_disk(xml, str(disk.path), disk.network)
             dom = self._define_and_start(conn, sid, xml)
             log.info("server spawned", server_id=sid, domain=dom.name(), vnc_port=port)
             return self._instance(sid, dom, console=True)
@@ -231,6 +240,33 @@ class SpawnVerbs(LibvirtHost):
             if isinstance(exc, DriverError | DiskError | RbdDiskError | OSError | ValueError):
                 raise SpawnFailed(f"spawn of server {sid}: {exc}") from exc
             raise
+
+    def _root_image_disk(
+        self, conn: libvirt.virConnect, spec: InstanceSpec, workdir: Path
+    ) -> RootDisk:
+        """The server's own root disk, made from the image in its directory (a qcow2 overlay
+        on the cached base, a raw copy), or an RBD clone of the image in disk mode rbd."""
+        base = spec.image.path
+        rendition = spec.image.rendition.disk_format
+        size = max(0, spec.disk_gb) * GiB
+        bootable = [r.disk_format for r in disk_formats(self.config.disk_mode)]
+        if rendition not in bootable:
+            raise SpawnFailed(
+                f"disk mode {self.config.disk_mode} boots {' or '.join(bootable)} "
+                f"renditions, got {rendition}"
+            )
+        rbd = rbd_root_disks(self.config)
+        if rbd is not None:  # the root disk is an RBD clone: a network disk in the XML
+            rbd.ensure_secret(conn)
+            rbd_spec = rbd.clone_root(spec.server_id, base, spec.image.sha256, size)
+            return RootDisk(workdir / "disk.rbd", "raw", rbd.disk_element(rbd_spec))
+        if self.config.disk_mode == "copy":
+            disk_path = workdir / "disk.raw"
+            create_raw_copy(base, disk_path, size)
+            return RootDisk(disk_path, "raw")
+        disk_path = workdir / "disk.qcow2"
+        create_overlay(base, rendition, disk_path, size)
+        return RootDisk(disk_path, "qcow2")
 
     def _define_and_start(self, conn: libvirt.virConnect, sid: str, xml: str) -> libvirt.virDomain:
         with mapped_errors(f"define server {sid}"):

@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import time
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 import libvirt
 
 from polyvisor.agent_kvm.libvirt_errors import mapped_errors
 from polyvisor.agent_kvm.libvirt_host import LibvirtHost
-from polyvisor.agentkit.driver import DriverError, InstanceNotFound
+from polyvisor.agentkit.driver import DriverError, InstanceNotFound, SpawnFailed
 from polyvisor.agentkit.volume_capabilities import VolumeConnection
 from polyvisor.common.logging import get_logger
 
-__all__ = ["VolumeVerbs", "find_volume_disk", "volume_disk_xml"]
+__all__ = ["RootDisk", "VolumeVerbs", "find_volume_disk", "root_volume_disk", "volume_disk_xml"]
 
 log = get_logger(__name__)
 
@@ -49,6 +51,30 @@ def volume_disk_xml(vol: VolumeConnection, target: str) -> str:
         f"<serial>{_serial(vol.volume_id)}</serial>"
         "</disk>"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RootDisk:
+    """A domain's boot disk: a file (``path``, ``format``), or a ``network`` disk put in the
+    place of the file disk ``path`` names in the XML (an RBD image)."""
+
+    path: Path
+    format: str
+    network: ET.Element | None = None
+
+
+def root_volume_disk(vol: VolumeConnection) -> RootDisk:
+    """The boot disk of a server booting from ``vol``: the volume's own file, as it is (never
+    copied; outside the server's directory, so destroy never removes it)."""
+    if vol.kind != "file":
+        raise SpawnFailed(f"volume {vol.volume_id}: this host boots from file volumes only")
+    fmt = vol.attrs.get("format", "qcow2")
+    if fmt not in _FORMATS:
+        raise SpawnFailed(f"volume {vol.volume_id}: unknown file format {fmt!r}")
+    path = Path(vol.attr("path"))
+    if not path.is_file():
+        raise SpawnFailed(f"volume {vol.volume_id}: no file {path} on this host")
+    return RootDisk(path, fmt)
 
 
 def find_volume_disk(xml: str, vol: VolumeConnection) -> str | None:

@@ -2,7 +2,7 @@
 
     disks = rbd_root_disks(config)                    # None unless disk mode rbd
     spec = disks.clone_root(server_id, base, sha256, size_bytes)
-    xml = disks.root_disk_xml(xml, server_id)         # the root disk becomes a network disk
+    xml = replace_root_disk(xml, placeholder, disks.disk_element(spec))  # a network disk
     disks.remove_root(server_id)                      # on destroy / failed spawn
 
 The image's raw rendition (verified by the runtime's image cache) is imported once into the
@@ -45,6 +45,7 @@ __all__ = [
     "RbdRootDisks",
     "disk_name",
     "rbd_root_disks",
+    "replace_root_disk",
     "volume_disk_xml",
 ]
 
@@ -200,7 +201,9 @@ class RbdRootDisks:
             raise RbdDiskError(f"libvirt secret for client.{self.user}: {exc}") from exc
         return secret_uuid
 
-    def disk_element(self, spec: str, target_dev: str, target_bus: str, serial: str) -> ET.Element:
+    def disk_element(self, spec: str) -> ET.Element:
+        """The network ``<disk>`` of the RBD image ``spec`` (no target: see
+        ``replace_root_disk``)."""
         disk = ET.Element("disk", type="network", device="disk")
         ET.SubElement(disk, "driver", name="qemu", type="raw", cache="writeback", discard="unmap")
         ET.SubElement(disk, "auth", username=self.user).append(
@@ -208,31 +211,28 @@ class RbdRootDisks:
         )
         source = ET.SubElement(disk, "source", protocol="rbd", name=spec)
         ET.SubElement(source, "config", file=self.conf)
-        ET.SubElement(disk, "target", dev=target_dev, bus=target_bus)
-        ET.SubElement(disk, "serial").text = serial
         return disk
 
-    def root_disk_xml(self, xml: str, placeholder: str, spec: str) -> str:
-        """The domain XML with its file root disk (source ``placeholder``) replaced by the
-        RBD network disk ``spec``, at the same target."""
-        root = ET.fromstring(xml)
-        devices = root.find("devices")
-        assert devices is not None
-        for i, disk in enumerate(list(devices)):
-            src = disk.find("source")
-            if disk.tag == "disk" and src is not None and src.get("file") == placeholder:
-                target = disk.find("target")
-                serial = disk.findtext("serial") or ""
-                assert target is not None
-                devices.remove(disk)
-                devices.insert(
-                    i,
-                    self.disk_element(
-                        spec, target.get("dev", "vda"), target.get("bus", "virtio"), serial
-                    ),
-                )
-                return ET.tostring(root, encoding="unicode")
-        raise RbdDiskError("the domain XML has no root disk to put on RBD")
+
+def replace_root_disk(xml: str, placeholder: str, disk: ET.Element) -> str:
+    """The domain XML with its file root disk (source ``placeholder``) replaced by ``disk`` (a
+    network ``<disk>``), at the same target (with the old serial when ``disk`` has none)."""
+    root = ET.fromstring(xml)
+    devices = root.find("devices")
+    assert devices is not None
+    for i, old in enumerate(list(devices)):
+        src = old.find("source")
+        if old.tag == "disk" and src is not None and src.get("file") == placeholder:
+            for child in disk.findall("target"):
+                disk.remove(child)
+            for name in ("target", "serial"):
+                kept = old.find(name)
+                if kept is not None and disk.find(name) is None:
+                    disk.append(kept)
+            devices.remove(old)
+            devices.insert(i, disk)
+            return ET.tostring(root, encoding="unicode")
+    raise RbdDiskError("the domain XML has no root disk to put on RBD")
 
 
 def volume_disk_xml(

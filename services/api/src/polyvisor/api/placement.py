@@ -41,6 +41,8 @@ class PlacementRequest:
     networks: tuple[tuple[str, str], ...] = ()
     # The host must enforce the security groups of the server's ports.
     security_groups: bool = False
+    # Optional driver verbs the host must report (a boot volume's kind, booting from it).
+    capabilities: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,4 +102,5 @@ def request_from_spawn(
             )
         ),
         security_groups=spec.require_security_groups,
+        capabilities=spec.root_volume.capabilities() if spec.root_volume else (),
     )

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from polyvisor.api import ids, image_checks, lifecycle, outcomes, validation
 from polyvisor.api import models as m
+from polyvisor.api.boot_volumes import refuse_for_volume_root
 from polyvisor.api.lifecycle import Action
 from polyvisor.api.lifecycle.resize import MoveKind
 from polyvisor.api.models import State
@@ -75,8 +76,9 @@ async def resize(
             if server.state == State.DELETED:
                 raise NotFound(f"server {server_id} is deleted", {"server_id": server_id})
             lifecycle.ACTIONS[Action.RESIZE].check(server)
-            _check_flavor(server, flavor)
             spec, _ = await server_store.spawn_data(conn, server.id)
+            refuse_for_volume_root(spec, server.id, "resized")
+            _check_flavor(server, flavor)
             if spec is not None:
                 image_checks.check_flavor_fits_image(flavor, spec.image)
             dv = flavor.vcpus - server.flavor.vcpus
@@ -128,6 +130,8 @@ async def migrate(
                     "server (migrate it cold)",
                     {"server_id": server_id, "state": server.state, "allowed_states": "ACTIVE"},
                 )
+            spec, _ = await server_store.spawn_data(conn, server.id)
+            refuse_for_volume_root(spec, server.id, "migrated")
             if host and host == server.host:
                 raise InvalidArgument(
                     f"server {server_id} is on host {host} already: a migration moves it to "

@@ -4,6 +4,7 @@ quota allows, at least min_count)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from polyvisor.api import (
 )
 from polyvisor.api import models as m
 from polyvisor.api.baremetal import asks_for_baremetal
+from polyvisor.api.boot_volumes import BootVolumes, image_or_volume
 from polyvisor.api.lifecycle import Schedule
 from polyvisor.api.server_base import ServerBase
 from polyvisor.api.spawnspec import SpawnSpec
@@ -52,6 +54,8 @@ class CreateRequest:
     networks: tuple[spawnspec.Nic, ...] = ()
     # Only hosts that enforce the ports' security groups (not vSphere without NSX).
     require_security_groups: bool = False
+    # Boot from this volume instead of an image (exactly one of image_id, boot_volume_id).
+    boot_volume_id: str = ""
 
 
 class ServerCreate(ServerBase):
@@ -60,7 +64,7 @@ class ServerCreate(ServerBase):
     async def create(self, p: Principal, bearer: str, req: CreateRequest) -> list[m.Server]:
         p.require_write()
         name = validation.name(req.name, "server.name")
-        image_id = validation.required(req.image_id, "server.image_id")
+        image_id, boot_volume_id = image_or_volume(req.image_id, req.boot_volume_id, req.max_count)
         flavor_id = validation.required(req.flavor_id, "server.flavor_id")
         request_id = validation.request_id(req.request_id)
         metadata = validation.metadata(req.metadata, "server.metadata")
@@ -94,9 +98,12 @@ class ServerCreate(ServerBase):
                     raise NotFound(f"server group {hints.group} not found")
                 hints = replace(hints, group_policy=group.policy)
 
-        image = await self.images.get_image(image_id, bearer)
-        image_checks.check_image_usable(image)
-        image_checks.check_flavor_fits_image(flavor, image)
+        if boot_volume_id:
+            image = spawnspec.NO_IMAGE
+        else:
+            image = await self.images.get_image(image_id, bearer)
+            image_checks.check_image_usable(image)
+            image_checks.check_flavor_fits_image(flavor, image)
         pinned = image.hypervisor_type
         if pinned and hints.hypervisor_type and hints.hypervisor_type != pinned:
             raise InvalidArgument(
@@ -122,11 +129,17 @@ class ServerCreate(ServerBase):
         key = request_id or ids.new_id()
         if image.vm_mode.lower() == "exe" or image.hypervisor_type.lower() == "lxc":
             spec = replace(spec, console_type="")  # a container: a console log, no VNC
+        first_id = ids.new_id()
+        if boot_volume_id:
+            root = await BootVolumes(self.volumes).reserve(
+                boot_volume_id, first_id, p.project_id, hints.hypervisor_type.lower()
+            )
+            spec = replace(spec, root_volume=root)
 
         def new(count: int) -> list[server_store.NewServer]:
             return [
                 server_store.NewServer(
-                    id=ids.new_id(),
+                    id=first_id if i == 0 else ids.new_id(),
                     project_id=p.project_id,
                     user_id=p.user_id,
                     name=name if count == 1 else f"{name}-{i + 1}",
@@ -148,6 +161,27 @@ class ServerCreate(ServerBase):
                 for i in range(count)
             ]
 
+        created: list[m.Server] | None = None
+        try:
+            created = await self._insert(p, key, lo, hi, flavor, new)
+        finally:
+            if boot_volume_id and not any(s.id == first_id for s in created or ()):
+                await BootVolumes(self.volumes).give_back(boot_volume_id, first_id)
+        self.wake_outbox()
+        log.info("servers created", server_ids=[s.id for s in created], request_id=key)
+        return created
+
+    async def _insert(
+        self,
+        p: Principal,
+        key: str,
+        lo: int,
+        hi: int,
+        flavor: m.Flavor,
+        new: Callable[[int], list[server_store.NewServer]],
+    ) -> list[m.Server]:
+        """Insert as many servers as the quota allows (hi, else lo), with their Schedule
+        work; a concurrent create with the same request id: its servers."""
         created: list[m.Server] | None = None
         with db_errors():
             async with self.pool.acquire() as conn:
@@ -184,8 +218,7 @@ class ServerCreate(ServerBase):
                     if again:
                         return again
                     raise await self._quota_error(conn, p.project_id, lo, flavor)
-        self.wake_outbox()
-        log.info("servers created", server_ids=[s.id for s in created], request_id=key)
+        assert created is not None
         return created
 
     async def _nics(

@@ -11,6 +11,7 @@ from polyvisor.api import (
     validation,
 )
 from polyvisor.api import models as m
+from polyvisor.api.boot_volumes import refuse_for_volume_root
 from polyvisor.api.convert import images as image_convert
 from polyvisor.api.lifecycle import Action, Change
 from polyvisor.api.models import State
@@ -107,6 +108,8 @@ class ServerDay2(ServerBase):
             return server, str(server.action_args.get("image_id") or "")
         # Refuse before making an image nobody would fill.
         lifecycle.ACTIONS[action].check(server)
+        if action == Action.SHELVE:
+            await self._refuse_for_volume_root(server, "shelved")
         suffix = "shelved" if action == Action.SHELVE else "snapshot"
         name = validation.name(name or f"{server.name}-{suffix}", "name")
         try:
@@ -140,12 +143,18 @@ class ServerDay2(ServerBase):
         image_id = validation.required(image_id, "image_id")
         server = await self.get(p, server_id)
         lifecycle.ACTIONS[Action.REBUILD].check(server)
+        await self._refuse_for_volume_root(server, "rebuilt")
         image = await self.images.get_image(image_id, bearer)
         image_checks.check_image_usable(image)
         image_checks.check_flavor_fits_image(server.flavor, image)
         await self._check_host_runs(server, image)
         args = {"image_id": image.id, "image": asdict(image)}
         return await self.act(p, server.id, Action.REBUILD, request_id, args)
+
+    async def _refuse_for_volume_root(self, server: m.Server, action: str) -> None:
+        with db_errors():
+            spec, _ = await server_store.spawn_data(self.pool, server.id)
+        refuse_for_volume_root(spec, server.id, action)
 
     async def _check_host_runs(self, server: m.Server, image: m.ImageInfo) -> None:
         """The scheduler's image filters on the server's host (a rebuild keeps it): refused

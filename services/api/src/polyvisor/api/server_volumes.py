@@ -19,6 +19,7 @@ from polyvisor.api import models as m
 from polyvisor.api.clients.volume import VolumeClient, VolumeConnection
 from polyvisor.api.lifecycle import Action
 from polyvisor.api.servers import Servers
+from polyvisor.api.spawnspec import volume_capability
 from polyvisor.common.auth import Principal
 from polyvisor.common.errors import FailedPrecondition, PolyvisorError
 from polyvisor.common.logging import get_logger
@@ -26,11 +27,6 @@ from polyvisor.common.logging import get_logger
 __all__ = ["ServerVolumes", "volume_capability"]
 
 log = get_logger(__name__)
-
-
-def volume_capability(kind: str) -> str:
-    """The capability a host reports when its driver attaches volumes of backend `kind`."""
-    return f"volume_{kind}"
 
 
 def _args(conn: VolumeConnection) -> dict[str, object]:

@@ -90,6 +90,43 @@ class Nic:
         )
 
 
+#: What a host reports when its driver boots a server from a volume (its root disk).
+BOOT_VOLUME_CAPABILITY = "boot_volume"
+
+
+def volume_capability(kind: str) -> str:
+    """The capability a host reports when its driver attaches volumes of backend `kind`."""
+    return f"volume_{kind}"
+
+
+@dataclass(frozen=True, slots=True)
+class RootVolume:
+    """The volume a server boots from, as its host attaches it (the volume service's backend
+    kind and what that kind needs), reserved for the server when it was created."""
+
+    volume_id: str
+    kind: str
+    attrs: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"volume_id": self.volume_id, "kind": self.kind, "attrs": dict(self.attrs)}
+
+    def capabilities(self) -> tuple[str, ...]:
+        """What the server's host must report: attaching the kind, booting from it."""
+        return (volume_capability(self.kind), BOOT_VOLUME_CAPABILITY)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> RootVolume | None:
+        if not data:
+            return None
+        attrs = {str(k): str(v) for k, v in (data.get("attrs") or {}).items()}
+        return cls(str(data.get("volume_id") or ""), str(data.get("kind") or ""), attrs)
+
+
+#: The image of a server that boots from a volume: none (no disk format to ask a host for).
+NO_IMAGE = m.ImageInfo(id="", name="", status="", owner="", disk_format="")
+
+
 @dataclass(frozen=True, slots=True)
 class SpawnSpec:
     image: m.ImageInfo
@@ -101,6 +138,8 @@ class SpawnSpec:
     nics: tuple[Nic, ...] = ()
     # Its host must enforce the security groups of its ports.
     require_security_groups: bool = False
+    # It boots from this volume (then `image` is NO_IMAGE).
+    root_volume: RootVolume | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -114,6 +153,8 @@ class SpawnSpec:
             out["nics"] = [n.to_json() for n in self.nics]
         if self.require_security_groups:
             out["require_security_groups"] = True
+        if self.root_volume is not None:
+            out["root_volume"] = self.root_volume.to_json()
         return out
 
     def user_ports(self) -> frozenset[str]:
@@ -136,6 +177,7 @@ class SpawnSpec:
             console_type=str(data.get("console_type", "VNC")),
             nics=tuple(Nic.from_json(n) for n in data.get("nics") or ()),
             require_security_groups=bool(data.get("require_security_groups")),
+            root_volume=RootVolume.from_json(data.get("root_volume")),
         )
 
 

@@ -434,7 +434,10 @@ class Volumes:
         if vol.project_id != project_id:
             # another project's volume does not exist for the server's owner
             raise NotFound(f"volume {volume_id} not found", {"volume_id": volume_id})
-        if not vol.type.usable_by(att.hypervisor_type):
+        # A root volume reserved for a server not placed yet (no host, no hypervisor type):
+        # the api places the server only on hosts that attach the volume's backend kind.
+        unplaced = att.root and not att.host and not att.hypervisor_type
+        if not unplaced and not vol.type.usable_by(att.hypervisor_type):
             raise FailedPrecondition(
                 f"volume {vol.id} is of type {vol.type.name}, which {att.hypervisor_type} hosts"
                 f" cannot use (it is for {', '.join(vol.type.hypervisor_types)})",

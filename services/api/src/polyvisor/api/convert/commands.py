@@ -150,6 +150,12 @@ def _spawn(
         console_type=CONSOLE_TYPE.value(spec.console_type or "VNC"),
         attempt=cmd.attempt,
     )
+    if spec.root_volume is not None:  # boots from the volume: no image to fetch
+        out.ClearField("image")
+        root = out.root_volume
+        root.volume_id = spec.root_volume.volume_id
+        root.kind = spec.root_volume.kind
+        root.attrs.update(spec.root_volume.attrs)
     return out
 
 

@@ -71,6 +71,7 @@ def select_request(req: PlacementRequest) -> scheduler_pb2.SelectDestinationsReq
             user_data=req.user_data,
             console_type=CONSOLE_TYPE.value(req.console_type),
             security_groups=req.security_groups,
+            capabilities=list(req.capabilities),
             networks=[
                 request_spec_pb2.RequiredNetwork(name=name, physical_network=physnet)
                 for name, physnet in req.networks

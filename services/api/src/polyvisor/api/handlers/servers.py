@@ -75,6 +75,7 @@ class ServerHandlers:
                     for n in s.networks
                 ),
                 require_security_groups=s.require_security_groups,
+                boot_volume_id=s.boot_volume_id,
             ),
         )
         return pb.CreateServerResponse(servers=[server_to_proto(x) for x in created])

@@ -37,7 +37,11 @@ def register(groups: Any, out: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("create", parents=[out], help="create a server")
     p.add_argument("name")
-    p.add_argument("--image", required=True, help="image name or id")
+    root = p.add_mutually_exclusive_group(required=True)
+    root.add_argument("--image", help="image name or id")
+    root.add_argument("--boot-volume", metavar="VOLUME",
+                      help="boot from this available volume (name or id): the server's root "
+                           "disk, kept (available) when the server is deleted")  # fmt: skip
     p.add_argument("--flavor", required=True, help="flavor name or id")
     p.add_argument("--key-name", default="", help="keypair to inject")
     p.add_argument("--user-data", type=Path, metavar="FILE", help="user data file (≤ 64 KiB)")
@@ -189,12 +193,14 @@ async def create(ctx: Ctx, args: argparse.Namespace) -> int:
     metadata = parse_kv(args.property, "--property")
     user_data = _read_user_data(args.user_data)
     client = ctx.client()
-    image = await client.images.find(args.image)
+    image_id = (await client.images.find(args.image)).id if args.image else ""
+    volume_id = (await client.volumes.find(args.boot_volume)).id if args.boot_volume else ""
     flavor = await client.flavors.find(args.flavor)
     networks = await _nics(client, args)
     server = await client.servers.create(
         args.name,
-        image_id=image.id,
+        image_id=image_id,
+        boot_volume_id=volume_id,
         flavor_id=flavor.id,
         key_name=args.key_name,
         user_data=user_data,
