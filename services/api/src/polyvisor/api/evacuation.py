@@ -134,6 +134,11 @@ class Evacuation:
         with db_errors():
             spec, _ = await server_store.spawn_data(self.servers.pool, s.id)
         image_id = spec.image.id if spec is not None else ""
+        if spec is not None and spec.root_volume is not None:
+            raise _CannotRebuild(
+                f"server {s.id} boots from volume {spec.root_volume.volume_id}, which an "
+                f"evacuation does not move yet: it stays on its host {s.host}"
+            )
         if not image_id:
             raise _CannotRebuild(
                 f"server {s.id} has no image to be rebuilt from (an adopted VM): it stays on "
