@@ -506,6 +506,22 @@ async def test_the_copy_of_a_server_evacuated_from_here_is_destroyed_on_the_firs
     assert "UNWANTED" not in agent.tap.kinds("stale")  # a stale copy, not an orphan
 
 
+async def test_the_stale_copies_are_looked_for_first_when_the_agent_starts(agent: Agent) -> None:
+    """`drop_evacuated` (what `run` does before waiting for its first pass) destroys the
+    copies the api names and nothing else."""
+    for sid in ("stale", "orphan"):
+        await agent.send(sid, 1, "spawn")
+        await agent.tap.wait_for(is_(SPAWNED, sid))
+    agent.board.evacuated[agent.host].update({"stale", "elsewhere-only"})
+    reconciler = agent.runtime.reconciler
+    assert reconciler is not None
+    assert await reconciler.drop_evacuated() == ["stale"]
+    await agent.runtime.dispatcher.wait_idle()
+    assert agent.driver.snapshot("stale") is None
+    assert agent.driver.snapshot("orphan") is not None
+    assert await reconciler.drop_evacuated() == []
+
+
 async def test_a_server_moved_here_while_the_reconciler_looks_is_not_taken_for_vanished(
     agent: Agent, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,7 +13,8 @@ VM spawned between the two calls is assigned by then), and act on ``plan_reconci
 - unwanted (tagged as ours, assigned to nobody): logged, counted, reported once; destroyed
   only with ``delete_unwanted`` and only when still unwanted on the next pass;
 - evacuated (unwanted, and the api says the server was rebuilt elsewhere while this host was
-  down: ``list_evacuated``): a stale copy, destroyed at once, whatever ``delete_unwanted``.
+  down: ``list_evacuated``): a stale copy, destroyed at once, whatever ``delete_unwanted``;
+  ``run`` looks for those first, as soon as the agent starts (``drop_evacuated``).
 
 It also unpins cached images of servers that are no longer on the host.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from polyvisor.agentkit.capabilities import GuestMetadata
 from polyvisor.agentkit.command_handler import CommandHandler
@@ -77,6 +79,7 @@ class Reconciler:
         self.passes = 0
 
     async def run(self, first_after_s: float = 5.0) -> None:
+        await self.drop_evacuated()
         await asyncio.sleep(min(first_after_s, self.interval_s))
         while True:
             await self.reconcile_once()
@@ -120,6 +123,30 @@ class Reconciler:
         if actions:
             log.info("reconcile pass", actions=[f"{a.kind.value}:{a.server_id}" for a in actions])
         return actions
+
+    async def drop_evacuated(self) -> list[str]:
+        """At once when the agent starts (before the first full pass): the stale copies of
+        the servers evacuated from this host while it was down are destroyed, so that they
+        never run beside their rebuilt selves for longer than it takes to look. The listing
+        comes first: a server evacuated back here since is on this host at the api by the time
+        it is asked, and no longer named."""
+        if self.list_evacuated is None:
+            return []
+        try:
+            observed = await self.calls.run("list_instances", self.driver.list_instances)
+        except DriverError as exc:
+            log.warning("stale copies not looked for", error=str(exc))
+            return []
+        stale = await self._evacuated()
+        busy = self.dispatcher.busy_servers()
+        gone = sorted(i.server_id for i in observed if i.server_id in stale - busy)
+        for sid in gone:
+            RECONCILE_ACTIONS.labels("evacuated").inc()
+            log.warning(
+                "destroying the stale copy of a server evacuated from this host", server_id=sid
+            )
+            self.dispatcher.submit(sid, partial(self._destroy_unwanted, sid))
+        return gone
 
     async def _evacuated(self) -> set[str]:
         """The servers evacuated from this host (asked after the assignments: one evacuated
