@@ -529,16 +529,29 @@ async def test_a_server_moved_here_while_the_reconciler_looks_is_not_taken_for_v
     listing predates it, so its absence there says nothing."""
     board, host, driver = agent.board, agent.host, agent.driver
     listed = driver.list_instances
+    reconciler = agent.runtime.reconciler
+    assert reconciler is not None
+    asked = 0
+    ask = reconciler.list_assigned
+
+    async def counted(on: str) -> list[Assigned]:
+        nonlocal asked
+        answer = await ask(on)
+        asked += 1
+        return answer
 
     def listed_then_moved_in() -> list[Instance]:
         out = listed()
-        board.assign(host, Assigned("arrived", 7, PowerState.RUNNING, "VERIFY_RESIZE"))
+        # Only between the pass's two questions to the api (the host reporter lists the
+        # instances too, at times of its own).
+        if asked == 1:
+            board.assign(host, Assigned("arrived", 7, PowerState.RUNNING, "VERIFY_RESIZE"))
         return out
 
+    monkeypatch.setattr(reconciler, "list_assigned", counted)
     monkeypatch.setattr(driver, "list_instances", listed_then_moved_in)
-    reconciler = agent.runtime.reconciler
-    assert reconciler is not None
     await reconciler.reconcile_once()
+    assert board.hosts[host]["arrived"].generation == 7  # it moved in while the pass looked
     monkeypatch.setattr(driver, "list_instances", listed)
     # assigned here before and after a listing that lacks it: that one has vanished
     board.assign(host, Assigned("arrived", 8, PowerState.RUNNING, "VERIFY_RESIZE"))
