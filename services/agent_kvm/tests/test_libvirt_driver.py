@@ -445,6 +445,15 @@ def test_only_a_host_with_a_network_data_plane_has_the_ports_capability(tmp_path
     assert "ports" in capabilities_of(networked)
 
 
+def test_only_a_host_configured_for_ceph_attaches_rbd_volumes(tmp_path: Path) -> None:
+    from polyvisor.agent_kvm.libvirt_rbd_volumes import RbdMigratingLibvirtDriver
+
+    plain = make_driver(tmp_path)
+    assert {"volume_file", "boot_volume"} <= set(capabilities_of(plain))
+    assert "volume_rbd" not in capabilities_of(plain)
+    assert "volume_rbd" in capabilities_of(RbdMigratingLibvirtDriver(plain.config))
+
+
 def test_the_metadata_service_answers_the_metadata_set_after_the_spawn(
     driver: LibvirtDriver, base_image: LocalImage
 ) -> None:

@@ -23,7 +23,14 @@ from typing import Protocol, runtime_checkable
 from polyvisor.agentkit.capabilities import capability
 from polyvisor.agentkit.driver import GuestSpec, Instance
 
-__all__ = ["VOLUME_KINDS", "FileVolumes", "VmdkVolumes", "VolumeBoot", "VolumeConnection"]
+__all__ = [
+    "VOLUME_KINDS",
+    "FileVolumes",
+    "RbdVolumes",
+    "VmdkVolumes",
+    "VolumeBoot",
+    "VolumeConnection",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +72,20 @@ class VmdkVolumes(Protocol):
         ...
 
 
+@capability("volume_rbd")
+@runtime_checkable
+class RbdVolumes(Protocol):
+    def attach_rbd_volume(self, server_id: str, volume: VolumeConnection) -> None:
+        """Attach the RBD image ``volume.attrs['pool']/['image']`` (``monitors``, ``user``,
+        ``secret_uuid``: the cephx key comes from the host's own keyring) as a network disk
+        the hypervisor opens itself (QEMU's librbd); never copy it."""
+        ...
+
+    def detach_rbd_volume(self, server_id: str, volume: VolumeConnection) -> None: ...
+
+
 #: backend kind -> the capability protocol a driver implements to attach it
-VOLUME_KINDS: dict[str, type] = {"file": FileVolumes, "vmdk": VmdkVolumes}
+VOLUME_KINDS: dict[str, type] = {"file": FileVolumes, "vmdk": VmdkVolumes, "rbd": RbdVolumes}
 
 
 @capability("boot_volume")

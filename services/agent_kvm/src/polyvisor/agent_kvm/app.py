@@ -9,6 +9,10 @@ from contextlib import AsyncExitStack
 from polyvisor.agent_kvm.config import KvmSettings
 from polyvisor.agent_kvm.libvirt_driver import LibvirtConfig, LibvirtDriver
 from polyvisor.agent_kvm.libvirt_host import MigrationPeer
+from polyvisor.agent_kvm.libvirt_rbd_volumes import (
+    RbdMigratingLibvirtDriver,
+    RbdMigratingPortsLibvirtDriver,
+)
 from polyvisor.agent_kvm.libvirt_spawn import SpawnVerbs
 from polyvisor.agent_kvm.lxc_driver import LxcDriver
 from polyvisor.agent_kvm.migrate import MigratingLibvirtDriver, MigratingPortsLibvirtDriver
@@ -56,15 +60,20 @@ def driver_config(settings: KvmSettings) -> LibvirtConfig:
 
 def make_driver(settings: KvmSettings) -> LibvirtDriver | LxcDriver:
     """The driver, connected when libvirtd answers (else it connects on first use); with the
-    ``ports`` capability when the host maps physical networks. ``virt_type=lxc``: the
+    ``ports`` capability when the host maps physical networks, ``volume_rbd`` with
+    ``rbd_volumes``. ``virt_type=lxc``: the
     container driver (``lxc_driver``) on the same libvirt code."""
     driver: LibvirtDriver | LxcDriver
     if settings.virt_type == "lxc":
         driver = LxcDriver(driver_config(settings))
     elif settings.interface_mappings:
-        driver = MigratingPortsLibvirtDriver(driver_config(settings))
+        ports = (
+            RbdMigratingPortsLibvirtDriver if settings.rbd_volumes else MigratingPortsLibvirtDriver
+        )
+        driver = ports(driver_config(settings))
     else:
-        driver = MigratingLibvirtDriver(driver_config(settings))
+        plain = RbdMigratingLibvirtDriver if settings.rbd_volumes else MigratingLibvirtDriver
+        driver = plain(driver_config(settings))
     try:
         driver.open()
     except HypervisorUnavailable as exc:  # the runtime retries and reports it DISCONNECTED

@@ -10,6 +10,7 @@
 | ``POLYVISOR_VNC_PORT_MIN`` / ``POLYVISOR_VNC_PORT_MAX`` | VNC port range | 5900 / 6000 |
 | ``POLYVISOR_DISK_MODE`` | ``overlay`` (qcow2 on the cached base), ``copy`` (raw copy) or ``rbd`` (a copy-on-write clone in Ceph RBD, see rbd_disks) | ``overlay`` |
 | ``POLYVISOR_RBD_CONF`` / ``POLYVISOR_RBD_POOL`` / ``POLYVISOR_RBD_USER`` / ``POLYVISOR_RBD_KEYRING`` | disk mode rbd: the cluster's ceph.conf, the pool, the cephx user (without ``client.``), its keyring | ``/etc/ceph/ceph.conf`` / ``vms`` / ``admin`` / ``/etc/ceph/ceph.client.<user>.keyring`` |
+| ``POLYVISOR_RBD_VOLUMES`` | attach the volume service's rbd volumes (the ``volume_rbd`` capability; the cephx key of the user a volume names from ``POLYVISOR_RBD_KEYRING`` or ``/etc/ceph/ceph.client.<user>.keyring``) | false |
 | ``POLYVISOR_RESERVED_HOST_MEMORY_MB`` | memory kept for the host | 512 |
 | ``POLYVISOR_RESERVED_HOST_DISK_GB`` | disk kept for the host | 0 |
 | ``POLYVISOR_CPU_ALLOCATION_RATIO`` / ``..._RAM_...`` / ``..._DISK_...`` | overcommit | 16 / 1.5 / 1 |
@@ -57,6 +58,7 @@ class KvmSettings(AgentSettings):
     rbd_pool: str = Field(default="vms", pattern=r"^[A-Za-z0-9_.-]{1,100}$")
     rbd_user: str = Field(default="admin", pattern=r"^[A-Za-z0-9_.-]{1,100}$")
     rbd_keyring: str = ""
+    rbd_volumes: bool = False
     reserved_host_memory_mb: int = Field(default=512, ge=0)
     reserved_host_disk_gb: int = Field(default=0, ge=0)
     cpu_allocation_ratio: float = Field(default=16.0, gt=0)

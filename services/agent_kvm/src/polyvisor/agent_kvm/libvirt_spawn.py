@@ -154,7 +154,7 @@ class SpawnVerbs(LibvirtHost):
             make_traversable(workdir)
             ref: ImageRef | None = None
             if root is not None:
-                disk = root_volume_disk(root)
+                disk = self._root_volume(root, workdir)
             else:
                 assert isinstance(spec, InstanceSpec)
                 ref = spec.image.ref
@@ -240,6 +240,10 @@ class SpawnVerbs(LibvirtHost):
             if isinstance(exc, DriverError | DiskError | RbdDiskError | OSError | ValueError):
                 raise SpawnFailed(f"spawn of server {sid}: {exc}") from exc
             raise
+
+    def _root_volume(self, root: VolumeConnection, workdir: Path) -> RootDisk:
+        """The boot disk of a server booting from the volume ``root`` (file volumes here)."""
+        return root_volume_disk(root)
 
     def _root_image_disk(
         self, conn: libvirt.virConnect, spec: InstanceSpec, workdir: Path

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
@@ -79,13 +80,16 @@ def root_volume_disk(vol: VolumeConnection) -> RootDisk:
 
 def find_volume_disk(xml: str, vol: VolumeConnection) -> str | None:
     """The <disk> element (as XML) of the volume in a domain's XML: by its serial, or by
-    its file."""
+    its file (``path``), or by its RBD image (``pool``/``image``)."""
     path = vol.attrs.get("path", "")
+    pool, image = vol.attrs.get("pool", ""), vol.attrs.get("image", "")
+    rbd = f"{pool}/{image}" if pool and image else ""
     for d in ET.fromstring(xml).findall("devices/disk"):
         serial = d.findtext("serial") or ""
         src = d.find("source")
         file = src.get("file", "") if src is not None else ""
-        if serial == _serial(vol.volume_id) or (path and file == path):
+        name = src.get("name", "") if src is not None else ""
+        if serial == _serial(vol.volume_id) or (path and file == path) or (rbd and name == rbd):
             return ET.tostring(d, encoding="unicode")
     return None
 
@@ -116,6 +120,15 @@ class VolumeVerbs(LibvirtHost):
         return flags | libvirt.VIR_DOMAIN_AFFECT_LIVE if live else flags
 
     def attach_file_volume(self, server_id: str, volume: VolumeConnection) -> None:
+        self._attach_volume(server_id, volume, lambda target: volume_disk_xml(volume, target))
+
+    def detach_file_volume(self, server_id: str, volume: VolumeConnection) -> None:
+        self._detach_volume(server_id, volume)
+
+    def _attach_volume(
+        self, server_id: str, volume: VolumeConnection, disk_xml: Callable[[str], str]
+    ) -> None:
+        """Attach the disk ``disk_xml(target)`` (a free SCSI target) unless the volume is there."""
         with self._lock_for(server_id):
             dom = self._find(server_id)
             if dom is None:
@@ -129,12 +142,12 @@ class VolumeVerbs(LibvirtHost):
                 with mapped_errors(f"add a virtio-scsi controller to server {server_id}"):
                     dom.attachDeviceFlags("<controller type='scsi' model='virtio-scsi'/>", flags)
                     xml = dom.XMLDesc(0)
-            disk = volume_disk_xml(volume, _free_target(xml))
+            disk = disk_xml(_free_target(xml))
             with mapped_errors(f"attach volume {volume.volume_id} to server {server_id}"):
                 dom.attachDeviceFlags(disk, flags)
             log.info("volume attached", server_id=server_id, volume_id=volume.volume_id)
 
-    def detach_file_volume(self, server_id: str, volume: VolumeConnection) -> None:
+    def _detach_volume(self, server_id: str, volume: VolumeConnection) -> None:
         with self._lock_for(server_id):
             dom = self._find(server_id)
             if dom is None:
