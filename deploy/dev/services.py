@@ -21,6 +21,7 @@ import json
 import os
 import secrets
 import socket
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,10 +70,12 @@ class Infra:
     #: The embedded NATS, whose users `./dev` declares (each process its own NATS identity).
     nats_managed: bool = False
     #: The one-node Ceph (POLYVISOR_DEV_CEPH=1): its ceph.conf, admin keyring and RBD pool;
-    #: imagesvc then keeps its images there.
+    #: imagesvc then keeps its images there, the volume service has an `rbd` backend there
+    #: (its monitor's v1 address for the KVM hosts) and the KVM agent attaches its volumes.
     ceph_conf: str = ""
     ceph_keyring: str = ""
     ceph_pool: str = ""
+    ceph_monitors: str = ""
     #: The bare-metal pool (POLYVISOR_DEV_BAREMETAL): its nodes file and credentials directory.
     baremetal: tuple[str, str] | None = None
 
@@ -215,7 +218,9 @@ def _http_port(name: str, recorded: dict[str, dict[str, int]]) -> int:
 
 def volume_backends(infra: Infra, layout: Layout) -> dict[str, dict[str, str]]:
     """The volume service's backends: files beside the KVM host; with vCenter clusters, vmdk
-    disks on its datastores (the VMware agents attach them: POLYVISOR_VMDK_VOLUMES)."""
+    disks on its datastores (the VMware agents attach them: POLYVISOR_VMDK_VOLUMES); with the
+    one-node Ceph, RBD images in its pool (the KVM agent attaches them: POLYVISOR_RBD_VOLUMES,
+    the libvirt secret `secret_uuid` defined from the admin keyring)."""
     backends = {"file": {"kind": "file", "directory": str(layout.data("volumesvc") / "volumes")}}
     if infra.clusters:
         backends["vmdk"] = {
@@ -225,6 +230,11 @@ def volume_backends(infra: Infra, layout: Layout) -> dict[str, dict[str, str]]:
             "password": infra.vcenter_password,
             "hypervisor_types": "vmware",
         }
+    if infra.ceph_conf:
+        secret = str(uuid.uuid5(uuid.NAMESPACE_URL, f"polyvisor-ceph:{infra.ceph_conf}"))
+        backends["rbd"] = {"kind": "rbd", "conf": infra.ceph_conf, "keyring": infra.ceph_keyring,
+                           "pool": infra.ceph_pool, "monitors": infra.ceph_monitors,
+                           "secret_uuid": secret}  # fmt: skip
     return backends
 
 
@@ -396,6 +406,9 @@ def plan(
             # The demo network's bridge, without uplink (traffic stays on this machine).
             "POLYVISOR_PHYSICAL_INTERFACE_MAPPINGS": f"{DEMO_PHYSICAL_NETWORK}:",
             "POLYVISOR_NFT_TABLE": nft_table(layout),
+            **({"POLYVISOR_RBD_VOLUMES": "true", "POLYVISOR_RBD_CONF": infra.ceph_conf,
+                "POLYVISOR_RBD_KEYRING": infra.ceph_keyring, "POLYVISOR_RBD_POOL": infra.ceph_pool}
+               if infra.ceph_conf else {}),
         },
         info={"libvirt_uri": infra.libvirt_uri},
     )  # fmt: skip

@@ -191,6 +191,7 @@ def up(layout: Layout | None = None) -> int:
         ceph_conf=str(ceph.conf) if ceph else "",
         ceph_keyring=str(ceph.keyring) if ceph else "",
         ceph_pool=ceph.pool if ceph else "",
+        ceph_monitors=ceph.mon_v1 if ceph else "",
     )
     if libvirt_uri == libvirt_fixture.SYSTEM_URI:
         infrastructure.qemu_can_reach(layout)
