@@ -429,10 +429,11 @@ async def test_drain_moves_every_server_off_and_says_what_it_did(env: Env, tmp_p
             hypervisors_pb2.GetHypervisorRequest(hypervisor_id=src), metadata=admin.md
         )
         assert h.hypervisor.disabled_reason == "patching"
-        for x in (a, b):
+        for x, state in ((a, st.SERVER_STATE_ACTIVE), (b, st.SERVER_STATE_SHUTOFF)):
             moved = await c.get(x.id)
             assert moved.host == other(src) and not moved.HasField("resize")
             assert moved.task == st.SERVER_TASK_NONE
+            assert moved.state == state  # the running one kept running, the stopped one off
         # The drained host holds nothing any more; every claim is on the other one.
         await usage_becomes(env, {src: 0, other(src): 4})
         for x in (a, b):

@@ -145,6 +145,10 @@ _ANSWERS = {
     "detach_volume": (ev_pb.SERVER_EVENT_KIND_VOLUME_DETACHED, 0),
 }
 
+# A cold resize or move leaves the server as it was: running if it ran, off if it was off
+# (what the real drivers do); the power state last reported for it is answered again.
+_KEEP_POWER = frozenset({"resize", "confirm_resize", "revert_resize"})
+
 
 def _now() -> Timestamp:
     ts = Timestamp()
@@ -162,6 +166,7 @@ class FakeAgent:
         self.newest: dict[str, int] = {}
         self.consoles = 5900
         self.power_modes: dict[str, str] = {}
+        self.powers: dict[str, int] = {}  # server id -> the power state last reported
         self.reboot_modes: dict[str, str] = {}
 
     async def start(self) -> None:
@@ -387,6 +392,8 @@ class FakeAgent:
             )
             return
         kind, power = _ANSWERS[verb]
+        if verb in _KEEP_POWER:
+            power = self.powers.get(cmd.server_id, power)
         await self._emit(cmd, kind, power=power)
         if verb == "reboot" and self.reboot_modes.get(cmd.server_id) == "flicker":
             # What vCenter's property collector does after a reset: the brief power-off is
@@ -410,6 +417,8 @@ class FakeAgent:
         unsolicited: bool = False,
     ) -> None:
         assert self.bus is not None
+        if power:
+            self.powers[cmd.server_id] = power
         event = ev_pb.ServerEvent(
             event_id=uuid.uuid4().hex,
             server_id=cmd.server_id,
