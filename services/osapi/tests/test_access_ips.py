@@ -1,6 +1,8 @@
 """Nova's accessIPv4/accessIPv6: set on create and on update, shown on the server, kept in
 the server's metadata (through the gateway's gRPC calls) and left out of the metadata Nova
-users see. The compute service here is an in-memory stand-in that keeps what it is sent."""
+users see; and Nova's block_device_mapping_v2 boot volume, passed as the spec's
+boot_volume_id. The compute service here is an in-memory stand-in that keeps what it is
+sent."""
 
 from __future__ import annotations
 
@@ -125,3 +127,27 @@ async def test_bad_addresses_and_reserved_keys_are_refused(
     resp = await c.put(f"{P}/{sid}", json={"server": {"accessIPv4": "300.1.1.1"}}, headers=H)
     assert resp.status == 400
     assert dict(compute.servers[sid].metadata) == {"hello": "world"}
+
+
+async def test_a_boot_volume_from_block_device_mapping_v2(
+    gw: tuple[TestClient, _Compute],  # type: ignore[type-arg]
+) -> None:
+    """Nova's boot from an existing volume: the mapping at boot_index 0 becomes the spec's
+    boot_volume_id, with no image; mappings the api cannot do are refused (400)."""
+    c, compute = gw
+    sent: list[sp.ServerSpec] = []
+    create = compute.CreateServer
+
+    async def keep(req: sp.CreateServerRequest, **kw: Any) -> Any:
+        sent.append(req.server)
+        return await create(req, **kw)
+
+    compute.CreateServer = keep  # type: ignore[method-assign]
+    vol = {"uuid": "v1", "source_type": "volume", "destination_type": "volume", "boot_index": 0}
+    resp = await _create(c, imageRef="", block_device_mapping_v2=[vol])
+    assert resp.status == 202
+    assert (sent[-1].image_id, sent[-1].boot_volume_id) == ("", "v1")
+    for bad in ({**vol, "source_type": "image"}, {**vol, "delete_on_termination": True}):
+        resp = await _create(c, imageRef="", block_device_mapping_v2=[bad])
+        assert resp.status == 400, await resp.text()
+    assert len(sent) == 1

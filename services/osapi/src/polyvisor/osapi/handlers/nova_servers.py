@@ -70,6 +70,27 @@ def _networks(value: Any) -> list[sp.ServerNetwork]:
     return out
 
 
+def _boot_volume(srv: dict[str, Any]) -> str:
+    """The volume a server boots from, from Nova's block_device_mapping_v2 ("" without one):
+    an existing volume (source and destination "volume") at boot_index 0, kept when the server
+    is deleted. Other mappings (a volume made from an image, blank or swap disks) are refused."""
+    bdms = srv.get("block_device_mapping_v2") or []
+    if not isinstance(bdms, list) or not all(isinstance(b, dict) for b in bdms):
+        raise ApiError(400, "block_device_mapping_v2 must be a list of objects")
+    boot = ""
+    for b in bdms:
+        if (b.get("source_type"), b.get("destination_type")) != ("volume", "volume") or str(
+            b.get("boot_index", "")
+        ) != "0":
+            raise ApiError(400, "block_device_mapping_v2: only an existing volume (source_type "
+                           "and destination_type volume) at boot_index 0 is supported")  # fmt: skip
+        if str(b.get("delete_on_termination", "")).lower() in ("true", "1"):
+            raise ApiError(400, "block_device_mapping_v2: a boot volume is kept when the server "
+                           "is deleted (delete_on_termination true is not supported)")  # fmt: skip
+        boot = _ref(b.get("uuid"), "block_device_mapping_v2 uuid")
+    return boot
+
+
 def _hints(body: dict[str, Any]) -> dict[str, str]:
     raw = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") or {}
     if not isinstance(raw, dict):
@@ -101,9 +122,12 @@ async def create_server(request: web.Request) -> web.Response:
         raise ApiError(400, f"metadata key {reserved[0]} is reserved (set accessIPv4/accessIPv6)")
     meta = {str(k): str(v) for k, v in meta.items()}
     meta.update({k: v for k, v in nc.access_ips(srv).items() if v})
+    boot_volume = _boot_volume(srv)  # then imageRef is "" or absent (the api refuses both)
+    image = _ref(srv["imageRef"], "imageRef") if srv.get("imageRef") or not boot_volume else ""
     spec = sp.ServerSpec(
         name=name,
-        image_id=_ref(srv.get("imageRef"), "imageRef"),
+        image_id=image,
+        boot_volume_id=boot_volume,
         flavor_id=_ref(srv.get("flavorRef"), "flavorRef"),
         key_name=str(srv.get("key_name") or ""),
         user_data=user_data,
