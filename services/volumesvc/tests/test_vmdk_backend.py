@@ -7,12 +7,15 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pyVmomi.SoapAdapter import SoapStubAdapter
 
-from polyvisor.common.errors import FailedPrecondition, Unavailable
+from polyvisor.common.errors import FailedPrecondition, InvalidArgument, Unavailable
 from polyvisor.volumesvc.backends import build_backend
 from polyvisor.volumesvc.backends.base import SnapshotRef, VolumeRef
+from polyvisor.volumesvc.backends.vmdk import VMDK_TYPE_SPEC as VMDK_TYPE
 from tests.fixtures.vcsim import Vcsim
 
 
@@ -66,3 +69,45 @@ async def test_vmdk_volume_on_the_datastore_the_regex_picks(vcsim: Vcsim) -> Non
     nowhere = build_backend({**opts, "datastore_regex": "^san-"})
     with pytest.raises(FailedPrecondition, match="datastore_regex"):
         await nowhere.create(VolumeRef("3f0a2b9c-0000-4000-8000-000000000003", 1))
+
+
+async def test_volume_type_vmdk_type_decides_the_disk_type(
+    vcsim: Vcsim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``vmware:vmdk_type`` goes to CreateVirtualDisk as its diskType (read off the SOAP call:
+    vcsim accepts every diskType and records none); a bad one is refused before any call."""
+    url, user, password = vcsim.start() if vcsim.endpoint is None else vcsim.endpoint
+    backend = build_backend({"kind": "vmdk", "url": url, "user": user, "password": password})
+    sent: list[str] = []
+    invoke = SoapStubAdapter.InvokeMethod
+
+    def spy(self: Any, mo: Any, info: Any, args: Any, *rest: Any) -> Any:
+        if info.wsdlName == "CreateVirtualDisk_Task":
+            sent.append(args[2].diskType)
+        return invoke(self, mo, info, args, *rest)
+
+    monkeypatch.setattr(SoapStubAdapter, "InvokeMethod", spy)
+    wanted = {"": "thin", "thin": "thin", "thick": "preallocated"}
+    wanted["eagerZeroedThick"] = "eagerZeroedThick"
+    for n, (spec, disk_type) in enumerate(wanted.items()):
+        specs = {"vmware:vmdk_type": spec} if spec else {}
+        vol = VolumeRef(f"3f0a2b9c-0000-4000-8000-00000000010{n}", 1, specs=specs)
+        path = await backend.create(vol)
+        assert sent[-1] == disk_type, spec
+        await backend.delete(VolumeRef(vol.id, 1, path))
+    calls = len(sent)
+    for bad in ("thik", "sparse", "Thin"):
+        bad_vol = VolumeRef("3f0a2b9c-0000-4000-8000-000000000110", 1, specs={VMDK_TYPE: bad})
+        with pytest.raises(InvalidArgument) as info:
+            await backend.create(bad_vol)
+        assert "thin, thick, eagerZeroedThick" in info.value.message
+        assert info.value.details["allowed"] == "thin,thick,eagerZeroedThick"
+    assert len(sent) == calls  # nothing made for a bad spec
+    thick = build_backend(
+        {"kind": "vmdk", "url": url, "user": user, "password": password, "disk_type": "thick"}
+    )
+    vol = VolumeRef("3f0a2b9c-0000-4000-8000-000000000111", 1)
+    await thick.delete(VolumeRef(vol.id, 1, await thick.create(vol)))
+    assert sent[-1] == "preallocated"  # the backend's default when the type says nothing
+    with pytest.raises(InvalidArgument, match="disk_type"):
+        build_backend({"kind": "vmdk", "url": url, "user": user, "disk_type": "sparse"})

@@ -111,7 +111,7 @@ class Volumes:
 
     @staticmethod
     def _ref(v: Volume) -> VolumeRef:
-        return VolumeRef(v.id, v.size_gb, v.location)
+        return VolumeRef(v.id, v.size_gb, v.location, v.type.extra_specs)
 
     # -- types
 

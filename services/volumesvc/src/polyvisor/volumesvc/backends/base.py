@@ -42,11 +42,14 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class VolumeRef:
     """Which volume (or snapshot) a call is about. ``location`` is what the backend answered
-    when it made it (a path, a datastore path, a pool/image name); empty before creation."""
+    when it made it (a path, a datastore path, a pool/image name); empty before creation.
+    ``specs``: its volume type's extra specs (e.g. ``vmware:vmdk_type``), what a backend may
+    honour when it makes the volume."""
 
     id: str
     size_gb: int
     location: str = ""
+    specs: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,13 @@ Options: ``url`` (``https://vcenter/sdk``; ``http://`` for vcsim), ``user``, ``p
 (or ``password_file``), ``datacenter`` (default: the first), ``datastore_regex`` (the
 datastores volumes may go on, as Nova's ``datastore_regex``; the one with the most free
 space is taken; default: any), ``adapter_type`` (lsiLogic), ``disk_type`` (thin, thick,
-eagerZeroedThick), ``folder`` (volumes).
+eagerZeroedThick: the default provisioning), ``folder`` (volumes).
+
+A volume type's extra spec ``vmware:vmdk_type`` (thin, thick or eagerZeroedThick, as Cinder's
+VMDK driver names them) decides how its volumes are provisioned, over ``disk_type``: the
+CreateVirtualDisk ``diskType`` (thick is vSphere's ``preallocated``, lazily zeroed); any other
+value is refused, naming the allowed ones. A volume made from a snapshot is a copy of it (as
+provisioned as its snapshot: vCenter takes no destination spec on CopyVirtualDisk).
 
 Volumes are ``[datastore] <folder>/<id>.vmdk``, snapshots ``[datastore] <folder>/snapshots/
 <id>.vmdk`` (full copies, crash-consistent). Every pyVmomi call runs in a thread.
@@ -42,7 +48,23 @@ __all__ = ["VmdkBackend"]
 GIB = 1024**3
 T = TypeVar("T")
 _ADAPTERS = ("lsiLogic", "busLogic", "ide", "paraVirtual", "lsiLogicsas")
-_DISK_TYPES = ("thin", "thick", "eagerZeroedThick", "preallocated")
+#: a volume type's extra spec naming how its volumes are provisioned (Cinder's name for it)
+VMDK_TYPE_SPEC = "vmware:vmdk_type"
+#: what the spec (and the ``disk_type`` option) may say -> CreateVirtualDisk's diskType
+_DISK_TYPES = {"thin": "thin", "thick": "preallocated", "eagerZeroedThick": "eagerZeroedThick"}
+_ALIASES = {"preallocated": "thick"}  # vSphere's own name, kept for the ``disk_type`` option
+
+
+def disk_type(specs: Mapping[str, str], default: str = "thin") -> str:
+    """The CreateVirtualDisk diskType of a volume whose type has extra specs ``specs``."""
+    asked = specs.get(VMDK_TYPE_SPEC, "") or default
+    name = _ALIASES.get(asked, asked)
+    if name not in _DISK_TYPES:
+        raise InvalidArgument(
+            f"{VMDK_TYPE_SPEC} {asked!r} is not one of {', '.join(_DISK_TYPES)}",
+            {"spec": VMDK_TYPE_SPEC, "value": asked, "allowed": ",".join(_DISK_TYPES)},
+        )
+    return _DISK_TYPES[name]
 
 
 def _wait(si: Any, task: Any, timeout_s: float = 600.0) -> None:
@@ -96,8 +118,8 @@ class VmdkBackend:
     ) -> None:
         if adapter_type not in _ADAPTERS:
             raise InvalidArgument(f"vmdk adapter_type must be one of {_ADAPTERS}")
-        if disk_type not in _DISK_TYPES:
-            raise InvalidArgument(f"vmdk disk_type must be one of {_DISK_TYPES}")
+        if _ALIASES.get(disk_type, disk_type) not in _DISK_TYPES:
+            raise InvalidArgument(f"vmdk disk_type must be one of {', '.join(_DISK_TYPES)}")
         try:
             self._regex = re.compile(datastore_regex or ".*")
         except re.error as e:
@@ -204,6 +226,7 @@ class VmdkBackend:
     ) -> str:
         if image is not None:
             raise FailedPrecondition("vmdk volumes from an image are not supported yet")
+        kind = disk_type(volume.specs, self.disk_type)  # a bad spec refused before any call
 
         def make() -> str:
             dc = self._dc()
@@ -230,7 +253,7 @@ class VmdkBackend:
             path = self._path(ds, volume.id)
             self._mkdir(dc, f"[{ds}] {self.folder}")
             spec = vim.VirtualDiskManager.FileBackedVirtualDiskSpec(
-                diskType=self.disk_type,
+                diskType=kind,
                 adapterType=self.adapter_type,
                 capacityKb=volume.size_gb * 1024 * 1024,
             )
