@@ -34,7 +34,7 @@ def driver(vcsim_endpoint: VcsimEndpoint, folder: str) -> Iterator[VmwareDriver]
 
 def spec_for(image: LocalImage) -> InstanceSpec:
     sid = str(uuid.uuid4())
-    return InstanceSpec(sid, "snap-1", "snap-1", 1, 256, 0, image)
+    return InstanceSpec(sid, "snap-1", "snap-1", 1, 256, 0, image=image)
 
 
 def test_the_driver_reports_both_capabilities(driver: VmwareDriver) -> None:

@@ -20,7 +20,7 @@ from polyvisor.agent_vmware.driver_core import (
 from polyvisor.agent_vmware.driver_registry import Registry
 from polyvisor.agent_vmware.faults import fault_text, is_connection_error
 from polyvisor.agent_vmware.guestinfo import guestinfo_options
-from polyvisor.agent_vmware.image_store import BaseDisk
+from polyvisor.agent_vmware.image_store import BASE_TAG_KEY, BaseDisk, image_key
 from polyvisor.agent_vmware.inventory import Placement, cluster_datastores
 from polyvisor.agent_vmware.net.model import PortBinding
 from polyvisor.agent_vmware.net.nics import port_key
@@ -29,6 +29,7 @@ from polyvisor.agent_vmware.net.portgroups import PortGroups
 from polyvisor.agent_vmware.net.source import BindingSource
 from polyvisor.agent_vmware.ownership import Owner
 from polyvisor.agent_vmware.props import retrieve_one
+from polyvisor.agent_vmware.provisioning import FLAT_DISKTYPES, root_provisioning
 from polyvisor.agent_vmware.report import (
     DISK_FORMATS,
     DatastoreFacts,
@@ -141,12 +142,16 @@ class Spawning(Registry):
             raise SpawnFailed(str(e)) from e
         if spec.vcpus < 1 or spec.memory_mb < 4:
             raise SpawnFailed(f"bad flavor: {spec.vcpus} vCPUs, {spec.memory_mb} MiB")
-        if spec.image.rendition not in DISK_FORMATS:
-            r = spec.image.rendition
+        r = spec.image.rendition
+        if r not in DISK_FORMATS and not (
+            r.disk_format == "vmdk" and r.vmware_disktype in FLAT_DISKTYPES
+        ):
             raise SpawnFailed(
-                f"a cluster boots vmdk renditions (streamOptimized, sparse, preallocated), "
-                f"got {r.disk_format} {r.vmware_disktype}".rstrip()
+                f"a cluster boots vmdk renditions (streamOptimized, sparse, preallocated, thin, "
+                f"eagerZeroedThick), got {r.disk_format} {r.vmware_disktype}".rstrip()
             )
+        provisioning = root_provisioning(r.vmware_disktype)
+        extra[BASE_TAG_KEY] = image_key(spec.image)
 
         conn, place = self._ready()
         with self._guard(conn, spawning=True):
@@ -166,7 +171,12 @@ class Spawning(Registry):
             need = max(spec.disk_gb * GIB, virtual) + virtual
             datastore = self._pick_datastore(conn, place, need)
             base = self.images.ensure(
-                self._http(conn), place.datacenter_path, datastore, spec.image, adapter
+                self._http(conn),
+                place.datacenter_path,
+                datastore,
+                spec.image,
+                adapter,
+                thin=provisioning.thin,
             )
         try:
             port = self._vnc.take(sid)
@@ -193,6 +203,7 @@ class Spawning(Registry):
                     extra_config=extra,
                     host_id=self.host_id,
                     serial_log=f"{sid}/{SERIAL_LOG}",
+                    provisioning=provisioning,
                 )
                 config = specs.vm_config_spec(plan)
                 if bindings and self._net is not None:
@@ -287,6 +298,7 @@ class Spawning(Registry):
                     datastore,
                     spec.image,
                     specs.normalize_adapter(spec.image.ref.vmware_adaptertype),
+                    thin=root_provisioning(spec.image.rendition.vmware_disktype).thin,
                 )
         raise AssertionError("unreachable")
 

@@ -27,7 +27,10 @@ from polyvisor.agent_vmware.vmdk import VmdkError, disk_source, flat_descriptor
 from polyvisor.agentkit.driver import LocalImage, SpawnFailed
 from polyvisor.common.logging import get_logger
 
-__all__ = ["BaseDisk", "DatastoreImages", "image_key"]
+__all__ = ["BASE_TAG_KEY", "BaseDisk", "DatastoreImages", "image_key"]
+
+#: extraConfig key naming the base disk (its image_key) a VM's disk was copied from
+BASE_TAG_KEY = "polyvisor.base_disk"
 
 log = get_logger(__name__)
 _EXTENT = re.compile(r'^RW (\d+) VMFS "([^"/]+)"\s*$', re.MULTILINE)
@@ -72,7 +75,14 @@ class DatastoreImages:
             return self._flights.setdefault(k, threading.Lock())
 
     def ensure(
-        self, http: DatastoreHttp, datacenter: str, datastore: str, image: LocalImage, adapter: str
+        self,
+        http: DatastoreHttp,
+        datacenter: str,
+        datastore: str,
+        image: LocalImage,
+        adapter: str,
+        *,
+        thin: bool = False,
     ) -> BaseDisk:
         key = image_key(image)
         k = (datastore, key)
@@ -89,7 +99,7 @@ class DatastoreImages:
             descriptor_path = f"{folder}/{key}.vmdk"
             base = self._existing(http, datacenter, datastore, descriptor_path, key)
             if base is None:
-                base = self._upload(http, datacenter, datastore, folder, key, image, adapter)
+                base = self._upload(http, datacenter, datastore, folder, key, image, adapter, thin)
             with self._lock:
                 self._known[k] = base
             return base
@@ -115,6 +125,7 @@ class DatastoreImages:
         key: str,
         image: LocalImage,
         adapter: str,
+        thin: bool,
     ) -> BaseDisk:
         try:
             source = disk_source(image.path)
@@ -139,7 +150,7 @@ class DatastoreImages:
                 )
             except VmdkError as e:
                 raise SpawnFailed(f"image {image.ref.image_id} is corrupt: {e}") from e
-            descriptor = flat_descriptor(extent, source.capacity, adapter)
+            descriptor = flat_descriptor(extent, source.capacity, adapter, thin=thin)
             path = f"{folder}/{key}.vmdk"
             http.put(datacenter, datastore, path, [descriptor], len(descriptor))
             with self._lock:

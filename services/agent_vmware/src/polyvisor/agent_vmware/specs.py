@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 from pyVmomi import vim
 
+from polyvisor.agent_vmware.provisioning import Provisioning
+
 __all__ = [
     "ADAPTER_TYPES",
     "DEFAULT_ADAPTER",
@@ -117,6 +119,8 @@ class VmPlan:
     host_id: str = ""  # the owning agent's host id (HOST_TAG_KEY)
     #: Path on the datastore (in `directory`) of the serial port's log file ("": no port).
     serial_log: str = ""
+    #: How the disk is provisioned (the FlatVer2 backing's thinProvisioned / eagerlyScrub).
+    provisioning: Provisioning = Provisioning.THICK
 
     @property
     def vmx_path(self) -> str:
@@ -149,6 +153,8 @@ def vm_config_spec(plan: VmPlan) -> vim.vm.ConfigSpec:
         backing=vim.vm.device.VirtualDisk.FlatVer2BackingInfo(
             fileName=datastore_path(plan.datastore, plan.disk_file),
             diskMode="persistent",
+            thinProvisioned=plan.provisioning.thin,
+            eagerlyScrub=plan.provisioning.eagerly_scrub,
         ),
     )
     # The disk file exists (copied from the image cache): no fileOperation.

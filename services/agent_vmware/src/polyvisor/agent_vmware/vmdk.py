@@ -279,8 +279,11 @@ def descriptor_adapter(adapter: str) -> str:
     return _DDB_ADAPTER.get(adapter, "lsilogic")
 
 
-def flat_descriptor(extent_name: str, capacity: int, adapter: str = "lsiLogic") -> bytes:
-    """The descriptor of a VMFS flat disk whose extent is ``extent_name`` (same folder)."""
+def flat_descriptor(
+    extent_name: str, capacity: int, adapter: str = "lsiLogic", *, thin: bool = False
+) -> bytes:
+    """The descriptor of a VMFS flat disk whose extent is ``extent_name`` (same folder);
+    ``thin`` marks it thin provisioned (``ddb.thinProvisioned``, as ESXi writes it)."""
     if capacity <= 0 or capacity % SECTOR:
         raise ValueError("capacity must be a positive multiple of 512")
     if '"' in extent_name or "/" in extent_name or "\n" in extent_name:
@@ -307,6 +310,7 @@ def flat_descriptor(extent_name: str, capacity: int, adapter: str = "lsiLogic") 
         f'ddb.geometry.cylinders = "{cylinders}"',
         f'ddb.geometry.heads = "{heads}"',
         f'ddb.geometry.sectors = "{per_track}"',
+        *(['ddb.thinProvisioned = "1"'] if thin else []),
         'ddb.virtualHWVersion = "13"',
         "",
     ]
