@@ -51,7 +51,15 @@ DECLARED = {
 
 
 def qemu_img(*args: str) -> None:
-    subprocess.run(["qemu-img", *args], check=True, capture_output=True)
+    # A LUKS header's PBKDF is timed on this CPU first; on a busy machine that timing can come
+    # out empty ("Unable to get accurate CPU usage") and the create fails: it is tried again.
+    for _ in range(5):
+        r = subprocess.run(["qemu-img", *args], capture_output=True, text=True, check=False)
+        if r.returncode == 0:
+            return
+        if "accurate CPU usage" not in r.stderr:
+            break
+    raise AssertionError(f"qemu-img {' '.join(args)} failed ({r.returncode}): {r.stderr}")
 
 
 def patch(path: Path, offset: int, data: bytes) -> None:
