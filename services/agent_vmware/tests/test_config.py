@@ -54,3 +54,17 @@ def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POLYVISOR_DATASTORE_REGEX", "([")
     with pytest.raises(ValueError):
         VmwareAgentSettings().options()  # type: ignore[call-arg]
+
+
+def test_image_cache_age_and_sweep_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    for k, v in {**BASE, "POLYVISOR_VCENTER_PASSWORD": "x"}.items():
+        monkeypatch.setenv(k, v)
+    options = VmwareAgentSettings().options()  # type: ignore[call-arg]
+    assert (options.image_cache_max_age_s, options.image_cache_sweep_interval_s) == (86400, 2400)
+    monkeypatch.setenv("POLYVISOR_VMWARE_IMAGE_CACHE_MAX_AGE_S", "0")  # never
+    monkeypatch.setenv("POLYVISOR_VMWARE_IMAGE_CACHE_SWEEP_INTERVAL_S", "60")
+    options = VmwareAgentSettings().options()  # type: ignore[call-arg]
+    assert (options.image_cache_max_age_s, options.image_cache_sweep_interval_s) == (0, 60)
+    monkeypatch.setenv("POLYVISOR_VMWARE_IMAGE_CACHE_MAX_AGE_S", "-1")
+    with pytest.raises(ValidationError):
+        VmwareAgentSettings()  # type: ignore[call-arg]

@@ -41,7 +41,7 @@ def test_a_spawned_vm_logs_its_serial_port_to_a_datastore_file_read_back_by_its_
 ) -> None:
     assert isinstance(driver, ConsoleLog)
     image = local_image(images["streamOptimized"], "img-console")
-    inst = driver.spawn(InstanceSpec(str(uuid.uuid4()), "log-1", "log-1", 1, 256, 0, image))
+    inst = driver.spawn(InstanceSpec(str(uuid.uuid4()), "log-1", "log-1", 1, 256, 0, image=image))
     vm = direct.vm_by_tag(inst.server_id)
     assert vm is not None
     path = serial_log_path(vm.config.hardware.device)
@@ -75,7 +75,7 @@ def test_a_vm_without_a_serial_log_says_so(
     driver: VmwareDriver, direct: Direct, images: dict[str, Path]
 ) -> None:
     image = local_image(images["streamOptimized"], "img-console-2")
-    inst = driver.spawn(InstanceSpec(str(uuid.uuid4()), "log-2", "log-2", 1, 256, 0, image))
+    inst = driver.spawn(InstanceSpec(str(uuid.uuid4()), "log-2", "log-2", 1, 256, 0, image=image))
     vm = direct.vm_by_tag(inst.server_id)
     assert vm is not None
     port = next(

@@ -5,6 +5,7 @@
     runtime -- the agentkit runtime (commands, host reports, reconciler, watch), started when
                this replica takes the lease and stopped (consumer paused first) when it
                loses it or shuts down
+    sweeper -- the datastore image cache sweep (image_cache.py), the lease holder's too
 
 Replicas of one cluster share the host id (``<vCenter instanceUuid>:<cluster moref>``, or
 POLYVISOR_HOST_ID), so they share the command subject and the lease key; only the holder
@@ -19,6 +20,7 @@ from contextlib import AsyncExitStack
 from polyvisor.agent_vmware.config import VmwareAgentSettings
 from polyvisor.agent_vmware.driver import VmwareDriver
 from polyvisor.agent_vmware.driver_kinds import driver_class
+from polyvisor.agent_vmware.image_cache import CacheSweeper
 from polyvisor.agent_vmware.leadership import Leadership
 from polyvisor.agent_vmware.lease import Lease
 from polyvisor.agent_vmware.net.client import NetworkClient
@@ -47,6 +49,8 @@ class RuntimeHolder:
         self.runtime: AgentRuntime | None = None
         self._network: NetworkClient | None = None
         self._lock = asyncio.Lock()
+        # The lease holder's own loops (the image cache sweep), stopped with the runtime.
+        self._tasks: BackgroundTasks | None = None
 
     async def start(self) -> None:
         async with self._lock:
@@ -77,8 +81,18 @@ class RuntimeHolder:
                 self.runtime = None
                 await runtime.close(grace_s=0.0)
                 raise
+            self._tasks = BackgroundTasks("agent_vmware.holder")
+            if self.driver.options.image_cache_max_age_s > 0:
+                sweeper = CacheSweeper(
+                    lambda stop: self.driver.sweep_image_cache(stop=stop),
+                    self.driver.options.image_cache_sweep_interval_s,
+                )
+                self._tasks.start("image_cache", sweeper.run())
 
     async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, None
+        if tasks is not None:
+            await tasks.close()  # a sweep under way ends after its vCenter call
         runtime, self.runtime = self.runtime, None
         if runtime is not None:
             # close() pauses the consumer before anything else: no new command is taken.

@@ -11,6 +11,8 @@
 | ``POLYVISOR_DATASTORE_REGEX`` | datastores this agent uses and reports | ``.*`` |
 | ``POLYVISOR_VM_FOLDER`` | VM folder for our VMs (created if missing) | ``polyvisor`` |
 | ``POLYVISOR_DATASTORE_CACHE_FOLDER`` | datastore folder of image base disks | ``polyvisor_image_cache`` |
+| ``POLYVISOR_VMWARE_IMAGE_CACHE_MAX_AGE_S`` | a cached base disk no VM names for this long is deleted (as Nova's image cache manager; 0: never) | 86400 |
+| ``POLYVISOR_VMWARE_IMAGE_CACHE_SWEEP_INTERVAL_S`` | how often the lease holder sweeps the image cache | 2400 |
 | ``POLYVISOR_HOST_ID`` | this agent's host id | ``<vCenter instanceUuid>:<cluster moref>`` |
 | ``POLYVISOR_LEASE_TTL_S`` | HA lease TTL: a dead holder is replaced within it | 15 |
 | ``POLYVISOR_VMWARE_WATCH_WAIT_S`` | longest PropertyCollector wait per call | 10 |
@@ -55,6 +57,8 @@ class VmwareAgentSettings(AgentSettings):
     datastore_regex: str = ".*"
     vm_folder: str = "polyvisor"
     datastore_cache_folder: str = "polyvisor_image_cache"
+    vmware_image_cache_max_age_s: float = Field(default=86400.0, ge=0)
+    vmware_image_cache_sweep_interval_s: float = Field(default=2400.0, gt=0)
     vmware_watch_wait_s: int = Field(default=10, ge=1, le=50)
     lease_ttl_s: float = Field(default=15.0, ge=1.0)
     lease_bucket: str = "agent_leases"
@@ -94,6 +98,8 @@ class VmwareAgentSettings(AgentSettings):
             datastore_regex=self.datastore_regex,
             folder=self.vm_folder,
             image_cache_folder=self.datastore_cache_folder,
+            image_cache_max_age_s=self.vmware_image_cache_max_age_s,
+            image_cache_sweep_interval_s=self.vmware_image_cache_sweep_interval_s,
             host_id=self.host_id,
             insecure=self.vcenter_insecure,
             probe_interval_s=self.vcenter_probe_interval_s,

@@ -34,6 +34,7 @@ from polyvisor.agent_vmware.driver_core import (
     _vnc_port,
     log,
 )
+from polyvisor.agent_vmware.driver_image_cache import ImageCacheSweeping
 from polyvisor.agent_vmware.driver_metadata import GuestMetadataVerbs
 from polyvisor.agent_vmware.driver_spawn import Spawning
 from polyvisor.agent_vmware.driver_watch import Watching
@@ -62,7 +63,9 @@ from polyvisor.agentkit.driver import (
 __all__ = ["VmwareDriver"]
 
 
-class VmwareDriver(Adopting, Spawning, Watching, ConsoleLogging, GuestMetadataVerbs):
+class VmwareDriver(
+    Adopting, Spawning, Watching, ConsoleLogging, GuestMetadataVerbs, ImageCacheSweeping
+):
     """Driver for one vCenter cluster. ``start()`` begins connecting; verbs then block."""
 
     def __init__(self, options: VmwareOptions) -> None:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from polyvisor.agent_vmware.datastore_http import DatastoreHttp
@@ -58,7 +60,25 @@ class DatastoreImages:
         self._lock = threading.Lock()
         self._flights: dict[tuple[str, str], threading.Lock] = {}
         self._known: dict[tuple[str, str], BaseDisk] = {}
+        # (datastore, key) -> when this process last handed it to a spawn (Unix seconds)
+        self._used: dict[tuple[str, str], float] = {}
         self.uploads = 0  # how many base disks this process uploaded (for tests and metrics)
+
+    def used_within(self, now: float, seconds: float) -> set[tuple[str, str]]:
+        """The (datastore, key) of the bases this process handed out in the ``seconds`` before
+        ``now``: in use for the image cache sweep, even before the VM naming one exists."""
+        since = now - seconds
+        with self._lock:
+            return {k for k, t in self._used.items() if t >= since}
+
+    def retire(self, datastore: str, key: str, delete: Callable[[], None]) -> None:
+        """``delete()`` the base ``key`` of ``datastore``, under its single flight: a spawn
+        ensuring it meanwhile waits, then finds it gone and uploads it again."""
+        with self._flight((datastore, key)):
+            self.forget(datastore, key)
+            with self._lock:
+                self._used.pop((datastore, key), None)
+            delete()
 
     def forget(self, datastore: str, key: str | None = None) -> None:
         """Drop what we believe is on ``datastore`` (all of it when ``key`` is None)."""
@@ -87,6 +107,7 @@ class DatastoreImages:
         key = image_key(image)
         k = (datastore, key)
         with self._lock:
+            self._used[k] = time.time()
             known = self._known.get(k)
         if known is not None:
             return known

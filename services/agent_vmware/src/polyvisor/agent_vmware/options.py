@@ -25,6 +25,9 @@ class VmwareOptions:
     datastore_regex: str = ".*"
     folder: str = "polyvisor"  # under the datacenter's VM folder; "a/b" nests
     image_cache_folder: str = "polyvisor_image_cache"  # on each datastore
+    # A cached base disk unused this long is deleted (image_cache.py); 0: kept forever.
+    image_cache_max_age_s: float = 86400.0
+    image_cache_sweep_interval_s: float = 2400.0
     host_id: str = ""  # default: "<vCenter instanceUuid>:<cluster moref>"
     insecure: bool = False  # skip TLS certificate verification
     # Liveness: CurrentTime every probe_interval_s, each read bounded by probe_timeout_s; two
@@ -65,6 +68,8 @@ class VmwareOptions:
             raise ValueError("probe_timeout_s must be positive and below call_timeout_s")
         if self.watch_wait_s * 2 >= self.call_timeout_s:
             raise ValueError("watch_wait_s must stay well below call_timeout_s")
+        if self.image_cache_max_age_s < 0 or self.image_cache_sweep_interval_s <= 0:
+            raise ValueError("image cache age must be >= 0 and its sweep interval positive")
         if not 0 < self.vnc_port_min <= self.vnc_port_max < 65536:
             raise ValueError("bad VNC port range")
 
