@@ -145,8 +145,10 @@ async def test_vmdk_volume_outlives_its_vm_and_moves_to_another(
          "password": endpoint.password, "datastore_regex": "^LocalDS_0$", "folder": VOLUMES}
     )  # fmt: skip
     vid = str(uuid.uuid4())
-    path = await backend.create(VolumeRef(vid, 1))
-    c = backend.connection(VolumeRef(vid, 1, path))
+    eager = {"vmware:vmdk_type": "eagerZeroedThick"}  # its volume type's provisioning
+    path = await backend.create(VolumeRef(vid, 1, specs=eager))
+    c = backend.connection(VolumeRef(vid, 1, path, specs=eager))
+    assert c.attrs["disk_type"] == "eagerZeroedThick"
     vol = VolumeConnection(vid, c.kind, dict(c.attrs))
     volume_file = datastore_dir(vcsim.data_dir) / VOLUMES / f"{vid}.vmdk"
     assert volume_file.exists()
@@ -166,6 +168,7 @@ async def test_vmdk_volume_outlives_its_vm_and_moves_to_another(
         d for d in vm_a.config.hardware.device if getattr(d.backing, "fileName", "") == path
     )
     assert disk.backing.datastore.name == "LocalDS_0"
+    assert (disk.backing.thinProvisioned, disk.backing.eagerlyScrub) == (False, True)
     # a repeated attach (a redelivery) answers as done: still one disk of that file
     assert (await agent.send(a, Verb.ATTACH_VOLUME, vol)).kind == EventKind.VOLUME_ATTACHED
     assert len(disks_of(direct, a)) == 2

@@ -98,6 +98,14 @@ def test_attach_and_detach_never_touch_the_file() -> None:
     assert add.operation == "add" and not add.fileOperation
     assert add.device.backing.fileName == path and add.device.unitNumber == 1
     assert [(o.key, o.value) for o in spec.extraConfig] == [(volume_key("v1"), path)]
+    assert add.device.backing.thinProvisioned is None  # no disk type: vSphere reads the file
+    for kind, flags in {
+        "thin": (True, False),
+        "preallocated": (False, False),
+        "eagerZeroedThick": (False, True),
+    }.items():
+        (add,) = attach_spec("v1", path, slot, kind).deviceChange
+        assert (add.device.backing.thinProvisioned, add.device.backing.eagerlyScrub) == flags
 
     attached = [lsi(1000, 0), disk(2000, 1000, 0, ROOT), disk(2001, 1000, 1, path)]
     extra = {volume_key("v1"): path}

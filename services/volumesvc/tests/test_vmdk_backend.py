@@ -52,6 +52,7 @@ async def test_vmdk_volume_on_the_datastore_the_regex_picks(vcsim: Vcsim) -> Non
     conn = backend.connection(VolumeRef(copy.id, 1, copy_path))
     assert conn.kind == "vmdk" and conn.attrs["datastore"] == "LocalDS_0"
     assert conn.attrs["adapter_type"] == "lsiLogic"
+    assert conn.attrs["disk_type"] == "thin"  # the backend's default, the type saying nothing
     for ref in (VolumeRef(copy.id, 1, copy_path), vol):
         await backend.delete(ref)
         await backend.delete(ref)  # gone already: done

@@ -98,8 +98,9 @@ class VmdkVolumeVerbs(Registry):
                 return  # attached already (a repeated command)
             running = props.get("runtime.powerState") == "poweredOn"
             slot = free_slot(devices, volume.attrs.get("adapter_type", ""), running=running)
+            spec = attach_spec(volume.volume_id, path, slot, volume.attrs.get("disk_type", ""))
             try:
-                self._wait(conn, vm.ReconfigVM_Task(spec=attach_spec(volume.volume_id, path, slot)))
+                self._wait(conn, vm.ReconfigVM_Task(spec=spec))
             except vmodl.MethodFault as e:
                 raise volume_fault(e, volume, path) from e
         log.info(

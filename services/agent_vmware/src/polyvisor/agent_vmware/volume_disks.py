@@ -134,9 +134,11 @@ def free_slot(
     raise DriverError("the VM's four SCSI controllers have no free unit left")
 
 
-def attach_spec(volume_id: str, path: str, slot: Slot) -> vim.vm.ConfigSpec:
+def attach_spec(volume_id: str, path: str, slot: Slot, disk_type: str = "") -> vim.vm.ConfigSpec:
     """Add the existing disk ``path`` at ``slot`` (no fileOperation: the file is the
-    volume's) and record it under the volume's id."""
+    volume's) and record it under the volume's id. ``disk_type``: how the volume service made
+    it (CreateVirtualDisk's thin, preallocated or eagerZeroedThick), said on the backing as
+    Nova's attach spec does ("": left to vSphere, which reads it from the file)."""
     changes: list[vim.vm.device.VirtualDeviceSpec] = []
     if slot.new_controller is not None:
         changes.append(vim.vm.device.VirtualDeviceSpec(operation="add", device=slot.new_controller))
@@ -149,6 +151,9 @@ def attach_spec(volume_id: str, path: str, slot: Slot) -> vim.vm.ConfigSpec:
             fileName=path, diskMode="independent_persistent"
         ),
     )
+    if disk_type:
+        disk.backing.thinProvisioned = disk_type == "thin"
+        disk.backing.eagerlyScrub = disk_type == "eagerZeroedThick"
     changes.append(vim.vm.device.VirtualDeviceSpec(operation="add", device=disk))
     return vim.vm.ConfigSpec(
         deviceChange=changes,

@@ -76,7 +76,8 @@ class Connection:
     """What an agent needs to attach a volume, by ``kind`` (the backend's):
 
     - ``file``: ``path`` (a file on the KVM host), ``format`` (qcow2 or raw);
-    - ``vmdk``: ``datastore``, ``path`` (``[ds] volumes/<id>.vmdk``), ``adapter_type``;
+    - ``vmdk``: ``datastore``, ``path`` (``[ds] volumes/<id>.vmdk``), ``adapter_type``,
+      ``disk_type`` (thin, preallocated or eagerZeroedThick: how it was made);
     - ``rbd``: ``pool``, ``image``, ``monitors`` (host:port,...), ``user``, ``secret_uuid``.
 
     Values are strings, so a connection crosses NATS and gRPC as a map.

@@ -329,14 +329,16 @@ class VmdkBackend:
         await self._delete(snapshot.location)
 
     def connection(self, volume: VolumeRef) -> Connection:
-        return Connection(
-            "vmdk",
-            {
-                "datastore": _ds_name(volume.location),
-                "path": volume.location,
-                "adapter_type": self.adapter_type,
-            },
-        )
+        attrs = {
+            "datastore": _ds_name(volume.location),
+            "path": volume.location,
+            "adapter_type": self.adapter_type,
+        }
+        try:  # how it was made, for the agent to say on the disk's backing
+            attrs["disk_type"] = disk_type(volume.specs, self.disk_type)
+        except InvalidArgument:
+            pass  # (no volume of such a type was ever made)
+        return Connection("vmdk", attrs)
 
     async def capacity(self) -> BackendCapacity:
         def read() -> BackendCapacity:
