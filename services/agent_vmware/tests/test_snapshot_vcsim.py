@@ -13,6 +13,7 @@ from pyVmomi import vim
 from vmware_fixtures import Direct, datastore_dir, eventually, local_image, options_for
 
 from polyvisor.agent_vmware.driver import VmwareDriver
+from polyvisor.agent_vmware.image_store import BASE_TAG_KEY, image_key
 from polyvisor.agentkit.disk_capabilities import Rebuild, Snapshot
 from polyvisor.agentkit.driver import InstanceNotFound, InstanceSpec, LocalImage, PowerState
 from tests.fixtures.vcsim import Vcsim, VcsimEndpoint
@@ -101,12 +102,13 @@ def test_rebuild_keeps_the_vm_and_replaces_its_disk(
     data = bytearray(images["raw"].read_bytes())
     data[0:16] = b"rebuilt-image-!!"
     other.write_bytes(bytes(data))
-    rebuilt = driver.rebuild(
-        inst.server_id, local_image(other, "img-new", disk_format="raw", disktype="sparse"), 0
-    )
+    new = local_image(other, "img-new", disk_format="raw", disktype="sparse")
+    rebuilt = driver.rebuild(inst.server_id, new, 0)
     assert rebuilt.power_state == PowerState.RUNNING
     after = direct.vm_by_tag(inst.server_id)
     assert after is not None and after._moId == before._moId
+    # it names its new base now (the image cache sweep keeps that one, not the old)
+    assert Direct.extra(after)[BASE_TAG_KEY] == image_key(new)
     snap = driver.snapshot(inst.server_id, tmp_path)
     assert snap.path.read_bytes()[:16] == b"rebuilt-image-!!"
 

@@ -39,6 +39,7 @@ from polyvisor.agent_vmware.driver_metadata import GuestMetadataVerbs
 from polyvisor.agent_vmware.driver_spawn import Spawning
 from polyvisor.agent_vmware.driver_watch import Watching
 from polyvisor.agent_vmware.faults import fault_text
+from polyvisor.agent_vmware.image_store import BASE_TAG_KEY, image_key
 from polyvisor.agent_vmware.inventory import Placement, read_cluster
 from polyvisor.agent_vmware.options import VmwareOptions
 from polyvisor.agent_vmware.props import container_view, retrieve_one
@@ -372,10 +373,7 @@ class VmwareDriver(
                 raise DriverError(f"VM {server_id} has no disk to rebuild")
             current = str(getattr(disks[0].backing, "fileName", "") or "")
             datastore, path = specs.split_datastore_path(current)
-            adapter = specs.normalize_adapter(image.ref.vmware_adaptertype)
-            base = self.images.ensure(
-                self._http(conn), place.datacenter_path, datastore, image, adapter
-            )
+            base = self._ensure_base(conn, place, datastore, image)
             self._power(conn, vm, on=False)
             self._wait(
                 conn,
@@ -390,6 +388,8 @@ class VmwareDriver(
             want_kb = max(disk_gb * GIB, base.capacity) // 1024
             if want_kb > disks[0].capacityInKB:
                 self._grow_disk(conn, vm, want_kb)
+            tag = vim.option.OptionValue(key=BASE_TAG_KEY, value=image_key(image))  # its base now
+            self._wait(conn, vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(extraConfig=[tag])))
             self._power(conn, vm, on=True)
             rec = self._observe(conn, server_id, vm)
         if rec is None:

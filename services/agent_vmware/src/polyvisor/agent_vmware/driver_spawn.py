@@ -41,6 +41,7 @@ from polyvisor.agentkit.driver import (
     HypervisorUnavailable,
     Instance,
     InstanceSpec,
+    LocalImage,
     PowerState,
     SpawnFailed,
 )
@@ -170,14 +171,7 @@ class Spawning(Registry):
             virtual = spec.image.ref.virtual_size or spec.image.size
             need = max(spec.disk_gb * GIB, virtual) + virtual
             datastore = self._pick_datastore(conn, place, need)
-            base = self.images.ensure(
-                self._http(conn),
-                place.datacenter_path,
-                datastore,
-                spec.image,
-                adapter,
-                thin=provisioning.thin,
-            )
+            base = self._ensure_base(conn, place, datastore, spec.image)
         try:
             port = self._vnc.take(sid)
         except NoFreePort as e:
@@ -292,15 +286,21 @@ class Spawning(Registry):
                 # The cached base was removed behind our back: upload it again, once.
                 log.warning("image base disk missing, uploading again", path=base.datastore_path)
                 self.images.forget(datastore)
-                base = self.images.ensure(
-                    self._http(conn),
-                    place.datacenter_path,
-                    datastore,
-                    spec.image,
-                    specs.normalize_adapter(spec.image.ref.vmware_adaptertype),
-                    thin=root_provisioning(spec.image.rendition.vmware_disktype).thin,
-                )
+                base = self._ensure_base(conn, place, datastore, spec.image)
         raise AssertionError("unreachable")
+
+    def _ensure_base(
+        self, conn: Conn, place: Placement, datastore: str, image: LocalImage
+    ) -> BaseDisk:
+        """The image's base disk on ``datastore``, uploaded if it is not there."""
+        return self.images.ensure(
+            self._http(conn),
+            place.datacenter_path,
+            datastore,
+            image,
+            specs.normalize_adapter(image.ref.vmware_adaptertype),
+            thin=root_provisioning(image.rendition.vmware_disktype).thin,
+        )
 
     def _grow_disk(self, conn: Conn, vm: vim.VirtualMachine, capacity_kb: int) -> None:
         props = retrieve_one(conn.content, vm, ["config.hardware.device"]) or {}
