@@ -70,25 +70,41 @@ def _networks(value: Any) -> list[sp.ServerNetwork]:
     return out
 
 
-def _boot_volume(srv: dict[str, Any]) -> str:
-    """The volume a server boots from, from Nova's block_device_mapping_v2 ("" without one):
-    an existing volume (source and destination "volume") at boot_index 0, kept when the server
-    is deleted. Other mappings (a volume made from an image, blank or swap disks) are refused."""
+def _boot_source(srv: dict[str, Any]) -> tuple[str, str]:
+    """(image, boot volume) from Nova's imageRef and block_device_mapping_v2.
+
+    A mapping at boot_index 0 of source "image" to destination "local" is the image boot
+    itself (the openstack CLI sends it beside imageRef for `--image`); of source and
+    destination "volume", an existing volume the server boots from, kept when the server is
+    deleted. Other mappings (a volume made from an image, blank or swap disks) are refused."""
     bdms = srv.get("block_device_mapping_v2") or []
     if not isinstance(bdms, list) or not all(isinstance(b, dict) for b in bdms):
         raise ApiError(400, "block_device_mapping_v2 must be a list of objects")
+    image = _ref(srv["imageRef"], "imageRef") if srv.get("imageRef") else ""
     boot = ""
     for b in bdms:
-        if (b.get("source_type"), b.get("destination_type")) != ("volume", "volume") or str(
-            b.get("boot_index", "")
-        ) != "0":
-            raise ApiError(400, "block_device_mapping_v2: only an existing volume (source_type "
-                           "and destination_type volume) at boot_index 0 is supported")  # fmt: skip
+        kind = (b.get("source_type"), b.get("destination_type"))
+        if str(b.get("boot_index", "")) != "0" or kind not in (
+            ("image", "local"),
+            ("volume", "volume"),
+        ):
+            raise ApiError(400, "block_device_mapping_v2: only the image (source_type image, "
+                           "destination_type local) or an existing volume (source_type and "
+                           "destination_type volume) at boot_index 0 is supported")  # fmt: skip
+        uuid = _ref(b.get("uuid"), "block_device_mapping_v2 uuid")
+        if kind == ("image", "local"):
+            if image and uuid != image:
+                raise ApiError(400, "block_device_mapping_v2: the image mapped at boot_index 0 "
+                               "is not imageRef")  # fmt: skip
+            image = uuid
+            continue
         if str(b.get("delete_on_termination", "")).lower() in ("true", "1"):
             raise ApiError(400, "block_device_mapping_v2: a boot volume is kept when the server "
                            "is deleted (delete_on_termination true is not supported)")  # fmt: skip
-        boot = _ref(b.get("uuid"), "block_device_mapping_v2 uuid")
-    return boot
+        boot = uuid
+    if not image and not boot:
+        image = _ref(srv.get("imageRef"), "imageRef")  # the usual "imageRef is required"
+    return image, boot
 
 
 def _hints(body: dict[str, Any]) -> dict[str, str]:
@@ -122,8 +138,7 @@ async def create_server(request: web.Request) -> web.Response:
         raise ApiError(400, f"metadata key {reserved[0]} is reserved (set accessIPv4/accessIPv6)")
     meta = {str(k): str(v) for k, v in meta.items()}
     meta.update({k: v for k, v in nc.access_ips(srv).items() if v})
-    boot_volume = _boot_volume(srv)  # then imageRef is "" or absent (the api refuses both)
-    image = _ref(srv["imageRef"], "imageRef") if srv.get("imageRef") or not boot_volume else ""
+    image, boot_volume = _boot_source(srv)  # both given: the api refuses it
     spec = sp.ServerSpec(
         name=name,
         image_id=image,
