@@ -43,7 +43,7 @@ def _spec(server_id: str, image: Path, fmt: str = "raw") -> InstanceSpec:
     local = LocalImage(
         ref, RenditionWanted(fmt), image, len(data), hashlib.sha256(data).hexdigest()
     )
-    return InstanceSpec(server_id, server_id, server_id, 1, 128, 1, local)
+    return InstanceSpec(server_id, server_id, server_id, 1, 128, 1, image=local)
 
 
 def _domain_active(uri: str, name: str) -> bool:
