@@ -50,6 +50,14 @@ MiB = 1 << 20
 BLOCK = 4 * MiB
 
 
+def rbd_root(disks: RbdRootDisks, spec: str, serial: str) -> ET.Element:
+    """The root disk on RBD, as the KVM agent makes it: its network <disk> at vda."""
+    disk = disks.disk_element(spec)
+    ET.SubElement(disk, "target", dev="vda", bus="virtio")
+    ET.SubElement(disk, "serial").text = serial
+    return disk
+
+
 def make_image(path: Path, size: int) -> None:
     with path.open("wb") as f:
         first = bytearray(os.urandom(BLOCK))
@@ -164,7 +172,7 @@ def main() -> int:
                 clone_only.append(timed(lambda: cluster.rbd("clone", parent, spec) and None))
                 boot(
                     conn,
-                    domain_xml(name, virt, disks.disk_element(spec, "vda", "virtio", name), log),
+                    domain_xml(name, virt, rbd_root(disks, spec, name), log),
                     log,
                 )  # type: ignore[union-attr]
 
