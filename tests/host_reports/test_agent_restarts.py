@@ -24,6 +24,7 @@ from polyvisor.agent_vmware.app import RuntimeHolder
 from polyvisor.agent_vmware.config import VmwareAgentSettings
 from polyvisor.agent_vmware.leadership import Leadership
 from polyvisor.agent_vmware.lease import Lease
+from polyvisor.agent_vmware.options import VmwareOptions
 from polyvisor.agentkit.fake import FakeDriver
 from polyvisor.agentkit.runtime import AgentRuntime
 from polyvisor.agentkit.settings import AgentSettings
@@ -167,6 +168,11 @@ class ClusterDriver(FakeDriver):
     def __init__(self, host: str) -> None:
         super().__init__(host, hypervisor_type="vmware", disk_format="vmdk")
         self.refreshes = 0
+        # What RuntimeHolder reads of the driver's options: no datastore image cache to age.
+        self.options = VmwareOptions(
+            url="https://vcenter.invalid/sdk", username="user", password="password",
+            cluster_name="C1", image_cache_max_age_s=0,
+        )  # fmt: skip
 
     def refresh(self) -> None:
         self.refreshes += 1
@@ -174,7 +180,9 @@ class ClusterDriver(FakeDriver):
 
 async def test_lease_flap_new_term_is_up_again_with_its_first_report(cloud: Cloud) -> None:
     host = f"vc-test:{uuid.uuid4().hex[:8]}"
-    ttl = 3.0
+    # Long enough that a busy machine never lets a renewal lapse by itself (the test makes
+    # the one lapse it wants); the flap is seen at the next renewal, ttl/3 later.
+    ttl = 9.0
     settings = VmwareAgentSettings(
         **cloud.settings(host, "replica-a", lease_ttl_s=ttl),
         vcenter_url="https://vcenter.invalid/sdk",  # the driver is the fake: never dialled
@@ -192,7 +200,13 @@ async def test_lease_flap_new_term_is_up_again_with_its_first_report(cloud: Clou
     tasks = BackgroundTasks("lease-test")
     tasks.start("lease", leadership.run())
     try:
-        await until(lambda: leadership.terms == 1 and cloud.scheduler.applied[host] == 1)
+        await until(
+            lambda: (
+                leadership.terms == 1
+                and holder.runtime is not None
+                and cloud.scheduler.applied[host] == 1
+            )
+        )
         first = holder.runtime.reporter  # type: ignore[union-attr]
         assert first is not None
         for _ in range(3):
