@@ -281,18 +281,7 @@ class CommandHandler:
                 req.image, req.rendition, user=cmd.server_id, expected_sha256=req.expected_sha256
             )
             await self._emit(cmd, EventKind.PROGRESS, task=Task.SPAWNING)
-            spec = InstanceSpec(
-                server_id=cmd.server_id,
-                name=req.name,
-                hostname=req.hostname,
-                vcpus=req.vcpus,
-                memory_mb=req.memory_mb,
-                disk_gb=req.disk_gb,
-                image=local,
-                ssh_public_keys=req.public_keys,
-                user_data=req.user_data,
-                metadata=dict(req.metadata),
-            )
+            spec = InstanceSpec(**req.guest(cmd.server_id), image=local)
             inst = await self.calls.run("spawn", self.driver.spawn, spec)
         except BaseException as exc:
             if not isinstance(exc, HypervisorUnavailable | asyncio.CancelledError):

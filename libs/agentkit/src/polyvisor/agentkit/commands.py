@@ -10,6 +10,7 @@ import enum
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from polyvisor.agentkit.driver import Console, ImageRef, PowerState, RenditionWanted
 from polyvisor.agentkit.volume_capabilities import VolumeConnection
@@ -74,6 +75,20 @@ class SpawnRequest:
     attempt: int = 1
     # The volume the server boots from, attached as it is (the boot_volume capability).
     root_volume: VolumeConnection | None = None
+
+    def guest(self, server_id: str) -> dict[str, Any]:
+        """The guest's fields (GuestSpec's), whatever its root disk comes from."""
+        return {
+            "server_id": server_id,
+            "name": self.name,
+            "hostname": self.hostname,
+            "vcpus": self.vcpus,
+            "memory_mb": self.memory_mb,
+            "disk_gb": self.disk_gb,
+            "ssh_public_keys": self.public_keys,
+            "user_data": self.user_data,
+            "metadata": dict(self.metadata),
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,15 +55,5 @@ async def spawn_from_volume(
             f"host {host} cannot boot from {root.kind} volumes: its hypervisor driver has no "
             f"volume_{root.kind} capability"
         )
-    spec = GuestSpec(
-        server_id=cmd.server_id,
-        name=req.name,
-        hostname=req.hostname,
-        vcpus=req.vcpus,
-        memory_mb=req.memory_mb,
-        disk_gb=req.disk_gb,
-        ssh_public_keys=req.public_keys,
-        user_data=req.user_data,
-        metadata=dict(req.metadata),
-    )
+    spec = GuestSpec(**req.guest(cmd.server_id))
     return await calls.run("spawn", driver.spawn_from_volume, spec, root)
