@@ -749,3 +749,89 @@ async def test_a_live_migration_reports_progress_and_an_abort_reaches_it_while_i
     await agent.send("m1", 3, "live_migrate", dest_host="other")
     refused = await agent.tap.wait_for(is_(EventKind.COMMAND_FAILED, "m1"))
     assert "no live_migrate capability" in refused.fault_message
+
+
+async def test_a_server_our_command_moved_to_another_host_is_not_reported_from_here(
+    agent: Agent,
+) -> None:
+    """A resize to another host hands the VM over (vSphere: tagged for the destination's agent,
+    powered off, RelocateVM to its cluster); a live migration too. What this host's watch sees
+    of it on its way out (powered off, gone), during the command or late, after a confirm
+    that still comes here, is looked at again once the queue is done and found missing from
+    the listing: never news of the server, which the api has on the destination (a VANISHED
+    at the move's generation put it in ERROR there). Once the api has it here again, a real
+    disappearance is reported as ever."""
+    from polyvisor.agentkit.migrate_capabilities import MigrationTarget, ProgressCallback
+    from polyvisor.agentkit.resize_capabilities import Size
+
+    class HandingOver(FakeDriver):
+        def resize(self, server_id: str, size: Size) -> Instance:
+            return self._instance(self._vm(server_id))
+
+        def revert_resize(self, server_id: str, size: Size) -> Instance:
+            return self._instance(self._vm(server_id))
+
+        def confirm_resize(self, server_id: str) -> Instance:
+            return Instance(server_id, PowerState.RUNNING, server_id)  # the destination's VM
+
+        def resize_to(self, server_id: str, size: Size, dest_host: str) -> Instance:
+            self.set_power(server_id, PowerState.SHUTDOWN)  # on its way out: the watch sees it
+            with self._lock:
+                self.vms.pop(server_id)  # the destination's from now on
+            return Instance(server_id, PowerState.RUNNING, server_id)
+
+        revert_resize_to = resize_to
+
+        def live_migrate(
+            self, server_id: str, dest: MigrationTarget, progress: ProgressCallback
+        ) -> Instance:
+            self.vanish(server_id)  # the source's copy goes once the destination runs it
+            return Instance(server_id, PowerState.RUNNING, server_id)
+
+        def abort_migration(self, server_id: str) -> bool:
+            return False
+
+    await agent.restart(HandingOver(agent.host))
+    driver, tap = agent.driver, agent.tap
+    for sid in ("seen", "late", "live", "marker"):
+        await agent.send(sid, 1, "spawn")
+        await tap.wait_for(is_(SPAWNED, sid))
+
+    await agent.send("seen", 2, "resize", vcpus=2, dest_host="other")
+    await tap.wait_for(is_(EventKind.RESIZED, "seen"))
+    await agent.send("live", 2, "live_migrate", dest_host="other")
+    await tap.wait_for(is_(EventKind.MIGRATED, "live"))
+    driver.hold_changes()  # the power off on its way out is seen after the confirm
+    await agent.send("late", 2, "resize", vcpus=2, dest_host="other")
+    await tap.wait_for(is_(EventKind.RESIZED, "late"))
+    await agent.send("late", 3, "confirm_resize")
+    await tap.wait_for(is_(EventKind.RESIZE_CONFIRMED, "late"))
+    await until(lambda: not agent.runtime.dispatcher.busy("late"))
+    assert driver.deliver_held() == 1
+    await watch_drained(agent, "marker")
+    observed = ("POWER_STATE_CHANGED", "VANISHED")
+    assert {s: [k for k in tap.kinds(s) if k in observed] for s in ("seen", "live", "late")} == {
+        "seen": [],
+        "live": [],
+        "late": [],
+    }
+
+    # Back here (the other host migrated it back), and a command for it comes here: news again.
+    driver.add_foreign("live")
+    await agent.send("live", 3, "power_off")
+    await tap.wait_for(is_(EventKind.POWERED_OFF, "live"))
+    driver.set_power("live", PowerState.RUNNING)  # started from outside
+    started = await tap.wait_for(is_(EventKind.POWER_STATE_CHANGED, "live"))
+    assert (started.generation, started.power_state) == (3, "RUNNING")
+
+    # Back here (the destination reverted it): assigned here again, at a newer generation.
+    driver.add_foreign("seen")
+    for sid in ("seen", "live"):
+        agent.board.assign(agent.host, Assigned(sid, 3, PowerState.RUNNING, "ACTIVE"))
+    agent.board.assign(agent.host, Assigned("marker", 1, PowerState.SHUTDOWN, "SHUTOFF"))
+    reconciler = agent.runtime.reconciler
+    assert reconciler is not None
+    assert await reconciler.reconcile_once() == []
+    driver.vanish("seen")
+    gone = await tap.wait_for(is_(EventKind.VANISHED, "seen"))
+    assert (gone.generation, gone.fault_code) == (3, "VANISHED")

@@ -56,7 +56,7 @@ from polyvisor.agentkit.image_cache import ImageCache
 from polyvisor.agentkit.metrics import COMMAND_SECONDS, COMMANDS
 from polyvisor.agentkit.migrate_handler import MIGRATE_VERBS, abort_migration, live_migrate
 from polyvisor.agentkit.port_handler import PORT_VERBS, apply_port
-from polyvisor.agentkit.resize_handler import RESIZE_VERBS, apply_resize
+from polyvisor.agentkit.resize_handler import RESIZE_VERBS, apply_resize, moves_away
 from polyvisor.agentkit.transient import Transient, backoff
 from polyvisor.agentkit.volume_handler import VOLUME_VERBS, apply_volume, spawn_from_volume
 from polyvisor.common.errors import PolyvisorError
@@ -69,6 +69,9 @@ log = get_logger(__name__)
 Publish = Callable[[ServerEventOut], Awaitable[object]]
 
 _TOMBSTONE_S = 600.0
+
+# Verbs the api sends to the host a server has left by a move: not a sign that it is back.
+_TO_THE_FORMER_HOST: frozenset[Verb] = frozenset({Verb.CONFIRM_RESIZE, Verb.ABORT_MIGRATION})
 
 # The verbs of capability protocols: the protocol the driver must implement, the answer.
 _OPTIONAL: dict[Verb, tuple[type, EventKind]] = {
@@ -118,6 +121,8 @@ class CommandHandler:
         #: The newest generation the api reported for each server (reconciler).
         self.seen_generation: dict[str, int] = {}
         self._destroyed: dict[str, float] = {}
+        # Servers a command of ours handed over to another host: that command's generation.
+        self._moved_away: dict[str, int] = {}
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -129,6 +134,30 @@ class CommandHandler:
             del self._destroyed[server_id]
             return False
         return True
+
+    def moved_away(self, server_id: str) -> bool:
+        """A command of ours handed the server over to another host (a live migration, a
+        resize or its revert to another host) and the api has not had it here again since: no
+        newer command for it came here (but a confirm of the move, or a late abort), and the
+        reconciler has not seen it assigned here at a newer generation. What this host sees of
+        it then, or no longer sees, is not news about the server: the VM powered off on its
+        way out, or gone from our listing once it arrived."""
+        moved = self._moved_away.get(server_id)
+        if moved is None:
+            return False
+        if self.seen_generation.get(server_id, 0) > moved:
+            del self._moved_away[server_id]  # back here
+            return False
+        return True
+
+    def _handed_over(self, cmd: Command) -> None:
+        self._moved_away[cmd.server_id] = cmd.generation
+
+    def _sent_here(self, cmd: Command) -> None:
+        """A command for the server on this host, newer than the move that took it away: the
+        api has it here again (a revert or a migration by the other host brought it back)."""
+        if self._moved_away.get(cmd.server_id, cmd.generation) < cmd.generation:
+            del self._moved_away[cmd.server_id]
 
     def generation_of(self, server_id: str) -> int:
         """The newest generation known for a server: applied here or reported by the api."""
@@ -161,6 +190,8 @@ class CommandHandler:
             log.warning("command past its deadline, dropped")
             self.book.record(cmd, applied=False)
             return Outcome.EXPIRED
+        if cmd.verb not in _TO_THE_FORMER_HOST:
+            self._sent_here(cmd)
         attempt = 0
         while True:
             try:
@@ -225,6 +256,8 @@ class CommandHandler:
                 await self._open_console(cmd)
             elif cmd.verb in RESIZE_VERBS:
                 inst, answer = await apply_resize(self.driver, self.calls, self.host, cmd)
+                if moves_away(cmd, self.host):
+                    self._handed_over(cmd)
                 await self._answer(cmd, answer, inst)
             elif cmd.verb == Verb.LIVE_MIGRATE:
                 await self._live_migrate(cmd)
@@ -256,6 +289,7 @@ class CommandHandler:
 
         await self._emit(cmd, EventKind.PROGRESS, task=Task.MIGRATING, progress=0)
         inst = await live_migrate(self.driver, self.calls, self.host, cmd, progress)
+        self._handed_over(cmd)
         assert cmd.migrate is not None
         await self._emit(
             cmd,

@@ -12,9 +12,19 @@ from polyvisor.agentkit.driver import Driver, DriverError, Instance
 from polyvisor.agentkit.executor import DriverCalls
 from polyvisor.agentkit.resize_capabilities import Resize, ResizeMove, Size
 
-__all__ = ["RESIZE_VERBS", "apply_resize"]
+__all__ = ["RESIZE_VERBS", "apply_resize", "moves_away"]
 
 RESIZE_VERBS: Final = frozenset({Verb.RESIZE, Verb.CONFIRM_RESIZE, Verb.REVERT_RESIZE})
+
+
+def moves_away(cmd: Command, host: str) -> bool:
+    """Whether the verb, once done, leaves the server on another host than ``host``."""
+    req = cmd.resize
+    return (
+        cmd.verb in (Verb.RESIZE, Verb.REVERT_RESIZE)
+        and req is not None
+        and req.dest_host not in ("", host)
+    )
 
 
 async def apply_resize(

@@ -16,7 +16,10 @@ What runs (each loop owned by one ``BackgroundTasks``):
   command in flight, or observed before one of the server's commands ended, is never
   published as it is: it may be the command's own doing (a VM created powered off, a
   reboot's blip) or older than the state the command answered; the server is observed
-  again once its queue is done. Changes of servers we destroyed are not published.
+  again once its queue is done. Changes of servers we destroyed are not published, nor
+  those of servers a command of ours handed over to another host (a live migration, a resize
+  to another host): the VM powered off on its way out, then missing from our listing, is the
+  destination's now (``CommandHandler.moved_away``).
 
 Blocking driver calls all go through one bounded ``DriverCalls`` executor. The bus, the image
 source and the api client can be injected (tests, benchmarks); by default they are built from
@@ -277,6 +280,11 @@ class AgentRuntime:
         handler = self.handler
         assert handler is not None
         sid = change.server_id
+        if handler.moved_away(sid):
+            # Handed over to another host by a command of ours: powered off on its way out,
+            # gone from our listing once there. The api has it where it went.
+            log.info("change of a server moved to another host not published", server_id=sid)
+            return
         if change.vanished:
             if handler.recently_destroyed(sid):
                 return
