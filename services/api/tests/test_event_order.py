@@ -48,13 +48,19 @@ def server(**kw: object) -> m.Server:
 
 
 def event(
-    kind: str, power: str, ms: int, generation: int = 4, agent: str = AGENT, **kw: object
+    kind: str,
+    power: str,
+    ms: int,
+    generation: int = 4,
+    agent: str = AGENT,
+    host: str = "vc-1",
+    **kw: object,
 ) -> lc.AgentEvent:
     return lc.AgentEvent(
         event_id=f"{kind}-{ms}",
         server_id="s1",
         generation=generation,
-        host="vc-1",
+        host=host,
         kind=lc.EventKind(kind),
         power_state=power,
         occurred_at=at(ms),
@@ -154,6 +160,27 @@ def test_vanished_is_an_observation_too() -> None:
     assert gone.state == m.State.ERROR
     late, _ = fold(gone, [event("POWER_STATE_CHANGED", m.Power.RUNNING, 5)], observed)
     assert (late.state, late.power_state) == (m.State.ERROR, m.Power.NOSTATE)
+
+
+def test_only_the_host_the_server_is_on_reports_what_it_sees() -> None:
+    # A move from vc-1 to vc-2 just completed (VERIFY_RESIZE there, at the move's generation).
+    # vc-1's agent saw the VM power off on its way out, then gone from its cluster: not news.
+    moved = server(state=m.State.VERIFY_RESIZE, host="vc-2")
+    s, observed = fold(
+        moved,
+        [event("POWER_STATE_CHANGED", m.Power.SHUTDOWN, 1), event("VANISHED", m.Power.NOSTATE, 2)],
+    )
+    assert (s.state, s.power_state, s.fault, observed) == (
+        m.State.VERIFY_RESIZE,
+        m.Power.RUNNING,
+        None,
+        None,
+    )
+    # What vc-2's agent sees is.
+    there = event("VANISHED", m.Power.NOSTATE, 3, agent="agent-vmw-2", host="vc-2")
+    gone, observed = fold(s, [there])
+    assert gone.state == m.State.ERROR and observed == m.Observation(4, "agent-vmw-2", at(3))
+    assert gone.fault is not None and gone.fault.host == "vc-2"
 
 
 def test_command_answers_keep_generation_rules_and_date_what_they_set() -> None:

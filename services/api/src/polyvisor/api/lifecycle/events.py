@@ -5,10 +5,12 @@ Ordering rules that make late or repeated events harmless:
 - an event older than the server's generation is stale and ignored;
 - an event of the current generation only moves the server out of the transitional state it
   answers (a SPAWNED for a server that is no longer BUILDING changes nothing);
-- within one generation, what an agent merely observed (POWER_STATE_CHANGED, VANISHED) is
-  applied in the order the agent saw it, whatever order it is delivered in: the newest
-  observation applied is recorded on the server (`Outcome.observed`) and an older one is
-  ignored (`supersedes`). A hard reboot's brief power-off reported late, just before the
+- what an agent merely observed (POWER_STATE_CHANGED, VANISHED) is about the server only
+  when it comes from the host the server is on (a move's source may still report the VM it
+  handed over, at the move's generation);
+- within one generation, what an agent merely observed is applied in the order the agent saw
+  it, whatever order it is delivered in: the newest observation applied is recorded on the
+  server (`Outcome.observed`) and an older one is ignored (`supersedes`). A hard reboot's brief power-off reported late, just before the
   power-on, must never be applied after it.
 
 One concern: what each agent event does to a server; one handler per event kind.
@@ -112,10 +114,15 @@ def apply_event(
     if ev.generation < server.generation:
         return ignore(f"stale: event generation {ev.generation} < {server.generation}")
     handler = EVENTS.get(ev.kind)
+    moved = None
     if server.resize is not None and server.task in resize.TASKS:
         moved = resize.on_event(server, ev, now, d)
-        if moved is not None:
-            handler = _decided(moved)
+    if moved is not None:
+        handler = _decided(moved)
+    elif ev.kind in OBSERVATIONS and not _from_current_host(server, ev):
+        # Seen by the agent of a host the server has left (the source of a move that just
+        # completed: the VM powered off on its way out, then gone from its listing).
+        return ignore(f"{ev.kind} from {ev.host}: the server is on {server.host}")
     if handler is None:
         return ignore(f"unknown event kind {ev.kind.value!r}")
     seen = observation_of(ev)
