@@ -91,12 +91,18 @@ class HostIndex:
         # fit = min(free, max_unit), the largest amount one consumer can get now.
         self._free = np.zeros((3, c), np.int64)
         self._fit = np.zeros((3, c), np.int64)
+        # free as float64, what the weighers compute on (no int-to-float cast per request).
+        self._free_f = np.zeros((3, c))
         # Rows whose min_unit or step_size is not 1 (rare: the filter skips those checks
         # when there are none).
         self._odd_units = np.zeros(c, bool)
         self._generation = np.zeros(c, np.int64)
         self._failures = np.zeros(c)
+        #: Rows with failures != 0, ascending (few): computed when asked after a change.
+        self._failure_rows: np.ndarray | None = None
         self._has_members = np.zeros(c, bool)
+        #: Work arrays of one request's weighing (see `scratch`).
+        self._scratch: list[np.ndarray] = []
 
     # ----- views (what filters and weighers read) -----
 
@@ -163,6 +169,10 @@ class HostIndex:
     def free_col(self, col: int) -> np.ndarray:
         return self._free[col, : self.n]
 
+    def free_col_f(self, col: int) -> np.ndarray:
+        """`free_col` as float64 (the same values: they are far below 2**53)."""
+        return self._free_f[col, : self.n]
+
     def fit_col(self, col: int) -> np.ndarray:
         """The largest amount of the class one more consumer can get on each host."""
         return self._fit[col, : self.n]
@@ -175,6 +185,7 @@ class HostIndex:
     def _recompute(self, row: int) -> None:
         free = self._capacity[:, row] - self._db_used[:, row] - self._pending[:, row]
         self._free[:, row] = free
+        self._free_f[:, row] = free
         self._fit[:, row] = np.minimum(free, self._max_unit[:, row])
 
     @property
@@ -184,6 +195,28 @@ class HostIndex:
     @property
     def failures(self) -> np.ndarray:
         return self._failures[: self.n]
+
+    @property
+    def failure_rows(self) -> np.ndarray:
+        """The rows whose failures are not zero, ascending (a few: the weigher's sparse
+        path)."""
+        if self._failure_rows is None:
+            self._failure_rows = np.flatnonzero(self._failures[: self.n])
+        return self._failure_rows
+
+    def scratch(self, slot: int) -> np.ndarray:
+        """Work array number `slot`: float64, one element per host, contents undefined.
+
+        For the arithmetic of one request's weighing, reused from request to request: a
+        fresh array per step at 100,000 hosts is 800 kB the allocator maps and the kernel
+        faults in page by page, which cost more than the arithmetic itself. Whoever takes it
+        uses it before the next request does (the scheduler is one event loop and weighs
+        without awaiting)."""
+        while len(self._scratch) <= slot:
+            self._scratch.append(np.empty(0))
+        if self._scratch[slot].size < self.n:
+            self._scratch[slot] = np.empty(self._cap)
+        return self._scratch[slot][: self.n]
 
     @property
     def has_members(self) -> np.ndarray:
@@ -241,6 +274,7 @@ class HostIndex:
         self._max_unit = grow_cols(self._max_unit, NO_LIMIT)
         self._step = grow_cols(self._step, 1)
         self._free = grow_cols(self._free, 0)
+        self._free_f = grow_cols(self._free_f, 0.0)
         self._fit = grow_cols(self._fit, 0)
         self._odd_units = grow(self._odd_units, False)
         self._generation = grow(self._generation, 0)
@@ -394,6 +428,7 @@ class HostIndex:
     def set_failures(self, counts: dict[str, float]) -> None:
         """Recent build failures per provider id (missing ids have none)."""
         self._failures[: self.n] = 0.0
+        self._failure_rows = None
         for host_id, count in counts.items():
             row = self.row_of.get(host_id)
             if row is not None:
@@ -401,6 +436,7 @@ class HostIndex:
 
     def add_failure(self, row: int, weight: float = 1.0) -> None:
         self._failures[row] += weight
+        self._failure_rows = None
 
     def alive(self, now: float | None = None) -> np.ndarray:
         now = self.clock() if now is None else now

@@ -24,6 +24,7 @@ from polyvisor.scheduler.index import HostIndex
 __all__ = [
     "TIE_BREAK",
     "WeigherConfig",
+    "best",
     "build_failure_weigher",
     "normalize",
     "ram_weigher",
@@ -78,32 +79,96 @@ def build_failure_weigher(failures: np.ndarray) -> np.ndarray:
 _noise = np.zeros(0)
 
 
-def _tie_break(rng: np.random.Generator, size: int) -> np.ndarray:
-    """`size` random values in [0, TIE_BREAK): a window at a random offset into a buffer of
-    random values at least twice as long, drawn once (a fresh draw of 100,000 values costs as
-    much as the rest of the weighing; the offset still varies which of equal hosts wins)."""
+def _tie_break(rng: np.random.Generator, size: int, out: np.ndarray | None = None) -> np.ndarray:
+    """`size` random values in [0, TIE_BREAK) (into `out` when given): a window at a random
+    offset into a buffer of random values at least twice as long, drawn once (a fresh draw of
+    100,000 values costs as much as the rest of the weighing; the offset still varies which of
+    equal hosts wins)."""
     global _noise
     if _noise.size < 2 * size:
         _noise = rng.random(max(4096, 4 * size))
     start = int(rng.integers(0, _noise.size - size + 1))
-    return _noise[start : start + size] * TIE_BREAK
+    return np.multiply(_noise[start : start + size], TIE_BREAK, out=out)
 
 
-def _add_normalized(out: np.ndarray, values: np.ndarray, multiplier: float, flip: bool) -> None:
+def _add_normalized(
+    out: np.ndarray, values: np.ndarray, multiplier: float, flip: bool, tmp: np.ndarray
+) -> None:
     """out += multiplier * normalize(values) (1 - normalize(values) when `flip`), in place:
-    one pass to find the range, one to scale, one to add, with no temporary per step (at
-    100,000 candidates each temporary costs as much as the arithmetic)."""
+    one pass to find the range, one to scale, one to add, into `tmp` (a work array the size of
+    `values`): at 100,000 candidates a fresh temporary costs as much as the arithmetic."""
     lo = values.min()
     hi = values.max()
     if hi == lo or multiplier == 0.0:
         return  # all equal: normalised to zeros (pack's 1 - w is zeros too, as ram_weigher)
     scale = multiplier / float(hi - lo)
     if flip:  # multiplier * (1 - (v - lo) / (hi - lo)) == (hi - v) * scale
-        tmp = np.subtract(hi, values, dtype=np.float64)
+        np.subtract(hi, values, out=tmp, dtype=np.float64)
     else:
-        tmp = np.subtract(values, lo, dtype=np.float64)
+        np.subtract(values, lo, out=tmp, dtype=np.float64)
     tmp *= scale
     out += tmp
+
+
+def _add_failures(index: HostIndex, rows: np.ndarray, out: np.ndarray, multiplier: float) -> None:
+    """build_failure_weigher's term, `_add_normalized(out, -failures[rows], ...)` to the bit,
+    from the few rows that have failures (`index.failure_rows`) instead of a gather over every
+    candidate: the others all have 0, so they all get the same (hi - 0) * scale."""
+    failing = index.failure_rows
+    if failing.size == 0 or rows.size == 0:
+        return
+    pos = np.minimum(np.searchsorted(rows, failing), rows.size - 1)
+    hit = rows[pos] == failing  # the failing rows that are candidates, and where
+    if not hit.any():
+        return  # every candidate has 0: all equal, normalised to zeros
+    pos = pos[hit]
+    values = index.failures[failing[hit]]
+    lo, hi = float(values.min()), float(values.max())
+    if pos.size < rows.size:  # some candidates have no failure
+        lo, hi = min(lo, 0.0), max(hi, 0.0)
+    if hi == lo or multiplier == 0.0:
+        return
+    scale = multiplier / (hi - lo)
+    before = out[pos]
+    out += hi * scale  # (hi - 0) * scale
+    out[pos] = before + (hi - values) * scale
+
+
+def _weigh_into(
+    index: HostIndex,
+    rows: np.ndarray,
+    config: WeigherConfig,
+    rng: np.random.Generator | None,
+    out: np.ndarray,
+    gathered: np.ndarray,
+    tmp: np.ndarray,
+    *,
+    ascending: bool = False,
+) -> None:
+    """The weights of `rows` into `out`; `gathered` and `tmp` are work arrays of that size.
+    `ascending`: the rows are sorted (as flatnonzero gives them), so the build failures'
+    term can come from the few failing rows (`_add_failures`)."""
+    # The tie-break first: the array the weights are added into.
+    if rng is not None:
+        _tie_break(rng, rows.size, out)
+    else:
+        out.fill(0.0)
+    every = rows.size == index.n  # every host passed: the columns themselves, no gather
+    for col, multiplier, flip in (
+        (1, config.ram_multiplier, config.ram_strategy == "pack"),
+        (0, config.cpu_multiplier, False),
+    ):
+        values = index.free_col_f(col)
+        if not every:
+            # rows come from flatnonzero, all in range: "wrap" skips the bounds check
+            values = np.take(values, rows, out=gathered, mode="wrap")
+        _add_normalized(out, values, multiplier, flip, tmp)
+    if ascending:
+        _add_failures(index, rows, out, config.build_failure_multiplier)
+        return
+    failures = index.failures if every else np.take(index.failures, rows, out=gathered)
+    if failures.any():  # build_failure_weigher's normalize(-failures), in place
+        _add_normalized(out, failures, config.build_failure_multiplier, True, tmp)
 
 
 def weigh(
@@ -112,23 +177,31 @@ def weigh(
     config: WeigherConfig,
     rng: np.random.Generator | None = None,
 ) -> np.ndarray:
-    """The weight of each candidate row (same order as `rows`)."""
-    if rows.size == 0:
-        return np.zeros(0)
-    # The tie-break first: the array the weights are added into.
-    if rng is not None:
-        weights = _tie_break(rng, rows.size)
-    else:
-        weights = np.zeros(rows.size)
-    every = rows.size == index.n  # every host passed: the columns themselves, no gather
-    ram = index.free_col(1) if every else index.free_col(1)[rows]
-    _add_normalized(weights, ram, config.ram_multiplier, config.ram_strategy == "pack")
-    cpu = index.free_col(0) if every else index.free_col(0)[rows]
-    _add_normalized(weights, cpu, config.cpu_multiplier, False)
-    failures = index.failures if every else index.failures[rows]
-    if failures.any():  # build_failure_weigher's normalize(-failures), in place
-        _add_normalized(weights, failures, config.build_failure_multiplier, True)
-    return weights
+    """The weight of each candidate row (same order as `rows`), a fresh array."""
+    out = np.empty(rows.size)
+    if rows.size:
+        _weigh_into(index, rows, config, rng, out, np.empty(rows.size), np.empty(rows.size))
+    return out
+
+
+def best(
+    index: HostIndex,
+    ok: np.ndarray,
+    config: WeigherConfig,
+    rng: np.random.Generator | None,
+    k: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`rank(rows, weigh(index, rows, config, rng), k)` for the rows `ok` marks, with the
+    weighing done in the index's work arrays (`HostIndex.scratch`): what the scheduler runs
+    per request, allocating nothing the size of the index but the candidate rows."""
+    rows = np.flatnonzero(ok)
+    c = rows.size
+    if c == 0:
+        return rows, np.zeros(0)
+    weights = index.scratch(0)[:c]
+    gathered, tmp = index.scratch(1)[:c], index.scratch(2)[:c]
+    _weigh_into(index, rows, config, rng, weights, gathered, tmp, ascending=True)
+    return rank(rows, weights, k)
 
 
 #: Up to this many hosts wanted, `rank` finds them by repeated argmax.

@@ -31,7 +31,7 @@ from polyvisor.scheduler.scheduling.core import (
     SELECTIONS,
     log,
 )
-from polyvisor.scheduler.weighers import rank, weigh
+from polyvisor.scheduler.weighers import best
 
 
 class Placer(Claims):
@@ -86,9 +86,7 @@ class Placer(Claims):
     ) -> tuple[np.ndarray, np.ndarray, list[tuple[HostFilter, np.ndarray]]]:
         t0 = time.perf_counter()
         ok, masks = run_filters(self.index, ctx, self.filters)
-        rows = np.flatnonzero(ok)
-        weights = weigh(self.index, rows, self.config.weighers, self.rng)
-        ranked, rweights = rank(rows, weights, k)
+        ranked, rweights = best(self.index, ok, self.config.weighers, self.rng, k)
         FILTER_SECONDS.observe(time.perf_counter() - t0)
         return ranked, rweights, masks
 
