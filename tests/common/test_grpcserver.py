@@ -160,7 +160,14 @@ async def test_streamed_messages_before_an_error_reach_the_client(
 async def test_request_id_is_propagated_and_returned(channel: grpc.aio.Channel) -> None:
     responses, c = await call(channel, "Unary", b"whoami", [("x-request-id", "req-123")])
     assert responses == [b"req-123|-"]
-    assert ("x-request-id", "req-123") in tuple(await c.initial_metadata())
+    # a unary response: with the status, in one batch
+    assert ("x-request-id", "req-123") in tuple(await c.trailing_metadata())
+
+    # an error keeps it beside the error's details
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await call(channel, "Unary", b"raise:NotFound", [("x-request-id", "req-456")])
+    trailer = dict(info.value.trailing_metadata())
+    assert trailer["x-request-id"] == "req-456" and ERROR_DETAILS_KEY in trailer
 
     responses, c = await call(channel, "ServerStream", b"whoami")
     generated = dict(await c.initial_metadata())["x-request-id"]

@@ -9,13 +9,14 @@ this order (all four RPC shapes; streaming responses written either as async gen
    `polyvisor_grpc_request_seconds{service,method}` (`rpc_metrics`, resolved once per method);
 2. errors and request ids: the request id (the `x-request-id` metadata or a new one) and the
    RPC name go into the log context (`polyvisor.common.logging.rpc_context`), the request id
-   is sent back in the initial metadata, and exceptions are mapped: a `PolyvisorError` becomes
-   its status code with its message, its details as JSON in the trailing metadata key
-   `polyvisor-error-details` and as a `google.rpc.Status` in `grpc-status-details-bin` (the
-   standard rich error model grpcurl and every gRPC language's status library decode: an
-   `ErrorInfo` always, a `BadRequest` for INVALID_ARGUMENT, a `PreconditionFailure` for
-   FAILED_PRECONDITION; see `rpc_errors`); anything else becomes INTERNAL "internal error (error id
-   <uuid>)", the traceback logged with that id and never sent to the client;
+   is sent back (a unary response: in the trailing metadata, with the status, so no batch of
+   its own; a stream: at once, in the initial metadata), and exceptions are mapped: a
+   `PolyvisorError` becomes its status code with its message, its details as JSON in the
+   trailing metadata key `polyvisor-error-details` and as a `google.rpc.Status` in
+   `grpc-status-details-bin` (the standard rich error model grpcurl and every gRPC language's
+   status library decode: an `ErrorInfo` always, a `BadRequest` for INVALID_ARGUMENT, a
+   `PreconditionFailure` for FAILED_PRECONDITION; see `rpc_errors`); anything else becomes
+   INTERNAL "internal error (error id <uuid>)", the traceback logged, never sent;
 3. authentication: the `Authenticator` is called for every method not exempt and its result
    is available to handlers through `current_principal()`.
 
@@ -183,12 +184,15 @@ class _Method:
         self.metrics.done(code, start)
         _end(principal_token, rpc_token)
 
-    async def begin(self, context: grpc.aio.ServicerContext, request_id: str, metadata: Any) -> Any:
-        """Send the request id back; authenticate. Returns the principal's context token."""
-        await context.send_initial_metadata(((REQUEST_ID_KEY, request_id),))
+    async def begin(self, ctx: grpc.aio.ServicerContext, rid: str, md: Any, stream: bool) -> Any:
+        """Send the request id `rid` back; authenticate. Returns the principal's context token."""
+        if stream:
+            await ctx.send_initial_metadata(((REQUEST_ID_KEY, rid),))
+        else:
+            ctx.set_trailing_metadata(((REQUEST_ID_KEY, rid),))
         if self.authenticator is None:
             return None
-        return _principal.set(await _authenticate(self.authenticator, self.name, metadata))
+        return _principal.set(await _authenticate(self.authenticator, self.name, md))
 
 
 def _end(principal_token: Any, rpc_token: Any) -> None:
@@ -312,7 +316,7 @@ def _unary_response(behavior: Callable[..., Any], m: _Method) -> Callable[..., A
         principal_token = None
         code = ok
         try:
-            principal_token = await m.begin(context, request_id, metadata)
+            principal_token = await m.begin(context, request_id, metadata, False)
             _refuse_undecodable(request)
             if is_coroutine:
                 result = await behavior(request, context)
@@ -344,7 +348,7 @@ def _stream_response(behavior: Callable[..., Any], m: _Method) -> Callable[..., 
             principal_token = None
             code = ok
             try:
-                principal_token = await m.begin(context, request_id, metadata)
+                principal_token = await m.begin(context, request_id, metadata, True)
                 _refuse_undecodable(request)
                 agen = behavior(request, context)
                 try:
@@ -369,7 +373,7 @@ def _stream_response(behavior: Callable[..., Any], m: _Method) -> Callable[..., 
         principal_token = None
         code = ok
         try:
-            principal_token = await m.begin(context, request_id, metadata)
+            principal_token = await m.begin(context, request_id, metadata, True)
             _refuse_undecodable(request)
             result = behavior(request, context)
             if inspect.isawaitable(result):

@@ -121,7 +121,8 @@ async def map_error(context: grpc.aio.ServicerContext, exc: BaseException) -> No
         ]
         if exc.details:
             trailer.append((ERROR_DETAILS_KEY, json.dumps(exc.details, default=str)))
-        context.set_trailing_metadata(tuple(trailer))
+        # after what the call set already (a unary call's request id)
+        context.set_trailing_metadata((*(context.trailing_metadata() or ()), *trailer))
         if exc.code in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL):
             log.error("rpc failed", error=repr(exc))
         else:
