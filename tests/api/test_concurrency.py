@@ -208,3 +208,25 @@ async def test_sigterm_drains_cleanly_with_an_open_watch(env: Env) -> None:
         assert await watch.code() == grpc.StatusCode.OK
     finally:
         await replica.start(60)
+
+
+async def test_a_server_made_through_one_replica_is_listed_at_once_by_the_other(env: Env) -> None:
+    # ListServers pages come from each replica's in-memory index, which checks it has applied
+    # every committed change before answering (api.serverindex): no notification to wait for.
+    user = await env.stack.new_project_user(env.admin)
+    await set_quota(env.admin, user.project_id, 10)
+    made: list[str] = []
+    for i in range(4):
+        made.append((await user.on(i % 2).create_server(f"l{i}", env.image_id, "tiny")).id)
+        listed = await user.on((i + 1) % 2).compute.ListServers(
+            servers_pb2.ListServersRequest(page_size=2), metadata=user.md
+        )
+        walked = [s.id for s in listed.servers]
+        token = listed.next_page_token
+        while token:
+            listed = await user.on(i % 2).compute.ListServers(
+                servers_pb2.ListServersRequest(page_size=2, page_token=token), metadata=user.md
+            )
+            walked += [s.id for s in listed.servers]
+            token = listed.next_page_token
+        assert walked == sorted(made)

@@ -31,6 +31,7 @@ from polyvisor.api.ports import ServerPorts
 from polyvisor.api.quotas import Quotas
 from polyvisor.api.readcache import ReadCache
 from polyvisor.api.reaper import Reaper
+from polyvisor.api.serverindex import ServerIndex
 from polyvisor.api.servers import Servers
 from polyvisor.api.store.listener import PgListener
 from polyvisor.api.store.outbox import WAKE_CHANNEL
@@ -162,12 +163,14 @@ async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
     )
     feed = ChangeFeed(pool)
     cache = ReadCache(settings.server_cache_size)
+    index = ServerIndex(pool, settings.server_index_size)
 
     def on_change(payload: str) -> None:
         project, _, server_id = payload.partition(" ")
         if server_id:
             cache.invalidate(server_id)
         feed.notify(project or None)
+        index.notify()
 
     listener = PgListener(
         settings.database_url,
@@ -195,6 +198,7 @@ async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
         consumer.consume(event_handler(applier.apply), concurrency=settings.event_concurrency),
     )
     tasks.start("reaper", reaper.run())
+    tasks.start("server-index", index.run())
 
     servers = Servers(
         pool,
@@ -223,6 +227,7 @@ async def lifespan(settings: ApiSettings, stack: AsyncExitStack) -> GrpcServer:
         cache,
         adoption=Adoption(pool, scheduler, api_bus, settings.default_quota),
         evacuation=Evacuation(servers, api_bus),
+        index=index,
     )
     server = ApiServer(
         settings,

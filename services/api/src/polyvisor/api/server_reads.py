@@ -10,6 +10,7 @@ from polyvisor.api import (
 from polyvisor.api import models as m
 from polyvisor.api.pagination import PageRequest, page_request
 from polyvisor.api.server_base import ServerBase
+from polyvisor.api.serverindex import ServerIndex
 from polyvisor.api.store import actions, evacuations
 from polyvisor.api.store import servers as server_store
 from polyvisor.common.auth import Principal
@@ -18,6 +19,8 @@ from polyvisor.common.errors import (
     InvalidArgument,
     NotFound,
 )
+
+_UNFILTERED = m.ServerFilters()
 
 
 class ServerReads(ServerBase):
@@ -52,14 +55,20 @@ class ServerReads(ServerBase):
         filters: m.ServerFilters,
         project_id: str = "",
         all_projects: bool = False,
+        index: ServerIndex | None = None,
     ) -> tuple[list[tuple[str, int]], str]:
         """One page of the servers in scope, as (id, revision) of each: the caller fetches what
-        it does not hold at that revision with `fetch`."""
+        it does not hold at that revision with `fetch`. An unfiltered page comes from `index`
+        when it is current (see serverindex), else from the database."""
         scope, page = self._page(p, page_size, page_token, filters, project_id, all_projects)
-        with db_errors():
-            found = await server_store.list_keys(
-                self.pool, scope, filters, page.after, page.size + 1
-            )
+        found = None
+        if index is not None and filters == _UNFILTERED:
+            found = await index.page(scope, page.after, page.size + 1)
+        if found is None:
+            with db_errors():
+                found = await server_store.list_keys(
+                    self.pool, scope, filters, page.after, page.size + 1
+                )
         items = found[: page.size]
         return items, page.next_token(found, items[-1][0] if items else "")
 

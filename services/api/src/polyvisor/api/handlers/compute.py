@@ -11,11 +11,13 @@ from polyvisor.api.handlers.admin import AdminHandlers
 from polyvisor.api.handlers.catalog import CatalogHandlers
 from polyvisor.api.handlers.resize import ResizeHandlers
 from polyvisor.api.handlers.server_nics import ServerNicHandlers
+from polyvisor.api.handlers.server_pages import PageReader
 from polyvisor.api.handlers.server_volumes import ServerVolumeHandlers
 from polyvisor.api.handlers.servers import ServerHandlers
 from polyvisor.api.keypairs import Keypairs
 from polyvisor.api.quotas import Quotas
 from polyvisor.api.readcache import ReadCache
+from polyvisor.api.serverindex import ServerIndex
 from polyvisor.api.servers import Servers
 from polyvisor.api.watch import ChangeFeed
 from polyvisor.compute.v1 import compute_service_pb2_grpc
@@ -42,7 +44,9 @@ class ComputeHandlers(
         cache: ReadCache | None = None,
         adoption: Adoption | None = None,
         evacuation: Evacuation | None = None,
+        index: ServerIndex | None = None,
     ) -> None:
+        self.index = index
         self.adoption = adoption
         self.evacuation = evacuation
         self.servers = servers
@@ -53,3 +57,4 @@ class ComputeHandlers(
         self.quotas = quotas
         self.scheduler = scheduler
         self.cache = cache if cache is not None else ReadCache(0)
+        self.pages = PageReader(servers, self.cache)

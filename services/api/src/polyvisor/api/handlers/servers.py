@@ -12,8 +12,10 @@ from polyvisor.api import models as m
 from polyvisor.api.convert.enums import CONSOLE_TYPE, HYPERVISOR_TYPE, SERVER_STATE
 from polyvisor.api.convert.servers import action_to_proto, change_to_proto, server_to_proto
 from polyvisor.api.handlers.context import bearer, principal
+from polyvisor.api.handlers.server_pages import PageReader, field, server_field
 from polyvisor.api.lifecycle import Action
 from polyvisor.api.readcache import ReadCache
+from polyvisor.api.serverindex import ServerIndex
 from polyvisor.api.servers import CreateRequest, Servers
 from polyvisor.api.spawnspec import Nic
 from polyvisor.api.watch import ChangeFeed, Synced
@@ -28,28 +30,12 @@ Ctx: TypeAlias = grpc.aio.ServicerContext
 _SYNCED = pb.SERVER_CHANGE_TYPE_SYNCED
 
 
-def _field(number: int, payload: bytes) -> bytes:
-    """One length-delimited protobuf field (tag, varint length, bytes)."""
-    n = len(payload)
-    out = bytearray([(number << 3) | 2])
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out) + payload
-
-
-def _server_field(server: m.Server) -> bytes:
-    """A server encoded as field 1 (`server` of GetServerResponse, one of the repeated
-    `servers` of ListServersResponse): what the read cache holds. A GetServer answer is this
-    alone; a ListServers page is these one after another, then the token (field 2)."""
-    return _field(1, server_to_proto(server).SerializeToString())
-
-
 class ServerHandlers:
     servers: Servers
     feed: ChangeFeed
     cache: ReadCache
+    index: ServerIndex | None
+    pages: PageReader
 
     async def CreateServer(
         self, request: pb.CreateServerRequest, context: Ctx
@@ -97,7 +83,7 @@ class ServerHandlers:
             return cached.value
         epoch = self.cache.begin()
         server = await self.servers.get(p, request.server_id)
-        data = _server_field(server)
+        data = server_field(server)
         self.cache.fill(server.id, server.project_id, server.revision, data, epoch)
         return data
 
@@ -123,21 +109,15 @@ class ServerHandlers:
             filters,
             request.project_id,
             request.all_projects,
+            self.index,
         )
         # Servers whose current revision is cached are sent as cached bytes; the others are
-        # read in one query and cached. Revisions come from the page query itself, so the
-        # page is never staler than the database.
-        parts = self.cache.peek_many(keys)
-        missing = {keys[i][0]: i for i, part in enumerate(parts) if part is None}
-        if missing:
-            epoch = self.cache.begin()
-            for server in await self.servers.fetch(list(missing)):
-                data = _server_field(server)
-                parts[missing[server.id]] = data
-                self.cache.fill(server.id, server.project_id, server.revision, data, epoch)
-        body = b"".join([part for part in parts if part is not None])
+        # read in one query and cached. Revisions come from the page's keys (the index or the
+        # page query, both current as of the request), so the page is never staler than the
+        # database.
+        body = await self.pages.encoded(keys)
         if token:
-            body += _field(2, token.encode())
+            body += field(2, token.encode())
         return body
 
     async def UpdateServer(

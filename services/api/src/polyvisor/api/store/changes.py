@@ -97,3 +97,42 @@ async def prune(conn: Conn, older_than_s: float) -> int:
             r["top"],
         )
     return sum(int(r["n"]) for r in records)
+
+
+# --------------------------------------------------------------------------- the list index
+
+
+async def newest(conn: Conn) -> int:
+    """The newest revision committed to the log (0 when it is empty): one index probe."""
+    return int(await conn.fetchval("SELECT coalesce(max(revision), 0) FROM server_changes"))
+
+
+async def live_after(conn: Conn, revision: int, limit: int) -> list[tuple[int, str, str, bool]]:
+    """(revision, project, server id, whether the server is live after it) of the changes above
+    `revision`, oldest first: what an index of the live servers needs, no snapshot decoded."""
+    records = await conn.fetch(
+        "SELECT revision, project_id, server_id, snapshot->>'state' <> 'DELETED' "
+        "FROM server_changes WHERE revision > $1 ORDER BY revision LIMIT $2",
+        revision,
+        limit,
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in records]
+
+
+async def live_servers(conn: Conn) -> tuple[list[tuple[str, str, int]], int]:
+    """(id, project, revision) of every live server, and the revision the log is at: the
+    newest of the log, of what was pruned from it and of the servers read (the caller runs
+    this in a REPEATABLE READ transaction, so all of it is one snapshot)."""
+    records = await conn.fetch(
+        "SELECT id, project_id, revision FROM servers WHERE state <> 'DELETED'"
+    )
+    top = await conn.fetchval(
+        "SELECT greatest((SELECT coalesce(max(revision), 0) FROM server_changes), "
+        "(SELECT coalesce(max(min_revision), 0) FROM change_horizons))"
+    )
+    live = [(r[0], r[1], r[2]) for r in records]
+    return live, max([int(top), *(r[2] for r in live)])
+
+
+async def count_live(conn: Conn) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM servers WHERE state <> 'DELETED'"))

@@ -1,0 +1,103 @@
+"""Servers as the encoded fields GetServer and ListServers answer with: cached servers are
+sent as they are (never decoded and encoded again), the others read and cached."""
+
+from __future__ import annotations
+
+import asyncio
+
+from polyvisor.api import models as m
+from polyvisor.api.convert.servers import server_to_proto
+from polyvisor.api.readcache import ReadCache
+from polyvisor.api.servers import Servers
+
+# What a read for a page found: server id -> (revision, encoding).
+Found = dict[str, tuple[int, bytes]]
+
+
+def field(number: int, payload: bytes) -> bytes:
+    """One length-delimited protobuf field (tag, varint length, bytes)."""
+    n = len(payload)
+    out = bytearray([(number << 3) | 2])
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out) + payload
+
+
+def server_field(server: m.Server) -> bytes:
+    """A server encoded as field 1 (`server` of GetServerResponse, one of the repeated
+    `servers` of ListServersResponse): what the read cache holds. A GetServer answer is this
+    alone; a ListServers page is these one after another, then the token (field 2)."""
+    return field(1, server_to_proto(server).SerializeToString())
+
+
+class PageReader:
+    def __init__(self, servers: Servers, cache: ReadCache) -> None:
+        self.servers = servers
+        self.cache = cache
+        # The servers being read for a page, and the read that will have them.
+        self.reading: dict[str, asyncio.Future[Found]] = {}
+
+    async def encoded(self, keys: list[tuple[str, int]]) -> bytes:
+        """The page's servers (id, revision), encoded one after another. Servers cached at that
+        revision are sent from the cache; the others are read in one query and cached.
+        Revisions come from the page's keys (the index or the page query, both current as of
+        the request), so the page is never staler than the database."""
+        parts = self.cache.peek_many(keys)
+        if None in parts:
+            await self._read_missing(keys, parts)
+        return b"".join([part for part in parts if part is not None])
+
+    async def _read_missing(self, keys: list[tuple[str, int]], parts: list[bytes | None]) -> None:
+        """Fill the holes of `parts`. Servers that another page is reading already, at that
+        revision or later, are taken from its read (pages walked side by side by many clients
+        read each server once); the rest in one query, which the pages arriving meanwhile
+        share."""
+        reading = self.reading
+        missing: dict[str, int] = {}
+        shared: list[tuple[int, asyncio.Future[Found]]] = []
+        for i, part in enumerate(parts):
+            if part is None:
+                pending = reading.get(keys[i][0])
+                if pending is None:
+                    missing[keys[i][0]] = i
+                else:
+                    shared.append((i, pending))
+        if missing:
+            mine: asyncio.Future[Found] = asyncio.get_running_loop().create_future()
+            for sid in missing:
+                reading[sid] = mine
+            got: Found = {}
+            try:
+                await self._read_into(parts, missing, got)
+            finally:
+                mine.set_result(got)  # on a failure, empty: the sharers read for themselves
+                for sid in missing:
+                    if reading.get(sid) is mine:
+                        del reading[sid]
+        again: dict[str, int] = {}
+        reads: dict[asyncio.Future[Found], Found] = {}
+        for i, pending in shared:
+            if pending not in reads:  # usually one read for the whole page
+                reads[pending] = await asyncio.shield(pending)
+            sid, revision = keys[i]
+            found = reads[pending].get(sid)
+            if found is not None and found[0] >= revision:
+                parts[i] = found[1]
+            else:  # that read began before this page's revision was committed
+                again[sid] = i
+        if again:
+            await self._read_into(parts, again, {})
+
+    async def _read_into(
+        self, parts: list[bytes | None], where: dict[str, int], got: Found
+    ) -> None:
+        """Read the servers `where` names; put each at its place in `parts`, in the cache and
+        in `got`."""
+        epoch = self.cache.begin()
+        for server in await self.servers.fetch(list(where)):
+            data = server_field(server)
+            got[server.id] = (server.revision, data)
+            parts[where[server.id]] = data
+            self.cache.fill(server.id, server.project_id, server.revision, data, epoch)

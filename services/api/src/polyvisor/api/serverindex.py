@@ -1,0 +1,264 @@
+"""An in-memory ordered index of the live servers: ListServers pages without a page query.
+
+It holds each live (not DELETED) server's id, project and revision, in id order per project
+and over all projects, and the revision of the change log it has applied: every change
+committed with a revision up to `applied` is in, none above (revisions commit in the order
+they are drawn, see store.servers). It is built in one snapshot (the live servers and the log's
+position) and follows the log (`server_changes`, only the columns it needs) whenever a NOTIFY
+on `api_server_changes` says any replica committed, or a page finds it behind. Far behind
+(a bulk of changes) or past the log's pruning horizon, it is rebuilt from the servers table.
+
+Consistency: a page from the index holds every change committed before the request arrived,
+whichever replica committed it, as a page read from PostgreSQL does (so a client that created a
+server through one replica finds it listed by another). Before answering, a page asks
+PostgreSQL for the newest committed revision (`newest`: the top of the log's primary key, one
+index probe) in a query that began after the request arrived; one query in flight answers
+every request that arrived before it was sent, so under load one probe serves many pages.
+When the index has applied that revision the page comes from memory; when not, the request
+wakes the follower and waits for it up to `wait_s`, then falls back to the page query. This
+is how Kubernetes serves consistent lists from its watch cache (the current revision read from
+etcd first, the cache waited for).
+
+Scope: pages without filters, of one project or (admins) of all; a filtered page, or one
+that shows deleted servers, is the query's. Ordering: by id, compared as Python compares
+strings, which is PostgreSQL's order for the api's ids (UUIDs: one length, hyphens at the same
+places, lowercase hex) in any collation. Size: with more live servers than `capacity` the
+index is dropped (every page is queried) and a build is tried again later.
+
+Every write to `servers` that changes what a server shows goes through store.servers' insert
+and save, which append to the log: a row written behind the api's back is not seen by the
+index until it is rebuilt (as WatchServers never sees it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Sequence
+
+from polyvisor.api.store import changes
+from polyvisor.api.store.db import Pool
+from polyvisor.common.logging import get_logger
+
+log = get_logger(__name__)
+
+BATCH = 2000
+#: Further behind than this (in revisions), the follower rebuilds instead of replaying.
+REBUILD_LAG = 50_000
+#: After a build found more servers than the capacity, or failed: the wait before the next.
+RETRY_S = 60.0
+
+_OFF = -1  # `applied` of an index not built
+
+
+class ServerIndex:
+    def __init__(self, pool: Pool, capacity: int, wait_s: float = 0.05) -> None:
+        self.pool = pool
+        self.capacity = capacity
+        self.wait_s = wait_s
+        self.applied = _OFF
+        self._rev: dict[str, tuple[str, int]] = {}  # server id -> (project, revision)
+        self._projects: dict[str, list[str]] = {}  # project -> its server ids, sorted
+        self._all: list[str] = []  # every server id, sorted
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Event()  # set (and replaced) whenever `applied` moves
+        self._newest = _NewestRevision(pool)
+        self.served = 0
+        self.fallbacks = 0
+
+    def __len__(self) -> int:
+        return len(self._rev)
+
+    def notify(self, _payload: str = "") -> None:
+        """A change was committed (the NOTIFY callback): follow the log."""
+        self._wake.set()
+
+    # ------------------------------------------------------------------ reading
+
+    async def page(self, scope: str | None, after: str, limit: int) -> list[tuple[str, int]] | None:
+        """(id, revision) of up to `limit` live servers of `scope` (a project; None: all)
+        after the id `after`, as of now; None when the index cannot answer now (the caller
+        queries the database)."""
+        if self.applied == _OFF:
+            self.fallbacks += 1
+            return None
+        top = await self._newest.read()
+        if top is None or (self.applied < top and not await self._caught_up(top)):
+            self.fallbacks += 1
+            return None
+        ids = self._all if scope is None else self._projects.get(scope, ())
+        start = bisect_right(ids, after) if after else 0
+        rev = self._rev
+        self.served += 1
+        return [(sid, rev[sid][1]) for sid in ids[start : start + limit]]
+
+    async def _caught_up(self, top: int) -> bool:
+        self._wake.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait_s
+        while self.applied < top:
+            remaining = deadline - loop.time()
+            if self.applied == _OFF or remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._progress.wait(), remaining)
+            except TimeoutError:
+                return False
+        return True
+
+    # ------------------------------------------------------------------ following
+
+    async def run(self) -> None:
+        """Build, then follow the log until cancelled."""
+        if self.capacity <= 0:
+            return
+        self._wake.set()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                if self.applied == _OFF:
+                    if not await self._build():
+                        await asyncio.sleep(RETRY_S)
+                        self._wake.set()
+                else:
+                    await self._follow()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # the database is away: pages are queried
+                log.warning("server index lost, rebuilding", error=repr(e))
+                self._drop()
+                await asyncio.sleep(1.0)
+                self._wake.set()
+
+    async def _build(self) -> bool:
+        if await changes.count_live(self.pool) > self.capacity:
+            log.info("server index off: more live servers than its capacity", cap=self.capacity)
+            self._drop()
+            return False
+        async with (
+            self.pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            live, top = await changes.live_servers(conn)
+        if len(live) > self.capacity:
+            self._drop()
+            return False
+        rev: dict[str, tuple[str, int]] = {}
+        projects: dict[str, list[str]] = {}
+        names: dict[str, str] = {}  # one string object per project
+        for sid, project, revision in live:
+            project = names.setdefault(project, project)
+            rev[sid] = (project, revision)
+            projects.setdefault(project, []).append(sid)
+        for ids in projects.values():
+            ids.sort()
+        self._rev, self._projects, self._all = rev, projects, sorted(rev)
+        self._advance(top)
+        log.info("server index built", servers=len(rev), revision=top)
+        return True
+
+    async def _follow(self) -> None:
+        while True:
+            if await changes.horizon(self.pool, None) > self.applied:
+                self._drop()  # changes it has not applied were pruned from the log
+                self._wake.set()
+                return
+            batch = await changes.live_after(self.pool, self.applied, BATCH)
+            if len(batch) == BATCH and await changes.newest(self.pool) - self.applied > REBUILD_LAG:
+                self._drop()
+                self._wake.set()
+                return
+            if batch:
+                self.apply(batch)
+            if len(batch) < BATCH:
+                return
+
+    def apply(self, batch: Sequence[tuple[int, str, str, bool]]) -> None:
+        """Apply log entries (revision, project, server id, live), oldest first."""
+        rev, projects, everything = self._rev, self._projects, self._all
+        for revision, project, sid, live in batch:
+            known = rev.get(sid)
+            if known is not None and known[1] >= revision:
+                continue
+            if live:
+                if known is None:
+                    insort(everything, sid)
+                    insort(projects.setdefault(project, []), sid)
+                    rev[sid] = (project, revision)
+                else:
+                    rev[sid] = (known[0], revision)
+            elif known is not None:
+                del rev[sid]
+                _remove(everything, sid)
+                ids = projects[known[0]]
+                _remove(ids, sid)
+                if not ids:
+                    del projects[known[0]]
+        if len(rev) > self.capacity:
+            log.info("server index off: more live servers than its capacity", cap=self.capacity)
+            self._drop()
+            return
+        self._advance(batch[-1][0])
+
+    def _advance(self, revision: int) -> None:
+        self.applied = revision
+        self._progress.set()
+        self._progress = asyncio.Event()
+
+    def _drop(self) -> None:
+        self.applied = _OFF
+        self._rev, self._projects, self._all = {}, {}, []
+        self._progress.set()  # waiters see it is off and query
+        self._progress = asyncio.Event()
+
+
+def _remove(ids: list[str], sid: str) -> None:
+    i = bisect_left(ids, sid)
+    if i < len(ids) and ids[i] == sid:
+        del ids[i]
+
+
+class _NewestRevision:
+    """The newest committed revision, read by one query at a time. A caller always gets the
+    answer of a query sent after it asked: the one in flight when it asks began before, so it
+    waits for the next, which answers everyone who asked meanwhile."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self._running = False
+        self._next: asyncio.Future[int | None] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def read(self) -> int | None:
+        """The newest revision (None: the database did not answer)."""
+        loop = asyncio.get_running_loop()
+        if self._running:
+            if self._next is None:
+                self._next = loop.create_future()
+            return await asyncio.shield(self._next)
+        first: asyncio.Future[int | None] = loop.create_future()
+        self._running = True
+        # in a context of its own: not the log context and principal of the call that asked
+        self._task = asyncio.create_task(self._serve(first), context=contextvars.Context())
+        return await asyncio.shield(first)
+
+    async def _serve(self, fut: asyncio.Future[int | None] | None) -> None:
+        try:
+            while fut is not None:
+                value: int | None
+                try:
+                    value = await changes.newest(self.pool)
+                except Exception as e:  # the callers query instead
+                    log.warning("newest revision unreadable", error=repr(e))
+                    value = None
+                fut.set_result(value)
+                if self._next is not None:  # the pages of this turn of the loop join it too
+                    await asyncio.sleep(0)
+                fut, self._next = self._next, None
+        finally:  # cancelled (shutdown): whoever still waits queries
+            for left in (fut, self._next):
+                if left is not None and not left.done():
+                    left.set_result(None)
+            self._running, self._next, self._task = False, None, None
