@@ -3,7 +3,8 @@
     .venv/bin/python bench/api/run.py [--servers 100000] [--seconds 10] [--quick]
 
 Starts PostgreSQL, NATS and the api (`python -m polyvisor.api`, a real process) on loopback,
-bulk-inserts the servers of one project directly with SQL, then measures with 64 concurrent
+bulk-inserts the servers of one project directly with SQL (each with its change log entry, as
+the api's own writes leave them, and one notification), then measures with 64 concurrent
 clients (one asyncio client process, the same for every phase; every call authenticated with a
 real token):
 
@@ -14,15 +15,20 @@ real token):
   framework costs before the api does any work (framework_echo.py);
 - GetServer, cold: each call reads a server never read before (the api's read cache misses:
   one PostgreSQL query per call);
-- ListServers, pages of 100, each client walking the 100,000 servers page by page (a page
-  query for ids and revisions; servers whose revision is cached are sent from their cached
-  encoding);
+- ListServers, pages of 100, each client walking the 100,000 servers page by page (ids and
+  revisions from the api's in-memory index once one probe of PostgreSQL, shared by the pages
+  asking at once, says it is current; servers whose revision is cached are sent from their
+  cached encoding, the others read once and cached);
 - GetServer of random servers, once every server has been read (a ListServers walk over the
   whole list fills the cache): the steady state of a read-mostly API, answered from memory.
 
-Requests per second, the p99 latency, and the CPU time per request of the server process and
-of the client process (user + system, from /proc: unlike the rates it hardly moves when other
-work loads the machine). The last line printed is one JSON object.
+Requests per second, the p99 latency, and the CPU time per request of the server process, of
+the client process and of PostgreSQL (the postmaster and its backends; user + system, from
+/proc: unlike the rates it hardly moves when other work loads the machine). The last line
+printed is one JSON object.
+
+One concern: one benchmark run, its baselines and its figures, read top to bottom.
+
 Targets: GetServer (warm) at least half the echo rate; ListServers p99 under 20 ms and
 within 2x the echo's own p99 (same clients, same run).
 """
@@ -119,34 +125,72 @@ async def seed(dsn: str, count: int) -> tuple[str, list[str]]:
             user_id,
             count,
         )
+        # What the api's own writes leave beside each server (store.servers): its entry in
+        # the change log, and a notification to every replica.
+        await conn.execute(
+            """
+            INSERT INTO server_changes (revision, project_id, server_id, change_type, snapshot)
+            SELECT revision, project_id, id, 'CREATED', to_jsonb(s) - 'spawn' - 'user_data'
+            FROM servers AS s WHERE project_id = $1
+            """,
+            project_id,
+        )
+        await conn.execute("SELECT pg_notify('api_server_changes', $1)", project_id + " ")
         await conn.execute("ANALYZE servers")
+        await conn.execute("ANALYZE server_changes")
     finally:
         await conn.close()
     return project_id, [_uuid(n) for n in range(1, count + 1)]
 
 
+def _stat(pid: int | str) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = _stat(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-class Phase(tuple[float, float, int, float, float]):
-    """(requests/s, p99 ms, errors, server CPU us per request, client CPU us per request)."""
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and of its children, living or reaped (PostgreSQL: the postmaster,
+    its backends and its background processes)."""
+    fields = _stat(pid)
+    ticks = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            child = _stat(entry)
+        except OSError:  # gone since the listing
+            continue
+        if child[1] == str(pid):
+            ticks += int(child[11]) + int(child[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+class Phase(tuple[float, float, int, float, float, float]):
+    """(requests/s, p99 ms, errors, server CPU us per request, client CPU us per request,
+    PostgreSQL CPU us per request)."""
 
     def figures(self) -> dict[str, float | int]:
-        rps, p99, errors, server_cpu, client_cpu = self
+        rps, p99, errors, server_cpu, client_cpu, pg_cpu = self
         return {
             "rps": round(rps),
             "p99_ms": round(p99, 2),
             "errors": errors,
             "server_cpu_us_per_call": round(server_cpu),
             "client_cpu_us_per_call": round(client_cpu),
+            "postgres_cpu_us_per_call": round(pg_cpu),
         }
 
 
 async def drive(
-    call: Callable[[int], Awaitable[None]], seconds: float, server_pid: int | None = None
+    call: Callable[[int], Awaitable[None]],
+    seconds: float,
+    server_pid: int | None = None,
+    pg_pid: int | None = None,
 ) -> Phase:
     """`CONCURRENCY` loops calling `call` for `seconds`. The CPU figures are robust to other
     load on the machine."""
@@ -168,17 +212,18 @@ async def drive(
             latencies.append(time.perf_counter() - t0)
 
     cpu0 = cpu_seconds(server_pid) if server_pid else 0.0
+    pg0 = tree_cpu_seconds(pg_pid) if pg_pid else 0.0
     own0 = time.process_time()
     start = time.perf_counter()
     await asyncio.gather(*(worker(i) for i in range(CONCURRENCY)))
     elapsed = time.perf_counter() - start
     own = time.process_time() - own0
     cpu = cpu_seconds(server_pid) - cpu0 if server_pid else 0.0
+    pg = tree_cpu_seconds(pg_pid) - pg0 if pg_pid else 0.0
     p99 = statistics.quantiles(latencies, n=100)[98] * 1000 if len(latencies) > 100 else 0.0
     n = len(latencies)
-    return Phase(
-        (n / elapsed, p99, errors, cpu / n * 1e6 if n else 0.0, own / n * 1e6 if n else 0.0)
-    )
+    per_call = 1e6 / n if n else 0.0
+    return Phase((n / elapsed, p99, errors, cpu * per_call, own * per_call, pg * per_call))
 
 
 async def measure_echo(seconds: float, warmup: float) -> Phase:
@@ -280,6 +325,8 @@ async def main() -> None:
         result["echo"] = echo.figures()
         assert api.proc is not None
         api_pid = api.proc.pid
+        pg_pid = pg.pid
+        assert pg_pid is not None
 
         async with grpc.aio.insecure_channel(api.address) as ch:
             auth = await identity_service_pb2_grpc.IdentityServiceStub(ch).Authenticate(
@@ -305,7 +352,7 @@ async def main() -> None:
                 await stub.GetServer(servers_pb2.GetServerRequest(server_id=server_id), metadata=md)
 
             await drive(get_unread, warmup)
-            cold = await drive(get_unread, args.seconds, api_pid)
+            cold = await drive(get_unread, args.seconds, api_pid, pg_pid)
 
             tokens = [""] * CONCURRENCY
             for i in range(CONCURRENCY):  # spread the walkers over the whole list
@@ -323,7 +370,7 @@ async def main() -> None:
                 tokens[i] = resp.next_page_token
 
             await drive(page, warmup)
-            listing = await drive(page, args.seconds, api_pid)
+            listing = await drive(page, args.seconds, api_pid, pg_pid)
 
             # Every server read once (a walk over the whole list), then random reads.
             walked, token = 0, ""
@@ -342,7 +389,7 @@ async def main() -> None:
                 await stub.GetServer(req, metadata=md)
 
             await drive(get, warmup)
-            warm = await drive(get, args.seconds, api_pid)
+            warm = await drive(get, args.seconds, api_pid, pg_pid)
 
         echo_rps, fw_rps = echo[0], framework[0]
         result["get_server"] = {
