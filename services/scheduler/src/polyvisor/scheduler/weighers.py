@@ -76,19 +76,21 @@ def build_failure_weigher(failures: np.ndarray) -> np.ndarray:
     return normalize(-failures)
 
 
+#: Random values in [0, TIE_BREAK), drawn once (see `_tie_break`).
 _noise = np.zeros(0)
 
 
-def _tie_break(rng: np.random.Generator, size: int, out: np.ndarray | None = None) -> np.ndarray:
-    """`size` random values in [0, TIE_BREAK) (into `out` when given): a window at a random
-    offset into a buffer of random values at least twice as long, drawn once (a fresh draw of
-    100,000 values costs as much as the rest of the weighing; the offset still varies which of
-    equal hosts wins)."""
+def _tie_break(rng: np.random.Generator, size: int) -> np.ndarray:
+    """`size` random values in [0, TIE_BREAK), read-only: a window at a random offset into a
+    buffer of random values at least twice as long, drawn once (a fresh draw of 100,000 values
+    costs as much as the rest of the weighing; the offset still varies which of equal hosts
+    wins)."""
     global _noise
     if _noise.size < 2 * size:
-        _noise = rng.random(max(4096, 4 * size))
+        _noise = rng.random(max(4096, 4 * size)) * TIE_BREAK
+        _noise.flags.writeable = False
     start = int(rng.integers(0, _noise.size - size + 1))
-    return np.multiply(_noise[start : start + size], TIE_BREAK, out=out)
+    return _noise[start : start + size]
 
 
 def _add_normalized(
@@ -96,7 +98,8 @@ def _add_normalized(
 ) -> None:
     """out += multiplier * normalize(values) (1 - normalize(values) when `flip`), in place:
     one pass to find the range, one to scale, one to add, into `tmp` (a work array the size of
-    `values`): at 100,000 candidates a fresh temporary costs as much as the arithmetic."""
+    `values`, or `values` itself when the caller no longer needs them): at 100,000 candidates a
+    fresh temporary costs as much as the arithmetic."""
     lo = values.min()
     hi = values.max()
     if hi == lo or multiplier == 0.0:
@@ -110,28 +113,32 @@ def _add_normalized(
     out += tmp
 
 
-def _add_failures(index: HostIndex, rows: np.ndarray, out: np.ndarray, multiplier: float) -> None:
-    """build_failure_weigher's term, `_add_normalized(out, -failures[rows], ...)` to the bit,
-    from the few rows that have failures (`index.failure_rows`) instead of a gather over every
-    candidate: the others all have 0, so they all get the same (hi - 0) * scale."""
+def _failure_term(
+    index: HostIndex, rows: np.ndarray, multiplier: float
+) -> tuple[float, np.ndarray, np.ndarray] | None:
+    """build_failure_weigher's term over `rows` (ascending), `_add_normalized(..., failures,
+    multiplier, flip=True)` to the bit, from the few rows that have failures
+    (`index.failure_rows`) instead of a gather and five passes over every candidate: the
+    others all have 0, so they all get the same (hi - 0) * scale.
+
+    (that same amount, the candidates' positions that have failures, what each of those
+    gets), or None when the term is zero (no candidate failed, or all failed alike)."""
     failing = index.failure_rows
     if failing.size == 0 or rows.size == 0:
-        return
+        return None
     pos = np.minimum(np.searchsorted(rows, failing), rows.size - 1)
     hit = rows[pos] == failing  # the failing rows that are candidates, and where
     if not hit.any():
-        return  # every candidate has 0: all equal, normalised to zeros
+        return None  # every candidate has 0: all equal, normalised to zeros
     pos = pos[hit]
     values = index.failures[failing[hit]]
     lo, hi = float(values.min()), float(values.max())
     if pos.size < rows.size:  # some candidates have no failure
         lo, hi = min(lo, 0.0), max(hi, 0.0)
     if hi == lo or multiplier == 0.0:
-        return
+        return None
     scale = multiplier / (hi - lo)
-    before = out[pos]
-    out += hi * scale  # (hi - 0) * scale
-    out[pos] = before + (hi - values) * scale
+    return (hi - 0.0) * scale, pos, (hi - values) * scale
 
 
 def _weigh_into(
@@ -140,35 +147,45 @@ def _weigh_into(
     config: WeigherConfig,
     rng: np.random.Generator | None,
     out: np.ndarray,
-    gathered: np.ndarray,
-    tmp: np.ndarray,
+    work: np.ndarray,
     *,
     ascending: bool = False,
 ) -> None:
-    """The weights of `rows` into `out`; `gathered` and `tmp` are work arrays of that size.
-    `ascending`: the rows are sorted (as flatnonzero gives them), so the build failures'
-    term can come from the few failing rows (`_add_failures`)."""
-    # The tie-break first: the array the weights are added into.
-    if rng is not None:
-        _tie_break(rng, rows.size, out)
-    else:
-        out.fill(0.0)
+    """The weights of `rows` into `out`, added up in the order tie-break, build failures, RAM,
+    vCPU; `work` is a work array of that size (a gathered column is scaled in place there, one
+    array fewer for the cache to hold). `ascending`: the rows are sorted (as flatnonzero gives
+    them), so the build failures' term comes from the few failing rows (`_failure_term`), in
+    the same pass as the tie-break."""
+    tie = _tie_break(rng, rows.size) if rng is not None else None
     every = rows.size == index.n  # every host passed: the columns themselves, no gather
+    multiplier = config.build_failure_multiplier
+    if ascending:
+        term = _failure_term(index, rows, multiplier)
+        if term is None:
+            out[:] = 0.0 if tie is None else tie
+        else:
+            same, pos, failing = term
+            if tie is None:
+                out.fill(0.0 + same)
+                out[pos] = 0.0 + failing
+            else:
+                np.add(tie, same, out=out)
+                out[pos] = tie[pos] + failing
+    else:
+        out[:] = 0.0 if tie is None else tie
+        failures = index.failures if every else np.take(index.failures, rows)
+        if failures.any():  # build_failure_weigher's normalize(-failures), in place
+            _add_normalized(out, failures, multiplier, True, work)
     for col, multiplier, flip in (
         (1, config.ram_multiplier, config.ram_strategy == "pack"),
         (0, config.cpu_multiplier, False),
     ):
-        values = index.free_col_f(col)
-        if not every:
+        if every:
+            _add_normalized(out, index.free_col_f(col), multiplier, flip, work)
+        else:
             # rows come from flatnonzero, all in range: "wrap" skips the bounds check
-            values = np.take(values, rows, out=gathered, mode="wrap")
-        _add_normalized(out, values, multiplier, flip, tmp)
-    if ascending:
-        _add_failures(index, rows, out, config.build_failure_multiplier)
-        return
-    failures = index.failures if every else np.take(index.failures, rows, out=gathered)
-    if failures.any():  # build_failure_weigher's normalize(-failures), in place
-        _add_normalized(out, failures, config.build_failure_multiplier, True, tmp)
+            values = np.take(index.free_col_f(col), rows, out=work, mode="wrap")
+            _add_normalized(out, values, multiplier, flip, values)
 
 
 def weigh(
@@ -180,7 +197,7 @@ def weigh(
     """The weight of each candidate row (same order as `rows`), a fresh array."""
     out = np.empty(rows.size)
     if rows.size:
-        _weigh_into(index, rows, config, rng, out, np.empty(rows.size), np.empty(rows.size))
+        _weigh_into(index, rows, config, rng, out, np.empty(rows.size))
     return out
 
 
@@ -199,8 +216,7 @@ def best(
     if c == 0:
         return rows, np.zeros(0)
     weights = index.scratch(0)[:c]
-    gathered, tmp = index.scratch(1)[:c], index.scratch(2)[:c]
-    _weigh_into(index, rows, config, rng, weights, gathered, tmp, ascending=True)
+    _weigh_into(index, rows, config, rng, weights, index.scratch(1)[:c], ascending=True)
     return rank(rows, weights, k)
 
 
