@@ -44,6 +44,15 @@ async def test_filters_apply_before_the_limit() -> None:
     assert got == ["id-005", "id-015"]
 
 
+async def test_filters_and_marker_across_pages_and_whether_more_follow() -> None:
+    fetch, _ = pager(page=4)
+    odd = lambda s: int(s[-1]) % 2 == 1  # noqa: E731
+    got, more = await page_after(fetch, limit=3, marker="id-006", key=str, keep=odd)
+    assert got == ["id-007", "id-009", "id-011"] and more
+    got, more = await page_after(fetch, limit=10, marker="id-018", key=str, keep=odd)
+    assert got == ["id-019", "id-021", "id-023"] and not more
+
+
 async def test_the_next_page_resumes_where_the_last_one_ended() -> None:
     """A page that ended on a gRPC page boundary remembers the token after it: the next
     page, asked by its last id, starts there instead of listing from the start."""

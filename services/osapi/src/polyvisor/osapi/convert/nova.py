@@ -3,6 +3,7 @@ validate the bodies against each version's schema), and for the compute catalogu
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 from collections.abc import Mapping
@@ -175,6 +176,13 @@ def addresses(s: Any) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
+def host_id(project_id: str, host: str) -> str:
+    """Nova's hostId: the host as this project sees it (a hash: other projects' servers on
+    the same host give another); the same for every server of a project on a host."""
+    return hashlib.sha224((project_id + host).encode()).hexdigest() if host else ""
+
+
 #: The statuses Nova shows a server's progress in.
 _PROGRESS_STATUSES = ("ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING")
 
@@ -199,7 +207,7 @@ def server(s: Any, base: str, mv: Version) -> dict[str, Any]:
         "tenant_id": s.project_id,
         "user_id": s.user_id,
         "metadata": user_metadata(s.metadata),
-        "hostId": hashlib.sha224((s.project_id + s.host).encode()).hexdigest() if s.host else "",
+        "hostId": host_id(s.project_id, s.host),
         "image": image,
         "flavor": flav,
         "created": iso(s.create_time),

@@ -56,12 +56,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 T = TypeVar("T")
 
 
+_BY_PREFIX = {api.value: api for api in Api}
+
+
 def api_of(path: str) -> Api:
-    first = path.lstrip("/").split("/", 1)[0]
-    for api in Api:
-        if api.value == first:
-            return api
-    return Api.KEYSTONE
+    return _BY_PREFIX.get(path.lstrip("/").split("/", 1)[0], Api.KEYSTONE)
 
 
 @web.middleware
@@ -198,13 +197,14 @@ async def page_after(
     limit: int | None,
     marker: str | None,
     key: Callable[[T], str],
-    keep: Callable[[T], bool] = lambda _: True,
+    keep: Callable[[T], bool] | None = None,
     max_limit: int = 1000,
     scope: str = "",
 ) -> tuple[list[T], bool]:
     """OpenStack paging (limit, marker = the last id seen) over a gRPC List (page tokens):
-    the items after `marker` that `keep` accepts, at most `limit`; and whether more may
-    follow. `fetch(page_token, page_size)` returns (items, next_page_token)."""
+    the items after `marker` that `keep` accepts (all of them without `keep`), at most
+    `limit`; and whether more may follow. `fetch(page_token, page_size)` returns (items,
+    next_page_token)."""
     want = min(limit, max_limit) if limit is not None else max_limit
     if want == 0:  # limit=0: an empty page, as Nova answers
         return [], False
@@ -216,21 +216,31 @@ async def page_after(
     size = want if seen else 1000
     while True:
         items, token = await fetch(token, size)
-        for i, item in enumerate(items):
-            if not seen:
-                seen = key(item) == marker
+        start = 0
+        if not seen:
+            start = next((i + 1 for i, item in enumerate(items) if key(item) == marker), -1)
+            if start < 0:
+                if not token:
+                    break
                 continue
-            if not keep(item):
-                continue
-            out.append(item)
-            if len(out) == want:
-                if i + 1 < len(items):
-                    return out, True
-                if token:
-                    _RESUME[(scope, key(item))] = token
-                    while len(_RESUME) > _RESUME_MAX:
-                        _RESUME.popitem(last=False)
-                return out, bool(token)
+            seen = True
+        if keep is None:  # no filter: the page's items as they come (a list page's path)
+            end = min(len(items), start + want - len(out))
+            out.extend(items[start:end])
+        else:
+            end = start
+            while end < len(items) and len(out) < want:
+                if keep(items[end]):
+                    out.append(items[end])
+                end += 1
+        if len(out) == want:
+            if end < len(items):
+                return out, True
+            if token:
+                _RESUME[(scope, key(out[-1]))] = token
+                while len(_RESUME) > _RESUME_MAX:
+                    _RESUME.popitem(last=False)
+            return out, bool(token)
         if not token:
             break
     if not seen:

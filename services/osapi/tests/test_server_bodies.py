@@ -1,0 +1,120 @@
+"""The servers' Nova bodies as the list and show handlers answer them: the JSON made once per
+server revision and microversion, the page put together around it, the timestamps."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from polyvisor.compute.v1 import servers_pb2 as sp
+from polyvisor.osapi.convert import nova as nc
+from polyvisor.osapi.convert.common import iso
+from polyvisor.osapi.handlers import nova_servers
+from polyvisor.osapi.handlers.common import MV, SETTINGS
+from polyvisor.osapi.microversion import Version
+from polyvisor.types.v1 import server_status_pb2 as ss
+
+BASE = "http://gw.example:8774"
+V21, V226 = Version(2, 1), Version(2, 26)
+
+
+def server(n: int, revision: int = 1, name: str = "") -> sp.Server:
+    s = sp.Server(id=f"01a1fe00-0000-7000-8000-{n:012d}", name=name or f"web-{n}", project_id="p",
+                  user_id="u", image_id="img", state=ss.SERVER_STATE_ACTIVE, host="kvm-1",
+                  revision=revision, tags=["blue"])  # fmt: skip
+    s.flavor.id = "m1.small"
+    s.create_time.FromSeconds(1_800_000_000)
+    s.metadata["tier"] = "web"
+    return s
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos"),
+    [(1_800_000_000, 0), (1_800_000_000, 998_999_999), (1_800_000_000, 999_000_000),
+     (1_800_000_000, 999_999_499), (1_800_000_000, 999_999_500), (1_800_000_000, 999_999_999),
+     (0, 1), (-1, 500)],
+)  # fmt: skip
+def test_iso_is_the_datetime_second_even_where_it_rounds_into_the_next(
+    seconds: int, nanos: int
+) -> None:
+    exact = datetime.fromtimestamp(seconds + nanos / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert iso(Timestamp(seconds=seconds, nanos=nanos)) == exact
+    assert iso(Timestamp()) is None
+
+
+def test_a_body_is_made_per_revision_and_microversion() -> None:
+    first = nova_servers.encoded_servers([server(1)], BASE, V21)[0]
+    assert json.loads(first) == nc.server(server(1), BASE, V21)
+    tagged = nova_servers.encoded_servers([server(1)], BASE, V226)[0]
+    assert json.loads(tagged)["tags"] == ["blue"] and "tags" not in json.loads(first)
+    renamed = nova_servers.encoded_servers([server(1, revision=2, name="db-1")], BASE, V21)[0]
+    assert json.loads(renamed)["name"] == "db-1"
+    unversioned = server(1, revision=0, name="old-api")  # nothing tells a change: made anew
+    assert (
+        json.loads(nova_servers.encoded_servers([unversioned], BASE, V21)[0])["name"] == "old-api"
+    )
+
+
+def test_the_base_urls_kept_are_bounded() -> None:
+    for n in range(nova_servers._VARIANTS_MAX + 5):
+        nova_servers.encoded_servers([server(2)], f"http://host-{n}", V21)
+    assert len(nova_servers._VARIANTS) <= nova_servers._VARIANTS_MAX
+
+
+class _Compute:
+    def __init__(self, servers: list[sp.Server], page: int) -> None:
+        self.servers, self.page = servers, page
+
+    async def ListServers(self, req: Any, **_: Any) -> sp.ListServersResponse:
+        start = int(req.page_token or 0)
+        stop = start + min(req.page_size, self.page)
+        more = str(stop) if stop < len(self.servers) else ""
+        return sp.ListServersResponse(servers=self.servers[start:stop], next_page_token=more)
+
+
+class _Stubs:
+    md = (("authorization", "Bearer t"),)
+    timeout = 1.0
+
+    def __init__(self, compute: _Compute) -> None:
+        self.compute = compute
+
+
+class _Settings:
+    public_url = BASE
+
+
+@pytest.mark.parametrize("count", [0, 1, 5])
+@pytest.mark.parametrize("detail", [True, False])
+@pytest.mark.parametrize("query", ["limit=3", "limit=3&name=web"])  # taken whole, filtered
+async def test_a_page_is_nova_json_with_its_next_link(
+    monkeypatch: pytest.MonkeyPatch, count: int, detail: bool, query: str
+) -> None:
+    servers = [server(100 + n) for n in range(count)]
+    monkeypatch.setattr(nova_servers, "stubs", lambda _: _Stubs(_Compute(servers, page=2)))
+    app = web.Application()
+    app[SETTINGS] = _Settings()  # type: ignore[assignment]
+    path = "/compute/v2.1/servers" + ("/detail" if detail else "")
+    request = make_mocked_request("GET", f"{path}?{query}", app=app)
+    request[MV] = V21
+    resp = await nova_servers._list(request, detail=detail)
+    assert resp.body is not None and resp.content_type == "application/json"
+    body = json.loads(resp.body)  # type: ignore[arg-type]
+    shown = servers[:3]
+    if detail:
+        assert body["servers"] == [nc.server(s, BASE, V21) for s in shown]
+    else:
+        assert body["servers"] == [nc.server_link(s, BASE) for s in shown]
+    if count > 3:
+        [link] = body["servers_links"]
+        assert link["rel"] == "next" and link["href"] == (
+            f"{BASE}{path}?{query}&marker={shown[-1].id}"
+        )
+    else:
+        assert "servers_links" not in body
