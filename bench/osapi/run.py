@@ -14,19 +14,22 @@ each once (warm caches); then, with 16 concurrent clients each:
 Requests per second and p99 of each, and `overhead` = gRPC rate / gateway rate (target: at
 most 2); beside them the CPU each call costs in each process (the api, the gateway, this
 client) and `cpu_overhead` = CPU per gateway call / CPU per gRPC call, which a machine busy
-with other work skews far less than the rates.
+with other work skews far less than the rates. The runs of each comparison take turns of a
+second (gRPC, gateway, gateway with the stdlib decoder, again) so that other work coming and
+going on the machine weighs on all of them alike.
 
-The client: decoding the body is part of a REST client's work as decoding the protobuf is of
-a gRPC client's, but the target is what the gateway adds. A page of 100 servers is 150 kB of
-JSON: the stdlib's json.loads of it, and the cyclic collector's full passes over this
+The client: decoding the body is part of a REST client's work, as decoding the protobuf is
+of a gRPC client's, but the target is what the gateway adds. A page of 100 servers is 150 kB
+of JSON; the stdlib's json.loads of it, and the cyclic collector's full passes over this
 process's whole start-up heap that the decoded pages set off, cost this client more than the
 gateway spent making the page (1.1 of the 2.6 ms a gateway call cost, beside 1.1 ms for a
-whole gRPC call). So the figures `gateway`, `overhead` and `cpu_overhead` are taken with a
-client as tuned as the gRPC one (`client`): orjson decodes the body (C, as upb is for
-gRPC), the start-up heap is frozen (gc.freeze: the collector still runs, over what the
-calls make; both clients). Beside them, in the same
-run, the same calls with aiohttp's `response.json()` (the stdlib's json) and the heap not
-frozen: `gateway_stdlib_decoder`, `overhead_stdlib_decoder`, `cpu_overhead_stdlib_decoder`.
+whole gRPC call, at the gateway's first measure). So `gateway`, `overhead` and
+`cpu_overhead` are taken with orjson decoding the body (a C decoder, as upb is the gRPC
+client's) and the start-up heap frozen (gc.freeze, for both clients: the collector still
+runs over what the calls make), as `client` in the JSON says. Beside them, in the same run,
+the same calls decoded by aiohttp's `response.json()` (the stdlib's json) with the heap not
+frozen, as the client was before: `gateway_stdlib_decoder`, `overhead_stdlib_decoder`,
+`cpu_overhead_stdlib_decoder`.
 
 `list.gateway_cold_cpu_ms`: the gateway's CPU per page of the first pass over all the
 servers, before it has made any of their bodies (a server's body is made once per revision
@@ -86,31 +89,54 @@ def cpu_ns(pid: int) -> int:
     return sum(int(p.read_text().split()[0]) for p in Path(f"/proc/{pid}/task").glob("*/schedstat"))
 
 
-async def drive(
-    call: Callable[[int], Awaitable[None]], seconds: float, pids: dict[str, int] | None = None
-) -> dict[str, Any]:
-    latencies: list[float] = []
-    before = cpu_seconds(pids or {})
-    stop_at = time.perf_counter() + seconds
+class Run:
+    """Calls of one kind, driven in slices: their count, time and CPU added up."""
 
-    async def worker(i: int) -> None:
-        while (t0 := time.perf_counter()) < stop_at:
-            await call(i)
-            latencies.append(time.perf_counter() - t0)
+    def __init__(self, call: Callable[[int], Awaitable[None]], frozen: bool = True) -> None:
+        self.call, self.frozen = call, frozen
+        self.latencies: list[float] = []
+        self.elapsed = 0.0
+        self.cpu: dict[str, float] = {}
 
-    start = time.perf_counter()
-    await asyncio.gather(*(worker(i) for i in range(CONCURRENCY)))
-    elapsed = time.perf_counter() - start
-    p99 = statistics.quantiles(latencies, n=100)[98] * 1000 if len(latencies) > 100 else 0.0
-    after = cpu_seconds(pids or {})
-    n = max(len(latencies), 1)
-    return {
-        "rps": round(len(latencies) / elapsed, 1),
-        "p99_ms": round(p99, 2),
-        "calls": len(latencies),
-        # CPU milliseconds per call, per process (what the calls cost, whatever else runs)
-        "cpu_ms": {k: round((after[k] - before[k]) * 1000 / n, 3) for k in after},
-    }
+    async def drive(self, seconds: float, pids: dict[str, int] | None = None) -> None:
+        if not self.frozen:  # the start-up heap back with the collector's (see the docstring)
+            gc.unfreeze()
+        before = cpu_seconds(pids or {})
+        stop_at = time.perf_counter() + seconds
+
+        async def worker(i: int) -> None:
+            while (t0 := time.perf_counter()) < stop_at:
+                await self.call(i)
+                self.latencies.append(time.perf_counter() - t0)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(i) for i in range(CONCURRENCY)))
+        self.elapsed += time.perf_counter() - start
+        for k, v in cpu_seconds(pids or {}).items():
+            self.cpu[k] = self.cpu.get(k, 0.0) + v - before[k]
+        if not self.frozen:
+            gc.collect()
+            gc.freeze()
+
+    def figures(self) -> dict[str, Any]:
+        n, lat = max(len(self.latencies), 1), self.latencies
+        p99 = statistics.quantiles(lat, n=100)[98] * 1000 if len(lat) > 100 else 0.0
+        return {
+            "rps": round(len(lat) / self.elapsed, 1) if self.elapsed else 0.0,
+            "p99_ms": round(p99, 2),
+            "calls": len(lat),
+            # CPU milliseconds per call, per process (what the calls cost, whatever else runs)
+            "cpu_ms": {k: round(v * 1000 / n, 3) for k, v in self.cpu.items()},
+        }
+
+
+async def interleaved(runs: list[Run], seconds: float, pids: dict[str, int]) -> None:
+    """`seconds` of each run, in turns of a second: a machine whose other work comes and goes
+    weighs on every run alike (a run after another would each meet their own load)."""
+    turns = max(1, round(seconds))
+    for _ in range(turns):
+        for run in runs:
+            await run.drive(seconds / turns, pids)
 
 
 def figures(grpc_run: dict[str, Any], gateway_run: dict[str, Any]) -> dict[str, Any]:
@@ -238,18 +264,14 @@ async def main() -> None:
 
             warm = min(1.0, args.seconds / 2)
             for name, g, make in (("show", grpc_show, rest_show), ("list", grpc_list, rest_list)):
-                h, h_std = make(orjson.loads), make(None)
-                await drive(g, warm)
-                await drive(h, warm)
-                gr = await drive(g, args.seconds, pids)
-                gw = await drive(h, args.seconds, pids)
-                gc.unfreeze()
-                gs = await drive(h_std, args.seconds, pids)
-                gc.collect()
-                gc.freeze()
-                result[name] = {"grpc": gr, "gateway": gw, **figures(gr, gw),
-                                "gateway_stdlib_decoder": gs,
-                                **{f"{k}_stdlib_decoder": v for k, v in figures(gr, gs).items()}}  # fmt: skip
+                gr, gw, gs = Run(g), Run(make(orjson.loads)), Run(make(None), frozen=False)
+                for run in (gr, gw):
+                    await Run(run.call).drive(warm)
+                await interleaved([gr, gw, gs], args.seconds, pids)
+                g_fig, w_fig, s_fig = gr.figures(), gw.figures(), gs.figures()
+                result[name] = {"grpc": g_fig, "gateway": w_fig, **figures(g_fig, w_fig),
+                                "gateway_stdlib_decoder": s_fig,
+                                **{f"{k}_stdlib_decoder": v for k, v in figures(g_fig, s_fig).items()}}  # fmt: skip
             result["list"]["gateway_cold_cpu_ms"] = round(cold_ms, 3)  # type: ignore[index]
         result["target_overhead"] = TARGET
     finally:
