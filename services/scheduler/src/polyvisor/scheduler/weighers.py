@@ -114,9 +114,9 @@ def _add_normalized(
 
 
 def _failure_term(
-    index: HostIndex, rows: np.ndarray, multiplier: float
+    index: HostIndex, ok: np.ndarray, rows: np.ndarray, multiplier: float
 ) -> tuple[float, np.ndarray, np.ndarray] | None:
-    """build_failure_weigher's term over `rows` (ascending), `_add_normalized(..., failures,
+    """build_failure_weigher's term over `rows` (flatnonzero(ok)), `_add_normalized(..., failures,
     multiplier, flip=True)` to the bit, from the few rows that have failures
     (`index.failure_rows`) instead of a gather and five passes over every candidate: the
     others all have 0, so they all get the same (hi - 0) * scale.
@@ -124,14 +124,11 @@ def _failure_term(
     (that same amount, the candidates' positions that have failures, what each of those
     gets), or None when the term is zero (no candidate failed, or all failed alike)."""
     failing = index.failure_rows
-    if failing.size == 0 or rows.size == 0:
-        return None
-    pos = np.minimum(np.searchsorted(rows, failing), rows.size - 1)
-    hit = rows[pos] == failing  # the failing rows that are candidates, and where
-    if not hit.any():
+    failing = failing[ok[failing]]  # the candidates among them
+    if failing.size == 0:
         return None  # every candidate has 0: all equal, normalised to zeros
-    pos = pos[hit]
-    values = index.failures[failing[hit]]
+    pos = np.searchsorted(rows, failing)  # where they are among the candidates
+    values = index.failures[failing]
     lo, hi = float(values.min()), float(values.max())
     if pos.size < rows.size:  # some candidates have no failure
         lo, hi = min(lo, 0.0), max(hi, 0.0)
@@ -149,18 +146,18 @@ def _weigh_into(
     out: np.ndarray,
     work: np.ndarray,
     *,
-    ascending: bool = False,
+    ok: np.ndarray | None = None,
 ) -> None:
     """The weights of `rows` into `out`, added up in the order tie-break, build failures, RAM,
     vCPU; `work` is a work array of that size (a gathered column is scaled in place there, one
-    array fewer for the cache to hold). `ascending`: the rows are sorted (as flatnonzero gives
-    them), so the build failures' term comes from the few failing rows (`_failure_term`), in
-    the same pass as the tie-break."""
+    array fewer for the cache to hold). `ok`: the mask `rows` are the flatnonzero of; then
+    the build failures' term comes from the few failing rows (`_failure_term`), in the same
+    pass as the tie-break."""
     tie = _tie_break(rng, rows.size) if rng is not None else None
     every = rows.size == index.n  # every host passed: the columns themselves, no gather
     multiplier = config.build_failure_multiplier
-    if ascending:
-        term = _failure_term(index, rows, multiplier)
+    if ok is not None:
+        term = _failure_term(index, ok, rows, multiplier)
         if term is None:
             out[:] = 0.0 if tie is None else tie
         else:
@@ -216,7 +213,7 @@ def best(
     if c == 0:
         return rows, np.zeros(0)
     weights = index.scratch(0)[:c]
-    _weigh_into(index, rows, config, rng, weights, index.scratch(1)[:c], ascending=True)
+    _weigh_into(index, rows, config, rng, weights, index.scratch(1)[:c], ok=ok)
     return rank(rows, weights, k)
 
 
