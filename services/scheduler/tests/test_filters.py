@@ -22,7 +22,7 @@ from polyvisor.scheduler.filters import (
     ServerGroupAntiAffinityFilter,
     fmt_mib,
 )
-from polyvisor.scheduler.index import HostIndex
+from polyvisor.scheduler.index import FIT32_MAX, HostIndex
 from polyvisor.scheduler.model import (
     DiskFormat,
     GroupPolicy,
@@ -226,6 +226,25 @@ def test_resources_filter_free_capacity_with_ratio_and_reserved() -> None:
     assert kept(index, f, s) == ["overcommit"]
     assert reason(index, f, s, "big") == "needs 6 vCPUs, 4 vCPUs free"
     assert reason(index, f, spec(disk_gb=5000), "big") == "needs 5000 GiB disk, 1000 GiB free"
+
+
+def test_resources_filter_amounts_beyond_int32() -> None:
+    """The filter compares an int32 copy of fit when the amount allows; amounts that do not
+    fit in it, and hosts whose room does not, still compare exactly."""
+    index = make_index(
+        kvm_report("huge", disk_gb=2**33),
+        kvm_report("edge", disk_gb=FIT32_MAX),
+        kvm_report("below", disk_gb=FIT32_MAX - 1),
+    )
+    f = ResourcesFilter()
+    assert kept(index, f, spec(disk_gb=FIT32_MAX - 1)) == ["huge", "edge", "below"]
+    assert kept(index, f, spec(disk_gb=FIT32_MAX)) == ["huge", "edge"]
+    assert kept(index, f, spec(disk_gb=FIT32_MAX + 1)) == ["huge"]
+    assert kept(index, f, spec(disk_gb=2**33)) == ["huge"]
+    assert kept(index, f, spec(disk_gb=2**33 + 1)) == []
+    index.set_usage(index.row("huge"), 1, Resources(0, 0, 2**33 - 2**31))
+    assert kept(index, f, spec(disk_gb=FIT32_MAX + 1)) == ["huge"]
+    assert kept(index, f, spec(disk_gb=FIT32_MAX + 2)) == []
 
 
 def test_resources_filter_max_unit_and_pending_claims() -> None:

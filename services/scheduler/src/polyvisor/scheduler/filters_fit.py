@@ -13,7 +13,7 @@ from polyvisor.scheduler.filter_base import (
     has_mask,
     hv_label,
 )
-from polyvisor.scheduler.index import HostIndex
+from polyvisor.scheduler.index import FIT32_MAX, HostIndex
 from polyvisor.scheduler.model import DiskFormat, HostCapabilities, HvType
 
 __all__ = [
@@ -244,9 +244,11 @@ class ResourcesFilter(HostFilter):
         r = ctx.req
         ok = np.ones(index.n, bool)
         for col in range(3):
-            if r[col] > 0:  # classes the request does not ask for are not checked
-                # fit = min(free, max_unit), kept by the index: one comparison per class
-                ok &= index.fit_col(col) >= r[col]
+            need = int(r[col])
+            if need > 0:  # classes the request does not ask for are not checked
+                # fit = min(free, max_unit), kept by the index: one comparison per class,
+                # over its int32 copy unless the amount needs more
+                ok &= (index.fit_col32(col) if need <= FIT32_MAX else index.fit_col(col)) >= need
         if index.any_odd_units:
             for col in range(3):
                 if r[col] > 0:
