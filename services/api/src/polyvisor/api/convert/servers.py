@@ -17,7 +17,7 @@ from polyvisor.api.convert.enums import (
 )
 from polyvisor.common.convert import set_ts
 from polyvisor.compute.v1 import server_actions_pb2, servers_pb2
-from polyvisor.types.v1 import fault_pb2, hypervisor_pb2, network_pb2, resources_pb2
+from polyvisor.types.v1 import fault_pb2
 
 
 def fault_to_proto(f: m.Fault, out: fault_pb2.Fault) -> None:
@@ -31,6 +31,9 @@ def fault_to_proto(f: m.Fault, out: fault_pb2.Fault) -> None:
 
 
 def server_to_proto(s: m.Server) -> servers_pb2.Server:
+    # Sub-messages are filled in place (`out.flavor.id = ...`, `addresses.add(...)`): a
+    # message built apart and then assigned is built twice. A page of 100 servers read from
+    # the database pays this 100 times.
     out = servers_pb2.Server(
         id=s.id,
         name=s.name,
@@ -53,15 +56,8 @@ def server_to_proto(s: m.Server) -> servers_pb2.Server:
         revision=s.revision,
         attempts=s.attempts,
         instance_name=s.instance_name,
-        flavor=servers_pb2.ServerFlavor(
-            id=s.flavor.id,
-            name=s.flavor.name,
-            resources=resources_pb2.Resources(
-                vcpus=s.flavor.vcpus, memory_mb=s.flavor.ram_mb, disk_gb=s.flavor.disk_gb
-            ),
-            extra_specs=s.flavor.extra_specs,
-        ),
     )
+    _flavor(s.flavor, out.flavor)
     set_ts(out.task_deadline, s.task_deadline)
     set_ts(out.create_time, s.create_time)
     set_ts(out.update_time, s.update_time)
@@ -70,37 +66,40 @@ def server_to_proto(s: m.Server) -> servers_pb2.Server:
     if s.fault is not None:
         fault_to_proto(s.fault, out.fault)
     if s.resize is not None:
-        r, old = s.resize, s.resize.old_flavor
-        out.resize.old_flavor.CopyFrom(
-            servers_pb2.ServerFlavor(
-                id=old.id,
-                name=old.name,
-                resources=resources_pb2.Resources(
-                    vcpus=old.vcpus, memory_mb=old.ram_mb, disk_gb=old.disk_gb
-                ),
-                extra_specs=old.extra_specs,
-            )
-        )
+        r = s.resize
+        _flavor(r.old_flavor, out.resize.old_flavor)
         out.resize.source_host = r.source_host
         out.resize.dest_host = r.dest_host
         set_ts(out.resize.auto_confirm_time, r.auto_confirm_time)
     if s.console is not None:
-        out.console.CopyFrom(
-            hypervisor_pb2.ConsoleInfo(
-                type=CONSOLE_TYPE.value(s.console.type), host=s.console.host, port=s.console.port
-            )
-        )
+        console = out.console
+        console.SetInParent()
+        console.type = CONSOLE_TYPE.value(s.console.type)
+        console.host = s.console.host
+        console.port = s.console.port
+    add = out.addresses.add
     for a in s.addresses:
-        out.addresses.append(
-            network_pb2.ServerAddress(
-                network=a.network,
-                address=a.address,
-                version=a.version,
-                mac_address=a.mac_address,
-                type=ADDRESS_TYPE.value(a.type),
-            )
+        add(
+            network=a.network,
+            address=a.address,
+            version=a.version,
+            mac_address=a.mac_address,
+            type=ADDRESS_TYPE.value(a.type),
         )
     return out
+
+
+def _flavor(f: m.ServerFlavor, out: servers_pb2.ServerFlavor) -> None:
+    out.id = f.id
+    out.name = f.name
+    res = out.resources
+    res.vcpus = f.vcpus
+    res.memory_mb = f.ram_mb
+    res.disk_gb = f.disk_gb
+    if f.extra_specs:
+        out.extra_specs.update(f.extra_specs)
+    else:  # present even when empty, as the message built apart made it
+        out.SetInParent()
 
 
 def change_to_proto(c: m.ServerChange) -> servers_pb2.WatchServersResponse:
