@@ -198,6 +198,8 @@ def test_log_entries_apply_once_in_revision_order() -> None:
     idx.applied = 0
     idx.apply([(1, "p1", "b", True), (2, "p1", "a", True), (3, "p2", "c", True)])
     idx.apply([(2, "p1", "a", False), (4, "p1", "b", True)])  # a replayed entry is skipped
-    assert idx._rev == {"a": ("p1", 2), "b": ("p1", 4), "c": ("p2", 3)}
+    assert idx._revision == {"a": 2, "b": 4, "c": 3}
+    assert idx._project == {"a": "p1", "b": "p1", "c": "p2"}
     idx.apply([(5, "p1", "a", False), (6, "p2", "c", False)])
     assert idx._all == ["b"] and idx._projects == {"p1": ["b"]} and idx.applied == 6
+    assert idx._project == {"b": "p1"}

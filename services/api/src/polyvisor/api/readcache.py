@@ -65,11 +65,11 @@ class ReadCache:
 
     def peek_many(self, keys: list[tuple[str, int]]) -> list[bytes | None]:
         """`peek` for each (server id, revision): the cached values, None where it misses."""
-        entries = self._entries
-        out: list[bytes | None] = []
-        for server_id, revision in keys:
-            entry = entries.get(server_id)
-            out.append(entry.value if entry is not None and entry.revision == revision else None)
+        get = self._entries.get
+        out = [
+            e.value if (e := get(server_id)) is not None and e.revision == revision else None
+            for server_id, revision in keys
+        ]
         hits = len(out) - out.count(None)
         self.hits += hits
         self.misses += len(out) - hits

@@ -58,7 +58,8 @@ class ServerIndex:
         self.capacity = capacity
         self.wait_s = wait_s
         self.applied = _OFF
-        self._rev: dict[str, tuple[str, int]] = {}  # server id -> (project, revision)
+        self._revision: dict[str, int] = {}  # server id -> revision
+        self._project: dict[str, str] = {}  # server id -> project
         self._projects: dict[str, list[str]] = {}  # project -> its server ids, sorted
         self._all: list[str] = []  # every server id, sorted
         self._wake = asyncio.Event()
@@ -68,7 +69,7 @@ class ServerIndex:
         self.fallbacks = 0
 
     def __len__(self) -> int:
-        return len(self._rev)
+        return len(self._revision)
 
     def notify(self, _payload: str = "") -> None:
         """A change was committed (the NOTIFY callback): follow the log."""
@@ -89,9 +90,9 @@ class ServerIndex:
             return None
         ids = self._all if scope is None else self._projects.get(scope, ())
         start = bisect_right(ids, after) if after else 0
-        rev = self._rev
+        chosen = ids[start : start + limit]
         self.served += 1
-        return [(sid, rev[sid][1]) for sid in ids[start : start + limit]]
+        return list(zip(chosen, map(self._revision.__getitem__, chosen), strict=True))
 
     async def _caught_up(self, top: int) -> bool:
         self._wake.set()
@@ -145,18 +146,21 @@ class ServerIndex:
         if len(live) > self.capacity:
             self._drop()
             return False
-        rev: dict[str, tuple[str, int]] = {}
+        revisions: dict[str, int] = {}
+        owners: dict[str, str] = {}
         projects: dict[str, list[str]] = {}
         names: dict[str, str] = {}  # one string object per project
         for sid, project, revision in live:
             project = names.setdefault(project, project)
-            rev[sid] = (project, revision)
+            revisions[sid] = revision
+            owners[sid] = project
             projects.setdefault(project, []).append(sid)
         for ids in projects.values():
             ids.sort()
-        self._rev, self._projects, self._all = rev, projects, sorted(rev)
+        self._revision, self._project = revisions, owners
+        self._projects, self._all = projects, sorted(revisions)
         self._advance(top)
-        log.info("server index built", servers=len(rev), revision=top)
+        log.info("server index built", servers=len(revisions), revision=top)
         return True
 
     async def _follow(self) -> None:
@@ -177,26 +181,27 @@ class ServerIndex:
 
     def apply(self, batch: Sequence[tuple[int, str, str, bool]]) -> None:
         """Apply log entries (revision, project, server id, live), oldest first."""
-        rev, projects, everything = self._rev, self._projects, self._all
+        revisions, owners = self._revision, self._project
+        projects, everything = self._projects, self._all
         for revision, project, sid, live in batch:
-            known = rev.get(sid)
-            if known is not None and known[1] >= revision:
+            known = revisions.get(sid)
+            if known is not None and known >= revision:
                 continue
             if live:
                 if known is None:
                     insort(everything, sid)
                     insort(projects.setdefault(project, []), sid)
-                    rev[sid] = (project, revision)
-                else:
-                    rev[sid] = (known[0], revision)
+                    owners[sid] = project
+                revisions[sid] = revision
             elif known is not None:
-                del rev[sid]
+                del revisions[sid]
+                owner = owners.pop(sid)
                 _remove(everything, sid)
-                ids = projects[known[0]]
+                ids = projects[owner]
                 _remove(ids, sid)
                 if not ids:
-                    del projects[known[0]]
-        if len(rev) > self.capacity:
+                    del projects[owner]
+        if len(revisions) > self.capacity:
             log.info("server index off: more live servers than its capacity", cap=self.capacity)
             self._drop()
             return
@@ -209,7 +214,7 @@ class ServerIndex:
 
     def _drop(self) -> None:
         self.applied = _OFF
-        self._rev, self._projects, self._all = {}, {}, []
+        self._revision, self._project, self._projects, self._all = {}, {}, {}, []
         self._progress.set()  # waiters see it is off and query
         self._progress = asyncio.Event()
 

@@ -39,15 +39,17 @@ class PageReader:
         # The servers being read for a page, and the read that will have them.
         self.reading: dict[str, asyncio.Future[Found]] = {}
 
-    async def encoded(self, keys: list[tuple[str, int]]) -> bytes:
-        """The page's servers (id, revision), encoded one after another. Servers cached at that
-        revision are sent from the cache; the others are read in one query and cached.
-        Revisions come from the page's keys (the index or the page query, both current as of
-        the request), so the page is never staler than the database."""
+    async def encoded(self, keys: list[tuple[str, int]], tail: bytes = b"") -> bytes:
+        """The page's servers (id, revision), encoded one after another, then `tail`. Servers
+        cached at that revision are sent from the cache; the others are read in one query and
+        cached. Revisions come from the page's keys (the index or the page query, both current
+        as of the request), so the page is never staler than the database."""
         parts = self.cache.peek_many(keys)
         if None in parts:
             await self._read_missing(keys, parts)
-        return b"".join([part for part in parts if part is not None])
+            parts = [part for part in parts if part is not None]  # gone since: not listed
+        parts.append(tail)
+        return b"".join(parts)  # type: ignore[arg-type]
 
     async def _read_missing(self, keys: list[tuple[str, int]], parts: list[bytes | None]) -> None:
         """Fill the holes of `parts`. Servers that another page is reading already, at that

@@ -23,11 +23,11 @@ from polyvisor.common.convert import set_ts
 from polyvisor.common.errors import InvalidArgument, NotFound
 from polyvisor.compute.v1 import server_actions_pb2 as apb
 from polyvisor.compute.v1 import servers_pb2 as pb
-from polyvisor.types.v1 import server_status_pb2
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
 
 _SYNCED = pb.SERVER_CHANGE_TYPE_SYNCED
+_UNFILTERED = m.ServerFilters()
 
 
 class ServerHandlers:
@@ -90,18 +90,23 @@ class ServerHandlers:
     async def ListServers(
         self, request: pb.ListServersRequest, context: Ctx
     ) -> pb.ListServersResponse | bytes:
-        if request.state == server_status_pb2.SERVER_STATE_UNSPECIFIED:
-            state = ""
-        else:
-            state = SERVER_STATE.name(request.state)
-        filters = m.ServerFilters(
-            state=state,
-            host=request.host,
-            hypervisor_type=HYPERVISOR_TYPE.name(request.hypervisor_type),
-            name=request.name,
-            show_deleted=request.show_deleted,
-            tags=tuple(validation.tag(t, "tags") for t in request.tags),
-        )
+        filters = _UNFILTERED
+        if (
+            request.state
+            or request.host
+            or request.hypervisor_type
+            or request.name
+            or request.show_deleted
+            or request.tags
+        ):
+            filters = m.ServerFilters(
+                state=SERVER_STATE.name(request.state) if request.state else "",
+                host=request.host,
+                hypervisor_type=HYPERVISOR_TYPE.name(request.hypervisor_type),
+                name=request.name,
+                show_deleted=request.show_deleted,
+                tags=tuple(validation.tag(t, "tags") for t in request.tags),
+            )
         keys, token = await self.servers.list_keys(
             principal(),
             request.page_size,
@@ -115,10 +120,7 @@ class ServerHandlers:
         # read in one query and cached. Revisions come from the page's keys (the index or the
         # page query, both current as of the request), so the page is never staler than the
         # database.
-        body = await self.pages.encoded(keys)
-        if token:
-            body += field(2, token.encode())
-        return body
+        return await self.pages.encoded(keys, field(2, token.encode()) if token else b"")
 
     async def UpdateServer(
         self, request: pb.UpdateServerRequest, context: Ctx
