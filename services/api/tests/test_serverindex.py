@@ -172,7 +172,7 @@ async def test_the_newest_revision_comes_from_a_query_sent_after_the_caller_aske
         return await fut
 
     monkeypatch.setattr(serverindex.changes, "newest", newest)
-    reader = serverindex._NewestRevision(None)  # type: ignore[arg-type]
+    reader = serverindex._NewestRevision(None, gather_s=0)  # type: ignore[arg-type]
     first = asyncio.create_task(reader.read())
     await turns()
     assert len(sent) == 1

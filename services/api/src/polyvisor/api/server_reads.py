@@ -23,6 +23,22 @@ from polyvisor.common.errors import (
 _UNFILTERED = m.ServerFilters()
 
 
+def _page_request(
+    scope: str | None, page_size: int, page_token: str, filters: m.ServerFilters
+) -> PageRequest:
+    return page_request(
+        page_size,
+        page_token,
+        scope=scope,
+        state=filters.state,
+        host=filters.host,
+        hv=filters.hypervisor_type,
+        tags=list(filters.tags),
+        name=filters.name,
+        deleted=filters.show_deleted,
+    )
+
+
 class ServerReads(ServerBase):
     def _page(
         self,
@@ -34,18 +50,17 @@ class ServerReads(ServerBase):
         all_projects: bool,
     ) -> tuple[str | None, PageRequest]:
         scope = access.list_scope(p, project_id, all_projects)
-        page = page_request(
-            page_size,
-            page_token,
-            scope=scope,
-            state=filters.state,
-            host=filters.host,
-            hv=filters.hypervisor_type,
-            tags=list(filters.tags),
-            name=filters.name,
-            deleted=filters.show_deleted,
-        )
-        return scope, page
+        return scope, _page_request(scope, page_size, page_token, filters)
+
+    def index_keys(
+        self, scope: str | None, page_size: int, page_token: str, index: ServerIndex
+    ) -> tuple[list[tuple[str, int]], str]:
+        """An unfiltered page of `scope` (list_scope's answer) from `index`, as `list_keys`
+        answers it: call right after `index.current()` said the index is current."""
+        page = _page_request(scope, page_size, page_token, _UNFILTERED)
+        found = index.keys(scope, page.after, page.size + 1)
+        items = found[: page.size]
+        return items, page.next_token(found, items[-1][0] if items else "")
 
     async def list_keys(
         self,
@@ -55,20 +70,15 @@ class ServerReads(ServerBase):
         filters: m.ServerFilters,
         project_id: str = "",
         all_projects: bool = False,
-        index: ServerIndex | None = None,
     ) -> tuple[list[tuple[str, int]], str]:
-        """One page of the servers in scope, as (id, revision) of each: the caller fetches what
-        it does not hold at that revision with `fetch`. An unfiltered page comes from `index`
-        when it is current (see serverindex), else from the database."""
+        """One page of the servers in scope, as (id, revision) of each, from the database (see
+        `index_keys` for the index): the caller fetches what it does not hold at that revision
+        with `fetch`."""
         scope, page = self._page(p, page_size, page_token, filters, project_id, all_projects)
-        found = None
-        if index is not None and filters == _UNFILTERED:
-            found = await index.page(scope, page.after, page.size + 1)
-        if found is None:
-            with db_errors():
-                found = await server_store.list_keys(
-                    self.pool, scope, filters, page.after, page.size + 1
-                )
+        with db_errors():
+            found = await server_store.list_keys(
+                self.pool, scope, filters, page.after, page.size + 1
+            )
         items = found[: page.size]
         return items, page.next_token(found, items[-1][0] if items else "")
 

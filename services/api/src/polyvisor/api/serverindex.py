@@ -49,6 +49,11 @@ REBUILD_LAG = 50_000
 #: After a build found more servers than the capacity, or failed: the wait before the next.
 RETRY_S = 60.0
 
+#: When pages wait for the next probe of the newest revision, how long it waits for more to
+#: join it before it is sent (a page costs a few hundred microseconds: a probe per page would
+#: be one more query per page).
+GATHER_S = 0.001
+
 _OFF = -1  # `applied` of an index not built
 
 
@@ -81,6 +86,14 @@ class ServerIndex:
         """(id, revision) of up to `limit` live servers of `scope` (a project; None: all)
         after the id `after`, as of now; None when the index cannot answer now (the caller
         queries the database)."""
+        if await self.current() is None:
+            return None
+        return self.keys(scope, after, limit)
+
+    async def current(self) -> int | None:
+        """The revision the index is at, once it holds every change committed before this
+        call; None when it cannot be sure (the caller queries the database). What `keys` then
+        answers, with no await in between, is as of that revision."""
         if self.applied == _OFF:
             self.fallbacks += 1
             return None
@@ -88,10 +101,15 @@ class ServerIndex:
         if top is None or (self.applied < top and not await self._caught_up(top)):
             self.fallbacks += 1
             return None
+        self.served += 1
+        return self.applied
+
+    def keys(self, scope: str | None, after: str, limit: int) -> list[tuple[str, int]]:
+        """(id, revision) of up to `limit` live servers of `scope` (a project; None: all)
+        after the id `after`, as the index holds them now (call right after `current`)."""
         ids = self._all if scope is None else self._projects.get(scope, ())
         start = bisect_right(ids, after) if after else 0
         chosen = ids[start : start + limit]
-        self.served += 1
         return list(zip(chosen, map(self._revision.__getitem__, chosen), strict=True))
 
     async def _caught_up(self, top: int) -> bool:
@@ -230,8 +248,9 @@ class _NewestRevision:
     answer of a query sent after it asked: the one in flight when it asks began before, so it
     waits for the next, which answers everyone who asked meanwhile."""
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, gather_s: float = GATHER_S) -> None:
         self.pool = pool
+        self.gather_s = gather_s
         self._running = False
         self._next: asyncio.Future[int | None] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -259,8 +278,8 @@ class _NewestRevision:
                     log.warning("newest revision unreadable", error=repr(e))
                     value = None
                 fut.set_result(value)
-                if self._next is not None:  # the pages of this turn of the loop join it too
-                    await asyncio.sleep(0)
+                if self._next is not None:  # busy: let more pages join the next query
+                    await asyncio.sleep(self.gather_s)
                 fut, self._next = self._next, None
         finally:  # cancelled (shutdown): whoever still waits queries
             for left in (fut, self._next):

@@ -4,11 +4,15 @@ sent as they are (never decoded and encoded again), the others read and cached."
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 
+from polyvisor.api import access
 from polyvisor.api import models as m
 from polyvisor.api.convert.servers import server_to_proto
 from polyvisor.api.readcache import ReadCache
+from polyvisor.api.serverindex import ServerIndex
 from polyvisor.api.servers import Servers
+from polyvisor.common.auth import Principal
 
 # What a read for a page found: server id -> (revision, encoding).
 Found = dict[str, tuple[int, bytes]]
@@ -32,12 +36,58 @@ def server_field(server: m.Server) -> bytes:
     return field(1, server_to_proto(server).SerializeToString())
 
 
+#: Bytes of whole page bodies kept (pages served from the index, see `from_index`).
+BODY_BYTES = 16 * 1024 * 1024
+
+
 class PageReader:
     def __init__(self, servers: Servers, cache: ReadCache) -> None:
         self.servers = servers
         self.cache = cache
         # The servers being read for a page, and the read that will have them.
         self.reading: dict[str, asyncio.Future[Found]] = {}
+        # (scope, page token, page size) -> (index revision, the page's body), oldest first.
+        self._bodies: OrderedDict[tuple[str | None, str, int], tuple[int, bytes]] = OrderedDict()
+        self._body_bytes = 0
+
+    async def from_index(
+        self,
+        p: Principal,
+        project_id: str,
+        all_projects: bool,
+        page_size: int,
+        page_token: str,
+        index: ServerIndex,
+    ) -> bytes | None:
+        """An unfiltered ListServers answer from the index, or None when the index cannot say
+        it is current (the caller queries). A body is kept with the index revision it was made
+        at and sent again, as it is, to whoever asks for the same page while the index is still
+        current at that revision (no server of the cloud changed since): clients walking a
+        list side by side, a project's first page asked for by many."""
+        scope = access.list_scope(p, project_id, all_projects)
+        applied = await index.current()
+        if applied is None:
+            return None
+        key = (scope, page_token, page_size)
+        kept = self._bodies.get(key)
+        if kept is not None and kept[0] == applied:
+            return kept[1]
+        keys, token = self.servers.index_keys(scope, page_size, page_token, index)
+        body = await self.encoded(keys, field(2, token.encode()) if token else b"")
+        self._keep(key, applied, body)
+        return body
+
+    def _keep(self, key: tuple[str | None, str, int], revision: int, body: bytes) -> None:
+        old = self._bodies.pop(key, None)
+        if old is not None:
+            self._body_bytes -= len(old[1])
+        if len(body) > BODY_BYTES // 64:
+            return  # a huge page: not worth the room
+        self._bodies[key] = (revision, body)
+        self._body_bytes += len(body)
+        while self._body_bytes > BODY_BYTES:
+            _, (_, dropped) = self._bodies.popitem(last=False)
+            self._body_bytes -= len(dropped)
 
     async def encoded(self, keys: list[tuple[str, int]], tail: bytes = b"") -> bytes:
         """The page's servers (id, revision), encoded one after another, then `tail`. Servers

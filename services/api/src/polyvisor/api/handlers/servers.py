@@ -107,14 +107,25 @@ class ServerHandlers:
                 show_deleted=request.show_deleted,
                 tags=tuple(validation.tag(t, "tags") for t in request.tags),
             )
+        p = principal()
+        if filters is _UNFILTERED and self.index is not None:
+            body = await self.pages.from_index(
+                p,
+                request.project_id,
+                request.all_projects,
+                request.page_size,
+                request.page_token,
+                self.index,
+            )
+            if body is not None:
+                return body
         keys, token = await self.servers.list_keys(
-            principal(),
+            p,
             request.page_size,
             request.page_token,
             filters,
             request.project_id,
             request.all_projects,
-            self.index,
         )
         # Servers whose current revision is cached are sent as cached bytes; the others are
         # read in one query and cached. Revisions come from the page's keys (the index or the
