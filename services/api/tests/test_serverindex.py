@@ -76,8 +76,10 @@ async def queried(pool: Pool, scope: str | None, after: str = "", limit: int = 1
 async def index(pool: Pool) -> AsyncIterator[ServerIndex]:
     """An index following the log (no listener here: pages wake it when it is behind)."""
     idx = ServerIndex(pool, capacity=100, wait_s=5.0)
+    built = idx._progress
     task = asyncio.create_task(idx.run())
     try:
+        await asyncio.wait_for(built.wait(), 10)  # pages before that are the query's
         yield idx
     finally:
         task.cancel()
