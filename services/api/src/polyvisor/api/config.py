@@ -24,7 +24,7 @@
 | `POLYVISOR_CONSOLE_PROXY_URL` | the console proxy's public base URL (`ws://host:port`); console URLs point there | empty |
 | `POLYVISOR_CONSOLE_SESSION_S` | how long a console session's VNC password is valid | 60 |
 | `POLYVISOR_SERVER_CACHE_SIZE` | GetServer answers cached per replica (0: none) | 100000 |
-| `POLYVISOR_SERVER_INDEX_SIZE` | live servers the ListServers index of a replica holds at most (more, or 0: every page is a query) | 1000000 |
+| `POLYVISOR_SERVER_INDEX_SIZE` | live servers the ListServers index of a replica holds at most (about 500 bytes each; more, or 0: every page is a query) | 250000 |
 | `POLYVISOR_CHANGE_RETENTION_S` | how long the server change log is kept (Watch resumes within it) | 604800 |
 """
 
@@ -98,7 +98,7 @@ class ApiSettings(ServiceSettings):
     # GetServer answers kept per replica (invalidated by change notifications); 0 disables.
     server_cache_size: int = Field(default=100_000, ge=0)
     # Live servers the in-memory list index holds at most (more: pages are queried); 0: none.
-    server_index_size: int = Field(default=1_000_000, ge=0)
+    server_index_size: int = Field(default=250_000, ge=0)
 
     @property
     def deadlines(self) -> Deadlines:

@@ -24,3 +24,9 @@ SCHEDULING_SECONDS = Histogram(
     "SelectDestinations latency as the api sees it",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+LIST_PAGES = Counter(
+    "polyvisor_api_list_pages_total",
+    "Unfiltered ListServers pages, by where their servers came from: the in-memory index "
+    "(current as of the request) or a query (the index behind, off or not built yet)",
+    ["source"],
+)

@@ -37,6 +37,7 @@ import contextvars
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Sequence
 
+from polyvisor.api.metrics import LIST_PAGES
 from polyvisor.api.store import changes
 from polyvisor.api.store.db import Pool
 from polyvisor.common.logging import get_logger
@@ -55,6 +56,8 @@ RETRY_S = 60.0
 GATHER_S = 0.001
 
 _OFF = -1  # `applied` of an index not built
+_FROM_INDEX = LIST_PAGES.labels("index")
+_QUERIED = LIST_PAGES.labels("query")
 
 
 class ServerIndex:
@@ -96,12 +99,15 @@ class ServerIndex:
         answers, with no await in between, is as of that revision."""
         if self.applied == _OFF:
             self.fallbacks += 1
+            _QUERIED.inc()
             return None
         top = await self._newest.read()
         if top is None or (self.applied < top and not await self._caught_up(top)):
             self.fallbacks += 1
+            _QUERIED.inc()
             return None
         self.served += 1
+        _FROM_INDEX.inc()
         return self.applied
 
     def keys(self, scope: str | None, after: str, limit: int) -> list[tuple[str, int]]:
@@ -168,7 +174,9 @@ class ServerIndex:
         owners: dict[str, str] = {}
         projects: dict[str, list[str]] = {}
         names: dict[str, str] = {}  # one string object per project
-        for sid, project, revision in live:
+        for n, (sid, project, revision) in enumerate(live):
+            if n % 20_000 == 19_999:
+                await asyncio.sleep(0)  # a big cloud: let the calls in flight go on
             project = names.setdefault(project, project)
             revisions[sid] = revision
             owners[sid] = project
