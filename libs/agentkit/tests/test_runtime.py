@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
+from prometheus_client import REGISTRY
 
 from polyvisor.agent.v1 import host_report_pb2
 from polyvisor.agentkit.bus import command_subject, report_subject
@@ -471,6 +472,8 @@ async def test_reconciler_fixes_drift_reports_vanished_and_flags_orphans(agent: 
     assert agent.tap.kinds("gone").count("VANISHED") == 1
     assert agent.tap.kinds("orphan").count("UNWANTED") == 1
     assert agent.driver.snapshot("orphan") is not None
+    # what the fault harness reads as the host's orphans
+    assert REGISTRY.get_sample_value("polyvisor_agent_unwanted_instances") == 1
 
     await agent.restart(delete_unwanted=True)
     reconciler = agent.runtime.reconciler
