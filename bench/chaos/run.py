@@ -4,6 +4,7 @@ comes back without its VMs, a cold migration with the api or the source agent ki
 middle; after each, the invariants of tests/faults/harness.py.
 
     ./dev bench chaos [--burst 12] [--outage 60] [--settle 300] [--only kill-api,...]
+    POLYVISOR_CHAOS_KEEP_LOGS=DIR ./dev bench chaos ...   # the services' logs kept in DIR
 
 One stack for the whole matrix (its own state directory and ports, libvirt's test driver).
 The last line printed is one JSON object: a row per fault with stuck, orphans, overcommit,

@@ -127,6 +127,9 @@ class Chaos:
             if chaos is not None:
                 chaos.stop_replicas()
             dev(home, "down", extra_env=ENV)
+            keep = os.environ.get("POLYVISOR_CHAOS_KEEP_LOGS")
+            if keep:  # the services' logs outlive the stack, to tell why a row failed
+                shutil.copytree(home / "logs", Path(keep) / home.name, dirs_exist_ok=True)
             shutil.rmtree(home, ignore_errors=True)
 
     @staticmethod
