@@ -197,7 +197,7 @@ def run_vcenter_lost_vms(chaos: Chaos, *, n: int, settle_s: float) -> dict[str, 
 def _power_off_outside(vcsim: dict[str, Any], names: set[str]) -> int:
     """Power off these VMs straight on vCenter, as someone outside Polyvisor would."""
     from pyVim.connect import Disconnect, SmartConnect
-    from pyVmomi import vim
+    from pyVmomi import vim, vmodl
 
     si = SmartConnect(
         host=vcsim["host"], port=int(vcsim["port"]), protocol="http",
@@ -209,7 +209,13 @@ def _power_off_outside(vcsim: dict[str, Any], names: set[str]) -> int:
             content.rootFolder, [vim.VirtualMachine], True
         )
         try:
-            vms = [vm for vm in view.view if vm.name in names]
+            vms = []
+            for vm in view.view:
+                try:
+                    if vm.name in names:
+                        vms.append(vm)
+                except vmodl.fault.ManagedObjectNotFound:
+                    continue  # another VM destroyed while we read it (a delete finishing)
         finally:
             view.Destroy()
         for vm in vms:
