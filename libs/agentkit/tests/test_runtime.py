@@ -450,6 +450,7 @@ async def test_reconciler_fixes_drift_reports_vanished_and_flags_orphans(agent: 
     reconciler = agent.runtime.reconciler
     assert reconciler is not None
     await reconciler.reconcile_once()
+    await reconciler.reconcile_once()  # a power drift is fixed once seen on two passes
     await agent.runtime.dispatcher.wait_idle()
     fixed = await agent.tap.wait_for(
         lambda e: e.server_id == "on" and e.kind == EventKind.POWER_STATE_CHANGED
@@ -485,6 +486,38 @@ async def test_reconciler_fixes_drift_reports_vanished_and_flags_orphans(agent: 
     await agent.runtime.dispatcher.wait_idle()
     assert agent.driver.snapshot("orphan") is None
     assert agent.driver.snapshot("on") is not None
+
+
+async def test_a_power_off_outside_is_left_for_the_api_to_adopt_never_undone(
+    agent: Agent,
+) -> None:
+    """Someone powers a VM off outside Polyvisor; the agent reports it, but a pass reads the
+    api's view before the api applied that report (desired RUNNING): the pass must not power
+    the VM on again (the api adopts the power-off: SHUTOFF, desired SHUTDOWN). A drift still
+    there on the next pass, at the same generation, is fixed."""
+    await agent.send("out", 1, "spawn")
+    await agent.tap.wait_for(is_(SPAWNED, "out"))
+    board, host = agent.board, agent.host
+    board.assign(host, Assigned("out", 1, PowerState.RUNNING, "ACTIVE"))
+    agent.driver.set_power("out", PowerState.SHUTDOWN)  # powered off outside
+    reconciler = agent.runtime.reconciler
+    assert reconciler is not None
+    first = await reconciler.reconcile_once()
+    await agent.runtime.dispatcher.wait_idle()
+    assert [a.kind for a in first] == []
+    assert agent.driver.snapshot("out").power_state == PowerState.SHUTDOWN  # type: ignore[union-attr]
+    # the api applied the report: the power-off is the server's state now
+    board.assign(host, Assigned("out", 1, PowerState.SHUTDOWN, "SHUTOFF"))
+    assert await reconciler.reconcile_once() == []
+    await agent.runtime.dispatcher.wait_idle()
+    assert agent.driver.snapshot("out").power_state == PowerState.SHUTDOWN  # type: ignore[union-attr]
+    # the api wants it running (as when its report was lost): fixed once seen on two passes
+    board.assign(host, Assigned("out", 2, PowerState.RUNNING, "ACTIVE"))
+    assert await reconciler.reconcile_once() == []
+    fixed = await reconciler.reconcile_once()
+    await agent.runtime.dispatcher.wait_idle()
+    assert [a.kind.value for a in fixed] == ["power_on"]
+    assert agent.driver.snapshot("out").power_state == PowerState.RUNNING  # type: ignore[union-attr]
 
 
 async def test_the_copy_of_a_server_evacuated_from_here_is_destroyed_on_the_first_pass(

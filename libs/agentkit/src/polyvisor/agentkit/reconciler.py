@@ -7,8 +7,11 @@
 One pass: observe the VMs first, then ask the api for the servers assigned to this host (so a
 VM spawned between the two calls is assigned by then), and act on ``plan_reconcile``:
 
-- power drift: the api's desired state wins; the fix runs through the server's command
-  queue (after whatever is queued for it) and is reported as POWER_STATE_CHANGED;
+- power drift: the api's desired state wins once two passes in a row saw the same drift at
+  the same generation (a power change made outside Polyvisor is reported by the watch and
+  adopted by the api: a pass that read the api before it applied the report must not undo
+  the change); the fix runs through the server's command queue (after whatever is queued
+  for it) and is reported as POWER_STATE_CHANGED;
 - vanished: a VANISHED event with a fault, once per server and generation;
 - unwanted (tagged as ours, assigned to nobody): logged, counted, reported once; destroyed
   only with ``delete_unwanted`` and only when still unwanted on the next pass;
@@ -40,6 +43,8 @@ from polyvisor.common.logging import get_logger
 __all__ = ["Reconciler"]
 
 log = get_logger(__name__)
+
+_POWER = frozenset({ActionKind.POWER_ON, ActionKind.POWER_OFF})
 
 ListAssigned = Callable[[str], Awaitable[list[Assigned]]]
 ListEvacuated = Callable[[str], Awaitable[set[str]]]
@@ -73,6 +78,8 @@ class Reconciler:
         self.delete_unwanted = delete_unwanted
         self.on_change = on_change or (lambda: None)
         self._unwanted: set[str] = set()
+        # The power drifts the last pass saw (server, generation, fix): fixed when seen again.
+        self._drift: set[tuple[str, int, ActionKind]] = set()
         self._vanished: set[tuple[str, int]] = set()
         # The metadata each server's guest was last given (what the api said then).
         self._metadata: dict[str, dict[str, str]] = {}
@@ -107,6 +114,13 @@ class Reconciler:
             for a in plan_reconcile(assigned, observed, busy, evacuated)
             if a.kind != ActionKind.VANISHED or before.get(a.server_id) == a.generation
         ]
+        drift_now = {(a.server_id, a.generation, a.kind) for a in actions if a.kind in _POWER}
+        actions = [
+            a
+            for a in actions
+            if a.kind not in _POWER or (a.server_id, a.generation, a.kind) in self._drift
+        ]
+        self._drift = drift_now
         unwanted_now = {a.server_id for a in actions if a.kind == ActionKind.UNWANTED}
         for action in actions:
             try:
