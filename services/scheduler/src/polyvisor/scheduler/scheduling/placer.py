@@ -118,11 +118,12 @@ class Placer(Claims):
                 if outcome == ClaimOutcome.CLAIMED:
                     SELECTIONS.labels("placed").inc()
                     primary = self._selection(row, ctx.req, float(weights[i]), ctx.spec.image)
-                    alts = [
-                        self._selection(int(r), ctx.req, float(w), ctx.spec.image)
-                        for r, w in zip(ranked, weights, strict=True)
-                        if int(r) != row and self._fits(int(r), ctx)
-                    ][:alternates]
+                    alts: list[Selection] = []
+                    for r, w in zip(ranked.tolist(), weights.tolist(), strict=True):
+                        if len(alts) == alternates:
+                            break  # the ranked candidates beyond are for conflicts only
+                        if r != row and self._fits(r, ctx):
+                            alts.append(self._selection(r, ctx.req, w, ctx.spec.image))
                     return InstancePlacement(consumer, primary, tuple(alts))
                 if outcome == ClaimOutcome.EXISTS:
                     # A repeated request (or the same one, concurrently): keep that claim.
