@@ -196,7 +196,8 @@ class HostIndex:
         self._free[:, row] = free
         self._free_f[:, row] = free
         self._fit[:, row] = np.minimum(free, self._max_unit[:, row])
-        self._fit32[:, row] = np.clip(self._fit[:, row], -FIT32_MAX - 1, FIT32_MAX)
+        # (np.minimum/np.maximum: np.clip's Python wrapper costs more than this whole method)
+        self._fit32[:, row] = np.minimum(np.maximum(self._fit[:, row], -FIT32_MAX - 1), FIT32_MAX)
 
     @property
     def generation(self) -> np.ndarray:
