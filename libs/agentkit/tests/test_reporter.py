@@ -5,6 +5,7 @@ takes its reports for the previous run's."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import TYPE_CHECKING
 
@@ -71,3 +72,38 @@ async def test_restarted_agent_reports_are_not_dropped_as_duplicates(agent: Agen
     new_ids = {m.headers[MSG_ID_HEADER] for m, _ in new}
     assert len(old_ids) == 3 and not old_ids & new_ids
     assert all(second.incarnation in i for i in new_ids)
+
+
+async def test_a_host_not_reached_at_first_is_reported_up_as_soon_as_it_is(agent: Agent) -> None:
+    """The first report found the hypervisor unreachable (a vCenter session still being
+    opened when the agent starts): the host is looked at again soon, not a whole reporting
+    interval later (the scheduler takes it for down until then)."""
+    from polyvisor.agentkit.reporter import HostReporter
+
+    driver = FakeDriver(agent.host)
+    driver.connected = False
+    bus = agent.runtime.agent_bus
+    assert bus is not None
+    reporter = HostReporter(
+        driver, agent.runtime.calls, bus, host_id=agent.host, agent_id="agent-late",
+        interval_s=3600.0, down_retry_s=0.05,
+    )  # fmt: skip
+    task = asyncio.create_task(reporter.run())
+    connected = host_report_pb2.CONNECTION_STATE_CONNECTED
+
+    async def states() -> list[int]:
+        mine = [r for _, r in await stored_reports(agent) if r.incarnation == reporter.incarnation]
+        return [r.state for r in mine]
+
+    try:
+        await until(lambda: reporter.sequence >= 1)
+        driver.connected = True
+        deadline = time.monotonic() + 10.0
+        while connected not in (seen := await states()):
+            assert time.monotonic() < deadline, f"still reported down: {seen}"
+            await asyncio.sleep(0.05)
+        assert seen[0] == host_report_pb2.CONNECTION_STATE_DISCONNECTED
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

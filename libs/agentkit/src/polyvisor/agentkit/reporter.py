@@ -6,7 +6,10 @@
 
 A report goes out at start, whenever ``poke`` is called (coalesced), and every
 ``interval_s`` seconds. When the hypervisor cannot be reached the last known figures go out
-marked DISCONNECTED.
+marked DISCONNECTED, and it is looked at again sooner: after ``down_retry_s``, doubling up to
+``interval_s`` while it stays unreachable. An agent whose hypervisor session opens just after
+its first report (a vCenter login under way at start) is up a moment later, not a whole
+interval later (the scheduler takes its host for down until then).
 
 Ordering: each reporter is one *incarnation* (a random id drawn when it is made: an agent
 process start, or a VMware lease term, since the runtime and its reporter are rebuilt then),
@@ -51,6 +54,7 @@ class HostReporter:
         host_ip: str = "",
         availability_zone: str = "",
         min_gap_s: float = 0.5,
+        down_retry_s: float = 1.0,
     ) -> None:
         self.driver = driver
         self.calls = calls
@@ -61,6 +65,7 @@ class HostReporter:
         self.host_ip = host_ip
         self.availability_zone = availability_zone
         self.min_gap_s = min_gap_s
+        self.down_retry_s = down_retry_s
         #: This reporter's run; sequence restarts at 1 in each.
         self.incarnation = uuid.uuid4().hex
         self.sequence = 0
@@ -78,24 +83,29 @@ class HostReporter:
             incarnation=self.incarnation,
         )
         reason = "start"
+        retry = self.down_retry_s
         while True:
-            await self.report_once(reason)
+            if await self.report_once(reason):
+                wait, retry = self.interval_s, self.down_retry_s
+            else:  # not reached: look again soon, backing off
+                wait, retry = min(retry, self.interval_s), min(retry * 2, self.interval_s)
             try:
-                await asyncio.wait_for(self._poke.wait(), self.interval_s)
+                await asyncio.wait_for(self._poke.wait(), wait)
                 reason = "change"
                 await asyncio.sleep(self.min_gap_s)  # coalesce a burst of changes
             except TimeoutError:
                 reason = "periodic"
             self._poke.clear()
 
-    async def report_once(self, reason: str = "periodic") -> None:
+    async def report_once(self, reason: str = "periodic") -> bool:
+        """Report once; whether the hypervisor was reached (connected)."""
         try:
             info = await self.calls.run("host_info", self.driver.host_info)
             count = len(await self.calls.run("list_instances", self.driver.list_instances))
         except DriverError as exc:
             log.warning("host info unavailable", error=str(exc))
             if self.last is None:
-                return
+                return False
             info = dataclasses.replace(self.last, connected=False)
             count = 0
         else:
@@ -128,5 +138,6 @@ class HostReporter:
                     sequence=self.sequence,
                 )
                 HOST_REPORTS_DROPPED.labels("duplicate").inc()
-                return
+                return info.connected
             HOST_REPORTS.labels(reason).inc()
+        return info.connected
