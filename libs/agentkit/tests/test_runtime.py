@@ -528,6 +528,9 @@ async def test_the_copy_of_a_server_evacuated_from_here_is_destroyed_on_the_firs
     for sid in ("stale", "orphan"):
         await agent.send(sid, 1, "spawn")
         await agent.tap.wait_for(is_(SPAWNED, sid))
+    # SPAWNED goes out before the spawn gives its server's queue back: a pass leaves a server
+    # with a command in flight alone.
+    await agent.runtime.dispatcher.wait_idle()
     agent.board.evacuated[agent.host].add("stale")
     reconciler = agent.runtime.reconciler
     assert reconciler is not None
@@ -548,6 +551,9 @@ async def test_the_stale_copies_are_looked_for_first_when_the_agent_starts(agent
     for sid in ("stale", "orphan"):
         await agent.send(sid, 1, "spawn")
         await agent.tap.wait_for(is_(SPAWNED, sid))
+    # SPAWNED goes out before the spawn gives its server's queue back: a pass leaves a server
+    # with a command in flight alone.
+    await agent.runtime.dispatcher.wait_idle()
     agent.board.evacuated[agent.host].update({"stale", "elsewhere-only"})
     reconciler = agent.runtime.reconciler
     assert reconciler is not None
