@@ -27,8 +27,11 @@ def test_probe_skips_ports_something_else_listens_on() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        ports = VncPorts((port, port + 1), listen="127.0.0.1", probe=True)
-        assert ports.take("a") == port + 1
+        # The first port of the range is taken; the next ones may be too on a busy machine
+        # (other processes' sockets), not all of them.
+        high = min(port + 20, 65535)
+        ports = VncPorts((port, high), listen="127.0.0.1", probe=True)
+        assert port < ports.take("a") <= high
 
 
 def test_rotate_hands_out_ports_round_robin_and_skips_foreign_ones() -> None:
