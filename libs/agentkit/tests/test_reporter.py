@@ -107,3 +107,39 @@ async def test_a_host_not_reached_at_first_is_reported_up_as_soon_as_it_is(agent
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_a_reporter_whose_cancellation_was_swallowed_still_stops() -> None:
+    """Python 3.11's wait_for swallows a cancellation when what it waits for is done at that
+    moment (nats-py waits so for the stream's ack of a report): the reporter must stop all the
+    same, or the agent's close waits for it forever."""
+    from types import SimpleNamespace
+
+    from polyvisor.agentkit.executor import DriverCalls
+    from polyvisor.agentkit.reporter import HostReporter
+
+    publishing = asyncio.Event()
+
+    class AckedAsItWasCancelled:
+        async def publish_report(self, report: object) -> SimpleNamespace:
+            publishing.set()
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                pass  # the ack had come: its result is returned, the cancellation lost
+            return SimpleNamespace(duplicate=False)
+
+    calls = DriverCalls(1)
+    reporter = HostReporter(
+        FakeDriver("h"), calls, AckedAsItWasCancelled(),  # type: ignore[arg-type]
+        host_id="h", agent_id="a", interval_s=3600.0,
+    )  # fmt: skip
+    task = asyncio.create_task(reporter.run())
+    try:
+        await asyncio.wait_for(publishing.wait(), 10)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=10)
+        assert done and task.cancelled(), "the reporter ran on after it was cancelled"
+    finally:
+        task.cancel()
+        await calls.close()

@@ -85,7 +85,9 @@ class HostReporter:
         reason = "start"
         retry = self.down_retry_s
         while True:
-            if await self.report_once(reason):
+            up = await self.report_once(reason)
+            _stop_if_cancelled()
+            if up:
                 wait, retry = self.interval_s, self.down_retry_s
             else:  # not reached: look again soon, backing off
                 wait, retry = min(retry, self.interval_s), min(retry * 2, self.interval_s)
@@ -95,6 +97,7 @@ class HostReporter:
                 await asyncio.sleep(self.min_gap_s)  # coalesce a burst of changes
             except TimeoutError:
                 reason = "periodic"
+            _stop_if_cancelled()
             self._poke.clear()
 
     async def report_once(self, reason: str = "periodic") -> bool:
@@ -141,3 +144,14 @@ class HostReporter:
                 return info.connected
             HOST_REPORTS.labels(reason).inc()
         return info.connected
+
+
+def _stop_if_cancelled() -> None:
+    """Stop a reporter whose cancellation was swallowed on the way: Python 3.11's wait_for
+    returns the result of what it waited for when that is done at the moment it is cancelled
+    (the bus's publish waits for the stream's ack so, inside nats-py). The loop would run on,
+    and the agent's close, which waits for it, would never end (an agent restarted just after
+    it started, as the runtime tests do, hung about once in a hundred)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
