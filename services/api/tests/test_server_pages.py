@@ -3,9 +3,10 @@ revision it was made at; any change committed anywhere makes the next one anew."
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
-from polyvisor.api import models as m
 from polyvisor.api.handlers.server_pages import PageReader
 from polyvisor.api.readcache import ReadCache
 from polyvisor.api.serverindex import ServerIndex
@@ -13,7 +14,7 @@ from polyvisor.common.auth import Principal
 from polyvisor.compute.v1 import servers_pb2
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
-FLAVOR = m.ServerFlavor(id="f", name="f", vcpus=1, ram_mb=1, disk_gb=1, extra_specs={})
+FLAVOR = {"id": "f", "name": "f", "vcpus": 1, "ram_mb": 1, "disk_gb": 1}
 USER = Principal(
     user_id="u",
     project_id="p1",
@@ -48,25 +49,37 @@ class FakeServers:
     ) -> tuple[list[tuple[str, int]], str]:
         return index.keys(scope, "", size), ""
 
-    async def fetch(self, ids: list[str]) -> list[m.Server]:
+    async def fetch_shown(self, ids: list[str]) -> list[dict[str, Any]]:
         self.fetched += ids
         return [
-            m.Server(
-                id=i,
-                project_id="p1",
-                user_id="u",
-                name=f"n-{i}-{self.index._revision[i]}",
-                image_id="",
-                flavor=FLAVOR,
-                state=m.State.ACTIVE,
-                task=m.Task.NONE,
-                power_state=m.Power.RUNNING,
-                desired_power_state=m.Power.RUNNING,
-                generation=1,
-                revision=self.index._revision[i],
-                create_time=NOW,
-                update_time=NOW,
-            )
+            {
+                "id": i,
+                "project_id": "p1",
+                "user_id": "u",
+                "name": f"n-{i}-{self.index._revision[i]}",
+                "image_id": "",
+                "state": "ACTIVE",
+                "task": "NONE",
+                "task_deadline": None,
+                "power_state": "RUNNING",
+                "host": "",
+                "hypervisor_type": "",
+                "esxi_host": "",
+                "availability_zone": "",
+                "key_name": "",
+                "has_user_data": False,
+                "create_time": NOW,
+                "update_time": NOW,
+                "launch_time": None,
+                "delete_time": None,
+                "generation": 1,
+                "request_id": "",
+                "revision": self.index._revision[i],
+                "attempts": 0,
+                "instance_name": "",
+                "tags": [],
+                "parts": json.dumps([FLAVOR, [], {}, None, None, None]),
+            }
             for i in ids
         ]
 

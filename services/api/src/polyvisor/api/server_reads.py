@@ -3,6 +3,9 @@ servers placed on a host, and a server's action history."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from polyvisor.api import (
     access,
     validation,
@@ -103,11 +106,11 @@ class ServerReads(ServerBase):
         with db_errors():
             return await evacuations.stale_on(self.pool, host)
 
-    async def fetch(self, server_ids: list[str]) -> list[m.Server]:
-        """Servers by id, after `list_keys` scoped them (unscoped: never call with ids a
-        client chose)."""
+    async def fetch_shown(self, server_ids: list[str]) -> list[Mapping[str, Any]]:
+        """Servers by id as rows of what they show (convert.servers.shown_row_to_proto), after
+        `list_keys` scoped them (unscoped: never call with ids a client chose)."""
         with db_errors():
-            return await server_store.get_many(self.pool, server_ids)
+            return await server_store.get_many_shown(self.pool, server_ids)
 
     # ------------------------------------------------------------------ action history
 

@@ -8,7 +8,7 @@ from collections import OrderedDict
 
 from polyvisor.api import access
 from polyvisor.api import models as m
-from polyvisor.api.convert.servers import server_to_proto
+from polyvisor.api.convert.servers import server_to_proto, shown_row_to_proto
 from polyvisor.api.readcache import ReadCache
 from polyvisor.api.serverindex import ServerIndex
 from polyvisor.api.servers import Servers
@@ -148,8 +148,10 @@ class PageReader:
         """Read the servers `where` names; put each at its place in `parts`, in the cache and
         in `got`."""
         epoch = self.cache.begin()
-        for server in await self.servers.fetch(list(where)):
-            data = server_field(server)
-            got[server.id] = (server.revision, data)
-            parts[where[server.id]] = data
-            self.cache.fill(server.id, server.project_id, server.revision, data, epoch)
+        fill = self.cache.fill
+        for row in await self.servers.fetch_shown(list(where)):
+            data = field(1, shown_row_to_proto(row).SerializeToString())
+            sid, revision = row["id"], row["revision"]
+            got[sid] = (revision, data)
+            parts[where[sid]] = data
+            fill(sid, row["project_id"], revision, data, epoch)

@@ -37,6 +37,17 @@ SERVER_COLUMNS = (
     "command_attempts, tried_hosts, alternates, last_request_id, action_args, tags, resize"
 )
 
+# What a server shows (ListServers' and GetServer's answer), read for a page: the columns the
+# protobuf needs, and the JSON ones as one JSON array in text (one json.loads per server
+# instead of one per column and server), in the order of SHOWN_PARTS.
+SHOWN_PARTS = ("flavor", "addresses", "metadata", "console", "fault", "resize")
+SHOWN_COLUMNS = (
+    "id, project_id, user_id, name, image_id, state, task, task_deadline, power_state, host, "
+    "hypervisor_type, esxi_host, availability_zone, key_name, has_user_data, create_time, "
+    "update_time, launch_time, delete_time, generation, request_id, revision, attempts, "
+    f"instance_name, tags, json_build_array({', '.join(SHOWN_PARTS)})::text AS parts"
+)
+
 
 # The enums by value: a dict lookup is some twenty times cheaper than calling the enum, and
 # every row read (a page of a hundred servers) pays it four times.
