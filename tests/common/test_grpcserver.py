@@ -12,13 +12,19 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import HealthServicer
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from polyvisor.common import errors
 from polyvisor.common.auth import Principal
 from polyvisor.common.config import ServiceSettings
-from polyvisor.common.grpcserver import GrpcServer
-from polyvisor.common.interceptors import ERROR_DETAILS_KEY, error_details, status_details
+from polyvisor.common.grpcserver import GrpcServer, _WrappingRegistrar
+from polyvisor.common.interceptors import (
+    ERROR_DETAILS_KEY,
+    HandlerWrapper,
+    error_details,
+    status_details,
+)
 from polyvisor.common.logging import configure_logging
 from polyvisor.common.metrics import MetricsServer
 from tests.common.echo_service import SECRET, SERVICE, Echo, add_echo
@@ -447,3 +453,35 @@ async def test_grpcurl_decodes_the_error_details() -> None:
             "field_violations": [{"field": "provider_id", "description": "provider_id is empty"}],
         },
     ], text
+
+
+class _Details:
+    def __init__(self, method: str) -> None:
+        self.method = method
+        self.invocation_metadata = ()
+
+
+class _RecordingServer:
+    def __init__(self) -> None:
+        self.generic: list[grpc.GenericRpcHandler] = []
+        self.registered: list[str] = []
+
+    def add_generic_rpc_handlers(self, handlers: Iterable[grpc.GenericRpcHandler]) -> None:
+        self.generic.extend(handlers)
+
+    def add_registered_method_handlers(self, service: str, handlers: object) -> None:
+        self.registered.append(service)
+
+
+def test_methods_are_served_from_one_table_not_registered_with_grpc() -> None:
+    """grpc.aio waits on one pending request per registered method for every call it accepts:
+    the methods go, wrapped, in one generic handler, the first asked."""
+    server = _RecordingServer()
+    registrar = _WrappingRegistrar(server, HandlerWrapper())  # type: ignore[arg-type]
+    health_pb2_grpc.add_HealthServicer_to_server(HealthServicer(), registrar)
+    assert server.registered == []
+    table = server.generic[0]
+    check = table.service(_Details("/grpc.health.v1.Health/Check"))  # type: ignore[arg-type]
+    assert check is not None and check.unary_unary is not None
+    assert check.unary_unary.__qualname__.startswith("_unary_response")  # wrapped
+    assert table.service(_Details("/grpc.health.v1.Health/Nope")) is None  # type: ignore[arg-type]
