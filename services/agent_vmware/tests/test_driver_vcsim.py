@@ -17,6 +17,7 @@ from vmware_fixtures import Direct, datastore_dir, eventually, local_image, opti
 
 from polyvisor.agent_vmware.driver import VmwareDriver
 from polyvisor.agent_vmware.guestinfo import decode
+from polyvisor.agent_vmware.watcher import Batch
 from polyvisor.agentkit.capabilities import CAPABILITIES
 from polyvisor.agentkit.driver import (
     DriverError,
@@ -347,6 +348,53 @@ def test_watch_reports_changes_made_outside(
         WaitForTask(vm.Destroy_Task())  # removed behind our back
         eventually(lambda: changes_of(spec.server_id)[-1].vanished)
     finally:
+        unsubscribe()
+
+
+def test_a_change_the_listing_sees_first_is_reported_all_the_same(
+    driver: VmwareDriver, direct: Direct, images: dict[str, Path]
+) -> None:
+    """A VM powered off outside while the reconciler lists the VMs: the listing may read it
+    before the watch's answer is handled. The change is reported either way (the listing
+    recorded the new power state; the watch then saw nothing new, and the power-off went
+    unreported until the reconciler powered the VM on again)."""
+    seen: list[InstanceChange] = []
+    power: dict[str, str] = {}  # what the watch's answers said, per VM
+    armed, held, go = threading.Event(), threading.Event(), threading.Event()
+    mine: list[str] = []
+    on_batch = driver._on_batch
+
+    def hold(batch: Batch) -> None:  # the watch's answer of the power-off waits for the listing
+        for c in batch.changes:
+            power[c.vm._moId] = str(c.props.get("runtime.powerState", power.get(c.vm._moId)))
+        if armed.is_set() and any(c.vm._moId in mine for c in batch.changes):
+            held.set()
+            go.wait(30)
+        on_batch(batch)
+
+    driver._on_batch = hold  # type: ignore[method-assign]
+    unsubscribe = driver.watch(seen.append)
+    try:
+        spec = spec_for(local_image(images["streamOptimized"], "img-listing"))
+        driver.spawn(spec)
+        vm = direct.vm_by_tag(spec.server_id)
+        assert vm is not None
+        mine.append(vm._moId)
+        eventually(lambda: power.get(vm._moId) == "poweredOn")  # the spawn's answers are in
+        armed.set()
+        WaitForTask(vm.PowerOffVM_Task())  # someone in the vSphere client
+        eventually(held.is_set)
+        listed = {i.server_id: i.power_state for i in driver.list_instances()}
+        assert listed[spec.server_id] == PowerState.SHUTDOWN
+        go.set()
+        eventually(
+            lambda: any(
+                c.server_id == spec.server_id and c.power_state == PowerState.SHUTDOWN
+                for c in list(seen)
+            )
+        )
+    finally:
+        go.set()
         unsubscribe()
 
 

@@ -28,10 +28,7 @@ from polyvisor.agent_vmware.driver_adopt import Adopting
 from polyvisor.agent_vmware.driver_console import ConsoleLogging
 from polyvisor.agent_vmware.driver_core import (
     _SNAPSHOT_PREFIX,
-    _VM_PATHS,
     GIB,
-    _extra,
-    _vnc_port,
     log,
 )
 from polyvisor.agent_vmware.driver_image_cache import ImageCacheSweeping
@@ -42,7 +39,7 @@ from polyvisor.agent_vmware.faults import fault_text
 from polyvisor.agent_vmware.image_store import BASE_TAG_KEY, image_key
 from polyvisor.agent_vmware.inventory import Placement, read_cluster
 from polyvisor.agent_vmware.options import VmwareOptions
-from polyvisor.agent_vmware.props import container_view, retrieve_one
+from polyvisor.agent_vmware.props import retrieve_one
 from polyvisor.agent_vmware.report import (
     cluster_host_info,
     disconnected_host_info,
@@ -104,34 +101,6 @@ class VmwareDriver(
             self._hosts.update({h.moref: (h.name, True) for h in facts.hosts})
             self._last_report = info
         return info
-
-    def list_instances(self) -> list[Instance]:
-        # Not "no VMs" while disconnected: _ready raises HypervisorUnavailable. The watch has
-        # already said UNKNOWN for each VM we know; the reconciler must not read absence.
-        conn, place = self._ready()
-        with self._lock:
-            epoch = self._epoch  # what is registered after this is newer than our picture
-        with self._guard(conn):
-            rows = container_view(conn.content, place.folder, vim.VirtualMachine, _VM_PATHS)
-            found: list[Instance] = []
-            for vm, props in rows:
-                sid = self._owners.ours(_extra(props), vm=vm._moId)
-                if not sid:
-                    continue  # another cluster's agent's VM in the shared folder, or no one's
-                with self._lock:
-                    newer = self._vms.get(sid)
-                if newer is not None and newer.epoch > epoch and newer.vm._moId == vm._moId:
-                    found.append(self._instance(newer))
-                    continue
-                host = self._host_name(conn, props.get("runtime.host"), sid)
-                rec = self._register(conn, sid, vm, props, host, _vnc_port(props))
-                found.append(self._instance(rec))
-        seen = {i.server_id for i in found}
-        with self._lock:
-            gone = [s for s, rec in self._vms.items() if s not in seen and rec.epoch <= epoch]
-        for sid in gone:  # (a spawn that finished meanwhile is not "gone")
-            self._unregister(sid)
-        return found
 
     def console(self, server_id: str) -> Console:
         conn, place = self._ready()

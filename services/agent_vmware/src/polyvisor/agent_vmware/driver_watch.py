@@ -1,7 +1,9 @@
-"""The watch: PropertyCollector batches turned into instance changes, across sessions."""
+"""The watch: PropertyCollector batches turned into instance changes, across sessions; and the
+listing, which reports a change it sees before the watch does."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from pyVmomi import vim
@@ -9,15 +11,17 @@ from pyVmomi import vim
 from polyvisor.agent_vmware.driver_core import (
     _VM_PATHS,
     _extra,
+    _vnc_port,
     log,
 )
 from polyvisor.agent_vmware.driver_registry import Registry
 from polyvisor.agent_vmware.ownership import Owner
-from polyvisor.agent_vmware.props import retrieve
+from polyvisor.agent_vmware.props import container_view, retrieve
 from polyvisor.agent_vmware.session import Conn
 from polyvisor.agent_vmware.watcher import Batch, VmWatcher
 from polyvisor.agentkit.driver import (
     HypervisorUnavailable,
+    Instance,
     InstanceChange,
     PowerState,
     Unsubscribe,
@@ -52,6 +56,47 @@ class Watching(Registry):
                 watcher.close()
 
         return unsubscribe
+
+    # ------------------------------------------------------------------ Driver: listing
+
+    def list_instances(self) -> list[Instance]:
+        # Not "no VMs" while disconnected: _ready raises HypervisorUnavailable. The watch has
+        # already said UNKNOWN for each VM we know; the reconciler must not read absence.
+        conn, place = self._ready()
+        with self._lock:
+            epoch = self._epoch  # what is registered after this is newer than our picture
+        asked = time.monotonic()
+        changed: list[InstanceChange] = []
+        with self._guard(conn):
+            rows = container_view(conn.content, place.folder, vim.VirtualMachine, _VM_PATHS)
+            found: list[Instance] = []
+            for vm, props in rows:
+                sid = self._owners.ours(_extra(props), vm=vm._moId)
+                if not sid:
+                    continue  # another cluster's agent's VM in the shared folder, or no one's
+                with self._lock:
+                    newer = self._vms.get(sid)
+                if newer is not None and newer.epoch > epoch and newer.vm._moId == vm._moId:
+                    found.append(self._instance(newer))
+                    continue
+                host = self._host_name(conn, props.get("runtime.host"), sid)
+                rec = self._register(conn, sid, vm, props, host, _vnc_port(props))
+                found.append(self._instance(rec))
+                if (
+                    newer is not None
+                    and newer.vm._moId == vm._moId
+                    and ((newer.power, newer.host) != (rec.power, rec.host))
+                ):
+                    # Seen here first (a VM powered off outside): the watch's answer, handled
+                    # after this, finds nothing new in the record, so it is reported from here.
+                    changed.append(InstanceChange(sid, rec.power, rec.host, observed_at=asked))
+        seen = {i.server_id for i in found}
+        with self._lock:
+            gone = [s for s, rec in self._vms.items() if s not in seen and rec.epoch <= epoch]
+        for sid in gone:  # (a spawn that finished meanwhile is not "gone")
+            self._unregister(sid)
+        self._emit(changed)
+        return found
 
     def _emit(self, changes: list[InstanceChange]) -> None:
         with self._lock:
