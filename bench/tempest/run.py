@@ -198,6 +198,24 @@ run_validation = False
 """)
 
 
+def tally(output: str, selected: list[str]) -> dict[str, Counter[str]]:
+    """passed/failed/skipped per area from `tempest run`'s output. A class whose setUpClass
+    failed or skipped counts once for each of its tests that was chosen (tempest reports it
+    once for the class)."""
+    counts: dict[str, Counter[str]] = {a: Counter() for a in AREAS}
+    for line in output.splitlines():
+        m = RESULT.match(line.strip())
+        area = next((a for a, p in AREAS.items() if m and m.group(1).startswith(p)), None)
+        if m is None or area is None:
+            continue
+        outcome = {"ok": "passed", "FAILED": "failed", "SKIPPED": "skipped"}[m.group(2)]
+        if "setUpClass (" in line:
+            counts[area][outcome] += sum(1 for t in selected if t.startswith(m.group(1) + "."))
+        else:
+            counts[area][outcome] += 1
+    return counts
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--stack-home", default=os.environ.get("POLYVISOR_TEST_STACK_HOME", ""))
@@ -227,26 +245,17 @@ def main() -> None:
             for line in LIST.read_text().splitlines()
             if line and not line.startswith("#")
         ]
-        chosen = {a: sum(1 for t in listed if t.startswith(p) and any(x.search(t) for x in patterns))
-                  for a, p in AREAS.items()}  # fmt: skip
+        selected = [t for t in listed if any(x.search(t) for x in patterns)]
         include = LIST
         if args.filter:  # the listed tests the filter matches, each by its exact id
+            selected = [t for t in selected if re.search(args.filter, t)]
             include = ws / "include-filtered.txt"
-            include.write_text("".join(
-                f"^{re.escape(t)}$\n" for t in listed
-                if any(x.search(t) for x in patterns) and re.search(args.filter, t)))  # fmt: skip
+            include.write_text("".join(f"^{re.escape(t)}$\n" for t in selected))
+        chosen = {a: sum(1 for t in selected if t.startswith(p)) for a, p in AREAS.items()}
         run = subprocess.run([tempest, "run", "--include-list", str(include), "--concurrency", "1"], cwd=ws,
                              capture_output=True, text=True, check=False, timeout=3600)  # fmt: skip
         sys.stdout.write(run.stdout[-20000:])
-        counts: dict[str, Counter[str]] = {a: Counter() for a in AREAS}
-        for line in run.stdout.splitlines():
-            m = RESULT.match(line.strip())
-            if m:
-                area = next((a for a, p in AREAS.items() if m.group(1).startswith(p)), None)
-                if area:
-                    counts[area][
-                        {"ok": "passed", "FAILED": "failed", "SKIPPED": "skipped"}[m.group(2)]
-                    ] += 1
+        counts = tally(run.stdout, selected)
         result = {"bench": "tempest", "tempest": TEMPEST_PINS[0].split("==")[1], "areas": {
             a: {"exist": exist[a], "chosen": chosen[a], **{k: counts[a][k] for k in ("passed", "failed", "skipped")}}
             for a in AREAS}}  # fmt: skip
