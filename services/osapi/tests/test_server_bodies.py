@@ -15,6 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from polyvisor.compute.v1 import servers_pb2 as sp
 from polyvisor.osapi.convert import nova as nc
 from polyvisor.osapi.convert.common import iso
+from polyvisor.osapi.errors import ApiError
 from polyvisor.osapi.handlers import nova_servers
 from polyvisor.osapi.handlers.common import MV, SETTINGS
 from polyvisor.osapi.microversion import Version
@@ -118,3 +119,62 @@ async def test_a_page_is_nova_json_with_its_next_link(
         )
     else:
         assert "servers_links" not in body
+
+
+def test_an_update_answers_addresses_without_the_extended_attributes_before_2_75() -> None:
+    s = server(3)
+    s.addresses.add(network="demo", address="10.0.0.5", version=4, mac_address="52:54:00:00:00:05")
+    short = nc.server_updated(s, BASE, V21)["addresses"]
+    assert short == {"demo": [{"version": 4, "addr": "10.0.0.5"}]}
+    full = nc.server_updated(s, BASE, Version(2, 75))["addresses"]["demo"][0]
+    assert full["OS-EXT-IPS-MAC:mac_addr"] == "52:54:00:00:00:05"
+
+
+@pytest.mark.parametrize(
+    ("body", "counts"),
+    [({}, (1, 1)), ({"min_count": 2}, (2, 2)), ({"min_count": "2", "max_count": 3}, (2, 3)),
+     ({"max_count": 4}, (1, 4)), ({"min_count": 0}, None), ({"max_count": 0}, None),
+     ({"min_count": 2.5}, None), ({"max_count": "abc"}, None), ({"min_count": True}, None),
+     ({"min_count": None}, None), ({"min_count": 3, "max_count": 2}, None)],
+)  # fmt: skip
+def test_min_and_max_count_are_integers_of_at_least_one(
+    body: dict[str, Any], counts: tuple[int, int] | None
+) -> None:
+    def read() -> tuple[int, int]:
+        lo = nova_servers._count(body, "min_count", 1)
+        hi = nova_servers._count(body, "max_count", lo)
+        if hi < lo:
+            raise ApiError(400, "min_count must be <= max_count")
+        return lo, hi
+
+    if counts is None:
+        with pytest.raises(ApiError) as exc:
+            read()
+        assert exc.value.status == 400
+    else:
+        assert read() == counts
+
+
+async def test_changes_since_keeps_what_changed_since_and_refuses_what_is_no_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    old, new = server(200), server(201)
+    new.update_time.FromSeconds(1_900_000_000)
+    monkeypatch.setattr(nova_servers, "stubs", lambda _: _Stubs(_Compute([old, new], page=5)))
+    app = web.Application()
+    app[SETTINGS] = _Settings()  # type: ignore[assignment]
+
+    async def ids(since: str) -> list[str]:
+        request = make_mocked_request(
+            "GET", f"/compute/v2.1/servers?changes-since={since}", app=app
+        )
+        request[MV] = V21
+        resp = await nova_servers._list(request, detail=False)
+        return [x["id"] for x in json.loads(resp.body)["servers"]]  # type: ignore[arg-type]
+
+    assert await ids("2020-01-01T00:00:00Z") == [old.id, new.id]
+    assert await ids("2030-01-01T00:00:00") == [new.id]  # no zone: UTC
+    assert await ids("2051-01-01T12:34:00Z") == []
+    with pytest.raises(ApiError) as exc:
+        await ids("2011/01/01")
+    assert exc.value.status == 400

@@ -278,6 +278,9 @@ def server_updated(s: Any, base: str, mv: Version) -> dict[str, Any]:
     out = server(s, base, mv)
     if mv < (2, 75):
         out = {k: v for k, v in out.items() if not k.startswith(_NOT_IN_UPDATES)}
+        # and the addresses without the extended attributes (type, MAC): version and addr
+        out["addresses"] = {net: [{"version": a["version"], "addr": a["addr"]} for a in addrs]
+                            for net, addrs in out["addresses"].items()}  # fmt: skip
     return out
 
 

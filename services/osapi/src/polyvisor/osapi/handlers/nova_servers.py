@@ -9,6 +9,7 @@ import re
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -83,13 +84,10 @@ async def create_server(request: web.Request) -> web.Response:
         metadata=meta,
         networks=networks(srv.get("networks")),
     )
-    try:
-        lo, hi = (
-            int(srv.get("min_count") or 1),
-            int(srv.get("max_count") or srv.get("min_count") or 1),
-        )
-    except (TypeError, ValueError):
-        raise ApiError(400, "min_count and max_count must be integers") from None
+    lo = _count(srv, "min_count", 1)
+    hi = _count(srv, "max_count", lo)
+    if hi < lo:
+        raise ApiError(400, "min_count must be <= max_count")
     rid = request_id(request)
     resp = await s.compute.CreateServer(
         sp.CreateServerRequest(request_id=rid, server=spec, min_count=lo, max_count=hi),
@@ -105,6 +103,29 @@ async def create_server(request: web.Request) -> web.Response:
                              headers={"Location": out["links"][0]["href"]})  # fmt: skip
 
 
+def _count(srv: dict[str, Any], field: str, default: int) -> int:
+    """min_count or max_count as Nova's schema takes them: an integer, or a string of digits,
+    at least 1."""
+    value = srv.get(field, default)
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ApiError(400, f"Invalid input for field/attribute {field}: {value!r} is not an "
+                            "integer of at least 1")  # fmt: skip
+    return value
+
+
+def _changes_since(text: str | None) -> float | None:
+    """Nova's changes-since: an ISO 8601 time (UTC when it names no zone); 400 otherwise."""
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ApiError(400, f"Invalid input for query parameters changes-since: {text!r}") from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
 def _keep(request: web.Request) -> Any:
     q = request.query
     name = q.get("name")
@@ -113,10 +134,13 @@ def _keep(request: web.Request) -> Any:
     except re.error:
         raise ApiError(400, f"Invalid name filter {name!r}") from None
     image, flavor, ip = q.get("image"), q.get("flavor"), q.get("ip")
-    if pattern is None and not (image or flavor or ip):
+    since = _changes_since(q.get("changes-since"))
+    if pattern is None and not (image or flavor or ip) and since is None:
         return None  # every server: page_after takes the pages as they come
 
     def keep(srv: Any) -> bool:
+        if since is not None and (srv.update_time.seconds or srv.create_time.seconds) < since:
+            return False
         if pattern is not None and not pattern.search(srv.name):
             return False
         if image and srv.image_id != image.rsplit("/", 1)[-1]:
