@@ -178,3 +178,45 @@ async def test_changes_since_keeps_what_changed_since_and_refuses_what_is_no_tim
     with pytest.raises(ApiError) as exc:
         await ids("2011/01/01")
     assert exc.value.status == 400
+
+
+async def test_show_names_the_servers_group_from_2_71(monkeypatch: pytest.MonkeyPatch) -> None:
+    from polyvisor.compute.v1 import server_groups_pb2 as gp
+    from polyvisor.osapi.handlers import nova_server_groups_of as sgo
+    from polyvisor.osapi.handlers.common import Who
+
+    grouped, alone = server(300), server(301)
+    asked: list[bool] = []
+
+    class Groups:
+        async def ListServerGroups(self, req: Any, **_: Any) -> gp.ListServerGroupsResponse:
+            asked.append(req.all_projects)
+            g = gp.ServerGroup(id="6a3ee1a8-0000-4000-8000-000000000001", members=[grouped.id])
+            return gp.ListServerGroupsResponse(server_groups=[g])
+
+    async def who(_: Any) -> Who:
+        return Who("u", "user", "p", "project", ("member",), 0.0)
+
+    monkeypatch.setattr(sgo, "stubs", lambda _: _Stubs(Groups()))  # type: ignore[arg-type]
+    monkeypatch.setattr(sgo, "whoami", who)
+    app = web.Application()
+    app[SETTINGS] = _Settings()  # type: ignore[assignment]
+
+    async def show(srv: sp.Server, mv: Version) -> dict[str, Any]:
+        async def get(_: Any, __: str) -> sp.Server:
+            return srv
+
+        monkeypatch.setattr(nova_servers, "get_server_msg", get)
+        request = make_mocked_request("GET", f"/compute/v2.1/servers/{srv.id}", app=app)
+        request[MV] = mv
+        request.match_info.update({"id": srv.id})  # type: ignore[attr-defined]
+        resp = await nova_servers.show_server(request)
+        return json.loads(resp.body)["server"]  # type: ignore[arg-type,no-any-return]
+
+    assert "server_groups" not in await show(grouped, Version(2, 70))
+    assert (await show(grouped, Version(2, 71)))["server_groups"] == [
+        "6a3ee1a8-0000-4000-8000-000000000001"
+    ]
+    body = await show(alone, Version(2, 71))
+    assert body["server_groups"] == [] and body["name"] == alone.name
+    assert asked == [False, False]  # the caller's own project's groups

@@ -15,6 +15,7 @@ from polyvisor.osapi.convert import nova as nc
 from polyvisor.osapi.convert.common import iso
 from polyvisor.osapi.errors import ApiError
 from polyvisor.osapi.handlers.common import MV, base_url, body_of, request_id, stubs
+from polyvisor.osapi.handlers.nova_server_groups_of import groups_of
 from polyvisor.types.v1 import hypervisor_pb2 as hv
 
 __all__ = ["routes"]
@@ -89,8 +90,10 @@ async def action(request: web.Request) -> web.Response:
         resp = await s.compute.RebuildServer(
             sp.RebuildServerRequest(server_id=sid, image_id=image, request_id=rid), **call
         )
-        return web.json_response({"server": nc.server_updated(resp.server, base_url(request), request[MV])},
-                                 status=202)  # fmt: skip
+        out = nc.server_updated(resp.server, base_url(request), request[MV])
+        if (groups := await groups_of(request, resp.server)) is not None:
+            out["server_groups"] = groups
+        return web.json_response({"server": out}, status=202)
     if name == "os-getConsoleOutput":
         length = args.get("length")
         try:

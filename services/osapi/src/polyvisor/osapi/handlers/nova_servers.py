@@ -31,6 +31,7 @@ from polyvisor.osapi.handlers.common import (
     stubs,
 )
 from polyvisor.osapi.handlers.nova_create_args import boot_source, hints, networks, ref
+from polyvisor.osapi.handlers.nova_server_groups_of import groups_of
 from polyvisor.types.v1 import server_status_pb2 as ss
 
 __all__ = ["get_server_msg", "routes"]
@@ -209,7 +210,10 @@ async def list_servers_detail(request: web.Request) -> web.Response:
 
 async def show_server(request: web.Request) -> web.Response:
     srv = await get_server_msg(request, request.match_info["id"])
-    body = b'{"server":' + encoded_servers([srv], base_url(request), request[MV])[0] + b"}"
+    body = encoded_servers([srv], base_url(request), request[MV])[0]
+    if (groups := await groups_of(request, srv)) is not None:  # kept out of the cached body
+        body = body[:-1] + b',"server_groups":' + orjson.dumps(groups) + b"}"
+    body = b'{"server":' + body + b"}"
     return web.Response(body=body, content_type="application/json")
 
 
@@ -266,7 +270,10 @@ async def update_server(request: web.Request) -> web.Response:
         srv = (await s.compute.UpdateServer(req, metadata=s.md, timeout=s.timeout)).server
     elif not access:
         srv = await get_server_msg(request, sid)
-    return web.json_response({"server": nc.server_updated(srv, base_url(request), request[MV])})
+    out = nc.server_updated(srv, base_url(request), request[MV])
+    if (groups := await groups_of(request, srv)) is not None:
+        out["server_groups"] = groups
+    return web.json_response({"server": out})
 
 
 async def delete_server(request: web.Request) -> web.Response:
