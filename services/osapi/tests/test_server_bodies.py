@@ -220,3 +220,15 @@ async def test_show_names_the_servers_group_from_2_71(monkeypatch: pytest.Monkey
     body = await show(alone, Version(2, 71))
     assert body["server_groups"] == [] and body["name"] == alone.name
     assert asked == [False, False]  # the caller's own project's groups
+
+
+def test_a_rebuild_answers_key_name_from_2_54_and_user_data_from_2_57() -> None:
+    s = server(4)
+    s.key_name = "ops"
+    assert "key_name" not in nc.server_rebuilt(s, BASE, Version(2, 53))
+    assert nc.server_rebuilt(s, BASE, Version(2, 54))["key_name"] == "ops"
+    assert "user_data" not in nc.server_rebuilt(s, BASE, Version(2, 54))
+    assert nc.server_rebuilt(s, BASE, Version(2, 57))["user_data"] is None
+    full = nc.server_rebuilt(s, BASE, Version(2, 75))
+    assert "OS-EXT-SRV-ATTR:user_data" not in full and "user_data" in full
+    assert "OS-EXT-SRV-ATTR:user_data" in nc.server_updated(s, BASE, Version(2, 75))

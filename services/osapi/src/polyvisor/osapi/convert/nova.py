@@ -24,6 +24,7 @@ __all__ = [
     "keypair",
     "server",
     "server_link",
+    "server_rebuilt",
     "server_updated",
     "status_to_state",
     "user_metadata",
@@ -281,6 +282,19 @@ def server_updated(s: Any, base: str, mv: Version) -> dict[str, Any]:
         # and the addresses without the extended attributes (type, MAC): version and addr
         out["addresses"] = {net: [{"version": a["version"], "addr": a["addr"]} for a in addrs]
                             for net, addrs in out["addresses"].items()}  # fmt: skip
+    return out
+
+
+def server_rebuilt(s: Any, base: str, mv: Version) -> dict[str, Any]:
+    """The server of a rebuild's answer: an update's, and key_name from 2.54, user_data from
+    2.57 (in place of OS-EXT-SRV-ATTR:user_data from 2.75). The api keeps only whether a
+    server has user data, not the data: null, as Nova answers for a server without."""
+    out = server_updated(s, base, mv)
+    if mv >= (2, 54):
+        out["key_name"] = s.key_name or None
+    if mv >= (2, 57):
+        out.pop("OS-EXT-SRV-ATTR:user_data", None)
+        out["user_data"] = None
     return out
 
 

@@ -90,7 +90,7 @@ async def action(request: web.Request) -> web.Response:
         resp = await s.compute.RebuildServer(
             sp.RebuildServerRequest(server_id=sid, image_id=image, request_id=rid), **call
         )
-        out = nc.server_updated(resp.server, base_url(request), request[MV])
+        out = nc.server_rebuilt(resp.server, base_url(request), request[MV])
         if (groups := await groups_of(request, resp.server)) is not None:
             out["server_groups"] = groups
         return web.json_response({"server": out}, status=202)
