@@ -300,15 +300,26 @@ class AgentRuntime:
                 ),
             )
         else:
-            if handler.last_power.get(sid) == change.power_state:
+            previous = handler.last_power.get(sid)
+            if previous == change.power_state:
                 return
             handler.last_power[sid] = change.power_state
-            await handler.emit_unsolicited(
-                sid,
-                EventKind.POWER_STATE_CHANGED,
-                power_state=change.power_state,
-                esxi_host=change.member_host,
-            )
+            try:
+                await handler.emit_unsolicited(
+                    sid,
+                    EventKind.POWER_STATE_CHANGED,
+                    power_state=change.power_state,
+                    esxi_host=change.member_host,
+                )
+            except BaseException:
+                # Not published (NATS down): the state is not reported, so the next sight
+                # of it must publish it, not be skipped as already said.
+                if handler.last_power.get(sid) == change.power_state:
+                    if previous is None:
+                        handler.last_power.pop(sid, None)
+                    else:
+                        handler.last_power[sid] = previous
+                raise
         if self.reporter is not None:
             self.reporter.poke()
 
