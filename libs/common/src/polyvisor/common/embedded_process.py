@@ -51,6 +51,18 @@ def _port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+#: How long a start on a given port waits for it: a killed multi-threaded server (nats-server,
+#: PostgreSQL's postmaster) can hold its listening socket a moment after it counts as gone
+#: (its main thread a zombie while the others exit), and a restart comes back on that port.
+PORT_RELEASE_S = 5.0
+
+
+def _wait_port_free(port: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not _port_free(port) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 # --------------------------------------------------------------------------- processes
 
 
@@ -171,6 +183,8 @@ class EmbeddedServer:
         last: Exception | None = None
         for _ in range(attempts):
             port = self.requested_port or free_port()
+            if self.requested_port and not _port_free(port):
+                _wait_port_free(port, PORT_RELEASE_S)
             if not _port_free(port):
                 # checked up front: a readiness probe would otherwise find the other server
                 last = PortTaken(f"127.0.0.1:{port} is already in use")
