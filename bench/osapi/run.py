@@ -45,6 +45,7 @@ import gc
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -279,6 +280,7 @@ async def main() -> None:
         await api.stop()
         nats.stop()
         pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
     result["load_average_after"] = round(os.getloadavg()[0], 2)
     print(json.dumps(result))
 
