@@ -191,6 +191,23 @@ def scope_of(request: web.Request) -> str:
     return f"{who}|{request.path}|{query}"
 
 
+#: The page size of a walk over a whole gRPC list (every_page).
+WALK_PAGE = 1000
+
+
+async def every_page(fetch: Callable[[str], Awaitable[Any]]) -> AsyncIterator[Any]:
+    """Each answer of a gRPC List from its first page to its last: `fetch(page_token)` asks
+    for one page (of WALK_PAGE items) and returns the answer, whose next_page_token says
+    whether another follows."""
+    token = ""
+    while True:
+        resp = await fetch(token)
+        yield resp
+        token = resp.next_page_token
+        if not token:
+            return
+
+
 async def page_after(
     fetch: Callable[[str, int], Awaitable[tuple[Sequence[T], str]]],
     *,

@@ -27,9 +27,11 @@ from polyvisor.osapi.errors import ApiError
 from polyvisor.osapi.handlers.common import (
     APIS,
     SETTINGS,
+    WALK_PAGE,
     WHO_CACHE,
     base_url,
     body_of,
+    every_page,
     stubs,
     whoami,
 )
@@ -205,16 +207,11 @@ async def auth_projects(request: web.Request) -> web.Response:
 async def _projects(request: web.Request, user_id: str = "") -> list[dict[str, Any]]:
     s = stubs(request)
     out: list[dict[str, Any]] = []
-    token = ""
-    while True:
-        resp = await s.identity.ListProjects(
-            ir.ListProjectsRequest(page_size=1000, page_token=token, user_id=user_id),
-            metadata=s.md, timeout=s.timeout,
-        )  # fmt: skip
+    async for resp in every_page(lambda token: s.identity.ListProjects(
+            ir.ListProjectsRequest(page_size=WALK_PAGE, page_token=token, user_id=user_id),
+            metadata=s.md, timeout=s.timeout)):  # fmt: skip
         out += [kc.project(p, base_url(request)) for p in resp.projects]
-        token = resp.next_page_token
-        if not token:
-            return out
+    return out
 
 
 async def list_projects(request: web.Request) -> web.Response:
@@ -256,14 +253,10 @@ async def delete_project(request: web.Request) -> web.Response:
 async def list_users(request: web.Request) -> web.Response:
     s = stubs(request)
     out: list[dict[str, Any]] = []
-    token = ""
-    while True:
-        resp = await s.identity.ListUsers(ir.ListUsersRequest(page_size=1000, page_token=token),
-                                          metadata=s.md, timeout=s.timeout)  # fmt: skip
+    async for resp in every_page(lambda token: s.identity.ListUsers(
+            ir.ListUsersRequest(page_size=WALK_PAGE, page_token=token),
+            metadata=s.md, timeout=s.timeout)):  # fmt: skip
         out += [kc.user(u, base_url(request)) for u in resp.users]
-        token = resp.next_page_token
-        if not token:
-            break
     if name := request.query.get("name"):
         out = [u for u in out if u["name"] == name]
     return web.json_response({"users": out, "links": {"self": str(request.url)}})

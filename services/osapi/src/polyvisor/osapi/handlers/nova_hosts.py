@@ -11,7 +11,7 @@ from aiohttp import web
 
 from polyvisor.compute.v1 import hypervisors_pb2 as hp
 from polyvisor.osapi.errors import ApiError
-from polyvisor.osapi.handlers.common import MV, stubs
+from polyvisor.osapi.handlers.common import MV, WALK_PAGE, every_page, stubs
 from polyvisor.types.v1 import hypervisor_pb2 as hv
 
 __all__ = ["routes"]
@@ -66,14 +66,11 @@ def _hypervisor(h: Any, mv: Any, detail: bool) -> dict[str, Any]:
 async def _all_hypervisors(request: web.Request) -> list[Any]:
     s = stubs(request)
     out: list[Any] = []
-    token = ""
-    while True:
-        resp = await s.compute.ListHypervisors(hp.ListHypervisorsRequest(page_size=1000, page_token=token),
-                                               metadata=s.md, timeout=s.timeout)  # fmt: skip
+    async for resp in every_page(lambda token: s.compute.ListHypervisors(
+            hp.ListHypervisorsRequest(page_size=WALK_PAGE, page_token=token),
+            metadata=s.md, timeout=s.timeout)):  # fmt: skip
         out += resp.hypervisors
-        token = resp.next_page_token
-        if not token:
-            return out
+    return out
 
 
 async def _list_hypervisors(request: web.Request, detail: bool) -> web.Response:

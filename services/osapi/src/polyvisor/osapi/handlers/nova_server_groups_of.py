@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from polyvisor.compute.v1 import server_groups_pb2 as gp
-from polyvisor.osapi.handlers.common import MV, stubs, whoami
+from polyvisor.osapi.handlers.common import MV, WALK_PAGE, every_page, stubs, whoami
 
 __all__ = ["SINCE", "groups_of"]
 
@@ -24,15 +24,10 @@ async def groups_of(request: web.Request, server: Any) -> list[str] | None:
     s = stubs(request)
     who = await whoami(request)
     every = who.admin and server.project_id != who.project_id
-    token = ""
-    while True:
-        resp = await s.compute.ListServerGroups(
-            gp.ListServerGroupsRequest(page_size=1000, page_token=token, all_projects=every),
-            metadata=s.md, timeout=s.timeout,
-        )  # fmt: skip
+    async for resp in every_page(lambda token: s.compute.ListServerGroups(
+            gp.ListServerGroupsRequest(page_size=WALK_PAGE, page_token=token, all_projects=every),
+            metadata=s.md, timeout=s.timeout)):  # fmt: skip
         for group in resp.server_groups:
             if server.id in group.members:
                 return [group.id]
-        token = resp.next_page_token
-        if not token:
-            return []
+    return []
