@@ -187,33 +187,44 @@ def implemented(module: str) -> bool:
         return False
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((BIND_HOST, 0))
-        return int(s.getsockname()[1])
+def _free_port(taken: set[int]) -> int:
+    """A port free now and not yet given to another process of this plan (the kernel can hand
+    the same free port out twice in a row: two services of one stack once got one port)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((BIND_HOST, 0))
+            port = int(s.getsockname()[1])
+        if port not in taken:
+            taken.add(port)
+            return port
 
 
 def ephemeral_ports() -> bool:
     return os.environ.get("POLYVISOR_DEV_PORTS", "") == "ephemeral"
 
 
-def _ports(name: str, recorded: dict[str, dict[str, int]]) -> tuple[int, int]:
+def _taken(recorded: dict[str, dict[str, int]]) -> set[int]:
+    """Ports the processes already running keep (a fresh port must not be one of them)."""
+    return {p for rec in recorded.values() for p in rec.values() if isinstance(p, int)}
+
+
+def _ports(name: str, recorded: dict[str, dict[str, int]], taken: set[int]) -> tuple[int, int]:
     """Keep a running process's ports; else the default pair, or fresh ephemeral ones."""
     if name in recorded:
         return recorded[name]["grpc_port"], recorded[name]["metrics_port"]
     if name in DEFAULT_PORTS and not ephemeral_ports():
         return DEFAULT_PORTS[name]
-    return _free_port(), _free_port()
+    return _free_port(taken), _free_port(taken)
 
 
-def _http_port(name: str, recorded: dict[str, dict[str, int]]) -> int:
+def _http_port(name: str, recorded: dict[str, dict[str, int]], taken: set[int]) -> int:
     """A web service's HTTP port: the one it has while it runs, else its default or a free
     one."""
     if "http_port" in recorded.get(name, {}):
         return recorded[name]["http_port"]
     if name in DEFAULT_HTTP_PORTS and not ephemeral_ports():
         return DEFAULT_HTTP_PORTS[name]
-    return _free_port()
+    return _free_port(taken)
 
 
 def volume_backends(infra: Infra, layout: Layout) -> dict[str, dict[str, str]]:
@@ -246,10 +257,11 @@ def plan(
 ) -> list[ServiceSpec]:
     """All service processes in start order. `recorded`: ports of those already running."""
     specs: dict[str, ServiceSpec] = {}
-    ports = {name: _ports(name, recorded) for name in (*CONTROL_PLANE, *WEB)}
+    taken = _taken(recorded)
+    ports = {name: _ports(name, recorded, taken) for name in (*CONTROL_PLANE, *WEB)}
     lxc_host = lxc.wanted(infra.libvirt_uri)
     address = {name: f"{BIND_HOST}:{ports[name][0]}" for name in CONTROL_PLANE}
-    http = {name: _http_port(name, recorded) for name in WEB}
+    http = {name: _http_port(name, recorded, taken) for name in WEB}
     console_url = f"ws://{BIND_HOST}:{http['console']}"
 
     def nats(name: str) -> dict[str, str]:
@@ -393,7 +405,7 @@ def plan(
             "POLYVISOR_CONSOLE_HOST": BIND_HOST,
         }
 
-    ports["agent_kvm"] = _ports("agent_kvm", recorded)
+    ports["agent_kvm"] = _ports("agent_kvm", recorded, taken)
     kvm_data = layout.data("agent_kvm")
     specs["agent_kvm"] = ServiceSpec(
         "agent_kvm", "agent_kvm", *ports["agent_kvm"],
@@ -413,7 +425,7 @@ def plan(
         info={"libvirt_uri": infra.libvirt_uri},
     )  # fmt: skip
     if lxc_host:
-        ports[lxc.AGENT] = _ports(lxc.AGENT, recorded)
+        ports[lxc.AGENT] = _ports(lxc.AGENT, recorded, taken)
         specs[lxc.AGENT] = ServiceSpec(
             lxc.AGENT, "agent_kvm", *ports[lxc.AGENT],
             env={**agent_env(lxc.AGENT, lxc.host_id()), **lxc.agent_env(layout)},
@@ -421,7 +433,7 @@ def plan(
         )  # fmt: skip
     for cluster in infra.clusters:
         name = f"agent_vmware-{cluster}"
-        ports[name] = _ports(name, recorded)
+        ports[name] = _ports(name, recorded, taken)
         specs[name] = ServiceSpec(
             name, "agent_vmware", *ports[name],
             env={
@@ -438,7 +450,7 @@ def plan(
     if infra.baremetal is not None:
         # One process, one host per enrolled machine: each node's key is in its credentials.
         name = "agent_baremetal"
-        ports[name] = _ports(name, recorded)
+        ports[name] = _ports(name, recorded, taken)
         env = agent_env(name, "baremetal")  # no host of its own: the nodes are its hosts
         for k in (
             "POLYVISOR_HOST_ID", "POLYVISOR_AGENT_API_KEY",  # per node, in its credentials
