@@ -30,11 +30,11 @@ from urllib.parse import urlsplit, urlunsplit
 from deploy.dev import lxc
 from deploy.dev.kvm import nft_table, virt_type
 from deploy.dev.layout import Layout
+from deploy.dev.ports import BIND_HOST, http_port, service_ports, taken_ports
 
 if TYPE_CHECKING:
     from polyvisor.common.natsauth import NatsUser
 
-BIND_HOST = "127.0.0.1"
 CONTROL_PLANE = ("scheduler", "imagesvc", "networksvc", "volumesvc", "api")
 # The physical network every dev agent maps (the demo network is on it).
 DEMO_PHYSICAL_NETWORK = "physnet1"
@@ -43,17 +43,6 @@ DEMO_PHYSICAL_NETWORK = "physnet1"
 DEMO_VLAN_RANGE = "100:199"
 #: What browsers reach: started after the api (they call it), before the agents.
 WEB = ("console", "dashboard", "osapi")
-DEFAULT_PORTS = {
-    "api": (50051, 9151),
-    "imagesvc": (50052, 9152),
-    "scheduler": (50053, 9153),
-    "networksvc": (50054, 9154),
-    "console": (50055, 9155),
-    "dashboard": (50056, 9156),
-    "osapi": (50057, 9157),
-    "volumesvc": (50058, 9158),
-}
-DEFAULT_HTTP_PORTS = {"console": 6080, "dashboard": 8080, "osapi": 8774}
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,46 +176,6 @@ def implemented(module: str) -> bool:
         return False
 
 
-def _free_port(taken: set[int]) -> int:
-    """A port free now and not yet given to another process of this plan (the kernel can hand
-    the same free port out twice in a row: two services of one stack once got one port)."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind((BIND_HOST, 0))
-            port = int(s.getsockname()[1])
-        if port not in taken:
-            taken.add(port)
-            return port
-
-
-def ephemeral_ports() -> bool:
-    return os.environ.get("POLYVISOR_DEV_PORTS", "") == "ephemeral"
-
-
-def _taken(recorded: dict[str, dict[str, int]]) -> set[int]:
-    """Ports the processes already running keep (a fresh port must not be one of them)."""
-    return {p for rec in recorded.values() for p in rec.values() if isinstance(p, int)}
-
-
-def _ports(name: str, recorded: dict[str, dict[str, int]], taken: set[int]) -> tuple[int, int]:
-    """Keep a running process's ports; else the default pair, or fresh ephemeral ones."""
-    if name in recorded:
-        return recorded[name]["grpc_port"], recorded[name]["metrics_port"]
-    if name in DEFAULT_PORTS and not ephemeral_ports():
-        return DEFAULT_PORTS[name]
-    return _free_port(taken), _free_port(taken)
-
-
-def _http_port(name: str, recorded: dict[str, dict[str, int]], taken: set[int]) -> int:
-    """A web service's HTTP port: the one it has while it runs, else its default or a free
-    one."""
-    if "http_port" in recorded.get(name, {}):
-        return recorded[name]["http_port"]
-    if name in DEFAULT_HTTP_PORTS and not ephemeral_ports():
-        return DEFAULT_HTTP_PORTS[name]
-    return _free_port(taken)
-
-
 def volume_backends(infra: Infra, layout: Layout) -> dict[str, dict[str, str]]:
     """The volume service's backends: files beside the KVM host; with vCenter clusters, vmdk
     disks on its datastores (the VMware agents attach them: POLYVISOR_VMDK_VOLUMES); with the
@@ -257,11 +206,11 @@ def plan(
 ) -> list[ServiceSpec]:
     """All service processes in start order. `recorded`: ports of those already running."""
     specs: dict[str, ServiceSpec] = {}
-    taken = _taken(recorded)
-    ports = {name: _ports(name, recorded, taken) for name in (*CONTROL_PLANE, *WEB)}
+    taken = taken_ports(recorded)
+    ports = {name: service_ports(name, recorded, taken) for name in (*CONTROL_PLANE, *WEB)}
     lxc_host = lxc.wanted(infra.libvirt_uri)
     address = {name: f"{BIND_HOST}:{ports[name][0]}" for name in CONTROL_PLANE}
-    http = {name: _http_port(name, recorded, taken) for name in WEB}
+    http = {name: http_port(name, recorded, taken) for name in WEB}
     console_url = f"ws://{BIND_HOST}:{http['console']}"
 
     def nats(name: str) -> dict[str, str]:
@@ -405,7 +354,7 @@ def plan(
             "POLYVISOR_CONSOLE_HOST": BIND_HOST,
         }
 
-    ports["agent_kvm"] = _ports("agent_kvm", recorded, taken)
+    ports["agent_kvm"] = service_ports("agent_kvm", recorded, taken)
     kvm_data = layout.data("agent_kvm")
     specs["agent_kvm"] = ServiceSpec(
         "agent_kvm", "agent_kvm", *ports["agent_kvm"],
@@ -425,7 +374,7 @@ def plan(
         info={"libvirt_uri": infra.libvirt_uri},
     )  # fmt: skip
     if lxc_host:
-        ports[lxc.AGENT] = _ports(lxc.AGENT, recorded, taken)
+        ports[lxc.AGENT] = service_ports(lxc.AGENT, recorded, taken)
         specs[lxc.AGENT] = ServiceSpec(
             lxc.AGENT, "agent_kvm", *ports[lxc.AGENT],
             env={**agent_env(lxc.AGENT, lxc.host_id()), **lxc.agent_env(layout)},
@@ -433,7 +382,7 @@ def plan(
         )  # fmt: skip
     for cluster in infra.clusters:
         name = f"agent_vmware-{cluster}"
-        ports[name] = _ports(name, recorded, taken)
+        ports[name] = service_ports(name, recorded, taken)
         specs[name] = ServiceSpec(
             name, "agent_vmware", *ports[name],
             env={
@@ -450,7 +399,7 @@ def plan(
     if infra.baremetal is not None:
         # One process, one host per enrolled machine: each node's key is in its credentials.
         name = "agent_baremetal"
-        ports[name] = _ports(name, recorded, taken)
+        ports[name] = service_ports(name, recorded, taken)
         env = agent_env(name, "baremetal")  # no host of its own: the nodes are its hosts
         for k in (
             "POLYVISOR_HOST_ID", "POLYVISOR_AGENT_API_KEY",  # per node, in its credentials

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from deploy.dev import services
+from deploy.dev import ports
 
 
 class _Kernel:
@@ -41,15 +41,18 @@ def test_fresh_ports_skip_ones_already_given_and_ones_running_processes_keep(
     kernel = _Kernel(
         itertools.chain([52151, 52151, 40000, 52151, 40000, 41000, 42000, 43000, 43000, 44000])
     )
-    monkeypatch.setattr(services.socket, "socket", kernel)
+    monkeypatch.setattr(ports.socket, "socket", kernel)
     monkeypatch.setenv("POLYVISOR_DEV_PORTS", "ephemeral")
     recorded = {"api": {"grpc_port": 41000, "metrics_port": 41001}}
-    taken = services._taken(recorded)
-    first = services._ports("networksvc", recorded, taken)
-    second = services._ports("console", recorded, taken)
-    http = services._http_port("console", recorded, taken)
+    taken = ports.taken_ports(recorded)
+    first = ports.service_ports("networksvc", recorded, taken)
+    second = ports.service_ports("console", recorded, taken)
+    http = ports.http_port("console", recorded, taken)
     assert first == (52151, 40000)
     assert second == (42000, 43000) and http == 44000
     given = [*first, *second, http]
     assert len(set(given)) == len(given) and 41000 not in given
-    assert services._ports("api", recorded, taken) == (41000, 41001)  # a running one keeps its own
+    assert ports.service_ports("api", recorded, taken) == (
+        41000,
+        41001,
+    )  # a running one keeps its own
