@@ -17,8 +17,9 @@ The supervisor therefore probes the session every ``probe_interval_s`` with ``Cu
 on a connection of its own whose every read gives up after ``probe_timeout_s``. Two probes
 in a row without an answer mark vCenter not answering: the session is dropped (listeners hear
 a disconnect: the cluster is reported down, its VMs UNKNOWN), the calls still waiting on it
-are cut off (their sockets shut down, so they fail now with a connection error), and every
-call until it answers again fails at once with ``VcenterNotAnswering``. The supervisor logs
+are cut off (their sockets shut down, so they fail now with a connection error; those that
+still hold the dropped session open no connection), and every call until it answers again
+fails at once with ``VcenterNotAnswering``. The supervisor logs
 in again as soon as vCenter answers.
 """
 
@@ -71,7 +72,7 @@ class Session:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._sockets: weakref.WeakSet[Any] = weakref.WeakSet()  # this generation's connections
+        self._wire = _Wire()  # this generation's connections
         self._probe_si: vim.ServiceInstance | None = None
         self._not_answering = False
         self.last_error = ""
@@ -158,11 +159,11 @@ class Session:
                 return
             si, self._conn = self._conn.si, None
             self.last_error = reason
-            sockets = list(self._sockets) if cut_off else []
+            wire = self._wire
         VCENTER_CONNECTED.set(0)
         log.warning("vcenter connection lost", generation=generation, error=reason)
-        for http in sockets:
-            _cut_off(http)
+        if cut_off:
+            wire.cut_off()
         _drop(si)
         self._drop_probe()
         self._notify(False, generation)
@@ -191,20 +192,22 @@ class Session:
         )
 
     def _track(self, si: vim.ServiceInstance) -> None:
-        """Remember every HTTP connection the session's stub opens from now on (weakly), so
+        """Remember every HTTP connection the session's stub uses from now on (weakly), so
         that calls waiting on a vCenter that stopped answering can be cut off."""
         stub = si._stub
         scheme = stub.scheme
-        sockets = weakref.WeakSet[Any]()
+        wire = _Wire()
 
         def connection(*args: Any, **kwargs: Any) -> Any:
-            http = scheme(*args, **kwargs)
-            sockets.add(http)
-            return http
+            return wire.opened(scheme(*args, **kwargs))
 
         stub.scheme = connection
+        # The login's connection waits in the stub's pool, opened before we watched: the
+        # next call to take it would wait on a hung vCenter untracked, never cut off. Close
+        # it; calls open theirs anew, through ``connection``.
+        stub.DropConnections()
         with self._lock:
-            self._sockets = sockets
+            self._wire = wire
 
     # -- liveness
 
@@ -328,10 +331,37 @@ class Session:
             self._probe(conn)  # also keeps the session from expiring while idle
 
 
+class _Wire:
+    """The HTTP connections of one generation's stub (weakly), to cut them all off at once.
+    Once cut off, it opens no more: a call still holding the dropped session fails at once
+    instead of waiting on vCenter, whether it was waiting already or starts after."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._cut = False
+
+    def opened(self, http: Any) -> Any:
+        with self._lock:
+            if self._cut:
+                raise ConnectionAbortedError("vCenter stopped answering this session")
+            self._open.add(http)
+        return http
+
+    def cut_off(self) -> None:
+        with self._lock:
+            self._cut = True
+            connections = list(self._open)
+        for http in connections:
+            _cut_off(http)
+
+
 def _cut_off(http: Any) -> None:
     """Shut the socket of an HTTP connection down, whichever thread waits on it: its read
     ends at once with a connection error. (The plain socket's shutdown, also under TLS: the
-    TLS layer of a read in progress is left to fail on its own.)"""
+    TLS layer of a read in progress is left to fail on its own.) One not open yet (taken
+    from the pool closed, or just made) fails its request instead of opening."""
+    http.auto_open = 0  # http.client: send() raises NotConnected rather than connect()
     sock = getattr(http, "sock", None)
     if sock is None:
         return
