@@ -230,3 +230,34 @@ async def test_a_server_made_through_one_replica_is_listed_at_once_by_the_other(
             walked += [s.id for s in listed.servers]
             token = listed.next_page_token
         assert walked == sorted(made)
+
+
+async def test_a_kept_page_is_checked_with_either_replica_and_a_commit_moves_it_at_once(
+    env: Env,
+) -> None:
+    # A client keeping a page (the OpenStack gateway does) asks GetServersRevision whether it
+    # still stands: equal while nothing changed, moved at once by a commit through any replica.
+    user = await env.stack.new_project_user(env.admin)
+    await set_quota(env.admin, user.project_id, 10)
+    await user.on(0).create_server("kept", env.image_id, "tiny")
+
+    async def page_and_check() -> tuple[int, int]:
+        page = await user.on(1).compute.ListServers(
+            servers_pb2.ListServersRequest(page_size=5), metadata=user.md
+        )
+        now = await user.on(0).compute.GetServersRevision(
+            servers_pb2.GetServersRevisionRequest(), metadata=user.md
+        )
+        return page.revision, now.revision
+
+    # equal once the build's own changes (the fake agent's reports) have stopped coming
+    kept, _ = await eventually(page_and_check, lambda r: r[0] > 0 and r[0] == r[1])
+    await user.on(0).create_server("moves-it", env.image_id, "tiny")
+    after = await user.on(1).compute.GetServersRevision(
+        servers_pb2.GetServersRevisionRequest(), metadata=user.md
+    )
+    assert after.revision > kept
+    filtered = await user.on(1).compute.ListServers(
+        servers_pb2.ListServersRequest(page_size=5, name="kept"), metadata=user.md
+    )
+    assert [s.name for s in filtered.servers] == ["kept"] and filtered.revision == 0

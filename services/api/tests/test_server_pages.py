@@ -102,6 +102,7 @@ async def test_a_page_is_sent_again_only_while_nothing_changed() -> None:
 
     first = await pages.from_index(USER, "", False, 10, "", index)
     assert first is not None and names(first) == ["n-a-1", "n-b-2"]
+    assert servers_pb2.ListServersResponse.FromString(first).revision == 3
     again = await pages.from_index(USER, "", False, 10, "", index)
     assert again is first and servers.fetched == ["a", "b"]
 
@@ -111,4 +112,5 @@ async def test_a_page_is_sent_again_only_while_nothing_changed() -> None:
     index.apply([(4, "p1", "b", True)])  # applied (another server of this project, in fact)
     third = await pages.from_index(USER, "", False, 10, "", index)
     assert third is not None and names(third) == ["n-a-1", "n-b-4"]
+    assert servers_pb2.ListServersResponse.FromString(third).revision == 4
     assert third is not first and servers.fetched == ["a", "b", "b"]

@@ -56,6 +56,11 @@ class ComputeServiceStub:
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ListServersRequest.SerializeToString,
                 response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ListServersResponse.FromString,
                 _registered_method=True)
+        self.GetServersRevision = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/GetServersRevision',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.GetServersRevisionRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.GetServersRevisionResponse.FromString,
+                _registered_method=True)
         self.UpdateServer = channel.unary_unary(
                 '/polyvisor.compute.v1.ComputeService/UpdateServer',
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.UpdateServerRequest.SerializeToString,
@@ -343,6 +348,16 @@ class ComputeServiceServicer:
 
     def ListServers(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetServersRevision(self, request, context):
+        """The newest revision of the servers' change log, counting every change committed before
+        the call arrived (the scale of ListServersResponse.revision). A client that keeps a page
+        of revision R knows, while this answers R, that no server changed and ListServers would
+        answer the page it keeps; many readers of one list share one such check.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -734,6 +749,11 @@ def add_ComputeServiceServicer_to_server(servicer, server):
                     request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ListServersRequest.FromString,
                     response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ListServersResponse.SerializeToString,
             ),
+            'GetServersRevision': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetServersRevision,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.GetServersRevisionRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.GetServersRevisionResponse.SerializeToString,
+            ),
             'UpdateServer': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateServer,
                     request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.UpdateServerRequest.FromString,
@@ -1082,6 +1102,33 @@ class ComputeService:
             '/polyvisor.compute.v1.ComputeService/ListServers',
             polyvisor_dot_compute_dot_v1_dot_servers__pb2.ListServersRequest.SerializeToString,
             polyvisor_dot_compute_dot_v1_dot_servers__pb2.ListServersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetServersRevision(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/GetServersRevision',
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.GetServersRevisionRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.GetServersRevisionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -29,6 +29,16 @@ def field(number: int, payload: bytes) -> bytes:
     return bytes(out) + payload
 
 
+def varint_field(number: int, value: int) -> bytes:
+    """One varint protobuf field (tag, then the value, 7 bits a byte), for a value >= 0."""
+    out = bytearray([number << 3])
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
 def server_field(server: m.Server) -> bytes:
     """A server encoded as field 1 (`server` of GetServerResponse, one of the repeated
     `servers` of ListServersResponse): what the read cache holds. A GetServer answer is this
@@ -63,7 +73,9 @@ class PageReader:
         it is current (the caller queries). A body is kept with the index revision it was made
         at and sent again, as it is, to whoever asks for the same page while the index is still
         current at that revision (no server of the cloud changed since): clients walking a
-        list side by side, a project's first page asked for by many."""
+        list side by side, a project's first page asked for by many. The body says its
+        revision (ListServersResponse.revision): a client keeping the page checks it with
+        GetServersRevision."""
         scope = access.list_scope(p, project_id, all_projects)
         applied = await index.current()
         if applied is None:
@@ -73,7 +85,8 @@ class PageReader:
         if kept is not None and kept[0] == applied:
             return kept[1]
         keys, token = self.servers.index_keys(scope, page_size, page_token, index)
-        body = await self.encoded(keys, field(2, token.encode()) if token else b"")
+        tail = (field(2, token.encode()) if token else b"") + varint_field(3, applied)
+        body = await self.encoded(keys, tail)
         self._keep(key, applied, body)
         return body
 

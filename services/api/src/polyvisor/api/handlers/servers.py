@@ -133,6 +133,14 @@ class ServerHandlers:
         # database.
         return await self.pages.encoded(keys, field(2, token.encode()) if token else b"")
 
+    async def GetServersRevision(
+        self, request: pb.GetServersRevisionRequest, context: Ctx
+    ) -> pb.GetServersRevisionResponse:
+        """The index's revision once it holds every change committed before the call (as a
+        page from it would be); 0 when there is no index or it cannot be sure."""
+        applied = await self.index.current() if self.index is not None else None
+        return pb.GetServersRevisionResponse(revision=applied or 0)
+
     async def UpdateServer(
         self, request: pb.UpdateServerRequest, context: Ctx
     ) -> pb.UpdateServerResponse:
