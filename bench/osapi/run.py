@@ -31,10 +31,15 @@ the same calls decoded by aiohttp's `response.json()` (the stdlib's json) with t
 frozen, as the client was before: `gateway_stdlib_decoder`, `overhead_stdlib_decoder`,
 `cpu_overhead_stdlib_decoder`.
 
-`list.gateway_cold_cpu_ms`: the gateway's CPU per page of the first pass over all the
-servers, before it has made any of their bodies (a server's body is made once per revision
-and kept); the other list figures are of bodies made already. The last line printed is one
-JSON object.
+The gateway keeps the list pages it makes and answers one again while the api says no
+server changed since (osapi.kept_pages: a GetServersRevision check, shared by the requests of
+one token that arrive while another check is in flight). No server changes during the run, so
+`list.gateway` is of kept pages, as a cloud's polling clients meet them between changes.
+Beside it, `list.gateway_pages_made`: the same calls through a second gateway that keeps no
+pages (POLYVISOR_KEPT_PAGES_BYTES=0), so that every page is made again from an api page, as
+after every change; and `list.gateway_cold_cpu_ms`: the gateway's CPU per page
+of the first pass over all the servers, before it has made any of their bodies (a server's
+body is made once per revision and kept). The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -182,6 +187,13 @@ async def main() -> None:
         "POLYVISOR_HTTP_HOST": "127.0.0.1", "POLYVISOR_HTTP_PORT": str(http_port),
         "POLYVISOR_LOG_LEVEL": "WARNING",
     }, log_path=root / "osapi.log")  # fmt: skip
+    unkept_port = free_port()
+    unkept = ServiceProcess("osapi", {  # keeps no pages: every list page is made
+        "POLYVISOR_API_ADDRESS": f"127.0.0.1:{api_port}", "POLYVISOR_GRPC_HOST": "127.0.0.1",
+        "POLYVISOR_GRPC_PORT": str(free_port()), "POLYVISOR_METRICS_PORT": "0",
+        "POLYVISOR_HTTP_HOST": "127.0.0.1", "POLYVISOR_HTTP_PORT": str(unkept_port),
+        "POLYVISOR_LOG_LEVEL": "WARNING", "POLYVISOR_KEPT_PAGES_BYTES": "0",
+    }, log_path=root / "osapi-unkept.log")  # fmt: skip
     result: dict[str, Any] = {
         "bench": "osapi",
         "servers": args.servers,
@@ -196,13 +208,16 @@ async def main() -> None:
     try:
         await api.start(240)
         await osapi.start(240)
+        await unkept.start(240)
         gc.collect()
         gc.freeze()  # see the docstring: the client
         _, ids = await seed(dsn, args.servers)
         base = f"http://127.0.0.1:{http_port}/compute/v2.1"
+        base_unkept = f"http://127.0.0.1:{unkept_port}/compute/v2.1"
         rng = random.Random(7)
-        assert api.proc is not None and osapi.proc is not None
+        assert api.proc is not None and osapi.proc is not None and unkept.proc is not None
         pids = {"api": api.proc.pid, "osapi": osapi.proc.pid}
+        pids_unkept = {"api": api.proc.pid, "osapi": unkept.proc.pid}
         async with grpc.aio.insecure_channel(api.address) as ch, aiohttp.ClientSession() as http:
             auth = await identity_service_pb2_grpc.IdentityServiceStub(ch).Authenticate(
                 identity_requests_pb2.AuthenticateRequest(password=identity_pb2.PasswordCredentials(
@@ -243,9 +258,11 @@ async def main() -> None:
                 )
                 grpc_tokens[i] = resp.next_page_token
 
-            def rest_list(loads: Callable[[bytes], Any] | None) -> Callable[[int], Awaitable[None]]:
+            def rest_list(
+                loads: Callable[[bytes], Any] | None, at: str = base
+            ) -> Callable[[int], Awaitable[None]]:
                 async def call(i: int) -> None:
-                    url = f"{base}/servers/detail?limit={PAGE}" + (
+                    url = f"{at}/servers/detail?limit={PAGE}" + (
                         f"&marker={markers[i]}" if markers[i] else ""
                     )
                     async with http.get(url, headers=headers) as r:
@@ -273,9 +290,19 @@ async def main() -> None:
                 result[name] = {"grpc": g_fig, "gateway": w_fig, **figures(g_fig, w_fig),
                                 "gateway_stdlib_decoder": s_fig,
                                 **{f"{k}_stdlib_decoder": v for k, v in figures(g_fig, s_fig).items()}}  # fmt: skip
+                if name == "list":  # pages made anew (see the docstring), beside the gRPC calls
+                    gr_again, gm = Run(g), Run(rest_list(orjson.loads, base_unkept))
+                    await Run(gm.call).drive(warm)
+                    await interleaved([gr_again, gm], args.seconds, pids_unkept)
+                    g2, m_fig = gr_again.figures(), gm.figures()
+                    result[name]["gateway_pages_made"] = m_fig
+                    result[name].update(
+                        {f"{k}_pages_made": v for k, v in figures(g2, m_fig).items()}
+                    )
             result["list"]["gateway_cold_cpu_ms"] = round(cold_ms, 3)  # type: ignore[index]
         result["target_overhead"] = TARGET
     finally:
+        await unkept.stop()
         await osapi.stop()
         await api.stop()
         nats.stop()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import urllib.error
 import urllib.request
@@ -228,6 +229,49 @@ def test_console_url_is_the_console_proxys(stack: Stack, osc: dict[str, Any]) ->
     console = openstack_json(osc, "console", "url", "show", f"{PREFIX}kvm")
     assert console["url"].startswith(stack.endpoints["console"]["url"]), console
     assert "token=" in console["url"]
+
+
+def _kept_pages(stack: Stack) -> float:
+    """How many server list pages the gateway has answered from the pages it keeps."""
+    with urllib.request.urlopen(stack.endpoints["osapi"]["metrics"], timeout=10) as r:
+        text = r.read().decode()
+    found = re.search(r'^polyvisor_osapi_server_pages_total\{source="kept"\} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_a_kept_list_page_shows_a_rename_at_once(
+    stack: Stack, osc: dict[str, Any], story: dict[str, Any]
+) -> None:
+    # One token, as a script or Terraform keeps: the gateway answers a page again while the
+    # api says no server changed, and makes it anew as soon as one did.
+    token = openstack_json(osc, "token", "issue")["id"]
+    compute = osc["auth_url"].removesuffix("/identity/v3") + "/compute/v2.1"
+    kvm = story["servers"]["kvm"]
+
+    def call(method: str, path: str, body: Any = None) -> Any:
+        req = urllib.request.Request(
+            compute + path, method=method, headers={"X-Auth-Token": token,
+                                                    "Content-Type": "application/json"},
+            data=json.dumps(body).encode() if body is not None else None,
+        )  # fmt: skip
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return json.loads(r.read())
+
+    def names() -> dict[str, str]:
+        return {s["id"]: s["name"] for s in call("GET", "/servers/detail")["servers"]}
+
+    before = _kept_pages(stack)
+    first = names()
+    assert first[kvm["id"]] == f"{PREFIX}kvm"
+    for _ in range(5):  # a server's own report in between makes the page anew: read again
+        assert names() == first
+        if _kept_pages(stack) > before:
+            break
+    assert _kept_pages(stack) > before, "no read was answered with a kept page"
+    call("PUT", f"/servers/{kvm['id']}", {"server": {"name": f"{PREFIX}renamed"}})
+    assert names()[kvm["id"]] == f"{PREFIX}renamed"
+    call("PUT", f"/servers/{kvm['id']}", {"server": {"name": f"{PREFIX}kvm"}})
+    assert names() == first
 
 
 def test_too_big_for_any_esxi_host_is_refused_with_the_explanation(

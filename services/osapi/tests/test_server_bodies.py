@@ -17,7 +17,8 @@ from polyvisor.osapi.convert import nova as nc
 from polyvisor.osapi.convert.common import iso
 from polyvisor.osapi.errors import ApiError
 from polyvisor.osapi.handlers import nova_servers
-from polyvisor.osapi.handlers.common import MV, SETTINGS
+from polyvisor.osapi.handlers.common import CHECKS, KEPT, MV, SETTINGS
+from polyvisor.osapi.kept_pages import KeptPages, RevisionChecks
 from polyvisor.osapi.microversion import Version
 from polyvisor.types.v1 import server_status_pb2 as ss
 
@@ -69,14 +70,17 @@ def test_the_base_urls_kept_are_bounded() -> None:
 
 
 class _Compute:
-    def __init__(self, servers: list[sp.Server], page: int) -> None:
-        self.servers, self.page = servers, page
+    def __init__(self, servers: list[sp.Server], page: int, revision: int = 0) -> None:
+        self.servers, self.page, self.revision = servers, page, revision
+        self.lists = 0
 
     async def ListServers(self, req: Any, **_: Any) -> sp.ListServersResponse:
+        self.lists += 1
         start = int(req.page_token or 0)
         stop = start + min(req.page_size, self.page)
         more = str(stop) if stop < len(self.servers) else ""
-        return sp.ListServersResponse(servers=self.servers[start:stop], next_page_token=more)
+        return sp.ListServersResponse(servers=self.servers[start:stop], next_page_token=more,
+                                      revision=self.revision)  # fmt: skip
 
 
 class _Stubs:
@@ -91,6 +95,25 @@ class _Settings:
     public_url = BASE
 
 
+def _app(revision: Any = None) -> web.Application:
+    """The app keys the list handler reads; `revision(token)` answers the revision checks."""
+
+    async def no_check(token: str) -> int:
+        raise AssertionError("no page was kept: nothing to check")
+
+    app = web.Application()
+    app[SETTINGS] = _Settings()  # type: ignore[assignment]
+    app[KEPT] = KeptPages(1 << 20)
+    app[CHECKS] = RevisionChecks(revision or no_check)
+    return app
+
+
+def _get(app: web.Application, url: str, token: str = "t") -> web.Request:
+    request = make_mocked_request("GET", url, app=app, headers={"X-Auth-Token": token})
+    request[MV] = V21
+    return request
+
+
 @pytest.mark.parametrize("count", [0, 1, 5])
 @pytest.mark.parametrize("detail", [True, False])
 @pytest.mark.parametrize("query", ["limit=3", "limit=3&name=web"])  # taken whole, filtered
@@ -99,12 +122,8 @@ async def test_a_page_is_nova_json_with_its_next_link(
 ) -> None:
     servers = [server(100 + n) for n in range(count)]
     monkeypatch.setattr(nova_servers, "stubs", lambda _: _Stubs(_Compute(servers, page=2)))
-    app = web.Application()
-    app[SETTINGS] = _Settings()  # type: ignore[assignment]
     path = "/compute/v2.1/servers" + ("/detail" if detail else "")
-    request = make_mocked_request("GET", f"{path}?{query}", app=app)
-    request[MV] = V21
-    resp = await nova_servers._list(request, detail=detail)
+    resp = await nova_servers._list(_get(_app(), f"{path}?{query}"), detail=detail)
     assert resp.body is not None and resp.content_type == "application/json"
     body = json.loads(resp.body)  # type: ignore[arg-type]
     shown = servers[:3]
@@ -119,6 +138,42 @@ async def test_a_page_is_nova_json_with_its_next_link(
         )
     else:
         assert "servers_links" not in body
+
+
+async def test_a_page_is_kept_for_its_token_and_answered_again_while_the_api_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    servers = [server(400 + n) for n in range(4)]
+    compute = _Compute(servers, page=10, revision=9)
+    monkeypatch.setattr(nova_servers, "stubs", lambda _: _Stubs(compute))
+    now = {"t": 9, "u": 9}
+    checked: list[str] = []
+
+    async def revision(token: str) -> int:
+        checked.append(token)
+        return now[token]
+
+    app = _app(revision)
+    url = "/compute/v2.1/servers/detail?limit=3"
+
+    async def names(token: str = "t") -> list[str]:
+        resp = await nova_servers._list(_get(app, url, token), detail=True)
+        return [x["name"] for x in json.loads(resp.body)["servers"]]  # type: ignore[arg-type]
+
+    assert await names() == ["web-400", "web-401", "web-402"] and compute.lists == 1
+    assert await names() == ["web-400", "web-401", "web-402"]
+    assert compute.lists == 1 and checked == ["t"]  # the kept page, once the api said 9
+    assert await names("u") == ["web-400", "web-401", "web-402"]
+    assert compute.lists == 2 and checked == ["t"]  # another token: its own page, not kept's
+    servers[1].name, servers[1].revision = "renamed", 2
+    now["t"], compute.revision = 10, 10  # the api committed a change
+    assert await names() == ["web-400", "renamed", "web-402"] and compute.lists == 3
+    assert await names() == ["web-400", "renamed", "web-402"] and compute.lists == 3
+    compute.revision = 0  # a queried page (the api's list not current): not kept
+    now["t"] = 11
+    assert await names() == ["web-400", "renamed", "web-402"] and compute.lists == 4
+    assert await names() == ["web-400", "renamed", "web-402"] and compute.lists == 5
+    assert checked == ["t", "t", "t", "t"]
 
 
 def test_an_update_answers_addresses_without_the_extended_attributes_before_2_75() -> None:
@@ -161,14 +216,10 @@ async def test_changes_since_keeps_what_changed_since_and_refuses_what_is_no_tim
     old, new = server(200), server(201)
     new.update_time.FromSeconds(1_900_000_000)
     monkeypatch.setattr(nova_servers, "stubs", lambda _: _Stubs(_Compute([old, new], page=5)))
-    app = web.Application()
-    app[SETTINGS] = _Settings()  # type: ignore[assignment]
+    app = _app()
 
     async def ids(since: str) -> list[str]:
-        request = make_mocked_request(
-            "GET", f"/compute/v2.1/servers?changes-since={since}", app=app
-        )
-        request[MV] = V21
+        request = _get(app, f"/compute/v2.1/servers?changes-since={since}")
         resp = await nova_servers._list(request, detail=False)
         return [x["id"] for x in json.loads(resp.body)["servers"]]  # type: ignore[arg-type]
 

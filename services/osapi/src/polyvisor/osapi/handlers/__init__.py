@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from polyvisor.compute.v1 import servers_pb2 as sp
 from polyvisor.osapi import microversion
 from polyvisor.osapi.clients import Apis
 from polyvisor.osapi.config import OsapiSettings
@@ -17,7 +18,16 @@ from polyvisor.osapi.handlers import (
     nova_hosts,
     nova_servers,
 )
-from polyvisor.osapi.handlers.common import APIS, SETTINGS, WHO_CACHE, base_url, error_middleware
+from polyvisor.osapi.handlers.common import (
+    APIS,
+    CHECKS,
+    KEPT,
+    SETTINGS,
+    WHO_CACHE,
+    base_url,
+    error_middleware,
+)
+from polyvisor.osapi.kept_pages import KeptPages, RevisionChecks
 
 __all__ = ["make_app"]
 
@@ -38,6 +48,21 @@ def make_app(apis: Apis, settings: OsapiSettings) -> web.Application:
     app[APIS] = apis
     app[SETTINGS] = settings
     app[WHO_CACHE] = {}
+    app[KEPT] = KeptPages(settings.kept_pages_bytes)
+
+    async def servers_revision(token: str) -> int:
+        s = apis.as_user(token)
+        resp = await s.compute.GetServersRevision(
+            sp.GetServersRevisionRequest(), metadata=s.md, timeout=s.timeout
+        )
+        return int(resp.revision)
+
+    app[CHECKS] = checks = RevisionChecks(servers_revision)
+
+    async def stop_checks(_: web.Application) -> None:
+        await checks.close()
+
+    app.on_cleanup.append(stop_checks)
     # Nova's v2.0 endpoint is the same API without microversions (see microversion).
     novas = ("/compute/v2.1", microversion.LEGACY_V2)
     app.add_routes(

@@ -24,9 +24,12 @@ from polyvisor.osapi import microversion
 from polyvisor.osapi.clients import Apis, Stubs
 from polyvisor.osapi.config import OsapiSettings
 from polyvisor.osapi.errors import Api, ApiError, from_rpc, render
+from polyvisor.osapi.kept_pages import KeptPages, RevisionChecks
 
 __all__ = [
     "APIS",
+    "CHECKS",
+    "KEPT",
     "SETTINGS",
     "Who",
     "base_url",
@@ -44,6 +47,8 @@ log = get_logger(__name__)
 APIS = web.AppKey("apis", Apis)
 SETTINGS = web.AppKey("settings", OsapiSettings)
 WHO_CACHE = web.AppKey("who_cache", dict)
+KEPT = web.AppKey("kept_pages", KeptPages)
+CHECKS = web.AppKey("revision_checks", RevisionChecks)
 MV = "microversion"
 RID = "request_id"
 
@@ -117,11 +122,15 @@ def _error(api: Api, err: ApiError) -> web.Response:
     return web.json_response(render(api, err), status=err.status)
 
 
-def stubs(request: web.Request) -> Stubs:
+def token_of(request: web.Request) -> str:
     token = request.headers.get("X-Auth-Token", "").strip()
     if not token:
         raise ApiError(401, "The request you have made requires authentication.")
-    return request.app[APIS].as_user(token)
+    return token
+
+
+def stubs(request: web.Request) -> Stubs:
+    return request.app[APIS].as_user(token_of(request))
 
 
 def base_url(request: web.Request) -> str:

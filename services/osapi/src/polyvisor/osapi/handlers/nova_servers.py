@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,6 +19,8 @@ from polyvisor.compute.v1 import servers_pb2 as sp
 from polyvisor.osapi.convert import nova as nc
 from polyvisor.osapi.errors import ApiError
 from polyvisor.osapi.handlers.common import (
+    CHECKS,
+    KEPT,
     MV,
     base_url,
     body_of,
@@ -29,8 +29,10 @@ from polyvisor.osapi.handlers.common import (
     request_id,
     scope_of,
     stubs,
+    token_of,
 )
 from polyvisor.osapi.handlers.nova_create_args import boot_source, hints, networks, ref
+from polyvisor.osapi.handlers.nova_list_filters import list_filter
 from polyvisor.osapi.handlers.nova_server_groups_of import groups_of
 from polyvisor.types.v1 import server_status_pb2 as ss
 
@@ -116,46 +118,19 @@ def _count(srv: dict[str, Any], field: str, default: int) -> int:
     return value
 
 
-def _changes_since(text: str | None) -> float | None:
-    """Nova's changes-since: an ISO 8601 time (UTC when it names no zone); 400 otherwise."""
-    if text is None:
-        return None
-    try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ApiError(400, f"Invalid input for query parameters changes-since: {text!r}") from None
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
-
-
-def _keep(request: web.Request) -> Any:
-    q = request.query
-    name = q.get("name")
-    try:
-        pattern = re.compile(name) if name else None
-    except re.error:
-        raise ApiError(400, f"Invalid name filter {name!r}") from None
-    image, flavor, ip = q.get("image"), q.get("flavor"), q.get("ip")
-    since = _changes_since(q.get("changes-since"))
-    if pattern is None and not (image or flavor or ip) and since is None:
-        return None  # every server: page_after takes the pages as they come
-
-    def keep(srv: Any) -> bool:
-        if since is not None and (srv.update_time.seconds or srv.create_time.seconds) < since:
-            return False
-        if pattern is not None and not pattern.search(srv.name):
-            return False
-        if image and srv.image_id != image.rsplit("/", 1)[-1]:
-            return False
-        if flavor and flavor.rsplit("/", 1)[-1] not in (srv.flavor.id, srv.flavor.name):
-            return False
-        return not ip or any(re.search(ip, a.address) for a in srv.addresses)
-
-    return keep
-
-
 async def _list(request: web.Request, detail: bool) -> web.Response:
     s = stubs(request)
     q = request.query
+    base, mv = base_url(request), request[MV]
+    token, kept_pages = token_of(request), request.app[KEPT]
+    key = (token, request.path_qs, base, mv)
+    kept = kept_pages.get(key)
+    if kept is not None:  # answered again while no server changed (see kept_pages)
+        if await request.app[CHECKS].revision(token) == kept[0]:
+            kept_pages.count(True)
+            return web.Response(body=kept[1], content_type="application/json")
+        kept_pages.drop(key)
+    kept_pages.count(False)
     req = sp.ListServersRequest()
     if "status" in q:
         state = nc.status_to_state(q["status"])
@@ -173,16 +148,18 @@ async def _list(request: web.Request, detail: bool) -> web.Response:
     if q.get("deleted", "").lower() in ("1", "true", "yes"):
         req.show_deleted = True
 
+    revisions: set[int] = set()  # of the api pages the page is made of
+
     async def fetch(token: str, size: int) -> tuple[Any, str]:
         req.page_token, req.page_size = token, size
         resp = await s.compute.ListServers(req, metadata=s.md, timeout=s.timeout)
+        revisions.add(resp.revision)
         return resp.servers, resp.next_page_token
 
     servers, more = await page_after(
         fetch, scope=scope_of(request), limit=query_int(request, "limit"),
                                      marker=q.get("marker"), key=lambda x: x.id,
-                                     keep=_keep(request))  # fmt: skip
-    base, mv = base_url(request), request[MV]
+                                     keep=list_filter(request))  # fmt: skip
     if detail:
         items = encoded_servers(servers, base, mv)
     else:
@@ -197,7 +174,10 @@ async def _list(request: web.Request, detail: bool) -> web.Response:
     items = items or [b""]
     items[0] = b'{"servers":[' + items[0]
     items[-1] += tail + b"}"
-    return web.Response(body=b",".join(items), content_type="application/json")
+    body = b",".join(items)
+    if len(revisions) == 1:  # from api pages of one revision: a page a check can confirm
+        kept_pages.keep(key, revisions.pop(), body)
+    return web.Response(body=body, content_type="application/json")
 
 
 async def list_servers(request: web.Request) -> web.Response:

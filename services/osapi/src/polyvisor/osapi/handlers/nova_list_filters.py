@@ -1,0 +1,53 @@
+"""The Nova server list filters the gateway applies itself (the gRPC list has no such filter):
+name as a regular expression, image, flavor, ip, changes-since."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from polyvisor.osapi.errors import ApiError
+
+__all__ = ["list_filter"]
+
+
+def _changes_since(text: str | None) -> float | None:
+    """Nova's changes-since: an ISO 8601 time (UTC when it names no zone); 400 otherwise."""
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ApiError(400, f"Invalid input for query parameters changes-since: {text!r}") from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+def list_filter(request: web.Request) -> Any:
+    """What keeps a server on a Nova list page, from the query's name (a regular expression),
+    image, flavor, ip and changes-since; None when the query filters on none of them."""
+    q = request.query
+    name = q.get("name")
+    try:
+        pattern = re.compile(name) if name else None
+    except re.error:
+        raise ApiError(400, f"Invalid name filter {name!r}") from None
+    image, flavor, ip = q.get("image"), q.get("flavor"), q.get("ip")
+    since = _changes_since(q.get("changes-since"))
+    if pattern is None and not (image or flavor or ip) and since is None:
+        return None  # every server: page_after takes the pages as they come
+
+    def keep(srv: Any) -> bool:
+        if since is not None and (srv.update_time.seconds or srv.create_time.seconds) < since:
+            return False
+        if pattern is not None and not pattern.search(srv.name):
+            return False
+        if image and srv.image_id != image.rsplit("/", 1)[-1]:
+            return False
+        if flavor and flavor.rsplit("/", 1)[-1] not in (srv.flavor.id, srv.flavor.name):
+            return False
+        return not ip or any(re.search(ip, a.address) for a in srv.addresses)
+
+    return keep
