@@ -189,6 +189,20 @@ async def test_a_reader_cannot_change_anything(env: Env) -> None:
     assert (await env.a.get(sid)).state == st.SERVER_STATE_ACTIVE
 
 
+async def test_a_reader_finds_no_server_of_another_project_to_change(env: Env) -> None:
+    # As Nova: another project's server is not found, whatever the caller's role; only in its
+    # own project does a reader learn it may not change it.
+    theirs = await env.b.create_server("b-only", env.image_id, "m1")
+    try:
+        for name, call in server_calls(env.a_reader, theirs.id).items():
+            assert await code_of(call()) == Code.NOT_FOUND, name
+        assert (await env.b.get(theirs.id)).name == "b-only"
+    finally:
+        await env.b.compute.DeleteServer(
+            servers_pb2.DeleteServerRequest(server_id=theirs.id), metadata=env.b.md
+        )
+
+
 async def test_admin_only_methods(env: Env) -> None:
     m = env.a
     calls = [

@@ -91,10 +91,14 @@ class ServerBase:
             )
 
     async def _locked(self, conn: Any, p: Principal, server_id: str) -> m.Server:
+        """The server, locked for a change by `p`: NOT_FOUND when `p` cannot see it (another
+        project's server, whatever `p`'s role, as Nova answers), else PERMISSION_DENIED for a
+        reader."""
         server_id = validation.required(server_id, "server_id")
         server = await server_store.lock(conn, server_id, access.resource_scope(p))
         if server is None:
             raise NotFound(f"server {server_id} not found", {"server_id": server_id})
+        p.require_write()
         return server
 
     async def act(
@@ -109,7 +113,6 @@ class ServerBase:
         """Do a user action (see `lifecycle.actions`); a retry with the request id of the call
         that took effect returns the server without acting again. `args`: what the action
         was asked beyond its verb; `spawn_image`: the image the server's next build boots."""
-        p.require_write()
         request_id = validation.request_id(request_id)
         with db_errors():
             async with self.pool.acquire() as conn, conn.transaction():

@@ -36,7 +36,6 @@ class ServerDay2(ServerBase):
     async def update(
         self, p: Principal, server_id: str, name: str | None, metadata: dict[str, str] | None
     ) -> m.Server:
-        p.require_write()
         change = Change(
             name=validation.name(name, "server.name") if name is not None else lifecycle.UNSET,
             metadata=(
@@ -57,7 +56,6 @@ class ServerDay2(ServerBase):
     async def tag(self, p: Principal, server_id: str, tag: str, *, add: bool) -> m.Server:
         """Add a tag (one already there changes nothing) or remove one (one not there is
         NOT_FOUND, as Nova's)."""
-        p.require_write()
         tag = validation.tag(tag)
         with db_errors():
             async with self.pool.acquire() as conn, conn.transaction():
