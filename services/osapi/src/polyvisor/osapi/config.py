@@ -9,7 +9,7 @@
 | `POLYVISOR_IMAGESVC_ADDRESS` | the image service | `127.0.0.1:50052` |
 | `POLYVISOR_NETWORKSVC_ADDRESS` | the network service | `127.0.0.1:50054` |
 | `POLYVISOR_RPC_TIMEOUT_S` | deadline of each unary gRPC call | 60 |
-| `POLYVISOR_KEPT_PAGES_BYTES` | bytes of Nova server list pages kept and answered again while the api says no server changed (kept_pages); 0: none | 67108864 |
+| `POLYVISOR_KEPT_PAGES_BYTES` | bytes of Nova server list pages kept and answered again while the api says no server changed (kept_pages); 0: none | 33554432 (about 220 pages of 100 servers) |
 | `POLYVISOR_TENANT_PHYSICAL_NETWORK` | a network created without provider attributes is a VLAN on this physical network, its id taken from the network service's range for it (Neutron's `tenant_network_types = vlan`); empty: it is flat, which only an admin creates | empty |
 
 The gRPC port (50057) serves only health, for probes and `./dev up`; metrics on 9157.
@@ -37,5 +37,5 @@ class OsapiSettings(ServiceSettings):
     imagesvc_address: str = "127.0.0.1:50052"
     networksvc_address: str = "127.0.0.1:50054"
     rpc_timeout_s: float = Field(default=60.0, gt=0)
-    kept_pages_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    kept_pages_bytes: int = Field(default=32 * 1024 * 1024, ge=0)
     tenant_physical_network: str = ""
