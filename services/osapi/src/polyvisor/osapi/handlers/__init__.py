@@ -16,6 +16,7 @@ from polyvisor.osapi.handlers import (
     nova_actions,
     nova_catalog,
     nova_hosts,
+    nova_server_metadata,
     nova_servers,
 )
 from polyvisor.osapi.handlers.common import (
@@ -72,6 +73,7 @@ def make_app(apis: Apis, settings: OsapiSettings) -> web.Application:
             *(r for nova in novas for r in nova_catalog.routes(nova)),
             *(r for nova in novas for r in nova_hosts.routes(nova)),
             *(r for nova in novas for r in nova_servers.routes(nova)),
+            *(r for nova in novas for r in nova_server_metadata.routes(nova)),
             *(r for nova in novas for r in nova_actions.routes(nova)),
             *glance.routes(),
             *neutron.routes(),

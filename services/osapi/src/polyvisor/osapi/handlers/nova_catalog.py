@@ -30,6 +30,7 @@ from polyvisor.osapi.handlers.common import (
     stubs,
     whoami,
 )
+from polyvisor.osapi.handlers.nova_server_metadata import METADATA_ITEMS
 from polyvisor.types.v1 import server_group_pb2 as sgp
 
 __all__ = ["routes"]
@@ -201,7 +202,12 @@ async def delete_keypair(request: web.Request) -> web.Response:
 
 # ---------------------------------------------------------------------- limits and quotas
 
-_FIXED = {"metadata_items": 128, "key_pairs": 100, "server_groups": 10, "server_group_members": 10}
+_FIXED = {
+    "metadata_items": METADATA_ITEMS,
+    "key_pairs": 100,
+    "server_groups": 10,
+    "server_group_members": 10,
+}
 _FILES = {
     "injected_files": 5,
     "injected_file_content_bytes": 10240,

@@ -1,5 +1,6 @@
 """Nova v2.1 servers (under /compute/v2.1): create with networks, list and detail with
-filters and paging markers, show, update, delete, addresses, metadata, tags."""
+filters and paging markers, show, update, delete, addresses, tags (their metadata is in
+nova_server_metadata)."""
 
 from __future__ import annotations
 
@@ -275,11 +276,6 @@ async def server_ips(request: web.Request) -> web.Response:
     return web.json_response({"addresses": addrs})
 
 
-async def server_metadata(request: web.Request) -> web.Response:
-    srv = await get_server_msg(request, request.match_info["id"])
-    return web.json_response({"metadata": nc.user_metadata(srv.metadata)})
-
-
 def _tags_allowed(request: web.Request) -> None:
     if request[MV] < (2, 26):
         raise ApiError(404, "Server tags need microversion 2.26 or later")
@@ -364,7 +360,6 @@ def routes(p: str) -> list[web.RouteDef]:
         web.delete(one, delete_server),
         web.get(f"{one}/ips", server_ips),
         web.get(f"{one}/ips/{{network}}", server_ips),
-        web.get(f"{one}/metadata", server_metadata),
         web.get(f"{one}/tags", list_tags),
         web.put(f"{one}/tags", replace_tags),
         web.delete(f"{one}/tags", remove_all_tags),
