@@ -76,10 +76,12 @@ class _Compute:
 
     async def ListServers(self, req: Any, **_: Any) -> sp.ListServersResponse:
         self.lists += 1
+        servers = [x for x in self.servers  # as the api: the deleted ones when asked
+                   if req.show_deleted or x.state != ss.SERVER_STATE_DELETED]  # fmt: skip
         start = int(req.page_token or 0)
         stop = start + min(req.page_size, self.page)
-        more = str(stop) if stop < len(self.servers) else ""
-        return sp.ListServersResponse(servers=self.servers[start:stop], next_page_token=more,
+        more = str(stop) if stop < len(servers) else ""
+        return sp.ListServersResponse(servers=servers[start:stop], next_page_token=more,
                                       revision=self.revision)  # fmt: skip
 
 
@@ -229,6 +231,33 @@ async def test_changes_since_keeps_what_changed_since_and_refuses_what_is_no_tim
     with pytest.raises(ApiError) as exc:
         await ids("2011/01/01")
     assert exc.value.status == 400
+
+
+async def test_changes_since_brings_the_servers_deleted_since_then_as_deleted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    live, gone_before, gone_since = server(210), server(211), server(212)
+    for srv, when in ((gone_before, 1_850_000_000), (gone_since, 1_950_000_000)):
+        srv.state = ss.SERVER_STATE_DELETED
+        srv.update_time.FromSeconds(1_800_000_100)
+        srv.delete_time.FromSeconds(when)
+    fleet = [live, gone_before, gone_since]
+    monkeypatch.setattr(nova_servers, "stubs", lambda _: _Stubs(_Compute(fleet, page=2)))
+    app = _app()
+
+    async def listed(query: str, detail: bool = True) -> dict[str, str]:
+        path = "/compute/v2.1/servers" + ("/detail" if detail else "")
+        resp = await nova_servers._list(_get(app, f"{path}?{query}"), detail=detail)
+        servers = json.loads(resp.body)["servers"]  # type: ignore[arg-type]
+        return {x["id"]: x.get("status", "") for x in servers}
+
+    assert await listed("changes-since=2030-01-01T00:00:00Z") == {gone_since.id: "DELETED"}
+    assert await listed("changes-since=2028-01-01T00:00:00Z") == {
+        gone_before.id: "DELETED", gone_since.id: "DELETED"}  # fmt: skip
+    assert await listed("changes-since=2020-01-01T00:00:00Z", detail=False) == {
+        live.id: "", gone_before.id: "", gone_since.id: ""}  # fmt: skip
+    assert await listed("changes-since=2020-01-01T00:00:00Z&deleted=false") == {live.id: "ACTIVE"}
+    assert await listed("limit=5") == {live.id: "ACTIVE"}  # without it: no deleted server
 
 
 async def test_show_names_the_servers_group_from_2_71(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,5 +1,6 @@
 """The Nova server list filters the gateway applies itself (the gRPC list has no such filter):
-name as a regular expression, image, flavor, ip, changes-since."""
+name as a regular expression, image, flavor, ip, changes-since (which, as in Nova, also
+brings the servers deleted since then: the list handler asks the api for deleted servers)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,11 @@ from aiohttp import web
 from polyvisor.osapi.errors import ApiError
 
 __all__ = ["list_filter"]
+
+
+def _changed(srv: Any) -> int:
+    """When the server last changed, in seconds (Nova's updated_at; a delete is a change)."""
+    return max(srv.create_time.seconds, srv.update_time.seconds, srv.delete_time.seconds)
 
 
 def _changes_since(text: str | None) -> float | None:
@@ -40,7 +46,7 @@ def list_filter(request: web.Request) -> Any:
         return None  # every server: page_after takes the pages as they come
 
     def keep(srv: Any) -> bool:
-        if since is not None and (srv.update_time.seconds or srv.create_time.seconds) < since:
+        if since is not None and _changed(srv) < since:
             return False
         if pattern is not None and not pattern.search(srv.name):
             return False

@@ -146,7 +146,10 @@ async def _list(request: web.Request, detail: bool) -> web.Response:
         req.host = q["host"]
     if q.get("tags"):
         req.tags.extend(t for t in q["tags"].split(",") if t)
-    if q.get("deleted", "").lower() in ("1", "true", "yes"):
+    # changes-since without `deleted`: Nova lists the servers deleted since then too (how a
+    # client syncs); list_filter keeps those deleted at or after the time.
+    deleted = q.get("deleted", "true" if "changes-since" in q else "")
+    if deleted.lower() in ("1", "true", "yes"):
         req.show_deleted = True
 
     revisions: set[int] = set()  # of the api pages the page is made of
