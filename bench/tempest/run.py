@@ -126,7 +126,12 @@ def provision(base: str, admin: dict[str, str], work: Path) -> dict[str, Any]:
 
 def write_conf(ws: Path, auth_url: str, admin: dict[str, str], made: dict[str, Any]) -> None:
     accounts = ws / "accounts.yaml"
-    entries = [{**u, "domain_name": "Default"} for u in made["users"]]
+    # Members first, each of another project: Tempest gives a test's alt credentials (no role
+    # asked) the first free account in this order, and its multi-tenant tests want the alt in
+    # another project than the primary (a member); the reader of the primary's own project may
+    # rightly not change its servers (403, where the test waits for the other tenant's 404).
+    entries = sorted(({**u, "domain_name": "Default"} for u in made["users"]),
+                     key=lambda u: u["roles"] != ["member"])  # fmt: skip
     entries.append({"username": admin["username"], "project_name": admin["project"],
                     "password": admin["password"], "domain_name": "Default", "roles": ["admin"]})  # fmt: skip
     accounts.write_text(json.dumps(entries))
@@ -198,10 +203,12 @@ run_validation = False
 """)
 
 
-def tally(output: str, selected: list[str]) -> dict[str, Counter[str]]:
+def tally(
+    output: str, selected: list[str], failed: list[str] | None = None
+) -> dict[str, Counter[str]]:
     """passed/failed/skipped per area from `tempest run`'s output. A class whose setUpClass
     failed or skipped counts once for each of its tests that was chosen (tempest reports it
-    once for the class)."""
+    once for the class). The ids that failed are appended to `failed`."""
     counts: dict[str, Counter[str]] = {a: Counter() for a in AREAS}
     for line in output.splitlines():
         m = RESULT.match(line.strip())
@@ -209,6 +216,8 @@ def tally(output: str, selected: list[str]) -> dict[str, Counter[str]]:
         if m is None or area is None:
             continue
         outcome = {"ok": "passed", "FAILED": "failed", "SKIPPED": "skipped"}[m.group(2)]
+        if outcome == "failed" and failed is not None:
+            failed.append(m.group(1))
         if "setUpClass (" in line:
             counts[area][outcome] += sum(1 for t in selected if t.startswith(m.group(1) + "."))
         else:
@@ -255,10 +264,11 @@ def main() -> None:
         run = subprocess.run([tempest, "run", "--include-list", str(include), "--concurrency", "1"], cwd=ws,
                              capture_output=True, text=True, check=False, timeout=3600)  # fmt: skip
         sys.stdout.write(run.stdout[-20000:])
-        counts = tally(run.stdout, selected)
+        failed: list[str] = []
+        counts = tally(run.stdout, selected, failed)
         result = {"bench": "tempest", "tempest": TEMPEST_PINS[0].split("==")[1], "areas": {
             a: {"exist": exist[a], "chosen": chosen[a], **{k: counts[a][k] for k in ("passed", "failed", "skipped")}}
-            for a in AREAS}}  # fmt: skip
+            for a in AREAS}, "failed_tests": failed}  # fmt: skip
         if args.filter:
             result["filter"] = args.filter
         print(json.dumps(result))
