@@ -10,12 +10,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from polyvisor.compute.v1 import servers_pb2 as sp
-from polyvisor.osapi.clients import Stubs
-from polyvisor.osapi.config import OsapiSettings
-from polyvisor.osapi.handlers import make_app
+from tests.support.osapi_gateway import gateway
 
 V4, V6 = "openstack:accessIPv4", "openstack:accessIPv6"
 
@@ -46,26 +44,11 @@ class _Compute:
         return sp.UpdateServerResponse(server=srv)
 
 
-class _Apis:
-    def __init__(self) -> None:
-        self.compute = _Compute()
-
-    def as_user(self, token: str = "") -> Stubs:
-        return Stubs(self.compute, None, None, None, (), 1.0)  # type: ignore[arg-type]
-
-    async def close(self) -> None:
-        pass
-
-
 @pytest.fixture
 async def gw() -> AsyncIterator[tuple[TestClient, _Compute]]:  # type: ignore[type-arg]
-    apis = _Apis()
-    c = TestClient(TestServer(make_app(apis, OsapiSettings())))  # type: ignore[arg-type]
-    await c.start_server()
-    try:
-        yield c, apis.compute
-    finally:
-        await c.close()
+    compute = _Compute()
+    async with gateway(compute) as c:
+        yield c, compute
 
 
 H = {"X-Auth-Token": "t"}

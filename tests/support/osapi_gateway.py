@@ -1,0 +1,40 @@
+"""The OpenStack gateway's whole app served on an ephemeral port over an in-memory compute
+stand-in: for handler tests that drive it through HTTP and read what the stand-in keeps."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from polyvisor.osapi.clients import Stubs
+from polyvisor.osapi.config import OsapiSettings
+from polyvisor.osapi.handlers import make_app
+
+__all__ = ["gateway"]
+
+
+class _Apis:
+    """What the app calls for its stubs: `compute` is the stand-in, the other services none."""
+
+    def __init__(self, compute: Any) -> None:
+        self.compute = compute
+
+    def as_user(self, token: str = "") -> Stubs:
+        return Stubs(self.compute, None, None, None, (), 1.0)  # type: ignore[arg-type]
+
+    async def close(self) -> None:
+        pass
+
+
+@asynccontextmanager
+async def gateway(compute: Any) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
+    """A client of the gateway whose compute calls go to `compute`."""
+    c = TestClient(TestServer(make_app(_Apis(compute), OsapiSettings())))  # type: ignore[arg-type]
+    await c.start_server()
+    try:
+        yield c
+    finally:
+        await c.close()
