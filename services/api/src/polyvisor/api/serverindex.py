@@ -96,18 +96,24 @@ class ServerIndex:
     async def current(self) -> int | None:
         """The revision the index is at, once it holds every change committed before this
         call; None when it cannot be sure (the caller queries the database). What `keys` then
-        answers, with no await in between, is as of that revision."""
-        if self.applied == _OFF:
+        answers, with no await in between, is as of that revision. Counted as a page (from
+        the index, or queried)."""
+        applied = await self.revision()
+        if applied is None:
             self.fallbacks += 1
             _QUERIED.inc()
+        else:
+            self.served += 1
+            _FROM_INDEX.inc()
+        return applied
+
+    async def revision(self) -> int | None:
+        """`current` without counting a page (GetServersRevision: a check, not a page)."""
+        if self.applied == _OFF:
             return None
         top = await self._newest.read()
         if top is None or (self.applied < top and not await self._caught_up(top)):
-            self.fallbacks += 1
-            _QUERIED.inc()
             return None
-        self.served += 1
-        _FROM_INDEX.inc()
         return self.applied
 
     def keys(self, scope: str | None, after: str, limit: int) -> list[tuple[str, int]]:

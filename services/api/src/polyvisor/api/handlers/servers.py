@@ -138,7 +138,7 @@ class ServerHandlers:
     ) -> pb.GetServersRevisionResponse:
         """The index's revision once it holds every change committed before the call (as a
         page from it would be); 0 when there is no index or it cannot be sure."""
-        applied = await self.index.current() if self.index is not None else None
+        applied = await self.index.revision() if self.index is not None else None
         return pb.GetServersRevisionResponse(revision=applied or 0)
 
     async def UpdateServer(
