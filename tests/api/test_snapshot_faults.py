@@ -77,8 +77,11 @@ async def test_a_snapshot_that_never_completes_kills_its_image(env: Env, shelve:
     assert after.fault.code == fault_pb2.FAULT_CODE_TIMEOUT
     snaps = [x for x in env.commands(s.id) if x["verb"] == "snapshot"]
     assert len(snaps) == MAX_COMMAND_ATTEMPTS
+    # The kill passes through SAVING (the image service claims the upload, then kills it):
+    # wait for the end of it, not for the first change.
     image = await eventually(
-        lambda: _image(c, image_id), lambda i: i.status != images_pb2.IMAGE_STATUS_QUEUED
+        lambda: _image(c, image_id),
+        lambda i: i.status not in (images_pb2.IMAGE_STATUS_QUEUED, images_pb2.IMAGE_STATUS_SAVING),
     )
     assert image.status == images_pb2.IMAGE_STATUS_KILLED
     assert "did not complete" in image.status_message
