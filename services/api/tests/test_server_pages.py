@@ -35,7 +35,7 @@ class Newest:
     def __init__(self) -> None:
         self.top = 0
 
-    async def read(self) -> int:
+    async def get(self, _key: None) -> int:
         return self.top
 
 

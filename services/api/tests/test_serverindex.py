@@ -174,12 +174,12 @@ async def test_the_newest_revision_comes_from_a_query_sent_after_the_caller_aske
         return await fut
 
     monkeypatch.setattr(serverindex.changes, "newest", newest)
-    reader = serverindex._NewestRevision(None, gather_s=0)  # type: ignore[arg-type]
-    first = asyncio.create_task(reader.read())
+    reader = serverindex.newest_revision(None, gather_s=0)  # type: ignore[arg-type]
+    first = asyncio.create_task(reader.get(None))
     await turns()
     assert len(sent) == 1
     # asked while the first query is in flight: they share the next one, not the first
-    later = [asyncio.create_task(reader.read()) for _ in range(3)]
+    later = [asyncio.create_task(reader.get(None)) for _ in range(3)]
     await turns()
     sent[0].set_result(10)
     assert await first == 10

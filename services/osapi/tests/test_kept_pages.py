@@ -1,17 +1,9 @@
-"""Kept server list pages: bounded by bytes, and revision checks shared per token where every
-caller gets the answer of a call sent after it asked."""
+"""Kept server list pages: bounded by bytes; a failed revision check makes the page anew (the
+sharing of checks per token is FreshCalls', tests/common/test_fresh_calls.py)."""
 
 from __future__ import annotations
 
-import asyncio
-
-from polyvisor.osapi.kept_pages import KeptPages, RevisionChecks
-
-
-async def settle() -> None:
-    """Let every task ready to run go as far as it can."""
-    for _ in range(10):
-        await asyncio.sleep(0)
+from polyvisor.osapi.kept_pages import KeptPages, revision_checks
 
 
 def test_pages_are_kept_within_their_bytes_and_unrevisioned_ones_not_at_all() -> None:
@@ -30,51 +22,10 @@ def test_pages_are_kept_within_their_bytes_and_unrevisioned_ones_not_at_all() ->
     assert pages.get(("t", "/n29")) is None
 
 
-async def test_callers_of_one_token_share_the_next_check_never_an_earlier_one() -> None:
-    asked: list[str] = []
-    gates: list[asyncio.Future[int]] = []
-
-    async def ask(token: str) -> int:
-        asked.append(token)
-        gates.append(asyncio.get_running_loop().create_future())
-        return await gates[-1]
-
-    checks = RevisionChecks(ask, gather_s=0)
-    first = asyncio.create_task(checks.revision("t1"))
-    await settle()
-    assert asked == ["t1"]
-    # arriving while the first call is in flight: it may have been answered before they
-    # asked, so they wait for the next, one call for both
-    late = [asyncio.create_task(checks.revision("t1")) for _ in range(2)]
-    other = asyncio.create_task(checks.revision("t2"))  # another token: a call of its own
-    await settle()
-    assert asked == ["t1", "t2"]
-    gates[0].set_result(7)
-    assert await first == 7
-    await settle()
-    assert asked == ["t1", "t2", "t1"] and not any(t.done() for t in late)
-    gates[2].set_result(8)
-    assert [await t for t in late] == [8, 8]
-    gates[1].set_result(3)
-    assert await other == 3
-    await settle()
-    assert asked == ["t1", "t2", "t1"]  # nobody waits: no more calls
-    await checks.close()
-
-
-async def test_a_failed_check_answers_zero_and_close_ends_the_calls_in_flight() -> None:
+async def test_a_failed_check_answers_zero_so_the_page_is_made_anew() -> None:
     async def failing(token: str) -> int:
         raise RuntimeError("api unreachable")
 
-    assert await RevisionChecks(failing).revision("t") == 0
-
-    async def hangs(token: str) -> int:
-        await asyncio.Event().wait()
-        return 1
-
-    checks = RevisionChecks(hangs)
-    waiting = asyncio.create_task(checks.revision("t"))
-    await settle()
+    checks = revision_checks(failing)
+    assert await checks.get("t") == 0
     await checks.close()
-    await checks.close()  # idempotent
-    assert await waiting == 0

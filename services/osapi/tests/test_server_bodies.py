@@ -18,7 +18,7 @@ from polyvisor.osapi.convert.common import iso
 from polyvisor.osapi.errors import ApiError
 from polyvisor.osapi.handlers import nova_servers
 from polyvisor.osapi.handlers.common import CHECKS, KEPT, MV, SETTINGS
-from polyvisor.osapi.kept_pages import KeptPages, RevisionChecks
+from polyvisor.osapi.kept_pages import KeptPages, revision_checks
 from polyvisor.osapi.microversion import Version
 from polyvisor.types.v1 import server_status_pb2 as ss
 
@@ -106,7 +106,7 @@ def _app(revision: Any = None) -> web.Application:
     app = web.Application()
     app[SETTINGS] = _Settings()  # type: ignore[assignment]
     app[KEPT] = KeptPages(1 << 20)
-    app[CHECKS] = RevisionChecks(revision or no_check)
+    app[CHECKS] = revision_checks(revision or no_check)
     return app
 
 

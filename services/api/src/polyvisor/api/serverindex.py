@@ -33,13 +33,13 @@ index until it is rebuilt (as WatchServers never sees it).
 from __future__ import annotations
 
 import asyncio
-import contextvars
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Sequence
 
 from polyvisor.api.metrics import LIST_PAGES
 from polyvisor.api.store import changes
 from polyvisor.api.store.db import Pool
+from polyvisor.common.fresh_calls import FreshCalls
 from polyvisor.common.logging import get_logger
 
 log = get_logger(__name__)
@@ -72,7 +72,7 @@ class ServerIndex:
         self._all: list[str] = []  # every server id, sorted
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()  # set (and replaced) whenever `applied` moves
-        self._newest = _NewestRevision(pool)
+        self._newest = newest_revision(pool)
         self.served = 0
         self.fallbacks = 0
 
@@ -111,7 +111,7 @@ class ServerIndex:
         """`current` without counting a page (GetServersRevision: a check, not a page)."""
         if self.applied == _OFF:
             return None
-        top = await self._newest.read()
+        top = await self._newest.get(None)
         if top is None or (self.applied < top and not await self._caught_up(top)):
             return None
         return self.applied
@@ -145,23 +145,29 @@ class ServerIndex:
         if self.capacity <= 0:
             return
         self._wake.set()
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            try:
-                if self.applied == _OFF:
-                    if not await self._build():
-                        await asyncio.sleep(RETRY_S)
-                        self._wake.set()
-                else:
-                    await self._follow()
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # the database is away: pages are queried
-                log.warning("server index lost, rebuilding", error=repr(e))
-                self._drop()
-                await asyncio.sleep(1.0)
-                self._wake.set()
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                await self._step()
+        finally:  # the probes in flight end with the index (their callers query)
+            await self._newest.close()
+
+    async def _step(self) -> None:
+        try:
+            if self.applied == _OFF:
+                if not await self._build():
+                    await asyncio.sleep(RETRY_S)
+                    self._wake.set()
+            else:
+                await self._follow()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # the database is away: pages are queried
+            log.warning("server index lost, rebuilding", error=repr(e))
+            self._drop()
+            await asyncio.sleep(1.0)
+            self._wake.set()
 
     async def _build(self) -> bool:
         if await changes.count_live(self.pool) > self.capacity:
@@ -257,46 +263,10 @@ def _remove(ids: list[str], sid: str) -> None:
         del ids[i]
 
 
-class _NewestRevision:
-    """The newest committed revision, read by one query at a time. A caller always gets the
-    answer of a query sent after it asked: the one in flight when it asks began before, so it
-    waits for the next, which answers everyone who asked meanwhile."""
-
-    def __init__(self, pool: Pool, gather_s: float = GATHER_S) -> None:
-        self.pool = pool
-        self.gather_s = gather_s
-        self._running = False
-        self._next: asyncio.Future[int | None] | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    async def read(self) -> int | None:
-        """The newest revision (None: the database did not answer)."""
-        loop = asyncio.get_running_loop()
-        if self._running:
-            if self._next is None:
-                self._next = loop.create_future()
-            return await asyncio.shield(self._next)
-        first: asyncio.Future[int | None] = loop.create_future()
-        self._running = True
-        # in a context of its own: not the log context and principal of the call that asked
-        self._task = asyncio.create_task(self._serve(first), context=contextvars.Context())
-        return await asyncio.shield(first)
-
-    async def _serve(self, fut: asyncio.Future[int | None] | None) -> None:
-        try:
-            while fut is not None:
-                value: int | None
-                try:
-                    value = await changes.newest(self.pool)
-                except Exception as e:  # the callers query instead
-                    log.warning("newest revision unreadable", error=repr(e))
-                    value = None
-                fut.set_result(value)
-                if self._next is not None:  # busy: let more pages join the next query
-                    await asyncio.sleep(self.gather_s)
-                fut, self._next = self._next, None
-        finally:  # cancelled (shutdown): whoever still waits queries
-            for left in (fut, self._next):
-                if left is not None and not left.done():
-                    left.set_result(None)
-            self._running, self._next, self._task = False, None, None
+def newest_revision(pool: Pool, gather_s: float = GATHER_S) -> FreshCalls[None, int | None]:
+    """The newest committed revision (`get(None)`; None: the database did not answer, the
+    callers query instead), read by one query at a time, each caller answered by a query sent
+    after it asked."""
+    return FreshCalls(
+        lambda _: changes.newest(pool), failed=None, gather_s=gather_s, what="newest revision"
+    )

@@ -24,18 +24,15 @@ lone request is checked at once.
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import Counter
 
-from polyvisor.common.logging import get_logger
+from polyvisor.common.fresh_calls import FreshCalls
 
-__all__ = ["KeptPages", "RevisionChecks"]
-
-log = get_logger(__name__)
+__all__ = ["KeptPages", "revision_checks"]
 
 PAGES = Counter(
     "polyvisor_osapi_server_pages_total",
@@ -91,55 +88,13 @@ class KeptPages:
         (_KEPT if kept else _MADE).inc()
 
 
-class RevisionChecks:
-    """GetServersRevision calls, one in flight per token; a caller always gets the answer of
-    a call sent after it asked. `ask(token)` makes the call (the api's answer, 0 when it
-    cannot tell); a failed call answers 0 to all who waited for it (their pages are made
-    anew, and the error, if it is the token's, is met there)."""
-
-    def __init__(self, ask: Callable[[str], Awaitable[int]], gather_s: float = GATHER_S) -> None:
-        self._ask = ask
-        self.gather_s = gather_s
-        # token -> the future of the next call (None: none asked for yet) while one runs
-        self._running: dict[str, asyncio.Future[int] | None] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def revision(self, token: str) -> int:
-        loop = asyncio.get_running_loop()
-        if token in self._running:
-            nxt = self._running[token]
-            if nxt is None:
-                nxt = self._running[token] = loop.create_future()
-            return await asyncio.shield(nxt)
-        first: asyncio.Future[int] = loop.create_future()
-        self._running[token] = None
-        task = asyncio.create_task(self._serve(token, first))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return await asyncio.shield(first)
-
-    async def _serve(self, token: str, fut: asyncio.Future[int] | None) -> None:
-        try:
-            while fut is not None:
-                try:
-                    value = await self._ask(token)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as e:
-                    log.debug("revision check failed", error=repr(e))
-                    value = 0
-                fut.set_result(value)
-                if self._running.get(token) is not None:  # busy: let more join the next
-                    await asyncio.sleep(self.gather_s)
-                fut = self._running.get(token)
-                self._running[token] = None
-        finally:
-            for left in (fut, self._running.pop(token, None)):
-                if left is not None and not left.done():
-                    left.set_result(0)
-
-    async def close(self) -> None:
-        """Stop the calls in flight (their waiters get 0). Idempotent."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+def revision_checks(
+    ask: Callable[[str], Awaitable[int]], gather_s: float = GATHER_S
+) -> FreshCalls[str, int]:
+    """GetServersRevision calls by token (`ask(token)`: the api's answer, 0 when it cannot
+    tell), one in flight per token, each caller answered by a call sent after it asked. A
+    failed call answers 0 to all who waited for it: their pages are made anew, and the error,
+    if it is the token's (expired, revoked), is met there, so it is no news in the log."""
+    return FreshCalls(
+        ask, failed=0, gather_s=gather_s, what="revision check", failures_are_expected=True
+    )

@@ -28,7 +28,7 @@ from polyvisor.osapi.handlers.common import (
     base_url,
     error_middleware,
 )
-from polyvisor.osapi.kept_pages import KeptPages, RevisionChecks
+from polyvisor.osapi.kept_pages import KeptPages, revision_checks
 
 __all__ = ["make_app"]
 
@@ -58,7 +58,7 @@ def make_app(apis: Apis, settings: OsapiSettings) -> web.Application:
         )
         return int(resp.revision)
 
-    app[CHECKS] = checks = RevisionChecks(servers_revision)
+    app[CHECKS] = checks = revision_checks(servers_revision)
 
     async def stop_checks(_: web.Application) -> None:
         await checks.close()

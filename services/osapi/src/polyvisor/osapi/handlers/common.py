@@ -17,6 +17,7 @@ from aiohttp import web
 from prometheus_client import Counter, Histogram
 
 from polyvisor.client.enums import display
+from polyvisor.common.fresh_calls import FreshCalls
 from polyvisor.common.logging import get_logger
 from polyvisor.identity.v1 import identity_pb2
 from polyvisor.identity.v1 import identity_requests_pb2 as ir
@@ -24,7 +25,7 @@ from polyvisor.osapi import microversion
 from polyvisor.osapi.clients import Apis, Stubs
 from polyvisor.osapi.config import OsapiSettings
 from polyvisor.osapi.errors import Api, ApiError, from_rpc, render
-from polyvisor.osapi.kept_pages import KeptPages, RevisionChecks
+from polyvisor.osapi.kept_pages import KeptPages
 
 __all__ = [
     "APIS",
@@ -48,7 +49,7 @@ APIS = web.AppKey("apis", Apis)
 SETTINGS = web.AppKey("settings", OsapiSettings)
 WHO_CACHE = web.AppKey("who_cache", dict)
 KEPT = web.AppKey("kept_pages", KeptPages)
-CHECKS = web.AppKey("revision_checks", RevisionChecks)
+CHECKS: web.AppKey[FreshCalls[str, int]] = web.AppKey("revision_checks")
 MV = "microversion"
 RID = "request_id"
 

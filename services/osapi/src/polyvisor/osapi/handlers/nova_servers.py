@@ -127,7 +127,7 @@ async def _list(request: web.Request, detail: bool) -> web.Response:
     key = (token, request.path_qs, base, mv)
     kept = kept_pages.get(key)
     if kept is not None:  # answered again while no server changed (see kept_pages)
-        if await request.app[CHECKS].revision(token) == kept[0]:
+        if await request.app[CHECKS].get(token) == kept[0]:
             kept_pages.count(True)
             return web.Response(body=kept[1], content_type="application/json")
         kept_pages.drop(key)
