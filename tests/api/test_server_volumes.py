@@ -230,10 +230,14 @@ async def test_the_cli_makes_attaches_and_detaches_a_volume(
     # `server create --boot-volume`: the volume is the server's root disk
     await polyvisor("volume", "create", "cli-root", "--size", "1")
     code, out = await polyvisor("server", "create", "cli-boot", "--boot-volume", "cli-root",
-                                "--flavor", "vol-small", "--wait", "-f", "json")  # fmt: skip
+                                "--flavor", "vol-small", "--delete-on-termination", "--wait",
+                                "-f", "json")  # fmt: skip
     assert code == 0, out  # --wait: ACTIVE (exit 1 on ERROR)
     code, out = await polyvisor("volume", "list", "--server", "cli-boot", "-f", "json")
-    assert [v["name"] for v in json.loads(out)] == ["cli-root"]
+    [root] = json.loads(out)
+    assert root["name"] == "cli-root"
+    [a] = (await u.get(root["id"])).attachments
+    assert a.root and a.delete_on_termination
 
 
 async def test_boot_from_volume_and_its_refusals(stack: Stack, image_id: str) -> None:
@@ -302,3 +306,26 @@ async def test_boot_from_volume_and_its_refusals(stack: Stack, image_id: str) ->
             lambda v=v: u.get(v.id), lambda x: x.status == volumes_pb2.VOLUME_STATUS_AVAILABLE
         )
         assert not kept.attachments
+
+    # asked for: the boot volume goes with its server (Nova's delete_on_termination)
+    no_volume = u.c.create_server(
+        "x", image_id, "vol-small", boot_volume_delete_on_termination=True
+    )
+    assert "boot_volume_id" in await _refused(grpc.StatusCode.INVALID_ARGUMENT, no_volume)
+    doomed = await boot(u, vol.id, boot_volume_delete_on_termination=True)
+    doomed = await u.c.wait(doomed.id, st.SERVER_STATE_ACTIVE)
+    [a] = (await u.get(vol.id)).attachments
+    assert (a.server_id, a.root, a.delete_on_termination) == (doomed.id, True, True)
+    await u.c.compute.DeleteServer(
+        servers_pb2.DeleteServerRequest(server_id=doomed.id), metadata=u.c.md
+    )
+    await u.c.wait(doomed.id, st.SERVER_STATE_DELETED)
+
+    async def status_of(volume_id: str) -> str:
+        try:
+            return volumes_pb2.VolumeStatus.Name((await u.get(volume_id)).status)
+        except grpc.aio.AioRpcError as e:
+            return e.code().name
+
+    assert await eventually(lambda: status_of(vol.id), lambda x: x == "NOT_FOUND") == "NOT_FOUND"
+    assert (await u.get(spare.id)).status == volumes_pb2.VOLUME_STATUS_AVAILABLE

@@ -130,10 +130,15 @@ async def test_a_boot_volume_from_block_device_mapping_v2(
     resp = await _create(c, imageRef="", block_device_mapping_v2=[vol])
     assert resp.status == 202
     assert (sent[-1].image_id, sent[-1].boot_volume_id) == ("", "v1")
-    for bad in ({**vol, "source_type": "image"}, {**vol, "delete_on_termination": True}):
+    assert not sent[-1].boot_volume_delete_on_termination
+    for doomed in ({**vol, "delete_on_termination": True}, {**vol, "delete_on_termination": "yes"}):
+        resp = await _create(c, imageRef="", block_device_mapping_v2=[doomed])
+        assert resp.status == 202, await resp.text()
+        assert sent[-1].boot_volume_id == "v1" and sent[-1].boot_volume_delete_on_termination
+    for bad in ({**vol, "source_type": "image"}, {**vol, "delete_on_termination": "maybe"}):
         resp = await _create(c, imageRef="", block_device_mapping_v2=[bad])
         assert resp.status == 400, await resp.text()
-    assert len(sent) == 1
+    assert len(sent) == 3
     # What the openstack CLI sends for --image: the image mapped to a local disk beside
     # imageRef; it is the image boot (and a mapping naming another image is refused).
     img = {"uuid": "i1", "source_type": "image", "destination_type": "local", "boot_index": 0,
@@ -146,4 +151,4 @@ async def test_a_boot_volume_from_block_device_mapping_v2(
     assert (sent[-1].image_id, sent[-1].boot_volume_id) == ("i1", "")
     resp = await _create(c, imageRef="i2", block_device_mapping_v2=[img])
     assert resp.status == 400
-    assert len(sent) == 3
+    assert len(sent) == 5

@@ -44,8 +44,10 @@ class ServerSpecArgs(_ServerSpecRequired, total=False):
     request_id: str | None
     networks: Sequence[Mapping[str, str]]
     require_security_groups: bool
-    # Boot from this volume (then image_id is ""): its root disk, kept when it is deleted.
+    # Boot from this volume (then image_id is ""): its root disk, kept when it is deleted
+    # unless boot_volume_delete_on_termination.
     boot_volume_id: str
+    boot_volume_delete_on_termination: bool
 
 
 def is_uuid(text: str) -> bool:
@@ -73,7 +75,8 @@ class ServersApi(ServerActions, ServerNics):
         NICs in order, each {"network_id": ..., "fixed_ip": ...} or {"port_id": ...} (none:
         the project's only or "default" network). `require_security_groups`: only on a host
         that enforces its ports' security groups (none: the create fails, explained).
-        `boot_volume_id` (with image_id ""): boot from that volume, the server's root disk."""
+        `boot_volume_id` (with image_id ""): boot from that volume, the server's root disk
+        (deleted with the server when `boot_volume_delete_on_termination`)."""
         servers = await self.create_many(name, min_count=1, max_count=1, **spec)
         server = servers[0]
         if wait:
@@ -107,6 +110,7 @@ class ServersApi(ServerActions, ServerNics):
             networks=[servers_pb2.ServerNetwork(**dict(n)) for n in spec.get("networks", ())],
             require_security_groups=spec.get("require_security_groups", False),
             boot_volume_id=spec.get("boot_volume_id", ""),
+            boot_volume_delete_on_termination=spec.get("boot_volume_delete_on_termination", False),
         )
         req = servers_pb2.CreateServerRequest(
             request_id=spec.get("request_id") or str(uuid.uuid4()),

@@ -8,8 +8,10 @@ or in use without multi-attach (FAILED_PRECONDITION). The attachment is confirme
 is then placed only on hosts that report the capability of the volume's backend kind
 (``volume_file``, ``volume_rbd``, ...) and ``boot_volume``, and its spawn command carries the
 volume's connection instead of an image. A create that does not go through gives the volume
-back. Deleting the server detaches the volume and keeps it (available): never deleted with it
-(the orchestrator's `ReleaseVolumes`, as for every attached volume).
+back. Deleting the server detaches the volume and keeps it (available), or deletes it when the
+create asked for that (`boot_volume_delete_on_termination`, Nova's delete_on_termination of the
+boot volume, recorded on the attachment as for AttachVolume): the orchestrator's
+`ReleaseVolumes`, as for every attached volume, once the server is gone from its host.
 
 What would copy, grow or replace the root disk on a host is refused for such a server
 (`refuse_for_volume_root`: rebuild, resize, cold and live migration, shelve): the volume's
@@ -29,9 +31,17 @@ __all__ = ["BootVolumes", "image_or_volume", "refuse_for_volume_root"]
 log = get_logger(__name__)
 
 
-def image_or_volume(image_id: str, boot_volume_id: str, max_count: int) -> tuple[str, str]:
+def image_or_volume(
+    image_id: str, boot_volume_id: str, max_count: int, *, delete_on_termination: bool = False
+) -> tuple[str, str]:
     """(image id, boot volume id) of a create: exactly one of them, validated."""
     image_id, boot_volume_id = image_id.strip(), boot_volume_id.strip()
+    if delete_on_termination and not boot_volume_id:
+        raise InvalidArgument(
+            "server.boot_volume_delete_on_termination needs server.boot_volume_id: a server "
+            "booted from an image has no boot volume",
+            {"field": "server.boot_volume_delete_on_termination"},
+        )
     if image_id and boot_volume_id:
         raise InvalidArgument(
             "give server.image_id or server.boot_volume_id, not both: a server boots from "
@@ -74,14 +84,27 @@ class BootVolumes:
         return self.volumes
 
     async def reserve(
-        self, volume_id: str, server_id: str, project_id: str, hypervisor_type: str = ""
+        self,
+        volume_id: str,
+        server_id: str,
+        project_id: str,
+        hypervisor_type: str = "",
+        *,
+        delete_on_termination: bool = False,
     ) -> RootVolume:
         """Reserve `volume_id` as the root disk of the server about to be created, attached
         (in-use) at once. `hypervisor_type`: the create's hint, if any (the volume's type must
-        allow it); none: the server's placement on a host of the backend kind decides."""
+        allow it); none: the server's placement on a host of the backend kind decides.
+        `delete_on_termination`: the volume goes with the server."""
         volumes = self._client()
         conn = await volumes.reserve(
-            volume_id, server_id, project_id, "", hypervisor_type, root=True
+            volume_id,
+            server_id,
+            project_id,
+            "",
+            hypervisor_type,
+            root=True,
+            delete_on_termination=delete_on_termination,
         )
         try:
             await volumes.complete(volume_id, server_id)

@@ -56,6 +56,8 @@ class CreateRequest:
     require_security_groups: bool = False
     # Boot from this volume instead of an image (exactly one of image_id, boot_volume_id).
     boot_volume_id: str = ""
+    # Delete the boot volume when the deleted server has let it go.
+    boot_volume_delete_on_termination: bool = False
 
 
 class ServerCreate(ServerBase):
@@ -64,7 +66,12 @@ class ServerCreate(ServerBase):
     async def create(self, p: Principal, bearer: str, req: CreateRequest) -> list[m.Server]:
         p.require_write()
         name = validation.name(req.name, "server.name")
-        image_id, boot_volume_id = image_or_volume(req.image_id, req.boot_volume_id, req.max_count)
+        image_id, boot_volume_id = image_or_volume(
+            req.image_id,
+            req.boot_volume_id,
+            req.max_count,
+            delete_on_termination=req.boot_volume_delete_on_termination,
+        )
         flavor_id = validation.required(req.flavor_id, "server.flavor_id")
         request_id = validation.request_id(req.request_id)
         metadata = validation.metadata(req.metadata, "server.metadata")
@@ -132,7 +139,11 @@ class ServerCreate(ServerBase):
         first_id = ids.new_id()
         if boot_volume_id:
             root = await BootVolumes(self.volumes).reserve(
-                boot_volume_id, first_id, p.project_id, hints.hypervisor_type.lower()
+                boot_volume_id,
+                first_id,
+                p.project_id,
+                hints.hypervisor_type.lower(),
+                delete_on_termination=req.boot_volume_delete_on_termination,
             )
             spec = replace(spec, root_volume=root)
 

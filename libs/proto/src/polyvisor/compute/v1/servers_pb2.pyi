@@ -143,7 +143,7 @@ class ServerFlavor(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., resources: _Optional[_Union[_resources_pb2.Resources, _Mapping]] = ..., extra_specs: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ServerSpec(_message.Message):
-    __slots__ = ("name", "image_id", "flavor_id", "key_name", "user_data", "availability_zone", "scheduler_hints", "metadata", "networks", "require_security_groups", "boot_volume_id")
+    __slots__ = ("name", "image_id", "flavor_id", "key_name", "user_data", "availability_zone", "scheduler_hints", "metadata", "networks", "require_security_groups", "boot_volume_id", "boot_volume_delete_on_termination")
     class SchedulerHintsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -169,6 +169,7 @@ class ServerSpec(_message.Message):
     NETWORKS_FIELD_NUMBER: _ClassVar[int]
     REQUIRE_SECURITY_GROUPS_FIELD_NUMBER: _ClassVar[int]
     BOOT_VOLUME_ID_FIELD_NUMBER: _ClassVar[int]
+    BOOT_VOLUME_DELETE_ON_TERMINATION_FIELD_NUMBER: _ClassVar[int]
     name: str
     image_id: str
     flavor_id: str
@@ -180,7 +181,8 @@ class ServerSpec(_message.Message):
     networks: _containers.RepeatedCompositeFieldContainer[ServerNetwork]
     require_security_groups: bool
     boot_volume_id: str
-    def __init__(self, name: _Optional[str] = ..., image_id: _Optional[str] = ..., flavor_id: _Optional[str] = ..., key_name: _Optional[str] = ..., user_data: _Optional[bytes] = ..., availability_zone: _Optional[str] = ..., scheduler_hints: _Optional[_Mapping[str, str]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., networks: _Optional[_Iterable[_Union[ServerNetwork, _Mapping]]] = ..., require_security_groups: _Optional[bool] = ..., boot_volume_id: _Optional[str] = ...) -> None: ...
+    boot_volume_delete_on_termination: bool
+    def __init__(self, name: _Optional[str] = ..., image_id: _Optional[str] = ..., flavor_id: _Optional[str] = ..., key_name: _Optional[str] = ..., user_data: _Optional[bytes] = ..., availability_zone: _Optional[str] = ..., scheduler_hints: _Optional[_Mapping[str, str]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., networks: _Optional[_Iterable[_Union[ServerNetwork, _Mapping]]] = ..., require_security_groups: _Optional[bool] = ..., boot_volume_id: _Optional[str] = ..., boot_volume_delete_on_termination: _Optional[bool] = ...) -> None: ...
 
 class ServerNetwork(_message.Message):
     __slots__ = ("network_id", "port_id", "fixed_ip")

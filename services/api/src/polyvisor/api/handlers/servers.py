@@ -62,6 +62,7 @@ class ServerHandlers:
                 ),
                 require_security_groups=s.require_security_groups,
                 boot_volume_id=s.boot_volume_id,
+                boot_volume_delete_on_termination=s.boot_volume_delete_on_termination,
             ),
         )
         return pb.CreateServerResponse(servers=[server_to_proto(x) for x in created])

@@ -36,18 +36,21 @@ def networks(value: Any) -> list[sp.ServerNetwork]:
     return out
 
 
-def boot_source(srv: dict[str, Any]) -> tuple[str, str]:
-    """(image, boot volume) from Nova's imageRef and block_device_mapping_v2.
+def boot_source(srv: dict[str, Any]) -> tuple[str, str, bool]:
+    """(image, boot volume, delete the boot volume with the server) from Nova's imageRef and
+    block_device_mapping_v2.
 
     A mapping at boot_index 0 of source "image" to destination "local" is the image boot
     itself (the openstack CLI sends it beside imageRef for `--image`); of source and
     destination "volume", an existing volume the server boots from, kept when the server is
-    deleted. Other mappings (a volume made from an image, blank or swap disks) are refused."""
+    deleted unless its delete_on_termination is true. Other mappings (a volume made from an
+    image, blank or swap disks) are refused."""
     bdms = srv.get("block_device_mapping_v2") or []
     if not isinstance(bdms, list) or not all(isinstance(b, dict) for b in bdms):
         raise ApiError(400, "block_device_mapping_v2 must be a list of objects")
     image = ref(srv["imageRef"], "imageRef") if srv.get("imageRef") else ""
     boot = ""
+    delete_boot = False
     for b in bdms:
         kind = (b.get("source_type"), b.get("destination_type"))
         if str(b.get("boot_index", "")) != "0" or kind not in (
@@ -64,13 +67,25 @@ def boot_source(srv: dict[str, Any]) -> tuple[str, str]:
                                "is not imageRef")  # fmt: skip
             image = uuid
             continue
-        if str(b.get("delete_on_termination", "")).lower() in ("true", "1"):
-            raise ApiError(400, "block_device_mapping_v2: a boot volume is kept when the server "
-                           "is deleted (delete_on_termination true is not supported)")  # fmt: skip
+        delete_boot = _boolean(b.get("delete_on_termination", False), "delete_on_termination")
         boot = uuid
     if not image and not boot:
         image = ref(srv.get("imageRef"), "imageRef")  # the usual "imageRef is required"
-    return image, boot
+    return image, boot, delete_boot
+
+
+#: The spellings of a boolean Nova's schemas take (parameter_types.boolean).
+_TRUE = frozenset({"true", "1", "on", "yes"})
+_FALSE = frozenset({"false", "0", "off", "no"})
+
+
+def _boolean(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ApiError(400, f"block_device_mapping_v2: {name} must be a boolean, not {value!r}")
 
 
 def hints(body: dict[str, Any]) -> dict[str, str]:

@@ -75,11 +75,12 @@ async def create_server(request: web.Request) -> web.Response:
         raise ApiError(400, f"metadata key {reserved[0]} is reserved (set accessIPv4/accessIPv6)")
     meta = {str(k): str(v) for k, v in meta.items()}
     meta.update({k: v for k, v in nc.access_ips(srv).items() if v})
-    image, boot_volume = boot_source(srv)  # both given: the api refuses it
+    image, boot_volume, delete_boot = boot_source(srv)  # both given: the api refuses it
     spec = sp.ServerSpec(
         name=name,
         image_id=image,
         boot_volume_id=boot_volume,
+        boot_volume_delete_on_termination=delete_boot,
         flavor_id=ref(srv.get("flavorRef"), "flavorRef"),
         key_name=str(srv.get("key_name") or ""),
         user_data=user_data,

@@ -18,6 +18,7 @@ from polyvisor.client.cli.commands import (
     server_nics,
     server_props,
     server_resize,
+    server_tags,
 )
 from polyvisor.client.cli.context import Ctx, UsageError, parse_kv
 from polyvisor.client.cli.progress import ProgressLine
@@ -41,7 +42,9 @@ def register(groups: Any, out: argparse.ArgumentParser) -> None:
     root.add_argument("--image", help="image name or id")
     root.add_argument("--boot-volume", metavar="VOLUME",
                       help="boot from this available volume (name or id): the server's root "
-                           "disk, kept (available) when the server is deleted")  # fmt: skip
+                           "disk, kept (available) when the server is deleted unless "
+                           "--delete-on-termination")  # fmt: skip
+    p.add_argument("--delete-on-termination", action="store_true")
     p.add_argument("--flavor", required=True, help="flavor name or id")
     p.add_argument("--key-name", default="", help="keypair to inject")
     p.add_argument("--user-data", type=Path, metavar="FILE", help="user data file (≤ 64 KiB)")
@@ -110,17 +113,7 @@ def register(groups: Any, out: argparse.ArgumentParser) -> None:
     _wait_args(p, 300, "wait until the server is ACTIVE again")
     p.set_defaults(handler=power, power="reboot")
 
-    tg = sub.add_parser("tag", help="the server's tags")
-    tgs = tg.add_subparsers(dest="tag_action", metavar="ACTION")
-    tgs.required = True
-    for action, text in (("add", "tag a server"), ("remove", "untag a server")):
-        p = tgs.add_parser(action, parents=[out], help=text)
-        p.add_argument("server", help="name or id")
-        p.add_argument("tags", nargs="+", metavar="tag")
-        p.set_defaults(handler=tag_change, tag_add=action == "add")
-    p = tgs.add_parser("list", parents=[out], help="a server's tags")
-    p.add_argument("server", help="name or id")
-    p.set_defaults(handler=tag_list)
+    server_tags.register(sub, out)
 
     ev = sub.add_parser("event", help="the server's action history")
     evs = ev.add_subparsers(dest="event_action", metavar="ACTION")
@@ -201,6 +194,7 @@ async def create(ctx: Ctx, args: argparse.Namespace) -> int:
         args.name,
         image_id=image_id,
         boot_volume_id=volume_id,
+        boot_volume_delete_on_termination=args.delete_on_termination,
         flavor_id=flavor.id,
         key_name=args.key_name,
         user_data=user_data,
@@ -379,21 +373,4 @@ async def event_list(ctx: Ctx, args: argparse.Namespace) -> int:
 async def event_show(ctx: Ctx, args: argparse.Namespace) -> int:
     a = await ctx.client().servers.get_action(await _server_id(ctx, args.server), args.request_id)
     ctx.out.show(to_dict(a), views.action_view(a))
-    return 0
-
-
-async def tag_change(ctx: Ctx, args: argparse.Namespace) -> int:
-    api = ctx.client().servers
-    server = await api.find(args.server)
-    for tag in args.tags:
-        server = await (api.add_tag if args.tag_add else api.remove_tag)(server.id, tag)
-    ctx.out.rows([{"tag": t} for t in server.tags], [{"tag": t} for t in server.tags],
-                 {"tag": "Tag"})  # fmt: skip
-    return 0
-
-
-async def tag_list(ctx: Ctx, args: argparse.Namespace) -> int:
-    server = await ctx.client().servers.find(args.server)
-    ctx.out.rows([{"tag": t} for t in server.tags], [{"tag": t} for t in server.tags],
-                 {"tag": "Tag"})  # fmt: skip
     return 0
