@@ -211,6 +211,10 @@ async def test_admin_only_methods(env: Env) -> None:
             metadata=m.md,
         ),
         m.compute.DeleteFlavor(flavors_pb2.DeleteFlavorRequest(flavor_id="m1"), metadata=m.md),
+        m.compute.UpdateFlavor(
+            flavors_pb2.UpdateFlavorRequest(flavor_id="m1", set_extra_specs={"k": "v"}),
+            metadata=m.md,
+        ),
         m.compute.ListHypervisors(hypervisors_pb2.ListHypervisorsRequest(), metadata=m.md),
         m.compute.DisableHypervisor(
             hypervisors_pb2.DisableHypervisorRequest(hypervisor_id=HOSTS[0]), metadata=m.md
@@ -230,6 +234,91 @@ async def test_admin_only_methods(env: Env) -> None:
     ]
     for call in calls:
         assert await code_of(call) == Code.PERMISSION_DENIED
+
+
+async def test_a_private_flavor_is_seen_by_the_projects_given_access_and_no_other(
+    env: Env,
+) -> None:
+    """UpdateFlavor: the access list, extra specs and description change in one transaction;
+    a refused update changes nothing."""
+    ad = env.admin
+    flavor_id = f"priv-{uuid.uuid4().hex[:6]}"
+    await ad.compute.CreateFlavor(
+        flavors_pb2.CreateFlavorRequest(
+            flavor=flavors_pb2.Flavor(
+                id=flavor_id, name=flavor_id, vcpus=1, ram_mb=64, extra_specs={"a": "1"}
+            )
+        ),
+        metadata=ad.md,
+    )  # private: no project given
+
+    async def update(**change: Any) -> flavors_pb2.Flavor:
+        resp = await ad.compute.UpdateFlavor(
+            flavors_pb2.UpdateFlavorRequest(flavor_id=flavor_id, **change), metadata=ad.md
+        )
+        return resp.flavor
+
+    async def seen_by(c: Client) -> Code:
+        return await code_of(
+            c.compute.GetFlavor(flavors_pb2.GetFlavorRequest(flavor_id=flavor_id), metadata=c.md)
+        )
+
+    assert await seen_by(env.a) == await seen_by(env.b) == Code.NOT_FOUND
+    f = await update(
+        add_project_ids=[env.a.project_id],
+        set_extra_specs={"b": "2"},
+        unset_extra_specs=["a"],
+        description="for A",
+    )
+    assert (list(f.project_ids), dict(f.extra_specs), f.description) == (
+        [env.a.project_id],
+        {"b": "2"},
+        "for A",
+    )
+    assert await seen_by(env.a) == Code.OK and await seen_by(env.b) == Code.NOT_FOUND
+    listed = await env.a.compute.ListFlavors(flavors_pb2.ListFlavorsRequest(), metadata=env.a.md)
+    assert flavor_id in {x.id for x in listed.flavors}
+
+    refused = {
+        "added twice": (Code.ALREADY_EXISTS, {"add_project_ids": [env.a.project_id]}),
+        "removed, never added": (Code.NOT_FOUND, {"remove_project_ids": [env.b.project_id]}),
+        "no such project": (Code.INVALID_ARGUMENT, {"add_project_ids": ["no-such-project"]}),
+        "unset, never set": (
+            Code.NOT_FOUND,
+            {"set_extra_specs": {"c": "3"}, "unset_extra_specs": ["zzz"]},
+        ),
+        "set and unset": (
+            Code.INVALID_ARGUMENT,
+            {"set_extra_specs": {"b": "3"}, "unset_extra_specs": ["b"]},
+        ),
+        "nothing": (Code.INVALID_ARGUMENT, {}),
+    }
+    for why, (code, change) in refused.items():
+        assert await code_of(update(**change)) == code, why
+    public = ad.compute.UpdateFlavor(
+        flavors_pb2.UpdateFlavorRequest(flavor_id="m1", add_project_ids=[env.b.project_id]),
+        metadata=ad.md,
+    )
+    assert await code_of(public) == Code.FAILED_PRECONDITION
+    gone = ad.compute.UpdateFlavor(
+        flavors_pb2.UpdateFlavorRequest(flavor_id="no-such-flavor", description="x"),
+        metadata=ad.md,
+    )
+    assert await code_of(gone) == Code.NOT_FOUND
+    got = await ad.compute.GetFlavor(
+        flavors_pb2.GetFlavorRequest(flavor_id=flavor_id), metadata=ad.md
+    )
+    assert (list(got.flavor.project_ids), dict(got.flavor.extra_specs)) == (
+        [env.a.project_id],
+        {"b": "2"},
+    )  # the refused updates changed nothing (the "c" set beside a missing key included)
+
+    f = await update(remove_project_ids=[env.a.project_id], description="")
+    assert not f.project_ids and f.description == ""
+    assert await seen_by(env.a) == Code.NOT_FOUND
+    await ad.compute.DeleteFlavor(
+        flavors_pb2.DeleteFlavorRequest(flavor_id=flavor_id), metadata=ad.md
+    )
 
 
 async def test_hypervisors_for_admins(env: Env) -> None:

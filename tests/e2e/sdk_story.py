@@ -64,7 +64,33 @@ def main() -> None:
             conn.compute.wait_for_delete(found, wait=300)
     out["left"] = sorted(s.name for s in conn.compute.servers() if s.name.startswith(cfg["prefix"]))
     conn.image.delete_image(image.id)
+    out["flavor"] = _private_flavor(conn, cfg["prefix"] + "priv")
     print(json.dumps(out))
+
+
+def _private_flavor(conn: openstack.connection.Connection, name: str) -> dict[str, object]:
+    """A private flavor's extra specs and access list, changed and read back."""
+    seen: dict[str, object] = {}
+    if (old := conn.compute.find_flavor(name)) is not None:  # an earlier run's
+        conn.compute.delete_flavor(old)
+    flavor = conn.compute.create_flavor(name=name, ram=64, vcpus=1, disk=1, is_public=False)
+    try:
+        conn.compute.create_flavor_extra_specs(flavor, {"hw:cpu_policy": "shared", "k": "1"})
+        seen["set"] = conn.compute.update_flavor_extra_specs_property(flavor, "k", "2")
+        conn.compute.delete_flavor_extra_specs_property(flavor, "hw:cpu_policy")
+        seen["specs"] = conn.compute.fetch_flavor_extra_specs(flavor).extra_specs
+        conn.compute.flavor_add_tenant_access(flavor, conn.current_project_id)
+        seen["access"] = [a["tenant_id"] for a in conn.compute.get_flavor_access(flavor)]
+        try:
+            conn.compute.flavor_add_tenant_access(flavor, conn.current_project_id)
+            seen["twice"] = "accepted"
+        except exceptions.ConflictException:
+            seen["twice"] = "conflict"
+        conn.compute.flavor_remove_tenant_access(flavor, conn.current_project_id)
+        seen["access_after"] = conn.compute.get_flavor_access(flavor)
+    finally:
+        conn.compute.delete_flavor(flavor)
+    return seen
 
 
 if __name__ == "__main__":

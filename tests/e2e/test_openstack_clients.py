@@ -334,6 +334,9 @@ def test_the_same_story_through_openstacksdk(
     assert out["listed"] == ["sdk-big", "sdk-kvm", "sdk-vmw"]
     assert out["console_url"].startswith(stack.endpoints["console"]["url"])
     assert out["left"] == []
+    # a private flavor's extra specs and access list (os-extra_specs, os-flavor-access)
+    assert out["flavor"] == {"set": "2", "specs": {"k": "2"}, "access": [out["token_project"]],
+                             "twice": "conflict", "access_after": []}  # fmt: skip
 
 
 def test_cleanup(osc: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""Flavors: the sizes of servers (create and delete are admin only)."""
+"""Flavors: the sizes of servers (create, update and delete are admin only)."""
 
 from __future__ import annotations
 
@@ -98,3 +98,27 @@ class FlavorsApi:
         await self._s.call(
             self._s.compute.DeleteFlavor, flavors_pb2.DeleteFlavorRequest(flavor_id=flavor_id)
         )
+
+    async def update(
+        self,
+        flavor_id: str,
+        *,
+        description: str | None = None,
+        set_extra_specs: Mapping[str, str] | None = None,
+        unset_extra_specs: Iterable[str] = (),
+        add_project_ids: Iterable[str] = (),
+        remove_project_ids: Iterable[str] = (),
+    ) -> flavors_pb2.Flavor:
+        """Change a flavor's description, extra specs or the projects that may use it (a
+        private flavor), all in one transaction; its sizes never change."""
+        req = flavors_pb2.UpdateFlavorRequest(
+            flavor_id=flavor_id,
+            set_extra_specs=dict(set_extra_specs or {}),
+            unset_extra_specs=list(unset_extra_specs),
+            add_project_ids=list(add_project_ids),
+            remove_project_ids=list(remove_project_ids),
+        )
+        if description is not None:
+            req.description = description
+        resp = await self._s.call(self._s.compute.UpdateFlavor, req)
+        return resp.flavor

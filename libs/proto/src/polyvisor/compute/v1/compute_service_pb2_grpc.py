@@ -226,6 +226,11 @@ class ComputeServiceStub:
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_flavors__pb2.DeleteFlavorRequest.SerializeToString,
                 response_deserializer=polyvisor_dot_compute_dot_v1_dot_flavors__pb2.DeleteFlavorResponse.FromString,
                 _registered_method=True)
+        self.UpdateFlavor = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/UpdateFlavor',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_flavors__pb2.UpdateFlavorRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_flavors__pb2.UpdateFlavorResponse.FromString,
+                _registered_method=True)
         self.CreateKeypair = channel.unary_unary(
                 '/polyvisor.compute.v1.ComputeService/CreateKeypair',
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_keypairs__pb2.CreateKeypairRequest.SerializeToString,
@@ -568,7 +573,7 @@ class ComputeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateFlavor(self, request, context):
-        """Flavors (create and delete are admin only).
+        """Flavors (create, update and delete are admin only).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -588,6 +593,14 @@ class ComputeServiceServicer:
 
     def DeleteFlavor(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateFlavor(self, request, context):
+        """A flavor's description, extra specs and access list change, in one transaction; its
+        sizes never do (servers were built from them: make another flavor).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -918,6 +931,11 @@ def add_ComputeServiceServicer_to_server(servicer, server):
                     servicer.DeleteFlavor,
                     request_deserializer=polyvisor_dot_compute_dot_v1_dot_flavors__pb2.DeleteFlavorRequest.FromString,
                     response_serializer=polyvisor_dot_compute_dot_v1_dot_flavors__pb2.DeleteFlavorResponse.SerializeToString,
+            ),
+            'UpdateFlavor': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateFlavor,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_flavors__pb2.UpdateFlavorRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_flavors__pb2.UpdateFlavorResponse.SerializeToString,
             ),
             'CreateKeypair': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateKeypair,
@@ -2020,6 +2038,33 @@ class ComputeService:
             '/polyvisor.compute.v1.ComputeService/DeleteFlavor',
             polyvisor_dot_compute_dot_v1_dot_flavors__pb2.DeleteFlavorRequest.SerializeToString,
             polyvisor_dot_compute_dot_v1_dot_flavors__pb2.DeleteFlavorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateFlavor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/UpdateFlavor',
+            polyvisor_dot_compute_dot_v1_dot_flavors__pb2.UpdateFlavorRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_flavors__pb2.UpdateFlavorResponse.FromString,
             options,
             channel_credentials,
             insecure,

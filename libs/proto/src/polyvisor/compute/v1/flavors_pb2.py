@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"polyvisor/compute/v1/flavors.proto\x12\x14polyvisor.compute.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb6\x02\n\x06\x46lavor\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05vcpus\x18\x03 \x01(\x05\x12\x0e\n\x06ram_mb\x18\x04 \x01(\x03\x12\x0f\n\x07\x64isk_gb\x18\x05 \x01(\x03\x12\x41\n\x0b\x65xtra_specs\x18\x06 \x03(\x0b\x32,.polyvisor.compute.v1.Flavor.ExtraSpecsEntry\x12\x11\n\tis_public\x18\x07 \x01(\x08\x12\x13\n\x0bproject_ids\x18\x08 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\t \x01(\t\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a\x31\n\x0f\x45xtraSpecsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"W\n\x13\x43reateFlavorRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12,\n\x06\x66lavor\x18\x02 \x01(\x0b\x32\x1c.polyvisor.compute.v1.Flavor\"D\n\x14\x43reateFlavorResponse\x12,\n\x06\x66lavor\x18\x01 \x01(\x0b\x32\x1c.polyvisor.compute.v1.Flavor\"%\n\x10GetFlavorRequest\x12\x11\n\tflavor_id\x18\x01 \x01(\t\"A\n\x11GetFlavorResponse\x12,\n\x06\x66lavor\x18\x01 \x01(\x0b\x32\x1c.polyvisor.compute.v1.Flavor\"\x90\x01\n\x12ListFlavorsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x11\n\tmin_vcpus\x18\x03 \x01(\x05\x12\x12\n\nmin_ram_mb\x18\x04 \x01(\x03\x12\x13\n\x0bmin_disk_gb\x18\x05 \x01(\x03\x12\x17\n\x0finclude_private\x18\x06 \x01(\x08\"]\n\x13ListFlavorsResponse\x12-\n\x07\x66lavors\x18\x01 \x03(\x0b\x32\x1c.polyvisor.compute.v1.Flavor\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"(\n\x13\x44\x65leteFlavorRequest\x12\x11\n\tflavor_id\x18\x01 \x01(\t\"\x16\n\x14\x44\x65leteFlavorResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"polyvisor/compute/v1/flavors.proto\x12\x14polyvisor.compute.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb6\x02\n\x06\x46lavor\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05vcpus\x18\x03 \x01(\x05\x12\x0e\n\x06ram_mb\x18\x04 \x01(\x03\x12\x0f\n\x07\x64isk_gb\x18\x05 \x01(\x03\x12\x41\n\x0b\x65xtra_specs\x18\x06 \x03(\x0b\x32,.polyvisor.compute.v1.Flavor.ExtraSpecsEntry\x12\x11\n\tis_public\x18\x07 \x01(\x08\x12\x13\n\x0bproject_ids\x18\x08 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\t \x01(\t\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a\x31\n\x0f\x45xtraSpecsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"W\n\x13\x43reateFlavorRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12,\n\x06\x66lavor\x18\x02 \x01(\x0b\x32\x1c.polyvisor.compute.v1.Flavor\"D\n\x14\x43reateFlavorResponse\x12,\n\x06\x66lavor\x18\x01 \x01(\x0b\x32\x1c.polyvisor.compute.v1.Flavor\"%\n\x10GetFlavorRequest\x12\x11\n\tflavor_id\x18\x01 \x01(\t\"A\n\x11GetFlavorResponse\x12,\n\x06\x66lavor\x18\x01 \x01(\x0b\x32\x1c.polyvisor.compute.v1.Flavor\"\x90\x01\n\x12ListFlavorsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x11\n\tmin_vcpus\x18\x03 \x01(\x05\x12\x12\n\nmin_ram_mb\x18\x04 \x01(\x03\x12\x13\n\x0bmin_disk_gb\x18\x05 \x01(\x03\x12\x17\n\x0finclude_private\x18\x06 \x01(\x08\"]\n\x13ListFlavorsResponse\x12-\n\x07\x66lavors\x18\x01 \x03(\x0b\x32\x1c.polyvisor.compute.v1.Flavor\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"(\n\x13\x44\x65leteFlavorRequest\x12\x11\n\tflavor_id\x18\x01 \x01(\t\"\x16\n\x14\x44\x65leteFlavorResponse\"\xaf\x02\n\x13UpdateFlavorRequest\x12\x11\n\tflavor_id\x18\x01 \x01(\t\x12\x18\n\x0b\x64\x65scription\x18\x02 \x01(\tH\x00\x88\x01\x01\x12U\n\x0fset_extra_specs\x18\x03 \x03(\x0b\x32<.polyvisor.compute.v1.UpdateFlavorRequest.SetExtraSpecsEntry\x12\x19\n\x11unset_extra_specs\x18\x04 \x03(\t\x12\x17\n\x0f\x61\x64\x64_project_ids\x18\x05 \x03(\t\x12\x1a\n\x12remove_project_ids\x18\x06 \x03(\t\x1a\x34\n\x12SetExtraSpecsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0e\n\x0c_description\"D\n\x14UpdateFlavorResponse\x12,\n\x06\x66lavor\x18\x01 \x01(\x0b\x32\x1c.polyvisor.compute.v1.Flavorb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,6 +34,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_FLAVOR_EXTRASPECSENTRY']._loaded_options = None
   _globals['_FLAVOR_EXTRASPECSENTRY']._serialized_options = b'8\001'
+  _globals['_UPDATEFLAVORREQUEST_SETEXTRASPECSENTRY']._loaded_options = None
+  _globals['_UPDATEFLAVORREQUEST_SETEXTRASPECSENTRY']._serialized_options = b'8\001'
   _globals['_FLAVOR']._serialized_start=94
   _globals['_FLAVOR']._serialized_end=404
   _globals['_FLAVOR_EXTRASPECSENTRY']._serialized_start=355
@@ -54,4 +56,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETEFLAVORREQUEST']._serialized_end=953
   _globals['_DELETEFLAVORRESPONSE']._serialized_start=955
   _globals['_DELETEFLAVORRESPONSE']._serialized_end=977
+  _globals['_UPDATEFLAVORREQUEST']._serialized_start=980
+  _globals['_UPDATEFLAVORREQUEST']._serialized_end=1283
+  _globals['_UPDATEFLAVORREQUEST_SETEXTRASPECSENTRY']._serialized_start=1215
+  _globals['_UPDATEFLAVORREQUEST_SETEXTRASPECSENTRY']._serialized_end=1267
+  _globals['_UPDATEFLAVORRESPONSE']._serialized_start=1285
+  _globals['_UPDATEFLAVORRESPONSE']._serialized_end=1353
 # @@protoc_insertion_point(module_scope)

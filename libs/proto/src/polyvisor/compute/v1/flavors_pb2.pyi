@@ -99,3 +99,32 @@ class DeleteFlavorRequest(_message.Message):
 class DeleteFlavorResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class UpdateFlavorRequest(_message.Message):
+    __slots__ = ("flavor_id", "description", "set_extra_specs", "unset_extra_specs", "add_project_ids", "remove_project_ids")
+    class SetExtraSpecsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    FLAVOR_ID_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    SET_EXTRA_SPECS_FIELD_NUMBER: _ClassVar[int]
+    UNSET_EXTRA_SPECS_FIELD_NUMBER: _ClassVar[int]
+    ADD_PROJECT_IDS_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_PROJECT_IDS_FIELD_NUMBER: _ClassVar[int]
+    flavor_id: str
+    description: str
+    set_extra_specs: _containers.ScalarMap[str, str]
+    unset_extra_specs: _containers.RepeatedScalarFieldContainer[str]
+    add_project_ids: _containers.RepeatedScalarFieldContainer[str]
+    remove_project_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, flavor_id: _Optional[str] = ..., description: _Optional[str] = ..., set_extra_specs: _Optional[_Mapping[str, str]] = ..., unset_extra_specs: _Optional[_Iterable[str]] = ..., add_project_ids: _Optional[_Iterable[str]] = ..., remove_project_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class UpdateFlavorResponse(_message.Message):
+    __slots__ = ("flavor",)
+    FLAVOR_FIELD_NUMBER: _ClassVar[int]
+    flavor: Flavor
+    def __init__(self, flavor: _Optional[_Union[Flavor, _Mapping]] = ...) -> None: ...

@@ -8,7 +8,7 @@ import grpc
 
 from polyvisor.api.convert import compute as convert
 from polyvisor.api.convert.enums import KEY_ALGORITHM, KEYPAIR_TYPE, SERVER_GROUP_POLICY
-from polyvisor.api.flavors import Flavors
+from polyvisor.api.flavors import FlavorChange, Flavors
 from polyvisor.api.groups import ServerGroups
 from polyvisor.api.handlers.context import principal
 from polyvisor.api.keypairs import Keypairs
@@ -58,6 +58,19 @@ class CatalogHandlers:
     ) -> flavors_pb2.DeleteFlavorResponse:
         await self.flavors.delete(principal(), request.flavor_id)
         return flavors_pb2.DeleteFlavorResponse()
+
+    async def UpdateFlavor(
+        self, request: flavors_pb2.UpdateFlavorRequest, context: Ctx
+    ) -> flavors_pb2.UpdateFlavorResponse:
+        change = FlavorChange(
+            description=request.description if request.HasField("description") else None,
+            set_extra_specs=dict(request.set_extra_specs),
+            unset_extra_specs=tuple(request.unset_extra_specs),
+            add_project_ids=tuple(dict.fromkeys(request.add_project_ids)),
+            remove_project_ids=tuple(dict.fromkeys(request.remove_project_ids)),
+        )
+        f = await self.flavors.update(principal(), request.flavor_id, change)
+        return flavors_pb2.UpdateFlavorResponse(flavor=convert.flavor(f))
 
     # -- keypairs
 

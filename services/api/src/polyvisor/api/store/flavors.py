@@ -102,3 +102,44 @@ async def list_page(
 async def delete(conn: Conn, flavor_id: str) -> bool:
     status = await conn.execute("DELETE FROM flavors WHERE id = $1", flavor_id)
     return status.endswith(" 1")
+
+
+async def lock(conn: Conn, flavor_id: str) -> m.Flavor | None:
+    """The flavor by id or name, its row locked for an update (in a transaction)."""
+    row = await conn.fetchrow(
+        "SELECT * FROM flavors WHERE id = $1 OR name = $1 ORDER BY (id = $1) DESC LIMIT 1 "
+        "FOR UPDATE",
+        flavor_id,
+    )
+    if row is None:
+        return None
+    return rows.flavor(row, (await _projects_of(conn, [row["id"]])).get(row["id"], ()))
+
+
+async def update(
+    conn: Conn,
+    flavor_id: str,
+    description: str,
+    extra_specs: dict[str, str],
+    add_projects: list[str],
+    remove_projects: list[str],
+) -> None:
+    """Write what an update decided (the row locked by `lock`, in the same transaction)."""
+    await conn.execute(
+        "UPDATE flavors SET description = $2, extra_specs = $3::jsonb WHERE id = $1",
+        flavor_id,
+        description,
+        extra_specs,
+    )
+    if add_projects:
+        await conn.executemany(
+            "INSERT INTO flavor_projects (flavor_id, project_id) VALUES ($1, $2) "
+            "ON CONFLICT DO NOTHING",
+            [(flavor_id, p) for p in add_projects],
+        )
+    if remove_projects:
+        await conn.execute(
+            "DELETE FROM flavor_projects WHERE flavor_id = $1 AND project_id = ANY($2::text[])",
+            flavor_id,
+            remove_projects,
+        )

@@ -1,5 +1,5 @@
-"""Nova v2.1 beside servers: version discovery, flavors, keypairs, limits, os-quota-sets,
-os-server-groups.
+"""Nova v2.1 beside servers: version discovery, keypairs, limits, os-quota-sets,
+os-server-groups (flavors: nova_flavors).
 
 One concern: Nova's routes beside servers, one handler each, mapped onto the compute
 service.
@@ -13,7 +13,6 @@ from typing import Any
 from aiohttp import web
 from google.protobuf.field_mask_pb2 import FieldMask
 
-from polyvisor.compute.v1 import flavors_pb2 as fp
 from polyvisor.compute.v1 import keypairs_pb2 as kp
 from polyvisor.compute.v1 import quotas_pb2 as qp
 from polyvisor.compute.v1 import server_groups_pb2 as gp
@@ -24,9 +23,6 @@ from polyvisor.osapi.handlers.common import (
     MV,
     base_url,
     body_of,
-    page_after,
-    query_int,
-    scope_of,
     stubs,
     whoami,
 )
@@ -62,87 +58,6 @@ async def version(request: web.Request) -> web.Response:
     v["media-types"] = [{"base": "application/json",
                          "type": "application/vnd.openstack.compute+json;version=2.1"}]  # fmt: skip
     return web.json_response({"version": v})
-
-
-# ---------------------------------------------------------------------- flavors
-
-
-async def _flavors(request: web.Request, detail: bool) -> web.Response:
-    s = stubs(request)
-    q = request.query
-    public = q.get("is_public", "true").lower()
-    req = fp.ListFlavorsRequest(min_ram_mb=query_int(request, "minRam") or 0,
-                                min_disk_gb=query_int(request, "minDisk") or 0,
-                                include_private=public in ("none", "false", "0"))  # fmt: skip
-
-    async def fetch(token: str, size: int) -> tuple[Any, str]:
-        req.page_token, req.page_size = token, size
-        resp = await s.compute.ListFlavors(req, metadata=s.md, timeout=s.timeout)
-        return resp.flavors, resp.next_page_token
-
-    def keep(f: Any) -> bool:
-        return public == "none" or f.is_public == (public not in ("false", "0"))
-
-    flavors, _ = await page_after(
-        fetch, scope=scope_of(request), limit=query_int(request, "limit"), marker=q.get("marker"),
-                                  key=lambda f: f.id, keep=keep)  # fmt: skip
-    base, mv = base_url(request), request[MV]
-    if detail:
-        items = [nc.flavor(f, base, mv) for f in flavors]
-    else:
-        items = [{k: v for k, v in nc.flavor(f, base, mv).items()
-                  if k in ("id", "name", "links", "description")} for f in flavors]  # fmt: skip
-    return web.json_response({"flavors": items})
-
-
-async def list_flavors(request: web.Request) -> web.Response:
-    return await _flavors(request, detail=False)
-
-
-async def list_flavors_detail(request: web.Request) -> web.Response:
-    return await _flavors(request, detail=True)
-
-
-async def _flavor(request: web.Request) -> Any:
-    s = stubs(request)
-    resp = await s.compute.GetFlavor(fp.GetFlavorRequest(flavor_id=request.match_info["id"]),
-                                     metadata=s.md, timeout=s.timeout)  # fmt: skip
-    return resp.flavor
-
-
-async def show_flavor(request: web.Request) -> web.Response:
-    f = await _flavor(request)
-    return web.json_response({"flavor": nc.flavor(f, base_url(request), request[MV])})
-
-
-async def flavor_extra_specs(request: web.Request) -> web.Response:
-    f = await _flavor(request)
-    return web.json_response({"extra_specs": dict(f.extra_specs)})
-
-
-async def create_flavor(request: web.Request) -> web.Response:
-    s = stubs(request)
-    b = await body_of(request, "flavor")
-    try:
-        msg = fp.Flavor(id=str(b.get("id") or ""), name=str(b.get("name") or ""),
-                        vcpus=int(b.get("vcpus") or 0), ram_mb=int(b.get("ram") or 0),
-                        disk_gb=int(b.get("disk") or 0),
-                        is_public=bool(b.get("os-flavor-access:is_public", True)),
-                        description=str(b.get("description") or ""))  # fmt: skip
-    except (TypeError, ValueError):
-        raise ApiError(400, "vcpus, ram and disk must be integers") from None
-    resp = await s.compute.CreateFlavor(
-        fp.CreateFlavorRequest(request_id=str(uuid.uuid4()), flavor=msg), metadata=s.md,
-        timeout=s.timeout,
-    )  # fmt: skip
-    return web.json_response({"flavor": nc.flavor(resp.flavor, base_url(request), request[MV])})
-
-
-async def delete_flavor(request: web.Request) -> web.Response:
-    s = stubs(request)
-    await s.compute.DeleteFlavor(fp.DeleteFlavorRequest(flavor_id=request.match_info["id"]),
-                                 metadata=s.md, timeout=s.timeout)  # fmt: skip
-    return web.Response(status=202)
 
 
 # ---------------------------------------------------------------------- keypairs
@@ -397,12 +312,6 @@ def routes(p: str) -> list[web.RouteDef]:
         web.get(f"{p}/", version),
         web.get(f"{p}/extensions", list_extensions),
         web.get(f"{p}/extensions/{{alias}}", show_extension),
-        web.get(f"{p}/flavors", list_flavors),
-        web.post(f"{p}/flavors", create_flavor),
-        web.get(f"{p}/flavors/detail", list_flavors_detail),
-        web.get(f"{p}/flavors/{{id}}", show_flavor),
-        web.delete(f"{p}/flavors/{{id}}", delete_flavor),
-        web.get(f"{p}/flavors/{{id}}/os-extra_specs", flavor_extra_specs),
         web.get(f"{p}/os-keypairs", list_keypairs),
         web.post(f"{p}/os-keypairs", create_keypair),
         web.get(f"{p}/os-keypairs/{{name}}", show_keypair),

@@ -1,4 +1,4 @@
-"""`polyvisor flavor ...`: create, list, show, delete."""
+"""`polyvisor flavor ...`: create, list, show, set, unset, delete."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from polyvisor.client.cli import exitcodes, views
-from polyvisor.client.cli.context import Ctx, parse_kv
+from polyvisor.client.cli.context import Ctx, UsageError, parse_kv
 from polyvisor.client.errors import PolyvisorClientError
 from polyvisor.client.serialize import to_dict
 
@@ -44,6 +44,23 @@ def register(groups: Any, out: argparse.ArgumentParser) -> None:
     p.add_argument("flavor", help="name or id")
     p.set_defaults(handler=show)
 
+    p = sub.add_parser("set", parents=[out], help="change a flavor's properties or access (admin)")
+    p.add_argument("flavor", help="name or id")
+    p.add_argument("--property", action="append", default=[], metavar="KEY=VALUE",
+                   help="set an extra spec (repeatable)")  # fmt: skip
+    p.add_argument("--project", action="append", default=[], metavar="PROJECT",
+                   help="give a project access to the private flavor (name or id)")  # fmt: skip
+    p.add_argument("--description")
+    p.set_defaults(handler=set_)
+
+    p = sub.add_parser("unset", parents=[out], help="remove a flavor's properties or access")
+    p.add_argument("flavor", help="name or id")
+    p.add_argument("--property", action="append", default=[], metavar="KEY",
+                   help="remove an extra spec (repeatable)")  # fmt: skip
+    p.add_argument("--project", action="append", default=[], metavar="PROJECT",
+                   help="end a project's access to the private flavor (name or id)")  # fmt: skip
+    p.set_defaults(handler=unset)
+
     p = sub.add_parser("delete", parents=[out], help="delete flavors (admin)")
     p.add_argument("flavors", nargs="+", metavar="flavor", help="name or id")
     p.set_defaults(handler=delete)
@@ -80,6 +97,37 @@ async def list_(ctx: Ctx, args: argparse.Namespace) -> int:
 
 async def show(ctx: Ctx, args: argparse.Namespace) -> int:
     flavor = await ctx.client().flavors.find(args.flavor)
+    ctx.out.show(to_dict(flavor), views.flavor_view(flavor))
+    return 0
+
+
+async def _project_ids(ctx: Ctx, names: list[str]) -> list[str]:
+    return [(await ctx.client().identity.get_project(n)).id for n in names]
+
+
+async def set_(ctx: Ctx, args: argparse.Namespace) -> int:
+    if not (args.property or args.project) and args.description is None:
+        raise UsageError("nothing to change: give --property, --project or --description")
+    client = ctx.client()
+    flavor = await client.flavors.update(
+        (await client.flavors.find(args.flavor)).id,
+        description=args.description,
+        set_extra_specs=parse_kv(args.property, "--property"),
+        add_project_ids=await _project_ids(ctx, args.project),
+    )
+    ctx.out.show(to_dict(flavor), views.flavor_view(flavor))
+    return 0
+
+
+async def unset(ctx: Ctx, args: argparse.Namespace) -> int:
+    if not (args.property or args.project):
+        raise UsageError("nothing to remove: give --property or --project")
+    client = ctx.client()
+    flavor = await client.flavors.update(
+        (await client.flavors.find(args.flavor)).id,
+        unset_extra_specs=args.property,
+        remove_project_ids=await _project_ids(ctx, args.project),
+    )
     ctx.out.show(to_dict(flavor), views.flavor_view(flavor))
     return 0
 
