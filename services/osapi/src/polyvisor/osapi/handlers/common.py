@@ -35,6 +35,7 @@ __all__ = [
     "Who",
     "base_url",
     "body_of",
+    "boolean",
     "error_middleware",
     "page_after",
     "request_id",
@@ -152,6 +153,22 @@ async def body_of(request: web.Request, key: str | None = None) -> dict[str, Any
     if not isinstance(data, dict):
         raise ApiError(400, "The request body must be a JSON object")
     return data
+
+
+#: The spellings of a boolean the OpenStack schemas take (Nova's parameter_types.boolean).
+_TRUE = frozenset({"true", "1", "on", "yes"})
+_FALSE = frozenset({"false", "0", "off", "no"})
+
+
+def boolean(value: Any, name: str) -> bool:
+    """A body's boolean as the OpenStack APIs take it: JSON true/false or one of their string
+    spellings ("True", "false", "1", ...); 400 otherwise."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ApiError(400, f"{name} must be a boolean, not {value!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 from polyvisor.compute.v1 import servers_pb2 as sp
 from polyvisor.osapi.errors import ApiError
+from polyvisor.osapi.handlers.common import boolean
 
 __all__ = ["boot_source", "hints", "networks", "ref"]
 
@@ -67,25 +68,13 @@ def boot_source(srv: dict[str, Any]) -> tuple[str, str, bool]:
                                "is not imageRef")  # fmt: skip
             image = uuid
             continue
-        delete_boot = _boolean(b.get("delete_on_termination", False), "delete_on_termination")
+        delete_boot = boolean(
+            b.get("delete_on_termination", False), "block_device_mapping_v2 delete_on_termination"
+        )
         boot = uuid
     if not image and not boot:
         image = ref(srv.get("imageRef"), "imageRef")  # the usual "imageRef is required"
     return image, boot, delete_boot
-
-
-#: The spellings of a boolean Nova's schemas take (parameter_types.boolean).
-_TRUE = frozenset({"true", "1", "on", "yes"})
-_FALSE = frozenset({"false", "0", "off", "no"})
-
-
-def _boolean(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE or text in _FALSE:
-        return text in _TRUE
-    raise ApiError(400, f"block_device_mapping_v2: {name} must be a boolean, not {value!r}")
 
 
 def hints(body: dict[str, Any]) -> dict[str, str]:

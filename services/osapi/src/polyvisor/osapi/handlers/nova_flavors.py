@@ -18,6 +18,7 @@ from polyvisor.osapi.handlers.common import (
     MV,
     base_url,
     body_of,
+    boolean,
     page_after,
     query_int,
     scope_of,
@@ -46,7 +47,9 @@ async def _flavors(request: web.Request, detail: bool) -> web.Response:
         return resp.flavors, resp.next_page_token
 
     def keep(f: Any) -> bool:
-        return public == "none" or f.is_public == (public not in ("false", "0"))
+        # Nova: by default the public flavors and the private ones the caller's project may
+        # use (what the api lists without include_private); is_public=false: private only.
+        return public not in ("false", "0") or not f.is_public
 
     flavors, _ = await page_after(
         fetch, scope=scope_of(request), limit=query_int(request, "limit"), marker=q.get("marker"),
@@ -92,7 +95,8 @@ async def create_flavor(request: web.Request) -> web.Response:
         msg = fp.Flavor(id=str(b.get("id") or ""), name=str(b.get("name") or ""),
                         vcpus=int(b.get("vcpus") or 0), ram_mb=int(b.get("ram") or 0),
                         disk_gb=int(b.get("disk") or 0),
-                        is_public=bool(b.get("os-flavor-access:is_public", True)),
+                        is_public=boolean(b.get("os-flavor-access:is_public", True),
+                                          "os-flavor-access:is_public"),
                         description=str(b.get("description") or ""))  # fmt: skip
     except (TypeError, ValueError):
         raise ApiError(400, "vcpus, ram and disk must be integers") from None
