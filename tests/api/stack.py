@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,6 +33,14 @@ AGENT_KEY_SECRET = "test-agent-key-secret-0123456789abcdefghijklmnop"
 def agent_key(host: str) -> str:
     """The key of the agent of `host` (what `python -m polyvisor.api.agentkey` prints)."""
     return derive_agent_key(AGENT_KEY_SECRET, host)
+
+
+async def _together(aws: Iterable[Awaitable[Any]]) -> None:
+    """Await all of `aws` side by side, each to its end; then raise the first error, if any."""
+    results = await asyncio.gather(*aws, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 def _append(path: Path) -> Any:
@@ -91,6 +99,7 @@ class Stack:
     apis: list[ServiceProcess] = field(default_factory=list)
     agents: list[FakeAgentProcess] = field(default_factory=list)
     channels: list[grpc.aio.Channel] = field(default_factory=list)
+    _starting: list[ServiceProcess] = field(default_factory=list)
 
     @property
     def private_key(self) -> Path:
@@ -118,8 +127,11 @@ class Stack:
         with_images: bool = True,
         scheduler_env: dict[str, str] | None = None,
     ) -> None:
+        """The scheduler and the image service, side by side with the network and volume
+        services a caller started before; once all of them are SERVING, the api (which calls
+        them), as `./dev up` orders them."""
         ensure_keypair(self.private_key, self.public_key)
-        self.scheduler = await ServiceProcess(
+        self.scheduler = await self._spawn(
             "scheduler",
             {
                 **self._common("scheduler"),
@@ -128,9 +140,9 @@ class Stack:
                 **(scheduler_env or {}),
             },
             log_path=self.root / "logs" / "scheduler.log",
-        ).start(60)
+        )
         if with_images:
-            self.imagesvc = await ServiceProcess(
+            self.imagesvc = await self._spawn(
                 "imagesvc",
                 {
                     **self._common("imagesvc"),
@@ -138,7 +150,8 @@ class Stack:
                     "POLYVISOR_STORE_FSYNC": "false",
                 },
                 log_path=self.root / "logs" / "imagesvc.log",
-            ).start(60)
+            )
+        await self._ready()
         self.api_env = {
             "POLYVISOR_SCHEDULER_ADDRESS": self.scheduler.address,
             "POLYVISOR_IMAGESVC_ADDRESS": self.imagesvc.address if self.imagesvc else "127.0.0.1:1",
@@ -153,10 +166,23 @@ class Stack:
         }
         await self.start_api()
 
+    async def _spawn(self, module: str, env: dict[str, str], log_path: Path) -> ServiceProcess:
+        """`module` started, not awaited: `_ready` waits for it."""
+        proc = await ServiceProcess(module, env, log_path=log_path).spawn()
+        self._starting.append(proc)
+        return proc
+
+    async def _ready(self) -> None:
+        """Until every service spawned and not yet awaited is SERVING (each stops itself if it
+        is not within its budget; `stop` ends the others)."""
+        pending, self._starting = self._starting, []
+        await _together(proc.ready(60) for proc in pending)
+
     async def start_network(self, physical_networks: str = "physnet1:100:199") -> str:
-        """The network service (before the control plane, whose api then uses it)."""
+        """The network service, spawned before the control plane, which starts beside it, waits
+        until it is SERVING, and gives its address to the api."""
         ensure_keypair(self.private_key, self.public_key)
-        self.network = await ServiceProcess(
+        self.network = await self._spawn(
             "networksvc",
             {
                 **self._common("network"),
@@ -164,14 +190,15 @@ class Stack:
                 "POLYVISOR_OUTBOX_POLL_S": "0.2",
             },
             log_path=self.root / "logs" / "network.log",
-        ).start(60)
+        )
         return self.network.address
 
     async def start_volume(self, backends: dict[str, dict[str, str]]) -> str:
-        """The volume service with `backends` (POLYVISOR_VOLUME_BACKENDS), before the control
-        plane, whose api then uses it (POLYVISOR_VOLUME_ADDRESS)."""
+        """The volume service with `backends` (POLYVISOR_VOLUME_BACKENDS), spawned before the
+        control plane, which starts beside it, waits until it is SERVING, and gives its address
+        to the api (POLYVISOR_VOLUME_ADDRESS)."""
         ensure_keypair(self.private_key, self.public_key)
-        self.volume = await ServiceProcess(
+        self.volume = await self._spawn(
             "volumesvc",
             {
                 **self._common("volume"),
@@ -179,7 +206,7 @@ class Stack:
                 "POLYVISOR_OUTBOX_POLL_S": "0.2",
             },
             log_path=self.root / "logs" / "volume.log",
-        ).start(60)
+        )
         return self.volume.address
 
     async def start_api(self, extra: dict[str, str] | None = None) -> ServiceProcess:
@@ -214,13 +241,14 @@ class Stack:
         return agent
 
     async def stop(self) -> None:
+        """Agents, then the apis, then the services they call: the processes of each step
+        side by side."""
         for ch in self.channels:
             await ch.close()
-        for agent in self.agents:
-            await agent.stop()
-        for proc in [*self.apis, self.imagesvc, self.scheduler, self.network, self.volume]:
-            if proc is not None:
-                await proc.stop()
+        await _together(agent.stop() for agent in self.agents)
+        await _together(proc.stop() for proc in self.apis)
+        others = [self.imagesvc, self.scheduler, self.network, self.volume]
+        await _together(proc.stop() for proc in others if proc is not None)
 
     # ------------------------------------------------------------------ clients
 
