@@ -16,8 +16,8 @@ from polyvisor.compute.v1 import servers_pb2 as sp
 from polyvisor.osapi.convert import nova as nc
 from polyvisor.osapi.convert.common import iso
 from polyvisor.osapi.errors import ApiError
-from polyvisor.osapi.handlers import nova_servers
-from polyvisor.osapi.handlers.common import CHECKS, KEPT, MV, SETTINGS
+from polyvisor.osapi.handlers import nova_list_filters, nova_servers
+from polyvisor.osapi.handlers.common import CHECKS, KEPT, MV, SETTINGS, Who
 from polyvisor.osapi.kept_pages import KeptPages, revision_checks
 from polyvisor.osapi.microversion import Version
 from polyvisor.types.v1 import server_status_pb2 as ss
@@ -73,9 +73,13 @@ class _Compute:
     def __init__(self, servers: list[sp.Server], page: int, revision: int = 0) -> None:
         self.servers, self.page, self.revision = servers, page, revision
         self.lists = 0
+        self.asked: list[sp.ListServersRequest] = []
 
     async def ListServers(self, req: Any, **_: Any) -> sp.ListServersResponse:
         self.lists += 1
+        self.asked.append(sp.ListServersRequest(state=req.state, host=req.host,
+                                                project_id=req.project_id,
+                                                all_projects=req.all_projects))  # fmt: skip
         servers = [x for x in self.servers  # as the api: the deleted ones when asked
                    if req.show_deleted or x.state != ss.SERVER_STATE_DELETED]  # fmt: skip
         start = int(req.page_token or 0)
@@ -243,6 +247,7 @@ async def test_changes_since_brings_the_servers_deleted_since_then_as_deleted(
         srv.delete_time.FromSeconds(when)
     fleet = [live, gone_before, gone_since]
     monkeypatch.setattr(nova_servers, "stubs", lambda _: _Stubs(_Compute(fleet, page=2)))
+    monkeypatch.setattr(nova_list_filters, "whoami", _admin)  # deleted= is an admin's option
     app = _app()
 
     async def listed(query: str, detail: bool = True) -> dict[str, str]:
@@ -258,6 +263,46 @@ async def test_changes_since_brings_the_servers_deleted_since_then_as_deleted(
         live.id: "", gone_before.id: "", gone_since.id: ""}  # fmt: skip
     assert await listed("changes-since=2020-01-01T00:00:00Z&deleted=false") == {live.id: "ACTIVE"}
     assert await listed("limit=5") == {live.id: "ACTIVE"}  # without it: no deleted server
+
+
+async def _admin(_: Any) -> Who:
+    return Who("u", "admin", "p", "project", ("admin",), 0.0)
+
+
+@pytest.mark.parametrize("admin", [False, True])
+async def test_deleted_host_and_project_are_an_admins_options_a_users_are_dropped(
+    monkeypatch: pytest.MonkeyPatch, admin: bool
+) -> None:
+    """As Nova's remove_invalid_options: a user's deleted=true lists no deleted server (an
+    admin's lists the deleted ones only), a user's host and project filters are dropped;
+    a user's changes-since still brings their deleted servers."""
+    live, gone = server(220), server(221)
+    gone.state = ss.SERVER_STATE_DELETED
+    gone.delete_time.FromSeconds(1_950_000_000)
+    compute = _Compute([live, gone], page=5)
+    monkeypatch.setattr(nova_servers, "stubs", lambda _: _Stubs(compute))
+
+    async def who(_: Any) -> Who:
+        return Who("u", "user", "p", "project", ("admin",) if admin else ("member",), 0.0)
+
+    monkeypatch.setattr(nova_list_filters, "whoami", who)
+    app = _app()
+
+    async def listed(query: str) -> dict[str, str]:
+        resp = await nova_servers._list(_get(app, f"/compute/v2.1/servers/detail?{query}"),
+                                        detail=True)  # fmt: skip
+        return {x["id"]: x["status"] for x in json.loads(resp.body)["servers"]}  # type: ignore[arg-type]
+
+    deleted, both = {gone.id: "DELETED"}, {live.id: "ACTIVE", gone.id: "DELETED"}
+    assert await listed("deleted=true") == (deleted if admin else {live.id: "ACTIVE"})
+    since = "changes-since=2020-01-01T00:00:00Z"
+    assert await listed(f"{since}&deleted=true") == (deleted if admin else both)
+    assert await listed(f"{since}&deleted=false") == ({live.id: "ACTIVE"} if admin else both)
+    await listed("host=kvm-1&tenant_id=other")
+    asked = compute.asked[-1]
+    assert (asked.host, asked.project_id, asked.all_projects) == (
+        ("kvm-1", "other", True) if admin else ("", "", False)
+    )
 
 
 async def test_show_names_the_servers_group_from_2_71(monkeypatch: pytest.MonkeyPatch) -> None:

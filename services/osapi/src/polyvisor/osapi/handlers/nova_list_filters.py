@@ -1,6 +1,7 @@
 """The Nova server list filters the gateway applies itself (the gRPC list has no such filter):
 name as a regular expression, image, flavor, ip, changes-since (which, as in Nova, also
-brings the servers deleted since then: the list handler asks the api for deleted servers)."""
+brings the servers deleted since then: the list handler asks the api for deleted servers);
+and the query as Nova takes it from a user who is no admin (admin-only options dropped)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from multidict import MultiDict, MultiMapping
 
 from polyvisor.osapi.errors import ApiError
+from polyvisor.osapi.handlers.common import whoami
+from polyvisor.types.v1 import server_status_pb2 as ss
 
-__all__ = ["list_filter"]
+__all__ = ["ADMIN_ONLY", "deleted_only", "list_filter", "query"]
+
+#: The list options Nova keeps only for admins (remove_invalid_options drops them from a
+#: user's query, silently): deleted servers, a host, another project (project_id is the
+#: gateway's alias of tenant_id). A user's changes-since still brings their deleted servers.
+ADMIN_ONLY = ("deleted", "host", "project_id", "tenant_id")
+
+
+async def query(request: web.Request) -> MultiMapping[str]:
+    """The list's query as Nova takes it: a non-admin's admin-only options dropped."""
+    q = request.query
+    if any(k in q for k in ADMIN_ONLY) and not (await whoami(request)).admin:
+        return MultiDict((k, v) for k, v in q.items() if k not in ADMIN_ONLY)
+    return q
 
 
 def _changed(srv: Any) -> int:
@@ -31,10 +48,11 @@ def _changes_since(text: str | None) -> float | None:
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
-def list_filter(request: web.Request) -> Any:
-    """What keeps a server on a Nova list page, from the query's name (a regular expression),
-    image, flavor, ip and changes-since; None when the query filters on none of them."""
-    q = request.query
+def list_filter(request: web.Request, q: MultiMapping[str] | None = None) -> Any:
+    """What keeps a server on a Nova list page, from the query's (`q`, else the request's)
+    name (a regular expression), image, flavor, ip and changes-since; None when the query
+    filters on none of them."""
+    q = request.query if q is None else q
     name = q.get("name")
     try:
         pattern = re.compile(name) if name else None
@@ -57,3 +75,12 @@ def list_filter(request: web.Request) -> Any:
         return not ip or any(re.search(ip, a.address) for a in srv.addresses)
 
     return keep
+
+
+def deleted_only(keep: Any) -> Any:
+    """`keep` narrowed to the deleted servers (an admin's deleted=true, as Nova's)."""
+
+    def deleted(srv: Any) -> bool:
+        return bool(srv.state == ss.SERVER_STATE_DELETED and (keep is None or keep(srv)))
+
+    return deleted

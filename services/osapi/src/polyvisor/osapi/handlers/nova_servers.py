@@ -33,7 +33,7 @@ from polyvisor.osapi.handlers.common import (
     token_of,
 )
 from polyvisor.osapi.handlers.nova_create_args import boot_source, hints, networks, ref
-from polyvisor.osapi.handlers.nova_list_filters import list_filter
+from polyvisor.osapi.handlers.nova_list_filters import deleted_only, list_filter, query
 from polyvisor.osapi.handlers.nova_server_groups_of import groups_of
 from polyvisor.types.v1 import server_status_pb2 as ss
 
@@ -122,7 +122,7 @@ def _count(srv: dict[str, Any], field: str, default: int) -> int:
 
 async def _list(request: web.Request, detail: bool) -> web.Response:
     s = stubs(request)
-    q = request.query
+    q = await query(request)
     base, mv = base_url(request), request[MV]
     token, kept_pages = token_of(request), request.app[KEPT]
     key = (token, request.path_qs, base, mv)
@@ -148,10 +148,14 @@ async def _list(request: web.Request, detail: bool) -> web.Response:
     if q.get("tags"):
         req.tags.extend(t for t in q["tags"].split(",") if t)
     # changes-since without `deleted`: Nova lists the servers deleted since then too (how a
-    # client syncs); list_filter keeps those deleted at or after the time.
+    # client syncs); list_filter keeps those deleted at or after the time. An admin's
+    # deleted=true lists the deleted servers only, as Nova's.
     deleted = q.get("deleted", "true" if "changes-since" in q else "")
     if deleted.lower() in ("1", "true", "yes"):
         req.show_deleted = True
+    keep = list_filter(request, q)
+    if "deleted" in q and req.show_deleted:
+        keep = deleted_only(keep)
 
     revisions: set[int] = set()  # of the api pages the page is made of
 
@@ -164,7 +168,7 @@ async def _list(request: web.Request, detail: bool) -> web.Response:
     servers, more = await page_after(
         fetch, scope=scope_of(request), limit=query_int(request, "limit"),
                                      marker=q.get("marker"), key=lambda x: x.id,
-                                     keep=list_filter(request))  # fmt: skip
+                                     keep=keep)  # fmt: skip
     if detail:
         items = encoded_servers(servers, base, mv)
     else:
