@@ -1,7 +1,8 @@
 """Nova's server metadata writes through the gateway: replace (PUT), merge (POST), one item's
-show, set and delete, each checked on the map the compute service is left with. The compute
-service is an in-memory stand-in that stores what UpdateServer sends, answers NOT_FOUND for an
-unknown server and INVALID_ARGUMENT for the keys the api's validation refuses."""
+show, set and delete, each checked on the map the compute service is left with; and Nova's
+schema for keys and values (on create too). The compute service is an in-memory stand-in that
+stores what UpdateServer sends, answers NOT_FOUND for an unknown server and INVALID_ARGUMENT
+for the keys the api's validation refuses."""
 
 from __future__ import annotations
 
@@ -47,6 +48,11 @@ class _Compute:
         srv.metadata.clear()
         srv.metadata.update(dict(req.server.metadata))
         return sp.UpdateServerResponse(server=srv)
+
+    async def CreateServer(self, req: sp.CreateServerRequest, **_: Any) -> Any:
+        srv = sp.Server(id=f"s{len(self.servers) + 1}", metadata=dict(req.server.metadata))
+        self.servers[srv.id] = srv
+        return sp.CreateServerResponse(servers=[srv])
 
     @property
     def meta(self) -> dict[str, str]:
@@ -127,6 +133,13 @@ async def test_one_item_is_shown_set_and_deleted(
         ("PUT", "", {"metadata": {"": "blank"}}),  # refused by the api: INVALID_ARGUMENT
         ("POST", "", {"metadata": {"k" * 256: "long"}}),
         ("PUT", f"/{'k' * 256}", {"meta": {"k" * 256: "long"}}),
+        # Nova's schema: a value of at most 255 characters, a key of [a-zA-Z0-9-_:. ]
+        ("POST", "", {"metadata": {"k": "v" * 256}}),
+        ("PUT", "", {"metadata": {"k": "v" * 1024}}),
+        ("PUT", "/k", {"meta": {"k": "v" * 256}}),
+        ("POST", "", {"metadata": {"a;b": "v"}}),
+        ("PUT", "/a@b", {"meta": {"a@b": "v"}}),
+        ("POST", "", {"metadata": {"kéy": "v"}}),
     ],
 )
 async def test_bad_bodies_are_400_and_change_nothing(
@@ -184,3 +197,44 @@ async def test_an_unknown_server_is_404_on_both_prefixes(
     for prefix in ("/compute/v2.1", "/compute/v2"):
         status, answer = await _call(c, method, f"{prefix}/servers/nope/metadata{path}", body)
         assert status == 404 and answer["itemNotFound"]["code"] == 404, (prefix, answer)
+
+
+async def test_the_longest_key_and_value_novas_schema_takes_are_stored(
+    gw: tuple[TestClient, _Compute],  # type: ignore[type-arg]
+) -> None:
+    c, compute = gw
+    key, value = "k-_:. " + "k" * 249, "v" * 255
+    assert await _call(c, "POST", M, {"metadata": {key: value, "e": ""}}) == (
+        200,
+        {"metadata": {"a": "1", "b": "2", key: value, "e": ""}},
+    )
+    assert compute.meta[key] == value
+
+
+@pytest.mark.parametrize(
+    ("metadata", "status"),
+    [
+        ({"k": "v" * 256}, 400),
+        ({"k": 1}, 400),  # a string, not turned into one
+        ({"": "v"}, 400),
+        ({"a/b": "v"}, 400),
+        (["k"], 400),
+        ({f"k{n}": "v" for n in range(METADATA_ITEMS + 1)}, 403),  # over quota, as Nova's
+    ],
+)
+async def test_a_create_takes_metadata_by_novas_schema(
+    gw: tuple[TestClient, _Compute],  # type: ignore[type-arg]
+    metadata: Any,
+    status: int,
+) -> None:
+    c, compute = gw
+    server = {"name": "a", "imageRef": "i", "flavorRef": "f"}
+    resp = await c.post("/compute/v2.1/servers", json={"server": {**server, "metadata": metadata}},
+                        headers=H)  # fmt: skip
+    assert resp.status == status, await resp.text()
+    assert list(compute.servers) == [SID]
+    ok = {"k": "v" * 255, "k-_:. 9": ""}
+    resp = await c.post("/compute/v2.1/servers", json={"server": {**server, "metadata": ok}},
+                        headers=H)  # fmt: skip
+    assert resp.status == 202
+    assert dict(compute.servers["s2"].metadata) == ok

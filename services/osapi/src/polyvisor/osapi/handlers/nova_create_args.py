@@ -1,16 +1,45 @@
 """The arguments of Nova's create-server request, read into the compute contract's terms:
 image and flavor references, networks, the boot source (imageRef, block_device_mapping_v2)
-and scheduler hints. One concern: checking what a create names, with Nova's 400s."""
+scheduler hints and metadata (whose schema the metadata API shares). One concern: checking
+what a create names, with Nova's 400s."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from polyvisor.compute.v1 import servers_pb2 as sp
 from polyvisor.osapi.errors import ApiError
 from polyvisor.osapi.handlers.common import boolean
 
-__all__ = ["boot_source", "hints", "networks", "ref"]
+__all__ = ["METADATA_ITEMS", "boot_source", "hints", "metadata", "networks", "ref"]
+
+#: Nova's metadata schema (parameter_types.metadata): a key is 1 to 255 of these characters
+#: (the pattern as Nova's: "-" stands for itself), a value a string of at most 255.
+_KEY = re.compile(r"[a-zA-Z0-9-_:. ]{1,255}")
+MAX_VALUE = 255
+#: The most items a server's metadata holds (the api's limit; the gateway's quota sets show
+#: it as metadata_items). Nova refuses more as over quota: 403.
+METADATA_ITEMS = 128
+
+
+def metadata(value: Any, field: str) -> dict[str, str]:
+    """A metadata object as Nova's schema takes it (a create's, or the metadata API's
+    `metadata` or `meta`); 400 otherwise."""
+    if not isinstance(value, dict):
+        raise ApiError(400, f"Invalid input for field/attribute {field}: an object is required")
+    for k, v in value.items():
+        if not _KEY.fullmatch(k):
+            raise ApiError(400, f"Invalid input for field/attribute {field}: the key "
+                                f"{k[:40]!r} is not 1 to 255 letters, digits, spaces or "
+                                "-_:.")  # fmt: skip
+        if not isinstance(v, str):
+            raise ApiError(400, f"Invalid input for field/attribute {field}: the value of "
+                                f"{k[:40]!r} is not a string")  # fmt: skip
+        if len(v) > MAX_VALUE:
+            raise ApiError(400, f"Invalid input for field/attribute {k[:40]}: the value is "
+                                f"longer than {MAX_VALUE} characters")  # fmt: skip
+    return value
 
 
 def ref(value: Any, what: str) -> str:

@@ -4,8 +4,8 @@
 The api's UpdateServer replaces the whole map, so a write reads the server and writes back
 the map it makes. The access addresses the gateway keeps in the metadata (nc.ACCESS_IP_KEYS)
 are not shown here, and no write here changes them: a body naming one is refused (400), as on
-create. What the api's validation refuses (a blank key, one over 255 characters) comes back as
-INVALID_ARGUMENT, a 400. UpdateServer takes no precondition: two writes to one server's
+create. Keys and values are checked with Nova's schema (nova_create_args.metadata): 400.
+UpdateServer takes no precondition: two writes to one server's
 metadata at once, the last one's map wins whole."""
 
 from __future__ import annotations
@@ -19,25 +19,17 @@ from polyvisor.compute.v1 import servers_pb2 as sp
 from polyvisor.osapi.convert import nova as nc
 from polyvisor.osapi.errors import ApiError
 from polyvisor.osapi.handlers.common import body_of, stubs
+from polyvisor.osapi.handlers.nova_create_args import METADATA_ITEMS, metadata
 from polyvisor.osapi.handlers.nova_servers import get_server_msg
 
 __all__ = ["METADATA_ITEMS", "routes"]
 
-#: The most items a server's metadata holds (the api's limit; the gateway's quota sets show
-#: it as metadata_items). Nova refuses more as over quota: 403.
-METADATA_ITEMS = 128
 _RESERVED = frozenset(nc.ACCESS_IP_KEYS.values())
 
 
 def _items(body: dict[str, Any], field: str) -> dict[str, str]:
-    """The body's `field` object: string values, no reserved key; 400 otherwise."""
-    items = body.get(field)
-    if not isinstance(items, dict):
-        raise ApiError(400, f"Invalid input for field/attribute {field}: an object is required")
-    for k, v in items.items():
-        if not isinstance(v, str):
-            raise ApiError(400, f"Invalid input for field/attribute {field}: the value of "
-                                f"{k[:40]!r} is not a string")  # fmt: skip
+    """The body's `field` object as Nova's schema takes it, no reserved key; 400 otherwise."""
+    items = metadata(body.get(field), field)
     if reserved := sorted(set(items) & _RESERVED):
         raise ApiError(400, f"metadata key {reserved[0]} is reserved (set accessIPv4/accessIPv6)")
     return items

@@ -32,7 +32,14 @@ from polyvisor.osapi.handlers.common import (
     stubs,
     token_of,
 )
-from polyvisor.osapi.handlers.nova_create_args import boot_source, hints, networks, ref
+from polyvisor.osapi.handlers.nova_create_args import (
+    METADATA_ITEMS,
+    boot_source,
+    hints,
+    metadata,
+    networks,
+    ref,
+)
 from polyvisor.osapi.handlers.nova_list_filters import deleted_only, list_filter, query
 from polyvisor.osapi.handlers.nova_server_groups_of import groups_of
 from polyvisor.types.v1 import server_status_pb2 as ss
@@ -68,12 +75,12 @@ async def create_server(request: web.Request) -> web.Response:
             user_data = base64.b64decode(str(srv["user_data"]), validate=True)
         except (binascii.Error, ValueError):
             raise ApiError(400, "user_data must be base64") from None
-    meta = srv.get("metadata") or {}
-    if not isinstance(meta, dict):
-        raise ApiError(400, "metadata must be an object")
-    if reserved := sorted(set(map(str, meta)) & set(nc.ACCESS_IP_KEYS.values())):
+    meta = dict(metadata(srv.get("metadata", {}), "metadata"))
+    if reserved := sorted(set(meta) & set(nc.ACCESS_IP_KEYS.values())):
         raise ApiError(400, f"metadata key {reserved[0]} is reserved (set accessIPv4/accessIPv6)")
-    meta = {str(k): str(v) for k, v in meta.items()}
+    if len(meta) > METADATA_ITEMS:
+        raise ApiError(403, f"Quota exceeded for metadata_items: Requested {len(meta)}, but "
+                            f"the limit is {METADATA_ITEMS}")  # fmt: skip
     meta.update({k: v for k, v in nc.access_ips(srv).items() if v})
     image, boot_volume, delete_boot = boot_source(srv)  # both given: the api refuses it
     spec = sp.ServerSpec(
