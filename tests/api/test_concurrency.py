@@ -1,4 +1,5 @@
-"""Concurrency: duplicate creates, quota races, and two api replicas sharing the work."""
+"""Concurrency: duplicate creates, quota races, metadata writes at once (through the api and
+through the OpenStack gateway), and two api replicas sharing the work."""
 
 from __future__ import annotations
 
@@ -6,14 +7,19 @@ import asyncio
 import collections
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import nats
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from polyvisor.compute.v1 import flavors_pb2, quotas_pb2, servers_pb2
 from polyvisor.events.v1 import server_events_pb2
 from polyvisor.image.v1 import images_pb2
+from polyvisor.osapi.clients import Apis
+from polyvisor.osapi.config import OsapiSettings
+from polyvisor.osapi.handlers import make_app
 from polyvisor.types.v1 import server_status_pb2 as st
 from tests.api.stack import Client, FakeAgentProcess, Stack, eventually, wait_hosts
 
@@ -261,3 +267,77 @@ async def test_a_kept_page_is_checked_with_either_replica_and_a_commit_moves_it_
         servers_pb2.ListServersRequest(page_size=5, name="kept"), metadata=user.md
     )
     assert [s.name for s in filtered.servers] == ["kept"] and filtered.revision == 0
+
+
+def _patch(server_id: str, **patch: Any) -> servers_pb2.UpdateServerRequest:
+    return servers_pb2.UpdateServerRequest(
+        server=servers_pb2.Server(id=server_id),
+        metadata_patch=servers_pb2.MetadataPatch(**patch),
+    )
+
+
+async def test_metadata_patches_at_once_through_both_replicas_all_apply(env: Env) -> None:
+    """Each patch applies to the metadata as it stands in the api's transaction: 20 keys set
+    and 2 removed at once, through either replica, all land (a whole-map write of what each
+    writer read would keep one)."""
+    user = await env.stack.new_project_user(env.admin)
+    s = await user.create_server("meta", env.image_id, "tiny", metadata={"a": "1", "b": "2"})
+    patches = [_patch(s.id, set={f"k{n}": str(n)}) for n in range(20)]
+    patches += [_patch(s.id, remove=["a"]), _patch(s.id, remove=["b", "not-there"])]
+    await asyncio.gather(
+        *(user.on(n % 2).compute.UpdateServer(p, metadata=user.md) for n, p in enumerate(patches))
+    )
+    want = {f"k{n}": str(n) for n in range(20)}
+    assert dict((await user.get(s.id)).metadata) == want
+    # A replace keeps the keys it is told to keep; nothing changed is no new revision.
+    replaced = await user.compute.UpdateServer(
+        _patch(s.id, set={"x": "1"}, replace=True, keep=["k1", "gone"]), metadata=user.md
+    )
+    assert dict(replaced.server.metadata) == {"k1": "1", "x": "1"}
+    again = await user.on(1).compute.UpdateServer(_patch(s.id, set={"x": "1"}), metadata=user.md)
+    assert again.server.revision == replaced.server.revision
+    renamed = await user.compute.UpdateServer(  # a rename with a patch: one update
+        servers_pb2.UpdateServerRequest(
+            server=servers_pb2.Server(id=s.id, name="meta2"),
+            update_mask={"paths": ["name"]},
+            metadata_patch=servers_pb2.MetadataPatch(remove=["x"]),
+        ),
+        metadata=user.md,
+    )
+    assert (renamed.server.name, dict(renamed.server.metadata)) == ("meta2", {"k1": "1"})
+    bad = [
+        (_patch(s.id, set={"y": "1"}, remove=["y"]), grpc.StatusCode.INVALID_ARGUMENT),
+        (_patch(s.id, set={"": "1"}), grpc.StatusCode.INVALID_ARGUMENT),
+        (_patch(s.id, set={f"n{n}": "" for n in range(128)}), grpc.StatusCode.RESOURCE_EXHAUSTED),
+    ]
+    both = _patch(s.id, set={"y": "1"})
+    both.update_mask.paths.append("metadata")  # a whole map and a patch: one or the other
+    bad.append((both, grpc.StatusCode.INVALID_ARGUMENT))
+    for req, code in bad:
+        with pytest.raises(grpc.aio.AioRpcError) as exc:
+            await user.compute.UpdateServer(req, metadata=user.md)
+        assert exc.value.code() == code, exc.value.details()
+    assert dict((await user.get(s.id)).metadata) == {"k1": "1"}
+
+
+async def test_metadata_writes_at_once_through_the_openstack_gateway_all_survive(env: Env) -> None:
+    """The gateway's metadata API over this api: 20 items PUT at once, a merge and a delete
+    beside them; every one is there after (the gateway sends patches, not the map it read)."""
+    user = await env.stack.new_project_user(env.admin)
+    s = await user.create_server("nova-meta", env.image_id, "tiny", metadata={"a": "1"})
+    apis = Apis(env.stack.apis[0].address, "127.0.0.1:9", "127.0.0.1:9", timeout_s=30)
+    h = {"X-Auth-Token": user.token}
+    m = f"/compute/v2.1/servers/{s.id}/metadata"
+    async with TestClient(TestServer(make_app(apis, OsapiSettings()))) as c:
+        writes = [
+            c.put(f"{m}/k{n}", json={"meta": {f"k{n}": str(n)}}, headers=h) for n in range(20)
+        ]
+        writes += [
+            c.post(m, json={"metadata": {"m": "x"}}, headers=h),
+            c.delete(f"{m}/a", headers=h),
+        ]
+        answers = await asyncio.gather(*writes)
+        assert [r.status for r in answers] == [200] * 21 + [204]
+        shown = await (await c.get(m, headers=h)).json()
+    await apis.close()
+    assert shown == {"metadata": {**{f"k{n}": str(n) for n in range(20)}, "m": "x"}}

@@ -1,5 +1,6 @@
 """The OpenStack gateway's whole app served on an ephemeral port over an in-memory compute
-stand-in: for handler tests that drive it through HTTP and read what the stand-in keeps."""
+stand-in: for handler tests that drive it through HTTP and read what the stand-in keeps; and
+`update`, what the api's UpdateServer does to a server, for the stand-ins to share."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
+from polyvisor.compute.v1 import servers_pb2 as sp
 from polyvisor.osapi.clients import Stubs
 from polyvisor.osapi.config import OsapiSettings
 from polyvisor.osapi.handlers import make_app
 
-__all__ = ["gateway"]
+__all__ = ["gateway", "update"]
 
 
 class _Apis:
@@ -38,3 +40,22 @@ async def gateway(compute: Any) -> AsyncIterator[TestClient]:  # type: ignore[ty
         yield c
     finally:
         await c.close()
+
+
+def update(srv: sp.Server, req: sp.UpdateServerRequest) -> sp.Server:
+    """`srv` changed as the api's UpdateServer changes it: the fields update_mask names
+    replaced, then metadata_patch applied to the metadata as it stands (the api does it in
+    one transaction)."""
+    if "name" in req.update_mask.paths:
+        srv.name = req.server.name
+    if "metadata" in req.update_mask.paths:
+        srv.metadata.clear()
+        srv.metadata.update(dict(req.server.metadata))
+    if req.HasField("metadata_patch"):
+        patch = req.metadata_patch
+        assert not set(patch.set) & set(patch.remove)
+        for k in list(srv.metadata):
+            if k in patch.remove or (patch.replace and k not in patch.keep):
+                del srv.metadata[k]
+        srv.metadata.update(dict(patch.set))
+    return srv

@@ -13,14 +13,14 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from polyvisor.compute.v1 import servers_pb2 as sp
-from tests.support.osapi_gateway import gateway
+from tests.support.osapi_gateway import gateway, update
 
 V4, V6 = "openstack:accessIPv4", "openstack:accessIPv6"
 
 
 class _Compute:
     """Keeps servers as the api would: CreateServer stores the spec's metadata, UpdateServer
-    replaces the fields its mask names."""
+    replaces the fields its mask names and applies its metadata patch."""
 
     def __init__(self) -> None:
         self.servers: dict[str, sp.Server] = {}
@@ -35,13 +35,7 @@ class _Compute:
         return sp.GetServerResponse(server=self.servers[req.server_id])
 
     async def UpdateServer(self, req: sp.UpdateServerRequest, **_: Any) -> Any:
-        srv = self.servers[req.server.id]
-        if "name" in req.update_mask.paths:
-            srv.name = req.server.name
-        if "metadata" in req.update_mask.paths:
-            srv.metadata.clear()
-            srv.metadata.update(dict(req.server.metadata))
-        return sp.UpdateServerResponse(server=srv)
+        return sp.UpdateServerResponse(server=update(self.servers[req.server.id], req))
 
 
 @pytest.fixture

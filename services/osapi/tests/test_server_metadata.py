@@ -1,11 +1,13 @@
 """Nova's server metadata writes through the gateway: replace (PUT), merge (POST), one item's
-show, set and delete, each checked on the map the compute service is left with; and Nova's
-schema for keys and values (on create too). The compute service is an in-memory stand-in that
-stores what UpdateServer sends, answers NOT_FOUND for an unknown server and INVALID_ARGUMENT
-for the keys the api's validation refuses."""
+show, set and delete, each checked on the map the compute service is left with; Nova's schema
+for keys and values (on create too); and writes at once, none lost. The compute service is an
+in-memory stand-in that applies UpdateServer as the api does (tests.support.osapi_gateway),
+answers NOT_FOUND for an unknown server and INVALID_ARGUMENT for the keys the api's validation
+refuses; each call yields to the loop, as a network call does, so writes at once interleave."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,7 +17,7 @@ from aiohttp.test_utils import TestClient
 
 from polyvisor.compute.v1 import servers_pb2 as sp
 from polyvisor.osapi.handlers.nova_server_metadata import METADATA_ITEMS
-from tests.support.osapi_gateway import gateway
+from tests.support.osapi_gateway import gateway, update
 
 V4 = "openstack:accessIPv4"
 SID = "s1"
@@ -36,18 +38,18 @@ class _Compute:
         return self.servers[sid]
 
     async def GetServer(self, req: sp.GetServerRequest, **_: Any) -> Any:
+        await asyncio.sleep(0)
         return sp.GetServerResponse(server=self._get(req.server_id))
 
     async def UpdateServer(self, req: sp.UpdateServerRequest, **_: Any) -> Any:
+        await asyncio.sleep(0)
         srv = self._get(req.server.id)
-        assert list(req.update_mask.paths) == ["metadata"]
-        for k in req.server.metadata:  # as the api's validation.metadata refuses keys
+        keys = [*req.server.metadata, *req.metadata_patch.set]
+        for k in keys:  # as the api's validation.metadata refuses keys
             if not k or len(k) > 255:
                 raise _rpc_error(grpc.StatusCode.INVALID_ARGUMENT, "metadata key is not valid")
         self.updates += 1
-        srv.metadata.clear()
-        srv.metadata.update(dict(req.server.metadata))
-        return sp.UpdateServerResponse(server=srv)
+        return sp.UpdateServerResponse(server=update(srv, req))
 
     async def CreateServer(self, req: sp.CreateServerRequest, **_: Any) -> Any:
         srv = sp.Server(id=f"s{len(self.servers) + 1}", metadata=dict(req.server.metadata))
@@ -238,3 +240,21 @@ async def test_a_create_takes_metadata_by_novas_schema(
                         headers=H)  # fmt: skip
     assert resp.status == 202
     assert dict(compute.servers["s2"].metadata) == ok
+
+
+async def test_writes_at_once_all_apply(
+    gw: tuple[TestClient, _Compute],  # type: ignore[type-arg]
+) -> None:
+    """20 items set, one merge and one delete, all at once: none is lost (each write is a
+    patch the api applies to the metadata as it stands, not a map read before)."""
+    c, compute = gw
+    writes = [_call(c, "PUT", f"{M}/k{n}", {"meta": {f"k{n}": str(n)}}) for n in range(20)]
+    writes += [_call(c, "POST", M, {"metadata": {"m": "merged"}}), _call(c, "DELETE", f"{M}/a")]
+    answers = await asyncio.gather(*writes)
+    assert [status for status, _ in answers] == [200] * 21 + [204]
+    assert compute.meta == {
+        **{f"k{n}": str(n) for n in range(20)},
+        "b": "2",
+        "m": "merged",
+        V4: "10.0.0.9",
+    }

@@ -224,6 +224,25 @@ class Server:
 
 
 @dataclass(frozen=True, slots=True)
+class MetadataPatch:
+    """Keys to set and to remove, applied to a server's metadata as it stands when the update
+    commits (so patches at once each apply). `replace`: first remove every key neither in
+    `set` nor in `keep`."""
+
+    set: dict[str, str] = field(default_factory=dict)
+    remove: tuple[str, ...] = ()
+    replace: bool = False
+    keep: tuple[str, ...] = ()
+
+    def applied(self, current: dict[str, str]) -> dict[str, str]:
+        if self.replace:
+            current = {k: v for k, v in current.items() if k in self.keep}
+        out = {k: v for k, v in current.items() if k not in self.remove}
+        out.update(self.set)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class ServerChange:
     """One entry of a project's change log (what WatchServers streams)."""
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from polyvisor.api import (
     image_checks,
@@ -24,6 +24,7 @@ from polyvisor.common.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    ResourceExhausted,
 )
 from polyvisor.common.logging import get_logger
 
@@ -34,8 +35,15 @@ class ServerDay2(ServerBase):
     # ------------------------------------------------------------------ update
 
     async def update(
-        self, p: Principal, server_id: str, name: str | None, metadata: dict[str, str] | None
+        self,
+        p: Principal,
+        server_id: str,
+        name: str | None,
+        metadata: dict[str, str] | None,
+        patch: m.MetadataPatch | None = None,
     ) -> m.Server:
+        """Rename, replace the metadata, or patch it: the patch applies to the metadata the
+        locked row holds, so concurrent patches each apply."""
         change = Change(
             name=validation.name(name, "server.name") if name is not None else lifecycle.UNSET,
             metadata=(
@@ -44,13 +52,37 @@ class ServerDay2(ServerBase):
                 else lifecycle.UNSET
             ),
         )
-        if not change:
+        if patch is not None:
+            if metadata is not None:
+                raise InvalidArgument(
+                    "metadata_patch and metadata in update_mask: one or the other",
+                    {"field": "metadata_patch"},
+                )
+            validation.metadata(patch.set, "metadata_patch.set")
+            if both := sorted(set(patch.set) & set(patch.remove)):
+                raise InvalidArgument(
+                    f"metadata_patch sets and removes {both[0][:40]!r}",
+                    {"field": "metadata_patch.remove"},
+                )
+        elif not change:
             raise InvalidArgument("update_mask names nothing to change", {"field": "update_mask"})
         with db_errors():
             async with self.pool.acquire() as conn, conn.transaction():
                 server = await self._locked(conn, p, server_id)
                 if server.state == State.DELETED:
                     raise FailedPrecondition(f"server {server_id} is deleted")
+                if patch is not None:
+                    patched = patch.applied(dict(server.metadata))
+                    if len(patched) > validation.MAX_METADATA_ITEMS:
+                        raise ResourceExhausted(
+                            f"metadata quota: server {server_id} would hold {len(patched)} "
+                            f"items, the limit is {validation.MAX_METADATA_ITEMS}",
+                            {"server_id": server_id},
+                        )
+                    if patched != server.metadata:
+                        change = replace(change, metadata=patched)
+                    if not change:  # the patch changes nothing: no new revision
+                        return server
                 return await server_store.save(conn, server, change)
 
     async def tag(self, p: Principal, server_id: str, tag: str, *, add: bool) -> m.Server:

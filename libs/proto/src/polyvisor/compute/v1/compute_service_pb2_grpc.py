@@ -368,7 +368,8 @@ class ComputeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateServer(self, request, context):
-        """Renames a server or replaces its metadata.
+        """Renames a server, replaces its metadata or patches it (keys set and removed as the
+        metadata stands when the update commits).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

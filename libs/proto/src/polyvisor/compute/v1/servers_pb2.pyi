@@ -269,12 +269,33 @@ class GetServersRevisionResponse(_message.Message):
     def __init__(self, revision: _Optional[int] = ...) -> None: ...
 
 class UpdateServerRequest(_message.Message):
-    __slots__ = ("server", "update_mask")
+    __slots__ = ("server", "update_mask", "metadata_patch")
     SERVER_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    METADATA_PATCH_FIELD_NUMBER: _ClassVar[int]
     server: Server
     update_mask: _field_mask_pb2.FieldMask
-    def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+    metadata_patch: MetadataPatch
+    def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., metadata_patch: _Optional[_Union[MetadataPatch, _Mapping]] = ...) -> None: ...
+
+class MetadataPatch(_message.Message):
+    __slots__ = ("set", "remove", "replace", "keep")
+    class SetEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    SET_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_FIELD_NUMBER: _ClassVar[int]
+    KEEP_FIELD_NUMBER: _ClassVar[int]
+    set: _containers.ScalarMap[str, str]
+    remove: _containers.RepeatedScalarFieldContainer[str]
+    replace: bool
+    keep: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, set: _Optional[_Mapping[str, str]] = ..., remove: _Optional[_Iterable[str]] = ..., replace: _Optional[bool] = ..., keep: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class UpdateServerResponse(_message.Message):
     __slots__ = ("server",)

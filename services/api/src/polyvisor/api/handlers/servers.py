@@ -146,9 +146,14 @@ class ServerHandlers:
         self, request: pb.UpdateServerRequest, context: Ctx
     ) -> pb.UpdateServerResponse:
         paths = list(request.update_mask.paths)
-        if not paths:
+        patch = None
+        if request.HasField("metadata_patch"):
+            mp = request.metadata_patch
+            patch = m.MetadataPatch(dict(mp.set), tuple(mp.remove), mp.replace, tuple(mp.keep))
+        elif not paths:
             raise InvalidArgument(
-                "update_mask is required (name, metadata)", {"field": "update_mask"}
+                "update_mask is required (name, metadata) unless metadata_patch is set",
+                {"field": "update_mask"},
             )
         unknown = sorted(set(paths) - {"name", "metadata"})
         if unknown:
@@ -160,6 +165,7 @@ class ServerHandlers:
             request.server.id,
             request.server.name if "name" in paths else None,
             dict(request.server.metadata) if "metadata" in paths else None,
+            patch,
         )
         self.cache.invalidate(updated.id)  # read-your-writes on this replica
         return pb.UpdateServerResponse(server=server_to_proto(updated))

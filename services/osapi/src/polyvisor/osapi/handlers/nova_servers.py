@@ -252,17 +252,17 @@ async def update_server(request: web.Request) -> web.Response:
     s = stubs(request)
     body = await body_of(request, "server")
     sid = request.match_info["id"]
-    update, paths = sp.Server(id=sid), []
+    update, paths, patch = sp.Server(id=sid), [], None
     if "name" in body:
         update.name, paths = str(body["name"]), ["name"]
-    if access := nc.access_ips(body):  # kept in the metadata: the whole map is written back
+    if access := nc.access_ips(body):  # kept in the metadata: patched there, as the api holds it
         srv = await get_server_msg(request, sid)
-        meta = {k: v for k, v in {**srv.metadata, **access}.items() if v}
-        if meta != dict(srv.metadata):
-            update.metadata.update(meta)
-            paths.append("metadata")
-    if paths:
-        req = sp.UpdateServerRequest(server=update, update_mask=FieldMask(paths=paths))
+        sets = {k: v for k, v in access.items() if v and srv.metadata.get(k) != v}
+        if (gone := [k for k, v in access.items() if not v and k in srv.metadata]) or sets:
+            patch = sp.MetadataPatch(set=sets, remove=gone)
+    if paths or patch is not None:
+        req = sp.UpdateServerRequest(server=update, update_mask=FieldMask(paths=paths),
+                                     metadata_patch=patch)  # fmt: skip
         srv = (await s.compute.UpdateServer(req, metadata=s.md, timeout=s.timeout)).server
     elif not access:
         srv = await get_server_msg(request, sid)
