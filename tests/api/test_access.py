@@ -321,6 +321,13 @@ async def test_a_private_flavor_is_seen_by_the_projects_given_access_and_no_othe
     )
 
 
+async def zones(c: Client) -> dict[str, bool]:
+    resp = await c.compute.ListAvailabilityZones(
+        hypervisors_pb2.ListAvailabilityZonesRequest(), metadata=c.md
+    )
+    return {z.name: z.available for z in resp.availability_zones}
+
+
 async def test_hypervisors_for_admins(env: Env) -> None:
     ad = env.admin
     h = (
@@ -342,12 +349,17 @@ async def test_hypervisors_for_admins(env: Env) -> None:
     ).hypervisor
     assert disabled.status == hypervisor_pb2.HOST_STATUS_DISABLED
     assert disabled.disabled_reason == "maintenance"
+    # Any user sees the zones, and that the one whose only host is disabled is unavailable.
+    assert await zones(env.a_reader) == {h.availability_zone: False}
     enabled = (
         await ad.compute.EnableHypervisor(
             hypervisors_pb2.EnableHypervisorRequest(hypervisor_id=HOSTS[0]), metadata=ad.md
         )
     ).hypervisor
     assert enabled.status == hypervisor_pb2.HOST_STATUS_ENABLED
+    assert await zones(env.b) == {h.availability_zone: True}
+    nobody = env.b.compute.ListAvailabilityZones(hypervisors_pb2.ListAvailabilityZonesRequest())
+    assert await code_of(nobody) == Code.UNAUTHENTICATED
     missing = hypervisors_pb2.GetHypervisorRequest(hypervisor_id="no-such-host")
     assert await code_of(ad.compute.GetHypervisor(missing, metadata=ad.md)) == Code.NOT_FOUND
 

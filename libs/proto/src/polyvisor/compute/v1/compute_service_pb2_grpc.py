@@ -276,6 +276,11 @@ class ComputeServiceStub:
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.DeleteServerGroupRequest.SerializeToString,
                 response_deserializer=polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.DeleteServerGroupResponse.FromString,
                 _registered_method=True)
+        self.ListAvailabilityZones = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/ListAvailabilityZones',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.ListAvailabilityZonesRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.ListAvailabilityZonesResponse.FromString,
+                _registered_method=True)
         self.ListHypervisors = channel.unary_unary(
                 '/polyvisor.compute.v1.ComputeService/ListHypervisors',
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.ListHypervisorsRequest.SerializeToString,
@@ -662,6 +667,14 @@ class ComputeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAvailabilityZones(self, request, context):
+        """The availability zones the hypervisors are in and whether each has an enabled one, for
+        any user (Nova's os-availability-zone): no hypervisor is named.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListHypervisors(self, request, context):
         """Hypervisors (admin only).
         """
@@ -982,6 +995,11 @@ def add_ComputeServiceServicer_to_server(servicer, server):
                     servicer.DeleteServerGroup,
                     request_deserializer=polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.DeleteServerGroupRequest.FromString,
                     response_serializer=polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.DeleteServerGroupResponse.SerializeToString,
+            ),
+            'ListAvailabilityZones': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAvailabilityZones,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.ListAvailabilityZonesRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.ListAvailabilityZonesResponse.SerializeToString,
             ),
             'ListHypervisors': grpc.unary_unary_rpc_method_handler(
                     servicer.ListHypervisors,
@@ -2309,6 +2327,33 @@ class ComputeService:
             '/polyvisor.compute.v1.ComputeService/DeleteServerGroup',
             polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.DeleteServerGroupRequest.SerializeToString,
             polyvisor_dot_compute_dot_v1_dot_server__groups__pb2.DeleteServerGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAvailabilityZones(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/ListAvailabilityZones',
+            polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.ListAvailabilityZonesRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_hypervisors__pb2.ListAvailabilityZonesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -28,7 +28,7 @@ from polyvisor.types.v1 import hypervisor_pb2 as polyvisor_dot_types_dot_v1_dot_
 from polyvisor.types.v1 import resources_pb2 as polyvisor_dot_types_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&polyvisor/compute/v1/hypervisors.proto\x12\x14polyvisor.compute.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dpolyvisor/types/v1/disk.proto\x1a#polyvisor/types/v1/hypervisor.proto\x1a\"polyvisor/types/v1/resources.proto\"\xe3\x06\n\nHypervisor\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12;\n\x0fhypervisor_type\x18\x03 \x01(\x0e\x32\".polyvisor.types.v1.HypervisorType\x12\x1a\n\x12hypervisor_version\x18\x04 \x01(\t\x12,\n\x05state\x18\x05 \x01(\x0e\x32\x1d.polyvisor.types.v1.HostState\x12.\n\x06status\x18\x06 \x01(\x0e\x32\x1e.polyvisor.types.v1.HostStatus\x12\x17\n\x0f\x64isabled_reason\x18\x07 \x01(\t\x12\x19\n\x11\x61vailability_zone\x18\x08 \x01(\t\x12\x32\n\x0binventories\x18\t \x03(\x0b\x32\x1d.polyvisor.types.v1.Inventory\x12,\n\x05total\x18\n \x01(\x0b\x32\x1d.polyvisor.types.v1.Resources\x12+\n\x04used\x18\x0b \x01(\x0b\x32\x1d.polyvisor.types.v1.Resources\x12/\n\x08reserved\x18\x0c \x01(\x0b\x32\x1d.polyvisor.types.v1.Resources\x12\x17\n\x0frunning_servers\x18\r \x01(\x05\x12\x14\n\x0c\x63luster_name\x18\x0e \x01(\t\x12\x13\n\x0b\x64rs_enabled\x18\x0f \x01(\x08\x12\x30\n\nesxi_hosts\x18\x10 \x03(\x0b\x32\x1c.polyvisor.types.v1.EsxiHost\x12\x42\n\x13supported_instances\x18\x11 \x03(\x0b\x32%.polyvisor.types.v1.SupportedInstance\x12;\n\x13native_disk_formats\x18\x12 \x03(\x0e\x32\x1e.polyvisor.types.v1.DiskFormat\x12\x38\n\x08\x66\x65\x61tures\x18\x13 \x01(\x0b\x32&.polyvisor.types.v1.HypervisorFeatures\x12\x0f\n\x07host_ip\x18\x14 \x01(\t\x12\x34\n\x10last_report_time\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x63\x61pabilities\x18\x16 \x03(\t\"\xf5\x01\n\x16ListHypervisorsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12;\n\x0fhypervisor_type\x18\x03 \x01(\x0e\x32\".polyvisor.types.v1.HypervisorType\x12,\n\x05state\x18\x04 \x01(\x0e\x32\x1d.polyvisor.types.v1.HostState\x12.\n\x06status\x18\x05 \x01(\x0e\x32\x1e.polyvisor.types.v1.HostStatus\x12\x19\n\x11\x61vailability_zone\x18\x06 \x01(\t\"i\n\x17ListHypervisorsResponse\x12\x35\n\x0bhypervisors\x18\x01 \x03(\x0b\x32 .polyvisor.compute.v1.Hypervisor\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"-\n\x14GetHypervisorRequest\x12\x15\n\rhypervisor_id\x18\x01 \x01(\t\"M\n\x15GetHypervisorResponse\x12\x34\n\nhypervisor\x18\x01 \x01(\x0b\x32 .polyvisor.compute.v1.Hypervisor\"0\n\x17\x45nableHypervisorRequest\x12\x15\n\rhypervisor_id\x18\x01 \x01(\t\"P\n\x18\x45nableHypervisorResponse\x12\x34\n\nhypervisor\x18\x01 \x01(\x0b\x32 .polyvisor.compute.v1.Hypervisor\"A\n\x18\x44isableHypervisorRequest\x12\x15\n\rhypervisor_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"Q\n\x19\x44isableHypervisorResponse\x12\x34\n\nhypervisor\x18\x01 \x01(\x0b\x32 .polyvisor.compute.v1.Hypervisor\"\x90\x01\n\x0bUnmanagedVm\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05vcpus\x18\x03 \x01(\x05\x12\x11\n\tmemory_mb\x18\x04 \x01(\x03\x12\x0f\n\x07\x64isk_gb\x18\x05 \x01(\x03\x12\x33\n\x0bpower_state\x18\x06 \x01(\x0e\x32\x1e.polyvisor.types.v1.PowerState\"0\n\x17ListUnmanagedVmsRequest\x12\x15\n\rhypervisor_id\x18\x01 \x01(\t\"J\n\x18ListUnmanagedVmsResponse\x12.\n\x03vms\x18\x01 \x03(\x0b\x32!.polyvisor.compute.v1.UnmanagedVm\"?\n\x16\x44rainHypervisorRequest\x12\x15\n\rhypervisor_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"Q\n\rDrainedServer\x12\x11\n\tserver_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07outcome\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\"\x85\x01\n\x17\x44rainHypervisorResponse\x12\x34\n\nhypervisor\x18\x01 \x01(\x0b\x32 .polyvisor.compute.v1.Hypervisor\x12\x34\n\x07servers\x18\x02 \x03(\x0b\x32#.polyvisor.compute.v1.DrainedServer\"B\n\x19\x45vacuateHypervisorRequest\x12\x15\n\rhypervisor_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"S\n\x0f\x45vacuatedServer\x12\x11\n\tserver_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07outcome\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\"\x8a\x01\n\x1a\x45vacuateHypervisorResponse\x12\x34\n\nhypervisor\x18\x01 \x01(\x0b\x32 .polyvisor.compute.v1.Hypervisor\x12\x36\n\x07servers\x18\x02 \x03(\x0b\x32%.polyvisor.compute.v1.EvacuatedServerb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&polyvisor/compute/v1/hypervisors.proto\x12\x14polyvisor.compute.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dpolyvisor/types/v1/disk.proto\x1a#polyvisor/types/v1/hypervisor.proto\x1a\"polyvisor/types/v1/resources.proto\"\xe3\x06\n\nHypervisor\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12;\n\x0fhypervisor_type\x18\x03 \x01(\x0e\x32\".polyvisor.types.v1.HypervisorType\x12\x1a\n\x12hypervisor_version\x18\x04 \x01(\t\x12,\n\x05state\x18\x05 \x01(\x0e\x32\x1d.polyvisor.types.v1.HostState\x12.\n\x06status\x18\x06 \x01(\x0e\x32\x1e.polyvisor.types.v1.HostStatus\x12\x17\n\x0f\x64isabled_reason\x18\x07 \x01(\t\x12\x19\n\x11\x61vailability_zone\x18\x08 \x01(\t\x12\x32\n\x0binventories\x18\t \x03(\x0b\x32\x1d.polyvisor.types.v1.Inventory\x12,\n\x05total\x18\n \x01(\x0b\x32\x1d.polyvisor.types.v1.Resources\x12+\n\x04used\x18\x0b \x01(\x0b\x32\x1d.polyvisor.types.v1.Resources\x12/\n\x08reserved\x18\x0c \x01(\x0b\x32\x1d.polyvisor.types.v1.Resources\x12\x17\n\x0frunning_servers\x18\r \x01(\x05\x12\x14\n\x0c\x63luster_name\x18\x0e \x01(\t\x12\x13\n\x0b\x64rs_enabled\x18\x0f \x01(\x08\x12\x30\n\nesxi_hosts\x18\x10 \x03(\x0b\x32\x1c.polyvisor.types.v1.EsxiHost\x12\x42\n\x13supported_instances\x18\x11 \x03(\x0b\x32%.polyvisor.types.v1.SupportedInstance\x12;\n\x13native_disk_formats\x18\x12 \x03(\x0e\x32\x1e.polyvisor.types.v1.DiskFormat\x12\x38\n\x08\x66\x65\x61tures\x18\x13 \x01(\x0b\x32&.polyvisor.types.v1.HypervisorFeatures\x12\x0f\n\x07host_ip\x18\x14 \x01(\t\x12\x34\n\x10last_report_time\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x63\x61pabilities\x18\x16 \x03(\t\"\xf5\x01\n\x16ListHypervisorsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12;\n\x0fhypervisor_type\x18\x03 \x01(\x0e\x32\".polyvisor.types.v1.HypervisorType\x12,\n\x05state\x18\x04 \x01(\x0e\x32\x1d.polyvisor.types.v1.HostState\x12.\n\x06status\x18\x05 \x01(\x0e\x32\x1e.polyvisor.types.v1.HostStatus\x12\x19\n\x11\x61vailability_zone\x18\x06 \x01(\t\"i\n\x17ListHypervisorsResponse\x12\x35\n\x0bhypervisors\x18\x01 \x03(\x0b\x32 .polyvisor.compute.v1.Hypervisor\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1e\n\x1cListAvailabilityZonesRequest\"c\n\x1dListAvailabilityZonesResponse\x12\x42\n\x12\x61vailability_zones\x18\x01 \x03(\x0b\x32&.polyvisor.compute.v1.AvailabilityZone\"3\n\x10\x41vailabilityZone\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tavailable\x18\x02 \x01(\x08\"-\n\x14GetHypervisorRequest\x12\x15\n\rhypervisor_id\x18\x01 \x01(\t\"M\n\x15GetHypervisorResponse\x12\x34\n\nhypervisor\x18\x01 \x01(\x0b\x32 .polyvisor.compute.v1.Hypervisor\"0\n\x17\x45nableHypervisorRequest\x12\x15\n\rhypervisor_id\x18\x01 \x01(\t\"P\n\x18\x45nableHypervisorResponse\x12\x34\n\nhypervisor\x18\x01 \x01(\x0b\x32 .polyvisor.compute.v1.Hypervisor\"A\n\x18\x44isableHypervisorRequest\x12\x15\n\rhypervisor_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"Q\n\x19\x44isableHypervisorResponse\x12\x34\n\nhypervisor\x18\x01 \x01(\x0b\x32 .polyvisor.compute.v1.Hypervisor\"\x90\x01\n\x0bUnmanagedVm\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05vcpus\x18\x03 \x01(\x05\x12\x11\n\tmemory_mb\x18\x04 \x01(\x03\x12\x0f\n\x07\x64isk_gb\x18\x05 \x01(\x03\x12\x33\n\x0bpower_state\x18\x06 \x01(\x0e\x32\x1e.polyvisor.types.v1.PowerState\"0\n\x17ListUnmanagedVmsRequest\x12\x15\n\rhypervisor_id\x18\x01 \x01(\t\"J\n\x18ListUnmanagedVmsResponse\x12.\n\x03vms\x18\x01 \x03(\x0b\x32!.polyvisor.compute.v1.UnmanagedVm\"?\n\x16\x44rainHypervisorRequest\x12\x15\n\rhypervisor_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"Q\n\rDrainedServer\x12\x11\n\tserver_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07outcome\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\"\x85\x01\n\x17\x44rainHypervisorResponse\x12\x34\n\nhypervisor\x18\x01 \x01(\x0b\x32 .polyvisor.compute.v1.Hypervisor\x12\x34\n\x07servers\x18\x02 \x03(\x0b\x32#.polyvisor.compute.v1.DrainedServer\"B\n\x19\x45vacuateHypervisorRequest\x12\x15\n\rhypervisor_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"S\n\x0f\x45vacuatedServer\x12\x11\n\tserver_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07outcome\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\"\x8a\x01\n\x1a\x45vacuateHypervisorResponse\x12\x34\n\nhypervisor\x18\x01 \x01(\x0b\x32 .polyvisor.compute.v1.Hypervisor\x12\x36\n\x07servers\x18\x02 \x03(\x0b\x32%.polyvisor.compute.v1.EvacuatedServerb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,34 +41,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTHYPERVISORSREQUEST']._serialized_end=1317
   _globals['_LISTHYPERVISORSRESPONSE']._serialized_start=1319
   _globals['_LISTHYPERVISORSRESPONSE']._serialized_end=1424
-  _globals['_GETHYPERVISORREQUEST']._serialized_start=1426
-  _globals['_GETHYPERVISORREQUEST']._serialized_end=1471
-  _globals['_GETHYPERVISORRESPONSE']._serialized_start=1473
-  _globals['_GETHYPERVISORRESPONSE']._serialized_end=1550
-  _globals['_ENABLEHYPERVISORREQUEST']._serialized_start=1552
-  _globals['_ENABLEHYPERVISORREQUEST']._serialized_end=1600
-  _globals['_ENABLEHYPERVISORRESPONSE']._serialized_start=1602
-  _globals['_ENABLEHYPERVISORRESPONSE']._serialized_end=1682
-  _globals['_DISABLEHYPERVISORREQUEST']._serialized_start=1684
-  _globals['_DISABLEHYPERVISORREQUEST']._serialized_end=1749
-  _globals['_DISABLEHYPERVISORRESPONSE']._serialized_start=1751
-  _globals['_DISABLEHYPERVISORRESPONSE']._serialized_end=1832
-  _globals['_UNMANAGEDVM']._serialized_start=1835
-  _globals['_UNMANAGEDVM']._serialized_end=1979
-  _globals['_LISTUNMANAGEDVMSREQUEST']._serialized_start=1981
-  _globals['_LISTUNMANAGEDVMSREQUEST']._serialized_end=2029
-  _globals['_LISTUNMANAGEDVMSRESPONSE']._serialized_start=2031
-  _globals['_LISTUNMANAGEDVMSRESPONSE']._serialized_end=2105
-  _globals['_DRAINHYPERVISORREQUEST']._serialized_start=2107
-  _globals['_DRAINHYPERVISORREQUEST']._serialized_end=2170
-  _globals['_DRAINEDSERVER']._serialized_start=2172
-  _globals['_DRAINEDSERVER']._serialized_end=2253
-  _globals['_DRAINHYPERVISORRESPONSE']._serialized_start=2256
-  _globals['_DRAINHYPERVISORRESPONSE']._serialized_end=2389
-  _globals['_EVACUATEHYPERVISORREQUEST']._serialized_start=2391
-  _globals['_EVACUATEHYPERVISORREQUEST']._serialized_end=2457
-  _globals['_EVACUATEDSERVER']._serialized_start=2459
-  _globals['_EVACUATEDSERVER']._serialized_end=2542
-  _globals['_EVACUATEHYPERVISORRESPONSE']._serialized_start=2545
-  _globals['_EVACUATEHYPERVISORRESPONSE']._serialized_end=2683
+  _globals['_LISTAVAILABILITYZONESREQUEST']._serialized_start=1426
+  _globals['_LISTAVAILABILITYZONESREQUEST']._serialized_end=1456
+  _globals['_LISTAVAILABILITYZONESRESPONSE']._serialized_start=1458
+  _globals['_LISTAVAILABILITYZONESRESPONSE']._serialized_end=1557
+  _globals['_AVAILABILITYZONE']._serialized_start=1559
+  _globals['_AVAILABILITYZONE']._serialized_end=1610
+  _globals['_GETHYPERVISORREQUEST']._serialized_start=1612
+  _globals['_GETHYPERVISORREQUEST']._serialized_end=1657
+  _globals['_GETHYPERVISORRESPONSE']._serialized_start=1659
+  _globals['_GETHYPERVISORRESPONSE']._serialized_end=1736
+  _globals['_ENABLEHYPERVISORREQUEST']._serialized_start=1738
+  _globals['_ENABLEHYPERVISORREQUEST']._serialized_end=1786
+  _globals['_ENABLEHYPERVISORRESPONSE']._serialized_start=1788
+  _globals['_ENABLEHYPERVISORRESPONSE']._serialized_end=1868
+  _globals['_DISABLEHYPERVISORREQUEST']._serialized_start=1870
+  _globals['_DISABLEHYPERVISORREQUEST']._serialized_end=1935
+  _globals['_DISABLEHYPERVISORRESPONSE']._serialized_start=1937
+  _globals['_DISABLEHYPERVISORRESPONSE']._serialized_end=2018
+  _globals['_UNMANAGEDVM']._serialized_start=2021
+  _globals['_UNMANAGEDVM']._serialized_end=2165
+  _globals['_LISTUNMANAGEDVMSREQUEST']._serialized_start=2167
+  _globals['_LISTUNMANAGEDVMSREQUEST']._serialized_end=2215
+  _globals['_LISTUNMANAGEDVMSRESPONSE']._serialized_start=2217
+  _globals['_LISTUNMANAGEDVMSRESPONSE']._serialized_end=2291
+  _globals['_DRAINHYPERVISORREQUEST']._serialized_start=2293
+  _globals['_DRAINHYPERVISORREQUEST']._serialized_end=2356
+  _globals['_DRAINEDSERVER']._serialized_start=2358
+  _globals['_DRAINEDSERVER']._serialized_end=2439
+  _globals['_DRAINHYPERVISORRESPONSE']._serialized_start=2442
+  _globals['_DRAINHYPERVISORRESPONSE']._serialized_end=2575
+  _globals['_EVACUATEHYPERVISORREQUEST']._serialized_start=2577
+  _globals['_EVACUATEHYPERVISORREQUEST']._serialized_end=2643
+  _globals['_EVACUATEDSERVER']._serialized_start=2645
+  _globals['_EVACUATEDSERVER']._serialized_end=2728
+  _globals['_EVACUATEHYPERVISORRESPONSE']._serialized_start=2731
+  _globals['_EVACUATEHYPERVISORRESPONSE']._serialized_end=2869
 # @@protoc_insertion_point(module_scope)

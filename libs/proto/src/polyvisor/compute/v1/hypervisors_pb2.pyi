@@ -84,6 +84,24 @@ class ListHypervisorsResponse(_message.Message):
     next_page_token: str
     def __init__(self, hypervisors: _Optional[_Iterable[_Union[Hypervisor, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
+class ListAvailabilityZonesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListAvailabilityZonesResponse(_message.Message):
+    __slots__ = ("availability_zones",)
+    AVAILABILITY_ZONES_FIELD_NUMBER: _ClassVar[int]
+    availability_zones: _containers.RepeatedCompositeFieldContainer[AvailabilityZone]
+    def __init__(self, availability_zones: _Optional[_Iterable[_Union[AvailabilityZone, _Mapping]]] = ...) -> None: ...
+
+class AvailabilityZone(_message.Message):
+    __slots__ = ("name", "available")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    available: bool
+    def __init__(self, name: _Optional[str] = ..., available: _Optional[bool] = ...) -> None: ...
+
 class GetHypervisorRequest(_message.Message):
     __slots__ = ("hypervisor_id",)
     HYPERVISOR_ID_FIELD_NUMBER: _ClassVar[int]

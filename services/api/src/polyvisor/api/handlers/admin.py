@@ -1,4 +1,5 @@
-"""ComputeService: hypervisors (admin only, through the scheduler's providers) and quotas."""
+"""ComputeService: hypervisors (admin only, through the scheduler's providers), the availability
+zones they are in (any user), and quotas."""
 
 from __future__ import annotations
 
@@ -68,6 +69,33 @@ class AdminHandlers:
     async def _hypervisor(self, provider) -> hypervisors_pb2.Hypervisor:  # type: ignore[no-untyped-def]
         running = await self.servers.count_on_host(provider.id)
         return hypervisor_from_provider(provider, running)
+
+    async def ListAvailabilityZones(
+        self, request: hypervisors_pb2.ListAvailabilityZonesRequest, context: Ctx
+    ) -> hypervisors_pb2.ListAvailabilityZonesResponse:
+        """Every zone some hypervisor is in and whether one there is enabled, for any caller
+        with a token: a zone's name says nothing of the hosts in it."""
+        principal()
+        available: dict[str, bool] = {}
+        token = ""
+        while True:
+            resp = await self.scheduler.list_providers(
+                scheduler_pb2.ListProvidersRequest(page_size=1000, page_token=token)
+            )
+            for p in resp.providers:
+                enabled = p.status != hypervisor_pb2.HOST_STATUS_DISABLED
+                available[p.availability_zone] = (
+                    available.get(p.availability_zone, False) or enabled
+                )
+            token = resp.next_page_token
+            if not token:
+                break
+        return hypervisors_pb2.ListAvailabilityZonesResponse(
+            availability_zones=[
+                hypervisors_pb2.AvailabilityZone(name=name, available=up)
+                for name, up in sorted(available.items())
+            ]
+        )
 
     async def ListHypervisors(
         self, request: hypervisors_pb2.ListHypervisorsRequest, context: Ctx

@@ -108,15 +108,28 @@ async def hypervisor_statistics(request: web.Request) -> web.Response:
 
 
 async def availability_zones(request: web.Request) -> web.Response:
-    detail = request.path.endswith("/detail")
-    zones: dict[str, dict[str, Any]] = {}
+    """Nova's zones: any user lists their names and whether each is available (a zone with an
+    enabled host, from the api's ListAvailabilityZones); the detail form, with each zone's
+    hosts, is an admin's (ListHypervisors)."""
+    if not request.path.endswith("/detail"):
+        s = stubs(request)
+        resp = await s.compute.ListAvailabilityZones(hp.ListAvailabilityZonesRequest(),
+                                                     metadata=s.md, timeout=s.timeout)  # fmt: skip
+        zones: dict[str, bool] = {}
+        for z in resp.availability_zones:  # "" is Nova's default zone, "nova"
+            zones[z.name or "nova"] = zones.get(z.name or "nova", False) or z.available
+        info = [{"zoneName": z, "zoneState": {"available": up}, "hosts": None}
+                for z, up in sorted(zones.items())]  # fmt: skip
+        return web.json_response({"availabilityZoneInfo": info})
+    hosts_of: dict[str, dict[str, Any]] = {}
     for h in await _all_hypervisors(request):
-        hosts = zones.setdefault(h.availability_zone or "nova", {})
+        hosts = hosts_of.setdefault(h.availability_zone or "nova", {})
         hosts[h.hostname] = {"nova-compute": {"available": h.status != hv.HOST_STATUS_DISABLED,
                                               "active": h.state == hv.HOST_STATE_UP,
                                               "updated_at": None}}  # fmt: skip
-    info = [{"zoneName": z, "zoneState": {"available": True}, "hosts": hosts if detail else None}
-            for z, hosts in sorted(zones.items())]  # fmt: skip
+    info = [{"zoneName": z, "hosts": hosts,
+             "zoneState": {"available": any(x["nova-compute"]["available"] for x in hosts.values())}}
+            for z, hosts in sorted(hosts_of.items())]  # fmt: skip
     return web.json_response({"availabilityZoneInfo": info})
 
 
