@@ -270,12 +270,13 @@ async def _admin(_: Any) -> Who:
 
 
 @pytest.mark.parametrize("admin", [False, True])
-async def test_deleted_host_and_project_are_an_admins_options_a_users_are_dropped(
+async def test_deleted_and_host_are_an_admins_options_a_users_are_dropped(
     monkeypatch: pytest.MonkeyPatch, admin: bool
 ) -> None:
     """As Nova's remove_invalid_options: a user's deleted=true lists no deleted server (an
-    admin's lists the deleted ones only), a user's host and project filters are dropped;
-    a user's changes-since still brings their deleted servers."""
+    admin's lists the deleted ones only), a user's host filter is dropped; a user's
+    changes-since still brings their deleted servers. tenant_id narrows all_tenants only, as
+    Nova's (alone it is ignored, for an admin too)."""
     live, gone = server(220), server(221)
     gone.state = ss.SERVER_STATE_DELETED
     gone.delete_time.FromSeconds(1_950_000_000)
@@ -298,11 +299,14 @@ async def test_deleted_host_and_project_are_an_admins_options_a_users_are_droppe
     since = "changes-since=2020-01-01T00:00:00Z"
     assert await listed(f"{since}&deleted=true") == (deleted if admin else both)
     assert await listed(f"{since}&deleted=false") == ({live.id: "ACTIVE"} if admin else both)
-    await listed("host=kvm-1&tenant_id=other")
+    await listed("host=kvm-1&tenant_id=other")  # a tenant without all_tenants: ignored
     asked = compute.asked[-1]
     assert (asked.host, asked.project_id, asked.all_projects) == (
-        ("kvm-1", "other", True) if admin else ("", "", False)
+        ("kvm-1", "", False) if admin else ("", "", False)
     )
+    for query in ("all_tenants=&tenant_id=other", "all_tenants=1&project_id=other"):
+        await listed(query)  # the api refuses all_projects to a user (403)
+        assert (compute.asked[-1].project_id, compute.asked[-1].all_projects) == ("other", True)
 
 
 async def test_show_names_the_servers_group_from_2_71(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,9 +19,9 @@ from polyvisor.types.v1 import server_status_pb2 as ss
 __all__ = ["ADMIN_ONLY", "deleted_only", "list_filter", "query"]
 
 #: The list options Nova keeps only for admins (remove_invalid_options drops them from a
-#: user's query, silently): deleted servers, a host, another project (project_id is the
-#: gateway's alias of tenant_id). A user's changes-since still brings their deleted servers.
-ADMIN_ONLY = ("deleted", "host", "project_id", "tenant_id")
+#: user's query, silently): deleted servers, a host. A user's changes-since still brings
+#: their deleted servers. (A user's all_tenants is refused by the api: 403, as Nova's.)
+ADMIN_ONLY = ("deleted", "host")
 
 
 async def query(request: web.Request) -> MultiMapping[str]:

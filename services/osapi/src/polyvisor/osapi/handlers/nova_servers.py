@@ -147,9 +147,10 @@ async def _list(request: web.Request, detail: bool) -> web.Response:
             return web.json_response({"servers": []})
         req.state = state  # type: ignore[assignment]
     if q.get("all_tenants", "0").lower() in TRUE:
+        # tenant_id (project_id, the gateway's alias) narrows all_tenants; without it Nova
+        # ignores it, for an admin too: the caller's own project is listed.
         req.all_projects = True
-    if project := q.get("project_id") or q.get("tenant_id"):
-        req.project_id, req.all_projects = project, True
+        req.project_id = q.get("project_id") or q.get("tenant_id") or ""
     if q.get("host"):
         req.host = q["host"]
     if q.get("tags"):
