@@ -479,6 +479,10 @@ class FakeCompute(compute_service_pb2_grpc.ComputeServiceServicer):
                 elif path == "metadata":  # replaced as a whole, as the api does
                     fs.server.ClearField("metadata")
                     fs.server.metadata.update(request.server.metadata)
+            patch = request.metadata_patch  # applied to the metadata as it stands, as the api
+            for key in patch.remove:
+                fs.server.metadata.pop(key, None)
+            fs.server.metadata.update(patch.set)
             return servers_pb2.UpdateServerResponse(server=fs.server)
 
     @_handled

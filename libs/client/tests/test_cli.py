@@ -633,6 +633,14 @@ def test_server_set_and_unset_properties(logged_in: Cli, cloud: FakeCloud, tmp_p
     assert json.loads(r.out)["metadata"] == {"role": "db", "tier": "gold"}
     r = logged_in("server", "unset", "web-m", "--property", "role", "-f", "json")
     assert (r.code, json.loads(r.out)["metadata"]) == (0, {"tier": "gold"})
+    # Each write is a patch (keys set, keys removed), not the map read before it: a key
+    # another writer set meanwhile stays.
+    updates = [req for method, req in cloud.calls if method == "UpdateServer"]
+    assert [(dict(u.metadata_patch.set), list(u.metadata_patch.remove)) for u in updates] == [
+        ({"tier": "gold", "role": "db"}, []),
+        ({}, ["role"]),
+    ]
+    assert all("metadata" not in u.update_mask.paths for u in updates)
     r = logged_in("server", "unset", "web-m", "--property", "nope")
     assert r.code == 2 and "no property nope" in r.err
     r = logged_in("server", "set", "web-m", "--name", "web-n", "-f", "value", "-c", "name")

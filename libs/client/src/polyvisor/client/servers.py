@@ -179,7 +179,12 @@ class ServersApi(ServerActions, ServerNics):
         *,
         name: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        set_metadata: Mapping[str, str] | None = None,
+        unset_metadata: Collection[str] = (),
     ) -> servers_pb2.Server:
+        """Rename; replace the whole metadata (`metadata`); or set and remove some keys of
+        it (`set_metadata`, `unset_metadata`: a patch the api applies to the metadata as it
+        stands, so other writers' keys are kept)."""
         server = servers_pb2.Server(id=server_id)
         paths = []
         if name is not None:
@@ -190,6 +195,9 @@ class ServersApi(ServerActions, ServerNics):
             paths.append("metadata")
         req = servers_pb2.UpdateServerRequest(server=server)
         req.update_mask.paths.extend(paths)
+        if set_metadata or unset_metadata:
+            req.metadata_patch.set.update(set_metadata or {})
+            req.metadata_patch.remove.extend(unset_metadata)
         resp = await self._s.call(self._s.compute.UpdateServer, req)
         return resp.server
 

@@ -1,5 +1,6 @@
 """`polyvisor server set|unset`: a server's name and its metadata (key=value properties, which
-the guest reads from the metadata service's meta_data.json `meta`, as on OpenStack)."""
+the guest reads from the metadata service's meta_data.json `meta`, as on OpenStack). Properties
+are set and removed as a patch: what another writer set meanwhile is kept."""
 
 from __future__ import annotations
 
@@ -38,10 +39,8 @@ async def set_(ctx: Ctx, args: argparse.Namespace) -> int:
         raise UsageError("nothing to change: give --name or --property")
     api = ctx.client().servers
     server = await api.find(args.server)
-    metadata = None
-    if args.property:
-        metadata = {**dict(server.metadata), **parse_kv(args.property, "--property")}
-    _show(ctx, await api.update(server.id, name=args.name, metadata=metadata))
+    props = parse_kv(args.property, "--property") if args.property else None
+    _show(ctx, await api.update(server.id, name=args.name, set_metadata=props))
     return 0
 
 
@@ -51,6 +50,5 @@ async def unset(ctx: Ctx, args: argparse.Namespace) -> int:
     missing = [k for k in args.property if k not in server.metadata]
     if missing:
         raise UsageError(f"server {server.name} has no property {', '.join(missing)}")
-    metadata = {k: v for k, v in server.metadata.items() if k not in set(args.property)}
-    _show(ctx, await api.update(server.id, metadata=metadata))
+    _show(ctx, await api.update(server.id, unset_metadata=args.property))
     return 0
