@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pytest
@@ -17,6 +18,8 @@ from polyvisor.agentkit.driver import (
     DriverError,
     HypervisorUnavailable,
     Instance,
+    InstanceSpec,
+    LocalImage,
     PowerState,
     RenditionWanted,
     SpawnFailed,
@@ -877,3 +880,40 @@ async def test_a_server_our_command_moved_to_another_host_is_not_reported_from_h
     driver.vanish("seen")
     gone = await tap.wait_for(is_(EventKind.VANISHED, "seen"))
     assert (gone.generation, gone.fault_code) == (3, "VANISHED")
+
+
+async def test_a_spawn_to_leave_off_makes_the_server_and_never_starts_it(agent: Agent) -> None:
+    await agent.send("off1", 1, "spawn", sha256=agent.image_sha, powered_off=True)
+    ev = await agent.tap.wait_for(is_(SPAWNED, "off1"))
+    assert ev.power_state == "SHUTDOWN"
+    vm = agent.driver.snapshot("off1")
+    assert vm is not None and vm.power_state == PowerState.SHUTDOWN and vm.boots == 0
+    assert agent.driver.calls_for("off1") == ["spawn"]  # made off: nothing powered it off
+
+
+class _AlwaysStarts(FakeDriver):
+    """A driver that cannot make or rebuild a VM without starting it."""
+
+    def spawn(self, spec: InstanceSpec) -> Instance:
+        return super().spawn(replace(spec, powered_off=False))
+
+    def rebuild(
+        self, server_id: str, image: LocalImage, disk_gb: int, *, powered_off: bool = False
+    ) -> Instance:
+        self._enter("rebuild", server_id)
+        return self.power_on(server_id)
+
+
+async def test_a_server_to_leave_off_that_its_driver_started_is_off_before_the_answer(
+    agent: Agent,
+) -> None:
+    driver = _AlwaysStarts(agent.host)
+    await agent.restart(driver)
+    await agent.send("off2", 1, "spawn", sha256=agent.image_sha, powered_off=True)
+    spawned = await agent.tap.wait_for(is_(SPAWNED, "off2"))
+    await agent.send("off2", 2, "rebuild", image_id="img", sha256=agent.image_sha, powered_off=True)
+    rebuilt = await agent.tap.wait_for(is_(EventKind.REBUILT, "off2"))
+    assert (spawned.power_state, rebuilt.power_state) == ("SHUTDOWN", "SHUTDOWN")
+    assert driver.calls_for("off2") == ["spawn", "power_off", "rebuild", "power_on", "power_off"]
+    vm = driver.snapshot("off2")
+    assert vm is not None and vm.power_state == PowerState.SHUTDOWN

@@ -168,6 +168,30 @@ def test_spawn_is_an_ensure(driver: LibvirtDriver, base_image: LocalImage) -> No
     assert list(raw_domains()).count(domain_name(s)) == 1
 
 
+def test_a_server_to_stay_off_is_made_and_rebuilt_without_being_started(
+    driver: LibvirtDriver, base_image: LocalImage
+) -> None:
+    """A stopped server evacuated here is defined, never started (a redelivered spawn does not
+    start it either); rebuilt while stopped, it gets its new disk and stays off."""
+    s = sid()
+    made = driver.spawn(spec_for(base_image, s, powered_off=True))
+    assert made.power_state == PowerState.SHUTDOWN and made.console is not None
+    dom = raw_domains()[domain_name(s)]
+    assert not dom.isActive() and dom.isPersistent()
+    assert driver.spawn(spec_for(base_image, s, powered_off=True)).power_state == (
+        PowerState.SHUTDOWN
+    )
+    disk = driver.instance_dir(s) / "disk.qcow2"
+    before = disk.stat().st_ino
+    rebuilt = driver.rebuild(s, base_image, 1, powered_off=True)
+    assert rebuilt.power_state == PowerState.SHUTDOWN
+    assert disk.stat().st_ino != before  # a new disk in place of the old one
+    assert not raw_domains()[domain_name(s)].isActive()
+    # Rebuilt running (as a running server is): started on its new disk.
+    assert driver.rebuild(s, base_image, 1).power_state == PowerState.RUNNING
+    assert raw_domains()[domain_name(s)].isActive()
+
+
 def test_power_reboot_console_and_destroy(driver: LibvirtDriver, base_image: LocalImage) -> None:
     s = sid()
     driver.spawn(spec_for(base_image, s))
@@ -262,7 +286,7 @@ def test_a_missing_base_image_fails_cleanly(driver: LibvirtDriver, base_image: L
 class StartFails(LibvirtDriver):
     """Defines the domain, then fails to start it (a QEMU that will not run)."""
 
-    def _define_and_start(self, conn, sid, xml):  # type: ignore[no-untyped-def]
+    def _define_and_start(self, conn, sid, xml, *, start=True):  # type: ignore[no-untyped-def]
         conn.defineXML(xml)
         raise DriverError("injected: qemu exited at start")
 

@@ -1,11 +1,13 @@
 """Snapshot and rebuild on vcsim: a VM snapshot, a CopyVirtualDisk of the disk it froze, the
 copy's flat extent downloaded; the snapshot and the copy are gone afterwards, and the bytes
-are the guest's disk. Rebuild keeps the VM and replaces its disk."""
+are the guest's disk. Rebuild keeps the VM and replaces its disk; a VM to stay off (a stopped
+server evacuated or rebuilt) is made and rebuilt without being powered on."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -111,6 +113,26 @@ def test_rebuild_keeps_the_vm_and_replaces_its_disk(
     assert Direct.extra(after)[BASE_TAG_KEY] == image_key(new)
     snap = driver.snapshot(inst.server_id, tmp_path)
     assert snap.path.read_bytes()[:16] == b"rebuilt-image-!!"
+
+
+def test_a_vm_to_stay_off_is_made_and_rebuilt_without_being_powered_on(
+    driver: VmwareDriver, direct: Direct, images: dict[str, Path]
+) -> None:
+    """A stopped server evacuated to this cluster is created, never powered on (a redelivered
+    spawn neither); rebuilt while stopped, it gets its new base and stays off."""
+    image = local_image(images["streamOptimized"], "img-off")
+    spec = replace(spec_for(image), powered_off=True)
+    made = driver.spawn(spec)
+    assert made.power_state == PowerState.SHUTDOWN
+    vm = direct.vm_by_tag(made.server_id)
+    assert vm is not None and vm.runtime.powerState == "poweredOff"
+    assert driver.spawn(spec).power_state == PowerState.SHUTDOWN
+    new = local_image(images["streamOptimized"], "img-off-new")
+    rebuilt = driver.rebuild(made.server_id, new, 0, powered_off=True)
+    assert rebuilt.power_state == PowerState.SHUTDOWN
+    after = direct.vm_by_tag(made.server_id)
+    assert after is not None and after.runtime.powerState == "poweredOff"
+    assert Direct.extra(after)[BASE_TAG_KEY] == image_key(new)
 
 
 def _snapshot_names(direct: Direct, vm: vim.VirtualMachine) -> list[str]:

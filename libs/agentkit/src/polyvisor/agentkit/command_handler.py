@@ -251,6 +251,8 @@ class CommandHandler:
                 await self._snapshot(cmd)
             elif cmd.verb == Verb.REBUILD:
                 inst = await apply_rebuild(self.driver, self.calls, self.cache, cmd)
+                assert cmd.rebuild is not None
+                inst = await self._kept_off(cmd, inst, cmd.rebuild.powered_off)
                 await self._answer(cmd, EventKind.REBUILT, inst)
             elif cmd.verb == Verb.OPEN_CONSOLE:
                 await self._open_console(cmd)
@@ -305,6 +307,7 @@ class CommandHandler:
         if req.root_volume is not None:
             await self._emit(cmd, EventKind.PROGRESS, task=Task.SPAWNING)
             inst = await spawn_from_volume(self.driver, self.calls, self.host, cmd)
+            inst = await self._kept_off(cmd, inst, req.powered_off)
             self._destroyed.pop(cmd.server_id, None)
             await self._answer(cmd, EventKind.SPAWNED, inst)
             return
@@ -322,8 +325,17 @@ class CommandHandler:
                 # Nothing of this server is left on the host: its image may be evicted.
                 await self.cache.release(cmd.server_id)
             raise
+        inst = await self._kept_off(cmd, inst, req.powered_off)
         self._destroyed.pop(cmd.server_id, None)
         await self._answer(cmd, EventKind.SPAWNED, inst)
+
+    async def _kept_off(self, cmd: Command, inst: Instance, powered_off: bool) -> Instance:
+        """A server to be left off that its driver started anyway (one that cannot make or
+        rebuild a VM without starting it) is powered off before the answer, which says so."""
+        if not powered_off or inst.power_state != PowerState.RUNNING:
+            return inst
+        log.warning("the driver started a server to be left off: powering it off")
+        return await self.calls.run("power_off", self.driver.power_off, cmd.server_id)
 
     async def _open_console(self, cmd: Command) -> None:
         driver = self.driver

@@ -75,6 +75,8 @@ class SpawnRequest:
     attempt: int = 1
     # The volume the server boots from, attached as it is (the boot_volume capability).
     root_volume: VolumeConnection | None = None
+    # Made but left powered off (an evacuation of a stopped server): never started.
+    powered_off: bool = False
 
     def guest(self, server_id: str) -> dict[str, Any]:
         """The guest's fields (GuestSpec's), whatever its root disk comes from."""
@@ -88,6 +90,7 @@ class SpawnRequest:
             "ssh_public_keys": self.public_keys,
             "user_data": self.user_data,
             "metadata": dict(self.metadata),
+            "powered_off": self.powered_off,
         }
 
 
@@ -104,6 +107,8 @@ class RebuildRequest:
     image: ImageRef
     disk_gb: int
     expected_sha256: str = ""
+    # The rebuilt server is left powered off (it was stopped): never started.
+    powered_off: bool = False
 
 
 @dataclass(frozen=True, slots=True)

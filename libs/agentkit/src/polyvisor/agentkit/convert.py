@@ -195,7 +195,10 @@ def command_from_proto(msg: commands_pb2.AgentCommand) -> Command:
             raise InvalidCommand("rebuild with a negative disk_gb")
         ref = _image_ref(msg.rebuild.image)
         rebuild = RebuildRequest(
-            ref, msg.rebuild.disk_gb, expected_sha256=msg.rebuild.image.sha256.lower()
+            ref,
+            msg.rebuild.disk_gb,
+            expected_sha256=msg.rebuild.image.sha256.lower(),
+            powered_off=msg.rebuild.powered_off,
         )
         return Command(verb=Verb.REBUILD, rebuild=rebuild, **base)
     if which == "open_console":
@@ -296,6 +299,7 @@ def _spawn_request(
         user_data=bytes(s.user_data),
         metadata=dict(s.metadata),
         attempt=s.attempt or 1,
+        powered_off=s.powered_off,
     )
 
 

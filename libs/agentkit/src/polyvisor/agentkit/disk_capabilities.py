@@ -51,7 +51,10 @@ class Snapshot(Protocol):
 @capability("rebuild")
 @runtime_checkable
 class Rebuild(Protocol):
-    def rebuild(self, server_id: str, image: LocalImage, disk_gb: int) -> Instance:
+    def rebuild(
+        self, server_id: str, image: LocalImage, disk_gb: int, *, powered_off: bool = False
+    ) -> Instance:
         """Replace the server's disk with a new one made from ``image`` (grown to
-        ``disk_gb``), keep the VM itself (its id, NICs, console) and start it."""
+        ``disk_gb``), keep the VM itself (its id, NICs, console) and start it; with
+        ``powered_off`` leave it off (it was stopped), never started on the new disk."""
         ...

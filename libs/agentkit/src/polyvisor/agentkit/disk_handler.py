@@ -109,4 +109,7 @@ async def apply_rebuild(
     local = await cache.fetch(
         req.image, rendition, user=cmd.server_id, expected_sha256=req.expected_sha256
     )
-    return await calls.run("rebuild", driver.rebuild, cmd.server_id, local, req.disk_gb)
+    return await calls.run(
+        "rebuild",
+        lambda: driver.rebuild(cmd.server_id, local, req.disk_gb, powered_off=req.powered_off),
+    )

@@ -14,7 +14,7 @@ libvirtError and vmodl faults into them at its own boundary.
 
 Idempotency, verb by verb:
 - ``spawn`` ensures: if a VM tagged with the server id already exists it is returned (and
-  started if it should be running), never created twice.
+  started if it should be running, i.e. unless ``spec.powered_off``), never created twice.
 - ``destroy`` of a VM that is already gone succeeds.
 - ``power_on`` of a running VM and ``power_off`` of a stopped one succeed.
 """
@@ -188,6 +188,8 @@ class GuestSpec:
     ssh_public_keys: tuple[str, ...] = ()
     user_data: bytes = b""
     metadata: Mapping[str, str] = field(default_factory=dict)
+    # Make the VM but leave it powered off, never started (a stopped server evacuated).
+    powered_off: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +289,8 @@ class Driver(Protocol):
         ...
 
     def spawn(self, spec: InstanceSpec) -> Instance:
-        """Ensure the VM exists and runs. On failure remove what was made, then raise.
+        """Ensure the VM exists and runs (exists, never started, when ``spec.powered_off``).
+        On failure remove what was made, then raise.
 
         ``spec.image.rendition`` is one of the renditions ``host_info`` lists (the scheduler
         chose it); a driver refuses one it cannot boot with SpawnFailed."""

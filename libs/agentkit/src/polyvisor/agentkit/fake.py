@@ -16,6 +16,8 @@ a spawn creates the VM powered off and reports that before it powers it on, as v
 watch does between CreateVM and PowerOn (the power-on is the spawn's answer). ``hold_changes`` keeps every change (stamped with
 the moment it was observed) until ``deliver_held``, like a watch answer that arrives or is
 handled after the fact. Thread-safe: the runtime calls it from its executor threads.
+
+One concern: one in-memory hypervisor, its Driver verbs and the controls tests drive it with.
 """
 
 from __future__ import annotations
@@ -218,15 +220,17 @@ class FakeDriver:
             self._emit(InstanceChange(spec.server_id, PowerState.SHUTDOWN))
             with self._lock:
                 vm = self._vm(spec.server_id)
-                vm.power_state = PowerState.RUNNING  # its first boot
+                if not spec.powered_off:
+                    vm.power_state = PowerState.RUNNING  # its first boot
                 return self._instance(vm)
         with self._lock:
             found = self.vms.get(spec.server_id)
             if found is None:
-                vm = self._create(spec, PowerState.RUNNING)
+                off = spec.powered_off
+                vm = self._create(spec, PowerState.SHUTDOWN if off else PowerState.RUNNING)
             else:
                 vm = found
-                if vm.power_state != PowerState.RUNNING:
+                if vm.power_state != PowerState.RUNNING and not spec.powered_off:
                     vm.power_state = PowerState.RUNNING
                     vm.boots += 1
             return self._instance(vm)
@@ -242,6 +246,7 @@ class FakeDriver:
                 disk_gb=spec.disk_gb,
                 image_path=str(spec.image.path),
                 console_port=self._free_port(),
+                boots=0 if spec.powered_off else 1,  # made off: never started
                 user_data=spec.user_data,
                 public_keys=tuple(spec.ssh_public_keys),
                 metadata=dict(spec.metadata),

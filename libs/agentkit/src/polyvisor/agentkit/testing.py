@@ -288,6 +288,7 @@ def agent_command(
     volume_id: str = "",
     volume_kind: str = "",
     volume_attrs: dict[str, str] | None = None,
+    powered_off: bool = False,
 ) -> commands_pb2.AgentCommand:
     """An AgentCommand as the api would publish it (verb: spawn, destroy, power_on, ...).
 
@@ -322,6 +323,7 @@ def agent_command(
                 public_keys=list(public_keys),
                 user_data=user_data,
                 attempt=1,
+                powered_off=powered_off,
             )
         )
         if volume_id:  # boots from the volume: no image
@@ -350,6 +352,7 @@ def agent_command(
                     image_id=image_id, disk_format=disk_format_to_proto(disk_format), sha256=sha256
                 ),
                 disk_gb=disk_gb,
+                powered_off=powered_off,
             )
         )
     elif verb == "open_console":

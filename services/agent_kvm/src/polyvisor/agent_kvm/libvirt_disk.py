@@ -101,9 +101,11 @@ class DiskVerbs(LibvirtHost):
             dom.snapshotCreateXML(xml, base)
         return False
 
-    def rebuild(self, server_id: str, image: LocalImage, disk_gb: int) -> Instance:
+    def rebuild(
+        self, server_id: str, image: LocalImage, disk_gb: int, *, powered_off: bool = False
+    ) -> Instance:
         """A new root disk from ``image`` in place of the old one (same file, same domain),
-        then start it."""
+        then start it (``powered_off``: leave it off, it was stopped)."""
         with self._lock_for(server_id):
             dom = self._get(server_id)
             with mapped_errors(f"stop server {server_id} for its rebuild"):
@@ -127,8 +129,9 @@ class DiskVerbs(LibvirtHost):
                 raise DriverError(f"rebuild of server {server_id}: {exc}") from exc
             finally:
                 fresh.unlink(missing_ok=True)
-            log.info("server rebuilt", server_id=server_id, image_id=image.ref.image_id)
-            return self._ensure_running(server_id, dom)
+            log.info("server rebuilt", server_id=server_id, image_id=image.ref.image_id,
+                     powered_off=powered_off)  # fmt: skip
+            return self._ensure_running(server_id, dom, leave_off=powered_off)
 
     def console_output(self, server_id: str, max_bytes: int) -> bytes:
         """The tail of the serial log the domain writes (its serial port and console, to a

@@ -266,9 +266,13 @@ class LibvirtHost:
         safe = server_id.replace("/", "_")
         return self.instances_dir / safe
 
-    def _ensure_running(self, server_id: str, dom: libvirt.virDomain) -> Instance:
+    def _ensure_running(
+        self, server_id: str, dom: libvirt.virDomain, *, leave_off: bool = False
+    ) -> Instance:
+        """Start the domain unless it runs, or (``leave_off``: a server to stay stopped) leave
+        it as it is."""
         with mapped_errors(f"start server {server_id}"):
-            if not dom.isActive():
+            if not leave_off and not dom.isActive():
                 dom.create()
         return self._instance(server_id, dom, console=True)
 

@@ -74,7 +74,7 @@ class SpawnVerbs(LibvirtHost):
         with self._lock_for(spec.server_id):
             existing = self._find(spec.server_id)
             if existing is not None:
-                return self._ensure_running(spec.server_id, existing)
+                return self._ensure_running(spec.server_id, existing, leave_off=spec.powered_off)
             return self._build(spec, (), {}, root)
 
     def spawn_with_ports(
@@ -88,7 +88,7 @@ class SpawnVerbs(LibvirtHost):
         with self._lock_for(spec.server_id):
             existing = self._find(spec.server_id)
             if existing is not None:
-                return self._ensure_running(spec.server_id, existing)
+                return self._ensure_running(spec.server_id, existing, leave_off=spec.powered_off)
             return self._create(spec, nics, network_data or {})
 
     def instance_meta(self, server_id: str) -> InstanceMeta | None:
@@ -228,8 +228,9 @@ class SpawnVerbs(LibvirtHost):
             )
             if disk.network is not None:
                 xml = replace_root_disk(xml, str(disk.path), disk.network)
-            dom = self._define_and_start(conn, sid, xml)
-            log.info("server spawned", server_id=sid, domain=dom.name(), vnc_port=port)
+            dom = self._define_and_start(conn, sid, xml, start=not spec.powered_off)
+            log.info("server spawned", server_id=sid, domain=dom.name(), vnc_port=port,
+                     powered_off=spec.powered_off)  # fmt: skip
             return self._instance(sid, dom, console=True)
         except BaseException as exc:
             self._cleanup_failed_spawn(sid, dom, workdir)
@@ -272,12 +273,16 @@ class SpawnVerbs(LibvirtHost):
         create_overlay(base, rendition, disk_path, size)
         return RootDisk(disk_path, "qcow2")
 
-    def _define_and_start(self, conn: libvirt.virConnect, sid: str, xml: str) -> libvirt.virDomain:
+    def _define_and_start(
+        self, conn: libvirt.virConnect, sid: str, xml: str, *, start: bool = True
+    ) -> libvirt.virDomain:
+        """Define the domain, then start it (unless not ``start``: a server to stay off)."""
         with mapped_errors(f"define server {sid}"):
             dom = conn.defineXML(xml)
         self._watcher.remember(dom.name(), sid)
-        with mapped_errors(f"start server {sid}"):
-            dom.create()
+        if start:
+            with mapped_errors(f"start server {sid}"):
+                dom.create()
         return dom
 
     def _cleanup_failed_spawn(

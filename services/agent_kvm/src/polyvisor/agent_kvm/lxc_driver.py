@@ -171,9 +171,11 @@ class LxcDriver(SpawnVerbs):
 
     # ------------------------------------------------------------------ power
 
-    def _ensure_running(self, server_id: str, dom: libvirt.virDomain) -> Instance:
+    def _ensure_running(
+        self, server_id: str, dom: libvirt.virDomain, *, leave_off: bool = False
+    ) -> Instance:
         self._link_rootfs(server_id)
-        return super()._ensure_running(server_id, dom)
+        return super()._ensure_running(server_id, dom, leave_off=leave_off)
 
     def power_on(self, server_id: str) -> Instance:
         inst = PowerVerbs.power_on(cast(PowerVerbs, self), server_id)
@@ -271,7 +273,7 @@ class LxcDriver(SpawnVerbs):
                     interfaces=nics,
                 )
             )
-            dom = self._define_and_start(conn, sid, xml)
+            dom = self._define_and_start(conn, sid, xml, start=not spec.powered_off)
             log.info("container spawned", server_id=sid, domain=dom.name())
             return self._instance(sid, dom, console=False)
         except BaseException as exc:

@@ -326,9 +326,12 @@ class VmwareDriver(
             except Exception as e:
                 log.warning("could not remove a snapshot", server_id=sid, error=fault_text(e))
 
-    def rebuild(self, server_id: str, image: LocalImage, disk_gb: int) -> Instance:
+    def rebuild(
+        self, server_id: str, image: LocalImage, disk_gb: int, *, powered_off: bool = False
+    ) -> Instance:
         """The VM keeps its identity (moref, NICs, VNC port); its disk is a new copy of the
-        image's base disk, grown to the flavor; then it runs."""
+        image's base disk, grown to the flavor; then it runs (``powered_off``: it stays off,
+        as it was)."""
         conn, place = self._ready()
         with self._guard(conn):
             vm = self._require(conn, place, server_id)
@@ -359,7 +362,8 @@ class VmwareDriver(
                 self._grow_disk(conn, vm, want_kb)
             tag = vim.option.OptionValue(key=BASE_TAG_KEY, value=image_key(image))  # its base now
             self._wait(conn, vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(extraConfig=[tag])))
-            self._power(conn, vm, on=True)
+            if not powered_off:
+                self._power(conn, vm, on=True)
             rec = self._observe(conn, server_id, vm)
         if rec is None:
             raise InstanceNotFound(f"VM {server_id} vanished")

@@ -159,7 +159,7 @@ class Spawning(Registry):
             tagged = self._tagged(conn, place, sid, thorough=True)
             existing = next((vm for vm, owner in tagged if owner is Owner.US), None)
             if existing is not None:
-                return self._ensure_running(conn, sid, existing)
+                return self._ensure_running(conn, sid, existing, leave_off=spec.powered_off)
             if tagged:
                 other = tagged[0][1]
                 # Same name in the shared folder, and its datastore folder is that VM's: touch
@@ -208,13 +208,16 @@ class Spawning(Registry):
                 want_kb = spec.disk_gb * GIB // 1024
                 if want_kb > plan.disk_capacity_kb:
                     self._grow_disk(conn, created, want_kb)
-                _, props = wait_task_then_read(
-                    conn.content,
-                    created.PowerOnVM_Task(),
-                    created,
-                    _RUNTIME_PATHS,
-                    timeout=self.options.task_timeout_s,
-                )
+                if spec.powered_off:  # a stopped server evacuated: made, never started
+                    props = retrieve_one(conn.content, created, _RUNTIME_PATHS)
+                else:
+                    _, props = wait_task_then_read(
+                        conn.content,
+                        created.PowerOnVM_Task(),
+                        created,
+                        _RUNTIME_PATHS,
+                        timeout=self.options.task_timeout_s,
+                    )
                 rec = None
                 if props is not None:
                     host = self._host_name(conn, props.get("runtime.host"), sid)
@@ -244,11 +247,14 @@ class Spawning(Registry):
                 self._net.report(bindings, active=False, message=str(e))
             raise
 
-    def _ensure_running(self, conn: Conn, sid: str, vm: vim.VirtualMachine) -> Instance:
+    def _ensure_running(
+        self, conn: Conn, sid: str, vm: vim.VirtualMachine, *, leave_off: bool = False
+    ) -> Instance:
+        """The VM started unless it runs, or (``leave_off``: to stay stopped) as it is."""
         rec = self._observe(conn, sid, vm)
         if rec is None:
             raise SpawnFailed(f"VM {sid} vanished", retryable=True)
-        if rec.power != PowerState.RUNNING:
+        if rec.power != PowerState.RUNNING and not leave_off:
             self._power(conn, vm, on=True)
             rec = self._observe(conn, sid, vm) or rec
         return self._instance(rec)

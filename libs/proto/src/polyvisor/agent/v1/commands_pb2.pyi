@@ -107,7 +107,7 @@ class SpawnImage(_message.Message):
     def __init__(self, image_id: _Optional[str] = ..., disk_format: _Optional[_Union[_disk_pb2.DiskFormat, str]] = ..., vmware_disktype: _Optional[_Union[_disk_pb2.VmwareDiskType, str]] = ..., vmware_adaptertype: _Optional[_Union[_disk_pb2.VmwareAdapterType, str]] = ..., hw_disk_bus: _Optional[_Union[_disk_pb2.DiskBus, str]] = ..., architecture: _Optional[str] = ..., vm_mode: _Optional[str] = ..., os_type: _Optional[str] = ..., vmware_ostype: _Optional[str] = ..., sha256: _Optional[str] = ..., size: _Optional[int] = ..., virtual_size: _Optional[int] = ..., hw_vif_model: _Optional[str] = ...) -> None: ...
 
 class SpawnServer(_message.Message):
-    __slots__ = ("name", "hostname", "resources", "flavor_id", "extra_specs", "image", "public_keys", "user_data", "metadata", "project_id", "user_id", "availability_zone", "console_type", "attempt", "ports", "root_volume")
+    __slots__ = ("name", "hostname", "resources", "flavor_id", "extra_specs", "image", "public_keys", "user_data", "metadata", "project_id", "user_id", "availability_zone", "console_type", "attempt", "ports", "root_volume", "powered_off")
     class ExtraSpecsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -138,6 +138,7 @@ class SpawnServer(_message.Message):
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     PORTS_FIELD_NUMBER: _ClassVar[int]
     ROOT_VOLUME_FIELD_NUMBER: _ClassVar[int]
+    POWERED_OFF_FIELD_NUMBER: _ClassVar[int]
     name: str
     hostname: str
     resources: _resources_pb2.Resources
@@ -154,7 +155,8 @@ class SpawnServer(_message.Message):
     attempt: int
     ports: _containers.RepeatedCompositeFieldContainer[_bindings_pb2.PortBindingSpec]
     root_volume: VolumeConnection
-    def __init__(self, name: _Optional[str] = ..., hostname: _Optional[str] = ..., resources: _Optional[_Union[_resources_pb2.Resources, _Mapping]] = ..., flavor_id: _Optional[str] = ..., extra_specs: _Optional[_Mapping[str, str]] = ..., image: _Optional[_Union[SpawnImage, _Mapping]] = ..., public_keys: _Optional[_Iterable[str]] = ..., user_data: _Optional[bytes] = ..., metadata: _Optional[_Mapping[str, str]] = ..., project_id: _Optional[str] = ..., user_id: _Optional[str] = ..., availability_zone: _Optional[str] = ..., console_type: _Optional[_Union[_hypervisor_pb2.ConsoleType, str]] = ..., attempt: _Optional[int] = ..., ports: _Optional[_Iterable[_Union[_bindings_pb2.PortBindingSpec, _Mapping]]] = ..., root_volume: _Optional[_Union[VolumeConnection, _Mapping]] = ...) -> None: ...
+    powered_off: bool
+    def __init__(self, name: _Optional[str] = ..., hostname: _Optional[str] = ..., resources: _Optional[_Union[_resources_pb2.Resources, _Mapping]] = ..., flavor_id: _Optional[str] = ..., extra_specs: _Optional[_Mapping[str, str]] = ..., image: _Optional[_Union[SpawnImage, _Mapping]] = ..., public_keys: _Optional[_Iterable[str]] = ..., user_data: _Optional[bytes] = ..., metadata: _Optional[_Mapping[str, str]] = ..., project_id: _Optional[str] = ..., user_id: _Optional[str] = ..., availability_zone: _Optional[str] = ..., console_type: _Optional[_Union[_hypervisor_pb2.ConsoleType, str]] = ..., attempt: _Optional[int] = ..., ports: _Optional[_Iterable[_Union[_bindings_pb2.PortBindingSpec, _Mapping]]] = ..., root_volume: _Optional[_Union[VolumeConnection, _Mapping]] = ..., powered_off: _Optional[bool] = ...) -> None: ...
 
 class DestroyServer(_message.Message):
     __slots__ = ("reason",)
@@ -193,12 +195,14 @@ class SnapshotServer(_message.Message):
     def __init__(self, image_id: _Optional[str] = ..., then_destroy: _Optional[bool] = ...) -> None: ...
 
 class RebuildServer(_message.Message):
-    __slots__ = ("image", "disk_gb")
+    __slots__ = ("image", "disk_gb", "powered_off")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     DISK_GB_FIELD_NUMBER: _ClassVar[int]
+    POWERED_OFF_FIELD_NUMBER: _ClassVar[int]
     image: SpawnImage
     disk_gb: int
-    def __init__(self, image: _Optional[_Union[SpawnImage, _Mapping]] = ..., disk_gb: _Optional[int] = ...) -> None: ...
+    powered_off: bool
+    def __init__(self, image: _Optional[_Union[SpawnImage, _Mapping]] = ..., disk_gb: _Optional[int] = ..., powered_off: _Optional[bool] = ...) -> None: ...
 
 class OpenConsole(_message.Message):
     __slots__ = ("password", "valid_for_s")
