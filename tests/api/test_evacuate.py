@@ -1,7 +1,7 @@
 """Evacuating a host whose agent stopped (EvacuateHypervisor), through the public gRPC API with
 the real scheduler, network and image services and fake agents: refused while the host is up;
 once it is down, its servers are rebuilt on the other host from their images (same id, name,
-flavor, port and address), the claims follow exactly (one per server, none left on the down
+flavor, port and address; a stopped one stays stopped, made powered off), the claims follow exactly (one per server, none left on the down
 host), a server whose image is gone stays with a fault saying why; and the agent that comes
 back (the agentkit runtime, its reconciler asking the real api) destroys its stale copies of
 the evacuated servers and keeps the one still assigned to it."""
@@ -25,7 +25,7 @@ import pytest
 from polyvisor.agentkit.fake import FakeDriver
 from polyvisor.agentkit.runtime import AgentRuntime
 from polyvisor.agentkit.settings import AgentSettings
-from polyvisor.compute.v1 import flavors_pb2, hypervisors_pb2, servers_pb2
+from polyvisor.compute.v1 import flavors_pb2, hypervisors_pb2, server_actions_pb2, servers_pb2
 from polyvisor.image.v1 import images_pb2
 from polyvisor.scheduling.v1 import scheduler_pb2, scheduler_service_pb2_grpc
 from polyvisor.types.v1 import fault_pb2, hypervisor_pb2
@@ -185,8 +185,14 @@ async def test_a_down_hosts_servers_are_rebuilt_elsewhere_and_its_agent_drops_th
     )
     assert hv.hypervisor.status == hypervisor_pb2.HOST_STATUS_DISABLED
 
-    for s in (plain, wired):
-        moved = await admin.wait(s.id, st.SERVER_STATE_ACTIVE, within=60)
+    # Each comes back as it was: the stopped one stopped (as Nova's evacuate keeps it), the
+    # running one running.
+    for s, state, power in (
+        (plain, st.SERVER_STATE_SHUTOFF, hypervisor_pb2.POWER_STATE_SHUTDOWN),
+        (wired, st.SERVER_STATE_ACTIVE, hypervisor_pb2.POWER_STATE_RUNNING),
+    ):
+        moved = await admin.wait(s.id, state, within=60)
+        assert moved.power_state == power
         was = before[s.id]
         assert moved.host == UP
         assert (moved.id, moved.name, moved.flavor.id) == (was.id, was.name, was.flavor.id)
@@ -198,6 +204,18 @@ async def test_a_down_hosts_servers_are_rebuilt_elsewhere_and_its_agent_drops_th
     spawned_up = [c for c in up.commands() if c["verb"] == "spawn"]
     assert {c["server_id"] for c in spawned_up} == {plain.id, wired.id}
     assert {c["image_id"] for c in spawned_up} == {image.id}
+    # The new host was told to make the stopped one powered off (never started), and sent
+    # nothing else for either: no power-on, no power-off after a start.
+    assert {(c["server_id"], c["powered_off"]) for c in spawned_up} == {
+        (plain.id, True),
+        (wired.id, False),
+    }
+    assert {c["verb"] for c in up.commands() if c["server_id"] in (plain.id, wired.id)} == {"spawn"}
+    history = await admin.compute.ListServerActions(
+        server_actions_pb2.ListServerActionsRequest(server_id=plain.id), metadata=admin.md
+    )
+    assert [a.action for a in history.actions] == ["evacuate", "stop", "create"]
+    assert history.actions[0].result == server_actions_pb2.SERVER_ACTION_RESULT_SUCCESS
 
     left = await admin.get(stays.id)
     assert left.host == DOWN and left.state == st.SERVER_STATE_ACTIVE
@@ -257,8 +275,9 @@ async def test_a_down_hosts_servers_are_rebuilt_elsewhere_and_its_agent_drops_th
         assert (await admin.get(stays.id)).host == DOWN
     finally:
         await runtime.close()
+    assert (await admin.get(plain.id)).state == st.SERVER_STATE_SHUTOFF
+    assert (await admin.get(wired.id)).state == st.SERVER_STATE_ACTIVE
     for s in (plain, wired):
-        assert (await admin.get(s.id)).state == st.SERVER_STATE_ACTIVE
         assert await env.claims(s.id) == [(UP, FLAVOR[1])]
 
 
@@ -271,11 +290,17 @@ async def test_one_server_of_a_down_host_is_rebuilt_on_the_host_named(
     agent = await env.stack.start_agent(gone, physical_networks="physnet1")
     await env.stack.start_agent(there, physical_networks="physnet1")
     await wait_hosts(admin, gone, there)
-    s = await admin.create_server(
-        "ev-one", image.id, FLAVOR[0], scheduler_hints={"force_host": gone}
-    )
+    s, off = [
+        await admin.create_server(name, image.id, FLAVOR[0], scheduler_hints={"force_host": gone})
+        for name in ("ev-one", "ev-one-off")
+    ]
     was = await admin.wait(s.id, st.SERVER_STATE_ACTIVE)
     assert was.host == gone
+    await admin.wait(off.id, st.SERVER_STATE_ACTIVE)
+    await admin.compute.StopServer(
+        servers_pb2.StopServerRequest(server_id=off.id), metadata=admin.md
+    )
+    await admin.wait(off.id, st.SERVER_STATE_SHUTOFF)
 
     code, _, err = await cli(env, tmp_path, "server", "evacuate", s.id, "--host", there)
     assert code != 0 and "is up" in err  # its host runs it
@@ -290,15 +315,18 @@ async def test_one_server_of_a_down_host_is_rebuilt_on_the_host_named(
         )
     assert same.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
-    code, moved, err = await cli(
-        env, tmp_path, "server", "evacuate", s.id, "--host", there, "--wait"
-    )
-    assert code == 0, err
-    assert moved["host"] == there and moved["state"] == "ACTIVE"
-    assert (moved["id"], moved["name"]) == (was.id, was.name)
-    assert await env.claims(s.id) == [(there, FLAVOR[1])]
+    # Waiting for each ends as it was: the running one ACTIVE, the stopped one SHUTOFF.
+    for server, state in ((s, "ACTIVE"), (off, "SHUTOFF")):
+        code, moved, err = await cli(
+            env, tmp_path, "server", "evacuate", server.id, "--host", there, "--wait"
+        )
+        assert code == 0, err
+        assert moved["host"] == there and moved["state"] == state
+        assert moved["id"] == server.id
+        assert await env.claims(server.id) == [(there, FLAVOR[1])]
+    assert moved["name"] == "ev-one-off" and moved["power_state"] == "shutdown"
     assert await env.used_vcpus(gone) == 0
-    assert await env.used_vcpus(there) == FLAVOR[1]
+    assert await env.used_vcpus(there) == 2 * FLAVOR[1]
     # A per-server evacuation leaves the hypervisor as it was (enabled).
     hv = await admin.compute.GetHypervisor(
         hypervisors_pb2.GetHypervisorRequest(hypervisor_id=gone), metadata=admin.md

@@ -1,17 +1,27 @@
 """Rebuild keeps the server on its host, so the new image is checked by the scheduler's image
 filters against that host: refused with the scheduler's explanation (FAILED_PRECONDITION,
-nothing started) when the host cannot run it, accepted otherwise."""
+nothing started) when the host cannot run it, accepted otherwise. It keeps the server's power
+state, as Nova's does: a running server is rebuilt running, a stopped one is rebuilt stopped
+(the host is told to leave it off, and it is never seen running)."""
 
 from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 
-from polyvisor.compute.v1 import flavors_pb2, servers_pb2
+from polyvisor.compute.v1 import flavors_pb2, server_actions_pb2, servers_pb2
 from polyvisor.image.v1 import images_pb2
 from polyvisor.types.v1 import hypervisor_pb2
 from polyvisor.types.v1 import server_status_pb2 as st
-from tests.api.stack import Stack, wait_hosts
+from tests.api.stack import Client, Stack, eventually, wait_hosts
 from tests.api.test_lifecycle import HOSTS, Env
 
 
@@ -76,5 +86,106 @@ async def test_a_rebuild_to_an_image_the_host_runs_starts(env: Env) -> None:
         servers_pb2.RebuildServerRequest(server_id=s.id, image_id=other.id), metadata=c.md
     )
     assert resp.server.task == st.SERVER_TASK_REBUILDING
+    await c.compute.DeleteServer(servers_pb2.DeleteServerRequest(server_id=s.id), metadata=c.md)
+    await c.wait(s.id, st.SERVER_STATE_DELETED)
+
+
+async def _cli(env: Env, *argv: str) -> tuple[int, Any, str]:
+    """The `polyvisor` CLI as the member: exit code, its JSON out, stderr."""
+    stack = env.stack
+    assert stack.imagesvc is not None
+    os_env = {
+        **os.environ,
+        "POLYVISOR_API_URL": stack.apis[0].address,
+        "POLYVISOR_IMAGE_URL": stack.imagesvc.address,
+        "POLYVISOR_TOKEN": env.member.token,
+        "POLYVISOR_CONFIG": str(stack.root / "cli-rebuild.yaml"),
+    }
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [str(Path(sys.executable).parent / "polyvisor"), *argv, "-f", "json"],
+        capture_output=True,
+        text=True,
+        env=os_env,
+    )
+    return done.returncode, json.loads(done.stdout or "null"), done.stderr
+
+
+async def _actions(c: Client, server_id: str) -> list[server_actions_pb2.ServerAction]:
+    resp = await c.compute.ListServerActions(
+        server_actions_pb2.ListServerActionsRequest(server_id=server_id), metadata=c.md
+    )
+    return list(resp.actions)
+
+
+async def _changes_since(c: Client, server_id: str, revision: int) -> list[servers_pb2.Server]:
+    """The server as each change since `revision` left it, up to its settled rebuild."""
+    seen: list[servers_pb2.Server] = []
+    watch = c.compute.WatchServers(
+        servers_pb2.WatchServersRequest(server_id=server_id, from_revision=revision),
+        metadata=c.md,
+    )
+
+    async def read() -> None:
+        async for change in watch:
+            seen.append(change.server)
+            if change.server.task == st.SERVER_TASK_NONE and seen[0].task != st.SERVER_TASK_NONE:
+                return
+
+    try:
+        await asyncio.wait_for(read(), 30)
+    finally:
+        watch.cancel()
+    return seen
+
+
+@pytest.mark.parametrize("stopped", [False, True], ids=["running", "stopped"])
+async def test_a_rebuild_keeps_the_servers_power_state(env: Env, stopped: bool) -> None:
+    c = env.member
+    name = f"rb-power-{'off' if stopped else 'on'}"
+    s = await c.wait((await c.create_server(name, env.image_id, "small")).id,
+                     st.SERVER_STATE_ACTIVE)  # fmt: skip
+    if stopped:
+        await c.compute.StopServer(servers_pb2.StopServerRequest(server_id=s.id), metadata=c.md)
+        s = await c.wait(s.id, st.SERVER_STATE_SHUTOFF)
+    other = await c.upload_image(f"{name}-new", architecture="x86_64")
+    resp = await c.compute.RebuildServer(
+        servers_pb2.RebuildServerRequest(server_id=s.id, image_id=other.id, request_id=name),
+        metadata=c.md,
+    )
+    assert resp.server.task == st.SERVER_TASK_REBUILDING
+    assert resp.server.state == s.state  # in flight, it stays where it was
+    changes = await _changes_since(c, s.id, s.revision)
+    done = changes[-1]
+    want_state = st.SERVER_STATE_SHUTOFF if stopped else st.SERVER_STATE_ACTIVE
+    want_power = (
+        hypervisor_pb2.POWER_STATE_SHUTDOWN if stopped else hypervisor_pb2.POWER_STATE_RUNNING
+    )
+    assert (done.state, done.power_state, done.image_id) == (want_state, want_power, other.id)
+    assert {x.task for x in changes[:-1]} == {st.SERVER_TASK_REBUILDING}
+    if stopped:  # never shown running on the way
+        assert {x.state for x in changes} == {st.SERVER_STATE_SHUTOFF}
+        assert hypervisor_pb2.POWER_STATE_RUNNING not in {x.power_state for x in changes}
+    # The host was told to rebuild it off (or on), and nothing else: no start, no stop after.
+    sent = env.commands(s.id)
+    rebuilds = [x for x in sent if x["verb"] == "rebuild"]
+    assert [(x["image_id"], x["powered_off"]) for x in rebuilds] == [(other.id, stopped)]
+    assert sent[-1]["verb"] == "rebuild"
+    # (the stop's power-off may have been sent again after a timeout on a loaded machine)
+    assert {x["verb"] for x in sent if x["verb"] in ("power_on", "power_off")} == (
+        {"power_off"} if stopped else set()
+    )
+    # One rebuild action, closed successfully; nothing else was started for it.
+    actions = await eventually(
+        lambda: _actions(c, s.id), lambda got: all(a.HasField("finish_time") for a in got)
+    )
+    want = ["rebuild", "stop", "create"] if stopped else ["rebuild", "create"]
+    assert [a.action for a in actions] == want
+    assert actions[0].request_id == name
+    assert actions[0].result == server_actions_pb2.SERVER_ACTION_RESULT_SUCCESS
+    # The CLI's --wait ends there too (it waits for ACTIVE or SHUTOFF, settled).
+    code, out, err = await _cli(env, "server", "rebuild", s.id, "--image", env.image_id, "--wait")
+    assert code == 0, err
+    assert (out["state"], out["image_id"]) == ("SHUTOFF" if stopped else "ACTIVE", env.image_id)
     await c.compute.DeleteServer(servers_pb2.DeleteServerRequest(server_id=s.id), metadata=c.md)
     await c.wait(s.id, st.SERVER_STATE_DELETED)

@@ -150,6 +150,13 @@ _ANSWERS = {
 _KEEP_POWER = frozenset({"resize", "confirm_resize", "revert_resize"})
 
 
+def _power_left(powered_off: bool) -> int:
+    """The power state a spawn or rebuild leaves: off when the command said so."""
+    return (
+        hypervisor_pb2.POWER_STATE_SHUTDOWN if powered_off else hypervisor_pb2.POWER_STATE_RUNNING
+    )
+
+
 def _now() -> Timestamp:
     ts = Timestamp()
     ts.GetCurrentTime()
@@ -279,6 +286,8 @@ class FakeAgent:
         self.newest[cmd.server_id] = cmd.generation
         if verb == "spawn":
             await self._spawn(cmd)
+        elif verb == "rebuild":
+            await self._rebuild(cmd)
         elif verb in _ANSWERS:
             await self._power(cmd, verb)
         elif verb == "snapshot" and self.config.snapshot == "ok":
@@ -309,6 +318,8 @@ class FakeAgent:
             record.update(port_id=getattr(cmd, verb).port_id)
         if verb == "live_migrate":
             record.update(dest_host=cmd.live_migrate.dest_host)
+        if verb == "rebuild":
+            record.update(image_id=cmd.rebuild.image.image_id, powered_off=cmd.rebuild.powered_off)
         if verb in ("attach_volume", "detach_volume"):
             v = getattr(cmd, verb).volume
             record.update(volume_id=v.volume_id, volume_kind=v.kind, volume_attrs=dict(v.attrs))
@@ -328,6 +339,7 @@ class FakeAgent:
                 user_data=s.user_data.decode(errors="replace"),
                 metadata=dict(s.metadata),
                 attempt=s.attempt,
+                powered_off=s.powered_off,
                 project_id=s.project_id,
                 ports=[
                     {"port_id": b.port_id, "host": b.host, "mac_address": b.mac_address}
@@ -369,12 +381,19 @@ class FakeAgent:
         await self._emit(
             cmd,
             ev_pb.SERVER_EVENT_KIND_SPAWNED,
-            power=hypervisor_pb2.POWER_STATE_RUNNING,
+            power=_power_left(cmd.spawn.powered_off),
             console=hypervisor_pb2.ConsoleInfo(
                 type=hypervisor_pb2.CONSOLE_TYPE_VNC, host="127.0.0.1", port=self.consoles
             ),
             instance_name=f"fake-{cmd.server_id[:8]}",
         )
+
+    async def _rebuild(self, cmd: commands_pb2.AgentCommand) -> None:
+        """REBUILT at once (nothing fetched): running, or off when the command says so."""
+        if self.power_modes.get(cmd.server_id, self.config.power) == "silent":
+            return
+        power = _power_left(cmd.rebuild.powered_off)
+        await self._emit(cmd, ev_pb.SERVER_EVENT_KIND_REBUILT, power=power)
 
     power_modes: dict[str, str] = {}
 

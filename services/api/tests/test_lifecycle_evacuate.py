@@ -62,23 +62,33 @@ def test_a_settled_server_is_built_again_elsewhere_its_old_claim_released_first(
     assert after.generation == s.generation + 1
     assert after.host == "" and after.tried_hosts == ("h1",)
     assert after.attempts == 0 and after.fault is None
-    assert after.desired_power_state == m.Power.RUNNING
+    # A stopped server comes back stopped (as Nova's evacuate keeps it), any other running.
+    stopped = state == "SHUTOFF"
+    want = m.Power.SHUTDOWN if stopped else m.Power.RUNNING
+    assert after.desired_power_state == want
     release, schedule = out.work
     assert isinstance(release, lc.ReleaseClaim) and not release.move
     assert schedule == lc.Schedule(after.generation)
-    # The build path takes it from there: placed on another host, spawned there, ACTIVE.
+    # The build path takes it from there: placed on another host, spawned there (made powered
+    # off when it was stopped: never started), ACTIVE or SHUTOFF as it was.
     placed = lc.on_placement(
         after, after.generation, Placement(host="h2", hostname="h2"), None, NOW, D
     )
+    [send] = placed.work
+    assert isinstance(send, lc.Send) and isinstance(send.command, lc.Spawn)
+    assert send.command.powered_off is stopped
     on_h2 = apply(after, placed)
     assert on_h2.host == "h2" and on_h2.task == m.Task.SPAWNING
     spawned = lc.apply_event(
-        on_h2,
-        event("SPAWNED", on_h2.generation, "h2", power_state=m.Power.RUNNING),
-        NOW,
-        D,
+        on_h2, event("SPAWNED", on_h2.generation, "h2", power_state=want), NOW, D
     )
-    assert apply(on_h2, spawned).state == m.State.ACTIVE
+    settled = apply(on_h2, spawned)
+    assert settled.state == (m.State.SHUTOFF if stopped else m.State.ACTIVE)
+    assert (settled.power_state, settled.desired_power_state, settled.task) == (
+        want,
+        want,
+        m.Task.NONE,
+    )
     # The old host's late answers are of an older generation: stale.
     late = lc.apply_event(on_h2, event("POWERED_OFF", s.generation), NOW, D)
     assert late.ignored
@@ -97,3 +107,19 @@ def test_an_evacuation_refuses_a_server_not_settled_on_the_host(kw: dict, says: 
     with pytest.raises(FailedPrecondition) as refused:
         ev.check_evacuable(server(**kw), "h1")
     assert says in refused.value.message
+
+
+def test_a_stopped_server_spawned_running_all_the_same_is_active_as_it_is() -> None:
+    """An agent that ignored `powered_off` (one older than the field) started it: the server
+    is shown as what it is, ACTIVE, and wanted so (nothing powers it off behind the user)."""
+    after = apply(
+        server(state=m.State.SHUTOFF), ev.evacuate(server(state=m.State.SHUTOFF), NOW, "r", D)
+    )
+    on_h2 = apply(
+        after, lc.on_placement(after, after.generation, Placement(host="h2"), None, NOW, D)
+    )
+    ran = lc.apply_event(
+        on_h2, event("SPAWNED", on_h2.generation, "h2", power_state=m.Power.RUNNING), NOW, D
+    )
+    settled = apply(on_h2, ran)
+    assert (settled.state, settled.desired_power_state) == (m.State.ACTIVE, m.Power.RUNNING)

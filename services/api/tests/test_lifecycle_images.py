@@ -170,19 +170,42 @@ def test_unshelve_schedules_a_build_and_keeps_the_addresses() -> None:
         lc.plan(lc.Action.UNSHELVE, server(), NOW, D)
 
 
-def test_rebuild_settles_active_on_the_new_image() -> None:
-    s = server(state=m.State.SHUTOFF, power_state=m.Power.SHUTDOWN)
+@pytest.mark.parametrize("stopped", [False, True], ids=["active", "shutoff"])
+def test_rebuild_keeps_the_power_state_on_the_new_image(stopped: bool) -> None:
+    """As Nova's: a running server is rebuilt running, a stopped one is rebuilt stopped (the
+    host is told to leave it off, a retry after a timeout too)."""
+    state, power = (
+        (m.State.SHUTOFF, m.Power.SHUTDOWN) if stopped else (m.State.ACTIVE, m.Power.RUNNING)
+    )
+    s = server(state=state, power_state=power, desired_power_state=power)
     out = lc.plan(lc.Action.REBUILD, s, NOW, D, "r", {"image_id": "i2", "image": {"id": "i2"}})
-    assert [c.verb for c in out.commands] == [lc.Verb.REBUILD]
+    [cmd] = out.commands
+    assert isinstance(cmd, lc.Rebuild) and (cmd.image_id, cmd.powered_off) == ("i2", stopped)
     s = run(s, out)
-    assert s.task == m.Task.REBUILDING and s.image_id == "i1"
-    after = run(s, lc.apply_event(s, event("REBUILT", 4, power_state=m.Power.RUNNING), NOW, D))
-    assert (after.state, after.task, after.image_id, after.host) == (
-        m.State.ACTIVE,
+    assert (s.state, s.task, s.image_id, s.desired_power_state) == (
+        state,
+        m.Task.REBUILDING,
+        "i1",
+        power,
+    )
+    [retry] = lc.plan_timeout(s, NOW + timedelta(seconds=D.build_s + 1), D).commands
+    assert isinstance(retry, lc.Rebuild) and retry.powered_off is stopped
+    after = run(s, lc.apply_event(s, event("REBUILT", 4, power_state=power), NOW, D))
+    assert (after.state, after.task, after.image_id, after.host, after.power_state) == (
+        state,
         m.Task.NONE,
         "i2",
         "h1",
+        power,
     )
+
+
+def test_a_stopped_server_its_host_rebuilt_running_all_the_same_is_active() -> None:
+    """An agent that ignored `powered_off` (one older than the field): shown as it is."""
+    s = server(state=m.State.SHUTOFF, power_state=m.Power.SHUTDOWN)
+    s = run(s, lc.plan(lc.Action.REBUILD, s, NOW, D, "r", {"image_id": "i2"}))
+    after = run(s, lc.apply_event(s, event("REBUILT", 4, power_state=m.Power.RUNNING), NOW, D))
+    assert (after.state, after.desired_power_state) == (m.State.ACTIVE, m.Power.RUNNING)
 
 
 def test_a_failed_rebuild_is_an_error_with_its_fault() -> None:

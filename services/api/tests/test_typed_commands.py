@@ -22,13 +22,13 @@ from polyvisor.types.v1 import disk_pb2
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 EVERY_COMMAND = [
-    lc.Spawn("h1", 2, NOW, "req-1", attempt=2),
+    lc.Spawn("h1", 2, NOW, "req-1", attempt=2, powered_off=True),
     lc.Destroy("h1", 3, None, "", reason="build timed out"),
     lc.PowerOn("h1", 4, NOW, "req-2"),
     lc.PowerOff("h1", 5, NOW),
     lc.Reboot("h1", 6, NOW, "req-3", hard=True),
     lc.Snapshot("h1", 7, NOW, "req-4", image_id="img-7", then_destroy=True),
-    lc.Rebuild("h1", 8, NOW, "req-5", image_id="i2"),
+    lc.Rebuild("h1", 8, NOW, "req-5", image_id="i2", powered_off=True),
     lc.OpenConsole("h1", 6, None, "", password="s3ss10n!", valid_for_s=45.0, session="c1"),
     lc.Pause("h1", 9, NOW, "req-6"),
     lc.Unpause("h1", 10, NOW),
@@ -140,6 +140,7 @@ def test_every_command_reaches_the_wire_as_its_verb(cmd: lc.AgentCommand) -> Non
         assert msg.spawn.attempt == 2 and msg.spawn.hostname == "web-1"
         assert list(msg.spawn.public_keys) == ["ssh-ed25519 AAAA"]
         assert msg.spawn.image.sha256 == "ab" and msg.spawn.user_data == b"#cloud-config"
+        assert msg.spawn.powered_off  # made, never started (a stopped server evacuated)
     if isinstance(cmd, lc.Destroy):
         assert msg.destroy.reason == "build timed out"
     if isinstance(cmd, lc.Reboot):
@@ -153,7 +154,7 @@ def test_every_command_reaches_the_wire_as_its_verb(cmd: lc.AgentCommand) -> Non
             msg.rebuild.image.image_id == "i2"
             and msg.rebuild.image.disk_format == disk_pb2.DISK_FORMAT_RAW
         )
-        assert msg.rebuild.disk_gb == 1
+        assert msg.rebuild.disk_gb == 1 and msg.rebuild.powered_off  # it was stopped
     if isinstance(cmd, lc.Resize):
         r = msg.resize
         assert (r.vcpus, r.memory_mb, r.disk_gb, r.dest_host) == (4, 8192, 40, "h2")

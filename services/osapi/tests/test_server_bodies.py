@@ -20,6 +20,7 @@ from polyvisor.osapi.handlers import nova_list_filters, nova_servers
 from polyvisor.osapi.handlers.common import CHECKS, KEPT, MV, SETTINGS, Who
 from polyvisor.osapi.kept_pages import KeptPages, revision_checks
 from polyvisor.osapi.microversion import Version
+from polyvisor.types.v1 import hypervisor_pb2 as hv
 from polyvisor.types.v1 import server_status_pb2 as ss
 
 BASE = "http://gw.example:8774"
@@ -361,3 +362,25 @@ def test_a_rebuild_answers_key_name_from_2_54_and_user_data_from_2_57() -> None:
     full = nc.server_rebuilt(s, BASE, Version(2, 75))
     assert "OS-EXT-SRV-ATTR:user_data" not in full and "user_data" in full
     assert "OS-EXT-SRV-ATTR:user_data" in nc.server_updated(s, BASE, Version(2, 75))
+
+
+def test_a_stopped_server_shows_rebuild_then_shutoff_as_novas_does() -> None:
+    """A rebuild keeps a stopped server stopped: REBUILD (vm_state stopped) in flight, then
+    SHUTOFF, powered off, on its new image; never ACTIVE on the way."""
+    s = server(5)
+    s.state, s.power_state = ss.SERVER_STATE_SHUTOFF, hv.POWER_STATE_SHUTDOWN
+    s.task = ss.SERVER_TASK_REBUILDING
+    busy = nc.server(s, BASE, V21)
+    assert (busy["status"], busy["OS-EXT-STS:vm_state"], busy["OS-EXT-STS:task_state"]) == (
+        "REBUILD",
+        "stopped",
+        "rebuilding",
+    )
+    s.task, s.image_id, s.revision = ss.SERVER_TASK_NONE, "img-2", 2
+    done = nc.server(s, BASE, V21)
+    assert (done["status"], done["OS-EXT-STS:vm_state"], done["OS-EXT-STS:task_state"]) == (
+        "SHUTOFF",
+        "stopped",
+        None,
+    )
+    assert done["OS-EXT-STS:power_state"] == 4 and done["image"]["id"] == "img-2"

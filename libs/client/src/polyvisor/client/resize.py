@@ -111,13 +111,18 @@ class ServersWithResize(ServersApi):
     ) -> servers_pb2.Server:
         """Admin: the server's host is down (and its agent answers nothing): rebuild it from
         its image on `host` (still checked by the scheduler's filters; "": the scheduler picks
-        one), keeping its id, name, flavor, ports and addresses. It comes up ACTIVE there."""
+        one), keeping its id, name, flavor, ports and addresses. It comes up ACTIVE there, or
+        SHUTOFF (made powered off, never started) when it was stopped."""
         resp = await self._s.call(
             self._s.compute.EvacuateServer,
             servers_pb2.EvacuateServerRequest(server_id=server_id, host=host),
         )
         return await self._settle(
-            resp.server, (_S.SERVER_STATE_ACTIVE,), wait, wait_timeout, progress
+            resp.server,
+            (_S.SERVER_STATE_ACTIVE, _S.SERVER_STATE_SHUTOFF),
+            wait,
+            wait_timeout,
+            progress,
         )
 
     async def abort_migration(self, server_id: str) -> servers_pb2.Server:

@@ -167,7 +167,8 @@ class ServerActions(ServerWatching):
         wait_timeout: float = 900.0,
         progress: Progress | None = None,
     ) -> servers_pb2.Server:
-        """Reinstall the server from `image_id` on its host (same id, addresses, ports)."""
+        """Reinstall the server from `image_id` on its host (same id, addresses, ports). It keeps
+        its power state: ACTIVE, or SHUTOFF when it was stopped (never started on the way)."""
         resp = await self._s.call(
             self._s.compute.RebuildServer,
             servers_pb2.RebuildServerRequest(
@@ -176,7 +177,12 @@ class ServerActions(ServerWatching):
         )
         if wait:
             return await self.wait_for(
-                server_id, {ACTIVE}, wait_timeout=wait_timeout, settled=True, progress=progress
+                server_id,
+                {ACTIVE, SHUTOFF},
+                wait_timeout=wait_timeout,
+                settled=True,
+                progress=progress,
+                fail_elsewhere=True,
             )
         return resp.server
 

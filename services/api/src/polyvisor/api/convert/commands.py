@@ -149,6 +149,7 @@ def _spawn(
         availability_zone=server.availability_zone,
         console_type=CONSOLE_TYPE.value(spec.console_type or "VNC"),
         attempt=cmd.attempt,
+        powered_off=cmd.powered_off,
     )
     if spec.root_volume is not None:  # boots from the volume: no image to fetch
         out.ClearField("image")
@@ -184,3 +185,4 @@ def _(cmd: Rebuild, out: commands_pb2.AgentCommand, target: Target) -> None:
         )
     )
     out.rebuild.disk_gb = target.server.flavor.disk_gb
+    out.rebuild.powered_off = cmd.powered_off

@@ -130,6 +130,10 @@ class Transition:
     ) = None
     # The states it may start in (None: `check` says; for the error's "allowed" list).
     allowed: tuple[State, ...] | None = None
+    # The server keeps its power state through it (a rebuild leaves a SHUTOFF server off, as
+    # Nova's does): the power asked for is the one it has, and the command (a field
+    # `powered_off`, kept in the action's args for a retry) tells the host so.
+    keeps_power: bool = False
 
 
 def command_for(
@@ -169,12 +173,17 @@ def plan(
     gen = server.generation + 1
     deadline = d.after(now, t.timeout(d))
     given = dict(args or {})
+    desired = t.desired_power
+    if t.keeps_power:
+        off = server.state == State.SHUTOFF
+        desired = Power.SHUTDOWN if off else Power.RUNNING
+        given["powered_off"] = off
     change = Change(
         state=t.state or UNSET,
         task=t.task,
         generation=gen,
         task_deadline=deadline,
-        desired_power_state=t.desired_power or UNSET,
+        desired_power_state=desired or UNSET,
         command_attempts=1,
         last_request_id=request_id,
         fault=None if t.clears_fault else UNSET,
@@ -328,8 +337,9 @@ ACTIONS: Final[dict[Action, Transition]] = {
             Task.REBUILDING,
             Rebuild,
             lambda d: d.build_s,
-            desired_power=Power.RUNNING,
-            # REBUILT: `events` settles it ACTIVE on the new image.
+            # REBUILT: `events` settles it on the new image, ACTIVE, or SHUTOFF when it was
+            # (the host is told to leave it off: it is never left running).
+            keeps_power=True,
             allowed=_SNAPSHOTTABLE,
         ),
         # Pause and suspend leave the server on its host with its claim: a command that

@@ -79,6 +79,9 @@ class Spawn(AgentCommand):
     # Boot this image instead of the spawn spec's (a move across hypervisor types: the image
     # that carries the server's disk); "" = the spec's.
     image_id: str = ""
+    # Make it but leave it powered off (the build of a server asked to be off: an evacuation
+    # of a stopped one); SPAWNED then reports it off.
+    powered_off: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +119,14 @@ class Snapshot(AgentCommand):
 @dataclass(frozen=True, slots=True)
 class Rebuild(AgentCommand):
     """Replace the server's disk with a new one made from the image `image_id` (its
-    description, as the image service gave it, is in the server's `action_args`)."""
+    description, as the image service gave it, is in the server's `action_args`); then start
+    it unless `powered_off`."""
 
     verb: ClassVar[Verb] = Verb.REBUILD
     image_id: str = ""
+    # Leave it powered off once rebuilt (it was SHUTOFF: a rebuild keeps a stopped server
+    # stopped, as Nova's does); REBUILT then reports it off.
+    powered_off: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,9 @@ same server (id, name, flavor, ports and addresses kept).
 It is a build again, as an unshelve is: BUILDING and SCHEDULING at a new generation, the down
 host among the hosts tried (the scheduler never picks it), so the build path places it,
 spawns it (its ports bound to the new host) and reschedules a failed spawn to an alternate.
+A stopped (SHUTOFF) server is built again stopped, as Nova's evacuate keeps it: its desired
+power state is SHUTDOWN, so the spawn tells the new host to leave it powered off (never
+started) and SPAWNED settles it SHUTOFF; any other comes back ACTIVE.
 Its claim on the down host is given back first: the outbox carries one server's entries in
 order, so the release is done before the scheduler is asked, and the server never holds two
 claims (the scheduler keeps an existing claim of a consumer as it is, so the old one must go
@@ -59,7 +62,9 @@ def evacuate(server: m.Server, now: datetime, request_id: str, d: Deadlines) -> 
         generation=gen,
         task_deadline=d.after(now, d.scheduling_s),
         power_state=Power.NOSTATE,
-        desired_power_state=Power.RUNNING,
+        # A stopped server comes back stopped (built, never started), as Nova's evacuate
+        # keeps it; any other comes back running.
+        desired_power_state=Power.SHUTDOWN if server.state == State.SHUTOFF else Power.RUNNING,
         command_attempts=1,
         attempts=0,
         tried_hosts=(server.host,),

@@ -189,7 +189,17 @@ def _on_spawned(server: m.Server, ev: AgentEvent, now: datetime, d: Deadlines) -
         return ignore(f"spawned but server is {server.state}/{server.task}")
     if not _from_current_host(server, ev):
         return ignore("spawned on another host")
-    change = _settled(State.ACTIVE, ev.power_state or Power.RUNNING)
+    power = ev.power_state or Power.RUNNING
+    change = _settled(State.ACTIVE, power)
+    if server.desired_power_state == Power.SHUTDOWN:
+        # A build asked to end off (a stopped server evacuated): SHUTOFF when its host left
+        # it off; one that runs all the same (an agent that ignored it) is ACTIVE, as it is.
+        off = power in (Power.SHUTDOWN, Power.CRASHED)
+        change = change.then(
+            Change(state=State.SHUTOFF, desired_power_state=Power.SHUTDOWN)
+            if off
+            else Change(desired_power_state=Power.RUNNING)
+        )
     change = change.then(Change(launch_time=server.launch_time or now)).then(_facts(ev))
     return Outcome(change)
 
@@ -395,11 +405,14 @@ def _on_rebuilt(server: m.Server, ev: AgentEvent, now: datetime, d: Deadlines) -
     if not _from_current_host(server, ev):
         return ignore("rebuilt on another host")
     image_id = str(server.action_args.get("image_id") or server.image_id)
+    # Running, or off when it was stopped (the command said `powered_off`): REBUILT says which.
     change = _settled(State.ACTIVE, ev.power_state or Power.RUNNING).then(
         Change(image_id=image_id).then(_facts(ev))
     )
     if change.power_state in (Power.SHUTDOWN, Power.CRASHED):
         change = change.then(Change(state=State.SHUTOFF, desired_power_state=Power.SHUTDOWN))
+    else:  # running (if it was to stay off, its agent ignored that: it is ACTIVE, as it is)
+        change = change.then(Change(desired_power_state=Power.RUNNING))
     return Outcome(change)
 
 

@@ -88,6 +88,8 @@ def on_placement(
         attempt=attempt,
         disk_format=result.disk_format,
         vmware_disktype=result.vmware_disktype,
+        # A build asked to end off (a stopped server evacuated) is never started.
+        powered_off=server.desired_power_state == Power.SHUTDOWN,
     )
     return Outcome(change, (Send(spawn),))
 

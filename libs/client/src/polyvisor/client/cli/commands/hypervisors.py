@@ -124,7 +124,8 @@ async def _rebuilt(servers: Any, server_id: str, within: float) -> str:
     while time.monotonic() < deadline:
         s = await servers.find(server_id)
         if s.state != st.SERVER_STATE_BUILDING and s.task == st.SERVER_TASK_NONE:
-            if s.state == st.SERVER_STATE_ACTIVE:
+            # Running, or stopped when it was (made powered off there).
+            if s.state in (st.SERVER_STATE_ACTIVE, st.SERVER_STATE_SHUTOFF):
                 return f"on {s.host}"
             return f"{st.ServerState.Name(s.state)}: {s.fault.message or 'not rebuilt'}"
         await asyncio.sleep(1.0)
