@@ -59,6 +59,24 @@ async def test_projects_users_roles(stack: Stack, admin: Client, tmp_path: Path)
     assert code == 0, err
     code, roles, _ = await run(stack, admin, tmp_path, "role", "list", "--project", "blue")
     assert roles == []
+    # a private flavor given to the project by name, with a property, then both taken back
+    code, _, err = await run(stack, admin, tmp_path, "flavor", "create", "blue-only", "--vcpus",
+                             "1", "--ram", "64", "--private")  # fmt: skip
+    assert code == 0, err
+    code, f, err = await run(stack, admin, tmp_path, "flavor", "set", "blue-only", "--project",
+                             "blue", "--property", "k=v", "--description", "for blue")  # fmt: skip
+    assert code == 0, err
+    assert (f["project_ids"], f["extra_specs"], f["description"]) == (
+        [project["id"]], {"k": "v"}, "for blue"
+    )  # fmt: skip
+    code, f, err = await run(stack, admin, tmp_path, "flavor", "unset", "blue-only", "--project",
+                             "blue", "--property", "k")  # fmt: skip
+    assert code == 0 and not f.get("project_ids") and not f.get("extra_specs"), (f, err)
+    code, _, err = await run(
+        stack, admin, tmp_path, "flavor", "unset", "blue-only", "--property", "k"
+    )
+    assert code == 3, err  # not found: it has no such property any more
+    assert (await run(stack, admin, tmp_path, "flavor", "delete", "blue-only"))[0] == 0
     assert (await run(stack, admin, tmp_path, "user", "delete", "ann"))[0] == 0
     assert (await run(stack, admin, tmp_path, "project", "delete", "blue"))[0] == 0
     code, projects, _ = await run(stack, admin, tmp_path, "project", "list")

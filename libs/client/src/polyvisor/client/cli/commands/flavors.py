@@ -105,31 +105,34 @@ async def _project_ids(ctx: Ctx, names: list[str]) -> list[str]:
     return [(await ctx.client().identity.get_project(n)).id for n in names]
 
 
+async def _update(ctx: Ctx, ref: str, **change: Any) -> int:
+    client = ctx.client()
+    flavor = await client.flavors.update((await client.flavors.find(ref)).id, **change)
+    ctx.out.show(to_dict(flavor), views.flavor_view(flavor))
+    return 0
+
+
 async def set_(ctx: Ctx, args: argparse.Namespace) -> int:
     if not (args.property or args.project) and args.description is None:
         raise UsageError("nothing to change: give --property, --project or --description")
-    client = ctx.client()
-    flavor = await client.flavors.update(
-        (await client.flavors.find(args.flavor)).id,
+    return await _update(
+        ctx,
+        args.flavor,
         description=args.description,
         set_extra_specs=parse_kv(args.property, "--property"),
         add_project_ids=await _project_ids(ctx, args.project),
     )
-    ctx.out.show(to_dict(flavor), views.flavor_view(flavor))
-    return 0
 
 
 async def unset(ctx: Ctx, args: argparse.Namespace) -> int:
     if not (args.property or args.project):
         raise UsageError("nothing to remove: give --property or --project")
-    client = ctx.client()
-    flavor = await client.flavors.update(
-        (await client.flavors.find(args.flavor)).id,
+    return await _update(
+        ctx,
+        args.flavor,
         unset_extra_specs=args.property,
         remove_project_ids=await _project_ids(ctx, args.project),
     )
-    ctx.out.show(to_dict(flavor), views.flavor_view(flavor))
-    return 0
 
 
 async def delete(ctx: Ctx, args: argparse.Namespace) -> int:
