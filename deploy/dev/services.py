@@ -334,6 +334,7 @@ def plan(
             **web("osapi"),
             "POLYVISOR_IMAGESVC_ADDRESS": address["imagesvc"],
             "POLYVISOR_NETWORKSVC_ADDRESS": address["networksvc"],
+            "POLYVISOR_VOLUMESVC_ADDRESS": address["volumesvc"],
             "POLYVISOR_TENANT_PHYSICAL_NETWORK": DEMO_PHYSICAL_NETWORK,
         },
         info={"url": osapi_url, "auth_url": f"{osapi_url}/identity/v3", "http_port": str(http["osapi"])},

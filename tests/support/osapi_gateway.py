@@ -1,6 +1,6 @@
-"""The OpenStack gateway's whole app served on an ephemeral port over an in-memory compute
-stand-in: for handler tests that drive it through HTTP and read what the stand-in keeps; and
-`update`, what the api's UpdateServer does to a server, for the stand-ins to share."""
+"""The OpenStack gateway's whole app served on an ephemeral port over in-memory compute and
+volume stand-ins: for handler tests that drive it through HTTP and read what the stand-ins
+keep; and `update`, what the api's UpdateServer does to a server, for the stand-ins to share."""
 
 from __future__ import annotations
 
@@ -19,22 +19,26 @@ __all__ = ["gateway", "update"]
 
 
 class _Apis:
-    """What the app calls for its stubs: `compute` is the stand-in, the other services none."""
+    """What the app calls for its stubs: `compute` and `volumes` are the stand-ins, the
+    other services none."""
 
-    def __init__(self, compute: Any) -> None:
+    def __init__(self, compute: Any, volumes: Any) -> None:
         self.compute = compute
+        self.volumes = volumes
 
     def as_user(self, token: str = "") -> Stubs:
-        return Stubs(self.compute, None, None, None, (), 1.0)  # type: ignore[arg-type]
+        return Stubs(self.compute, None, None, None, self.volumes, (), 1.0)  # type: ignore[arg-type]
 
     async def close(self) -> None:
         pass
 
 
 @asynccontextmanager
-async def gateway(compute: Any) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
-    """A client of the gateway whose compute calls go to `compute`."""
-    c = TestClient(TestServer(make_app(_Apis(compute), OsapiSettings())))  # type: ignore[arg-type]
+async def gateway(compute: Any, volumes: Any = None) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
+    """A client of the gateway whose compute calls go to `compute`, its volume service
+    calls to `volumes`."""
+    app = make_app(_Apis(compute, volumes), OsapiSettings())  # type: ignore[arg-type]
+    c = TestClient(TestServer(app))
     await c.start_server()
     try:
         yield c

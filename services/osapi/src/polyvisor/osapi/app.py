@@ -20,7 +20,7 @@ log = get_logger(__name__)
 
 async def lifespan(settings: OsapiSettings, stack: AsyncExitStack) -> GrpcServer:
     apis = Apis(settings.api_address, settings.imagesvc_address, settings.networksvc_address,
-                settings.rpc_timeout_s)  # fmt: skip
+                settings.volumesvc_address, settings.rpc_timeout_s)  # fmt: skip
     stack.push_async_callback(apis.close)
     runner = web.AppRunner(make_app(apis, settings), access_log=None, shutdown_timeout=2.0)
     await runner.setup()

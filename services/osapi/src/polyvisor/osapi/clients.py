@@ -12,6 +12,7 @@ from polyvisor.compute.v1 import compute_service_pb2_grpc
 from polyvisor.identity.v1 import identity_service_pb2_grpc
 from polyvisor.image.v1 import image_service_pb2_grpc
 from polyvisor.network.v1 import network_service_pb2_grpc
+from polyvisor.volume.v1 import volume_service_pb2_grpc
 
 __all__ = ["Apis", "Stubs"]
 
@@ -42,6 +43,7 @@ class Stubs:
     identity: identity_service_pb2_grpc.IdentityServiceStub
     images: image_service_pb2_grpc.ImageServiceStub
     network: network_service_pb2_grpc.NetworkServiceStub
+    volumes: volume_service_pb2_grpc.VolumeServiceStub
     md: tuple[tuple[str, str], ...]
     timeout: float
 
@@ -60,20 +62,30 @@ def _channel(target: str) -> grpc.aio.Channel:
 
 
 class Apis:
-    def __init__(self, api: str, imagesvc: str, networksvc: str, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        api: str,
+        imagesvc: str,
+        networksvc: str,
+        volumesvc: str = "127.0.0.1:50058",
+        timeout_s: float = 60.0,
+    ) -> None:
         self._api = _channel(api)
         self._images = _channel(imagesvc)
         self._network = _channel(networksvc)
+        self._volumes = _channel(volumesvc)
         self._timeout = timeout_s
         self._compute = compute_service_pb2_grpc.ComputeServiceStub(self._api)
         self._identity = identity_service_pb2_grpc.IdentityServiceStub(self._api)
         self._image = image_service_pb2_grpc.ImageServiceStub(self._images)
         self._net = network_service_pb2_grpc.NetworkServiceStub(self._network)
+        self._vol = volume_service_pb2_grpc.VolumeServiceStub(self._volumes)
 
     def as_user(self, token: str = "") -> Stubs:
         md = (("authorization", f"Bearer {token}"),) if token else ()
-        return Stubs(self._compute, self._identity, self._image, self._net, md, self._timeout)
+        return Stubs(self._compute, self._identity, self._image, self._net, self._vol, md,
+                     self._timeout)  # fmt: skip
 
     async def close(self) -> None:
-        for ch in (self._api, self._images, self._network):
+        for ch in (self._api, self._images, self._network, self._volumes):
             await ch.close()

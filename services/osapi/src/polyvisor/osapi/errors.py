@@ -1,10 +1,11 @@
-"""Errors of the four APIs, in one place: how a gRPC status maps to an HTTP status (the
+"""Errors of the five APIs, in one place: how a gRPC status maps to an HTTP status (the
 only such table in the gateway), and the JSON shape each API gives its errors.
 
     raise ApiError(404, "No server named web-1")          # in a handler
     status, body = render(Api.NOVA, error)                 # in the middleware
 
-Nova: `{"itemNotFound": {"code": 404, "message": ...}}`; Keystone: `{"error": {"code",
+Nova and Cinder: `{"itemNotFound": {"code": 404, "message": ...}}` (Cinder's faults have
+Nova's names; its quota refusals are 413 `overLimit`); Keystone: `{"error": {"code",
 "message", "title"}}`; Glance: `{"code", "title", "message"}` (what glance's JSON fault
 carries); Neutron: `{"NeutronError": {"type", "message", "detail"}}`.
 """
@@ -25,6 +26,7 @@ class Api(enum.Enum):
     NOVA = "compute"
     GLANCE = "image"
     NEUTRON = "network"
+    CINDER = "volume"
 
 
 #: gRPC status -> HTTP status. Quota is 403 in Nova (and here everywhere): the request is
@@ -49,7 +51,8 @@ _HTTP: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.DATA_LOSS: 500,
 }
 
-#: Nova's fault names by HTTP status (nova/api/openstack/wsgi.py).
+#: Nova's fault names by HTTP status (nova/api/openstack/wsgi.py; cinder/api/openstack/wsgi.py
+#: has the same).
 _NOVA_NAMES = {
     400: "badRequest",
     401: "unauthorized",
@@ -92,11 +95,16 @@ def http_status(code: grpc.StatusCode) -> int:
     return _HTTP.get(code, 500)
 
 
-def from_rpc(code: grpc.StatusCode, details: str, kind: str = "") -> ApiError:
+def from_rpc(
+    code: grpc.StatusCode, details: str, kind: str = "", api: Api | None = None
+) -> ApiError:
     """The ApiError for a failed gRPC call. A server-side fault keeps its message out of
     the answer (it is logged): users never see internals for their own mistakes, and
-    never an internal trace either."""
+    never an internal trace either. Cinder answers a quota refusal 413 (its
+    VolumeLimitExceeded), the others 403."""
     status = http_status(code)
+    if api is Api.CINDER and code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        status = 413
     if status >= 500 and status not in (501, 503, 504):
         return ApiError(status, "The server has either erred or is incapable of performing "
                         "the requested operation.", kind)  # fmt: skip
@@ -114,7 +122,7 @@ def _title(status: int) -> str:
 
 def render(api: Api, err: ApiError) -> dict[str, Any]:
     """The JSON body of `err` in `api`'s own shape."""
-    if api is Api.NOVA:
+    if api is Api.NOVA or api is Api.CINDER:
         name = _NOVA_NAMES.get(err.status, "computeFault")
         return {name: {"code": err.status, "message": err.message}}
     if api is Api.KEYSTONE:

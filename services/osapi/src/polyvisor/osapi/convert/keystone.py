@@ -31,11 +31,22 @@ SERVICES = (
     ("image", "glance", "/image"),
     ("network", "neutron", "/network"),
 )
+#: Cinder's, whose endpoints name the project (Cinder's `$(project_id)s`): only in a
+#: project-scoped token's catalog, as Keystone leaves them out of the others.
+PROJECT_SERVICES = (
+    ("volumev3", "cinderv3", "/volume/v3/{project_id}"),
+    ("block-storage", "cinder", "/volume/v3/{project_id}"),
+)
 
 
-def catalog(base: str, region: str) -> list[dict[str, Any]]:
+def catalog(base: str, region: str, project_id: str = "") -> list[dict[str, Any]]:
     out = []
-    for kind, name, path in SERVICES:
+    scoped = (
+        [(k, n, p.format(project_id=project_id)) for k, n, p in PROJECT_SERVICES]
+        if project_id
+        else []
+    )
+    for kind, name, path in (*SERVICES, *scoped):
         endpoints = [
             {
                 "id": stable_uuid("endpoint", kind, iface),
@@ -80,7 +91,7 @@ def token(
         body["project"] = {"id": resp.project.id, "name": resp.project.name,
                            "domain": DEFAULT_DOMAIN}  # fmt: skip
         body["roles"] = [role(r) for r in role_names(resp.roles)]
-        body["catalog"] = catalog(base, region)
+        body["catalog"] = catalog(base, region, resp.project.id)
     return {"token": body}
 
 

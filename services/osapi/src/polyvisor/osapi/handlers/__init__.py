@@ -1,5 +1,5 @@
 """The gateway's routes: Keystone v3 under /identity, Nova v2.1 under /compute, Glance v2
-under /image, Neutron v2.0 under /network, all on one port."""
+under /image, Neutron v2.0 under /network, Cinder v3 under /volume, all on one port."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from polyvisor.osapi import microversion
 from polyvisor.osapi.clients import Apis
 from polyvisor.osapi.config import OsapiSettings
 from polyvisor.osapi.handlers import (
+    cinder,
     glance,
     keystone,
     neutron,
@@ -39,7 +40,8 @@ async def root(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "services": {
-                kind: f"{base}/{kind}" for kind in ("identity", "compute", "image", "network")
+                kind: f"{base}/{kind}"
+                for kind in ("identity", "compute", "image", "network", "volume")
             }
         }
     )
@@ -79,6 +81,7 @@ def make_app(apis: Apis, settings: OsapiSettings) -> web.Application:
             *(r for nova in novas for r in nova_actions.routes(nova)),
             *glance.routes(),
             *neutron.routes(),
+            *cinder.routes(),
         ]
     )
     return app

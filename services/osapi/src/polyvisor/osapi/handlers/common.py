@@ -84,11 +84,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                 request[MV] = microversion.negotiate(request.headers)
                 extra |= microversion.response_headers(request[MV])
             extra["x-compute-request-id"] = rid
+        elif api is Api.CINDER:
+            request[MV] = microversion.negotiate_volume(request.headers)
+            extra |= microversion.volume_headers(request[MV])
         resp = await handler(request)
     except ApiError as err:
         resp = _error(api, err)
     except grpc.aio.AioRpcError as exc:
-        mapped = from_rpc(exc.code(), exc.details() or "")
+        mapped = from_rpc(exc.code(), exc.details() or "", api=api)
         if mapped.status >= 500:
             log.warning(
                 "rpc failed", path=request.path, code=exc.code().name, details=exc.details()

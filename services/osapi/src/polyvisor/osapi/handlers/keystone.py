@@ -193,8 +193,9 @@ async def revoke_token(request: web.Request) -> web.Response:
 
 
 async def auth_catalog(request: web.Request) -> web.Response:
-    await whoami(request)
-    return web.json_response({"catalog": kc.catalog(base_url(request), request.app[SETTINGS].region),
+    who = await whoami(request)
+    return web.json_response({"catalog": kc.catalog(base_url(request), request.app[SETTINGS].region,
+                                                    who.project_id),
                               "links": {"self": str(request.url)}})  # fmt: skip
 
 
