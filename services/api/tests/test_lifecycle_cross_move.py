@@ -159,13 +159,17 @@ def test_a_failed_snapshot_leaves_it_on_the_source_and_starts_it_again() -> None
     fault = m.Fault("X", "disk copy failed")
     out = lc.apply_event(s, event("COMMAND_FAILED", "kvm-1", fault=fault), NOW, D)
     after = then(s, out)
-    assert (after.state, after.host, after.hypervisor_type) == (m.State.ACTIVE, "kvm-1", "KVM")
+    # off, as its guest is, until the start sent now is answered
+    assert (after.state, after.host, after.hypervisor_type) == (m.State.SHUTOFF, "kvm-1", "KVM")
+    assert (after.task, after.power_state) == (m.Task.NONE, m.Power.SHUTDOWN)
     assert after.fault is not None and "disk copy failed" in after.fault.message
     assert lc.ReleaseClaim(move=True, detail="move to another type given up") in out.work
     assert lc.FailImage("img-t", after.fault.message) in out.work
     assert lc.DeleteTransferImage("img-t") in out.work
     assert commands(out) == [("power_on", "kvm-1")]
     assert not any(isinstance(w, lc.BindPorts) for w in out.work)  # never moved
+    started_again = then(after, lc.apply_event(after, event("POWERED_ON", "kvm-1"), NOW, D))
+    assert (started_again.state, started_again.power_state) == (m.State.ACTIVE, m.Power.RUNNING)
 
 
 def test_a_failed_spawn_brings_it_back_with_its_ports() -> None:

@@ -20,8 +20,9 @@ There is nothing to confirm or revert: the source's copy goes as soon as the des
 runs the server (to go back, move it back).
 
 Failures: before the spawn the server stays on the source, as it was, with the fault (a
-server that was running and was stopped for the snapshot is started again); a failed spawn
-brings it back to the source (its ports bound there again, started again if it ran); a
+server that was running and was stopped for the snapshot is started again: SHUTOFF until its
+host says it runs, then ACTIVE); a failed spawn brings it back to the source (its ports bound
+there again, started again if it ran); a
 cleanup that fails leaves the server on the destination with a fault naming the copy left
 on the source. Every step that does not answer in time is sent again at a new generation,
 then fails the same way. The transfer image is deleted whatever the end (killed when it was
@@ -193,9 +194,13 @@ def _back(
     generation: int | None = None,
 ) -> Outcome:
     """The server stays on (or comes back to) the source, as it was: its ports bound there
-    again when they had moved, started again when it ran and was stopped for the move."""
+    again when they had moved, started again when it ran and was stopped for the move.
+
+    The move ends here (its action settles with the fault); the server is SHUTOFF, as its
+    guest is, until the PowerOn sent after it is answered and makes it ACTIVE: never ACTIVE
+    with a guest that is not running yet (nor, when that start fails, at all)."""
     change = Change(
-        state=state or _state(r.was_running),
+        state=state or State.SHUTOFF,
         task=Task.NONE,
         task_deadline=None,
         host=r.source_host,
