@@ -14,6 +14,7 @@ from polyvisor.compute.v1 import servers_pb2 as sp
 from polyvisor.osapi.clients import Stubs
 from polyvisor.osapi.config import OsapiSettings
 from polyvisor.osapi.handlers import make_app
+from tests.support.volume_standin import Volumes
 
 __all__ = ["gateway", "update"]
 
@@ -36,8 +37,8 @@ class _Apis:
 @asynccontextmanager
 async def gateway(compute: Any, volumes: Any = None) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
     """A client of the gateway whose compute calls go to `compute`, its volume service
-    calls to `volumes`."""
-    app = make_app(_Apis(compute, volumes), OsapiSettings())  # type: ignore[arg-type]
+    calls to `volumes` (without: a volume service that has no volumes)."""
+    app = make_app(_Apis(compute, volumes or Volumes()), OsapiSettings())  # type: ignore[arg-type]
     c = TestClient(TestServer(app))
     await c.start_server()
     try:

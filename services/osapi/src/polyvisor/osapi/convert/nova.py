@@ -18,6 +18,8 @@ from polyvisor.types.v1 import server_status_pb2 as ss
 
 __all__ = [
     "ACCESS_IP_KEYS",
+    "NO_VOLUMES",
+    "VOLUMES_KEY",
     "access_ips",
     "fault",
     "flavor",
@@ -34,6 +36,11 @@ __all__ = [
 # configured on it) are kept in the server's metadata under these keys; the metadata Nova
 # users see leaves them out.
 ACCESS_IP_KEYS = {"accessIPv4": "openstack:accessIPv4", "accessIPv6": "openstack:accessIPv6"}
+
+#: A server's volumes are not in its message: server() answers none, and a show puts the
+#: volume service's list in their place in the encoded body (VOLUMES_KEY + the list).
+VOLUMES_KEY = b'"os-extended-volumes:volumes_attached":'
+NO_VOLUMES = VOLUMES_KEY + b"[]"
 _IP_KIND = {"accessIPv4": ipaddress.IPv4Address, "accessIPv6": ipaddress.IPv6Address}
 
 
@@ -235,7 +242,7 @@ def server(s: Any, base: str, mv: Version) -> dict[str, Any]:
             s.state, "active" if s.power_state == hv.POWER_STATE_RUNNING else "stopped"
         ),
         "OS-EXT-STS:power_state": POWER.get(s.power_state, 0),
-        "os-extended-volumes:volumes_attached": [],
+        "os-extended-volumes:volumes_attached": [],  # a show fills it (NO_VOLUMES)
     }
     if out["status"] not in _PROGRESS_STATUSES:
         del out["progress"]  # as Nova: progress only while a server is up or changing

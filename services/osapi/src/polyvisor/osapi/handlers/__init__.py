@@ -20,6 +20,7 @@ from polyvisor.osapi.handlers import (
     nova_hosts,
     nova_server_metadata,
     nova_servers,
+    nova_volumes,
 )
 from polyvisor.osapi.handlers.common import (
     APIS,
@@ -79,6 +80,7 @@ def make_app(apis: Apis, settings: OsapiSettings) -> web.Application:
             *(r for nova in novas for r in nova_servers.routes(nova)),
             *(r for nova in novas for r in nova_server_metadata.routes(nova)),
             *(r for nova in novas for r in nova_actions.routes(nova)),
+            *(r for nova in novas for r in nova_volumes.routes(nova)),
             *glance.routes(),
             *neutron.routes(),
             *cinder.routes(),

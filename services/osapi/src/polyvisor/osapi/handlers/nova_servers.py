@@ -42,6 +42,7 @@ from polyvisor.osapi.handlers.nova_create_args import (
 )
 from polyvisor.osapi.handlers.nova_list_filters import deleted_only, list_filter, query
 from polyvisor.osapi.handlers.nova_server_groups_of import groups_of
+from polyvisor.osapi.handlers.nova_volumes import volumes_attached
 from polyvisor.types.v1 import server_status_pb2 as ss
 
 __all__ = ["get_server_msg", "routes"]
@@ -208,6 +209,10 @@ async def list_servers_detail(request: web.Request) -> web.Response:
 async def show_server(request: web.Request) -> web.Response:
     srv = await get_server_msg(request, request.match_info["id"])
     body = encoded_servers([srv], base_url(request), request[MV])[0]
+    # A show names the server's volumes (one call of the volume service); a list answers []
+    # for each server rather than one such call per server.
+    if vols := await volumes_attached(request, srv.id):
+        body = body.replace(nc.NO_VOLUMES, nc.VOLUMES_KEY + orjson.dumps(vols), 1)
     if (groups := await groups_of(request, srv)) is not None:  # kept out of the cached body
         body = body[:-1] + b',"server_groups":' + orjson.dumps(groups) + b"}"
     body = b'{"server":' + body + b"}"
