@@ -8,3 +8,6 @@
 
 Only this package imports nats.
 """
+
+# First of all: nats, without the aiohttp it would import (see there).
+from polyvisor.common.bus import lean_nats  # noqa: F401
