@@ -60,32 +60,52 @@ async def test_a_rebuild_to_an_image_the_host_cannot_run_is_refused_with_why(
     other = await c.upload_image(f"other-{reason}", **props)
     with pytest.raises(grpc.aio.AioRpcError) as exc:
         await c.compute.RebuildServer(
-            servers_pb2.RebuildServerRequest(server_id=s.id, image_id=other.id), metadata=c.md
+            servers_pb2.RebuildServerRequest(
+                server_id=s.id,
+                image_id=other.id,
+                name="renamed",
+                metadata_patch=servers_pb2.MetadataPatch(set={"k": "v"}),
+            ),
+            metadata=c.md,
         )
     assert exc.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     text = exc.value.details() or ""
     assert f"stays on {s.host}" in text and f"{s.host} cannot run image {other.id}" in text
     assert reason in text
     after = await c.get(s.id)
-    assert (after.state, after.task, after.image_id) == (
+    assert (after.state, after.task, after.image_id, after.name, dict(after.metadata)) == (
         st.SERVER_STATE_ACTIVE,
         st.SERVER_TASK_NONE,
         env.image_id,
-    )
+        f"rb-{reason}",
+        {},
+    )  # refused: neither renamed nor its metadata changed
     assert not [x for x in env.commands(s.id) if x["verb"] == "rebuild"]
     await c.compute.DeleteServer(servers_pb2.DeleteServerRequest(server_id=s.id), metadata=c.md)
     await c.wait(s.id, st.SERVER_STATE_DELETED)
 
 
 async def test_a_rebuild_to_an_image_the_host_runs_starts(env: Env) -> None:
+    """... renamed and with its metadata replaced in the same step, when asked (Nova's
+    rebuild takes a name and metadata)."""
     c = env.member
-    s = await c.wait((await c.create_server("rb-ok", env.image_id, "small")).id,
+    s = await c.wait((await c.create_server("rb-ok", env.image_id, "small",
+                                            metadata={"old": "1", "kept": "2"})).id,
                      st.SERVER_STATE_ACTIVE)  # fmt: skip
     other = await c.upload_image("other-ok", architecture="x86_64")
+    patch = servers_pb2.MetadataPatch(set={"new": "3"}, replace=True, keep=["kept"])
     resp = await c.compute.RebuildServer(
-        servers_pb2.RebuildServerRequest(server_id=s.id, image_id=other.id), metadata=c.md
+        servers_pb2.RebuildServerRequest(
+            server_id=s.id, image_id=other.id, name="rb-ok-2", metadata_patch=patch
+        ),
+        metadata=c.md,
     )
     assert resp.server.task == st.SERVER_TASK_REBUILDING
+    assert (resp.server.name, dict(resp.server.metadata)) == ("rb-ok-2", {"new": "3", "kept": "2"})
+    bad = servers_pb2.RebuildServerRequest(server_id=s.id, image_id=other.id, name="")
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await c.compute.RebuildServer(bad, metadata=c.md)
+    assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     await c.compute.DeleteServer(servers_pb2.DeleteServerRequest(server_id=s.id), metadata=c.md)
     await c.wait(s.id, st.SERVER_STATE_DELETED)
 

@@ -51,6 +51,15 @@ class _Compute:
         self.updates += 1
         return sp.UpdateServerResponse(server=update(srv, req))
 
+    async def RebuildServer(self, req: sp.RebuildServerRequest, **_: Any) -> Any:
+        srv = self._get(req.server_id)
+        change = sp.UpdateServerRequest(metadata_patch=req.metadata_patch)
+        if req.HasField("name"):
+            change.server.name, change.update_mask.paths[:] = req.name, ["name"]
+        srv = update(srv, change) if req.HasField("metadata_patch") or req.HasField("name") else srv
+        srv.image_id = req.image_id
+        return sp.RebuildServerResponse(server=srv)
+
     async def CreateServer(self, req: sp.CreateServerRequest, **_: Any) -> Any:
         srv = sp.Server(id=f"s{len(self.servers) + 1}", metadata=dict(req.server.metadata))
         self.servers[srv.id] = srv
@@ -258,3 +267,22 @@ async def test_writes_at_once_all_apply(
         "m": "merged",
         V4: "10.0.0.9",
     }
+
+
+async def test_a_rebuild_renames_and_replaces_the_metadata_with_the_disk(
+    gw: tuple[TestClient, _Compute],  # type: ignore[type-arg]
+) -> None:
+    """Nova's rebuild body: name and metadata go with the rebuild, in its one call; the
+    access address the gateway keeps in the metadata stays (unless the body sets it)."""
+    c, compute = gw
+    act = f"/compute/v2.1/servers/{SID}/action"
+    body = {"rebuild": {"imageRef": "i2", "name": "again", "metadata": {"x": "1"}}}
+    status, out = await _call(c, "POST", act, body)
+    assert status == 202 and out["server"]["name"] == "again"
+    assert compute.meta == {"x": "1", V4: "10.0.0.9"}
+    body = {"rebuild": {"imageRef": "i3", "accessIPv4": "10.0.0.7"}}  # metadata kept
+    assert (await _call(c, "POST", act, body))[0] == 202
+    assert compute.meta == {"x": "1", V4: "10.0.0.7"}
+    for bad in ({"name": ""}, {"metadata": {"k": "x" * 256}}, {"metadata": {V4: "1.2.3.4"}}):
+        assert (await _call(c, "POST", act, {"rebuild": {"imageRef": "i4", **bad}}))[0] == 400
+    assert compute.servers[SID].image_id == "i3"

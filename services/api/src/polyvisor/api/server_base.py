@@ -10,6 +10,7 @@ outbox, see `orchestrator`).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +24,7 @@ from polyvisor.api import (
 from polyvisor.api import models as m
 from polyvisor.api.clients import ImageClient, SchedulerClient
 from polyvisor.api.clients.volume import VolumeClient
-from polyvisor.api.lifecycle import Action
+from polyvisor.api.lifecycle import Action, Change
 from polyvisor.api.models import State
 from polyvisor.api.ports import ServerPorts
 from polyvisor.api.store import actions
@@ -109,10 +110,13 @@ class ServerBase:
         request_id: str = "",
         args: dict[str, Any] | None = None,
         spawn_image: m.ImageInfo | None = None,
+        also: Callable[[m.Server], Change] | None = None,
     ) -> m.Server:
         """Do a user action (see `lifecycle.actions`); a retry with the request id of the call
         that took effect returns the server without acting again. `args`: what the action
-        was asked beyond its verb; `spawn_image`: the image the server's next build boots."""
+        was asked beyond its verb; `spawn_image`: the image the server's next build boots;
+        `also`: what else changes with the action, from the locked server (a rebuild's new
+        name), in its transaction."""
         request_id = validation.request_id(request_id)
         with db_errors():
             async with self.pool.acquire() as conn, conn.transaction():
@@ -125,6 +129,8 @@ class ServerBase:
                 # Every action has a request id in the history: the caller's, or one made up.
                 rid = request_id or f"req-{ids.new_id()}"
                 out = lifecycle.plan(action, server, now, self.deadlines, rid, args)
+                if also is not None and not out.noop:
+                    out = replace(out, change=out.change.then(also(server)))
                 if spawn_image is not None:
                     await server_store.set_spawn_image(conn, server.id, spawn_image)
                 if not out.noop:

@@ -58,12 +58,7 @@ class ServerDay2(ServerBase):
                     "metadata_patch and metadata in update_mask: one or the other",
                     {"field": "metadata_patch"},
                 )
-            validation.metadata(patch.set, "metadata_patch.set")
-            if both := sorted(set(patch.set) & set(patch.remove)):
-                raise InvalidArgument(
-                    f"metadata_patch sets and removes {both[0][:40]!r}",
-                    {"field": "metadata_patch.remove"},
-                )
+            _check_patch(patch)
         elif not change:
             raise InvalidArgument("update_mask names nothing to change", {"field": "update_mask"})
         with db_errors():
@@ -72,13 +67,7 @@ class ServerDay2(ServerBase):
                 if server.state == State.DELETED:
                     raise FailedPrecondition(f"server {server_id} is deleted")
                 if patch is not None:
-                    patched = patch.applied(dict(server.metadata))
-                    if len(patched) > validation.MAX_METADATA_ITEMS:
-                        raise ResourceExhausted(
-                            f"metadata quota: server {server_id} would hold {len(patched)} "
-                            f"items, the limit is {validation.MAX_METADATA_ITEMS}",
-                            {"server_id": server_id},
-                        )
+                    patched = _patched(server, patch)
                     if patched != server.metadata:
                         change = replace(change, metadata=patched)
                     if not change:  # the patch changes nothing: no new revision
@@ -167,10 +156,22 @@ class ServerDay2(ServerBase):
         return updated, image_id
 
     async def rebuild(
-        self, p: Principal, bearer: str, server_id: str, image_id: str, request_id: str = ""
+        self,
+        p: Principal,
+        bearer: str,
+        server_id: str,
+        image_id: str,
+        request_id: str = "",
+        *,
+        name: str | None = None,
+        patch: m.MetadataPatch | None = None,
     ) -> m.Server:
-        """Reinstall the server from `image_id` on its host (same id, addresses, ports)."""
+        """Reinstall the server from `image_id` on its host (same id, addresses, ports);
+        renamed and its metadata patched with it (in the rebuild's transaction) when asked."""
         image_id = validation.required(image_id, "image_id")
+        new_name = validation.name(name, "name") if name is not None else lifecycle.UNSET
+        if patch is not None:
+            _check_patch(patch)
         server = await self.get(p, server_id)
         lifecycle.ACTIONS[Action.REBUILD].check(server)
         await self._refuse_for_volume_root(server, "rebuilt")
@@ -179,7 +180,12 @@ class ServerDay2(ServerBase):
         image_checks.check_flavor_fits_image(server.flavor, image)
         await self._check_host_runs(server, image)
         args = {"image_id": image.id, "image": asdict(image)}
-        return await self.act(p, server.id, Action.REBUILD, request_id, args)
+
+        def renamed(locked: m.Server) -> Change:
+            metadata = _patched(locked, patch) if patch is not None else lifecycle.UNSET
+            return Change(name=new_name, metadata=metadata)
+
+        return await self.act(p, server.id, Action.REBUILD, request_id, args, also=renamed)
 
     async def _refuse_for_volume_root(self, server: m.Server, action: str) -> None:
         with db_errors():
@@ -221,3 +227,24 @@ class ServerDay2(ServerBase):
         return await self.act(
             p, server.id, Action.UNSHELVE, request_id, {"image_id": image_id}, spawn_image=image
         )
+
+
+def _check_patch(patch: m.MetadataPatch) -> None:
+    validation.metadata(patch.set, "metadata_patch.set")
+    if both := sorted(set(patch.set) & set(patch.remove)):
+        raise InvalidArgument(
+            f"metadata_patch sets and removes {both[0][:40]!r}",
+            {"field": "metadata_patch.remove"},
+        )
+
+
+def _patched(server: m.Server, patch: m.MetadataPatch) -> dict[str, str]:
+    """The server's metadata with `patch` applied (RESOURCE_EXHAUSTED past the item limit)."""
+    patched = patch.applied(dict(server.metadata))
+    if len(patched) > validation.MAX_METADATA_ITEMS:
+        raise ResourceExhausted(
+            f"metadata quota: server {server.id} would hold {len(patched)} "
+            f"items, the limit is {validation.MAX_METADATA_ITEMS}",
+            {"server_id": server.id},
+        )
+    return patched

@@ -373,14 +373,18 @@ class CreateServerImageResponse(_message.Message):
     def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ..., image_id: _Optional[str] = ...) -> None: ...
 
 class RebuildServerRequest(_message.Message):
-    __slots__ = ("server_id", "image_id", "request_id")
+    __slots__ = ("server_id", "image_id", "request_id", "name", "metadata_patch")
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    METADATA_PATCH_FIELD_NUMBER: _ClassVar[int]
     server_id: str
     image_id: str
     request_id: str
-    def __init__(self, server_id: _Optional[str] = ..., image_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    name: str
+    metadata_patch: MetadataPatch
+    def __init__(self, server_id: _Optional[str] = ..., image_id: _Optional[str] = ..., request_id: _Optional[str] = ..., name: _Optional[str] = ..., metadata_patch: _Optional[_Union[MetadataPatch, _Mapping]] = ...) -> None: ...
 
 class RebuildServerResponse(_message.Message):
     __slots__ = ("server",)

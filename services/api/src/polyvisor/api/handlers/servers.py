@@ -146,11 +146,8 @@ class ServerHandlers:
         self, request: pb.UpdateServerRequest, context: Ctx
     ) -> pb.UpdateServerResponse:
         paths = list(request.update_mask.paths)
-        patch = None
-        if request.HasField("metadata_patch"):
-            mp = request.metadata_patch
-            patch = m.MetadataPatch(dict(mp.set), tuple(mp.remove), mp.replace, tuple(mp.keep))
-        elif not paths:
+        patch = _patch(request) if request.HasField("metadata_patch") else None
+        if patch is None and not paths:
             raise InvalidArgument(
                 "update_mask is required (name, metadata) unless metadata_patch is set",
                 {"field": "update_mask"},
@@ -240,7 +237,13 @@ class ServerHandlers:
         self, request: pb.RebuildServerRequest, context: Ctx
     ) -> pb.RebuildServerResponse:
         s = await self.servers.rebuild(
-            principal(), bearer(context), request.server_id, request.image_id, request.request_id
+            principal(),
+            bearer(context),
+            request.server_id,
+            request.image_id,
+            request.request_id,
+            name=request.name if request.HasField("name") else None,
+            patch=_patch(request) if request.HasField("metadata_patch") else None,
         )
         self.cache.invalidate(s.id)
         return pb.RebuildServerResponse(server=server_to_proto(s))
@@ -350,3 +353,8 @@ class ServerHandlers:
                 yield pb.WatchServersResponse(revision=item.revision, type=_SYNCED)
             else:
                 yield change_to_proto(item)
+
+
+def _patch(request: pb.UpdateServerRequest | pb.RebuildServerRequest) -> m.MetadataPatch:
+    mp = request.metadata_patch
+    return m.MetadataPatch(dict(mp.set), tuple(mp.remove), mp.replace, tuple(mp.keep))

@@ -15,6 +15,7 @@ from polyvisor.osapi.convert import nova as nc
 from polyvisor.osapi.convert.common import iso
 from polyvisor.osapi.errors import ApiError
 from polyvisor.osapi.handlers.common import MV, base_url, body_of, request_id, stubs
+from polyvisor.osapi.handlers.nova_create_args import metadata
 from polyvisor.osapi.handlers.nova_server_groups_of import groups_of
 from polyvisor.types.v1 import hypervisor_pb2 as hv
 
@@ -87,9 +88,9 @@ async def action(request: web.Request) -> web.Response:
         image = str(args.get("imageRef") or "").rstrip("/").rsplit("/", 1)[-1]
         if not image:
             raise ApiError(400, "rebuild needs an imageRef")
-        resp = await s.compute.RebuildServer(
-            sp.RebuildServerRequest(server_id=sid, image_id=image, request_id=rid), **call
-        )
+        req = sp.RebuildServerRequest(server_id=sid, image_id=image, request_id=rid)
+        _rebuild_changes(req, args)
+        resp = await s.compute.RebuildServer(req, **call)
         out = nc.server_rebuilt(resp.server, base_url(request), request[MV])
         if (groups := await groups_of(request, resp.server)) is not None:
             out["server_groups"] = groups
@@ -109,6 +110,30 @@ async def action(request: web.Request) -> web.Response:
         url = await _console_url(request, sid, kind)
         return web.json_response({"console": {"type": kind, "url": url}})
     raise ApiError(400, f"There is no such action: {name}")
+
+
+def _rebuild_changes(req: Any, args: dict[str, Any]) -> None:
+    """What a Nova rebuild changes beside the disk, made with it in the api: the name, the
+    metadata (replaced, the access addresses kept unless the body sets them too)."""
+    if "name" in args:
+        if not isinstance(args["name"], str) or not args["name"].strip():
+            raise ApiError(400, "name must be a non-empty string")
+        req.name = args["name"]
+    items: dict[str, str] = {}
+    replace = "metadata" in args
+    if replace:
+        items = metadata(args["metadata"], "metadata")
+        if reserved := sorted(set(items) & set(nc.ACCESS_IP_KEYS.values())):
+            raise ApiError(
+                400, f"metadata key {reserved[0]} is reserved (set accessIPv4/accessIPv6)"
+            )
+    access = nc.access_ips(args)
+    items |= {k: v for k, v in access.items() if v}
+    gone = [k for k, v in access.items() if not v]
+    if replace or access:
+        req.metadata_patch.CopyFrom(sp.MetadataPatch(
+            set=items, remove=gone, replace=replace, keep=sorted(nc.ACCESS_IP_KEYS.values())
+        ))  # fmt: skip
 
 
 async def _console_url(request: web.Request, sid: str, kind: str) -> str:
