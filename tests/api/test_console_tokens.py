@@ -93,12 +93,16 @@ async def _redeem_code(stub, md, **req: str) -> grpc.StatusCode:  # type: ignore
     return exc.value.code()
 
 
-async def test_the_console_url_points_at_the_proxy(stack: Stack, world: dict) -> None:  # type: ignore[type-arg]
+async def test_the_console_urls_point_at_the_proxy(stack: Stack, world: dict) -> None:  # type: ignore[type-arg]
     alice: Client = world["alice"]  # type: ignore[assignment]
     c = await _console(alice, world["s1"])  # type: ignore[arg-type]
     assert c.url.startswith(f"{PROXY}/websockify?")
     assert f"server_id={world['s1']}" in c.url and f"token={c.token}" in c.url
     assert (c.host, c.port) == ("console.example", 6080)
+    # A browser's address for the same console: the proxy's noVNC page, over http, with the
+    # same server and token (the WebSocket URL above stays what programs connect to).
+    query = c.url.split("?", 1)[1]
+    assert c.page_url == f"http://console.example:6080/vnc.html?{query}"
 
 
 async def test_a_token_opens_one_session_with_a_fresh_password(

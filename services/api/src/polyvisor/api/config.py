@@ -21,7 +21,7 @@
 | `POLYVISOR_REAPER_INTERVAL_S` | how often overdue tasks are looked for | 2 |
 | `POLYVISOR_OUTBOX_POLL_S` | outbox poll period when nothing wakes it | 1 |
 | `POLYVISOR_CONSOLE_TOKEN_TTL_S` | console token lifetime | 600 |
-| `POLYVISOR_CONSOLE_PROXY_URL` | the console proxy's public base URL (`ws://host:port`); console URLs point there | empty |
+| `POLYVISOR_CONSOLE_PROXY_URL` | the console proxy's public base URL (`ws://host:port` or `wss://`); console URLs point there: its WebSocket, and its noVNC page over http(s) | empty |
 | `POLYVISOR_CONSOLE_SESSION_S` | how long a console session's VNC password is valid | 60 |
 | `POLYVISOR_SERVER_CACHE_SIZE` | GetServer answers cached per replica (0: none) | 100000 |
 | `POLYVISOR_SERVER_INDEX_SIZE` | live servers the ListServers index of a replica holds at most (about 500 bytes each; more, or 0: every page is a query) | 250000 |

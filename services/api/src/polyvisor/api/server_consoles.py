@@ -19,6 +19,13 @@ from polyvisor.common.errors import (
 )
 
 
+def page_base(proxy_url: str) -> str:
+    """The console proxy's pages' base URL: its WebSocket base with ws -> http, wss -> https."""
+    parts = urlsplit(proxy_url)
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    return parts._replace(scheme=scheme).geturl().rstrip("/")
+
+
 @dataclass(frozen=True, slots=True)
 class ConsoleAccess:
     type: str
@@ -27,6 +34,7 @@ class ConsoleAccess:
     token: str
     expire_time: datetime
     url: str = ""
+    page_url: str = ""
 
 
 class ServerConsoles(ServerBase):
@@ -77,8 +85,13 @@ class ServerConsoles(ServerBase):
             parts = urlsplit(self.console_proxy_url)
             query = urlencode({"server_id": server.id, "token": token})
             url = f"{self.console_proxy_url}/websockify?{query}"
-            default_port = 443 if parts.scheme in ("wss", "https") else 80
-            return ConsoleAccess(
-                wanted, parts.hostname or "", parts.port or default_port, token, expire, url
+            secure = parts.scheme in ("wss", "https")
+            # The proxy's noVNC page, which opens `url` from its own origin.
+            page = (
+                f"{page_base(self.console_proxy_url)}/vnc.html?{query}" if wanted == "VNC" else ""
             )
+            return ConsoleAccess(
+                wanted, parts.hostname or "", parts.port or (443 if secure else 80), token,
+                expire, url, page,
+            )  # fmt: skip
         return ConsoleAccess(wanted, server.console.host, server.console.port, token, expire)

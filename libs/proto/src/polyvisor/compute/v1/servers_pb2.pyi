@@ -611,20 +611,22 @@ class GetServerConsoleRequest(_message.Message):
     def __init__(self, server_id: _Optional[str] = ..., type: _Optional[_Union[_hypervisor_pb2.ConsoleType, str]] = ...) -> None: ...
 
 class GetServerConsoleResponse(_message.Message):
-    __slots__ = ("type", "host", "port", "token", "expire_time", "url")
+    __slots__ = ("type", "host", "port", "token", "expire_time", "url", "page_url")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
+    PAGE_URL_FIELD_NUMBER: _ClassVar[int]
     type: _hypervisor_pb2.ConsoleType
     host: str
     port: int
     token: str
     expire_time: _timestamp_pb2.Timestamp
     url: str
-    def __init__(self, type: _Optional[_Union[_hypervisor_pb2.ConsoleType, str]] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., token: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., url: _Optional[str] = ...) -> None: ...
+    page_url: str
+    def __init__(self, type: _Optional[_Union[_hypervisor_pb2.ConsoleType, str]] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., token: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., url: _Optional[str] = ..., page_url: _Optional[str] = ...) -> None: ...
 
 class WatchServersRequest(_message.Message):
     __slots__ = ("project_id", "from_revision", "server_id", "all_projects")

@@ -334,8 +334,9 @@ class ServerHandlers:
         wanted = CONSOLE_TYPE.name(request.type) or "VNC"
         c = await self.servers.console(principal(), request.server_id, wanted)
         out = pb.GetServerConsoleResponse(
-            type=CONSOLE_TYPE.value(c.type), host=c.host, port=c.port, token=c.token, url=c.url
-        )
+            type=CONSOLE_TYPE.value(c.type), host=c.host, port=c.port, token=c.token, url=c.url,
+            page_url=c.page_url,
+        )  # fmt: skip
         set_ts(out.expire_time, c.expire_time)
         return out
 
