@@ -26,6 +26,7 @@ import jinja2
 from aiohttp import web
 
 from polyvisor.common.logging import get_logger
+from polyvisor.common.novnc import novnc_dir
 from polyvisor.compute.v1 import (
     flavors_pb2,
     hypervisors_pb2,
@@ -412,5 +413,7 @@ def make_app(d: Dashboard) -> web.Application:
     r.add_get("/networks", d.networks)
     r.add_get("/identity", d.identity)
     r.add_get("/healthz", d.healthz)
+    if (novnc := novnc_dir()) is not None:  # shared with the console proxy's page
+        r.add_static("/static/vendor/novnc/", novnc, follow_symlinks=False)
     r.add_static("/static/", str(files("polyvisor.dashboard") / "static"), follow_symlinks=False)
     return app
