@@ -6,7 +6,7 @@
 | `POLYVISOR_API_ADDRESS` | the api (redeems console tokens) | `127.0.0.1:50051` |
 | `POLYVISOR_CONSOLE_API_KEY` | the proxy's service key (`python -m polyvisor.api.agentkey service:polyvisor-console`) | empty |
 | `POLYVISOR_VNC_LOGIN_WAIT_S` | how long the proxy keeps trying the session's password while the agent sets it | 15 |
-| `POLYVISOR_ALLOWED_ORIGINS` | comma-separated browser origins allowed to open a console (empty: any) | empty |
+| `POLYVISOR_ALLOWED_ORIGINS` | comma-separated browser origins allowed to open a console, besides the proxy's own (its page) (empty: any) | empty |
 
 The gRPC port (50055) serves only health, for probes and `./dev up`.
 """

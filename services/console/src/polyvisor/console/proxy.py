@@ -1,6 +1,10 @@
 """The WebSocket-to-VNC proxy (aiohttp).
 
     GET /websockify?server_id=ID&token=TOKEN    (WebSocket, subprotocol "binary")
+    GET /vnc.html?server_id=ID&token=TOKEN      noVNC on that WebSocket (polyvisor.console.page)
+
+0. A browser's Origin must be one of `origins` (POLYVISOR_ALLOWED_ORIGINS: the dashboard's),
+   or the proxy's own (its page, same-origin), or `origins` empty (any).
 
 1. The token is redeemed with the api, once (bound to the server, the user and an expiry).
    A bearer token in `Authorization` (a CLI or SDK client) must be the token's user's.
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
@@ -30,6 +35,7 @@ from polyvisor.common.errors import (
 )
 from polyvisor.common.logging import get_logger
 from polyvisor.console.clients import ConsoleAuth, Session
+from polyvisor.console.page import add_page
 from polyvisor.console.rfb import RfbError, VncRefused, serve_no_auth, vnc_login
 
 __all__ = ["make_app"]
@@ -85,7 +91,8 @@ class ConsoleProxy:
 
     async def websockify(self, request: web.Request) -> web.StreamResponse:
         origin = request.headers.get("Origin", "").rstrip("/")
-        if self.origins and origin and origin not in self.origins:
+        own = urlsplit(origin).netloc == request.host  # the proxy's page (page.py)
+        if self.origins and origin and origin not in self.origins and not own:
             raise web.HTTPForbidden(text=f"origin {origin} may not open consoles\n")
         token = request.query.get("token", "")
         server_id = request.query.get("server_id", "")
@@ -184,4 +191,5 @@ def make_app(proxy: ConsoleProxy) -> web.Application:
     app = web.Application()
     app.router.add_get("/websockify", proxy.websockify)
     app.router.add_get("/healthz", proxy.healthz)
+    add_page(app)
     return app

@@ -1,0 +1,32 @@
+// The console proxy's own page: noVNC on this proxy's WebSocket, from the same origin. Its
+// address carries the server and a single-use token (the api's page_url, what
+// `openstack console url show` prints); the proxy logs in to the VNC server with the
+// session's password, which this page never sees. The token opens one session: a closed
+// console needs a new URL.
+import RFB from "./novnc/core/rfb.js";
+
+const screen = document.getElementById("screen");
+const status = document.getElementById("status");
+const asked = new URLSearchParams(location.search);
+const ws = new URL("websockify", location.href); // beside this page, prefix and all
+ws.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+ws.search = new URLSearchParams({
+  server_id: asked.get("server_id") || "",
+  token: asked.get("token") || "",
+}).toString();
+const rfb = new RFB(screen, ws.href, { wsProtocols: ["binary"], shared: true });
+rfb.scaleViewport = true;
+rfb.addEventListener("connect", () => {
+  status.textContent = "connected";
+  screen.dataset.connected = "1";
+});
+rfb.addEventListener("disconnect", (e) => {
+  screen.dataset.connected = "0";
+  status.textContent = e.detail.clean
+    ? "disconnected"
+    : "the console closed: ask for a new console URL (each opens one session)";
+});
+rfb.addEventListener("desktopname", (e) => {
+  status.textContent = `connected: ${e.detail.name}`;
+});
+window.polyvisorConsole = rfb;
