@@ -144,6 +144,8 @@ async def _console_url(request: web.Request, sid: str, kind: str) -> str:
         sp.GetServerConsoleRequest(server_id=sid, type=_CONSOLES[kind]), metadata=s.md,
         timeout=s.timeout,
     )  # fmt: skip
+    if kind == "novnc" and resp.page_url:
+        return resp.page_url  # Nova's novnc URL is a page a browser opens: the proxy's
     return resp.url or f"vnc://{resp.host}:{resp.port}"
 
 
