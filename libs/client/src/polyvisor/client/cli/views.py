@@ -375,6 +375,8 @@ def console_view(
         "port": c.port,
         # The console proxy's URL when the api names one (the token inside), else VNC's.
         "url": c.url or (f"{kind}://{c.host}:{c.port}" if c.port else ""),
+        # The same console as the proxy's noVNC page, for a browser (the same token).
+        "page_url": c.page_url,
         "token": c.token,
         "expire_time": _ts(c, "expire_time"),
     }
