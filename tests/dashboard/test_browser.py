@@ -2,16 +2,20 @@
 stack started as `./dev up` starts it: log in, both hypervisor types with each cluster's
 ESXi hosts, an image uploaded with its progress bar, a KVM and a VMware server created from
 the form and seen ACTIVE without reloading, the KVM server's console in noVNC showing the
-boot sector's line (its red band read off the canvas's pixels), an impossible create
+boot sector's line (its red band read off the canvas's pixels), in the dashboard and on
+the console proxy's own page opened from the gateway's novnc URL alone, an impossible create
 explained per filter, both servers deleted. Screenshots of the main pages go to
 docs/screenshots/ when POLYVISOR_SCREENSHOTS=1."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import os
 import shutil
 import tempfile
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -73,6 +77,53 @@ async def shot(page: Any, name: str) -> None:
     if os.environ.get("POLYVISOR_SCREENSHOTS") == "1":
         SHOTS.mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+async def see_the_guest_on_the_console(page: Any) -> None:
+    """noVNC connected (#screen's data-connected, set by both console pages' scripts) and the
+    boot sector's red line read off its canvas's pixels."""
+    await page.wait_for_selector("#screen[data-connected='1']", timeout=WAIT_MS)
+    red = 0
+    for _ in range(120):
+        red = await page.evaluate(
+            """() => { const c = document.querySelector('#screen canvas');
+              if (!c || !c.width) return 0;
+              const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+              let n = 0;
+              for (let i = 0; i < d.length; i += 4)
+                if (d[i] > 128 && d[i + 1] < 80 && d[i + 2] < 80) n++;
+              return n; }"""
+        )
+        if red >= 1000:
+            break
+        await page.wait_for_timeout(1000)
+    assert red >= 1000, f"the boot sector's red line is not on the console ({red} red pixels)"
+
+
+def gateway_console_url(stack: Stack, server_id: str) -> str:
+    """What `openstack console url show` prints: the gateway's novnc remote console, asked
+    with the admin's Keystone token."""
+    auth_url = stack.endpoints["osapi"]["auth_url"]
+    a = stack.admin
+    scope = {"project": {"name": a["project"], "domain": {"name": "Default"}}}
+    user = {"name": a["username"], "domain": {"name": "Default"}, "password": a["password"]}
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": user}},
+                     "scope": scope}}  # fmt: skip
+    req = urllib.request.Request(
+        f"{auth_url}/auth/tokens", data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(req, timeout=60) as r:
+        token = r.headers["X-Subject-Token"]
+    compute = auth_url.removesuffix("/identity/v3") + "/compute/v2.1"
+    req = urllib.request.Request(
+        f"{compute}/servers/{server_id}/remote-consoles",
+        data=json.dumps({"remote_console": {"protocol": "vnc", "type": "novnc"}}).encode(),
+        headers={"Content-Type": "application/json", "X-Auth-Token": token,
+                 "OpenStack-API-Version": "compute 2.6"},
+    )  # fmt: skip
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return str(json.loads(r.read())["remote_console"]["url"])
 
 
 def setup_flavors(stack: Stack) -> None:
@@ -169,23 +220,17 @@ async def test_the_operator_story_in_a_browser(stack: Stack, page: Any, tmp_path
 
     # The KVM server's console: noVNC through the proxy; the guest's red line on the canvas.
     await page.goto(f"{base}/servers/{ids['dash-kvm']}/console")
-    await page.wait_for_selector("#screen[data-connected='1']", timeout=WAIT_MS)
-    red = 0
-    for _ in range(120):
-        red = await page.evaluate(
-            """() => { const c = document.querySelector('#screen canvas');
-              if (!c || !c.width) return 0;
-              const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-              let n = 0;
-              for (let i = 0; i < d.length; i += 4)
-                if (d[i] > 128 && d[i + 1] < 80 && d[i + 2] < 80) n++;
-              return n; }"""
-        )
-        if red >= 1000:
-            break
-        await page.wait_for_timeout(1000)
-    assert red >= 1000, f"the boot sector's red line is not on the console ({red} red pixels)"
+    await see_the_guest_on_the_console(page)
     await shot(page, "console")
+
+    # The same console from its address alone, as `openstack console url show` prints it:
+    # the gateway's novnc console is the console proxy's own page (http, same origin as its
+    # WebSocket), which a browser opens with no dashboard.
+    url = await asyncio.to_thread(gateway_console_url, stack, ids["dash-kvm"])
+    proxy_page = stack.endpoints["console"]["url"].replace("ws://", "http://", 1) + "/vnc.html?"
+    assert url.startswith(proxy_page), url
+    await page.goto(url)
+    await see_the_guest_on_the_console(page)
 
     # An impossible create: the scheduler's explanation, per filter, as a table.
     await page.goto(f"{base}/servers")
