@@ -5,9 +5,9 @@ starts, via the OpenStack API gateway (osapi): the real `openstack` CLI
 shows the KVM host and both vCenter clusters; a qcow2 image uploaded with
 `--property hypervisor_type=vmware` lands only on VMware; an unpinned one is booted on KVM
 with a scheduler hint, both with `--network demo --wait`; `server list`; `console url show`
-gives the console proxy's URL; a flavor bigger than every single ESXi host is refused and
-the server's fault says why, per filter; `server delete --wait` leaves nothing in libvirt or
-vCenter. Then the same through openstacksdk.
+gives the console proxy's noVNC page (http, as Nova's novncproxy's); a flavor bigger than
+every single ESXi host is refused and the server's fault says why, per filter; `server
+delete --wait` leaves nothing in libvirt or vCenter. Then the same through openstacksdk.
 
 The tests run in order and share `story`.
 """
@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -225,10 +226,22 @@ def test_pinned_image_boots_on_vmware_and_a_hint_on_kvm(
     assert any(ip.startswith("10.42.0.") for ip in nets["demo"]), listed
 
 
-def test_console_url_is_the_console_proxys(stack: Stack, osc: dict[str, Any]) -> None:
+def console_page_base(stack: Stack) -> str:
+    """Where the console proxy serves its noVNC page: its ws:// address over http."""
+    return stack.endpoints["console"]["url"].replace("ws://", "http://", 1) + "/vnc.html?"
+
+
+def test_console_url_is_the_console_proxys_page(stack: Stack, osc: dict[str, Any]) -> None:
     console = openstack_json(osc, "console", "url", "show", f"{PREFIX}kvm")
-    assert console["url"].startswith(stack.endpoints["console"]["url"]), console
-    assert "token=" in console["url"]
+    kvm = openstack_json(osc, "server", "show", f"{PREFIX}kvm")
+    url = console["url"]
+    assert console["type"] == "novnc" and url.startswith(console_page_base(stack)), console
+    query = parse_qs(urlsplit(url).query)
+    assert query["server_id"] == [kvm["id"]] and query["token"][0], console
+    # An address a browser opens: the page (whose script the browser test runs to the end).
+    with urllib.request.urlopen(url, timeout=30) as r:
+        assert r.status == 200 and r.headers.get_content_type() == "text/html"
+        assert b'src="static/vnc.js"' in r.read()
 
 
 def _kept_pages(stack: Stack) -> float:
@@ -332,7 +345,7 @@ def test_the_same_story_through_openstacksdk(
         servers["big"]
     )
     assert out["listed"] == ["sdk-big", "sdk-kvm", "sdk-vmw"]
-    assert out["console_url"].startswith(stack.endpoints["console"]["url"])
+    assert out["console_url"].startswith(console_page_base(stack)), out["console_url"]
     assert out["left"] == []
     # a private flavor's extra specs and access list (os-extra_specs, os-flavor-access)
     assert out["flavor"] == {"set": "2", "specs": {"k": "2"}, "access": [out["token_project"]],
