@@ -96,6 +96,14 @@ class Volumes:
         v.size_gb = req.new_size_gb
         return vs.ExtendVolumeResponse(volume=v)
 
+    async def UpdateVolume(self, req: vs.UpdateVolumeRequest, **_: Any) -> Any:
+        v = self._vol(req.volume_id)
+        if req.HasField("name"):
+            v.name = req.name
+        if req.HasField("description"):
+            v.description = req.description
+        return vs.UpdateVolumeResponse(volume=v)
+
     async def ListVolumeTypes(self, req: vs.ListVolumeTypesRequest, **_: Any) -> Any:
         return vs.ListVolumeTypesResponse(volume_types=self.types)
 

@@ -1,5 +1,6 @@
 """Cinder v3 through the gateway over an in-memory volume service: version discovery and
-microversion negotiation, volumes (create, show, list, detail, paging, os-extend, delete),
+microversion negotiation, volumes (create, show, list, detail, paging, update, os-extend,
+delete),
 types, snapshots, attachments as a volume shows them, errors in Cinder's shape, and the
 catalog's block-storage entries."""
 
@@ -91,6 +92,15 @@ async def test_volume_create_show_list_and_delete(gw: tuple[Client, Volumes]) ->
     assert [v["id"] for v in detail["volumes"]] == [other["id"]] and detail["volumes"][0][
         "size"
     ] == 2
+    status, body = await _call(c, "PUT", f"{V}/volumes/{made['id']}", {"volume": {"name": "v2"}})
+    assert status == 200 and (body["volume"]["name"], body["volume"]["description"]) == ("v2", "d")
+    status, body = await _call(c, "PUT", f"{V}/volumes/{made['id']}",
+                               {"volume": {"description": "", "metadata": {"k": "v"}}})  # fmt: skip
+    assert status == 400 and volumes.volumes[made["id"]].description == "d"
+    status, body = await _call(
+        c, "PUT", f"{V}/volumes/{made['id']}", {"volume": {"description": ""}}
+    )
+    assert status == 200 and body["volume"]["description"] is None
     status, _ = await _call(c, "DELETE", f"{V}/volumes/{made['id']}")
     assert status == 202 and made["id"] not in volumes.volumes
     status, body = await _call(c, "GET", f"{V}/volumes/{made['id']}")

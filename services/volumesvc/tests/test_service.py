@@ -64,6 +64,17 @@ async def test_volume_snapshot_extend_delete(service, nats_url: str) -> None:  #
         await user.ExtendVolume(pb.ExtendVolumeRequest(volume_id=vol.id, new_size_gb=2))
     ).volume
     assert grown.size_gb == 2
+    # a new name, then a description that leaves the name alone
+    named = (await user.UpdateVolume(pb.UpdateVolumeRequest(volume_id=vol.id, name="db"))).volume
+    assert (named.name, named.description, named.size_gb) == ("db", "", 2)
+    described = (
+        await user.UpdateVolume(pb.UpdateVolumeRequest(volume_id=vol.id, description="d"))
+    ).volume
+    assert (described.name, described.description) == ("db", "d")
+    await _fails(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        user.UpdateVolume(pb.UpdateVolumeRequest(volume_id=vol.id, name="x" * 256)),
+    )
 
     snap = (
         await user.CreateSnapshot(pb.CreateSnapshotRequest(snapshot=vpb.Snapshot(volume_id=vol.id)))
@@ -81,6 +92,10 @@ async def test_volume_snapshot_extend_delete(service, nats_url: str) -> None:  #
     # another project sees none of it
     other = service.caller()
     await _fails(grpc.StatusCode.NOT_FOUND, other.GetVolume(pb.GetVolumeRequest(volume_id=vol.id)))
+    await _fails(
+        grpc.StatusCode.NOT_FOUND,
+        other.UpdateVolume(pb.UpdateVolumeRequest(volume_id=vol.id, name="theirs")),
+    )
     await _fails(grpc.StatusCode.NOT_FOUND, _create(other, 2, source_snapshot_id=snap.id))
     listed = (await other.ListVolumes(pb.ListVolumesRequest())).volumes
     assert listed == []
@@ -105,6 +120,8 @@ async def test_volume_snapshot_extend_delete(service, nats_url: str) -> None:  #
             "created",
             "available",
             "extended",
+            "updated",
+            "updated",
             "snapshot_created",
             "snapshot_deleted",
             "deleted",

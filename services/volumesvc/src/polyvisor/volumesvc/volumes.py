@@ -1,6 +1,4 @@
-"""Volumes, their snapshots and types, and the attachment bookkeeping: the volume service's
-domain.
-
+"""Volumes, snapshots, types and the attachment bookkeeping: the volume service's domain.
 Who may do what is in `access`.
 
 A backend call is made between two status changes: the row says what is in flight
@@ -233,6 +231,19 @@ class Volumes:
         project = None if all_projects or (server_id and sees_all(caller)) else caller.project_id
         items = await self._store.list_volumes(project, server_id, after, size)
         return [self.present(v) for v in items]
+
+    async def describe(
+        self, p: Principal | None, volume_id: str, name: str | None, description: str | None
+    ) -> Volume:
+        """A new name and/or description (None: kept), in any status."""
+        caller = principal(p)
+        caller.require_write()
+        vol = await self._visible(caller, volume_id)
+        _name(name or "", "name")
+        _name(description or "", "description")
+        made = await self._store.describe_volume(vol.id, name, description)
+        self._wake()
+        return self.present(made)
 
     async def delete(self, p: Principal | None, volume_id: str) -> None:
         caller = principal(p)

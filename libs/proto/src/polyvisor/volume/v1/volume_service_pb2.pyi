@@ -77,6 +77,22 @@ class ExtendVolumeResponse(_message.Message):
     volume: _volumes_pb2.Volume
     def __init__(self, volume: _Optional[_Union[_volumes_pb2.Volume, _Mapping]] = ...) -> None: ...
 
+class UpdateVolumeRequest(_message.Message):
+    __slots__ = ("volume_id", "name", "description")
+    VOLUME_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    volume_id: str
+    name: str
+    description: str
+    def __init__(self, volume_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class UpdateVolumeResponse(_message.Message):
+    __slots__ = ("volume",)
+    VOLUME_FIELD_NUMBER: _ClassVar[int]
+    volume: _volumes_pb2.Volume
+    def __init__(self, volume: _Optional[_Union[_volumes_pb2.Volume, _Mapping]] = ...) -> None: ...
+
 class CreateSnapshotRequest(_message.Message):
     __slots__ = ("snapshot", "force", "request_id")
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]

@@ -61,6 +61,11 @@ class VolumeServiceStub:
                 request_serializer=polyvisor_dot_volume_dot_v1_dot_volume__service__pb2.ExtendVolumeRequest.SerializeToString,
                 response_deserializer=polyvisor_dot_volume_dot_v1_dot_volume__service__pb2.ExtendVolumeResponse.FromString,
                 _registered_method=True)
+        self.UpdateVolume = channel.unary_unary(
+                '/polyvisor.volume.v1.VolumeService/UpdateVolume',
+                request_serializer=polyvisor_dot_volume_dot_v1_dot_volume__service__pb2.UpdateVolumeRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_volume_dot_v1_dot_volume__service__pb2.UpdateVolumeResponse.FromString,
+                _registered_method=True)
         self.CreateSnapshot = channel.unary_unary(
                 '/polyvisor.volume.v1.VolumeService/CreateSnapshot',
                 request_serializer=polyvisor_dot_volume_dot_v1_dot_volume__service__pb2.CreateSnapshotRequest.SerializeToString,
@@ -161,6 +166,12 @@ class VolumeServiceServicer:
     def ExtendVolume(self, request, context):
         """Grows a volume that is not attached; never shrinks one.
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateVolume(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -281,6 +292,11 @@ def add_VolumeServiceServicer_to_server(servicer, server):
                     servicer.ExtendVolume,
                     request_deserializer=polyvisor_dot_volume_dot_v1_dot_volume__service__pb2.ExtendVolumeRequest.FromString,
                     response_serializer=polyvisor_dot_volume_dot_v1_dot_volume__service__pb2.ExtendVolumeResponse.SerializeToString,
+            ),
+            'UpdateVolume': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateVolume,
+                    request_deserializer=polyvisor_dot_volume_dot_v1_dot_volume__service__pb2.UpdateVolumeRequest.FromString,
+                    response_serializer=polyvisor_dot_volume_dot_v1_dot_volume__service__pb2.UpdateVolumeResponse.SerializeToString,
             ),
             'CreateSnapshot': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateSnapshot,
@@ -485,6 +501,33 @@ class VolumeService:
             '/polyvisor.volume.v1.VolumeService/ExtendVolume',
             polyvisor_dot_volume_dot_v1_dot_volume__service__pb2.ExtendVolumeRequest.SerializeToString,
             polyvisor_dot_volume_dot_v1_dot_volume__service__pb2.ExtendVolumeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateVolume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.volume.v1.VolumeService/UpdateVolume',
+            polyvisor_dot_volume_dot_v1_dot_volume__service__pb2.UpdateVolumeRequest.SerializeToString,
+            polyvisor_dot_volume_dot_v1_dot_volume__service__pb2.UpdateVolumeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,5 +1,6 @@
 """Cinder v3 (under /volume, microversion 3.0): version discovery, volumes (list, detail,
-show, create blank, from an image or a snapshot, delete, os-extend), volume types (list,
+show, create blank or from a snapshot (an imageRef is passed on: the volume service refuses
+it while it has no image service), rename and describe, delete, os-extend), volume types (list,
 show, default) and snapshots (list, detail, show, create, delete), each a call of the
 volume service with the caller's token. The project in the path only names the links: the
 volume service decides what the caller's token sees."""
@@ -187,6 +188,20 @@ async def create_volume(request: web.Request) -> web.Response:
     return web.json_response(await _shown(request, s, resp.volume), status=202)
 
 
+async def update_volume(request: web.Request) -> web.Response:
+    s = stubs(request)
+    body = await body_of(request, "volume")
+    if body.get("metadata"):
+        raise ApiError(400, "volume metadata is not kept by this block storage")
+    req = vs.UpdateVolumeRequest(volume_id=request.match_info["id"])
+    for key, field in (("name", "name"), ("display_name", "name"),
+                       ("description", "description"), ("display_description", "description")):  # fmt: skip
+        if key in body:
+            setattr(req, field, _text(body, key))
+    resp = await s.volumes.UpdateVolume(req, metadata=s.md, timeout=s.timeout)
+    return web.json_response(await _shown(request, s, resp.volume))
+
+
 async def delete_volume(request: web.Request) -> web.Response:
     s = stubs(request)
     await s.volumes.DeleteVolume(vs.DeleteVolumeRequest(volume_id=request.match_info["id"]),
@@ -314,11 +329,11 @@ def routes() -> list[web.RouteDef]:
         web.get("/volume/", versions),
         web.get("/volume/v3", version),
         web.get("/volume/v3/", version),
-        web.get(P, version),
         web.get(f"{P}/volumes", list_volumes),
         web.get(f"{P}/volumes/detail", list_volumes_detail),
         web.post(f"{P}/volumes", create_volume),
         web.get(f"{P}/volumes/{{id}}", show_volume),
+        web.put(f"{P}/volumes/{{id}}", update_volume),
         web.delete(f"{P}/volumes/{{id}}", delete_volume),
         web.post(f"{P}/volumes/{{id}}/action", volume_action),
         web.get(f"{P}/types", list_types),

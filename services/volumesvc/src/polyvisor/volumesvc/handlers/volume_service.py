@@ -65,6 +65,15 @@ class VolumeServiceHandlers(svc_grpc.VolumeServiceServicer):
         vol = await self._v.extend(current_principal(), request.volume_id, request.new_size_gb)
         return pb.ExtendVolumeResponse(volume=volume_to_pb(vol))
 
+    async def UpdateVolume(self, request: pb.UpdateVolumeRequest, context: Any) -> Any:
+        vol = await self._v.describe(
+            current_principal(),
+            request.volume_id,
+            request.name if request.HasField("name") else None,
+            request.description if request.HasField("description") else None,
+        )
+        return pb.UpdateVolumeResponse(volume=volume_to_pb(vol))
+
     async def CreateSnapshot(self, request: pb.CreateSnapshotRequest, context: Any) -> Any:
         s = request.snapshot
         snap = await self._v.create_snapshot(

@@ -1,4 +1,5 @@
-"""Volumes: insert within quota, read, list, compare-and-set status transitions, delete."""
+"""Volumes: insert within quota, read, list, compare-and-set status transitions, name and
+description, delete."""
 
 from __future__ import annotations
 
@@ -121,6 +122,25 @@ class VolumeQueries(QuotaQueries):
                 if event:
                     return await self._event(conn, event, volume_id)
                 return await self._get(conn, volume_id)
+
+    async def describe_volume(
+        self, volume_id: str, name: str | None, description: str | None
+    ) -> Volume:
+        """Set the name and/or the description (None: kept); an `updated` event."""
+        with db_errors():
+            async with self._pool.acquire() as conn, conn.transaction():
+                done = await conn.fetchval(
+                    "UPDATE volume.volumes SET name = coalesce($2, name),"
+                    " description = coalesce($3, description), updated_at = now()"
+                    " WHERE id = $1 RETURNING id",
+                    uuid.UUID(volume_id),
+                    name,
+                    description,
+                )
+                vol = await self._event(conn, "updated", volume_id) if done else None
+        if vol is None:
+            raise NotFound(f"volume {volume_id} not found", {"volume_id": volume_id})
+        return vol
 
     async def delete_volume(self, volume_id: str) -> None:
         with db_errors():
