@@ -65,6 +65,7 @@ def main() -> None:
     out["left"] = sorted(s.name for s in conn.compute.servers() if s.name.startswith(cfg["prefix"]))
     conn.image.delete_image(image.id)
     out["flavor"] = _private_flavor(conn, cfg["prefix"] + "priv")
+    out["volume"] = _volume(conn, cfg["prefix"] + "vol")
     print(json.dumps(out))
 
 
@@ -90,6 +91,31 @@ def _private_flavor(conn: openstack.connection.Connection, name: str) -> dict[st
         seen["access_after"] = conn.compute.get_flavor_access(flavor)
     finally:
         conn.compute.delete_flavor(flavor)
+    return seen
+
+
+def _volume(conn: openstack.connection.Connection, name: str) -> dict[str, object]:
+    """A volume extended and snapshotted through the block-storage API, then deleted."""
+    seen: dict[str, object] = {}
+    if (old := conn.block_storage.find_volume(name)) is not None:  # an earlier run's
+        for snap in conn.block_storage.snapshots(volume_id=old.id):
+            conn.block_storage.delete_snapshot(snap)
+        conn.block_storage.delete_volume(old)
+    vol = conn.block_storage.create_volume(name=name, size=1)
+    vol = conn.block_storage.wait_for_status(vol, "available", failures=["error"], wait=120)
+    seen["made"] = vol.status
+    conn.block_storage.extend_volume(vol, 2)
+    vol = conn.block_storage.wait_for_status(vol, "available", failures=["error"], wait=120)
+    seen["extended"] = conn.block_storage.get_volume(vol.id).size
+    snap = conn.block_storage.create_snapshot(volume_id=vol.id, name=name + "-snap")
+    snap = conn.block_storage.wait_for_status(snap, "available", failures=["error"], wait=120)
+    seen["snapshot"] = snap.status
+    seen["snapshots"] = len(list(conn.block_storage.snapshots(volume_id=vol.id)))
+    conn.block_storage.delete_snapshot(snap)
+    conn.block_storage.wait_for_delete(snap, wait=120)
+    conn.block_storage.delete_volume(vol)
+    conn.block_storage.wait_for_delete(vol, wait=120)
+    seen["gone"] = conn.block_storage.find_volume(vol.id) is None
     return seen
 
 

@@ -6,8 +6,11 @@ shows the KVM host and both vCenter clusters; a qcow2 image uploaded with
 `--property hypervisor_type=vmware` lands only on VMware; an unpinned one is booted on KVM
 with a scheduler hint, both with `--network demo --wait`; `server list`; `console url show`
 gives the console proxy's noVNC page (http, as Nova's novncproxy's); a flavor bigger than
-every single ESXi host is refused and the server's fault says why, per filter; `server
-delete --wait` leaves nothing in libvirt or vCenter. Then the same through openstacksdk.
+every single ESXi host is refused and the server's fault says why, per filter; a volume
+(Cinder through the gateway) is created, listed, attached to the KVM server (`in-use`, in
+the server's volumes_attached), detached and deleted; `server delete --wait` leaves nothing
+in libvirt or vCenter. Then the same through openstacksdk, with a volume's extend and
+snapshot.
 
 The tests run in order and share `story`.
 """
@@ -79,6 +82,7 @@ def _remove_leftovers(osc: dict[str, Any]) -> None:
     if names:
         openstack(osc, "image", "delete", *names)
     openstack(osc, "flavor", "delete", f"{PREFIX}tiny", f"{PREFIX}too-big")
+    openstack(osc, "volume", "delete", f"{PREFIX}vol")
 
 
 def openstack(
@@ -109,7 +113,8 @@ def test_token_and_catalog(osc: dict[str, Any], story: dict[str, Any]) -> None:
     assert token["id"] and token["project_id"] and token["user_id"]
     story["project_id"] = token["project_id"]
     catalog = {e["Type"]: e for e in openstack_json(osc, "catalog", "list")}
-    assert {"identity", "compute", "image", "network"} <= set(catalog)
+    assert {"identity", "compute", "image", "network", "volumev3", "block-storage"} <= set(catalog)
+    assert story["project_id"] in str(catalog["volumev3"]["Endpoints"]), catalog["volumev3"]
 
 
 def _status(osc: dict[str, Any], path: str, token: str, subject: str = "") -> int:
@@ -301,6 +306,42 @@ def test_too_big_for_any_esxi_host_is_refused_with_the_explanation(
     assert vm_of(vcsim_vms(stack.endpoints["vcsim"]), server) is None
 
 
+def _rest(osc: dict[str, Any], token: str, path: str) -> Any:
+    """GET `path` under the gateway's base URL with `token` (polls cost less than the CLI)."""
+    base = osc["auth_url"].removesuffix("/identity/v3")
+    req = urllib.request.Request(base + path, headers={"X-Auth-Token": token})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.loads(r.read())
+
+
+def test_a_volume_attaches_to_the_kvm_server_and_goes(
+    osc: dict[str, Any], story: dict[str, Any]
+) -> None:
+    name, server = f"{PREFIX}vol", story["servers"]["kvm"]
+    vol = openstack_json(osc, "volume", "create", "--size", "1", name)
+    assert (vol["status"], vol["size"]) == ("available", 1), vol
+    listed = {v["Name"]: v for v in openstack_json(osc, "volume", "list")}
+    assert listed[name]["Status"] == "available", listed
+    r = openstack(osc, "server", "add", "volume", f"{PREFIX}kvm", name)
+    assert r.returncode == 0, r.stderr
+    token = openstack_json(osc, "token", "issue")["id"]
+    one = f"/volume/v3/{story['project_id']}/volumes/{vol['id']}"
+    eventually(lambda: _rest(osc, token, one)["volume"]["status"] == "in-use", timeout=120,
+               what="the volume in-use", interval=0.5)  # fmt: skip
+    shown = openstack_json(osc, "volume", "show", name)
+    assert shown["status"] == "in-use", shown
+    assert server["id"] in str(shown["attachments"]), shown
+    srv = _rest(osc, token, f"/compute/v2.1/servers/{server['id']}")["server"]
+    assert srv["os-extended-volumes:volumes_attached"] == [{"id": vol["id"]}], srv
+    r = openstack(osc, "server", "remove", "volume", f"{PREFIX}kvm", name)
+    assert r.returncode == 0, r.stderr
+    eventually(lambda: _rest(osc, token, one)["volume"]["status"] == "available", timeout=120,
+               what="the volume available again", interval=0.5)  # fmt: skip
+    r = openstack(osc, "volume", "delete", name)
+    assert r.returncode == 0, r.stderr
+    assert _status(osc, one, token) == 404
+
+
 def test_server_delete_wait_leaves_nothing(
     stack: Stack, osc: dict[str, Any], story: dict[str, Any]
 ) -> None:
@@ -350,6 +391,9 @@ def test_the_same_story_through_openstacksdk(
     # a private flavor's extra specs and access list (os-extra_specs, os-flavor-access)
     assert out["flavor"] == {"set": "2", "specs": {"k": "2"}, "access": [out["token_project"]],
                              "twice": "conflict", "access_after": []}  # fmt: skip
+    # a volume's extend and snapshot (Cinder's os-extend, snapshots)
+    assert out["volume"] == {"made": "available", "extended": 2, "snapshot": "available",
+                             "snapshots": 1, "gone": True}  # fmt: skip
 
 
 def test_cleanup(osc: dict[str, Any]) -> None:
