@@ -203,6 +203,20 @@ async def test_a_reader_finds_no_server_of_another_project_to_change(env: Env) -
         )
 
 
+async def test_an_admin_lists_every_project_or_the_one_named(env: Env) -> None:
+    ad = env.admin
+
+    async def listed(**req: Any) -> set[str]:
+        resp = await ad.compute.ListServers(servers_pb2.ListServersRequest(**req), metadata=ad.md)
+        return {s.id for s in resp.servers}
+
+    a_server = env.server_a.id
+    assert a_server in await listed(all_projects=True)
+    assert a_server in await listed(all_projects=True, project_id=env.a.project_id)
+    assert a_server not in await listed(all_projects=True, project_id=env.b.project_id)
+    assert a_server not in await listed()  # the admin's own project
+
+
 async def test_admin_only_methods(env: Env) -> None:
     m = env.a
     calls = [

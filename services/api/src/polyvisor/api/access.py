@@ -22,11 +22,12 @@ def resource_scope(p: Principal) -> str | None:
 
 
 def list_scope(p: Principal, project_id: str = "", all_projects: bool = False) -> str | None:
-    """Scope for listing: the caller's project, or (admins) another one or all of them."""
+    """Scope for listing: the caller's project, or (admins) another one or all of them (a
+    project named beside all_projects narrows it to that one, as Nova's tenant_id does)."""
     if all_projects:
         if not p.is_admin:
             raise PermissionDenied("all_projects needs the admin role")
-        return None
+        return project_id or None
     if project_id and project_id != p.project_id:
         if not p.is_admin:
             raise PermissionDenied("only admins may look into another project")
