@@ -125,12 +125,18 @@ def test_a_stopped_server_is_not_stopped_again_and_ends_stopped() -> None:
     s = started(server(state=m.State.SHUTOFF, power_state=m.Power.SHUTDOWN))
     s, out = placed(s)
     assert commands(out) == [("snapshot", "kvm-1")]
-    s = then(s, lc.apply_event(s, event("SNAPSHOTTED", "kvm-1"), NOW, D))
-    out = lc.apply_event(s, event("SPAWNED", "vc-1"), NOW, D)
-    assert commands(out) == [("destroy", "kvm-1"), ("power_off", "vc-1")]
+    out = lc.apply_event(s, event("SNAPSHOTTED", "kvm-1"), NOW, D)
+    [spawn] = [w.command for w in out.work if isinstance(w, lc.Send)]
+    assert isinstance(spawn, lc.Spawn) and spawn.powered_off  # never started on the way
+    s = then(s, out)
+    out = lc.apply_event(s, event("SPAWNED", "vc-1", power_state=m.Power.SHUTDOWN), NOW, D)
+    assert commands(out) == [("destroy", "kvm-1")]
+    # a host that started it anyway (an agent without the flag) is told to stop it
+    anyway = lc.apply_event(s, event("SPAWNED", "vc-1", power_state=m.Power.RUNNING), NOW, D)
+    assert commands(anyway) == [("destroy", "kvm-1"), ("power_off", "vc-1")]
     s = then(s, out)
     s = then(s, lc.apply_event(s, event("DESTROYED", "kvm-1"), NOW, D))
-    assert (s.state, s.host) == (m.State.SHUTOFF, "vc-1")
+    assert (s.state, s.host, s.power_state) == (m.State.SHUTOFF, "vc-1", m.Power.SHUTDOWN)
 
 
 def test_the_scheduler_asks_for_the_new_type_of_an_unpinned_image() -> None:

@@ -13,7 +13,7 @@ claimed as `<server>/move`, the server's own claim on the source until the end),
         there (same port ids, MACs and IPs, by the spawn command's sending) and the
         destination spawns the same server id from the transfer image --SPAWNED-->
     RESIZE_CONFIRMING, step "cleanup": the source destroys its copy (Destroy) --DESTROYED-->
-    ACTIVE (or SHUTOFF when it was off: the destination is told PowerOff), the move's
+    ACTIVE (or SHUTOFF when it was off: the destination spawns it powered off), the move's
         claim replaces the server's (`ReplaceClaim`), the transfer image is deleted.
 
 There is nothing to confirm or revert: the source's copy goes as soon as the destination
@@ -120,6 +120,7 @@ def _spawn(server: m.Server, r: ResizeState, gen: int, deadline: datetime | None
             disk_format=r.dest_disk_format,
             vmware_disktype=r.dest_vmware_disktype,
             image_id=r.transfer_image_id,
+            powered_off=not r.was_running,
         )
     )
 
@@ -154,7 +155,7 @@ def _spawned(
     """The destination runs the server: the source's copy goes."""
     deadline = d.after(now, d.power_s)
     nxt = replace(r, step=CLEANUP)
-    power = ev.power_state or Power.RUNNING
+    power = ev.power_state or (Power.RUNNING if r.was_running else Power.SHUTDOWN)
     change = Change(
         task=Task.RESIZE_CONFIRMING,
         task_deadline=deadline,
@@ -167,7 +168,9 @@ def _spawned(
         launch_time=server.launch_time or now,
     )
     work: tuple[OutboxWork, ...] = (_destroy(server, nxt, server.generation, deadline),)
-    if not r.was_running:
+    if not r.was_running and power == Power.RUNNING:
+        # Told to leave it off (`powered_off`), the host started it anyway (an agent that
+        # does not know the flag): stopped, as it was before the move.
         work += (Send(PowerOff(r.dest_host, server.generation, deadline, server.last_request_id)),)
     return Outcome(change, work)
 
