@@ -111,6 +111,8 @@ def _volume(conn: openstack.connection.Connection, name: str) -> dict[str, objec
     snap = conn.block_storage.wait_for_status(snap, "available", failures=["error"], wait=120)
     seen["snapshot"] = snap.status
     seen["snapshots"] = len(list(conn.block_storage.snapshots(volume_id=vol.id)))
+    quota = conn.block_storage.get_quota_set(conn.current_project_id, usage=True)
+    seen["quota_counts_them"] = quota.usage["volumes"] >= 1 and quota.usage["snapshots"] >= 1
     conn.block_storage.delete_snapshot(snap)
     conn.block_storage.wait_for_delete(snap, wait=120)
     conn.block_storage.delete_volume(vol)

@@ -33,6 +33,9 @@ class Volumes:
             vp.VolumeType(id=str(uuid.uuid4()), name="shared", backend="file", multiattach=True),
         ]
         self.calls: list[str] = []
+        self.quota = vp.VolumeQuota(
+            project_id=PROJECT, volumes=20, gigabytes=QUOTA_GB, snapshots=20
+        )
 
     def _vol(self, volume_id: str) -> vp.Volume:
         if volume_id not in self.volumes:
@@ -106,6 +109,24 @@ class Volumes:
 
     async def ListVolumeTypes(self, req: vs.ListVolumeTypesRequest, **_: Any) -> Any:
         return vs.ListVolumeTypesResponse(volume_types=self.types)
+
+    # -- quotas (the caller's project only; -1: none)
+
+    async def GetVolumeQuota(self, req: vs.GetVolumeQuotaRequest, **_: Any) -> Any:
+        if req.project_id not in ("", PROJECT):
+            raise rpc_error(grpc.StatusCode.PERMISSION_DENIED, "another project's quota")
+        q = vp.VolumeQuota()
+        q.CopyFrom(self.quota)
+        q.volumes_used = len(self.volumes)
+        q.gigabytes_used = sum(v.size_gb for v in self.volumes.values()) + sum(
+            s.size_gb for s in self.snapshots.values()
+        )
+        q.snapshots_used = len(self.snapshots)
+        return vs.GetVolumeQuotaResponse(quota=q)
+
+    async def UpdateVolumeQuota(self, req: vs.UpdateVolumeQuotaRequest, **_: Any) -> Any:
+        self.quota.CopyFrom(req.quota)
+        return await self.GetVolumeQuota(vs.GetVolumeQuotaRequest(project_id=req.quota.project_id))
 
     # -- snapshots
 

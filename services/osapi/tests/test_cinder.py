@@ -219,6 +219,42 @@ async def test_snapshots_create_list_show_and_delete(gw: tuple[Client, Volumes])
     assert status == 400 and "badRequest" in body
 
 
+async def test_limits_and_quota_sets(gw: tuple[Client, Volumes]) -> None:
+    c, volumes = gw
+    await _create(c, size=3)
+    _, body = await _call(c, "GET", f"{V}/limits")
+    absolute = body["limits"]["absolute"]
+    assert (absolute["maxTotalVolumes"], absolute["totalVolumesUsed"]) == (20, 1)
+    assert (absolute["maxTotalVolumeGigabytes"], absolute["totalGigabytesUsed"]) == (100, 3)
+    assert absolute["maxTotalBackups"] == 0 and body["limits"]["rate"] == []
+    _, body = await _call(c, "GET", f"{V}/os-quota-sets/{PROJECT}")
+    assert (body["quota_set"]["id"], body["quota_set"]["volumes"]) == (PROJECT, 20)
+    _, body = await _call(c, "GET", f"{V}/os-quota-sets/{PROJECT}?usage=True")
+    assert body["quota_set"]["gigabytes"] == {
+        "limit": 100,
+        "in_use": 3,
+        "reserved": 0,
+        "allocated": 0,
+    }
+    status, body = await _call(
+        c, "PUT", f"{V}/os-quota-sets/{PROJECT}", {"quota_set": {"volumes": "5"}}
+    )
+    assert (
+        status == 200
+        and body["quota_set"]["volumes"] == 5
+        and body["quota_set"]["gigabytes"] == 100
+    )
+    assert (volumes.quota.volumes, volumes.quota.snapshots) == (5, 20)
+    status, body = await _call(
+        c, "PUT", f"{V}/os-quota-sets/{PROJECT}", {"quota_set": {"backups": 1}}
+    )
+    assert status == 400 and "backups" in body["badRequest"]["message"]
+    status, body = await _call(c, "GET", f"{V}/os-quota-sets/other")
+    assert status == 403 and "forbidden" in body
+    _, body = await _call(c, "GET", f"{V}/os-availability-zone")
+    assert body["availabilityZoneInfo"][0]["zoneName"] == "nova"
+
+
 async def test_an_unknown_volume_path_answers_in_cinders_shape(gw: tuple[Client, Volumes]) -> None:
     c, _ = gw
     status, body = await _call(c, "GET", f"{V}/backups")

@@ -11,6 +11,7 @@ from polyvisor.osapi.clients import Apis
 from polyvisor.osapi.config import OsapiSettings
 from polyvisor.osapi.handlers import (
     cinder,
+    cinder_quotas,
     glance,
     keystone,
     neutron,
@@ -84,6 +85,7 @@ def make_app(apis: Apis, settings: OsapiSettings) -> web.Application:
             *glance.routes(),
             *neutron.routes(),
             *cinder.routes(),
+            *cinder_quotas.routes(),
         ]
     )
     return app
