@@ -193,7 +193,7 @@ async def test_the_cli_makes_attaches_and_detaches_a_volume(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """`polyvisor volume create|list|extend|snapshot`, `server add|remove volume`, `server
+    """`polyvisor volume create|list|set|extend|snapshot`, `server add|remove volume`, `server
     create --boot-volume` (names)."""
     u = User(stack, await stack.new_project_user(await stack.admin(), "member"))
     server = await _server(u, image_id, CAPABLE)
@@ -215,6 +215,11 @@ async def test_the_cli_makes_attaches_and_detaches_a_volume(
     assert code == 0 and json.loads(out)["size_gb"] == 2, out
     code, out = await polyvisor("volume", "extend", "cli-data", "1")
     assert code != 0 and "never shrink" in out
+    code, out = await polyvisor(
+        "volume", "set", "cli-data", "--description", "scratch", "-f", "json"
+    )
+    assert code == 0 and json.loads(out)["description"] == "scratch", out
+    assert json.loads(out)["name"] == "cli-data"
     code, out = await polyvisor("server", "add", "volume", server.name, "cli-data", "--wait")
     assert code == 0, out
     code, out = await polyvisor("volume", "list", "--server", server.name, "-f", "json")

@@ -109,6 +109,13 @@ class VolumesApi:
         )
         return resp.volume
 
+    async def update(
+        self, volume_id: str, *, name: str | None = None, description: str | None = None
+    ) -> vpb.Volume:
+        """A new name and/or description (None: kept)."""
+        req = pb.UpdateVolumeRequest(volume_id=volume_id, name=name, description=description)
+        return (await self._call("UpdateVolume")(req)).volume
+
     # -- snapshots
 
     async def snapshot(

@@ -1,4 +1,4 @@
-"""`polyvisor volume create|list|show|delete|extend`, `volume snapshot create|list|delete`,
+"""`polyvisor volume create|list|show|set|delete|extend`, `volume snapshot create|list|delete`,
 `volume type create|list` (the volume service), and `polyvisor server add|remove volume`."""
 
 from __future__ import annotations
@@ -104,6 +104,12 @@ def register(groups: Any, out: argparse.ArgumentParser) -> None:
     p.add_argument("names", nargs="+", metavar="NAME_OR_ID")
     p.set_defaults(handler=delete)
 
+    p = sub.add_parser("set", parents=[out], help="rename a volume or change its description")
+    p.add_argument("name", metavar="NAME_OR_ID")
+    p.add_argument("--name", dest="new_name", help="its new name")
+    p.add_argument("--description")
+    p.set_defaults(handler=set_volume)
+
     p = sub.add_parser("extend", parents=[out], help="grow a volume that is not attached")
     p.add_argument("name", metavar="NAME_OR_ID")
     p.add_argument("size", type=int, metavar="NEW_SIZE_GIB")
@@ -194,6 +200,14 @@ async def delete(ctx: Ctx, args: argparse.Namespace) -> int:
         except (PolyvisorClientError, ValueError) as e:
             worst = worst or exitcodes.print_error(ctx.err, e)
     return worst
+
+
+async def set_volume(ctx: Ctx, args: argparse.Namespace) -> int:
+    api = ctx.client().volumes
+    v = await api.update((await api.find(args.name)).id, name=args.new_name,
+                         description=args.description)  # fmt: skip
+    ctx.out.show(to_dict(v), volume_view(v))
+    return 0
 
 
 async def extend(ctx: Ctx, args: argparse.Namespace) -> int:
