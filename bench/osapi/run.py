@@ -3,7 +3,8 @@ in the same run.
 
     .venv/bin/python bench/osapi/run.py [--servers 2000] [--seconds 5] [--quick]
 
-Starts PostgreSQL, NATS, the api and the gateway (`python -m polyvisor.osapi`), real
+Starts PostgreSQL, NATS, the api and the gateway (`python -m polyvisor.osapi`, given no volume
+service: a server show with one asks it for the server's volumes, a second call), real
 processes on loopback; seeds the servers of one project with SQL (bench/api's seed); reads
 each once (warm caches); then, with 16 concurrent clients each:
 
@@ -185,7 +186,7 @@ async def main() -> None:
         "POLYVISOR_API_ADDRESS": f"127.0.0.1:{api_port}", "POLYVISOR_GRPC_HOST": "127.0.0.1",
         "POLYVISOR_GRPC_PORT": str(free_port()), "POLYVISOR_METRICS_PORT": "0",
         "POLYVISOR_HTTP_HOST": "127.0.0.1", "POLYVISOR_HTTP_PORT": str(http_port),
-        "POLYVISOR_LOG_LEVEL": "WARNING",
+        "POLYVISOR_LOG_LEVEL": "WARNING", "POLYVISOR_VOLUMESVC_ADDRESS": "",
     }, log_path=root / "osapi.log")  # fmt: skip
     unkept_port = free_port()
     unkept = ServiceProcess("osapi", {  # keeps no pages: every list page is made
@@ -193,6 +194,7 @@ async def main() -> None:
         "POLYVISOR_GRPC_PORT": str(free_port()), "POLYVISOR_METRICS_PORT": "0",
         "POLYVISOR_HTTP_HOST": "127.0.0.1", "POLYVISOR_HTTP_PORT": str(unkept_port),
         "POLYVISOR_LOG_LEVEL": "WARNING", "POLYVISOR_KEPT_PAGES_BYTES": "0",
+        "POLYVISOR_VOLUMESVC_ADDRESS": "",
     }, log_path=root / "osapi-unkept.log")  # fmt: skip
     result: dict[str, Any] = {
         "bench": "osapi",

@@ -344,6 +344,7 @@ DESIGN_FLOWS = [  # (from, to, port): DESIGN.md §2
     ("osapi", "api", 50051),
     ("osapi", "imagesvc", 50052),
     ("osapi", "networksvc", 50054),
+    ("osapi", "volumesvc", 50058),  # Cinder, with the caller's token
     ("prometheus", "osapi", 9157),
     ("prometheus", "agent-kvm", 9160),
 ]

@@ -35,10 +35,18 @@ class _Apis:
 
 
 @asynccontextmanager
-async def gateway(compute: Any, volumes: Any = None) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
+async def gateway(
+    compute: Any, volumes: Any = None, settings: OsapiSettings | None = None
+) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
     """A client of the gateway whose compute calls go to `compute`, its volume service
-    calls to `volumes` (without: a volume service that has no volumes)."""
-    app = make_app(_Apis(compute, volumes or Volumes()), OsapiSettings())  # type: ignore[arg-type]
+    calls to `volumes` (without: a volume service that has no volumes; none at all when
+    `settings` names no volume service)."""
+    settings = settings or OsapiSettings()
+    if not settings.volumesvc_address:
+        volumes = None
+    elif volumes is None:
+        volumes = Volumes()
+    app = make_app(_Apis(compute, volumes), settings)  # type: ignore[arg-type]
     c = TestClient(TestServer(app))
     await c.start_server()
     try:

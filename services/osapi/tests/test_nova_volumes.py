@@ -2,7 +2,7 @@
 ignored), list, show, detach (DetachVolume), the microversions' fields, and a server show's
 os-extended-volumes:volumes_attached from the volume service (a list answers none). The api is
 a stand-in whose AttachVolume/DetachVolume leave the in-memory volume service as the real
-reservations do."""
+reservations do. A gateway given no volume service answers no Cinder and names no volumes."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from polyvisor.compute.v1 import servers_pb2 as sp
+from polyvisor.osapi.config import OsapiSettings
+from polyvisor.osapi.convert import keystone as kc
 from polyvisor.types.v1 import server_status_pb2 as ss
 from tests.support.osapi_gateway import gateway
 from tests.support.volume_standin import Volumes, rpc_error
@@ -148,3 +150,20 @@ async def test_a_server_show_names_its_volumes_and_a_list_does_not_ask(
     _, body = await _call(c, "GET", "/compute/v2.1/servers/detail")
     assert body["servers"][0][key] == []
     assert compute.volumes.calls.count("ListVolumes") == asked
+
+
+async def test_a_gateway_without_a_volume_service_answers_no_cinder_and_asks_for_no_volumes() -> (
+    None
+):
+    volumes = Volumes()
+    compute = _Compute(volumes)
+    async with gateway(compute, volumes, OsapiSettings(volumesvc_address="")) as c:
+        _, body = await _call(c, "GET", f"/compute/v2.1/servers/{SID}")
+        assert body["server"]["os-extended-volumes:volumes_attached"] == []
+        status, body = await _call(c, "GET", "/volume/v3/p1/volumes")
+        assert status == 404 and "itemNotFound" in body
+        _, root = await _call(c, "GET", "/")
+        assert "volume" not in root["services"] and "compute" in root["services"]
+    assert volumes.calls == []
+    kinds = {e["type"] for e in kc.catalog("http://gw", "RegionOne", "p9", block_storage=False)}
+    assert "volumev3" not in kinds and "compute" in kinds

@@ -43,7 +43,8 @@ class Stubs:
     identity: identity_service_pb2_grpc.IdentityServiceStub
     images: image_service_pb2_grpc.ImageServiceStub
     network: network_service_pb2_grpc.NetworkServiceStub
-    volumes: volume_service_pb2_grpc.VolumeServiceStub
+    #: None: the gateway has no volume service (no Cinder, no volumes_attached).
+    volumes: volume_service_pb2_grpc.VolumeServiceStub | None
     md: tuple[tuple[str, str], ...]
     timeout: float
 
@@ -73,13 +74,15 @@ class Apis:
         self._api = _channel(api)
         self._images = _channel(imagesvc)
         self._network = _channel(networksvc)
-        self._volumes = _channel(volumesvc)
+        self._volumes = _channel(volumesvc) if volumesvc else None
         self._timeout = timeout_s
         self._compute = compute_service_pb2_grpc.ComputeServiceStub(self._api)
         self._identity = identity_service_pb2_grpc.IdentityServiceStub(self._api)
         self._image = image_service_pb2_grpc.ImageServiceStub(self._images)
         self._net = network_service_pb2_grpc.NetworkServiceStub(self._network)
-        self._vol = volume_service_pb2_grpc.VolumeServiceStub(self._volumes)
+        self._vol = (
+            volume_service_pb2_grpc.VolumeServiceStub(self._volumes) if self._volumes else None
+        )
 
     def as_user(self, token: str = "") -> Stubs:
         md = (("authorization", f"Bearer {token}"),) if token else ()
@@ -88,4 +91,5 @@ class Apis:
 
     async def close(self) -> None:
         for ch in (self._api, self._images, self._network, self._volumes):
-            await ch.close()
+            if ch is not None:
+                await ch.close()

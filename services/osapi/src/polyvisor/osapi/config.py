@@ -8,7 +8,7 @@
 | `POLYVISOR_API_ADDRESS` | the api (compute, identity) | `127.0.0.1:50051` |
 | `POLYVISOR_IMAGESVC_ADDRESS` | the image service | `127.0.0.1:50052` |
 | `POLYVISOR_NETWORKSVC_ADDRESS` | the network service | `127.0.0.1:50054` |
-| `POLYVISOR_VOLUMESVC_ADDRESS` | the volume service | `127.0.0.1:50058` |
+| `POLYVISOR_VOLUMESVC_ADDRESS` | the volume service; empty: none (no Cinder, in the catalog or under `/volume`; server shows name no volumes) | `127.0.0.1:50058` |
 | `POLYVISOR_RPC_TIMEOUT_S` | deadline of each unary gRPC call | 60 |
 | `POLYVISOR_KEPT_PAGES_BYTES` | bytes of Nova server list pages kept and answered again while the api says no server changed (kept_pages); 0: none | 33554432 (about 220 pages of 100 servers) |
 | `POLYVISOR_TENANT_PHYSICAL_NETWORK` | a network created without provider attributes is a VLAN on this physical network, its id taken from the network service's range for it (Neutron's `tenant_network_types = vlan`); empty: it is flat, which only an admin creates | empty |

@@ -39,11 +39,15 @@ PROJECT_SERVICES = (
 )
 
 
-def catalog(base: str, region: str, project_id: str = "") -> list[dict[str, Any]]:
+def catalog(
+    base: str, region: str, project_id: str = "", block_storage: bool = True
+) -> list[dict[str, Any]]:
+    """The services at `base`; Cinder's at `project_id`'s endpoints when there is a project
+    and the gateway has a volume service (`block_storage`)."""
     out = []
     scoped = (
         [(k, n, p.format(project_id=project_id)) for k, n, p in PROJECT_SERVICES]
-        if project_id
+        if project_id and block_storage
         else []
     )
     for kind, name, path in (*SERVICES, *scoped):
@@ -71,7 +75,13 @@ def role(name: str) -> dict[str, Any]:
 
 
 def token(
-    resp: Any, token_id: str, methods: list[str], base: str, region: str, issued: str
+    resp: Any,
+    token_id: str,
+    methods: list[str],
+    base: str,
+    region: str,
+    issued: str,
+    block_storage: bool = True,
 ) -> dict[str, Any]:
     """`resp`: an AuthenticateResponse or a ValidateTokenResponse."""
     body: dict[str, Any] = {
@@ -91,7 +101,7 @@ def token(
         body["project"] = {"id": resp.project.id, "name": resp.project.name,
                            "domain": DEFAULT_DOMAIN}  # fmt: skip
         body["roles"] = [role(r) for r in role_names(resp.roles)]
-        body["catalog"] = catalog(base, region, resp.project.id)
+        body["catalog"] = catalog(base, region, resp.project.id, block_storage)
     return {"token": body}
 
 

@@ -44,6 +44,7 @@ async def root(request: web.Request) -> web.Response:
             "services": {
                 kind: f"{base}/{kind}"
                 for kind in ("identity", "compute", "image", "network", "volume")
+                if kind != "volume" or request.app[SETTINGS].volumesvc_address
             }
         }
     )
@@ -84,8 +85,7 @@ def make_app(apis: Apis, settings: OsapiSettings) -> web.Application:
             *(r for nova in novas for r in nova_volumes.routes(nova)),
             *glance.routes(),
             *neutron.routes(),
-            *cinder.routes(),
-            *cinder_quotas.routes(),
+            *((*cinder.routes(), *cinder_quotas.routes()) if settings.volumesvc_address else ()),
         ]
     )
     return app

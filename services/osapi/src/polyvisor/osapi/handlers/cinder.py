@@ -25,6 +25,7 @@ from polyvisor.osapi.handlers.common import (
     request_id,
     scope_of,
     stubs,
+    volume_service,
 )
 from polyvisor.volume.v1 import volume_service_pb2 as vs
 from polyvisor.volume.v1 import volumes_pb2 as vp
@@ -63,7 +64,7 @@ def _project(request: web.Request) -> str:
 
 
 async def _multiattach_types(s: Stubs) -> set[str]:
-    resp = await s.volumes.ListVolumeTypes(
+    resp = await volume_service(s).ListVolumeTypes(
         vs.ListVolumeTypesRequest(), metadata=s.md, timeout=s.timeout
     )
     return {t.name for t in resp.volume_types if t.multiattach}
@@ -82,7 +83,7 @@ async def _list(request: web.Request, detail: bool) -> web.Response:
 
     async def fetch(token: str, size: int) -> tuple[Any, str]:
         req.page_token, req.page_size = token, size
-        resp = await s.volumes.ListVolumes(req, metadata=s.md, timeout=s.timeout)
+        resp = await volume_service(s).ListVolumes(req, metadata=s.md, timeout=s.timeout)
         return resp.volumes, resp.next_page_token
 
     def keep(v: vp.Volume) -> bool:
@@ -123,7 +124,7 @@ async def _shown(request: web.Request, s: Stubs, v: vp.Volume) -> dict[str, Any]
 
 async def show_volume(request: web.Request) -> web.Response:
     s = stubs(request)
-    resp = await s.volumes.GetVolume(vs.GetVolumeRequest(volume_id=request.match_info["id"]),
+    resp = await volume_service(s).GetVolume(vs.GetVolumeRequest(volume_id=request.match_info["id"]),
                                      metadata=s.md, timeout=s.timeout)  # fmt: skip
     return web.json_response(await _shown(request, s, resp.volume))
 
@@ -180,7 +181,7 @@ async def create_volume(request: web.Request) -> web.Response:
     )
     if msg.size_gb == 0 and size is not None:
         raise ApiError(400, "Invalid input for field/attribute size: it must be at least 1.")
-    resp = await s.volumes.CreateVolume(
+    resp = await volume_service(s).CreateVolume(
         vs.CreateVolumeRequest(volume=msg, request_id=request_id(request)),
         metadata=s.md,
         timeout=s.timeout,
@@ -198,13 +199,13 @@ async def update_volume(request: web.Request) -> web.Response:
                        ("description", "description"), ("display_description", "description")):  # fmt: skip
         if key in body:
             setattr(req, field, _text(body, key))
-    resp = await s.volumes.UpdateVolume(req, metadata=s.md, timeout=s.timeout)
+    resp = await volume_service(s).UpdateVolume(req, metadata=s.md, timeout=s.timeout)
     return web.json_response(await _shown(request, s, resp.volume))
 
 
 async def delete_volume(request: web.Request) -> web.Response:
     s = stubs(request)
-    await s.volumes.DeleteVolume(vs.DeleteVolumeRequest(volume_id=request.match_info["id"]),
+    await volume_service(s).DeleteVolume(vs.DeleteVolumeRequest(volume_id=request.match_info["id"]),
                                  metadata=s.md, timeout=s.timeout)  # fmt: skip
     return web.Response(status=202)
 
@@ -219,7 +220,7 @@ async def volume_action(request: web.Request) -> web.Response:
         raise ApiError(400, f"There is no such action: {action}")
     if not isinstance(args, dict) or "new_size" not in args:
         raise ApiError(400, "os-extend needs new_size")
-    await s.volumes.ExtendVolume(
+    await volume_service(s).ExtendVolume(
         vs.ExtendVolumeRequest(volume_id=request.match_info["id"],
                                new_size_gb=_size(args["new_size"], "new_size")),
         metadata=s.md, timeout=s.timeout)  # fmt: skip
@@ -231,7 +232,7 @@ async def volume_action(request: web.Request) -> web.Response:
 
 async def _types(request: web.Request) -> list[vp.VolumeType]:
     s = stubs(request)
-    resp = await s.volumes.ListVolumeTypes(
+    resp = await volume_service(s).ListVolumeTypes(
         vs.ListVolumeTypesRequest(), metadata=s.md, timeout=s.timeout
     )
     return list(resp.volume_types)
@@ -263,7 +264,7 @@ async def _list_snapshots(request: web.Request, detail: bool) -> web.Response:
 
     async def fetch(token: str, size: int) -> tuple[Any, str]:
         req.page_token, req.page_size = token, size
-        resp = await s.volumes.ListSnapshots(req, metadata=s.md, timeout=s.timeout)
+        resp = await volume_service(s).ListSnapshots(req, metadata=s.md, timeout=s.timeout)
         return resp.snapshots, resp.next_page_token
 
     def keep(x: vp.Snapshot) -> bool:
@@ -292,7 +293,7 @@ async def list_snapshots_detail(request: web.Request) -> web.Response:
 
 async def show_snapshot(request: web.Request) -> web.Response:
     s = stubs(request)
-    resp = await s.volumes.GetSnapshot(vs.GetSnapshotRequest(snapshot_id=request.match_info["id"]),
+    resp = await volume_service(s).GetSnapshot(vs.GetSnapshotRequest(snapshot_id=request.match_info["id"]),
                                        metadata=s.md, timeout=s.timeout)  # fmt: skip
     return web.json_response({"snapshot": cc.snapshot(resp.snapshot)})
 
@@ -308,7 +309,7 @@ async def create_snapshot(request: web.Request) -> web.Response:
     force = boolean(body["force"], "force") if body.get("force") is not None else False
     msg = vp.Snapshot(volume_id=volume_id, name=_text(body, "name"),
                       description=_text(body, "description"))  # fmt: skip
-    resp = await s.volumes.CreateSnapshot(
+    resp = await volume_service(s).CreateSnapshot(
         vs.CreateSnapshotRequest(snapshot=msg, force=force, request_id=request_id(request)),
         metadata=s.md,
         timeout=s.timeout,
@@ -318,7 +319,7 @@ async def create_snapshot(request: web.Request) -> web.Response:
 
 async def delete_snapshot(request: web.Request) -> web.Response:
     s = stubs(request)
-    await s.volumes.DeleteSnapshot(vs.DeleteSnapshotRequest(snapshot_id=request.match_info["id"]),
+    await volume_service(s).DeleteSnapshot(vs.DeleteSnapshotRequest(snapshot_id=request.match_info["id"]),
                                    metadata=s.md, timeout=s.timeout)  # fmt: skip
     return web.Response(status=202)
 

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from polyvisor.osapi.errors import ApiError
-from polyvisor.osapi.handlers.common import body_of, boolean, stubs
+from polyvisor.osapi.handlers.common import body_of, boolean, stubs, volume_service
 from polyvisor.volume.v1 import volume_service_pb2 as vs
 from polyvisor.volume.v1 import volumes_pb2 as vp
 
@@ -32,7 +32,7 @@ NONE = ("backups", "backup_gigabytes", "groups")
 
 async def _quota(request: web.Request, project_id: str) -> vp.VolumeQuota:
     s = stubs(request)
-    resp = await s.volumes.GetVolumeQuota(vs.GetVolumeQuotaRequest(project_id=project_id),
+    resp = await volume_service(s).GetVolumeQuota(vs.GetVolumeQuotaRequest(project_id=project_id),
                                           metadata=s.md, timeout=s.timeout)  # fmt: skip
     return resp.quota
 
@@ -89,7 +89,7 @@ async def update_quota(request: web.Request) -> web.Response:
         except ValueError:
             raise ApiError(400, f"{key} must be an integer") from None
     s = stubs(request)
-    resp = await s.volumes.UpdateVolumeQuota(vs.UpdateVolumeQuotaRequest(quota=new),
+    resp = await volume_service(s).UpdateVolumeQuota(vs.UpdateVolumeQuotaRequest(quota=new),
                                              metadata=s.md, timeout=s.timeout)  # fmt: skip
     shown = _quota_set(resp.quota, usage=False)
     del shown["id"]

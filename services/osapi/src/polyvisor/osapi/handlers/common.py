@@ -41,6 +41,7 @@ __all__ = [
     "request_id",
     "scope_of",
     "stubs",
+    "volume_service",
     "whoami",
 ]
 
@@ -136,6 +137,13 @@ def token_of(request: web.Request) -> str:
 
 def stubs(request: web.Request) -> Stubs:
     return request.app[APIS].as_user(token_of(request))
+
+
+def volume_service(s: Stubs) -> Any:
+    """The caller's volume service stub; 404 when the gateway has none (no block storage)."""
+    if s.volumes is None:
+        raise ApiError(404, "This cloud has no block storage service")
+    return s.volumes
 
 
 def base_url(request: web.Request) -> str:

@@ -147,7 +147,8 @@ def _token_response(
     request: web.Request, resp: Any, token: str, methods: list[str], status: int
 ) -> web.Response:
     settings = request.app[SETTINGS]
-    body = kc.token(resp, token, methods, base_url(request), settings.region, _issued_at(token))
+    body = kc.token(resp, token, methods, base_url(request), settings.region, _issued_at(token),
+                    bool(settings.volumesvc_address))  # fmt: skip
     return web.json_response(body, status=status, headers={"X-Subject-Token": token})
 
 
@@ -194,8 +195,9 @@ async def revoke_token(request: web.Request) -> web.Response:
 
 async def auth_catalog(request: web.Request) -> web.Response:
     who = await whoami(request)
-    return web.json_response({"catalog": kc.catalog(base_url(request), request.app[SETTINGS].region,
-                                                    who.project_id),
+    settings = request.app[SETTINGS]
+    return web.json_response({"catalog": kc.catalog(base_url(request), settings.region,
+                                                    who.project_id, bool(settings.volumesvc_address)),
                               "links": {"self": str(request.url)}})  # fmt: skip
 
 

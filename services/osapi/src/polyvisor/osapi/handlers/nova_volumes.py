@@ -20,7 +20,14 @@ from polyvisor.osapi.clients import Stubs
 from polyvisor.osapi.convert.cinder import attachment_id
 from polyvisor.osapi.convert.common import stable_uuid
 from polyvisor.osapi.errors import ApiError
-from polyvisor.osapi.handlers.common import MV, body_of, boolean, request_id, stubs
+from polyvisor.osapi.handlers.common import (
+    MV,
+    body_of,
+    boolean,
+    request_id,
+    stubs,
+    volume_service,
+)
 from polyvisor.osapi.microversion import Version
 from polyvisor.types.v1 import server_status_pb2 as ss
 from polyvisor.volume.v1 import volume_service_pb2 as vs
@@ -53,7 +60,7 @@ async def _server_volumes(s: Stubs, server_id: str) -> list[vp.Volume]:
     out: list[vp.Volume] = []
     token = ""
     while True:
-        resp = await s.volumes.ListVolumes(
+        resp = await volume_service(s).ListVolumes(
             vs.ListVolumesRequest(server_id=server_id, page_size=1000, page_token=token),
             metadata=s.md,
             timeout=s.timeout,
@@ -66,8 +73,10 @@ async def _server_volumes(s: Stubs, server_id: str) -> list[vp.Volume]:
 
 async def volumes_attached(request: web.Request, server_id: str) -> list[dict[str, Any]] | None:
     """A server show's `os-extended-volumes:volumes_attached` (one call of the volume
-    service); None when the volume service did not answer (the show goes on without)."""
+    service); None when there is none or it did not answer (the show goes on without)."""
     s = stubs(request)
+    if s.volumes is None:
+        return None
     try:
         vols = await _server_volumes(s, server_id)
     except grpc.aio.AioRpcError as exc:  # a show does not fail for the volume service
@@ -104,7 +113,7 @@ async def list_attachments(request: web.Request) -> web.Response:
 async def show_attachment(request: web.Request) -> web.Response:
     s = stubs(request)
     sid, vid = request.match_info["id"], request.match_info["volume_id"]
-    resp = await s.volumes.GetVolume(vs.GetVolumeRequest(volume_id=vid), metadata=s.md,
+    resp = await volume_service(s).GetVolume(vs.GetVolumeRequest(volume_id=vid), metadata=s.md,
                                      timeout=s.timeout)  # fmt: skip
     a = _of_server(resp.volume, sid)
     if a is None:
