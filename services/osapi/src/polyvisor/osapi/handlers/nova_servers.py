@@ -4,6 +4,7 @@ nova_server_metadata)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import uuid
@@ -207,11 +208,20 @@ async def list_servers_detail(request: web.Request) -> web.Response:
 
 
 async def show_server(request: web.Request) -> web.Response:
-    srv = await get_server_msg(request, request.match_info["id"])
+    sid = request.match_info["id"]
+    # A show names the server's volumes (one call of the volume service, sent beside the
+    # server's: a show waits for the slower of the two, not for both in turn); a list answers
+    # [] for each server rather than one such call per server. The volume service lists only
+    # what the caller may see, so asking before the server is found shows nothing more.
+    volumes = asyncio.ensure_future(volumes_attached(request, sid))
+    try:
+        srv = await get_server_msg(request, sid)
+    except BaseException:
+        volumes.cancel()
+        await asyncio.gather(volumes, return_exceptions=True)
+        raise
     body = encoded_servers([srv], base_url(request), request[MV])[0]
-    # A show names the server's volumes (one call of the volume service); a list answers []
-    # for each server rather than one such call per server.
-    if vols := await volumes_attached(request, srv.id):
+    if vols := await volumes:
         body = body.replace(nc.NO_VOLUMES, nc.VOLUMES_KEY + orjson.dumps(vols), 1)
     if (groups := await groups_of(request, srv)) is not None:  # kept out of the cached body
         body = body[:-1] + b',"server_groups":' + orjson.dumps(groups) + b"}"
