@@ -21,6 +21,15 @@ and they die with the test process even if it is killed.
 
 from __future__ import annotations
 
+import os
+
+# This process forks PostgreSQL, NATS, qemu-img, the CLI, ... while gRPC's threads run (earlier
+# tests' channels and servers). gRPC's fork handlers, on by default, then run in the child
+# before it execs, or are skipped, and can break it: a PostgreSQL start failed with the child's
+# "epoll_wait error: Bad file descriptor" in its log. Off, as the services that fork set it
+# (imagesvc, agent_kvm); set before gRPC is first imported (the imports below bring it).
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 import shutil
 import tempfile
 import uuid

@@ -34,7 +34,9 @@ MAX_BUILD_ATTEMPTS = 3
 @pytest.fixture(scope="module")
 def api_settings() -> dict[str, str]:
     return {
-        "POLYVISOR_BUILD_TIMEOUT_S": "4",
+        # Long enough for a fake agent's build on a loaded 2-core machine (4 s was not); the
+        # silent-agent test waits it out once.
+        "POLYVISOR_BUILD_TIMEOUT_S": "8",
         "POLYVISOR_POWER_TIMEOUT_S": "1.5",
         "POLYVISOR_REBOOT_TIMEOUT_S": "3",
         "POLYVISOR_DELETE_TIMEOUT_S": "3",
