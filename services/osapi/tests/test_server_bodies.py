@@ -332,15 +332,15 @@ async def test_show_names_the_servers_group_from_2_71(monkeypatch: pytest.Monkey
     app = web.Application()
     app[SETTINGS] = _Settings()  # type: ignore[assignment]
 
-    async def none(*_: Any) -> None:
-        return None
+    def none(*_: Any) -> None:
+        return None  # no volume service
 
     async def show(srv: sp.Server, mv: Version) -> dict[str, Any]:
         async def get(_: Any, __: str) -> sp.Server:
             return srv
 
         monkeypatch.setattr(nova_servers, "get_server_msg", get)
-        monkeypatch.setattr(nova_servers, "volumes_attached", none)
+        monkeypatch.setattr(nova_servers, "volumes_attached_soon", none)
         request = make_mocked_request("GET", f"/compute/v2.1/servers/{srv.id}", app=app)
         request[MV] = mv
         request.match_info.update({"id": srv.id})  # type: ignore[attr-defined]

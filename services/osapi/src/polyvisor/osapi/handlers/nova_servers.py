@@ -43,7 +43,7 @@ from polyvisor.osapi.handlers.nova_create_args import (
 )
 from polyvisor.osapi.handlers.nova_list_filters import deleted_only, list_filter, query
 from polyvisor.osapi.handlers.nova_server_groups_of import groups_of
-from polyvisor.osapi.handlers.nova_volumes import volumes_attached
+from polyvisor.osapi.handlers.nova_volumes import volumes_attached_soon
 from polyvisor.types.v1 import server_status_pb2 as ss
 
 __all__ = ["get_server_msg", "routes"]
@@ -213,15 +213,16 @@ async def show_server(request: web.Request) -> web.Response:
     # server's: a show waits for the slower of the two, not for both in turn); a list answers
     # [] for each server rather than one such call per server. The volume service lists only
     # what the caller may see, so asking before the server is found shows nothing more.
-    volumes = asyncio.ensure_future(volumes_attached(request, sid))
+    volumes = volumes_attached_soon(request, sid)  # None: a cloud without block storage
     try:
         srv = await get_server_msg(request, sid)
     except BaseException:
-        volumes.cancel()
-        await asyncio.gather(volumes, return_exceptions=True)
+        if volumes is not None:
+            volumes.cancel()
+            await asyncio.gather(volumes, return_exceptions=True)
         raise
     body = encoded_servers([srv], base_url(request), request[MV])[0]
-    if vols := await volumes:
+    if volumes is not None and (vols := await volumes):
         body = body.replace(nc.NO_VOLUMES, nc.VOLUMES_KEY + orjson.dumps(vols), 1)
     if (groups := await groups_of(request, srv)) is not None:  # kept out of the cached body
         body = body[:-1] + b',"server_groups":' + orjson.dumps(groups) + b"}"

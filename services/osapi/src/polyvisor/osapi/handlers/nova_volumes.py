@@ -9,6 +9,7 @@ an attach asks for is ignored, as Nova's libvirt driver ignores it."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import grpc
@@ -33,7 +34,7 @@ from polyvisor.types.v1 import server_status_pb2 as ss
 from polyvisor.volume.v1 import volume_service_pb2 as vs
 from polyvisor.volume.v1 import volumes_pb2 as vp
 
-__all__ = ["routes", "volumes_attached"]
+__all__ = ["routes", "volumes_attached", "volumes_attached_soon"]
 
 log = get_logger(__name__)
 
@@ -69,6 +70,16 @@ async def _server_volumes(s: Stubs, server_id: str) -> list[vp.Volume]:
         token = resp.next_page_token
         if not token:
             return out
+
+
+def volumes_attached_soon(
+    request: web.Request, server_id: str
+) -> asyncio.Task[list[dict[str, Any]] | None] | None:
+    """`volumes_attached` on its way (a task, so that the show's other call goes beside it);
+    None, and no task, when the gateway has no volume service."""
+    if stubs(request).volumes is None:
+        return None
+    return asyncio.ensure_future(volumes_attached(request, server_id))
 
 
 async def volumes_attached(request: web.Request, server_id: str) -> list[dict[str, Any]] | None:
