@@ -4,7 +4,6 @@ nova_server_metadata)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import uuid
@@ -209,17 +208,14 @@ async def list_servers_detail(request: web.Request) -> web.Response:
 
 async def show_server(request: web.Request) -> web.Response:
     sid = request.match_info["id"]
-    # A show names the server's volumes (one call of the volume service, sent beside the
-    # server's: a show waits for the slower of the two, not for both in turn); a list answers
-    # [] for each server rather than one such call per server. The volume service lists only
-    # what the caller may see, so asking before the server is found shows nothing more.
+    # A show names the server's volumes: one call of the volume service, sent beside the
+    # server's (it lists only the caller's own volumes, found or not); a list answers [] each.
     volumes = volumes_attached_soon(request, sid)  # None: a cloud without block storage
     try:
         srv = await get_server_msg(request, sid)
     except BaseException:
         if volumes is not None:
-            volumes.cancel()
-            await asyncio.gather(volumes, return_exceptions=True)
+            volumes.cancel()  # ends with the server's refusal (a cancelled task warns of nothing)
         raise
     body = encoded_servers([srv], base_url(request), request[MV])[0]
     if volumes is not None and (vols := await volumes):
