@@ -75,38 +75,47 @@ def _all_projects(request: web.Request) -> bool:
     return boolean(raw, "all_tenants") if raw else False
 
 
-async def _list(request: web.Request, detail: bool) -> web.Response:
-    s = stubs(request)
-    q = request.query
-    req = vs.ListVolumesRequest(all_projects=_all_projects(request))
+async def _page(
+    request: web.Request, method: str, req: Any, field: str, statuses: dict[Any, str]
+) -> tuple[list[Any], dict[str, Any]]:
+    """A Cinder list page: `method` of the volume service called with `req` (its `field` the
+    items), Nova-style marker and limit, Cinder's name and status filters (`statuses`: the
+    status spellings); and the `{field}_links` next link when more follow."""
+    s, q = stubs(request), request.query
     name, status = q.get("name"), q.get("status")
 
     async def fetch(token: str, size: int) -> tuple[Any, str]:
         req.page_token, req.page_size = token, size
-        resp = await volume_service(s).ListVolumes(req, metadata=s.md, timeout=s.timeout)
-        return resp.volumes, resp.next_page_token
+        resp = await getattr(volume_service(s), method)(req, metadata=s.md, timeout=s.timeout)
+        return getattr(resp, field), resp.next_page_token
 
-    def keep(v: vp.Volume) -> bool:
-        return (name is None or v.name == name) and (
-            status is None or cc.STATUS.get(v.status) == status
+    def keep(x: Any) -> bool:
+        return (name is None or x.name == name) and (
+            status is None or statuses.get(x.status) == status
         )
 
     items, more = await page_after(fetch, limit=query_int(request, "limit"), marker=q.get("marker"),
-                                   key=lambda v: v.id, keep=keep if name or status else None,
+                                   key=lambda x: x.id, keep=keep if name or status else None,
                                    scope=scope_of(request))  # fmt: skip
+    links: dict[str, Any] = {}
+    if more and items:
+        params = {k: v for k, v in q.items() if k != "marker"} | {"marker": items[-1].id}
+        href = f"{base_url(request)}{request.path}?{urlencode(params)}"
+        links[f"{field}_links"] = [{"rel": "next", "href": href}]
+    return items, links
+
+
+async def _list(request: web.Request, detail: bool) -> web.Response:
+    s = stubs(request)
+    req = vs.ListVolumesRequest(all_projects=_all_projects(request))
+    items, links = await _page(request, "ListVolumes", req, "volumes", cc.STATUS)
     base, project = base_url(request), _project(request)
     if detail:
         multi = await _multiattach_types(s) if items else set()
         shown = [cc.volume(v, base, project, v.volume_type in multi) for v in items]
     else:
         shown = [cc.volume_summary(v, base, project) for v in items]
-    body: dict[str, Any] = {"volumes": shown}
-    if more and items:
-        params = {k: v for k, v in q.items() if k != "marker"} | {"marker": items[-1].id}
-        body["volumes_links"] = [
-            {"rel": "next", "href": f"{base}{request.path}?{urlencode(params)}"}
-        ]
-    return web.json_response(body)
+    return web.json_response({"volumes": shown, **links})
 
 
 async def list_volumes(request: web.Request) -> web.Response:
@@ -256,31 +265,10 @@ async def show_type(request: web.Request) -> web.Response:
 
 
 async def _list_snapshots(request: web.Request, detail: bool) -> web.Response:
-    s = stubs(request)
-    q = request.query
     req = vs.ListSnapshotsRequest(all_projects=_all_projects(request),
-                                  volume_id=q.get("volume_id", ""))  # fmt: skip
-    name, status = q.get("name"), q.get("status")
-
-    async def fetch(token: str, size: int) -> tuple[Any, str]:
-        req.page_token, req.page_size = token, size
-        resp = await volume_service(s).ListSnapshots(req, metadata=s.md, timeout=s.timeout)
-        return resp.snapshots, resp.next_page_token
-
-    def keep(x: vp.Snapshot) -> bool:
-        return (name is None or x.name == name) and (
-            status is None or cc.SNAPSHOT_STATUS.get(x.status) == status
-        )
-
-    items, more = await page_after(fetch, limit=query_int(request, "limit"), marker=q.get("marker"),
-                                   key=lambda x: x.id, keep=keep if name or status else None,
-                                   scope=scope_of(request))  # fmt: skip
-    body: dict[str, Any] = {"snapshots": [cc.snapshot(x, detail) for x in items]}
-    if more and items:
-        params = {k: v for k, v in q.items() if k != "marker"} | {"marker": items[-1].id}
-        href = f"{base_url(request)}{request.path}?{urlencode(params)}"
-        body["snapshots_links"] = [{"rel": "next", "href": href}]
-    return web.json_response(body)
+                                  volume_id=request.query.get("volume_id", ""))  # fmt: skip
+    items, links = await _page(request, "ListSnapshots", req, "snapshots", cc.SNAPSHOT_STATUS)
+    return web.json_response({"snapshots": [cc.snapshot(x, detail) for x in items], **links})
 
 
 async def list_snapshots(request: web.Request) -> web.Response:
