@@ -15,7 +15,7 @@ from polyvisor.osapi.convert import nova as nc
 from polyvisor.osapi.convert.common import iso
 from polyvisor.osapi.errors import ApiError
 from polyvisor.osapi.handlers.common import MV, base_url, body_of, request_id, stubs
-from polyvisor.osapi.handlers.nova_create_args import metadata
+from polyvisor.osapi.handlers.nova_create_args import user_metadata
 from polyvisor.osapi.handlers.nova_server_groups_of import groups_of
 from polyvisor.types.v1 import hypervisor_pb2 as hv
 
@@ -122,11 +122,7 @@ def _rebuild_changes(req: Any, args: dict[str, Any]) -> None:
     items: dict[str, str] = {}
     replace = "metadata" in args
     if replace:
-        items = metadata(args["metadata"], "metadata")
-        if reserved := sorted(set(items) & set(nc.ACCESS_IP_KEYS.values())):
-            raise ApiError(
-                400, f"metadata key {reserved[0]} is reserved (set accessIPv4/accessIPv6)"
-            )
+        items = user_metadata(args["metadata"], "metadata")
     access = nc.access_ips(args)
     items |= {k: v for k, v in access.items() if v}
     gone = [k for k, v in access.items() if not v]

@@ -9,10 +9,19 @@ import re
 from typing import Any
 
 from polyvisor.compute.v1 import servers_pb2 as sp
+from polyvisor.osapi.convert import nova as nc
 from polyvisor.osapi.errors import ApiError
 from polyvisor.osapi.handlers.common import boolean
 
-__all__ = ["METADATA_ITEMS", "boot_source", "hints", "metadata", "networks", "ref"]
+__all__ = [
+    "METADATA_ITEMS",
+    "boot_source",
+    "hints",
+    "metadata",
+    "networks",
+    "ref",
+    "user_metadata",
+]
 
 #: Nova's metadata schema (parameter_types.metadata): a key is 1 to 255 of these characters
 #: (the pattern as Nova's: "-" stands for itself), a value a string of at most 255.
@@ -40,6 +49,15 @@ def metadata(value: Any, field: str) -> dict[str, str]:
             raise ApiError(400, f"Invalid input for field/attribute {k[:40]}: the value is "
                                 f"longer than {MAX_VALUE} characters")  # fmt: skip
     return value
+
+
+def user_metadata(value: Any, field: str) -> dict[str, str]:
+    """`metadata` a user writes: none of the keys the gateway keeps the access addresses in
+    (set through accessIPv4/accessIPv6); 400 otherwise."""
+    items = metadata(value, field)
+    if reserved := sorted(set(items) & set(nc.ACCESS_IP_KEYS.values())):
+        raise ApiError(400, f"metadata key {reserved[0]} is reserved (set accessIPv4/accessIPv6)")
+    return items
 
 
 def ref(value: Any, what: str) -> str:

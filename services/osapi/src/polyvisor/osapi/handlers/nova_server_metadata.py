@@ -19,7 +19,7 @@ from polyvisor.compute.v1 import servers_pb2 as sp
 from polyvisor.osapi.convert import nova as nc
 from polyvisor.osapi.errors import ApiError
 from polyvisor.osapi.handlers.common import body_of, stubs
-from polyvisor.osapi.handlers.nova_create_args import METADATA_ITEMS, metadata
+from polyvisor.osapi.handlers.nova_create_args import METADATA_ITEMS, user_metadata
 from polyvisor.osapi.handlers.nova_servers import get_server_msg
 
 __all__ = ["METADATA_ITEMS", "routes"]
@@ -28,11 +28,7 @@ _RESERVED = frozenset(nc.ACCESS_IP_KEYS.values())
 
 
 def _items(body: dict[str, Any], field: str) -> dict[str, str]:
-    """The body's `field` object as Nova's schema takes it, no reserved key; 400 otherwise."""
-    items = metadata(body.get(field), field)
-    if reserved := sorted(set(items) & _RESERVED):
-        raise ApiError(400, f"metadata key {reserved[0]} is reserved (set accessIPv4/accessIPv6)")
-    return items
+    return user_metadata(body.get(field), field)
 
 
 async def _write(

@@ -36,9 +36,9 @@ from polyvisor.osapi.handlers.nova_create_args import (
     METADATA_ITEMS,
     boot_source,
     hints,
-    metadata,
     networks,
     ref,
+    user_metadata,
 )
 from polyvisor.osapi.handlers.nova_list_filters import deleted_only, list_filter, query
 from polyvisor.osapi.handlers.nova_server_groups_of import groups_of
@@ -76,9 +76,7 @@ async def create_server(request: web.Request) -> web.Response:
             user_data = base64.b64decode(str(srv["user_data"]), validate=True)
         except (binascii.Error, ValueError):
             raise ApiError(400, "user_data must be base64") from None
-    meta = dict(metadata(srv.get("metadata", {}), "metadata"))
-    if reserved := sorted(set(meta) & set(nc.ACCESS_IP_KEYS.values())):
-        raise ApiError(400, f"metadata key {reserved[0]} is reserved (set accessIPv4/accessIPv6)")
+    meta = dict(user_metadata(srv.get("metadata", {}), "metadata"))
     if len(meta) > METADATA_ITEMS:
         raise ApiError(403, f"Quota exceeded for metadata_items: Requested {len(meta)}, but "
                             f"the limit is {METADATA_ITEMS}")  # fmt: skip
