@@ -76,7 +76,7 @@ class FreshCalls(Generic[K, T]):
                 try:
                     value = await self._ask(key)
                 except Exception as e:  # the callers take their slow path
-                    self._log_failure(f"{self.what} failed", error=repr(e))
+                    self._log_failure("fresh call failed", call=self.what, error=repr(e))
                     value = self.failed
                 fut.set_result(value)
                 if self._running.get(key) is not None:  # busy: let more join the next
