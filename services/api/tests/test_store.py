@@ -130,3 +130,42 @@ async def test_a_duplicate_request_id_inserts_nothing(pool: Pool) -> None:
         assert await server_store.insert(conn, [dup]) is None
     found = await server_store.find_by_request(pool, "p1", "r1")
     assert [s.id for s in found] == [new_server(1).id]
+
+
+async def test_a_duplicate_create_never_deadlocks_with_a_write_to_the_first_servers_row(
+    pool: Pool,
+) -> None:
+    """An agent's event updates the first server's row (its observation), then saves it under
+    the revision lock; a duplicate create of that server's request runs in between. The
+    duplicate used to take the revision lock and wait on the updated row: a deadlock, which
+    PostgreSQL broke by failing one side (a create answered ABORTED)."""
+    async with pool.acquire() as conn, conn.transaction():
+        assert await server_store.insert(conn, [new_server(1)]) is not None
+    server_id = new_server(1).id
+    row_taken, dup_done = asyncio.Event(), asyncio.Event()
+
+    async def event_write() -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            s = await server_store.lock(conn, server_id)
+            assert s is not None
+            # A plain UPDATE of the row, as observations.record does before the save.
+            await conn.execute(
+                "UPDATE servers SET last_observed_generation = 1, last_observed_at = now() "
+                "WHERE id = $1",
+                server_id,
+            )
+            row_taken.set()
+            await asyncio.wait_for(dup_done.wait(), 10)  # the duplicate must not need us
+            await server_store.save(conn, s, Change(task=m.Task.SPAWNING))
+
+    async def duplicate() -> None:
+        await row_taken.wait()
+        async with pool.acquire() as conn, conn.transaction():
+            assert (
+                await server_store.insert(conn, [replace(new_server(2), request_id="r1")]) is None
+            )
+        dup_done.set()
+
+    await asyncio.gather(event_write(), duplicate())
+    (s,) = await server_store.find_by_request(pool, "p1", "r1")
+    assert s.id == server_id and s.task == m.Task.SPAWNING

@@ -28,6 +28,7 @@ from polyvisor.api.store.rows import SERVER_COLUMNS, SHOWN_COLUMNS
 
 CHANGES_CHANNEL = "api_server_changes"
 _REVISION_LOCK_CLASS = 7301
+_REQUEST_LOCK_CLASS = 7302  # one create's request id (project, request id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,18 @@ def _logged(kind: str, channel: str) -> str:
 
 async def insert(conn: Conn, new: Sequence[NewServer]) -> list[m.Server] | None:
     """Insert BUILDING servers; None when the request id was already used (the caller rolls
-    back and returns the first call's servers). Must run in a transaction."""
+    back and returns the first call's servers). Must run in a transaction.
+
+    The request's own lock is taken first, then the check: a duplicate never reaches the
+    revision lock and so never waits, holding it, on the first call's rows (another write's
+    transaction may hold those while it waits for the revision lock: a deadlock)."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+        _REQUEST_LOCK_CLASS,
+        f"{new[0].project_id} {new[0].request_id}",
+    )
+    if await find_by_request(conn, new[0].project_id, new[0].request_id):
+        return None  # a new statement: its snapshot sees what the lock's last holder committed
     out: list[m.Server] = []
     for s in new:
         row = await conn.fetchrow(
@@ -130,29 +142,19 @@ async def find_by_request(conn: Conn, project_id: str, request_id: str) -> list[
 
 async def get(conn: Conn, server_id: str, project_id: str | None) -> m.Server | None:
     """The server, if it belongs to `project_id` (None: any project, for admins)."""
-    if project_id is None:
-        row = await conn.fetchrow(f"SELECT {SERVER_COLUMNS} FROM servers WHERE id = $1", server_id)
-    else:
-        row = await conn.fetchrow(
-            f"SELECT {SERVER_COLUMNS} FROM servers WHERE id = $1 AND project_id = $2",
-            server_id,
-            project_id,
-        )
-    return rows.server(row) if row is not None else None
+    return await _one(conn, server_id, project_id, "")
 
 
 async def lock(conn: Conn, server_id: str, project_id: str | None = None) -> m.Server | None:
     """Like `get`, with the row locked until the end of the transaction."""
-    if project_id is None:
-        row = await conn.fetchrow(
-            f"SELECT {SERVER_COLUMNS} FROM servers WHERE id = $1 FOR UPDATE", server_id
-        )
-    else:
-        row = await conn.fetchrow(
-            f"SELECT {SERVER_COLUMNS} FROM servers WHERE id = $1 AND project_id = $2 FOR UPDATE",
-            server_id,
-            project_id,
-        )
+    return await _one(conn, server_id, project_id, " FOR UPDATE")
+
+
+async def _one(conn: Conn, server_id: str, project_id: str | None, suffix: str) -> m.Server | None:
+    where, args = "id = $1", [server_id]
+    if project_id is not None:
+        where, args = "id = $1 AND project_id = $2", [server_id, project_id]
+    row = await conn.fetchrow(f"SELECT {SERVER_COLUMNS} FROM servers WHERE {where}{suffix}", *args)
     return rows.server(row) if row is not None else None
 
 
