@@ -16,7 +16,7 @@ import pytest
 
 from polyvisor.agent_kvm.net.metadata import InstanceMeta
 from polyvisor.agent_kvm.net.model import BoundIp, Direction, PortBinding, RemoteGroup, Rule
-from polyvisor.agent_kvm.net.names import bridge_name, dhcp_namespace
+from polyvisor.agent_kvm.net.names import bridge_name, dhcp_namespace, dhcp_veth
 from polyvisor.agent_kvm.net.plane import NetworkPlane
 from tests.fixtures.guest_image import GuestUnavailable, guest_image
 from tests.network.guests import NsGuest, run
@@ -118,6 +118,10 @@ async def test_two_guests_dhcp_metadata_groups_and_spoofing(
         ga_, gb_ = guests
         assert await ga_.dhcp() == ip_a
         assert await gb_.dhcp() == ip_b
+        # The host has no address on the tenant's segment, not even IPv6 link-local: not on
+        # the bridge, not on the DHCP namespace's veth (guests cannot reach the host there).
+        for dev in (vif_a.bridge, dhcp_veth(net)):
+            assert (await run("ip", "-o", "addr", "show", "dev", dev))[1] == "", dev
 
         _, body = await ga_.sh("wget -qO- http://169.254.169.254/openstack/latest/meta_data.json")
         assert json.loads(body)["uuid"] == sa

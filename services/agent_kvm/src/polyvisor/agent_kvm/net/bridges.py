@@ -9,10 +9,25 @@ network then spans this host only.
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+
 from polyvisor.agent_kvm.net.names import bridge_name, vlan_device
 from polyvisor.agent_kvm.net.shell import NetError, run
 
-__all__ = ["ensure_bridge", "link_exists", "remove_bridge", "uplink_device"]
+__all__ = ["ensure_bridge", "link_exists", "no_host_address", "remove_bridge", "uplink_device"]
+
+_IPV6_CONF = Path("/proc/sys/net/ipv6/conf")
+
+
+def no_host_address(device: str) -> None:
+    """The host takes no IPv6 address (not even link-local) on a device of a tenant's segment,
+    as Neutron's bridges: guests cannot reach the host through it, and no address comes and
+    goes with each network (software watching the host's addresses, a browser among them,
+    takes each for a network change and aborts what it has in flight). Nothing to do on a
+    host without IPv6."""
+    with contextlib.suppress(FileNotFoundError):
+        (_IPV6_CONF / device / "disable_ipv6").write_text("1\n")
 
 
 async def link_exists(name: str, namespace: str = "") -> bool:
@@ -38,6 +53,7 @@ async def ensure_bridge(
             "ip", "link", "add", "name", br, "type", "bridge",
             "forward_delay", "0", "stp_state", "0",
         )  # fmt: skip
+    no_host_address(br)
     await run("ip", "link", "set", "dev", br, "mtu", str(mtu), "up")
     uplink = uplink_device(interface, network_type, vlan)
     if uplink:

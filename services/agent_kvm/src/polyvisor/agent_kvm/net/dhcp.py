@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from polyvisor.agent_kvm.net.bridges import no_host_address
 from polyvisor.agent_kvm.net.model import BoundIp, PortBinding
 from polyvisor.agent_kvm.net.names import NS_DEVICE, dhcp_namespace, dhcp_veth, short
 from polyvisor.agent_kvm.net.shell import NetError, run
@@ -159,6 +160,7 @@ class DhcpServer:
                 "ip", "link", "add", self.veth, "type", "veth",
                 "peer", "name", NS_DEVICE, "netns", self.namespace,
             )  # fmt: skip
+        no_host_address(self.veth)
         await run(
             "ip", "link", "set", "dev", self.veth, "master", self.bridge, "mtu", str(mtu), "up"
         )
