@@ -22,6 +22,7 @@ from polyvisor.console.proxy import ConsoleProxy, make_app
 
 DASHBOARD = "http://dashboard.example:8080"
 IMPORT = re.compile(r"""(?:^|;|\n)\s*(?:import|export)\b[^"';]*?\bfrom\s*["']([^"']+)["']""")
+DYNAMIC_IMPORT = re.compile(r"""\bimport\(\s*["']([^"']+)["']\s*\)""")  # the page's noVNC
 
 
 class NoTokens:
@@ -79,7 +80,8 @@ async def test_the_page_and_every_module_it_loads_come_from_the_proxy(
         assert r.status == 200, url
         if url.endswith(".js"):
             assert r.content_type in ("application/javascript", "text/javascript"), url
-            todo += [urljoin(url, spec) for spec in IMPORT.findall(await r.text())]
+            text = await r.text()
+            todo += [urljoin(url, m) for rx in (IMPORT, DYNAMIC_IMPORT) for m in rx.findall(text)]
     assert "/static/novnc/core/rfb.js" in seen
     assert "/static/novnc/core/websock.js" in seen
     assert any(u.startswith("/static/novnc/vendor/pako/") for u in seen), seen

@@ -33,6 +33,7 @@ ARGS = [
 ]  # fmt: skip
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 WAIT_MS = 240_000
+NOVNC = "**/novnc/core/rfb.js"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -66,11 +67,23 @@ async def page(stack: Stack) -> AsyncIterator[Any]:
         context = await browser.new_context(viewport={"width": 1360, "height": 900})
         p = await context.new_page()
         p.set_default_timeout(60_000)
+        p.on("console", lambda m: BROWSER_LOG.append(f"console.{m.type}: {m.text}"))
+        p.on("requestfailed", lambda r: BROWSER_LOG.append(f"failed: {r.url} {r.failure}"))
+        p.on("websocket", lambda ws: BROWSER_LOG.append(f"websocket: {ws.url}"))
         try:
             yield p
         finally:
             await context.close()
             await browser.close()
+
+
+BROWSER_LOG: list[str] = []  # the page's console messages and failed requests
+
+
+def _agent_logs(stack: Stack) -> list[str]:
+    return sorted(
+        p.stem for p in (stack.home / "logs").glob("*.log") if "agent" in p.stem or "kvm" in p.stem
+    )
 
 
 async def shot(page: Any, name: str) -> None:
@@ -79,10 +92,25 @@ async def shot(page: Any, name: str) -> None:
         await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-async def see_the_guest_on_the_console(page: Any) -> None:
+async def see_the_guest_on_the_console(page: Any, stack: Stack) -> None:
     """noVNC connected (#screen's data-connected, set by both console pages' scripts) and the
-    boot sector's red line read off its canvas's pixels."""
-    await page.wait_for_selector("#screen[data-connected='1']", timeout=WAIT_MS)
+    boot sector's red line read off its canvas's pixels. When it never connects, the failure
+    carries what the page said and what the console proxy, the api and the agents logged."""
+    try:
+        await page.wait_for_selector("#screen[data-connected='1']", timeout=WAIT_MS)
+    except Exception as e:
+        status = await page.evaluate(
+            "() => document.querySelector('#console-status, #status')?.textContent ?? '(no status)'"
+        )
+        logs = "\n".join(
+            f"--- {name}.log\n{stack.log_tail(name, 60)}"
+            for name in ("console", "dashboard", "api", *_agent_logs(stack))
+        )
+        raise AssertionError(
+            f"the console never connected: {status!r}\nbrowser said:\n"
+            + "\n".join(BROWSER_LOG[-40:])
+            + f"\n{logs}"
+        ) from e
     red = 0
     for _ in range(120):
         red = await page.evaluate(
@@ -98,6 +126,20 @@ async def see_the_guest_on_the_console(page: Any) -> None:
             break
         await page.wait_for_timeout(1000)
     assert red >= 1000, f"the boot sector's red line is not on the console ({red} red pixels)"
+
+
+async def fail_novnc_once(page: Any) -> list[str]:
+    """The page's next load of noVNC fails, as a browser's requests do when the host's
+    network changes (net::ERR_NETWORK_CHANGED): the page must load itself again. The URLs
+    asked for, to assert on."""
+    seen: list[str] = []
+
+    async def handler(route: Any) -> None:
+        seen.append(route.request.url)
+        await (route.abort("failed") if len(seen) == 1 else route.continue_())
+
+    await page.route(NOVNC, handler)
+    return seen
 
 
 def gateway_console_url(stack: Stack, server_id: str) -> str:
@@ -219,8 +261,12 @@ async def test_the_operator_story_in_a_browser(stack: Stack, page: Any, tmp_path
     await shot(page, "servers")
 
     # The KVM server's console: noVNC through the proxy; the guest's red line on the canvas.
+    # Its first load of noVNC fails: the tab loads itself again (a new token) and connects.
+    loads = await fail_novnc_once(page)
     await page.goto(f"{base}/servers/{ids['dash-kvm']}/console")
-    await see_the_guest_on_the_console(page)
+    await see_the_guest_on_the_console(page, stack)
+    await page.unroute(NOVNC)
+    assert len(loads) >= 2, loads
     await shot(page, "console")
 
     # The same console from its address alone, as `openstack console url show` prints it:
@@ -229,8 +275,11 @@ async def test_the_operator_story_in_a_browser(stack: Stack, page: Any, tmp_path
     url = await asyncio.to_thread(gateway_console_url, stack, ids["dash-kvm"])
     proxy_page = stack.endpoints["console"]["url"].replace("ws://", "http://", 1) + "/vnc.html?"
     assert url.startswith(proxy_page), url
+    loads = await fail_novnc_once(page)  # and so does this page, with its unspent token
     await page.goto(url)
-    await see_the_guest_on_the_console(page)
+    await see_the_guest_on_the_console(page, stack)
+    await page.unroute(NOVNC)
+    assert len(loads) >= 2 and all(u.startswith(proxy_page.split("/vnc.html")[0]) for u in loads)
 
     # An impossible create: the scheduler's explanation, per filter, as a table.
     await page.goto(f"{base}/servers")
