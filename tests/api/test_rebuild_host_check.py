@@ -19,7 +19,7 @@ import pytest
 
 from polyvisor.compute.v1 import flavors_pb2, server_actions_pb2, servers_pb2
 from polyvisor.image.v1 import images_pb2
-from polyvisor.types.v1 import hypervisor_pb2
+from polyvisor.types.v1 import fault_pb2, hypervisor_pb2
 from polyvisor.types.v1 import server_status_pb2 as st
 from tests.api.stack import Client, Stack, eventually, wait_hosts
 from tests.api.test_lifecycle import HOSTS, Env
@@ -207,5 +207,41 @@ async def test_a_rebuild_keeps_the_servers_power_state(env: Env, stopped: bool) 
     code, out, err = await _cli(env, "server", "rebuild", s.id, "--image", env.image_id, "--wait")
     assert code == 0, err
     assert (out["state"], out["image_id"]) == ("SHUTOFF" if stopped else "ACTIVE", env.image_id)
+    await c.compute.DeleteServer(servers_pb2.DeleteServerRequest(server_id=s.id), metadata=c.md)
+    await c.wait(s.id, st.SERVER_STATE_DELETED)
+
+
+async def test_a_server_whose_rebuild_failed_is_rebuilt_again_and_comes_back(env: Env) -> None:
+    """A failed rebuild leaves the server ERROR on its host (its old disk may be gone); as
+    Nova's, a new rebuild is the way back, not only a delete: ACTIVE on the new image, on the
+    same host."""
+    c = env.member
+    s = await c.wait((await c.create_server("rb-again", env.image_id, "small",
+                                            metadata={"fake.power": "fail_first"})).id,
+                     st.SERVER_STATE_ACTIVE)  # fmt: skip
+    first = await c.upload_image("rb-again-1", architecture="x86_64")
+    await c.compute.RebuildServer(
+        servers_pb2.RebuildServerRequest(server_id=s.id, image_id=first.id), metadata=c.md
+    )
+    failed = await c.wait(s.id, st.SERVER_STATE_ERROR)
+    assert failed.fault.code == fault_pb2.FAULT_CODE_REBUILD_FAILED, failed.fault
+    assert (failed.host, failed.task) == (s.host, st.SERVER_TASK_NONE)
+    second = await c.upload_image("rb-again-2", architecture="x86_64")
+    resp = await c.compute.RebuildServer(
+        servers_pb2.RebuildServerRequest(server_id=s.id, image_id=second.id), metadata=c.md
+    )
+    assert resp.server.task == st.SERVER_TASK_REBUILDING
+    back = await c.wait(s.id, st.SERVER_STATE_ACTIVE)
+    assert (back.image_id, back.host, back.power_state) == (
+        second.id,
+        s.host,
+        hypervisor_pb2.POWER_STATE_RUNNING,
+    )
+    assert not back.HasField("fault")
+    rebuilds = [x for x in env.commands(s.id) if x["verb"] == "rebuild"]
+    assert [(x["image_id"], x["powered_off"]) for x in rebuilds] == [
+        (first.id, False),
+        (second.id, False),
+    ]
     await c.compute.DeleteServer(servers_pb2.DeleteServerRequest(server_id=s.id), metadata=c.md)
     await c.wait(s.id, st.SERVER_STATE_DELETED)

@@ -173,6 +173,7 @@ class FakeAgent:
         self.newest: dict[str, int] = {}
         self.consoles = 5900
         self.power_modes: dict[str, str] = {}
+        self.failed_rebuilds: set[str] = set()
         self.powers: dict[str, int] = {}  # server id -> the power state last reported
         self.reboot_modes: dict[str, str] = {}
 
@@ -389,8 +390,17 @@ class FakeAgent:
         )
 
     async def _rebuild(self, cmd: commands_pb2.AgentCommand) -> None:
-        """REBUILT at once (nothing fetched): running, or off when the command says so."""
-        if self.power_modes.get(cmd.server_id, self.config.power) == "silent":
+        """REBUILT at once (nothing fetched): running, or off when the command says so.
+        `fake.power` "fail_first": the server's first rebuild fails (its old disk gone)."""
+        mode = self.power_modes.get(cmd.server_id, self.config.power)
+        if mode == "silent":
+            return
+        if mode == "fail_first" and cmd.server_id not in self.failed_rebuilds:
+            self.failed_rebuilds.add(cmd.server_id)
+            fault = fault_pb2.Fault(
+                code=fault_pb2.FAULT_CODE_REBUILD_FAILED, message="fake agent: rebuild failed"
+            )
+            await self._emit(cmd, ev_pb.SERVER_EVENT_KIND_COMMAND_FAILED, fault=fault)
             return
         power = _power_left(cmd.rebuild.powered_off)
         await self._emit(cmd, ev_pb.SERVER_EVENT_KIND_REBUILT, power=power)

@@ -10,6 +10,7 @@ import pytest
 
 from polyvisor.api import lifecycle as lc
 from polyvisor.api import models as m
+from polyvisor.api.lifecycle.actions import allowed_states
 from polyvisor.common.errors import FailedPrecondition
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -213,6 +214,39 @@ def test_a_failed_rebuild_is_an_error_with_its_fault() -> None:
     after = run(s, lc.apply_event(s, event("COMMAND_FAILED", 4), NOW, D))
     assert after.state == m.State.ERROR and after.fault is not None
     assert after.fault.code == "REBUILD_FAILED" and after.image_id == "i1"
+
+
+def test_an_error_server_on_its_host_is_rebuilt_and_comes_back_active() -> None:
+    """As Nova's: the way out of a failed rebuild (or reboot) other than a delete, running
+    on the new image."""
+    s = run(server(), lc.plan(lc.Action.REBUILD, server(), NOW, D, "", {"image_id": "i2"}))
+    failed = run(s, lc.apply_event(s, event("COMMAND_FAILED", 4), NOW, D))
+    assert (failed.state, failed.host) == (m.State.ERROR, "h1")
+    out = lc.plan(lc.Action.REBUILD, failed, NOW, D, "r2", {"image_id": "i3"})
+    [cmd] = out.commands
+    assert isinstance(cmd, lc.Rebuild) and (cmd.host, cmd.image_id) == ("h1", "i3")
+    assert cmd.powered_off is False
+    during = run(failed, out)
+    assert (during.state, during.task, during.desired_power_state) == (
+        m.State.ERROR,
+        m.Task.REBUILDING,
+        m.Power.RUNNING,
+    )
+    after = run(during, lc.apply_event(during, event("REBUILT", 6), NOW, D))
+    assert (after.state, after.task, after.image_id, after.fault) == (
+        m.State.ACTIVE,
+        m.Task.NONE,
+        "i3",
+        None,
+    )
+
+
+def test_an_error_server_on_no_host_is_not_rebuilt() -> None:
+    """Its build failed: no host holds a disk or a claim for it."""
+    s = server(state=m.State.ERROR, host="", power_state=m.Power.NOSTATE)
+    with pytest.raises(FailedPrecondition, match="ERROR on no host"):
+        lc.plan(lc.Action.REBUILD, s, NOW, D, "r", {"image_id": "i2"})
+    assert m.State.ERROR in allowed_states(lc.Action.REBUILD)
 
 
 @pytest.mark.parametrize("action", [lc.Action.CREATE_IMAGE, lc.Action.SHELVE])

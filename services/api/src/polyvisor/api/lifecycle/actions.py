@@ -247,6 +247,21 @@ def _anywhere(server: m.Server) -> None:
 # --------------------------------------------------------------------------- the table
 
 _SNAPSHOTTABLE = (State.ACTIVE, State.SHUTOFF)
+_REBUILDABLE = (*_SNAPSHOTTABLE, State.ERROR)
+_settled_to_rebuild = _settled_in(*_REBUILDABLE, what="rebuild")
+
+
+def _rebuildable(server: m.Server) -> None:
+    """ACTIVE, SHUTOFF, or ERROR on a host (a failed rebuild, reboot or delete: its claim and
+    its domain are still there), as Nova's rebuild; an ERROR server on no host never got
+    built (or was given up) and has nothing to rebuild."""
+    _settled_to_rebuild(server)
+    if server.state == State.ERROR and not server.host:
+        raise FailedPrecondition(
+            f"server {server.id} is ERROR on no host (its build failed): nothing to rebuild; "
+            "delete it and create it again",
+            {"server_id": server.id, "state": server.state},
+        )
 _PLUGGABLE = (State.ACTIVE, State.SHUTOFF)
 
 
@@ -333,14 +348,15 @@ ACTIONS: Final[dict[Action, Transition]] = {
         ),
         Transition(
             Action.REBUILD,
-            _settled_in(*_SNAPSHOTTABLE, what="rebuild"),
+            _rebuildable,
             Task.REBUILDING,
             Rebuild,
             lambda d: d.build_s,
             # REBUILT: `events` settles it on the new image, ACTIVE, or SHUTOFF when it was
-            # (the host is told to leave it off: it is never left running).
+            # (the host is told to leave it off: it is never left running); an ERROR server
+            # comes back ACTIVE, as Nova's.
             keeps_power=True,
-            allowed=_SNAPSHOTTABLE,
+            allowed=_REBUILDABLE,
         ),
         # Pause and suspend leave the server on its host with its claim: a command that
         # never answers leaves it where it was (on_timeout None), with the fault.
