@@ -110,15 +110,15 @@ async def test_a_rebuild_to_an_image_the_host_runs_starts(env: Env) -> None:
     await c.wait(s.id, st.SERVER_STATE_DELETED)
 
 
-async def _cli(env: Env, *argv: str) -> tuple[int, Any, str]:
-    """The `polyvisor` CLI as the member: exit code, its JSON out, stderr."""
+async def _cli(env: Env, *argv: str, user: Client | None = None) -> tuple[int, Any, str]:
+    """The `polyvisor` CLI as the member (or `user`): exit code, its JSON out, stderr."""
     stack = env.stack
     assert stack.imagesvc is not None
     os_env = {
         **os.environ,
         "POLYVISOR_API_URL": stack.apis[0].address,
         "POLYVISOR_IMAGE_URL": stack.imagesvc.address,
-        "POLYVISOR_TOKEN": env.member.token,
+        "POLYVISOR_TOKEN": (user or env.member).token,
         "POLYVISOR_CONFIG": str(stack.root / "cli-rebuild.yaml"),
     }
     done = await asyncio.to_thread(
@@ -243,5 +243,61 @@ async def test_a_server_whose_rebuild_failed_is_rebuilt_again_and_comes_back(env
         (first.id, False),
         (second.id, False),
     ]
+    await c.compute.DeleteServer(servers_pb2.DeleteServerRequest(server_id=s.id), metadata=c.md)
+    await c.wait(s.id, st.SERVER_STATE_DELETED)
+
+
+async def test_an_admin_resets_a_servers_state_then_it_is_rebuilt_from_error(env: Env) -> None:
+    """Nova's os-resetState (admin): ERROR, then a rebuild brings it back; ACTIVE again by
+    hand. A member may not; only ACTIVE and ERROR are states to reset to."""
+    c, admin = env.member, env.admin
+    s = await c.wait((await c.create_server("rb-reset", env.image_id, "small")).id,
+                     st.SERVER_STATE_ACTIVE)  # fmt: skip
+
+    def reset(state: int) -> servers_pb2.ResetServerStateRequest:
+        return servers_pb2.ResetServerStateRequest(server_id=s.id, state=state)  # type: ignore[arg-type]
+
+    for who, state, code in (
+        (c, st.SERVER_STATE_ERROR, grpc.StatusCode.PERMISSION_DENIED),
+        (admin, st.SERVER_STATE_SHUTOFF, grpc.StatusCode.INVALID_ARGUMENT),
+        (admin, st.SERVER_STATE_UNSPECIFIED, grpc.StatusCode.INVALID_ARGUMENT),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as exc:
+            await who.compute.ResetServerState(reset(state), metadata=who.md)
+        assert exc.value.code() == code, (state, exc.value.details())
+    assert (await c.get(s.id)).state == st.SERVER_STATE_ACTIVE  # a refusal changes nothing
+
+    r = await admin.compute.ResetServerState(reset(st.SERVER_STATE_ERROR), metadata=admin.md)
+    assert (r.server.state, r.server.task, r.server.host) == (
+        st.SERVER_STATE_ERROR,
+        st.SERVER_TASK_NONE,
+        s.host,
+    )
+    other = await c.upload_image("rb-reset-new", architecture="x86_64")
+    await c.compute.RebuildServer(
+        servers_pb2.RebuildServerRequest(server_id=s.id, image_id=other.id), metadata=c.md
+    )
+    back = await c.wait(s.id, st.SERVER_STATE_ACTIVE)
+    assert (back.image_id, back.host) == (other.id, s.host)
+    # The CLI, as `openstack server set --state`: the admin's, then the member's (refused).
+    for state in ("error", "active"):
+        code, out, err = await _cli(env, "server", "set", s.id, "--state", state, user=admin)
+        assert code == 0, err
+        assert out["state"] == state.upper()
+    code, _, err = await _cli(env, "server", "set", s.id, "--state", "error")
+    assert code != 0 and "admin" in err.lower(), err
+    assert (await c.get(s.id)).state == st.SERVER_STATE_ACTIVE
+    # Each reset is in the history, done; the rebuild between them too.
+    actions = await eventually(
+        lambda: _actions(c, s.id), lambda got: all(a.HasField("finish_time") for a in got)
+    )
+    assert [a.action for a in actions] == [  # newest first
+        "reset_state",
+        "reset_state",
+        "rebuild",
+        "reset_state",
+        "create",
+    ]
+    assert {a.result for a in actions} == {server_actions_pb2.SERVER_ACTION_RESULT_SUCCESS}
     await c.compute.DeleteServer(servers_pb2.DeleteServerRequest(server_id=s.id), metadata=c.md)
     await c.wait(s.id, st.SERVER_STATE_DELETED)

@@ -1,5 +1,5 @@
 """Server actions: power, reboot, images of servers (snapshot, shelve, unshelve, rebuild),
-pause and suspend, consoles, tags and the action history. Each action can wait until it
+pause and suspend, an admin's reset of the state, consoles, tags and the action history. Each action can wait until it
 settles (see `server_waiting`)."""
 
 from __future__ import annotations
@@ -227,6 +227,19 @@ class ServerActions(ServerWatching):
         progress: Progress | None = None,
     ) -> servers_pb2.Server:
         return await self._act("ResumeServer", server_id, ACTIVE, wait, wait_timeout, progress)
+
+    async def reset_state(self, server_id: str, state: str) -> servers_pb2.Server:
+        """Admin: the state an operator has found the server in, "active" or "error"
+        (Nova's reset-state); whatever was in flight on it is forgotten."""
+        resp = await self._s.call(
+            self._s.compute.ResetServerState,
+            servers_pb2.ResetServerStateRequest(
+                server_id=server_id,
+                state=enums.parse(enums.SERVER_STATE, state),
+                request_id=str(uuid.uuid4()),
+            ),
+        )
+        return resp.server
 
     async def _act(
         self,

@@ -117,6 +117,27 @@ class ServerBase:
         was asked beyond its verb; `spawn_image`: the image the server's next build boots;
         `also`: what else changes with the action, from the locked server (a rebuild's new
         name), in its transaction."""
+
+        def planned(server: m.Server, now: datetime, rid: str) -> lifecycle.Outcome:
+            out = lifecycle.plan(action, server, now, self.deadlines, rid, args)
+            if also is not None and not out.noop:
+                out = replace(out, change=out.change.then(also(server)))
+            return out
+
+        return await self._acted(p, server_id, action.value, request_id, planned, spawn_image)
+
+    async def _acted(
+        self,
+        p: Principal,
+        server_id: str,
+        name: str,
+        request_id: str,
+        planned: Callable[[m.Server, datetime, str], lifecycle.Outcome],
+        spawn_image: m.ImageInfo | None = None,
+    ) -> m.Server:
+        """The action `name` as `planned` decides it from the locked server, recorded in the
+        server's action history, in one transaction (a retry with the request id of the call
+        that took effect returns the server without acting again)."""
         request_id = validation.request_id(request_id)
         with db_errors():
             async with self.pool.acquire() as conn, conn.transaction():
@@ -128,13 +149,15 @@ class ServerBase:
                 now = datetime.now(UTC)
                 # Every action has a request id in the history: the caller's, or one made up.
                 rid = request_id or f"req-{ids.new_id()}"
-                out = lifecycle.plan(action, server, now, self.deadlines, rid, args)
-                if also is not None and not out.noop:
-                    out = replace(out, change=out.change.then(also(server)))
+                out = planned(server, now, rid)
                 if spawn_image is not None:
                     await server_store.set_spawn_image(conn, server.id, spawn_image)
                 if not out.noop:
-                    await actions.start(conn, server, action.value, rid, p.user_id, now)
+                    await actions.start(conn, server, name, rid, p.user_id, now)
+                    if out.change.task == lifecycle.Task.NONE:
+                        # Done as it starts (no command: a reset of the state, a delete of
+                        # a server on no host): it succeeded, whatever state it leaves.
+                        await actions.finish(conn, server.id, now, None)
                 updated = await outcomes.apply(conn, server, out)
         self.wake_outbox()
         return updated

@@ -32,6 +32,21 @@ log = get_logger(__name__)
 
 
 class ServerDay2(ServerBase):
+    # ------------------------------------------------------------------ reset
+
+    async def reset_state(
+        self, p: Principal, server_id: str, state: State, request_id: str = ""
+    ) -> m.Server:
+        """Admin: the state an operator has found the server in (`lifecycle.reset_state`)."""
+        p.require_admin()
+        return await self._acted(
+            p,
+            server_id,
+            "reset_state",
+            request_id,
+            lambda server, now, rid: lifecycle.reset_state(server, state, rid),
+        )
+
     # ------------------------------------------------------------------ update
 
     async def update(

@@ -326,6 +326,11 @@ class ComputeServiceStub:
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.EvacuateServerRequest.SerializeToString,
                 response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.EvacuateServerResponse.FromString,
                 _registered_method=True)
+        self.ResetServerState = channel.unary_unary(
+                '/polyvisor.compute.v1.ComputeService/ResetServerState',
+                request_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResetServerStateRequest.SerializeToString,
+                response_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResetServerStateResponse.FromString,
+                _registered_method=True)
         self.GetQuota = channel.unary_unary(
                 '/polyvisor.compute.v1.ComputeService/GetQuota',
                 request_serializer=polyvisor_dot_compute_dot_v1_dot_quotas__pb2.GetQuotaRequest.SerializeToString,
@@ -745,6 +750,17 @@ class ComputeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResetServerState(self, request, context):
+        """Admin: the state an operator has found a server in (Nova's os-resetState): ACTIVE (it
+        needs a host) or ERROR. Whatever was in flight is forgotten (its late answer is stale: a
+        new generation); ACTIVE clears the fault, ERROR keeps it. Refused (FAILED_PRECONDITION)
+        while a move, a snapshot, or a port or volume change holds resources (each ends by its
+        own deadline) and in VERIFY_RESIZE (confirm or revert it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetQuota(self, request, context):
         """Quotas (update is admin only).
         """
@@ -1045,6 +1061,11 @@ def add_ComputeServiceServicer_to_server(servicer, server):
                     servicer.EvacuateServer,
                     request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.EvacuateServerRequest.FromString,
                     response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.EvacuateServerResponse.SerializeToString,
+            ),
+            'ResetServerState': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetServerState,
+                    request_deserializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResetServerStateRequest.FromString,
+                    response_serializer=polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResetServerStateResponse.SerializeToString,
             ),
             'GetQuota': grpc.unary_unary_rpc_method_handler(
                     servicer.GetQuota,
@@ -2597,6 +2618,33 @@ class ComputeService:
             '/polyvisor.compute.v1.ComputeService/EvacuateServer',
             polyvisor_dot_compute_dot_v1_dot_servers__pb2.EvacuateServerRequest.SerializeToString,
             polyvisor_dot_compute_dot_v1_dot_servers__pb2.EvacuateServerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetServerState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/polyvisor.compute.v1.ComputeService/ResetServerState',
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResetServerStateRequest.SerializeToString,
+            polyvisor_dot_compute_dot_v1_dot_servers__pb2.ResetServerStateResponse.FromString,
             options,
             channel_credentials,
             insecure,

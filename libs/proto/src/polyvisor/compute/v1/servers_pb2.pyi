@@ -714,6 +714,22 @@ class EvacuateServerResponse(_message.Message):
     server: Server
     def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
 
+class ResetServerStateRequest(_message.Message):
+    __slots__ = ("server_id", "state", "request_id")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    state: _server_status_pb2.ServerState
+    request_id: str
+    def __init__(self, server_id: _Optional[str] = ..., state: _Optional[_Union[_server_status_pb2.ServerState, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class ResetServerStateResponse(_message.Message):
+    __slots__ = ("server",)
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    server: Server
+    def __init__(self, server: _Optional[_Union[Server, _Mapping]] = ...) -> None: ...
+
 class ConfirmResizeRequest(_message.Message):
     __slots__ = ("server_id", "request_id")
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]

@@ -12,6 +12,7 @@ from polyvisor.api import models as m
 from polyvisor.api.adoption import Adoption
 from polyvisor.api.clients import SchedulerClient
 from polyvisor.api.convert import compute as convert
+from polyvisor.api.convert.enums import SERVER_STATE
 from polyvisor.api.convert.hypervisors import hypervisor_from_provider
 from polyvisor.api.convert.servers import server_to_proto
 from polyvisor.api.evacuation import Evacuation
@@ -220,6 +221,18 @@ class AdminHandlers:
         moved = await self.evacuation.evacuate_server(p, bearer(context), server, request.host)
         self.cache.invalidate(moved.id)
         return servers_pb2.EvacuateServerResponse(server=server_to_proto(moved))
+
+    async def ResetServerState(
+        self, request: servers_pb2.ResetServerStateRequest, context: Ctx
+    ) -> servers_pb2.ResetServerStateResponse:
+        state = m.State(SERVER_STATE.name(request.state)) if request.state else None
+        if state is None:
+            raise InvalidArgument("state: ACTIVE or ERROR", {"field": "state"})
+        s = await self.servers.reset_state(
+            principal(), request.server_id, state, request.request_id
+        )
+        self.cache.invalidate(s.id)
+        return servers_pb2.ResetServerStateResponse(server=server_to_proto(s))
 
     async def GetQuota(
         self, request: quotas_pb2.GetQuotaRequest, context: Ctx

@@ -61,6 +61,7 @@ from polyvisor.api.lifecycle.scheduling import (
     on_placement,
     placement_request,
 )
+from polyvisor.api.lifecycle.shortcuts import reset_state
 from polyvisor.api.lifecycle.work import *  # noqa: F403
 from polyvisor.api.models import Power, State, Task
 
@@ -111,6 +112,7 @@ __all__ = [
     "placement_request",
     "plan",
     "plan_timeout",
+    "reset_state",
     "resize",
     "supersedes",
 ]

@@ -262,6 +262,8 @@ def _rebuildable(server: m.Server) -> None:
             "delete it and create it again",
             {"server_id": server.id, "state": server.state},
         )
+
+
 _PLUGGABLE = (State.ACTIVE, State.SHUTOFF)
 
 

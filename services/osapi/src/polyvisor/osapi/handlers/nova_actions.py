@@ -1,6 +1,6 @@
 """Nova v2.1 server actions (POST /servers/{id}/action): start, stop, reboot, pause,
 unpause, suspend, resume, shelve, unshelve, resize, confirmResize, revertResize,
-createImage, rebuild, os-getConsoleOutput,
+createImage, rebuild, os-resetState (admin), os-getConsoleOutput,
 os-getVNCConsole; remote consoles; os-instance-actions."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from polyvisor.osapi.handlers.common import MV, base_url, body_of, request_id, s
 from polyvisor.osapi.handlers.nova_create_args import user_metadata
 from polyvisor.osapi.handlers.nova_server_groups_of import groups_of
 from polyvisor.types.v1 import hypervisor_pb2 as hv
+from polyvisor.types.v1 import server_status_pb2 as st
 
 __all__ = ["routes"]
 
@@ -34,6 +35,7 @@ _SIMPLE = {
     "confirmResize": ("ConfirmResize", sp.ConfirmResizeRequest),
     "revertResize": ("RevertResize", sp.RevertResizeRequest),
 }
+_RESET_STATES = {"active": st.SERVER_STATE_ACTIVE, "error": st.SERVER_STATE_ERROR}
 _CONSOLES = {"novnc": hv.CONSOLE_TYPE_VNC, "xvpvnc": hv.CONSOLE_TYPE_VNC,
              "spice-html5": hv.CONSOLE_TYPE_SPICE, "serial": hv.CONSOLE_TYPE_SERIAL,
              "webmks": hv.CONSOLE_TYPE_WEBMKS}  # fmt: skip
@@ -95,6 +97,14 @@ async def action(request: web.Request) -> web.Response:
         if (groups := await groups_of(request, resp.server)) is not None:
             out["server_groups"] = groups
         return web.json_response({"server": out}, status=202)
+    if name == "os-resetState":
+        state = _RESET_STATES.get(str(args.get("state")))
+        if state is None:
+            raise ApiError(400, "os-resetState: state must be 'active' or 'error'")
+        await s.compute.ResetServerState(
+            sp.ResetServerStateRequest(server_id=sid, state=state, request_id=rid), **call
+        )
+        return web.Response(status=202)
     if name == "os-getConsoleOutput":
         length = args.get("length")
         try:

@@ -1,6 +1,7 @@
 """`polyvisor server set|unset`: a server's name and its metadata (key=value properties, which
 the guest reads from the metadata service's meta_data.json `meta`, as on OpenStack). Properties
-are set and removed as a patch: what another writer set meanwhile is kept."""
+are set and removed as a patch: what another writer set meanwhile is kept. An admin's
+`set --state active|error` resets the server's state (as `openstack server set --state`)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ def register(sub: Any, out: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="the new name")
     p.add_argument("--property", action="append", default=[], metavar="KEY=VALUE",
                    help="set a metadata property (repeatable; the others are kept)")  # fmt: skip
+    p.add_argument("--state", choices=("active", "error"),
+                   help="admin: the state the server is in (what was in flight is forgotten)")  # fmt: skip
     p.set_defaults(handler=set_)
 
     p = sub.add_parser("unset", parents=[out], help="remove properties of a server")
@@ -35,12 +38,16 @@ def _show(ctx: Ctx, server: Any) -> None:
 
 
 async def set_(ctx: Ctx, args: argparse.Namespace) -> int:
-    if args.name is None and not args.property:
-        raise UsageError("nothing to change: give --name or --property")
+    if args.name is None and not args.property and args.state is None:
+        raise UsageError("nothing to change: give --name, --property or --state")
     api = ctx.client().servers
     server = await api.find(args.server)
-    props = parse_kv(args.property, "--property") if args.property else None
-    _show(ctx, await api.update(server.id, name=args.name, set_metadata=props))
+    if args.name is not None or args.property:
+        props = parse_kv(args.property, "--property") if args.property else None
+        server = await api.update(server.id, name=args.name, set_metadata=props)
+    if args.state is not None:
+        server = await api.reset_state(server.id, args.state)
+    _show(ctx, server)
     return 0
 
 
