@@ -68,7 +68,7 @@ MUTATING = (
     "Create", "Update", "Delete", "Set", "Start", "Stop", "Reboot", "Grant", "Revoke",
     "Upload", "Move", "Release", "Select", "Enable", "Disable", "Add", "Remove", "Attach",
     "Detach", "Resize", "Rebuild", "Bind", "Unbind", "Import", "Lock", "Unlock", "Pause",
-    "Unpause", "Suspend", "Resume", "Rescue", "Unrescue", "Shelve", "Migrate", "Evacuate",
+    "Unpause", "Suspend", "Resume", "Rescue", "Unrescue", "Shelve", "Migrate", "Evacuate", "Reset",
 )  # fmt: skip
 READERS_OWN = {
     "/polyvisor.identity.v1.IdentityService/SetPassword",
