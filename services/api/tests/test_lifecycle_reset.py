@@ -3,43 +3,13 @@ ERROR, what was in flight forgotten (a new generation), refused where resources 
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import UTC, datetime
-
 import pytest
 
 from polyvisor.api import lifecycle as lc
 from polyvisor.api import models as m
 from polyvisor.common.errors import FailedPrecondition, InvalidArgument
-
-NOW = datetime(2026, 1, 1, tzinfo=UTC)
-D = lc.Deadlines(scheduling_s=10, build_s=60, power_s=20, reboot_s=30, delete_s=40)
-
-
-def server(**kw: object) -> m.Server:
-    base = m.Server(
-        id="s1",
-        project_id="p1",
-        user_id="u1",
-        name="vm",
-        image_id="i1",
-        flavor=m.ServerFlavor("f1", "small", 1, 512, 1),
-        state=m.State.ACTIVE,
-        task=m.Task.NONE,
-        power_state=m.Power.RUNNING,
-        desired_power_state=m.Power.RUNNING,
-        generation=3,
-        revision=10,
-        create_time=NOW,
-        update_time=NOW,
-        host="h1",
-        attempts=1,
-    )
-    return replace(base, **kw)  # type: ignore[arg-type]
-
-
-def run(s: m.Server, out: lc.Outcome) -> m.Server:
-    return out.change.applied_to(s)
+from services.api.tests.test_lifecycle import NOW, D, server
+from services.api.tests.test_lifecycle import apply as run
 
 
 @pytest.mark.parametrize("want", [m.State.ERROR, m.State.ACTIVE])

@@ -55,13 +55,13 @@ from polyvisor.api.lifecycle.model import (
     Outcome,
     frees_ports,
 )
+from polyvisor.api.lifecycle.reset import reset_state
 from polyvisor.api.lifecycle.scheduling import (
     alternates_left,
     awaits_scheduling,
     on_placement,
     placement_request,
 )
-from polyvisor.api.lifecycle.shortcuts import reset_state
 from polyvisor.api.lifecycle.work import *  # noqa: F403
 from polyvisor.api.models import Power, State, Task
 
