@@ -258,6 +258,8 @@ def main() -> None:
         include = LIST
         if args.filter:  # the listed tests the filter matches, each by its exact id
             selected = [t for t in selected if re.search(args.filter, t)]
+            if not selected:  # an empty include list would run every Tempest test
+                raise SystemExit(f"no test of {LIST.name} matches --filter {args.filter!r}")
             include = ws / "include-filtered.txt"
             include.write_text("".join(f"^{re.escape(t)}$\n" for t in selected))
         chosen = {a: sum(1 for t in selected if t.startswith(p)) for a, p in AREAS.items()}
