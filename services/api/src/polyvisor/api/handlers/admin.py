@@ -225,9 +225,9 @@ class AdminHandlers:
     async def ResetServerState(
         self, request: servers_pb2.ResetServerStateRequest, context: Ctx
     ) -> servers_pb2.ResetServerStateResponse:
-        state = m.State(SERVER_STATE.name(request.state)) if request.state else None
-        if state is None:
+        if not request.state:
             raise InvalidArgument("state: ACTIVE or ERROR", {"field": "state"})
+        state = m.State(SERVER_STATE.name(request.state))
         s = await self.servers.reset_state(
             principal(), request.server_id, state, request.request_id
         )
